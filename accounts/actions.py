@@ -1,0 +1,151 @@
+"""Signing in and out, and turning a token or a session into a user.
+
+Passwords are only ever checked here, through `aauthenticate(request=…)`,
+so django-axes counts every attempt and refuses a locked (username, IP)
+before the password is even looked at.
+"""
+
+from datetime import timedelta
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib.auth import aauthenticate, alogin, logout
+from django.contrib.sessions.backends.db import SessionStore
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import AuthSession, User, hash_token, new_token
+from audit.actions import record
+from chat.errors import ErrorCode, RoundsError
+from chat.events import close_session_sockets
+
+SESSION_KEY = "rounds_auth_session"
+
+
+class LockedOut(RoundsError):
+    code = ErrorCode.LOCKED_OUT
+    default_message = "Too many failed sign-ins: this account is locked from this address."
+
+
+class InvalidCredentials(RoundsError):
+    code = ErrorCode.INVALID_CREDENTIALS
+    default_message = "Wrong username or password."
+
+
+def client_ip(request: Any) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def lockout_data() -> dict[str, int]:
+    return {"retry_after_seconds": int(settings.AXES_COOLOFF_TIME.total_seconds())}
+
+
+async def do_login(request: Any, username: str, password: str) -> dict[str, Any]:
+    """Check the password, open a browser session and issue a bearer token.
+
+    Raises LockedOut (axes refused the attempt) or InvalidCredentials. The
+    failure audit is written by the `user_login_failed` signal handler.
+    """
+    user = await aauthenticate(request=request, username=username, password=password)
+    if user is None:
+        if getattr(request, "axes_locked_out", False):
+            raise LockedOut(data=lockout_data())
+        raise InvalidCredentials()
+    await alogin(request, user)
+    token = new_token()
+    auth_session = await sync_to_async(_open_auth_session)(request, user, token)
+    await request.session.aset(SESSION_KEY, auth_session.pk)
+    await request.session.asave()
+    return {
+        "token": token,
+        "expires_at": auth_session.expires_at.isoformat(),
+        "user": user_data(user),
+    }
+
+
+def _open_auth_session(request: Any, user: User, token: str) -> AuthSession:
+    with transaction.atomic():
+        auth_session = AuthSession.objects.create(
+            user=user,
+            token_hash=hash_token(token),
+            session_key=request.session.session_key or "",
+            expires_at=timezone.now() + timedelta(seconds=settings.ROUNDS_TOKEN_SECONDS),
+            ip=client_ip(request),
+            user_agent=request.META.get("HTTP_USER_AGENT", "")[:200],
+        )
+        record(
+            "auth.login",
+            actor=user,
+            object_type="auth_session",
+            object_id=auth_session.pk,
+            ip=client_ip(request),
+        )
+    return auth_session
+
+
+def user_data(user: User) -> dict[str, Any]:
+    return {
+        "id": user.pk,
+        "username": user.username,
+        "display_name": user.label,
+        "is_compliance_officer": user.is_compliance_officer,
+        "is_admin": user.is_staff or user.is_superuser,
+    }
+
+
+def do_logout(request: Any, auth_session: AuthSession) -> None:
+    """Revoke the login (token and session) and close its sockets."""
+    _revoke(auth_session.user, auth_session.pk, client_ip(request))
+    if auth_session.session_key:
+        SessionStore(session_key=auth_session.session_key).delete()
+    logout(request)
+
+
+def _revoke(user: User, auth_session_id: int, ip: str | None) -> None:
+    with transaction.atomic():
+        updated = AuthSession.objects.filter(
+            pk=auth_session_id, user_id=user.pk, revoked_at__isnull=True
+        ).update(revoked_at=timezone.now())
+        if updated:
+            record(
+                "auth.logout",
+                actor=user,
+                object_type="auth_session",
+                object_id=auth_session_id,
+                ip=ip,
+            )
+            close_session_sockets(auth_session_id, "signed_out")
+
+
+def resolve_token(token: str) -> AuthSession | None:
+    """The live login behind a bearer token, with its user, or None."""
+    if not token or len(token) > 200:
+        return None
+    return (
+        AuthSession.objects.select_related("user")
+        .filter(
+            token_hash=hash_token(token),
+            revoked_at__isnull=True,
+            expires_at__gt=timezone.now(),
+            user__is_active=True,
+        )
+        .first()
+    )
+
+
+def resolve_session(auth_session_id: Any, session_key: str | None) -> AuthSession | None:
+    """The live login a browser session points to, or None (revoked, expired, forged)."""
+    if not isinstance(auth_session_id, int) or not session_key:
+        return None
+    return (
+        AuthSession.objects.select_related("user")
+        .filter(
+            pk=auth_session_id,
+            session_key=session_key,
+            revoked_at__isnull=True,
+            expires_at__gt=timezone.now(),
+            user__is_active=True,
+        )
+        .first()
+    )

@@ -1,0 +1,33 @@
+"""Sign-in and sign-out over HTTP: the only place a password is accepted."""
+
+from django.middleware.csrf import get_token
+from ninja import Router, Schema
+
+from accounts import actions
+
+router = Router(tags=["auth"])
+
+
+class LoginIn(Schema):
+    username: str
+    password: str
+
+
+@router.post("/login", auth=None)
+async def login(request, body: LoginIn):
+    """Gives a session cookie (browsers) and a bearer token (API clients)."""
+    result = await actions.do_login(request, body.username[:150], body.password[:1024])
+    result["csrf_token"] = get_token(request)
+    return result
+
+
+@router.post("/logout")
+def logout(request):
+    """Revokes this login's token and session and closes its sockets."""
+    actions.do_logout(request, request.auth)
+    return {"signed_out": True}
+
+
+@router.get("/me")
+def me(request):
+    return actions.user_data(request.auth.user)

@@ -1,0 +1,18 @@
+"""django-axes' lockout check, on the async path too.
+
+Django's `aauthenticate` calls each backend's `aauthenticate`, which
+`AxesStandaloneBackend` lacks: without this adapter an async sign-in would
+fail with an AttributeError instead of being counted and locked. The sync
+check runs in a worker thread, with the same request, so the lockout applies
+identically on both paths.
+"""
+
+from asgiref.sync import sync_to_async
+from axes.backends import AxesStandaloneBackend
+
+
+class LockoutBackend(AxesStandaloneBackend):
+    async def aauthenticate(self, request, username=None, password=None, **kwargs):
+        return await sync_to_async(self.authenticate)(
+            request, username=username, password=password, **kwargs
+        )

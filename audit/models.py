@@ -1,0 +1,96 @@
+"""The append-only, hash-chained audit trail.
+
+Entries are written in the same transaction as the action they record and
+are never updated or deleted (the model refuses, and so does a database
+trigger). A separate, equally append-only table of seals chains them: seal n
+holds SHA-256(n, hash of seal n-1, canonical encoding of its entry). Sealing
+runs shortly after commit, in batches, so chaining never serialises the
+actions themselves; see docs/audit.md.
+"""
+
+import hashlib
+import json
+from datetime import UTC
+
+from django.db import models
+
+GENESIS_HASH = "0" * 64
+
+
+class AppendOnlyError(Exception):
+    """Raised when code tries to change or remove an audit row."""
+
+
+class AppendOnlyModel(models.Model):
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise AppendOnlyError(f"{type(self).__name__} rows are append-only")
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError(f"{type(self).__name__} rows are append-only")
+
+
+class AuditEvent(AppendOnlyModel):
+    """Who did what, to which object, when and from where; never content."""
+
+    at = models.DateTimeField(db_index=True)
+    # No foreign key: a trail must outlive and never block the rows it names.
+    actor_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    actor_username = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=64, db_index=True)
+    department_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    object_type = models.CharField(max_length=32, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    data = models.JSONField(default=dict)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["object_type", "object_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.pk} {self.action} by {self.actor_username or '-'}"
+
+    def canonical(self) -> bytes:
+        """The exact bytes the chain covers: every field, keys sorted, UTC time."""
+        record = {
+            "id": self.pk,
+            "at": self.at.astimezone(UTC).isoformat(timespec="microseconds"),
+            "actor_id": self.actor_id,
+            "actor_username": self.actor_username,
+            "action": self.action,
+            "department_id": self.department_id,
+            "object_type": self.object_type,
+            "object_id": self.object_id,
+            "data": self.data,
+            "ip": self.ip,
+        }
+        return json.dumps(
+            record, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        ).encode()
+
+
+class AuditSeal(AppendOnlyModel):
+    """Position `seq` in the chain, sealing exactly one audit entry."""
+
+    seq = models.BigIntegerField(primary_key=True)
+    event = models.OneToOneField(
+        AuditEvent, on_delete=models.DO_NOTHING, db_constraint=True, related_name="seal"
+    )
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+    sealed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"seal {self.seq} of {self.event_id}"
+
+
+def chain_hash(seq: int, prev_hash: str, canonical: bytes) -> str:
+    digest = hashlib.sha256()
+    digest.update(f"rounds-audit-v1\n{seq}\n{prev_hash}\n".encode())
+    digest.update(canonical)
+    return digest.hexdigest()

@@ -1,0 +1,55 @@
+"""Who seals, and when: a background thread in servers, inline in tests.
+
+`ROUNDS_AUDIT_SEALER` picks the mode. "thread" (the default) wakes one daemon
+thread per process after each commit that wrote audit entries, and every
+`ROUNDS_AUDIT_SEAL_INTERVAL` seconds besides, so an entry is chained within
+about a second of its commit. "inline" seals in the committing thread, which
+tests use to observe the chain deterministically.
+"""
+
+import logging
+import threading
+
+from django.conf import settings
+from django.db import close_old_connections
+
+logger = logging.getLogger(__name__)
+
+_wake = threading.Event()
+_thread: threading.Thread | None = None
+_start_lock = threading.Lock()
+
+
+def request() -> None:
+    if getattr(settings, "ROUNDS_AUDIT_SEALER", "thread") == "inline":
+        from audit.actions import seal_all
+
+        seal_all()
+        return
+    _ensure_thread()
+    _wake.set()
+
+
+def _ensure_thread() -> None:
+    global _thread
+    if _thread is not None and _thread.is_alive():
+        return
+    with _start_lock:
+        if _thread is None or not _thread.is_alive():
+            _thread = threading.Thread(target=_run, name="rounds-audit-sealer", daemon=True)
+            _thread.start()
+
+
+def _run() -> None:
+    from audit.actions import seal_pending
+
+    while True:
+        _wake.wait(timeout=settings.ROUNDS_AUDIT_SEAL_INTERVAL)
+        _wake.clear()
+        try:
+            close_old_connections()
+            while seal_pending(wait=False):
+                pass
+        except Exception:
+            # Never content in the log; the next round retries.
+            logger.exception("audit sealing failed; will retry")

@@ -1,0 +1,406 @@
+"""Messaging use cases: threads, posts, history, resume, receipts, typing.
+
+Posting is the hot path. In one transaction it takes the thread's message
+number and the department's event number (both under row locks, thread
+first), checks membership under those locks, and writes the message, its
+event and its audit entry. The ack is sent only after commit; fan-out runs
+on commit.
+"""
+
+import hashlib
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Min
+from django.utils import timezone
+
+from audit.actions import record
+from chat.errors import ErrorCode, InvalidRequest, NotFound, RoundsError
+from chat.events import allocate_seq, append_event, event_frame, message_payload
+from chat.models import Event, EventKind, Message, Receipt, Thread
+from patients.models import Patient
+from rooms import access
+from rooms.models import Department
+
+
+def thread_data(thread: Thread) -> dict[str, Any]:
+    return {
+        "id": thread.pk,
+        "department": thread.department_id,
+        "patient": thread.patient_id,
+        "title": thread.title,
+        "created_by": thread.created_by_id,
+        "created_at": thread.created_at.isoformat(),
+        "closed_at": thread.closed_at.isoformat() if thread.closed_at else None,
+        "last_seq": thread.last_seq,
+    }
+
+
+# --- Threads ------------------------------------------------------------------
+
+
+def check_create_thread(actor: Any, department_id: int, patient_id: int, title: str) -> dict:
+    access.access_membership(actor, department_id)
+    title = title.strip()
+    if not title or len(title) > 200:
+        raise InvalidRequest("A thread title has 1 to 200 characters.")
+    if not Patient.objects.filter(pk=patient_id).exists():
+        raise NotFound("Patient not found.")
+    return do_create_thread(actor, department_id, patient_id, title)
+
+
+def do_create_thread(actor: Any, department_id: int, patient_id: int, title: str) -> dict:
+    """Assumes `actor` is a member of the department."""
+    with transaction.atomic():
+        thread = Thread.objects.create(
+            department_id=department_id, patient_id=patient_id, title=title, created_by=actor
+        )
+        data = thread_data(thread)
+        record(
+            "thread.created",
+            actor=actor,
+            department_id=department_id,
+            object_type="thread",
+            object_id=thread.pk,
+            data={"patient_id": patient_id},
+        )
+        append_event(department_id, EventKind.THREAD_CREATED, {"thread": data})
+    return data
+
+
+def list_department_threads(actor: Any, department_id: int) -> list[dict]:
+    access.access_membership(actor, department_id)
+    threads = Thread.objects.filter(department_id=department_id).order_by("-created_at")[:500]
+    return [thread_data(t) for t in threads]
+
+
+def list_patient_threads(actor: Any, patient_id: int) -> list[dict]:
+    """Threads about the patient in the caller's own departments only."""
+    access.check_authenticated(actor)
+    departments = access.member_department_ids(actor)
+    threads = Thread.objects.filter(patient_id=patient_id, department_id__in=departments)
+    return [thread_data(t) for t in threads.order_by("-created_at")[:500]]
+
+
+def check_set_thread_closed(actor: Any, thread_id: int, closed: bool) -> dict:
+    thread = access.access_thread(actor, thread_id, head=True)
+    return do_set_thread_closed(actor, thread, closed)
+
+
+def do_set_thread_closed(actor: Any, thread: Thread, closed: bool) -> dict:
+    """Close or reopen. Assumes `actor` is a head of the thread's department."""
+    with transaction.atomic():
+        thread = Thread.objects.select_for_update().get(pk=thread.pk)
+        if thread.is_closed == closed:
+            return thread_data(thread)
+        thread.closed_at = timezone.now() if closed else None
+        thread.closed_by = actor if closed else None
+        thread.save(update_fields=["closed_at", "closed_by"])
+        action = "thread.closed" if closed else "thread.reopened"
+        record(
+            action,
+            actor=actor,
+            department_id=thread.department_id,
+            object_type="thread",
+            object_id=thread.pk,
+        )
+        data = thread_data(thread)
+        kind = EventKind.THREAD_CLOSED if closed else EventKind.THREAD_REOPENED
+        append_event(
+            thread.department_id,
+            kind,
+            {"thread": data, "by": {"id": actor.pk, "username": actor.username}},
+        )
+    return data
+
+
+# --- Messages -----------------------------------------------------------------
+
+
+def envelope_hash(envelope: dict[str, Any]) -> str:
+    canonical = json.dumps(envelope, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _ack_for(message: Message) -> dict[str, Any]:
+    return {
+        "message_id": message.pk,
+        "thread": message.thread_id,
+        "seq": message.seq,
+        "created_at": message.created_at.isoformat(),
+    }
+
+
+def check_post_message(
+    actor: Any, thread_id: int, client_msg_id: str, envelope: dict[str, Any]
+) -> dict[str, Any]:
+    """Store an envelope once; a retry with the same content gets the first ack.
+
+    Returns the ack data (message id, per-thread seq, server timestamp).
+    Raises NotFound (no such thread, or not a member of its department),
+    ThreadClosed, or a conflict if `client_msg_id` was used for other content.
+    """
+    access.check_authenticated(actor)
+    body_hash = envelope_hash(envelope)
+    existing = Message.objects.filter(sender_id=actor.pk, client_msg_id=client_msg_id).first()
+    if existing is not None:
+        return _replay_ack(existing, thread_id, body_hash)
+    try:
+        return do_post_message(actor, thread_id, client_msg_id, envelope, body_hash)
+    except IntegrityError:
+        # A concurrent retry of the same post won the race: answer as it did.
+        existing = Message.objects.get(sender_id=actor.pk, client_msg_id=client_msg_id)
+        return _replay_ack(existing, thread_id, body_hash)
+
+
+def _replay_ack(existing: Message, thread_id: int, body_hash: str) -> dict[str, Any]:
+    if existing.thread_id != thread_id or existing.body_hash != body_hash:
+        raise RoundsError(
+            "This client_msg_id was already used for another message.",
+            code=ErrorCode.CLIENT_MSG_ID_CONFLICT,
+            data={"message_id": existing.pk},
+        )
+    return {**_ack_for(existing), "duplicate": True}
+
+
+def do_post_message(
+    actor: Any, thread_id: int, client_msg_id: str, envelope: dict[str, Any], body_hash: str
+) -> dict[str, Any]:
+    """Write the message, its event and its audit entry in one transaction.
+
+    Membership is checked after both locks are held, so a post racing a
+    removal either commits before the removal or is refused.
+    """
+    with transaction.atomic():
+        seq = allocate_seq("chat_thread", "last_seq", thread_id, "AND closed_at IS NULL")
+        thread = Thread.objects.filter(pk=thread_id).first()
+        if thread is None or access.active_membership(actor, thread.department_id) is None:
+            raise NotFound("Thread not found.")
+        if seq is None:
+            raise RoundsError("This thread is closed.", code=ErrorCode.THREAD_CLOSED)
+        message = Message.objects.create(
+            thread_id=thread_id,
+            seq=seq,
+            sender_id=actor.pk,
+            client_msg_id=client_msg_id,
+            header=envelope["header"],
+            ciphertext=envelope["ciphertext"],
+            body_hash=body_hash,
+            created_at=timezone.now(),
+        )
+        append_event(
+            thread.department_id,
+            EventKind.MESSAGE_NEW,
+            message=message,
+            message_data=message_payload(message, actor.username),
+        )
+        record(
+            "message.posted",
+            actor=actor,
+            department_id=thread.department_id,
+            object_type="message",
+            object_id=message.pk,
+            data={"thread_id": thread_id, "seq": seq, "bytes": len(envelope["ciphertext"])},
+        )
+    return _ack_for(message)
+
+
+def check_history(actor: Any, thread_id: int, before_seq: int | None, limit: int) -> dict:
+    """A page of messages, oldest first, ending just before `before_seq`."""
+    thread = access.access_thread(actor, thread_id)
+    limit = max(1, min(limit, settings.ROUNDS_HISTORY_PAGE_MAX))
+    rows = Message.objects.filter(thread_id=thread.pk).select_related("sender")
+    if before_seq is not None:
+        rows = rows.filter(seq__lt=before_seq)
+    page = list(rows.order_by("-seq")[: limit + 1])
+    has_more = len(page) > limit
+    page = page[:limit][::-1]
+    record(
+        "history.read",
+        actor=actor,
+        department_id=thread.department_id,
+        object_type="thread",
+        object_id=thread.pk,
+        data={"from_seq": page[0].seq if page else None, "to_seq": page[-1].seq if page else None},
+    )
+    return {
+        "thread": thread.pk,
+        "messages": [message_payload(m, m.sender.username) for m in page],
+        "has_more": has_more,
+    }
+
+
+# --- Resume -------------------------------------------------------------------
+
+
+def check_resume_cursor(actor: Any, cursor: dict[int, int]) -> dict[int, int]:
+    """Validate a client cursor: departments the caller is in, no seq from the future.
+
+    Returns the cursor limited to the caller's current departments.
+    """
+    access.check_authenticated(actor)
+    mine = set(access.member_department_ids(actor))
+    heads = dict(Department.objects.filter(pk__in=mine).values_list("pk", "event_seq"))
+    valid: dict[int, int] = {}
+    for department_id, seq in cursor.items():
+        if department_id not in mine:
+            continue
+        if seq < 0 or seq > heads[department_id]:
+            raise RoundsError(
+                "This cursor is ahead of the server; reload history instead.",
+                code=ErrorCode.CURSOR_INVALID,
+                data={"department": department_id, "latest": heads[department_id]},
+            )
+        valid[department_id] = seq
+    return valid
+
+
+def events_after(
+    actor: Any, department_id: int, after_seq: int, limit: int | None = None
+) -> list[tuple[int, dict[str, Any]]]:
+    """Stored events of a department after `after_seq`, in order, as frames.
+
+    Assumes the caller's membership was checked; re-checked here because a
+    resume may run while a removal commits.
+    """
+    if access.active_membership(actor, department_id) is None:
+        return []
+    limit = limit or settings.ROUNDS_RESUME_BATCH
+    events = list(
+        Event.objects.filter(department_id=department_id, seq__gt=after_seq)
+        .select_related("message", "message__sender")
+        .order_by("seq")[:limit]
+    )
+    frames = []
+    for event in events:
+        message_data = (
+            message_payload(event.message, event.message.sender.username)
+            if event.message_id
+            else None
+        )
+        frames.append((event.seq, event_frame(event, message_data)))
+    return frames
+
+
+def iter_missed(actor: Any, department_id: int, after_seq: int) -> Iterator[list]:
+    while batch := events_after(actor, department_id, after_seq):
+        yield batch
+        after_seq = batch[-1][0]
+
+
+def record_resume(actor: Any, department_id: int, from_seq: int, to_seq: int) -> None:
+    if to_seq > from_seq:
+        record(
+            "events.resumed",
+            actor=actor,
+            department_id=department_id,
+            object_type="department",
+            object_id=department_id,
+            data={"from_seq": from_seq, "to_seq": to_seq},
+        )
+
+
+# --- Receipts -----------------------------------------------------------------
+
+
+def check_read_receipt(actor: Any, thread_id: int, up_to_seq: int) -> dict[str, Any]:
+    thread = access.access_thread(actor, thread_id)
+    if up_to_seq < 1 or up_to_seq > thread.last_seq:
+        raise InvalidRequest(
+            "up_to_seq must name a message of this thread.", data={"last_seq": thread.last_seq}
+        )
+    return do_read_receipt(actor, thread, up_to_seq)
+
+
+def do_read_receipt(actor: Any, thread: Thread, up_to_seq: int) -> dict[str, Any]:
+    """Record that `actor` read up to `up_to_seq`; receipts never move backwards.
+
+    Assumes `actor` is a member. A receipt at or below the current one is a
+    no-op that returns the current one.
+    """
+    with transaction.atomic():
+        current = (
+            Receipt.objects.filter(thread_id=thread.pk, user_id=actor.pk)
+            .order_by("-up_to_seq")
+            .first()
+        )
+        if current is not None and current.up_to_seq >= up_to_seq:
+            return _receipt_data(current, actor.username, advanced=False)
+        receipt = Receipt.objects.create(
+            thread_id=thread.pk, user_id=actor.pk, up_to_seq=up_to_seq, read_at=timezone.now()
+        )
+        data = _receipt_data(receipt, actor.username, advanced=True)
+        record(
+            "receipt.read",
+            actor=actor,
+            department_id=thread.department_id,
+            object_type="thread",
+            object_id=thread.pk,
+            data={"up_to_seq": up_to_seq},
+        )
+        append_event(
+            thread.department_id,
+            EventKind.RECEIPT_NEW,
+            {k: v for k, v in data.items() if k != "advanced"},
+        )
+    return data
+
+
+def _receipt_data(receipt: Receipt, username: str, *, advanced: bool) -> dict[str, Any]:
+    return {
+        "thread": receipt.thread_id,
+        "user": {"id": receipt.user_id, "username": username},
+        "up_to_seq": receipt.up_to_seq,
+        "read_at": receipt.read_at.isoformat(),
+        "advanced": advanced,
+    }
+
+
+def check_receipts(actor: Any, thread_id: int, seq: int | None = None) -> dict[str, Any]:
+    """Who read what, and when.
+
+    Without `seq`: each member's latest receipt. With `seq`: who has read
+    message `seq`, each with the time they first did.
+    """
+    thread = access.access_thread(actor, thread_id)
+    rows = Receipt.objects.filter(thread_id=thread.pk)
+    if seq is not None:
+        first_reads = (
+            rows.filter(up_to_seq__gte=seq)
+            .values("user_id", "user__username")
+            .annotate(read_at=Min("read_at"))
+            .order_by("read_at")
+        )
+        readers = [
+            {
+                "user": {"id": r["user_id"], "username": r["user__username"]},
+                "read_at": r["read_at"].isoformat(),
+            }
+            for r in first_reads
+        ]
+        return {"thread": thread.pk, "seq": seq, "readers": readers}
+    latest: dict[int, Receipt] = {}
+    for receipt in rows.select_related("user").order_by("user_id", "-up_to_seq"):
+        latest.setdefault(receipt.user_id, receipt)
+    return {
+        "thread": thread.pk,
+        "receipts": [
+            {
+                k: v
+                for k, v in _receipt_data(r, r.user.username, advanced=False).items()
+                if k != "advanced"
+            }
+            for r in latest.values()
+        ],
+    }
+
+
+# --- Typing -------------------------------------------------------------------
+
+
+def check_typing(actor: Any, thread_id: int) -> int:
+    """Returns the department to relay to; typing is never stored nor audited."""
+    return access.access_thread(actor, thread_id).department_id

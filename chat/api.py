@@ -1,0 +1,48 @@
+"""Threads, history and receipts over HTTP; posting is on the socket."""
+
+from ninja import Router, Schema
+
+from chat import actions
+
+router = Router(tags=["threads"])
+
+
+class ThreadIn(Schema):
+    department: int
+    patient: int
+    title: str
+
+
+@router.post("threads", response={201: dict})
+def create_thread(request, body: ThreadIn):
+    return 201, actions.check_create_thread(request.user, body.department, body.patient, body.title)
+
+
+@router.get("departments/{department_id}/threads")
+def department_threads(request, department_id: int):
+    return actions.list_department_threads(request.user, department_id)
+
+
+@router.get("patients/{patient_id}/threads")
+def patient_threads(request, patient_id: int):
+    return actions.list_patient_threads(request.user, patient_id)
+
+
+@router.post("threads/{thread_id}/close")
+def close_thread(request, thread_id: int):
+    return actions.check_set_thread_closed(request.user, thread_id, closed=True)
+
+
+@router.post("threads/{thread_id}/reopen")
+def reopen_thread(request, thread_id: int):
+    return actions.check_set_thread_closed(request.user, thread_id, closed=False)
+
+
+@router.get("threads/{thread_id}/messages")
+def history(request, thread_id: int, before_seq: int | None = None, limit: int = 50):
+    return actions.check_history(request.user, thread_id, before_seq, limit)
+
+
+@router.get("threads/{thread_id}/receipts")
+def receipts(request, thread_id: int, seq: int | None = None):
+    return actions.check_receipts(request.user, thread_id, seq)

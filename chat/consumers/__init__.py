@@ -1,0 +1,1 @@
+"""The WebSocket edge: parse, authorise, call one action, reply."""

@@ -1,0 +1,292 @@
+"""The `/ws/` consumer: one socket per signed-in device.
+
+Delivery rule: each department's events are numbered densely, and this
+consumer remembers the last number it sent per department (`delivered`). An
+event at or below it is a duplicate and dropped; one beyond the next number
+means events were published out of order by two committing workers, so the
+gap is filled from the database first. Together with `resume`, a client gets
+every event exactly once and in order.
+"""
+
+import json
+import logging
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.utils import timezone
+from pydantic import ValidationError
+
+from chat import actions as chat_actions
+from chat import protocol
+from chat.consumers.limits import TokenBucket, connections
+from chat.errors import ErrorCode, RoundsError
+from chat.events import department_group, dumps, send_ephemeral, session_group, user_group
+from rooms import actions as room_actions
+from rooms.access import member_department_ids
+
+logger = logging.getLogger(__name__)
+
+
+class RoundsConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        self.user = self.scope["user"]
+        self.delivered: dict[int, int] = {}
+        self.thread_departments: dict[int, int] = {}
+        self.counted = False
+        self.groups_joined: set[str] = set()
+        await self.accept()
+        if not self.user.is_authenticated or self.scope.get("auth_session_id") is None:
+            await self.close(code=protocol.CLOSE_UNAUTHENTICATED)
+            return
+        if not connections.open(self.user.pk, settings.ROUNDS_WS_MAX_CONNECTIONS_PER_USER):
+            await self.send_error(
+                None,
+                RoundsError(
+                    "Too many open connections for this user.", code=ErrorCode.RATE_LIMITED
+                ),
+            )
+            await self.close(code=protocol.CLOSE_TOO_MANY_CONNECTIONS)
+            return
+        self.counted = True
+        self.bucket = TokenBucket(settings.ROUNDS_WS_RATE_PER_SECOND, settings.ROUNDS_WS_RATE_BURST)
+        self.flood_strikes = 0
+        await self.join(user_group(self.user.pk))
+        await self.join(session_group(self.scope["auth_session_id"]))
+        # Join first, then read the event numbers: nothing published in between is lost.
+        for department_id in await database_sync_to_async(member_department_ids)(self.user):
+            await self.join(department_group(department_id))
+        departments = await database_sync_to_async(room_actions.list_my_departments)(self.user)
+        for department in departments:
+            await self.join(department_group(department["id"]))
+            self.delivered[department["id"]] = department["event_seq"]
+        await self.send_frame(
+            {
+                "type": "hello",
+                "protocol_version": protocol.PROTOCOL_VERSION,
+                "user": {"id": self.user.pk, "username": self.user.username},
+                "departments": departments,
+                "cursor": {str(d): seq for d, seq in self.delivered.items()},
+                "limits": {
+                    "max_frame_bytes": settings.ROUNDS_WS_MAX_FRAME_BYTES,
+                    "rate_per_second": settings.ROUNDS_WS_RATE_PER_SECOND,
+                    "burst": settings.ROUNDS_WS_RATE_BURST,
+                },
+            }
+        )
+
+    async def disconnect(self, code: int) -> None:
+        if self.counted:
+            connections.close(self.user.pk)
+            self.counted = False
+        for group in list(self.groups_joined):
+            await self.channel_layer.group_discard(group, self.channel_name)
+        self.groups_joined.clear()
+
+    async def join(self, group: str) -> None:
+        if group not in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.groups_joined.add(group)
+
+    async def leave(self, group: str) -> None:
+        if group in self.groups_joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
+            self.groups_joined.discard(group)
+
+    async def send_frame(self, frame: dict[str, Any]) -> None:
+        await self.send(text_data=dumps(frame))
+
+    async def send_error(self, frame_id: str | None, error: RoundsError) -> None:
+        await self.send_frame({"type": "error", "id": frame_id, **error.as_dict()})
+
+    # --- Inbound ---------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        frame_id = None
+        try:
+            data = self.decode(text_data, bytes_data)
+            if isinstance(data, dict) and isinstance(data.get("id"), str):
+                frame_id = data["id"][:64]
+            frame = self.parse(data)
+            handler = getattr(self, "on_" + frame.type.replace(".", "_"))
+            result = await handler(frame)
+            await self.send_frame({"type": "ack", "id": frame.id, "result": result})
+        except RoundsError as error:
+            await self.send_error(frame_id, error)
+            if error.close_code:
+                await self.close(code=error.close_code)
+        except Exception:
+            logger.exception("websocket handler failed (user %s)", getattr(self.user, "pk", None))
+            await self.close(code=protocol.CLOSE_INTERNAL)
+
+    def decode(self, text_data: str | None, bytes_data: bytes | None) -> Any:
+        """Size, rate and encoding checks, then JSON. Raises typed errors only."""
+        limit = settings.ROUNDS_WS_MAX_FRAME_BYTES
+        raw = bytes_data if text_data is None else text_data
+        if raw is None:
+            raise RoundsError("Empty frame.", code=ErrorCode.INVALID_FRAME)
+        size = len(raw) if isinstance(raw, bytes) or len(raw) * 4 <= limit else len(raw.encode())
+        if size > limit:
+            raise RoundsError(
+                f"Frames are limited to {limit} bytes.",
+                code=ErrorCode.FRAME_TOO_LARGE,
+                data={"max_frame_bytes": limit},
+            )
+        if not self.bucket.take():
+            self.flood_strikes += 1
+            close = self.flood_strikes >= settings.ROUNDS_WS_FLOOD_CLOSE_AFTER
+            raise RoundsError(
+                "Too many frames; slow down.",
+                code=ErrorCode.RATE_LIMITED,
+                close_code=protocol.CLOSE_FLOOD if close else None,
+            )
+        self.flood_strikes = 0
+        if isinstance(raw, bytes):
+            try:
+                raw = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise RoundsError(
+                    "Frames must be UTF-8 JSON.", code=ErrorCode.INVALID_UTF8
+                ) from None
+        try:
+            return json.loads(raw)
+        except (ValueError, RecursionError):
+            raise RoundsError("Frames must be JSON objects.", code=ErrorCode.INVALID_JSON) from None
+
+    def parse(self, data: Any) -> protocol.ClientFrame:
+        if not isinstance(data, dict):
+            raise RoundsError("Frames must be JSON objects.", code=ErrorCode.INVALID_FRAME)
+        if data.get("type") not in protocol.INBOUND_TYPES:
+            raise RoundsError(
+                "Unknown frame type.",
+                code=ErrorCode.UNKNOWN_TYPE,
+                data={"known": sorted(protocol.INBOUND_TYPES)},
+            )
+        try:
+            return protocol.parse_inbound(data)
+        except ValidationError as exc:
+            problems = [
+                {"field": ".".join(str(p) for p in err["loc"][1:]), "problem": err["msg"]}
+                for err in exc.errors(include_input=False, include_url=False)
+            ]
+            raise RoundsError(
+                "The frame does not match its schema.",
+                code=ErrorCode.INVALID_FRAME,
+                data={"errors": problems},
+            ) from None
+
+    async def on_message_post(self, frame: protocol.MessagePost) -> dict:
+        return await database_sync_to_async(chat_actions.check_post_message)(
+            self.user, frame.thread, frame.client_msg_id, frame.envelope.model_dump()
+        )
+
+    async def on_history_fetch(self, frame: protocol.HistoryFetch) -> dict:
+        return await database_sync_to_async(chat_actions.check_history)(
+            self.user, frame.thread, frame.before_seq, frame.limit
+        )
+
+    async def on_resume(self, frame: protocol.Resume) -> dict:
+        cursor = {int(key): seq for key, seq in frame.cursor.items()}
+        valid = await database_sync_to_async(chat_actions.check_resume_cursor)(self.user, cursor)
+        for department_id, after in valid.items():
+            if department_id not in self.delivered:
+                continue
+            self.delivered[department_id] = after
+            await self.replay(department_id, after)
+            await database_sync_to_async(chat_actions.record_resume)(
+                self.user, department_id, after, self.delivered[department_id]
+            )
+        return {
+            "cursor": {str(d): seq for d, seq in self.delivered.items()},
+            "ignored": sorted(str(d) for d in cursor if d not in valid),
+        }
+
+    async def on_receipt_read(self, frame: protocol.ReceiptRead) -> dict:
+        return await database_sync_to_async(chat_actions.check_read_receipt)(
+            self.user, frame.thread, frame.up_to_seq
+        )
+
+    async def on_receipts_fetch(self, frame: protocol.ReceiptsFetch) -> dict:
+        return await database_sync_to_async(chat_actions.check_receipts)(
+            self.user, frame.thread, frame.seq
+        )
+
+    async def on_typing(self, frame: protocol.Typing) -> dict:
+        department_id = self.thread_departments.get(frame.thread)
+        if department_id is None or department_id not in self.delivered:
+            department_id = await database_sync_to_async(chat_actions.check_typing)(
+                self.user, frame.thread
+            )
+            self.thread_departments[frame.thread] = department_id
+        await send_ephemeral(
+            department_id,
+            {
+                "type": "typing",
+                "department": department_id,
+                "thread": frame.thread,
+                "user": {"id": self.user.pk, "username": self.user.username},
+                "active": frame.active,
+            },
+            origin=self.channel_name,
+        )
+        return {}
+
+    async def on_ping(self, frame: protocol.Ping) -> dict:
+        return {"server_time": timezone.now().isoformat()}
+
+    # --- Outbound (channel layer) ----------------------------------------------
+
+    async def replay(self, department_id: int, after: int, before: int | None = None) -> None:
+        """Send stored events after `after` (and before `before`), in order."""
+        while department_id in self.delivered:
+            limit = (
+                None if before is None else min(before - after - 1, settings.ROUNDS_RESUME_BATCH)
+            )
+            if limit is not None and limit <= 0:
+                return
+            batch = await database_sync_to_async(chat_actions.events_after)(
+                self.user, department_id, after, limit
+            )
+            if not batch:
+                return
+            for seq, frame in batch:
+                await self.send_frame(frame)
+                self.delivered[department_id] = after = seq
+
+    async def deliver(self, department_id: int, seq: int, text: str) -> None:
+        last = self.delivered.get(department_id)
+        if last is None or seq <= last:
+            return
+        if seq > last + 1:
+            await self.replay(department_id, last, before=seq)
+        if department_id in self.delivered and seq > self.delivered[department_id]:
+            await self.send(text_data=text)
+            self.delivered[department_id] = seq
+
+    async def rounds_event(self, message: dict) -> None:
+        await self.deliver(message["department"], message["seq"], message["frame"])
+
+    async def rounds_membership(self, message: dict) -> None:
+        department_id, seq, change = message["department"], message["seq"], message["change"]
+        if change == "admitted" and department_id not in self.delivered:
+            await self.join(department_group(department_id))
+            self.delivered[department_id] = seq - 1
+        if change == "removed":
+            if department_id in self.delivered and seq > self.delivered[department_id]:
+                await self.send(text_data=message["frame"])
+            # Leave first: from here on, nothing of this department reaches this socket.
+            self.delivered.pop(department_id, None)
+            await self.leave(department_group(department_id))
+            self.thread_departments = {
+                t: d for t, d in self.thread_departments.items() if d != department_id
+            }
+            return
+        await self.deliver(department_id, seq, message["frame"])
+
+    async def rounds_ephemeral(self, message: dict) -> None:
+        if message["department"] in self.delivered and message["origin"] != self.channel_name:
+            await self.send(text_data=message["frame"])
+
+    async def rounds_session_revoked(self, message: dict) -> None:
+        await self.close(code=protocol.CLOSE_UNAUTHENTICATED)

@@ -1,0 +1,109 @@
+"""The typed errors a client may see: the only exceptions that cross an edge.
+
+Anything else raised below an edge is a bug: it is logged without content and
+the socket closes with 1011 (an HTTP request gets a bare 500).
+"""
+
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorCode(StrEnum):
+    INVALID_JSON = "invalid_json"
+    INVALID_UTF8 = "invalid_utf8"
+    INVALID_FRAME = "invalid_frame"
+    UNKNOWN_TYPE = "unknown_type"
+    FRAME_TOO_LARGE = "frame_too_large"
+    RATE_LIMITED = "rate_limited"
+    NOT_AUTHENTICATED = "not_authenticated"
+    LOCKED_OUT = "locked_out"
+    INVALID_CREDENTIALS = "invalid_credentials"
+    NOT_FOUND = "not_found"
+    FORBIDDEN = "forbidden"
+    THREAD_CLOSED = "thread_closed"
+    CLIENT_MSG_ID_CONFLICT = "client_msg_id_conflict"
+    CURSOR_INVALID = "cursor_invalid"
+    LAST_HEAD = "last_head"
+    ALREADY_MEMBER = "already_member"
+    CONFLICT = "conflict"
+    INVALID_REQUEST = "invalid_request"
+
+
+# The HTTP status each code maps to at the JSON API edge.
+HTTP_STATUS = {
+    ErrorCode.INVALID_JSON: 400,
+    ErrorCode.INVALID_UTF8: 400,
+    ErrorCode.INVALID_FRAME: 400,
+    ErrorCode.INVALID_REQUEST: 400,
+    ErrorCode.UNKNOWN_TYPE: 400,
+    ErrorCode.CURSOR_INVALID: 400,
+    ErrorCode.FRAME_TOO_LARGE: 413,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.LOCKED_OUT: 429,
+    ErrorCode.NOT_AUTHENTICATED: 401,
+    ErrorCode.INVALID_CREDENTIALS: 401,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.THREAD_CLOSED: 409,
+    ErrorCode.CLIENT_MSG_ID_CONFLICT: 409,
+    ErrorCode.LAST_HEAD: 409,
+    ErrorCode.ALREADY_MEMBER: 409,
+    ErrorCode.CONFLICT: 409,
+}
+
+
+class RoundsError(Exception):
+    """An error the client is told about, with a stable code and plain data.
+
+    `close_code` is set when the socket must close after the error frame
+    (unauthenticated, abusing limits); otherwise the connection stays up.
+    """
+
+    code: ErrorCode = ErrorCode.INVALID_REQUEST
+    default_message = "The request was refused."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: ErrorCode | None = None,
+        data: dict[str, Any] | None = None,
+        close_code: int | None = None,
+    ) -> None:
+        self.code = code or self.code
+        self.message = message or self.default_message
+        self.data = data or {}
+        self.close_code = close_code
+        super().__init__(self.message)
+
+    @property
+    def http_status(self) -> int:
+        return HTTP_STATUS.get(self.code, 400)
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"code": str(self.code), "message": self.message}
+        if self.data:
+            out["data"] = self.data
+        return out
+
+
+class NotFound(RoundsError):
+    """Missing or forbidden alike, so a client cannot probe what exists."""
+
+    code = ErrorCode.NOT_FOUND
+    default_message = "Not found."
+
+
+class Forbidden(RoundsError):
+    """The object is visible to the caller but this action is not theirs."""
+
+    code = ErrorCode.FORBIDDEN
+    default_message = "This action is not allowed for your role."
+
+
+class InvalidRequest(RoundsError):
+    code = ErrorCode.INVALID_REQUEST
+
+
+class Conflict(RoundsError):
+    code = ErrorCode.CONFLICT

@@ -1,0 +1,142 @@
+"""The department event stream: allocate, store, and fan out after commit.
+
+Each department numbers its events densely under its row lock; an event is
+stored in the action's transaction and sent to the channel layer only once
+that transaction commits, so nobody hears of what might roll back. The JSON
+text of a frame is encoded once here and relayed as is to every socket.
+"""
+
+import json
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import connection, transaction
+from django.utils import timezone
+
+from chat.models import Event, EventKind, Message
+
+
+def dumps(frame: dict[str, Any]) -> str:
+    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
+
+
+def department_group(department_id: int) -> str:
+    return f"dept.{department_id}"
+
+
+def user_group(user_id: int) -> str:
+    return f"user.{user_id}"
+
+
+def session_group(auth_session_id: int) -> str:
+    return f"authsession.{auth_session_id}"
+
+
+def allocate_seq(table: str, column: str, pk: int, extra_where: str = "") -> int | None:
+    """Advance a counter column and return its new value, holding the row lock to commit.
+
+    Returns None when no row matched (missing, or `extra_where` false).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {column} = {column} + 1 WHERE id = %s {extra_where} "  # noqa: S608
+            f"RETURNING {column}",
+            [pk],
+        )
+        row = cursor.fetchone()
+    return None if row is None else int(row[0])
+
+
+def message_payload(message: Message, sender_username: str) -> dict[str, Any]:
+    return {
+        "id": message.pk,
+        "thread": message.thread_id,
+        "seq": message.seq,
+        "sender": {"id": message.sender_id, "username": sender_username},
+        "client_msg_id": message.client_msg_id,
+        "envelope": {"header": message.header, "ciphertext": message.ciphertext},
+        "created_at": message.created_at.isoformat(),
+    }
+
+
+def event_frame(event: Event, message_data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The server → client frame for a stored event."""
+    frame: dict[str, Any] = {
+        "type": event.kind,
+        "department": event.department_id,
+        "event_seq": event.seq,
+    }
+    if event.kind == EventKind.MESSAGE_NEW:
+        frame["message"] = message_data
+    else:
+        frame.update(event.payload)
+    return frame
+
+
+def append_event(
+    department_id: int,
+    kind: EventKind,
+    payload: dict[str, Any] | None = None,
+    *,
+    message: Message | None = None,
+    message_data: dict[str, Any] | None = None,
+    notify_user_id: int | None = None,
+    change: str | None = None,
+) -> Event:
+    """Store an event in the current transaction and publish it on commit.
+
+    `notify_user_id` and `change` also tell that user's sockets, first, that
+    their membership changed ("admitted" / "removed"), so a removed member's
+    sockets leave the department before any later event is sent to it.
+    """
+    seq = allocate_seq("rooms_department", "event_seq", department_id)
+    event = Event.objects.create(
+        department_id=department_id,
+        seq=seq,
+        kind=kind,
+        message=message,
+        payload=payload or {},
+        created_at=timezone.now(),
+    )
+    text = dumps(event_frame(event, message_data))
+    group_message = {"type": "rounds.event", "department": department_id, "seq": seq, "frame": text}
+
+    def publish() -> None:
+        layer = get_channel_layer()
+        if notify_user_id is not None:
+            async_to_sync(layer.group_send)(
+                user_group(notify_user_id),
+                {
+                    "type": "rounds.membership",
+                    "department": department_id,
+                    "seq": seq,
+                    "change": change,
+                    "frame": text,
+                },
+            )
+        async_to_sync(layer.group_send)(department_group(department_id), group_message)
+
+    transaction.on_commit(publish)
+    return event
+
+
+async def send_ephemeral(department_id: int, frame: dict[str, Any], origin: str) -> None:
+    """Typing and the like: relayed to connected members, never stored."""
+    await get_channel_layer().group_send(
+        department_group(department_id),
+        {
+            "type": "rounds.ephemeral",
+            "department": department_id,
+            "frame": dumps(frame),
+            "origin": origin,
+        },
+    )
+
+
+def close_session_sockets(auth_session_id: int, reason: str) -> None:
+    transaction.on_commit(
+        lambda: async_to_sync(get_channel_layer().group_send)(
+            session_group(auth_session_id), {"type": "rounds.session_revoked", "reason": reason}
+        )
+    )

@@ -1,0 +1,132 @@
+"""Threads, messages, read receipts and the per-department event stream."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from patients.models import Patient
+from rooms.models import Department
+
+
+class Thread(models.Model):
+    """A conversation about one patient inside one department.
+
+    `last_seq` is the last message number given in this thread, advanced
+    under the row lock, so message numbers are dense and in commit order.
+    """
+
+    department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="threads")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="threads")
+    title = models.CharField(max_length=200)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    last_seq = models.BigIntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["department", "-created_at"]),
+            models.Index(fields=["patient", "-created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_closed(self) -> bool:
+        return self.closed_at is not None
+
+
+class Message(models.Model):
+    """An encrypted envelope, stored and relayed as it came.
+
+    The server reads the header (routing metadata) and never the ciphertext.
+    `(sender, client_msg_id)` is unique, which makes a post idempotent;
+    `body_hash` tells a retry of the same post from a different one.
+    """
+
+    thread = models.ForeignKey(Thread, on_delete=models.PROTECT, related_name="messages")
+    seq = models.BigIntegerField()
+    sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    client_msg_id = models.CharField(max_length=64)
+    header = models.JSONField()
+    ciphertext = models.TextField()
+    body_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["thread", "seq"], name="message_seq_unique"),
+            models.UniqueConstraint(
+                fields=["sender", "client_msg_id"], name="message_client_id_unique"
+            ),
+            models.CheckConstraint(condition=Q(seq__gt=0), name="message_seq_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.thread_id}#{self.seq}"
+
+
+class Receipt(models.Model):
+    """ "Read up to `up_to_seq`", kept as a history of advances.
+
+    Rows only ever move forward, so the time a member first read message N
+    is the earliest receipt with `up_to_seq >= N`.
+    """
+
+    thread = models.ForeignKey(Thread, on_delete=models.PROTECT, related_name="receipts")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    up_to_seq = models.BigIntegerField()
+    read_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["thread", "user", "up_to_seq"], name="receipt_unique"),
+            models.CheckConstraint(condition=Q(up_to_seq__gt=0), name="receipt_seq_positive"),
+        ]
+        indexes = [models.Index(fields=["thread", "user", "-up_to_seq"])]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} read {self.thread_id} to {self.up_to_seq}"
+
+
+class EventKind(models.TextChoices):
+    MESSAGE_NEW = "message.new"
+    RECEIPT_NEW = "receipt.new"
+    MEMBER_ADMITTED = "member.admitted"
+    MEMBER_REMOVED = "member.removed"
+    MEMBER_ROLE = "member.role_changed"
+    THREAD_CREATED = "thread.created"
+    THREAD_CLOSED = "thread.closed"
+    THREAD_REOPENED = "thread.reopened"
+
+
+class Event(models.Model):
+    """One entry of a department's durable event stream, the thing a cursor points into.
+
+    `seq` is dense per department (see `Department.event_seq`), which is what
+    lets a reconnecting client get every missed event exactly once. A message
+    event keeps a link to its message rather than a second copy of it.
+    """
+
+    department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="+")
+    seq = models.BigIntegerField()
+    kind = models.CharField(max_length=32, choices=EventKind.choices)
+    message = models.ForeignKey(
+        Message, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    payload = models.JSONField(default=dict)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["department", "seq"], name="event_seq_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.department_id}:{self.seq} {self.kind}"

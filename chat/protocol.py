@@ -1,0 +1,271 @@
+"""WebSocket protocol v1: one pydantic model per frame, discriminated on `type`.
+
+This module is the protocol's single definition. Inbound frames are parsed
+strictly (extra fields forbidden, no type coercion) before any logic runs;
+outbound frames have models too, which the tests validate every emitted
+event against. docs/protocol.md mirrors the registries at the bottom.
+"""
+
+import base64
+import binascii
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    field_validator,
+)
+
+PROTOCOL_VERSION = 1
+
+# Close codes (RFC 6455 leaves 4000-4999 to applications).
+CLOSE_UNAUTHENTICATED = 4401  # no valid session or token, or signed out
+CLOSE_TOO_MANY_CONNECTIONS = 4409
+CLOSE_FLOOD = 4429  # kept flooding after rate_limited errors
+CLOSE_INTERNAL = 1011
+
+MAX_HEADER_BYTES = 4096
+MAX_HEADER_KEYS = 32
+
+FrameId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+ClientMsgId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-]{8,64}$")]
+PositiveId = Annotated[int, Field(ge=1, le=2**62)]
+HeaderValue = str | int | bool | None
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Envelope(Strict):
+    """An end-to-end encrypted body: a small routing header and the ciphertext.
+
+    The server stores and relays both as they came; it never decodes the
+    ciphertext beyond checking that it is base64.
+    """
+
+    header: dict[str, HeaderValue]
+    ciphertext: Annotated[str, StringConstraints(min_length=4)]
+
+    @field_validator("header")
+    @classmethod
+    def header_is_small(cls, header: dict[str, HeaderValue]) -> dict[str, HeaderValue]:
+        if len(header) > MAX_HEADER_KEYS:
+            raise ValueError(f"at most {MAX_HEADER_KEYS} header fields")
+        if len(json.dumps(header, separators=(",", ":"))) > MAX_HEADER_BYTES:
+            raise ValueError(f"header over {MAX_HEADER_BYTES} bytes")
+        return header
+
+    @field_validator("ciphertext")
+    @classmethod
+    def ciphertext_is_base64(cls, value: str) -> str:
+        try:
+            base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("ciphertext must be standard base64") from None
+        return value
+
+
+# --- Client → server --------------------------------------------------------
+
+
+class ClientFrame(Strict):
+    id: FrameId
+
+
+class MessagePost(ClientFrame):
+    """Post an envelope to a thread; `client_msg_id` makes a retry safe."""
+
+    type: Literal["message.post"]
+    thread: PositiveId
+    client_msg_id: ClientMsgId
+    envelope: Envelope
+
+
+class HistoryFetch(ClientFrame):
+    """A page of a thread's messages, oldest first, before `before_seq`."""
+
+    type: Literal["history.fetch"]
+    thread: PositiveId
+    before_seq: PositiveId | None = None
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+
+
+class Resume(ClientFrame):
+    """Replay every department event after the cursor, then continue live."""
+
+    type: Literal["resume"]
+    cursor: dict[str, Annotated[int, Field(ge=0)]]
+
+    @field_validator("cursor")
+    @classmethod
+    def keys_are_ids(cls, cursor: dict[str, int]) -> dict[str, int]:
+        if len(cursor) > 500:
+            raise ValueError("at most 500 departments")
+        for key in cursor:
+            if not key.isdigit() or len(key) > 18:
+                raise ValueError("cursor keys are department ids")
+        return cursor
+
+
+class ReceiptRead(ClientFrame):
+    """Mark the thread read up to and including message `up_to_seq`."""
+
+    type: Literal["receipt.read"]
+    thread: PositiveId
+    up_to_seq: PositiveId
+
+
+class ReceiptsFetch(ClientFrame):
+    """Who read the thread how far (or, with `seq`, who read that message and when)."""
+
+    type: Literal["receipts.fetch"]
+    thread: PositiveId
+    seq: PositiveId | None = None
+
+
+class Typing(ClientFrame):
+    """Ephemeral: relayed to connected members of the department, never stored."""
+
+    type: Literal["typing"]
+    thread: PositiveId
+    active: bool = True
+
+
+class Ping(ClientFrame):
+    type: Literal["ping"]
+
+
+InboundFrame = Annotated[
+    MessagePost | HistoryFetch | Resume | ReceiptRead | ReceiptsFetch | Typing | Ping,
+    Field(discriminator="type"),
+]
+INBOUND = TypeAdapter(InboundFrame)
+INBOUND_TYPES = {
+    model.model_fields["type"].annotation.__args__[0]: model
+    for model in (MessagePost, HistoryFetch, Resume, ReceiptRead, ReceiptsFetch, Typing, Ping)
+}
+
+
+def parse_inbound(data: Any) -> ClientFrame:
+    """Raises pydantic.ValidationError; the consumer turns it into a typed error."""
+    return INBOUND.validate_python(data)
+
+
+# --- Server → client --------------------------------------------------------
+
+
+class Loose(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class UserRef(Loose):
+    id: int
+    username: str
+
+
+class DepartmentState(Loose):
+    id: int
+    name: str
+    slug: str
+    role: Literal["head", "member"]
+    event_seq: int
+
+
+class Hello(Loose):
+    type: Literal["hello"]
+    protocol_version: int
+    user: UserRef
+    departments: list[DepartmentState]
+    cursor: dict[str, int]
+    limits: dict[str, float]
+
+
+class Ack(Loose):
+    type: Literal["ack"]
+    id: str
+    result: dict[str, Any]
+
+
+class Error(Loose):
+    type: Literal["error"]
+    id: str | None
+    code: str
+    message: str
+    data: dict[str, Any] | None = None
+
+
+class MessageOut(Loose):
+    id: int
+    thread: int
+    seq: int
+    sender: UserRef
+    client_msg_id: str
+    envelope: Envelope
+    created_at: str
+
+
+class DepartmentEvent(Loose):
+    department: int
+    event_seq: int
+
+
+class MessageNew(DepartmentEvent):
+    type: Literal["message.new"]
+    message: MessageOut
+
+
+class ReceiptNew(DepartmentEvent):
+    type: Literal["receipt.new"]
+    thread: int
+    user: UserRef
+    up_to_seq: int
+    read_at: str
+
+
+class MemberEvent(DepartmentEvent):
+    type: Literal["member.admitted", "member.removed", "member.role_changed"]
+    user: UserRef
+    role: Literal["head", "member"]
+    by: UserRef
+
+
+class ThreadOut(Loose):
+    id: int
+    department: int
+    patient: int
+    title: str
+    created_by: int
+    created_at: str
+    closed_at: str | None
+    last_seq: int
+
+
+class ThreadEvent(DepartmentEvent):
+    type: Literal["thread.created", "thread.closed", "thread.reopened"]
+    thread: ThreadOut
+    by: UserRef | None = None
+
+
+class TypingOut(Loose):
+    type: Literal["typing"]
+    department: int
+    thread: int
+    user: UserRef
+    active: bool
+
+
+OutboundFrame = Annotated[
+    Hello | Ack | Error | MessageNew | ReceiptNew | MemberEvent | ThreadEvent | TypingOut,
+    Field(discriminator="type"),
+]
+OUTBOUND = TypeAdapter(OutboundFrame)
+
+
+def validate_outbound(frame: dict[str, Any]) -> BaseModel:
+    """Tests call this on every frame the server sends."""
+    return OUTBOUND.validate_python(frame)

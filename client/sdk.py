@@ -1,0 +1,240 @@
+"""An async client for Rounds: sign in over HTTP, then talk over one WebSocket.
+
+Every request frame gets an id; its `ack` or `error` resolves the awaiting
+call. Pushed events go to a queue, and the client keeps a per-department
+cursor from their `event_seq`, so `reconnect()` resumes exactly where the
+last socket stopped.
+"""
+
+import asyncio
+import contextlib
+import itertools
+import json
+import uuid
+from typing import Any
+
+import httpx
+import websockets
+
+EVENT_TYPES = {
+    "message.new",
+    "receipt.new",
+    "member.admitted",
+    "member.removed",
+    "member.role_changed",
+    "thread.created",
+    "thread.closed",
+    "thread.reopened",
+    "typing",
+}
+
+
+class RoundsClientError(Exception):
+    """A typed refusal from the server (`code` is one of docs/protocol.md's error codes)."""
+
+    def __init__(
+        self, code: str, message: str, data: dict | None = None, status: int | None = None
+    ):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.data = data or {}
+        self.status = status
+
+
+class RoundsClient:
+    def __init__(self, base_url: str, *, origin: str | None = None, timeout: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.origin = origin or self.base_url
+        self.timeout = timeout
+        self.http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout)
+        self.token: str | None = None
+        self.user: dict | None = None
+        self.ws: Any = None
+        self.hello: dict | None = None
+        self.cursor: dict[str, int] = {}
+        self.events: asyncio.Queue[dict] = asyncio.Queue()
+        self.closed: asyncio.Future | None = None
+        self._pending: dict[str, asyncio.Future] = {}
+        self._ids = itertools.count(1)
+        self._reader: asyncio.Task | None = None
+
+    # --- HTTP -----------------------------------------------------------------
+
+    async def login(self, username: str, password: str) -> dict:
+        data = await self.call(
+            "POST", "/api/auth/login", json={"username": username, "password": password}, auth=False
+        )
+        self.token = data["token"]
+        self.user = data["user"]
+        return data
+
+    async def logout(self) -> None:
+        await self.call("POST", "/api/auth/logout")
+        self.token = None
+
+    async def call(
+        self, method: str, path: str, *, json: Any = None, params: Any = None, auth: bool = True
+    ) -> Any:
+        headers = {"Authorization": f"Bearer {self.token}"} if auth and self.token else {}
+        response = await self.http.request(method, path, json=json, params=params, headers=headers)
+        body = response.json() if response.content else {}
+        if response.status_code >= 400:
+            raise RoundsClientError(
+                body.get("code", "http_error"),
+                body.get("message", ""),
+                body.get("data"),
+                status=response.status_code,
+            )
+        return body
+
+    async def departments(self) -> list[dict]:
+        return await self.call("GET", "/api/departments")
+
+    async def find_patients(self, **criteria: str) -> list[dict]:
+        return await self.call("GET", "/api/patients", params=criteria)
+
+    async def create_thread(self, department: int, patient: int, title: str) -> dict:
+        return await self.call(
+            "POST",
+            "/api/threads",
+            json={"department": department, "patient": patient, "title": title},
+        )
+
+    # --- WebSocket ------------------------------------------------------------
+
+    @property
+    def ws_url(self) -> str:
+        return self.base_url.replace("http", "ws", 1) + "/ws/"
+
+    async def connect(self) -> dict:
+        """Open the socket and wait for `hello`; raises RoundsClientError on 4401."""
+        self.ws = await websockets.connect(
+            self.ws_url,
+            origin=self.origin,
+            additional_headers={"Authorization": f"Bearer {self.token}"},
+            max_size=2**22,
+            open_timeout=self.timeout,
+        )
+        try:
+            first = json.loads(await asyncio.wait_for(self.ws.recv(), self.timeout))
+        except websockets.ConnectionClosed as closed:
+            raise RoundsClientError(
+                "closed",
+                f"socket closed with {closed.rcvd and closed.rcvd.code}",
+                {"close_code": closed.rcvd and closed.rcvd.code},
+            ) from None
+        if first.get("type") != "hello":
+            raise RoundsClientError(first.get("code", "protocol"), first.get("message", ""))
+        self.hello = first
+        for department, seq in first["cursor"].items():
+            self.cursor.setdefault(department, seq)
+        self.closed = asyncio.get_running_loop().create_future()
+        self._reader = asyncio.create_task(self._read())
+        return first
+
+    async def _read(self) -> None:
+        try:
+            async for raw in self.ws:
+                frame = json.loads(raw)
+                kind = frame.get("type")
+                if kind in ("ack", "error") and frame.get("id") in self._pending:
+                    future = self._pending.pop(frame["id"])
+                    if not future.done():
+                        future.set_result(frame)
+                    continue
+                if "event_seq" in frame:
+                    key = str(frame["department"])
+                    self.cursor[key] = max(self.cursor.get(key, 0), frame["event_seq"])
+                await self.events.put(frame)
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            code = self.ws.close_code if self.ws else None
+            for future in self._pending.values():
+                if not future.done():
+                    future.set_exception(
+                        RoundsClientError("closed", "socket closed", {"close_code": code})
+                    )
+            self._pending.clear()
+            if self.closed and not self.closed.done():
+                self.closed.set_result(code)
+
+    async def request(self, frame: dict) -> dict:
+        """Send a frame and return its ack's result, or raise its error."""
+        frame_id = frame.setdefault("id", f"c{next(self._ids)}")
+        future = asyncio.get_running_loop().create_future()
+        self._pending[frame_id] = future
+        await self.ws.send(json.dumps(frame))
+        reply = await asyncio.wait_for(future, self.timeout)
+        if reply["type"] == "error":
+            raise RoundsClientError(reply["code"], reply["message"], reply.get("data"))
+        return reply["result"]
+
+    async def post(self, thread: int, envelope: dict, client_msg_id: str | None = None) -> dict:
+        return await self.request(
+            {
+                "type": "message.post",
+                "thread": thread,
+                "client_msg_id": client_msg_id or uuid.uuid4().hex,
+                "envelope": envelope,
+            }
+        )
+
+    async def history(self, thread: int, before_seq: int | None = None, limit: int = 50) -> dict:
+        frame: dict[str, Any] = {"type": "history.fetch", "thread": thread, "limit": limit}
+        if before_seq is not None:
+            frame["before_seq"] = before_seq
+        return await self.request(frame)
+
+    async def resume(self, cursor: dict[str, int] | None = None) -> dict:
+        result = await self.request({"type": "resume", "cursor": cursor or dict(self.cursor)})
+        return result
+
+    async def read(self, thread: int, up_to_seq: int) -> dict:
+        return await self.request(
+            {"type": "receipt.read", "thread": thread, "up_to_seq": up_to_seq}
+        )
+
+    async def receipts(self, thread: int, seq: int | None = None) -> dict:
+        frame: dict[str, Any] = {"type": "receipts.fetch", "thread": thread}
+        if seq is not None:
+            frame["seq"] = seq
+        return await self.request(frame)
+
+    async def typing(self, thread: int, active: bool = True) -> dict:
+        return await self.request({"type": "typing", "thread": thread, "active": active})
+
+    async def next_event(self, kind: str | None = None, wait: float | None = None) -> dict:
+        """The next pushed event (of `kind`, skipping others)."""
+        deadline = asyncio.get_running_loop().time() + (wait or self.timeout)
+        while True:
+            remaining = deadline - asyncio.get_running_loop().time()
+            frame = await asyncio.wait_for(self.events.get(), max(remaining, 0.001))
+            if kind is None or frame.get("type") == kind:
+                return frame
+
+    async def disconnect(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+            if self._reader:
+                with contextlib.suppress(Exception):
+                    await self._reader
+            self.ws = None
+
+    async def reconnect(self) -> dict:
+        """A new socket that resumes from this client's cursor: each missed event once."""
+        saved = dict(self.cursor)
+        await self.disconnect()
+        await self.connect()
+        return await self.resume(saved)
+
+    async def aclose(self) -> None:
+        await self.disconnect()
+        await self.http.aclose()
+
+    async def __aenter__(self) -> "RoundsClient":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

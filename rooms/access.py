@@ -1,0 +1,81 @@
+"""The one place that decides who may touch what.
+
+Every action resolves its objects through these functions. A missing object
+and a forbidden one raise the same `NotFound`, so a caller cannot learn which
+departments, threads or patients exist outside their own departments.
+`Forbidden` is only raised where the caller may already see the object
+(a member asking for a head's action).
+"""
+
+from typing import Any
+
+from chat.errors import ErrorCode, Forbidden, NotFound, RoundsError
+from chat.models import Thread
+from rooms.models import Department, Membership, Role
+
+
+class NotAuthenticated(RoundsError):
+    code = ErrorCode.NOT_AUTHENTICATED
+    default_message = "Sign in first."
+
+
+def check_authenticated(user: Any) -> None:
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        raise NotAuthenticated()
+
+
+def check_admin(user: Any) -> None:
+    """Institution administrators create departments and appoint their first head."""
+    check_authenticated(user)
+    if not (user.is_staff or user.is_superuser):
+        raise Forbidden("Only an administrator may do this.")
+
+
+def active_membership(user: Any, department_id: int) -> Membership | None:
+    return Membership.objects.active().filter(user_id=user.pk, department_id=department_id).first()
+
+
+def access_membership(user: Any, department_id: int, *, head: bool = False) -> Membership:
+    """The caller's active membership of the department, or NotFound.
+
+    Args:
+        head: also require the head role (Forbidden if only a member).
+    """
+    check_authenticated(user)
+    membership = active_membership(user, department_id)
+    if membership is None:
+        raise NotFound("Department not found.")
+    if head and membership.role != Role.HEAD:
+        raise Forbidden("Only a head of this department may do this.")
+    return membership
+
+
+def access_department(user: Any, department_id: int, *, head: bool = False) -> Department:
+    membership = access_membership(user, department_id, head=head)
+    return Department.objects.get(pk=membership.department_id)
+
+
+def access_thread(user: Any, thread_id: int, *, head: bool = False) -> Thread:
+    """The thread, if the caller is a member (a head, with `head`) of its department."""
+    check_authenticated(user)
+    thread = Thread.objects.filter(pk=thread_id).first()
+    if thread is None:
+        raise NotFound("Thread not found.")
+    try:
+        access_membership(user, thread.department_id, head=head)
+    except NotFound:
+        raise NotFound("Thread not found.") from None
+    return thread
+
+
+def check_clinician(user: Any) -> None:
+    """Patient look-ups are for members of at least one department."""
+    check_authenticated(user)
+    if not Membership.objects.active().filter(user_id=user.pk).exists():
+        raise Forbidden("Only members of a department may look up patients.")
+
+
+def member_department_ids(user: Any) -> list[int]:
+    return list(
+        Membership.objects.active().filter(user_id=user.pk).values_list("department_id", flat=True)
+    )

@@ -1,0 +1,251 @@
+"""Department use cases: create, list, admit, remove, change roles.
+
+`check_*` validates and authorises through rooms.access; `do_*` writes in one
+transaction with its audit entry and its department event, published on
+commit.
+"""
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from audit.actions import record
+from chat.errors import ErrorCode, InvalidRequest, NotFound, RoundsError
+from chat.events import append_event
+from chat.models import EventKind
+from rooms import access
+from rooms.models import Department, Membership, Role
+
+User = get_user_model()
+
+
+def member_data(membership: Membership) -> dict[str, Any]:
+    return {
+        "user": {
+            "id": membership.user_id,
+            "username": membership.user.username,
+            "display_name": membership.user.label,
+        },
+        "role": membership.role,
+        "admitted_at": membership.admitted_at.isoformat(),
+    }
+
+
+def department_data(department: Department, role: str | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": department.pk,
+        "name": department.name,
+        "slug": department.slug,
+        "event_seq": department.event_seq,
+    }
+    if role is not None:
+        data["role"] = role
+    return data
+
+
+def list_my_departments(actor: Any) -> list[dict[str, Any]]:
+    access.check_authenticated(actor)
+    memberships = (
+        Membership.objects.active()
+        .filter(user_id=actor.pk)
+        .select_related("department")
+        .order_by("department__name")
+    )
+    return [department_data(m.department, m.role) for m in memberships]
+
+
+def list_members(actor: Any, department_id: int) -> list[dict[str, Any]]:
+    access.access_membership(actor, department_id)
+    memberships = (
+        Membership.objects.active()
+        .filter(department_id=department_id)
+        .select_related("user")
+        .order_by("user__username")
+    )
+    return [member_data(m) for m in memberships]
+
+
+def _find_user(user_id: int) -> Any:
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        raise NotFound("User not found.")
+    return user
+
+
+def check_create_department(actor: Any, name: str, head_user_id: int, slug: str = "") -> dict:
+    access.check_admin(actor)
+    name = name.strip()
+    if not name:
+        raise InvalidRequest("A department needs a name.")
+    head = _find_user(head_user_id)
+    return do_create_department(actor, name, slug or slugify(name), head)
+
+
+def do_create_department(actor: Any, name: str, slug: str, head: Any) -> dict:
+    """Create the department and appoint its first head. Assumes `actor` is an admin."""
+    try:
+        with transaction.atomic():
+            department = Department.objects.create(name=name, slug=slug[:60])
+            membership = Membership.objects.create(
+                department=department, user=head, role=Role.HEAD, admitted_by=actor
+            )
+            record(
+                "department.created",
+                actor=actor,
+                department_id=department.pk,
+                object_type="department",
+                object_id=department.pk,
+                data={"head_id": head.pk},
+            )
+            _membership_event(membership, EventKind.MEMBER_ADMITTED, actor, "admitted")
+    except IntegrityError:
+        raise RoundsError(
+            "A department with this name already exists.", code=ErrorCode.CONFLICT
+        ) from None
+    department.refresh_from_db()
+    return department_data(department, None)
+
+
+def _membership_event(membership: Membership, kind: EventKind, actor: Any, change: str) -> None:
+    payload = {
+        "user": {"id": membership.user_id, "username": membership.user.username},
+        "role": membership.role,
+        "by": {"id": actor.pk, "username": actor.username},
+    }
+    append_event(
+        membership.department_id, kind, payload, notify_user_id=membership.user_id, change=change
+    )
+
+
+def check_admit_member(
+    actor: Any, department_id: int, user_id: int, role: str = Role.MEMBER
+) -> dict:
+    access.access_membership(actor, department_id, head=True)
+    if role not in Role.values:
+        raise InvalidRequest("Role must be 'head' or 'member'.")
+    user = _find_user(user_id)
+    return do_admit_member(actor, department_id, user, role)
+
+
+def do_admit_member(actor: Any, department_id: int, user: Any, role: str) -> dict:
+    """Admit `user`. Assumes `actor` is a head of the department."""
+    try:
+        with transaction.atomic():
+            lock_department(department_id)
+            membership = Membership.objects.create(
+                department_id=department_id, user=user, role=role, admitted_by=actor
+            )
+            record(
+                "member.admitted",
+                actor=actor,
+                department_id=department_id,
+                object_type="user",
+                object_id=user.pk,
+                data={"role": role},
+            )
+            _membership_event(membership, EventKind.MEMBER_ADMITTED, actor, "admitted")
+    except IntegrityError:
+        raise RoundsError(
+            "Already a member of this department.", code=ErrorCode.ALREADY_MEMBER
+        ) from None
+    return member_data(membership)
+
+
+def lock_department(department_id: int) -> None:
+    """Serialise membership changes of one department until commit."""
+    locked = Department.objects.select_for_update().filter(pk=department_id).values_list("pk")
+    if not list(locked):
+        raise NotFound("Department not found.")
+
+
+def _other_heads(department_id: int, user_id: int) -> int:
+    return (
+        Membership.objects.active()
+        .filter(department_id=department_id, role=Role.HEAD)
+        .exclude(user_id=user_id)
+        .count()
+    )
+
+
+def check_remove_member(actor: Any, department_id: int, user_id: int) -> dict:
+    """A head removes anyone; a member may only leave (remove themself)."""
+    access.access_membership(actor, department_id, head=(user_id != actor.pk))
+    return do_remove_member(actor, department_id, user_id)
+
+
+def do_remove_member(actor: Any, department_id: int, user_id: int) -> dict:
+    """Close the membership; its sockets leave the department on commit.
+
+    The department row is locked first, so two heads removing each other
+    cannot both succeed and leave the department headless.
+    """
+    with transaction.atomic():
+        lock_department(department_id)
+        membership = (
+            Membership.objects.active()
+            .select_related("user")
+            .filter(department_id=department_id, user_id=user_id)
+            .first()
+        )
+        if membership is None:
+            raise NotFound("Member not found.")
+        if membership.role == Role.HEAD and _other_heads(department_id, user_id) == 0:
+            raise RoundsError(
+                "The last head cannot leave; promote another head first.", code=ErrorCode.LAST_HEAD
+            )
+        membership.removed_at = timezone.now()
+        membership.removed_by = actor
+        membership.save(update_fields=["removed_at", "removed_by"])
+        record(
+            "member.removed",
+            actor=actor,
+            department_id=department_id,
+            object_type="user",
+            object_id=user_id,
+            data={"role": membership.role},
+        )
+        _membership_event(membership, EventKind.MEMBER_REMOVED, actor, "removed")
+    return {"user": {"id": user_id}, "removed_at": membership.removed_at.isoformat()}
+
+
+def check_set_role(actor: Any, department_id: int, user_id: int, role: str) -> dict:
+    access.access_membership(actor, department_id, head=True)
+    if role not in Role.values:
+        raise InvalidRequest("Role must be 'head' or 'member'.")
+    return do_set_role(actor, department_id, user_id, role)
+
+
+def do_set_role(actor: Any, department_id: int, user_id: int, role: str) -> dict:
+    """Promote or demote. Assumes `actor` is a head; the last head stays a head."""
+    with transaction.atomic():
+        lock_department(department_id)
+        membership = (
+            Membership.objects.active()
+            .select_related("user")
+            .filter(department_id=department_id, user_id=user_id)
+            .first()
+        )
+        if membership is None:
+            raise NotFound("Member not found.")
+        if membership.role == role:
+            return member_data(membership)
+        if role == Role.MEMBER and _other_heads(department_id, user_id) == 0:
+            raise RoundsError(
+                "The last head cannot step down; promote another head first.",
+                code=ErrorCode.LAST_HEAD,
+            )
+        membership.role = role
+        membership.save(update_fields=["role"])
+        record(
+            "member.role_changed",
+            actor=actor,
+            department_id=department_id,
+            object_type="user",
+            object_id=user_id,
+            data={"role": role},
+        )
+        _membership_event(membership, EventKind.MEMBER_ROLE, actor, "role")
+    return member_data(membership)

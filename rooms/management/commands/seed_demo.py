@@ -1,0 +1,127 @@
+"""Seed a demo hospital when the database is empty, and print its logins."""
+
+import os
+import random
+from datetime import date, timedelta
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from patients.models import Admission, Patient
+from rooms.actions import do_admit_member, do_create_department
+
+DEMO_PASSWORD = os.environ.get("ROUNDS_DEMO_PASSWORD", "rounds-demo-2026")
+
+DEPARTMENTS = {
+    "Plastic surgery": {
+        "head": ("head_carol", "Dr Carol Lambert"),
+        "members": [
+            ("surgeon_bob", "Dr Bob Martin"),
+            ("nurse_alice", "Alice Durand, RN"),
+            ("intern_erin", "Dr Erin Petit"),
+            ("nurse_frank", "Frank Moreau, RN"),
+        ],
+    },
+    "Vascular surgery": {
+        "head": ("head_grace", "Dr Grace Girard"),
+        "members": [
+            ("surgeon_henri", "Dr Henri Roux"),
+            ("nurse_ines", "Ines Faure, RN"),
+            ("intern_jules", "Dr Jules Blanc"),
+            ("nurse_karim", "Karim Benali, RN"),
+        ],
+    },
+}
+COMPLIANCE = ("compliance_dan", "Dan Mercier (DPO)")
+ADMIN = ("admin", "Rounds administrator")
+
+FAMILY = [
+    "Lefèvre",
+    "Garnier",
+    "Chevalier",
+    "Fontaine",
+    "Rousseau",
+    "Vincent",
+    "Muller",
+    "Lemoine",
+    "Mathieu",
+    "Clément",
+    "Gauthier",
+    "Perrin",
+    "Robin",
+    "Masson",
+    "Sanchez",
+    "Henry",
+    "Nicolas",
+    "Dumont",
+    "Brun",
+    "Barbier",
+    "Aubert",
+    "Renaud",
+]
+GIVEN_F = ["Camille", "Louise", "Jeanne", "Chloé", "Manon", "Léa", "Inès", "Élise"]
+GIVEN_M = ["Hugo", "Louis", "Gabriel", "Arthur", "Jules", "Lucas", "Paul", "Émile"]
+WARDS = ["Plastic surgery — 4th floor", "Vascular surgery — 2nd floor", "Burns unit", "Day surgery"]
+
+
+class Command(BaseCommand):
+    help = "Create a demo hospital (departments, staff, admitted patients) in an empty database."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--patients", type=int, default=20)
+
+    def handle(self, *args, **options) -> None:
+        if User.objects.exists():
+            self.stdout.write("Database already has users; demo seed skipped.")
+            return
+        with transaction.atomic():
+            logins = self.seed(options["patients"])
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo hospital created. Logins (password for all: {DEMO_PASSWORD}):"
+            )
+        )
+        for username, role in logins:
+            self.stdout.write(f"  {username:<16} {role}")
+
+    def make_user(self, username: str, display: str, **flags) -> User:
+        user = User(username=username, display_name=display, **flags)
+        user.set_password(DEMO_PASSWORD)
+        user.save()
+        return user
+
+    def seed(self, patient_count: int) -> list[tuple[str, str]]:
+        admin = self.make_user(*ADMIN, is_staff=True, is_superuser=True)
+        logins = [(admin.username, "administrator")]
+        for name, staff in DEPARTMENTS.items():
+            head = self.make_user(*staff["head"])
+            department = do_create_department(admin, name, name.lower().replace(" ", "-"), head)
+            logins.append((head.username, f"head of {name}"))
+            for username, display in staff["members"]:
+                member = self.make_user(username, display)
+                do_admit_member(head, department["id"], member, "member")
+                logins.append((username, f"member of {name}"))
+        compliance = self.make_user(*COMPLIANCE, is_compliance_officer=True)
+        logins.append((compliance.username, "compliance officer"))
+        self.seed_patients(patient_count)
+        return logins
+
+    def seed_patients(self, count: int) -> None:
+        rng = random.Random(2026)  # noqa: S311  (demo data, not security)
+        now = timezone.now()
+        for index in range(count):
+            sex = rng.choice("FM")
+            patient = Patient.objects.create(
+                ipp=f"{800100 + index * 7:08d}",
+                family_name=FAMILY[index % len(FAMILY)],
+                given_name=rng.choice(GIVEN_F if sex == "F" else GIVEN_M),
+                birth_date=date(1940, 1, 1) + timedelta(days=rng.randrange(0, 365 * 65)),
+                sex=sex,
+            )
+            Admission.objects.create(
+                patient=patient,
+                ward=WARDS[index % len(WARDS)],
+                admitted_at=now - timedelta(days=rng.randrange(0, 12), hours=rng.randrange(0, 24)),
+            )

@@ -1,0 +1,72 @@
+"""Departments (rooms) and their membership history."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Department(models.Model):
+    """A care department: the unit of membership and of real-time fan-out.
+
+    `event_seq` is the last sequence number given to an event of this
+    department; it is advanced under the row lock, so the department's
+    event stream has no gaps and is numbered in commit order.
+    """
+
+    name = models.CharField(max_length=120, unique=True)
+    slug = models.SlugField(max_length=60, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    event_seq = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def group_name(self) -> str:
+        return f"dept.{self.pk}"
+
+
+class Role(models.TextChoices):
+    HEAD = "head", "Head of department"
+    MEMBER = "member", "Member"
+
+
+class MembershipQuerySet(models.QuerySet):
+    def active(self) -> "MembershipQuerySet":
+        return self.filter(removed_at__isnull=True)
+
+
+class Membership(models.Model):
+    """A user's place in a department; removal closes the row, never deletes it."""
+
+    department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="memberships"
+    )
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    admitted_at = models.DateTimeField(auto_now_add=True)
+    admitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    removed_at = models.DateTimeField(null=True, blank=True)
+    removed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    objects = MembershipQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["department", "user"],
+                condition=Q(removed_at__isnull=True),
+                name="one_active_membership",
+            ),
+            models.CheckConstraint(
+                condition=Q(role__in=["head", "member"]), name="membership_role"
+            ),
+        ]
+        indexes = [models.Index(fields=["user", "removed_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.department_id} as {self.role}"

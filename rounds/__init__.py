@@ -1,0 +1,1 @@
+"""Rounds: secure messaging and clinical photos for hospital care teams."""

@@ -1,0 +1,48 @@
+"""GET /healthz: is the database reachable, does the channel layer carry a message."""
+
+import asyncio
+import time
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.db import connection
+from django.http import JsonResponse
+
+
+def _check_database() -> dict:
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return {
+        "ok": True,
+        "vendor": connection.vendor,
+        "ms": round((time.perf_counter() - started) * 1000, 2),
+    }
+
+
+async def _check_channel_layer() -> dict:
+    layer = get_channel_layer()
+    started = time.perf_counter()
+    channel = await layer.new_channel("healthz.")
+    await layer.send(channel, {"type": "healthz.ping"})
+    message = await asyncio.wait_for(layer.receive(channel), timeout=2)
+    return {
+        "ok": message.get("type") == "healthz.ping",
+        "backend": type(layer).__name__,
+        "ms": round((time.perf_counter() - started) * 1000, 2),
+    }
+
+
+async def healthz(request):
+    checks = {}
+    for name, check in (
+        ("database", database_sync_to_async(_check_database)),
+        ("channel_layer", _check_channel_layer),
+    ):
+        try:
+            checks[name] = await check()
+        except Exception as exc:  # a health check reports, it does not raise
+            checks[name] = {"ok": False, "error": type(exc).__name__}
+    ok = all(c["ok"] for c in checks.values())
+    return JsonResponse({"status": "ok" if ok else "degraded", **checks}, status=200 if ok else 503)

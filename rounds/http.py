@@ -1,0 +1,87 @@
+"""The JSON API's shell: authentication, CSRF, and typed errors.
+
+Every endpoint authenticates with a bearer token (API clients) or a browser
+session that points to a live login; unsafe methods on a session also need
+Django's CSRF token, since a cookie is sent by any page the browser opens.
+"""
+
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError
+from ninja.errors import ValidationError as NinjaValidationError
+from ninja.utils import check_csrf
+
+from accounts.actions import SESSION_KEY, resolve_session, resolve_token
+from chat.errors import ErrorCode, RoundsError
+
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+class CsrfFailed(RoundsError):
+    code = ErrorCode.FORBIDDEN
+    default_message = "CSRF check failed: send the X-CSRFToken header with the csrftoken cookie."
+
+
+class RoundsAuth:
+    """Sets request.user and returns the live AuthSession, or None (401)."""
+
+    def __call__(self, request: HttpRequest) -> Any:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() == "bearer":
+            auth_session = resolve_token(token.strip())
+        else:
+            auth_session = resolve_session(
+                request.session.get(SESSION_KEY), request.session.session_key
+            )
+            unsafe = auth_session is not None and request.method not in SAFE_METHODS
+            if unsafe and check_csrf(request) is not None:
+                raise CsrfFailed()
+        if auth_session is not None:
+            request.user = auth_session.user
+        return auth_session
+
+
+def error_body(error: RoundsError) -> dict[str, Any]:
+    return error.as_dict()
+
+
+def build_api() -> NinjaAPI:
+    api = NinjaAPI(
+        title="Rounds API", version="1", auth=RoundsAuth(), urls_namespace="api", docs_url="/docs"
+    )
+
+    @api.exception_handler(RoundsError)
+    def rounds_error(request, exc: RoundsError):
+        return api.create_response(request, error_body(exc), status=exc.http_status)
+
+    @api.exception_handler(NinjaValidationError)
+    def validation_error(request, exc: NinjaValidationError):
+        problems = [
+            {"field": ".".join(str(p) for p in err.get("loc", [])[1:]), "problem": err.get("msg")}
+            for err in exc.errors
+        ]
+        body = {
+            "code": ErrorCode.INVALID_REQUEST.value,
+            "message": "The request does not match its schema.",
+            "data": {"errors": problems},
+        }
+        return api.create_response(request, body, status=400)
+
+    @api.exception_handler(AuthenticationError)
+    def not_authenticated(request, exc):
+        body = {"code": ErrorCode.NOT_AUTHENTICATED.value, "message": "Sign in first."}
+        return api.create_response(request, body, status=401)
+
+    from accounts.api import router as accounts_router
+    from chat.api import router as chat_router
+    from patients.api import router as patients_router
+    from rooms.api import router as rooms_router
+
+    api.add_router("/auth", accounts_router)
+    api.add_router("/departments", rooms_router)
+    api.add_router("/patients", patients_router)
+    api.add_router("/", chat_router)
+    return api

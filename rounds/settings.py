@@ -1,0 +1,234 @@
+"""Rounds settings, in layers: defaults first, then environment overrides.
+
+Every value a deployment may change is read from the environment in this one
+file, so secrets are read in one place and never logged. With no variable set,
+the embedded defaults run (SQLite file, in-memory channel layer, media on disk),
+which is what `make run` serves.
+"""
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("ROUNDS_VAR_DIR", BASE_DIR / "var"))
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def read_secret_key() -> str:
+    """The secret key comes from the environment, or from a file made once.
+
+    A random key is written under var/ on first start so sessions survive a
+    restart of `make run` without anyone having to invent a secret.
+    """
+    if key := os.environ.get("DJANGO_SECRET_KEY"):
+        return key
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        import secrets
+
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+# --- Core --------------------------------------------------------------------
+SECRET_KEY = read_secret_key()
+DEBUG = env_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = env_list("ROUNDS_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
+# Origins a WebSocket handshake may come from: scheme, host and port, exactly.
+ROUNDS_ALLOWED_ORIGINS = env_list(
+    "ROUNDS_ALLOWED_ORIGINS",
+    ["http://127.0.0.1:8000", "http://localhost:8000"],
+)
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "axes",
+    "accounts",
+    "rooms",
+    "patients",
+    "chat",
+    "media",
+    "audit",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a lockout into the 429 response.
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "rounds.urls"
+ASGI_APPLICATION = "rounds.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ------------------------------------------------------------------
+SQLITE_PATH = VAR_DIR / "rounds.sqlite3"
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL", f"sqlite:///{SQLITE_PATH}"),
+        conn_max_age=int(os.environ.get("ROUNDS_DB_CONN_MAX_AGE", "60")),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets readers run beside the one writer; IMMEDIATE transactions take
+    # the write lock up front, so two writers queue instead of failing with
+    # "database is locked" when a read turns into a write.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    DATABASES["default"]["TEST"] = {"NAME": os.environ.get("ROUNDS_TEST_SQLITE")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Channel layer ---------------------------------------------------------------
+REDIS_URL = os.environ.get("REDIS_URL")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": os.environ.get("ROUNDS_CHANNEL_PREFIX", "rounds"),
+                "capacity": 1000,
+                "expiry": 60,
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}
+    }
+
+# --- Authentication ------------------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    # First, so every password attempt on every path is counted and refused
+    # while (username, IP) is locked.
+    "accounts.backends.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 10},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+# Lockout by (username, IP) with a cool-off, never forever: an on-call doctor
+# must not stay locked out until an administrator wakes up.
+AXES_FAILURE_LIMIT = int(os.environ.get("ROUNDS_LOCKOUT_FAILURES", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("ROUNDS_LOCKOUT_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+AXES_VERBOSE = False
+AXES_ENABLE_ADMIN = True
+# Behind a reverse proxy set ROUNDS_TRUSTED_PROXY_DEPTH so the client address
+# is read from X-Forwarded-For instead of the proxy's own.
+AXES_IPWARE_PROXY_COUNT = int(os.environ.get("ROUNDS_TRUSTED_PROXY_DEPTH", "0")) or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
+)
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = env_bool("ROUNDS_SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_AGE = int(os.environ.get("ROUNDS_SESSION_SECONDS", str(12 * 3600)))
+# Bearer tokens live as long as a session: one login, one device session.
+ROUNDS_TOKEN_SECONDS = SESSION_COOKIE_AGE
+
+# --- WebSocket limits ----------------------------------------------------------
+ROUNDS_WS_MAX_FRAME_BYTES = int(os.environ.get("ROUNDS_WS_MAX_FRAME_BYTES", str(64 * 1024)))
+ROUNDS_WS_RATE_PER_SECOND = float(os.environ.get("ROUNDS_WS_RATE_PER_SECOND", "30"))
+ROUNDS_WS_RATE_BURST = int(os.environ.get("ROUNDS_WS_RATE_BURST", "60"))
+# Refusals in a row, after which a flooding socket is closed (4429).
+ROUNDS_WS_FLOOD_CLOSE_AFTER = int(os.environ.get("ROUNDS_WS_FLOOD_CLOSE_AFTER", "50"))
+ROUNDS_WS_MAX_CONNECTIONS_PER_USER = int(os.environ.get("ROUNDS_WS_MAX_CONNECTIONS_PER_USER", "20"))
+ROUNDS_HISTORY_PAGE_MAX = 200
+ROUNDS_RESUME_BATCH = 500
+
+# --- Audit -----------------------------------------------------------------------
+# New audit entries are sealed into the hash chain by a sealer shortly after
+# their transaction commits (see docs/audit.md for the window).
+ROUNDS_AUDIT_SEAL_INTERVAL = float(os.environ.get("ROUNDS_AUDIT_SEAL_INTERVAL", "1.0"))
+ROUNDS_AUDIT_SEAL_BATCH = int(os.environ.get("ROUNDS_AUDIT_SEAL_BATCH", "2000"))
+
+# --- Static and media ------------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+MEDIA_ROOT = Path(os.environ.get("ROUNDS_MEDIA_ROOT", VAR_DIR / "media"))
+
+LANGUAGE_CODE = "en"
+TIME_ZONE = "Europe/Paris"
+USE_I18N = True
+USE_TZ = True
+
+# Content never reaches the log: handlers log codes and ids, never bodies.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("ROUNDS_LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.channels.server": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
+    },
+}
+
+AUTH_USER_MODEL = "accounts.User"
+ROUNDS_AUDIT_SEALER = os.environ.get("ROUNDS_AUDIT_SEALER", "thread")
