@@ -3,12 +3,15 @@
 `ROUNDS_AUDIT_SEALER` picks the mode. "thread" (the default) wakes one daemon
 thread per process after each commit that wrote audit entries, and every
 `ROUNDS_AUDIT_SEAL_INTERVAL` seconds besides, so an entry is chained within
-about a second of its commit. "inline" seals in the committing thread, which
-tests use to observe the chain deterministically.
+about a second of its commit (at most ROUNDS_AUDIT_SEAL_GATHER plus one
+batch after it, when the process is busy). "inline" seals in the committing thread, which
+tests use to observe the chain deterministically. "off" leaves sealing to
+`manage.py audit_seal` (run it from cron if you choose this).
 """
 
 import logging
 import threading
+import time
 
 from django.conf import settings
 from django.db import close_old_connections
@@ -21,7 +24,10 @@ _start_lock = threading.Lock()
 
 
 def request() -> None:
-    if getattr(settings, "ROUNDS_AUDIT_SEALER", "thread") == "inline":
+    mode = getattr(settings, "ROUNDS_AUDIT_SEALER", "thread")
+    if mode == "off":
+        return
+    if mode == "inline":
         from audit.actions import seal_all
 
         seal_all()
@@ -45,6 +51,9 @@ def _run() -> None:
 
     while True:
         _wake.wait(timeout=settings.ROUNDS_AUDIT_SEAL_INTERVAL)
+        # Let commits gather: one seal per batch instead of one per commit, so
+        # the sealer never competes with posts for the write lock at their rate.
+        time.sleep(settings.ROUNDS_AUDIT_SEAL_GATHER)
         _wake.clear()
         try:
             close_old_connections()

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Min
 from django.utils import timezone
 
@@ -142,17 +142,17 @@ def check_post_message(
     Returns the ack data (message id, per-thread seq, server timestamp).
     Raises NotFound (no such thread, or not a member of its department),
     ThreadClosed, or a conflict if `client_msg_id` was used for other content.
+    The first attempt goes straight to the insert; only a retry, caught by
+    the unique (sender, client_msg_id) constraint, pays for a look-up.
     """
     access.check_authenticated(actor)
     body_hash = envelope_hash(envelope)
-    existing = Message.objects.filter(sender_id=actor.pk, client_msg_id=client_msg_id).first()
-    if existing is not None:
-        return _replay_ack(existing, thread_id, body_hash)
     try:
         return do_post_message(actor, thread_id, client_msg_id, envelope, body_hash)
     except IntegrityError:
-        # A concurrent retry of the same post won the race: answer as it did.
-        existing = Message.objects.get(sender_id=actor.pk, client_msg_id=client_msg_id)
+        existing = Message.objects.filter(sender_id=actor.pk, client_msg_id=client_msg_id).first()
+        if existing is None:
+            raise
         return _replay_ack(existing, thread_id, body_hash)
 
 
@@ -166,21 +166,38 @@ def _replay_ack(existing: Message, thread_id: int, body_hash: str) -> dict[str, 
     return {**_ack_for(existing), "duplicate": True}
 
 
+def _take_thread_seq(thread_id: int) -> tuple[int, int] | None:
+    """Next message number and the department, if the thread exists and is open."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE chat_thread SET last_seq = last_seq + 1 "
+            "WHERE id = %s AND closed_at IS NULL RETURNING last_seq, department_id",
+            [thread_id],
+        )
+        row = cursor.fetchone()
+    return None if row is None else (int(row[0]), int(row[1]))
+
+
 def do_post_message(
     actor: Any, thread_id: int, client_msg_id: str, envelope: dict[str, Any], body_hash: str
 ) -> dict[str, Any]:
     """Write the message, its event and its audit entry in one transaction.
 
-    Membership is checked after both locks are held, so a post racing a
-    removal either commits before the removal or is refused.
+    Membership is checked once the department's row lock is held (removals
+    take the same lock), so a post racing a removal either commits before
+    the removal or is refused.
     """
     with transaction.atomic():
-        seq = allocate_seq("chat_thread", "last_seq", thread_id, "AND closed_at IS NULL")
-        thread = Thread.objects.filter(pk=thread_id).first()
-        if thread is None or access.active_membership(actor, thread.department_id) is None:
-            raise NotFound("Thread not found.")
-        if seq is None:
+        taken = _take_thread_seq(thread_id)
+        if taken is None:
+            thread = Thread.objects.filter(pk=thread_id).first()
+            if thread is None or not access.is_member(actor, thread.department_id):
+                raise NotFound("Thread not found.")
             raise RoundsError("This thread is closed.", code=ErrorCode.THREAD_CLOSED)
+        seq, department_id = taken
+        event_seq = allocate_seq("rooms_department", "event_seq", department_id)
+        if not access.is_member(actor, department_id):
+            raise NotFound("Thread not found.")
         message = Message.objects.create(
             thread_id=thread_id,
             seq=seq,
@@ -192,15 +209,16 @@ def do_post_message(
             created_at=timezone.now(),
         )
         append_event(
-            thread.department_id,
+            department_id,
             EventKind.MESSAGE_NEW,
             message=message,
             message_data=message_payload(message, actor.username),
+            seq=event_seq,
         )
         record(
             "message.posted",
             actor=actor,
-            department_id=thread.department_id,
+            department_id=department_id,
             object_type="message",
             object_id=message.pk,
             data={"thread_id": thread_id, "seq": seq, "bytes": len(envelope["ciphertext"])},

@@ -83,14 +83,17 @@ def append_event(
     message_data: dict[str, Any] | None = None,
     notify_user_id: int | None = None,
     change: str | None = None,
+    seq: int | None = None,
 ) -> Event:
     """Store an event in the current transaction and publish it on commit.
 
     `notify_user_id` and `change` also tell that user's sockets, first, that
     their membership changed ("admitted" / "removed"), so a removed member's
     sockets leave the department before any later event is sent to it.
+    `seq` is given when the caller already took the number (and the lock).
     """
-    seq = allocate_seq("rooms_department", "event_seq", department_id)
+    if seq is None:
+        seq = allocate_seq("rooms_department", "event_seq", department_id)
     event = Event.objects.create(
         department_id=department_id,
         seq=seq,

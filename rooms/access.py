@@ -35,6 +35,13 @@ def active_membership(user: Any, department_id: int) -> Membership | None:
     return Membership.objects.active().filter(user_id=user.pk, department_id=department_id).first()
 
 
+def is_member(user: Any, department_id: int) -> bool:
+    """The cheap check for hot paths that need no membership details."""
+    return (
+        Membership.objects.active().filter(user_id=user.pk, department_id=department_id).exists()
+    )
+
+
 def access_membership(user: Any, department_id: int, *, head: bool = False) -> Membership:
     """The caller's active membership of the department, or NotFound.
 

@@ -119,13 +119,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers run beside the one writer; IMMEDIATE transactions take
     # the write lock up front, so two writers queue instead of failing with
     # "database is locked" when a read turns into a write.
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-    DATABASES["default"]["TEST"] = {"NAME": os.environ.get("ROUNDS_TEST_SQLITE")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channel layer ---------------------------------------------------------------
@@ -175,6 +173,9 @@ AXES_FAILURE_LIMIT = int(os.environ.get("ROUNDS_LOCKOUT_FAILURES", "5"))
 AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("ROUNDS_LOCKOUT_MINUTES", "15")))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# A refused attempt during a lockout must not restart the cool-off, or a
+# doctor who keeps retrying would stay locked out until an admin steps in.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 AXES_VERBOSE = False
 AXES_ENABLE_ADMIN = True
@@ -207,6 +208,7 @@ ROUNDS_RESUME_BATCH = 500
 # New audit entries are sealed into the hash chain by a sealer shortly after
 # their transaction commits (see docs/audit.md for the window).
 ROUNDS_AUDIT_SEAL_INTERVAL = float(os.environ.get("ROUNDS_AUDIT_SEAL_INTERVAL", "1.0"))
+ROUNDS_AUDIT_SEAL_GATHER = float(os.environ.get("ROUNDS_AUDIT_SEAL_GATHER", "0.25"))
 ROUNDS_AUDIT_SEAL_BATCH = int(os.environ.get("ROUNDS_AUDIT_SEAL_BATCH", "2000"))
 
 # --- Static and media ------------------------------------------------------------

@@ -11,9 +11,16 @@ _var = Path(__file__).resolve().parent.parent / "var" / "test"
 os.environ.setdefault("ROUNDS_VAR_DIR", str(_var))
 os.environ.setdefault("ROUNDS_AUDIT_SEALER", "inline")
 os.environ.setdefault("ROUNDS_LIGHT_PASSWORD_HASH", "1")
-# A file, not SQLite's shared-cache memory database: consumers and actions run
-# in other threads, and shared cache answers them "table is locked".
-os.environ.setdefault("ROUNDS_TEST_SQLITE", str(_var / "test.sqlite3"))
 _var.mkdir(parents=True, exist_ok=True)
 
 from rounds.settings import *  # noqa: E402, F403
+from rounds.settings import DATABASES  # noqa: E402
+
+# One test database per test run, so two runs on one machine never share one.
+# SQLite: a file, not the shared-cache memory database, because consumers and
+# actions run in other threads and shared cache answers them "table is locked".
+_run = os.getpid()
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["TEST"] = {"NAME": str(_var / f"test-{_run}.sqlite3")}
+else:
+    DATABASES["default"]["TEST"] = {"NAME": f"test_rounds_{_run}"}

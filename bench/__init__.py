@@ -1,0 +1,1 @@
+"""Benchmarks: each scenario starts the servers it needs and prints its figures."""

@@ -1,0 +1,51 @@
+"""How fast the audit chain seals: run inside a deployment's environment.
+
+Writes N audit entries (in transactions of 50, like a burst of actions),
+then times one `seal_all()` over them and one `verify_chain()`.
+Prints one JSON line.
+"""
+
+import json
+import os
+import sys
+import time
+
+import django
+
+
+def main(count: int) -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rounds.settings")
+    django.setup()
+    from django.db import transaction
+
+    from audit.actions import record, seal_all, verify_chain
+
+    seal_all(full=True)
+    started = time.perf_counter()
+    for start in range(0, count, 50):
+        with transaction.atomic():
+            for index in range(start, min(count, start + 50)):
+                record("bench.entry", object_type="bench", object_id=index, data={"i": index})
+    written = time.perf_counter() - started
+    started = time.perf_counter()
+    sealed = seal_all()
+    sealing = time.perf_counter() - started
+    started = time.perf_counter()
+    report = verify_chain()
+    verifying = time.perf_counter() - started
+    print(
+        json.dumps(
+            {
+                "entries": count,
+                "sealed": sealed,
+                "write_per_s": round(count / written),
+                "seal_per_s": round(sealed / sealing),
+                "verify_per_s": round(report.checked / verifying),
+                "chain_ok": report.ok,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 20000)

@@ -1,0 +1,137 @@
+"""A throwaway Rounds deployment on loopback: its own database, N daphne processes.
+
+Used by the benchmarks (and usable by any script): a fresh SQLite file or a
+fresh PostgreSQL database, migrated and seeded with the demo hospital, then
+daphne processes on free ports sharing it (and Redis, when asked).
+"""
+
+import contextlib
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_PASSWORD = "bench-password-2026"
+DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/test"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
+
+
+@dataclass
+class Stack:
+    urls: list[str]
+    env: dict[str, str]
+    processes: list[subprocess.Popen] = field(default_factory=list)
+    description: str = ""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def fresh_database(services: bool, workdir: Path) -> Iterator[str]:
+    if not services:
+        yield f"sqlite:///{workdir / 'bench.sqlite3'}"
+        return
+    import psycopg
+
+    base = os.environ.get("DATABASE_URL", DEFAULT_PG)
+    name = f"rounds_bench_{secrets.token_hex(4)}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    try:
+        yield base.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def wait_healthy(url: str, process: subprocess.Popen, deadline: float = 30.0) -> None:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if process.poll() is not None:
+            raise RuntimeError(f"daphne exited with {process.returncode}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not become healthy")
+
+
+@contextlib.contextmanager
+def start_stack(
+    processes: int = 1, services: bool = False, extra_env: dict[str, str] | None = None
+) -> Iterator[Stack]:
+    """Yield a running deployment; everything is stopped and removed afterwards."""
+    with (
+        tempfile.TemporaryDirectory(prefix="rounds-bench-") as tmp,
+        fresh_database(services, Path(tmp)) as database_url,
+    ):
+        ports = [free_port() for _ in range(processes)]
+        urls = [f"http://127.0.0.1:{port}" for port in ports]
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "rounds.settings",
+            "DATABASE_URL": database_url,
+            "ROUNDS_VAR_DIR": tmp,
+            "ROUNDS_DEMO_PASSWORD": DEMO_PASSWORD,
+            "ROUNDS_ALLOWED_ORIGINS": ",".join(urls),
+            "ROUNDS_CHANNEL_PREFIX": f"bench{secrets.token_hex(3)}",
+            "ROUNDS_LOG_LEVEL": "WARNING",
+            **(extra_env or {}),
+        }
+        if services:
+            env["REDIS_URL"] = os.environ.get("REDIS_URL", DEFAULT_REDIS)
+        else:
+            env.pop("REDIS_URL", None)
+        manage = [sys.executable, str(ROOT / "manage.py")]
+        subprocess.run([*manage, "migrate", "--noinput", "-v0"], env=env, check=True, cwd=ROOT)
+        subprocess.run(
+            [*manage, "seed_demo", "--patients", "30"],
+            env=env,
+            check=True,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+        )
+        daphne = str(Path(sys.executable).parent / "daphne")
+        stack = Stack(
+            urls=urls,
+            env=env,
+            description=(
+                f"{processes} daphne, "
+                + ("PostgreSQL + Redis" if services else "SQLite + in-memory layer")
+            ),
+        )
+        try:
+            for port in ports:
+                stack.processes.append(
+                    subprocess.Popen(
+                        [daphne, "-b", "127.0.0.1", "-p", str(port), "rounds.asgi:application"],
+                        env=env,
+                        cwd=ROOT,
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                )
+            for url, process in zip(urls, stack.processes, strict=True):
+                wait_healthy(url, process)
+            yield stack
+        finally:
+            for process in stack.processes:
+                process.terminate()
+            for process in stack.processes:
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
