@@ -8,6 +8,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
+DAPHNE_ARGS ?=
 
 .PHONY: run test lint migrate seed clean
 
@@ -32,7 +33,7 @@ seed: migrate
 run: seed
 	@echo "Rounds on http://$(HOST):$(PORT)  (health: http://$(HOST):$(PORT)/healthz)"
 	ROUNDS_ALLOWED_ORIGINS="$${ROUNDS_ALLOWED_ORIGINS:-http://$(HOST):$(PORT),http://localhost:$(PORT)}" \
-	$(BIN)/daphne -b $(HOST) -p $(PORT) --websocket-max-message-size 262144 --websocket-max-frame-size 262144 rounds.asgi:application
+	$(BIN)/daphne -b $(HOST) -p $(PORT) --websocket-max-message-size 262144 --websocket-max-frame-size 262144 $(DAPHNE_ARGS) rounds.asgi:application
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

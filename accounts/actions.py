@@ -52,6 +52,8 @@ async def do_login(request: Any, username: str, password: str) -> dict[str, Any]
         if getattr(request, "axes_locked_out", False):
             raise LockedOut(data=lockout_data())
         raise InvalidCredentials()
+    # The API login writes its own audit entry, naming the login it opens.
+    request.rounds_audits_login = True
     await alogin(request, user)
     token = new_token()
     auth_session = await sync_to_async(_open_auth_session)(request, user, token)

@@ -143,3 +143,12 @@ def close_session_sockets(auth_session_id: int, reason: str) -> None:
             session_group(auth_session_id), {"type": "rounds.session_revoked", "reason": reason}
         )
     )
+
+
+def close_user_sockets(user_id: int, reason: str) -> None:
+    """After commit, close every socket of the user, on every process."""
+    transaction.on_commit(
+        lambda: async_to_sync(get_channel_layer().group_send)(
+            user_group(user_id), {"type": "rounds.session_revoked", "reason": reason}
+        )
+    )

@@ -42,6 +42,24 @@ class RoundsClientError(Exception):
         self.status = status
 
 
+def in_order_once(frames: list[dict], cursor: dict[str, int]) -> list[dict]:
+    """Numbered events sorted per department, without repeats or any at or below `cursor`;
+    unnumbered frames (typing) after them, as they came."""
+    last = dict(cursor)
+    numbered = sorted(
+        (f for f in frames if "event_seq" in f),
+        key=lambda f: (str(f["department"]), f["event_seq"]),
+    )
+    released = []
+    for frame in numbered:
+        key = str(frame["department"])
+        if key in last and frame["event_seq"] <= last[key]:
+            continue
+        last[key] = frame["event_seq"]
+        released.append(frame)
+    return released + [f for f in frames if "event_seq" not in f]
+
+
 class RoundsClient:
     def __init__(self, base_url: str, *, origin: str | None = None, timeout: float = 10.0) -> None:
         self.base_url = base_url.rstrip("/")
@@ -58,6 +76,8 @@ class RoundsClient:
         self._pending: dict[str, asyncio.Future] = {}
         self._ids = itertools.count(1)
         self._reader: asyncio.Task | None = None
+        # Pushed frames held back while `reconnect()` waits for its resume ack.
+        self._held: list[dict] | None = None
 
     # --- HTTP -----------------------------------------------------------------
 
@@ -146,7 +166,10 @@ class RoundsClient:
                 if "event_seq" in frame:
                     key = str(frame["department"])
                     self.cursor[key] = max(self.cursor.get(key, 0), frame["event_seq"])
-                await self.events.put(frame)
+                if self._held is not None:
+                    self._held.append(frame)
+                else:
+                    await self.events.put(frame)
         except websockets.ConnectionClosed:
             pass
         finally:
@@ -223,11 +246,24 @@ class RoundsClient:
             self.ws = None
 
     async def reconnect(self) -> dict:
-        """A new socket that resumes from this client's cursor: each missed event once."""
+        """A new socket that resumes from this client's cursor: each missed event once, in order.
+
+        The new socket carries live events from its `hello` on, and `resume` then
+        brings the older ones, so an event landing in between can come before them
+        (or, from a server that replays it, twice). Pushed frames are therefore held
+        until the resume ack, which follows the whole replay, and released in
+        `event_seq` order per department, each once.
+        """
         saved = dict(self.cursor)
         await self.disconnect()
-        await self.connect()
-        return await self.resume(saved)
+        self._held = []
+        try:
+            await self.connect()
+            return await self.resume(saved)
+        finally:
+            held, self._held = self._held, None
+            for frame in in_order_once(held, saved):
+                self.events.put_nowait(frame)
 
     async def aclose(self) -> None:
         await self.disconnect()

@@ -7,9 +7,9 @@ Django's CSRF token, since a cookie is sent by any page the browser opens.
 
 from typing import Any
 
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 from ninja import NinjaAPI
-from ninja.errors import AuthenticationError
+from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.utils import check_csrf
 
@@ -17,6 +17,13 @@ from accounts.actions import SESSION_KEY, resolve_session, resolve_token
 from chat.errors import ErrorCode, RoundsError
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+HTTP_ERROR_CODES = {
+    400: ErrorCode.INVALID_JSON,
+    401: ErrorCode.NOT_AUTHENTICATED,
+    403: ErrorCode.FORBIDDEN,
+    404: ErrorCode.NOT_FOUND,
+    429: ErrorCode.RATE_LIMITED,
+}
 
 
 class CsrfFailed(RoundsError):
@@ -74,6 +81,18 @@ def build_api() -> NinjaAPI:
     def not_authenticated(request, exc):
         body = {"code": ErrorCode.NOT_AUTHENTICATED.value, "message": "Sign in first."}
         return api.create_response(request, body, status=401)
+
+    @api.exception_handler(HttpError)
+    def http_error(request, exc: HttpError):
+        # Ninja's own refusals (an unparsable body, chiefly) in Rounds' error shape.
+        code = HTTP_ERROR_CODES.get(exc.status_code, ErrorCode.INVALID_REQUEST)
+        body = {"code": code.value, "message": str(exc)}
+        return api.create_response(request, body, status=exc.status_code)
+
+    @api.exception_handler(Http404)
+    def not_found(request, exc):
+        body = {"code": ErrorCode.NOT_FOUND.value, "message": "Not found."}
+        return api.create_response(request, body, status=404)
 
     from accounts.api import router as accounts_router
     from chat.api import router as chat_router

@@ -179,12 +179,9 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 AXES_VERBOSE = False
 AXES_ENABLE_ADMIN = True
-# Behind a reverse proxy set ROUNDS_TRUSTED_PROXY_DEPTH so the client address
-# is read from X-Forwarded-For instead of the proxy's own.
-AXES_IPWARE_PROXY_COUNT = int(os.environ.get("ROUNDS_TRUSTED_PROXY_DEPTH", "0")) or None
-AXES_IPWARE_META_PRECEDENCE_ORDER = (
-    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
-)
+# The client address axes locks on is REMOTE_ADDR. Behind a reverse proxy,
+# run daphne with --proxy-headers (make run: DAPHNE_ARGS=--proxy-headers) so
+# REMOTE_ADDR is the client's, taken from the proxy's X-Forwarded-For.
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

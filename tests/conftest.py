@@ -185,3 +185,27 @@ async def connect(token: str):
     hello = await communicator.receive_json_from(timeout=5)
     assert hello["type"] == "hello", hello
     return communicator, hello
+
+
+# Run the services hook after `-m` has deselected tests: .ci/run's first stage
+# (`-m 'not services'` under CI=true) must not turn deselected tests into errors.
+pytest_collection_modifyitems = pytest.hookimpl(trylast=True)(pytest_collection_modifyitems)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _release_database_connections(django_db_setup, django_db_blocker):
+    """Close what worker threads left open, so the test database can be dropped.
+
+    Consumers and actions run in asgiref's worker threads, each with its own
+    connection; PostgreSQL refuses to drop a database that still has them.
+    """
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )

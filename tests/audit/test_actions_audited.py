@@ -1,0 +1,256 @@
+"""Every action writes its audit entry in its own transaction.
+
+Either both the action's rows and its audit entry are committed, or neither
+is: an action refused before it writes, an action that fails after its audit
+entry was inserted, and a caller's transaction that rolls back all leave no
+audit row behind. Once committed, the inline sealer (tests run with
+ROUNDS_AUDIT_SEALER=inline) chains the entry straight away.
+"""
+
+import pytest
+from django.db import transaction
+
+from audit.actions import verify_chain
+from audit.models import AuditEvent
+from chat import actions as chat_actions
+from chat.errors import RoundsError
+from chat.models import Event, Message, Receipt, Thread
+from rooms import actions as room_actions
+from rooms.models import Membership
+from tests.conftest import envelope
+
+
+class Boom(Exception):
+    """Stands for any failure after the audit entry was written (a lost lock, a bug)."""
+
+
+def entries(action: str, **filters) -> list[AuditEvent]:
+    return list(AuditEvent.objects.filter(action=action, **filters).order_by("id"))
+
+
+@pytest.fixture
+def fail_after_audit(monkeypatch):
+    """Make `module.record` insert the entry, then raise, inside the action's transaction."""
+
+    def arm(module) -> None:
+        real = module.record
+
+        def record_then_fail(*args, **kwargs):
+            real(*args, **kwargs)
+            raise Boom
+
+        monkeypatch.setattr(module, "record", record_then_fail)
+
+    return arm
+
+
+# --- What each action records --------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_post_records_ids_and_sizes_never_content(hospital):
+    h = hospital
+    body = envelope(size=60)
+    ack = chat_actions.check_post_message(h.surgeon_bob, h.thread.pk, "bob-00000001", body)
+    (entry,) = entries("message.posted", object_id=str(ack["message_id"]))
+    assert entry.object_type == "message"
+    assert (entry.actor_id, entry.actor_username) == (h.surgeon_bob.pk, "surgeon_bob")
+    assert entry.department_id == h.plastic.pk
+    assert entry.data == {"thread_id": h.thread.pk, "seq": 1, "bytes": len(body["ciphertext"])}
+    assert body["ciphertext"] not in entry.canonical().decode()
+
+
+@pytest.mark.django_db
+def test_a_retried_post_is_audited_once(hospital):
+    h = hospital
+    body = envelope()
+    first = chat_actions.check_post_message(h.surgeon_bob, h.thread.pk, "bob-00000002", body)
+    again = chat_actions.check_post_message(h.surgeon_bob, h.thread.pk, "bob-00000002", body)
+    assert again["duplicate"] and again["message_id"] == first["message_id"]
+    assert len(entries("message.posted", object_id=str(first["message_id"]))) == 1
+
+
+@pytest.mark.django_db
+def test_a_receipt_is_recorded_once_and_never_backwards(hospital):
+    h = hospital
+    for n in range(3):
+        chat_actions.check_post_message(h.surgeon_bob, h.thread.pk, f"bob-r{n:07d}", envelope())
+    chat_actions.check_read_receipt(h.nurse_alice, h.thread.pk, 2)
+    chat_actions.check_read_receipt(h.nurse_alice, h.thread.pk, 1)  # behind: a no-op
+    chat_actions.check_read_receipt(h.nurse_alice, h.thread.pk, 3)
+    rows = entries("receipt.read", actor_id=h.nurse_alice.pk)
+    assert [r.data for r in rows] == [{"up_to_seq": 2}, {"up_to_seq": 3}]
+    assert {(r.object_type, r.object_id) for r in rows} == {("thread", str(h.thread.pk))}
+
+
+@pytest.mark.django_db
+def test_membership_changes_are_recorded(hospital):
+    h = hospital
+    room_actions.check_admit_member(h.head_carol, h.plastic.pk, h.nurse_ines.pk, "member")
+    room_actions.check_set_role(h.head_carol, h.plastic.pk, h.nurse_ines.pk, "head")
+    room_actions.check_remove_member(h.head_carol, h.plastic.pk, h.nurse_ines.pk)
+    for action, data in (
+        ("member.admitted", {"role": "member"}),
+        ("member.role_changed", {"role": "head"}),
+        ("member.removed", {"role": "head"}),
+    ):
+        (entry,) = entries(action, object_id=str(h.nurse_ines.pk), department_id=h.plastic.pk)
+        assert entry.actor_username == "head_carol"
+        assert (entry.object_type, entry.data) == ("user", data)
+
+
+@pytest.mark.django_db
+def test_thread_creation_closing_and_reopening_are_recorded(hospital):
+    h = hospital
+    thread = chat_actions.check_create_thread(h.nurse_alice, h.plastic.pk, h.patient.pk, "Pre-op")
+    chat_actions.check_set_thread_closed(h.head_carol, thread["id"], closed=True)
+    chat_actions.check_set_thread_closed(h.head_carol, thread["id"], closed=True)  # already
+    chat_actions.check_set_thread_closed(h.head_carol, thread["id"], closed=False)
+    (created,) = entries("thread.created", object_id=str(thread["id"]))
+    assert created.actor_username == "nurse_alice"
+    assert created.data == {"patient_id": h.patient.pk}
+    assert len(entries("thread.closed", object_id=str(thread["id"]))) == 1
+    assert len(entries("thread.reopened", object_id=str(thread["id"]))) == 1
+
+
+# --- Refused actions leave nothing -----------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "attempt",
+    [
+        "outsider_posts",
+        "post_to_closed_thread",
+        "receipt_beyond_last",
+        "member_closes_thread",
+        "member_admits",
+        "outsider_creates_thread",
+    ],
+)
+def test_a_refused_action_writes_no_audit_row(hospital, attempt):
+    h = hospital
+    chat_actions.do_set_thread_closed(h.head_grace, h.vascular_thread, True)
+    before = AuditEvent.objects.count()
+    with pytest.raises(RoundsError):
+        match attempt:
+            case "outsider_posts":
+                chat_actions.check_post_message(
+                    h.nurse_ines, h.thread.pk, "ines-0000001", envelope()
+                )
+            case "post_to_closed_thread":
+                chat_actions.check_post_message(
+                    h.nurse_ines, h.vascular_thread.pk, "ines-0000002", envelope()
+                )
+            case "receipt_beyond_last":
+                chat_actions.check_read_receipt(h.nurse_alice, h.thread.pk, 5)
+            case "member_closes_thread":
+                chat_actions.check_set_thread_closed(h.nurse_alice, h.thread.pk, closed=True)
+            case "member_admits":
+                room_actions.check_admit_member(h.surgeon_bob, h.plastic.pk, h.nurse_ines.pk)
+            case "outsider_creates_thread":
+                chat_actions.check_create_thread(h.nurse_ines, h.plastic.pk, h.patient.pk, "x")
+    assert AuditEvent.objects.count() == before
+
+
+# --- An action that fails after its audit entry leaves no trace at all --------------
+
+
+@pytest.mark.django_db
+def test_a_post_that_fails_after_auditing_rolls_back_message_event_and_entry(
+    hospital, fail_after_audit
+):
+    h = hospital
+    events_before = Event.objects.count()
+    fail_after_audit(chat_actions)
+    with pytest.raises(Boom):
+        chat_actions.check_post_message(h.surgeon_bob, h.thread.pk, "bob-boom0001", envelope())
+    assert not Message.objects.filter(client_msg_id="bob-boom0001").exists()
+    assert Event.objects.count() == events_before
+    assert entries("message.posted") == []
+    h.thread.refresh_from_db()
+    assert h.thread.last_seq == 0
+
+
+@pytest.mark.django_db
+def test_a_receipt_that_fails_after_auditing_leaves_no_entry(hospital, fail_after_audit):
+    h = hospital
+    chat_actions.check_post_message(h.surgeon_bob, h.thread.pk, "bob-00000010", envelope())
+    fail_after_audit(chat_actions)
+    with pytest.raises(Boom):
+        chat_actions.check_read_receipt(h.nurse_alice, h.thread.pk, 1)
+    assert not Receipt.objects.filter(user=h.nurse_alice).exists()
+    assert entries("receipt.read") == []
+
+
+@pytest.mark.django_db
+def test_a_thread_creation_that_fails_after_auditing_leaves_no_entry(hospital, fail_after_audit):
+    h = hospital
+    threads_before = Thread.objects.count()
+    created_before = len(entries("thread.created"))
+    fail_after_audit(chat_actions)
+    with pytest.raises(Boom):
+        chat_actions.check_create_thread(h.surgeon_bob, h.plastic.pk, h.patient.pk, "Dressing")
+    assert Thread.objects.count() == threads_before
+    assert len(entries("thread.created")) == created_before
+
+
+@pytest.mark.django_db
+def test_a_thread_closing_that_fails_after_auditing_leaves_no_entry(hospital, fail_after_audit):
+    h = hospital
+    fail_after_audit(chat_actions)
+    with pytest.raises(Boom):
+        chat_actions.check_set_thread_closed(h.head_carol, h.thread.pk, closed=True)
+    h.thread.refresh_from_db()
+    assert not h.thread.is_closed
+    assert entries("thread.closed") == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("change", ["admit", "remove", "set_role"])
+def test_a_membership_change_that_fails_after_auditing_leaves_no_entry(
+    hospital, fail_after_audit, change
+):
+    h = hospital
+    before = AuditEvent.objects.count()
+    memberships = list(Membership.objects.values_list("pk", "role", "removed_at").order_by("pk"))
+    fail_after_audit(room_actions)
+    with pytest.raises(Boom):
+        match change:
+            case "admit":
+                room_actions.check_admit_member(h.head_carol, h.plastic.pk, h.nurse_ines.pk)
+            case "remove":
+                room_actions.check_remove_member(h.head_carol, h.plastic.pk, h.nurse_alice.pk)
+            case "set_role":
+                room_actions.check_set_role(h.head_carol, h.plastic.pk, h.nurse_alice.pk, "head")
+    assert AuditEvent.objects.count() == before
+    after = list(Membership.objects.values_list("pk", "role", "removed_at").order_by("pk"))
+    assert after == memberships
+
+
+@pytest.mark.django_db
+def test_a_callers_rolled_back_transaction_takes_the_entries_with_it(hospital):
+    h = hospital
+    before = AuditEvent.objects.count()
+    with pytest.raises(Boom), transaction.atomic():
+        chat_actions.check_post_message(h.surgeon_bob, h.thread.pk, "bob-outer001", envelope())
+        chat_actions.check_read_receipt(h.nurse_alice, h.thread.pk, 1)
+        raise Boom
+    assert AuditEvent.objects.count() == before
+    assert not Message.objects.filter(client_msg_id="bob-outer001").exists()
+
+
+# --- Committed entries are sealed on commit ------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_committed_entries_are_sealed_when_their_transaction_commits(live_hospital):
+    h = live_hospital
+    ack = chat_actions.check_post_message(h.surgeon_bob, h.thread.pk, "bob-commit01", envelope())
+    chat_actions.check_read_receipt(h.nurse_alice, h.thread.pk, ack["seq"])
+    (posted,) = entries("message.posted", object_id=str(ack["message_id"]))
+    (read,) = entries("receipt.read", actor_id=h.nurse_alice.pk)
+    assert posted.seal.seq < read.seal.seq
+    report = verify_chain()
+    assert report.ok and report.unsealed == 0
+    assert report.head_seq == AuditEvent.objects.count()

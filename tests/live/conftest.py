@@ -1,0 +1,3 @@
+"""The live tests' fixtures live in tests/live/servers.py."""
+
+from tests.live.servers import cluster  # noqa: F401

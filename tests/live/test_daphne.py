@@ -1,0 +1,289 @@
+"""Rounds as it is deployed: real daphne processes, driven by the async SDK.
+
+With REDIS_URL the module runs two daphne processes sharing Redis (and
+PostgreSQL when DATABASE_URL names it), and the personas sign in on
+different processes, so every delivery crosses the channel layer between
+them. Without it, one process on SQLite with the in-memory layer.
+"""
+
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+import pytest
+import websockets
+
+from client.sdk import RoundsClient, RoundsClientError
+from tests.live.servers import DEMO_PASSWORD, LiveCluster, Server
+
+pytestmark = [pytest.mark.live, pytest.mark.timeout(120)]
+
+
+def envelope(size: int = 48) -> dict:
+    return {
+        "header": {"v": 1, "kind": "text"},
+        "ciphertext": base64.b64encode(os.urandom(size)).decode(),
+    }
+
+
+@contextlib.asynccontextmanager
+async def signed_in(server: Server, username: str, *, connect: bool = True):
+    client = RoundsClient(server.url)
+    try:
+        await client.login(username, DEMO_PASSWORD)
+        if connect:
+            await client.connect()
+        yield client
+    finally:
+        await client.aclose()
+
+
+def department_id(client: RoundsClient, name: str) -> int:
+    (department,) = [d for d in client.hello["departments"] if d["name"] == name]
+    return department["id"]
+
+
+async def new_thread(client: RoundsClient, title: str) -> dict:
+    patients = await client.find_patients(name="le")
+    assert patients, "seed_demo admits patients named Le…"
+    plastic = department_id(client, "Plastic surgery")
+    return await client.create_thread(plastic, patients[0]["id"], title)
+
+
+async def wait_for(
+    client: RoundsClient, kind: str, match: Callable[[dict], bool], timeout: float = 10
+) -> dict:
+    """The next pushed event of `kind` that `match`es, skipping any other."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        frame = await client.next_event(kind, wait=max(deadline - loop.time(), 0.001))
+        if match(frame):
+            return frame
+
+
+async def drain(client: RoundsClient, wait: float) -> list[dict]:
+    """Every event pushed within `wait` seconds."""
+    frames = []
+    with contextlib.suppress(TimeoutError):
+        while True:
+            frames.append(await client.next_event(wait=wait))
+    return frames
+
+
+def in_thread(thread_id: int) -> Callable[[dict], bool]:
+    return lambda frame: frame.get("message", {}).get("thread") == thread_id
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[contextlib.AsyncExitStack]:
+    async with contextlib.AsyncExitStack() as stack:
+        yield stack
+
+
+# --- a) two processes, one conversation ------------------------------------------------
+
+
+@pytest.mark.services
+async def test_two_processes_share_delivery_receipts_and_refusals(cluster: LiveCluster, clients):
+    one, two = cluster.servers[0], cluster.servers[1]
+    assert one.port != two.port
+    bob = await clients.enter_async_context(signed_in(one, "surgeon_bob"))
+    alice = await clients.enter_async_context(signed_in(two, "nurse_alice"))
+    ines = await clients.enter_async_context(signed_in(two, "nurse_ines"))
+
+    thread = await new_thread(bob, "Live: flap check")
+    created = await wait_for(alice, "thread.created", lambda f: f["thread"]["id"] == thread["id"])
+    assert created["thread"]["title"] == "Live: flap check"
+
+    body = envelope()
+    ack = await bob.post(thread["id"], body)
+    assert ack["seq"] == 1
+    pushed = await wait_for(alice, "message.new", in_thread(thread["id"]))
+    message = pushed["message"]
+    assert (message["id"], message["seq"]) == (ack["message_id"], 1)
+    assert message["sender"]["username"] == "surgeon_bob"
+    assert message["envelope"] == body  # relayed as it came, never decoded
+
+    read = await alice.read(thread["id"], ack["seq"])
+    assert read["advanced"] and read["up_to_seq"] == 1
+    receipt = await wait_for(bob, "receipt.new", lambda f: f["thread"] == thread["id"])
+    assert receipt["user"]["username"] == "nurse_alice" and receipt["up_to_seq"] == 1
+
+    # Vascular surgery's nurse: the same answer as for a thread that does not exist.
+    for attempt in (
+        lambda: ines.post(thread["id"], envelope()),
+        lambda: ines.history(thread["id"]),
+        lambda: ines.read(thread["id"], 1),
+    ):
+        with pytest.raises(RoundsClientError) as refused:
+            await attempt()
+        assert refused.value.code == "not_found"
+    with pytest.raises(RoundsClientError) as refused:
+        await ines.call("GET", f"/api/threads/{thread['id']}/messages")
+    assert (refused.value.code, refused.value.status) == ("not_found", 404)
+    plastic = department_id(bob, "Plastic surgery")
+    leaked = [f for f in await drain(ines, 0.3) if f.get("department") == plastic]
+    assert leaked == []
+
+
+# --- b) reconnect: every missed message once, in order ------------------------------------
+
+
+async def test_a_reconnecting_client_gets_each_missed_message_once_in_order(
+    cluster: LiveCluster, clients
+):
+    bob = await clients.enter_async_context(signed_in(cluster.servers[0], "surgeon_bob"))
+    alice = await clients.enter_async_context(signed_in(cluster.servers[-1], "nurse_alice"))
+    thread = await new_thread(bob, "Live: reconnect")
+    await wait_for(alice, "thread.created", lambda f: f["thread"]["id"] == thread["id"])
+
+    await alice.disconnect()
+    acks = [await bob.post(thread["id"], envelope()) for _ in range(30)]
+    assert [a["seq"] for a in acks] == list(range(1, 31))
+
+    resumed = await alice.reconnect()
+    assert resumed["ignored"] == []
+    seqs = []
+    while len(seqs) < 30:
+        frame = await wait_for(alice, "message.new", in_thread(thread["id"]))
+        seqs.append(frame["message"]["seq"])
+    assert seqs == list(range(1, 31))
+    again = [f for f in await drain(alice, 0.5) if in_thread(thread["id"])(f)]
+    assert again == []
+    plastic = str(department_id(alice, "Plastic surgery"))
+    assert alice.cursor[plastic] == resumed["cursor"][plastic]
+
+
+async def test_an_event_racing_the_resume_still_comes_once_and_in_order(
+    cluster: LiveCluster, clients, monkeypatch
+):
+    """The new socket delivers live events from its hello on, and `resume` then brings the
+    older ones: an event landing in between comes before them (or, from a server that
+    replays it, twice). The SDK must still hand each to the app once, in order."""
+    bob = await clients.enter_async_context(signed_in(cluster.servers[0], "surgeon_bob"))
+    alice = await clients.enter_async_context(signed_in(cluster.servers[-1], "nurse_alice"))
+    thread = await new_thread(bob, "Live: racing resume")
+    await wait_for(alice, "thread.created", lambda f: f["thread"]["id"] == thread["id"])
+    await alice.disconnect()
+    for _ in range(3):
+        await bob.post(thread["id"], envelope())
+
+    connect = alice.connect
+
+    async def connect_then_bob_posts() -> dict:
+        hello = await connect()
+        await bob.post(thread["id"], envelope())
+        await asyncio.sleep(0.3)  # the live event reaches alice's new socket before her resume
+        return hello
+
+    monkeypatch.setattr(alice, "connect", connect_then_bob_posts)
+    await alice.reconnect()
+    frames = [f for f in await drain(alice, 0.5) if in_thread(thread["id"])(f)]
+    assert [f["message"]["seq"] for f in frames] == [1, 2, 3, 4]
+
+
+# --- c) the edge: health, authentication, origin ------------------------------------------
+
+
+async def test_health_reports_database_and_channel_layer(cluster: LiveCluster, clients):
+    # With a socket open on each process: its receive loop must not starve the check.
+    for server in cluster.servers:
+        await clients.enter_async_context(signed_in(server, "nurse_frank"))
+    async with httpx.AsyncClient() as http:
+        for server in cluster.servers:
+            response = await http.get(server.url + "/healthz")
+            assert response.status_code == 200, response.text
+            body = response.json()
+            assert body["status"] == "ok"
+            assert body["database"]["vendor"] == cluster.database.vendor
+            assert body["channel_layer"]["backend"] == cluster.channel_backend
+    if os.environ.get("REDIS_URL"):
+        assert cluster.channel_backend == "RedisChannelLayer"
+
+
+@pytest.mark.parametrize("token", [None, "not-a-token"], ids=["no-token", "bad-token"])
+async def test_an_unauthenticated_socket_is_closed_with_4401(cluster: LiveCluster, token):
+    server = cluster.servers[0]
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with websockets.connect(
+        server.ws_url, origin=server.url, additional_headers=headers
+    ) as ws:
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+
+
+async def test_the_sdk_reports_4401_on_an_unauthenticated_connect(cluster: LiveCluster):
+    client = RoundsClient(cluster.servers[0].url)
+    try:
+        with pytest.raises(RoundsClientError) as refused:
+            await client.connect()
+        assert refused.value.data["close_code"] == 4401
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.parametrize(
+    "origin",
+    ["http://evil.example", "http://127.0.0.1:1", "https://127.0.0.1:{port}"],
+    ids=["other-host", "other-port", "other-scheme"],
+)
+async def test_a_foreign_origin_is_refused_at_the_handshake(cluster: LiveCluster, origin):
+    server = cluster.servers[0]
+    async with signed_in(server, "surgeon_bob", connect=False) as bob:
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            await websockets.connect(
+                server.ws_url,
+                origin=origin.format(port=server.port),
+                additional_headers={"Authorization": f"Bearer {bob.token}"},
+                open_timeout=10,
+            )
+    assert refused.value.response.status_code == 403
+
+
+# --- d) acknowledged means durable -------------------------------------------------------
+
+
+async def test_acknowledged_messages_survive_a_killed_process(cluster: LiveCluster, clients):
+    server = cluster.servers[0]
+    bob = await clients.enter_async_context(signed_in(server, "surgeon_bob"))
+    thread = await new_thread(bob, "Live: durability")
+    acks = await asyncio.gather(
+        *(bob.post(thread["id"], envelope(), client_msg_id=uuid.uuid4().hex) for _ in range(50))
+    )
+    acked = {a["seq"]: a["message_id"] for a in acks}
+    assert sorted(acked) == list(range(1, 51))
+
+    cluster.kill(server)  # SIGKILL, straight after the last ack
+    await bob.disconnect()
+    cluster.restart(server)
+
+    async with signed_in(server, "nurse_alice", connect=False) as alice:
+        page = await alice.call(
+            "GET", f"/api/threads/{thread['id']}/messages", params={"limit": 50}
+        )
+    stored = {m["seq"]: m["id"] for m in page["messages"]}
+    assert stored == acked
+    assert page["has_more"] is False
+
+    # The audit trail of the killed process is whole: one entry per post, chain intact.
+    out = cluster.manage(
+        "shell",
+        "-c",
+        "import json; from io import StringIO; "
+        "from django.core.management import call_command; "
+        "from audit.models import AuditEvent; out = StringIO(); "
+        "call_command('audit_verify', seal_first=True, stdout=out); "
+        "posted = AuditEvent.objects.filter("
+        f"action='message.posted', data__thread_id={thread['id']}).count(); "
+        "print(json.dumps({'verify': out.getvalue(), 'posted': posted}))",
+    )
+    report = json.loads(out.strip().splitlines()[-1])
+    assert report["posted"] == 50
+    assert report["verify"].startswith("audit chain ok")

@@ -1,0 +1,47 @@
+"""GET /healthz: the database answers and the channel layer carries a message."""
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+# The view checks the database through database_sync_to_async, which closes a
+# connection left inside a test transaction: these tests commit instead.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_healthz_reports_database_and_channel_layer():
+    response = Client().get("/healthz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["database"]["ok"] is True
+    assert body["channel_layer"]["ok"] is True
+    expected_vendor = (
+        "postgresql" if "postgres" in settings.DATABASES["default"]["ENGINE"] else "sqlite"
+    )
+    assert body["database"]["vendor"] == expected_vendor
+    expected_layer = "RedisChannelLayer" if settings.REDIS_URL else "InMemoryChannelLayer"
+    assert body["channel_layer"]["backend"] == expected_layer
+
+
+def test_healthz_needs_no_login_and_reveals_no_secrets():
+    body = Client().get("/healthz").content.decode()
+    assert settings.SECRET_KEY not in body
+    if settings.REDIS_URL:
+        assert settings.REDIS_URL not in body
+
+
+def test_healthz_reports_a_broken_channel_layer_as_503(monkeypatch):
+    import rounds.health
+
+    class Broken:
+        async def new_channel(self, prefix):
+            raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(rounds.health, "get_channel_layer", lambda: Broken())
+    response = Client().get("/healthz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["database"]["ok"] is True
+    assert body["channel_layer"] == {"ok": False, "error": "ConnectionError"}

@@ -1,0 +1,408 @@
+"""Who may call which HTTP endpoint: every endpoint, every role that must be refused.
+
+Each refusal is checked for its status, its JSON `code`, and that no row
+changed. The allowed role is checked too, on the same request, so a matrix
+that refuses everything cannot pass. Departments and threads a caller cannot
+see answer `not_found` whether they exist or not (rooms/access.py);
+`forbidden` is for a member asking for a head's action, a non-admin creating
+a department, and a non-clinician looking up patients.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from accounts.models import AuthSession
+from chat.models import Event, Message, Receipt, Thread
+from patients.models import Admission, Patient
+from rooms.models import Department, Membership, Role
+from tests.conftest import PASSWORD, Hospital, envelope, issue_token, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    route: str  # as in the OpenAPI schema; ids are filled from the hospital
+    query: str = ""
+    body: Callable[[Hospital], dict[str, Any]] | None = None
+    # Prepare the state the call would change (a thread to reopen, a message to read).
+    setup: Callable[[Hospital], None] | None = None
+
+    def path(self, h: Hospital) -> str:
+        path = self.route.format(
+            department_id=h.plastic.pk,
+            user_id=h.surgeon_bob.pk,
+            patient_id=h.patient.pk,
+            thread_id=h.thread.pk,
+        )
+        return f"{path}?{self.query}" if self.query else path
+
+
+def close_thread(h: Hospital) -> None:
+    h.thread.closed_at = timezone.now()
+    h.thread.closed_by = h.head_carol
+    h.thread.save(update_fields=["closed_at", "closed_by"])
+
+
+def post_message(h: Hospital) -> None:
+    from chat.actions import check_post_message
+
+    check_post_message(h.surgeon_bob, h.thread.pk, "bob-perm-0001", envelope())
+
+
+DEPARTMENT = "/api/departments/{department_id}"
+THREAD = "/api/threads/{thread_id}"
+ENDPOINTS: dict[str, Endpoint] = {
+    "auth.me": Endpoint("get", "/api/auth/me"),
+    "auth.logout": Endpoint("post", "/api/auth/logout"),
+    "departments.list": Endpoint("get", "/api/departments"),
+    "departments.create": Endpoint(
+        "post",
+        "/api/departments",
+        body=lambda h: {"name": "Dermatology", "head_user_id": h.surgeon_bob.pk},
+    ),
+    "departments.members": Endpoint("get", DEPARTMENT + "/members"),
+    "departments.admit": Endpoint(
+        "post",
+        DEPARTMENT + "/members",
+        body=lambda h: {"user_id": h.nurse_ines.pk, "role": "member"},
+    ),
+    "departments.remove": Endpoint("delete", DEPARTMENT + "/members/{user_id}"),
+    "departments.role": Endpoint(
+        "post", DEPARTMENT + "/members/{user_id}/role", body=lambda h: {"role": "head"}
+    ),
+    "patients.search": Endpoint("get", "/api/patients", query="name=lef"),
+    "patients.get": Endpoint("get", "/api/patients/{patient_id}"),
+    "threads.create": Endpoint(
+        "post",
+        "/api/threads",
+        body=lambda h: {"department": h.plastic.pk, "patient": h.patient.pk, "title": "Pre-op"},
+    ),
+    "threads.by_department": Endpoint("get", DEPARTMENT + "/threads"),
+    "threads.by_patient": Endpoint("get", "/api/patients/{patient_id}/threads"),
+    "threads.close": Endpoint("post", THREAD + "/close"),
+    "threads.reopen": Endpoint("post", THREAD + "/reopen", setup=close_thread),
+    "threads.messages": Endpoint("get", THREAD + "/messages", setup=post_message),
+    "threads.receipts": Endpoint("get", THREAD + "/receipts", setup=post_message),
+}
+
+# Personas of tests/conftest.py, plus `stranger`: a plain user in no department.
+# head_grace heads Vascular surgery: a head elsewhere is a stranger in Plastic surgery.
+OUTSIDERS = ("compliance_dan", "stranger", "intern_erin", "nurse_ines", "head_grace")
+THREAD_AND_DEPARTMENT = (
+    "departments.members",
+    "departments.admit",
+    "departments.remove",
+    "departments.role",
+    "threads.create",
+    "threads.by_department",
+    "threads.close",
+    "threads.reopen",
+    "threads.messages",
+    "threads.receipts",
+)
+HEAD_ONLY = ("departments.admit", "departments.remove", "departments.role")
+HEAD_ONLY_THREAD = ("threads.close", "threads.reopen")
+
+# (endpoint, role, status, code)
+REFUSED: list[tuple[str, str, int, str]] = [
+    *[(name, "anonymous", 401, "not_authenticated") for name in ENDPOINTS],
+    *[(name, role, 404, "not_found") for name in THREAD_AND_DEPARTMENT for role in OUTSIDERS],
+    *[(name, "nurse_alice", 403, "forbidden") for name in HEAD_ONLY + HEAD_ONLY_THREAD],
+    *[(name, "surgeon_bob", 403, "forbidden") for name in HEAD_ONLY_THREAD],
+    *[
+        ("departments.create", role, 403, "forbidden")
+        for role in ("head_carol", "nurse_alice", "compliance_dan", "stranger")
+    ],
+    # Patient look-up is for members of some department, any department.
+    *[
+        (name, role, 403, "forbidden")
+        for name in ("patients.search", "patients.get")
+        for role in ("compliance_dan", "stranger", "intern_erin")
+    ],
+]
+
+# (endpoint, role, status): the allowed role succeeds on the very same request.
+ALLOWED: list[tuple[str, str, int]] = [
+    ("auth.me", "nurse_alice", 200),
+    ("auth.me", "compliance_dan", 200),
+    ("auth.logout", "nurse_alice", 200),
+    ("departments.list", "nurse_alice", 200),
+    ("departments.list", "stranger", 200),
+    ("departments.create", "admin_zoe", 201),
+    ("departments.members", "nurse_alice", 200),
+    ("departments.admit", "head_carol", 201),
+    ("departments.remove", "head_carol", 200),
+    ("departments.role", "head_carol", 200),
+    ("patients.search", "nurse_alice", 200),
+    ("patients.search", "nurse_ines", 200),
+    ("patients.get", "nurse_alice", 200),
+    ("patients.get", "nurse_ines", 200),
+    ("threads.create", "nurse_alice", 201),
+    ("threads.by_department", "nurse_alice", 200),
+    ("threads.by_patient", "nurse_alice", 200),
+    ("threads.close", "head_carol", 200),
+    ("threads.reopen", "head_carol", 200),
+    ("threads.messages", "nurse_alice", 200),
+    ("threads.receipts", "nurse_alice", 200),
+]
+
+
+def test_the_matrix_covers_every_endpoint_both_ways():
+    """A new endpoint fails this test until it has its rows in the matrix."""
+    from rounds.urls import api
+
+    schema = api.get_openapi_schema(path_prefix="/api")
+    routes = {(method, path) for path, ops in schema["paths"].items() for method in ops}
+    # Login is the one endpoint open to all, and it has its own tests.
+    routes.discard(("post", "/api/auth/login"))
+    assert routes == {(e.method, e.route) for e in ENDPOINTS.values()}
+    assert {name for name, *_ in REFUSED} == set(ENDPOINTS)
+    assert {name for name, *_ in ALLOWED} == set(ENDPOINTS)
+
+
+@pytest.fixture
+def actors(hospital) -> dict[str, Any]:
+    people = {
+        name: getattr(hospital, name)
+        for name in (
+            "head_carol",
+            "surgeon_bob",
+            "nurse_alice",
+            "intern_erin",
+            "head_grace",
+            "nurse_ines",
+            "compliance_dan",
+            "admin_zoe",
+        )
+    }
+    people["stranger"] = make_user("stranger")
+    people["anonymous"] = None
+    return people
+
+
+def token_for(user: Any) -> str | None:
+    return None if user is None else issue_token(user)
+
+
+def call(endpoint: Endpoint, h: Hospital, token: str | None):
+    """One request as an API client would send it: bearer token, CSRF enforced."""
+    client = Client(enforce_csrf_checks=True)
+    kwargs: dict[str, Any] = {}
+    if token is not None:
+        kwargs["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    if endpoint.body is not None:
+        kwargs.update(data=endpoint.body(h), content_type="application/json")
+    return getattr(client, endpoint.method)(endpoint.path(h), **kwargs)
+
+
+def snapshot() -> dict[str, Any]:
+    """Everything an endpoint could change."""
+    return {
+        "departments": list(Department.objects.order_by("pk").values_list("pk", "name")),
+        "memberships": list(
+            Membership.objects.order_by("pk").values_list(
+                "pk", "department_id", "user_id", "role", "removed_at"
+            )
+        ),
+        "threads": list(Thread.objects.order_by("pk").values_list("pk", "closed_at", "last_seq")),
+        "messages": Message.objects.count(),
+        "receipts": Receipt.objects.count(),
+        "events": Event.objects.count(),
+        "patients": Patient.objects.count(),
+        "admissions": Admission.objects.count(),
+        "live_logins": AuthSession.objects.filter(revoked_at__isnull=True).count(),
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "role", "status", "code"),
+    REFUSED,
+    ids=[f"{name}-{role}" for name, role, *_ in REFUSED],
+)
+def test_refused(hospital, actors, name, role, status, code):
+    endpoint = ENDPOINTS[name]
+    if endpoint.setup:
+        endpoint.setup(hospital)
+    token = token_for(actors[role])
+    before = snapshot()
+    response = call(endpoint, hospital, token)
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert body["code"] == code
+    assert body["message"]
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("name", "role", "status"),
+    ALLOWED,
+    ids=[f"{name}-{role}" for name, role, _ in ALLOWED],
+)
+def test_allowed(hospital, actors, name, role, status):
+    endpoint = ENDPOINTS[name]
+    if endpoint.setup:
+        endpoint.setup(hospital)
+    response = call(endpoint, hospital, token_for(actors[role]))
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert not (isinstance(body, dict) and "code" in body), body
+    check = EFFECTS.get(name)
+    if check is not None:
+        assert check(hospital), f"{name} answered {status} but did not do its work"
+
+
+def _active(h: Hospital, user: Any, role: str | None = None) -> bool:
+    rows = Membership.objects.active().filter(department=h.plastic, user=user)
+    return rows.filter(role=role).exists() if role else rows.exists()
+
+
+def _thread_closed(h: Hospital) -> bool:
+    h.thread.refresh_from_db()
+    return h.thread.is_closed
+
+
+EFFECTS: dict[str, Callable[[Hospital], bool]] = {
+    "auth.logout": lambda h: AuthSession.objects.filter(
+        user=h.nurse_alice, revoked_at__isnull=False
+    ).exists(),
+    "departments.create": lambda h: Membership.objects.filter(
+        department__name="Dermatology", user=h.surgeon_bob, role=Role.HEAD
+    ).exists(),
+    "departments.admit": lambda h: _active(h, h.nurse_ines, Role.MEMBER),
+    "departments.remove": lambda h: not _active(h, h.surgeon_bob),
+    "departments.role": lambda h: _active(h, h.surgeon_bob, Role.HEAD),
+    "threads.create": lambda h: Thread.objects.filter(title="Pre-op").exists(),
+    "threads.close": _thread_closed,
+    "threads.reopen": lambda h: not _thread_closed(h),
+}
+
+
+# --- What the allowed calls did, and what they show ------------------------------
+
+
+def test_listing_departments_shows_only_ones_own(hospital, actors):
+    def names(role: str) -> list[str]:
+        return [
+            d["name"]
+            for d in call(ENDPOINTS["departments.list"], hospital, token_for(actors[role])).json()
+        ]
+
+    assert names("nurse_alice") == ["Plastic surgery"]
+    assert names("nurse_ines") == ["Vascular surgery"]
+    assert names("intern_erin") == []
+    assert names("compliance_dan") == []
+
+
+def test_threads_of_a_patient_only_from_ones_own_departments(hospital, actors):
+    def titles(role: str, patient: Patient) -> list[str]:
+        endpoint = Endpoint("get", f"/api/patients/{patient.pk}/threads")
+        response = call(endpoint, hospital, token_for(actors[role]))
+        assert response.status_code == 200
+        return [t["title"] for t in response.json()]
+
+    assert titles("nurse_alice", hospital.patient) == ["Wound follow-up"]
+    assert titles("nurse_alice", hospital.other_patient) == []
+    assert titles("nurse_ines", hospital.other_patient) == ["Ulcer"]
+    for role in ("nurse_ines", "intern_erin", "compliance_dan", "stranger"):
+        assert titles(role, hospital.patient) == []
+
+
+def test_a_missing_thread_and_a_foreign_one_look_the_same(hospital, actors):
+    foreign = call(ENDPOINTS["threads.messages"], hospital, token_for(actors["nurse_ines"]))
+    missing = call(
+        Endpoint("get", "/api/threads/999999/messages"),
+        hospital,
+        token_for(actors["nurse_ines"]),
+    )
+    assert foreign.status_code == missing.status_code == 404
+    assert foreign.json() == missing.json()
+
+
+def test_a_missing_department_and_a_foreign_one_look_the_same(hospital, actors):
+    foreign = call(ENDPOINTS["departments.members"], hospital, token_for(actors["nurse_ines"]))
+    missing = call(
+        Endpoint("get", "/api/departments/999999/members"),
+        hospital,
+        token_for(actors["nurse_ines"]),
+    )
+    assert foreign.status_code == missing.status_code == 404
+    assert foreign.json() == missing.json()
+
+
+def test_a_head_of_another_department_is_a_stranger_here(hospital, actors):
+    for name in ("departments.admit", "departments.remove", "threads.close"):
+        response = call(ENDPOINTS[name], hospital, token_for(actors["head_grace"]))
+        assert response.status_code == 404, name
+        assert response.json()["code"] == "not_found"
+
+
+@pytest.mark.parametrize("credential", ["bogus", "revoked", "expired", "inactive"])
+def test_dead_credentials_are_anonymous(hospital, credential):
+    user = hospital.nurse_alice
+    token = issue_token(user)
+    if credential == "bogus":
+        token = "rnd_" + "x" * 43
+    elif credential == "revoked":
+        AuthSession.objects.filter(user=user).update(revoked_at=timezone.now())
+    elif credential == "expired":
+        AuthSession.objects.filter(user=user).update(
+            expires_at=timezone.now() - timedelta(seconds=1)
+        )
+    else:
+        user.is_active = False
+        user.save(update_fields=["is_active"])
+    client = Client()
+    for path in ("/api/auth/me", f"/api/departments/{hospital.plastic.pk}/members"):
+        response = client.get(path, HTTP_AUTHORIZATION=f"Bearer {token}")
+        assert response.status_code == 401, (path, response.content)
+        assert response.json()["code"] == "not_authenticated"
+
+
+def test_a_promoted_member_gains_the_head_actions(hospital, actors):
+    Membership.objects.filter(department=hospital.plastic, user=hospital.nurse_alice).update(
+        role=Role.HEAD
+    )
+    response = call(ENDPOINTS["threads.close"], hospital, token_for(actors["nurse_alice"]))
+    assert response.status_code == 200
+    assert response.json()["closed_at"] is not None
+
+
+UNSAFE = [name for name, endpoint in ENDPOINTS.items() if endpoint.method != "get"]
+ALLOWED_ROLE = {name: role for name, role, _ in reversed(ALLOWED)}
+
+
+@pytest.mark.parametrize("name", UNSAFE)
+def test_a_browser_session_needs_the_csrf_token_for_unsafe_calls(hospital, actors, name):
+    """A cookie rides along with any page the browser opens; the CSRF header does not."""
+    endpoint = ENDPOINTS[name]
+    if endpoint.setup:
+        endpoint.setup(hospital)
+    client = Client(enforce_csrf_checks=True)
+    username = ALLOWED_ROLE[name]
+    login = client.post(
+        "/api/auth/login",
+        {"username": username, "password": PASSWORD},
+        content_type="application/json",
+    )
+    assert login.status_code == 200
+    body = endpoint.body(hospital) if endpoint.body else None
+    kwargs: dict[str, Any] = (
+        {} if body is None else {"data": body, "content_type": "application/json"}
+    )
+    before = snapshot()
+    refused = getattr(client, endpoint.method)(endpoint.path(hospital), **kwargs)
+    assert refused.status_code == 403, refused.content
+    assert refused.json()["code"] == "forbidden"
+    assert snapshot() == before
+    done = getattr(client, endpoint.method)(
+        endpoint.path(hospital), HTTP_X_CSRFTOKEN=login.json()["csrf_token"], **kwargs
+    )
+    assert done.status_code in (200, 201), done.content

@@ -1,0 +1,220 @@
+"""Who may send which WebSocket frame: every action, every role that must be refused.
+
+A refused frame gets an `error` frame with its code, the socket stays open,
+no row changes, and a member watching the department hears nothing. The
+allowed member is checked on the same frame so the matrix cannot pass by
+refusing everything. Unauthenticated sockets never get that far: they are
+closed with 4401 before any frame is read.
+"""
+
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+from django.utils import timezone
+
+from accounts.models import AuthSession
+from chat import protocol
+from chat.actions import check_post_message
+from chat.models import Event, Message, Receipt, Thread
+from rooms.models import Membership
+from tests.conftest import Hospital, connect, envelope, issue_token, open_socket
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ACTIONS = ("message.post", "history.fetch", "receipt.read", "receipts.fetch", "typing", "resume")
+REFUSED_ROLES = ("compliance_dan", "intern_erin", "nurse_ines", "head_grace")
+
+
+def frame_for(action: str, h: Hospital) -> dict[str, Any]:
+    thread = h.thread.pk
+    frames = {
+        "message.post": {
+            "thread": thread,
+            "client_msg_id": "perm-00000001",
+            "envelope": envelope(),
+        },
+        "history.fetch": {"thread": thread},
+        "receipt.read": {"thread": thread, "up_to_seq": 1},
+        "receipts.fetch": {"thread": thread},
+        "typing": {"thread": thread, "active": True},
+        "resume": {"cursor": {str(h.plastic.pk): 0}},
+    }
+    return {"type": action, "id": "f-1", **frames[action]}
+
+
+def seed(h: Hospital) -> None:
+    """One message in the thread, read by its sender, so every action has something to touch."""
+    check_post_message(h.surgeon_bob, h.thread.pk, "bob-seed-0001", envelope())
+    from chat.actions import check_read_receipt
+
+    check_read_receipt(h.surgeon_bob, h.thread.pk, 1)
+
+
+def snapshot() -> dict[str, Any]:
+    return {
+        "threads": list(Thread.objects.order_by("pk").values_list("pk", "last_seq", "closed_at")),
+        "messages": Message.objects.count(),
+        "receipts": list(Receipt.objects.order_by("pk").values_list("pk", "user_id", "up_to_seq")),
+        "events": Event.objects.count(),
+        "memberships": Membership.objects.count(),
+    }
+
+
+async def token_for(user: Any) -> str:
+    return await database_sync_to_async(issue_token)(user)
+
+
+async def setup(h: Hospital, role: str) -> tuple[Any, Any, dict[str, Any]]:
+    """Seed, then connect a watching member (surgeon_bob or nurse_alice) and the actor."""
+    await database_sync_to_async(seed)(h)
+    watcher_name = "surgeon_bob" if role == "nurse_alice" else "nurse_alice"
+    watcher, _ = await connect(await token_for(getattr(h, watcher_name)))
+    actor, hello = await connect(await token_for(getattr(h, role)))
+    return actor, watcher, hello
+
+
+async def close_all(*communicators) -> None:
+    """Disconnect, last opened first.
+
+    The first socket's consumer does channels-redis' shared blocking receive
+    for the process; closing it first hands that receive to the next one,
+    whose cancellation then costs a second. Nothing here depends on the order.
+    """
+    for communicator in reversed(communicators):
+        await communicator.disconnect()
+
+
+async def receive(communicator) -> dict[str, Any]:
+    frame = await communicator.receive_json_from(timeout=5)
+    protocol.validate_outbound(frame)
+    return frame
+
+
+@pytest.mark.parametrize("action", ACTIONS)
+async def test_refused(live_hospital, action):
+    """Each role that must be refused sends the frame, on its own socket, while a member watches."""
+    h = live_hospital
+    await database_sync_to_async(seed)(h)
+    watcher, _ = await connect(await token_for(h.nurse_alice))
+    before = await database_sync_to_async(snapshot)()
+    for role in REFUSED_ROLES:
+        actor, hello = await connect(await token_for(getattr(h, role)))
+        assert h.plastic.pk not in [d["id"] for d in hello["departments"]], role
+
+        await actor.send_json_to(frame_for(action, h))
+        reply = await receive(actor)
+        if action == "resume":
+            # A cursor for someone else's department is ignored, never replayed.
+            assert reply["type"] == "ack", (role, reply)
+            assert reply["result"]["ignored"] == [str(h.plastic.pk)], role
+            assert str(h.plastic.pk) not in reply["result"]["cursor"], role
+        else:
+            assert reply["type"] == "error", (role, reply)
+            assert reply["id"] == "f-1"
+            assert reply["code"] == "not_found", role
+            assert reply["message"] == "Thread not found."
+
+        assert await actor.receive_nothing(timeout=0.05), role
+        assert await watcher.receive_nothing(timeout=0.05), role
+        assert await database_sync_to_async(snapshot)() == before, role
+        # The socket stays up: the next frame is answered.
+        await actor.send_json_to({"type": "ping", "id": "p-1"})
+        assert (await receive(actor))["type"] == "ack", role
+        await actor.disconnect()
+    await watcher.disconnect()
+
+
+@pytest.mark.parametrize("action", ACTIONS)
+async def test_allowed(live_hospital, action):
+    h = live_hospital
+    actor, watcher, hello = await setup(h, "nurse_alice")
+    assert h.plastic.pk in [d["id"] for d in hello["departments"]]
+    before = await database_sync_to_async(snapshot)()
+
+    await actor.send_json_to(frame_for(action, h))
+    frames = [await receive(actor)]
+    while frames[-1]["type"] != "ack":
+        assert frames[-1]["type"] != "error", frames[-1]
+        frames.append(await receive(actor))
+    ack = frames[-1]
+    after = await database_sync_to_async(snapshot)()
+
+    if action == "message.post":
+        assert ack["result"]["seq"] == 2
+        assert after["messages"] == before["messages"] + 1
+        pushed = await receive(watcher)
+        assert pushed["type"] == "message.new"
+        assert pushed["message"]["sender"]["username"] == "nurse_alice"
+    elif action == "history.fetch":
+        assert [m["seq"] for m in ack["result"]["messages"]] == [1]
+    elif action == "receipt.read":
+        assert ack["result"]["advanced"] is True
+        assert len(after["receipts"]) == len(before["receipts"]) + 1
+        assert (await receive(watcher))["type"] == "receipt.new"
+    elif action == "receipts.fetch":
+        readers = [r["user"]["username"] for r in ack["result"]["receipts"]]
+        assert readers == ["surgeon_bob"]
+    elif action == "typing":
+        typing = await receive(watcher)
+        assert typing["type"] == "typing"
+        assert typing["user"]["username"] == "nurse_alice"
+    elif action == "resume":
+        replayed = frames[:-1]
+        assert replayed, "a member's resume from 0 replays the department's history"
+        assert [f["event_seq"] for f in replayed] == list(range(1, len(replayed) + 1))
+        assert ack["result"]["ignored"] == []
+    await close_all(watcher, actor)
+
+
+@pytest.mark.parametrize("credential", ["none", "bogus", "revoked", "expired", "inactive"])
+async def test_unauthenticated_sockets_are_closed_4401(live_hospital, credential):
+    h = live_hospital
+    token: str | None = await database_sync_to_async(issue_token)(h.nurse_alice)
+
+    def spoil() -> None:
+        sessions = AuthSession.objects.filter(user=h.nurse_alice)
+        if credential == "revoked":
+            sessions.update(revoked_at=timezone.now())
+        elif credential == "expired":
+            sessions.update(expires_at=timezone.now())
+        elif credential == "inactive":
+            h.nurse_alice.is_active = False
+            h.nurse_alice.save(update_fields=["is_active"])
+
+    await database_sync_to_async(spoil)()
+    if credential == "none":
+        token = None
+    elif credential == "bogus":
+        token = "rnd_" + "x" * 43
+    communicator = await open_socket(token)
+    connected, _ = await communicator.connect()
+    assert connected
+    closed = await communicator.receive_output(timeout=5)
+    assert closed == {"type": "websocket.close", "code": protocol.CLOSE_UNAUTHENTICATED}
+    # Not a hello, not anything, after the close.
+    assert await communicator.receive_nothing(timeout=0.05)
+    await communicator.disconnect()
+
+
+async def test_a_foreign_origin_is_refused_before_authentication(live_hospital):
+    token = await database_sync_to_async(issue_token)(live_hospital.nurse_alice)
+    communicator = await open_socket(token, origin=b"https://evil.example")
+    connected, _ = await communicator.connect()
+    assert not connected
+    assert await communicator.receive_nothing(timeout=0.05)
+    await communicator.disconnect()
+
+
+async def test_the_frame_ids_are_echoed_and_each_role_gets_the_same_answer(live_hospital):
+    """A missing thread and a foreign one answer alike, so nobody can probe for threads."""
+    h = live_hospital
+    token = await database_sync_to_async(issue_token)(h.nurse_ines)
+    ines, _ = await connect(token)
+    answers = []
+    for thread in (h.thread.pk, 999_999):
+        await ines.send_json_to({"type": "history.fetch", "id": "h", "thread": thread})
+        answers.append(await receive(ines))
+    assert answers[0] == answers[1]
+    assert answers[0]["code"] == "not_found"
+    await ines.disconnect()
