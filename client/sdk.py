@@ -112,7 +112,7 @@ class RoundsClient:
         return await self.call("GET", "/api/departments")
 
     async def find_patients(self, **criteria: str) -> list[dict]:
-        return await self.call("GET", "/api/patients", params=criteria)
+        return await self.call("POST", "/api/patients/search", json=criteria)
 
     async def create_thread(self, department: int, patient: int, title: str) -> dict:
         return await self.call(

@@ -5,6 +5,7 @@ from typing import Any
 
 from audit.actions import record
 from chat.errors import InvalidRequest, NotFound
+from chat.models import Thread
 from patients.models import Admission, Patient, name_key
 from rooms import access
 
@@ -28,8 +29,8 @@ def check_search_admitted(
 ) -> list[dict[str, Any]]:
     """Admitted patients matching every criterion given (IPP exact, birth date, name prefix).
 
-    Only members of a department may search, and every search is audited
-    with its criteria (which identify a patient, but are not clinical content).
+    Only members of a department may search. Every search is audited with
+    which criteria were used and how many patients matched, not their values.
     """
     access.check_clinician(actor)
     name = (name or "").strip()
@@ -62,10 +63,21 @@ def check_search_admitted(
 
 
 def check_get_patient(actor: Any, patient_id: int) -> dict[str, Any]:
+    """A patient who is admitted now, or who has a thread in one of the caller's departments.
+
+    A discharged patient stays reachable through their threads, and only there.
+    """
     access.check_clinician(actor)
     patient = Patient.objects.filter(pk=patient_id).first()
     if patient is None:
         raise NotFound("Patient not found.")
     admission = Admission.objects.current().filter(patient=patient).first()
+    if (
+        admission is None
+        and not Thread.objects.filter(
+            patient=patient, department_id__in=access.member_department_ids(actor)
+        ).exists()
+    ):
+        raise NotFound("Patient not found.")
     record("patient.viewed", actor=actor, object_type="patient", object_id=patient.pk)
     return patient_data(patient, admission.ward if admission else None)

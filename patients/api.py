@@ -1,19 +1,29 @@
-"""Patient look-up among the admitted."""
+"""Patient look-up among the admitted.
+
+Search criteria travel in a POST body, never in the URL, so an IPP, a name
+or a birth date does not land in access logs or proxy logs.
+"""
 
 from datetime import date
 
-from ninja import Router
+from ninja import Router, Schema
 
 from patients import actions
 
 router = Router(tags=["patients"])
 
 
-@router.get("")
-def search(
-    request, ipp: str | None = None, birth_date: date | None = None, name: str | None = None
-):
-    return actions.check_search_admitted(request.user, ipp=ipp, birth_date=birth_date, name=name)
+class SearchIn(Schema):
+    ipp: str | None = None
+    birth_date: date | None = None
+    name: str | None = None
+
+
+@router.post("/search")
+def search(request, body: SearchIn):
+    return actions.check_search_admitted(
+        request.user, ipp=body.ipp, birth_date=body.birth_date, name=body.name
+    )
 
 
 @router.get("/{patient_id}")

@@ -48,8 +48,9 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "services" in item.keywords:
             if os.environ.get("CI"):
-                item.add_marker(pytest.mark.xfail(reason="CI must provide services", strict=True,
-                                                  run=False))
+                item.add_marker(
+                    pytest.mark.xfail(reason="CI must provide services", strict=True, run=False)
+                )
                 raise pytest.UsageError(f"{item.nodeid}: {reason} (CI never skips it)")
             item.add_marker(pytest.mark.skip(reason=reason))
 
@@ -111,20 +112,38 @@ def build_hospital() -> Hospital:
     do_remove_member(head_carol, plastic["id"], intern_erin.pk)
     compliance_dan = make_user("compliance_dan", is_compliance_officer=True)
     now = timezone.now()
-    patient = Patient.objects.create(ipp="00800100", family_name="Lefèvre", given_name="Léa",
-                                     birth_date=date(1985, 1, 30), sex="F")
-    other_patient = Patient.objects.create(ipp="00800107", family_name="Garnier",
-                                           given_name="Hugo", birth_date=date(1951, 6, 2), sex="M")
+    patient = Patient.objects.create(
+        ipp="00800100",
+        family_name="Lefèvre",
+        given_name="Léa",
+        birth_date=date(1985, 1, 30),
+        sex="F",
+    )
+    other_patient = Patient.objects.create(
+        ipp="00800107",
+        family_name="Garnier",
+        given_name="Hugo",
+        birth_date=date(1951, 6, 2),
+        sex="M",
+    )
     for p in (patient, other_patient):
-        Admission.objects.create(patient=p, ward="Plastic surgery", admitted_at=now - timedelta(days=2))
+        Admission.objects.create(
+            patient=p, ward="Plastic surgery", admitted_at=now - timedelta(days=2)
+        )
     thread = do_create_thread(surgeon_bob, plastic["id"], patient.pk, "Wound follow-up")
     vascular_thread = do_create_thread(nurse_ines, vascular["id"], other_patient.pk, "Ulcer")
     return Hospital(
         plastic=Department.objects.get(pk=plastic["id"]),
         vascular=Department.objects.get(pk=vascular["id"]),
-        head_carol=head_carol, surgeon_bob=surgeon_bob, nurse_alice=nurse_alice,
-        intern_erin=intern_erin, head_grace=head_grace, nurse_ines=nurse_ines,
-        compliance_dan=compliance_dan, admin_zoe=admin_zoe, patient=patient,
+        head_carol=head_carol,
+        surgeon_bob=surgeon_bob,
+        nurse_alice=nurse_alice,
+        intern_erin=intern_erin,
+        head_grace=head_grace,
+        nurse_ines=nurse_ines,
+        compliance_dan=compliance_dan,
+        admin_zoe=admin_zoe,
+        patient=patient,
         other_patient=other_patient,
         thread=Thread.objects.get(pk=thread["id"]),
         vascular_thread=Thread.objects.get(pk=vascular_thread["id"]),
@@ -150,7 +169,8 @@ def issue_token(user) -> str:
 
     token = new_token()
     AuthSession.objects.create(
-        user=user, token_hash=hash_token(token),
+        user=user,
+        token_hash=hash_token(token),
         expires_at=timezone.now() + timedelta(seconds=settings.ROUNDS_TOKEN_SECONDS),
     )
     return token

@@ -78,7 +78,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     "departments.role": Endpoint(
         "post", DEPARTMENT + "/members/{user_id}/role", body=lambda h: {"role": "head"}
     ),
-    "patients.search": Endpoint("get", "/api/patients", query="name=lef"),
+    "patients.search": Endpoint("post", "/api/patients/search", body=lambda h: {"name": "lef"}),
     "patients.get": Endpoint("get", "/api/patients/{patient_id}"),
     "threads.create": Endpoint(
         "post",

@@ -67,7 +67,12 @@ def ward(hospital) -> dict[str, Patient]:
 
 
 def search(user: Any, **params: str):
-    return Client().get("/api/patients", params, HTTP_AUTHORIZATION=f"Bearer {issue_token(user)}")
+    return Client().post(
+        "/api/patients/search",
+        params,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {issue_token(user)}",
+    )
 
 
 def ipps(response) -> list[str]:
@@ -169,7 +174,9 @@ def test_only_members_of_a_department_may_search(hospital, ward, who):
 
 
 def test_anonymous_search_is_401(hospital, ward):
-    response = Client().get("/api/patients", {"name": "lefe"})
+    response = Client().post(
+        "/api/patients/search", {"name": "lefe"}, content_type="application/json"
+    )
     assert response.status_code == 401
     assert response.json()["code"] == "not_authenticated"
 
@@ -201,3 +208,27 @@ def test_viewing_a_patient_is_audited(hospital, ward):
     assert response.json()["ward"] == "Plastic surgery"
     (entry,) = AuditEvent.objects.filter(action="patient.viewed")
     assert (entry.actor_id, entry.object_id) == (hospital.nurse_alice.pk, str(hospital.patient.pk))
+
+
+def test_search_criteria_never_travel_in_the_url(hospital, ward):
+    response = Client().get(
+        "/api/patients/search?ipp=00800100",
+        HTTP_AUTHORIZATION=f"Bearer {issue_token(hospital.nurse_alice)}",
+    )
+    assert response.status_code in (404, 405)
+
+
+def test_a_discharged_patient_is_reachable_only_through_a_thread(hospital, ward):
+    from chat.actions import do_create_thread
+
+    token = issue_token(hospital.nurse_alice)
+    patient = hospital.other_patient
+    Admission.objects.filter(patient=patient).update(discharged_at=timezone.now())
+    url = f"/api/patients/{patient.pk}"
+    refused = Client().get(url, HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert refused.status_code == 404
+    assert refused.json()["code"] == "not_found"
+    do_create_thread(hospital.surgeon_bob, hospital.plastic.pk, patient.pk, "Scar review")
+    allowed = Client().get(url, HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert allowed.status_code == 200
+    assert allowed.json()["ward"] is None
