@@ -125,6 +125,12 @@ def envelope_hash(envelope: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def ciphertext_size(envelope: dict[str, Any]) -> int:
+    """Bytes of ciphertext behind the base64 text, without decoding it."""
+    text = envelope["ciphertext"]
+    return len(text) * 3 // 4 - text[-2:].count("=")
+
+
 def _ack_for(message: Message) -> dict[str, Any]:
     return {
         "message_id": message.pk,
@@ -143,13 +149,18 @@ def check_post_message(
     Raises NotFound (no such thread, or not a member of its department),
     ThreadClosed, or a conflict if `client_msg_id` was used for other content.
     The first attempt goes straight to the insert; only a retry, caught by
-    the unique (sender, client_msg_id) constraint, pays for a look-up.
+    the unique (sender, client_msg_id) constraint, pays for a look-up. So
+    does a refusal: a retry whose ack was lost gets that ack even if the
+    thread closed (or the sender left) since, or it would read as a failure.
     """
     access.check_authenticated(actor)
     body_hash = envelope_hash(envelope)
     try:
         return do_post_message(actor, thread_id, client_msg_id, envelope, body_hash)
-    except IntegrityError:
+    except (IntegrityError, RoundsError) as refusal:
+        retryable = (ErrorCode.THREAD_CLOSED, ErrorCode.NOT_FOUND)
+        if isinstance(refusal, RoundsError) and refusal.code not in retryable:
+            raise
         existing = Message.objects.filter(sender_id=actor.pk, client_msg_id=client_msg_id).first()
         if existing is None:
             raise
@@ -221,7 +232,7 @@ def do_post_message(
             department_id=department_id,
             object_type="message",
             object_id=message.pk,
-            data={"thread_id": thread_id, "seq": seq, "bytes": len(envelope["ciphertext"])},
+            data={"thread_id": thread_id, "seq": seq, "bytes": ciphertext_size(envelope)},
         )
     return _ack_for(message)
 

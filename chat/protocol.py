@@ -107,7 +107,8 @@ class Resume(ClientFrame):
         if len(cursor) > 500:
             raise ValueError("at most 500 departments")
         for key in cursor:
-            if not key.isdigit() or len(key) > 18:
+            # isascii: str.isdigit() also accepts "²", which int() then refuses.
+            if not (key.isascii() and key.isdigit()) or len(key) > 18:
                 raise ValueError("cursor keys are department ids")
         return cursor
 

@@ -186,9 +186,18 @@ class RoundsClient:
     async def request(self, frame: dict) -> dict:
         """Send a frame and return its ack's result, or raise its error."""
         frame_id = frame.setdefault("id", f"c{next(self._ids)}")
+        text = json.dumps(frame)
+        limit = (self.hello or {}).get("limits", {}).get("max_frame_bytes")
+        if limit and len(text.encode()) > limit:
+            # The server cannot name an oversized frame in its refusal; refuse it here.
+            raise RoundsClientError(
+                "frame_too_large",
+                f"Frames are limited to {limit} bytes.",
+                {"max_frame_bytes": limit},
+            )
         future = asyncio.get_running_loop().create_future()
         self._pending[frame_id] = future
-        await self.ws.send(json.dumps(frame))
+        await self.ws.send(text)
         reply = await asyncio.wait_for(future, self.timeout)
         if reply["type"] == "error":
             raise RoundsClientError(reply["code"], reply["message"], reply.get("data"))

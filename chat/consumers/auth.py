@@ -25,7 +25,10 @@ def bearer_token(scope) -> str | None:
 
 
 class RoundsAuthMiddleware(BaseMiddleware):
-    """Sets scope["user"] and scope["auth_session_id"] (None when anonymous)."""
+    """Sets scope["user"], scope["auth_session_id"] and scope["auth_expires_at"].
+
+    The last two are None when the socket is anonymous.
+    """
 
     async def __call__(self, scope, receive, send):
         token = bearer_token(scope)
@@ -39,6 +42,7 @@ class RoundsAuthMiddleware(BaseMiddleware):
         scope = dict(scope)
         scope["user"] = auth_session.user if auth_session else AnonymousUser()
         scope["auth_session_id"] = auth_session.pk if auth_session else None
+        scope["auth_expires_at"] = auth_session.expires_at if auth_session else None
         return await super().__call__(scope, receive, send)
 
 

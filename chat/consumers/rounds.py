@@ -6,8 +6,15 @@ event at or below it is a duplicate and dropped; one beyond the next number
 means events were published out of order by two committing workers, so the
 gap is filled from the database first. Together with `resume`, a client gets
 every event exactly once and in order.
+
+A second number per department (`sent_after`) remembers where this socket
+started: every event after it has been sent here, live or replayed. A resume
+replays only what lies between the client's cursor and that number, so an
+event that reached the new socket live before the client's `resume` is not
+sent again (it came first, ahead of the older ones the resume brings).
 """
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -33,9 +40,11 @@ class RoundsConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.user = self.scope["user"]
         self.delivered: dict[int, int] = {}
+        self.sent_after: dict[int, int] = {}
         self.thread_departments: dict[int, int] = {}
         self.counted = False
         self.groups_joined: set[str] = set()
+        self.expiry: asyncio.TimerHandle | None = None
         await self.accept()
         if not self.user.is_authenticated or self.scope.get("auth_session_id") is None:
             await self.close(code=protocol.CLOSE_UNAUTHENTICATED)
@@ -52,6 +61,12 @@ class RoundsConsumer(AsyncWebsocketConsumer):
         self.counted = True
         self.bucket = TokenBucket(settings.ROUNDS_WS_RATE_PER_SECOND, settings.ROUNDS_WS_RATE_BURST)
         self.flood_strikes = 0
+        # The socket lives no longer than the login it was opened with.
+        expires_in = (self.scope["auth_expires_at"] - timezone.now()).total_seconds()
+        self.expiry = asyncio.get_running_loop().call_later(
+            max(0.0, expires_in),
+            lambda: asyncio.ensure_future(self.close(code=protocol.CLOSE_UNAUTHENTICATED)),
+        )
         await self.join(user_group(self.user.pk))
         await self.join(session_group(self.scope["auth_session_id"]))
         # Join first, then read the event numbers: nothing published in between is lost.
@@ -61,6 +76,7 @@ class RoundsConsumer(AsyncWebsocketConsumer):
         for department in departments:
             await self.join(department_group(department["id"]))
             self.delivered[department["id"]] = department["event_seq"]
+            self.sent_after[department["id"]] = department["event_seq"]
         await self.send_frame(
             {
                 "type": "hello",
@@ -77,6 +93,8 @@ class RoundsConsumer(AsyncWebsocketConsumer):
         )
 
     async def disconnect(self, code: int) -> None:
+        if self.expiry is not None:
+            self.expiry.cancel()
         if self.counted:
             connections.close(self.user.pk)
             self.counted = False
@@ -105,9 +123,17 @@ class RoundsConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         frame_id = None
         try:
-            data = self.decode(text_data, bytes_data)
+            data, refusal = None, None
+            try:
+                data = self.decode(text_data, bytes_data)
+            except RoundsError as error:
+                refusal = error
             if isinstance(data, dict) and isinstance(data.get("id"), str):
                 frame_id = data["id"][:64]
+            # Every frame pays, whatever its fate: malformed and oversized ones too.
+            self.charge()
+            if refusal is not None:
+                raise refusal
             frame = self.parse(data)
             handler = getattr(self, "on_" + frame.type.replace(".", "_"))
             result = await handler(frame)
@@ -120,8 +146,20 @@ class RoundsConsumer(AsyncWebsocketConsumer):
             logger.exception("websocket handler failed (user %s)", getattr(self.user, "pk", None))
             await self.close(code=protocol.CLOSE_INTERNAL)
 
+    def charge(self) -> None:
+        """Take one token from this socket's bucket, or refuse (and, if it keeps on, close)."""
+        if not self.bucket.take():
+            self.flood_strikes += 1
+            close = self.flood_strikes >= settings.ROUNDS_WS_FLOOD_CLOSE_AFTER
+            raise RoundsError(
+                "Too many frames; slow down.",
+                code=ErrorCode.RATE_LIMITED,
+                close_code=protocol.CLOSE_FLOOD if close else None,
+            )
+        self.flood_strikes = 0
+
     def decode(self, text_data: str | None, bytes_data: bytes | None) -> Any:
-        """Size, rate and encoding checks, then JSON. Raises typed errors only."""
+        """Size and encoding checks, then JSON. Raises typed errors only."""
         limit = settings.ROUNDS_WS_MAX_FRAME_BYTES
         raw = bytes_data if text_data is None else text_data
         if raw is None:
@@ -133,15 +171,6 @@ class RoundsConsumer(AsyncWebsocketConsumer):
                 code=ErrorCode.FRAME_TOO_LARGE,
                 data={"max_frame_bytes": limit},
             )
-        if not self.bucket.take():
-            self.flood_strikes += 1
-            close = self.flood_strikes >= settings.ROUNDS_WS_FLOOD_CLOSE_AFTER
-            raise RoundsError(
-                "Too many frames; slow down.",
-                code=ErrorCode.RATE_LIMITED,
-                close_code=protocol.CLOSE_FLOOD if close else None,
-            )
-        self.flood_strikes = 0
         if isinstance(raw, bytes):
             try:
                 raw = raw.decode("utf-8")
@@ -157,7 +186,9 @@ class RoundsConsumer(AsyncWebsocketConsumer):
     def parse(self, data: Any) -> protocol.ClientFrame:
         if not isinstance(data, dict):
             raise RoundsError("Frames must be JSON objects.", code=ErrorCode.INVALID_FRAME)
-        if data.get("type") not in protocol.INBOUND_TYPES:
+        kind = data.get("type")
+        # A list or object is unhashable: test the type first, or the lookup raises.
+        if not isinstance(kind, str) or kind not in protocol.INBOUND_TYPES:
             raise RoundsError(
                 "Unknown frame type.",
                 code=ErrorCode.UNKNOWN_TYPE,
@@ -192,10 +223,15 @@ class RoundsConsumer(AsyncWebsocketConsumer):
         for department_id, after in valid.items():
             if department_id not in self.delivered:
                 continue
-            self.delivered[department_id] = after
-            await self.replay(department_id, after)
+            sent_after = self.sent_after[department_id]
+            if after >= sent_after:
+                # Nothing this socket has not sent is missing; a client ahead of it is believed.
+                self.delivered[department_id] = max(self.delivered[department_id], after)
+                continue
+            await self.replay(department_id, after, before=sent_after + 1)
+            self.sent_after[department_id] = after
             await database_sync_to_async(chat_actions.record_resume)(
-                self.user, department_id, after, self.delivered[department_id]
+                self.user, department_id, after, sent_after
             )
         return {
             "cursor": {str(d): seq for d, seq in self.delivered.items()},
@@ -252,7 +288,9 @@ class RoundsConsumer(AsyncWebsocketConsumer):
                 return
             for seq, frame in batch:
                 await self.send_frame(frame)
-                self.delivered[department_id] = after = seq
+                after = seq
+                # A resume replays below what was already sent live: never move back.
+                self.delivered[department_id] = max(self.delivered[department_id], seq)
 
     async def deliver(self, department_id: int, seq: int, text: str) -> None:
         last = self.delivered.get(department_id)
@@ -271,12 +309,18 @@ class RoundsConsumer(AsyncWebsocketConsumer):
         department_id, seq, change = message["department"], message["seq"], message["change"]
         if change == "admitted" and department_id not in self.delivered:
             await self.join(department_group(department_id))
-            self.delivered[department_id] = seq - 1
+            self.delivered[department_id] = self.sent_after[department_id] = seq - 1
+            await self.deliver(department_id, seq, message["frame"])
+            # Events published after the admission but before the join above never
+            # reached this socket: join, then read back, as at connect.
+            await self.replay(department_id, seq)
+            return
         if change == "removed":
             if department_id in self.delivered and seq > self.delivered[department_id]:
                 await self.send(text_data=message["frame"])
             # Leave first: from here on, nothing of this department reaches this socket.
             self.delivered.pop(department_id, None)
+            self.sent_after.pop(department_id, None)
             await self.leave(department_group(department_id))
             self.thread_departments = {
                 t: d for t, d in self.thread_departments.items() if d != department_id

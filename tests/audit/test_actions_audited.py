@@ -56,7 +56,7 @@ def test_a_post_records_ids_and_sizes_never_content(hospital):
     assert entry.object_type == "message"
     assert (entry.actor_id, entry.actor_username) == (h.surgeon_bob.pk, "surgeon_bob")
     assert entry.department_id == h.plastic.pk
-    assert entry.data == {"thread_id": h.thread.pk, "seq": 1, "bytes": len(body["ciphertext"])}
+    assert entry.data == {"thread_id": h.thread.pk, "seq": 1, "bytes": 60}
     assert body["ciphertext"] not in entry.canonical().decode()
 
 

@@ -13,8 +13,15 @@ async def test_two_members_exchange_a_message(live_hospital):
     alice_token = await database_sync_to_async(issue_token)(h.nurse_alice)
     bob, _ = await connect(bob_token)
     alice, _ = await connect(alice_token)
-    await bob.send_json_to({"type": "message.post", "id": "p1", "thread": h.thread.pk,
-                            "client_msg_id": "bob-00000001", "envelope": envelope()})
+    await bob.send_json_to(
+        {
+            "type": "message.post",
+            "id": "p1",
+            "thread": h.thread.pk,
+            "client_msg_id": "bob-00000001",
+            "envelope": envelope(),
+        }
+    )
     ack = await bob.receive_json_from(timeout=5)
     assert ack["type"] == "ack" and ack["result"]["seq"] == 1
     pushed = await alice.receive_json_from(timeout=5)

@@ -1,0 +1,126 @@
+"""Helpers for the consumer tests: every server frame is validated against chat/protocol.py."""
+
+import asyncio
+import itertools
+from typing import Any
+
+from channels.db import database_sync_to_async
+
+from chat import protocol
+from tests.conftest import connect, envelope, issue_token
+
+_ids = itertools.count(1)
+
+
+def next_id(prefix: str = "f") -> str:
+    return f"{prefix}{next(_ids)}"
+
+
+async def token_for(user) -> str:
+    return await database_sync_to_async(issue_token)(user)
+
+
+async def connect_with(token: str):
+    """A socket through the full ASGI stack, past its (validated) hello."""
+    communicator, hello = await connect(token)
+    protocol.validate_outbound(hello)
+    return communicator, hello
+
+
+async def connect_as(user):
+    """A socket for a new login of `user`: (communicator, hello)."""
+    return await connect_with(await token_for(user))
+
+
+async def recv(communicator, timeout: float = 5) -> dict[str, Any]:
+    """The next frame, checked against its outbound schema (STYLE.md rule 3)."""
+    frame = await communicator.receive_json_from(timeout=timeout)
+    protocol.validate_outbound(frame)
+    return frame
+
+
+async def recv_many(communicator, count: int) -> list[dict[str, Any]]:
+    return [await recv(communicator) for _ in range(count)]
+
+
+async def request(communicator, frame: dict[str, Any]) -> dict[str, Any]:
+    """Send a client frame (an id is added) and return its ack or error, which must come next."""
+    frame = {"id": next_id(), **frame}
+    await communicator.send_json_to(frame)
+    reply = await recv(communicator)
+    assert reply["type"] in ("ack", "error"), reply
+    assert reply["id"] == frame["id"], reply
+    return reply
+
+
+async def ok(communicator, frame: dict[str, Any]) -> dict[str, Any]:
+    reply = await request(communicator, frame)
+    assert reply["type"] == "ack", reply
+    return reply["result"]
+
+
+async def refused(communicator, frame: dict[str, Any], code: str) -> dict[str, Any]:
+    reply = await request(communicator, frame)
+    assert reply["type"] == "error", reply
+    assert reply["code"] == code, reply
+    return reply
+
+
+async def assert_alive(communicator) -> None:
+    """The socket is still open and serving: a ping gets its ack."""
+    result = await ok(communicator, {"type": "ping"})
+    assert "server_time" in result
+
+
+async def assert_closed(communicator, code: int) -> None:
+    output = await communicator.receive_output(timeout=5)
+    assert output["type"] == "websocket.close", output
+    assert output.get("code") == code, output
+
+
+async def finish(communicator) -> None:
+    """Disconnect a socket the server already closed or refused.
+
+    Its application is left waiting on the channel layer (with Redis, a
+    blocking pop); the default one-second grace before it is cancelled only
+    slows the suite down.
+    """
+    await communicator.disconnect(timeout=0.2)
+
+
+async def assert_quiet(*communicators) -> None:
+    """Nothing more arrives on any of these sockets (watched together, 0.3 s)."""
+    quiet = await asyncio.gather(*(c.receive_nothing(timeout=0.3) for c in communicators))
+    assert all(quiet), quiet
+
+
+def post_frame(thread: int, client_msg_id: str, body: dict | None = None) -> dict[str, Any]:
+    return {
+        "type": "message.post",
+        "thread": thread,
+        "client_msg_id": client_msg_id,
+        "envelope": body or envelope(),
+    }
+
+
+async def post(communicator, thread: int, client_msg_id: str, body: dict | None = None) -> dict:
+    """Post as a member: the ack, then the sender's own copy of message.new."""
+    result = await ok(communicator, post_frame(thread, client_msg_id, body))
+    echo = await recv(communicator)
+    assert echo["type"] == "message.new", echo
+    assert echo["message"]["id"] == result["message_id"]
+    return result
+
+
+def _counts() -> dict[str, int]:
+    from chat.models import Event, Message, Receipt
+
+    return {
+        "messages": Message.objects.count(),
+        "events": Event.objects.count(),
+        "receipts": Receipt.objects.count(),
+    }
+
+
+async def stored_counts() -> dict[str, int]:
+    return await database_sync_to_async(_counts)()
