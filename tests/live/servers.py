@@ -130,7 +130,7 @@ class LiveCluster:
 
     @property
     def channel_backend(self) -> str:
-        return "RedisChannelLayer" if self.redis_url else "InMemoryChannelLayer"
+        return "RedisPubSubChannelLayer" if self.redis_url else "InMemoryChannelLayer"
 
     def env(self) -> dict[str, str]:
         env = {

@@ -204,7 +204,7 @@ async def test_health_reports_database_and_channel_layer(cluster: LiveCluster, c
             assert body["database"]["vendor"] == cluster.database.vendor
             assert body["channel_layer"]["backend"] == cluster.channel_backend
     if os.environ.get("REDIS_URL"):
-        assert cluster.channel_backend == "RedisChannelLayer"
+        assert cluster.channel_backend == "RedisPubSubChannelLayer"
 
 
 @pytest.mark.parametrize("token", [None, "not-a-token"], ids=["no-token", "bad-token"])
