@@ -161,6 +161,20 @@ def lock_department(department_id: int) -> None:
         raise NotFound("Department not found.")
 
 
+def _locked_membership(department_id: int, user_id: int) -> Membership:
+    """The active membership, read under the department lock, or NotFound."""
+    lock_department(department_id)
+    membership = (
+        Membership.objects.active()
+        .select_related("user")
+        .filter(department_id=department_id, user_id=user_id)
+        .first()
+    )
+    if membership is None:
+        raise NotFound("Member not found.")
+    return membership
+
+
 def _other_heads(department_id: int, user_id: int) -> int:
     return (
         Membership.objects.active()
@@ -183,15 +197,7 @@ def do_remove_member(actor: Any, department_id: int, user_id: int) -> dict:
     cannot both succeed and leave the department headless.
     """
     with transaction.atomic():
-        lock_department(department_id)
-        membership = (
-            Membership.objects.active()
-            .select_related("user")
-            .filter(department_id=department_id, user_id=user_id)
-            .first()
-        )
-        if membership is None:
-            raise NotFound("Member not found.")
+        membership = _locked_membership(department_id, user_id)
         if membership.role == Role.HEAD and _other_heads(department_id, user_id) == 0:
             raise RoundsError(
                 "The last head cannot leave; promote another head first.", code=ErrorCode.LAST_HEAD
@@ -221,15 +227,7 @@ def check_set_role(actor: Any, department_id: int, user_id: int, role: str) -> d
 def do_set_role(actor: Any, department_id: int, user_id: int, role: str) -> dict:
     """Promote or demote. Assumes `actor` is a head; the last head stays a head."""
     with transaction.atomic():
-        lock_department(department_id)
-        membership = (
-            Membership.objects.active()
-            .select_related("user")
-            .filter(department_id=department_id, user_id=user_id)
-            .first()
-        )
-        if membership is None:
-            raise NotFound("Member not found.")
+        membership = _locked_membership(department_id, user_id)
         if membership.role == role:
             return member_data(membership)
         if role == Role.MEMBER and _other_heads(department_id, user_id) == 0:
