@@ -1,6 +1,7 @@
 """Threads, history and receipts over HTTP; posting is on the socket."""
 
 from ninja import Router, Schema
+from ninja.responses import Status
 
 from chat import actions
 
@@ -15,7 +16,9 @@ class ThreadIn(Schema):
 
 @router.post("threads", response={201: dict})
 def create_thread(request, body: ThreadIn):
-    return 201, actions.check_create_thread(request.user, body.department, body.patient, body.title)
+    return Status(
+        201, actions.check_create_thread(request.user, body.department, body.patient, body.title)
+    )
 
 
 @router.get("departments/{department_id}/threads")

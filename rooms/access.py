@@ -37,9 +37,7 @@ def active_membership(user: Any, department_id: int) -> Membership | None:
 
 def is_member(user: Any, department_id: int) -> bool:
     """The cheap check for hot paths that need no membership details."""
-    return (
-        Membership.objects.active().filter(user_id=user.pk, department_id=department_id).exists()
-    )
+    return Membership.objects.active().filter(user_id=user.pk, department_id=department_id).exists()
 
 
 def access_membership(user: Any, department_id: int, *, head: bool = False) -> Membership:

@@ -1,6 +1,7 @@
 """Departments over HTTP: thin views over rooms.actions."""
 
 from ninja import Router, Schema
+from ninja.responses import Status
 
 from rooms import actions
 
@@ -29,9 +30,10 @@ def my_departments(request):
 
 @router.post("", response={201: dict})
 def create_department(request, body: DepartmentIn):
-    return 201, actions.check_create_department(
+    department = actions.check_create_department(
         request.user, body.name, body.head_user_id, body.slug
     )
+    return Status(201, department)
 
 
 @router.get("/{department_id}/members")
@@ -41,7 +43,8 @@ def members(request, department_id: int):
 
 @router.post("/{department_id}/members", response={201: dict})
 def admit(request, department_id: int, body: AdmitIn):
-    return 201, actions.check_admit_member(request.user, department_id, body.user_id, body.role)
+    member = actions.check_admit_member(request.user, department_id, body.user_id, body.role)
+    return Status(201, member)
 
 
 @router.delete("/{department_id}/members/{user_id}")
