@@ -163,13 +163,12 @@ class RoundsClient:
                     if not future.done():
                         future.set_result(frame)
                     continue
-                if "event_seq" in frame:
-                    key = str(frame["department"])
-                    self.cursor[key] = max(self.cursor.get(key, 0), frame["event_seq"])
                 if self._held is not None:
+                    # The cursor moves only once the resume has filled every gap.
                     self._held.append(frame)
-                else:
-                    await self.events.put(frame)
+                    continue
+                self._advance_cursor(frame)
+                await self.events.put(frame)
         except websockets.ConnectionClosed:
             pass
         finally:
@@ -268,11 +267,21 @@ class RoundsClient:
         self._held = []
         try:
             await self.connect()
-            return await self.resume(saved)
-        finally:
-            held, self._held = self._held, None
-            for frame in in_order_once(held, saved):
-                self.events.put_nowait(frame)
+            result = await self.resume(saved)
+        except BaseException:
+            # Nothing held is released: the next reconnect replays it from `saved`.
+            self._held, self.cursor = None, saved
+            raise
+        held, self._held = self._held, None
+        for frame in in_order_once(held, saved):
+            self._advance_cursor(frame)
+            self.events.put_nowait(frame)
+        return result
+
+    def _advance_cursor(self, frame: dict) -> None:
+        if "event_seq" in frame:
+            key = str(frame["department"])
+            self.cursor[key] = max(self.cursor.get(key, 0), frame["event_seq"])
 
     async def aclose(self) -> None:
         await self.disconnect()

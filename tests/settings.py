@@ -13,7 +13,8 @@ os.environ.setdefault("ROUNDS_AUDIT_SEALER", "inline")
 os.environ.setdefault("ROUNDS_LIGHT_PASSWORD_HASH", "1")
 # Redis keys of this run only: the suite empties its channel layer between
 # tests, which must not touch another run's (or a server's) keys.
-os.environ.setdefault("ROUNDS_CHANNEL_PREFIX", f"rounds-test-{os.getpid()}")
+# The trailing dot keeps run 123's prefix from being a prefix of run 1234's.
+os.environ.setdefault("ROUNDS_CHANNEL_PREFIX", f"rounds-test-{os.getpid()}.")
 _var.mkdir(parents=True, exist_ok=True)
 
 from rounds.settings import *  # noqa: E402, F403
