@@ -56,3 +56,82 @@ class AuthSession(models.Model):
     def group_name(self) -> str:
         """The channel-layer group of this login's sockets."""
         return f"authsession.{self.pk}"
+
+
+class IdentityKey(models.Model):
+    """A user's published public identity: X25519 to receive wraps, Ed25519 to sign.
+
+    Only public halves reach the server. A replaced key keeps its row (with
+    `replaced_at`), so signatures made with it can still be checked.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="identity_keys")
+    x25519 = models.CharField(max_length=44)
+    ed25519 = models.CharField(max_length=44)
+    fingerprint = models.CharField(max_length=64, db_index=True)
+    published_at = models.DateTimeField(auto_now_add=True)
+    replaced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user"],
+                condition=models.Q(replaced_at__isnull=True),
+                name="one_active_identity",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"identity {self.fingerprint[:16]} of {self.user_id}"
+
+    def as_public(self) -> dict[str, str]:
+        return {"x25519": self.x25519, "ed25519": self.ed25519}
+
+
+class KeyBackup(models.Model):
+    """The user's private keys, encrypted on their device under their recovery secret.
+
+    Opaque to the server: it stores and returns the blob, nothing more.
+    """
+
+    user = models.OneToOneField(User, on_delete=models.PROTECT, related_name="key_backup")
+    blob = models.TextField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"key backup of {self.user_id}"
+
+
+class InstitutionKey(models.Model):
+    """The institution's admin key (appoints first heads) or compliance key (reads all).
+
+    Set by an administrator; clients compare its fingerprint with the one
+    pinned in their configuration and never take it on trust.
+    """
+
+    class Kind(models.TextChoices):
+        ADMIN = "admin"
+        COMPLIANCE = "compliance"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    x25519 = models.CharField(max_length=44)
+    ed25519 = models.CharField(max_length=44)
+    fingerprint = models.CharField(max_length=64)
+    set_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    set_at = models.DateTimeField(auto_now_add=True)
+    replaced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind"],
+                condition=models.Q(replaced_at__isnull=True),
+                name="one_active_institution_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} key {self.fingerprint[:16]}"
+
+    def as_public(self) -> dict[str, str]:
+        return {"x25519": self.x25519, "ed25519": self.ed25519}

@@ -27,6 +27,10 @@ class ErrorCode(StrEnum):
     ALREADY_MEMBER = "already_member"
     CONFLICT = "conflict"
     INVALID_REQUEST = "invalid_request"
+    INVALID_KEY = "invalid_key"
+    BAD_SIGNATURE = "bad_signature"
+    KEY_ROTATION_REQUIRED = "key_rotation_required"
+    WRAPS_INCOMPLETE = "wraps_incomplete"
 
 
 # The HTTP status each code maps to at the JSON API edge.
@@ -49,6 +53,10 @@ HTTP_STATUS = {
     ErrorCode.LAST_HEAD: 409,
     ErrorCode.ALREADY_MEMBER: 409,
     ErrorCode.CONFLICT: 409,
+    ErrorCode.INVALID_KEY: 400,
+    ErrorCode.BAD_SIGNATURE: 400,
+    ErrorCode.KEY_ROTATION_REQUIRED: 409,
+    ErrorCode.WRAPS_INCOMPLETE: 409,
 }
 
 

@@ -104,6 +104,7 @@ class EventKind(models.TextChoices):
     THREAD_CREATED = "thread.created"
     THREAD_CLOSED = "thread.closed"
     THREAD_REOPENED = "thread.reopened"
+    KEY_ROTATED = "key.rotated"
 
 
 class Event(models.Model):

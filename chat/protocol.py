@@ -252,6 +252,14 @@ class ThreadEvent(DepartmentEvent):
     by: UserRef | None = None
 
 
+class KeyRotated(DepartmentEvent):
+    """A new room key version exists: fetch your wrap before posting again."""
+
+    type: Literal["key.rotated"]
+    key_version: int
+    by: UserRef
+
+
 class TypingOut(Loose):
     type: Literal["typing"]
     department: int
@@ -261,7 +269,15 @@ class TypingOut(Loose):
 
 
 OutboundFrame = Annotated[
-    Hello | Ack | Error | MessageNew | ReceiptNew | MemberEvent | ThreadEvent | TypingOut,
+    Hello
+    | Ack
+    | Error
+    | MessageNew
+    | ReceiptNew
+    | MemberEvent
+    | ThreadEvent
+    | KeyRotated
+    | TypingOut,
     Field(discriminator="type"),
 ]
 OUTBOUND = TypeAdapter(OutboundFrame)

@@ -84,3 +84,15 @@ def member_department_ids(user: Any) -> list[int]:
     return list(
         Membership.objects.active().filter(user_id=user.pk).values_list("department_id", flat=True)
     )
+
+
+def access_identity_of(user: Any, other_user_id: int) -> None:
+    """Public keys are shown to oneself, to colleagues of a shared department
+    and to compliance officers; to anyone else the user does not exist."""
+    check_authenticated(user)
+    if user.pk == other_user_id or user.is_compliance_officer:
+        return
+    mine = Membership.objects.active().filter(user_id=user.pk).values("department_id")
+    shared = Membership.objects.active().filter(user_id=other_user_id, department_id__in=mine)
+    if not shared.exists():
+        raise NotFound("User not found.")

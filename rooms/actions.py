@@ -205,6 +205,10 @@ def do_remove_member(actor: Any, department_id: int, user_id: int) -> dict:
         membership.removed_at = timezone.now()
         membership.removed_by = actor
         membership.save(update_fields=["removed_at", "removed_by"])
+        # The removed member holds the current room key: the next message needs a new one.
+        Department.objects.filter(pk=department_id, key_version__gt=0).update(
+            rotation_required=True
+        )
         record(
             "member.removed",
             actor=actor,

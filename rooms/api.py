@@ -3,7 +3,7 @@
 from ninja import Router, Schema
 from ninja.responses import Status
 
-from rooms import actions
+from rooms import actions, keys
 
 router = Router(tags=["departments"])
 
@@ -55,3 +55,42 @@ def remove(request, department_id: int, user_id: int):
 @router.post("/{department_id}/members/{user_id}/role")
 def set_role(request, department_id: int, user_id: int, body: RoleIn):
     return actions.check_set_role(request.user, department_id, user_id, body.role)
+
+
+class KeyVersionIn(Schema):
+    version: int
+    wraps: list[dict]
+
+
+class WrapsIn(Schema):
+    wraps: list[dict]
+
+
+class StatementIn(Schema):
+    signed: dict
+
+
+@router.get("/{department_id}/keys")
+def department_keys(request, department_id: int):
+    return keys.department_keys(request.user, department_id)
+
+
+@router.post("/{department_id}/keys", response={201: dict})
+def publish_key_version(request, department_id: int, body: KeyVersionIn):
+    result = keys.check_publish_key_version(request.user, department_id, body.version, body.wraps)
+    return Status(201, result)
+
+
+@router.post("/{department_id}/keys/wraps", response={201: dict})
+def share_wraps(request, department_id: int, body: WrapsIn):
+    return Status(201, keys.check_share_wraps(request.user, department_id, body.wraps))
+
+
+@router.get("/{department_id}/statements")
+def statements(request, department_id: int):
+    return keys.list_statements(request.user, department_id)
+
+
+@router.post("/{department_id}/statements", response={201: dict})
+def post_statement(request, department_id: int, body: StatementIn):
+    return Status(201, keys.check_post_statement(request.user, department_id, body.signed))

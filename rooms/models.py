@@ -17,6 +17,10 @@ class Department(models.Model):
     slug = models.SlugField(max_length=60, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
     event_seq = models.BigIntegerField(default=0)
+    # The room key version messages must use, and whether a removal since
+    # its publication requires a new one before the next message.
+    key_version = models.IntegerField(default=0)
+    rotation_required = models.BooleanField(default=False)
 
     def __str__(self) -> str:
         return self.name
@@ -70,3 +74,77 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} in {self.department_id} as {self.role}"
+
+
+class RoomKeyVersion(models.Model):
+    """One version of a department's room key, known to the server only as wraps."""
+
+    department = models.ForeignKey(
+        Department, on_delete=models.PROTECT, related_name="key_versions"
+    )
+    version = models.IntegerField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["department", "version"], name="room_key_version_unique"
+            ),
+            models.CheckConstraint(condition=Q(version__gt=0), name="room_key_version_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.department_id} key v{self.version}"
+
+
+class KeyWrap(models.Model):
+    """A room key version sealed for one recipient identity and signed by its wrapper.
+
+    `recipient_user` is empty for the institution's compliance key.
+    """
+
+    key_version = models.ForeignKey(RoomKeyVersion, on_delete=models.PROTECT, related_name="wraps")
+    recipient_fingerprint = models.CharField(max_length=64)
+    recipient_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    wrapper = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    record = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["key_version", "recipient_fingerprint"], name="one_wrap_per_recipient"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"wrap of {self.key_version_id} for {self.recipient_fingerprint[:16]}"
+
+
+class MembershipStatement(models.Model):
+    """An admission, removal or role change as signed by a head (or the admin key).
+
+    The server checks and keeps them; clients verify them again before they
+    wrap a room key for anyone, so the server cannot add a reader.
+    """
+
+    department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="statements")
+    kind = models.CharField(max_length=10)
+    subject = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    signer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    signed = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.kind} of {self.subject_id} in {self.department_id}"

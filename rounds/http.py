@@ -95,11 +95,13 @@ def build_api() -> NinjaAPI:
         return api.create_response(request, body, status=404)
 
     from accounts.api import router as accounts_router
+    from accounts.keys_api import router as keys_router
     from chat.api import router as chat_router
     from patients.api import router as patients_router
     from rooms.api import router as rooms_router
 
     api.add_router("/auth", accounts_router)
+    api.add_router("/keys", keys_router)
     api.add_router("/departments", rooms_router)
     api.add_router("/patients", patients_router)
     api.add_router("/", chat_router)

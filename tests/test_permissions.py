@@ -17,10 +17,22 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from accounts.models import AuthSession
+from accounts.keys import active_institution_key, check_set_institution_key
+from accounts.models import AuthSession, IdentityKey, InstitutionKey, KeyBackup
+from audit.models import AuditEvent
+from chat.crypto import (
+    IdentityKeyPair,
+    MembershipStatement,
+    RoomKey,
+    b64encode,
+    sign_statement,
+    wrap_room_key,
+)
 from chat.models import Event, Message, Receipt, Thread
 from patients.models import Admission, Patient
-from rooms.models import Department, Membership, Role
+from rooms import keys as room_keys
+from rooms.models import Department, KeyWrap, Membership, Role, RoomKeyVersion
+from rooms.models import MembershipStatement as StoredStatement
 from tests.conftest import PASSWORD, Hospital, envelope, issue_token, make_user
 
 pytestmark = pytest.mark.django_db
@@ -41,6 +53,7 @@ class Endpoint:
             user_id=h.surgeon_bob.pk,
             patient_id=h.patient.pk,
             thread_id=h.thread.pk,
+            kind="compliance",
         )
         return f"{path}?{self.query}" if self.query else path
 
@@ -55,6 +68,104 @@ def post_message(h: Hospital) -> None:
     from chat.actions import check_post_message
 
     check_post_message(h.surgeon_bob, h.thread.pk, "bob-perm-0001", envelope())
+
+
+# --- Keys: the personas' identities live on the hospital object for one test ---------
+
+PERSONAS = (
+    "head_carol",
+    "surgeon_bob",
+    "nurse_alice",
+    "intern_erin",
+    "head_grace",
+    "nurse_ines",
+    "compliance_dan",
+    "admin_zoe",
+)
+
+
+def keypair(h: Hospital, name: str) -> IdentityKeyPair:
+    """The key pair of a persona (or of the institution's "compliance" key), made once per test."""
+    pairs = vars(h).setdefault("_keypairs", {})
+    if name not in pairs:
+        pairs[name] = IdentityKeyPair.generate()
+    return pairs[name]
+
+
+def publish_identities(h: Hospital, names: tuple[str, ...] = PERSONAS) -> None:
+    for name in names:
+        pair = keypair(h, name)
+        IdentityKey.objects.create(
+            user=getattr(h, name), fingerprint=pair.fingerprint, **pair.public.to_dict()
+        )
+
+
+def set_compliance_key(h: Hospital) -> None:
+    check_set_institution_key(h.admin_zoe, "compliance", keypair(h, "compliance").public.to_dict())
+
+
+def backup_blob(h: Hospital) -> str:
+    return vars(h).setdefault("_backup", b64encode(bytes(range(130))))
+
+
+def room_key(h: Hospital, version: int) -> RoomKey:
+    keys = vars(h).setdefault("_room_keys", {})
+    if version not in keys:
+        keys[version] = RoomKey.generate(department=h.plastic.pk, version=version)
+    return keys[version]
+
+
+def wraps(h: Hospital, version: int, wrapper: str, recipients: tuple[str, ...]) -> list[dict]:
+    return [
+        wrap_room_key(
+            room_key(h, version), recipient=keypair(h, name).public, wrapper=keypair(h, wrapper)
+        ).to_dict()
+        for name in recipients
+    ]
+
+
+def store_backup(h: Hospital) -> None:
+    KeyBackup.objects.create(user=h.nurse_alice, blob=backup_blob(h))
+
+
+def keys_ready(h: Hospital) -> None:
+    """Everyone has published an identity and the compliance key is set."""
+    publish_identities(h)
+    set_compliance_key(h)
+
+
+def version_one_without_alice(h: Hospital) -> None:
+    """Version 1 exists; nurse_alice published her identity only afterwards."""
+    publish_identities(h, tuple(name for name in PERSONAS if name != "nurse_alice"))
+    set_compliance_key(h)
+    room_keys.check_publish_key_version(
+        h.head_carol,
+        h.plastic.pk,
+        1,
+        wraps(h, 1, "head_carol", ("head_carol", "surgeon_bob", "compliance")),
+    )
+    publish_identities(h, ("nurse_alice",))
+
+
+def admit_statement(h: Hospital) -> dict:
+    """head_carol's signed statement that surgeon_bob is a member."""
+    carol = keypair(h, "head_carol")
+    statement = MembershipStatement(
+        kind="admit",
+        department=h.plastic.pk,
+        subject_user=h.surgeon_bob.pk,
+        subject_fingerprint=keypair(h, "surgeon_bob").fingerprint,
+        role="member",
+        issued_at=timezone.now().isoformat(),
+        signer_user=h.head_carol.pk,
+        signer_fingerprint=carol.fingerprint,
+    )
+    return sign_statement(statement, carol).to_dict()
+
+
+def statement_posted(h: Hospital) -> None:
+    publish_identities(h)
+    room_keys.check_post_statement(h.head_carol, h.plastic.pk, admit_statement(h))
 
 
 DEPARTMENT = "/api/departments/{department_id}"
@@ -91,6 +202,47 @@ ENDPOINTS: dict[str, Endpoint] = {
     "threads.reopen": Endpoint("post", THREAD + "/reopen", setup=close_thread),
     "threads.messages": Endpoint("get", THREAD + "/messages", setup=post_message),
     "threads.receipts": Endpoint("get", THREAD + "/receipts", setup=post_message),
+    "keys.publish_identity": Endpoint(
+        "put",
+        "/api/keys/identity",
+        body=lambda h: {"public": keypair(h, "nurse_alice").public.to_dict()},
+    ),
+    "keys.identity": Endpoint("get", "/api/keys/identity/{user_id}", setup=publish_identities),
+    "keys.store_backup": Endpoint(
+        "put", "/api/keys/backup", body=lambda h: {"blob": backup_blob(h)}
+    ),
+    "keys.fetch_backup": Endpoint("get", "/api/keys/backup", setup=store_backup),
+    "keys.institution": Endpoint("get", "/api/keys/institution", setup=set_compliance_key),
+    "keys.set_institution": Endpoint(
+        "put",
+        "/api/keys/institution/{kind}",
+        body=lambda h: {"public": keypair(h, "compliance").public.to_dict()},
+    ),
+    "departments.keys": Endpoint("get", DEPARTMENT + "/keys", setup=version_one_without_alice),
+    "departments.publish_key": Endpoint(
+        "post",
+        DEPARTMENT + "/keys",
+        setup=keys_ready,
+        body=lambda h: {
+            "version": 1,
+            "wraps": wraps(
+                h, 1, "nurse_alice", ("head_carol", "surgeon_bob", "nurse_alice", "compliance")
+            ),
+        },
+    ),
+    "departments.share_wraps": Endpoint(
+        "post",
+        DEPARTMENT + "/keys/wraps",
+        setup=version_one_without_alice,
+        body=lambda h: {"wraps": wraps(h, 1, "surgeon_bob", ("nurse_alice",))},
+    ),
+    "departments.statements": Endpoint("get", DEPARTMENT + "/statements", setup=statement_posted),
+    "departments.post_statement": Endpoint(
+        "post",
+        DEPARTMENT + "/statements",
+        setup=publish_identities,
+        body=lambda h: {"signed": admit_statement(h)},
+    ),
 }
 
 # Personas of tests/conftest.py, plus `stranger`: a plain user in no department.
@@ -108,15 +260,46 @@ THREAD_AND_DEPARTMENT = (
     "threads.messages",
     "threads.receipts",
 )
-HEAD_ONLY = ("departments.admit", "departments.remove", "departments.role")
+DEPARTMENT_KEYS = (
+    "departments.keys",
+    "departments.publish_key",
+    "departments.share_wraps",
+    "departments.statements",
+    "departments.post_statement",
+)
+HEAD_ONLY = (
+    "departments.admit",
+    "departments.remove",
+    "departments.role",
+    "departments.post_statement",
+)
 HEAD_ONLY_THREAD = ("threads.close", "threads.reopen")
 
 # (endpoint, role, status, code)
 REFUSED: list[tuple[str, str, int, str]] = [
     *[(name, "anonymous", 401, "not_authenticated") for name in ENDPOINTS],
-    *[(name, role, 404, "not_found") for name in THREAD_AND_DEPARTMENT for role in OUTSIDERS],
+    *[
+        (name, role, 404, "not_found")
+        for name in THREAD_AND_DEPARTMENT + DEPARTMENT_KEYS
+        for role in OUTSIDERS
+    ],
     *[(name, "nurse_alice", 403, "forbidden") for name in HEAD_ONLY + HEAD_ONLY_THREAD],
     *[(name, "surgeon_bob", 403, "forbidden") for name in HEAD_ONLY_THREAD],
+    ("departments.post_statement", "surgeon_bob", 403, "forbidden"),
+    # Public keys are for oneself, colleagues and compliance; anyone else meets no such user.
+    *[
+        ("keys.identity", role, 404, "not_found")
+        for role in ("stranger", "intern_erin", "nurse_ines", "head_grace", "admin_zoe")
+    ],
+    # A backup is fetched by its owner only: anyone else finds none of their own.
+    *[
+        ("keys.fetch_backup", role, 404, "not_found")
+        for role in ("surgeon_bob", "compliance_dan", "admin_zoe")
+    ],
+    *[
+        ("keys.set_institution", role, 403, "forbidden")
+        for role in ("head_carol", "nurse_alice", "compliance_dan", "stranger")
+    ],
     *[
         ("departments.create", role, 403, "forbidden")
         for role in ("head_carol", "nurse_alice", "compliance_dan", "stranger")
@@ -152,6 +335,21 @@ ALLOWED: list[tuple[str, str, int]] = [
     ("threads.reopen", "head_carol", 200),
     ("threads.messages", "nurse_alice", 200),
     ("threads.receipts", "nurse_alice", 200),
+    ("keys.publish_identity", "nurse_alice", 200),
+    ("keys.identity", "surgeon_bob", 200),
+    ("keys.identity", "nurse_alice", 200),
+    ("keys.identity", "head_carol", 200),
+    ("keys.identity", "compliance_dan", 200),
+    ("keys.store_backup", "nurse_alice", 200),
+    ("keys.fetch_backup", "nurse_alice", 200),
+    ("keys.institution", "nurse_alice", 200),
+    ("keys.institution", "stranger", 200),
+    ("keys.set_institution", "admin_zoe", 200),
+    ("departments.keys", "nurse_alice", 200),
+    ("departments.publish_key", "nurse_alice", 201),
+    ("departments.share_wraps", "surgeon_bob", 201),
+    ("departments.statements", "nurse_alice", 200),
+    ("departments.post_statement", "head_carol", 201),
 ]
 
 
@@ -206,7 +404,11 @@ def call(endpoint: Endpoint, h: Hospital, token: str | None):
 def snapshot() -> dict[str, Any]:
     """Everything an endpoint could change."""
     return {
-        "departments": list(Department.objects.order_by("pk").values_list("pk", "name")),
+        "departments": list(
+            Department.objects.order_by("pk").values_list(
+                "pk", "name", "key_version", "rotation_required"
+            )
+        ),
         "memberships": list(
             Membership.objects.order_by("pk").values_list(
                 "pk", "department_id", "user_id", "role", "removed_at"
@@ -219,6 +421,22 @@ def snapshot() -> dict[str, Any]:
         "patients": Patient.objects.count(),
         "admissions": Admission.objects.count(),
         "live_logins": AuthSession.objects.filter(revoked_at__isnull=True).count(),
+        "identities": list(
+            IdentityKey.objects.order_by("pk").values_list(
+                "pk", "user_id", "fingerprint", "replaced_at"
+            )
+        ),
+        "backups": list(KeyBackup.objects.order_by("pk").values_list("user_id", "blob")),
+        "institution_keys": list(
+            InstitutionKey.objects.order_by("pk").values_list("pk", "kind", "replaced_at")
+        ),
+        "key_versions": list(
+            RoomKeyVersion.objects.order_by("pk").values_list("department_id", "version")
+        ),
+        "wraps": KeyWrap.objects.count(),
+        "statements": StoredStatement.objects.count(),
+        # Publishing, fetching a backup, sharing and signing are all audited.
+        "key_audit": AuditEvent.objects.filter(action__startswith="key.").count(),
     }
 
 
@@ -282,6 +500,29 @@ EFFECTS: dict[str, Callable[[Hospital], bool]] = {
     "threads.create": lambda h: Thread.objects.filter(title="Pre-op").exists(),
     "threads.close": _thread_closed,
     "threads.reopen": lambda h: not _thread_closed(h),
+    "keys.publish_identity": lambda h: IdentityKey.objects.filter(
+        user=h.nurse_alice, fingerprint=keypair(h, "nurse_alice").fingerprint, replaced_at=None
+    ).exists(),
+    "keys.store_backup": lambda h: KeyBackup.objects.filter(
+        user=h.nurse_alice, blob=backup_blob(h)
+    ).exists(),
+    "keys.fetch_backup": lambda h: AuditEvent.objects.filter(
+        action="key.backup_fetched", actor_id=h.nurse_alice.pk
+    ).exists(),
+    "keys.set_institution": lambda h: (
+        getattr(active_institution_key("compliance"), "fingerprint", None)
+        == keypair(h, "compliance").fingerprint
+    ),
+    "departments.publish_key": lambda h: (
+        Department.objects.filter(pk=h.plastic.pk, key_version=1).exists()
+        and KeyWrap.objects.filter(key_version__version=1).count() == 4
+    ),
+    "departments.share_wraps": lambda h: KeyWrap.objects.filter(
+        recipient_user=h.nurse_alice, key_version__version=1
+    ).exists(),
+    "departments.post_statement": lambda h: StoredStatement.objects.filter(
+        department=h.plastic, subject=h.surgeon_bob, signer=h.head_carol
+    ).exists(),
 }
 
 

@@ -1,0 +1,52 @@
+"""The key directory over HTTP: thin views over accounts.keys."""
+
+from typing import Any
+
+from ninja import Router, Schema
+
+from accounts import keys
+
+router = Router(tags=["keys"])
+
+
+class IdentityIn(Schema):
+    public: dict[str, Any]
+    replace: bool = False
+
+
+class BackupIn(Schema):
+    blob: str
+
+
+class InstitutionKeyIn(Schema):
+    public: dict[str, Any]
+
+
+@router.put("/identity")
+def publish_identity(request, body: IdentityIn):
+    return keys.check_publish_identity(request.user, body.public, replace=body.replace)
+
+
+@router.get("/identity/{user_id}")
+def get_identity(request, user_id: int):
+    return keys.check_get_identity(request.user, user_id)
+
+
+@router.put("/backup")
+def store_backup(request, body: BackupIn):
+    return keys.check_store_backup(request.user, body.blob)
+
+
+@router.get("/backup")
+def fetch_backup(request):
+    return keys.check_fetch_backup(request.user)
+
+
+@router.get("/institution")
+def institution_keys(request):
+    return keys.list_institution_keys(request.user)
+
+
+@router.put("/institution/{kind}")
+def set_institution_key(request, kind: str, body: InstitutionKeyIn):
+    return keys.check_set_institution_key(request.user, kind, body.public)

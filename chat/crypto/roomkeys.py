@@ -1,0 +1,231 @@
+"""Room keys and the signed wrap records that deliver them to members.
+
+A room (department) has a 32-byte key per numbered version. The member who
+creates or shares a version seals it for each recipient's X25519 key
+(`crypto_box_seal`, an anonymous sealed box) and signs a wrap record, so a
+recipient knows who handed them the key and the server cannot slip in a key
+of its own: it has no member's signing key.
+
+The sealed content names its own department and version, and the recipient
+checks them against the record: a wrap moved to another room or version,
+even by a member who can sign, is refused.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import nacl.bindings
+import nacl.exceptions
+import nacl.public
+import nacl.utils
+
+from .encoding import (
+    b64decode,
+    b64encode,
+    canonical_json,
+    check_fingerprint,
+    check_id,
+    check_version,
+    parse_canonical_json,
+)
+from .errors import BadSignature, DecryptionFailed, InvalidEnvelope, InvalidKey
+from .identity import CONTEXT_WRAP, IdentityKeyPair, PublicIdentity
+
+WRAP_VERSION = 1
+SEAL_OVERHEAD = nacl.bindings.crypto_box_SEALBYTES  # ephemeral public key + tag
+# The sealed content is about 80 bytes; anything much larger is not a wrap.
+MAX_SEALED_SIZE = 512
+
+
+class RoomKey:
+    """Version `version` of department `department`'s 32-byte key.
+
+    :cvar KEY_SIZE: the size of the key.
+    """
+
+    KEY_SIZE: ClassVar[int] = 32
+
+    def __init__(self, key: bytes, *, department: int, version: int) -> None:
+        if not isinstance(key, bytes) or len(key) != self.KEY_SIZE:
+            raise InvalidKey(f"room key must be {self.KEY_SIZE} bytes")
+        self.department = check_id(department, "department", ValueError)
+        self.version = check_id(version, "version", ValueError)
+        self._key = key
+
+    @classmethod
+    def generate(cls, *, department: int, version: int) -> "RoomKey":
+        return cls(nacl.utils.random(cls.KEY_SIZE), department=department, version=version)
+
+    def __bytes__(self) -> bytes:
+        return self._key
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RoomKey):
+            return NotImplemented
+        return (self.department, self.version) == (
+            other.department,
+            other.version,
+        ) and nacl.bindings.sodium_memcmp(self._key, other._key)
+
+    def __hash__(self) -> int:
+        return hash((self.department, self.version))
+
+    def __repr__(self) -> str:
+        return f"RoomKey(department={self.department}, version={self.version})"
+
+
+@dataclass(frozen=True)
+class WrapRecord:
+    """A room key version sealed for one recipient and signed by the wrapper.
+
+    Signed bytes: CONTEXT_WRAP + canonical_json({"v", "department",
+    "version", "recipient_fp", "wrapper_fp"}) + sealed. The canonical JSON
+    is a self-delimiting object, so the split is unambiguous.
+    """
+
+    department: int
+    version: int
+    recipient_fp: str
+    wrapper_fp: str
+    sealed: bytes = field(repr=False)
+    signature: bytes = field(repr=False)
+
+    def __post_init__(self) -> None:
+        check_id(self.department, "department", InvalidEnvelope)
+        check_id(self.version, "version", InvalidEnvelope)
+        check_fingerprint(self.recipient_fp, "recipient_fp")
+        check_fingerprint(self.wrapper_fp, "wrapper_fp")
+        if (
+            not isinstance(self.sealed, bytes)
+            or not SEAL_OVERHEAD < len(self.sealed) <= MAX_SEALED_SIZE
+        ):
+            raise InvalidEnvelope("sealed: wrong size")
+        if not isinstance(self.signature, bytes) or len(self.signature) != 64:
+            raise InvalidEnvelope("sig: expected 64 bytes")
+
+    def signed_bytes(self) -> bytes:
+        return _signed_bytes(
+            self.department, self.version, self.recipient_fp, self.wrapper_fp, self.sealed
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "v": WRAP_VERSION,
+            "department": self.department,
+            "version": self.version,
+            "recipient_fp": self.recipient_fp,
+            "wrapper_fp": self.wrapper_fp,
+            "sealed": b64encode(self.sealed),
+            "sig": b64encode(self.signature),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "WrapRecord":
+        """Parse a wrap record strictly: exact keys, types and sizes.
+
+        Raises:
+            UnsupportedVersion: `v` is an integer other than 1.
+            InvalidEnvelope: Anything else that does not parse.
+        """
+        if not isinstance(data, dict):
+            raise InvalidEnvelope("wrap record must be an object")
+        check_version(data, "wrap record")
+        expected = {"v", "department", "version", "recipient_fp", "wrapper_fp", "sealed", "sig"}
+        if set(data) != expected:
+            raise InvalidEnvelope(f"wrap record: expected exactly the keys {sorted(expected)}")
+        return cls(
+            department=check_id(data["department"], "department", InvalidEnvelope),
+            version=check_id(data["version"], "version", InvalidEnvelope),
+            recipient_fp=check_fingerprint(data["recipient_fp"], "recipient_fp"),
+            wrapper_fp=check_fingerprint(data["wrapper_fp"], "wrapper_fp"),
+            sealed=b64decode(data["sealed"], field="sealed"),
+            signature=b64decode(data["sig"], size=64, field="sig"),
+        )
+
+
+def _signed_bytes(
+    department: int, version: int, recipient_fp: str, wrapper_fp: str, sealed: bytes
+) -> bytes:
+    fields = {
+        "v": WRAP_VERSION,
+        "department": department,
+        "version": version,
+        "recipient_fp": recipient_fp,
+        "wrapper_fp": wrapper_fp,
+    }
+    return canonical_json(fields) + sealed
+
+
+def _sealed_content(room_key: RoomKey) -> bytes:
+    return canonical_json(
+        {
+            "department": room_key.department,
+            "version": room_key.version,
+            "key": b64encode(bytes(room_key)),
+        }
+    )
+
+
+def wrap_room_key(
+    room_key: RoomKey, *, recipient: PublicIdentity, wrapper: IdentityKeyPair
+) -> WrapRecord:
+    """Seal `room_key` for `recipient` and sign the record as `wrapper`.
+
+    Only wrap for a recipient whose admission statement verifies
+    (`statements.verify_membership_chain`), or for the pinned compliance key.
+    """
+    if not isinstance(room_key, RoomKey):
+        raise TypeError("room_key must be a RoomKey")
+    if not isinstance(recipient, PublicIdentity) or not isinstance(wrapper, IdentityKeyPair):
+        raise TypeError("recipient must be a PublicIdentity, wrapper an IdentityKeyPair")
+    sealed = nacl.public.SealedBox(nacl.public.PublicKey(recipient.x25519)).encrypt(
+        _sealed_content(room_key)
+    )
+    signed = _signed_bytes(
+        room_key.department,
+        room_key.version,
+        recipient.fingerprint,
+        wrapper.fingerprint,
+        bytes(sealed),
+    )
+    return WrapRecord(
+        department=room_key.department,
+        version=room_key.version,
+        recipient_fp=recipient.fingerprint,
+        wrapper_fp=wrapper.fingerprint,
+        sealed=bytes(sealed),
+        signature=wrapper.sign(CONTEXT_WRAP, signed),
+    )
+
+
+def unwrap_room_key(
+    record: WrapRecord, *, recipient: IdentityKeyPair, wrapper: PublicIdentity
+) -> RoomKey:
+    """Check the wrapper's signature, open the sealed key, check it belongs to this record.
+
+    Raises:
+        BadSignature: The record names another wrapper, or the signature fails.
+        DecryptionFailed: The record is for another recipient, or does not open.
+        InvalidEnvelope: The sealed content does not parse, or names another
+            department or version than the record.
+    """
+    if not isinstance(record, WrapRecord):
+        raise TypeError("record must be a WrapRecord")
+    if record.wrapper_fp != wrapper.fingerprint:
+        raise BadSignature("wrap record was not made by this wrapper")
+    wrapper.verify(CONTEXT_WRAP, record.signed_bytes(), record.signature)
+    if record.recipient_fp != recipient.fingerprint:
+        raise DecryptionFailed("wrap record is for another recipient")
+    try:
+        content = nacl.public.SealedBox(recipient.box_key).decrypt(record.sealed)
+    except nacl.exceptions.CryptoError:
+        raise DecryptionFailed("sealed room key does not open") from None
+    data = parse_canonical_json(content)
+    if not isinstance(data, dict) or set(data) != {"department", "version", "key"}:
+        raise InvalidEnvelope("sealed room key: expected department, version and key")
+    department = check_id(data["department"], "sealed department")
+    version = check_id(data["version"], "sealed version")
+    if department != record.department or version != record.version:
+        raise InvalidEnvelope("sealed room key names another department or version than its record")
+    key = b64decode(data["key"], size=RoomKey.KEY_SIZE, field="key")
+    return RoomKey(key, department=record.department, version=record.version)
