@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import messaging
+from bench import crypto, messaging
 from bench.stack import start_stack
 
 
@@ -33,6 +33,7 @@ SCENARIOS = {
     "latency": messaging.run_latency,
     "throughput": messaging.run_throughput,
     "audit": run_audit,
+    "crypto": None,  # pure CPU, no servers: bench/crypto.py
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -65,6 +66,11 @@ def main() -> None:
     env = {**messaging.BENCH_LIMITS, "ROUNDS_AUDIT_SEALER": args.sealer}
     results = []
     for name in names:
+        if name == "crypto":
+            figures = crypto.run()
+            results.append({"scenario": name, **figures})
+            print(f"{name:<11} " + "  ".join(f"{k}={v}" for k, v in figures.items()), flush=True)
+            continue
         with start_stack(processes, args.services, env) as stack:
             if name == "audit":
                 figures = run_audit(stack.urls, stack.env)
