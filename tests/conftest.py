@@ -176,6 +176,29 @@ def issue_token(user) -> str:
     return token
 
 
+class Api:
+    """A bearer-token JSON API client for one persona, as one device."""
+
+    def __init__(self, user: Any) -> None:
+        from django.test import Client
+
+        self.user = user
+        self.client = Client()
+        self.auth = {"HTTP_AUTHORIZATION": f"Bearer {issue_token(user)}"}
+
+    def get(self, path: str):
+        return self.client.get(path, **self.auth)
+
+    def post(self, path: str, body: dict[str, Any]):
+        return self.client.post(path, body, content_type="application/json", **self.auth)
+
+    def put(self, path: str, body: dict[str, Any]):
+        return self.client.put(path, body, content_type="application/json", **self.auth)
+
+    def delete(self, path: str):
+        return self.client.delete(path, **self.auth)
+
+
 def envelope(size: int = 48, **header: Any) -> dict:
     """An opaque envelope: random bytes stand in for ciphertext the server must not read."""
     import base64

@@ -24,7 +24,7 @@ from chat.crypto import (
     open_backup,
     seal_backup,
 )
-from tests.conftest import Hospital, issue_token, make_user
+from tests.conftest import Api, Hospital, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -33,21 +33,6 @@ BACKUP = "/api/keys/backup"
 INSTITUTION = "/api/keys/institution"
 # Argon2id at its floor: the tests check the format, not the cost.
 FAST = {"opslimit": argon2id.OPSLIMIT_MIN, "memlimit": argon2id.MEMLIMIT_MIN}
-
-
-class Api:
-    """A bearer-token API client for one persona, as one device."""
-
-    def __init__(self, user: Any) -> None:
-        self.user = user
-        self.client = Client()
-        self.auth = {"HTTP_AUTHORIZATION": f"Bearer {issue_token(user)}"}
-
-    def get(self, path: str):
-        return self.client.get(path, **self.auth)
-
-    def put(self, path: str, body: dict[str, Any]):
-        return self.client.put(path, body, content_type="application/json", **self.auth)
 
 
 def audit(action: str, **filters: Any) -> list[AuditEvent]:

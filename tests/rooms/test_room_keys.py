@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
 from accounts.keys import check_publish_identity, check_set_institution_key
@@ -41,30 +40,12 @@ from chat.models import Event, EventKind
 from rooms.actions import check_admit_member
 from rooms.models import Department, KeyWrap, RoomKeyVersion
 from rooms.models import MembershipStatement as StoredStatement
-from tests.conftest import Hospital, issue_token, make_user
+from tests.conftest import Api, Hospital, make_user
 
 pytestmark = pytest.mark.django_db
 
 MEMBERS = ("head_carol", "surgeon_bob", "nurse_alice")
 COMPLIANCE = "compliance"
-
-
-class Api:
-    """A bearer-token API client for one persona."""
-
-    def __init__(self, user: Any) -> None:
-        self.user = user
-        self.client = Client()
-        self.auth = {"HTTP_AUTHORIZATION": f"Bearer {issue_token(user)}"}
-
-    def get(self, path: str):
-        return self.client.get(path, **self.auth)
-
-    def post(self, path: str, body: dict[str, Any]):
-        return self.client.post(path, body, content_type="application/json", **self.auth)
-
-    def delete(self, path: str):
-        return self.client.delete(path, **self.auth)
 
 
 @dataclass
