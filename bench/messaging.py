@@ -1,17 +1,19 @@
 """Posting through the full path: auth, validation, commit, audit, fan-out.
 
+Every post is a real signed, encrypted v1 envelope (bench/keys.py), checked
+by the server like any other.
+
 latency    — one sender at a fixed offered rate, one receiver: send → receive.
 throughput — four senders pipelining posts, one receiver counting; zero loss
              and zero duplicates are checked, not assumed.
 """
 
 import asyncio
-import base64
-import os
 import statistics
 import time
 import uuid
 
+from bench.keys import enable_encryption
 from bench.stack import DEMO_PASSWORD
 from client import RoundsClient
 
@@ -21,10 +23,6 @@ BENCH_LIMITS = {
     "ROUNDS_WS_RATE_PER_SECOND": "1000000",
     "ROUNDS_WS_RATE_BURST": "1000000",
 }
-
-
-def opaque_envelope(size: int = 256) -> dict:
-    return {"header": {"v": 1}, "ciphertext": base64.b64encode(os.urandom(size)).decode()}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -39,17 +37,20 @@ async def signed_in(url: str, username: str) -> RoundsClient:
     return client
 
 
-async def prepare_thread(url: str) -> tuple[RoundsClient, int]:
-    bob = await signed_in(url, "surgeon_bob")
+async def prepare_thread(bob: RoundsClient) -> tuple[int, int]:
+    """A new thread in Bob's department: (department id, thread id)."""
     department = (await bob.departments())[0]
     patient = (await bob.find_patients(name="le"))[0]
     thread = await bob.create_thread(department["id"], patient["id"], "Benchmark thread")
-    return bob, thread["id"]
+    return department["id"], thread["id"]
 
 
 async def run_latency(urls: list[str], count: int = 500, rate: float = 100.0) -> dict:
-    sender, thread = await prepare_thread(urls[0])
+    sender = await signed_in(urls[0], "surgeon_bob")
+    department, thread = await prepare_thread(sender)
     receiver = await signed_in(urls[-1], "nurse_alice")
+    keys = await enable_encryption([sender], department)
+    me = sender.user["id"]
     await sender.connect()
     await receiver.connect()
     sent: dict[str, float] = {}
@@ -67,8 +68,9 @@ async def run_latency(urls: list[str], count: int = 500, rate: float = 100.0) ->
     next_at = time.perf_counter()
     for _ in range(count):
         client_msg_id = uuid.uuid4().hex
+        envelope = keys.envelope(me, thread, client_msg_id)
         sent[client_msg_id] = time.perf_counter()
-        await sender.post(thread, opaque_envelope(), client_msg_id)
+        await sender.post(thread, envelope, client_msg_id)
         next_at += interval
         await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
     await asyncio.wait_for(receiving, 60)
@@ -84,12 +86,20 @@ async def run_latency(urls: list[str], count: int = 500, rate: float = 100.0) ->
 
 
 async def run_throughput(urls: list[str], total: int = 2000, window: int = 16) -> dict:
-    setup, thread = await prepare_thread(urls[0])
-    await setup.aclose()
     senders = [
         await signed_in(urls[i % len(urls)], name)
         for i, name in enumerate(["surgeon_bob", "nurse_alice", "intern_erin", "nurse_frank"])
     ]
+    department, thread = await prepare_thread(senders[0])
+    keys = await enable_encryption(senders, department)
+    # Envelopes are made before the clock starts: this measures the server.
+    envelopes = {
+        client.user["id"]: [
+            (cmid, keys.envelope(client.user["id"], thread, cmid))
+            for cmid in (uuid.uuid4().hex for _ in range(total // 4))
+        ]
+        for client in senders
+    }
     receiver = await signed_in(urls[-1], "head_carol")
     for client in (*senders, receiver):
         await client.connect()
@@ -105,12 +115,12 @@ async def run_throughput(urls: list[str], total: int = 2000, window: int = 16) -
     async def send(client: RoundsClient) -> None:
         gate = asyncio.Semaphore(window)
 
-        async def one() -> None:
+        async def one(client_msg_id: str, envelope: dict) -> None:
             async with gate:
-                ack = await client.post(thread, opaque_envelope(), uuid.uuid4().hex)
+                ack = await client.post(thread, envelope, client_msg_id)
                 acked.add(ack["seq"])
 
-        await asyncio.gather(*(one() for _ in range(per_sender)))
+        await asyncio.gather(*(one(*item) for item in envelopes[client.user["id"]][:per_sender]))
 
     receiving = asyncio.create_task(receive())
     started = time.perf_counter()

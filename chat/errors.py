@@ -31,6 +31,8 @@ class ErrorCode(StrEnum):
     BAD_SIGNATURE = "bad_signature"
     KEY_ROTATION_REQUIRED = "key_rotation_required"
     WRAPS_INCOMPLETE = "wraps_incomplete"
+    INVALID_ENVELOPE = "invalid_envelope"
+    ENVELOPE_MISMATCH = "envelope_mismatch"
 
 
 # The HTTP status each code maps to at the JSON API edge.
@@ -57,6 +59,8 @@ HTTP_STATUS = {
     ErrorCode.BAD_SIGNATURE: 400,
     ErrorCode.KEY_ROTATION_REQUIRED: 409,
     ErrorCode.WRAPS_INCOMPLETE: 409,
+    ErrorCode.INVALID_ENVELOPE: 400,
+    ErrorCode.ENVELOPE_MISMATCH: 400,
 }
 
 

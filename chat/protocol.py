@@ -44,8 +44,9 @@ class Strict(BaseModel):
 class Envelope(Strict):
     """An end-to-end encrypted body: a small routing header and the ciphertext.
 
-    The server stores and relays both as they came; it never decodes the
-    ciphertext beyond checking that it is base64.
+    The frame schema only bounds it; chat.crypto.verify_envelope then checks
+    it as a v1 envelope signed by the sender (chat.actions.check_envelope).
+    The server stores and relays both as they came and never decrypts.
     """
 
     header: dict[str, HeaderValue]

@@ -4,6 +4,15 @@ Every request frame gets an id; its `ack` or `error` resolves the awaiting
 call. Pushed events go to a queue, and the client keeps a per-department
 cursor from their `event_seq`, so `reconnect()` resumes exactly where the
 last socket stopped.
+
+End-to-end encryption (docs/crypto.md): `setup_keys()` after login creates
+or recovers the user's identity, `room_key()` fetches, unwraps and when
+needed rotates a department's room key, `send_text()` encrypts and posts,
+`open_message()` verifies and decrypts, `share_history()` gives a newcomer
+the earlier key versions. The keys live in `self.keys` (client/keys.py).
+Every refusal, the server's or a check of this client's, is a
+`RoundsClientError` whose `code` is the server's error code or the
+`chat.crypto` error's code.
 """
 
 import asyncio
@@ -16,6 +25,32 @@ from typing import Any
 import httpx
 import websockets
 
+from chat.crypto import (
+    MAX_PLAINTEXT,
+    BadSignature,
+    CryptoError,
+    IdentityKeyPair,
+    InvalidEnvelope,
+    PublicIdentity,
+    RoomKey,
+    WrapRecord,
+    b64decode,
+    b64encode,
+    decrypt_message,
+    encrypt_message,
+    generate_recovery_secret,
+    open_backup,
+    seal_backup,
+    unwrap_room_key,
+    wrap_room_key,
+)
+from chat.crypto.envelope import parse_envelope
+from client.keys import KeyRing
+
+# How often `room_key()` tries to publish a new version when others keep
+# changing the department (a rotation or an admission) under it.
+ROTATION_ATTEMPTS = 3
+
 EVENT_TYPES = {
     "message.new",
     "receipt.new",
@@ -26,6 +61,7 @@ EVENT_TYPES = {
     "thread.closed",
     "thread.reopened",
     "typing",
+    "key.rotated",
 }
 
 
@@ -40,6 +76,11 @@ class RoundsClientError(Exception):
         self.message = message
         self.data = data or {}
         self.status = status
+
+
+def crypto_refusal(error: CryptoError, context: str = "") -> RoundsClientError:
+    """A `chat.crypto` error as a client error with the same code."""
+    return RoundsClientError(error.code, f"{context}{error}")
 
 
 def in_order_once(frames: list[dict], cursor: dict[str, int]) -> list[dict]:
@@ -61,7 +102,16 @@ def in_order_once(frames: list[dict], cursor: dict[str, int]) -> list[dict]:
 
 
 class RoundsClient:
-    def __init__(self, base_url: str, *, origin: str | None = None, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        origin: str | None = None,
+        timeout: float = 10.0,
+        pinned_compliance_fingerprint: str | None = None,
+    ) -> None:
+        """`pinned_compliance_fingerprint` (from configuration, never from the server):
+        the institution's compliance key this client agrees to wrap room keys for."""
         self.base_url = base_url.rstrip("/")
         self.origin = origin or self.base_url
         self.timeout = timeout
@@ -78,6 +128,9 @@ class RoundsClient:
         self._reader: asyncio.Task | None = None
         # Pushed frames held back while `reconnect()` waits for its resume ack.
         self._held: list[dict] | None = None
+        self.keys = KeyRing(pinned_compliance_fingerprint=pinned_compliance_fingerprint)
+        # Thread id → department id, from threads this client has seen.
+        self.threads: dict[int, int] = {}
 
     # --- HTTP -----------------------------------------------------------------
 
@@ -115,11 +168,19 @@ class RoundsClient:
         return await self.call("POST", "/api/patients/search", json=criteria)
 
     async def create_thread(self, department: int, patient: int, title: str) -> dict:
-        return await self.call(
+        thread = await self.call(
             "POST",
             "/api/threads",
             json={"department": department, "patient": patient, "title": title},
         )
+        self.threads[thread["id"]] = thread["department"]
+        return thread
+
+    async def department_threads(self, department: int) -> list[dict]:
+        threads = await self.call("GET", f"/api/departments/{department}/threads")
+        for thread in threads:
+            self.threads[thread["id"]] = thread["department"]
+        return threads
 
     # --- WebSocket ------------------------------------------------------------
 
@@ -163,6 +224,7 @@ class RoundsClient:
                     if not future.done():
                         future.set_result(frame)
                     continue
+                self._observe(frame)
                 if self._held is not None:
                     # The cursor moves only once the resume has filled every gap.
                     self._held.append(frame)
@@ -184,6 +246,8 @@ class RoundsClient:
 
     async def request(self, frame: dict) -> dict:
         """Send a frame and return its ack's result, or raise its error."""
+        if self.ws is None:
+            raise RoundsClientError("not_connected", "Call connect() first.")
         frame_id = frame.setdefault("id", f"c{next(self._ids)}")
         text = json.dumps(frame)
         limit = (self.hello or {}).get("limits", {}).get("max_frame_bytes")
@@ -282,6 +346,498 @@ class RoundsClient:
         if "event_seq" in frame:
             key = str(frame["department"])
             self.cursor[key] = max(self.cursor.get(key, 0), frame["event_seq"])
+
+    def _observe(self, frame: dict) -> None:
+        """What pushed events tell the key handling: threads' departments, new versions."""
+        kind = frame.get("type")
+        department = frame.get("department")
+        if kind in ("thread.created", "thread.closed", "thread.reopened"):
+            thread = frame.get("thread") or {}
+            if "id" in thread and "department" in thread:
+                self.threads[thread["id"]] = thread["department"]
+        elif kind == "key.rotated" and isinstance(department, int):
+            if frame.get("key_version") != self.keys.current.get(department):
+                # Someone else published a version: fetch its wrap before the next post.
+                self.keys.forget_current(department)
+        elif kind == "message.new" and isinstance(department, int):
+            thread_id = (frame.get("message") or {}).get("thread")
+            if isinstance(thread_id, int):
+                self.threads.setdefault(thread_id, department)
+
+    # --- End-to-end keys ------------------------------------------------------
+
+    def _me(self) -> int:
+        if not self.user:
+            raise RoundsClientError("not_authenticated", "Log in first.")
+        return self.user["id"]
+
+    def _identity(self) -> IdentityKeyPair:
+        if self.keys.identity is None:
+            raise RoundsClientError(
+                "keys_not_set_up", "This client has no identity keys; call setup_keys() first."
+            )
+        return self.keys.identity
+
+    @staticmethod
+    def _checked_public(public: Any, fingerprint: str | None, whose: str) -> PublicIdentity:
+        """Parse a public identity the server sent, and check it has the fingerprint it claims."""
+        try:
+            identity = PublicIdentity.from_dict(public)
+        except CryptoError as error:
+            raise crypto_refusal(error, f"{whose}: ") from None
+        if fingerprint is not None and identity.fingerprint != fingerprint:
+            raise RoundsClientError(
+                "invalid_key", f"{whose}: the public key does not have the fingerprint given"
+            )
+        return identity
+
+    async def _published_identity(self, user_id: int) -> PublicIdentity | None:
+        """A user's published identity (checked against its fingerprint), or None."""
+        try:
+            data = await self.call("GET", f"/api/keys/identity/{user_id}")
+        except RoundsClientError as error:
+            if error.code == "not_found":
+                return None
+            raise
+        return self._checked_public(data["public"], data["fingerprint"], f"identity of {user_id}")
+
+    async def identity_of(self, user_id: int, *, refresh: bool = False) -> PublicIdentity:
+        """Another user's published identity, fetched once and cached."""
+        if not refresh and user_id in self.keys.identities:
+            return self.keys.identities[user_id]
+        identity = await self._published_identity(user_id)
+        if identity is None:
+            raise RoundsClientError("not_found", f"User {user_id} has not published keys.")
+        self.keys.identities[user_id] = identity
+        return identity
+
+    async def setup_keys(
+        self,
+        recovery_secret: str | None = None,
+        *,
+        opslimit: int | None = None,
+        memlimit: int | None = None,
+    ) -> str | None:
+        """Create or recover this user's identity; call after `login()`.
+
+        - The server has no identity for the user: generate one, publish it,
+          seal a backup under a new recovery secret and store it. Returns the
+          secret, for the caller to show once (any `recovery_secret` given is
+          not used: there is nothing to recover).
+        - The server has one and this client holds it already: returns None.
+        - The server has one and this client has no keys: open the server's
+          backup with `recovery_secret` and check that the recovered key is
+          the published one. Returns None.
+
+        `opslimit` and `memlimit` are the Argon2id limits of a new backup
+        (tests pass the minimum; leave them alone otherwise).
+
+        Raises RoundsClientError: `recovery_secret_required`,
+        `wrong_passphrase` (or another chat.crypto code for a backup that
+        does not parse), `backup_missing`, `invalid_key` (the recovered or
+        local key is not the published one), or the server's refusal.
+        """
+        me = self._me()
+        published = await self._published_identity(me)
+        local = self.keys.identity
+        if published is None:
+            identity = local or IdentityKeyPair.generate()
+            # Held before publishing, so that a retry after a failure publishes the same key.
+            self.keys.identity = identity
+            self.keys.backup_stored = False
+            try:
+                await self.call(
+                    "PUT", "/api/keys/identity", json={"public": identity.public.to_dict()}
+                )
+            except RoundsClientError as error:
+                if error.code != "conflict":
+                    raise
+                # Another device published first: this one recovers that identity.
+                self.keys.identity = local
+                published = await self._published_identity(me)
+                if published is None:
+                    raise
+                return await self._recover(me, published, recovery_secret)
+            self.keys.identities[me] = identity.public
+            return await self._store_backup(identity, opslimit=opslimit, memlimit=memlimit)
+        if local is not None:
+            if local.fingerprint != published.fingerprint:
+                raise RoundsClientError(
+                    "invalid_key",
+                    "This client's identity is not the one the server has published for you.",
+                    {"published": published.fingerprint, "local": local.fingerprint},
+                )
+            self.keys.identities[me] = published
+            if not self.keys.backup_stored:
+                # Published earlier, but storing its backup failed: store one now.
+                return await self._store_backup(local, opslimit=opslimit, memlimit=memlimit)
+            return None
+        return await self._recover(me, published, recovery_secret)
+
+    async def _store_backup(
+        self, identity: IdentityKeyPair, *, opslimit: int | None, memlimit: int | None
+    ) -> str:
+        secret = generate_recovery_secret()
+        blob = await asyncio.to_thread(
+            seal_backup, identity, secret, opslimit=opslimit, memlimit=memlimit
+        )
+        await self.call("PUT", "/api/keys/backup", json={"blob": b64encode(blob)})
+        self.keys.backup_stored = True
+        return secret
+
+    async def _recover(self, me: int, published: PublicIdentity, secret: str | None) -> None:
+        if not secret:
+            raise RoundsClientError(
+                "recovery_secret_required",
+                "Your keys exist on another device: enter your recovery secret to restore them.",
+            )
+        try:
+            data = await self.call("GET", "/api/keys/backup")
+        except RoundsClientError as error:
+            if error.code != "not_found":
+                raise
+            raise RoundsClientError(
+                "backup_missing", "The server keeps no backup of your keys.", status=error.status
+            ) from None
+        try:
+            blob = b64decode(data["blob"], field="blob")
+            identity = await asyncio.to_thread(open_backup, blob, secret)
+        except CryptoError as error:
+            message = "key backup: "
+            if error.code == "wrong_passphrase":
+                message = "The recovery secret does not open your key backup: "
+            raise crypto_refusal(error, message) from None
+        if identity.fingerprint != published.fingerprint:
+            raise RoundsClientError(
+                "invalid_key",
+                "The key recovered from the backup is not the one published for you.",
+                {"published": published.fingerprint, "recovered": identity.fingerprint},
+            )
+        self.keys.identity = identity
+        self.keys.identities[me] = published
+        self.keys.backup_stored = True
+        return None
+
+    def _wrapper_identities(self, data: dict) -> dict[str, PublicIdentity]:
+        """Fingerprint → identity of whoever may have wrapped the caller's keys.
+
+        From the server's `wrappers` (each checked against its fingerprint), the
+        members' published identities, and this device's own.
+        """
+        known: dict[str, PublicIdentity] = {}
+        candidates = [
+            (member.get("identity"), member.get("fingerprint"))
+            for member in data.get("members") or []
+        ]
+        candidates += [(w.get("public"), fp) for fp, w in (data.get("wrappers") or {}).items()]
+        for public, fingerprint in candidates:
+            if public is None or fingerprint is None:
+                continue
+            try:
+                identity = self._checked_public(public, fingerprint, "wrapper")
+            except RoundsClientError:
+                continue  # its wraps then fail as made by an unknown wrapper
+            known[identity.fingerprint] = identity
+        if self.keys.identity is not None:
+            known[self.keys.identity.fingerprint] = self.keys.identity.public
+        return known
+
+    async def _load_wraps(self, department: int) -> tuple[dict, dict[int, CryptoError]]:
+        """Fetch the department's keys and unwrap this identity's wraps into the key ring.
+
+        Returns the server's answer and, by version, why a wrap was refused.
+        """
+        identity = self._identity()
+        data = await self.call("GET", f"/api/departments/{department}/keys")
+        wrappers = self._wrapper_identities(data)
+        refused: dict[int, CryptoError] = {}
+        for raw in data.get("my_wraps") or []:
+            version = raw.get("version") if isinstance(raw, dict) else None
+            try:
+                record = WrapRecord.from_dict(raw)
+                if record.department != department:
+                    raise InvalidEnvelope("the wrap names another department")
+                if self.keys.room_key(department, record.version) is not None:
+                    continue
+                wrapper = wrappers.get(record.wrapper_fp)
+                if wrapper is None:
+                    raise BadSignature("the wrap was made by an identity the server does not show")
+                key = unwrap_room_key(record, recipient=identity, wrapper=wrapper)
+            except CryptoError as error:
+                if isinstance(version, int):
+                    refused[version] = error
+                continue
+            self.keys.add_room_key(key)
+        return data, refused
+
+    @staticmethod
+    def _no_key(department: int, version: int, refused: dict[int, CryptoError]) -> Exception:
+        if version in refused:
+            return crypto_refusal(
+                refused[version], f"room key version {version} of department {department}: "
+            )
+        return RoundsClientError(
+            "no_room_key",
+            f"No wrap of room key version {version} of department {department} for this "
+            "identity; a member must share it (share_history).",
+            {"department": department, "key_version": version},
+        )
+
+    async def room_key(self, department: int) -> RoomKey:
+        """The department's current room key, creating the next version when one is needed.
+
+        Unwraps (and keeps) every version wrapped for this identity, each
+        checked against its wrapper's signature. When the department has no
+        version yet or needs a new one (a member left), generates it, wraps it
+        for every member with a published identity and for the compliance key
+        (which must be the pinned one, if one is pinned) and publishes it; if
+        someone else publishes first, uses theirs.
+
+        Raises RoundsClientError: `compliance_key_mismatch`, `no_room_key`, a
+        chat.crypto code for a wrap that does not verify or open, or the
+        server's refusal.
+        """
+        error: RoundsClientError | None = None
+        for _ in range(ROTATION_ATTEMPTS):
+            data, refused = await self._load_wraps(department)
+            version = data["key_version"]
+            if version and not data["rotation_required"]:
+                key = self.keys.room_key(department, version)
+                if key is None:
+                    raise self._no_key(department, version, refused)
+                self.keys.set_current(department, version)
+                return key
+            try:
+                return await self._publish_next_version(department, data)
+            except RoundsClientError as refusal:
+                # Another version came first, or the membership changed: look again.
+                if refusal.code not in ("conflict", "wraps_incomplete"):
+                    raise
+                error = refusal
+        assert error is not None
+        raise error
+
+    async def _publish_next_version(self, department: int, data: dict) -> RoomKey:
+        identity = self._identity()
+        compliance = data.get("compliance")
+        compliance_key = (
+            self._checked_public(compliance["public"], compliance["fingerprint"], "compliance key")
+            if compliance
+            else None
+        )
+        fingerprint = compliance_key.fingerprint if compliance_key else None
+        if not self.keys.compliance_allowed(fingerprint):
+            raise RoundsClientError(
+                "compliance_key_mismatch",
+                "The server's compliance key is not the one pinned in this client's "
+                "configuration; no room key was wrapped.",
+                {"pinned": self.keys.pinned_compliance_fingerprint, "server": fingerprint},
+            )
+        me = self._me()
+        recipients: dict[str, PublicIdentity] = {}
+        for member in data["members"]:
+            if member.get("identity") is None:
+                continue  # receives every version once they publish (share_history)
+            public = self._checked_public(
+                member["identity"], member["fingerprint"], f"identity of {member['user']}"
+            )
+            if member["user"] == me and public.fingerprint != identity.fingerprint:
+                raise RoundsClientError(
+                    "invalid_key", "This client's identity is not the one published for you."
+                )
+            recipients[public.fingerprint] = public
+        if compliance_key is not None:
+            recipients[compliance_key.fingerprint] = compliance_key
+        key = RoomKey.generate(department=department, version=data["key_version"] + 1)
+        wraps = [
+            wrap_room_key(key, recipient=recipient, wrapper=identity).to_dict()
+            for recipient in recipients.values()
+        ]
+        await self.call(
+            "POST",
+            f"/api/departments/{department}/keys",
+            json={"version": key.version, "wraps": wraps},
+        )
+        self.keys.add_room_key(key)
+        self.keys.set_current(department, key.version)
+        return key
+
+    async def share_history(self, department: int, user_id: int) -> dict:
+        """Wrap every version of the department's key this client holds for a member.
+
+        One version per request, so a version the member already has (the
+        server answers `conflict`) is skipped without losing the others.
+        Returns {"user", "fingerprint", "shared": [versions], "skipped": [versions]}.
+        """
+        identity = self._identity()
+        await self._load_wraps(department)
+        data = await self.call("GET", f"/api/keys/identity/{user_id}")
+        recipient = self._checked_public(data["public"], data["fingerprint"], f"user {user_id}")
+        shared: list[int] = []
+        skipped: list[int] = []
+        for version in self.keys.versions(department):
+            room_key = self.keys.room_key(department, version)
+            assert room_key is not None
+            wrap = wrap_room_key(room_key, recipient=recipient, wrapper=identity)
+            try:
+                await self.call(
+                    "POST",
+                    f"/api/departments/{department}/keys/wraps",
+                    json={"wraps": [wrap.to_dict()]},
+                )
+            except RoundsClientError as error:
+                if error.code != "conflict":
+                    raise
+                skipped.append(version)
+                continue
+            shared.append(version)
+        return {
+            "user": user_id,
+            "fingerprint": recipient.fingerprint,
+            "shared": shared,
+            "skipped": skipped,
+        }
+
+    async def _thread_department(self, thread_id: int) -> int:
+        if thread_id not in self.threads:
+            for department in await self.departments():
+                await self.department_threads(department["id"])
+        if thread_id not in self.threads:
+            raise RoundsClientError("not_found", "Thread not found.")
+        return self.threads[thread_id]
+
+    async def send_text(
+        self,
+        thread: dict | int,
+        text: str,
+        *,
+        department: int | None = None,
+        client_msg_id: str | None = None,
+    ) -> dict:
+        """Encrypt `text` under the department's current room key, sign it and post it.
+
+        `thread` is a thread dict (which names its department) or an id. If
+        the server asks for a new key version first (`key_rotation_required`),
+        rotates or fetches it with `room_key()` and posts once more: a new
+        envelope under the same client_msg_id, which is safe because the
+        refused one was not stored. Returns the ack's result.
+        """
+        identity = self._identity()
+        if self.ws is None:
+            raise RoundsClientError("not_connected", "Call connect() first.")
+        if isinstance(thread, dict):
+            thread_id = thread["id"]
+            department = department or thread.get("department")
+        else:
+            thread_id = thread
+        if department is None:
+            department = await self._thread_department(thread_id)
+        self.threads.setdefault(thread_id, department)
+        plaintext = text.encode("utf-8")
+        if len(plaintext) > MAX_PLAINTEXT:
+            raise RoundsClientError(
+                "frame_too_large",
+                f"A message is at most {MAX_PLAINTEXT} bytes of UTF-8.",
+                {"max_plaintext": MAX_PLAINTEXT},
+            )
+        client_msg_id = client_msg_id or uuid.uuid4().hex
+        me = self._me()
+        key = self.keys.current_key(department) or await self.room_key(department)
+        for attempt in range(2):
+            try:
+                envelope = encrypt_message(
+                    plaintext,
+                    room_key=key,
+                    thread=thread_id,
+                    sender=me,
+                    client_msg_id=client_msg_id,
+                    signer=identity,
+                )
+            except CryptoError as error:
+                raise crypto_refusal(error) from None
+            try:
+                ack = await self.post(thread_id, envelope, client_msg_id)
+            except RoundsClientError as error:
+                if error.code != "key_rotation_required" or attempt:
+                    raise
+                self.keys.forget_current(department)
+                key = await self.room_key(department)
+                continue
+            self.keys.remember(me, client_msg_id, envelope)
+            return ack
+        raise AssertionError("unreachable")
+
+    async def open_message(self, frame_or_message: dict, *, department: int | None = None) -> bytes:
+        """Verify and decrypt a `message.new` frame, or a message of a history page.
+
+        The envelope's header must name the message's thread, department
+        (from the frame, `department`, or the thread), sender and
+        client_msg_id (`envelope_mismatch`). The signature is checked against
+        the sender's published identity and the ciphertext opened with the
+        room key of the header's version (fetched when not held). A second,
+        different envelope under a (sender, client_msg_id) already opened is
+        refused (`replay`); the same envelope again is opened again.
+
+        Raises RoundsClientError: `envelope_mismatch`, `replay`, `no_room_key`,
+        a chat.crypto code (`bad_signature`, `decryption_failed`,
+        `invalid_envelope`, …), or the server's refusal of a look-up.
+        """
+        message = frame_or_message
+        if isinstance(frame_or_message.get("message"), dict):
+            message = frame_or_message["message"]
+            department = frame_or_message.get("department", department)
+        try:
+            thread_id = message["thread"]
+            sender = message["sender"]
+            sender_id = sender["id"] if isinstance(sender, dict) else sender
+            client_msg_id = message["client_msg_id"]
+            envelope = message["envelope"]
+        except (KeyError, TypeError):
+            raise RoundsClientError("invalid_envelope", "Not a message.") from None
+        try:
+            header = parse_envelope(envelope)
+        except CryptoError as error:
+            raise crypto_refusal(error) from None
+        if department is None:
+            department = await self._thread_department(thread_id)
+        if (header.thread, header.room, header.sender, header.client_msg_id) != (
+            thread_id,
+            department,
+            sender_id,
+            client_msg_id,
+        ):
+            raise RoundsClientError(
+                "envelope_mismatch",
+                "The envelope was made for another thread, department, sender or client_msg_id.",
+            )
+        room_key = self.keys.room_key(department, header.key_version)
+        if room_key is None:
+            _, refused = await self._load_wraps(department)
+            room_key = self.keys.room_key(department, header.key_version)
+            if room_key is None:
+                raise self._no_key(department, header.key_version, refused)
+        sender_key = await self.identity_of(sender_id)
+        try:
+            plaintext = decrypt_message(envelope, room_key=room_key, sender_key=sender_key)
+        except BadSignature as error:
+            # The cached key may be stale (the sender replaced theirs): fetch it once more.
+            fresh = await self.identity_of(sender_id, refresh=True)
+            if fresh == sender_key:
+                raise crypto_refusal(error) from None
+            try:
+                plaintext = decrypt_message(envelope, room_key=room_key, sender_key=fresh)
+            except CryptoError as again:
+                raise crypto_refusal(again) from None
+        except CryptoError as error:
+            raise crypto_refusal(error) from None
+        if self.keys.is_replay(sender_id, client_msg_id, envelope):
+            raise RoundsClientError(
+                "replay",
+                "Another message was already opened under this sender and client_msg_id.",
+                {"sender": sender_id, "client_msg_id": client_msg_id},
+            )
+        self.keys.remember(sender_id, client_msg_id, envelope)
+        return plaintext
 
     async def aclose(self) -> None:
         await self.disconnect()

@@ -227,6 +227,11 @@ def department_keys(actor: Any, department_id: int) -> dict:
         if mine
         else KeyWrap.objects.none()
     )
+    wrapper_ids = {w.wrapper_id for w in wraps}
+    wrappers = {
+        key.fingerprint: {"user": key.user_id, "public": key.as_public()}
+        for key in IdentityKey.objects.filter(user_id__in=wrapper_ids)
+    }
     compliance = active_institution_key("compliance")
     return {
         "department": department_id,
@@ -247,6 +252,9 @@ def department_keys(actor: Any, department_id: int) -> dict:
         if compliance
         else None,
         "my_wraps": [w.record for w in wraps],
+        # Who wrapped each of my wraps (every identity they ever published,
+        # since a wrap outlives a replaced key), so a client can check them.
+        "wrappers": wrappers,
     }
 
 

@@ -4,10 +4,15 @@ Personas (as in STYLE.md): in Plastic surgery, `head_carol` (head),
 `surgeon_bob` and `nurse_alice` (members), `intern_erin` (removed member);
 in Vascular surgery, `head_grace` (head) and `nurse_ines` (member);
 `compliance_dan` (compliance officer, no department); `admin_zoe` (admin).
+
+Every persona has published an identity, the compliance key is set and both
+departments have room key version 1, so posts carry real envelopes made with
+`sealed()`. `bare_hospital` is the same hospital before any key, for the
+tests of the key directory itself.
 """
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
@@ -19,6 +24,7 @@ from django.db import connections
 from django.utils import timezone
 
 from audit.guard import maintenance
+from chat.crypto import IdentityKeyPair, RoomKey, encrypt_message, wrap_room_key
 
 PASSWORD = "correct-horse-battery-staple"
 ORIGIN = b"http://127.0.0.1:8000"
@@ -79,6 +85,30 @@ class Hospital:
     other_patient: Any
     thread: Any
     vascular_thread: Any
+    # Identity key pairs by username; room keys by department id (the current
+    # version); the institution's compliance key. Empty on a bare hospital.
+    keys: dict[str, IdentityKeyPair] = field(default_factory=dict)
+    room_keys: dict[int, RoomKey] = field(default_factory=dict)
+    compliance_key: IdentityKeyPair | None = None
+    # Every room key made, by (department id, version).
+    key_history: dict[tuple[int, int], RoomKey] = field(default_factory=dict)
+
+    def user(self, who: Any) -> Any:
+        """A persona by username, or the user itself."""
+        return getattr(self, who) if isinstance(who, str) else who
+
+    def room_key(self, department_id: int, version: int | None = None) -> RoomKey:
+        """The department's current room key, or version `version` of it.
+
+        A version never published is made up on the spot: the server cannot
+        tell one key from another, only the number in the header.
+        """
+        if version is None:
+            return self.room_keys[department_id]
+        key = (department_id, version)
+        if key not in self.key_history:
+            self.key_history[key] = RoomKey.generate(department=department_id, version=version)
+        return self.key_history[key]
 
 
 def make_user(username: str, **flags: Any):
@@ -90,7 +120,19 @@ def make_user(username: str, **flags: Any):
     return user
 
 
-def build_hospital() -> Hospital:
+PERSONAS = (
+    "admin_zoe",
+    "head_carol",
+    "head_grace",
+    "surgeon_bob",
+    "nurse_alice",
+    "intern_erin",
+    "nurse_ines",
+    "compliance_dan",
+)
+
+
+def build_hospital(*, keys: bool = True) -> Hospital:
     from chat.actions import do_create_thread
     from chat.models import Thread
     from patients.models import Admission, Patient
@@ -132,7 +174,7 @@ def build_hospital() -> Hospital:
         )
     thread = do_create_thread(surgeon_bob, plastic["id"], patient.pk, "Wound follow-up")
     vascular_thread = do_create_thread(nurse_ines, vascular["id"], other_patient.pk, "Ulcer")
-    return Hospital(
+    h = Hospital(
         plastic=Department.objects.get(pk=plastic["id"]),
         vascular=Department.objects.get(pk=vascular["id"]),
         head_carol=head_carol,
@@ -148,11 +190,148 @@ def build_hospital() -> Hospital:
         thread=Thread.objects.get(pk=thread["id"]),
         vascular_thread=Thread.objects.get(pk=vascular_thread["id"]),
     )
+    if keys:
+        give_keys(h)
+    return h
+
+
+def give_keys(h: Hospital) -> None:
+    """Identities for every persona, the compliance key, room key version 1 of each department.
+
+    Identity rows are written directly and key versions published past the
+    use case's checks (tests/accounts/test_keys.py and
+    tests/rooms/test_room_keys.py test those): building the hospital is on
+    every test's path.
+    """
+    from accounts.keys import check_set_institution_key
+    from accounts.models import IdentityKey
+
+    h.keys = {name: IdentityKeyPair.generate() for name in PERSONAS}
+    IdentityKey.objects.bulk_create(
+        IdentityKey(user=h.user(name), fingerprint=pair.fingerprint, **pair.public.to_dict())
+        for name, pair in h.keys.items()
+    )
+    h.compliance_key = IdentityKeyPair.generate()
+    check_set_institution_key(h.admin_zoe, "compliance", h.compliance_key.public.to_dict())
+    plastic = ("head_carol", "surgeon_bob", "nurse_alice")  # intern_erin left before
+    vascular = ("head_grace", "nurse_ines")
+    rotate_room_key(h, h.plastic, h.head_carol, checked=False, version=1, members=plastic)
+    rotate_room_key(h, h.vascular, h.head_grace, checked=False, version=1, members=vascular)
+    for department in (h.plastic, h.vascular):
+        department.refresh_from_db()
+
+
+def rotate_room_key(
+    h: Hospital,
+    department: Any,
+    wrapper: Any,
+    *,
+    checked: bool = True,
+    version: int | None = None,
+    members: tuple[str, ...] | None = None,
+) -> RoomKey:
+    """Publish the department's next room key version, as `wrapper`'s client would.
+
+    Wrapped for every recipient the server requires (current members with an
+    identity, and the compliance key), through the use case with all its
+    checks, or straight to `do_publish_key_version` (`checked=False`).
+    `version` and `members` (usernames) save asking the database when known.
+    Returns the new RoomKey, which becomes `h.room_keys[department id]`.
+    """
+    from rooms.keys import check_publish_key_version, do_publish_key_version, required_recipients
+    from rooms.models import Department
+
+    assert h.compliance_key is not None, "a bare hospital has no keys; give_keys() first"
+    department_id = getattr(department, "pk", department)
+    wrapper = h.user(wrapper)
+    if version is None:
+        version = Department.objects.get(pk=department_id).key_version + 1
+    room_key = RoomKey.generate(department=department_id, version=version)
+    publics = {pair.fingerprint: pair.public for pair in h.keys.values()}
+    publics[h.compliance_key.fingerprint] = h.compliance_key.public
+    fingerprints = (
+        list(required_recipients(department_id))
+        if members is None
+        else [h.keys[name].fingerprint for name in members] + [h.compliance_key.fingerprint]
+    )
+    signer = h.keys[wrapper.username]
+    wraps = [
+        wrap_room_key(room_key, recipient=publics[fingerprint], wrapper=signer)
+        for fingerprint in fingerprints
+    ]
+    if checked:
+        wire = [wrap.to_dict() for wrap in wraps]
+        check_publish_key_version(wrapper, department_id, version, wire)
+    else:
+        do_publish_key_version(wrapper, department_id, version, wraps)
+    h.room_keys[department_id] = room_key
+    h.key_history[(department_id, version)] = room_key
+    return room_key
+
+
+def _thread_and_department(h: Hospital, thread: Any) -> tuple[int, int | None]:
+    """(thread id, department id) of a Thread, a thread dict as the API gives it, or an id."""
+    if isinstance(thread, dict):
+        return thread["id"], thread["department"]
+    if hasattr(thread, "department_id"):
+        return thread.pk, thread.department_id
+    for known in (h.thread, h.vascular_thread):
+        if known.pk == thread:
+            return thread, known.department_id
+    return thread, None
+
+
+PLAINTEXT = b"Wound edges clean, dressing changed at 14:00."
+
+
+def sealed(
+    h: Hospital,
+    sender: Any,
+    thread: Any,
+    client_msg_id: str,
+    plaintext: bytes = PLAINTEXT,
+    *,
+    key_version: int | None = None,
+    department: Any = None,
+) -> dict:
+    """A real envelope, as `sender`'s client makes it: encrypted under the room key, signed.
+
+    `sender` is a user or a username, `thread` a Thread, a thread dict (as
+    the API returns it) or an id. The room key is that of the thread's
+    department, or of `department` if given, at its current version unless
+    `key_version` names another. The department of a thread id other than
+    the hospital's two is looked up in the database, which an async test
+    cannot do: pass the thread dict or `department` there. The frame that
+    carries the envelope must use the same `client_msg_id`
+    (tests/chat/wsutil.py's `post_frame` takes it from the envelope).
+    """
+    from chat.models import Thread
+
+    user = h.user(sender)
+    thread_id, department_id = _thread_and_department(h, thread)
+    if department is not None:
+        department_id = getattr(department, "pk", department)
+    elif department_id is None:
+        department_id = Thread.objects.values_list("department_id", flat=True).get(pk=thread_id)
+    return encrypt_message(
+        plaintext,
+        room_key=h.room_key(department_id, key_version),
+        thread=thread_id,
+        sender=user.pk,
+        client_msg_id=client_msg_id,
+        signer=h.keys[user.username],
+    )
 
 
 @pytest.fixture
 def hospital(db) -> Hospital:
     return build_hospital()
+
+
+@pytest.fixture
+def bare_hospital(db) -> Hospital:
+    """The hospital before any key: no identity, no compliance key, no room key version."""
+    return build_hospital(keys=False)
 
 
 @pytest.fixture
@@ -197,13 +376,6 @@ class Api:
 
     def delete(self, path: str):
         return self.client.delete(path, **self.auth)
-
-
-def envelope(size: int = 48, **header: Any) -> dict:
-    """An opaque envelope: random bytes stand in for ciphertext the server must not read."""
-    import base64
-
-    return {"header": {"v": 1, **header}, "ciphertext": base64.b64encode(os.urandom(size)).decode()}
 
 
 async def open_socket(token: str | None, origin: bytes | None = ORIGIN, path: str = "/ws/"):

@@ -33,9 +33,15 @@ from patients.models import Admission, Patient
 from rooms import keys as room_keys
 from rooms.models import Department, KeyWrap, Membership, Role, RoomKeyVersion
 from rooms.models import MembershipStatement as StoredStatement
-from tests.conftest import PASSWORD, Hospital, envelope, issue_token, make_user
+from tests.conftest import PASSWORD, Hospital, give_keys, issue_token, make_user, sealed
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def hospital(bare_hospital: Hospital) -> Hospital:
+    """Before any key: each endpoint's setup publishes the keys its call needs."""
+    return bare_hospital
 
 
 @dataclass(frozen=True)
@@ -67,7 +73,9 @@ def close_thread(h: Hospital) -> None:
 def post_message(h: Hospital) -> None:
     from chat.actions import check_post_message
 
-    check_post_message(h.surgeon_bob, h.thread.pk, "bob-perm-0001", envelope())
+    give_keys(h)
+    body = sealed(h, "surgeon_bob", h.thread, "bob-perm-0001")
+    check_post_message(h.surgeon_bob, h.thread.pk, "bob-perm-0001", body)
 
 
 # --- Keys: the personas' identities live on the hospital object for one test ---------

@@ -18,7 +18,7 @@ from chat import protocol
 from chat.actions import check_post_message
 from chat.models import Event, Message, Receipt, Thread
 from rooms.models import Membership
-from tests.conftest import Hospital, connect, envelope, issue_token, open_socket
+from tests.conftest import Hospital, connect, issue_token, open_socket, sealed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,13 +26,14 @@ ACTIONS = ("message.post", "history.fetch", "receipt.read", "receipts.fetch", "t
 REFUSED_ROLES = ("compliance_dan", "intern_erin", "nurse_ines", "head_grace")
 
 
-def frame_for(action: str, h: Hospital) -> dict[str, Any]:
+def frame_for(action: str, h: Hospital, role: str) -> dict[str, Any]:
+    """`role`'s frame; a post carries an envelope `role` really signed, for this thread."""
     thread = h.thread.pk
     frames = {
         "message.post": {
             "thread": thread,
             "client_msg_id": "perm-00000001",
-            "envelope": envelope(),
+            "envelope": sealed(h, role, h.thread, "perm-00000001"),
         },
         "history.fetch": {"thread": thread},
         "receipt.read": {"thread": thread, "up_to_seq": 1},
@@ -45,7 +46,8 @@ def frame_for(action: str, h: Hospital) -> dict[str, Any]:
 
 def seed(h: Hospital) -> None:
     """One message in the thread, read by its sender, so every action has something to touch."""
-    check_post_message(h.surgeon_bob, h.thread.pk, "bob-seed-0001", envelope())
+    body = sealed(h, "surgeon_bob", h.thread, "bob-seed-0001")
+    check_post_message(h.surgeon_bob, h.thread.pk, "bob-seed-0001", body)
     from chat.actions import check_read_receipt
 
     check_read_receipt(h.surgeon_bob, h.thread.pk, 1)
@@ -102,7 +104,7 @@ async def test_refused(live_hospital, action):
         actor, hello = await connect(await token_for(getattr(h, role)))
         assert h.plastic.pk not in [d["id"] for d in hello["departments"]], role
 
-        await actor.send_json_to(frame_for(action, h))
+        await actor.send_json_to(frame_for(action, h, role))
         reply = await receive(actor)
         if action == "resume":
             # A cursor for someone else's department is ignored, never replayed.
@@ -132,7 +134,7 @@ async def test_allowed(live_hospital, action):
     assert h.plastic.pk in [d["id"] for d in hello["departments"]]
     before = await database_sync_to_async(snapshot)()
 
-    await actor.send_json_to(frame_for(action, h))
+    await actor.send_json_to(frame_for(action, h, "nurse_alice"))
     frames = [await receive(actor)]
     while frames[-1]["type"] != "ack":
         assert frames[-1]["type"] != "error", frames[-1]

@@ -28,6 +28,13 @@ from tests.conftest import Api, Hospital, make_user
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture
+def hospital(bare_hospital: Hospital) -> Hospital:
+    """Before any key: these tests publish them."""
+    return bare_hospital
+
+
 IDENTITY = "/api/keys/identity"
 BACKUP = "/api/keys/backup"
 INSTITUTION = "/api/keys/institution"

@@ -17,7 +17,7 @@ from chat.errors import RoundsError
 from chat.models import Event, Message, Receipt, Thread
 from rooms import actions as room_actions
 from rooms.models import Membership
-from tests.conftest import envelope
+from tests.conftest import sealed
 
 
 class Boom(Exception):
@@ -50,7 +50,7 @@ def fail_after_audit(monkeypatch):
 @pytest.mark.django_db
 def test_a_post_records_ids_and_sizes_never_content(hospital):
     h = hospital
-    body = envelope(size=60)
+    body = sealed(h, "surgeon_bob", h.thread, "bob-00000001", bytes(44))  # 44 + 16-byte tag
     ack = chat_actions.check_post_message(h.surgeon_bob, h.thread.pk, "bob-00000001", body)
     (entry,) = entries("message.posted", object_id=str(ack["message_id"]))
     assert entry.object_type == "message"
@@ -63,7 +63,7 @@ def test_a_post_records_ids_and_sizes_never_content(hospital):
 @pytest.mark.django_db
 def test_a_retried_post_is_audited_once(hospital):
     h = hospital
-    body = envelope()
+    body = sealed(h, "surgeon_bob", h.thread, "bob-00000002")
     first = chat_actions.check_post_message(h.surgeon_bob, h.thread.pk, "bob-00000002", body)
     again = chat_actions.check_post_message(h.surgeon_bob, h.thread.pk, "bob-00000002", body)
     assert again["duplicate"] and again["message_id"] == first["message_id"]
@@ -74,7 +74,12 @@ def test_a_retried_post_is_audited_once(hospital):
 def test_a_receipt_is_recorded_once_and_never_backwards(hospital):
     h = hospital
     for n in range(3):
-        chat_actions.check_post_message(h.surgeon_bob, h.thread.pk, f"bob-r{n:07d}", envelope())
+        chat_actions.check_post_message(
+            h.surgeon_bob,
+            h.thread.pk,
+            f"bob-r{n:07d}",
+            sealed(h, "surgeon_bob", h.thread, f"bob-r{n:07d}"),
+        )
     chat_actions.check_read_receipt(h.nurse_alice, h.thread.pk, 2)
     chat_actions.check_read_receipt(h.nurse_alice, h.thread.pk, 1)  # behind: a no-op
     chat_actions.check_read_receipt(h.nurse_alice, h.thread.pk, 3)
@@ -136,11 +141,17 @@ def test_a_refused_action_writes_no_audit_row(hospital, attempt):
         match attempt:
             case "outsider_posts":
                 chat_actions.check_post_message(
-                    h.nurse_ines, h.thread.pk, "ines-0000001", envelope()
+                    h.nurse_ines,
+                    h.thread.pk,
+                    "ines-0000001",
+                    sealed(h, "nurse_ines", h.thread, "ines-0000001"),
                 )
             case "post_to_closed_thread":
                 chat_actions.check_post_message(
-                    h.nurse_ines, h.vascular_thread.pk, "ines-0000002", envelope()
+                    h.nurse_ines,
+                    h.vascular_thread.pk,
+                    "ines-0000002",
+                    sealed(h, "nurse_ines", h.vascular_thread, "ines-0000002"),
                 )
             case "receipt_beyond_last":
                 chat_actions.check_read_receipt(h.nurse_alice, h.thread.pk, 5)
@@ -164,7 +175,12 @@ def test_a_post_that_fails_after_auditing_rolls_back_message_event_and_entry(
     events_before = Event.objects.count()
     fail_after_audit(chat_actions)
     with pytest.raises(Boom):
-        chat_actions.check_post_message(h.surgeon_bob, h.thread.pk, "bob-boom0001", envelope())
+        chat_actions.check_post_message(
+            h.surgeon_bob,
+            h.thread.pk,
+            "bob-boom0001",
+            sealed(h, "surgeon_bob", h.thread, "bob-boom0001"),
+        )
     assert not Message.objects.filter(client_msg_id="bob-boom0001").exists()
     assert Event.objects.count() == events_before
     assert entries("message.posted") == []
@@ -175,7 +191,12 @@ def test_a_post_that_fails_after_auditing_rolls_back_message_event_and_entry(
 @pytest.mark.django_db
 def test_a_receipt_that_fails_after_auditing_leaves_no_entry(hospital, fail_after_audit):
     h = hospital
-    chat_actions.check_post_message(h.surgeon_bob, h.thread.pk, "bob-00000010", envelope())
+    chat_actions.check_post_message(
+        h.surgeon_bob,
+        h.thread.pk,
+        "bob-00000010",
+        sealed(h, "surgeon_bob", h.thread, "bob-00000010"),
+    )
     fail_after_audit(chat_actions)
     with pytest.raises(Boom):
         chat_actions.check_read_receipt(h.nurse_alice, h.thread.pk, 1)
@@ -233,7 +254,12 @@ def test_a_callers_rolled_back_transaction_takes_the_entries_with_it(hospital):
     h = hospital
     before = AuditEvent.objects.count()
     with pytest.raises(Boom), transaction.atomic():
-        chat_actions.check_post_message(h.surgeon_bob, h.thread.pk, "bob-outer001", envelope())
+        chat_actions.check_post_message(
+            h.surgeon_bob,
+            h.thread.pk,
+            "bob-outer001",
+            sealed(h, "surgeon_bob", h.thread, "bob-outer001"),
+        )
         chat_actions.check_read_receipt(h.nurse_alice, h.thread.pk, 1)
         raise Boom
     assert AuditEvent.objects.count() == before
@@ -246,7 +272,12 @@ def test_a_callers_rolled_back_transaction_takes_the_entries_with_it(hospital):
 @pytest.mark.django_db(transaction=True)
 def test_committed_entries_are_sealed_when_their_transaction_commits(live_hospital):
     h = live_hospital
-    ack = chat_actions.check_post_message(h.surgeon_bob, h.thread.pk, "bob-commit01", envelope())
+    ack = chat_actions.check_post_message(
+        h.surgeon_bob,
+        h.thread.pk,
+        "bob-commit01",
+        sealed(h, "surgeon_bob", h.thread, "bob-commit01"),
+    )
     chat_actions.check_read_receipt(h.nurse_alice, h.thread.pk, ack["seq"])
     (posted,) = entries("message.posted", object_id=str(ack["message_id"]))
     (read,) = entries("receipt.read", actor_id=h.nurse_alice.pk)

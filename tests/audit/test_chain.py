@@ -21,7 +21,7 @@ from audit.actions import STRAGGLER_WINDOW, record, seal_all, seal_pending, veri
 from audit.guard import maintenance
 from audit.models import GENESIS_HASH, AuditEvent, AuditSeal, chain_hash
 from chat import actions as chat_actions
-from tests.conftest import envelope
+from tests.conftest import sealed
 
 POSTGRES = os.environ.get("DATABASE_URL", "").startswith("postgres")
 
@@ -58,13 +58,18 @@ def chain(hospital) -> list[AuditSeal]:
     """The hospital's entries plus a short conversation, all sealed."""
     h = hospital
     for n in range(4):
-        chat_actions.check_post_message(h.surgeon_bob, h.thread.pk, f"bob-c{n:07d}", envelope())
+        chat_actions.check_post_message(
+            h.surgeon_bob,
+            h.thread.pk,
+            f"bob-c{n:07d}",
+            sealed(h, "surgeon_bob", h.thread, f"bob-c{n:07d}"),
+        )
     chat_actions.check_read_receipt(h.nurse_alice, h.thread.pk, 4)
     chat_actions.check_set_thread_closed(h.head_carol, h.thread.pk, closed=True)
     seal_all()
-    sealed = seals()
-    assert len(sealed) >= 10
-    return sealed
+    made = seals()
+    assert len(made) >= 10
+    return made
 
 
 # --- A good chain ------------------------------------------------------------------

@@ -11,6 +11,7 @@ from accounts.actions import _revoke
 from accounts.models import AuthSession, hash_token
 from chat import actions as chat_actions
 from chat import protocol
+from chat.crypto import decrypt_message
 from chat.models import Receipt
 from rooms import actions as room_actions
 from tests.chat.wsutil import (
@@ -28,7 +29,7 @@ from tests.chat.wsutil import (
     stored_counts,
     token_for,
 )
-from tests.conftest import envelope, open_socket
+from tests.conftest import open_socket, rotate_room_key, sealed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -46,9 +47,10 @@ async def test_a_message_reaches_every_connected_member_and_no_one_else(live_hos
     grace, _ = await connect_as(h.head_grace)
     erin, _ = await connect_as(h.intern_erin)
     plastic = h.plastic.pk
-    body = envelope(64, thread=h.thread.pk)
+    plaintext = b"Flap perfused, capillary refill 2 s. Pain 3/10."
+    body = sealed(h, "surgeon_bob", h.thread, "bob-fanout-01", plaintext)
 
-    ack = await post(bob, h.thread.pk, "bob-fanout-01", body)
+    ack = await post(bob, body)
     assert ack["thread"] == h.thread.pk and ack["seq"] == 1
     sent_at = datetime.fromisoformat(ack["created_at"])
     assert sent_at.tzinfo is not None
@@ -66,14 +68,21 @@ async def test_a_message_reaches_every_connected_member_and_no_one_else(live_hos
         assert message["client_msg_id"] == "bob-fanout-01"
         assert message["envelope"] == body
         assert message["created_at"] == ack["created_at"]
+        # What a member's client does with it: check Bob's signature, open it with the room key.
+        opened = decrypt_message(
+            message["envelope"],
+            room_key=h.room_keys[plastic],
+            sender_key=h.keys["surgeon_bob"].public,
+        )
+        assert opened == plaintext
     await assert_quiet(ines, grace, erin, bob)
 
     # Message numbers are per thread; event numbers are per department.
-    second = await post(bob, h.thread.pk, "bob-fanout-02")
+    second = await post(bob, sealed(h, "surgeon_bob", h.thread, "bob-fanout-02"))
     assert second["seq"] == 2
     for member in (alice, carol):
         assert (await recv(member))["message"]["seq"] == 2
-    vascular = await post(ines, h.vascular_thread.pk, "ines-fanout-1")
+    vascular = await post(ines, sealed(h, "nurse_ines", h.vascular_thread, "ines-fanout-1"))
     assert vascular["seq"] == 1
     assert (await recv(grace))["message"]["id"] == vascular["message_id"]
     await assert_quiet(bob, alice, carol, erin)
@@ -86,9 +95,11 @@ async def test_history_pages_backwards(live_hospital):
     h = live_hospital
     bob, _ = await connect_as(h.surgeon_bob)
     alice, _ = await connect_as(h.nurse_alice)
-    bodies = [envelope(16 + i) for i in range(5)]
-    for i, body in enumerate(bodies):
-        await post(bob, h.thread.pk, f"bob-history-{i}", body)
+    bodies = [
+        sealed(h, "surgeon_bob", h.thread, f"bob-history-{i}", b"note %d" % i) for i in range(5)
+    ]
+    for body in bodies:
+        await post(bob, body)
     assert [f["message"]["seq"] for f in [await recv(alice) for _ in bodies]] == [1, 2, 3, 4, 5]
 
     fetch = {"type": "history.fetch", "thread": h.thread.pk, "limit": 2}
@@ -121,7 +132,7 @@ async def test_read_receipts_persist_broadcast_and_never_go_backwards(live_hospi
     carol, _ = await connect_as(h.head_carol)
     ines, _ = await connect_as(h.nurse_ines)
     for i in range(3):
-        await post(bob, h.thread.pk, f"bob-receipt-{i}")
+        await post(bob, sealed(h, "surgeon_bob", h.thread, f"bob-receipt-{i}"))
     for member in (alice, carol):
         assert [(await recv(member))["type"] for _ in range(3)] == ["message.new"] * 3
     before = await stored_counts()
@@ -207,7 +218,7 @@ async def test_admitted_member_joins_the_live_stream(live_hospital):
     assert [d["id"] for d in hello["departments"]] == [h.vascular.pk]
 
     # Before admission, Ines hears nothing of Plastic surgery.
-    await post(bob, h.thread.pk, "bob-admit-001")
+    await post(bob, sealed(h, "surgeon_bob", h.thread, "bob-admit-001"))
     assert (await recv(carol))["type"] == "message.new"
     await assert_quiet(ines)
 
@@ -224,10 +235,10 @@ async def test_admitted_member_joins_the_live_stream(live_hospital):
     await assert_quiet(bob, carol, ines)
 
     # Her already-open socket now gets the department's messages, and she may post.
-    ack = await post(bob, h.thread.pk, "bob-admit-002")
+    ack = await post(bob, sealed(h, "surgeon_bob", h.thread, "bob-admit-002"))
     for communicator in (carol, ines):
         assert (await recv(communicator))["message"]["id"] == ack["message_id"]
-    own = await post(ines, h.thread.pk, "ines-admit-01")
+    own = await post(ines, sealed(h, "nurse_ines", h.thread, "ines-admit-01"))
     for communicator in (bob, carol):
         assert (await recv(communicator))["message"]["id"] == own["message_id"]
     await ok(ines, {"type": "typing", "thread": h.thread.pk})
@@ -256,14 +267,21 @@ async def test_removed_member_socket_leaves_the_department(live_hospital):
         assert frame["by"] == user_ref(h.head_carol)
     await assert_quiet(bob, carol, alice)
 
-    ack = await post(bob, h.thread.pk, "bob-remove-01")
+    # She held the room key: the next message needs a new version, without her.
+    await database_sync_to_async(rotate_room_key)(h, h.plastic, h.surgeon_bob)
+    for communicator in (bob, carol):
+        frame = await recv(communicator)
+        assert frame["type"] == "key.rotated" and frame["key_version"] == 2
+    ack = await post(bob, sealed(h, "surgeon_bob", h.thread, "bob-remove-01"))
     assert (await recv(carol))["message"]["id"] == ack["message_id"]
     await ok(bob, {"type": "typing", "thread": h.thread.pk})
     assert (await recv(carol))["type"] == "typing"
     await assert_quiet(alice)
 
     before = await stored_counts()
-    await refused(alice, post_frame(h.thread.pk, "alice-gone-01"), "not_found")
+    await refused(
+        alice, post_frame(sealed(h, "nurse_alice", h.thread, "alice-gone-01")), "not_found"
+    )
     await refused(alice, {"type": "typing", "thread": h.thread.pk}, "not_found")
     await refused(alice, {"type": "history.fetch", "thread": h.thread.pk}, "not_found")
     assert await stored_counts() == before
@@ -282,7 +300,7 @@ async def test_removed_member_socket_leaves_the_department(live_hospital):
     )
     for communicator in (bob, carol, alice):
         assert (await recv(communicator))["type"] == "member.admitted"
-    ack = await post(bob, h.thread.pk, "bob-remove-02")
+    ack = await post(bob, sealed(h, "surgeon_bob", h.thread, "bob-remove-02"))
     for communicator in (carol, alice):
         assert (await recv(communicator))["message"]["id"] == ack["message_id"]
     await assert_quiet(bob, carol, alice)
@@ -316,7 +334,9 @@ async def test_thread_lifecycle_events(live_hospital):
         assert frame["thread"]["id"] == created["id"]
         assert frame["thread"]["closed_at"] is not None
         assert frame["by"] == user_ref(h.head_carol)
-    await refused(bob, post_frame(created["id"], "bob-closed-02"), "thread_closed")
+    await refused(
+        bob, post_frame(sealed(h, "surgeon_bob", created, "bob-closed-02")), "thread_closed"
+    )
 
     await database_sync_to_async(chat_actions.check_set_thread_closed)(
         h.head_carol, created["id"], False
@@ -325,7 +345,7 @@ async def test_thread_lifecycle_events(live_hospital):
         frame = await recv(communicator)
         assert frame["type"] == "thread.reopened"
         assert frame["thread"]["closed_at"] is None
-    ack = await post(bob, created["id"], "bob-reopen-01")
+    ack = await post(bob, sealed(h, "surgeon_bob", created, "bob-reopen-01"))
     assert ack["seq"] == 1
     assert (await recv(alice))["message"]["thread"] == created["id"]
     await assert_quiet(bob, alice, ines)

@@ -30,7 +30,7 @@ from tests.chat.wsutil import (
     stored_counts,
     token_for,
 )
-from tests.conftest import envelope, open_socket
+from tests.conftest import open_socket, sealed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -94,7 +94,7 @@ async def test_missing_field_is_named(live_hospital):
     h = live_hospital
     bob, _ = await connect_as(h.surgeon_bob)
     before = await stored_counts()
-    frame = post_frame(h.thread.pk, "bob-missing-1")
+    frame = post_frame(sealed(h, "surgeon_bob", h.thread, "bob-missing-1"))
     del frame["envelope"]
     error = await refused(bob, frame, "invalid_frame")
     assert field_names(error) == {"envelope"}
@@ -107,7 +107,7 @@ async def test_extra_field_is_named(live_hospital):
     h = live_hospital
     bob, _ = await connect_as(h.surgeon_bob)
     before = await stored_counts()
-    frame = {**post_frame(h.thread.pk, "bob-extra-01"), "priority": "urgent"}
+    frame = {**post_frame(sealed(h, "surgeon_bob", h.thread, "bob-extra-01")), "priority": "urgent"}
     error = await refused(bob, frame, "invalid_frame")
     assert field_names(error) == {"priority"}
     await assert_alive(bob)
@@ -119,7 +119,7 @@ async def test_wrong_type_is_not_coerced(live_hospital):
     h = live_hospital
     bob, _ = await connect_as(h.surgeon_bob)
     before = await stored_counts()
-    frame = post_frame(h.thread.pk, "bob-string-1")
+    frame = post_frame(sealed(h, "surgeon_bob", h.thread, "bob-string-1"))
     frame["thread"] = str(h.thread.pk)
     error = await refused(bob, frame, "invalid_frame")
     assert field_names(error) == {"thread"}
@@ -140,7 +140,7 @@ async def test_malformed_values_are_named(live_hospital):
     h = live_hospital
     bob, _ = await connect_as(h.surgeon_bob)
     before = await stored_counts()
-    base = post_frame(h.thread.pk, "bob-values-01")
+    base = post_frame(sealed(h, "surgeon_bob", h.thread, "bob-values-01"))
     cases = [
         ({**base, "thread": True}, "thread"),  # strict: a bool is not an id
         ({**base, "thread": 5.0}, "thread"),
@@ -201,7 +201,8 @@ async def test_frame_over_the_size_limit(live_hospital, settings):
     bob, hello = await connect_as(h.surgeon_bob)
     assert hello["limits"]["max_frame_bytes"] == 1024
     before = await stored_counts()
-    big = json.dumps(post_frame(h.thread.pk, "bob-too-big1", envelope(size=2048)) | {"id": "big"})
+    body = sealed(h, "surgeon_bob", h.thread, "bob-too-big1", bytes(2048))
+    big = json.dumps(post_frame(body) | {"id": "big"})
     error = await raw_error(bob, text=big)
     assert error["code"] == "frame_too_large"
     assert error["data"] == {"max_frame_bytes": 1024}
@@ -221,7 +222,8 @@ async def test_bad_base64_ciphertext(live_hospital):
     bob, _ = await connect_as(h.surgeon_bob)
     before = await stored_counts()
     body = {"header": {"v": 1}, "ciphertext": "this is not base64!"}
-    error = await refused(bob, post_frame(h.thread.pk, "bob-base64-1", body), "invalid_frame")
+    frame = post_frame(body, thread=h.thread.pk, client_msg_id="bob-base64-1")
+    error = await refused(bob, frame, "invalid_frame")
     assert field_names(error) == {"envelope.ciphertext"}
     await assert_alive(bob)
     assert await stored_counts() == before
@@ -246,10 +248,14 @@ async def test_post_to_another_departments_thread_is_not_found(live_hospital):
     h = live_hospital
     bob, _ = await connect_as(h.surgeon_bob)
     before = await stored_counts()
-    await refused(bob, post_frame(h.vascular_thread.pk, "bob-vascular1"), "not_found")
-    # A thread that does not exist gets the very same answer.
-    for missing in (10**9, 2**62):
-        error = await refused(bob, post_frame(missing, "bob-missing-9"), "not_found")
+    # Signed by Bob and bound to the thread he names: only membership can refuse it.
+    foreign = sealed(h, "surgeon_bob", h.vascular_thread, "bob-vascular1")
+    await refused(bob, post_frame(foreign), "not_found")
+    # A thread that does not exist gets the very same answer (2**53 - 1: the largest
+    # id an envelope can name).
+    for missing in (10**9, 2**53 - 1):
+        body = sealed(h, "surgeon_bob", missing, "bob-missing-9", department=h.plastic)
+        error = await refused(bob, post_frame(body), "not_found")
         assert error["message"] == "Thread not found."
     await assert_alive(bob)
     assert await stored_counts() == before
@@ -261,7 +267,8 @@ async def test_post_by_a_non_member_is_not_found(live_hospital):
     dan, hello = await connect_as(h.compliance_dan)
     assert hello["departments"] == [] and hello["cursor"] == {}
     before = await stored_counts()
-    await refused(dan, post_frame(h.thread.pk, "dan-post-0001"), "not_found")
+    body = sealed(h, "compliance_dan", h.thread, "dan-post-0001")
+    await refused(dan, post_frame(body), "not_found")
     await assert_alive(dan)
     assert await stored_counts() == before
     await dan.disconnect()
@@ -272,7 +279,8 @@ async def test_post_by_a_removed_member_is_not_found(live_hospital):
     erin, hello = await connect_as(h.intern_erin)
     assert hello["departments"] == []
     before = await stored_counts()
-    await refused(erin, post_frame(h.thread.pk, "erin-post-001"), "not_found")
+    body = sealed(h, "intern_erin", h.thread, "erin-post-001")
+    await refused(erin, post_frame(body), "not_found")
     await refused(erin, {"type": "history.fetch", "thread": h.thread.pk}, "not_found")
     await assert_alive(erin)
     assert await stored_counts() == before
@@ -284,7 +292,8 @@ async def test_post_to_a_closed_thread(live_hospital):
     await database_sync_to_async(do_set_thread_closed)(h.head_carol, h.thread, True)
     bob, _ = await connect_as(h.surgeon_bob)
     before = await stored_counts()
-    await refused(bob, post_frame(h.thread.pk, "bob-closed-01"), "thread_closed")
+    body = sealed(h, "surgeon_bob", h.thread, "bob-closed-01")
+    await refused(bob, post_frame(body), "thread_closed")
     await assert_alive(bob)
     assert await stored_counts() == before
     await h.thread.arefresh_from_db()
@@ -296,12 +305,12 @@ async def test_duplicate_post_gets_the_first_ack(live_hospital):
     h = live_hospital
     bob, _ = await connect_as(h.surgeon_bob)
     alice, _ = await connect_as(h.nurse_alice)
-    body = envelope()
-    first = await post(bob, h.thread.pk, "bob-retry-001", body)
+    body = sealed(h, "surgeon_bob", h.thread, "bob-retry-001")
+    first = await post(bob, body)
     assert "duplicate" not in first
     assert (await recv(alice))["type"] == "message.new"
     after_first = await stored_counts()
-    again = await ok(bob, post_frame(h.thread.pk, "bob-retry-001", dict(body)))
+    again = await ok(bob, post_frame(json.loads(json.dumps(body))))
     assert again == {**first, "duplicate": True}
     assert await stored_counts() == after_first
     # Nobody is told twice.
@@ -315,15 +324,17 @@ async def test_a_retry_after_the_thread_closed_still_gets_the_first_ack(live_hos
     """The ack was lost, the thread closed meanwhile: the retry must not read as a failure."""
     h = live_hospital
     bob, _ = await connect_as(h.surgeon_bob)
-    body = envelope()
-    first = await post(bob, h.thread.pk, "bob-lost-ack1", body)
+    body = sealed(h, "surgeon_bob", h.thread, "bob-lost-ack1")
+    first = await post(bob, body)
     await database_sync_to_async(do_set_thread_closed)(h.head_carol, h.thread, True)
     assert (await recv(bob))["type"] == "thread.closed"
     before = await stored_counts()
-    again = await ok(bob, post_frame(h.thread.pk, "bob-lost-ack1", dict(body)))
+    again = await ok(bob, post_frame(body))
     assert again == {**first, "duplicate": True}
-    await refused(bob, post_frame(h.thread.pk, "bob-lost-ack1"), "client_msg_id_conflict")
-    await refused(bob, post_frame(h.thread.pk, "bob-lost-ack2"), "thread_closed")
+    other = sealed(h, "surgeon_bob", h.thread, "bob-lost-ack1", b"another message")
+    await refused(bob, post_frame(other), "client_msg_id_conflict")
+    fresh = sealed(h, "surgeon_bob", h.thread, "bob-lost-ack2")
+    await refused(bob, post_frame(fresh), "thread_closed")
     assert await stored_counts() == before
     await bob.disconnect()
 
@@ -331,9 +342,10 @@ async def test_a_retry_after_the_thread_closed_still_gets_the_first_ack(live_hos
 async def test_reused_client_msg_id_with_other_content_conflicts(live_hospital):
     h = live_hospital
     bob, _ = await connect_as(h.surgeon_bob)
-    first = await post(bob, h.thread.pk, "bob-reuse-001")
+    first = await post(bob, sealed(h, "surgeon_bob", h.thread, "bob-reuse-001"))
     before = await stored_counts()
-    error = await refused(bob, post_frame(h.thread.pk, "bob-reuse-001"), "client_msg_id_conflict")
+    reused = sealed(h, "surgeon_bob", h.thread, "bob-reuse-001", b"another message")
+    error = await refused(bob, post_frame(reused), "client_msg_id_conflict")
     assert error["data"] == {"message_id": first["message_id"]}
     # The same id for another thread conflicts too, even where Bob may post.
     other = await database_sync_to_async(chat_actions.check_create_thread)(
@@ -341,7 +353,8 @@ async def test_reused_client_msg_id_with_other_content_conflicts(live_hospital):
     )
     assert (await recv(bob))["type"] == "thread.created"
     before = await stored_counts()
-    await refused(bob, post_frame(other["id"], "bob-reuse-001"), "client_msg_id_conflict")
+    elsewhere = sealed(h, "surgeon_bob", other, "bob-reuse-001")
+    await refused(bob, post_frame(elsewhere), "client_msg_id_conflict")
     await assert_alive(bob)
     assert await stored_counts() == before
     await bob.disconnect()
@@ -350,7 +363,7 @@ async def test_reused_client_msg_id_with_other_content_conflicts(live_hospital):
 async def test_other_refusals_keep_the_socket_up(live_hospital):
     h = live_hospital
     bob, _ = await connect_as(h.surgeon_bob)
-    await post(bob, h.thread.pk, "bob-refuse-01")
+    await post(bob, sealed(h, "surgeon_bob", h.thread, "bob-refuse-01"))
     before = await stored_counts()
     frame = {"type": "receipt.read", "thread": h.thread.pk, "up_to_seq": 2}
     error = await refused(bob, frame, "invalid_request")

@@ -23,7 +23,7 @@ from tests.chat.wsutil import (
     post,
     recv,
 )
-from tests.conftest import envelope
+from tests.conftest import sealed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -50,12 +50,17 @@ async def test_resume_replays_each_missed_event_once_in_order(live_hospital, set
     await alice.disconnect()
 
     bob, _ = await connect_as(h.surgeon_bob)
-    acks = [await post(bob, h.thread.pk, f"bob-missed-{i}") for i in range(7)]
+    acks = [
+        await post(bob, sealed(h, "surgeon_bob", h.thread, f"bob-missed-{i}")) for i in range(7)
+    ]
     receipt = await ok(bob, {"type": "receipt.read", "thread": h.thread.pk, "up_to_seq": 7})
     assert (await recv(bob))["type"] == "receipt.new"
     # Vascular surgery is busy too, but Alice is not in it.
     await database_sync_to_async(chat_actions.check_post_message)(
-        h.nurse_ines, h.vascular_thread.pk, "ines-elsewhere", envelope()
+        h.nurse_ines,
+        h.vascular_thread.pk,
+        "ines-elsewhere",
+        sealed(h, "nurse_ines", h.vascular_thread, "ines-elsewhere"),
     )
 
     alice, hello = await connect_as(h.nurse_alice)
@@ -74,7 +79,7 @@ async def test_resume_replays_each_missed_event_once_in_order(live_hospital, set
     ).aexists()
 
     # Live again, and nothing twice.
-    ack = await post(bob, h.thread.pk, "bob-after-resume")
+    ack = await post(bob, sealed(h, "surgeon_bob", h.thread, "bob-after-resume"))
     live = await recv(alice)
     assert live["message"]["id"] == ack["message_id"]
     assert live["event_seq"] == saved[key] + 9
@@ -93,9 +98,9 @@ async def test_events_between_hello_and_resume_are_not_sent_twice(live_hospital)
     await alice.disconnect()
 
     bob, _ = await connect_as(h.surgeon_bob)
-    missed = [await post(bob, h.thread.pk, f"bob-gap-{i}") for i in range(2)]
+    missed = [await post(bob, sealed(h, "surgeon_bob", h.thread, f"bob-gap-{i}")) for i in range(2)]
     alice, hello = await connect_as(h.nurse_alice)
-    early = await post(bob, h.thread.pk, "bob-early-live")
+    early = await post(bob, sealed(h, "surgeon_bob", h.thread, "bob-early-live"))
     live = await recv(alice)
     assert live["message"]["id"] == early["message_id"]
     assert live["event_seq"] == saved[key] + 3
@@ -170,7 +175,10 @@ async def test_an_event_published_early_is_preceded_by_the_missing_ones(live_hos
         patched.setattr(chat_events, "get_channel_layer", lambda: capture)
         for i in range(4):
             await database_sync_to_async(chat_actions.check_post_message)(
-                h.head_carol, h.thread.pk, f"carol-held-{i}", envelope()
+                h.head_carol,
+                h.thread.pk,
+                f"carol-held-{i}",
+                sealed(h, "head_carol", h.thread, f"carol-held-{i}"),
             )
     held = [message for name, message in capture.sent if name == group]
     assert [m["seq"] for m in held] == [head + 1, head + 2, head + 3, head + 4]
@@ -189,7 +197,7 @@ async def test_an_event_published_early_is_preceded_by_the_missing_ones(live_hos
     await layer.group_send(group, held[3])
     await assert_quiet(alice, bob)
 
-    ack = await post(bob, h.thread.pk, "bob-after-gap")
+    ack = await post(bob, sealed(h, "surgeon_bob", h.thread, "bob-after-gap"))
     live = await recv(alice)
     assert live["message"]["id"] == ack["message_id"] and live["event_seq"] == head + 5
     await assert_quiet(alice, bob)
@@ -219,7 +227,7 @@ async def test_events_published_before_an_admitted_socket_joins_still_reach_it(
     assert (await recv(bob))["type"] == "member.admitted"
 
     # Bob posts before Ines's socket has heard of her admission.
-    ack = await post(bob, h.thread.pk, "bob-before-join")
+    ack = await post(bob, sealed(h, "surgeon_bob", h.thread, "bob-before-join"))
     await assert_quiet(ines)
 
     await layer.group_send(user_group, to_ines)
@@ -230,7 +238,7 @@ async def test_events_published_before_an_admitted_socket_joins_still_reach_it(
     assert caught_up["message"]["id"] == ack["message_id"]
     assert caught_up["event_seq"] == to_ines["seq"] + 1
 
-    ack = await post(bob, h.thread.pk, "bob-after-join")
+    ack = await post(bob, sealed(h, "surgeon_bob", h.thread, "bob-after-join"))
     assert (await recv(ines))["message"]["id"] == ack["message_id"]
     await assert_quiet(bob, ines)
 

@@ -2,7 +2,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from chat import protocol
-from tests.conftest import connect, envelope, issue_token
+from tests.conftest import connect, issue_token, sealed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -19,7 +19,7 @@ async def test_two_members_exchange_a_message(live_hospital):
             "id": "p1",
             "thread": h.thread.pk,
             "client_msg_id": "bob-00000001",
-            "envelope": envelope(),
+            "envelope": sealed(h, "surgeon_bob", h.thread, "bob-00000001"),
         }
     )
     ack = await bob.receive_json_from(timeout=5)

@@ -7,7 +7,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 
 from chat import protocol
-from tests.conftest import connect, envelope, issue_token
+from tests.conftest import connect, issue_token
 
 _ids = itertools.count(1)
 
@@ -94,18 +94,27 @@ async def assert_quiet(*communicators) -> None:
     assert all(quiet), quiet
 
 
-def post_frame(thread: int, client_msg_id: str, body: dict | None = None) -> dict[str, Any]:
+def post_frame(
+    body: dict, *, thread: int | None = None, client_msg_id: str | None = None
+) -> dict[str, Any]:
+    """A message.post frame carrying the envelope `body` (see tests.conftest.sealed).
+
+    Its thread and client_msg_id are the ones the envelope is bound to,
+    unless given here (to post an envelope where it does not belong).
+    """
+    header = body.get("header") if isinstance(body, dict) else None
+    header = header if isinstance(header, dict) else {}
     return {
         "type": "message.post",
-        "thread": thread,
-        "client_msg_id": client_msg_id,
-        "envelope": body or envelope(),
+        "thread": header.get("thread") if thread is None else thread,
+        "client_msg_id": header.get("client_msg_id") if client_msg_id is None else client_msg_id,
+        "envelope": body,
     }
 
 
-async def post(communicator, thread: int, client_msg_id: str, body: dict | None = None) -> dict:
-    """Post as a member: the ack, then the sender's own copy of message.new."""
-    result = await ok(communicator, post_frame(thread, client_msg_id, body))
+async def post(communicator, body: dict) -> dict:
+    """Post a sealed envelope as a member: the ack, then the sender's own copy of message.new."""
+    result = await ok(communicator, post_frame(body))
     echo = await recv(communicator)
     assert echo["type"] == "message.new", echo
     assert echo["message"]["id"] == result["message_id"]

@@ -7,28 +7,21 @@ them. Without it, one process on SQLite with the in-memory layer.
 """
 
 import asyncio
-import base64
 import contextlib
 import json
 import os
-import uuid
 from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
 import websockets
 
+from chat.crypto import RoomKey
 from client.sdk import RoundsClient, RoundsClientError
+from tests.live.keys import PLAINTEXT, LiveKeys
 from tests.live.servers import DEMO_PASSWORD, LiveCluster, Server
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(120)]
-
-
-def envelope(size: int = 48) -> dict:
-    return {
-        "header": {"v": 1, "kind": "text"},
-        "ciphertext": base64.b64encode(os.urandom(size)).decode(),
-    }
 
 
 @contextlib.asynccontextmanager
@@ -90,25 +83,30 @@ async def clients() -> AsyncIterator[contextlib.AsyncExitStack]:
 
 
 @pytest.mark.services
-async def test_two_processes_share_delivery_receipts_and_refusals(cluster: LiveCluster, clients):
+async def test_two_processes_share_delivery_receipts_and_refusals(
+    cluster: LiveCluster, clients, live_keys: LiveKeys
+):
     one, two = cluster.servers[0], cluster.servers[1]
     assert one.port != two.port
     bob = await clients.enter_async_context(signed_in(one, "surgeon_bob"))
     alice = await clients.enter_async_context(signed_in(two, "nurse_alice"))
     ines = await clients.enter_async_context(signed_in(two, "nurse_ines"))
+    plastic = department_id(bob, "Plastic surgery")
+    await live_keys.ready(plastic, bob, alice, ines)
 
     thread = await new_thread(bob, "Live: flap check")
     created = await wait_for(alice, "thread.created", lambda f: f["thread"]["id"] == thread["id"])
     assert created["thread"]["title"] == "Live: flap check"
 
-    body = envelope()
-    ack = await bob.post(thread["id"], body)
+    ack, body = await live_keys.post(bob, thread)
     assert ack["seq"] == 1
     pushed = await wait_for(alice, "message.new", in_thread(thread["id"]))
     message = pushed["message"]
     assert (message["id"], message["seq"]) == (ack["message_id"], 1)
     assert message["sender"]["username"] == "surgeon_bob"
     assert message["envelope"] == body  # relayed as it came, never decoded
+    # Alice's device opens it: her wrap of the room key, Bob's signature, the ciphertext.
+    assert await live_keys.open(alice, message) == PLAINTEXT
 
     read = await alice.read(thread["id"], ack["seq"])
     assert read["advanced"] and read["up_to_seq"] == 1
@@ -116,8 +114,10 @@ async def test_two_processes_share_delivery_receipts_and_refusals(cluster: LiveC
     assert receipt["user"]["username"] == "nurse_alice" and receipt["up_to_seq"] == 1
 
     # Vascular surgery's nurse: the same answer as for a thread that does not exist.
+    # Her envelope is signed and names the thread, under a room key she made up.
+    made_up = RoomKey.generate(department=plastic, version=1)
     for attempt in (
-        lambda: ines.post(thread["id"], envelope()),
+        lambda: live_keys.post(ines, thread, room_key=made_up),
         lambda: ines.history(thread["id"]),
         lambda: ines.read(thread["id"], 1),
     ):
@@ -127,7 +127,6 @@ async def test_two_processes_share_delivery_receipts_and_refusals(cluster: LiveC
     with pytest.raises(RoundsClientError) as refused:
         await ines.call("GET", f"/api/threads/{thread['id']}/messages")
     assert (refused.value.code, refused.value.status) == ("not_found", 404)
-    plastic = department_id(bob, "Plastic surgery")
     leaked = [f for f in await drain(ines, 0.3) if f.get("department") == plastic]
     assert leaked == []
 
@@ -136,15 +135,16 @@ async def test_two_processes_share_delivery_receipts_and_refusals(cluster: LiveC
 
 
 async def test_a_reconnecting_client_gets_each_missed_message_once_in_order(
-    cluster: LiveCluster, clients
+    cluster: LiveCluster, clients, live_keys: LiveKeys
 ):
     bob = await clients.enter_async_context(signed_in(cluster.servers[0], "surgeon_bob"))
     alice = await clients.enter_async_context(signed_in(cluster.servers[-1], "nurse_alice"))
+    await live_keys.ready(department_id(bob, "Plastic surgery"), bob, alice)
     thread = await new_thread(bob, "Live: reconnect")
     await wait_for(alice, "thread.created", lambda f: f["thread"]["id"] == thread["id"])
 
     await alice.disconnect()
-    acks = [await bob.post(thread["id"], envelope()) for _ in range(30)]
+    acks = [(await live_keys.post(bob, thread, b"note %d" % n))[0] for n in range(30)]
     assert [a["seq"] for a in acks] == list(range(1, 31))
 
     resumed = await alice.reconnect()
@@ -161,24 +161,25 @@ async def test_a_reconnecting_client_gets_each_missed_message_once_in_order(
 
 
 async def test_an_event_racing_the_resume_still_comes_once_and_in_order(
-    cluster: LiveCluster, clients, monkeypatch
+    cluster: LiveCluster, clients, monkeypatch, live_keys: LiveKeys
 ):
     """The new socket delivers live events from its hello on, and `resume` then brings the
     older ones: an event landing in between comes before them (or, from a server that
     replays it, twice). The SDK must still hand each to the app once, in order."""
     bob = await clients.enter_async_context(signed_in(cluster.servers[0], "surgeon_bob"))
     alice = await clients.enter_async_context(signed_in(cluster.servers[-1], "nurse_alice"))
+    await live_keys.ready(department_id(bob, "Plastic surgery"), bob, alice)
     thread = await new_thread(bob, "Live: racing resume")
     await wait_for(alice, "thread.created", lambda f: f["thread"]["id"] == thread["id"])
     await alice.disconnect()
     for _ in range(3):
-        await bob.post(thread["id"], envelope())
+        await live_keys.post(bob, thread)
 
     connect = alice.connect
 
     async def connect_then_bob_posts() -> dict:
         hello = await connect()
-        await bob.post(thread["id"], envelope())
+        await live_keys.post(bob, thread)
         await asyncio.sleep(0.3)  # the live event reaches alice's new socket before her resume
         return hello
 
@@ -250,14 +251,15 @@ async def test_a_foreign_origin_is_refused_at_the_handshake(cluster: LiveCluster
 # --- d) acknowledged means durable -------------------------------------------------------
 
 
-async def test_acknowledged_messages_survive_a_killed_process(cluster: LiveCluster, clients):
+async def test_acknowledged_messages_survive_a_killed_process(
+    cluster: LiveCluster, clients, live_keys: LiveKeys
+):
     server = cluster.servers[0]
     bob = await clients.enter_async_context(signed_in(server, "surgeon_bob"))
+    await live_keys.ready(department_id(bob, "Plastic surgery"), bob)
     thread = await new_thread(bob, "Live: durability")
-    acks = await asyncio.gather(
-        *(bob.post(thread["id"], envelope(), client_msg_id=uuid.uuid4().hex) for _ in range(50))
-    )
-    acked = {a["seq"]: a["message_id"] for a in acks}
+    posted = await asyncio.gather(*(live_keys.post(bob, thread) for _ in range(50)))
+    acked = {ack["seq"]: ack["message_id"] for ack, _ in posted}
     assert sorted(acked) == list(range(1, 51))
 
     cluster.kill(server)  # SIGKILL, straight after the last ack
@@ -270,6 +272,8 @@ async def test_acknowledged_messages_survive_a_killed_process(cluster: LiveClust
         )
     stored = {m["seq"]: m["id"] for m in page["messages"]}
     assert stored == acked
+    sent = {ack["message_id"]: body for ack, body in posted}
+    assert all(m["envelope"] == sent[m["id"]] for m in page["messages"])
     assert page["has_more"] is False
 
     # The audit trail of the killed process is whole: one entry per post, chain intact.

@@ -44,6 +44,13 @@ from tests.conftest import Api, Hospital, make_user
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture
+def hospital(bare_hospital: Hospital) -> Hospital:
+    """Before any key: these tests publish them."""
+    return bare_hospital
+
+
 MEMBERS = ("head_carol", "surgeon_bob", "nurse_alice")
 COMPLIANCE = "compliance"
 

@@ -3,12 +3,16 @@
 import os
 import random
 from datetime import date, timedelta
+from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.keys import check_set_institution_key
 from accounts.models import User
+from chat.crypto import IdentityKeyPair
 from patients.models import Admission, Patient
 from rooms.actions import do_admit_member, do_create_department
 
@@ -76,6 +80,7 @@ class Command(BaseCommand):
         if User.objects.exists():
             self.stdout.write("Database already has users; demo seed skipped.")
             return
+        self.fingerprints: dict[str, str] = {}
         with transaction.atomic():
             logins = self.seed(options["patients"])
         self.stdout.write(
@@ -85,6 +90,9 @@ class Command(BaseCommand):
         )
         for username, role in logins:
             self.stdout.write(f"  {username:<16} {role}")
+        self.stdout.write("Institution keys (demo only; private halves under var/demo-keys/):")
+        for kind, fingerprint in self.fingerprints.items():
+            self.stdout.write(f"  {kind:<16} {fingerprint}")
 
     def make_user(self, username: str, display: str, **flags) -> User:
         user = User(username=username, display_name=display, **flags)
@@ -105,8 +113,26 @@ class Command(BaseCommand):
                 logins.append((username, f"member of {name}"))
         compliance = self.make_user(*COMPLIANCE, is_compliance_officer=True)
         logins.append((compliance.username, "compliance officer"))
+        self.seed_institution_keys(admin)
         self.seed_patients(patient_count)
         return logins
+
+    def seed_institution_keys(self, admin: User) -> None:
+        """The institution's admin and compliance keys, for the demo only.
+
+        A real institution generates these offline and gives the server only
+        the public halves; the demo keeps the private halves under var/ so
+        a compliance review can be tried out.
+        """
+        folder = Path(settings.VAR_DIR) / "demo-keys"
+        folder.mkdir(parents=True, exist_ok=True)
+        for kind in ("admin", "compliance"):
+            pair = IdentityKeyPair.generate()
+            path = folder / f"{kind}.key"
+            path.write_text(pair.to_bytes().hex())
+            path.chmod(0o600)
+            check_set_institution_key(admin, kind, pair.public.to_dict())
+            self.fingerprints[kind] = pair.fingerprint
 
     def seed_patients(self, count: int) -> None:
         rng = random.Random(2026)  # noqa: S311  (demo data, not security)
