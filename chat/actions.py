@@ -7,6 +7,7 @@ event and its audit entry. The ack is sent only after commit; fan-out runs
 on commit.
 """
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterator
@@ -186,7 +187,7 @@ def check_envelope(
     if identity is None:
         raise RoundsError("Publish your identity key before posting.", code=ErrorCode.INVALID_KEY)
     try:
-        sender_key = PublicIdentity.from_dict(identity.as_public())
+        sender_key = parsed_identity(identity.x25519, identity.ed25519)
         header = verify_envelope(envelope, sender_key=sender_key)
     except BadSignature:
         raise RoundsError(
@@ -207,6 +208,12 @@ def check_envelope(
             code=ErrorCode.ENVELOPE_MISMATCH,
         )
     return header
+
+
+@functools.lru_cache(maxsize=4096)
+def parsed_identity(x25519: str, ed25519: str) -> PublicIdentity:
+    """Public keys are checked as points once per process, not on every post."""
+    return PublicIdentity.from_dict({"x25519": x25519, "ed25519": ed25519})
 
 
 def check_room_key(header: EnvelopeHeader, department_id: int, key_state: tuple) -> None:
