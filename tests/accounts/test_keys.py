@@ -54,7 +54,7 @@ def publish(user: Any, pair: IdentityKeyPair, *, replace: bool = False):
     return Api(user).put(IDENTITY, {"public": pair.public.to_dict(), "replace": replace})
 
 
-def refused(response, status: int, code: str) -> dict:
+def expect_refused(response, status: int, code: str) -> dict:
     assert response.status_code == status, response.content
     body = response.json()
     assert body["code"] == code, body
@@ -87,7 +87,7 @@ def test_a_different_key_conflicts_unless_replaced(hospital: Hospital):
     old, new = IdentityKeyPair.generate(), IdentityKeyPair.generate()
     assert publish(hospital.surgeon_bob, old).status_code == 200
 
-    body = refused(publish(hospital.surgeon_bob, new), 409, "conflict")
+    body = expect_refused(publish(hospital.surgeon_bob, new), 409, "conflict")
     assert body["data"] == {"fingerprint": old.fingerprint}
     assert list(IdentityKey.objects.values_list("fingerprint", "replaced_at")) == [
         (old.fingerprint, None)
@@ -145,7 +145,7 @@ MALFORMED = {
 @pytest.mark.parametrize("public", MALFORMED.values(), ids=MALFORMED.keys())
 def test_malformed_or_degenerate_keys_are_refused(hospital: Hospital, public: dict):
     response = Api(hospital.nurse_alice).put(IDENTITY, {"public": public})
-    refused(response, 400, "invalid_key")
+    expect_refused(response, 400, "invalid_key")
     assert not IdentityKey.objects.exists()
     assert key_audit_count() == 0
 
@@ -180,18 +180,18 @@ def test_an_identity_is_hidden_from_everyone_else(
     api = Api(user)
     foreign = api.get(f"{IDENTITY}/{hospital.surgeon_bob.pk}")
     missing = api.get(f"{IDENTITY}/999999")
-    refused(foreign, 404, "not_found")
+    expect_refused(foreign, 404, "not_found")
     assert foreign.json() == missing.json()
 
 
 def test_a_colleague_without_keys_is_not_found(hospital: Hospital):
     response = Api(hospital.nurse_alice).get(f"{IDENTITY}/{hospital.head_carol.pk}")
-    refused(response, 404, "not_found")
+    expect_refused(response, 404, "not_found")
 
 
 def test_identity_lookups_need_a_login(hospital: Hospital, bob_pair: IdentityKeyPair):
     response = Client().get(f"{IDENTITY}/{hospital.surgeon_bob.pk}")
-    refused(response, 401, "not_authenticated")
+    expect_refused(response, 401, "not_authenticated")
 
 
 # --- Key backup -----------------------------------------------------------------------
@@ -214,7 +214,7 @@ def test_a_backup_is_stored_and_fetched_by_its_owner_only(hospital: Hospital):
 
     # Nobody else reaches it: there is no way to name another user's backup.
     for other in (hospital.surgeon_bob, hospital.compliance_dan, hospital.admin_zoe):
-        refused(Api(other).get(BACKUP), 404, "not_found")
+        expect_refused(Api(other).get(BACKUP), 404, "not_found")
     assert len(audit("key.backup_fetched")) == 1
 
     # Storing again replaces the one backup.
@@ -226,7 +226,7 @@ def test_a_backup_is_stored_and_fetched_by_its_owner_only(hospital: Hospital):
 
 
 def test_fetching_with_no_backup_is_not_found_and_not_audited(hospital: Hospital):
-    refused(Api(hospital.nurse_alice).get(BACKUP), 404, "not_found")
+    expect_refused(Api(hospital.nurse_alice).get(BACKUP), 404, "not_found")
     assert audit("key.backup_fetched") == []
 
 
@@ -242,7 +242,7 @@ def test_fetching_with_no_backup_is_not_found_and_not_audited(hospital: Hospital
     ids=["bad alphabet", "newline", "unpadded", "empty", "over 4 KiB"],
 )
 def test_a_bad_backup_is_refused(hospital: Hospital, blob: str):
-    refused(Api(hospital.nurse_alice).put(BACKUP, {"blob": blob}), 400, "invalid_request")
+    expect_refused(Api(hospital.nurse_alice).put(BACKUP, {"blob": blob}), 400, "invalid_request")
     assert not KeyBackup.objects.exists()
     assert key_audit_count() == 0
 
@@ -302,7 +302,7 @@ def test_only_an_administrator_sets_an_institution_key(hospital: Hospital):
     public = IdentityKeyPair.generate().public
     for user in (hospital.head_carol, hospital.nurse_alice, hospital.compliance_dan):
         response = Api(user).put(f"{INSTITUTION}/compliance", {"public": public.to_dict()})
-        refused(response, 403, "forbidden")
+        expect_refused(response, 403, "forbidden")
     assert not InstitutionKey.objects.exists()
 
     response = Api(hospital.admin_zoe).put(
@@ -319,14 +319,14 @@ def test_only_an_administrator_sets_an_institution_key(hospital: Hospital):
 def test_an_unknown_institution_key_is_not_found(hospital: Hospital):
     public = IdentityKeyPair.generate().public.to_dict()
     response = Api(hospital.admin_zoe).put(f"{INSTITUTION}/root", {"public": public})
-    refused(response, 404, "not_found")
+    expect_refused(response, 404, "not_found")
     assert not InstitutionKey.objects.exists()
 
 
 def test_an_unusable_institution_key_is_refused(hospital: Hospital):
     public = _public(x25519=b64encode(bytes(32)))
     response = Api(hospital.admin_zoe).put(f"{INSTITUTION}/admin", {"public": public})
-    refused(response, 400, "invalid_key")
+    expect_refused(response, 400, "invalid_key")
     assert not InstitutionKey.objects.exists()
 
 
@@ -358,11 +358,11 @@ def test_everyone_signed_in_lists_the_institution_keys(hospital: Hospital, viewe
     assert body["compliance"] is None
     assert body["admin"]["fingerprint"] == admin_key.fingerprint
     assert body["admin"]["public"] == admin_key.to_dict()
-    refused(Client().get(INSTITUTION), 401, "not_authenticated")
+    expect_refused(Client().get(INSTITUTION), 401, "not_authenticated")
 
 
 def test_a_colleagues_key_cannot_be_published_as_ones_own(hospital: Hospital):
     pair = IdentityKeyPair.generate()
     assert publish(hospital.surgeon_bob, pair).status_code == 200
-    refused(publish(hospital.nurse_alice, pair), 409, "conflict")
+    expect_refused(publish(hospital.nurse_alice, pair), 409, "conflict")
     assert not IdentityKey.objects.filter(user=hospital.nurse_alice).exists()

@@ -35,7 +35,7 @@ def snapshot() -> tuple[list, list]:
     return events, seals
 
 
-def refused(sql: str, params: list | None = None) -> str:
+def expect_refused(sql: str, params: list | None = None) -> str:
     """Run one statement in a savepoint; return the database's refusal."""
     with pytest.raises(DatabaseError) as error, transaction.atomic(), connection.cursor() as cur:
         cur.execute(sql, params)
@@ -93,7 +93,7 @@ def test_a_new_entry_is_always_an_insert():
 def test_raw_sql_cannot_change_or_remove_an_entry(sealed_entry, sql):
     entry, _ = sealed_entry
     before = snapshot()
-    assert "append-only" in refused(sql, [entry.pk])
+    assert "append-only" in expect_refused(sql, [entry.pk])
     assert snapshot() == before
 
 
@@ -108,14 +108,14 @@ def test_raw_sql_cannot_change_or_remove_an_entry(sealed_entry, sql):
 def test_raw_sql_cannot_change_or_remove_a_seal(sealed_entry, sql):
     _, seal = sealed_entry
     before = snapshot()
-    assert "append-only" in refused(sql, ["0" * 64, seal.seq])
+    assert "append-only" in expect_refused(sql, ["0" * 64, seal.seq])
     assert snapshot() == before
 
 
 def test_unfiltered_statements_are_refused_too(sealed_entry):
     before = snapshot()
-    assert "append-only" in refused("DELETE FROM audit_auditseal")
-    assert "append-only" in refused("UPDATE audit_auditevent SET data = '{}'")
+    assert "append-only" in expect_refused("DELETE FROM audit_auditseal")
+    assert "append-only" in expect_refused("UPDATE audit_auditevent SET data = '{}'")
     assert snapshot() == before
 
 
@@ -135,7 +135,9 @@ def test_maintenance_mode_lifts_the_guard_only_while_it_lasts(sealed_entry):
             "UPDATE audit_auditevent SET actor_username = 'retention' WHERE id = %s", [entry.pk]
         )
     assert AuditEvent.objects.get(pk=entry.pk).actor_username == "retention"
-    refused("UPDATE audit_auditevent SET actor_username = 'mallory' WHERE id = %s", [entry.pk])
+    expect_refused(
+        "UPDATE audit_auditevent SET actor_username = 'mallory' WHERE id = %s", [entry.pk]
+    )
     assert AuditEvent.objects.get(pk=entry.pk).actor_username == "retention"
 
 
@@ -153,7 +155,7 @@ def test_maintenance_mode_lifts_the_guard_only_while_it_lasts(sealed_entry):
 )
 def test_truncate_is_refused_on_postgresql(sealed_entry, sql):
     before = snapshot()
-    assert "append-only" in refused(sql)
+    assert "append-only" in expect_refused(sql)
     assert snapshot() == before
 
 

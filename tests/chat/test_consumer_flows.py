@@ -20,12 +20,12 @@ from tests.chat.wsutil import (
     assert_quiet,
     connect_as,
     connect_with,
+    expect_refused,
     finish,
     ok,
     post,
     post_frame,
     recv,
-    refused,
     stored_counts,
     token_for,
 )
@@ -178,7 +178,7 @@ async def test_read_receipts_persist_broadcast_and_never_go_backwards(live_hospi
     assert same["advanced"] is False
     assert await stored_counts() == before
     await assert_quiet(bob, alice, carol, ines)
-    await refused(ines, {"type": "receipts.fetch", "thread": h.thread.pk}, "not_found")
+    await expect_refused(ines, {"type": "receipts.fetch", "thread": h.thread.pk}, "not_found")
 
     for communicator in (bob, alice, carol, ines):
         await communicator.disconnect()
@@ -279,11 +279,11 @@ async def test_removed_member_socket_leaves_the_department(live_hospital):
     await assert_quiet(alice)
 
     before = await stored_counts()
-    await refused(
+    await expect_refused(
         alice, post_frame(sealed(h, "nurse_alice", h.thread, "alice-gone-01")), "not_found"
     )
-    await refused(alice, {"type": "typing", "thread": h.thread.pk}, "not_found")
-    await refused(alice, {"type": "history.fetch", "thread": h.thread.pk}, "not_found")
+    await expect_refused(alice, {"type": "typing", "thread": h.thread.pk}, "not_found")
+    await expect_refused(alice, {"type": "history.fetch", "thread": h.thread.pk}, "not_found")
     assert await stored_counts() == before
     await assert_alive(alice)
     await assert_quiet(bob, carol)
@@ -334,7 +334,7 @@ async def test_thread_lifecycle_events(live_hospital):
         assert frame["thread"]["id"] == created["id"]
         assert frame["thread"]["closed_at"] is not None
         assert frame["by"] == user_ref(h.head_carol)
-    await refused(
+    await expect_refused(
         bob, post_frame(sealed(h, "surgeon_bob", created, "bob-closed-02")), "thread_closed"
     )
 

@@ -19,13 +19,13 @@ from tests.chat.wsutil import (
     assert_closed,
     connect_as,
     connect_with,
+    expect_refused,
     finish,
     next_id,
     ok,
     post,
     post_frame,
     recv,
-    refused,
     request,
     stored_counts,
     token_for,
@@ -84,7 +84,7 @@ async def test_json_that_is_not_an_object_is_invalid_frame(live_hospital):
 
 async def test_unknown_type(live_hospital):
     bob, _ = await connect_as(live_hospital.surgeon_bob)
-    error = await refused(bob, {"type": "message.delete", "thread": 1}, "unknown_type")
+    error = await expect_refused(bob, {"type": "message.delete", "thread": 1}, "unknown_type")
     assert "message.post" in error["data"]["known"]
     await assert_alive(bob)
     await bob.disconnect()
@@ -96,7 +96,7 @@ async def test_missing_field_is_named(live_hospital):
     before = await stored_counts()
     frame = post_frame(sealed(h, "surgeon_bob", h.thread, "bob-missing-1"))
     del frame["envelope"]
-    error = await refused(bob, frame, "invalid_frame")
+    error = await expect_refused(bob, frame, "invalid_frame")
     assert field_names(error) == {"envelope"}
     await assert_alive(bob)
     assert await stored_counts() == before
@@ -108,7 +108,7 @@ async def test_extra_field_is_named(live_hospital):
     bob, _ = await connect_as(h.surgeon_bob)
     before = await stored_counts()
     frame = {**post_frame(sealed(h, "surgeon_bob", h.thread, "bob-extra-01")), "priority": "urgent"}
-    error = await refused(bob, frame, "invalid_frame")
+    error = await expect_refused(bob, frame, "invalid_frame")
     assert field_names(error) == {"priority"}
     await assert_alive(bob)
     assert await stored_counts() == before
@@ -121,7 +121,7 @@ async def test_wrong_type_is_not_coerced(live_hospital):
     before = await stored_counts()
     frame = post_frame(sealed(h, "surgeon_bob", h.thread, "bob-string-1"))
     frame["thread"] = str(h.thread.pk)
-    error = await refused(bob, frame, "invalid_frame")
+    error = await expect_refused(bob, frame, "invalid_frame")
     assert field_names(error) == {"thread"}
     await assert_alive(bob)
     assert await stored_counts() == before
@@ -131,7 +131,7 @@ async def test_wrong_type_is_not_coerced(live_hospital):
 async def test_type_that_is_not_a_string_is_unknown_type(live_hospital):
     bob, _ = await connect_as(live_hospital.surgeon_bob)
     for kind in (["ping"], {"ping": 1}, 7, None):
-        await refused(bob, {"type": kind}, "unknown_type")
+        await expect_refused(bob, {"type": kind}, "unknown_type")
     await assert_alive(bob)
     await bob.disconnect()
 
@@ -157,7 +157,7 @@ async def test_malformed_values_are_named(live_hospital):
         ({"type": "typing", "thread": h.thread.pk, "active": "yes"}, "active"),
     ]
     for frame, field in cases:
-        error = await refused(bob, frame, "invalid_frame")
+        error = await expect_refused(bob, frame, "invalid_frame")
         fields = field_names(error)
         if field is None:
             assert all(f.startswith("envelope.header") for f in fields), error
@@ -223,7 +223,7 @@ async def test_bad_base64_ciphertext(live_hospital):
     before = await stored_counts()
     body = {"header": {"v": 1}, "ciphertext": "this is not base64!"}
     frame = post_frame(body, thread=h.thread.pk, client_msg_id="bob-base64-1")
-    error = await refused(bob, frame, "invalid_frame")
+    error = await expect_refused(bob, frame, "invalid_frame")
     assert field_names(error) == {"envelope.ciphertext"}
     await assert_alive(bob)
     assert await stored_counts() == before
@@ -234,7 +234,7 @@ async def test_login_frames_are_not_part_of_the_protocol(live_hospital):
     """Passwords only go to the HTTP login view, never over the socket."""
     bob, _ = await connect_as(live_hospital.surgeon_bob)
     frame = {"type": "login", "username": "surgeon_bob", "password": "correct-horse-battery"}
-    error = await refused(bob, frame, "unknown_type")
+    error = await expect_refused(bob, frame, "unknown_type")
     assert "login" not in error["data"]["known"]
     assert "password" not in json.dumps(error)
     await assert_alive(bob)
@@ -250,12 +250,12 @@ async def test_post_to_another_departments_thread_is_not_found(live_hospital):
     before = await stored_counts()
     # Signed by Bob and bound to the thread he names: only membership can refuse it.
     foreign = sealed(h, "surgeon_bob", h.vascular_thread, "bob-vascular1")
-    await refused(bob, post_frame(foreign), "not_found")
+    await expect_refused(bob, post_frame(foreign), "not_found")
     # A thread that does not exist gets the very same answer (2**53 - 1: the largest
     # id an envelope can name).
     for missing in (10**9, 2**53 - 1):
         body = sealed(h, "surgeon_bob", missing, "bob-missing-9", department=h.plastic)
-        error = await refused(bob, post_frame(body), "not_found")
+        error = await expect_refused(bob, post_frame(body), "not_found")
         assert error["message"] == "Thread not found."
     await assert_alive(bob)
     assert await stored_counts() == before
@@ -268,7 +268,7 @@ async def test_post_by_a_non_member_is_not_found(live_hospital):
     assert hello["departments"] == [] and hello["cursor"] == {}
     before = await stored_counts()
     body = sealed(h, "compliance_dan", h.thread, "dan-post-0001")
-    await refused(dan, post_frame(body), "not_found")
+    await expect_refused(dan, post_frame(body), "not_found")
     await assert_alive(dan)
     assert await stored_counts() == before
     await dan.disconnect()
@@ -280,8 +280,8 @@ async def test_post_by_a_removed_member_is_not_found(live_hospital):
     assert hello["departments"] == []
     before = await stored_counts()
     body = sealed(h, "intern_erin", h.thread, "erin-post-001")
-    await refused(erin, post_frame(body), "not_found")
-    await refused(erin, {"type": "history.fetch", "thread": h.thread.pk}, "not_found")
+    await expect_refused(erin, post_frame(body), "not_found")
+    await expect_refused(erin, {"type": "history.fetch", "thread": h.thread.pk}, "not_found")
     await assert_alive(erin)
     assert await stored_counts() == before
     await erin.disconnect()
@@ -293,7 +293,7 @@ async def test_post_to_a_closed_thread(live_hospital):
     bob, _ = await connect_as(h.surgeon_bob)
     before = await stored_counts()
     body = sealed(h, "surgeon_bob", h.thread, "bob-closed-01")
-    await refused(bob, post_frame(body), "thread_closed")
+    await expect_refused(bob, post_frame(body), "thread_closed")
     await assert_alive(bob)
     assert await stored_counts() == before
     await h.thread.arefresh_from_db()
@@ -332,9 +332,9 @@ async def test_a_retry_after_the_thread_closed_still_gets_the_first_ack(live_hos
     again = await ok(bob, post_frame(body))
     assert again == {**first, "duplicate": True}
     other = sealed(h, "surgeon_bob", h.thread, "bob-lost-ack1", b"another message")
-    await refused(bob, post_frame(other), "client_msg_id_conflict")
+    await expect_refused(bob, post_frame(other), "client_msg_id_conflict")
     fresh = sealed(h, "surgeon_bob", h.thread, "bob-lost-ack2")
-    await refused(bob, post_frame(fresh), "thread_closed")
+    await expect_refused(bob, post_frame(fresh), "thread_closed")
     assert await stored_counts() == before
     await bob.disconnect()
 
@@ -345,7 +345,7 @@ async def test_reused_client_msg_id_with_other_content_conflicts(live_hospital):
     first = await post(bob, sealed(h, "surgeon_bob", h.thread, "bob-reuse-001"))
     before = await stored_counts()
     reused = sealed(h, "surgeon_bob", h.thread, "bob-reuse-001", b"another message")
-    error = await refused(bob, post_frame(reused), "client_msg_id_conflict")
+    error = await expect_refused(bob, post_frame(reused), "client_msg_id_conflict")
     assert error["data"] == {"message_id": first["message_id"]}
     # The same id for another thread conflicts too, even where Bob may post.
     other = await database_sync_to_async(chat_actions.check_create_thread)(
@@ -354,7 +354,7 @@ async def test_reused_client_msg_id_with_other_content_conflicts(live_hospital):
     assert (await recv(bob))["type"] == "thread.created"
     before = await stored_counts()
     elsewhere = sealed(h, "surgeon_bob", other, "bob-reuse-001")
-    await refused(bob, post_frame(elsewhere), "client_msg_id_conflict")
+    await expect_refused(bob, post_frame(elsewhere), "client_msg_id_conflict")
     await assert_alive(bob)
     assert await stored_counts() == before
     await bob.disconnect()
@@ -366,11 +366,13 @@ async def test_other_refusals_keep_the_socket_up(live_hospital):
     await post(bob, sealed(h, "surgeon_bob", h.thread, "bob-refuse-01"))
     before = await stored_counts()
     frame = {"type": "receipt.read", "thread": h.thread.pk, "up_to_seq": 2}
-    error = await refused(bob, frame, "invalid_request")
+    error = await expect_refused(bob, frame, "invalid_request")
     assert error["data"] == {"last_seq": 1}
-    await refused(bob, {"type": "typing", "thread": h.vascular_thread.pk}, "not_found")
-    await refused(bob, {"type": "receipts.fetch", "thread": h.vascular_thread.pk}, "not_found")
-    await refused(
+    await expect_refused(bob, {"type": "typing", "thread": h.vascular_thread.pk}, "not_found")
+    await expect_refused(
+        bob, {"type": "receipts.fetch", "thread": h.vascular_thread.pk}, "not_found"
+    )
+    await expect_refused(
         bob, {"type": "history.fetch", "thread": h.thread.pk, "limit": 0}, "invalid_frame"
     )
     await assert_alive(bob)
@@ -384,14 +386,16 @@ async def test_cursor_from_the_future(live_hospital):
     plastic = str(h.plastic.pk)
     latest = hello["cursor"][plastic]
     before = await stored_counts()
-    error = await refused(
+    error = await expect_refused(
         bob, {"type": "resume", "cursor": {plastic: latest + 5}}, "cursor_invalid"
     )
     assert error["data"] == {"department": h.plastic.pk, "latest": latest}
-    await refused(bob, {"type": "resume", "cursor": {plastic: -1}}, "invalid_frame")
+    await expect_refused(bob, {"type": "resume", "cursor": {plastic: -1}}, "invalid_frame")
     # Keys are ASCII department ids: "²" passes str.isdigit() but int() refuses it.
     for bad_key in ("plastic", "²", "٣", "-1", "1" * 19):
-        error = await refused(bob, {"type": "resume", "cursor": {bad_key: 0}}, "invalid_frame")
+        error = await expect_refused(
+            bob, {"type": "resume", "cursor": {bad_key: 0}}, "invalid_frame"
+        )
         assert field_names(error) == {"cursor"}, error
     await assert_alive(bob)
     assert await stored_counts() == before
@@ -521,7 +525,7 @@ async def test_a_rate_limited_reply_names_its_frame(live_hospital, settings):
     settings.ROUNDS_WS_RATE_BURST = 1
     bob, _ = await connect_as(live_hospital.surgeon_bob)
     await assert_alive(bob)
-    reply = await refused(bob, {"type": "ping"}, "rate_limited")
+    reply = await expect_refused(bob, {"type": "ping"}, "rate_limited")
     assert reply["id"].startswith("f")
     await bob.disconnect()
 
@@ -535,7 +539,7 @@ async def test_oversized_and_malformed_frames_are_charged_too(live_hospital, set
     assert (await recv(bob))["code"] == "frame_too_large"
     await bob.send_to(text_data="{not json")
     assert (await recv(bob))["code"] == "invalid_json"
-    await refused(bob, {"type": "ping"}, "rate_limited")
+    await expect_refused(bob, {"type": "ping"}, "rate_limited")
     await bob.disconnect()
 
 

@@ -27,11 +27,11 @@ from tests.chat.wsutil import (
     assert_alive,
     assert_quiet,
     connect_as,
+    expect_refused,
     ok,
     post,
     post_frame,
     recv,
-    refused,
     stored_counts,
 )
 from tests.conftest import PLAINTEXT, Hospital, make_user, rotate_room_key, sealed
@@ -46,10 +46,10 @@ def _state() -> dict[str, Any]:
     }
 
 
-async def refused_unstored(communicator, frame: dict[str, Any], code: str) -> dict[str, Any]:
+async def expect_refused_unstored(communicator, frame: dict[str, Any], code: str) -> dict[str, Any]:
     """The frame is refused with `code`; no message, event, receipt or audit entry; socket up."""
     before = (await stored_counts(), await database_sync_to_async(_state)())
-    error = await refused(communicator, frame, code)
+    error = await expect_refused(communicator, frame, code)
     assert error["message"], error
     assert (await stored_counts(), await database_sync_to_async(_state)()) == before
     await assert_alive(communicator)
@@ -151,7 +151,7 @@ async def test_a_member_without_a_published_identity_is_refused(h):
         signer=IdentityKeyPair.generate(),
     )
     communicator, _ = await connect_as(fred)
-    await refused_unstored(communicator, post_frame(body), "invalid_key")
+    await expect_refused_unstored(communicator, post_frame(body), "invalid_key")
     await communicator.disconnect()
 
 
@@ -168,7 +168,7 @@ async def test_a_replaced_identity_no_longer_signs(h):
     await database_sync_to_async(replace)()
     assert await IdentityKey.objects.filter(user=h.surgeon_bob).acount() == 2
     bob, _ = await connect_as(h.surgeon_bob)
-    await refused_unstored(bob, post_frame(body), "bad_signature")
+    await expect_refused_unstored(bob, post_frame(body), "bad_signature")
     h.keys["surgeon_bob"] = new
     await post(bob, sealed(h, "surgeon_bob", h.thread, "bob-newkey-001"))
     await bob.disconnect()
@@ -202,7 +202,7 @@ async def test_a_flipped_byte_anywhere_is_a_bad_signature(h):
         assert changed != body, where
         # The frame names what the envelope was made for: only the signature can tell.
         frame = post_frame(changed, thread=h.thread.pk, client_msg_id="bob-flip-00001")
-        error = await refused_unstored(bob, frame, "bad_signature")
+        error = await expect_refused_unstored(bob, frame, "bad_signature")
         assert "data" not in error or not error["data"], (where, error)
     # The untouched envelope still goes through.
     await post(bob, body)
@@ -231,7 +231,7 @@ async def test_a_malformed_envelope_is_invalid_envelope(h):
     body = sealed(h, "surgeon_bob", h.thread, "bob-shape-0001")
     for name, changed in _malformed(body):
         frame = post_frame(changed, thread=h.thread.pk, client_msg_id="bob-shape-0001")
-        error = await refused_unstored(bob, frame, "invalid_envelope")
+        error = await expect_refused_unstored(bob, frame, "invalid_envelope")
         assert error["message"], name
     await post(bob, body)
     await bob.disconnect()
@@ -245,8 +245,10 @@ async def test_an_envelope_for_another_thread_of_the_department_is_a_mismatch(h)
     second = h.second_thread["id"]
     for_first = sealed(h, "surgeon_bob", h.thread, "bob-thread-001")
     for_second = sealed(h, "surgeon_bob", second, "bob-thread-002", department=h.plastic)
-    await refused_unstored(bob, post_frame(for_first, thread=second), "envelope_mismatch")
-    await refused_unstored(bob, post_frame(for_second, thread=h.thread.pk), "envelope_mismatch")
+    await expect_refused_unstored(bob, post_frame(for_first, thread=second), "envelope_mismatch")
+    await expect_refused_unstored(
+        bob, post_frame(for_second, thread=h.thread.pk), "envelope_mismatch"
+    )
     # Each where it belongs.
     await post(bob, for_first)
     await post(bob, for_second)
@@ -257,15 +259,17 @@ async def test_an_envelope_for_another_department_is_a_mismatch(h):
     """Ines is in both departments: what she writes for one cannot be posted in the other."""
     ines, _ = await connect_as(h.nurse_ines)
     vascular = sealed(h, "nurse_ines", h.vascular_thread, "ines-dept-0001")
-    await refused_unstored(ines, post_frame(vascular, thread=h.thread.pk), "envelope_mismatch")
+    await expect_refused_unstored(
+        ines, post_frame(vascular, thread=h.thread.pk), "envelope_mismatch"
+    )
     # Bound to the Plastic surgery thread, but under the Vascular surgery room key.
     wrong_room = sealed(h, "nurse_ines", h.thread, "ines-dept-0002", department=h.vascular)
     assert wrong_room["header"]["room"] == h.vascular.pk
-    await refused_unstored(ines, post_frame(wrong_room), "envelope_mismatch")
+    await expect_refused_unstored(ines, post_frame(wrong_room), "envelope_mismatch")
     # Bob, who is not in Vascular surgery, signs one for his own thread with its room.
     bob, _ = await connect_as(h.surgeon_bob)
     bob_wrong_room = sealed(h, "surgeon_bob", h.thread, "bob-dept-00001", department=h.vascular)
-    await refused_unstored(bob, post_frame(bob_wrong_room), "envelope_mismatch")
+    await expect_refused_unstored(bob, post_frame(bob_wrong_room), "envelope_mismatch")
     await post(ines, sealed(h, "nurse_ines", h.thread, "ines-dept-0003"))
     await recv(bob)
     await post(ines, vascular)
@@ -279,7 +283,7 @@ async def test_a_non_member_gets_not_found_whatever_the_envelope_names(h):
     grace, _ = await connect_as(h.head_grace)
     for department in (h.plastic, h.vascular):
         body = sealed(h, "head_grace", h.thread, "grace-room-001", department=department)
-        error = await refused_unstored(grace, post_frame(body), "not_found")
+        error = await expect_refused_unstored(grace, post_frame(body), "not_found")
         assert error["message"] == "Thread not found."
     await grace.disconnect()
 
@@ -295,10 +299,10 @@ async def test_an_envelope_in_someone_elses_name_is_refused(h):
         client_msg_id="bob-forge-0001",
         signer=h.keys["surgeon_bob"],
     )
-    await refused_unstored(bob, post_frame(as_alice), "envelope_mismatch")
+    await expect_refused_unstored(bob, post_frame(as_alice), "envelope_mismatch")
     # Alice's own envelope, signed by her, posted by Bob: his key does not verify it.
     alices = sealed(h, "nurse_alice", h.thread, "alice-own-0001")
-    await refused_unstored(bob, post_frame(alices), "bad_signature")
+    await expect_refused_unstored(bob, post_frame(alices), "bad_signature")
     # Where it belongs, it is fine.
     alice, _ = await connect_as(h.nurse_alice)
     await post(alice, alices)
@@ -310,7 +314,7 @@ async def test_an_envelope_for_another_client_msg_id_is_a_mismatch(h):
     bob, _ = await connect_as(h.surgeon_bob)
     body = sealed(h, "surgeon_bob", h.thread, "bob-cmid-00001")
     frame = post_frame(body, client_msg_id="bob-cmid-00002")
-    await refused_unstored(bob, frame, "envelope_mismatch")
+    await expect_refused_unstored(bob, frame, "envelope_mismatch")
     await post(bob, body)
     await bob.disconnect()
 
@@ -331,7 +335,7 @@ async def test_a_removal_requires_a_new_room_key_version(h):
     await post(bob, sealed(h, "surgeon_bob", h.thread, "bob-key-v1-01"))
     assert (await recv(carol))["type"] == "message.new"
     future = sealed(h, "surgeon_bob", h.thread, "bob-key-v2-00", key_version=2)
-    await refused_unstored(bob, post_frame(future), "invalid_envelope")
+    await expect_refused_unstored(bob, post_frame(future), "invalid_envelope")
 
     await database_sync_to_async(room_actions.check_remove_member)(
         h.head_carol, h.plastic.pk, h.nurse_alice.pk
@@ -341,7 +345,7 @@ async def test_a_removal_requires_a_new_room_key_version(h):
 
     # Alice still holds version 1: nothing more may be written under it.
     v1 = sealed(h, "surgeon_bob", h.thread, "bob-key-v1-02")
-    error = await refused_unstored(bob, post_frame(v1), "key_rotation_required")
+    error = await expect_refused_unstored(bob, post_frame(v1), "key_rotation_required")
     assert error["data"]["current_version"] == 1
 
     # Bob publishes version 2, for Carol, Ines, himself and the compliance key.
@@ -365,10 +369,10 @@ async def test_a_removal_requires_a_new_room_key_version(h):
 
     # Version 1 stays refused, a version not published yet is no version at all.
     v1_again = sealed(h, "surgeon_bob", h.thread, "bob-key-v1-03", key_version=1)
-    error = await refused_unstored(bob, post_frame(v1_again), "key_rotation_required")
+    error = await expect_refused_unstored(bob, post_frame(v1_again), "key_rotation_required")
     assert error["data"]["current_version"] == 2
     v3 = sealed(h, "surgeon_bob", h.thread, "bob-key-v3-01", key_version=3)
-    await refused_unstored(bob, post_frame(v3), "invalid_envelope")
+    await expect_refused_unstored(bob, post_frame(v3), "invalid_envelope")
     await assert_quiet(bob, carol)
     await bob.disconnect()
     await carol.disconnect()
@@ -382,7 +386,7 @@ async def test_while_a_rotation_is_due_an_unpublished_version_is_refused_for_rot
     )
     bob, _ = await connect_as(h.surgeon_bob)
     unpublished = sealed(h, "surgeon_bob", h.thread, "bob-key-v2-02", key_version=2)
-    error = await refused_unstored(bob, post_frame(unpublished), "key_rotation_required")
+    error = await expect_refused_unstored(bob, post_frame(unpublished), "key_rotation_required")
     assert error["data"]["current_version"] == 1
     await bob.disconnect()
 
@@ -399,7 +403,7 @@ async def test_a_department_without_a_room_key_requires_one_first(h):
     carol, _ = await connect_as(h.head_carol)
     # Carol's client made up version 1 but never published it.
     body = sealed(h, "head_carol", thread, "carol-nokey-01", key_version=1)
-    error = await refused_unstored(carol, post_frame(body), "key_rotation_required")
+    error = await expect_refused_unstored(carol, post_frame(body), "key_rotation_required")
     assert error["data"]["current_version"] == 0
     await carol.disconnect()
 
@@ -418,7 +422,7 @@ async def test_a_replayed_envelope_gets_the_first_ack(h):
     assert again == {**first, "duplicate": True}
     # Same id, another message (a new nonce, another text): a conflict, not a duplicate.
     other = sealed(h, "surgeon_bob", h.thread, "bob-replay-001", b"a different note")
-    error = await refused_unstored(bob, post_frame(other), "client_msg_id_conflict")
+    error = await expect_refused_unstored(bob, post_frame(other), "client_msg_id_conflict")
     assert error["data"] == {"message_id": first["message_id"]}
     assert await stored_counts() == before
 
@@ -473,9 +477,9 @@ async def test_no_plaintext_or_room_key_reaches_any_table(h):
     await post(alice, reply)
     assert (await recv(bob))["type"] == "message.new"
     # Refused posts carry the marker too.
-    await refused(bob, post_frame(tampered(reply, "sig:0")), "bad_signature")
+    await expect_refused(bob, post_frame(tampered(reply, "sig:0")), "bad_signature")
     refused_copy = sealed(h, "surgeon_bob", h.thread, "bob-mark-00000", f"{marker} again".encode())
-    await refused(bob, post_frame(refused_copy), "client_msg_id_conflict")
+    await expect_refused(bob, post_frame(refused_copy), "client_msg_id_conflict")
     await ok(alice, {"type": "receipt.read", "thread": h.thread.pk, "up_to_seq": 4})
     assert (await recv(alice))["type"] == "receipt.new"
     await ok(alice, {"type": "history.fetch", "thread": h.thread.pk})

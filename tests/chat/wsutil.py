@@ -59,7 +59,7 @@ async def ok(communicator, frame: dict[str, Any]) -> dict[str, Any]:
     return reply["result"]
 
 
-async def refused(communicator, frame: dict[str, Any], code: str) -> dict[str, Any]:
+async def expect_refused(communicator, frame: dict[str, Any], code: str) -> dict[str, Any]:
     reply = await request(communicator, frame)
     assert reply["type"] == "error", reply
     assert reply["code"] == code, reply

@@ -182,7 +182,7 @@ def _flip(text: str, index: int) -> str:
     return b64encode(bytes(raw))
 
 
-def _refused(envelope, room_key, sender_key, error=BadSignature):
+def expect_refused(envelope, room_key, sender_key, error=BadSignature):
     with pytest.raises(error):
         verify_envelope(envelope, sender_key=sender_key)
     with pytest.raises(error):
@@ -194,13 +194,13 @@ def test_every_byte_of_nonce_and_signature(envelope, room_key, nurse_alice, fiel
     header = envelope["header"]
     for index in range(len(b64decode(header[field]))):
         tampered = {**envelope, "header": {**header, field: _flip(header[field], index)}}
-        _refused(tampered, room_key, nurse_alice.public)
+        expect_refused(tampered, room_key, nurse_alice.public)
 
 
 def test_every_byte_of_a_short_ciphertext(envelope, room_key, nurse_alice):
     for index in range(len(b64decode(envelope["ciphertext"]))):
         tampered = {**envelope, "ciphertext": _flip(envelope["ciphertext"], index)}
-        _refused(tampered, room_key, nurse_alice.public)
+        expect_refused(tampered, room_key, nurse_alice.public)
 
 
 def test_a_sample_of_bytes_of_a_long_ciphertext(room_key, nurse_alice):
@@ -215,7 +215,7 @@ def test_a_sample_of_bytes_of_a_long_ciphertext(room_key, nurse_alice):
     size = len(b64decode(envelope["ciphertext"]))
     for index in [*range(0, size, 97), size - 17, size - 16, size - 1]:
         tampered = {**envelope, "ciphertext": _flip(envelope["ciphertext"], index)}
-        _refused(tampered, room_key, nurse_alice.public)
+        expect_refused(tampered, room_key, nurse_alice.public)
 
 
 @pytest.mark.parametrize(
@@ -232,13 +232,13 @@ def test_every_header_field_is_signed(envelope, room_key, nurse_alice, field, va
     """An envelope copied to another room or thread, or re-attributed, is refused."""
     for value in values:
         tampered = {**envelope, "header": {**envelope["header"], field: value}}
-        _refused(tampered, room_key, nurse_alice.public)
+        expect_refused(tampered, room_key, nurse_alice.public)
 
 
 def test_truncated_or_extended_ciphertext(envelope, room_key, nurse_alice):
     raw = b64decode(envelope["ciphertext"])
     for changed in (raw[:-1], raw + b"\x00", raw[1:]):
-        _refused({**envelope, "ciphertext": b64encode(changed)}, room_key, nurse_alice.public)
+        expect_refused({**envelope, "ciphertext": b64encode(changed)}, room_key, nurse_alice.public)
 
 
 def _resign(envelope, signer):
@@ -274,8 +274,8 @@ def test_ciphertext_changed_and_resigned_fails_the_aead(envelope, room_key, nurs
 
 
 def test_signed_by_someone_else(envelope, room_key, nurse_alice, surgeon_bob):
-    _refused(_resign(envelope, surgeon_bob), room_key, nurse_alice.public)
-    _refused(envelope, room_key, surgeon_bob.public)
+    expect_refused(_resign(envelope, surgeon_bob), room_key, nurse_alice.public)
+    expect_refused(envelope, room_key, surgeon_bob.public)
 
 
 def test_wrong_room_key(envelope, room_key, nurse_alice):
@@ -345,7 +345,7 @@ def test_wrong_room_key(envelope, room_key, nurse_alice):
     ],
 )
 def test_parsing_is_strict(envelope, room_key, nurse_alice, mutate, error):
-    _refused(mutate(envelope), room_key, nurse_alice.public, error)
+    expect_refused(mutate(envelope), room_key, nurse_alice.public, error)
 
 
 @pytest.mark.parametrize(

@@ -106,7 +106,7 @@ def test_dict_round_trip(chain):
         assert SignedStatement.from_dict(signed.to_dict()) == signed
 
 
-def _chain_error(statements, admin, keys, error, index):
+def expect_chain_error(statements, admin, keys, error, index):
     with pytest.raises(error) as caught:
         verify_membership_chain(statements, admin_key=admin, keys=keys)
     assert caught.value.statement_index == index
@@ -115,23 +115,23 @@ def _chain_error(statements, admin, keys, error, index):
 
 def test_first_head_must_be_appointed_by_the_admin(chain, make, institution_admin, keys):
     admin = institution_admin.public
-    _chain_error(chain[1:], admin, keys, BadSignature, 0)
+    expect_chain_error(chain[1:], admin, keys, BadSignature, 0)
     self_appointed = make("admit", CAROL, "head", "2025-01-06T08:00:00Z", CAROL)
-    _chain_error([self_appointed], admin, keys, BadSignature, 0)
+    expect_chain_error([self_appointed], admin, keys, BadSignature, 0)
 
 
 def test_another_admin_key_is_refused(chain, surgeon_bob, institution_admin, keys):
-    _chain_error(chain, surgeon_bob.public, keys, BadSignature, 0)
+    expect_chain_error(chain, surgeon_bob.public, keys, BadSignature, 0)
 
 
 def test_admin_may_not_act_while_there_is_a_head(chain, make, institution_admin, keys):
     extra_head = make("admit", BOB, "head", "2025-01-06T08:06:00Z", None)
-    _chain_error([chain[0], extra_head], institution_admin.public, keys, BadSignature, 1)
+    expect_chain_error([chain[0], extra_head], institution_admin.public, keys, BadSignature, 1)
 
 
 def test_admin_may_only_appoint_heads(make, institution_admin, keys):
     member = make("admit", ALICE, "member", "2025-01-06T08:00:00Z", None)
-    _chain_error([member], institution_admin.public, keys, BadSignature, 0)
+    expect_chain_error([member], institution_admin.public, keys, BadSignature, 0)
 
 
 def test_admin_reappoints_after_the_last_head_left(chain, make, institution_admin, keys):
@@ -147,7 +147,7 @@ def test_admin_reappoints_after_the_last_head_left(chain, make, institution_admi
 
 def test_a_member_cannot_admit(chain, make, institution_admin, keys):
     by_alice = make("admit", BOB, "member", "2025-01-06T08:06:00Z", ALICE)
-    _chain_error([*chain[:2], by_alice], institution_admin.public, keys, BadSignature, 2)
+    expect_chain_error([*chain[:2], by_alice], institution_admin.public, keys, BadSignature, 2)
 
 
 def test_a_removed_head_cannot_sign(chain, make, institution_admin, keys):
@@ -156,7 +156,7 @@ def test_a_removed_head_cannot_sign(chain, make, institution_admin, keys):
         make("remove", CAROL, "head", "2025-02-02T08:00:00Z", BOB),
         make("admit", ALICE, "member", "2025-02-03T08:00:00Z", CAROL),
     ]
-    _chain_error(statements, institution_admin.public, keys, BadSignature, 5)
+    expect_chain_error(statements, institution_admin.public, keys, BadSignature, 5)
 
 
 @pytest.mark.parametrize(
@@ -174,14 +174,14 @@ def test_statements_must_fit_the_membership(
     chain, make, institution_admin, keys, statement, reason
 ):
     bad = make(*statement)
-    _chain_error([*chain[:2], bad], institution_admin.public, keys, InvalidEnvelope, 2)
+    expect_chain_error([*chain[:2], bad], institution_admin.public, keys, InvalidEnvelope, 2)
     with pytest.raises(InvalidEnvelope, match=reason):
         verify_membership_chain([*chain[:2], bad], admin_key=institution_admin.public, keys=keys)
 
 
 def test_one_department_per_chain(chain, make, institution_admin, keys):
     elsewhere = make("admit", BOB, "member", "2025-01-06T08:06:00Z", CAROL, department=13)
-    _chain_error([*chain[:2], elsewhere], institution_admin.public, keys, InvalidEnvelope, 2)
+    expect_chain_error([*chain[:2], elsewhere], institution_admin.public, keys, InvalidEnvelope, 2)
 
 
 def test_server_cannot_swap_a_members_key(chain, institution_admin, keys, surgeon_bob):

@@ -136,7 +136,7 @@ def version_one(keyed: Keyed) -> Keyed:
     return keyed
 
 
-def refused(response, status: int, code: str) -> dict:
+def expect_refused(response, status: int, code: str) -> dict:
     assert response.status_code == status, response.content
     body = response.json()
     assert body["code"] == code, body
@@ -254,7 +254,9 @@ def test_a_member_without_an_identity_is_listed_but_not_required(bare: Keyed):
 def test_a_version_that_leaves_someone_out_is_refused(keyed: Keyed, left_out: str, named: str):
     before = state(keyed.h)
     recipients = tuple(n for n in (*MEMBERS, COMPLIANCE) if n != left_out)
-    body = refused(keyed.publish_version("surgeon_bob", 1, recipients), 409, "wraps_incomplete")
+    body = expect_refused(
+        keyed.publish_version("surgeon_bob", 1, recipients), 409, "wraps_incomplete"
+    )
     expected = "compliance" if named == "compliance" else str(keyed.user(named).pk)
     assert body["data"] == {"missing": [expected]}
     assert state(keyed.h) == before
@@ -265,14 +267,14 @@ def test_a_wrap_for_a_non_member_is_refused(keyed: Keyed, outsider: str):
     keyed.publish(outsider)
     before = state(keyed.h)
     response = keyed.publish_version("surgeon_bob", 1, (*MEMBERS, COMPLIANCE, outsider))
-    refused(response, 400, "invalid_request")
+    expect_refused(response, 400, "invalid_request")
     assert state(keyed.h) == before
 
 
 def test_a_wrap_sent_twice_to_one_recipient_is_refused(keyed: Keyed):
     before = state(keyed.h)
     response = keyed.publish_version("surgeon_bob", 1, (*MEMBERS, COMPLIANCE, "nurse_alice"))
-    refused(response, 400, "invalid_request")
+    expect_refused(response, 400, "invalid_request")
     assert state(keyed.h) == before
 
 
@@ -312,7 +314,7 @@ def test_a_wrap_whose_signature_fails_is_refused(keyed: Keyed, make):
     wraps.append(make(keyed))
     before = state(keyed.h)
     response = keyed.publish_version("surgeon_bob", 1, (), wraps=wraps)
-    refused(response, 400, "bad_signature")
+    expect_refused(response, 400, "bad_signature")
     assert state(keyed.h) == before
 
 
@@ -322,7 +324,7 @@ def test_a_wrap_made_by_another_member_is_refused(keyed: Keyed):
     wraps.append(keyed.wrap(1, "nurse_alice", "nurse_alice"))
     before = state(keyed.h)
     response = keyed.publish_version("surgeon_bob", 1, (), wraps=wraps)
-    refused(response, 400, "bad_signature")
+    expect_refused(response, 400, "bad_signature")
     assert state(keyed.h) == before
 
 
@@ -331,20 +333,22 @@ def test_a_wrap_for_another_department_is_refused(keyed: Keyed):
     wraps = [keyed.wrap(1, "surgeon_bob", n, room_key=vascular_key) for n in (*MEMBERS, COMPLIANCE)]
     before = state(keyed.h)
     response = keyed.publish_version("surgeon_bob", 1, (), wraps=wraps)
-    refused(response, 400, "invalid_request")
+    expect_refused(response, 400, "invalid_request")
     assert state(keyed.h) == before
 
 
 def test_versions_go_up_one_at_a_time(keyed: Keyed):
     before = state(keyed.h)
-    body = refused(keyed.publish_version("surgeon_bob", 2, (*MEMBERS, COMPLIANCE)), 409, "conflict")
+    body = expect_refused(
+        keyed.publish_version("surgeon_bob", 2, (*MEMBERS, COMPLIANCE)), 409, "conflict"
+    )
     assert body["data"] == {"current_version": 0}
     assert state(keyed.h) == before
 
     assert keyed.publish_version("surgeon_bob", 1, (*MEMBERS, COMPLIANCE)).status_code == 201
     before = state(keyed.h)
     again = keyed.publish_version("head_carol", 1, (*MEMBERS, COMPLIANCE))
-    assert refused(again, 409, "conflict")["data"] == {"current_version": 1}
+    assert expect_refused(again, 409, "conflict")["data"] == {"current_version": 1}
     assert state(keyed.h) == before
 
 
@@ -352,7 +356,7 @@ def test_the_wraps_must_be_of_the_version_published(keyed: Keyed):
     wraps = keyed.wraps(2, "surgeon_bob", (*MEMBERS, COMPLIANCE))
     before = state(keyed.h)
     response = keyed.publish_version("surgeon_bob", 1, (), wraps=wraps)
-    refused(response, 400, "invalid_request")
+    expect_refused(response, 400, "invalid_request")
     assert state(keyed.h) == before
 
 
@@ -361,7 +365,7 @@ def test_without_the_compliance_key_no_version_is_published(bare: Keyed):
         bare.publish(name)
     before = state(bare.h)
     response = bare.publish_version("surgeon_bob", 1, MEMBERS)
-    refused(response, 409, "wraps_incomplete")
+    expect_refused(response, 409, "wraps_incomplete")
     assert state(bare.h) == before
 
 
@@ -372,7 +376,7 @@ def test_a_caller_without_a_published_identity_cannot_publish(keyed: Keyed):
     IdentityKey.objects.filter(user=keyed.h.nurse_alice).delete()
     before = state(keyed.h)
     response = keyed.api("nurse_alice").post(keys_path(keyed.h), {"version": 1, "wraps": wraps})
-    refused(response, 400, "invalid_key")
+    expect_refused(response, 400, "invalid_key")
     assert state(keyed.h) == before
 
 
@@ -388,12 +392,12 @@ def test_a_removal_requires_a_new_version_without_the_removed(version_one: Keyed
     assert removed.status_code == 200, removed.content
     assert Department.objects.get(pk=h.plastic.pk).rotation_required is True
     assert k.api("surgeon_bob").get(keys_path(h)).json()["rotation_required"] is True
-    refused(k.api("nurse_alice").get(keys_path(h)), 404, "not_found")
+    expect_refused(k.api("nurse_alice").get(keys_path(h)), 404, "not_found")
 
     # Alice's fingerprint is no recipient of version 2 any more.
     before = state(h)
     response = k.publish_version("head_carol", 2, (*MEMBERS, COMPLIANCE))
-    refused(response, 400, "invalid_request")
+    expect_refused(response, 400, "invalid_request")
     assert state(h) == before
 
     remaining = ("head_carol", "surgeon_bob", COMPLIANCE)
@@ -460,12 +464,14 @@ def test_a_newcomer_reads_the_history_through_shared_wraps(newcomer: Keyed):
     # The same wrap again is a conflict, and nothing is added.
     before = state(h)
     again = k.api("surgeon_bob").post(share_path(h), {"wraps": wraps[:1]})
-    refused(again, 409, "conflict")
+    expect_refused(again, 409, "conflict")
     assert state(h) == before
 
     # Having published, the newcomer is now required in every later version.
     missing = k.publish_version("surgeon_bob", 3, (*MEMBERS, COMPLIANCE))
-    assert refused(missing, 409, "wraps_incomplete")["data"] == {"missing": [str(h.locum_fred.pk)]}
+    assert expect_refused(missing, 409, "wraps_incomplete")["data"] == {
+        "missing": [str(h.locum_fred.pk)]
+    }
 
 
 def test_history_is_shared_only_with_current_members(newcomer: Keyed):
@@ -475,7 +481,7 @@ def test_history_is_shared_only_with_current_members(newcomer: Keyed):
     response = k.api("surgeon_bob").post(
         share_path(k.h), {"wraps": [k.wrap(1, "surgeon_bob", "nurse_ines")]}
     )
-    refused(response, 400, "invalid_request")
+    expect_refused(response, 400, "invalid_request")
     assert state(k.h) == before
 
 
@@ -485,7 +491,7 @@ def test_history_is_shared_only_for_versions_that_exist(newcomer: Keyed):
     response = k.api("surgeon_bob").post(
         share_path(k.h), {"wraps": [k.wrap(3, "surgeon_bob", "locum_fred")]}
     )
-    refused(response, 400, "invalid_request")
+    expect_refused(response, 400, "invalid_request")
     assert state(k.h) == before
 
 
@@ -494,11 +500,11 @@ def test_shared_wraps_are_checked_like_published_ones(newcomer: Keyed):
     before = state(k.h)
     forged = {**(w := k.wrap(1, "surgeon_bob", "locum_fred")), "sig": _flip(w["sig"])}
     response = k.api("surgeon_bob").post(share_path(k.h), {"wraps": [forged]})
-    refused(response, 400, "bad_signature")
+    expect_refused(response, 400, "bad_signature")
     other = k.api("surgeon_bob").post(
         share_path(k.h), {"wraps": [k.wrap(1, "head_carol", "locum_fred")]}
     )
-    refused(other, 400, "bad_signature")
+    expect_refused(other, 400, "bad_signature")
     assert state(k.h) == before
 
 
@@ -579,7 +585,9 @@ def test_a_member_may_not_sign_statements(keyed: Keyed):
         signer_fingerprint=k.pairs["surgeon_bob"].fingerprint,
     )
     before = state(k.h)
-    refused(post_statement(k, "surgeon_bob", signed_by(k, st, "surgeon_bob")), 403, "forbidden")
+    expect_refused(
+        post_statement(k, "surgeon_bob", signed_by(k, st, "surgeon_bob")), 403, "forbidden"
+    )
     assert state(k.h) == before
 
 
@@ -619,7 +627,7 @@ BAD_STATEMENT_SIGNATURES = {
 def test_a_statement_not_signed_by_the_callers_key_is_refused(keyed: Keyed, make):
     signed = make(keyed)
     before = state(keyed.h)
-    refused(post_statement(keyed, "head_carol", signed), 400, "bad_signature")
+    expect_refused(post_statement(keyed, "head_carol", signed), 400, "bad_signature")
     assert state(keyed.h) == before
 
 
@@ -628,11 +636,13 @@ def test_a_statement_must_name_the_subjects_published_fingerprint(keyed: Keyed):
     stranger_fp = IdentityKeyPair.generate().fingerprint
     before = state(k.h)
     wrong = statement(k, subject_fingerprint=stranger_fp)
-    refused(post_statement(k, "head_carol", signed_by(k, wrong)), 400, "invalid_request")
+    expect_refused(post_statement(k, "head_carol", signed_by(k, wrong)), 400, "invalid_request")
     # A subject who has published no key at all.
     IdentityKey.objects.filter(user=k.h.surgeon_bob).delete()
     unpublished = statement(k)
-    refused(post_statement(k, "head_carol", signed_by(k, unpublished)), 400, "invalid_request")
+    expect_refused(
+        post_statement(k, "head_carol", signed_by(k, unpublished)), 400, "invalid_request"
+    )
     assert state(k.h) == before
 
 
@@ -644,7 +654,7 @@ def test_an_admission_of_a_non_member_is_refused(keyed: Keyed, subject: str):
         k, subject_user=k.user(subject).pk, subject_fingerprint=k.pairs[subject].fingerprint
     )
     before = state(k.h)
-    refused(post_statement(k, "head_carol", signed_by(k, st)), 403, "forbidden")
+    expect_refused(post_statement(k, "head_carol", signed_by(k, st)), 403, "forbidden")
     assert state(k.h) == before
 
 
@@ -657,7 +667,7 @@ def test_a_statement_that_contradicts_the_membership_is_refused(keyed: Keyed, ch
     before = state(keyed.h)
     st = statement(keyed, **changes)
     response = post_statement(keyed, "head_carol", signed_by(keyed, st))
-    refused(response, 403, "forbidden")
+    expect_refused(response, 403, "forbidden")
     assert state(keyed.h) == before
 
 
@@ -667,7 +677,7 @@ def test_a_statement_for_another_department_or_signer_is_refused(keyed: Keyed, f
     other = k.h.vascular.pk if field == "department" else k.h.surgeon_bob.pk
     st = statement(k, **{field: other})
     before = state(k.h)
-    refused(post_statement(k, "head_carol", signed_by(k, st)), 400, "invalid_request")
+    expect_refused(post_statement(k, "head_carol", signed_by(k, st)), 400, "invalid_request")
     assert state(k.h) == before
 
 
@@ -676,7 +686,7 @@ def test_a_head_without_a_published_identity_cannot_sign(keyed: Keyed):
     signed = signed_by(k, statement(k))
     IdentityKey.objects.filter(user=k.h.head_carol).delete()
     before = state(k.h)
-    refused(post_statement(k, "head_carol", signed), 400, "invalid_key")
+    expect_refused(post_statement(k, "head_carol", signed), 400, "invalid_key")
     assert state(k.h) == before
 
 
@@ -694,7 +704,7 @@ def test_a_replaced_identity_gets_the_history_again_from_a_colleague(version_one
     stale = k.api("head_carol").post(
         share_path(k.h), {"wraps": [k.wrap(1, "head_carol", "old_bob")]}
     )
-    refused(stale, 400, "invalid_request")
+    expect_refused(stale, 400, "invalid_request")
     response = k.api("head_carol").post(
         share_path(k.h), {"wraps": [k.wrap(1, "head_carol", "surgeon_bob")]}
     )
@@ -720,7 +730,7 @@ def test_removing_someone_who_was_never_a_member_is_refused(keyed: Keyed):
         subject_user=k.h.nurse_ines.pk,
         subject_fingerprint=k.pairs["nurse_ines"].fingerprint,
     )
-    refused(post_statement(k, "head_carol", signed_by(k, st)), 403, "forbidden")
+    expect_refused(post_statement(k, "head_carol", signed_by(k, st)), 403, "forbidden")
     assert StoredStatement.objects.count() == 0
 
 
@@ -729,4 +739,5 @@ def test_an_unparsable_wrap_is_an_invalid_request(keyed: Keyed):
     response = k.api("surgeon_bob").post(
         keys_path(k.h), {"version": 1, "wraps": [{"v": 1, "department": k.h.plastic.pk}]}
     )
-    refused(response, 400, "invalid_request")
+    expect_refused(response, 400, "invalid_request")
+    assert not RoomKeyVersion.objects.exists()
