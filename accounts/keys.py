@@ -96,12 +96,22 @@ def do_publish_identity(
     return identity_data(key)
 
 
-def check_get_identity(actor: Any, user_id: int) -> dict[str, Any]:
+def check_get_identity(actor: Any, user_id: int, fingerprint: str | None = None) -> dict[str, Any]:
+    """The user's published identity; with `fingerprint`, one they published before.
+
+    A replaced key is still needed to check what was signed with it: old
+    messages, and wraps or statements made before the replacement.
+    """
     access.access_identity_of(actor, user_id)
-    key = active_identity(user_id)
+    if fingerprint is None:
+        key = active_identity(user_id)
+    else:
+        key = IdentityKey.objects.filter(user_id=user_id, fingerprint=fingerprint).first()
     if key is None:
-        raise NotFound("This user has not published keys yet.")
-    return identity_data(key)
+        raise NotFound("No such published key for this user.")
+    data = identity_data(key)
+    data["replaced_at"] = key.replaced_at.isoformat() if key.replaced_at else None
+    return data
 
 
 def check_store_backup(actor: Any, blob: str) -> dict[str, Any]:

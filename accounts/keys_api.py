@@ -28,8 +28,8 @@ def publish_identity(request, body: IdentityIn):
 
 
 @router.get("/identity/{user_id}")
-def get_identity(request, user_id: int):
-    return keys.check_get_identity(request.user, user_id)
+def get_identity(request, user_id: int, fingerprint: str | None = None):
+    return keys.check_get_identity(request.user, user_id, fingerprint)
 
 
 @router.put("/backup")

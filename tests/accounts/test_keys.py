@@ -366,3 +366,24 @@ def test_a_colleagues_key_cannot_be_published_as_ones_own(hospital: Hospital):
     assert publish(hospital.surgeon_bob, pair).status_code == 200
     expect_refused(publish(hospital.nurse_alice, pair), 409, "conflict")
     assert not IdentityKey.objects.filter(user=hospital.nurse_alice).exists()
+
+
+def test_a_replaced_key_stays_retrievable_by_its_fingerprint(hospital: Hospital):
+    old, new = IdentityKeyPair.generate(), IdentityKeyPair.generate()
+    assert publish(hospital.surgeon_bob, old).status_code == 200
+    assert publish(hospital.surgeon_bob, new, replace=True).status_code == 200
+    alice = Api(hospital.nurse_alice)
+    path = f"{IDENTITY}/{hospital.surgeon_bob.pk}"
+    current = alice.get(path).json()
+    assert (current["fingerprint"], current["replaced_at"]) == (new.fingerprint, None)
+    earlier = alice.get(f"{path}?fingerprint={old.fingerprint}").json()
+    assert earlier["fingerprint"] == old.fingerprint
+    assert earlier["public"] == old.public.to_dict()
+    assert earlier["replaced_at"] is not None
+    # Someone else's fingerprint under Bob's id is not Bob's key.
+    other = IdentityKeyPair.generate()
+    publish(hospital.nurse_alice, other)
+    expect_refused(alice.get(f"{path}?fingerprint={other.fingerprint}"), 404, "not_found")
+    # Visibility is unchanged: a stranger to Bob's departments sees nothing.
+    ines = Api(hospital.nurse_ines)
+    expect_refused(ines.get(f"{path}?fingerprint={old.fingerprint}"), 404, "not_found")
