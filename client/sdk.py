@@ -20,6 +20,7 @@ import contextlib
 import itertools
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -300,13 +301,18 @@ class RoundsClient:
     async def typing(self, thread: int, active: bool = True) -> dict:
         return await self.request({"type": "typing", "thread": thread, "active": active})
 
-    async def next_event(self, kind: str | None = None, wait: float | None = None) -> dict:
-        """The next pushed event (of `kind`, skipping others)."""
+    async def next_event(
+        self,
+        kind: str | None = None,
+        wait: float | None = None,
+        match: Callable[[dict], bool] | None = None,
+    ) -> dict:
+        """The next pushed event of `kind` for which `match` holds, skipping others."""
         deadline = asyncio.get_running_loop().time() + (wait or self.timeout)
         while True:
             remaining = deadline - asyncio.get_running_loop().time()
             frame = await asyncio.wait_for(self.events.get(), max(remaining, 0.001))
-            if kind is None or frame.get("type") == kind:
+            if (kind is None or frame.get("type") == kind) and (match is None or match(frame)):
                 return frame
 
     async def disconnect(self) -> None:

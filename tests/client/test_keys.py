@@ -7,7 +7,6 @@ server, and the test reads the compliance wraps straight from the server's
 database to show that it opens every message.
 """
 
-import asyncio
 import contextlib
 import copy
 import json
@@ -60,17 +59,6 @@ async def new_thread(client: RoundsClient, department: int, title: str) -> dict:
     patients = await client.find_patients(name="le")
     assert patients, "seed_demo admits patients named Le…"
     return await client.create_thread(department, patients[0]["id"], title)
-
-
-async def wait_for(
-    client: RoundsClient, kind: str, match: Callable[[dict], bool], timeout: float = 10
-) -> dict:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        frame = await client.next_event(kind, wait=max(deadline - loop.time(), 0.001))
-        if match(frame):
-            return frame
 
 
 def in_thread(thread_id: int) -> Callable[[dict], bool]:
@@ -158,10 +146,12 @@ async def test_an_encrypted_conversation_through_joins_removals_and_a_new_device
         assert ack["seq"] == 1
         assert bob.keys.current[plastic] == 1
         assert versions_in_database(cluster, plastic) == [1]
-        first = await wait_for(alice, "message.new", in_thread(thread["id"]))
+        first = await alice.next_event("message.new", match=in_thread(thread["id"]))
         assert await alice.open_message(first) == texts[0].encode()
         assert (
-            await frank.open_message(await wait_for(frank, "message.new", in_thread(thread["id"])))
+            await frank.open_message(
+                await frank.next_event("message.new", match=in_thread(thread["id"]))
+            )
             == texts[0].encode()
         )
         keys = await alice.call("GET", f"/api/departments/{plastic}/keys")
@@ -234,13 +224,15 @@ async def test_an_encrypted_conversation_through_joins_removals_and_a_new_device
         assert refusals == ["key_rotation_required"]  # then rotated, and posted again
         assert bob.keys.current[plastic] == 2
         assert versions_in_database(cluster, plastic) == [1, 2]
-        second = await wait_for(alice, "message.new", lambda f: f["message"]["seq"] == 2)
+        second = await alice.next_event("message.new", match=lambda f: f["message"]["seq"] == 2)
         assert second["message"]["envelope"]["header"]["key_version"] == 2
         assert await alice.open_message(second) == texts[1].encode()
         assert alice.keys.versions(plastic) == [1, 2]
         assert (
             await erin.open_message(
-                await wait_for(erin, "message.new", lambda f: f.get("message", {}).get("seq") == 2)
+                await erin.next_event(
+                    "message.new", match=lambda f: f.get("message", {}).get("seq") == 2
+                )
             )
             == texts[1].encode()
         )
@@ -292,7 +284,7 @@ async def test_an_encrypted_conversation_through_joins_removals_and_a_new_device
         texts.append("Read on my new phone")
         await phone.connect()
         await phone.send_text(thread["id"], texts[2])
-        third = await wait_for(bob, "message.new", lambda f: f["message"]["seq"] == 3)
+        third = await bob.next_event("message.new", match=lambda f: f["message"]["seq"] == 3)
         assert await bob.open_message(third) == texts[2].encode()
 
     # 5. The compliance key opens every message: its wraps, read from the server's database.

@@ -48,18 +48,6 @@ async def new_thread(client: RoundsClient, title: str) -> dict:
     return await client.create_thread(plastic, patients[0]["id"], title)
 
 
-async def wait_for(
-    client: RoundsClient, kind: str, match: Callable[[dict], bool], timeout: float = 10
-) -> dict:
-    """The next pushed event of `kind` that `match`es, skipping any other."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        frame = await client.next_event(kind, wait=max(deadline - loop.time(), 0.001))
-        if match(frame):
-            return frame
-
-
 async def drain(client: RoundsClient, wait: float) -> list[dict]:
     """Every event pushed within `wait` seconds."""
     frames = []
@@ -95,12 +83,14 @@ async def test_two_processes_share_delivery_receipts_and_refusals(
     await live_keys.ready(plastic, bob, alice, ines)
 
     thread = await new_thread(bob, "Live: flap check")
-    created = await wait_for(alice, "thread.created", lambda f: f["thread"]["id"] == thread["id"])
+    created = await alice.next_event(
+        "thread.created", match=lambda f: f["thread"]["id"] == thread["id"]
+    )
     assert created["thread"]["title"] == "Live: flap check"
 
     ack, body = await live_keys.post(bob, thread)
     assert ack["seq"] == 1
-    pushed = await wait_for(alice, "message.new", in_thread(thread["id"]))
+    pushed = await alice.next_event("message.new", match=in_thread(thread["id"]))
     message = pushed["message"]
     assert (message["id"], message["seq"]) == (ack["message_id"], 1)
     assert message["sender"]["username"] == "surgeon_bob"
@@ -110,7 +100,7 @@ async def test_two_processes_share_delivery_receipts_and_refusals(
 
     read = await alice.read(thread["id"], ack["seq"])
     assert read["advanced"] and read["up_to_seq"] == 1
-    receipt = await wait_for(bob, "receipt.new", lambda f: f["thread"] == thread["id"])
+    receipt = await bob.next_event("receipt.new", match=lambda f: f["thread"] == thread["id"])
     assert receipt["user"]["username"] == "nurse_alice" and receipt["up_to_seq"] == 1
 
     # Vascular surgery's nurse: the same answer as for a thread that does not exist.
@@ -141,7 +131,7 @@ async def test_a_reconnecting_client_gets_each_missed_message_once_in_order(
     alice = await clients.enter_async_context(signed_in(cluster.servers[-1], "nurse_alice"))
     await live_keys.ready(department_id(bob, "Plastic surgery"), bob, alice)
     thread = await new_thread(bob, "Live: reconnect")
-    await wait_for(alice, "thread.created", lambda f: f["thread"]["id"] == thread["id"])
+    await alice.next_event("thread.created", match=lambda f: f["thread"]["id"] == thread["id"])
 
     await alice.disconnect()
     acks = [(await live_keys.post(bob, thread, b"note %d" % n))[0] for n in range(30)]
@@ -151,7 +141,7 @@ async def test_a_reconnecting_client_gets_each_missed_message_once_in_order(
     assert resumed["ignored"] == []
     seqs = []
     while len(seqs) < 30:
-        frame = await wait_for(alice, "message.new", in_thread(thread["id"]))
+        frame = await alice.next_event("message.new", match=in_thread(thread["id"]))
         seqs.append(frame["message"]["seq"])
     assert seqs == list(range(1, 31))
     again = [f for f in await drain(alice, 0.5) if in_thread(thread["id"])(f)]
@@ -170,7 +160,7 @@ async def test_an_event_racing_the_resume_still_comes_once_and_in_order(
     alice = await clients.enter_async_context(signed_in(cluster.servers[-1], "nurse_alice"))
     await live_keys.ready(department_id(bob, "Plastic surgery"), bob, alice)
     thread = await new_thread(bob, "Live: racing resume")
-    await wait_for(alice, "thread.created", lambda f: f["thread"]["id"] == thread["id"])
+    await alice.next_event("thread.created", match=lambda f: f["thread"]["id"] == thread["id"])
     await alice.disconnect()
     for _ in range(3):
         await live_keys.post(bob, thread)
