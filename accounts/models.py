@@ -58,7 +58,21 @@ class AuthSession(models.Model):
         return f"authsession.{self.pk}"
 
 
-class IdentityKey(models.Model):
+class PublicKeyFields(models.Model):
+    """The public halves of an identity, base64, and their fingerprint (chat.crypto)."""
+
+    x25519 = models.CharField(max_length=44)
+    ed25519 = models.CharField(max_length=44)
+    fingerprint = models.CharField(max_length=64)
+
+    class Meta:
+        abstract = True
+
+    def as_public(self) -> dict[str, str]:
+        return {"x25519": self.x25519, "ed25519": self.ed25519}
+
+
+class IdentityKey(PublicKeyFields):
     """A user's published public identity: X25519 to receive wraps, Ed25519 to sign.
 
     Only public halves reach the server. A replaced key keeps its row (with
@@ -66,8 +80,6 @@ class IdentityKey(models.Model):
     """
 
     user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="identity_keys")
-    x25519 = models.CharField(max_length=44)
-    ed25519 = models.CharField(max_length=44)
     fingerprint = models.CharField(max_length=64, db_index=True)
     published_at = models.DateTimeField(auto_now_add=True)
     replaced_at = models.DateTimeField(null=True, blank=True)
@@ -84,9 +96,6 @@ class IdentityKey(models.Model):
     def __str__(self) -> str:
         return f"identity {self.fingerprint[:16]} of {self.user_id}"
 
-    def as_public(self) -> dict[str, str]:
-        return {"x25519": self.x25519, "ed25519": self.ed25519}
-
 
 class KeyBackup(models.Model):
     """The user's private keys, encrypted on their device under their recovery secret.
@@ -102,7 +111,7 @@ class KeyBackup(models.Model):
         return f"key backup of {self.user_id}"
 
 
-class InstitutionKey(models.Model):
+class InstitutionKey(PublicKeyFields):
     """The institution's admin key (appoints first heads) or compliance key (reads all).
 
     Set by an administrator; clients compare its fingerprint with the one
@@ -114,9 +123,6 @@ class InstitutionKey(models.Model):
         COMPLIANCE = "compliance"
 
     kind = models.CharField(max_length=10, choices=Kind.choices)
-    x25519 = models.CharField(max_length=44)
-    ed25519 = models.CharField(max_length=44)
-    fingerprint = models.CharField(max_length=64)
     set_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     set_at = models.DateTimeField(auto_now_add=True)
     replaced_at = models.DateTimeField(null=True, blank=True)
@@ -132,6 +138,3 @@ class InstitutionKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} key {self.fingerprint[:16]}"
-
-    def as_public(self) -> dict[str, str]:
-        return {"x25519": self.x25519, "ed25519": self.ed25519}
