@@ -3,6 +3,7 @@
 Used by the benchmarks (and usable by any script): a fresh SQLite file or a
 fresh PostgreSQL database, migrated and seeded with the demo hospital, then
 daphne processes on free ports sharing it (and Redis, when asked).
+`start_floor` runs the bare Channels baseline (bench/floor/) the same way.
 """
 
 import contextlib
@@ -104,7 +105,6 @@ def start_stack(
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
         )
-        daphne = str(Path(sys.executable).parent / "daphne")
         stack = Stack(
             urls=urls,
             env=env,
@@ -113,25 +113,67 @@ def start_stack(
                 + ("PostgreSQL + Redis" if services else "SQLite + in-memory layer")
             ),
         )
-        try:
-            for port in ports:
-                stack.processes.append(
-                    subprocess.Popen(
-                        [daphne, "-b", "127.0.0.1", "-p", str(port), "rounds.asgi:application"],
-                        env=env,
-                        cwd=ROOT,
-                        stdout=subprocess.DEVNULL,
-                        stderr=subprocess.DEVNULL,
-                    )
-                )
-            for url, process in zip(urls, stack.processes, strict=True):
-                wait_healthy(url, process)
+        with serve(stack, ports, "rounds.asgi:application"):
             yield stack
-        finally:
-            for process in stack.processes:
-                process.terminate()
-            for process in stack.processes:
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+
+
+@contextlib.contextmanager
+def start_floor(
+    processes: int = 1, services: bool = False, extra_env: dict[str, str] | None = None
+) -> Iterator[Stack]:
+    """Yield the floor (bench/floor/) on the same server and layer as start_stack would.
+
+    No database: only daphne processes and, with services, Redis under a
+    prefix of this run's own.
+    """
+    ports = [free_port() for _ in range(processes)]
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "bench.floor.settings",
+        "FLOOR_CHANNEL_PREFIX": f"floor{secrets.token_hex(3)}",
+        **(extra_env or {}),
+    }
+    if services:
+        env["REDIS_URL"] = os.environ.get("REDIS_URL", DEFAULT_REDIS)
+    else:
+        env.pop("REDIS_URL", None)
+    stack = Stack(
+        urls=[f"http://127.0.0.1:{port}" for port in ports],
+        env=env,
+        description=f"{processes} daphne, " + ("Redis" if services else "in-memory layer"),
+    )
+    with serve(stack, ports, "bench.floor.asgi:application"):
+        yield stack
+
+
+def daphne_command(port: int, application: str) -> list[str]:
+    """One command line for Rounds and the floor, so they run on the same server flags."""
+    daphne = str(Path(sys.executable).parent / "daphne")
+    return [daphne, "-b", "127.0.0.1", "-p", str(port), application]
+
+
+@contextlib.contextmanager
+def serve(stack: Stack, ports: list[int], application: str) -> Iterator[None]:
+    """Run one daphne per port until the block ends; healthy before it starts."""
+    try:
+        for port in ports:
+            stack.processes.append(
+                subprocess.Popen(
+                    daphne_command(port, application),
+                    env=stack.env,
+                    cwd=ROOT,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        for url, process in zip(stack.urls, stack.processes, strict=True):
+            wait_healthy(url, process)
+        yield
+    finally:
+        for process in stack.processes:
+            process.terminate()
+        for process in stack.processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
