@@ -13,7 +13,9 @@ replays. It holds:
   so a second, different envelope under the same id is refused as a replay
   while the same envelope delivered again (history, a resume) is accepted;
 - the compliance key fingerprint pinned in configuration: a client never
-  wraps a room key for a compliance key the server substituted.
+  wraps a room key for a compliance key the server substituted;
+- the institution's admin key fingerprint pinned in configuration: the root
+  of every department's signed membership (client/membership.py).
 """
 
 import hashlib
@@ -48,7 +50,12 @@ def normalise_fingerprint(fingerprint: str) -> str:
 class KeyRing:
     """One user's keys on one device (in memory; nothing here is written to disk)."""
 
-    def __init__(self, *, pinned_compliance_fingerprint: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        pinned_compliance_fingerprint: str | None = None,
+        pinned_admin_fingerprint: str | None = None,
+    ) -> None:
         self.identity: IdentityKeyPair | None = None
         self.room_keys: dict[tuple[int, int], RoomKey] = {}
         # Department → the version this device last saw as current for posting.
@@ -60,6 +67,9 @@ class KeyRing:
             normalise_fingerprint(pinned_compliance_fingerprint)
             if pinned_compliance_fingerprint
             else None
+        )
+        self.pinned_admin_fingerprint = (
+            normalise_fingerprint(pinned_admin_fingerprint) if pinned_admin_fingerprint else None
         )
         # Set once the backup of `identity` is stored on the server.
         self.backup_stored = False

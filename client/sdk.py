@@ -9,7 +9,11 @@ End-to-end encryption (docs/crypto.md): `setup_keys()` after login creates
 or recovers the user's identity, `room_key()` fetches, unwraps and when
 needed rotates a department's room key, `send_text()` encrypts and posts,
 `open_message()` verifies and decrypts, `share_history()` gives a newcomer
-the earlier key versions. The keys live in `self.keys` (client/keys.py).
+the earlier key versions. Room keys are wrapped only for members whose
+admission a head signed (`membership()`, client/membership.py); heads sign
+with `admit()`, `attest()`, `remove_member()`, `set_role()`, and an
+administrator appoints a first head with `appoint_head()` and the
+institution's admin key. The keys live in `self.keys` (client/keys.py).
 Every refusal, the server's or a check of this client's, is a
 `RoundsClientError` whose `code` is the server's error code or the
 `chat.crypto` error's code.
@@ -47,6 +51,13 @@ from chat.crypto import (
 )
 from chat.crypto.envelope import parse_envelope
 from client.keys import KeyRing
+from client.membership import (
+    MembershipChain,
+    MembershipRefused,
+    check_attested,
+    make_statement,
+    verify_listing,
+)
 
 # How often `room_key()` tries to publish a new version when others keep
 # changing the department (a rotation or an admission) under it.
@@ -110,9 +121,13 @@ class RoundsClient:
         origin: str | None = None,
         timeout: float = 10.0,
         pinned_compliance_fingerprint: str | None = None,
+        pinned_admin_fingerprint: str | None = None,
     ) -> None:
-        """`pinned_compliance_fingerprint` (from configuration, never from the server):
-        the institution's compliance key this client agrees to wrap room keys for."""
+        """Both fingerprints come from configuration, never from the server:
+        `pinned_compliance_fingerprint`, the institution's compliance key this
+        client agrees to wrap room keys for; `pinned_admin_fingerprint`, the
+        institution's admin key that roots every department's signed
+        membership (without it the server's admin key is trusted as given)."""
         self.base_url = base_url.rstrip("/")
         self.origin = origin or self.base_url
         self.timeout = timeout
@@ -129,7 +144,13 @@ class RoundsClient:
         self._reader: asyncio.Task | None = None
         # Pushed frames held back while `reconnect()` waits for its resume ack.
         self._held: list[dict] | None = None
-        self.keys = KeyRing(pinned_compliance_fingerprint=pinned_compliance_fingerprint)
+        self.keys = KeyRing(
+            pinned_compliance_fingerprint=pinned_compliance_fingerprint,
+            pinned_admin_fingerprint=pinned_admin_fingerprint,
+        )
+        # Department → members listed by the server whose admission is not signed
+        # (yet): no room key was wrapped for them.
+        self.unattested: dict[int, set[int]] = {}
         # Thread id → department id, from threads this client has seen.
         self.threads: dict[int, int] = {}
 
@@ -548,22 +569,52 @@ class RoundsClient:
             known[self.keys.identity.fingerprint] = self.keys.identity.public
         return known
 
-    async def _load_wraps(self, department: int) -> tuple[dict, dict[int, CryptoError]]:
+    async def _load_wraps(self, department: int) -> tuple[dict, dict[int, Exception]]:
         """Fetch the department's keys and unwrap this identity's wraps into the key ring.
 
+        A wrap is accepted only from this identity or from a key the
+        department's signed membership admitted at some point: a key made by
+        a reader the server added on its own is never used.
         Returns the server's answer and, by version, why a wrap was refused.
         """
         identity = self._identity()
         data = await self.call("GET", f"/api/departments/{department}/keys")
         wrappers = self._wrapper_identities(data)
-        refused: dict[int, CryptoError] = {}
-        for raw in data.get("my_wraps") or []:
+        refused: dict[int, Exception] = {}
+        pending = [
+            raw
+            for raw in data.get("my_wraps") or []
+            if not (
+                isinstance(raw, dict)
+                and isinstance(raw.get("version"), int)
+                and self.keys.room_key(department, raw["version"]) is not None
+            )
+        ]
+        admitted: frozenset[str] = frozenset()
+        chain_error: RoundsClientError | None = None
+        if any(
+            isinstance(raw, dict) and raw.get("wrapper_fp") != identity.fingerprint
+            for raw in pending
+        ):
+            try:
+                admitted = (await self.membership(department)).ever_admitted
+            except RoundsClientError as error:
+                chain_error = error
+        for raw in pending:
             version = raw.get("version") if isinstance(raw, dict) else None
             try:
                 record = WrapRecord.from_dict(raw)
                 if record.department != department:
                     raise InvalidEnvelope("the wrap names another department")
                 if self.keys.room_key(department, record.version) is not None:
+                    continue
+                if record.wrapper_fp != identity.fingerprint and record.wrapper_fp not in admitted:
+                    if isinstance(version, int):
+                        refused[version] = chain_error or RoundsClientError(
+                            "unverified_member",
+                            "The wrap was made by a key the department's signed membership "
+                            "never admitted; it is not used.",
+                        )
                     continue
                 wrapper = wrappers.get(record.wrapper_fp)
                 if wrapper is None:
@@ -577,10 +628,13 @@ class RoundsClient:
         return data, refused
 
     @staticmethod
-    def _no_key(department: int, version: int, refused: dict[int, CryptoError]) -> Exception:
-        if version in refused:
+    def _no_key(department: int, version: int, refused: dict[int, Exception]) -> Exception:
+        reason = refused.get(version)
+        if isinstance(reason, RoundsClientError):
+            return reason
+        if isinstance(reason, CryptoError):
             return crypto_refusal(
-                refused[version], f"room key version {version} of department {department}: "
+                reason, f"room key version {version} of department {department}: "
             )
         return RoundsClientError(
             "no_room_key",
@@ -595,13 +649,17 @@ class RoundsClient:
         Unwraps (and keeps) every version wrapped for this identity, each
         checked against its wrapper's signature. When the department has no
         version yet or needs a new one (a member left), generates it, wraps it
-        for every member with a published identity and for the compliance key
-        (which must be the pinned one, if one is pinned) and publishes it; if
-        someone else publishes first, uses theirs.
+        for every member whose signed admission verifies and for the
+        compliance key (which must be the pinned one, if one is pinned) and
+        publishes it; if someone else publishes first, uses theirs. Members
+        the server lists without a verified admission get nothing; they are
+        in `self.unattested[department]`.
 
         Raises RoundsClientError: `compliance_key_mismatch`, `no_room_key`, a
-        chat.crypto code for a wrap that does not verify or open, or the
-        server's refusal.
+        membership code (`membership_unverified`, `admin_key_mismatch`,
+        `no_admin_key`, `unverified_member` when the server insists on a
+        member whose admission does not verify), a chat.crypto code for a
+        wrap that does not verify or open, or the server's refusal.
         """
         error: RoundsClientError | None = None
         for _ in range(ROTATION_ATTEMPTS):
@@ -619,6 +677,14 @@ class RoundsClient:
                 # Another version came first, or the membership changed: look again.
                 if refusal.code not in ("conflict", "wraps_incomplete"):
                     raise
+                missing = {str(u) for u in refusal.data.get("missing", [])}
+                if unverified := missing & {str(u) for u in self.unattested.get(department, ())}:
+                    raise RoundsClientError(
+                        "unverified_member",
+                        "The server requires a wrap for members whose admission is not signed "
+                        f"by a head ({', '.join(sorted(unverified))}); this client refuses.",
+                        {"users": sorted(unverified)},
+                    ) from None
                 error = refusal
         assert error is not None
         raise error
@@ -640,18 +706,28 @@ class RoundsClient:
                 {"pinned": self.keys.pinned_compliance_fingerprint, "server": fingerprint},
             )
         me = self._me()
-        recipients: dict[str, PublicIdentity] = {}
+        chain = await self.membership(department)
+        recipients: dict[str, PublicIdentity] = {identity.fingerprint: identity.public}
+        unattested: set[int] = set()
         for member in data["members"]:
             if member.get("identity") is None:
                 continue  # receives every version once they publish (share_history)
             public = self._checked_public(
                 member["identity"], member["fingerprint"], f"identity of {member['user']}"
             )
-            if member["user"] == me and public.fingerprint != identity.fingerprint:
-                raise RoundsClientError(
-                    "invalid_key", "This client's identity is not the one published for you."
-                )
+            if member["user"] == me:
+                if public.fingerprint != identity.fingerprint:
+                    raise RoundsClientError(
+                        "invalid_key", "This client's identity is not the one published for you."
+                    )
+                continue
+            try:
+                check_attested(chain, member["user"], public.fingerprint)
+            except MembershipRefused:
+                unattested.add(member["user"])
+                continue  # shared with them once a head signs their admission
             recipients[public.fingerprint] = public
+        self.unattested[department] = unattested
         if compliance_key is not None:
             recipients[compliance_key.fingerprint] = compliance_key
         key = RoomKey.generate(department=department, version=data["key_version"] + 1)
@@ -671,14 +747,23 @@ class RoundsClient:
     async def share_history(self, department: int, user_id: int) -> dict:
         """Wrap every version of the department's key this client holds for a member.
 
-        One version per request, so a version the member already has (the
-        server answers `conflict`) is skipped without losing the others.
-        Returns {"user", "fingerprint", "shared": [versions], "skipped": [versions]}.
+        Only for a member whose admission, with the key the server shows for
+        them, is in the department's verified signed membership: otherwise
+        `unverified_member` (or another membership code) and nothing is
+        wrapped. One version per request, so a version the member already
+        has (the server answers `conflict`) is skipped without losing the
+        others. Returns {"user", "fingerprint", "shared": [versions],
+        "skipped": [versions]}.
         """
         identity = self._identity()
         await self._load_wraps(department)
         data = await self.call("GET", f"/api/keys/identity/{user_id}")
         recipient = self._checked_public(data["public"], data["fingerprint"], f"user {user_id}")
+        chain = await self.membership(department)
+        try:
+            check_attested(chain, user_id, recipient.fingerprint)
+        except MembershipRefused as refusal:
+            raise RoundsClientError(refusal.code, refusal.message, refusal.data) from None
         shared: list[int] = []
         skipped: list[int] = []
         for version in self.keys.versions(department):
@@ -703,6 +788,148 @@ class RoundsClient:
             "shared": shared,
             "skipped": skipped,
         }
+
+    # --- Signed membership ----------------------------------------------------
+
+    async def membership(self, department: int) -> MembershipChain:
+        """The department's signed membership, verified from the pinned admin key.
+
+        Raises RoundsClientError: `no_admin_key`, `admin_key_mismatch`,
+        `membership_unverified` (the message names the statement and why).
+        """
+        listing = await self.call("GET", f"/api/departments/{department}/statements")
+        try:
+            return verify_listing(listing, self.keys.pinned_admin_fingerprint)
+        except MembershipRefused as refusal:
+            raise RoundsClientError(refusal.code, refusal.message, refusal.data) from None
+
+    async def _post_statement(self, department: int, signed: dict) -> dict:
+        return await self.call(
+            "POST", f"/api/departments/{department}/statements", json={"signed": signed}
+        )
+
+    async def _sign(
+        self, department: int, kind: str, user_id: int, fingerprint: str, role: str
+    ) -> dict:
+        """Sign a statement as this head and post it."""
+        signed = make_statement(
+            self._identity(),
+            kind=kind,
+            department=department,
+            subject=user_id,
+            subject_fingerprint=fingerprint,
+            role=role,
+            signer_user=self._me(),
+        )
+        return await self._post_statement(department, signed)
+
+    async def attest(self, department: int, user_id: int) -> list[str]:
+        """As a head, sign a member's admission with the key the server shows for them.
+
+        For a member admitted before they had keys, or who replaced their key
+        (the old key's admission is removed first), or whose role changed.
+        A head's client shows the key's fingerprint to compare with the
+        colleague before calling this: signing is what lets them read.
+        Returns the kinds of the statements posted (empty if already attested).
+
+        Raises RoundsClientError: `keys_not_published` (the member has no key
+        yet), a membership code, or the server's refusal.
+        """
+        chain = await self.membership(department)
+        data = await self.call("GET", f"/api/departments/{department}/keys")
+        listed = {m["user"]: m for m in data["members"]}
+        if user_id not in listed:
+            raise RoundsClientError("not_found", f"User {user_id} is not a member.")
+        member = listed[user_id]
+        if member.get("identity") is None:
+            raise RoundsClientError(
+                "keys_not_published",
+                f"User {user_id} has not published keys yet; attest them once they have.",
+            )
+        public = self._checked_public(member["identity"], member["fingerprint"], f"user {user_id}")
+        posted: list[str] = []
+        current = chain.members.get(user_id)
+        if current is not None and current.fingerprint != public.fingerprint:
+            await self._sign(department, "remove", user_id, current.fingerprint, current.role)
+            posted.append("remove")
+            current = None
+        if current is None:
+            await self._sign(department, "admit", user_id, public.fingerprint, member["role"])
+            posted.append("admit")
+        elif current.role != member["role"]:
+            await self._sign(department, "role", user_id, public.fingerprint, member["role"])
+            posted.append("role")
+        return posted
+
+    async def admit(self, department: int, user_id: int, role: str = "member") -> dict:
+        """As a head, admit a user and sign their admission (if they have published keys)."""
+        admitted = await self.call(
+            "POST",
+            f"/api/departments/{department}/members",
+            json={"user_id": user_id, "role": role},
+        )
+        try:
+            admitted["signed"] = await self.attest(department, user_id)
+        except RoundsClientError as error:
+            if error.code != "keys_not_published":
+                raise
+            admitted["signed"] = []
+        return admitted
+
+    async def set_role(self, department: int, user_id: int, role: str) -> dict:
+        """As a head, change a member's role and sign the change."""
+        changed = await self.call(
+            "POST", f"/api/departments/{department}/members/{user_id}/role", json={"role": role}
+        )
+        changed["signed"] = await self.attest(department, user_id)
+        return changed
+
+    async def remove_member(self, department: int, user_id: int) -> dict:
+        """As a head, remove a member and sign the removal, so no client wraps for them again."""
+        chain = await self.membership(department)
+        removed = await self.call("DELETE", f"/api/departments/{department}/members/{user_id}")
+        removed["signed"] = []
+        if (current := chain.members.get(user_id)) is not None:
+            await self._sign(department, "remove", user_id, current.fingerprint, current.role)
+            removed["signed"] = ["remove"]
+        return removed
+
+    async def appoint_head(
+        self,
+        department: int,
+        user_id: int,
+        admin_key: IdentityKeyPair,
+        *,
+        fingerprint: str | None = None,
+    ) -> dict:
+        """As an administrator holding the institution's admin key, appoint a head.
+
+        Signs an admission as head of the user's published key; the
+        department must have no head in its signed membership. `fingerprint`,
+        compared with the head in person, guards against a key the server
+        substituted.
+
+        Raises RoundsClientError: `invalid_key` (the published key is not
+        `fingerprint`), or the server's refusal.
+        """
+        data = await self.call("GET", f"/api/keys/identity/{user_id}")
+        public = self._checked_public(data["public"], data["fingerprint"], f"user {user_id}")
+        if fingerprint is not None and public.fingerprint != "".join(fingerprint.split()).lower():
+            raise RoundsClientError(
+                "invalid_key",
+                f"User {user_id}'s published key is not the fingerprint given; nothing was signed.",
+                {"published": public.fingerprint},
+            )
+        signed = make_statement(
+            admin_key,
+            kind="admit",
+            department=department,
+            subject=user_id,
+            subject_fingerprint=public.fingerprint,
+            role="head",
+            signer_user=None,
+        )
+        return await self._post_statement(department, signed)
 
     async def _thread_department(self, thread_id: int) -> int:
         if thread_id not in self.threads:

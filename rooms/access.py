@@ -87,10 +87,11 @@ def member_department_ids(user: Any) -> list[int]:
 
 
 def access_identity_of(user: Any, other_user_id: int) -> None:
-    """Public keys are shown to oneself, to colleagues of a shared department
-    and to compliance officers; to anyone else the user does not exist."""
+    """Public keys are shown to oneself, to colleagues of a shared department,
+    to compliance officers and to administrators (who appoint heads with the
+    institution's admin key); to anyone else the user does not exist."""
     check_authenticated(user)
-    if user.pk == other_user_id or user.is_compliance_officer:
+    if user.pk == other_user_id or user.is_compliance_officer or user.is_staff:
         return
     mine = Membership.objects.active().filter(user_id=user.pk).values("department_id")
     shared = Membership.objects.active().filter(user_id=other_user_id, department_id__in=mine)

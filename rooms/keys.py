@@ -20,9 +20,10 @@ from chat.crypto import (
     PublicIdentity,
     SignedStatement,
     WrapRecord,
+    replay_membership_chain,
     verify_statement,
 )
-from chat.errors import ErrorCode, Forbidden, InvalidRequest, RoundsError
+from chat.errors import ErrorCode, Forbidden, InvalidRequest, NotFound, RoundsError
 from chat.events import append_event
 from chat.models import EventKind
 from rooms import access
@@ -51,21 +52,67 @@ def _caller_identity(actor: Any) -> IdentityKey:
     return identity
 
 
+def attested_members(department_id: int) -> dict[int, str]:
+    """User id → fingerprint of the current members whose admission is signed.
+
+    A member is attested when their latest statement in the department
+    admits them (or changes their role) with the key they have published
+    now. The statements were checked when stored; clients check them again
+    and wrap only for these members.
+    """
+    latest: dict[int, dict] = {}
+    for signed in (
+        MembershipStatement.objects.filter(department_id=department_id)
+        .order_by("id")
+        .values_list("signed", flat=True)
+    ):
+        statement = signed["statement"]
+        latest[statement["subject_user"]] = statement
+    members = Membership.objects.active().filter(department_id=department_id)
+    published = dict(
+        IdentityKey.objects.filter(
+            user_id__in=members.values("user_id"), replaced_at__isnull=True
+        ).values_list("user_id", "fingerprint")
+    )
+    return {
+        user: fingerprint
+        for user, fingerprint in published.items()
+        if (statement := latest.get(user)) is not None
+        and statement["kind"] in ("admit", "role")
+        and statement["subject_fingerprint"] == fingerprint
+    }
+
+
 def required_recipients(department_id: int) -> dict[str, int | None]:
     """Fingerprint → user id (None for the compliance key) that a new version must cover.
 
-    Members who have not published an identity yet cannot be covered; they
-    receive every version once they publish (history sharing).
+    The attested members and the compliance key. A member not attested yet
+    (no published key, or no signed admission) cannot be required: clients
+    refuse to wrap for them. They receive every version once a head signs
+    their admission (history sharing).
     """
-    members = Membership.objects.active().filter(department_id=department_id)
-    identities = IdentityKey.objects.filter(
-        user_id__in=members.values("user_id"), replaced_at__isnull=True
-    )
-    required: dict[str, int | None] = {key.fingerprint: key.user_id for key in identities}
+    required: dict[str, int | None] = {
+        fingerprint: user for user, fingerprint in attested_members(department_id).items()
+    }
     compliance = active_institution_key("compliance")
     if compliance is not None:
         required[compliance.fingerprint] = None
     return required
+
+
+def allowed_recipients(department_id: int) -> dict[str, int | None]:
+    """Fingerprint → user id of everyone a wrap may go to: current members with a
+    published key, and the compliance key (None)."""
+    members = Membership.objects.active().filter(department_id=department_id)
+    allowed: dict[str, int | None] = dict(
+        IdentityKey.objects.filter(
+            user_id__in=members.values("user_id"), replaced_at__isnull=True
+        ).values_list("fingerprint", "user_id")
+    )
+    compliance = active_institution_key("compliance")
+    if compliance is not None:
+        allowed[compliance.fingerprint] = None
+    return allowed
 
 
 def _checked_wraps(
@@ -121,9 +168,10 @@ def do_publish_key_version(
                 code=ErrorCode.CONFLICT,
                 data={"current_version": department.key_version},
             )
+        allowed = allowed_recipients(department_id)
         required = required_recipients(department_id)
         given = {wrap.recipient_fp for wrap in wraps}
-        if len(given) != len(wraps) or not given <= set(required):
+        if len(given) != len(wraps) or not given <= set(allowed):
             raise InvalidRequest("Wraps must go to current members and the compliance key, once.")
         if missing := set(required) - given:
             raise RoundsError(
@@ -138,7 +186,7 @@ def do_publish_key_version(
             KeyWrap(
                 key_version=key_version,
                 recipient_fingerprint=wrap.recipient_fp,
-                recipient_user_id=required[wrap.recipient_fp],
+                recipient_user_id=allowed[wrap.recipient_fp],
                 wrapper=actor,
                 record=wrap.to_dict(),
             )
@@ -168,7 +216,7 @@ def check_share_wraps(actor: Any, department_id: int, wraps: list) -> dict:
     access.access_membership(actor, department_id)
     wrapper = _caller_identity(actor)
     by_version = _checked_wraps(wraps, department_id=department_id, wrapper=wrapper)
-    required = required_recipients(department_id)
+    allowed = allowed_recipients(department_id)
     versions = {
         v.version: v
         for v in RoomKeyVersion.objects.filter(department_id=department_id, version__in=by_version)
@@ -180,17 +228,17 @@ def check_share_wraps(actor: Any, department_id: int, wraps: list) -> dict:
         with transaction.atomic():
             for version, records in by_version.items():
                 for wrap in records:
-                    if wrap.recipient_fp not in required:
+                    if wrap.recipient_fp not in allowed:
                         raise InvalidRequest("Wraps go to current members only.")
                     KeyWrap.objects.create(
                         key_version=versions[version],
                         recipient_fingerprint=wrap.recipient_fp,
-                        recipient_user_id=required[wrap.recipient_fp],
+                        recipient_user_id=allowed[wrap.recipient_fp],
                         wrapper=actor,
                         record=wrap.to_dict(),
                     )
                     added += 1
-                    recipients.add(required[wrap.recipient_fp])
+                    recipients.add(allowed[wrap.recipient_fp])
             record(
                 "key.history_shared",
                 actor=actor,
@@ -233,6 +281,7 @@ def department_keys(actor: Any, department_id: int) -> dict:
         for key in IdentityKey.objects.filter(user_id__in=wrapper_ids)
     }
     compliance = active_institution_key("compliance")
+    attested = attested_members(department_id)
     return {
         "department": department_id,
         "key_version": department.key_version,
@@ -245,6 +294,8 @@ def department_keys(actor: Any, department_id: int) -> dict:
                 "fingerprint": identities[m.user_id].fingerprint
                 if m.user_id in identities
                 else None,
+                # A head signed this member's admission with the key above.
+                "attested": m.user_id in attested,
             }
             for m in members.order_by("user_id")
         ],
@@ -259,36 +310,38 @@ def department_keys(actor: Any, department_id: int) -> dict:
 
 
 def check_post_statement(actor: Any, department_id: int, signed: Any) -> dict:
-    """Keep a membership statement signed by the caller, a head of the department.
+    """Keep a membership statement signed by the caller, a head of the department,
+    or by the institution's admin key (posted by an administrator) to appoint a head.
 
     It must describe the membership as the server has it: the subject, their
-    role and their published fingerprint.
+    role and their published fingerprint. A `remove` may also retire a key
+    the subject has replaced, while they stay a member (a new `admit` with
+    the new key follows).
     """
-    access.access_membership(actor, department_id, head=True)
-    signer = _caller_identity(actor)
     try:
         parsed = SignedStatement.from_dict(signed)
-        statement = verify_statement(parsed, _public(signer))
     except CryptoError as error:
         raise _crypto_refusal(error) from None
-    if statement.department != department_id or statement.signer_user != actor.pk:
+    if parsed.statement.signer_user is None:
+        access.check_admin(actor)
+        if not Department.objects.filter(pk=department_id).exists():
+            raise NotFound("Department not found.")
+        admin_key = active_institution_key("admin")
+        if admin_key is None:
+            raise RoundsError("The institution's admin key is not set.", code=ErrorCode.INVALID_KEY)
+        signer_key = admin_key
+    else:
+        access.access_membership(actor, department_id, head=True)
+        signer_key = _caller_identity(actor)
+    try:
+        statement = verify_statement(parsed, _public(signer_key))
+    except CryptoError as error:
+        raise _crypto_refusal(error) from None
+    if statement.department != department_id or statement.signer_user not in (None, actor.pk):
         raise InvalidRequest("The statement names another department or signer.")
-    subject_key = active_identity(statement.subject_user)
-    if subject_key is None or subject_key.fingerprint != statement.subject_fingerprint:
-        raise InvalidRequest("The statement's fingerprint is not the subject's published key.")
-    membership = (
-        Membership.objects.active()
-        .filter(user_id=statement.subject_user, department_id=department_id)
-        .first()
-    )
-    present = membership is not None and membership.role == statement.role
-    if (statement.kind in ("admit", "role")) != present:
-        raise Forbidden("The statement does not match the department's membership.")
-    was_member = Membership.objects.filter(
-        user_id=statement.subject_user, department_id=department_id
-    ).exists()
-    if statement.kind == "remove" and not was_member:
-        raise Forbidden("The statement removes someone who was never a member.")
+    if statement.signer_user is None and (statement.role != "head" or statement.kind == "remove"):
+        raise Forbidden("The admin key only appoints heads.")
+    _check_statement_fits(statement, department_id)
     last = (
         MembershipStatement.objects.filter(
             department_id=department_id, subject_id=statement.subject_user
@@ -299,11 +352,12 @@ def check_post_statement(actor: Any, department_id: int, signed: Any) -> dict:
     if last is not None and _same_change(last.signed["statement"], statement):
         # A retry, or a second head saying the same: the chain keeps one.
         return {"id": last.pk, "kind": statement.kind, "subject": statement.subject_user}
+    _check_extends_chain(department_id, parsed)
     stored = MembershipStatement.objects.create(
         department_id=department_id,
         kind=statement.kind,
         subject_id=statement.subject_user,
-        signer=actor,
+        signer=actor if statement.signer_user is not None else None,
         signed=parsed.to_dict(),
     )
     record(
@@ -312,9 +366,80 @@ def check_post_statement(actor: Any, department_id: int, signed: Any) -> dict:
         department_id=department_id,
         object_type="statement",
         object_id=stored.pk,
-        data={"kind": statement.kind, "subject": statement.subject_user},
+        data={
+            "kind": statement.kind,
+            "subject": statement.subject_user,
+            "role": statement.role,
+            "signed_by": "admin_key" if statement.signer_user is None else "head",
+        },
     )
     return {"id": stored.pk, "kind": statement.kind, "subject": statement.subject_user}
+
+
+def _check_statement_fits(statement: Any, department_id: int) -> None:
+    """Refuse a statement that does not describe the department's membership as it is."""
+    membership = (
+        Membership.objects.active()
+        .filter(user_id=statement.subject_user, department_id=department_id)
+        .first()
+    )
+    subject_key = active_identity(statement.subject_user)
+    current_key = subject_key is not None and (
+        subject_key.fingerprint == statement.subject_fingerprint
+    )
+    if statement.kind == "remove":
+        published = IdentityKey.objects.filter(
+            user_id=statement.subject_user, fingerprint=statement.subject_fingerprint
+        ).exists()
+        if not published:
+            raise InvalidRequest("The statement's fingerprint is not a key the subject published.")
+        was_member = Membership.objects.filter(
+            user_id=statement.subject_user, department_id=department_id
+        ).exists()
+        if not was_member:
+            raise Forbidden("The statement removes someone who was never a member.")
+        if membership is not None and current_key:
+            raise Forbidden("The statement does not match the department's membership.")
+        return
+    if not current_key:
+        raise InvalidRequest("The statement's fingerprint is not the subject's published key.")
+    if membership is None or membership.role != statement.role:
+        raise Forbidden("The statement does not match the department's membership.")
+
+
+def _check_extends_chain(department_id: int, signed: SignedStatement) -> None:
+    """Refuse a statement that clients could not verify after the department's stored ones.
+
+    A statement that breaks the chain (a signer who is not a head at that
+    point, a removal of someone never admitted, a time going back) would
+    make every client refuse to wrap keys for anyone, so the server replays
+    the chain with it, as clients will, before keeping it.
+    """
+    admin_key = active_institution_key("admin")
+    if admin_key is None:
+        raise RoundsError(
+            "The institution's admin key is not set; it must appoint the department's head first.",
+            code=ErrorCode.INVALID_KEY,
+        )
+    stored = [
+        SignedStatement.from_dict(entry)
+        for entry in MembershipStatement.objects.filter(department_id=department_id)
+        .order_by("id")
+        .values_list("signed", flat=True)
+    ]
+    chain = [*stored, signed]
+    named = {
+        fp
+        for s in chain
+        for fp in (s.statement.subject_fingerprint, s.statement.signer_fingerprint)
+    }
+    keys = [_public(key) for key in IdentityKey.objects.filter(fingerprint__in=named)]
+    try:
+        replay_membership_chain(chain, admin_key=_public(admin_key), keys=keys)
+    except CryptoError as error:
+        raise Forbidden(
+            f"The statement does not follow the department's signed membership: {error}"
+        ) from None
 
 
 def _same_change(previous: dict, statement: Any) -> bool:
@@ -328,9 +453,29 @@ def _same_change(previous: dict, statement: Any) -> bool:
     )
 
 
-def list_statements(actor: Any, department_id: int) -> list[dict]:
+def list_statements(actor: Any, department_id: int) -> dict:
+    """The department's statements in order, with every key they name.
+
+    `keys` maps each fingerprint a statement names (subjects and signers,
+    replaced keys included) to its public key; a client checks each against
+    its fingerprint, so the server cannot substitute one.
+    """
     access.access_membership(actor, department_id)
-    return [
-        {"id": s.pk, "signed": s.signed, "created_at": s.created_at.isoformat()}
-        for s in MembershipStatement.objects.filter(department_id=department_id).order_by("id")
-    ]
+    stored = list(MembershipStatement.objects.filter(department_id=department_id).order_by("id"))
+    named = set()
+    for entry in stored:
+        statement = entry.signed["statement"]
+        named.update((statement["subject_fingerprint"], statement["signer_fingerprint"]))
+    keys = {
+        key.fingerprint: key.as_public()
+        for key in IdentityKey.objects.filter(fingerprint__in=named)
+    }
+    admin = active_institution_key("admin")
+    return {
+        "department": department_id,
+        "statements": [
+            {"id": s.pk, "signed": s.signed, "created_at": s.created_at.isoformat()} for s in stored
+        ],
+        "keys": keys,
+        "admin": {"fingerprint": admin.fingerprint, "public": admin.as_public()} if admin else None,
+    }

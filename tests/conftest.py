@@ -5,8 +5,10 @@ Personas (as in STYLE.md): in Plastic surgery, `head_carol` (head),
 in Vascular surgery, `head_grace` (head) and `nurse_ines` (member);
 `compliance_dan` (compliance officer, no department); `admin_zoe` (admin).
 
-Every persona has published an identity, the compliance key is set and both
-departments have room key version 1, so posts carry real envelopes made with
+Every persona has published an identity, the institution's compliance and
+admin keys are set, every member's admission is signed (the admin key
+appoints each head, who admits the members) and both departments have room
+key version 1, so posts carry real envelopes made with
 `sealed()`. `bare_hospital` is the same hospital before any key, for the
 tests of the key directory itself.
 """
@@ -24,7 +26,15 @@ from django.db import connections
 from django.utils import timezone
 
 from audit.guard import maintenance
-from chat.crypto import IdentityKeyPair, RoomKey, encrypt_message, wrap_room_key
+from chat.crypto import (
+    IdentityKeyPair,
+    MembershipStatement,
+    RoomKey,
+    SignedStatement,
+    encrypt_message,
+    sign_statement,
+    wrap_room_key,
+)
 
 PASSWORD = "correct-horse-battery-staple"
 ORIGIN = b"http://127.0.0.1:8000"
@@ -90,6 +100,8 @@ class Hospital:
     keys: dict[str, IdentityKeyPair] = field(default_factory=dict)
     room_keys: dict[int, RoomKey] = field(default_factory=dict)
     compliance_key: IdentityKeyPair | None = None
+    # The institution's admin key, which appoints each department's first head.
+    admin_key: IdentityKeyPair | None = None
     # Every room key made, by (department id, version).
     key_history: dict[tuple[int, int], RoomKey] = field(default_factory=dict)
 
@@ -196,10 +208,11 @@ def build_hospital(*, keys: bool = True) -> Hospital:
 
 
 def give_keys(h: Hospital) -> None:
-    """Identities for every persona, the compliance key, room key version 1 of each department.
+    """Identities for every persona, the institution's keys, signed admissions of every
+    member, room key version 1 of each department.
 
-    Identity rows are written directly and key versions published past the
-    use case's checks (tests/accounts/test_keys.py and
+    Identity and statement rows are written directly and key versions
+    published past the use case's checks (tests/accounts/test_keys.py and
     tests/rooms/test_room_keys.py test those): building the hospital is on
     every test's path.
     """
@@ -213,12 +226,67 @@ def give_keys(h: Hospital) -> None:
     )
     h.compliance_key = IdentityKeyPair.generate()
     check_set_institution_key(h.admin_zoe, "compliance", h.compliance_key.public.to_dict())
+    h.admin_key = IdentityKeyPair.generate()
+    check_set_institution_key(h.admin_zoe, "admin", h.admin_key.public.to_dict())
     plastic = ("head_carol", "surgeon_bob", "nurse_alice")  # intern_erin left before
     vascular = ("head_grace", "nurse_ines")
+    store_statements(
+        h,
+        [
+            signed_statement(h, h.plastic, "head_carol", "head", signer=None),
+            signed_statement(h, h.plastic, "surgeon_bob", "member", signer="head_carol"),
+            signed_statement(h, h.plastic, "nurse_alice", "member", signer="head_carol"),
+            signed_statement(h, h.vascular, "head_grace", "head", signer=None),
+            signed_statement(h, h.vascular, "nurse_ines", "member", signer="head_grace"),
+        ],
+    )
     rotate_room_key(h, h.plastic, h.head_carol, checked=False, version=1, members=plastic)
     rotate_room_key(h, h.vascular, h.head_grace, checked=False, version=1, members=vascular)
     for department in (h.plastic, h.vascular):
         department.refresh_from_db()
+
+
+def signed_statement(
+    h: Hospital,
+    department: Any,
+    subject: str,
+    role: str,
+    *,
+    signer: str | None,
+    kind: str = "admit",
+    subject_key: IdentityKeyPair | None = None,
+) -> SignedStatement:
+    """A membership statement about `subject` (a username) signed by `signer`'s identity,
+    or by the institution's admin key when `signer` is None."""
+    signing = h.admin_key if signer is None else h.keys[signer]
+    assert signing is not None, "a bare hospital has no keys; give_keys() first"
+    statement = MembershipStatement(
+        kind=kind,
+        department=getattr(department, "pk", department),
+        subject_user=h.user(subject).pk,
+        subject_fingerprint=(subject_key or h.keys[subject]).fingerprint,
+        role=role,
+        issued_at=timezone.now().isoformat(),
+        signer_user=None if signer is None else h.user(signer).pk,
+        signer_fingerprint=signing.fingerprint,
+    )
+    return sign_statement(statement, signing)
+
+
+def store_statements(h: Hospital, statements: list[SignedStatement]) -> None:
+    """Keep statements as the server would after its checks (which tests/rooms test)."""
+    from rooms.models import MembershipStatement as StoredStatement
+
+    StoredStatement.objects.bulk_create(
+        StoredStatement(
+            department_id=signed.statement.department,
+            kind=signed.statement.kind,
+            subject_id=signed.statement.subject_user,
+            signer_id=signed.statement.signer_user,
+            signed=signed.to_dict(),
+        )
+        for signed in statements
+    )
 
 
 def rotate_room_key(
@@ -232,13 +300,13 @@ def rotate_room_key(
 ) -> RoomKey:
     """Publish the department's next room key version, as `wrapper`'s client would.
 
-    Wrapped for every recipient the server requires (current members with an
+    Wrapped for every recipient the server allows (current members with an
     identity, and the compliance key), through the use case with all its
     checks, or straight to `do_publish_key_version` (`checked=False`).
     `version` and `members` (usernames) save asking the database when known.
     Returns the new RoomKey, which becomes `h.room_keys[department id]`.
     """
-    from rooms.keys import check_publish_key_version, do_publish_key_version, required_recipients
+    from rooms.keys import allowed_recipients, check_publish_key_version, do_publish_key_version
     from rooms.models import Department
 
     assert h.compliance_key is not None, "a bare hospital has no keys; give_keys() first"
@@ -250,7 +318,7 @@ def rotate_room_key(
     publics = {pair.fingerprint: pair.public for pair in h.keys.values()}
     publics[h.compliance_key.fingerprint] = h.compliance_key.public
     fingerprints = (
-        list(required_recipients(department_id))
+        list(allowed_recipients(department_id))
         if members is None
         else [h.keys[name].fingerprint for name in members] + [h.compliance_key.fingerprint]
     )

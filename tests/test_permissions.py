@@ -171,8 +171,28 @@ def admit_statement(h: Hospital) -> dict:
     return sign_statement(statement, carol).to_dict()
 
 
-def statement_posted(h: Hospital) -> None:
+def head_appointed(h: Hospital) -> None:
+    """Identities published; the institution's admin key has appointed head_carol."""
     publish_identities(h)
+    admin = keypair(h, "institution_admin")
+    check_set_institution_key(h.admin_zoe, "admin", admin.public.to_dict())
+    carol = keypair(h, "head_carol")
+    statement = MembershipStatement(
+        kind="admit",
+        department=h.plastic.pk,
+        subject_user=h.head_carol.pk,
+        subject_fingerprint=carol.fingerprint,
+        role="head",
+        issued_at=timezone.now().isoformat(),
+        signer_user=None,
+        signer_fingerprint=admin.fingerprint,
+    )
+    signed = sign_statement(statement, admin).to_dict()
+    room_keys.check_post_statement(h.admin_zoe, h.plastic.pk, signed)
+
+
+def statement_posted(h: Hospital) -> None:
+    head_appointed(h)
     room_keys.check_post_statement(h.head_carol, h.plastic.pk, admit_statement(h))
 
 
@@ -248,7 +268,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     "departments.post_statement": Endpoint(
         "post",
         DEPARTMENT + "/statements",
-        setup=publish_identities,
+        setup=head_appointed,
         body=lambda h: {"signed": admit_statement(h)},
     ),
 }
@@ -294,10 +314,11 @@ REFUSED: list[tuple[str, str, int, str]] = [
     *[(name, "nurse_alice", 403, "forbidden") for name in HEAD_ONLY + HEAD_ONLY_THREAD],
     *[(name, "surgeon_bob", 403, "forbidden") for name in HEAD_ONLY_THREAD],
     ("departments.post_statement", "surgeon_bob", 403, "forbidden"),
-    # Public keys are for oneself, colleagues and compliance; anyone else meets no such user.
+    # Public keys are for oneself, colleagues, compliance and administrators (who appoint
+    # heads); anyone else meets no such user.
     *[
         ("keys.identity", role, 404, "not_found")
-        for role in ("stranger", "intern_erin", "nurse_ines", "head_grace", "admin_zoe")
+        for role in ("stranger", "intern_erin", "nurse_ines", "head_grace")
     ],
     # A backup is fetched by its owner only: anyone else finds none of their own.
     *[
@@ -348,6 +369,7 @@ ALLOWED: list[tuple[str, str, int]] = [
     ("keys.identity", "nurse_alice", 200),
     ("keys.identity", "head_carol", 200),
     ("keys.identity", "compliance_dan", 200),
+    ("keys.identity", "admin_zoe", 200),
     ("keys.store_backup", "nurse_alice", 200),
     ("keys.fetch_backup", "nurse_alice", 200),
     ("keys.institution", "nurse_alice", 200),

@@ -48,9 +48,12 @@ from .identity import (
 )
 from .roomkeys import RoomKey, WrapRecord, unwrap_room_key, wrap_room_key
 from .statements import (
+    AttestedMember,
+    MembershipChain,
     MembershipStatement,
     SignedStatement,
     sign_statement,
+    replay_membership_chain,
     verify_membership_chain,
     verify_statement,
 )
@@ -65,6 +68,7 @@ from .stream import (
 )
 
 __all__ = [
+    "AttestedMember",
     "CHUNK_SIZE",
     "CONTEXT_ENVELOPE",
     "CONTEXT_STATEMENT",
@@ -78,6 +82,7 @@ __all__ = [
     "IdentityKeyPair",
     "InvalidEnvelope",
     "InvalidKey",
+    "MembershipChain",
     "MembershipStatement",
     "PublicIdentity",
     "RoomKey",
@@ -99,6 +104,7 @@ __all__ = [
     "encrypt_to_bytes",
     "generate_recovery_secret",
     "open_backup",
+    "replay_membership_chain",
     "seal_backup",
     "sign_statement",
     "unwrap_room_key",

@@ -11,6 +11,7 @@ Signed bytes: CONTEXT_STATEMENT + canonical_json(statement.to_dict()).
 """
 
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -175,13 +176,55 @@ def _at(index: int, statement: MembershipStatement, error: CryptoError) -> Crypt
     return error
 
 
+@dataclass(frozen=True)
+class AttestedMember:
+    """A member as the chain has them: their role and the key they were admitted with."""
+
+    role: Role
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class MembershipChain:
+    """A verified chain, replayed.
+
+    `members`: who is in the department now, by user id. `ever_admitted`:
+    every identity fingerprint the chain ever admitted, so a client can
+    accept a room key wrapped by someone who has since left (for the
+    versions made while they were a member) and no one else.
+    """
+
+    members: dict[int, AttestedMember]
+    ever_admitted: frozenset[str]
+
+    def roles(self) -> dict[int, str]:
+        return {user: member.role for user, member in self.members.items()}
+
+
 def verify_membership_chain(
     statements: list[SignedStatement],
     *,
     admin_key: PublicIdentity,
-    keys: dict[int, PublicIdentity],
+    keys: Iterable[PublicIdentity],
 ) -> dict[int, str]:
     """Replay one department's statements in order; return its members and roles.
+
+    See `replay_membership_chain`, which this calls, for the rules.
+    """
+    return replay_membership_chain(statements, admin_key=admin_key, keys=keys).roles()
+
+
+def replay_membership_chain(
+    statements: list[SignedStatement],
+    *,
+    admin_key: PublicIdentity,
+    keys: Iterable[PublicIdentity],
+) -> MembershipChain:
+    """Replay one department's statements in order; return who is a member with which key.
+
+    `keys` are the public identities the chain refers to (signers and
+    members, including keys since replaced), in any order: each is found by
+    its own fingerprint, so a key listed under a wrong name is never used.
 
     Rules, checked for each statement in turn:
 
@@ -190,13 +233,13 @@ def verify_membership_chain(
       only while the department has no head, and only to make someone head:
       that appoints the first head, and re-appoints one if the last head
       left. Every other statement must be signed by a user who is a head at
-      that point, with the key `keys[signer_user]`.
+      that point, with the key they were admitted with.
     - `admit` needs a non-member, `role` and `remove` a member whose
       fingerprint is the one they were admitted with; `role` must change
       the role, and `remove` must name the role held.
 
-    Finally every remaining member must be in `keys` with the fingerprint
-    they were admitted with, since that is the key the caller will wrap to.
+    Finally every remaining member's admitted key must be among `keys`,
+    since that is the key the caller will wrap to.
 
     The chain proves who was admitted by whom; it cannot prove that the
     server returned every statement (see docs/crypto.md, "Limits").
@@ -205,10 +248,11 @@ def verify_membership_chain(
         BadSignature: A signature fails, or a signer is not allowed to sign
             it; the message and the `statement_index` attribute name it.
         InvalidEnvelope: A statement does not fit the membership at that point.
-        InvalidKey: A signer's or member's key is missing or differs from
-            the fingerprint in the chain.
+        InvalidKey: A signer's or member's key is missing.
     """
-    members: dict[int, tuple[str, str]] = {}  # user -> (role, fingerprint)
+    by_fingerprint = {key.fingerprint: key for key in keys}
+    members: dict[int, tuple[Role, str]] = {}  # user -> (role, fingerprint)
+    ever_admitted: set[str] = set()
     department: int | None = None
     last_time: datetime | None = None
 
@@ -237,11 +281,11 @@ def verify_membership_chain(
                 held = members.get(st.signer_user)
                 if held is None or held[0] != "head":
                     raise BadSignature(f"signer {st.signer_user} is not a head at this point")
-                signer_key = keys.get(st.signer_user)
+                if st.signer_fingerprint != held[1]:
+                    raise InvalidKey(f"signer {st.signer_user}'s key is not the one admitted")
+                signer_key = by_fingerprint.get(held[1])
                 if signer_key is None:
                     raise InvalidKey(f"no key for signer {st.signer_user}")
-                if signer_key.fingerprint != held[1]:
-                    raise InvalidKey(f"signer {st.signer_user}'s key is not the one admitted")
                 verify_statement(signed, signer_key)
 
             current = members.get(st.subject_user)
@@ -249,6 +293,7 @@ def verify_membership_chain(
                 if current is not None:
                     raise InvalidEnvelope("subject is already a member")
                 members[st.subject_user] = (st.role, st.subject_fingerprint)
+                ever_admitted.add(st.subject_fingerprint)
             else:
                 if current is None:
                     raise InvalidEnvelope("subject is not a member")
@@ -266,7 +311,9 @@ def verify_membership_chain(
             raise _at(index, st, error) from None
 
     for user, (_, fingerprint) in members.items():
-        key = keys.get(user)
-        if key is None or key.fingerprint != fingerprint:
-            raise InvalidKey(f"member {user}: key missing or not the one admitted")
-    return {user: role for user, (role, _) in members.items()}
+        if fingerprint not in by_fingerprint:
+            raise InvalidKey(f"member {user}: the key they were admitted with is missing")
+    return MembershipChain(
+        members={user: AttestedMember(role, fp) for user, (role, fp) in members.items()},
+        ever_admitted=frozenset(ever_admitted),
+    )

@@ -39,8 +39,17 @@ LIMITS = {"opslimit": 1, "memlimit": 8192}
 
 
 @contextlib.asynccontextmanager
-async def signed_in(server: Server, username: str, *, connect: bool = True, pin: str | None = None):
-    client = RoundsClient(server.url, pinned_compliance_fingerprint=pin)
+async def signed_in(
+    server: Server,
+    username: str,
+    *,
+    connect: bool = True,
+    pin: str | None = None,
+    admin_pin: str | None = None,
+):
+    client = RoundsClient(
+        server.url, pinned_compliance_fingerprint=pin, pinned_admin_fingerprint=admin_pin
+    )
     try:
         await client.login(username, DEMO_PASSWORD)
         if connect:
@@ -108,6 +117,20 @@ def compliance(cluster: LiveCluster) -> IdentityKeyPair:
     return pair
 
 
+def demo_admin_key(cluster: LiveCluster) -> IdentityKeyPair:
+    """The institution's admin key pair, which seed_demo keeps under var/ for the demo."""
+    path = cluster.root / "var" / "demo-keys" / "admin.key"
+    return IdentityKeyPair.from_bytes(bytes.fromhex(path.read_text()))
+
+
+async def appoint(server: Server, department: int, head: RoundsClient, admin_key) -> None:
+    """The administrator signs the head's appointment with the institution's admin key."""
+    async with signed_in(server, "admin", connect=False) as admin:
+        await admin.appoint_head(
+            department, head.user["id"], admin_key, fingerprint=head.keys.identity.fingerprint
+        )
+
+
 # --- the conversation ---------------------------------------------------------------------
 
 
@@ -116,11 +139,14 @@ async def test_an_encrypted_conversation_through_joins_removals_and_a_new_device
 ):
     server = cluster.servers[0]
     pin = compliance.fingerprint
+    admin_key = demo_admin_key(cluster)
     texts: list[str] = []
     async with contextlib.AsyncExitStack() as stack:
 
         async def login(username: str, **options: Any) -> RoundsClient:
-            return await stack.enter_async_context(signed_in(server, username, pin=pin, **options))
+            return await stack.enter_async_context(
+                signed_in(server, username, pin=pin, admin_pin=admin_key.fingerprint, **options)
+            )
 
         bob = await login("surgeon_bob")
         alice = await login("nurse_alice")
@@ -138,6 +164,18 @@ async def test_an_encrypted_conversation_through_joins_removals_and_a_new_device
             assert published["fingerprint"] == client.keys.identity.fingerprint
         assert await bob.setup_keys(**LIMITS) is None  # already set up: nothing to do
         plastic = await department_named(bob, "Plastic surgery")
+
+        # The admin key appoints Carol; Carol signs the admission of each member's key.
+        assert await carol.setup_keys(**LIMITS)
+        await appoint(server, plastic, carol, admin_key)
+        for client in (bob, alice, frank):
+            assert await carol.attest(plastic, client.user["id"]) == ["admit"]
+        assert await carol.attest(plastic, bob.user["id"]) == []  # already attested
+        chain = await alice.membership(plastic)
+        assert chain.roles() == {
+            carol.user["id"]: "head",
+            **{c.user["id"]: "member" for c in (bob, alice, frank)},
+        }
 
         # 1. Bob's first message creates key version 1 and reaches Alice and Frank.
         thread = await new_thread(bob, plastic, "E2E: flap check")
@@ -186,13 +224,19 @@ async def test_an_encrypted_conversation_through_joins_removals_and_a_new_device
             await alice.open_message(tampered)
         assert refused.value.code == "bad_signature"
 
-        # 2. Erin was admitted before she had keys: no wrap for her until a member shares
-        # the history (Frank, here, who is removed later), and once is enough.
+        # 2. Erin was admitted before she had keys: no wrap for her until Carol signs
+        # her admission and a member shares the history (Frank, here, who is removed
+        # later), and once is enough.
         erin_secret = await erin.setup_keys(**LIMITS)
         assert erin_secret
         with pytest.raises(RoundsClientError) as refused:
             await erin.room_key(plastic)
         assert refused.value.code == "no_room_key"
+        with pytest.raises(RoundsClientError) as refused:
+            await frank.share_history(plastic, erin.user["id"])
+        assert refused.value.code == "unverified_member"
+        assert "not signed by a head" in refused.value.message
+        assert await carol.attest(plastic, erin.user["id"]) == ["admit"]
         shared = await frank.share_history(plastic, erin.user["id"])
         assert (shared["shared"], shared["skipped"]) == ([1], [])
         again = await bob.share_history(plastic, erin.user["id"])
@@ -202,8 +246,10 @@ async def test_an_encrypted_conversation_through_joins_removals_and_a_new_device
         # A history message names no department: Erin's client finds the thread's.
         assert await erin.open_message(page["messages"][0]) == texts[0].encode()
 
-        # 3. Carol removes Frank; Bob's next message rotates to version 2 on its own.
-        await carol.call("DELETE", f"/api/departments/{plastic}/members/{frank.user['id']}")
+        # 3. Carol removes Frank (and signs it); Bob's next message rotates to version 2.
+        removed = await carol.remove_member(plastic, frank.user["id"])
+        assert removed["signed"] == ["remove"]
+        assert frank.user["id"] not in (await bob.membership(plastic)).members
         keys = await bob.call("GET", f"/api/departments/{plastic}/keys")
         assert keys["rotation_required"]
         assert bob.keys.current[plastic] == 1  # still cached: the server will refuse it
@@ -344,6 +390,8 @@ async def test_a_client_refuses_to_wrap_for_a_compliance_key_other_than_its_pinn
         assert await grace.setup_keys(**LIMITS)
         assert await ines.setup_keys(**LIMITS)
         vascular = await department_named(grace, "Vascular surgery")
+        await appoint(server, vascular, grace, demo_admin_key(cluster))
+        assert await grace.attest(vascular, ines.user["id"]) == ["admit"]
         with pytest.raises(RoundsClientError) as refused:
             await grace.room_key(vascular)
         assert refused.value.code == "compliance_key_mismatch"

@@ -9,6 +9,7 @@ import pytest
 
 from chat.crypto import (
     CONTEXT_STATEMENT,
+    AttestedMember,
     BadSignature,
     InvalidEnvelope,
     InvalidKey,
@@ -18,6 +19,7 @@ from chat.crypto import (
     b64decode,
     b64encode,
     canonical_json,
+    replay_membership_chain,
     sign_statement,
     verify_membership_chain,
     verify_statement,
@@ -33,7 +35,7 @@ def people(head_carol, nurse_alice, surgeon_bob):
 
 @pytest.fixture(scope="module")
 def keys(people):
-    return {user: identity.public for user, identity in people.items()}
+    return [identity.public for identity in people.values()]
 
 
 @pytest.fixture(scope="module")
@@ -184,28 +186,67 @@ def test_one_department_per_chain(chain, make, institution_admin, keys):
     expect_chain_error([*chain[:2], elsewhere], institution_admin.public, keys, InvalidEnvelope, 2)
 
 
-def test_server_cannot_swap_a_members_key(chain, institution_admin, keys, surgeon_bob):
-    """The key the caller would wrap to must be the one admitted."""
-    swapped = {**keys, ALICE: surgeon_bob.public}
+def test_a_members_admitted_key_must_be_given(chain, institution_admin, people):
+    """The key the caller would wrap to must be the one admitted, found by its fingerprint."""
+    without_alice = [people[CAROL].public, people[BOB].public]
     with pytest.raises(InvalidKey, match="member 7"):
-        verify_membership_chain(chain[:2], admin_key=institution_admin.public, keys=swapped)
-    missing = {CAROL: keys[CAROL]}
-    with pytest.raises(InvalidKey):
-        verify_membership_chain(chain[:2], admin_key=institution_admin.public, keys=missing)
+        verify_membership_chain(chain[:2], admin_key=institution_admin.public, keys=without_alice)
 
 
-def test_signer_key_must_be_known_and_admitted(chain, institution_admin, keys, surgeon_bob):
+def test_signer_key_must_be_known_and_admitted(chain, make, institution_admin, people):
     with pytest.raises(InvalidKey) as caught:
         verify_membership_chain(
-            chain[:2], admin_key=institution_admin.public, keys={ALICE: keys[ALICE]}
+            chain[:2], admin_key=institution_admin.public, keys=[people[ALICE].public]
         )
     assert caught.value.statement_index == 1
-    with pytest.raises(InvalidKey):
-        verify_membership_chain(
-            chain[:2],
-            admin_key=institution_admin.public,
-            keys={**keys, CAROL: surgeon_bob.public},
-        )
+    # Carol signs with Bob's key: not the key she was admitted with.
+    statement = MembershipStatement(
+        kind="admit",
+        department=12,
+        subject_user=BOB,
+        subject_fingerprint=people[BOB].fingerprint,
+        role="member",
+        issued_at="2025-01-06T08:06:00Z",
+        signer_user=CAROL,
+        signer_fingerprint=people[BOB].fingerprint,
+    )
+    by_bobs_key = sign_statement(statement, people[BOB])
+    keys = [identity.public for identity in people.values()]
+    expect_chain_error([*chain[:2], by_bobs_key], institution_admin.public, keys, InvalidKey, 2)
+
+
+def test_replay_keeps_admitted_keys(chain, institution_admin, keys, people):
+    """Alice left, but the key she was admitted with is still known to have been a member's."""
+    replayed = replay_membership_chain(chain, admin_key=institution_admin.public, keys=keys)
+    assert replayed.members[BOB] == AttestedMember("head", people[BOB].fingerprint)
+    assert ALICE not in replayed.members
+    assert people[ALICE].fingerprint in replayed.ever_admitted
+    assert replayed.roles() == {CAROL: "head", BOB: "head"}
+
+
+def test_a_replaced_key_is_readmitted(chain, make, institution_admin, people):
+    """Remove with the old key, admit with the new: both keys must be given, each by fingerprint."""
+    from chat.crypto import IdentityKeyPair
+
+    new_alice = IdentityKeyPair.generate()
+    readmit = MembershipStatement(
+        kind="admit",
+        department=12,
+        subject_user=ALICE,
+        subject_fingerprint=new_alice.fingerprint,
+        role="member",
+        issued_at="2025-01-07T08:00:00Z",
+        signer_user=CAROL,
+        signer_fingerprint=people[CAROL].fingerprint,
+    )
+    statements = [
+        *chain[:2],
+        make("remove", ALICE, "member", "2025-01-07T07:59:00Z", CAROL),
+        sign_statement(readmit, people[CAROL]),
+    ]
+    keys = [people[CAROL].public, new_alice.public]
+    replayed = replay_membership_chain(statements, admin_key=institution_admin.public, keys=keys)
+    assert replayed.members[ALICE].fingerprint == new_alice.fingerprint
 
 
 STATEMENT_FIELDS = [

@@ -137,10 +137,10 @@ def test_wrap_invalid(case):
 STATEMENT = load("statement.json")
 
 
-def _keys() -> tuple[PublicIdentity, dict[int, PublicIdentity]]:
+def _keys() -> tuple[PublicIdentity, list[PublicIdentity]]:
     people = identities(STATEMENT)
     admin = people[STATEMENT["admin_identity"]].public
-    keys = {user: people[name].public for name, user in STATEMENT["users"].items()}
+    keys = [people[name].public for name in STATEMENT["users"]]
     return admin, keys
 
 

@@ -30,8 +30,10 @@ from chat.crypto import (
     WrapRecord,
     b64decode,
     b64encode,
+    replay_membership_chain,
     sign_statement,
     unwrap_room_key,
+    verify_membership_chain,
     verify_statement,
     wrap_room_key,
 )
@@ -53,6 +55,7 @@ def hospital(bare_hospital: Hospital) -> Hospital:
 
 MEMBERS = ("head_carol", "surgeon_bob", "nurse_alice")
 COMPLIANCE = "compliance"
+ADMIN = "institution_admin"
 
 
 @dataclass
@@ -95,6 +98,23 @@ class Keyed:
     def wraps(self, version: int, wrapper: str, recipients: tuple[str, ...]) -> list[dict]:
         return [self.wrap(version, wrapper, name) for name in recipients]
 
+    def attest(self, name: str, role: str = "member", signer: str | None = "head_carol", **kw):
+        """Post a signed admission of `name` (by `signer`, or by the admin key when None,
+        posted by admin_zoe) through the API, as the head's or the admin's client does."""
+        signing = self.pairs[ADMIN if signer is None else signer]
+        st = MembershipStatement(
+            kind=kw.get("kind", "admit"),
+            department=self.h.plastic.pk,
+            subject_user=self.user(name).pk,
+            subject_fingerprint=self.pairs[name].fingerprint,
+            role=role,
+            issued_at=timezone.now().isoformat(),
+            signer_user=None if signer is None else self.user(signer).pk,
+            signer_fingerprint=signing.fingerprint,
+        )
+        caller = "admin_zoe" if signer is None else signer
+        return post_statement(self, caller, sign_statement(st, signing).to_dict())
+
     def publish_version(self, caller: str, version: int, recipients: tuple[str, ...], **kw: Any):
         wraps = kw.get("wraps") or self.wraps(version, caller, recipients)
         return self.api(caller).post(keys_path(self.h), {"version": version, "wraps": wraps})
@@ -127,6 +147,30 @@ def keyed(bare: Keyed) -> Keyed:
         bare.publish(name)
     set_compliance(bare)
     return bare
+
+
+def set_admin_key(k: Keyed) -> None:
+    pair = IdentityKeyPair.generate()
+    check_set_institution_key(k.h.admin_zoe, "admin", pair.public.to_dict())
+    k.pairs[ADMIN] = pair
+
+
+@pytest.fixture
+def appointed(keyed: Keyed) -> Keyed:
+    """As `keyed`, the institution's admin key is set and has appointed Carol head."""
+    set_admin_key(keyed)
+    response = keyed.attest("head_carol", "head", None)
+    assert response.status_code == 201, response.content
+    return keyed
+
+
+@pytest.fixture
+def attested(appointed: Keyed) -> Keyed:
+    """As `appointed`, and Carol has admitted Bob and Alice by signed statements."""
+    for name in ("surgeon_bob", "nurse_alice"):
+        response = appointed.attest(name)
+        assert response.status_code == 201, response.content
+    return appointed
 
 
 @pytest.fixture
@@ -251,15 +295,36 @@ def test_a_member_without_an_identity_is_listed_but_not_required(bare: Keyed):
     ("left_out", "named"),
     [("nurse_alice", "nurse_alice"), (COMPLIANCE, "compliance")],
 )
-def test_a_version_that_leaves_someone_out_is_refused(keyed: Keyed, left_out: str, named: str):
-    before = state(keyed.h)
+def test_a_version_that_leaves_someone_out_is_refused(attested: Keyed, left_out: str, named: str):
+    before = state(attested.h)
     recipients = tuple(n for n in (*MEMBERS, COMPLIANCE) if n != left_out)
     body = expect_refused(
-        keyed.publish_version("surgeon_bob", 1, recipients), 409, "wraps_incomplete"
+        attested.publish_version("surgeon_bob", 1, recipients), 409, "wraps_incomplete"
     )
-    expected = "compliance" if named == "compliance" else str(keyed.user(named).pk)
+    expected = "compliance" if named == "compliance" else str(attested.user(named).pk)
     assert body["data"] == {"missing": [expected]}
-    assert state(keyed.h) == before
+    assert state(attested.h) == before
+
+
+def test_a_member_whose_admission_is_unsigned_is_allowed_but_not_required(attested: Keyed):
+    """Clients wrap only for members a head admitted by signature; the server asks no more."""
+    k = attested
+    fred = make_user("locum_fred")
+    k.h.locum_fred = fred
+    check_admit_member(k.h.head_carol, k.h.plastic.pk, fred.pk)
+    k.publish("locum_fred", fred)
+    members = {m["user"]: m for m in k.api("surgeon_bob").get(keys_path(k.h)).json()["members"]}
+    assert members[fred.pk]["attested"] is False
+    assert members[k.h.nurse_alice.pk]["attested"] is True
+    response = k.publish_version("surgeon_bob", 1, (*MEMBERS, COMPLIANCE))
+    assert response.status_code == 201, response.content
+
+    # Once Carol signs Fred's admission, every later version must include him.
+    assert k.attest("locum_fred").status_code == 201
+    missing = k.publish_version("surgeon_bob", 2, (*MEMBERS, COMPLIANCE))
+    assert expect_refused(missing, 409, "wraps_incomplete")["data"] == {"missing": [str(fred.pk)]}
+    response = k.publish_version("surgeon_bob", 2, (*MEMBERS, COMPLIANCE, "locum_fred"))
+    assert response.status_code == 201, response.content
 
 
 @pytest.mark.parametrize("outsider", ["intern_erin", "nurse_ines"])
@@ -467,7 +532,10 @@ def test_a_newcomer_reads_the_history_through_shared_wraps(newcomer: Keyed):
     expect_refused(again, 409, "conflict")
     assert state(h) == before
 
-    # Having published, the newcomer is now required in every later version.
+    # Once a head has signed his admission, the newcomer is required in every later version.
+    set_admin_key(k)
+    assert k.attest("head_carol", "head", None).status_code == 201
+    assert k.attest("locum_fred").status_code == 201
     missing = k.publish_version("surgeon_bob", 3, (*MEMBERS, COMPLIANCE))
     assert expect_refused(missing, 409, "wraps_incomplete")["data"] == {
         "missing": [str(h.locum_fred.pk)]
@@ -534,8 +602,8 @@ def post_statement(k: Keyed, caller: str, signed: dict):
     return k.api(caller).post(statements_path(k.h), {"signed": signed})
 
 
-def test_a_head_signs_an_admission_that_members_can_verify(keyed: Keyed):
-    k = keyed
+def test_a_head_signs_an_admission_that_members_can_verify(appointed: Keyed):
+    k = appointed
     h = k.h
     signed = signed_by(k, statement(k))
     response = post_statement(k, "head_carol", signed)
@@ -548,35 +616,52 @@ def test_a_head_signs_an_admission_that_members_can_verify(keyed: Keyed):
         h.surgeon_bob.pk,
         h.head_carol.pk,
     )
-    [entry] = audit("key.statement_signed")
+    entry = audit("key.statement_signed")[-1]
     assert entry.actor_id == h.head_carol.pk
-    assert entry.data == {"kind": "admit", "subject": h.surgeon_bob.pk}
+    assert entry.data == {
+        "kind": "admit",
+        "subject": h.surgeon_bob.pk,
+        "role": "member",
+        "signed_by": "head",
+    }
 
     listed = k.api("nurse_alice").get(statements_path(h))
     assert listed.status_code == 200
-    [item] = listed.json()
+    appointment, item = listed.json()["statements"]
+    assert appointment["signed"]["statement"]["signer_user"] is None
     assert item["id"] == body["id"] and item["signed"] == signed
+    # Every key the statement names comes with it, for the client to check by fingerprint.
+    assert listed.json()["keys"] == {
+        k.pairs[name].fingerprint: k.pairs[name].public.to_dict()
+        for name in ("head_carol", "surgeon_bob")
+    }
     verified = verify_statement(
         SignedStatement.from_dict(item["signed"]), k.pairs["head_carol"].public
     )
     assert verified.subject_fingerprint == k.pairs["surgeon_bob"].fingerprint
 
 
-def test_a_removal_statement_for_a_removed_member(keyed: Keyed):
-    k = keyed
-    k.publish("intern_erin")
-    st = statement(
-        k,
-        kind="remove",
-        subject_user=k.h.intern_erin.pk,
-        subject_fingerprint=k.pairs["intern_erin"].fingerprint,
+def test_a_removal_statement_for_a_removed_member(attested: Keyed):
+    k = attested
+    response = k.api("head_carol").delete(
+        f"/api/departments/{k.h.plastic.pk}/members/{k.h.nurse_alice.pk}"
     )
-    response = post_statement(k, "head_carol", signed_by(k, st))
+    assert response.status_code == 200
+    response = k.attest("nurse_alice", kind="remove")
     assert response.status_code == 201, response.content
 
 
-def test_a_member_may_not_sign_statements(keyed: Keyed):
-    k = keyed
+def test_a_removal_of_someone_never_admitted_by_signature_is_refused(appointed: Keyed):
+    """intern_erin left before any statement: removing her would break every client's chain."""
+    k = appointed
+    k.publish("intern_erin")
+    before = state(k.h)
+    expect_refused(k.attest("intern_erin", kind="remove"), 403, "forbidden")
+    assert state(k.h) == before
+
+
+def test_a_member_may_not_sign_statements(appointed: Keyed):
+    k = appointed
     st = statement(
         k,
         subject_user=k.h.nurse_alice.pk,
@@ -624,15 +709,15 @@ BAD_STATEMENT_SIGNATURES = {
 @pytest.mark.parametrize(
     "make", BAD_STATEMENT_SIGNATURES.values(), ids=BAD_STATEMENT_SIGNATURES.keys()
 )
-def test_a_statement_not_signed_by_the_callers_key_is_refused(keyed: Keyed, make):
-    signed = make(keyed)
-    before = state(keyed.h)
-    expect_refused(post_statement(keyed, "head_carol", signed), 400, "bad_signature")
-    assert state(keyed.h) == before
+def test_a_statement_not_signed_by_the_callers_key_is_refused(appointed: Keyed, make):
+    signed = make(appointed)
+    before = state(appointed.h)
+    expect_refused(post_statement(appointed, "head_carol", signed), 400, "bad_signature")
+    assert state(appointed.h) == before
 
 
-def test_a_statement_must_name_the_subjects_published_fingerprint(keyed: Keyed):
-    k = keyed
+def test_a_statement_must_name_the_subjects_published_fingerprint(appointed: Keyed):
+    k = appointed
     stranger_fp = IdentityKeyPair.generate().fingerprint
     before = state(k.h)
     wrong = statement(k, subject_fingerprint=stranger_fp)
@@ -647,8 +732,8 @@ def test_a_statement_must_name_the_subjects_published_fingerprint(keyed: Keyed):
 
 
 @pytest.mark.parametrize("subject", ["intern_erin", "nurse_ines"])
-def test_an_admission_of_a_non_member_is_refused(keyed: Keyed, subject: str):
-    k = keyed
+def test_an_admission_of_a_non_member_is_refused(appointed: Keyed, subject: str):
+    k = appointed
     k.publish(subject)
     st = statement(
         k, subject_user=k.user(subject).pk, subject_fingerprint=k.pairs[subject].fingerprint
@@ -663,17 +748,17 @@ def test_an_admission_of_a_non_member_is_refused(keyed: Keyed, subject: str):
     [{"role": "head"}, {"kind": "remove"}, {"kind": "role", "role": "head"}],
     ids=["admit with another role", "remove a member", "role he does not have"],
 )
-def test_a_statement_that_contradicts_the_membership_is_refused(keyed: Keyed, changes: dict):
-    before = state(keyed.h)
-    st = statement(keyed, **changes)
-    response = post_statement(keyed, "head_carol", signed_by(keyed, st))
+def test_a_statement_that_contradicts_the_membership_is_refused(appointed: Keyed, changes: dict):
+    before = state(appointed.h)
+    st = statement(appointed, **changes)
+    response = post_statement(appointed, "head_carol", signed_by(appointed, st))
     expect_refused(response, 403, "forbidden")
-    assert state(keyed.h) == before
+    assert state(appointed.h) == before
 
 
 @pytest.mark.parametrize("field", ["department", "signer_user"])
-def test_a_statement_for_another_department_or_signer_is_refused(keyed: Keyed, field: str):
-    k = keyed
+def test_a_statement_for_another_department_or_signer_is_refused(appointed: Keyed, field: str):
+    k = appointed
     other = k.h.vascular.pk if field == "department" else k.h.surgeon_bob.pk
     st = statement(k, **{field: other})
     before = state(k.h)
@@ -681,8 +766,8 @@ def test_a_statement_for_another_department_or_signer_is_refused(keyed: Keyed, f
     assert state(k.h) == before
 
 
-def test_a_head_without_a_published_identity_cannot_sign(keyed: Keyed):
-    k = keyed
+def test_a_head_without_a_published_identity_cannot_sign(appointed: Keyed):
+    k = appointed
     signed = signed_by(k, statement(k))
     IdentityKey.objects.filter(user=k.h.head_carol).delete()
     before = state(k.h)
@@ -712,17 +797,17 @@ def test_a_replaced_identity_gets_the_history_again_from_a_colleague(version_one
     assert open_my_wraps(k, "surgeon_bob") == {1: k.key(1)}
 
 
-def test_a_repeated_statement_is_kept_once(keyed: Keyed):
-    k = keyed
+def test_a_repeated_statement_is_kept_once(appointed: Keyed):
+    k = appointed
     first = post_statement(k, "head_carol", signed_by(k, statement(k)))
     again = post_statement(k, "head_carol", signed_by(k, statement(k)))
     assert first.status_code == again.status_code == 201
     assert first.json()["id"] == again.json()["id"]
-    assert StoredStatement.objects.count() == 1
+    assert StoredStatement.objects.count() == 2  # Carol's appointment, and this one
 
 
-def test_removing_someone_who_was_never_a_member_is_refused(keyed: Keyed):
-    k = keyed
+def test_removing_someone_who_was_never_a_member_is_refused(appointed: Keyed):
+    k = appointed
     k.publish("nurse_ines")
     st = statement(
         k,
@@ -730,14 +815,135 @@ def test_removing_someone_who_was_never_a_member_is_refused(keyed: Keyed):
         subject_user=k.h.nurse_ines.pk,
         subject_fingerprint=k.pairs["nurse_ines"].fingerprint,
     )
+    before = state(k.h)
     expect_refused(post_statement(k, "head_carol", signed_by(k, st)), 403, "forbidden")
-    assert StoredStatement.objects.count() == 0
+    assert state(k.h) == before
 
 
-def test_an_unparsable_wrap_is_an_invalid_request(keyed: Keyed):
-    k = keyed
+def test_an_unparsable_wrap_is_an_invalid_request(appointed: Keyed):
+    k = appointed
     response = k.api("surgeon_bob").post(
         keys_path(k.h), {"version": 1, "wraps": [{"v": 1, "department": k.h.plastic.pk}]}
     )
     expect_refused(response, 400, "invalid_request")
     assert not RoomKeyVersion.objects.exists()
+
+
+# --- The admin key appoints heads ------------------------------------------------------
+
+
+def test_the_admin_key_appoints_the_first_head(keyed: Keyed):
+    k = keyed
+    set_admin_key(k)
+    response = k.attest("head_carol", "head", None)
+    assert response.status_code == 201, response.content
+    stored = StoredStatement.objects.get(pk=response.json()["id"])
+    assert stored.signer_id is None and stored.subject_id == k.h.head_carol.pk
+    [entry] = audit("key.statement_signed")
+    assert entry.actor_id == k.h.admin_zoe.pk
+    assert entry.data["signed_by"] == "admin_key"
+    listed = k.api("nurse_alice").get(statements_path(k.h)).json()
+    assert listed["admin"] == {
+        "fingerprint": k.pairs[ADMIN].fingerprint,
+        "public": k.pairs[ADMIN].public.to_dict(),
+    }
+    # Carol, now attested, admits Bob with her own key.
+    assert k.attest("surgeon_bob").status_code == 201
+    listed = k.api("nurse_alice").get(statements_path(k.h)).json()
+    chain = [SignedStatement.from_dict(s["signed"]) for s in listed["statements"]]
+    members = verify_membership_chain(
+        chain, admin_key=k.pairs[ADMIN].public, keys=[p.public for p in k.pairs.values()]
+    )
+    assert members == {k.h.head_carol.pk: "head", k.h.surgeon_bob.pk: "member"}
+
+
+@pytest.mark.parametrize(
+    ("caller", "role", "status", "code"),
+    [
+        ("head_carol", "head", 403, "forbidden"),  # only an administrator posts it
+        ("admin_zoe", "member", 403, "forbidden"),  # the admin key appoints heads only
+    ],
+)
+def test_an_admin_key_statement_is_refused_unless_it_appoints_a_head_and_an_admin_posts_it(
+    keyed: Keyed, caller: str, role: str, status: int, code: str
+):
+    k = keyed
+    set_admin_key(k)
+    subject = "head_carol" if role == "head" else "surgeon_bob"
+    st = statement(
+        k,
+        subject_user=k.user(subject).pk,
+        subject_fingerprint=k.pairs[subject].fingerprint,
+        role=role,
+        signer_user=None,
+        signer_fingerprint=k.pairs[ADMIN].fingerprint,
+    )
+    before = state(k.h)
+    expect_refused(
+        post_statement(k, caller, sign_statement(st, k.pairs[ADMIN]).to_dict()), status, code
+    )
+    assert state(k.h) == before
+
+
+def test_an_appointment_signed_by_another_key_is_refused(keyed: Keyed):
+    k = keyed
+    set_admin_key(k)
+    impostor = IdentityKeyPair.generate()
+    st = statement(
+        k,
+        subject_user=k.h.head_carol.pk,
+        subject_fingerprint=k.pairs["head_carol"].fingerprint,
+        role="head",
+        signer_user=None,
+        signer_fingerprint=impostor.fingerprint,
+    )
+    before = state(k.h)
+    response = post_statement(k, "admin_zoe", sign_statement(st, impostor).to_dict())
+    expect_refused(response, 400, "bad_signature")
+    assert state(k.h) == before
+
+
+def test_an_appointment_without_an_admin_key_is_refused(keyed: Keyed):
+    k = keyed
+    k.pairs[ADMIN] = IdentityKeyPair.generate()  # never set on the server
+    before = state(k.h)
+    expect_refused(k.attest("head_carol", "head", None), 400, "invalid_key")
+    assert state(k.h) == before
+
+
+def test_a_replaced_key_is_retired_then_the_member_admitted_again(attested: Keyed):
+    """Bob's new key is not attested until Carol removes the old one and admits the new."""
+    k = attested
+    old = k.pairs["surgeon_bob"]
+    new = IdentityKeyPair.generate()
+    check_publish_identity(k.h.surgeon_bob, new.public.to_dict(), replace=True)
+    members = {m["user"]: m for m in k.api("head_carol").get(keys_path(k.h)).json()["members"]}
+    assert members[k.h.surgeon_bob.pk]["attested"] is False
+    k.pairs["surgeon_bob"] = old
+    assert k.attest("surgeon_bob", kind="remove").status_code == 201
+    k.pairs["surgeon_bob"] = new
+    assert k.attest("surgeon_bob").status_code == 201
+    members = {m["user"]: m for m in k.api("head_carol").get(keys_path(k.h)).json()["members"]}
+    assert members[k.h.surgeon_bob.pk]["attested"] is True
+    listed = k.api("nurse_alice").get(statements_path(k.h)).json()
+    chain = [SignedStatement.from_dict(s["signed"]) for s in listed["statements"]]
+    keys = [PublicIdentity.from_dict(public) for public in listed["keys"].values()]
+    assert old.fingerprint in listed["keys"] and new.fingerprint in listed["keys"]
+    replayed = replay_membership_chain(chain, admin_key=k.pairs[ADMIN].public, keys=keys)
+    assert replayed.members[k.h.surgeon_bob.pk].fingerprint == new.fingerprint
+    # The old key cannot be retired twice, and the current one not while he stays a member.
+    before = state(k.h)
+    k.pairs["surgeon_bob"] = old
+    expect_refused(k.attest("surgeon_bob", kind="remove"), 403, "forbidden")
+    k.pairs["surgeon_bob"] = new
+    expect_refused(k.attest("surgeon_bob", kind="remove"), 403, "forbidden")
+    assert state(k.h) == before
+
+
+def test_a_statement_that_does_not_follow_the_signed_chain_is_refused(keyed: Keyed):
+    """Carol was never appointed by the admin key: her signature admits no one."""
+    k = keyed
+    set_admin_key(k)
+    before = state(k.h)
+    expect_refused(k.attest("surgeon_bob"), 403, "forbidden")
+    assert state(k.h) == before
