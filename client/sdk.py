@@ -1053,14 +1053,22 @@ class RoundsClient:
         try:
             plaintext = decrypt_message(envelope, room_key=room_key, sender_key=sender_key)
         except BadSignature as error:
-            # The cached key may be stale (the sender replaced theirs): fetch it once more.
+            # The cached key may be stale, or the message older than the sender's
+            # current key: try their current key, then every key the department's
+            # signed membership admitted for them.
             fresh = await self.identity_of(sender_id, refresh=True)
-            if fresh == sender_key:
+            candidates = [fresh] if fresh != sender_key else []
+            candidates += await self._admitted_keys(department, sender_id)
+            for candidate in candidates:
+                try:
+                    plaintext = decrypt_message(envelope, room_key=room_key, sender_key=candidate)
+                    break
+                except BadSignature:
+                    continue
+                except CryptoError as again:
+                    raise crypto_refusal(again) from None
+            else:
                 raise crypto_refusal(error) from None
-            try:
-                plaintext = decrypt_message(envelope, room_key=room_key, sender_key=fresh)
-            except CryptoError as again:
-                raise crypto_refusal(again) from None
         except CryptoError as error:
             raise crypto_refusal(error) from None
         if self.keys.is_replay(sender_id, client_msg_id, envelope):
@@ -1071,6 +1079,25 @@ class RoundsClient:
             )
         self.keys.remember(sender_id, client_msg_id, envelope)
         return plaintext
+
+    async def _admitted_keys(self, department: int, user_id: int) -> list[PublicIdentity]:
+        """Every key the department's verified membership admitted for a user, newest first."""
+        listing = await self.call("GET", f"/api/departments/{department}/statements")
+        try:
+            chain = verify_listing(listing, self.keys.pinned_admin_fingerprint)
+        except MembershipRefused as refusal:
+            raise RoundsClientError(refusal.code, refusal.message, refusal.data) from None
+        fingerprints = [
+            item["signed"]["statement"]["subject_fingerprint"]
+            for item in listing["statements"]
+            if item["signed"]["statement"]["subject_user"] == user_id
+        ]
+        keys = listing["keys"]
+        return [
+            self._checked_public(keys[fp], fp, f"key of {user_id}")
+            for fp in dict.fromkeys(reversed(fingerprints))
+            if fp in keys and fp in chain.ever_admitted
+        ]
 
     async def aclose(self) -> None:
         await self.disconnect()

@@ -333,7 +333,24 @@ async def test_an_encrypted_conversation_through_joins_removals_and_a_new_device
         third = await bob.next_event("message.new", match=lambda f: f["message"]["seq"] == 3)
         assert await bob.open_message(third) == texts[2].encode()
 
-    # 5. The compliance key opens every message: its wraps, read from the server's database.
+        # 5. Bob loses his device and his secret: a new key, which Carol admits after
+        # retiring the old one. His earlier messages still verify, on a device that
+        # never saw his old key, through the keys the signed membership admitted.
+        new_bob = IdentityKeyPair.generate()
+        await bob.call(
+            "PUT",
+            "/api/keys/identity",
+            json={"public": new_bob.public.to_dict(), "replace": True},
+        )
+        assert await carol.attest(plastic, bob.user["id"]) == ["remove", "admit"]
+        laptop = await login("nurse_alice", connect=False)
+        assert await laptop.setup_keys(recovery["nurse_alice"]) is None
+        page = await laptop.call("GET", f"/api/threads/{thread['id']}/messages")
+        assert [await laptop.open_message(m, department=plastic) for m in page["messages"]] == [
+            t.encode() for t in texts
+        ]
+
+    # 6. The compliance key opens every message: its wraps, read from the server's database.
     identities = {
         fingerprint: PublicIdentity.from_dict({"x25519": x25519, "ed25519": ed25519})
         for fingerprint, x25519, ed25519 in query(
@@ -343,7 +360,9 @@ async def test_an_encrypted_conversation_through_joins_removals_and_a_new_device
     by_user = {
         user: identities[fingerprint]
         for user, fingerprint in query(
-            cluster, "SELECT user_id, fingerprint FROM accounts_identitykey"
+            # Every message here was signed with its sender's first key: the oldest wins.
+            cluster,
+            "SELECT user_id, fingerprint FROM accounts_identitykey ORDER BY id DESC",
         )
     }
     room_keys = {}
