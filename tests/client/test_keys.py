@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from chat.crypto import (
+    CryptoError,
     IdentityKeyPair,
     PublicIdentity,
     WrapRecord,
@@ -431,3 +432,59 @@ async def test_a_client_refuses_to_wrap_for_a_compliance_key_other_than_its_pinn
         assert versions_in_database(cluster, vascular) == [1]
         page = await grace.call("GET", f"/api/threads/{thread['id']}/messages")
         assert await grace.open_message(page["messages"][0], department=vascular) == b"Graft patent"
+
+
+# --- every department, and only its own ---------------------------------------------------
+
+
+def compliance_room_keys(cluster: LiveCluster, compliance: IdentityKeyPair) -> dict:
+    """(department, version) → room key, opened from the compliance wraps in the database."""
+    identities = {
+        fingerprint: PublicIdentity.from_dict({"x25519": x25519, "ed25519": ed25519})
+        for fingerprint, x25519, ed25519 in query(
+            cluster, "SELECT fingerprint, x25519, ed25519 FROM accounts_identitykey"
+        )
+    }
+    opened = {}
+    for (record,) in query(
+        cluster, "SELECT record FROM rooms_keywrap WHERE recipient_user_id IS NULL"
+    ):
+        wrap = WrapRecord.from_dict(as_json(record))
+        opened[(wrap.department, wrap.version)] = unwrap_room_key(
+            wrap, recipient=compliance, wrapper=identities[wrap.wrapper_fp]
+        )
+    return opened
+
+
+async def test_the_compliance_key_reads_every_department_and_no_room_key_another(
+    cluster: LiveCluster, compliance: IdentityKeyPair
+):
+    """Runs after the conversations above: both departments hold messages by now."""
+    room_keys = compliance_room_keys(cluster, compliance)
+    messages = query(
+        cluster,
+        "SELECT m.id, t.department_id, m.header, m.ciphertext, k.x25519, k.ed25519 "
+        "FROM chat_message m JOIN chat_thread t ON t.id = m.thread_id "
+        "JOIN accounts_identitykey k ON k.user_id = m.sender_id ORDER BY m.id",
+    )
+    # One row per message and key its sender ever published: one of them signed it.
+    assert len({row[1] for row in messages}) == 2
+    opened: set[int] = set()
+    for message_id, department, header, ciphertext, x25519, ed25519 in messages:
+        envelope = {"header": as_json(header), "ciphertext": ciphertext}
+        sender_key = PublicIdentity.from_dict({"x25519": x25519, "ed25519": ed25519})
+        version = envelope["header"]["key_version"]
+        try:
+            decrypt_message(
+                envelope, room_key=room_keys[(department, version)], sender_key=sender_key
+            )
+        except CryptoError:
+            continue  # the sender's other key (a replaced one) signed it
+        opened.add(message_id)
+        # Every room key of the other department fails on this message.
+        for (other, _), other_key in room_keys.items():
+            if other == department:
+                continue
+            with pytest.raises(CryptoError):
+                decrypt_message(envelope, room_key=other_key, sender_key=sender_key)
+    assert opened == {row[0] for row in messages}
