@@ -52,8 +52,8 @@ from .statements import (
     MembershipChain,
     MembershipStatement,
     SignedStatement,
-    sign_statement,
     replay_membership_chain,
+    sign_statement,
     verify_membership_chain,
     verify_statement,
 )
@@ -68,12 +68,12 @@ from .stream import (
 )
 
 __all__ = [
-    "AttestedMember",
     "CHUNK_SIZE",
     "CONTEXT_ENVELOPE",
     "CONTEXT_STATEMENT",
     "CONTEXT_WRAP",
     "MAX_PLAINTEXT",
+    "AttestedMember",
     "BadSignature",
     "CryptoError",
     "DecryptionFailed",
