@@ -50,6 +50,26 @@ def record(
     return event
 
 
+def record_many(entries: list[dict[str, Any]], *, actors: list[Any]) -> None:
+    """Append several entries in one insert (a batch of posts); same fields as `record`."""
+    now = timezone.now()
+    AuditEvent.objects.bulk_create(
+        AuditEvent(
+            at=now,
+            actor_id=getattr(actor, "pk", None),
+            actor_username=getattr(actor, "username", "") or "",
+            action=entry["action"],
+            department_id=entry.get("department_id"),
+            object_type=entry.get("object_type", ""),
+            object_id=str(entry.get("object_id", "")),
+            data=entry.get("data") or {},
+            ip=None,
+        )
+        for entry, actor in zip(entries, actors, strict=True)
+    )
+    transaction.on_commit(request_seal)
+
+
 def request_seal() -> None:
     from audit import sealer
 

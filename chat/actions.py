@@ -4,13 +4,16 @@ Posting is the hot path. In one transaction it takes the thread's message
 number and the department's event number (both under row locks, thread
 first), checks membership under those locks, and writes the message, its
 event and its audit entry. The ack is sent only after commit; fan-out runs
-on commit.
+on commit. `check_post_messages` does the same for a batch of posts that
+arrived together (group commit): one transaction, a few statements for the
+whole batch, and each post its own ack or refusal, as if posted alone.
 """
 
 import functools
 import hashlib
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -19,14 +22,15 @@ from django.db.models import Min
 from django.utils import timezone
 
 from accounts.keys import active_identity
-from audit.actions import record
+from accounts.models import IdentityKey
+from audit.actions import record, record_many
 from chat.crypto import BadSignature, CryptoError, EnvelopeHeader, PublicIdentity, verify_envelope
 from chat.errors import ErrorCode, InvalidRequest, NotFound, RoundsError
-from chat.events import append_event, event_frame, message_payload
+from chat.events import append_event, append_message_events, event_frame, message_payload
 from chat.models import Event, EventKind, Message, Receipt, Thread
 from patients.models import Patient
 from rooms import access
-from rooms.models import Department
+from rooms.models import Department, Membership
 
 
 def thread_data(thread: Thread) -> dict[str, Any]:
@@ -186,6 +190,12 @@ def check_envelope(
     identity = active_identity(actor.pk)
     if identity is None:
         raise RoundsError("Publish your identity key before posting.", code=ErrorCode.INVALID_KEY)
+    return _verified_header(identity, actor.pk, thread_id, client_msg_id, envelope)
+
+
+def _verified_header(
+    identity: Any, sender_id: int, thread_id: int, client_msg_id: str, envelope: dict[str, Any]
+) -> EnvelopeHeader:
     try:
         sender_key = parsed_identity(identity.x25519, identity.ed25519)
         header = verify_envelope(envelope, sender_key=sender_key)
@@ -200,7 +210,7 @@ def check_envelope(
         ) from None
     if (header.thread, header.sender, header.client_msg_id) != (
         thread_id,
-        actor.pk,
+        sender_id,
         client_msg_id,
     ):
         raise RoundsError(
@@ -327,6 +337,190 @@ def do_post_message(
             data={"thread_id": thread_id, "seq": seq, "bytes": ciphertext_size(envelope)},
         )
     return _ack_for(message)
+
+
+@dataclass(frozen=True)
+class Post:
+    """One `message.post` as received: who, where, and the envelope."""
+
+    actor: Any
+    thread_id: int
+    client_msg_id: str
+    envelope: dict[str, Any]
+
+
+def check_post_messages(posts: list[Post]) -> list[dict[str, Any] | RoundsError]:
+    """Verify and store posts that arrived together, in one transaction.
+
+    Returns, for each post in order, its ack or its refusal: the same as
+    `check_post_message` gives for that post alone, in the order given (a
+    post's seq is below every later accepted post of its thread). Should
+    the batch's insert meet a unique constraint (a retry of one post racing
+    on another process), it is rolled back and each post is stored on its
+    own instead.
+    """
+    results: list[dict[str, Any] | RoundsError | None] = [None] * len(posts)
+    senders = {post.actor.pk for post in posts}
+    identities = {
+        key.user_id: key
+        for key in IdentityKey.objects.filter(user_id__in=senders, replaced_at__isnull=True)
+    }
+    checked: list[tuple[int, Post, EnvelopeHeader, str]] = []
+    for index, post in enumerate(posts):
+        try:
+            access.check_authenticated(post.actor)
+            header = _checked_header(post, identities.get(post.actor.pk))
+        except RoundsError as refusal:
+            results[index] = refusal
+            continue
+        checked.append((index, post, header, envelope_hash(post.envelope)))
+    if checked:
+        try:
+            with transaction.atomic():
+                stored = _store_posts(checked)
+        except IntegrityError:
+            stored = {index: _post_alone(post) for index, post, _, _ in checked}
+        for index, outcome in stored.items():
+            results[index] = outcome
+    assert all(result is not None for result in results)
+    return results  # type: ignore[return-value]
+
+
+def _post_alone(post: Post) -> dict[str, Any] | RoundsError:
+    try:
+        return check_post_message(post.actor, post.thread_id, post.client_msg_id, post.envelope)
+    except RoundsError as refusal:
+        return refusal
+
+
+def _checked_header(post: Post, identity: Any) -> EnvelopeHeader:
+    """`check_envelope` with the sender's identity already fetched."""
+    if identity is None:
+        raise RoundsError("Publish your identity key before posting.", code=ErrorCode.INVALID_KEY)
+    return _verified_header(
+        identity, post.actor.pk, post.thread_id, post.client_msg_id, post.envelope
+    )
+
+
+def _earlier_posts(senders: set[int], client_msg_ids: set[str]) -> dict[tuple, Message]:
+    """Messages already stored under these (sender, client_msg_id): retries get their ack."""
+    return {
+        (message.sender_id, message.client_msg_id): message
+        for message in Message.objects.filter(
+            sender_id__in=senders, client_msg_id__in=client_msg_ids
+        )
+    }
+
+
+def _store_posts(
+    checked: list[tuple[int, Post, EnvelopeHeader, str]],
+) -> dict[int, dict[str, Any] | RoundsError]:
+    """Under the threads' then the departments' row locks, decide and write every post."""
+    thread_ids = sorted({post.thread_id for _, post, _, _ in checked})
+    threads = {
+        row["pk"]: row
+        for row in Thread.objects.select_for_update()
+        .filter(pk__in=thread_ids)
+        .order_by("pk")
+        .values("pk", "department_id", "closed_at", "last_seq")
+    }
+    department_ids = sorted({row["department_id"] for row in threads.values()})
+    departments = {
+        row["pk"]: row
+        for row in Department.objects.select_for_update()
+        .filter(pk__in=department_ids)
+        .order_by("pk")
+        .values("pk", "event_seq", "key_version", "rotation_required")
+    }
+    senders = {post.actor.pk for _, post, _, _ in checked}
+    members = set(
+        Membership.objects.active()
+        .filter(department_id__in=department_ids, user_id__in=senders)
+        .values_list("user_id", "department_id")
+    )
+    earlier = _earlier_posts(senders, {post.client_msg_id for _, post, _, _ in checked})
+    now = timezone.now()
+    outcomes: dict[int, dict[str, Any] | RoundsError] = {}
+    accepted: list[tuple[int, Post, Message, int]] = []  # index, post, message, department
+    retried: list[tuple[int, Message, int, str]] = []  # a second copy of a post of this batch
+    for index, post, header, body_hash in checked:
+        key = (post.actor.pk, post.client_msg_id)
+        try:
+            if key in earlier:
+                if earlier[key].pk is None:
+                    retried.append((index, earlier[key], post.thread_id, body_hash))
+                else:
+                    outcomes[index] = _replay_ack(earlier[key], post.thread_id, body_hash)
+                continue
+            thread = threads.get(post.thread_id)
+            if thread is None or (post.actor.pk, thread["department_id"]) not in members:
+                raise NotFound("Thread not found.")
+            if thread["closed_at"] is not None:
+                raise RoundsError("This thread is closed.", code=ErrorCode.THREAD_CLOSED)
+            department = departments[thread["department_id"]]
+            check_room_key(
+                header,
+                department["pk"],
+                (department["key_version"], department["rotation_required"]),
+            )
+        except RoundsError as refusal:
+            outcomes[index] = refusal
+            continue
+        thread["last_seq"] += 1
+        message = Message(
+            thread_id=post.thread_id,
+            seq=thread["last_seq"],
+            sender_id=post.actor.pk,
+            client_msg_id=post.client_msg_id,
+            header=post.envelope["header"],
+            ciphertext=post.envelope["ciphertext"],
+            body_hash=body_hash,
+            created_at=now,
+        )
+        earlier[key] = message  # a second copy in this batch is a retry of this one
+        accepted.append((index, post, message, department["pk"]))
+    if not accepted:
+        return outcomes
+    Message.objects.bulk_create([message for _, _, message, _ in accepted])
+    for thread_id in {message.thread_id for _, _, message, _ in accepted}:
+        Thread.objects.filter(pk=thread_id).update(last_seq=threads[thread_id]["last_seq"])
+    by_department: dict[int, list[tuple[int, Message, dict[str, Any]]]] = {}
+    for _, post, message, department_id in accepted:
+        department = departments[department_id]
+        department["event_seq"] += 1
+        by_department.setdefault(department_id, []).append(
+            (department["event_seq"], message, message_payload(message, post.actor.username))
+        )
+    for department_id, numbered in by_department.items():
+        Department.objects.filter(pk=department_id).update(
+            event_seq=departments[department_id]["event_seq"]
+        )
+        append_message_events(department_id, numbered)
+    record_many(
+        [
+            {
+                "action": "message.posted",
+                "department_id": department_id,
+                "object_type": "message",
+                "object_id": message.pk,
+                "data": {
+                    "thread_id": message.thread_id,
+                    "seq": message.seq,
+                    "bytes": ciphertext_size(post.envelope),
+                },
+            }
+            for _, post, message, department_id in accepted
+        ],
+        actors=[post.actor for _, post, _, _ in accepted],
+    )
+    for index, _, message, _ in accepted:
+        outcomes[index] = _ack_for(message)
+    for index, message, thread_id, body_hash in retried:
+        try:
+            outcomes[index] = _replay_ack(message, thread_id, body_hash)
+        except RoundsError as refusal:
+            outcomes[index] = refusal
+    return outcomes
 
 
 def check_history(actor: Any, thread_id: int, before_seq: int | None, limit: int) -> dict:

@@ -102,6 +102,39 @@ def append_event(
         payload=payload or {},
         created_at=timezone.now(),
     )
+    _publish_on_commit(event, message_data, notify_user_id=notify_user_id, change=change)
+    return event
+
+
+def append_message_events(
+    department_id: int, numbered: list[tuple[int, Message, dict[str, Any]]]
+) -> None:
+    """Store the `message.new` events of a batch of posts (seq, message, payload) in one
+    insert, and publish them on commit, in order."""
+    now = timezone.now()
+    events = Event.objects.bulk_create(
+        Event(
+            department_id=department_id,
+            seq=seq,
+            kind=EventKind.MESSAGE_NEW,
+            message=message,
+            payload={},
+            created_at=now,
+        )
+        for seq, message, _ in numbered
+    )
+    for event, (_, _, message_data) in zip(events, numbered, strict=True):
+        _publish_on_commit(event, message_data)
+
+
+def _publish_on_commit(
+    event: Event,
+    message_data: dict[str, Any] | None,
+    *,
+    notify_user_id: int | None = None,
+    change: str | None = None,
+) -> None:
+    department_id, seq = event.department_id, event.seq
     text = dumps(event_frame(event, message_data))
     group_message = {"type": "rounds.event", "department": department_id, "seq": seq, "frame": text}
 
@@ -121,7 +154,6 @@ def append_event(
         async_to_sync(layer.group_send)(department_group(department_id), group_message)
 
     transaction.on_commit(publish)
-    return event
 
 
 async def send_ephemeral(department_id: int, frame: dict[str, Any], origin: str) -> None:

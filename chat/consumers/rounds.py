@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from chat import actions as chat_actions
 from chat import protocol
+from chat.consumers.batching import post_batcher
 from chat.consumers.limits import TokenBucket, connections
 from chat.errors import ErrorCode, RoundsError
 from chat.events import department_group, dumps, send_ephemeral, session_group, user_group
@@ -208,9 +209,10 @@ class RoundsConsumer(AsyncWebsocketConsumer):
             ) from None
 
     async def on_message_post(self, frame: protocol.MessagePost) -> dict:
-        return await database_sync_to_async(chat_actions.check_post_message)(
+        post = chat_actions.Post(
             self.user, frame.thread, frame.client_msg_id, frame.envelope.model_dump()
         )
+        return await post_batcher().submit(post)
 
     async def on_history_fetch(self, frame: protocol.HistoryFetch) -> dict:
         return await database_sync_to_async(chat_actions.check_history)(

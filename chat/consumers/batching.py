@@ -1,0 +1,74 @@
+"""Group commit for posts: the posts of one process that arrive together share a transaction.
+
+All of a process's database work runs in one thread (Channels'
+`database_sync_to_async`), so posts queue behind each other anyway. Rather
+than one transaction each, the posts waiting when the database thread comes
+free are stored together (`chat.actions.check_post_messages`): one
+transaction and a few statements for the batch. Nothing waits to fill a
+batch: a lone post goes at once, so latency at low rates is unchanged, and
+under load batches grow with the queue.
+"""
+
+import asyncio
+import weakref
+from typing import Any
+
+from channels.db import database_sync_to_async
+
+from chat.actions import Post, check_post_messages
+from chat.errors import RoundsError
+
+# Bounds one transaction's size, and so how long it holds its locks.
+MAX_BATCH = 64
+
+
+class PostBatcher:
+    """One per event loop: queues posts and stores them in batches, in arrival order."""
+
+    def __init__(self) -> None:
+        self.waiting: list[tuple[Post, asyncio.Future]] = []
+        self.draining = False
+
+    async def submit(self, post: Post) -> dict[str, Any]:
+        """Store a post with whatever else is waiting; its ack, or raise its refusal."""
+        future = asyncio.get_running_loop().create_future()
+        self.waiting.append((post, future))
+        if not self.draining:
+            self.draining = True
+            asyncio.get_running_loop().create_task(self._drain())
+        outcome = await future
+        if isinstance(outcome, RoundsError):
+            raise outcome
+        return outcome
+
+    async def _drain(self) -> None:
+        try:
+            while self.waiting:
+                batch, self.waiting = self.waiting[:MAX_BATCH], self.waiting[MAX_BATCH:]
+                try:
+                    outcomes = await database_sync_to_async(check_post_messages)(
+                        [post for post, _ in batch]
+                    )
+                except Exception as error:  # each post's handler reports it as before
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(error)
+                    continue
+                for (_, future), outcome in zip(batch, outcomes, strict=True):
+                    if not future.done():
+                        future.set_result(outcome)
+        finally:
+            self.draining = False
+
+
+_batchers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PostBatcher]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def post_batcher() -> PostBatcher:
+    loop = asyncio.get_running_loop()
+    batcher = _batchers.get(loop)
+    if batcher is None:
+        batcher = _batchers[loop] = PostBatcher()
+    return batcher
