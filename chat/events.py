@@ -7,6 +7,8 @@ text of a frame is encoded once here and relayed as is to every socket.
 """
 
 import json
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -139,9 +141,8 @@ def _publish_on_commit(
     group_message = {"type": "rounds.event", "department": department_id, "seq": seq, "frame": text}
 
     def publish() -> None:
-        layer = get_channel_layer()
         if notify_user_id is not None:
-            async_to_sync(layer.group_send)(
+            _send(
                 user_group(notify_user_id),
                 {
                     "type": "rounds.membership",
@@ -151,9 +152,42 @@ def _publish_on_commit(
                     "frame": text,
                 },
             )
-        async_to_sync(layer.group_send)(department_group(department_id), group_message)
+        _send(department_group(department_id), group_message)
 
     transaction.on_commit(publish)
+
+
+_local = threading.local()
+
+
+def _send(group: str, message: dict[str, Any]) -> None:
+    """Publish now, or, inside `collecting_publications`, leave it for the async caller."""
+    outbox = getattr(_local, "outbox", None)
+    if outbox is not None:
+        outbox.append((group, message))
+        return
+    async_to_sync(get_channel_layer().group_send)(group, message)
+
+
+def collecting_publications(func: Callable[..., Any], *args: Any) -> tuple[Any, list[tuple]]:
+    """Run `func` (in the database thread) keeping what it publishes on commit.
+
+    Publishing from the database thread makes it wait for the event loop and
+    the channel layer before it can take the next request; the async caller
+    publishes the returned (group, message) pairs itself (`publish_all`),
+    in commit order, while the database thread goes on.
+    """
+    _local.outbox = []
+    try:
+        return func(*args), _local.outbox
+    finally:
+        _local.outbox = None
+
+
+async def publish_all(publications: list[tuple]) -> None:
+    layer = get_channel_layer()
+    for group, message in publications:
+        await layer.group_send(group, message)
 
 
 async def send_ephemeral(department_id: int, frame: dict[str, Any], origin: str) -> None:

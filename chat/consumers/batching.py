@@ -6,7 +6,9 @@ than one transaction each, the posts waiting when the database thread comes
 free are stored together (`chat.actions.check_post_messages`): one
 transaction and a few statements for the batch. Nothing waits to fill a
 batch: a lone post goes at once, so latency at low rates is unchanged, and
-under load batches grow with the queue.
+under load batches grow with the queue. The batch's events are published
+from the event loop after commit, so the database thread goes straight on
+to the next batch.
 """
 
 import asyncio
@@ -17,6 +19,7 @@ from channels.db import database_sync_to_async
 
 from chat.actions import Post, check_post_messages
 from chat.errors import RoundsError
+from chat.events import collecting_publications, publish_all
 
 # Bounds one transaction's size, and so how long it holds its locks.
 MAX_BATCH = 64
@@ -46,9 +49,11 @@ class PostBatcher:
             while self.waiting:
                 batch, self.waiting = self.waiting[:MAX_BATCH], self.waiting[MAX_BATCH:]
                 try:
-                    outcomes = await database_sync_to_async(check_post_messages)(
-                        [post for post, _ in batch]
+                    outcomes, publications = await database_sync_to_async(collecting_publications)(
+                        check_post_messages, [post for post, _ in batch]
                     )
+                    # Fan-out first: the members hear of the posts as soon as the acks go.
+                    await publish_all(publications)
                 except Exception as error:  # each post's handler reports it as before
                     for _, future in batch:
                         if not future.done():
