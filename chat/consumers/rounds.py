@@ -19,6 +19,7 @@ import json
 import logging
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -38,6 +39,19 @@ logger = logging.getLogger(__name__)
 
 
 class RoundsConsumer(AsyncWebsocketConsumer):
+    async def dispatch(self, message: dict) -> None:
+        """Run the message's handler, without Channels' per-message connection clean-up.
+
+        Channels closes stale database connections before every handler, in
+        the database thread: one thread hop per socket for every event fanned
+        out, queued behind the posts. Every database call here goes through
+        `database_sync_to_async`, which closes them itself.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     async def connect(self) -> None:
         self.user = self.scope["user"]
         self.delivered: dict[int, int] = {}
