@@ -1,4 +1,7 @@
-"""python -m bench run [latency|throughput|audit|crypto|floor|all] [--services] [--processes N]
+"""python -m bench run [scenario|all] [--services] [--processes N] [--smoke]
+
+Scenarios: latency, throughput, fanout, catchup, connections, history, audit,
+crypto, floor.
 
 Starts its own servers on loopback, prints a table and writes JSON results
 under bench/results/. Latency and throughput are followed by the same
@@ -15,11 +18,13 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from bench import crypto, messaging
+from bench import catchup, connections, crypto, fanout, history, messaging
 from bench.floor import clients as floor_clients
-from bench.stack import start_floor, start_stack
+from bench.seed_members import seed_members
+from bench.stack import Stack, start_floor, start_stack
 
 
 def run_audit(urls: list[str], env: dict[str, str]) -> dict:
@@ -34,32 +39,74 @@ def run_audit(urls: list[str], env: dict[str, str]) -> dict:
     return json.loads(output.strip().splitlines()[-1])
 
 
-SCENARIOS = {
-    "latency": messaging.run_latency,
-    "throughput": messaging.run_throughput,
-    "audit": run_audit,
-    "crypto": None,  # pure CPU, no servers: bench/crypto.py
-    "floor": None,  # the floor alone: bench/floor/
+def run_connections(stack: Stack, **kwargs) -> dict:
+    seed_members(stack.env, connections.BENCH_USERS)
+    pids = [process.pid for process in stack.processes]
+    return asyncio.run(connections.run_connections(stack.urls, pids, **kwargs))
+
+
+# Each Rounds scenario: (how to run it on a started stack, the function whose
+# parameters the floor and --smoke use).
+SCENARIOS: dict[str, tuple[Callable[..., dict], Callable]] = {
+    "latency": (
+        lambda stack, **kw: asyncio.run(messaging.run_latency(stack.urls, **kw)),
+        messaging.run_latency,
+    ),
+    "throughput": (
+        lambda stack, **kw: asyncio.run(messaging.run_throughput(stack.urls, **kw)),
+        messaging.run_throughput,
+    ),
+    "fanout": (
+        lambda stack, **kw: asyncio.run(fanout.run_fanout(stack.urls, env=stack.env, **kw)),
+        fanout.run_fanout,
+    ),
+    "catchup": (
+        lambda stack, **kw: asyncio.run(catchup.run_catchup(stack.urls, **kw)),
+        catchup.run_catchup,
+    ),
+    "connections": (run_connections, connections.run_connections),
+    "history": (lambda stack, **kw: history.run_history(stack, **kw), history.run_history),
+    "audit": (lambda stack, **kw: run_audit(stack.urls, stack.env), run_audit),
 }
-# "all" runs the floor inside latency and throughput, not a second time alone.
-ALL = ["latency", "throughput", "audit", "crypto"]
-FLOOR = {"latency": floor_clients.run_latency, "throughput": floor_clients.run_throughput}
+OTHER = ["crypto", "floor"]  # crypto: pure CPU (bench/crypto.py); floor: the floor alone
+# "all" runs the floor inside the scenarios that have one, not a second time alone.
+ALL = ["latency", "throughput", "fanout", "catchup", "connections", "history", "audit", "crypto"]
+FLOOR = {
+    "latency": floor_clients.run_latency,
+    "throughput": floor_clients.run_throughput,
+    "fanout": fanout.run_fanout_floor,
+}
+# --smoke: a few seconds per scenario, so CI keeps the harness from rotting (no thresholds).
+SMOKE = {
+    "latency": {"count": 20},
+    "throughput": {"total": 100},
+    "fanout": {"members": 5, "count": 10},
+    "catchup": {"messages": 100},
+    "connections": {"sockets": 50},
+    "history": {"rows": 2000, "samples": 20},
+    "audit": {},
+}
+EXTRA_ENV = {"connections": connections.CONNECTION_LIMITS}
 
 
-def same_arguments(rounds_scenario, floor_scenario) -> dict:
-    """The Rounds scenario's defaults (count, rate, window…), so the floor measures the same."""
+def same_arguments(rounds_scenario, floor_scenario, overrides: dict) -> dict:
+    """The Rounds scenario's parameters (count, rate, window…), so the floor measures the same."""
     floor_parameters = inspect.signature(floor_scenario).parameters
-    return {
+    arguments = {
         name: parameter.default
         for name, parameter in inspect.signature(rounds_scenario).parameters.items()
         if name in floor_parameters and parameter.default is not inspect.Parameter.empty
     }
+    arguments.update({k: v for k, v in overrides.items() if k in floor_parameters})
+    return arguments
 
 
-def run_floor(name: str, processes: int, services: bool) -> tuple[str, dict]:
+def run_floor(
+    name: str, processes: int, services: bool, overrides: dict | None = None
+) -> tuple[str, dict]:
     """The floor's figures for scenario `name`, on the same processes and layer as Rounds."""
     with start_floor(processes, services) as floor:
-        arguments = same_arguments(SCENARIOS[name], FLOOR[name])
+        arguments = same_arguments(SCENARIOS[name][1], FLOOR[name], overrides or {})
         return floor.description, asyncio.run(FLOOR[name](floor.urls, **arguments))
 
 
@@ -69,6 +116,11 @@ def ratios(name: str, rounds: dict, floor: dict) -> dict:
         return {
             f"ratio_{q}": round(rounds[f"{q}_ms"] / floor[f"{q}_ms"], 2)
             for q in ("p50", "p95", "p99")
+        }
+    if name == "fanout":
+        return {
+            f"ratio_all_{q}": round(rounds[f"all_{q}_ms"] / floor[f"all_{q}_ms"], 2)
+            for q in ("p50", "p99")
         }
     return {"ratio_throughput": round(rounds["msg_per_s"] / floor["msg_per_s"], 2)}
 
@@ -88,7 +140,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run scenarios")
-    run.add_argument("scenario", nargs="?", default="all", choices=[*SCENARIOS, "all"])
+    run.add_argument("scenario", nargs="?", default="all", choices=[*SCENARIOS, *OTHER, "all"])
+    run.add_argument(
+        "--smoke", action="store_true", help="tiny runs of each scenario (CI), no figures to keep"
+    )
     run.add_argument(
         "--services",
         action="store_true",
@@ -119,21 +174,20 @@ def main() -> None:
             continue
         if name == "floor":
             for measure in FLOOR:
-                description, figures = run_floor(measure, processes, args.services)
+                overrides = SMOKE[measure] if args.smoke else {}
+                description, figures = run_floor(measure, processes, args.services, overrides)
                 results.append(
                     {"scenario": name, "measure": measure, "stack": description, **figures}
                 )
                 print_row(name, measure, description, figures)
             continue
-        with start_stack(processes, args.services, env) as stack:
-            if name == "audit":
-                figures = run_audit(stack.urls, stack.env)
-            else:
-                figures = asyncio.run(SCENARIOS[name](stack.urls))
+        overrides = SMOKE[name] if args.smoke else {}
+        with start_stack(processes, args.services, {**env, **EXTRA_ENV.get(name, {})}) as stack:
+            figures = SCENARIOS[name][0](stack, **overrides)
         result = {"scenario": name, "stack": stack.description, "sealer": args.sealer, **figures}
         print_row(name, "rounds", stack.description, figures)
         if name in FLOOR:
-            description, floor_figures = run_floor(name, processes, args.services)
+            description, floor_figures = run_floor(name, processes, args.services, overrides)
             print_row("", "floor", description, floor_figures)
             compared = ratios(name, figures, floor_figures)
             print_row("", "ratio", "Rounds / floor", compared)
@@ -145,7 +199,7 @@ def main() -> None:
         results.append(result)
     RESULTS.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S")
-    tag = "services" if args.services else "embedded"
+    tag = ("services" if args.services else "embedded") + ("-smoke" if args.smoke else "")
     out = RESULTS / f"{stamp}-{tag}-{args.scenario}.json"
     out.write_text(
         json.dumps({"machine": platform.platform(), "cpus": _cpus(), "results": results}, indent=2)

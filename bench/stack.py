@@ -8,6 +8,7 @@ daphne processes on free ports sharing it (and Redis, when asked).
 
 import contextlib
 import os
+import resource
 import secrets
 import socket
 import subprocess
@@ -152,9 +153,20 @@ def daphne_command(port: int, application: str) -> list[str]:
     return [daphne, "-b", "127.0.0.1", "-p", str(port), application]
 
 
+def raise_open_files_limit() -> int:
+    """Soft RLIMIT_NOFILE up to the hard limit (children inherit it): one fd per socket."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+    if soft < wanted:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
 @contextlib.contextmanager
 def serve(stack: Stack, ports: list[int], application: str) -> Iterator[None]:
     """Run one daphne per port until the block ends; healthy before it starts."""
+    raise_open_files_limit()
     try:
         for port in ports:
             stack.processes.append(
