@@ -12,6 +12,7 @@ to the next batch.
 """
 
 import asyncio
+import logging
 import weakref
 from typing import Any
 
@@ -20,6 +21,8 @@ from channels.db import database_sync_to_async
 from chat.actions import Post, check_post_messages
 from chat.errors import RoundsError
 from chat.events import collecting_publications, publish_all
+
+logger = logging.getLogger(__name__)
 
 # Bounds one transaction's size, and so how long it holds its locks.
 MAX_BATCH = 64
@@ -30,16 +33,24 @@ class PostBatcher:
 
     def __init__(self) -> None:
         self.waiting: list[tuple[Post, asyncio.Future]] = []
-        self.draining = False
+        self.draining: asyncio.Task | None = None
+
+    def enqueue(self, post: Post) -> asyncio.Future:
+        """Queue a post; the future gives its ack or its refusal (a RoundsError, not raised).
+
+        Synchronous, so the posts of one socket are queued, and so numbered,
+        in the order they came.
+        """
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self.waiting.append((post, future))
+        if self.draining is None:
+            self.draining = loop.create_task(self._drain())
+        return future
 
     async def submit(self, post: Post) -> dict[str, Any]:
         """Store a post with whatever else is waiting; its ack, or raise its refusal."""
-        future = asyncio.get_running_loop().create_future()
-        self.waiting.append((post, future))
-        if not self.draining:
-            self.draining = True
-            asyncio.get_running_loop().create_task(self._drain())
-        outcome = await future
+        outcome = await self.enqueue(post)
         if isinstance(outcome, RoundsError):
             raise outcome
         return outcome
@@ -63,7 +74,7 @@ class PostBatcher:
                     if not future.done():
                         future.set_result(outcome)
         finally:
-            self.draining = False
+            self.draining = None
 
 
 _batchers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PostBatcher]" = (

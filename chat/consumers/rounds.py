@@ -37,6 +37,9 @@ from rooms.access import member_department_ids
 
 logger = logging.getLogger(__name__)
 
+# Posts a socket may have waiting for the database before reading it waits.
+POSTS_IN_FLIGHT = 32
+
 
 class RoundsConsumer(AsyncWebsocketConsumer):
     async def dispatch(self, message: dict) -> None:
@@ -60,6 +63,9 @@ class RoundsConsumer(AsyncWebsocketConsumer):
         self.counted = False
         self.groups_joined: set[str] = set()
         self.expiry: asyncio.TimerHandle | None = None
+        self.posts_in_flight = asyncio.Semaphore(POSTS_IN_FLIGHT)
+        # Each post's answering task, and the outcome it waits for.
+        self.post_tasks: dict[asyncio.Task, asyncio.Future] = {}
         await self.accept()
         if not self.user.is_authenticated or self.scope.get("auth_session_id") is None:
             await self.close(code=protocol.CLOSE_UNAUTHENTICATED)
@@ -110,6 +116,8 @@ class RoundsConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.expiry is not None:
             self.expiry.cancel()
+        for task in list(getattr(self, "post_tasks", {})):
+            task.cancel()  # the posts are stored all the same; only their acks are dropped
         if self.counted:
             connections.close(self.user.pk)
             self.counted = False
@@ -150,6 +158,9 @@ class RoundsConsumer(AsyncWebsocketConsumer):
             if refusal is not None:
                 raise refusal
             frame = self.parse(data)
+            if isinstance(frame, protocol.MessagePost):
+                await self.post_without_waiting(frame)
+                return
             handler = getattr(self, "on_" + frame.type.replace(".", "_"))
             result = await handler(frame)
             await self.send_frame({"type": "ack", "id": frame.id, "result": result})
@@ -222,11 +233,35 @@ class RoundsConsumer(AsyncWebsocketConsumer):
                 data={"errors": problems},
             ) from None
 
-    async def on_message_post(self, frame: protocol.MessagePost) -> dict:
+    async def post_without_waiting(self, frame: protocol.MessagePost) -> None:
+        """Queue a post and go on reading: its ack (or error) is sent when it is stored.
+
+        A client may keep several posts in flight on one socket; they are
+        stored, numbered and acknowledged in the order sent, with whatever
+        other sockets posted meanwhile (chat/consumers/batching.py). At most
+        POSTS_IN_FLIGHT wait per socket; past that, reading the socket waits.
+        """
+        await self.posts_in_flight.acquire()
         post = chat_actions.Post(
             self.user, frame.thread, frame.client_msg_id, frame.envelope.model_dump()
         )
-        return await post_batcher().submit(post)
+        outcome = post_batcher().enqueue(post)
+        task = asyncio.ensure_future(self.answer_post(frame.id, outcome))
+        self.post_tasks[task] = outcome
+        task.add_done_callback(lambda done: self.post_tasks.pop(done, None))
+
+    async def answer_post(self, frame_id: str, outcome: asyncio.Future) -> None:
+        try:
+            result = await outcome
+            if isinstance(result, RoundsError):
+                await self.send_error(frame_id, result)
+            else:
+                await self.send_frame({"type": "ack", "id": frame_id, "result": result})
+        except Exception:
+            logger.exception("storing a post failed (user %s)", getattr(self.user, "pk", None))
+            await self.close(code=protocol.CLOSE_INTERNAL)
+        finally:
+            self.posts_in_flight.release()
 
     async def on_history_fetch(self, frame: protocol.HistoryFetch) -> dict:
         return await database_sync_to_async(chat_actions.check_history)(
@@ -309,6 +344,10 @@ class RoundsConsumer(AsyncWebsocketConsumer):
                 self.delivered[department_id] = max(self.delivered[department_id], seq)
 
     async def deliver(self, department_id: int, seq: int, text: str) -> None:
+        # A poster hears of a post after its ack: send the acks of stored posts first.
+        answering = [task for task, outcome in self.post_tasks.items() if outcome.done()]
+        if answering:
+            await asyncio.gather(*answering, return_exceptions=True)
         last = self.delivered.get(department_id)
         if last is None or seq <= last:
             return
