@@ -167,12 +167,7 @@ def check_post_message(
     try:
         return do_post_message(actor, thread_id, client_msg_id, envelope, body_hash, header)
     except (IntegrityError, RoundsError) as refusal:
-        retryable = (
-            ErrorCode.THREAD_CLOSED,
-            ErrorCode.NOT_FOUND,
-            ErrorCode.KEY_ROTATION_REQUIRED,
-        )
-        if isinstance(refusal, RoundsError) and refusal.code not in retryable:
+        if isinstance(refusal, RoundsError) and refusal.code not in RETRYABLE:
             raise
         existing = Message.objects.filter(sender_id=actor.pk, client_msg_id=client_msg_id).first()
         if existing is None:
@@ -355,9 +350,9 @@ def check_post_messages(posts: list[Post]) -> list[dict[str, Any] | RoundsError]
     Returns, for each post in order, its ack or its refusal: the same as
     `check_post_message` gives for that post alone, in the order given (a
     post's seq is below every later accepted post of its thread). Should
-    the batch's insert meet a unique constraint (a retry of one post racing
-    on another process), it is rolled back and each post is stored on its
-    own instead.
+    the batch's insert meet the unique (sender, client_msg_id), a retry of a
+    post stored before, it is rolled back and each post is stored on its
+    own instead, where a retry gets its first ack.
     """
     results: list[dict[str, Any] | RoundsError | None] = [None] * len(posts)
     senders = {post.actor.pk for post in posts}
@@ -402,14 +397,36 @@ def _checked_header(post: Post, identity: Any) -> EnvelopeHeader:
     )
 
 
-def _earlier_posts(senders: set[int], client_msg_ids: set[str]) -> dict[tuple, Message]:
-    """Messages already stored under these (sender, client_msg_id): retries get their ack."""
-    return {
+RETRYABLE = (ErrorCode.THREAD_CLOSED, ErrorCode.NOT_FOUND, ErrorCode.KEY_ROTATION_REQUIRED)
+
+
+def _answer_stored_retries(
+    checked: list[tuple[int, Post, EnvelopeHeader, str]],
+    outcomes: dict[int, dict[str, Any] | RoundsError],
+) -> None:
+    """A refused post that was stored before (its ack was lost) gets that first ack,
+    as in `check_post_message`: one look-up, for refused posts only."""
+    refused = [
+        (index, post, body_hash)
+        for index, post, _, body_hash in checked
+        if isinstance(outcomes.get(index), RoundsError) and outcomes[index].code in RETRYABLE
+    ]
+    if not refused:
+        return
+    stored = {
         (message.sender_id, message.client_msg_id): message
         for message in Message.objects.filter(
-            sender_id__in=senders, client_msg_id__in=client_msg_ids
+            sender_id__in={post.actor.pk for _, post, _ in refused},
+            client_msg_id__in={post.client_msg_id for _, post, _ in refused},
         )
     }
+    for index, post, body_hash in refused:
+        first = stored.get((post.actor.pk, post.client_msg_id))
+        if first is not None:
+            try:
+                outcomes[index] = _replay_ack(first, post.thread_id, body_hash)
+            except RoundsError as refusal:
+                outcomes[index] = refusal
 
 
 def _store_posts(
@@ -438,7 +455,10 @@ def _store_posts(
         .filter(department_id__in=department_ids, user_id__in=senders)
         .values_list("user_id", "department_id")
     )
-    earlier = _earlier_posts(senders, {post.client_msg_id for _, post, _, _ in checked})
+    # A retry of a post stored earlier fails the batch's insert on the unique
+    # (sender, client_msg_id), and the batch is then stored post by post; the
+    # first attempt, by far the common case, pays for no look-up.
+    earlier: dict[tuple, Message] = {}
     now = timezone.now()
     outcomes: dict[int, dict[str, Any] | RoundsError] = {}
     accepted: list[tuple[int, Post, Message, int]] = []  # index, post, message, department
@@ -479,6 +499,7 @@ def _store_posts(
         )
         earlier[key] = message  # a second copy in this batch is a retry of this one
         accepted.append((index, post, message, department["pk"]))
+    _answer_stored_retries(checked, outcomes)
     if not accepted:
         return outcomes
     Message.objects.bulk_create([message for _, _, message, _ in accepted])

@@ -10,7 +10,6 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from audit.models import AuditEvent
-from chat import actions
 from chat.actions import Post, check_post_message, check_post_messages
 from chat.errors import RoundsError
 from chat.models import Event, Message, Thread
@@ -106,17 +105,22 @@ def test_the_statements_do_not_grow_with_the_batch(hospital: Hospital):
     assert counts[0] == counts[1], counts
 
 
-def test_a_race_on_a_unique_key_falls_back_to_one_post_at_a_time(hospital: Hospital, monkeypatch):
-    """Another process stored one of these posts between the look-up and the insert."""
+def test_a_retry_of_an_earlier_post_falls_back_to_one_post_at_a_time(hospital: Hospital):
+    """The batch's insert meets the unique (sender, client_msg_id): each post alone then."""
     h = hospital
     stored = post(h, "surgeon_bob")
     check_post_message(stored.actor, stored.thread_id, stored.client_msg_id, stored.envelope)
-    monkeypatch.setattr(actions, "_earlier_posts", lambda *_: {})
     fresh = post(h, "nurse_alice")
     outcomes = check_post_messages([fresh, stored])
     assert codes(outcomes) == ["ok", "ok"]
     assert outcomes[1]["duplicate"] is True
+    assert outcomes[0]["seq"] == 2
     assert Message.objects.count() == 2
+    reused = post(h, "surgeon_bob", cmid=stored.client_msg_id)  # same id, other content
+    assert codes(check_post_messages([reused, post(h, "head_carol")])) == [
+        "client_msg_id_conflict",
+        "ok",
+    ]
 
 
 async def test_concurrent_posts_over_sockets_are_acked_and_delivered_once_in_order(
