@@ -397,6 +397,70 @@ def _checked_header(post: Post, identity: Any) -> EnvelopeHeader:
     )
 
 
+def _take_thread_numbers(thread_id: int, count: int) -> dict[str, Any] | None:
+    """Lock the thread and take `count` message numbers (none if it is closed).
+
+    Returns the thread's department, `closed_at`, `last_seq` as it was
+    before and `taken`; None if there is no such thread.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE chat_thread SET last_seq = last_seq + "
+            "CASE WHEN closed_at IS NULL THEN %s ELSE 0 END "
+            "WHERE id = %s RETURNING department_id, closed_at, last_seq",
+            [count, thread_id],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    department_id, closed_at, last_seq = row
+    taken = count if closed_at is None else 0
+    return {
+        "pk": thread_id,
+        "department_id": department_id,
+        "closed_at": closed_at,
+        "last_seq": int(last_seq) - taken,
+        "taken": taken,
+        "first": int(last_seq) - taken,
+    }
+
+
+def _take_department_numbers(department_id: int, count: int) -> dict[str, Any]:
+    """Lock the department and take `count` event numbers; its room key state with them."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE rooms_department SET event_seq = event_seq + %s WHERE id = %s "
+            "RETURNING event_seq, key_version, rotation_required",
+            [count, department_id],
+        )
+        event_seq, key_version, rotation_required = cursor.fetchone()
+    return {
+        "pk": department_id,
+        "event_seq": int(event_seq) - count,
+        "taken": count,
+        "first": int(event_seq) - count,
+        "key_version": int(key_version),
+        "rotation_required": bool(rotation_required),
+    }
+
+
+def _give_back_unused_numbers(threads: dict[int, dict], departments: dict[int, dict]) -> None:
+    """Set each counter to the last number used, where refused posts left some unused."""
+    with connection.cursor() as cursor:
+        for thread in threads.values():
+            if thread["last_seq"] - thread["first"] != thread["taken"]:
+                cursor.execute(
+                    "UPDATE chat_thread SET last_seq = %s WHERE id = %s",
+                    [thread["last_seq"], thread["pk"]],
+                )
+        for department in departments.values():
+            if department["event_seq"] - department["first"] != department["taken"]:
+                cursor.execute(
+                    "UPDATE rooms_department SET event_seq = %s WHERE id = %s",
+                    [department["event_seq"], department["pk"]],
+                )
+
+
 RETRYABLE = (ErrorCode.THREAD_CLOSED, ErrorCode.NOT_FOUND, ErrorCode.KEY_ROTATION_REQUIRED)
 
 
@@ -432,23 +496,32 @@ def _answer_stored_retries(
 def _store_posts(
     checked: list[tuple[int, Post, EnvelopeHeader, str]],
 ) -> dict[int, dict[str, Any] | RoundsError]:
-    """Under the threads' then the departments' row locks, decide and write every post."""
-    thread_ids = sorted({post.thread_id for _, post, _, _ in checked})
+    """Under the threads' then the departments' row locks, decide and write every post.
+
+    The numbers are taken up front, as many as there are posts, by the same
+    statements that take the locks; the few a refused post leaves unused are
+    given back before commit, so the sequences stay without gaps.
+    """
+    per_thread: dict[int, int] = {}
+    for _, post, _, _ in checked:
+        per_thread[post.thread_id] = per_thread.get(post.thread_id, 0) + 1
     threads = {
-        row["pk"]: row
-        for row in Thread.objects.select_for_update()
-        .filter(pk__in=thread_ids)
-        .order_by("pk")
-        .values("pk", "department_id", "closed_at", "last_seq")
+        thread_id: row
+        for thread_id in sorted(per_thread)
+        if (row := _take_thread_numbers(thread_id, per_thread[thread_id])) is not None
     }
-    department_ids = sorted({row["department_id"] for row in threads.values()})
+    per_department: dict[int, int] = {}
+    for thread in threads.values():
+        if thread["closed_at"] is None:
+            department_id = thread["department_id"]
+            per_department[department_id] = per_department.get(department_id, 0) + thread["taken"]
+    for thread in threads.values():
+        per_department.setdefault(thread["department_id"], 0)
     departments = {
-        row["pk"]: row
-        for row in Department.objects.select_for_update()
-        .filter(pk__in=department_ids)
-        .order_by("pk")
-        .values("pk", "event_seq", "key_version", "rotation_required")
+        department_id: _take_department_numbers(department_id, per_department[department_id])
+        for department_id in sorted(per_department)
     }
+    department_ids = sorted(departments)
     senders = {post.actor.pk for _, post, _, _ in checked}
     members = set(
         Membership.objects.active()
@@ -500,22 +573,20 @@ def _store_posts(
         earlier[key] = message  # a second copy in this batch is a retry of this one
         accepted.append((index, post, message, department["pk"]))
     _answer_stored_retries(checked, outcomes)
+    event_seqs = []
+    for _, _, _, department_id in accepted:
+        departments[department_id]["event_seq"] += 1
+        event_seqs.append(departments[department_id]["event_seq"])
+    _give_back_unused_numbers(threads, departments)
     if not accepted:
         return outcomes
     Message.objects.bulk_create([message for _, _, message, _ in accepted])
-    for thread_id in {message.thread_id for _, _, message, _ in accepted}:
-        Thread.objects.filter(pk=thread_id).update(last_seq=threads[thread_id]["last_seq"])
     by_department: dict[int, list[tuple[int, Message, dict[str, Any]]]] = {}
-    for _, post, message, department_id in accepted:
-        department = departments[department_id]
-        department["event_seq"] += 1
+    for (_, post, message, department_id), event_seq in zip(accepted, event_seqs, strict=True):
         by_department.setdefault(department_id, []).append(
-            (department["event_seq"], message, message_payload(message, post.actor.username))
+            (event_seq, message, message_payload(message, post.actor.username))
         )
     for department_id, numbered in by_department.items():
-        Department.objects.filter(pk=department_id).update(
-            event_seq=departments[department_id]["event_seq"]
-        )
         append_message_events(department_id, numbered)
     record_many(
         [

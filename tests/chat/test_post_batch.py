@@ -13,6 +13,7 @@ from audit.models import AuditEvent
 from chat.actions import Post, check_post_message, check_post_messages
 from chat.errors import RoundsError
 from chat.models import Event, Message, Thread
+from rooms.models import Department
 from tests.chat.wsutil import connect_as, finish, ok, recv
 from tests.conftest import Hospital, sealed
 
@@ -90,8 +91,17 @@ def test_a_closed_thread_and_a_due_rotation_refuse_only_their_posts(hospital: Ho
     outcomes = check_post_messages([to_closed, fine])
     assert codes(outcomes) == ["thread_closed", "ok"]
     do_remove_member(h.head_carol, h.plastic.pk, h.nurse_alice.pk)
+    counters = (
+        Thread.objects.get(pk=h.thread.pk).last_seq,
+        Department.objects.get(pk=h.plastic.pk).event_seq,
+    )
     outcomes = check_post_messages([post(h, "surgeon_bob"), post(h, "head_carol")])
     assert codes(outcomes) == ["key_rotation_required"] * 2
+    # The numbers taken for them were given back: no gap before the next post.
+    assert (
+        Thread.objects.get(pk=h.thread.pk).last_seq,
+        Department.objects.get(pk=h.plastic.pk).event_seq,
+    ) == counters
 
 
 def test_the_statements_do_not_grow_with_the_batch(hospital: Hospital):
