@@ -124,6 +124,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and os.environ.get(
+    "ROUNDS_DB_POOL", "1"
+) not in ("", "0"):
+    # Django runs each HTTP request's database work in a thread of its own,
+    # so a per-thread persistent connection is never reused there: every
+    # request would open a new PostgreSQL session (about 10 ms here). A pool
+    # per process hands connections from one thread to the next instead.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps them; Django must not
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": int(os.environ.get("ROUNDS_DB_POOL_MIN", "2")),
+        "max_size": int(os.environ.get("ROUNDS_DB_POOL_MAX", "20")),
+        "timeout": 10,
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channel layer ---------------------------------------------------------------
