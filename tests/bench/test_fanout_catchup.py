@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bench.seed_members import seed_members
 from bench import catchup, fanout, messaging
+from bench.seed_members import seed_members
 from bench.stack import Stack, start_floor, start_stack
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(60)]

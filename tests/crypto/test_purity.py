@@ -18,8 +18,11 @@ ALLOWED_TOP_LEVEL = {
     "hashlib",
     "io",
     "json",
+    "queue",
     "re",
     "struct",
+    "threading",
+    "types",
     "typing",
     "unicodedata",
 }
