@@ -26,7 +26,13 @@ from accounts.models import IdentityKey
 from audit.actions import record, record_many
 from chat.crypto import BadSignature, CryptoError, EnvelopeHeader, PublicIdentity, verify_envelope
 from chat.errors import ErrorCode, InvalidRequest, NotFound, RoundsError
-from chat.events import append_event, append_message_events, event_frame, message_payload
+from chat.events import (
+    MESSAGE_COLUMNS,
+    append_event,
+    append_message_events,
+    message_payload,
+    message_row_payload,
+)
 from chat.models import Event, EventKind, Message, Receipt, Thread
 from patients.models import Patient
 from rooms import access
@@ -615,29 +621,31 @@ def _store_posts(
     return outcomes
 
 
+MESSAGE_FIELDS_OF_EVENT = tuple(f"message__{column}" for column in MESSAGE_COLUMNS)
+
+
 def check_history(actor: Any, thread_id: int, before_seq: int | None, limit: int) -> dict:
     """A page of messages, oldest first, ending just before `before_seq`."""
     thread = access.access_thread(actor, thread_id)
     limit = max(1, min(limit, settings.ROUNDS_HISTORY_PAGE_MAX))
-    rows = Message.objects.filter(thread_id=thread.pk).select_related("sender")
+    rows = Message.objects.filter(thread_id=thread.pk)
     if before_seq is not None:
         rows = rows.filter(seq__lt=before_seq)
-    page = list(rows.order_by("-seq")[: limit + 1])
+    page = list(rows.order_by("-seq").values_list(*MESSAGE_COLUMNS)[: limit + 1])
     has_more = len(page) > limit
-    page = page[:limit][::-1]
+    messages = [message_row_payload(row) for row in page[:limit][::-1]]
     record(
         "history.read",
         actor=actor,
         department_id=thread.department_id,
         object_type="thread",
         object_id=thread.pk,
-        data={"from_seq": page[0].seq if page else None, "to_seq": page[-1].seq if page else None},
+        data={
+            "from_seq": messages[0]["seq"] if messages else None,
+            "to_seq": messages[-1]["seq"] if messages else None,
+        },
     )
-    return {
-        "thread": thread.pk,
-        "messages": [message_payload(m, m.sender.username) for m in page],
-        "has_more": has_more,
-    }
+    return {"thread": thread.pk, "messages": messages, "has_more": has_more}
 
 
 # --- Resume -------------------------------------------------------------------
@@ -676,19 +684,19 @@ def events_after(
     if access.active_membership(actor, department_id) is None:
         return []
     limit = limit or settings.ROUNDS_RESUME_BATCH
-    events = list(
+    rows = (
         Event.objects.filter(department_id=department_id, seq__gt=after_seq)
-        .select_related("message", "message__sender")
-        .order_by("seq")[:limit]
+        .order_by("seq")
+        .values_list("seq", "kind", "payload", "message_id", *MESSAGE_FIELDS_OF_EVENT)[:limit]
     )
     frames = []
-    for event in events:
-        message_data = (
-            message_payload(event.message, event.message.sender.username)
-            if event.message_id
-            else None
-        )
-        frames.append((event.seq, event_frame(event, message_data)))
+    for seq, kind, payload, message_id, *message in rows:
+        frame: dict[str, Any] = {"type": kind, "department": department_id, "event_seq": seq}
+        if kind == EventKind.MESSAGE_NEW:
+            frame["message"] = message_row_payload(message) if message_id else None
+        else:
+            frame.update(payload)
+        frames.append((seq, frame))
     return frames
 
 

@@ -9,6 +9,8 @@ departments, threads or patients exist outside their own departments.
 
 from typing import Any
 
+from django.db.models import OuterRef, Subquery
+
 from chat.errors import ErrorCode, Forbidden, NotFound, RoundsError
 from chat.models import Thread
 from rooms.models import Department, Membership, Role
@@ -63,13 +65,20 @@ def access_department(user: Any, department_id: int, *, head: bool = False) -> D
 def access_thread(user: Any, thread_id: int, *, head: bool = False) -> Thread:
     """The thread, if the caller is a member (a head, with `head`) of its department."""
     check_authenticated(user)
-    thread = Thread.objects.filter(pk=thread_id).first()
-    if thread is None:
+    # One query: the thread with the caller's role in its department (history
+    # pages and every thread action start here).
+    role = Membership.objects.active().filter(
+        department_id=OuterRef("department_id"), user_id=user.pk
+    )
+    thread = (
+        Thread.objects.filter(pk=thread_id)
+        .annotate(caller_role=Subquery(role.values("role")[:1]))
+        .first()
+    )
+    if thread is None or thread.caller_role is None:
         raise NotFound("Thread not found.")
-    try:
-        access_membership(user, thread.department_id, head=head)
-    except NotFound:
-        raise NotFound("Thread not found.") from None
+    if head and thread.caller_role != Role.HEAD:
+        raise Forbidden("Only a head of this department may do this.")
     return thread
 
 

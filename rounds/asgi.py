@@ -1,5 +1,6 @@
 """The ASGI entry point daphne serves: HTTP through Django, `/ws/` through Channels."""
 
+import gc
 import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rounds.settings")
@@ -19,3 +20,8 @@ application = ProtocolTypeRouter(
         "websocket": websocket_stack(URLRouter(websocket_urlpatterns)),
     }
 )
+
+# Everything loaded so far (Django, the apps, their modules) lives as long as
+# the process: freezing it keeps it out of the collector's full passes, whose
+# pauses were the p99 of history pages and resumes (docs/performance.md).
+gc.freeze()
