@@ -12,6 +12,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from rounds.layers import channel_layers
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("ROUNDS_VAR_DIR", BASE_DIR / "var"))
 
@@ -141,28 +143,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channel layer ---------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL")
-if REDIS_URL:
-    # "pubsub" relays through Redis pub/sub (no per-message keys, lowest
-    # latency); "core" stores each message in a Redis list until read. Either
-    # may drop a message for a socket that is gone: resume recovers it from
-    # the database, which is the only store Rounds relies on.
-    _layer = os.environ.get("ROUNDS_CHANNEL_LAYER", "pubsub")
-    _prefix = os.environ.get("ROUNDS_CHANNEL_PREFIX", "rounds")
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": _prefix},
-        }
-        if _layer == "pubsub"
-        else {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": _prefix, "capacity": 1000, "expiry": 60},
-        }
-    }
-else:
-    CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}
-    }
+CHANNEL_LAYERS = channel_layers("ROUNDS_CHANNEL_PREFIX", "rounds")
 
 # --- Authentication ------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
