@@ -52,13 +52,24 @@ def _caller_identity(actor: Any) -> IdentityKey:
     return identity
 
 
-def attested_members(department_id: int) -> dict[int, str]:
+def _member_fingerprints(department_id: int) -> dict[int, str]:
+    """User id → current published fingerprint, for the active members who have one."""
+    members = Membership.objects.active().filter(department_id=department_id)
+    return dict(
+        IdentityKey.objects.filter(
+            user_id__in=members.values("user_id"), replaced_at__isnull=True
+        ).values_list("user_id", "fingerprint")
+    )
+
+
+def attested_members(department_id: int, published: dict[int, str] | None = None) -> dict[int, str]:
     """User id → fingerprint of the current members whose admission is signed.
 
     A member is attested when their latest statement in the department
     admits them (or changes their role) with the key they have published
     now. The statements were checked when stored; clients check them again
-    and wrap only for these members.
+    and wrap only for these members. `published` is `_member_fingerprints`,
+    when the caller already has it.
     """
     latest: dict[int, dict] = {}
     for signed in (
@@ -68,12 +79,8 @@ def attested_members(department_id: int) -> dict[int, str]:
     ):
         statement = signed["statement"]
         latest[statement["subject_user"]] = statement
-    members = Membership.objects.active().filter(department_id=department_id)
-    published = dict(
-        IdentityKey.objects.filter(
-            user_id__in=members.values("user_id"), replaced_at__isnull=True
-        ).values_list("user_id", "fingerprint")
-    )
+    if published is None:
+        published = _member_fingerprints(department_id)
     return {
         user: fingerprint
         for user, fingerprint in published.items()
@@ -83,36 +90,35 @@ def attested_members(department_id: int) -> dict[int, str]:
     }
 
 
-def required_recipients(department_id: int) -> dict[str, int | None]:
-    """Fingerprint → user id (None for the compliance key) that a new version must cover.
-
-    The attested members and the compliance key. A member not attested yet
-    (no published key, or no signed admission) cannot be required: clients
-    refuse to wrap for them. They receive every version once a head signs
-    their admission (history sharing).
-    """
-    required: dict[str, int | None] = {
-        fingerprint: user for user, fingerprint in attested_members(department_id).items()
-    }
-    compliance = active_institution_key("compliance")
-    if compliance is not None:
-        required[compliance.fingerprint] = None
-    return required
-
-
 def allowed_recipients(department_id: int) -> dict[str, int | None]:
     """Fingerprint → user id of everyone a wrap may go to: current members with a
     published key, and the compliance key (None)."""
-    members = Membership.objects.active().filter(department_id=department_id)
-    allowed: dict[str, int | None] = dict(
-        IdentityKey.objects.filter(
-            user_id__in=members.values("user_id"), replaced_at__isnull=True
-        ).values_list("fingerprint", "user_id")
-    )
+    allowed: dict[str, int | None] = {
+        fingerprint: user for user, fingerprint in _member_fingerprints(department_id).items()
+    }
     compliance = active_institution_key("compliance")
     if compliance is not None:
         allowed[compliance.fingerprint] = None
     return allowed
+
+
+def required_recipients(
+    department_id: int, allowed: dict[str, int | None] | None = None
+) -> dict[str, int | None]:
+    """Fingerprint → user id (None for the compliance key) that a new version must cover.
+
+    The attested members and the compliance key: the part of
+    `allowed_recipients` (passed in when the caller has it) clients will
+    wrap for. A member not attested yet (no published key, or no signed
+    admission) cannot be required: clients refuse to wrap for them. They
+    receive every version once a head signs their admission (history
+    sharing).
+    """
+    if allowed is None:
+        allowed = allowed_recipients(department_id)
+    published = {user: fp for fp, user in allowed.items() if user is not None}
+    attested = attested_members(department_id, published)
+    return {fp: user for fp, user in allowed.items() if user is None or attested.get(user) == fp}
 
 
 def _checked_wraps(
@@ -169,7 +175,7 @@ def do_publish_key_version(
                 data={"current_version": department.key_version},
             )
         allowed = allowed_recipients(department_id)
-        required = required_recipients(department_id)
+        required = required_recipients(department_id, allowed)
         given = {wrap.recipient_fp for wrap in wraps}
         if len(given) != len(wraps) or not given <= set(allowed):
             raise InvalidRequest("Wraps must go to current members and the compliance key, once.")
@@ -281,7 +287,9 @@ def department_keys(actor: Any, department_id: int) -> dict:
         for key in IdentityKey.objects.filter(user_id__in=wrapper_ids)
     }
     compliance = active_institution_key("compliance")
-    attested = attested_members(department_id)
+    attested = attested_members(
+        department_id, {user: key.fingerprint for user, key in identities.items()}
+    )
     return {
         "department": department_id,
         "key_version": department.key_version,
