@@ -95,6 +95,11 @@ def crypto_refusal(error: CryptoError, context: str = "") -> RoundsClientError:
     return RoundsClientError(error.code, f"{context}{error}")
 
 
+def membership_refusal(refusal: MembershipRefused) -> RoundsClientError:
+    """A membership check's refusal as a client error with the same code."""
+    return RoundsClientError(refusal.code, refusal.message, refusal.data)
+
+
 def in_order_once(frames: list[dict], cursor: dict[str, int]) -> list[dict]:
     """Numbered events sorted per department, without repeats or any at or below `cursor`;
     unnumbered frames (typing) after them, as they came."""
@@ -763,7 +768,7 @@ class RoundsClient:
         try:
             check_attested(chain, user_id, recipient.fingerprint)
         except MembershipRefused as refusal:
-            raise RoundsClientError(refusal.code, refusal.message, refusal.data) from None
+            raise membership_refusal(refusal) from None
         shared: list[int] = []
         skipped: list[int] = []
         for version in self.keys.versions(department):
@@ -797,11 +802,15 @@ class RoundsClient:
         Raises RoundsClientError: `no_admin_key`, `admin_key_mismatch`,
         `membership_unverified` (the message names the statement and why).
         """
+        return (await self._verified_statements(department))[1]
+
+    async def _verified_statements(self, department: int) -> tuple[dict, MembershipChain]:
+        """The server's list of statements, and the chain it verifies to."""
         listing = await self.call("GET", f"/api/departments/{department}/statements")
         try:
-            return verify_listing(listing, self.keys.pinned_admin_fingerprint)
+            return listing, verify_listing(listing, self.keys.pinned_admin_fingerprint)
         except MembershipRefused as refusal:
-            raise RoundsClientError(refusal.code, refusal.message, refusal.data) from None
+            raise membership_refusal(refusal) from None
 
     async def _post_statement(self, department: int, signed: dict) -> dict:
         return await self.call(
@@ -1082,11 +1091,7 @@ class RoundsClient:
 
     async def _admitted_keys(self, department: int, user_id: int) -> list[PublicIdentity]:
         """Every key the department's verified membership admitted for a user, newest first."""
-        listing = await self.call("GET", f"/api/departments/{department}/statements")
-        try:
-            chain = verify_listing(listing, self.keys.pinned_admin_fingerprint)
-        except MembershipRefused as refusal:
-            raise RoundsClientError(refusal.code, refusal.message, refusal.data) from None
+        listing, chain = await self._verified_statements(department)
         fingerprints = [
             item["signed"]["statement"]["subject_fingerprint"]
             for item in listing["statements"]
