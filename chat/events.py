@@ -239,7 +239,7 @@ async def send_ephemeral(department_id: int, frame: dict[str, Any], origin: str)
 
 def close_session_sockets(auth_session_id: int, reason: str) -> None:
     transaction.on_commit(
-        lambda: async_to_sync(get_channel_layer().group_send)(
+        lambda: _send(
             session_group(auth_session_id), {"type": "rounds.session_revoked", "reason": reason}
         )
     )
@@ -248,7 +248,5 @@ def close_session_sockets(auth_session_id: int, reason: str) -> None:
 def close_user_sockets(user_id: int, reason: str) -> None:
     """After commit, close every socket of the user, on every process."""
     transaction.on_commit(
-        lambda: async_to_sync(get_channel_layer().group_send)(
-            user_group(user_id), {"type": "rounds.session_revoked", "reason": reason}
-        )
+        lambda: _send(user_group(user_id), {"type": "rounds.session_revoked", "reason": reason})
     )
