@@ -33,6 +33,15 @@ class ErrorCode(StrEnum):
     WRAPS_INCOMPLETE = "wraps_incomplete"
     INVALID_ENVELOPE = "invalid_envelope"
     ENVELOPE_MISMATCH = "envelope_mismatch"
+    UPLOAD_TOO_LARGE = "upload_too_large"
+    WRONG_OFFSET = "wrong_offset"
+    BEYOND_DECLARED_SIZE = "beyond_declared_size"
+    CHUNK_CONFLICT = "chunk_conflict"
+    UPLOAD_STATE = "upload_state"
+    UPLOAD_INCOMPLETE = "upload_incomplete"
+    HASH_MISMATCH = "hash_mismatch"
+    RANGE_NOT_SATISFIABLE = "range_not_satisfiable"
+    ATTACHMENT_INVALID = "attachment_invalid"
 
 
 # The HTTP status each code maps to at the JSON API edge.
@@ -61,6 +70,15 @@ HTTP_STATUS = {
     ErrorCode.WRAPS_INCOMPLETE: 409,
     ErrorCode.INVALID_ENVELOPE: 400,
     ErrorCode.ENVELOPE_MISMATCH: 400,
+    ErrorCode.UPLOAD_TOO_LARGE: 413,
+    ErrorCode.WRONG_OFFSET: 409,
+    ErrorCode.BEYOND_DECLARED_SIZE: 400,
+    ErrorCode.CHUNK_CONFLICT: 409,
+    ErrorCode.UPLOAD_STATE: 409,
+    ErrorCode.UPLOAD_INCOMPLETE: 409,
+    ErrorCode.HASH_MISMATCH: 409,
+    ErrorCode.RANGE_NOT_SATISFIABLE: 416,
+    ErrorCode.ATTACHMENT_INVALID: 400,
 }
 
 

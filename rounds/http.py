@@ -97,6 +97,8 @@ def build_api() -> NinjaAPI:
     from accounts.api import router as accounts_router
     from accounts.keys_api import router as keys_router
     from chat.api import router as chat_router
+    from media.library_api import router as library_router
+    from media.upload_api import router as upload_router
     from patients.api import router as patients_router
     from rooms.api import router as rooms_router
 
@@ -104,5 +106,7 @@ def build_api() -> NinjaAPI:
     api.add_router("/keys", keys_router)
     api.add_router("/departments", rooms_router)
     api.add_router("/patients", patients_router)
+    api.add_router("/uploads", upload_router)
+    api.add_router("/library", library_router)
     api.add_router("/", chat_router)
     return api
