@@ -1,6 +1,6 @@
 """python -m bench run [scenario|all] [--services] [--processes N] [--smoke]
 
-Scenarios: latency, throughput, fanout, catchup, connections, history, audit,
+Scenarios: latency, throughput, fanout, catchup, connections, history, audit, media,
 crypto, floor.
 
 Starts its own servers on loopback, prints a table and writes JSON results
@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import catchup, connections, crypto, fanout, history, messaging
+from bench import catchup, connections, crypto, fanout, history, media, messaging
 from bench.floor import clients as floor_clients
 from bench.seed_members import seed_members
 from bench.stack import Stack, start_floor, start_stack
@@ -67,10 +67,21 @@ SCENARIOS: dict[str, tuple[Callable[..., dict], Callable]] = {
     "connections": (run_connections, connections.run_connections),
     "history": (lambda stack, **kw: history.run_history(stack, **kw), history.run_history),
     "audit": (lambda stack, **kw: run_audit(stack.urls, stack.env), run_audit),
+    "media": (lambda stack, **kw: media.run_media(stack, **kw), media.run_media),
 }
 OTHER = ["crypto", "floor"]  # crypto: pure CPU (bench/crypto.py); floor: the floor alone
 # "all" runs the floor inside the scenarios that have one, not a second time alone.
-ALL = ["latency", "throughput", "fanout", "catchup", "connections", "history", "audit", "crypto"]
+ALL = [
+    "latency",
+    "throughput",
+    "fanout",
+    "catchup",
+    "connections",
+    "history",
+    "audit",
+    "media",
+    "crypto",
+]
 FLOOR = {
     "latency": floor_clients.run_latency,
     "throughput": floor_clients.run_throughput,
@@ -85,6 +96,13 @@ SMOKE = {
     "connections": {"sockets": 50},
     "history": {"rows": 2000, "samples": 20},
     "audit": {},
+    "media": {
+        "sizes": (1 << 20,),
+        "repeats": 1,
+        "memory_sizes": (1 << 20,),
+        "attachments": 300,
+        "samples": 5,
+    },
 }
 EXTRA_ENV = {"connections": connections.CONNECTION_LIMITS}
 
