@@ -50,6 +50,7 @@ from chat.crypto import (
     wrap_room_key,
 )
 from chat.crypto.envelope import parse_envelope
+from client.errors import RoundsClientError, crypto_refusal
 from client.keys import KeyRing
 from client.membership import (
     MembershipChain,
@@ -58,6 +59,7 @@ from client.membership import (
     make_statement,
     verify_listing,
 )
+from client.photo_sdk import PhotoMixin
 
 # How often `room_key()` tries to publish a new version when others keep
 # changing the department (a rotation or an admission) under it.
@@ -75,24 +77,6 @@ EVENT_TYPES = {
     "typing",
     "key.rotated",
 }
-
-
-class RoundsClientError(Exception):
-    """A typed refusal from the server (`code` is one of docs/protocol.md's error codes)."""
-
-    def __init__(
-        self, code: str, message: str, data: dict | None = None, status: int | None = None
-    ):
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-        self.data = data or {}
-        self.status = status
-
-
-def crypto_refusal(error: CryptoError, context: str = "") -> RoundsClientError:
-    """A `chat.crypto` error as a client error with the same code."""
-    return RoundsClientError(error.code, f"{context}{error}")
 
 
 def membership_refusal(refusal: MembershipRefused) -> RoundsClientError:
@@ -118,7 +102,7 @@ def in_order_once(frames: list[dict], cursor: dict[str, int]) -> list[dict]:
     return released + [f for f in frames if "event_seq" not in f]
 
 
-class RoundsClient:
+class RoundsClient(PhotoMixin):
     def __init__(
         self,
         base_url: str,
@@ -293,15 +277,22 @@ class RoundsClient:
             raise RoundsClientError(reply["code"], reply["message"], reply.get("data"))
         return reply["result"]
 
-    async def post(self, thread: int, envelope: dict, client_msg_id: str | None = None) -> dict:
-        return await self.request(
-            {
-                "type": "message.post",
-                "thread": thread,
-                "client_msg_id": client_msg_id or uuid.uuid4().hex,
-                "envelope": envelope,
-            }
-        )
+    async def post(
+        self,
+        thread: int,
+        envelope: dict,
+        client_msg_id: str | None = None,
+        attachments: list[dict] | None = None,
+    ) -> dict:
+        frame: dict[str, Any] = {
+            "type": "message.post",
+            "thread": thread,
+            "client_msg_id": client_msg_id or uuid.uuid4().hex,
+            "envelope": envelope,
+        }
+        if attachments is not None:
+            frame["attachments"] = attachments
+        return await self.request(frame)
 
     async def history(self, thread: int, before_seq: int | None = None, limit: int = 50) -> dict:
         frame: dict[str, Any] = {"type": "history.fetch", "thread": thread, "limit": limit}
@@ -958,8 +949,25 @@ class RoundsClient:
     ) -> dict:
         """Encrypt `text` under the department's current room key, sign it and post it.
 
-        `thread` is a thread dict (which names its department) or an id. If
-        the server asks for a new key version first (`key_rotation_required`),
+        `thread` is a thread dict (which names its department) or an id.
+        Returns the ack's result (see `_post_body`).
+        """
+        return await self._post_body(
+            thread, text.encode("utf-8"), department=department, client_msg_id=client_msg_id
+        )
+
+    async def _post_body(
+        self,
+        thread: dict | int,
+        plaintext: bytes,
+        *,
+        department: int | None = None,
+        client_msg_id: str | None = None,
+        attachments: list[dict] | None = None,
+    ) -> dict:
+        """Encrypt a message body, sign it and post it (with `attachments` refs, if any).
+
+        If the server asks for a new key version first (`key_rotation_required`),
         rotates or fetches it with `room_key()` and posts once more: a new
         envelope under the same client_msg_id, which is safe because the
         refused one was not stored. Returns the ack's result.
@@ -975,7 +983,6 @@ class RoundsClient:
         if department is None:
             department = await self._thread_department(thread_id)
         self.threads.setdefault(thread_id, department)
-        plaintext = text.encode("utf-8")
         if len(plaintext) > MAX_PLAINTEXT:
             raise RoundsClientError(
                 "frame_too_large",
@@ -998,7 +1005,7 @@ class RoundsClient:
             except CryptoError as error:
                 raise crypto_refusal(error) from None
             try:
-                ack = await self.post(thread_id, envelope, client_msg_id)
+                ack = await self.post(thread_id, envelope, client_msg_id, attachments)
             except RoundsClientError as error:
                 if error.code != "key_rotation_required" or attempt:
                     raise

@@ -1,0 +1,242 @@
+"""`rounds`: post clinical photos, browse the library, fetch a photo, build a patient report.
+
+Configuration from options or the environment, so a script needs no
+prompt: ROUNDS_URL, ROUNDS_USER, ROUNDS_PASSWORD, ROUNDS_RECOVERY_SECRET,
+ROUNDS_ADMIN_FINGERPRINT, ROUNDS_COMPLIANCE_FINGERPRINT. The password and
+the recovery secret are prompted for (without echo) when not set. This
+machine keeps no keys: each run recovers the user's identity from the
+server's sealed backup with the recovery secret (docs/client.md).
+
+Exit codes: 0 done, 1 refused (a one-line `rounds: error: code: message`
+on stderr, never a traceback), 2 bad usage, 130 interrupted.
+"""
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import websockets
+
+from client.errors import RoundsClientError
+from client.photo_sdk import CONSENTS
+from client.photos import PhotoRefused
+from client.report import write_patient_report
+from client.sdk import RoundsClient
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png"}
+
+
+def _parser() -> argparse.ArgumentParser:
+    env = os.environ.get
+    parser = argparse.ArgumentParser(prog="rounds", description=__doc__.split("\n")[0])
+    parser.add_argument("--url", default=env("ROUNDS_URL", DEFAULT_URL), help="server address")
+    parser.add_argument("--user", default=env("ROUNDS_USER"), help="user name (ROUNDS_USER)")
+    parser.add_argument(
+        "--admin-fingerprint",
+        default=env("ROUNDS_ADMIN_FINGERPRINT"),
+        help="the institution's admin key fingerprint, from your IT department",
+    )
+    parser.add_argument(
+        "--compliance-fingerprint",
+        default=env("ROUNDS_COMPLIANCE_FINGERPRINT"),
+        help="the institution's compliance key fingerprint",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    photo = commands.add_parser("photo", help="post photos in a patient's thread")
+    photo.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    photo.add_argument("--thread", type=int, required=True)
+    photo.add_argument("--keyword", action="append", default=[], help="a nomenclature code")
+    photo.add_argument("--consent", choices=CONSENTS, default="care")
+    photo.add_argument("--text", default="", help="a caption (encrypted)")
+    photo.add_argument("--annotates", type=int, help="the attachment id this photo annotates")
+    photo.add_argument("--no-progress", action="store_true")
+
+    library = commands.add_parser("library", help="list photos (newest capture first)")
+    library.add_argument("--patient-ipp")
+    library.add_argument("--patient", type=int, help="patient id")
+    library.add_argument("--keyword", action="append", default=[])
+    library.add_argument("--department", type=int)
+    library.add_argument("--from", dest="date_from", metavar="DATE")
+    library.add_argument("--to", dest="date_to", metavar="DATE")
+    library.add_argument("--limit", type=int, default=50)
+
+    fetch = commands.add_parser("fetch", help="download and decrypt photos")
+    which = fetch.add_mutually_exclusive_group(required=True)
+    which.add_argument("--message", type=int, help="every photo of this message")
+    which.add_argument("--attachment", type=int, help="one photo")
+    fetch.add_argument("--out", type=Path, default=Path.cwd(), help="directory")
+    fetch.add_argument("--thumbnail", action="store_true")
+    fetch.add_argument("--patient-ipp", help="narrows the search")
+
+    report = commands.add_parser("report", help="a patient's photo follow-up as PDF")
+    report.add_argument("--patient", required=True, metavar="IPP")
+    report.add_argument("--out", type=Path, required=True)
+    return parser
+
+
+def _secret(name: str, prompt: str) -> str:
+    value = os.environ.get(name)
+    if value:
+        return value
+    if not sys.stdin.isatty():
+        raise RoundsClientError("missing_credentials", f"Set {name} or run interactively.")
+    return getpass.getpass(prompt)
+
+
+async def _signed_in(args: argparse.Namespace, *, socket: bool) -> RoundsClient:
+    if not args.user:
+        raise RoundsClientError("missing_credentials", "Give --user or set ROUNDS_USER.")
+    client = RoundsClient(
+        args.url,
+        pinned_admin_fingerprint=args.admin_fingerprint,
+        pinned_compliance_fingerprint=args.compliance_fingerprint,
+    )
+    try:
+        await client.login(args.user, _secret("ROUNDS_PASSWORD", f"Password for {args.user}: "))
+        await _keys(client)
+        if socket:
+            await client.connect()
+    except BaseException:
+        await client.aclose()
+        raise
+    return client
+
+
+async def _keys(client: RoundsClient) -> None:
+    """Recover the user's identity from the server's backup (or, for a user who has
+    none yet, create one and show its new recovery secret once)."""
+    secret = os.environ.get("ROUNDS_RECOVERY_SECRET") or None
+    try:
+        created = await client.setup_keys(secret)
+    except RoundsClientError as error:
+        if error.code != "recovery_secret_required":
+            raise
+        created = await client.setup_keys(_secret("ROUNDS_RECOVERY_SECRET", "Recovery secret: "))
+    if created:
+        print(
+            f"rounds: new keys made for {client.user and client.user['username']}; "
+            f"your recovery secret (shown once, keep it safe): {created}",
+            file=sys.stderr,
+        )
+
+
+async def _photo(client: RoundsClient, args: argparse.Namespace) -> None:
+    ack = await client.send_photos(
+        args.thread,
+        list(args.files),
+        keywords=args.keyword,
+        consent=args.consent,
+        text=args.text,
+        annotates=args.annotates,
+        progress=not args.no_progress,
+    )
+    ids = [a.get("id") for a in ack.get("attachments", [])]
+    suffix = f", attachments {', '.join(map(str, ids))}" if ids else ""
+    print(f"posted message {ack.get('message_id')} (seq {ack.get('seq')}){suffix}")
+
+
+def _row(item: dict[str, Any]) -> list[str]:
+    patient = item.get("patient") or {}
+    return [
+        str(item.get("id")),
+        str(item.get("captured_at") or "")[:16].replace("T", " "),
+        str(patient.get("ipp", "")),
+        f"{str(patient.get('family_name', '')).upper()} {patient.get('given_name', '')}",
+        str((item.get("sender") or {}).get("username", "")),
+        ",".join(item.get("keywords") or []),
+        str(item.get("consent", "")),
+        str((item.get("message") or {}).get("id", "")),
+    ]
+
+
+def print_table(items: Sequence[dict[str, Any]]) -> None:
+    header = ["id", "captured", "ipp", "patient", "by", "keywords", "consent", "message"]
+    rows = [header, *(_row(item) for item in items)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+
+
+async def _library(client: RoundsClient, args: argparse.Namespace) -> None:
+    filters = {
+        "ipp": args.patient_ipp,
+        "patient": args.patient,
+        "keyword": args.keyword,
+        "department": args.department,
+        "date_from": args.date_from,
+        "date_to": args.date_to,
+    }
+    items = []
+    async for item in client.library_items(**filters, limit=min(args.limit, 200)):
+        items.append(item)
+        if len(items) >= args.limit:
+            break
+    print_table(items)
+
+
+async def _fetch(client: RoundsClient, args: argparse.Namespace) -> None:
+    wanted = []
+    async for item in client.library_items(ipp=args.patient_ipp):
+        if args.attachment == item["id"] or args.message == (item.get("message") or {}).get("id"):
+            wanted.append(item)
+    if not wanted:
+        raise RoundsClientError("not_found", "No such photo in your departments.")
+    args.out.mkdir(parents=True, exist_ok=True)
+    bodies: dict[int, dict] = {}
+    for item in wanted:
+        message = item["message"]
+        if message["id"] not in bodies:
+            department = item["department"]
+            department = department["id"] if isinstance(department, dict) else department
+            bodies[message["id"]] = await client.open_photo_message(message, department=department)
+        body = bodies[message["id"]]
+        (entry,) = [p for p in body["photos"] if p["upload"] == str(item["upload"])]
+        media_type = "image/jpeg" if args.thumbnail else entry.get("media_type", "")
+        suffix = "-thumb" if args.thumbnail else ""
+        path = args.out / f"photo-{item['id']}{suffix}{EXTENSIONS.get(media_type, '.bin')}"
+        await client.download_photo(entry, thumbnail=args.thumbnail, out=path)
+        print(path)
+
+
+async def _report(client: RoundsClient, args: argparse.Namespace) -> None:
+    done = await write_patient_report(client, args.patient, args.out)
+    print(f"{done['path']}: {done['photos']} photo(s) of IPP {done['patient'].get('ipp')}")
+
+
+COMMANDS = {"photo": _photo, "library": _library, "fetch": _fetch, "report": _report}
+
+
+async def run(args: argparse.Namespace) -> None:
+    client = await _signed_in(args, socket=args.command == "photo")
+    try:
+        await COMMANDS[args.command](client, args)
+    finally:
+        await client.aclose()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        asyncio.run(run(args))
+    except (RoundsClientError, PhotoRefused) as error:
+        print(f"rounds: error: {error.code}: {error.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("rounds: interrupted", file=sys.stderr)
+        return 130
+    except (OSError, httpx.HTTPError, websockets.WebSocketException) as error:
+        print(f"rounds: error: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

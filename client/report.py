@@ -1,0 +1,224 @@
+"""The follow-up report: every photo of a patient, oldest first, in one PDF (reportlab).
+
+The PDF is made on the clinician's machine from photos it decrypts itself;
+the server only learns that a report was generated, and for whom
+(`POST /api/library/reports`, audited as `report.generated`), never its
+content. Like the paper form it replaces, every page names the patient
+(family name, given name, birth date, IPP) so a loose page cannot be filed
+in the wrong record, and each photo carries its capture date, the
+caregiver who took it and its keywords.
+"""
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from xml.sax.saxutils import escape
+
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import getSampleStyleSheet
+from reportlab.lib.units import mm
+from reportlab.lib.utils import ImageReader
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import Image, KeepTogether, Paragraph, SimpleDocTemplate, Spacer
+
+from client.errors import RoundsClientError
+
+if TYPE_CHECKING:
+    from client.sdk import RoundsClient
+
+MARGIN = 18 * mm
+HEADER_SPACE = 16 * mm
+FOOTER_SPACE = 12 * mm
+# Room left under an image on its page for its caption lines.
+CAPTION_SPACE = 40 * mm
+
+
+@dataclass(frozen=True)
+class ReportPhoto:
+    """One decrypted photo and what the report says about it."""
+
+    image: bytes
+    captured_at: datetime | None
+    caregiver: str
+    keywords: Sequence[str] = ()
+    note: str = ""
+
+
+@dataclass
+class _Page:
+    """What every page shows besides the photos."""
+
+    patient_line: str
+    generated: str
+    saved: list[dict[str, Any]] = field(default_factory=list)
+
+
+def patient_line(patient: dict[str, Any]) -> str:
+    family = str(patient.get("family_name", "")).upper()
+    given = patient.get("given_name", "")
+    return (
+        f"{family} {given} — born {patient.get('birth_date', '?')} — IPP {patient.get('ipp', '?')}"
+    )
+
+
+def _numbered_canvas(page: _Page) -> type[Canvas]:
+    """A canvas that holds each page back until the end, to print "page N of M" on each."""
+
+    class NumberedCanvas(Canvas):
+        def showPage(self) -> None:
+            page.saved.append(dict(self.__dict__))
+            self._startPage()
+
+        def save(self) -> None:
+            total = len(page.saved)
+            for number, state in enumerate(page.saved, 1):
+                self.__dict__.update(state)
+                self._decorate(number, total)
+                Canvas.showPage(self)
+            Canvas.save(self)
+
+        def _decorate(self, number: int, total: int) -> None:
+            width, height = self._pagesize
+            self.setFont("Helvetica-Bold", 10)
+            self.drawString(MARGIN, height - MARGIN + 4 * mm, page.patient_line)
+            self.line(MARGIN, height - MARGIN + 2 * mm, width - MARGIN, height - MARGIN + 2 * mm)
+            self.setFont("Helvetica", 8)
+            self.drawString(MARGIN, MARGIN - 8 * mm, f"Generated {page.generated} by Rounds")
+            self.drawRightString(width - MARGIN, MARGIN - 8 * mm, f"Page {number} of {total}")
+
+    return NumberedCanvas
+
+
+def _fitted(data: bytes, max_width: float, max_height: float) -> Image:
+    width, height = ImageReader(io.BytesIO(data)).getSize()
+    scale = min(max_width / width, max_height / height, 1.0 if width > 600 else 2.0)
+    return Image(io.BytesIO(data), width=width * scale, height=height * scale)
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M %z").strip() if moment else "capture date unknown"
+
+
+def build_report(
+    patient: dict[str, Any],
+    photos: Sequence[ReportPhoto],
+    *,
+    generated_at: datetime | None = None,
+    compress: bool = True,
+) -> bytes:
+    """The report as PDF bytes: photos in capture-date order (undated ones last).
+
+    `compress=False` leaves the page streams readable, for tests.
+    """
+    generated = (generated_at or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M %Z").strip()
+    page = _Page(patient_line(patient), generated)
+    out = io.BytesIO()
+    doc = SimpleDocTemplate(
+        out,
+        pagesize=A4,
+        leftMargin=MARGIN,
+        rightMargin=MARGIN,
+        topMargin=MARGIN + HEADER_SPACE,
+        bottomMargin=MARGIN + FOOTER_SPACE,
+        title=f"Follow-up report, IPP {patient.get('ipp', '')}",
+        author="Rounds",
+        pageCompression=1 if compress else 0,
+        invariant=1,
+    )
+    styles = getSampleStyleSheet()
+    story: list[Any] = [
+        Paragraph("Photo follow-up report", styles["Title"]),
+        Paragraph(escape(page.patient_line), styles["Heading3"]),
+        Paragraph(f"{len(photos)} photo(s), oldest first.", styles["Normal"]),
+        Spacer(1, 6 * mm),
+    ]
+    ordered = sorted(
+        photos,
+        key=lambda p: (p.captured_at is None, p.captured_at.timestamp() if p.captured_at else 0),
+    )
+    for number, photo in enumerate(ordered, 1):
+        caption = [
+            Paragraph(
+                f"<b>Photo {number}</b> — taken {escape(_when(photo.captured_at))}",
+                styles["Normal"],
+            ),
+            Paragraph(f"By {escape(photo.caregiver)}", styles["Normal"]),
+            Paragraph(
+                "Keywords: " + escape(", ".join(photo.keywords) if photo.keywords else "none"),
+                styles["Normal"],
+            ),
+        ]
+        if photo.note:
+            caption.append(Paragraph(escape(photo.note), styles["Italic"]))
+        image = _fitted(photo.image, doc.width, doc.height - CAPTION_SPACE)
+        story.append(KeepTogether([image, Spacer(1, 2 * mm), *caption, Spacer(1, 8 * mm)]))
+    doc.build(story, canvasmaker=_numbered_canvas(page))
+    return out.getvalue()
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _id(value: Any) -> Any:
+    return value.get("id") if isinstance(value, dict) else value
+
+
+async def collect_patient_photos(
+    client: "RoundsClient", ipp: str
+) -> tuple[dict[str, Any], list[ReportPhoto]]:
+    """Every photo of the patient the caller may see, decrypted, with what the report prints.
+
+    Raises RoundsClientError: `not_found` (no photo of that IPP in the
+    caller's departments), or what opening and downloading raise.
+    """
+    items = [item async for item in client.library_items(ipp=ipp)]
+    if not items:
+        raise RoundsClientError("not_found", f"No photo of patient IPP {ipp} in your departments.")
+    labels = {k["code"]: k["label"] for k in await client.photo_keywords()}
+    bodies: dict[Any, dict[str, Any]] = {}
+    photos = []
+    for item in items:
+        message = item["message"]
+        if message["id"] not in bodies:
+            bodies[message["id"]] = await client.open_photo_message(
+                message, department=_id(item["department"])
+            )
+        (entry,) = [
+            p for p in bodies[message["id"]]["photos"] if p["upload"] == str(item["upload"])
+        ]
+        sender = item.get("sender") or {}
+        annotates = entry.get("annotates")
+        photos.append(
+            ReportPhoto(
+                image=await client.download_photo(entry),
+                captured_at=_parse_time(entry.get("captured_at")),
+                caregiver=sender.get("display_name") or sender.get("username") or "?",
+                keywords=[labels.get(code, code) for code in entry.get("keywords", [])],
+                note=f"Annotation of photo {annotates}." if annotates else "",
+            )
+        )
+    return items[0]["patient"], photos
+
+
+async def write_patient_report(
+    client: "RoundsClient", ipp: str, out: str | Path, *, generated_at: datetime | None = None
+) -> dict[str, Any]:
+    """Build the patient's report into `out`, then let the server audit it.
+
+    Returns {"patient", "photos", "path"}.
+    """
+    patient, photos = await collect_patient_photos(client, ipp)
+    pdf = build_report(patient, photos, generated_at=generated_at)
+    path = Path(out)
+    path.write_bytes(pdf)  # noqa: ASYNC240 (a few megabytes, once)
+    await client.record_report(patient["id"], len(photos))
+    return {"patient": patient, "photos": len(photos), "path": str(path)}
