@@ -12,7 +12,7 @@ whole batch, and each post its own ack or refusal, as if posted alone.
 import functools
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +34,7 @@ from chat.events import (
     message_row_payload,
 )
 from chat.models import Event, EventKind, Message, Receipt, Thread
+from media.attachments import check_attachment_refs, do_attach_uploads
 from patients.models import Patient
 from rooms import access
 from rooms.models import Department, Membership
@@ -133,8 +134,11 @@ def do_set_thread_closed(actor: Any, thread: Thread, closed: bool) -> dict:
 # --- Messages -----------------------------------------------------------------
 
 
-def envelope_hash(envelope: dict[str, Any]) -> str:
-    canonical = json.dumps(envelope, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def envelope_hash(envelope: dict[str, Any], attachments: list[dict] | None = None) -> str:
+    """What tells a retry from another post: the envelope, and the photo refs if any
+    (a text post's hash is the envelope's alone, as before photos existed)."""
+    body = {"envelope": envelope, "attachments": attachments} if attachments else envelope
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -154,7 +158,11 @@ def _ack_for(message: Message) -> dict[str, Any]:
 
 
 def check_post_message(
-    actor: Any, thread_id: int, client_msg_id: str, envelope: dict[str, Any]
+    actor: Any,
+    thread_id: int,
+    client_msg_id: str,
+    envelope: dict[str, Any],
+    attachments: Sequence[Any] = (),
 ) -> dict[str, Any]:
     """Verify an envelope and store it once; a retry with the same content gets the first ack.
 
@@ -166,12 +174,15 @@ def check_post_message(
     retry, caught by the unique (sender, client_msg_id) constraint, pays for
     a look-up. So does a refusal: a retry whose ack was lost gets that ack
     even if the thread closed, the sender left or the key rotated since.
+    `attachments` (photo refs, media.attachments) are attached in the same
+    transaction; the retry check covers them too.
     """
     access.check_authenticated(actor)
     header = check_envelope(actor, thread_id, client_msg_id, envelope)
-    body_hash = envelope_hash(envelope)
+    refs = check_attachment_refs(attachments) if attachments else []
+    body_hash = envelope_hash(envelope, refs)
     try:
-        return do_post_message(actor, thread_id, client_msg_id, envelope, body_hash, header)
+        return do_post_message(actor, thread_id, client_msg_id, envelope, body_hash, header, refs)
     except (IntegrityError, RoundsError) as refusal:
         if isinstance(refusal, RoundsError) and refusal.code not in RETRYABLE:
             raise
@@ -292,13 +303,16 @@ def do_post_message(
     envelope: dict[str, Any],
     body_hash: str,
     header: EnvelopeHeader,
+    refs: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Write the message, its event and its audit entry in one transaction.
+    """Write the message, its photos, its event and its audit entry in one transaction.
 
     Assumes the envelope's signature was checked. Membership and the room
     key version are checked once the department's row lock is held
     (removals and key publications take the same lock), so a post racing a
-    removal either commits before it or is refused.
+    removal either commits before it or is refused. The message row comes
+    before the photos, so a retry meets the unique (sender, client_msg_id)
+    before finding its uploads already attached.
     """
     with transaction.atomic():
         taken = _take_thread_seq(thread_id)
@@ -322,6 +336,9 @@ def do_post_message(
             body_hash=body_hash,
             created_at=timezone.now(),
         )
+        if refs:
+            patient_id = Thread.objects.values_list("patient_id", flat=True).get(pk=thread_id)
+            do_attach_uploads(message, thread_id, department_id, patient_id, actor, refs)
         append_event(
             department_id,
             EventKind.MESSAGE_NEW,
@@ -342,12 +359,13 @@ def do_post_message(
 
 @dataclass(frozen=True)
 class Post:
-    """One `message.post` as received: who, where, and the envelope."""
+    """One `message.post` as received: who, where, the envelope and its photo refs."""
 
     actor: Any
     thread_id: int
     client_msg_id: str
     envelope: dict[str, Any]
+    attachments: tuple = ()
 
 
 def check_post_messages(posts: list[Post]) -> list[dict[str, Any] | RoundsError]:
@@ -358,8 +376,11 @@ def check_post_messages(posts: list[Post]) -> list[dict[str, Any] | RoundsError]
     post's seq is below every later accepted post of its thread). Should
     the batch's insert meet the unique (sender, client_msg_id), a retry of a
     post stored before, it is rolled back and each post is stored on its
-    own instead, where a retry gets its first ack.
+    own instead, where a retry gets its first ack. A post with photos is
+    stored alone, in its place among the others (`_photos_apart`).
     """
+    if any(post.attachments for post in posts):
+        return _photos_apart(posts)
     results: list[dict[str, Any] | RoundsError | None] = [None] * len(posts)
     senders = {post.actor.pk for post in posts}
     identities = {
@@ -387,9 +408,28 @@ def check_post_messages(posts: list[Post]) -> list[dict[str, Any] | RoundsError]
     return results  # type: ignore[return-value]
 
 
+def _photos_apart(posts: list[Post]) -> list[dict[str, Any] | RoundsError]:
+    """Text posts in batches, each post with photos alone between them, in the order given
+    (a socket's posts keep their order); the text-only batch path stays as it is."""
+    results: list[dict[str, Any] | RoundsError] = []
+    run: list[Post] = []
+    for post in [*posts, None]:
+        if post is not None and not post.attachments:
+            run.append(post)
+            continue
+        if run:
+            results.extend(check_post_messages(run))
+            run = []
+        if post is not None:
+            results.append(_post_alone(post))
+    return results
+
+
 def _post_alone(post: Post) -> dict[str, Any] | RoundsError:
     try:
-        return check_post_message(post.actor, post.thread_id, post.client_msg_id, post.envelope)
+        return check_post_message(
+            post.actor, post.thread_id, post.client_msg_id, post.envelope, post.attachments
+        )
     except RoundsError as refusal:
         return refusal
 

@@ -62,6 +62,7 @@ def message_payload(message: Message, sender_username: str) -> dict[str, Any]:
             message.header,
             message.ciphertext,
             message.created_at,
+            message.attachments,
         )
     )
 
@@ -79,12 +80,24 @@ MESSAGE_COLUMNS = (
     "header",
     "ciphertext",
     "created_at",
+    "attachments",
 )
 
 
 def message_row_payload(row: tuple) -> dict[str, Any]:
     """`message_payload` from a row of MESSAGE_COLUMNS."""
-    pk, thread_id, seq, sender_id, username, client_msg_id, header, ciphertext, created_at = row
+    (
+        pk,
+        thread_id,
+        seq,
+        sender_id,
+        username,
+        client_msg_id,
+        header,
+        ciphertext,
+        created_at,
+        attachments,
+    ) = row
     return {
         "id": pk,
         "thread": thread_id,
@@ -93,6 +106,7 @@ def message_row_payload(row: tuple) -> dict[str, Any]:
         "client_msg_id": client_msg_id,
         "envelope": {"header": header, "ciphertext": ciphertext},
         "created_at": created_at.isoformat(),
+        "attachments": attachments or [],
     }
 
 

@@ -58,6 +58,10 @@ class Message(models.Model):
     ciphertext = models.TextField()
     body_hash = models.CharField(max_length=64)
     created_at = models.DateTimeField()
+    # The server-visible side of a photo message (media.Attachment rows, as
+    # message.new shows them), kept here so history and resume need no join.
+    # NULL for a text message: the hot path writes nothing more.
+    attachments = models.JSONField(null=True, blank=True, default=None)
 
     class Meta:
         constraints = [

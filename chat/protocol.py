@@ -9,6 +9,7 @@ event against. docs/protocol.md mirrors the registries at the bottom.
 import base64
 import binascii
 import json
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -34,6 +35,13 @@ MAX_HEADER_KEYS = 32
 FrameId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 ClientMsgId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-]{8,64}$")]
 PositiveId = Annotated[int, Field(ge=1, le=2**62)]
+# Canonical lower-case UUIDs only: the client compares them, as text, with its signed body.
+UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+UploadId = Annotated[str, StringConstraints(pattern=UUID_PATTERN)]
+KeywordCode = Annotated[str, StringConstraints(pattern=r"^[-a-zA-Z0-9_]{1,64}$")]
+ConsentScope = Literal["care", "teaching", "publication"]
+MAX_ATTACHMENTS = 10
+MAX_KEYWORDS = 16
 HeaderValue = str | int | bool | None
 
 
@@ -71,6 +79,41 @@ class Envelope(Strict):
         return value
 
 
+class AttachmentRef(Strict):
+    """A photo of a post, as the server may see it: blob ids and index metadata.
+
+    The file keys, hashes and caption are in the encrypted body; these fields
+    are what the library indexes (docs/media.md).
+    """
+
+    upload: UploadId
+    thumbnail: UploadId | None = None
+    keywords: Annotated[list[KeywordCode], Field(max_length=MAX_KEYWORDS)] = []
+    consent: ConsentScope
+    captured_at: str | None = None
+    annotates: PositiveId | None = None
+
+    @field_validator("keywords")
+    @classmethod
+    def keywords_are_distinct(cls, keywords: list[str]) -> list[str]:
+        if len(set(keywords)) != len(keywords):
+            raise ValueError("keywords must be distinct")
+        return keywords
+
+    @field_validator("captured_at")
+    @classmethod
+    def captured_at_is_aware(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError("captured_at must be an ISO 8601 date and time") from None
+        if when.tzinfo is None or when.utcoffset() is None:
+            raise ValueError("captured_at must carry a UTC offset")
+        return value
+
+
 # --- Client → server --------------------------------------------------------
 
 
@@ -79,12 +122,17 @@ class ClientFrame(Strict):
 
 
 class MessagePost(ClientFrame):
-    """Post an envelope to a thread; `client_msg_id` makes a retry safe."""
+    """Post an envelope to a thread; `client_msg_id` makes a retry safe.
+
+    `attachments` names the photos the body describes (at most 10); a post
+    with photos is stored on its own, with its Attachment rows.
+    """
 
     type: Literal["message.post"]
     thread: PositiveId
     client_msg_id: ClientMsgId
     envelope: Envelope
+    attachments: Annotated[list[AttachmentRef], Field(max_length=MAX_ATTACHMENTS)] = []
 
 
 class HistoryFetch(ClientFrame):
@@ -201,6 +249,16 @@ class Error(Loose):
     data: dict[str, Any] | None = None
 
 
+class AttachmentOut(Loose):
+    id: int
+    upload: str
+    thumbnail: str | None
+    keywords: list[str]
+    consent: ConsentScope
+    captured_at: str
+    annotates: int | None
+
+
 class MessageOut(Loose):
     id: int
     thread: int
@@ -209,6 +267,7 @@ class MessageOut(Loose):
     client_msg_id: str
     envelope: Envelope
     created_at: str
+    attachments: list[AttachmentOut]
 
 
 class DepartmentEvent(Loose):

@@ -1,5 +1,72 @@
-"""library endpoints of the JSON API (docs/media.md)."""
+"""Library endpoints of the JSON API (docs/library.md): parse, call one query, reply."""
 
-from ninja import Router
+from ninja import Query, Router, Schema
+from ninja.responses import Status
+from pydantic import Field
+
+from media import library
 
 router = Router(tags=["library"])
+
+
+class Compliance(Schema):
+    """A compliance officer names the case and the reason of every library access."""
+
+    case: str = ""
+    reason: str = ""
+
+
+class PhotoFilters(Compliance):
+    patient: int | None = None
+    ipp: str | None = Field(default=None, max_length=32)
+    department: int | None = None
+    date_from: str | None = Field(default=None, max_length=40)
+    date_to: str | None = Field(default=None, max_length=40)
+    keyword: list[str] = Field(default_factory=list, max_length=16)
+    sender: int | None = None
+    consent: str | None = None
+    cursor: str | None = Field(default=None, max_length=200)
+    limit: int = Field(default=50, ge=1, le=library.PAGE_MAX)
+
+
+class DateRange(Compliance):
+    date_from: str | None = Field(default=None, max_length=40)
+    date_to: str | None = Field(default=None, max_length=40)
+
+
+class ReportIn(Compliance):
+    patient: int
+    photos: int
+
+
+@router.get("keywords")
+def keywords(request):
+    return library.list_keywords(request.user)
+
+
+@router.get("photos")
+def photos(request, filters: Query[PhotoFilters]):
+    query = library.PhotoQuery(**filters.dict(exclude={"keyword"}), keywords=tuple(filters.keyword))
+    return library.check_search_photos(request.user, query)
+
+
+@router.get("patients/{patient_id}/sequences")
+def sequences(request, patient_id: int, compliance: Query[Compliance]):
+    return library.check_patient_sequences(
+        request.user, patient_id, case=compliance.case, reason=compliance.reason
+    )
+
+
+@router.get("departments/{department_id}/stats")
+def stats(request, department_id: int, filters: Query[DateRange]):
+    return library.check_department_stats(request.user, department_id, **filters.dict())
+
+
+@router.post("reports", response={201: dict})
+def report(request, body: ReportIn):
+    return Status(
+        201,
+        library.check_record_report(
+            request.user, body.patient, body.photos, case=body.case, reason=body.reason
+        ),
+    )

@@ -1,5 +1,40 @@
-"""upload endpoints of the JSON API (docs/media.md)."""
+"""Uploads over the JSON API (docs/media.md): create, status, complete.
 
-from ninja import Router
+Chunks and content move raw bytes and live in media/views.py.
+"""
 
-router = Router(tags=["upload"])
+from ninja import Router, Schema
+from ninja.responses import Status
+from pydantic import ConfigDict
+
+from media import uploads
+
+router = Router(tags=["uploads"])
+
+
+class UploadIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    department: int
+    size: int
+
+
+class CompleteIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    sha256: str
+
+
+@router.post("", response={201: dict})
+def create_upload(request, body: UploadIn):
+    return Status(201, uploads.check_create_upload(request.user, body.department, body.size))
+
+
+@router.get("/{upload_id}")
+def upload_status(request, upload_id: str):
+    return uploads.check_upload_status(request.user, upload_id)
+
+
+@router.post("/{upload_id}/complete")
+def complete_upload(request, upload_id: str, body: CompleteIn):
+    return uploads.check_complete_upload(request.user, upload_id, body.sha256)

@@ -106,3 +106,54 @@ def access_identity_of(user: Any, other_user_id: int) -> None:
     shared = Membership.objects.active().filter(user_id=other_user_id, department_id__in=mine)
     if not shared.exists():
         raise NotFound("User not found.")
+
+
+def access_attached_upload(user: Any, upload_id: Any, *, compliance: bool = False) -> Any:
+    """The blob a download may read: an attached upload (a photo or its thumbnail)
+    in a department the caller is an active member of, or NotFound alike for
+    unknown, not yet attached and forbidden ones. A compliance officer reads
+    any attached blob, but only naming a case and a reason (`compliance`).
+    """
+    from django.db.models import Q
+
+    from chat.errors import InvalidRequest
+    from media.models import Attachment, Upload, UploadState
+
+    check_authenticated(user)
+    upload = Upload.objects.filter(pk=upload_id, state=UploadState.ATTACHED).first()
+    department_id = (
+        Attachment.objects.filter(Q(upload_id=upload_id) | Q(thumbnail_id=upload_id))
+        .values_list("department_id", flat=True)
+        .first()
+    )
+    if upload is None or department_id is None:
+        raise NotFound("Upload not found.")
+    if is_member(user, department_id):
+        return upload
+    if user.is_compliance_officer:
+        if not compliance:
+            raise InvalidRequest("A compliance access names a case and a reason.")
+        return upload
+    raise NotFound("Upload not found.")
+
+
+def library_department_ids(user: Any, *, case: str = "", reason: str = "") -> list[int] | None:
+    """The departments whose photos the caller may see in the library; None means all.
+
+    A member sees the departments of their active memberships. A compliance
+    officer sees every department, but only naming a case and a reason
+    (both audited with the query); without them, a compliance officer who is
+    also a member sees their own departments, and one who is not is refused.
+    """
+    from chat.errors import InvalidRequest
+
+    check_authenticated(user)
+    case, reason = case.strip(), reason.strip()
+    if user.is_compliance_officer and case and reason:
+        if len(case) > 200 or len(reason) > 1000:
+            raise InvalidRequest("A case reference has at most 200 characters, a reason 1000.")
+        return None
+    mine = member_department_ids(user)
+    if user.is_compliance_officer and not mine:
+        raise InvalidRequest("A compliance access names a case and a reason.")
+    return mine

@@ -7,6 +7,7 @@ which is what `make run` serves.
 """
 
 import os
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 
@@ -212,6 +213,59 @@ ROUNDS_AUDIT_SEAL_BATCH = int(os.environ.get("ROUNDS_AUDIT_SEAL_BATCH", "2000"))
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 MEDIA_ROOT = Path(os.environ.get("ROUNDS_MEDIA_ROOT", VAR_DIR / "media"))
+
+# --- Encrypted uploads (docs/media.md) -------------------------------------------
+ROUNDS_UPLOAD_MAX_BYTES = int(os.environ.get("ROUNDS_UPLOAD_MAX_BYTES", str(50 * 1024 * 1024)))
+ROUNDS_UPLOAD_CHUNK_MAX_BYTES = int(
+    os.environ.get("ROUNDS_UPLOAD_CHUNK_MAX_BYTES", str(8 * 1024 * 1024))
+)
+ROUNDS_UPLOADS_PER_HOUR = int(os.environ.get("ROUNDS_UPLOADS_PER_HOUR", "120"))
+ROUNDS_UPLOAD_TTL_HOURS = float(os.environ.get("ROUNDS_UPLOAD_TTL_HOURS", "24"))
+
+
+def attachments_storage(env: Mapping[str, str], media_root: Path) -> dict:
+    """The "attachments" storage: files under media_root, or an S3-compatible bucket.
+
+    Blobs are ciphertext and are only ever served through the API (audited),
+    so the bucket is private (no ACL, no public URL) and names are never
+    overwritten: two racing writers each get their own object.
+    """
+    if not env.get("ROUNDS_S3_BUCKET"):
+        return {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": media_root / "attachments", "base_url": None},
+        }
+    from boto3.s3.transfer import TransferConfig
+
+    # A blob is written from a stream (the parts, joined): boto3 buffers a
+    # few 8 MiB parts of it at a time, never the whole blob. The in-memory
+    # bound is s3transfer's, which boto3's constructor does not take.
+    transfer = TransferConfig(
+        multipart_threshold=8 * 1024 * 1024, multipart_chunksize=8 * 1024 * 1024, max_concurrency=2
+    )
+    transfer.max_in_memory_upload_chunks = 2
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env["ROUNDS_S3_BUCKET"],
+            "endpoint_url": env.get("ROUNDS_S3_ENDPOINT_URL") or None,
+            "region_name": env.get("ROUNDS_S3_REGION") or None,
+            # Unset: boto3's own chain (instance role, ~/.aws) decides.
+            "access_key": env.get("AWS_ACCESS_KEY_ID") or None,
+            "secret_key": env.get("AWS_SECRET_ACCESS_KEY") or None,
+            "default_acl": None,
+            "querystring_auth": True,
+            "file_overwrite": False,
+            "transfer_config": transfer,
+        },
+    }
+
+
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "attachments": attachments_storage(os.environ, MEDIA_ROOT),
+}
 
 LANGUAGE_CODE = "en"
 TIME_ZONE = "Europe/Paris"

@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.urls import path
 
+from media import views as media_views
+from rounds import frontend
 from rounds.health import healthz
 from rounds.http import build_api
 
@@ -8,6 +10,12 @@ api = build_api()
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    # Raw-byte upload endpoints, before the JSON API that owns the rest of /api/uploads.
+    path("api/uploads/<str:upload_id>/chunks", media_views.put_chunk, name="upload-chunks"),
+    path("api/uploads/<str:upload_id>/content", media_views.content, name="upload-content"),
     path("api/", api.urls),
     path("admin/", admin.site.urls),
+    # The browser client (frontend/, docs/browser.md).
+    path("app/<path:path>", frontend.asset, name="frontend-asset"),
+    path("", frontend.index, name="frontend"),
 ]

@@ -29,6 +29,7 @@ from chat.crypto import (
     wrap_room_key,
 )
 from chat.models import Event, Message, Receipt, Thread
+from media.models import Attachment, Upload
 from patients.models import Admission, Patient
 from rooms import keys as room_keys
 from rooms.models import Department, KeyWrap, Membership, Role, RoomKeyVersion
@@ -60,6 +61,7 @@ class Endpoint:
             patient_id=h.patient.pk,
             thread_id=h.thread.pk,
             kind="compliance",
+            upload_id=vars(h).get("_upload_id", "00000000-0000-4000-8000-000000000000"),
         )
         return f"{path}?{self.query}" if self.query else path
 
@@ -196,7 +198,35 @@ def statement_posted(h: Hospital) -> None:
     room_keys.check_post_statement(h.head_carol, h.plastic.pk, admit_statement(h))
 
 
+UPLOAD_BYTES = b"ciphertext"
+
+
+def alice_upload(h: Hospital, *, received: bool = False) -> None:
+    """An upload of nurse_alice's for Plastic surgery, its bytes sent if `received`."""
+    import io
+
+    from media.uploads import check_create_upload, check_put_chunk
+
+    created = check_create_upload(h.nurse_alice, h.plastic.pk, len(UPLOAD_BYTES))
+    if received:
+        check_put_chunk(
+            h.nurse_alice, created["id"], 0, len(UPLOAD_BYTES), io.BytesIO(UPLOAD_BYTES)
+        )
+    vars(h)["_upload_id"] = created["id"]
+
+
+def upload_received(h: Hospital) -> None:
+    alice_upload(h, received=True)
+
+
+def upload_digest(h: Hospital) -> dict[str, str]:
+    import hashlib
+
+    return {"sha256": hashlib.sha256(UPLOAD_BYTES).hexdigest()}
+
+
 DEPARTMENT = "/api/departments/{department_id}"
+DEPARTMENT_LIBRARY = "/api/library/departments/{department_id}"
 THREAD = "/api/threads/{thread_id}"
 ENDPOINTS: dict[str, Endpoint] = {
     "auth.me": Endpoint("get", "/api/auth/me"),
@@ -271,6 +301,20 @@ ENDPOINTS: dict[str, Endpoint] = {
         setup=head_appointed,
         body=lambda h: {"signed": admit_statement(h)},
     ),
+    "uploads.create": Endpoint(
+        "post", "/api/uploads", body=lambda h: {"department": h.plastic.pk, "size": 1024}
+    ),
+    "uploads.status": Endpoint("get", "/api/uploads/{upload_id}", setup=alice_upload),
+    "uploads.complete": Endpoint(
+        "post", "/api/uploads/{upload_id}/complete", setup=upload_received, body=upload_digest
+    ),
+    "library.keywords": Endpoint("get", "/api/library/keywords"),
+    "library.photos": Endpoint("get", "/api/library/photos"),
+    "library.sequences": Endpoint("get", "/api/library/patients/{patient_id}/sequences"),
+    "library.stats": Endpoint("get", DEPARTMENT_LIBRARY + "/stats"),
+    "library.reports": Endpoint(
+        "post", "/api/library/reports", body=lambda h: {"patient": h.patient.pk, "photos": 1}
+    ),
 }
 
 # Personas of tests/conftest.py, plus `stranger`: a plain user in no department.
@@ -333,6 +377,25 @@ REFUSED: list[tuple[str, str, int, str]] = [
         ("departments.create", role, 403, "forbidden")
         for role in ("head_carol", "nurse_alice", "compliance_dan", "stranger")
     ],
+    # Uploads: made for one's own department, seen and completed by their owner only
+    # (a colleague meets no such upload).
+    *[("uploads.create", role, 404, "not_found") for role in OUTSIDERS],
+    *[
+        (name, role, 404, "not_found")
+        for name in ("uploads.status", "uploads.complete")
+        for role in (*OUTSIDERS, "surgeon_bob", "head_carol")
+    ],
+    # The library shows one's own departments' photos; a compliance officer who is
+    # no member gives a case and a reason first.
+    *[
+        (name, role, 404, "not_found")
+        for name in ("library.sequences", "library.stats", "library.reports")
+        for role in ("stranger", "intern_erin", "nurse_ines", "head_grace")
+    ],
+    *[
+        (name, "compliance_dan", 400, "invalid_request")
+        for name in ("library.photos", "library.sequences", "library.stats", "library.reports")
+    ],
     # Patient look-up is for members of some department, any department.
     *[
         (name, role, 403, "forbidden")
@@ -380,6 +443,16 @@ ALLOWED: list[tuple[str, str, int]] = [
     ("departments.share_wraps", "surgeon_bob", 201),
     ("departments.statements", "nurse_alice", 200),
     ("departments.post_statement", "head_carol", 201),
+    ("uploads.create", "nurse_alice", 201),
+    ("uploads.status", "nurse_alice", 200),
+    ("uploads.complete", "nurse_alice", 200),
+    ("library.keywords", "nurse_alice", 200),
+    ("library.keywords", "compliance_dan", 200),
+    ("library.photos", "nurse_alice", 200),
+    ("library.photos", "stranger", 200),
+    ("library.sequences", "nurse_alice", 200),
+    ("library.stats", "nurse_alice", 200),
+    ("library.reports", "nurse_alice", 201),
 ]
 
 
@@ -465,6 +538,10 @@ def snapshot() -> dict[str, Any]:
         ),
         "wraps": KeyWrap.objects.count(),
         "statements": StoredStatement.objects.count(),
+        "uploads": list(
+            Upload.objects.order_by("pk").values_list("pk", "state", "received", "sha256")
+        ),
+        "attachments": Attachment.objects.count(),
         # Publishing, fetching a backup, sharing and signing are all audited.
         "key_audit": AuditEvent.objects.filter(action__startswith="key.").count(),
     }

@@ -243,7 +243,11 @@ class RoundsConsumer(AsyncWebsocketConsumer):
         """
         await self.posts_in_flight.acquire()
         post = chat_actions.Post(
-            self.user, frame.thread, frame.client_msg_id, frame.envelope.model_dump()
+            self.user,
+            frame.thread,
+            frame.client_msg_id,
+            frame.envelope.model_dump(),
+            tuple(ref.model_dump() for ref in frame.attachments),
         )
         outcome = post_batcher().enqueue(post)
         task = asyncio.ensure_future(self.answer_post(frame.id, outcome))

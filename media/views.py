@@ -1,0 +1,105 @@
+"""The two upload endpoints that move raw bytes: chunk PUT and content GET.
+
+Plain Django views, because a chunk must be read from the request in
+blocks (never `request.body`) and content streamed out; they authenticate
+with the API's own RoundsAuth (bearer token, or session + CSRF on unsafe
+methods) and answer errors in the API's shape. Routed in rounds/urls.py
+before the `api/` include.
+"""
+
+import functools
+from collections.abc import AsyncIterator, Callable, Generator
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIRequest
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from chat.errors import ErrorCode, InvalidRequest, RoundsError
+from media import storage, uploads
+from rounds.http import RoundsAuth
+
+_auth = RoundsAuth()
+
+
+def error_response(error: RoundsError) -> JsonResponse:
+    response = JsonResponse(error.as_dict(), status=error.http_status)
+    if error.code == ErrorCode.RANGE_NOT_SATISFIABLE:
+        response["Content-Range"] = f"bytes */{error.data['size']}"
+    return response
+
+
+def api_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Authenticate like the JSON API and turn typed errors into its JSON answers.
+
+    CSRF is exempt at the middleware because RoundsAuth checks it itself for
+    session logins, and a bearer token needs none.
+    """
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            if _auth(request) is None:
+                body = {"code": ErrorCode.NOT_AUTHENTICATED.value, "message": "Sign in first."}
+                return JsonResponse(body, status=401)
+            return view(request, *args, **kwargs)
+        except RoundsError as error:
+            return error_response(error)
+
+    return csrf_exempt(wrapper)
+
+
+def _int_or_none(raw: str | None) -> int | None:
+    try:
+        return int(raw) if raw not in (None, "") else None
+    except ValueError:
+        return None
+
+
+@require_http_methods(["PUT"])
+@api_view
+def put_chunk(request: HttpRequest, upload_id: str) -> HttpResponse:
+    offset = _int_or_none(request.GET.get("offset"))
+    if offset is None:
+        raise InvalidRequest("offset is a whole number of bytes.")
+    length = _int_or_none(request.META.get("CONTENT_LENGTH"))
+    return JsonResponse(uploads.check_put_chunk(request.user, upload_id, offset, length, request))
+
+
+@require_http_methods(["GET"])
+@api_view
+def content(request: HttpRequest, upload_id: str) -> HttpResponse:
+    download = uploads.check_download(
+        request.user,
+        upload_id,
+        request.headers.get("Range"),
+        request.GET.get("case"),
+        request.GET.get("reason"),
+    )
+    blocks = storage.iter_range(download.storage_name, download.start, download.length)
+    # Under ASGI a sync iterator would be read into a list first (Django's
+    # StreamingHttpResponse.__aiter__), i.e. the whole blob in memory.
+    streamed = _async_blocks(blocks) if isinstance(request, ASGIRequest) else blocks
+    response = StreamingHttpResponse(
+        streamed, status=206 if download.partial else 200, content_type="application/octet-stream"
+    )
+    response["Content-Length"] = str(download.length)
+    response["Accept-Ranges"] = "bytes"
+    response["ETag"] = f'"{download.sha256}"'
+    response["Cache-Control"] = "private, no-store"
+    if download.partial:
+        last = download.start + download.length - 1
+        response["Content-Range"] = f"bytes {download.start}-{last}/{download.size}"
+    return response
+
+
+async def _async_blocks(blocks: Generator[bytes, None, None]) -> AsyncIterator[bytes]:
+    """Each block read in a worker thread (storage I/O, no database)."""
+    next_block = sync_to_async(next, thread_sensitive=False)
+    try:
+        while (data := await next_block(blocks, None)) is not None:
+            yield data
+    finally:
+        await sync_to_async(blocks.close, thread_sensitive=False)()
