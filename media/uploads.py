@@ -23,6 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.actions import record
+from chat.crypto.stream import ciphertext_size as stream_ciphertext_size
 from chat.errors import ErrorCode, InvalidRequest, NotFound, RoundsError
 from media import storage
 from media.models import Upload, UploadPart, UploadState
@@ -115,10 +116,12 @@ def check_create_upload(actor: Any, department_id: int, size: int) -> dict[str, 
     access.access_membership(actor, department_id)
     if size < 1:
         raise InvalidRequest("An upload has at least one byte.", data={"size": size})
-    if size > settings.ROUNDS_UPLOAD_MAX_BYTES:
+    # The setting is the largest photo; what arrives is its ciphertext, a little larger.
+    largest = stream_ciphertext_size(settings.ROUNDS_UPLOAD_MAX_BYTES)
+    if size > largest:
         raise UploadTooLarge(
             "The upload is larger than the server accepts.",
-            data={"max": settings.ROUNDS_UPLOAD_MAX_BYTES},
+            data={"max": largest, "max_file": settings.ROUNDS_UPLOAD_MAX_BYTES},
         )
     return do_create_upload(actor, department_id, size)
 

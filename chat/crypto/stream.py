@@ -398,3 +398,13 @@ def encrypt_to_bytes(key: FileKey, data: bytes, chunk_size: int = CHUNK_SIZE) ->
     sink = io.BytesIO()
     encrypt_stream(key, io.BytesIO(data), sink, chunk_size)
     return sink.getvalue()
+
+
+def ciphertext_size(plaintext_size: int, chunk_size: int = CHUNK_SIZE) -> int:
+    """The stored size of a file of `plaintext_size` bytes, so that a limit stated on the
+    photo (what the user sees) becomes the limit on what the server receives."""
+    if plaintext_size < 0:
+        raise ValueError("plaintext_size must not be negative")
+    _check_chunk_size(chunk_size, ValueError)
+    chunks = max(1, -(-plaintext_size // chunk_size))
+    return PREFIX_SIZE + HEADER_SIZE + plaintext_size + chunks * ABYTES

@@ -2,6 +2,7 @@
 
 import hashlib
 import io
+import os
 import struct
 import tracemalloc
 
@@ -23,7 +24,13 @@ from chat.crypto import (
     encrypt_stream,
     encrypt_to_bytes,
 )
-from chat.crypto.stream import ABYTES, HEADER_SIZE, MAX_CHUNK_SIZE, PREFIX_SIZE
+from chat.crypto.stream import (
+    ABYTES,
+    HEADER_SIZE,
+    MAX_CHUNK_SIZE,
+    PREFIX_SIZE,
+    ciphertext_size,
+)
 
 SMALL = 16
 START = PREFIX_SIZE + HEADER_SIZE  # 9 + 24
@@ -340,3 +347,18 @@ def test_decryption_memory_is_flat(key, tmp_path):
         expected.update(bytes([i]) * (1024 * 1024))
     assert out.hash.digest() == expected.digest()
     assert peak < 1024 * 1024, f"peak {peak} bytes"
+
+
+@pytest.mark.parametrize("size", [0, 1, 1000, 65535, 65536, 65537, 3 * 65536, 3 * 65536 + 5])
+@pytest.mark.parametrize("chunk_size", [1024, 65536])
+def test_ciphertext_size_is_what_encryption_stores(size, chunk_size):
+    stored = encrypt_to_bytes(FileKey.generate(), os.urandom(size), chunk_size)
+
+    assert ciphertext_size(size, chunk_size) == len(stored)
+
+
+def test_ciphertext_size_refuses_nonsense():
+    with pytest.raises(ValueError):
+        ciphertext_size(-1)
+    with pytest.raises(ValueError):
+        ciphertext_size(10, chunk_size=0)

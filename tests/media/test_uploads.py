@@ -57,11 +57,15 @@ def test_a_non_member_cannot_upload_for_a_department(hospital, uploader, who):
 
 def test_an_upload_over_the_maximum_is_refused(hospital, uploader, settings):
     settings.ROUNDS_UPLOAD_MAX_BYTES = 1000
+    # A 1000-byte file, encrypted in one chunk: prefix, header, the bytes and one tag.
+    largest = 9 + 24 + 1000 + 17
     body = error(
-        uploader(hospital.nurse_alice).create(hospital.plastic, 1001), 413, "upload_too_large"
+        uploader(hospital.nurse_alice).create(hospital.plastic, largest + 1),
+        413,
+        "upload_too_large",
     )
-    assert body["data"] == {"max": 1000}
-    assert uploader(hospital.nurse_alice).create(hospital.plastic, 1000).status_code == 201
+    assert body["data"] == {"max": largest, "max_file": 1000}
+    assert uploader(hospital.nurse_alice).create(hospital.plastic, largest).status_code == 201
 
 
 @pytest.mark.parametrize("size", [0, -5])
