@@ -4,8 +4,10 @@ Run with a deployment's environment (bench/stack.py `Stack.env`), as
 bench/seed_members.py is. Writes what posting photos would have written,
 in bulk: one message per sequence (1 to 4 photos), its attachment snapshot,
 an attached upload per photo and per thumbnail, 1 to 3 keywords per photo,
-capture dates spread over two years, every patient of the deployment and
-every member of both demo departments as senders. No blobs are stored (a
+capture dates spread over two years, every member of both demo departments
+as senders, and about PHOTOS_PER_PATIENT photos per patient (the Surgeon
+paper's platform held 8,112 photos of 979 patients), so patients are added
+to the deployment's until there are enough. No blobs are stored (a
 library query never reads one) and no audit entries are written for the
 fill (a query does not read them). Prints one JSON line.
 """
@@ -22,6 +24,7 @@ from datetime import timedelta
 import django
 
 BATCH = 5000
+PHOTOS_PER_PATIENT = 8
 CONSENTS = ["care", "care", "care", "teaching", "publication"]
 
 
@@ -41,6 +44,7 @@ def main(count: int) -> None:
     started = time.perf_counter()
     keywords = list(Keyword.objects.values_list("code", flat=True))
     departments = list(Department.objects.filter(slug__in=["plastic-surgery", "vascular-surgery"]))
+    add_patients(count // PHOTOS_PER_PATIENT - Patient.objects.count())
     patients = list(Patient.objects.values_list("pk", flat=True))
     senders = {
         d.pk: list(
@@ -49,17 +53,20 @@ def main(count: int) -> None:
         for d in departments
     }
     # One thread per (department, patient), as a ward would have.
-    threads = {}
-    for department in departments:
-        creator = senders[department.pk][0]
-        for patient in patients:
-            thread, _ = Thread.objects.get_or_create(
-                department=department,
-                patient_id=patient,
-                title="Photo follow-up",
-                defaults={"created_by_id": creator},
-            )
-            threads[(department.pk, patient)] = thread
+    Thread.objects.bulk_create(
+        Thread(
+            department=department,
+            patient_id=patient,
+            title="Photo follow-up",
+            created_by_id=senders[department.pk][0],
+        )
+        for department in departments
+        for patient in patients
+    )
+    threads = {
+        (thread.department_id, thread.patient_id): thread
+        for thread in Thread.objects.filter(title="Photo follow-up", department__in=departments)
+    }
     now = timezone.now()
     next_attachment = (Attachment.objects.aggregate(m=Max("id"))["m"] or 0) + 1
     written = 0
@@ -168,6 +175,28 @@ def main(count: int) -> None:
             }
         )
     )
+
+
+def add_patients(missing: int) -> None:
+    """Synthetic patients with IPPs of their own ("B" and a number)."""
+    from datetime import date
+
+    from patients.models import Patient, name_key
+
+    families = ["Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Durand"]
+    rows = []
+    for number in range(max(0, missing)):
+        family = f"{random.choice(families)}-{number}"
+        rows.append(
+            Patient(
+                ipp=f"B{number:07d}",
+                family_name=family,
+                given_name="Camille",
+                birth_date=date(1930 + number % 80, 1 + number % 12, 1 + number % 28),
+                family_name_key=name_key(family),
+            )
+        )
+    Patient.objects.bulk_create(rows, batch_size=BATCH)
 
 
 def no_style():
