@@ -1,0 +1,311 @@
+// Rounds in the browser: sign-in, keys, the socket, and a hash router that
+// mounts one view at a time into <main>. Views live in views/ and export
+// `render(app, params)` returning {el, title, back?, unmount?}. Photos
+// (photos/*.js) travel as encrypted blobs referenced by a message whose
+// signed body holds their keys; the library and the weekly review are views.
+import * as c from "./crypto.js";
+import { get, post, setSignedOutHandler } from "./api.js";
+import { E2E } from "./e2e.js";
+import { wipeKeys } from "./keystore.js";
+import { loadPins } from "./pins.js";
+import { RoundsSocket } from "./socket.js";
+import { State } from "./state.js";
+import { toast } from "./ui.js";
+import { forgetImages, readBody } from "./photos/photos.js";
+import * as login from "./views/login.js";
+import * as keys from "./views/keys.js";
+import * as pin from "./views/pin.js";
+import * as home from "./views/home.js";
+import * as department from "./views/department.js";
+import * as find from "./views/find.js";
+import * as patient from "./views/patient.js";
+import * as conversation from "./views/conversation.js";
+import * as members from "./views/members.js";
+import * as library from "./views/library.js";
+import * as review from "./views/review.js";
+
+const ROUTES = [
+  [/^#\/d\/(\d+)\/members$/, members],
+  [/^#\/d\/(\d+)\/review(?:\?.*)?$/, review],
+  [/^#\/library(?:\?.*)?$/, library],
+  [/^#\/d\/(\d+)$/, department],
+  [/^#\/t\/(\d+)$/, conversation],
+  [/^#\/p\/(\d+)$/, patient],
+  [/^#\/find$/, find],
+  [/^#\/keys$/, keys],
+  [/^#\/pin$/, pin],
+  [/^#?\/?$/, home],
+];
+
+class App {
+  constructor() {
+    this.state = null;
+    this.e2e = null;
+    this.socket = null;
+    this.pins = null;
+    this.mounted = null;
+    this.keyState = null;
+    this.openThread = null; // the conversation on screen, for read receipts
+    addEventListener("hashchange", () => this.route());
+    document.getElementById("back").addEventListener("click", () => history.length > 1 ? history.back() : this.go("#/"));
+    document.getElementById("signout").addEventListener("click", () => this.signOut());
+    setSignedOutHandler(() => this.signedOutElsewhere());
+    document.addEventListener("visibilitychange", () => this.openThread && this.markRead(this.openThread));
+  }
+
+  async boot() {
+    await c.ready;
+    try {
+      const me = await get("/api/auth/me");
+      await this.startSession(me);
+    } catch {
+      this.showLogin();
+    }
+  }
+
+  go(hash) {
+    if (location.hash === hash) this.route();
+    else location.hash = hash;
+  }
+
+  async signIn(username, password) {
+    const result = await post("/api/auth/login", { username, password });
+    await this.startSession(result.user);
+  }
+
+  async startSession(user) {
+    this.state = new State(user);
+    this.pins = await loadPins();
+    this.e2e = new E2E(user, this.pins);
+    this.keyState = await this.e2e.keyState();
+    document.getElementById("signout").hidden = false;
+    if (this.keyState !== "ready") {
+      this.go("#/keys");
+      return;
+    }
+    this.connect();
+  }
+
+  /** Keys are ready: open the socket and show the app. */
+  connect() {
+    this.keyState = "ready";
+    if (!this.pins.admin) {
+      this.go("#/pin");
+      return;
+    }
+    this.socket = new RoundsSocket({
+      onEvent: (frame) => this.onEvent(frame),
+      onHello: (hello, info) => this.onHello(hello, info),
+      onState: (state) => this.showConnection(state),
+      onAuthLost: () => this.signedOutElsewhere(),
+    });
+    this.socket.start();
+    if (["#/keys", "#/pin", ""].includes(location.hash)) this.go("#/");
+    else this.route();
+  }
+
+  async onHello(hello, { resumed }) {
+    this.state.departments = new Map(hello.departments.map((d) => [d.id, d]));
+    if (!resumed) {
+      // First socket, or a cursor the server refused: reload from the source.
+      this.state.loadedDepartments.clear();
+      this.state.messages.clear();
+    }
+    await Promise.all(hello.departments.map((d) => this.state.loadDepartment(d.id, { force: !resumed })));
+    this.state.changed("departments");
+    if (this.openThread) this.markRead(this.openThread);
+  }
+
+  async onEvent(frame) {
+    if (frame.type === "key.rotated" && frame.key_version !== this.e2e.current.get(frame.department)) {
+      this.e2e.forgetCurrent(frame.department);
+    }
+    if (frame.type === "message.new") {
+      this.state.apply(frame);
+      await this.addMessage(frame.message, frame.department);
+      if (frame.message.thread === this.openThread) this.markRead(this.openThread);
+      return;
+    }
+    this.state.apply(frame);
+  }
+
+  /** Decrypt and keep a message once, whether it came live, by resume or from history. */
+  async addMessage(message, department) {
+    const list = this.state.threadMessages(message.thread);
+    if (list.has(message.seq) && list.get(message.seq).text !== null) return list.get(message.seq);
+    const entry = { ...message, text: null, body: null, error: null };
+    const mine = this.state.outbox.get(message.client_msg_id);
+    try {
+      // A photo message is refused whole when the server lists other photos than were signed.
+      Object.assign(entry, readBody(await this.e2e.open(message, department), message.attachments));
+    } catch (error) {
+      entry.error = error;
+      if (mine && error.code !== "attachment_mismatch") Object.assign(entry, { text: mine.text, body: mine.photos ?? null });
+    }
+    this.state.outbox.delete(message.client_msg_id);
+    list.set(message.seq, entry);
+    this.state.changed("decrypted", { thread: message.thread, seq: message.seq });
+    return entry;
+  }
+
+  async loadHistory(thread, beforeSeq = null) {
+    const frame = { type: "history.fetch", thread, limit: 50 };
+    if (beforeSeq) frame.before_seq = beforeSeq;
+    await this.socket.ready();
+    const page = await this.socket.request(frame);
+    const department = this.state.threads.get(thread)?.department;
+    for (const message of page.messages) await this.addMessage(message, department);
+    return page;
+  }
+
+  /**
+   * Encrypt and post; retried with the same id and envelope across reconnects, so never doubled.
+   * A photo message passes its JSON `body` (what is encrypted), the `attachments` refs and the
+   * `photos` body to show while it is pending; `text` is then the caption.
+   */
+  async send(threadId, text, { body = text, attachments = null, photos = null } = {}) {
+    const thread = this.state.threads.get(threadId);
+    const clientMsgId = c.newClientMsgId();
+    const pending = { client_msg_id: clientMsgId, text, photos, thread: threadId, sender: { id: this.state.user.id, username: this.state.user.username }, created_at: new Date().toISOString(), pending: true };
+    this.state.outbox.set(clientMsgId, pending);
+    this.state.changed("outbox", { thread: threadId });
+    try {
+      let envelope = await this.sealWhenReachable(body, { department: thread.department, thread: threadId, clientMsgId });
+      let rekeyed = false;
+      for (;;) {
+        await this.socket.ready();
+        try {
+          const frame = { type: "message.post", thread: threadId, client_msg_id: clientMsgId, envelope };
+          if (attachments) frame.attachments = attachments;
+          const ack = await this.socket.request(frame);
+          this.e2e.remember(this.state.user.id, clientMsgId, envelope);
+          pending.seq = ack.seq;
+          return ack;
+        } catch (error) {
+          if (["closed", "not_connected"].includes(error.code)) continue;
+          if (error.code === "timeout") {
+            this.socket.ws?.close(4000, "timeout");
+            continue;
+          }
+          if (error.code === "key_rotation_required" && !rekeyed) {
+            rekeyed = true; // the refused envelope was not stored: a new one under the same id is safe
+            envelope = await this.sealWhenReachable(body, { department: thread.department, thread: threadId, clientMsgId, fresh: true });
+            continue;
+          }
+          throw error;
+        }
+      }
+    } catch (error) {
+      pending.failed = error;
+      this.state.changed("outbox", { thread: threadId });
+      throw error;
+    }
+  }
+
+  /** Seal a message; a room key fetch that fails offline waits for the network, then tries again. */
+  async sealWhenReachable(text, options) {
+    for (;;) {
+      try {
+        return await this.e2e.seal(text, options);
+      } catch (error) {
+        if (error.code !== "network") throw error;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        await this.socket.ready();
+      }
+    }
+  }
+
+  async markRead(threadId) {
+    if (document.visibilityState !== "visible" || !this.socket?.isOnline) return;
+    const thread = this.state.threads.get(threadId);
+    if (!thread || thread.last_seq <= this.state.myRead(threadId)) return;
+    try {
+      const result = await this.socket.request({ type: "receipt.read", thread: threadId, up_to_seq: thread.last_seq });
+      if (!this.state.receipts.has(threadId)) this.state.receipts.set(threadId, new Map());
+      this.state.receipts.get(threadId).set(this.state.user.id, result);
+      this.state.changed("receipt", { thread: threadId });
+    } catch {
+      // retried on the next message, focus or reconnect
+    }
+  }
+
+  async typing(threadId, active) {
+    try {
+      await this.socket.request({ type: "typing", thread: threadId, active });
+    } catch {
+      // typing is best effort
+    }
+  }
+
+  showConnection(state) {
+    const el = document.getElementById("conn");
+    el.dataset.state = state;
+    el.textContent = { online: "", connecting: "Connecting…", offline: "Offline — reconnecting" }[state];
+  }
+
+  showLogin() {
+    this.mount(login, []);
+  }
+
+  async signOut() {
+    this.socket?.stop(); // our own logout closes it with 4401: not "signed out elsewhere"
+    try {
+      await post("/api/auth/logout");
+    } catch {
+      // signed out already: wiping below is what matters
+    }
+    await this.wipe();
+    toast("Signed out. The keys were removed from this browser.");
+  }
+
+  async signedOutElsewhere() {
+    if (!this.state) return; // not signed in yet: nothing ended
+    await this.wipe();
+    toast("Your session ended. Sign in again.");
+  }
+
+  async wipe() {
+    this.socket?.stop();
+    this.socket = null;
+    this.e2e = null;
+    this.state = null;
+    forgetImages();
+    await wipeKeys();
+    document.getElementById("signout").hidden = true;
+    history.replaceState(null, "", "/");
+    this.showLogin();
+  }
+
+  route() {
+    if (!this.state) return this.showLogin();
+    if (this.keyState !== "ready" && location.hash !== "#/keys") return this.go("#/keys");
+    for (const [pattern, view] of ROUTES) {
+      const match = pattern.exec(location.hash);
+      if (match) return this.mount(view, match.slice(1).map(Number), this.query());
+    }
+    this.go("#/");
+  }
+
+  /** The `?a=1&b=2` part of the hash route (library filters), as URLSearchParams. */
+  query() {
+    const at = location.hash.indexOf("?");
+    return new URLSearchParams(at < 0 ? "" : location.hash.slice(at + 1));
+  }
+
+  mount(view, params, query = new URLSearchParams()) {
+    this.mounted?.unmount?.();
+    this.openThread = null;
+    const mounted = view.render(this, ...params, query);
+    this.mounted = mounted;
+    const main = document.getElementById("view");
+    main.replaceChildren(mounted.el);
+    document.getElementById("title").textContent = mounted.title || "Rounds";
+    document.title = mounted.title ? `${mounted.title} — Rounds` : "Rounds";
+    document.getElementById("back").hidden = !mounted.back;
+    mounted.focus?.focus();
+  }
+}
+
+const app = new App();
+window.rounds = app; // for the browser tests and for support staff in the console
+app.boot();

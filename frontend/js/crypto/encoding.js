@@ -1,0 +1,149 @@
+// Strict base64 and canonical JSON (docs/crypto.md §1), byte for byte as
+// chat/crypto/encoding.py: one value has one spelling, so a signer and a
+// verifier never disagree about what was signed.
+import { invalidEnvelope, unsupportedVersion } from "./errors.js";
+
+export const MAX_SAFE_INTEGER = Number.MAX_SAFE_INTEGER; // 2**53 - 1
+const B64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const encoder = new TextEncoder();
+const strictDecoder = new TextDecoder("utf-8", { fatal: true });
+
+export function utf8(text) {
+  return encoder.encode(text);
+}
+
+export function fromUtf8(bytes) {
+  return strictDecoder.decode(bytes);
+}
+
+export function concat(...parts) {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+export function equalBytes(a, b) {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i] ^ b[i];
+  return diff === 0;
+}
+
+export function toHex(bytes) {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+export function fromHex(hex) {
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+export function b64encode(bytes) {
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    binary += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(binary);
+}
+
+export function b64decode(text, { size = null, field = "value" } = {}) {
+  if (typeof text !== "string") throw invalidEnvelope(`${field}: expected a base64 string`);
+  if (text.length % 4 || !B64.test(text)) throw invalidEnvelope(`${field}: not standard padded base64`);
+  let binary;
+  try {
+    binary = atob(text);
+  } catch {
+    throw invalidEnvelope(`${field}: not standard padded base64`);
+  }
+  const bytes = Uint8Array.from(binary, (c) => c.charCodeAt(0));
+  // Non-zero unused bits (QR== for QQ==) decode but are a second spelling.
+  if (b64encode(bytes) !== text) throw invalidEnvelope(`${field}: non-canonical base64`);
+  if (size !== null && bytes.length !== size) {
+    throw invalidEnvelope(`${field}: expected ${size} bytes, got ${bytes.length}`);
+  }
+  return bytes;
+}
+
+function checkValue(value, path) {
+  if (value === null || typeof value === "boolean") return;
+  if (typeof value === "number") {
+    if (!Number.isInteger(value)) throw invalidEnvelope(`${path}: floats are not allowed`);
+    if (Math.abs(value) > MAX_SAFE_INTEGER) throw invalidEnvelope(`${path}: integer outside ±(2**53 - 1)`);
+    return;
+  }
+  if (typeof value === "string") {
+    if (!value.isWellFormed()) throw invalidEnvelope(`${path}: string is not valid Unicode`);
+    return;
+  }
+  if (Array.isArray(value)) {
+    value.forEach((item, i) => checkValue(item, `${path}[${i}]`));
+    return;
+  }
+  if (typeof value === "object") {
+    for (const [key, item] of Object.entries(value)) {
+      if (!/^[\x00-\x7f]*$/.test(key)) throw invalidEnvelope(`${path}: keys must be ASCII strings`);
+      checkValue(item, `${path}.${key}`);
+    }
+    return;
+  }
+  throw invalidEnvelope(`${path}: ${typeof value} is not allowed in canonical JSON`);
+}
+
+function sorted(value) {
+  if (Array.isArray(value)) return value.map(sorted);
+  if (value !== null && typeof value === "object") {
+    // Code-point order; keys are ASCII, so the default sort is that order.
+    return Object.fromEntries(Object.keys(value).sort().map((k) => [k, sorted(value[k])]));
+  }
+  return value;
+}
+
+export function canonicalJson(value) {
+  checkValue(value, "$");
+  return utf8(JSON.stringify(sorted(value)));
+}
+
+export function parseCanonicalJson(bytes) {
+  let value;
+  try {
+    value = JSON.parse(fromUtf8(bytes));
+  } catch {
+    throw invalidEnvelope("not valid UTF-8 JSON");
+  }
+  // Re-serialising catches duplicate keys, spaces, key order, 1.0 and 1e2.
+  if (!equalBytes(canonicalJson(value), bytes)) throw invalidEnvelope("JSON is not in canonical form");
+  return value;
+}
+
+export function isObject(value) {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+export function hasExactly(obj, keys) {
+  const own = Object.keys(obj);
+  return own.length === keys.length && keys.every((k) => Object.hasOwn(obj, k));
+}
+
+export function checkVersion(data, what, supported = 1) {
+  const v = data.v;
+  if (typeof v !== "number" || !Number.isInteger(v)) throw invalidEnvelope(`${what}: v must be an integer`);
+  if (v !== supported) throw unsupportedVersion(`${what}: version ${v} is not supported`);
+}
+
+export function checkId(value, name, error = invalidEnvelope) {
+  if (typeof value !== "number" || !Number.isInteger(value)) throw error(`${name} must be an integer`);
+  if (value < 1 || value > MAX_SAFE_INTEGER) throw error(`${name} must be between 1 and 2**53 - 1`);
+  return value;
+}
+
+export function checkFingerprint(value, name) {
+  if (typeof value !== "string" || !/^[0-9a-f]{64}$/.test(value)) {
+    throw invalidEnvelope(`${name} must be 64 lowercase hex digits`);
+  }
+  return value;
+}

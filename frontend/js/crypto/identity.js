@@ -1,0 +1,98 @@
+// User identities (docs/crypto.md §3), as chat/crypto/identity.py: X25519 to
+// receive sealed room keys, Ed25519 to sign; every signature covers a
+// NUL-terminated context so one made for a purpose never verifies for another.
+import sodium from "./sodium.js";
+import { b64decode, b64encode, concat, hasExactly, isObject, toHex, utf8 } from "./encoding.js";
+import { badSignature, invalidEnvelope, invalidKey } from "./errors.js";
+
+export const CONTEXT_ENVELOPE = utf8("rounds-envelope-v1\0");
+export const CONTEXT_WRAP = utf8("rounds-wrap-v1\0");
+export const CONTEXT_STATEMENT = utf8("rounds-statement-v1\0");
+const CONTEXTS = [CONTEXT_ENVELOPE, CONTEXT_WRAP, CONTEXT_STATEMENT];
+const FINGERPRINT_DOMAIN = utf8("rounds-identity-v1\0");
+// A clamped scalar: times a low-order point it gives zero, which libsodium refuses.
+const PROBE_SCALAR = concat(Uint8Array.of(8), new Uint8Array(30), Uint8Array.of(64));
+export const IDENTITY_SIZE = 64;
+
+function checkContext(context) {
+  if (!CONTEXTS.includes(context)) throw new TypeError("unknown signature context; use a CONTEXT_* constant");
+}
+
+function fingerprintOf(x25519, ed25519) {
+  return toHex(sodium.crypto_hash_sha256(concat(FINGERPRINT_DOMAIN, x25519, ed25519)));
+}
+
+export function groupFingerprint(fp) {
+  return fp.match(/.{4}/g).join(" ");
+}
+
+/** A checked public identity: {x25519, ed25519, fingerprint}. */
+export function publicIdentity(x25519, ed25519) {
+  for (const [name, key] of [["x25519", x25519], ["ed25519", ed25519]]) {
+    if (!(key instanceof Uint8Array) || key.length !== 32) throw invalidKey(`${name} public key must be 32 bytes`);
+  }
+  try {
+    sodium.crypto_scalarmult(PROBE_SCALAR, x25519);
+  } catch {
+    throw invalidKey("x25519 public key is a low-order point");
+  }
+  if (!sodium.crypto_core_ed25519_is_valid_point(ed25519)) throw invalidKey("ed25519 public key is not a valid point");
+  return Object.freeze({ x25519, ed25519, fingerprint: fingerprintOf(x25519, ed25519) });
+}
+
+export function publicFromDict(data) {
+  if (!isObject(data) || !hasExactly(data, ["x25519", "ed25519"])) {
+    throw invalidEnvelope("public identity: expected exactly x25519 and ed25519");
+  }
+  return publicIdentity(
+    b64decode(data.x25519, { size: 32, field: "x25519" }),
+    b64decode(data.ed25519, { size: 32, field: "ed25519" }),
+  );
+}
+
+export function publicToDict(pub) {
+  return { x25519: b64encode(pub.x25519), ed25519: b64encode(pub.ed25519) };
+}
+
+/** Parse a public identity the server sent and check it has the fingerprint it claims. */
+export function checkedPublic(data, fingerprint, whose) {
+  const pub = publicFromDict(data);
+  if (fingerprint != null && pub.fingerprint !== fingerprint) {
+    throw invalidKey(`${whose}: the public key does not have the fingerprint given`);
+  }
+  return pub;
+}
+
+/** A private identity from its 64 bytes: X25519 secret ‖ Ed25519 seed. */
+export function identityFromBytes(bytes) {
+  if (!(bytes instanceof Uint8Array) || bytes.length !== IDENTITY_SIZE) throw invalidKey("identity key pair must be 64 bytes");
+  const boxSecret = bytes.slice(0, 32);
+  const seed = bytes.slice(32);
+  const signing = sodium.crypto_sign_seed_keypair(seed);
+  const pub = publicIdentity(sodium.crypto_scalarmult_base(boxSecret), signing.publicKey);
+  return Object.freeze({
+    boxSecret,
+    seed,
+    signSecret: signing.privateKey,
+    public: pub,
+    fingerprint: pub.fingerprint,
+    toBytes: () => concat(boxSecret, seed),
+  });
+}
+
+export function generateIdentity() {
+  return identityFromBytes(sodium.randombytes_buf(IDENTITY_SIZE));
+}
+
+export function sign(identity, context, message) {
+  checkContext(context);
+  return sodium.crypto_sign_detached(concat(context, message), identity.signSecret);
+}
+
+export function verify(pub, context, message, signature) {
+  checkContext(context);
+  if (!(signature instanceof Uint8Array) || signature.length !== 64) throw badSignature("signature must be 64 bytes");
+  if (!sodium.crypto_sign_verify_detached(signature, concat(context, message), pub.ed25519)) {
+    throw badSignature("signature does not verify");
+  }
+}

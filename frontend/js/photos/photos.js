@@ -1,0 +1,240 @@
+// Clinical photos in the browser, as client/photo_sdk.py: the encrypted body
+// of a photo message (docs/media.md), the check that the server-visible
+// `attachments` are what the sender signed, posting, and decrypted images
+// shown through blob: URLs that each view revokes when it leaves.
+import * as c from "../crypto.js";
+import { get } from "../api.js";
+import { E2EError } from "../e2e.js";
+import { downloadBlob, encryptBlob, uploadBlob } from "./transfer.js";
+
+export const MAX_PHOTOS = 10;
+export const MAX_KEYWORDS = 16;
+export const CONSENTS = [
+  ["care", "Care only"],
+  ["teaching", "Teaching"],
+  ["publication", "Publication"],
+];
+const HEX64 = /^[0-9a-f]{64}$/;
+
+function blobEntry(uploadId, blob, mediaType, width, height) {
+  return { upload: uploadId, key: c.b64encode(blob.key), sha256: blob.sha256, size: blob.size, media_type: mediaType, width, height };
+}
+
+/** What the server may see of a body's photo (the message.post `attachments` item). */
+export function attachmentRef(photo) {
+  return {
+    upload: photo.upload, thumbnail: photo.thumbnail.upload, keywords: photo.keywords,
+    consent: photo.consent, captured_at: photo.captured_at, annotates: photo.annotates,
+  };
+}
+
+function invalid(message) {
+  return new E2EError("invalid_photo_body", message);
+}
+
+function checkBlob(entry, where) {
+  if (!entry || typeof entry !== "object") throw invalid(`${where} is not an object`);
+  if (typeof entry.sha256 !== "string" || !HEX64.test(entry.sha256)) throw invalid(`${where}: sha256 is not 64 hex digits`);
+  if (!Number.isInteger(entry.size) || entry.size < 1) throw invalid(`${where}: size is not a positive integer`);
+  c.b64decode(entry.key, { size: 32, field: "key" });
+  if (typeof entry.upload !== "string") throw invalid(`${where}: upload is not an id`);
+}
+
+/** A decrypted body that is a photos body, checked for shape; null for a text body. */
+export function parsePhotoBody(text) {
+  let body;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (!body || typeof body !== "object" || body.type !== "photos") return null;
+  if (!Array.isArray(body.photos) || !body.photos.length) throw invalid("the body lists no photos");
+  body.photos.forEach((photo, i) => {
+    checkBlob(photo, `photo ${i}`);
+    checkBlob(photo.thumbnail, `photo ${i}'s thumbnail`);
+  });
+  if (typeof (body.text ?? "") !== "string") throw invalid("the caption is not text");
+  return body;
+}
+
+const sorted = (list) => JSON.stringify([...(list || [])].sort());
+
+/** The server lists the sender's uploads, in order, with the same keywords and consent, or the message is refused. */
+export function checkMatchesAttachments(body, attachments) {
+  const seen = attachments || [];
+  const same = body.photos.length === seen.length && body.photos.every((photo, i) =>
+    String(seen[i].upload) === photo.upload
+    && String(seen[i].thumbnail) === photo.thumbnail.upload
+    && sorted(seen[i].keywords) === sorted(photo.keywords)
+    && seen[i].consent === photo.consent);
+  if (!same) {
+    throw new E2EError("attachment_mismatch",
+      "The server lists other photos, keywords or consent than the sender signed; the message is not shown.");
+  }
+}
+
+/**
+ * A decrypted message's content: {text, body} where body is the checked photos
+ * body or null. A message with attachments must carry a photos body, and a
+ * photos body must match the attachments (a server that drops or swaps them is refused).
+ */
+export function readBody(plaintext, attachments) {
+  const body = parsePhotoBody(plaintext);
+  if (!body && attachments?.length) throw invalid("the server lists photos but the signed body holds none");
+  if (!body) return { text: plaintext, body: null };
+  checkMatchesAttachments(body, attachments);
+  body.photos.forEach((photo, i) => (photo.attachment = attachments[i].id ?? null));
+  return { text: body.text || "", body };
+}
+
+// --- decrypted images --------------------------------------------------------------
+
+// upload id → Promise<Blob>: thumbnails (about 20 KB each, the oldest dropped past
+// THUMBNAILS_KEPT) and the last few full photos, so scrolling back does not download again.
+const decrypted = new Map();
+const THUMBNAILS_KEPT = 600;
+const FULL_KEPT = 6;
+const fullOrder = [];
+
+function decryptedBlob(entry, kept) {
+  if (!decrypted.has(entry.upload)) {
+    const promise = downloadBlob(entry).then((bytes) => new Blob([bytes], { type: entry.media_type || "image/jpeg" }));
+    promise.catch(() => decrypted.delete(entry.upload));
+    decrypted.set(entry.upload, promise);
+    if (!kept) {
+      fullOrder.push(entry.upload);
+      while (fullOrder.length > FULL_KEPT) decrypted.delete(fullOrder.shift());
+    } else if (decrypted.size > THUMBNAILS_KEPT + FULL_KEPT) {
+      const oldest = [...decrypted.keys()].find((id) => !fullOrder.includes(id));
+      decrypted.delete(oldest);
+    }
+  }
+  return decrypted.get(entry.upload);
+}
+
+/** The plaintext of a photo this browser just sent: shown without downloading it again. */
+export function rememberSent(photo, prepared) {
+  decrypted.set(photo.thumbnail.upload, Promise.resolve(new Blob([prepared.thumbnail], { type: "image/jpeg" })));
+}
+
+/** Forget every decrypted image (sign-out). */
+export function forgetImages() {
+  decrypted.clear();
+  fullOrder.length = 0;
+}
+
+/** blob: URLs of one view; `revoke()` when the view leaves, so decrypted images do not outlive it. */
+export class ImageUrls {
+  constructor() {
+    this.urls = new Map();
+  }
+
+  /** @param photo a body photo; thumbnail=true for its thumbnail */
+  url(photo, { thumbnail = true } = {}) {
+    const entry = thumbnail ? photo.thumbnail : photo;
+    if (!this.urls.has(entry.upload)) {
+      const promise = decryptedBlob(entry, thumbnail).then((blob) => {
+        if (this.revoked) throw new Error("the view has left"); // no URL that nobody would revoke
+        return URL.createObjectURL(blob);
+      });
+      promise.catch(() => this.urls.delete(entry.upload));
+      this.urls.set(entry.upload, promise);
+    }
+    return this.urls.get(entry.upload);
+  }
+
+  local(bytes) {
+    const url = URL.createObjectURL(new Blob([bytes], { type: "image/jpeg" }));
+    this.urls.set(`local:${url}`, Promise.resolve(url));
+    return url;
+  }
+
+  revoke() {
+    this.revoked = true;
+    for (const promise of this.urls.values()) promise.then((url) => url && URL.revokeObjectURL(url)).catch(() => {});
+    this.urls.clear();
+  }
+}
+
+// --- the nomenclature ----------------------------------------------------------------
+
+let keywordList = null;
+
+/** [{code, label, category}] of GET /api/library/keywords, fetched once. */
+export async function keywords() {
+  if (!keywordList) keywordList = get("/api/library/keywords").catch((error) => {
+    keywordList = null;
+    throw error;
+  });
+  return keywordList;
+}
+
+export function keywordLabel(list, code) {
+  return list?.find((k) => k.code === code)?.label ?? code;
+}
+
+export function consentLabel(code) {
+  return CONSENTS.find(([value]) => value === code)?.[1] ?? code;
+}
+
+// --- posting ---------------------------------------------------------------------------
+
+/**
+ * Encrypt, upload and post prepared photos in one message.
+ * @param {object[]} prepared from prepare.js
+ * @param {(done: number, total: number, phase: string) => void} onProgress
+ */
+export async function sendPhotos(app, threadId, prepared, { keywords: codes = [], consent = "care", text = "", onProgress = () => {} } = {}) {
+  if (prepared.length < 1 || prepared.length > MAX_PHOTOS) throw new E2EError("invalid_request", `Post 1 to ${MAX_PHOTOS} photos.`);
+  if (codes.length > MAX_KEYWORDS) throw new E2EError("invalid_request", `At most ${MAX_KEYWORDS} keywords.`);
+  const thread = app.state.threads.get(threadId);
+  onProgress(0, 1, "encrypt");
+  await new Promise((resolve) => setTimeout(resolve, 0)); // let "Encrypting…" paint
+  const encrypted = prepared.map((photo) => [encryptBlob(photo.data), encryptBlob(photo.thumbnail)]);
+  const total = encrypted.reduce((n, [full, thumb]) => n + full.size + thumb.size, 0);
+  let done = 0;
+  const photos = [];
+  for (const [i, photo] of prepared.entries()) {
+    const [full, thumb] = encrypted[i];
+    const ids = [];
+    for (const blob of [full, thumb]) {
+      const before = done;
+      ids.push(await uploadBlob(thread.department, blob, { onProgress: (sent) => onProgress(before + sent, total, "upload") }));
+      done = before + blob.size;
+    }
+    const entry = blobEntry(ids[0], full, photo.media_type, photo.width, photo.height);
+    Object.assign(entry, {
+      captured_at: photo.captured_at, keywords: [...codes], consent, annotates: null,
+      thumbnail: blobEntry(ids[1], thumb, photo.thumbnail_media_type, photo.thumbnail_width, photo.thumbnail_height),
+    });
+    rememberSent(entry, photo);
+    photos.push(entry);
+  }
+  onProgress(total, total, "post");
+  const body = { type: "photos", text, photos };
+  return app.send(threadId, text, { body: JSON.stringify(body), attachments: photos.map(attachmentRef), photos: body });
+}
+
+// --- library items -----------------------------------------------------------------------
+
+const openedMessages = new Map(); // message id → Promise<body>
+
+/** The body photo of a library item (its message decrypted, verified and matched), or an error. */
+export async function openItem(app, item) {
+  const message = item.message;
+  if (!openedMessages.has(message.id)) {
+    const promise = (async () => {
+      const plaintext = await app.e2e.open(message, item.department);
+      const { body } = readBody(plaintext, message.attachments);
+      if (!body) throw invalid("the message holds no photo");
+      return body;
+    })();
+    promise.catch(() => openedMessages.delete(message.id));
+    openedMessages.set(message.id, promise);
+  }
+  const body = await openedMessages.get(message.id);
+  const photo = body.photos.find((p) => p.upload === item.upload);
+  if (!photo) throw new E2EError("attachment_mismatch", "The library lists a photo its message does not hold.");
+  return photo;
+}

@@ -1,0 +1,133 @@
+// What this signed-in browser knows, updated from HTTP answers and socket
+// events. Views read it and listen for "change" events; nothing here
+// touches the DOM.
+import { get } from "./api.js";
+
+export class State extends EventTarget {
+  constructor(user) {
+    super();
+    this.user = user;
+    this.departments = new Map(); // id → {id, name, slug, role, event_seq}
+    this.threads = new Map(); // id → thread
+    this.loadedDepartments = new Set();
+    this.messages = new Map(); // thread → Map(seq → entry)
+    this.outbox = new Map(); // client_msg_id → pending entry
+    this.receipts = new Map(); // thread → Map(user id → {user, up_to_seq, read_at})
+    this.typing = new Map(); // thread → Map(user id → {username, until})
+    this.patients = new Map(); // id → patient
+    this.members = new Map(); // department → [{user, role, admitted_at}]
+  }
+
+  changed(what, detail = {}) {
+    this.dispatchEvent(new CustomEvent("change", { detail: { what, ...detail } }));
+  }
+
+  isHead(department) {
+    return this.departments.get(department)?.role === "head";
+  }
+
+  myRead(thread) {
+    return this.receipts.get(thread)?.get(this.user.id)?.up_to_seq ?? 0;
+  }
+
+  unread(thread) {
+    const t = this.threads.get(thread);
+    return t ? Math.max(0, t.last_seq - this.myRead(thread)) : 0;
+  }
+
+  departmentUnread(department) {
+    let total = 0;
+    for (const t of this.threads.values()) if (t.department === department) total += this.unread(t.id);
+    return total;
+  }
+
+  async loadDepartment(department, { force = false } = {}) {
+    if (this.loadedDepartments.has(department) && !force) return;
+    const threads = await get(`/api/departments/${department}/threads`);
+    for (const t of threads) this.threads.set(t.id, t);
+    this.loadedDepartments.add(department);
+    // Unread counts: my receipt in each thread that has messages.
+    await Promise.all(threads.filter((t) => t.last_seq > 0).map((t) => this.loadReceipts(t.id)));
+    this.changed("threads", { department });
+  }
+
+  async loadReceipts(thread) {
+    const data = await get(`/api/threads/${thread}/receipts`);
+    const map = new Map();
+    for (const r of data.receipts) map.set(r.user.id, r);
+    this.receipts.set(thread, map);
+  }
+
+  async patient(id) {
+    if (!this.patients.has(id)) this.patients.set(id, await get(`/api/patients/${id}`));
+    return this.patients.get(id);
+  }
+
+  async departmentMembers(department, { force = false } = {}) {
+    if (force || !this.members.has(department)) {
+      this.members.set(department, await get(`/api/departments/${department}/members`));
+    }
+    return this.members.get(department);
+  }
+
+  displayName(department, user) {
+    const member = (this.members.get(department) || []).find((m) => m.user.id === user.id);
+    return member?.user.display_name || user.username;
+  }
+
+  threadMessages(thread) {
+    if (!this.messages.has(thread)) this.messages.set(thread, new Map());
+    return this.messages.get(thread);
+  }
+
+  /** Apply a pushed event (already in order and once, see socket.js). */
+  apply(frame) {
+    switch (frame.type) {
+      case "message.new": {
+        const m = frame.message;
+        const t = this.threads.get(m.thread);
+        if (t) t.last_seq = Math.max(t.last_seq, m.seq);
+        this.changed("message", { thread: m.thread, department: frame.department, message: m });
+        break;
+      }
+      case "receipt.new": {
+        if (!this.receipts.has(frame.thread)) this.receipts.set(frame.thread, new Map());
+        this.receipts.get(frame.thread).set(frame.user.id, frame);
+        this.changed("receipt", { thread: frame.thread });
+        break;
+      }
+      case "thread.created":
+      case "thread.closed":
+      case "thread.reopened":
+        this.threads.set(frame.thread.id, frame.thread);
+        this.changed("thread", { thread: frame.thread.id, department: frame.department });
+        break;
+      case "member.admitted":
+      case "member.removed":
+      case "member.role_changed":
+        this.members.delete(frame.department);
+        if (frame.user.id === this.user.id) {
+          if (frame.type === "member.removed") this.departments.delete(frame.department);
+          else this.refreshDepartments();
+        }
+        this.changed("members", { department: frame.department });
+        break;
+      case "typing": {
+        if (!this.typing.has(frame.thread)) this.typing.set(frame.thread, new Map());
+        const map = this.typing.get(frame.thread);
+        if (frame.active) map.set(frame.user.id, { username: frame.user.username, user: frame.user, until: Date.now() + 10000 });
+        else map.delete(frame.user.id);
+        this.changed("typing", { thread: frame.thread });
+        break;
+      }
+      default:
+        this.changed(frame.type, { frame });
+    }
+  }
+
+  async refreshDepartments() {
+    const list = await get("/api/departments");
+    this.departments = new Map(list.map((d) => [d.id, d]));
+    this.changed("departments");
+  }
+}

@@ -1,0 +1,225 @@
+// A patient thread: messages decrypted in this browser, live; who has seen
+// them (time on tap); who is typing; a composer that survives a dropped
+// network (app.send retries under the same client_msg_id); photos as
+// decrypted thumbnails that open in the viewer, added with the photo sheet.
+import { post } from "../api.js";
+import { ImageUrls, consentLabel, keywordLabel, keywords } from "../photos/photos.js";
+import { h, explain, fullTime, patientLabel, shortTime, toast } from "../ui.js";
+import { openPhotoSheet } from "./photosheet.js";
+import { openViewer } from "./viewer.js";
+
+const TYPING_REFRESH_MS = 4000;
+const SVG = "http://www.w3.org/2000/svg";
+
+/** A camera outline (no emoji font on many ward PCs). */
+function cameraIcon() {
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("aria-hidden", "true");
+  const path = document.createElementNS(SVG, "path");
+  path.setAttribute("d", "M4 7h3l2-3h6l2 3h3a1 1 0 0 1 1 1v11a1 1 0 0 1-1 1H4a1 1 0 0 1-1-1V8a1 1 0 0 1 1-1zm8 3a4 4 0 1 0 0 8 4 4 0 0 0 0-8z");
+  path.setAttribute("fill", "none");
+  path.setAttribute("stroke", "currentColor");
+  path.setAttribute("stroke-width", "1.8");
+  path.setAttribute("stroke-linejoin", "round");
+  svg.append(path);
+  return svg;
+}
+
+export function render(app, threadId) {
+  const state = app.state;
+  const me = state.user.id;
+  const header = h("div", { class: "card stack" });
+  const list = h("ol", { class: "messages", role: "log", "aria-live": "polite", "aria-label": "Messages" });
+  const typingLine = h("p", { class: "typing", "aria-live": "polite" });
+  const text = h("textarea", { id: "composer", name: "message", rows: 1, placeholder: "Write a message", "aria-label": "Message" });
+  const send = h("button", { class: "primary", type: "submit" }, "Send");
+  const addPhotos = h("button", { type: "button", id: "add-photos", class: "camera-button", "aria-label": "Add photos",
+    onclick: () => openPhotoSheet(app, threadId).then(() => text.focus()) }, cameraIcon());
+  const composer = h("form", { class: "composer", "aria-label": "New message" }, addPhotos, text, send);
+  const urls = new ImageUrls();
+  let keywordList = [];
+  keywords().then((list) => (keywordList = list)).catch(() => {});
+  const dialog = h("dialog", { "aria-label": "Seen by" });
+  let lastTyping = 0;
+  let thread = state.threads.get(threadId);
+  let department = thread?.department;
+
+  const drawHeader = () => {
+    thread = state.threads.get(threadId);
+    if (!thread) return;
+    department = thread.department;
+    const head = state.isHead(department);
+    const patientLine = h("p", { class: "muted" });
+    state.patient(thread.patient).then((p) => {
+      patientLine.textContent = `${patientLabel(p)} · IPP ${p.ipp}`;
+      document.getElementById("title").textContent = patientLabel(p);
+    }).catch(() => {});
+    const toggle = head ? h("button", {
+      type: "button", class: thread.closed_at ? "" : "danger",
+      onclick: async () => {
+        try {
+          const updated = await post(`/api/threads/${threadId}/${thread.closed_at ? "reopen" : "close"}`);
+          state.threads.set(threadId, updated);
+          drawHeader();
+        } catch (e) {
+          toast(explain(e));
+        }
+      },
+    }, thread.closed_at ? "Reopen conversation" : "Close conversation") : null;
+    header.replaceChildren(...[
+      h("div", { class: "row" }, h("span", { class: "grow" }, h("h2", {}, thread.title), patientLine,
+        h("p", { class: "muted" }, state.departments.get(department)?.name ?? "")),
+      thread.closed_at ? h("span", { class: "tag" }, `Closed ${shortTime(thread.closed_at)}`) : null),
+      h("p", { class: "notice", id: "retention-banner" }, "This conversation is retained with the patient's record and may be reviewed for compliance."),
+      toggle].filter(Boolean));
+    text.disabled = send.disabled = addPhotos.disabled = Boolean(thread.closed_at);
+    text.placeholder = thread.closed_at ? "This conversation is closed" : "Write a message";
+  };
+
+  const readersOf = (seq) => [...(state.receipts.get(threadId)?.values() || [])]
+    .filter((r) => r.user.id !== me && r.up_to_seq >= seq);
+
+  const showReaders = async (seq) => {
+    dialog.replaceChildren(h("p", { class: "loading" }, "Loading…"));
+    dialog.showModal();
+    try {
+      const data = await app.socket.request({ type: "receipts.fetch", thread: threadId, seq });
+      const rows = data.readers.filter((r) => r.user.id !== me);
+      dialog.replaceChildren(h("h2", {}, "Seen by"),
+        h("ul", { class: "list" }, rows.map((r) => h("li", { class: "card" }, h("strong", {}, state.displayName(department, r.user)), h("div", { class: "sub" }, fullTime(r.read_at))))),
+        h("button", { type: "button", onclick: () => dialog.close() }, "Close"));
+      dialog.querySelector("button").focus();
+    } catch (e) {
+      dialog.replaceChildren(h("p", { class: "error" }, explain(e)), h("button", { type: "button", onclick: () => dialog.close() }, "Close"));
+    }
+  };
+
+  const photoTiles = (body, sender) => {
+    const count = body.photos.length;
+    return h("div", { class: "photos" }, body.photos.map((photo, i) => {
+      const when = photo.captured_at ? fullTime(photo.captured_at) : "date unknown";
+      const img = h("img", { alt: "", width: photo.thumbnail.width, height: photo.thumbnail.height });
+      const tile = h("button", {
+        type: "button", class: "photo", dataset: { upload: photo.upload },
+        "aria-label": `Open photo ${i + 1} of ${count}, taken ${when}`,
+        onclick: () => openViewer(app, urls, { photo, senderName: state.displayName(department, sender), patient: thread?.patient }),
+      }, img);
+      urls.url(photo).then((url) => {
+        img.src = url;
+        tile.classList.add("ready");
+      }).catch((error) => tile.replaceChildren(h("span", { class: "error" }, `Photo refused: ${explain(error)}`)));
+      return tile;
+    }), h("div", { class: "tags" },
+      [...new Set(body.photos.flatMap((p) => p.keywords || []))].map((k) => h("span", { class: "tag" }, keywordLabel(keywordList, k))),
+      h("span", { class: "tag consent" }, consentLabel(body.photos[0].consent))));
+  };
+
+  const drawMessages = () => {
+    const entries = [...state.threadMessages(threadId).values()].sort((a, b) => a.seq - b.seq);
+    const stored = new Set(entries.map((e) => e.client_msg_id));
+    const pending = [...state.outbox.values()].filter((o) => o.thread === threadId && !stored.has(o.client_msg_id));
+    const lastMine = [...entries].reverse().find((e) => e.sender.id === me);
+    const nearBottom = list.parentElement && (window.innerHeight + window.scrollY >= document.body.scrollHeight - 80);
+    const items = [];
+    for (const e of [...entries, ...pending]) {
+      const mine = e.sender.id === me;
+      const undecryptable = e.text === null;
+      items.push(h("li", { class: `msg${mine ? " mine" : ""}${undecryptable ? " undecryptable" : ""}`, dataset: { seq: e.seq ?? "", clientMsgId: e.client_msg_id } },
+        h("div", { class: "meta" }, h("strong", {}, mine ? "You" : state.displayName(department, e.sender)),
+          h("time", { datetime: e.created_at, title: fullTime(e.created_at) }, e.pending ? (e.failed ? "Not sent" : "Sending…") : shortTime(e.created_at))),
+        e.body || e.photos ? photoTiles(e.body || e.photos, e.sender) : null,
+        undecryptable ? h("div", { class: "text" }, e.error?.code === "attachment_mismatch" ? explain(e.error) : `Cannot be read on this device: ${explain(e.error)}`)
+          : e.text ? h("div", { class: "text" }, e.text) : null));
+      if (e === lastMine) {
+        const readers = readersOf(e.seq);
+        if (readers.length) {
+          const names = readers.map((r) => state.displayName(department, r.user)).join(", ");
+          items.push(h("li", {}, h("button", { type: "button", class: "seen", id: "seen-by", onclick: () => showReaders(e.seq), "aria-label": `Seen by ${names}. Show times.` }, `Seen by ${names}`)));
+        }
+      }
+    }
+    list.replaceChildren(...items);
+    if (!entries.length && !pending.length) list.append(h("li", { class: "muted" }, "No message yet."));
+    if (nearBottom) window.scrollTo(0, document.body.scrollHeight);
+  };
+
+  const drawTyping = () => {
+    const now = Date.now();
+    const who = [...(state.typing.get(threadId)?.values() || [])].filter((t) => t.until > now && t.user.id !== me);
+    typingLine.textContent = who.length ? `${who.map((t) => state.displayName(department, t.user)).join(", ")} ${who.length === 1 ? "is" : "are"} typing…` : "";
+  };
+  const typingTimer = setInterval(drawTyping, 2000);
+
+  const onChange = (event) => {
+    const { what, thread: t } = event.detail;
+    if (t !== undefined && t !== threadId) return;
+    if (what === "thread") drawHeader();
+    if (["decrypted", "outbox", "receipt", "members"].includes(what)) drawMessages();
+    if (what === "typing") drawTyping();
+  };
+  state.addEventListener("change", onChange);
+
+  composer.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = text.value.trim();
+    if (!body) return;
+    text.value = "";
+    lastTyping = 0;
+    app.typing(threadId, false);
+    try {
+      await app.send(threadId, body);
+    } catch (e) {
+      toast(`Not sent: ${explain(e)}`);
+    }
+  });
+  text.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey) {
+      event.preventDefault();
+      composer.requestSubmit();
+    }
+  });
+  text.addEventListener("input", () => {
+    const now = Date.now();
+    if (text.value && now - lastTyping > TYPING_REFRESH_MS) {
+      lastTyping = now;
+      app.typing(threadId, true);
+    }
+  });
+
+  (async () => {
+    try {
+      if (!thread) {
+        await app.socket.ready();
+        for (const d of state.departments.keys()) await state.loadDepartment(d);
+        thread = state.threads.get(threadId);
+        if (!thread) throw { code: "not_found" };
+      }
+      drawHeader();
+      await state.departmentMembers(department).catch(() => []);
+      await app.loadHistory(threadId);
+      await state.loadReceipts(threadId).catch(() => {});
+      drawMessages();
+      app.openThread = threadId;
+      app.markRead(threadId);
+      // Fetch the key to post with now, so a message written in a lift does not wait for it.
+      app.e2e.currentKey(department).catch(() => {});
+      window.scrollTo(0, document.body.scrollHeight);
+    } catch (e) {
+      header.replaceChildren(h("p", { class: "error", role: "alert" }, explain(e)));
+      composer.hidden = true;
+    }
+  })();
+
+  drawHeader();
+  const el = h("div", { class: "conversation" }, header, list, typingLine, composer, dialog);
+  return {
+    el, title: "Conversation", back: true, focus: text,
+    unmount: () => {
+      clearInterval(typingTimer);
+      urls.revoke();
+      state.removeEventListener("change", onChange);
+      if (lastTyping) app.typing(threadId, false);
+    },
+  };
+}

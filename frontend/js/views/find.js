@@ -1,0 +1,100 @@
+// Find an admitted patient by IPP, family name or birth date, or by
+// scanning the label's barcode where the browser can (BarcodeDetector);
+// elsewhere the IPP is typed. Criteria go in a POST body, never the URL.
+import { post } from "../api.js";
+import { h, explain, birthDate, patientLabel } from "../ui.js";
+
+const FORMATS = ["code_128", "code_39", "ean_13", "qr_code", "data_matrix", "pdf417"];
+
+async function scanner(onCode, area) {
+  const detector = new window.BarcodeDetector({ formats: (await window.BarcodeDetector.getSupportedFormats()).filter((f) => FORMATS.includes(f)) });
+  const stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false });
+  const video = h("video", { class: "scanner", playsinline: true, muted: true, "aria-label": "Camera view of the patient label" });
+  video.srcObject = stream;
+  let running = true;
+  const stop = () => {
+    running = false;
+    stream.getTracks().forEach((t) => t.stop());
+    area.replaceChildren();
+  };
+  area.replaceChildren(video, h("button", { type: "button", onclick: stop }, "Stop scanning"));
+  await video.play();
+  const tick = async () => {
+    if (!running) return;
+    try {
+      const codes = await detector.detect(video);
+      const text = codes.map((c) => c.rawValue.trim()).find((v) => /^\d{6,12}$/.test(v));
+      if (text) {
+        stop();
+        onCode(text);
+        return;
+      }
+    } catch {
+      // a frame that could not be read; try the next one
+    }
+    setTimeout(tick, 200);
+  };
+  tick();
+  return stop;
+}
+
+export function render(app) {
+  const ipp = h("input", { id: "ipp", name: "ipp", inputmode: "numeric", autocomplete: "off" });
+  const name = h("input", { id: "name", name: "name", autocomplete: "off", spellcheck: "false" });
+  const born = h("input", { id: "birth_date", name: "birth_date", type: "date" });
+  const results = h("ul", { class: "list", "aria-label": "Patients found", "aria-live": "polite" });
+  const message = h("p", { role: "status", class: "muted" });
+  const scanArea = h("div", { class: "stack" });
+  let stopScan = null;
+
+  const search = async () => {
+    const criteria = {};
+    if (ipp.value.trim()) criteria.ipp = ipp.value.trim();
+    if (name.value.trim()) criteria.name = name.value.trim();
+    if (born.value) criteria.birth_date = born.value;
+    if (!Object.keys(criteria).length) {
+      message.textContent = "Enter an IPP, a name or a birth date.";
+      return;
+    }
+    message.textContent = "Searching…";
+    try {
+      const patients = await post("/api/patients/search", criteria);
+      for (const p of patients) app.state.patients.set(p.id, p);
+      message.textContent = patients.length ? `${patients.length} admitted patient${patients.length === 1 ? "" : "s"} found.` : "No admitted patient matches.";
+      results.replaceChildren(...patients.map((p) => h("li", {}, h("a", { href: `#/p/${p.id}` },
+        h("span", { class: "grow" }, h("strong", {}, patientLabel(p)),
+          h("div", { class: "sub" }, `Born ${birthDate(p.birth_date)} · ${p.sex} · IPP ${p.ipp}`),
+          h("div", { class: "sub" }, p.ward || ""))))));
+    } catch (error) {
+      message.textContent = explain(error);
+    }
+  };
+
+  const canScan = "BarcodeDetector" in window && navigator.mediaDevices?.getUserMedia;
+  const scan = h("button", {
+    type: "button", id: "scan",
+    onclick: async () => {
+      try {
+        stopScan = await scanner((code) => {
+          ipp.value = code;
+          name.value = "";
+          born.value = "";
+          search();
+        }, scanArea);
+      } catch {
+        message.textContent = "The camera is not available. Type the IPP from the label instead.";
+        ipp.focus();
+      }
+    },
+  }, "Scan the label");
+
+  const form = h("form", { class: "card", onsubmit: (e) => { e.preventDefault(); search(); } },
+    canScan ? scan : h("p", { class: "muted" }, "This browser cannot read barcodes: type the IPP printed on the label."),
+    scanArea,
+    h("div", {}, h("label", { for: "ipp" }, "IPP"), ipp),
+    h("div", {}, h("label", { for: "name" }, "Family name (start of)"), name),
+    h("div", {}, h("label", { for: "birth_date" }, "Birth date"), born),
+    h("button", { class: "primary", type: "submit" }, "Search"));
+  const el = h("div", { class: "stack" }, form, message, results);
+  return { el, title: "Find a patient", back: true, focus: canScan ? scan : ipp, unmount: () => stopScan?.() };
+}

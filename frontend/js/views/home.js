@@ -1,0 +1,26 @@
+// My departments, with unread counts, and the way to a patient.
+import * as c from "../crypto.js";
+import { h } from "../ui.js";
+
+export function render(app) {
+  const list = h("ul", { class: "list", "aria-label": "My departments" });
+  const draw = () => {
+    const departments = [...app.state.departments.values()];
+    list.replaceChildren(...departments.map((d) => {
+      const unread = app.state.departmentUnread(d.id);
+      return h("li", {}, h("a", { href: `#/d/${d.id}`, "aria-label": `${d.name}${unread ? `, ${unread} unread` : ""}` },
+        h("span", { class: "grow" }, h("strong", {}, d.name), h("div", { class: "sub" }, d.role === "head" ? "Head of department" : "Member")),
+        unread ? h("span", { class: "badge", "aria-hidden": "true" }, unread) : null));
+    }));
+    if (!departments.length) list.append(h("li", { class: "muted" }, app.socket?.isOnline ? "You are in no department yet." : "Loading…"));
+  };
+  const onChange = () => draw();
+  app.state.addEventListener("change", onChange);
+  draw();
+  const findButton = h("a", { class: "button primary", href: "#/find" }, "Find a patient");
+  const fingerprint = app.e2e?.identity ? h("details", { class: "card" }, h("summary", {}, "My key fingerprint"),
+    h("p", { class: "muted" }, "A head compares it with you before signing your admission."),
+    h("p", { class: "fingerprint", id: "my-fingerprint" }, c.groupFingerprint(app.e2e.identity.fingerprint))) : null;
+  const el = h("div", { class: "stack" }, findButton, h("h2", {}, "My departments"), list, fingerprint);
+  return { el, title: "Rounds", focus: findButton, unmount: () => app.state.removeEventListener("change", onChange) };
+}

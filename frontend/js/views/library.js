@@ -1,0 +1,165 @@
+// The photo library: a grid of one patient's or one department's photos,
+// filtered by capture date and keywords (AND), newest first, with "Load
+// more" following the server's next_cursor. Each thumbnail is decrypted
+// from its message (which the server serves with the item) and opens in the
+// viewer, where two photos of the patient can be compared.
+import { get } from "../api.js";
+import { CONSENTS, ImageUrls, keywordLabel, keywords, openItem } from "../photos/photos.js";
+import { h, dayTime, explain, patientLabel } from "../ui.js";
+import { openViewer } from "./viewer.js";
+
+const PAGE = 30;
+const CATEGORIES = { site: "Site", context: "Context" };
+const ORDER = (category) => ({ site: 0, context: 1 })[category] ?? 2;
+
+/** One library item as a tile: thumbnail, date, keywords (and the patient when asked). */
+export function libraryTile(app, urls, item, { showPatient = true, list = [] } = {}) {
+  const img = h("img", { alt: "" });
+  const who = showPatient ? h("span", { class: "tile-patient" }, `${patientLabel(item.patient)} · IPP ${item.patient.ipp}`) : null;
+  const tile = h("button", {
+    type: "button", class: "tile", dataset: { upload: item.upload, patient: item.patient.id },
+    "aria-label": `Photo of ${patientLabel(item.patient)} taken ${dayTime(item.captured_at)}${item.keywords.length ? `, ${item.keywords.map((k) => keywordLabel(list, k)).join(", ")}` : ""}`,
+    onclick: async () => {
+      try {
+        const photo = await openItem(app, item);
+        openViewer(app, urls, { photo, senderName: app.state.displayName(item.department, item.sender), patient: item.patient.id });
+      } catch (error) {
+        tile.querySelector(".tile-error")?.remove();
+        tile.append(h("span", { class: "error tile-error" }, explain(error)));
+      }
+    },
+  }, img, h("span", { class: "tile-date" }, dayTime(item.captured_at)), who,
+  h("span", { class: "tile-tags" }, item.keywords.map((k) => keywordLabel(list, k)).join(" · ")));
+  openItem(app, item).then((photo) => urls.url(photo)).then((url) => {
+    img.src = url;
+    tile.classList.add("ready");
+  }).catch((error) => {
+    img.remove();
+    tile.prepend(h("span", { class: "error tile-error" }, `Refused: ${explain(error)}`));
+  });
+  return h("li", {}, tile);
+}
+
+export function render(app, query) {
+  const urls = new ImageUrls();
+  const state = app.state;
+  let patientId = Number(query.get("patient")) || null;
+  // Page size: ?limit= in the route (1–200), for a slow link or a test of the cursor.
+  const pageSize = Math.min(200, Math.max(1, Number(query.get("limit")) || PAGE));
+  const department = h("select", { id: "lib-department", name: "department" },
+    h("option", { value: "" }, "All my departments"),
+    [...state.departments.values()].map((d) => h("option", { value: d.id, selected: String(d.id) === query.get("department") }, d.name)));
+  const dateFrom = h("input", { id: "lib-from", type: "date", name: "date_from", value: query.get("date_from") || "" });
+  const dateTo = h("input", { id: "lib-to", type: "date", name: "date_to", value: query.get("date_to") || "" });
+  const consent = h("select", { id: "lib-consent", name: "consent" }, h("option", { value: "" }, "Any consent"),
+    CONSENTS.map(([value, label]) => h("option", { value, selected: value === query.get("consent") }, label)));
+  const wanted = new Set(query.getAll("keyword"));
+  const keywordArea = h("div", { class: "stack" }, h("p", { class: "loading" }, "Loading keywords…"));
+  const keywordSummary = h("summary", {}, "Keywords");
+  const patientChip = h("div", { class: "patient-chip" });
+  const grid = h("ul", { class: "grid", id: "library-grid", "aria-label": "Photos", "aria-live": "polite" });
+  const status = h("p", { class: "muted", role: "status" });
+  const more = h("button", { type: "button", id: "load-more", hidden: true }, "Load more");
+  let list = [];
+  let cursor = null;
+  let generation = 0;
+
+  const filters = () => {
+    const params = new URLSearchParams();
+    if (patientId) params.set("patient", patientId);
+    if (department.value) params.set("department", department.value);
+    if (dateFrom.value) params.set("date_from", dateFrom.value);
+    if (dateTo.value) params.set("date_to", dateTo.value);
+    if (consent.value) params.set("consent", consent.value);
+    for (const input of keywordArea.querySelectorAll("input:checked")) params.append("keyword", input.value);
+    return params;
+  };
+
+  const drawSummary = () => {
+    const n = keywordArea.querySelectorAll("input:checked").length;
+    keywordSummary.textContent = n ? `Keywords (${n} chosen, all required)` : "Keywords";
+  };
+
+  const load = async ({ reset }) => {
+    const mine = reset ? ++generation : generation;
+    const params = filters();
+    if (reset) {
+      history.replaceState(null, "", `#/library${params.size ? `?${params}` : ""}`);
+      grid.replaceChildren();
+      cursor = null;
+    }
+    params.set("limit", pageSize);
+    if (cursor) params.set("cursor", cursor);
+    status.textContent = "Loading…";
+    more.disabled = true;
+    try {
+      const page = await get(`/api/library/photos?${params}`);
+      if (mine !== generation) return;
+      grid.append(...page.items.map((item) => libraryTile(app, urls, item, { showPatient: !patientId, list })));
+      cursor = page.next_cursor;
+      more.hidden = !cursor;
+      const shown = grid.children.length;
+      status.textContent = shown ? `${shown} photo${shown === 1 ? "" : "s"}${cursor ? ", more below" : ""}.` : "No photo matches these filters.";
+    } catch (error) {
+      status.textContent = explain(error);
+    } finally {
+      more.disabled = false;
+    }
+  };
+  more.addEventListener("click", () => load({ reset: false }));
+
+  const drawPatient = async () => {
+    if (!patientId) {
+      patientChip.replaceChildren();
+      return;
+    }
+    const chip = h("span", { class: "grow", id: "lib-patient" }, "Patient…");
+    patientChip.replaceChildren(chip, h("button", { type: "button", onclick: () => {
+      patientId = null;
+      drawPatient();
+      load({ reset: true });
+    } }, "All patients"));
+    try {
+      const p = await state.patient(patientId);
+      chip.textContent = `Patient: ${patientLabel(p)} · IPP ${p.ipp}`;
+      document.getElementById("title").textContent = `Photos — ${patientLabel(p)}`;
+    } catch (error) {
+      chip.textContent = explain(error);
+    }
+  };
+
+  const active = ["department", "date_from", "date_to", "consent", "keyword"].some((k) => query.has(k));
+  const form = h("form", { class: "stack", "aria-label": "Filters", onsubmit: (event) => {
+    event.preventDefault();
+    load({ reset: true });
+  } },
+  h("div", { class: "row" },
+    h("div", {}, h("label", { for: "lib-department" }, "Department"), department),
+    h("div", {}, h("label", { for: "lib-consent" }, "Consent"), consent)),
+  h("div", { class: "row" },
+    h("div", {}, h("label", { for: "lib-from" }, "Taken from"), dateFrom),
+    h("div", {}, h("label", { for: "lib-to" }, "Taken until"), dateTo)),
+  h("details", { class: "keywords", open: query.has("keyword") }, keywordSummary, keywordArea),
+  h("button", { type: "submit", class: "primary" }, "Show photos"));
+  // With a patient chosen, the grid comes first on a phone; the filters are a tap away.
+  const filterBox = h("div", { class: "card stack" }, patientChip,
+    h("details", { class: "filters", open: !patientId || active }, h("summary", {}, "Filters: dates, keywords, consent"), form));
+
+  keywords().then((terms) => {
+    list = terms;
+    const groups = new Map();
+    for (const k of terms) {
+      if (!groups.has(k.category)) groups.set(k.category, []);
+      groups.get(k.category).push(k);
+    }
+    keywordArea.replaceChildren(...[...groups].sort((a, b) => ORDER(a[0]) - ORDER(b[0])).map(([category, items]) => h("fieldset", { class: "choices" },
+      h("legend", {}, CATEGORIES[category] || category),
+      h("div", { class: "chips" }, items.map((k) => h("label", { class: "chip" },
+        h("input", { type: "checkbox", name: "keyword", value: k.code, checked: wanted.has(k.code), onchange: drawSummary }), k.label))))));
+    drawSummary();
+  }).catch((error) => keywordArea.replaceChildren(h("p", { class: "error" }, explain(error)))).finally(() => load({ reset: true }));
+  drawPatient();
+
+  const el = h("div", { class: "stack" }, filterBox, status, grid, more);
+  return { el, title: "Photo library", back: true, unmount: () => urls.revoke() };
+}

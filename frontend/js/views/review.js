@@ -1,0 +1,115 @@
+// The department head's weekly case review: the week's photos of the
+// department (library query by department and capture dates, every page),
+// grouped by patient here in the browser, patients with the most recent
+// photo first. A week picker, with the previous and next week one tap away.
+import { get } from "../api.js";
+import { ImageUrls, keywords } from "../photos/photos.js";
+import { h, explain, birthDate, patientLabel } from "../ui.js";
+import { libraryTile } from "./library.js";
+
+const PAGE = 200;
+const MAX_PAGES = 20; // 4,000 photos in a week is beyond any department; stop there and say so
+
+/** ISO week "2026-W48" of a date. */
+export function isoWeek(date) {
+  const d = new Date(Date.UTC(date.getFullYear(), date.getMonth(), date.getDate()));
+  const day = d.getUTCDay() || 7;
+  d.setUTCDate(d.getUTCDate() + 4 - day);
+  const year = d.getUTCFullYear();
+  const week = Math.ceil(((d - Date.UTC(year, 0, 1)) / 86400000 + 1) / 7);
+  return `${year}-W${String(week).padStart(2, "0")}`;
+}
+
+/** Monday and Sunday ("YYYY-MM-DD") of an ISO week. */
+export function weekDays(week) {
+  const [, year, number] = /^(\d{4})-W(\d\d)$/.exec(week).map(Number);
+  const jan4 = new Date(Date.UTC(year, 0, 4));
+  const monday = new Date(jan4);
+  monday.setUTCDate(jan4.getUTCDate() - ((jan4.getUTCDay() || 7) - 1) + (number - 1) * 7);
+  const sunday = new Date(monday);
+  sunday.setUTCDate(monday.getUTCDate() + 6);
+  const iso = (d) => d.toISOString().slice(0, 10);
+  return [iso(monday), iso(sunday)];
+}
+
+function shiftWeek(week, by) {
+  const [monday] = weekDays(week);
+  const d = new Date(`${monday}T12:00:00Z`);
+  d.setUTCDate(d.getUTCDate() + 7 * by);
+  return isoWeek(new Date(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()));
+}
+
+const longDate = (iso) => new Date(`${iso}T12:00:00`).toLocaleDateString([], { day: "numeric", month: "short", year: "numeric" });
+
+export function render(app, departmentId, query) {
+  const urls = new ImageUrls();
+  const department = app.state.departments.get(departmentId);
+  const requested = query.get("week");
+  let week = requested && /^\d{4}-W\d\d$/.test(requested) ? requested : isoWeek(new Date());
+  const picker = h("input", { type: "week", id: "review-week", name: "week", value: week });
+  const range = h("p", { class: "muted", id: "review-range" });
+  const status = h("p", { class: "muted", role: "status" });
+  const groups = h("div", { class: "stack", id: "review-groups", "aria-live": "polite" });
+  let generation = 0;
+
+  const load = async () => {
+    const mine = ++generation;
+    picker.value = week;
+    history.replaceState(null, "", `#/d/${departmentId}/review?week=${week}`);
+    const [from, to] = weekDays(week);
+    range.textContent = `Monday ${longDate(from)} to Sunday ${longDate(to)}`;
+    status.textContent = "Loading the week's photos…";
+    groups.replaceChildren();
+    try {
+      const list = await keywords().catch(() => []);
+      const items = [];
+      let cursor = null;
+      let pages = 0;
+      do {
+        const params = new URLSearchParams({ department: departmentId, date_from: from, date_to: to, limit: PAGE });
+        if (cursor) params.set("cursor", cursor);
+        const page = await get(`/api/library/photos?${params}`);
+        if (mine !== generation) return;
+        items.push(...page.items);
+        cursor = page.next_cursor;
+      } while (cursor && ++pages < MAX_PAGES);
+      const byPatient = new Map();
+      for (const item of items) {
+        if (!byPatient.has(item.patient.id)) byPatient.set(item.patient.id, { patient: item.patient, items: [] });
+        byPatient.get(item.patient.id).items.push(item);
+      }
+      status.textContent = items.length
+        ? `${items.length} photo${items.length === 1 ? "" : "s"} of ${byPatient.size} patient${byPatient.size === 1 ? "" : "s"}${cursor ? " (the first ones only: narrow the period)" : ""}.`
+        : "No photo was taken in this department this week.";
+      groups.replaceChildren(...[...byPatient.values()].map(({ patient, items: photos }) => h("section", {
+        class: "card stack review-patient", dataset: { patient: patient.id }, "aria-labelledby": `rp-${patient.id}`,
+      },
+      h("div", { class: "row" },
+        h("h3", { id: `rp-${patient.id}`, class: "grow" }, patientLabel(patient),
+          h("span", { class: "sub" }, ` · born ${birthDate(patient.birth_date)} · IPP ${patient.ipp}`)),
+        h("a", { class: "button", href: `#/library?patient=${patient.id}` }, "All photos")),
+      h("p", { class: "muted" }, `${photos.length} photo${photos.length === 1 ? "" : "s"} this week`),
+      h("ul", { class: "grid" }, photos.map((item) => libraryTile(app, urls, item, { showPatient: false, list }))))));
+    } catch (error) {
+      if (mine === generation) status.textContent = explain(error);
+    }
+  };
+
+  picker.addEventListener("change", () => {
+    if (/^\d{4}-W\d\d$/.test(picker.value)) {
+      week = picker.value;
+      load();
+    }
+  });
+  const step = (by, label) => h("button", { type: "button", onclick: () => {
+    week = shiftWeek(week, by);
+    load();
+  } }, label);
+  const controls = h("div", { class: "card stack" },
+    h("div", {}, h("label", { for: "review-week" }, "Week"), picker),
+    range,
+    h("div", { class: "row" }, step(-1, "‹ Previous week"), step(1, "Next week ›")));
+  load();
+  const el = h("div", { class: "stack" }, controls, status, groups);
+  return { el, title: `Weekly review${department ? ` — ${department.name}` : ""}`, back: true, unmount: () => urls.revoke() };
+}

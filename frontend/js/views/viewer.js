@@ -1,0 +1,216 @@
+// The photo viewer and the side-by-side comparison: full-screen dialogs
+// (Escape closes, focus stays inside), zoom by buttons, keys (+ − 0),
+// ctrl + wheel and pinch, pan by dragging or with the arrow keys.
+// Images are decrypted blobs shown through the caller's ImageUrls.
+import { get } from "../api.js";
+import { consentLabel, keywordLabel, keywords, openItem } from "../photos/photos.js";
+import { h, dayTime, explain, fullTime } from "../ui.js";
+
+const MIN_ZOOM = 1;
+const MAX_ZOOM = 8;
+
+/** A zoomable image in a scrollable stage; returns {el, img, setZoom, zoom}. */
+function zoomStage(label, onZoom = () => {}) {
+  const img = h("img", { alt: label, draggable: "false" });
+  const stage = h("div", { class: "stage", tabindex: 0, role: "group", "aria-label": `${label}. Arrow keys move the zoomed photo.` }, img);
+  let zoom = 1;
+  const fitWidth = () => {
+    if (!img.naturalWidth) return 0;
+    const fit = Math.min(stage.clientWidth / img.naturalWidth, stage.clientHeight / img.naturalHeight, 1);
+    return img.naturalWidth * fit;
+  };
+  const setZoom = (value, cx = stage.clientWidth / 2, cy = stage.clientHeight / 2) => {
+    const next = Math.min(MAX_ZOOM, Math.max(MIN_ZOOM, value));
+    const ratio = next / zoom;
+    // Keep the point under the fingers (or the centre) where it is.
+    const x = stage.scrollLeft + cx;
+    const y = stage.scrollTop + cy;
+    zoom = next;
+    img.style.width = `${fitWidth() * zoom}px`;
+    stage.scrollLeft = x * ratio - cx;
+    stage.scrollTop = y * ratio - cy;
+    stage.dataset.zoom = zoom.toFixed(2);
+    onZoom(zoom);
+  };
+  img.addEventListener("load", () => setZoom(zoom));
+  const resize = new ResizeObserver(() => setZoom(zoom));
+  resize.observe(stage);
+  stage.addEventListener("wheel", (event) => {
+    if (!event.ctrlKey) return;
+    event.preventDefault();
+    const box = stage.getBoundingClientRect();
+    setZoom(zoom * Math.exp(-event.deltaY / 300), event.clientX - box.left, event.clientY - box.top);
+  }, { passive: false });
+  // One pointer pans, two pinch (touch-action: none in the CSS).
+  const pointers = new Map();
+  let pinch = null;
+  stage.addEventListener("pointerdown", (event) => {
+    pointers.set(event.pointerId, { x: event.clientX, y: event.clientY });
+    stage.setPointerCapture(event.pointerId);
+    if (pointers.size === 2) {
+      const [a, b] = [...pointers.values()];
+      pinch = { distance: Math.hypot(a.x - b.x, a.y - b.y), zoom };
+    }
+  });
+  stage.addEventListener("pointermove", (event) => {
+    const last = pointers.get(event.pointerId);
+    if (!last) return;
+    const now = { x: event.clientX, y: event.clientY };
+    pointers.set(event.pointerId, now);
+    if (pointers.size === 2 && pinch) {
+      const [a, b] = [...pointers.values()];
+      const box = stage.getBoundingClientRect();
+      setZoom(pinch.zoom * Math.hypot(a.x - b.x, a.y - b.y) / (pinch.distance || 1), (a.x + b.x) / 2 - box.left, (a.y + b.y) / 2 - box.top);
+    } else if (pointers.size === 1) {
+      stage.scrollLeft -= now.x - last.x;
+      stage.scrollTop -= now.y - last.y;
+    }
+  });
+  const up = (event) => {
+    pointers.delete(event.pointerId);
+    if (pointers.size < 2) pinch = null;
+  };
+  stage.addEventListener("pointerup", up);
+  stage.addEventListener("pointercancel", up);
+  stage.addEventListener("keydown", (event) => {
+    if (["+", "="].includes(event.key)) setZoom(zoom * 1.5);
+    else if (event.key === "-") setZoom(zoom / 1.5);
+    else if (event.key === "0") setZoom(1);
+    else return;
+    event.preventDefault();
+  });
+  return { el: stage, img, setZoom: (v) => setZoom(v), zoom: () => zoom, stop: () => resize.disconnect() };
+}
+
+function zoomButtons(stages) {
+  const level = h("span", { class: "zoom-level", "aria-live": "polite" }, "100%");
+  const apply = (factor) => {
+    for (const s of stages) s.setZoom(factor === null ? 1 : s.zoom() * factor);
+    level.textContent = `${Math.round(stages[0].zoom() * 100)}%`;
+  };
+  return {
+    level,
+    buttons: [
+      h("button", { type: "button", "aria-label": "Zoom out", onclick: () => apply(1 / 1.5) }, "−"),
+      level,
+      h("button", { type: "button", "aria-label": "Zoom in", onclick: () => apply(1.5) }, "+"),
+      h("button", { type: "button", onclick: () => apply(null) }, "Fit"),
+    ],
+    update: () => (level.textContent = `${Math.round(stages[0].zoom() * 100)}%`),
+  };
+}
+
+function describe(shown, list) {
+  const p = shown.photo;
+  return [
+    p.captured_at ? `Taken ${fullTime(p.captured_at)}` : "Capture date unknown",
+    shown.senderName ? `by ${shown.senderName}` : null,
+  ].filter(Boolean).join(" ") + (p.keywords?.length ? ` · ${p.keywords.map((k) => keywordLabel(list, k)).join(", ")}` : "");
+}
+
+function modal(className, label, children, onClose) {
+  const dialog = h("dialog", { class: `viewer ${className}`, "aria-label": label }, ...children);
+  dialog.addEventListener("close", () => {
+    onClose();
+    dialog.remove();
+  });
+  document.body.append(dialog);
+  dialog.showModal();
+  return dialog;
+}
+
+/**
+ * Show one photo full screen.
+ * @param shown {photo, senderName?, patient?, department?} photo is a body photo
+ * @param urls the calling view's ImageUrls (revoked when that view leaves)
+ */
+export async function openViewer(app, urls, shown) {
+  const list = await keywords().catch(() => []);
+  const stage = zoomStage(`Photo taken ${shown.photo.captured_at ? fullTime(shown.photo.captured_at) : "at an unknown date"}`, () => zoom.update());
+  const zoom = zoomButtons([stage]);
+  const status = h("p", { class: "muted", role: "status" }, "Decrypting…");
+  const compare = shown.patient ? h("button", { type: "button", id: "compare", onclick: () => pickComparison(app, urls, shown, dialog) }, "Compare") : null;
+  const close = h("button", { type: "button", class: "primary close", "aria-label": "Close", onclick: () => dialog.close() }, "×");
+  const meta = h("div", { class: "viewer-meta" },
+    h("p", {}, describe(shown, list)),
+    h("p", { class: "muted" }, `Consent: ${consentLabel(shown.photo.consent)} · ${shown.photo.width} × ${shown.photo.height}`),
+    status);
+  const dialog = modal("single", "Photo", [
+    h("div", { class: "viewer-bar" }, ...zoom.buttons, compare, close),
+    stage.el, meta,
+  ], () => stage.stop());
+  close.focus();
+  try {
+    stage.img.src = await urls.url(shown.photo, { thumbnail: false });
+    await stage.img.decode().catch(() => {});
+    status.textContent = "";
+    stage.el.focus();
+  } catch (error) {
+    status.textContent = `This photo cannot be shown: ${explain(error)}`;
+    status.className = "error";
+  }
+  return dialog;
+}
+
+/** Pick another photo of the same patient, then show both side by side. */
+async function pickComparison(app, urls, shown, viewer) {
+  const grid = h("ul", { class: "grid", "aria-label": "Photos of this patient" });
+  const status = h("p", { class: "muted", role: "status" }, "Loading the patient's photos…");
+  const dialog = modal("picker", "Compare with", [
+    h("div", { class: "viewer-bar" }, h("h2", { class: "grow" }, "Compare with…"), h("button", { type: "button", onclick: () => dialog.close() }, "Cancel")),
+    status, grid,
+  ], () => {});
+  try {
+    const page = await get(`/api/library/photos?patient=${shown.patient}&limit=60`);
+    const others = page.items.filter((item) => item.upload !== shown.photo.upload);
+    status.textContent = others.length ? "Choose the photo to compare with." : "No other photo of this patient.";
+    for (const item of others) {
+      const img = h("img", { alt: "" });
+      const button = h("button", {
+        type: "button", class: "tile", "aria-label": `Photo taken ${fullTime(item.captured_at)}`,
+        onclick: async () => {
+          try {
+            const photo = await openItem(app, item);
+            dialog.close();
+            viewer.close();
+            openComparison(app, urls, [shown, { photo, senderName: app.state.displayName(item.department, item.sender), patient: shown.patient }]);
+          } catch (error) {
+            status.textContent = explain(error);
+          }
+        },
+      }, img, h("span", { class: "tile-date" }, dayTime(item.captured_at)));
+      grid.append(h("li", {}, button));
+      openItem(app, item).then((photo) => urls.url(photo)).then((url) => (img.src = url)).catch(() => (img.alt = "Cannot be shown"));
+    }
+  } catch (error) {
+    status.textContent = explain(error);
+  }
+}
+
+/** Two photos side by side, oldest first, zoomed together, each with its date. */
+export async function openComparison(app, urls, pair) {
+  const list = await keywords().catch(() => []);
+  const ordered = [...pair].sort((a, b) => String(a.photo.captured_at).localeCompare(String(b.photo.captured_at)));
+  const stages = ordered.map((s) => zoomStage(`Photo taken ${s.photo.captured_at ? fullTime(s.photo.captured_at) : "at an unknown date"}`, () => zoom?.update()));
+  const zoom = zoomButtons(stages);
+  const days = (a, b) => Math.round((new Date(b) - new Date(a)) / 86400000);
+  const gap = ordered[0].photo.captured_at && ordered[1].photo.captured_at ? days(ordered[0].photo.captured_at, ordered[1].photo.captured_at) : null;
+  const panes = ordered.map((s, i) => h("figure", { class: "pane" }, stages[i].el,
+    h("figcaption", {}, h("strong", {}, s.photo.captured_at ? dayTime(s.photo.captured_at) : "Date unknown"),
+      i === 1 && gap !== null ? ` · ${gap} day${gap === 1 ? "" : "s"} later` : "",
+      h("span", { class: "muted" }, ` ${(s.photo.keywords || []).map((k) => keywordLabel(list, k)).join(", ")}`))));
+  const close = h("button", { type: "button", class: "primary close", "aria-label": "Close", onclick: () => dialog.close() }, "×");
+  const dialog = modal("compare", "Compare two photos", [
+    h("div", { class: "viewer-bar" }, ...zoom.buttons, close),
+    h("div", { class: "panes" }, ...panes),
+  ], () => stages.forEach((s) => s.stop()));
+  close.focus();
+  await Promise.all(ordered.map(async (s, i) => {
+    try {
+      stages[i].img.src = await urls.url(s.photo, { thumbnail: false });
+    } catch (error) {
+      stages[i].img.alt = `Cannot be shown: ${explain(error)}`;
+    }
+  }));
+  return dialog;
+}

@@ -1,0 +1,225 @@
+"""Clinicians of a demo hospital using the browser client, end to end, on real daphne.
+
+One ward for the module: `head_carol` (head of Plastic surgery), `surgeon_bob`
+and `nurse_alice` (members) in three browser contexts at 360x740; their
+first sign-in creates keys and a backup; the institution's admin key appoints
+Carol (as IT does with `manage.py appoint_head`) and Carol signs the others'
+admissions in her browser. The tests then run in order on that ward. Every
+WebSocket frame any page sends or receives is recorded, and the last test
+checks that none holds a word of what was typed.
+"""
+
+import time
+import uuid
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from client.sdk import RoundsClient
+from tests.browser.conftest import (
+    Ward,
+    create_keys,
+    institution_keys,
+    run_async,
+    shot,
+    sign_admission,
+    sign_in,
+)
+from tests.live.servers import DEMO_PASSWORD, LiveCluster
+
+pytestmark = [pytest.mark.live, pytest.mark.timeout(300)]
+
+FIRST = "Sacral wound 3 cm, edges pink, no discharge. Dressing changed 09:40."
+AWAY = ["Drain output 20 ml serous", "Patient asks for analgesia at 14:00"]
+QUEUED = "Temperature 37.9 at 15:10, will recheck"
+FROM_PYTHON = "Agree with plan, review at 17:00 ward round"
+
+
+def message(page: Page, text: str):
+    return page.locator("li.msg .text", has_text=text)
+
+
+@pytest.fixture(scope="module")
+def ward(browser, cluster: LiveCluster):
+    ward = Ward(cluster)
+    carol = ward.open(browser, "head_carol")
+    create_keys(carol)
+    admin_key = cluster.root / "var" / "demo-keys" / "admin.key"
+    cluster.manage("appoint_head", "plastic-surgery", "head_carol", "--key-file", str(admin_key))
+    for username in ("surgeon_bob", "nurse_alice"):
+        create_keys(ward.open(browser, username))
+    shot(ward.people["nurse_alice"].page, "03-departments")
+    ward.department_id = int(
+        carol.page.locator("a[href^='#/d/']").first.get_attribute("href").split("/")[-1]
+    )
+    for username in ("surgeon_bob", "nurse_alice"):
+        sign_admission(carol, ward.department_id, username)
+    shot(carol.page, "08-members")
+    yield ward
+    for person in ward.people.values():
+        person.context.close()
+
+
+def test_sign_in_screen_and_its_refusals(browser, ward):
+    page = ward.open(browser, "nurse_frank").page
+    page.goto("/")
+    shot(page, "01-sign-in")
+    for _ in range(5):  # ROUNDS_LOCKOUT_FAILURES: the fifth failure is answered "locked"
+        with page.expect_response("**/api/auth/login"):
+            sign_in(page, "nurse_frank", "not-the-password")
+        if _ == 0:
+            expect(page.locator("#login-error")).to_have_text("Wrong username or password.")
+    expect(page.locator("#login-error")).to_contain_text("locked on this device for 15 minutes")
+
+
+def test_a_message_is_seen_live_and_the_sender_sees_the_receipt(ward):
+    bob, alice = ward.people["surgeon_bob"].page, ward.people["nurse_alice"].page
+    alice.goto(f"/#/d/{ward.department_id}")
+    started = time.monotonic()
+    bob.get_by_role("link", name="Find a patient").click()
+    bob.get_by_label("Family name (start of)").fill("Le")
+    bob.get_by_role("button", name="Search").click()
+    bob.locator("a[href^='#/p/']").first.click()
+    shot(bob, "04-patient")
+    bob.get_by_label("Subject").fill("Sacral pressure ulcer")
+    bob.get_by_role("button", name="Open conversation").click()
+    expect(bob.locator("#retention-banner")).to_contain_text("may be reviewed for compliance")
+    ward.thread_id = int(bob.url.split("/")[-1])
+    # The new thread appears on Alice's list live; she opens it.
+    alice.get_by_role("link", name="Sacral pressure ulcer").click()
+    bob.get_by_role("textbox", name="Message").fill(FIRST)
+    ward.typed.append(FIRST)
+    expect(alice.locator(".typing")).to_contain_text("Dr Bob Martin is typing")
+    bob.get_by_role("textbox", name="Message").press("Enter")
+    expect(message(alice, FIRST)).to_be_visible()
+    expect(bob.locator("#seen-by")).to_have_text("Seen by Alice Durand, RN")
+    ward.seconds_to_seen = time.monotonic() - started
+    print(f"\nfind patient → message seen by a colleague: {ward.seconds_to_seen:.1f} s")
+    bob.locator("#seen-by").click()
+    expect(bob.get_by_role("dialog")).to_contain_text("Alice Durand, RN")
+    shot(bob, "06-seen-by")
+    bob.get_by_role("dialog").get_by_role("button", name="Close").click()
+    shot(alice, "05-conversation")
+    assert message(alice, FIRST).count() == 1
+
+
+def test_a_department_outsider_cannot_reach_the_thread(browser, ward):
+    ines = ward.open(browser, "nurse_ines")
+    create_keys(ines)
+    expect(ines.page.locator("a[href^='#/d/']")).to_have_count(1)
+    expect(ines.page.locator("a[href^='#/d/']")).to_contain_text("Vascular surgery")
+    ines.page.goto(f"/#/t/{ward.thread_id}")
+    expect(ines.page.get_by_role("alert").first).to_contain_text("not in your departments")
+    api = ines.context.request.get(f"/api/threads/{ward.thread_id}/messages")
+    assert api.status == 404
+    assert FIRST not in api.text()
+
+
+def test_a_network_drop_loses_nothing_and_doubles_nothing(ward):
+    bob_person, alice_person = ward.people["surgeon_bob"], ward.people["nurse_alice"]
+    bob, alice = bob_person.page, alice_person.page
+    alice_person.context.set_offline(True)
+    expect(alice.locator("#conn")).to_contain_text("Offline")
+    for text in AWAY:
+        bob.get_by_role("textbox", name="Message").fill(text)
+        bob.get_by_role("textbox", name="Message").press("Enter")
+        ward.typed.append(text)
+        sent = bob.locator("li.msg.mine", has_text=text).locator("time")
+        expect(sent).not_to_have_text("Sending…")
+    # Alice writes while offline: it waits and goes once, under one client_msg_id.
+    alice.get_by_role("textbox", name="Message").fill(QUEUED)
+    alice.get_by_role("textbox", name="Message").press("Enter")
+    ward.typed.append(QUEUED)
+    expect(alice.locator("li.msg.mine", has_text=QUEUED)).to_contain_text("Sending…")
+    shot(alice, "07-offline")
+    alice_person.context.set_offline(False)
+    for text in [*AWAY, QUEUED]:
+        expect(message(alice, text)).to_have_count(1)
+        expect(message(bob, text)).to_have_count(1)
+    expect(alice.locator("#conn")).to_have_text("")
+    # Every message once, in order, on both screens, and after a reload too.
+    expected = [FIRST, *AWAY, QUEUED]
+    assert alice.locator("li.msg .text").all_inner_texts() == expected
+    assert bob.locator("li.msg .text").all_inner_texts() == expected
+    alice.reload()
+    expect(alice.locator("li.msg .text")).to_have_text(expected)
+
+
+def test_python_client_and_browser_read_each_other(ward):
+    carol, bob = ward.people["head_carol"], ward.people["surgeon_bob"]
+    pins = {kind: pair.fingerprint for kind, pair in institution_keys(ward.cluster).items()}
+    url = ward.cluster.servers[-1].url  # the other process, when there are two
+
+    def sdk() -> RoundsClient:
+        return RoundsClient(
+            url,
+            pinned_admin_fingerprint=pins["admin"],
+            pinned_compliance_fingerprint=pins["compliance"],
+        )
+
+    async def erin_sets_up_keys():
+        async with sdk() as erin:
+            await erin.login("intern_erin", DEMO_PASSWORD)
+            await erin.setup_keys(opslimit=1, memlimit=8192)
+            return erin.keys.identity
+
+    async def erin_reads_and_answers(identity) -> list[str]:
+        async with sdk() as erin:
+            await erin.login("intern_erin", DEMO_PASSWORD)
+            erin.keys.identity, erin.keys.backup_stored = identity, True
+            assert await erin.setup_keys() is None
+            await erin.connect()
+            page = await erin.history(ward.thread_id)
+            texts = [
+                (await erin.open_message(m, department=ward.department_id)).decode()
+                for m in page["messages"]
+            ]
+            await erin.send_text(ward.thread_id, FROM_PYTHON, department=ward.department_id)
+            return texts
+
+    identity = run_async(erin_sets_up_keys())
+    # Carol signs Erin's admission in her browser, which also shares the history's keys.
+    sign_admission(carol, ward.department_id, "intern_erin")
+    texts = run_async(erin_reads_and_answers(identity))
+    ward.typed.append(FROM_PYTHON)
+    assert texts == [FIRST, *AWAY, QUEUED]
+    expect(message(bob.page, FROM_PYTHON)).to_have_count(1)
+    expect(bob.page.locator("li.msg", has_text=FROM_PYTHON)).to_contain_text("Dr Erin Petit")
+
+
+def test_a_head_closes_and_reopens_the_thread(ward):
+    carol, bob = ward.people["head_carol"].page, ward.people["surgeon_bob"].page
+    carol.goto(f"/#/t/{ward.thread_id}")
+    carol.get_by_role("button", name="Close conversation").click()
+    expect(bob.get_by_role("textbox", name="Message")).to_be_disabled()
+    shot(bob, "09-closed")
+    carol.get_by_role("button", name="Reopen conversation").click()
+    expect(bob.get_by_role("textbox", name="Message")).to_be_enabled()
+
+
+def test_sign_out_wipes_keys_and_the_passphrase_recovers_them(browser, ward):
+    alice = ward.people["nurse_alice"]
+    alice.page.get_by_role("button", name="Sign out").click()
+    expect(alice.page.get_by_role("button", name="Sign in")).to_be_visible()
+    databases = alice.page.evaluate("async () => (await indexedDB.databases()).map((d) => d.name)")
+    assert "rounds-keys" not in databases
+    again = ward.open(browser, "nurse_alice")
+    sign_in(again.page, "nurse_alice")
+    again.page.get_by_label("Recovery code or passphrase").fill("wrong-" + uuid.uuid4().hex[:20])
+    again.page.get_by_role("button", name="Restore my keys").click()
+    expect(again.page.get_by_role("alert").first).to_contain_text("does not open your keys")
+    shot(again.page, "10-recover")
+    again.page.get_by_label("Recovery code or passphrase").fill(alice.secret.lower())
+    again.page.get_by_role("button", name="Restore my keys").click()
+    expect(again.page.get_by_role("heading", name="My departments")).to_be_visible(timeout=30_000)
+    again.page.goto(f"/#/t/{ward.thread_id}")
+    expect(again.page.locator("li.msg .text")).to_have_text(ward.typed)
+
+
+def test_no_frame_on_the_socket_holds_plaintext(ward):
+    assert ward.frames, "frames were recorded"
+    assert any('"message.post"' in frame for frame in ward.frames)
+    for text in ward.typed:
+        for frame in ward.frames:
+            assert text not in frame
+            assert text.split()[0] + " " + text.split()[1] not in frame
