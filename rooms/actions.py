@@ -57,6 +57,30 @@ def list_my_departments(actor: Any) -> list[dict[str, Any]]:
     return [department_data(m.department, m.role) for m in memberships]
 
 
+def list_all_departments(actor: Any) -> list[dict[str, Any]]:
+    """Every department with its current heads: what an administrator needs to
+    appoint a first head (they are members of none)."""
+    access.check_admin(actor)
+    heads: dict[int, list[dict[str, Any]]] = {}
+    for membership in (
+        Membership.objects.active()
+        .filter(role=Role.HEAD)
+        .select_related("user")
+        .order_by("user__username")
+    ):
+        heads.setdefault(membership.department_id, []).append(
+            {
+                "id": membership.user_id,
+                "username": membership.user.username,
+                "display_name": membership.user.label,
+            }
+        )
+    return [
+        {**department_data(department), "heads": heads.get(department.pk, [])}
+        for department in Department.objects.order_by("name")
+    ]
+
+
 def list_members(actor: Any, department_id: int) -> list[dict[str, Any]]:
     access.access_membership(actor, department_id)
     memberships = (

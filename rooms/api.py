@@ -1,6 +1,6 @@
 """Departments over HTTP: thin views over rooms.actions."""
 
-from ninja import Router, Schema
+from ninja import Query, Router, Schema
 from ninja.responses import Status
 
 from rooms import actions, keys
@@ -24,7 +24,10 @@ class RoleIn(Schema):
 
 
 @router.get("")
-def my_departments(request):
+def my_departments(request, every: bool = Query(False, alias="all")):
+    """The caller's departments; `?all=true`: every department with its heads (administrators)."""
+    if every:
+        return actions.list_all_departments(request.user)
     return actions.list_my_departments(request.user)
 
 
