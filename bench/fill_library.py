@@ -164,7 +164,14 @@ def main(count: int) -> None:
         for sql in connection.ops.sequence_reset_sql(no_style(), [Attachment]):
             cursor.execute(sql)
         if connection.vendor == "postgresql":
-            for table in ("media_attachment", "media_attachmentkeyword", "media_upload"):
+            for table in (
+                "media_attachment",
+                "media_attachmentkeyword",
+                "media_upload",
+                "chat_message",
+                "chat_thread",
+                "patients_patient",
+            ):
                 cursor.execute(f"ANALYZE {table}")
     print(
         json.dumps(

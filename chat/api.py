@@ -1,11 +1,17 @@
-"""Threads, history and receipts over HTTP; posting is on the socket."""
+"""Threads, history, receipts and redaction over HTTP; posting is on the socket."""
 
 from ninja import Router, Schema
 from ninja.responses import Status
+from pydantic import Field
 
-from chat import actions
+from chat import actions, redaction
+from chat.protocol import MAX_REDACTION_REASON
 
 router = Router(tags=["threads"])
+
+
+class RedactIn(Schema):
+    reason: str | None = Field(default=None, max_length=MAX_REDACTION_REASON)
 
 
 class ThreadIn(Schema):
@@ -49,3 +55,9 @@ def history(request, thread_id: int, before_seq: int | None = None, limit: int =
 @router.get("threads/{thread_id}/receipts")
 def receipts(request, thread_id: int, seq: int | None = None):
     return actions.check_receipts(request.user, thread_id, seq)
+
+
+@router.post("messages/{message_id}/redact")
+def redact_message(request, message_id: int, body: RedactIn | None = None):
+    reason = body.reason if body is not None else None
+    return redaction.check_redact_message(request.user, message_id, reason)

@@ -63,6 +63,8 @@ def message_payload(message: Message, sender_username: str) -> dict[str, Any]:
             message.ciphertext,
             message.created_at,
             message.attachments,
+            message.redacted_at,
+            message.redacted_by_id,
         )
     )
 
@@ -81,11 +83,19 @@ MESSAGE_COLUMNS = (
     "ciphertext",
     "created_at",
     "attachments",
+    "redacted_at",
+    "redacted_by_id",
 )
 
 
-def message_row_payload(row: tuple) -> dict[str, Any]:
-    """`message_payload` from a row of MESSAGE_COLUMNS."""
+def message_row_payload(row: tuple, *, retained: bool = False) -> dict[str, Any]:
+    """`message_payload` from a row of MESSAGE_COLUMNS.
+
+    A redacted message is a tombstone: no envelope and no photos, only who
+    redacted it and when, so a member's client never receives its ciphertext
+    again. `retained` keeps them, with the tombstone's `redacted` beside:
+    for a compliance access (case and reason given), never for a member.
+    """
     (
         pk,
         thread_id,
@@ -97,16 +107,22 @@ def message_row_payload(row: tuple) -> dict[str, Any]:
         ciphertext,
         created_at,
         attachments,
+        redacted_at,
+        redacted_by,
     ) = row
+    hidden = redacted_at is not None and not retained
     return {
         "id": pk,
         "thread": thread_id,
         "seq": seq,
         "sender": {"id": sender_id, "username": username},
         "client_msg_id": client_msg_id,
-        "envelope": {"header": header, "ciphertext": ciphertext},
+        "envelope": None if hidden else {"header": header, "ciphertext": ciphertext},
         "created_at": created_at.isoformat(),
-        "attachments": attachments or [],
+        "attachments": [] if hidden else attachments or [],
+        "redacted": None
+        if redacted_at is None
+        else {"at": redacted_at.isoformat(), "by": redacted_by},
     }
 
 

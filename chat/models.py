@@ -62,10 +62,22 @@ class Message(models.Model):
     # message.new shows them), kept here so history and resume need no join.
     # NULL for a text message: the hot path writes nothing more.
     attachments = models.JSONField(null=True, blank=True, default=None)
+    # A redaction (chat/redaction.py) hides the message from members; the row,
+    # its ciphertext and its photos are kept for compliance. Both are set
+    # together, once, and never cleared.
+    redacted_at = models.DateTimeField(null=True, blank=True)
+    redacted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["thread", "seq"], name="message_seq_unique"),
+            models.CheckConstraint(
+                condition=Q(redacted_at__isnull=True, redacted_by__isnull=True)
+                | Q(redacted_at__isnull=False, redacted_by__isnull=False),
+                name="message_redacted_together",
+            ),
             models.UniqueConstraint(
                 fields=["sender", "client_msg_id"], name="message_client_id_unique"
             ),
@@ -109,6 +121,7 @@ class EventKind(models.TextChoices):
     THREAD_CLOSED = "thread.closed"
     THREAD_REOPENED = "thread.reopened"
     KEY_ROTATED = "key.rotated"
+    MESSAGE_REDACTED = "message.redacted"
 
 
 class Event(models.Model):

@@ -19,6 +19,7 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
     field_validator,
+    model_validator,
 )
 
 PROTOCOL_VERSION = 1
@@ -42,6 +43,7 @@ KeywordCode = Annotated[str, StringConstraints(pattern=r"^[-a-zA-Z0-9_]{1,64}$")
 ConsentScope = Literal["care", "teaching", "publication"]
 MAX_ATTACHMENTS = 10
 MAX_KEYWORDS = 16
+MAX_REDACTION_REASON = 200
 HeaderValue = str | int | bool | None
 
 
@@ -186,18 +188,47 @@ class Typing(ClientFrame):
     active: bool = True
 
 
+class MessageRedact(ClientFrame):
+    """Hide a message from members: its sender's "delete", or a head's moderation.
+
+    The message and its photos are kept for compliance (chat/redaction.py).
+    `reason` is a plain-text note for the audit trail, seen by the server and
+    compliance staff, never by members: no patient details in it.
+    """
+
+    type: Literal["message.redact"]
+    message: PositiveId
+    reason: Annotated[str, StringConstraints(max_length=MAX_REDACTION_REASON)] | None = None
+
+
 class Ping(ClientFrame):
     type: Literal["ping"]
 
 
+INBOUND_MODELS = (
+    MessagePost,
+    HistoryFetch,
+    Resume,
+    ReceiptRead,
+    ReceiptsFetch,
+    Typing,
+    MessageRedact,
+    Ping,
+)
 InboundFrame = Annotated[
-    MessagePost | HistoryFetch | Resume | ReceiptRead | ReceiptsFetch | Typing | Ping,
+    MessagePost
+    | HistoryFetch
+    | Resume
+    | ReceiptRead
+    | ReceiptsFetch
+    | Typing
+    | MessageRedact
+    | Ping,
     Field(discriminator="type"),
 ]
 INBOUND = TypeAdapter(InboundFrame)
 INBOUND_TYPES = {
-    model.model_fields["type"].annotation.__args__[0]: model
-    for model in (MessagePost, HistoryFetch, Resume, ReceiptRead, ReceiptsFetch, Typing, Ping)
+    model.model_fields["type"].annotation.__args__[0]: model for model in INBOUND_MODELS
 }
 
 
@@ -259,15 +290,32 @@ class AttachmentOut(Loose):
     annotates: int | None
 
 
+class RedactedOut(Loose):
+    at: str
+    by: int
+
+
 class MessageOut(Loose):
+    """A message as members get it. A redacted one is a tombstone: `redacted` set,
+    no envelope, no photos (its ciphertext is never sent to a member again)."""
+
     id: int
     thread: int
     seq: int
     sender: UserRef
     client_msg_id: str
-    envelope: Envelope
+    envelope: Envelope | None
     created_at: str
     attachments: list[AttachmentOut]
+    redacted: RedactedOut | None
+
+    @model_validator(mode="after")
+    def tombstone_has_no_content(self) -> "MessageOut":
+        if self.redacted is None and self.envelope is None:
+            raise ValueError("only a redacted message comes without its envelope")
+        if self.redacted is not None and (self.envelope is not None or self.attachments):
+            raise ValueError("a redacted message comes without its envelope and photos")
+        return self
 
 
 class DepartmentEvent(Loose):
@@ -320,6 +368,21 @@ class KeyRotated(DepartmentEvent):
     by: UserRef
 
 
+class MessageRef(Loose):
+    id: int
+    thread: int
+    seq: int
+
+
+class MessageRedacted(DepartmentEvent):
+    """A message was redacted: clients drop its content and show a tombstone."""
+
+    type: Literal["message.redacted"]
+    message: MessageRef
+    by: UserRef
+    redacted_at: str
+
+
 class TypingOut(Loose):
     type: Literal["typing"]
     department: int
@@ -337,6 +400,7 @@ OutboundFrame = Annotated[
     | MemberEvent
     | ThreadEvent
     | KeyRotated
+    | MessageRedacted
     | TypingOut,
     Field(discriminator="type"),
 ]

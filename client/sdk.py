@@ -76,6 +76,7 @@ EVENT_TYPES = {
     "thread.reopened",
     "typing",
     "key.rotated",
+    "message.redacted",
 }
 
 
@@ -313,6 +314,14 @@ class RoundsClient(PhotoMixin):
         frame: dict[str, Any] = {"type": "receipts.fetch", "thread": thread}
         if seq is not None:
             frame["seq"] = seq
+        return await self.request(frame)
+
+    async def redact(self, message_id: int, reason: str | None = None) -> dict:
+        """Remove a message from members' view (one's own, or any as a head); the
+        server keeps it for compliance. Idempotent: a repeat gets the first answer."""
+        frame: dict[str, Any] = {"type": "message.redact", "message": message_id}
+        if reason is not None:
+            frame["reason"] = reason
         return await self.request(frame)
 
     async def typing(self, thread: int, active: bool = True) -> dict:
@@ -1027,14 +1036,21 @@ class RoundsClient(PhotoMixin):
         different envelope under a (sender, client_msg_id) already opened is
         refused (`replay`); the same envelope again is opened again.
 
-        Raises RoundsClientError: `envelope_mismatch`, `replay`, `no_room_key`,
-        a chat.crypto code (`bad_signature`, `decryption_failed`,
+        Raises RoundsClientError: `redacted` (a tombstone: the server no longer
+        serves its content to members), `envelope_mismatch`, `replay`,
+        `no_room_key`, a chat.crypto code (`bad_signature`, `decryption_failed`,
         `invalid_envelope`, …), or the server's refusal of a look-up.
         """
         message = frame_or_message
         if isinstance(frame_or_message.get("message"), dict):
             message = frame_or_message["message"]
             department = frame_or_message.get("department", department)
+        if message.get("redacted"):
+            raise RoundsClientError(
+                "redacted",
+                "This message was removed; it is retained for compliance only.",
+                dict(message["redacted"]),
+            )
         try:
             thread_id = message["thread"]
             sender = message["sender"]

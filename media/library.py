@@ -122,7 +122,7 @@ def check_search_photos(actor: Any, query: PhotoQuery) -> dict[str, Any]:
     page = list(rows.order_by("-captured_at", "-id").values_list(*ITEM_COLUMNS)[: query.limit + 1])
     more, page = len(page) > query.limit, page[: query.limit]
     keywords = _keywords_of([row[0] for row in page])
-    items = [_item(row, keywords.get(row[0], [])) for row in page]
+    items = [_item(row, keywords.get(row[0], []), retained=scope is None) for row in page]
     next_cursor = _encode_cursor(page[-1][3], page[-1][0]) if more else None
     _audit_query(actor, "photos", query, _filters_used(query), len(items), patient_id)
     return {"items": items, "next_cursor": next_cursor}
@@ -235,7 +235,13 @@ def check_record_report(
 
 
 def _in_scope(rows: QuerySet, scope: list[int] | None, department_id: int | None) -> QuerySet:
-    """Limit to what the caller may see, and to one department if asked (NotFound if unseen)."""
+    """Limit to what the caller may see, and to one department if asked (NotFound if unseen).
+
+    The photos of redacted messages are hidden from members and retained for
+    compliance: only a compliance access (`scope` None) still finds them.
+    """
+    if scope is not None:
+        rows = rows.filter(message__redacted_at__isnull=True)
     if department_id is not None:
         visible = (
             Department.objects.filter(pk=department_id).exists()
@@ -333,7 +339,7 @@ def _keywords_of(ids: list[int]) -> dict[int, list[str]]:
     return keywords
 
 
-def _item(row: tuple, keywords: list[str]) -> dict[str, Any]:
+def _item(row: tuple, keywords: list[str], *, retained: bool) -> dict[str, Any]:
     (pk, upload, thumbnail, captured_at, consent, annotates, department, thread, patient) = row[:9]
     ipp, family_name, given_name, birth_date, sender_id, username = row[9:15]
     return {
@@ -354,7 +360,7 @@ def _item(row: tuple, keywords: list[str]) -> dict[str, Any]:
             "birth_date": birth_date.isoformat(),
         },
         "sender": {"id": sender_id, "username": username},
-        "message": message_row_payload(row[15:]),
+        "message": message_row_payload(row[15:], retained=retained),
     }
 
 

@@ -336,7 +336,8 @@ def check_download(
 ) -> Download:
     """Authorise a download and audit it (committed) before any byte leaves.
 
-    Compliance officers who are not members name a case and a reason.
+    Compliance officers who are not members name a case and a reason; the
+    photos of a redacted message are for them only (members get not_found).
     """
     case, reason = (case or "").strip(), (reason or "").strip()
     named = bool(case and reason) and len(case) <= 100 and len(reason) <= 500
@@ -369,7 +370,8 @@ def do_record_download(
         else None,
         "bytes": download.length,
     }
-    if case and not access.is_member(actor, upload.department_id):
+    # Set by access_attached_upload: a non-member, or the photo of a redacted message.
+    if getattr(upload, "as_compliance", False):
         data |= {"compliance": True, "case": case, "reason": reason}
     with transaction.atomic():
         record(

@@ -12,7 +12,7 @@ from typing import Any
 from django.db.models import OuterRef, Subquery
 
 from chat.errors import ErrorCode, Forbidden, NotFound, RoundsError
-from chat.models import Thread
+from chat.models import Message, Thread
 from rooms.models import Department, Membership, Role
 
 
@@ -62,6 +62,17 @@ def access_department(user: Any, department_id: int, *, head: bool = False) -> D
     return Department.objects.get(pk=membership.department_id)
 
 
+def access_statements(user: Any, department_id: int) -> None:
+    """A department's signed membership statements are read by its members, and by
+    administrators, who appoint first heads and check that an appointment verifies."""
+    check_authenticated(user)
+    if user.is_staff or user.is_superuser:
+        if not Department.objects.filter(pk=department_id).exists():
+            raise NotFound("Department not found.")
+        return
+    access_membership(user, department_id)
+
+
 def access_thread(user: Any, thread_id: int, *, head: bool = False) -> Thread:
     """The thread, if the caller is a member (a head, with `head`) of its department."""
     check_authenticated(user)
@@ -80,6 +91,30 @@ def access_thread(user: Any, thread_id: int, *, head: bool = False) -> Thread:
     if head and thread.caller_role != Role.HEAD:
         raise Forbidden("Only a head of this department may do this.")
     return thread
+
+
+def access_message(user: Any, message_id: int, *, redact: bool = False) -> Message:
+    """The message (its thread loaded), if the caller is a member of its department.
+
+    `caller_role` is set on it. With `redact`, the caller must also be its
+    sender or a head of the department (Forbidden otherwise): a member's own
+    "delete", or a head's moderation.
+    """
+    check_authenticated(user)
+    role = Membership.objects.active().filter(
+        department_id=OuterRef("thread__department_id"), user_id=user.pk
+    )
+    message = (
+        Message.objects.filter(pk=message_id)
+        .select_related("thread")
+        .annotate(caller_role=Subquery(role.values("role")[:1]))
+        .first()
+    )
+    if message is None or message.caller_role is None:
+        raise NotFound("Message not found.")
+    if redact and message.sender_id != user.pk and message.caller_role != Role.HEAD:
+        raise Forbidden("Only its sender or a head of this department may redact it.")
+    return message
 
 
 def check_clinician(user: Any) -> None:
@@ -113,6 +148,10 @@ def access_attached_upload(user: Any, upload_id: Any, *, compliance: bool = Fals
     in a department the caller is an active member of, or NotFound alike for
     unknown, not yet attached and forbidden ones. A compliance officer reads
     any attached blob, but only naming a case and a reason (`compliance`).
+
+    The photos of a redacted message are hidden from members (NotFound, as if
+    missing) and retained for compliance. `as_compliance` is set on the upload
+    returned: True when only the compliance grounds allowed it.
     """
     from django.db.models import Q
 
@@ -121,18 +160,21 @@ def access_attached_upload(user: Any, upload_id: Any, *, compliance: bool = Fals
 
     check_authenticated(user)
     upload = Upload.objects.filter(pk=upload_id, state=UploadState.ATTACHED).first()
-    department_id = (
+    attached = (
         Attachment.objects.filter(Q(upload_id=upload_id) | Q(thumbnail_id=upload_id))
-        .values_list("department_id", flat=True)
+        .values_list("department_id", "message__redacted_at")
         .first()
     )
-    if upload is None or department_id is None:
+    if upload is None or attached is None:
         raise NotFound("Upload not found.")
-    if is_member(user, department_id):
+    department_id, redacted_at = attached
+    if redacted_at is None and is_member(user, department_id):
+        upload.as_compliance = False
         return upload
     if user.is_compliance_officer:
         if not compliance:
             raise InvalidRequest("A compliance access names a case and a reason.")
+        upload.as_compliance = True
         return upload
     raise NotFound("Upload not found.")
 

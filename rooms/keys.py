@@ -468,7 +468,7 @@ def list_statements(actor: Any, department_id: int) -> dict:
     replaced keys included) to its public key; a client checks each against
     its fingerprint, so the server cannot substitute one.
     """
-    access.access_membership(actor, department_id)
+    access.access_statements(actor, department_id)
     stored = list(MembershipStatement.objects.filter(department_id=department_id).order_by("id"))
     named = set()
     for entry in stored:

@@ -62,6 +62,7 @@ class Endpoint:
             thread_id=h.thread.pk,
             kind="compliance",
             upload_id=vars(h).get("_upload_id", "00000000-0000-4000-8000-000000000000"),
+            message_id=vars(h).get("_message_id", 999_999),
         )
         return f"{path}?{self.query}" if self.query else path
 
@@ -77,7 +78,8 @@ def post_message(h: Hospital) -> None:
 
     give_keys(h)
     body = sealed(h, "surgeon_bob", h.thread, "bob-perm-0001")
-    check_post_message(h.surgeon_bob, h.thread.pk, "bob-perm-0001", body)
+    ack = check_post_message(h.surgeon_bob, h.thread.pk, "bob-perm-0001", body)
+    vars(h)["_message_id"] = ack["message_id"]
 
 
 # --- Keys: the personas' identities live on the hospital object for one test ---------
@@ -260,6 +262,12 @@ ENDPOINTS: dict[str, Endpoint] = {
     "threads.reopen": Endpoint("post", THREAD + "/reopen", setup=close_thread),
     "threads.messages": Endpoint("get", THREAD + "/messages", setup=post_message),
     "threads.receipts": Endpoint("get", THREAD + "/receipts", setup=post_message),
+    "messages.redact": Endpoint(
+        "post",
+        "/api/messages/{message_id}/redact",
+        setup=post_message,
+        body=lambda h: {"reason": "Posted in the wrong thread"},
+    ),
     "keys.publish_identity": Endpoint(
         "put",
         "/api/keys/identity",
@@ -346,15 +354,18 @@ HEAD_ONLY = (
     "departments.post_statement",
 )
 HEAD_ONLY_THREAD = ("threads.close", "threads.reopen")
+# A message is redacted by its sender (surgeon_bob) or a head of its department.
+SENDER_OR_HEAD = ("messages.redact",)
 
 # (endpoint, role, status, code)
 REFUSED: list[tuple[str, str, int, str]] = [
     *[(name, "anonymous", 401, "not_authenticated") for name in ENDPOINTS],
     *[
         (name, role, 404, "not_found")
-        for name in THREAD_AND_DEPARTMENT + DEPARTMENT_KEYS
+        for name in THREAD_AND_DEPARTMENT + DEPARTMENT_KEYS + SENDER_OR_HEAD
         for role in OUTSIDERS
     ],
+    *[(name, "nurse_alice", 403, "forbidden") for name in SENDER_OR_HEAD],
     *[(name, "nurse_alice", 403, "forbidden") for name in HEAD_ONLY + HEAD_ONLY_THREAD],
     *[(name, "surgeon_bob", 403, "forbidden") for name in HEAD_ONLY_THREAD],
     ("departments.post_statement", "surgeon_bob", 403, "forbidden"),
@@ -427,6 +438,8 @@ ALLOWED: list[tuple[str, str, int]] = [
     ("threads.reopen", "head_carol", 200),
     ("threads.messages", "nurse_alice", 200),
     ("threads.receipts", "nurse_alice", 200),
+    ("messages.redact", "surgeon_bob", 200),
+    ("messages.redact", "head_carol", 200),
     ("keys.publish_identity", "nurse_alice", 200),
     ("keys.identity", "surgeon_bob", 200),
     ("keys.identity", "nurse_alice", 200),
@@ -518,7 +531,9 @@ def snapshot() -> dict[str, Any]:
             )
         ),
         "threads": list(Thread.objects.order_by("pk").values_list("pk", "closed_at", "last_seq")),
-        "messages": Message.objects.count(),
+        "messages": list(
+            Message.objects.order_by("pk").values_list("pk", "redacted_at", "redacted_by_id")
+        ),
         "receipts": Receipt.objects.count(),
         "events": Event.objects.count(),
         "patients": Patient.objects.count(),
@@ -607,6 +622,12 @@ EFFECTS: dict[str, Callable[[Hospital], bool]] = {
     "threads.create": lambda h: Thread.objects.filter(title="Pre-op").exists(),
     "threads.close": _thread_closed,
     "threads.reopen": lambda h: not _thread_closed(h),
+    "messages.redact": lambda h: (
+        Message.objects.filter(
+            pk=vars(h)["_message_id"], redacted_at__isnull=False, ciphertext__gt=""
+        ).exists()
+        and AuditEvent.objects.filter(action="message.redacted").count() == 1
+    ),
     "keys.publish_identity": lambda h: IdentityKey.objects.filter(
         user=h.nurse_alice, fingerprint=keypair(h, "nurse_alice").fingerprint, replaced_at=None
     ).exists(),
@@ -674,6 +695,16 @@ def test_a_missing_thread_and_a_foreign_one_look_the_same(hospital, actors):
     assert foreign.json() == missing.json()
 
 
+def test_a_missing_message_and_a_foreign_one_look_the_same(hospital, actors):
+    endpoint = ENDPOINTS["messages.redact"]
+    endpoint.setup(hospital)
+    foreign = call(endpoint, hospital, token_for(actors["nurse_ines"]))
+    vars(hospital)["_message_id"] = 999_999
+    missing = call(endpoint, hospital, token_for(actors["surgeon_bob"]))
+    assert foreign.status_code == missing.status_code == 404
+    assert foreign.json() == missing.json()
+
+
 def test_a_missing_department_and_a_foreign_one_look_the_same(hospital, actors):
     foreign = call(ENDPOINTS["departments.members"], hospital, token_for(actors["nurse_ines"]))
     missing = call(
@@ -686,8 +717,11 @@ def test_a_missing_department_and_a_foreign_one_look_the_same(hospital, actors):
 
 
 def test_a_head_of_another_department_is_a_stranger_here(hospital, actors):
-    for name in ("departments.admit", "departments.remove", "threads.close"):
-        response = call(ENDPOINTS[name], hospital, token_for(actors["head_grace"]))
+    for name in ("departments.admit", "departments.remove", "threads.close", "messages.redact"):
+        endpoint = ENDPOINTS[name]
+        if endpoint.setup:
+            endpoint.setup(hospital)
+        response = call(endpoint, hospital, token_for(actors["head_grace"]))
         assert response.status_code == 404, name
         assert response.json()["code"] == "not_found"
 

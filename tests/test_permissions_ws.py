@@ -22,13 +22,26 @@ from tests.conftest import Hospital, connect, issue_token, open_socket, sealed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ACTIONS = ("message.post", "history.fetch", "receipt.read", "receipts.fetch", "typing", "resume")
+ACTIONS = (
+    "message.post",
+    "history.fetch",
+    "receipt.read",
+    "receipts.fetch",
+    "typing",
+    "resume",
+    "message.redact",
+)
+NOT_FOUND_MESSAGE = {"message.redact": "Message not found."}
 REFUSED_ROLES = ("compliance_dan", "intern_erin", "nurse_ines", "head_grace")
 
 
 def frame_for(action: str, h: Hospital, role: str) -> dict[str, Any]:
-    """`role`'s frame; a post carries an envelope `role` really signed, for this thread."""
+    """`role`'s frame; a post carries an envelope `role` really signed, for this thread.
+
+    A redaction names `role`'s own message if they posted one, else the seed's.
+    """
     thread = h.thread.pk
+    posted = vars(h).get("_messages", {})
     frames = {
         "message.post": {
             "thread": thread,
@@ -40,6 +53,10 @@ def frame_for(action: str, h: Hospital, role: str) -> dict[str, Any]:
         "receipts.fetch": {"thread": thread},
         "typing": {"thread": thread, "active": True},
         "resume": {"cursor": {str(h.plastic.pk): 0}},
+        "message.redact": {
+            "message": posted.get(role, posted.get("surgeon_bob", 999_999)),
+            "reason": "Wrong thread",
+        },
     }
     return {"type": action, "id": "f-1", **frames[action]}
 
@@ -47,16 +64,24 @@ def frame_for(action: str, h: Hospital, role: str) -> dict[str, Any]:
 def seed(h: Hospital) -> None:
     """One message in the thread, read by its sender, so every action has something to touch."""
     body = sealed(h, "surgeon_bob", h.thread, "bob-seed-0001")
-    check_post_message(h.surgeon_bob, h.thread.pk, "bob-seed-0001", body)
+    ack = check_post_message(h.surgeon_bob, h.thread.pk, "bob-seed-0001", body)
+    vars(h).setdefault("_messages", {})["surgeon_bob"] = ack["message_id"]
     from chat.actions import check_read_receipt
 
     check_read_receipt(h.surgeon_bob, h.thread.pk, 1)
 
 
+def own_message(h: Hospital, role: str) -> None:
+    """A message of `role`'s, the one their redaction names."""
+    cmid = f"{role[:8]}-own-0001"
+    ack = check_post_message(h.user(role), h.thread.pk, cmid, sealed(h, role, h.thread, cmid))
+    vars(h).setdefault("_messages", {})[role] = ack["message_id"]
+
+
 def snapshot() -> dict[str, Any]:
     return {
         "threads": list(Thread.objects.order_by("pk").values_list("pk", "last_seq", "closed_at")),
-        "messages": Message.objects.count(),
+        "messages": list(Message.objects.order_by("pk").values_list("pk", "redacted_at")),
         "receipts": list(Receipt.objects.order_by("pk").values_list("pk", "user_id", "up_to_seq")),
         "events": Event.objects.count(),
         "memberships": Membership.objects.count(),
@@ -67,9 +92,11 @@ async def token_for(user: Any) -> str:
     return await database_sync_to_async(issue_token)(user)
 
 
-async def setup(h: Hospital, role: str) -> tuple[Any, Any, dict[str, Any]]:
+async def setup(h: Hospital, role: str, action: str) -> tuple[Any, Any, dict[str, Any]]:
     """Seed, then connect a watching member (surgeon_bob or nurse_alice) and the actor."""
     await database_sync_to_async(seed)(h)
+    if action == "message.redact":
+        await database_sync_to_async(own_message)(h, role)
     watcher_name = "surgeon_bob" if role == "nurse_alice" else "nurse_alice"
     watcher, _ = await connect(await token_for(getattr(h, watcher_name)))
     actor, hello = await connect(await token_for(getattr(h, role)))
@@ -115,7 +142,7 @@ async def test_refused(live_hospital, action):
             assert reply["type"] == "error", (role, reply)
             assert reply["id"] == "f-1"
             assert reply["code"] == "not_found", role
-            assert reply["message"] == "Thread not found."
+            assert reply["message"] == NOT_FOUND_MESSAGE.get(action, "Thread not found.")
 
         assert await actor.receive_nothing(timeout=0.05), role
         assert await watcher.receive_nothing(timeout=0.05), role
@@ -130,7 +157,7 @@ async def test_refused(live_hospital, action):
 @pytest.mark.parametrize("action", ACTIONS)
 async def test_allowed(live_hospital, action):
     h = live_hospital
-    actor, watcher, hello = await setup(h, "nurse_alice")
+    actor, watcher, hello = await setup(h, "nurse_alice", action)
     assert h.plastic.pk in [d["id"] for d in hello["departments"]]
     before = await database_sync_to_async(snapshot)()
 
@@ -142,9 +169,17 @@ async def test_allowed(live_hospital, action):
     ack = frames[-1]
     after = await database_sync_to_async(snapshot)()
 
-    if action == "message.post":
+    if action == "message.redact":
+        mine = vars(h)["_messages"]["nurse_alice"]
+        assert set(ack["result"]) == {"message_id", "thread", "seq", "redacted_at"}
+        assert ack["result"]["message_id"] == mine
+        assert [m[0] for m in after["messages"] if m[1] is not None] == [mine]
+        pushed = await receive(watcher)
+        assert pushed["type"] == "message.redacted"
+        assert pushed["message"]["id"] == mine
+    elif action == "message.post":
         assert ack["result"]["seq"] == 2
-        assert after["messages"] == before["messages"] + 1
+        assert len(after["messages"]) == len(before["messages"]) + 1
         pushed = await receive(watcher)
         assert pushed["type"] == "message.new"
         assert pushed["message"]["sender"]["username"] == "nurse_alice"
@@ -220,3 +255,19 @@ async def test_the_frame_ids_are_echoed_and_each_role_gets_the_same_answer(live_
     assert answers[0] == answers[1]
     assert answers[0]["code"] == "not_found"
     await ines.disconnect()
+
+
+async def test_a_member_may_not_redact_anothers_message(live_hospital):
+    """Redaction is for the sender or a head: another member sees the message but gets
+    `forbidden`, and nothing changes."""
+    h = live_hospital
+    await database_sync_to_async(seed)(h)
+    watcher, _ = await connect(await token_for(h.surgeon_bob))
+    alice, _ = await connect(await token_for(h.nurse_alice))
+    before = await database_sync_to_async(snapshot)()
+    await alice.send_json_to(frame_for("message.redact", h, "nurse_alice"))
+    reply = await receive(alice)
+    assert (reply["type"], reply["id"], reply["code"]) == ("error", "f-1", "forbidden")
+    assert await watcher.receive_nothing(timeout=0.05)
+    assert await database_sync_to_async(snapshot)() == before
+    await close_all(watcher, alice)

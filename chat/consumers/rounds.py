@@ -27,7 +27,7 @@ from django.utils import timezone
 from pydantic import ValidationError
 
 from chat import actions as chat_actions
-from chat import protocol
+from chat import protocol, redaction
 from chat.consumers.batching import post_batcher
 from chat.consumers.limits import TokenBucket, connections
 from chat.errors import ErrorCode, RoundsError
@@ -301,6 +301,11 @@ class RoundsConsumer(AsyncWebsocketConsumer):
     async def on_receipts_fetch(self, frame: protocol.ReceiptsFetch) -> dict:
         return await database_sync_to_async(chat_actions.check_receipts)(
             self.user, frame.thread, frame.seq
+        )
+
+    async def on_message_redact(self, frame: protocol.MessageRedact) -> dict:
+        return await database_sync_to_async(redaction.check_redact_message)(
+            self.user, frame.message, frame.reason
         )
 
     async def on_typing(self, frame: protocol.Typing) -> dict:

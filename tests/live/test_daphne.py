@@ -281,3 +281,30 @@ async def test_acknowledged_messages_survive_a_killed_process(
     report = json.loads(out.strip().splitlines()[-1])
     assert report["posted"] == 50
     assert report["verify"].startswith("audit chain ok")
+
+
+async def test_a_redacted_message_becomes_a_tombstone_for_members(
+    cluster: LiveCluster, live_keys, clients
+):
+    """Through the SDK, across both processes: Bob's post, Carol's redaction,
+    Alice told live, then a history that no longer holds the ciphertext."""
+    bob = await clients.enter_async_context(signed_in(cluster.servers[0], "surgeon_bob"))
+    carol = await clients.enter_async_context(signed_in(cluster.servers[0], "head_carol"))
+    alice = await clients.enter_async_context(signed_in(cluster.servers[-1], "nurse_alice"))
+    await live_keys.ready(department_id(bob, "Plastic surgery"), bob, carol, alice)
+    thread = await new_thread(bob, "Redaction")
+    ack, _ = await live_keys.post(bob, thread)
+
+    answer = await carol.redact(ack["message_id"], reason="posted in the wrong thread")
+    again = await carol.redact(ack["message_id"])
+
+    assert answer == again and answer["message_id"] == ack["message_id"]
+    told = await alice.next_event("message.redacted", wait=10)
+    assert told["message"] == {"id": ack["message_id"], "thread": thread["id"], "seq": ack["seq"]}
+    assert told["by"]["username"] == "head_carol"
+    page = await alice.history(thread["id"])
+    tombstone = next(m for m in page["messages"] if m["id"] == ack["message_id"])
+    assert tombstone["envelope"] is None and tombstone["redacted"]["at"] == answer["redacted_at"]
+    with pytest.raises(RoundsClientError) as refused:
+        await alice.open_message(tombstone, department=thread["department"])
+    assert refused.value.code == "redacted"

@@ -39,3 +39,20 @@ def test_without_the_flag_an_administrator_sees_only_their_own(hospital):
 
 def test_signing_in_first_is_required(hospital):
     assert get(None, "/api/departments?all=true").status_code == 401
+
+
+def test_an_administrator_reads_a_departments_statements(hospital):
+    response = get(hospital.admin_zoe, f"/api/departments/{hospital.plastic.pk}/statements")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["department"] == hospital.plastic.pk
+    assert body["statements"]  # the signed chain tests/conftest.py stores
+    assert body["admin"]["fingerprint"] == hospital.admin_key.fingerprint
+
+
+def test_an_administrator_meets_no_missing_department(hospital):
+    response = get(hospital.admin_zoe, "/api/departments/999999/statements")
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
