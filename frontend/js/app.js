@@ -11,7 +11,7 @@ import { loadPins } from "./pins.js";
 import { RoundsSocket } from "./socket.js";
 import { State } from "./state.js";
 import { toast } from "./ui.js";
-import { forgetImages, readBody } from "./photos/photos.js";
+import { forgetBodyImages, forgetImages, readBody } from "./photos/photos.js";
 import * as login from "./views/login.js";
 import * as keys from "./views/keys.js";
 import * as pin from "./views/pin.js";
@@ -23,6 +23,7 @@ import * as conversation from "./views/conversation.js";
 import * as members from "./views/members.js";
 import * as library from "./views/library.js";
 import * as review from "./views/review.js";
+import * as admin from "./views/admin.js";
 
 const ROUTES = [
   [/^#\/d\/(\d+)\/members$/, members],
@@ -34,6 +35,7 @@ const ROUTES = [
   [/^#\/find$/, find],
   [/^#\/keys$/, keys],
   [/^#\/pin$/, pin],
+  [/^#\/admin$/, admin],
   [/^#?\/?$/, home],
 ];
 
@@ -80,10 +82,16 @@ class App {
     this.keyState = await this.e2e.keyState();
     document.getElementById("signout").hidden = false;
     if (this.keyState !== "ready") {
-      this.go("#/keys");
+      // An administrator appoints heads with the institution's key, not a key of their own.
+      this.go(user.is_admin ? "#/admin" : "#/keys");
       return;
     }
     this.connect();
+  }
+
+  /** Routes open before this browser holds the user's keys: key set-up, and an administrator's. */
+  openWithoutKeys(hash) {
+    return hash === "#/keys" || (this.state?.user.is_admin && ["#/admin", "#/pin"].includes(hash));
   }
 
   /** Keys are ready: open the socket and show the app. */
@@ -120,6 +128,11 @@ class App {
     if (frame.type === "key.rotated" && frame.key_version !== this.e2e.current.get(frame.department)) {
       this.e2e.forgetCurrent(frame.department);
     }
+    if (frame.type === "message.redacted") {
+      this.redacted(frame.message.thread, frame.message.seq, { at: frame.redacted_at, by: frame.by });
+      this.state.apply(frame);
+      return;
+    }
     if (frame.type === "message.new") {
       this.state.apply(frame);
       await this.addMessage(frame.message, frame.department);
@@ -132,9 +145,17 @@ class App {
   /** Decrypt and keep a message once, whether it came live, by resume or from history. */
   async addMessage(message, department) {
     const list = this.state.threadMessages(message.thread);
-    if (list.has(message.seq) && list.get(message.seq).text !== null) return list.get(message.seq);
+    const known = list.get(message.seq);
+    if (known && (known.text !== null || known.redacted)) return known;
     const entry = { ...message, text: null, body: null, error: null };
     const mine = this.state.outbox.get(message.client_msg_id);
+    if (message.redacted) {
+      // Removed for members: the server sends no envelope, there is nothing to open.
+      this.state.outbox.delete(message.client_msg_id);
+      list.set(message.seq, entry);
+      this.state.changed("decrypted", { thread: message.thread, seq: message.seq });
+      return entry;
+    }
     try {
       // A photo message is refused whole when the server lists other photos than were signed.
       Object.assign(entry, readBody(await this.e2e.open(message, department), message.attachments));
@@ -146,6 +167,25 @@ class App {
     list.set(message.seq, entry);
     this.state.changed("decrypted", { thread: message.thread, seq: message.seq });
     return entry;
+  }
+
+  /** A message was redacted (by me, or an event): its text and photos go, a tombstone stays. */
+  redacted(thread, seq, redacted) {
+    const entry = this.state.threadMessages(thread).get(seq);
+    if (!entry) return; // not loaded: its history page will say it is redacted
+    forgetBodyImages(entry.body);
+    Object.assign(entry, { redacted, text: null, body: null, error: null, envelope: null, attachments: [] });
+    this.state.changed("decrypted", { thread, seq });
+  }
+
+  /** Redact a message (the sender's "Delete", a head's "Redact"); retained for compliance. */
+  async redact(thread, message, reason = "") {
+    const frame = { type: "message.redact", message: message.id };
+    if (reason.trim()) frame.reason = reason.trim();
+    await this.socket.ready();
+    const ack = await this.socket.request(frame);
+    this.redacted(ack.thread ?? thread, ack.seq ?? message.seq, { at: ack.redacted_at, by: { id: this.state.user.id, username: this.state.user.username } });
+    return ack;
   }
 
   async loadHistory(thread, beforeSeq = null) {
@@ -278,7 +318,7 @@ class App {
 
   route() {
     if (!this.state) return this.showLogin();
-    if (this.keyState !== "ready" && location.hash !== "#/keys") return this.go("#/keys");
+    if (this.keyState !== "ready" && !this.openWithoutKeys(location.hash)) return this.go(this.state.user.is_admin ? "#/admin" : "#/keys");
     for (const [pattern, view] of ROUTES) {
       const match = pattern.exec(location.hash);
       if (match) return this.mount(view, match.slice(1).map(Number), this.query());

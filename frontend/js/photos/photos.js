@@ -124,6 +124,17 @@ export function forgetImages() {
   fullOrder.length = 0;
 }
 
+/** Forget the decrypted images of one message's photos body (a redacted message). */
+export function forgetBodyImages(body) {
+  for (const photo of body?.photos || []) {
+    for (const upload of [photo.upload, photo.thumbnail?.upload]) {
+      decrypted.delete(upload);
+      const at = fullOrder.indexOf(upload);
+      if (at >= 0) fullOrder.splice(at, 1);
+    }
+  }
+}
+
 /** blob: URLs of one view; `revoke()` when the view leaves, so decrypted images do not outlive it. */
 export class ImageUrls {
   constructor() {

@@ -2,6 +2,8 @@
 // them (time on tap); who is typing; a composer that survives a dropped
 // network (app.send retries under the same client_msg_id); photos as
 // decrypted thumbnails that open in the viewer, added with the photo sheet.
+// The sender may delete their message and a head may redact any: it becomes
+// a tombstone for everyone, and stays retained for compliance.
 import { post } from "../api.js";
 import { ImageUrls, consentLabel, keywordLabel, keywords } from "../photos/photos.js";
 import { h, explain, fullTime, patientLabel, shortTime, toast } from "../ui.js";
@@ -41,6 +43,7 @@ export function render(app, threadId) {
   let keywordList = [];
   keywords().then((list) => (keywordList = list)).catch(() => {});
   const dialog = h("dialog", { "aria-label": "Seen by" });
+  const redactDialog = h("dialog", { "aria-label": "Remove a message", id: "redact-dialog" });
   let lastTyping = 0;
   let thread = state.threads.get(threadId);
   let department = thread?.department;
@@ -95,6 +98,59 @@ export function render(app, threadId) {
     }
   };
 
+  /** Ask before removing: what happens to the message, and an optional reason for the record. */
+  const confirmRedact = (entry, verb) => new Promise((resolve) => {
+    const reason = h("textarea", { id: "redact-reason", name: "reason", rows: 2, maxlength: 500 });
+    const finish = (value) => {
+      redactDialog.close();
+      resolve(value);
+    };
+    redactDialog.replaceChildren(h("form", {
+      class: "stack", method: "dialog",
+      onsubmit: (event) => {
+        event.preventDefault();
+        finish({ reason: reason.value });
+      },
+    },
+    h("h2", {}, verb === "Delete" ? "Delete your message?" : "Redact this message?"),
+    h("p", {}, "It is removed for everyone in this conversation, photos included; a note says who removed it and when."),
+    h("p", { class: "muted" }, "Rounds still keeps it, encrypted, with the patient's record for compliance review until its retention period ends: nothing is erased for good."),
+    h("div", {}, h("label", { for: "redact-reason" }, "Reason (optional)"), reason),
+    h("div", { class: "row" },
+      h("button", { type: "button", onclick: () => finish(null) }, "Cancel"),
+      h("button", { type: "submit", class: "danger", id: "confirm-redact" }, verb))));
+    redactDialog.addEventListener("cancel", () => resolve(null), { once: true });
+    redactDialog.showModal();
+    reason.focus();
+  });
+
+  const redactButton = (entry) => {
+    const mine = entry.sender.id === me;
+    if (entry.pending || entry.redacted || !entry.id || !(mine || state.isHead(department))) return null;
+    const verb = mine ? "Delete" : "Redact";
+    return h("button", {
+      type: "button", class: "link", dataset: { redact: entry.seq },
+      "aria-label": `${verb} this message`,
+      onclick: async () => {
+        const answer = await confirmRedact(entry, verb);
+        if (!answer) return;
+        try {
+          await app.redact(threadId, entry, answer.reason);
+        } catch (e) {
+          toast(`Not removed: ${explain(e)}`);
+        }
+      },
+    }, verb);
+  };
+
+  const tombstone = (e) => {
+    // Live events name the user ({id, username}); a history page may give the id alone.
+    const by = typeof e.redacted.by === "number" ? { id: e.redacted.by } : e.redacted.by;
+    const who = !by?.id ? "a colleague" : by.id === me ? "you" : state.displayName(department, by) || `user ${by.id}`;
+    return h("li", { class: "msg tombstone", dataset: { seq: e.seq, clientMsgId: e.client_msg_id, redacted: "" } },
+      h("p", { class: "text" }, `Message removed by ${who} at ${shortTime(e.redacted.at)}`));
+  };
+
   const photoTiles = (body, sender) => {
     const count = body.photos.length;
     return h("div", { class: "photos" }, body.photos.map((photo, i) => {
@@ -123,11 +179,16 @@ export function render(app, threadId) {
     const nearBottom = list.parentElement && (window.innerHeight + window.scrollY >= document.body.scrollHeight - 80);
     const items = [];
     for (const e of [...entries, ...pending]) {
+      if (e.redacted) {
+        items.push(tombstone(e));
+        continue;
+      }
       const mine = e.sender.id === me;
       const undecryptable = e.text === null;
       items.push(h("li", { class: `msg${mine ? " mine" : ""}${undecryptable ? " undecryptable" : ""}`, dataset: { seq: e.seq ?? "", clientMsgId: e.client_msg_id } },
         h("div", { class: "meta" }, h("strong", {}, mine ? "You" : state.displayName(department, e.sender)),
-          h("time", { datetime: e.created_at, title: fullTime(e.created_at) }, e.pending ? (e.failed ? "Not sent" : "Sending…") : shortTime(e.created_at))),
+          h("span", { class: "row end" }, h("time", { datetime: e.created_at, title: fullTime(e.created_at) }, e.pending ? (e.failed ? "Not sent" : "Sending…") : shortTime(e.created_at)),
+            redactButton(e))),
         e.body || e.photos ? photoTiles(e.body || e.photos, e.sender) : null,
         undecryptable ? h("div", { class: "text" }, e.error?.code === "attachment_mismatch" ? explain(e.error) : `Cannot be read on this device: ${explain(e.error)}`)
           : e.text ? h("div", { class: "text" }, e.text) : null));
@@ -212,7 +273,7 @@ export function render(app, threadId) {
   })();
 
   drawHeader();
-  const el = h("div", { class: "conversation" }, header, list, typingLine, composer, dialog);
+  const el = h("div", { class: "conversation" }, header, list, typingLine, composer, dialog, redactDialog);
   return {
     el, title: "Conversation", back: true, focus: text,
     unmount: () => {

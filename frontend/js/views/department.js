@@ -1,5 +1,26 @@
-// A department's patient threads, newest first, with unread counts.
+// A department's patient threads, newest first, with unread counts. A head
+// whose appointment no statement signs yet is told what to give an
+// administrator, who signs it with the institution's key (views/admin.js).
+import * as c from "../crypto.js";
 import { h, patientLabel, shortTime } from "../ui.js";
+
+/** For a head the signed membership does not name yet: what the administrator needs. */
+function appointmentNotice(app, departmentId) {
+  const notice = h("div", { class: "notice stack", id: "appointment", hidden: true });
+  app.e2e.membership(departmentId).then((chain) => {
+    if (chain.members.has(app.state.user.id)) return;
+    const first = ![...chain.members.values()].some((m) => m.role === "head");
+    notice.replaceChildren(
+      h("p", {}, first
+        ? "Your appointment as head is not signed yet, so colleagues' browsers cannot trust the admissions you sign. An administrator signs it with the institution's key (Rounds → Administration). Give them:"
+        : "Your admission as head is not signed yet: ask another head of this department to sign it (Members)."),
+      first ? h("p", {}, "Department number ", h("strong", { id: "appointment-department" }, String(departmentId)),
+        " · your user number ", h("strong", { id: "appointment-user" }, String(app.state.user.id))) : null,
+      first ? h("p", {}, "and read them your key fingerprint: ", h("span", { class: "fingerprint" }, c.groupFingerprint(app.e2e.identity.fingerprint))) : null);
+    notice.hidden = false;
+  }).catch(() => {}); // an unverifiable chain is reported where it matters (members, keys)
+  return notice;
+}
 
 export function render(app, departmentId) {
   const department = app.state.departments.get(departmentId);
@@ -28,6 +49,7 @@ export function render(app, departmentId) {
   const photos = h("div", { class: "row" },
     h("a", { class: "button", href: `#/d/${departmentId}/review` }, "Weekly photo review"),
     h("a", { class: "button", href: `#/library?department=${departmentId}` }, "Photo library"));
-  const el = h("div", { class: "stack" }, actions, list, photos);
+  const notice = department?.role === "head" ? appointmentNotice(app, departmentId) : null;
+  const el = h("div", { class: "stack" }, notice, actions, list, photos);
   return { el, title: department?.name || "Department", back: true, unmount: () => app.state.removeEventListener("change", onChange) };
 }

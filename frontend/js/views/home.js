@@ -21,6 +21,7 @@ export function render(app) {
   const fingerprint = app.e2e?.identity ? h("details", { class: "card" }, h("summary", {}, "My key fingerprint"),
     h("p", { class: "muted" }, "A head compares it with you before signing your admission."),
     h("p", { class: "fingerprint", id: "my-fingerprint" }, c.groupFingerprint(app.e2e.identity.fingerprint))) : null;
-  const el = h("div", { class: "stack" }, findButton, h("h2", {}, "My departments"), list, fingerprint);
+  const administration = app.state.user.is_admin ? h("a", { class: "button", href: "#/admin" }, "Administration") : null;
+  const el = h("div", { class: "stack" }, findButton, h("h2", {}, "My departments"), list, fingerprint, administration);
   return { el, title: "Rounds", focus: findButton, unmount: () => app.state.removeEventListener("change", onChange) };
 }

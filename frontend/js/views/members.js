@@ -47,9 +47,11 @@ export function render(app, departmentId) {
       const k = byUser.get(m.user.id) || {};
       const signed = chain && k.fingerprint && chain.members.get(m.user.id)?.fingerprint === k.fingerprint && chain.members.get(m.user.id)?.role === m.role;
       const name = m.user.display_name || m.user.username;
-      const status = !k.fingerprint ? "Has not set up keys yet" : signed ? "Admission signed" : "Awaiting your signature";
+      const self = m.user.id === state.user.id;
+      const status = !k.fingerprint ? "Has not set up keys yet" : signed ? "Admission signed"
+        : self ? "Awaiting a signature (an administrator's for a first head)" : "Awaiting your signature";
       const buttons = [];
-      if (k.fingerprint && !signed) {
+      if (k.fingerprint && !signed && !self) {
         buttons.push(h("button", {
           type: "button", class: "primary", dataset: { sign: m.user.username },
           onclick: async () => {
@@ -69,7 +71,7 @@ export function render(app, departmentId) {
         }, "Remove"));
       }
       return h("li", { class: "card stack", dataset: { member: m.user.username } },
-        h("div", { class: "row" }, h("span", { class: "grow" }, h("strong", {}, name), h("div", { class: "sub" }, `${m.role === "head" ? "Head" : "Member"} · ${m.user.username} · ${status}`))),
+        h("div", { class: "row" }, h("span", { class: "grow" }, h("strong", {}, name), h("div", { class: "sub" }, `${m.role === "head" ? "Head" : "Member"} · ${m.user.username} · user ${m.user.id} · ${status}`))),
         k.fingerprint ? h("p", { class: "fingerprint muted" }, c.groupFingerprint(k.fingerprint)) : null,
         buttons.length ? h("div", { class: "row" }, buttons) : null);
     }));

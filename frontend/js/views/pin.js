@@ -17,7 +17,8 @@ export function render(app) {
       onclick: async () => {
         await confirmPin("admin", keys.admin.fingerprint);
         app.pins.admin = keys.admin.fingerprint;
-        app.connect();
+        if (app.keyState === "ready") app.connect();
+        else app.go("#/admin"); // an administrator without keys of their own
       },
     }, "It matches: trust this key");
     el.replaceChildren(h("div", { class: "card stack" },

@@ -1,5 +1,6 @@
 """Seed a demo hospital when the database is empty, and print its logins."""
 
+import json
 import os
 import random
 from datetime import date, timedelta
@@ -93,6 +94,8 @@ class Command(BaseCommand):
         self.stdout.write("Institution keys (demo only; private halves under var/demo-keys/):")
         for kind, fingerprint in self.fingerprints.items():
             self.stdout.write(f"  {kind:<16} {fingerprint}")
+        if not os.environ.get("ROUNDS_INSTITUTION_FILE"):
+            self.stdout.write("Pinned for browsers in var/institution.json (docs/browser.md).")
 
     def make_user(self, username: str, display: str, **flags) -> User:
         user = User(username=username, display_name=display, **flags)
@@ -133,6 +136,19 @@ class Command(BaseCommand):
             path.chmod(0o600)
             check_set_institution_key(admin, kind, pair.public.to_dict())
             self.fingerprints[kind] = pair.fingerprint
+        self.write_institution_file()
+
+    def write_institution_file(self) -> None:
+        """Pin the demo keys for browsers, as IT pins theirs (docs/browser.md).
+
+        Written beside the demo keys, so a browser on the demo needs no
+        fingerprint comparison; a file IT configured (ROUNDS_INSTITUTION_FILE)
+        is never overwritten by a demo.
+        """
+        if os.environ.get("ROUNDS_INSTITUTION_FILE"):
+            return
+        path = Path(settings.VAR_DIR) / "institution.json"
+        path.write_text(json.dumps(self.fingerprints, indent=2) + "\n")
 
     def seed_patients(self, count: int) -> None:
         rng = random.Random(2026)  # noqa: S311  (demo data, not security)

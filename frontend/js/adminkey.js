@@ -1,0 +1,94 @@
+// The institution's admin key, used in this browser for one signature: the
+// statement that appoints a department's first head (docs/crypto.md §6).
+//
+// IT keeps the key off the server, in a file (what `manage.py appoint_head
+// --key-file` reads and `seed_demo` writes under var/demo-keys/ for the
+// demo): the 64-byte private identity as 128 hex digits. The file is read
+// here, checked against the PINNED admin fingerprint (never the server's
+// word), used once and wiped: it is not uploaded, not stored, not kept in a
+// variable after the signature. The bytes are parsed from the file's
+// ArrayBuffer, not a string, because a JavaScript string cannot be wiped.
+import * as c from "./crypto.js";
+
+const KEY_HEX_DIGITS = c.IDENTITY_SIZE * 2;
+const MAX_FILE_BYTES = 4096; // a key file is 128 digits and a newline; anything larger is not one
+
+export class AdminKeyRefused extends Error {
+  constructor(code, message, data = {}) {
+    super(message);
+    this.code = code;
+    this.data = data;
+  }
+}
+
+function malformed() {
+  return new AdminKeyRefused("malformed_key_file",
+    "This file is not an institution key file (it should hold 128 hexadecimal digits). Nothing was signed.");
+}
+
+function nibble(byte) {
+  if (byte >= 0x30 && byte <= 0x39) return byte - 0x30; // 0-9
+  const lower = byte | 0x20;
+  if (lower >= 0x61 && lower <= 0x66) return lower - 0x61 + 10; // a-f, A-F
+  return -1;
+}
+
+const isSpace = (byte) => byte === 0x20 || (byte >= 0x09 && byte <= 0x0d);
+
+/** The 64 private bytes of a key file's bytes (hex, surrounding white space allowed). */
+export function parseKeyFile(bytes) {
+  let start = 0;
+  let end = bytes.length;
+  while (start < end && isSpace(bytes[start])) start++;
+  while (end > start && isSpace(bytes[end - 1])) end--;
+  if (end - start !== KEY_HEX_DIGITS) throw malformed();
+  const secret = new Uint8Array(c.IDENTITY_SIZE);
+  for (let i = 0; i < secret.length; i++) {
+    const high = nibble(bytes[start + 2 * i]);
+    const low = nibble(bytes[start + 2 * i + 1]);
+    if (high < 0 || low < 0) {
+      secret.fill(0);
+      throw malformed();
+    }
+    secret[i] = (high << 4) | low;
+  }
+  return secret;
+}
+
+function wipeIdentity(identity) {
+  if (!identity) return;
+  for (const part of [identity.boxSecret, identity.seed, identity.signSecret]) part?.fill(0);
+}
+
+/**
+ * Open `file`, check it is the pinned admin key, call `use(identity)` and wipe every copy
+ * of the private bytes this code made, whatever happens. Returns what `use` returns.
+ */
+export async function withAdminKey(file, pinnedFingerprint, use) {
+  if (!pinnedFingerprint) {
+    throw new AdminKeyRefused("admin_key_unconfirmed", "Confirm the institution's admin key fingerprint first.");
+  }
+  if (!file) throw new AdminKeyRefused("no_key_file", "Choose the institution's admin key file first.");
+  if (file.size > MAX_FILE_BYTES) throw malformed();
+  const raw = new Uint8Array(await file.arrayBuffer());
+  let secret = null;
+  let identity = null;
+  try {
+    secret = parseKeyFile(raw);
+    try {
+      identity = c.identityFromBytes(secret);
+    } catch {
+      throw malformed();
+    }
+    if (identity.fingerprint !== pinnedFingerprint) {
+      throw new AdminKeyRefused("not_the_admin_key",
+        "This key file is not the institution's admin key configured for this hospital (its fingerprint differs). Nothing was signed.",
+        { file: identity.fingerprint, pinned: pinnedFingerprint });
+    }
+    return await use(identity);
+  } finally {
+    raw.fill(0);
+    secret?.fill(0);
+    wipeIdentity(identity);
+  }
+}

@@ -1,0 +1,189 @@
+// An administrator's screen: departments and their heads, and "Appoint the
+// first head": a statement signed in this browser with the institution's
+// admin key, chosen as a file (adminkey.js), checked against the pinned
+// fingerprint, used once and wiped. The server keeps the statement after
+// checking it (rooms/keys.py check_post_statement): a staff user may post a
+// statement signed by the admin key, and only to appoint a head when the
+// department's signed membership has none.
+//
+// The server lists every department to an administrator
+// (`GET /api/departments?all=1`, each with its `heads`) and gives them each
+// department's statements (`GET /api/departments/{id}/statements`), so the
+// screen lists the departments, checks each head's appointment against the
+// pinned admin key ("Appointment signed" / "Not signed yet") and offers
+// "Appoint the first head" where none is signed. The fallback, for a server
+// that does not list departments to administrators (members only), asks for
+// the department and head numbers, which the head reads from their own
+// department screen.
+import * as c from "../crypto.js";
+import { get, post } from "../api.js";
+import { withAdminKey } from "../adminkey.js";
+import { verifyListing } from "../membership.js";
+import { h, explain } from "../ui.js";
+
+function refusal(error) {
+  // The server's own sentence says which check failed (not a head of it, chain refused…).
+  if (["forbidden", "invalid_request", "bad_signature", "invalid_key"].includes(error?.code) && error.status) return error.message;
+  return explain(error);
+}
+
+function personName(user) {
+  return user.display_name || user.username || `user ${user.id}`;
+}
+
+export function render(app) {
+  if (!app.state.user.is_admin) {
+    return { el: h("p", { class: "error", role: "alert" }, "Only an administrator may do this."), title: "Administration", back: true };
+  }
+  const pins = app.pins || {};
+  const error = h("p", { class: "error", role: "alert", id: "admin-error" });
+  const departments = h("ul", { class: "list", "aria-label": "Departments" });
+  const panel = h("section", { class: "card stack", id: "appoint", hidden: true, "aria-labelledby": "appoint-title" });
+  const intro = h("div", { class: "card stack" }, h("h2", {}, "Departments"),
+    h("p", { class: "muted" }, "A department's first head is appointed by a statement signed with the institution's admin key. Every member's browser checks it against the key IT pinned before it encrypts anything for the department."));
+
+  // --- the appointment of one head -------------------------------------------------------
+
+  const openAppointment = async (department, head) => {
+    error.textContent = "";
+    panel.hidden = false;
+    const who = personName(head);
+    const where = department.name || `department ${department.id}`;
+    panel.replaceChildren(h("h2", { id: "appoint-title" }, `Appoint ${who} head of ${where}`), h("p", { class: "loading" }, "Loading their key…"));
+    panel.scrollIntoView({ block: "start" });
+    let identity;
+    try {
+      const data = await get(`/api/keys/identity/${head.id}`);
+      identity = c.checkedPublic(data.public, data.fingerprint, who);
+    } catch (e) {
+      const sentence = e.code === "not_found"
+        ? `${who[0].toUpperCase()}${who.slice(1)} has not set up their keys yet: ask them to sign in to Rounds once first, then come back here.`
+        : refusal(e);
+      panel.replaceChildren(h("h2", { id: "appoint-title" }, `Appoint ${who} head of ${where}`), h("p", { class: "error", role: "alert", id: "appoint-error" }, sentence));
+      return;
+    }
+    const file = h("input", { id: "admin-key-file", name: "admin_key", type: "file", accept: ".key,text/plain" });
+    const result = h("p", { role: "status", id: "appoint-result" });
+    const problem = h("p", { class: "error", role: "alert", id: "appoint-error" });
+    const sign = h("button", { type: "submit", class: "primary", id: "sign-appointment" }, "It matches: sign the appointment");
+    file.addEventListener("change", () => (problem.textContent = ""));
+    const form = h("form", {
+      class: "stack",
+      onsubmit: async (event) => {
+        event.preventDefault();
+        problem.textContent = result.textContent = "";
+        sign.disabled = true;
+        try {
+          await withAdminKey(file.files[0], pins.admin, (adminKey) => post(`/api/departments/${department.id}/statements`, {
+            signed: c.makeStatement(adminKey, {
+              kind: "admit", department: department.id, subject: head.id,
+              subjectFingerprint: identity.fingerprint, role: "head", signerUser: null,
+            }),
+          }));
+          result.textContent = `${who[0].toUpperCase()}${who.slice(1)} is now the signed head of ${where}. They can sign their colleagues' admissions.`;
+          form.replaceChildren(result);
+          draw();
+        } catch (e) {
+          problem.textContent = refusal(e);
+        } finally {
+          file.value = ""; // the File object goes with it; nothing was kept
+          sign.disabled = false;
+        }
+      },
+    },
+    h("p", {}, `Ask ${who} to open Rounds and read their key fingerprint (My departments → My key fingerprint). Sign only if every group matches:`),
+    h("p", { class: "fingerprint", id: "head-fingerprint" }, c.groupFingerprint(identity.fingerprint)),
+    h("div", {}, h("label", { for: "admin-key-file" }, "The institution's admin key file"), file,
+      h("p", { class: "muted" }, "Read in this browser only: it is checked against the key IT pinned, used for this one signature and wiped. It is never sent to the server.")),
+    problem,
+    h("div", { class: "row" },
+      h("button", { type: "button", onclick: () => (panel.hidden = true) }, "Cancel"),
+      sign));
+    panel.replaceChildren(h("h2", { id: "appoint-title" }, `Appoint ${who} head of ${where}`), form, result);
+    file.focus();
+  };
+
+  // --- the list, where the server gives it; the numbers otherwise -------------------------
+
+  const status = async (department, head) => {
+    try {
+      const chain = verifyListing(await get(`/api/departments/${department.id}/statements`), pins.admin);
+      const held = chain.members.get(head.id);
+      if (held?.role === "head") return ["signed", "Appointment signed"];
+      return [[...chain.members.values()].some((m) => m.role === "head") ? "other" : "unsigned",
+        "Not signed yet"];
+    } catch (e) {
+      return ["unknown", e.code === "not_found" ? "Signature not visible to administrators" : explain(e)];
+    }
+  };
+
+  const listed = async (list) => {
+    departments.replaceChildren(...list.map((department) => {
+      const rows = (department.heads || []).map((head) => {
+        const line = h("div", { class: "sub" }, "Checking the signature…");
+        const item = h("li", { class: "card stack", dataset: { department: department.id, head: head.username } },
+          h("div", {}, h("strong", {}, department.name), h("div", { class: "sub" }, `Head: ${personName(head)} (${head.username})`), line));
+        status(department, head).then(([kind, text]) => {
+          line.textContent = text;
+          item.dataset.status = kind;
+          if (kind === "unsigned" || kind === "unknown") {
+            item.append(h("button", { type: "button", class: "primary", onclick: () => openAppointment(department, head) }, "Appoint the first head"));
+          }
+        });
+        return item;
+      });
+      return rows.length ? rows : h("li", { class: "card" }, h("strong", {}, department.name), h("div", { class: "sub" }, "No head"));
+    }).flat());
+  };
+
+  const byNumber = () => {
+    const departmentNumber = h("input", { id: "appoint-department", name: "department", inputmode: "numeric", required: true, pattern: "[0-9]+" });
+    const userNumber = h("input", { id: "appoint-user", name: "user", inputmode: "numeric", required: true, pattern: "[0-9]+" });
+    departments.replaceChildren(h("li", { class: "card" }, h("form", {
+      class: "stack",
+      onsubmit: (event) => {
+        event.preventDefault();
+        openAppointment({ id: Number(departmentNumber.value) }, { id: Number(userNumber.value) });
+      },
+    },
+    h("h2", {}, "Appoint the first head"),
+    h("p", { class: "notice" }, "This server lists departments only to their members. Ask the new head to open their department in Rounds: it shows the department number and their user number to give you."),
+    h("div", {}, h("label", { for: "appoint-department" }, "Department number"), departmentNumber),
+    h("div", {}, h("label", { for: "appoint-user" }, "Head's user number"), userNumber),
+    h("button", { type: "submit", class: "primary" }, "Find the head's key"))));
+  };
+
+  const draw = async () => {
+    error.textContent = "";
+    if (!pins.admin) {
+      departments.replaceChildren(h("li", { class: "notice" }, "This browser has no pinned institution key. ",
+        h("a", { href: "#/pin" }, "Confirm the institution's admin key"), " first."));
+      return;
+    }
+    try {
+      const server = await get("/api/keys/institution");
+      if (server.admin && server.admin.fingerprint !== pins.admin) {
+        error.textContent = explain({ code: "admin_key_mismatch" });
+        return;
+      }
+    } catch (e) {
+      error.textContent = explain(e);
+    }
+    let list = null;
+    try {
+      list = await get("/api/departments?all=1");
+    } catch {
+      list = null;
+    }
+    if (Array.isArray(list) && list.length && list.every((d) => Array.isArray(d.heads))) await listed(list);
+    else byNumber();
+  };
+  draw();
+
+  const own = app.keyState === "ready"
+    ? h("a", { class: "button", href: "#/" }, "My departments")
+    : h("p", { class: "muted" }, "Administering needs no personal key. To take part in a department yourself, ",
+      h("a", { href: "#/keys" }, "set up your keys"), ".");
+  const el = h("div", { class: "stack", id: "admin" }, intro, error, departments, panel, own);
+  return { el, title: "Administration" };
+}
