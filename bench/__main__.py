@@ -15,8 +15,6 @@ import asyncio
 import inspect
 import json
 import platform
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,19 +22,12 @@ from pathlib import Path
 from bench import catchup, connections, crypto, fanout, history, media, messaging
 from bench.floor import clients as floor_clients
 from bench.seed_members import seed_members
-from bench.stack import Stack, start_floor, start_stack
+from bench.stack import Stack, run_in_deployment, start_floor, start_stack
 
 
 def run_audit(urls: list[str], env: dict[str, str]) -> dict:
     """Seal and verify rates, in the deployment's own database (see bench/audit_seal.py)."""
-    output = subprocess.run(
-        [sys.executable, "-m", "bench.audit_seal", "20000"],
-        env={**env, "ROUNDS_AUDIT_SEALER": "off"},
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return json.loads(output.strip().splitlines()[-1])
+    return run_in_deployment({**env, "ROUNDS_AUDIT_SEALER": "off"}, "bench.audit_seal", "20000")
 
 
 def run_connections(stack: Stack, **kwargs) -> dict:

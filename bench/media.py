@@ -17,12 +17,9 @@ library  — `attachments` photos written in bulk (bench/fill_library.py), then
 """
 
 import asyncio
-import json
 import os
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -31,7 +28,7 @@ from pathlib import Path
 
 from bench.keys import enable_encryption
 from bench.messaging import percentile, prepare_thread, signed_in
-from bench.stack import ROOT, Stack
+from bench.stack import Stack, run_in_deployment
 from chat.crypto import FileKey
 from chat.crypto.stream import encrypt_stream
 from client import RoundsClient
@@ -196,15 +193,7 @@ async def measure_transfers(
 
 
 def fill_library(env: dict[str, str], count: int) -> dict:
-    output = subprocess.run(
-        [sys.executable, "-m", "bench.fill_library", str(count)],
-        env=env,
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return json.loads(output.strip().splitlines()[-1])
+    return run_in_deployment(env, "bench.fill_library", str(count))
 
 
 async def measure_library(url: str, samples: int) -> dict:

@@ -10,12 +10,11 @@ Prints one JSON line.
 
 import json
 import os
-import subprocess
 import sys
 
 import django
 
-from bench.stack import DEMO_PASSWORD, ROOT
+from bench.stack import DEMO_PASSWORD, run_in_deployment
 
 DEPARTMENT = "Plastic surgery"
 HEAD = "head_carol"
@@ -28,15 +27,7 @@ def member_username(number: int) -> str:
 
 def seed_members(env: dict[str, str], count: int) -> dict:
     """Create and admit members 1…`count` in a deployment's own database (`Stack.env`)."""
-    output = subprocess.run(
-        [sys.executable, "-m", "bench.seed_members", str(count)],
-        env=env,
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return json.loads(output.strip().splitlines()[-1])
+    return run_in_deployment(env, "bench.seed_members", str(count))
 
 
 def main(count: int) -> None:

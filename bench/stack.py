@@ -147,6 +147,23 @@ def start_floor(
         yield stack
 
 
+def run_in_deployment(env: dict[str, str], module: str, *args: str) -> dict:
+    """Run `python -m module args` against a deployment's database (its `Stack.env`)
+    and return the JSON line it prints last: the benchmarks' bulk writers and
+    measurers that must run beside the servers, not inside them."""
+    import json
+
+    output = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
 def daphne_command(port: int, application: str) -> list[str]:
     """One command line for Rounds and the floor, so they run on the same server flags."""
     daphne = str(Path(sys.executable).parent / "daphne")
