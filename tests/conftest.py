@@ -57,7 +57,14 @@ flush.Command.handle = _flush_in_maintenance
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests marked `services` need PostgreSQL and Redis: skipped without them, never in CI."""
+    """Browser tests run last; tests marked `services` need PostgreSQL and Redis:
+    skipped without them, never in CI.
+
+    Playwright's sync API keeps its event loop marked as running in the main
+    thread for as long as the session's browser lives, and every async test
+    after it would find a loop already running: so nothing follows them.
+    """
+    items.sort(key=lambda item: item.nodeid.startswith("tests/browser/"))
     if SERVICES:
         return
     reason = "needs DATABASE_URL (PostgreSQL) and REDIS_URL; .ci/run sets both"
