@@ -63,7 +63,7 @@ export class E2E {
    * backup. With `passphrase` the user chose one (strength-checked first, SENSITIVE
    * limits); otherwise a generated secret is returned to show once.
    */
-  async create({ passphrase = null } = {}) {
+  async create({ passphrase = null, signal = null } = {}) {
     if (passphrase !== null) c.checkPassphraseStrength(passphrase);
     const identity = this.identity ?? c.generateIdentity();
     // Kept before publishing, so a retry publishes the same key.
@@ -76,21 +76,20 @@ export class E2E {
       throw error;
     }
     this.identities.set(this.me, identity.public);
-    return this.storeBackup(passphrase);
+    return this.storeBackup(passphrase, { signal });
   }
 
-  async storeBackup(passphrase = null) {
+  /** Argon2id runs in a worker (crypto/backup.js); `signal` cancels it before anything is stored. */
+  async storeBackup(passphrase = null, { signal = null } = {}) {
     const secret = passphrase ?? c.generateRecoverySecret();
-    // Let the "securing your keys" message paint before Argon2id takes the thread.
-    await new Promise((resolve) => setTimeout(resolve, 30));
-    const blob = c.sealBackup(this.identity, secret, { userChosen: passphrase !== null });
+    const blob = await c.sealBackupAsync(this.identity, secret, { userChosen: passphrase !== null, signal });
     await put("/api/keys/backup", { blob: c.b64encode(blob) });
     await saveIdentity({ user: this.me, secret: this.identity.toBytes(), fingerprint: this.identity.fingerprint, backupStored: true });
     return passphrase === null ? secret : null;
   }
 
   /** A new browser: open the server's backup with the recovery secret or passphrase. */
-  async recover(secret) {
+  async recover(secret, { signal = null } = {}) {
     const published = await this.publishedIdentity(this.me);
     let data;
     try {
@@ -99,8 +98,7 @@ export class E2E {
       if (error.code === "not_found") throw new E2EError("backup_missing", "The server keeps no backup of your keys.");
       throw error;
     }
-    await new Promise((resolve) => setTimeout(resolve, 30));
-    const identity = c.openBackup(c.b64decode(data.blob, { field: "blob" }), secret);
+    const identity = await c.openBackupAsync(c.b64decode(data.blob, { field: "blob" }), secret, { signal });
     if (!published || identity.fingerprint !== published.fingerprint) {
       throw new E2EError("invalid_key", "The key recovered from the backup is not the one published for you.");
     }

@@ -4,7 +4,7 @@
 import sodium from "./sodium.js";
 import { utf8 } from "./encoding.js";
 import { identityFromBytes, IDENTITY_SIZE } from "./identity.js";
-import { invalidEnvelope, unsupportedVersion, weakPassphrase, wrongPassphrase } from "./errors.js";
+import { CryptoError, invalidEnvelope, unsupportedVersion, weakPassphrase, wrongPassphrase } from "./errors.js";
 
 const VERSION = 1;
 export const KIND_GENERATED = 1;
@@ -82,7 +82,61 @@ function derive(material, salt, ops, mem) {
   return sodium.crypto_pwhash(32, utf8(material), salt, ops, mem, sodium.crypto_pwhash_ALG_ARGON2ID13);
 }
 
-export function sealBackup(identity, secret, { userChosen = false, opslimit = null, memlimit = null, salt = null, nonce = null } = {}) {
+function cancelled() {
+  return new CryptoError("cancelled", "cancelled before the keys were secured");
+}
+
+/**
+ * derive() in a module worker (../workers/argon2.js, the same vendored libsodium,
+ * so the same bytes): the page stays responsive for the seconds Argon2id takes, and
+ * `signal` aborting terminates the worker (rejects with code "cancelled"). Only
+ * where a module Worker cannot be constructed does it run here, on the main thread.
+ */
+export function deriveOffThread(material, salt, ops, mem, { signal = null } = {}) {
+  if (signal?.aborted) return Promise.reject(cancelled());
+  let worker;
+  try {
+    worker = new Worker(new URL("../workers/argon2.js", import.meta.url), { type: "module", name: "argon2id" });
+  } catch {
+    return new Promise((resolve, reject) => {
+      // Let the "this takes a few seconds" state paint before Argon2id takes the thread.
+      setTimeout(() => {
+        if (signal?.aborted) return reject(cancelled());
+        try {
+          resolve(derive(material, salt, ops, mem));
+        } catch (error) {
+          reject(error);
+        }
+      }, 30);
+    });
+  }
+  return new Promise((resolve, reject) => {
+    const finish = (settle, value) => {
+      worker.terminate(); // also frees the worker's WebAssembly memory (up to 1 GiB)
+      signal?.removeEventListener("abort", abort);
+      settle(value);
+    };
+    const abort = () => finish(reject, cancelled());
+    signal?.addEventListener("abort", abort, { once: true });
+    worker.onmessage = ({ data }) => {
+      if (data.ready) {
+        const password = utf8(material);
+        worker.postMessage({ password, salt: salt.slice(), ops, mem }, [password.buffer]);
+      } else if (data.key) {
+        finish(resolve, data.key);
+      } else {
+        finish(reject, new Error(`Argon2id failed in the worker: ${data.error}`));
+      }
+    };
+    worker.onerror = (event) => {
+      event.preventDefault?.();
+      finish(reject, new Error(`the Argon2id worker did not run: ${event.message || "it could not be loaded"}`));
+    };
+    worker.onmessageerror = () => finish(reject, new Error("the Argon2id worker sent an unreadable message"));
+  });
+}
+
+function prepareSeal(identity, secret, { userChosen = false, opslimit = null, memlimit = null, salt = null, nonce = null } = {}) {
   let kind, material, defaults;
   if (userChosen) {
     checkPassphraseStrength(secret);
@@ -104,12 +158,29 @@ export function sealBackup(identity, secret, { userChosen = false, opslimit = nu
   view.setUint32(2, ops);
   view.setUint32(6, mem);
   blob.set(salt, 10);
+  return { identity, material, ops, mem, salt, nonce, blob };
+}
+
+function finishSeal({ identity, nonce, blob }, key) {
   const header = blob.slice(0, HEADER_SIZE);
-  const key = derive(material, salt, ops, mem);
   const ciphertext = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(identity.toBytes(), header, null, nonce, key);
+  sodium.memzero(key);
   blob.set(nonce, HEADER_SIZE);
   blob.set(ciphertext, HEADER_SIZE + NONCE_SIZE);
   return blob;
+}
+
+/** The backup blob, synchronously: Argon2id on the calling thread (the vectors' checks). */
+export function sealBackup(identity, secret, options = {}) {
+  const prepared = prepareSeal(identity, secret, options);
+  return finishSeal(prepared, derive(prepared.material, prepared.salt, prepared.ops, prepared.mem));
+}
+
+/** The same bytes as sealBackup, with Argon2id in a worker; `signal` cancels. */
+export async function sealBackupAsync(identity, secret, { signal = null, ...options } = {}) {
+  const prepared = prepareSeal(identity, secret, options);
+  const key = await deriveOffThread(prepared.material, prepared.salt, prepared.ops, prepared.mem, { signal });
+  return finishSeal(prepared, key);
 }
 
 export function backupKind(blob) {
@@ -129,7 +200,7 @@ function parse(blob) {
   return { kind, ops, mem, salt: blob.slice(10, HEADER_SIZE) };
 }
 
-export function openBackup(blob, secret) {
+function prepareOpen(blob, secret) {
   const { kind, ops, mem, salt } = parse(blob);
   let material;
   if (kind === KIND_GENERATED) {
@@ -138,13 +209,31 @@ export function openBackup(blob, secret) {
   } else {
     material = normalisePassphrase(secret);
   }
-  const key = derive(material, salt, ops, mem);
+  return { blob, material, ops, mem, salt };
+}
+
+function finishOpen({ blob }, key) {
   let plaintext;
   try {
     plaintext = sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(
       null, blob.slice(HEADER_SIZE + NONCE_SIZE), blob.slice(0, HEADER_SIZE), blob.slice(HEADER_SIZE, HEADER_SIZE + NONCE_SIZE), key);
   } catch {
     throw wrongPassphrase("the backup does not open with this secret");
+  } finally {
+    sodium.memzero(key);
   }
   return identityFromBytes(plaintext);
+}
+
+/** The identity in the blob, synchronously: Argon2id on the calling thread. */
+export function openBackup(blob, secret) {
+  const prepared = prepareOpen(blob, secret);
+  return finishOpen(prepared, derive(prepared.material, prepared.salt, prepared.ops, prepared.mem));
+}
+
+/** openBackup with Argon2id in a worker; `signal` cancels. */
+export async function openBackupAsync(blob, secret, { signal = null } = {}) {
+  const prepared = prepareOpen(blob, secret);
+  const key = await deriveOffThread(prepared.material, prepared.salt, prepared.ops, prepared.mem, { signal });
+  return finishOpen(prepared, key);
 }

@@ -9,6 +9,42 @@ function field(id, label, attrs = {}) {
   return [input, h("div", {}, h("label", { for: id }, label), input)];
 }
 
+/**
+ * The "this takes a few seconds" state while Argon2id runs in its worker: an
+ * indeterminate progress bar, the seconds elapsed (they tick: the page is not
+ * frozen) and Cancel, which aborts (terminates the worker).
+ */
+function derivation(message) {
+  const text = h("span", {}, message);
+  const elapsed = h("span", { class: "muted", id: "derivation-elapsed" });
+  const cancel = h("button", { type: "button", id: "cancel-derivation" }, "Cancel");
+  const el = h("div", { class: "stack", id: "derivation", hidden: true },
+    h("p", { role: "status" }, text, " ", elapsed),
+    h("progress", { "aria-label": message }),
+    cancel);
+  let timer = null;
+  let controller = null;
+  cancel.addEventListener("click", () => controller?.abort());
+  return {
+    el,
+    /** Shows the state and returns the AbortSignal for the work. */
+    start() {
+      controller = new AbortController();
+      const started = Date.now();
+      elapsed.textContent = "";
+      timer = setInterval(() => (elapsed.textContent = `${Math.floor((Date.now() - started) / 1000)} s`), 1000);
+      el.hidden = false;
+      cancel.focus();
+      return controller.signal;
+    },
+    stop() {
+      clearInterval(timer);
+      el.hidden = true;
+      controller = null;
+    },
+  };
+}
+
 function showSecret(app, secret, el) {
   const done = h("button", { class: "primary", type: "button", disabled: true, onclick: () => app.connect() }, "Continue");
   const check = h("input", { id: "written", type: "checkbox", onchange: () => (done.disabled = !check.checked) });
@@ -30,6 +66,7 @@ function createForm(app, el) {
   const generated = h("input", { type: "radio", name: "kind", id: "kind-generated", checked: true, onchange: () => (own.hidden = true) });
   const chosen = h("input", { type: "radio", name: "kind", id: "kind-chosen", onchange: () => { own.hidden = false; phrase.focus(); } });
   const submit = h("button", { class: "primary", type: "submit" }, "Create my keys");
+  const busy = derivation("Creating and securing your keys… this takes a few seconds.");
   const form = h("form", {
     class: "card",
     onsubmit: async (event) => {
@@ -49,20 +86,24 @@ function createForm(app, el) {
         }
       }
       submit.disabled = true;
-      status.textContent = "Creating and securing your keys… this takes a few seconds.";
+      status.textContent = "";
+      const signal = busy.start();
       try {
-        const secret = await app.e2e.create({ passphrase });
+        const secret = await app.e2e.create({ passphrase, signal });
+        busy.stop();
         if (secret) showSecret(app, secret, el);
         else app.connect();
       } catch (e) {
+        busy.stop();
         if (e.code === "recovery_needed") {
           app.keyState = "recover";
           app.route();
           return;
         }
-        error.textContent = explain(e);
-        status.textContent = "";
+        if (e.code === "cancelled") status.textContent = "Cancelled: your keys are not secured yet. Choose again when you are ready.";
+        else error.textContent = explain(e);
         submit.disabled = false;
+        submit.focus();
       }
     },
   },
@@ -71,7 +112,7 @@ function createForm(app, el) {
   h("fieldset", { class: "stack" }, h("legend", {}, "Protect the copy with"),
     h("label", { for: "kind-generated", class: "row" }, generated, "A recovery code made for me (recommended)"),
     h("label", { for: "kind-chosen", class: "row" }, chosen, "A passphrase I choose")),
-  own, error, status, submit);
+  own, error, status, busy.el, submit);
   return [form, submit];
 }
 
@@ -80,19 +121,23 @@ function recoverForm(app) {
   const error = h("p", { class: "error", role: "alert" });
   const [secret, secretField] = field("recovery", "Recovery code or passphrase", { type: "password", required: true });
   const submit = h("button", { class: "primary", type: "submit" }, "Restore my keys");
+  const busy = derivation("Opening your keys… this takes a few seconds.");
   const form = h("form", {
     class: "card",
     onsubmit: async (event) => {
       event.preventDefault();
       submit.disabled = true;
       error.textContent = "";
-      status.textContent = "Opening your keys… this takes a few seconds.";
+      status.textContent = "";
+      const signal = busy.start();
       try {
-        await app.e2e.recover(secret.value);
+        await app.e2e.recover(secret.value, { signal });
+        busy.stop();
         app.connect();
       } catch (e) {
-        error.textContent = explain(e);
-        status.textContent = "";
+        busy.stop();
+        if (e.code === "cancelled") status.textContent = "Cancelled.";
+        else error.textContent = explain(e);
         submit.disabled = false;
         secret.select();
       }
@@ -100,7 +145,7 @@ function recoverForm(app) {
   },
   h("h2", {}, "Restore your keys on this device"),
   h("p", {}, "Your keys were created on another device. Enter the recovery code (or passphrase) you wrote down then."),
-  secretField, error, status, submit);
+  secretField, error, status, busy.el, submit);
   return [form, secret];
 }
 
