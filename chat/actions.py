@@ -34,6 +34,7 @@ from chat.events import (
     message_row_payload,
 )
 from chat.models import Event, EventKind, Message, Receipt, Thread
+from chat.unread import with_unread
 from media.attachments import check_attachment_refs, do_attach_uploads
 from patients.models import Patient
 from rooms import access
@@ -86,9 +87,17 @@ def do_create_thread(actor: Any, department_id: int, patient_id: int, title: str
 
 
 def list_department_threads(actor: Any, department_id: int) -> list[dict]:
+    """Up to 500 threads, newest first, each with the caller's `unread` and `last_read_seq`.
+
+    Two queries whatever the number of threads: the membership check, and
+    the threads with their counts (chat/unread.py).
+    """
     access.access_membership(actor, department_id)
-    threads = Thread.objects.filter(department_id=department_id).order_by("-created_at")[:500]
-    return [thread_data(t) for t in threads]
+    threads = with_unread(Thread.objects.filter(department_id=department_id), actor.pk)
+    return [
+        {**thread_data(t), "unread": t.unread, "last_read_seq": t.last_read_seq}
+        for t in threads.order_by("-created_at")[:500]
+    ]
 
 
 def list_patient_threads(actor: Any, patient_id: int) -> list[dict]:

@@ -16,6 +16,7 @@ from audit.actions import record
 from chat.errors import ErrorCode, InvalidRequest, NotFound, RoundsError
 from chat.events import append_event
 from chat.models import EventKind
+from chat.unread import unread_by_department
 from rooms import access
 from rooms.models import Department, Membership, Role
 
@@ -46,15 +47,29 @@ def department_data(department: Department, role: str | None = None) -> dict[str
     return data
 
 
-def list_my_departments(actor: Any) -> list[dict[str, Any]]:
+def list_my_departments(actor: Any, *, unread: bool = False) -> list[dict[str, Any]]:
+    """The caller's departments, sorted by name.
+
+    Args:
+        unread: also give each department the caller's `unread` count
+            (`GET /api/departments`), for one more query whatever the number
+            of threads (chat/unread.py). The socket's `hello` has no such
+            field, so it does not pay for it.
+    """
     access.check_authenticated(actor)
-    memberships = (
+    memberships = list(
         Membership.objects.active()
         .filter(user_id=actor.pk)
         .select_related("department")
         .order_by("department__name")
     )
-    return [department_data(m.department, m.role) for m in memberships]
+    if not unread:
+        return [department_data(m.department, m.role) for m in memberships]
+    counts = unread_by_department([m.department_id for m in memberships], actor.pk)
+    return [
+        {**department_data(m.department, m.role), "unread": counts.get(m.department_id, 0)}
+        for m in memberships
+    ]
 
 
 def list_all_departments(actor: Any) -> list[dict[str, Any]]:

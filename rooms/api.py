@@ -28,7 +28,7 @@ def my_departments(request, every: bool = Query(False, alias="all")):
     """The caller's departments; `?all=true`: every department with its heads (administrators)."""
     if every:
         return actions.list_all_departments(request.user)
-    return actions.list_my_departments(request.user)
+    return actions.list_my_departments(request.user, unread=True)
 
 
 @router.post("", response={201: dict})

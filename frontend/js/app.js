@@ -129,7 +129,10 @@ class App {
       this.e2e.forgetCurrent(frame.department);
     }
     if (frame.type === "message.redacted") {
-      this.redacted(frame.message.thread, frame.message.seq, { at: frame.redacted_at, by: frame.by });
+      const { thread, seq } = frame.message;
+      const entry = this.state.threadMessages(thread).get(seq);
+      if (entry && !entry.redacted && entry.sender?.id !== this.state.user.id) this.state.unreadGone(thread, seq);
+      this.redacted(thread, seq, { at: frame.redacted_at, by: frame.by });
       this.state.apply(frame);
       return;
     }
@@ -263,6 +266,7 @@ class App {
       const result = await this.socket.request({ type: "receipt.read", thread: threadId, up_to_seq: thread.last_seq });
       if (!this.state.receipts.has(threadId)) this.state.receipts.set(threadId, new Map());
       this.state.receipts.get(threadId).set(this.state.user.id, result);
+      this.state.readTo(threadId, result.up_to_seq);
       this.state.changed("receipt", { thread: threadId });
     } catch {
       // retried on the next message, focus or reconnect

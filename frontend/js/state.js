@@ -13,6 +13,11 @@ export class State extends EventTarget {
     this.messages = new Map(); // thread → Map(seq → entry)
     this.outbox = new Map(); // client_msg_id → pending entry
     this.receipts = new Map(); // thread → Map(user id → {user, up_to_seq, read_at})
+    // My unread counts, from the thread listing's `unread` and `last_read_seq`
+    // (counted by the server: others' messages after my receipt, not redacted),
+    // then kept live here: +1 on another's message, down on my receipts.
+    this.unreadCounts = new Map(); // thread → count
+    this.readUpTo = new Map(); // thread → my highest up_to_seq
     this.typing = new Map(); // thread → Map(user id → {username, until})
     this.patients = new Map(); // id → patient
     this.members = new Map(); // department → [{user, role, admitted_at}]
@@ -27,27 +32,49 @@ export class State extends EventTarget {
   }
 
   myRead(thread) {
-    return this.receipts.get(thread)?.get(this.user.id)?.up_to_seq ?? 0;
+    return Math.max(this.readUpTo.get(thread) ?? 0, this.receipts.get(thread)?.get(this.user.id)?.up_to_seq ?? 0);
   }
 
+  /** Never more than the messages after my receipt, whatever a late answer said. */
   unread(thread) {
     const t = this.threads.get(thread);
-    return t ? Math.max(0, t.last_seq - this.myRead(thread)) : 0;
+    if (!t) return 0;
+    return Math.max(0, Math.min(this.unreadCounts.get(thread) ?? 0, t.last_seq - this.myRead(thread)));
+  }
+
+  /** My receipt moved to `upToSeq` (here, from another device, or as loaded). */
+  readTo(thread, upToSeq) {
+    if (upToSeq <= (this.readUpTo.get(thread) ?? 0)) return;
+    this.readUpTo.set(thread, upToSeq);
+    const t = this.threads.get(thread);
+    const left = t ? Math.max(0, t.last_seq - upToSeq) : 0;
+    this.unreadCounts.set(thread, Math.min(this.unreadCounts.get(thread) ?? 0, left));
   }
 
   departmentUnread(department) {
+    // Before its threads are loaded, the count `GET /api/departments` gave, if any.
+    const listed = this.departments.get(department)?.unread;
+    if (!this.loadedDepartments.has(department) && listed !== undefined) return listed;
     let total = 0;
     for (const t of this.threads.values()) if (t.department === department) total += this.unread(t.id);
     return total;
   }
 
+  /** A message I had not read was redacted: one fewer to read. */
+  unreadGone(thread, seq) {
+    if (seq > this.myRead(thread)) this.unreadCounts.set(thread, Math.max(0, (this.unreadCounts.get(thread) ?? 0) - 1));
+  }
+
   async loadDepartment(department, { force = false } = {}) {
     if (this.loadedDepartments.has(department) && !force) return;
+    // One request: each thread comes with my unread count and my receipt.
     const threads = await get(`/api/departments/${department}/threads`);
-    for (const t of threads) this.threads.set(t.id, t);
+    for (const { unread, last_read_seq: readUpTo, ...t } of threads) {
+      this.threads.set(t.id, t);
+      this.unreadCounts.set(t.id, unread);
+      this.readUpTo.set(t.id, readUpTo);
+    }
     this.loadedDepartments.add(department);
-    // Unread counts: my receipt in each thread that has messages.
-    await Promise.all(threads.filter((t) => t.last_seq > 0).map((t) => this.loadReceipts(t.id)));
     this.changed("threads", { department });
   }
 
@@ -56,6 +83,7 @@ export class State extends EventTarget {
     const map = new Map();
     for (const r of data.receipts) map.set(r.user.id, r);
     this.receipts.set(thread, map);
+    if (map.has(this.user.id)) this.readTo(thread, map.get(this.user.id).up_to_seq);
   }
 
   async patient(id) {
@@ -86,6 +114,9 @@ export class State extends EventTarget {
       case "message.new": {
         const m = frame.message;
         const t = this.threads.get(m.thread);
+        if (m.sender.id !== this.user.id && !m.redacted && m.seq > this.myRead(m.thread) && (!t || m.seq > t.last_seq)) {
+          this.unreadCounts.set(m.thread, (this.unreadCounts.get(m.thread) ?? 0) + 1);
+        }
         if (t) t.last_seq = Math.max(t.last_seq, m.seq);
         this.changed("message", { thread: m.thread, department: frame.department, message: m });
         break;
@@ -93,6 +124,7 @@ export class State extends EventTarget {
       case "receipt.new": {
         if (!this.receipts.has(frame.thread)) this.receipts.set(frame.thread, new Map());
         this.receipts.get(frame.thread).set(frame.user.id, frame);
+        if (frame.user.id === this.user.id) this.readTo(frame.thread, frame.up_to_seq);
         this.changed("receipt", { thread: frame.thread });
         break;
       }

@@ -145,6 +145,30 @@ def test_a_network_drop_loses_nothing_and_doubles_nothing(ward):
     expect(alice.locator("li.msg .text")).to_have_text(expected)
 
 
+def test_unread_counts_come_with_the_listing_and_clear_on_reading(ward):
+    """Carol has read nothing of the four messages: the listings say so, without one
+    receipts request per thread, and opening the thread clears the badges."""
+    carol = ward.people["head_carol"].page
+    receipts: list[str] = []
+    carol.on("request", lambda request: "/receipts" in request.url and receipts.append(request.url))
+    carol.goto("/#/")
+    carol.reload()
+    department = carol.locator(f"a[href='#/d/{ward.department_id}']")
+    expect(department).to_have_attribute("aria-label", "Plastic surgery, 4 unread")
+    department.click()
+    thread = carol.locator(f"a[href='#/t/{ward.thread_id}']")
+    expect(thread.locator(".badge")).to_have_text("4")
+    assert receipts == [], "the counts came with the thread listing"
+    thread.click()
+    expect(message(carol, QUEUED)).to_be_visible()
+    carol.go_back()
+    expect(thread).to_be_visible()
+    expect(thread.locator(".badge")).to_have_count(0)
+    carol.goto("/#/")
+    expect(department).to_have_attribute("aria-label", "Plastic surgery")
+    assert all(url.endswith(f"/api/threads/{ward.thread_id}/receipts") for url in receipts)
+
+
 def test_python_client_and_browser_read_each_other(ward):
     carol, bob = ward.people["head_carol"], ward.people["surgeon_bob"]
     pins = {kind: pair.fingerprint for kind, pair in institution_keys(ward.cluster).items()}

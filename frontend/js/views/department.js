@@ -38,7 +38,7 @@ export function render(app, departmentId) {
     }));
     if (!threads.length) list.append(h("li", { class: "muted" }, "No conversation yet. Find a patient to start one."));
   };
-  const onChange = (event) => ["threads", "thread", "message", "receipt", "departments"].includes(event.detail.what) && draw();
+  const onChange = (event) => ["threads", "thread", "message", "message.redacted", "receipt", "departments"].includes(event.detail.what) && draw();
   app.state.addEventListener("change", onChange);
   app.state.loadDepartment(departmentId).then(draw).catch(() => {});
   draw();
