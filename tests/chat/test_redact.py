@@ -173,12 +173,15 @@ def test_a_sender_who_left_the_department_can_no_longer_redact(hospital):
     h = hospital
     message_id = bob_posts(h)
     do_remove_member(h.head_carol, h.plastic.pk, h.surgeon_bob.pk)
-    refused(h, "surgeon_bob", message_id, "not_found")
+    error = refused(h, "surgeon_bob", message_id, "not_found")
+    assert error.http_status == 404
+    assert Message.objects.get(pk=message_id).redacted_at is None
 
 
 @pytest.mark.django_db
 def test_an_unknown_message_is_not_found_even_for_a_head(hospital):
-    refused(hospital, "head_carol", 999_999, "not_found")
+    error = refused(hospital, "head_carol", 999_999, "not_found")
+    assert error.http_status == 404
 
 
 @pytest.mark.django_db

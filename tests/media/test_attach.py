@@ -132,10 +132,10 @@ def test_someone_elses_upload_is_not_found_like_a_missing_one(hospital: Hospital
 
 def test_an_upload_of_another_department_is_refused(hospital: Hospital):
     h = hospital
-    refused(
-        h, "surgeon_bob", [photo(h, "surgeon_bob", h.vascular)], "attachment_invalid",
-        "other_department",
-    )  # fmt: skip
+    vascular = photo(h, "surgeon_bob", h.vascular)
+    error = refused(h, "surgeon_bob", [vascular], "attachment_invalid", "other_department")
+    assert error.data["upload"] == vascular["upload"]
+    assert Upload.objects.get(pk=vascular["upload"]).state == "complete"
 
 
 @pytest.mark.parametrize("state", ["receiving", "failed", "expired"])
@@ -143,24 +143,30 @@ def test_an_upload_that_is_not_complete_is_refused(hospital: Hospital, state: st
     h = hospital
     ref = photo(h, "surgeon_bob")
     ref["upload"] = str(complete_upload(h.surgeon_bob, h.plastic, state=state).pk)
-    refused(h, "surgeon_bob", [ref], "attachment_invalid", "not_complete")
+    error = refused(h, "surgeon_bob", [ref], "attachment_invalid", "not_complete")
+    assert error.data["upload"] == ref["upload"]
+    assert Upload.objects.get(pk=ref["upload"]).state == state
 
 
 def test_an_upload_is_attached_once_only(hospital: Hospital):
     h = hospital
     ref = photo(h, "surgeon_bob")
     post_photos(h, "surgeon_bob", [ref])
-    refused(h, "surgeon_bob", [ref], "attachment_invalid", "already_attached")
+    again = refused(h, "surgeon_bob", [ref], "attachment_invalid", "already_attached")
     as_thumbnail = photo(h, "surgeon_bob") | {"thumbnail": ref["upload"]}
     refused(h, "surgeon_bob", [as_thumbnail], "attachment_invalid", "already_attached")
+    assert again.data["upload"] == ref["upload"]
+    assert Attachment.objects.filter(upload_id=ref["upload"]).count() == 1
 
 
 def test_an_upload_named_twice_in_one_message_is_refused(hospital: Hospital):
     h = hospital
     ref = photo(h, "surgeon_bob")
-    refused(h, "surgeon_bob", [ref, ref], "attachment_invalid", "duplicate")
+    twice = refused(h, "surgeon_bob", [ref, ref], "attachment_invalid", "duplicate")
     own_thumbnail = ref | {"thumbnail": ref["upload"]}
     refused(h, "surgeon_bob", [own_thumbnail], "attachment_invalid", "duplicate")
+    assert twice.data["upload"] == ref["upload"]
+    assert not Attachment.objects.filter(upload_id=ref["upload"]).exists()
 
 
 def test_a_keyword_outside_the_nomenclature_is_invalid(hospital: Hospital):

@@ -128,7 +128,11 @@ def test_compliance_names_a_case_and_a_reason(hospital, uploader, photo):
 
 def test_a_case_does_not_open_anything_to_a_clinician(hospital, uploader, photo):
     upload_id, _ = photo
-    not_found(uploader(hospital.nurse_ines).content(upload_id, case="INC-42", reason="curious"))
+    body = not_found(
+        uploader(hospital.nurse_ines).content(upload_id, case="INC-42", reason="curious")
+    )
+    assert "data" not in body
+    assert not audit_entries("attachment.downloaded")
 
 
 @pytest.mark.parametrize(
@@ -199,7 +203,8 @@ def test_failed_and_expired_uploads_are_not_readable(hospital, uploader, blob_st
     attach(hospital, upload_id)
     for state in ("failed", "expired", "complete"):
         Upload.objects.filter(pk=upload_id).update(state=state)
-        not_found(bob.content(upload_id))
+        assert not_found(bob.content(upload_id))["message"]
+    assert not audit_entries("attachment.downloaded")
 
 
 def test_a_large_blob_streams_in_blocks(hospital, uploader, blob_store):
