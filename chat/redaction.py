@@ -21,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.actions import record
-from chat.errors import ErrorCode, Forbidden, InvalidRequest, NotFound, RoundsError
+from chat.errors import ErrorCode, InvalidRequest, NotFound, RoundsError
 from chat.events import allocate_seq, append_event
 from chat.models import EventKind, Message, Thread
 from chat.protocol import MAX_REDACTION_REASON
@@ -84,15 +84,12 @@ def do_redact_message(actor: Any, message_id: int, reason: str) -> dict[str, Any
         membership = access.active_membership(actor, thread.department_id)
         if membership is None:
             raise NotFound("Message not found.")
-        is_head = membership.role == Role.HEAD
-        if not is_head:
-            if message.sender_id != actor.pk:
-                raise Forbidden("Only its sender or a head of this department may redact it.")
-            if thread.is_closed:
-                raise RoundsError(
-                    "This thread is closed; ask a head of the department to redact.",
-                    code=ErrorCode.THREAD_CLOSED,
-                )
+        access.check_may_redact(actor, message.sender_id, membership.role)
+        if membership.role != Role.HEAD and thread.is_closed:
+            raise RoundsError(
+                "This thread is closed; ask a head of the department to redact.",
+                code=ErrorCode.THREAD_CLOSED,
+            )
         message.redacted_at = timezone.now()
         message.redacted_by = actor
         message.save(update_fields=["redacted_at", "redacted_by"])

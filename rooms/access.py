@@ -9,11 +9,16 @@ departments, threads or patients exist outside their own departments.
 
 from typing import Any
 
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, Q, Subquery
 
-from chat.errors import ErrorCode, Forbidden, NotFound, RoundsError
+from chat.errors import ErrorCode, Forbidden, InvalidRequest, NotFound, RoundsError
 from chat.models import Message, Thread
+from media.models import Attachment, Upload, UploadState
 from rooms.models import Department, Membership, Role
+
+# The grounds a compliance officer names for an access, kept in its audit entry.
+CASE_MAX = 200
+REASON_MAX = 1000
 
 
 class NotAuthenticated(RoundsError):
@@ -112,9 +117,37 @@ def access_message(user: Any, message_id: int, *, redact: bool = False) -> Messa
     )
     if message is None or message.caller_role is None:
         raise NotFound("Message not found.")
-    if redact and message.sender_id != user.pk and message.caller_role != Role.HEAD:
-        raise Forbidden("Only its sender or a head of this department may redact it.")
+    if redact:
+        check_may_redact(user, message.sender_id, message.caller_role)
     return message
+
+
+def check_may_redact(user: Any, sender_id: int, role: str) -> None:
+    """A message is redacted by its sender (their own "delete") or a head (moderation).
+
+    `role` is the caller's in the message's department; chat.redaction asks
+    again under the department's lock, with the role read there.
+    """
+    if sender_id != user.pk and role != Role.HEAD:
+        raise Forbidden("Only its sender or a head of this department may redact it.")
+
+
+def compliance_grounds(user: Any, case: str | None, reason: str | None) -> bool:
+    """Whether a compliance officer names the grounds of this access: a case and a reason.
+
+    Grounds given by anyone else change nothing (False). An officer who gives
+    only one of them, or too long ones, is refused, so that nothing is ever
+    read on grounds the audit entry does not hold.
+    """
+    case, reason = (case or "").strip(), (reason or "").strip()
+    if not getattr(user, "is_compliance_officer", False) or not (case or reason):
+        return False
+    if not (case and reason) or len(case) > CASE_MAX or len(reason) > REASON_MAX:
+        raise InvalidRequest(
+            f"A compliance access names a case (at most {CASE_MAX} characters) "
+            f"and a reason (at most {REASON_MAX})."
+        )
+    return True
 
 
 def check_clinician(user: Any) -> None:
@@ -153,11 +186,6 @@ def access_attached_upload(user: Any, upload_id: Any, *, compliance: bool = Fals
     missing) and retained for compliance. `as_compliance` is set on the upload
     returned: True when only the compliance grounds allowed it.
     """
-    from django.db.models import Q
-
-    from chat.errors import InvalidRequest
-    from media.models import Attachment, Upload, UploadState
-
     check_authenticated(user)
     upload = Upload.objects.filter(pk=upload_id, state=UploadState.ATTACHED).first()
     attached = (
@@ -187,13 +215,8 @@ def library_department_ids(user: Any, *, case: str = "", reason: str = "") -> li
     (both audited with the query); without them, a compliance officer who is
     also a member sees their own departments, and one who is not is refused.
     """
-    from chat.errors import InvalidRequest
-
     check_authenticated(user)
-    case, reason = case.strip(), reason.strip()
-    if user.is_compliance_officer and case and reason:
-        if len(case) > 200 or len(reason) > 1000:
-            raise InvalidRequest("A case reference has at most 200 characters, a reason 1000.")
+    if compliance_grounds(user, case, reason):
         return None
     mine = member_department_ids(user)
     if user.is_compliance_officer and not mine:
