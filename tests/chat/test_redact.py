@@ -28,10 +28,10 @@ from tests.chat.wsutil import (
     assert_quiet,
     connect_as,
     expect_refused,
-    next_id,
     ok,
     post,
     recv,
+    resume,
 )
 from tests.conftest import Hospital, sealed
 from tests.media.attach_helpers import published_frames
@@ -379,18 +379,6 @@ async def test_refused_redactions_over_the_socket_change_nothing(live_hospital):
         await communicator.disconnect()
 
 
-async def _resume(communicator, cursor: dict[str, int]) -> tuple[list[dict], dict]:
-    frame_id = next_id("resume")
-    await communicator.send_json_to({"type": "resume", "id": frame_id, "cursor": cursor})
-    replayed = []
-    while True:
-        frame = await recv(communicator)
-        if frame["type"] == "ack":
-            return replayed, frame["result"]
-        assert frame["type"] != "error", frame
-        replayed.append(frame)
-
-
 @pytest.mark.django_db(transaction=True)
 async def test_resume_replays_the_tombstone_and_the_redaction_once(live_hospital):
     h = live_hospital
@@ -409,7 +397,7 @@ async def test_resume_replays_the_tombstone_and_the_redaction_once(live_hospital
 
     alice, hello = await connect_as(h.nurse_alice)
     assert hello["cursor"] == {key: saved[key] + 3}
-    replayed, result = await _resume(alice, saved)
+    replayed, result = await resume(alice, saved)
     assert [f["event_seq"] for f in replayed] == [saved[key] + 1, saved[key] + 2, saved[key] + 3]
     assert [f["type"] for f in replayed] == ["message.new", "message.new", "message.redacted"]
     tombstone, kept = replayed[0]["message"], replayed[1]["message"]
@@ -422,7 +410,7 @@ async def test_resume_replays_the_tombstone_and_the_redaction_once(live_hospital
     assert replayed[2]["by"] == {"id": h.head_carol.pk, "username": "head_carol"}
     assert result == {"cursor": hello["cursor"], "ignored": []}
     # Exactly once: a second resume from the new cursor replays nothing.
-    assert await _resume(alice, result["cursor"]) == ([], result)
+    assert await resume(alice, result["cursor"]) == ([], result)
     await assert_quiet(alice, bob)
     await alice.disconnect()
     await bob.disconnect()

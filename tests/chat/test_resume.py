@@ -18,27 +18,14 @@ from rooms import actions as room_actions
 from tests.chat.wsutil import (
     assert_quiet,
     connect_as,
-    next_id,
     ok,
     post,
     recv,
+    resume,
 )
 from tests.conftest import sealed
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-async def resume(communicator, cursor: dict[str, int]) -> tuple[list[dict], dict]:
-    """Send `resume`; return the replayed frames and the ack that ends them."""
-    frame_id = next_id("resume")
-    await communicator.send_json_to({"type": "resume", "id": frame_id, "cursor": cursor})
-    replayed = []
-    while True:
-        frame = await recv(communicator)
-        if frame["type"] in ("ack", "error"):
-            assert frame["type"] == "ack" and frame["id"] == frame_id, frame
-            return replayed, frame["result"]
-        replayed.append(frame)
 
 
 async def test_resume_replays_each_missed_event_once_in_order(live_hospital, settings):

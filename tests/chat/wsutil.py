@@ -66,6 +66,19 @@ async def expect_refused(communicator, frame: dict[str, Any], code: str) -> dict
     return reply
 
 
+async def resume(communicator, cursor: dict[str, int]) -> tuple[list[dict], dict]:
+    """Send `resume`; return the replayed frames and the ack that ends them."""
+    frame_id = next_id("resume")
+    await communicator.send_json_to({"type": "resume", "id": frame_id, "cursor": cursor})
+    replayed = []
+    while True:
+        frame = await recv(communicator)
+        if frame["type"] in ("ack", "error"):
+            assert frame["type"] == "ack" and frame["id"] == frame_id, frame
+            return replayed, frame["result"]
+        replayed.append(frame)
+
+
 async def assert_alive(communicator) -> None:
     """The socket is still open and serving: a ping gets its ack."""
     result = await ok(communicator, {"type": "ping"})
