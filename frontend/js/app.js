@@ -293,13 +293,16 @@ class App {
 
   async signOut() {
     this.socket?.stop(); // our own logout closes it with 4401: not "signed out elsewhere"
+    this.clearScreen(); // at once: the next person at a ward computer sees nothing of this one
+    let ended = true;
     try {
       await post("/api/auth/logout");
-    } catch {
-      // signed out already: wiping below is what matters
+    } catch (error) {
+      ended = error.status === 401; // signed out already; a network error leaves the session open
     }
     await this.wipe();
-    toast("Signed out. The keys were removed from this browser.");
+    toast(ended ? "Signed out. The keys were removed from this browser."
+      : "The keys were removed from this browser, but the server could not be reached to end the session: sign out again when the network is back.");
   }
 
   async signedOutElsewhere() {
@@ -308,16 +311,44 @@ class App {
     toast("Your session ended. Sign in again.");
   }
 
+  /**
+   * End the session on this device: the screen first, then the keys. On a shared ward
+   * computer the next person must not see the last one's patients, not even until the
+   * keys are deleted, so nothing here waits before the page is cleared, and a view whose
+   * clean-up fails cannot leave its content behind.
+   */
   async wipe() {
+    this.clearScreen();
     this.socket?.stop();
     this.socket = null;
     this.e2e = null;
     this.state = null;
+    this.pins = null;
+    this.keyState = null;
     forgetImages();
-    await wipeKeys();
-    document.getElementById("signout").hidden = true;
     history.replaceState(null, "", "/");
     this.showLogin();
+    await wipeKeys();
+  }
+
+  /** Unmount the open view (its listeners still see the state) and blank every part of the page it wrote. */
+  clearScreen() {
+    const mounted = this.mounted;
+    this.mounted = null;
+    this.openThread = null;
+    try {
+      mounted?.unmount?.();
+    } catch (error) {
+      console.error("a view's clean-up failed at sign-out", error);
+    }
+    for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
+    for (const dialog of document.querySelectorAll("body > dialog")) dialog.remove(); // photo viewer, photo sheet
+    document.getElementById("view").replaceChildren();
+    document.getElementById("title").textContent = "Rounds";
+    document.title = "Rounds";
+    document.getElementById("back").hidden = true;
+    document.getElementById("signout").hidden = true;
+    this.showConnection("online");
   }
 
   route() {
@@ -336,6 +367,13 @@ class App {
     return new URLSearchParams(at < 0 ? "" : location.hash.slice(at + 1));
   }
 
+  /** A view's title once its data arrived; ignored if that view has left the screen meanwhile. */
+  retitle(el, title) {
+    if (this.mounted?.el !== el) return;
+    document.getElementById("title").textContent = title;
+    document.title = `${title} — Rounds`;
+  }
+
   mount(view, params, query = new URLSearchParams()) {
     this.mounted?.unmount?.();
     this.openThread = null;
@@ -344,7 +382,7 @@ class App {
     const main = document.getElementById("view");
     main.replaceChildren(mounted.el);
     document.getElementById("title").textContent = mounted.title || "Rounds";
-    document.title = mounted.title ? `${mounted.title} — Rounds` : "Rounds";
+    document.title = mounted.title && mounted.title !== "Rounds" ? `${mounted.title} — Rounds` : "Rounds";
     document.getElementById("back").hidden = !mounted.back;
     mounted.focus?.focus();
   }

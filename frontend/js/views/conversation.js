@@ -56,7 +56,7 @@ export function render(app, threadId) {
     const patientLine = h("p", { class: "muted" });
     state.patient(thread.patient).then((p) => {
       patientLine.textContent = `${patientLabel(p)} · IPP ${p.ipp}`;
-      document.getElementById("title").textContent = patientLabel(p);
+      app.retitle(el, patientLabel(p));
     }).catch(() => {});
     const toggle = head ? h("button", {
       type: "button", class: thread.closed_at ? "" : "danger",

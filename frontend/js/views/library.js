@@ -122,7 +122,7 @@ export function render(app, query) {
     try {
       const p = await state.patient(patientId);
       chip.textContent = `Patient: ${patientLabel(p)} · IPP ${p.ipp}`;
-      document.getElementById("title").textContent = `Photos — ${patientLabel(p)}`;
+      app.retitle(el, `Photos — ${patientLabel(p)}`);
     } catch (error) {
       chip.textContent = explain(error);
     }

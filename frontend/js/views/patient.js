@@ -35,7 +35,7 @@ export function render(app, patientId) {
       header.replaceChildren(h("h2", {}, patientLabel(p)),
         h("p", { class: "muted" }, `Born ${birthDate(p.birth_date)} · ${p.sex} · IPP ${p.ipp}`),
         h("p", { class: "muted" }, p.ward ? `Admitted: ${p.ward}` : "Not admitted now"));
-      document.getElementById("title").textContent = patientLabel(p);
+      app.retitle(view.el, patientLabel(p));
       const threads = await get(`/api/patients/${patientId}/threads`);
       for (const t of threads) app.state.threads.set(t.id, t);
       list.replaceChildren(...threads.map((t) => h("li", {}, h("a", { href: `#/t/${t.id}` },
