@@ -9,6 +9,7 @@ import base64
 import binascii
 import json
 import re
+from datetime import datetime
 from typing import Any
 
 from .errors import InvalidEnvelope, UnsupportedVersion
@@ -175,3 +176,29 @@ def check_fingerprint(value: Any, name: str) -> str:
     ):
         raise InvalidEnvelope(f"{name} must be 64 lowercase hex digits")
     return value
+
+
+def check_hash(value: Any, name: str) -> str:
+    """A SHA-256 digest in hex, as chain heads are written: 64 lowercase hex digits."""
+    return check_fingerprint(value, name)
+
+
+# RFC 3339 with a mandatory offset: what Python's isoformat() and the
+# browser's toISOString() both write, and nothing looser.
+_TIMESTAMP = re.compile(
+    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})", re.ASCII
+)
+
+
+def parse_timestamp(value: Any, name: str) -> datetime:
+    """An RFC 3339 date and time with an offset, e.g. 2025-01-31T08:00:00Z.
+
+    Raises:
+        InvalidEnvelope: Another spelling, or not a real date and time.
+    """
+    if not isinstance(value, str) or not _TIMESTAMP.fullmatch(value):
+        raise InvalidEnvelope(f"{name} must be RFC 3339 with an offset, e.g. 2025-01-31T08:00:00Z")
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidEnvelope(f"{name} is not a valid date and time") from None

@@ -1,43 +1,65 @@
-"""Message envelope v1: XChaCha20-Poly1305 under the room key, signed by the sender.
+"""Message envelope v2: XChaCha20-Poly1305 under the room key, signed by the sender.
 
 Wire form (a JSON object, as the server's `Envelope` frame model carries it):
 
-    {"header": {"v": 1, "room": int, "thread": int, "key_version": int,
-                "sender": int, "client_msg_id": str,
+    {"header": {"v": 2, "room": int, "thread": int, "key_version": int,
+                "key_commitment": b64(32 bytes), "chain_seq": int,
+                "chain_head": hex(32 bytes), "sender": int,
+                "client_msg_id": str, "sent_at": RFC 3339,
                 "nonce": b64(24 bytes), "sig": b64(64 bytes)},
      "ciphertext": b64(plaintext + 16-byte tag)}
 
-- AD = canonical_json({v, room, thread, key_version, sender, client_msg_id}),
-  so the ciphertext only opens in the room, thread and key version it was
-  written for, under the name of its sender.
+- AD = canonical_json(the header without nonce and sig), so the ciphertext
+  only opens in the room, thread and key version it was written for, under
+  the name of its sender, and carries the chain head its sender had
+  verified: a reader whose server withholds a statement the sender saw
+  notices it (chain.py), and one whose server forked the chain too.
 - sig = Ed25519(CONTEXT_ENVELOPE + AD + nonce + ciphertext) by the sender.
   AD is a self-delimiting JSON object and the nonce has a fixed size, so
   the concatenation is unambiguous.
 
-The server calls `verify_envelope` (it has no room key); clients call
-`decrypt_message`, which verifies first.
+The server calls `verify_envelope` with the sender's published key (it has
+no room key); clients call `open_envelope`, which takes the sender's key
+from the verified chain, never from the key directory.
 """
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import nacl.bindings
 import nacl.exceptions
 import nacl.utils
 
-from .encoding import b64decode, b64encode, canonical_json, check_id, check_version
-from .errors import DecryptionFailed, InvalidEnvelope
+from .chain import ChainHead, MembershipChain
+from .encoding import (
+    b64decode,
+    b64encode,
+    canonical_json,
+    check_hash,
+    check_id,
+    check_version,
+    parse_timestamp,
+)
+from .errors import (
+    DecryptionFailed,
+    InvalidEnvelope,
+    KeyCommitmentMismatch,
+    SenderNotMember,
+    StaleKeyVersion,
+)
 from .identity import CONTEXT_ENVELOPE, IdentityKeyPair, PublicIdentity
-from .roomkeys import RoomKey
+from .keyversions import KeyVersionRecord
+from .roomkeys import COMMITMENT_SIZE, RoomKey, check_commitment
 
-ENVELOPE_VERSION = 1
+ENVELOPE_VERSION = 2
 NONCE_SIZE = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 TAG_SIZE = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_ABYTES
 SIGNATURE_SIZE = IdentityKeyPair.SIGNATURE_SIZE
 
 # 47 KiB: base64 makes the ciphertext 4/3 as long, so the largest envelope
-# (64,192 characters of ciphertext plus a header of at most ~400) fits the
+# (64,192 characters of ciphertext plus a header of at most ~650) fits the
 # server's 64 KiB frame (ROUNDS_WS_MAX_FRAME_BYTES) with its message.post
 # wrapper. 48 KiB would not: its ciphertext alone is 65,560 characters.
 MAX_PLAINTEXT = 47 * 1024
@@ -46,14 +68,24 @@ MAX_CIPHERTEXT = MAX_PLAINTEXT + TAG_SIZE
 # The same rule as chat/protocol.py's ClientMsgId.
 _CLIENT_MSG_ID = re.compile(r"[A-Za-z0-9_\-]{8,64}", re.ASCII)
 
-_HEADER_KEYS = frozenset(
-    {"v", "room", "thread", "key_version", "sender", "client_msg_id", "nonce", "sig"}
+_AD_KEYS = (
+    "v",
+    "room",
+    "thread",
+    "key_version",
+    "key_commitment",
+    "chain_seq",
+    "chain_head",
+    "sender",
+    "client_msg_id",
+    "sent_at",
 )
+_HEADER_KEYS = frozenset({*_AD_KEYS, "nonce", "sig"})
 
 
 @dataclass(frozen=True)
 class EnvelopeHeader:
-    """A parsed, signature-checked envelope header, plus the raw bytes it authenticates.
+    """A parsed envelope header, plus the raw bytes it authenticates.
 
     :cvar VERSION: the envelope format version.
     """
@@ -63,20 +95,46 @@ class EnvelopeHeader:
     room: int
     thread: int
     key_version: int
+    key_commitment: bytes
+    chain_seq: int
+    chain_head: str
     sender: int
     client_msg_id: str
+    sent_at: str
     nonce: bytes
     signature: bytes
     ciphertext: bytes
 
+    @property
+    def head(self) -> ChainHead:
+        """The chain head the sender had verified when writing."""
+        return ChainHead(self.chain_seq, self.chain_head)
+
     def associated_data(self) -> bytes:
         return _associated_data(
-            self.room, self.thread, self.key_version, self.sender, self.client_msg_id
+            room=self.room,
+            thread=self.thread,
+            key_version=self.key_version,
+            key_commitment=self.key_commitment,
+            chain_seq=self.chain_seq,
+            chain_head=self.chain_head,
+            sender=self.sender,
+            client_msg_id=self.client_msg_id,
+            sent_at=self.sent_at,
         )
 
 
 def _associated_data(
-    room: int, thread: int, key_version: int, sender: int, client_msg_id: str
+    *,
+    room: int,
+    thread: int,
+    key_version: int,
+    key_commitment: bytes,
+    chain_seq: int,
+    chain_head: str,
+    sender: int,
+    client_msg_id: str,
+    sent_at: str,
 ) -> bytes:
     return canonical_json(
         {
@@ -84,8 +142,12 @@ def _associated_data(
             "room": room,
             "thread": thread,
             "key_version": key_version,
+            "key_commitment": b64encode(key_commitment),
+            "chain_seq": chain_seq,
+            "chain_head": chain_head,
             "sender": sender,
             "client_msg_id": client_msg_id,
+            "sent_at": sent_at,
         }
     )
 
@@ -96,31 +158,44 @@ def _check_client_msg_id(value: Any) -> str:
     return value
 
 
+def _check_sent_at(value: Any) -> str:
+    parse_timestamp(value, "sent_at")
+    return value  # type: ignore[no-any-return]
+
+
+def now_timestamp() -> str:
+    """This moment as the browser's `toISOString()` writes it: UTC, milliseconds, `Z`."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def encrypt_message(
     plaintext: bytes,
     *,
     room_key: RoomKey,
+    head: ChainHead,
     thread: int,
     sender: int,
     client_msg_id: str,
     signer: IdentityKeyPair,
+    sent_at: str | None = None,
     nonce: bytes | None = None,
 ) -> dict[str, Any]:
     """Encrypt and sign a message body; return the wire dict.
 
     Args:
         plaintext: The body, at most MAX_PLAINTEXT bytes.
-        room_key: The room's current key; its department and version go in
-            the header.
+        room_key: The room's current key; its department, version and
+            commitment go in the header.
+        head: The head of the department's chain as the sender verified it.
         thread, sender, client_msg_id: Bound into the additional data.
-        signer: The sender's identity (its public half is what the server
-            has registered for `sender`).
+        signer: The sender's identity (the key the chain admitted for them).
+        sent_at: The sender's clock, RFC 3339; now when omitted.
         nonce: 24 bytes for test vectors only; random when omitted. Never
             reuse a nonce with the same room key.
 
     Raises:
         ValueError: The plaintext is too long, or a nonce of the wrong size.
-        InvalidEnvelope: An id or client_msg_id out of range.
+        InvalidEnvelope: An id, client_msg_id or sent_at out of range.
     """
     if not isinstance(plaintext, bytes):
         raise TypeError("plaintext must be bytes")
@@ -128,6 +203,8 @@ def encrypt_message(
         raise ValueError(f"plaintext over MAX_PLAINTEXT ({MAX_PLAINTEXT} bytes)")
     if not isinstance(room_key, RoomKey) or not isinstance(signer, IdentityKeyPair):
         raise TypeError("room_key must be a RoomKey and signer an IdentityKeyPair")
+    if not isinstance(head, ChainHead):
+        raise TypeError("head must be a ChainHead")
     if nonce is None:
         nonce = nacl.utils.random(NONCE_SIZE)
     if not isinstance(nonce, bytes) or len(nonce) != NONCE_SIZE:
@@ -135,36 +212,39 @@ def encrypt_message(
     check_id(thread, "thread")
     check_id(sender, "sender")
     _check_client_msg_id(client_msg_id)
+    sent_at = _check_sent_at(sent_at if sent_at is not None else now_timestamp())
 
-    ad = _associated_data(room_key.department, thread, room_key.version, sender, client_msg_id)
+    header: dict[str, Any] = {
+        "v": ENVELOPE_VERSION,
+        "room": room_key.department,
+        "thread": thread,
+        "key_version": room_key.version,
+        "key_commitment": b64encode(room_key.commitment),
+        "chain_seq": head.seq,
+        "chain_head": head.hash,
+        "sender": sender,
+        "client_msg_id": client_msg_id,
+        "sent_at": sent_at,
+    }
+    ad = canonical_json(header)
     ciphertext = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_encrypt(
         plaintext, ad, nonce, bytes(room_key)
     )
     signature = signer.sign(CONTEXT_ENVELOPE, ad + nonce + ciphertext)
-    return {
-        "header": {
-            "v": ENVELOPE_VERSION,
-            "room": room_key.department,
-            "thread": thread,
-            "key_version": room_key.version,
-            "sender": sender,
-            "client_msg_id": client_msg_id,
-            "nonce": b64encode(nonce),
-            "sig": b64encode(signature),
-        },
-        "ciphertext": b64encode(ciphertext),
-    }
+    header["nonce"] = b64encode(nonce)
+    header["sig"] = b64encode(signature)
+    return {"header": header, "ciphertext": b64encode(ciphertext)}
 
 
 def parse_envelope(envelope: Any) -> EnvelopeHeader:
     """Parse an envelope strictly, without checking its signature.
 
     Exact key sets, integers that are not booleans, ids within 1 .. 2**53 - 1,
-    canonical base64 of the exact sizes, ciphertext of 16 .. MAX_CIPHERTEXT
-    bytes.
+    canonical base64 of the exact sizes, a chain head as chain.py has it,
+    ciphertext of 16 .. MAX_CIPHERTEXT bytes.
 
     Raises:
-        UnsupportedVersion: `header.v` is an integer other than 1.
+        UnsupportedVersion: `header.v` is an integer other than 2.
         InvalidEnvelope: Anything else.
     """
     if not isinstance(envelope, dict) or set(envelope) != {"header", "ciphertext"}:
@@ -172,7 +252,7 @@ def parse_envelope(envelope: Any) -> EnvelopeHeader:
     header = envelope["header"]
     if not isinstance(header, dict):
         raise InvalidEnvelope("envelope: header must be an object")
-    check_version(header, "envelope")
+    check_version(header, "envelope", ENVELOPE_VERSION)
     if set(header) != _HEADER_KEYS:
         raise InvalidEnvelope(f"envelope header: expected exactly the keys {sorted(_HEADER_KEYS)}")
     text = envelope["ciphertext"]
@@ -182,15 +262,30 @@ def parse_envelope(envelope: Any) -> EnvelopeHeader:
     ciphertext = b64decode(text, field="ciphertext")
     if not TAG_SIZE <= len(ciphertext) <= MAX_CIPHERTEXT:
         raise InvalidEnvelope(f"ciphertext: expected {TAG_SIZE} to {MAX_CIPHERTEXT} bytes")
+    head = ChainHead(header["chain_seq"], check_hash(header["chain_head"], "chain_head"))
     return EnvelopeHeader(
         room=check_id(header["room"], "room"),
         thread=check_id(header["thread"], "thread"),
         key_version=check_id(header["key_version"], "key_version"),
+        key_commitment=b64decode(
+            header["key_commitment"], size=COMMITMENT_SIZE, field="key_commitment"
+        ),
+        chain_seq=head.seq,
+        chain_head=head.hash,
         sender=check_id(header["sender"], "sender"),
         client_msg_id=_check_client_msg_id(header["client_msg_id"]),
+        sent_at=_check_sent_at(header["sent_at"]),
         nonce=b64decode(header["nonce"], size=NONCE_SIZE, field="nonce"),
         signature=b64decode(header["sig"], size=SIGNATURE_SIZE, field="sig"),
         ciphertext=ciphertext,
+    )
+
+
+def _check_signature(parsed: EnvelopeHeader, sender_key: PublicIdentity) -> None:
+    sender_key.verify(
+        CONTEXT_ENVELOPE,
+        parsed.associated_data() + parsed.nonce + parsed.ciphertext,
+        parsed.signature,
     )
 
 
@@ -206,33 +301,107 @@ def verify_envelope(envelope: Any, *, sender_key: PublicIdentity) -> EnvelopeHea
         BadSignature: The signature is not the sender's over this envelope.
     """
     parsed = parse_envelope(envelope)
-    sender_key.verify(
-        CONTEXT_ENVELOPE,
-        parsed.associated_data() + parsed.nonce + parsed.ciphertext,
-        parsed.signature,
-    )
+    _check_signature(parsed, sender_key)
     return parsed
 
 
-def decrypt_message(envelope: Any, *, room_key: RoomKey, sender_key: PublicIdentity) -> bytes:
-    """Verify the envelope, then decrypt it with the room key.
-
-    Returns the whole plaintext or raises; there is no partial result.
-
-    Raises:
-        UnsupportedVersion, InvalidEnvelope, BadSignature: See `verify_envelope`.
-        DecryptionFailed: `room_key` is not the key of this envelope's room
-            and key version, or the ciphertext does not authenticate.
-    """
-    parsed = verify_envelope(envelope, sender_key=sender_key)
+def _decrypt(parsed: EnvelopeHeader, room_key: RoomKey) -> bytes:
     if parsed.room != room_key.department or parsed.key_version != room_key.version:
         raise DecryptionFailed(
             f"envelope is for room {parsed.room} key version {parsed.key_version}, "
             f"not room {room_key.department} key version {room_key.version}"
         )
+    check_commitment(room_key, parsed.key_commitment)
     try:
         return nacl.bindings.crypto_aead_xchacha20poly1305_ietf_decrypt(
             parsed.ciphertext, parsed.associated_data(), parsed.nonce, bytes(room_key)
         )
     except nacl.exceptions.CryptoError:
         raise DecryptionFailed("ciphertext does not authenticate under this room key") from None
+
+
+def decrypt_message(envelope: Any, *, room_key: RoomKey, sender_key: PublicIdentity) -> bytes:
+    """Verify the envelope against `sender_key`, then decrypt it with the room key.
+
+    The primitive step of `open_envelope`, for callers that already chose
+    the sender's key (test vectors). Returns the whole plaintext or raises;
+    there is no partial result.
+
+    Raises:
+        UnsupportedVersion, InvalidEnvelope, BadSignature: See `verify_envelope`.
+        KeyCommitmentMismatch: `room_key` is not the key the envelope commits to.
+        DecryptionFailed: `room_key` is of another room or key version, or
+            the ciphertext does not authenticate.
+    """
+    return _decrypt(verify_envelope(envelope, sender_key=sender_key), room_key)
+
+
+def verify_envelope_in_chain(envelope: Any, chain: MembershipChain) -> EnvelopeHeader:
+    """Parse an envelope and check its signature with the key the chain admitted for its sender.
+
+    The sender must be a member at the chain head the envelope names, and
+    that head must be in `chain` (the reader's verified chain of the room):
+    a head beyond it means the server withholds statements from the reader.
+
+    Raises:
+        UnsupportedVersion, InvalidEnvelope: See `parse_envelope`, or another room.
+        ChainWithheld, ChainFork: The sender's head is not in `chain`.
+        SenderNotMember: The sender was not a member at that head.
+        BadSignature: The signature is not by the key the chain admitted.
+    """
+    parsed = parse_envelope(envelope)
+    if chain.department is not None and parsed.room != chain.department:
+        raise InvalidEnvelope("the envelope names another department than the chain")
+    chain.check_covers(parsed.head)
+    member = chain.member_at(parsed.sender, parsed.chain_seq)
+    if member is None:
+        raise SenderNotMember(
+            f"user {parsed.sender} was not a member at statement {parsed.chain_seq}"
+        )
+    _check_signature(parsed, chain.key_of(member.fingerprint))
+    return parsed
+
+
+def check_key_version_of(
+    parsed: EnvelopeHeader, record: KeyVersionRecord, chain: MembershipChain
+) -> None:
+    """The envelope's key version against its verified record and the sender's chain head.
+
+    A sender who knew of a removal (or key replacement) must write under a
+    version made after it; the version cannot postdate the sender's head.
+
+    Raises:
+        InvalidEnvelope: The record is of another version, or newer than the sender's head.
+        KeyCommitmentMismatch: The envelope commits to another key than the record.
+        StaleKeyVersion: The version was made before a removal the sender knew of.
+    """
+    if (record.department, record.version) != (parsed.room, parsed.key_version):
+        raise InvalidEnvelope("the key version record is of another department or version")
+    if not nacl.bindings.sodium_memcmp(record.commitment, parsed.key_commitment):
+        raise KeyCommitmentMismatch("the envelope commits to another key than its key version")
+    if record.chain_seq > parsed.chain_seq:
+        raise InvalidEnvelope("the envelope's chain head is older than its key version")
+    excluded_at = chain.last_exclusion_at(parsed.chain_seq)
+    if record.chain_seq < excluded_at:
+        raise StaleKeyVersion(
+            f"written under key version {record.version} (statement {record.chain_seq}) after "
+            f"the removal or key replacement of statement {excluded_at}"
+        )
+
+
+def open_envelope(
+    envelope: Any, *, chain: MembershipChain, record: KeyVersionRecord, room_key: RoomKey
+) -> tuple[EnvelopeHeader, bytes]:
+    """Everything a reader checks, then the plaintext: the client's one way in.
+
+    `chain` is the reader's verified chain of the room, `record` the
+    verified record of the envelope's key version (keyversions.py) and
+    `room_key` its key. Returns the header and the whole plaintext, or raises.
+
+    Raises:
+        See `verify_envelope_in_chain`, `check_key_version_of`, and
+        DecryptionFailed when the ciphertext does not authenticate.
+    """
+    parsed = verify_envelope_in_chain(envelope, chain)
+    check_key_version_of(parsed, record, chain)
+    return parsed, _decrypt(parsed, room_key)

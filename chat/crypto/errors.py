@@ -69,3 +69,54 @@ class UnsupportedVersion(CryptoError):
     """A well-formed structure of a format version this code does not know."""
 
     code = "unsupported_version"
+
+
+# --- The membership chain and key versions (docs/crypto.md, sections 6 and 7) -----------
+#
+# Each names a way a server can lie about a department's membership or keys
+# with data that is correctly signed: a client refuses it with this code.
+
+
+class ChainRollback(CryptoError):
+    """The chain served ends before a head this device has already verified:
+    statements were withheld, or taken back."""
+
+    code = "membership_rollback"
+
+
+class ChainFork(CryptoError):
+    """The chain served differs from one this device (or a sender) verified at the same point."""
+
+    code = "membership_fork"
+
+
+class ChainWithheld(CryptoError):
+    """A sender or a key version names a chain head beyond the chain served to this device:
+    the server withholds statements from this member."""
+
+    code = "membership_withheld"
+
+
+class KeyVersionUnauthorized(CryptoError):
+    """A key version made by someone who was not a member at the chain head it names."""
+
+    code = "key_version_unauthorized"
+
+
+class StaleKeyVersion(CryptoError):
+    """A key version made before a removal or key replacement that its user knew of: a
+    removed member may hold it, so nothing new is written or accepted under it."""
+
+    code = "key_version_stale"
+
+
+class KeyCommitmentMismatch(CryptoError):
+    """A room key does not match the commitment its key version record signed."""
+
+    code = "key_commitment_mismatch"
+
+
+class SenderNotMember(CryptoError):
+    """An envelope's sender was not a member at the chain head the envelope names."""
+
+    code = "sender_not_member"

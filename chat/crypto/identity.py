@@ -24,12 +24,21 @@ import nacl.signing
 from .encoding import b64decode, b64encode
 from .errors import BadSignature, InvalidEnvelope, InvalidKey
 
-CONTEXT_ENVELOPE = b"rounds-envelope-v1\0"
-CONTEXT_WRAP = b"rounds-wrap-v1\0"
-CONTEXT_STATEMENT = b"rounds-statement-v1\0"
-CONTEXTS = frozenset({CONTEXT_ENVELOPE, CONTEXT_WRAP, CONTEXT_STATEMENT})
+# Version 2 of every signed format (docs/crypto.md): a v1 signature never
+# verifies as a v2 one, whatever its bytes.
+CONTEXT_ENVELOPE = b"rounds-envelope-v2\0"
+CONTEXT_WRAP = b"rounds-wrap-v2\0"
+CONTEXT_STATEMENT = b"rounds-statement-v2\0"
+CONTEXT_KEY_VERSION = b"rounds-key-version-v2\0"
+CONTEXTS = frozenset({CONTEXT_ENVELOPE, CONTEXT_WRAP, CONTEXT_STATEMENT, CONTEXT_KEY_VERSION})
 
 FINGERPRINT_DOMAIN = b"rounds-identity-v1\0"
+
+# X25519 public keys are u-coordinates below p = 2**255 - 19, little-endian.
+# RFC 7748 asks receivers to ignore the top bit and to accept values from p
+# up, which gives one point up to four spellings (and Rounds four
+# fingerprints for one key): only the canonical spelling is accepted.
+_X25519_P = 2**255 - 19
 
 # Any clamped scalar will do: multiplying a low-order point by a multiple of
 # the cofactor gives the all-zero point, which libsodium refuses.
@@ -49,7 +58,8 @@ def _fingerprint(x25519: bytes, ed25519: bytes) -> str:
 class PublicIdentity:
     """A user's public keys: 32 bytes of X25519, 32 bytes of Ed25519.
 
-    The constructor refuses keys of the wrong size and points that are not
+    The constructor refuses keys of the wrong size, X25519 keys that are
+    not canonical (so one key has one fingerprint), and points that are not
     usable keys (low-order X25519 points, Ed25519 encodings that are
     non-canonical, off the curve or of small order), so a malicious key
     cannot make a sealed box or a signature check degenerate.
@@ -68,6 +78,8 @@ class PublicIdentity:
             value = getattr(self, name)
             if not isinstance(value, bytes) or len(value) != self.KEY_SIZE:
                 raise InvalidKey(f"{name} public key must be {self.KEY_SIZE} bytes")
+        if int.from_bytes(self.x25519, "little") >= _X25519_P:
+            raise InvalidKey("x25519 public key is not canonical (top bit set, or not below p)")
         try:
             nacl.bindings.crypto_scalarmult(_PROBE_SCALAR, self.x25519)
         except nacl.exceptions.CryptoError:

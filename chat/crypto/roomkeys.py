@@ -1,4 +1,4 @@
-"""Room keys and the signed wrap records that deliver them to members.
+"""Room keys, their commitments, and the signed wrap records that deliver them (v2).
 
 A room (department) has a 32-byte key per numbered version. The member who
 creates or shares a version seals it for each recipient's X25519 key
@@ -8,14 +8,20 @@ of its own: it has no member's signing key.
 
 The sealed content names its own department and version, and the recipient
 checks them against the record: a wrap moved to another room or version,
-even by a member who can sign, is refused.
+even by a member who can sign, is refused. Every key version has one
+commitment (`key_commitment`), signed in its key version record
+(keyversions.py), in every wrap and in every envelope: a recipient checks
+the key it unwraps against it, so a version cannot carry one key for some
+members and another for others.
 """
 
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import nacl.bindings
+import nacl.encoding
 import nacl.exceptions
+import nacl.hash
 import nacl.public
 import nacl.utils
 
@@ -28,10 +34,18 @@ from .encoding import (
     check_version,
     parse_canonical_json,
 )
-from .errors import BadSignature, DecryptionFailed, InvalidEnvelope, InvalidKey
+from .errors import (
+    BadSignature,
+    DecryptionFailed,
+    InvalidEnvelope,
+    InvalidKey,
+    KeyCommitmentMismatch,
+)
 from .identity import CONTEXT_WRAP, IdentityKeyPair, PublicIdentity
 
-WRAP_VERSION = 1
+WRAP_VERSION = 2
+COMMITMENT_DOMAIN = b"rounds-key-commitment-v2\0"
+COMMITMENT_SIZE = 32
 SEAL_OVERHEAD = nacl.bindings.crypto_box_SEALBYTES  # ephemeral public key + tag
 # The sealed content is about 80 bytes; anything much larger is not a wrap.
 MAX_SEALED_SIZE = 512
@@ -59,6 +73,11 @@ class RoomKey:
     def __bytes__(self) -> bytes:
         return self._key
 
+    @property
+    def commitment(self) -> bytes:
+        """32 bytes that bind this key to its department and version (`key_commitment`)."""
+        return key_commitment(self._key, department=self.department, version=self.version)
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, RoomKey):
             return NotImplemented
@@ -74,17 +93,42 @@ class RoomKey:
         return f"RoomKey(department={self.department}, version={self.version})"
 
 
+def key_commitment(key: bytes, *, department: int, version: int) -> bytes:
+    """BLAKE2b-256 keyed with the room key, over the domain and canonical {department, version}.
+
+    Keyed BLAKE2b is collision resistant in its key as well: no one, the
+    key's creator included, can find a second key with the same commitment.
+    """
+    message = COMMITMENT_DOMAIN + canonical_json({"department": department, "version": version})
+    return nacl.hash.blake2b(
+        message, digest_size=COMMITMENT_SIZE, key=key, encoder=nacl.encoding.RawEncoder
+    )
+
+
+def check_commitment(room_key: "RoomKey", commitment: bytes) -> None:
+    """Refuse a room key that is not the one `commitment` names.
+
+    Raises:
+        KeyCommitmentMismatch: It is another key (or another department or version).
+    """
+    if not nacl.bindings.sodium_memcmp(room_key.commitment, commitment):
+        raise KeyCommitmentMismatch(
+            f"room key version {room_key.version} does not match its signed commitment"
+        )
+
+
 @dataclass(frozen=True)
 class WrapRecord:
     """A room key version sealed for one recipient and signed by the wrapper.
 
     Signed bytes: CONTEXT_WRAP + canonical_json({"v", "department",
-    "version", "recipient_fp", "wrapper_fp"}) + sealed. The canonical JSON
-    is a self-delimiting object, so the split is unambiguous.
+    "version", "commitment", "recipient_fp", "wrapper_fp"}) + sealed. The
+    canonical JSON is a self-delimiting object, so the split is unambiguous.
     """
 
     department: int
     version: int
+    commitment: bytes = field(repr=False)
     recipient_fp: str
     wrapper_fp: str
     sealed: bytes = field(repr=False)
@@ -93,6 +137,8 @@ class WrapRecord:
     def __post_init__(self) -> None:
         check_id(self.department, "department", InvalidEnvelope)
         check_id(self.version, "version", InvalidEnvelope)
+        if not isinstance(self.commitment, bytes) or len(self.commitment) != COMMITMENT_SIZE:
+            raise InvalidEnvelope(f"commitment: expected {COMMITMENT_SIZE} bytes")
         check_fingerprint(self.recipient_fp, "recipient_fp")
         check_fingerprint(self.wrapper_fp, "wrapper_fp")
         if (
@@ -105,7 +151,12 @@ class WrapRecord:
 
     def signed_bytes(self) -> bytes:
         return _signed_bytes(
-            self.department, self.version, self.recipient_fp, self.wrapper_fp, self.sealed
+            self.department,
+            self.version,
+            self.commitment,
+            self.recipient_fp,
+            self.wrapper_fp,
+            self.sealed,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -113,6 +164,7 @@ class WrapRecord:
             "v": WRAP_VERSION,
             "department": self.department,
             "version": self.version,
+            "commitment": b64encode(self.commitment),
             "recipient_fp": self.recipient_fp,
             "wrapper_fp": self.wrapper_fp,
             "sealed": b64encode(self.sealed),
@@ -124,18 +176,28 @@ class WrapRecord:
         """Parse a wrap record strictly: exact keys, types and sizes.
 
         Raises:
-            UnsupportedVersion: `v` is an integer other than 1.
+            UnsupportedVersion: `v` is an integer other than 2.
             InvalidEnvelope: Anything else that does not parse.
         """
         if not isinstance(data, dict):
             raise InvalidEnvelope("wrap record must be an object")
-        check_version(data, "wrap record")
-        expected = {"v", "department", "version", "recipient_fp", "wrapper_fp", "sealed", "sig"}
+        check_version(data, "wrap record", WRAP_VERSION)
+        expected = {
+            "v",
+            "department",
+            "version",
+            "commitment",
+            "recipient_fp",
+            "wrapper_fp",
+            "sealed",
+            "sig",
+        }
         if set(data) != expected:
             raise InvalidEnvelope(f"wrap record: expected exactly the keys {sorted(expected)}")
         return cls(
             department=check_id(data["department"], "department", InvalidEnvelope),
             version=check_id(data["version"], "version", InvalidEnvelope),
+            commitment=b64decode(data["commitment"], size=COMMITMENT_SIZE, field="commitment"),
             recipient_fp=check_fingerprint(data["recipient_fp"], "recipient_fp"),
             wrapper_fp=check_fingerprint(data["wrapper_fp"], "wrapper_fp"),
             sealed=b64decode(data["sealed"], field="sealed"),
@@ -144,12 +206,18 @@ class WrapRecord:
 
 
 def _signed_bytes(
-    department: int, version: int, recipient_fp: str, wrapper_fp: str, sealed: bytes
+    department: int,
+    version: int,
+    commitment: bytes,
+    recipient_fp: str,
+    wrapper_fp: str,
+    sealed: bytes,
 ) -> bytes:
     fields = {
         "v": WRAP_VERSION,
         "department": department,
         "version": version,
+        "commitment": b64encode(commitment),
         "recipient_fp": recipient_fp,
         "wrapper_fp": wrapper_fp,
     }
@@ -171,8 +239,8 @@ def wrap_room_key(
 ) -> WrapRecord:
     """Seal `room_key` for `recipient` and sign the record as `wrapper`.
 
-    Only wrap for a recipient whose admission statement verifies
-    (`statements.verify_membership_chain`), or for the pinned compliance key.
+    Only wrap for a member at the head of the department's verified chain
+    (chain.py), or for the pinned compliance key.
     """
     if not isinstance(room_key, RoomKey):
         raise TypeError("room_key must be a RoomKey")
@@ -181,9 +249,11 @@ def wrap_room_key(
     sealed = nacl.public.SealedBox(nacl.public.PublicKey(recipient.x25519)).encrypt(
         _sealed_content(room_key)
     )
+    commitment = room_key.commitment
     signed = _signed_bytes(
         room_key.department,
         room_key.version,
+        commitment,
         recipient.fingerprint,
         wrapper.fingerprint,
         bytes(sealed),
@@ -191,6 +261,7 @@ def wrap_room_key(
     return WrapRecord(
         department=room_key.department,
         version=room_key.version,
+        commitment=commitment,
         recipient_fp=recipient.fingerprint,
         wrapper_fp=wrapper.fingerprint,
         sealed=bytes(sealed),
@@ -203,11 +274,15 @@ def unwrap_room_key(
 ) -> RoomKey:
     """Check the wrapper's signature, open the sealed key, check it belongs to this record.
 
+    The key must match the record's commitment; the caller checks that
+    commitment against the key version's record (keyversions.py).
+
     Raises:
         BadSignature: The record names another wrapper, or the signature fails.
         DecryptionFailed: The record is for another recipient, or does not open.
         InvalidEnvelope: The sealed content does not parse, or names another
             department or version than the record.
+        KeyCommitmentMismatch: The sealed key is not the one the record commits to.
     """
     if not isinstance(record, WrapRecord):
         raise TypeError("record must be a WrapRecord")
@@ -228,4 +303,6 @@ def unwrap_room_key(
     if department != record.department or version != record.version:
         raise InvalidEnvelope("sealed room key names another department or version than its record")
     key = b64decode(data["key"], size=RoomKey.KEY_SIZE, field="key")
-    return RoomKey(key, department=record.department, version=record.version)
+    room_key = RoomKey(key, department=record.department, version=record.version)
+    check_commitment(room_key, record.commitment)
+    return room_key

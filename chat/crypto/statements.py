@@ -1,17 +1,20 @@
-"""Membership statements: who may read a department, signed by a head.
+"""Membership statements (v2): who may read a department, signed by a head, hash-linked.
 
 The server controls membership tables, so it must not be able to add a
-reader by itself. Clients wrap room keys only to members whose admission
-verifies: a chain of statements, each signed by someone who is a head at
-that point of the chain, rooted in the institution's admin key (whose
-fingerprint is pinned in client configuration, never taken from the
-server).
+reader by itself, nor hide a removal. Every change to a department's
+membership is a statement signed by someone who is a head at that point
+(the first head by the institution's admin key, whose fingerprint clients
+pin), numbered (`seq`, from 1) and linked to the statement before it
+(`prev`, the previous statement's hash), so the department's history is one
+chain: a statement left out of the middle breaks it, and a chain cut short
+is caught by any client that knows a later head (chain.py).
 
 Signed bytes: CONTEXT_STATEMENT + canonical_json(statement.to_dict()).
+Hash: SHA-256(CHAIN_DOMAIN + canonical_json(signed.to_dict())), over the
+statement and its signature.
 """
 
-import re
-from collections.abc import Iterable
+import hashlib
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -21,30 +24,33 @@ from .encoding import (
     b64encode,
     canonical_json,
     check_fingerprint,
+    check_hash,
     check_id,
     check_version,
+    parse_timestamp,
 )
-from .errors import BadSignature, CryptoError, InvalidEnvelope, InvalidKey
+from .errors import BadSignature, InvalidEnvelope
 from .identity import CONTEXT_STATEMENT, IdentityKeyPair, PublicIdentity
 
-STATEMENT_VERSION = 1
-KINDS = ("admit", "remove", "role")
+STATEMENT_VERSION = 2
+KINDS = ("admit", "remove", "role", "replace")
 ROLES = ("head", "member")
-# RFC 3339 with a mandatory offset: what Python's isoformat() and the
-# browser's toISOString() both write, and nothing looser.
-_ISSUED_AT = re.compile(
-    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})", re.ASCII
-)
+# The `prev` of a department's first statement, and the hash of the empty chain.
+GENESIS = "0" * 64
+CHAIN_DOMAIN = b"rounds-chain-v2\0"
 
-Kind = Literal["admit", "remove", "role"]
+Kind = Literal["admit", "remove", "role", "replace"]
 Role = Literal["head", "member"]
 
 _FIELDS = (
     "v",
-    "kind",
     "department",
+    "seq",
+    "prev",
+    "kind",
     "subject_user",
     "subject_fingerprint",
+    "replaces",
     "role",
     "issued_at",
     "signer_user",
@@ -52,33 +58,30 @@ _FIELDS = (
 )
 
 
-def _parse_time(value: Any) -> datetime:
-    if not isinstance(value, str) or not _ISSUED_AT.fullmatch(value):
-        raise InvalidEnvelope(
-            "issued_at must be RFC 3339 with an offset, e.g. 2025-01-31T08:00:00Z"
-        )
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidEnvelope("issued_at is not a valid date and time") from None
-
-
 @dataclass(frozen=True)
 class MembershipStatement:
-    """One change to a department's membership.
+    """One change to a department's membership, at position `seq` of its chain.
 
-    - `admit`: `subject_user` joins with `role`.
+    - `admit`: `subject_user` joins with `role` and the key `subject_fingerprint`.
     - `role`: `subject_user`, already a member, now has `role`.
     - `remove`: `subject_user` leaves; `role` is the role they held.
+    - `replace`: `subject_user`'s key `replaces` is replaced by
+      `subject_fingerprint` (a lost phone and recovery code, a compromised
+      key); `role` is the role they hold, unchanged.
 
-    `signer_user` is None only for a statement signed by the institution's
-    admin key. Fingerprints are those of `PublicIdentity.fingerprint`.
+    `replaces` is None for every other kind. `signer_user` is None only for a
+    statement signed by the institution's admin key. Fingerprints are those
+    of `PublicIdentity.fingerprint`; `prev` is the previous statement's hash
+    (`GENESIS` for `seq` 1).
     """
 
-    kind: Kind
     department: int
+    seq: int
+    prev: str
+    kind: Kind
     subject_user: int
     subject_fingerprint: str
+    replaces: str | None
     role: Role
     issued_at: str
     signer_user: int | None
@@ -90,16 +93,26 @@ class MembershipStatement:
         if self.role not in ROLES:
             raise InvalidEnvelope(f"role must be one of {ROLES}")
         check_id(self.department, "department")
+        check_id(self.seq, "seq")
+        check_hash(self.prev, "prev")
+        if (self.seq == 1) != (self.prev == GENESIS):
+            raise InvalidEnvelope("prev is the genesis value exactly for the first statement")
         check_id(self.subject_user, "subject_user")
         if self.signer_user is not None:
             check_id(self.signer_user, "signer_user")
         check_fingerprint(self.subject_fingerprint, "subject_fingerprint")
         check_fingerprint(self.signer_fingerprint, "signer_fingerprint")
-        _parse_time(self.issued_at)
+        if self.kind == "replace":
+            check_fingerprint(self.replaces, "replaces")
+            if self.replaces == self.subject_fingerprint:
+                raise InvalidEnvelope("a replacement names a new key")
+        elif self.replaces is not None:
+            raise InvalidEnvelope("replaces is only for a replace statement")
+        parse_timestamp(self.issued_at, "issued_at")
 
     @property
     def issued(self) -> datetime:
-        return _parse_time(self.issued_at)
+        return parse_timestamp(self.issued_at, "issued_at")
 
     def to_dict(self) -> dict[str, Any]:
         return {"v": STATEMENT_VERSION, **asdict(self)}
@@ -108,7 +121,7 @@ class MembershipStatement:
     def from_dict(cls, data: Any) -> "MembershipStatement":
         if not isinstance(data, dict):
             raise InvalidEnvelope("statement must be an object")
-        check_version(data, "statement")
+        check_version(data, "statement", STATEMENT_VERSION)
         if set(data) != set(_FIELDS):
             raise InvalidEnvelope(f"statement: expected exactly the keys {sorted(_FIELDS)}")
         for name in ("kind", "role"):
@@ -149,6 +162,16 @@ class SignedStatement:
             signature=b64decode(data["sig"], size=64, field="sig"),
         )
 
+    @property
+    def hash(self) -> str:
+        """This statement's link: what the next statement names as `prev`."""
+        return statement_hash(self)
+
+
+def statement_hash(signed: SignedStatement) -> str:
+    """SHA-256 over the domain, the statement and its signature, in hex."""
+    return hashlib.sha256(CHAIN_DOMAIN + canonical_json(signed.to_dict())).hexdigest()
+
 
 def sign_statement(statement: MembershipStatement, signer: IdentityKeyPair) -> SignedStatement:
     """Sign a statement; the statement must already name this signer's fingerprint."""
@@ -168,152 +191,3 @@ def verify_statement(signed: SignedStatement, signer_public: PublicIdentity) -> 
         raise BadSignature("statement names another signer")
     signer_public.verify(CONTEXT_STATEMENT, statement.signed_bytes(), signed.signature)
     return statement
-
-
-def _at(index: int, statement: MembershipStatement, error: CryptoError) -> CryptoError:
-    error.args = (f"statement {index} ({statement.describe()}): {error.args[0]}",)
-    error.statement_index = index
-    return error
-
-
-@dataclass(frozen=True)
-class AttestedMember:
-    """A member as the chain has them: their role and the key they were admitted with."""
-
-    role: Role
-    fingerprint: str
-
-
-@dataclass(frozen=True)
-class MembershipChain:
-    """A verified chain, replayed.
-
-    `members`: who is in the department now, by user id. `ever_admitted`:
-    every identity fingerprint the chain ever admitted, so a client can
-    accept a room key wrapped by someone who has since left (for the
-    versions made while they were a member) and no one else.
-    """
-
-    members: dict[int, AttestedMember]
-    ever_admitted: frozenset[str]
-
-    def roles(self) -> dict[int, str]:
-        return {user: member.role for user, member in self.members.items()}
-
-
-def verify_membership_chain(
-    statements: list[SignedStatement],
-    *,
-    admin_key: PublicIdentity,
-    keys: Iterable[PublicIdentity],
-) -> dict[int, str]:
-    """Replay one department's statements in order; return its members and roles.
-
-    See `replay_membership_chain`, which this calls, for the rules.
-    """
-    return replay_membership_chain(statements, admin_key=admin_key, keys=keys).roles()
-
-
-def replay_membership_chain(
-    statements: list[SignedStatement],
-    *,
-    admin_key: PublicIdentity,
-    keys: Iterable[PublicIdentity],
-) -> MembershipChain:
-    """Replay one department's statements in order; return who is a member with which key.
-
-    `keys` are the public identities the chain refers to (signers and
-    members, including keys since replaced), in any order: each is found by
-    its own fingerprint, so a key listed under a wrong name is never used.
-
-    Rules, checked for each statement in turn:
-
-    - All statements are for one department, and `issued_at` never goes back.
-    - A statement signed by the admin key (`signer_user` None) is accepted
-      only while the department has no head, and only to make someone head:
-      that appoints the first head, and re-appoints one if the last head
-      left. Every other statement must be signed by a user who is a head at
-      that point, with the key they were admitted with.
-    - `admit` needs a non-member, `role` and `remove` a member whose
-      fingerprint is the one they were admitted with; `role` must change
-      the role, and `remove` must name the role held.
-
-    Finally every remaining member's admitted key must be among `keys`,
-    since that is the key the caller will wrap to.
-
-    The chain proves who was admitted by whom; it cannot prove that the
-    server returned every statement (see docs/crypto.md, "Limits").
-
-    Raises:
-        BadSignature: A signature fails, or a signer is not allowed to sign
-            it; the message and the `statement_index` attribute name it.
-        InvalidEnvelope: A statement does not fit the membership at that point.
-        InvalidKey: A signer's or member's key is missing.
-    """
-    by_fingerprint = {key.fingerprint: key for key in keys}
-    members: dict[int, tuple[Role, str]] = {}  # user -> (role, fingerprint)
-    ever_admitted: set[str] = set()
-    department: int | None = None
-    last_time: datetime | None = None
-
-    for index, signed in enumerate(statements):
-        st = signed.statement
-        try:
-            if department is None:
-                department = st.department
-            elif st.department != department:
-                raise InvalidEnvelope(f"department {st.department}, not {department}")
-            moment = st.issued
-            if last_time is not None and moment < last_time:
-                raise InvalidEnvelope("issued_at goes back in time")
-            last_time = moment
-
-            has_head = any(role == "head" for role, _ in members.values())
-            if st.signer_user is None:
-                if st.signer_fingerprint != admin_key.fingerprint:
-                    raise BadSignature("signed by neither a user nor the admin key")
-                if has_head:
-                    raise BadSignature("the admin key may only appoint a head when there is none")
-                if st.role != "head" or st.kind == "remove":
-                    raise BadSignature("the admin key may only appoint a head")
-                verify_statement(signed, admin_key)
-            else:
-                held = members.get(st.signer_user)
-                if held is None or held[0] != "head":
-                    raise BadSignature(f"signer {st.signer_user} is not a head at this point")
-                if st.signer_fingerprint != held[1]:
-                    raise InvalidKey(f"signer {st.signer_user}'s key is not the one admitted")
-                signer_key = by_fingerprint.get(held[1])
-                if signer_key is None:
-                    raise InvalidKey(f"no key for signer {st.signer_user}")
-                verify_statement(signed, signer_key)
-
-            current = members.get(st.subject_user)
-            if st.kind == "admit":
-                if current is not None:
-                    raise InvalidEnvelope("subject is already a member")
-                members[st.subject_user] = (st.role, st.subject_fingerprint)
-                ever_admitted.add(st.subject_fingerprint)
-            else:
-                if current is None:
-                    raise InvalidEnvelope("subject is not a member")
-                if current[1] != st.subject_fingerprint:
-                    raise InvalidEnvelope("subject fingerprint is not the one admitted")
-                if st.kind == "role":
-                    if current[0] == st.role:
-                        raise InvalidEnvelope("subject already has this role")
-                    members[st.subject_user] = (st.role, current[1])
-                else:
-                    if current[0] != st.role:
-                        raise InvalidEnvelope("remove names another role than the one held")
-                    del members[st.subject_user]
-        except CryptoError as error:
-            raise _at(index, st, error) from None
-
-    for user, (_, fingerprint) in members.items():
-        if fingerprint not in by_fingerprint:
-            raise InvalidKey(f"member {user}: the key they were admitted with is missing")
-    return MembershipChain(
-        members={user: AttestedMember(role, fp) for user, (role, fp) in members.items()},
-        ever_admitted=frozenset(ever_admitted),
-    )

@@ -12,6 +12,7 @@ ALLOWED_TOP_LEVEL = {
     "nacl",
     "base64",
     "binascii",
+    "bisect",
     "collections",
     "dataclasses",
     "datetime",

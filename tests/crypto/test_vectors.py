@@ -12,29 +12,42 @@ from pathlib import Path
 import pytest
 
 from chat.crypto import (
+    ChainHead,
     CryptoError,
     FileKey,
     IdentityKeyPair,
     PublicIdentity,
     RoomKey,
+    SignedKeyVersion,
     SignedStatement,
     WrapRecord,
     b64decode,
+    check_current,
+    check_key_matches,
     decrypt_message,
     decrypt_to_bytes,
     encrypt_message,
     encrypt_to_bytes,
     open_backup,
+    open_envelope,
+    replay_membership_chain,
     seal_backup,
     unwrap_room_key,
-    verify_membership_chain,
+    verify_key_version,
     verify_statement,
 )
 from chat.crypto.backup import backup_limits
-from chat.crypto.identity import CONTEXT_STATEMENT, CONTEXT_WRAP
+from chat.crypto.identity import CONTEXT_KEY_VERSION, CONTEXT_STATEMENT, CONTEXT_WRAP
 from tests.vectors import generate
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors"
+DETERMINISTIC = [
+    "identity.json",
+    "statement.json",
+    "keyversion.json",
+    "envelope.json",
+    "backup.json",
+]
 
 
 def load(name: str) -> dict:
@@ -51,14 +64,13 @@ def identities(data: dict) -> dict[str, IdentityKeyPair]:
     return out
 
 
-def room_key(data: dict) -> RoomKey:
-    entry = data["room_key"]
-    return RoomKey(
-        b64decode(entry["key"]), department=entry["department"], version=entry["version"]
-    )
+def room_key(entry: dict) -> RoomKey:
+    key = RoomKey(b64decode(entry["key"]), department=entry["department"], version=entry["version"])
+    assert key.commitment == b64decode(entry["commitment"])
+    return key
 
 
-@pytest.mark.parametrize("name", ["envelope.json", "statement.json", "backup.json"])
+@pytest.mark.parametrize("name", DETERMINISTIC)
 def test_deterministic_vectors_are_reproduced(name):
     assert generate.BUILDERS[name]() == load(name)
 
@@ -67,7 +79,116 @@ def test_deterministic_vectors_are_reproduced(name):
 def test_every_vector_file_is_committed(name):
     data = load(name)
     assert data["generator"] == "tests/vectors/generate.py"
-    assert data["valid"] if "valid" in data else data["chain"]
+    assert data.get("valid") or data.get("chain") or data.get("invalid_public")
+
+
+# --- identity.json --------------------------------------------------------------
+
+IDENTITY = load("identity.json")
+
+
+def test_identities_reproduce_their_public_keys_and_fingerprints():
+    assert len(identities(IDENTITY)) == len(IDENTITY["identities"])
+
+
+@pytest.mark.parametrize("case", IDENTITY["invalid_public"], ids=lambda c: c["name"])
+def test_identity_invalid_public(case):
+    with pytest.raises(CryptoError) as caught:
+        PublicIdentity.from_dict(case["public"])
+    assert caught.value.code == case["error"]
+
+
+# --- statement.json -------------------------------------------------------------
+
+STATEMENT = load("statement.json")
+
+
+def reference_chain():
+    people = identities(STATEMENT)
+    admin = people[STATEMENT["admin_identity"]].public
+    keys = [people[name].public for name in people if name != STATEMENT["admin_identity"]]
+    signed = [SignedStatement.from_dict(entry["signed"]) for entry in STATEMENT["chain"]]
+    return signed, admin, keys
+
+
+def test_statement_chain():
+    people = identities(STATEMENT)
+    for entry in STATEMENT["chain"]:
+        signed = SignedStatement.from_dict(entry["signed"])
+        assert b64decode(entry["signed_bytes"]) == (
+            CONTEXT_STATEMENT + signed.statement.signed_bytes()
+        )
+        assert signed.hash == entry["hash"]
+        verify_statement(signed, people[entry["signer_identity"]].public)
+    signed, admin, keys = reference_chain()
+    chain = replay_membership_chain(signed, admin_key=admin, keys=keys)
+    assert chain.head == ChainHead(STATEMENT["head"]["seq"], STATEMENT["head"]["hash"])
+    assert {str(user): [m.role, m.fingerprint] for user, m in chain.members.items()} == STATEMENT[
+        "members_after_chain"
+    ]
+    for seq, members in STATEMENT["members_at"].items():
+        for user in STATEMENT["users"].values():
+            member = chain.member_at(user, int(seq))
+            expected = members.get(str(user))
+            assert (member and [member.role, member.fingerprint]) == expected, (seq, user)
+    for seq, at in STATEMENT["last_exclusion_at"].items():
+        assert chain.last_exclusion_at(int(seq)) == at
+
+
+@pytest.mark.parametrize("case", STATEMENT["invalid_chains"], ids=lambda c: c["name"])
+def test_statement_invalid_chain(case):
+    _, admin, keys = reference_chain()
+    chain = [SignedStatement.from_dict(entry) for entry in case["chain"]]
+    with pytest.raises(CryptoError) as caught:
+        replay_membership_chain(chain, admin_key=admin, keys=keys)
+    assert caught.value.code == case["error"]
+    assert caught.value.statement_index == case["statement_index"]
+
+
+def verified_chain():
+    signed, admin, keys = reference_chain()
+    return replay_membership_chain(signed, admin_key=admin, keys=keys)
+
+
+# --- keyversion.json ------------------------------------------------------------
+
+KEYVERSION = load("keyversion.json")
+
+
+def keyversion_room_key(version: int) -> RoomKey:
+    return room_key(KEYVERSION["room_keys"][str(version)])
+
+
+@pytest.mark.parametrize("case", KEYVERSION["valid"], ids=lambda c: c["name"])
+def test_keyversion_valid(case):
+    chain = verified_chain()
+    signed = SignedKeyVersion.from_dict(case["signed"])
+    assert b64decode(case["signed_bytes"]) == CONTEXT_KEY_VERSION + signed.record.signed_bytes()
+    record = verify_key_version(signed, chain)
+    check_key_matches(record, keyversion_room_key(record.version))
+    if case["current"]:
+        check_current(record, chain)
+    else:
+        with pytest.raises(CryptoError) as caught:
+            check_current(record, chain)
+        assert caught.value.code == case["stale_error"]
+
+
+@pytest.mark.parametrize("case", KEYVERSION["invalid"], ids=lambda c: c["name"])
+def test_keyversion_invalid(case):
+    with pytest.raises(CryptoError) as caught:
+        verify_key_version(SignedKeyVersion.from_dict(case["signed"]), verified_chain())
+    assert caught.value.code == case["error"]
+
+
+def test_keyversion_commitment_mismatch():
+    case = KEYVERSION["commitment_mismatch"]
+    (valid,) = [v for v in KEYVERSION["valid"] if v["name"] == case["record"]]
+    record = SignedKeyVersion.from_dict(valid["signed"]).record
+    other = keyversion_room_key(case["room_key_version"])
+    with pytest.raises(CryptoError) as caught:
+        check_key_matches(record, RoomKey(bytes(other), department=12, version=record.version))
+    assert caught.value.code == case["error"]
 
 
 # --- envelope.json --------------------------------------------------------------
@@ -78,17 +199,21 @@ ENVELOPE = load("envelope.json")
 @pytest.mark.parametrize("case", ENVELOPE["valid"], ids=lambda c: c["name"])
 def test_envelope_valid(case):
     people = identities(ENVELOPE)
-    key = room_key(ENVELOPE)
+    key = room_key(ENVELOPE["room_key"])
     sender = people[case["sender_identity"]]
     plaintext = b64decode(case["plaintext"])
     assert decrypt_message(case["envelope"], room_key=key, sender_key=sender.public) == plaintext
+    ad = {k: v for k, v in case["envelope"]["header"].items() if k not in ("nonce", "sig")}
+    assert json.loads(case["ad"]) == ad
     again = encrypt_message(
         plaintext,
         room_key=key,
+        head=ChainHead(case["chain_head"]["seq"], case["chain_head"]["hash"]),
         thread=case["thread"],
         sender=case["sender"],
         client_msg_id=case["client_msg_id"],
         signer=sender,
+        sent_at=case["sent_at"],
         nonce=b64decode(case["nonce"]),
     )
     assert again == case["envelope"]
@@ -98,8 +223,29 @@ def test_envelope_valid(case):
 def test_envelope_invalid(case):
     sender = identities(ENVELOPE)[case["sender_identity"]]
     with pytest.raises(CryptoError) as caught:
-        decrypt_message(case["envelope"], room_key=room_key(ENVELOPE), sender_key=sender.public)
+        decrypt_message(
+            case["envelope"], room_key=room_key(ENVELOPE["room_key"]), sender_key=sender.public
+        )
     assert caught.value.code == case["error"]
+
+
+@pytest.mark.parametrize("case", ENVELOPE["in_chain"]["cases"], ids=lambda c: c["name"])
+def test_envelope_in_chain(case):
+    chain = verified_chain()
+    records = {
+        r.version: r
+        for r in (SignedKeyVersion.from_dict(v["signed"]).record for v in KEYVERSION["valid"])
+    }
+    version = case["key_version"]
+    args = {"chain": chain, "record": records[version], "room_key": keyversion_room_key(version)}
+    if case["error"] is None:
+        header, plaintext = open_envelope(case["envelope"], **args)
+        assert plaintext == b64decode(case["plaintext"])
+        assert header.key_version == version
+    else:
+        with pytest.raises(CryptoError) as caught:
+            open_envelope(case["envelope"], **args)
+        assert caught.value.code == case["error"]
 
 
 # --- wrap.json ------------------------------------------------------------------
@@ -117,7 +263,7 @@ def test_wrap_valid(case):
         recipient=people[case["recipient_identity"]],
         wrapper=people[case["wrapper_identity"]].public,
     )
-    assert key == room_key(WRAP)
+    assert key == room_key(WRAP["room_key"])
 
 
 @pytest.mark.parametrize("case", WRAP["invalid"], ids=lambda c: c["name"])
@@ -130,42 +276,6 @@ def test_wrap_invalid(case):
             wrapper=people[case["wrapper_identity"]].public,
         )
     assert caught.value.code == case["error"]
-
-
-# --- statement.json -------------------------------------------------------------
-
-STATEMENT = load("statement.json")
-
-
-def _keys() -> tuple[PublicIdentity, list[PublicIdentity]]:
-    people = identities(STATEMENT)
-    admin = people[STATEMENT["admin_identity"]].public
-    keys = [people[name].public for name in STATEMENT["users"]]
-    return admin, keys
-
-
-def test_statement_chain():
-    people = identities(STATEMENT)
-    for entry in STATEMENT["chain"]:
-        signed = SignedStatement.from_dict(entry["signed"])
-        assert b64decode(entry["signed_bytes"]) == (
-            CONTEXT_STATEMENT + signed.statement.signed_bytes()
-        )
-        verify_statement(signed, people[entry["signer_identity"]].public)
-    admin, keys = _keys()
-    chain = [SignedStatement.from_dict(entry["signed"]) for entry in STATEMENT["chain"]]
-    members = verify_membership_chain(chain, admin_key=admin, keys=keys)
-    assert {str(user): role for user, role in members.items()} == STATEMENT["members_after_chain"]
-
-
-@pytest.mark.parametrize("case", STATEMENT["invalid_chains"], ids=lambda c: c["name"])
-def test_statement_invalid_chain(case):
-    admin, keys = _keys()
-    chain = [SignedStatement.from_dict(entry) for entry in case["chain"]]
-    with pytest.raises(CryptoError) as caught:
-        verify_membership_chain(chain, admin_key=admin, keys=keys)
-    assert caught.value.code == case["error"]
-    assert caught.value.statement_index == case["statement_index"]
 
 
 # --- stream.json ----------------------------------------------------------------

@@ -1,0 +1,352 @@
+"""A department's membership chain, replayed: the root of every trust decision.
+
+`replay_membership_chain` checks a department's statements in order, from
+the pinned admin key, and returns a `MembershipChain`: who is a member now
+and at every earlier point, with which key, and the hash of every point.
+Clients decide everything from it, never from the server's say-so:
+
+- whom to wrap a new room key for (the members at the head);
+- whether a key version may be used (its creator was a member at the head it
+  names, and it is not older than a removal: keyversions.py);
+- which key a sender signs with (the one the chain admitted for them at the
+  head their envelope names: envelope.py);
+- whether the server withholds statements: a head this device verified
+  earlier, or one a sender or key version names, must be in the chain
+  served (`check_extends`, `check_covers`).
+
+What a chain cannot show alone, and how the heads close the gap, is in
+docs/crypto.md, section 6.
+"""
+
+import bisect
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from .encoding import check_hash
+from .errors import (
+    BadSignature,
+    ChainFork,
+    ChainRollback,
+    ChainWithheld,
+    CryptoError,
+    InvalidEnvelope,
+    InvalidKey,
+)
+from .identity import PublicIdentity
+from .statements import (
+    GENESIS,
+    MembershipStatement,
+    Role,
+    SignedStatement,
+    statement_hash,
+    verify_statement,
+)
+
+# Statements after which no one may write under an older room key version.
+EXCLUSIONS = ("remove", "replace")
+
+
+@dataclass(frozen=True)
+class ChainHead:
+    """A point of a department's chain: `seq` statements, the last with hash `hash`.
+
+    The empty chain is (0, GENESIS).
+    """
+
+    seq: int
+    hash: str
+
+    def __post_init__(self) -> None:
+        if isinstance(self.seq, bool) or not isinstance(self.seq, int) or self.seq < 0:
+            raise InvalidEnvelope("chain_seq must be a non-negative integer")
+        check_hash(self.hash, "chain_head")
+        if (self.seq == 0) != (self.hash == GENESIS):
+            raise InvalidEnvelope("the empty chain's head is the genesis value, and only it")
+
+    def to_dict(self) -> dict[str, int | str]:
+        return {"seq": self.seq, "hash": self.hash}
+
+
+EMPTY_HEAD = ChainHead(0, GENESIS)
+
+
+@dataclass(frozen=True)
+class AttestedMember:
+    """A member as the chain has them: their role and the key they were admitted with."""
+
+    role: Role
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class _Span:
+    """`member` from statement `start` (included) until statement `end` (excluded, None: now)."""
+
+    start: int
+    end: int | None
+    member: AttestedMember
+
+
+@dataclass(frozen=True)
+class MembershipChain:
+    """A verified chain, replayed.
+
+    `members`: who is in the department at the head, by user id.
+    `ever_admitted`: every fingerprint the chain ever admitted, so a client
+    accepts a room key wrapped by someone who has since left and no one else.
+    `keys`: the public keys the chain names, by fingerprint.
+    """
+
+    department: int | None
+    hashes: tuple[str, ...]
+    members: dict[int, AttestedMember]
+    ever_admitted: frozenset[str]
+    keys: dict[str, PublicIdentity] = field(repr=False)
+    _spans: dict[int, tuple[_Span, ...]] = field(repr=False)
+    _exclusions: tuple[int, ...] = field(repr=False)
+
+    @property
+    def head(self) -> ChainHead:
+        return ChainHead(len(self.hashes), self.hashes[-1] if self.hashes else GENESIS)
+
+    def roles(self) -> dict[int, str]:
+        return {user: member.role for user, member in self.members.items()}
+
+    def hash_at(self, seq: int) -> str | None:
+        """The hash of the chain's point `seq`, or None beyond its head."""
+        if seq == 0:
+            return GENESIS
+        return self.hashes[seq - 1] if 0 < seq <= len(self.hashes) else None
+
+    def member_at(self, user: int, seq: int) -> AttestedMember | None:
+        """`user` as a member once the first `seq` statements applied, or None."""
+        for span in self._spans.get(user, ()):
+            if span.start <= seq and (span.end is None or seq < span.end):
+                return span.member
+        return None
+
+    def last_exclusion_at(self, seq: int) -> int:
+        """The position of the latest removal or key replacement at or before `seq` (0: none)."""
+        index = bisect.bisect_right(self._exclusions, seq)
+        return self._exclusions[index - 1] if index else 0
+
+    def key_of(self, fingerprint: str) -> PublicIdentity:
+        key = self.keys.get(fingerprint)
+        if key is None:
+            raise InvalidKey(f"no key for fingerprint {fingerprint[:16]}")
+        return key
+
+    def check_extends(self, known: ChainHead) -> None:
+        """Refuse a chain that does not extend a head this device verified before.
+
+        Raises:
+            ChainRollback: The chain ends before `known`: statements were withheld
+                or taken back.
+            ChainFork: The chain has another statement at `known`'s position.
+        """
+        at = self.hash_at(known.seq)
+        if at is None:
+            raise ChainRollback(
+                f"the chain served ends at statement {self.head.seq}; this device verified "
+                f"it up to statement {known.seq}"
+            )
+        if at != known.hash:
+            raise ChainFork(f"statement {known.seq} is not the one this device verified")
+
+    def check_covers(self, named: ChainHead) -> None:
+        """Refuse a chain that lacks a head someone else verified (a sender, a key version).
+
+        Raises:
+            ChainWithheld: `named` is beyond the chain served to this device.
+            ChainFork: The chain has another statement at `named`'s position.
+        """
+        at = self.hash_at(named.seq)
+        if at is None:
+            raise ChainWithheld(
+                f"statement {named.seq} was verified by another member, but the chain served "
+                f"here ends at statement {self.head.seq}"
+            )
+        if at != named.hash:
+            raise ChainFork(f"statement {named.seq} differs from the one another member verified")
+
+
+def _at(index: int, statement: MembershipStatement, error: CryptoError) -> CryptoError:
+    error.args = (f"statement {index} ({statement.describe()}): {error.args[0]}",)
+    error.statement_index = index
+    return error
+
+
+class _Replay:
+    """The membership as statements apply, one at a time (rules in `replay_membership_chain`)."""
+
+    def __init__(self, admin_key: PublicIdentity, keys: dict[str, PublicIdentity]) -> None:
+        self.admin_key = admin_key
+        self.keys = keys
+        self.members: dict[int, AttestedMember] = {}
+        self.ever_admitted: set[str] = set()
+        self.spans: dict[int, list[_Span]] = {}
+        self.exclusions: list[int] = []
+        self.hashes: list[str] = []
+        self.department: int | None = None
+        self.last_time: datetime | None = None
+
+    def apply(self, signed: SignedStatement) -> None:
+        st = signed.statement
+        self._check_position(st)
+        self._check_signer(signed)
+        self._change(st)
+        self.hashes.append(statement_hash(signed))
+
+    def _check_position(self, st: MembershipStatement) -> None:
+        if self.department is None:
+            self.department = st.department
+        elif st.department != self.department:
+            raise InvalidEnvelope(f"department {st.department}, not {self.department}")
+        if st.seq != len(self.hashes) + 1:
+            raise InvalidEnvelope(f"seq {st.seq} where {len(self.hashes) + 1} comes next")
+        if st.prev != (self.hashes[-1] if self.hashes else GENESIS):
+            raise InvalidEnvelope("prev is not the hash of the statement before it")
+        moment = st.issued
+        if self.last_time is not None and moment < self.last_time:
+            raise InvalidEnvelope("issued_at goes back in time")
+        self.last_time = moment
+
+    def _check_signer(self, signed: SignedStatement) -> None:
+        st = signed.statement
+        if st.signer_user is None:
+            if st.signer_fingerprint != self.admin_key.fingerprint:
+                raise BadSignature("signed by neither a user nor the admin key")
+            has_head = any(m.role == "head" for m in self.members.values())
+            subject = self.members.get(st.subject_user)
+            appoints = not has_head and st.role == "head" and st.kind in ("admit", "role")
+            rekeys_head = st.kind == "replace" and subject is not None and subject.role == "head"
+            if not (appoints or rekeys_head):
+                raise BadSignature(
+                    "the admin key only appoints a head when there is none, "
+                    "or replaces a head's lost key"
+                )
+            verify_statement(signed, self.admin_key)
+            return
+        held = self.members.get(st.signer_user)
+        if held is None or held.role != "head":
+            raise BadSignature(f"signer {st.signer_user} is not a head at this point")
+        if st.signer_fingerprint != held.fingerprint:
+            raise InvalidKey(f"signer {st.signer_user}'s key is not the one admitted")
+        signer_key = self.keys.get(held.fingerprint)
+        if signer_key is None:
+            raise InvalidKey(f"no key for signer {st.signer_user}")
+        verify_statement(signed, signer_key)
+
+    def _change(self, st: MembershipStatement) -> None:
+        current = self.members.get(st.subject_user)
+        seq = st.seq
+        if st.kind == "admit":
+            if current is not None:
+                raise InvalidEnvelope("subject is already a member")
+            self._check_unshared(st.subject_fingerprint)
+            self._set(st.subject_user, seq, AttestedMember(st.role, st.subject_fingerprint))
+            return
+        if current is None:
+            raise InvalidEnvelope("subject is not a member")
+        expected = st.replaces if st.kind == "replace" else st.subject_fingerprint
+        if current.fingerprint != expected:
+            raise InvalidEnvelope("subject fingerprint is not the one admitted")
+        if st.kind == "role":
+            if current.role == st.role:
+                raise InvalidEnvelope("subject already has this role")
+            self._set(st.subject_user, seq, AttestedMember(st.role, current.fingerprint))
+            return
+        if current.role != st.role:
+            raise InvalidEnvelope(f"{st.kind} names another role than the one held")
+        self.exclusions.append(seq)
+        if st.kind == "remove":
+            self._set(st.subject_user, seq, None)
+        else:
+            self._check_unshared(st.subject_fingerprint)
+            self._set(st.subject_user, seq, AttestedMember(current.role, st.subject_fingerprint))
+
+    def _check_unshared(self, fingerprint: str) -> None:
+        # One key, one member: wraps and signatures are told apart by fingerprint.
+        if any(m.fingerprint == fingerprint for m in self.members.values()):
+            raise InvalidEnvelope("another member holds this key")
+
+    def _set(self, user: int, seq: int, member: AttestedMember | None) -> None:
+        spans = self.spans.setdefault(user, [])
+        if spans and spans[-1].end is None:
+            spans[-1] = _Span(spans[-1].start, seq, spans[-1].member)
+        if member is None:
+            del self.members[user]
+            return
+        self.members[user] = member
+        self.ever_admitted.add(member.fingerprint)
+        spans.append(_Span(seq, None, member))
+
+
+def replay_membership_chain(
+    statements: list[SignedStatement],
+    *,
+    admin_key: PublicIdentity,
+    keys: Iterable[PublicIdentity],
+) -> MembershipChain:
+    """Replay one department's statements in order; return the verified chain.
+
+    `keys` are the public identities the chain refers to (signers and
+    members, including keys since replaced), in any order: each is found by
+    its own fingerprint, so a key listed under a wrong name is never used.
+
+    Rules, checked for each statement in turn:
+
+    - All statements are for one department; statement N has `seq` N and
+      names the hash of statement N-1 as `prev` (GENESIS for the first);
+      `issued_at` never goes back.
+    - A statement signed by the admin key (`signer_user` None) is accepted
+      only to make someone head while the department has no head (the first
+      head, or a new one after the last left), or to replace a head's key
+      (a head who lost theirs). Every other statement must be signed by a
+      user who is a head at that point, with the key they were admitted with.
+    - `admit` needs a non-member, `role`, `remove` and `replace` a member
+      whose fingerprint is the one admitted (`replaces`, for a replacement);
+      `role` must change the role, `remove` and `replace` must name the
+      role held; no two members hold one key.
+
+    Finally every remaining member's admitted key must be among `keys`,
+    since that is the key the caller will wrap to.
+
+    Raises:
+        BadSignature: A signature fails, or a signer is not allowed to sign
+            it; the message and the `statement_index` attribute name it.
+        InvalidEnvelope: A statement does not fit the chain at that point.
+        InvalidKey: A signer's or member's key is missing.
+    """
+    by_fingerprint = {key.fingerprint: key for key in keys}
+    replay = _Replay(admin_key, by_fingerprint)
+    for index, signed in enumerate(statements):
+        try:
+            replay.apply(signed)
+        except CryptoError as error:
+            raise _at(index, signed.statement, error) from None
+    for user, member in replay.members.items():
+        if member.fingerprint not in by_fingerprint:
+            raise InvalidKey(f"member {user}: the key they were admitted with is missing")
+    chain_keys = {fp: by_fingerprint[fp] for fp in replay.ever_admitted if fp in by_fingerprint}
+    chain_keys[admin_key.fingerprint] = admin_key
+    return MembershipChain(
+        department=replay.department,
+        hashes=tuple(replay.hashes),
+        members=dict(replay.members),
+        ever_admitted=frozenset(replay.ever_admitted),
+        keys=chain_keys,
+        _spans={user: tuple(spans) for user, spans in replay.spans.items()},
+        _exclusions=tuple(replay.exclusions),
+    )
+
+
+def verify_membership_chain(
+    statements: list[SignedStatement],
+    *,
+    admin_key: PublicIdentity,
+    keys: Iterable[PublicIdentity],
+) -> dict[int, str]:
+    """Replay one department's statements in order; return its members and roles."""
+    return replay_membership_chain(statements, admin_key=admin_key, keys=keys).roles()
