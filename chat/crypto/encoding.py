@@ -183,10 +183,12 @@ def check_hash(value: Any, name: str) -> str:
     return check_fingerprint(value, name)
 
 
-# RFC 3339 with a mandatory offset: what Python's isoformat() and the
-# browser's toISOString() both write, and nothing looser.
+# RFC 3339 with a mandatory offset of at most 23:59: what Python's
+# isoformat() and the browser's toISOString() both write, and nothing looser
+# (datetime.fromisoformat alone would read "+12:60" as 13 hours).
 _TIMESTAMP = re.compile(
-    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})", re.ASCII
+    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)",
+    re.ASCII,
 )
 
 

@@ -129,7 +129,13 @@ export function hasExactly(obj, keys) {
   return own.length === keys.length && keys.every((k) => Object.hasOwn(obj, k));
 }
 
-export function checkVersion(data, what, supported = 1) {
+/**
+ * Check `v` first, so a future format is refused as such (unsupported_version)
+ * rather than as a malformed one. `supported` is required: a default would let
+ * a caller silently accept the wrong format.
+ */
+export function checkVersion(data, what, supported) {
+  if (!Number.isInteger(supported)) throw new TypeError("checkVersion needs the supported version");
   const v = data.v;
   if (typeof v !== "number" || !Number.isInteger(v)) throw invalidEnvelope(`${what}: v must be an integer`);
   if (v !== supported) throw unsupportedVersion(`${what}: version ${v} is not supported`);
@@ -146,4 +152,46 @@ export function checkFingerprint(value, name) {
     throw invalidEnvelope(`${name} must be 64 lowercase hex digits`);
   }
   return value;
+}
+
+/** A SHA-256 digest in hex, as chain heads are written: 64 lowercase hex digits, like fingerprints. */
+export function checkHash(value, name) {
+  return checkFingerprint(value, name);
+}
+
+// RFC 3339 with a mandatory offset: what toISOString() and Python's
+// isoformat() write, and nothing looser (chat/crypto/encoding.py _TIMESTAMP).
+const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?(Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$/;
+
+/**
+ * An RFC 3339 date and time with an offset (e.g. 2025-01-31T08:00:00Z), as
+ * microseconds since the epoch, a BigInt: a Date would lose the microseconds
+ * Python compares, and a Number loses them too after 2255, so two statements
+ * could be ordered differently. Accepts and refuses as Python's
+ * datetime.fromisoformat behind the same pattern: refuses 2025-02-30, 24:00,
+ * 23:59:60, year 0, and offsets beyond 23:59 (the pattern itself), so both
+ * clients agree on every chain.
+ */
+export function parseTimestamp(value, name) {
+  const m = typeof value === "string" ? TIMESTAMP.exec(value) : null;
+  if (!m) throw invalidEnvelope(`${name} must be RFC 3339 with an offset, e.g. 2025-01-31T08:00:00Z`);
+  const [y, mo, d, h, mi, s] = m.slice(1, 7).map(Number);
+  // setUTCFullYear, not Date.UTC: Date.UTC reads years 0..99 as 1900..1999.
+  const date = new Date(0);
+  date.setUTCFullYear(y, mo - 1, d);
+  date.setUTCHours(h, mi, s, 0);
+  // Out-of-range fields roll over (2025-02-30 becomes March 2): a real date reads back the same.
+  if (y < 1 || date.getUTCFullYear() !== y || date.getUTCMonth() !== mo - 1 || date.getUTCDate() !== d
+    || date.getUTCHours() !== h || date.getUTCMinutes() !== mi || date.getUTCSeconds() !== s) {
+    throw invalidEnvelope(`${name} is not a valid date and time`);
+  }
+  let offsetMinutes = 0;
+  if (m[8] !== "Z") {
+    const [oh, om] = m[8].slice(1).split(":").map(Number);
+    offsetMinutes = oh * 60 + om;
+    if (offsetMinutes >= 24 * 60) throw invalidEnvelope(`${name} is not a valid date and time`);
+    if (m[8][0] === "-") offsetMinutes = -offsetMinutes;
+  }
+  const micros = m[7] ? BigInt(m[7].slice(1).padEnd(6, "0")) : 0n;
+  return BigInt(date.getTime() - offsetMinutes * 60000) * 1000n + micros;
 }

@@ -20,3 +20,14 @@ export const invalidEnvelope = make("invalid_envelope");
 export const unsupportedVersion = make("unsupported_version");
 export const wrongPassphrase = make("wrong_passphrase");
 export const weakPassphrase = make("weak_passphrase");
+
+// The membership chain and key versions (docs/crypto.md §6, §7). Each names a
+// way a server can lie with data that is correctly signed; named after the
+// code, the Python class is given beside it.
+export const membershipRollback = make("membership_rollback"); // ChainRollback
+export const membershipFork = make("membership_fork"); // ChainFork
+export const membershipWithheld = make("membership_withheld"); // ChainWithheld
+export const keyVersionUnauthorized = make("key_version_unauthorized"); // KeyVersionUnauthorized
+export const keyVersionStale = make("key_version_stale"); // StaleKeyVersion
+export const keyCommitmentMismatch = make("key_commitment_mismatch"); // KeyCommitmentMismatch
+export const senderNotMember = make("sender_not_member"); // SenderNotMember

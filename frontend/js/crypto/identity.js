@@ -5,17 +5,32 @@ import sodium from "./sodium.js";
 import { b64decode, b64encode, concat, hasExactly, isObject, toHex, utf8 } from "./encoding.js";
 import { badSignature, invalidEnvelope, invalidKey } from "./errors.js";
 
-export const CONTEXT_ENVELOPE = utf8("rounds-envelope-v1\0");
-export const CONTEXT_WRAP = utf8("rounds-wrap-v1\0");
-export const CONTEXT_STATEMENT = utf8("rounds-statement-v1\0");
-const CONTEXTS = [CONTEXT_ENVELOPE, CONTEXT_WRAP, CONTEXT_STATEMENT];
+// Format 2 of every signed format (docs/crypto.md §2): a v1 signature never
+// verifies as a v2 one, whatever its bytes.
+export const CONTEXT_ENVELOPE = utf8("rounds-envelope-v2\0");
+export const CONTEXT_WRAP = utf8("rounds-wrap-v2\0");
+export const CONTEXT_STATEMENT = utf8("rounds-statement-v2\0");
+export const CONTEXT_KEY_VERSION = utf8("rounds-key-version-v2\0");
+const CONTEXTS = [CONTEXT_ENVELOPE, CONTEXT_WRAP, CONTEXT_STATEMENT, CONTEXT_KEY_VERSION];
+// Unchanged in format 2: published keys keep their fingerprints.
 const FINGERPRINT_DOMAIN = utf8("rounds-identity-v1\0");
+// X25519 public keys are u-coordinates below p = 2**255 - 19, little-endian.
+// RFC 7748 asks receivers to ignore the top bit and to accept values from p
+// up, which gives one point several spellings (and so several fingerprints):
+// only the canonical spelling is accepted.
+const X25519_P = 2n ** 255n - 19n;
 // A clamped scalar: times a low-order point it gives zero, which libsodium refuses.
 const PROBE_SCALAR = concat(Uint8Array.of(8), new Uint8Array(30), Uint8Array.of(64));
 export const IDENTITY_SIZE = 64;
 
 function checkContext(context) {
   if (!CONTEXTS.includes(context)) throw new TypeError("unknown signature context; use a CONTEXT_* constant");
+}
+
+function littleEndian(bytes) {
+  let n = 0n;
+  for (let i = bytes.length - 1; i >= 0; i--) n = (n << 8n) | BigInt(bytes[i]);
+  return n;
 }
 
 function fingerprintOf(x25519, ed25519) {
@@ -26,10 +41,19 @@ export function groupFingerprint(fp) {
   return fp.match(/.{4}/g).join(" ");
 }
 
-/** A checked public identity: {x25519, ed25519, fingerprint}. */
+/**
+ * A checked public identity: {x25519, ed25519, fingerprint}. Refuses keys of
+ * the wrong size, a non-canonical X25519 key (so one key has one fingerprint),
+ * and points that are not usable keys (low-order X25519, Ed25519 encodings
+ * non-canonical, off the curve or of small order), so a malicious key cannot
+ * make a sealed box or a signature check degenerate.
+ */
 export function publicIdentity(x25519, ed25519) {
   for (const [name, key] of [["x25519", x25519], ["ed25519", ed25519]]) {
     if (!(key instanceof Uint8Array) || key.length !== 32) throw invalidKey(`${name} public key must be 32 bytes`);
+  }
+  if (littleEndian(x25519) >= X25519_P) {
+    throw invalidKey("x25519 public key is not canonical (top bit set, or not below p)");
   }
   try {
     sodium.crypto_scalarmult(PROBE_SCALAR, x25519);

@@ -1,24 +1,42 @@
-// Room keys and signed wrap records (docs/crypto.md §5), as chat/crypto/roomkeys.py.
-// The sealed content names its department and version, so a wrap moved to
-// another room or version is refused even if a member re-signed it.
+// Room keys, their commitments and signed wrap records (docs/crypto.md §5), as
+// chat/crypto/roomkeys.py. The sealed content names its department and
+// version, so a wrap moved to another room or version is refused even if a
+// member re-signed it; and every version has one commitment, signed in its key
+// version record, in every wrap and in every envelope, so a version cannot
+// carry one key for some members and another for others.
 import sodium from "./sodium.js";
 import {
-  b64decode, b64encode, canonicalJson, checkFingerprint, checkId, checkVersion, concat,
-  hasExactly, isObject, parseCanonicalJson,
+  b64decode, b64encode, canonicalJson, checkFingerprint, checkId, checkVersion, concat, equalBytes,
+  hasExactly, isObject, parseCanonicalJson, utf8,
 } from "./encoding.js";
 import { CONTEXT_WRAP, sign, verify } from "./identity.js";
-import { badSignature, decryptionFailed, invalidEnvelope, invalidKey } from "./errors.js";
+import { badSignature, decryptionFailed, invalidEnvelope, invalidKey, keyCommitmentMismatch } from "./errors.js";
 
-const SEAL_OVERHEAD = 48;
+export const WRAP_VERSION = 2;
+export const COMMITMENT_SIZE = 32;
+const COMMITMENT_DOMAIN = utf8("rounds-key-commitment-v2\0");
+const SEAL_OVERHEAD = 48; // ephemeral public key + tag
+// The sealed content is about 80 bytes; anything much larger is not a wrap.
 const MAX_SEALED_SIZE = 512;
-const RECORD_KEYS = ["v", "department", "version", "recipient_fp", "wrapper_fp", "sealed", "sig"];
+const RECORD_KEYS = ["v", "department", "version", "commitment", "recipient_fp", "wrapper_fp", "sealed", "sig"];
 
-/** {department, version, key}: version `version` of a department's 32-byte key. */
+/**
+ * BLAKE2b-256 keyed with the room key, over the domain and canonical
+ * {department, version}. Keyed BLAKE2b is collision resistant in its key as
+ * well: no one, the key's creator included, can find a second key with the
+ * same commitment.
+ */
+export function keyCommitment(key, department, version) {
+  const message = concat(COMMITMENT_DOMAIN, canonicalJson({ department, version }));
+  return sodium.crypto_generichash(COMMITMENT_SIZE, message, key);
+}
+
+/** {department, version, key, commitment}: version `version` of a department's 32-byte key. */
 export function roomKey(key, department, version) {
   if (!(key instanceof Uint8Array) || key.length !== 32) throw invalidKey("room key must be 32 bytes");
   checkId(department, "department", (m) => new RangeError(m));
   checkId(version, "version", (m) => new RangeError(m));
-  return Object.freeze({ key, department, version });
+  return Object.freeze({ key, department, version, commitment: keyCommitment(key, department, version) });
 }
 
 export function generateRoomKey(department, version) {
@@ -29,19 +47,33 @@ export function sameRoomKey(a, b) {
   return a.department === b.department && a.version === b.version && sodium.memcmp(a.key, b.key);
 }
 
+/** Refuse a room key that is not the one `commitment` names (key_commitment_mismatch). */
+export function checkCommitment(key, commitment) {
+  if (!equalBytes(key.commitment, commitment)) {
+    throw keyCommitmentMismatch(`room key version ${key.version} does not match its signed commitment`);
+  }
+}
+
+// CONTEXT_WRAP signs canonical_json({v, department, version, commitment,
+// recipient_fp, wrapper_fp}) ‖ sealed: the JSON object is self-delimiting, so
+// the split is unambiguous.
 function signedBytes(r) {
-  const fields = { v: 1, department: r.department, version: r.version, recipient_fp: r.recipient_fp, wrapper_fp: r.wrapper_fp };
+  const fields = {
+    v: WRAP_VERSION, department: r.department, version: r.version, commitment: b64encode(r.commitment),
+    recipient_fp: r.recipient_fp, wrapper_fp: r.wrapper_fp,
+  };
   return concat(canonicalJson(fields), r.sealed);
 }
 
-/** Parse a wrap record strictly: {department, version, recipient_fp, wrapper_fp, sealed, signature}. */
+/** Parse a wrap record strictly: {department, version, commitment, recipient_fp, wrapper_fp, sealed, signature}. */
 export function parseWrapRecord(data) {
   if (!isObject(data)) throw invalidEnvelope("wrap record must be an object");
-  checkVersion(data, "wrap record");
-  if (!hasExactly(data, RECORD_KEYS)) throw invalidEnvelope("wrap record: expected exactly the keys " + RECORD_KEYS.sort());
+  checkVersion(data, "wrap record", WRAP_VERSION);
+  if (!hasExactly(data, RECORD_KEYS)) throw invalidEnvelope("wrap record: expected exactly the keys " + [...RECORD_KEYS].sort());
   const record = {
     department: checkId(data.department, "department"),
     version: checkId(data.version, "version"),
+    commitment: b64decode(data.commitment, { size: COMMITMENT_SIZE, field: "commitment" }),
     recipient_fp: checkFingerprint(data.recipient_fp, "recipient_fp"),
     wrapper_fp: checkFingerprint(data.wrapper_fp, "wrapper_fp"),
     sealed: b64decode(data.sealed, { field: "sealed" }),
@@ -53,29 +85,39 @@ export function parseWrapRecord(data) {
   return record;
 }
 
+/** The bytes a wrapper signs after CONTEXT_WRAP (Python: WrapRecord.signed_bytes). */
 export function wrapSignedBytes(record) {
   return signedBytes(record);
 }
 
-/** Seal a room key for `recipient` (a checked public identity) and sign as `wrapper`; the wire dict. */
+/**
+ * Seal a room key for `recipient` (a checked public identity) and sign as
+ * `wrapper`; the wire dict. Only wrap for a member at the head of the
+ * department's verified chain (chain.js), or for the pinned compliance key.
+ */
 export function wrapRoomKey(key, recipient, wrapper) {
   const content = canonicalJson({ department: key.department, version: key.version, key: b64encode(key.key) });
   const record = {
     department: key.department,
     version: key.version,
+    commitment: key.commitment,
     recipient_fp: recipient.fingerprint,
     wrapper_fp: wrapper.fingerprint,
     sealed: sodium.crypto_box_seal(content, recipient.x25519),
   };
   const signature = sign(wrapper, CONTEXT_WRAP, signedBytes(record));
   return {
-    v: 1, department: record.department, version: record.version,
+    v: WRAP_VERSION, department: record.department, version: record.version, commitment: b64encode(record.commitment),
     recipient_fp: record.recipient_fp, wrapper_fp: record.wrapper_fp,
     sealed: b64encode(record.sealed), sig: b64encode(signature),
   };
 }
 
-/** Check the wrapper's signature, open the sealed key, check it is this record's. */
+/**
+ * Check the wrapper's signature, open the sealed key, check it is this
+ * record's and matches the record's commitment. The caller still compares
+ * that commitment with the key version's record (keyversions.js).
+ */
 export function unwrapRoomKey(record, recipient, wrapper) {
   if (record.wrapper_fp !== wrapper.fingerprint) throw badSignature("wrap record was not made by this wrapper");
   verify(wrapper, CONTEXT_WRAP, signedBytes(record), record.signature);
@@ -95,5 +137,7 @@ export function unwrapRoomKey(record, recipient, wrapper) {
   if (department !== record.department || version !== record.version) {
     throw invalidEnvelope("sealed room key names another department or version than its record");
   }
-  return roomKey(b64decode(data.key, { size: 32, field: "key" }), department, version);
+  const key = roomKey(b64decode(data.key, { size: 32, field: "key" }), department, version);
+  checkCommitment(key, record.commitment);
+  return key;
 }

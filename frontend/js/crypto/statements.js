@@ -1,56 +1,71 @@
-// Membership statements and the chain (docs/crypto.md §6), as
-// chat/crypto/statements.py: rooted in the pinned admin key, each later
-// statement signed by someone who is a head at that point.
-import { b64decode, b64encode, canonicalJson, checkFingerprint, checkId, checkVersion, hasExactly, isObject } from "./encoding.js";
+// Membership statements v2 (docs/crypto.md §6), as chat/crypto/statements.py:
+// one change to a department's membership, signed by a head (the first head
+// by the pinned admin key), numbered (`seq`, from 1) and linked to the
+// statement before it (`prev`, its hash), so the department's history is one
+// chain: a statement left out of the middle breaks it (chain.js).
+//
+// Signed bytes: CONTEXT_STATEMENT ‖ canonical_json(statement).
+// Hash: hex SHA-256(CHAIN_DOMAIN ‖ canonical_json({statement, sig})), over the
+// statement and its signature as sent.
+import sodium from "./sodium.js";
+import {
+  b64decode, b64encode, canonicalJson, checkFingerprint, checkHash, checkId, checkVersion, concat,
+  hasExactly, isObject, parseTimestamp, toHex, utf8,
+} from "./encoding.js";
 import { CONTEXT_STATEMENT, sign, verify } from "./identity.js";
-import { badSignature, CryptoError, invalidEnvelope, invalidKey } from "./errors.js";
+import { badSignature, invalidEnvelope } from "./errors.js";
 
-const KINDS = ["admit", "remove", "role"];
-const ROLES = ["head", "member"];
-const FIELDS = ["v", "kind", "department", "subject_user", "subject_fingerprint", "role", "issued_at", "signer_user", "signer_fingerprint"];
-const ISSUED_AT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$/;
+export const STATEMENT_VERSION = 2;
+export const KINDS = ["admit", "remove", "role", "replace"];
+export const ROLES = ["head", "member"];
+/** The `prev` of a department's first statement, and the hash of the empty chain. */
+export const GENESIS = "0".repeat(64);
+const CHAIN_DOMAIN = utf8("rounds-chain-v2\0");
+const FIELDS = [
+  "v", "department", "seq", "prev", "kind", "subject_user", "subject_fingerprint", "replaces", "role",
+  "issued_at", "signer_user", "signer_fingerprint",
+];
 
-/** Microseconds since the epoch: Date alone would lose the microseconds Python compares. */
+/** Microseconds since the epoch (a BigInt) of a statement's issued_at: encoding.js parseTimestamp. */
 export function issuedMicros(value) {
-  const m = typeof value === "string" ? ISSUED_AT.exec(value) : null;
-  if (!m) throw invalidEnvelope("issued_at must be RFC 3339 with an offset, e.g. 2025-01-31T08:00:00Z");
-  const [y, mo, d, h, mi, s] = m.slice(1, 7).map(Number);
-  const ms = Date.UTC(y, mo - 1, d, h, mi, s);
-  const back = new Date(ms);
-  let offset = 0;
-  if (m[8] !== "Z") {
-    const sign = m[8][0] === "-" ? -1 : 1;
-    const [oh, om] = m[8].slice(1).split(":").map(Number);
-    if (oh > 23 || om > 59) throw invalidEnvelope("issued_at is not a valid date and time");
-    offset = sign * (oh * 60 + om) * 60000;
-  }
-  // Date.UTC rolls 2025-02-30 over to March: a valid date reads back the same.
-  if (back.getUTCFullYear() !== y || back.getUTCMonth() !== mo - 1 || back.getUTCDate() !== d
-    || back.getUTCHours() !== h || back.getUTCMinutes() !== mi || back.getUTCSeconds() !== s) {
-    throw invalidEnvelope("issued_at is not a valid date and time");
-  }
-  const micros = m[7] ? Number(m[7].slice(1).padEnd(6, "0")) : 0;
-  return (ms - offset) * 1000 + micros;
+  return parseTimestamp(value, "issued_at");
 }
 
+/**
+ * Parse a statement strictly (MembershipStatement.from_dict): exactly the v2
+ * keys, `prev` GENESIS exactly for seq 1, `replaces` only (and always) for a
+ * replacement, and never the key it replaces. Returns a frozen copy.
+ */
 export function parseStatement(data) {
   if (!isObject(data)) throw invalidEnvelope("statement must be an object");
-  checkVersion(data, "statement");
-  if (!hasExactly(data, FIELDS)) throw invalidEnvelope("statement: expected exactly the v1 keys");
+  checkVersion(data, "statement", STATEMENT_VERSION);
+  if (!hasExactly(data, FIELDS)) throw invalidEnvelope(`statement: expected exactly the keys ${[...FIELDS].sort()}`);
   for (const name of ["kind", "role"]) {
     if (typeof data[name] !== "string") throw invalidEnvelope(`${name} must be a string`);
   }
   if (!KINDS.includes(data.kind)) throw invalidEnvelope(`kind must be one of ${KINDS}`);
   if (!ROLES.includes(data.role)) throw invalidEnvelope(`role must be one of ${ROLES}`);
   checkId(data.department, "department");
+  checkId(data.seq, "seq");
+  checkHash(data.prev, "prev");
+  if ((data.seq === 1) !== (data.prev === GENESIS)) {
+    throw invalidEnvelope("prev is the genesis value exactly for the first statement");
+  }
   checkId(data.subject_user, "subject_user");
   if (data.signer_user !== null) checkId(data.signer_user, "signer_user");
   checkFingerprint(data.subject_fingerprint, "subject_fingerprint");
   checkFingerprint(data.signer_fingerprint, "signer_fingerprint");
-  issuedMicros(data.issued_at);
+  if (data.kind === "replace") {
+    checkFingerprint(data.replaces, "replaces");
+    if (data.replaces === data.subject_fingerprint) throw invalidEnvelope("a replacement names a new key");
+  } else if (data.replaces !== null) {
+    throw invalidEnvelope("replaces is only for a replace statement");
+  }
+  parseTimestamp(data.issued_at, "issued_at");
   return Object.freeze({ ...data });
 }
 
+/** {statement, signature}: a parsed statement and its 64-byte signature. */
 export function parseSignedStatement(data) {
   if (!isObject(data) || !hasExactly(data, ["statement", "sig"])) {
     throw invalidEnvelope("signed statement: expected exactly statement and sig");
@@ -58,19 +73,43 @@ export function parseSignedStatement(data) {
   return { statement: parseStatement(data.statement), signature: b64decode(data.sig, { size: 64, field: "sig" }) };
 }
 
+function statementDict(statement) {
+  return Object.fromEntries(FIELDS.map((k) => [k, statement[k]]));
+}
+
+/** The bytes a signer signs after CONTEXT_STATEMENT (Python: MembershipStatement.signed_bytes). */
 export function statementBytes(statement) {
-  return canonicalJson(Object.fromEntries(FIELDS.map((k) => [k, statement[k]])));
+  return canonicalJson(statementDict(statement));
 }
 
-/** A statement signed now by `signer`, on the wire (client/membership.py make_statement). */
-export function makeStatement(signer, { kind, department, subject, subjectFingerprint, role, signerUser, issuedAt = null }) {
+/** A parsed signed statement as on the wire: {statement, sig}. */
+export function signedStatementToDict(signed) {
+  return { statement: statementDict(signed.statement), sig: b64encode(signed.signature) };
+}
+
+/** This statement's link, what the next statement names as `prev`: hex SHA-256 over the domain, statement and sig. */
+export function statementHash(signed) {
+  return toHex(sodium.crypto_hash_sha256(concat(CHAIN_DOMAIN, canonicalJson(signedStatementToDict(signed)))));
+}
+
+/**
+ * A statement signed now (or at `issuedAt`) by `signer`, on the wire: at
+ * position `seq` of the department's chain, after the statement whose hash is
+ * `prev` (a verified chain's head gives both: seq + 1 and its hash).
+ * `replaces` is the old key's fingerprint, for a replacement only.
+ */
+export function makeStatement(signer, {
+  kind, department, seq, prev, subject, subjectFingerprint, replaces = null, role, signerUser, issuedAt = null,
+}) {
   const statement = parseStatement({
-    v: 1, kind, department, subject_user: subject, subject_fingerprint: subjectFingerprint, role,
-    issued_at: issuedAt ?? new Date().toISOString(), signer_user: signerUser, signer_fingerprint: signer.fingerprint,
+    v: STATEMENT_VERSION, department, seq, prev, kind, subject_user: subject, subject_fingerprint: subjectFingerprint,
+    replaces, role, issued_at: issuedAt ?? new Date().toISOString(), signer_user: signerUser,
+    signer_fingerprint: signer.fingerprint,
   });
-  return { statement: { ...statement }, sig: b64encode(sign(signer, CONTEXT_STATEMENT, statementBytes(statement))) };
+  return { statement: statementDict(statement), sig: b64encode(sign(signer, CONTEXT_STATEMENT, statementBytes(statement))) };
 }
 
+/** Check that `signerPublic` made this statement; return it. */
 export function verifyStatement(signed, signerPublic) {
   const st = signed.statement;
   if (st.signer_fingerprint !== signerPublic.fingerprint) throw badSignature("statement names another signer");
@@ -78,68 +117,6 @@ export function verifyStatement(signed, signerPublic) {
   return st;
 }
 
-function describe(st) {
+export function describeStatement(st) {
   return `${st.kind} user ${st.subject_user} as ${st.role}`;
-}
-
-/**
- * Replay one department's parsed signed statements in order.
- * Returns {members: Map(user → {role, fingerprint}), everAdmitted: Set(fingerprint)}.
- * Throws a CryptoError whose data.statement_index names the statement at fault.
- */
-export function replayMembershipChain(statements, { adminKey, keys }) {
-  const byFingerprint = new Map(keys.map((k) => [k.fingerprint, k]));
-  const members = new Map();
-  const everAdmitted = new Set();
-  let department = null;
-  let lastTime = null;
-  statements.forEach((signed, index) => {
-    const st = signed.statement;
-    try {
-      if (department === null) department = st.department;
-      else if (st.department !== department) throw invalidEnvelope(`department ${st.department}, not ${department}`);
-      const moment = issuedMicros(st.issued_at);
-      if (lastTime !== null && moment < lastTime) throw invalidEnvelope("issued_at goes back in time");
-      lastTime = moment;
-      const hasHead = [...members.values()].some((m) => m.role === "head");
-      if (st.signer_user === null) {
-        if (st.signer_fingerprint !== adminKey.fingerprint) throw badSignature("signed by neither a user nor the admin key");
-        if (hasHead) throw badSignature("the admin key may only appoint a head when there is none");
-        if (st.role !== "head" || st.kind === "remove") throw badSignature("the admin key may only appoint a head");
-        verifyStatement(signed, adminKey);
-      } else {
-        const held = members.get(st.signer_user);
-        if (!held || held.role !== "head") throw badSignature(`signer ${st.signer_user} is not a head at this point`);
-        if (st.signer_fingerprint !== held.fingerprint) throw invalidKey(`signer ${st.signer_user}'s key is not the one admitted`);
-        const signerKey = byFingerprint.get(held.fingerprint);
-        if (!signerKey) throw invalidKey(`no key for signer ${st.signer_user}`);
-        verifyStatement(signed, signerKey);
-      }
-      const current = members.get(st.subject_user);
-      if (st.kind === "admit") {
-        if (current) throw invalidEnvelope("subject is already a member");
-        members.set(st.subject_user, { role: st.role, fingerprint: st.subject_fingerprint });
-        everAdmitted.add(st.subject_fingerprint);
-      } else {
-        if (!current) throw invalidEnvelope("subject is not a member");
-        if (current.fingerprint !== st.subject_fingerprint) throw invalidEnvelope("subject fingerprint is not the one admitted");
-        if (st.kind === "role") {
-          if (current.role === st.role) throw invalidEnvelope("subject already has this role");
-          members.set(st.subject_user, { role: st.role, fingerprint: current.fingerprint });
-        } else {
-          if (current.role !== st.role) throw invalidEnvelope("remove names another role than the one held");
-          members.delete(st.subject_user);
-        }
-      }
-    } catch (error) {
-      if (!(error instanceof CryptoError)) throw error;
-      error.message = `statement ${index} (${describe(st)}): ${error.message}`;
-      error.data = { ...error.data, statement_index: index };
-      throw error;
-    }
-  });
-  for (const [user, { fingerprint }] of members) {
-    if (!byFingerprint.has(fingerprint)) throw invalidKey(`member ${user}: the key they were admitted with is missing`);
-  }
-  return { members, everAdmitted };
 }
