@@ -14,7 +14,7 @@ import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -24,7 +24,14 @@ from django.utils import timezone
 from accounts.keys import active_identity
 from accounts.models import IdentityKey
 from audit.actions import record, record_many
-from chat.crypto import BadSignature, CryptoError, EnvelopeHeader, PublicIdentity, verify_envelope
+from chat.crypto import (
+    BadSignature,
+    CryptoError,
+    EnvelopeHeader,
+    PublicIdentity,
+    b64encode,
+    verify_envelope,
+)
 from chat.errors import ErrorCode, InvalidRequest, NotFound, RoundsError
 from chat.events import (
     MESSAGE_COLUMNS,
@@ -227,7 +234,7 @@ def _verified_header(
         ) from None
     except CryptoError as error:
         raise RoundsError(
-            f"The envelope is not a valid v1 envelope: {error}", code=ErrorCode.INVALID_ENVELOPE
+            f"The envelope is not a valid v2 envelope: {error}", code=ErrorCode.INVALID_ENVELOPE
         ) from None
     if (header.thread, header.sender, header.client_msg_id) != (
         thread_id,
@@ -247,9 +254,31 @@ def parsed_identity(x25519: str, ed25519: str) -> PublicIdentity:
     return PublicIdentity.from_dict({"x25519": x25519, "ed25519": ed25519})
 
 
-def check_room_key(header: EnvelopeHeader, department_id: int, key_state: tuple) -> None:
-    """The envelope's room and key version against the department's, under its lock."""
-    key_version, rotation_required = key_state
+class KeyState(NamedTuple):
+    """A department's room key and chain position, read under its row lock with its numbers."""
+
+    key_version: int
+    rotation_required: bool
+    key_commitment: str
+    key_chain_seq: int
+    chain_seq: int
+
+
+# Take department event numbers and read its KeyState under the same row lock.
+_TAKE_DEPARTMENT_NUMBERS = (
+    "UPDATE rooms_department SET event_seq = event_seq + %s WHERE id = %s RETURNING event_seq, "
+    "key_version, rotation_required, key_commitment, key_chain_seq, chain_seq"
+)
+
+
+def _key_state(row: tuple) -> KeyState:
+    version, rotation, commitment, key_chain_seq, chain_seq = row
+    return KeyState(int(version), bool(rotation), commitment, int(key_chain_seq), int(chain_seq))
+
+
+def check_room_key(header: EnvelopeHeader, department_id: int, key_state: KeyState) -> None:
+    """The envelope's room, key version and chain position against the department's,
+    under its lock (docs/crypto.md §8)."""
     if header.room != department_id:
         raise RoundsError(
             "The envelope was made for another department.", code=ErrorCode.ENVELOPE_MISMATCH
@@ -257,18 +286,33 @@ def check_room_key(header: EnvelopeHeader, department_id: int, key_state: tuple)
     rotate = RoundsError(
         "A new room key version is needed before the next message.",
         code=ErrorCode.KEY_ROTATION_REQUIRED,
-        data={"current_version": key_version, "rotation_required": rotation_required},
+        data={
+            "current_version": key_state.key_version,
+            "rotation_required": key_state.rotation_required,
+        },
     )
-    if key_version == 0 or rotation_required:
+    if key_state.key_version == 0 or key_state.rotation_required:
         raise rotate
-    if header.key_version > key_version:
+    if header.key_version > key_state.key_version:
         raise RoundsError(
             "The envelope names a room key version that does not exist.",
             code=ErrorCode.INVALID_ENVELOPE,
-            data={"current_version": key_version},
+            data={"current_version": key_state.key_version},
         )
-    if header.key_version < key_version:
+    if header.key_version < key_state.key_version:
         raise rotate
+    if b64encode(header.key_commitment) != key_state.key_commitment:
+        raise RoundsError(
+            "The envelope commits to another key than the department's current version.",
+            code=ErrorCode.INVALID_ENVELOPE,
+        )
+    if not key_state.key_chain_seq <= header.chain_seq <= key_state.chain_seq:
+        raise RoundsError(
+            "The envelope names a chain head the department's chain does not have at this "
+            "key version.",
+            code=ErrorCode.INVALID_ENVELOPE,
+            data={"chain_seq": key_state.chain_seq},
+        )
 
 
 def _replay_ack(existing: Message, thread_id: int, body_hash: str) -> dict[str, Any]:
@@ -293,16 +337,12 @@ def _take_thread_seq(thread_id: int) -> tuple[int, int] | None:
     return None if row is None else (int(row[0]), int(row[1]))
 
 
-def _take_department_seq(department_id: int) -> tuple[int, tuple[int, bool]]:
+def _take_department_seq(department_id: int) -> tuple[int, KeyState]:
     """Next event number, and the room key state read under the same row lock."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE rooms_department SET event_seq = event_seq + 1 WHERE id = %s "
-            "RETURNING event_seq, key_version, rotation_required",
-            [department_id],
-        )
-        event_seq, key_version, rotation_required = cursor.fetchone()
-    return int(event_seq), (int(key_version), bool(rotation_required))
+        cursor.execute(_TAKE_DEPARTMENT_NUMBERS, [1, department_id])
+        event_seq, *state = cursor.fetchone()
+    return int(event_seq), _key_state(tuple(state))
 
 
 def do_post_message(
@@ -483,19 +523,14 @@ def _take_thread_numbers(thread_id: int, count: int) -> dict[str, Any] | None:
 def _take_department_numbers(department_id: int, count: int) -> dict[str, Any]:
     """Lock the department and take `count` event numbers; its room key state with them."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE rooms_department SET event_seq = event_seq + %s WHERE id = %s "
-            "RETURNING event_seq, key_version, rotation_required",
-            [count, department_id],
-        )
-        event_seq, key_version, rotation_required = cursor.fetchone()
+        cursor.execute(_TAKE_DEPARTMENT_NUMBERS, [count, department_id])
+        event_seq, *state = cursor.fetchone()
     return {
         "pk": department_id,
         "event_seq": int(event_seq) - count,
         "taken": count,
         "first": int(event_seq) - count,
-        "key_version": int(key_version),
-        "rotation_required": bool(rotation_required),
+        "key_state": _key_state(tuple(state)),
     }
 
 
@@ -606,11 +641,7 @@ def _store_posts(
             if thread["closed_at"] is not None:
                 raise RoundsError("This thread is closed.", code=ErrorCode.THREAD_CLOSED)
             department = departments[thread["department_id"]]
-            check_room_key(
-                header,
-                department["pk"],
-                (department["key_version"], department["rotation_required"]),
-            )
+            check_room_key(header, department["pk"], department["key_state"])
         except RoundsError as refusal:
             outcomes[index] = refusal
             continue

@@ -31,6 +31,7 @@ class ErrorCode(StrEnum):
     BAD_SIGNATURE = "bad_signature"
     KEY_ROTATION_REQUIRED = "key_rotation_required"
     WRAPS_INCOMPLETE = "wraps_incomplete"
+    NOT_ATTESTED = "not_attested"
     INVALID_ENVELOPE = "invalid_envelope"
     ENVELOPE_MISMATCH = "envelope_mismatch"
     UPLOAD_TOO_LARGE = "upload_too_large"
@@ -68,6 +69,7 @@ HTTP_STATUS = {
     ErrorCode.BAD_SIGNATURE: 400,
     ErrorCode.KEY_ROTATION_REQUIRED: 409,
     ErrorCode.WRAPS_INCOMPLETE: 409,
+    ErrorCode.NOT_ATTESTED: 403,
     ErrorCode.INVALID_ENVELOPE: 400,
     ErrorCode.ENVELOPE_MISMATCH: 400,
     ErrorCode.UPLOAD_TOO_LARGE: 413,

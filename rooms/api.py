@@ -3,7 +3,7 @@
 from ninja import Query, Router, Schema
 from ninja.responses import Status
 
-from rooms import actions, keys
+from rooms import actions, chain, keys
 
 router = Router(tags=["departments"])
 
@@ -62,6 +62,7 @@ def set_role(request, department_id: int, user_id: int, body: RoleIn):
 
 class KeyVersionIn(Schema):
     version: int
+    record: dict
     wraps: list[dict]
 
 
@@ -80,7 +81,9 @@ def department_keys(request, department_id: int):
 
 @router.post("/{department_id}/keys", response={201: dict})
 def publish_key_version(request, department_id: int, body: KeyVersionIn):
-    result = keys.check_publish_key_version(request.user, department_id, body.version, body.wraps)
+    result = keys.check_publish_key_version(
+        request.user, department_id, body.version, body.record, body.wraps
+    )
     return Status(201, result)
 
 
@@ -91,9 +94,9 @@ def share_wraps(request, department_id: int, body: WrapsIn):
 
 @router.get("/{department_id}/statements")
 def statements(request, department_id: int):
-    return keys.list_statements(request.user, department_id)
+    return chain.list_statements(request.user, department_id)
 
 
 @router.post("/{department_id}/statements", response={201: dict})
 def post_statement(request, department_id: int, body: StatementIn):
-    return Status(201, keys.check_post_statement(request.user, department_id, body.signed))
+    return Status(201, chain.check_post_statement(request.user, department_id, body.signed))

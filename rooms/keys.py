@@ -1,10 +1,12 @@
-"""Room keys and signed membership, as the server keeps and checks them.
+"""Room key versions and their wraps, as the server keeps and checks them.
 
-The server never holds a room key. It stores key versions as wraps (one
-sealed copy per recipient identity, signed by whoever wrapped it), refuses a
-version that leaves out a current member or the compliance key, and marks
-the department as needing a new version after a removal. Membership statements signed by heads are
-checked against the signer's published key and kept for clients to verify.
+The server never holds a room key. A member publishes a version as its
+signed record (docs/crypto.md §7: the chain head it was made at, its
+creator, its key's commitment) and one wrap per recipient, signed by them;
+the server refuses a version that is not made at the chain's current head
+by a member the chain admitted, or that leaves out an attested member or
+the compliance key, and marks the department as needing a new version after
+a removal or key replacement. Clients check all of it again.
 """
 
 from typing import Any
@@ -15,34 +17,21 @@ from accounts.keys import active_identity, active_institution_key
 from accounts.models import IdentityKey
 from audit.actions import record
 from chat.crypto import (
+    CONTEXT_KEY_VERSION,
     CONTEXT_WRAP,
     CryptoError,
-    PublicIdentity,
-    SignedStatement,
+    SignedKeyVersion,
     WrapRecord,
-    replay_membership_chain,
-    verify_statement,
+    b64encode,
 )
-from chat.errors import ErrorCode, Forbidden, InvalidRequest, NotFound, RoundsError
+from chat.errors import ErrorCode, InvalidRequest, RoundsError
 from chat.events import append_event
 from chat.models import EventKind
 from rooms import access
-from rooms.models import Department, KeyWrap, Membership, MembershipStatement, RoomKeyVersion
+from rooms.chain import chain_members, crypto_refusal, public_of
+from rooms.models import Department, KeyWrap, Membership, RoomKeyVersion
 
 MAX_WRAPS = 1000
-
-
-CRYPTO_CODES = {"bad_signature": ErrorCode.BAD_SIGNATURE, "invalid_key": ErrorCode.INVALID_KEY}
-
-
-def _crypto_refusal(error: CryptoError) -> RoundsError:
-    """A record that fails a signature or key check, or does not parse at all."""
-    code = CRYPTO_CODES.get(error.code, ErrorCode.INVALID_REQUEST)
-    return RoundsError(f"Refused: {error}", code=code)
-
-
-def _public(key: Any) -> PublicIdentity:
-    return PublicIdentity.from_dict(key.as_public())
 
 
 def _caller_identity(actor: Any) -> IdentityKey:
@@ -63,30 +52,18 @@ def _member_fingerprints(department_id: int) -> dict[int, str]:
 
 
 def attested_members(department_id: int, published: dict[int, str] | None = None) -> dict[int, str]:
-    """User id → fingerprint of the current members whose admission is signed.
+    """User id → fingerprint of the current members whose key the chain holds for them.
 
-    A member is attested when their latest statement in the department
-    admits them (or changes their role) with the key they have published
-    now. The statements were checked when stored; clients check them again
-    and wrap only for these members. `published` is `_member_fingerprints`,
-    when the caller already has it.
+    Clients wrap only for these members (docs/crypto.md §9, R4). `published`
+    is `_member_fingerprints`, when the caller already has it.
     """
-    latest: dict[int, dict] = {}
-    for signed in (
-        MembershipStatement.objects.filter(department_id=department_id)
-        .order_by("id")
-        .values_list("signed", flat=True)
-    ):
-        statement = signed["statement"]
-        latest[statement["subject_user"]] = statement
     if published is None:
         published = _member_fingerprints(department_id)
+    chain = chain_members(department_id)
     return {
         user: fingerprint
         for user, fingerprint in published.items()
-        if (statement := latest.get(user)) is not None
-        and statement["kind"] in ("admit", "role")
-        and statement["subject_fingerprint"] == fingerprint
+        if user in chain and chain[user][1] == fingerprint
     }
 
 
@@ -109,10 +86,9 @@ def required_recipients(
 
     The attested members and the compliance key: the part of
     `allowed_recipients` (passed in when the caller has it) clients will
-    wrap for. A member not attested yet (no published key, or no signed
-    admission) cannot be required: clients refuse to wrap for them. They
-    receive every version once a head signs their admission (history
-    sharing).
+    wrap for. A member not attested yet cannot be required: clients refuse
+    to wrap for them; they receive every version once a head signs their
+    admission (history sharing).
     """
     if allowed is None:
         allowed = allowed_recipients(department_id)
@@ -127,7 +103,7 @@ def _checked_wraps(
     """Parse every wrap and check its signature by the caller. Returns them by version."""
     if not isinstance(raw_wraps, list) or not 0 < len(raw_wraps) <= MAX_WRAPS:
         raise InvalidRequest(f"Send 1 to {MAX_WRAPS} wrap records.")
-    wrapper_public = _public(wrapper)
+    wrapper_public = public_of(wrapper)
     by_version: dict[int, list[WrapRecord]] = {}
     try:
         for raw in raw_wraps:
@@ -143,36 +119,77 @@ def _checked_wraps(
             wrapper_public.verify(CONTEXT_WRAP, wrap.signed_bytes(), wrap.signature)
             by_version.setdefault(wrap.version, []).append(wrap)
     except CryptoError as error:
-        raise _crypto_refusal(error) from None
+        raise crypto_refusal(error) from None
     return by_version
 
 
-def check_publish_key_version(actor: Any, department_id: int, version: int, wraps: list) -> dict:
-    """A member publishes the next room key version, wrapped for everyone who must read it."""
+def _checked_record(actor: Any, signed: Any, creator: IdentityKey) -> SignedKeyVersion:
+    """The version's record, made and signed by the caller with their published key."""
+    try:
+        parsed = SignedKeyVersion.from_dict(signed)
+        if (
+            parsed.record.creator_user != actor.pk
+            or parsed.record.creator_fingerprint != creator.fingerprint
+        ):
+            raise RoundsError(
+                "A key version is recorded by its creator, with their published key.",
+                code=ErrorCode.BAD_SIGNATURE,
+            )
+        public_of(creator).verify(
+            CONTEXT_KEY_VERSION, parsed.record.signed_bytes(), parsed.signature
+        )
+    except CryptoError as error:
+        raise crypto_refusal(error) from None
+    return parsed
+
+
+def check_publish_key_version(
+    actor: Any, department_id: int, version: int, signed_record: Any, wraps: list
+) -> dict:
+    """A member publishes the next room key version: its record, and wraps for
+    everyone who must read it."""
     access.access_membership(actor, department_id)
-    wrapper = _caller_identity(actor)
+    creator = _caller_identity(actor)
     if active_institution_key("compliance") is None:
         raise RoundsError(
             "The institution's compliance key is not set; an administrator must set it first.",
             code=ErrorCode.WRAPS_INCOMPLETE,
         )
-    by_version = _checked_wraps(wraps, department_id=department_id, wrapper=wrapper)
-    if set(by_version) != {version}:
-        raise InvalidRequest("Every wrap must be of the version published.")
-    return do_publish_key_version(actor, department_id, version, by_version[version])
+    parsed = _checked_record(actor, signed_record, creator)
+    by_version = _checked_wraps(wraps, department_id=department_id, wrapper=creator)
+    if (parsed.record.department, parsed.record.version) != (department_id, version) or set(
+        by_version
+    ) != {version}:
+        raise InvalidRequest("The record and every wrap must be of the version published.")
+    if any(wrap.commitment != parsed.record.commitment for wrap in by_version[version]):
+        raise InvalidRequest("Every wrap must carry the version's commitment.")
+    return do_publish_key_version(actor, department_id, parsed, by_version[version])
 
 
 def do_publish_key_version(
-    actor: Any, department_id: int, version: int, wraps: list[WrapRecord]
+    actor: Any, department_id: int, signed: SignedKeyVersion, wraps: list[WrapRecord]
 ) -> dict:
-    """Assumes the wraps were parsed and their signatures checked."""
+    """Assumes the record and the wraps were parsed and their signatures checked."""
+    version = signed.record
     with transaction.atomic():
         department = Department.objects.select_for_update().get(pk=department_id)
-        if version != department.key_version + 1:
+        if version.version != department.key_version + 1:
             raise RoundsError(
                 "Key versions go up one at a time.",
                 code=ErrorCode.CONFLICT,
                 data={"current_version": department.key_version},
+            )
+        if (version.chain_seq, version.chain_head) != (department.chain_seq, department.chain_head):
+            raise RoundsError(
+                "A key version is made at the head of the department's chain.",
+                code=ErrorCode.CONFLICT,
+                data={"head": {"seq": department.chain_seq, "hash": department.chain_head}},
+            )
+        held = chain_members(department_id).get(actor.pk)
+        if held is None or held[1] != version.creator_fingerprint:
+            raise RoundsError(
+                "Your admission with this key is not in the department's signed membership.",
+                code=ErrorCode.NOT_ATTESTED,
             )
         allowed = allowed_recipients(department_id)
         required = required_recipients(department_id, allowed)
@@ -185,8 +202,14 @@ def do_publish_key_version(
                 code=ErrorCode.WRAPS_INCOMPLETE,
                 data={"missing": sorted(str(required[fp] or "compliance") for fp in missing)},
             )
+        commitment = b64encode(version.commitment)
         key_version = RoomKeyVersion.objects.create(
-            department_id=department_id, version=version, created_by=actor
+            department_id=department_id,
+            version=version.version,
+            created_by=actor,
+            record=signed.to_dict(),
+            commitment=commitment,
+            chain_seq=version.chain_seq,
         )
         KeyWrap.objects.bulk_create(
             KeyWrap(
@@ -199,7 +222,10 @@ def do_publish_key_version(
             for wrap in wraps
         )
         Department.objects.filter(pk=department_id).update(
-            key_version=version, rotation_required=False
+            key_version=version.version,
+            rotation_required=False,
+            key_commitment=commitment,
+            key_chain_seq=version.chain_seq,
         )
         record(
             "key.version_published",
@@ -207,14 +233,14 @@ def do_publish_key_version(
             department_id=department_id,
             object_type="room_key",
             object_id=key_version.pk,
-            data={"version": version, "wraps": len(wraps)},
+            data={"version": version.version, "wraps": len(wraps), "chain_seq": version.chain_seq},
         )
         append_event(
             department_id,
             EventKind.KEY_ROTATED,
-            {"key_version": version, "by": {"id": actor.pk, "username": actor.username}},
+            {"key_version": version.version, "by": {"id": actor.pk, "username": actor.username}},
         )
-    return {"department": department_id, "key_version": version, "wraps": len(wraps)}
+    return {"department": department_id, "key_version": version.version, "wraps": len(wraps)}
 
 
 def check_share_wraps(actor: Any, department_id: int, wraps: list) -> dict:
@@ -225,10 +251,15 @@ def check_share_wraps(actor: Any, department_id: int, wraps: list) -> dict:
     allowed = allowed_recipients(department_id)
     versions = {
         v.version: v
-        for v in RoomKeyVersion.objects.filter(department_id=department_id, version__in=by_version)
+        for v in RoomKeyVersion.objects.filter(
+            department_id=department_id, version__in=by_version, record__isnull=False
+        )
     }
     if set(by_version) - set(versions):
         raise InvalidRequest("A wrap names a key version that does not exist.")
+    for version, records in by_version.items():
+        if any(b64encode(wrap.commitment) != versions[version].commitment for wrap in records):
+            raise InvalidRequest("A wrap carries another commitment than its version's.")
     added, recipients = 0, set()
     try:
         with transaction.atomic():
@@ -263,7 +294,8 @@ def check_share_wraps(actor: Any, department_id: int, wraps: list) -> dict:
 
 
 def department_keys(actor: Any, department_id: int) -> dict:
-    """What a member's client needs: the current version, the members' keys, its own wraps."""
+    """What a member's client needs: the current version and every version's record,
+    the chain's head, the members' keys, its own wraps and who wrapped them."""
     access.access_membership(actor, department_id)
     department = Department.objects.get(pk=department_id)
     members = Membership.objects.active().filter(department_id=department_id)
@@ -276,7 +308,9 @@ def department_keys(actor: Any, department_id: int) -> dict:
     mine = active_identity(actor.pk)
     wraps = (
         KeyWrap.objects.filter(
-            key_version__department_id=department_id, recipient_fingerprint=mine.fingerprint
+            key_version__department_id=department_id,
+            key_version__record__isnull=False,
+            recipient_fingerprint=mine.fingerprint,
         ).order_by("key_version__version")
         if mine
         else KeyWrap.objects.none()
@@ -286,6 +320,9 @@ def department_keys(actor: Any, department_id: int) -> dict:
         key.fingerprint: {"user": key.user_id, "public": key.as_public()}
         for key in IdentityKey.objects.filter(user_id__in=wrapper_ids)
     }
+    versions = RoomKeyVersion.objects.filter(
+        department_id=department_id, record__isnull=False
+    ).order_by("version")
     compliance = active_institution_key("compliance")
     attested = attested_members(
         department_id, {user: key.fingerprint for user, key in identities.items()}
@@ -294,6 +331,11 @@ def department_keys(actor: Any, department_id: int) -> dict:
         "department": department_id,
         "key_version": department.key_version,
         "rotation_required": department.rotation_required,
+        "chain": {"seq": department.chain_seq, "hash": department.chain_head},
+        "versions": [
+            {"version": v.version, "signed": v.record, "created_at": v.created_at.isoformat()}
+            for v in versions
+        ],
         "members": [
             {
                 "user": m.user_id,
@@ -302,7 +344,7 @@ def department_keys(actor: Any, department_id: int) -> dict:
                 "fingerprint": identities[m.user_id].fingerprint
                 if m.user_id in identities
                 else None,
-                # A head signed this member's admission with the key above.
+                # The chain holds this member with the key above.
                 "attested": m.user_id in attested,
             }
             for m in members.order_by("user_id")
@@ -314,176 +356,4 @@ def department_keys(actor: Any, department_id: int) -> dict:
         # Who wrapped each of my wraps (every identity they ever published,
         # since a wrap outlives a replaced key), so a client can check them.
         "wrappers": wrappers,
-    }
-
-
-def check_post_statement(actor: Any, department_id: int, signed: Any) -> dict:
-    """Keep a membership statement signed by the caller, a head of the department,
-    or by the institution's admin key (posted by an administrator) to appoint a head.
-
-    It must describe the membership as the server has it: the subject, their
-    role and their published fingerprint. A `remove` may also retire a key
-    the subject has replaced, while they stay a member (a new `admit` with
-    the new key follows).
-    """
-    try:
-        parsed = SignedStatement.from_dict(signed)
-    except CryptoError as error:
-        raise _crypto_refusal(error) from None
-    if parsed.statement.signer_user is None:
-        access.check_admin(actor)
-        if not Department.objects.filter(pk=department_id).exists():
-            raise NotFound("Department not found.")
-        admin_key = active_institution_key("admin")
-        if admin_key is None:
-            raise RoundsError("The institution's admin key is not set.", code=ErrorCode.INVALID_KEY)
-        signer_key = admin_key
-    else:
-        access.access_membership(actor, department_id, head=True)
-        signer_key = _caller_identity(actor)
-    try:
-        statement = verify_statement(parsed, _public(signer_key))
-    except CryptoError as error:
-        raise _crypto_refusal(error) from None
-    if statement.department != department_id or statement.signer_user not in (None, actor.pk):
-        raise InvalidRequest("The statement names another department or signer.")
-    if statement.signer_user is None and (statement.role != "head" or statement.kind == "remove"):
-        raise Forbidden("The admin key only appoints heads.")
-    _check_statement_fits(statement, department_id)
-    last = (
-        MembershipStatement.objects.filter(
-            department_id=department_id, subject_id=statement.subject_user
-        )
-        .order_by("-id")
-        .first()
-    )
-    if last is not None and _same_change(last.signed["statement"], statement):
-        # A retry, or a second head saying the same: the chain keeps one.
-        return {"id": last.pk, "kind": statement.kind, "subject": statement.subject_user}
-    _check_extends_chain(department_id, parsed)
-    stored = MembershipStatement.objects.create(
-        department_id=department_id,
-        kind=statement.kind,
-        subject_id=statement.subject_user,
-        signer=actor if statement.signer_user is not None else None,
-        signed=parsed.to_dict(),
-    )
-    record(
-        "key.statement_signed",
-        actor=actor,
-        department_id=department_id,
-        object_type="statement",
-        object_id=stored.pk,
-        data={
-            "kind": statement.kind,
-            "subject": statement.subject_user,
-            "role": statement.role,
-            "signed_by": "admin_key" if statement.signer_user is None else "head",
-        },
-    )
-    return {"id": stored.pk, "kind": statement.kind, "subject": statement.subject_user}
-
-
-def _check_statement_fits(statement: Any, department_id: int) -> None:
-    """Refuse a statement that does not describe the department's membership as it is."""
-    membership = (
-        Membership.objects.active()
-        .filter(user_id=statement.subject_user, department_id=department_id)
-        .first()
-    )
-    subject_key = active_identity(statement.subject_user)
-    current_key = subject_key is not None and (
-        subject_key.fingerprint == statement.subject_fingerprint
-    )
-    if statement.kind == "remove":
-        published = IdentityKey.objects.filter(
-            user_id=statement.subject_user, fingerprint=statement.subject_fingerprint
-        ).exists()
-        if not published:
-            raise InvalidRequest("The statement's fingerprint is not a key the subject published.")
-        was_member = Membership.objects.filter(
-            user_id=statement.subject_user, department_id=department_id
-        ).exists()
-        if not was_member:
-            raise Forbidden("The statement removes someone who was never a member.")
-        if membership is not None and current_key:
-            raise Forbidden("The statement does not match the department's membership.")
-        return
-    if not current_key:
-        raise InvalidRequest("The statement's fingerprint is not the subject's published key.")
-    if membership is None or membership.role != statement.role:
-        raise Forbidden("The statement does not match the department's membership.")
-
-
-def _check_extends_chain(department_id: int, signed: SignedStatement) -> None:
-    """Refuse a statement that clients could not verify after the department's stored ones.
-
-    A statement that breaks the chain (a signer who is not a head at that
-    point, a removal of someone never admitted, a time going back) would
-    make every client refuse to wrap keys for anyone, so the server replays
-    the chain with it, as clients will, before keeping it.
-    """
-    admin_key = active_institution_key("admin")
-    if admin_key is None:
-        raise RoundsError(
-            "The institution's admin key is not set; it must appoint the department's head first.",
-            code=ErrorCode.INVALID_KEY,
-        )
-    stored = [
-        SignedStatement.from_dict(entry)
-        for entry in MembershipStatement.objects.filter(department_id=department_id)
-        .order_by("id")
-        .values_list("signed", flat=True)
-    ]
-    chain = [*stored, signed]
-    named = {
-        fp
-        for s in chain
-        for fp in (s.statement.subject_fingerprint, s.statement.signer_fingerprint)
-    }
-    keys = [_public(key) for key in IdentityKey.objects.filter(fingerprint__in=named)]
-    try:
-        replay_membership_chain(chain, admin_key=_public(admin_key), keys=keys)
-    except CryptoError as error:
-        raise Forbidden(
-            f"The statement does not follow the department's signed membership: {error}"
-        ) from None
-
-
-def _same_change(previous: dict, statement: Any) -> bool:
-    """Would this statement repeat the subject's last one (same change, same key)?"""
-    kind = previous.get("kind")
-    same_effect = kind == statement.kind or {kind, statement.kind} == {"admit", "role"}
-    return (
-        same_effect
-        and previous.get("role") == statement.role
-        and previous.get("subject_fingerprint") == statement.subject_fingerprint
-    )
-
-
-def list_statements(actor: Any, department_id: int) -> dict:
-    """The department's statements in order, with every key they name.
-
-    `keys` maps each fingerprint a statement names (subjects and signers,
-    replaced keys included) to its public key; a client checks each against
-    its fingerprint, so the server cannot substitute one.
-    """
-    access.access_statements(actor, department_id)
-    stored = list(MembershipStatement.objects.filter(department_id=department_id).order_by("id"))
-    named = set()
-    for entry in stored:
-        statement = entry.signed["statement"]
-        named.update((statement["subject_fingerprint"], statement["signer_fingerprint"]))
-    keys = {
-        key.fingerprint: key.as_public()
-        for key in IdentityKey.objects.filter(fingerprint__in=named)
-    }
-    admin = active_institution_key("admin")
-    return {
-        "department": department_id,
-        "statements": [
-            {"id": s.pk, "signed": s.signed, "created_at": s.created_at.isoformat()} for s in stored
-        ],
-        "keys": keys,
-        "admin": {"fingerprint": admin.fingerprint, "public": admin.as_public()} if admin else None,
     }

@@ -21,6 +21,14 @@ class Department(models.Model):
     # its publication requires a new one before the next message.
     key_version = models.IntegerField(default=0)
     rotation_required = models.BooleanField(default=False)
+    # The current version's commitment (base64) and the chain position it was
+    # made at: a post is checked against both under the same row lock.
+    key_commitment = models.CharField(max_length=44, blank=True, default="")
+    key_chain_seq = models.IntegerField(default=0)
+    # The head of the department's signed membership chain (docs/crypto.md §6):
+    # statements are appended under this row's lock, one position at a time.
+    chain_seq = models.IntegerField(default=0)
+    chain_head = models.CharField(max_length=64, default="0" * 64)
 
     def __str__(self) -> str:
         return self.name
@@ -77,7 +85,12 @@ class Membership(models.Model):
 
 
 class RoomKeyVersion(models.Model):
-    """One version of a department's room key, known to the server only as wraps."""
+    """One version of a department's room key, known to the server only as wraps.
+
+    `record` is the version's signed record (docs/crypto.md §7): the chain
+    head it was made at, its creator and its key's commitment. Versions made
+    before format 2 have none; clients no longer read them (docs/operations.md).
+    """
 
     department = models.ForeignKey(
         Department, on_delete=models.PROTECT, related_name="key_versions"
@@ -87,6 +100,9 @@ class RoomKeyVersion(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    record = models.JSONField(null=True, blank=True)
+    commitment = models.CharField(max_length=44, blank=True, default="")
+    chain_seq = models.IntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -129,10 +145,13 @@ class KeyWrap(models.Model):
 
 
 class MembershipStatement(models.Model):
-    """An admission, removal or role change as signed by a head (or the admin key).
+    """An admission, removal, role change or key replacement as signed by a head
+    (or the admin key), at position `seq` of the department's chain.
 
     The server checks and keeps them; clients verify them again before they
-    wrap a room key for anyone, so the server cannot add a reader.
+    wrap a room key for anyone, so the server cannot add a reader. Statements
+    of format 1 (before the chain was hash-linked) keep `seq` empty: they stay
+    for the audit trail and are no longer served (docs/operations.md).
     """
 
     department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="statements")
@@ -145,6 +164,15 @@ class MembershipStatement(models.Model):
     )
     signed = models.JSONField()
     created_at = models.DateTimeField(auto_now_add=True)
+    seq = models.IntegerField(null=True, blank=True)
+    hash = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["department", "seq"], name="one_statement_per_position"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} of {self.subject_id} in {self.department_id}"

@@ -27,11 +27,15 @@ from django.utils import timezone
 
 from audit.guard import maintenance
 from chat.crypto import (
+    EMPTY_HEAD,
+    ChainHead,
     IdentityKeyPair,
     MembershipStatement,
     RoomKey,
+    SignedKeyVersion,
     SignedStatement,
     encrypt_message,
+    make_key_version,
     sign_statement,
     wrap_room_key,
 )
@@ -111,10 +115,17 @@ class Hospital:
     admin_key: IdentityKeyPair | None = None
     # Every room key made, by (department id, version).
     key_history: dict[tuple[int, int], RoomKey] = field(default_factory=dict)
+    # Each department's stored chain of signed statements, in order.
+    chains: dict[int, list[SignedStatement]] = field(default_factory=dict)
 
     def user(self, who: Any) -> Any:
         """A persona by username, or the user itself."""
         return getattr(self, who) if isinstance(who, str) else who
+
+    def head(self, department: Any) -> ChainHead:
+        """The head of the department's stored chain."""
+        chain = self.chains.get(getattr(department, "pk", department)) or []
+        return ChainHead(len(chain), chain[-1].hash) if chain else EMPTY_HEAD
 
     def room_key(self, department_id: int, version: int | None = None) -> RoomKey:
         """The department's current room key, or version `version` of it.
@@ -237,16 +248,11 @@ def give_keys(h: Hospital) -> None:
     check_set_institution_key(h.admin_zoe, "admin", h.admin_key.public.to_dict())
     plastic = ("head_carol", "surgeon_bob", "nurse_alice")  # intern_erin left before
     vascular = ("head_grace", "nurse_ines")
-    store_statements(
-        h,
-        [
-            signed_statement(h, h.plastic, "head_carol", "head", signer=None),
-            signed_statement(h, h.plastic, "surgeon_bob", "member", signer="head_carol"),
-            signed_statement(h, h.plastic, "nurse_alice", "member", signer="head_carol"),
-            signed_statement(h, h.vascular, "head_grace", "head", signer=None),
-            signed_statement(h, h.vascular, "nurse_ines", "member", signer="head_grace"),
-        ],
-    )
+    append_statement(h, h.plastic, "head_carol", "head", signer=None)
+    append_statement(h, h.plastic, "surgeon_bob", "member", signer="head_carol")
+    append_statement(h, h.plastic, "nurse_alice", "member", signer="head_carol")
+    append_statement(h, h.vascular, "head_grace", "head", signer=None)
+    append_statement(h, h.vascular, "nurse_ines", "member", signer="head_grace")
     rotate_room_key(h, h.plastic, h.head_carol, checked=False, version=1, members=plastic)
     rotate_room_key(h, h.vascular, h.head_grace, checked=False, version=1, members=vascular)
     for department in (h.plastic, h.vascular):
@@ -262,16 +268,23 @@ def signed_statement(
     signer: str | None,
     kind: str = "admit",
     subject_key: IdentityKeyPair | None = None,
+    replaces: IdentityKeyPair | None = None,
+    head: ChainHead | None = None,
 ) -> SignedStatement:
     """A membership statement about `subject` (a username) signed by `signer`'s identity,
-    or by the institution's admin key when `signer` is None."""
+    or by the institution's admin key when `signer` is None, placed after the head of
+    the department's stored chain (or after `head`)."""
     signing = h.admin_key if signer is None else h.keys[signer]
     assert signing is not None, "a bare hospital has no keys; give_keys() first"
+    at = head or h.head(department)
     statement = MembershipStatement(
-        kind=kind,
         department=getattr(department, "pk", department),
+        seq=at.seq + 1,
+        prev=at.hash,
+        kind=kind,
         subject_user=h.user(subject).pk,
         subject_fingerprint=(subject_key or h.keys[subject]).fingerprint,
+        replaces=None if replaces is None else replaces.fingerprint,
         role=role,
         issued_at=timezone.now().isoformat(),
         signer_user=None if signer is None else h.user(signer).pk,
@@ -281,18 +294,43 @@ def signed_statement(
 
 
 def store_statements(h: Hospital, statements: list[SignedStatement]) -> None:
-    """Keep statements as the server would after its checks (which tests/rooms test)."""
+    """Keep statements as the server would after its checks (which tests/rooms test):
+    appended to the department's chain, its head moved on."""
+    from rooms.models import Department
     from rooms.models import MembershipStatement as StoredStatement
 
-    StoredStatement.objects.bulk_create(
-        StoredStatement(
-            department_id=signed.statement.department,
-            kind=signed.statement.kind,
-            subject_id=signed.statement.subject_user,
-            signer_id=signed.statement.signer_user,
+    for signed in statements:
+        st = signed.statement
+        StoredStatement.objects.create(
+            department_id=st.department,
+            kind=st.kind,
+            subject_id=st.subject_user,
+            signer_id=st.signer_user,
             signed=signed.to_dict(),
+            seq=st.seq,
+            hash=signed.hash,
         )
-        for signed in statements
+        Department.objects.filter(pk=st.department).update(chain_seq=st.seq, chain_head=signed.hash)
+        h.chains.setdefault(st.department, []).append(signed)
+
+
+def append_statement(h: Hospital, department: Any, subject: str, role: str, **how: Any):
+    """Sign a statement at the head of the department's chain and store it."""
+    signed = signed_statement(h, department, subject, role, **how)
+    store_statements(h, [signed])
+    return signed
+
+
+def key_version_record(
+    h: Hospital, room_key: RoomKey, creator: Any, *, head: ChainHead | None = None
+) -> SignedKeyVersion:
+    """The signed record of a room key version, made by `creator` at the department's head."""
+    creator = h.user(creator)
+    return make_key_version(
+        room_key,
+        head=head or h.head(room_key.department),
+        creator_user=creator.pk,
+        creator=h.keys[creator.username],
     )
 
 
@@ -305,9 +343,9 @@ def rotate_room_key(
     version: int | None = None,
     members: tuple[str, ...] | None = None,
 ) -> RoomKey:
-    """Publish the department's next room key version, as `wrapper`'s client would.
-
-    Wrapped for every recipient the server allows (current members with an
+    """Publish the department's next room key version, as `wrapper`'s client would:
+    its record made at the head of the department's chain, and a wrap for every
+    recipient the server allows (current members with an
     identity, and the compliance key), through the use case with all its
     checks, or straight to `do_publish_key_version` (`checked=False`).
     `version` and `members` (usernames) save asking the database when known.
@@ -334,11 +372,12 @@ def rotate_room_key(
         wrap_room_key(room_key, recipient=publics[fingerprint], wrapper=signer)
         for fingerprint in fingerprints
     ]
+    signed = key_version_record(h, room_key, wrapper)
     if checked:
         wire = [wrap.to_dict() for wrap in wraps]
-        check_publish_key_version(wrapper, department_id, version, wire)
+        check_publish_key_version(wrapper, department_id, version, signed.to_dict(), wire)
     else:
-        do_publish_key_version(wrapper, department_id, version, wraps)
+        do_publish_key_version(wrapper, department_id, signed, wraps)
     h.room_keys[department_id] = room_key
     h.key_history[(department_id, version)] = room_key
     return room_key
@@ -369,7 +408,8 @@ def sealed(
     key_version: int | None = None,
     department: Any = None,
 ) -> dict:
-    """A real envelope, as `sender`'s client makes it: encrypted under the room key, signed.
+    """A real envelope, as `sender`'s client makes it: encrypted under the room key, naming
+    the head of the department's chain, signed.
 
     `sender` is a user or a username, `thread` a Thread, a thread dict (as
     the API returns it) or an id. The room key is that of the thread's
@@ -391,6 +431,7 @@ def sealed(
     return encrypt_message(
         plaintext,
         room_key=h.room_key(department_id, key_version),
+        head=h.head(department_id),
         thread=thread_id,
         sender=user.pk,
         client_msg_id=client_msg_id,

@@ -3,8 +3,12 @@
 The admin key's private half is kept off the server (on removable media, in
 a vault); an administrator runs this where it is, against the database, for
 a head who has published their identity key. It signs the same statement
-the Python client's `appoint_head` signs and keeps it through the same
-checks as the API (rooms/keys.py), so it is audited as the administrator's.
+the Python client's `appoint_head` signs, at the head of the department's
+chain, and keeps it through the same checks as the API (rooms/chain.py), so
+it is audited as the administrator's: an admission as head, a promotion of
+a member the chain holds, or, for a head whose key the chain holds is not
+their published one (a lost phone and recovery code), the replacement of
+that key.
 The key file holds the 64-byte private identity in hex (what seed_demo
 writes under var/demo-keys/ for the demo); it is read, used, and not copied.
 """
@@ -18,7 +22,7 @@ from accounts.keys import active_identity
 from accounts.models import User
 from chat.crypto import CryptoError, IdentityKeyPair, MembershipStatement, sign_statement
 from chat.errors import RoundsError
-from rooms.keys import check_post_statement
+from rooms.chain import chain_members, check_post_statement
 from rooms.models import Department
 
 
@@ -64,11 +68,23 @@ class Command(BaseCommand):
                 f"{head.username}'s published key is {identity.fingerprint}, not the fingerprint "
                 "given: nothing was signed."
             )
+        held = chain_members(department.pk).get(head.pk)
+        if held == ("head", identity.fingerprint):
+            self.stdout.write(f"{head.username} is already head of {department.name}.")
+            return
+        kind, replaces = "admit", None
+        if held is not None and held[1] != identity.fingerprint:
+            kind, replaces = "replace", held[1]
+        elif held is not None:
+            kind = "role"
         statement = MembershipStatement(
-            kind="admit",
             department=department.pk,
+            seq=department.chain_seq + 1,
+            prev=department.chain_head,
+            kind=kind,
             subject_user=head.pk,
             subject_fingerprint=identity.fingerprint,
+            replaces=replaces,
             role="head",
             issued_at=timezone.now().isoformat(),
             signer_user=None,
