@@ -2,10 +2,15 @@
 
 Configuration from options or the environment, so a script needs no
 prompt: ROUNDS_URL, ROUNDS_USER, ROUNDS_PASSWORD, ROUNDS_RECOVERY_SECRET,
-ROUNDS_ADMIN_FINGERPRINT, ROUNDS_COMPLIANCE_FINGERPRINT. The password and
-the recovery secret are prompted for (without echo) when not set. This
-machine keeps no keys: each run recovers the user's identity from the
-server's sealed backup with the recovery secret (docs/client.md).
+and the institution's pinned key fingerprints: ROUNDS_PINS_FILE (the
+deployment's pins file; `seed_demo` writes the demo's as
+var/institution.json), or ROUNDS_ADMIN_FINGERPRINT and
+ROUNDS_COMPLIANCE_FINGERPRINT. Without the pins it refuses to start
+(`pins_required`). The password and the recovery secret are prompted for
+(without echo) when not set. This machine keeps no keys: each run recovers
+the user's identity from the server's sealed backup with the recovery
+secret; what it remembers to refuse rollbacks and replays is in the state
+directory, ROUNDS_STATE_DIR (docs/client.md).
 
 Exit codes: 0 done, 1 refused (a one-line `rounds: error: code: message`
 on stderr, never a traceback), 2 bad usage, 130 interrupted.
@@ -47,6 +52,12 @@ def _parser() -> argparse.ArgumentParser:
         "--compliance-fingerprint",
         default=env("ROUNDS_COMPLIANCE_FINGERPRINT"),
         help="the institution's compliance key fingerprint",
+    )
+    parser.add_argument(
+        "--pins-file",
+        default=env("ROUNDS_PINS_FILE"),
+        type=Path,
+        help="a JSON file with both fingerprints, {admin, compliance} (ROUNDS_PINS_FILE)",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -98,6 +109,7 @@ async def _signed_in(args: argparse.Namespace, *, socket: bool) -> RoundsClient:
         args.url,
         pinned_admin_fingerprint=args.admin_fingerprint,
         pinned_compliance_fingerprint=args.compliance_fingerprint,
+        pins_file=args.pins_file,
     )
     try:
         await client.login(args.user, _secret("ROUNDS_PASSWORD", f"Password for {args.user}: "))

@@ -194,7 +194,7 @@ class PhotoMixin:
         if department is None and isinstance(thread, dict):
             department = thread.get("department")
         if department is None:
-            department = await self._thread_department(thread_id)
+            department = await self.thread_department(thread_id)
 
         encrypted = []
         try:
@@ -225,7 +225,7 @@ class PhotoMixin:
                     blob_file.close()
         body = {"type": "photos", "text": text, "photos": entries}
         plaintext = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-        ack = await self._post_body(
+        ack = await self.post_body(
             thread_id,
             plaintext,
             department=department,

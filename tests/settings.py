@@ -15,6 +15,9 @@ os.environ.setdefault("ROUNDS_LIGHT_PASSWORD_HASH", "1")
 # tests, which must not touch another run's (or a server's) keys.
 # The trailing dot keeps run 123's prefix from being a prefix of run 1234's.
 os.environ.setdefault("ROUNDS_CHANNEL_PREFIX", f"rounds-test-{os.getpid()}.")
+# A client built by a test without a state directory remembers under var/test,
+# never in the home directory of whoever runs the suite.
+os.environ.setdefault("ROUNDS_STATE_DIR", str(_var / "client-state"))
 _var.mkdir(parents=True, exist_ok=True)
 
 from rounds.settings import *  # noqa: E402, F403

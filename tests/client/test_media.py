@@ -137,9 +137,12 @@ class FakeUploads:
 @pytest.fixture
 async def fake() -> AsyncIterator[tuple[RoundsClient, FakeUploads]]:
     server = FakeUploads()
-    client = RoundsClient("http://rounds.test")
-    await client.http.aclose()
-    client.http = httpx.AsyncClient(base_url="http://rounds.test", transport=server.transport())
+    client = RoundsClient(
+        "http://rounds.test",
+        pinned_admin_fingerprint="ad" * 32,
+        pinned_compliance_fingerprint="c0" * 32,
+        http_transport=server.transport(),
+    )
     client.token = "t"
     yield client, server
     await client.aclose()

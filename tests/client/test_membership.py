@@ -4,8 +4,8 @@ One live daphne (tests/client/conftest.py), the demo hospital's Vascular
 surgery department: head_grace is appointed with the institution's admin key
 (kept by seed_demo under var/ for the demo) and admits nurse_ines by
 signature. intern_jules is a member in the server's tables only, as if the
-server had added him on its own; the clients must refuse him, say why, and
-never use a key he made.
+server had added him on its own; the clients must refuse him and say why.
+A statement planted in the database breaks the chain for everyone.
 """
 
 import contextlib
@@ -14,25 +14,19 @@ import sqlite3
 
 import pytest
 
-from chat.crypto import (
-    CONTEXT_STATEMENT,
-    IdentityKeyPair,
-    PublicIdentity,
-    RoomKey,
-    b64encode,
-    canonical_json,
-    wrap_room_key,
-)
+from chat.crypto import CONTEXT_STATEMENT, IdentityKeyPair, b64encode, canonical_json
 from client import RoundsClient
 from client.sdk import RoundsClientError
 from tests.client.test_keys import (
     LIMITS,
     appoint,
+    attest,
     demo_admin_key,
     department_named,
     new_thread,
     query,
     signed_in,
+    versions_in_database,
 )
 from tests.live.servers import LiveCluster
 
@@ -53,11 +47,10 @@ def wrapped_for(cluster: LiveCluster, department: int, fingerprint: str) -> list
 async def test_an_admission_the_server_made_alone_gets_no_key(cluster: LiveCluster):
     server = cluster.servers[0]
     admin_key = demo_admin_key(cluster)
-    pin = admin_key.fingerprint
     async with contextlib.AsyncExitStack() as stack:
 
         async def login(username: str) -> RoundsClient:
-            return await stack.enter_async_context(signed_in(server, username, admin_pin=pin))
+            return await stack.enter_async_context(signed_in(server, username))
 
         grace, ines, jules = [
             await login(name) for name in ("head_grace", "nurse_ines", "intern_jules")
@@ -71,7 +64,7 @@ async def test_an_admission_the_server_made_alone_gets_no_key(cluster: LiveClust
             await grace.share_history(vascular, ines.user["id"])
         assert refused.value.code == "unverified_member"
         await appoint(server, vascular, grace, admin_key)
-        assert await grace.attest(vascular, ines.user["id"]) == ["admit"]
+        assert await attest(grace, vascular, ines) == ["admit"]
 
         # 1. Jules is a member for the server, but no head signed his admission:
         # the key is wrapped for Grace, Ines and the compliance key, not for him.
@@ -83,38 +76,28 @@ async def test_an_admission_the_server_made_alone_gets_no_key(cluster: LiveClust
         with pytest.raises(RoundsClientError) as refused:
             await ines.share_history(vascular, jules.user["id"])
         assert refused.value.code == "unverified_member"
-        assert "not signed by a head" in refused.value.message
         assert wrapped_for(cluster, vascular, jules.keys.identity.fingerprint) == []
 
-        # 2. A key version made by Jules is never used by the others, even wrapped for them.
-        listing = await jules.call("GET", f"/api/departments/{vascular}/keys")
-        recipients = [m["identity"] for m in listing["members"] if m["identity"]]
-        recipients.append(listing["compliance"]["public"])
-        planted = RoomKey.generate(department=vascular, version=2)
-        wraps = [
-            wrap_room_key(
-                planted, recipient=PublicIdentity.from_dict(p), wrapper=jules.keys.identity
-            ).to_dict()
-            for p in recipients
-        ]
-        await jules.call(
-            "POST", f"/api/departments/{vascular}/keys", json={"version": 2, "wraps": wraps}
-        )
+        # 2. Jules cannot make a version of his own either: the server refuses him as the
+        # clients would (they refuse such a version too: tests/client/test_malicious_server.py).
         with pytest.raises(RoundsClientError) as refused:
-            await ines.room_key(vascular)
-        assert refused.value.code == "unverified_member"
-        assert "never admitted" in refused.value.message
-        assert ines.keys.room_key(vascular, 2) is None
+            await jules.room_key(vascular)
+        assert refused.value.code == "not_attested"
+        assert versions_in_database(cluster, vascular) == [1]
 
-        # 3. An admission planted in the server's database, signed by no head: the
-        # server now requires a wrap for Jules, and Grace's client refuses to make one.
+        # 3. A statement planted in the server's database, signed by no head: every
+        # client refuses the whole chain, naming the statement.
         forger = IdentityKeyPair.generate()
+        head = (await grace.membership.chain(vascular)).head
         statement = {
-            "v": 1,
-            "kind": "admit",
+            "v": 2,
             "department": vascular,
+            "seq": head.seq + 1,
+            "prev": head.hash,
+            "kind": "admit",
             "subject_user": jules.user["id"],
             "subject_fingerprint": jules.keys.identity.fingerprint,
+            "replaces": None,
             "role": "member",
             "issued_at": "2030-01-01T00:00:00Z",
             "signer_user": grace.user["id"],
@@ -124,7 +107,9 @@ async def test_an_admission_the_server_made_alone_gets_no_key(cluster: LiveClust
             "statement": statement,
             "sig": b64encode(forger.sign(CONTEXT_STATEMENT, canonical_json(statement))),
         }
-        insert_statement(cluster, vascular, jules.user["id"], grace.user["id"], signed)
+        insert_statement(
+            cluster, vascular, jules.user["id"], grace.user["id"], signed, head.seq + 1
+        )
         keys = await grace.call("GET", f"/api/departments/{vascular}/keys")
         assert {m["user"]: m["attested"] for m in keys["members"]}[jules.user["id"]] is True
         await rotate_needed(grace, vascular)
@@ -133,7 +118,7 @@ async def test_an_admission_the_server_made_alone_gets_no_key(cluster: LiveClust
         assert refused.value.code == "membership_unverified"
         assert "statement 2" in refused.value.message  # appointment, Ines, then the forgery
         assert refused.value.data["reason"] == "bad_signature"
-        assert wrapped_for(cluster, vascular, jules.keys.identity.fingerprint) == [2]  # his own
+        assert wrapped_for(cluster, vascular, jules.keys.identity.fingerprint) == []
 
 
 async def rotate_needed(head: RoundsClient, department: int) -> None:
@@ -144,27 +129,27 @@ async def rotate_needed(head: RoundsClient, department: int) -> None:
 
 
 def insert_statement(
-    cluster: LiveCluster, department: int, subject: int, signer: int, signed: dict
+    cluster: LiveCluster, department: int, subject: int, signer: int, signed: dict, seq: int
 ) -> None:
     """Write a statement row straight into the database, as a compromised server could."""
     database = cluster.database
-    params = (department, "admit", subject, signer, json.dumps(signed))
+    params = (department, "admit", subject, signer, json.dumps(signed), seq, "ab" * 32)
     if database.vendor == "postgresql":
         import psycopg
 
         with psycopg.connect(database.url) as conn:
             conn.execute(
                 "INSERT INTO rooms_membershipstatement "
-                "(department_id, kind, subject_id, signer_id, signed, created_at) "
-                "VALUES (%s, %s, %s, %s, %s::jsonb, now())",
+                "(department_id, kind, subject_id, signer_id, signed, seq, hash, created_at) "
+                "VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s, now())",
                 params,
             )
         return
     with contextlib.closing(sqlite3.connect(database.name)) as conn:
         conn.execute(
             "INSERT INTO rooms_membershipstatement "
-            "(department_id, kind, subject_id, signer_id, signed, created_at) "
-            "VALUES (?, ?, ?, ?, ?, datetime('now'))",
+            "(department_id, kind, subject_id, signer_id, signed, seq, hash, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, datetime('now'))",
             params,
         )
         conn.commit()
@@ -176,6 +161,6 @@ async def test_a_substituted_admin_key_is_refused(cluster: LiveCluster):
     async with signed_in(server, "surgeon_henri", admin_pin="ab" * 32) as henri:
         vascular = await department_named(henri, "Vascular surgery")
         with pytest.raises(RoundsClientError) as refused:
-            await henri.membership(vascular)
+            await henri.membership.chain(vascular)
         assert refused.value.code == "admin_key_mismatch"
         assert refused.value.data["server"] == demo_admin_key(cluster).fingerprint

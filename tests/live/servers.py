@@ -113,6 +113,11 @@ class Server:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws/"
 
+    @property
+    def root(self) -> Path:
+        """The cluster's folder (its var/ holds seed_demo's demo keys and pins)."""
+        return self.log_path.parent
+
     def log_tail(self, lines: int = 40) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])

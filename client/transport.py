@@ -1,0 +1,358 @@
+"""The wire: HTTP for the JSON API, one WebSocket for frames (docs/protocol.md).
+
+`Connection` signs in, calls the API, and keeps one socket: every request
+frame gets an id, and its `ack` or `error` resolves the awaiting call.
+Pushed events go to a queue, and a per-department cursor from their
+`event_seq` lets `reconnect()` resume exactly where the last socket
+stopped. It knows nothing of keys: `RoundsClient` (client/sdk.py) builds
+the end-to-end encryption on it, and tools that speak the raw protocol
+(benchmarks, protocol tests) use it alone.
+
+`http_transport` replaces httpx's network transport (tests put a scripted,
+malicious server there).
+"""
+
+import asyncio
+import contextlib
+import itertools
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any, Self
+
+import httpx
+import websockets
+
+from client.errors import RoundsClientError
+
+EVENT_TYPES = {
+    "message.new",
+    "receipt.new",
+    "member.admitted",
+    "member.removed",
+    "member.role_changed",
+    "thread.created",
+    "thread.closed",
+    "thread.reopened",
+    "typing",
+    "key.rotated",
+    "message.redacted",
+}
+
+
+def in_order_once(frames: list[dict], cursor: dict[str, int]) -> list[dict]:
+    """Numbered events sorted per department, without repeats or any at or below `cursor`;
+    unnumbered frames (typing) after them, as they came."""
+    last = dict(cursor)
+    numbered = sorted(
+        (f for f in frames if "event_seq" in f),
+        key=lambda f: (str(f["department"]), f["event_seq"]),
+    )
+    released = []
+    for frame in numbered:
+        key = str(frame["department"])
+        if key in last and frame["event_seq"] <= last[key]:
+            continue
+        last[key] = frame["event_seq"]
+        released.append(frame)
+    return released + [f for f in frames if "event_seq" not in f]
+
+
+class Connection:
+    """One signed-in user's HTTP client and WebSocket."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        origin: str | None = None,
+        timeout: float = 10.0,
+        http_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.origin = origin or self.base_url
+        self.timeout = timeout
+        self.http = httpx.AsyncClient(
+            base_url=self.base_url, timeout=timeout, transport=http_transport
+        )
+        self.token: str | None = None
+        self.user: dict | None = None
+        self.ws: Any = None
+        self.hello: dict | None = None
+        self.cursor: dict[str, int] = {}
+        self.events: asyncio.Queue[dict] = asyncio.Queue()
+        self.closed: asyncio.Future | None = None
+        self._pending: dict[str, asyncio.Future] = {}
+        self._ids = itertools.count(1)
+        self._reader: asyncio.Task | None = None
+        # Pushed frames held back while `reconnect()` waits for its resume ack.
+        self._held: list[dict] | None = None
+        # Thread id → department id, from threads this client has seen.
+        self.threads: dict[int, int] = {}
+
+    # --- HTTP -----------------------------------------------------------------
+
+    async def login(self, username: str, password: str) -> dict:
+        data = await self.call(
+            "POST", "/api/auth/login", json={"username": username, "password": password}, auth=False
+        )
+        self.token = data["token"]
+        self.user = data["user"]
+        return data
+
+    async def logout(self) -> None:
+        await self.call("POST", "/api/auth/logout")
+        self.token = None
+
+    async def call(
+        self, method: str, path: str, *, json: Any = None, params: Any = None, auth: bool = True
+    ) -> Any:
+        headers = {"Authorization": f"Bearer {self.token}"} if auth and self.token else {}
+        response = await self.http.request(method, path, json=json, params=params, headers=headers)
+        body = response.json() if response.content else {}
+        if response.status_code >= 400:
+            raise RoundsClientError(
+                body.get("code", "http_error"),
+                body.get("message", ""),
+                body.get("data"),
+                status=response.status_code,
+            )
+        return body
+
+    async def departments(self) -> list[dict]:
+        return await self.call("GET", "/api/departments")
+
+    async def find_patients(self, **criteria: str) -> list[dict]:
+        return await self.call("POST", "/api/patients/search", json=criteria)
+
+    async def create_thread(self, department: int, patient: int, title: str) -> dict:
+        thread = await self.call(
+            "POST",
+            "/api/threads",
+            json={"department": department, "patient": patient, "title": title},
+        )
+        self.threads[thread["id"]] = thread["department"]
+        return thread
+
+    async def department_threads(self, department: int) -> list[dict]:
+        threads = await self.call("GET", f"/api/departments/{department}/threads")
+        for thread in threads:
+            self.threads[thread["id"]] = thread["department"]
+        return threads
+
+    # --- WebSocket ------------------------------------------------------------
+
+    @property
+    def ws_url(self) -> str:
+        return self.base_url.replace("http", "ws", 1) + "/ws/"
+
+    async def connect(self) -> dict:
+        """Open the socket and wait for `hello`; raises RoundsClientError on 4401."""
+        self.ws = await websockets.connect(
+            self.ws_url,
+            origin=self.origin,
+            additional_headers={"Authorization": f"Bearer {self.token}"},
+            max_size=2**22,
+            open_timeout=self.timeout,
+        )
+        try:
+            first = json.loads(await asyncio.wait_for(self.ws.recv(), self.timeout))
+        except websockets.ConnectionClosed as closed:
+            raise RoundsClientError(
+                "closed",
+                f"socket closed with {closed.rcvd and closed.rcvd.code}",
+                {"close_code": closed.rcvd and closed.rcvd.code},
+            ) from None
+        if first.get("type") != "hello":
+            raise RoundsClientError(first.get("code", "protocol"), first.get("message", ""))
+        self.hello = first
+        for department, seq in first["cursor"].items():
+            self.cursor.setdefault(department, seq)
+        self.closed = asyncio.get_running_loop().create_future()
+        self._reader = asyncio.create_task(self._read())
+        return first
+
+    async def _read(self) -> None:
+        try:
+            async for raw in self.ws:
+                frame = json.loads(raw)
+                kind = frame.get("type")
+                if kind in ("ack", "error") and frame.get("id") in self._pending:
+                    future = self._pending.pop(frame["id"])
+                    if not future.done():
+                        future.set_result(frame)
+                    continue
+                self._observe(frame)
+                if self._held is not None:
+                    # The cursor moves only once the resume has filled every gap.
+                    self._held.append(frame)
+                    continue
+                self._advance_cursor(frame)
+                await self.events.put(frame)
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            code = self.ws.close_code if self.ws else None
+            for future in self._pending.values():
+                if not future.done():
+                    future.set_exception(
+                        RoundsClientError("closed", "socket closed", {"close_code": code})
+                    )
+            self._pending.clear()
+            if self.closed and not self.closed.done():
+                self.closed.set_result(code)
+
+    async def request(self, frame: dict) -> dict:
+        """Send a frame and return its ack's result, or raise its error."""
+        if self.ws is None:
+            raise RoundsClientError("not_connected", "Call connect() first.")
+        frame_id = frame.setdefault("id", f"c{next(self._ids)}")
+        text = json.dumps(frame)
+        limit = (self.hello or {}).get("limits", {}).get("max_frame_bytes")
+        if limit and len(text.encode()) > limit:
+            # The server cannot name an oversized frame in its refusal; refuse it here.
+            raise RoundsClientError(
+                "frame_too_large",
+                f"Frames are limited to {limit} bytes.",
+                {"max_frame_bytes": limit},
+            )
+        future = asyncio.get_running_loop().create_future()
+        self._pending[frame_id] = future
+        await self.ws.send(text)
+        reply = await asyncio.wait_for(future, self.timeout)
+        if reply["type"] == "error":
+            raise RoundsClientError(reply["code"], reply["message"], reply.get("data"))
+        return reply["result"]
+
+    async def post(
+        self,
+        thread: int,
+        envelope: dict,
+        client_msg_id: str | None = None,
+        attachments: list[dict] | None = None,
+    ) -> dict:
+        frame: dict[str, Any] = {
+            "type": "message.post",
+            "thread": thread,
+            "client_msg_id": client_msg_id or uuid.uuid4().hex,
+            "envelope": envelope,
+        }
+        if attachments is not None:
+            frame["attachments"] = attachments
+        return await self.request(frame)
+
+    async def history(self, thread: int, before_seq: int | None = None, limit: int = 50) -> dict:
+        frame: dict[str, Any] = {"type": "history.fetch", "thread": thread, "limit": limit}
+        if before_seq is not None:
+            frame["before_seq"] = before_seq
+        return await self.request(frame)
+
+    async def resume(self, cursor: dict[str, int] | None = None) -> dict:
+        result = await self.request({"type": "resume", "cursor": cursor or dict(self.cursor)})
+        return result
+
+    async def read(self, thread: int, up_to_seq: int) -> dict:
+        return await self.request(
+            {"type": "receipt.read", "thread": thread, "up_to_seq": up_to_seq}
+        )
+
+    async def receipts(self, thread: int, seq: int | None = None) -> dict:
+        frame: dict[str, Any] = {"type": "receipts.fetch", "thread": thread}
+        if seq is not None:
+            frame["seq"] = seq
+        return await self.request(frame)
+
+    async def redact(self, message_id: int, reason: str | None = None) -> dict:
+        """Remove a message from members' view (one's own, or any as a head); the
+        server keeps it for compliance. Idempotent: a repeat gets the first answer."""
+        frame: dict[str, Any] = {"type": "message.redact", "message": message_id}
+        if reason is not None:
+            frame["reason"] = reason
+        return await self.request(frame)
+
+    async def typing(self, thread: int, active: bool = True) -> dict:
+        return await self.request({"type": "typing", "thread": thread, "active": active})
+
+    async def next_event(
+        self,
+        kind: str | None = None,
+        wait: float | None = None,
+        match: Callable[[dict], bool] | None = None,
+    ) -> dict:
+        """The next pushed event of `kind` for which `match` holds, skipping others."""
+        deadline = asyncio.get_running_loop().time() + (wait or self.timeout)
+        while True:
+            remaining = deadline - asyncio.get_running_loop().time()
+            frame = await asyncio.wait_for(self.events.get(), max(remaining, 0.001))
+            if (kind is None or frame.get("type") == kind) and (match is None or match(frame)):
+                return frame
+
+    async def disconnect(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+            if self._reader:
+                with contextlib.suppress(Exception):
+                    await self._reader
+            self.ws = None
+
+    async def reconnect(self) -> dict:
+        """A new socket that resumes from this client's cursor: each missed event once, in order.
+
+        The new socket carries live events from its `hello` on, and `resume` then
+        brings the older ones, so an event landing in between can come before them
+        (or, from a server that replays it, twice). Pushed frames are therefore held
+        until the resume ack, which follows the whole replay, and released in
+        `event_seq` order per department, each once.
+        """
+        saved = dict(self.cursor)
+        await self.disconnect()
+        self._held = []
+        try:
+            await self.connect()
+            result = await self.resume(saved)
+        except BaseException:
+            # Nothing held is released: the next reconnect replays it from `saved`.
+            self._held, self.cursor = None, saved
+            raise
+        held, self._held = self._held, None
+        for frame in in_order_once(held, saved):
+            self._advance_cursor(frame)
+            self.events.put_nowait(frame)
+        return result
+
+    def _advance_cursor(self, frame: dict) -> None:
+        if "event_seq" in frame:
+            key = str(frame["department"])
+            self.cursor[key] = max(self.cursor.get(key, 0), frame["event_seq"])
+
+    def _observe(self, frame: dict) -> None:
+        """What pushed events tell this client: threads' departments."""
+        kind = frame.get("type")
+        department = frame.get("department")
+        if kind in ("thread.created", "thread.closed", "thread.reopened"):
+            thread = frame.get("thread") or {}
+            if "id" in thread and "department" in thread:
+                self.threads[thread["id"]] = thread["department"]
+        elif kind == "message.new" and isinstance(department, int):
+            thread_id = (frame.get("message") or {}).get("thread")
+            if isinstance(thread_id, int):
+                self.threads.setdefault(thread_id, department)
+
+    async def thread_department(self, thread_id: int) -> int:
+        """The department of a thread, looked up among the caller's departments once."""
+        if thread_id not in self.threads:
+            for department in await self.departments():
+                await self.department_threads(department["id"])
+        if thread_id not in self.threads:
+            raise RoundsClientError("not_found", "Thread not found.")
+        return self.threads[thread_id]
+
+    async def aclose(self) -> None:
+        await self.disconnect()
+        await self.http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
