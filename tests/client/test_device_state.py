@@ -162,3 +162,15 @@ def test_the_state_file_is_private(tmp_path):
 
 def test_envelope_hash_ignores_key_order():
     assert envelope_hash({"a": 1, "b": [2, "é"]}) == envelope_hash({"b": [2, "é"], "a": 1})
+
+
+def test_the_command_line_refuses_to_start_without_pins(monkeypatch, capsys):
+    from client.cli import main
+
+    for name in ("ROUNDS_ADMIN_FINGERPRINT", "ROUNDS_COMPLIANCE_FINGERPRINT", "ROUNDS_PINS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ROUNDS_PASSWORD", "unused: nothing is sent")
+    assert main(["--user", "surgeon_bob", "library", "--patient-ipp", "00800100"]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("rounds: error: pins_required:")
+    assert "Traceback" not in error
