@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .encoding import check_hash
+from .encoding import MAX_SAFE_INTEGER, check_hash
 from .errors import (
     BadSignature,
     ChainFork,
@@ -58,8 +58,12 @@ class ChainHead:
     hash: str
 
     def __post_init__(self) -> None:
-        if isinstance(self.seq, bool) or not isinstance(self.seq, int) or self.seq < 0:
-            raise InvalidEnvelope("chain_seq must be a non-negative integer")
+        if (
+            isinstance(self.seq, bool)
+            or not isinstance(self.seq, int)
+            or not 0 <= self.seq <= MAX_SAFE_INTEGER
+        ):
+            raise InvalidEnvelope("chain_seq must be an integer from 0 to 2**53 - 1")
         check_hash(self.hash, "chain_head")
         if (self.seq == 0) != (self.hash == GENESIS):
             raise InvalidEnvelope("the empty chain's head is the genesis value, and only it")

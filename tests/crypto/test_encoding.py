@@ -1,21 +1,25 @@
-"""Strict base64 and canonical JSON: one accepted spelling per value."""
+"""Strict base64, canonical JSON, ids, hashes and times: one accepted spelling per value."""
 
 import base64
 import json
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chat.crypto import InvalidEnvelope, b64decode, b64encode, canonical_json
+from chat.crypto import GENESIS, InvalidEnvelope, b64decode, b64encode, canonical_json
 from chat.crypto.encoding import (
     MAX_SAFE_INTEGER,
     check_fingerprint,
+    check_hash,
     check_id,
     check_version,
     parse_canonical_json,
+    parse_timestamp,
 )
 from chat.crypto.errors import UnsupportedVersion
+from tests.crypto.support import moments, refused, spell_time, times
 
 
 @settings(max_examples=50)
@@ -147,3 +151,112 @@ def test_field_checks():
     for bad in ({}, {"v": True}, {"v": "1"}):
         with pytest.raises(InvalidEnvelope):
             check_version(bad, "x")
+
+
+def test_hash_checks():
+    for good in (GENESIS, "ab" * 32, "0123456789abcdef" * 4):
+        assert check_hash(good, "chain_head") == good
+    for bad in ("AB" * 32, "ab" * 31, "ab" * 32 + "a", "zz" * 32, " " + "a" * 63, b"ab" * 32, None):
+        with refused(InvalidEnvelope, "chain_head"):
+            check_hash(bad, "chain_head")
+
+
+# --- Times: RFC 3339 with an offset of at most 23:59 --------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("2025-01-31T08:00:00Z", datetime(2025, 1, 31, 8, tzinfo=UTC)),
+        ("2025-01-31T08:00:00.5Z", datetime(2025, 1, 31, 8, 0, 0, 500_000, tzinfo=UTC)),
+        ("2025-01-31T08:00:00.123456Z", datetime(2025, 1, 31, 8, 0, 0, 123_456, tzinfo=UTC)),
+        ("2025-01-31T09:00:00+01:00", datetime(2025, 1, 31, 8, tzinfo=UTC)),
+        ("2025-01-31T08:00:00-00:00", datetime(2025, 1, 31, 8, tzinfo=UTC)),
+        ("2025-02-01T07:59:00+23:59", datetime(2025, 1, 31, 8, tzinfo=UTC)),
+        ("2025-01-30T08:01:00-23:59", datetime(2025, 1, 31, 8, tzinfo=UTC)),
+        ("2024-02-29T00:00:00Z", datetime(2024, 2, 29, tzinfo=UTC)),
+        ("0001-01-01T23:59:00+23:59", datetime(1, 1, 1, tzinfo=UTC)),
+        ("9999-12-31T23:59:59.999999Z", datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)),
+    ],
+)
+def test_times_parse(text, expected):
+    moment = parse_timestamp(text, "sent_at")
+    assert moment == expected
+    assert moment.utcoffset() is not None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2025-01-31T08:00:00",  # no offset
+        "2025-01-31T08:00:00+24:00",
+        "2025-01-31T08:00:00-24:00",
+        "2025-01-31T08:00:00+12:60",
+        "2025-01-31T08:00:00+99:99",
+        "2025-01-31T08:00:00+01",
+        "2025-01-31T08:00:00+0100",
+        "2025-01-31T08:00:00+01:00:00",
+        "2025-01-31T08:00:00.000+01:00:30",
+        "2025-01-31T08:00:00z",
+        "2025-01-31t08:00:00Z",
+        "2025-01-31 08:00:00Z",
+        "2025-01-31T08:00Z",
+        "2025-01-31T08:00:00.Z",
+        "2025-01-31T08:00:00.1234567Z",
+        "2025-01-31T08:00:00,5Z",
+        "2025-01-31T08:00:00ZZ",
+        "2025-01-31T08:00:00Z\n",
+        "2025-1-31T08:00:00Z",
+        "25-01-31T08:00:00Z",
+        "+2025-01-31T08:00:00Z",
+        "2025-02-29T08:00:00Z",
+        "2025-04-31T08:00:00Z",
+        "2025-00-10T08:00:00Z",
+        "2025-01-31T24:00:00Z",
+        "2025-01-31T08:60:00Z",
+        "2025-01-31T23:59:60Z",
+        "0000-01-31T08:00:00Z",
+        "2025-01-31",
+        "08:00:00Z",
+        "2025-W05-5T08:00:00Z",
+        "\uff12025-01-31T08:00:00Z",  # a fullwidth digit
+        "",
+        1738310400,
+        None,
+        datetime(2025, 1, 31, tzinfo=UTC),
+    ],
+)
+def test_other_time_spellings_are_refused(text):
+    with refused(InvalidEnvelope, "sent_at"):
+        parse_timestamp(text, "sent_at")
+
+
+@settings(max_examples=100)
+@given(moment=moments, timespec=st.sampled_from(["seconds", "milliseconds", "microseconds"]))
+def test_what_isoformat_writes_parses_back(moment, timespec):
+    for zulu in (False, True):
+        text = spell_time(moment, timespec, zulu)
+        parsed = parse_timestamp(text, "issued_at")
+        assert parsed.utcoffset() == moment.utcoffset()
+        unit = {"seconds": 10**6, "milliseconds": 1000, "microseconds": 1}[timespec]
+        assert parsed == moment.replace(microsecond=moment.microsecond // unit * unit)
+
+
+@settings(max_examples=100)
+@given(text=times)
+def test_times_strategy_writes_only_valid_times(text):
+    parse_timestamp(text, "sent_at")
+
+
+@settings(max_examples=100)
+@given(hours=st.integers(0, 99), minutes=st.integers(0, 99), sign=st.sampled_from("+-"))
+def test_offsets_beyond_23_59_are_refused(hours, minutes, sign):
+    text = f"2025-01-31T08:00:00{sign}{hours:02d}:{minutes:02d}"
+    if hours <= 23 and minutes <= 59:
+        offset = timedelta(hours=hours, minutes=minutes) * (1 if sign == "+" else -1)
+        assert parse_timestamp(text, "t").utcoffset() == offset
+        assert parse_timestamp(text, "t").tzinfo == timezone(offset)
+    else:
+        # datetime.fromisoformat alone would read +12:60 as 13 hours.
+        with refused(InvalidEnvelope):
+            parse_timestamp(text, "t")

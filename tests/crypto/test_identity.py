@@ -1,13 +1,17 @@
-"""Identity key pairs, fingerprints and context-separated signatures."""
+"""Identity key pairs, fingerprints, canonical public keys and context-separated signatures."""
 
 import hashlib
+import itertools
 
 import nacl.bindings
 import nacl.signing
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chat.crypto import (
     CONTEXT_ENVELOPE,
+    CONTEXT_KEY_VERSION,
     CONTEXT_STATEMENT,
     CONTEXT_WRAP,
     BadSignature,
@@ -18,6 +22,7 @@ from chat.crypto import (
     b64encode,
 )
 from chat.crypto.identity import CONTEXTS
+from tests.crypto.support import refused
 
 # RFC 8032 section 7.1, test 1: secret key (seed), public key, empty message.
 RFC8032_SEED = bytes.fromhex(
@@ -57,27 +62,56 @@ def test_signature_covers_context_then_message():
     assert nacl.signing.SigningKey(RFC8032_SEED).sign(b"").signature == RFC8032_SIG
 
 
+def test_the_v2_contexts():
+    assert CONTEXT_ENVELOPE == b"rounds-envelope-v2\0"
+    assert CONTEXT_WRAP == b"rounds-wrap-v2\0"
+    assert CONTEXT_STATEMENT == b"rounds-statement-v2\0"
+    assert CONTEXT_KEY_VERSION == b"rounds-key-version-v2\0"
+    assert {CONTEXT_ENVELOPE, CONTEXT_WRAP, CONTEXT_STATEMENT, CONTEXT_KEY_VERSION} == CONTEXTS
+
+
 def test_contexts_are_distinct_and_nul_terminated():
-    assert {CONTEXT_ENVELOPE, CONTEXT_WRAP, CONTEXT_STATEMENT} == CONTEXTS
     for context in CONTEXTS:
         assert context.endswith(b"\0") and context.count(b"\0") == 1
         assert not any(o != context and o.startswith(context) for o in CONTEXTS)
 
 
-def test_sign_and_verify(nurse_alice, surgeon_bob):
-    signature = nurse_alice.sign(CONTEXT_WRAP, b"message")
-    nurse_alice.public.verify(CONTEXT_WRAP, b"message", signature)
-    with pytest.raises(BadSignature):
-        surgeon_bob.public.verify(CONTEXT_WRAP, b"message", signature)
-    with pytest.raises(BadSignature):
-        nurse_alice.public.verify(CONTEXT_WRAP, b"messagf", signature)
+@pytest.mark.parametrize("context", sorted(CONTEXTS))
+def test_sign_and_verify(nurse_alice, surgeon_bob, context):
+    signature = nurse_alice.sign(context, b"message")
+    nurse_alice.public.verify(context, b"message", signature)
+    # Plain Ed25519 over context + message.
+    nacl.signing.VerifyKey(nurse_alice.public.ed25519).verify(context + b"message", signature)
+    with refused(BadSignature):
+        surgeon_bob.public.verify(context, b"message", signature)
+    with refused(BadSignature):
+        nurse_alice.public.verify(context, b"messagf", signature)
 
 
-@pytest.mark.parametrize("other", [CONTEXT_ENVELOPE, CONTEXT_STATEMENT])
-def test_a_signature_does_not_cross_contexts(nurse_alice, other):
-    signature = nurse_alice.sign(CONTEXT_WRAP, b"message")
-    with pytest.raises(BadSignature):
-        nurse_alice.public.verify(other, b"message", signature)
+@pytest.mark.parametrize(
+    "signed_for, checked_for", list(itertools.permutations(sorted(CONTEXTS), 2))
+)
+def test_a_signature_does_not_cross_contexts(nurse_alice, signed_for, checked_for):
+    signature = nurse_alice.sign(signed_for, b"message")
+    with refused(BadSignature):
+        nurse_alice.public.verify(checked_for, b"message", signature)
+
+
+@pytest.mark.parametrize("context", sorted(CONTEXTS))
+def test_a_v1_signature_never_verifies_as_v2(nurse_alice, context):
+    """Alice's raw Ed25519 key signs over the v1 context, as format 1 did."""
+    v1 = context.replace(b"-v2\0", b"-v1\0")
+    assert v1 != context and v1.endswith(b"-v1\0")
+    seed = nurse_alice.to_bytes()[IdentityKeyPair.SECRET_SIZE :]
+    signature = nacl.signing.SigningKey(seed).sign(v1 + b"message").signature
+    # It is a good signature, of other bytes...
+    nacl.signing.VerifyKey(nurse_alice.public.ed25519).verify(v1 + b"message", signature)
+    with refused(BadSignature):  # ...which v2 never checks
+        nurse_alice.public.verify(context, b"message", signature)
+    with pytest.raises(ValueError):  # and v1 contexts are not contexts any more
+        nurse_alice.public.verify(v1, b"message", signature)
+    with pytest.raises(ValueError):
+        nurse_alice.sign(v1, b"message")
 
 
 def test_context_shifting_is_refused(nurse_alice):
@@ -100,13 +134,13 @@ def test_every_signature_byte_matters(nurse_alice):
         for mask in (0x01, 0x80):
             flipped = bytearray(signature)
             flipped[index] ^= mask
-            with pytest.raises(BadSignature):
+            with refused(BadSignature):
                 nurse_alice.public.verify(CONTEXT_STATEMENT, b"statement", bytes(flipped))
 
 
 @pytest.mark.parametrize("signature", [b"", bytes(63), bytes(65), "x" * 64, None])
 def test_malformed_signature(nurse_alice, signature):
-    with pytest.raises(BadSignature):
+    with refused(BadSignature):
         nurse_alice.public.verify(CONTEXT_ENVELOPE, b"m", signature)
 
 
@@ -121,7 +155,7 @@ def test_bytes_round_trip(nurse_alice):
 
 @pytest.mark.parametrize("data", [b"", bytes(63), bytes(65), "x" * 64, bytearray(64)])
 def test_from_bytes_checks_length_and_type(data):
-    with pytest.raises(InvalidKey):
+    with refused(InvalidKey):
         IdentityKeyPair.from_bytes(data)
 
 
@@ -149,7 +183,7 @@ def test_public_dict_round_trip(nurse_alice):
     ],
 )
 def test_public_from_dict_is_strict(nurse_alice, mutate):
-    with pytest.raises(InvalidEnvelope):
+    with refused(InvalidEnvelope):
         PublicIdentity.from_dict(mutate(nurse_alice.public.to_dict()))
 
 
@@ -165,7 +199,7 @@ LOW_ORDER_X25519 = [
 
 @pytest.mark.parametrize("point", LOW_ORDER_X25519)
 def test_low_order_x25519_key_is_refused(nurse_alice, point):
-    with pytest.raises(InvalidKey):
+    with refused(InvalidKey):
         PublicIdentity(x25519=point, ed25519=nurse_alice.public.ed25519)
 
 
@@ -178,13 +212,76 @@ def test_low_order_x25519_key_is_refused(nurse_alice, point):
     ],
 )
 def test_unusable_ed25519_key_is_refused(nurse_alice, point):
-    with pytest.raises(InvalidKey):
+    with refused(InvalidKey):
         PublicIdentity(x25519=nurse_alice.public.x25519, ed25519=point)
 
 
 @pytest.mark.parametrize("size", [0, 31, 33])
 def test_public_key_sizes(nurse_alice, size):
-    with pytest.raises(InvalidKey):
+    with refused(InvalidKey):
         PublicIdentity(x25519=bytes(size), ed25519=nurse_alice.public.ed25519)
-    with pytest.raises(InvalidKey):
+    with refused(InvalidKey):
         PublicIdentity(x25519=nurse_alice.public.x25519, ed25519=bytes(size))
+
+
+# --- Canonical X25519 keys: one point, one spelling, one fingerprint ----------------------
+
+P = 2**255 - 19
+
+
+def _x25519(value: int) -> bytes:
+    return value.to_bytes(32, "little")
+
+
+@pytest.mark.parametrize("offset", range(19))
+def test_x25519_values_from_p_up_are_refused(nurse_alice, offset):
+    """p .. 2**255 - 1: the second spellings of 0 .. 18 (refused before the low-order check)."""
+    with refused(InvalidKey, "not canonical"):
+        PublicIdentity(x25519=_x25519(P + offset), ed25519=nurse_alice.public.ed25519)
+
+
+def test_x25519_with_the_top_bit_set_is_refused(nurse_alice):
+    """RFC 7748 has receivers ignore bit 255; Rounds refuses it, so a key has one fingerprint."""
+    key = bytearray(nurse_alice.public.x25519)
+    assert key[31] & 0x80 == 0
+    key[31] |= 0x80
+    # The same point for X25519 itself...
+    assert nacl.bindings.crypto_scalarmult(bytes([9] + [0] * 31), bytes(key)) == (
+        nacl.bindings.crypto_scalarmult(bytes([9] + [0] * 31), nurse_alice.public.x25519)
+    )
+    # ...but not a key Rounds accepts, from the constructor or from the wire.
+    with refused(InvalidKey, "not canonical"):
+        PublicIdentity(x25519=bytes(key), ed25519=nurse_alice.public.ed25519)
+    wire = {**nurse_alice.public.to_dict(), "x25519": b64encode(bytes(key))}
+    with refused(InvalidKey, "not canonical"):
+        PublicIdentity.from_dict(wire)
+    with refused(InvalidKey, "not canonical"):
+        PublicIdentity(x25519=_x25519(9 + 2**255), ed25519=nurse_alice.public.ed25519)
+    with refused(InvalidKey, "not canonical"):
+        PublicIdentity(x25519=b"\xff" * 32, ed25519=nurse_alice.public.ed25519)
+
+
+@settings(max_examples=100)
+@given(value=st.integers(P, 2**256 - 1))
+def test_every_non_canonical_x25519_value_is_refused(nurse_alice, value):
+    with refused(InvalidKey, "not canonical"):
+        PublicIdentity(x25519=_x25519(value), ed25519=nurse_alice.public.ed25519)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [9, 2**254, P - 2, P - 3, int.from_bytes(RFC7748_PUBLIC, "little")],
+    ids=["base-point", "2^254", "p-2", "p-3", "rfc7748"],
+)
+def test_canonical_x25519_keys_are_accepted(nurse_alice, value):
+    public = PublicIdentity(x25519=_x25519(value), ed25519=nurse_alice.public.ed25519)
+    assert PublicIdentity.from_dict(public.to_dict()) == public
+
+
+@settings(max_examples=50)
+@given(secret=st.binary(min_size=32, max_size=32), seed=st.binary(min_size=32, max_size=32))
+def test_generated_keys_are_canonical(secret, seed):
+    identity = IdentityKeyPair(secret, seed)
+    assert int.from_bytes(identity.public.x25519, "little") < P
+    assert PublicIdentity.from_dict(identity.public.to_dict()) == identity.public
+    assert IdentityKeyPair.from_bytes(identity.to_bytes()).fingerprint == identity.fingerprint

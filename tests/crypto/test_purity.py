@@ -55,23 +55,88 @@ def test_importing_does_not_load_django():
 def test_public_api_is_exported():
     for name in chat.crypto.__all__:
         assert hasattr(chat.crypto, name), name
-    assert set(chat.crypto.__all__) >= {
+    assert len(set(chat.crypto.__all__)) == len(chat.crypto.__all__)
+    assert set(chat.crypto.__all__) == {
+        # Identity and signatures
         "IdentityKeyPair",
         "PublicIdentity",
-        "encrypt_message",
-        "verify_envelope",
-        "decrypt_message",
-        "wrap_room_key",
-        "unwrap_room_key",
+        "CONTEXT_ENVELOPE",
+        "CONTEXT_KEY_VERSION",
+        "CONTEXT_STATEMENT",
+        "CONTEXT_WRAP",
+        # Encodings
+        "b64decode",
+        "b64encode",
+        "canonical_json",
+        # Key backup
+        "generate_recovery_secret",
         "seal_backup",
         "open_backup",
+        # Room keys, commitments and wraps
+        "RoomKey",
+        "WrapRecord",
+        "key_commitment",
+        "wrap_room_key",
+        "unwrap_room_key",
+        # Statements and the chain
+        "GENESIS",
+        "MembershipStatement",
+        "SignedStatement",
+        "sign_statement",
+        "verify_statement",
+        "statement_hash",
+        "EMPTY_HEAD",
+        "AttestedMember",
+        "ChainHead",
+        "MembershipChain",
+        "replay_membership_chain",
+        "verify_membership_chain",
+        # Key versions
+        "KeyVersionRecord",
+        "SignedKeyVersion",
+        "make_key_version",
+        "verify_key_version",
+        "check_current",
+        "check_key_matches",
+        # Envelopes
+        "MAX_PLAINTEXT",
+        "EnvelopeHeader",
+        "encrypt_message",
+        "parse_envelope",
+        "verify_envelope",
+        "decrypt_message",
+        "verify_envelope_in_chain",
+        "open_envelope",
+        # File streams
+        "CHUNK_SIZE",
+        "FileKey",
+        "StreamInfo",
         "encrypt_stream",
         "decrypt_stream",
-        "verify_membership_chain",
+        "encrypt_to_bytes",
+        "decrypt_to_bytes",
+        # Errors
+        "CryptoError",
+        "InvalidKey",
+        "BadSignature",
+        "DecryptionFailed",
+        "TruncatedStream",
+        "InvalidEnvelope",
+        "UnsupportedVersion",
+        "WrongPassphrase",
+        "WeakPassphrase",
+        "ChainRollback",
+        "ChainFork",
+        "ChainWithheld",
+        "KeyVersionUnauthorized",
+        "StaleKeyVersion",
+        "KeyCommitmentMismatch",
+        "SenderNotMember",
     }
 
 
 def test_error_codes_are_stable():
+    """docs/crypto.md, section 11: the codes clients and the browser map to their messages."""
     from chat.crypto import errors
 
     assert {cls.__name__: cls.code for cls in errors.CryptoError.__subclasses__()} | {
@@ -85,5 +150,18 @@ def test_error_codes_are_stable():
         "WeakPassphrase": "weak_passphrase",
         "TruncatedStream": "truncated_stream",
         "UnsupportedVersion": "unsupported_version",
+        "ChainRollback": "membership_rollback",
+        "ChainFork": "membership_fork",
+        "ChainWithheld": "membership_withheld",
+        "KeyVersionUnauthorized": "key_version_unauthorized",
+        "StaleKeyVersion": "key_version_stale",
+        "KeyCommitmentMismatch": "key_commitment_mismatch",
+        "SenderNotMember": "sender_not_member",
     }
+    assert errors.CryptoError.code == "crypto_error"
     assert issubclass(errors.TruncatedStream, errors.DecryptionFailed)
+    # Each code names one class: no refusal can be mistaken for another.
+    classes = [*errors.CryptoError.__subclasses__(), errors.TruncatedStream]
+    assert len({cls.code for cls in classes}) == len(classes)
+    for cls in classes:
+        assert getattr(chat.crypto, cls.__name__) is cls
