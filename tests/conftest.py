@@ -321,6 +321,19 @@ def append_statement(h: Hospital, department: Any, subject: str, role: str, **ho
     return signed
 
 
+def keep_statement(h: Hospital, department: Any, subject: str, role: str, **how: Any) -> dict:
+    """Sign a statement at the head of the department's chain and keep it through the use
+    case with all its checks (rooms/chain.py), as the signer's client does: posted by the
+    signer, or by admin_zoe for the admin key (`signer=None`). Returns the server's answer."""
+    from rooms.chain import check_post_statement
+
+    signed = signed_statement(h, department, subject, role, **how)
+    actor = h.admin_zoe if how["signer"] is None else h.user(how["signer"])
+    answer = check_post_statement(actor, signed.statement.department, signed.to_dict())
+    h.chains.setdefault(signed.statement.department, []).append(signed)
+    return answer
+
+
 def key_version_record(
     h: Hospital, room_key: RoomKey, creator: Any, *, head: ChainHead | None = None
 ) -> SignedKeyVersion:

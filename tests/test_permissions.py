@@ -20,21 +20,24 @@ from django.utils import timezone
 from accounts.keys import active_institution_key, check_set_institution_key
 from accounts.models import AuthSession, IdentityKey, InstitutionKey, KeyBackup
 from audit.models import AuditEvent
-from chat.crypto import (
-    IdentityKeyPair,
-    MembershipStatement,
-    RoomKey,
-    b64encode,
-    sign_statement,
-    wrap_room_key,
-)
+from chat.crypto import IdentityKeyPair, RoomKey, b64encode, wrap_room_key
 from chat.models import Event, Message, Receipt, Thread
 from media.models import Attachment, Upload
 from patients.models import Admission, Patient
 from rooms import keys as room_keys
 from rooms.models import Department, KeyWrap, Membership, Role, RoomKeyVersion
 from rooms.models import MembershipStatement as StoredStatement
-from tests.conftest import PASSWORD, Hospital, give_keys, issue_token, make_user, sealed
+from tests.conftest import (
+    PASSWORD,
+    Hospital,
+    give_keys,
+    issue_token,
+    keep_statement,
+    key_version_record,
+    make_user,
+    sealed,
+    signed_statement,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -97,11 +100,11 @@ PERSONAS = (
 
 
 def keypair(h: Hospital, name: str) -> IdentityKeyPair:
-    """The key pair of a persona (or of the institution's "compliance" key), made once per test."""
-    pairs = vars(h).setdefault("_keypairs", {})
-    if name not in pairs:
-        pairs[name] = IdentityKeyPair.generate()
-    return pairs[name]
+    """The key pair of a persona (or of the institution's "compliance" or "admin" key), made
+    once per test. Kept in `h.keys`, where tests/conftest.py's signing helpers find them."""
+    if name not in h.keys:
+        h.keys[name] = IdentityKeyPair.generate()
+    return h.keys[name]
 
 
 def publish_identities(h: Hospital, names: tuple[str, ...] = PERSONAS) -> None:
@@ -113,7 +116,8 @@ def publish_identities(h: Hospital, names: tuple[str, ...] = PERSONAS) -> None:
 
 
 def set_compliance_key(h: Hospital) -> None:
-    check_set_institution_key(h.admin_zoe, "compliance", keypair(h, "compliance").public.to_dict())
+    h.compliance_key = keypair(h, "compliance")
+    check_set_institution_key(h.admin_zoe, "compliance", h.compliance_key.public.to_dict())
 
 
 def backup_blob(h: Hospital) -> str:
@@ -140,64 +144,47 @@ def store_backup(h: Hospital) -> None:
     KeyBackup.objects.create(user=h.nurse_alice, blob=backup_blob(h))
 
 
-def keys_ready(h: Hospital) -> None:
-    """Everyone has published an identity and the compliance key is set."""
-    publish_identities(h)
+def head_appointed(h: Hospital, names: tuple[str, ...] = PERSONAS) -> None:
+    """Identities published (by `names`); the institution's admin key has appointed
+    head_carol at the head of Plastic surgery's chain."""
+    publish_identities(h, names)
+    h.admin_key = keypair(h, "admin")
+    check_set_institution_key(h.admin_zoe, "admin", h.admin_key.public.to_dict())
+    keep_statement(h, h.plastic, "head_carol", "head", signer=None)
+
+
+def statement_posted(h: Hospital) -> None:
+    head_appointed(h)
+    keep_statement(h, h.plastic, "surgeon_bob", "member", signer="head_carol")
+
+
+def members_attested(h: Hospital) -> None:
+    """Everyone has published an identity, the compliance key is set, and the chain holds
+    Carol as head, Bob and Alice as members."""
+    statement_posted(h)
     set_compliance_key(h)
+    keep_statement(h, h.plastic, "nurse_alice", "member", signer="head_carol")
 
 
 def version_one_without_alice(h: Hospital) -> None:
-    """Version 1 exists; nurse_alice published her identity only afterwards."""
-    publish_identities(h, tuple(name for name in PERSONAS if name != "nurse_alice"))
+    """Version 1 exists, made by Carol at the head where she and Bob are members;
+    nurse_alice published her identity only afterwards."""
+    head_appointed(h, tuple(name for name in PERSONAS if name != "nurse_alice"))
+    keep_statement(h, h.plastic, "surgeon_bob", "member", signer="head_carol")
     set_compliance_key(h)
     room_keys.check_publish_key_version(
         h.head_carol,
         h.plastic.pk,
         1,
+        key_version_record(h, room_key(h, 1), "head_carol").to_dict(),
         wraps(h, 1, "head_carol", ("head_carol", "surgeon_bob", "compliance")),
     )
     publish_identities(h, ("nurse_alice",))
 
 
 def admit_statement(h: Hospital) -> dict:
-    """head_carol's signed statement that surgeon_bob is a member."""
-    carol = keypair(h, "head_carol")
-    statement = MembershipStatement(
-        kind="admit",
-        department=h.plastic.pk,
-        subject_user=h.surgeon_bob.pk,
-        subject_fingerprint=keypair(h, "surgeon_bob").fingerprint,
-        role="member",
-        issued_at=timezone.now().isoformat(),
-        signer_user=h.head_carol.pk,
-        signer_fingerprint=carol.fingerprint,
-    )
-    return sign_statement(statement, carol).to_dict()
-
-
-def head_appointed(h: Hospital) -> None:
-    """Identities published; the institution's admin key has appointed head_carol."""
-    publish_identities(h)
-    admin = keypair(h, "institution_admin")
-    check_set_institution_key(h.admin_zoe, "admin", admin.public.to_dict())
-    carol = keypair(h, "head_carol")
-    statement = MembershipStatement(
-        kind="admit",
-        department=h.plastic.pk,
-        subject_user=h.head_carol.pk,
-        subject_fingerprint=carol.fingerprint,
-        role="head",
-        issued_at=timezone.now().isoformat(),
-        signer_user=None,
-        signer_fingerprint=admin.fingerprint,
-    )
-    signed = sign_statement(statement, admin).to_dict()
-    room_keys.check_post_statement(h.admin_zoe, h.plastic.pk, signed)
-
-
-def statement_posted(h: Hospital) -> None:
-    head_appointed(h)
-    room_keys.check_post_statement(h.head_carol, h.plastic.pk, admit_statement(h))
+    """head_carol's signed statement, at the chain's head, that surgeon_bob is a member."""
+    return signed_statement(h, h.plastic, "surgeon_bob", "member", signer="head_carol").to_dict()
 
 
 UPLOAD_BYTES = b"ciphertext"
@@ -288,9 +275,10 @@ ENDPOINTS: dict[str, Endpoint] = {
     "departments.publish_key": Endpoint(
         "post",
         DEPARTMENT + "/keys",
-        setup=keys_ready,
+        setup=members_attested,
         body=lambda h: {
             "version": 1,
+            "record": key_version_record(h, room_key(h, 1), "nurse_alice").to_dict(),
             "wraps": wraps(
                 h, 1, "nurse_alice", ("head_carol", "surgeon_bob", "nurse_alice", "compliance")
             ),
@@ -522,7 +510,13 @@ def snapshot() -> dict[str, Any]:
     return {
         "departments": list(
             Department.objects.order_by("pk").values_list(
-                "pk", "name", "key_version", "rotation_required"
+                "pk",
+                "name",
+                "key_version",
+                "rotation_required",
+                "key_commitment",
+                "chain_seq",
+                "chain_head",
             )
         ),
         "memberships": list(

@@ -1,11 +1,13 @@
 """The server verifies every envelope it stores, through the full ASGI stack.
 
 It holds no room key, so it cannot read a message; what it can check, it
-does: the envelope is signed by the poster's published identity, and the
-signed header names the thread, the poster, the frame's client_msg_id, the
-thread's department and the department's current room key version. Each
-refusal is a typed error, the socket stays up, and nothing is stored. And
-whatever is posted, no plaintext and no room key ever reaches a table.
+does: the envelope (v2) is signed by the poster's published identity, and
+the signed header names the thread, the poster, the frame's client_msg_id,
+the thread's department, the department's current room key version and its
+commitment, and a head of the department's chain no older than that
+version's. Each refusal is a typed error, the socket stays up, and nothing
+is stored. And whatever is posted, no plaintext and no room key ever
+reaches a table.
 """
 
 import json
@@ -19,7 +21,15 @@ from django.db import connection
 from accounts.models import IdentityKey
 from audit.models import AuditEvent
 from chat.actions import check_create_thread
-from chat.crypto import IdentityKeyPair, b64decode, b64encode, decrypt_message, encrypt_message
+from chat.crypto import (
+    ChainHead,
+    IdentityKeyPair,
+    RoomKey,
+    b64decode,
+    b64encode,
+    decrypt_message,
+    encrypt_message,
+)
 from chat.models import Message, Thread
 from rooms import actions as room_actions
 from rooms.models import KeyWrap
@@ -34,7 +44,14 @@ from tests.chat.wsutil import (
     recv,
     stored_counts,
 )
-from tests.conftest import PLAINTEXT, Hospital, make_user, rotate_room_key, sealed
+from tests.conftest import (
+    PLAINTEXT,
+    Hospital,
+    keep_statement,
+    make_user,
+    rotate_room_key,
+    sealed,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -76,12 +93,18 @@ def tampered(body: dict[str, Any], where: str) -> dict[str, Any]:
     match where.split(":"):
         case ["ciphertext", index]:
             copy["ciphertext"] = flip_b64(copy["ciphertext"], int(index))
-        case ["nonce" | "sig" as name, index]:
+        case ["nonce" | "sig" | "key_commitment" as name, index]:
             header[name] = flip_b64(header[name], int(index))
+        case ["chain_head"]:
+            header["chain_head"] = ("1" if header["chain_head"][0] == "0" else "0") + header[
+                "chain_head"
+            ][1:]
+        case ["sent_at"]:
+            header["sent_at"] = header["sent_at"].replace("20", "19", 1)
         case ["client_msg_id"]:
             header["client_msg_id"] = flip_id(header["client_msg_id"])
         case [name]:
-            header[name] += 1  # room, thread, key_version, sender
+            header[name] += 1  # room, thread, key_version, chain_seq, sender
     return copy
 
 
@@ -145,6 +168,7 @@ async def test_a_member_without_a_published_identity_is_refused(h):
     body = encrypt_message(
         b"hello",
         room_key=h.room_keys[h.plastic.pk],
+        head=h.head(h.plastic),
         thread=h.thread.pk,
         sender=fred.pk,
         client_msg_id="fred-nokey-001",
@@ -184,9 +208,14 @@ TAMPERED = [
     "ciphertext:-1",  # the last byte: the Poly1305 tag
     # Every header field is signed; `v` too, but another `v` is refused before the
     # signature is checked, as an unsupported version (see the malformed envelopes).
+    "key_commitment:0",
+    "key_commitment:31",
+    "chain_head",
+    "sent_at",
     "room",
     "thread",
     "key_version",
+    "chain_seq",
     "sender",
     "client_msg_id",
 ]
@@ -212,7 +241,8 @@ async def test_a_flipped_byte_anywhere_is_a_bad_signature(h):
 def _malformed(body: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     header = body["header"]
     cases = [
-        ("v=2", {**body, "header": {**header, "v": 2}}),
+        ("v=1", {**body, "header": {**header, "v": 1}}),
+        ("v=3", {**body, "header": {**header, "v": 3}}),
         ("v=true", {**body, "header": {**header, "v": True}}),
         ("extra header field", {**body, "header": {**header, "kind": "text"}}),
         ("short sig", {**body, "header": {**header, "sig": b64encode(bytes(32))}}),
@@ -294,6 +324,7 @@ async def test_an_envelope_in_someone_elses_name_is_refused(h):
     as_alice = encrypt_message(
         b"I agree",
         room_key=h.room_keys[h.plastic.pk],
+        head=h.head(h.plastic),
         thread=h.thread.pk,
         sender=h.nurse_alice.pk,
         client_msg_id="bob-forge-0001",
@@ -406,6 +437,140 @@ async def test_a_department_without_a_room_key_requires_one_first(h):
     error = await expect_refused_unstored(carol, post_frame(body), "key_rotation_required")
     assert error["data"]["current_version"] == 0
     await carol.disconnect()
+
+
+# --- Format 2: the version's commitment, the chain's position ---------------------------------
+
+
+def _bobs_envelope(h: Hospital, client_msg_id: str, *, head: ChainHead, room_key=None) -> dict:
+    return encrypt_message(
+        PLAINTEXT,
+        room_key=room_key or h.room_keys[h.plastic.pk],
+        head=head,
+        thread=h.thread.pk,
+        sender=h.surgeon_bob.pk,
+        client_msg_id=client_msg_id,
+        signer=h.keys["surgeon_bob"],
+    )
+
+
+async def test_an_envelope_committing_to_another_key_is_refused(h):
+    """The same department and version number, another key: a member writing under a key
+    the others do not hold is told so, whatever the number says."""
+    bob, _ = await connect_as(h.surgeon_bob)
+    impostor = RoomKey.generate(department=h.plastic.pk, version=1)
+    body = _bobs_envelope(h, "bob-commit-001", head=h.head(h.plastic), room_key=impostor)
+    assert body["header"]["key_version"] == 1
+    error = await expect_refused_unstored(bob, post_frame(body), "invalid_envelope")
+    assert "commits to another key" in error["message"]
+    await post(bob, sealed(h, "surgeon_bob", h.thread, "bob-commit-002"))
+    await bob.disconnect()
+
+
+async def test_an_envelope_naming_a_head_outside_its_versions_span_is_refused(h):
+    """The head an envelope names is no older than its key version's (version 1 was made at
+    statement 3) and no newer than the department's chain."""
+    chain = h.chains[h.plastic.pk]
+    assert h.head(h.plastic).seq == 3
+    bob, _ = await connect_as(h.surgeon_bob)
+    beyond = _bobs_envelope(h, "bob-chain-0001", head=ChainHead(4, "ab" * 32))
+    error = await expect_refused_unstored(bob, post_frame(beyond), "invalid_envelope")
+    assert error["data"] == {"chain_seq": 3}
+    before = _bobs_envelope(h, "bob-chain-0002", head=ChainHead(2, chain[1].hash))
+    await expect_refused_unstored(bob, post_frame(before), "invalid_envelope")
+
+    # Carol signs Ines's admission: Bob's client, which has not seen it yet, still writes.
+    await database_sync_to_async(keep_statement)(
+        h, h.plastic, "nurse_ines", "member", signer="head_carol"
+    )
+    await post(bob, _bobs_envelope(h, "bob-chain-0003", head=ChainHead(3, chain[2].hash)))
+    await post(bob, _bobs_envelope(h, "bob-chain-0004", head=h.head(h.plastic)))
+    await bob.disconnect()
+
+
+async def test_a_v1_envelope_is_refused(h):
+    """The eight fields of format 1 (no commitment, no chain head, no clock), signed as
+    they were: no longer an envelope."""
+    bob, _ = await connect_as(h.surgeon_bob)
+    body = sealed(h, "surgeon_bob", h.thread, "bob-format-001")
+    header = {
+        name: value
+        for name, value in body["header"].items()
+        if name not in ("key_commitment", "chain_seq", "chain_head", "sent_at")
+    }
+    v1 = {**body, "header": {**header, "v": 1}}
+    assert len(v1["header"]) == 8
+    await expect_refused_unstored(bob, post_frame(v1), "invalid_envelope")
+    await post(bob, body)
+    await bob.disconnect()
+
+
+async def test_a_signed_key_replacement_requires_a_new_room_key_version(h):
+    """Bob lost his key and Carol signed his new one: whoever holds the old key may hold
+    version 1, so nobody writes under it any more."""
+
+    def replace_bobs_key() -> None:
+        from accounts.keys import check_publish_identity
+
+        old, new = h.keys["surgeon_bob"], IdentityKeyPair.generate()
+        check_publish_identity(h.surgeon_bob, new.public.to_dict(), replace=True)
+        h.keys["surgeon_bob"] = new
+        keep_statement(
+            h,
+            h.plastic,
+            "surgeon_bob",
+            "member",
+            signer="head_carol",
+            kind="replace",
+            replaces=old,
+        )
+
+    await database_sync_to_async(replace_bobs_key)()
+    bob, _ = await connect_as(h.surgeon_bob)
+    carol, _ = await connect_as(h.head_carol)
+    for who, communicator in (("surgeon_bob", bob), ("head_carol", carol)):
+        body = sealed(h, who, h.thread, f"{who}-rekey-01")
+        error = await expect_refused_unstored(
+            communicator, post_frame(body), "key_rotation_required"
+        )
+        assert error["data"] == {"current_version": 1, "rotation_required": True}
+
+    await database_sync_to_async(rotate_room_key)(h, h.plastic, h.head_carol)
+    for communicator in (bob, carol):
+        frame = await recv(communicator)
+        assert frame["type"] == "key.rotated" and frame["key_version"] == 2
+    ack = await post(bob, sealed(h, "surgeon_bob", h.thread, "bob-rekey-0002"))
+    pushed = await recv(carol)
+    assert pushed["message"]["id"] == ack["message_id"]
+    await assert_quiet(bob, carol)
+    await bob.disconnect()
+    await carol.disconnect()
+
+
+async def test_a_signed_removal_requires_a_new_version_even_after_one_since_the_tables(h):
+    """Version 2 was made once Alice left the tables but before her signed removal, at a head
+    where the chain still holds her: clients will not write under it, nor will the server."""
+
+    def leave_and_rotate() -> None:
+        room_actions.check_remove_member(h.head_carol, h.plastic.pk, h.nurse_alice.pk)
+        rotate_room_key(h, h.plastic, h.head_carol)
+
+    await database_sync_to_async(leave_and_rotate)()
+    bob, _ = await connect_as(h.surgeon_bob)
+    await post(bob, sealed(h, "surgeon_bob", h.thread, "bob-remove-001"))
+    await database_sync_to_async(keep_statement)(
+        h, h.plastic, "nurse_alice", "member", signer="head_carol", kind="remove"
+    )
+    body = sealed(h, "surgeon_bob", h.thread, "bob-remove-002")
+    error = await expect_refused_unstored(bob, post_frame(body), "key_rotation_required")
+    assert error["data"] == {"current_version": 2, "rotation_required": True}
+
+    await database_sync_to_async(rotate_room_key)(h, h.plastic, h.surgeon_bob)
+    frame = await recv(bob)
+    assert frame["type"] == "key.rotated" and frame["key_version"] == 3
+    await post(bob, sealed(h, "surgeon_bob", h.thread, "bob-remove-003"))
+    await assert_quiet(bob)
+    await bob.disconnect()
 
 
 # --- Retries -----------------------------------------------------------------------------
