@@ -40,19 +40,27 @@ def run_connections(stack: Stack, **kwargs) -> dict:
 # parameters the floor and --smoke use).
 SCENARIOS: dict[str, tuple[Callable[..., dict], Callable]] = {
     "latency": (
-        lambda stack, **kw: asyncio.run(messaging.run_latency(stack.urls, **kw)),
+        lambda stack, **kw: asyncio.run(
+            messaging.run_latency(stack.urls, var_dir=stack.var_dir, **kw)
+        ),
         messaging.run_latency,
     ),
     "throughput": (
-        lambda stack, **kw: asyncio.run(messaging.run_throughput(stack.urls, **kw)),
+        lambda stack, **kw: asyncio.run(
+            messaging.run_throughput(stack.urls, var_dir=stack.var_dir, **kw)
+        ),
         messaging.run_throughput,
     ),
     "fanout": (
-        lambda stack, **kw: asyncio.run(fanout.run_fanout(stack.urls, env=stack.env, **kw)),
+        lambda stack, **kw: asyncio.run(
+            fanout.run_fanout(stack.urls, var_dir=stack.var_dir, env=stack.env, **kw)
+        ),
         fanout.run_fanout,
     ),
     "catchup": (
-        lambda stack, **kw: asyncio.run(catchup.run_catchup(stack.urls, **kw)),
+        lambda stack, **kw: asyncio.run(
+            catchup.run_catchup(stack.urls, var_dir=stack.var_dir, **kw)
+        ),
         catchup.run_catchup,
     ),
     "connections": (run_connections, connections.run_connections),

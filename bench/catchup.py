@@ -3,35 +3,37 @@
 `nurse_alice` connects, keeps the cursor `hello` gave her, and goes away;
 four colleagues post `messages` envelopes into one thread (pipelined,
 `window` in flight each, as in bench/messaging.py's throughput); then Alice
-reconnects with the SDK's own `reconnect()`, which resumes from her cursor
+reconnects with the client's own `reconnect()` (client.transport's
+`Connection`, which the SDK is built on), which resumes from her cursor
 and releases the replayed events in order, each once. Timed from the
 `resume` frame to the last missed message in her hands; every one must
 arrive once, in order, with no gap.
 """
 
 import asyncio
+import os
 import time
 import uuid
 
 from bench.keys import enable_encryption
-from bench.messaging import prepare_thread, signed_in
+from bench.messaging import demo_institution, prepare_thread, signed_in
 from bench.stack import DEMO_PASSWORD
-from client import RoundsClient
+from client.transport import Connection
 
 RETURNING = "nurse_alice"
 SENDERS = ["surgeon_bob", "intern_erin", "nurse_frank", "head_carol"]
-# The SDK's request timeout covers the whole resume, replay included: it must
+# The client's request timeout covers the whole resume, replay included: it must
 # outlast the replay of everything missed, or `reconnect()` gives up.
 RESUME_TIMEOUT = 600.0
 
 
 async def post_all(
-    senders: list[RoundsClient], thread: int, envelopes: list[list[tuple[str, dict]]], window: int
+    senders: list[Connection], thread: int, envelopes: list[list[tuple[str, dict]]], window: int
 ) -> set[int]:
     """Each sender posts its envelopes with `window` in flight; the acked thread seqs."""
     acked: set[int] = set()
 
-    async def send(client: RoundsClient, mine: list[tuple[str, dict]]) -> None:
+    async def send(client: Connection, mine: list[tuple[str, dict]]) -> None:
         gate = asyncio.Semaphore(window)
 
         async def one(client_msg_id: str, envelope: dict) -> None:
@@ -71,10 +73,13 @@ def check_order(frames: list[dict], department: int) -> tuple[list[int], int]:
     return seqs, out_of_order
 
 
-async def run_catchup(urls: list[str], messages: int = 10000, window: int = 32) -> dict:
+async def run_catchup(
+    urls: list[str], messages: int = 10000, window: int = 32, *, var_dir: str | os.PathLike
+) -> dict:
+    """`var_dir` is the deployment's (`Stack.var_dir`): the demo institution's keys."""
     senders = [await signed_in(urls[i % len(urls)], name) for i, name in enumerate(SENDERS)]
     department, thread = await prepare_thread(senders[0])
-    keys = await enable_encryption(senders, department)
+    keys = await enable_encryption(senders, department, demo_institution(var_dir))
     # Envelopes are made before the clock starts: this measures the server.
     envelopes = [
         [
@@ -84,10 +89,11 @@ async def run_catchup(urls: list[str], messages: int = 10000, window: int = 32) 
         for index, client in enumerate(senders)
     ]
 
-    alice = RoundsClient(urls[-1], timeout=RESUME_TIMEOUT)
+    alice = Connection(urls[-1], timeout=RESUME_TIMEOUT)
     await alice.login(RETURNING, DEMO_PASSWORD)
     await alice.connect()
-    # The SDK keeps her cursor (`alice.cursor`) across the disconnect; reconnect() resumes from it.
+    # The client keeps her cursor (`alice.cursor`) across the disconnect; reconnect() resumes
+    # from it.
     await alice.disconnect()
 
     for client in senders:
@@ -102,7 +108,7 @@ async def run_catchup(urls: list[str], messages: int = 10000, window: int = 32) 
     resume = alice.resume
 
     async def timed_resume(cursor: dict[str, int] | None = None) -> dict:
-        """The SDK's own resume, clocked at the moment `reconnect()` sends it."""
+        """The client's own resume, clocked at the moment `reconnect()` sends it."""
         nonlocal resume_sent_at
         resume_sent_at = time.perf_counter()
         return await resume(cursor)

@@ -24,7 +24,7 @@ from websockets.protocol import State
 
 from bench.seed_members import member_username
 from bench.stack import DEMO_PASSWORD, raise_open_files_limit
-from client import RoundsClient
+from client.transport import Connection
 
 BENCH_USERS = 50
 CONNECTION_LIMITS = {"ROUNDS_WS_MAX_CONNECTIONS_PER_USER": "100000"}
@@ -51,7 +51,7 @@ async def sign_in_bench_users(url: str, count: int) -> list[str]:
 
     async def token(index: int) -> str:
         async with gate:
-            client = RoundsClient(url, timeout=60)
+            client = Connection(url, timeout=60)
             try:
                 await client.login(member_username(index + 1), DEMO_PASSWORD)
             finally:

@@ -1,7 +1,8 @@
 """How fast chat.crypto is: python -m bench.crypto prints one JSON line.
 
-- envelope encrypt+sign and verify+decrypt rates for a 1 KiB message (the
-  client's cost per message sent or shown);
+- v2 envelope encrypt+sign and open (verify against the sender's place in
+  the membership chain and the key version's record, then decrypt) rates
+  for a 1 KiB message: the client's cost per message sent or shown;
 - signature verification alone (`verify_envelope`), the server's cost per
   message posted, next to a bare PyNaCl Ed25519 verification of the same
   size for comparison;
@@ -36,13 +37,19 @@ import nacl.signing
 
 from chat.crypto import (
     CHUNK_SIZE,
+    GENESIS,
     FileKey,
     IdentityKeyPair,
+    MembershipChain,
+    MembershipStatement,
     RoomKey,
-    decrypt_message,
     decrypt_stream,
     encrypt_message,
     encrypt_stream,
+    make_key_version,
+    open_envelope,
+    replay_membership_chain,
+    sign_statement,
     verify_envelope,
 )
 
@@ -140,15 +147,39 @@ def _stream_figures(key: FileKey, size: int) -> dict[str, float]:
     }
 
 
+def _one_head_chain(department: int, user: int, head: IdentityKeyPair) -> MembershipChain:
+    """A department whose chain is one statement: `head` appointed by the admin key."""
+    admin = IdentityKeyPair.generate()
+    statement = MembershipStatement(
+        department=department,
+        seq=1,
+        prev=GENESIS,
+        kind="admit",
+        subject_user=user,
+        subject_fingerprint=head.fingerprint,
+        replaces=None,
+        role="head",
+        issued_at="2026-01-05T08:00:00Z",
+        signer_user=None,
+        signer_fingerprint=admin.fingerprint,
+    )
+    return replay_membership_chain(
+        [sign_statement(statement, admin)], admin_key=admin.public, keys=[head.public]
+    )
+
+
 def run() -> dict[str, Any]:
     alice = IdentityKeyPair.generate()
+    chain = _one_head_chain(12, 7, alice)
     room_key = RoomKey.generate(department=12, version=3)
+    record = make_key_version(room_key, head=chain.head, creator_user=7, creator=alice).record
     message = bytes(1024)
 
     def encrypt() -> dict[str, Any]:
         return encrypt_message(
             message,
             room_key=room_key,
+            head=chain.head,
             thread=101,
             sender=7,
             client_msg_id="bench-0001-msg",
@@ -163,7 +194,7 @@ def run() -> dict[str, Any]:
     results: dict[str, Any] = {
         "envelope_1kib_encrypt_sign_per_s": round(_rate(encrypt)),
         "envelope_1kib_verify_decrypt_per_s": round(
-            _rate(lambda: decrypt_message(envelope, room_key=room_key, sender_key=sender_key))
+            _rate(lambda: open_envelope(envelope, chain=chain, record=record, room_key=room_key))
         ),
         "envelope_verify_only_per_s": round(
             _rate(lambda: verify_envelope(envelope, sender_key=sender_key))

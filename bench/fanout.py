@@ -14,6 +14,7 @@ whose consumer broadcasts every frame to its group.
 
 import asyncio
 import contextlib
+import os
 import statistics
 import time
 import uuid
@@ -23,9 +24,9 @@ import websockets
 
 from bench.floor import clients as floor_clients
 from bench.keys import enable_encryption
-from bench.messaging import percentile, prepare_thread, signed_in
+from bench.messaging import demo_institution, percentile, prepare_thread, signed_in
 from bench.seed_members import USERNAME_PREFIX, seed_members
-from client import RoundsClient
+from client.transport import Connection
 
 SENDER = "surgeon_bob"
 # After the last send: how long deliveries may still take before they count as lost.
@@ -66,13 +67,13 @@ def summarize(members: int, sent: dict[str, float], arrivals: list[dict[str, lis
     }
 
 
-async def member_names(client: RoundsClient, department: int) -> list[str]:
+async def member_names(client: Connection, department: int) -> list[str]:
     listing = await client.call("GET", f"/api/departments/{department}/members")
     return [entry["user"]["username"] for entry in listing]
 
 
 async def department_of(
-    sender: RoundsClient, department: int, members: int, env: dict[str, str] | None
+    sender: Connection, department: int, members: int, env: dict[str, str] | None
 ) -> list[str]:
     """`members` usernames of the department, the sender first; seeds the missing ones."""
     names = await member_names(sender, department)
@@ -98,12 +99,14 @@ async def run_fanout(
     count: int = 200,
     rate: float = 20.0,
     *,
+    var_dir: str | os.PathLike,
     env: dict[str, str] | None = None,
 ) -> dict:
     """Rounds: `count` posts at `rate` msg/s to a department of `members`, all connected.
 
-    `env` is the stack's environment (`Stack.env`), needed only when the demo
-    department (5 members) is smaller than `members`.
+    `var_dir` is the deployment's (`Stack.var_dir`): the demo institution's
+    keys. `env` is the stack's environment (`Stack.env`), needed only when
+    the demo department (5 members) is smaller than `members`.
     """
     sender = await signed_in(urls[0], SENDER)
     department, thread = await prepare_thread(sender)
@@ -112,7 +115,7 @@ async def run_fanout(
         *(signed_in(urls[index % len(urls)], name) for index, name in enumerate(names) if index)
     )
     clients = [sender, *others]
-    keys = await enable_encryption([sender], department)
+    keys = await enable_encryption([sender], department, demo_institution(var_dir))
     me = sender.user["id"]
     # Envelopes are made before the clock starts: this measures the server.
     envelopes = [
@@ -126,7 +129,7 @@ async def run_fanout(
     first_deliveries = 0
     everyone_has_all = asyncio.Event()
 
-    async def receive(client: RoundsClient, heard: dict[str, list[float]]) -> None:
+    async def receive(client: Connection, heard: dict[str, list[float]]) -> None:
         nonlocal first_deliveries
         while True:
             frame = await client.events.get()

@@ -84,7 +84,7 @@ def main(count: int) -> None:
                 seq=thread.last_seq,
                 sender_id=sender,
                 client_msg_id=uuid.uuid4().hex,
-                header={"v": 1, "room": department.pk, "thread": thread.pk},
+                header={"v": 2, "room": department.pk, "thread": thread.pk},
                 ciphertext=secrets.token_urlsafe(400),
                 body_hash=secrets.token_hex(32),
                 created_at=captured + timedelta(minutes=5),

@@ -1,11 +1,12 @@
 """History and resume at scale: one thread holding `rows` messages.
 
 The deployment's database is filled in bulk with what the post path would
-have written (bench/messaging.py's envelopes, numbered messages, one
-`message.new` event each, the thread's and department's counters moved on),
-but no audit entries: the audit tables are append-only and a history read
-does not look at them. Stored envelopes are never verified again, so random
-bytes in a real envelope's shape stand in for signed ones.
+have written (v2 envelopes as bench/messaging.py posts them, numbered
+messages, one `message.new` event each, the thread's and department's
+counters moved on), but no audit entries: the audit tables are append-only
+and a history read does not look at them. Stored envelopes are never
+verified again, so random bytes in a real envelope's shape (docs/crypto.md
+§8) stand in for signed ones.
 
 Then a member who did not post reads it with real clients:
 
@@ -38,11 +39,14 @@ from pathlib import Path
 from bench.messaging import percentile, prepare_thread, signed_in
 from bench.stack import Stack
 
-# A 300-byte plaintext makes a ~715-byte envelope, header included.
+# A 300-byte plaintext makes a ~920-byte envelope, header included.
 PLAINTEXT_BYTES = 300
 PAGE = 50
 RESUME_MAX_MISSED = 500
 CHUNK = 50_000
+
+# The sender's clock, as the browser writes it (docs/crypto.md §8); never read back.
+SENT_AT = "2026-01-05T08:15:00.000Z"
 
 MESSAGE_COLUMNS = (
     "id, thread_id, seq, sender_id, client_msg_id, header, ciphertext, body_hash, created_at"
@@ -57,18 +61,22 @@ def b64(data: bytes) -> str:
 def stored_message(department: int, thread: int, sender: int) -> tuple[str, dict, str, str]:
     """(client_msg_id, header, ciphertext, body_hash) as check_post_message would store them."""
     client_msg_id = uuid.uuid4().hex
-    noise = os.urandom(24 + 64 + PLAINTEXT_BYTES + 16)
+    noise = os.urandom(32 + 32 + 24 + 64 + PLAINTEXT_BYTES + 16)
     header = {
-        "v": 1,
+        "v": 2,
         "room": department,
         "thread": thread,
         "key_version": 1,
+        "key_commitment": b64(noise[:32]),
+        "chain_seq": 5,
+        "chain_head": noise[32:64].hex(),
         "sender": sender,
         "client_msg_id": client_msg_id,
-        "nonce": b64(noise[:24]),
-        "sig": b64(noise[24:88]),
+        "sent_at": SENT_AT,
+        "nonce": b64(noise[64:88]),
+        "sig": b64(noise[88:152]),
     }
-    ciphertext = b64(noise[88:])
+    ciphertext = b64(noise[152:])
     canonical = json.dumps(
         {"header": header, "ciphertext": ciphertext},
         sort_keys=True,

@@ -2,10 +2,11 @@
 
 transfer — a 4 MiB and a 20 MiB blob, encrypted as a client would
            (chat/crypto/stream.py), uploaded in chunks (create, PUT by
-           offset, complete with SHA-256), attached to a real signed message,
-           then downloaded whole; MB/s of each, next to copying the same
-           ciphertext file on disk in the same run (the baseline: what the
-           machine's disk and page cache do with no server in the way).
+           offset, complete with SHA-256), attached to a real signed
+           message (a v2 envelope, bench/keys.py), then downloaded whole;
+           MB/s of each, next to copying the same ciphertext file on disk in
+           the same run (the baseline: what the machine's disk and page
+           cache do with no server in the way).
 memory   — the receiving daphne process's resident memory (VmRSS, sampled
            every 10 ms from /proc) while a 4 MiB and then a 50 MiB blob go
            through it: the growth must not follow the file's size.
@@ -26,12 +27,12 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.keys import enable_encryption
-from bench.messaging import percentile, prepare_thread, signed_in
+from bench.keys import Keys, enable_encryption
+from bench.messaging import demo_institution, percentile, prepare_thread, signed_in
 from bench.stack import Stack, run_in_deployment
 from chat.crypto import FileKey
 from chat.crypto.stream import encrypt_stream
-from client import RoundsClient
+from client.transport import Connection
 
 MiB = 1 << 20
 CHUNK = 4 * MiB
@@ -60,7 +61,7 @@ def disk_copy_mb_s(path: Path) -> float:
     return os.path.getsize(path) / MiB / elapsed
 
 
-async def upload(client: RoundsClient, department: int, path: Path, size: int, sha256: str) -> str:
+async def upload(client: Connection, department: int, path: Path, size: int, sha256: str) -> str:
     """Create, send in CHUNK-sized pieces, complete; the file is local and read blocking."""
     created = await client.call(
         "POST", "/api/uploads", json={"department": department, "size": size}
@@ -86,7 +87,7 @@ async def upload(client: RoundsClient, department: int, path: Path, size: int, s
     return created["id"]
 
 
-async def download(client: RoundsClient, upload_id: str) -> int:
+async def download(client: Connection, upload_id: str) -> int:
     received = 0
     headers = {"Authorization": f"Bearer {client.token}"}
     async with client.http.stream(
@@ -98,7 +99,7 @@ async def download(client: RoundsClient, upload_id: str) -> int:
     return received
 
 
-async def attach(client: RoundsClient, keys, thread: int, uploads: list[str]) -> None:
+async def attach(client: Connection, keys: Keys, thread: int, uploads: list[str]) -> None:
     """A signed message referencing the uploads: what makes them readable."""
     client_msg_id = uuid.uuid4().hex
     envelope = keys.envelope(client.user["id"], thread, client_msg_id)
@@ -153,7 +154,7 @@ async def measure_transfers(
     bob = await signed_in(stack.urls[0], "surgeon_bob")
     alice = await signed_in(stack.urls[0], "nurse_alice")
     department, thread = await prepare_thread(bob)
-    keys = await enable_encryption([bob], department)
+    keys = await enable_encryption([bob], department, demo_institution(stack.var_dir))
     await bob.connect()
     figures: dict = {}
     for size in sizes:

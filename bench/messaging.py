@@ -1,7 +1,9 @@
 """Posting through the full path: auth, validation, commit, audit, fan-out.
 
-Every post is a real signed, encrypted v1 envelope (bench/keys.py), checked
-by the server like any other.
+Every post is a real signed, encrypted v2 envelope (bench/keys.py: a verified
+membership chain and a key version made at its head), checked by the server
+like any other. The clients speak the raw protocol (client.transport's
+`Connection`) and make their envelopes themselves.
 
 latency    — one sender at a fixed offered rate, one receiver: send → receive.
 throughput — four senders pipelining posts, one receiver counting; zero loss
@@ -9,13 +11,14 @@ throughput — four senders pipelining posts, one receiver counting; zero loss
 """
 
 import asyncio
+import os
 import statistics
 import time
 import uuid
 
-from bench.keys import enable_encryption
+from bench.keys import Institution, enable_encryption
 from bench.stack import DEMO_PASSWORD
-from client import RoundsClient
+from client.transport import Connection
 
 BENCH_LIMITS = {
     # The per-socket flood limit protects a real deployment; a benchmark
@@ -31,13 +34,18 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-async def signed_in(url: str, username: str) -> RoundsClient:
-    client = RoundsClient(url, timeout=30)
+async def signed_in(url: str, username: str) -> Connection:
+    client = Connection(url, timeout=30)
     await client.login(username, DEMO_PASSWORD)
     return client
 
 
-async def prepare_thread(bob: RoundsClient) -> tuple[int, int]:
+def demo_institution(var_dir: str | os.PathLike) -> Institution:
+    """The institution seed_demo made for a bench deployment (`Stack.var_dir`)."""
+    return Institution.demo(var_dir, DEMO_PASSWORD)
+
+
+async def prepare_thread(bob: Connection) -> tuple[int, int]:
     """A new thread in Bob's department: (department id, thread id)."""
     department = (await bob.departments())[0]
     patient = (await bob.find_patients(name="le"))[0]
@@ -45,11 +53,14 @@ async def prepare_thread(bob: RoundsClient) -> tuple[int, int]:
     return department["id"], thread["id"]
 
 
-async def run_latency(urls: list[str], count: int = 500, rate: float = 100.0) -> dict:
+async def run_latency(
+    urls: list[str], count: int = 500, rate: float = 100.0, *, var_dir: str | os.PathLike
+) -> dict:
+    """`var_dir` is the deployment's (`Stack.var_dir`): the demo institution's keys."""
     sender = await signed_in(urls[0], "surgeon_bob")
     department, thread = await prepare_thread(sender)
     receiver = await signed_in(urls[-1], "nurse_alice")
-    keys = await enable_encryption([sender], department)
+    keys = await enable_encryption([sender], department, demo_institution(var_dir))
     me = sender.user["id"]
     await sender.connect()
     await receiver.connect()
@@ -85,13 +96,16 @@ async def run_latency(urls: list[str], count: int = 500, rate: float = 100.0) ->
     }
 
 
-async def run_throughput(urls: list[str], total: int = 2000, window: int = 16) -> dict:
+async def run_throughput(
+    urls: list[str], total: int = 2000, window: int = 16, *, var_dir: str | os.PathLike
+) -> dict:
+    """`var_dir` is the deployment's (`Stack.var_dir`): the demo institution's keys."""
     senders = [
         await signed_in(urls[i % len(urls)], name)
         for i, name in enumerate(["surgeon_bob", "nurse_alice", "intern_erin", "nurse_frank"])
     ]
     department, thread = await prepare_thread(senders[0])
-    keys = await enable_encryption(senders, department)
+    keys = await enable_encryption(senders, department, demo_institution(var_dir))
     # Envelopes are made before the clock starts: this measures the server.
     envelopes = {
         client.user["id"]: [
@@ -112,7 +126,7 @@ async def run_throughput(urls: list[str], total: int = 2000, window: int = 16) -
             frame = await receiver.next_event("message.new", wait=30)
             received.append(frame["message"]["seq"])
 
-    async def send(client: RoundsClient) -> None:
+    async def send(client: Connection) -> None:
         gate = asyncio.Semaphore(window)
 
         async def one(client_msg_id: str, envelope: dict) -> None:

@@ -34,6 +34,11 @@ class Stack:
     processes: list[subprocess.Popen] = field(default_factory=list)
     description: str = ""
 
+    @property
+    def var_dir(self) -> Path:
+        """The deployment's var dir: seed_demo's demo keys (demo-keys/) and pins are there."""
+        return Path(self.env["ROUNDS_VAR_DIR"])
+
 
 def free_port() -> int:
     with socket.socket() as sock:

@@ -37,7 +37,7 @@ def frame(frame_id: str, sender: int) -> str:
 
 
 async def connect(url: str) -> websockets.ClientConnection:
-    """A socket with the SDK's options (bench/messaging.py goes through client/sdk.py)."""
+    """A socket with the client's options (bench/messaging.py goes through client/transport.py)."""
     return await websockets.connect(
         url.replace("http", "ws", 1) + "/ws/", max_size=2**22, open_timeout=30
     )

@@ -3,7 +3,8 @@
 Checks shape and delivery (nothing lost, nothing twice, nothing out of
 order), never timings: a slow machine must not fail the suite. Each Rounds
 scenario gets a fresh stack, because each publishes its senders' identities
-and a server takes only one per user.
+(a server takes only one per user) and builds the department's chain and
+key version from nothing (bench/keys.py).
 """
 
 from collections.abc import Iterator
@@ -55,7 +56,9 @@ def assert_fanout_complete(result: dict, members: int, messages: int) -> None:
 
 
 async def test_fanout_reaches_every_member_once(rounds: Stack) -> None:
-    result = await fanout.run_fanout(rounds.urls, members=5, count=10, rate=50.0, env=rounds.env)
+    result = await fanout.run_fanout(
+        rounds.urls, members=5, count=10, rate=50.0, var_dir=rounds.var_dir, env=rounds.env
+    )
 
     assert_fanout_complete(result, members=5, messages=10)
 
@@ -69,7 +72,7 @@ def test_seeding_members_admits_them_once(rounds: Stack) -> None:
 
 
 async def test_catchup_replays_every_missed_message_once_in_order(rounds: Stack) -> None:
-    result = await catchup.run_catchup(rounds.urls, messages=100, window=8)
+    result = await catchup.run_catchup(rounds.urls, messages=100, window=8, var_dir=rounds.var_dir)
 
     assert set(result) == CATCHUP_KEYS
     assert result["messages"] == 100

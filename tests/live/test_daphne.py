@@ -4,6 +4,9 @@ With REDIS_URL the module runs two daphne processes sharing Redis (and
 PostgreSQL when DATABASE_URL names it), and the personas sign in on
 different processes, so every delivery crosses the channel layer between
 them. Without it, one process on SQLite with the in-memory layer.
+
+The SDK is pinned to the demo institution's keys (var/institution.json);
+the tests make their own v2 envelopes (tests/live/keys.py).
 """
 
 import asyncio
@@ -18,15 +21,27 @@ import websockets
 
 from chat.crypto import RoomKey
 from client.sdk import RoundsClient, RoundsClientError
+from tests.client.test_keys import demo_pins
 from tests.live.keys import PLAINTEXT, LiveKeys
 from tests.live.servers import DEMO_PASSWORD, LiveCluster, Server
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(120)]
 
 
+def pinned_client(server: Server) -> RoundsClient:
+    """The SDK pinned to the demo's institution keys, remembering under the cluster's folder."""
+    pins = demo_pins(server)
+    return RoundsClient(
+        server.url,
+        pinned_admin_fingerprint=pins["admin"],
+        pinned_compliance_fingerprint=pins["compliance"],
+        state_dir=server.root / "client-state",
+    )
+
+
 @contextlib.asynccontextmanager
 async def signed_in(server: Server, username: str, *, connect: bool = True):
-    client = RoundsClient(server.url)
+    client = pinned_client(server)
     try:
         await client.login(username, DEMO_PASSWORD)
         if connect:
@@ -95,7 +110,8 @@ async def test_two_processes_share_delivery_receipts_and_refusals(
     assert (message["id"], message["seq"]) == (ack["message_id"], 1)
     assert message["sender"]["username"] == "surgeon_bob"
     assert message["envelope"] == body  # relayed as it came, never decoded
-    # Alice's device opens it: her wrap of the room key, Bob's signature, the ciphertext.
+    # Alice's device opens it: the verified chain and key version, her wrap of the room key,
+    # Bob's signature by the key the chain admitted, the ciphertext.
     assert await live_keys.open(alice, message) == PLAINTEXT
 
     read = await alice.read(thread["id"], ack["seq"])
@@ -211,7 +227,7 @@ async def test_an_unauthenticated_socket_is_closed_with_4401(cluster: LiveCluste
 
 
 async def test_the_sdk_reports_4401_on_an_unauthenticated_connect(cluster: LiveCluster):
-    client = RoundsClient(cluster.servers[0].url)
+    client = pinned_client(cluster.servers[0])
     try:
         with pytest.raises(RoundsClientError) as refused:
             await client.connect()

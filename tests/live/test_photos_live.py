@@ -17,6 +17,7 @@ import os
 import re
 import sqlite3
 import sys
+import tempfile
 import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -26,9 +27,11 @@ import httpx
 import pytest
 from PIL import Image
 
-from chat.crypto import IdentityKeyPair
+from bench.keys import demo_key
 from client.media import create_upload, encrypt_blob, resume_upload, send_chunks, upload_state
 from client.sdk import RoundsClient, RoundsClientError
+from tests.client.test_keys import demo_pins
+from tests.client.test_keys import signed_in as pinned
 from tests.live.servers import BASE_DIR, DEMO_PASSWORD, LiveCluster, Server
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(240)]
@@ -56,37 +59,29 @@ def sql(cluster: LiveCluster, statement: str, params: tuple = ()) -> list[tuple]
 async def signed_in(
     server: Server, username: str, team: dict | None = None, *, connect: bool = True
 ) -> AsyncIterator[RoundsClient]:
-    """A fresh device: log in, recover the keys from the backup (when `team` knows the secret)."""
-    client = RoundsClient(
-        server.url, pinned_admin_fingerprint=team["admin_fingerprint"] if team else None
-    )
-    try:
-        await client.login(username, DEMO_PASSWORD)
+    """A fresh device, pinned to the demo's institution keys (var/institution.json):
+    log in, recover the keys from the backup (when `team` knows the secret)."""
+    device = tempfile.mkdtemp(prefix="device-", dir=server.root)
+    async with pinned(server, username, connect=False, state_dir=device) as client:
         if team is not None:
             assert await client.setup_keys(team["secrets"][username]) is None
         if connect:
             await client.connect()
         yield client
-    finally:
-        await client.aclose()
 
 
 async def _make_team(cluster: LiveCluster) -> dict[str, Any]:
+    """Keys for Carol, Bob and Alice; Carol appointed head of Plastic surgery with the
+    demo admin key; Carol signs Bob's and Alice's admissions, as compared with them."""
     server = cluster.servers[0]
-    admin_key = IdentityKeyPair.from_bytes(
-        bytes.fromhex((cluster.root / "var" / "demo-keys" / "admin.key").read_text())
-    )
-    compliance = IdentityKeyPair.generate()
+    admin_key = demo_key(cluster.root / "var", "admin")
+    assert admin_key.fingerprint == demo_pins(server)["admin"]
     secrets: dict[str, str] = {}
     async with contextlib.AsyncExitStack() as stack:
         admin = await stack.enter_async_context(signed_in(server, "admin", connect=False))
-        await admin.call(
-            "PUT", "/api/keys/institution/compliance", json={"public": compliance.public.to_dict()}
-        )
         people = {}
         for username in ("head_carol", "surgeon_bob", "nurse_alice"):
             person = await stack.enter_async_context(signed_in(server, username, connect=False))
-            person.keys.pinned_admin_fingerprint = admin_key.fingerprint
             secret = await person.setup_keys(**LIMITS)
             assert secret
             secrets[username] = secret
@@ -97,13 +92,16 @@ async def _make_team(cluster: LiveCluster) -> dict[str, Any]:
             plastic, carol.user["id"], admin_key, fingerprint=carol.keys.identity.fingerprint
         )
         for username in ("surgeon_bob", "nurse_alice"):
-            assert await carol.attest(plastic, people[username].user["id"]) == ["admit"]
+            person = people[username]
+            signed = await carol.attest(
+                plastic, person.user["id"], fingerprint=person.keys.identity.fingerprint
+            )
+            assert signed == ["admit"]
         bob = people["surgeon_bob"]
         (patient, *_) = await bob.find_patients(name="le")
         thread = await bob.create_thread(plastic, patient["id"], "Live photos: hand wound")
     return {
         "secrets": secrets,
-        "admin_fingerprint": admin_key.fingerprint,
         "department": plastic,
         "patient": patient,
         "thread": thread,
@@ -137,13 +135,16 @@ def phone_photo() -> bytes:
 
 
 def cli_env(cluster: LiveCluster, team: dict, username: str) -> dict[str, str]:
+    """The `rounds` command's configuration: the demo's pins file, and one machine's state
+    directory for every run (each run recovers the identity from the backup)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROUNDS_")}
     env.update(
         ROUNDS_URL=cluster.servers[0].url,
         ROUNDS_USER=username,
         ROUNDS_PASSWORD=DEMO_PASSWORD,
         ROUNDS_RECOVERY_SECRET=team["secrets"][username],
-        ROUNDS_ADMIN_FINGERPRINT=team["admin_fingerprint"],
+        ROUNDS_PINS_FILE=str(cluster.root / "var" / "institution.json"),
+        ROUNDS_STATE_DIR=str(cluster.root / "cli-state"),
     )
     return env
 
