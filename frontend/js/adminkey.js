@@ -66,7 +66,7 @@ function wipeIdentity(identity) {
  */
 export async function withAdminKey(file, pinnedFingerprint, use) {
   if (!pinnedFingerprint) {
-    throw new AdminKeyRefused("admin_key_unconfirmed", "Confirm the institution's admin key fingerprint first.");
+    throw new AdminKeyRefused("pins_required", "Confirm the institution's admin key fingerprint first.");
   }
   if (!file) throw new AdminKeyRefused("no_key_file", "Choose the institution's admin key file first.");
   if (file.size > MAX_FILE_BYTES) throw malformed();

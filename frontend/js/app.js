@@ -5,9 +5,9 @@
 // signed body holds their keys; the library and the weekly review are views.
 import * as c from "./crypto.js";
 import { get, post, setSignedOutHandler } from "./api.js";
-import { E2E } from "./e2e.js";
+import { E2E } from "./e2e/index.js";
 import { wipeKeys } from "./keystore.js";
-import { loadPins } from "./pins.js";
+import { loadPins, mismatches, serverInstitutionKeys, unconfirmed } from "./pins.js";
 import { RoundsSocket } from "./socket.js";
 import { State } from "./state.js";
 import { toast } from "./ui.js";
@@ -45,6 +45,7 @@ class App {
     this.e2e = null;
     this.socket = null;
     this.pins = null;
+    this.pinProblems = []; // server institution keys that differ from the pins: [{kind, code, …}]
     this.mounted = null;
     this.keyState = null;
     this.openThread = null; // the conversation on screen, for read receipts
@@ -94,11 +95,32 @@ class App {
     return hash === "#/keys" || (this.state?.user.is_admin && ["#/admin", "#/pin"].includes(hash));
   }
 
-  /** Keys are ready: open the socket and show the app. */
-  connect() {
+  /**
+   * Compare the pins with the server's institution keys: a key to confirm first (no
+   * deployment file: views/pin.js), or one that differs (kept in pinProblems, shown on
+   * the home screen; every use refuses it). False while a key awaits confirmation.
+   */
+  async settlePins() {
+    let server;
+    try {
+      server = await serverInstitutionKeys();
+    } catch {
+      return true; // offline: every use checks the pins anyway
+    }
+    this.pinProblems = mismatches(this.pins, server);
+    return unconfirmed(this.pins, server).length === 0;
+  }
+
+  /** Keys are ready: open the socket and show the app, once every institution key is pinned. */
+  async connect() {
     this.keyState = "ready";
-    if (!this.pins.admin) {
+    if (!(await this.settlePins())) {
       this.go("#/pin");
+      return;
+    }
+    if (!this.state) return; // signed out meanwhile
+    if (this.socket) {
+      this.go("#/");
       return;
     }
     this.socket = new RoundsSocket({
@@ -125,9 +147,7 @@ class App {
   }
 
   async onEvent(frame) {
-    if (frame.type === "key.rotated" && frame.key_version !== this.e2e.current.get(frame.department)) {
-      this.e2e.forgetCurrent(frame.department);
-    }
+    this.e2e.observe(frame);
     if (frame.type === "message.redacted") {
       const { thread, seq } = frame.message;
       const entry = this.state.threadMessages(thread).get(seq);
@@ -160,11 +180,16 @@ class App {
       return entry;
     }
     try {
+      const { text, header } = await this.e2e.open(message, department);
+      entry.sentAt = header.sent_at; // the sender's clock, signed: shown when far from the server's
       // A photo message is refused whole when the server lists other photos than were signed.
-      Object.assign(entry, readBody(await this.e2e.open(message, department), message.attachments));
+      Object.assign(entry, readBody(text, message.attachments));
     } catch (error) {
       entry.error = error;
-      if (mine && error.code !== "attachment_mismatch") Object.assign(entry, { text: mine.text, body: mine.photos ?? null });
+      // A duplicate is the first message delivered again: shown as such, pointing to it.
+      if (error.code === "duplicate") entry.duplicateOf = error.data?.message_id ?? null;
+      // My own message just sent, whose key this device has not fetched back: its text is mine.
+      else if (mine && ["no_room_key", "network"].includes(error.code)) Object.assign(entry, { text: mine.text, body: mine.photos ?? null });
     }
     this.state.outbox.delete(message.client_msg_id);
     list.set(message.seq, entry);
@@ -221,7 +246,8 @@ class App {
           const frame = { type: "message.post", thread: threadId, client_msg_id: clientMsgId, envelope };
           if (attachments) frame.attachments = attachments;
           const ack = await this.socket.request(frame);
-          this.e2e.remember(this.state.user.id, clientMsgId, envelope);
+          // Remembered like an envelope opened, so a server delivering it again is caught (R6).
+          await this.e2e.sent(clientMsgId, envelope, ack.message_id).catch(() => {});
           pending.seq = ack.seq;
           return ack;
         } catch (error) {

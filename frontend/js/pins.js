@@ -1,18 +1,26 @@
-// The institution's admin and compliance key fingerprints this browser trusts.
+// The institution's admin and compliance key fingerprints this browser
+// trusts (docs/crypto.md §9, R0; client/pins.py for the SDK).
 //
-// They must not come from the API: whoever controls the database could
-// then root a department's membership in a key of their own. Hospital IT
-// puts them in a deployment file, served beside the code as
-// /app/institution.json (docs/browser.md); the browser remembers what it
-// used and refuses a silent change. Without that file, the user confirms
-// the fingerprint once, against the one IT published (trust on first use).
+// The admin key roots every department's membership chain and the compliance
+// key reads every room key version, so a server that could name its own
+// would read everything. They must not come from the API or the database:
+// hospital IT puts them in a deployment file, served beside the code as
+// /app/institution.json (docs/browser.md). The browser remembers what it
+// used (keystore.js, kept at sign-out). Without that file there is NO trust
+// on first use: each key the file does not name is shown to the user, admin
+// and compliance alike, who confirms its fingerprint against the one IT
+// published before anything is verified or wrapped with it (views/pin.js).
+// A server key other than the pin is refused where it is used
+// (admin_key_mismatch, compliance_key_mismatch) and reported (mismatches).
 import { get } from "./api.js";
 import { loadPin, savePin } from "./keystore.js";
 
+export const KINDS = ["admin", "compliance"];
 const FINGERPRINT = /^[0-9a-f]{64}$/;
 
+/** 64 lowercase hex digits, from that or the grouped form people compare; null if not a fingerprint. */
 export function normaliseFingerprint(text) {
-  const compact = String(text || "").replace(/\s+/g, "").toLowerCase();
+  const compact = String(text ?? "").replace(/\s+/g, "").toLowerCase();
   return FINGERPRINT.test(compact) ? compact : null;
 }
 
@@ -27,28 +35,54 @@ async function deploymentFile() {
   }
 }
 
-/** {admin, compliance, source}: each a fingerprint or null (not configured, not confirmed yet). */
+/**
+ * {admin, compliance, source}: each pin a fingerprint, or null (not configured and
+ * not confirmed yet); source[kind] "deployment", "confirmed" or null.
+ */
 export async function loadPins() {
   const file = await deploymentFile();
-  const pins = { source: file.admin ? "deployment" : "remembered" };
-  for (const kind of ["admin", "compliance"]) {
+  const pins = { source: {} };
+  for (const kind of KINDS) {
     const remembered = await loadPin(kind);
     if (file[kind]) {
       // The deployment file is IT's word, at the level of the code itself.
       if (remembered !== file[kind]) await savePin(kind, file[kind]);
       pins[kind] = file[kind];
+      pins.source[kind] = "deployment";
     } else {
       pins[kind] = remembered;
+      pins.source[kind] = remembered ? "confirmed" : null;
     }
   }
   return pins;
 }
 
-/** The server's current institution keys, for the first-use confirmation screen. */
-export async function serverInstitutionKeys() {
+/** The server's current institution keys ({admin, compliance}, each {fingerprint, public} or null). */
+export function serverInstitutionKeys() {
   return get("/api/keys/institution");
 }
 
-export async function confirmPin(kind, fingerprint) {
-  await savePin(kind, fingerprint);
+/** The kinds the user must still confirm: no pin, and the server has a key to show. */
+export function unconfirmed(pins, server) {
+  return KINDS.filter((kind) => !pins[kind] && server?.[kind]?.fingerprint);
+}
+
+/** Server keys that are not the pinned ones: [{kind, code, pinned, server}]. */
+export function mismatches(pins, server) {
+  return KINDS.filter((kind) => pins[kind] && server?.[kind] && server[kind].fingerprint !== pins[kind])
+    .map((kind) => ({ kind, code: `${kind}_key_mismatch`, pinned: pins[kind], server: server[kind].fingerprint }));
+}
+
+/**
+ * Remember a key the user compared with IT's published fingerprint. Never over a
+ * pin: a key that changed is refused, not re-confirmed (IT replaces the file).
+ */
+export async function confirmPin(pins, kind, fingerprint) {
+  if (!KINDS.includes(kind)) throw new TypeError(`unknown institution key ${kind}`);
+  if (pins[kind]) throw new Error(`the ${kind} key is pinned already`);
+  const checked = normaliseFingerprint(fingerprint);
+  if (!checked) throw new TypeError("not a fingerprint");
+  await savePin(kind, checked);
+  pins[kind] = checked;
+  pins.source[kind] = "confirmed";
 }

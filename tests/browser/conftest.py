@@ -11,6 +11,7 @@ import asyncio
 import concurrent.futures
 import json
 import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from chat.crypto import IdentityKeyPair
+from client.sdk import RoundsClient
 from tests.live.servers import DEMO_PASSWORD, LiveCluster, live_cluster
 
 CHROMIUM = "/usr/bin/chromium"
@@ -100,6 +102,23 @@ def sign_in(page: Page, username: str, password: str = DEMO_PASSWORD) -> None:
 def shot(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)
+
+
+def pins_file(cluster: LiveCluster) -> Path:
+    """IT's deployment file of pinned fingerprints, which the Python SDK reads too (R0)."""
+    return cluster.root / "var" / "institution.json"
+
+
+def python_client(cluster: LiveCluster, state_dir: str) -> RoundsClient:
+    """The Python SDK on the last server (the other process, when there are two), pinned
+    from the deployment file, remembering heads and envelopes in `state_dir` (one
+    per device: a path of the test's own, never the user's ~/.local/state)."""
+    return RoundsClient(cluster.servers[-1].url, pins_file=pins_file(cluster), state_dir=state_dir)
+
+
+def device_dir() -> str:
+    """A fresh state directory: one Python device's trust store."""
+    return tempfile.mkdtemp(prefix="rounds-browser-device-")
 
 
 def run_async(coro):

@@ -19,7 +19,8 @@ from client.sdk import RoundsClient
 from tests.browser.conftest import (
     Ward,
     create_keys,
-    institution_keys,
+    device_dir,
+    python_client,
     run_async,
     shot,
     sign_admission,
@@ -171,15 +172,10 @@ def test_unread_counts_come_with_the_listing_and_clear_on_reading(ward):
 
 def test_python_client_and_browser_read_each_other(ward):
     carol, bob = ward.people["head_carol"], ward.people["surgeon_bob"]
-    pins = {kind: pair.fingerprint for kind, pair in institution_keys(ward.cluster).items()}
-    url = ward.cluster.servers[-1].url  # the other process, when there are two
+    erins_device = device_dir()  # what her device remembers, across her two sessions
 
     def sdk() -> RoundsClient:
-        return RoundsClient(
-            url,
-            pinned_admin_fingerprint=pins["admin"],
-            pinned_compliance_fingerprint=pins["compliance"],
-        )
+        return python_client(ward.cluster, erins_device)
 
     async def erin_sets_up_keys():
         async with sdk() as erin:
@@ -211,6 +207,56 @@ def test_python_client_and_browser_read_each_other(ward):
     expect(bob.page.locator("li.msg", has_text=FROM_PYTHON)).to_contain_text("Dr Erin Petit")
 
 
+REDELIVER = """async ([thread, department, copy]) => {
+  const app = window.rounds;
+  const page = await app.socket.request({ type: "history.fetch", thread, limit: 50 });
+  const first = page.messages[0];
+  const last = page.messages[page.messages.length - 1];
+  const message = { ...first, ...copy, id: last.id + copy.offset, seq: last.seq + copy.offset };
+  delete message.offset;
+  await app.addMessage(message, department);
+  return { first: first.id, seq: message.seq, clientMsgId: first.client_msg_id };
+}"""
+
+
+def test_a_message_the_server_delivers_again_is_a_duplicate_and_a_swap_a_replay(ward):
+    """The server delivers Bob's first envelope again under a new message id: Alice sees
+    it as a duplicate pointing to the first, never as a new message, also after a
+    reload. Another envelope of Bob's under the same client_msg_id is a replay."""
+    alice, bob = ward.people["nurse_alice"].page, ward.people["surgeon_bob"].page
+    alice.goto(f"/#/t/{ward.thread_id}")
+    expect(message(alice, FIRST)).to_have_count(1)
+    args = [ward.thread_id, ward.department_id, {"offset": 1000}]
+    again = alice.evaluate(REDELIVER, args)
+    duplicate = alice.locator(f"li.msg[data-seq='{again['seq']}']")
+    expect(duplicate).to_have_attribute("data-code", "duplicate")
+    expect(duplicate).to_have_attribute("data-duplicate-of", str(again["first"]))
+    expect(duplicate).to_contain_text("Delivered again by the server")
+    expect(message(alice, FIRST)).to_have_count(1)
+    duplicate.get_by_role("button", name="Show the first delivery").click()
+    expect(alice.locator(f"li.msg[data-message-id='{again['first']}']")).to_be_focused()
+    shot(alice, "25-duplicate")
+    alice.reload()
+    expect(message(alice, FIRST)).to_have_count(1)
+    again = alice.evaluate(REDELIVER, [*args[:2], {"offset": 2000}])
+    expect(alice.locator(f"li.msg[data-seq='{again['seq']}']")).to_have_attribute(
+        "data-code", "duplicate"
+    )
+    # Bob's browser signs another envelope under the first message's client_msg_id.
+    envelope = bob.evaluate(
+        """async ([thread, department, clientMsgId]) => window.rounds.e2e.seal(
+             "Another text under the same id", { department, thread, clientMsgId })""",
+        [ward.thread_id, ward.department_id, again["clientMsgId"]],
+    )
+    swapped = alice.evaluate(REDELIVER, [*args[:2], {"offset": 3000, "envelope": envelope}])
+    replay = alice.locator(f"li.msg[data-seq='{swapped['seq']}']")
+    expect(replay).to_have_attribute("data-code", "replay")
+    expect(replay).to_contain_text("Cannot be read on this device")
+    expect(alice.locator("li.msg .text", has_text="Another text under the same id")).to_have_count(
+        0
+    )
+
+
 def test_a_head_closes_and_reopens_the_thread(ward):
     carol, bob = ward.people["head_carol"].page, ward.people["surgeon_bob"].page
     carol.goto(f"/#/t/{ward.thread_id}")
@@ -238,6 +284,36 @@ def test_sign_out_wipes_keys_and_the_passphrase_recovers_them(browser, ward):
     expect(again.page.get_by_role("heading", name="My departments")).to_be_visible(timeout=30_000)
     again.page.goto(f"/#/t/{ward.thread_id}")
     expect(again.page.locator("li.msg .text")).to_have_text(ward.typed)
+
+
+def test_admit_and_sign_compares_the_fingerprint_first(ward):
+    """Carol admits Ines by her user number: before anything is signed, the same
+    comparison as "Sign admission" shows Ines's key; once it matches, Ines is admitted,
+    signed, given the history's keys, and reads the thread."""
+    carol, ines = ward.people["head_carol"].page, ward.people["nurse_ines"].page
+    ines.goto("/#/")
+    ines_id = ines.evaluate("() => window.rounds.state.user.id")
+    ines.locator("summary", has_text="My key fingerprint").click()
+    shown_to_ines = ines.locator("#my-fingerprint").inner_text()
+    statements: list[str] = []
+    carol.on(
+        "request",
+        lambda r: r.method == "POST" and "/statements" in r.url and statements.append(r.url),
+    )
+    carol.goto("/#/")
+    carol.goto(f"/#/d/{ward.department_id}/members")
+    carol.get_by_label("Staff user number").fill(str(ines_id))
+    carol.get_by_role("button", name="Admit and sign").click()
+    dialog = carol.get_by_role("dialog", name="Compare fingerprints")
+    expect(dialog.locator("#compare-fingerprint")).to_have_text(shown_to_ines)
+    assert statements == [], "nothing is signed before the comparison"
+    dialog.get_by_role("button", name="It matches: sign").click()
+    expect(carol.locator("[data-member=nurse_ines]")).to_contain_text("Admission signed")
+    assert len(statements) == 1
+    ines.goto(f"/#/t/{ward.thread_id}")
+    ines.reload()  # a new socket, whose hello names her new department
+    expect(ines.locator("li.msg .text").first).to_have_text(FIRST)
+    expect(ines.locator("li.msg.undecryptable")).to_have_count(0)
 
 
 def test_no_frame_on_the_socket_holds_plaintext(ward):

@@ -19,6 +19,7 @@ pytestmark = [pytest.mark.live, pytest.mark.timeout(300)]
 
 PASSPHRASE = "Ward 7 night shift, kettle by the window"
 WEAK = "aaaaaaaaaaaaaaaa"
+GUESSABLE = "Summer2024Summer"  # passes the floor; zxcvbn: about 10**8 guesses
 NOTE = "Flap viable, capillary refill 2 s, continue hourly checks"
 RESPONSIVE_MS = 500  # generous: a frozen page would take the whole derivation (seconds)
 
@@ -107,13 +108,22 @@ def test_own_passphrase_set_up_cancel_sign_out_and_recover(browser, cluster):
     page = context.new_page()
     workers = []
     page.on("worker", lambda worker: workers.append(worker))
+    dictionaries: list[str] = []
+    page.on("request", lambda r: "/vendor/zxcvbn-ts/" in r.url and dictionaries.append(r.url))
     sign_in(page, "head_carol")
+    expect(page.get_by_role("button", name="Create my keys")).to_be_visible()
+    assert dictionaries == [], "zxcvbn-ts loads only when a passphrase is chosen"
 
     # Weak: refused with the strength rule, before any key is made or any worker runs.
     choose_passphrase(page, WEAK)
     expect(page.get_by_role("alert").first).to_have_text(
         "This passphrase is too easy to guess. A passphrase needs at least 8 different characters."
     )
+    # Past the floor but guessable: zxcvbn's estimate (its dictionaries load now) refuses it.
+    choose_passphrase(page, GUESSABLE)
+    expect(page.get_by_role("alert").first).to_contain_text("This passphrase is too easy to guess.")
+    expect(page.get_by_role("alert").first).to_have_attribute("data-code", "weak_passphrase")
+    assert any("/language-fr/" in url for url in dictionaries)
     choose_passphrase(page, PASSPHRASE, PASSPHRASE + "!")
     expect(page.get_by_role("alert").first).to_have_text("The two passphrases differ.")
     assert workers == []

@@ -33,7 +33,8 @@ from client.sdk import RoundsClient
 from tests.browser.conftest import (
     Ward,
     create_keys,
-    institution_keys,
+    device_dir,
+    python_client,
     run_async,
     shot,
     sign_admission,
@@ -78,6 +79,7 @@ class PhotoWard(Ward):
     patient_id: int | None = None
     chunks: list[tuple[int, bytes]] = field(default_factory=list)  # (offset, body)
     erin_identity: object = None
+    erin_device: str = field(default_factory=device_dir)  # her trust store, across sessions
     page_errors: list[str] = field(default_factory=list)
     seconds_to_photo_seen: float | None = None
 
@@ -87,13 +89,8 @@ class PhotoWard(Ward):
             self.chunks.append((offset, request.post_data_buffer or b""))
 
 
-def sdk(ward: Ward) -> RoundsClient:
-    pins = {kind: pair.fingerprint for kind, pair in institution_keys(ward.cluster).items()}
-    return RoundsClient(
-        ward.cluster.servers[-1].url,  # the other process, when there are two
-        pinned_admin_fingerprint=pins["admin"],
-        pinned_compliance_fingerprint=pins["compliance"],
-    )
+def sdk(ward: "PhotoWard") -> RoundsClient:
+    return python_client(ward.cluster, ward.erin_device)
 
 
 class Erin:
@@ -373,7 +370,7 @@ def test_a_photo_message_that_does_not_match_its_attachments_is_refused(ward):
             )
             body = {"type": "photos", "text": "mismatch", "photos": [entry]}
             ref = {**attachment_ref(entry), "keywords": ["face"]}
-            await erin._post_body(
+            await erin.post_body(
                 ward.thread_id,
                 json.dumps(body).encode(),
                 department=ward.department_id,

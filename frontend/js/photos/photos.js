@@ -4,7 +4,7 @@
 // shown through blob: URLs that each view revokes when it leaves.
 import * as c from "../crypto.js";
 import { get } from "../api.js";
-import { E2EError } from "../e2e.js";
+import { E2EError } from "../e2e/errors.js";
 import { downloadBlob, encryptBlob, uploadBlob } from "./transfer.js";
 
 export const MAX_PHOTOS = 10;
@@ -236,8 +236,8 @@ export async function openItem(app, item) {
   const message = item.message;
   if (!openedMessages.has(message.id)) {
     const promise = (async () => {
-      const plaintext = await app.e2e.open(message, item.department);
-      const { body } = readBody(plaintext, message.attachments);
+      const { text } = await app.e2e.open(message, item.department);
+      const { body } = readBody(text, message.attachments);
       if (!body) throw invalid("the message holds no photo");
       return body;
     })();

@@ -4,7 +4,7 @@
 // ciphertext's SHA-256 against the signed body before decrypting a byte.
 import * as c from "../crypto.js";
 import { getBytes, get, post, putBytes } from "../api.js";
-import { E2EError } from "../e2e.js";
+import { E2EError } from "../e2e/errors.js";
 
 // Small enough that a drop on ward Wi-Fi costs little to resend, big enough
 // that a 3 MB photo is a dozen requests.

@@ -1,7 +1,12 @@
 // An administrator's screen: departments and their heads, and "Appoint the
 // first head": a statement signed in this browser with the institution's
 // admin key, chosen as a file (adminkey.js), checked against the pinned
-// fingerprint, used once and wiped. The server keeps the statement after
+// fingerprint, used once and wiped. It is signed at the head of the
+// department's chain as this browser verifies it (e2e/membership.js
+// appointHead: seq and prev from the verified head, signed again if another
+// statement took the position first), for the head's key as it was shown
+// here to compare; a head the chain already holds is not signed again.
+// The server keeps the statement after
 // checking it (rooms/keys.py check_post_statement): a staff user may post a
 // statement signed by the admin key, and only to appoint a head when the
 // department's signed membership has none.
@@ -16,10 +21,9 @@
 // the department and head numbers, which the head reads from their own
 // department screen.
 import * as c from "../crypto.js";
-import { get, post } from "../api.js";
+import { get } from "../api.js";
 import { withAdminKey } from "../adminkey.js";
-import { verifyListing } from "../membership.js";
-import { h, explain } from "../ui.js";
+import { h, explain, showError } from "../ui.js";
 
 function refusal(error) {
   // The server's own sentence says which check failed (not a head of it, chain refused…).
@@ -71,19 +75,22 @@ export function render(app) {
       class: "stack",
       onsubmit: async (event) => {
         event.preventDefault();
-        problem.textContent = result.textContent = "";
+        showError(problem, null);
+        result.textContent = "";
         sign.disabled = true;
         try {
-          await withAdminKey(file.files[0], pins.admin, (adminKey) => post(`/api/departments/${department.id}/statements`, {
-            signed: c.makeStatement(adminKey, {
-              kind: "admit", department: department.id, subject: head.id,
-              subjectFingerprint: identity.fingerprint, role: "head", signerUser: null,
-            }),
-          }));
-          result.textContent = `${who[0].toUpperCase()}${who.slice(1)} is now the signed head of ${where}. They can sign their colleagues' admissions.`;
+          // Signed for the key shown above, which the head read out: if the server shows
+          // another by now, nothing is signed (fingerprint_mismatch).
+          const { signed } = await withAdminKey(file.files[0], pins.admin,
+            (adminKey) => app.e2e.appointHead(department.id, head.id, adminKey, { fingerprint: identity.fingerprint }));
+          const name = `${who[0].toUpperCase()}${who.slice(1)}`;
+          result.textContent = signed.length
+            ? `${name} is now the signed head of ${where}. They can sign their colleagues' admissions.`
+            : `${name} is already the signed head of ${where}, with this key: nothing more to sign.`;
           form.replaceChildren(result);
           draw();
         } catch (e) {
+          showError(problem, e);
           problem.textContent = refusal(e);
         } finally {
           file.value = ""; // the File object goes with it; nothing was kept
@@ -107,7 +114,7 @@ export function render(app) {
 
   const status = async (department, head) => {
     try {
-      const chain = verifyListing(await get(`/api/departments/${department.id}/statements`), pins.admin);
+      const chain = await app.e2e.chain(department.id, { fresh: true });
       const held = chain.members.get(head.id);
       if (held?.role === "head") return ["signed", "Appointment signed"];
       return [[...chain.members.values()].some((m) => m.role === "head") ? "other" : "unsigned",
@@ -163,11 +170,11 @@ export function render(app) {
     try {
       const server = await get("/api/keys/institution");
       if (server.admin && server.admin.fingerprint !== pins.admin) {
-        error.textContent = explain({ code: "admin_key_mismatch" });
+        showError(error, { code: "admin_key_mismatch" });
         return;
       }
     } catch (e) {
-      error.textContent = explain(e);
+      showError(error, e);
     }
     let list = null;
     try {

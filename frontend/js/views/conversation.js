@@ -11,6 +11,9 @@ import { openPhotoSheet } from "./photosheet.js";
 import { openViewer } from "./viewer.js";
 
 const TYPING_REFRESH_MS = 4000;
+// The sender's clock (signed in the envelope) is shown beside the server's time when
+// they differ by more: a message written offline, or delivered late by the server.
+const CLOCK_GAP_MS = 10 * 60 * 1000;
 const SVG = "http://www.w3.org/2000/svg";
 
 /** A camera outline (no emoji font on many ward PCs). */
@@ -171,6 +174,36 @@ export function render(app, threadId) {
       h("span", { class: "tag consent" }, consentLabel(body.photos[0].consent))));
   };
 
+  /** Bring the first delivery of a duplicate into view, and focus it. */
+  const showFirst = (messageId) => {
+    const first = list.querySelector(`li[data-message-id="${Number(messageId)}"]`);
+    if (!first) {
+      toast("The first delivery of this message is further up the conversation.");
+      return;
+    }
+    first.scrollIntoView({ block: "center" });
+    first.focus();
+  };
+
+  /** The same envelope delivered again under another message id: never a new message (R6). */
+  const duplicate = (e) => h("li", {
+    class: "msg duplicate",
+    dataset: { seq: e.seq, clientMsgId: e.client_msg_id, messageId: e.id ?? "", code: "duplicate", duplicateOf: e.duplicateOf ?? "" },
+  },
+  h("div", { class: "meta" }, h("strong", {}, e.sender.id === me ? "You" : state.displayName(department, e.sender)),
+    h("time", { datetime: e.created_at, title: fullTime(e.created_at) }, shortTime(e.created_at))),
+  h("p", { class: "text" }, "Delivered again by the server — the same message as above."),
+  e.duplicateOf ? h("button", { type: "button", class: "link", onclick: () => showFirst(e.duplicateOf) }, "Show the first delivery") : null);
+
+  /** The sender's own clock, when it is far from the server's time. */
+  const sentAt = (e) => {
+    if (!e.sentAt || !e.created_at) return null;
+    const gap = Math.abs(Date.parse(e.sentAt) - Date.parse(e.created_at));
+    if (!(gap > CLOCK_GAP_MS)) return null;
+    return h("span", { class: "sent-at muted", title: `Written at ${fullTime(e.sentAt)} by the sender's clock; the server received it at ${fullTime(e.created_at)}` },
+      `written ${shortTime(e.sentAt)}`);
+  };
+
   const drawMessages = () => {
     const entries = [...state.threadMessages(threadId).values()].sort((a, b) => a.seq - b.seq);
     const stored = new Set(entries.map((e) => e.client_msg_id));
@@ -183,15 +216,24 @@ export function render(app, threadId) {
         items.push(tombstone(e));
         continue;
       }
+      if (e.error?.code === "duplicate") {
+        items.push(duplicate(e));
+        continue;
+      }
       const mine = e.sender.id === me;
       const undecryptable = e.text === null;
-      items.push(h("li", { class: `msg${mine ? " mine" : ""}${undecryptable ? " undecryptable" : ""}`, dataset: { seq: e.seq ?? "", clientMsgId: e.client_msg_id } },
-        h("div", { class: "meta" }, h("strong", {}, mine ? "You" : state.displayName(department, e.sender)),
-          h("span", { class: "row end" }, h("time", { datetime: e.created_at, title: fullTime(e.created_at) }, e.pending ? (e.failed ? "Not sent" : "Sending…") : shortTime(e.created_at)),
-            redactButton(e))),
-        e.body || e.photos ? photoTiles(e.body || e.photos, e.sender) : null,
-        undecryptable ? h("div", { class: "text" }, e.error?.code === "attachment_mismatch" ? explain(e.error) : `Cannot be read on this device: ${explain(e.error)}`)
-          : e.text ? h("div", { class: "text" }, e.text) : null));
+      // A refusal carries its code (data-code), so what was refused, and why, can be checked.
+      const code = undecryptable ? e.error?.code ?? "crypto_error" : null;
+      items.push(h("li", {
+        class: `msg${mine ? " mine" : ""}${undecryptable ? " undecryptable" : ""}`, tabindex: e.id ? -1 : null,
+        dataset: { seq: e.seq ?? "", clientMsgId: e.client_msg_id, messageId: e.id ?? "", code },
+      },
+      h("div", { class: "meta" }, h("strong", {}, mine ? "You" : state.displayName(department, e.sender)),
+        h("span", { class: "row end" }, h("time", { datetime: e.created_at, title: fullTime(e.created_at) }, e.pending ? (e.failed ? "Not sent" : "Sending…") : shortTime(e.created_at)),
+          sentAt(e), redactButton(e))),
+      e.body || e.photos ? photoTiles(e.body || e.photos, e.sender) : null,
+      undecryptable ? h("div", { class: "text" }, code === "attachment_mismatch" ? explain(e.error) : `Cannot be read on this device: ${explain(e.error)}`)
+        : e.text ? h("div", { class: "text" }, e.text) : null));
       if (e === lastMine) {
         const readers = readersOf(e.seq);
         if (readers.length) {

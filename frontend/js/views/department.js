@@ -7,7 +7,7 @@ import { h, patientLabel, shortTime } from "../ui.js";
 /** For a head the signed membership does not name yet: what the administrator needs. */
 function appointmentNotice(app, departmentId) {
   const notice = h("div", { class: "notice stack", id: "appointment", hidden: true });
-  app.e2e.membership(departmentId).then((chain) => {
+  app.e2e.chain(departmentId).then((chain) => {
     if (chain.members.has(app.state.user.id)) return;
     const first = ![...chain.members.values()].some((m) => m.role === "head");
     notice.replaceChildren(
@@ -16,7 +16,7 @@ function appointmentNotice(app, departmentId) {
         : "Your admission as head is not signed yet: ask another head of this department to sign it (Members)."),
       first ? h("p", {}, "Department number ", h("strong", { id: "appointment-department" }, String(departmentId)),
         " · your user number ", h("strong", { id: "appointment-user" }, String(app.state.user.id))) : null,
-      first ? h("p", {}, "and read them your key fingerprint: ", h("span", { class: "fingerprint" }, c.groupFingerprint(app.e2e.identity.fingerprint))) : null);
+      first ? h("p", {}, "and read them your key fingerprint: ", h("span", { class: "fingerprint" }, c.groupFingerprint(app.e2e.fingerprint))) : null);
     notice.hidden = false;
   }).catch(() => {}); // an unverifiable chain is reported where it matters (members, keys)
   return notice;

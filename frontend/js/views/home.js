@@ -1,6 +1,6 @@
 // My departments, with unread counts, and the way to a patient.
 import * as c from "../crypto.js";
-import { h } from "../ui.js";
+import { h, explain } from "../ui.js";
 
 export function render(app) {
   const list = h("ul", { class: "list", "aria-label": "My departments" });
@@ -18,10 +18,12 @@ export function render(app) {
   app.state.addEventListener("change", onChange);
   draw();
   const findButton = h("a", { class: "button primary", href: "#/find" }, "Find a patient");
-  const fingerprint = app.e2e?.identity ? h("details", { class: "card" }, h("summary", {}, "My key fingerprint"),
+  const fingerprint = app.e2e?.fingerprint ? h("details", { class: "card" }, h("summary", {}, "My key fingerprint"),
     h("p", { class: "muted" }, "A head compares it with you before signing your admission."),
-    h("p", { class: "fingerprint", id: "my-fingerprint" }, c.groupFingerprint(app.e2e.identity.fingerprint))) : null;
+    h("p", { class: "fingerprint", id: "my-fingerprint" }, c.groupFingerprint(app.e2e.fingerprint))) : null;
+  // An institution key the server shows that is not the pinned one: said at once, not only when refused.
+  const pins = (app.pinProblems || []).map((problem) => h("p", { class: "error", role: "alert", dataset: { code: problem.code } }, explain(problem)));
   const administration = app.state.user.is_admin ? h("a", { class: "button", href: "#/admin" }, "Administration") : null;
-  const el = h("div", { class: "stack" }, findButton, h("h2", {}, "My departments"), list, fingerprint, administration);
+  const el = h("div", { class: "stack" }, pins, findButton, h("h2", {}, "My departments"), list, fingerprint, administration);
   return { el, title: "Rounds", focus: findButton, unmount: () => app.state.removeEventListener("change", onChange) };
 }

@@ -1,8 +1,12 @@
 // Encryption keys on this browser: created on the first sign-in (backup
-// sealed under a generated recovery code, shown once, or a passphrase the
-// user chooses), recovered from that secret on a new browser.
+// sealed under a generated recovery code, shown once — the default — or a
+// passphrase the user chooses, which must pass passphrase.js: the floor, then
+// zxcvbn's estimate with the user's own name and login as known words),
+// recovered from that secret on a new browser. zxcvbn's dictionaries load
+// only once "A passphrase I choose" is picked.
 import * as c from "../crypto.js";
-import { h, explain } from "../ui.js";
+import { checkPassphrase, loadEstimator } from "../passphrase.js";
+import { h, showError } from "../ui.js";
 
 function field(id, label, attrs = {}) {
   const input = h("input", { id, name: id, autocomplete: "off", spellcheck: "false", autocapitalize: "none", ...attrs });
@@ -64,25 +68,38 @@ function createForm(app, el) {
   const [again, againField] = field("passphrase2", "The same passphrase again", { type: "password" });
   const own = h("div", { class: "stack", hidden: true }, phraseField, againField);
   const generated = h("input", { type: "radio", name: "kind", id: "kind-generated", checked: true, onchange: () => (own.hidden = true) });
-  const chosen = h("input", { type: "radio", name: "kind", id: "kind-chosen", onchange: () => { own.hidden = false; phrase.focus(); } });
+  const chosen = h("input", {
+    type: "radio", name: "kind", id: "kind-chosen",
+    onchange: () => {
+      own.hidden = false;
+      phrase.focus();
+      loadEstimator().catch(() => {}); // the dictionaries, while the passphrase is typed
+    },
+  });
   const submit = h("button", { class: "primary", type: "submit" }, "Create my keys");
   const busy = derivation("Creating and securing your keys… this takes a few seconds.");
   const form = h("form", {
     class: "card",
     onsubmit: async (event) => {
       event.preventDefault();
-      error.textContent = "";
+      showError(error, null);
       const passphrase = chosen.checked ? phrase.value : null;
       if (passphrase !== null) {
+        submit.disabled = true;
         try {
-          c.checkPassphraseStrength(passphrase);
+          c.checkPassphraseStrength(passphrase); // at once, before the estimate's dictionaries load
+          if (passphrase !== again.value) {
+            error.textContent = "The two passphrases differ.";
+            return;
+          }
+          status.textContent = "Checking how easy the passphrase is to guess…";
+          await checkPassphrase(passphrase, app.e2e.identity.userWords());
         } catch (e) {
-          error.textContent = explain(e);
+          showError(error, e);
           return;
-        }
-        if (passphrase !== again.value) {
-          error.textContent = "The two passphrases differ.";
-          return;
+        } finally {
+          status.textContent = "";
+          submit.disabled = false;
         }
       }
       submit.disabled = true;
@@ -101,7 +118,7 @@ function createForm(app, el) {
           return;
         }
         if (e.code === "cancelled") status.textContent = "Cancelled: your keys are not secured yet. Choose again when you are ready.";
-        else error.textContent = explain(e);
+        else showError(error, e);
         submit.disabled = false;
         submit.focus();
       }
@@ -137,7 +154,7 @@ function recoverForm(app) {
       } catch (e) {
         busy.stop();
         if (e.code === "cancelled") status.textContent = "Cancelled.";
-        else error.textContent = explain(e);
+        else showError(error, e);
         submit.disabled = false;
         secret.select();
       }

@@ -1,36 +1,58 @@
-// A head's view of the department: members, whether their admission is
-// signed (the statement the encryption design requires before anyone wraps
-// a key for them), signing after comparing fingerprints, admitting and
-// removing.
+// A head's view of the department: members, whether the signed membership
+// (the chain every browser checks before wrapping a key for anyone) holds
+// them with the key they use now, and the head's signatures.
+//
+// Admitting is comparing (docs/crypto.md §9, R7): every path that signs,
+// "Sign admission", a member's new key (a `replace`) and "Admit and sign",
+// first shows the colleague's fingerprint to compare with them, and signs
+// only that key; if the server shows another by then, nothing is signed
+// (fingerprint_mismatch). A colleague without keys yet is admitted unsigned:
+// their signature stays pending, offered here once they have keys.
 import * as c from "../crypto.js";
 import { get } from "../api.js";
-import { h, explain, toast } from "../ui.js";
+import { h, showError, toast } from "../ui.js";
 
 export function render(app, departmentId) {
   const state = app.state;
   const department = state.departments.get(departmentId);
   const list = h("ul", { class: "list", "aria-label": "Members" });
-  const error = h("p", { class: "error", role: "alert" });
-  const dialog = h("dialog", { "aria-label": "Compare fingerprints" });
+  const error = h("p", { class: "error", role: "alert", id: "members-error" });
+  const dialog = h("dialog", { "aria-label": "Compare fingerprints", id: "compare-dialog" });
 
-  const confirmFingerprint = (name, fingerprint) => new Promise((resolve) => {
-    dialog.replaceChildren(h("h2", {}, `Sign ${name}'s admission`),
-      h("p", {}, `Ask ${name} to open Rounds and read their key fingerprint. Sign only if every group matches:`),
-      h("p", { class: "fingerprint" }, c.groupFingerprint(fingerprint)),
-      h("div", { class: "row" },
-        h("button", { type: "button", onclick: () => { dialog.close(); resolve(false); } }, "Cancel"),
-        h("button", { type: "button", class: "primary", id: "confirm-sign", onclick: () => { dialog.close(); resolve(true); } }, "It matches: sign")));
+  /** The comparison before any signature; resolves true only on "It matches". */
+  const compare = (name, fingerprint, { replacing = false } = {}) => new Promise((resolve) => {
+    const finish = (value) => {
+      dialog.close();
+      resolve(value);
+    };
+    const sign = h("button", { type: "button", class: "primary", id: "confirm-sign", onclick: () => finish(true) }, "It matches: sign");
+    dialog.replaceChildren(h("h2", {}, replacing ? `Sign ${name}'s new key` : `Sign ${name}'s admission`),
+      replacing ? h("p", { class: "notice" }, `${name} now uses another key than the one signed before (a new phone, or keys restored from another device). Sign it only after checking with ${name} in person or by a call you placed.`) : null,
+      h("p", {}, `Ask ${name} to open Rounds and read their key fingerprint (My departments → My key fingerprint). Sign only if every group matches:`),
+      h("p", { class: "fingerprint", id: "compare-fingerprint" }, c.groupFingerprint(fingerprint)),
+      h("div", { class: "row" }, h("button", { type: "button", onclick: () => finish(false) }, "Cancel"), sign));
+    dialog.addEventListener("cancel", () => resolve(false), { once: true });
     dialog.showModal();
+    sign.focus();
   });
 
-  const act = async (what, fn) => {
-    error.textContent = "";
+  /** Compare, then sign for exactly the key compared, then share the history's keys with them. */
+  const signFor = async (name, user, fingerprint, options) => {
+    if (!(await compare(name, fingerprint, options))) return false;
+    await app.e2e.attest(departmentId, user, { fingerprint });
+    // A newcomer (or a new key) reads the history: share the versions this device holds.
+    await app.e2e.shareHistory(departmentId, user).catch(() => {});
+    return true;
+  };
+
+  const act = async (fn) => {
+    showError(error, null);
     try {
-      await fn();
-      toast(what);
+      const done = await fn();
+      if (done) toast(done);
       await draw();
     } catch (e) {
-      error.textContent = explain(e);
+      showError(error, e);
     }
   };
 
@@ -38,59 +60,80 @@ export function render(app, departmentId) {
     const [members, keys] = await Promise.all([state.departmentMembers(departmentId, { force: true }), get(`/api/departments/${departmentId}/keys`)]);
     let chain = null;
     try {
-      chain = await app.e2e.membership(departmentId);
+      chain = await app.e2e.chain(departmentId, { fresh: true });
     } catch (e) {
-      error.textContent = explain(e);
+      showError(error, e);
     }
     const byUser = new Map(keys.members.map((m) => [m.user, m]));
     list.replaceChildren(...members.map((m) => {
       const k = byUser.get(m.user.id) || {};
-      const signed = chain && k.fingerprint && chain.members.get(m.user.id)?.fingerprint === k.fingerprint && chain.members.get(m.user.id)?.role === m.role;
+      const held = chain?.members.get(m.user.id);
+      const replacing = Boolean(held && k.fingerprint && held.fingerprint !== k.fingerprint);
+      const signed = Boolean(held && k.fingerprint && held.fingerprint === k.fingerprint && held.role === m.role);
       const name = m.user.display_name || m.user.username;
       const self = m.user.id === state.user.id;
-      const status = !k.fingerprint ? "Has not set up keys yet" : signed ? "Admission signed"
-        : self ? "Awaiting a signature (an administrator's for a first head)" : "Awaiting your signature";
+      const status = !k.fingerprint ? "Has not set up keys yet (signature pending)" : signed ? "Admission signed"
+        : self ? "Awaiting a signature (an administrator's for a first head)"
+          : replacing ? "New key: awaiting your signature" : "Awaiting your signature";
       const buttons = [];
-      if (k.fingerprint && !signed && !self) {
+      if (chain && k.fingerprint && !signed && !self) {
         buttons.push(h("button", {
           type: "button", class: "primary", dataset: { sign: m.user.username },
-          onclick: async () => {
-            if (!(await confirmFingerprint(name, k.fingerprint))) return;
-            await act(`${name}'s admission is signed.`, async () => {
-              await app.e2e.attest(departmentId, m.user.id);
-              // A newcomer reads the history: share the versions this device holds.
-              await app.e2e.shareHistory(departmentId, m.user.id).catch(() => {});
-            });
-          },
-        }, "Sign admission"));
+          onclick: () => act(async () => (await signFor(name, m.user.id, k.fingerprint, { replacing }))
+            && (replacing ? `${name}'s new key is signed.` : `${name}'s admission is signed.`)),
+        }, replacing ? "Sign new key" : "Sign admission"));
       }
-      if (m.user.id !== state.user.id) {
+      if (!self) {
         buttons.push(h("button", {
           type: "button", class: "danger", dataset: { remove: m.user.username },
-          onclick: () => confirm(`Remove ${name} from ${department?.name}?`) && act(`${name} was removed.`, () => app.e2e.removeMember(departmentId, m.user.id)),
+          onclick: () => confirm(`Remove ${name} from ${department?.name}?`)
+            && act(async () => (await app.e2e.removeMember(departmentId, m.user.id)) && `${name} was removed.`),
         }, "Remove"));
       }
-      return h("li", { class: "card stack", dataset: { member: m.user.username } },
+      return h("li", { class: "card stack", dataset: { member: m.user.username, status: signed ? "signed" : "pending" } },
         h("div", { class: "row" }, h("span", { class: "grow" }, h("strong", {}, name), h("div", { class: "sub" }, `${m.role === "head" ? "Head" : "Member"} · ${m.user.username} · user ${m.user.id} · ${status}`))),
         k.fingerprint ? h("p", { class: "fingerprint muted" }, c.groupFingerprint(k.fingerprint)) : null,
         buttons.length ? h("div", { class: "row" }, buttons) : null);
     }));
   };
 
-  const userId = h("input", { id: "admit-user", name: "user_id", inputmode: "numeric", required: true });
+  /**
+   * Admit, then, once they are a member with keys, the same comparison as
+   * "Sign admission" before anything is signed; without keys, admitted unsigned.
+   */
+  const admitAndSign = async (user, role) => {
+    await app.e2e.admit(departmentId, user, role, { fingerprint: null });
+    const members = await state.departmentMembers(departmentId, { force: true });
+    const name = members.find((m) => m.user.id === user)?.user.display_name || `User ${user}`;
+    let listed;
+    try {
+      listed = await app.e2e.membership.listedMember(departmentId, user);
+    } catch (e) {
+      if (e.code !== "keys_not_published") throw e;
+      return `${name} is admitted. They have no keys yet: their signature is pending, sign it here once they have signed in.`;
+    }
+    const fingerprint = listed.public.fingerprint;
+    if (!(await signFor(name, user, fingerprint))) {
+      return `${name} is admitted, not signed: sign their admission once you have compared their fingerprint.`;
+    }
+    return `${name} is admitted and signed.`;
+  };
+
+  const userId = h("input", { id: "admit-user", name: "user_id", inputmode: "numeric", required: true, pattern: "[0-9]+" });
   const role = h("select", { id: "admit-role", name: "role" }, h("option", { value: "member" }, "Member"), h("option", { value: "head" }, "Head"));
   const admit = h("form", {
     class: "card",
     onsubmit: (event) => {
       event.preventDefault();
-      act("Admitted.", () => app.e2e.admit(departmentId, Number(userId.value), role.value));
+      act(() => admitAndSign(Number(userId.value), role.value));
     },
   }, h("h2", {}, "Admit a colleague"),
   h("div", {}, h("label", { for: "admit-user" }, "Staff user number"), userId),
   h("div", {}, h("label", { for: "admit-role" }, "Role"), role),
+  h("p", { class: "muted" }, "You will compare their key fingerprint with them before signing."),
   h("button", { class: "primary", type: "submit" }, "Admit and sign"));
 
-  const mine = app.e2e.identity ? h("p", { class: "muted" }, "Your key fingerprint: ", h("span", { class: "fingerprint" }, c.groupFingerprint(app.e2e.identity.fingerprint))) : null;
-  draw().catch((e) => (error.textContent = explain(e)));
+  const mine = app.e2e.fingerprint ? h("p", { class: "muted" }, "Your key fingerprint: ", h("span", { class: "fingerprint" }, c.groupFingerprint(app.e2e.fingerprint))) : null;
+  draw().catch((e) => showError(error, e));
   return { el: h("div", { class: "stack" }, error, list, admit, mine, dialog), title: `${department?.name ?? ""} — members`, back: true };
 }

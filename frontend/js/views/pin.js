@@ -1,33 +1,59 @@
-// First use without a deployment file: the user confirms the institution's
-// admin key fingerprint against the one IT published (intranet, poster),
-// and this browser remembers it and refuses a change afterwards.
+// Without IT's deployment file (/app/institution.json): the user confirms each
+// institution key the file would have named, the admin key (root of every
+// department's membership) and the compliance key (which reads every room key
+// version) the same way, against the fingerprints IT published (intranet,
+// poster). Nothing is trusted on first use: until a key is confirmed, nothing
+// is verified or wrapped with it. A remembered key the server has since
+// changed is never offered again here: it is refused (pins.js mismatches).
 import * as c from "../crypto.js";
-import { confirmPin, serverInstitutionKeys } from "../pins.js";
+import { confirmPin, serverInstitutionKeys, unconfirmed } from "../pins.js";
 import { h, explain } from "../ui.js";
 
+const WHAT = {
+  admin: ["Confirm your hospital's admin key",
+    "It proves who belongs to each department: every admission your colleagues' heads sign is checked against it."],
+  compliance: ["Confirm your hospital's compliance key",
+    "Every conversation's key is also given to this key, so that compliance officers can review records as the law requires. A wrong key here would let someone else read everything."],
+};
+
+/** Where to go once every key is confirmed. */
+function done(app) {
+  if (app.keyState === "ready") app.connect();
+  else app.go(app.state.user.is_admin ? "#/admin" : "#/keys");
+}
+
 export function render(app) {
-  const el = h("div", { class: "stack" }, h("p", { class: "loading" }, "Loading the institution key…"));
-  serverInstitutionKeys().then((keys) => {
-    if (!keys.admin) {
-      el.replaceChildren(h("p", { class: "notice" }, explain({ code: "no_admin_key" })));
+  const el = h("div", { class: "stack" }, h("p", { class: "loading" }, "Loading the institution keys…"));
+  const show = async () => {
+    const server = await serverInstitutionKeys();
+    const [kind] = unconfirmed(app.pins, server);
+    if (!kind) {
+      if (!server.admin && !app.pins.admin) {
+        el.replaceChildren(h("p", { class: "notice", dataset: { code: "no_admin_key" } }, explain({ code: "no_admin_key" })));
+        return;
+      }
+      done(app);
       return;
     }
+    const fingerprint = server[kind].fingerprint;
+    const [title, why] = WHAT[kind];
     const confirm = h("button", {
-      class: "primary", type: "button",
+      class: "primary", type: "button", id: `confirm-${kind}-key`,
       onclick: async () => {
-        await confirmPin("admin", keys.admin.fingerprint);
-        app.pins.admin = keys.admin.fingerprint;
-        if (app.keyState === "ready") app.connect();
-        else app.go("#/admin"); // an administrator without keys of their own
+        confirm.disabled = true;
+        await confirmPin(app.pins, kind, fingerprint);
+        await show();
       },
     }, "It matches: trust this key");
-    el.replaceChildren(h("div", { class: "card stack" },
-      h("h2", {}, "Confirm your hospital's key"),
-      h("p", {}, "This device has not been configured by IT with your hospital's institution key. Compare the fingerprint below with the one IT published. Continue only if every group matches."),
-      h("p", { class: "fingerprint", id: "admin-fingerprint" }, c.groupFingerprint(keys.admin.fingerprint)),
+    el.replaceChildren(h("div", { class: "card stack", dataset: { kind } },
+      h("h2", {}, title),
+      h("p", {}, "This device has not been configured by IT with your hospital's institution keys. Compare the fingerprint below with the one IT published. Continue only if every group matches."),
+      h("p", { class: "muted" }, why),
+      h("p", { class: "fingerprint", id: `${kind}-fingerprint` }, c.groupFingerprint(fingerprint)),
       confirm,
       h("p", { class: "muted" }, "If it does not match, do not continue: call IT.")));
     confirm.focus();
-  }).catch((error) => el.replaceChildren(h("p", { class: "error" }, explain(error))));
-  return { el, title: "Institution key" };
+  };
+  show().catch((error) => el.replaceChildren(h("p", { class: "error", role: "alert", dataset: { code: error.code ?? "" } }, explain(error))));
+  return { el, title: "Institution keys" };
 }

@@ -111,5 +111,12 @@ export function render(app, departmentId, query) {
     h("div", { class: "row" }, step(-1, "‹ Previous week"), step(1, "Next week ›")));
   load();
   const el = h("div", { class: "stack" }, controls, status, groups);
+  if (!department) {
+    // Opened by its address before the socket's hello named the departments: titled once it has.
+    app.socket?.ready().then(() => {
+      const named = app.state?.departments.get(departmentId);
+      if (named) app.retitle(el, `Weekly review — ${named.name}`);
+    }).catch(() => {});
+  }
   return { el, title: `Weekly review${department ? ` — ${department.name}` : ""}`, back: true, unmount: () => urls.revoke() };
 }

@@ -1,0 +1,113 @@
+// Messages: sealed under the current version for the chain head verified,
+// opened only when the chain, the key version and the replay memory all agree
+// (client/messages.py; docs/crypto.md §8 and §9, R4 to R6).
+//
+// Writing: the envelope names the version roomkeys.js checked as current and
+// the chain head this browser verified. Reading: the sender's key is the one
+// the chain admitted at the head the envelope names (never the key
+// directory's), the version's record must verify and allow it, and an
+// envelope seen before under another message id is a `duplicate` (shown as
+// such, pointing to the first), another envelope under a seen (sender,
+// client_msg_id) a `replay`. The memory of what was seen is trust.js, so both
+// hold across reloads and sign-outs.
+import * as c from "../crypto.js";
+import { E2EError } from "./errors.js";
+import { envelopeHash } from "./trust.js";
+
+export class Messages {
+  constructor(e2e) {
+    this.e2e = e2e;
+  }
+
+  /**
+   * The version checked as current and the chain head to name ({key, head});
+   * checked again when an event or a refusal made this browser forget it.
+   */
+  async writingKey(department) {
+    const keys = this.e2e.keys;
+    const key = keys.currentKey(department);
+    const record = key && keys.record(department, key.version);
+    if (key && record) {
+      const chain = await this.e2e.membership.chain(department);
+      try {
+        c.checkCurrent(record, chain); // a removal this browser has since seen
+        return { key, head: chain.head };
+      } catch (error) {
+        if (!(error instanceof c.CryptoError)) throw error;
+        keys.forgetCurrent(department);
+      }
+    }
+    return this.e2e.roomKeys.current(department);
+  }
+
+  /**
+   * Encrypt and sign a message body (text) for `thread`; the envelope. `fresh`
+   * forgets the version held (the server asked for a new one: key_rotation_required).
+   */
+  async seal(text, { department, thread, clientMsgId, fresh = false }) {
+    const plaintext = c.utf8(text);
+    if (plaintext.length > c.MAX_PLAINTEXT) {
+      throw new E2EError("frame_too_large", "This message is too long.", { max_plaintext: c.MAX_PLAINTEXT });
+    }
+    if (fresh) this.e2e.keys.forgetCurrent(department);
+    const { key, head } = await this.writingKey(department);
+    return c.encryptMessage(plaintext, {
+      roomKey: key, head, thread, sender: this.e2e.me, clientMsgId, signer: this.e2e.identity.keypair(),
+    });
+  }
+
+  /** A sent envelope, acknowledged as `messageId`: remembered like one opened. */
+  sent(clientMsgId, envelope, messageId) {
+    return this.e2e.trust.remember(this.e2e.me, clientMsgId, envelopeHash(envelope), messageId ?? null);
+  }
+
+  /**
+   * Verify and decrypt a message (of message.new, a history page or a library item)
+   * of `department`: {text, header} (header.sent_at: the sender's clock). Throws
+   * envelope_mismatch, duplicate (data.message_id: the first), replay, no_room_key,
+   * a membership code (membership_withheld, membership_fork, …) or a crypto code
+   * (sender_not_member, bad_signature, key_version_stale, key_commitment_mismatch,
+   * decryption_failed, …).
+   */
+  async open(message, department) {
+    if (message.redacted) {
+      throw new E2EError("redacted", "This message was removed; it is retained for compliance only.", { ...message.redacted });
+    }
+    const sender = message.sender?.id ?? message.sender;
+    const envelope = message.envelope;
+    const header = c.parseEnvelope(envelope);
+    if (header.thread !== message.thread || header.room !== department || header.sender !== sender
+      || header.client_msg_id !== message.client_msg_id) {
+      throw new E2EError("envelope_mismatch", "The envelope was made for another thread, department, sender or message id.");
+    }
+    const membership = this.e2e.membership;
+    await membership.chain(department, { covers: header.head });
+    const { key, record } = await this.e2e.roomKeys.version(department, header.key_version);
+    const chain = await membership.chain(department, { covers: header.head });
+    const { plaintext } = c.openEnvelope(envelope, { chain, record, roomKey: key });
+    await this.checkSeen(sender, message.client_msg_id, envelope, message.id ?? null);
+    let text;
+    try {
+      text = c.fromUtf8(plaintext);
+    } catch {
+      throw c.invalidEnvelope("the message is not UTF-8 text");
+    }
+    return { text, header };
+  }
+
+  /** Remember a verified envelope; refuse a replay and a duplicate (R6). */
+  async checkSeen(sender, clientMsgId, envelope, messageId) {
+    const trust = this.e2e.trust;
+    const digest = envelopeHash(envelope);
+    const seen = await trust.seen(sender, clientMsgId);
+    if (seen && seen.envelopeHash !== digest) {
+      throw new E2EError("replay", "Another message was already opened under this sender and message id.",
+        { sender, client_msg_id: clientMsgId, message_id: seen.messageId });
+    }
+    const kept = await trust.remember(sender, clientMsgId, digest, messageId);
+    if (messageId !== null && kept.messageId !== null && kept.messageId !== messageId) {
+      throw new E2EError("duplicate", "The server delivered this message again, as another message.",
+        { message_id: kept.messageId, sender, client_msg_id: clientMsgId });
+    }
+  }
+}

@@ -1,0 +1,69 @@
+// How strong a chosen passphrase is, before it protects a key backup the
+// server holds: the rule of client/passphrase.py (docs/crypto.md §4).
+//
+// The server keeps the sealed backup, so whoever holds the database can guess
+// offline. The floor (crypto/backup.js: 16 characters, 8 distinct, two
+// classes) stops the obvious; zxcvbn's estimate stops the guessable that pass
+// it (`Password12345678`, `Summer2024Summer`, `hospital hospital`): at least
+// 10^12 guesses, counting the user's own name and login and the hospital's
+// words as known words. zxcvbn-ts and its English and French dictionaries
+// (frontend/vendor/zxcvbn-ts, about 2 MB) are imported only when a passphrase
+// is checked, so a sign-in with the generated recovery code never loads them.
+import { checkPassphraseStrength, normalisePassphrase, weakPassphrase } from "./crypto.js";
+
+export const MIN_GUESSES_LOG10 = 12;
+// Words everyone in a hospital would try first (client/passphrase.py CONTEXT_WORDS).
+export const CONTEXT_WORDS = ["rounds", "hospital", "hôpital", "chu", "clinique", "patient", "password"];
+// zxcvbn's cost grows with the length; past 100 characters nothing is guessable.
+const MAX_CHECKED = 100;
+
+let estimator = null;
+
+/** zxcvbn-ts with the common, English and French dictionaries, built once (lazily). */
+export function loadEstimator() {
+  estimator ??= (async () => {
+    const vendor = "../vendor/zxcvbn-ts";
+    const [{ ZxcvbnFactory }, common, en, fr] = await Promise.all([
+      import(`${vendor}/core/index.mjs`),
+      import(`${vendor}/language-common/index.mjs`),
+      import(`${vendor}/language-en/index.mjs`),
+      import(`${vendor}/language-fr/index.mjs`),
+    ]);
+    return new ZxcvbnFactory({
+      translations: en.translations,
+      graphs: common.adjacencyGraphs,
+      dictionary: { ...common.dictionary, ...en.dictionary, ...fr.dictionary },
+    });
+  })();
+  estimator.catch(() => (estimator = null)); // a failed load (offline) is tried again next time
+  return estimator;
+}
+
+/** Each input, its words ("head_carol" → "head", "carol"), and its words run together. */
+export function knownWords(inputs) {
+  const words = [];
+  for (const text of inputs) {
+    // Python's [\W_]+: anything but letters, digits and combining marks.
+    const parts = String(text || "").split(/[^\p{L}\p{N}\p{M}]+/u).filter(Boolean);
+    if (parts.length) words.push(text, ...parts, parts.join(""));
+  }
+  return [...new Set(words)].filter(Boolean);
+}
+
+/**
+ * Refuse a passphrase too easy to guess; resolve to zxcvbn's log10 of the guesses.
+ * `userInputs`: the user's login and display name. Rejects with a CryptoError
+ * `weak_passphrase` naming the floor's rule, or zxcvbn's own advice.
+ */
+export async function checkPassphrase(passphrase, userInputs = []) {
+  checkPassphraseStrength(passphrase);
+  const zxcvbn = await loadEstimator();
+  const text = normalisePassphrase(passphrase).slice(0, MAX_CHECKED);
+  const result = zxcvbn.check(text, knownWords([...userInputs, ...CONTEXT_WORDS]));
+  if (result.guessesLog10 < MIN_GUESSES_LOG10) {
+    const advice = [result.feedback.warning, ...(result.feedback.suggestions || [])].filter(Boolean).join(" ");
+    throw weakPassphrase(advice || "add words that are not about you or your work",
+      { guesses_log10: result.guessesLog10 });
+  }
+  return result.guessesLog10;
+}

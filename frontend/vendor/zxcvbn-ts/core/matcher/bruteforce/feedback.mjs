@@ -1,0 +1,6 @@
+var bruteforceMatcher = () => {
+  return null;
+};
+
+export { bruteforceMatcher as default };
+//# sourceMappingURL=feedback.mjs.map
