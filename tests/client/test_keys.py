@@ -60,20 +60,21 @@ async def signed_in(
     """A client on a device of its own (a fresh state directory unless `state_dir`),
     pinned to the demo's institution keys unless `pin` / `admin_pin` say otherwise."""
     pins = demo_pins(server)
-    client = RoundsClient(
-        server.url,
-        pinned_compliance_fingerprint=pin or pins["compliance"],
-        pinned_admin_fingerprint=admin_pin or pins["admin"],
-        state_dir=state_dir or tempfile.mkdtemp(prefix="rounds-device-"),
-        **options,
-    )
-    try:
-        await client.login(username, DEMO_PASSWORD)
-        if connect:
-            await client.connect()
-        yield client
-    finally:
-        await client.aclose()
+    with tempfile.TemporaryDirectory(prefix="rounds-device-") as fresh:
+        client = RoundsClient(
+            server.url,
+            pinned_compliance_fingerprint=pin or pins["compliance"],
+            pinned_admin_fingerprint=admin_pin or pins["admin"],
+            state_dir=state_dir or fresh,
+            **options,
+        )
+        try:
+            await client.login(username, DEMO_PASSWORD)
+            if connect:
+                await client.connect()
+            yield client
+        finally:
+            await client.aclose()
 
 
 async def department_named(client: RoundsClient, name: str) -> int:

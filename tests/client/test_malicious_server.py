@@ -92,6 +92,7 @@ class ScriptedServer(httpx.AsyncBaseTransport):
 class Ward:
     cluster: LiveCluster
     pins: dict[str, str]
+    folder: str  # the devices' state directories live here
     department: int = 0
     thread: dict = field(default_factory=dict)
     users: dict[str, int] = field(default_factory=dict)
@@ -120,7 +121,7 @@ async def device(
     """`username` on their own device (its remembered state), or on a new one (`fresh`),
     with the keys they set up, talking to `server`."""
     if fresh or username not in ward.devices:
-        state = tempfile.mkdtemp(prefix="rounds-device-")
+        state = tempfile.mkdtemp(prefix="device-", dir=ward.folder)
         ward.devices.setdefault(username, state)
     else:
         state = ward.devices[username]
@@ -146,7 +147,7 @@ async def device(
 async def build_ward(ward: Ward) -> None:
     names = ("head_carol", "surgeon_bob", "nurse_alice", "nurse_frank")
     for name in names:
-        ward.devices[name] = tempfile.mkdtemp(prefix="rounds-device-")
+        ward.devices[name] = tempfile.mkdtemp(prefix="device-", dir=ward.folder)
     async with contextlib.AsyncExitStack() as stack:
         people = {
             name: await stack.enter_async_context(device(ward, name, connect=True))
@@ -184,8 +185,8 @@ async def build_ward(ward: Ward) -> None:
 
 
 @pytest.fixture(scope="module")
-def ward(cluster: LiveCluster) -> Ward:
-    built = Ward(cluster, demo_pins(cluster.servers[0]))
+def ward(cluster: LiveCluster, tmp_path_factory) -> Ward:
+    built = Ward(cluster, demo_pins(cluster.servers[0]), str(tmp_path_factory.mktemp("devices")))
     asyncio.run(build_ward(built))
     return built
 
