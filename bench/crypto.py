@@ -3,6 +3,10 @@
 - v2 envelope encrypt+sign and open (verify against the sender's place in
   the membership chain and the key version's record, then decrypt) rates
   for a 1 KiB message: the client's cost per message sent or shown;
+- replaying a department's membership chain of 200 statements (one head
+  admitting 150 members, 30 removals and 19 key replacements) from the
+  admin key, what a client pays each time it fetches and verifies a
+  department's chain, and verifying a key version record against it;
 - signature verification alone (`verify_envelope`), the server's cost per
   message posted, next to a bare PyNaCl Ed25519 verification of the same
   size for comparison;
@@ -51,6 +55,7 @@ from chat.crypto import (
     replay_membership_chain,
     sign_statement,
     verify_envelope,
+    verify_key_version,
 )
 
 MiB = 1024 * 1024
@@ -168,6 +173,45 @@ def _one_head_chain(department: int, user: int, head: IdentityKeyPair) -> Member
     )
 
 
+def _long_chain(department: int, length: int = 200) -> tuple[list, IdentityKeyPair, list]:
+    """A department's chain of `length` statements: a head appointed by the admin key,
+    admissions, then removals and key replacements signed by the head."""
+    admin, head = IdentityKeyPair.generate(), IdentityKeyPair.generate()
+    keys = {1: head}
+    chain: list = []
+
+    def add(kind: str, user: int, key: IdentityKeyPair, role: str, signer, replaces=None):
+        statement = MembershipStatement(
+            department=department,
+            seq=len(chain) + 1,
+            prev=chain[-1].hash if chain else GENESIS,
+            kind=kind,  # type: ignore[arg-type]
+            subject_user=user,
+            subject_fingerprint=key.fingerprint,
+            replaces=replaces,
+            role=role,  # type: ignore[arg-type]
+            issued_at="2026-01-05T08:00:00Z",
+            signer_user=None if signer is admin else 1,
+            signer_fingerprint=signer.fingerprint,
+        )
+        chain.append(sign_statement(statement, signer))
+
+    add("admit", 1, head, "head", admin)
+    for user in range(2, 152):
+        keys[user] = IdentityKeyPair.generate()
+        add("admit", user, keys[user], "member", head)
+    for user in range(2, 32):
+        add("remove", user, keys[user], "member", head)
+    while len(chain) < length:
+        user = 32 + len(chain) % 100
+        new = IdentityKeyPair.generate()
+        add("replace", user, new, "member", head, replaces=keys[user].fingerprint)
+        keys[user] = new
+    every_key = [k.public for k in keys.values()]
+    every_key += [IdentityKeyPair.generate().public]  # one the chain never names
+    return chain, admin, every_key
+
+
 def run() -> dict[str, Any]:
     alice = IdentityKeyPair.generate()
     chain = _one_head_chain(12, 7, alice)
@@ -202,6 +246,16 @@ def run() -> dict[str, Any]:
         "raw_ed25519_verify_1kib_per_s": round(_rate(lambda: raw_verify.verify(raw_signed))),
         "chunk_size": CHUNK_SIZE,
     }
+    statements, admin, known = _long_chain(12)
+
+    def replay() -> MembershipChain:
+        return replay_membership_chain(statements, admin_key=admin.public, keys=known)
+
+    results["chain_200_statements_replay_ms"] = round(_best_of(replay) * 1000, 2)
+    signed_version = make_key_version(room_key, head=chain.head, creator_user=7, creator=alice)
+    results["key_version_verify_per_s"] = round(
+        _rate(lambda: verify_key_version(signed_version, chain))
+    )
     key = FileKey.generate()
     for label, size in (("4mib", 4 * MiB), ("50mib", 50 * MiB)):
         for name, value in _stream_figures(key, size).items():

@@ -167,13 +167,12 @@ def check_id(value: Any, name: str, error: type[Exception] = InvalidEnvelope) ->
 FINGERPRINT_HEX_LEN = 64
 
 
+_HEX_64 = re.compile(r"[0-9a-f]{64}", re.ASCII)
+
+
 def check_fingerprint(value: Any, name: str) -> str:
     """An identity fingerprint: 64 lowercase hex digits."""
-    if (
-        not isinstance(value, str)
-        or len(value) != FINGERPRINT_HEX_LEN
-        or any(ch not in "0123456789abcdef" for ch in value)
-    ):
+    if not isinstance(value, str) or not _HEX_64.fullmatch(value):
         raise InvalidEnvelope(f"{name} must be 64 lowercase hex digits")
     return value
 

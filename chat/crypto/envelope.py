@@ -37,7 +37,6 @@ from .encoding import (
     b64decode,
     b64encode,
     canonical_json,
-    check_hash,
     check_id,
     check_version,
     parse_timestamp,
@@ -262,7 +261,7 @@ def parse_envelope(envelope: Any) -> EnvelopeHeader:
     ciphertext = b64decode(text, field="ciphertext")
     if not TAG_SIZE <= len(ciphertext) <= MAX_CIPHERTEXT:
         raise InvalidEnvelope(f"ciphertext: expected {TAG_SIZE} to {MAX_CIPHERTEXT} bytes")
-    head = ChainHead(header["chain_seq"], check_hash(header["chain_head"], "chain_head"))
+    head = ChainHead(header["chain_seq"], header["chain_head"])
     return EnvelopeHeader(
         room=check_id(header["room"], "room"),
         thread=check_id(header["thread"], "thread"),
