@@ -164,9 +164,6 @@ def check_id(value: Any, name: str, error: type[Exception] = InvalidEnvelope) ->
     return value
 
 
-FINGERPRINT_HEX_LEN = 64
-
-
 _HEX_64 = re.compile(r"[0-9a-f]{64}", re.ASCII)
 
 
