@@ -207,56 +207,6 @@ def test_python_client_and_browser_read_each_other(ward):
     expect(bob.page.locator("li.msg", has_text=FROM_PYTHON)).to_contain_text("Dr Erin Petit")
 
 
-REDELIVER = """async ([thread, department, copy]) => {
-  const app = window.rounds;
-  const page = await app.socket.request({ type: "history.fetch", thread, limit: 50 });
-  const first = page.messages[0];
-  const last = page.messages[page.messages.length - 1];
-  const message = { ...first, ...copy, id: last.id + copy.offset, seq: last.seq + copy.offset };
-  delete message.offset;
-  await app.addMessage(message, department);
-  return { first: first.id, seq: message.seq, clientMsgId: first.client_msg_id };
-}"""
-
-
-def test_a_message_the_server_delivers_again_is_a_duplicate_and_a_swap_a_replay(ward):
-    """The server delivers Bob's first envelope again under a new message id: Alice sees
-    it as a duplicate pointing to the first, never as a new message, also after a
-    reload. Another envelope of Bob's under the same client_msg_id is a replay."""
-    alice, bob = ward.people["nurse_alice"].page, ward.people["surgeon_bob"].page
-    alice.goto(f"/#/t/{ward.thread_id}")
-    expect(message(alice, FIRST)).to_have_count(1)
-    args = [ward.thread_id, ward.department_id, {"offset": 1000}]
-    again = alice.evaluate(REDELIVER, args)
-    duplicate = alice.locator(f"li.msg[data-seq='{again['seq']}']")
-    expect(duplicate).to_have_attribute("data-code", "duplicate")
-    expect(duplicate).to_have_attribute("data-duplicate-of", str(again["first"]))
-    expect(duplicate).to_contain_text("Delivered again by the server")
-    expect(message(alice, FIRST)).to_have_count(1)
-    duplicate.get_by_role("button", name="Show the first delivery").click()
-    expect(alice.locator(f"li.msg[data-message-id='{again['first']}']")).to_be_focused()
-    shot(alice, "25-duplicate")
-    alice.reload()
-    expect(message(alice, FIRST)).to_have_count(1)
-    again = alice.evaluate(REDELIVER, [*args[:2], {"offset": 2000}])
-    expect(alice.locator(f"li.msg[data-seq='{again['seq']}']")).to_have_attribute(
-        "data-code", "duplicate"
-    )
-    # Bob's browser signs another envelope under the first message's client_msg_id.
-    envelope = bob.evaluate(
-        """async ([thread, department, clientMsgId]) => window.rounds.e2e.seal(
-             "Another text under the same id", { department, thread, clientMsgId })""",
-        [ward.thread_id, ward.department_id, again["clientMsgId"]],
-    )
-    swapped = alice.evaluate(REDELIVER, [*args[:2], {"offset": 3000, "envelope": envelope}])
-    replay = alice.locator(f"li.msg[data-seq='{swapped['seq']}']")
-    expect(replay).to_have_attribute("data-code", "replay")
-    expect(replay).to_contain_text("Cannot be read on this device")
-    expect(alice.locator("li.msg .text", has_text="Another text under the same id")).to_have_count(
-        0
-    )
-
-
 def test_a_head_closes_and_reopens_the_thread(ward):
     carol, bob = ward.people["head_carol"].page, ward.people["surgeon_bob"].page
     carol.goto(f"/#/t/{ward.thread_id}")
