@@ -62,7 +62,7 @@ from tests.browser.conftest import (
     sign_in,
 )
 from tests.browser.test_keys_browser import choose_passphrase
-from tests.client.test_keys import LIMITS, department_named, new_thread
+from tests.live.sdk import LIMITS, department_named, new_thread
 from tests.live.servers import DEMO_PASSWORD, LiveCluster
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(300)]

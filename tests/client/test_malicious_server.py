@@ -41,7 +41,7 @@ from chat.crypto import (
     wrap_room_key,
 )
 from client.sdk import RoundsClient, RoundsClientError
-from tests.client.test_keys import LIMITS, demo_admin_key, demo_pins, department_named, new_thread
+from tests.live.sdk import LIMITS, demo_admin_key, demo_pins, department_named, new_thread
 from tests.live.servers import DEMO_PASSWORD, LiveCluster
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(120)]

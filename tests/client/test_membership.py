@@ -17,7 +17,7 @@ import pytest
 from chat.crypto import CONTEXT_STATEMENT, IdentityKeyPair, b64encode, canonical_json
 from client import RoundsClient
 from client.sdk import RoundsClientError
-from tests.client.test_keys import (
+from tests.live.sdk import (
     LIMITS,
     appoint,
     attest,

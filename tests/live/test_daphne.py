@@ -21,34 +21,19 @@ import websockets
 
 from chat.crypto import RoomKey
 from client.sdk import RoundsClient, RoundsClientError
-from tests.client.test_keys import demo_pins
+from client.transport import Connection
 from tests.live.keys import PLAINTEXT, LiveKeys
-from tests.live.servers import DEMO_PASSWORD, LiveCluster, Server
+from tests.live.sdk import signed_in as pinned
+from tests.live.servers import LiveCluster, Server
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(120)]
 
 
-def pinned_client(server: Server) -> RoundsClient:
-    """The SDK pinned to the demo's institution keys, remembering under the cluster's folder."""
-    pins = demo_pins(server)
-    return RoundsClient(
-        server.url,
-        pinned_admin_fingerprint=pins["admin"],
-        pinned_compliance_fingerprint=pins["compliance"],
-        state_dir=server.root / "client-state",
-    )
-
-
 @contextlib.asynccontextmanager
 async def signed_in(server: Server, username: str, *, connect: bool = True):
-    client = pinned_client(server)
-    try:
-        await client.login(username, DEMO_PASSWORD)
-        if connect:
-            await client.connect()
+    """The SDK pinned to the demo's keys, remembering under the cluster's folder."""
+    async with pinned(server, username, connect=connect, state_dir=server.root / "state") as client:
         yield client
-    finally:
-        await client.aclose()
 
 
 def department_id(client: RoundsClient, name: str) -> int:
@@ -227,7 +212,7 @@ async def test_an_unauthenticated_socket_is_closed_with_4401(cluster: LiveCluste
 
 
 async def test_the_sdk_reports_4401_on_an_unauthenticated_connect(cluster: LiveCluster):
-    client = pinned_client(cluster.servers[0])
+    client = Connection(cluster.servers[0].url)
     try:
         with pytest.raises(RoundsClientError) as refused:
             await client.connect()

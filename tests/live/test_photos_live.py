@@ -30,8 +30,8 @@ from PIL import Image
 from bench.keys import demo_key
 from client.media import create_upload, encrypt_blob, resume_upload, send_chunks, upload_state
 from client.sdk import RoundsClient, RoundsClientError
-from tests.client.test_keys import demo_pins
-from tests.client.test_keys import signed_in as pinned
+from tests.live.sdk import demo_pins
+from tests.live.sdk import signed_in as pinned
 from tests.live.servers import BASE_DIR, DEMO_PASSWORD, LiveCluster, Server
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(240)]
