@@ -116,9 +116,12 @@ def python_client(cluster: LiveCluster, state_dir: str) -> RoundsClient:
     return RoundsClient(cluster.servers[-1].url, pins_file=pins_file(cluster), state_dir=state_dir)
 
 
+_DEVICES = tempfile.TemporaryDirectory(prefix="rounds-browser-devices-")
+
+
 def device_dir() -> str:
-    """A fresh state directory: one Python device's trust store."""
-    return tempfile.mkdtemp(prefix="rounds-browser-device-")
+    """A fresh state directory: one Python device's trust store (removed when the run ends)."""
+    return tempfile.mkdtemp(prefix="device-", dir=_DEVICES.name)
 
 
 def run_async(coro):
