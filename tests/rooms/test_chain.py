@@ -12,18 +12,14 @@ before the chain is consulted, tests/rooms/test_statements.py.
 """
 
 import os
-import threading
-import time
-from typing import Any
 
 import pytest
-from django.db import connection, transaction
 
 from accounts.models import IdentityKey
 from chat.crypto import ChainHead, IdentityKeyPair, SignedStatement, verify_statement
 from chat.errors import ErrorCode, RoundsError
+from rooms import chain
 from rooms.actions import check_set_role, do_admit_member
-from rooms.chain import check_post_statement
 from rooms.models import Department
 from rooms.models import MembershipStatement as StoredStatement
 from tests.conftest import Hospital, make_user, signed_statement
@@ -174,29 +170,14 @@ def test_of_two_statements_signed_at_one_head_the_second_is_a_conflict(attested:
     assert again.status_code == 201 and again.json()["seq"] == 5
 
 
-def _wait_for_lock_waiters(count: int) -> None:
-    """Until `count` other sessions of this database wait for a lock (PostgreSQL)."""
-    deadline = time.monotonic() + 10
-    with connection.cursor() as cursor:
-        while time.monotonic() < deadline:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-            if cursor.fetchone()[0] >= count:
-                return
-            time.sleep(0.02)
-    raise AssertionError(f"{count} sessions never queued for the department's row")
-
-
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.skipif(not POSTGRES, reason="two concurrent writers need PostgreSQL's row locks")
-def test_two_statements_racing_for_one_position_keep_one_and_refuse_the_other(
-    live_hospital: Hospital,
+def test_a_statement_overtaken_while_it_waited_for_the_lock_is_a_conflict(
+    hospital: Hospital, monkeypatch
 ):
-    """Both pass their checks before the lock and queue for it; the first appends, the
-    second then finds the head moved."""
-    h = live_hospital
+    """Two heads' statements for one position both pass the checks made before the
+    department's lock; the one that takes the lock second finds the head moved. The
+    race is played in order (the first append runs just before the second's), so
+    the test does not depend on how threads are scheduled."""
+    h = hospital
     signed = []
     for name in ("locum_fred", "locum_gina"):
         user = make_user(name)
@@ -206,35 +187,23 @@ def test_two_statements_racing_for_one_position_keep_one_and_refuse_the_other(
         setattr(h, name, user)
         h.keys[name] = pair
         signed.append(signed_statement(h, h.plastic, name, "member", signer="head_carol"))
-    outcomes: list[Any] = [None, None]
+    fred, gina = signed
+    append = chain.do_append_statement
+    first: list[dict] = []
 
-    def post(index: int) -> None:
-        try:
-            outcomes[index] = check_post_statement(
-                h.head_carol, h.plastic.pk, signed[index].to_dict()
-            )
-        except RoundsError as refusal:
-            outcomes[index] = refusal
-        finally:
-            connection.close()
+    def fred_first(actor, department_id, parsed):
+        first.append(append(actor, department_id, fred))
+        return append(actor, department_id, parsed)
 
-    workers = [threading.Thread(target=post, args=(i,)) for i in range(2)]
-    # Hold the department's row while both pass their checks and queue for it.
-    with transaction.atomic():
-        Department.objects.select_for_update().get(pk=h.plastic.pk)
-        for worker in workers:
-            worker.start()
-        _wait_for_lock_waiters(2)
-    for worker in workers:
-        worker.join(10)
-    kept = [o for o in outcomes if isinstance(o, dict)]
-    refused = [o for o in outcomes if isinstance(o, RoundsError)]
-    assert len(kept) == len(refused) == 1, outcomes
-    assert kept[0]["seq"] == 4
-    assert refused[0].code == ErrorCode.CONFLICT
-    assert refused[0].data == {"head": {"seq": 4, "hash": kept[0]["hash"]}}
+    monkeypatch.setattr(chain, "do_append_statement", fred_first)
+    with pytest.raises(RoundsError) as refused:
+        chain.check_post_statement(h.head_carol, h.plastic.pk, gina.to_dict())
+    (kept,) = first
+    assert kept["seq"] == 4
+    assert refused.value.code == ErrorCode.CONFLICT
+    assert refused.value.data == {"head": {"seq": 4, "hash": kept["hash"]}}
     assert StoredStatement.objects.filter(department=h.plastic, seq__gt=3).count() == 1
-    assert Department.objects.get(pk=h.plastic.pk).chain_head == kept[0]["hash"]
+    assert Department.objects.get(pk=h.plastic.pk).chain_head == kept["hash"]
     # The hospital's own statements were stored directly; only the winner is audited.
     assert len(audit("key.statement_signed")) == 1
 
