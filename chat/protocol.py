@@ -55,7 +55,7 @@ class Envelope(Strict):
     """An end-to-end encrypted body: a small routing header and the ciphertext.
 
     The frame schema only bounds it; chat.crypto.verify_envelope then checks
-    it as a v1 envelope signed by the sender (chat.actions.check_envelope).
+    it as a v2 envelope signed by the sender (chat.posting.check_envelope).
     The server stores and relays both as they came and never decrypts.
     """
 

@@ -3,7 +3,7 @@
 All of a process's database work runs in one thread (Channels'
 `database_sync_to_async`), so posts queue behind each other anyway. Rather
 than one transaction each, the posts waiting when the database thread comes
-free are stored together (`chat.actions.check_post_messages`): one
+free are stored together (`chat.posting.check_post_messages`): one
 transaction and a few statements for the batch. Nothing waits to fill a
 batch: a lone post goes at once, so latency at low rates is unchanged, and
 under load batches grow with the queue. The batch's events are published
@@ -18,7 +18,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from chat.actions import Post, check_post_messages
+from chat.posting import Post, check_post_messages
 from chat.errors import RoundsError
 from chat.events import collecting_publications, publish_all
 

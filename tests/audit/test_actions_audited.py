@@ -13,6 +13,7 @@ from django.db import transaction
 from audit.actions import verify_chain
 from audit.models import AuditEvent
 from chat import actions as chat_actions
+from chat import posting
 from chat.errors import RoundsError
 from chat.models import Event, Message, Receipt, Thread
 from rooms import actions as room_actions
@@ -173,7 +174,7 @@ def test_a_post_that_fails_after_auditing_rolls_back_message_event_and_entry(
 ):
     h = hospital
     events_before = Event.objects.count()
-    fail_after_audit(chat_actions)
+    fail_after_audit(posting)
     with pytest.raises(Boom):
         chat_actions.check_post_message(
             h.surgeon_bob,

@@ -1,0 +1,590 @@
+"""Posting messages: the hot path, one post or a batch (group commit).
+
+In one transaction a post takes the thread's message number and the
+department's event number (both under row locks, thread first), checks
+membership and the room key state (version, commitment, chain position:
+docs/crypto.md §8) under those locks, and writes the message, its event
+and its audit entry. The ack is sent only after commit; fan-out runs on
+commit. `check_post_messages` does the same for a batch of posts that
+arrived together: one transaction, a few statements for the whole batch,
+and each post its own ack or refusal, as if posted alone.
+"""
+
+import functools
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from accounts.keys import active_identity
+from accounts.models import IdentityKey
+from audit.actions import record, record_many
+from chat.crypto import (
+    BadSignature,
+    CryptoError,
+    EnvelopeHeader,
+    PublicIdentity,
+    b64encode,
+    verify_envelope,
+)
+from chat.errors import ErrorCode, NotFound, RoundsError
+from chat.events import append_event, append_message_events, message_payload
+from chat.models import EventKind, Message, Thread
+from media.attachments import check_attachment_refs, do_attach_uploads
+from rooms import access
+from rooms.models import Membership
+
+
+def envelope_hash(envelope: dict[str, Any], attachments: list[dict] | None = None) -> str:
+    """What tells a retry from another post: the envelope, and the photo refs if any
+    (a text post's hash is the envelope's alone, as before photos existed)."""
+    body = {"envelope": envelope, "attachments": attachments} if attachments else envelope
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def ciphertext_size(envelope: dict[str, Any]) -> int:
+    """Bytes of ciphertext behind the base64 text, without decoding it."""
+    text = envelope["ciphertext"]
+    return len(text) * 3 // 4 - text[-2:].count("=")
+
+
+def _ack_for(message: Message) -> dict[str, Any]:
+    return {
+        "message_id": message.pk,
+        "thread": message.thread_id,
+        "seq": message.seq,
+        "created_at": message.created_at.isoformat(),
+    }
+
+
+def check_post_message(
+    actor: Any,
+    thread_id: int,
+    client_msg_id: str,
+    envelope: dict[str, Any],
+    attachments: Sequence[Any] = (),
+) -> dict[str, Any]:
+    """Verify an envelope and store it once; a retry with the same content gets the first ack.
+
+    The envelope must be signed by the poster's published identity and its
+    header must name this thread, this poster and this client_msg_id (the
+    department and key version are checked under the locks, in
+    `do_post_message`). Returns the ack data (message id, per-thread seq,
+    server timestamp). The first attempt goes straight to the insert; only a
+    retry, caught by the unique (sender, client_msg_id) constraint, pays for
+    a look-up. So does a refusal: a retry whose ack was lost gets that ack
+    even if the thread closed, the sender left or the key rotated since.
+    `attachments` (photo refs, media.attachments) are attached in the same
+    transaction; the retry check covers them too.
+    """
+    access.check_authenticated(actor)
+    header = check_envelope(actor, thread_id, client_msg_id, envelope)
+    refs = check_attachment_refs(attachments) if attachments else []
+    body_hash = envelope_hash(envelope, refs)
+    try:
+        return do_post_message(actor, thread_id, client_msg_id, envelope, body_hash, header, refs)
+    except (IntegrityError, RoundsError) as refusal:
+        if isinstance(refusal, RoundsError) and refusal.code not in RETRYABLE:
+            raise
+        existing = Message.objects.filter(sender_id=actor.pk, client_msg_id=client_msg_id).first()
+        if existing is None:
+            raise
+        return _replay_ack(existing, thread_id, body_hash)
+
+
+def check_envelope(
+    actor: Any, thread_id: int, client_msg_id: str, envelope: dict[str, Any]
+) -> EnvelopeHeader:
+    """The sender's signature over the envelope, and a header that matches the post.
+
+    Runs before any lock is taken: a signature check costs about 0.1 ms.
+    """
+    identity = active_identity(actor.pk)
+    if identity is None:
+        raise RoundsError("Publish your identity key before posting.", code=ErrorCode.INVALID_KEY)
+    return _verified_header(identity, actor.pk, thread_id, client_msg_id, envelope)
+
+
+def _verified_header(
+    identity: Any, sender_id: int, thread_id: int, client_msg_id: str, envelope: dict[str, Any]
+) -> EnvelopeHeader:
+    try:
+        sender_key = parsed_identity(identity.x25519, identity.ed25519)
+        header = verify_envelope(envelope, sender_key=sender_key)
+    except BadSignature:
+        raise RoundsError(
+            "The envelope's signature does not verify with your published key.",
+            code=ErrorCode.BAD_SIGNATURE,
+        ) from None
+    except CryptoError as error:
+        raise RoundsError(
+            f"The envelope is not a valid v2 envelope: {error}", code=ErrorCode.INVALID_ENVELOPE
+        ) from None
+    if (header.thread, header.sender, header.client_msg_id) != (
+        thread_id,
+        sender_id,
+        client_msg_id,
+    ):
+        raise RoundsError(
+            "The envelope was made for another thread, sender or client_msg_id.",
+            code=ErrorCode.ENVELOPE_MISMATCH,
+        )
+    return header
+
+
+@functools.lru_cache(maxsize=4096)
+def parsed_identity(x25519: str, ed25519: str) -> PublicIdentity:
+    """Public keys are checked as points once per process, not on every post."""
+    return PublicIdentity.from_dict({"x25519": x25519, "ed25519": ed25519})
+
+
+class KeyState(NamedTuple):
+    """A department's room key and chain position, read under its row lock with its numbers."""
+
+    key_version: int
+    rotation_required: bool
+    key_commitment: str
+    key_chain_seq: int
+    chain_seq: int
+
+
+# Take department event numbers and read its KeyState under the same row lock.
+_TAKE_DEPARTMENT_NUMBERS = (
+    "UPDATE rooms_department SET event_seq = event_seq + %s WHERE id = %s RETURNING event_seq, "
+    "key_version, rotation_required, key_commitment, key_chain_seq, chain_seq"
+)
+
+
+def _key_state(row: tuple) -> KeyState:
+    version, rotation, commitment, key_chain_seq, chain_seq = row
+    return KeyState(int(version), bool(rotation), commitment, int(key_chain_seq), int(chain_seq))
+
+
+def check_room_key(header: EnvelopeHeader, department_id: int, key_state: KeyState) -> None:
+    """The envelope's room, key version and chain position against the department's,
+    under its lock (docs/crypto.md §8)."""
+    if header.room != department_id:
+        raise RoundsError(
+            "The envelope was made for another department.", code=ErrorCode.ENVELOPE_MISMATCH
+        )
+    rotate = RoundsError(
+        "A new room key version is needed before the next message.",
+        code=ErrorCode.KEY_ROTATION_REQUIRED,
+        data={
+            "current_version": key_state.key_version,
+            "rotation_required": key_state.rotation_required,
+        },
+    )
+    if key_state.key_version == 0 or key_state.rotation_required:
+        raise rotate
+    if header.key_version > key_state.key_version:
+        raise RoundsError(
+            "The envelope names a room key version that does not exist.",
+            code=ErrorCode.INVALID_ENVELOPE,
+            data={"current_version": key_state.key_version},
+        )
+    if header.key_version < key_state.key_version:
+        raise rotate
+    if b64encode(header.key_commitment) != key_state.key_commitment:
+        raise RoundsError(
+            "The envelope commits to another key than the department's current version.",
+            code=ErrorCode.INVALID_ENVELOPE,
+        )
+    if not key_state.key_chain_seq <= header.chain_seq <= key_state.chain_seq:
+        raise RoundsError(
+            "The envelope names a chain head the department's chain does not have at this "
+            "key version.",
+            code=ErrorCode.INVALID_ENVELOPE,
+            data={"chain_seq": key_state.chain_seq},
+        )
+
+
+def _replay_ack(existing: Message, thread_id: int, body_hash: str) -> dict[str, Any]:
+    if existing.thread_id != thread_id or existing.body_hash != body_hash:
+        raise RoundsError(
+            "This client_msg_id was already used for another message.",
+            code=ErrorCode.CLIENT_MSG_ID_CONFLICT,
+            data={"message_id": existing.pk},
+        )
+    return {**_ack_for(existing), "duplicate": True}
+
+
+def _take_thread_seq(thread_id: int) -> tuple[int, int] | None:
+    """Next message number and the department, if the thread exists and is open."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE chat_thread SET last_seq = last_seq + 1 "
+            "WHERE id = %s AND closed_at IS NULL RETURNING last_seq, department_id",
+            [thread_id],
+        )
+        row = cursor.fetchone()
+    return None if row is None else (int(row[0]), int(row[1]))
+
+
+def _take_department_seq(department_id: int) -> tuple[int, KeyState]:
+    """Next event number, and the room key state read under the same row lock."""
+    with connection.cursor() as cursor:
+        cursor.execute(_TAKE_DEPARTMENT_NUMBERS, [1, department_id])
+        event_seq, *state = cursor.fetchone()
+    return int(event_seq), _key_state(tuple(state))
+
+
+def do_post_message(
+    actor: Any,
+    thread_id: int,
+    client_msg_id: str,
+    envelope: dict[str, Any],
+    body_hash: str,
+    header: EnvelopeHeader,
+    refs: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Write the message, its photos, its event and its audit entry in one transaction.
+
+    Assumes the envelope's signature was checked. Membership and the room
+    key version are checked once the department's row lock is held
+    (removals and key publications take the same lock), so a post racing a
+    removal either commits before it or is refused. The message row comes
+    before the photos, so a retry meets the unique (sender, client_msg_id)
+    before finding its uploads already attached.
+    """
+    with transaction.atomic():
+        taken = _take_thread_seq(thread_id)
+        if taken is None:
+            thread = Thread.objects.filter(pk=thread_id).first()
+            if thread is None or not access.is_member(actor, thread.department_id):
+                raise NotFound("Thread not found.")
+            raise RoundsError("This thread is closed.", code=ErrorCode.THREAD_CLOSED)
+        seq, department_id = taken
+        event_seq, key_state = _take_department_seq(department_id)
+        if not access.is_member(actor, department_id):
+            raise NotFound("Thread not found.")
+        check_room_key(header, department_id, key_state)
+        message = Message.objects.create(
+            thread_id=thread_id,
+            seq=seq,
+            sender_id=actor.pk,
+            client_msg_id=client_msg_id,
+            header=envelope["header"],
+            ciphertext=envelope["ciphertext"],
+            body_hash=body_hash,
+            created_at=timezone.now(),
+        )
+        if refs:
+            patient_id = Thread.objects.values_list("patient_id", flat=True).get(pk=thread_id)
+            do_attach_uploads(message, thread_id, department_id, patient_id, actor, refs)
+        append_event(
+            department_id,
+            EventKind.MESSAGE_NEW,
+            message=message,
+            message_data=message_payload(message, actor.username),
+            seq=event_seq,
+        )
+        record(
+            "message.posted",
+            actor=actor,
+            department_id=department_id,
+            object_type="message",
+            object_id=message.pk,
+            data={"thread_id": thread_id, "seq": seq, "bytes": ciphertext_size(envelope)},
+        )
+    return _ack_for(message)
+
+
+@dataclass(frozen=True)
+class Post:
+    """One `message.post` as received: who, where, the envelope and its photo refs."""
+
+    actor: Any
+    thread_id: int
+    client_msg_id: str
+    envelope: dict[str, Any]
+    attachments: tuple = ()
+
+
+def check_post_messages(posts: list[Post]) -> list[dict[str, Any] | RoundsError]:
+    """Verify and store posts that arrived together, in one transaction.
+
+    Returns, for each post in order, its ack or its refusal: the same as
+    `check_post_message` gives for that post alone, in the order given (a
+    post's seq is below every later accepted post of its thread). Should
+    the batch's insert meet the unique (sender, client_msg_id), a retry of a
+    post stored before, it is rolled back and each post is stored on its
+    own instead, where a retry gets its first ack. A post with photos is
+    stored alone, in its place among the others (`_photos_apart`).
+    """
+    if any(post.attachments for post in posts):
+        return _photos_apart(posts)
+    results: list[dict[str, Any] | RoundsError | None] = [None] * len(posts)
+    senders = {post.actor.pk for post in posts}
+    identities = {
+        key.user_id: key
+        for key in IdentityKey.objects.filter(user_id__in=senders, replaced_at__isnull=True)
+    }
+    checked: list[tuple[int, Post, EnvelopeHeader, str]] = []
+    for index, post in enumerate(posts):
+        try:
+            access.check_authenticated(post.actor)
+            header = _checked_header(post, identities.get(post.actor.pk))
+        except RoundsError as refusal:
+            results[index] = refusal
+            continue
+        checked.append((index, post, header, envelope_hash(post.envelope)))
+    if checked:
+        try:
+            with transaction.atomic():
+                stored = _store_posts(checked)
+        except IntegrityError:
+            stored = {index: _post_alone(post) for index, post, _, _ in checked}
+        for index, outcome in stored.items():
+            results[index] = outcome
+    assert all(result is not None for result in results)
+    return results  # type: ignore[return-value]
+
+
+def _photos_apart(posts: list[Post]) -> list[dict[str, Any] | RoundsError]:
+    """Text posts in batches, each post with photos alone between them, in the order given
+    (a socket's posts keep their order); the text-only batch path stays as it is."""
+    results: list[dict[str, Any] | RoundsError] = []
+    run: list[Post] = []
+    for post in [*posts, None]:
+        if post is not None and not post.attachments:
+            run.append(post)
+            continue
+        if run:
+            results.extend(check_post_messages(run))
+            run = []
+        if post is not None:
+            results.append(_post_alone(post))
+    return results
+
+
+def _post_alone(post: Post) -> dict[str, Any] | RoundsError:
+    try:
+        return check_post_message(
+            post.actor, post.thread_id, post.client_msg_id, post.envelope, post.attachments
+        )
+    except RoundsError as refusal:
+        return refusal
+
+
+def _checked_header(post: Post, identity: Any) -> EnvelopeHeader:
+    """`check_envelope` with the sender's identity already fetched."""
+    if identity is None:
+        raise RoundsError("Publish your identity key before posting.", code=ErrorCode.INVALID_KEY)
+    return _verified_header(
+        identity, post.actor.pk, post.thread_id, post.client_msg_id, post.envelope
+    )
+
+
+def _take_thread_numbers(thread_id: int, count: int) -> dict[str, Any] | None:
+    """Lock the thread and take `count` message numbers (none if it is closed).
+
+    Returns the thread's department, `closed_at`, `last_seq` as it was
+    before and `taken`; None if there is no such thread.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE chat_thread SET last_seq = last_seq + "
+            "CASE WHEN closed_at IS NULL THEN %s ELSE 0 END "
+            "WHERE id = %s RETURNING department_id, closed_at, last_seq",
+            [count, thread_id],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    department_id, closed_at, last_seq = row
+    taken = count if closed_at is None else 0
+    return {
+        "pk": thread_id,
+        "department_id": department_id,
+        "closed_at": closed_at,
+        "last_seq": int(last_seq) - taken,
+        "taken": taken,
+        "first": int(last_seq) - taken,
+    }
+
+
+def _take_department_numbers(department_id: int, count: int) -> dict[str, Any]:
+    """Lock the department and take `count` event numbers; its room key state with them."""
+    with connection.cursor() as cursor:
+        cursor.execute(_TAKE_DEPARTMENT_NUMBERS, [count, department_id])
+        event_seq, *state = cursor.fetchone()
+    return {
+        "pk": department_id,
+        "event_seq": int(event_seq) - count,
+        "taken": count,
+        "first": int(event_seq) - count,
+        "key_state": _key_state(tuple(state)),
+    }
+
+
+def _give_back_unused_numbers(threads: dict[int, dict], departments: dict[int, dict]) -> None:
+    """Set each counter to the last number used, where refused posts left some unused."""
+    with connection.cursor() as cursor:
+        for thread in threads.values():
+            if thread["last_seq"] - thread["first"] != thread["taken"]:
+                cursor.execute(
+                    "UPDATE chat_thread SET last_seq = %s WHERE id = %s",
+                    [thread["last_seq"], thread["pk"]],
+                )
+        for department in departments.values():
+            if department["event_seq"] - department["first"] != department["taken"]:
+                cursor.execute(
+                    "UPDATE rooms_department SET event_seq = %s WHERE id = %s",
+                    [department["event_seq"], department["pk"]],
+                )
+
+
+RETRYABLE = (ErrorCode.THREAD_CLOSED, ErrorCode.NOT_FOUND, ErrorCode.KEY_ROTATION_REQUIRED)
+
+
+def _answer_stored_retries(
+    checked: list[tuple[int, Post, EnvelopeHeader, str]],
+    outcomes: dict[int, dict[str, Any] | RoundsError],
+) -> None:
+    """A refused post that was stored before (its ack was lost) gets that first ack,
+    as in `check_post_message`: one look-up, for refused posts only."""
+    refused = [
+        (index, post, body_hash)
+        for index, post, _, body_hash in checked
+        if isinstance(outcomes.get(index), RoundsError) and outcomes[index].code in RETRYABLE
+    ]
+    if not refused:
+        return
+    stored = {
+        (message.sender_id, message.client_msg_id): message
+        for message in Message.objects.filter(
+            sender_id__in={post.actor.pk for _, post, _ in refused},
+            client_msg_id__in={post.client_msg_id for _, post, _ in refused},
+        )
+    }
+    for index, post, body_hash in refused:
+        first = stored.get((post.actor.pk, post.client_msg_id))
+        if first is not None:
+            try:
+                outcomes[index] = _replay_ack(first, post.thread_id, body_hash)
+            except RoundsError as refusal:
+                outcomes[index] = refusal
+
+
+def _store_posts(
+    checked: list[tuple[int, Post, EnvelopeHeader, str]],
+) -> dict[int, dict[str, Any] | RoundsError]:
+    """Under the threads' then the departments' row locks, decide and write every post.
+
+    The numbers are taken up front, as many as there are posts, by the same
+    statements that take the locks; the few a refused post leaves unused are
+    given back before commit, so the sequences stay without gaps.
+    """
+    per_thread: dict[int, int] = {}
+    for _, post, _, _ in checked:
+        per_thread[post.thread_id] = per_thread.get(post.thread_id, 0) + 1
+    threads = {
+        thread_id: row
+        for thread_id in sorted(per_thread)
+        if (row := _take_thread_numbers(thread_id, per_thread[thread_id])) is not None
+    }
+    per_department: dict[int, int] = {}
+    for thread in threads.values():
+        if thread["closed_at"] is None:
+            department_id = thread["department_id"]
+            per_department[department_id] = per_department.get(department_id, 0) + thread["taken"]
+    for thread in threads.values():
+        per_department.setdefault(thread["department_id"], 0)
+    departments = {
+        department_id: _take_department_numbers(department_id, per_department[department_id])
+        for department_id in sorted(per_department)
+    }
+    department_ids = sorted(departments)
+    senders = {post.actor.pk for _, post, _, _ in checked}
+    members = set(
+        Membership.objects.active()
+        .filter(department_id__in=department_ids, user_id__in=senders)
+        .values_list("user_id", "department_id")
+    )
+    # A retry of a post stored earlier fails the batch's insert on the unique
+    # (sender, client_msg_id), and the batch is then stored post by post; the
+    # first attempt, by far the common case, pays for no look-up.
+    earlier: dict[tuple, Message] = {}
+    now = timezone.now()
+    outcomes: dict[int, dict[str, Any] | RoundsError] = {}
+    accepted: list[tuple[int, Post, Message, int]] = []  # index, post, message, department
+    retried: list[tuple[int, Message, int, str]] = []  # a second copy of a post of this batch
+    for index, post, header, body_hash in checked:
+        key = (post.actor.pk, post.client_msg_id)
+        try:
+            if key in earlier:
+                if earlier[key].pk is None:
+                    retried.append((index, earlier[key], post.thread_id, body_hash))
+                else:
+                    outcomes[index] = _replay_ack(earlier[key], post.thread_id, body_hash)
+                continue
+            thread = threads.get(post.thread_id)
+            if thread is None or (post.actor.pk, thread["department_id"]) not in members:
+                raise NotFound("Thread not found.")
+            if thread["closed_at"] is not None:
+                raise RoundsError("This thread is closed.", code=ErrorCode.THREAD_CLOSED)
+            department = departments[thread["department_id"]]
+            check_room_key(header, department["pk"], department["key_state"])
+        except RoundsError as refusal:
+            outcomes[index] = refusal
+            continue
+        thread["last_seq"] += 1
+        message = Message(
+            thread_id=post.thread_id,
+            seq=thread["last_seq"],
+            sender_id=post.actor.pk,
+            client_msg_id=post.client_msg_id,
+            header=post.envelope["header"],
+            ciphertext=post.envelope["ciphertext"],
+            body_hash=body_hash,
+            created_at=now,
+        )
+        earlier[key] = message  # a second copy in this batch is a retry of this one
+        accepted.append((index, post, message, department["pk"]))
+    _answer_stored_retries(checked, outcomes)
+    event_seqs = []
+    for _, _, _, department_id in accepted:
+        departments[department_id]["event_seq"] += 1
+        event_seqs.append(departments[department_id]["event_seq"])
+    _give_back_unused_numbers(threads, departments)
+    if not accepted:
+        return outcomes
+    Message.objects.bulk_create([message for _, _, message, _ in accepted])
+    by_department: dict[int, list[tuple[int, Message, dict[str, Any]]]] = {}
+    for (_, post, message, department_id), event_seq in zip(accepted, event_seqs, strict=True):
+        by_department.setdefault(department_id, []).append(
+            (event_seq, message, message_payload(message, post.actor.username))
+        )
+    for department_id, numbered in by_department.items():
+        append_message_events(department_id, numbered)
+    record_many(
+        [
+            {
+                "action": "message.posted",
+                "department_id": department_id,
+                "object_type": "message",
+                "object_id": message.pk,
+                "data": {
+                    "thread_id": message.thread_id,
+                    "seq": message.seq,
+                    "bytes": ciphertext_size(post.envelope),
+                },
+            }
+            for _, post, message, department_id in accepted
+        ],
+        actors=[post.actor for _, post, _, _ in accepted],
+    )
+    for index, _, message, _ in accepted:
+        outcomes[index] = _ack_for(message)
+    for index, message, thread_id, body_hash in retried:
+        try:
+            outcomes[index] = _replay_ack(message, thread_id, body_hash)
+        except RoundsError as refusal:
+            outcomes[index] = refusal
+    return outcomes
