@@ -18,9 +18,9 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from chat.posting import Post, check_post_messages
 from chat.errors import RoundsError
 from chat.events import collecting_publications, publish_all
+from chat.posting import Post, check_post_messages
 
 logger = logging.getLogger(__name__)
 
