@@ -191,8 +191,8 @@ def ward(cluster: LiveCluster, tmp_path_factory) -> Ward:
     return built
 
 
-def refused(code: str):
-    """`with refused("code"):` — the block raises a RoundsClientError with this code."""
+def raises_code(code: str):
+    """`with raises_code("code"):` — the block raises a RoundsClientError with this code."""
 
     @contextlib.contextmanager
     def check():
@@ -221,7 +221,7 @@ async def test_a_an_older_version_named_current_is_refused(ward: Ward):
     )
     # Alice's device verified version 2: version 1 is a rollback.
     async with device(ward, "nurse_alice", server, connect=True) as alice:
-        with refused("key_version_rollback"):
+        with raises_code("key_version_rollback"):
             await alice.send_text(ward.thread, "Under the key Frank holds?")
     # A new device of hers has no memory; the server hides version 2 from it too. The
     # chain shows Frank's removal after version 1 was made: a removed member may hold it.
@@ -238,7 +238,7 @@ async def test_a_an_older_version_named_current_is_refused(ward: Ward):
         },
     )
     async with device(ward, "nurse_alice", hiding, fresh=True, connect=True) as phone:
-        with refused("key_version_stale"):
+        with raises_code("key_version_stale"):
             await phone.send_text(ward.thread, "Under the key Frank holds?")
     assert server.sent("POST", ward.path("/keys")) == hiding.sent("POST", ward.path("/keys")) == []
 
@@ -251,7 +251,7 @@ async def test_a2_no_version_yet_to_a_device_that_holds_one_is_refused(ward: War
         lambda keys: {**keys, "key_version": 0, "rotation_required": False, "my_wraps": []},
     )
     async with device(ward, "nurse_alice", server, connect=True) as alice:
-        with refused("key_version_rollback"):
+        with raises_code("key_version_rollback"):
             await alice.send_text(ward.thread, "A fresh version 1, please")
     # Nothing was published under the server's say-so.
     assert server.sent("POST", ward.path("/keys")) == []
@@ -284,7 +284,7 @@ async def test_b_a_version_made_by_a_removed_member_is_refused(ward: Ward, head_
 
     server.rewrite("GET", ward.path("/keys"), serve_franks_version)
     async with device(ward, "nurse_alice", server, fresh=True, connect=True) as alice_client:
-        with refused(code):
+        with raises_code(code):
             await alice_client.send_text(ward.thread, "Under Frank's key?")
         assert alice_client.keys.room_key(ward.department, 3) is None or code == "key_version_stale"
         assert alice_client.keys.current.get(ward.department) is None
@@ -329,7 +329,7 @@ async def test_c_a_key_the_chain_never_admitted_is_never_trusted(ward: Ward):
             client_msg_id="impostor-0001",
             signer=impostor,
         )
-        with refused("bad_signature"):
+        with raises_code("bad_signature"):
             await alice.open_message(forged, department=ward.department)
         # The real message still opens: the chain's key for Bob is his admitted one.
         assert (
@@ -339,7 +339,7 @@ async def test_c_a_key_the_chain_never_admitted_is_never_trusted(ward: Ward):
         # Bob, and since the server shows another, for none of his: it lists him as awaiting a
         # signature, and refuses when the (real) server insists on a wrap for him.
         await alice.connect()
-        with refused("unverified_member"):
+        with raises_code("unverified_member"):
             await alice.room_key(ward.department)
         (published,) = server.sent("POST", ward.path("/keys"))
         recipients = {WrapRecord.from_dict(w).recipient_fp for w in published["wraps"]}
@@ -360,17 +360,17 @@ async def test_d_an_envelope_delivered_again_is_a_duplicate_across_restarts(ward
         assert (
             await alice.open_message(first, department=ward.department) == b"Flap warm, refill 2 s"
         )
-        with refused("duplicate") as caught:
+        with raises_code("duplicate") as caught:
             await alice.open_message(frame)
         assert caught.value.data["message_id"] == first["id"]
     # Another process of Alice's on this device, hours later: it remembers.
     async with device(ward, "nurse_alice") as later:
-        with refused("duplicate"):
+        with raises_code("duplicate"):
             await later.open_message(frame)
     # A device that never saw it opens it, and from then on refuses the first one.
     async with device(ward, "nurse_alice", fresh=True) as phone:
         assert await phone.open_message(frame) == b"Flap warm, refill 2 s"
-        with refused("duplicate"):
+        with raises_code("duplicate"):
             await phone.open_message(first, department=ward.department)
 
 
@@ -388,7 +388,7 @@ async def test_d_another_envelope_under_a_seen_id_is_a_replay(ward: Ward):
             client_msg_id=first["client_msg_id"],
             signer=ward.identities["surgeon_bob"],
         )
-        with refused("replay"):
+        with raises_code("replay"):
             await alice.open_message(replayed, department=ward.department)
 
 
@@ -406,16 +406,16 @@ async def test_e_a_removal_left_out_is_seen_by_whoever_verified_it(ward: Ward):
     server.rewrite("GET", ward.path("/statements"), without_last_statement)
     # Carol signed the removal: her device verified statement 5.
     async with device(ward, "head_carol", server, connect=True) as carol:
-        with refused("membership_rollback"):
+        with raises_code("membership_rollback"):
             await carol.membership.chain(ward.department, fresh=True)
-        with refused("membership_rollback"):
+        with raises_code("membership_rollback"):
             await carol.send_text(ward.thread, "Who reads this?")
     # A device that never saw it: Bob's message names statement 5, and so does the
     # current key version; both are refused, and nothing is wrapped for Frank.
     async with device(ward, "nurse_alice", server, fresh=True, connect=True) as phone:
-        with refused("membership_withheld"):
+        with raises_code("membership_withheld"):
             await phone.open_message(ward.messages[1], department=ward.department)
-        with refused("membership_withheld"):
+        with raises_code("membership_withheld"):
             await phone.send_text(ward.thread, "Who reads this?")
     assert server.sent("POST", ward.path("/keys")) == []
     assert server.sent("POST", ward.path("/statements")) == []
@@ -440,7 +440,7 @@ async def test_f_the_servers_own_compliance_key_gets_no_wrap(ward: Ward):
         },
     )
     async with device(ward, "nurse_alice", server, connect=True) as alice:
-        with refused("compliance_key_mismatch") as caught:
+        with raises_code("compliance_key_mismatch") as caught:
             await alice.send_text(ward.thread, "For the compliance officer")
         assert caught.value.data["server"] == substitute.fingerprint
     assert server.sent("POST", ward.path("/keys")) == []
@@ -476,7 +476,7 @@ async def test_g_a_chain_under_the_servers_own_admin_key_is_refused(ward: Ward):
         },
     )
     async with device(ward, "nurse_alice", server, fresh=True) as phone:
-        with refused("admin_key_mismatch") as caught:
+        with raises_code("admin_key_mismatch") as caught:
             await phone.membership.chain(ward.department)
         assert caught.value.data["server"] == fake_admin.fingerprint
 
@@ -507,7 +507,7 @@ async def test_another_key_under_a_versions_commitment_is_refused(ward: Ward):
             },
         )
         async with device(ward, "nurse_alice", server, fresh=True) as phone:
-            with refused(code):
+            with raises_code(code):
                 await phone.open_message(ward.messages[1], department=ward.department)
             assert phone.keys.room_key(ward.department, 2) is None
 
@@ -527,12 +527,12 @@ async def test_a_head_signs_only_the_key_compared(ward: Ward):
     server.rewrite("GET", ward.path("/keys"), substituted)
     async with device(ward, "head_carol", server) as carol:
         # Carol compared Alice's real key; the server shows another: nothing is signed.
-        with refused("fingerprint_mismatch") as caught:
+        with raises_code("fingerprint_mismatch") as caught:
             await carol.attest(
                 ward.department, alice, fingerprint=ward.identities["nurse_alice"].fingerprint
             )
         assert caught.value.data["published"] == substitute.fingerprint
-        with refused("fingerprint_mismatch"):
+        with raises_code("fingerprint_mismatch"):
             await carol.attest(ward.department, alice, fingerprint="not a fingerprint")
     assert server.sent("POST", ward.path("/statements")) == []
 
@@ -552,14 +552,14 @@ async def test_a_non_canonical_x25519_key_is_refused_by_client_and_server(ward: 
 
     server.rewrite("GET", ward.path("/keys"), respelled)
     async with device(ward, "head_carol", server) as carol:
-        with refused("invalid_key"):
+        with raises_code("invalid_key"):
             await carol.attest(
                 ward.department,
                 ward.users["nurse_alice"],
                 fingerprint=ward.identities["nurse_alice"].fingerprint,
             )
     async with device(ward, "nurse_alice") as real_alice:
-        with refused("invalid_key"):
+        with raises_code("invalid_key"):
             await real_alice.call(
                 "PUT", "/api/keys/identity", json={"public": spelled, "replace": True}
             )
@@ -568,10 +568,10 @@ async def test_a_non_canonical_x25519_key_is_refused_by_client_and_server(ward: 
 async def test_a_weak_passphrase_protects_nothing(ward: Ward):
     async with device(ward, "intern_jules") as jules:
         for weak in ("Password12345678", "Summer2024Summer", "hospital hospital"):
-            with refused("weak_passphrase"):
+            with raises_code("weak_passphrase"):
                 await jules.setup_keys(passphrase=weak, **LIMITS)
         # Nothing was published or stored.
-        with refused("not_found"):
+        with raises_code("not_found"):
             await jules.call("GET", f"/api/keys/identity/{jules.me()}")
         assert (
             await jules.setup_keys(passphrase="Glacier tram under quiet orchards", **LIMITS) is None
@@ -595,7 +595,7 @@ async def test_a_replacement_needs_a_new_version_before_anyone_writes(ward: Ward
     server = ScriptedServer()
     server.rewrite("GET", ward.path("/keys"), lambda keys: {**keys, "rotation_required": False})
     async with device(ward, "surgeon_bob", server, connect=True) as bob:
-        with refused("key_version_stale"):
+        with raises_code("key_version_stale"):
             await bob.send_text(ward.thread, "Under the key Alice's lost phone holds?")
     assert server.sent("POST", ward.path("/keys")) == []
     before = await message_count(ward)

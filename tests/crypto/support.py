@@ -1,5 +1,5 @@
 """Shared by the crypto tests: personas' ids, a chain writer, envelope helpers, Hypothesis
-strategies, and `refused`, the exact-class `pytest.raises`.
+strategies, and `raises_exactly`, the exact-class `pytest.raises`.
 
 The personas (STYLE.md rule 12) have fixed user ids: head_carol 3,
 nurse_alice 7, surgeon_bob 8, compliance_dan 9. compliance_dan is the
@@ -57,7 +57,9 @@ START = datetime(2025, 1, 6, 8, 0, tzinfo=UTC)
 
 
 @contextmanager
-def refused(error: type[CryptoError], match: str | None = None) -> Iterator[pytest.ExceptionInfo]:
+def raises_exactly(
+    error: type[CryptoError], match: str | None = None
+) -> Iterator[pytest.ExceptionInfo]:
     """Like `pytest.raises`, but the error must be exactly `error`, not a subclass of it.
 
     Every refusal in chat.crypto has one code (docs/crypto.md, section 11),
@@ -303,7 +305,7 @@ def expect_envelope_refused(
     error: type[CryptoError] = BadSignature,
 ) -> None:
     """Both the server's check and the primitive decryption refuse, with exactly `error`."""
-    with refused(error):
+    with raises_exactly(error):
         verify_envelope(envelope, sender_key=sender_key)
-    with refused(error):
+    with raises_exactly(error):
         decrypt_message(envelope, room_key=room_key, sender_key=sender_key)

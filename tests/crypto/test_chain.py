@@ -36,7 +36,7 @@ from tests.crypto.support import (
     CAROL,
     DAN,
     ChainWriter,
-    refused,
+    raises_exactly,
 )
 
 # --- The story, replayed ------------------------------------------------------------------
@@ -75,9 +75,9 @@ def test_the_chain_replays_to_its_members(
 def test_keys_are_found_by_fingerprint_only(plastic_surgery, compliance_dan):
     """Compliance Dan's key was handed over too, but no statement names it."""
     chain = plastic_surgery.replay()
-    with refused(InvalidKey):
+    with raises_exactly(InvalidKey):
         chain.key_of(compliance_dan.fingerprint)
-    with refused(InvalidKey):
+    with raises_exactly(InvalidKey):
         chain.key_of("ab" * 32)
 
 
@@ -186,7 +186,7 @@ def test_check_extends_accepts_the_same_chain_or_a_longer_one(plastic_surgery):
 def test_check_extends_refuses_a_shorter_chain(plastic_surgery):
     for served in range(6):
         chain = plastic_surgery.replay(served)
-        with refused(ChainRollback):
+        with raises_exactly(ChainRollback):
             chain.check_extends(plastic_surgery.head)
         chain.check_extends(plastic_surgery.head_at(served))
 
@@ -194,21 +194,21 @@ def test_check_extends_refuses_a_shorter_chain(plastic_surgery):
 def test_check_extends_refuses_another_statement_at_a_known_position(plastic_surgery, forked):
     chain = forked.replay()
     chain.check_extends(plastic_surgery.head_at(3))  # they agree up to 3
-    with refused(ChainFork):
+    with raises_exactly(ChainFork):
         chain.check_extends(plastic_surgery.head_at(4))
-    with refused(ChainFork):
+    with raises_exactly(ChainFork):
         chain.check_extends(plastic_surgery.head_at(5))
     # Shorter than the head known: a rollback, whatever the statements.
-    with refused(ChainRollback):
+    with raises_exactly(ChainRollback):
         chain.check_extends(plastic_surgery.head_at(6))
-    with refused(ChainFork):
+    with raises_exactly(ChainFork):
         plastic_surgery.replay().check_extends(forked.head)
 
 
 def test_check_extends_refuses_a_head_with_another_hash(plastic_surgery):
     chain = plastic_surgery.replay()
     head = plastic_surgery.head_at(3)
-    with refused(ChainFork):
+    with raises_exactly(ChainFork):
         chain.check_extends(ChainHead(3, hashlib.sha256(head.hash.encode()).hexdigest()))
 
 
@@ -217,13 +217,13 @@ def test_check_covers(plastic_surgery, forked):
     for seq in range(5):
         chain.check_covers(plastic_surgery.head_at(seq))
     for seq in (5, 6):
-        with refused(ChainWithheld):
+        with raises_exactly(ChainWithheld):
             chain.check_covers(plastic_surgery.head_at(seq))
-    with refused(ChainFork):
+    with raises_exactly(ChainFork):
         chain.check_covers(forked.head_at(4))
-    with refused(ChainWithheld):
+    with raises_exactly(ChainWithheld):
         chain.check_covers(forked.head)  # 5: beyond this chain, whatever it holds
-    with refused(ChainFork):
+    with raises_exactly(ChainFork):
         forked.replay().check_covers(plastic_surgery.head_at(5))
 
 
@@ -257,12 +257,12 @@ def test_chain_head_form():
     ],
 )
 def test_chain_head_is_strict(seq, value):
-    with refused(InvalidEnvelope):
+    with raises_exactly(InvalidEnvelope):
         ChainHead(seq, value)
 
 
 def test_chain_head_seq_fits_javascript():
-    with refused(InvalidEnvelope):
+    with raises_exactly(InvalidEnvelope):
         ChainHead(2**53, "ab" * 32)
 
 

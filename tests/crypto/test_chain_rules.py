@@ -18,12 +18,12 @@ from chat.crypto import (
     InvalidKey,
     replay_membership_chain,
 )
-from tests.crypto.support import ADMIN, ALICE, BOB, CARDIOLOGY, CAROL, DAN, refused
+from tests.crypto.support import ADMIN, ALICE, BOB, CARDIOLOGY, CAROL, DAN, raises_exactly
 
 
 def expect_refused(writer, statements, error, index, match=None, *, keys=None, admin=None):
     """Replaying `statements` fails with exactly `error`, naming statement `index`."""
-    with refused(error, match) as caught:
+    with raises_exactly(error, match) as caught:
         replay_membership_chain(
             statements,
             admin_key=admin or writer.admin.public,
@@ -349,14 +349,16 @@ def test_one_key_one_member_at_a_time(plastic_surgery, nurse_alice):
 
 def test_every_members_key_must_be_handed_over(plastic_surgery, nurse_alice, compliance_dan):
     keys = [k for k in plastic_surgery.public_keys() if k != nurse_alice.public]
-    with refused(InvalidKey, "member 7: the key they were admitted with is missing") as caught:
+    with raises_exactly(
+        InvalidKey, "member 7: the key they were admitted with is missing"
+    ) as caught:
         plastic_surgery.replay(3, keys=keys)
     assert caught.value.statement_index is None  # it is about the end, not a statement
     # Once Alice has left, her key is not needed any more, and not known either.
     chain = plastic_surgery.replay(keys=keys)
     assert ALICE not in chain.members
     assert nurse_alice.fingerprint in chain.ever_admitted
-    with refused(InvalidKey):
+    with raises_exactly(InvalidKey):
         chain.key_of(nurse_alice.fingerprint)
 
 
@@ -366,7 +368,7 @@ def test_the_statement_index_names_the_first_fault(plastic_surgery):
     bad = writer.draft("admit", ALICE, "member", by=CAROL)
     worse = writer.draft("admit", BOB, "member", by=ALICE, seq=4, prev="cd" * 32)
     expect_refused(writer, [*writer.statements, bad, worse], InvalidEnvelope, 2, "already")
-    with refused(InvalidEnvelope) as caught:
+    with raises_exactly(InvalidEnvelope) as caught:
         replay_membership_chain(
             [*writer.statements, bad], admin_key=writer.admin.public, keys=writer.public_keys()
         )

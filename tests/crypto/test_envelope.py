@@ -44,7 +44,7 @@ from tests.crypto.support import (
     chain_heads,
     expect_envelope_refused,
     ids,
-    refused,
+    raises_exactly,
     times,
     with_header,
     write_envelope,
@@ -128,7 +128,7 @@ def test_verify_envelope_returns_the_parsed_header(envelope, bob_now, room_keys,
 
 def test_the_server_checks_the_published_key(envelope, surgeon_bob, head_carol):
     for other in (surgeon_bob, head_carol):  # Bob's old phone; someone else
-        with refused(BadSignature):
+        with raises_exactly(BadSignature):
             verify_envelope(envelope, sender_key=other.public)
 
 
@@ -276,7 +276,7 @@ def test_encrypt_refuses_programming_errors(plastic_surgery, room_keys, bob_now,
 )
 def test_encrypt_refuses_bad_values(plastic_surgery, room_keys, bob_now, kwargs):
     args = encrypt_args(plastic_surgery, room_keys, bob_now)
-    with refused(InvalidEnvelope):
+    with raises_exactly(InvalidEnvelope):
         encrypt_message(b"x", **{**args, **kwargs})
 
 
@@ -297,7 +297,7 @@ def test_v1_and_v3_are_unsupported(envelope, room_keys, bob_now):
         with_header(envelope, v=0),
     ):
         expect_envelope_refused(unsupported, room_keys[4], bob_now.public, UnsupportedVersion)
-        with refused(UnsupportedVersion):
+        with raises_exactly(UnsupportedVersion):
             parse_envelope(unsupported)
 
 
@@ -364,7 +364,7 @@ def test_v1_and_v3_are_unsupported(envelope, room_keys, bob_now):
 )
 def test_parsing_is_strict(envelope, room_keys, bob_now, mutate):
     tampered = mutate(envelope)
-    with refused(InvalidEnvelope):
+    with raises_exactly(InvalidEnvelope):
         parse_envelope(tampered)
     expect_envelope_refused(tampered, room_keys[4], bob_now.public, InvalidEnvelope)
 
@@ -378,7 +378,7 @@ def test_a_chain_seq_too_large_for_javascript_is_refused_when_verified(
 
 
 def test_parse_refuses_a_chain_seq_too_large_for_javascript(envelope):
-    with refused(InvalidEnvelope):
+    with raises_exactly(InvalidEnvelope):
         parse_envelope(with_header(envelope, chain_seq=2**53))
 
 

@@ -26,7 +26,7 @@ from tests.crypto.support import (
     MSG_ID,
     SENT_AT,
     expect_envelope_refused,
-    refused,
+    raises_exactly,
     resign,
     with_header,
     write_envelope,
@@ -193,7 +193,7 @@ def test_edited_and_resigned_by_the_sender_still_fails_the_aead(
     """The AD binds the header too: a signer who moves a message cannot make it open."""
     moved = resign(with_header(envelope, **{field: value}), bob_now)
     verify_envelope(moved, sender_key=bob_now.public)  # the signature is fine...
-    with refused(DecryptionFailed):  # ...the ciphertext is not
+    with raises_exactly(DecryptionFailed):  # ...the ciphertext is not
         decrypt_message(moved, room_key=room_keys[4], sender_key=bob_now.public)
 
 
@@ -204,11 +204,11 @@ def test_moved_with_a_relabelled_key(envelope, room_keys, bob_now, field, value)
     department, version = moved["header"]["room"], moved["header"]["key_version"]
     relabelled = RoomKey(bytes(room_keys[4]), department=department, version=version)
     # With the old commitment the relabelled key is not the one committed to...
-    with refused(KeyCommitmentMismatch):
+    with raises_exactly(KeyCommitmentMismatch):
         decrypt_message(resign(moved, bob_now), room_key=relabelled, sender_key=bob_now.public)
     # ...and with a matching one the AEAD still fails.
     recommitted = with_header(moved, key_commitment=b64encode(relabelled.commitment))
-    with refused(DecryptionFailed):
+    with raises_exactly(DecryptionFailed):
         decrypt_message(
             resign(recommitted, bob_now), room_key=relabelled, sender_key=bob_now.public
         )
@@ -216,13 +216,13 @@ def test_moved_with_a_relabelled_key(envelope, room_keys, bob_now, field, value)
 
 def test_an_edited_commitment_fails_before_the_aead(envelope, room_keys, bob_now):
     edited = resign(with_header(envelope, key_commitment=b64encode(bytes(32))), bob_now)
-    with refused(KeyCommitmentMismatch):
+    with raises_exactly(KeyCommitmentMismatch):
         decrypt_message(edited, room_key=room_keys[4], sender_key=bob_now.public)
 
 
 def test_ciphertext_changed_and_resigned_fails_the_aead(envelope, room_keys, bob_now):
     forged = resign({**envelope, "ciphertext": _flip(envelope["ciphertext"], 0)}, bob_now)
-    with refused(DecryptionFailed):
+    with raises_exactly(DecryptionFailed):
         decrypt_message(forged, room_key=room_keys[4], sender_key=bob_now.public)
 
 
@@ -232,10 +232,10 @@ def test_the_wrong_room_key(envelope, room_keys, bob_now):
         RoomKey(bytes(room_keys[4]), department=12, version=3),
         RoomKey(bytes(room_keys[4]), department=13, version=4),
     ):
-        with refused(DecryptionFailed, "not room"):
+        with raises_exactly(DecryptionFailed, "not room"):
             decrypt_message(envelope, room_key=key, sender_key=bob_now.public)
     # Another key under the same version: it is not the one committed to.
-    with refused(KeyCommitmentMismatch):
+    with raises_exactly(KeyCommitmentMismatch):
         decrypt_message(
             envelope, room_key=RoomKey.generate(department=12, version=4), sender_key=bob_now.public
         )

@@ -22,7 +22,7 @@ from chat.crypto import (
     b64encode,
 )
 from chat.crypto.identity import CONTEXTS
-from tests.crypto.support import refused
+from tests.crypto.support import raises_exactly
 
 # RFC 8032 section 7.1, test 1: secret key (seed), public key, empty message.
 RFC8032_SEED = bytes.fromhex(
@@ -82,9 +82,9 @@ def test_sign_and_verify(nurse_alice, surgeon_bob, context):
     nurse_alice.public.verify(context, b"message", signature)
     # Plain Ed25519 over context + message.
     nacl.signing.VerifyKey(nurse_alice.public.ed25519).verify(context + b"message", signature)
-    with refused(BadSignature):
+    with raises_exactly(BadSignature):
         surgeon_bob.public.verify(context, b"message", signature)
-    with refused(BadSignature):
+    with raises_exactly(BadSignature):
         nurse_alice.public.verify(context, b"messagf", signature)
 
 
@@ -93,7 +93,7 @@ def test_sign_and_verify(nurse_alice, surgeon_bob, context):
 )
 def test_a_signature_does_not_cross_contexts(nurse_alice, signed_for, checked_for):
     signature = nurse_alice.sign(signed_for, b"message")
-    with refused(BadSignature):
+    with raises_exactly(BadSignature):
         nurse_alice.public.verify(checked_for, b"message", signature)
 
 
@@ -106,7 +106,7 @@ def test_a_v1_signature_never_verifies_as_v2(nurse_alice, context):
     signature = nacl.signing.SigningKey(seed).sign(v1 + b"message").signature
     # It is a good signature, of other bytes...
     nacl.signing.VerifyKey(nurse_alice.public.ed25519).verify(v1 + b"message", signature)
-    with refused(BadSignature):  # ...which v2 never checks
+    with raises_exactly(BadSignature):  # ...which v2 never checks
         nurse_alice.public.verify(context, b"message", signature)
     with pytest.raises(ValueError):  # and v1 contexts are not contexts any more
         nurse_alice.public.verify(v1, b"message", signature)
@@ -134,13 +134,13 @@ def test_every_signature_byte_matters(nurse_alice):
         for mask in (0x01, 0x80):
             flipped = bytearray(signature)
             flipped[index] ^= mask
-            with refused(BadSignature):
+            with raises_exactly(BadSignature):
                 nurse_alice.public.verify(CONTEXT_STATEMENT, b"statement", bytes(flipped))
 
 
 @pytest.mark.parametrize("signature", [b"", bytes(63), bytes(65), "x" * 64, None])
 def test_malformed_signature(nurse_alice, signature):
-    with refused(BadSignature):
+    with raises_exactly(BadSignature):
         nurse_alice.public.verify(CONTEXT_ENVELOPE, b"m", signature)
 
 
@@ -155,7 +155,7 @@ def test_bytes_round_trip(nurse_alice):
 
 @pytest.mark.parametrize("data", [b"", bytes(63), bytes(65), "x" * 64, bytearray(64)])
 def test_from_bytes_checks_length_and_type(data):
-    with refused(InvalidKey):
+    with raises_exactly(InvalidKey):
         IdentityKeyPair.from_bytes(data)
 
 
@@ -183,7 +183,7 @@ def test_public_dict_round_trip(nurse_alice):
     ],
 )
 def test_public_from_dict_is_strict(nurse_alice, mutate):
-    with refused(InvalidEnvelope):
+    with raises_exactly(InvalidEnvelope):
         PublicIdentity.from_dict(mutate(nurse_alice.public.to_dict()))
 
 
@@ -199,7 +199,7 @@ LOW_ORDER_X25519 = [
 
 @pytest.mark.parametrize("point", LOW_ORDER_X25519)
 def test_low_order_x25519_key_is_refused(nurse_alice, point):
-    with refused(InvalidKey):
+    with raises_exactly(InvalidKey):
         PublicIdentity(x25519=point, ed25519=nurse_alice.public.ed25519)
 
 
@@ -212,15 +212,15 @@ def test_low_order_x25519_key_is_refused(nurse_alice, point):
     ],
 )
 def test_unusable_ed25519_key_is_refused(nurse_alice, point):
-    with refused(InvalidKey):
+    with raises_exactly(InvalidKey):
         PublicIdentity(x25519=nurse_alice.public.x25519, ed25519=point)
 
 
 @pytest.mark.parametrize("size", [0, 31, 33])
 def test_public_key_sizes(nurse_alice, size):
-    with refused(InvalidKey):
+    with raises_exactly(InvalidKey):
         PublicIdentity(x25519=bytes(size), ed25519=nurse_alice.public.ed25519)
-    with refused(InvalidKey):
+    with raises_exactly(InvalidKey):
         PublicIdentity(x25519=nurse_alice.public.x25519, ed25519=bytes(size))
 
 
@@ -236,7 +236,7 @@ def _x25519(value: int) -> bytes:
 @pytest.mark.parametrize("offset", range(19))
 def test_x25519_values_from_p_up_are_refused(nurse_alice, offset):
     """p .. 2**255 - 1: the second spellings of 0 .. 18 (refused before the low-order check)."""
-    with refused(InvalidKey, "not canonical"):
+    with raises_exactly(InvalidKey, "not canonical"):
         PublicIdentity(x25519=_x25519(P + offset), ed25519=nurse_alice.public.ed25519)
 
 
@@ -250,21 +250,21 @@ def test_x25519_with_the_top_bit_set_is_refused(nurse_alice):
         nacl.bindings.crypto_scalarmult(bytes([9] + [0] * 31), nurse_alice.public.x25519)
     )
     # ...but not a key Rounds accepts, from the constructor or from the wire.
-    with refused(InvalidKey, "not canonical"):
+    with raises_exactly(InvalidKey, "not canonical"):
         PublicIdentity(x25519=bytes(key), ed25519=nurse_alice.public.ed25519)
     wire = {**nurse_alice.public.to_dict(), "x25519": b64encode(bytes(key))}
-    with refused(InvalidKey, "not canonical"):
+    with raises_exactly(InvalidKey, "not canonical"):
         PublicIdentity.from_dict(wire)
-    with refused(InvalidKey, "not canonical"):
+    with raises_exactly(InvalidKey, "not canonical"):
         PublicIdentity(x25519=_x25519(9 + 2**255), ed25519=nurse_alice.public.ed25519)
-    with refused(InvalidKey, "not canonical"):
+    with raises_exactly(InvalidKey, "not canonical"):
         PublicIdentity(x25519=b"\xff" * 32, ed25519=nurse_alice.public.ed25519)
 
 
 @settings(max_examples=100)
 @given(value=st.integers(P, 2**256 - 1))
 def test_every_non_canonical_x25519_value_is_refused(nurse_alice, value):
-    with refused(InvalidKey, "not canonical"):
+    with raises_exactly(InvalidKey, "not canonical"):
         PublicIdentity(x25519=_x25519(value), ed25519=nurse_alice.public.ed25519)
 
 

@@ -47,7 +47,7 @@ from tests.crypto.support import (
     chain_heads,
     hashes,
     ids,
-    refused,
+    raises_exactly,
 )
 
 RECORD_KEYS = [
@@ -183,7 +183,7 @@ def test_the_creator_must_be_a_member_with_that_key_at_the_head(
         key
     ]
     signed = make(plastic_surgery, 5, seq, creator, key=identity)
-    with refused(KeyVersionUnauthorized, f"not a member with that key at statement {seq}"):
+    with raises_exactly(KeyVersionUnauthorized, f"not a member with that key at statement {seq}"):
         verify_key_version(signed, chain)
 
 
@@ -193,21 +193,21 @@ def test_a_removed_member_made_versions_while_a_member(plastic_surgery, chain):
     check_current is what stops its use."""
     signed = make(plastic_surgery, 5, 4, ALICE)
     record = verify_key_version(signed, chain)
-    with refused(StaleKeyVersion):
+    with raises_exactly(StaleKeyVersion):
         check_current(record, chain)
 
 
 def test_a_head_beyond_the_chain_is_withheld(plastic_surgery, versions, head_carol):
     # Version 4 names statement 6; a reader served five statements misses one.
-    with refused(ChainWithheld):
+    with raises_exactly(ChainWithheld):
         verify_key_version(versions[4], plastic_surgery.replay(5))
-    with refused(ChainWithheld):
+    with raises_exactly(ChainWithheld):
         verify_key_version(versions[1], plastic_surgery.replay(0))
     # Made at a statement 7 that this chain does not have.
     longer = plastic_surgery.branch()
     longer.add("admit", DAN, "member", by=CAROL)
     signed = make(longer, 5, 7, CAROL, key=head_carol)
-    with refused(ChainWithheld):
+    with raises_exactly(ChainWithheld):
         verify_key_version(signed, plastic_surgery.replay())
     verify_key_version(signed, longer.replay())
 
@@ -217,17 +217,17 @@ def test_a_head_off_the_chain_is_a_fork(plastic_surgery, chain, head_carol):
     forked.add("admit", DAN, "member", by=CAROL)
     signed = make(forked, 5, 4, CAROL, key=head_carol)
     verify_key_version(signed, forked.replay())
-    with refused(ChainFork):
+    with raises_exactly(ChainFork):
         verify_key_version(signed, chain)
 
 
 def test_another_departments_version(plastic_surgery, chain, new_chain, head_carol):
     elsewhere = make(plastic_surgery, 1, 6, CAROL, department=CARDIOLOGY)
-    with refused(InvalidEnvelope, "another department"):
+    with raises_exactly(InvalidEnvelope, "another department"):
         verify_key_version(elsewhere, chain)
     cardiology = new_chain(CARDIOLOGY)
     cardiology.add("admit", CAROL, "head", by=ADMIN)
-    with refused(InvalidEnvelope, "another department"):
+    with raises_exactly(InvalidEnvelope, "another department"):
         verify_key_version(make(plastic_surgery, 1, 1, CAROL), cardiology.replay())
 
 
@@ -235,7 +235,7 @@ def test_signed_by_someone_else(plastic_surgery, chain, versions, head_carol):
     """Bob's record, re-signed by Carol: it names Bob, so Bob's key must have signed it."""
     record = versions[2].record
     resigned = SignedKeyVersion(record, head_carol.sign(CONTEXT_KEY_VERSION, record.signed_bytes()))
-    with refused(BadSignature):
+    with raises_exactly(BadSignature):
         verify_key_version(resigned, chain)
 
 
@@ -243,7 +243,7 @@ def test_a_v1_context_signature_does_not_verify(chain, versions, surgeon_bob):
     record = versions[2].record
     seed = surgeon_bob.to_bytes()[32:]
     v1 = nacl.signing.SigningKey(seed).sign(b"rounds-key-version-v1\0" + record.signed_bytes())
-    with refused(BadSignature):
+    with raises_exactly(BadSignature):
         verify_key_version(SignedKeyVersion(record, v1.signature), chain)
 
 
@@ -280,7 +280,7 @@ def test_every_field_is_covered(plastic_surgery, chain, versions, head_carol, su
     ]
     for fields, error in cases:
         assert any(record[name] != value for name, value in fields.items()), fields
-        with refused(error):
+        with raises_exactly(error):
             verify_key_version(_edited(signed, **fields), chain)
     assert surgeon_bob.fingerprint == record["creator_fingerprint"]
 
@@ -290,7 +290,7 @@ def test_every_hex_digit_of_the_head_is_covered(chain, versions):
     head = signed.record.chain_head
     for index in range(64):
         other = head[:index] + ("0" if head[index] != "0" else "1") + head[index + 1 :]
-        with refused(ChainFork):
+        with raises_exactly(ChainFork):
             verify_key_version(_edited(signed, chain_head=other), chain)
 
 
@@ -309,7 +309,7 @@ def test_every_byte_of_commitment_and_signature_is_covered(chain, versions, name
                 tampered = {**data, "record": {**data["record"], name: value}}
             else:
                 tampered = {**data, name: value}
-            with refused(BadSignature):
+            with raises_exactly(BadSignature):
                 verify_key_version(SignedKeyVersion.from_dict(tampered), chain)
 
 
@@ -320,7 +320,7 @@ def test_every_byte_of_commitment_and_signature_is_covered(chain, versions, name
 def test_every_key_is_required(versions, name):
     data = versions[2].to_dict()["record"]
     del data[name]
-    with refused(InvalidEnvelope):
+    with raises_exactly(InvalidEnvelope):
         KeyVersionRecord.from_dict(data)
 
 
@@ -365,7 +365,7 @@ def test_every_key_is_required(versions, name):
 )
 def test_record_parsing_is_strict(versions, name, value, error):
     data = {**versions[2].to_dict()["record"], name: value}
-    with refused(error):
+    with raises_exactly(error):
         KeyVersionRecord.from_dict(data)
 
 
@@ -376,7 +376,7 @@ def test_the_empty_chains_head_parses(versions):
 
 def test_chain_seq_must_fit_javascript(versions):
     data = {**versions[2].to_dict()["record"], "chain_seq": 2**53}
-    with refused(InvalidEnvelope):
+    with raises_exactly(InvalidEnvelope):
         KeyVersionRecord.from_dict(data)
 
 
@@ -392,7 +392,7 @@ def test_chain_seq_must_fit_javascript(versions):
     ],
 )
 def test_signed_record_parsing_is_strict(versions, mutate):
-    with refused(InvalidEnvelope):
+    with raises_exactly(InvalidEnvelope):
         SignedKeyVersion.from_dict(mutate(versions[2].to_dict()))
 
 
@@ -414,7 +414,7 @@ def test_check_current(plastic_surgery, versions, served, current, stale):
     for version in current:
         check_current(versions[version].record, chain)
     for version in stale:
-        with refused(
+        with raises_exactly(
             StaleKeyVersion, f"before the removal or key replacement of statement {served}"
         ):
             check_current(versions[version].record, chain)
@@ -429,18 +429,18 @@ def test_admissions_and_role_changes_keep_a_version_current(plastic_surgery, ver
     check_current(versions[4].record, chain)
     verify_key_version(versions[4], chain)
     writer.add("remove", DAN, "head", by=CAROL)
-    with refused(StaleKeyVersion):
+    with raises_exactly(StaleKeyVersion):
         check_current(versions[4].record, writer.replay())
 
 
 def test_check_key_matches(versions, room_keys):
     record = versions[2].record
     check_key_matches(record, room_keys[2])
-    with refused(KeyCommitmentMismatch):
+    with raises_exactly(KeyCommitmentMismatch):
         check_key_matches(record, RoomKey.generate(department=12, version=2))
-    with refused(InvalidEnvelope, "another department or version"):
+    with raises_exactly(InvalidEnvelope, "another department or version"):
         check_key_matches(record, room_keys[3])
-    with refused(InvalidEnvelope, "another department or version"):
+    with raises_exactly(InvalidEnvelope, "another department or version"):
         check_key_matches(record, RoomKey(bytes(room_keys[2]), department=12, version=3))
-    with refused(InvalidEnvelope, "another department or version"):
+    with raises_exactly(InvalidEnvelope, "another department or version"):
         check_key_matches(record, RoomKey(bytes(room_keys[2]), department=CARDIOLOGY, version=2))

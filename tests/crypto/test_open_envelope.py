@@ -35,7 +35,7 @@ from tests.crypto.support import (
     CAROL,
     DAN,
     PLAINTEXT,
-    refused,
+    raises_exactly,
     resign,
     with_header,
     write_envelope,
@@ -94,9 +94,9 @@ def test_a_sender_who_was_not_a_member_at_their_head(
     plastic_surgery, chain, versions, room_keys, sender, seq, version
 ):
     envelope = write_envelope(plastic_surgery, room_keys, sender, seq, version)
-    with refused(SenderNotMember, f"user {sender} was not a member at statement {seq}"):
+    with raises_exactly(SenderNotMember, f"user {sender} was not a member at statement {seq}"):
         opened(envelope, chain, versions, room_keys, version)
-    with refused(SenderNotMember):
+    with raises_exactly(SenderNotMember):
         verify_envelope_in_chain(envelope, chain)
 
 
@@ -109,11 +109,11 @@ def test_a_removed_member_writing_from_the_past_opens(plastic_surgery, chain, ve
     header, plaintext = opened(envelope, chain, versions, room_keys, 2)
     assert plaintext == PLAINTEXT and header.sent_at == late
     # What she cannot do: name a later head, or use a later version.
-    with refused(SenderNotMember):
+    with raises_exactly(SenderNotMember):
         opened(
             write_envelope(plastic_surgery, room_keys, ALICE, 5, 3), chain, versions, room_keys, 3
         )
-    with refused(InvalidEnvelope, "older than its key version"):
+    with raises_exactly(InvalidEnvelope, "older than its key version"):
         opened(
             write_envelope(plastic_surgery, room_keys, ALICE, 4, 3), chain, versions, room_keys, 3
         )
@@ -124,14 +124,14 @@ def test_signed_by_a_key_the_chain_does_not_hold_for_the_sender_there(
 ):
     # Bob's new phone at head 4, where the chain still holds his old key (it gets the new one at 6).
     early = write_envelope(plastic_surgery, room_keys, BOB, 4, 2, signer=surgeon_bob_new_phone)
-    with refused(BadSignature):
+    with raises_exactly(BadSignature):
         opened(early, chain, versions, room_keys, 2)
     # His old phone at head 6, after the replacement.
     late = write_envelope(plastic_surgery, room_keys, BOB, 6, 4, signer=surgeon_bob)
-    with refused(BadSignature):
+    with raises_exactly(BadSignature):
         opened(late, chain, versions, room_keys, 4)
     # Carol's key, in Bob's name.
-    with refused(BadSignature):
+    with raises_exactly(BadSignature):
         opened(
             write_envelope(plastic_surgery, room_keys, BOB, 6, 4, signer=head_carol),
             chain,
@@ -148,12 +148,12 @@ def test_a_head_beyond_the_readers_chain_is_withheld(
     plastic_surgery, versions, room_keys, envelope
 ):
     for served in range(6):
-        with refused(ChainWithheld):
+        with raises_exactly(ChainWithheld):
             opened(envelope, plastic_surgery.replay(served), versions, room_keys, 4)
     longer = plastic_surgery.branch()
     longer.add("admit", DAN, "member", by=CAROL)
     beyond = write_envelope(longer, room_keys, CAROL, 7, 4)
-    with refused(ChainWithheld):
+    with raises_exactly(ChainWithheld):
         opened(beyond, plastic_surgery.replay(), versions, room_keys, 4)
     assert opened(beyond, longer.replay(), versions, room_keys, 4)[1] == PLAINTEXT
 
@@ -162,7 +162,7 @@ def test_a_forked_head_is_refused(plastic_surgery, chain, versions, room_keys):
     forked = plastic_surgery.branch(3)
     forked.add("admit", DAN, "member", by=CAROL)
     envelope = write_envelope(forked, room_keys, CAROL, 4, 1)
-    with refused(ChainFork):
+    with raises_exactly(ChainFork):
         opened(envelope, chain, versions, room_keys, 1)
     assert opened(envelope, forked.replay(), versions, room_keys, 1)[1] == PLAINTEXT
 
@@ -170,7 +170,7 @@ def test_a_forked_head_is_refused(plastic_surgery, chain, versions, room_keys):
 def test_a_key_version_newer_than_the_senders_head(plastic_surgery, chain, versions, room_keys):
     # Version 3 was made at statement 5; Bob names statement 4.
     envelope = write_envelope(plastic_surgery, room_keys, BOB, 4, 3)
-    with refused(InvalidEnvelope, "older than its key version"):
+    with raises_exactly(InvalidEnvelope, "older than its key version"):
         opened(envelope, chain, versions, room_keys, 3)
 
 
@@ -187,7 +187,7 @@ def test_a_version_made_before_an_exclusion_the_sender_knew_of(
     plastic_surgery, chain, versions, room_keys, sender, seq, version, excluded_at
 ):
     envelope = write_envelope(plastic_surgery, room_keys, sender, seq, version)
-    with refused(StaleKeyVersion, f"key replacement of statement {excluded_at}"):
+    with raises_exactly(StaleKeyVersion, f"key replacement of statement {excluded_at}"):
         opened(envelope, chain, versions, room_keys, version)
 
 
@@ -195,29 +195,29 @@ def test_the_envelopes_commitment_must_be_the_records(plastic_surgery, chain, ve
     # Bob writes under another key that he calls version 4.
     other = RoomKey.generate(department=12, version=4)
     envelope = write_envelope(plastic_surgery, room_keys, BOB, 6, 4, room_key=other)
-    with refused(KeyCommitmentMismatch, "another key than its key version"):
+    with raises_exactly(KeyCommitmentMismatch, "another key than its key version"):
         open_envelope(envelope, chain=chain, record=versions[4].record, room_key=other)
     # And a good envelope with a room key that is not the record's.
     good = write_envelope(plastic_surgery, room_keys, BOB, 6, 4)
-    with refused(KeyCommitmentMismatch):
+    with raises_exactly(KeyCommitmentMismatch):
         open_envelope(good, chain=chain, record=versions[4].record, room_key=other)
 
 
 def test_the_record_must_be_of_the_envelopes_version(plastic_surgery, chain, versions, room_keys):
     envelope = write_envelope(plastic_surgery, room_keys, BOB, 6, 4)
-    with refused(InvalidEnvelope, "another department or version"):
+    with raises_exactly(InvalidEnvelope, "another department or version"):
         open_envelope(envelope, chain=chain, record=versions[3].record, room_key=room_keys[4])
     # And the room key of its version.
-    with refused(DecryptionFailed):
+    with raises_exactly(DecryptionFailed):
         open_envelope(envelope, chain=chain, record=versions[4].record, room_key=room_keys[3])
 
 
 def test_another_departments_envelope(plastic_surgery, chain, versions, room_keys):
     cardiology_key = RoomKey.generate(department=CARDIOLOGY, version=4)
     envelope = write_envelope(plastic_surgery, room_keys, BOB, 6, 4, room_key=cardiology_key)
-    with refused(InvalidEnvelope, "another department than the chain"):
+    with raises_exactly(InvalidEnvelope, "another department than the chain"):
         open_envelope(envelope, chain=chain, record=versions[4].record, room_key=cardiology_key)
-    with refused(InvalidEnvelope, "another department than the chain"):
+    with raises_exactly(InvalidEnvelope, "another department than the chain"):
         verify_envelope_in_chain(envelope, chain)
 
 
@@ -227,24 +227,24 @@ def test_an_envelope_edited_and_resigned_by_its_sender_does_not_open(
     envelope = write_envelope(plastic_surgery, room_keys, BOB, 6, 4)
     for field, value in (("thread", 999), ("client_msg_id", "msg-0002-abcdef")):
         moved = resign(with_header(envelope, **{field: value}), bob_now)
-        with refused(DecryptionFailed):
+        with raises_exactly(DecryptionFailed):
             opened(moved, chain, versions, room_keys, 4)
     edited = resign(with_header(envelope, key_commitment=b64encode(bytes(32))), bob_now)
-    with refused(KeyCommitmentMismatch):
+    with raises_exactly(KeyCommitmentMismatch):
         opened(edited, chain, versions, room_keys, 4)
 
 
 def test_check_key_version_of(plastic_surgery, chain, versions, room_keys):
     parsed = parse_envelope(write_envelope(plastic_surgery, room_keys, BOB, 5, 3))
     check_key_version_of(parsed, versions[3].record, chain)
-    with refused(InvalidEnvelope, "another department or version"):
+    with raises_exactly(InvalidEnvelope, "another department or version"):
         check_key_version_of(parsed, versions[2].record, chain)
-    with refused(InvalidEnvelope, "another department or version"):
+    with raises_exactly(InvalidEnvelope, "another department or version"):
         check_key_version_of(parsed, versions[4].record, chain)
 
 
 def test_a_reader_with_an_empty_chain(versions, room_keys, envelope, new_chain):
     """A new device served no statements at all: every head is beyond its chain."""
     chain = new_chain().replay()
-    with refused(ChainWithheld):
+    with raises_exactly(ChainWithheld):
         opened(envelope, chain, versions, room_keys, 4)

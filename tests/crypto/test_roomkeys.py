@@ -33,7 +33,7 @@ from chat.crypto import (
     wrap_room_key,
 )
 from chat.crypto.roomkeys import check_commitment
-from tests.crypto.support import ids, refused
+from tests.crypto.support import ids, raises_exactly
 
 WRAP_KEYS = {
     "v",
@@ -94,10 +94,10 @@ def test_commitment_is_deterministic_and_binds_key_department_and_version(room_k
 def test_check_commitment(room_key):
     check_commitment(room_key, room_key.commitment)
     other = RoomKey.generate(department=12, version=3)
-    with refused(KeyCommitmentMismatch):
+    with raises_exactly(KeyCommitmentMismatch):
         check_commitment(other, room_key.commitment)
     relabelled = RoomKey(bytes(room_key), department=12, version=4)
-    with refused(KeyCommitmentMismatch):
+    with raises_exactly(KeyCommitmentMismatch):
         check_commitment(relabelled, room_key.commitment)
 
 
@@ -162,12 +162,12 @@ def test_dict_round_trip(record, nurse_alice, head_carol, room_key):
 
 
 def test_wrong_recipient(record, surgeon_bob, head_carol):
-    with refused(DecryptionFailed, "another recipient"):
+    with raises_exactly(DecryptionFailed, "another recipient"):
         unwrap_room_key(record, recipient=surgeon_bob, wrapper=head_carol.public)
 
 
 def test_wrong_wrapper(record, nurse_alice, surgeon_bob):
-    with refused(BadSignature, "not made by this wrapper"):
+    with raises_exactly(BadSignature, "not made by this wrapper"):
         unwrap_room_key(record, recipient=nurse_alice, wrapper=surgeon_bob.public)
 
 
@@ -208,7 +208,7 @@ def test_the_server_cannot_substitute_its_own_key(room_key, record, nurse_alice,
     server_key = RoomKey.generate(department=room_key.department, version=room_key.version)
     forged = wrap_room_key(server_key, recipient=nurse_alice.public, wrapper=nurse_alice)
     moved = WrapRecord.from_dict({**record.to_dict(), "sealed": b64encode(forged.sealed)})
-    with refused(BadSignature):
+    with raises_exactly(BadSignature):
         unwrap_room_key(moved, recipient=nurse_alice, wrapper=head_carol.public)
 
 
@@ -222,7 +222,7 @@ def test_another_key_sealed_under_the_commitment(room_key, nurse_alice, head_car
         recipient=nurse_alice,
         commitment=room_key.commitment,
     )
-    with refused(KeyCommitmentMismatch):
+    with raises_exactly(KeyCommitmentMismatch):
         unwrap_room_key(forged, recipient=nurse_alice, wrapper=head_carol.public)
     # Committing to the other key opens it, and the version record (R3) tells the two apart.
     honest_about_it = signed_wrap(
@@ -249,7 +249,7 @@ def test_a_signing_member_cannot_relabel_a_sealed_key(room_key, nurse_alice, hea
         version=version,
         commitment=key_commitment(bytes(room_key), department=department, version=version),
     )
-    with refused(InvalidEnvelope, "another department or version"):
+    with raises_exactly(InvalidEnvelope, "another department or version"):
         unwrap_room_key(relabelled, recipient=nurse_alice, wrapper=head_carol.public)
 
 
@@ -273,7 +273,7 @@ def test_malformed_sealed_content(content, nurse_alice, head_carol):
         recipient=nurse_alice,
         commitment=key_commitment(bytes(32), department=12, version=3),
     )
-    with refused(InvalidEnvelope):
+    with raises_exactly(InvalidEnvelope):
         unwrap_room_key(record, recipient=nurse_alice, wrapper=head_carol.public)
 
 
@@ -289,7 +289,7 @@ def test_every_byte_of_the_binary_fields_is_covered(record, nurse_alice, head_ca
     for index in range(len(b64decode(data[name]))):
         for mask in (0x01, 0x80):
             tampered = WrapRecord.from_dict(_flip_field(data, name, index, mask))
-            with refused(BadSignature):
+            with raises_exactly(BadSignature):
                 unwrap_room_key(tampered, recipient=nurse_alice, wrapper=head_carol.public)
 
 
@@ -303,7 +303,7 @@ def test_every_fingerprint_character_is_covered(record, nurse_alice, head_carol,
     data = record.to_dict()
     for index in range(64):
         tampered = WrapRecord.from_dict({**data, name: _other_hex(data[name], index)})
-        with refused(BadSignature):
+        with raises_exactly(BadSignature):
             unwrap_room_key(tampered, recipient=nurse_alice, wrapper=head_carol.public)
 
 
@@ -312,7 +312,7 @@ def test_every_fingerprint_character_is_covered(record, nurse_alice, head_carol,
 def test_every_number_is_covered(record, nurse_alice, head_carol, name, delta):
     data = record.to_dict()
     tampered = WrapRecord.from_dict({**data, name: data[name] + delta})
-    with refused(BadSignature):
+    with raises_exactly(BadSignature):
         unwrap_room_key(tampered, recipient=nurse_alice, wrapper=head_carol.public)
 
 
@@ -320,7 +320,7 @@ def test_a_v1_context_signature_does_not_verify(record, nurse_alice, head_carol)
     seed = head_carol.to_bytes()[32:]
     v1 = nacl.signing.SigningKey(seed).sign(b"rounds-wrap-v1\0" + record.signed_bytes())
     tampered = WrapRecord.from_dict({**record.to_dict(), "sig": b64encode(v1.signature)})
-    with refused(BadSignature):
+    with raises_exactly(BadSignature):
         unwrap_room_key(tampered, recipient=nurse_alice, wrapper=head_carol.public)
 
 
@@ -330,14 +330,14 @@ def test_a_v1_context_signature_does_not_verify(record, nurse_alice, head_carol)
 def test_a_v1_wrap_is_refused_as_unsupported(record):
     """Format 1's wrap: no commitment, v 1."""
     data = {k: v for k, v in record.to_dict().items() if k != "commitment"}
-    with refused(UnsupportedVersion):
+    with raises_exactly(UnsupportedVersion):
         WrapRecord.from_dict({**data, "v": 1})
 
 
 @pytest.mark.parametrize("name", sorted(WRAP_KEYS - {"v"}))
 def test_every_key_is_required(record, name):
     data = {k: v for k, v in record.to_dict().items() if k != name}
-    with refused(InvalidEnvelope):
+    with raises_exactly(InvalidEnvelope):
         WrapRecord.from_dict(data)
 
 
@@ -369,7 +369,7 @@ def test_every_key_is_required(record, name):
     ],
 )
 def test_from_dict_is_strict(record, mutate, error):
-    with refused(error):
+    with raises_exactly(error):
         WrapRecord.from_dict(mutate(record.to_dict()))
 
 
@@ -382,7 +382,7 @@ def test_sealed_sizes_at_the_limits(record):
 def test_room_key_constructor():
     assert RoomKey.KEY_SIZE == 32
     for bad in (b"", bytes(31), bytes(33), "x" * 32, bytearray(32)):
-        with refused(InvalidKey):
+        with raises_exactly(InvalidKey):
             RoomKey(bad, department=1, version=1)
     for department, version in ((0, 1), (1, 0), (True, 1), (1, "1"), (2**53, 1)):
         with pytest.raises(ValueError):

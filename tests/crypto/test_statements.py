@@ -31,7 +31,7 @@ from chat.crypto import (
     verify_statement,
 )
 from chat.crypto.statements import KINDS, ROLES
-from tests.crypto.support import hashes, ids, refused, times
+from tests.crypto.support import hashes, ids, raises_exactly, times
 
 # RFC 8032 section 7.1 test 1's seed and RFC 7748 section 6.1's X25519 secret: a fixed signer.
 FIXED_SIGNER = IdentityKeyPair(
@@ -160,14 +160,14 @@ def test_sign_and_verify(admission, appointment, head_carol, institution_admin):
 
 
 def test_verify_names_the_signer(admission, surgeon_bob, head_carol):
-    with refused(BadSignature, "another signer"):
+    with raises_exactly(BadSignature, "another signer"):
         verify_statement(admission, surgeon_bob.public)
     # Carol's name on it, Bob's signature.
     forged = SignedStatement(
         admission.statement,
         surgeon_bob.sign(CONTEXT_STATEMENT, admission.statement.signed_bytes()),
     )
-    with refused(BadSignature, "does not verify"):
+    with raises_exactly(BadSignature, "does not verify"):
         verify_statement(forged, head_carol.public)
 
 
@@ -186,7 +186,7 @@ def test_a_signature_for_another_purpose_or_version_does_not_verify(admission, h
     signature = (
         nacl.signing.SigningKey(seed).sign(context + admission.statement.signed_bytes()).signature
     )
-    with refused(BadSignature):
+    with raises_exactly(BadSignature):
         verify_statement(SignedStatement(admission.statement, signature), head_carol.public)
 
 
@@ -198,7 +198,7 @@ def test_every_signature_byte_is_checked(admission, head_carol):
             flipped = bytearray(signature)
             flipped[index] ^= mask
             tampered = SignedStatement.from_dict({**data, "sig": b64encode(bytes(flipped))})
-            with refused(BadSignature):
+            with raises_exactly(BadSignature):
                 verify_statement(tampered, head_carol.public)
 
 
@@ -225,14 +225,14 @@ def test_every_field_is_signed(admission, head_carol, name, value):
     assert admission.statement.issued_at == "2025-01-06T08:01:00Z"
     data = admission.to_dict()
     data["statement"][name] = value
-    with refused(BadSignature, "does not verify"):
+    with raises_exactly(BadSignature, "does not verify"):
         verify_statement(SignedStatement.from_dict(data), head_carol.public)
 
 
 def test_the_signer_fingerprint_is_checked_first(admission, head_carol):
     data = admission.to_dict()
     data["statement"]["signer_fingerprint"] = "0" * 64
-    with refused(BadSignature, "another signer"):
+    with raises_exactly(BadSignature, "another signer"):
         verify_statement(SignedStatement.from_dict(data), head_carol.public)
 
 
@@ -242,7 +242,7 @@ def test_the_signer_fingerprint_is_checked_first(admission, head_carol):
 def test_a_replacements_keys_are_signed(replacement, head_carol, name, value):
     data = replacement.to_dict()
     data["statement"][name] = value
-    with refused(BadSignature, "does not verify"):
+    with raises_exactly(BadSignature, "does not verify"):
         verify_statement(SignedStatement.from_dict(data), head_carol.public)
 
 
@@ -293,14 +293,14 @@ FIELDS = [
 def test_every_key_is_required(admission, name):
     data = admission.to_dict()["statement"]
     del data[name]
-    with refused(InvalidEnvelope):
+    with raises_exactly(InvalidEnvelope):
         MembershipStatement.from_dict(data)
 
 
 @pytest.mark.parametrize("extra", ["extra", "sig", "hash", "V"])
 def test_no_other_key_is_allowed(admission, extra):
     data = {**admission.to_dict()["statement"], extra: None}
-    with refused(InvalidEnvelope):
+    with raises_exactly(InvalidEnvelope):
         MembershipStatement.from_dict(data)
 
 
@@ -318,11 +318,11 @@ def test_no_other_key_is_allowed(admission, extra):
 )
 def test_the_version_is_checked_first(admission, version, error):
     data = {**admission.to_dict()["statement"], "v": version}
-    with refused(error):
+    with raises_exactly(error):
         MembershipStatement.from_dict(data)
     # Even with other fields missing or wrong, as a v1 statement has them.
     v1_shaped = {k: v for k, v in data.items() if k not in ("seq", "prev", "replaces")}
-    with refused(error):
+    with raises_exactly(error):
         MembershipStatement.from_dict(v1_shaped)
 
 
@@ -373,14 +373,14 @@ def test_the_version_is_checked_first(admission, version, error):
 )
 def test_statement_parsing_is_strict(admission, name, value):
     data = {**admission.to_dict()["statement"], name: value}
-    with refused(InvalidEnvelope):
+    with raises_exactly(InvalidEnvelope):
         MembershipStatement.from_dict(data)
 
 
 @pytest.mark.parametrize("prev", ["ab" * 32, "0" * 63 + "1"])
 def test_the_first_statement_follows_the_genesis_value(appointment, prev):
     data = {**appointment.to_dict()["statement"], "prev": prev}
-    with refused(InvalidEnvelope, "genesis"):
+    with raises_exactly(InvalidEnvelope, "genesis"):
         MembershipStatement.from_dict(data)
 
 
@@ -388,7 +388,7 @@ def test_the_first_statement_follows_the_genesis_value(appointment, prev):
 def test_replaces_is_null_except_for_a_replacement(admission, kind):
     data = {**admission.to_dict()["statement"], "kind": kind}
     MembershipStatement.from_dict(data)
-    with refused(InvalidEnvelope, "only for a replace"):
+    with raises_exactly(InvalidEnvelope, "only for a replace"):
         MembershipStatement.from_dict({**data, "replaces": "ab" * 32})
 
 
@@ -405,7 +405,7 @@ def test_a_replacement_names_the_key_it_replaces(replacement, replaces, match):
     data = replacement.to_dict()["statement"]
     if replaces == "subject":
         replaces = data["subject_fingerprint"]
-    with refused(InvalidEnvelope, match):
+    with raises_exactly(InvalidEnvelope, match):
         MembershipStatement.from_dict({**data, "replaces": replaces})
 
 
@@ -464,7 +464,7 @@ def test_times_with_an_offset_are_accepted(admission, issued_at, utc_offset_minu
 )
 def test_other_time_spellings_are_refused(admission, issued_at):
     data = {**admission.to_dict()["statement"], "issued_at": issued_at}
-    with refused(InvalidEnvelope, "issued_at"):
+    with raises_exactly(InvalidEnvelope, "issued_at"):
         MembershipStatement.from_dict(data)
 
 
@@ -486,12 +486,12 @@ def test_other_time_spellings_are_refused(admission, issued_at):
     ],
 )
 def test_signed_statement_parsing_is_strict(admission, mutate):
-    with refused(InvalidEnvelope):
+    with raises_exactly(InvalidEnvelope):
         SignedStatement.from_dict(mutate(admission.to_dict()))
 
 
 def test_signed_statement_constructor(admission):
-    with refused(InvalidEnvelope):
+    with raises_exactly(InvalidEnvelope):
         SignedStatement(admission.statement, bytes(63))
     with pytest.raises(TypeError):
         SignedStatement(admission.statement.to_dict(), admission.signature)
