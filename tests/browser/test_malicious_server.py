@@ -39,16 +39,12 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Request, WebSocketRoute, expect
 
 from chat.crypto import (
-    GENESIS,
     ChainHead,
     IdentityKeyPair,
-    MembershipStatement,
     RoomKey,
     WrapRecord,
-    b64encode,
     encrypt_message,
     make_key_version,
-    sign_statement,
     wrap_room_key,
 )
 from tests.browser.conftest import (
@@ -62,6 +58,15 @@ from tests.browser.conftest import (
     sign_in,
 )
 from tests.browser.test_keys_browser import choose_passphrase
+from tests.live.forgeries import (
+    another_key_under_commitment,
+    chain_under,
+    hand_over_wrap,
+    non_canonical,
+    substitute_institution_key,
+    substitute_member_key,
+    without_last_statement,
+)
 from tests.live.sdk import LIMITS, department_named, new_thread
 from tests.live.servers import DEMO_PASSWORD, LiveCluster
 
@@ -638,12 +643,6 @@ def test_d_another_envelope_under_a_seen_id_is_a_replay(ward: Ward):
 # --- E: a removal left out of the chain --------------------------------------------------------
 
 
-def without_last_statement(listing: dict) -> dict:
-    statements = listing["statements"][:-1]
-    last = statements[-1]
-    return {**listing, "statements": statements, "head": {"seq": last["seq"], "hash": "x"}}
-
-
 def test_e_a_removal_left_out_is_seen_by_whoever_verified_it(ward: Ward):
     # Carol signed the removal in this browser: it verified statement 5.
     carol = ward.device("head_carol")
@@ -675,17 +674,11 @@ def test_e_a_removal_left_out_is_seen_by_whoever_verified_it(ward: Ward):
 # --- F and G: the institution's keys substituted -----------------------------------------------
 
 
-def substitute_key(kind: str, substitute: IdentityKeyPair) -> Callable[[dict], dict]:
-    """An answer naming `substitute` as the institution's `kind` key."""
-    served = {"fingerprint": substitute.fingerprint, "public": substitute.public.to_dict()}
-    return lambda data: {**data, kind: served}
-
-
 def test_f_the_servers_own_compliance_key_gets_no_wrap(ward: Ward):
     """With IT's deployment file pinning the real compliance key."""
     substitute = IdentityKeyPair.generate()
     alice = ward.device("nurse_alice")
-    with_substitute = substitute_key("compliance", substitute)
+    with_substitute = substitute_institution_key("compliance", substitute)
     alice.server.rewrite("GET", "/api/keys/institution", with_substitute)
     alice.server.rewrite(
         "GET", ward.path("/keys"), lambda keys: {**with_substitute(keys), "rotation_required": True}
@@ -713,12 +706,14 @@ def test_f_without_the_deployment_file_the_compliance_key_is_confirmed_like_the_
     substitute = IdentityKeyPair.generate()
 
     def script(server: ScriptedServer) -> None:
-        server.rewrite("GET", "/api/keys/institution", substitute_key("compliance", substitute))
+        server.rewrite(
+            "GET", "/api/keys/institution", substitute_institution_key("compliance", substitute)
+        )
         server.rewrite(
             "GET",
             ward.path("/keys"),
             lambda keys: {
-                **substitute_key("compliance", substitute)(keys),
+                **substitute_institution_key("compliance", substitute)(keys),
                 "rotation_required": True,
             },
         )
@@ -756,40 +751,15 @@ def test_f_without_the_deployment_file_the_compliance_key_is_confirmed_like_the_
 
 def test_g_a_chain_under_the_servers_own_admin_key_is_refused(ward: Ward):
     fake_admin = IdentityKeyPair.generate()
-    alice = ward.identities["nurse_alice"]
-    statement = MembershipStatement(
-        department=ward.department,
-        seq=1,
-        prev=GENESIS,
-        kind="admit",
-        subject_user=ward.users["nurse_alice"],
-        subject_fingerprint=alice.fingerprint,
-        replaces=None,
-        role="head",
-        issued_at="2026-12-05T08:00:00Z",
-        signer_user=None,
-        signer_fingerprint=fake_admin.fingerprint,
+    forged = chain_under(
+        fake_admin, ward.department, ward.users["nurse_alice"], ward.identities["nurse_alice"]
     )
-    signed = sign_statement(statement, fake_admin)
 
     def script(server: ScriptedServer) -> None:
+        server.rewrite("GET", ward.path("/statements"), forged)
         server.rewrite(
-            "GET",
-            ward.path("/statements"),
-            lambda listing: {
-                **listing,
-                "statements": [
-                    {"id": 1, "seq": 1, "signed": signed.to_dict(), "created_at": "now"}
-                ],
-                "head": {"seq": 1, "hash": signed.hash},
-                "keys": {alice.fingerprint: alice.public.to_dict()},
-                "admin": {
-                    "fingerprint": fake_admin.fingerprint,
-                    "public": fake_admin.public.to_dict(),
-                },
-            },
+            "GET", "/api/keys/institution", substitute_institution_key("admin", fake_admin)
         )
-        server.rewrite("GET", "/api/keys/institution", substitute_key("admin", fake_admin))
 
     phone = ward.fresh("nurse_alice", script)
     expect(phone.page.locator("[role=alert][data-code=admin_key_mismatch]")).to_be_visible()
@@ -809,20 +779,15 @@ def test_g_a_chain_under_the_servers_own_admin_key_is_refused(ward: Ward):
 
 def test_rule_another_key_under_a_versions_commitment_is_refused(ward: Ward):
     """A member who can sign hands Alice another key under version 2's commitment."""
-    bob, alice = ward.identities["surgeon_bob"], ward.identities["nurse_alice"]
-    other = RoomKey.generate(department=ward.department, version=2)
-    honest = wrap_room_key(other, recipient=alice.public, wrapper=bob)
-    # Signed with the real version's commitment, sealing another key.
-    forged = {**honest.to_dict(), "commitment": b64encode(ward.room_keys[2].commitment)}
-    resigned = WrapRecord.from_dict(forged)
-    forged["sig"] = b64encode(bob.sign(b"rounds-wrap-v2\0", resigned.signed_bytes()))
-    for wrap in (forged, honest.to_dict()):
-
-        def hand_over(keys: dict, wrap: dict = wrap) -> dict:
-            return {**keys, "my_wraps": [w for w in keys["my_wraps"] if w["version"] != 2] + [wrap]}
-
+    wraps = another_key_under_commitment(
+        ward.room_keys[2], ward.identities["surgeon_bob"], ward.identities["nurse_alice"]
+    )
+    for wrap in wraps:
         phone = ward.fresh(
-            "nurse_alice", lambda server: server.rewrite("GET", ward.path("/keys"), hand_over)
+            "nurse_alice",
+            lambda server, wrap=wrap: server.rewrite(
+                "GET", ward.path("/keys"), hand_over_wrap(2, wrap)
+            ),
         )
         phone.open_thread()
         expect(phone.entry(ward.messages[0]).locator(".text")).to_have_text(FIRST)
@@ -836,35 +801,23 @@ def test_rule_another_key_under_a_versions_commitment_is_refused(ward: Ward):
         phone.close()
 
 
-def substitute_member_key(user: int, key: dict[str, Any]) -> Callable[[dict], dict]:
-    """A /keys answer listing `user` with the key `key` holds (its identity, fingerprint)."""
-
-    def substituted(keys: dict) -> dict:
-        for member in keys["members"]:
-            if member["user"] == user:
-                member["identity"] = key["identity"]
-                member["fingerprint"] = key["fingerprint"]
-        return keys
-
-    return substituted
-
-
 def listed(pair: IdentityKeyPair) -> dict[str, Any]:
     return {"identity": pair.public.to_dict(), "fingerprint": pair.fingerprint}
 
 
+def listing_as(user: int, key: dict[str, Any]) -> Callable[[dict], dict]:
+    """A /keys answer listing `user` with `key` ({identity, fingerprint})."""
+    return substitute_member_key(user, key["identity"], key["fingerprint"])
+
+
 def test_rule_a_non_canonical_x25519_key_is_refused_by_browser_and_server(ward: Ward):
     alice = ward.identities["nurse_alice"]
-    x25519 = bytearray(alice.public.x25519)
-    x25519[31] |= 0x80  # the same point, spelled with the top bit set
-    spelled = {**alice.public.to_dict(), "x25519": b64encode(bytes(x25519))}
+    spelled = non_canonical(alice)  # the same point, spelled with the top bit set
     carol = ward.device("head_carol")
     carol.server.rewrite(
         "GET",
         ward.path("/keys"),
-        substitute_member_key(
-            ward.users["nurse_alice"], {"identity": spelled, "fingerprint": alice.fingerprint}
-        ),
+        substitute_member_key(ward.users["nurse_alice"], spelled, alice.fingerprint),
     )
     carol.load("#/")
     expect(carol.page.get_by_role("heading", name="My departments")).to_be_visible()
@@ -919,7 +872,7 @@ def test_rule_a_head_signs_only_the_key_compared(ward: Ward):
     carol = ward.device("head_carol")
     page = carol.page
     carol.server.rewrite(
-        "GET", ward.path("/keys"), lambda keys: substitute_member_key(alice, shown["key"])(keys)
+        "GET", ward.path("/keys"), lambda keys: listing_as(alice, shown["key"])(keys)
     )
     carol.load(f"#/d/{ward.department}/members")
     # The server lists another key for Alice: a "new key" to sign, after the comparison,
@@ -957,9 +910,7 @@ def test_rule_a_head_signs_only_the_key_compared(ward: Ward):
     # the key the server lists for him, here not his; cancelled, nothing is signed.
     substitute = IdentityKeyPair.generate()
     carol.server.honest()
-    carol.server.rewrite(
-        "GET", ward.path("/keys"), substitute_member_key(jules, listed(substitute))
-    )
+    carol.server.rewrite("GET", ward.path("/keys"), listing_as(jules, listed(substitute)))
     page.get_by_label("Staff user number").fill(str(jules))
     page.get_by_role("button", name="Admit and sign").click()
     expect(compared).to_have_text(grouped(substitute.fingerprint))

@@ -28,19 +28,24 @@ import httpx
 import pytest
 
 from chat.crypto import (
-    GENESIS,
     ChainHead,
     IdentityKeyPair,
-    MembershipStatement,
     RoomKey,
     WrapRecord,
-    b64encode,
     encrypt_message,
     make_key_version,
-    sign_statement,
     wrap_room_key,
 )
 from client.sdk import RoundsClient, RoundsClientError
+from tests.live.forgeries import (
+    another_key_under_commitment,
+    chain_under,
+    hand_over_wrap,
+    non_canonical,
+    substitute_institution_key,
+    substitute_member_key,
+    without_last_statement,
+)
 from tests.live.sdk import LIMITS, demo_admin_key, demo_pins, department_named, new_thread
 from tests.live.servers import DEMO_PASSWORD, LiveCluster
 
@@ -298,14 +303,12 @@ async def test_c_a_key_the_chain_never_admitted_is_never_trusted(ward: Ward):
     bob, impostor = ward.users["surgeon_bob"], IdentityKeyPair.generate()
     server = ScriptedServer()
 
-    def impostor_for_bob(keys: dict) -> dict:
-        for member in keys["members"]:
-            if member["user"] == bob:
-                member["identity"] = impostor.public.to_dict()
-                member["fingerprint"] = impostor.fingerprint
-        return {**keys, "rotation_required": True}
-
-    server.rewrite("GET", ward.path("/keys"), impostor_for_bob)
+    impostor_for_bob = substitute_member_key(bob, impostor.public.to_dict(), impostor.fingerprint)
+    server.rewrite(
+        "GET",
+        ward.path("/keys"),
+        lambda keys: {**impostor_for_bob(keys), "rotation_required": True},
+    )
     server.rewrite(
         "GET",
         f"/api/keys/identity/{bob}",
@@ -395,12 +398,6 @@ async def test_d_another_envelope_under_a_seen_id_is_a_replay(ward: Ward):
 # --- E: a removal left out of the chain --------------------------------------------------------
 
 
-def without_last_statement(listing: dict) -> dict:
-    statements = listing["statements"][:-1]
-    last = statements[-1]
-    return {**listing, "statements": statements, "head": {"seq": last["seq"], "hash": "x"}}
-
-
 async def test_e_a_removal_left_out_is_seen_by_whoever_verified_it(ward: Ward):
     server = ScriptedServer()
     server.rewrite("GET", ward.path("/statements"), without_last_statement)
@@ -427,17 +424,9 @@ async def test_e_a_removal_left_out_is_seen_by_whoever_verified_it(ward: Ward):
 async def test_f_the_servers_own_compliance_key_gets_no_wrap(ward: Ward):
     substitute = IdentityKeyPair.generate()
     server = ScriptedServer()
+    with_substitute = substitute_institution_key("compliance", substitute)
     server.rewrite(
-        "GET",
-        ward.path("/keys"),
-        lambda keys: {
-            **keys,
-            "rotation_required": True,
-            "compliance": {
-                "fingerprint": substitute.fingerprint,
-                "public": substitute.public.to_dict(),
-            },
-        },
+        "GET", ward.path("/keys"), lambda keys: {**with_substitute(keys), "rotation_required": True}
     )
     async with device(ward, "nurse_alice", server, connect=True) as alice:
         with raises_code("compliance_key_mismatch") as caught:
@@ -448,32 +437,13 @@ async def test_f_the_servers_own_compliance_key_gets_no_wrap(ward: Ward):
 
 async def test_g_a_chain_under_the_servers_own_admin_key_is_refused(ward: Ward):
     fake_admin = IdentityKeyPair.generate()
-    alice = ward.identities["nurse_alice"]
-    statement = MembershipStatement(
-        department=ward.department,
-        seq=1,
-        prev=GENESIS,
-        kind="admit",
-        subject_user=ward.users["nurse_alice"],
-        subject_fingerprint=alice.fingerprint,
-        replaces=None,
-        role="head",
-        issued_at="2026-12-05T08:00:00Z",
-        signer_user=None,
-        signer_fingerprint=fake_admin.fingerprint,
-    )
-    signed = sign_statement(statement, fake_admin)
     server = ScriptedServer()
     server.rewrite(
         "GET",
         ward.path("/statements"),
-        lambda listing: {
-            **listing,
-            "statements": [{"id": 1, "seq": 1, "signed": signed.to_dict(), "created_at": "now"}],
-            "head": {"seq": 1, "hash": signed.hash},
-            "keys": {alice.fingerprint: alice.public.to_dict()},
-            "admin": {"fingerprint": fake_admin.fingerprint, "public": fake_admin.public.to_dict()},
-        },
+        chain_under(
+            fake_admin, ward.department, ward.users["nurse_alice"], ward.identities["nurse_alice"]
+        ),
     )
     async with device(ward, "nurse_alice", server, fresh=True) as phone:
         with raises_code("admin_key_mismatch") as caught:
@@ -486,28 +456,14 @@ async def test_g_a_chain_under_the_servers_own_admin_key_is_refused(ward: Ward):
 
 async def test_another_key_under_a_versions_commitment_is_refused(ward: Ward):
     """A member who can sign hands Alice another key under version 2's commitment."""
-    bob, alice = ward.identities["surgeon_bob"], ward.identities["nurse_alice"]
-    other = RoomKey.generate(department=ward.department, version=2)
-    honest = wrap_room_key(other, recipient=alice.public, wrapper=bob)
-    # Signed with the real version's commitment, sealing another key.
-    forged = {**honest.to_dict(), "commitment": b64encode(ward.room_keys[2].commitment)}
-    resigned = WrapRecord.from_dict(forged)
-    forged["sig"] = b64encode(bob.sign(b"rounds-wrap-v2\0", resigned.signed_bytes()))
-    for wrap, code in (
-        (forged, "key_commitment_mismatch"),
-        (honest.to_dict(), "key_commitment_mismatch"),
-    ):
+    wraps = another_key_under_commitment(
+        ward.room_keys[2], ward.identities["surgeon_bob"], ward.identities["nurse_alice"]
+    )
+    for wrap in wraps:
         server = ScriptedServer()
-        server.rewrite(
-            "GET",
-            ward.path("/keys"),
-            lambda keys, wrap=wrap: {
-                **keys,
-                "my_wraps": [w for w in keys["my_wraps"] if w["version"] != 2] + [wrap],
-            },
-        )
+        server.rewrite("GET", ward.path("/keys"), hand_over_wrap(2, wrap))
         async with device(ward, "nurse_alice", server, fresh=True) as phone:
-            with raises_code(code):
+            with raises_code("key_commitment_mismatch"):
                 await phone.open_message(ward.messages[1], department=ward.department)
             assert phone.keys.room_key(ward.department, 2) is None
 
@@ -517,13 +473,7 @@ async def test_a_head_signs_only_the_key_compared(ward: Ward):
     substitute = IdentityKeyPair.generate()
     server = ScriptedServer()
 
-    def substituted(keys: dict) -> dict:
-        for member in keys["members"]:
-            if member["user"] == alice:
-                member["identity"] = substitute.public.to_dict()
-                member["fingerprint"] = substitute.fingerprint
-        return keys
-
+    substituted = substitute_member_key(alice, substitute.public.to_dict(), substitute.fingerprint)
     server.rewrite("GET", ward.path("/keys"), substituted)
     async with device(ward, "head_carol", server) as carol:
         # Carol compared Alice's real key; the server shows another: nothing is signed.
@@ -538,18 +488,10 @@ async def test_a_head_signs_only_the_key_compared(ward: Ward):
 
 
 async def test_a_non_canonical_x25519_key_is_refused_by_client_and_server(ward: Ward):
-    alice = ward.identities["nurse_alice"].public.to_dict()
-    x25519 = bytearray(ward.identities["nurse_alice"].public.x25519)
-    x25519[31] |= 0x80  # the same point, spelled with the top bit set
-    spelled = {**alice, "x25519": b64encode(bytes(x25519))}
+    spelled = non_canonical(ward.identities["nurse_alice"])
+    fingerprint = ward.identities["nurse_alice"].fingerprint
+    respelled = substitute_member_key(ward.users["nurse_alice"], spelled, fingerprint)
     server = ScriptedServer()
-
-    def respelled(keys: dict) -> dict:
-        for member in keys["members"]:
-            if member["user"] == ward.users["nurse_alice"]:
-                member["identity"] = spelled
-        return keys
-
     server.rewrite("GET", ward.path("/keys"), respelled)
     async with device(ward, "head_carol", server) as carol:
         with raises_code("invalid_key"):
