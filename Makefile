@@ -33,7 +33,7 @@ seed: migrate
 run: seed
 	@echo "Rounds on http://$(HOST):$(PORT)  (health: http://$(HOST):$(PORT)/healthz)"
 	ROUNDS_ALLOWED_ORIGINS="$${ROUNDS_ALLOWED_ORIGINS:-http://$(HOST):$(PORT),http://localhost:$(PORT)}" \
-	$(BIN)/daphne -b $(HOST) -p $(PORT) --websocket-max-message-size 262144 --websocket-max-frame-size 262144 $(DAPHNE_ARGS) rounds.asgi:application
+	$(BIN)/python -m rounds.serve -b $(HOST) -p $(PORT) --websocket-max-message-size 262144 --websocket-max-frame-size 262144 $(DAPHNE_ARGS) rounds.asgi:application
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

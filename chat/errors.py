@@ -1,7 +1,10 @@
 """The typed errors a client may see: the only exceptions that cross an edge.
 
-Anything else raised below an edge is a bug: it is logged without content and
-the socket closes with 1011 (an HTTP request gets a bare 500).
+Anything else raised below an edge is a bug, or a component failing (the
+database restarting): it is logged without content and answered with
+`internal_error`, which a client retries (a post with the same
+`client_msg_id` is safe); a socket handler's failure also closes the socket
+with 4500 (an HTTP request gets a bare 500).
 """
 
 from enum import StrEnum
@@ -32,6 +35,7 @@ class ErrorCode(StrEnum):
     KEY_ROTATION_REQUIRED = "key_rotation_required"
     WRAPS_INCOMPLETE = "wraps_incomplete"
     NOT_ATTESTED = "not_attested"
+    INTERNAL_ERROR = "internal_error"
     INVALID_ENVELOPE = "invalid_envelope"
     ENVELOPE_MISMATCH = "envelope_mismatch"
     UPLOAD_TOO_LARGE = "upload_too_large"
@@ -70,6 +74,7 @@ HTTP_STATUS = {
     ErrorCode.KEY_ROTATION_REQUIRED: 409,
     ErrorCode.WRAPS_INCOMPLETE: 409,
     ErrorCode.NOT_ATTESTED: 403,
+    ErrorCode.INTERNAL_ERROR: 500,
     ErrorCode.INVALID_ENVELOPE: 400,
     ErrorCode.ENVELOPE_MISMATCH: 400,
     ErrorCode.UPLOAD_TOO_LARGE: 413,

@@ -7,6 +7,7 @@ text of a frame is encoded once here and relayed as is to every socket.
 """
 
 import json
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +18,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from chat.models import Event, EventKind, Message
+
+logger = logging.getLogger(__name__)
 
 
 def dumps(frame: dict[str, Any]) -> str:
@@ -230,7 +233,11 @@ def _send(group: str, message: dict[str, Any]) -> None:
     if outbox is not None:
         outbox.append((group, message))
         return
-    async_to_sync(get_channel_layer().group_send)(group, message)
+    try:
+        async_to_sync(get_channel_layer().group_send)(group, message)
+    except Exception:
+        # Committed is committed: the sockets are caught up by their process's sweep.
+        logger.warning("publishing to %s failed", group, exc_info=True)
 
 
 def collecting_publications(func: Callable[..., Any], *args: Any) -> tuple[Any, list[tuple]]:
@@ -249,6 +256,8 @@ def collecting_publications(func: Callable[..., Any], *args: Any) -> tuple[Any, 
 
 
 async def publish_all(publications: list[tuple]) -> None:
+    """Publish in order; raises the channel layer's error (the caller logs it: the events
+    are stored, and every process's sweep delivers what a lost publication left out)."""
     layer = get_channel_layer()
     for group, message in publications:
         await layer.group_send(group, message)

@@ -28,7 +28,11 @@ PROTOCOL_VERSION = 1
 CLOSE_UNAUTHENTICATED = 4401  # no valid session or token, or signed out
 CLOSE_TOO_MANY_CONNECTIONS = 4409
 CLOSE_FLOOD = 4429  # kept flooding after rate_limited errors
-CLOSE_INTERNAL = 1011
+# 4500 and not 1011: a server may not send 1011 over autobahn (daphne), which
+# refuses it and leaves the socket open. 4503: this process is restarting
+# (drained on SIGTERM); reconnect at once, another process takes over.
+CLOSE_INTERNAL = 4500
+CLOSE_RESTARTING = 4503
 
 MAX_HEADER_BYTES = 4096
 MAX_HEADER_KEYS = 32

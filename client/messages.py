@@ -9,6 +9,7 @@ it, and an envelope seen before under another message id is a duplicate,
 another envelope under a seen (sender, client_msg_id) a replay.
 """
 
+import asyncio
 import uuid
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -26,6 +27,9 @@ from client.trust import envelope_hash
 
 if TYPE_CHECKING:
     from client.sdk import RoundsClient
+
+# Pauses between tries of a post the server could not store (`internal_error`).
+RETRY_PAUSES = (0.2, 0.5, 1.0)
 
 
 class Opened(NamedTuple):
@@ -101,7 +105,7 @@ class Messages:
             except CryptoError as error:
                 raise crypto_refusal(error) from None
             try:
-                ack = await client.post(thread_id, envelope, client_msg_id, attachments)
+                ack = await self._post(thread_id, envelope, client_msg_id, attachments)
             except RoundsClientError as error:
                 if error.code != "key_rotation_required" or attempt:
                     raise
@@ -109,6 +113,20 @@ class Messages:
                 continue
             client.trust.remember(me, client_msg_id, envelope_hash(envelope), ack.get("message_id"))
             return ack
+        raise AssertionError("unreachable")
+
+    async def _post(
+        self, thread_id: int, envelope: dict, client_msg_id: str, attachments: Any
+    ) -> dict:
+        """Post, trying again after a server's `internal_error` (a database restarting):
+        the same envelope under the same client_msg_id is never stored twice."""
+        for pause in (*RETRY_PAUSES, None):
+            try:
+                return await self.client.post(thread_id, envelope, client_msg_id, attachments)
+            except RoundsClientError as error:
+                if error.code != "internal_error" or pause is None:
+                    raise
+                await asyncio.sleep(pause)
         raise AssertionError("unreachable")
 
     async def _writing_key(self, department: int) -> tuple[Any, Any]:

@@ -177,9 +177,10 @@ class Connection:
             async for raw in self.ws:
                 frame = json.loads(raw)
                 kind = frame.get("type")
-                if kind in ("ack", "error") and frame.get("id") in self._pending:
-                    future = self._pending.pop(frame["id"])
-                    if not future.done():
+                if kind in ("ack", "error") and frame.get("id") is not None:
+                    # The answer to a request; one given up on (timed out) is dropped.
+                    future = self._pending.pop(frame["id"], None)
+                    if future is not None and not future.done():
                         future.set_result(frame)
                     continue
                 self._observe(frame)
@@ -218,8 +219,19 @@ class Connection:
             )
         future = asyncio.get_running_loop().create_future()
         self._pending[frame_id] = future
-        await self.ws.send(text)
-        reply = await asyncio.wait_for(future, self.timeout)
+        try:
+            await self.ws.send(text)
+            reply = await asyncio.wait_for(future, self.timeout)
+        except TimeoutError:
+            raise RoundsClientError(
+                "timeout",
+                f"No answer within {self.timeout} s: retry (a post under the same "
+                "client_msg_id is never stored twice), or reconnect.",
+                {"id": frame_id},
+            ) from None
+        finally:
+            # A late answer to a request given up on is dropped, not queued as an event.
+            self._pending.pop(frame_id, None)
         if reply["type"] == "error":
             raise RoundsClientError(reply["code"], reply["message"], reply.get("data"))
         return reply["result"]
@@ -311,7 +323,10 @@ class Connection:
             await self.connect()
             result = await self.resume(saved)
         except BaseException:
-            # Nothing held is released: the next reconnect replays it from `saved`.
+            # Nothing held is released, and the new socket goes too: left open, its live
+            # events would move the cursor past the ones the failed resume never replayed.
+            # The next reconnect replays everything from `saved`.
+            await self.disconnect()
             self._held, self.cursor = None, saved
             raise
         held, self._held = self._held, None

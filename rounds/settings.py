@@ -135,6 +135,9 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and os.en
     # request would open a new PostgreSQL session (about 10 ms here). A pool
     # per process hands connections from one thread to the next instead.
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps them; Django must not
+    # The pool checks a connection before lending it: after a PostgreSQL restart,
+    # each pooled connection is dead, and would otherwise fail one request each.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": int(os.environ.get("ROUNDS_DB_POOL_MIN", "2")),
         "max_size": int(os.environ.get("ROUNDS_DB_POOL_MAX", "20")),
@@ -201,6 +204,11 @@ ROUNDS_WS_FLOOD_CLOSE_AFTER = int(os.environ.get("ROUNDS_WS_FLOOD_CLOSE_AFTER", 
 ROUNDS_WS_MAX_CONNECTIONS_PER_USER = int(os.environ.get("ROUNDS_WS_MAX_CONNECTIONS_PER_USER", "20"))
 ROUNDS_HISTORY_PAGE_MAX = 200
 ROUNDS_RESUME_BATCH = 500
+# How often each process checks that its sockets have every event of their
+# departments (chat/lifecycle.py): the bound on delivery when a publication
+# is lost. And how long a drain (SIGTERM) waits for the posts in flight.
+ROUNDS_DELIVERY_SWEEP_SECONDS = float(os.environ.get("ROUNDS_DELIVERY_SWEEP_SECONDS", "0.5"))
+ROUNDS_DRAIN_SECONDS = float(os.environ.get("ROUNDS_DRAIN_SECONDS", "10"))
 
 # --- Audit -----------------------------------------------------------------------
 # New audit entries are sealed into the hash chain by a sealer shortly after

@@ -45,3 +45,22 @@ def test_healthz_reports_a_broken_channel_layer_as_503(monkeypatch):
     assert body["status"] == "degraded"
     assert body["database"]["ok"] is True
     assert body["channel_layer"] == {"ok": False, "error": "ConnectionError"}
+
+
+@pytest.mark.services
+def test_pooled_connections_killed_by_a_database_restart_cost_no_request():
+    """After PostgreSQL restarts, every pooled connection is dead; the pool checks each
+    before lending it (CONN_HEALTH_CHECKS), so no request fails on one."""
+    from django.db import connection
+
+    assert Client().get("/healthz").status_code == 200  # pooled connections in use
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        assert cursor.fetchone()[0] >= 1
+    for _ in range(3):
+        response = Client().get("/healthz")
+        assert response.status_code == 200, response.content
+        assert response.json()["database"]["ok"] is True

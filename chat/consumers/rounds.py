@@ -32,10 +32,21 @@ from chat.consumers.batching import post_batcher
 from chat.consumers.limits import TokenBucket, connections
 from chat.errors import ErrorCode, RoundsError
 from chat.events import department_group, dumps, send_ephemeral, session_group, user_group
+from chat.lifecycle import this_process
 from rooms import actions as room_actions
 from rooms.access import member_department_ids
 
 logger = logging.getLogger(__name__)
+
+
+def internal_error() -> RoundsError:
+    return RoundsError(
+        "The server could not finish this request; try again (a post with the same "
+        "client_msg_id is never stored twice).",
+        code=ErrorCode.INTERNAL_ERROR,
+        data={"retry": True},
+    )
+
 
 # Posts a socket may have waiting for the database before reading it waits.
 POSTS_IN_FLIGHT = 32
@@ -66,7 +77,14 @@ class RoundsConsumer(AsyncWebsocketConsumer):
         self.posts_in_flight = asyncio.Semaphore(POSTS_IN_FLIGHT)
         # Each post's answering task, and the outcome it waits for.
         self.post_tasks: dict[asyncio.Task, asyncio.Future] = {}
+        # Live events, replays and the sweeper's catch-ups send one at a time.
+        self.delivery = asyncio.Lock()
+        self.pending_groups: set[str] = set()
         await self.accept()
+        process = this_process()
+        if process.draining:
+            await self.close(code=protocol.CLOSE_RESTARTING)
+            return
         if not self.user.is_authenticated or self.scope.get("auth_session_id") is None:
             await self.close(code=protocol.CLOSE_UNAUTHENTICATED)
             return
@@ -80,6 +98,7 @@ class RoundsConsumer(AsyncWebsocketConsumer):
             await self.close(code=protocol.CLOSE_TOO_MANY_CONNECTIONS)
             return
         self.counted = True
+        process.register(self)
         self.bucket = TokenBucket(settings.ROUNDS_WS_RATE_PER_SECOND, settings.ROUNDS_WS_RATE_BURST)
         self.flood_strikes = 0
         # The socket lives no longer than the login it was opened with.
@@ -114,6 +133,7 @@ class RoundsConsumer(AsyncWebsocketConsumer):
         )
 
     async def disconnect(self, code: int) -> None:
+        this_process().unregister(self)
         if self.expiry is not None:
             self.expiry.cancel()
         for task in list(getattr(self, "post_tasks", {})):
@@ -122,18 +142,35 @@ class RoundsConsumer(AsyncWebsocketConsumer):
             connections.close(self.user.pk)
             self.counted = False
         for group in list(self.groups_joined):
-            await self.channel_layer.group_discard(group, self.channel_name)
+            try:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            except Exception:  # the layer is away: the subscription goes with the socket
+                logger.warning("leaving %s failed", group, exc_info=True)
         self.groups_joined.clear()
 
     async def join(self, group: str) -> None:
-        if group not in self.groups_joined:
+        """Join a group; with the channel layer away, the socket still works (the
+        sweeper delivers, chat/lifecycle.py) and the join is tried again later."""
+        if group in self.groups_joined:
+            return
+        try:
             await self.channel_layer.group_add(group, self.channel_name)
-            self.groups_joined.add(group)
+        except Exception:
+            logger.warning("joining %s failed; retried at the next sweep", group, exc_info=True)
+            self.pending_groups.add(group)
+            return
+        self.pending_groups.discard(group)
+        self.groups_joined.add(group)
+
+    async def retry_joins(self) -> None:
+        for group in list(self.pending_groups):
+            await self.join(group)
 
     async def leave(self, group: str) -> None:
+        self.pending_groups.discard(group)
         if group in self.groups_joined:
-            await self.channel_layer.group_discard(group, self.channel_name)
             self.groups_joined.discard(group)
+            await self.channel_layer.group_discard(group, self.channel_name)
 
     async def send_frame(self, frame: dict[str, Any]) -> None:
         await self.send(text_data=dumps(frame))
@@ -170,6 +207,7 @@ class RoundsConsumer(AsyncWebsocketConsumer):
                 await self.close(code=error.close_code)
         except Exception:
             logger.exception("websocket handler failed (user %s)", getattr(self.user, "pk", None))
+            await self.send_error(frame_id, internal_error())
             await self.close(code=protocol.CLOSE_INTERNAL)
 
     def charge(self) -> None:
@@ -262,8 +300,10 @@ class RoundsConsumer(AsyncWebsocketConsumer):
             else:
                 await self.send_frame({"type": "ack", "id": frame_id, "result": result})
         except Exception:
+            # The database restarting, say: whether it was stored is unknown, and a retry
+            # under the same client_msg_id is safe either way. The socket stays open.
             logger.exception("storing a post failed (user %s)", getattr(self.user, "pk", None))
-            await self.close(code=protocol.CLOSE_INTERNAL)
+            await self.send_error(frame_id, internal_error())
         finally:
             self.posts_in_flight.release()
 
@@ -273,6 +313,10 @@ class RoundsConsumer(AsyncWebsocketConsumer):
         )
 
     async def on_resume(self, frame: protocol.Resume) -> dict:
+        async with self.delivery:
+            return await self.resume(frame)
+
+    async def resume(self, frame: protocol.Resume) -> dict:
         cursor = {int(key): seq for key, seq in frame.cursor.items()}
         valid = await database_sync_to_async(chat_actions.check_resume_cursor)(self.user, cursor)
         for department_id, after in valid.items():
@@ -350,7 +394,8 @@ class RoundsConsumer(AsyncWebsocketConsumer):
                 await self.send_frame(frame)
                 after = seq
                 # A resume replays below what was already sent live: never move back.
-                self.delivered[department_id] = max(self.delivered[department_id], seq)
+                if department_id in self.delivered:
+                    self.delivered[department_id] = max(self.delivered[department_id], seq)
 
     async def deliver(self, department_id: int, seq: int, text: str) -> None:
         # A poster hears of a post after its ack: send the acks of stored posts first.
@@ -366,10 +411,30 @@ class RoundsConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=text)
             self.delivered[department_id] = seq
 
+    async def catch_up(self, department_id: int, upto: int) -> None:
+        """Send what a lost publication left out, up to `upto` (the sweeper calls this)."""
+        async with self.delivery:
+            await self.retry_joins()
+            last = self.delivered.get(department_id)
+            if last is None or last >= upto:
+                return
+            await self.replay(department_id, last, before=upto + 1)
+            if department_id in self.delivered and self.delivered[department_id] < upto:
+                # Nothing to replay: the user left the department while its removal's
+                # publication was lost. Nothing more of it reaches this socket.
+                self.delivered.pop(department_id, None)
+                self.sent_after.pop(department_id, None)
+                await self.leave(department_group(department_id))
+
     async def rounds_event(self, message: dict) -> None:
-        await self.deliver(message["department"], message["seq"], message["frame"])
+        async with self.delivery:
+            await self.deliver(message["department"], message["seq"], message["frame"])
 
     async def rounds_membership(self, message: dict) -> None:
+        async with self.delivery:
+            await self.membership_changed(message)
+
+    async def membership_changed(self, message: dict) -> None:
         department_id, seq, change = message["department"], message["seq"], message["change"]
         if change == "admitted" and department_id not in self.delivered:
             await self.join(department_group(department_id))

@@ -240,6 +240,7 @@ class App {
     try {
       let envelope = await this.sealWhenReachable(body, { department: thread.department, thread: threadId, clientMsgId });
       let rekeyed = false;
+      let internalErrors = 0;
       for (;;) {
         await this.socket.ready();
         try {
@@ -252,6 +253,11 @@ class App {
           return ack;
         } catch (error) {
           if (["closed", "not_connected"].includes(error.code)) continue;
+          if (error.code === "internal_error" && (internalErrors += 1) <= 10) {
+            // Not stored, or stored without its ack: the same envelope and id again is safe.
+            await new Promise((resolve) => setTimeout(resolve, 500 * internalErrors));
+            continue;
+          }
           if (error.code === "timeout") {
             this.socket.ws?.close(4000, "timeout");
             continue;

@@ -111,7 +111,9 @@ export class RoundsSocket {
       this.onAuthLost?.();
       return;
     }
-    this.reconnectSoon();
+    // 4503: this server process is restarting and has answered every post it took;
+    // another one takes over at once (a short jitter keeps a ward from arriving together).
+    this.reconnectSoon(code === 4503 ? Math.random() * 250 : null);
   }
 
   reconnectSoon(delay = null) {

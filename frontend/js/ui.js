@@ -59,6 +59,7 @@ export function patientLabel(p) {
 // In words a nurse at the bedside can act on. The end-to-end codes
 // (docs/crypto.md §9, §11) say what the server did wrong, never blame the user.
 const MESSAGES = {
+  internal_error: "The server could not finish this; it was tried again and did not work. Try again in a moment.",
   network: "The server cannot be reached. Check the network and try again.",
   not_found: "Not found, or not in your departments.",
   forbidden: "Only a department head can do this.",

@@ -31,7 +31,6 @@ import httpx
 import pytest
 
 BASE_DIR = Path(__file__).resolve().parents[2]
-DAPHNE = BASE_DIR / ".venv" / "bin" / "daphne"
 PYTHON = sys.executable
 DEMO_PASSWORD = "live-rounds-demo-2026"
 START_TIMEOUT = 30.0
@@ -132,6 +131,8 @@ class LiveCluster:
     redis_url: str | None
     prefix: str
     servers: list[Server] = field(default_factory=list)
+    # The ASGI application daphne serves (tests/live/faulty_asgi.py injects faults).
+    application: str = "rounds.asgi:application"
 
     @property
     def channel_backend(self) -> str:
@@ -188,7 +189,17 @@ class LiveCluster:
         log = server.log_path.open("ab")
         try:
             server.process = subprocess.Popen(
-                [str(DAPHNE), "-b", "127.0.0.1", "-p", str(server.port), "rounds.asgi:application"],
+                # The production entry point: daphne, draining on SIGTERM (rounds/serve.py).
+                [
+                    PYTHON,
+                    "-m",
+                    "rounds.serve",
+                    "-b",
+                    "127.0.0.1",
+                    "-p",
+                    str(server.port),
+                    self.application,
+                ],
                 cwd=BASE_DIR,
                 env=self.env(),
                 stdout=log,
@@ -276,14 +287,17 @@ class LiveCluster:
 
 
 @contextlib.contextmanager
-def live_cluster(count: int) -> Iterator[LiveCluster]:
-    """Database, migrations, seed and `count` daphne processes; all gone on exit."""
+def live_cluster(count: int, application: str = "rounds.asgi:application") -> Iterator[LiveCluster]:
+    """Database, migrations, seed and `count` daphne processes serving `application`;
+    all gone on exit."""
     redis_url = os.environ.get("REDIS_URL") or None
     with tempfile.TemporaryDirectory(prefix="rounds-live-") as tmp:
         root = Path(tmp)
         database = LiveDatabase(root, os.environ.get("DATABASE_URL"))
         # Not "rounds…": the suite's own layer flushes every key under "rounds".
-        cluster = LiveCluster(root, database, redis_url, prefix=f"live{secrets.token_hex(5)}")
+        cluster = LiveCluster(
+            root, database, redis_url, prefix=f"live{secrets.token_hex(5)}", application=application
+        )
         try:
             cluster.prepare()
             cluster.start(count)

@@ -1,0 +1,150 @@
+"""One server process's sockets: delivery that does not depend on the channel layer, and drains.
+
+**Delivery.** Every event is in the database before anyone is told of it;
+the channel layer (Redis between processes) only makes it fast. If a
+publication is lost (Redis restarting, a process killed between commit and
+publish), the socket would hear of the event only when a later one arrived.
+So each process runs a sweeper: every `ROUNDS_DELIVERY_SWEEP_SECONDS`
+(0.5 s) it reads, in one query, the last event number of every department
+its sockets follow, and a socket still behind a number after two sweeps is
+caught up from the database (`RoundsConsumer.catch_up`). Ack-to-delivery is
+then bounded (about a second) with or without Redis and with or without
+later traffic; the channel layer is the fast path, the sweep the floor. The
+same sweep closes the sockets of a login that ended (a logout, a
+deactivation) whose publication was lost.
+
+**Draining.** `drain()` (on SIGTERM, rounds/serve.py) makes `/healthz`
+answer 503 so the load balancer sends no one new, refuses new sockets,
+waits (at most `ROUNDS_DRAIN_SECONDS`) for the posts in flight to be
+stored and acknowledged, then closes every socket with 4503 ("restarting")
+so that clients reconnect at once, to another process.
+"""
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.utils import timezone
+
+from accounts.models import AuthSession
+from chat import protocol
+from rooms.models import Department
+
+if TYPE_CHECKING:
+    from chat.consumers.rounds import RoundsConsumer
+
+logger = logging.getLogger(__name__)
+
+
+class Process:
+    """The live sockets of this process, its sweeper, and whether it is draining."""
+
+    def __init__(self) -> None:
+        self.consumers: weakref.WeakSet[RoundsConsumer] = weakref.WeakSet()
+        self.draining = False
+        self.sweeper: asyncio.Task | None = None
+        # (consumer id, department) → event number it was behind at the last sweep.
+        self.suspects: dict[tuple[int, int], int] = {}
+        self.sweeps = 0
+        self.caught_up = 0
+
+    def register(self, consumer: "RoundsConsumer") -> None:
+        self.consumers.add(consumer)
+        if self.sweeper is None or self.sweeper.done():
+            self.sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
+
+    def unregister(self, consumer: "RoundsConsumer") -> None:
+        self.consumers.discard(consumer)
+
+    async def _sweep_forever(self) -> None:
+        interval = settings.ROUNDS_DELIVERY_SWEEP_SECONDS
+        while self.consumers:
+            await asyncio.sleep(interval)
+            try:
+                await self.sweep()
+            except Exception:  # the database may be away: the next sweep tries again
+                logger.warning("delivery sweep failed", exc_info=True)
+
+    async def sweep(self) -> None:
+        """Catch up every socket that stayed behind a department's last event since the
+        previous sweep (a publication was lost, or is very late)."""
+        self.sweeps += 1
+        consumers = list(self.consumers)
+        departments = {d for c in consumers for d in c.delivered}
+        sessions = {c.scope.get("auth_session_id") for c in consumers} - {None}
+        heads, ended = await database_sync_to_async(read_state)(departments, sessions)
+        for consumer in consumers:
+            if consumer.scope.get("auth_session_id") in ended:
+                # A logout or deactivation whose publication was lost: close as it would have.
+                await consumer.close(code=protocol.CLOSE_UNAUTHENTICATED)
+        suspects: dict[tuple[int, int], int] = {}
+        late: list[tuple[RoundsConsumer, int, int]] = []
+        for consumer in consumers:
+            for department, delivered in list(consumer.delivered.items()):
+                head = heads.get(department, 0)
+                if delivered >= head:
+                    continue
+                key = (id(consumer), department)
+                seen = self.suspects.get(key)
+                if seen is not None and delivered < seen:
+                    late.append((consumer, department, seen))
+                suspects[key] = head
+        self.suspects = suspects
+        for consumer, department, upto in late:
+            self.caught_up += 1
+            await consumer.catch_up(department, upto)
+
+    async def drain(self, within: float | None = None) -> None:
+        """Stop taking sockets, let the posts in flight be acknowledged, close the rest."""
+        self.draining = True
+        consumers = list(self.consumers)
+        in_flight = [task for consumer in consumers for task in consumer.post_tasks]
+        if in_flight:
+            await asyncio.wait(
+                in_flight, timeout=settings.ROUNDS_DRAIN_SECONDS if within is None else within
+            )
+        await asyncio.gather(
+            *(c.close(code=protocol.CLOSE_RESTARTING) for c in consumers),
+            return_exceptions=True,
+        )
+        logger.info("drained: %d sockets closed, %d posts answered", len(consumers), len(in_flight))
+
+
+def read_state(departments: Iterable[int], sessions: Iterable[int]) -> tuple[dict, set]:
+    """Each department's last event number, and which of these logins ended (signed out,
+    expired, or their user deactivated): two indexed queries for the whole process."""
+    heads = dict(Department.objects.filter(pk__in=list(departments)).values_list("pk", "event_seq"))
+    sessions = list(sessions)
+    alive = set(
+        AuthSession.objects.filter(
+            pk__in=sessions,
+            revoked_at__isnull=True,
+            expires_at__gt=timezone.now(),
+            user__is_active=True,
+        ).values_list("pk", flat=True)
+    )
+    return heads, set(sessions) - alive
+
+
+_processes: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Process]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def this_process() -> Process:
+    """The process's state, one per event loop (daphne runs one; tests start several)."""
+    loop = asyncio.get_running_loop()
+    process = _processes.get(loop)
+    if process is None:
+        process = _processes[loop] = Process()
+    return process
+
+
+def describe() -> dict[str, Any]:
+    """For /healthz: sockets open, whether draining."""
+    process = this_process()
+    return {"sockets": len(process.consumers), "draining": process.draining}

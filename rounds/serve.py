@@ -1,0 +1,74 @@
+"""`python -m rounds.serve`: daphne, with a drain on SIGTERM instead of a drop.
+
+Daphne stops its reactor on SIGTERM: every socket goes without a close
+frame (clients see 1006, as for a network failure) and posts in flight lose
+their acks. Here SIGTERM drains first (chat/lifecycle.py): `/healthz`
+answers 503 so the load balancer sends no one new, new sockets are refused,
+the posts in flight are stored and acknowledged (at most
+`ROUNDS_DRAIN_SECONDS`), every socket is closed with 4503 ("restarting":
+reconnect, another process takes over), and only then does the process
+stop. A second SIGTERM, or SIGINT, stops at once. Arguments are daphne's.
+"""
+
+import asyncio
+import logging
+import signal
+import sys
+
+from daphne.cli import CommandLineInterface
+from daphne.server import Server
+from twisted.internet import reactor
+
+logger = logging.getLogger("rounds.serve")
+
+
+class DrainingServer(Server):
+    """Daphne's server, with SIGTERM and SIGINT handled here rather than by Twisted."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs["signal_handlers"] = False
+        super().__init__(*args, **kwargs)
+        self.stopping = False
+        self.draining: asyncio.Task | None = None
+
+    def run(self) -> None:
+        reactor.callWhenRunning(self._install_signal_handlers)
+        super().run()
+
+    def _install_signal_handlers(self) -> None:
+        loop = asyncio.get_event_loop()
+        loop.add_signal_handler(signal.SIGTERM, self._on_sigterm)
+        loop.add_signal_handler(signal.SIGINT, self._stop_now)
+
+    def _on_sigterm(self) -> None:
+        if self.stopping:
+            self._stop_now()
+            return
+        self.stopping = True
+        logger.info("SIGTERM: draining")
+        self.draining = asyncio.ensure_future(self._drain_then_stop())
+
+    async def _drain_then_stop(self) -> None:
+        from chat.lifecycle import this_process
+
+        try:
+            await this_process().drain()
+            await asyncio.sleep(0.2)  # let the close frames leave
+        finally:
+            self._stop_now()
+
+    def _stop_now(self) -> None:
+        if reactor.running:
+            reactor.stop()
+
+
+class DrainingCommandLine(CommandLineInterface):
+    server_class = DrainingServer
+
+
+def main(argv: list[str] | None = None) -> None:
+    DrainingCommandLine().run(sys.argv[1:] if argv is None else argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""Delivery that does not depend on the channel layer, and drains (chat/lifecycle.py).
+
+A publication lost after commit (Redis restarting, a process killed in
+between) used to leave the event undelivered until the department's next
+one. Each process's sweep now delivers it from the database, without any
+later traffic; it also closes the sockets of a login whose sign-out was not
+heard. A drain (SIGTERM) answers the posts in flight and closes every
+socket with 4503, and `/healthz` says so.
+"""
+
+import asyncio
+import json
+import time
+
+import pytest
+from channels.db import database_sync_to_async
+from django.test import AsyncClient
+
+from accounts.actions import _revoke
+from accounts.models import AuthSession, hash_token
+from chat import protocol
+from chat.consumers import batching
+from chat.lifecycle import this_process
+from rounds import health
+from tests.chat.wsutil import (
+    assert_quiet,
+    connect_as,
+    connect_with,
+    finish,
+    post,
+    post_frame,
+    recv,
+    token_for,
+)
+from tests.conftest import sealed
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def lost_publications(monkeypatch):
+    """The channel layer refuses every publication after commit, as Redis down would."""
+
+    async def refuse(publications):
+        raise ConnectionError("injected: Redis is restarting")
+
+    monkeypatch.setattr(batching, "publish_all", refuse)
+
+
+async def test_a_post_whose_publication_is_lost_is_acknowledged_and_delivered_anyway(
+    live_hospital, lost_publications
+):
+    h = live_hospital
+    bob, _ = await connect_as(h.surgeon_bob)
+    alice, _ = await connect_as(h.nurse_alice)
+    body = sealed(h, "surgeon_bob", h.thread, "bob-lostpub-1")
+    ack = await post(bob, body)  # acknowledged: it is stored
+    assert ack["seq"] == 1
+    # No later event: the sweep alone delivers it, within two sweeps and a little.
+    frame = await recv(alice, timeout=3)
+    assert frame["type"] == "message.new"
+    assert frame["message"]["id"] == ack["message_id"]
+    assert frame["message"]["envelope"] == body
+    # Once, and only once: the next sweeps find Alice up to date.
+    await asyncio.sleep(1.2)
+    await assert_quiet(alice)
+    assert this_process().caught_up >= 1
+    await finish(bob)
+    await finish(alice)
+
+
+async def test_a_sign_out_not_heard_still_closes_the_login_sockets(live_hospital, monkeypatch):
+    h = live_hospital
+    monkeypatch.setattr("chat.events._send", lambda group, message: None)  # lost
+    token = await token_for(h.nurse_alice)
+    alice, _ = await connect_with(token)
+    session = await database_sync_to_async(AuthSession.objects.get)(token_hash=hash_token(token))
+    await database_sync_to_async(_revoke)(h.nurse_alice, session.pk, None)
+    closed = await alice.receive_output(timeout=3)
+    assert closed == {"type": "websocket.close", "code": protocol.CLOSE_UNAUTHENTICATED}
+
+
+async def test_a_drain_answers_posts_in_flight_then_closes_with_4503(live_hospital, monkeypatch):
+    h = live_hospital
+    store = batching.check_post_messages
+
+    def slow_store(posts):  # the database is slow: the posts are in flight when the drain starts
+        time.sleep(0.3)
+        return store(posts)
+
+    monkeypatch.setattr(batching, "check_post_messages", slow_store)
+    bob, _ = await connect_as(h.surgeon_bob)
+    alice, _ = await connect_as(h.nurse_alice)
+    frames = [
+        {"id": f"drain-{n}", **post_frame(sealed(h, "surgeon_bob", h.thread, f"bob-drain-{n:04d}"))}
+        for n in range(5)
+    ]
+    for frame in frames:
+        await bob.send_json_to(frame)
+    process = this_process()
+    for _ in range(200):  # until the socket has read them all
+        if sum(len(c.post_tasks) for c in process.consumers) == len(frames):
+            break
+        await asyncio.sleep(0.01)
+    await process.drain(within=10)
+    answered = []
+    while True:
+        output = await bob.receive_output(timeout=5)
+        if output["type"] == "websocket.close":
+            assert output["code"] == protocol.CLOSE_RESTARTING
+            break
+        message = json.loads(output["text"])
+        if message["type"] in ("ack", "error"):
+            answered.append(message)
+    # Every post taken was answered before the socket closed: acked, none lost.
+    assert sorted(a["id"] for a in answered) == sorted(f["id"] for f in frames)
+    assert all(a["type"] == "ack" for a in answered)
+    closing = await alice.receive_output(timeout=5)
+    while closing["type"] != "websocket.close":
+        closing = await alice.receive_output(timeout=5)
+    assert closing["code"] == protocol.CLOSE_RESTARTING
+    # While it drains, the process takes no new socket and /healthz says 503.
+    late, _ = await connect_as_closed(h.head_carol)
+    assert late == protocol.CLOSE_RESTARTING
+    answer = await AsyncClient().get("/healthz")
+    assert answer.status_code == 503
+    assert json.loads(answer.content)["status"] == "draining"
+    this_process().draining = False
+
+
+async def connect_as_closed(user) -> tuple[int, None]:
+    """Open a socket that the server closes at once; its close code."""
+    from tests.conftest import open_socket
+
+    communicator = await open_socket(await token_for(user))
+    connected, _ = await communicator.connect()
+    assert connected  # accepted, then closed: a client is told why
+    output = await communicator.receive_output(timeout=5)
+    while output["type"] != "websocket.close":
+        output = await communicator.receive_output(timeout=5)
+    return output["code"], None
+
+
+async def test_healthz_keeps_one_probe_channel(db):
+    client = AsyncClient()
+    assert (await client.get("/healthz")).status_code == 200
+    layer = health.get_channel_layer()
+    before = len(layer.channels)
+    for _ in range(20):
+        assert (await client.get("/healthz")).status_code == 200
+    assert len(layer.channels) == before
