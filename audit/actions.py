@@ -3,11 +3,12 @@
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from audit.models import GENESIS_HASH, AuditEvent, AuditSeal, chain_hash
@@ -99,10 +100,7 @@ def seal_pending(*, wait: bool = True, full: bool = False, limit: int | None = N
         if not _take_seal_lock(wait):
             return 0
         last = AuditSeal.objects.select_related("event").order_by("-seq").first()
-        pending = AuditEvent.objects.filter(seal__isnull=True)
-        if last is not None and not full:
-            pending = pending.filter(at__gte=last.event.at - STRAGGLER_WINDOW)
-        batch = list(pending.order_by("id")[:limit])
+        batch = list(_pending(last, full).order_by("id")[:limit])
         seq, prev = (last.seq, last.hash) if last else (0, GENESIS_HASH)
         now = timezone.now()
         seals = []
@@ -115,6 +113,30 @@ def seal_pending(*, wait: bool = True, full: bool = False, limit: int | None = N
             prev = digest
         AuditSeal.objects.bulk_create(seals)
     return len(seals)
+
+
+def _pending(last: AuditSeal | None, full: bool = False) -> QuerySet[AuditEvent]:
+    """The unsealed entries a sealer takes after seal `last`: those of the straggler window
+    on, or all of them (`full`)."""
+    pending = AuditEvent.objects.filter(seal__isnull=True)
+    if last is not None and not full:
+        pending = pending.filter(at__gte=last.event.at - STRAGGLER_WINDOW)
+    return pending
+
+
+# Past this, /metrics says "at least": counting a huge backlog would slow every scrape.
+BACKLOG_COUNT_CAP = 100_000
+
+
+def unsealed_backlog() -> tuple[int, datetime | None]:
+    """For /metrics: how many entries wait for the sealer (up to BACKLOG_COUNT_CAP), and
+    when the oldest was written. The sealer's own query: the head seal by its key, then
+    the straggler window on the indexed `at`."""
+    last = AuditSeal.objects.select_related("event").order_by("-seq").first()
+    pending = _pending(last)
+    count = pending.order_by()[:BACKLOG_COUNT_CAP].count()
+    oldest = pending.order_by("at").values_list("at", flat=True).first() if count else None
+    return count, oldest
 
 
 def seal_all(*, full: bool = False) -> int:

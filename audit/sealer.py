@@ -16,6 +16,8 @@ import time
 from django.conf import settings
 from django.db import close_old_connections
 
+from rounds import metrics
+
 logger = logging.getLogger(__name__)
 
 _wake = threading.Event()
@@ -61,4 +63,5 @@ def _run() -> None:
                 pass
         except Exception:
             # Never content in the log; the next round retries.
+            metrics.AUDIT_SEAL_FAILURES.inc()
             logger.exception("audit sealing failed; will retry")

@@ -9,6 +9,7 @@ text of a frame is encoded once here and relayed as is to every socket.
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from chat.models import Event, EventKind, Message
+from rounds import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -208,6 +210,7 @@ def _publish_on_commit(
     group_message = {"type": "rounds.event", "department": department_id, "seq": seq, "frame": text}
 
     def publish() -> None:
+        group_message["committed_at"] = time.time()  # for ack-to-delivery (rounds/metrics.py)
         if notify_user_id is not None:
             _send(
                 user_group(notify_user_id),
@@ -237,6 +240,7 @@ def _send(group: str, message: dict[str, Any]) -> None:
         async_to_sync(get_channel_layer().group_send)(group, message)
     except Exception:
         # Committed is committed: the sockets are caught up by their process's sweep.
+        metrics.PUBLISH_FAILED.inc()
         logger.warning("publishing to %s failed", group, exc_info=True)
 
 

@@ -33,6 +33,7 @@ from django.utils import timezone
 from accounts.models import AuthSession
 from chat import protocol
 from rooms.models import Department
+from rounds import logs, metrics
 
 if TYPE_CHECKING:
     from chat.consumers.rounds import RoundsConsumer
@@ -61,18 +62,21 @@ class Process:
         self.consumers.discard(consumer)
 
     async def _sweep_forever(self) -> None:
+        logs.bind()  # the process's work, not the socket's that happened to start it
         interval = settings.ROUNDS_DELIVERY_SWEEP_SECONDS
         while self.consumers:
             await asyncio.sleep(interval)
             try:
                 await self.sweep()
             except Exception:  # the database may be away: the next sweep tries again
+                metrics.SWEEP_FAILURES.inc()
                 logger.warning("delivery sweep failed", exc_info=True)
 
     async def sweep(self) -> None:
         """Catch up every socket that stayed behind a department's last event since the
         previous sweep (a publication was lost, or is very late)."""
         self.sweeps += 1
+        metrics.SWEEPS.inc()
         consumers = list(self.consumers)
         departments = {d for c in consumers for d in c.delivered}
         sessions = {c.scope.get("auth_session_id") for c in consumers} - {None}
@@ -80,6 +84,7 @@ class Process:
         for consumer in consumers:
             if consumer.scope.get("auth_session_id") in ended:
                 # A logout or deactivation whose publication was lost: close as it would have.
+                metrics.SWEEP_SIGN_OUTS.inc()
                 await consumer.close(code=protocol.CLOSE_UNAUTHENTICATED)
         suspects: dict[tuple[int, int], int] = {}
         late: list[tuple[RoundsConsumer, int, int]] = []
@@ -94,13 +99,20 @@ class Process:
                     late.append((consumer, department, seen))
                 suspects[key] = head
         self.suspects = suspects
+        metrics.SWEEP_BEHIND.set(len(suspects))
         for consumer, department, upto in late:
             self.caught_up += 1
+            metrics.CATCH_UPS.inc()
             await consumer.catch_up(department, upto)
+        for consumer in consumers:
+            if consumer.pending_groups:  # the channel layer refused a join: try again
+                await consumer.retry_joins()
 
     async def drain(self, within: float | None = None) -> None:
         """Stop taking sockets, let the posts in flight be acknowledged, close the rest."""
         self.draining = True
+        metrics.DRAINS.inc()
+        metrics.DRAINING.set(1)
         consumers = list(self.consumers)
         in_flight = [task for consumer in consumers for task in consumer.post_tasks]
         if in_flight:

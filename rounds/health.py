@@ -1,5 +1,11 @@
 """GET /healthz: is the database reachable, does the channel layer carry a message, is
-this process taking new sockets (503 while it drains, so the load balancer moves on)."""
+this process taking new sockets.
+
+503 when this process cannot serve (the database is unreachable) or drains
+(SIGTERM), so the load balancer moves on; 200 with status "degraded" when
+only the channel layer is away (delivery then runs through each process's
+sweep, a second slower).
+"""
 
 import asyncio
 import time
@@ -12,6 +18,7 @@ from django.db import connection
 from django.http import JsonResponse
 
 from chat.lifecycle import describe
+from rounds import metrics
 
 
 def _check_database() -> dict:
@@ -27,17 +34,63 @@ def _check_database() -> dict:
 
 
 class _Probe:
-    """One channel per process for the layer check, created once: a new channel per
-    probe stayed subscribed in Redis after its answer (one more every call)."""
+    """One channel per process for the layer check, and one task reading it.
+
+    A new channel per probe stayed subscribed in Redis after its answer (one
+    more every call). And the check must never cancel a `receive`: the pub/sub
+    layer takes a cancelled receive for a consumer leaving, and unsubscribes the
+    channel; after a Redis restart the first probe times out, and every later
+    one would time out with it. So a task of its own receives, and each probe
+    waits for its nonce's answer, which it may stop waiting for.
+    """
 
     def __init__(self) -> None:
         self.channel: str | None = None
         self.lock = asyncio.Lock()
+        self.answers: dict[str, asyncio.Future] = {}
+        self.reader: asyncio.Task | None = None
+
+    async def ready(self, layer) -> str:
+        async with self.lock:
+            if self.channel is None:
+                # The consumers' own prefix: channels-redis lets one receiver at a time
+                # pop a process's messages, keyed by the part before "!", so a channel of
+                # another prefix waits behind an open socket's 5 s poll and times out.
+                self.channel = await layer.new_channel(prefix="specific")
+                self.reader = asyncio.create_task(self._read(layer, self.channel))
+            return self.channel
+
+    async def _read(self, layer, channel: str) -> None:
+        while True:
+            try:
+                message = await layer.receive(channel)
+            except Exception:  # the core layer raises while Redis is away
+                await asyncio.sleep(0.5)
+                continue
+            answer = self.answers.pop(message.get("nonce"), None)
+            if answer is not None and not answer.done():
+                answer.set_result(None)
+
+    async def round_trip(self, layer, within: float) -> None:
+        channel = await self.ready(layer)
+        nonce = uuid.uuid4().hex
+        answer = self.answers[nonce] = asyncio.get_running_loop().create_future()
+        try:
+            await layer.send(channel, {"type": "healthz.ping", "nonce": nonce})
+            await asyncio.wait_for(answer, within)
+        finally:
+            self.answers.pop(nonce, None)
 
 
 _probes: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Probe]" = (
     weakref.WeakKeyDictionary()
 )
+# Each check gives up after this. /healthz itself may take longer while PostgreSQL is
+# away: Django runs its request signals in the same one thread as every database
+# call, where a call may wait the pool's timeout (3 s) for a connection; the load
+# balancer's check (deploy/haproxy.cfg: 3 s) then times out, which takes the process
+# out of rotation as a 503 would.
+CHECK_SECONDS = 1.0
 
 
 async def _check_channel_layer() -> dict:
@@ -45,18 +98,7 @@ async def _check_channel_layer() -> dict:
     loop = asyncio.get_running_loop()
     probe = _probes.get(loop) or _probes.setdefault(loop, _Probe())
     started = time.perf_counter()
-    async with probe.lock:
-        if probe.channel is None:
-            # The consumers' own prefix: channels-redis lets one receiver at a time pop a
-            # process's messages, keyed by the part before "!", so a channel of another
-            # prefix waits behind an open socket's 5 s poll and the check times out.
-            probe.channel = await layer.new_channel(prefix="specific")
-        nonce = uuid.uuid4().hex
-        await layer.send(probe.channel, {"type": "healthz.ping", "nonce": nonce})
-        async with asyncio.timeout(2):
-            # A late answer to an earlier probe that timed out may come first.
-            while (await layer.receive(probe.channel)).get("nonce") != nonce:
-                pass
+    await asyncio.wait_for(probe.round_trip(layer, CHECK_SECONDS), CHECK_SECONDS)
     return {
         "ok": True,
         "backend": type(layer).__name__,
@@ -64,17 +106,33 @@ async def _check_channel_layer() -> dict:
     }
 
 
+async def _check_database_in_time() -> dict:
+    """The database check, given up after CHECK_SECONDS: Channels runs every database
+    call of a process in one thread, so while PostgreSQL is away the check waits
+    behind calls waiting for a connection (the pool's timeout), and a process whose
+    database work is that far behind is not serving either."""
+    return await asyncio.wait_for(database_sync_to_async(_check_database)(), CHECK_SECONDS)
+
+
+async def _report(check) -> dict:
+    try:
+        return await check()
+    except Exception as exc:  # a health check reports, it does not raise
+        return {"ok": False, "error": type(exc).__name__}
+
+
 async def healthz(request):
-    checks = {}
-    for name, check in (
-        ("database", database_sync_to_async(_check_database)),
-        ("channel_layer", _check_channel_layer),
-    ):
-        try:
-            checks[name] = await check()
-        except Exception as exc:  # a health check reports, it does not raise
-            checks[name] = {"ok": False, "error": type(exc).__name__}
+    database, channel_layer = await asyncio.gather(
+        _report(_check_database_in_time), _report(_check_channel_layer)
+    )
+    checks = {"database": database, "channel_layer": channel_layer}
     process = describe()
-    ok = all(c["ok"] for c in checks.values()) and not process["draining"]
-    status = "draining" if process["draining"] else "ok" if ok else "degraded"
+    # Serving needs the database. Without the channel layer a process still serves
+    # (its sweep delivers events from the database, chat/lifecycle.py): it reports it
+    # ("degraded") but stays in the load balancer's rotation, or a Redis restart would
+    # take every process out at once, the HTTP API with them.
+    ok = checks["database"]["ok"] and not process["draining"]
+    degraded = not all(c["ok"] for c in checks.values())
+    status = "draining" if process["draining"] else "degraded" if degraded or not ok else "ok"
+    metrics.healthz(status, checks)
     return JsonResponse({"status": status, **checks, "process": process}, status=200 if ok else 503)

@@ -4,13 +4,20 @@ Daphne stops its reactor on SIGTERM: every socket goes without a close
 frame (clients see 1006, as for a network failure) and posts in flight lose
 their acks. Here SIGTERM drains first (chat/lifecycle.py): `/healthz`
 answers 503 so the load balancer sends no one new, new sockets are refused,
-the posts in flight are stored and acknowledged (at most
-`ROUNDS_DRAIN_SECONDS`), every socket is closed with 4503 ("restarting":
-reconnect, another process takes over), and only then does the process
-stop. A second SIGTERM, or SIGINT, stops at once. Arguments are daphne's.
+and the sockets open keep working for `--drain-grace` seconds (1 by
+default), long enough for the load balancer's next health check to take the
+process out (deploy/haproxy.cfg checks every 0.5 s). Then the posts in
+flight are stored and acknowledged (at most `ROUNDS_DRAIN_SECONDS`), every
+socket is closed with 4503 ("restarting": reconnect, another process takes
+over), and only then does the process stop. Without the grace, clients told
+4503 reconnected before the balancer knew, landed on the draining process
+again and were refused, up to a check interval long (`python -m bench run
+faults --services`, the daphne_sigterm phase). A second SIGTERM, or SIGINT,
+stops at once. Other arguments are daphne's.
 """
 
 import asyncio
+import functools
 import logging
 import signal
 import sys
@@ -21,13 +28,16 @@ from twisted.internet import reactor
 
 logger = logging.getLogger("rounds.serve")
 
+DRAIN_GRACE_SECONDS = 1.0
+
 
 class DrainingServer(Server):
     """Daphne's server, with SIGTERM and SIGINT handled here rather than by Twisted."""
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, drain_grace: float = 0.0, **kwargs) -> None:
         kwargs["signal_handlers"] = False
         super().__init__(*args, **kwargs)
+        self.drain_grace = drain_grace
         self.stopping = False
         self.draining: asyncio.Task | None = None
 
@@ -51,8 +61,13 @@ class DrainingServer(Server):
     async def _drain_then_stop(self) -> None:
         from chat.lifecycle import this_process
 
+        process = this_process()
         try:
-            await this_process().drain()
+            # Out of rotation at the balancer's next check (/healthz answers 503), and no
+            # new socket taken; the open ones are closed only after that check.
+            process.draining = True
+            await asyncio.sleep(self.drain_grace)
+            await process.drain()
             await asyncio.sleep(0.2)  # let the close frames leave
         finally:
             self._stop_now()
@@ -64,6 +79,21 @@ class DrainingServer(Server):
 
 class DrainingCommandLine(CommandLineInterface):
     server_class = DrainingServer
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parser.add_argument(
+            "--drain-grace",
+            type=float,
+            default=DRAIN_GRACE_SECONDS,
+            help="Seconds between SIGTERM and closing the sockets, /healthz answering 503 "
+            "meanwhile: at least the load balancer's health check interval.",
+        )
+
+    def run(self, args: list[str]) -> None:
+        known, _ = self.parser.parse_known_args(args)
+        self.server_class = functools.partial(DrainingServer, drain_grace=known.drain_grace)
+        super().run(args)
 
 
 def main(argv: list[str] | None = None) -> None:

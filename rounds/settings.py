@@ -80,6 +80,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every log record of a request carries its id (rounds/logs.py).
+    "rounds.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -141,8 +143,15 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and os.en
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": int(os.environ.get("ROUNDS_DB_POOL_MIN", "2")),
         "max_size": int(os.environ.get("ROUNDS_DB_POOL_MAX", "20")),
-        "timeout": 10,
+        # While PostgreSQL is away, a request waits this long for a connection, then
+        # fails (a post is answered internal_error, to retry): well below the clients'
+        # 10 s request timeout. Channels runs a process's database calls one at a time,
+        # so every call waits behind one that waits here.
+        "timeout": float(os.environ.get("ROUNDS_DB_POOL_TIMEOUT", "3")),
     }
+    from rounds.dbpool import reconnect_at_a_steady_pace
+
+    reconnect_at_a_steady_pace()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channel layer ---------------------------------------------------------------
@@ -281,17 +290,34 @@ USE_I18N = True
 USE_TZ = True
 
 # Content never reaches the log: handlers log codes and ids, never bodies.
+# ROUNDS_LOG_FORMAT=json: one JSON object a line, with the request or socket id
+# (rounds/logs.py); the human format is the default.
+ROUNDS_LOG_FORMAT = os.environ.get("ROUNDS_LOG_FORMAT", "plain").strip().lower()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "rounds.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if ROUNDS_LOG_FORMAT == "json" else "plain",
+        },
+        # channels-redis only logs its pub/sub reader losing Redis: counted as a metric.
+        "channel_layer_errors": {"class": "rounds.metrics.ChannelLayerLogCounter"},
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("ROUNDS_LOG_LEVEL", "INFO")},
     "loggers": {
         "django.channels.server": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
+        "channels_redis": {"handlers": ["channel_layer_errors"]},
     },
 }
+
+# GET /metrics (rounds/metrics_view.py) answers loopback, or this bearer token.
+ROUNDS_METRICS_TOKEN = os.environ.get("ROUNDS_METRICS_TOKEN", "")
 
 AUTH_USER_MODEL = "accounts.User"
 ROUNDS_AUDIT_SEALER = os.environ.get("ROUNDS_AUDIT_SEALER", "thread")

@@ -21,6 +21,7 @@ from channels.db import database_sync_to_async
 from chat.errors import RoundsError
 from chat.events import collecting_publications, publish_all
 from chat.posting import Post, check_post_messages
+from rounds import logs, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class PostBatcher:
         return outcome
 
     async def _drain(self) -> None:
+        logs.bind()  # the process's work, not the socket's whose post started it
         try:
             while self.waiting:
                 batch, self.waiting = self.waiting[:MAX_BATCH], self.waiting[MAX_BATCH:]
@@ -68,13 +70,17 @@ class PostBatcher:
                         if not future.done():
                             future.set_exception(error)
                     continue
+                metrics.PUBLICATIONS_PENDING.inc(len(publications))
                 try:
                     # Fan-out first: the members hear of the posts as soon as the acks go.
                     await publish_all(publications)
                 except Exception:
                     # Stored is acknowledged: the sockets that missed the publication are
                     # caught up from the database by their process's sweep (chat/lifecycle.py).
+                    metrics.PUBLISH_FAILED.inc()
                     logger.warning("publishing %d events failed", len(publications), exc_info=True)
+                finally:
+                    metrics.PUBLICATIONS_PENDING.dec(len(publications))
                 for (_, future), outcome in zip(batch, outcomes, strict=True):
                     if not future.done():
                         future.set_result(outcome)

@@ -17,6 +17,7 @@ sent again (it came first, ahead of the older ones the resume brings).
 import asyncio
 import json
 import logging
+import time
 from typing import Any
 
 from channels.consumer import get_handler_name
@@ -35,6 +36,7 @@ from chat.events import department_group, dumps, send_ephemeral, session_group, 
 from chat.lifecycle import this_process
 from rooms import actions as room_actions
 from rooms.access import member_department_ids
+from rounds import logs, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +82,10 @@ class RoundsConsumer(AsyncWebsocketConsumer):
         # Live events, replays and the sweeper's catch-ups send one at a time.
         self.delivery = asyncio.Lock()
         self.pending_groups: set[str] = set()
+        self.closed_with: int | None = None  # the code, when Rounds closed the socket
+        logs.bind(socket=logs.new_id())
         await self.accept()
+        metrics.SOCKETS_OPENED.inc()
         process = this_process()
         if process.draining:
             await self.close(code=protocol.CLOSE_RESTARTING)
@@ -98,6 +103,8 @@ class RoundsConsumer(AsyncWebsocketConsumer):
             await self.close(code=protocol.CLOSE_TOO_MANY_CONNECTIONS)
             return
         self.counted = True
+        metrics.SOCKETS_OPEN.inc()
+        logger.info("socket open (user %s)", self.user.pk)
         process.register(self)
         self.bucket = TokenBucket(settings.ROUNDS_WS_RATE_PER_SECOND, settings.ROUNDS_WS_RATE_BURST)
         self.flood_strikes = 0
@@ -134,6 +141,8 @@ class RoundsConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         this_process().unregister(self)
+        by = "client" if getattr(self, "closed_with", None) is None else "server"
+        metrics.socket_closed(code if by == "client" else self.closed_with, by)
         if self.expiry is not None:
             self.expiry.cancel()
         for task in list(getattr(self, "post_tasks", {})):
@@ -141,10 +150,13 @@ class RoundsConsumer(AsyncWebsocketConsumer):
         if self.counted:
             connections.close(self.user.pk)
             self.counted = False
+            metrics.SOCKETS_OPEN.dec()
+            logger.info("socket closed (code %s, by %s)", self.closed_with or code, by)
         for group in list(self.groups_joined):
             try:
                 await self.channel_layer.group_discard(group, self.channel_name)
             except Exception:  # the layer is away: the subscription goes with the socket
+                metrics.LEAVE_FAILED.inc()
                 logger.warning("leaving %s failed", group, exc_info=True)
         self.groups_joined.clear()
 
@@ -156,9 +168,12 @@ class RoundsConsumer(AsyncWebsocketConsumer):
         try:
             await self.channel_layer.group_add(group, self.channel_name)
         except Exception:
+            metrics.JOIN_FAILED.inc()
             logger.warning("joining %s failed; retried at the next sweep", group, exc_info=True)
             self.pending_groups.add(group)
             return
+        if group in self.pending_groups:
+            metrics.REJOINS.inc()
         self.pending_groups.discard(group)
         self.groups_joined.add(group)
 
@@ -176,11 +191,18 @@ class RoundsConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=dumps(frame))
 
     async def send_error(self, frame_id: str | None, error: RoundsError) -> None:
+        metrics.FRAME_ERRORS.labels(error.code).inc()
         await self.send_frame({"type": "error", "id": frame_id, **error.as_dict()})
+
+    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
+        if getattr(self, "closed_with", None) is None:
+            self.closed_with = code if type(code) is int else 1000
+        await super().close(code=code, reason=reason)
 
     # --- Inbound ---------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        read_at, kind = time.perf_counter(), "unparsed"
         frame_id = None
         try:
             data, refusal = None, None
@@ -195,8 +217,9 @@ class RoundsConsumer(AsyncWebsocketConsumer):
             if refusal is not None:
                 raise refusal
             frame = self.parse(data)
+            kind = frame.type
             if isinstance(frame, protocol.MessagePost):
-                await self.post_without_waiting(frame)
+                await self.post_without_waiting(frame, read_at)
                 return
             handler = getattr(self, "on_" + frame.type.replace(".", "_"))
             result = await handler(frame)
@@ -209,6 +232,9 @@ class RoundsConsumer(AsyncWebsocketConsumer):
             logger.exception("websocket handler failed (user %s)", getattr(self.user, "pk", None))
             await self.send_error(frame_id, internal_error())
             await self.close(code=protocol.CLOSE_INTERNAL)
+        finally:
+            if kind != "message.post":  # a post's answer comes later (answer_post)
+                metrics.frame_answered(kind, read_at)
 
     def charge(self) -> None:
         """Take one token from this socket's bucket, or refuse (and, if it keeps on, close)."""
@@ -271,7 +297,7 @@ class RoundsConsumer(AsyncWebsocketConsumer):
                 data={"errors": problems},
             ) from None
 
-    async def post_without_waiting(self, frame: protocol.MessagePost) -> None:
+    async def post_without_waiting(self, frame: protocol.MessagePost, read_at: float) -> None:
         """Queue a post and go on reading: its ack (or error) is sent when it is stored.
 
         A client may keep several posts in flight on one socket; they are
@@ -288,21 +314,25 @@ class RoundsConsumer(AsyncWebsocketConsumer):
             tuple(ref.model_dump() for ref in frame.attachments),
         )
         outcome = post_batcher().enqueue(post)
-        task = asyncio.ensure_future(self.answer_post(frame.id, outcome))
+        metrics.POSTS_RECEIVED.inc()
+        task = asyncio.ensure_future(self.answer_post(frame.id, outcome, read_at))
         self.post_tasks[task] = outcome
         task.add_done_callback(lambda done: self.post_tasks.pop(done, None))
 
-    async def answer_post(self, frame_id: str, outcome: asyncio.Future) -> None:
+    async def answer_post(self, frame_id: str, outcome: asyncio.Future, read_at: float) -> None:
         try:
             result = await outcome
             if isinstance(result, RoundsError):
+                metrics.post_answered("refused", read_at)
                 await self.send_error(frame_id, result)
             else:
+                metrics.post_answered("duplicate" if result.get("duplicate") else "stored", read_at)
                 await self.send_frame({"type": "ack", "id": frame_id, "result": result})
         except Exception:
             # The database restarting, say: whether it was stored is unknown, and a retry
             # under the same client_msg_id is safe either way. The socket stays open.
             logger.exception("storing a post failed (user %s)", getattr(self.user, "pk", None))
+            metrics.post_answered("internal_error", read_at)
             await self.send_error(frame_id, internal_error())
         finally:
             self.posts_in_flight.release()
@@ -359,17 +389,20 @@ class RoundsConsumer(AsyncWebsocketConsumer):
                 self.user, frame.thread
             )
             self.thread_departments[frame.thread] = department_id
-        await send_ephemeral(
-            department_id,
-            {
-                "type": "typing",
-                "department": department_id,
-                "thread": frame.thread,
-                "user": {"id": self.user.pk, "username": self.user.username},
-                "active": frame.active,
-            },
-            origin=self.channel_name,
-        )
+        try:
+            await send_ephemeral(
+                department_id,
+                {
+                    "type": "typing",
+                    "department": department_id,
+                    "thread": frame.thread,
+                    "user": {"id": self.user.pk, "username": self.user.username},
+                    "active": frame.active,
+                },
+                origin=self.channel_name,
+            )
+        except Exception:  # best effort, never stored: with the channel layer away, dropped
+            logger.warning("typing not relayed: the channel layer is away", exc_info=True)
         return {}
 
     async def on_ping(self, frame: protocol.Ping) -> dict:
@@ -377,8 +410,11 @@ class RoundsConsumer(AsyncWebsocketConsumer):
 
     # --- Outbound (channel layer) ----------------------------------------------
 
-    async def replay(self, department_id: int, after: int, before: int | None = None) -> None:
-        """Send stored events after `after` (and before `before`), in order."""
+    async def replay(
+        self, department_id: int, after: int, before: int | None = None, *, late: bool = False
+    ) -> None:
+        """Send stored events after `after` (and before `before`), in order; `late`: the
+        sweep's catch-up of a lost publication, whose delay is measured."""
         while department_id in self.delivered:
             limit = (
                 None if before is None else min(before - after - 1, settings.ROUNDS_RESUME_BATCH)
@@ -392,12 +428,16 @@ class RoundsConsumer(AsyncWebsocketConsumer):
                 return
             for seq, frame in batch:
                 await self.send_frame(frame)
+                if late:
+                    metrics.swept(frame)
                 after = seq
                 # A resume replays below what was already sent live: never move back.
                 if department_id in self.delivered:
                     self.delivered[department_id] = max(self.delivered[department_id], seq)
 
-    async def deliver(self, department_id: int, seq: int, text: str) -> None:
+    async def deliver(
+        self, department_id: int, seq: int, text: str, committed_at: float | None = None
+    ) -> None:
         # A poster hears of a post after its ack: send the acks of stored posts first.
         answering = [task for task, outcome in self.post_tasks.items() if outcome.done()]
         if answering:
@@ -410,6 +450,7 @@ class RoundsConsumer(AsyncWebsocketConsumer):
         if department_id in self.delivered and seq > self.delivered[department_id]:
             await self.send(text_data=text)
             self.delivered[department_id] = seq
+            metrics.delivered(committed_at)
 
     async def catch_up(self, department_id: int, upto: int) -> None:
         """Send what a lost publication left out, up to `upto` (the sweeper calls this)."""
@@ -418,7 +459,7 @@ class RoundsConsumer(AsyncWebsocketConsumer):
             last = self.delivered.get(department_id)
             if last is None or last >= upto:
                 return
-            await self.replay(department_id, last, before=upto + 1)
+            await self.replay(department_id, last, before=upto + 1, late=True)
             if department_id in self.delivered and self.delivered[department_id] < upto:
                 # Nothing to replay: the user left the department while its removal's
                 # publication was lost. Nothing more of it reaches this socket.
@@ -428,7 +469,9 @@ class RoundsConsumer(AsyncWebsocketConsumer):
 
     async def rounds_event(self, message: dict) -> None:
         async with self.delivery:
-            await self.deliver(message["department"], message["seq"], message["frame"])
+            await self.deliver(
+                message["department"], message["seq"], message["frame"], message.get("committed_at")
+            )
 
     async def rounds_membership(self, message: dict) -> None:
         async with self.delivery:

@@ -27,6 +27,7 @@ from tests.chat.wsutil import (
     connect_as,
     connect_with,
     finish,
+    ok,
     post,
     post_frame,
     recv,
@@ -149,3 +150,15 @@ async def test_healthz_keeps_one_probe_channel(db):
     for _ in range(20):
         assert (await client.get("/healthz")).status_code == 200
     assert len(layer.channels) == before
+
+
+async def test_typing_with_the_channel_layer_away_is_dropped_not_fatal(live_hospital, monkeypatch):
+    async def refuse(*args, **kwargs):
+        raise ConnectionError("injected: Redis is restarting")
+
+    monkeypatch.setattr("chat.consumers.rounds.send_ephemeral", refuse)
+    h = live_hospital
+    bob, _ = await connect_as(h.surgeon_bob)
+    assert await ok(bob, {"type": "typing", "thread": h.thread.pk, "active": True}) == {}
+    assert "server_time" in await ok(bob, {"type": "ping"})  # the socket stays
+    await finish(bob)

@@ -287,10 +287,12 @@ class LiveCluster:
 
 
 @contextlib.contextmanager
-def live_cluster(count: int, application: str = "rounds.asgi:application") -> Iterator[LiveCluster]:
+def live_cluster(
+    count: int, application: str = "rounds.asgi:application", redis_url: str | None = None
+) -> Iterator[LiveCluster]:
     """Database, migrations, seed and `count` daphne processes serving `application`;
-    all gone on exit."""
-    redis_url = os.environ.get("REDIS_URL") or None
+    all gone on exit. Redis: `redis_url`, else REDIS_URL's, else none."""
+    redis_url = redis_url or os.environ.get("REDIS_URL") or None
     with tempfile.TemporaryDirectory(prefix="rounds-live-") as tmp:
         root = Path(tmp)
         database = LiveDatabase(root, os.environ.get("DATABASE_URL"))

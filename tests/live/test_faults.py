@@ -8,12 +8,16 @@ tests/live/faulty_asgi.py; SIGTERM is sent to the real process.
 
 import asyncio
 import contextlib
+import os
+import shutil
 import signal
 import time
 import uuid
 
+import httpx
 import pytest
 
+from bench.services import own_redis
 from client.errors import RoundsClientError
 from client.transport import Connection
 from tests.live.keys import LiveKeys
@@ -101,3 +105,35 @@ def cluster() -> LiveCluster:
     """One process: the drain test restarts it."""
     with live_cluster(1) as running:
         yield running
+
+
+@pytest.fixture
+def own_redis_server():
+    """A redis-server of this test's own, to restart (never the machine's)."""
+    if shutil.which("redis-server") is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is not installed; CI needs it")
+        pytest.skip("redis-server is not installed")
+    with own_redis() as redis:
+        yield redis
+
+
+def test_healthz_says_ok_again_once_a_restarted_redis_is_back(own_redis_server):
+    """The layer check once cancelled its own `receive` on a timeout, which the pub/sub
+    layer takes for a consumer leaving: after a Redis restart every later check failed,
+    and the load balancer's view of the process with it."""
+    with live_cluster(1, redis_url=own_redis_server.url) as running:
+        url = running.servers[0].url + "/healthz"
+        assert httpx.get(url, timeout=10).json()["channel_layer"]["ok"] is True
+        own_redis_server.stop()
+        down = httpx.get(url, timeout=10)
+        assert down.status_code == 200  # still serving, through the sweep
+        assert down.json()["status"] == "degraded"
+        own_redis_server.start()
+        first_after = httpx.get(url, timeout=10).json()  # may still miss its answer
+        statuses = [first_after["status"]]
+        deadline = time.monotonic() + 20
+        while statuses[-1] != "ok" and time.monotonic() < deadline:
+            time.sleep(0.2)
+            statuses.append(httpx.get(url, timeout=10).json()["status"])
+        assert statuses[-1] == "ok", statuses
