@@ -1,7 +1,8 @@
 """python -m bench run [scenario|all] [--services] [--processes N] [--smoke]
 
 Scenarios: latency, throughput, fanout, catchup, connections, history, audit, media,
-crypto, floor.
+crypto, floor, and faults (--services only: its own PostgreSQL, Redis and HAProxy,
+restarted under load; bench/faults.py).
 
 Starts its own servers on loopback, prints a table and writes JSON results
 under bench/results/. Latency and throughput are followed by the same
@@ -19,7 +20,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import catchup, connections, crypto, fanout, history, media, messaging
+from bench import catchup, connections, crypto, fanout, faults, history, media, messaging
 from bench.floor import clients as floor_clients
 from bench.seed_members import seed_members
 from bench.stack import Stack, run_in_deployment, start_floor, start_stack
@@ -68,7 +69,9 @@ SCENARIOS: dict[str, tuple[Callable[..., dict], Callable]] = {
     "audit": (lambda stack, **kw: run_audit(stack.urls, stack.env), run_audit),
     "media": (lambda stack, **kw: media.run_media(stack, **kw), media.run_media),
 }
-OTHER = ["crypto", "floor"]  # crypto: pure CPU (bench/crypto.py); floor: the floor alone
+# crypto: pure CPU (bench/crypto.py); floor: the floor alone; faults: a deployment of its
+# own whose parts it restarts (bench/faults.py), not part of "all".
+OTHER = ["crypto", "floor", "faults"]
 # "all" runs the floor inside the scenarios that have one, not a second time alone.
 ALL = [
     "latency",
@@ -183,11 +186,19 @@ def main() -> None:
     names = ALL if args.scenario == "all" else [args.scenario]
     env = {**messaging.BENCH_LIMITS, "ROUNDS_AUDIT_SEALER": args.sealer}
     results = []
+    failed: list[str] = []  # the faults scenario's refusals (bench/faults.py `problems`)
     for name in names:
         if name == "crypto":
             figures = crypto.run()
             results.append({"scenario": name, **figures})
             print(f"{name:<11} " + "  ".join(f"{k}={v}" for k, v in figures.items()), flush=True)
+            continue
+        if name == "faults":
+            if not args.services:
+                parser.error("faults runs on PostgreSQL + Redis behind HAProxy: add --services")
+            phases = run_faults(args.smoke)
+            results.extend(phases)
+            failed.extend(faults.problems(phases))
             continue
         if name == "floor":
             for measure in FLOOR:
@@ -222,6 +233,42 @@ def main() -> None:
         json.dumps({"machine": platform.platform(), "cpus": _cpus(), "results": results}, indent=2)
     )
     print(f"results: {out}")
+    if failed:
+        print("FAIL:\n  " + "\n  ".join(failed), flush=True)
+        raise SystemExit(1)
+
+
+def run_faults(smoke: bool) -> list[dict]:
+    """The faults scenario, its servers' logs kept under bench/results/; a row per fault."""
+    logs = RESULTS / f"{time.strftime('%Y%m%dT%H%M%S')}-faults-logs"
+    description, phases = faults.run_faults(faults.SMOKE if smoke else faults.Plan(), logs)
+    print(f"faults: {description}\nserver logs: {logs}", flush=True)
+    print(faults_table(phases), flush=True)
+    return [{"scenario": "faults", "stack": description, **phase} for phase in phases]
+
+
+def faults_table(phases: list[dict]) -> str:
+    columns = [
+        ("fault", "fault"),
+        ("sent", "sent"),
+        ("acked", "acknowledged"),
+        ("lost", "lost"),
+        ("dup", "duplicated"),
+        ("max ack→dlv s", "max_ack_to_delivery_s"),
+        ("after return s", "max_after_return_s"),
+        ("recovery s", "recovery_s"),
+        ("timeouts", "post_timeouts"),
+    ]
+    rows = [[str(phase.get(key)) for _, key in columns] for phase in phases]
+    widths = [
+        max(len(title), *(len(row[i]) for row in rows)) for i, (title, _) in enumerate(columns)
+    ]
+    lines = ["  ".join(t.ljust(w) for (t, _), w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    for phase in phases:
+        seen = {k: phase[k] for k in ("closes", "errors", "reconnect_failures") if phase[k]}
+        lines.append(f"  {phase['fault']}: reconnects={phase['reconnects']} {seen}")
+    return "\n".join(lines)
 
 
 def _cpus() -> int:
