@@ -16,6 +16,7 @@ import asyncio
 import inspect
 import json
 import platform
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -182,6 +183,9 @@ def main() -> None:
         help="audit sealing mode to measure",
     )
     args = parser.parse_args()
+    # `kill` (SIGTERM) stops a run as Ctrl-C does: every server it started is stopped
+    # and every database and directory it made is removed.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     processes = args.processes or (2 if args.services else 1)
     names = ALL if args.scenario == "all" else [args.scenario]
     env = {**messaging.BENCH_LIMITS, "ROUNDS_AUDIT_SEALER": args.sealer}

@@ -207,7 +207,15 @@ class Client:
                 await asyncio.sleep(pause * random.uniform(0.5, 1.0))
             try:
                 await self.conn.reconnect()
-            except Exception as error:
+            except (Exception, asyncio.CancelledError) as error:
+                # Nor does a CancelledError that is not this task's own cancellation end
+                # the client's reconnecting for good: it is counted and retried. (One
+                # run stalled with every client gone quiet mid-cuts, cause not found;
+                # this, and the proxy's stall guard, make such a run say so.)
+                if isinstance(error, asyncio.CancelledError) and (
+                    self.stopping or asyncio.current_task().cancelling()
+                ):
+                    raise
                 self.ledger.saw(f"reconnect failed: {describe(error)}", self.name)
                 pause = min(BACKOFF_MAX, max(BACKOFF_FIRST, pause * 2))
                 continue

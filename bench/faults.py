@@ -32,6 +32,7 @@ import contextlib
 import json
 import shutil
 import signal
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -312,6 +313,8 @@ class Faults:
         return {"fault": name, "started": started, "fault_at": fault_at, **recovery, **details}
 
     async def run(self) -> list[dict]:
+        # `kill -USR1` on a run that seems stuck prints where each task waits.
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, print_tasks)
         await self.setup()
         phases = [await self.phase("steady", None)]
         for name in self.plan.faults:
@@ -339,6 +342,12 @@ class Faults:
             for phase in self.phases
         ]
         return dump
+
+
+def print_tasks() -> None:
+    for task in asyncio.all_tasks():
+        task.print_stack(limit=6, file=sys.stderr)
+    sys.stderr.flush()
 
 
 def summarize(ledger: Ledger, phase: dict) -> dict:

@@ -84,13 +84,23 @@ class CuttingProxy:
         self.cuts += len(chosen)
         return len(chosen)
 
-    async def cut_randomly(self, total: int, mean_interval: float) -> int:
+    async def cut_randomly(self, total: int, mean_interval: float, stall: float = 30.0) -> int:
         """Cut one random open connection at a time, `total` times, at random intervals
-        (exponential, `mean_interval` on average); waits while there is none open."""
+        (exponential, `mean_interval` on average); waits while there is none open, but
+        not longer than `stall` seconds in a row (the clients stopped coming back)."""
+        loop = asyncio.get_running_loop()
         made = 0
+        last = loop.time()
         while made < total:
             await asyncio.sleep(self.random.expovariate(1 / mean_interval))
-            made += self.cut(1)
+            if self.cut(1):
+                made += 1
+                last = loop.time()
+            elif loop.time() - last > stall:
+                raise RuntimeError(
+                    f"no client connection open for {stall:g} s after {made} cuts: "
+                    "the clients stopped reconnecting"
+                )
         return made
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -117,6 +117,16 @@ async def test_random_cuts_reach_their_count(proxy: CuttingProxy):
     assert not proxy.links
 
 
+async def test_cutting_with_no_client_coming_back_stops_and_says_so(proxy: CuttingProxy):
+    reader, writer = await connect(proxy)
+    writer.write(b"a")
+    await asyncio.wait_for(reader.readexactly(1), 5)  # through: the link is open
+
+    with pytest.raises(RuntimeError, match="stopped reconnecting"):
+        await asyncio.wait_for(proxy.cut_randomly(3, mean_interval=0.01, stall=0.3), 5)
+    assert proxy.cuts == 1
+
+
 async def test_a_half_close_goes_through(proxy: CuttingProxy, echo: Echo):
     reader, writer = await connect(proxy)
     writer.write(b"last words")
