@@ -10,10 +10,10 @@ process out (deploy/haproxy.cfg checks every 0.5 s). Then the posts in
 flight are stored and acknowledged (at most `ROUNDS_DRAIN_SECONDS`), every
 socket is closed with 4503 ("restarting": reconnect, another process takes
 over), and only then does the process stop. Without the grace, clients told
-4503 reconnected before the balancer knew, landed on the draining process
-again and were refused, up to a check interval long (`python -m bench run
-faults --services`, the daphne_sigterm phase). A second SIGTERM, or SIGINT,
-stops at once. Other arguments are daphne's.
+4503 could reconnect before the balancer's next check, reach the draining
+process again and be refused (`python -m bench run faults --services`, the
+daphne_sigterm phase, measures it). A second SIGTERM, or SIGINT, stops at
+once. Other arguments are daphne's.
 """
 
 import asyncio

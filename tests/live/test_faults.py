@@ -100,6 +100,28 @@ async def test_sigterm_drains_posts_and_closes_sockets_with_4503(live_keys: Live
     cluster.restart(server)
 
 
+async def test_sigterm_takes_the_process_out_of_rotation_before_closing_its_sockets(cluster):
+    """/healthz turns 503 at once, while the open sockets keep working for the drain
+    grace: the load balancer's next check sees the process leave before its clients,
+    told 4503, come back looking for another one."""
+    server = cluster.servers[0]
+    async with connected(cluster, "surgeon_bob") as bob, httpx.AsyncClient() as http:
+        server.process.send_signal(signal.SIGTERM)
+        statuses = []
+        for _ in range(100):
+            answer = await http.get(server.url + "/healthz", timeout=5)
+            statuses.append(answer.status_code)
+            if answer.status_code == 503:
+                break
+            await asyncio.sleep(0.01)
+        assert statuses[-1] == 503, statuses
+        assert answer.json()["status"] == "draining"
+        assert "server_time" in await bob.request({"type": "ping"})  # still served
+        assert await asyncio.wait_for(bob.closed, 15) == 4503
+    assert server.process.wait(timeout=15) == 0
+    cluster.restart(server)
+
+
 @pytest.fixture(scope="module")
 def cluster() -> LiveCluster:
     """One process: the drain test restarts it."""
