@@ -85,6 +85,11 @@ LAYER_ERRORS = Counter(
     "receive (the Redis pub/sub reader lost its connection; it reconnects by itself).",
     ["operation"],
 )
+DELIVERY_FAILED = Counter(
+    "rounds_delivery_failures",
+    "Live events a socket could not be sent (the database away while reading a gap): "
+    "the delivery sweep sends them once the database answers.",
+)
 REJOINS = Counter(
     "rounds_channel_layer_rejoins",
     "Groups joined again by a socket after a failed join, once the channel layer was back.",

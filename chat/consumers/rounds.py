@@ -22,6 +22,7 @@ from typing import Any
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
@@ -66,7 +67,35 @@ class RoundsConsumer(AsyncWebsocketConsumer):
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
+        try:
+            await handler(message)
+        except StopConsumer:
+            raise
+        except Exception:
+            # An exception that escapes ends the consumer without its disconnect(): the
+            # socket stayed counted against its user and registered with the process,
+            # and daphne closed it with 1011. The database restarting is the usual cause.
+            if message["type"] == "websocket.connect":
+                await self.opening_failed()
+            elif message["type"].startswith("websocket."):
+                raise  # receive() answers its own failures; disconnect() is the clean-up
+            else:
+                self.delivery_failed(message["type"])
+
+    async def opening_failed(self) -> None:
+        """The socket could not be set up (its departments unread): say so and close with
+        4500; its disconnect() then releases it, and the client reconnects."""
+        logger.exception("opening a socket failed (user %s)", getattr(self.user, "pk", None))
+        await self.send_error(None, internal_error())
+        await self.close(code=protocol.CLOSE_INTERNAL)
+
+    def delivery_failed(self, kind: str) -> None:
+        """A live event this socket could not be sent (a gap to read back while the
+        database is away). Nothing is lost and the socket stays: what it was not sent
+        stays behind its department's head, where the process's sweep finds it and
+        sends it once the database answers."""
+        metrics.DELIVERY_FAILED.inc()
+        logger.warning("delivering %s failed; the sweep sends it later", kind, exc_info=True)
 
     async def connect(self) -> None:
         self.user = self.scope["user"]

@@ -14,6 +14,7 @@ import time
 
 import pytest
 from channels.db import database_sync_to_async
+from django.db import OperationalError
 from django.test import AsyncClient
 
 from accounts.actions import _revoke
@@ -23,6 +24,8 @@ from chat.consumers import batching
 from chat.lifecycle import this_process
 from rounds import health
 from tests.chat.wsutil import (
+    assert_alive,
+    assert_closed,
     assert_quiet,
     connect_as,
     connect_with,
@@ -162,3 +165,82 @@ async def test_typing_with_the_channel_layer_away_is_dropped_not_fatal(live_hosp
     assert await ok(bob, {"type": "typing", "thread": h.thread.pk, "active": True}) == {}
     assert "server_time" in await ok(bob, {"type": "ping"})  # the socket stays
     await finish(bob)
+
+
+async def test_a_socket_that_cannot_be_set_up_is_told_and_released(live_hospital, monkeypatch):
+    """The database fails while a socket opens (its departments unread): the client is
+    told internal_error and the socket closes with 4500. It is no longer counted
+    against its user nor held by the process; once, it stayed both, and daphne closed
+    it with 1011."""
+    from chat.consumers import rounds as consumer_module
+    from chat.consumers.limits import connections
+    from tests.conftest import open_socket
+
+    h = live_hospital
+    real = consumer_module.room_actions.list_my_departments
+
+    def restarting(user):
+        raise OperationalError("injected: terminating connection due to administrator command")
+
+    monkeypatch.setattr(consumer_module.room_actions, "list_my_departments", restarting)
+    process = this_process()
+    before = len(process.consumers)
+    communicator = await open_socket(await token_for(h.nurse_alice))
+    connected, _ = await communicator.connect()
+    assert connected
+    refusal = await recv(communicator)
+    assert refusal["type"] == "error" and refusal["code"] == "internal_error"
+    assert refusal["data"] == {"retry": True}
+    await assert_closed(communicator, protocol.CLOSE_INTERNAL)
+    await communicator.disconnect()  # as daphne reports the close
+    assert connections.counts.get(h.nurse_alice.pk, 0) == 0
+    assert len(process.consumers) == before
+    monkeypatch.setattr(consumer_module.room_actions, "list_my_departments", real)
+    alice, hello = await connect_as(h.nurse_alice)  # the database is back: so is she
+    assert hello["type"] == "hello"
+    await finish(alice)
+
+
+async def test_a_live_event_whose_gap_cannot_be_read_waits_for_the_sweep(
+    live_hospital, monkeypatch, settings
+):
+    """A publication is lost, the next event shows the gap, and reading the gap back
+    fails (the database restarting): the socket stays open, and the sweep sends both
+    events, in order, once the database answers."""
+    from chat.consumers import rounds as consumer_module
+
+    h = live_hospital
+    publish = batching.publish_all
+    dropped = []
+
+    async def lose_the_first(publications):
+        if not dropped:
+            dropped.append(publications)
+            raise ConnectionError("injected: Redis is restarting")
+        await publish(publications)
+
+    real = consumer_module.chat_actions.events_after
+    failures = []
+
+    def fail_once(*args, **kwargs):
+        if not failures:
+            failures.append(args)
+            raise OperationalError("injected: the database is restarting")
+        return real(*args, **kwargs)
+
+    # Sweeps far enough apart that the second post's event, not a sweep, finds the gap.
+    settings.ROUNDS_DELIVERY_SWEEP_SECONDS = 1.5
+    monkeypatch.setattr(batching, "publish_all", lose_the_first)
+    monkeypatch.setattr(consumer_module.chat_actions, "events_after", fail_once)
+    bob, _ = await connect_as(h.surgeon_bob)
+    alice, _ = await connect_as(h.nurse_alice)
+    # The acks alone: the first post's own echo is lost with its publication.
+    first = await ok(bob, post_frame(sealed(h, "surgeon_bob", h.thread, "bob-gapfail-1")))
+    second = await ok(bob, post_frame(sealed(h, "surgeon_bob", h.thread, "bob-gapfail-2")))
+    got = [await recv(alice, timeout=6), await recv(alice, timeout=6)]
+    # What failed was a live delivery's read of its one-event gap (a sweep reads both).
+    assert len(failures) == 1 and failures[0][3] == 1, failures
+    assert [f["message"]["id"] for f in got] == [first["message_id"], second["message_id"]]
+    await assert_alive(alice)
+    await finish(bob)
+    await finish(alice)
