@@ -8,13 +8,16 @@ Django's CSRF token, since a cookie is sent by any page the browser opens.
 from typing import Any
 
 from django.http import Http404, HttpRequest
+from django.utils.datastructures import MultiValueDict
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.parser import Parser
 from ninja.utils import check_csrf
 
 from accounts.actions import SESSION_KEY, resolve_session, resolve_token
 from chat.errors import ErrorCode, RoundsError
+from rounds.text import check_storable
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 HTTP_ERROR_CODES = {
@@ -51,13 +54,34 @@ class RoundsAuth:
         return auth_session
 
 
+class StorableParser(Parser):
+    """Ninja's JSON and query parsing, then one check for text no database can store."""
+
+    def parse_body(self, request: HttpRequest) -> dict[str, Any]:
+        data = super().parse_body(request)
+        check_storable(data)
+        return data
+
+    def parse_querydict(
+        self, data: MultiValueDict, list_fields: list[str], request: HttpRequest
+    ) -> dict[str, Any]:
+        parsed = super().parse_querydict(data, list_fields, request)
+        check_storable(parsed)
+        return parsed
+
+
 def error_body(error: RoundsError) -> dict[str, Any]:
     return error.as_dict()
 
 
 def build_api() -> NinjaAPI:
     api = NinjaAPI(
-        title="Rounds API", version="1", auth=RoundsAuth(), urls_namespace="api", docs_url="/docs"
+        title="Rounds API",
+        version="1",
+        auth=RoundsAuth(),
+        urls_namespace="api",
+        docs_url="/docs",
+        parser=StorableParser(),
     )
 
     @api.exception_handler(RoundsError)
@@ -85,6 +109,8 @@ def build_api() -> NinjaAPI:
     @api.exception_handler(HttpError)
     def http_error(request, exc: HttpError):
         # Ninja's own refusals (an unparsable body, chiefly) in Rounds' error shape.
+        if isinstance(exc.__cause__, RoundsError):  # the parser's own typed refusal
+            return rounds_error(request, exc.__cause__)
         code = HTTP_ERROR_CODES.get(exc.status_code, ErrorCode.INVALID_REQUEST)
         body = {"code": code.value, "message": str(exc)}
         return api.create_response(request, body, status=exc.status_code)
@@ -97,6 +123,7 @@ def build_api() -> NinjaAPI:
     from accounts.api import router as accounts_router
     from accounts.keys_api import router as keys_router
     from chat.api import router as chat_router
+    from compliance.api import router as compliance_router
     from media.library_api import router as library_router
     from media.upload_api import router as upload_router
     from patients.api import router as patients_router
@@ -108,5 +135,6 @@ def build_api() -> NinjaAPI:
     api.add_router("/patients", patients_router)
     api.add_router("/uploads", upload_router)
     api.add_router("/library", library_router)
+    api.add_router("/compliance", compliance_router)
     api.add_router("/", chat_router)
     return api

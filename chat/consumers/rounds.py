@@ -38,6 +38,7 @@ from chat.lifecycle import this_process
 from rooms import actions as room_actions
 from rooms.access import member_department_ids
 from rounds import logs, metrics
+from rounds.text import check_storable, storable
 
 logger = logging.getLogger(__name__)
 
@@ -239,7 +240,7 @@ class RoundsConsumer(AsyncWebsocketConsumer):
                 data = self.decode(text_data, bytes_data)
             except RoundsError as error:
                 refusal = error
-            if isinstance(data, dict) and isinstance(data.get("id"), str):
+            if isinstance(data, dict) and isinstance(data.get("id"), str) and storable(data["id"]):
                 frame_id = data["id"][:64]
             # Every frame pays, whatever its fate: malformed and oversized ones too.
             self.charge()
@@ -305,6 +306,7 @@ class RoundsConsumer(AsyncWebsocketConsumer):
     def parse(self, data: Any) -> protocol.ClientFrame:
         if not isinstance(data, dict):
             raise RoundsError("Frames must be JSON objects.", code=ErrorCode.INVALID_FRAME)
+        check_storable(data)
         kind = data.get("type")
         # A list or object is unhashable: test the type first, or the lookup raises.
         if not isinstance(kind, str) or kind not in protocol.INBOUND_TYPES:
