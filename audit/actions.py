@@ -11,7 +11,9 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from audit import quarantine
 from audit.models import GENESIS_HASH, AuditEvent, AuditSeal, chain_hash
+from rounds import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -93,34 +95,58 @@ def seal_pending(*, wait: bool = True, full: bool = False, limit: int | None = N
     """Chain every committed, unsealed entry, oldest id first. Returns how many.
 
     Runs in its own transaction, never inside an action's, so chaining adds
-    nothing to the time an action holds its locks.
+    nothing to the time an action holds its locks. An entry that cannot be
+    read or encoded is quarantined (audit/quarantine.py) and the chain goes on:
+    one bad row must never stop the sealer.
     """
     limit = limit or settings.ROUNDS_AUDIT_SEAL_BATCH
     with transaction.atomic():
         if not _take_seal_lock(wait):
             return 0
-        last = AuditSeal.objects.select_related("event").order_by("-seq").first()
-        batch = list(_pending(last, full).order_by("id")[:limit])
-        seq, prev = (last.seq, last.hash) if last else (0, GENESIS_HASH)
+        head = _head()
+        ids = list(_pending(head, full).order_by("id").values_list("id", flat=True)[:limit])
+        events = quarantine.load_events(ids)
+        seq, prev = (head[0], head[1]) if head else (0, GENESIS_HASH)
         now = timezone.now()
-        seals = []
-        for event in batch:
+        seals, quarantined = [], []
+        for event_id in ids:
             seq += 1
-            digest = chain_hash(seq, prev, event.canonical())
+            canonical, digest = quarantine.encode(events.get(event_id)), None
+            if canonical is None:
+                digest = quarantine.raw_digest(event_id)
+                canonical = quarantine.marker(event_id, digest)
+                quarantined.append((event_id, seq, digest))
+            hashed = chain_hash(seq, prev, canonical)
             seals.append(
-                AuditSeal(seq=seq, event=event, prev_hash=prev, hash=digest, sealed_at=now)
+                AuditSeal(
+                    seq=seq,
+                    event_id=event_id,
+                    prev_hash=prev,
+                    hash=hashed,
+                    sealed_at=now,
+                    quarantined_sha256=digest,
+                )
             )
-            prev = digest
+            prev = hashed
         AuditSeal.objects.bulk_create(seals)
+    for event_id, at_seq, digest in quarantined:
+        quarantine.report(event_id, at_seq, digest)
+        metrics.AUDIT_QUARANTINED.inc()
     return len(seals)
 
 
-def _pending(last: AuditSeal | None, full: bool = False) -> QuerySet[AuditEvent]:
-    """The unsealed entries a sealer takes after seal `last`: those of the straggler window
-    on, or all of them (`full`)."""
+def _head() -> tuple[int, str, datetime] | None:
+    """The last seal's (seq, hash, entry time), read without loading the entry itself:
+    a quarantined entry at the head may be one the driver cannot read."""
+    return AuditSeal.objects.order_by("-seq").values_list("seq", "hash", "event__at").first()
+
+
+def _pending(head: tuple[int, str, datetime] | None, full: bool = False) -> QuerySet[AuditEvent]:
+    """The unsealed entries a sealer takes after the head seal: those of the straggler
+    window on, or all of them (`full`)."""
     pending = AuditEvent.objects.filter(seal__isnull=True)
-    if last is not None and not full:
-        pending = pending.filter(at__gte=last.event.at - STRAGGLER_WINDOW)
+    if head is not None and not full:
+        pending = pending.filter(at__gte=head[2] - STRAGGLER_WINDOW)
     return pending
 
 
@@ -132,8 +158,7 @@ def unsealed_backlog() -> tuple[int, datetime | None]:
     """For /metrics: how many entries wait for the sealer (up to BACKLOG_COUNT_CAP), and
     when the oldest was written. The sealer's own query: the head seal by its key, then
     the straggler window on the indexed `at`."""
-    last = AuditSeal.objects.select_related("event").order_by("-seq").first()
-    pending = _pending(last)
+    pending = _pending(_head())
     count = pending.order_by()[:BACKLOG_COUNT_CAP].count()
     oldest = pending.order_by("at").values_list("at", flat=True).first() if count else None
     return count, oldest
@@ -156,30 +181,42 @@ class VerifyReport:
     first_bad_seq: int | None = None
     first_bad_event_id: int | None = None
     reason: str = ""
+    # (entry id, seal) of every quarantined entry met on the way.
+    quarantined: tuple[tuple[int, int], ...] = ()
 
 
-def _seals_in_order(chunk: int = 2000) -> Iterator[AuditSeal]:
+def _seals_in_order(chunk: int = 2000) -> Iterator[tuple[AuditSeal, bytes | None]]:
+    """Each seal with what its hash must cover: the entry's canonical encoding, or the
+    quarantine marker of its stored row; None when a normal entry cannot be read or
+    encoded (it was sealed, so it changed since)."""
     after = 0
     while True:
-        rows = list(
-            AuditSeal.objects.select_related("event").filter(seq__gt=after).order_by("seq")[:chunk]
-        )
+        rows = list(AuditSeal.objects.filter(seq__gt=after).order_by("seq")[:chunk])
         if not rows:
             return
-        yield from rows
+        events = quarantine.load_events([s.event_id for s in rows if not s.quarantined_sha256])
+        for seal in rows:
+            if seal.quarantined_sha256:
+                digest = quarantine.raw_digest(seal.event_id)
+                yield seal, quarantine.marker(seal.event_id, digest)
+            else:
+                yield seal, quarantine.encode(events.get(seal.event_id))
         after = rows[-1].seq
 
 
 def verify_chain() -> VerifyReport:
     """Recompute the whole chain and name the first seal that does not match."""
     prev, expected_seq, checked = GENESIS_HASH, 1, 0
-    for seal in _seals_in_order():
+    quarantined: list[tuple[int, int]] = []
+    for seal, covered in _seals_in_order():
         reason = ""
         if seal.seq != expected_seq:
             reason = f"seal {expected_seq} is missing"
         elif seal.prev_hash != prev:
             reason = "previous-hash link does not match"
-        elif chain_hash(seal.seq, prev, seal.event.canonical()) != seal.hash:
+        elif covered is None:
+            reason = "entry cannot be read or encoded"
+        elif chain_hash(seal.seq, prev, covered) != seal.hash:
             reason = "entry content does not match its hash"
         if reason:
             return VerifyReport(
@@ -191,7 +228,10 @@ def verify_chain() -> VerifyReport:
                 first_bad_seq=seal.seq,
                 first_bad_event_id=seal.event_id,
                 reason=reason,
+                quarantined=tuple(quarantined),
             )
+        if seal.quarantined_sha256:
+            quarantined.append((seal.event_id, seal.seq))
         prev, expected_seq, checked = seal.hash, expected_seq + 1, checked + 1
     return VerifyReport(
         ok=True,
@@ -199,8 +239,21 @@ def verify_chain() -> VerifyReport:
         head_seq=expected_seq - 1,
         head_hash=prev,
         unsealed=_count_unsealed(),
+        quarantined=tuple(quarantined),
     )
 
 
 def _count_unsealed() -> int:
     return AuditEvent.objects.filter(seal__isnull=True).count()
+
+
+def overdue_unsealed(now: datetime | None = None) -> tuple[int, int | None, datetime | None]:
+    """Entries unsealed for longer than ROUNDS_AUDIT_SEAL_WINDOW_SECONDS: how many, and the
+    oldest's id and time. A count above zero means the sealer is failing or stopped, or
+    an entry lies beyond the straggler window (audit_seal --full seals it)."""
+    window = timedelta(seconds=settings.ROUNDS_AUDIT_SEAL_WINDOW_SECONDS)
+    overdue = AuditEvent.objects.filter(seal__isnull=True, at__lt=(now or timezone.now()) - window)
+    oldest = overdue.order_by("at", "id").values_list("id", "at").first()
+    if oldest is None:
+        return 0, None, None
+    return overdue.count(), oldest[0], oldest[1]

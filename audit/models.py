@@ -84,6 +84,10 @@ class AuditSeal(AppendOnlyModel):
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
     sealed_at = models.DateTimeField()
+    # Set when the entry could not be encoded: the SHA-256 of its stored row,
+    # which the chain covers in place of its content (audit/quarantine.py).
+    # Nullable so that adding it never rebuilds the append-only table.
+    quarantined_sha256 = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
 
     def __str__(self) -> str:
         return f"seal {self.seq} of {self.event_id}"

@@ -127,6 +127,10 @@ HEALTH_CHECK_UP = Gauge(
 AUDIT_SEAL_FAILURES = Counter(
     "rounds_audit_seal_failures", "Rounds of the audit sealer thread that failed."
 )
+AUDIT_QUARANTINED = Counter(
+    "rounds_audit_quarantined",
+    "Audit entries the sealer could not encode, sealed as a quarantine marker instead.",
+)
 
 # Children bound once: the hot path skips the label lookup.
 _STORED, _DUPLICATE = POSTS_ANSWERED.labels("stored"), POSTS_ANSWERED.labels("duplicate")

@@ -321,3 +321,7 @@ ROUNDS_METRICS_TOKEN = os.environ.get("ROUNDS_METRICS_TOKEN", "")
 
 AUTH_USER_MODEL = "accounts.User"
 ROUNDS_AUDIT_SEALER = os.environ.get("ROUNDS_AUDIT_SEALER", "thread")
+
+# --- Audit: how long an entry may wait unsealed, signed checkpoints (docs/audit.md) ---
+# audit_verify fails when an entry has waited longer than this to be sealed.
+ROUNDS_AUDIT_SEAL_WINDOW_SECONDS = float(os.environ.get("ROUNDS_AUDIT_SEAL_WINDOW_SECONDS", "300"))

@@ -1,10 +1,21 @@
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from audit.actions import seal_all, verify_chain
+from audit.actions import overdue_unsealed, seal_all, verify_chain
+
+
+def _ids(text: str) -> set[int]:
+    try:
+        return {int(part) for part in text.split(",") if part.strip()}
+    except ValueError:
+        raise CommandError("--accept-quarantined takes entry ids: 17,42") from None
 
 
 class Command(BaseCommand):
-    help = "Recompute the audit hash chain and name the first entry that does not match."
+    help = (
+        "Recompute the audit hash chain and name the first entry that does not match; fail "
+        "also on entries left unsealed past the window and on unreviewed quarantined entries."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument(
@@ -12,8 +23,15 @@ class Command(BaseCommand):
             action="store_true",
             help="Seal committed entries that are still waiting before verifying.",
         )
+        parser.add_argument(
+            "--accept-quarantined",
+            default="",
+            metavar="IDS",
+            help="Entry ids of quarantined entries already reviewed (comma-separated).",
+        )
 
     def handle(self, *args, **options) -> None:
+        accepted = _ids(options["accept_quarantined"])
         if options["seal_first"]:
             seal_all(full=True)
         report = verify_chain()
@@ -27,3 +45,22 @@ class Command(BaseCommand):
             f"audit chain ok: {report.checked} entries, head seal {report.head_seq} "
             f"hash {report.head_hash}, {report.unsealed} not yet sealed"
         )
+        problems = []
+        unreviewed = [(e, s) for e, s in report.quarantined if e not in accepted]
+        if unreviewed:
+            listed = ", ".join(f"entry {e} (seal {s})" for e, s in unreviewed)
+            problems.append(
+                f"{len(unreviewed)} quarantined entries could not be encoded and are chained as "
+                f"a marker: {listed}; review them, then pass --accept-quarantined"
+            )
+        overdue, oldest_id, oldest_at = overdue_unsealed()
+        if overdue:
+            window = settings.ROUNDS_AUDIT_SEAL_WINDOW_SECONDS
+            problems.append(
+                f"{overdue} entries unsealed for longer than "
+                f"ROUNDS_AUDIT_SEAL_WINDOW_SECONDS ({window:g} s), the oldest "
+                f"entry {oldest_id} written at {oldest_at.isoformat()}: the sealer "
+                "is failing or stopped (check the log), or run audit_seal --full"
+            )
+        if problems:
+            raise CommandError("; ".join(problems))
