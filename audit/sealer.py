@@ -7,6 +7,9 @@ about a second of its commit (at most ROUNDS_AUDIT_SEAL_GATHER plus one
 batch after it, when the process is busy). "inline" seals in the committing thread, which
 tests use to observe the chain deterministically. "off" leaves sealing to
 `manage.py audit_seal` (run it from cron if you choose this).
+
+The thread also writes a signed checkpoint of the chain head every
+`ROUNDS_AUDIT_CHECKPOINT_INTERVAL` seconds (audit/checkpoints.py).
 """
 
 import logging
@@ -49,19 +52,35 @@ def _ensure_thread() -> None:
 
 
 def _run() -> None:
-    from audit.actions import seal_pending
-
     while True:
         _wake.wait(timeout=settings.ROUNDS_AUDIT_SEAL_INTERVAL)
         # Let commits gather: one seal per batch instead of one per commit, so
         # the sealer never competes with posts for the write lock at their rate.
         time.sleep(settings.ROUNDS_AUDIT_SEAL_GATHER)
         _wake.clear()
-        try:
-            close_old_connections()
-            while seal_pending(wait=False):
-                pass
-        except Exception:
-            # Never content in the log; the next round retries.
-            metrics.AUDIT_SEAL_FAILURES.inc()
-            logger.exception("audit sealing failed; will retry")
+        run_round()
+
+
+def run_round() -> None:
+    """One round of the thread: seal what waits, then sign the head if a checkpoint is due.
+
+    A row that cannot be encoded is quarantined by seal_pending, so a failure
+    here is the database's (a restart), never one row's.
+    """
+    from audit.actions import seal_pending
+    from audit.checkpoints import write_if_due
+
+    try:
+        close_old_connections()
+        while seal_pending(wait=False):
+            pass
+    except Exception:
+        # Never content in the log; the next round retries.
+        metrics.AUDIT_SEAL_FAILURES.inc()
+        logger.exception("audit sealing failed; will retry")
+        return
+    try:
+        write_if_due()
+    except Exception:
+        metrics.AUDIT_CHECKPOINTS.labels("failed").inc()
+        logger.exception("audit checkpoint failed; will retry")

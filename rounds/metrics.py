@@ -131,6 +131,11 @@ AUDIT_QUARANTINED = Counter(
     "rounds_audit_quarantined",
     "Audit entries the sealer could not encode, sealed as a quarantine marker instead.",
 )
+AUDIT_CHECKPOINTS = Counter(
+    "rounds_audit_checkpoints",
+    "Signed checkpoints of the audit chain head written, by outcome.",
+    ["outcome"],
+)
 
 # Children bound once: the hot path skips the label lookup.
 _STORED, _DUPLICATE = POSTS_ANSWERED.labels("stored"), POSTS_ANSWERED.labels("duplicate")

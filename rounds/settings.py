@@ -325,3 +325,29 @@ ROUNDS_AUDIT_SEALER = os.environ.get("ROUNDS_AUDIT_SEALER", "thread")
 # --- Audit: how long an entry may wait unsealed, signed checkpoints (docs/audit.md) ---
 # audit_verify fails when an entry has waited longer than this to be sealed.
 ROUNDS_AUDIT_SEAL_WINDOW_SECONDS = float(os.environ.get("ROUNDS_AUDIT_SEAL_WINDOW_SECONDS", "300"))
+# Every this many seconds the sealer thread signs the chain head and writes it to
+# the sink (0: only `manage.py audit_checkpoint`). The key is kept outside the
+# database; the sink is a directory or an S3 bucket with object lock.
+ROUNDS_AUDIT_CHECKPOINT_INTERVAL = float(os.environ.get("ROUNDS_AUDIT_CHECKPOINT_INTERVAL", "3600"))
+ROUNDS_AUDIT_CHECKPOINT_KEY = Path(
+    os.environ.get("ROUNDS_AUDIT_CHECKPOINT_KEY", VAR_DIR / "audit-checkpoint.key")
+)
+ROUNDS_AUDIT_CHECKPOINT_SINK = os.environ.get("ROUNDS_AUDIT_CHECKPOINT_SINK", "file")
+ROUNDS_AUDIT_CHECKPOINT_DIR = Path(
+    os.environ.get("ROUNDS_AUDIT_CHECKPOINT_DIR", VAR_DIR / "audit-checkpoints")
+)
+ROUNDS_AUDIT_CHECKPOINT_S3_BUCKET = os.environ.get("ROUNDS_AUDIT_CHECKPOINT_S3_BUCKET", "")
+ROUNDS_AUDIT_CHECKPOINT_S3_PREFIX = os.environ.get(
+    "ROUNDS_AUDIT_CHECKPOINT_S3_PREFIX", "audit-checkpoints/"
+)
+# The attachments' S3 endpoint and region unless set apart; credentials: boto3's chain.
+ROUNDS_AUDIT_CHECKPOINT_S3_ENDPOINT_URL = os.environ.get(
+    "ROUNDS_AUDIT_CHECKPOINT_S3_ENDPOINT_URL", os.environ.get("ROUNDS_S3_ENDPOINT_URL", "")
+)
+ROUNDS_AUDIT_CHECKPOINT_S3_REGION = os.environ.get(
+    "ROUNDS_AUDIT_CHECKPOINT_S3_REGION", os.environ.get("ROUNDS_S3_REGION", "")
+)
+# Object lock retention of each checkpoint in the bucket (6 years, as audit records).
+ROUNDS_AUDIT_CHECKPOINT_RETENTION_DAYS = int(
+    os.environ.get("ROUNDS_AUDIT_CHECKPOINT_RETENTION_DAYS", "2190")
+)

@@ -29,6 +29,18 @@ class Command(BaseCommand):
             metavar="IDS",
             help="Entry ids of quarantined entries already reviewed (comma-separated).",
         )
+        parser.add_argument(
+            "--checkpoints",
+            action="store_true",
+            help="Check the chain against every signed checkpoint in the sink.",
+        )
+        parser.add_argument(
+            "--public-key",
+            default="",
+            metavar="HEX",
+            help="The checkpoint key's public half, as recorded by the DPO (default: the "
+            "public half of ROUNDS_AUDIT_CHECKPOINT_KEY).",
+        )
 
     def handle(self, *args, **options) -> None:
         accepted = _ids(options["accept_quarantined"])
@@ -46,6 +58,14 @@ class Command(BaseCommand):
             f"hash {report.head_hash}, {report.unsealed} not yet sealed"
         )
         problems = []
+        if options["checkpoints"]:
+            from audit.checkpoints import check_against_checkpoints
+
+            summary, problem = check_against_checkpoints(report, options["public_key"])
+            if problem:
+                problems.append(problem)
+            else:
+                self.stdout.write(summary)
         unreviewed = [(e, s) for e, s in report.quarantined if e not in accepted]
         if unreviewed:
             listed = ", ".join(f"entry {e} (seal {s})" for e, s in unreviewed)

@@ -1,0 +1,261 @@
+"""Signed checkpoints of the chain head, kept where the database's administrators cannot
+rewrite them, and the check of the chain against every one.
+
+The hash chain has no key: whoever can write the audit tables can cut its tail
+or rebuild it from any point, and what remains still verifies. A checkpoint
+is the head (seal number, hash), the number of entries and the time, signed
+with an Ed25519 key kept outside the database (ROUNDS_AUDIT_CHECKPOINT_KEY)
+and written to a sink they cannot rewrite (audit/sinks.py). A later chain
+must still hold each checkpoint's seal with the same hash: a chain shorter
+than a checkpoint was cut, a different hash means it was rewritten, and a
+checkpoint whose signature fails under the institution's public key was
+forged. See docs/audit.md.
+"""
+
+import json
+import logging
+import secrets
+import threading
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+import nacl.bindings
+import nacl.exceptions
+import nacl.signing
+from django.conf import settings
+from django.utils import timezone
+
+from audit.models import GENESIS_HASH, AuditEvent, AuditSeal
+from audit.sinks import Sink, SinkError, configured_sink
+from rounds import metrics
+
+logger = logging.getLogger(__name__)
+
+FORMAT = "rounds-audit-checkpoint-v1"
+# Signed as DOMAIN + body: a signature made for anything else never verifies here.
+DOMAIN = b"rounds-audit-checkpoint-v1\0"
+FIELDS = ("format", "seq", "hash", "count", "at", "key")
+
+
+class CheckpointError(Exception):
+    """A key or a checkpoint that cannot be used; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    seq: int  # the head seal's number when signed (0: an empty chain)
+    hash: str  # its hash
+    count: int  # audit entries in the database when signed, sealed or not
+    at: str  # when it was signed, ISO 8601 UTC
+    key: str  # the signing key's public half, hex
+    signature: str = ""  # Ed25519 over DOMAIN + body(), hex
+    format: str = FORMAT
+
+    def body(self) -> bytes:
+        fields = {name: getattr(self, name) for name in FIELDS}
+        return json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), sort_keys=True, indent=2).encode() + b"\n"
+
+    def name(self) -> str:
+        """Sorted by seal, then time; the random tail keeps two processes apart."""
+        stamp = self.at.replace("-", "").replace(":", "").replace("+0000", "Z")
+        return f"checkpoint-{self.seq:012d}-{stamp}-{secrets.token_hex(4)}.json"
+
+
+# --- The key ------------------------------------------------------------------------
+
+
+def create_key(path: Path) -> nacl.signing.SigningKey:
+    """A new key at `path` (its 32-byte seed in hex, mode 0600); never replaces one."""
+    key = nacl.signing.SigningKey.generate()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with path.open("x") as out:
+            path.chmod(0o600)
+            out.write(bytes(key).hex() + "\n")
+    except FileExistsError:
+        raise CheckpointError(f"a checkpoint key already exists at {path}; it is kept") from None
+    return key
+
+
+def load_key(path: Path) -> nacl.signing.SigningKey:
+    try:
+        seed = bytes.fromhex(path.read_text().strip())
+    except FileNotFoundError:
+        raise CheckpointError(
+            f"no checkpoint key at {path}: create one with audit_checkpoint --new-key"
+        ) from None
+    except ValueError:
+        raise CheckpointError(f"the checkpoint key at {path} is not hex") from None
+    if len(seed) != nacl.bindings.crypto_sign_SEEDBYTES:
+        raise CheckpointError(f"the checkpoint key at {path} is not a 32-byte seed")
+    return nacl.signing.SigningKey(seed)
+
+
+def public_key(hex_key: str = "") -> bytes:
+    """The key checkpoints must verify under: given (as the DPO recorded it), or the
+    public half of the configured key."""
+    if not hex_key:
+        return bytes(load_key(settings.ROUNDS_AUDIT_CHECKPOINT_KEY).verify_key)
+    try:
+        key = bytes.fromhex(hex_key)
+    except ValueError:
+        raise CheckpointError("--public-key must be 64 hex digits") from None
+    if len(key) != 32 or not nacl.bindings.crypto_core_ed25519_is_valid_point(key):
+        raise CheckpointError("--public-key is not an Ed25519 public key")
+    return key
+
+
+# --- Writing ------------------------------------------------------------------------
+
+
+def sign_head(key: nacl.signing.SigningKey) -> Checkpoint:
+    head = AuditSeal.objects.order_by("-seq").values_list("seq", "hash").first()
+    seq, digest = head if head else (0, GENESIS_HASH)
+    unsigned = Checkpoint(
+        seq=seq,
+        hash=digest,
+        count=AuditEvent.objects.count(),
+        at=timezone.now().astimezone(UTC).isoformat(timespec="microseconds"),
+        key=bytes(key.verify_key).hex(),
+    )
+    signature = key.sign(DOMAIN + unsigned.body()).signature.hex()
+    return Checkpoint(**{**asdict(unsigned), "signature": signature})
+
+
+def write_checkpoint(sink: Sink | None = None) -> tuple[Checkpoint, str]:
+    """Sign the current head and write it. Returns the checkpoint and its name.
+
+    Raises:
+        CheckpointError: no usable key. SinkError: the sink refused or failed.
+    """
+    checkpoint = sign_head(load_key(settings.ROUNDS_AUDIT_CHECKPOINT_KEY))
+    name = checkpoint.name()
+    (sink or configured_sink()).write(name, checkpoint.to_json())
+    metrics.AUDIT_CHECKPOINTS.labels("written").inc()
+    return checkpoint, name
+
+
+# After a failure (no key yet, the sink unreachable) try again sooner than the interval,
+# but not every round: the log would fill at the sealer's rate.
+RETRY_AFTER_FAILURE = 60.0
+_next_due: float | None = None
+_periodic_lock = threading.Lock()
+
+
+def write_if_due(now: float | None = None) -> bool:
+    """From the sealer thread: a checkpoint every ROUNDS_AUDIT_CHECKPOINT_INTERVAL seconds
+    (0: never), the first at the thread's first round. A failure is logged and counted,
+    and tried again after RETRY_AFTER_FAILURE seconds (or the interval, if shorter)."""
+    global _next_due
+    interval = settings.ROUNDS_AUDIT_CHECKPOINT_INTERVAL
+    now = time.monotonic() if now is None else now
+    if interval <= 0 or (_next_due is not None and now < _next_due):
+        return False
+    with _periodic_lock:
+        try:
+            write_checkpoint()
+        except (CheckpointError, SinkError) as error:
+            metrics.AUDIT_CHECKPOINTS.labels("failed").inc()
+            logger.error("audit checkpoint not written: %s", error)
+            _next_due = now + min(interval, RETRY_AFTER_FAILURE)
+            return False
+        _next_due = now + interval
+    return True
+
+
+# --- Checking -----------------------------------------------------------------------
+
+
+def parse(name: str, raw: bytes) -> Checkpoint:
+    try:
+        data: Any = json.loads(raw)
+        checkpoint = Checkpoint(**data)
+    except (ValueError, TypeError):
+        raise CheckpointError(f"checkpoint {name} is not a checkpoint") from None
+    kinds = (int, str, int, str, str, str, str)
+    values = (checkpoint.seq, checkpoint.hash, checkpoint.count, checkpoint.at)
+    values += (checkpoint.key, checkpoint.signature, checkpoint.format)
+    if checkpoint.format != FORMAT or not all(
+        type(v) is k for v, k in zip(values, kinds, strict=True)
+    ):
+        raise CheckpointError(f"checkpoint {name} is not a {FORMAT} checkpoint")
+    return checkpoint
+
+
+def signature_ok(checkpoint: Checkpoint, key: bytes) -> bool:
+    try:
+        signature = bytes.fromhex(checkpoint.signature)
+        nacl.signing.VerifyKey(key).verify(DOMAIN + checkpoint.body(), signature)
+    except (ValueError, nacl.exceptions.BadSignatureError):
+        return False
+    return checkpoint.key == key.hex()
+
+
+def check_against_checkpoints(report: Any, public_hex: str = "") -> tuple[str, str]:
+    """Check a verified chain (`report` of verify_chain) against every checkpoint.
+
+    Returns (summary, "") when all match, or ("", the first problem) naming the
+    checkpoint: forged, a cut tail, a rewritten chain, entries removed.
+    """
+    try:
+        key = public_key(public_hex)
+        sink = configured_sink()
+        stored = sink.read_all()
+        checkpoints = [(name, parse(name, raw)) for name, raw in stored]
+    except (CheckpointError, SinkError) as error:
+        return "", str(error)
+    if not checkpoints:
+        return "", f"no checkpoint in {sink.describe()}: write one with audit_checkpoint"
+    checkpoints.sort(key=lambda item: (item[1].seq, item[1].at, item[0]))
+    wanted = {c.seq for _, c in checkpoints}
+    hashes = dict(AuditSeal.objects.filter(seq__in=wanted).values_list("seq", "hash"))
+    hashes[0] = GENESIS_HASH
+    count = AuditEvent.objects.count()
+    for name, checkpoint in checkpoints:
+        problem = _mismatch(name, checkpoint, key, report.head_seq, hashes, count)
+        if problem:
+            return "", problem
+    name, latest = checkpoints[-1]
+    return (
+        f"checkpoints ok: {len(checkpoints)} in {sink.describe()}, the latest {name} "
+        f"at seal {latest.seq} signed {latest.at}",
+        "",
+    )
+
+
+def _mismatch(
+    name: str, checkpoint: Checkpoint, key: bytes, head: int, hashes: dict[int, str], count: int
+) -> str:
+    if not signature_ok(checkpoint, key):
+        return (
+            f"checkpoint {name} has a bad signature: it was forged or altered, or signed "
+            "by another key"
+        )
+    if checkpoint.seq > head:
+        return (
+            f"checkpoint {name} names seal {checkpoint.seq} but the chain ends at seal {head}: "
+            "its tail was cut (or a backup older than the checkpoint was restored)"
+        )
+    if hashes.get(checkpoint.seq) != checkpoint.hash:
+        return (
+            f"checkpoint {name}: seal {checkpoint.seq} has hash {hashes.get(checkpoint.seq)}, "
+            f"the checkpoint {checkpoint.hash}: the chain was rewritten"
+        )
+    if count < checkpoint.count:
+        return (
+            f"checkpoint {name} counted {checkpoint.count} audit entries, the database holds "
+            f"{count}: entries were removed"
+        )
+    return ""
+
+
+def reset_schedule() -> None:
+    """For tests: the next write_if_due writes."""
+    global _next_due
+    _next_due = None
