@@ -47,6 +47,8 @@ class ErrorCode(StrEnum):
     HASH_MISMATCH = "hash_mismatch"
     RANGE_NOT_SATISFIABLE = "range_not_satisfiable"
     ATTACHMENT_INVALID = "attachment_invalid"
+    CASE_CLOSED = "case_closed"
+    CASE_NOT_APPROVED = "case_not_approved"
 
 
 # The HTTP status each code maps to at the JSON API edge.
@@ -86,6 +88,8 @@ HTTP_STATUS = {
     ErrorCode.HASH_MISMATCH: 409,
     ErrorCode.RANGE_NOT_SATISFIABLE: 416,
     ErrorCode.ATTACHMENT_INVALID: 400,
+    ErrorCode.CASE_CLOSED: 409,
+    ErrorCode.CASE_NOT_APPROVED: 409,
 }
 
 

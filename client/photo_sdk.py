@@ -265,7 +265,7 @@ class PhotoMixin:
         """A photo (or its thumbnail) of an opened body: downloaded, hash-checked, decrypted.
 
         With `out`, also written there (only once it has decrypted in full).
-        `params` carries a compliance officer's `case` and `reason`.
+        `params` carries a compliance officer's `case` (the id of one of their open cases).
         """
         entry = photo["thumbnail"] if thumbnail else photo
         bar = Progress(entry["size"], show=progress, description="download")

@@ -4,7 +4,7 @@ There is no second copy of anything: a library item is an `Attachment` row
 (copied department, thread, patient, sender, capture date, consent) with
 its message as history serves it, so the client decrypts the body, and so
 the photo. Who sees which departments is decided by
-`rooms.access.library_department_ids`; every query is audited
+`rooms.access.library_scope`; every query is audited
 (`library.query`: which filters were used and how many rows came back, never
 the values of identifying ones such as an IPP, and no patient name).
 
@@ -27,10 +27,11 @@ from audit.actions import record
 from chat.errors import ErrorCode, InvalidRequest, NotFound, RoundsError
 from chat.events import MESSAGE_COLUMNS, message_row_payload
 from chat.models import Thread
+from compliance.models import Case
+from compliance.release import do_record_release
 from media.models import Attachment, AttachmentKeyword, Consent, Keyword
 from patients.models import Patient
 from rooms import access
-from rooms.models import Department
 
 PAGE_MAX = 200
 SEQUENCES_MAX = 500
@@ -69,8 +70,7 @@ class PhotoQuery:
     consent: str | None = None
     cursor: str | None = None
     limit: int = 50
-    case: str = ""
-    reason: str = ""
+    case: int | None = None
 
 
 def list_keywords(actor: Any) -> list[dict[str, str]]:
@@ -89,15 +89,16 @@ def check_search_photos(actor: Any, query: PhotoQuery) -> dict[str, Any]:
 
     Raises:
         NotFound: a department filter on a department the caller cannot see.
-        InvalidRequest: a bad filter, or a compliance officer without case and reason.
+        InvalidRequest: a bad filter, or a compliance officer naming no case.
+        CaseClosed, CaseNotApproved: a case that releases nothing (now).
         RoundsError(cursor_invalid): a cursor this server did not make.
     """
     if not 1 <= query.limit <= PAGE_MAX:
         raise InvalidRequest(f"limit is between 1 and {PAGE_MAX}.")
     if query.consent is not None and query.consent not in Consent.values:
         raise InvalidRequest("consent is care, teaching or publication.")
-    scope = access.library_department_ids(actor, case=query.case, reason=query.reason)
-    rows = _in_scope(Attachment.objects.all(), scope, query.department)
+    scope, case = access.library_scope(actor, query.case)
+    rows = _in_scope(Attachment.objects.all(), scope, query.department, case)
     rows = _within(rows, query.date_from, query.date_to)
     patient_id = query.patient
     if query.ipp:
@@ -119,26 +120,28 @@ def check_search_photos(actor: Any, query: PhotoQuery) -> dict[str, Any]:
         rows = rows.filter(captured_at__lte=after_at).filter(
             Q(captured_at__lt=after_at) | Q(captured_at=after_at, pk__lt=after_id)
         )
+    _record_release(actor, case, "photos", query.department, _filters_used(query))
     page = list(rows.order_by("-captured_at", "-id").values_list(*ITEM_COLUMNS)[: query.limit + 1])
     more, page = len(page) > query.limit, page[: query.limit]
     keywords = _keywords_of([row[0] for row in page])
-    items = [_item(row, keywords.get(row[0], []), retained=scope is None) for row in page]
+    items = [_item(row, keywords.get(row[0], []), retained=case is not None) for row in page]
     next_cursor = _encode_cursor(page[-1][3], page[-1][0]) if more else None
-    _audit_query(actor, "photos", query, _filters_used(query), len(items), patient_id)
+    _audit_query(actor, "photos", query, _filters_used(query), len(items), patient_id, case)
     return {"items": items, "next_cursor": next_cursor}
 
 
 def check_patient_sequences(
-    actor: Any, patient_id: int, *, case: str = "", reason: str = ""
+    actor: Any, patient_id: int, *, case_id: int | None = None
 ) -> dict[str, Any]:
     """The patient's photo sequences (the photos of one message), newest first.
 
     Raises:
         NotFound: the patient has no thread the caller may see.
     """
-    scope = access.library_department_ids(actor, case=case, reason=reason)
-    _check_patient_visible(scope, patient_id)
-    rows = _in_scope(Attachment.objects.filter(patient_id=patient_id), scope, None)
+    scope, case = access.library_scope(actor, case_id)
+    _check_patient_visible(scope, patient_id, case)
+    rows = _in_scope(Attachment.objects.filter(patient_id=patient_id), scope, None, case)
+    _record_release(actor, case, "sequences", None, ["patient"])
     groups = list(
         rows.values("message_id", "thread_id", "department_id", "sender_id", "sender__username")
         .annotate(
@@ -172,8 +175,8 @@ def check_patient_sequences(
         }
         for g in groups
     ]
-    query = PhotoQuery(patient=patient_id, case=case, reason=reason)
-    _audit_query(actor, "sequences", query, ["patient"], len(sequences), patient_id)
+    query = PhotoQuery(patient=patient_id)
+    _audit_query(actor, "sequences", query, ["patient"], len(sequences), patient_id, case)
     return {"patient": patient_id, "sequences": sequences}
 
 
@@ -183,16 +186,18 @@ def check_department_stats(
     *,
     date_from: str | None = None,
     date_to: str | None = None,
-    case: str = "",
-    reason: str = "",
+    case_id: int | None = None,
 ) -> dict[str, Any]:
     """The figures the Surgeon paper reports, for one department and capture dates.
 
     `photos` counts original photos; overlays drawn on them (`annotates`)
     are counted apart, as `annotations`.
     """
-    scope = access.library_department_ids(actor, case=case, reason=reason)
-    rows = _within(_in_scope(Attachment.objects.all(), scope, department_id), date_from, date_to)
+    scope, case = access.library_scope(actor, case_id)
+    rows = _in_scope(Attachment.objects.all(), scope, department_id, case)
+    rows = _within(rows, date_from, date_to)
+    query = PhotoQuery(department=department_id, date_from=date_from, date_to=date_to)
+    _record_release(actor, case, "stats", department_id, _filters_used(query))
     figures = rows.aggregate(
         patients=Count("patient_id", distinct=True),
         sequences=Count("message_id", distinct=True),
@@ -201,10 +206,7 @@ def check_department_stats(
     )
     patients = figures["patients"]
     mean = round(figures["sequences"] / patients, 2) if patients else 0.0
-    query = PhotoQuery(
-        department=department_id, date_from=date_from, date_to=date_to, case=case, reason=reason
-    )
-    _audit_query(actor, "stats", query, _filters_used(query), figures["photos"], None)
+    _audit_query(actor, "stats", query, _filters_used(query), figures["photos"], None, case)
     return {
         "department": department_id,
         "date_from": date_from,
@@ -215,16 +217,16 @@ def check_department_stats(
 
 
 def check_record_report(
-    actor: Any, patient_id: int, photos: int, *, case: str = "", reason: str = ""
+    actor: Any, patient_id: int, photos: int, *, case_id: int | None = None
 ) -> dict[str, Any]:
     """Trace that a follow-up report was made on a device; the server never sees it."""
-    scope = access.library_department_ids(actor, case=case, reason=reason)
+    scope, case = access.library_scope(actor, case_id)
     if not 1 <= photos <= 1000:
         raise InvalidRequest("A report holds 1 to 1000 photos.")
-    _check_patient_visible(scope, patient_id)
+    _check_patient_visible(scope, patient_id, case)
     data: dict[str, Any] = {"photos": photos}
-    if scope is None:
-        data.update(case=case.strip(), reason=reason.strip())
+    if case is not None:
+        data["case"] = case.pk
     entry = record(
         "report.generated", actor=actor, object_type="patient", object_id=patient_id, data=data
     )
@@ -234,37 +236,45 @@ def check_record_report(
 # --- Helpers ------------------------------------------------------------------
 
 
-def _in_scope(rows: QuerySet, scope: list[int] | None, department_id: int | None) -> QuerySet:
+def _in_scope(
+    rows: QuerySet, scope: list[int] | None, department_id: int | None, case: Case | None
+) -> QuerySet:
     """Limit to what the caller may see, and to one department if asked (NotFound if unseen).
 
     The photos of redacted messages are hidden from members and retained for
-    compliance: only a compliance access (`scope` None) still finds them.
+    compliance: only a compliance access (under a `case`) still finds them,
+    and only those of messages the case covers.
     """
-    if scope is not None:
-        rows = rows.filter(message__redacted_at__isnull=True)
-    if department_id is not None:
-        visible = (
-            Department.objects.filter(pk=department_id).exists()
-            if scope is None
-            else department_id in scope
+    if case is not None:
+        rows = case.within_dates(
+            rows.filter(thread_id__in=case.covered_threads().values("pk")), "message__created_at"
         )
-        if not visible:
+        if department_id is not None:
+            if not case.covered_threads().filter(department_id=department_id).exists():
+                raise NotFound("Department not found.")
+            rows = rows.filter(department_id=department_id)
+        return rows
+    scope = scope or []
+    rows = rows.filter(message__redacted_at__isnull=True)
+    if department_id is not None:
+        if department_id not in scope:
             raise NotFound("Department not found.")
         return rows.filter(department_id=department_id)
-    if scope is None:
-        return rows
     # One department is an equality, which walks the (department, captured_at) index in order.
     if len(scope) == 1:
         return rows.filter(department_id=scope[0])
     return rows.filter(department_id__in=scope)
 
 
-def _check_patient_visible(scope: list[int] | None, patient_id: int) -> None:
-    """A patient is visible through a thread in a department the caller may see."""
-    if scope is None:
-        visible = Patient.objects.filter(pk=patient_id).exists()
+def _check_patient_visible(scope: list[int] | None, patient_id: int, case: Case | None) -> None:
+    """A patient is visible through a thread in a department the caller may see, or
+    through a thread the case covers."""
+    if case is not None:
+        visible = case.covered_threads().filter(patient_id=patient_id).exists()
     else:
-        visible = Thread.objects.filter(patient_id=patient_id, department_id__in=scope).exists()
+        visible = Thread.objects.filter(
+            patient_id=patient_id, department_id__in=scope or []
+        ).exists()
     if not visible:
         raise NotFound("Patient not found.")
 
@@ -322,6 +332,20 @@ def _decode_cursor(cursor: str) -> tuple[datetime, int]:
             "This cursor was not made by this server.", code=ErrorCode.CURSOR_INVALID
         ) from None
     return when, pk
+
+
+def _record_release(
+    actor: Any, case: Case | None, kind: str, department_id: int | None, filters: list[str]
+) -> None:
+    """Under a case, `case.released` commits before the query reads a row."""
+    if case is not None:
+        do_record_release(
+            actor,
+            case,
+            f"library.{kind}",
+            department_id=department_id,
+            data={"filters": filters},
+        )
 
 
 def _keywords_of(ids: list[int]) -> dict[int, list[str]]:
@@ -383,6 +407,7 @@ def _audit_query(
     filters: list[str],
     count: int,
     patient_id: int | None,
+    case: Case | None,
 ) -> None:
     """Filter names and counts, the patient's id (never a name or an IPP), the case if any."""
     data: dict[str, Any] = {"query": kind, "filters": filters, "count": count}
@@ -390,8 +415,8 @@ def _audit_query(
         data["keywords"] = sorted(set(query.keywords))
     if patient_id is not None:
         data["patient_id"] = patient_id
-    if actor.is_compliance_officer and query.case.strip() and query.reason.strip():
-        data.update(case=query.case.strip(), reason=query.reason.strip())
+    if case is not None:
+        data["case"] = case.pk
     record(
         "library.query",
         actor=actor,

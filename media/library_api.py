@@ -10,10 +10,9 @@ router = Router(tags=["library"])
 
 
 class Compliance(Schema):
-    """A compliance officer names the case and the reason of every library access."""
+    """A compliance officer names one of their open cases (its id) for every library access."""
 
-    case: str = ""
-    reason: str = ""
+    case: int | None = None
 
 
 class PhotoFilters(Compliance):
@@ -52,21 +51,23 @@ def photos(request, filters: Query[PhotoFilters]):
 
 @router.get("patients/{patient_id}/sequences")
 def sequences(request, patient_id: int, compliance: Query[Compliance]):
-    return library.check_patient_sequences(
-        request.user, patient_id, case=compliance.case, reason=compliance.reason
-    )
+    return library.check_patient_sequences(request.user, patient_id, case_id=compliance.case)
 
 
 @router.get("departments/{department_id}/stats")
 def stats(request, department_id: int, filters: Query[DateRange]):
-    return library.check_department_stats(request.user, department_id, **filters.dict())
+    return library.check_department_stats(
+        request.user,
+        department_id,
+        date_from=filters.date_from,
+        date_to=filters.date_to,
+        case_id=filters.case,
+    )
 
 
 @router.post("reports", response={201: dict})
 def report(request, body: ReportIn):
     return Status(
         201,
-        library.check_record_report(
-            request.user, body.patient, body.photos, case=body.case, reason=body.reason
-        ),
+        library.check_record_report(request.user, body.patient, body.photos, case_id=body.case),
     )

@@ -331,17 +331,15 @@ def check_download(
     actor: Any,
     upload_id: Any,
     range_header: str | None = None,
-    case: str | None = None,
-    reason: str | None = None,
+    case_id: int | None = None,
 ) -> Download:
     """Authorise a download and audit it (committed) before any byte leaves.
 
-    Compliance officers who are not members name a case and a reason; the
-    photos of a redacted message are for them only (members get not_found).
+    Compliance officers name one of their open cases that covers the photo's
+    message; the photos of a redacted message are for them only (members get
+    not_found).
     """
-    named = access.compliance_grounds(actor, case, reason)
-    case, reason = (case or "").strip(), (reason or "").strip()
-    upload = access.access_attached_upload(actor, _parse_id(upload_id), compliance=named)
+    upload = access.access_attached_upload(actor, _parse_id(upload_id), case_id)
     byte_range = storage.parse_range(range_header, upload.size)
     start, end = byte_range or (0, upload.size - 1)
     download = Download(
@@ -353,14 +351,12 @@ def check_download(
         length=end - start + 1,
         partial=byte_range is not None,
     )
-    do_record_download(actor, upload, download, case, reason)
+    do_record_download(actor, upload, download)
     return download
 
 
-def do_record_download(
-    actor: Any, upload: Upload, download: Download, case: str, reason: str
-) -> None:
-    """The audit entry of a download; `case`/`reason` only for a compliance access."""
+def do_record_download(actor: Any, upload: Upload, download: Download) -> None:
+    """The audit entry of a download; under a case, it is also the case's release entry."""
     data: dict[str, Any] = {
         "upload": download.upload_id,
         "range": [download.start, download.start + download.length - 1]
@@ -368,9 +364,10 @@ def do_record_download(
         else None,
         "bytes": download.length,
     }
-    # Set by access_attached_upload: a non-member, or the photo of a redacted message.
-    if getattr(upload, "as_compliance", False):
-        data |= {"compliance": True, "case": case, "reason": reason}
+    # Set by access_attached_upload: the case a compliance officer reads it under.
+    case = getattr(upload, "case", None)
+    if case is not None:
+        data |= {"compliance": True, "case": case.pk, "reference": case.reference}
     with transaction.atomic():
         record(
             "attachment.downloaded",

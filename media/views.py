@@ -71,12 +71,12 @@ def put_chunk(request: HttpRequest, upload_id: str) -> HttpResponse:
 @require_http_methods(["GET"])
 @api_view
 def content(request: HttpRequest, upload_id: str) -> HttpResponse:
+    case = request.GET.get("case")
+    case_id = _int_or_none(case)
+    if case not in (None, "") and case_id is None:
+        raise InvalidRequest("case is the id of one of your open cases.")
     download = uploads.check_download(
-        request.user,
-        upload_id,
-        request.headers.get("Range"),
-        request.GET.get("case"),
-        request.GET.get("reason"),
+        request.user, upload_id, request.headers.get("Range"), case_id
     )
     blocks = storage.iter_range(download.storage_name, download.start, download.length)
     # Under ASGI a sync iterator would be read into a list first (Django's

@@ -9,16 +9,14 @@ departments, threads or patients exist outside their own departments.
 
 from typing import Any
 
+from django.conf import settings
 from django.db.models import OuterRef, Q, Subquery
 
-from chat.errors import ErrorCode, Forbidden, InvalidRequest, NotFound, RoundsError
+from chat.errors import Conflict, ErrorCode, Forbidden, InvalidRequest, NotFound, RoundsError
 from chat.models import Message, Thread
+from compliance.models import Case
 from media.models import Attachment, Upload, UploadState
 from rooms.models import Department, Membership, Role
-
-# The grounds a compliance officer names for an access, kept in its audit entry.
-CASE_MAX = 200
-REASON_MAX = 1000
 
 
 class NotAuthenticated(RoundsError):
@@ -132,24 +130,6 @@ def check_may_redact(user: Any, sender_id: int, role: str) -> None:
         raise Forbidden("Only its sender or a head of this department may redact it.")
 
 
-def compliance_grounds(user: Any, case: str | None, reason: str | None) -> bool:
-    """Whether a compliance officer names the grounds of this access: a case and a reason.
-
-    Grounds given by anyone else change nothing (False). An officer who gives
-    only one of them, or too long ones, is refused, so that nothing is ever
-    read on grounds the audit entry does not hold.
-    """
-    case, reason = (case or "").strip(), (reason or "").strip()
-    if not getattr(user, "is_compliance_officer", False) or not (case or reason):
-        return False
-    if not (case and reason) or len(case) > CASE_MAX or len(reason) > REASON_MAX:
-        raise InvalidRequest(
-            f"A compliance access names a case (at most {CASE_MAX} characters) "
-            f"and a reason (at most {REASON_MAX})."
-        )
-    return True
-
-
 def check_clinician(user: Any) -> None:
     """Patient look-ups are for members of at least one department."""
     check_authenticated(user)
@@ -176,49 +156,162 @@ def access_identity_of(user: Any, other_user_id: int) -> None:
         raise NotFound("User not found.")
 
 
-def access_attached_upload(user: Any, upload_id: Any, *, compliance: bool = False) -> Any:
+def access_attached_upload(user: Any, upload_id: Any, case_id: int | None = None) -> Any:
     """The blob a download may read: an attached upload (a photo or its thumbnail)
     in a department the caller is an active member of, or NotFound alike for
     unknown, not yet attached and forbidden ones. A compliance officer reads
-    any attached blob, but only naming a case and a reason (`compliance`).
+    a blob only under one of their open cases that covers its message (`case_id`).
 
     The photos of a redacted message are hidden from members (NotFound, as if
-    missing) and retained for compliance. `as_compliance` is set on the upload
-    returned: True when only the compliance grounds allowed it.
+    missing) and retained for compliance. `case` is set on the upload
+    returned: the case it is read under, or None for a member's download.
     """
     check_authenticated(user)
+    # The case first: a clinician naming one is refused alike for every upload.
+    case = None if case_id is None else access_case(user, case_id, release=True)
     upload = Upload.objects.filter(pk=upload_id, state=UploadState.ATTACHED).first()
     attached = (
         Attachment.objects.filter(Q(upload_id=upload_id) | Q(thumbnail_id=upload_id))
-        .values_list("department_id", "message__redacted_at")
+        .values_list("department_id", "message__redacted_at", "message_id")
         .first()
     )
     if upload is None or attached is None:
         raise NotFound("Upload not found.")
-    department_id, redacted_at = attached
+    department_id, redacted_at, message_id = attached
+    if case is not None:
+        if not case.covers_message(message_id):
+            raise NotFound("Upload not found.")
+        upload.case = case
+        return upload
     if redacted_at is None and is_member(user, department_id):
-        upload.as_compliance = False
+        upload.case = None
         return upload
     if user.is_compliance_officer:
-        if not compliance:
-            raise InvalidRequest("A compliance access names a case and a reason.")
-        upload.as_compliance = True
-        return upload
+        raise InvalidRequest("A compliance access names one of your open cases.")
     raise NotFound("Upload not found.")
 
 
-def library_department_ids(user: Any, *, case: str = "", reason: str = "") -> list[int] | None:
-    """The departments whose photos the caller may see in the library; None means all.
+def library_scope(user: Any, case_id: int | None = None) -> tuple[list[int] | None, Case | None]:
+    """What the caller may see in the photo library: (departments, None) or (None, case).
 
     A member sees the departments of their active memberships. A compliance
-    officer sees every department, but only naming a case and a reason
-    (both audited with the query); without them, a compliance officer who is
-    also a member sees their own departments, and one who is not is refused.
+    officer sees what one of their open (and, under four-eyes, approved)
+    cases covers, naming it; without one, a compliance officer who is also a
+    member sees their own departments, and one who is not is refused.
     """
     check_authenticated(user)
-    if compliance_grounds(user, case, reason):
-        return None
+    if case_id is not None:
+        return None, access_case(user, case_id, release=True)
     mine = member_department_ids(user)
     if user.is_compliance_officer and not mine:
-        raise InvalidRequest("A compliance access names a case and a reason.")
-    return mine
+        raise InvalidRequest("A compliance access names one of your open cases.")
+    return mine, None
+
+
+# --- Compliance review cases (compliance/) ---------------------------------------------
+
+
+class CaseClosed(RoundsError):
+    code = ErrorCode.CASE_CLOSED
+    default_message = "This case is closed: it releases nothing more."
+
+
+class CaseNotApproved(RoundsError):
+    code = ErrorCode.CASE_NOT_APPROVED
+    default_message = "A second compliance officer must approve this case before it releases data."
+
+
+def check_compliance_officer(user: Any) -> None:
+    """Cases and what they release are for compliance officers only."""
+    check_authenticated(user)
+    if not user.is_compliance_officer:
+        raise Forbidden("Only a compliance officer may do this.")
+
+
+def four_eyes_required() -> bool:
+    return bool(settings.ROUNDS_COMPLIANCE_FOUR_EYES)
+
+
+def access_case(user: Any, case_id: int, *, release: bool = False) -> Case:
+    """One of the caller's own cases, or NotFound: another officer's case is not theirs
+    to use, and answers as a missing one.
+
+    Args:
+        release: the case is to release data, so it must be open (CaseClosed) and
+            approved when four-eyes applies (CaseNotApproved).
+    """
+    check_compliance_officer(user)
+    case = Case.objects.filter(pk=case_id, opened_by_id=user.pk).first()
+    if case is None:
+        raise NotFound("Case not found.")
+    if release:
+        check_case_releases(case)
+    return case
+
+
+def check_case_releases(case: Case) -> None:
+    if case.is_closed:
+        raise CaseClosed()
+    if case.awaits_approval(required_now=four_eyes_required()):
+        raise CaseNotApproved()
+
+
+def access_case_to_approve(user: Any, case_id: int) -> Case:
+    """A case awaiting a second officer: any officer but its opener approves it."""
+    case = visible_cases(user).filter(pk=case_id).first()
+    if case is None:
+        raise NotFound("Case not found.")
+    check_case_approvable(user, case)
+    return case
+
+
+def check_case_approvable(user: Any, case: Case) -> None:
+    """Asked again under the case's row lock by compliance.actions.do_approve_case."""
+    if case.opened_by_id == user.pk:
+        raise Forbidden("A second officer approves a case, not the one who opened it.")
+    if case.is_closed:
+        raise CaseClosed()
+    if case.approved_at is not None:
+        raise Conflict("This case is already approved.")
+
+
+def access_case_record(user: Any, case_id: int) -> Case:
+    """A case as its officers know it, open or closed: the one who opened it and the one
+    who approved it close it and read its audit slice; to anyone else it is missing."""
+    check_compliance_officer(user)
+    case = (
+        Case.objects.filter(pk=case_id)
+        .filter(Q(opened_by_id=user.pk) | Q(approved_by_id=user.pk))
+        .first()
+    )
+    if case is None:
+        raise NotFound("Case not found.")
+    return case
+
+
+def access_case_to_close(user: Any, case_id: int) -> Case:
+    case = access_case_record(user, case_id)
+    if case.is_closed:
+        raise CaseClosed()
+    return case
+
+
+def visible_cases(user: Any) -> Any:
+    """The cases an officer may list: those they opened or approved, and those of other
+    officers awaiting a second officer (which they may approve)."""
+    check_compliance_officer(user)
+    mine = Q(opened_by_id=user.pk) | Q(approved_by_id=user.pk)
+    pending = Q(closed_at__isnull=True, approved_at__isnull=True)
+    if not four_eyes_required():
+        pending &= Q(four_eyes=True)
+    return Case.objects.filter(mine | pending)
+
+
+def access_case_thread(user: Any, case_id: int, thread_id: int) -> tuple[Case, Thread]:
+    """A thread one of the caller's releasing cases covers, or NotFound (out of scope,
+    like missing)."""
+    case = access_case(user, case_id, release=True)
+    thread = case.covered_threads().filter(pk=thread_id).first()
+    if thread is None:
+        raise NotFound("Thread not found.")
+    return case, thread

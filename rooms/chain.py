@@ -261,6 +261,12 @@ def list_statements(actor: Any, department_id: int) -> dict:
     fingerprint, so the server cannot substitute one.
     """
     access.access_statements(actor, department_id)
+    return chain_payload(department_id)
+
+
+def chain_payload(department_id: int) -> dict:
+    """`list_statements`' answer, for a caller already authorised (a member, an
+    administrator, or a compliance case covering the department)."""
     stored = list(
         MembershipStatement.objects.filter(department_id=department_id, seq__isnull=False).order_by(
             "seq"

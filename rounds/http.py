@@ -123,6 +123,7 @@ def build_api() -> NinjaAPI:
     from accounts.api import router as accounts_router
     from accounts.keys_api import router as keys_router
     from chat.api import router as chat_router
+    from compliance.api import router as compliance_router
     from media.library_api import router as library_router
     from media.upload_api import router as upload_router
     from patients.api import router as patients_router
@@ -134,5 +135,6 @@ def build_api() -> NinjaAPI:
     api.add_router("/patients", patients_router)
     api.add_router("/uploads", upload_router)
     api.add_router("/library", library_router)
+    api.add_router("/compliance", compliance_router)
     api.add_router("/", chat_router)
     return api

@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "chat",
     "media",
     "audit",
+    "compliance",
 ]
 
 MIDDLEWARE = [
@@ -225,6 +226,10 @@ ROUNDS_DRAIN_SECONDS = float(os.environ.get("ROUNDS_DRAIN_SECONDS", "10"))
 ROUNDS_AUDIT_SEAL_INTERVAL = float(os.environ.get("ROUNDS_AUDIT_SEAL_INTERVAL", "1.0"))
 ROUNDS_AUDIT_SEAL_GATHER = float(os.environ.get("ROUNDS_AUDIT_SEAL_GATHER", "0.25"))
 ROUNDS_AUDIT_SEAL_BATCH = int(os.environ.get("ROUNDS_AUDIT_SEAL_BATCH", "2000"))
+
+# --- Compliance review (docs/compliance.md) ----------------------------------------
+# Four-eyes: a case releases nothing until a second compliance officer approves it.
+ROUNDS_COMPLIANCE_FOUR_EYES = env_bool("ROUNDS_COMPLIANCE_FOUR_EYES", False)
 
 # --- Static and media ------------------------------------------------------------
 STATIC_URL = "static/"

@@ -22,6 +22,7 @@ from accounts.models import AuthSession, IdentityKey, InstitutionKey, KeyBackup
 from audit.models import AuditEvent
 from chat.crypto import IdentityKeyPair, RoomKey, b64encode, wrap_room_key
 from chat.models import Event, Message, Receipt, Thread
+from compliance.models import Case
 from media.models import Attachment, Upload
 from patients.models import Admission, Patient
 from rooms import keys as room_keys
@@ -66,6 +67,7 @@ class Endpoint:
             kind="compliance",
             upload_id=vars(h).get("_upload_id", "00000000-0000-4000-8000-000000000000"),
             message_id=vars(h).get("_message_id", 999_999),
+            case_id=vars(h).get("_case_id", 999_999),
         )
         return f"{path}?{self.query}" if self.query else path
 
@@ -214,7 +216,26 @@ def upload_digest(h: Hospital) -> dict[str, str]:
     return {"sha256": hashlib.sha256(UPLOAD_BYTES).hexdigest()}
 
 
+def dans_case(h: Hospital) -> None:
+    """compliance_dan's open case on the patient of Plastic surgery's thread."""
+    from tests.compliance.cases import open_case
+
+    vars(h)["_case_id"] = open_case(h.compliance_dan, patient_id=h.patient.pk).pk
+
+
+def fays_case_awaiting_approval(h: Hospital) -> None:
+    """compliance_fay's case, opened while the institution required four-eyes."""
+    from accounts.models import User
+    from tests.compliance.cases import open_case
+
+    case = open_case(User.objects.get(username="compliance_fay"), patient_id=h.patient.pk)
+    case.four_eyes = True
+    case.save(update_fields=["four_eyes"])
+    vars(h)["_case_id"] = case.pk
+
+
 DEPARTMENT = "/api/departments/{department_id}"
+CASE = "/api/compliance/cases/{case_id}"
 DEPARTMENT_LIBRARY = "/api/library/departments/{department_id}"
 THREAD = "/api/threads/{thread_id}"
 ENDPOINTS: dict[str, Endpoint] = {
@@ -311,6 +332,17 @@ ENDPOINTS: dict[str, Endpoint] = {
     "library.reports": Endpoint(
         "post", "/api/library/reports", body=lambda h: {"patient": h.patient.pk, "photos": 1}
     ),
+    "compliance.cases": Endpoint("get", "/api/compliance/cases", setup=dans_case),
+    "compliance.open": Endpoint(
+        "post",
+        "/api/compliance/cases",
+        body=lambda h: {"reference": "INC-7", "reason": "Incident 7", "patient": h.patient.pk},
+    ),
+    "compliance.approve": Endpoint("post", CASE + "/approve", setup=fays_case_awaiting_approval),
+    "compliance.close": Endpoint("post", CASE + "/close", setup=dans_case),
+    "compliance.audit": Endpoint("get", CASE + "/audit", setup=dans_case),
+    "compliance.threads": Endpoint("get", CASE + "/threads", setup=dans_case),
+    "compliance.timeline": Endpoint("get", CASE + "/threads/{thread_id}/timeline", setup=dans_case),
 }
 
 # Personas of tests/conftest.py, plus `stranger`: a plain user in no department.
@@ -344,6 +376,18 @@ HEAD_ONLY = (
 HEAD_ONLY_THREAD = ("threads.close", "threads.reopen")
 # A message is redacted by its sender (surgeon_bob) or a head of its department.
 SENDER_OR_HEAD = ("messages.redact",)
+# Review cases are compliance officers' only; a case is used by the officer who opened it
+# (compliance_fay meets no such case), approved by another.
+COMPLIANCE = (
+    "compliance.cases",
+    "compliance.open",
+    "compliance.approve",
+    "compliance.close",
+    "compliance.audit",
+    "compliance.threads",
+    "compliance.timeline",
+)
+CLINICIANS = ("head_carol", "nurse_alice", "stranger", "admin_zoe", "nurse_ines")
 
 # (endpoint, role, status, code)
 REFUSED: list[tuple[str, str, int, str]] = [
@@ -395,6 +439,17 @@ REFUSED: list[tuple[str, str, int, str]] = [
         (name, "compliance_dan", 400, "invalid_request")
         for name in ("library.photos", "library.sequences", "library.stats", "library.reports")
     ],
+    *[(name, role, 403, "forbidden") for name in COMPLIANCE for role in CLINICIANS],
+    *[
+        (name, "compliance_fay", 404, "not_found")
+        for name in (
+            "compliance.close",
+            "compliance.audit",
+            "compliance.threads",
+            "compliance.timeline",
+        )
+    ],
+    ("compliance.approve", "compliance_fay", 403, "forbidden"),
     # Patient look-up is for members of some department, any department.
     *[
         (name, role, 403, "forbidden")
@@ -454,6 +509,14 @@ ALLOWED: list[tuple[str, str, int]] = [
     ("library.sequences", "nurse_alice", 200),
     ("library.stats", "nurse_alice", 200),
     ("library.reports", "nurse_alice", 201),
+    ("compliance.cases", "compliance_dan", 200),
+    ("compliance.cases", "compliance_fay", 200),
+    ("compliance.open", "compliance_dan", 201),
+    ("compliance.approve", "compliance_dan", 200),
+    ("compliance.close", "compliance_dan", 200),
+    ("compliance.audit", "compliance_dan", 200),
+    ("compliance.threads", "compliance_dan", 200),
+    ("compliance.timeline", "compliance_dan", 200),
 ]
 
 
@@ -486,6 +549,8 @@ def actors(hospital) -> dict[str, Any]:
         )
     }
     people["stranger"] = make_user("stranger")
+    # The second compliance officer, who approves a case under four-eyes.
+    people["compliance_fay"] = make_user("compliance_fay", is_compliance_officer=True)
     people["anonymous"] = None
     return people
 
@@ -553,6 +618,11 @@ def snapshot() -> dict[str, Any]:
         "attachments": Attachment.objects.count(),
         # Publishing, fetching a backup, sharing and signing are all audited.
         "key_audit": AuditEvent.objects.filter(action__startswith="key.").count(),
+        "cases": list(
+            Case.objects.order_by("pk").values_list("pk", "reference", "approved_at", "closed_at")
+        ),
+        # A refused release writes no entry: only a release is audited, before it happens.
+        "case_audit": AuditEvent.objects.filter(action__startswith="case.").count(),
     }
 
 
@@ -644,6 +714,19 @@ EFFECTS: dict[str, Callable[[Hospital], bool]] = {
     ).exists(),
     "departments.post_statement": lambda h: StoredStatement.objects.filter(
         department=h.plastic, subject=h.surgeon_bob, signer=h.head_carol
+    ).exists(),
+    "compliance.open": lambda h: Case.objects.filter(reference="INC-7").exists(),
+    "compliance.approve": lambda h: Case.objects.filter(
+        pk=vars(h)["_case_id"], approved_by=h.compliance_dan
+    ).exists(),
+    "compliance.close": lambda h: Case.objects.filter(
+        pk=vars(h)["_case_id"], closed_by=h.compliance_dan
+    ).exists(),
+    "compliance.threads": lambda h: AuditEvent.objects.filter(
+        action="case.released", data__case=vars(h)["_case_id"]
+    ).exists(),
+    "compliance.timeline": lambda h: AuditEvent.objects.filter(
+        action="case.released", object_type="thread", object_id=str(h.thread.pk)
     ).exists(),
 }
 

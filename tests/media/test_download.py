@@ -3,7 +3,9 @@ before any byte, streamed, with single byte ranges (docs/media.md)."""
 
 import pytest
 
+from compliance.actions import check_close_case
 from media.models import Upload
+from tests.compliance.cases import open_case
 from tests.media.conftest import attach, audit_entries, sha
 
 DATA = bytes(range(256)) * 40  # 10,240 bytes
@@ -95,20 +97,19 @@ def test_a_removed_member_loses_access(hospital, uploader, photo):
     not_found(alice.content(upload_id))
 
 
-def test_compliance_names_a_case_and_a_reason(hospital, uploader, photo):
+def test_compliance_names_an_open_case_that_covers_the_photo(hospital, uploader, photo):
     upload_id, thumb_id = photo
     dan = uploader(hospital.compliance_dan)
-    for query in (
-        {},
-        {"case": "INC-42"},
-        {"reason": "patient request"},
-        {"case": " ", "reason": "x"},
-    ):
+    for query in ({}, {"case": "INC-42"}, {"case": " "}):
         response = dan.content(upload_id, **query)
         assert response.status_code == 400, query
         assert response.json()["code"] == "invalid_request"
+    not_found(dan.content(upload_id, case="1000000"))
+    elsewhere = open_case(hospital.compliance_dan, "INC-41", department_id=hospital.vascular.pk)
+    not_found(dan.content(upload_id, case=str(elsewhere.pk)))
     assert not audit_entries("attachment.downloaded")
-    response = dan.content(upload_id, "bytes=0-9", case="INC-42", reason="patient request")
+    case = open_case(hospital.compliance_dan, patient_id=hospital.patient.pk)
+    response = dan.content(upload_id, "bytes=0-9", case=str(case.pk))
     assert response.status_code == 206
     [entry] = audit_entries("attachment.downloaded")
     assert entry.actor_id == hospital.compliance_dan.pk
@@ -117,21 +118,27 @@ def test_compliance_names_a_case_and_a_reason(hospital, uploader, photo):
         "range": [0, 9],
         "bytes": 10,
         "compliance": True,
-        "case": "INC-42",
-        "reason": "patient request",
+        "case": case.pk,
+        "reference": case.reference,
     }
     assert body_of(response) == DATA[:10]
-    assert dan.content(thumb_id, case="INC-42", reason="review").status_code == 200
+    assert dan.content(thumb_id, case=str(case.pk)).status_code == 200
     # A case opens attached blobs only.
-    not_found(dan.content("00000000-0000-0000-0000-000000000000", case="INC-42", reason="r"))
+    not_found(dan.content("00000000-0000-0000-0000-000000000000", case=str(case.pk)))
+    check_close_case(hospital.compliance_dan, case.pk)
+    closed = dan.content(upload_id, case=str(case.pk))
+    assert (closed.status_code, closed.json()["code"]) == (409, "case_closed")
 
 
 def test_a_case_does_not_open_anything_to_a_clinician(hospital, uploader, photo):
     upload_id, _ = photo
-    body = not_found(
-        uploader(hospital.nurse_ines).content(upload_id, case="INC-42", reason="curious")
-    )
-    assert "data" not in body
+    case = open_case(hospital.compliance_dan, patient_id=hospital.patient.pk)
+    ines = uploader(hospital.nurse_ines)
+    refused = ines.content(upload_id, case=str(case.pk))
+    unknown = ines.content("00000000-0000-0000-0000-000000000000", case=str(case.pk))
+    assert refused.status_code == unknown.status_code == 403
+    assert refused.json() == unknown.json()
+    assert refused.json()["code"] == "forbidden"
     assert not audit_entries("attachment.downloaded")
 
 

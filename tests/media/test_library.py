@@ -3,6 +3,7 @@ each seen only through the caller's departments and each audited."""
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -13,12 +14,13 @@ from audit.models import AuditEvent
 from chat.actions import do_create_thread
 from chat.models import Thread
 from media.models import Keyword
+from tests.compliance.cases import open_case
 from tests.conftest import Api, Hospital
 from tests.media.attach_helpers import photo, post_photos
 
 pytestmark = pytest.mark.django_db
 
-COMPLIANCE = {"case": "CASE-2026-17", "reason": "patient request of 2026-11-20"}
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -200,19 +202,34 @@ def test_each_role_sees_its_own_departments_only(library: Library):
     assert get(h.surgeon_bob, "photos", department=10**6).status_code == 404
 
 
-def test_compliance_sees_every_department_naming_a_case_and_a_reason(library: Library):
+def everything(h: Hospital) -> dict[str, int]:
+    """The `case` parameter of a case of compliance_dan's covering every thread."""
+    return {"case": open_case(h.compliance_dan, "INC-ALL", date_from=EPOCH).pk}
+
+
+def test_compliance_sees_what_an_open_case_covers(library: Library):
     h = library.h
-    for params in ({}, {"case": "CASE-1"}, {"reason": "audit"}):
-        response = get(h.compliance_dan, "photos", **params)
-        assert (response.status_code, response.json()["code"]) == (400, "invalid_request")
-    items = photos(h.compliance_dan, **COMPLIANCE)
+    dan = h.compliance_dan
+    for params, code in (({}, 400), ({"case": "INC-1"}, 400), ({"case": 10**6}, 404)):
+        response = get(dan, "photos", **params)
+        assert response.status_code == code, response.content
+    case = everything(h)
+    items = photos(dan, **case)
     assert len(items) == 9
     assert {item["department"] for item in items} == {h.plastic.pk, h.vascular.pk}
-    entry = last_query()
-    assert (entry.data["case"], entry.data["reason"]) == (COMPLIANCE["case"], COMPLIANCE["reason"])
-    assert len(photos(h.compliance_dan, department=h.vascular.pk, **COMPLIANCE)) == 2
-    response = get(h.compliance_dan, "photos", department=10**6, **COMPLIANCE)
+    assert last_query().data["case"] == case["case"]
+    released = AuditEvent.objects.filter(action="case.released").latest("id")
+    assert released.data["what"] == "library.photos"
+    assert len(photos(dan, department=h.vascular.pk, **case)) == 2
+    response = get(dan, "photos", department=10**6, **case)
     assert response.status_code == 404
+    # A case on Léa shows her photos only, and no department without her threads.
+    lea = open_case(dan, "INC-LEA", patient_id=h.patient.pk)
+    assert {item["patient"]["id"] for item in photos(dan, case=lea.pk)} == {h.patient.pk}
+    assert get(dan, "photos", case=lea.pk, department=h.vascular.pk).status_code == 404
+    # A clinician names no case.
+    refused = get(h.nurse_alice, "photos", **case)
+    assert (refused.status_code, refused.json()["code"]) == (403, "forbidden")
 
 
 def test_every_query_is_audited_with_its_filters_and_count_never_a_name(library: Library):
@@ -271,8 +288,10 @@ def test_a_patients_sequences_are_the_photos_of_each_message(library: Library):
         assert response.status_code == 404
     assert get(h.surgeon_bob, "patients/999999/sequences").status_code == 404
     assert get(h.compliance_dan, f"patients/{hugo}/sequences").status_code == 400
-    complete = get(h.compliance_dan, f"patients/{hugo}/sequences", **COMPLIANCE).json()
+    complete = get(h.compliance_dan, f"patients/{hugo}/sequences", **everything(h)).json()
     assert [s["message"] for s in complete["sequences"]] == [m["m4"], m["m5"]]
+    lea = open_case(h.compliance_dan, "INC-LEA", patient_id=h.patient.pk)
+    assert get(h.compliance_dan, f"patients/{hugo}/sequences", case=lea.pk).status_code == 404
 
 
 def test_department_statistics_match_the_known_data_set(library: Library):
@@ -303,7 +322,7 @@ def test_department_statistics_match_the_known_data_set(library: Library):
     assert empty.json()["mean_sequences_per_patient"] == 0.0
     assert get(h.nurse_ines, f"departments/{h.plastic.pk}/stats").status_code == 404
     assert get(h.intern_erin, f"departments/{h.plastic.pk}/stats").status_code == 404
-    dan = get(h.compliance_dan, f"departments/{h.vascular.pk}/stats", **COMPLIANCE)
+    dan = get(h.compliance_dan, f"departments/{h.vascular.pk}/stats", **everything(h))
     assert dan.json()["photos"] == 2
 
 
@@ -339,9 +358,11 @@ def test_a_generated_report_is_audited_for_visible_patients_only(library: Librar
     assert (
         dan.post("/api/library/reports", {"patient": h.patient.pk, "photos": 1}).status_code == 400
     )
-    done = dan.post("/api/library/reports", {"patient": h.patient.pk, "photos": 1, **COMPLIANCE})
+    case = everything(h)
+    done = dan.post("/api/library/reports", {"patient": h.patient.pk, "photos": 1, **case})
     assert done.status_code == 201
-    assert AuditEvent.objects.filter(action="report.generated").count() == 2
+    entry = AuditEvent.objects.filter(action="report.generated").latest("id")
+    assert entry.data == {"photos": 1, "case": case["case"]}
 
 
 def test_load_keywords_upserts_and_deactivates_never_deletes(library: Library, tmp_path):

@@ -1,5 +1,5 @@
 """The photos of a redacted message: hidden from members in the library and at download,
-retained for compliance, who still reach them naming a case and a reason."""
+retained for compliance, who still reach them under an open case that covers them."""
 
 from typing import Any
 from urllib.parse import urlencode
@@ -9,13 +9,13 @@ import pytest
 from chat.actions import check_history
 from chat.redaction import check_redact_message
 from media.models import Attachment
+from tests.compliance.cases import open_case
 from tests.conftest import Api, Hospital
 from tests.media.attach_helpers import photo, post_photos
 from tests.media.conftest import attach, audit_entries
 
 pytestmark = pytest.mark.django_db
 
-COMPLIANCE = {"case": "CASE-2026-31", "reason": "review of a redaction"}
 DATA = bytes(range(256)) * 8
 THUMB = b"thumbnail" * 20
 
@@ -51,9 +51,15 @@ def test_the_library_hides_a_redacted_messages_photos_from_members(hospital, pos
         assert (stats["photos"], stats["sequences"]) == (1, 1)
 
 
+def lea_case(h: Hospital) -> dict[str, int]:
+    """The `case` parameter of compliance_dan's case on Léa, the patient of these posts."""
+    return {"case": open_case(h.compliance_dan, patient_id=h.patient.pk).pk}
+
+
 def test_compliance_still_finds_them_with_their_ciphertext(hospital, posts):
     h = hospital
-    response = get(h.compliance_dan, "photos", **COMPLIANCE)
+    case = lea_case(h)
+    response = get(h.compliance_dan, "photos", **case)
     assert response.status_code == 200
     items = response.json()["items"]
     assert sorted({item["message"]["id"] for item in items}) == sorted(posts.values())
@@ -66,10 +72,10 @@ def test_compliance_still_finds_them_with_their_ciphertext(hospital, posts):
         assert message["redacted"]["by"] == h.surgeon_bob.pk
     kept = next(item for item in items if item["message"]["id"] == posts["alice"])
     assert kept["message"]["redacted"] is None
-    response = get(h.compliance_dan, f"patients/{h.patient.pk}/sequences", **COMPLIANCE)
+    response = get(h.compliance_dan, f"patients/{h.patient.pk}/sequences", **case)
     sequences = response.json()["sequences"]
     assert sorted(s["message"] for s in sequences) == sorted(posts.values())
-    stats = get(h.compliance_dan, f"departments/{h.plastic.pk}/stats", **COMPLIANCE).json()
+    stats = get(h.compliance_dan, f"departments/{h.plastic.pk}/stats", **case).json()
     assert stats["photos"] == 3
 
 
@@ -96,12 +102,13 @@ def redacted_photo(hospital, uploader, blob_store) -> tuple[str, str]:
 def test_members_can_no_longer_download_them(hospital, uploader, redacted_photo, who):
     client = uploader(hospital.user(who))
     unknown = client.content("00000000-0000-0000-0000-000000000000")
+    case = lea_case(hospital)
     for blob in redacted_photo:
         response = client.content(blob)
         assert response.status_code == 404
         assert response.json() == unknown.json()
-        # A case and a reason open nothing to a clinician.
-        assert client.content(blob, **COMPLIANCE).status_code == 404
+        # A case opens nothing to a clinician.
+        assert client.content(blob, **case).status_code == 403
     assert not audit_entries("attachment.downloaded")
 
 
@@ -110,13 +117,14 @@ def test_compliance_still_downloads_them_naming_a_case(hospital, uploader, redac
     dan = uploader(hospital.compliance_dan)
     response = dan.content(upload_id)
     assert (response.status_code, response.json()["code"]) == (400, "invalid_request")
-    response = dan.content(upload_id, **COMPLIANCE)
+    case = lea_case(hospital)
+    response = dan.content(upload_id, **case)
     assert response.status_code == 200
     assert b"".join(response.streaming_content) == DATA
     [entry] = audit_entries("attachment.downloaded")
     assert entry.data["compliance"] is True
-    assert (entry.data["case"], entry.data["reason"]) == (COMPLIANCE["case"], COMPLIANCE["reason"])
-    assert dan.content(thumb_id, **COMPLIANCE).status_code == 200
+    assert entry.data["case"] == case["case"]
+    assert dan.content(thumb_id, **case).status_code == 200
 
 
 def test_a_member_who_is_a_compliance_officer_needs_a_case_for_them(
@@ -128,7 +136,8 @@ def test_a_member_who_is_a_compliance_officer_needs_a_case_for_them(
     alice.save(update_fields=["is_compliance_officer"])
     client = uploader(alice)
     assert client.content(upload_id).status_code == 400
-    response = client.content(upload_id, **COMPLIANCE)
+    case = {"case": open_case(alice, patient_id=hospital.patient.pk).pk}
+    response = client.content(upload_id, **case)
     assert response.status_code == 200
     [entry] = audit_entries("attachment.downloaded")
-    assert entry.data["compliance"] is True and entry.data["case"] == COMPLIANCE["case"]
+    assert entry.data["compliance"] is True and entry.data["case"] == case["case"]

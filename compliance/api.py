@@ -1,0 +1,76 @@
+"""Review cases over HTTP (docs/compliance.md): parse, call one action, reply."""
+
+from ninja import Query, Router, Schema
+from ninja.responses import Status
+from pydantic import AwareDatetime, ConfigDict, Field
+
+from compliance import actions, release
+from compliance.models import REASON_MAX, REFERENCE_MAX
+
+router = Router(tags=["compliance"])
+
+
+class CaseIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    reference: str = Field(max_length=REFERENCE_MAX * 2)
+    reason: str = Field(max_length=REASON_MAX * 2)
+    patient: int | None = None
+    department: int | None = None
+    user: int | None = None
+    date_from: AwareDatetime | None = None
+    date_to: AwareDatetime | None = None
+
+
+class Page(Schema):
+    after_seq: int = Field(default=0, ge=0)
+    limit: int = Field(default=200, ge=1, le=500)
+
+
+@router.get("/cases")
+def cases(request):
+    return actions.list_cases(request.user)
+
+
+@router.post("/cases", response={201: dict})
+def open_case(request, body: CaseIn):
+    return Status(
+        201,
+        actions.check_open_case(
+            request.user,
+            body.reference,
+            body.reason,
+            patient_id=body.patient,
+            department_id=body.department,
+            user_id=body.user,
+            date_from=body.date_from,
+            date_to=body.date_to,
+        ),
+    )
+
+
+@router.post("/cases/{case_id}/approve")
+def approve_case(request, case_id: int):
+    return actions.check_approve_case(request.user, case_id)
+
+
+@router.post("/cases/{case_id}/close")
+def close_case(request, case_id: int):
+    return actions.check_close_case(request.user, case_id)
+
+
+@router.get("/cases/{case_id}/audit")
+def case_audit(request, case_id: int):
+    return actions.check_case_audit(request.user, case_id)
+
+
+@router.get("/cases/{case_id}/threads")
+def case_threads(request, case_id: int):
+    return release.check_case_threads(request.user, case_id)
+
+
+@router.get("/cases/{case_id}/threads/{thread_id}/timeline")
+def thread_timeline(request, case_id: int, thread_id: int, page: Query[Page]):
+    return release.check_thread_timeline(
+        request.user, case_id, thread_id, page.after_seq, page.limit
+    )

@@ -1,0 +1,27 @@
+"""Review cases for tests: opened through the use case, so every check runs."""
+
+from typing import Any
+
+from compliance.actions import check_open_case
+from compliance.models import Case
+from tests.conftest import make_user
+
+
+def second_officer() -> Any:
+    """compliance_fay: the second officer four-eyes needs."""
+    from accounts.models import User
+
+    found = User.objects.filter(username="compliance_fay").first()
+    return found or make_user("compliance_fay", is_compliance_officer=True)
+
+
+def open_case(officer: Any, reference: str = "INC-2026-042", **scope: Any) -> Case:
+    """A case opened by `officer`; `scope` takes check_open_case's keywords
+    (patient_id, department_id, user_id, date_from, date_to)."""
+    opened = check_open_case(officer, reference, "Patient request of 2026-11-20", **scope)
+    return Case.objects.get(pk=opened["id"])
+
+
+def case_params(case: Case) -> dict[str, int]:
+    """The query parameter a library request or a download names its case with."""
+    return {"case": case.pk}
