@@ -40,6 +40,8 @@ DEPARTMENTS = {
     },
 }
 COMPLIANCE = ("compliance_dan", "Dan Mercier (DPO)")
+# A second officer, to try four-eyes approval (docs/compliance.md).
+COMPLIANCE_SECOND = ("compliance_eve", "Eve Roussel (compliance)")
 ADMIN = ("admin", "Rounds administrator")
 
 FAMILY = [
@@ -114,8 +116,9 @@ class Command(BaseCommand):
                 member = self.make_user(username, display)
                 do_admit_member(head, department["id"], member, "member")
                 logins.append((username, f"member of {name}"))
-        compliance = self.make_user(*COMPLIANCE, is_compliance_officer=True)
-        logins.append((compliance.username, "compliance officer"))
+        for officer in (COMPLIANCE, COMPLIANCE_SECOND):
+            compliance = self.make_user(*officer, is_compliance_officer=True)
+            logins.append((compliance.username, "compliance officer"))
         self.seed_institution_keys(admin)
         self.seed_patients(patient_count)
         return logins
