@@ -9,6 +9,7 @@ or action sees it (rounds/text.py), so no audit entry is written.
 """
 
 import json
+import uuid
 from urllib.parse import quote
 
 import pytest
@@ -96,6 +97,18 @@ def test_a_library_query_parameter_with_nul_is_refused(hospital, field):
         f"/api/library/departments/{h.plastic.pk}/stats?{query}",
     ):
         assert_refused(dan.get(path), field)
+    assert AuditEvent.objects.count() == before
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("field", ["case", "reason"])
+def test_a_download_query_parameter_with_nul_is_refused(hospital, field):
+    """The content endpoint reads its query string itself, outside the JSON API's parser."""
+    h = hospital
+    before = AuditEvent.objects.count()
+    query = "&".join(f"{k}={quote(v)}" for k, v in {**COMPLIANCE, field: "CASE\x00"}.items())
+    response = Api(h.compliance_dan).get(f"/api/uploads/{uuid.uuid4()}/content?{query}")
+    assert_refused(response, field)
     assert AuditEvent.objects.count() == before
 
 
