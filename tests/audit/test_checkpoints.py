@@ -395,3 +395,16 @@ def test_the_checkpoint_body_covers_every_field():
     base = Checkpoint(seq=1, hash="a" * 64, count=2, at="x", key="b" * 64)
     for field, value in [("seq", 2), ("hash", "c" * 64), ("count", 3), ("at", "y"), ("key", "d")]:
         assert Checkpoint(**{**base.__dict__, field: value}).body() != base.body()
+
+
+def test_the_s3_sink_needs_a_bucket(settings, sink_dir):
+    settings.ROUNDS_AUDIT_CHECKPOINT_SINK = "s3"
+    settings.ROUNDS_AUDIT_CHECKPOINT_S3_BUCKET = ""
+    with pytest.raises(CommandError, match="ROUNDS_AUDIT_CHECKPOINT_S3_BUCKET is not set"):
+        checkpoint()
+
+
+def test_a_bucket_that_cannot_be_read_fails_the_check(settings, chain, locked_bucket):
+    checkpoint()
+    settings.ROUNDS_AUDIT_CHECKPOINT_S3_BUCKET = f"rounds-missing-{uuid.uuid4().hex[:12]}"
+    assert "checkpoints not read from s3://rounds-missing-" in verify_fails()
