@@ -135,17 +135,30 @@ def seal_pending(*, wait: bool = True, full: bool = False, limit: int | None = N
     return len(seals)
 
 
-def _head() -> tuple[int, str, datetime] | None:
-    """The last seal's (seq, hash, entry time), read without loading the entry itself:
-    a quarantined entry at the head may be one the driver cannot read."""
-    return AuditSeal.objects.order_by("-seq").values_list("seq", "hash", "event__at").first()
+def _head() -> tuple[int, str, datetime | None] | None:
+    """The last seal's (seq, hash), and the time the straggler window hangs on: that of
+    the last entry sealed normally. A quarantined entry's time may not be readable (it
+    may be why it was quarantined), and one bad row must not stop every round after it."""
+    head = AuditSeal.objects.order_by("-seq").values_list("seq", "hash").first()
+    if head is None:
+        return None
+    encoded = AuditSeal.objects.filter(quarantined_sha256__isnull=True).order_by("-seq")
+    try:
+        with transaction.atomic():
+            at = encoded.values_list("event__at", flat=True).first()
+    except Exception:  # a sealed entry changed since into one that cannot be read
+        logger.warning("the last sealed audit entry's time cannot be read; sealing without window")
+        at = None
+    return head[0], head[1], at
 
 
-def _pending(head: tuple[int, str, datetime] | None, full: bool = False) -> QuerySet[AuditEvent]:
+def _pending(
+    head: tuple[int, str, datetime | None] | None, full: bool = False
+) -> QuerySet[AuditEvent]:
     """The unsealed entries a sealer takes after the head seal: those of the straggler
-    window on, or all of them (`full`)."""
+    window on, or all of them (`full`, or no time to hang the window on)."""
     pending = AuditEvent.objects.filter(seal__isnull=True)
-    if head is not None and not full:
+    if head is not None and head[2] is not None and not full:
         pending = pending.filter(at__gte=head[2] - STRAGGLER_WINDOW)
     return pending
 

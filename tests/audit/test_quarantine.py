@@ -222,3 +222,24 @@ def test_the_window_is_a_setting(settings):
     assert "1 not yet sealed" in verify()
     settings.ROUNDS_AUDIT_SEAL_WINDOW_SECONDS = 60
     assert "(60 s)" in verify_fails()
+
+
+@sqlite_only
+def test_a_quarantined_head_whose_time_cannot_be_read_stops_no_later_round():
+    """The straggler window hangs on the head entry's time: a quarantined head with a time
+    that is not even text must not make every later round fail."""
+    record("history.read", object_type="thread", object_id=1)
+    seal_all()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO audit_auditevent (at, actor_username, action, object_type, object_id, "
+            "data) VALUES (CAST(X'FF' AS TEXT), '', 'auth.login', '', '', '{}')"
+        )
+        bad_id = cursor.lastrowid
+    assert seal_all() == 1
+    assert AuditSeal.objects.get(event_id=bad_id).quarantined_sha256
+    later = record("history.read", object_type="thread", object_id=2)
+    assert seal_all() == 1
+    assert AuditSeal.objects.filter(event=later).exists()
+    report = verify_chain()
+    assert report.ok and report.quarantined == ((bad_id, report.head_seq - 1),)
