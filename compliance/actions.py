@@ -83,12 +83,16 @@ def check_open_case(
     reason: str,
     *,
     patient_id: int | None = None,
+    ipp: str | None = None,
     department_id: int | None = None,
     user_id: int | None = None,
     date_from: datetime | None = None,
     date_to: datetime | None = None,
 ) -> dict[str, Any]:
     """Validate and open a case on the caller's name.
+
+    The patient is named by id or by IPP (what a patient's request usually
+    quotes; officers cannot search patients); the case keeps the id.
 
     Raises:
         Forbidden: the caller is not a compliance officer.
@@ -99,6 +103,12 @@ def check_open_case(
     access.check_compliance_officer(actor)
     reference = clean_text(reference, "reference", REFERENCE_MAX)
     reason = clean_text(reason, "reason", REASON_MAX, lines=True)
+    if ipp is not None:
+        if patient_id is not None:
+            raise InvalidRequest("A case names its patient by id or by IPP, not both.")
+        patient_id = Patient.objects.filter(ipp=ipp.strip()).values_list("pk", flat=True).first()
+        if patient_id is None:
+            raise NotFound("Patient not found.")
     if all(v is None for v in (patient_id, department_id, user_id, date_from, date_to)):
         raise InvalidRequest("A case names its scope: a patient, a department, a user or dates.")
     if date_from is not None and date_to is not None and date_from > date_to:

@@ -16,6 +16,7 @@ class CaseIn(Schema):
     reference: str = Field(max_length=REFERENCE_MAX * 2)
     reason: str = Field(max_length=REASON_MAX * 2)
     patient: int | None = None
+    ipp: str | None = Field(default=None, max_length=32)
     department: int | None = None
     user: int | None = None
     date_from: AwareDatetime | None = None
@@ -41,6 +42,7 @@ def open_case(request, body: CaseIn):
             body.reference,
             body.reason,
             patient_id=body.patient,
+            ipp=body.ipp,
             department_id=body.department,
             user_id=body.user,
             date_from=body.date_from,

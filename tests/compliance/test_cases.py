@@ -116,6 +116,21 @@ def test_a_scope_naming_nothing_that_exists_is_not_found(hospital, field):
     refused(Api(hospital.compliance_dan).post(CASES, body), 404, "not_found")
 
 
+def test_a_patient_is_named_by_ipp_as_a_request_quotes_it(hospital):
+    h = hospital
+    dan = Api(h.compliance_dan)
+    body = new_case(h, patient=None) | {"ipp": " 00800100 "}
+    del body["patient"]
+    response = dan.post(CASES, body)
+    assert response.status_code == 201, response.content
+    assert response.json()["scope"]["patient"] == h.patient.pk
+    entry = AuditEvent.objects.get(action="case.opened")
+    assert "00800100" not in str(entry.data)
+    refused(dan.post(CASES, body | {"reference": "INC-2", "ipp": "99999999"}), 404, "not_found")
+    both = new_case(h, reference="INC-3") | {"ipp": "00800100"}
+    refused(dan.post(CASES, both), 400, "invalid_request")
+
+
 def test_a_reference_names_one_case(hospital):
     open_case(hospital.compliance_dan, patient_id=hospital.patient.pk)
     body = refused(Api(second_officer()).post(CASES, new_case(hospital)), 409, "conflict")
