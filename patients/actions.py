@@ -7,6 +7,7 @@ from audit.actions import record
 from chat.errors import InvalidRequest, NotFound
 from chat.models import Thread
 from patients.models import Admission, Patient, name_key
+from patients.retention import patient_retention
 from rooms import access
 
 SEARCH_LIMIT = 25
@@ -80,4 +81,6 @@ def check_get_patient(actor: Any, patient_id: int) -> dict[str, Any]:
     ):
         raise NotFound("Patient not found.")
     record("patient.viewed", actor=actor, object_type="patient", object_id=patient.pk)
-    return patient_data(patient, admission.ward if admission else None)
+    # Until when the record, conversations included, is kept: the thread banner says so.
+    retention = patient_retention(patient).as_dict()
+    return {**patient_data(patient, admission.ward if admission else None), "retention": retention}

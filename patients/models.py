@@ -28,6 +28,9 @@ class Patient(models.Model):
     given_name = models.CharField(max_length=120)
     birth_date = models.DateField(db_index=True)
     sex = models.CharField(max_length=1, choices=Sex.choices, default=Sex.UNKNOWN)
+    # From the patient administration system, when known: it shortens or sets the
+    # retention of the record (patients/retention.py).
+    died_on = models.DateField(null=True, blank=True)
     family_name_key = models.CharField(max_length=120, db_index=True, editable=False)
 
     class Meta:

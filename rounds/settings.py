@@ -321,6 +321,15 @@ LOGGING = {
     },
 }
 
+# Retention of the medical record (patients/retention.py): France, Public Health Code
+# R.1112-7 by default.
+ROUNDS_RETENTION_YEARS = int(os.environ.get("ROUNDS_RETENTION_YEARS", "20"))
+ROUNDS_RETENTION_UNTIL_AGE = int(os.environ.get("ROUNDS_RETENTION_UNTIL_AGE", "28"))
+ROUNDS_RETENTION_DEATH_WINDOW_YEARS = int(
+    os.environ.get("ROUNDS_RETENTION_DEATH_WINDOW_YEARS", "10")
+)
+ROUNDS_RETENTION_YEARS_AFTER_DEATH = int(os.environ.get("ROUNDS_RETENTION_YEARS_AFTER_DEATH", "10"))
+
 # GET /metrics (rounds/metrics_view.py) answers loopback, or this bearer token.
 ROUNDS_METRICS_TOKEN = os.environ.get("ROUNDS_METRICS_TOKEN", "")
 

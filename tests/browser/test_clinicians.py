@@ -85,6 +85,8 @@ def test_a_message_is_seen_live_and_the_sender_sees_the_receipt(ward):
     bob.get_by_label("Subject").fill("Sacral pressure ulcer")
     bob.get_by_role("button", name="Open conversation").click()
     expect(bob.locator("#retention-banner")).to_contain_text("may be reviewed for compliance")
+    # The rule the server computed for this patient (admitted: kept while the stay lasts).
+    expect(bob.locator("#retention-banner")).to_contain_text("stay lasts")
     ward.thread_id = int(bob.url.split("/")[-1])
     # The new thread appears on Alice's list live; she opens it.
     alice.get_by_role("link", name="Sacral pressure ulcer").click()

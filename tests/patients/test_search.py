@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from patients.models import Admission, Patient
+from patients.retention import add_years
 from tests.conftest import issue_token, make_user
 
 pytestmark = pytest.mark.django_db
@@ -206,6 +207,7 @@ def test_viewing_a_patient_is_audited(hospital, ward):
     )
     assert response.status_code == 200
     assert response.json()["ward"] == "Plastic surgery"
+    assert response.json()["retention"]["until"] is None  # kept while the stay lasts
     (entry,) = AuditEvent.objects.filter(action="patient.viewed")
     assert (entry.actor_id, entry.object_id) == (hospital.nurse_alice.pk, str(hospital.patient.pk))
 
@@ -232,3 +234,7 @@ def test_a_discharged_patient_is_reachable_only_through_a_thread(hospital, ward)
     allowed = Client().get(url, HTTP_AUTHORIZATION=f"Bearer {token}")
     assert allowed.status_code == 200
     assert allowed.json()["ward"] is None
+    # Discharged today: the thread banner states the rule and the date it gives.
+    retention = allowed.json()["retention"]
+    assert retention["until"] == add_years(timezone.localdate(), 20).isoformat()
+    assert retention["rule"] == "20 years after the last stay or consultation (R.1112-7)"

@@ -57,9 +57,12 @@ export function render(app, threadId) {
     department = thread.department;
     const head = state.isHead(department);
     const patientLine = h("p", { class: "muted" });
+    const banner = h("p", { class: "notice", id: "retention-banner" },
+      "This conversation is retained with the patient's record and may be reviewed for compliance.");
     state.patient(thread.patient).then((p) => {
       patientLine.textContent = `${patientLabel(p)} · IPP ${p.ipp}`;
       app.retitle(el, patientLabel(p));
+      banner.textContent = retentionNotice(p.retention);
     }).catch(() => {});
     const toggle = head ? h("button", {
       type: "button", class: thread.closed_at ? "" : "danger",
@@ -77,7 +80,7 @@ export function render(app, threadId) {
       h("div", { class: "row" }, h("span", { class: "grow" }, h("h2", {}, thread.title), patientLine,
         h("p", { class: "muted" }, state.departments.get(department)?.name ?? "")),
       thread.closed_at ? h("span", { class: "tag" }, `Closed ${shortTime(thread.closed_at)}`) : null),
-      h("p", { class: "notice", id: "retention-banner" }, "This conversation is retained with the patient's record and may be reviewed for compliance."),
+      banner,
       toggle].filter(Boolean));
     text.disabled = send.disabled = addPhotos.disabled = Boolean(thread.closed_at);
     text.placeholder = thread.closed_at ? "This conversation is closed" : "Write a message";
@@ -325,4 +328,14 @@ export function render(app, threadId) {
       if (lastTyping) app.typing(threadId, false);
     },
   };
+}
+
+
+// The thread banner: the real rule and date the server computed (patients/retention.py).
+export function retentionNotice(retention) {
+  const lead = "This conversation is retained with the patient's record and may be reviewed for compliance";
+  if (!retention) return `${lead}.`;
+  if (!retention.until) return `${lead}: ${retention.rule}.`;
+  const until = new Date(`${retention.until}T00:00:00`).toLocaleDateString(undefined, { year: "numeric", month: "long", day: "numeric" });
+  return `${lead}, until ${until}: ${retention.rule}.`;
 }
