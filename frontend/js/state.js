@@ -91,6 +91,12 @@ export class State extends EventTarget {
     return this.patients.get(id);
   }
 
+  // The patient's own record, with its retention: a search result, cached above, has none.
+  async patientRecord(id) {
+    if (!("retention" in (this.patients.get(id) ?? {}))) this.patients.set(id, await get(`/api/patients/${id}`));
+    return this.patients.get(id);
+  }
+
   async departmentMembers(department, { force = false } = {}) {
     if (force || !this.members.has(department)) {
       this.members.set(department, await get(`/api/departments/${department}/members`));

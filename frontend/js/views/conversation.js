@@ -59,7 +59,7 @@ export function render(app, threadId) {
     const patientLine = h("p", { class: "muted" });
     const banner = h("p", { class: "notice", id: "retention-banner" },
       "This conversation is retained with the patient's record and may be reviewed for compliance.");
-    state.patient(thread.patient).then((p) => {
+    state.patientRecord(thread.patient).then((p) => {
       patientLine.textContent = `${patientLabel(p)} · IPP ${p.ipp}`;
       app.retitle(el, patientLabel(p));
       banner.textContent = retentionNotice(p.retention);
