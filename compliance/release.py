@@ -11,7 +11,6 @@ from typing import Any
 from django.db import transaction
 
 from audit.actions import record
-from chat.actions import thread_data
 from compliance import timeline
 from compliance.models import Case
 from rooms import access
@@ -45,10 +44,15 @@ def check_case_threads(actor: Any, case_id: int) -> dict[str, Any]:
     """The threads the case covers, newest first (at most THREADS_MAX)."""
     case = access.access_case(actor, case_id, release=True)
     do_record_release(actor, case, "threads")
-    threads = list(case.covered_threads().order_by("-created_at", "-id")[: THREADS_MAX + 1])
+    # Read only now: the entry above is committed.
+    threads = list(
+        case.covered_threads()
+        .select_related("patient")
+        .order_by("-created_at", "-id")[: THREADS_MAX + 1]
+    )
     return {
         "case": case.pk,
-        "threads": [{**thread_data(t), "patient": t.patient_id} for t in threads[:THREADS_MAX]],
+        "threads": [timeline.thread_record(t) for t in threads[:THREADS_MAX]],
         "truncated": len(threads) > THREADS_MAX,
     }
 

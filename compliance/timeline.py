@@ -47,7 +47,7 @@ def thread_page(case: Case, thread: Thread, after_seq: int, limit: int) -> dict[
     senders = {m["sender"]["id"] for m in messages}
     return {
         "case": case.pk,
-        "thread": {**thread_data(thread), "patient": thread.patient_id},
+        "thread": thread_record(thread),
         "messages": messages,
         "has_more": has_more,
         "receipts": [
@@ -61,6 +61,22 @@ def thread_page(case: Case, thread: Thread, after_seq: int, limit: int) -> dict[
         "attachments": _attachments([m["id"] for m in messages]),
         "department": department_record(thread.department_id),
         "identities": identities_of(senders),
+    }
+
+
+def thread_record(thread: Thread) -> dict[str, Any]:
+    """A thread as members see it, with its patient's identity: a review names whom it
+    is about, and the threads are released only under a case that covers them."""
+    patient = thread.patient
+    return {
+        **thread_data(thread),
+        "patient": {
+            "id": patient.pk,
+            "ipp": patient.ipp,
+            "family_name": patient.family_name,
+            "given_name": patient.given_name,
+            "birth_date": patient.birth_date.isoformat(),
+        },
     }
 
 

@@ -57,7 +57,13 @@ def test_a_patient_case_lists_that_patients_threads_only(hospital, ward):
     assert response.status_code == 200, response.content
     body = response.json()
     assert [t["id"] for t in body["threads"]] == [h.thread.pk]
-    assert body["threads"][0]["patient"] == h.patient.pk
+    assert body["threads"][0]["patient"] == {
+        "id": h.patient.pk,
+        "ipp": "00800100",
+        "family_name": "Lefèvre",
+        "given_name": "Léa",
+        "birth_date": "1985-01-30",
+    }
     assert body["truncated"] is False
     entry = AuditEvent.objects.get(action="case.released")
     assert (entry.actor_id, entry.object_type, entry.object_id) == (
@@ -75,6 +81,7 @@ def test_the_timeline_holds_what_an_offline_review_needs(hospital, ward):
     assert response.status_code == 200, response.content
     page = response.json()
     assert (page["case"], page["thread"]["id"], page["has_more"]) == (case.pk, h.thread.pk, False)
+    assert page["thread"]["patient"]["ipp"] == "00800100"
     redacted, pictured = page["messages"]
     # A redacted message keeps its envelope for the officer, marked with who, when and why.
     assert redacted["id"] == ward["redacted"]
