@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from accounts.keys import check_set_institution_key
 from accounts.models import User
+from audit.checkpoints import create_key
 from chat.crypto import IdentityKeyPair
 from patients.models import Admission, Patient
 from rooms.actions import do_admit_member, do_create_department
@@ -98,6 +99,18 @@ class Command(BaseCommand):
             self.stdout.write(f"  {kind:<16} {fingerprint}")
         if not os.environ.get("ROUNDS_INSTITUTION_FILE"):
             self.stdout.write("Pinned for browsers in var/institution.json (docs/browser.md).")
+        self.seed_checkpoint_key()
+
+    def seed_checkpoint_key(self) -> None:
+        """The demo's audit checkpoint key, so the sealer signs checkpoints from the first
+        hour instead of logging every minute that it has none (docs/audit.md)."""
+        path = settings.ROUNDS_AUDIT_CHECKPOINT_KEY
+        if path.exists():
+            return
+        key = create_key(path)
+        self.stdout.write(
+            f"Audit checkpoint key (demo) in {path}; public key {bytes(key.verify_key).hex()}"
+        )
 
     def make_user(self, username: str, display: str, **flags) -> User:
         user = User(username=username, display_name=display, **flags)
