@@ -1,4 +1,5 @@
-"""`rounds`: post clinical photos, browse the library, fetch a photo, build a patient report.
+"""`rounds`: post clinical photos, browse the library, fetch a photo, build a patient report,
+and (compliance officers) open review cases and read them offline with the compliance key.
 
 Configuration from options or the environment, so a script needs no
 prompt: ROUNDS_URL, ROUNDS_USER, ROUNDS_PASSWORD, ROUNDS_RECOVERY_SECRET,
@@ -28,6 +29,7 @@ from typing import Any
 import httpx
 import websockets
 
+from client import compliance_cli
 from client.errors import RoundsClientError
 from client.photo_sdk import CONSENTS
 from client.photos import PhotoRefused
@@ -78,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     library.add_argument("--from", dest="date_from", metavar="DATE")
     library.add_argument("--to", dest="date_to", metavar="DATE")
     library.add_argument("--limit", type=int, default=50)
+    library.add_argument("--case", type=int, help="a compliance officer's open case id")
 
     fetch = commands.add_parser("fetch", help="download and decrypt photos")
     which = fetch.add_mutually_exclusive_group(required=True)
@@ -90,6 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="a patient's photo follow-up as PDF")
     report.add_argument("--patient", required=True, metavar="IPP")
     report.add_argument("--out", type=Path, required=True)
+    compliance_cli.add_commands(commands)
     return parser
 
 
@@ -102,7 +106,11 @@ def _secret(name: str, prompt: str) -> str:
     return getpass.getpass(prompt)
 
 
-async def _signed_in(args: argparse.Namespace, *, socket: bool) -> RoundsClient:
+async def _signed_in(
+    args: argparse.Namespace, *, socket: bool = False, keys: bool = True
+) -> RoundsClient:
+    """Log in; recover the user's identity unless `keys` is False (a compliance officer
+    reads through a case and the compliance key, never with an identity of their own)."""
     if not args.user:
         raise RoundsClientError("missing_credentials", "Give --user or set ROUNDS_USER.")
     client = RoundsClient(
@@ -113,7 +121,8 @@ async def _signed_in(args: argparse.Namespace, *, socket: bool) -> RoundsClient:
     )
     try:
         await client.login(args.user, _secret("ROUNDS_PASSWORD", f"Password for {args.user}: "))
-        await _keys(client)
+        if keys:
+            await _keys(client)
         if socket:
             await client.connect()
     except BaseException:
@@ -185,6 +194,7 @@ async def _library(client: RoundsClient, args: argparse.Namespace) -> None:
         "department": args.department,
         "date_from": args.date_from,
         "date_to": args.date_to,
+        "case": args.case,
     }
     items = []
     async for item in client.library_items(**filters, limit=min(args.limit, 200)):
@@ -223,13 +233,23 @@ async def _report(client: RoundsClient, args: argparse.Namespace) -> None:
     print(f"{done['path']}: {done['photos']} photo(s) of IPP {done['patient'].get('ipp')}")
 
 
-COMMANDS = {"photo": _photo, "library": _library, "fetch": _fetch, "report": _report}
+COMMANDS = {
+    "photo": _photo,
+    "library": _library,
+    "fetch": _fetch,
+    "report": _report,
+    "compliance": compliance_cli.run,
+}
 
 
-async def run(args: argparse.Namespace) -> None:
-    client = await _signed_in(args, socket=args.command == "photo")
+async def run(args: argparse.Namespace) -> int:
+    """Run one command; its exit code (0, or compliance_cli.CHECK_FAILED)."""
+    if args.command == "compliance" and args.action == "read":
+        return await compliance_cli.read_case(args, lambda a: _signed_in(a, keys=False))
+    officer = args.command == "compliance" or getattr(args, "case", None) is not None
+    client = await _signed_in(args, socket=args.command == "photo", keys=not officer)
     try:
-        await COMMANDS[args.command](client, args)
+        return await COMMANDS[args.command](client, args) or 0
     finally:
         await client.aclose()
 
@@ -237,7 +257,7 @@ async def run(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        asyncio.run(run(args))
+        return asyncio.run(run(args))
     except (RoundsClientError, PhotoRefused) as error:
         print(f"rounds: error: {error.code}: {error.message}", file=sys.stderr)
         return 1
@@ -247,7 +267,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, httpx.HTTPError, websockets.WebSocketException) as error:
         print(f"rounds: error: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
-    return 0
 
 
 if __name__ == "__main__":

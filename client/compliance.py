@@ -1,0 +1,386 @@
+"""A released thread opened offline with the compliance key: checked, decrypted, marked.
+
+The server releases ciphertext and the records to check it
+(compliance/timeline.py), and it may lie. Nothing here takes its word: the
+department's chain is replayed from the pinned admin key, and a chain that
+does not verify stops the review (no chain, no timeline: which key a sender
+signed with is only known from it); every key version record is verified
+against the chain; a compliance wrap is used only if a key the chain
+admitted made it and it holds the key the record commits to; every envelope
+is opened as a member's client opens it (`chat.crypto.open_envelope`). A
+message that fails a check stays in the timeline, marked with the code and
+without content: a reviewer must see what the server served, not a cleaned
+copy. Pure: pages and keys in, a timeline out; no I/O.
+"""
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from chat.crypto import (
+    CryptoError,
+    IdentityKeyPair,
+    KeyVersionRecord,
+    MembershipChain,
+    RoomKey,
+    SignedKeyVersion,
+    SignedStatement,
+    WrapRecord,
+    check_key_matches,
+    open_envelope,
+    parse_envelope,
+    unwrap_room_key,
+    verify_key_version,
+)
+from client.errors import RoundsClientError
+from client.membership import verify_listing
+from client.photo_sdk import check_matches_attachments, parse_photo_body
+from client.trust import envelope_hash
+
+OK: dict[str, Any] = {"ok": True}
+
+
+def failed(code: str, detail: str = "") -> dict[str, Any]:
+    return {"ok": False, "code": code, "detail": detail}
+
+
+def _failure(error: Exception) -> dict[str, Any]:
+    if isinstance(error, CryptoError | RoundsClientError):
+        return failed(error.code, str(error.args[0]) if error.args else "")
+    raise error
+
+
+@dataclass
+class OpenedVersion:
+    """One key version as this review holds it: the key, if its record and a wrap verified."""
+
+    version: int
+    record: KeyVersionRecord | None
+    key: RoomKey | None
+    check: dict[str, Any]
+
+
+def merge_pages(pages: list[dict[str, Any]]) -> dict[str, Any]:
+    """A thread's timeline pages as one: messages, receipts and attachments in order; the
+    department and identities of the last page (the newest chain)."""
+    if not pages:
+        raise RoundsClientError("invalid_request", "No timeline page to review.")
+    last = pages[-1]
+    return {
+        **last,
+        "messages": [m for p in pages for m in p.get("messages") or []],
+        "receipts": [r for p in pages for r in p.get("receipts") or []],
+        "attachments": [a for p in pages for a in p.get("attachments") or []],
+    }
+
+
+def verified_chain(pages: list[dict[str, Any]], pinned_admin: str) -> MembershipChain:
+    """The department's chain of the last page, replayed from the pinned admin key; every
+    earlier page's chain must be a part of it (a server showing two chains is a fork).
+
+    Raises:
+        RoundsClientError: `admin_key_mismatch`, `no_admin_key`,
+            `membership_unverified`, `membership_fork`, `membership_rollback`.
+    """
+    department = pages[-1]["department"]
+    chains = [verify_listing(p["department"]["chain"], pinned_admin) for p in pages]
+    chain = chains[-1]
+    if chain.department not in (None, department["id"]):
+        raise RoundsClientError(
+            "membership_unverified", "The chain released is another department's."
+        )
+    for earlier in chains[:-1]:
+        try:
+            chain.check_extends(earlier.head)
+        except CryptoError as error:
+            raise RoundsClientError(error.code, f"pages of one thread: {error}") from None
+    return chain
+
+
+def _unwrap(
+    wraps: list[Any], record: KeyVersionRecord, chain: MembershipChain, key: IdentityKeyPair
+) -> RoomKey:
+    """The first wrap for this compliance key that a key the chain admitted made, carrying the
+    record's commitment, holding the key committed to (docs/crypto.md §9, R3)."""
+    reason: Exception = RoundsClientError(
+        "no_room_key",
+        f"Key version {record.version} has no wrap for this compliance key "
+        "(it may have been wrapped for a compliance key since replaced).",
+    )
+    for raw in wraps:
+        try:
+            wrap = WrapRecord.from_dict((raw or {}).get("record"))
+            if wrap.recipient_fp != key.fingerprint:
+                continue
+            if (wrap.department, wrap.version) != (record.department, record.version):
+                raise RoundsClientError("invalid_envelope", "A wrap filed under another version.")
+            if wrap.wrapper_fp not in chain.ever_admitted:
+                raise RoundsClientError(
+                    "unverified_member", "A wrap made by a key the chain never admitted."
+                )
+            if wrap.commitment != record.commitment:
+                raise RoundsClientError(
+                    "key_commitment_mismatch", "A wrap that commits to another key than its record."
+                )
+            room_key = unwrap_room_key(wrap, recipient=key, wrapper=chain.key_of(wrap.wrapper_fp))
+            check_key_matches(record, room_key)
+            return room_key
+        except (CryptoError, RoundsClientError) as error:
+            reason = error
+    raise reason
+
+
+def open_versions(
+    department: dict[str, Any], chain: MembershipChain, key: IdentityKeyPair
+) -> dict[int, OpenedVersion]:
+    """Every key version released: its record verified against the chain, its key unwrapped
+    from the compliance wrap; a version that fails keeps the reason."""
+    opened: dict[int, OpenedVersion] = {}
+    for entry in department.get("key_versions") or []:
+        number = entry.get("version") if isinstance(entry, dict) else None
+        if not isinstance(number, int):
+            continue
+        record = None
+        try:
+            record = verify_key_version(SignedKeyVersion.from_dict(entry.get("signed")), chain)
+            if (record.department, record.version) != (department["id"], number):
+                raise RoundsClientError(
+                    "invalid_envelope", "A key version record filed under another number."
+                )
+            room_key = _unwrap(entry.get("compliance_wraps") or [], record, chain, key)
+        except (CryptoError, RoundsClientError) as error:
+            opened[number] = OpenedVersion(number, record, None, _failure(error))
+            continue
+        opened[number] = OpenedVersion(number, record, room_key, OK)
+    return opened
+
+
+def _photos(plaintext: bytes, message: dict[str, Any], records: list[dict]) -> tuple[str, list]:
+    """The caption and photos of a photos body, checked against what the server indexed."""
+    body = parse_photo_body(plaintext)
+    check_matches_attachments(body, message.get("attachments") or [])
+    photos = []
+    for index, photo in enumerate(body["photos"]):
+        record = next((r for r in records if r.get("position") == index), None)
+        photos.append(
+            {
+                "attachment": None if record is None else record.get("id"),
+                "keywords": photo.get("keywords") or [],
+                "consent": photo.get("consent"),
+                "captured_at": photo.get("captured_at"),
+                "annotates": photo.get("annotates"),
+                "media_type": photo.get("media_type"),
+                "width": photo.get("width"),
+                "height": photo.get("height"),
+                "upload": photo.get("upload"),
+            }
+        )
+    return str(body.get("text") or ""), photos
+
+
+def _is_photos_body(plaintext: bytes) -> bool:
+    if plaintext[:1] != b"{":
+        return False
+    try:
+        body = json.loads(plaintext)
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("type") == "photos"
+
+
+def _content(plaintext: bytes, message: dict[str, Any], records: list[dict]) -> tuple[str, list]:
+    """Text, or a photos body's caption and photos (a message with attachments must be one)."""
+    if message.get("attachments") or _is_photos_body(plaintext):
+        return _photos(plaintext, message, records)
+    try:
+        return plaintext.decode("utf-8"), []
+    except UnicodeDecodeError:
+        raise RoundsClientError("invalid_envelope", "The plaintext is not UTF-8 text.") from None
+
+
+class _Reader:
+    """Opens one thread's messages against one verified chain and its opened versions."""
+
+    def __init__(
+        self, page: dict[str, Any], chain: MembershipChain, versions: dict[int, OpenedVersion]
+    ) -> None:
+        self.page = page
+        self.chain = chain
+        self.versions = versions
+        self.seen: dict[tuple[int, str], tuple[str, Any]] = {}
+        self.records: dict[Any, list[dict]] = {}
+        for record in page.get("attachments") or []:
+            self.records.setdefault(record.get("message"), []).append(record)
+
+    def open(self, message: dict[str, Any]) -> dict[str, Any]:
+        sender = message.get("sender") or {}
+        event: dict[str, Any] = {
+            "kind": "message",
+            "id": message.get("id"),
+            "seq": message.get("seq"),
+            "sender": sender,
+            "server_time": message.get("created_at"),
+            "sent_at": None,
+            "head": None,
+            "text": None,
+            "photos": [],
+            "redacted": message.get("redacted"),
+        }
+        try:
+            plaintext = self._open(message, event)
+            event["text"], event["photos"] = _content(
+                plaintext, message, self.records.get(message.get("id"), [])
+            )
+            self._check_seen(message)
+        except (CryptoError, RoundsClientError) as error:
+            event["check"] = _failure(error)
+            return event
+        event["check"] = OK
+        return event
+
+    def _open(self, message: dict[str, Any], event: dict[str, Any]) -> bytes:
+        envelope = message.get("envelope")
+        if not isinstance(envelope, dict):
+            raise RoundsClientError("missing_envelope", "The server released no envelope.")
+        header = parse_envelope(envelope)
+        event["sent_at"], event["head"] = header.sent_at, header.chain_seq
+        sender = message.get("sender") or {}
+        expected = (
+            self.page["thread"]["id"],
+            self.page["department"]["id"],
+            sender.get("id"),
+            message.get("client_msg_id"),
+        )
+        if (header.thread, header.room, header.sender, header.client_msg_id) != expected:
+            raise RoundsClientError(
+                "envelope_mismatch",
+                "The envelope was made for another thread, department, sender or client_msg_id.",
+            )
+        version = self.versions.get(header.key_version)
+        if version is None:
+            raise RoundsClientError(
+                "no_room_key", f"Key version {header.key_version} was not released."
+            )
+        if version.key is None or version.record is None:
+            raise RoundsClientError(
+                version.check["code"],
+                f"key version {header.key_version}: {version.check['detail']}",
+            )
+        _, plaintext = open_envelope(
+            envelope, chain=self.chain, record=version.record, room_key=version.key
+        )
+        return plaintext
+
+    def _check_seen(self, message: dict[str, Any]) -> None:
+        """The same envelope twice is a duplicate; two under one (sender, id) a replay (R6)."""
+        slot = ((message.get("sender") or {}).get("id"), message.get("client_msg_id"))
+        digest = envelope_hash(message.get("envelope"))
+        first = self.seen.setdefault(slot, (digest, message.get("id")))  # type: ignore[arg-type]
+        if first[0] != digest:
+            raise RoundsClientError("replay", "Another envelope under this sender's message id.")
+        if first[1] != message.get("id"):
+            raise RoundsClientError(
+                "duplicate", f"The same envelope as message {first[1]}: delivered twice."
+            )
+
+
+def _seen_by(seq: Any, receipts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Who read up to this message or further, each at their earliest such receipt."""
+    first: dict[Any, dict[str, Any]] = {}
+    for receipt in receipts:
+        if not isinstance(seq, int) or not isinstance(receipt.get("up_to_seq"), int):
+            continue
+        if receipt["up_to_seq"] < seq:
+            continue
+        user = receipt.get("user") or {}
+        held = first.get(user.get("id"))
+        if held is None or _when(receipt.get("read_at")) < _when(held["at"]):
+            first[user.get("id")] = {"user": user, "at": receipt.get("read_at")}
+    return sorted(first.values(), key=lambda r: _when(r["at"]))
+
+
+def _when(value: Any) -> datetime:
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        return datetime.max.replace(tzinfo=datetime.now().astimezone().tzinfo)
+
+
+def members_at(chain: MembershipChain, users: set[int], seq: int) -> list[dict[str, Any]]:
+    """Who the chain holds once its first `seq` statements applied, with their role."""
+    held = ((user, chain.member_at(user, seq)) for user in sorted(users))
+    return [{"user": user, "role": m.role} for user, m in held if m is not None]
+
+
+def _statements(listing: dict[str, Any], chain: MembershipChain) -> list[dict[str, Any]]:
+    """The chain's statements as membership events (verified: the listing replayed)."""
+    events = []
+    for item in listing.get("statements") or []:
+        statement = SignedStatement.from_dict(item["signed"]).statement
+        events.append(
+            {
+                "kind": "membership",
+                "seq": statement.seq,
+                "at": statement.issued_at,
+                "change": statement.kind,
+                "user": statement.subject_user,
+                "role": statement.role,
+                "by": statement.signer_user,
+                "fingerprint": statement.subject_fingerprint,
+            }
+        )
+    return events[: chain.head.seq]
+
+
+def review_thread(
+    pages: list[dict[str, Any]], key: IdentityKeyPair, pinned_admin: str
+) -> dict[str, Any]:
+    """One released thread, every check done: its messages (each with `check`), membership
+    changes, receipts as `seen_by`, key versions with their checks, names for display.
+
+    Raises:
+        RoundsClientError: the chain does not verify from the pinned admin key
+            (see `verified_chain`): nothing of the thread can be checked.
+    """
+    page = merge_pages(pages)
+    chain = verified_chain(pages, pinned_admin)
+    department = page["department"]
+    versions = open_versions(department, chain, key)
+    reader = _Reader(page, chain, versions)
+    messages = [reader.open(m) for m in page["messages"]]
+    receipts = page.get("receipts") or []
+    for event in messages:
+        event["seen_by"] = _seen_by(event["seq"], receipts)
+    statements = _statements(department["chain"], chain)
+    users = {s["user"] for s in statements}
+    for event in messages:
+        if isinstance(event["head"], int):
+            event["members"] = members_at(chain, users, event["head"])
+    names = _names(page)
+    server_key = (department.get("compliance") or {}).get("fingerprint")
+    return {
+        "case": page.get("case"),
+        "thread": page["thread"],
+        "department": department["id"],
+        "chain": {"head": chain.head.to_dict(), "statements": len(statements)},
+        "server_compliance_key_is_this_one": server_key == key.fingerprint,
+        "key_versions": [{"version": v.version, "check": v.check} for v in versions.values()],
+        "memberships": department.get("memberships") or [],
+        "messages": messages,
+        "statements": statements,
+        "names": names,
+        "failed": sum(1 for m in messages if not m["check"]["ok"]),
+    }
+
+
+def _names(page: dict[str, Any]) -> dict[int, str]:
+    """User id → username, for display only (the server's word; ids are what was checked)."""
+    names: dict[int, str] = {}
+    people = [m.get("user") for m in page["department"].get("memberships") or []]
+    people += [m.get("sender") for m in page.get("messages") or []]
+    people += [r.get("user") for r in page.get("receipts") or []]
+    for person in people:
+        if isinstance(person, dict) and isinstance(person.get("id"), int):
+            names[person["id"]] = str(person.get("username"))
+    return names

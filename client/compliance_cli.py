@@ -1,0 +1,253 @@
+"""`rounds compliance …`: a compliance officer's cases, and a case's threads read offline.
+
+`cases`, `open`, `approve` and `close` are one call each to the server's
+case routes (client/cases.py). `read` checks the key file against the
+pinned compliance fingerprint before asking the server anything, fetches
+every page of each thread the case covers, and has client/compliance.py
+verify and decrypt it; a chain that does not verify from the pinned admin
+key stops it (exit 1, nothing printed), a message whose check fails is
+printed marked, and the exit code is then 3 (docs/client.md).
+"""
+
+import argparse
+import json
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Any
+
+from client import cases
+from client.compliance import review_thread
+from client.compliance_key import compliance_key
+from client.pins import resolve_pins
+from client.transport import Connection
+
+CHECK_FAILED = 3  # exit code: the timeline was printed, but a check failed
+
+
+def add_commands(commands: Any) -> None:
+    """The `compliance` command and its subcommands, on the `rounds` parser."""
+    compliance = commands.add_parser("compliance", help="review cases (compliance officers)")
+    sub = compliance.add_subparsers(dest="action", required=True)
+    sub.add_parser("cases", help="your cases, and those awaiting a second officer")
+    opened = sub.add_parser("open", help="open a case (scope fields combine with AND)")
+    opened.add_argument("--reference", required=True, help="the request's reference, unique")
+    opened.add_argument("--reason", required=True, help="why (kept in the audit trail)")
+    patient = opened.add_mutually_exclusive_group()
+    patient.add_argument("--patient", type=int, help="patient id")
+    patient.add_argument("--ipp", help="the patient's IPP")
+    opened.add_argument("--department", type=int, help="department id")
+    opened.add_argument(
+        "--user", dest="subject", type=int, help="user id: threads they took part in"
+    )
+    opened.add_argument("--from", dest="date_from", type=_from, metavar="DATE")
+    opened.add_argument("--to", dest="date_to", type=_to, metavar="DATE")
+    for name, text in (("approve", "approve another officer's case"), ("close", "close a case")):
+        sub.add_parser(name, help=text).add_argument("case", type=int)
+    read = sub.add_parser("read", help="decrypt and check a case's threads offline")
+    read.add_argument("case", type=int)
+    read.add_argument("--key", type=Path, required=True, help="the compliance key file")
+    read.add_argument("--thread", type=int, help="only this thread")
+    read.add_argument("--json", action="store_true", help="the checked timeline as JSON")
+
+
+def _moment(value: str, end: bool) -> str:
+    """An aware ISO time for the server: as given with its offset, or a date taken as this
+    machine's local day (its start for --from, its last microsecond for --to)."""
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            return datetime.combine(day, time.max if end else time.min).astimezone().isoformat()
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date or a date and time: {value!r}") from None
+    return (moment if moment.tzinfo else moment.astimezone()).isoformat()
+
+
+def _from(value: str) -> str:
+    return _moment(value, end=False)
+
+
+def _to(value: str) -> str:
+    return _moment(value, end=True)
+
+
+def _person(value: Any) -> str:
+    return str(value.get("username")) if isinstance(value, dict) else "-"
+
+
+def case_line(case: dict[str, Any]) -> str:
+    scope = ", ".join(f"{k} {v}" for k, v in (case.get("scope") or {}).items() if v is not None)
+    state = "closed" if case.get("closed_at") else "open"
+    if case.get("awaits_approval"):
+        state += ", awaits a second officer"
+    elif case.get("approved_by"):
+        state += f", approved by {_person(case['approved_by'])}"
+    return (
+        f"{case.get('id')}  {case.get('reference')}  opened by {_person(case.get('opened_by'))} "
+        f"{_t(case.get('opened_at'))}  ({state})  scope: {scope or '-'}"
+    )
+
+
+async def run(client: Connection, args: argparse.Namespace) -> int:
+    """The case subcommands (`read` goes through `read_case`, which needs the key first)."""
+    if args.action == "cases":
+        for case in await cases.list_cases(client):
+            print(case_line(case))
+        return 0
+    if args.action == "open":
+        case = await cases.open_case(
+            client,
+            args.reference,
+            args.reason,
+            patient=args.patient,
+            ipp=args.ipp,
+            department=args.department,
+            user=args.subject,
+            date_from=args.date_from,
+            date_to=args.date_to,
+        )
+        print(f"opened case {case_line(case)}")
+        return 0
+    done = await {"approve": cases.approve_case, "close": cases.close_case}[args.action](
+        client, args.case
+    )
+    print(f"{args.action}d case {case_line(done)}")
+    return 0
+
+
+async def read_case(args: argparse.Namespace, sign_in: Any) -> int:
+    """Check the key file, then fetch, verify, decrypt and print the case's threads."""
+    pins = resolve_pins(
+        admin=args.admin_fingerprint,
+        compliance=args.compliance_fingerprint,
+        pins_file=args.pins_file,
+    )
+    with compliance_key(args.key, pins.compliance) as key:
+        client = await sign_in(args)
+        try:
+            if args.thread is not None:
+                threads = [args.thread]
+            else:
+                listed = (await cases.case_threads(client, args.case))["threads"]
+                threads = [t["id"] for t in reversed(listed)]  # oldest first
+            reviews = []
+            for thread in threads:
+                pages = await cases.timeline_pages(client, args.case, thread)
+                reviews.append(review_thread(pages, key, pins.admin))
+        finally:
+            await client.aclose()
+    if args.json:
+        print(json.dumps({"case": args.case, "threads": reviews}, ensure_ascii=False, indent=2))
+    else:
+        if not reviews:
+            print(f"Case {args.case} covers no thread.")
+        for review in reviews:
+            print("\n".join(format_review(review)))
+    return CHECK_FAILED if any(r["failed"] for r in reviews) else 0
+
+
+# --- the timeline as text ---------------------------------------------------------------
+
+
+def _t(value: Any) -> str:
+    try:
+        return datetime.fromisoformat(str(value)).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except ValueError:
+        return str(value)
+
+
+def _key(value: Any) -> datetime:
+    try:
+        return datetime.fromisoformat(str(value)).astimezone(UTC)
+    except ValueError:
+        return datetime.max.replace(tzinfo=UTC)
+
+
+def _patient(thread: dict[str, Any]) -> str:
+    patient = thread.get("patient")
+    if not isinstance(patient, dict):
+        return f"patient {patient}"
+    return (
+        f"{str(patient.get('family_name', '')).upper()} {patient.get('given_name', '')}, "
+        f"born {patient.get('birth_date')}, IPP {patient.get('ipp')}"
+    )
+
+
+def format_review(review: dict[str, Any]) -> list[str]:
+    """One thread's checked timeline, for a person: messages and membership changes in order."""
+    names: dict[int, str] = review["names"]
+
+    def who(user: Any) -> str:
+        if isinstance(user, dict):
+            user = user.get("id")
+        return names.get(user, f"user {user}") if user is not None else "the admin key"
+
+    thread, chain = review["thread"], review["chain"]
+    versions = ", ".join(
+        f"{v['version']} {'ok' if v['check']['ok'] else 'FAILED ' + v['check']['code']}"
+        for v in review["key_versions"]
+    )
+    lines = [
+        f"Case {review['case']}, thread {thread.get('id')} {thread.get('title')!r} "
+        f"(department {review['department']})",
+        f"Patient: {_patient(thread)}",
+        f"Membership chain: verified from the pinned admin key, {chain['statements']} "
+        f"statement(s), head {chain['head']['seq']} ({chain['head']['hash'][:16]}…)",
+        f"Key versions: {versions or 'none'}",
+    ]
+    if not review["server_compliance_key_is_this_one"]:
+        lines.append("Note: the server names another compliance key as current than this file.")
+    messages = review["messages"]
+    first = next((m["head"] for m in messages if isinstance(m.get("head"), int)), None)
+    if first is not None:
+        members = next(m for m in messages if m.get("head") == first).get("members") or []
+        held = ", ".join(f"{who(m['user'])} ({m['role']})" for m in members)
+        lines.append(f"Members at the first message (statement {first}): {held or 'none'}")
+    events = [(_key(m["server_time"]), 1, m) for m in messages]
+    events += [
+        (_key(s["at"]), 0, s) for s in review["statements"] if first is None or s["seq"] > first
+    ]
+    lines.append("")
+    for _, _, event in sorted(events, key=lambda e: (e[0], e[1])):
+        if event["kind"] == "membership":
+            lines.append(
+                f"{_t(event['at'])}  membership #{event['seq']}: {event['change']} "
+                f"{who(event['user'])} ({event['role']}), signed by {who(event['by'])}"
+            )
+            continue
+        lines.extend(_message_lines(event, who))
+    failed = review["failed"]
+    lines.append(
+        f"{len(messages)} message(s); "
+        + (f"{failed} FAILED their check." if failed else "every check passed.")
+    )
+    lines.append("")
+    return lines
+
+
+def _message_lines(event: dict[str, Any], who: Any) -> list[str]:
+    check = event["check"]
+    mark = "signature ok" if check["ok"] else f"CHECK FAILED: {check['code']}"
+    lines = [f"{_t(event['server_time'])}  #{event['seq']} {who(event['sender'])}  [{mark}]"]
+    if event.get("sent_at"):
+        lines.append(f"    sent at {event['sent_at']} (the sender's clock, signed)")
+    if not check["ok"]:
+        lines.append(f"    content not shown: {check['detail']}")
+    elif event["text"]:
+        lines.extend(f"    {line}" for line in str(event["text"]).splitlines() or [""])
+    for photo in event["photos"]:
+        lines.append(
+            f"    photo (attachment {photo['attachment']}): keywords "
+            f"{', '.join(photo['keywords']) or 'none'}; consent {photo['consent']}; "
+            f"captured {photo['captured_at'] or 'unknown'}"
+            + (f"; annotates {photo['annotates']}" if photo.get("annotates") else "")
+        )
+    redacted = event.get("redacted")
+    if redacted:
+        lines.append(
+            f"    REDACTED {_t(redacted.get('at'))} by {who(redacted.get('by'))} "
+            f"({redacted.get('right') or '?'}): {redacted.get('reason') or '(no reason given)'}"
+        )
+    for seen in event.get("seen_by") or []:
+        lines.append(f"    seen by {who(seen['user'])} at {_t(seen['at'])}")
+    return lines
