@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "media",
     "audit",
     "compliance",
+    "retention",
 ]
 
 MIDDLEWARE = [
@@ -329,6 +330,9 @@ ROUNDS_RETENTION_DEATH_WINDOW_YEARS = int(
     os.environ.get("ROUNDS_RETENTION_DEATH_WINDOW_YEARS", "10")
 )
 ROUNDS_RETENTION_YEARS_AFTER_DEATH = int(os.environ.get("ROUNDS_RETENTION_YEARS_AFTER_DEATH", "10"))
+# purge_expired deletes this many messages (or receipts, or events) per transaction:
+# short transactions, so the server keeps serving while it runs (retention/purge.py).
+ROUNDS_PURGE_BATCH = int(os.environ.get("ROUNDS_PURGE_BATCH", "500"))
 
 # GET /metrics (rounds/metrics_view.py) answers loopback, or this bearer token.
 ROUNDS_METRICS_TOKEN = os.environ.get("ROUNDS_METRICS_TOKEN", "")
