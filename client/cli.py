@@ -246,8 +246,9 @@ async def run(args: argparse.Namespace) -> int:
     """Run one command; its exit code (0, or compliance_cli.CHECK_FAILED)."""
     if args.command == "compliance" and args.action == "read":
         return await compliance_cli.read_case(args, lambda a: _signed_in(a, keys=False))
-    officer = args.command == "compliance" or getattr(args, "case", None) is not None
-    client = await _signed_in(args, socket=args.command == "photo", keys=not officer)
+    # Listing the library or a case decrypts nothing: no identity is recovered or made.
+    keys = args.command not in ("compliance", "library")
+    client = await _signed_in(args, socket=args.command == "photo", keys=keys)
     try:
         return await COMMANDS[args.command](client, args) or 0
     finally:

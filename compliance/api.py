@@ -1,10 +1,13 @@
 """Review cases over HTTP (docs/compliance.md): parse, call one action, reply."""
 
+from typing import Literal
+
+from django.http import HttpResponse
 from ninja import Query, Router, Schema
 from ninja.responses import Status
 from pydantic import AwareDatetime, ConfigDict, Field
 
-from compliance import actions, release
+from compliance import access_export, actions, release
 from compliance.models import REASON_MAX, REFERENCE_MAX
 
 router = Router(tags=["compliance"])
@@ -76,3 +79,24 @@ def thread_timeline(request, case_id: int, thread_id: int, page: Query[Page]):
     return release.check_thread_timeline(
         request.user, case_id, thread_id, page.after_seq, page.limit
     )
+
+
+class ReportQuery(Schema):
+    format: Literal["json", "csv", "pdf"] = "json"
+    after: int = Field(default=0, ge=0)
+    limit: int = Field(default=200, ge=1, le=500)
+
+
+@router.get("/cases/{case_id}/patients/{patient_id}/access-report")
+def access_report(request, case_id: int, patient_id: int, query: Query[ReportQuery]):
+    if query.format == "json":
+        return access_export.check_access_report(
+            request.user, case_id, patient_id, query.after, query.limit
+        )
+    content, content_type = access_export.check_access_export(
+        request.user, case_id, patient_id, query.format
+    )
+    response = HttpResponse(content, content_type=content_type)
+    name = f"access-report-case{case_id}-patient{patient_id}.{query.format}"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response

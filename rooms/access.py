@@ -315,3 +315,17 @@ def access_case_thread(user: Any, case_id: int, thread_id: int) -> tuple[Case, T
     if thread is None:
         raise NotFound("Thread not found.")
     return case, thread
+
+
+def access_case_patient(user: Any, case_id: int, patient_id: int) -> Case:
+    """One of the caller's releasing cases opened on this patient, or NotFound.
+
+    A patient's access report spans every department and every kind of access,
+    so only a case whose scope names the patient grounds it (a patient's
+    request); a case on a department or a user that happens to cover one of
+    their threads does not.
+    """
+    case = access_case(user, case_id, release=True)
+    if case.patient_id != patient_id:
+        raise NotFound("Patient not found.")
+    return case

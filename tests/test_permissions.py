@@ -343,6 +343,9 @@ ENDPOINTS: dict[str, Endpoint] = {
     "compliance.audit": Endpoint("get", CASE + "/audit", setup=dans_case),
     "compliance.threads": Endpoint("get", CASE + "/threads", setup=dans_case),
     "compliance.timeline": Endpoint("get", CASE + "/threads/{thread_id}/timeline", setup=dans_case),
+    "compliance.access_report": Endpoint(
+        "get", CASE + "/patients/{patient_id}/access-report", setup=dans_case
+    ),
 }
 
 # Personas of tests/conftest.py, plus `stranger`: a plain user in no department.
@@ -386,6 +389,7 @@ COMPLIANCE = (
     "compliance.audit",
     "compliance.threads",
     "compliance.timeline",
+    "compliance.access_report",
 )
 CLINICIANS = ("head_carol", "nurse_alice", "stranger", "admin_zoe", "nurse_ines")
 
@@ -447,6 +451,7 @@ REFUSED: list[tuple[str, str, int, str]] = [
             "compliance.audit",
             "compliance.threads",
             "compliance.timeline",
+            "compliance.access_report",
         )
     ],
     ("compliance.approve", "compliance_fay", 403, "forbidden"),
@@ -517,6 +522,7 @@ ALLOWED: list[tuple[str, str, int]] = [
     ("compliance.audit", "compliance_dan", 200),
     ("compliance.threads", "compliance_dan", 200),
     ("compliance.timeline", "compliance_dan", 200),
+    ("compliance.access_report", "compliance_dan", 200),
 ]
 
 

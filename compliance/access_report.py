@@ -1,0 +1,382 @@
+"""A patient's access report: every audit entry that touched them, read from the trail alone.
+
+For a patient's right of access (GDPR art. 15) and identity vigilance: who
+read, wrote or released what about one patient, when, and under which case.
+Nothing here trusts anything but the audit trail for *what happened*; the
+current rows (threads, messages, attachments, memberships, cases) only say
+which objects are the patient's, since most entries name a thread, a
+message or an upload and not the patient (docs/compliance.md, "The
+patient's access report", lists what resolves and what cannot).
+
+Each entry is `certain` (it names the patient or one of their objects) or
+`possible`: a photo library search made without a patient filter records
+only its filters' names and a count, so all the report can say is that the
+patient's photos were within its reach when it ran.
+"""
+
+from bisect import bisect_right
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db.models import CharField, Q, QuerySet
+from django.db.models.functions import Cast
+
+from accounts.models import User
+from audit.models import AuditEvent
+from chat.models import Event, Message, Thread
+from compliance.models import Case
+from media.models import Attachment, AttachmentKeyword
+from rooms.models import Department, Membership
+
+CHUNK = 500
+PAGE_MAX = 500
+
+CERTAIN, POSSIBLE = "certain", "possible"
+
+
+@dataclass(frozen=True)
+class Photo:
+    department_id: int
+    thread_id: int
+    created_at: datetime
+    keywords: frozenset[str]
+
+
+@dataclass
+class Footprint:
+    """The patient's objects as the trail names them, read once per report."""
+
+    patient_id: int
+    threads: dict[int, Thread]
+    uploads: dict[str, int]  # upload or thumbnail id -> thread id
+    photos: list[Photo]
+    # Department -> sorted event seqs of the patient's messages (what a resume replays).
+    event_seqs: dict[int, list[int]]
+    # Cases other than the patient's own whose scope reaches their threads.
+    cases: dict[int, Case]
+    reached: dict[int, set[int]]  # case id -> the patient's threads it covers
+    memberships: dict[int, list[Membership]] = field(default_factory=dict)  # by user
+
+
+def footprint(patient_id: int) -> Footprint:
+    threads = {t.pk: t for t in Thread.objects.filter(patient_id=patient_id)}
+    rows = list(
+        Attachment.objects.filter(patient_id=patient_id).values_list(
+            "id", "upload_id", "thumbnail_id", "department_id", "thread_id", "created_at"
+        )
+    )
+    keywords: dict[int, set[str]] = {}
+    for attachment_id, code in AttachmentKeyword.objects.filter(
+        attachment_id__in=[r[0] for r in rows]
+    ).values_list("attachment_id", "keyword_id"):
+        keywords.setdefault(attachment_id, set()).add(code)
+    uploads: dict[str, int] = {}
+    for _, upload, thumbnail, _, thread_id, _ in rows:
+        uploads[str(upload)] = thread_id
+        if thumbnail is not None:
+            uploads[str(thumbnail)] = thread_id
+    photos = [
+        Photo(department, thread_id, created_at, frozenset(keywords.get(pk, ())))
+        for pk, _, _, department, thread_id, created_at in rows
+    ]
+    event_seqs: dict[int, list[int]] = {}
+    for department_id, seq in (
+        Event.objects.filter(message__thread__patient_id=patient_id)
+        .order_by("department_id", "seq")
+        .values_list("department_id", "seq")
+    ):
+        event_seqs.setdefault(department_id, []).append(seq)
+    cases: dict[int, Case] = {}
+    reached: dict[int, set[int]] = {}
+    # Cases are few (each is an officer's review); asking each which threads it covers
+    # is the one way to know, as the scope combines patient, department, user and dates.
+    for case in Case.objects.all():
+        covered = set(
+            case.covered_threads().filter(patient_id=patient_id).values_list("pk", flat=True)
+        )
+        if covered or case.patient_id == patient_id:
+            cases[case.pk], reached[case.pk] = case, covered
+    departments = {p.department_id for p in photos}
+    memberships: dict[int, list[Membership]] = {}
+    for m in Membership.objects.filter(department_id__in=departments):
+        memberships.setdefault(m.user_id, []).append(m)
+    return Footprint(patient_id, threads, uploads, photos, event_seqs, cases, reached, memberships)
+
+
+def candidates(fp: Footprint, case: Case) -> QuerySet[AuditEvent]:
+    """Entries that may concern the patient, within the case's dates; `resolve` decides."""
+    p = fp.patient_id
+    messages = (
+        Message.objects.filter(thread__patient_id=p)
+        .annotate(key=Cast("pk", output_field=CharField()))
+        .values("key")
+    )
+    q = (
+        Q(object_type="thread", object_id__in=[str(t) for t in fp.threads])
+        | Q(object_type="message", object_id__in=messages)
+        | Q(object_type="upload", object_id__in=list(fp.uploads))
+        | Q(object_type="patient", object_id=str(p))
+        | Q(object_type="case", object_id__in=[str(c) for c in fp.cases])
+        | Q(action="library.query", data__patient_id=p)
+        | Q(action="events.resumed", department_id__in=list(fp.event_seqs))
+    )
+    if fp.photos:
+        first = min(photo.created_at for photo in fp.photos)
+        q |= Q(action="library.query", object_id="photos", at__gte=first)
+    return case.within_dates(AuditEvent.objects.filter(q), "at")
+
+
+def resolve(entry: AuditEvent, fp: Footprint) -> str | None:
+    """Whether the entry concerns the patient: CERTAIN, POSSIBLE, or None."""
+    data = entry.data if isinstance(entry.data, dict) else {}
+    kind, key = entry.object_type, entry.object_id
+    if entry.action == "library.query":
+        if "patient_id" in data:
+            return CERTAIN if data["patient_id"] == fp.patient_id else None
+        return POSSIBLE if key == "photos" and _search_reached(entry, data, fp) else None
+    if entry.action == "events.resumed":
+        seqs = fp.event_seqs.get(entry.department_id or 0, [])
+        start, end = data.get("from_seq"), data.get("to_seq")
+        if not isinstance(start, int) or not isinstance(end, int):
+            return None
+        return CERTAIN if bisect_right(seqs, end) > bisect_right(seqs, start) else None
+    if kind == "case":
+        return _case_entry(entry, data, fp)
+    if kind == "patient":
+        return CERTAIN if key == str(fp.patient_id) else None
+    return CERTAIN if kind in ("thread", "message", "upload") else None
+
+
+def _case_entry(entry: AuditEvent, data: dict[str, Any], fp: Footprint) -> str | None:
+    """A case opened on the patient concerns them in every entry; another case only in
+    what it released once it covered one of their threads."""
+    case = fp.cases.get(int(entry.object_id))
+    if case is None:
+        return None
+    if case.patient_id == fp.patient_id:
+        return CERTAIN
+    if entry.action != "case.released":
+        return None
+    what = data.get("what")
+    threads = fp.reached.get(case.pk, set())
+    if what == "threads":
+        made = any(fp.threads[t].created_at <= entry.at for t in threads)
+        return CERTAIN if made else None
+    if what == "library.photos":
+        reached = any(p.thread_id in threads and p.created_at <= entry.at for p in fp.photos)
+        return POSSIBLE if reached else None
+    return None
+
+
+def _search_reached(entry: AuditEvent, data: dict[str, Any], fp: Footprint) -> bool:
+    """Whether one of the patient's photos was within a search's reach when it ran: in
+    the department it named, else in the searcher's departments then, or under the case
+    it named; and tagged with every keyword it asked for. Its dates, sender and consent
+    filters are recorded by name only, so they cannot narrow it."""
+    wanted = frozenset(data.get("keywords") or ())
+    photos = [p for p in fp.photos if p.created_at <= entry.at and wanted <= p.keywords]
+    case_id = data.get("case")
+    if case_id is not None:
+        threads = fp.reached.get(case_id, set())
+        return any(p.thread_id in threads for p in photos)
+    if entry.department_id is not None:
+        departments = {entry.department_id}
+    else:
+        departments = {
+            m.department_id
+            for m in fp.memberships.get(entry.actor_id or 0, [])
+            if m.admitted_at <= entry.at and (m.removed_at is None or m.removed_at > entry.at)
+        }
+    return any(p.department_id in departments for p in photos)
+
+
+# --- Rows ----------------------------------------------------------------------------------
+
+
+def entries(case: Case, patient_id: int, after_id: int = 0) -> Iterator[dict[str, Any]]:
+    """Every entry that concerns the patient, oldest first, after entry `after_id`; read
+    in chunks by id, so a long history is never held whole."""
+    fp = footprint(patient_id)
+    rows = candidates(fp, case).select_related("seal").order_by("id")
+    departments = dict(Department.objects.values_list("pk", "name"))
+    while True:
+        chunk = list(rows.filter(id__gt=after_id)[:CHUNK])
+        if not chunk:
+            return
+        people = _people({e.actor_id for e in chunk if e.actor_id is not None})
+        for entry in chunk:
+            certainty = resolve(entry, fp)
+            if certainty is not None:
+                yield _row(entry, certainty, fp, people, departments)
+        after_id = chunk[-1].pk
+
+
+def page(case: Case, patient_id: int, after_id: int, limit: int) -> tuple[list[dict], int | None]:
+    """Up to `limit` rows after `after_id`, and the id to ask after for the next page."""
+    found: list[dict[str, Any]] = []
+    for row in entries(case, patient_id, after_id):
+        if len(found) == limit:
+            return found, found[-1]["id"]
+        found.append(row)
+    return found, None
+
+
+@dataclass(frozen=True)
+class Person:
+    user: User
+    memberships: list[Membership]
+
+
+def _people(ids: set[int]) -> dict[int, Person]:
+    """The chunk's actors with every membership they ever held, in two queries."""
+    held: dict[int, list[Membership]] = {}
+    for m in Membership.objects.filter(user_id__in=ids):
+        held.setdefault(m.user_id, []).append(m)
+    return {u.pk: Person(u, held.get(u.pk, [])) for u in User.objects.filter(pk__in=ids)}
+
+
+def _row(
+    entry: AuditEvent,
+    certainty: str,
+    fp: Footprint,
+    people: dict[int, Person],
+    departments: dict[int, str],
+) -> dict[str, Any]:
+    data = entry.data if isinstance(entry.data, dict) else {}
+    case_id = data.get("case")
+    if case_id is None and entry.object_type == "case":
+        case_id = int(entry.object_id)
+    seal = getattr(entry, "seal", None)
+    return {
+        "id": entry.pk,
+        "at": entry.at.astimezone(UTC).isoformat(),
+        "who": _who(entry, people, case_id, fp),
+        "action": entry.action,
+        "what": describe(entry, data),
+        "object": {
+            "type": entry.object_type,
+            "id": entry.object_id,
+            "label": _label(entry, data, fp),
+        },
+        "department": None
+        if entry.department_id is None
+        else {"id": entry.department_id, "name": departments.get(entry.department_id, "")},
+        "case": case_id,
+        "certainty": certainty,
+        "seal": None if seal is None else {"seq": seal.seq, "hash": seal.hash},
+    }
+
+
+def _who(
+    entry: AuditEvent, people: dict[int, Person], case_id: Any, fp: Footprint
+) -> dict[str, Any] | None:
+    """Who, by the id and username the entry copied; name and role from the user row."""
+    if entry.actor_id is None:
+        return None
+    person = people.get(entry.actor_id)
+    return {
+        "id": entry.actor_id,
+        "username": entry.actor_username,
+        "name": person.user.label if person is not None else entry.actor_username,
+        "role": _role(entry, person, case_id, fp),
+    }
+
+
+def _role(entry: AuditEvent, person: Person | None, case_id: Any, fp: Footprint) -> str:
+    """The role the access was made in: compliance under a case, else the membership of
+    the entry's department that held at that moment (its role as the row says now; a
+    later change of role is itself in the trail, as member.role_changed)."""
+    if case_id is not None or entry.action.startswith("case."):
+        return "compliance officer"
+    if person is None:
+        return ""
+    department_id = entry.department_id
+    if department_id is None and entry.object_type == "thread" and entry.object_id.isdigit():
+        thread = fp.threads.get(int(entry.object_id))
+        department_id = None if thread is None else thread.department_id
+    for m in person.memberships:
+        if (
+            m.department_id == department_id
+            and m.admitted_at <= entry.at
+            and (m.removed_at is None or m.removed_at > entry.at)
+        ):
+            return str(m.role)
+    user = person.user
+    if user.is_compliance_officer:
+        return "compliance officer"
+    if user.is_staff or user.is_superuser:
+        return "administrator"
+    return "member" if person.memberships else ""
+
+
+def _label(entry: AuditEvent, data: dict[str, Any], fp: Footprint) -> str:
+    kind, key = entry.object_type, entry.object_id
+    if kind == "thread" and key.isdigit() and int(key) in fp.threads:
+        return f"thread {key} «{fp.threads[int(key)].title}»"
+    if kind == "message":
+        return f"message {key} in thread {data.get('thread_id', '?')}"
+    if kind == "upload":
+        return f"photo {key} in thread {fp.uploads.get(key, '?')}"
+    if kind == "patient":
+        return "the patient's record"
+    if kind == "case":
+        return f"case {key} ({data.get('reference', '')})".replace(" ()", "")
+    if kind == "library":
+        return f"photo library ({key})"
+    if kind == "department":
+        return f"department {key}"
+    return f"{kind} {key}".strip()
+
+
+WORDS = {
+    "thread.created": "created the thread",
+    "thread.closed": "closed the thread",
+    "thread.reopened": "reopened the thread",
+    "history.read": "read the thread's messages",
+    "receipt.read": "marked the thread read",
+    "message.posted": "posted a message",
+    "message.redacted": "redacted a message",
+    "attachment.attached": "attached photos to a message",
+    "attachment.downloaded": "downloaded a photo",
+    "upload.created": "began uploading a photo",
+    "upload.completed": "finished uploading a photo",
+    "upload.failed": "uploaded a photo that failed its check",
+    "patient.viewed": "viewed the patient's record",
+    "report.generated": "made a follow-up photo report",
+    "events.resumed": "received the patient's messages on reconnecting",
+    "case.opened": "opened a compliance case on the patient",
+    "case.approved": "approved the compliance case",
+    "case.closed": "closed the compliance case",
+}
+RELEASED = {
+    "threads": "released under a case: the list of threads it covers",
+    "timeline": "released under a case: the thread's full timeline",
+    "library.photos": "released under a case: a photo library search",
+    "library.sequences": "released under a case: the patient's photo sequences",
+    "library.stats": "released under a case: department photo statistics",
+    "access_report": "released under a case: the patient's access report",
+}
+
+
+def describe(entry: AuditEvent, data: dict[str, Any]) -> str:
+    """The action in plain words, with the counts the entry recorded."""
+    action = entry.action
+    if action == "case.released":
+        return RELEASED.get(str(data.get("what")), f"released under a case: {data.get('what')}")
+    if action == "library.query":
+        if entry.object_id == "sequences":
+            return f"listed the patient's photo sequences ({data.get('count', 0)})"
+        filters = ", ".join(data.get("filters") or []) or "none"
+        return f"searched the photo library (filters: {filters}; {data.get('count', 0)} photos)"
+    words = WORDS.get(action, action)
+    if action == "history.read" and data.get("from_seq") is not None:
+        words += f" (messages {data['from_seq']} to {data['to_seq']})"
+    elif action == "receipt.read":
+        words += f" (up to message {data.get('up_to_seq')})"
+    elif action == "attachment.downloaded" and data.get("range"):
+        words += f" (bytes {data['range'][0]} to {data['range'][1]})"
+    elif action == "report.generated":
+        words += f" ({data.get('photos')} photos)"
+    return words
