@@ -188,21 +188,29 @@ def check_resume_cursor(actor: Any, cursor: dict[int, int]) -> dict[int, int]:
 
 
 def events_after(
-    actor: Any, department_id: int, after_seq: int, limit: int | None = None
+    actor: Any,
+    department_id: int,
+    after_seq: int,
+    limit: int | None = None,
+    before_seq: int | None = None,
 ) -> list[tuple[int, dict[str, Any]]]:
-    """Stored events of a department after `after_seq`, in order, as frames.
+    """Stored events of a department after `after_seq` (and before `before_seq`), in
+    order, as frames.
 
     Assumes the caller's membership was checked; re-checked here because a
-    resume may run while a removal commits.
+    resume may run while a removal commits. The numbers may have holes: the
+    purge at the end of retention removes old threads' events (retention/purge.py),
+    so `limit` events may reach past `before_seq` unless it bounds them.
     """
     if access.active_membership(actor, department_id) is None:
         return []
     limit = limit or settings.ROUNDS_RESUME_BATCH
-    rows = (
-        Event.objects.filter(department_id=department_id, seq__gt=after_seq)
-        .order_by("seq")
-        .values_list("seq", "kind", "payload", "message_id", *MESSAGE_FIELDS_OF_EVENT)[:limit]
-    )
+    rows = Event.objects.filter(department_id=department_id, seq__gt=after_seq)
+    if before_seq is not None:
+        rows = rows.filter(seq__lt=before_seq)
+    rows = rows.order_by("seq").values_list(
+        "seq", "kind", "payload", "message_id", *MESSAGE_FIELDS_OF_EVENT
+    )[:limit]
     frames = []
     for seq, kind, payload, message_id, *message in rows:
         frame: dict[str, Any] = {"type": kind, "department": department_id, "event_seq": seq}

@@ -453,7 +453,7 @@ class RoundsConsumer(AsyncWebsocketConsumer):
             if limit is not None and limit <= 0:
                 return
             batch = await database_sync_to_async(chat_actions.events_after)(
-                self.user, department_id, after, limit
+                self.user, department_id, after, limit, before
             )
             if not batch:
                 return
