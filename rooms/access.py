@@ -317,6 +317,44 @@ def access_case_thread(user: Any, case_id: int, thread_id: int) -> tuple[Case, T
     return case, thread
 
 
+# --- Legal holds (retention/) ------------------------------------------------------------
+
+
+def access_case_for_hold(user: Any, case_id: int) -> Case:
+    """A hold is placed under one of the caller's own open (and, under four-eyes,
+    approved) cases, as a release would be."""
+    return access_case(user, case_id, release=True)
+
+
+def visible_holds(user: Any) -> Any:
+    """Every hold, to every compliance officer: what the purge will not touch is no
+    secret among them, and a hold releases no patient data."""
+    from retention.models import LegalHold
+
+    check_compliance_officer(user)
+    return LegalHold.objects.all()
+
+
+def access_hold_to_release(user: Any, hold_id: int) -> Any:
+    """A hold its placer, or its case's opener or approver, releases; to other officers
+    it answers as a missing one. Released twice is a Conflict (under the row lock)."""
+    hold = (
+        visible_holds(user)
+        .filter(pk=hold_id)
+        .filter(
+            Q(placed_by_id=user.pk)
+            | Q(case__opened_by_id=user.pk)
+            | Q(case__approved_by_id=user.pk)
+        )
+        .first()
+    )
+    if hold is None:
+        raise NotFound("Hold not found.")
+    if not hold.is_active:
+        raise Conflict("This hold is already released.")
+    return hold
+
+
 def access_case_patient(user: Any, case_id: int, patient_id: int) -> Case:
     """One of the caller's releasing cases opened on this patient, or NotFound.
 

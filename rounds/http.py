@@ -127,6 +127,7 @@ def build_api() -> NinjaAPI:
     from media.library_api import router as library_router
     from media.upload_api import router as upload_router
     from patients.api import router as patients_router
+    from retention.api import router as retention_router
     from rooms.api import router as rooms_router
 
     api.add_router("/auth", accounts_router)
@@ -136,5 +137,6 @@ def build_api() -> NinjaAPI:
     api.add_router("/uploads", upload_router)
     api.add_router("/library", library_router)
     api.add_router("/compliance", compliance_router)
+    api.add_router("/retention", retention_router)
     api.add_router("/", chat_router)
     return api

@@ -25,6 +25,7 @@ from chat.models import Event, Message, Receipt, Thread
 from compliance.models import Case
 from media.models import Attachment, Upload
 from patients.models import Admission, Patient
+from retention.models import LegalHold
 from rooms import keys as room_keys
 from rooms.models import Department, KeyWrap, Membership, Role, RoomKeyVersion
 from rooms.models import MembershipStatement as StoredStatement
@@ -68,6 +69,7 @@ class Endpoint:
             upload_id=vars(h).get("_upload_id", "00000000-0000-4000-8000-000000000000"),
             message_id=vars(h).get("_message_id", 999_999),
             case_id=vars(h).get("_case_id", 999_999),
+            hold_id=vars(h).get("_hold_id", 999_999),
         )
         return f"{path}?{self.query}" if self.query else path
 
@@ -234,6 +236,17 @@ def fays_case_awaiting_approval(h: Hospital) -> None:
     vars(h)["_case_id"] = case.pk
 
 
+def dans_hold(h: Hospital) -> None:
+    """A hold compliance_dan placed on the patient under his open case."""
+    from retention.actions import check_place_hold
+
+    dans_case(h)
+    hold = check_place_hold(
+        h.compliance_dan, vars(h)["_case_id"], "Litigation", patient_id=h.patient.pk
+    )
+    vars(h)["_hold_id"] = hold["id"]
+
+
 DEPARTMENT = "/api/departments/{department_id}"
 CASE = "/api/compliance/cases/{case_id}"
 DEPARTMENT_LIBRARY = "/api/library/departments/{department_id}"
@@ -346,6 +359,23 @@ ENDPOINTS: dict[str, Endpoint] = {
     "compliance.access_report": Endpoint(
         "get", CASE + "/patients/{patient_id}/access-report", setup=dans_case
     ),
+    "retention.holds": Endpoint("get", "/api/retention/holds", setup=dans_hold),
+    "retention.place": Endpoint(
+        "post",
+        "/api/retention/holds",
+        body=lambda h: {
+            "case": vars(h).get("_case_id", 999_999),
+            "reason": "Litigation",
+            "patient": h.patient.pk,
+        },
+        setup=dans_case,
+    ),
+    "retention.release": Endpoint(
+        "post",
+        "/api/retention/holds/{hold_id}/release",
+        body=lambda h: {"reason": "Settled"},
+        setup=dans_hold,
+    ),
 }
 
 # Personas of tests/conftest.py, plus `stranger`: a plain user in no department.
@@ -392,6 +422,9 @@ COMPLIANCE = (
     "compliance.access_report",
 )
 CLINICIANS = ("head_carol", "nurse_alice", "stranger", "admin_zoe", "nurse_ines")
+# Legal holds too: every officer lists them; one places a hold under their own open case,
+# and a hold is released by its placer or its case's officers (compliance_fay is neither).
+HOLDS = ("retention.holds", "retention.place", "retention.release")
 
 # (endpoint, role, status, code)
 REFUSED: list[tuple[str, str, int, str]] = [
@@ -455,6 +488,11 @@ REFUSED: list[tuple[str, str, int, str]] = [
         )
     ],
     ("compliance.approve", "compliance_fay", 403, "forbidden"),
+    *[(name, role, 403, "forbidden") for name in HOLDS for role in CLINICIANS],
+    *[
+        (name, "compliance_fay", 404, "not_found")
+        for name in ("retention.place", "retention.release")
+    ],
     # Patient look-up is for members of some department, any department.
     *[
         (name, role, 403, "forbidden")
@@ -523,6 +561,10 @@ ALLOWED: list[tuple[str, str, int]] = [
     ("compliance.threads", "compliance_dan", 200),
     ("compliance.timeline", "compliance_dan", 200),
     ("compliance.access_report", "compliance_dan", 200),
+    ("retention.holds", "compliance_dan", 200),
+    ("retention.holds", "compliance_fay", 200),
+    ("retention.place", "compliance_dan", 201),
+    ("retention.release", "compliance_dan", 200),
 ]
 
 
@@ -629,6 +671,8 @@ def snapshot() -> dict[str, Any]:
         ),
         # A refused release writes no entry: only a release is audited, before it happens.
         "case_audit": AuditEvent.objects.filter(action__startswith="case.").count(),
+        "holds": list(LegalHold.objects.order_by("pk").values_list("pk", "released_at")),
+        "hold_audit": AuditEvent.objects.filter(action__startswith="hold.").count(),
     }
 
 
@@ -734,6 +778,16 @@ EFFECTS: dict[str, Callable[[Hospital], bool]] = {
     "compliance.timeline": lambda h: AuditEvent.objects.filter(
         action="case.released", object_type="thread", object_id=str(h.thread.pk)
     ).exists(),
+    "retention.place": lambda h: (
+        LegalHold.objects.filter(
+            case_id=vars(h)["_case_id"], patient=h.patient, released_at=None
+        ).exists()
+        and AuditEvent.objects.filter(action="hold.placed").exists()
+    ),
+    "retention.release": lambda h: (
+        LegalHold.objects.filter(pk=vars(h)["_hold_id"], released_by=h.compliance_dan).exists()
+        and AuditEvent.objects.filter(action="hold.released").exists()
+    ),
 }
 
 

@@ -1,0 +1,55 @@
+"""Legal holds over HTTP (docs/compliance.md, "Legal holds"): parse, call one action, reply."""
+
+from ninja import Query, Router, Schema
+from ninja.responses import Status
+from pydantic import ConfigDict, Field
+
+from retention import actions
+from retention.models import REASON_MAX
+
+router = Router(tags=["retention"])
+
+
+class HoldIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    case: int
+    reason: str = Field(max_length=REASON_MAX * 2)
+    patient: int | None = None
+    thread: int | None = None
+    user: int | None = None
+
+
+class ReleaseIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(max_length=REASON_MAX * 2)
+
+
+class Filter(Schema):
+    active: bool | None = None
+
+
+@router.get("/holds")
+def holds(request, filters: Query[Filter]):
+    return actions.list_holds(request.user, active=filters.active)
+
+
+@router.post("/holds", response={201: dict})
+def place_hold(request, body: HoldIn):
+    return Status(
+        201,
+        actions.check_place_hold(
+            request.user,
+            body.case,
+            body.reason,
+            patient_id=body.patient,
+            thread_id=body.thread,
+            user_id=body.user,
+        ),
+    )
+
+
+@router.post("/holds/{hold_id}/release")
+def release_hold(request, hold_id: int, body: ReleaseIn):
+    return actions.check_release_hold(request.user, hold_id, body.reason)
