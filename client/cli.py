@@ -19,6 +19,7 @@ on stderr, never a traceback), 2 bad usage, 130 interrupted.
 
 import argparse
 import asyncio
+import functools
 import getpass
 import os
 import sys
@@ -93,6 +94,8 @@ def _parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="a patient's photo follow-up as PDF")
     report.add_argument("--patient", required=True, metavar="IPP")
     report.add_argument("--out", type=Path, required=True)
+    report.add_argument("--case", type=int, help="a compliance officer's open case (with --key)")
+    report.add_argument("--key", type=Path, help="the compliance key file, with --case")
     compliance_cli.add_commands(commands)
     return parser
 
@@ -244,8 +247,11 @@ COMMANDS = {
 
 async def run(args: argparse.Namespace) -> int:
     """Run one command; its exit code (0, or compliance_cli.CHECK_FAILED)."""
+    officer = functools.partial(_signed_in, keys=False)
     if args.command == "compliance" and args.action == "read":
-        return await compliance_cli.read_case(args, lambda a: _signed_in(a, keys=False))
+        return await compliance_cli.read_case(args, officer)
+    if args.command == "report" and (args.case is not None or args.key is not None):
+        return await compliance_cli.report_case(args, officer)
     # Listing the library or a case decrypts nothing: no identity is recovered or made.
     keys = args.command not in ("compliance", "library")
     client = await _signed_in(args, socket=args.command == "photo", keys=keys)

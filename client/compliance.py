@@ -156,8 +156,11 @@ def open_versions(
     return opened
 
 
-def _photos(plaintext: bytes, message: dict[str, Any], records: list[dict]) -> tuple[str, list]:
-    """The caption and photos of a photos body, checked against what the server indexed."""
+def _photos(
+    plaintext: bytes, message: dict[str, Any], records: list[dict]
+) -> tuple[str, list, Any]:
+    """The caption and photos of a photos body, checked against what the server indexed,
+    and the body itself (its file keys open the blobs)."""
     body = parse_photo_body(plaintext)
     check_matches_attachments(body, message.get("attachments") or [])
     photos = []
@@ -176,7 +179,7 @@ def _photos(plaintext: bytes, message: dict[str, Any], records: list[dict]) -> t
                 "upload": photo.get("upload"),
             }
         )
-    return str(body.get("text") or ""), photos
+    return str(body.get("text") or ""), photos, body
 
 
 def _is_photos_body(plaintext: bytes) -> bool:
@@ -189,12 +192,14 @@ def _is_photos_body(plaintext: bytes) -> bool:
     return isinstance(body, dict) and body.get("type") == "photos"
 
 
-def _content(plaintext: bytes, message: dict[str, Any], records: list[dict]) -> tuple[str, list]:
+def _content(
+    plaintext: bytes, message: dict[str, Any], records: list[dict]
+) -> tuple[str, list, Any]:
     """Text, or a photos body's caption and photos (a message with attachments must be one)."""
     if message.get("attachments") or _is_photos_body(plaintext):
         return _photos(plaintext, message, records)
     try:
-        return plaintext.decode("utf-8"), []
+        return plaintext.decode("utf-8"), [], None
     except UnicodeDecodeError:
         raise RoundsClientError("invalid_envelope", "The plaintext is not UTF-8 text.") from None
 
@@ -209,6 +214,8 @@ class _Reader:
         self.chain = chain
         self.versions = versions
         self.seen: dict[tuple[int, str], tuple[str, Any]] = {}
+        # Message id → the photos body of a message whose checks all passed.
+        self.bodies: dict[Any, dict[str, Any]] = {}
         self.records: dict[Any, list[dict]] = {}
         for record in page.get("attachments") or []:
             self.records.setdefault(record.get("message"), []).append(record)
@@ -229,10 +236,12 @@ class _Reader:
         }
         try:
             plaintext = self._open(message, event)
-            event["text"], event["photos"] = _content(
+            event["text"], event["photos"], body = _content(
                 plaintext, message, self.records.get(message.get("id"), [])
             )
             self._check_seen(message)
+            if body is not None:
+                self.bodies[message.get("id")] = body
         except (CryptoError, RoundsClientError) as error:
             event["check"] = _failure(error)
             return event
@@ -343,6 +352,14 @@ def review_thread(
         RoundsClientError: the chain does not verify from the pinned admin key
             (see `verified_chain`): nothing of the thread can be checked.
     """
+    return open_thread(pages, key, pinned_admin)[0]
+
+
+def open_thread(
+    pages: list[dict[str, Any]], key: IdentityKeyPair, pinned_admin: str
+) -> tuple[dict[str, Any], dict[Any, dict[str, Any]]]:
+    """`review_thread`, and the photos bodies (with their file keys) of the messages that
+    passed every check, by message id: kept out of the review, which may be printed."""
     page = merge_pages(pages)
     chain = verified_chain(pages, pinned_admin)
     department = page["department"]
@@ -371,7 +388,7 @@ def review_thread(
         "statements": statements,
         "names": names,
         "failed": sum(1 for m in messages if not m["check"]["ok"]),
-    }
+    }, reader.bodies
 
 
 def _names(page: dict[str, Any]) -> dict[int, str]:

@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from client import cases
+from client.case_report import write_case_report
 from client.compliance import review_thread
 from client.compliance_key import compliance_key
-from client.pins import resolve_pins
+from client.errors import RoundsClientError
+from client.pins import Pins, resolve_pins
 from client.transport import Connection
 
 CHECK_FAILED = 3  # exit code: the timeline was printed, but a check failed
@@ -115,13 +117,17 @@ async def run(client: Connection, args: argparse.Namespace) -> int:
     return 0
 
 
-async def read_case(args: argparse.Namespace, sign_in: Any) -> int:
-    """Check the key file, then fetch, verify, decrypt and print the case's threads."""
-    pins = resolve_pins(
+def _pins(args: argparse.Namespace) -> Pins:
+    return resolve_pins(
         admin=args.admin_fingerprint,
         compliance=args.compliance_fingerprint,
         pins_file=args.pins_file,
     )
+
+
+async def read_case(args: argparse.Namespace, sign_in: Any) -> int:
+    """Check the key file, then fetch, verify, decrypt and print the case's threads."""
+    pins = _pins(args)
     with compliance_key(args.key, pins.compliance) as key:
         client = await sign_in(args)
         try:
@@ -144,6 +150,23 @@ async def read_case(args: argparse.Namespace, sign_in: Any) -> int:
         for review in reviews:
             print("\n".join(format_review(review)))
     return CHECK_FAILED if any(r["failed"] for r in reviews) else 0
+
+
+async def report_case(args: argparse.Namespace, sign_in: Any) -> int:
+    """`rounds report --case CASE --key FILE`: the patient's photo report under a case."""
+    if args.case is None or args.key is None:
+        raise RoundsClientError("invalid_request", "A report under a case needs --case and --key.")
+    pins = _pins(args)
+    with compliance_key(args.key, pins.compliance) as key:
+        client = await sign_in(args)
+        try:
+            done = await write_case_report(
+                client, args.case, args.patient, args.out, key, pins.admin
+            )
+        finally:
+            await client.aclose()
+    print(f"{done['path']}: {done['photos']} photo(s) of IPP {done['patient'].get('ipp')}")
+    return 0
 
 
 # --- the timeline as text ---------------------------------------------------------------

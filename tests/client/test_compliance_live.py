@@ -28,7 +28,14 @@ from PIL import Image
 
 from chat.crypto import IdentityKeyPair
 from tests.live.cli import run_rounds
-from tests.live.sdk import LIMITS, demo_admin_key, department_named, query, signed_in
+from tests.live.sdk import (
+    LIMITS,
+    as_json,
+    demo_admin_key,
+    department_named,
+    query,
+    signed_in,
+)
 from tests.live.servers import LiveCluster
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(240)]
@@ -127,7 +134,7 @@ def released(cluster: LiveCluster) -> int:
 
 
 async def test_a_conversation_with_a_photo_and_a_redaction_read_from_the_terminal(
-    cluster: LiveCluster, ward: dict, key_file: str
+    cluster: LiveCluster, ward: dict, key_file: str, tmp_path: Path
 ):
     case = await open_case(cluster, "LIVE-1", "--ipp", ward["ipp"])
     out, _ = await run_rounds(cluster, "compliance_dan", "compliance", "cases")
@@ -159,6 +166,18 @@ async def test_a_conversation_with_a_photo_and_a_redaction_read_from_the_termina
         cluster, "compliance_dan", "library", "--case", str(case), "--patient-ipp", ward["ipp"]
     )
     assert "hand" in out and "teaching" in out
+    # The patient's photo report, decrypted with the compliance key, audited under the case.
+    report = tmp_path / "report.pdf"
+    out, _ = await run_rounds(
+        cluster, "compliance_dan", "report", "--case", str(case), "--key", key_file,
+        "--patient", ward["ipp"], "--out", str(report),
+    )  # fmt: skip
+    assert out.startswith(f"{report}: 1 photo(s) of IPP {ward['ipp']}")
+    assert report.read_bytes().startswith(b"%PDF-")
+    [(data,)] = query(
+        cluster, "SELECT data FROM audit_auditevent WHERE action = 'report.generated'"
+    )
+    assert as_json(data)["case"] == case
 
 
 async def test_a_tampered_envelope_is_reported_not_hidden(

@@ -1,0 +1,87 @@
+"""A patient's photo report made by a compliance officer under a case, with the compliance key.
+
+The same PDF as a member's (client/report.py), from the photos the case
+covers: each photo's message is opened offline with the compliance key
+(its thread's timeline released under the case, checked by
+client/compliance.py), its blob downloaded under the case and decrypted.
+A photo whose message fails a check stops the report: a document handed on
+holds verified photos only (`rounds compliance read` shows the failure).
+"""
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from chat.crypto import IdentityKeyPair
+from client.cases import timeline_pages
+from client.compliance import open_thread
+from client.errors import RoundsClientError
+from client.report import ReportPhoto, _id, _parse_time, build_report
+
+if TYPE_CHECKING:
+    from client.sdk import RoundsClient
+
+
+async def collect_case_photos(
+    client: "RoundsClient", case: int, ipp: str, key: IdentityKeyPair, pinned_admin: str
+) -> tuple[dict[str, Any], list[ReportPhoto]]:
+    """Every photo of the patient the case covers, decrypted and checked.
+
+    Raises RoundsClientError: `not_found` (no such photo under the case), a
+    message's failed check (its code), or what the server and the chain refuse.
+    """
+    items = [item async for item in client.library_items(ipp=ipp, case=case)]
+    if not items:
+        raise RoundsClientError("not_found", f"No photo of patient IPP {ipp} under case {case}.")
+    labels = {k["code"]: k["label"] for k in await client.photo_keywords()}
+    bodies: dict[Any, dict[str, Any]] = {}
+    checks: dict[Any, dict[str, Any]] = {}
+    opened: set[Any] = set()
+    photos = []
+    for item in items:
+        thread, message = _id(item["thread"]), item["message"]["id"]
+        if thread not in opened:
+            review, found = open_thread(
+                await timeline_pages(client, case, thread), key, pinned_admin
+            )
+            bodies.update(found)
+            checks.update({m["id"]: m["check"] for m in review["messages"]})
+            opened.add(thread)
+        body = bodies.get(message)
+        if body is None:
+            check = checks.get(message) or {"code": "not_found", "detail": "not released"}
+            raise RoundsClientError(
+                check["code"], f"photo {item['id']} (message {message}): {check['detail']}"
+            )
+        (entry,) = [p for p in body["photos"] if p["upload"] == str(item["upload"])]
+        sender = item.get("sender") or {}
+        annotates = entry.get("annotates")
+        photos.append(
+            ReportPhoto(
+                image=await client.download_photo(entry, params={"case": str(case)}),
+                captured_at=_parse_time(entry.get("captured_at")),
+                caregiver=sender.get("display_name") or sender.get("username") or "?",
+                keywords=[labels.get(code, code) for code in entry.get("keywords", [])],
+                note=f"Annotation of photo {annotates}." if annotates else "",
+            )
+        )
+    return items[0]["patient"], photos
+
+
+async def write_case_report(
+    client: "RoundsClient",
+    case: int,
+    ipp: str,
+    out: str | Path,
+    key: IdentityKeyPair,
+    pinned_admin: str,
+) -> dict[str, Any]:
+    """Build the report into `out`, then let the server audit it under the case."""
+    patient, photos = await collect_case_photos(client, case, ipp, key, pinned_admin)
+    path = Path(out)
+    path.write_bytes(build_report(patient, photos))  # noqa: ASYNC240 (a few megabytes, once)
+    await client.call(
+        "POST",
+        "/api/library/reports",
+        json={"patient": patient["id"], "photos": len(photos), "case": case},
+    )
+    return {"patient": patient, "photos": len(photos), "path": str(path)}
