@@ -135,7 +135,13 @@ def resolve(entry: AuditEvent, fp: Footprint) -> str | None:
     if entry.action == "library.query":
         if "patient_id" in data:
             return CERTAIN if data["patient_id"] == fp.patient_id else None
-        return POSSIBLE if key == "photos" and _search_reached(entry, data, fp) else None
+        case_id = data.get("case")
+        case = fp.cases.get(case_id) if isinstance(case_id, int) else None
+        if case is not None and case.patient_id == fp.patient_id:
+            return CERTAIN  # a case on the patient covers their photos only
+        if key != "photos" or not data.get("count"):
+            return None  # statistics show no photo; an empty page showed none
+        return POSSIBLE if _search_reached(entry, data, fp) else None
     if entry.action == "events.resumed":
         seqs = fp.event_seqs.get(entry.department_id or 0, [])
         start, end = data.get("from_seq"), data.get("to_seq")
@@ -369,7 +375,7 @@ def describe(entry: AuditEvent, data: dict[str, Any]) -> str:
         if entry.object_id == "sequences":
             return f"listed the patient's photo sequences ({data.get('count', 0)})"
         filters = ", ".join(data.get("filters") or []) or "none"
-        return f"searched the photo library (filters: {filters}; {data.get('count', 0)} photos)"
+        return f"searched the photo library (filters: {filters}; {_photos(data.get('count'))})"
     words = WORDS.get(action, action)
     if action == "history.read" and data.get("from_seq") is not None:
         words += f" (messages {data['from_seq']} to {data['to_seq']})"
@@ -378,5 +384,9 @@ def describe(entry: AuditEvent, data: dict[str, Any]) -> str:
     elif action == "attachment.downloaded" and data.get("range"):
         words += f" (bytes {data['range'][0]} to {data['range'][1]})"
     elif action == "report.generated":
-        words += f" ({data.get('photos')} photos)"
+        words += f" ({_photos(data.get('photos'))})"
     return words
+
+
+def _photos(count: Any) -> str:
+    return "1 photo" if count == 1 else f"{count or 0} photos"

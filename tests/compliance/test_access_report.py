@@ -278,3 +278,48 @@ def test_an_unknown_format_is_refused(hospital):
     case = open_case(h.compliance_dan, patient_id=h.patient.pk)
     response = Api(h.compliance_dan).get(report_path(case, h.patient, "format=xlsx"))
     assert response.status_code == 400
+
+
+def test_resolved_through_what_entries_name(hospital, ward):
+    """A resume names a department and event numbers, a search without a patient its
+    filter names: each is listed only if it reached the patient's objects."""
+    from chat.actions import record_resume
+    from chat.models import Event
+
+    h = hospital
+    plastic_last = Event.objects.filter(department=h.plastic).latest("seq").seq
+    record_resume(h.nurse_alice, h.plastic.pk, 0, plastic_last)
+    # After the photo message: only receipt events, none of Léa's messages.
+    photo_seq = Event.objects.get(message_id=ward["photo_message"]).seq
+    record_resume(h.surgeon_bob, h.plastic.pk, photo_seq, plastic_last)
+    vascular_last = Event.objects.filter(department=h.vascular).latest("seq").seq
+    record_resume(h.nurse_ines, h.vascular.pk, 0, vascular_last)
+    # No filter at all: Alice's departments held Léa's photo, Ines's did not.
+    check_search_photos(h.nurse_alice, PhotoQuery())
+    check_search_photos(h.nurse_ines, PhotoQuery())
+    # A keyword Léa's photo does not carry cannot have shown it.
+    check_search_photos(h.nurse_alice, PhotoQuery(keywords=("face",)))
+    case = open_case(h.compliance_dan, patient_id=h.patient.pk)
+    entries = Api(h.compliance_dan).get(report_path(case, h.patient)).json()["entries"]
+    resumes = [r["who"]["username"] for r in entries if r["action"] == "events.resumed"]
+    assert resumes == ["nurse_alice"]
+    searches = [(r["who"]["username"], r["what"]) for r in entries if r["certainty"] == POSSIBLE]
+    assert searches == [
+        ("nurse_alice", "searched the photo library (filters: department; 1 photo)"),
+        ("nurse_alice", "searched the photo library (filters: none; 1 photo)"),
+    ]
+
+
+def test_another_case_counts_only_for_what_it_released_of_the_patient(hospital, ward):
+    h = hospital
+    department = open_case(h.compliance_dan, "INC-2026-050", department_id=h.plastic.pk)
+    elsewhere = open_case(h.compliance_dan, "INC-2026-051", department_id=h.vascular.pk)
+    api = Api(h.compliance_dan)
+    for other in (department, elsewhere):
+        assert api.get(f"{CASES}/{other.pk}/threads").status_code == 200
+    case = open_case(h.compliance_dan, patient_id=h.patient.pk)
+    entries = api.get(report_path(case, h.patient)).json()["entries"]
+    by_case = {(r["case"], r["action"]) for r in entries}
+    assert (department.pk, "case.released") in by_case
+    assert (department.pk, "case.opened") not in by_case
+    assert elsewhere.pk not in {r["case"] for r in entries}
