@@ -1,5 +1,7 @@
 // The institution's admin key, used in this browser for one signature: the
-// statement that appoints a department's first head (docs/crypto.md §6).
+// statement that appoints a department's first head (docs/crypto.md §6); and
+// its compliance key, used by an officer's console to open a case's room key
+// wraps (views/compliancecase.js), read and wiped the same way.
 //
 // IT keeps the key off the server, in a file (what `manage.py appoint_head
 // --key-file` reads and `seed_demo` writes under var/demo-keys/ for the
@@ -21,9 +23,12 @@ export class AdminKeyRefused extends Error {
   }
 }
 
-function malformed() {
+// What was not done when a file is refused, by kind of key.
+const NOTHING = { admin: "Nothing was signed.", compliance: "Nothing was decrypted." };
+
+function malformed(kind = "admin") {
   return new AdminKeyRefused("malformed_key_file",
-    "This file is not an institution key file (it should hold 128 hexadecimal digits). Nothing was signed.");
+    `This file is not an institution key file (it should hold 128 hexadecimal digits). ${NOTHING[kind]}`);
 }
 
 function nibble(byte) {
@@ -64,25 +69,38 @@ function wipeIdentity(identity) {
  * Open `file`, check it is the pinned admin key, call `use(identity)` and wipe every copy
  * of the private bytes this code made, whatever happens. Returns what `use` returns.
  */
-export async function withAdminKey(file, pinnedFingerprint, use) {
+export function withAdminKey(file, pinnedFingerprint, use) {
+  return withInstitutionKey("admin", file, pinnedFingerprint, use);
+}
+
+/**
+ * The same for either institution key, `kind` "admin" or "compliance": refused unless its
+ * fingerprint is the PINNED one of that kind (not_the_admin_key, not_the_compliance_key).
+ */
+export async function withInstitutionKey(kind, file, pinnedFingerprint, use) {
+  if (!NOTHING[kind]) throw new TypeError(`unknown institution key ${kind}`);
   if (!pinnedFingerprint) {
-    throw new AdminKeyRefused("pins_required", "Confirm the institution's admin key fingerprint first.");
+    throw new AdminKeyRefused("pins_required", `Confirm the institution's ${kind} key fingerprint first.`);
   }
-  if (!file) throw new AdminKeyRefused("no_key_file", "Choose the institution's admin key file first.");
-  if (file.size > MAX_FILE_BYTES) throw malformed();
+  if (!file) throw new AdminKeyRefused("no_key_file", `Choose the institution's ${kind} key file first.`);
+  if (file.size > MAX_FILE_BYTES) throw malformed(kind);
   const raw = new Uint8Array(await file.arrayBuffer());
   let secret = null;
   let identity = null;
   try {
-    secret = parseKeyFile(raw);
+    try {
+      secret = parseKeyFile(raw);
+    } catch {
+      throw malformed(kind);
+    }
     try {
       identity = c.identityFromBytes(secret);
     } catch {
-      throw malformed();
+      throw malformed(kind);
     }
     if (identity.fingerprint !== pinnedFingerprint) {
-      throw new AdminKeyRefused("not_the_admin_key",
-        "This key file is not the institution's admin key configured for this hospital (its fingerprint differs). Nothing was signed.",
+      throw new AdminKeyRefused(`not_the_${kind}_key`,
+        `This key file is not the institution's ${kind} key configured for this hospital (its fingerprint differs). ${NOTHING[kind]}`,
         { file: identity.fingerprint, pinned: pinnedFingerprint });
     }
     return await use(identity);

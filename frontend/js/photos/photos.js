@@ -97,20 +97,22 @@ const THUMBNAILS_KEPT = 600;
 const FULL_KEPT = 6;
 const fullOrder = [];
 
-function decryptedBlob(entry, kept) {
-  if (!decrypted.has(entry.upload)) {
-    const promise = downloadBlob(entry).then((bytes) => new Blob([bytes], { type: entry.media_type || "image/jpeg" }));
-    promise.catch(() => decrypted.delete(entry.upload));
-    decrypted.set(entry.upload, promise);
+function decryptedBlob(entry, kept, caseId = null) {
+  // Under a case the download is the case's (and audited as such): not shared with another's.
+  const id = caseId ? `case ${caseId}:${entry.upload}` : entry.upload;
+  if (!decrypted.has(id)) {
+    const promise = downloadBlob(entry, { caseId }).then((bytes) => new Blob([bytes], { type: entry.media_type || "image/jpeg" }));
+    promise.catch(() => decrypted.delete(id));
+    decrypted.set(id, promise);
     if (!kept) {
-      fullOrder.push(entry.upload);
+      fullOrder.push(id);
       while (fullOrder.length > FULL_KEPT) decrypted.delete(fullOrder.shift());
     } else if (decrypted.size > THUMBNAILS_KEPT + FULL_KEPT) {
-      const oldest = [...decrypted.keys()].find((id) => !fullOrder.includes(id));
+      const oldest = [...decrypted.keys()].find((key) => !fullOrder.includes(key));
       decrypted.delete(oldest);
     }
   }
-  return decrypted.get(entry.upload);
+  return decrypted.get(id);
 }
 
 /** The plaintext of a photo this browser just sent: shown without downloading it again. */
@@ -137,15 +139,17 @@ export function forgetBodyImages(body) {
 
 /** blob: URLs of one view; `revoke()` when the view leaves, so decrypted images do not outlive it. */
 export class ImageUrls {
-  constructor() {
+  /** @param caseId a compliance officer's view: every download names this case */
+  constructor({ caseId = null } = {}) {
     this.urls = new Map();
+    this.caseId = caseId;
   }
 
   /** @param photo a body photo; thumbnail=true for its thumbnail */
   url(photo, { thumbnail = true } = {}) {
     const entry = thumbnail ? photo.thumbnail : photo;
     if (!this.urls.has(entry.upload)) {
-      const promise = decryptedBlob(entry, thumbnail).then((blob) => {
+      const promise = decryptedBlob(entry, thumbnail, this.caseId).then((blob) => {
         if (this.revoked) throw new Error("the view has left"); // no URL that nobody would revoke
         return URL.createObjectURL(blob);
       });

@@ -87,9 +87,10 @@ export async function uploadBlob(department, blob, { onProgress = () => {}, chun
  * Download a blob's ciphertext (Range resume), check its size and SHA-256
  * against the body's, then decrypt: the plaintext, or an error and nothing.
  * @param {{upload: string, key: string, sha256: string, size: number}} entry a photo or thumbnail of a body
+ * @param {{caseId?: number}} options a compliance officer's download names the case that covers it
  */
-export async function downloadBlob(entry) {
-  const path = `/api/uploads/${entry.upload}/content`;
+export async function downloadBlob(entry, { caseId = null } = {}) {
+  const path = `/api/uploads/${entry.upload}/content${caseId ? `?case=${Number(caseId)}` : ""}`;
   const parts = [];
   let have = 0;
   let failures = 0;
