@@ -24,6 +24,10 @@ import * as members from "./views/members.js";
 import * as library from "./views/library.js";
 import * as review from "./views/review.js";
 import * as admin from "./views/admin.js";
+import * as compliance from "./views/compliance.js";
+import * as complianceCase from "./views/compliancecase.js";
+import * as complianceThread from "./views/compliancethread.js";
+import { Reader } from "./compliance/reader.js";
 
 const ROUTES = [
   [/^#\/d\/(\d+)\/members$/, members],
@@ -36,6 +40,9 @@ const ROUTES = [
   [/^#\/keys$/, keys],
   [/^#\/pin$/, pin],
   [/^#\/admin$/, admin],
+  [/^#\/compliance$/, compliance],
+  [/^#\/compliance\/c\/(\d+)$/, complianceCase],
+  [/^#\/compliance\/c\/(\d+)\/t\/(\d+)$/, complianceThread],
   [/^#?\/?$/, home],
 ];
 
@@ -48,6 +55,7 @@ class App {
     this.pinProblems = []; // server institution keys that differ from the pins: [{kind, code, …}]
     this.mounted = null;
     this.keyState = null;
+    this.reader = null; // an officer's review: what it verified and the room keys it opened (compliance/reader.js)
     this.openThread = null; // the conversation on screen, for read receipts
     addEventListener("hashchange", () => this.route());
     document.getElementById("back").addEventListener("click", () => history.length > 1 ? history.back() : this.go("#/"));
@@ -80,9 +88,15 @@ class App {
     this.state = new State(user);
     this.pins = await loadPins();
     this.e2e = new E2E(user, this.pins);
+    // A compliance officer reads under review cases with the compliance key file, not a key of their own.
+    this.reader = user.is_compliance_officer ? new Reader(user, this.pins) : null;
     this.keyState = await this.e2e.keyState();
     document.getElementById("signout").hidden = false;
     if (this.keyState !== "ready") {
+      if (user.is_compliance_officer) {
+        this.go((await this.settlePins()) ? "#/compliance" : "#/pin");
+        return;
+      }
       // An administrator appoints heads with the institution's key, not a key of their own.
       this.go(user.is_admin ? "#/admin" : "#/keys");
       return;
@@ -90,9 +104,19 @@ class App {
     this.connect();
   }
 
-  /** Routes open before this browser holds the user's keys: key set-up, and an administrator's. */
+  /** Where a user without keys on this browser goes: administration, the compliance console, or key set-up. */
+  keylessHome() {
+    const user = this.state.user;
+    return user.is_admin ? "#/admin" : user.is_compliance_officer ? "#/compliance" : "#/keys";
+  }
+
+  /** Routes open before this browser holds the user's keys: key set-up, an administrator's, an officer's. */
   openWithoutKeys(hash) {
-    return hash === "#/keys" || (this.state?.user.is_admin && ["#/admin", "#/pin"].includes(hash));
+    const user = this.state?.user;
+    if (hash === "#/keys") return true;
+    if (user?.is_admin && ["#/admin", "#/pin"].includes(hash)) return true;
+    return Boolean(user?.is_compliance_officer)
+      && (hash === "#/pin" || /^#\/compliance(\/|$)/.test(hash) || /^#\/library(\?|$)/.test(hash));
   }
 
   /**
@@ -354,6 +378,8 @@ class App {
     this.socket?.stop();
     this.socket = null;
     this.e2e = null;
+    this.reader?.forget(); // the room keys an officer's review opened
+    this.reader = null;
     this.state = null;
     this.pins = null;
     this.keyState = null;
@@ -385,7 +411,7 @@ class App {
 
   route() {
     if (!this.state) return this.showLogin();
-    if (this.keyState !== "ready" && !this.openWithoutKeys(location.hash)) return this.go(this.state.user.is_admin ? "#/admin" : "#/keys");
+    if (this.keyState !== "ready" && !this.openWithoutKeys(location.hash)) return this.go(this.keylessHome());
     for (const [pattern, view] of ROUTES) {
       const match = pattern.exec(location.hash);
       if (match) return this.mount(view, match.slice(1).map(Number), this.query());

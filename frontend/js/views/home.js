@@ -24,6 +24,7 @@ export function render(app) {
   // An institution key the server shows that is not the pinned one: said at once, not only when refused.
   const pins = (app.pinProblems || []).map((problem) => h("p", { class: "error", role: "alert", dataset: { code: problem.code } }, explain(problem)));
   const administration = app.state.user.is_admin ? h("a", { class: "button", href: "#/admin" }, "Administration") : null;
-  const el = h("div", { class: "stack" }, pins, findButton, h("h2", {}, "My departments"), list, fingerprint, administration);
+  const review = app.state.user.is_compliance_officer ? h("a", { class: "button", href: "#/compliance" }, "Compliance review") : null;
+  const el = h("div", { class: "stack" }, pins, findButton, h("h2", {}, "My departments"), list, fingerprint, administration, review);
   return { el, title: "Rounds", focus: findButton, unmount: () => app.state.removeEventListener("change", onChange) };
 }

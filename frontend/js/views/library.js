@@ -3,7 +3,14 @@
 // more" following the server's next_cursor. Each thumbnail is decrypted
 // from its message (which the server serves with the item) and opens in the
 // viewer, where two photos of the patient can be compared.
+//
+// A compliance officer names one of their review cases instead (a picker of
+// the cases that release: `case` in the route and in every request, downloads
+// included); the library then shows what the case covers, redacted photos
+// too, each checked and decrypted with the conversation keys the case's review
+// opened with the compliance key file (compliance/reader.js photoOf).
 import { get } from "../api.js";
+import { caseStatus } from "./compliance.js";
 import { CONSENTS, ImageUrls, keywordLabel, keywords, openItem } from "../photos/photos.js";
 import { h, dayTime, explain, patientLabel } from "../ui.js";
 import { openViewer } from "./viewer.js";
@@ -13,7 +20,7 @@ const CATEGORIES = { site: "Site", context: "Context" };
 const ORDER = (category) => ({ site: 0, context: 1 })[category] ?? 2;
 
 /** One library item as a tile: thumbnail, date, keywords (and the patient when asked). */
-export function libraryTile(app, urls, item, { showPatient = true, list = [] } = {}) {
+export function libraryTile(app, urls, item, { showPatient = true, list = [], open = openItem } = {}) {
   const img = h("img", { alt: "" });
   const who = showPatient ? h("span", { class: "tile-patient" }, `${patientLabel(item.patient)} · IPP ${item.patient.ipp}`) : null;
   const tile = h("button", {
@@ -21,8 +28,9 @@ export function libraryTile(app, urls, item, { showPatient = true, list = [] } =
     "aria-label": `Photo of ${patientLabel(item.patient)} taken ${dayTime(item.captured_at)}${item.keywords.length ? `, ${item.keywords.map((k) => keywordLabel(list, k)).join(", ")}` : ""}`,
     onclick: async () => {
       try {
-        const photo = await openItem(app, item);
-        openViewer(app, urls, { photo, senderName: app.state.displayName(item.department, item.sender), patient: item.patient.id });
+        const photo = await open(app, item);
+        // Under a case there is no comparison: the patient's other photos are not the case's.
+        openViewer(app, urls, { photo, senderName: app.state.displayName(item.department, item.sender), patient: open === openItem ? item.patient.id : null });
       } catch (error) {
         tile.querySelector(".tile-error")?.remove();
         tile.append(h("span", { class: "error tile-error" }, explain(error)));
@@ -30,7 +38,7 @@ export function libraryTile(app, urls, item, { showPatient = true, list = [] } =
     },
   }, img, h("span", { class: "tile-date" }, dayTime(item.captured_at)), who,
   h("span", { class: "tile-tags" }, item.keywords.map((k) => keywordLabel(list, k)).join(" · ")));
-  openItem(app, item).then((photo) => urls.url(photo)).then((url) => {
+  Promise.resolve().then(() => open(app, item)).then((photo) => urls.url(photo)).then((url) => {
     img.src = url;
     tile.classList.add("ready");
   }).catch((error) => {
@@ -41,8 +49,17 @@ export function libraryTile(app, urls, item, { showPatient = true, list = [] } =
 }
 
 export function render(app, query) {
-  const urls = new ImageUrls();
   const state = app.state;
+  const officer = Boolean(state.user.is_compliance_officer && app.reader);
+  const caseId = officer ? Number(query.get("case")) || null : null;
+  const urls = new ImageUrls({ caseId });
+  const open = caseId ? (_, item) => app.reader.photoOf(item) : openItem;
+  const casePicker = officer ? h("select", { id: "lib-case", name: "case", onchange: () => {
+    const params = filters();
+    params.delete("case");
+    if (casePicker.value) params.set("case", casePicker.value);
+    app.go(`#/library${params.size ? `?${params}` : ""}`);
+  } }, h("option", { value: "" }, app.keyState === "ready" ? "My departments (no case)" : "Choose a case…")) : null;
   let patientId = Number(query.get("patient")) || null;
   // Page size: ?limit= in the route (1–200), for a slow link or a test of the cursor.
   const pageSize = Math.min(200, Math.max(1, Number(query.get("limit")) || PAGE));
@@ -66,6 +83,7 @@ export function render(app, query) {
 
   const filters = () => {
     const params = new URLSearchParams();
+    if (caseId) params.set("case", caseId);
     if (patientId) params.set("patient", patientId);
     if (department.value) params.set("department", department.value);
     if (dateFrom.value) params.set("date_from", dateFrom.value);
@@ -88,6 +106,10 @@ export function render(app, query) {
       grid.replaceChildren();
       cursor = null;
     }
+    if (officer && !caseId && app.keyState !== "ready") {
+      status.textContent = "Choose the case this look is made under: the library shows what it covers.";
+      return;
+    }
     params.set("limit", pageSize);
     if (cursor) params.set("cursor", cursor);
     status.textContent = "Loading…";
@@ -95,7 +117,7 @@ export function render(app, query) {
     try {
       const page = await get(`/api/library/photos?${params}`);
       if (mine !== generation) return;
-      grid.append(...page.items.map((item) => libraryTile(app, urls, item, { showPatient: !patientId, list })));
+      grid.append(...page.items.map((item) => libraryTile(app, urls, item, { showPatient: !patientId, list, open })));
       cursor = page.next_cursor;
       more.hidden = !cursor;
       const shown = grid.children.length;
@@ -119,6 +141,10 @@ export function render(app, query) {
       drawPatient();
       load({ reset: true });
     } }, "All patients"));
+    if (caseId) {
+      chip.textContent = `Patient no. ${patientId}`; // an officer reads patients through the case only
+      return;
+    }
     try {
       const p = await state.patient(patientId);
       chip.textContent = `Patient: ${patientLabel(p)} · IPP ${p.ipp}`;
@@ -142,7 +168,14 @@ export function render(app, query) {
   h("details", { class: "keywords", open: query.has("keyword") }, keywordSummary, keywordArea),
   h("button", { type: "submit", class: "primary" }, "Show photos"));
   // With a patient chosen, the grid comes first on a phone; the filters are a tap away.
-  const filterBox = h("div", { class: "card stack" }, patientChip,
+  if (casePicker) {
+    get("/api/compliance/cases").then((cases) => {
+      const releasing = cases.filter((item) => caseStatus(item)[0] === "open" && item.opened_by?.id === state.user.id);
+      casePicker.append(...releasing.map((item) => h("option", { value: item.id, selected: item.id === caseId }, `${item.reference} — ${item.reason.slice(0, 60)}`)));
+    }).catch((error) => (status.textContent = explain(error)));
+  }
+  const caseBox = casePicker ? h("div", {}, h("label", { for: "lib-case" }, "Review case"), casePicker) : null;
+  const filterBox = h("div", { class: "card stack" }, caseBox, patientChip,
     h("details", { class: "filters", open: !patientId || active }, h("summary", {}, "Filters: dates, keywords, consent"), form));
 
   keywords().then((terms) => {

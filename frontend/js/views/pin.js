@@ -19,7 +19,7 @@ const WHAT = {
 /** Where to go once every key is confirmed. */
 function done(app) {
   if (app.keyState === "ready") app.connect();
-  else app.go(app.state.user.is_admin ? "#/admin" : "#/keys");
+  else app.go(app.keylessHome());
 }
 
 export function render(app) {

@@ -1,0 +1,152 @@
+// The compliance console's first screen (docs/compliance.md, "In the
+// browser"): an officer's review cases, newest first, with what each awaits;
+// "Open a case" (reference, reason, scope: patient by IPP, department, user,
+// dates, combined with AND); "Approve" for another officer's case that awaits a
+// second officer (four-eyes); "Close" for the opener or the approver. Not the
+// clinicians' screens: an officer needs no personal key and no department.
+// Reading a case is views/compliancecase.js.
+import { get, post } from "../api.js";
+import { h, fullTime, showError } from "../ui.js";
+
+/** In words, where a case stands: [data-status value, sentence]. */
+export function caseStatus(item) {
+  if (item.closed_at) return ["closed", `Closed by ${item.closed_by?.username ?? "?"} ${fullTime(item.closed_at)}`];
+  if (item.awaits_approval) return ["awaiting", "Awaits a second officer's approval"];
+  if (item.approved_at) return ["open", `Open, approved by ${item.approved_by?.username ?? "?"}`];
+  return ["open", "Open"];
+}
+
+/** The scope as a sentence: what the case covers (AND). */
+export function scopeText(scope) {
+  const parts = [];
+  if (scope.patient) parts.push(`patient no. ${scope.patient}`);
+  if (scope.department) parts.push(`department no. ${scope.department}`);
+  if (scope.user) parts.push(`user no. ${scope.user}`);
+  if (scope.date_from) parts.push(`from ${fullTime(scope.date_from)}`);
+  if (scope.date_to) parts.push(`until ${fullTime(scope.date_to)}`);
+  return parts.join(", ") || "no scope";
+}
+
+function field(id, label, input, hint = null) {
+  return h("div", {}, h("label", { for: id }, label), input, hint ? h("p", { class: "muted", id: `${id}-hint` }, hint) : null);
+}
+
+/** A date field's day as an instant with its offset: the start of the day, or its end. */
+function dayBound(value, end) {
+  if (!value) return null;
+  const [y, m, d] = value.split("-").map(Number);
+  const when = end ? new Date(y, m - 1, d, 23, 59, 59, 999) : new Date(y, m - 1, d);
+  return when.toISOString();
+}
+
+function openForm(onOpened) {
+  const reference = h("input", { id: "case-reference", name: "reference", required: true, maxlength: 64, autocomplete: "off" });
+  const reason = h("textarea", { id: "case-reason", name: "reason", required: true, maxlength: 1000, rows: 3 });
+  const ipp = h("input", { id: "case-ipp", name: "ipp", inputmode: "numeric", autocomplete: "off" });
+  const department = h("input", { id: "case-department", name: "department", inputmode: "numeric", pattern: "[0-9]+" });
+  const user = h("input", { id: "case-user", name: "user", inputmode: "numeric", pattern: "[0-9]+" });
+  const from = h("input", { id: "case-from", name: "date_from", type: "date" });
+  const to = h("input", { id: "case-to", name: "date_to", type: "date" });
+  const problem = h("p", { class: "error", role: "alert", id: "case-error" });
+  const submit = h("button", { type: "submit", class: "primary", id: "open-case" }, "Open the case");
+  const form = h("form", {
+    class: "stack", "aria-labelledby": "open-case-title",
+    onsubmit: async (event) => {
+      event.preventDefault();
+      showError(problem, null);
+      const body = { reference: reference.value, reason: reason.value };
+      if (ipp.value.trim()) body.ipp = ipp.value.trim();
+      if (department.value.trim()) body.department = Number(department.value);
+      if (user.value.trim()) body.user = Number(user.value);
+      if (from.value) body.date_from = dayBound(from.value, false);
+      if (to.value) body.date_to = dayBound(to.value, true);
+      submit.disabled = true;
+      try {
+        const opened = await post("/api/compliance/cases", body);
+        form.reset();
+        onOpened(opened);
+      } catch (error) {
+        showError(problem, error);
+        if (error.status) problem.textContent = error.message; // the server names the field at fault
+      } finally {
+        submit.disabled = false;
+      }
+    },
+  },
+  h("h2", { id: "open-case-title" }, "Open a case"),
+  field("case-reference", "Reference", reference, "The request's number, e.g. INC-2026-042. Unique; seen by other officers."),
+  field("case-reason", "Reason", reason, "Name the request (a patient's access request, a complaint…), not the patient's health."),
+  h("fieldset", { class: "choices" }, h("legend", {}, "Scope (at least one; they combine)"),
+    field("case-ipp", "Patient's IPP", ipp),
+    h("div", { class: "row" }, field("case-department", "Department number", department), field("case-user", "User number", user)),
+    h("div", { class: "row" }, field("case-from", "From (day)", from), field("case-to", "Until (day)", to))),
+  problem, submit);
+  return form;
+}
+
+export function render(app) {
+  const me = app.state.user;
+  const list = h("ul", { class: "list", id: "cases", "aria-label": "Review cases" });
+  const problem = h("p", { class: "error", role: "alert", id: "cases-error" });
+  const status = h("p", { class: "muted", role: "status", id: "cases-status" });
+
+  const act = async (path, done) => {
+    showError(problem, null);
+    try {
+      await post(path);
+      status.textContent = done;
+      await draw();
+    } catch (error) {
+      showError(problem, error);
+    }
+  };
+
+  const item = (c) => {
+    const [kind, text] = caseStatus(c);
+    const mine = c.opened_by?.id === me.id;
+    const approver = c.approved_by?.id === me.id;
+    const actions = [];
+    if (mine && kind === "open") actions.push(h("a", { class: "button primary", href: `#/compliance/c/${c.id}` }, "Review"));
+    if (!mine && kind === "awaiting") {
+      actions.push(h("button", { type: "button", class: "primary", onclick: () => act(`/api/compliance/cases/${c.id}/approve`, `Case ${c.reference} approved.`) }, "Approve"));
+    }
+    if ((mine || approver) && kind !== "closed") {
+      actions.push(h("button", { type: "button", class: "danger", onclick: () => {
+        if (confirm(`Close case ${c.reference}? A closed case releases nothing more and is never reopened.`)) {
+          act(`/api/compliance/cases/${c.id}/close`, `Case ${c.reference} closed.`);
+        }
+      } }, "Close"));
+    }
+    if (mine && kind === "closed") actions.push(h("a", { class: "button", href: `#/compliance/c/${c.id}` }, "Open"));
+    return h("li", { class: "card stack", dataset: { case: c.id, reference: c.reference, status: kind } },
+      h("div", {}, h("strong", {}, c.reference), h("div", { class: "sub" }, text)),
+      h("p", { class: "case-reason" }, c.reason),
+      h("p", { class: "sub" }, `Scope: ${scopeText(c.scope)}`),
+      h("p", { class: "sub" }, `Opened by ${c.opened_by?.username ?? "?"} ${fullTime(c.opened_at)}${c.four_eyes ? " · four-eyes" : ""}`),
+      actions.length ? h("div", { class: "row" }, actions) : null);
+  };
+
+  const draw = async () => {
+    try {
+      const cases = await get("/api/compliance/cases");
+      list.replaceChildren(...(cases.length ? cases.map(item) : [h("li", { class: "muted" }, "No case yet.")]));
+    } catch (error) {
+      showError(problem, error);
+    }
+  };
+  draw();
+
+  const form = openForm((opened) => {
+    status.textContent = opened.awaits_approval
+      ? `Case ${opened.reference} opened. A second compliance officer must approve it before it releases anything.`
+      : `Case ${opened.reference} opened.`;
+    draw();
+  });
+  const el = h("div", { class: "stack", id: "compliance" },
+    h("p", { class: "muted" }, "Everything you read here is released under a case and written to the audit trail before it is sent. Messages and photos are decrypted in this browser with the compliance key file, which is never sent to the server."),
+    status, problem,
+    h("h2", {}, "Cases"), list,
+    h("details", { class: "card", id: "open-case-box" }, h("summary", {}, "Open a case"), form),
+    h("a", { class: "button", href: "#/library" }, "Photo library (by case)"));
+  return { el, title: "Compliance review" };
+}

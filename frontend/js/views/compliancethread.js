@@ -1,0 +1,209 @@
+// A thread's whole timeline under a review case, decrypted in this browser:
+// every message, redacted ones included (marked: who, when, on which right,
+// why), photos with their keywords and consent, "Seen by" with times, who was
+// a member when each message was written, and each message's check result
+// (compliance/reader.js: the chain from the pinned admin key, the key version,
+// the sender's signature with the key the chain admitted). A message whose
+// check fails is shown with its code, never left out. Also the department's
+// signed membership, its membership records and its key versions.
+import { get } from "../api.js";
+import { consentLabel, ImageUrls, keywordLabel, keywords } from "../photos/photos.js";
+import { h, explain, fullTime, shortTime, showError } from "../ui.js";
+import { keyForm, patientText } from "./compliancecase.js";
+import { openViewer } from "./viewer.js";
+
+const PAGE = 200;
+const MAX_PAGES = 50; // 10,000 messages: a narrower case beyond that
+const FAR = 10 * 60 * 1000;
+
+async function wholeTimeline(caseId, threadId) {
+  const pages = [];
+  let after = 0;
+  for (let i = 0; i < MAX_PAGES; i++) {
+    const page = await get(`/api/compliance/cases/${caseId}/threads/${threadId}/timeline?after_seq=${after}&limit=${PAGE}`);
+    pages.push(page);
+    if (!page.has_more || !page.messages.length) break;
+    after = page.messages[page.messages.length - 1].seq;
+  }
+  const last = pages[pages.length - 1];
+  return {
+    thread: last.thread,
+    department: last.department,
+    messages: pages.flatMap((p) => p.messages),
+    receipts: pages.flatMap((p) => p.receipts),
+    attachments: pages.flatMap((p) => p.attachments),
+    truncated: last.has_more,
+  };
+}
+
+/** For each message, who had read up to it, and since when (the first receipt that covers it). */
+function seenBy(messages, receipts) {
+  const seen = new Map();
+  for (const m of messages) {
+    const readers = new Map();
+    for (const r of receipts) {
+      if (r.up_to_seq < m.seq || r.user.id === m.sender.id) continue;
+      const at = readers.get(r.user.id);
+      if (!at || r.read_at < at.read_at) readers.set(r.user.id, r);
+    }
+    seen.set(m.id, [...readers.values()].sort((a, b) => a.read_at.localeCompare(b.read_at)));
+  }
+  return seen;
+}
+
+export function render(app, caseId, threadId) {
+  const urls = new ImageUrls({ caseId });
+  const problem = h("p", { class: "error", role: "alert", id: "timeline-error" });
+  const head = h("div", { class: "card stack", id: "timeline-head" }, h("p", { class: "loading" }, "Loading the timeline…"));
+  const keyBox = h("div", { class: "stack" });
+  const list = h("ol", { class: "messages", id: "timeline", "aria-label": "Messages, oldest first" });
+  const members = h("details", { class: "card", id: "membership" }, h("summary", {}, "Membership"));
+  const versions = h("details", { class: "card", id: "key-versions" }, h("summary", {}, "Conversation keys"));
+  let names = new Map();
+  let terms = [];
+  let data = null;
+  let department = null;
+  keywords().then((k) => (terms = k)).catch(() => {});
+
+  const name = (id) => names.get(id) ?? `user ${id}`;
+
+  const photos = (m, body) => {
+    const records = data.attachments.filter((a) => a.message === m.id).sort((a, b) => a.position - b.position);
+    return h("div", { class: "photos" }, body.photos.map((photo, i) => {
+      const record = records[i] ?? {};
+      const img = h("img", { alt: "" });
+      const tags = (record.keywords ?? photo.keywords ?? []).map((k) => keywordLabel(terms, k));
+      const button = h("button", {
+        type: "button", class: "photo", "aria-label": `Photo ${i + 1}${tags.length ? `: ${tags.join(", ")}` : ""}`,
+        onclick: () => openViewer(app, urls, { photo, senderName: m.sender.username }),
+      }, img);
+      urls.url(photo).then((url) => {
+        img.src = url;
+        button.classList.add("ready");
+      }).catch((error) => {
+        img.remove();
+        button.append(h("span", { class: "error" }, explain(error)));
+      });
+      return h("figure", { class: "review-photo" }, button, h("figcaption", { class: "tags" },
+        tags.map((t) => h("span", { class: "tag" }, t)),
+        h("span", { class: "tag consent" }, `Consent: ${consentLabel(record.consent ?? photo.consent)}`),
+        record.captured_at ? h("span", { class: "tag" }, `Taken ${fullTime(record.captured_at)}`) : null));
+    }));
+  };
+
+  const membersWhen = (header) => {
+    if (!header || !department) return null;
+    const at = [...names.keys()].map((id) => [id, department.chain.memberAt(id, header.chain_seq)]).filter(([, m]) => m);
+    return h("details", { class: "sub members-then" }, h("summary", {}, `Members when written (statement ${header.chain_seq})`),
+      h("p", {}, at.map(([id, m]) => `${name(id)}${m.role === "head" ? " (head)" : ""}`).join(", ") || "none"));
+  };
+
+  const entry = (m, seen) => {
+    const li = h("li", { class: "msg", dataset: { seq: m.seq, message: m.id } });
+    let opened = null;
+    let failure = null;
+    try {
+      opened = app.reader.open(m, data.thread.department);
+    } catch (error) {
+      failure = error;
+    }
+    const check = failure ? failure.code ?? "error" : opened.text === null ? "signature_only" : "ok";
+    li.dataset.check = check;
+    const meta = h("div", { class: "meta" }, h("strong", {}, m.sender.username),
+      h("time", { datetime: m.created_at, title: fullTime(m.created_at) }, shortTime(m.created_at)));
+    const parts = [meta];
+    if (m.redacted) {
+      const r = m.redacted;
+      li.classList.add("redacted");
+      parts.push(h("p", { class: "notice redaction" },
+        `Redacted by ${name(r.by?.id ?? r.by)} ${fullTime(r.at)}${r.right ? ` (as ${r.right})` : ""}`,
+        r.reason ? ` — reason: “${r.reason}”` : " — no reason given"));
+    }
+    if (opened?.text !== null && opened) {
+      if (opened.text) parts.push(h("p", { class: "text" }, opened.text));
+      if (opened.body) parts.push(photos(m, opened.body));
+      const sent = opened.header.sent_at;
+      if (Math.abs(new Date(sent) - new Date(m.created_at)) > FAR) parts.push(h("p", { class: "sub sent-at" }, `written ${fullTime(sent)}`));
+    } else if (opened) {
+      parts.push(h("p", { class: "text muted" }, `Not decrypted: ${explain(opened.keyError)}`));
+    }
+    const result = failure
+      ? h("p", { class: "error check", dataset: { code: failure.code ?? "" } }, `Check failed: ${explain(failure)}`)
+      : h("p", { class: "sub check" }, `Signature verified: ${m.sender.username}, a member at statement ${opened.header.chain_seq}, key version ${opened.header.key_version}`);
+    parts.push(result);
+    if (seen.length) {
+      parts.push(h("p", { class: "sub seen-by" }, `Seen by ${seen.map((r) => `${r.user.username} ${fullTime(r.read_at)}`).join(", ")}`));
+    }
+    parts.push(membersWhen(opened?.header ?? null));
+    li.append(...parts.filter(Boolean));
+    return li;
+  };
+
+  const drawMembership = () => {
+    const chain = department.chain;
+    const statements = department.raw.chain.statements.map((s) => s.signed.statement);
+    members.replaceChildren(h("summary", {}, `Membership: ${chain.members.size} member${chain.members.size === 1 ? "" : "s"} now, ${statements.length} signed statements (verified)`),
+      h("ol", { class: "sub", "aria-label": "Signed membership statements" }, statements.map((s) => h("li", {},
+        `${s.kind} ${name(s.subject_user)} (${s.role}), signed by ${s.signer_user === null ? "the institution's admin key" : name(s.signer_user)}, ${fullTime(s.issued_at)}`))),
+      h("h3", {}, "Membership records"),
+      h("ul", { class: "sub", "aria-label": "Membership records" }, department.raw.memberships.map((r) => h("li", {},
+        `${r.user.username} (${r.role}): admitted ${fullTime(r.admitted_at)}${r.admitted_by ? ` by ${name(r.admitted_by)}` : ""}`
+        + (r.removed_at ? `, removed ${fullTime(r.removed_at)}${r.removed_by ? ` by ${name(r.removed_by)}` : ""}` : "")))));
+  };
+
+  const drawVersions = () => {
+    const held = app.reader.keys.get(department.id) ?? new Map();
+    const refused = app.reader.refusedWraps.get(department.id) ?? new Map();
+    versions.replaceChildren(h("summary", {}, `Conversation keys: ${department.versions.size}`),
+      h("ul", { class: "sub" }, [...department.versions].map(([version, v]) => h("li", { dataset: { version } },
+        `Version ${version}: `,
+        v.error ? `record refused (${explain(v.error)})`
+          : `made by ${name(v.record.creator_user)} at statement ${v.record.chain_seq}, signature verified; `
+          + (held.has(version) ? "opened with the compliance key" : refused.has(version) ? `not opened: ${explain(refused.get(version))}` : "not opened yet")))));
+  };
+
+  const drawMessages = () => {
+    const seen = seenBy(data.messages, data.receipts);
+    list.replaceChildren(...data.messages.map((m) => entry(m, seen.get(m.id))));
+    if (!data.messages.length) list.append(h("li", { class: "muted" }, "No message in this case's dates."));
+    drawVersions();
+    const missing = app.reader.missingKeys(department);
+    keyBox.replaceChildren(missing.length ? keyForm(app, async () => [department], () => drawMessages()) : h("p", { class: "muted", role: "status", id: "keys-held" }, "Every conversation key of this thread is open in this browser."));
+  };
+
+  (async () => {
+    try {
+      data = await wholeTimeline(caseId, threadId);
+    } catch (error) {
+      head.replaceChildren();
+      showError(problem, error);
+      if (error.status) problem.textContent = `${error.message} (${error.code})`;
+      return;
+    }
+    const t = data.thread;
+    names = new Map(data.department.memberships.map((r) => [r.user.id, r.user.username]));
+    for (const m of data.messages) names.set(m.sender.id, m.sender.username);
+    head.replaceChildren(h("h2", {}, t.title), h("p", {}, patientText(t.patient)),
+      h("p", { class: "sub" }, `Department no. ${t.department} · opened ${fullTime(t.created_at)}${t.closed_at ? ` · closed ${fullTime(t.closed_at)}` : ""}`));
+    if (data.truncated) head.append(h("p", { class: "notice" }, "More messages than this screen shows: narrow the case's dates."));
+    app.retitle(el, t.title);
+    const server = data.department.compliance?.fingerprint;
+    if (server && app.pins?.compliance && server !== app.pins.compliance) {
+      head.append(h("p", { class: "error", role: "alert", dataset: { code: "compliance_key_mismatch" } }, explain({ code: "compliance_key_mismatch" })));
+    }
+    try {
+      department = await app.reader.verifyDepartment(data.department);
+    } catch (error) {
+      // The chain does not verify: every message is listed, each with the check that failed.
+      showError(problem, error);
+      const seen = seenBy(data.messages, data.receipts);
+      list.replaceChildren(...data.messages.map((m) => entry(m, seen.get(m.id))));
+      return;
+    }
+    drawMembership();
+    drawMessages();
+  })();
+
+  const el = h("div", { class: "stack", id: "compliance-thread" }, head, problem, keyBox, list, members, versions);
+  return { el, title: "Timeline", back: true, unmount: () => urls.revoke() };
+}
