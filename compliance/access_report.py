@@ -14,13 +14,14 @@ only its filters' names and a count, so all the report can say is that the
 patient's photos were within its reach when it ran.
 """
 
+import uuid
 from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db.models import CharField, Q, QuerySet
+from django.db.models import CharField, Count, Q, QuerySet
 from django.db.models.functions import Cast
 
 from accounts.models import User
@@ -34,6 +35,7 @@ CHUNK = 500
 PAGE_MAX = 500
 
 CERTAIN, POSSIBLE = "certain", "possible"
+MESSAGE_ACTIONS = ("message.posted", "message.redacted", "attachment.attached")
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,10 @@ class Footprint:
 
 
 def footprint(patient_id: int) -> Footprint:
-    threads = {t.pk: t for t in Thread.objects.filter(patient_id=patient_id)}
+    threads = {
+        t.pk: t
+        for t in Thread.objects.filter(patient_id=patient_id).annotate(kept=Count("messages"))
+    }
     rows = list(
         Attachment.objects.filter(patient_id=patient_id).values_list(
             "id", "upload_id", "thumbnail_id", "department_id", "thread_id", "created_at"
@@ -81,6 +86,13 @@ def footprint(patient_id: int) -> Footprint:
         Photo(department, thread_id, created_at, frozenset(keywords.get(pk, ())))
         for pk, _, _, department, thread_id, created_at in rows
     ]
+    # The purge at the end of retention keeps a thread's row (its tombstone) but removes
+    # its messages, attachments and uploads: their ids are then known from the trail only.
+    for data in AuditEvent.objects.filter(
+        action="attachment.attached", object_type="message", data__thread_id__in=gone(threads)
+    ).values_list("data", flat=True):
+        for upload in data.get("uploads") or []:
+            uploads.setdefault(_uuid(upload), data["thread_id"])
     event_seqs: dict[int, list[int]] = {}
     for department_id, seq in (
         Event.objects.filter(message__thread__patient_id=patient_id)
@@ -105,6 +117,20 @@ def footprint(patient_id: int) -> Footprint:
     return Footprint(patient_id, threads, uploads, photos, event_seqs, cases, reached, memberships)
 
 
+def gone(threads: dict[int, Thread]) -> list[int]:
+    """Threads with fewer messages stored than numbered: purged, in whole or in part."""
+    return [pk for pk, t in threads.items() if t.kept < t.last_seq]  # type: ignore[attr-defined]
+
+
+def _uuid(text: Any) -> str:
+    """An upload id as `record` wrote it (str of the UUID); a client may have named it
+    in another spelling."""
+    try:
+        return str(uuid.UUID(str(text)))
+    except ValueError:
+        return str(text)
+
+
 def candidates(fp: Footprint, case: Case) -> QuerySet[AuditEvent]:
     """Entries that may concern the patient, within the case's dates; `resolve` decides."""
     p = fp.patient_id
@@ -122,6 +148,10 @@ def candidates(fp: Footprint, case: Case) -> QuerySet[AuditEvent]:
         | Q(action="library.query", data__patient_id=p)
         | Q(action="events.resumed", department_id__in=list(fp.event_seqs))
     )
+    purged = gone(fp.threads)
+    if purged:
+        # Entries on messages carry their thread: found again once the messages are gone.
+        q |= Q(action__in=MESSAGE_ACTIONS, object_type="message", data__thread_id__in=purged)
     if fp.photos:
         first = min(photo.created_at for photo in fp.photos)
         q |= Q(action="library.query", object_id="photos", at__gte=first)

@@ -323,3 +323,34 @@ def test_another_case_counts_only_for_what_it_released_of_the_patient(hospital, 
     assert (department.pk, "case.released") in by_case
     assert (department.pk, "case.opened") not in by_case
     assert elsewhere.pk not in {r["case"] for r in entries}
+
+
+def test_entries_on_purged_messages_and_photos_still_resolve(hospital, ward):
+    """The purge at the end of retention keeps the thread's row and removes its messages,
+    photos and events: entries naming them are found again through the thread the trail
+    recorded with them (and the photos' ids, through their attachment entries)."""
+    from chat.models import Event, Message
+    from media.models import Attachment, AttachmentKeyword, Upload
+
+    h = hospital
+    messages = Message.objects.filter(thread=h.thread)
+    attachments = Attachment.objects.filter(message__in=messages)
+    uploads = [a.upload_id for a in attachments] + [a.thumbnail_id for a in attachments]
+    AttachmentKeyword.objects.filter(attachment__in=attachments).delete()
+    attachments.delete()
+    Upload.objects.filter(pk__in=uploads).delete()
+    Event.objects.filter(message__in=messages).delete()
+    messages.delete()
+    case = open_case(h.compliance_dan, patient_id=h.patient.pk)
+    entries = Api(h.compliance_dan).get(report_path(case, h.patient)).json()["entries"]
+    seen = {(r["who"]["username"], r["action"]) for r in entries}
+    assert {
+        ("surgeon_bob", "message.posted"),
+        ("nurse_alice", "message.posted"),
+        ("nurse_alice", "attachment.attached"),
+        ("surgeon_bob", "attachment.downloaded"),
+        ("surgeon_bob", "history.read"),
+    } <= seen
+    assert "nurse_ines" not in {username for username, _ in seen}
+    [download] = [r for r in entries if r["action"] == "attachment.downloaded"]
+    assert download["object"]["label"] == f"photo {ward['upload']} in thread {h.thread.pk}"
