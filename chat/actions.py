@@ -111,6 +111,8 @@ def do_set_thread_closed(actor: Any, thread: Thread, closed: bool) -> dict:
         thread = Thread.objects.select_for_update().get(pk=thread.pk)
         if thread.is_closed == closed:
             return thread_data(thread)
+        if not closed:
+            access.check_not_purged(thread.pk)
         thread.closed_at = timezone.now() if closed else None
         thread.closed_by = actor if closed else None
         thread.save(update_fields=["closed_at", "closed_by"])

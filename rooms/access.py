@@ -320,6 +320,15 @@ def access_case_thread(user: Any, case_id: int, thread_id: int) -> tuple[Case, T
 # --- Legal holds (retention/) ------------------------------------------------------------
 
 
+def check_not_purged(thread_id: int) -> None:
+    """A thread the purge has begun on stays closed: its tombstone takes no new posts,
+    and a purge half-done must not delete what a reopened thread would receive."""
+    from retention.models import ThreadPurge
+
+    if ThreadPurge.objects.filter(thread_id=thread_id).exists():
+        raise Conflict("This thread was purged at the end of retention; it stays closed.")
+
+
 def access_case_for_hold(user: Any, case_id: int) -> Case:
     """A hold is placed under one of the caller's own open (and, under four-eyes,
     approved) cases, as a release would be."""

@@ -15,7 +15,9 @@ marked with who, when, as what and why), the photo decrypted with its
 keyword and consent, "Seen by", each signature verified; a signature the
 server altered is shown as failing, not hidden. The library takes the case.
 Nothing Dan's browser sent holds the key file. Closed, the case releases
-nothing more.
+nothing more. Signing out zeroes the conversation keys the review opened.
+Without the deployment file, an officer confirms both institution keys on
+the pin screen before the console.
 """
 
 import base64
@@ -298,3 +300,42 @@ def test_a_closed_case_releases_nothing(ward, officers):
     dan.goto(f"/#/compliance/c/{case_id}/t/{ward['thread']}")
     expect(dan.locator("#timeline-error")).to_have_attribute("data-code", "case_closed")
     expect(dan.locator("#timeline li.msg")).to_have_count(0)
+
+
+KEPT_KEY = """() => {
+  const [held] = window.rounds.reader.keys.values();
+  window.keptRoomKey = held.values().next().value.key;
+  return window.keptRoomKey.some((byte) => byte !== 0);
+}"""
+
+
+def test_signing_out_drops_the_conversation_keys(ward, officers):
+    dan = officers["compliance_dan"]
+    dan.goto("/#/compliance")
+    expect(dan.get_by_role("heading", name="Cases")).to_be_visible()
+    # The room keys the review opened are held in memory only, and zeroed at sign-out.
+    assert dan.evaluate(KEPT_KEY)
+    dan.get_by_role("button", name="Sign out").click()
+    expect(dan.get_by_label("Username")).to_be_visible()
+    expect(dan.locator("#view")).not_to_contain_text("INC-2026-101")
+    assert dan.evaluate("() => window.rounds.reader") is None
+    assert dan.evaluate("() => window.keptRoomKey.every((byte) => byte === 0)")
+
+
+def test_without_the_pins_file_an_officer_confirms_the_keys_first(browser, four_eyes):
+    """No deployment file: the pin screen first (admin key, compliance key), then the console."""
+    context = new_context(browser, four_eyes)
+    try:
+        context.route("**/app/institution.json", lambda route: route.fulfill(status=404))
+        page = context.new_page()
+        sign_in(page, "compliance_eve")
+        pins = {kind: pair.fingerprint for kind, pair in institution_keys(four_eyes).items()}
+        for kind in ("admin", "compliance"):
+            expect(page.locator(f"#{kind}-fingerprint")).to_have_text(
+                " ".join(re.findall("....", pins[kind]))
+            )
+            page.locator(f"#confirm-{kind}-key").click()
+        expect(page.get_by_role("heading", name="Cases")).to_be_visible()
+        assert page.url.endswith("#/compliance")
+    finally:
+        context.close()

@@ -7,9 +7,11 @@ consent, and reads both. The released page comes from the case route
 or rewritten as a lying server would serve it.
 """
 
+import argparse
 import copy
 import json
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ from chat.crypto import IdentityKeyPair, b64encode
 from chat.redaction import check_redact_message
 from client import compliance_key as key_module
 from client.compliance import review_thread
-from client.compliance_cli import format_review
+from client.compliance_cli import _from, _to, format_review
 from client.compliance_key import compliance_key
 from client.errors import RoundsClientError
 from tests.compliance.cases import open_case
@@ -240,3 +242,19 @@ def test_a_file_that_is_no_key_is_refused(tmp_path, content):
     with pytest.raises(RoundsClientError) as refused, compliance_key(path, "0" * 64):
         raise AssertionError("not reached")
     assert refused.value.code == "malformed_key_file"
+
+
+# --- the command's arguments ----------------------------------------------------------
+
+
+def test_case_dates_reach_the_server_with_an_offset():
+
+    start, end = (
+        datetime.fromisoformat(_from("2026-11-01")),
+        datetime.fromisoformat(_to("2026-11-30")),
+    )
+    assert start.tzinfo and (start.hour, start.minute) == (0, 0)
+    assert end.tzinfo and (end.day, end.hour, end.minute) == (30, 23, 59)
+    assert _from("2026-11-01T08:00:00+01:00") == "2026-11-01T08:00:00+01:00"
+    with pytest.raises(argparse.ArgumentTypeError):
+        _from("yesterday")

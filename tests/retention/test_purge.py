@@ -211,3 +211,14 @@ def test_the_command_prints_what_it_purged(ward):
     call_command("purge_expired", "--dry-run", stdout=out)
     assert "purged 0 threads" not in out.getvalue()  # the clock is today: nothing yet
     assert out.getvalue().strip().endswith("would purge 0 threads; holds kept 0 threads")
+
+
+def test_a_purged_thread_cannot_be_reopened(ward):
+    from chat.actions import check_set_thread_closed
+    from chat.errors import RoundsError
+
+    run()
+    with pytest.raises(RoundsError) as refused:
+        check_set_thread_closed(ward.head_carol, ward.thread.pk, False)
+    assert refused.value.code == "conflict"
+    assert Thread.objects.get(pk=ward.thread.pk).closed_at is not None

@@ -86,7 +86,7 @@ function openForm(onOpened) {
 
 export function render(app) {
   const me = app.state.user;
-  const list = h("ul", { class: "list", id: "cases", "aria-label": "Review cases" });
+  const list = h("ul", { class: "list", id: "cases", "aria-label": "Review cases", tabindex: "-1" });
   const problem = h("p", { class: "error", role: "alert", id: "cases-error" });
   const status = h("p", { class: "muted", role: "status", id: "cases-status" });
 
@@ -106,18 +106,19 @@ export function render(app) {
     const mine = c.opened_by?.id === me.id;
     const approver = c.approved_by?.id === me.id;
     const actions = [];
-    if (mine && kind === "open") actions.push(h("a", { class: "button primary", href: `#/compliance/c/${c.id}` }, "Review"));
+    if (mine && kind === "open") actions.push(h("a", { class: "button primary", href: `#/compliance/c/${c.id}`, "aria-label": `Review case ${c.reference}` }, "Review"));
     if (!mine && kind === "awaiting") {
-      actions.push(h("button", { type: "button", class: "primary", onclick: () => act(`/api/compliance/cases/${c.id}/approve`, `Case ${c.reference} approved.`) }, "Approve"));
+      actions.push(h("button", { type: "button", class: "primary", "aria-label": `Approve case ${c.reference}`,
+        onclick: () => act(`/api/compliance/cases/${c.id}/approve`, `Case ${c.reference} approved.`) }, "Approve"));
     }
     if ((mine || approver) && kind !== "closed") {
-      actions.push(h("button", { type: "button", class: "danger", onclick: () => {
+      actions.push(h("button", { type: "button", class: "danger", "aria-label": `Close case ${c.reference}`, onclick: () => {
         if (confirm(`Close case ${c.reference}? A closed case releases nothing more and is never reopened.`)) {
           act(`/api/compliance/cases/${c.id}/close`, `Case ${c.reference} closed.`);
         }
       } }, "Close"));
     }
-    if (mine && kind === "closed") actions.push(h("a", { class: "button", href: `#/compliance/c/${c.id}` }, "Open"));
+    if (mine && kind === "closed") actions.push(h("a", { class: "button", href: `#/compliance/c/${c.id}`, "aria-label": `Case ${c.reference}` }, "Open"));
     return h("li", { class: "card stack", dataset: { case: c.id, reference: c.reference, status: kind } },
       h("div", {}, h("strong", {}, c.reference), h("div", { class: "sub" }, text)),
       h("p", { class: "case-reason" }, c.reason),
@@ -148,5 +149,5 @@ export function render(app) {
     h("h2", {}, "Cases"), list,
     h("details", { class: "card", id: "open-case-box" }, h("summary", {}, "Open a case"), form),
     h("a", { class: "button", href: "#/library" }, "Photo library (by case)"));
-  return { el, title: "Compliance review" };
+  return { el, title: "Compliance review", focus: list };
 }

@@ -49,8 +49,7 @@ export function keyForm(app, departments, done) {
           (identity) => app.reader.unwrap(identity, verified));
         done(result);
       } catch (error) {
-        showError(problem, error);
-        if (error.code?.startsWith("not_the_") || error.code === "malformed_key_file") problem.textContent = error.message;
+        showError(problem, error); // the key file's refusals say what was not done
       } finally {
         file.value = ""; // the File goes with it: nothing of the key is kept
         submit.disabled = false;
