@@ -11,7 +11,7 @@ holds verified photos only (`rounds compliance read` shows the failure).
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chat.crypto import IdentityKeyPair
+from chat.crypto import ChainHead, IdentityKeyPair
 from client.cases import timeline_pages
 from client.compliance import open_thread
 from client.errors import RoundsClientError
@@ -40,9 +40,10 @@ async def collect_case_photos(
     for item in items:
         thread, message = _id(item["thread"]), item["message"]["id"]
         if thread not in opened:
-            review, found = open_thread(
-                await timeline_pages(client, case, thread), key, pinned_admin
-            )
+            pages = await timeline_pages(client, case, thread)
+            department = pages[-1]["department"]["id"]
+            review, found = open_thread(pages, key, pinned_admin, client.trust.head(department))
+            client.trust.keep_head(department, ChainHead(**review["chain"]["head"]))
             bodies.update(found)
             checks.update({m["id"]: m["check"] for m in review["messages"]})
             opened.add(thread)

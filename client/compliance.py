@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from chat.crypto import (
+    ChainHead,
     CryptoError,
     IdentityKeyPair,
     KeyVersionRecord,
@@ -75,9 +76,12 @@ def merge_pages(pages: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def verified_chain(pages: list[dict[str, Any]], pinned_admin: str) -> MembershipChain:
+def verified_chain(
+    pages: list[dict[str, Any]], pinned_admin: str, known: ChainHead | None = None
+) -> MembershipChain:
     """The department's chain of the last page, replayed from the pinned admin key; every
-    earlier page's chain must be a part of it (a server showing two chains is a fork).
+    earlier page's chain, and `known` (the head this machine verified before, R1), must be
+    a part of it (a server showing two chains is a fork).
 
     Raises:
         RoundsClientError: `admin_key_mismatch`, `no_admin_key`,
@@ -90,11 +94,12 @@ def verified_chain(pages: list[dict[str, Any]], pinned_admin: str) -> Membership
         raise RoundsClientError(
             "membership_unverified", "The chain released is another department's."
         )
-    for earlier in chains[:-1]:
+    heads = [earlier.head for earlier in chains[:-1]] + ([known] if known else [])
+    for head in heads:
         try:
-            chain.check_extends(earlier.head)
+            chain.check_extends(head)
         except CryptoError as error:
-            raise RoundsClientError(error.code, f"pages of one thread: {error}") from None
+            raise RoundsClientError(error.code, f"department {department['id']}: {error}") from None
     return chain
 
 
@@ -356,12 +361,16 @@ def review_thread(
 
 
 def open_thread(
-    pages: list[dict[str, Any]], key: IdentityKeyPair, pinned_admin: str
+    pages: list[dict[str, Any]],
+    key: IdentityKeyPair,
+    pinned_admin: str,
+    known: ChainHead | None = None,
 ) -> tuple[dict[str, Any], dict[Any, dict[str, Any]]]:
     """`review_thread`, and the photos bodies (with their file keys) of the messages that
-    passed every check, by message id: kept out of the review, which may be printed."""
+    passed every check, by message id: kept out of the review, which may be printed.
+    `known` is the department's head this machine verified before (R1)."""
     page = merge_pages(pages)
-    chain = verified_chain(pages, pinned_admin)
+    chain = verified_chain(pages, pinned_admin, known)
     department = page["department"]
     versions = open_versions(department, chain, key)
     reader = _Reader(page, chain, versions)

@@ -15,9 +15,10 @@ from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
+from chat.crypto import ChainHead
 from client import cases
 from client.case_report import write_case_report
-from client.compliance import review_thread
+from client.compliance import open_thread
 from client.compliance_key import compliance_key
 from client.errors import RoundsClientError
 from client.pins import Pins, resolve_pins
@@ -139,7 +140,10 @@ async def read_case(args: argparse.Namespace, sign_in: Any) -> int:
             reviews = []
             for thread in threads:
                 pages = await cases.timeline_pages(client, args.case, thread)
-                reviews.append(review_thread(pages, key, pins.admin))
+                department = pages[-1]["department"]["id"]
+                review, _ = open_thread(pages, key, pins.admin, client.trust.head(department))
+                client.trust.keep_head(department, ChainHead(**review["chain"]["head"]))
+                reviews.append(review)
         finally:
             await client.aclose()
     if args.json:

@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 
 from chat.actions import check_post_message, check_read_receipt
-from chat.crypto import IdentityKeyPair, b64encode
+from chat.crypto import ChainHead, IdentityKeyPair, b64encode
 from chat.redaction import check_redact_message
 from client import compliance_key as key_module
-from client.compliance import review_thread
+from client.compliance import open_thread, review_thread
 from client.compliance_cli import _from, _to, format_review
 from client.compliance_key import compliance_key
 from client.errors import RoundsClientError
@@ -173,6 +173,23 @@ def test_two_pages_with_two_chains_are_a_fork(hospital, released):
     with pytest.raises(RoundsClientError) as refused:
         review_thread([other, released], h.compliance_key, h.admin_key.fingerprint)
     assert refused.value.code == "membership_fork"
+
+
+def test_a_chain_that_does_not_extend_the_head_this_machine_verified_stops_the_review(
+    hospital, released
+):
+    h = hospital
+    head = ChainHead(**released["department"]["chain"]["head"])
+    assert open_thread([released], h.compliance_key, h.admin_key.fingerprint, head)
+    cut = copy.deepcopy(released)
+    del cut["department"]["chain"]["statements"][-1]
+    for page, known, code in (
+        (cut, head, "membership_rollback"),
+        (released, ChainHead(head.seq, "ab" * 32), "membership_fork"),
+    ):
+        with pytest.raises(RoundsClientError) as refused:
+            open_thread([page], h.compliance_key, h.admin_key.fingerprint, known)
+        assert refused.value.code == code
 
 
 def test_a_forged_key_version_fails_every_message_under_it(hospital, released):
