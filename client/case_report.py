@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from chat.crypto import ChainHead, IdentityKeyPair
 from client.cases import timeline_pages
-from client.compliance import open_thread
+from client.compliance import department_of, open_thread
 from client.errors import RoundsClientError
 from client.report import ReportPhoto, _id, _parse_time, build_report
 
@@ -41,7 +41,7 @@ async def collect_case_photos(
         thread, message = _id(item["thread"]), item["message"]["id"]
         if thread not in opened:
             pages = await timeline_pages(client, case, thread)
-            department = pages[-1]["department"]["id"]
+            department = department_of(pages)
             review, found = open_thread(pages, key, pinned_admin, client.trust.head(department))
             client.trust.keep_head(department, ChainHead(**review["chain"]["head"]))
             bodies.update(found)

@@ -368,7 +368,38 @@ def open_thread(
 ) -> tuple[dict[str, Any], dict[Any, dict[str, Any]]]:
     """`review_thread`, and the photos bodies (with their file keys) of the messages that
     passed every check, by message id: kept out of the review, which may be printed.
-    `known` is the department's head this machine verified before (R1)."""
+    `known` is the department's head this machine verified before (R1).
+
+    Raises:
+        RoundsClientError: see `review_thread`; `invalid_release` for pages
+            that do not have the shape of a release.
+    """
+    try:
+        return _open_thread(pages, key, pinned_admin, known)
+    except (KeyError, TypeError):
+        raise invalid_release() from None
+
+
+def invalid_release() -> RoundsClientError:
+    return RoundsClientError(
+        "invalid_release", "The released timeline does not have the shape of a release."
+    )
+
+
+def department_of(pages: list[dict[str, Any]]) -> int:
+    """The department the last page names (to look up the head this machine verified)."""
+    department = (pages[-1].get("department") or {}).get("id") if pages else None
+    if isinstance(department, bool) or not isinstance(department, int):
+        raise invalid_release()
+    return department
+
+
+def _open_thread(
+    pages: list[dict[str, Any]],
+    key: IdentityKeyPair,
+    pinned_admin: str,
+    known: ChainHead | None,
+) -> tuple[dict[str, Any], dict[Any, dict[str, Any]]]:
     page = merge_pages(pages)
     chain = verified_chain(pages, pinned_admin, known)
     department = page["department"]

@@ -18,7 +18,7 @@ from typing import Any
 from chat.crypto import ChainHead
 from client import cases
 from client.case_report import write_case_report
-from client.compliance import open_thread
+from client.compliance import department_of, open_thread
 from client.compliance_key import compliance_key
 from client.errors import RoundsClientError
 from client.pins import Pins, resolve_pins
@@ -140,7 +140,7 @@ async def read_case(args: argparse.Namespace, sign_in: Any) -> int:
             reviews = []
             for thread in threads:
                 pages = await cases.timeline_pages(client, args.case, thread)
-                department = pages[-1]["department"]["id"]
+                department = department_of(pages)
                 review, _ = open_thread(pages, key, pins.admin, client.trust.head(department))
                 client.trust.keep_head(department, ChainHead(**review["chain"]["head"]))
                 reviews.append(review)

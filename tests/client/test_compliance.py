@@ -21,7 +21,7 @@ from chat.actions import check_post_message, check_read_receipt
 from chat.crypto import ChainHead, IdentityKeyPair, b64encode
 from chat.redaction import check_redact_message
 from client import compliance_key as key_module
-from client.compliance import open_thread, review_thread
+from client.compliance import department_of, open_thread, review_thread
 from client.compliance_cli import _from, _to, format_review
 from client.compliance_key import compliance_key
 from client.errors import RoundsClientError
@@ -275,3 +275,16 @@ def test_case_dates_reach_the_server_with_an_offset():
     assert _from("2026-11-01T08:00:00+01:00") == "2026-11-01T08:00:00+01:00"
     with pytest.raises(argparse.ArgumentTypeError):
         _from("yesterday")
+
+
+def test_a_page_without_the_shape_of_a_release_is_refused(hospital, released):
+    h = hospital
+    page = copy.deepcopy(released)
+    del page["department"]["key_versions"][0]["compliance_wraps"]
+    del page["thread"]
+    with pytest.raises(RoundsClientError) as refused:
+        review(h, page)
+    assert refused.value.code == "invalid_release"
+    with pytest.raises(RoundsClientError) as refused:
+        department_of([{"department": None}])
+    assert refused.value.code == "invalid_release"
