@@ -133,6 +133,8 @@ class LiveCluster:
     servers: list[Server] = field(default_factory=list)
     # The ASGI application daphne serves (tests/live/faulty_asgi.py injects faults).
     application: str = "rounds.asgi:application"
+    # Settings of the servers' environment (ROUNDS_COMPLIANCE_FOUR_EYES, say).
+    settings: dict[str, str] = field(default_factory=dict)
 
     @property
     def channel_backend(self) -> str:
@@ -158,6 +160,7 @@ class LiveCluster:
         )
         if self.redis_url:
             env["REDIS_URL"] = self.redis_url
+        env.update(self.settings)
         return env
 
     def manage(self, *args: str, timeout: float = 120) -> str:
@@ -288,7 +291,10 @@ class LiveCluster:
 
 @contextlib.contextmanager
 def live_cluster(
-    count: int, application: str = "rounds.asgi:application", redis_url: str | None = None
+    count: int,
+    application: str = "rounds.asgi:application",
+    redis_url: str | None = None,
+    settings: dict[str, str] | None = None,
 ) -> Iterator[LiveCluster]:
     """Database, migrations, seed and `count` daphne processes serving `application`;
     all gone on exit. Redis: `redis_url`, else REDIS_URL's, else none."""
@@ -298,7 +304,12 @@ def live_cluster(
         database = LiveDatabase(root, os.environ.get("DATABASE_URL"))
         # Not "rounds…": the suite's own layer flushes every key under "rounds".
         cluster = LiveCluster(
-            root, database, redis_url, prefix=f"live{secrets.token_hex(5)}", application=application
+            root,
+            database,
+            redis_url,
+            prefix=f"live{secrets.token_hex(5)}",
+            application=application,
+            settings=settings or {},
         )
         try:
             cluster.prepare()
