@@ -26,6 +26,7 @@ one thread could not double-count; a lock keeps them apart anyway (`run_lock`).
 import contextlib
 import fcntl
 import hashlib
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -372,11 +373,21 @@ def _purge_one(
     if purge is None:
         say(f"skipped thread {thread_id}: a post landed while it was read; next run")
         return {"thread": thread_id, "skipped": True}
+    pause = batch_pause()
     while purge_batch(purge, batch):
-        pass
+        time.sleep(pause)
     purge = finish_thread(purge, run)
     say(f"purged thread {thread_id}: {_counts(purge.removed())}; sha256 {purge.sha256}")
     return {"thread": thread_id, "removed": purge.removed(), "sha256": purge.sha256}
+
+
+def batch_pause() -> float:
+    """Seconds between two batches: SQLite has one write lock and its busy handler is
+    no queue, so a writer that takes it again at once can starve the server's posts."""
+    configured = settings.ROUNDS_PURGE_PAUSE_MS
+    if configured != "":
+        return int(configured) / 1000
+    return 0.05 if connection.vendor == "sqlite" else 0.0
 
 
 def _counts(counts: dict[str, int]) -> str:

@@ -333,6 +333,9 @@ ROUNDS_RETENTION_YEARS_AFTER_DEATH = int(os.environ.get("ROUNDS_RETENTION_YEARS_
 # purge_expired deletes this many messages (or receipts, or events) per transaction:
 # short transactions, so the server keeps serving while it runs (retention/purge.py).
 ROUNDS_PURGE_BATCH = int(os.environ.get("ROUNDS_PURGE_BATCH", "500"))
+# ... and pauses this long between batches, so a waiting writer gets SQLite's one write
+# lock (its busy handler is no queue); unset: 50 ms on SQLite, none on PostgreSQL.
+ROUNDS_PURGE_PAUSE_MS = os.environ.get("ROUNDS_PURGE_PAUSE_MS", "")
 
 # GET /metrics (rounds/metrics_view.py) answers loopback, or this bearer token.
 ROUNDS_METRICS_TOKEN = os.environ.get("ROUNDS_METRICS_TOKEN", "")
