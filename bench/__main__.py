@@ -1,7 +1,7 @@
 """python -m bench run [scenario|all] [--services] [--processes N] [--smoke]
 
 Scenarios: latency, throughput, fanout, catchup, connections, history, audit, media,
-crypto, floor, and faults (--services only: its own PostgreSQL, Redis and HAProxy,
+purge, crypto, floor, and faults (--services only: its own PostgreSQL, Redis and HAProxy,
 restarted under load; bench/faults.py).
 
 Starts its own servers on loopback, prints a table and writes JSON results
@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import catchup, connections, crypto, fanout, faults, history, media, messaging
+from bench import catchup, connections, crypto, fanout, faults, history, media, messaging, purge
 from bench.floor import clients as floor_clients
 from bench.seed_members import seed_members
 from bench.stack import Stack, run_in_deployment, start_floor, start_stack
@@ -69,6 +69,7 @@ SCENARIOS: dict[str, tuple[Callable[..., dict], Callable]] = {
     "history": (lambda stack, **kw: history.run_history(stack, **kw), history.run_history),
     "audit": (lambda stack, **kw: run_audit(stack.urls, stack.env), run_audit),
     "media": (lambda stack, **kw: media.run_media(stack, **kw), media.run_media),
+    "purge": (lambda stack, **kw: purge.run_purge(stack, **kw), purge.run_purge),
 }
 # crypto: pure CPU (bench/crypto.py); floor: the floor alone; faults: a deployment of its
 # own whose parts it restarts (bench/faults.py), not part of "all".
@@ -83,6 +84,7 @@ ALL = [
     "history",
     "audit",
     "media",
+    "purge",
     "crypto",
 ]
 FLOOR = {
@@ -98,6 +100,7 @@ SMOKE = {
     "catchup": {"messages": 100},
     "connections": {"sockets": 50},
     "history": {"rows": 2000, "samples": 20},
+    "purge": {"rows": 2000, "before_seconds": 2.0},
     "audit": {},
     "media": {
         "sizes": (1 << 20,),
