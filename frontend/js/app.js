@@ -94,7 +94,10 @@ class App {
     document.getElementById("signout").hidden = false;
     if (this.keyState !== "ready") {
       if (user.is_compliance_officer) {
-        this.go((await this.settlePins()) ? "#/compliance" : "#/pin");
+        if (!(await this.settlePins())) this.go("#/pin");
+        // A reload keeps the console's screen (a case, a thread); anything else leads to it.
+        else if (/^#\/(compliance|library)/.test(location.hash)) this.route();
+        else this.go("#/compliance");
         return;
       }
       // An administrator appoints heads with the institution's key, not a key of their own.

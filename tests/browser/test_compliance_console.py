@@ -244,6 +244,22 @@ def test_an_officer_reads_a_case_in_the_console(four_eyes, ward, officers):
     expect(viewer.locator(".stage img")).to_have_attribute("src", re.compile("^blob:"))
     viewer.get_by_role("button", name="Close").click()
 
+    # A reload keeps the screen but not the conversation keys: the signatures are still
+    # checked, the content waits for the key file, asked for on this screen.
+    dan.reload()
+    expect(messages).to_have_count(3)
+    expect(first).to_have_attribute("data-check", "signature_only")
+    expect(first).to_contain_text("Not decrypted")
+    expect(first.locator(".check")).to_contain_text("Signature verified")
+    expect(first.locator(".text")).not_to_contain_text(FIRST)
+    dan.get_by_label("The institution's compliance key file").set_input_files(
+        str(keys / "compliance.key")
+    )
+    dan.get_by_role("button", name="Open with this key").click()
+    expect(first).to_have_attribute("data-check", "ok")
+    expect(first.locator(".text")).to_have_text(FIRST)
+    expect(dan.locator("#keys-held")).to_be_visible()
+
     # The library takes the case: the photo, decrypted with the keys the review opened.
     dan.goto(f"/#/library?case={case_id}")
     expect(dan.get_by_label("Review case")).to_have_value(str(case_id))

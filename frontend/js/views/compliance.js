@@ -78,7 +78,7 @@ function openForm(onOpened) {
   field("case-reason", "Reason", reason, "Name the request (a patient's access request, a complaint…), not the patient's health."),
   h("fieldset", { class: "choices" }, h("legend", {}, "Scope (at least one; they combine)"),
     field("case-ipp", "Patient's IPP", ipp),
-    h("div", { class: "row" }, field("case-department", "Department number", department), field("case-user", "User number", user)),
+    h("div", { class: "row" }, field("case-department", "Department no.", department), field("case-user", "User no.", user)),
     h("div", { class: "row" }, field("case-from", "From (day)", from), field("case-to", "Until (day)", to))),
   problem, submit);
   return form;
@@ -138,16 +138,19 @@ export function render(app) {
   draw();
 
   const form = openForm((opened) => {
+    box.open = false; // the new case shows in the list, above
+    status.scrollIntoView({ block: "center" });
     status.textContent = opened.awaits_approval
       ? `Case ${opened.reference} opened. A second compliance officer must approve it before it releases anything.`
       : `Case ${opened.reference} opened.`;
     draw();
   });
+  const box = h("details", { class: "card", id: "open-case-box" }, h("summary", {}, "Open a case"), form);
   const el = h("div", { class: "stack", id: "compliance" },
     h("p", { class: "muted" }, "Everything you read here is released under a case and written to the audit trail before it is sent. Messages and photos are decrypted in this browser with the compliance key file, which is never sent to the server."),
     status, problem,
     h("h2", {}, "Cases"), list,
-    h("details", { class: "card", id: "open-case-box" }, h("summary", {}, "Open a case"), form),
+    box,
     h("a", { class: "button", href: "#/library" }, "Photo library (by case)"));
   return { el, title: "Compliance review", focus: list };
 }
