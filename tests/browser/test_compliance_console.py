@@ -302,6 +302,35 @@ def test_a_signature_the_server_altered_is_shown_as_failing(ward, officers):
         dan.unroute(timeline)
 
 
+def test_a_chain_under_another_admin_key_fails_every_message(four_eyes, ward, officers):
+    """The server roots the department in a key of its own: nothing verifies, all is shown."""
+    dan = officers["compliance_dan"]
+    dan.goto("/#/compliance")
+    case_id = int(case_item(dan, "INC-2026-101").get_attribute("data-case"))
+    timeline = re.compile(rf"/api/compliance/cases/{case_id}/threads/\d+/timeline")
+    impostor = institution_keys(four_eyes)["compliance"]
+
+    def rerooted(route: Route) -> None:
+        page = route.fetch().json()
+        page["department"]["chain"]["admin"] = {
+            "fingerprint": impostor.fingerprint,
+            "public": impostor.public.to_dict(),
+        }
+        route.fulfill(json=page)
+
+    dan.route(timeline, rerooted)
+    try:
+        dan.goto(f"/#/compliance/c/{case_id}/t/{ward['thread']}")
+        expect(dan.locator("#timeline-error")).to_have_attribute("data-code", "admin_key_mismatch")
+        messages = dan.locator("#timeline li.msg")
+        expect(messages).to_have_count(3)
+        for i in range(3):
+            expect(messages.nth(i)).to_have_attribute("data-check", "admin_key_mismatch")
+        expect(dan.locator("#timeline .text")).to_have_count(0)
+    finally:
+        dan.unroute(timeline)
+
+
 def test_a_closed_case_releases_nothing(ward, officers):
     dan = officers["compliance_dan"]
     dan.goto("/#/compliance")

@@ -63,6 +63,7 @@ export function render(app, caseId, threadId) {
   let terms = [];
   let data = null;
   let department = null;
+  let chainError = null; // the department's chain did not verify: every message fails with it
   keywords().then((k) => (terms = k)).catch(() => {});
 
   const name = (id) => names.get(id) ?? `user ${id}`;
@@ -101,11 +102,13 @@ export function render(app, caseId, threadId) {
   const entry = (m, seen) => {
     const li = h("li", { class: "msg", dataset: { seq: m.seq, message: m.id } });
     let opened = null;
-    let failure = null;
-    try {
-      opened = app.reader.open(m, data.thread.department);
-    } catch (error) {
-      failure = error;
+    let failure = chainError;
+    if (!failure) {
+      try {
+        opened = app.reader.open(m, data.thread.department);
+      } catch (error) {
+        failure = error;
+      }
     }
     const check = failure ? failure.code ?? "error" : opened.text === null ? "signature_only" : "ok";
     li.dataset.check = check;
@@ -195,6 +198,7 @@ export function render(app, caseId, threadId) {
       department = await app.reader.verifyDepartment(data.department);
     } catch (error) {
       // The chain does not verify: every message is listed, each with the check that failed.
+      chainError = error;
       showError(problem, error);
       const seen = seenBy(data.messages, data.receipts);
       list.replaceChildren(...data.messages.map((m) => entry(m, seen.get(m.id))));
