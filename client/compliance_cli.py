@@ -51,6 +51,9 @@ def add_commands(commands: Any) -> None:
     read.add_argument("--key", type=Path, required=True, help="the compliance key file")
     read.add_argument("--thread", type=int, help="only this thread")
     read.add_argument("--json", action="store_true", help="the checked timeline as JSON")
+    read.add_argument(
+        "--photos", type=Path, metavar="DIR", help="also download and decrypt the photos here"
+    )
 
 
 def _moment(value: str, end: bool) -> str:
@@ -141,9 +144,11 @@ async def read_case(args: argparse.Namespace, sign_in: Any) -> int:
             for thread in threads:
                 pages = await cases.timeline_pages(client, args.case, thread)
                 department = department_of(pages)
-                review, _ = open_thread(pages, key, pins.admin, client.trust.head(department))
+                review, bodies = open_thread(pages, key, pins.admin, client.trust.head(department))
                 client.trust.keep_head(department, ChainHead(**review["chain"]["head"]))
                 reviews.append(review)
+                if args.photos is not None:
+                    await _save_photos(client, args.case, review, bodies, args.photos)
         finally:
             await client.aclose()
     if args.json:
@@ -154,6 +159,21 @@ async def read_case(args: argparse.Namespace, sign_in: Any) -> int:
         for review in reviews:
             print("\n".join(format_review(review)))
     return CHECK_FAILED if any(r["failed"] for r in reviews) else 0
+
+
+async def _save_photos(
+    client: Any, case: int, review: dict[str, Any], bodies: dict[Any, Any], folder: Path
+) -> None:
+    """Each photo of a message that passed its checks, downloaded under the case, its hash
+    checked and decrypted (client/media.py), as `photo-<attachment>.<ext>`."""
+    folder.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (once, before any download)
+    for message in review["messages"]:
+        body = bodies.get(message["id"])
+        for entry, shown in zip((body or {}).get("photos") or [], message["photos"], strict=False):
+            suffix = {"image/png": ".png"}.get(str(entry.get("media_type")), ".jpg")
+            path = folder / f"photo-{shown['attachment'] or entry['upload']}{suffix}"
+            await client.download_photo(entry, params={"case": str(case)}, out=path)
+            shown["file"] = str(path)
 
 
 async def report_case(args: argparse.Namespace, sign_in: Any) -> int:
@@ -268,6 +288,7 @@ def _message_lines(event: dict[str, Any], who: Any) -> list[str]:
             f"{', '.join(photo['keywords']) or 'none'}; consent {photo['consent']}; "
             f"captured {photo['captured_at'] or 'unknown'}"
             + (f"; annotates {photo['annotates']}" if photo.get("annotates") else "")
+            + (f"; saved as {photo['file']}" if photo.get("file") else "")
         )
     redacted = event.get("redacted")
     if redacted:

@@ -151,6 +151,12 @@ async def test_a_conversation_with_a_photo_and_a_redaction_read_from_the_termina
     assert out.count("[signature ok]") == 2 and "every check passed" in out
     assert "membership #" not in out.split("Members at the first message")[0]
 
+    folder = tmp_path / "photos"
+    out, _ = await run_rounds(cluster, "compliance_dan", *read, "--photos", str(folder))
+    (saved,) = folder.iterdir()
+    assert f"saved as {saved}" in out
+    assert Image.open(saved).size == (64, 48)  # decrypted: the JPEG Alice posted
+
     out, _ = await run_rounds(cluster, "compliance_dan", *read, "--json")
     (review,) = json.loads(out)["threads"]
     note, pictured = review["messages"]
