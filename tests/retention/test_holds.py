@@ -189,3 +189,31 @@ def test_a_hold_keeps_the_photos_its_threads_overlays_draw_on(expired, case):
     assert {k["thread"] for k in report.kept} == {h.thread.pk, other.pk}
     assert Attachment.objects.filter(pk=original).exists()
     assert not ThreadPurge.objects.filter(thread__in=[h.thread, other]).exists()
+
+
+def test_a_hold_placed_on_a_half_purged_thread_stops_the_purge_there(expired, case, monkeypatch):
+    from retention import purge
+
+    h = expired
+    for i in range(3):
+        post(h, "surgeon_bob", h.thread, f"bob-half-{i:04d}")
+    real = purge._purge_messages
+    calls = {"n": 0}
+
+    def crash_after_one_batch(record, batch):
+        calls["n"] += 1
+        if calls["n"] > 1:
+            raise RuntimeError("killed")
+        return real(record, batch)
+
+    monkeypatch.setattr(purge, "_purge_messages", crash_after_one_batch)
+    with pytest.raises(RuntimeError):
+        run(batch=2, limit=1)
+    monkeypatch.setattr(purge, "_purge_messages", real)
+    place(h.compliance_dan, case, thread=h.thread.pk)
+
+    report = run()
+
+    assert h.thread.pk in {k["thread"] for k in report.kept}
+    assert Message.objects.filter(thread=h.thread).count() == 1  # what the crash left
+    assert ThreadPurge.objects.get(thread=h.thread).completed_at is None
