@@ -354,3 +354,14 @@ def test_entries_on_purged_messages_and_photos_still_resolve(hospital, ward):
     assert "nurse_ines" not in {username for username, _ in seen}
     [download] = [r for r in entries if r["action"] == "attachment.downloaded"]
     assert download["object"]["label"] == f"photo {ward['upload']} in thread {h.thread.pk}"
+
+
+def test_a_csv_cell_is_never_a_spreadsheet_formula(hospital, ward):
+    h = hospital
+    h.surgeon_bob.display_name = '=HYPERLINK("http://example.org")'
+    h.surgeon_bob.save(update_fields=["display_name"])
+    case = open_case(h.compliance_dan, patient_id=h.patient.pk)
+    text = Api(h.compliance_dan).get(report_path(case, h.patient, "format=csv")).content.decode()
+    rows = csv.DictReader(io.StringIO("\n".join(x for x in text.splitlines() if x[:1] != "#")))
+    names = {r["name"] for r in rows if r["username"] == "surgeon_bob"}
+    assert names == {'\'=HYPERLINK("http://example.org")'}
