@@ -29,7 +29,7 @@ from audit.models import AuditEvent
 from chat.models import Event, Message, Thread
 from compliance.models import Case
 from media.models import Attachment, AttachmentKeyword
-from rooms.models import Department, Membership
+from rooms.models import Department, Membership, Role
 
 CHUNK = 500
 PAGE_MAX = 500
@@ -263,14 +263,29 @@ def page(case: Case, patient_id: int, after_id: int, limit: int) -> tuple[list[d
 class Person:
     user: User
     memberships: list[Membership]
+    # (department id, when, the role it became), oldest first, from member.role_changed.
+    role_changes: list[tuple[int | None, datetime, str]]
 
 
 def _people(ids: set[int]) -> dict[int, Person]:
-    """The chunk's actors with every membership they ever held, in two queries."""
+    """The chunk's actors with every membership they ever held and every change of role
+    the trail recorded, in three queries."""
     held: dict[int, list[Membership]] = {}
     for m in Membership.objects.filter(user_id__in=ids):
         held.setdefault(m.user_id, []).append(m)
-    return {u.pk: Person(u, held.get(u.pk, [])) for u in User.objects.filter(pk__in=ids)}
+    changes: dict[str, list[tuple[int | None, datetime, str]]] = {}
+    for object_id, department_id, at, data in (
+        AuditEvent.objects.filter(
+            action="member.role_changed", object_type="user", object_id__in=[str(i) for i in ids]
+        )
+        .order_by("id")
+        .values_list("object_id", "department_id", "at", "data")
+    ):
+        changes.setdefault(object_id, []).append((department_id, at, str(data.get("role"))))
+    return {
+        u.pk: Person(u, held.get(u.pk, []), changes.get(str(u.pk), []))
+        for u in User.objects.filter(pk__in=ids)
+    }
 
 
 def _row(
@@ -321,9 +336,10 @@ def _who(
 
 
 def _role(entry: AuditEvent, person: Person | None, case_id: Any, fp: Footprint) -> str:
-    """The role the access was made in: compliance under a case, else the membership of
-    the entry's department that held at that moment (its role as the row says now; a
-    later change of role is itself in the trail, as member.role_changed)."""
+    """The role the access was made in: compliance under a case, else the role then of
+    the membership of the entry's department that held at that moment. A membership row
+    keeps only its latest role; the trail has every change (member.role_changed), so
+    the role then is the one the first change after the access replaced."""
     if case_id is not None or entry.action.startswith("case."):
         return "compliance officer"
     if person is None:
@@ -338,13 +354,27 @@ def _role(entry: AuditEvent, person: Person | None, case_id: Any, fp: Footprint)
             and m.admitted_at <= entry.at
             and (m.removed_at is None or m.removed_at > entry.at)
         ):
-            return str(m.role)
+            return _role_then(m, entry.at, person.role_changes)
     user = person.user
     if user.is_compliance_officer:
         return "compliance officer"
     if user.is_staff or user.is_superuser:
         return "administrator"
     return "member" if person.memberships else ""
+
+
+def _role_then(m: Membership, at: datetime, changes: list[tuple[int | None, datetime, str]]) -> str:
+    later = [
+        role
+        for department_id, when, role in changes
+        if department_id == m.department_id
+        and when > at
+        and (m.removed_at is None or when <= m.removed_at)
+    ]
+    if not later:
+        return str(m.role)
+    # A change is recorded only when the role differs, and there are two roles.
+    return str(Role.MEMBER if later[0] == Role.HEAD else Role.HEAD)
 
 
 def _label(entry: AuditEvent, data: dict[str, Any], fp: Footprint) -> str:

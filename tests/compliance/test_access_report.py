@@ -365,3 +365,19 @@ def test_a_csv_cell_is_never_a_spreadsheet_formula(hospital, ward):
     rows = csv.DictReader(io.StringIO("\n".join(x for x in text.splitlines() if x[:1] != "#")))
     names = {r["name"] for r in rows if r["username"] == "surgeon_bob"}
     assert names == {'\'=HYPERLINK("http://example.org")'}
+
+
+def test_the_role_is_the_one_held_at_the_time_of_the_access(hospital, ward):
+    from rooms.actions import do_set_role
+
+    h = hospital
+    do_set_role(h.head_carol, h.plastic.pk, h.nurse_alice.pk, "head")
+    check_history(h.nurse_alice, h.thread.pk, None, 50)
+    case = open_case(h.compliance_dan, patient_id=h.patient.pk)
+    entries = Api(h.compliance_dan).get(report_path(case, h.patient)).json()["entries"]
+    roles = {
+        r["action"]: r["who"]["role"]
+        for r in entries
+        if r["who"]["username"] == "nurse_alice" and r["action"] in ("receipt.read", "history.read")
+    }
+    assert roles == {"receipt.read": "member", "history.read": "head"}
