@@ -196,6 +196,8 @@ def test_csv_and_pdf_name_the_patient_the_case_and_the_dates(hospital, ward):
     pdf = api.get(report_path(case, h.patient, "format=pdf"))
     assert pdf.status_code == 200
     assert pdf["Content-Type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
+    # The document's title (its metadata, not compressed) names the case.
+    assert f"Access report, case {case.reference}".encode() in pdf.content
     formats = [
         e.data["format"]
         for e in AuditEvent.objects.filter(action="case.released").order_by("id")
