@@ -353,6 +353,11 @@ def purge_expired(
         kept, cases = _held([thread_id for thread_id, _ in todo])
         run = None if dry_run else PurgeRun.objects.create(started_at=timezone.now())
         for thread_id, until in todo:
+            if thread_id not in kept and run is not None:
+                # A hold placed since the run began counts: ask again, just before.
+                kept_now, cases_now = _held([thread_id])
+                kept.update(kept_now)
+                cases.update(cases_now)
             if thread_id in kept:
                 holds = [{"hold": h, "case": cases[h]} for h in kept[thread_id]]
                 report.kept.append({"thread": thread_id, "holds": holds})

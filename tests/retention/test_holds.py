@@ -217,3 +217,22 @@ def test_a_hold_placed_on_a_half_purged_thread_stops_the_purge_there(expired, ca
     assert h.thread.pk in {k["thread"] for k in report.kept}
     assert Message.objects.filter(thread=h.thread).count() == 1  # what the crash left
     assert ThreadPurge.objects.get(thread=h.thread).completed_at is None
+
+
+def test_a_hold_placed_while_a_run_goes_counts_for_the_threads_not_yet_begun(
+    expired, case, monkeypatch
+):
+    from retention import purge
+
+    h = expired
+    real = purge.start_thread
+
+    def place_hold_first(thread_id, run, until):
+        if not LegalHold.objects.exists():
+            place(h.compliance_dan, case, patient=h.other_patient.pk)
+        return real(thread_id, run, until)
+
+    monkeypatch.setattr(purge, "start_thread", place_hold_first)
+    report = run()
+    assert [p["thread"] for p in report.purged] == [h.thread.pk]
+    assert [k["thread"] for k in report.kept] == [h.vascular_thread.pk]
