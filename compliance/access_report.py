@@ -56,13 +56,16 @@ class Footprint:
     photos: list[Photo]
     # Department -> sorted event seqs of the patient's messages (what a resume replays).
     event_seqs: dict[int, list[int]]
-    # Cases other than the patient's own whose scope reaches their threads.
+    # Cases opened on the patient, and any other whose scope reaches their threads.
     cases: dict[int, Case]
     reached: dict[int, set[int]]  # case id -> the patient's threads it covers
-    memberships: dict[int, list[Membership]] = field(default_factory=dict)  # by user
+    # By user: the memberships of the departments holding the patient's photos.
+    memberships: dict[int, list[Membership]] = field(default_factory=dict)
 
 
 def footprint(patient_id: int) -> Footprint:
+    """What names the patient's objects, read in a fixed number of queries (one more
+    per case): most entries name a thread, a message or an upload, not the patient."""
     threads = {
         t.pk: t
         for t in Thread.objects.filter(patient_id=patient_id).annotate(kept=Count("messages"))
