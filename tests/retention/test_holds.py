@@ -236,3 +236,23 @@ def test_a_hold_placed_while_a_run_goes_counts_for_the_threads_not_yet_begun(
     report = run()
     assert [p["thread"] for p in report.purged] == [h.thread.pk]
     assert [k["thread"] for k in report.kept] == [h.vascular_thread.pk]
+
+
+def test_the_command_prints_what_it_purged_and_what_holds_kept(expired, case, monkeypatch):
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from tests.retention.conftest import FUTURE
+
+    h = expired
+    real = timezone.localdate
+    monkeypatch.setattr(timezone, "localdate", lambda value=None: real(value) if value else FUTURE)
+    hold = place(h.compliance_dan, case, patient=h.patient.pk).json()
+    out = StringIO()
+    call_command("purge_expired", stdout=out)
+    lines = out.getvalue().splitlines()
+    assert f"kept   thread {h.thread.pk}: hold {hold['id']} (case {case.reference})" in lines
+    assert any(line.startswith(f"purged thread {h.vascular_thread.pk}: ") for line in lines)
+    assert lines[-1] == "purged 1 threads; holds kept 1 threads"
