@@ -15,7 +15,7 @@ from compliance.access_report import POSSIBLE
 from media.library import PhotoQuery, check_search_photos
 from media.uploads import check_download
 from patients.actions import check_get_patient
-from tests.compliance.cases import open_case, second_officer
+from tests.compliance.cases import assert_refused, open_case, second_officer
 from tests.conftest import Api, Hospital, sealed
 from tests.media.attach_helpers import photo, post_photos
 
@@ -27,11 +27,6 @@ CASES = "/api/compliance/cases"
 def report_path(case: Any, patient: Any, query: str = "") -> str:
     path = f"{CASES}/{case.pk}/patients/{patient.pk}/access-report"
     return f"{path}?{query}" if query else path
-
-
-def refused(response, status: int, code: str) -> None:
-    assert response.status_code == status, response.content
-    assert response.json()["code"] == code
 
 
 @pytest.fixture
@@ -223,23 +218,25 @@ def test_a_case_with_dates_limits_the_report_to_accesses_made_in_them(hospital, 
 # --- Refusals: each writes nothing ------------------------------------------------------
 
 
-def _refused_silently(api: Api, path: str, status: int, code: str) -> None:
+def _assert_refused_silently(api: Api, path: str, status: int, code: str) -> None:
     before = AuditEvent.objects.count()
-    refused(api.get(path), status, code)
+    assert_refused(api.get(path), status, code)
     assert AuditEvent.objects.count() == before
 
 
 def test_no_case_is_not_found(hospital):
     h = hospital
     path = f"{CASES}/999999/patients/{h.patient.pk}/access-report"
-    _refused_silently(Api(h.compliance_dan), path, 404, "not_found")
+    _assert_refused_silently(Api(h.compliance_dan), path, 404, "not_found")
 
 
 def test_a_closed_case_releases_no_report(hospital):
     h = hospital
     case = open_case(h.compliance_dan, patient_id=h.patient.pk)
     Api(h.compliance_dan).post(f"{CASES}/{case.pk}/close", {})
-    _refused_silently(Api(h.compliance_dan), report_path(case, h.patient), 409, "case_closed")
+    _assert_refused_silently(
+        Api(h.compliance_dan), report_path(case, h.patient), 409, "case_closed"
+    )
 
 
 @override_settings(ROUNDS_COMPLIANCE_FOUR_EYES=True)
@@ -247,7 +244,7 @@ def test_an_unapproved_case_under_four_eyes_releases_no_report(hospital):
     h = hospital
     case = open_case(h.compliance_dan, patient_id=h.patient.pk)
     path = report_path(case, h.patient)
-    _refused_silently(Api(h.compliance_dan), path, 409, "case_not_approved")
+    _assert_refused_silently(Api(h.compliance_dan), path, 409, "case_not_approved")
     approved = Api(second_officer()).post(f"{CASES}/{case.pk}/approve", {})
     assert approved.status_code == 200
     assert Api(h.compliance_dan).get(path).status_code == 200
@@ -256,23 +253,27 @@ def test_an_unapproved_case_under_four_eyes_releases_no_report(hospital):
 def test_a_patient_the_case_is_not_on_is_not_found(hospital, ward):
     h = hospital
     case = open_case(h.compliance_dan, patient_id=h.patient.pk)
-    _refused_silently(Api(h.compliance_dan), report_path(case, h.other_patient), 404, "not_found")
+    _assert_refused_silently(
+        Api(h.compliance_dan), report_path(case, h.other_patient), 404, "not_found"
+    )
     # A department case covers Léa's thread, yet was not opened on her: no report either.
     department = open_case(h.compliance_dan, "INC-2026-043", department_id=h.plastic.pk)
-    _refused_silently(Api(h.compliance_dan), report_path(department, h.patient), 404, "not_found")
+    _assert_refused_silently(
+        Api(h.compliance_dan), report_path(department, h.patient), 404, "not_found"
+    )
 
 
 def test_another_officers_case_is_not_found(hospital):
     h = hospital
     case = open_case(h.compliance_dan, patient_id=h.patient.pk)
-    _refused_silently(Api(second_officer()), report_path(case, h.patient), 404, "not_found")
+    _assert_refused_silently(Api(second_officer()), report_path(case, h.patient), 404, "not_found")
 
 
 @pytest.mark.parametrize("who", ["surgeon_bob", "head_carol", "admin_zoe"])
 def test_clinicians_and_administrators_are_forbidden(hospital, who):
     h = hospital
     case = open_case(h.compliance_dan, patient_id=h.patient.pk)
-    _refused_silently(Api(h.user(who)), report_path(case, h.patient), 403, "forbidden")
+    _assert_refused_silently(Api(h.user(who)), report_path(case, h.patient), 403, "forbidden")
 
 
 def test_an_unknown_format_is_refused(hospital):

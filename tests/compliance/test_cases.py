@@ -10,7 +10,7 @@ from audit.models import AuditEvent
 from chat.errors import RoundsError
 from compliance.actions import check_open_case
 from compliance.models import Case, CaseDeletionError
-from tests.compliance.cases import open_case, second_officer
+from tests.compliance.cases import assert_refused, open_case, second_officer
 from tests.conftest import Api
 
 pytestmark = pytest.mark.django_db
@@ -22,13 +22,6 @@ def new_case(h, **extra: Any) -> dict[str, Any]:
     return {"reference": "INC-2026-042", "reason": "Patient request", "patient": h.patient.pk} | (
         extra
     )
-
-
-def refused(response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert body["code"] == code
-    return body
 
 
 def test_an_officer_opens_a_case_and_it_is_audited(hospital):
@@ -69,8 +62,8 @@ def test_an_officer_opens_a_case_and_it_is_audited(hospital):
 @pytest.mark.parametrize("who", ["nurse_alice", "head_carol", "admin_zoe"])
 def test_a_clinician_or_an_administrator_opens_no_case(hospital, who):
     response = Api(hospital.user(who)).post(CASES, new_case(hospital))
-    refused(response, 403, "forbidden")
-    refused(Api(hospital.user(who)).get(CASES), 403, "forbidden")
+    assert_refused(response, 403, "forbidden")
+    assert_refused(Api(hospital.user(who)).get(CASES), 403, "forbidden")
     assert not Case.objects.exists()
     assert not AuditEvent.objects.filter(action__startswith="case.").exists()
 
@@ -98,7 +91,7 @@ def test_a_clinician_or_an_administrator_opens_no_case(hospital, who):
 )
 def test_a_case_without_clean_grounds_or_a_scope_is_refused(hospital, change):
     body = {k: v for k, v in (new_case(hospital) | change).items() if v is not None}
-    refused(Api(hospital.compliance_dan).post(CASES, body), 400, "invalid_request")
+    assert_refused(Api(hospital.compliance_dan).post(CASES, body), 400, "invalid_request")
     assert not Case.objects.exists()
 
 
@@ -113,7 +106,7 @@ def test_text_no_database_stores_is_refused_by_the_use_case_too(hospital, refere
 @pytest.mark.parametrize("field", ["patient", "department", "user"])
 def test_a_scope_naming_nothing_that_exists_is_not_found(hospital, field):
     body = new_case(hospital) | {field: 10**6}
-    refused(Api(hospital.compliance_dan).post(CASES, body), 404, "not_found")
+    assert_refused(Api(hospital.compliance_dan).post(CASES, body), 404, "not_found")
 
 
 def test_a_patient_is_named_by_ipp_as_a_request_quotes_it(hospital):
@@ -126,14 +119,16 @@ def test_a_patient_is_named_by_ipp_as_a_request_quotes_it(hospital):
     assert response.json()["scope"]["patient"] == h.patient.pk
     entry = AuditEvent.objects.get(action="case.opened")
     assert "00800100" not in str(entry.data)
-    refused(dan.post(CASES, body | {"reference": "INC-2", "ipp": "99999999"}), 404, "not_found")
+    assert_refused(
+        dan.post(CASES, body | {"reference": "INC-2", "ipp": "99999999"}), 404, "not_found"
+    )
     both = new_case(h, reference="INC-3") | {"ipp": "00800100"}
-    refused(dan.post(CASES, both), 400, "invalid_request")
+    assert_refused(dan.post(CASES, both), 400, "invalid_request")
 
 
 def test_a_reference_names_one_case(hospital):
     open_case(hospital.compliance_dan, patient_id=hospital.patient.pk)
-    body = refused(Api(second_officer()).post(CASES, new_case(hospital)), 409, "conflict")
+    body = assert_refused(Api(second_officer()).post(CASES, new_case(hospital)), 409, "conflict")
     assert body["data"] == {"reference": "INC-2026-042"}
     assert Case.objects.count() == 1
 
@@ -153,21 +148,21 @@ def test_four_eyes_holds_every_release_until_a_second_officer_approves(hospital,
     case = dan.post(CASES, new_case(h)).json()
     assert (case["four_eyes"], case["awaits_approval"]) == (True, True)
     threads = f"{CASES}/{case['id']}/threads"
-    refused(dan.get(threads), 409, "case_not_approved")
-    refused(dan.post(f"{CASES}/{case['id']}/approve", {}), 403, "forbidden")
+    assert_refused(dan.get(threads), 409, "case_not_approved")
+    assert_refused(dan.post(f"{CASES}/{case['id']}/approve", {}), 403, "forbidden")
     # The second officer sees it waiting, approves it, and may not release under it.
     assert [c["id"] for c in fay.get(CASES).json()] == [case["id"]]
     approved = fay.post(f"{CASES}/{case['id']}/approve", {})
     assert approved.status_code == 200, approved.content
     assert approved.json()["approved_by"]["username"] == "compliance_fay"
     assert approved.json()["awaits_approval"] is False
-    refused(fay.post(f"{CASES}/{case['id']}/approve", {}), 409, "conflict")
-    refused(fay.get(threads), 404, "not_found")
+    assert_refused(fay.post(f"{CASES}/{case['id']}/approve", {}), 409, "conflict")
+    assert_refused(fay.get(threads), 404, "not_found")
     assert dan.get(threads).status_code == 200
     entry = AuditEvent.objects.get(action="case.approved")
     assert entry.actor_username == "compliance_fay"
     assert entry.data == {"reference": "INC-2026-042", "opened_by": h.compliance_dan.pk}
-    refused(Api(h.nurse_alice).post(f"{CASES}/{case['id']}/approve", {}), 403, "forbidden")
+    assert_refused(Api(h.nurse_alice).post(f"{CASES}/{case['id']}/approve", {}), 403, "forbidden")
 
 
 def test_turning_four_eyes_on_holds_cases_opened_before(hospital, settings):
@@ -175,26 +170,26 @@ def test_turning_four_eyes_on_holds_cases_opened_before(hospital, settings):
     dan = Api(hospital.compliance_dan)
     assert dan.get(f"{CASES}/{case.pk}/threads").status_code == 200
     settings.ROUNDS_COMPLIANCE_FOUR_EYES = True
-    refused(dan.get(f"{CASES}/{case.pk}/threads"), 409, "case_not_approved")
+    assert_refused(dan.get(f"{CASES}/{case.pk}/threads"), 409, "case_not_approved")
 
 
 def test_without_four_eyes_there_is_nothing_to_approve(hospital):
     case = open_case(hospital.compliance_dan, patient_id=hospital.patient.pk)
-    refused(Api(second_officer()).post(f"{CASES}/{case.pk}/approve", {}), 404, "not_found")
+    assert_refused(Api(second_officer()).post(f"{CASES}/{case.pk}/approve", {}), 404, "not_found")
 
 
 def test_a_closed_case_releases_nothing_and_is_kept(hospital):
     h = hospital
     case = open_case(h.compliance_dan, patient_id=h.patient.pk)
     dan = Api(h.compliance_dan)
-    refused(Api(second_officer()).post(f"{CASES}/{case.pk}/close", {}), 404, "not_found")
+    assert_refused(Api(second_officer()).post(f"{CASES}/{case.pk}/close", {}), 404, "not_found")
     closed = dan.post(f"{CASES}/{case.pk}/close", {})
     assert closed.status_code == 200, closed.content
     assert closed.json()["closed_by"]["username"] == "compliance_dan"
-    refused(dan.post(f"{CASES}/{case.pk}/close", {}), 409, "case_closed")
-    refused(dan.get(f"{CASES}/{case.pk}/threads"), 409, "case_closed")
+    assert_refused(dan.post(f"{CASES}/{case.pk}/close", {}), 409, "case_closed")
+    assert_refused(dan.get(f"{CASES}/{case.pk}/threads"), 409, "case_closed")
     timeline = f"{CASES}/{case.pk}/threads/{h.thread.pk}/timeline"
-    refused(dan.get(timeline), 409, "case_closed")
+    assert_refused(dan.get(timeline), 409, "case_closed")
     assert [c["closed_at"] is not None for c in dan.get(CASES).json()] == [True]
     assert AuditEvent.objects.filter(action="case.closed", object_id=str(case.pk)).count() == 1
     assert not AuditEvent.objects.filter(action="case.released").exists()
@@ -214,7 +209,7 @@ def test_another_officers_case_looks_missing(hospital):
     case = open_case(hospital.compliance_dan, patient_id=hospital.patient.pk)
     fay = Api(second_officer())
     for path in (f"{CASES}/{case.pk}/threads", f"{CASES}/10000000/threads"):
-        refused(fay.get(path), 404, "not_found")
+        assert_refused(fay.get(path), 404, "not_found")
     assert (
         fay.get(f"{CASES}/{case.pk}/threads").json() == fay.get(f"{CASES}/10000000/threads").json()
     )
@@ -225,7 +220,7 @@ def test_a_case_opened_under_four_eyes_keeps_needing_approval_when_it_is_turned_
     case = open_case(hospital.compliance_dan, patient_id=hospital.patient.pk)
     with override_settings(ROUNDS_COMPLIANCE_FOUR_EYES=False):
         response = Api(hospital.compliance_dan).get(f"{CASES}/{case.pk}/threads")
-        refused(response, 409, "case_not_approved")
+        assert_refused(response, 409, "case_not_approved")
 
 
 def test_a_cases_audit_slice_holds_everything_done_under_it(hospital, settings):
@@ -253,5 +248,5 @@ def test_a_cases_audit_slice_holds_everything_done_under_it(hospital, settings):
     assert [e["action"] for e in dan.get(f"{CASES}/{other['id']}/audit").json()["entries"]] == [
         "case.opened"
     ]
-    refused(fay.get(f"{CASES}/{other['id']}/audit"), 404, "not_found")
-    refused(Api(h.nurse_alice).get(f"{CASES}/{case['id']}/audit"), 403, "forbidden")
+    assert_refused(fay.get(f"{CASES}/{other['id']}/audit"), 404, "not_found")
+    assert_refused(Api(h.nurse_alice).get(f"{CASES}/{case['id']}/audit"), 403, "forbidden")

@@ -12,7 +12,7 @@ from chat.actions import check_post_message, check_read_receipt
 from chat.crypto import PublicIdentity, WrapRecord, decrypt_message, unwrap_room_key
 from chat.redaction import check_redact_message
 from compliance import release, timeline
-from tests.compliance.cases import open_case, second_officer
+from tests.compliance.cases import assert_refused, open_case, second_officer
 from tests.conftest import PLAINTEXT, Api, Hospital, sealed
 from tests.media.attach_helpers import photo, post_photos
 
@@ -42,12 +42,6 @@ def ward(hospital: Hospital) -> dict[str, int]:
 def timeline_of(officer: Any, case: Any, thread: Any, **query: Any):
     params = "&".join(f"{k}={v}" for k, v in query.items())
     return Api(officer).get(f"{CASES}/{case.pk}/threads/{thread.pk}/timeline?{params}")
-
-
-def refused(response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.content
-    assert response.json()["code"] == code
-    return response.json()
 
 
 def test_a_patient_case_lists_that_patients_threads_only(hospital, ward):
@@ -172,13 +166,15 @@ def test_pages_split_messages_and_receipts_without_overlap(hospital, ward):
     rest = timeline_of(h.compliance_dan, case, h.thread, after_seq=1).json()
     assert ([m["seq"] for m in rest["messages"]], rest["has_more"]) == ([2], False)
     assert [r["up_to_seq"] for r in rest["receipts"]] == [2]
-    refused(timeline_of(h.compliance_dan, case, h.thread, limit=501), 400, "invalid_request")
+    assert_refused(timeline_of(h.compliance_dan, case, h.thread, limit=501), 400, "invalid_request")
 
 
 def test_a_thread_out_of_scope_looks_missing(hospital, ward):
     h = hospital
     case = open_case(h.compliance_dan, patient_id=h.patient.pk)
-    outside = refused(timeline_of(h.compliance_dan, case, h.vascular_thread), 404, "not_found")
+    outside = assert_refused(
+        timeline_of(h.compliance_dan, case, h.vascular_thread), 404, "not_found"
+    )
     missing = Api(h.compliance_dan).get(f"{CASES}/{case.pk}/threads/10000000/timeline")
     assert missing.json() == outside
     assert not AuditEvent.objects.filter(action="case.released").exists()
@@ -200,7 +196,7 @@ def test_dates_limit_the_threads_and_the_messages(hospital, ward):
     later = timezone.now() + timedelta(days=1)
     case = open_case(h.compliance_dan, patient_id=h.patient.pk, date_from=later)
     assert Api(h.compliance_dan).get(f"{CASES}/{case.pk}/threads").json()["threads"] == []
-    refused(timeline_of(h.compliance_dan, case, h.thread), 404, "not_found")
+    assert_refused(timeline_of(h.compliance_dan, case, h.thread), 404, "not_found")
     combined = open_case(
         h.compliance_dan,
         "INC-2",
@@ -216,15 +212,15 @@ def test_dates_limit_the_threads_and_the_messages(hospital, ward):
 def test_clinicians_call_no_compliance_route(hospital, ward, who):
     h = hospital
     case = open_case(h.compliance_dan, patient_id=h.patient.pk)
-    refused(Api(h.user(who)).get(f"{CASES}/{case.pk}/threads"), 403, "forbidden")
-    refused(timeline_of(h.user(who), case, h.thread), 403, "forbidden")
+    assert_refused(Api(h.user(who)).get(f"{CASES}/{case.pk}/threads"), 403, "forbidden")
+    assert_refused(timeline_of(h.user(who), case, h.thread), 403, "forbidden")
     assert not AuditEvent.objects.filter(action="case.released").exists()
 
 
 def test_another_officers_case_releases_nothing_to_them(hospital, ward):
     h = hospital
     case = open_case(h.compliance_dan, patient_id=h.patient.pk)
-    refused(timeline_of(second_officer(), case, h.thread), 404, "not_found")
+    assert_refused(timeline_of(second_officer(), case, h.thread), 404, "not_found")
 
 
 def test_members_still_never_see_a_redacted_envelope(hospital, ward):

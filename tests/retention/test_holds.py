@@ -7,7 +7,7 @@ from audit.models import AuditEvent
 from chat.actions import do_create_thread
 from chat.models import Message, Thread
 from retention.models import HoldDeletionError, LegalHold, ThreadPurge
-from tests.compliance.cases import open_case, second_officer
+from tests.compliance.cases import assert_refused, open_case, second_officer
 from tests.conftest import Api
 from tests.media.attach_helpers import photo, post_photos
 from tests.retention.conftest import post, run
@@ -15,11 +15,6 @@ from tests.retention.conftest import post, run
 pytestmark = pytest.mark.django_db
 
 HOLDS = "/api/retention/holds"
-
-
-def refused(response, status: int, code: str) -> None:
-    assert response.status_code == status, response.content
-    assert response.json()["code"] == code
 
 
 @pytest.fixture
@@ -63,21 +58,21 @@ def test_a_hold_is_never_deleted(hospital, case):
 
 def test_clinicians_are_refused(hospital, case):
     for who in (hospital.head_carol, hospital.nurse_alice, hospital.admin_zoe):
-        refused(place(who, case, patient=hospital.patient.pk), 403, "forbidden")
-        refused(Api(who).get(HOLDS), 403, "forbidden")
+        assert_refused(place(who, case, patient=hospital.patient.pk), 403, "forbidden")
+        assert_refused(Api(who).get(HOLDS), 403, "forbidden")
     assert not LegalHold.objects.exists()
 
 
 def test_a_hold_needs_one_of_ones_own_open_cases(hospital, case, settings):
     h = hospital
-    refused(place(second_officer(), case, patient=h.patient.pk), 404, "not_found")
+    assert_refused(place(second_officer(), case, patient=h.patient.pk), 404, "not_found")
     missing = type(case)(pk=999_999)
-    refused(place(h.compliance_dan, missing, patient=h.patient.pk), 404, "not_found")
+    assert_refused(place(h.compliance_dan, missing, patient=h.patient.pk), 404, "not_found")
     settings.ROUNDS_COMPLIANCE_FOUR_EYES = True
-    refused(place(h.compliance_dan, case, patient=h.patient.pk), 409, "case_not_approved")
+    assert_refused(place(h.compliance_dan, case, patient=h.patient.pk), 409, "case_not_approved")
     settings.ROUNDS_COMPLIANCE_FOUR_EYES = False
     Api(h.compliance_dan).post(f"/api/compliance/cases/{case.pk}/close", {})
-    refused(place(h.compliance_dan, case, patient=h.patient.pk), 409, "case_closed")
+    assert_refused(place(h.compliance_dan, case, patient=h.patient.pk), 409, "case_closed")
     assert not LegalHold.objects.exists()
     assert not AuditEvent.objects.filter(action__startswith="hold.").exists()
 
@@ -85,13 +80,15 @@ def test_a_hold_needs_one_of_ones_own_open_cases(hospital, case, settings):
 def test_a_hold_names_exactly_one_existing_target(hospital, case):
     h = hospital
     dan = h.compliance_dan
-    refused(place(dan, case), 400, "invalid_request")
-    refused(place(dan, case, patient=h.patient.pk, user=h.surgeon_bob.pk), 400, "invalid_request")
-    refused(place(dan, case, thread=999_999), 404, "not_found")
-    refused(place(dan, case, user=999_999), 404, "not_found")
-    refused(place(dan, case, patient=h.patient.pk, extra=1), 400, "invalid_request")
+    assert_refused(place(dan, case), 400, "invalid_request")
+    assert_refused(
+        place(dan, case, patient=h.patient.pk, user=h.surgeon_bob.pk), 400, "invalid_request"
+    )
+    assert_refused(place(dan, case, thread=999_999), 404, "not_found")
+    assert_refused(place(dan, case, user=999_999), 404, "not_found")
+    assert_refused(place(dan, case, patient=h.patient.pk, extra=1), 400, "invalid_request")
     bad = Api(dan).post(HOLDS, {"case": case.pk, "reason": "  ", "patient": h.patient.pk})
-    refused(bad, 400, "invalid_request")
+    assert_refused(bad, 400, "invalid_request")
     assert not LegalHold.objects.exists()
 
 
@@ -99,14 +96,14 @@ def test_a_hold_is_released_once_by_its_officers_only(hospital, case):
     h = hospital
     hold = place(h.compliance_dan, case, patient=h.patient.pk).json()
     release = f"{HOLDS}/{hold['id']}/release"
-    refused(Api(second_officer()).post(release, {"reason": "no"}), 404, "not_found")
-    refused(Api(h.head_carol).post(release, {"reason": "no"}), 403, "forbidden")
-    refused(Api(h.compliance_dan).post(release, {"reason": ""}), 400, "invalid_request")
-    refused(
+    assert_refused(Api(second_officer()).post(release, {"reason": "no"}), 404, "not_found")
+    assert_refused(Api(h.head_carol).post(release, {"reason": "no"}), 403, "forbidden")
+    assert_refused(Api(h.compliance_dan).post(release, {"reason": ""}), 400, "invalid_request")
+    assert_refused(
         Api(h.compliance_dan).post(f"{HOLDS}/999999/release", {"reason": "x"}), 404, "not_found"
     )
     assert Api(h.compliance_dan).post(release, {"reason": "Settled"}).status_code == 200
-    refused(Api(h.compliance_dan).post(release, {"reason": "again"}), 409, "conflict")
+    assert_refused(Api(h.compliance_dan).post(release, {"reason": "again"}), 409, "conflict")
     assert AuditEvent.objects.filter(action="hold.released").count() == 1
 
 
