@@ -30,10 +30,11 @@ from typing import Any
 import httpx
 import websockets
 
-from client import compliance_cli
+from client import case_export, compliance_cli, verify_export
 from client.errors import RoundsClientError
 from client.photo_sdk import CONSENTS
 from client.photos import PhotoRefused
+from client.pins import resolve_pins
 from client.report import write_patient_report
 from client.sdk import RoundsClient
 
@@ -97,6 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--case", type=int, help="a compliance officer's open case (with --key)")
     report.add_argument("--key", type=Path, help="the compliance key file, with --case")
     compliance_cli.add_commands(commands)
+    verify_export.add_command(commands)
     return parser
 
 
@@ -247,7 +249,16 @@ COMMANDS = {
 
 async def run(args: argparse.Namespace) -> int:
     """Run one command; its exit code (0, or compliance_cli.CHECK_FAILED)."""
+    if args.command == "verify-export":  # offline: no server, no sign-in
+        return verify_export.run(args)
     officer = functools.partial(_signed_in, keys=False)
+    if args.command == "compliance" and args.action == "export":
+        pins = resolve_pins(
+            admin=args.admin_fingerprint,
+            compliance=args.compliance_fingerprint,
+            pins_file=args.pins_file,
+        )
+        return await case_export.export_case(args, officer, pins)
     if args.command == "compliance" and args.action == "read":
         return await compliance_cli.read_case(args, officer)
     if args.command == "report" and (args.case is not None or args.key is not None):

@@ -54,6 +54,9 @@ def add_commands(commands: Any) -> None:
     read.add_argument(
         "--photos", type=Path, metavar="DIR", help="also download and decrypt the photos here"
     )
+    from client import case_export  # here: its transcript prints with format_review, below
+
+    case_export.add_arguments(sub)
 
 
 def _moment(value: str, end: bool) -> str:

@@ -1,0 +1,201 @@
+"""`rounds compliance export`: a case written out as a bundle that verifies offline.
+
+For each thread the case covers: the timeline checked and decrypted by
+client/compliance.py (`threads/<id>/timeline.json`), a PDF transcript whose
+every page names the case and the patient (`transcript.pdf`), and the
+decrypted photos of the messages that passed their checks (`photos/`). Then
+the case's audit slice as released (`audit.json`), the case (`case.json`),
+and `manifest.json`: every file's path, size and SHA-256, signed with the
+institution's export signing key (`manifest.sig`). `rounds verify-export`
+(client/verify_export.py) checks it with no server.
+
+Files are written one at a time and hashed from disk, so a large case never
+sits in memory whole (one photo at a time does). A `.zip` bundle is built as
+a folder beside it, then stored file by file, then the folder removed.
+
+The signing key file is 64 hex digits, the 32-byte Ed25519 seed (the admin
+and compliance key files hold 128: the private identity; this is a bare
+signing key, not an identity). Its public half (64 hex digits) is what a
+verifier pins, as `"export"` in the pins file (docs/compliance.md, Exports).
+"""
+
+import argparse
+import hashlib
+import json
+import shutil
+import sys
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import nacl.signing
+
+from chat.crypto import ChainHead, IdentityKeyPair
+from client import cases
+from client.compliance import department_of, open_thread
+from client.compliance_key import compliance_key
+from client.errors import RoundsClientError
+from client.export_pdf import write_transcript
+
+FORMAT = "rounds-case-export-v1"
+MANIFEST, SIGNATURE = "manifest.json", "manifest.sig"
+CHUNK = 1 << 20
+_HEX = frozenset("0123456789abcdef")
+
+# What the bundle proves of the audit slice, written into the manifest so a reader of the
+# bundle does not have to know this code (docs/compliance.md, Exports).
+CHAIN_PROOF = {
+    "built": False,
+    "proves": "the slice as the server released it, each entry with its seal {seq, hash}; "
+    "every entry names the case; ids and seals strictly increase; each thread exported "
+    "has its timeline release in the slice",
+    "does_not_prove": "that each seal hash covers its entry, nor that the seals lead to a "
+    "signed checkpoint: that needs the seals' prev_hash and the entries between them, "
+    "which no route releases yet (check with manage.py audit_verify on the server)",
+}
+
+
+def add_arguments(sub: Any) -> None:
+    """`export`, on the `rounds compliance` subcommands."""
+    export = sub.add_parser("export", help="write a case as a signed bundle (verify-export)")
+    export.add_argument("case", type=int)
+    export.add_argument("--key", type=Path, required=True, help="the compliance key file")
+    export.add_argument(
+        "--out", type=Path, required=True, help="the bundle: a new folder, or a .zip file"
+    )
+    export.add_argument(
+        "--signing-key", type=Path, required=True, help="the export signing key file (64 hex)"
+    )
+
+
+def load_signing_key(path: Path) -> nacl.signing.SigningKey:
+    """The export signing key: 64 hex digits (an Ed25519 seed), white space around allowed.
+
+    Raises:
+        RoundsClientError: `malformed_key_file`.
+    """
+    try:
+        text = path.read_text(encoding="ascii").strip().lower()
+    except (OSError, UnicodeDecodeError) as error:
+        raise RoundsClientError("malformed_key_file", f"{path} cannot be read: {error}") from None
+    if len(text) != 64 or not set(text) <= _HEX:
+        raise RoundsClientError(
+            "malformed_key_file", f"{path} is not an export signing key (64 hex digits)."
+        )
+    return nacl.signing.SigningKey(bytes.fromhex(text))
+
+
+def file_digest(path: Path) -> tuple[int, str]:
+    """(size, SHA-256 hex) of a file, read in chunks."""
+    digest, size = hashlib.sha256(), 0
+    with path.open("rb") as file:
+        while chunk := file.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
+
+
+def progress(line: str) -> None:
+    print(f"rounds: export: {line}", file=sys.stderr, flush=True)
+
+
+def _write_json(path: Path, value: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
+
+
+def _target(out: Path) -> tuple[Path, Path | None]:
+    """(the folder written, the zip to make of it or None); neither may exist already."""
+    if out.exists():
+        raise RoundsClientError("invalid_request", f"{out} exists already: name a new bundle.")
+    if out.suffix.lower() == ".zip":
+        folder = out.with_name(out.name + ".partial")
+        if folder.exists():
+            raise RoundsClientError("invalid_request", f"{folder} exists already.")
+        return folder, out
+    return out, None
+
+
+async def export_case(args: argparse.Namespace, sign_in: Any, pins: Any) -> int:
+    """Check both key files, then fetch, verify, decrypt and write the bundle."""
+    signer = load_signing_key(args.signing_key)
+    folder, archive = _target(args.out)
+    with compliance_key(args.key, pins.compliance) as key:
+        client = await sign_in(args)
+        try:
+            case = next((c for c in await cases.list_cases(client) if c["id"] == args.case), None)
+            if case is None:
+                raise RoundsClientError("not_found", f"No case {args.case} of yours.")
+            folder.mkdir(parents=True)
+            _write_json(folder / "case.json", case)
+            listed = (await cases.case_threads(client, args.case))["threads"]
+            failed = 0
+            for thread in reversed(listed):  # oldest first
+                failed += await _export_thread(client, case, thread["id"], key, pins, folder)
+            slice_ = await client.call("GET", f"{cases.CASES}/{args.case}/audit")
+        finally:
+            await client.aclose()
+    _write_json(folder / "audit.json", slice_)
+    progress(f"audit slice: {len(slice_.get('entries') or [])} entries")
+    manifest = write_manifest(folder, case, signer)
+    if archive is not None:
+        _zip(folder, archive)
+    print(
+        f"{args.out}: case {case['reference']}, {len(listed)} thread(s), "
+        f"{len(manifest['files'])} file(s) signed by {manifest['signing_key']}"
+    )
+    return 3 if failed else 0
+
+
+async def _export_thread(
+    client: Any, case: dict[str, Any], thread: int, key: IdentityKeyPair, pins: Any, folder: Path
+) -> int:
+    """One thread's timeline, photos and transcript; the number of messages that failed."""
+    pages = await cases.timeline_pages(client, case["id"], thread)
+    department = department_of(pages)
+    review, bodies = open_thread(pages, key, pins.admin, client.trust.head(department))
+    client.trust.keep_head(department, ChainHead(**review["chain"]["head"]))
+    where = folder / "threads" / str(thread)
+    progress(f"thread {thread}: {len(review['messages'])} message(s)")
+    for message in review["messages"]:
+        body = bodies.get(message["id"]) or {}
+        for entry, shown in zip(body.get("photos") or [], message["photos"], strict=False):
+            suffix = {"image/png": ".png"}.get(str(entry.get("media_type")), ".jpg")
+            name = f"photos/photo-{shown['attachment'] or entry['upload']}{suffix}"
+            (where / "photos").mkdir(parents=True, exist_ok=True)
+            await client.download_photo(entry, params={"case": str(case["id"])}, out=where / name)
+            shown["file"] = name
+            progress(f"thread {thread}: {name}")
+    _write_json(where / "timeline.json", review)
+    write_transcript(where / "transcript.pdf", case, review, where)
+    return int(review["failed"])
+
+
+def write_manifest(folder: Path, case: dict[str, Any], signer: nacl.signing.SigningKey) -> dict:
+    """Hash every file of the folder (from disk), write the manifest and its signature."""
+    files = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        size, sha256 = file_digest(path)
+        files.append({"path": path.relative_to(folder).as_posix(), "size": size, "sha256": sha256})
+    manifest = {
+        "format": FORMAT,
+        "case": case["id"],
+        "reference": case["reference"],
+        "created_at": datetime.now(UTC).isoformat(),
+        "signing_key": signer.verify_key.encode().hex(),
+        "chain_proof": CHAIN_PROOF,
+        "files": files,
+    }
+    raw = json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True).encode() + b"\n"
+    (folder / MANIFEST).write_bytes(raw)
+    (folder / SIGNATURE).write_text(signer.sign(raw).signature.hex() + "\n")
+    return manifest
+
+
+def _zip(folder: Path, archive: Path) -> None:
+    """The folder stored file by file (photos are compressed already), then removed."""
+    with zipfile.ZipFile(archive, "x", zipfile.ZIP_DEFLATED) as bundle:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            bundle.write(path, path.relative_to(folder).as_posix())
+    shutil.rmtree(folder)

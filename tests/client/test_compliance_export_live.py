@@ -1,0 +1,195 @@
+"""`rounds compliance export` and `rounds verify-export` on a real daphne process.
+
+The ward of test_compliance_live.py (a thread with a redacted note and a
+photo, another with two notes); compliance_dan opens a case on the patient
+and exports it with the demo compliance key and an export signing key of
+the institution's. The bundle verifies; then each refusal on its own copy:
+a file altered, removed or added, the manifest altered, another signing
+key pinned, a forged audit entry — each named by verify-export, exit 1.
+"""
+
+import asyncio
+import json
+import shutil
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import nacl.signing
+import pytest
+from PIL import Image
+
+from client.case_export import MANIFEST, SIGNATURE, write_manifest
+from tests.client.test_compliance_live import CAPTION, NOTE, REASON, _make_ward, open_case
+from tests.live.cli import run_rounds
+from tests.live.servers import LiveCluster
+
+pytestmark = [pytest.mark.live, pytest.mark.timeout(240)]
+
+SIGNER = nacl.signing.SigningKey(bytes(range(32)))
+PUBLIC = SIGNER.verify_key.encode().hex()
+
+
+@pytest.fixture(scope="module")
+def exported(cluster: LiveCluster, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The case exported once, as a folder and as a zip."""
+    ward = asyncio.run(_make_ward(cluster))
+    root = tmp_path_factory.mktemp("export")
+    signing_key = root / "export.key"
+    signing_key.write_text(SIGNER.encode().hex() + "\n")
+    key_file = str(cluster.root / "var" / "demo-keys" / "compliance.key")
+
+    async def export() -> tuple[int, str, str, str]:
+        case = await open_case(cluster, "LIVE-EXPORT", "--ipp", ward["ipp"])
+        runs = []
+        for out in (root / "bundle", root / "bundle.zip"):
+            command = ("compliance", "export", str(case), "--key", key_file, "--out", str(out))
+            runs.append(
+                await run_rounds(
+                    cluster, "compliance_dan", *command, "--signing-key", str(signing_key)
+                )
+            )
+        (out, err), _ = runs
+        return case, out, err, ward["ipp"]
+
+    case, out, err, ipp = asyncio.run(export())
+    return {
+        "case": case,
+        "out": out,
+        "err": err,
+        "ipp": ipp,
+        "ward": ward,
+        "folder": root / "bundle",
+        "zip": root / "bundle.zip",
+    }
+
+
+async def verify(cluster: LiveCluster, bundle: Path, *, code: int = 0, key: str = PUBLIC) -> str:
+    out, err = await run_rounds(
+        cluster, "compliance_dan", "verify-export", str(bundle), "--signing-public-key", key,
+        code=code,
+    )  # fmt: skip
+    return out if code == 0 else err
+
+
+def copy(exported: dict[str, Any], tmp_path: Path) -> Path:
+    folder = tmp_path / "bundle"
+    shutil.copytree(exported["folder"], folder)
+    return folder
+
+
+async def test_a_case_with_a_photo_and_a_redaction_exports_and_verifies(
+    cluster: LiveCluster, exported: dict[str, Any]
+):
+    folder, ward = exported["folder"], exported["ward"]
+    assert "rounds: export: thread" in exported["err"] and "photos/photo-" in exported["err"]
+    manifest = json.loads((folder / MANIFEST).read_text())
+    assert manifest["signing_key"] == PUBLIC and manifest["reference"] == "LIVE-EXPORT"
+    assert manifest["chain_proof"]["built"] is False
+    paths = {f["path"] for f in manifest["files"]}
+    thread = f"threads/{ward['thread']}"
+    assert {"case.json", "audit.json", f"{thread}/timeline.json", f"{thread}/transcript.pdf"} <= (
+        paths
+    )
+    assert f"threads/{ward['other']}/timeline.json" in paths
+
+    review = json.loads((folder / thread / "timeline.json").read_text())
+    note, pictured = review["messages"]
+    assert note["text"] == NOTE and note["redacted"]["reason"] == REASON
+    assert pictured["text"] == CAPTION and [p["keywords"] for p in pictured["photos"]] == [["hand"]]
+    (photo,) = pictured["photos"]
+    assert Image.open(folder / thread / photo["file"]).size == (64, 48)
+    assert [s["user"]["id"] for s in pictured["seen_by"]] == [ward["alice"]]
+
+    pdf = (folder / thread / "transcript.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF-")
+    assert b"Case LIVE-EXPORT" in pdf and f"IPP {exported['ipp']}".encode() in pdf
+    assert pdf.count(b"Case LIVE-EXPORT") >= pdf.count(b"/Type /Page\n") >= 1
+    assert REASON.encode() in pdf
+
+    audit = json.loads((folder / "audit.json").read_text())
+    assert {e["data"].get("thread_id") for e in audit["entries"]} >= {ward["thread"]}
+
+    assert (await verify(cluster, folder)).startswith("export ok: case LIVE-EXPORT")
+    assert (await verify(cluster, exported["zip"])).startswith("export ok: case LIVE-EXPORT")
+    with zipfile.ZipFile(exported["zip"]) as bundle:
+        assert set(bundle.namelist()) == paths | {MANIFEST, SIGNATURE}
+
+
+async def test_a_file_altered_is_named(
+    cluster: LiveCluster, exported: dict[str, Any], tmp_path: Path
+):
+    folder = copy(exported, tmp_path)
+    timeline = folder / "threads" / str(exported["ward"]["thread"]) / "timeline.json"
+    timeline.write_text(timeline.read_text().replace(NOTE, NOTE.upper()))
+    err = await verify(cluster, folder, code=1)
+    assert f"export_mismatch: threads/{exported['ward']['thread']}/timeline.json: SHA-256" in err
+
+
+async def test_a_file_removed_is_named(
+    cluster: LiveCluster, exported: dict[str, Any], tmp_path: Path
+):
+    folder = copy(exported, tmp_path)
+    (photo,) = (folder / "threads" / str(exported["ward"]["thread"]) / "photos").iterdir()
+    photo.unlink()
+    err = await verify(cluster, folder, code=1)
+    assert f"{photo.relative_to(folder).as_posix()}: listed in the manifest, missing" in err
+
+
+async def test_a_file_added_is_named(
+    cluster: LiveCluster, exported: dict[str, Any], tmp_path: Path
+):
+    folder = copy(exported, tmp_path)
+    (folder / "threads" / "note.txt").write_text("added later")
+    err = await verify(cluster, folder, code=1)
+    assert "threads/note.txt: in the bundle, not in the manifest" in err
+
+
+async def test_the_manifest_altered_is_named(
+    cluster: LiveCluster, exported: dict[str, Any], tmp_path: Path
+):
+    folder = copy(exported, tmp_path)
+    manifest = (folder / MANIFEST).read_text()
+    (folder / MANIFEST).write_text(manifest.replace("LIVE-EXPORT", "LIVE-EXPORTED"))
+    err = await verify(cluster, folder, code=1)
+    assert "manifest.sig: the manifest's signature does not verify with the pinned" in err
+
+
+async def test_a_wrong_signing_key_is_named(cluster: LiveCluster, exported: dict[str, Any]):
+    other = nacl.signing.SigningKey(bytes(32)).verify_key.encode().hex()
+    err = await verify(cluster, exported["zip"], code=1, key=other)
+    assert f"does not verify with the pinned export key {other}" in err
+
+
+async def test_a_forged_audit_entry_is_named_even_in_a_bundle_signed_again(
+    cluster: LiveCluster, exported: dict[str, Any], tmp_path: Path
+):
+    """An exporter fed a forged slice signs what it got: the slice's own order gives it away."""
+    folder = copy(exported, tmp_path)
+    audit = json.loads((folder / "audit.json").read_text())
+    first = audit["entries"][0]
+    forged = {**first, "action": "case.closed", "seal": None}
+    audit["entries"].insert(1, forged)
+    (folder / "audit.json").write_text(json.dumps(audit))
+    case = json.loads((folder / "case.json").read_text())
+    (folder / MANIFEST).unlink()
+    (folder / SIGNATURE).unlink()
+    write_manifest(folder, case, SIGNER)
+    err = await verify(cluster, folder, code=1)
+    assert f"audit.json: entry {first['id']} is not after entry {first['id']}" in err
+
+
+async def test_a_thread_released_without_its_entry_is_named(
+    cluster: LiveCluster, exported: dict[str, Any], tmp_path: Path
+):
+    folder = copy(exported, tmp_path)
+    thread = exported["ward"]["thread"]
+    audit = json.loads((folder / "audit.json").read_text())
+    audit["entries"] = [e for e in audit["entries"] if e["data"].get("thread_id") != thread]
+    (folder / "audit.json").write_text(json.dumps(audit))
+    case = json.loads((folder / "case.json").read_text())
+    (folder / MANIFEST).unlink()
+    (folder / SIGNATURE).unlink()
+    write_manifest(folder, case, SIGNER)
+    err = await verify(cluster, folder, code=1)
+    assert f"audit.json: no timeline release of thread {thread} in the slice" in err
