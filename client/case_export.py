@@ -1,9 +1,11 @@
 """`rounds compliance export`: a case written out as a bundle that verifies offline.
 
 For each thread the case covers: the timeline checked and decrypted by
-client/compliance.py (`threads/<id>/timeline.json`), a PDF transcript whose
-every page names the case and the patient (`transcript.pdf`), and the
-decrypted photos of the messages that passed their checks (`photos/`). Then
+client/compliance.py (`threads/<id>/timeline.json`), the chain and the
+envelopes as released, to check the signatures again (`released.json`), a
+PDF transcript whose every page names the case and the patient
+(`transcript.pdf`), and the decrypted photos of the messages that passed
+their checks (`photos/`). Then
 the case's audit slice as released (`audit.json`), the case (`case.json`),
 and `manifest.json`: every file's path, size and SHA-256, signed with the
 institution's export signing key (`manifest.sig`). `rounds verify-export`
@@ -33,7 +35,7 @@ import nacl.signing
 
 from chat.crypto import ChainHead, IdentityKeyPair
 from client import cases
-from client.compliance import department_of, open_thread
+from client.compliance import department_of, merge_pages, open_thread
 from client.compliance_key import compliance_key
 from client.errors import RoundsClientError
 from client.export_pdf import write_transcript
@@ -168,8 +170,30 @@ async def _export_thread(
             shown["file"] = name
             progress(f"thread {thread}: {name}")
     _write_json(where / "timeline.json", review)
+    _write_json(where / "released.json", released(pages))
     write_transcript(where / "transcript.pdf", case, review, where)
     return int(review["failed"])
+
+
+def released(pages: list[dict[str, Any]]) -> dict[str, Any]:
+    """What verify-export needs to check the signatures again offline: the department's
+    signed chain (the last page's, the one the review verified) and each message's envelope
+    as released; ciphertext only, nothing decrypted."""
+    page = merge_pages(pages)
+    return {
+        "thread": {"id": page["thread"]["id"]},
+        "department": {"id": page["department"]["id"], "chain": page["department"]["chain"]},
+        "messages": [
+            {
+                "id": m.get("id"),
+                "seq": m.get("seq"),
+                "sender": {"id": (m.get("sender") or {}).get("id")},
+                "client_msg_id": m.get("client_msg_id"),
+                "envelope": m.get("envelope"),
+            }
+            for m in page["messages"]
+        ],
+    }
 
 
 def write_manifest(folder: Path, case: dict[str, Any], signer: nacl.signing.SigningKey) -> dict:

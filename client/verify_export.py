@@ -7,6 +7,9 @@ In order, stopping at the first thing that does not match:
 2. no file is missing, none is extra, and every file has its size and SHA-256;
 3. each thread's timeline.json records a check for every message, its count of
    failed checks is the one recorded, and the photo files it names are in the bundle;
+   its released.json chain replays from the PINNED admin key, it holds the same
+   messages, and every message recorded as verified has an envelope whose signature
+   verifies with the key the chain admitted for its sender, made for this thread;
 4. the audit slice: every entry names the case, entry ids and seals strictly increase,
    and each exported thread has its `timeline` release in the slice. What this does
    not prove is written in the manifest (`chain_proof`) and in docs/compliance.md.
@@ -27,8 +30,11 @@ from typing import IO, Any
 import nacl.exceptions
 import nacl.signing
 
+from chat.crypto import CryptoError, MembershipChain, verify_envelope_in_chain
 from client.case_export import CHUNK, FORMAT, MANIFEST, SIGNATURE
 from client.errors import RoundsClientError
+from client.membership import verify_listing
+from client.pins import resolve_pins
 
 MAX_MANIFEST = 64 << 20
 
@@ -115,7 +121,9 @@ def pinned_public_key(given: str | None, pins_file: Path | None) -> bytes:
     return key
 
 
-def verify_bundle(path: Path, public_key: bytes, say: Any = None) -> dict[str, Any]:
+def verify_bundle(
+    path: Path, public_key: bytes, pinned_admin: str, say: Any = None
+) -> dict[str, Any]:
     """Check the bundle at `path`; the manifest if it all matches.
 
     Raises:
@@ -125,7 +133,7 @@ def verify_bundle(path: Path, public_key: bytes, say: Any = None) -> dict[str, A
     try:
         manifest = _signed_manifest(bundle, public_key)
         _files(bundle, manifest, say)
-        threads = _timelines(bundle, manifest)
+        threads = _timelines(bundle, manifest, pinned_admin)
         _audit(bundle, manifest, threads)
         return manifest
     finally:
@@ -181,8 +189,8 @@ def _digest(file: IO[bytes]) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def _timelines(bundle: Bundle, manifest: dict[str, Any]) -> set[int]:
-    """Each thread's recorded checks; the ids of the threads exported."""
+def _timelines(bundle: Bundle, manifest: dict[str, Any], pinned_admin: str) -> set[int]:
+    """Each thread's recorded checks, its signatures again; the ids of the threads exported."""
     names = {f["path"] for f in manifest["files"]}
     threads = set()
     for name in sorted(n for n in names if n.endswith("/timeline.json")):
@@ -200,7 +208,51 @@ def _timelines(bundle: Bundle, manifest: dict[str, Any]) -> set[int]:
                     raise Mismatch(f"{name}: photo file {photo['file']} is not in the bundle")
         if failed != review.get("failed"):
             raise Mismatch(f"{name}: {failed} failed check(s), recorded {review.get('failed')}")
+        _signatures(bundle, f"{folder}/released.json", review, pinned_admin)
     return threads
+
+
+def _signatures(bundle: Bundle, name: str, review: dict[str, Any], pinned_admin: str) -> None:
+    """The signatures of the messages recorded as verified, checked again from the released
+    envelopes and the chain replayed from the pinned admin key (nothing decrypted)."""
+    released = bundle.json(name)
+    try:
+        chain = verify_listing(released["department"]["chain"], pinned_admin)
+    except (KeyError, TypeError, RoundsClientError) as error:
+        raise Mismatch(
+            f"{name}: the chain does not verify from the pinned admin key: {error}"
+        ) from None
+    envelopes = {m.get("id"): m for m in _messages(released, name)}
+    recorded = list(_messages(review, name))
+    if [m.get("id") for m in recorded] != list(envelopes):
+        raise Mismatch(f"{name}: not the messages of the timeline recorded beside it")
+    for message in recorded:
+        if message["check"]["ok"]:
+            _signed(name, envelopes[message["id"]], released, chain)
+
+
+def _signed(
+    name: str, message: dict[str, Any], released: dict[str, Any], chain: MembershipChain
+) -> None:
+    try:
+        header = verify_envelope_in_chain(message.get("envelope"), chain)
+    except CryptoError as error:
+        raise Mismatch(
+            f"{name}: message {message.get('id')} is recorded as verified, but {error.code}: "
+            f"{error}"
+        ) from None
+    made_for = (header.thread, header.room, header.sender, header.client_msg_id)
+    expected = (
+        released["thread"]["id"],
+        released["department"]["id"],
+        (message.get("sender") or {}).get("id"),
+        message.get("client_msg_id"),
+    )
+    if made_for != expected:
+        raise Mismatch(
+            f"{name}: message {message.get('id')}'s envelope was made for another thread, "
+            "department, sender or client_msg_id"
+        )
 
 
 def _messages(review: Any, name: str) -> Iterator[dict[str, Any]]:
@@ -243,8 +295,16 @@ def _audit(bundle: Bundle, manifest: dict[str, Any], threads: set[int]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     key = pinned_public_key(args.signing_public_key, args.pins_file)
+    pins = resolve_pins(
+        admin=args.admin_fingerprint,
+        compliance=args.compliance_fingerprint,
+        pins_file=args.pins_file,
+    )
     manifest = verify_bundle(
-        args.bundle, key, lambda line: print(f"rounds: verify: {line}", file=sys.stderr)
+        args.bundle,
+        key,
+        pins.admin,
+        lambda line: print(f"rounds: verify: {line}", file=sys.stderr),
     )
     print(f"export ok: case {manifest['reference']}, {len(manifest['files'])} file(s)")
     return 0

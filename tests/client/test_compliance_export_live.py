@@ -78,6 +78,14 @@ def copy(exported: dict[str, Any], tmp_path: Path) -> Path:
     return folder
 
 
+def sign_again(folder: Path) -> None:
+    """What an exporter fed forged data would do: sign what it wrote, with the right key."""
+    case = json.loads((folder / "case.json").read_text())
+    (folder / MANIFEST).unlink()
+    (folder / SIGNATURE).unlink()
+    write_manifest(folder, case, SIGNER)
+
+
 async def test_a_case_with_a_photo_and_a_redaction_exports_and_verifies(
     cluster: LiveCluster, exported: dict[str, Any]
 ):
@@ -164,17 +172,14 @@ async def test_a_wrong_signing_key_is_named(cluster: LiveCluster, exported: dict
 async def test_a_forged_audit_entry_is_named_even_in_a_bundle_signed_again(
     cluster: LiveCluster, exported: dict[str, Any], tmp_path: Path
 ):
-    """An exporter fed a forged slice signs what it got: the slice's own order gives it away."""
+    """A forged slice, signed again: the slice's own order gives it away."""
     folder = copy(exported, tmp_path)
     audit = json.loads((folder / "audit.json").read_text())
     first = audit["entries"][0]
     forged = {**first, "action": "case.closed", "seal": None}
     audit["entries"].insert(1, forged)
     (folder / "audit.json").write_text(json.dumps(audit))
-    case = json.loads((folder / "case.json").read_text())
-    (folder / MANIFEST).unlink()
-    (folder / SIGNATURE).unlink()
-    write_manifest(folder, case, SIGNER)
+    sign_again(folder)
     err = await verify(cluster, folder, code=1)
     assert f"audit.json: entry {first['id']} is not after entry {first['id']}" in err
 
@@ -187,9 +192,22 @@ async def test_a_thread_released_without_its_entry_is_named(
     audit = json.loads((folder / "audit.json").read_text())
     audit["entries"] = [e for e in audit["entries"] if e["data"].get("thread_id") != thread]
     (folder / "audit.json").write_text(json.dumps(audit))
-    case = json.loads((folder / "case.json").read_text())
-    (folder / MANIFEST).unlink()
-    (folder / SIGNATURE).unlink()
-    write_manifest(folder, case, SIGNER)
+    sign_again(folder)
     err = await verify(cluster, folder, code=1)
     assert f"audit.json: no timeline release of thread {thread} in the slice" in err
+
+
+async def test_a_forged_message_signature_is_named_even_in_a_bundle_signed_again(
+    cluster: LiveCluster, exported: dict[str, Any], tmp_path: Path
+):
+    folder = copy(exported, tmp_path)
+    thread = folder / "threads" / str(exported["ward"]["thread"])
+    released = json.loads((thread / "released.json").read_text())
+    header = released["messages"][1]["envelope"]["header"]
+    signature = header["sig"]
+    header["sig"] = ("B" if signature[5] != "B" else "C").join((signature[:5], signature[6:]))
+    (thread / "released.json").write_text(json.dumps(released))
+    sign_again(folder)
+    err = await verify(cluster, folder, code=1)
+    message = released["messages"][1]["id"]
+    assert f"released.json: message {message} is recorded as verified, but bad_signature" in err
