@@ -5,7 +5,9 @@ photo, another with two notes); compliance_dan opens a case on the patient
 and exports it with the demo compliance key and an export signing key of
 the institution's. The bundle verifies; then each refusal on its own copy:
 a file altered, removed or added, the manifest altered, another signing
-key pinned, a forged audit entry — each named by verify-export, exit 1.
+key pinned, a forged audit entry, a forged message signature — each named
+by verify-export, exit 1. Last, a message the server altered: exported
+marked (exit 3), and the bundle still verifies.
 """
 
 import asyncio
@@ -20,8 +22,16 @@ import pytest
 from PIL import Image
 
 from client.case_export import MANIFEST, SIGNATURE, write_manifest
-from tests.client.test_compliance_live import CAPTION, NOTE, REASON, _make_ward, open_case
+from tests.client.test_compliance_live import (
+    CAPTION,
+    NOTE,
+    REASON,
+    _make_ward,
+    alter,
+    open_case,
+)
 from tests.live.cli import run_rounds
+from tests.live.sdk import query
 from tests.live.servers import LiveCluster
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(240)]
@@ -211,3 +221,27 @@ async def test_a_forged_message_signature_is_named_even_in_a_bundle_signed_again
     err = await verify(cluster, folder, code=1)
     message = released["messages"][1]["id"]
     assert f"released.json: message {message} is recorded as verified, but bad_signature" in err
+
+
+async def test_a_message_the_server_altered_is_exported_marked_and_the_bundle_verifies(
+    cluster: LiveCluster, exported: dict[str, Any], tmp_path: Path
+):
+    """Exit 3 on export, as `read`; the failure is recorded, not hidden, and holds together."""
+    ward = exported["ward"]
+    (stored,) = query(
+        cluster, "SELECT ciphertext FROM chat_message WHERE id = ?", (ward["altered"],)
+    )
+    ciphertext = list(stored[0])
+    ciphertext[8] = "B" if ciphertext[8] != "B" else "C"
+    alter(cluster, "".join(ciphertext), ward["altered"])
+    signing_key = tmp_path / "export.key"
+    signing_key.write_text(SIGNER.encode().hex())
+    out = tmp_path / "altered"
+    key_file = str(cluster.root / "var" / "demo-keys" / "compliance.key")
+    command = ("compliance", "export", str(exported["case"]), "--key", key_file, "--out", str(out))
+    await run_rounds(cluster, "compliance_dan", *command, "--signing-key", str(signing_key), code=3)
+    review = json.loads((out / "threads" / str(ward["other"]) / "timeline.json").read_text())
+    assert review["failed"] == 1
+    (failed,) = [m for m in review["messages"] if not m["check"]["ok"]]
+    assert failed["id"] == ward["altered"] and failed["text"] is None
+    assert (await verify(cluster, out)).startswith("export ok")
