@@ -130,12 +130,20 @@ def verify_bundle(
         Mismatch: the first thing that does not match, named.
     """
     bundle = Bundle(path)
+    stage = MANIFEST
     try:
         manifest = _signed_manifest(bundle, public_key)
+        stage = "the files"
         _files(bundle, manifest, say)
+        stage = "the timelines"
         threads = _timelines(bundle, manifest, pinned_admin)
+        stage = "audit.json"
         _audit(bundle, manifest, threads)
         return manifest
+    except (KeyError, TypeError, AttributeError, ValueError) as error:
+        # A bundle can be signed with the right key and still not be an export (a
+        # field missing, a list where an object goes): a mismatch, not a crash.
+        raise Mismatch(f"{stage}: not shaped as an export ({type(error).__name__}: {error})")
     finally:
         bundle.close()
 

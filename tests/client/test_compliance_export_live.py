@@ -245,3 +245,15 @@ async def test_a_message_the_server_altered_is_exported_marked_and_the_bundle_ve
     (failed,) = [m for m in review["messages"] if not m["check"]["ok"]]
     assert failed["id"] == ward["altered"] and failed["text"] is None
     assert (await verify(cluster, out)).startswith("export ok")
+
+
+async def test_a_signed_bundle_that_is_not_shaped_as_an_export_is_a_mismatch_not_a_crash(
+    cluster: LiveCluster, exported: dict[str, Any], tmp_path: Path
+):
+    """Signed with the right key, yet its audit slice is a list: named, exit 1, no traceback."""
+    folder = copy(exported, tmp_path)
+    (folder / "audit.json").write_text(json.dumps([{"entries": "not a list of entries"}]))
+    sign_again(folder)
+    err = await verify(cluster, folder, code=1)
+    assert "audit.json: not shaped as an export (AttributeError" in err
+    assert "Traceback" not in err
