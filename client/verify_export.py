@@ -143,7 +143,9 @@ def verify_bundle(
     except (KeyError, TypeError, AttributeError, ValueError) as error:
         # A bundle can be signed with the right key and still not be an export (a
         # field missing, a list where an object goes): a mismatch, not a crash.
-        raise Mismatch(f"{stage}: not shaped as an export ({type(error).__name__}: {error})")
+        raise Mismatch(
+            f"{stage}: not shaped as an export ({type(error).__name__}: {error})"
+        ) from None
     finally:
         bundle.close()
 
