@@ -47,3 +47,21 @@ def expired(hospital: Hospital) -> Hospital:
     """Both patients discharged: every thread of the hospital is past retention on FUTURE."""
     discharge(hospital.patient, hospital.other_patient)
     return hospital
+
+
+def crash_after_one_batch(monkeypatch: Any) -> Any:
+    """The purge killed after its first batch of messages, as a crash mid-thread would;
+    returns the real batch function, to put back."""
+    from retention import purge
+
+    real = purge._purge_messages
+    calls = {"n": 0}
+
+    def crashing(record, batch):
+        calls["n"] += 1
+        if calls["n"] > 1:
+            raise RuntimeError("killed")
+        return real(record, batch)
+
+    monkeypatch.setattr(purge, "_purge_messages", crashing)
+    return real

@@ -10,7 +10,7 @@ from retention.models import HoldDeletionError, LegalHold, ThreadPurge
 from tests.compliance.cases import assert_refused, open_case, second_officer
 from tests.conftest import Api
 from tests.media.attach_helpers import photo, post_photos
-from tests.retention.conftest import post, run
+from tests.retention.conftest import crash_after_one_batch, post, run
 
 pytestmark = pytest.mark.django_db
 
@@ -194,16 +194,7 @@ def test_a_hold_placed_on_a_half_purged_thread_stops_the_purge_there(expired, ca
     h = expired
     for i in range(3):
         post(h, "surgeon_bob", h.thread, f"bob-half-{i:04d}")
-    real = purge._purge_messages
-    calls = {"n": 0}
-
-    def crash_after_one_batch(record, batch):
-        calls["n"] += 1
-        if calls["n"] > 1:
-            raise RuntimeError("killed")
-        return real(record, batch)
-
-    monkeypatch.setattr(purge, "_purge_messages", crash_after_one_batch)
+    real = crash_after_one_batch(monkeypatch)
     with pytest.raises(RuntimeError):
         run(batch=2, limit=1)
     monkeypatch.setattr(purge, "_purge_messages", real)

@@ -16,7 +16,7 @@ from media.models import Attachment, AttachmentKeyword, Upload
 from retention import purge
 from retention.models import PurgeRun, ThreadPurge
 from tests.media.attach_helpers import photo, post_photos
-from tests.retention.conftest import FUTURE, discharge, post, run
+from tests.retention.conftest import FUTURE, crash_after_one_batch, discharge, post, run
 
 pytestmark = pytest.mark.django_db
 
@@ -126,16 +126,7 @@ def test_nothing_goes_before_the_retention_date_or_while_a_stay_is_open(hospital
 def test_a_run_that_crashes_mid_thread_is_finished_by_the_next(ward, blob_store, monkeypatch):
     h = ward
     digest, planned = purge.manifest(h.thread)
-    real = purge._purge_messages
-    calls = {"n": 0}
-
-    def crash_after_one_batch(record, batch):
-        calls["n"] += 1
-        if calls["n"] > 1:
-            raise RuntimeError("killed")
-        return real(record, batch)
-
-    monkeypatch.setattr(purge, "_purge_messages", crash_after_one_batch)
+    real = crash_after_one_batch(monkeypatch)
     with pytest.raises(RuntimeError):
         run(batch=2, limit=1)
     record = ThreadPurge.objects.get(thread=h.thread)
