@@ -9,7 +9,10 @@ and written to a sink they cannot rewrite (audit/sinks.py). A later chain
 must still hold each checkpoint's seal with the same hash: a chain shorter
 than a checkpoint was cut, a different hash means it was rewritten, and a
 checkpoint whose signature fails under the institution's public key was
-forged. See docs/audit.md.
+forged. Since format v2 a checkpoint also signs `root`, the Merkle tree root
+over the seal hashes 1..seq (audit/tree.py), so that one entry can be proved
+to it without the others (an export's audit slice; chat/crypto/audit_proof.py).
+See docs/audit.md.
 """
 
 import json
@@ -23,21 +26,28 @@ from pathlib import Path
 from typing import Any
 
 import nacl.bindings
-import nacl.exceptions
 import nacl.signing
 from django.conf import settings
 from django.utils import timezone
 
 from audit.models import GENESIS_HASH, AuditEvent, AuditSeal
 from audit.sinks import Sink, SinkError, configured_sink
+from audit.tree import SealTree, SealTreeError, seal_leaves
+from chat.crypto.audit_proof import (
+    CHECKPOINT_FIELDS,
+    CHECKPOINT_V1,
+    CHECKPOINT_V2,
+    checkpoint_signature_ok,
+    checkpoint_signed_bytes,
+    roots_at,
+)
 from rounds import metrics
 
 logger = logging.getLogger(__name__)
 
-FORMAT = "rounds-audit-checkpoint-v1"
-# Signed as DOMAIN + body: a signature made for anything else never verifies here.
-DOMAIN = b"rounds-audit-checkpoint-v1\0"
-FIELDS = ("format", "seq", "hash", "count", "at", "key")
+# Written in v2; v1 checkpoints (no root) written before stay valid and are checked.
+FORMAT = CHECKPOINT_V2
+FORMATS = (CHECKPOINT_V1, CHECKPOINT_V2)
 
 
 class CheckpointError(Exception):
@@ -51,15 +61,22 @@ class Checkpoint:
     count: int  # audit entries in the database when signed, sealed or not
     at: str  # when it was signed, ISO 8601 UTC
     key: str  # the signing key's public half, hex
-    signature: str = ""  # Ed25519 over DOMAIN + body(), hex
+    signature: str = ""  # Ed25519 over signed_bytes(), hex
     format: str = FORMAT
+    root: str = ""  # v2: the tree root over seal hashes 1..seq, hex (v1: absent)
 
-    def body(self) -> bytes:
-        fields = {name: getattr(self, name) for name in FIELDS}
-        return json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
+    def fields(self) -> dict[str, Any]:
+        """As written: a v1 checkpoint has no root field."""
+        data = asdict(self)
+        if self.format == CHECKPOINT_V1:
+            del data["root"]
+        return data
+
+    def signed_bytes(self) -> bytes:
+        return checkpoint_signed_bytes(self.fields())
 
     def to_json(self) -> bytes:
-        return json.dumps(asdict(self), sort_keys=True, indent=2).encode() + b"\n"
+        return json.dumps(self.fields(), sort_keys=True, indent=2).encode() + b"\n"
 
     def name(self) -> str:
         """Sorted by seal, then time; the random tail keeps two processes apart."""
@@ -115,6 +132,11 @@ def public_key(hex_key: str = "") -> bytes:
 
 
 def sign_head(key: nacl.signing.SigningKey) -> Checkpoint:
+    """Sign the head seal, the entry count and the tree root over every seal up to it.
+
+    Raises:
+        SealTreeError: the seal table has a gap (audit_verify names it).
+    """
     head = AuditSeal.objects.order_by("-seq").values_list("seq", "hash").first()
     seq, digest = head if head else (0, GENESIS_HASH)
     unsigned = Checkpoint(
@@ -123,8 +145,9 @@ def sign_head(key: nacl.signing.SigningKey) -> Checkpoint:
         count=AuditEvent.objects.count(),
         at=timezone.now().astimezone(UTC).isoformat(timespec="microseconds"),
         key=bytes(key.verify_key).hex(),
+        root=SealTree(seq).root().hex(),
     )
-    signature = key.sign(DOMAIN + unsigned.body()).signature.hex()
+    signature = key.sign(unsigned.signed_bytes()).signature.hex()
     return Checkpoint(**{**asdict(unsigned), "signature": signature})
 
 
@@ -134,11 +157,38 @@ def write_checkpoint(sink: Sink | None = None) -> tuple[Checkpoint, str]:
     Raises:
         CheckpointError: no usable key. SinkError: the sink refused or failed.
     """
-    checkpoint = sign_head(load_key(settings.ROUNDS_AUDIT_CHECKPOINT_KEY))
+    global _latest
+    try:
+        checkpoint = sign_head(load_key(settings.ROUNDS_AUDIT_CHECKPOINT_KEY))
+    except SealTreeError as error:
+        raise CheckpointError(f"the chain has a gap ({error}): run audit_verify") from None
     name = checkpoint.name()
     (sink or configured_sink()).write(name, checkpoint.to_json())
     metrics.AUDIT_CHECKPOINTS.labels("written").inc()
+    with _latest_lock:
+        if _latest is None or checkpoint.seq >= _latest[0].seq:
+            _latest = (checkpoint, name)
     return checkpoint, name
+
+
+# The newest checkpoint this process wrote, so that a proof can reuse it rather than
+# write one per request (each stays in the sink for years under object lock).
+_latest: tuple[Checkpoint, str] | None = None
+_latest_lock = threading.Lock()
+
+
+def checkpoint_covering(seq: int) -> tuple[Checkpoint, str]:
+    """A checkpoint at seal `seq` or later: the newest this process wrote if it reaches
+    that far, else a new one (the caller sealed what it needs first).
+
+    Raises:
+        CheckpointError, SinkError: as write_checkpoint.
+    """
+    with _latest_lock:
+        latest = _latest
+    if latest is not None and latest[0].seq >= seq:
+        return latest
+    return write_checkpoint()
 
 
 # After a failure (no key yet, the sink unreachable) try again sooner than the interval,
@@ -178,23 +228,21 @@ def parse(name: str, raw: bytes) -> Checkpoint:
         checkpoint = Checkpoint(**data)
     except (ValueError, TypeError):
         raise CheckpointError(f"checkpoint {name} is not a checkpoint") from None
-    kinds = (int, str, int, str, str, str, str)
+    kinds = (int, str, int, str, str, str, str, str)
     values = (checkpoint.seq, checkpoint.hash, checkpoint.count, checkpoint.at)
-    values += (checkpoint.key, checkpoint.signature, checkpoint.format)
-    if checkpoint.format != FORMAT or not all(
-        type(v) is k for v, k in zip(values, kinds, strict=True)
+    values += (checkpoint.key, checkpoint.signature, checkpoint.format, checkpoint.root)
+    fields = set(data) | {"signature"}
+    if (
+        checkpoint.format not in FORMATS
+        or fields != {*CHECKPOINT_FIELDS[checkpoint.format], "signature"}
+        or not all(type(v) is k for v, k in zip(values, kinds, strict=True))
     ):
-        raise CheckpointError(f"checkpoint {name} is not a {FORMAT} checkpoint")
+        raise CheckpointError(f"checkpoint {name} is not a {' or '.join(FORMATS)} checkpoint")
     return checkpoint
 
 
 def signature_ok(checkpoint: Checkpoint, key: bytes) -> bool:
-    try:
-        signature = bytes.fromhex(checkpoint.signature)
-        nacl.signing.VerifyKey(key).verify(DOMAIN + checkpoint.body(), signature)
-    except (ValueError, nacl.exceptions.BadSignatureError):
-        return False
-    return checkpoint.key == key.hex()
+    return checkpoint_signature_ok(checkpoint.fields(), key)
 
 
 def check_against_checkpoints(report: Any, public_hex: str = "") -> tuple[str, str]:
@@ -217,8 +265,11 @@ def check_against_checkpoints(report: Any, public_hex: str = "") -> tuple[str, s
     hashes = dict(AuditSeal.objects.filter(seq__in=wanted).values_list("seq", "hash"))
     hashes[0] = GENESIS_HASH
     count = AuditEvent.objects.count()
+    roots = _roots(checkpoints, report.head_seq)
     for name, checkpoint in checkpoints:
         problem = _mismatch(name, checkpoint, key, report.head_seq, hashes, count)
+        if not problem and checkpoint.format == CHECKPOINT_V2:
+            problem = _root_mismatch(name, checkpoint, roots)
         if problem:
             return "", problem
     name, latest = checkpoints[-1]
@@ -255,7 +306,30 @@ def _mismatch(
     return ""
 
 
+def _roots(checkpoints: list[tuple[str, Checkpoint]], head: int) -> dict[int, bytes]:
+    """The tree root at every v2 checkpoint's seal, in one pass over the seal hashes."""
+    sizes = {c.seq for _, c in checkpoints if c.format == CHECKPOINT_V2 and c.seq <= head}
+    if not sizes:
+        return {}
+    try:
+        return roots_at(seal_leaves(max(sizes)), sizes)
+    except SealTreeError:
+        return {}  # verify_chain has named the gap already
+
+
+def _root_mismatch(name: str, checkpoint: Checkpoint, roots: dict[int, bytes]) -> str:
+    root = roots.get(checkpoint.seq)
+    if root is None or root.hex() != checkpoint.root:
+        return (
+            f"checkpoint {name}: the tree over seals 1..{checkpoint.seq} has root "
+            f"{root.hex() if root else None}, the checkpoint {checkpoint.root}: a seal before "
+            "it was rewritten, so proofs made against it would not hold"
+        )
+    return ""
+
+
 def reset_schedule() -> None:
-    """For tests: the next write_if_due writes."""
-    global _next_due
+    """For tests: the next write_if_due writes, and no checkpoint is remembered."""
+    global _next_due, _latest
     _next_due = None
+    _latest = None

@@ -8,11 +8,13 @@ runs shortly after commit, in batches, so chaining never serialises the
 actions themselves; see docs/audit.md.
 """
 
-import hashlib
-import json
 from datetime import UTC
 
 from django.db import models
+
+from chat.crypto.audit_proof import canonical_record, chain_hash
+
+__all__ = ["GENESIS_HASH", "AppendOnlyError", "AuditEvent", "AuditSeal", "chain_hash"]
 
 GENESIS_HASH = "0" * 64
 
@@ -57,7 +59,11 @@ class AuditEvent(AppendOnlyModel):
 
     def canonical(self) -> bytes:
         """The exact bytes the chain covers: every field, keys sorted, UTC time."""
-        record = {
+        return canonical_record(self.record())
+
+    def record(self) -> dict:
+        """The fields the chain covers, as an export's proof carries them."""
+        return {
             "id": self.pk,
             "at": self.at.astimezone(UTC).isoformat(timespec="microseconds"),
             "actor_id": self.actor_id,
@@ -69,9 +75,6 @@ class AuditEvent(AppendOnlyModel):
             "data": self.data,
             "ip": self.ip,
         }
-        return json.dumps(
-            record, sort_keys=True, separators=(",", ":"), ensure_ascii=False
-        ).encode()
 
 
 class AuditSeal(AppendOnlyModel):
@@ -91,10 +94,3 @@ class AuditSeal(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"seal {self.seq} of {self.event_id}"
-
-
-def chain_hash(seq: int, prev_hash: str, canonical: bytes) -> str:
-    digest = hashlib.sha256()
-    digest.update(f"rounds-audit-v1\n{seq}\n{prev_hash}\n".encode())
-    digest.update(canonical)
-    return digest.hexdigest()

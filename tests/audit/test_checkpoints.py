@@ -26,6 +26,7 @@ from audit.checkpoints import Checkpoint, sign_head
 from audit.guard import maintenance
 from audit.models import AuditEvent, AuditSeal, chain_hash
 from audit.sinks import FileSink, S3Sink, SinkError
+from audit.tree import SealTree
 from tests.media.conftest import moto_endpoint, s3_client  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.django_db
@@ -125,7 +126,8 @@ def test_a_checkpoint_signs_the_head_and_is_written_once(chain, sink_dir):
         head.hash,
         AuditEvent.objects.count(),
     )
-    assert data["format"] == "rounds-audit-checkpoint-v1" and len(data["signature"]) == 128
+    assert data["format"] == "rounds-audit-checkpoint-v2" and len(data["signature"]) == 128
+    assert data["root"] == SealTree(head.seq).root().hex()
     assert written.stat().st_mode & 0o222 == 0  # read-only
 
 
@@ -392,9 +394,54 @@ def test_an_unknown_sink_is_refused(settings, sink_dir):
 
 
 def test_the_checkpoint_body_covers_every_field():
-    base = Checkpoint(seq=1, hash="a" * 64, count=2, at="x", key="b" * 64)
-    for field, value in [("seq", 2), ("hash", "c" * 64), ("count", 3), ("at", "y"), ("key", "d")]:
-        assert Checkpoint(**{**base.__dict__, field: value}).body() != base.body()
+    base = Checkpoint(seq=1, hash="a" * 64, count=2, at="x", key="b" * 64, root="e" * 64)
+    changes = [("seq", 2), ("hash", "c" * 64), ("count", 3), ("at", "y"), ("key", "d")]
+    for field, value in [*changes, ("root", "f" * 64)]:
+        changed = Checkpoint(**{**base.__dict__, field: value})
+        assert changed.signed_bytes() != base.signed_bytes()
+
+
+def _written_by_hand(sink_dir: Path, **changes) -> None:
+    """A checkpoint of the head signed with the real key, with `changes` before signing."""
+    key = checkpoints.load_key(checkpoints.settings.ROUNDS_AUDIT_CHECKPOINT_KEY)
+    fields = {**sign_head(key).__dict__, "signature": "", **changes}
+    if fields["format"] == "rounds-audit-checkpoint-v1":
+        fields["root"] = ""
+    unsigned = Checkpoint(**fields)
+    signed = Checkpoint(
+        **{**fields, "signature": key.sign(unsigned.signed_bytes()).signature.hex()}
+    )
+    (sink_dir / signed.name()).write_bytes(signed.to_json())
+
+
+def test_a_v1_checkpoint_written_before_roots_still_verifies(chain, sink_dir):
+    sink_dir.mkdir(parents=True, exist_ok=True)
+    _written_by_hand(sink_dir, format="rounds-audit-checkpoint-v1")
+    (written,) = sink_dir.glob("*.json")
+    assert "root" not in json.loads(written.read_bytes())
+    more_entries(3)
+    checkpoint()
+    assert "checkpoints ok: 2 in" in verify()
+
+
+def test_a_root_that_is_not_the_tree_of_the_seals_fails(chain, sink_dir):
+    sink_dir.mkdir(parents=True, exist_ok=True)
+    _written_by_hand(sink_dir, root="0" * 64)
+    problem = verify_fails()
+    assert f"the tree over seals 1..{chain[-1].seq} has root" in problem
+    assert "proofs made against it would not hold" in problem
+
+
+def test_a_checkpoint_with_a_field_too_many_or_missing_is_not_one(chain, sink_dir):
+    checkpoint()
+    written = only_file(sink_dir)
+    data = json.loads(written.read_bytes())
+    written.chmod(0o644)
+    written.write_text(json.dumps({**data, "extra": 1}))
+    assert "is not a checkpoint" in verify_fails()
+    del data["root"]
+    written.write_text(json.dumps(data))
+    assert "is not a rounds-audit-checkpoint-v1 or rounds-audit-checkpoint-v2" in verify_fails()
 
 
 def test_the_s3_sink_needs_a_bucket(settings, sink_dir):

@@ -1,0 +1,112 @@
+"""The Merkle tree over the seal hashes, read from the seal table in one bounded pass.
+
+A checkpoint signs its root; an export proves its case's entries with inclusion
+paths to it (chat/crypto/audit_proof.py says why). The tree is not stored:
+it is rebuilt from the seals, which are append-only and checked by
+audit_verify, so there is nothing else to keep consistent. One pass reads
+every seal hash up to the size once and keeps, per block of CHUNK seals, only
+the block's root, plus the leaves of the blocks that hold an entry to prove
+and of the last, unfinished block: memory stays at about size / CHUNK hashes.
+"""
+
+from collections.abc import Iterable, Iterator
+
+from audit.models import AuditSeal
+from chat.crypto.audit_proof import EMPTY_ROOT, inclusion_path, leaf_hash, node_hash, split
+
+CHUNK = 1024  # a power of two: every block is then a whole subtree of the tree
+READ_BATCH = 5000
+
+
+class SealTreeError(Exception):
+    """The seal table is not a gapless chain 1..size; audit_verify names where."""
+
+
+def seal_leaves(size: int, first: int = 1) -> Iterator[bytes]:
+    """Leaf hashes of seals first..size in order, read in batches."""
+    after, expected = first - 1, first
+    while after < size:
+        rows = list(
+            AuditSeal.objects.filter(seq__gt=after, seq__lte=size)
+            .order_by("seq")
+            .values_list("seq", "hash")[:READ_BATCH]
+        )
+        if not rows:
+            break
+        for seq, digest in rows:
+            if seq != expected:
+                raise SealTreeError(f"seal {expected} is missing")
+            yield leaf_hash(bytes.fromhex(digest))
+            expected += 1
+        after = rows[-1][0]
+    if expected != size + 1:
+        raise SealTreeError(f"seal {expected} is missing")
+
+
+class SealTree:
+    """The tree over seals 1..size, able to prove the leaves of the blocks it kept."""
+
+    def __init__(self, size: int, proving: Iterable[int] = (), chunk: int = CHUNK) -> None:
+        self.size, self.chunk = size, chunk
+        kept = {(seq - 1) // chunk for seq in proving if 1 <= seq <= size}
+        self.block_roots: list[bytes] = []
+        self.leaves: dict[int, list[bytes]] = {}  # block -> its leaves, for kept blocks
+        block: list[bytes] = []
+        for leaf in seal_leaves(size):
+            block.append(leaf)
+            if len(block) == chunk:
+                self._close(block, kept)
+                block = []
+        if block:  # the last, unfinished block: always kept, the right edge needs it
+            self.leaves[len(self.block_roots)] = block
+        self._memo: dict[tuple[int, int], bytes] = {}
+
+    def _close(self, block: list[bytes], kept: set[int]) -> None:
+        index = len(self.block_roots)
+        self.block_roots.append(_perfect_root(block))
+        if index in kept:
+            self.leaves[index] = block
+
+    def root(self) -> bytes:
+        return EMPTY_ROOT if self.size == 0 else self.subtree(0, self.size)
+
+    def path(self, seq: int) -> list[bytes]:
+        """Seal `seq`'s inclusion path, leaf to root (its leaf is index seq - 1)."""
+        return inclusion_path(seq - 1, self.size, self.subtree)
+
+    def subtree(self, lo: int, hi: int) -> bytes:
+        """The root over leaves lo..hi-1. The tree's recursion only asks for whole aligned
+        blocks (or runs of them) and for ranges inside a kept block."""
+        key = (lo, hi)
+        if key not in self._memo:
+            self._memo[key] = self._compute(lo, hi)
+        return self._memo[key]
+
+    def _compute(self, lo: int, hi: int) -> bytes:
+        width = hi - lo
+        if width == 1 or (lo // self.chunk == (hi - 1) // self.chunk and width < self.chunk):
+            block = self.leaves.get(lo // self.chunk)
+            if block is None:
+                raise SealTreeError(f"leaves {lo}..{hi - 1} were not kept")
+            start = lo % self.chunk
+            return _range_root(block[start : start + width])
+        if lo % self.chunk == 0 and width % self.chunk == 0 and width & (width - 1) == 0:
+            first = lo // self.chunk
+            return _perfect_root(self.block_roots[first : first + width // self.chunk])
+        k = split(width)
+        return node_hash(self.subtree(lo, lo + k), self.subtree(lo + k, hi))
+
+
+def _perfect_root(hashes: list[bytes]) -> bytes:
+    """The root over a power-of-two count of subtree roots."""
+    level = hashes
+    while len(level) > 1:
+        level = [node_hash(level[i], level[i + 1]) for i in range(0, len(level), 2)]
+    return level[0]
+
+
+def _range_root(leaves: list[bytes]) -> bytes:
+    if len(leaves) == 1:
+        return leaves[0]
+    k = split(len(leaves))
+    return node_hash(_range_root(leaves[:k]), _range_root(leaves[k:]))
