@@ -1,8 +1,9 @@
 """python -m bench run [scenario|all] [--services] [--processes N] [--smoke]
 
 Scenarios: latency, throughput, fanout, catchup, connections, history, audit, media,
-purge, crypto, floor, and faults (--services only: its own PostgreSQL, Redis and HAProxy,
-restarted under load; bench/faults.py).
+purge, compliance (a case exported and verified with the `rounds` command), crypto,
+floor, and faults (--services only: its own PostgreSQL, Redis and HAProxy, restarted
+under load; bench/faults.py).
 
 Starts its own servers on loopback, prints a table and writes JSON results
 under bench/results/. Latency and throughput are followed by the same
@@ -21,7 +22,18 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import catchup, connections, crypto, fanout, faults, history, media, messaging, purge
+from bench import (
+    catchup,
+    compliance,
+    connections,
+    crypto,
+    fanout,
+    faults,
+    history,
+    media,
+    messaging,
+    purge,
+)
 from bench.floor import clients as floor_clients
 from bench.seed_members import seed_members
 from bench.stack import Stack, run_in_deployment, start_floor, start_stack
@@ -70,6 +82,10 @@ SCENARIOS: dict[str, tuple[Callable[..., dict], Callable]] = {
     "audit": (lambda stack, **kw: run_audit(stack.urls, stack.env), run_audit),
     "media": (lambda stack, **kw: media.run_media(stack, **kw), media.run_media),
     "purge": (lambda stack, **kw: purge.run_purge(stack, **kw), purge.run_purge),
+    "compliance": (
+        lambda stack, **kw: compliance.run_compliance(stack, **kw),
+        compliance.run_compliance,
+    ),
 }
 # crypto: pure CPU (bench/crypto.py); floor: the floor alone; faults: a deployment of its
 # own whose parts it restarts (bench/faults.py), not part of "all".
@@ -85,6 +101,7 @@ ALL = [
     "audit",
     "media",
     "purge",
+    "compliance",
     "crypto",
 ]
 FLOOR = {
@@ -101,6 +118,7 @@ SMOKE = {
     "connections": {"sockets": 50},
     "history": {"rows": 2000, "samples": 20},
     "purge": {"rows": 2000, "before_seconds": 2.0},
+    "compliance": {"messages": 300, "photos": 12, "threads": 2},
     "audit": {},
     "media": {
         "sizes": (1 << 20,),
@@ -193,7 +211,7 @@ def main() -> None:
     names = ALL if args.scenario == "all" else [args.scenario]
     env = {**messaging.BENCH_LIMITS, "ROUNDS_AUDIT_SEALER": args.sealer}
     results = []
-    failed: list[str] = []  # the faults scenario's refusals (bench/faults.py `problems`)
+    failed: list[str] = []  # refusals: faults' (bench/faults.py `problems`), compliance's
     for name in names:
         if name == "crypto":
             figures = crypto.run()
@@ -219,6 +237,9 @@ def main() -> None:
         overrides = SMOKE[name] if args.smoke else {}
         with start_stack(processes, args.services, {**env, **EXTRA_ENV.get(name, {})}) as stack:
             figures = SCENARIOS[name][0](stack, **overrides)
+        # A scenario that checks what it measured (compliance: verify-export) lists what
+        # did not hold under `problems`: the run then exits 1.
+        failed.extend(f"{name}: {problem}" for problem in figures.pop("problems", []))
         result = {"scenario": name, "stack": stack.description, "sealer": args.sealer, **figures}
         print_row(name, "rounds", stack.description, figures)
         if name in FLOOR:
