@@ -128,7 +128,10 @@ SMOKE = {
         "samples": 5,
     },
 }
-EXTRA_ENV = {"connections": connections.CONNECTION_LIMITS}
+EXTRA_ENV = {
+    "connections": connections.CONNECTION_LIMITS,
+    "compliance": compliance.UPLOAD_LIMITS,
+}
 
 
 def same_arguments(rounds_scenario, floor_scenario, overrides: dict) -> dict:

@@ -70,6 +70,9 @@ KEYWORDS = ("hand", "wound-follow-up", "sacrum", "pre-op", "post-op")
 # Argon2id of the members' key backups at its minimum: the seeding is not what is measured.
 BACKUP_LIMITS = {"opslimit": 1, "memlimit": 8192}
 TIMEOUT = 3600.0
+# The hourly upload cap per user protects a real deployment; the seeding uploads a photo
+# and a thumbnail per photo from five members within minutes (EXTRA_ENV in bench/__main__).
+UPLOAD_LIMITS = {"ROUNDS_UPLOADS_PER_HOUR": "1000000"}
 
 NOTES = (
     "Dressing changed, wound edges clean, no discharge.",
@@ -360,6 +363,8 @@ def run_compliance(
     it with `rounds compliance export`, verify it with `rounds verify-export`."""
     if float(stack.env.get("ROUNDS_WS_RATE_PER_SECOND", "30")) < 1000:
         raise ValueError("start the stack with bench.messaging.BENCH_LIMITS (frame rate limit)")
+    if int(stack.env.get("ROUNDS_UPLOADS_PER_HOUR", "120")) < 2 * photos:
+        raise ValueError("start the stack with bench.compliance.UPLOAD_LIMITS (uploads per hour)")
     with tempfile.TemporaryDirectory(prefix="rounds-export-") as tmp:
         work = Path(tmp)
         seeding = seed_case(stack, messages, photos, threads, work / "devices")
