@@ -49,6 +49,7 @@ class ErrorCode(StrEnum):
     ATTACHMENT_INVALID = "attachment_invalid"
     CASE_CLOSED = "case_closed"
     CASE_NOT_APPROVED = "case_not_approved"
+    CHECKPOINT_UNAVAILABLE = "checkpoint_unavailable"
 
 
 # The HTTP status each code maps to at the JSON API edge.
@@ -90,6 +91,7 @@ HTTP_STATUS = {
     ErrorCode.ATTACHMENT_INVALID: 400,
     ErrorCode.CASE_CLOSED: 409,
     ErrorCode.CASE_NOT_APPROVED: 409,
+    ErrorCode.CHECKPOINT_UNAVAILABLE: 503,
 }
 
 

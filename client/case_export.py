@@ -35,12 +35,13 @@ import nacl.signing
 
 from chat.crypto import ChainHead, IdentityKeyPair
 from client import cases
+from client.audit_slice import NotProved, check_proved_slice, pinned_checkpoint_key
 from client.compliance import department_of, merge_pages, open_thread
 from client.compliance_key import compliance_key
 from client.errors import RoundsClientError
 from client.export_pdf import write_transcript
 
-FORMAT = "rounds-case-export-v1"
+FORMAT = "rounds-case-export-v2"
 MANIFEST, SIGNATURE = "manifest.json", "manifest.sig"
 CHUNK = 1 << 20
 _HEX = frozenset("0123456789abcdef")
@@ -48,13 +49,15 @@ _HEX = frozenset("0123456789abcdef")
 # What the bundle proves of the audit slice, written into the manifest so a reader of the
 # bundle does not have to know this code (docs/compliance.md, Exports).
 CHAIN_PROOF = {
-    "built": False,
-    "proves": "the slice as the server released it, each entry with its seal {seq, hash}; "
-    "every entry names the case; ids and seals strictly increase; each thread exported "
-    "has its timeline release in the slice",
-    "does_not_prove": "that each seal hash covers its entry, nor that the seals lead to a "
-    "signed checkpoint: that needs the seals' prev_hash and the entries between them, "
-    "which no route releases yet (check with manage.py audit_verify on the server)",
+    "built": True,
+    "proves": "each entry of the slice is, exactly as shown, in the server's sealed audit "
+    "chain at its place: its seal hash covers its record after the previous seal, and an "
+    "inclusion path leads from that hash to the tree root a checkpoint signs, checked with "
+    "the pinned checkpoint key; every entry names the case; each thread exported has its "
+    "timeline release in the slice",
+    "does_not_prove": "that the slice holds every entry naming the case (the server chose "
+    "them; manage.py audit_verify --checkpoints checks the whole chain on the server), nor "
+    "anything about the other entries of the chain, which the proof does not show",
 }
 
 
@@ -135,12 +138,16 @@ async def export_case(args: argparse.Namespace, sign_in: Any, pins: Any) -> int:
             failed = 0
             for thread in reversed(listed):  # oldest first
                 failed += await _export_thread(client, case, thread["id"], key, pins, folder)
-            slice_ = await client.call("GET", f"{cases.CASES}/{args.case}/audit")
+            slice_ = await client.call("POST", f"{cases.CASES}/{args.case}/audit/proof")
         finally:
             await client.aclose()
+    checkpoint = _proved(slice_, case["id"], args.pins_file)
     _write_json(folder / "audit.json", slice_)
-    progress(f"audit slice: {len(slice_.get('entries') or [])} entries")
-    manifest = write_manifest(folder, case, signer)
+    progress(
+        f"audit slice: {len(slice_.get('entries') or [])} entries, proved to the checkpoint "
+        f"at seal {checkpoint['seq']}"
+    )
+    manifest = write_manifest(folder, case, signer, checkpoint)
     if archive is not None:
         _zip(folder, archive)
     print(
@@ -196,7 +203,27 @@ def released(pages: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def write_manifest(folder: Path, case: dict[str, Any], signer: nacl.signing.SigningKey) -> dict:
+def _proved(slice_: dict[str, Any], case: int, pins_file: Path | None) -> dict[str, Any]:
+    """The slice checked against its proof before anything is signed; the checkpoint's
+    signature too when its key is pinned (verify-export always asks for it)."""
+    try:
+        key = pinned_checkpoint_key(None, pins_file)
+    except RoundsClientError:
+        key = None
+    try:
+        return check_proved_slice(slice_, case, key)
+    except NotProved as error:
+        raise RoundsClientError(
+            "export_mismatch", f"the server's audit slice is not proved: {error}"
+        ) from None
+
+
+def write_manifest(
+    folder: Path,
+    case: dict[str, Any],
+    signer: nacl.signing.SigningKey,
+    checkpoint: dict[str, Any],
+) -> dict:
     """Hash every file of the folder (from disk), write the manifest and its signature."""
     files = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
@@ -208,7 +235,10 @@ def write_manifest(folder: Path, case: dict[str, Any], signer: nacl.signing.Sign
         "reference": case["reference"],
         "created_at": datetime.now(UTC).isoformat(),
         "signing_key": signer.verify_key.encode().hex(),
-        "chain_proof": CHAIN_PROOF,
+        "chain_proof": {
+            **CHAIN_PROOF,
+            "checkpoint": {k: checkpoint[k] for k in ("seq", "root", "key", "at")},
+        },
         "files": files,
     }
     raw = json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True).encode() + b"\n"

@@ -10,9 +10,13 @@ In order, stopping at the first thing that does not match:
    its released.json chain replays from the PINNED admin key, it holds the same
    messages, and every message recorded as verified has an envelope whose signature
    verifies with the key the chain admitted for its sender, made for this thread;
-4. the audit slice: every entry names the case, entry ids and seals strictly increase,
-   and each exported thread has its `timeline` release in the slice. What this does
-   not prove is written in the manifest (`chain_proof`) and in docs/compliance.md.
+4. the audit slice: its checkpoint verifies with the PINNED checkpoint key
+   (`--checkpoint-public-key`, ROUNDS_AUDIT_CHECKPOINT_PUBLIC_KEY or
+   `"audit_checkpoint"` in the pins file) and is the one the manifest names; every
+   entry names the case, its seal covers its record, and its inclusion path leads to
+   the checkpoint's root (client/audit_slice.py); ids and seals strictly increase, and
+   each exported thread has its `timeline` release in the slice. What this does not
+   prove is written in the manifest (`chain_proof`) and in docs/compliance.md.
 
 Files are hashed in chunks from the folder or the zip: nothing is held whole.
 """
@@ -31,6 +35,7 @@ import nacl.exceptions
 import nacl.signing
 
 from chat.crypto import CryptoError, MembershipChain, verify_envelope_in_chain
+from client.audit_slice import ENV, PIN, NotProved, check_proved_slice, pinned_checkpoint_key
 from client.case_export import CHUNK, FORMAT, MANIFEST, SIGNATURE
 from client.errors import RoundsClientError
 from client.membership import verify_listing
@@ -53,6 +58,12 @@ def add_command(commands: Any) -> None:
         "--signing-public-key",
         default=os.environ.get("ROUNDS_EXPORT_PUBLIC_KEY"),
         help='the export key\'s public half, 64 hex (else "export" in the pins file)',
+    )
+    verify.add_argument(
+        "--checkpoint-public-key",
+        default=None,
+        help=f"the audit checkpoint key's public half, 64 hex (else ${ENV}, else "
+        f'"{PIN}" in the pins file)',
     )
 
 
@@ -122,7 +133,7 @@ def pinned_public_key(given: str | None, pins_file: Path | None) -> bytes:
 
 
 def verify_bundle(
-    path: Path, public_key: bytes, pinned_admin: str, say: Any = None
+    path: Path, public_key: bytes, pinned_admin: str, checkpoint_key: bytes, say: Any = None
 ) -> dict[str, Any]:
     """Check the bundle at `path`; the manifest if it all matches.
 
@@ -138,7 +149,7 @@ def verify_bundle(
         stage = "the timelines"
         threads = _timelines(bundle, manifest, pinned_admin)
         stage = "audit.json"
-        _audit(bundle, manifest, threads)
+        _audit(bundle, manifest, threads, checkpoint_key)
         return manifest
     except (KeyError, TypeError, AttributeError, ValueError) as error:
         # A bundle can be signed with the right key and still not be an export (a
@@ -272,31 +283,29 @@ def _messages(review: Any, name: str) -> Iterator[dict[str, Any]]:
     yield from messages
 
 
-def _audit(bundle: Bundle, manifest: dict[str, Any], threads: set[int]) -> None:
+def _audit(
+    bundle: Bundle, manifest: dict[str, Any], threads: set[int], checkpoint_key: bytes
+) -> None:
     case = manifest["case"]
     slice_ = bundle.json("audit.json")
     if slice_.get("case") != case:
         raise Mismatch(f"audit.json: the slice of case {slice_.get('case')}, not {case}")
+    try:
+        checkpoint = check_proved_slice(slice_, case, checkpoint_key)
+    except NotProved as error:
+        raise Mismatch(f"audit.json: {error}") from None
+    named = manifest["chain_proof"]["checkpoint"]
+    if any(named.get(k) != checkpoint.get(k) for k in ("seq", "root", "key", "at")):
+        raise Mismatch("audit.json: not the checkpoint the manifest names")
     last_id, last_seq, released = 0, 0, set()
     for entry in slice_.get("entries") or []:
         where = f"audit.json: entry {entry.get('id')}"
-        data = entry.get("data") or {}
-        names_case = data.get("case") == case or (
-            entry.get("object_type") == "case" and entry.get("object_id") == str(case)
-        )
-        if not names_case:
-            raise Mismatch(f"{where} does not name case {case}")
         if not isinstance(entry.get("id"), int) or entry["id"] <= last_id:
             raise Mismatch(f"{where} is not after entry {last_id}")
-        last_id = entry["id"]
-        seal = entry.get("seal")
-        if seal is not None:
-            digest = str(seal.get("hash"))
-            if not isinstance(seal.get("seq"), int) or seal["seq"] <= last_seq:
-                raise Mismatch(f"{where}: seal {seal.get('seq')} is not after seal {last_seq}")
-            if len(digest) != 64 or not set(digest) <= set("0123456789abcdef"):
-                raise Mismatch(f"{where}: seal {seal['seq']} has no SHA-256 hash")
-            last_seq = seal["seq"]
+        if entry["seal"]["seq"] <= last_seq:
+            raise Mismatch(f"{where}: seal {entry['seal']['seq']} is not after seal {last_seq}")
+        last_id, last_seq = entry["id"], entry["seal"]["seq"]
+        data = entry.get("data") or {}
         if entry.get("action") == "case.released" and data.get("what") == "timeline":
             released.add(data.get("thread_id"))
     for thread in sorted(threads - released):
@@ -305,6 +314,7 @@ def _audit(bundle: Bundle, manifest: dict[str, Any], threads: set[int]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     key = pinned_public_key(args.signing_public_key, args.pins_file)
+    checkpoint_key = pinned_checkpoint_key(args.checkpoint_public_key, args.pins_file)
     pins = resolve_pins(
         admin=args.admin_fingerprint,
         compliance=args.compliance_fingerprint,
@@ -314,6 +324,7 @@ def run(args: argparse.Namespace) -> int:
         args.bundle,
         key,
         pins.admin,
+        checkpoint_key,
         lambda line: print(f"rounds: verify: {line}", file=sys.stderr),
     )
     print(f"export ok: case {manifest['reference']}, {len(manifest['files'])} file(s)")

@@ -235,29 +235,31 @@ def check_case_audit(actor: Any, case_id: int) -> dict[str, Any]:
     its seal (its place in the hash chain) once sealed. Not itself audited: it releases
     no patient data, only the trail of the case."""
     case = access.access_case_record(actor, case_id)
-    entries = (
+    return {"case": case.pk, "entries": [slice_entry(e) for e in case_slice(case)]}
+
+
+def case_slice(case: Case) -> Any:
+    """The audit entries naming the case, oldest first, with their seals."""
+    return (
         AuditEvent.objects.filter(
             Q(object_type="case", object_id=str(case.pk)) | Q(data__case=case.pk)
         )
         .select_related("seal")
         .order_by("id")
     )
+
+
+def slice_entry(entry: AuditEvent) -> dict[str, Any]:
     return {
-        "case": case.pk,
-        "entries": [
-            {
-                "id": e.pk,
-                "at": _iso(e.at),
-                "actor": _person(e.actor_id, e.actor_username),
-                "action": e.action,
-                "department": e.department_id,
-                "object_type": e.object_type,
-                "object_id": e.object_id,
-                "data": e.data,
-                "seal": _seal(e),
-            }
-            for e in entries
-        ],
+        "id": entry.pk,
+        "at": _iso(entry.at),
+        "actor": _person(entry.actor_id, entry.actor_username),
+        "action": entry.action,
+        "department": entry.department_id,
+        "object_type": entry.object_type,
+        "object_id": entry.object_id,
+        "data": entry.data,
+        "seal": _seal(entry),
     }
 
 

@@ -7,7 +7,7 @@ from ninja import Query, Router, Schema
 from ninja.responses import Status
 from pydantic import AwareDatetime, ConfigDict, Field
 
-from compliance import access_export, actions, release
+from compliance import access_export, actions, proof, release
 from compliance.models import REASON_MAX, REFERENCE_MAX
 
 router = Router(tags=["compliance"])
@@ -67,6 +67,11 @@ def close_case(request, case_id: int):
 @router.get("/cases/{case_id}/audit")
 def case_audit(request, case_id: int):
     return actions.check_case_audit(request.user, case_id)
+
+
+@router.post("/cases/{case_id}/audit/proof")
+def case_audit_proof(request, case_id: int):
+    return proof.check_case_audit_proof(request.user, case_id)
 
 
 @router.get("/cases/{case_id}/threads")

@@ -553,3 +553,18 @@ def _release_database_connections(django_db_setup, django_db_blocker):
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
+
+
+@pytest.fixture
+def checkpoint_sink(settings, tmp_path):
+    """A checkpoint key and a file sink of this test's own, nothing remembered from another
+    test; the key's public half is returned (what a verifier pins)."""
+    from audit import checkpoints
+
+    settings.ROUNDS_AUDIT_CHECKPOINT_KEY = tmp_path / "checkpoint-keys" / "checkpoint.key"
+    settings.ROUNDS_AUDIT_CHECKPOINT_DIR = tmp_path / "checkpoints"
+    settings.ROUNDS_AUDIT_CHECKPOINT_SINK = "file"
+    checkpoints.reset_schedule()
+    key = checkpoints.create_key(settings.ROUNDS_AUDIT_CHECKPOINT_KEY)
+    yield bytes(key.verify_key)
+    checkpoints.reset_schedule()

@@ -354,6 +354,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     "compliance.approve": Endpoint("post", CASE + "/approve", setup=fays_case_awaiting_approval),
     "compliance.close": Endpoint("post", CASE + "/close", setup=dans_case),
     "compliance.audit": Endpoint("get", CASE + "/audit", setup=dans_case),
+    "compliance.audit_proof": Endpoint("post", CASE + "/audit/proof", setup=dans_case),
     "compliance.threads": Endpoint("get", CASE + "/threads", setup=dans_case),
     "compliance.timeline": Endpoint("get", CASE + "/threads/{thread_id}/timeline", setup=dans_case),
     "compliance.access_report": Endpoint(
@@ -417,6 +418,7 @@ COMPLIANCE = (
     "compliance.approve",
     "compliance.close",
     "compliance.audit",
+    "compliance.audit_proof",
     "compliance.threads",
     "compliance.timeline",
     "compliance.access_report",
@@ -482,6 +484,7 @@ REFUSED: list[tuple[str, str, int, str]] = [
         for name in (
             "compliance.close",
             "compliance.audit",
+            "compliance.audit_proof",
             "compliance.threads",
             "compliance.timeline",
             "compliance.access_report",
@@ -558,6 +561,7 @@ ALLOWED: list[tuple[str, str, int]] = [
     ("compliance.approve", "compliance_dan", 200),
     ("compliance.close", "compliance_dan", 200),
     ("compliance.audit", "compliance_dan", 200),
+    ("compliance.audit_proof", "compliance_dan", 200),
     ("compliance.threads", "compliance_dan", 200),
     ("compliance.timeline", "compliance_dan", 200),
     ("compliance.access_report", "compliance_dan", 200),
@@ -681,7 +685,7 @@ def snapshot() -> dict[str, Any]:
     REFUSED,
     ids=[f"{name}-{role}" for name, role, *_ in REFUSED],
 )
-def test_refused(hospital, actors, name, role, status, code):
+def test_refused(hospital, actors, name, role, status, code, checkpoint_sink):
     endpoint = ENDPOINTS[name]
     if endpoint.setup:
         endpoint.setup(hospital)
@@ -700,7 +704,7 @@ def test_refused(hospital, actors, name, role, status, code):
     ALLOWED,
     ids=[f"{name}-{role}" for name, role, _ in ALLOWED],
 )
-def test_allowed(hospital, actors, name, role, status):
+def test_allowed(hospital, actors, name, role, status, checkpoint_sink):
     endpoint = ENDPOINTS[name]
     if endpoint.setup:
         endpoint.setup(hospital)
@@ -899,7 +903,9 @@ ALLOWED_ROLE = {name: role for name, role, _ in reversed(ALLOWED)}
 
 
 @pytest.mark.parametrize("name", UNSAFE)
-def test_a_browser_session_needs_the_csrf_token_for_unsafe_calls(hospital, actors, name):
+def test_a_browser_session_needs_the_csrf_token_for_unsafe_calls(
+    hospital, actors, name, checkpoint_sink
+):
     """A cookie rides along with any page the browser opens; the CSRF header does not."""
     endpoint = ENDPOINTS[name]
     if endpoint.setup:

@@ -21,6 +21,7 @@ import nacl.signing
 import pytest
 from PIL import Image
 
+from chat.crypto.audit_proof import canonical_record, chain_hash
 from client.case_export import MANIFEST, SIGNATURE, write_manifest
 from tests.client.test_compliance_live import (
     CAPTION,
@@ -74,10 +75,28 @@ def exported(cluster: LiveCluster, tmp_path_factory: pytest.TempPathFactory) -> 
     }
 
 
-async def verify(cluster: LiveCluster, bundle: Path, *, code: int = 0, key: str = PUBLIC) -> str:
+def checkpoint_public_key(cluster: LiveCluster) -> str:
+    """The public half of the cluster's audit checkpoint key, as its DPO recorded it."""
+    seed = (cluster.root / "var" / "audit-checkpoint.key").read_text().strip()
+    return nacl.signing.SigningKey(bytes.fromhex(seed)).verify_key.encode().hex()
+
+
+async def verify(
+    cluster: LiveCluster,
+    bundle: Path,
+    *,
+    code: int = 0,
+    key: str = PUBLIC,
+    checkpoint_key: str | None = None,
+) -> str:
+    pinned = (
+        ()
+        if checkpoint_key == ""
+        else ("--checkpoint-public-key", checkpoint_key or checkpoint_public_key(cluster))
+    )
     out, err = await run_rounds(
         cluster, "compliance_dan", "verify-export", str(bundle), "--signing-public-key", key,
-        code=code,
+        *pinned, code=code,
     )  # fmt: skip
     return out if code == 0 else err
 
@@ -91,9 +110,10 @@ def copy(exported: dict[str, Any], tmp_path: Path) -> Path:
 def sign_again(folder: Path) -> None:
     """What an exporter fed forged data would do: sign what it wrote, with the right key."""
     case = json.loads((folder / "case.json").read_text())
+    checkpoint = json.loads((folder / MANIFEST).read_text())["chain_proof"]["checkpoint"]
     (folder / MANIFEST).unlink()
     (folder / SIGNATURE).unlink()
-    write_manifest(folder, case, SIGNER)
+    write_manifest(folder, case, SIGNER, checkpoint)
 
 
 async def test_a_case_with_a_photo_and_a_redaction_exports_and_verifies(
@@ -103,7 +123,11 @@ async def test_a_case_with_a_photo_and_a_redaction_exports_and_verifies(
     assert "rounds: export: thread" in exported["err"] and "photos/photo-" in exported["err"]
     manifest = json.loads((folder / MANIFEST).read_text())
     assert manifest["signing_key"] == PUBLIC and manifest["reference"] == "LIVE-EXPORT"
-    assert manifest["chain_proof"]["built"] is False
+    assert manifest["chain_proof"]["built"] is True
+    audit = json.loads((folder / "audit.json").read_text())
+    assert manifest["chain_proof"]["checkpoint"]["seq"] == audit["checkpoint"]["seq"]
+    assert audit["checkpoint"]["key"] == checkpoint_public_key(cluster)
+    assert all(e["path"] and e["record"]["id"] == e["id"] for e in audit["entries"])
     paths = {f["path"] for f in manifest["files"]}
     thread = f"threads/{ward['thread']}"
     assert {"case.json", "audit.json", f"{thread}/timeline.json", f"{thread}/transcript.pdf"} <= (
@@ -179,19 +203,76 @@ async def test_a_wrong_signing_key_is_named(cluster: LiveCluster, exported: dict
     assert f"does not verify with the pinned export key {other}" in err
 
 
+def forge_audit(folder: Path, change: Any) -> dict[str, Any]:
+    """Change audit.json with `change(audit)` and sign the bundle again; the audit."""
+    audit = json.loads((folder / "audit.json").read_text())
+    change(audit)
+    (folder / "audit.json").write_text(json.dumps(audit))
+    sign_again(folder)
+    return audit
+
+
 async def test_a_forged_audit_entry_is_named_even_in_a_bundle_signed_again(
     cluster: LiveCluster, exported: dict[str, Any], tmp_path: Path
 ):
-    """A forged slice, signed again: the slice's own order gives it away."""
-    folder = copy(exported, tmp_path)
-    audit = json.loads((folder / "audit.json").read_text())
-    first = audit["entries"][0]
-    forged = {**first, "action": "case.closed", "seal": None}
-    audit["entries"].insert(1, forged)
-    (folder / "audit.json").write_text(json.dumps(audit))
-    sign_again(folder)
+    """An entry shown otherwise than its seal covers, its record changed too, its seal
+    recomputed too: each named, in a bundle signed again with the right key."""
+    first = json.loads((exported["folder"] / "audit.json").read_text())["entries"][0]
+    where = f"audit.json: entry {first['id']}"
+
+    def shown(audit):
+        audit["entries"][0]["action"] = "case.closed"
+
+    def recorded(audit):
+        for part in (audit["entries"][0], audit["entries"][0]["record"]):
+            part["action"] = "case.closed"
+
+    def resealed(audit):
+        recorded(audit)
+        entry = audit["entries"][0]
+        raw = canonical_record(entry["record"])
+        entry["seal"]["hash"] = chain_hash(entry["seal"]["seq"], entry["seal"]["prev_hash"], raw)
+
+    expected = {
+        shown: f"{where}: the slice shows other fields than its seal covers",
+        recorded: f"{where}: seal {first['seal']['seq']} does not cover the record",
+        resealed: f"{where}: seal {first['seal']['seq']} is not in the tree the checkpoint",
+    }
+    for n, (change, message) in enumerate(expected.items()):
+        folder = copy(exported, tmp_path / str(n))
+        forge_audit(folder, change)
+        assert message in await verify(cluster, folder, code=1)
+
+
+async def test_an_entry_shown_twice_or_a_forged_checkpoint_is_named(
+    cluster: LiveCluster, exported: dict[str, Any], tmp_path: Path
+):
+    def twice(audit):
+        audit["entries"].insert(1, audit["entries"][0])
+
+    folder = copy(exported, tmp_path / "twice")
+    first = forge_audit(folder, twice)["entries"][0]["id"]
+    assert f"audit.json: entry {first} is not after entry {first}" in await verify(
+        cluster, folder, code=1
+    )
+
+    def rooted(audit):
+        audit["checkpoint"]["root"] = "0" * 64
+
+    folder = copy(exported, tmp_path / "rooted")
+    forge_audit(folder, rooted)
     err = await verify(cluster, folder, code=1)
-    assert f"audit.json: entry {first['id']} is not after entry {first['id']}" in err
+    assert "does not verify with the pinned checkpoint key" in err
+
+
+async def test_the_checkpoint_key_must_be_pinned_and_be_the_one(
+    cluster: LiveCluster, exported: dict[str, Any]
+):
+    err = await verify(cluster, exported["zip"], code=1, checkpoint_key="")
+    assert "pins_required" in err and "audit checkpoint public key" in err
+    other = nacl.signing.SigningKey(bytes(32)).verify_key.encode().hex()
+    err = await verify(cluster, exported["zip"], code=1, checkpoint_key=other)
+    assert f"does not verify with the pinned checkpoint key {other}" in err
 
 
 async def test_a_thread_released_without_its_entry_is_named(
@@ -255,5 +336,5 @@ async def test_a_signed_bundle_that_is_not_shaped_as_an_export_is_a_mismatch_not
     (folder / "audit.json").write_text(json.dumps([{"entries": "not a list of entries"}]))
     sign_again(folder)
     err = await verify(cluster, folder, code=1)
-    assert "audit.json: not shaped as an export (AttributeError" in err
+    assert "audit.json: not shaped as an export (" in err
     assert "Traceback" not in err
