@@ -73,7 +73,7 @@ def department_item(page: Page, name: str) -> Locator:
 def test_the_administrator_appoints_the_first_head_in_the_browser(browser, ward):
     cluster = ward.cluster
     pins = json.loads((cluster.root / "var" / "institution.json").read_text())
-    assert set(pins) == {"admin", "compliance"}, "seed_demo pinned the demo keys"
+    assert set(pins) == {"admin", "compliance", "audit_checkpoint"}, "seed_demo pinned the keys"
     carol = ward.open(browser, "head_carol")
     create_keys(carol, screenshot=None)
     carol.page.locator("a[href^='#/d/']").first.click()

@@ -88,6 +88,7 @@ async def verify(
     code: int = 0,
     key: str = PUBLIC,
     checkpoint_key: str | None = None,
+    **env: str,
 ) -> str:
     pinned = (
         ()
@@ -96,7 +97,7 @@ async def verify(
     )
     out, err = await run_rounds(
         cluster, "compliance_dan", "verify-export", str(bundle), "--signing-public-key", key,
-        *pinned, code=code,
+        *pinned, code=code, **env,
     )  # fmt: skip
     return out if code == 0 else err
 
@@ -266,9 +267,17 @@ async def test_an_entry_shown_twice_or_a_forged_checkpoint_is_named(
 
 
 async def test_the_checkpoint_key_must_be_pinned_and_be_the_one(
-    cluster: LiveCluster, exported: dict[str, Any]
+    cluster: LiveCluster, exported: dict[str, Any], tmp_path: Path
 ):
-    err = await verify(cluster, exported["zip"], code=1, checkpoint_key="")
+    pinned = json.loads((cluster.root / "var" / "institution.json").read_text())
+    assert pinned["audit_checkpoint"] == checkpoint_public_key(cluster)  # the demo pins it
+    assert (await verify(cluster, exported["zip"], checkpoint_key="")).startswith("export ok")
+    without = tmp_path / "pins.json"
+    del pinned["audit_checkpoint"]
+    without.write_text(json.dumps(pinned))
+    err = await verify(
+        cluster, exported["zip"], code=1, checkpoint_key="", ROUNDS_PINS_FILE=str(without)
+    )
     assert "pins_required" in err and "audit checkpoint public key" in err
     other = nacl.signing.SigningKey(bytes(32)).verify_key.encode().hex()
     err = await verify(cluster, exported["zip"], code=1, checkpoint_key=other)

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts.keys import check_set_institution_key
 from accounts.models import User
-from audit.checkpoints import create_key
+from audit.checkpoints import create_key, load_key
 from chat.crypto import IdentityKeyPair
 from patients.models import Admission, Patient
 from rooms.actions import do_admit_member, do_create_department
@@ -103,14 +103,23 @@ class Command(BaseCommand):
 
     def seed_checkpoint_key(self) -> None:
         """The demo's audit checkpoint key, so the sealer signs checkpoints from the first
-        hour instead of logging every minute that it has none (docs/audit.md)."""
+        hour instead of logging every minute that it has none (docs/audit.md); its public
+        half pinned beside the demo's other keys, so that `rounds verify-export` checks an
+        export's audit proof with the demo's pins file."""
         path = settings.ROUNDS_AUDIT_CHECKPOINT_KEY
         if path.exists():
+            key = load_key(path)
+        else:
+            key = create_key(path)
+            self.stdout.write(
+                f"Audit checkpoint key (demo) in {path}; public key {bytes(key.verify_key).hex()}"
+            )
+        pins = Path(settings.VAR_DIR) / "institution.json"
+        if os.environ.get("ROUNDS_INSTITUTION_FILE") or not pins.exists():
             return
-        key = create_key(path)
-        self.stdout.write(
-            f"Audit checkpoint key (demo) in {path}; public key {bytes(key.verify_key).hex()}"
-        )
+        pinned = json.loads(pins.read_text())
+        pinned["audit_checkpoint"] = bytes(key.verify_key).hex()
+        pins.write_text(json.dumps(pinned, indent=2) + "\n")
 
     def make_user(self, username: str, display: str, **flags) -> User:
         user = User(username=username, display_name=display, **flags)
