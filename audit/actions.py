@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from audit import quarantine
-from audit.models import GENESIS_HASH, AuditEvent, AuditSeal, chain_hash
+from audit.models import GENESIS_HASH, AuditEvent, AuditSeal, chain_hash, latest_prune
 from rounds import metrics
 
 logger = logging.getLogger(__name__)
@@ -141,7 +141,8 @@ def _head() -> tuple[int, str, datetime | None] | None:
     may be why it was quarantined), and one bad row must not stop every round after it."""
     head = AuditSeal.objects.order_by("-seq").values_list("seq", "hash").first()
     if head is None:
-        return None
+        anchor = latest_prune()  # every seal pruned: the chain goes on from the anchor
+        return None if anchor is None else (anchor.seq, anchor.hash, None)
     encoded = AuditSeal.objects.filter(quarantined_sha256__isnull=True).order_by("-seq")
     try:
         with transaction.atomic():
@@ -201,8 +202,10 @@ class VerifyReport:
 def _seals_in_order(chunk: int = 2000) -> Iterator[tuple[AuditSeal, bytes | None]]:
     """Each seal with what its hash must cover: the entry's canonical encoding, or the
     quarantine marker of its stored row; None when a normal entry cannot be read or
-    encoded (it was sealed, so it changed since)."""
-    after = 0
+    encoded (it was sealed, so it changed since). Seals of a pruned prefix that an
+    interrupted prune left are skipped: the chain starts after its anchor."""
+    anchor = latest_prune()
+    after = anchor.seq if anchor is not None else 0
     while True:
         rows = list(AuditSeal.objects.filter(seq__gt=after).order_by("seq")[:chunk])
         if not rows:
@@ -219,7 +222,10 @@ def _seals_in_order(chunk: int = 2000) -> Iterator[tuple[AuditSeal, bytes | None
 
 def verify_chain() -> VerifyReport:
     """Recompute the whole chain and name the first seal that does not match."""
+    anchor = latest_prune()  # the chain starts after a pruned prefix (retention/audit_prune.py)
     prev, expected_seq, checked = GENESIS_HASH, 1, 0
+    if anchor is not None:
+        prev, expected_seq = anchor.hash, anchor.seq + 1
     quarantined: list[tuple[int, int]] = []
     for seal, covered in _seals_in_order():
         reason = ""

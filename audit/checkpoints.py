@@ -30,15 +30,17 @@ import nacl.signing
 from django.conf import settings
 from django.utils import timezone
 
-from audit.models import GENESIS_HASH, AuditEvent, AuditSeal
+from audit.models import GENESIS_HASH, AuditEvent, AuditPrune, AuditSeal
 from audit.sinks import Sink, SinkError, configured_sink
 from audit.tree import SealTree, SealTreeError, seal_leaves
 from chat.crypto.audit_proof import (
     CHECKPOINT_FIELDS,
     CHECKPOINT_V1,
     CHECKPOINT_V2,
+    PRUNE_V1,
     checkpoint_signature_ok,
     checkpoint_signed_bytes,
+    fold,
     roots_at,
 )
 from rounds import metrics
@@ -246,7 +248,8 @@ def signature_ok(checkpoint: Checkpoint, key: bytes) -> bool:
 
 
 def check_against_checkpoints(report: Any, public_hex: str = "") -> tuple[str, str]:
-    """Check a verified chain (`report` of verify_chain) against every checkpoint.
+    """Check a verified chain (`report` of verify_chain) against every checkpoint, and each
+    prune of its prefix against its signed record.
 
     Returns (summary, "") when all match, or ("", the first problem) naming the
     checkpoint: forged, a cut tail, a rewritten chain, entries removed.
@@ -255,28 +258,49 @@ def check_against_checkpoints(report: Any, public_hex: str = "") -> tuple[str, s
         key = public_key(public_hex)
         sink = configured_sink()
         stored = sink.read_all()
-        checkpoints = [(name, parse(name, raw)) for name, raw in stored]
+        records = {n: raw for n, raw in stored if n.startswith(PRUNE_PREFIX)}
+        checkpoints = [(n, parse(n, raw)) for n, raw in stored if n not in records]
     except (CheckpointError, SinkError) as error:
         return "", str(error)
     if not checkpoints:
         return "", f"no checkpoint in {sink.describe()}: write one with audit_checkpoint"
+    anchors = list(AuditPrune.objects.order_by("seq"))
+    problem = _prunes_mismatch(anchors, records, key)
+    if problem:
+        return "", problem
+    start = anchors[-1] if anchors else None
     checkpoints.sort(key=lambda item: (item[1].seq, item[1].at, item[0]))
     wanted = {c.seq for _, c in checkpoints}
     hashes = dict(AuditSeal.objects.filter(seq__in=wanted).values_list("seq", "hash"))
     hashes[0] = GENESIS_HASH
-    count = AuditEvent.objects.count()
-    roots = _roots(checkpoints, report.head_seq)
+    if start is not None:
+        hashes[start.seq] = start.hash
+    count = AuditEvent.objects.count() + sum(a.removed for a in anchors)
+    roots = _roots(checkpoints, report.head_seq, start)
     for name, checkpoint in checkpoints:
-        problem = _mismatch(name, checkpoint, key, report.head_seq, hashes, count)
-        if not problem and checkpoint.format == CHECKPOINT_V2:
+        if start is not None and checkpoint.seq < start.seq:
+            problem = "" if signature_ok(checkpoint, key) else _forged(name)
+        else:
+            problem = _mismatch(name, checkpoint, key, report.head_seq, hashes, count)
+        checkable = start is None or checkpoint.seq >= start.seq  # leaves before are gone
+        if not problem and checkpoint.format == CHECKPOINT_V2 and checkable:
             problem = _root_mismatch(name, checkpoint, roots)
         if problem:
             return "", problem
     name, latest = checkpoints[-1]
+    pruned = (
+        f"; the prefix up to seal {start.seq} pruned ({len(anchors)} prune(s))" if start else ""
+    )
     return (
         f"checkpoints ok: {len(checkpoints)} in {sink.describe()}, the latest {name} "
-        f"at seal {latest.seq} signed {latest.at}",
+        f"at seal {latest.seq} signed {latest.at}{pruned}",
         "",
+    )
+
+
+def _forged(name: str) -> str:
+    return (
+        f"checkpoint {name} has a bad signature: it was forged or altered, or signed by another key"
     )
 
 
@@ -284,10 +308,7 @@ def _mismatch(
     name: str, checkpoint: Checkpoint, key: bytes, head: int, hashes: dict[int, str], count: int
 ) -> str:
     if not signature_ok(checkpoint, key):
-        return (
-            f"checkpoint {name} has a bad signature: it was forged or altered, or signed "
-            "by another key"
-        )
+        return _forged(name)
     if checkpoint.seq > head:
         return (
             f"checkpoint {name} names seal {checkpoint.seq} but the chain ends at seal {head}: "
@@ -301,18 +322,73 @@ def _mismatch(
     if count < checkpoint.count:
         return (
             f"checkpoint {name} counted {checkpoint.count} audit entries, the database holds "
-            f"{count}: entries were removed"
+            f"{count} with those its signed prunes removed: entries were removed"
         )
     return ""
 
 
-def _roots(checkpoints: list[tuple[str, Checkpoint]], head: int) -> dict[int, bytes]:
-    """The tree root at every v2 checkpoint's seal, in one pass over the seal hashes."""
-    sizes = {c.seq for _, c in checkpoints if c.format == CHECKPOINT_V2 and c.seq <= head}
+# --- Prunes of the chain's prefix (retention/audit_prune.py) -------------------------
+
+PRUNE_PREFIX = "prune-"
+
+
+def write_prune_record(fields: dict[str, Any]) -> str:
+    """Sign a prune's fields (PRUNE_V1 but `key` and `signature`) and write it to the sink
+    before anything is removed. Returns its name.
+
+    Raises:
+        CheckpointError: no usable key. SinkError: the sink refused or failed.
+    """
+    key = load_key(settings.ROUNDS_AUDIT_CHECKPOINT_KEY)
+    signed = {**fields, "format": PRUNE_V1, "key": bytes(key.verify_key).hex()}
+    signed["signature"] = key.sign(checkpoint_signed_bytes(signed)).signature.hex()
+    name = f"{PRUNE_PREFIX}{fields['seq']:012d}-{secrets.token_hex(4)}.json"
+    configured_sink().write(name, json.dumps(signed, sort_keys=True, indent=2).encode() + b"\n")
+    return name
+
+
+def _prunes_mismatch(anchors: list[AuditPrune], records: dict[str, bytes], key: bytes) -> str:
+    """Each prune in the database has its signed record in the sink, and they agree: a
+    prefix removed by anyone but the prune (no record) or otherwise (another seal, hash,
+    root or count) is named."""
+    for anchor in anchors:
+        where = f"the prune up to seal {anchor.seq}"
+        raw = records.get(anchor.record)
+        if raw is None:
+            return (
+                f"{where} has no signed record in the sink ({anchor.record}): the chain's "
+                "prefix was removed outside the audit retention, or the record was removed"
+            )
+        try:
+            record = json.loads(raw)
+        except ValueError:
+            record = None
+        if not isinstance(record, dict) or not checkpoint_signature_ok(record, key):
+            return (
+                f"{where}: its record {anchor.record} is forged, altered or signed by another key"
+            )
+        root = fold([(w, bytes.fromhex(h)) for w, h in anchor.frontier]).hex()
+        expected = (anchor.seq, anchor.hash, root, anchor.removed, PRUNE_V1)
+        found = tuple(record.get(k) for k in ("seq", "hash", "root", "removed", "format"))
+        if found != expected:
+            return (
+                f"{where}: the database's anchor is not what its signed record {anchor.record} says"
+            )
+    return ""
+
+
+def _roots(
+    checkpoints: list[tuple[str, Checkpoint]], head: int, start: AuditPrune | None
+) -> dict[int, bytes]:
+    """The tree root at every v2 checkpoint's seal (from the last prune's on), in one pass
+    over the seal hashes, continuing the pruned prefix's frontier."""
+    first = start.seq if start is not None else 0
+    sizes = {c.seq for _, c in checkpoints if c.format == CHECKPOINT_V2 and first <= c.seq <= head}
     if not sizes:
         return {}
+    frontier = [(w, bytes.fromhex(h)) for w, h in start.frontier] if start is not None else None
     try:
-        return roots_at(seal_leaves(max(sizes)), sizes)
+        return roots_at(seal_leaves(max(sizes), first=first + 1), sizes, frontier)
     except SealTreeError:
         return {}  # verify_chain has named the gap already
 

@@ -14,7 +14,15 @@ from django.db import models
 
 from chat.crypto.audit_proof import canonical_record, chain_hash
 
-__all__ = ["GENESIS_HASH", "AppendOnlyError", "AuditEvent", "AuditSeal", "chain_hash"]
+__all__ = [
+    "GENESIS_HASH",
+    "AppendOnlyError",
+    "AuditEvent",
+    "AuditPrune",
+    "AuditSeal",
+    "chain_hash",
+    "latest_prune",
+]
 
 GENESIS_HASH = "0" * 64
 
@@ -94,3 +102,25 @@ class AuditSeal(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"seal {self.seq} of {self.event_id}"
+
+
+class AuditPrune(AppendOnlyModel):
+    """The chain's prefix up to seal `seq` was removed at the end of its retention
+    (audit/prune.py): the anchor the chain continues from. Its `frontier` lets the tree
+    over seal hashes go on as if the prefix were there; the prune was also signed into
+    the checkpoint sink as `record`, which audit_verify --checkpoints requires."""
+
+    seq = models.BigIntegerField(primary_key=True)
+    hash = models.CharField(max_length=64)  # seal `seq`'s hash: the next seal's prev_hash
+    frontier = models.JSONField()  # [[width, hex], ...] of the tree over seals 1..seq
+    removed = models.BigIntegerField()  # entries this prune removes (the seals after the last)
+    before = models.DateTimeField()  # every entry removed was written before this
+    at = models.DateTimeField()
+    record = models.CharField(max_length=200)  # the signed prune record's name in the sink
+
+    def __str__(self) -> str:
+        return f"pruned up to seal {self.seq}"
+
+
+def latest_prune() -> "AuditPrune | None":
+    return AuditPrune.objects.order_by("-seq").first()

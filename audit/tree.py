@@ -7,12 +7,24 @@ audit_verify, so there is nothing else to keep consistent. One pass reads
 every seal hash up to the size once and keeps, per block of CHUNK seals, only
 the block's root, plus the leaves of the blocks that hold an entry to prove
 and of the last, unfinished block: memory stays at about size / CHUNK hashes.
+
+After a prune of the chain's prefix (audit/prune.py, always a whole number
+of blocks), the prefix's seals are gone; its frontier, kept in the prune's
+anchor, stands for them: the tree's recursion only ever asks for a subtree
+of the pruned part that is one of the frontier's.
 """
 
 from collections.abc import Iterable, Iterator
 
-from audit.models import AuditSeal
-from chat.crypto.audit_proof import EMPTY_ROOT, inclusion_path, leaf_hash, node_hash, split
+from audit.models import AuditSeal, latest_prune
+from chat.crypto.audit_proof import (
+    EMPTY_ROOT,
+    frontier_ranges,
+    inclusion_path,
+    leaf_hash,
+    node_hash,
+    split,
+)
 
 CHUNK = 1024  # a power of two: every block is then a whole subtree of the tree
 READ_BATCH = 5000
@@ -48,24 +60,30 @@ class SealTree:
 
     def __init__(self, size: int, proving: Iterable[int] = (), chunk: int = CHUNK) -> None:
         self.size, self.chunk = size, chunk
-        kept = {(seq - 1) // chunk for seq in proving if 1 <= seq <= size}
-        self.block_roots: list[bytes] = []
+        anchor = latest_prune()
+        self.start = anchor.seq if anchor is not None and anchor.seq <= size else 0
+        self.pruned = (
+            frontier_ranges([(w, bytes.fromhex(h)) for w, h in anchor.frontier])
+            if self.start
+            else {}
+        )
+        if self.start % chunk:
+            raise SealTreeError(f"the prune at seal {self.start} is not a whole block")
+        kept = {(seq - 1) // chunk for seq in proving if self.start < seq <= size}
+        self.block_roots: dict[int, bytes] = {}
         self.leaves: dict[int, list[bytes]] = {}  # block -> its leaves, for kept blocks
         block: list[bytes] = []
-        for leaf in seal_leaves(size):
+        index = self.start // chunk
+        for leaf in seal_leaves(size, first=self.start + 1):
             block.append(leaf)
             if len(block) == chunk:
-                self._close(block, kept)
-                block = []
+                self.block_roots[index] = _perfect_root(block)
+                if index in kept:
+                    self.leaves[index] = block
+                block, index = [], index + 1
         if block:  # the last, unfinished block: always kept, the right edge needs it
-            self.leaves[len(self.block_roots)] = block
-        self._memo: dict[tuple[int, int], bytes] = {}
-
-    def _close(self, block: list[bytes], kept: set[int]) -> None:
-        index = len(self.block_roots)
-        self.block_roots.append(_perfect_root(block))
-        if index in kept:
             self.leaves[index] = block
+        self._memo: dict[tuple[int, int], bytes] = {}
 
     def root(self) -> bytes:
         return EMPTY_ROOT if self.size == 0 else self.subtree(0, self.size)
@@ -84,6 +102,13 @@ class SealTree:
 
     def _compute(self, lo: int, hi: int) -> bytes:
         width = hi - lo
+        if (lo, hi) in self.pruned:
+            return self.pruned[(lo, hi)]
+        if hi <= self.start:
+            raise SealTreeError(f"leaves {lo}..{hi - 1} were pruned")
+        if lo < self.start:  # across the prune's edge: split until each side is whole
+            k = split(width)
+            return node_hash(self.subtree(lo, lo + k), self.subtree(lo + k, hi))
         if width == 1 or (lo // self.chunk == (hi - 1) // self.chunk and width < self.chunk):
             block = self.leaves.get(lo // self.chunk)
             if block is None:
@@ -92,7 +117,8 @@ class SealTree:
             return _range_root(block[start : start + width])
         if lo % self.chunk == 0 and width % self.chunk == 0 and width & (width - 1) == 0:
             first = lo // self.chunk
-            return _perfect_root(self.block_roots[first : first + width // self.chunk])
+            runs = range(first, first + width // self.chunk)
+            return _perfect_root([self.block_roots[b] for b in runs])
         k = split(width)
         return node_hash(self.subtree(lo, lo + k), self.subtree(lo + k, hi))
 

@@ -368,6 +368,9 @@ ROUNDS_AUDIT_CHECKPOINT_S3_ENDPOINT_URL = os.environ.get(
 ROUNDS_AUDIT_CHECKPOINT_S3_REGION = os.environ.get(
     "ROUNDS_AUDIT_CHECKPOINT_S3_REGION", os.environ.get("ROUNDS_S3_REGION", "")
 )
+# Audit records and access traces (retention/audit_prune.py, `manage.py purge_audit`):
+# six years; never under 183 days, the floor for access traces.
+ROUNDS_AUDIT_RETENTION_DAYS = int(os.environ.get("ROUNDS_AUDIT_RETENTION_DAYS", "2190"))
 # Object lock retention of each checkpoint in the bucket (6 years, as audit records).
 ROUNDS_AUDIT_CHECKPOINT_RETENTION_DAYS = int(
     os.environ.get("ROUNDS_AUDIT_CHECKPOINT_RETENTION_DAYS", "2190")

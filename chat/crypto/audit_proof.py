@@ -25,9 +25,12 @@ CHAIN_DOMAIN = "rounds-audit-v1"
 CHECKPOINT_V1 = "rounds-audit-checkpoint-v1"
 CHECKPOINT_V2 = "rounds-audit-checkpoint-v2"
 # The fields each format signs, in the body (compact JSON, sorted keys).
+PRUNE_V1 = "rounds-audit-prune-v1"
 CHECKPOINT_FIELDS = {
     CHECKPOINT_V1: ("format", "seq", "hash", "count", "at", "key"),
     CHECKPOINT_V2: ("format", "seq", "hash", "count", "at", "key", "root"),
+    # A prune of the chain's prefix up to seal `seq` (audit/prune.py): what went, signed.
+    PRUNE_V1: ("format", "seq", "hash", "root", "removed", "before", "at", "key"),
 }
 # The fields of an entry the chain covers (AuditEvent.canonical).
 RECORD_FIELDS = frozenset(
@@ -79,28 +82,64 @@ def split(size: int) -> int:
     return 1 << ((size - 1).bit_length() - 1)
 
 
-def roots_at(leaf_hashes: Iterable[bytes], sizes: Iterable[int]) -> dict[int, bytes]:
+Frontier = list[tuple[int, bytes]]  # the perfect subtrees of the first n leaves: (width, hash)
+
+
+def roots_at(
+    leaf_hashes: Iterable[bytes],
+    sizes: Iterable[int],
+    frontier: Frontier | None = None,
+) -> dict[int, bytes]:
     """The tree root after each of `sizes` leaves, in one pass over the leaves.
 
     A stack holds the perfect subtrees of the leaves so far (one per bit of the
-    count); the root of the first n leaves is that stack folded from the right.
-    Sizes beyond the leaves given are missing from the answer.
+    count): the frontier. The root of the first n leaves is that stack folded
+    from the right. Given the frontier of a pruned prefix, the leaves continue
+    after it, and the roots of every later size come out the same as if the
+    prefix were still there. Sizes the leaves do not reach are missing.
     """
     wanted = set(sizes)
-    roots = {0: EMPTY_ROOT} if 0 in wanted else {}
-    stack: list[tuple[int, bytes]] = []  # (leaves under it, hash)
-    for count, leaf in enumerate(leaf_hashes, start=1):
-        width, digest = 1, leaf
-        while stack and stack[-1][0] == width:
-            digest = node_hash(stack.pop()[1], digest)
-            width *= 2
-        stack.append((width, digest))
+    stack: Frontier = list(frontier or [])
+    count = sum(width for width, _ in stack)
+    roots = {count: fold(stack)} if count in wanted else {}
+    for leaf in leaf_hashes:
+        count += 1
+        append_leaf(stack, leaf)
         if count in wanted:
-            roots[count] = _fold(stack)
+            roots[count] = fold(stack)
     return roots
 
 
-def _fold(stack: list[tuple[int, bytes]]) -> bytes:
+def append_leaf(stack: Frontier, leaf: bytes) -> None:
+    """Add one leaf hash to a frontier, merging equal-width subtrees (in place)."""
+    width, digest = 1, leaf
+    while stack and stack[-1][0] == width:
+        digest = node_hash(stack.pop()[1], digest)
+        width *= 2
+    stack.append((width, digest))
+
+
+def frontier_after(leaf_hashes: Iterable[bytes], frontier: Frontier | None = None) -> Frontier:
+    """The frontier once `leaf_hashes` follow `frontier` (or the empty tree)."""
+    stack: Frontier = list(frontier or [])
+    for leaf in leaf_hashes:
+        append_leaf(stack, leaf)
+    return stack
+
+
+def frontier_ranges(frontier: Frontier) -> dict[tuple[int, int], bytes]:
+    """Each subtree of a frontier as the leaf range it covers, (lo, hi) -> hash."""
+    ranges, lo = {}, 0
+    for width, digest in frontier:
+        ranges[(lo, lo + width)] = digest
+        lo += width
+    return ranges
+
+
+def fold(stack: Frontier) -> bytes:
+    """The tree root over a frontier's leaves."""
+    if not stack:
+        return EMPTY_ROOT
     digest = stack[-1][1]
     for _, left in reversed(stack[:-1]):
         digest = node_hash(left, digest)
