@@ -236,8 +236,15 @@ def _search_reached(entry: AuditEvent, data: dict[str, Any], fp: Footprint) -> b
 
 def entries(case: Case, patient_id: int, after_id: int = 0) -> Iterator[dict[str, Any]]:
     """Every entry that concerns the patient, oldest first, after entry `after_id`; read
-    in chunks by id, so a long history is never held whole."""
-    fp = footprint(patient_id)
+    in chunks by id (keyset), so a long history is never held whole.
+
+    The footprint is read now, the entries only as they are asked for: a streamed
+    export (compliance/access_export.py) that fails here fails before its first byte,
+    with an error status rather than a truncated file."""
+    return _entries(footprint(patient_id), case, after_id)
+
+
+def _entries(fp: Footprint, case: Case, after_id: int) -> Iterator[dict[str, Any]]:
     rows = candidates(fp, case).select_related("seal").order_by("id")
     departments = dict(Department.objects.values_list("pk", "name"))
     while True:
