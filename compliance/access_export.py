@@ -8,8 +8,10 @@ compliance/access_report.py; who may ask is decided in rooms/access.py.
 
 import csv
 import io
+import tempfile
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import IO, Any
 from xml.sax.saxutils import escape
 
 from django.utils import timezone
@@ -17,7 +19,16 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.lib.units import mm
-from reportlab.platypus import LongTable, Paragraph, SimpleDocTemplate, Spacer, TableStyle
+from reportlab.platypus import (
+    BaseDocTemplate,
+    Flowable,
+    Frame,
+    PageTemplate,
+    Paragraph,
+    Spacer,
+    Table,
+    TableStyle,
+)
 
 from compliance import access_report
 from compliance.models import Case
@@ -41,6 +52,9 @@ CSV_COLUMNS = (
     "certainty",
     "seal",
 )
+CSV_PIECE = 64 * 1024  # characters of CSV written before they are sent
+PDF_ROWS = 100  # rows per table of the PDF: what reportlab lays out at once
+PDF_SPOOL = 1024 * 1024  # bytes of PDF held in memory before the file spills to disk
 
 
 def check_access_report(
@@ -60,15 +74,31 @@ def check_access_report(
     return {**header(case, patient_id), "entries": rows, "next_after": next_after}
 
 
-def check_access_export(actor: Any, case_id: int, patient_id: int, fmt: str) -> tuple[bytes, str]:
-    """The whole report as CSV or PDF: (content, content type). Same refusals as above."""
+def check_access_csv(actor: Any, case_id: int, patient_id: int) -> Iterator[bytes]:
+    """The whole report as CSV, in pieces as the trail is read. Same refusals as above,
+    raised by this call: the case is checked, the release committed and the patient's
+    footprint read before it returns, the entries only as the pieces are asked for."""
     case = access.access_case_patient(actor, case_id, patient_id)
-    do_record_access_report(actor, case, patient_id, fmt, {})
+    do_record_access_report(actor, case, patient_id, "csv", {})
+    # Read only now: the entry above is committed.
+    return render_csv(header(case, patient_id), access_report.entries(case, patient_id))
+
+
+def check_access_pdf(actor: Any, case_id: int, patient_id: int) -> IO[bytes]:
+    """The whole report as PDF, in a temporary file positioned at its start; the caller
+    closes it. Same refusals as above."""
+    case = access.access_case_patient(actor, case_id, patient_id)
+    do_record_access_report(actor, case, patient_id, "pdf", {})
     head = header(case, patient_id)
-    rows = access_report.entries(case, patient_id)
-    if fmt == "csv":
-        return render_csv(head, rows), "text/csv; charset=utf-8"
-    return render_pdf(head, rows), "application/pdf"
+    # Not a `with`: the file outlives this call, the response closes it once sent.
+    out = tempfile.SpooledTemporaryFile(max_size=PDF_SPOOL)  # noqa: SIM115
+    try:
+        render_pdf(head, access_report.entries(case, patient_id), out)
+    except BaseException:
+        out.close()
+        raise
+    out.seek(0)
+    return out
 
 
 def do_record_access_report(
@@ -146,17 +176,28 @@ def _title(head: dict[str, Any]) -> list[str]:
     ]
 
 
-def render_csv(head: dict[str, Any], rows: Any) -> bytes:
-    """The header as `#` lines, then one line per entry; a spreadsheet opens it as is."""
+def render_csv(head: dict[str, Any], rows: Iterable[dict[str, Any]]) -> Iterator[bytes]:
+    """The header as `#` lines, then one line per entry, then a `#` line with the count
+    that marks the end; a spreadsheet opens it as is. Yielded in pieces of about
+    CSV_PIECE characters, each made of whole lines."""
     out = io.StringIO()
     for line in _title(head):
         out.write(f"# {line}\n")
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
+    count = 0
     for row in rows:
         # A cell starting with = + - @ would be a formula to a spreadsheet: never here.
         writer.writerow([_inert(cell) for cell in _cells(row)])
-    return out.getvalue().encode()
+        count += 1
+        if out.tell() >= CSV_PIECE:
+            yield out.getvalue().encode()
+            out.seek(0)
+            out.truncate()
+    # Streamed, a report that fails half-way has already answered 200: the last line
+    # is what tells a whole file from a cut one.
+    out.write(f"# End of the report: {count} {'entry' if count == 1 else 'entries'}\n")
+    yield out.getvalue().encode()
 
 
 def _inert(cell: str) -> str:
@@ -165,10 +206,34 @@ def _inert(cell: str) -> str:
 
 PDF_COLUMNS = (0, 1, 4, 5, 7, 8, 10, 11)  # entry, at, name, role, what, object, case, certainty
 PDF_WIDTHS = (14, 40, 32, 26, 70, 56, 12, 16)
+GRID = [
+    ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
+    ("VALIGN", (0, 0), (-1, -1), "TOP"),
+]
+HEADS = [("BACKGROUND", (0, 0), (-1, 0), colors.lightgrey)]
 
 
-def render_pdf(head: dict[str, Any], rows: Any) -> bytes:
-    """A landscape A4 table, the header on the first page and the patient on every one."""
+class _ReportTemplate(BaseDocTemplate):
+    """Takes the table from `tables` one at a time, as each is reached: the story never
+    holds more than one table of PDF_ROWS rows, whatever the report's length."""
+
+    def __init__(self, out: IO[bytes], tables: Iterator[Flowable], **kw: Any) -> None:
+        super().__init__(out, **kw)
+        self.tables = tables
+        # Stays last in the story until `tables` is spent; the next table goes before it.
+        self.more = Spacer(0, 0)
+
+    def filterFlowables(self, flowables: list[Flowable]) -> None:
+        # reportlab's hook, called before each flowable of the story is laid out.
+        if flowables and flowables[0] is self.more:
+            table = next(self.tables, None)
+            if table is not None:
+                flowables.insert(0, table)
+
+
+def render_pdf(head: dict[str, Any], rows: Iterable[dict[str, Any]], out: IO[bytes]) -> None:
+    """A landscape A4 table into `out`, the header on the first page, the column names
+    at the top of every page and the patient at the foot of every one."""
     styles = getSampleStyleSheet()
     small = styles["BodyText"].clone("small", fontSize=7, leading=8.5)
     title = _title(head)
@@ -184,36 +249,10 @@ def render_pdf(head: dict[str, Any], rows: Any) -> bytes:
         ),
         Spacer(1, 4 * mm),
     ]
-    names = [CSV_COLUMNS[i] for i in PDF_COLUMNS]
-    table = [[Paragraph(name, small) for name in names]]
-    for row in rows:
-        cells = _cells(row)
-        table.append([Paragraph(escape(cells[i]), small) for i in PDF_COLUMNS])
-    if len(table) == 1:
-        story.append(Paragraph("No access recorded.", styles["BodyText"]))
-    else:
-        grid = LongTable(table, colWidths=[w * mm for w in PDF_WIDTHS], repeatRows=1)
-        grid.setStyle(
-            TableStyle(
-                [
-                    ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
-                    ("BACKGROUND", (0, 0), (-1, 0), colors.lightgrey),
-                    ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                ]
-            )
-        )
-        story.append(grid)
-    out = io.BytesIO()
-    footer = title[1]
-
-    def on_page(canvas: Any, doc: Any) -> None:
-        canvas.saveState()
-        canvas.setFont("Helvetica", 7)
-        canvas.drawString(12 * mm, 8 * mm, f"{footer} — {title[2]} — page {doc.page}")
-        canvas.restoreState()
-
-    document = SimpleDocTemplate(
+    names = [Paragraph(CSV_COLUMNS[i], small) for i in PDF_COLUMNS]
+    document = _ReportTemplate(
         out,
+        _tables(rows, names, small, styles["BodyText"]),
         pagesize=landscape(A4),
         leftMargin=12 * mm,
         rightMargin=12 * mm,
@@ -221,5 +260,70 @@ def render_pdf(head: dict[str, Any], rows: Any) -> bytes:
         bottomMargin=14 * mm,
         title=f"Access report, case {head['case']['reference']}",
     )
-    document.build(story, onFirstPage=on_page, onLaterPages=on_page)
-    return out.getvalue()
+    story.append(document.more)
+    # Pages after the first have no title: their template draws the column names above
+    # the frame, which a table split across pages would otherwise repeat itself.
+    heads = _grid([names], HEADS)
+    _, heads_height = heads.wrap(document.width, document.height)
+    pad = 6  # a Frame's default padding
+    x, y, width, height = (
+        document.leftMargin,
+        document.bottomMargin,
+        document.width,
+        document.height,
+    )
+    footer = f"{title[1]} — {title[2]}"
+
+    def on_page(canvas: Any, doc: Any) -> None:
+        canvas.saveState()
+        canvas.setFont("Helvetica", 7)
+        canvas.drawString(12 * mm, 8 * mm, f"{footer} — page {doc.page}")
+        canvas.restoreState()
+
+    def on_later_page(canvas: Any, doc: Any) -> None:
+        on_page(canvas, doc)
+        heads.drawOn(canvas, x + pad, y + height - pad - heads_height)
+
+    document.addPageTemplates(
+        [
+            PageTemplate(
+                "first",
+                [Frame(x, y, width, height)],
+                onPage=on_page,
+                pagesize=document.pagesize,
+                autoNextPageTemplate="later",
+            ),
+            PageTemplate(
+                "later",
+                [Frame(x, y, width, height - heads_height)],
+                onPage=on_later_page,
+                pagesize=document.pagesize,
+            ),
+        ]
+    )
+    document.build(story)
+
+
+def _tables(
+    rows: Iterable[dict[str, Any]], names: list[Paragraph], small: Any, body: Any
+) -> Iterator[Flowable]:
+    """The entries as tables of PDF_ROWS rows, made as the rows are read; the first
+    begins with the column names."""
+    block: list[list[Paragraph]] = [names]
+    style = HEADS
+    for row in rows:
+        cells = _cells(row)
+        block.append([Paragraph(escape(cells[i]), small) for i in PDF_COLUMNS])
+        if len(block) >= PDF_ROWS:
+            yield _grid(block, style)
+            block, style = [], []
+    if block == [names]:
+        yield Paragraph("No access recorded.", body)
+    elif block:
+        yield _grid(block, style)
+
+
+def _grid(block: list[list[Paragraph]], style: list[Any]) -> Table:
+    table = Table(block, colWidths=[w * mm for w in PDF_WIDTHS], hAlign="LEFT")
+    table.setStyle(TableStyle(GRID + style))
+    return table

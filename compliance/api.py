@@ -1,8 +1,11 @@
 """Review cases over HTTP (docs/compliance.md): parse, call one action, reply."""
 
+from collections.abc import AsyncIterator, Iterator
 from typing import Literal
 
-from django.http import HttpResponse
+from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIRequest
+from django.http import FileResponse, StreamingHttpResponse
 from ninja import Query, Router, Schema
 from ninja.responses import Status
 from pydantic import AwareDatetime, ConfigDict, Field
@@ -98,10 +101,31 @@ def access_report(request, case_id: int, patient_id: int, query: Query[ReportQue
         return access_export.check_access_report(
             request.user, case_id, patient_id, query.after, query.limit
         )
-    content, content_type = access_export.check_access_export(
-        request.user, case_id, patient_id, query.format
-    )
-    response = HttpResponse(content, content_type=content_type)
+    # A refusal is raised by the check_* call, before any byte: it is the typed error.
     name = f"access-report-case{case_id}-patient{patient_id}.{query.format}"
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    if query.format == "csv":
+        pieces = access_export.check_access_csv(request.user, case_id, patient_id)
+        response = StreamingHttpResponse(pieces, content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+    else:
+        pdf = access_export.check_access_pdf(request.user, case_id, patient_id)
+        response = FileResponse(
+            pdf, as_attachment=True, filename=name, content_type="application/pdf"
+        )
+    return _one_piece_at_a_time(request, response)
+
+
+def _one_piece_at_a_time(request, response: StreamingHttpResponse) -> StreamingHttpResponse:
+    """Under ASGI, Django would read a sync iterator into a list before sending it
+    (StreamingHttpResponse.__aiter__): the whole report in memory. Each piece is read
+    instead as it is sent, in the request's own thread (thread-sensitive), where the
+    CSV's rows are read on the request's database connection."""
+    if isinstance(request, ASGIRequest):
+        response.streaming_content = _pieces(iter(response.streaming_content))
     return response
+
+
+async def _pieces(pieces: Iterator[bytes]) -> AsyncIterator[bytes]:
+    step = sync_to_async(next)
+    while (piece := await step(pieces, None)) is not None:
+        yield piece

@@ -180,7 +180,7 @@ def test_csv_and_pdf_name_the_patient_the_case_and_the_dates(hospital, ward):
     assert response.status_code == 200, response.content
     assert response["Content-Type"].startswith("text/csv")
     assert "attachment" in response["Content-Disposition"]
-    text = response.content.decode()
+    text = response.getvalue().decode()
     lines = text.splitlines()
     assert lines[1].startswith("# Patient: LEFÈVRE Léa, born 1985-01-30, IPP 00800100")
     assert lines[2] == f"# Case: {case.reference} (id {case.pk})"
@@ -190,9 +190,10 @@ def test_csv_and_pdf_name_the_patient_the_case_and_the_dates(hospital, ward):
     assert "nurse_ines" not in {r["username"] for r in rows}
     pdf = api.get(report_path(case, h.patient, "format=pdf"))
     assert pdf.status_code == 200
-    assert pdf["Content-Type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
+    content = pdf.getvalue()
+    assert pdf["Content-Type"] == "application/pdf" and content.startswith(b"%PDF")
     # The document's title (its metadata, not compressed) names the case.
-    assert f"Access report, case {case.reference}".encode() in pdf.content
+    assert f"Access report, case {case.reference}".encode() in content
     formats = [
         e.data["format"]
         for e in AuditEvent.objects.filter(action="case.released").order_by("id")
@@ -364,7 +365,7 @@ def test_a_csv_cell_is_never_a_spreadsheet_formula(hospital, ward):
     h.surgeon_bob.display_name = '=HYPERLINK("http://example.org")'
     h.surgeon_bob.save(update_fields=["display_name"])
     case = open_case(h.compliance_dan, patient_id=h.patient.pk)
-    text = Api(h.compliance_dan).get(report_path(case, h.patient, "format=csv")).content.decode()
+    text = Api(h.compliance_dan).get(report_path(case, h.patient, "format=csv")).getvalue().decode()
     rows = csv.DictReader(io.StringIO("\n".join(x for x in text.splitlines() if x[:1] != "#")))
     names = {r["name"] for r in rows if r["username"] == "surgeon_bob"}
     assert names == {'\'=HYPERLINK("http://example.org")'}
