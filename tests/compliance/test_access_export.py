@@ -30,9 +30,9 @@ def views_of(h: Hospital, patient: Any, count: int) -> list[int]:
     entry = {"action": "patient.viewed", "object_type": "patient", "object_id": patient.pk}
     record_many([entry] * count, actors=[h.surgeon_bob] * count)
     return list(
-        AuditEvent.objects.filter(id__gt=before, action="patient.viewed").values_list(
-            "id", flat=True
-        )
+        AuditEvent.objects.filter(id__gt=before, action="patient.viewed")
+        .order_by("id")
+        .values_list("id", flat=True)
     )
 
 
