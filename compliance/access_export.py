@@ -261,9 +261,9 @@ def render_pdf(head: dict[str, Any], rows: Iterable[dict[str, Any]], out: IO[byt
         title=f"Access report, case {head['case']['reference']}",
     )
     story.append(document.more)
-    # Pages after the first have no title: their template draws the column names above
-    # the frame, which a table split across pages would otherwise repeat itself.
-    heads = _grid([names], HEADS)
+    # Only the first table begins with the column names, and a split table repeats its
+    # own first row alone: every later page's template draws them above its frame.
+    heads = _grid([[Paragraph(CSV_COLUMNS[i], small) for i in PDF_COLUMNS]], HEADS)
     _, heads_height = heads.wrap(document.width, document.height)
     pad = 6  # a Frame's default padding
     x, y, width, height = (
