@@ -25,7 +25,8 @@ deployment) and the real `rounds` command runs in a process of its own:
 export — `rounds compliance export CASE --key … --signing-key … --out DIR`:
          wall time, messages per second, the bundle's size, and the peak
          resident memory of that process: `ru_maxrss` from os.wait4 on its
-         pid (that process alone, not the servers nor the seeding). For
+         pid, in a small launcher (LAUNCHER: that process alone, not the
+         servers, the seeding nor the bench process's own peak). For
          scale, the same of `rounds compliance cases` (sign in and list: the
          command's own footprint).
 verify — `rounds verify-export DIR --signing-public-key …`: wall time and
