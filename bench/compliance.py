@@ -179,27 +179,26 @@ async def post_photos(client: RoundsClient, thread: int, department: int, post: 
     )
 
 
+async def post_one(
+    client: RoundsClient, department: int, post: Post, last_seq: dict[int, int]
+) -> None:
+    """One post, text or photos; `last_seq` keeps the highest seq acked per thread."""
+    if post.photos:
+        ack = await post_photos(client, post.thread, department, post)
+    else:
+        ack = await client.send_text(post.thread, post.text, department=department)
+    last_seq[post.thread] = max(last_seq.get(post.thread, 0), int(ack["seq"]))
+
+
 async def post_all(
     client: RoundsClient, department: int, posts: list[Post], last_seq: dict[int, int]
 ) -> None:
-    """This member's posts, WINDOW in flight (the first alone: it fetches the key);
-    `last_seq` keeps the highest seq acked per thread."""
-    if not posts:
-        return
+    """This member's posts, WINDOW in flight."""
     queue = list(reversed(posts))
-
-    async def one(post: Post) -> None:
-        if post.photos:
-            ack = await post_photos(client, post.thread, department, post)
-        else:
-            ack = await client.send_text(post.thread, post.text, department=department)
-        last_seq[post.thread] = max(last_seq.get(post.thread, 0), int(ack["seq"]))
-
-    await one(queue.pop())
 
     async def worker() -> None:
         while queue:
-            await one(queue.pop())
+            await post_one(client, department, queue.pop(), last_seq)
 
     await asyncio.gather(*(worker() for _ in range(WINDOW)))
 
@@ -260,6 +259,14 @@ async def seed_case(
             thread = made[rng.randrange(threads)]["id"]
             plan[rng.randrange(len(people))].append(Post(thread, note(rng), pictures))
         last_seq: dict[int, int] = {}
+        # Each member's first post alone, one member after another: the first makes the
+        # department's key version, the others load it. Made concurrently, a member could
+        # be refused `key_version_rollback`: GET …/keys reads the department's current
+        # version and the list of versions in two statements, so a version published
+        # between them is listed (and kept as verified) while the current one reads none.
+        for index, person in enumerate(people):
+            if plan[index]:
+                await post_one(person, department, plan[index].pop(0), last_seq)
         await asyncio.gather(
             *(post_all(person, department, plan[i], last_seq) for i, person in enumerate(people))
         )
