@@ -299,19 +299,27 @@ class _Reader:
             )
 
 
-def _seen_by(seq: Any, receipts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Who read up to this message or further, each at their earliest such receipt."""
+def seen_by(seqs: list[Any], receipts: list[dict[str, Any]]) -> dict[Any, list[dict[str, Any]]]:
+    """For each message seq, who read up to it or further, each at their earliest such
+    receipt, earliest first (then by user id). One pass from the newest message down:
+    the receipts that reach a seq are those that reached the next one, plus those that
+    stop at it."""
+    usable = [r for r in receipts if isinstance(r.get("up_to_seq"), int)]
+    usable.sort(key=lambda r: r["up_to_seq"], reverse=True)
     first: dict[Any, dict[str, Any]] = {}
-    for receipt in receipts:
-        if not isinstance(seq, int) or not isinstance(receipt.get("up_to_seq"), int):
-            continue
-        if receipt["up_to_seq"] < seq:
-            continue
-        user = receipt.get("user") or {}
-        held = first.get(user.get("id"))
-        if held is None or _when(receipt.get("read_at")) < _when(held["at"]):
-            first[user.get("id")] = {"user": user, "at": receipt.get("read_at")}
-    return sorted(first.values(), key=lambda r: _when(r["at"]))
+    out: dict[Any, list[dict[str, Any]]] = {}
+    taken = 0
+    for seq in sorted((s for s in seqs if isinstance(s, int)), reverse=True):
+        while taken < len(usable) and usable[taken]["up_to_seq"] >= seq:
+            receipt, taken = usable[taken], taken + 1
+            user = receipt.get("user") or {}
+            held = first.get(user.get("id"))
+            if held is None or _when(receipt.get("read_at")) < held["when"]:
+                at = receipt.get("read_at")
+                first[user.get("id")] = {"user": user, "at": at, "when": _when(at)}
+        ordered = sorted(first.values(), key=lambda r: (r["when"], str(r["user"].get("id"))))
+        out[seq] = [{"user": r["user"], "at": r["at"]} for r in ordered]
+    return out
 
 
 def _when(value: Any) -> datetime:
@@ -406,9 +414,9 @@ def _open_thread(
     versions = open_versions(department, chain, key)
     reader = _Reader(page, chain, versions)
     messages = [reader.open(m) for m in page["messages"]]
-    receipts = page.get("receipts") or []
+    seen = seen_by([m["seq"] for m in messages], page.get("receipts") or [])
     for event in messages:
-        event["seen_by"] = _seen_by(event["seq"], receipts)
+        event["seen_by"] = seen.get(event["seq"], [])
     statements = _statements(department["chain"], chain)
     users = {s["user"] for s in statements}
     for event in messages:
