@@ -293,10 +293,41 @@ def check_share_wraps(actor: Any, department_id: int, wraps: list) -> dict:
     return {"department": department_id, "added": added}
 
 
+# Reads of the key state are tried again when a version or a statement lands during one.
+KEY_STATE_TRIES = 3
+
+
+def _key_state(department_id: int) -> tuple:
+    return (
+        Department.objects.filter(pk=department_id)
+        .values_list("key_version", "rotation_required", "chain_seq", "chain_head")
+        .get()
+    )
+
+
 def department_keys(actor: Any, department_id: int) -> dict:
     """What a member's client needs: the current version and every version's record,
-    the chain's head, the members' keys, its own wraps and who wrapped them."""
+    the chain's head, the members' keys, its own wraps and who wrapped them.
+
+    One consistent answer, without a lock: it is read in several statements, and a
+    version published between them would list version N while naming N-1 as current,
+    which a client rightly takes for a rollback (`key_version_rollback`). So the
+    department's key state is read again at the end and, if it moved, the whole
+    answer is read again. Raises Conflict if it keeps moving (three versions or
+    statements within one read: not a ward's pace).
+    """
     access.access_membership(actor, department_id)
+    for _ in range(KEY_STATE_TRIES):
+        before = _key_state(department_id)
+        answer = _department_keys(actor, department_id)
+        if _key_state(department_id) == before:
+            return answer
+    raise RoundsError(
+        "The department's keys changed while they were read: ask again.", code=ErrorCode.CONFLICT
+    )
+
+
+def _department_keys(actor: Any, department_id: int) -> dict:
     department = Department.objects.get(pk=department_id)
     members = Membership.objects.active().filter(department_id=department_id)
     identities = {

@@ -26,6 +26,7 @@ from chat.crypto import (
 )
 from chat.events import event_frame
 from chat.models import Event, EventKind
+from rooms import keys as keys_module
 from rooms.models import Department, KeyWrap, RoomKeyVersion
 from tests.rooms.keyring import (
     COMPLIANCE,
@@ -310,3 +311,33 @@ def test_an_unparsable_wrap_is_an_invalid_request(attested: Keyed):
     before = state(k.h)
     expect_refused(k.publish_version("surgeon_bob", 1, (), wraps=wraps), 400, "invalid_request")
     assert state(k.h) == before
+
+
+def test_a_version_published_while_the_keys_are_read_is_never_half_seen(
+    attested: Keyed, monkeypatch
+):
+    """The version lands between the answer's first read and its last: the answer is
+    read again, so it never lists version 1 while naming none as current."""
+    k = attested
+    real = keys_module.attested_members
+    landed = []
+
+    def publish_meanwhile(*args, **kwargs):
+        if not landed:  # once, and not again from inside the publish
+            landed.append(None)
+            landed[0] = k.publish_version("surgeon_bob", 1, (*MEMBERS, "compliance"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(keys_module, "attested_members", publish_meanwhile)
+    body = k.api("nurse_alice").get(keys_path(k.h)).json()
+    assert landed[0].status_code == 201
+    assert body["key_version"] == 1
+    assert [v["version"] for v in body["versions"]] == [1]
+
+
+def test_keys_that_keep_changing_are_a_conflict_to_ask_again(attested: Keyed, monkeypatch):
+    k = attested
+    moves = iter(range(1, 100))
+    monkeypatch.setattr(keys_module, "_key_state", lambda department_id: next(moves))
+    response = k.api("nurse_alice").get(keys_path(k.h))
+    assert response.status_code == 409 and response.json()["code"] == "conflict"
