@@ -206,6 +206,13 @@ def main() -> None:
         choices=["thread", "inline"],
         help="audit sealing mode to measure",
     )
+    run.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="compliance: the threads the case's messages are spread over (default 4; 1 puts "
+        "every photo in one transcript, the export's largest memory)",
+    )
     args = parser.parse_args()
     # `kill` (SIGTERM) stops a run as Ctrl-C does: every server it started is stopped
     # and every database and directory it made is removed.
@@ -238,6 +245,8 @@ def main() -> None:
                 print_row(name, measure, description, figures)
             continue
         overrides = SMOKE[name] if args.smoke else {}
+        if name == "compliance" and args.threads:
+            overrides = {**overrides, "threads": args.threads}
         with start_stack(processes, args.services, {**env, **EXTRA_ENV.get(name, {})}) as stack:
             figures = SCENARIOS[name][0](stack, **overrides)
         # A scenario that checks what it measured (compliance: verify-export) lists what

@@ -4,15 +4,16 @@ For each thread the case covers: the timeline checked and decrypted by
 client/compliance.py (`threads/<id>/timeline.json`), the chain and the
 envelopes as released, to check the signatures again (`released.json`), a
 PDF transcript whose every page names the case and the patient
-(`transcript.pdf`), and the decrypted photos of the messages that passed
-their checks (`photos/`). Then
+(`transcript.pdf`, then `transcript-2.pdf`… for a long thread), and the
+decrypted photos of the messages that passed their checks (`photos/`). Then
 the case's audit slice as released (`audit.json`), the case (`case.json`),
 and `manifest.json`: every file's path, size and SHA-256, signed with the
 institution's export signing key (`manifest.sig`). `rounds verify-export`
 (client/verify_export.py) checks it with no server.
 
 Files are written one at a time and hashed from disk, so a large case never
-sits in memory whole (one photo at a time does). A `.zip` bundle is built as
+sits in memory whole (one photo at a time does, and one transcript volume:
+client/export_pdf.py). A `.zip` bundle is built as
 a folder beside it, then stored file by file, then the folder removed.
 
 The signing key file is 64 hex digits, the 32-byte Ed25519 seed (the admin
@@ -182,7 +183,9 @@ async def _export_thread(
     _write_json(where / "timeline.json", review)
     _write_json(where / "released.json", released(pages))
     with binary_pdf_streams():
-        write_transcript(where / "transcript.pdf", case, review, where)
+        volumes = write_transcript(where, case, review)
+    if len(volumes) > 1:
+        progress(f"thread {thread}: transcript in {len(volumes)} volumes")
     return int(review["failed"])
 
 
