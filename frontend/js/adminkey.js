@@ -1,3 +1,4 @@
+// @ts-check
 // The institution's admin key, used in this browser for one signature: the
 // statement that appoints a department's first head (docs/crypto.md §6); and
 // its compliance key, used by an officer's console to open a case's room key

@@ -1,8 +1,14 @@
+// @ts-check
 // The JSON API over HTTP: session cookie + Django's CSRF token on unsafe
 // methods (docs/protocol.md, HTTP appendix). Every refusal is an ApiError
 // carrying the server's error code.
 
 export class ApiError extends Error {
+  /**
+   * @param {number} status the HTTP status; 0 when the server could not be reached
+   * @param {{message?: string, code?: string, data?: Record<string, any>}} [body] the server's error answer
+   * @param {number | null} [retryAfter] seconds, from Retry-After
+   */
   constructor(status, body = {}, retryAfter = null) {
     super(body.message || `HTTP ${status}`);
     this.name = "ApiError";
@@ -20,18 +26,36 @@ function csrfToken() {
 
 let onSignedOut = () => {};
 
-/** Called when the server says the login is gone (401), so the app can show sign-in. */
+/**
+ * Called when the server says the login is gone (401), so the app can show sign-in.
+ * @param {() => void} handler
+ */
 export function setSignedOutHandler(handler) {
   onSignedOut = handler;
 }
 
+/**
+ * @param {string} method
+ * @param {string} path
+ * @param {unknown} [body] sent as JSON
+ * @returns {Promise<any>} the server's JSON answer, as the protocol describes it
+ */
 export async function api(method, path, body = undefined) {
+  /** @type {Record<string, string>} */
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await send(method, path, headers, body === undefined ? undefined : JSON.stringify(body));
   return answer(response, path);
 }
 
+/**
+ * @param {string} method
+ * @param {string} path
+ * @param {Record<string, string>} headers
+ * @param {BodyInit | undefined} body
+ * @param {RequestInit} [extra]
+ * @returns {Promise<Response>}
+ */
 async function send(method, path, headers, body, extra = {}) {
   if (!["GET", "HEAD"].includes(method)) headers["X-CSRFToken"] = csrfToken();
   try {
@@ -41,9 +65,15 @@ async function send(method, path, headers, body, extra = {}) {
   }
 }
 
+/**
+ * @param {Response} response
+ * @param {string} path
+ * @returns {Promise<any>}
+ */
 async function answer(response, path) {
   const text = await response.text();
-  let data = {};
+  /** @type {any} */
+  let data;
   try {
     data = text ? JSON.parse(text) : {};
   } catch {
@@ -57,17 +87,28 @@ async function answer(response, path) {
   return data;
 }
 
-/** PUT raw bytes (an upload chunk); the JSON answer. */
+/**
+ * PUT raw bytes (an upload chunk); the JSON answer.
+ * @param {string} path
+ * @param {Uint8Array} bytes
+ * @returns {Promise<any>}
+ */
 export async function putBytes(path, bytes) {
-  const response = await send("PUT", path, { Accept: "application/json", "Content-Type": "application/octet-stream" }, bytes);
+  // Chunks are views of ArrayBuffers libsodium returned, never of a SharedArrayBuffer.
+  const body = /** @type {Uint8Array<ArrayBuffer>} */ (bytes);
+  const response = await send("PUT", path, { Accept: "application/json", "Content-Type": "application/octet-stream" }, body);
   return answer(response, path);
 }
 
 /**
  * GET raw bytes (a blob's ciphertext), starting at `from` with a Range header.
  * Returns the Response once its status is 200/206; refusals are ApiErrors.
+ * @param {string} path
+ * @param {number} [from]
+ * @returns {Promise<Response>}
  */
 export async function getBytes(path, from = 0) {
+  /** @type {Record<string, string>} */
   const headers = { Accept: "application/octet-stream" };
   if (from) headers.Range = `bytes=${from}-`;
   const response = await send("GET", path, headers, undefined);
@@ -75,7 +116,7 @@ export async function getBytes(path, from = 0) {
   return response;
 }
 
-export const get = (path) => api("GET", path);
-export const post = (path, body = {}) => api("POST", path, body);
-export const put = (path, body) => api("PUT", path, body);
-export const del = (path) => api("DELETE", path);
+export const get = (/** @type {string} */ path) => api("GET", path);
+export const post = (/** @type {string} */ path, /** @type {unknown} */ body = {}) => api("POST", path, body);
+export const put = (/** @type {string} */ path, /** @type {unknown} */ body) => api("PUT", path, body);
+export const del = (/** @type {string} */ path) => api("DELETE", path);

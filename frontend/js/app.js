@@ -1,3 +1,4 @@
+// @ts-check
 // Rounds in the browser: sign-in, keys, the socket, and a hash router that
 // mounts one view at a time into <main>. Views live in views/ and export
 // `render(app, params)` returning {el, title, back?, unmount?}. Photos
@@ -29,6 +30,13 @@ import * as complianceCase from "./views/compliancecase.js";
 import * as complianceThread from "./views/compliancethread.js";
 import { Reader } from "./compliance/reader.js";
 
+/**
+ * A screen (docs/browser.md, "Layout"): render(app, ...route numbers, query).
+ * @typedef {{el: HTMLElement, title?: string, back?: boolean, focus?: HTMLElement | null, unmount?: () => void}} Mounted
+ * @typedef {{render: (app: App, ...params: any[]) => Mounted}} View
+ */
+
+/** @type {[RegExp, View][]} */
 const ROUTES = [
   [/^#\/d\/(\d+)\/members$/, members],
   [/^#\/d\/(\d+)\/review(?:\?.*)?$/, review],
@@ -46,7 +54,7 @@ const ROUTES = [
   [/^#?\/?$/, home],
 ];
 
-class App {
+export class App {
   constructor() {
     this.state = null;
     this.e2e = null;
@@ -402,7 +410,7 @@ class App {
     } catch (error) {
       console.error("a view's clean-up failed at sign-out", error);
     }
-    for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
+    for (const dialog of document.querySelectorAll("dialog")) if (dialog.open) dialog.close();
     for (const dialog of document.querySelectorAll("body > dialog")) dialog.remove(); // photo viewer, photo sheet
     document.getElementById("view").replaceChildren();
     document.getElementById("title").textContent = "Rounds";

@@ -1,3 +1,4 @@
+// @ts-check
 // Private keys at rest in this browser: IndexedDB, one database wiped whole
 // at sign-out. Institution pins live in another database, which sign-out
 // keeps: they are public and re-confirming them each time would train
@@ -39,6 +40,7 @@ export function saveIdentity(record) {
   return run(KEYS_DB, "identity", "user", "readwrite", (s) => s.put(record));
 }
 
+/** @returns {Promise<void>} */
 export function wipeKeys() {
   return new Promise((resolve, reject) => {
     const request = indexedDB.deleteDatabase(KEYS_DB);

@@ -1,3 +1,4 @@
+// @ts-check
 // How strong a chosen passphrase is, before it protects a key backup the
 // server holds: the rule of client/passphrase.py (docs/crypto.md §4).
 //

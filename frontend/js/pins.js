@@ -1,3 +1,4 @@
+// @ts-check
 // The institution's admin and compliance key fingerprints this browser
 // trusts (docs/crypto.md §9, R0; client/pins.py for the SDK).
 //

@@ -1,3 +1,4 @@
+// @ts-check
 // The one WebSocket to /ws/ (docs/protocol.md): request ids resolved by
 // ack/error, a per-department cursor, and reconnect + resume that delivers
 // every missed event once, in event_seq order.
@@ -41,9 +42,17 @@ export class RoundsSocket {
    * onHello(hello, {resumed}): each new socket, after the resume when there is one.
    * onState(state): "connecting" | "online" | "offline".
    * onAuthLost(): closed with 4401 (signed out elsewhere, expired).
+   * @param {object} handlers
+   * @param {(frame: any) => void} [handlers.onEvent]
+   * @param {(hello: any, info: {resumed: boolean}) => void} [handlers.onHello]
+   * @param {(state: "connecting" | "online" | "offline") => void} [handlers.onState]
+   * @param {() => void} [handlers.onAuthLost]
    */
   constructor({ onEvent, onHello, onState, onAuthLost }) {
-    Object.assign(this, { onEvent, onHello, onState, onAuthLost });
+    this.onEvent = onEvent;
+    this.onHello = onHello;
+    this.onState = onState;
+    this.onAuthLost = onAuthLost;
     this.cursor = null; // null until the first hello
     this.ws = null;
     this.pending = new Map();

@@ -1,3 +1,4 @@
+// @ts-check
 // What this signed-in browser knows, updated from HTTP answers and socket
 // events. Views read it and listen for "change" events; nothing here
 // touches the DOM.

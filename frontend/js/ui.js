@@ -1,3 +1,4 @@
+// @ts-check
 // Small DOM helpers shared by the views: element building (text only, never
 // innerHTML, so decrypted content cannot inject markup), times, messages.
 

@@ -1,3 +1,4 @@
+// @ts-check
 // What a compliance officer's browser checks and decrypts under a review case
 // (docs/compliance.md, "In the browser"), with the member's crypto modules and
 // no new primitive. A case's timeline comes from the server, which is not

@@ -1,3 +1,4 @@
+// @ts-check
 // Key backup blob v1 (docs/crypto.md §4), as chat/crypto/backup.py: the
 // identity sealed under Argon2id(recovery secret). The server keeps the blob
 // and can guess offline, hence the strength rule and the limits.
@@ -136,6 +137,20 @@ export function deriveOffThread(material, salt, ops, mem, { signal = null } = {}
   });
 }
 
+/**
+ * @typedef {object} SealOptions
+ * @property {boolean} [userChosen] a passphrase the user chose (checked for strength), not a generated secret
+ * @property {number | null} [opslimit] Argon2id limits; the kind's defaults when null
+ * @property {number | null} [memlimit]
+ * @property {Uint8Array | null} [salt] fixed only by the known-answer vectors
+ * @property {Uint8Array | null} [nonce]
+ */
+
+/**
+ * @param {import("./identity.js").Identity} identity
+ * @param {string} secret the generated recovery secret or the user's passphrase
+ * @param {SealOptions} [options]
+ */
 function prepareSeal(identity, secret, { userChosen = false, opslimit = null, memlimit = null, salt = null, nonce = null } = {}) {
   let kind, material, defaults;
   if (userChosen) {
@@ -170,13 +185,23 @@ function finishSeal({ identity, nonce, blob }, key) {
   return blob;
 }
 
-/** The backup blob, synchronously: Argon2id on the calling thread (the vectors' checks). */
+/**
+ * The backup blob, synchronously: Argon2id on the calling thread (the vectors' checks).
+ * @param {import("./identity.js").Identity} identity
+ * @param {string} secret
+ * @param {SealOptions} [options]
+ */
 export function sealBackup(identity, secret, options = {}) {
   const prepared = prepareSeal(identity, secret, options);
   return finishSeal(prepared, derive(prepared.material, prepared.salt, prepared.ops, prepared.mem));
 }
 
-/** The same bytes as sealBackup, with Argon2id in a worker; `signal` cancels. */
+/**
+ * The same bytes as sealBackup, with Argon2id in a worker; `signal` cancels.
+ * @param {import("./identity.js").Identity} identity
+ * @param {string} secret
+ * @param {SealOptions & {signal?: AbortSignal | null}} [options]
+ */
 export async function sealBackupAsync(identity, secret, { signal = null, ...options } = {}) {
   const prepared = prepareSeal(identity, secret, options);
   const key = await deriveOffThread(prepared.material, prepared.salt, prepared.ops, prepared.mem, { signal });

@@ -1,3 +1,4 @@
+// @ts-check
 // A department's membership chain, replayed (docs/crypto.md §6), as
 // chat/crypto/chain.py: the root of every trust decision. The client decides
 // from it, never from the server's say-so:

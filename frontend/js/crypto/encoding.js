@@ -1,3 +1,4 @@
+// @ts-check
 // Strict base64 and canonical JSON (docs/crypto.md §1), byte for byte as
 // chat/crypto/encoding.py: one value has one spelling, so a signer and a
 // verifier never disagree about what was signed.
@@ -86,6 +87,7 @@ function checkValue(value, path) {
   }
   if (typeof value === "object") {
     for (const [key, item] of Object.entries(value)) {
+      // eslint-disable-next-line no-control-regex -- the range is all of ASCII, control characters included
       if (!/^[\x00-\x7f]*$/.test(key)) throw invalidEnvelope(`${path}: keys must be ASCII strings`);
       checkValue(item, `${path}.${key}`);
     }
@@ -141,6 +143,12 @@ export function checkVersion(data, what, supported) {
   if (v !== supported) throw unsupportedVersion(`${what}: version ${v} is not supported`);
 }
 
+/**
+ * @param {unknown} value
+ * @param {string} name
+ * @param {(message: string) => Error} [error] what to throw: invalid_envelope unless the caller says
+ * @returns {number}
+ */
 export function checkId(value, name, error = invalidEnvelope) {
   if (typeof value !== "number" || !Number.isInteger(value)) throw error(`${name} must be an integer`);
   if (value < 1 || value > MAX_SAFE_INTEGER) throw error(`${name} must be between 1 and 2**53 - 1`);

@@ -1,3 +1,4 @@
+// @ts-check
 // Message envelope v2 (docs/crypto.md §8), as chat/crypto/envelope.py:
 // XChaCha20-Poly1305 under the room key, signed by the sender.
 //

@@ -1,3 +1,4 @@
+// @ts-check
 // The browser's mirror of chat/crypto/errors.py: one class, a stable `code`.
 // Messages name the field at fault, never key material or plaintext.
 

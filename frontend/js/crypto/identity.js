@@ -1,3 +1,4 @@
+// @ts-check
 // User identities (docs/crypto.md §3), as chat/crypto/identity.py: X25519 to
 // receive sealed room keys, Ed25519 to sign; every signature covers a
 // NUL-terminated context so one made for a purpose never verifies for another.
@@ -103,6 +104,9 @@ export function identityFromBytes(bytes) {
     toBytes: () => concat(boxSecret, seed),
   });
 }
+
+/** @typedef {ReturnType<typeof publicIdentity>} PublicIdentity */
+/** @typedef {ReturnType<typeof identityFromBytes>} Identity */
 
 export function generateIdentity() {
   return identityFromBytes(sodium.randombytes_buf(IDENTITY_SIZE));

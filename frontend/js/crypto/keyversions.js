@@ -1,3 +1,4 @@
+// @ts-check
 // Key version records (docs/crypto.md §7), as chat/crypto/keyversions.py: a
 // room key version bound to the membership chain that made it.
 //

@@ -1,3 +1,4 @@
+// @ts-check
 // Room keys, their commitments and signed wrap records (docs/crypto.md §5), as
 // chat/crypto/roomkeys.py. The sealed content names its department and
 // version, so a wrap moved to another room or version is refused even if a

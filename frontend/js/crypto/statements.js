@@ -1,3 +1,4 @@
+// @ts-check
 // Membership statements v2 (docs/crypto.md §6), as chat/crypto/statements.py:
 // one change to a department's membership, signed by a head (the first head
 // by the pinned admin key), numbered (`seq`, from 1) and linked to the

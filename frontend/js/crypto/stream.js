@@ -1,3 +1,4 @@
+// @ts-check
 // File stream v1 (docs/crypto.md §8), as chat/crypto/stream.py: secretstream
 // chunks under a random file key, the 9-byte prefix as every chunk's AD,
 // TAG_FINAL on the last; truncation, reordering and trailing data refused.
@@ -48,7 +49,7 @@ export function encryptStream(key, plaintext, chunkSize = CHUNK_SIZE) {
     parts.push(block);
     chunks += 1;
     if (tag === TAG_FINAL) break;
-  } while (true);
+  } while (true); // eslint-disable-line no-constant-condition -- left by the break on the final tag
   const stream = concat(...parts);
   return { stream, size: stream.length, sha256: sodium.crypto_hash_sha256_final(hash), chunks, plaintextSize: plaintext.length };
 }

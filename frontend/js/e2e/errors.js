@@ -1,3 +1,4 @@
+// @ts-check
 // The one error type of the browser's key policy (client/errors.py
 // RoundsClientError): a stable `code` (docs/crypto.md §9, §11) and `data`.
 // A refusal of chat/crypto's rules stays a crypto/errors.js CryptoError with

@@ -1,3 +1,4 @@
+// @ts-check
 // The user's identity in this browser (client/identity.py): created once,
 // published, backed up under a recovery secret, recovered on the next device.
 //

@@ -1,3 +1,4 @@
+// @ts-check
 // `E2E`: end-to-end encryption for the signed-in user, failing closed — the
 // browser's client/sdk.py RoundsClient, a small façade over parts with one
 // job each, side by side with the Python SDK (docs/crypto.md §9):

@@ -1,3 +1,4 @@
+// @ts-check
 // What the browser holds in memory to read and write (client/keys.py
 // KeyRing): pure state, no I/O. The identity key pair (also at rest in
 // keystore.js, wiped at sign-out), room keys and their verified key version

@@ -1,3 +1,4 @@
+// @ts-check
 // A department's membership chain as this browser trusts it, and a head's
 // signatures (client/membership.py; docs/crypto.md §6 and §9, R0 to R2, R7).
 //

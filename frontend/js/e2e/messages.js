@@ -1,3 +1,4 @@
+// @ts-check
 // Messages: sealed under the current version for the chain head verified,
 // opened only when the chain, the key version and the replay memory all agree
 // (client/messages.py; docs/crypto.md §8 and §9, R4 to R6).

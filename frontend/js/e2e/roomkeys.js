@@ -1,3 +1,4 @@
+// @ts-check
 // A department's room key versions as this browser accepts, makes and shares
 // them (client/roomkeys.py; docs/crypto.md §7 and §9, R3, R4, R8).
 //

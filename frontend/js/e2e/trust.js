@@ -1,3 +1,4 @@
+// @ts-check
 // What this browser remembers between sessions, so a server cannot make it
 // forget (client/trust.py; docs/crypto.md §9, R1, R4, R6). IndexedDB
 // database "rounds-trust", every record keyed by the signed-in user's id:

@@ -1,3 +1,4 @@
+// @ts-check
 // What is read from a photo's bytes before the browser decodes it: its pixel
 // size from the JPEG or PNG header (so a decompression bomb is refused
 // before it is decoded), and the capture date of a JPEG from its EXIF, kept

@@ -1,3 +1,4 @@
+// @ts-check
 // Clinical photos in the browser, as client/photo_sdk.py: the encrypted body
 // of a photo message (docs/media.md), the check that the server-visible
 // `attachments` are what the sender signed, posting, and decrypted images
@@ -197,8 +198,14 @@ export function consentLabel(code) {
 
 /**
  * Encrypt, upload and post prepared photos in one message.
- * @param {object[]} prepared from prepare.js
- * @param {(done: number, total: number, phase: string) => void} onProgress
+ * @param {import("../app.js").App} app
+ * @param {number} threadId
+ * @param {import("./prepare.js").PreparedPhoto[]} prepared
+ * @param {object} [options]
+ * @param {string[]} [options.keywords] codes of the nomenclature
+ * @param {string} [options.consent]
+ * @param {string} [options.text] the caption
+ * @param {(done: number, total: number, phase: string) => void} [options.onProgress]
  */
 export async function sendPhotos(app, threadId, prepared, { keywords: codes = [], consent = "care", text = "", onProgress = () => {} } = {}) {
   if (prepared.length < 1 || prepared.length > MAX_PHOTOS) throw new E2EError("invalid_request", `Post 1 to ${MAX_PHOTOS} photos.`);

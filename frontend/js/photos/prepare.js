@@ -1,3 +1,4 @@
+// @ts-check
 // A photo made safe to share, in the browser, as client/photos.py does in
 // Python: oriented, re-encoded from its pixels alone (no EXIF, no GPS, no
 // phone serial, no comment), with a 320 px thumbnail. The capture date is
@@ -48,11 +49,25 @@ function encode(bitmap, width, height, quality) {
 }
 
 /**
+ * A photo ready to encrypt: JPEG bytes without metadata, and its thumbnail.
+ * @typedef {object} PreparedPhoto
+ * @property {Uint8Array} data
+ * @property {string} media_type
+ * @property {number} width
+ * @property {number} height
+ * @property {string | null} captured_at local ISO date and time, or null when unknown
+ * @property {Uint8Array} thumbnail
+ * @property {string} thumbnail_media_type
+ * @property {number} thumbnail_width
+ * @property {number} thumbnail_height
+ * @property {string} name
+ */
+
+/**
  * Prepare a picked file or a camera capture.
- * @param {Blob|File} source
- * @param {{capturedAt?: string}} options a camera capture passes the moment it was taken
- * @returns {Promise<{data: Uint8Array, media_type, width, height, captured_at,
- *   thumbnail: Uint8Array, thumbnail_media_type, thumbnail_width, thumbnail_height, name}>}
+ * @param {Blob | File} source
+ * @param {{capturedAt?: string | null}} [options] a camera capture passes the moment it was taken
+ * @returns {Promise<PreparedPhoto>}
  */
 export async function preparePhoto(source, { capturedAt = null } = {}) {
   if (source.size > MAX_INPUT_BYTES) throw new PhotoRefused("image_too_large", "The file is over 100 MiB.");
@@ -62,7 +77,7 @@ export async function preparePhoto(source, { capturedAt = null } = {}) {
   if (declared && declared.width * declared.height > MAX_PIXELS) {
     throw new PhotoRefused("image_too_large", `${declared.width} × ${declared.height} is more than 64 megapixels.`);
   }
-  const fallback = source.lastModified ? localIso(new Date(source.lastModified)) : null;
+  const fallback = "lastModified" in source && source.lastModified ? localIso(new Date(source.lastModified)) : null;
   const captured = capturedAt ?? exifCaptureDate(head) ?? fallback;
   let bitmap;
   try {
@@ -70,9 +85,15 @@ export async function preparePhoto(source, { capturedAt = null } = {}) {
   } catch {
     throw new PhotoRefused("unreadable_image", "This browser cannot read this image (a damaged file, or a format such as HEIC it does not decode).");
   }
-  return fromBitmap(bitmap, captured, source.name || "photo");
+  return fromBitmap(bitmap, captured, ("name" in source && source.name) || "photo");
 }
 
+/**
+ * @param {ImageBitmap} bitmap closed here
+ * @param {string | null} captured
+ * @param {string} name
+ * @returns {Promise<PreparedPhoto>}
+ */
 async function fromBitmap(bitmap, captured, name) {
   try {
     const { width, height } = bitmap;

@@ -1,3 +1,4 @@
+// @ts-check
 // Encrypted blobs over HTTP (docs/media.md), as client/media.py: upload in
 // chunks that survive a dropped Wi-Fi (ask the server what it `received`
 // and go on from there), download with Range resume, and check the
@@ -39,7 +40,11 @@ export function encryptBlob(bytes) {
 /**
  * Upload one encrypted blob for a department: create, chunks (resumed after a
  * failure from the server's `received`), complete with the SHA-256.
- * @param {(sent: number) => void} onProgress bytes of this blob the server holds
+ * @param {number} department
+ * @param {{stream: Uint8Array, size: number, sha256: string}} blob from encryptBlob
+ * @param {object} [options]
+ * @param {(sent: number) => void} [options.onProgress] bytes of this blob the server holds
+ * @param {number} [options.chunkSize]
  * @returns {Promise<string>} the upload id
  */
 export async function uploadBlob(department, blob, { onProgress = () => {}, chunkSize = CHUNK_SIZE } = {}) {

@@ -1,3 +1,4 @@
+// @ts-check
 // An administrator's screen: departments and their heads, and "Appoint the
 // first head": a statement signed in this browser with the institution's
 // admin key, chosen as a file (adminkey.js), checked against the pinned
@@ -176,7 +177,7 @@ export function render(app) {
     } catch (e) {
       showError(error, e);
     }
-    let list = null;
+    let list;
     try {
       list = await get("/api/departments?all=1");
     } catch {

@@ -1,3 +1,4 @@
+// @ts-check
 // The compliance console's first screen (docs/compliance.md, "In the
 // browser"): an officer's review cases, newest first, with what each awaits;
 // "Open a case" (reference, reason, scope: patient by IPP, department, user,

@@ -1,3 +1,4 @@
+// @ts-check
 // One review case in the compliance console: its reference, reason and scope,
 // the threads it covers (by patient), and the compliance key file. The file is
 // read in this browser (adminkey.js withInstitutionKey: 128 hex digits, its

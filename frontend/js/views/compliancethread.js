@@ -1,3 +1,4 @@
+// @ts-check
 // A thread's whole timeline under a review case, decrypted in this browser:
 // every message, redacted ones included (marked: who, when, on which right,
 // why), photos with their keywords and consent, "Seen by" with times, who was
@@ -126,7 +127,7 @@ export function render(app, caseId, threadId) {
       if (opened.text) parts.push(h("p", { class: "text" }, opened.text));
       if (opened.body) parts.push(photos(m, opened.body));
       const sent = opened.header.sent_at;
-      if (Math.abs(new Date(sent) - new Date(m.created_at)) > FAR) parts.push(h("p", { class: "sub sent-at" }, `written ${fullTime(sent)}`));
+      if (Math.abs(new Date(sent).getTime() - new Date(m.created_at).getTime()) > FAR) parts.push(h("p", { class: "sub sent-at" }, `written ${fullTime(sent)}`));
     } else if (opened) {
       parts.push(h("p", { class: "text muted" }, `Not decrypted: ${explain(opened.keyError)}`));
     }
@@ -174,6 +175,8 @@ export function render(app, caseId, threadId) {
     keyBox.replaceChildren(missing.length ? keyForm(app, async () => [department], () => drawMessages()) : h("p", { class: "muted", role: "status", id: "keys-held" }, "Every conversation key of this thread is open in this browser."));
   };
 
+  const el = h("div", { class: "stack", id: "compliance-thread" }, head, problem, keyBox, list, members, versions);
+
   (async () => {
     try {
       data = await wholeTimeline(caseId, threadId);
@@ -208,6 +211,5 @@ export function render(app, caseId, threadId) {
     drawMessages();
   })();
 
-  const el = h("div", { class: "stack", id: "compliance-thread" }, head, problem, keyBox, list, members, versions);
   return { el, title: "Timeline", back: true, unmount: () => urls.revoke() };
 }

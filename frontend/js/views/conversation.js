@@ -1,3 +1,4 @@
+// @ts-check
 // A patient thread: messages decrypted in this browser, live; who has seen
 // them (time on tap); who is typing; a composer that survives a dropped
 // network (app.send retries under the same client_msg_id); photos as
@@ -5,6 +6,7 @@
 // The sender may delete their message and a head may redact any: it becomes
 // a tombstone for everyone, and stays retained for compliance.
 import { post } from "../api.js";
+import { E2EError } from "../e2e/errors.js";
 import { ImageUrls, consentLabel, keywordLabel, keywords } from "../photos/photos.js";
 import { h, explain, fullTime, patientLabel, shortTime, toast } from "../ui.js";
 import { openPhotoSheet } from "./photosheet.js";
@@ -299,7 +301,7 @@ export function render(app, threadId) {
         await app.socket.ready();
         for (const d of state.departments.keys()) await state.loadDepartment(d);
         thread = state.threads.get(threadId);
-        if (!thread) throw { code: "not_found" };
+        if (!thread) throw new E2EError("not_found", "thread not found in my departments");
       }
       drawHeader();
       await state.departmentMembers(department).catch(() => []);

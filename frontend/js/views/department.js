@@ -1,3 +1,4 @@
+// @ts-check
 // A department's patient threads, newest first, with unread counts. A head
 // whose appointment no statement signs yet is told what to give an
 // administrator, who signs it with the institution's key (views/admin.js).

@@ -1,3 +1,4 @@
+// @ts-check
 // Find an admitted patient by IPP, family name or birth date, or by
 // scanning the label's barcode where the browser can (BarcodeDetector);
 // elsewhere the IPP is typed. Criteria go in a POST body, never the URL.
@@ -6,8 +7,14 @@ import { h, explain, birthDate, patientLabel } from "../ui.js";
 
 const FORMATS = ["code_128", "code_39", "ean_13", "qr_code", "data_matrix", "pdf417"];
 
+/**
+ * @param {(code: string) => void} onCode
+ * @param {HTMLElement} area
+ */
 async function scanner(onCode, area) {
-  const detector = new window.BarcodeDetector({ formats: (await window.BarcodeDetector.getSupportedFormats()).filter((f) => FORMATS.includes(f)) });
+  // Only offered where `canScan` found the API (below).
+  const Detector = /** @type {typeof BarcodeDetector} */ (window.BarcodeDetector);
+  const detector = new Detector({ formats: (await Detector.getSupportedFormats()).filter((f) => FORMATS.includes(f)) });
   const stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false });
   const video = h("video", { class: "scanner", playsinline: true, muted: true, "aria-label": "Camera view of the patient label" });
   video.srcObject = stream;

@@ -1,3 +1,4 @@
+// @ts-check
 // My departments, with unread counts, and the way to a patient.
 import * as c from "../crypto.js";
 import { h, explain } from "../ui.js";

@@ -1,3 +1,4 @@
+// @ts-check
 // Encryption keys on this browser: created on the first sign-in (backup
 // sealed under a generated recovery code, shown once — the default — or a
 // passphrase the user chooses, which must pass passphrase.js: the floor, then

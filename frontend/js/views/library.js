@@ -1,3 +1,4 @@
+// @ts-check
 // The photo library: a grid of one patient's or one department's photos,
 // filtered by capture date and keywords (AND), newest first, with "Load
 // more" following the server's next_cursor. Each thumbnail is decrypted
@@ -83,8 +84,8 @@ export function render(app, query) {
 
   const filters = () => {
     const params = new URLSearchParams();
-    if (caseId) params.set("case", caseId);
-    if (patientId) params.set("patient", patientId);
+    if (caseId) params.set("case", String(caseId));
+    if (patientId) params.set("patient", String(patientId));
     if (department.value) params.set("department", department.value);
     if (dateFrom.value) params.set("date_from", dateFrom.value);
     if (dateTo.value) params.set("date_to", dateTo.value);
@@ -110,7 +111,7 @@ export function render(app, query) {
       status.textContent = "Choose the case this look is made under: the library shows what it covers.";
       return;
     }
-    params.set("limit", pageSize);
+    params.set("limit", String(pageSize));
     if (cursor) params.set("cursor", cursor);
     status.textContent = "Loading…";
     more.disabled = true;

@@ -1,3 +1,4 @@
+// @ts-check
 // Sign-in: the only place a password is typed; it goes to POST /api/auth/login.
 import { h, explain } from "../ui.js";
 

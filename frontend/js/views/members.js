@@ -1,3 +1,4 @@
+// @ts-check
 // A head's view of the department: members, whether the signed membership
 // (the chain every browser checks before wrapping a key for anyone) holds
 // them with the key they use now, and the head's signatures.

@@ -1,3 +1,4 @@
+// @ts-check
 // A patient: their conversations in my departments, and starting one.
 import { get, post } from "../api.js";
 import { h, explain, birthDate, patientLabel, shortTime } from "../ui.js";

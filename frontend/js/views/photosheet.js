@@ -1,3 +1,4 @@
+// @ts-check
 // Adding photos to a conversation: take them with the camera (a live
 // preview in the page, captured to a canvas, so nothing is written to the
 // phone's gallery) or pick files; choose keywords from the nomenclature and

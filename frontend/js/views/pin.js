@@ -1,3 +1,4 @@
+// @ts-check
 // Without IT's deployment file (/app/institution.json): the user confirms each
 // institution key the file would have named, the admin key (root of every
 // department's membership) and the compliance key (which reads every room key

@@ -1,3 +1,4 @@
+// @ts-check
 // The department head's weekly case review: the week's photos of the
 // department (library query by department and capture dates, every page),
 // grouped by patient here in the browser, patients with the most recent
@@ -16,7 +17,7 @@ export function isoWeek(date) {
   const day = d.getUTCDay() || 7;
   d.setUTCDate(d.getUTCDate() + 4 - day);
   const year = d.getUTCFullYear();
-  const week = Math.ceil(((d - Date.UTC(year, 0, 1)) / 86400000 + 1) / 7);
+  const week = Math.ceil(((d.getTime() - Date.UTC(year, 0, 1)) / 86400000 + 1) / 7);
   return `${year}-W${String(week).padStart(2, "0")}`;
 }
 
@@ -66,7 +67,7 @@ export function render(app, departmentId, query) {
       let cursor = null;
       let pages = 0;
       do {
-        const params = new URLSearchParams({ department: departmentId, date_from: from, date_to: to, limit: PAGE });
+        const params = new URLSearchParams({ department: String(departmentId), date_from: from, date_to: to, limit: String(PAGE) });
         if (cursor) params.set("cursor", cursor);
         const page = await get(`/api/library/photos?${params}`);
         if (mine !== generation) return;

@@ -1,3 +1,4 @@
+// @ts-check
 // The photo viewer and the side-by-side comparison: full-screen dialogs
 // (Escape closes, focus stays inside), zoom by buttons, keys (+ − 0),
 // ctrl + wheel and pinch, pan by dragging or with the arrow keys.
@@ -9,7 +10,11 @@ import { h, dayTime, explain, fullTime } from "../ui.js";
 const MIN_ZOOM = 1;
 const MAX_ZOOM = 8;
 
-/** A zoomable image in a scrollable stage; returns {el, img, setZoom, zoom}. */
+/**
+ * A zoomable image in a scrollable stage; returns {el, img, setZoom, zoom}.
+ * @param {string} label
+ * @param {(zoom: number) => void} [onZoom]
+ */
 function zoomStage(label, onZoom = () => {}) {
   const img = h("img", { alt: label, draggable: "false" });
   const stage = h("div", { class: "stage", tabindex: 0, role: "group", "aria-label": `${label}. Arrow keys move the zoomed photo.` }, img);
@@ -121,8 +126,9 @@ function modal(className, label, children, onClose) {
 
 /**
  * Show one photo full screen.
- * @param shown {photo, senderName?, patient?, department?} photo is a body photo
- * @param urls the calling view's ImageUrls (revoked when that view leaves)
+ * @param {import("../app.js").App} app
+ * @param {import("../photos/photos.js").ImageUrls} urls the calling view's (revoked when that view leaves)
+ * @param {{photo: any, senderName?: string, patient?: any, department?: number}} shown photo is a body photo
  */
 export async function openViewer(app, urls, shown) {
   const list = await keywords().catch(() => []);
@@ -193,7 +199,7 @@ export async function openComparison(app, urls, pair) {
   const ordered = [...pair].sort((a, b) => String(a.photo.captured_at).localeCompare(String(b.photo.captured_at)));
   const stages = ordered.map((s) => zoomStage(`Photo taken ${s.photo.captured_at ? fullTime(s.photo.captured_at) : "at an unknown date"}`, () => zoom?.update()));
   const zoom = zoomButtons(stages);
-  const days = (a, b) => Math.round((new Date(b) - new Date(a)) / 86400000);
+  const days = (/** @type {string} */ a, /** @type {string} */ b) => Math.round((new Date(b).getTime() - new Date(a).getTime()) / 86400000);
   const gap = ordered[0].photo.captured_at && ordered[1].photo.captured_at ? days(ordered[0].photo.captured_at, ordered[1].photo.captured_at) : null;
   const panes = ordered.map((s, i) => h("figure", { class: "pane" }, stages[i].el,
     h("figcaption", {}, h("strong", {}, s.photo.captured_at ? dayTime(s.photo.captured_at) : "Date unknown"),

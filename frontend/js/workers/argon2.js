@@ -1,3 +1,4 @@
+// @ts-check
 // Argon2id off the main thread (docs/browser.md, "Keys in the browser"): a module
 // worker with its own instance of the same vendored libsodium, so a 1 GiB
 // derivation leaves the page responsive and its memory goes with the worker.
@@ -11,7 +12,7 @@ self.onmessage = ({ data }) => {
   try {
     const key = sodium.crypto_pwhash(32, password, salt, ops, mem, sodium.crypto_pwhash_ALG_ARGON2ID13);
     self.postMessage({ key }, [key.buffer]);
-  } catch (error) {
+  } catch (/** @type {any} */ error) {
     self.postMessage({ error: String(error?.message ?? error) });
   } finally {
     password.fill(0);
