@@ -27,6 +27,7 @@ export default [
       "no-new-func": "error",
       "no-eval": "error",
       "no-throw-literal": "error",
+      "no-useless-assignment": "error",
     },
   },
   {
