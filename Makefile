@@ -10,7 +10,7 @@ PORT   ?= 8000
 PYTEST_ARGS ?=
 DAPHNE_ARGS ?=
 
-.PHONY: run test lint migrate seed clean
+.PHONY: run test lint lint-js migrate seed clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,21 @@ test: $(VENV)/.installed-dev
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	@$(MAKE) --no-print-directory lint-js
+
+# The browser client's checks (docs/browser.md, "Checking the code"): ESLint, and tsc
+# type-checking frontend/js through its JSDoc. Node is needed here only: serving
+# frontend/ has no build step. `npm ci` runs again when the lock file changes.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+lint-js: node_modules/.installed
+	@missing=$$(for f in $$(find frontend/js -name '*.js'); do head -n1 "$$f" | grep -qx '// @ts-check' || echo "$$f"; done); \
+	  if [ -n "$$missing" ]; then echo "first line is not // @ts-check:"; echo "$$missing"; exit 1; fi
+	node_modules/.bin/eslint frontend/js eslint.config.js
+	node_modules/.bin/tsc -p tsconfig.json
+	node_modules/.bin/tsc -p tsconfig.worker.json
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
