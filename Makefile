@@ -56,6 +56,7 @@ lint-js: node_modules/.installed
 	node_modules/.bin/eslint frontend/js eslint.config.js
 	node_modules/.bin/tsc -p tsconfig.json
 	node_modules/.bin/tsc -p tsconfig.worker.json
+	node_modules/.bin/tsc -p tsconfig.strict.json
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -39,20 +39,26 @@ export function generateRecoverySecret() {
   for (let i = 0; i < SECRET_CHARS; i++) {
     chars += CROCKFORD[Number((number >> BigInt(5 * (SECRET_CHARS - 1 - i))) & 31n)];
   }
-  return chars.match(/.{4}/g).join("-");
+  return (chars.match(/.{4}/g) ?? []).join("-");
 }
 
-/** The canonical 28 characters of a generated secret, or null if it is not one. */
+/**
+ * The canonical 28 characters of a generated secret, or null if it is not one.
+ * @param {string} secret
+ * @returns {string | null}
+ */
 export function normaliseRecoverySecret(secret) {
   const text = secret.replace(/[\s-]/gu, "").toUpperCase().replace(/I|L/g, "1").replace(/O/g, "0");
   if (text.length !== SECRET_CHARS || [...text].some((ch) => !CROCKFORD.includes(ch))) return null;
   return text;
 }
 
+/** @param {string} passphrase */
 export function normalisePassphrase(passphrase) {
   return passphrase.normalize("NFC").trim();
 }
 
+/** @param {string} ch */
 function charClass(ch) {
   if (/^\p{Lowercase}$/u.test(ch)) return "lower";
   if (/^\p{Uppercase}$/u.test(ch)) return "upper";
@@ -60,7 +66,10 @@ function charClass(ch) {
   return "other";
 }
 
-/** Throws weak_passphrase naming the rule that failed; the rule of check_passphrase_strength. */
+/**
+ * Throws weak_passphrase naming the rule that failed; the rule of check_passphrase_strength.
+ * @param {string} passphrase
+ */
 export function checkPassphraseStrength(passphrase) {
   const chars = [...normalisePassphrase(passphrase)];
   if (chars.length < MIN_PASSPHRASE_CHARS) {
@@ -74,11 +83,18 @@ export function checkPassphraseStrength(passphrase) {
   }
 }
 
+/** @param {number} ops @param {number} mem */
 function limitsOk(ops, mem) {
   return Number.isInteger(ops) && ops >= MIN_OPSLIMIT && ops <= MAX_OPSLIMIT
     && Number.isInteger(mem) && mem >= MIN_MEMLIMIT && mem <= MAX_MEMLIMIT;
 }
 
+/**
+ * @param {string} material the normalised secret
+ * @param {Uint8Array} salt
+ * @param {number} ops
+ * @param {number} mem
+ */
 function derive(material, salt, ops, mem) {
   return sodium.crypto_pwhash(32, utf8(material), salt, ops, mem, sodium.crypto_pwhash_ALG_ARGON2ID13);
 }
@@ -92,6 +108,12 @@ function cancelled() {
  * so the same bytes): the page stays responsive for the seconds Argon2id takes, and
  * `signal` aborting terminates the worker (rejects with code "cancelled"). Only
  * where a module Worker cannot be constructed does it run here, on the main thread.
+ * @param {string} material
+ * @param {Uint8Array} salt
+ * @param {number} ops
+ * @param {number} mem
+ * @param {{signal?: AbortSignal | null}} [options]
+ * @returns {Promise<Uint8Array>} the 32-byte key
  */
 export function deriveOffThread(material, salt, ops, mem, { signal = null } = {}) {
   if (signal?.aborted) return Promise.reject(cancelled());
@@ -112,6 +134,7 @@ export function deriveOffThread(material, salt, ops, mem, { signal = null } = {}
     });
   }
   return new Promise((resolve, reject) => {
+    /** @type {<T>(settle: (value: T) => void, value: T) => void} */
     const finish = (settle, value) => {
       worker.terminate(); // also frees the worker's WebAssembly memory (up to 1 GiB)
       signal?.removeEventListener("abort", abort);
@@ -152,7 +175,12 @@ export function deriveOffThread(material, salt, ops, mem, { signal = null } = {}
  * @param {SealOptions} [options]
  */
 function prepareSeal(identity, secret, { userChosen = false, opslimit = null, memlimit = null, salt = null, nonce = null } = {}) {
-  let kind, material, defaults;
+  /** @type {number} */
+  let kind;
+  /** @type {string | null} */
+  let material;
+  /** @type {number[]} */
+  let defaults;
   if (userChosen) {
     checkPassphraseStrength(secret);
     [kind, material, defaults] = [KIND_PASSPHRASE, normalisePassphrase(secret), PASSPHRASE_LIMITS];
@@ -176,6 +204,10 @@ function prepareSeal(identity, secret, { userChosen = false, opslimit = null, me
   return { identity, material, ops, mem, salt, nonce, blob };
 }
 
+/**
+ * @param {ReturnType<typeof prepareSeal>} prepared
+ * @param {Uint8Array} key Argon2id's output, wiped here
+ */
 function finishSeal({ identity, nonce, blob }, key) {
   const header = blob.slice(0, HEADER_SIZE);
   const ciphertext = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(identity.toBytes(), header, null, nonce, key);
@@ -208,10 +240,12 @@ export async function sealBackupAsync(identity, secret, { signal = null, ...opti
   return finishSeal(prepared, key);
 }
 
+/** @param {unknown} blob */
 export function backupKind(blob) {
   return parse(blob).kind;
 }
 
+/** @param {unknown} blob */
 function parse(blob) {
   if (!(blob instanceof Uint8Array) || blob.length < 1) throw invalidEnvelope("backup: expected bytes");
   if (blob[0] !== VERSION) throw unsupportedVersion(`backup: version ${blob[0]} is not supported`);
@@ -222,11 +256,15 @@ function parse(blob) {
   const ops = view.getUint32(2);
   const mem = view.getUint32(6);
   if (!limitsOk(ops, mem)) throw invalidEnvelope("backup: Argon2id limits out of range");
-  return { kind, ops, mem, salt: blob.slice(10, HEADER_SIZE) };
+  return { kind, ops, mem, salt: blob.slice(10, HEADER_SIZE), bytes: blob };
 }
 
+/**
+ * @param {unknown} blob
+ * @param {string} secret
+ */
 function prepareOpen(blob, secret) {
-  const { kind, ops, mem, salt } = parse(blob);
+  const { kind, ops, mem, salt, bytes } = parse(blob);
   let material;
   if (kind === KIND_GENERATED) {
     material = normaliseRecoverySecret(secret);
@@ -234,9 +272,13 @@ function prepareOpen(blob, secret) {
   } else {
     material = normalisePassphrase(secret);
   }
-  return { blob, material, ops, mem, salt };
+  return { blob: bytes, material, ops, mem, salt };
 }
 
+/**
+ * @param {{blob: Uint8Array}} prepared
+ * @param {Uint8Array} key Argon2id's output, wiped here
+ */
 function finishOpen({ blob }, key) {
   let plaintext;
   try {
@@ -250,13 +292,22 @@ function finishOpen({ blob }, key) {
   return identityFromBytes(plaintext);
 }
 
-/** The identity in the blob, synchronously: Argon2id on the calling thread. */
+/**
+ * The identity in the blob, synchronously: Argon2id on the calling thread.
+ * @param {unknown} blob
+ * @param {string} secret
+ */
 export function openBackup(blob, secret) {
   const prepared = prepareOpen(blob, secret);
   return finishOpen(prepared, derive(prepared.material, prepared.salt, prepared.ops, prepared.mem));
 }
 
-/** openBackup with Argon2id in a worker; `signal` cancels. */
+/**
+ * openBackup with Argon2id in a worker; `signal` cancels.
+ * @param {unknown} blob
+ * @param {string} secret
+ * @param {{signal?: AbortSignal | null}} [options]
+ */
 export async function openBackupAsync(blob, secret, { signal = null } = {}) {
   const prepared = prepareOpen(blob, secret);
   const key = await deriveOffThread(prepared.material, prepared.salt, prepared.ops, prepared.mem, { signal });

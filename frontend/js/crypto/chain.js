@@ -17,20 +17,29 @@ import {
 } from "./errors.js";
 import { describeStatement, GENESIS, issuedMicros, statementHash, verifyStatement } from "./statements.js";
 
+/** @import { PublicIdentity } from "./identity.js" */
+/** @import { SignedStatement, Statement } from "./statements.js" */
+/** @typedef {Readonly<{role: Statement["role"], fingerprint: string}>} Member */
+/** @typedef {Readonly<{start: number, end: number | null, member: Member}>} Span */
+/** @typedef {Readonly<{seq: number, hash: string}>} ChainHead */
+
 /** Statements after which no one may write under an older room key version. */
 export const EXCLUSIONS = ["remove", "replace"];
 
 /**
  * {seq, hash}: a point of a department's chain, `seq` statements, the last
  * with hash `hash`. The empty chain is (0, GENESIS), and only it has GENESIS.
+ * @param {unknown} seq
+ * @param {unknown} hash
+ * @returns {ChainHead}
  */
 export function chainHead(seq, hash) {
   if (typeof seq !== "number" || !Number.isSafeInteger(seq) || seq < 0) {
     throw invalidEnvelope("chain_seq must be a non-negative integer");
   }
-  checkHash(hash, "chain_head");
-  if ((seq === 0) !== (hash === GENESIS)) throw invalidEnvelope("the empty chain's head is the genesis value, and only it");
-  return Object.freeze({ seq, hash });
+  const checked = checkHash(hash, "chain_head");
+  if ((seq === 0) !== (checked === GENESIS)) throw invalidEnvelope("the empty chain's head is the genesis value, and only it");
+  return Object.freeze({ seq, hash: checked });
 }
 
 export const EMPTY_HEAD = chainHead(0, GENESIS);
@@ -47,6 +56,16 @@ export class MembershipChain {
   #spans;
   #exclusions;
 
+  /**
+   * @param {object} replayed
+   * @param {number | null} replayed.department null for the empty chain
+   * @param {string[]} replayed.hashes
+   * @param {Map<number, Member>} replayed.members
+   * @param {Set<string>} replayed.everAdmitted
+   * @param {Map<string, PublicIdentity>} replayed.keys
+   * @param {Map<number, readonly Span[]>} replayed.spans
+   * @param {number[]} replayed.exclusions
+   */
   constructor({ department, hashes, members, everAdmitted, keys, spans, exclusions }) {
     this.department = department;
     this.hashes = Object.freeze([...hashes]);
@@ -67,13 +86,21 @@ export class MembershipChain {
     return new Map([...this.members].map(([user, member]) => [user, member.role]));
   }
 
-  /** The hash of the chain's point `seq`, or null beyond its head. */
+  /**
+   * The hash of the chain's point `seq`, or null beyond its head.
+   * @param {number} seq
+   */
   hashAt(seq) {
     if (seq === 0) return GENESIS;
     return Number.isInteger(seq) && seq > 0 && seq <= this.hashes.length ? this.hashes[seq - 1] : null;
   }
 
-  /** `user` as a member once the first `seq` statements applied ({role, fingerprint}), or null. */
+  /**
+   * `user` as a member once the first `seq` statements applied ({role, fingerprint}), or null.
+   * @param {number} user
+   * @param {number} seq
+   * @returns {Member | null}
+   */
   memberAt(user, seq) {
     for (const span of this.#spans.get(user) ?? []) {
       if (span.start <= seq && (span.end === null || seq < span.end)) return span.member;
@@ -81,7 +108,10 @@ export class MembershipChain {
     return null;
   }
 
-  /** The position of the latest removal or key replacement at or before `seq` (0: none). */
+  /**
+   * The position of the latest removal or key replacement at or before `seq` (0: none).
+   * @param {number} seq
+   */
   lastExclusionAt(seq) {
     let found = 0;
     for (const at of this.#exclusions) {
@@ -91,7 +121,10 @@ export class MembershipChain {
     return found;
   }
 
-  /** The public identity the chain names under `fingerprint` (invalid_key if none). */
+  /**
+   * The public identity the chain names under `fingerprint` (invalid_key if none).
+   * @param {string} fingerprint
+   */
   keyOf(fingerprint) {
     const key = this.keys.get(fingerprint);
     if (!key) throw invalidKey(`no key for fingerprint ${String(fingerprint).slice(0, 16)}`);
@@ -102,6 +135,7 @@ export class MembershipChain {
    * Refuse a chain that does not extend a head this device verified before:
    * membership_rollback if it ends before `known` (statements withheld or
    * taken back), membership_fork if another statement stands at its position.
+   * @param {{seq: unknown, hash: unknown}} known
    */
   checkExtends(known) {
     const { seq, hash } = chainHead(known.seq, known.hash);
@@ -119,6 +153,7 @@ export class MembershipChain {
    * Refuse a chain that lacks a head someone else verified (a sender, a key
    * version): membership_withheld if `named` is beyond the chain served here,
    * membership_fork if another statement stands at its position.
+   * @param {{seq: unknown, hash: unknown}} named
    */
   checkCovers(named) {
     const { seq, hash } = chainHead(named.seq, named.hash);
@@ -133,6 +168,11 @@ export class MembershipChain {
   }
 }
 
+/**
+ * @param {number} index
+ * @param {Statement} statement
+ * @param {CryptoError} error
+ */
 function at(index, statement, error) {
   error.message = `statement ${index} (${describeStatement(statement)}): ${error.message}`;
   error.data = { ...error.data, statement_index: index };
@@ -141,18 +181,30 @@ function at(index, statement, error) {
 
 /** The membership as statements apply, one at a time (rules in replayMembershipChain). */
 class Replay {
+  /**
+   * @param {PublicIdentity} adminKey
+   * @param {Map<string, PublicIdentity>} keys
+   */
   constructor(adminKey, keys) {
     this.adminKey = adminKey;
     this.keys = keys;
+    /** @type {Map<number, Member>} */
     this.members = new Map();
+    /** @type {Set<string>} */
     this.everAdmitted = new Set();
-    this.spans = new Map(); // user → [{start, end, member}]: member from start (included) to end (excluded, null: now)
+    /** @type {Map<number, Span[]>} member from start (included) to end (excluded, null: now) */
+    this.spans = new Map();
+    /** @type {number[]} */
     this.exclusions = [];
+    /** @type {string[]} */
     this.hashes = [];
+    /** @type {number | null} */
     this.department = null;
+    /** @type {bigint | null} */
     this.lastTime = null;
   }
 
+  /** @param {SignedStatement} signed */
   apply(signed) {
     const st = signed.statement;
     this.checkPosition(st);
@@ -161,6 +213,7 @@ class Replay {
     this.hashes.push(statementHash(signed));
   }
 
+  /** @param {Statement} st */
   checkPosition(st) {
     if (this.department === null) this.department = st.department;
     else if (st.department !== this.department) throw invalidEnvelope(`department ${st.department}, not ${this.department}`);
@@ -173,6 +226,7 @@ class Replay {
     this.lastTime = moment;
   }
 
+  /** @param {SignedStatement} signed */
   checkSigner(signed) {
     const st = signed.statement;
     if (st.signer_user === null) {
@@ -195,6 +249,7 @@ class Replay {
     verifyStatement(signed, signerKey);
   }
 
+  /** @param {Statement} st */
   change(st) {
     const current = this.members.get(st.subject_user);
     const seq = st.seq;
@@ -223,15 +278,21 @@ class Replay {
   }
 
   // One key, one member: wraps and signatures are told apart by fingerprint.
+  /** @param {string} fingerprint */
   checkUnshared(fingerprint) {
     for (const m of this.members.values()) {
       if (m.fingerprint === fingerprint) throw invalidEnvelope("another member holds this key");
     }
   }
 
+  /**
+   * @param {number} user
+   * @param {number} seq
+   * @param {Member | null} member null: no longer a member
+   */
   set(user, seq, member) {
-    if (!this.spans.has(user)) this.spans.set(user, []);
-    const spans = this.spans.get(user);
+    let spans = this.spans.get(user);
+    if (!spans) this.spans.set(user, (spans = []));
     const last = spans[spans.length - 1];
     if (last && last.end === null) spans[spans.length - 1] = Object.freeze({ ...last, end: seq });
     if (member === null) {
@@ -269,6 +330,8 @@ class Replay {
  * Finally every remaining member's admitted key must be among `keys`, since
  * that is the key the caller will wrap to. Throws a CryptoError whose
  * data.statement_index names the statement at fault.
+ * @param {SignedStatement[]} statements
+ * @param {{adminKey: PublicIdentity, keys: Iterable<PublicIdentity>}} trusted
  */
 export function replayMembershipChain(statements, { adminKey, keys }) {
   const byFingerprint = new Map([...keys].map((key) => [key.fingerprint, key]));
@@ -284,9 +347,11 @@ export function replayMembershipChain(statements, { adminKey, keys }) {
   for (const [user, member] of replay.members) {
     if (!byFingerprint.has(member.fingerprint)) throw invalidKey(`member ${user}: the key they were admitted with is missing`);
   }
+  /** @type {Map<string, PublicIdentity>} */
   const chainKeys = new Map();
   for (const fp of replay.everAdmitted) {
-    if (byFingerprint.has(fp)) chainKeys.set(fp, byFingerprint.get(fp));
+    const key = byFingerprint.get(fp);
+    if (key) chainKeys.set(fp, key);
   }
   chainKeys.set(adminKey.fingerprint, adminKey);
   return new MembershipChain({

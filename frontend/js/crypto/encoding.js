@@ -9,14 +9,17 @@ const B64 = /^[A-Za-z0-9+/]*={0,2}$/;
 const encoder = new TextEncoder();
 const strictDecoder = new TextDecoder("utf-8", { fatal: true });
 
+/** @param {string} text */
 export function utf8(text) {
   return encoder.encode(text);
 }
 
+/** @param {Uint8Array} bytes @returns {string} strictly: invalid UTF-8 throws */
 export function fromUtf8(bytes) {
   return strictDecoder.decode(bytes);
 }
 
+/** @param {...Uint8Array} parts */
 export function concat(...parts) {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
@@ -27,6 +30,7 @@ export function concat(...parts) {
   return out;
 }
 
+/** Constant time in the contents. @param {Uint8Array} a @param {Uint8Array} b */
 export function equalBytes(a, b) {
   if (a.length !== b.length) return false;
   let diff = 0;
@@ -34,24 +38,32 @@ export function equalBytes(a, b) {
   return diff === 0;
 }
 
+/** @param {Uint8Array} bytes */
 export function toHex(bytes) {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+/** @param {string} hex */
 export function fromHex(hex) {
   const out = new Uint8Array(hex.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
   return out;
 }
 
+/** @param {Uint8Array} bytes */
 export function b64encode(bytes) {
   let binary = "";
   for (let i = 0; i < bytes.length; i += 0x8000) {
-    binary += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
   }
   return btoa(binary);
 }
 
+/**
+ * @param {unknown} text
+ * @param {{size?: number | null, field?: string}} [options] the exact length required; the field named in errors
+ * @returns {Uint8Array}
+ */
 export function b64decode(text, { size = null, field = "value" } = {}) {
   if (typeof text !== "string") throw invalidEnvelope(`${field}: expected a base64 string`);
   if (text.length % 4 || !B64.test(text)) throw invalidEnvelope(`${field}: not standard padded base64`);
@@ -70,6 +82,7 @@ export function b64decode(text, { size = null, field = "value" } = {}) {
   return bytes;
 }
 
+/** @param {unknown} value @param {string} path */
 function checkValue(value, path) {
   if (value === null || typeof value === "boolean") return;
   if (typeof value === "number") {
@@ -96,6 +109,7 @@ function checkValue(value, path) {
   throw invalidEnvelope(`${path}: ${typeof value} is not allowed in canonical JSON`);
 }
 
+/** @param {any} value @returns {any} */
 function sorted(value) {
   if (Array.isArray(value)) return value.map(sorted);
   if (value !== null && typeof value === "object") {
@@ -105,11 +119,13 @@ function sorted(value) {
   return value;
 }
 
+/** @param {unknown} value @returns {Uint8Array} */
 export function canonicalJson(value) {
   checkValue(value, "$");
   return utf8(JSON.stringify(sorted(value)));
 }
 
+/** @param {Uint8Array} bytes @returns {any} */
 export function parseCanonicalJson(bytes) {
   let value;
   try {
@@ -122,10 +138,12 @@ export function parseCanonicalJson(bytes) {
   return value;
 }
 
+/** @param {unknown} value @returns {value is Record<string, any>} */
 export function isObject(value) {
   return value !== null && typeof value === "object" && !Array.isArray(value);
 }
 
+/** @param {object} obj @param {string[]} keys */
 export function hasExactly(obj, keys) {
   const own = Object.keys(obj);
   return own.length === keys.length && keys.every((k) => Object.hasOwn(obj, k));
@@ -135,6 +153,9 @@ export function hasExactly(obj, keys) {
  * Check `v` first, so a future format is refused as such (unsupported_version)
  * rather than as a malformed one. `supported` is required: a default would let
  * a caller silently accept the wrong format.
+ * @param {Record<string, any>} data
+ * @param {string} what
+ * @param {number} supported
  */
 export function checkVersion(data, what, supported) {
   if (!Number.isInteger(supported)) throw new TypeError("checkVersion needs the supported version");
@@ -155,6 +176,7 @@ export function checkId(value, name, error = invalidEnvelope) {
   return value;
 }
 
+/** @param {unknown} value @param {string} name @returns {string} */
 export function checkFingerprint(value, name) {
   if (typeof value !== "string" || !/^[0-9a-f]{64}$/.test(value)) {
     throw invalidEnvelope(`${name} must be 64 lowercase hex digits`);
@@ -162,7 +184,11 @@ export function checkFingerprint(value, name) {
   return value;
 }
 
-/** A SHA-256 digest in hex, as chain heads are written: 64 lowercase hex digits, like fingerprints. */
+/**
+ * A SHA-256 digest in hex, as chain heads are written: 64 lowercase hex digits, like fingerprints.
+ * @param {unknown} value
+ * @param {string} name
+ */
 export function checkHash(value, name) {
   return checkFingerprint(value, name);
 }
@@ -179,6 +205,9 @@ const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?(
  * datetime.fromisoformat behind the same pattern: refuses 2025-02-30, 24:00,
  * 23:59:60, year 0, and offsets beyond 23:59 (the pattern itself), so both
  * clients agree on every chain.
+ * @param {unknown} value
+ * @param {string} name
+ * @returns {bigint}
  */
 export function parseTimestamp(value, name) {
   const m = typeof value === "string" ? TIMESTAMP.exec(value) : null;

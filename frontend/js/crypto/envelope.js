@@ -28,6 +28,32 @@ import {
 import { chainHead } from "./chain.js";
 import { checkCommitment, COMMITMENT_SIZE } from "./roomkeys.js";
 
+/** @import { ChainHead, MembershipChain } from "./chain.js" */
+/** @import { Identity, PublicIdentity } from "./identity.js" */
+/** @import { KeyVersionRecord } from "./keyversions.js" */
+/** @import { RoomKey } from "./roomkeys.js" */
+
+/**
+ * The fields the AD covers, in the code's names.
+ * @typedef {object} AdInput
+ * @property {number} room
+ * @property {number} thread
+ * @property {number} keyVersion
+ * @property {Uint8Array} keyCommitment
+ * @property {number} chainSeq
+ * @property {string} chainHash
+ * @property {number} sender
+ * @property {string} clientMsgId
+ * @property {string} sentAt
+ */
+
+/**
+ * An envelope parsed (parseEnvelope): the header's fields, decoded.
+ * @typedef {Readonly<{room: number, thread: number, key_version: number, key_commitment: Uint8Array,
+ *   chain_seq: number, chain_head: string, head: ChainHead, sender: number, client_msg_id: string,
+ *   sent_at: string, nonce: Uint8Array, signature: Uint8Array, ciphertext: Uint8Array, ad: Uint8Array}>} ParsedEnvelope
+ */
+
 export const ENVELOPE_VERSION = 2;
 const NONCE_SIZE = 24;
 const TAG_SIZE = 16;
@@ -40,6 +66,7 @@ const CLIENT_MSG_ID = /^[A-Za-z0-9_-]{8,64}$/;
 const AD_KEYS = ["v", "room", "thread", "key_version", "key_commitment", "chain_seq", "chain_head", "sender", "client_msg_id", "sent_at"];
 const HEADER_KEYS = [...AD_KEYS, "nonce", "sig"];
 
+/** @param {AdInput} fields */
 function adFields({ room, thread, keyVersion, keyCommitment, chainSeq, chainHash, sender, clientMsgId, sentAt }) {
   return {
     v: ENVELOPE_VERSION, room, thread, key_version: keyVersion, key_commitment: b64encode(keyCommitment),
@@ -47,6 +74,7 @@ function adFields({ room, thread, keyVersion, keyCommitment, chainSeq, chainHash
   };
 }
 
+/** @param {unknown} value @returns {string} */
 function checkClientMsgId(value) {
   if (typeof value !== "string" || !CLIENT_MSG_ID.test(value)) {
     throw invalidEnvelope("client_msg_id must be 8 to 64 of A-Z a-z 0-9 _ -");
@@ -54,9 +82,10 @@ function checkClientMsgId(value) {
   return value;
 }
 
+/** @param {unknown} value */
 function checkSentAt(value) {
   parseTimestamp(value, "sent_at");
-  return value;
+  return /** @type {string} */ (value); // parseTimestamp refuses anything but a string
 }
 
 /** A random client_msg_id: 32 hex digits, like the Python client's uuid4().hex. */
@@ -76,6 +105,16 @@ export function nowTimestamp() {
  * identity (the key the chain admitted for them); `sentAt` the sender's clock,
  * now when omitted. `nonce` is for test vectors only: never reuse one with the
  * same room key.
+ * @param {Uint8Array} plaintext
+ * @param {object} options
+ * @param {RoomKey} options.roomKey
+ * @param {{seq: number, hash: string}} options.head
+ * @param {number} options.thread
+ * @param {number} options.sender
+ * @param {string} options.clientMsgId
+ * @param {Identity} options.signer
+ * @param {string | null} [options.sentAt]
+ * @param {Uint8Array | null} [options.nonce]
  */
 export function encryptMessage(plaintext, { roomKey, head, thread, sender, clientMsgId, signer, sentAt = null, nonce = null }) {
   if (!(plaintext instanceof Uint8Array)) throw new TypeError("plaintext must be bytes");
@@ -95,9 +134,7 @@ export function encryptMessage(plaintext, { roomKey, head, thread, sender, clien
   const ad = canonicalJson(header);
   const ciphertext = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, ad, null, nonce, roomKey.key);
   const signature = sign(signer, CONTEXT_ENVELOPE, concat(ad, nonce, ciphertext));
-  header.nonce = b64encode(nonce);
-  header.sig = b64encode(signature);
-  return { header, ciphertext: b64encode(ciphertext) };
+  return { header: { ...header, nonce: b64encode(nonce), sig: b64encode(signature) }, ciphertext: b64encode(ciphertext) };
 }
 
 /**
@@ -106,6 +143,8 @@ export function encryptMessage(plaintext, { roomKey, head, thread, sender, clien
  * Returns {room, thread, key_version, key_commitment, chain_seq, chain_head,
  * head: {seq, hash}, sender, client_msg_id, sent_at, nonce, signature,
  * ciphertext, ad (the authenticated bytes)}.
+ * @param {unknown} envelope
+ * @returns {ParsedEnvelope}
  */
 export function parseEnvelope(envelope) {
   if (!isObject(envelope) || !hasExactly(envelope, ["header", "ciphertext"])) {
@@ -140,14 +179,15 @@ export function parseEnvelope(envelope) {
     signature: b64decode(header.sig, { size: 64, field: "sig" }),
     ciphertext,
   };
-  parsed.ad = canonicalJson(adFields({
+  const ad = canonicalJson(adFields({
     room: parsed.room, thread: parsed.thread, keyVersion: parsed.key_version, keyCommitment: parsed.key_commitment,
     chainSeq: parsed.chain_seq, chainHash: parsed.chain_head, sender: parsed.sender,
     clientMsgId: parsed.client_msg_id, sentAt: parsed.sent_at,
   }));
-  return Object.freeze(parsed);
+  return Object.freeze({ ...parsed, ad });
 }
 
+/** @param {ParsedEnvelope} parsed @param {PublicIdentity} senderKey */
 function checkSignature(parsed, senderKey) {
   verify(senderKey, CONTEXT_ENVELOPE, concat(parsed.ad, parsed.nonce, parsed.ciphertext), parsed.signature);
 }
@@ -155,6 +195,8 @@ function checkSignature(parsed, senderKey) {
 /**
  * Parse and check the sender's signature with a given key; no decryption.
  * The server's check (it has the sender's published key, not the room key).
+ * @param {unknown} envelope
+ * @param {PublicIdentity} senderKey
  */
 export function verifyEnvelope(envelope, senderKey) {
   const parsed = parseEnvelope(envelope);
@@ -162,6 +204,7 @@ export function verifyEnvelope(envelope, senderKey) {
   return parsed;
 }
 
+/** @param {ParsedEnvelope} parsed @param {RoomKey} roomKey @returns {Uint8Array} */
 function decrypt(parsed, roomKey) {
   if (parsed.room !== roomKey.department || parsed.key_version !== roomKey.version) {
     throw decryptionFailed(
@@ -182,6 +225,8 @@ function decrypt(parsed, roomKey) {
  * never part of it. The primitive step of openEnvelope, for callers that
  * already chose the sender's key (test vectors). The commitment is checked
  * before the AEAD (key_commitment_mismatch).
+ * @param {unknown} envelope
+ * @param {{roomKey: RoomKey, senderKey: PublicIdentity}} keys
  */
 export function decryptMessage(envelope, { roomKey, senderKey }) {
   return decrypt(verifyEnvelope(envelope, senderKey), roomKey);
@@ -192,6 +237,8 @@ export function decryptMessage(envelope, { roomKey, senderKey }) {
  * sender at the head the envelope names. That head must be in `chain` (the
  * reader's verified chain of the room: membership_withheld, membership_fork),
  * and the sender a member there (sender_not_member).
+ * @param {unknown} envelope
+ * @param {MembershipChain} chain
  */
 export function verifyEnvelopeInChain(envelope, chain) {
   const parsed = parseEnvelope(envelope);
@@ -211,6 +258,9 @@ export function verifyEnvelopeInChain(envelope, chain) {
  * (key_commitment_mismatch), made no later than the sender's head
  * (invalid_envelope), and not before a removal or key replacement the sender
  * knew of (key_version_stale).
+ * @param {ParsedEnvelope} parsed
+ * @param {KeyVersionRecord} record
+ * @param {MembershipChain} chain
  */
 export function checkKeyVersionOf(parsed, record, chain) {
   if (record.department !== parsed.room || record.version !== parsed.key_version) {
@@ -234,6 +284,8 @@ export function checkKeyVersionOf(parsed, record, chain) {
  * `chain` is the reader's verified chain of the room, `record` the verified
  * record of the envelope's key version, `roomKey` its key.
  * Returns {header (as parseEnvelope), plaintext}, or throws.
+ * @param {unknown} envelope
+ * @param {{chain: MembershipChain, record: KeyVersionRecord, roomKey: RoomKey}} verified
  */
 export function openEnvelope(envelope, { chain, record, roomKey }) {
   const parsed = verifyEnvelopeInChain(envelope, chain);

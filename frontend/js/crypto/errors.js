@@ -3,6 +3,11 @@
 // Messages name the field at fault, never key material or plaintext.
 
 export class CryptoError extends Error {
+  /**
+   * @param {string} code stable, machine-readable (docs/crypto.md §11)
+   * @param {string} message
+   * @param {Record<string, any>} [data]
+   */
   constructor(code, message, data = {}) {
     super(message);
     this.name = "CryptoError";
@@ -11,7 +16,8 @@ export class CryptoError extends Error {
   }
 }
 
-const make = (code) => (message, data) => new CryptoError(code, message, data);
+/** @param {string} code */
+const make = (code) => (/** @type {string} */ message, /** @type {Record<string, any>} */ data = {}) => new CryptoError(code, message, data);
 
 export const invalidKey = make("invalid_key");
 export const badSignature = make("bad_signature");

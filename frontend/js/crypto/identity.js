@@ -12,6 +12,7 @@ export const CONTEXT_ENVELOPE = utf8("rounds-envelope-v2\0");
 export const CONTEXT_WRAP = utf8("rounds-wrap-v2\0");
 export const CONTEXT_STATEMENT = utf8("rounds-statement-v2\0");
 export const CONTEXT_KEY_VERSION = utf8("rounds-key-version-v2\0");
+/** @type {Uint8Array[]} */
 const CONTEXTS = [CONTEXT_ENVELOPE, CONTEXT_WRAP, CONTEXT_STATEMENT, CONTEXT_KEY_VERSION];
 // Unchanged in format 2: published keys keep their fingerprints.
 const FINGERPRINT_DOMAIN = utf8("rounds-identity-v1\0");
@@ -24,22 +25,26 @@ const X25519_P = 2n ** 255n - 19n;
 const PROBE_SCALAR = concat(Uint8Array.of(8), new Uint8Array(30), Uint8Array.of(64));
 export const IDENTITY_SIZE = 64;
 
+/** @param {Uint8Array} context */
 function checkContext(context) {
   if (!CONTEXTS.includes(context)) throw new TypeError("unknown signature context; use a CONTEXT_* constant");
 }
 
+/** @param {Uint8Array} bytes */
 function littleEndian(bytes) {
   let n = 0n;
   for (let i = bytes.length - 1; i >= 0; i--) n = (n << 8n) | BigInt(bytes[i]);
   return n;
 }
 
+/** @param {Uint8Array} x25519 @param {Uint8Array} ed25519 */
 function fingerprintOf(x25519, ed25519) {
   return toHex(sodium.crypto_hash_sha256(concat(FINGERPRINT_DOMAIN, x25519, ed25519)));
 }
 
+/** A fingerprint as people compare it: groups of four hex digits. @param {string} fp */
 export function groupFingerprint(fp) {
-  return fp.match(/.{4}/g).join(" ");
+  return (fp.match(/.{4}/g) ?? []).join(" ");
 }
 
 /**
@@ -48,6 +53,9 @@ export function groupFingerprint(fp) {
  * and points that are not usable keys (low-order X25519, Ed25519 encodings
  * non-canonical, off the curve or of small order), so a malicious key cannot
  * make a sealed box or a signature check degenerate.
+ * @param {Uint8Array} x25519 (its size and type are checked all the same)
+ * @param {Uint8Array} ed25519
+ * @returns {Readonly<{x25519: Uint8Array, ed25519: Uint8Array, fingerprint: string}>}
  */
 export function publicIdentity(x25519, ed25519) {
   for (const [name, key] of [["x25519", x25519], ["ed25519", ed25519]]) {
@@ -65,6 +73,7 @@ export function publicIdentity(x25519, ed25519) {
   return Object.freeze({ x25519, ed25519, fingerprint: fingerprintOf(x25519, ed25519) });
 }
 
+/** @param {unknown} data {x25519, ed25519} in base64 */
 export function publicFromDict(data) {
   if (!isObject(data) || !hasExactly(data, ["x25519", "ed25519"])) {
     throw invalidEnvelope("public identity: expected exactly x25519 and ed25519");
@@ -75,11 +84,17 @@ export function publicFromDict(data) {
   );
 }
 
+/** @param {PublicIdentity} pub */
 export function publicToDict(pub) {
   return { x25519: b64encode(pub.x25519), ed25519: b64encode(pub.ed25519) };
 }
 
-/** Parse a public identity the server sent and check it has the fingerprint it claims. */
+/**
+ * Parse a public identity the server sent and check it has the fingerprint it claims.
+ * @param {unknown} data
+ * @param {string | null | undefined} fingerprint
+ * @param {string} whose named in the error
+ */
 export function checkedPublic(data, fingerprint, whose) {
   const pub = publicFromDict(data);
   if (fingerprint != null && pub.fingerprint !== fingerprint) {
@@ -88,7 +103,10 @@ export function checkedPublic(data, fingerprint, whose) {
   return pub;
 }
 
-/** A private identity from its 64 bytes: X25519 secret ‖ Ed25519 seed. */
+/**
+ * A private identity from its 64 bytes: X25519 secret ‖ Ed25519 seed.
+ * @param {unknown} bytes
+ */
 export function identityFromBytes(bytes) {
   if (!(bytes instanceof Uint8Array) || bytes.length !== IDENTITY_SIZE) throw invalidKey("identity key pair must be 64 bytes");
   const boxSecret = bytes.slice(0, 32);
@@ -112,11 +130,23 @@ export function generateIdentity() {
   return identityFromBytes(sodium.randombytes_buf(IDENTITY_SIZE));
 }
 
+/**
+ * @param {Identity} identity
+ * @param {Uint8Array} context a CONTEXT_* constant
+ * @param {Uint8Array} message
+ */
 export function sign(identity, context, message) {
   checkContext(context);
   return sodium.crypto_sign_detached(concat(context, message), identity.signSecret);
 }
 
+/**
+ * Returns if `signature` is `pub`'s over context ‖ message, or throws bad_signature.
+ * @param {PublicIdentity} pub
+ * @param {Uint8Array} context a CONTEXT_* constant
+ * @param {Uint8Array} message
+ * @param {unknown} signature
+ */
 export function verify(pub, context, message, signature) {
   checkContext(context);
   if (!(signature instanceof Uint8Array) || signature.length !== 64) throw badSignature("signature must be 64 bytes");

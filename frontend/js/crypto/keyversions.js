@@ -25,6 +25,24 @@ import { CONTEXT_KEY_VERSION, sign, verify } from "./identity.js";
 import { chainHead } from "./chain.js";
 import { checkCommitment, COMMITMENT_SIZE } from "./roomkeys.js";
 
+/** @import { Identity } from "./identity.js" */
+/** @import { MembershipChain } from "./chain.js" */
+/** @import { RoomKey } from "./roomkeys.js" */
+
+/**
+ * A parsed key version record.
+ * @typedef {object} KeyVersionRecord
+ * @property {number} department
+ * @property {number} version
+ * @property {number} chain_seq
+ * @property {string} chain_head
+ * @property {Uint8Array} commitment
+ * @property {number} creator_user
+ * @property {string} creator_fingerprint
+ */
+
+/** @typedef {{record: Readonly<KeyVersionRecord>, signature: Uint8Array}} SignedKeyVersion */
+
 export const KEY_VERSION_FORMAT = 2;
 const FIELDS = ["v", "department", "version", "chain_seq", "chain_head", "commitment", "creator_user", "creator_fingerprint"];
 
@@ -32,6 +50,8 @@ const FIELDS = ["v", "department", "version", "chain_seq", "chain_head", "commit
  * Parse a key version record strictly (KeyVersionRecord.from_dict): exactly
  * the v2 keys, its head as any chain head. Returns a frozen
  * {department, version, chain_seq, chain_head, commitment (bytes), creator_user, creator_fingerprint}.
+ * @param {unknown} data
+ * @returns {Readonly<KeyVersionRecord>}
  */
 export function parseKeyVersionRecord(data) {
   if (!isObject(data)) throw invalidEnvelope("key version record must be an object");
@@ -55,7 +75,10 @@ export function parseKeyVersionRecord(data) {
   });
 }
 
-/** A parsed record as on the wire (Python: KeyVersionRecord.to_dict). */
+/**
+ * A parsed record as on the wire (Python: KeyVersionRecord.to_dict).
+ * @param {KeyVersionRecord} record
+ */
 export function keyVersionRecordToDict(record) {
   return {
     v: KEY_VERSION_FORMAT,
@@ -69,12 +92,19 @@ export function keyVersionRecordToDict(record) {
   };
 }
 
-/** The bytes a creator signs after CONTEXT_KEY_VERSION (Python: KeyVersionRecord.signed_bytes). */
+/**
+ * The bytes a creator signs after CONTEXT_KEY_VERSION (Python: KeyVersionRecord.signed_bytes).
+ * @param {KeyVersionRecord} record
+ */
 export function keyVersionBytes(record) {
   return canonicalJson(keyVersionRecordToDict(record));
 }
 
-/** {record, signature}: a parsed record and its creator's 64-byte signature. */
+/**
+ * {record, signature}: a parsed record and its creator's 64-byte signature.
+ * @param {unknown} data
+ * @returns {SignedKeyVersion}
+ */
 export function parseSignedKeyVersion(data) {
   if (!isObject(data) || !hasExactly(data, ["record", "sig"])) {
     throw invalidEnvelope("signed key version: expected exactly record and sig");
@@ -82,7 +112,10 @@ export function parseSignedKeyVersion(data) {
   return { record: parseKeyVersionRecord(data.record), signature: b64decode(data.sig, { size: 64, field: "sig" }) };
 }
 
-/** The head a record names: {seq, hash}. */
+/**
+ * The head a record names: {seq, hash}.
+ * @param {KeyVersionRecord} record
+ */
 export function keyVersionHead(record) {
   return chainHead(record.chain_seq, record.chain_head);
 }
@@ -91,6 +124,8 @@ export function keyVersionHead(record) {
  * The signed record of a new version, on the wire ({record, sig}): `roomKey`
  * (roomkeys.js) made at the chain head `head` ({seq, hash}, freshly verified)
  * by `creator` (an identity), user `creatorUser`.
+ * @param {RoomKey} roomKey
+ * @param {{head: {seq: number, hash: string}, creatorUser: number, creator: Identity}} made
  */
 export function makeKeyVersion(roomKey, { head, creatorUser, creator }) {
   const { seq, hash } = chainHead(head.seq, head.hash);
@@ -113,6 +148,8 @@ export function makeKeyVersion(roomKey, { head, creatorUser, creator }) {
  * (invalid_envelope), a head not in the chain (membership_withheld,
  * membership_fork), a creator who was not a member with that key at that head
  * (key_version_unauthorized), and a bad signature (bad_signature).
+ * @param {SignedKeyVersion} signed
+ * @param {MembershipChain} chain
  */
 export function verifyKeyVersion(signed, chain) {
   const record = signed.record;
@@ -135,6 +172,8 @@ export function verifyKeyVersion(signed, chain) {
  * Refuse to write under a version made before the chain's latest removal or
  * key replacement (key_version_stale): the member removed, or whoever holds
  * the replaced key, may hold it.
+ * @param {KeyVersionRecord} record
+ * @param {MembershipChain} chain
  */
 export function checkCurrent(record, chain) {
   const excludedAt = chain.lastExclusionAt(chain.head.seq);
@@ -150,6 +189,8 @@ export function checkCurrent(record, chain) {
  * Refuse a room key (from a wrap) that is not the one this version committed
  * to: invalid_envelope for another department or version,
  * key_commitment_mismatch for another key.
+ * @param {KeyVersionRecord} record
+ * @param {RoomKey} roomKey
  */
 export function checkKeyMatches(record, roomKey) {
   if (roomKey.department !== record.department || roomKey.version !== record.version) {

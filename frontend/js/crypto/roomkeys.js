@@ -19,6 +19,25 @@ const COMMITMENT_DOMAIN = utf8("rounds-key-commitment-v2\0");
 const SEAL_OVERHEAD = 48; // ephemeral public key + tag
 // The sealed content is about 80 bytes; anything much larger is not a wrap.
 const MAX_SEALED_SIZE = 512;
+/** @import { Identity, PublicIdentity } from "./identity.js" */
+
+/**
+ * Version `version` of a department's 32-byte key, with its commitment.
+ * @typedef {Readonly<{key: Uint8Array, department: number, version: number, commitment: Uint8Array}>} RoomKey
+ */
+
+/**
+ * A parsed wrap record: a room key sealed for one recipient, signed by its wrapper.
+ * @typedef {object} WrapRecord
+ * @property {number} department
+ * @property {number} version
+ * @property {Uint8Array} commitment
+ * @property {string} recipient_fp
+ * @property {string} wrapper_fp
+ * @property {Uint8Array} sealed
+ * @property {Uint8Array} signature
+ */
+
 const RECORD_KEYS = ["v", "department", "version", "commitment", "recipient_fp", "wrapper_fp", "sealed", "sig"];
 
 /**
@@ -26,29 +45,44 @@ const RECORD_KEYS = ["v", "department", "version", "commitment", "recipient_fp",
  * {department, version}. Keyed BLAKE2b is collision resistant in its key as
  * well: no one, the key's creator included, can find a second key with the
  * same commitment.
+ * @param {Uint8Array} key
+ * @param {number} department
+ * @param {number} version
  */
 export function keyCommitment(key, department, version) {
   const message = concat(COMMITMENT_DOMAIN, canonicalJson({ department, version }));
   return sodium.crypto_generichash(COMMITMENT_SIZE, message, key);
 }
 
-/** {department, version, key, commitment}: version `version` of a department's 32-byte key. */
+/**
+ * {department, version, key, commitment}: version `version` of a department's 32-byte key.
+ * @param {unknown} key
+ * @param {unknown} department
+ * @param {unknown} version
+ * @returns {RoomKey}
+ */
 export function roomKey(key, department, version) {
   if (!(key instanceof Uint8Array) || key.length !== 32) throw invalidKey("room key must be 32 bytes");
-  checkId(department, "department", (m) => new RangeError(m));
-  checkId(version, "version", (m) => new RangeError(m));
-  return Object.freeze({ key, department, version, commitment: keyCommitment(key, department, version) });
+  const d = checkId(department, "department", (m) => new RangeError(m));
+  const v = checkId(version, "version", (m) => new RangeError(m));
+  return Object.freeze({ key, department: d, version: v, commitment: keyCommitment(key, d, v) });
 }
 
+/** @param {number} department @param {number} version */
 export function generateRoomKey(department, version) {
   return roomKey(sodium.randombytes_buf(32), department, version);
 }
 
+/** @param {RoomKey} a @param {RoomKey} b */
 export function sameRoomKey(a, b) {
   return a.department === b.department && a.version === b.version && sodium.memcmp(a.key, b.key);
 }
 
-/** Refuse a room key that is not the one `commitment` names (key_commitment_mismatch). */
+/**
+ * Refuse a room key that is not the one `commitment` names (key_commitment_mismatch).
+ * @param {RoomKey} key
+ * @param {Uint8Array} commitment
+ */
 export function checkCommitment(key, commitment) {
   if (!equalBytes(key.commitment, commitment)) {
     throw keyCommitmentMismatch(`room key version ${key.version} does not match its signed commitment`);
@@ -58,6 +92,7 @@ export function checkCommitment(key, commitment) {
 // CONTEXT_WRAP signs canonical_json({v, department, version, commitment,
 // recipient_fp, wrapper_fp}) ‖ sealed: the JSON object is self-delimiting, so
 // the split is unambiguous.
+/** @param {Omit<WrapRecord, "signature">} r */
 function signedBytes(r) {
   const fields = {
     v: WRAP_VERSION, department: r.department, version: r.version, commitment: b64encode(r.commitment),
@@ -67,6 +102,10 @@ function signedBytes(r) {
 }
 
 /** Parse a wrap record strictly: {department, version, commitment, recipient_fp, wrapper_fp, sealed, signature}. */
+/**
+ * @param {unknown} data
+ * @returns {WrapRecord}
+ */
 export function parseWrapRecord(data) {
   if (!isObject(data)) throw invalidEnvelope("wrap record must be an object");
   checkVersion(data, "wrap record", WRAP_VERSION);
@@ -87,6 +126,7 @@ export function parseWrapRecord(data) {
 }
 
 /** The bytes a wrapper signs after CONTEXT_WRAP (Python: WrapRecord.signed_bytes). */
+/** @param {WrapRecord} record */
 export function wrapSignedBytes(record) {
   return signedBytes(record);
 }
@@ -95,6 +135,9 @@ export function wrapSignedBytes(record) {
  * Seal a room key for `recipient` (a checked public identity) and sign as
  * `wrapper`; the wire dict. Only wrap for a member at the head of the
  * department's verified chain (chain.js), or for the pinned compliance key.
+ * @param {RoomKey} key
+ * @param {PublicIdentity} recipient
+ * @param {Identity} wrapper
  */
 export function wrapRoomKey(key, recipient, wrapper) {
   const content = canonicalJson({ department: key.department, version: key.version, key: b64encode(key.key) });
@@ -118,6 +161,10 @@ export function wrapRoomKey(key, recipient, wrapper) {
  * Check the wrapper's signature, open the sealed key, check it is this
  * record's and matches the record's commitment. The caller still compares
  * that commitment with the key version's record (keyversions.js).
+ * @param {WrapRecord} record
+ * @param {Identity} recipient
+ * @param {PublicIdentity} wrapper
+ * @returns {RoomKey}
  */
 export function unwrapRoomKey(record, recipient, wrapper) {
   if (record.wrapper_fp !== wrapper.fingerprint) throw badSignature("wrap record was not made by this wrapper");

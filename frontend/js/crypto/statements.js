@@ -22,12 +22,35 @@ export const ROLES = ["head", "member"];
 /** The `prev` of a department's first statement, and the hash of the empty chain. */
 export const GENESIS = "0".repeat(64);
 const CHAIN_DOMAIN = utf8("rounds-chain-v2\0");
+/** @type {(keyof Statement)[]} */
 const FIELDS = [
   "v", "department", "seq", "prev", "kind", "subject_user", "subject_fingerprint", "replaces", "role",
   "issued_at", "signer_user", "signer_fingerprint",
 ];
 
-/** Microseconds since the epoch (a BigInt) of a statement's issued_at: encoding.js parseTimestamp. */
+/**
+ * A membership statement v2, as parsed (the wire's field names).
+ * @typedef {object} Statement
+ * @property {2} v
+ * @property {number} department
+ * @property {number} seq
+ * @property {string} prev
+ * @property {"admit" | "remove" | "role" | "replace"} kind
+ * @property {number} subject_user
+ * @property {string} subject_fingerprint
+ * @property {string | null} replaces
+ * @property {"head" | "member"} role
+ * @property {string} issued_at
+ * @property {number | null} signer_user null when the admin key signs
+ * @property {string} signer_fingerprint
+ */
+
+/** @typedef {{statement: Readonly<Statement>, signature: Uint8Array}} SignedStatement */
+
+/**
+ * Microseconds since the epoch (a BigInt) of a statement's issued_at: encoding.js parseTimestamp.
+ * @param {unknown} value
+ */
 export function issuedMicros(value) {
   return parseTimestamp(value, "issued_at");
 }
@@ -36,6 +59,8 @@ export function issuedMicros(value) {
  * Parse a statement strictly (MembershipStatement.from_dict): exactly the v2
  * keys, `prev` GENESIS exactly for seq 1, `replaces` only (and always) for a
  * replacement, and never the key it replaces. Returns a frozen copy.
+ * @param {unknown} data
+ * @returns {Readonly<Statement>}
  */
 export function parseStatement(data) {
   if (!isObject(data)) throw invalidEnvelope("statement must be an object");
@@ -63,10 +88,14 @@ export function parseStatement(data) {
     throw invalidEnvelope("replaces is only for a replace statement");
   }
   parseTimestamp(data.issued_at, "issued_at");
-  return Object.freeze({ ...data });
+  return Object.freeze(/** @type {Statement} */ ({ ...data }));
 }
 
-/** {statement, signature}: a parsed statement and its 64-byte signature. */
+/**
+ * {statement, signature}: a parsed statement and its 64-byte signature.
+ * @param {unknown} data {statement, sig} as on the wire
+ * @returns {SignedStatement}
+ */
 export function parseSignedStatement(data) {
   if (!isObject(data) || !hasExactly(data, ["statement", "sig"])) {
     throw invalidEnvelope("signed statement: expected exactly statement and sig");
@@ -74,21 +103,29 @@ export function parseSignedStatement(data) {
   return { statement: parseStatement(data.statement), signature: b64decode(data.sig, { size: 64, field: "sig" }) };
 }
 
+/** @param {Statement} statement */
 function statementDict(statement) {
   return Object.fromEntries(FIELDS.map((k) => [k, statement[k]]));
 }
 
-/** The bytes a signer signs after CONTEXT_STATEMENT (Python: MembershipStatement.signed_bytes). */
+/**
+ * The bytes a signer signs after CONTEXT_STATEMENT (Python: MembershipStatement.signed_bytes).
+ * @param {Statement} statement
+ */
 export function statementBytes(statement) {
   return canonicalJson(statementDict(statement));
 }
 
-/** A parsed signed statement as on the wire: {statement, sig}. */
+/**
+ * A parsed signed statement as on the wire: {statement, sig}.
+ * @param {SignedStatement} signed
+ */
 export function signedStatementToDict(signed) {
   return { statement: statementDict(signed.statement), sig: b64encode(signed.signature) };
 }
 
 /** This statement's link, what the next statement names as `prev`: hex SHA-256 over the domain, statement and sig. */
+/** @param {SignedStatement} signed */
 export function statementHash(signed) {
   return toHex(sodium.crypto_hash_sha256(concat(CHAIN_DOMAIN, canonicalJson(signedStatementToDict(signed)))));
 }
@@ -98,6 +135,18 @@ export function statementHash(signed) {
  * position `seq` of the department's chain, after the statement whose hash is
  * `prev` (a verified chain's head gives both: seq + 1 and its hash).
  * `replaces` is the old key's fingerprint, for a replacement only.
+ * @param {import("./identity.js").Identity} signer
+ * @param {object} fields
+ * @param {Statement["kind"]} fields.kind
+ * @param {number} fields.department
+ * @param {number} fields.seq
+ * @param {string} fields.prev
+ * @param {number} fields.subject
+ * @param {string} fields.subjectFingerprint
+ * @param {string | null} [fields.replaces]
+ * @param {Statement["role"]} fields.role
+ * @param {number | null} fields.signerUser
+ * @param {string | null} [fields.issuedAt]
  */
 export function makeStatement(signer, {
   kind, department, seq, prev, subject, subjectFingerprint, replaces = null, role, signerUser, issuedAt = null,
@@ -110,7 +159,11 @@ export function makeStatement(signer, {
   return { statement: statementDict(statement), sig: b64encode(sign(signer, CONTEXT_STATEMENT, statementBytes(statement))) };
 }
 
-/** Check that `signerPublic` made this statement; return it. */
+/**
+ * Check that `signerPublic` made this statement; return it.
+ * @param {SignedStatement} signed
+ * @param {import("./identity.js").PublicIdentity} signerPublic
+ */
 export function verifyStatement(signed, signerPublic) {
   const st = signed.statement;
   if (st.signer_fingerprint !== signerPublic.fingerprint) throw badSignature("statement names another signer");
@@ -118,6 +171,7 @@ export function verifyStatement(signed, signerPublic) {
   return st;
 }
 
+/** @param {Statement} st */
 export function describeStatement(st) {
   return `${st.kind} user ${st.subject_user} as ${st.role}`;
 }

@@ -20,11 +20,17 @@ export function generateFileKey() {
   return sodium.crypto_secretstream_xchacha20poly1305_keygen();
 }
 
+/** @param {unknown} key @returns {asserts key is Uint8Array} */
 function checkKey(key) {
   if (!(key instanceof Uint8Array) || key.length !== 32) throw invalidKey("file key must be 32 bytes");
 }
 
-/** Encrypt bytes; returns {stream, size, sha256, chunks, plaintextSize}. */
+/**
+ * Encrypt bytes; returns {stream, size, sha256, chunks, plaintextSize}.
+ * @param {Uint8Array} key a file key (generateFileKey)
+ * @param {Uint8Array} plaintext
+ * @param {number} [chunkSize]
+ */
 export function encryptStream(key, plaintext, chunkSize = CHUNK_SIZE) {
   checkKey(key);
   if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > MAX_CHUNK_SIZE) throw new RangeError("chunk_size out of range");
@@ -54,7 +60,13 @@ export function encryptStream(key, plaintext, chunkSize = CHUNK_SIZE) {
   return { stream, size: stream.length, sha256: sodium.crypto_hash_sha256_final(hash), chunks, plaintextSize: plaintext.length };
 }
 
-/** Decrypt a whole stream held in memory: all of the plaintext, or an error. */
+/**
+ * Decrypt a whole stream held in memory: all of the plaintext, or an error.
+ * @param {Uint8Array} key
+ * @param {Uint8Array} data
+ * @param {{expectedSha256?: Uint8Array | null}} [options] the SHA-256 of `data` the signed message gives
+ * @returns {Uint8Array<ArrayBuffer>} a fresh buffer, never shared
+ */
 export function decryptStream(key, data, { expectedSha256 = null } = {}) {
   checkKey(key);
   if (data.length < PREFIX_SIZE) {
