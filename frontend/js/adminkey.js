@@ -16,7 +16,10 @@ import * as c from "./crypto.js";
 const KEY_HEX_DIGITS = c.IDENTITY_SIZE * 2;
 const MAX_FILE_BYTES = 4096; // a key file is 128 digits and a newline; anything larger is not one
 
+/** @import { Identity } from "./crypto.js" */
+
 export class AdminKeyRefused extends Error {
+  /** @param {string} code @param {string} message @param {Record<string, any>} [data] */
   constructor(code, message, data = {}) {
     super(message);
     this.code = code;
@@ -25,6 +28,7 @@ export class AdminKeyRefused extends Error {
 }
 
 // What was not done when a file is refused, by kind of key.
+/** @type {Record<string, string>} */
 const NOTHING = { admin: "Nothing was signed.", compliance: "Nothing was decrypted." };
 
 function malformed(kind = "admin") {
@@ -32,6 +36,7 @@ function malformed(kind = "admin") {
     `This file is not an institution key file (it should hold 128 hexadecimal digits). ${NOTHING[kind]}`);
 }
 
+/** @param {number} byte */
 function nibble(byte) {
   if (byte >= 0x30 && byte <= 0x39) return byte - 0x30; // 0-9
   const lower = byte | 0x20;
@@ -39,9 +44,12 @@ function nibble(byte) {
   return -1;
 }
 
-const isSpace = (byte) => byte === 0x20 || (byte >= 0x09 && byte <= 0x0d);
+const isSpace = (/** @type {number} */ byte) => byte === 0x20 || (byte >= 0x09 && byte <= 0x0d);
 
-/** The 64 private bytes of a key file's bytes (hex, surrounding white space allowed). */
+/**
+ * The 64 private bytes of a key file's bytes (hex, surrounding white space allowed).
+ * @param {Uint8Array} bytes
+ */
 export function parseKeyFile(bytes) {
   let start = 0;
   let end = bytes.length;
@@ -61,6 +69,7 @@ export function parseKeyFile(bytes) {
   return secret;
 }
 
+/** @param {Identity | null} identity */
 function wipeIdentity(identity) {
   if (!identity) return;
   for (const part of [identity.boxSecret, identity.seed, identity.signSecret]) part?.fill(0);
@@ -69,6 +78,11 @@ function wipeIdentity(identity) {
 /**
  * Open `file`, check it is the pinned admin key, call `use(identity)` and wipe every copy
  * of the private bytes this code made, whatever happens. Returns what `use` returns.
+ * @template T
+ * @param {File | null | undefined} file
+ * @param {string | null} pinnedFingerprint
+ * @param {(identity: Identity) => T | Promise<T>} use
+ * @returns {Promise<T>}
  */
 export function withAdminKey(file, pinnedFingerprint, use) {
   return withInstitutionKey("admin", file, pinnedFingerprint, use);
@@ -77,6 +91,12 @@ export function withAdminKey(file, pinnedFingerprint, use) {
 /**
  * The same for either institution key, `kind` "admin" or "compliance": refused unless its
  * fingerprint is the PINNED one of that kind (not_the_admin_key, not_the_compliance_key).
+ * @template T
+ * @param {string} kind
+ * @param {File | null | undefined} file
+ * @param {string | null} pinnedFingerprint
+ * @param {(identity: Identity) => T | Promise<T>} use
+ * @returns {Promise<T>}
  */
 export async function withInstitutionKey(kind, file, pinnedFingerprint, use) {
   if (!NOTHING[kind]) throw new TypeError(`unknown institution key ${kind}`);
@@ -86,7 +106,9 @@ export async function withInstitutionKey(kind, file, pinnedFingerprint, use) {
   if (!file) throw new AdminKeyRefused("no_key_file", `Choose the institution's ${kind} key file first.`);
   if (file.size > MAX_FILE_BYTES) throw malformed(kind);
   const raw = new Uint8Array(await file.arrayBuffer());
+  /** @type {Uint8Array | null} */
   let secret = null;
+  /** @type {Identity | null} */
   let identity = null;
   try {
     try {

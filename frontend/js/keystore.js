@@ -7,6 +7,17 @@
 const KEYS_DB = "rounds-keys";
 const PINS_DB = "rounds-pins";
 
+/**
+ * The identity at rest: its 64 private bytes, and whether the server holds its backup.
+ * @typedef {{user: number, secret: Uint8Array, fingerprint: string, backupStored: boolean}} StoredIdentity
+ */
+
+/**
+ * @param {string} name
+ * @param {string} store
+ * @param {string} keyPath
+ * @returns {Promise<IDBDatabase>}
+ */
 function open(name, store, keyPath) {
   return new Promise((resolve, reject) => {
     const request = indexedDB.open(name, 1);
@@ -16,6 +27,14 @@ function open(name, store, keyPath) {
   });
 }
 
+/**
+ * @param {string} name
+ * @param {string} store
+ * @param {string} keyPath
+ * @param {IDBTransactionMode} mode
+ * @param {(store: IDBObjectStore) => IDBRequest} action
+ * @returns {Promise<any>} the request's result once the transaction committed
+ */
 async function run(name, store, keyPath, mode, action) {
   const db = await open(name, store, keyPath);
   try {
@@ -31,11 +50,16 @@ async function run(name, store, keyPath, mode, action) {
   }
 }
 
-/** {user, secret: Uint8Array(64), fingerprint, backupStored} or undefined. */
+/**
+ * {user, secret: Uint8Array(64), fingerprint, backupStored} or undefined.
+ * @param {number} user
+ * @returns {Promise<StoredIdentity | undefined>}
+ */
 export function loadIdentity(user) {
   return run(KEYS_DB, "identity", "user", "readonly", (s) => s.get(user));
 }
 
+/** @param {StoredIdentity} record */
 export function saveIdentity(record) {
   return run(KEYS_DB, "identity", "user", "readwrite", (s) => s.put(record));
 }
@@ -50,10 +74,12 @@ export function wipeKeys() {
   });
 }
 
+/** @param {string} kind @returns {Promise<string | null>} */
 export function loadPin(kind) {
   return run(PINS_DB, "pins", "kind", "readonly", (s) => s.get(kind)).then((r) => r?.fingerprint ?? null);
 }
 
+/** @param {string} kind @param {string} fingerprint */
 export function savePin(kind, fingerprint) {
   return run(PINS_DB, "pins", "kind", "readwrite", (s) => s.put({ kind, fingerprint }));
 }

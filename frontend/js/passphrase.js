@@ -18,9 +18,19 @@ export const CONTEXT_WORDS = ["rounds", "hospital", "hôpital", "chu", "clinique
 // zxcvbn's cost grows with the length; past 100 characters nothing is guessable.
 const MAX_CHECKED = 100;
 
+// The part of zxcvbn-ts's API used here (the vendored modules are loaded by URL, untyped).
+/**
+ * @typedef {{check: (password: string, userInputs: string[]) => {guessesLog10: number,
+ *   feedback: {warning: string | null, suggestions?: string[]}}}} Estimator
+ */
+
+/** @type {Promise<Estimator> | null} */
 let estimator = null;
 
-/** zxcvbn-ts with the common, English and French dictionaries, built once (lazily). */
+/**
+ * zxcvbn-ts with the common, English and French dictionaries, built once (lazily).
+ * @returns {Promise<Estimator>}
+ */
 export function loadEstimator() {
   estimator ??= (async () => {
     const vendor = "../vendor/zxcvbn-ts";
@@ -40,8 +50,12 @@ export function loadEstimator() {
   return estimator;
 }
 
-/** Each input, its words ("head_carol" → "head", "carol"), and its words run together. */
+/**
+ * Each input, its words ("head_carol" → "head", "carol"), and its words run together.
+ * @param {string[]} inputs
+ */
 export function knownWords(inputs) {
+  /** @type {string[]} */
   const words = [];
   for (const text of inputs) {
     // Python's [\W_]+: anything but letters, digits and combining marks.
@@ -55,6 +69,8 @@ export function knownWords(inputs) {
  * Refuse a passphrase too easy to guess; resolve to zxcvbn's log10 of the guesses.
  * `userInputs`: the user's login and display name. Rejects with a CryptoError
  * `weak_passphrase` naming the floor's rule, or zxcvbn's own advice.
+ * @param {string} passphrase
+ * @param {string[]} [userInputs]
  */
 export async function checkPassphrase(passphrase, userInputs = []) {
   checkPassphraseStrength(passphrase);

@@ -16,13 +16,35 @@
 import { get } from "./api.js";
 import { loadPin, savePin } from "./keystore.js";
 
+/** @typedef {"admin" | "compliance"} PinKind */
+
+/**
+ * The pinned fingerprints: each a fingerprint, or null (not configured and not confirmed
+ * yet); source[kind] "deployment", "confirmed" or null.
+ * @typedef {{admin: string | null, compliance: string | null,
+ *   source: Partial<Record<PinKind, "deployment" | "confirmed" | null>>}} Pins
+ */
+
+/** @typedef {{fingerprint: string, public: {x25519: string, ed25519: string}} | null} ServerKey */
+/** @typedef {{admin?: ServerKey, compliance?: ServerKey} | null | undefined} ServerKeys */
+
+/** @type {PinKind[]} */
 export const KINDS = ["admin", "compliance"];
 const FINGERPRINT = /^[0-9a-f]{64}$/;
 
-/** 64 lowercase hex digits, from that or the grouped form people compare; null if not a fingerprint. */
+/**
+ * 64 lowercase hex digits, from that or the grouped form people compare; null if not a fingerprint.
+ * @param {unknown} text
+ */
 export function normaliseFingerprint(text) {
   const compact = String(text ?? "").replace(/\s+/g, "").toLowerCase();
   return FINGERPRINT.test(compact) ? compact : null;
+}
+
+/** @returns {Promise<{admin?: string | null, compliance?: string | null}>} */
+/** @param {string} kind @returns {kind is PinKind} */
+function isKind(kind) {
+  return /** @type {string[]} */ (KINDS).includes(kind);
 }
 
 async function deploymentFile() {
@@ -39,10 +61,12 @@ async function deploymentFile() {
 /**
  * {admin, compliance, source}: each pin a fingerprint, or null (not configured and
  * not confirmed yet); source[kind] "deployment", "confirmed" or null.
+ * @returns {Promise<Pins>}
  */
 export async function loadPins() {
   const file = await deploymentFile();
-  const pins = { source: {} };
+  /** @type {Pins} */
+  const pins = { admin: null, compliance: null, source: {} };
   for (const kind of KINDS) {
     const remembered = await loadPin(kind);
     if (file[kind]) {
@@ -58,28 +82,48 @@ export async function loadPins() {
   return pins;
 }
 
-/** The server's current institution keys ({admin, compliance}, each {fingerprint, public} or null). */
+/**
+ * The server's current institution keys ({admin, compliance}, each {fingerprint, public} or null).
+ * @returns {Promise<ServerKeys>}
+ */
 export function serverInstitutionKeys() {
   return get("/api/keys/institution");
 }
 
-/** The kinds the user must still confirm: no pin, and the server has a key to show. */
+/**
+ * The kinds the user must still confirm: no pin, and the server has a key to show.
+ * @param {Pins} pins
+ * @param {ServerKeys} server
+ */
 export function unconfirmed(pins, server) {
   return KINDS.filter((kind) => !pins[kind] && server?.[kind]?.fingerprint);
 }
 
-/** Server keys that are not the pinned ones: [{kind, code, pinned, server}]. */
+/**
+ * Server keys that are not the pinned ones: [{kind, code, pinned, server}].
+ * @param {Pins} pins
+ * @param {ServerKeys} server
+ */
 export function mismatches(pins, server) {
-  return KINDS.filter((kind) => pins[kind] && server?.[kind] && server[kind].fingerprint !== pins[kind])
-    .map((kind) => ({ kind, code: `${kind}_key_mismatch`, pinned: pins[kind], server: server[kind].fingerprint }));
+  /** @type {{kind: PinKind, code: string, pinned: string, server: string}[]} */
+  const found = [];
+  for (const kind of KINDS) {
+    const pinned = pins[kind];
+    const key = server?.[kind];
+    if (pinned && key && key.fingerprint !== pinned) found.push({ kind, code: `${kind}_key_mismatch`, pinned, server: key.fingerprint });
+  }
+  return found;
 }
 
 /**
  * Remember a key the user compared with IT's published fingerprint. Never over a
  * pin: a key that changed is refused, not re-confirmed (IT replaces the file).
+ * @param {Pins} pins updated in place
+ * @param {string} kind
+ * @param {string} fingerprint as the user typed or confirmed it
  */
 export async function confirmPin(pins, kind, fingerprint) {
-  if (!KINDS.includes(kind)) throw new TypeError(`unknown institution key ${kind}`);
+  if (!isKind(kind)) throw new TypeError(`unknown institution key ${kind}`);
   if (pins[kind]) throw new Error(`the ${kind} key is pinned already`);
   const checked = normaliseFingerprint(fingerprint);
   if (!checked) throw new TypeError("not a fingerprint");

@@ -13,7 +13,11 @@ const REQUEST_TIMEOUT_MS = 15000;
 const PING_EVERY_MS = 25000;
 const BACKOFF_MS = [300, 1000, 2000, 4000, 8000, 15000];
 
+/** @typedef {Record<string, number>} Cursor department (as a string) → last event_seq applied */
+/** @typedef {Record<string, any> & {type: string}} Frame a frame as the server sends it (docs/protocol.md) */
+
 export class SocketError extends Error {
+  /** @param {string} code @param {string} message @param {Record<string, any>} [data] */
   constructor(code, message, data = {}) {
     super(message);
     this.code = code;
@@ -21,6 +25,10 @@ export class SocketError extends Error {
   }
 }
 
+/**
+ * @param {Frame[]} frames
+ * @param {Cursor} cursor
+ */
 export function inOrderOnce(frames, cursor) {
   const last = { ...cursor };
   const numbered = frames
@@ -53,16 +61,24 @@ export class RoundsSocket {
     this.onHello = onHello;
     this.onState = onState;
     this.onAuthLost = onAuthLost;
-    this.cursor = null; // null until the first hello
+    /** @type {Cursor | null} null until the first hello */
+    this.cursor = null;
+    /** @type {WebSocket | null} */
     this.ws = null;
+    /** @type {Map<string, {resolve: (result: any) => void, reject: (error: SocketError) => void, timer: ReturnType<typeof setTimeout>}>} */
     this.pending = new Map();
     this.nextId = 1;
+    /** @type {Frame[] | null} pushed frames held while a resume is under way */
     this.held = null;
     this.attempt = 0;
     this.stopped = false;
-    this.timer = null;
-    this.pinger = null;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.timer = undefined;
+    /** @type {ReturnType<typeof setInterval> | undefined} */
+    this.pinger = undefined;
+    /** @type {Frame | null} */
     this.hello = null;
+    /** @type {(() => void)[]} */
     this.readyWaiters = [];
     this.isOnline = false;
     addEventListener("online", () => this.reconnectSoon(0));
@@ -82,12 +98,16 @@ export class RoundsSocket {
     this.ws = null;
   }
 
-  /** Resolves once a socket is open and resumed. */
+  /**
+   * Resolves once a socket is open and resumed.
+   * @returns {Promise<void>}
+   */
   ready() {
     if (this.isOnline) return Promise.resolve();
     return new Promise((resolve) => this.readyWaiters.push(resolve));
   }
 
+  /** @param {"connecting" | "online" | "offline"} state */
   setState(state) {
     this.isOnline = state === "online";
     this.onState?.(state);
@@ -104,6 +124,7 @@ export class RoundsSocket {
     ws.onclose = (event) => this.closed(ws, event.code);
   }
 
+  /** @param {WebSocket} ws @param {number} code */
   closed(ws, code) {
     if (ws !== this.ws) return;
     this.ws = null;
@@ -125,6 +146,7 @@ export class RoundsSocket {
     this.reconnectSoon(code === 4503 ? Math.random() * 250 : null);
   }
 
+  /** @param {number | null} [delay] ms; null: the next back-off step */
   reconnectSoon(delay = null) {
     if (this.stopped) return;
     clearTimeout(this.timer);
@@ -136,16 +158,19 @@ export class RoundsSocket {
     this.timer = setTimeout(() => (navigator.onLine === false ? this.reconnectSoon() : this.open()), delay);
   }
 
+  /** @param {WebSocket} ws @param {string} raw */
   async receive(ws, raw) {
     if (ws !== this.ws) return;
+    /** @type {Frame} */
     let frame;
     try {
       frame = JSON.parse(raw);
     } catch {
       return;
     }
-    if ((frame.type === "ack" || frame.type === "error") && this.pending.has(frame.id)) {
-      const { resolve, reject, timer } = this.pending.get(frame.id);
+    const waiting = frame.type === "ack" || frame.type === "error" ? this.pending.get(frame.id) : undefined;
+    if (waiting) {
+      const { resolve, reject, timer } = waiting;
       this.pending.delete(frame.id);
       clearTimeout(timer);
       if (frame.type === "ack") resolve(frame.result);
@@ -163,18 +188,22 @@ export class RoundsSocket {
     this.deliver(frame);
   }
 
+  /** @param {Frame} frame */
   deliver(frame) {
+    // Frames are delivered only after the first hello set the cursor.
+    const cursor = /** @type {Cursor} */ (this.cursor);
     if ("event_seq" in frame) {
       const key = String(frame.department);
-      if (key in this.cursor && frame.event_seq <= this.cursor[key]) return; // already applied
-      this.cursor[key] = frame.event_seq;
+      if (key in cursor && frame.event_seq <= cursor[key]) return; // already applied
+      cursor[key] = frame.event_seq;
     }
     if (frame.type === "member.removed" && frame.user?.id === this.hello?.user?.id) {
-      delete this.cursor[String(frame.department)];
+      delete cursor[String(frame.department)];
     }
     this.onEvent?.(frame);
   }
 
+  /** @param {WebSocket} ws @param {Frame} hello */
   async greeted(ws, hello) {
     this.hello = hello;
     this.attempt = 0;
@@ -193,7 +222,7 @@ export class RoundsSocket {
     try {
       await this.send({ type: "resume", cursor: saved }, ws);
     } catch (error) {
-      if (error.code === "cursor_invalid") {
+      if (error instanceof SocketError && error.code === "cursor_invalid") {
         // A cursor from a restored server: reload that department from history.
         this.cursor = { ...hello.cursor };
         this.held = null;
@@ -217,10 +246,16 @@ export class RoundsSocket {
       await this.request({ type: "ping" }, 10000);
     } catch (error) {
       // No answer: the link is dead even if TCP has not noticed. Start again.
-      if (error.code === "timeout") this.ws?.close(4000, "ping timeout");
+      if (error instanceof SocketError && error.code === "timeout") this.ws?.close(4000, "ping timeout");
     }
   }
 
+  /**
+   * @param {Record<string, any>} frame without its id
+   * @param {WebSocket | null} [ws]
+   * @param {number} [timeoutMs]
+   * @returns {Promise<any>} the ack's result
+   */
   send(frame, ws = this.ws, timeoutMs = REQUEST_TIMEOUT_MS) {
     return new Promise((resolve, reject) => {
       if (!ws || ws.readyState !== WebSocket.OPEN) {
@@ -237,7 +272,12 @@ export class RoundsSocket {
     });
   }
 
-  /** Send a request once the socket is online; its ack's result, or a SocketError. */
+  /**
+   * Send a request once the socket is online; its ack's result, or a SocketError.
+   * @param {Record<string, any>} frame
+   * @param {number} [timeoutMs]
+   * @returns {Promise<any>}
+   */
   async request(frame, timeoutMs = REQUEST_TIMEOUT_MS) {
     if (!this.isOnline) throw new SocketError("not_connected", "Not connected.");
     return this.send(frame, this.ws, timeoutMs);

@@ -11,9 +11,13 @@ import * as c from "../crypto.js";
 import { ApiError, get, put } from "../api.js";
 import { loadIdentity, saveIdentity } from "../keystore.js";
 import { checkPassphrase } from "../passphrase.js";
-import { E2EError } from "./errors.js";
+import { codeOf, E2EError } from "./errors.js";
+
+/** @import { E2E } from "./index.js" */
+/** @import { Identity as Keypair } from "../crypto.js" */
 
 export class Identity {
+  /** @param {E2E} e2e */
   constructor(e2e) {
     this.e2e = e2e;
   }
@@ -36,6 +40,7 @@ export class Identity {
    * A user's published identity (checked against its fingerprint), or null.
    * What the key directory says: shown to compare before signing, never trusted.
    */
+  /** @param {number} user */
   async published(user) {
     try {
       const data = await get(`/api/keys/identity/${user}`);
@@ -65,13 +70,14 @@ export class Identity {
   /** The user's login and name: words a passphrase must not lean on. */
   userWords() {
     const user = this.e2e.user;
-    return [user.username, user.display_name].filter(Boolean);
+    return [user.username, user.display_name].filter(/** @returns {w is string} */ (w) => Boolean(w));
   }
 
   /**
    * First sign-in: generate (or reuse the unfinished) identity, publish it, seal
    * the backup. With `passphrase` the user chose one (checked by passphrase.js
    * first, SENSITIVE limits); otherwise the generated code is returned to show once.
+   * @param {{passphrase?: string | null, signal?: AbortSignal | null}} [options]
    */
   async create({ passphrase = null, signal = null } = {}) {
     if (passphrase !== null) await checkPassphrase(passphrase, this.userWords());
@@ -83,7 +89,7 @@ export class Identity {
       try {
         await put("/api/keys/identity", { public: c.publicToDict(identity.public) });
       } catch (error) {
-        if (error.code === "conflict") {
+        if (codeOf(error) === "conflict") {
           throw new E2EError("recovery_needed", "Your keys already exist on another device: enter your recovery code.");
         }
         throw error;
@@ -92,7 +98,11 @@ export class Identity {
     return this.storeBackup(passphrase, { signal });
   }
 
-  /** Seal and store the backup; `signal` cancels Argon2id before anything is stored. */
+  /**
+   * Seal and store the backup; `signal` cancels Argon2id before anything is stored.
+   * @param {string | null} [passphrase] the user's; null: a generated recovery code, returned
+   * @param {{signal?: AbortSignal | null}} [options]
+   */
   async storeBackup(passphrase = null, { signal = null } = {}) {
     const identity = this.keypair();
     const secret = passphrase ?? c.generateRecoverySecret();
@@ -102,14 +112,18 @@ export class Identity {
     return passphrase === null ? secret : null;
   }
 
-  /** A new browser: open the server's backup with the recovery code or passphrase. */
+  /**
+   * A new browser: open the server's backup with the recovery code or passphrase.
+   * @param {string} secret
+   * @param {{signal?: AbortSignal | null}} [options]
+   */
   async recover(secret, { signal = null } = {}) {
     const published = await this.published(this.e2e.me);
     let data;
     try {
       data = await get("/api/keys/backup");
     } catch (error) {
-      if (error.code === "not_found") throw new E2EError("backup_missing", "The server keeps no backup of your keys.");
+      if (codeOf(error) === "not_found") throw new E2EError("backup_missing", "The server keeps no backup of your keys.");
       throw error;
     }
     const identity = await c.openBackupAsync(c.b64decode(data.blob, { field: "blob" }), secret, { signal });
@@ -120,6 +134,7 @@ export class Identity {
     await this.save(identity, true);
   }
 
+  /** @param {Keypair} identity @param {boolean} backupStored */
   save(identity, backupStored) {
     return saveIdentity({ user: this.e2e.me, secret: identity.toBytes(), fingerprint: identity.fingerprint, backupStored });
   }

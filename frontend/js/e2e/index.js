@@ -22,10 +22,27 @@ import { RoomKeys } from "./roomkeys.js";
 import { TrustStore } from "./trust.js";
 
 export { E2EError } from "./errors.js";
+
+/** @import { Identity as Keypair } from "../crypto.js" */
+/** @import { Pins } from "../pins.js" */
+
+/**
+ * The signed-in user as /api/auth/me gives it.
+ * @typedef {object} User
+ * @property {number} id
+ * @property {string} username
+ * @property {string} [display_name]
+ * @property {boolean} [is_admin]
+ * @property {boolean} [is_compliance_officer]
+ */
 export { verifyListing } from "./membership.js";
 
 export class E2E {
-  /** `user` as /api/auth/me gives it; `pins` {admin, compliance} from ../pins.js (null: not confirmed). */
+  /**
+   * `user` as /api/auth/me gives it; `pins` {admin, compliance} from ../pins.js (null: not confirmed).
+   * @param {User} user
+   * @param {Pins} pins
+   */
   constructor(user, pins) {
     this.user = user;
     this.me = user.id;
@@ -43,10 +60,13 @@ export class E2E {
     return this.identity.fingerprint;
   }
 
-  /** A pushed event that changes what was verified: forget it, check again when needed. */
+  /**
+   * A pushed event that changes what was verified: forget it, check again when needed.
+   * @param {{type: string, department?: number, key_version?: number}} frame
+   */
   observe(frame) {
     const department = frame.department;
-    if (!Number.isInteger(department)) return;
+    if (typeof department !== "number" || !Number.isInteger(department)) return;
     if (frame.type === "key.rotated" && frame.key_version !== this.keys.current.get(department)) {
       this.keys.forgetCurrent(department); // someone else published a version: check it before the next post
     } else if (["member.admitted", "member.removed", "member.role_changed"].includes(frame.type)) {
@@ -60,10 +80,12 @@ export class E2E {
     return this.identity.state();
   }
 
+  /** @param {Parameters<Identity["create"]>[0]} [options] */
   create(options) {
     return this.identity.create(options);
   }
 
+  /** @param {string} secret @param {Parameters<Identity["recover"]>[1]} [options] */
   recover(secret, options) {
     return this.identity.recover(secret, options);
   }
@@ -71,26 +93,42 @@ export class E2E {
   // --- membership (a head's, an administrator's) -----------------------------------
 
   /** The department's verified chain (see Membership.chain). */
+  /** @param {number} department @param {Parameters<Membership["chain"]>[1]} [options] */
   chain(department, options) {
     return this.membership.chain(department, options);
   }
 
+  /** @param {number} department @param {number} user @param {{fingerprint: string}} compared */
   attest(department, user, { fingerprint }) {
     return this.membership.attest(department, user, { fingerprint });
   }
 
+  /**
+   * @param {number} department
+   * @param {number} user
+   * @param {"head" | "member"} role
+   * @param {{fingerprint: string | null}} compared
+   */
   admit(department, user, role, { fingerprint }) {
     return this.membership.admit(department, user, role, { fingerprint });
   }
 
+  /** @param {number} department @param {number} user @param {"head" | "member"} role */
   setRole(department, user, role) {
     return this.membership.setRole(department, user, role);
   }
 
+  /** @param {number} department @param {number} user */
   removeMember(department, user) {
     return this.membership.removeMember(department, user);
   }
 
+  /**
+   * @param {number} department
+   * @param {number} user
+   * @param {Keypair} adminKey the institution's, from its key file (../adminkey.js)
+   * @param {{fingerprint: string}} compared
+   */
   appointHead(department, user, adminKey, { fingerprint }) {
     return this.membership.appointHead(department, user, adminKey, { fingerprint });
   }
@@ -98,10 +136,12 @@ export class E2E {
   // --- room keys and messages ------------------------------------------------------
 
   /** The key to write with, checked (or made) now: what a conversation prepares on opening. */
+  /** @param {number} department */
   currentKey(department) {
     return this.messages.writingKey(department);
   }
 
+  /** @param {number} department @param {number} user */
   shareHistory(department, user) {
     return this.roomKeys.shareHistory(department, user);
   }
@@ -111,15 +151,18 @@ export class E2E {
     return this.roomKeys.unattested;
   }
 
+  /** @param {string} text @param {Parameters<Messages["seal"]>[1]} options */
   seal(text, options) {
     return this.messages.seal(text, options);
   }
 
+  /** @param {string} clientMsgId @param {object} envelope @param {number | null | undefined} messageId */
   sent(clientMsgId, envelope, messageId) {
     return this.messages.sent(clientMsgId, envelope, messageId);
   }
 
   /** Verify and decrypt: {text, header}, or a refusal with its code (see Messages.open). */
+  /** @param {any} message as the server sends it @param {number} department */
   open(message, department) {
     return this.messages.open(message, department);
   }

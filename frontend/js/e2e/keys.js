@@ -7,14 +7,21 @@
 // envelopes seen) is in trust.js instead.
 import { sameRoomKey } from "../crypto.js";
 
+/** @import { Identity, KeyVersionRecord, RoomKey } from "../crypto.js" */
+
+/** @param {number} department @param {number} version */
 const slot = (department, version) => `${department}:${version}`;
 
 export class KeyRing {
   constructor() {
+    /** @type {Identity | null} */
     this.identity = null;
-    this.roomKeys = new Map(); // "dep:version" → room key
-    this.records = new Map(); // "dep:version" → key version record verified against the chain
-    this.current = new Map(); // department → version checked as current
+    /** @type {Map<string, RoomKey>} "dep:version" → room key */
+    this.roomKeys = new Map();
+    /** @type {Map<string, KeyVersionRecord>} "dep:version" → key version record verified against the chain */
+    this.records = new Map();
+    /** @type {Map<number, number>} department → version checked as current */
+    this.current = new Map();
   }
 
   /**
@@ -22,6 +29,7 @@ export class KeyRing {
    * The first key held wins: a second one could not match the version's
    * commitment anyway, and is never allowed to replace it.
    */
+  /** @param {RoomKey} key */
   addRoomKey(key) {
     const held = this.roomKeys.get(slot(key.department, key.version));
     if (!held) {
@@ -31,19 +39,22 @@ export class KeyRing {
     return sameRoomKey(held, key);
   }
 
+  /** @param {number} department @param {number} version @returns {RoomKey | null} */
   roomKey(department, version) {
     return this.roomKeys.get(slot(department, version)) ?? null;
   }
 
+  /** @param {number} department @param {number} version @returns {KeyVersionRecord | null} */
   record(department, version) {
     return this.records.get(slot(department, version)) ?? null;
   }
 
+  /** @param {KeyVersionRecord} record */
   keepRecord(record) {
     this.records.set(slot(record.department, record.version), record);
   }
 
-  /** The versions of a department held with both their key and their verified record. */
+  /** The versions of a department held with both their key and their verified record. @param {number} department */
   versions(department) {
     return [...this.roomKeys.values()]
       .filter((k) => k.department === department && this.records.has(slot(department, k.version)))
@@ -51,12 +62,13 @@ export class KeyRing {
       .sort((a, b) => a - b);
   }
 
-  /** The key to post with, if one was checked (it may have gone stale since). */
+  /** The key to post with, if one was checked (it may have gone stale since). @param {number} department */
   currentKey(department) {
     const version = this.current.get(department);
     return version === undefined ? null : this.roomKey(department, version);
   }
 
+  /** @param {number} department */
   forgetCurrent(department) {
     this.current.delete(department);
   }

@@ -13,22 +13,38 @@
 import * as c from "../crypto.js";
 import { get, post, del } from "../api.js";
 import { normaliseFingerprint } from "../pins.js";
-import { E2EError } from "./errors.js";
+import { codeOf, E2EError } from "./errors.js";
+
+/** @import { E2E } from "./index.js" */
+/** @import { Identity, MembershipChain, PublicIdentity, Statement } from "../crypto.js" */
+
+/**
+ * One statement a head (or the admin key) is to sign, in the code's names.
+ * @typedef {{kind: Statement["kind"], subject: number, fingerprint: string, role: Statement["role"],
+ *   replaces?: string | null}} Change
+ */
 
 // How often a head signs again when another head's statement took the position first.
 const SIGN_ATTEMPTS = 4;
 
+/**
+ * @param {unknown} pub
+ * @param {string | null | undefined} fingerprint
+ * @param {string} whose
+ */
 function checked(pub, fingerprint, whose) {
   try {
     return c.checkedPublic(pub, fingerprint, whose);
   } catch (error) {
-    throw new E2EError("membership_unverified", `${whose}: ${error.message}`);
+    throw new E2EError("membership_unverified", `${whose}: ${/** @type {Error} */ (error).message}`);
   }
 }
 
 /**
  * The institution's admin key from a statements listing, which must be the pinned one.
  * Throws pins_required, no_admin_key, admin_key_mismatch, membership_unverified.
+ * @param {any} listing as the server sends it
+ * @param {string | null} pinned
  */
 export function adminKeyOf(listing, pinned) {
   if (!pinned) {
@@ -53,13 +69,16 @@ export function adminKeyOf(listing, pinned) {
 /**
  * Replay a listing (GET /api/departments/{id}/statements) from the pinned admin key.
  * Throws membership_unverified (with data.statement_index and data.reason) or a code of adminKeyOf.
+ * @param {any} listing as the server sends it
+ * @param {string | null} pinnedAdmin
+ * @returns {MembershipChain}
  */
 export function verifyListing(listing, pinnedAdmin) {
   const adminKey = adminKeyOf(listing, pinnedAdmin);
   const keys = Object.entries(listing.keys || {}).map(([fp, pub]) => checked(pub, fp, `key ${fp.slice(0, 16)}`));
   let statements;
   try {
-    statements = listing.statements.map((item) => c.parseSignedStatement(item.signed));
+    statements = listing.statements.map((/** @type {{signed: unknown}} */ item) => c.parseSignedStatement(item.signed));
   } catch (error) {
     const reason = error instanceof c.CryptoError ? error.code : "invalid_envelope";
     throw new E2EError("membership_unverified", "The server's list of statements does not parse.", { reason });
@@ -73,7 +92,12 @@ export function verifyListing(listing, pinnedAdmin) {
   }
 }
 
-/** The key the server shows now must be the one compared with its holder (R7); fingerprint_mismatch otherwise. */
+/**
+ * The key the server shows now must be the one compared with its holder (R7); fingerprint_mismatch otherwise.
+ * @param {string | null | undefined} fingerprint as compared
+ * @param {string} shown the published key's
+ * @param {string} whose
+ */
 export function compared(fingerprint, shown, whose) {
   const expected = normaliseFingerprint(fingerprint);
   if (!expected) throw new E2EError("fingerprint_mismatch", `${whose}: no fingerprint was compared; nothing was signed.`);
@@ -83,7 +107,12 @@ export function compared(fingerprint, shown, whose) {
   }
 }
 
-/** A statement signed now by `signer` (a head's identity, or the admin key), right after `head`. */
+/**
+ * A statement signed now by `signer` (a head's identity, or the admin key), right after `head`.
+ * @param {Identity} signer
+ * @param {{seq: number, hash: string}} head
+ * @param {Change & {department: number, signerUser: number | null}} change
+ */
 export function statementAt(signer, head, { kind, department, subject, fingerprint, role, signerUser, replaces = null }) {
   return c.makeStatement(signer, {
     kind, department, seq: head.seq + 1, prev: head.hash, subject, subjectFingerprint: fingerprint,
@@ -92,12 +121,17 @@ export function statementAt(signer, head, { kind, department, subject, fingerpri
 }
 
 export class Membership {
+  /** @param {E2E} e2e */
   constructor(e2e) {
     this.e2e = e2e;
-    this.chains = new Map(); // department → verified chain
+    /** @type {Map<number, MembershipChain>} department → verified chain */
+    this.chains = new Map();
   }
 
-  /** The membership changed (an event said so): verify it again when next needed. */
+  /**
+   * The membership changed (an event said so): verify it again when next needed.
+   * @param {number} department
+   */
   forget(department) {
     this.chains.delete(department);
   }
@@ -108,6 +142,9 @@ export class Membership {
    * sender or a key version), which must then be in it (R2: membership_withheld,
    * membership_fork). Also throws membership_rollback, membership_fork and the codes
    * of verifyListing.
+   * @param {number} department
+   * @param {{fresh?: boolean, covers?: {seq: number, hash: string} | null}} [options]
+   * @returns {Promise<MembershipChain>}
    */
   async chain(department, { fresh = false, covers = null } = {}) {
     let held = this.chains.get(department);
@@ -116,6 +153,7 @@ export class Membership {
     return held;
   }
 
+  /** @param {number} department */
   async fetch(department) {
     const listing = await get(`/api/departments/${department}/statements`);
     const chain = verifyListing(listing, this.e2e.pins.admin);
@@ -131,6 +169,7 @@ export class Membership {
 
   // --- a head's statements ------------------------------------------------------------
 
+  /** @param {number} department @param {object} signed as on the wire */
   async postStatement(department, signed) {
     this.forget(department);
     return post(`/api/departments/${department}/statements`, { signed });
@@ -141,9 +180,13 @@ export class Membership {
    * the head of a freshly verified chain; it returns {kind, subject, fingerprint, role,
    * replaces} or null once the chain says what it must. Another head's statement
    * taking the position first (409 conflict) means: look at the chain again.
+   * @param {number} department
+   * @param {(chain: MembershipChain) => Change | null} nextChange
+   * @param {{signer?: Identity | null, signerUser?: number | null}} [options] the admin key signs as user null
    */
   async signUntilDone(department, nextChange, { signer = null, signerUser = this.e2e.me } = {}) {
     const key = signer ?? this.e2e.identity.keypair();
+    /** @type {Change["kind"][]} */
     const posted = [];
     for (let attempt = 0; attempt < SIGN_ATTEMPTS + 3; attempt++) {
       const chain = await this.chain(department, { fresh: true });
@@ -153,7 +196,7 @@ export class Membership {
       try {
         await this.postStatement(department, signed);
       } catch (error) {
-        if (error.code !== "conflict") throw error;
+        if (codeOf(error) !== "conflict") throw error;
         continue;
       }
       posted.push(change.kind);
@@ -161,10 +204,15 @@ export class Membership {
     throw new E2EError("conflict", "The department's membership kept changing; nothing more was signed.");
   }
 
-  /** A member as the server lists them, with their published key checked: {member, public}. */
+  /**
+   * A member as the server lists them, with their published key checked: {member, public}.
+   * @param {number} department
+   * @param {number} user
+   * @returns {Promise<{member: any, public: PublicIdentity}>}
+   */
   async listedMember(department, user) {
     const data = await get(`/api/departments/${department}/keys`);
-    const member = (data.members || []).find((m) => m.user === user);
+    const member = (data.members || []).find((/** @type {{user: number}} */ m) => m.user === user);
     if (!member) throw new E2EError("not_found", `User ${user} is not a member.`);
     if (!member.identity) {
       throw new E2EError("keys_not_published", `User ${user} has not set up keys yet; sign their admission once they have.`, { user });
@@ -177,6 +225,9 @@ export class Membership {
    * for `fingerprint`: the key as its holder read it to you (R7). A member the chain
    * holds with another key gets a `replace`, one it does not hold an `admit`, one
    * whose role changed a `role`. Resolves to the kinds posted (empty: nothing to sign).
+   * @param {number} department
+   * @param {number} user
+   * @param {{fingerprint: string | null | undefined}} compared
    */
   async attest(department, user, { fingerprint }) {
     const { member, public: pub } = await this.listedMember(department, user);
@@ -184,9 +235,11 @@ export class Membership {
     return this.signUntilDone(department, (chain) => {
       const held = chain.members.get(user);
       const base = { subject: user, fingerprint: pub.fingerprint };
-      if (!held) return { ...base, kind: "admit", role: member.role };
+      /** @type {Change["role"]} */
+      const role = member.role;
+      if (!held) return { ...base, kind: "admit", role };
       if (held.fingerprint !== pub.fingerprint) return { ...base, kind: "replace", role: held.role, replaces: held.fingerprint };
-      if (held.role !== member.role) return { ...base, kind: "role", role: member.role };
+      if (held.role !== role) return { ...base, kind: "role", role };
       return null;
     });
   }
@@ -195,6 +248,10 @@ export class Membership {
    * As a head, admit a user, and sign the admission for the key compared; with
    * `fingerprint` null, admit only (no keys yet, or not compared yet): they read
    * nothing until a head signs. `signed` lists the statements posted.
+   * @param {number} department
+   * @param {number} user
+   * @param {Change["role"]} role
+   * @param {{fingerprint: string | null | undefined}} compared
    */
   async admit(department, user, role = "member", { fingerprint }) {
     const admitted = await post(`/api/departments/${department}/members`, { user_id: user, role });
@@ -202,7 +259,12 @@ export class Membership {
     return admitted;
   }
 
-  /** As a head, change a member's role and sign the change (for the key the chain holds). */
+  /**
+   * As a head, change a member's role and sign the change (for the key the chain holds).
+   * @param {number} department
+   * @param {number} user
+   * @param {Change["role"]} role
+   */
   async setRole(department, user, role) {
     const changed = await post(`/api/departments/${department}/members/${user}/role`, { role });
     changed.signed = await this.signUntilDone(department, (chain) => {
@@ -213,7 +275,11 @@ export class Membership {
     return changed;
   }
 
-  /** As a head, remove a member and sign the removal: no client wraps for them again. */
+  /**
+   * As a head, remove a member and sign the removal: no client wraps for them again.
+   * @param {number} department
+   * @param {number} user
+   */
   async removeMember(department, user) {
     const removed = await del(`/api/departments/${department}/members/${user}`);
     removed.signed = await this.signUntilDone(department, (chain) => {
@@ -230,6 +296,10 @@ export class Membership {
    * a promotion if the chain holds them as a member, or the replacement of a head's
    * lost key; `fingerprint` is their key as they read it to you (R7). Resolves to
    * {signed: [kinds]}, empty when the chain already holds them as head with that key.
+   * @param {number} department
+   * @param {number} user
+   * @param {Identity} adminKey
+   * @param {{fingerprint: string | null | undefined}} compared
    */
   async appointHead(department, user, adminKey, { fingerprint }) {
     const pub = await this.e2e.identity.published(user);
@@ -237,7 +307,7 @@ export class Membership {
     compared(fingerprint, pub.fingerprint, `User ${user}`);
     const signed = await this.signUntilDone(department, (chain) => {
       const held = chain.members.get(user);
-      const base = { subject: user, fingerprint: pub.fingerprint, role: "head" };
+      const base = { subject: user, fingerprint: pub.fingerprint, role: /** @type {const} */ ("head") };
       if (held && held.role === "head" && held.fingerprint === pub.fingerprint) return null;
       // The admin key only signs while the department has no head, or to replace a head's key.
       if (held && held.fingerprint !== pub.fingerprint) return { ...base, kind: "replace", replaces: held.fingerprint };

@@ -15,7 +15,11 @@ import * as c from "../crypto.js";
 import { E2EError } from "./errors.js";
 import { envelopeHash } from "./trust.js";
 
+/** @import { E2E } from "./index.js" */
+/** @import { ChainHead, RoomKey } from "../crypto.js" */
+
 export class Messages {
+  /** @param {E2E} e2e */
   constructor(e2e) {
     this.e2e = e2e;
   }
@@ -23,6 +27,8 @@ export class Messages {
   /**
    * The version checked as current and the chain head to name ({key, head});
    * checked again when an event or a refusal made this browser forget it.
+   * @param {number} department
+   * @returns {Promise<{key: RoomKey, head: ChainHead}>}
    */
   async writingKey(department) {
     const keys = this.e2e.keys;
@@ -44,6 +50,8 @@ export class Messages {
   /**
    * Encrypt and sign a message body (text) for `thread`; the envelope. `fresh`
    * forgets the version held (the server asked for a new one: key_rotation_required).
+   * @param {string} text
+   * @param {{department: number, thread: number, clientMsgId: string, fresh?: boolean}} options
    */
   async seal(text, { department, thread, clientMsgId, fresh = false }) {
     const plaintext = c.utf8(text);
@@ -57,7 +65,12 @@ export class Messages {
     });
   }
 
-  /** A sent envelope, acknowledged as `messageId`: remembered like one opened. */
+  /**
+   * A sent envelope, acknowledged as `messageId`: remembered like one opened.
+   * @param {string} clientMsgId
+   * @param {object} envelope
+   * @param {number | null | undefined} messageId
+   */
   sent(clientMsgId, envelope, messageId) {
     return this.e2e.trust.remember(this.e2e.me, clientMsgId, envelopeHash(envelope), messageId ?? null);
   }
@@ -69,6 +82,8 @@ export class Messages {
    * a membership code (membership_withheld, membership_fork, …) or a crypto code
    * (sender_not_member, bad_signature, key_version_stale, key_commitment_mismatch,
    * decryption_failed, …).
+   * @param {any} message as the server sends it
+   * @param {number} department
    */
   async open(message, department) {
     if (message.redacted) {
@@ -96,7 +111,13 @@ export class Messages {
     return { text, header };
   }
 
-  /** Remember a verified envelope; refuse a replay and a duplicate (R6). */
+  /**
+   * Remember a verified envelope; refuse a replay and a duplicate (R6).
+   * @param {number} sender
+   * @param {string} clientMsgId
+   * @param {object} envelope
+   * @param {number | null} messageId
+   */
   async checkSeen(sender, clientMsgId, envelope, messageId) {
     const trust = this.e2e.trust;
     const digest = envelopeHash(envelope);

@@ -14,29 +14,48 @@
 // compliance key. Newcomers get the earlier versions (shareHistory).
 import * as c from "../crypto.js";
 import { get, post } from "../api.js";
-import { E2EError } from "./errors.js";
+import { codeOf, E2EError } from "./errors.js";
 
 // How often current() tries to publish a new version when others keep changing
 // the department (a rotation or an admission) under it.
 const ROTATION_ATTEMPTS = 3;
 
-/** A refusal of the key policy (kept per version), as opposed to a network or programming error. */
+/** @import { E2E } from "./index.js" */
+/** @import { ChainHead, Identity, KeyVersionRecord, MembershipChain, PublicIdentity, RoomKey } from "../crypto.js" */
+/** @typedef {{key: RoomKey, head: ChainHead}} WritingKey */
+
+/**
+ * A refusal of the key policy (kept per version), as opposed to a network or programming error.
+ * @param {unknown} error
+ * @returns {error is c.CryptoError | E2EError}
+ */
 const isRefusal = (error) => error instanceof c.CryptoError || error instanceof E2EError;
 
 export class RoomKeys {
+  /** @param {E2E} e2e */
   constructor(e2e) {
     this.e2e = e2e;
-    // Department → members the server lists whose admission the chain does not
-    // hold with their key (yet): nothing was wrapped for them.
+    /**
+     * Department → members the server lists whose admission the chain does not
+     * hold with their key (yet): nothing was wrapped for them.
+     * @type {Map<number, Set<number>>}
+     */
     this.unattested = new Map();
-    this.checking = new Map(); // department → current() under way
+    /** @type {Map<number, Promise<WritingKey>>} department → current() under way */
+    this.checking = new Map();
   }
 
   get keys() {
     return this.e2e.keys;
   }
 
-  /** A version's record verified against the chain, fetched further when it names a later head: [record, chain]. */
+  /**
+   * A version's record verified against the chain, fetched further when it names a later head: [record, chain].
+   * @param {number} department
+   * @param {unknown} signed
+   * @param {MembershipChain} chain
+   * @returns {Promise<[Readonly<KeyVersionRecord>, MembershipChain]>}
+   */
   async verifiedRecord(department, signed, chain) {
     const parsed = c.parseSignedKeyVersion(signed);
     if (parsed.record.chain_seq > chain.head.seq) {
@@ -48,12 +67,15 @@ export class RoomKeys {
   /**
    * Fetch the department's versions and this identity's wraps; keep what verifies.
    * Resolves to [the server's answer, Map(version → why a version or wrap was refused)].
+   * @param {number} department
+   * @returns {Promise<[any, Map<number, Error>]>}
    */
   async load(department) {
     const keys = this.keys;
     const identity = this.e2e.identity.keypair();
     const data = await get(`/api/departments/${department}/keys`);
     let chain = await this.e2e.membership.chain(department);
+    /** @type {Map<number, Error>} */
     const refused = new Map();
     for (const entry of data.versions || []) {
       const version = entry?.version;
@@ -84,7 +106,13 @@ export class RoomKeys {
     return [data, refused];
   }
 
-  /** One wrap for this identity, from a key the chain admitted, with the verified record's commitment (R3). */
+  /**
+   * One wrap for this identity, from a key the chain admitted, with the verified record's commitment (R3).
+   * @param {number} department
+   * @param {unknown} raw
+   * @param {MembershipChain} chain
+   * @param {Identity} identity
+   */
   unwrap(department, raw, chain, identity) {
     const record = c.parseWrapRecord(raw);
     if (record.department !== department) throw c.invalidEnvelope("the wrap names another department");
@@ -105,6 +133,11 @@ export class RoomKeys {
     return key;
   }
 
+  /**
+   * @param {number} department
+   * @param {number} version
+   * @param {Map<number, Error>} refused
+   */
   noKey(department, version, refused) {
     const reason = refused.get(version);
     if (reason) return reason;
@@ -113,7 +146,11 @@ export class RoomKeys {
       { department, key_version: version });
   }
 
-  /** The key and verified record of one version, fetched when not held (to read): {key, record}. */
+  /**
+   * The key and verified record of one version, fetched when not held (to read): {key, record}.
+   * @param {number} department
+   * @param {number} version
+   */
   async version(department, version) {
     let key = this.keys.roomKey(department, version);
     let record = this.keys.record(department, version);
@@ -131,6 +168,8 @@ export class RoomKeys {
    * version when due. Throws not_attested, key_version_rollback, key_version_stale,
    * compliance_key_mismatch, pins_required, no_room_key, unverified_member, a
    * membership code, or the server's refusal.
+   * @param {number} department
+   * @returns {Promise<WritingKey>}
    */
   current(department) {
     // One check at a time per department: a conversation prepares its key when it
@@ -143,8 +182,13 @@ export class RoomKeys {
     return pending;
   }
 
+  /**
+   * @param {number} department
+   * @returns {Promise<WritingKey>}
+   */
   async checkCurrent(department) {
     const membership = this.e2e.membership;
+    /** @type {unknown} */
     let lastError = null;
     for (let attempt = 0; attempt < ROTATION_ATTEMPTS; attempt++) {
       let chain = await membership.chain(department, { fresh: true });
@@ -170,15 +214,19 @@ export class RoomKeys {
         return await this.publishNext(department, data, chain);
       } catch (error) {
         // Another version came first, or the membership changed: look again.
-        if (!["conflict", "wraps_incomplete"].includes(error.code)) throw error;
-        this.insist(department, error);
+        const code = codeOf(error);
+        if (code !== "conflict" && code !== "wraps_incomplete") throw error;
+        this.insist(department, /** @type {{data?: {missing?: unknown[]}}} */ (error));
         lastError = error;
       }
     }
     throw lastError;
   }
 
-  /** not_attested unless the chain holds this user with this browser's key. */
+  /**
+   * not_attested unless the chain holds this user with this browser's key.
+   * @param {MembershipChain} chain
+   */
   checkMe(chain) {
     const held = chain.members.get(this.e2e.me);
     if (!held || held.fingerprint !== this.e2e.identity.keypair().fingerprint) {
@@ -187,7 +235,11 @@ export class RoomKeys {
     }
   }
 
-  /** A server that requires a wrap for someone the chain does not hold gets none. */
+  /**
+   * A server that requires a wrap for someone the chain does not hold gets none.
+   * @param {number} department
+   * @param {{data?: {missing?: unknown[]}}} refusal the server's conflict or wraps_incomplete
+   */
   insist(department, refusal) {
     const missing = new Set((refusal.data?.missing || []).map(String));
     const unverified = [...(this.unattested.get(department) || [])].map(String).filter((u) => missing.has(u));
@@ -198,7 +250,10 @@ export class RoomKeys {
     }
   }
 
-  /** The server's compliance key, which must be the pinned one (R0). */
+  /**
+   * The server's compliance key, which must be the pinned one (R0).
+   * @param {any} data the department's keys, as the server lists them
+   */
   complianceKey(data) {
     const pinned = this.e2e.pins.compliance;
     if (!pinned) {
@@ -217,12 +272,18 @@ export class RoomKeys {
   /**
    * Make the next version at the chain's head and wrap it for the members the chain
    * holds (and the server still lists), this identity and the compliance key (R4).
+   * @param {number} department
+   * @param {any} data the department's keys, as the server lists them
+   * @param {MembershipChain} chain
+   * @returns {Promise<WritingKey>}
    */
   async publishNext(department, data, chain) {
     const identity = this.e2e.identity.keypair();
     const compliance = this.complianceKey(data);
     const me = this.e2e.me;
+    /** @type {Map<string, PublicIdentity>} */
     const recipients = new Map([[identity.fingerprint, identity.public]]);
+    /** @type {Set<number>} */
     const unattested = new Set();
     for (const member of data.members || []) {
       if (member.user === me) continue;
@@ -251,6 +312,8 @@ export class RoomKeys {
    * the chain admitted for them; one version per request, so one they already have
    * (conflict) is skipped without losing the others. Resolves to {user, fingerprint,
    * shared, skipped}; unverified_member (nothing wrapped) if the chain does not hold them.
+   * @param {number} department
+   * @param {number} user
    */
   async shareHistory(department, user) {
     const identity = this.e2e.identity.keypair();
@@ -265,12 +328,13 @@ export class RoomKeys {
     const shared = [];
     const skipped = [];
     for (const version of this.keys.versions(department)) {
-      const wrap = c.wrapRoomKey(this.keys.roomKey(department, version), recipient, identity);
+      // versions() lists only the versions whose key is held.
+      const wrap = c.wrapRoomKey(/** @type {RoomKey} */ (this.keys.roomKey(department, version)), recipient, identity);
       try {
         await post(`/api/departments/${department}/keys/wraps`, { wraps: [wrap] });
         shared.push(version);
       } catch (error) {
-        if (error.code !== "conflict") throw error;
+        if (codeOf(error) !== "conflict") throw error;
         skipped.push(version);
       }
     }

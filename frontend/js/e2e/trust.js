@@ -24,8 +24,10 @@ const VERSION = 1;
 
 // One connection for the page (a history page opens fifty envelopes), given up
 // if another tab upgrades the database.
+/** @type {Promise<IDBDatabase> | null} */
 let connection = null;
 
+/** @returns {Promise<IDBDatabase>} */
 function open() {
   connection ??= new Promise((resolve, reject) => {
     const request = indexedDB.open(DB, VERSION);
@@ -54,11 +56,17 @@ function open() {
 /**
  * Run `step(store, done)` in one transaction of `name`; resolves with what
  * `done(value)` was given once the transaction committed.
+ * @template T
+ * @param {string} name
+ * @param {IDBTransactionMode} mode
+ * @param {(store: IDBObjectStore, done: (value: T) => void) => void} step
+ * @returns {Promise<T>}
  */
 async function transact(name, mode, step) {
   const db = await open();
   return new Promise((resolve, reject) => {
     const tx = db.transaction(name, mode);
+    /** @type {T} */
     let result;
     step(tx.objectStore(name), (value) => (result = value));
     tx.oncomplete = () => resolve(result);
@@ -67,36 +75,53 @@ async function transact(name, mode, step) {
   });
 }
 
-/** SHA-256 hex of the envelope as sorted, compact JSON (client/trust.py envelope_hash). */
+/**
+ * SHA-256 hex of the envelope as sorted, compact JSON (client/trust.py envelope_hash).
+ * @param {unknown} envelope
+ */
 export function envelopeHash(envelope) {
   // canonicalJson is Python's json.dumps(sort_keys=True, separators=(",", ":"),
   // ensure_ascii=False) for what a parsed envelope holds (ASCII keys, strings, integers).
   return toHex(sodium.crypto_hash_sha256(canonicalJson(envelope)));
 }
 
+/** @typedef {{envelopeHash: string, messageId: number | null}} Seen */
+
 /** The remembered heads, versions and envelopes of one user of this server. */
 export class TrustStore {
+  /** @param {number} user */
   constructor(user) {
     this.user = user;
   }
 
   // --- chain heads --------------------------------------------------------------
 
-  /** {seq, hash} of the highest head verified, or null. */
+  /**
+   * {seq, hash} of the highest head verified, or null.
+   * @param {number} department
+   * @returns {Promise<{seq: number, hash: string} | null>}
+   */
   head(department) {
     return transact("heads", "readonly", (store, done) => {
-      store.get([this.user, department]).onsuccess = (event) => {
-        const row = event.target.result;
+      const request = store.get([this.user, department]);
+      request.onsuccess = () => {
+        const row = request.result;
         done(row ? { seq: row.seq, hash: row.hash } : null);
       };
     });
   }
 
-  /** Remember `head` if it is further than the one held (the caller checked it extends). */
+  /**
+   * Remember `head` if it is further than the one held (the caller checked it extends).
+   * @param {number} department
+   * @param {{seq: number, hash: string}} head
+   * @returns {Promise<void>}
+   */
   keepHead(department, head) {
     return transact("heads", "readwrite", (store) => {
-      store.get([this.user, department]).onsuccess = (event) => {
-        const row = event.target.result;
+      const request = store.get([this.user, department]);
+      request.onsuccess = () => {
+        const row = request.result;
         if (!row || head.seq > row.seq) store.put({ user: this.user, department, seq: head.seq, hash: head.hash });
       };
     });
@@ -104,17 +129,28 @@ export class TrustStore {
 
   // --- key versions -------------------------------------------------------------
 
-  /** The highest key version verified in `department`, 0 if none. */
+  /**
+   * The highest key version verified in `department`, 0 if none.
+   * @param {number} department
+   * @returns {Promise<number>}
+   */
   highestVersion(department) {
     return transact("versions", "readonly", (store, done) => {
-      store.get([this.user, department]).onsuccess = (event) => done(event.target.result?.version ?? 0);
+      const request = store.get([this.user, department]);
+      request.onsuccess = () => done(request.result?.version ?? 0);
     });
   }
 
+  /**
+   * @param {number} department
+   * @param {number} version
+   * @returns {Promise<void>}
+   */
   keepVersion(department, version) {
     return transact("versions", "readwrite", (store) => {
-      store.get([this.user, department]).onsuccess = (event) => {
-        const row = event.target.result;
+      const request = store.get([this.user, department]);
+      request.onsuccess = () => {
+        const row = request.result;
         if (!row || version > row.version) store.put({ user: this.user, department, version });
       };
     });
@@ -122,11 +158,17 @@ export class TrustStore {
 
   // --- envelopes ----------------------------------------------------------------
 
-  /** {envelopeHash, messageId} remembered under (sender, client_msg_id), or null. */
+  /**
+   * {envelopeHash, messageId} remembered under (sender, client_msg_id), or null.
+   * @param {number} sender
+   * @param {string} clientMsgId
+   * @returns {Promise<Seen | null>}
+   */
   seen(sender, clientMsgId) {
     return transact("seen", "readonly", (store, done) => {
-      store.get([this.user, sender, clientMsgId]).onsuccess = (event) => {
-        const row = event.target.result;
+      const request = store.get([this.user, sender, clientMsgId]);
+      request.onsuccess = () => {
+        const row = request.result;
         done(row ? { envelopeHash: row.envelope_hash, messageId: row.message_id } : null);
       };
     });
@@ -136,12 +178,18 @@ export class TrustStore {
    * Keep the first envelope seen under this id, and the first message id it came
    * as (filled in later if it was sent before its id was known); resolve to what
    * is now remembered.
+   * @param {number} sender
+   * @param {string} clientMsgId
+   * @param {string} digest envelopeHash of the envelope
+   * @param {number | null | undefined} messageId
+   * @returns {Promise<Seen>}
    */
   remember(sender, clientMsgId, digest, messageId) {
     return transact("seen", "readwrite", (store, done) => {
       const key = [this.user, sender, clientMsgId];
-      store.get(key).onsuccess = (event) => {
-        let row = event.target.result;
+      const request = store.get(key);
+      request.onsuccess = () => {
+        let row = request.result;
         if (!row) {
           row = { user: this.user, sender, client_msg_id: clientMsgId, envelope_hash: digest, message_id: messageId ?? null };
           store.put(row);

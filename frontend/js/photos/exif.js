@@ -20,7 +20,10 @@ const ASCII = 2;
 const LONG = 4;
 const MAX_ENTRIES = 512;
 
-/** The TIFF block of the first Exif APP1 segment, or null. */
+/**
+ * The TIFF block of the first Exif APP1 segment, or null.
+ * @param {Uint8Array} bytes
+ */
 function exifBlock(bytes) {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (bytes.length < 4 || view.getUint16(0) !== SOI) return null;
@@ -42,8 +45,16 @@ function exifBlock(bytes) {
   return null;
 }
 
-/** The tags wanted from one IFD: {tag: value} (ASCII strings and LONG offsets only). */
+/**
+ * The tags wanted from one IFD: {tag: value} (ASCII strings and LONG offsets only).
+ * @param {Uint8Array} tiff
+ * @param {DataView} view
+ * @param {boolean} little
+ * @param {number} offset
+ * @param {number[]} wanted
+ */
 function readIfd(tiff, view, little, offset, wanted) {
+  /** @type {Record<number, string | number>} */
   const found = {};
   if (offset < 8 || offset + 2 > tiff.length) return found;
   const count = view.getUint16(offset, little);
@@ -65,21 +76,29 @@ function readIfd(tiff, view, little, offset, wanted) {
   return found;
 }
 
+/** @param {unknown} text */
 function offsetOf(text) {
   return typeof text === "string" && /^[+-]\d\d:\d\d$/.test(text) ? text : null;
 }
 
-/** "YYYY-MM-DDTHH:MM:SS±HH:MM" of a local date, with this browser's UTC offset then. */
+/**
+ * "YYYY-MM-DDTHH:MM:SS±HH:MM" of a local date, with this browser's UTC offset then.
+ * @param {Date} date
+ */
 export function localIso(date) {
-  const pad = (n) => String(Math.abs(n)).padStart(2, "0");
+  const pad = (/** @type {number} */ n) => String(Math.abs(n)).padStart(2, "0");
   const minutes = -date.getTimezoneOffset();
   const sign = minutes >= 0 ? "+" : "-";
   return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`
     + `${sign}${pad(Math.trunc(minutes / 60))}:${pad(minutes % 60)}`;
 }
 
+/**
+ * @param {string | number | undefined} text an EXIF date and time, "YYYY:MM:DD HH:MM:SS"
+ * @param {string | null} offset
+ */
 function stamp(text, offset) {
-  const match = /^(\d{4}):(\d\d):(\d\d)[ T](\d\d):(\d\d):(\d\d)/.exec(text || "");
+  const match = /^(\d{4}):(\d\d):(\d\d)[ T](\d\d):(\d\d):(\d\d)/.exec(String(text || ""));
   if (!match) return null;
   const [, y, mo, d, h, mi, s] = match.map(Number);
   if (!y || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) return null;
@@ -102,7 +121,8 @@ export function exifCaptureDate(bytes) {
     const little = order === "II";
     if (view.getUint16(2, little) !== 42) return null;
     const ifd0 = readIfd(tiff, view, little, view.getUint32(4, little), [DATETIME, EXIF_IFD]);
-    const detail = ifd0[EXIF_IFD] ? readIfd(tiff, view, little, ifd0[EXIF_IFD], [DATETIME_ORIGINAL, OFFSET_TIME_ORIGINAL, OFFSET_TIME]) : {};
+    const exifAt = ifd0[EXIF_IFD];
+    const detail = typeof exifAt === "number" ? readIfd(tiff, view, little, exifAt, [DATETIME_ORIGINAL, OFFSET_TIME_ORIGINAL, OFFSET_TIME]) : {};
     return stamp(detail[DATETIME_ORIGINAL], offsetOf(detail[OFFSET_TIME_ORIGINAL]))
       ?? stamp(ifd0[DATETIME], offsetOf(detail[OFFSET_TIME]));
   } catch {
@@ -112,7 +132,10 @@ export function exifCaptureDate(bytes) {
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
-/** {width, height} from a JPEG's frame header or a PNG's IHDR, or null when not found in `bytes`. */
+/**
+ * {width, height} from a JPEG's frame header or a PNG's IHDR, or null when not found in `bytes`.
+ * @param {Uint8Array} bytes
+ */
 export function headerSize(bytes) {
   try {
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

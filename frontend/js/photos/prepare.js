@@ -18,12 +18,14 @@ const MAX_INPUT_BYTES = 100 * 1024 * 1024;
 const HEADER_WINDOW = 256 * 1024;
 
 export class PhotoRefused extends Error {
+  /** @param {string} code @param {string} message */
   constructor(code, message) {
     super(message);
     this.code = code;
   }
 }
 
+/** @param {Blob} blob */
 async function decode(blob) {
   try {
     return await createImageBitmap(blob, { imageOrientation: "from-image" });
@@ -34,11 +36,19 @@ async function decode(blob) {
   }
 }
 
+/**
+ * @param {ImageBitmap} bitmap
+ * @param {number} width
+ * @param {number} height
+ * @param {number} quality
+ * @returns {Promise<Blob>}
+ */
 function encode(bitmap, width, height, quality) {
   const canvas = document.createElement("canvas");
   canvas.width = width;
   canvas.height = height;
   const ctx = canvas.getContext("2d");
+  if (!ctx) throw new PhotoRefused("unreadable_image", "The photo could not be encoded.");
   ctx.fillStyle = "#fff"; // transparency (a PNG) over white, as the Python client flattens
   ctx.fillRect(0, 0, width, height);
   ctx.imageSmoothingQuality = "high";
@@ -121,7 +131,10 @@ async function fromBitmap(bitmap, captured, name) {
   }
 }
 
-/** The current frame of a playing <video> (the camera), prepared: it never touches the gallery. */
+/**
+ * The current frame of a playing <video> (the camera), prepared: it never touches the gallery.
+ * @param {HTMLVideoElement} video
+ */
 export async function captureFrame(video) {
   if (!video.videoWidth || !video.videoHeight) throw new PhotoRefused("camera_not_ready", "The camera has not started yet.");
   return fromBitmap(await createImageBitmap(video), localIso(new Date()), "camera");

@@ -4,7 +4,7 @@
 // and go on from there), download with Range resume, and check the
 // ciphertext's SHA-256 against the signed body before decrypting a byte.
 import * as c from "../crypto.js";
-import { getBytes, get, post, putBytes } from "../api.js";
+import { ApiError, getBytes, get, post, putBytes } from "../api.js";
 import { E2EError } from "../e2e/errors.js";
 
 // Small enough that a drop on ward Wi-Fi costs little to resend, big enough
@@ -14,14 +14,19 @@ const MAX_ATTEMPTS = 8;
 const FIRST_PAUSE_MS = 250;
 const MAX_PAUSE_MS = 8000;
 
-/** A lost connection or a server failure: worth asking again. A refusal is not. */
+/**
+ * A lost connection or a server failure: worth asking again. A refusal is not.
+ * @param {unknown} error
+ */
 export function retryable(error) {
-  return error?.code === "network" || (error?.status ?? 0) >= 500;
+  const e = /** @type {{code?: string, status?: number} | null | undefined} */ (error);
+  return e?.code === "network" || (e?.status ?? 0) >= 500;
 }
 
+/** @param {number} attempt */
 async function pause(attempt) {
   if (navigator.onLine === false) {
-    await new Promise((resolve) => addEventListener("online", resolve, { once: true }));
+    await new Promise((resolve) => addEventListener("online", () => resolve(undefined), { once: true }));
     return;
   }
   await new Promise((resolve) => setTimeout(resolve, Math.min(FIRST_PAUSE_MS * 2 ** attempt, MAX_PAUSE_MS)));
@@ -29,6 +34,7 @@ async function pause(attempt) {
 
 /**
  * Encrypt bytes under a fresh file key (stream v1, docs/crypto.md §8).
+ * @param {Uint8Array} bytes
  * @returns {{key: Uint8Array, stream: Uint8Array, size: number, sha256: string}}
  */
 export function encryptBlob(bytes) {
@@ -61,7 +67,7 @@ export async function uploadBlob(department, blob, { onProgress = () => {}, chun
       failures = 0;
       onProgress(received);
     } catch (error) {
-      if (error.code === "wrong_offset" && Number.isInteger(error.data?.received)) {
+      if (error instanceof ApiError && error.code === "wrong_offset" && Number.isInteger(error.data.received)) {
         received = error.data.received; // a retry that had in fact arrived: go on from there
         continue;
       }
@@ -81,7 +87,7 @@ export async function uploadBlob(department, blob, { onProgress = () => {}, chun
       return id;
     } catch (error) {
       // The answer to a completion that went through was lost: completing again says so.
-      if (error.code === "upload_state" && error.data?.state === "complete" && error.data?.sha256 === blob.sha256) return id;
+      if (error instanceof ApiError && error.code === "upload_state" && error.data.state === "complete" && error.data.sha256 === blob.sha256) return id;
       if (!retryable(error) || ++failures >= MAX_ATTEMPTS) throw error;
       await pause(failures);
     }
@@ -92,7 +98,7 @@ export async function uploadBlob(department, blob, { onProgress = () => {}, chun
  * Download a blob's ciphertext (Range resume), check its size and SHA-256
  * against the body's, then decrypt: the plaintext, or an error and nothing.
  * @param {{upload: string, key: string, sha256: string, size: number}} entry a photo or thumbnail of a body
- * @param {{caseId?: number}} options a compliance officer's download names the case that covers it
+ * @param {{caseId?: number | null}} [options] a compliance officer's download names the case that covers it
  */
 export async function downloadBlob(entry, { caseId = null } = {}) {
   const path = `/api/uploads/${entry.upload}/content${caseId ? `?case=${Number(caseId)}` : ""}`;
@@ -106,7 +112,8 @@ export async function downloadBlob(entry, { caseId = null } = {}) {
         parts.length = 0; // the server ignored the range: start again
         have = 0;
       }
-      const reader = response.body.getReader();
+      // A 200 or 206 answer (getBytes refused any other) has a body.
+      const reader = /** @type {ReadableStream<Uint8Array>} */ (response.body).getReader();
       for (;;) {
         const { done, value } = await reader.read();
         if (done) break;
