@@ -2,6 +2,16 @@
 // Small DOM helpers shared by the views: element building (text only, never
 // innerHTML, so decrypted content cannot inject markup), times, messages.
 
+/**
+ * An element: `attrs` are attributes, except `on…` (listeners), `class` and `dataset`;
+ * null, undefined and false are left out, true is set as "". `children` are nodes or
+ * text (nested lists flattened; null, undefined and false left out).
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag
+ * @param {Record<string, any> | null} [attrs]
+ * @param {...unknown} children
+ * @returns {HTMLElementTagNameMap[K]}
+ */
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs || {})) {
@@ -9,7 +19,7 @@ export function h(tag, attrs = {}, ...children) {
     if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
     else if (key === "class") el.className = value;
     else if (key === "dataset") {
-      for (const [name, item] of Object.entries(value)) if (item !== null && item !== undefined) el.dataset[name] = item;
+      for (const [name, item] of Object.entries(value)) if (item !== null && item !== undefined) el.dataset[name] = String(item);
     }
     else if (value === true) el.setAttribute(key, "");
     else el.setAttribute(key, String(value));
@@ -21,16 +31,30 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
-let toastTimer = null;
+/**
+ * An element of the shell (index.html) by its id; an error if the page lacks it.
+ * @param {string} id
+ * @returns {HTMLElement}
+ */
+export function byId(id) {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`the page has no #${id}`);
+  return el;
+}
 
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let toastTimer;
+
+/** @param {string} message @param {number} [ms] */
 export function toast(message, ms = 5000) {
-  const el = document.getElementById("toast");
+  const el = byId("toast");
   el.textContent = message;
   el.hidden = false;
   clearTimeout(toastTimer);
   toastTimer = setTimeout(() => (el.hidden = true), ms);
 }
 
+/** @param {string} iso */
 export function shortTime(iso) {
   const date = new Date(iso);
   const today = new Date().toDateString() === date.toDateString();
@@ -38,27 +62,31 @@ export function shortTime(iso) {
   return today ? hm : `${date.toLocaleDateString([], { day: "numeric", month: "short" })} ${hm}`;
 }
 
-/** Day, month and time, even today: photos are compared by date. */
+/** Day, month and time, even today: photos are compared by date. @param {string} iso */
 export function dayTime(iso) {
   const date = new Date(iso);
   return `${date.toLocaleDateString([], { day: "numeric", month: "short" })} ${date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`;
 }
 
+/** @param {string} iso */
 export function fullTime(iso) {
   return new Date(iso).toLocaleString([], { dateStyle: "medium", timeStyle: "medium" });
 }
 
+/** @param {string} iso YYYY-MM-DD */
 export function birthDate(iso) {
   const [y, m, d] = iso.split("-");
   return `${d}/${m}/${y}`;
 }
 
+/** @param {{family_name: string, given_name: string}} p */
 export function patientLabel(p) {
   return `${p.family_name.toUpperCase()} ${p.given_name}`;
 }
 
 // In words a nurse at the bedside can act on. The end-to-end codes
 // (docs/crypto.md §9, §11) say what the server did wrong, never blame the user.
+/** @type {Record<string, string>} */
 const MESSAGES = {
   internal_error: "The server could not finish this; it was tried again and did not work. Try again in a moment.",
   network: "The server cannot be reached. Check the network and try again.",
@@ -114,21 +142,31 @@ const MESSAGES = {
   attachment_invalid: "The server refused the photos (an upload was missing or already used); send them again.",
 };
 
-/** A sentence for a person, from any error this client or the server raises. */
+/**
+ * A sentence for a person, from any error this client or the server raises.
+ * @param {unknown} error
+ */
 export function explain(error) {
-  if (error?.code === "weak_passphrase" && error.message) {
-    return `${MESSAGES.weak_passphrase} ${capitalise(error.message.replace(/\.$/, ""))}.`;
+  const e = /** @type {{code?: string, message?: string} | null | undefined} */ (error);
+  if (e?.code === "weak_passphrase" && e.message) {
+    return `${MESSAGES.weak_passphrase} ${capitalise(e.message.replace(/\.$/, ""))}.`;
   }
-  return MESSAGES[error?.code] || error?.message || String(error);
+  return MESSAGES[String(e?.code)] || e?.message || String(error);
 }
 
-/** Show `error` in an alert element: its sentence, and its code as data-code (for support and tests). */
+/**
+ * Show `error` in an alert element: its sentence, and its code as data-code (for support and tests).
+ * @param {HTMLElement} el
+ * @param {unknown} error
+ */
 export function showError(el, error) {
   el.textContent = error ? explain(error) : "";
-  if (error?.code) el.dataset.code = error.code;
+  const code = /** @type {{code?: string} | null | undefined} */ (error)?.code;
+  if (code) el.dataset.code = code;
   else delete el.dataset.code;
 }
 
+/** @param {string} text */
 function capitalise(text) {
   return text ? text[0].toUpperCase() + text.slice(1) : text;
 }

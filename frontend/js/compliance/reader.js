@@ -20,16 +20,35 @@ import { E2EError } from "../e2e/errors.js";
 import { TrustStore } from "../e2e/trust.js";
 import { readBody } from "../photos/photos.js";
 
+/** @import { Identity, KeyVersionRecord, MembershipChain, RoomKey } from "../crypto.js" */
+/** @import { User } from "../e2e/index.js" */
+/** @import { Pins } from "../pins.js" */
+
+/**
+ * A key version as released under the case: its record verified, or why not.
+ * @typedef {{record: Readonly<KeyVersionRecord>, error?: undefined, entry: any} | {record?: undefined, error: Error, entry: any}} ReleasedVersion
+ */
+
+/** @typedef {{id: number, chain: MembershipChain, versions: Map<number, ReleasedVersion>, raw: any}} VerifiedDepartment */
+
+/**
+ * @param {unknown} error
+ * @returns {error is c.CryptoError | E2EError}
+ */
 const isRefusal = (error) => error instanceof c.CryptoError || error instanceof E2EError;
 
 /** A department as a case's timeline released it, verified: {id, chain, versions, error}. */
 export class Reader {
+  /** @param {User} user @param {Pins} pins */
   constructor(user, pins) {
     this.pins = pins;
     this.trust = new TrustStore(user.id);
-    this.departments = new Map(); // id → {id, chain, versions: Map(version → {record} | {error}), raw}
-    this.keys = new Map(); // department → Map(version → room key)
-    this.refusedWraps = new Map(); // department → Map(version → error)
+    /** @type {Map<number, VerifiedDepartment>} */
+    this.departments = new Map();
+    /** @type {Map<number, Map<number, RoomKey>>} department → Map(version → room key) */
+    this.keys = new Map();
+    /** @type {Map<number, Map<number, Error>>} department → Map(version → error) */
+    this.refusedWraps = new Map();
   }
 
   /**
@@ -37,6 +56,8 @@ export class Reader {
    * (membership_unverified, admin_key_mismatch, pins_required; membership_rollback or
    * membership_fork against the head this browser verified), then each key version.
    * Throws only for the chain; a version that fails is kept with its error.
+   * @param {any} record the timeline's `department`
+   * @returns {Promise<VerifiedDepartment>}
    */
   async verifyDepartment(record) {
     const id = record.id;
@@ -48,6 +69,7 @@ export class Reader {
     const known = await this.trust.head(id);
     if (known) chain.checkExtends(known);
     await this.trust.keepHead(id, chain.head);
+    /** @type {Map<number, ReleasedVersion>} */
     const versions = new Map();
     for (const entry of record.key_versions || []) {
       try {
@@ -66,7 +88,10 @@ export class Reader {
     return verified;
   }
 
-  /** Versions of a verified department whose room key this browser does not hold. */
+  /**
+   * Versions of a verified department whose room key this browser does not hold.
+   * @param {VerifiedDepartment} department
+   */
   missingKeys(department) {
     const held = this.keys.get(department.id) ?? new Map();
     return [...department.versions].filter(([version, v]) => v.record && !held.has(version)).map(([version]) => version);
@@ -77,6 +102,8 @@ export class Reader {
    * file, already checked against the pin): only a wrap made by a key the chain admitted,
    * for this key, with the record's commitment, holding the key committed to (R3).
    * Returns {opened, refused}: counts.
+   * @param {Identity} identity
+   * @param {Iterable<VerifiedDepartment>} departments
    */
   unwrap(identity, departments) {
     let opened = 0;
@@ -86,7 +113,7 @@ export class Reader {
       const why = this.refusedWraps.get(department.id) ?? new Map();
       for (const [version, { record, entry }] of department.versions) {
         if (!record || held.has(version)) continue;
-        const wraps = (entry.compliance_wraps || []).filter((w) => w.recipient_fingerprint === identity.fingerprint);
+        const wraps = (entry.compliance_wraps || []).filter((/** @type {any} */ w) => w.recipient_fingerprint === identity.fingerprint);
         if (!wraps.length) {
           why.set(version, new E2EError("no_room_key", "No wrap of this version was made for this compliance key."));
           refused += 1;
@@ -108,6 +135,12 @@ export class Reader {
     return { opened, refused };
   }
 
+  /**
+   * @param {VerifiedDepartment} department
+   * @param {KeyVersionRecord} version its verified record
+   * @param {unknown} raw the wrap record
+   * @param {Identity} identity the compliance key
+   */
   openWrap(department, version, raw, identity) {
     const wrap = c.parseWrapRecord(raw);
     if (wrap.department !== department.id || wrap.version !== version.version) {
@@ -132,6 +165,10 @@ export class Reader {
    * key_version_stale…), then decrypted when the room key is held, and a photos body
    * matched against the attachments the server lists (attachment_mismatch).
    * Returns {header, text, body} (text null without the key: `keyError` says why) or throws.
+   * @param {any} message as the timeline lists it
+   * @param {number} departmentId
+   * @returns {{header: c.ParsedEnvelope, text: string, body: any, keyError?: undefined}
+   *   | {header: c.ParsedEnvelope, text: null, body: null, keyError: Error}}
    */
   open(message, departmentId) {
     const department = this.departments.get(departmentId);
@@ -148,7 +185,7 @@ export class Reader {
     const parsed = c.verifyEnvelopeInChain(envelope, chain);
     const version = department.versions.get(header.key_version);
     if (!version) throw new E2EError("no_room_key", `Key version ${header.key_version} was not released.`);
-    if (version.error) throw version.error;
+    if (!version.record) throw version.error;
     c.checkKeyVersionOf(parsed, version.record, chain);
     const roomKey = this.keys.get(departmentId)?.get(header.key_version);
     if (!roomKey) {
@@ -169,6 +206,7 @@ export class Reader {
   /**
    * The body photo of a library item released under a case, its message checked and
    * decrypted as above; its department must have been verified (the case's review).
+   * @param {any} item as the library lists it
    */
   photoOf(item) {
     if (!this.departments.has(item.department)) {
@@ -176,7 +214,7 @@ export class Reader {
     }
     const opened = this.open(item.message, item.department);
     if (opened.text === null) throw opened.keyError;
-    const photo = opened.body?.photos.find((p) => p.upload === item.upload);
+    const photo = opened.body?.photos.find((/** @type {any} */ p) => p.upload === item.upload);
     if (!photo) throw new E2EError("attachment_mismatch", "The library lists a photo its message does not hold.");
     return photo;
   }

@@ -17,11 +17,28 @@ export const CONSENTS = [
 ];
 const HEX64 = /^[0-9a-f]{64}$/;
 
+/** @import { PreparedPhoto } from "./prepare.js" */
+/** @import { E2E } from "../e2e/index.js" */
+/** @import { State } from "../state.js" */
+
+// A decrypted photos body and its photos are checked for shape (parsePhotoBody)
+// but typed `any`: their fields are docs/media.md's.
+
+/**
+ * @param {string} uploadId
+ * @param {{key: Uint8Array, sha256: string, size: number}} blob from encryptBlob
+ * @param {string} mediaType
+ * @param {number} width
+ * @param {number} height
+ */
 function blobEntry(uploadId, blob, mediaType, width, height) {
   return { upload: uploadId, key: c.b64encode(blob.key), sha256: blob.sha256, size: blob.size, media_type: mediaType, width, height };
 }
 
-/** What the server may see of a body's photo (the message.post `attachments` item). */
+/**
+ * What the server may see of a body's photo (the message.post `attachments` item).
+ * @param {any} photo
+ */
 export function attachmentRef(photo) {
   return {
     upload: photo.upload, thumbnail: photo.thumbnail.upload, keywords: photo.keywords,
@@ -29,10 +46,12 @@ export function attachmentRef(photo) {
   };
 }
 
+/** @param {string} message */
 function invalid(message) {
   return new E2EError("invalid_photo_body", message);
 }
 
+/** @param {any} entry @param {string} where */
 function checkBlob(entry, where) {
   if (!entry || typeof entry !== "object") throw invalid(`${where} is not an object`);
   if (typeof entry.sha256 !== "string" || !HEX64.test(entry.sha256)) throw invalid(`${where}: sha256 is not 64 hex digits`);
@@ -41,7 +60,11 @@ function checkBlob(entry, where) {
   if (typeof entry.upload !== "string") throw invalid(`${where}: upload is not an id`);
 }
 
-/** A decrypted body that is a photos body, checked for shape; null for a text body. */
+/**
+ * A decrypted body that is a photos body, checked for shape; null for a text body.
+ * @param {string} text
+ * @returns {any}
+ */
 export function parsePhotoBody(text) {
   let body;
   try {
@@ -51,7 +74,7 @@ export function parsePhotoBody(text) {
   }
   if (!body || typeof body !== "object" || body.type !== "photos") return null;
   if (!Array.isArray(body.photos) || !body.photos.length) throw invalid("the body lists no photos");
-  body.photos.forEach((photo, i) => {
+  body.photos.forEach((/** @type {any} */ photo, /** @type {number} */ i) => {
     checkBlob(photo, `photo ${i}`);
     checkBlob(photo.thumbnail, `photo ${i}'s thumbnail`);
   });
@@ -59,12 +82,16 @@ export function parsePhotoBody(text) {
   return body;
 }
 
-const sorted = (list) => JSON.stringify([...(list || [])].sort());
+const sorted = (/** @type {string[] | null | undefined} */ list) => JSON.stringify([...(list || [])].sort());
 
-/** The server lists the sender's uploads, in order, with the same keywords and consent, or the message is refused. */
+/**
+ * The server lists the sender's uploads, in order, with the same keywords and consent, or the message is refused.
+ * @param {any} body a checked photos body
+ * @param {any[] | null | undefined} attachments as the server lists them
+ */
 export function checkMatchesAttachments(body, attachments) {
   const seen = attachments || [];
-  const same = body.photos.length === seen.length && body.photos.every((photo, i) =>
+  const same = body.photos.length === seen.length && body.photos.every((/** @type {any} */ photo, /** @type {number} */ i) =>
     String(seen[i].upload) === photo.upload
     && String(seen[i].thumbnail) === photo.thumbnail.upload
     && sorted(seen[i].keywords) === sorted(photo.keywords)
@@ -79,13 +106,18 @@ export function checkMatchesAttachments(body, attachments) {
  * A decrypted message's content: {text, body} where body is the checked photos
  * body or null. A message with attachments must carry a photos body, and a
  * photos body must match the attachments (a server that drops or swaps them is refused).
+ * @param {string} plaintext
+ * @param {any[] | null | undefined} attachments
+ * @returns {{text: string, body: any}}
  */
 export function readBody(plaintext, attachments) {
   const body = parsePhotoBody(plaintext);
   if (!body && attachments?.length) throw invalid("the server lists photos but the signed body holds none");
   if (!body) return { text: plaintext, body: null };
   checkMatchesAttachments(body, attachments);
-  body.photos.forEach((photo, i) => (photo.attachment = attachments[i].id ?? null));
+  // checkMatchesAttachments found one attachment per photo.
+  const listed = /** @type {any[]} */ (attachments);
+  body.photos.forEach((/** @type {any} */ photo, /** @type {number} */ i) => (photo.attachment = listed[i].id ?? null));
   return { text: body.text || "", body };
 }
 
@@ -93,30 +125,43 @@ export function readBody(plaintext, attachments) {
 
 // upload id → Promise<Blob>: thumbnails (about 20 KB each, the oldest dropped past
 // THUMBNAILS_KEPT) and the last few full photos, so scrolling back does not download again.
+/** @type {Map<string, Promise<Blob>>} */
 const decrypted = new Map();
 const THUMBNAILS_KEPT = 600;
 const FULL_KEPT = 6;
+/** @type {string[]} */
 const fullOrder = [];
 
+/**
+ * @param {{upload: string, key: string, sha256: string, size: number, media_type?: string}} entry
+ * @param {boolean} kept a thumbnail, kept longer
+ * @param {number | null} [caseId]
+ * @returns {Promise<Blob>}
+ */
 function decryptedBlob(entry, kept, caseId = null) {
   // Under a case the download is the case's (and audited as such): not shared with another's.
   const id = caseId ? `case ${caseId}:${entry.upload}` : entry.upload;
-  if (!decrypted.has(id)) {
-    const promise = downloadBlob(entry, { caseId }).then((bytes) => new Blob([bytes], { type: entry.media_type || "image/jpeg" }));
+  let promise = decrypted.get(id);
+  if (!promise) {
+    promise = downloadBlob(entry, { caseId }).then((bytes) => new Blob([bytes], { type: entry.media_type || "image/jpeg" }));
     promise.catch(() => decrypted.delete(id));
     decrypted.set(id, promise);
     if (!kept) {
       fullOrder.push(id);
-      while (fullOrder.length > FULL_KEPT) decrypted.delete(fullOrder.shift());
+      while (fullOrder.length > FULL_KEPT) decrypted.delete(/** @type {string} */ (fullOrder.shift()));
     } else if (decrypted.size > THUMBNAILS_KEPT + FULL_KEPT) {
       const oldest = [...decrypted.keys()].find((key) => !fullOrder.includes(key));
-      decrypted.delete(oldest);
+      if (oldest !== undefined) decrypted.delete(oldest);
     }
   }
-  return decrypted.get(id);
+  return promise;
 }
 
-/** The plaintext of a photo this browser just sent: shown without downloading it again. */
+/**
+ * The plaintext of a photo this browser just sent: shown without downloading it again.
+ * @param {any} photo the body photo
+ * @param {PreparedPhoto} prepared
+ */
 export function rememberSent(photo, prepared) {
   decrypted.set(photo.thumbnail.upload, Promise.resolve(new Blob([prepared.thumbnail], { type: "image/jpeg" })));
 }
@@ -127,7 +172,10 @@ export function forgetImages() {
   fullOrder.length = 0;
 }
 
-/** Forget the decrypted images of one message's photos body (a redacted message). */
+/**
+ * Forget the decrypted images of one message's photos body (a redacted message).
+ * @param {any} body
+ */
 export function forgetBodyImages(body) {
   for (const photo of body?.photos || []) {
     for (const upload of [photo.upload, photo.thumbnail?.upload]) {
@@ -140,26 +188,34 @@ export function forgetBodyImages(body) {
 
 /** blob: URLs of one view; `revoke()` when the view leaves, so decrypted images do not outlive it. */
 export class ImageUrls {
-  /** @param caseId a compliance officer's view: every download names this case */
+  /** @param {{caseId?: number | null}} [options] a compliance officer's view: every download names this case */
   constructor({ caseId = null } = {}) {
+    /** @type {Map<string, Promise<string>>} */
     this.urls = new Map();
     this.caseId = caseId;
+    this.revoked = false;
   }
 
-  /** @param photo a body photo; thumbnail=true for its thumbnail */
+  /**
+   * @param {any} photo a body photo
+   * @param {{thumbnail?: boolean}} [options] true (the default) for its thumbnail
+   * @returns {Promise<string>} a blob: URL
+   */
   url(photo, { thumbnail = true } = {}) {
     const entry = thumbnail ? photo.thumbnail : photo;
-    if (!this.urls.has(entry.upload)) {
-      const promise = decryptedBlob(entry, thumbnail, this.caseId).then((blob) => {
+    let promise = this.urls.get(entry.upload);
+    if (!promise) {
+      promise = decryptedBlob(entry, thumbnail, this.caseId).then((blob) => {
         if (this.revoked) throw new Error("the view has left"); // no URL that nobody would revoke
         return URL.createObjectURL(blob);
       });
       promise.catch(() => this.urls.delete(entry.upload));
       this.urls.set(entry.upload, promise);
     }
-    return this.urls.get(entry.upload);
+    return promise;
   }
 
+  /** @param {Uint8Array<ArrayBuffer>} bytes a JPEG */
   local(bytes) {
     const url = URL.createObjectURL(new Blob([bytes], { type: "image/jpeg" }));
     this.urls.set(`local:${url}`, Promise.resolve(url));
@@ -175,9 +231,15 @@ export class ImageUrls {
 
 // --- the nomenclature ----------------------------------------------------------------
 
+/** @typedef {{code: string, label: string, category: string}} Keyword */
+
+/** @type {Promise<Keyword[]> | null} */
 let keywordList = null;
 
-/** [{code, label, category}] of GET /api/library/keywords, fetched once. */
+/**
+ * [{code, label, category}] of GET /api/library/keywords, fetched once.
+ * @returns {Promise<Keyword[]>}
+ */
 export async function keywords() {
   if (!keywordList) keywordList = get("/api/library/keywords").catch((error) => {
     keywordList = null;
@@ -186,10 +248,12 @@ export async function keywords() {
   return keywordList;
 }
 
+/** @param {Keyword[] | null | undefined} list @param {string} code */
 export function keywordLabel(list, code) {
   return list?.find((k) => k.code === code)?.label ?? code;
 }
 
+/** @param {string} code */
 export function consentLabel(code) {
   return CONSENTS.find(([value]) => value === code)?.[1] ?? code;
 }
@@ -198,7 +262,7 @@ export function consentLabel(code) {
 
 /**
  * Encrypt, upload and post prepared photos in one message.
- * @param {import("../app.js").App} app
+ * @param {{state: State, send: (threadId: number, text: string, options: object) => Promise<any>}} app
  * @param {number} threadId
  * @param {import("./prepare.js").PreparedPhoto[]} prepared
  * @param {object} [options]
@@ -240,12 +304,18 @@ export async function sendPhotos(app, threadId, prepared, { keywords: codes = []
 
 // --- library items -----------------------------------------------------------------------
 
-const openedMessages = new Map(); // message id → Promise<body>
+/** @type {Map<number, Promise<any>>} message id → Promise<body> */
+const openedMessages = new Map();
 
-/** The body photo of a library item (its message decrypted, verified and matched), or an error. */
+/**
+ * The body photo of a library item (its message decrypted, verified and matched), or an error.
+ * @param {{e2e: E2E}} app
+ * @param {any} item as the library lists it
+ */
 export async function openItem(app, item) {
   const message = item.message;
-  if (!openedMessages.has(message.id)) {
+  let opened = openedMessages.get(message.id);
+  if (!opened) {
     const promise = (async () => {
       const { text } = await app.e2e.open(message, item.department);
       const { body } = readBody(text, message.attachments);
@@ -254,9 +324,10 @@ export async function openItem(app, item) {
     })();
     promise.catch(() => openedMessages.delete(message.id));
     openedMessages.set(message.id, promise);
+    opened = promise;
   }
-  const body = await openedMessages.get(message.id);
-  const photo = body.photos.find((p) => p.upload === item.upload);
+  const body = await opened;
+  const photo = body.photos.find((/** @type {any} */ p) => p.upload === item.upload);
   if (!photo) throw new E2EError("attachment_mismatch", "The library lists a photo its message does not hold.");
   return photo;
 }

@@ -61,12 +61,12 @@ function encode(bitmap, width, height, quality) {
 /**
  * A photo ready to encrypt: JPEG bytes without metadata, and its thumbnail.
  * @typedef {object} PreparedPhoto
- * @property {Uint8Array} data
+ * @property {Uint8Array<ArrayBuffer>} data
  * @property {string} media_type
  * @property {number} width
  * @property {number} height
  * @property {string | null} captured_at local ISO date and time, or null when unknown
- * @property {Uint8Array} thumbnail
+ * @property {Uint8Array<ArrayBuffer>} thumbnail
  * @property {string} thumbnail_media_type
  * @property {number} thumbnail_width
  * @property {number} thumbnail_height

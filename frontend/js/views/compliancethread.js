@@ -115,6 +115,7 @@ export function render(app, caseId, threadId) {
     li.dataset.check = check;
     const meta = h("div", { class: "meta" }, h("strong", {}, m.sender.username),
       h("time", { datetime: m.created_at, title: fullTime(m.created_at) }, shortTime(m.created_at)));
+    /** @type {HTMLElement[]} */
     const parts = [meta];
     if (m.redacted) {
       const r = m.redacted;

@@ -181,7 +181,7 @@ export function render(app, threadId) {
 
   /** Bring the first delivery of a duplicate into view, and focus it. */
   const showFirst = (messageId) => {
-    const first = list.querySelector(`li[data-message-id="${Number(messageId)}"]`);
+    const first = /** @type {HTMLLIElement | null} */ (list.querySelector(`li[data-message-id="${Number(messageId)}"]`));
     if (!first) {
       toast("The first delivery of this message is further up the conversation.");
       return;

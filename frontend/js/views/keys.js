@@ -9,6 +9,12 @@ import * as c from "../crypto.js";
 import { checkPassphrase, loadEstimator } from "../passphrase.js";
 import { h, showError } from "../ui.js";
 
+/**
+ * @param {string} id
+ * @param {string} label
+ * @param {Record<string, any>} [attrs]
+ * @returns {[HTMLInputElement, HTMLDivElement]} the input, and it with its label
+ */
 function field(id, label, attrs = {}) {
   const input = h("input", { id, name: id, autocomplete: "off", spellcheck: "false", autocapitalize: "none", ...attrs });
   return [input, h("div", {}, h("label", { for: id }, label), input)];

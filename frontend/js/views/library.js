@@ -90,7 +90,7 @@ export function render(app, query) {
     if (dateFrom.value) params.set("date_from", dateFrom.value);
     if (dateTo.value) params.set("date_to", dateTo.value);
     if (consent.value) params.set("consent", consent.value);
-    for (const input of keywordArea.querySelectorAll("input:checked")) params.append("keyword", input.value);
+    for (const input of /** @type {NodeListOf<HTMLInputElement>} */ (keywordArea.querySelectorAll("input:checked"))) params.append("keyword", input.value);
     return params;
   };
 

@@ -135,8 +135,8 @@ export function openPhotoSheet(app, threadId) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     if (busy || !chosen.length) return;
-    const codes = [...form.querySelectorAll("input[name=keyword]:checked")].map((i) => i.value);
-    const scope = form.querySelector("input[name=consent]:checked").value;
+    const codes = [.../** @type {NodeListOf<HTMLInputElement>} */ (form.querySelectorAll("input[name=keyword]:checked"))].map((i) => i.value);
+    const scope = /** @type {HTMLInputElement} */ (form.querySelector("input[name=consent]:checked")).value;
     busy = true;
     drawPreviews();
     error.textContent = "";
