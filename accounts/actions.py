@@ -17,8 +17,8 @@ from django.utils import timezone
 
 from accounts.models import AuthSession, User, hash_token, new_token
 from audit.actions import record
-from chat.errors import ErrorCode, RoundsError
 from chat.events import close_session_sockets
+from core.errors import ErrorCode, RoundsError
 
 SESSION_KEY = "rounds_auth_session"
 

@@ -1,7 +1,7 @@
 """Key directory use cases: identities, backups, the institution's keys.
 
 The server keeps public keys and opaque blobs. It parses public keys with
-chat.crypto so a malformed or degenerate key is refused at the door, and it
+core.crypto so a malformed or degenerate key is refused at the door, and it
 audits every publication and every backup fetch (a new device recovering).
 """
 
@@ -12,9 +12,9 @@ from django.utils import timezone
 
 from accounts.models import IdentityKey, InstitutionKey, KeyBackup
 from audit.actions import record
-from chat.crypto import CryptoError, PublicIdentity
-from chat.crypto.encoding import b64decode
-from chat.errors import ErrorCode, NotFound, RoundsError
+from core.crypto import CryptoError, PublicIdentity
+from core.crypto.encoding import b64decode
+from core.errors import ErrorCode, NotFound, RoundsError
 from rooms import access
 
 MAX_BACKUP_BYTES = 4096

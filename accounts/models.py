@@ -59,7 +59,7 @@ class AuthSession(models.Model):
 
 
 class PublicKeyFields(models.Model):
-    """The public halves of an identity, base64, and their fingerprint (chat.crypto)."""
+    """The public halves of an identity, base64, and their fingerprint (core.crypto)."""
 
     x25519 = models.CharField(max_length=44)
     ed25519 = models.CharField(max_length=44)

@@ -11,7 +11,7 @@ than a checkpoint was cut, a different hash means it was rewritten, and a
 checkpoint whose signature fails under the institution's public key was
 forged. Since format v2 a checkpoint also signs `root`, the Merkle tree root
 over the seal hashes 1..seq (audit/tree.py), so that one entry can be proved
-to it without the others (an export's audit slice; chat/crypto/audit_proof.py).
+to it without the others (an export's audit slice; core/crypto/audit_proof.py).
 See docs/audit.md.
 """
 
@@ -33,7 +33,7 @@ from django.utils import timezone
 from audit.models import GENESIS_HASH, AuditEvent, AuditPrune, AuditSeal
 from audit.sinks import Sink, SinkError, configured_sink
 from audit.tree import SealTree, SealTreeError, seal_leaves
-from chat.crypto.audit_proof import (
+from core.crypto.audit_proof import (
     CHECKPOINT_FIELDS,
     CHECKPOINT_V1,
     CHECKPOINT_V2,

@@ -12,7 +12,7 @@ from datetime import UTC
 
 from django.db import models
 
-from chat.crypto.audit_proof import canonical_record, chain_hash
+from core.crypto.audit_proof import canonical_record, chain_hash
 
 __all__ = [
     "GENESIS_HASH",

@@ -1,7 +1,7 @@
 """The Merkle tree over the seal hashes, read from the seal table in one bounded pass.
 
 A checkpoint signs its root; an export proves its case's entries with inclusion
-paths to it (chat/crypto/audit_proof.py says why). The tree is not stored:
+paths to it (core/crypto/audit_proof.py says why). The tree is not stored:
 it is rebuilt from the seals, which are append-only and checked by
 audit_verify, so there is nothing else to keep consistent. One pass reads
 every seal hash up to the size once and keeps, per block of CHUNK seals, only
@@ -17,7 +17,7 @@ of the pruned part that is one of the frontier's.
 from collections.abc import Iterable, Iterator
 
 from audit.models import AuditSeal, latest_prune
-from chat.crypto.audit_proof import (
+from core.crypto.audit_proof import (
     EMPTY_ROOT,
     frontier_ranges,
     inclusion_path,

@@ -1,4 +1,4 @@
-"""How fast chat.crypto is: python -m bench.crypto prints one JSON line.
+"""How fast core.crypto is: python -m bench.crypto prints one JSON line.
 
 - v2 envelope encrypt+sign and open (verify against the sender's place in
   the membership chain and the key version's record, then decrypt) rates
@@ -12,7 +12,7 @@
   size for comparison;
 - streaming encryption throughput for 4 MiB and 50 MiB in-memory files,
   against raw PyNaCl secretstream calls on the same data in the same run
-  (the ratio is chat.crypto's overhead: the SHA-256 of the ciphertext that
+  (the ratio is core.crypto's overhead: the SHA-256 of the ciphertext that
   the message body carries, reported alone as `sha256_mb_s`, runs on a
   second thread, so what is left is starting that thread, handing it
   batches, hashing the last batch after the last chunk, then framing and
@@ -39,7 +39,7 @@ from typing import Any, BinaryIO
 import nacl.bindings as b
 import nacl.signing
 
-from chat.crypto import (
+from core.crypto import (
     CHUNK_SIZE,
     GENESIS,
     FileKey,

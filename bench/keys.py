@@ -22,7 +22,7 @@ there over the HTTP API, as the clients and an administrator would:
 Envelopes then name that head (`Keys.envelope`, `Keys.seal`), and `open()`
 reads one as a client does: the chain replayed from the pinned admin key,
 the version's signed record verified against it, the reader's wrap
-unwrapped, then `chat.crypto.open_envelope`. One process plays all the
+unwrapped, then `core.crypto.open_envelope`. One process plays all the
 clients and holds every identity; the server cannot tell.
 
 The institution's keys are the demo's: seed_demo leaves their private halves
@@ -36,7 +36,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from chat.crypto import (
+from client.membership import make_statement, verify_listing
+from client.transport import Connection
+from core.crypto import (
     ChainHead,
     IdentityKeyPair,
     MembershipChain,
@@ -53,8 +55,6 @@ from chat.crypto import (
     verify_key_version,
     wrap_room_key,
 )
-from client.membership import make_statement, verify_listing
-from client.transport import Connection
 
 ADMIN_USERNAME = "admin"
 

@@ -1,7 +1,7 @@
 """Encrypted photos through the server, and the photo library at scale.
 
 transfer — a 4 MiB and a 20 MiB blob, encrypted as a client would
-           (chat/crypto/stream.py), uploaded in chunks (create, PUT by
+           (core/crypto/stream.py), uploaded in chunks (create, PUT by
            offset, complete with SHA-256), attached to a real signed
            message (a v2 envelope, bench/keys.py), then downloaded whole;
            MB/s of each, next to copying the same ciphertext file on disk in
@@ -30,9 +30,9 @@ from pathlib import Path
 from bench.keys import Keys, enable_encryption
 from bench.messaging import demo_institution, percentile, prepare_thread, signed_in
 from bench.stack import Stack, run_in_deployment
-from chat.crypto import FileKey
-from chat.crypto.stream import encrypt_stream
 from client.transport import Connection
+from core.crypto import FileKey
+from core.crypto.stream import encrypt_stream
 
 MiB = 1 << 20
 CHUNK = 4 * MiB

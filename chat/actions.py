@@ -14,7 +14,6 @@ from django.db.models import Min
 from django.utils import timezone
 
 from audit.actions import record
-from chat.errors import ErrorCode, InvalidRequest, NotFound, RoundsError
 from chat.events import (
     MESSAGE_COLUMNS,
     append_event,
@@ -28,6 +27,7 @@ from chat.posting import (  # noqa: F401  (the messaging entry points, re-export
     envelope_hash,
 )
 from chat.unread import with_unread
+from core.errors import ErrorCode, InvalidRequest, NotFound, RoundsError
 from patients.models import Patient
 from rooms import access
 from rooms.models import Department

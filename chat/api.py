@@ -5,7 +5,7 @@ from ninja.responses import Status
 from pydantic import Field
 
 from chat import actions, redaction
-from chat.protocol import MAX_REDACTION_REASON
+from core.protocol import MAX_REDACTION_REASON
 
 router = Router(tags=["threads"])
 

@@ -31,7 +31,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.models import AuthSession
-from chat import protocol
+from core import protocol
 from rooms.models import Department
 from rounds import logs, metrics
 

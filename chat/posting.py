@@ -23,7 +23,9 @@ from django.utils import timezone
 from accounts.keys import active_identity
 from accounts.models import IdentityKey
 from audit.actions import record, record_many
-from chat.crypto import (
+from chat.events import append_event, append_message_events, message_payload
+from chat.models import EventKind, Message, Thread
+from core.crypto import (
     BadSignature,
     CryptoError,
     EnvelopeHeader,
@@ -31,9 +33,7 @@ from chat.crypto import (
     b64encode,
     verify_envelope,
 )
-from chat.errors import ErrorCode, NotFound, RoundsError
-from chat.events import append_event, append_message_events, message_payload
-from chat.models import EventKind, Message, Thread
+from core.errors import ErrorCode, NotFound, RoundsError
 from media.attachments import check_attachment_refs, do_attach_uploads
 from rooms import access
 from rooms.models import Membership

@@ -21,10 +21,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.actions import record
-from chat.errors import ErrorCode, InvalidRequest, NotFound, RoundsError
 from chat.events import allocate_seq, append_event
 from chat.models import EventKind, Message, Thread
-from chat.protocol import MAX_REDACTION_REASON
+from core.errors import ErrorCode, InvalidRequest, NotFound, RoundsError
+from core.protocol import MAX_REDACTION_REASON
 from rooms import access
 from rooms.models import Role
 

@@ -5,7 +5,7 @@ The slice comes from `POST /api/compliance/cases/{id}/audit/proof`
 (compliance/proof.py). For each entry: the record its seal covers says what
 the entry says; the seal's hash is the chain hash of that record at its place
 after its previous hash; and the seal hash's inclusion path leads to the root
-the checkpoint signs (chat/crypto/audit_proof.py). The checkpoint's signature
+the checkpoint signs (core/crypto/audit_proof.py). The checkpoint's signature
 is checked with the PINNED checkpoint public key, never the key it names.
 Used by `rounds compliance export` before it signs a bundle and by `rounds
 verify-export` after; pure, no server.
@@ -17,7 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from chat.crypto.audit_proof import (
+from client.errors import RoundsClientError
+from core.crypto.audit_proof import (
     CHECKPOINT_V2,
     RECORD_FIELDS,
     canonical_record,
@@ -26,7 +27,6 @@ from chat.crypto.audit_proof import (
     leaf_hash,
     verify_inclusion,
 )
-from client.errors import RoundsClientError
 
 PIN = "audit_checkpoint"  # its name in the pins file
 ENV = "ROUNDS_AUDIT_CHECKPOINT_PUBLIC_KEY"

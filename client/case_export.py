@@ -37,13 +37,13 @@ from typing import Any
 import nacl.signing
 from reportlab import rl_config
 
-from chat.crypto import ChainHead, IdentityKeyPair
 from client import cases
 from client.audit_slice import NotProved, check_proved_slice, pinned_checkpoint_key
 from client.compliance import department_of, merge_pages, open_thread
 from client.compliance_key import compliance_key
 from client.errors import RoundsClientError
 from client.export_pdf import write_transcript
+from core.crypto import ChainHead, IdentityKeyPair
 
 FORMAT = "rounds-case-export-v2"
 MANIFEST, SIGNATURE = "manifest.json", "manifest.sig"

@@ -11,11 +11,11 @@ holds verified photos only (`rounds compliance read` shows the failure).
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chat.crypto import ChainHead, IdentityKeyPair
 from client.cases import timeline_pages
 from client.compliance import department_of, open_thread
 from client.errors import RoundsClientError
 from client.report import ReportPhoto, _id, _parse_time, build_report
+from core.crypto import ChainHead, IdentityKeyPair
 
 if TYPE_CHECKING:
     from client.sdk import RoundsClient

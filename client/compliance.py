@@ -7,7 +7,7 @@ does not verify stops the review (no chain, no timeline: which key a sender
 signed with is only known from it); every key version record is verified
 against the chain; a compliance wrap is used only if a key the chain
 admitted made it and it holds the key the record commits to; every envelope
-is opened as a member's client opens it (`chat.crypto.open_envelope`). A
+is opened as a member's client opens it (`core.crypto.open_envelope`). A
 message that fails a check stays in the timeline, marked with the code and
 without content: a reviewer must see what the server served, not a cleaned
 copy. Pure: pages and keys in, a timeline out; no I/O.
@@ -18,7 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from chat.crypto import (
+from client.errors import RoundsClientError
+from client.membership import verify_listing
+from client.photo_sdk import check_matches_attachments, parse_photo_body
+from client.trust import envelope_hash
+from core.crypto import (
     ChainHead,
     CryptoError,
     IdentityKeyPair,
@@ -34,10 +38,6 @@ from chat.crypto import (
     unwrap_room_key,
     verify_key_version,
 )
-from client.errors import RoundsClientError
-from client.membership import verify_listing
-from client.photo_sdk import check_matches_attachments, parse_photo_body
-from client.trust import envelope_hash
 
 OK: dict[str, Any] = {"ok": True}
 

@@ -15,7 +15,6 @@ from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
-from chat.crypto import ChainHead
 from client import cases
 from client.case_report import write_case_report
 from client.compliance import department_of, open_thread
@@ -23,6 +22,7 @@ from client.compliance_key import compliance_key
 from client.errors import RoundsClientError
 from client.pins import Pins, resolve_pins
 from client.transport import Connection
+from core.crypto import ChainHead
 
 CHECK_FAILED = 3  # exit code: the timeline was printed, but a check failed
 

@@ -15,8 +15,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from chat.crypto import CryptoError, IdentityKeyPair
 from client.errors import RoundsClientError
+from core.crypto import CryptoError, IdentityKeyPair
 
 _HEX_DIGITS = IdentityKeyPair.SIZE * 2
 MAX_FILE_BYTES = 4096  # 128 digits and a newline; anything larger is not a key file

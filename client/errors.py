@@ -4,7 +4,7 @@ client/sdk.py re-exports both names; they live here because client/sdk.py
 imports the photo modules, which raise them too.
 """
 
-from chat.crypto import CryptoError
+from core.crypto import CryptoError
 
 
 class RoundsClientError(Exception):
@@ -21,5 +21,5 @@ class RoundsClientError(Exception):
 
 
 def crypto_refusal(error: CryptoError, context: str = "") -> RoundsClientError:
-    """A `chat.crypto` error as a client error with the same code."""
+    """A `core.crypto` error as a client error with the same code."""
     return RoundsClientError(error.code, f"{context}{error}")

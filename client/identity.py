@@ -10,7 +10,9 @@ device recovers the same keys instead of showing "unable to decrypt"
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from chat.crypto import (
+from client.errors import RoundsClientError, crypto_refusal
+from client.passphrase import check_passphrase
+from core.crypto import (
     CryptoError,
     IdentityKeyPair,
     PublicIdentity,
@@ -20,8 +22,6 @@ from chat.crypto import (
     open_backup,
     seal_backup,
 )
-from client.errors import RoundsClientError, crypto_refusal
-from client.passphrase import check_passphrase
 
 if TYPE_CHECKING:
     from client.sdk import RoundsClient

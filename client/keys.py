@@ -9,7 +9,7 @@ What must survive a restart (chain heads, highest versions, envelopes
 seen) is in client/trust.py instead; the pins are in client/pins.py.
 """
 
-from chat.crypto import IdentityKeyPair, KeyVersionRecord, RoomKey
+from core.crypto import IdentityKeyPair, KeyVersionRecord, RoomKey
 
 
 class KeyRing:

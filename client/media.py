@@ -1,7 +1,7 @@
 """Encrypted blobs over HTTP: upload in resumable chunks, download with Range, check, decrypt.
 
 docs/media.md is the contract. The server only ever holds ciphertext: a
-blob is encrypted here with a fresh `FileKey` (chat/crypto/stream.py), and
+blob is encrypted here with a fresh `FileKey` (core/crypto/stream.py), and
 the key, the ciphertext's SHA-256 and its size go into the signed message
 body, never to the upload endpoints.
 
@@ -26,9 +26,9 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 import httpx
 from tqdm import tqdm
 
-from chat.crypto import CryptoError
-from chat.crypto.stream import FileKey, decrypt_stream, encrypt_stream
 from client.errors import RoundsClientError, crypto_refusal
+from core.crypto import CryptoError
+from core.crypto.stream import FileKey, decrypt_stream, encrypt_stream
 
 if TYPE_CHECKING:
     from client.sdk import RoundsClient
@@ -416,7 +416,7 @@ async def download_blob(
     """Download, check the hash against the message body's, then decrypt.
 
     Raises RoundsClientError: `hash_mismatch` (the stored blob is not the one
-    the sender signed for; nothing is decrypted), a chat.crypto code, or the
+    the sender signed for; nothing is decrypted), a core.crypto code, or the
     server's refusal.
     """
     with tempfile.TemporaryFile(prefix="rounds-down-") as ciphertext:

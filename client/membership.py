@@ -12,7 +12,10 @@ compared with the colleague (R7).
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from chat.crypto import (
+from client.errors import RoundsClientError, crypto_refusal
+from client.identity import checked_public
+from client.pins import normalise_fingerprint
+from core.crypto import (
     ChainHead,
     CryptoError,
     IdentityKeyPair,
@@ -23,9 +26,6 @@ from chat.crypto import (
     replay_membership_chain,
     sign_statement,
 )
-from client.errors import RoundsClientError, crypto_refusal
-from client.identity import checked_public
-from client.pins import normalise_fingerprint
 
 if TYPE_CHECKING:
     from client.sdk import RoundsClient

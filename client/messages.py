@@ -13,7 +13,9 @@ import asyncio
 import uuid
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from chat.crypto import (
+from client.errors import RoundsClientError, crypto_refusal
+from client.trust import envelope_hash
+from core.crypto import (
     MAX_PLAINTEXT,
     CryptoError,
     EnvelopeHeader,
@@ -22,8 +24,6 @@ from chat.crypto import (
     open_envelope,
     parse_envelope,
 )
-from client.errors import RoundsClientError, crypto_refusal
-from client.trust import envelope_hash
 
 if TYPE_CHECKING:
     from client.sdk import RoundsClient
@@ -150,7 +150,7 @@ class Messages:
         Raises:
             RoundsClientError: `redacted` (a tombstone), `envelope_mismatch`,
                 `duplicate`, `replay`, `no_room_key`, a membership code
-                (`membership_withheld`, `membership_fork`, …), a chat.crypto
+                (`membership_withheld`, `membership_fork`, …), a core.crypto
                 code (`sender_not_member`, `bad_signature`, `key_version_stale`,
                 `key_commitment_mismatch`, `decryption_failed`, …).
         """

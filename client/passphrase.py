@@ -1,7 +1,7 @@
 """How strong a chosen passphrase is, before it protects a key backup the server holds.
 
 The server keeps the sealed backup, so whoever holds the database can guess
-offline. chat/crypto's floor (16 characters, 8 distinct, two classes) stops
+offline. core/crypto's floor (16 characters, 8 distinct, two classes) stops
 the obvious; zxcvbn's estimate stops the guessable that pass it
 (`Password12345678`, `Summer2024Summer`, `hospital hospital`): at least
 10^12 guesses, counting the user's own name and login as known words
@@ -13,8 +13,8 @@ from collections.abc import Iterable
 
 from zxcvbn import zxcvbn
 
-from chat.crypto import WeakPassphrase
-from chat.crypto.backup import check_passphrase_strength, normalise_passphrase
+from core.crypto import WeakPassphrase
+from core.crypto.backup import check_passphrase_strength, normalise_passphrase
 
 MIN_GUESSES_LOG10 = 12
 # Words everyone in a hospital would try first.

@@ -16,11 +16,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chat.crypto import CryptoError, b64decode, b64encode
-from chat.crypto.stream import FileKey
 from client.errors import RoundsClientError, crypto_refusal
 from client.media import Progress, UploadedBlob, download_blob, encrypt_blob, upload_encrypted
 from client.photos import PreparedPhoto, prepare_photo
+from core.crypto import CryptoError, b64decode, b64encode
+from core.crypto.stream import FileKey
 
 if TYPE_CHECKING:
     from client.sdk import RoundsClient

@@ -12,7 +12,9 @@ compliance key. Newcomers get the earlier versions (R8).
 
 from typing import TYPE_CHECKING, Any
 
-from chat.crypto import (
+from client.errors import RoundsClientError, crypto_refusal
+from client.identity import checked_public
+from core.crypto import (
     ChainHead,
     CryptoError,
     InvalidEnvelope,
@@ -30,8 +32,6 @@ from chat.crypto import (
     verify_key_version,
     wrap_room_key,
 )
-from client.errors import RoundsClientError, crypto_refusal
-from client.identity import checked_public
 
 if TYPE_CHECKING:
     from client.sdk import RoundsClient

@@ -25,7 +25,6 @@ from typing import Any
 
 import httpx
 
-from chat.crypto import IdentityKeyPair, RoomKey
 from client.errors import RoundsClientError
 from client.identity import Identity
 from client.keys import KeyRing
@@ -36,6 +35,7 @@ from client.pins import resolve_pins
 from client.roomkeys import RoomKeys
 from client.transport import EVENT_TYPES, Connection, in_order_once
 from client.trust import TrustStore
+from core.crypto import IdentityKeyPair, RoomKey
 
 __all__ = ["EVENT_TYPES", "RoundsClient", "RoundsClientError", "in_order_once"]
 
@@ -137,7 +137,7 @@ class RoundsClient(Connection, PhotoMixin):
         (tests pass the minimum; leave them alone otherwise).
 
         Raises RoundsClientError: `recovery_secret_required`, `weak_passphrase`,
-        `wrong_passphrase` (or another chat.crypto code for a backup that
+        `wrong_passphrase` (or another core.crypto code for a backup that
         does not parse), `backup_missing`, `invalid_key` (the recovered or
         local key is not the published one), or the server's refusal.
         """

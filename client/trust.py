@@ -24,7 +24,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from chat.crypto import ChainHead
+from core.crypto import ChainHead
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS heads (

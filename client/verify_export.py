@@ -34,12 +34,12 @@ from typing import IO, Any
 import nacl.exceptions
 import nacl.signing
 
-from chat.crypto import CryptoError, MembershipChain, verify_envelope_in_chain
 from client.audit_slice import ENV, PIN, NotProved, check_proved_slice, pinned_checkpoint_key
 from client.case_export import CHUNK, FORMAT, MANIFEST, SIGNATURE
 from client.errors import RoundsClientError
 from client.membership import verify_listing
 from client.pins import resolve_pins
+from core.crypto import CryptoError, MembershipChain, verify_envelope_in_chain
 
 MAX_MANIFEST = 64 << 20
 

@@ -16,8 +16,8 @@ from django.utils import timezone
 from accounts.models import User
 from audit.actions import record
 from audit.models import AuditEvent
-from chat.errors import Conflict, InvalidRequest, NotFound
 from compliance.models import REASON_MAX, REFERENCE_MAX, Case
+from core.errors import Conflict, InvalidRequest, NotFound
 from patients.models import Patient
 from rooms import access
 from rooms.models import Department

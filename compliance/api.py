@@ -11,7 +11,7 @@ from ninja.responses import Status
 from pydantic import AwareDatetime, ConfigDict, Field
 
 from compliance import access_export, actions, proof, release
-from compliance.models import REASON_MAX, REFERENCE_MAX
+from compliance.actions import REASON_MAX, REFERENCE_MAX
 
 router = Router(tags=["compliance"])
 

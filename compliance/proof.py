@@ -2,7 +2,7 @@
 
 Each entry comes with the record its seal covers, the seal (place, previous
 hash, hash) and its inclusion path in the tree whose root the checkpoint
-signs (chat/crypto/audit_proof.py). Nothing about anyone else's entries is
+signs (core/crypto/audit_proof.py). Nothing about anyone else's entries is
 released: the paths are hashes of hashes. Pending entries are sealed first,
 and the checkpoint is the newest this process wrote if it covers the slice,
 else a new one written to the sink: one per export at most, not one per call
@@ -19,8 +19,8 @@ from audit.actions import seal_all
 from audit.checkpoints import CheckpointError, checkpoint_covering
 from audit.sinks import SinkError
 from audit.tree import SealTree
-from chat.errors import ErrorCode, RoundsError
 from compliance.actions import case_slice, slice_entry
+from core.errors import ErrorCode, RoundsError
 from rooms import access
 
 logger = logging.getLogger(__name__)

@@ -19,9 +19,9 @@ from django.utils import timezone
 from pydantic import ValidationError
 
 from audit.actions import record
-from chat.errors import ErrorCode, InvalidRequest, RoundsError
 from chat.models import Message
-from chat.protocol import MAX_ATTACHMENTS, AttachmentRef
+from core.errors import ErrorCode, InvalidRequest, RoundsError
+from core.protocol import MAX_ATTACHMENTS, AttachmentRef
 from media.models import (
     Attachment,
     AttachmentKeyword,

@@ -24,11 +24,11 @@ from django.db.models import Count, Max, Min, Q, QuerySet
 from django.utils import timezone
 
 from audit.actions import record
-from chat.errors import ErrorCode, InvalidRequest, NotFound, RoundsError
 from chat.events import MESSAGE_COLUMNS, message_row_payload
 from chat.models import Thread
 from compliance.models import Case
 from compliance.release import do_record_release
+from core.errors import ErrorCode, InvalidRequest, NotFound, RoundsError
 from media.models import Attachment, AttachmentKeyword, Consent, Keyword
 from patients.models import Patient
 from rooms import access

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from django.core.files.storage import Storage, storages
 
-from chat.errors import ErrorCode, RoundsError
+from core.errors import ErrorCode, RoundsError
 
 ALIAS = "attachments"
 BLOCK = 256 * 1024

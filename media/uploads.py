@@ -23,8 +23,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.actions import record
-from chat.crypto.stream import ciphertext_size as stream_ciphertext_size
-from chat.errors import ErrorCode, InvalidRequest, NotFound, RoundsError
+from core.crypto.stream import ciphertext_size as stream_ciphertext_size
+from core.errors import ErrorCode, InvalidRequest, NotFound, RoundsError
 from media import storage
 from media.models import Upload, UploadPart, UploadState
 from rooms import access

@@ -17,7 +17,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from chat.errors import ErrorCode, InvalidRequest, RoundsError
+from core.errors import ErrorCode, InvalidRequest, RoundsError
 from media import storage, uploads
 from rounds.http import RoundsAuth
 from rounds.text import check_storable

@@ -4,8 +4,8 @@ from datetime import date
 from typing import Any
 
 from audit.actions import record
-from chat.errors import InvalidRequest, NotFound
 from chat.models import Thread
+from core.errors import InvalidRequest, NotFound
 from patients.models import Admission, Patient, name_key
 from patients.retention import patient_retention
 from rooms import access

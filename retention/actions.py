@@ -15,9 +15,9 @@ from django.utils import timezone
 
 from accounts.models import User
 from audit.actions import record
-from chat.errors import Conflict, InvalidRequest, NotFound
 from chat.models import Thread
 from compliance.actions import clean_text
+from core.errors import Conflict, InvalidRequest, NotFound
 from patients.models import Patient
 from retention.models import REASON_MAX, LegalHold
 from rooms import access

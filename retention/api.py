@@ -5,7 +5,7 @@ from ninja.responses import Status
 from pydantic import ConfigDict, Field
 
 from retention import actions
-from retention.models import REASON_MAX
+from retention.actions import REASON_MAX
 
 router = Router(tags=["retention"])
 

@@ -41,9 +41,9 @@ from audit.checkpoints import write_checkpoint, write_prune_record
 from audit.guard import maintenance
 from audit.models import AuditEvent, AuditPrune, AuditSeal, latest_prune
 from audit.tree import CHUNK, seal_leaves
-from chat.crypto.audit_proof import fold, frontier_after
 from chat.models import Thread
 from compliance.models import Case
+from core.crypto.audit_proof import fold, frontier_after
 from retention.holds import active_holds, threads_held_by
 from retention.purge import run_lock
 

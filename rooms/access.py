@@ -12,9 +12,9 @@ from typing import Any
 from django.conf import settings
 from django.db.models import OuterRef, Q, Subquery
 
-from chat.errors import Conflict, ErrorCode, Forbidden, InvalidRequest, NotFound, RoundsError
 from chat.models import Message, Thread
 from compliance.models import Case
+from core.errors import Conflict, ErrorCode, Forbidden, InvalidRequest, NotFound, RoundsError
 from media.models import Attachment, Upload, UploadState
 from rooms.models import Department, Membership, Role
 

@@ -13,10 +13,10 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from audit.actions import record
-from chat.errors import ErrorCode, InvalidRequest, NotFound, RoundsError
 from chat.events import append_event
 from chat.models import EventKind
 from chat.unread import unread_by_department
+from core.errors import ErrorCode, InvalidRequest, NotFound, RoundsError
 from rooms import access
 from rooms.models import Department, Membership, Role
 
@@ -45,6 +45,12 @@ def department_data(department: Department, role: str | None = None) -> dict[str
     if role is not None:
         data["role"] = role
     return data
+
+
+def my_department_ids(actor: Any) -> list[int]:
+    """The departments whose events the caller's socket joins, before it reads their
+    numbers (list_my_departments): what is published in between is not lost."""
+    return list(access.member_department_ids(actor))
 
 
 def list_my_departments(actor: Any, *, unread: bool = False) -> list[dict[str, Any]]:

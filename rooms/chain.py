@@ -16,14 +16,14 @@ from django.db import transaction
 from accounts.keys import active_identity, active_institution_key
 from accounts.models import IdentityKey
 from audit.actions import record
-from chat.crypto import (
+from core.crypto import (
     CryptoError,
     PublicIdentity,
     SignedStatement,
     replay_membership_chain,
     verify_statement,
 )
-from chat.errors import ErrorCode, Forbidden, InvalidRequest, NotFound, RoundsError
+from core.errors import ErrorCode, Forbidden, InvalidRequest, NotFound, RoundsError
 from rooms import access
 from rooms.models import Department, Membership, MembershipStatement
 

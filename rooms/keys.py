@@ -16,7 +16,9 @@ from django.db import IntegrityError, transaction
 from accounts.keys import active_identity, active_institution_key
 from accounts.models import IdentityKey
 from audit.actions import record
-from chat.crypto import (
+from chat.events import append_event
+from chat.models import EventKind
+from core.crypto import (
     CONTEXT_KEY_VERSION,
     CONTEXT_WRAP,
     CryptoError,
@@ -24,9 +26,7 @@ from chat.crypto import (
     WrapRecord,
     b64encode,
 )
-from chat.errors import ErrorCode, InvalidRequest, RoundsError
-from chat.events import append_event
-from chat.models import EventKind
+from core.errors import ErrorCode, InvalidRequest, RoundsError
 from rooms import access
 from rooms.chain import chain_members, crypto_refusal, public_of
 from rooms.models import Department, KeyWrap, Membership, RoomKeyVersion
@@ -111,7 +111,7 @@ def _checked_wraps(
             if wrap.department != department_id:
                 raise InvalidRequest("A wrap names another department.")
             if wrap.wrapper_fp != wrapper.fingerprint:
-                # As chat.crypto has it: a record made by another wrapper is a bad signature.
+                # As core.crypto has it: a record made by another wrapper is a bad signature.
                 raise RoundsError(
                     "Wraps must be signed by the caller's own identity.",
                     code=ErrorCode.BAD_SIGNATURE,

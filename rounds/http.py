@@ -16,7 +16,7 @@ from ninja.parser import Parser
 from ninja.utils import check_csrf
 
 from accounts.actions import SESSION_KEY, resolve_session, resolve_token
-from chat.errors import ErrorCode, RoundsError
+from core.errors import ErrorCode, RoundsError
 from rounds.text import check_storable
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}

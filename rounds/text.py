@@ -12,7 +12,7 @@ API's parser (rounds/http.py) and the socket's frame parser
 import re
 from typing import Any
 
-from chat.errors import ErrorCode, RoundsError
+from core.errors import ErrorCode, RoundsError
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 

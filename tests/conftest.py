@@ -26,7 +26,7 @@ from django.db import connections
 from django.utils import timezone
 
 from audit.guard import maintenance
-from chat.crypto import (
+from core.crypto import (
     EMPTY_HEAD,
     ChainHead,
     IdentityKeyPair,

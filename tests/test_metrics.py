@@ -11,8 +11,8 @@ from django.test import AsyncClient, Client
 from prometheus_client.parser import text_string_to_metric_families
 
 from audit.actions import record, seal_all
-from chat import protocol
 from chat.consumers import batching
+from core import protocol
 from rounds import metrics
 from tests.chat.wsutil import connect_as, finish, ok, post, post_frame, recv
 from tests.conftest import open_socket, sealed

@@ -20,9 +20,9 @@ from django.utils import timezone
 from accounts.keys import active_institution_key, check_set_institution_key
 from accounts.models import AuthSession, IdentityKey, InstitutionKey, KeyBackup
 from audit.models import AuditEvent
-from chat.crypto import IdentityKeyPair, RoomKey, b64encode, wrap_room_key
 from chat.models import Event, Message, Receipt, Thread
 from compliance.models import Case
+from core.crypto import IdentityKeyPair, RoomKey, b64encode, wrap_room_key
 from media.models import Attachment, Upload
 from patients.models import Admission, Patient
 from retention.models import LegalHold

@@ -14,9 +14,9 @@ from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from accounts.models import AuthSession
-from chat import protocol
 from chat.actions import check_post_message
 from chat.models import Event, Message, Receipt, Thread
+from core import protocol
 from rooms.models import Membership
 from tests.conftest import Hospital, connect, issue_token, open_socket, sealed
 

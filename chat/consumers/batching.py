@@ -18,9 +18,9 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from chat.errors import RoundsError
 from chat.events import collecting_publications, publish_all
 from chat.posting import Post, check_post_messages
+from core.errors import RoundsError
 from rounds import logs, metrics
 
 logger = logging.getLogger(__name__)

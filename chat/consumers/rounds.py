@@ -29,14 +29,14 @@ from django.utils import timezone
 from pydantic import ValidationError
 
 from chat import actions as chat_actions
-from chat import protocol, redaction
+from chat import redaction
 from chat.consumers.batching import post_batcher
 from chat.consumers.limits import TokenBucket, connections
-from chat.errors import ErrorCode, RoundsError
 from chat.events import department_group, dumps, send_ephemeral, session_group, user_group
 from chat.lifecycle import this_process
+from core import protocol
+from core.errors import ErrorCode, RoundsError
 from rooms import actions as room_actions
-from rooms.access import member_department_ids
 from rounds import logs, metrics
 from rounds.text import check_storable, storable
 
@@ -147,7 +147,9 @@ class RoundsConsumer(AsyncWebsocketConsumer):
         await self.join(user_group(self.user.pk))
         await self.join(session_group(self.scope["auth_session_id"]))
         # Join first, then read the event numbers: nothing published in between is lost.
-        for department_id in await database_sync_to_async(member_department_ids)(self.user):
+        for department_id in await database_sync_to_async(room_actions.my_department_ids)(
+            self.user
+        ):
             await self.join(department_group(department_id))
         departments = await database_sync_to_async(room_actions.list_my_departments)(self.user)
         for department in departments:

@@ -15,7 +15,7 @@ from django.test import Client
 
 from accounts.models import IdentityKey, InstitutionKey, KeyBackup
 from audit.models import AuditEvent
-from chat.crypto import (
+from core.crypto import (
     IdentityKeyPair,
     WrongPassphrase,
     b64decode,

@@ -14,8 +14,8 @@ from audit.actions import verify_chain
 from audit.models import AuditEvent
 from chat import actions as chat_actions
 from chat import posting
-from chat.errors import RoundsError
 from chat.models import Event, Message, Receipt, Thread
+from core.errors import RoundsError
 from rooms import actions as room_actions
 from rooms.models import Membership
 from tests.conftest import sealed

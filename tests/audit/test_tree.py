@@ -5,7 +5,7 @@ import pytest
 from audit.actions import record, seal_all
 from audit.models import AuditSeal
 from audit.tree import SealTree, SealTreeError
-from chat.crypto.audit_proof import leaf_hash, roots_at, tree_root, verify_inclusion
+from core.crypto.audit_proof import leaf_hash, roots_at, tree_root, verify_inclusion
 
 pytestmark = pytest.mark.django_db
 

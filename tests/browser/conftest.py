@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
-from chat.crypto import IdentityKeyPair
 from client.sdk import RoundsClient
+from core.crypto import IdentityKeyPair
 from tests.live.servers import DEMO_PASSWORD, LiveCluster, live_cluster
 
 CHROMIUM = "/usr/bin/chromium"

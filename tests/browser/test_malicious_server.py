@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Request, WebSocketRoute, expect
 
-from chat.crypto import (
+from core.crypto import (
     ChainHead,
     IdentityKeyPair,
     RoomKey,

@@ -10,9 +10,9 @@ from django.utils import timezone
 from accounts.actions import _revoke
 from accounts.models import AuthSession, hash_token
 from chat import actions as chat_actions
-from chat import protocol
-from chat.crypto import decrypt_message
 from chat.models import Receipt
+from core import protocol
+from core.crypto import decrypt_message
 from rooms import actions as room_actions
 from tests.chat.wsutil import (
     assert_alive,

@@ -12,8 +12,8 @@ from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from chat import actions as chat_actions
-from chat import protocol
 from chat.actions import do_set_thread_closed
+from core import protocol
 from tests.chat.wsutil import (
     assert_alive,
     assert_closed,

@@ -19,9 +19,9 @@ from django.test import AsyncClient
 
 from accounts.actions import _revoke
 from accounts.models import AuthSession, hash_token
-from chat import protocol
 from chat.consumers import batching
 from chat.lifecycle import this_process
+from core import protocol
 from rounds import health
 from tests.chat.wsutil import (
     assert_alive,

@@ -21,7 +21,8 @@ from django.db import connection
 from accounts.models import IdentityKey
 from audit.models import AuditEvent
 from chat.actions import check_create_thread
-from chat.crypto import (
+from chat.models import Message, Thread
+from core.crypto import (
     ChainHead,
     IdentityKeyPair,
     RoomKey,
@@ -30,7 +31,6 @@ from chat.crypto import (
     decrypt_message,
     encrypt_message,
 )
-from chat.models import Message, Thread
 from rooms import actions as room_actions
 from rooms.models import KeyWrap
 from tests.chat.wsutil import (

@@ -11,8 +11,8 @@ from django.test.utils import CaptureQueriesContext
 
 from audit.models import AuditEvent
 from chat.actions import Post, check_post_message, check_post_messages
-from chat.errors import RoundsError
 from chat.models import Event, Message, Thread
+from core.errors import RoundsError
 from rooms.models import Department
 from tests.chat.wsutil import connect_as, finish, ok, recv
 from tests.conftest import Hospital, sealed

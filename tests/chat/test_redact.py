@@ -3,7 +3,7 @@ and keeps it, ciphertext and all, for compliance (chat/redaction.py).
 
 Each refusal has its test, and a refusal changes nothing: no row, no event,
 no audit entry. Every frame emitted, live or replayed, is validated against
-chat/protocol.py.
+core/protocol.py.
 """
 
 import threading
@@ -17,11 +17,11 @@ from django.test import TestCase
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from chat import protocol
 from chat.actions import check_history, check_post_message, check_set_thread_closed
-from chat.errors import RoundsError
 from chat.models import Event, EventKind, Message, Thread
 from chat.redaction import check_redact_message
+from core import protocol
+from core.errors import RoundsError
 from rooms.actions import do_remove_member
 from tests.chat.wsutil import (
     assert_alive,

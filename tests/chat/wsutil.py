@@ -1,4 +1,4 @@
-"""Helpers for the consumer tests: every server frame is validated against chat/protocol.py."""
+"""Helpers for the consumer tests: every server frame is validated against core/protocol.py."""
 
 import asyncio
 import itertools
@@ -6,7 +6,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from chat import protocol
+from core import protocol
 from tests.conftest import connect, issue_token
 
 _ids = itertools.count(1)

@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 
 from chat.actions import check_post_message, check_read_receipt
-from chat.crypto import ChainHead, IdentityKeyPair, b64encode
 from chat.redaction import check_redact_message
 from client import compliance_key as key_module
 from client.compliance import department_of, open_thread, review_thread
 from client.compliance_cli import _from, _to, format_review
 from client.compliance_key import compliance_key
 from client.errors import RoundsClientError
+from core.crypto import ChainHead, IdentityKeyPair, b64encode
 from tests.compliance.cases import open_case
 from tests.conftest import Api, Hospital, sealed
 from tests.live.forgeries import chain_under

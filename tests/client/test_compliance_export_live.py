@@ -21,8 +21,8 @@ import nacl.signing
 import pytest
 from PIL import Image
 
-from chat.crypto.audit_proof import canonical_record, chain_hash
 from client.case_export import MANIFEST, SIGNATURE, write_manifest
+from core.crypto.audit_proof import canonical_record, chain_hash
 from tests.client.test_compliance_live import (
     CAPTION,
     NOTE,

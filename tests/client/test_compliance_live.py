@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from chat.crypto import IdentityKeyPair
+from core.crypto import IdentityKeyPair
 from tests.live.cli import run_rounds
 from tests.live.sdk import (
     LIMITS,

@@ -12,12 +12,12 @@ import stat
 
 import pytest
 
-from chat.crypto import EMPTY_HEAD, ChainHead, IdentityKeyPair, RoomKey
 from client.errors import RoundsClientError
 from client.keys import KeyRing
 from client.pins import normalise_fingerprint, resolve_pins
 from client.sdk import RoundsClient
 from client.trust import TrustStore, envelope_hash
+from core.crypto import EMPTY_HEAD, ChainHead, IdentityKeyPair, RoomKey
 
 ADMIN = IdentityKeyPair.generate().fingerprint
 COMPLIANCE = IdentityKeyPair.generate().fingerprint

@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from chat.crypto import (
+from client.sdk import RoundsClient, RoundsClientError
+from core.crypto import (
     CryptoError,
     IdentityKeyPair,
     PublicIdentity,
@@ -24,7 +25,6 @@ from chat.crypto import (
     generate_recovery_secret,
     unwrap_room_key,
 )
-from client.sdk import RoundsClient, RoundsClientError
 from tests.live.sdk import (
     LIMITS,
     appoint,

@@ -27,7 +27,8 @@ from typing import Any
 import httpx
 import pytest
 
-from chat.crypto import (
+from client.sdk import RoundsClient, RoundsClientError
+from core.crypto import (
     ChainHead,
     IdentityKeyPair,
     RoomKey,
@@ -36,7 +37,6 @@ from chat.crypto import (
     make_key_version,
     wrap_room_key,
 )
-from client.sdk import RoundsClient, RoundsClientError
 from tests.live.forgeries import (
     another_key_under_commitment,
     chain_under,

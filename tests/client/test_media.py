@@ -17,8 +17,6 @@ import httpx
 import pytest
 from PIL import Image
 
-from chat.crypto import b64encode
-from chat.crypto.stream import FileKey
 from client.errors import RoundsClientError
 from client.media import (
     MAX_ATTEMPTS,
@@ -33,6 +31,8 @@ from client.media import (
 from client.photo_sdk import check_matches_attachments, parse_photo_body
 from client.photos import PhotoRefused
 from client.sdk import RoundsClient
+from core.crypto import b64encode
+from core.crypto.stream import FileKey
 
 Fault = Callable[[httpx.Request], httpx.Response | None]
 

@@ -14,9 +14,9 @@ import sqlite3
 
 import pytest
 
-from chat.crypto import CONTEXT_STATEMENT, IdentityKeyPair, b64encode, canonical_json
 from client import RoundsClient
 from client.sdk import RoundsClientError
+from core.crypto import CONTEXT_STATEMENT, IdentityKeyPair, b64encode, canonical_json
 from tests.live.sdk import (
     LIMITS,
     appoint,

@@ -2,8 +2,8 @@
 
 import pytest
 
-from chat.crypto import WeakPassphrase
 from client.passphrase import MIN_GUESSES_LOG10, check_passphrase, known_words
+from core.crypto import WeakPassphrase
 
 
 @pytest.mark.parametrize(

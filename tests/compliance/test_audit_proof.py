@@ -3,14 +3,14 @@
 import pytest
 
 from audit.models import AuditEvent, AuditSeal
-from chat.crypto.audit_proof import (
+from compliance.release import check_case_threads
+from core.crypto.audit_proof import (
     canonical_record,
     chain_hash,
     checkpoint_signature_ok,
     leaf_hash,
     verify_inclusion,
 )
-from compliance.release import check_case_threads
 from tests.compliance.cases import assert_refused, open_case, second_officer
 from tests.conftest import Api
 

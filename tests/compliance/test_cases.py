@@ -7,9 +7,9 @@ import pytest
 from django.test import override_settings
 
 from audit.models import AuditEvent
-from chat.errors import RoundsError
 from compliance.actions import check_open_case
 from compliance.models import Case, CaseDeletionError
+from core.errors import RoundsError
 from tests.compliance.cases import assert_refused, open_case, second_officer
 from tests.conftest import Api
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import settings
 from hypothesis.configuration import set_hypothesis_home_dir
 
-from chat.crypto import IdentityKeyPair, RoomKey, SignedKeyVersion, make_key_version
+from core.crypto import IdentityKeyPair, RoomKey, SignedKeyVersion, make_key_version
 from tests.crypto.support import (
     ADMIN,
     ALICE,

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from hypothesis import strategies as st
 
-from chat.crypto import (
+from core.crypto import (
     CONTEXT_ENVELOPE,
     CONTEXT_STATEMENT,
     GENESIS,
@@ -62,7 +62,7 @@ def raises_exactly(
 ) -> Iterator[pytest.ExceptionInfo]:
     """Like `pytest.raises`, but the error must be exactly `error`, not a subclass of it.
 
-    Every refusal in chat.crypto has one code (docs/crypto.md, section 11),
+    Every refusal in core.crypto has one code (docs/crypto.md, section 11),
     and `TruncatedStream` is a `DecryptionFailed`: `pytest.raises` alone
     would let one pass for the other.
     """

@@ -11,7 +11,7 @@ import random
 import nacl.signing
 import pytest
 
-from chat.crypto.audit_proof import (
+from core.crypto.audit_proof import (
     CHECKPOINT_V1,
     CHECKPOINT_V2,
     EMPTY_ROOT,

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chat.crypto import (
+from core.crypto import (
     IdentityKeyPair,
     InvalidEnvelope,
     UnsupportedVersion,
@@ -23,7 +23,7 @@ from chat.crypto import (
     open_backup,
     seal_backup,
 )
-from chat.crypto.backup import (
+from core.crypto.backup import (
     BLOB_SIZE,
     CROCKFORD,
     HEADER_SIZE,

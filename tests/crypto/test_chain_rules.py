@@ -9,7 +9,7 @@ Carol replaces Bob's key with his new phone's (6).
 
 import pytest
 
-from chat.crypto import (
+from core.crypto import (
     GENESIS,
     AttestedMember,
     BadSignature,

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chat.crypto import GENESIS, InvalidEnvelope, b64decode, b64encode, canonical_json
-from chat.crypto.encoding import (
+from core.crypto import GENESIS, InvalidEnvelope, b64decode, b64encode, canonical_json
+from core.crypto.encoding import (
     MAX_SAFE_INTEGER,
     check_fingerprint,
     check_hash,
@@ -18,7 +18,7 @@ from chat.crypto.encoding import (
     parse_canonical_json,
     parse_timestamp,
 )
-from chat.crypto.errors import UnsupportedVersion
+from core.crypto.errors import UnsupportedVersion
 from tests.crypto.support import moments, raises_exactly, spell_time, times
 
 

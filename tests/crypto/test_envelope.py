@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chat.crypto import (
+from core.crypto import (
     EMPTY_HEAD,
     GENESIS,
     MAX_PLAINTEXT,
@@ -34,7 +34,7 @@ from chat.crypto import (
     parse_envelope,
     verify_envelope,
 )
-from chat.crypto.encoding import parse_timestamp
+from core.crypto.encoding import parse_timestamp
 from tests.crypto.support import (
     BOB,
     MSG_ID,

@@ -9,7 +9,7 @@ the server's check (`verify_envelope`) and the primitive decryption
 import nacl.signing
 import pytest
 
-from chat.crypto import (
+from core.crypto import (
     DecryptionFailed,
     InvalidEnvelope,
     KeyCommitmentMismatch,
@@ -20,7 +20,7 @@ from chat.crypto import (
     parse_envelope,
     verify_envelope,
 )
-from chat.crypto.encoding import parse_timestamp
+from core.crypto.encoding import parse_timestamp
 from tests.crypto.support import (
     BOB,
     MSG_ID,

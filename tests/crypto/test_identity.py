@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chat.crypto import (
+from core.crypto import (
     CONTEXT_ENVELOPE,
     CONTEXT_KEY_VERSION,
     CONTEXT_STATEMENT,
@@ -21,7 +21,7 @@ from chat.crypto import (
     PublicIdentity,
     b64encode,
 )
-from chat.crypto.identity import CONTEXTS
+from core.crypto.identity import CONTEXTS
 from tests.crypto.support import raises_exactly
 
 # RFC 8032 section 7.1, test 1: secret key (seed), public key, empty message.

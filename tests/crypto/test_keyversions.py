@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chat.crypto import (
+from core.crypto import (
     CONTEXT_KEY_VERSION,
     GENESIS,
     BadSignature,

@@ -1,6 +1,6 @@
 """Known answers of libsodium itself (tests/crypto/data/README.md).
 
-These pin the primitive calls Rounds makes, exactly as chat/crypto makes
+These pin the primitive calls Rounds makes, exactly as core/crypto makes
 them, before Rounds' own vectors (test_vectors.py) build on them.
 """
 

@@ -11,7 +11,7 @@ held for them there.
 
 import pytest
 
-from chat.crypto import (
+from core.crypto import (
     BadSignature,
     ChainFork,
     ChainWithheld,
@@ -27,7 +27,7 @@ from chat.crypto import (
     verify_envelope,
     verify_envelope_in_chain,
 )
-from chat.crypto.envelope import check_key_version_of
+from core.crypto.envelope import check_key_version_of
 from tests.crypto.support import (
     ALICE,
     BOB,

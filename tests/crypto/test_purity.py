@@ -1,13 +1,13 @@
-"""chat.crypto is pure: it imports PyNaCl and the standard library, never Django."""
+"""core.crypto is pure: it imports PyNaCl and the standard library, never Django."""
 
 import ast
 import subprocess
 import sys
 from pathlib import Path
 
-import chat.crypto
+import core.crypto
 
-PACKAGE = Path(chat.crypto.__file__).parent
+PACKAGE = Path(core.crypto.__file__).parent
 ALLOWED_TOP_LEVEL = {
     "nacl",
     "base64",
@@ -45,7 +45,7 @@ def test_imports_are_pynacl_and_stdlib_only():
 
 def test_importing_does_not_load_django():
     code = (
-        "import sys, chat.crypto; "
+        "import sys, core.crypto; "
         "bad = [m for m in sys.modules if m.split('.')[0] in ('django', 'channels')]; "
         "assert not bad, bad"
     )
@@ -53,10 +53,10 @@ def test_importing_does_not_load_django():
 
 
 def test_public_api_is_exported():
-    for name in chat.crypto.__all__:
-        assert hasattr(chat.crypto, name), name
-    assert len(set(chat.crypto.__all__)) == len(chat.crypto.__all__)
-    assert set(chat.crypto.__all__) == {
+    for name in core.crypto.__all__:
+        assert hasattr(core.crypto, name), name
+    assert len(set(core.crypto.__all__)) == len(core.crypto.__all__)
+    assert set(core.crypto.__all__) == {
         # Identity and signatures
         "IdentityKeyPair",
         "PublicIdentity",
@@ -137,7 +137,7 @@ def test_public_api_is_exported():
 
 def test_error_codes_are_stable():
     """docs/crypto.md, section 11: the codes clients and the browser map to their messages."""
-    from chat.crypto import errors
+    from core.crypto import errors
 
     assert {cls.__name__: cls.code for cls in errors.CryptoError.__subclasses__()} | {
         "TruncatedStream": errors.TruncatedStream.code
@@ -164,4 +164,4 @@ def test_error_codes_are_stable():
     classes = [*errors.CryptoError.__subclasses__(), errors.TruncatedStream]
     assert len({cls.code for cls in classes}) == len(classes)
     for cls in classes:
-        assert getattr(chat.crypto, cls.__name__) is cls
+        assert getattr(core.crypto, cls.__name__) is cls

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chat.crypto import (
+from core.crypto import (
     CONTEXT_WRAP,
     BadSignature,
     DecryptionFailed,
@@ -32,7 +32,7 @@ from chat.crypto import (
     unwrap_room_key,
     wrap_room_key,
 )
-from chat.crypto.roomkeys import check_commitment
+from core.crypto.roomkeys import check_commitment
 from tests.crypto.support import ids, raises_exactly
 
 WRAP_KEYS = {
@@ -56,7 +56,7 @@ def record(room_key, nurse_alice, head_carol) -> WrapRecord:
 
 
 def test_commitment_known_answer():
-    """BLAKE2b-256 keyed with the room key, computed here two ways without chat.crypto."""
+    """BLAKE2b-256 keyed with the room key, computed here two ways without core.crypto."""
     key = bytes(range(32))
     message = b"rounds-key-commitment-v2\0" + b'{"department":12,"version":3}'
     expected = nacl.hash.blake2b(message, digest_size=32, key=key, encoder=nacl.encoding.RawEncoder)

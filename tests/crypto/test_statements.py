@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chat.crypto import (
+from core.crypto import (
     CONTEXT_STATEMENT,
     GENESIS,
     BadSignature,
@@ -30,7 +30,7 @@ from chat.crypto import (
     statement_hash,
     verify_statement,
 )
-from chat.crypto.statements import KINDS, ROLES
+from core.crypto.statements import KINDS, ROLES
 from tests.crypto.support import hashes, ids, raises_exactly, times
 
 # RFC 8032 section 7.1 test 1's seed and RFC 7748 section 6.1's X25519 secret: a fixed signer.
@@ -59,7 +59,7 @@ def replacement(plastic_surgery):
 
 
 def test_known_answer():
-    """Signed bytes, signature and hash, computed here without chat.crypto."""
+    """Signed bytes, signature and hash, computed here without core.crypto."""
     statement = MembershipStatement(
         department=12,
         seq=2,

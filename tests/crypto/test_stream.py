@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chat.crypto import (
+from core.crypto import (
     CHUNK_SIZE,
     DecryptionFailed,
     FileKey,
@@ -24,7 +24,7 @@ from chat.crypto import (
     encrypt_stream,
     encrypt_to_bytes,
 )
-from chat.crypto.stream import (
+from core.crypto.stream import (
     ABYTES,
     HEADER_SIZE,
     MAX_CHUNK_SIZE,

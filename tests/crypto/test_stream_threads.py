@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import chat.crypto.stream as stream
-from chat.crypto import CHUNK_SIZE, FileKey, decrypt_to_bytes, encrypt_stream
-from chat.crypto.stream import ABYTES
+import core.crypto.stream as stream
+from core.crypto import CHUNK_SIZE, FileKey, decrypt_to_bytes, encrypt_stream
+from core.crypto.stream import ABYTES
 
 WORKER = "rounds-stream-hash"
 BLOCK = CHUNK_SIZE + ABYTES

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from chat.crypto import (
+from core.crypto import (
     ChainHead,
     CryptoError,
     FileKey,
@@ -36,8 +36,8 @@ from chat.crypto import (
     verify_key_version,
     verify_statement,
 )
-from chat.crypto.backup import backup_limits
-from chat.crypto.identity import CONTEXT_KEY_VERSION, CONTEXT_STATEMENT, CONTEXT_WRAP
+from core.crypto.backup import backup_limits
+from core.crypto.identity import CONTEXT_KEY_VERSION, CONTEXT_STATEMENT, CONTEXT_WRAP
 from tests.vectors import generate
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors"

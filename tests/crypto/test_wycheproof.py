@@ -1,4 +1,4 @@
-"""Project Wycheproof (tests/vectors/wycheproof/) against the primitives chat/crypto uses.
+"""Project Wycheproof (tests/vectors/wycheproof/) against the primitives core/crypto uses.
 
 Each case has a `result`: `valid` must be accepted with the expected output,
 `invalid` refused. `acceptable` is what an implementation may do either way;
@@ -32,7 +32,7 @@ import nacl.bindings as b
 import nacl.exceptions
 import pytest
 
-from chat.crypto import (
+from core.crypto import (
     BadSignature,
     ChainHead,
     IdentityKeyPair,
@@ -41,7 +41,7 @@ from chat.crypto import (
     RoomKey,
     encrypt_message,
 )
-from chat.crypto import identity as identity_module
+from core.crypto import identity as identity_module
 
 WYCHEPROOF = Path(__file__).resolve().parents[1] / "vectors" / "wycheproof"
 X25519_P = 2**255 - 19

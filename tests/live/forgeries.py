@@ -10,7 +10,7 @@ a forged record as a server holding some member's keys could.
 from collections.abc import Callable
 from typing import Any
 
-from chat.crypto import (
+from core.crypto import (
     CONTEXT_WRAP,
     GENESIS,
     IdentityKeyPair,

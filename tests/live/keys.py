@@ -10,7 +10,7 @@ for every member the chain holds and for the demo compliance key, and
 messages name that head. A reader opens them as its client would: the
 chain replayed from the pinned admin key, the version's record verified
 against it, its own wrap, then the sender's signature and the ciphertext
-(`chat.crypto.open_envelope`).
+(`core.crypto.open_envelope`).
 
 `LiveKeys` keeps the identities and key versions for the module's cluster
 (one identity per persona, as the server allows), so tests sharing a
@@ -23,8 +23,8 @@ from collections.abc import Iterator
 import pytest
 
 from bench.keys import Encryption, Institution
-from chat.crypto import IdentityKeyPair, RoomKey
 from client.transport import Connection
+from core.crypto import IdentityKeyPair, RoomKey
 from tests.live.servers import DEMO_PASSWORD, LiveCluster
 
 PLAINTEXT = b"Flap warm and pink, capillary refill under 2 s."

@@ -13,8 +13,8 @@ import tempfile
 from collections.abc import Callable
 from typing import Any
 
-from chat.crypto import IdentityKeyPair
 from client.sdk import RoundsClient
+from core.crypto import IdentityKeyPair
 from tests.live.servers import DEMO_PASSWORD, LiveCluster, Server
 
 # The minimum Argon2id limits, so a backup costs milliseconds in tests.

@@ -19,9 +19,9 @@ import httpx
 import pytest
 import websockets
 
-from chat.crypto import RoomKey
 from client.sdk import RoundsClient, RoundsClientError
 from client.transport import Connection
+from core.crypto import RoomKey
 from tests.live.keys import PLAINTEXT, LiveKeys
 from tests.live.sdk import signed_in as pinned
 from tests.live.servers import LiveCluster, Server

@@ -1,6 +1,6 @@
 """Helpers for the tests of photo posts and the library: complete uploads made in the ORM
 (the upload endpoints have their own tests), photo refs, and posts whose published
-frames are captured and validated against chat/protocol.py."""
+frames are captured and validated against core/protocol.py."""
 
 import json
 import uuid
@@ -10,9 +10,9 @@ from typing import Any
 from django.test import TestCase
 from django.utils import timezone
 
-from chat import protocol
 from chat.actions import check_post_message
 from chat.events import collecting_publications
+from core import protocol
 from tests.conftest import Hospital, sealed
 
 

@@ -10,10 +10,10 @@ from channels.db import database_sync_to_async
 from django.test import TestCase
 
 from audit.models import AuditEvent
-from chat import protocol
 from chat.actions import Post, check_history, check_post_messages, events_after
-from chat.errors import RoundsError
 from chat.models import Message, Thread
+from core import protocol
+from core.errors import RoundsError
 from media.models import Attachment, AttachmentKeyword, Keyword, Upload
 from tests.chat.wsutil import assert_alive, connect_as, expect_refused, ok, post_frame, recv
 from tests.conftest import Hospital, sealed

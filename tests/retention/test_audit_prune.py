@@ -16,8 +16,8 @@ from audit.checkpoints import write_checkpoint
 from audit.guard import maintenance
 from audit.models import AuditEvent, AuditPrune, AuditSeal
 from audit.tree import CHUNK, SealTree
-from chat.crypto.audit_proof import leaf_hash, verify_inclusion
 from chat.models import Thread
+from core.crypto.audit_proof import leaf_hash, verify_inclusion
 from retention import audit_prune
 from retention.actions import check_place_hold
 from tests.compliance.cases import open_case

@@ -206,7 +206,7 @@ def test_the_command_prints_what_it_purged(ward):
 
 def test_a_purged_thread_cannot_be_reopened(ward):
     from chat.actions import check_set_thread_closed
-    from chat.errors import RoundsError
+    from core.errors import RoundsError
 
     run()
     with pytest.raises(RoundsError) as refused:

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from accounts.keys import check_publish_identity, check_set_institution_key
 from audit.models import AuditEvent
-from chat.crypto import (
+from core.crypto import (
     ChainHead,
     IdentityKeyPair,
     MembershipChain,

@@ -7,7 +7,7 @@ from django.core.management import CommandError, call_command
 
 from accounts.keys import check_publish_identity, check_set_institution_key
 from audit.models import AuditEvent
-from chat.crypto import IdentityKeyPair, SignedStatement, verify_statement
+from core.crypto import IdentityKeyPair, SignedStatement, verify_statement
 from rooms.models import MembershipStatement
 from tests.conftest import Hospital
 

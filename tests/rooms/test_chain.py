@@ -16,8 +16,8 @@ import os
 import pytest
 
 from accounts.models import IdentityKey
-from chat.crypto import ChainHead, IdentityKeyPair, SignedStatement, verify_statement
-from chat.errors import ErrorCode, RoundsError
+from core.crypto import ChainHead, IdentityKeyPair, SignedStatement, verify_statement
+from core.errors import ErrorCode, RoundsError
 from rooms import chain
 from rooms.actions import check_set_role, do_admit_member
 from rooms.models import Department

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from django.apps import apps
 
-from chat.crypto import b64encode
+from core.crypto import b64encode
 from rooms.chain import chain_members
 from rooms.models import Department, KeyWrap, RoomKeyVersion
 from rooms.models import MembershipStatement as StoredStatement

@@ -8,7 +8,7 @@ commitment. Every refusal leaves everything as it was.
 
 import pytest
 
-from chat.crypto import RoomKey
+from core.crypto import RoomKey
 from rooms.models import Department, KeyWrap
 from tests.rooms.keyring import (
     COMPLIANCE,

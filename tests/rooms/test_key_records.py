@@ -8,7 +8,7 @@ that key (else `not_attested`). Every refusal leaves everything as it was.
 
 import pytest
 
-from chat.crypto import CONTEXT_KEY_VERSION, ChainHead, RoomKey, SignedKeyVersion, b64encode
+from core.crypto import CONTEXT_KEY_VERSION, ChainHead, RoomKey, SignedKeyVersion, b64encode
 from rooms.models import Department
 from tests.rooms.keyring import EVERYONE, Keyed, expect_refused, flip_b64, keys_path, state
 

@@ -11,9 +11,9 @@ import pytest
 from django.test import Client
 
 from audit.models import AuditEvent
-from chat import protocol
 from chat.events import event_frame
 from chat.models import Event, EventKind
+from core import protocol
 from rooms.models import Department, Membership, Role
 from tests.conftest import Hospital, issue_token, make_user
 

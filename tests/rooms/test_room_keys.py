@@ -13,8 +13,10 @@ tests/rooms/test_key_history.py.
 import pytest
 
 from accounts.models import IdentityKey
-from chat import protocol
-from chat.crypto import (
+from chat.events import event_frame
+from chat.models import Event, EventKind
+from core import protocol
+from core.crypto import (
     CONTEXT_WRAP,
     ChainHead,
     IdentityKeyPair,
@@ -24,8 +26,6 @@ from chat.crypto import (
     b64encode,
     unwrap_room_key,
 )
-from chat.events import event_frame
-from chat.models import Event, EventKind
 from rooms import keys as keys_module
 from rooms.models import Department, KeyWrap, RoomKeyVersion
 from tests.rooms.keyring import (

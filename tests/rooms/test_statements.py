@@ -10,7 +10,7 @@ refusal has its code, and leaves everything as it was.
 import pytest
 
 from accounts.models import IdentityKey
-from chat.crypto import CONTEXT_STATEMENT, IdentityKeyPair, SignedStatement, sign_statement
+from core.crypto import CONTEXT_STATEMENT, IdentityKeyPair, SignedStatement, sign_statement
 from tests.rooms.keyring import ADMIN, Keyed, expect_refused, flip_b64, set_admin_key, state
 
 pytestmark = pytest.mark.django_db

@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from chat.crypto import (
+from core.crypto import (
     CONTEXT_ENVELOPE,
     CONTEXT_KEY_VERSION,
     CONTEXT_STATEMENT,
@@ -42,8 +42,8 @@ from chat.crypto import (
     sign_statement,
     wrap_room_key,
 )
-from chat.crypto.encoding import b64encode, canonical_json
-from chat.crypto.roomkeys import WrapRecord
+from core.crypto.encoding import b64encode, canonical_json
+from core.crypto.roomkeys import WrapRecord
 
 HERE = Path(__file__).resolve().parent
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from chat.errors import RoundsError
+from core.errors import RoundsError
 from media.attachments import check_load_keywords
 
 

@@ -20,8 +20,8 @@ from django.utils import timezone
 
 from accounts.keys import active_identity
 from accounts.models import User
-from chat.crypto import CryptoError, IdentityKeyPair, MembershipStatement, sign_statement
-from chat.errors import RoundsError
+from core.crypto import CryptoError, IdentityKeyPair, MembershipStatement, sign_statement
+from core.errors import RoundsError
 from rooms.chain import chain_members, check_post_statement
 from rooms.models import Department
 

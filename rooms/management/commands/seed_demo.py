@@ -14,7 +14,7 @@ from django.utils import timezone
 from accounts.keys import check_set_institution_key
 from accounts.models import User
 from audit.checkpoints import create_key, load_key
-from chat.crypto import IdentityKeyPair
+from core.crypto import IdentityKeyPair
 from patients.models import Admission, Patient
 from rooms.actions import do_admit_member, do_create_department
 

@@ -58,7 +58,7 @@ class Strict(BaseModel):
 class Envelope(Strict):
     """An end-to-end encrypted body: a small routing header and the ciphertext.
 
-    The frame schema only bounds it; chat.crypto.verify_envelope then checks
+    The frame schema only bounds it; core.crypto.verify_envelope then checks
     it as a v2 envelope signed by the sender (chat.posting.check_envelope).
     The server stores and relays both as they came and never decrypts.
     """

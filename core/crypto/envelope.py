@@ -64,7 +64,7 @@ SIGNATURE_SIZE = IdentityKeyPair.SIGNATURE_SIZE
 MAX_PLAINTEXT = 47 * 1024
 MAX_CIPHERTEXT = MAX_PLAINTEXT + TAG_SIZE
 
-# The same rule as chat/protocol.py's ClientMsgId.
+# The same rule as core/protocol.py's ClientMsgId.
 _CLIENT_MSG_ID = re.compile(r"[A-Za-z0-9_\-]{8,64}", re.ASCII)
 
 _AD_KEYS = (

@@ -1,4 +1,4 @@
-"""The errors of `chat.crypto`: one base class, one subclass per failure.
+"""The errors of `core.crypto`: one base class, one subclass per failure.
 
 Every error carries a stable `code` string, which is what a caller maps to
 its own error vocabulary (the server's `RoundsError`, the client's UI
@@ -10,7 +10,7 @@ from typing import ClassVar
 
 
 class CryptoError(Exception):
-    """Base class: anything `chat.crypto` refuses raises a subclass of this."""
+    """Base class: anything `core.crypto` refuses raises a subclass of this."""
 
     code: ClassVar[str] = "crypto_error"
     # Set by verify_membership_chain: the position of the statement at fault.

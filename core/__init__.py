@@ -1,0 +1,11 @@
+"""Rounds' core: what every app and both clients share, with no Django in it.
+
+- `core.errors`: the typed errors a client may see (one code enum, HTTP statuses);
+- `core.protocol`: the socket frames' schemas, limits and close codes;
+- `core.crypto`: the end-to-end cryptography (PyNaCl only), which the Python
+  client and the server both use, so they cannot drift.
+
+Nothing here imports Django or a Rounds app (tests/test_layers.py checks it):
+the apps import the core, never the other way round. docs/architecture.md
+has the apps' dependency order.
+"""
