@@ -15,9 +15,11 @@ function appointmentNotice(app, departmentId) {
       h("p", {}, first
         ? "Your appointment as head is not signed yet, so colleagues' browsers cannot trust the admissions you sign. An administrator signs it with the institution's key (Rounds → Administration). Give them:"
         : "Your admission as head is not signed yet: ask another head of this department to sign it (Members)."),
-      first ? h("p", {}, "Department number ", h("strong", { id: "appointment-department" }, String(departmentId)),
-        " · your user number ", h("strong", { id: "appointment-user" }, String(app.state.user.id))) : null,
-      first ? h("p", {}, "and read them your key fingerprint: ", h("span", { class: "fingerprint" }, c.groupFingerprint(app.e2e.fingerprint))) : null);
+      ...(first ? [
+        h("p", {}, "Department number ", h("strong", { id: "appointment-department" }, String(departmentId)),
+          " · your user number ", h("strong", { id: "appointment-user" }, String(app.state.user.id))),
+        h("p", {}, "and read them your key fingerprint: ", h("span", { class: "fingerprint" }, c.groupFingerprint(app.e2e.fingerprint))),
+      ] : []));
     notice.hidden = false;
   }).catch(() => {}); // an unverifiable chain is reported where it matters (members, keys)
   return notice;

@@ -28,7 +28,7 @@ export function render(app, departmentId) {
     };
     const sign = h("button", { type: "button", class: "primary", id: "confirm-sign", onclick: () => finish(true) }, "It matches: sign");
     dialog.replaceChildren(h("h2", {}, replacing ? `Sign ${name}'s new key` : `Sign ${name}'s admission`),
-      replacing ? h("p", { class: "notice" }, `${name} now uses another key than the one signed before (a new phone, or keys restored from another device). Sign it only after checking with ${name} in person or by a call you placed.`) : null,
+      ...(replacing ? [h("p", { class: "notice" }, `${name} now uses another key than the one signed before (a new phone, or keys restored from another device). Sign it only after checking with ${name} in person or by a call you placed.`)] : []),
       h("p", {}, `Ask ${name} to open Rounds and read their key fingerprint (My departments → My key fingerprint). Sign only if every group matches:`),
       h("p", { class: "fingerprint", id: "compare-fingerprint" }, c.groupFingerprint(fingerprint)),
       h("div", { class: "row" }, h("button", { type: "button", onclick: () => finish(false) }, "Cancel"), sign));
