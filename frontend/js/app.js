@@ -7,11 +7,12 @@
 import * as c from "./crypto.js";
 import { get, post, setSignedOutHandler } from "./api.js";
 import { E2E } from "./e2e/index.js";
+/** @import { Pins } from "./pins.js" */
 import { wipeKeys } from "./keystore.js";
 import { loadPins, mismatches, serverInstitutionKeys, unconfirmed } from "./pins.js";
 import { RoundsSocket } from "./socket.js";
 import { State } from "./state.js";
-import { toast } from "./ui.js";
+import { byId, toast } from "./ui.js";
 import { forgetBodyImages, forgetImages, readBody } from "./photos/photos.js";
 import * as login from "./views/login.js";
 import * as keys from "./views/keys.js";
@@ -56,20 +57,50 @@ const ROUTES = [
 
 export class App {
   constructor() {
+    /** @type {State | null} null while signed out */
     this.state = null;
+    /** @type {E2E | null} */
     this.e2e = null;
+    /** @type {RoundsSocket | null} null until the keys are ready */
     this.socket = null;
+    /** @type {Pins | null} */
     this.pins = null;
-    this.pinProblems = []; // server institution keys that differ from the pins: [{kind, code, …}]
+    /** @type {ReturnType<typeof mismatches>} server institution keys that differ from the pins */
+    this.pinProblems = [];
+    /** @type {Mounted | null} */
     this.mounted = null;
+    /** @type {string | null} "ready", "create", "backup" or "recover" (e2e/identity.js state) */
     this.keyState = null;
-    this.reader = null; // an officer's review: what it verified and the room keys it opened (compliance/reader.js)
-    this.openThread = null; // the conversation on screen, for read receipts
+    /** @type {Reader | null} an officer's review: what it verified and the room keys it opened (compliance/reader.js) */
+    this.reader = null;
+    /** @type {number | null} the conversation on screen, for read receipts */
+    this.openThread = null;
     addEventListener("hashchange", () => this.route());
-    document.getElementById("back").addEventListener("click", () => history.length > 1 ? history.back() : this.go("#/"));
-    document.getElementById("signout").addEventListener("click", () => this.signOut());
+    byId("back").addEventListener("click", () => history.length > 1 ? history.back() : this.go("#/"));
+    byId("signout").addEventListener("click", () => this.signOut());
     setSignedOutHandler(() => this.signedOutElsewhere());
     document.addEventListener("visibilitychange", () => this.openThread && this.markRead(this.openThread));
+  }
+
+  // What only a signed-in session uses, from the handlers and screens that exist only
+  // then (sign-out clears the screen and stops the socket before it drops them).
+
+  /** The signed-in user's state. */
+  get session() {
+    if (!this.state) throw new Error("not signed in");
+    return this.state;
+  }
+
+  /** The signed-in user's end-to-end encryption. */
+  get endToEnd() {
+    if (!this.e2e) throw new Error("not signed in");
+    return this.e2e;
+  }
+
+  /** The socket, once the keys are ready. */
+  get live() {
+    if (!this.socket) throw new Error("not connected");
+    return this.socket;
   }
 
   async boot() {
@@ -98,8 +129,8 @@ export class App {
     this.e2e = new E2E(user, this.pins);
     // A compliance officer reads under review cases with the compliance key file, not a key of their own.
     this.reader = user.is_compliance_officer ? new Reader(user, this.pins) : null;
-    this.keyState = await this.e2e.keyState();
-    document.getElementById("signout").hidden = false;
+    this.keyState = await this.endToEnd.keyState();
+    byId("signout").hidden = false;
     if (this.keyState !== "ready") {
       if (user.is_compliance_officer) {
         if (!(await this.settlePins())) this.go("#/pin");
@@ -117,7 +148,7 @@ export class App {
 
   /** Where a user without keys on this browser goes: administration, the compliance console, or key set-up. */
   keylessHome() {
-    const user = this.state.user;
+    const user = this.session.user;
     return user.is_admin ? "#/admin" : user.is_compliance_officer ? "#/compliance" : "#/keys";
   }
 
@@ -142,8 +173,10 @@ export class App {
     } catch {
       return true; // offline: every use checks the pins anyway
     }
-    this.pinProblems = mismatches(this.pins, server);
-    return unconfirmed(this.pins, server).length === 0;
+    const pins = this.pins;
+    if (!pins) throw new Error("not signed in");
+    this.pinProblems = mismatches(pins, server);
+    return unconfirmed(pins, server).length === 0;
   }
 
   /** Keys are ready: open the socket and show the app, once every institution key is pinned. */
@@ -164,58 +197,58 @@ export class App {
       onState: (state) => this.showConnection(state),
       onAuthLost: () => this.signedOutElsewhere(),
     });
-    this.socket.start();
+    this.live.start();
     if (["#/keys", "#/pin", ""].includes(location.hash)) this.go("#/");
     else this.route();
   }
 
   async onHello(hello, { resumed }) {
-    this.state.departments = new Map(hello.departments.map((d) => [d.id, d]));
+    this.session.departments = new Map(hello.departments.map((d) => [d.id, d]));
     if (!resumed) {
       // First socket, or a cursor the server refused: reload from the source.
-      this.state.loadedDepartments.clear();
-      this.state.messages.clear();
+      this.session.loadedDepartments.clear();
+      this.session.messages.clear();
     }
-    await Promise.all(hello.departments.map((d) => this.state.loadDepartment(d.id, { force: !resumed })));
-    this.state.changed("departments");
+    await Promise.all(hello.departments.map((d) => this.session.loadDepartment(d.id, { force: !resumed })));
+    this.session.changed("departments");
     if (this.openThread) this.markRead(this.openThread);
   }
 
   async onEvent(frame) {
-    this.e2e.observe(frame);
+    this.endToEnd.observe(frame);
     if (frame.type === "message.redacted") {
       const { thread, seq } = frame.message;
-      const entry = this.state.threadMessages(thread).get(seq);
-      if (entry && !entry.redacted && entry.sender?.id !== this.state.user.id) this.state.unreadGone(thread, seq);
+      const entry = this.session.threadMessages(thread).get(seq);
+      if (entry && !entry.redacted && entry.sender?.id !== this.session.user.id) this.session.unreadGone(thread, seq);
       this.redacted(thread, seq, { at: frame.redacted_at, by: frame.by });
-      this.state.apply(frame);
+      this.session.apply(frame);
       return;
     }
     if (frame.type === "message.new") {
-      this.state.apply(frame);
+      this.session.apply(frame);
       await this.addMessage(frame.message, frame.department);
       if (frame.message.thread === this.openThread) this.markRead(this.openThread);
       return;
     }
-    this.state.apply(frame);
+    this.session.apply(frame);
   }
 
   /** Decrypt and keep a message once, whether it came live, by resume or from history. */
   async addMessage(message, department) {
-    const list = this.state.threadMessages(message.thread);
+    const list = this.session.threadMessages(message.thread);
     const known = list.get(message.seq);
     if (known && (known.text !== null || known.redacted)) return known;
     const entry = { ...message, text: null, body: null, error: null };
-    const mine = this.state.outbox.get(message.client_msg_id);
+    const mine = this.session.outbox.get(message.client_msg_id);
     if (message.redacted) {
       // Removed for members: the server sends no envelope, there is nothing to open.
-      this.state.outbox.delete(message.client_msg_id);
+      this.session.outbox.delete(message.client_msg_id);
       list.set(message.seq, entry);
-      this.state.changed("decrypted", { thread: message.thread, seq: message.seq });
+      this.session.changed("decrypted", { thread: message.thread, seq: message.seq });
       return entry;
     }
     try {
-      const { text, header } = await this.e2e.open(message, department);
+      const { text, header } = await this.endToEnd.open(message, department);
       entry.sentAt = header.sent_at; // the sender's clock, signed: shown when far from the server's
       // A photo message is refused whole when the server lists other photos than were signed.
       Object.assign(entry, readBody(text, message.attachments));
@@ -226,37 +259,37 @@ export class App {
       // My own message just sent, whose key this device has not fetched back: its text is mine.
       else if (mine && ["no_room_key", "network"].includes(error.code)) Object.assign(entry, { text: mine.text, body: mine.photos ?? null });
     }
-    this.state.outbox.delete(message.client_msg_id);
+    this.session.outbox.delete(message.client_msg_id);
     list.set(message.seq, entry);
-    this.state.changed("decrypted", { thread: message.thread, seq: message.seq });
+    this.session.changed("decrypted", { thread: message.thread, seq: message.seq });
     return entry;
   }
 
   /** A message was redacted (by me, or an event): its text and photos go, a tombstone stays. */
   redacted(thread, seq, redacted) {
-    const entry = this.state.threadMessages(thread).get(seq);
+    const entry = this.session.threadMessages(thread).get(seq);
     if (!entry) return; // not loaded: its history page will say it is redacted
     forgetBodyImages(entry.body);
     Object.assign(entry, { redacted, text: null, body: null, error: null, envelope: null, attachments: [] });
-    this.state.changed("decrypted", { thread, seq });
+    this.session.changed("decrypted", { thread, seq });
   }
 
   /** Redact a message (the sender's "Delete", a head's "Redact"); retained for compliance. */
   async redact(thread, message, reason = "") {
     const frame = { type: "message.redact", message: message.id };
     if (reason.trim()) frame.reason = reason.trim();
-    await this.socket.ready();
-    const ack = await this.socket.request(frame);
-    this.redacted(ack.thread ?? thread, ack.seq ?? message.seq, { at: ack.redacted_at, by: { id: this.state.user.id, username: this.state.user.username } });
+    await this.live.ready();
+    const ack = await this.live.request(frame);
+    this.redacted(ack.thread ?? thread, ack.seq ?? message.seq, { at: ack.redacted_at, by: { id: this.session.user.id, username: this.session.user.username } });
     return ack;
   }
 
   async loadHistory(thread, beforeSeq = null) {
     const frame = { type: "history.fetch", thread, limit: 50 };
     if (beforeSeq) frame.before_seq = beforeSeq;
-    await this.socket.ready();
-    const page = await this.socket.request(frame);
-    const department = this.state.threads.get(thread)?.department;
+    await this.live.ready();
+    const page = await this.live.request(frame);
+    const department = this.session.threads.get(thread)?.department;
     for (const message of page.messages) await this.addMessage(message, department);
     return page;
   }
@@ -267,23 +300,23 @@ export class App {
    * `photos` body to show while it is pending; `text` is then the caption.
    */
   async send(threadId, text, { body = text, attachments = null, photos = null } = {}) {
-    const thread = this.state.threads.get(threadId);
+    const thread = this.session.threads.get(threadId);
     const clientMsgId = c.newClientMsgId();
-    const pending = { client_msg_id: clientMsgId, text, photos, thread: threadId, sender: { id: this.state.user.id, username: this.state.user.username }, created_at: new Date().toISOString(), pending: true };
-    this.state.outbox.set(clientMsgId, pending);
-    this.state.changed("outbox", { thread: threadId });
+    const pending = { client_msg_id: clientMsgId, text, photos, thread: threadId, sender: { id: this.session.user.id, username: this.session.user.username }, created_at: new Date().toISOString(), pending: true };
+    this.session.outbox.set(clientMsgId, pending);
+    this.session.changed("outbox", { thread: threadId });
     try {
       let envelope = await this.sealWhenReachable(body, { department: thread.department, thread: threadId, clientMsgId });
       let rekeyed = false;
       let internalErrors = 0;
       for (;;) {
-        await this.socket.ready();
+        await this.live.ready();
         try {
           const frame = { type: "message.post", thread: threadId, client_msg_id: clientMsgId, envelope };
           if (attachments) frame.attachments = attachments;
-          const ack = await this.socket.request(frame);
+          const ack = await this.live.request(frame);
           // Remembered like an envelope opened, so a server delivering it again is caught (R6).
-          await this.e2e.sent(clientMsgId, envelope, ack.message_id).catch(() => {});
+          await this.endToEnd.sent(clientMsgId, envelope, ack.message_id).catch(() => {});
           pending.seq = ack.seq;
           return ack;
         } catch (error) {
@@ -294,7 +327,7 @@ export class App {
             continue;
           }
           if (error.code === "timeout") {
-            this.socket.ws?.close(4000, "timeout");
+            this.live.ws?.close(4000, "timeout");
             continue;
           }
           if (error.code === "key_rotation_required" && !rekeyed) {
@@ -307,7 +340,7 @@ export class App {
       }
     } catch (error) {
       pending.failed = error;
-      this.state.changed("outbox", { thread: threadId });
+      this.session.changed("outbox", { thread: threadId });
       throw error;
     }
   }
@@ -316,25 +349,26 @@ export class App {
   async sealWhenReachable(text, options) {
     for (;;) {
       try {
-        return await this.e2e.seal(text, options);
+        return await this.endToEnd.seal(text, options);
       } catch (error) {
         if (error.code !== "network") throw error;
         await new Promise((resolve) => setTimeout(resolve, 500));
-        await this.socket.ready();
+        await this.live.ready();
       }
     }
   }
 
   async markRead(threadId) {
     if (document.visibilityState !== "visible" || !this.socket?.isOnline) return;
-    const thread = this.state.threads.get(threadId);
-    if (!thread || thread.last_seq <= this.state.myRead(threadId)) return;
+    const thread = this.session.threads.get(threadId);
+    if (!thread || thread.last_seq <= this.session.myRead(threadId)) return;
     try {
-      const result = await this.socket.request({ type: "receipt.read", thread: threadId, up_to_seq: thread.last_seq });
-      if (!this.state.receipts.has(threadId)) this.state.receipts.set(threadId, new Map());
-      this.state.receipts.get(threadId).set(this.state.user.id, result);
-      this.state.readTo(threadId, result.up_to_seq);
-      this.state.changed("receipt", { thread: threadId });
+      const result = await this.live.request({ type: "receipt.read", thread: threadId, up_to_seq: thread.last_seq });
+      let receipts = this.session.receipts.get(threadId);
+      if (!receipts) this.session.receipts.set(threadId, (receipts = new Map()));
+      receipts.set(this.session.user.id, result);
+      this.session.readTo(threadId, result.up_to_seq);
+      this.session.changed("receipt", { thread: threadId });
     } catch {
       // retried on the next message, focus or reconnect
     }
@@ -342,14 +376,14 @@ export class App {
 
   async typing(threadId, active) {
     try {
-      await this.socket.request({ type: "typing", thread: threadId, active });
+      await this.live.request({ type: "typing", thread: threadId, active });
     } catch {
       // typing is best effort
     }
   }
 
   showConnection(state) {
-    const el = document.getElementById("conn");
+    const el = byId("conn");
     el.dataset.state = state;
     el.textContent = { online: "", connecting: "Connecting…", offline: "Offline — reconnecting" }[state];
   }
@@ -412,11 +446,11 @@ export class App {
     }
     for (const dialog of document.querySelectorAll("dialog")) if (dialog.open) dialog.close();
     for (const dialog of document.querySelectorAll("body > dialog")) dialog.remove(); // photo viewer, photo sheet
-    document.getElementById("view").replaceChildren();
-    document.getElementById("title").textContent = "Rounds";
+    byId("view").replaceChildren();
+    byId("title").textContent = "Rounds";
     document.title = "Rounds";
-    document.getElementById("back").hidden = true;
-    document.getElementById("signout").hidden = true;
+    byId("back").hidden = true;
+    byId("signout").hidden = true;
     this.showConnection("online");
   }
 
@@ -439,7 +473,7 @@ export class App {
   /** A view's title once its data arrived; ignored if that view has left the screen meanwhile. */
   retitle(el, title) {
     if (this.mounted?.el !== el) return;
-    document.getElementById("title").textContent = title;
+    byId("title").textContent = title;
     document.title = `${title} — Rounds`;
   }
 
@@ -448,11 +482,11 @@ export class App {
     this.openThread = null;
     const mounted = view.render(this, ...params, query);
     this.mounted = mounted;
-    const main = document.getElementById("view");
+    const main = byId("view");
     main.replaceChildren(mounted.el);
-    document.getElementById("title").textContent = mounted.title || "Rounds";
+    byId("title").textContent = mounted.title || "Rounds";
     document.title = mounted.title && mounted.title !== "Rounds" ? `${mounted.title} — Rounds` : "Rounds";
-    document.getElementById("back").hidden = !mounted.back;
+    byId("back").hidden = !mounted.back;
     mounted.focus?.focus();
   }
 }

@@ -26,7 +26,7 @@ import { loadPin, savePin } from "./keystore.js";
  */
 
 /** @typedef {{fingerprint: string, public: {x25519: string, ed25519: string}} | null} ServerKey */
-/** @typedef {{admin?: ServerKey, compliance?: ServerKey} | null | undefined} ServerKeys */
+/** @typedef {{admin?: ServerKey, compliance?: ServerKey}} ServerKeys */
 
 /** @type {PinKind[]} */
 export const KINDS = ["admin", "compliance"];
@@ -93,7 +93,7 @@ export function serverInstitutionKeys() {
 /**
  * The kinds the user must still confirm: no pin, and the server has a key to show.
  * @param {Pins} pins
- * @param {ServerKeys} server
+ * @param {ServerKeys | null | undefined} server
  */
 export function unconfirmed(pins, server) {
   return KINDS.filter((kind) => !pins[kind] && server?.[kind]?.fingerprint);
@@ -102,7 +102,7 @@ export function unconfirmed(pins, server) {
 /**
  * Server keys that are not the pinned ones: [{kind, code, pinned, server}].
  * @param {Pins} pins
- * @param {ServerKeys} server
+ * @param {ServerKeys | null | undefined} server
  */
 export function mismatches(pins, server) {
   /** @type {{kind: PinKind, code: string, pinned: string, server: string}[]} */

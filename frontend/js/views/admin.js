@@ -82,7 +82,7 @@ export function render(app) {
         try {
           // Signed for the key shown above, which the head read out: if the server shows
           // another by now, nothing is signed (fingerprint_mismatch).
-          const { signed } = await withAdminKey(file.files[0], pins.admin,
+          const { signed } = await withAdminKey(file.files?.[0], pins.admin,
             (adminKey) => app.e2e.appointHead(department.id, head.id, adminKey, { fingerprint: identity.fingerprint }));
           const name = `${who[0].toUpperCase()}${who.slice(1)}`;
           result.textContent = signed.length

@@ -28,6 +28,12 @@ export function scopeText(scope) {
   return parts.join(", ") || "no scope";
 }
 
+/**
+ * @param {string} id
+ * @param {string} label
+ * @param {HTMLElement} input
+ * @param {string | null} [hint]
+ */
 function field(id, label, input, hint = null) {
   return h("div", {}, h("label", { for: id }, label), input, hint ? h("p", { class: "muted", id: `${id}-hint` }, hint) : null);
 }

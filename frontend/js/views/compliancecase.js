@@ -46,7 +46,7 @@ export function keyForm(app, departments, done) {
       submit.disabled = true;
       try {
         const verified = await departments();
-        const result = await withInstitutionKey("compliance", file.files[0], app.pins?.compliance,
+        const result = await withInstitutionKey("compliance", file.files?.[0], app.pins?.compliance,
           (identity) => app.reader.unwrap(identity, verified));
         done(result);
       } catch (error) {

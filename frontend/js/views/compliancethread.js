@@ -60,11 +60,16 @@ export function render(app, caseId, threadId) {
   const list = h("ol", { class: "messages", id: "timeline", "aria-label": "Messages, oldest first" });
   const members = h("details", { class: "card", id: "membership" }, h("summary", {}, "Membership"));
   const versions = h("details", { class: "card", id: "key-versions" }, h("summary", {}, "Conversation keys"));
+  /** @type {Map<number, string>} */
   let names = new Map();
+  /** @type {import("../photos/photos.js").Keyword[]} */
   let terms = [];
+  /** @type {any} the whole timeline (wholeTimeline), once loaded */
   let data = null;
+  /** @type {import("../compliance/reader.js").VerifiedDepartment | null} */
   let department = null;
-  let chainError = null; // the department's chain did not verify: every message fails with it
+  /** @type {any} anything thrown: the department's chain did not verify, and every message fails with it */
+  let chainError = null;
   keywords().then((k) => (terms = k)).catch(() => {});
 
   const name = (id) => names.get(id) ?? `user ${id}`;
@@ -95,14 +100,22 @@ export function render(app, caseId, threadId) {
 
   const membersWhen = (header) => {
     if (!header || !department) return null;
-    const at = [...names.keys()].map((id) => [id, department.chain.memberAt(id, header.chain_seq)]).filter(([, m]) => m);
+    const chain = department.chain;
+    /** @type {[number, import("../crypto.js").Member][]} */
+    const at = [];
+    for (const id of names.keys()) {
+      const m = chain.memberAt(id, header.chain_seq);
+      if (m) at.push([id, m]);
+    }
     return h("details", { class: "sub members-then" }, h("summary", {}, `Members when written (statement ${header.chain_seq})`),
       h("p", {}, at.map(([id, m]) => `${name(id)}${m.role === "head" ? " (head)" : ""}`).join(", ") || "none"));
   };
 
   const entry = (m, seen) => {
     const li = h("li", { class: "msg", dataset: { seq: m.seq, message: m.id } });
+    /** @type {any} */
     let opened = null;
+    /** @type {any} */
     let failure = chainError;
     if (!failure) {
       try {
@@ -115,7 +128,7 @@ export function render(app, caseId, threadId) {
     li.dataset.check = check;
     const meta = h("div", { class: "meta" }, h("strong", {}, m.sender.username),
       h("time", { datetime: m.created_at, title: fullTime(m.created_at) }, shortTime(m.created_at)));
-    /** @type {HTMLElement[]} */
+    /** @type {(HTMLElement | null)[]} */
     const parts = [meta];
     if (m.redacted) {
       const r = m.redacted;
@@ -140,11 +153,13 @@ export function render(app, caseId, threadId) {
       parts.push(h("p", { class: "sub seen-by" }, `Seen by ${seen.map((r) => `${r.user.username} ${fullTime(r.read_at)}`).join(", ")}`));
     }
     parts.push(membersWhen(opened?.header ?? null));
-    li.append(...parts.filter(Boolean));
+    li.append(...parts.filter((part) => part !== null));
     return li;
   };
 
+  // Drawn once the department verified.
   const drawMembership = () => {
+    if (!department) return;
     const chain = department.chain;
     const statements = department.raw.chain.statements.map((s) => s.signed.statement);
     members.replaceChildren(h("summary", {}, `Membership: ${chain.members.size} member${chain.members.size === 1 ? "" : "s"} now, ${statements.length} signed statements (verified)`),
@@ -157,6 +172,7 @@ export function render(app, caseId, threadId) {
   };
 
   const drawVersions = () => {
+    if (!department) return;
     const held = app.reader.keys.get(department.id) ?? new Map();
     const refused = app.reader.refusedWraps.get(department.id) ?? new Map();
     versions.replaceChildren(h("summary", {}, `Conversation keys: ${department.versions.size}`),

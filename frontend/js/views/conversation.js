@@ -83,7 +83,7 @@ export function render(app, threadId) {
         h("p", { class: "muted" }, state.departments.get(department)?.name ?? "")),
       thread.closed_at ? h("span", { class: "tag" }, `Closed ${shortTime(thread.closed_at)}`) : null),
       banner,
-      toggle].filter(Boolean));
+      toggle].filter((part) => part !== null));
     text.disabled = send.disabled = addPhotos.disabled = Boolean(thread.closed_at);
     text.placeholder = thread.closed_at ? "This conversation is closed" : "Write a message";
   };
@@ -100,7 +100,7 @@ export function render(app, threadId) {
       dialog.replaceChildren(h("h2", {}, "Seen by"),
         h("ul", { class: "list" }, rows.map((r) => h("li", { class: "card" }, h("strong", {}, state.displayName(department, r.user)), h("div", { class: "sub" }, fullTime(r.read_at))))),
         h("button", { type: "button", onclick: () => dialog.close() }, "Close"));
-      dialog.querySelector("button").focus();
+      dialog.querySelector("button")?.focus();
     } catch (e) {
       dialog.replaceChildren(h("p", { class: "error" }, explain(e)), h("button", { type: "button", onclick: () => dialog.close() }, "Close"));
     }

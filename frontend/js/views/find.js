@@ -52,6 +52,7 @@ export function render(app) {
   const results = h("ul", { class: "list", "aria-label": "Patients found", "aria-live": "polite" });
   const message = h("p", { role: "status", class: "muted" });
   const scanArea = h("div", { class: "stack" });
+  /** @type {(() => void) | null} */
   let stopScan = null;
 
   const search = async () => {

@@ -33,7 +33,9 @@ function derivation(message) {
     h("p", { role: "status" }, text, " ", elapsed),
     h("progress", { "aria-label": message }),
     cancel);
-  let timer = null;
+  /** @type {ReturnType<typeof setInterval> | undefined} */
+  let timer;
+  /** @type {AbortController | null} */
   let controller = null;
   cancel.addEventListener("click", () => controller?.abort());
   return {

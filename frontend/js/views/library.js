@@ -20,7 +20,14 @@ const PAGE = 30;
 const CATEGORIES = { site: "Site", context: "Context" };
 const ORDER = (category) => ({ site: 0, context: 1 })[category] ?? 2;
 
-/** One library item as a tile: thumbnail, date, keywords (and the patient when asked). */
+/**
+ * One library item as a tile: thumbnail, date, keywords (and the patient when asked).
+ * @param {any} app
+ * @param {ImageUrls} urls
+ * @param {any} item
+ * @param {{showPatient?: boolean, list?: any[], open?: (app: any, item: any) => Promise<any>}} [options]
+ *   `list`: the items shown with it, for the viewer's comparison
+ */
 export function libraryTile(app, urls, item, { showPatient = true, list = [], open = openItem } = {}) {
   const img = h("img", { alt: "" });
   const who = showPatient ? h("span", { class: "tile-patient" }, `${patientLabel(item.patient)} · IPP ${item.patient.ipp}`) : null;
@@ -55,10 +62,11 @@ export function render(app, query) {
   const caseId = officer ? Number(query.get("case")) || null : null;
   const urls = new ImageUrls({ caseId });
   const open = caseId ? (_, item) => app.reader.photoOf(item) : openItem;
+  /** @type {HTMLSelectElement | null} */
   const casePicker = officer ? h("select", { id: "lib-case", name: "case", onchange: () => {
     const params = filters();
     params.delete("case");
-    if (casePicker.value) params.set("case", casePicker.value);
+    if (casePicker?.value) params.set("case", casePicker.value);
     app.go(`#/library${params.size ? `?${params}` : ""}`);
   } }, h("option", { value: "" }, app.keyState === "ready" ? "My departments (no case)" : "Choose a case…")) : null;
   let patientId = Number(query.get("patient")) || null;
@@ -78,6 +86,7 @@ export function render(app, query) {
   const grid = h("ul", { class: "grid", id: "library-grid", "aria-label": "Photos", "aria-live": "polite" });
   const status = h("p", { class: "muted", role: "status" });
   const more = h("button", { type: "button", id: "load-more", hidden: true }, "Load more");
+  /** @type {any[]} the items listed so far, for the viewer's comparison */
   let list = [];
   let cursor = null;
   let generation = 0;

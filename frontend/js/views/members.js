@@ -59,6 +59,7 @@ export function render(app, departmentId) {
 
   const draw = async () => {
     const [members, keys] = await Promise.all([state.departmentMembers(departmentId, { force: true }), get(`/api/departments/${departmentId}/keys`)]);
+    /** @type {import("../crypto.js").MembershipChain | null} */
     let chain = null;
     try {
       chain = await app.e2e.chain(departmentId, { fresh: true });

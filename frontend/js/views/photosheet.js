@@ -19,6 +19,7 @@ function megabytes(bytes) {
 export function openPhotoSheet(app, threadId) {
   const urls = new ImageUrls();
   const chosen = []; // prepared photos
+  /** @type {MediaStream | null} */
   let stream = null;
   let busy = false;
   let cancelled = false;
@@ -81,7 +82,7 @@ export function openPhotoSheet(app, threadId) {
   };
 
   fileInput.addEventListener("change", async () => {
-    for (const file of [...fileInput.files]) await add(() => preparePhoto(file));
+    for (const file of [...(fileInput.files ?? [])]) await add(() => preparePhoto(file));
     fileInput.value = "";
   });
 

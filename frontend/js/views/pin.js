@@ -36,7 +36,8 @@ export function render(app) {
       done(app);
       return;
     }
-    const fingerprint = server[kind].fingerprint;
+    // unconfirmed() lists only the kinds the server has a key for.
+    const fingerprint = /** @type {{fingerprint: string}} */ (server[kind]).fingerprint;
     const [title, why] = WHAT[kind];
     const confirm = h("button", {
       class: "primary", type: "button", id: `confirm-${kind}-key`,

@@ -23,7 +23,9 @@ export function isoWeek(date) {
 
 /** Monday and Sunday ("YYYY-MM-DD") of an ISO week. */
 export function weekDays(week) {
-  const [, year, number] = /^(\d{4})-W(\d\d)$/.exec(week).map(Number);
+  const match = /^(\d{4})-W(\d\d)$/.exec(week);
+  if (!match) throw new RangeError(`not an ISO week: ${week}`);
+  const [, year, number] = match.map(Number);
   const jan4 = new Date(Date.UTC(year, 0, 4));
   const monday = new Date(jan4);
   monday.setUTCDate(jan4.getUTCDate() - ((jan4.getUTCDay() || 7) - 1) + (number - 1) * 7);

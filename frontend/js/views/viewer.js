@@ -47,7 +47,9 @@ function zoomStage(label, onZoom = () => {}) {
     setZoom(zoom * Math.exp(-event.deltaY / 300), event.clientX - box.left, event.clientY - box.top);
   }, { passive: false });
   // One pointer pans, two pinch (touch-action: none in the CSS).
+  /** @type {Map<number, {x: number, y: number}>} */
   const pointers = new Map();
+  /** @type {{distance: number, zoom: number} | null} */
   let pinch = null;
   stage.addEventListener("pointerdown", (event) => {
     pointers.set(event.pointerId, { x: event.clientX, y: event.clientY });
