@@ -1,6 +1,6 @@
 // @ts-check
 // Rounds' end-to-end cryptography in the browser: the same bytes as
-// chat/crypto/ (docs/crypto.md, format 2), proven by tests/vectors/ in
+// core/crypto/ (docs/crypto.md, format 2), proven by tests/vectors/ in
 // tests/browser. Await `ready` once before calling anything else.
 export { ready } from "./crypto/sodium.js";
 export * from "./crypto/errors.js";

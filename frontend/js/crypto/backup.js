@@ -1,5 +1,5 @@
 // @ts-check
-// Key backup blob v1 (docs/crypto.md §4), as chat/crypto/backup.py: the
+// Key backup blob v1 (docs/crypto.md §4), as core/crypto/backup.py: the
 // identity sealed under Argon2id(recovery secret). The server keeps the blob
 // and can guess offline, hence the strength rule and the limits.
 import sodium from "./sodium.js";

@@ -1,6 +1,6 @@
 // @ts-check
 // A department's membership chain, replayed (docs/crypto.md §6), as
-// chat/crypto/chain.py: the root of every trust decision. The client decides
+// core/crypto/chain.py: the root of every trust decision. The client decides
 // from it, never from the server's say-so:
 //
 // - whom to wrap a new room key for (the members at the head);

@@ -1,6 +1,6 @@
 // @ts-check
 // Strict base64 and canonical JSON (docs/crypto.md §1), byte for byte as
-// chat/crypto/encoding.py: one value has one spelling, so a signer and a
+// core/crypto/encoding.py: one value has one spelling, so a signer and a
 // verifier never disagree about what was signed.
 import { invalidEnvelope, unsupportedVersion } from "./errors.js";
 
@@ -194,7 +194,7 @@ export function checkHash(value, name) {
 }
 
 // RFC 3339 with a mandatory offset: what toISOString() and Python's
-// isoformat() write, and nothing looser (chat/crypto/encoding.py _TIMESTAMP).
+// isoformat() write, and nothing looser (core/crypto/encoding.py _TIMESTAMP).
 const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?(Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$/;
 
 /**

@@ -1,5 +1,5 @@
 // @ts-check
-// Message envelope v2 (docs/crypto.md §8), as chat/crypto/envelope.py:
+// Message envelope v2 (docs/crypto.md §8), as core/crypto/envelope.py:
 // XChaCha20-Poly1305 under the room key, signed by the sender.
 //
 //   {"header": {"v": 2, "room", "thread", "key_version", "key_commitment",
@@ -61,7 +61,7 @@ const TAG_SIZE = 16;
 // fits the server's 64 KiB frame with its message.post wrapper.
 export const MAX_PLAINTEXT = 47 * 1024;
 const MAX_CIPHERTEXT = MAX_PLAINTEXT + TAG_SIZE;
-// The same rule as chat/protocol.py's ClientMsgId.
+// The same rule as core/protocol.py's ClientMsgId.
 const CLIENT_MSG_ID = /^[A-Za-z0-9_-]{8,64}$/;
 const AD_KEYS = ["v", "room", "thread", "key_version", "key_commitment", "chain_seq", "chain_head", "sender", "client_msg_id", "sent_at"];
 const HEADER_KEYS = [...AD_KEYS, "nonce", "sig"];

@@ -1,5 +1,5 @@
 // @ts-check
-// The browser's mirror of chat/crypto/errors.py: one class, a stable `code`.
+// The browser's mirror of core/crypto/errors.py: one class, a stable `code`.
 // Messages name the field at fault, never key material or plaintext.
 
 export class CryptoError extends Error {

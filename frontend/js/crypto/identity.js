@@ -1,5 +1,5 @@
 // @ts-check
-// User identities (docs/crypto.md §3), as chat/crypto/identity.py: X25519 to
+// User identities (docs/crypto.md §3), as core/crypto/identity.py: X25519 to
 // receive sealed room keys, Ed25519 to sign; every signature covers a
 // NUL-terminated context so one made for a purpose never verifies for another.
 import sodium from "./sodium.js";

@@ -1,5 +1,5 @@
 // @ts-check
-// Key version records (docs/crypto.md §7), as chat/crypto/keyversions.py: a
+// Key version records (docs/crypto.md §7), as core/crypto/keyversions.py: a
 // room key version bound to the membership chain that made it.
 //
 //   {"record": {"v": 2, "department": 12, "version": 4,

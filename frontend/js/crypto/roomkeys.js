@@ -1,6 +1,6 @@
 // @ts-check
 // Room keys, their commitments and signed wrap records (docs/crypto.md §5), as
-// chat/crypto/roomkeys.py. The sealed content names its department and
+// core/crypto/roomkeys.py. The sealed content names its department and
 // version, so a wrap moved to another room or version is refused even if a
 // member re-signed it; and every version has one commitment, signed in its key
 // version record, in every wrap and in every envelope, so a version cannot

@@ -1,5 +1,5 @@
 // @ts-check
-// Membership statements v2 (docs/crypto.md §6), as chat/crypto/statements.py:
+// Membership statements v2 (docs/crypto.md §6), as core/crypto/statements.py:
 // one change to a department's membership, signed by a head (the first head
 // by the pinned admin key), numbered (`seq`, from 1) and linked to the
 // statement before it (`prev`, its hash), so the department's history is one

@@ -1,5 +1,5 @@
 // @ts-check
-// File stream v1 (docs/crypto.md §8), as chat/crypto/stream.py: secretstream
+// File stream v1 (docs/crypto.md §8), as core/crypto/stream.py: secretstream
 // chunks under a random file key, the 9-byte prefix as every chunk's AD,
 // TAG_FINAL on the last; truncation, reordering and trailing data refused.
 // In memory here (photos are a few MB); decryptStream returns all or throws.
