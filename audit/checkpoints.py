@@ -231,7 +231,7 @@ def parse(name: str, raw: bytes) -> Checkpoint:
     except (ValueError, TypeError):
         raise CheckpointError(f"checkpoint {name} is not a checkpoint") from None
     kinds = (int, str, int, str, str, str, str, str)
-    values = (checkpoint.seq, checkpoint.hash, checkpoint.count, checkpoint.at)
+    values: tuple[object, ...] = (checkpoint.seq, checkpoint.hash, checkpoint.count, checkpoint.at)
     values += (checkpoint.key, checkpoint.signature, checkpoint.format, checkpoint.root)
     fields = set(data) | {"signature"}
     if (

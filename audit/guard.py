@@ -47,11 +47,11 @@ def maintenance(connection: BaseDatabaseWrapper) -> Iterator[None]:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT set_config(%s, 'off', false)", [PG_SETTING])
     else:
-        connection.audit_maintenance = True
+        connection.audit_maintenance = True  # type: ignore[attr-defined]  # Rounds' own flag
         try:
             yield
         finally:
-            connection.audit_maintenance = False
+            connection.audit_maintenance = False  # type: ignore[attr-defined]  # see above
 
 
 def install_sql(vendor: str) -> list[str]:

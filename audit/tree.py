@@ -64,7 +64,7 @@ class SealTree:
         self.start = anchor.seq if anchor is not None and anchor.seq <= size else 0
         self.pruned = (
             frontier_ranges([(w, bytes.fromhex(h)) for w, h in anchor.frontier])
-            if self.start
+            if anchor is not None and self.start
             else {}
         )
         if self.start % chunk:

@@ -210,11 +210,11 @@ def events_after(
     rows = Event.objects.filter(department_id=department_id, seq__gt=after_seq)
     if before_seq is not None:
         rows = rows.filter(seq__lt=before_seq)
-    rows = rows.order_by("seq").values_list(
+    values = rows.order_by("seq").values_list(
         "seq", "kind", "payload", "message_id", *MESSAGE_FIELDS_OF_EVENT
     )[:limit]
     frames = []
-    for seq, kind, payload, message_id, *message in rows:
+    for seq, kind, payload, message_id, *message in values:
         frame: dict[str, Any] = {"type": kind, "department": department_id, "event_seq": seq}
         if kind == EventKind.MESSAGE_NEW:
             frame["message"] = message_row_payload(message) if message_id else None

@@ -165,6 +165,7 @@ def append_event(
     """
     if seq is None:
         seq = allocate_seq("rooms_department", "event_seq", department_id)
+        assert seq is not None  # the department exists: the caller holds it
     event = Event.objects.create(
         department_id=department_id,
         seq=seq,

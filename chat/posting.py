@@ -452,7 +452,7 @@ def _answer_stored_retries(
     refused = [
         (index, post, body_hash)
         for index, post, _, body_hash in checked
-        if isinstance(outcomes.get(index), RoundsError) and outcomes[index].code in RETRYABLE
+        if isinstance(outcome := outcomes.get(index), RoundsError) and outcome.code in RETRYABLE
     ]
     if not refused:
         return
@@ -490,12 +490,12 @@ def _store_posts(
         if (row := _take_thread_numbers(thread_id, per_thread[thread_id])) is not None
     }
     per_department: dict[int, int] = {}
-    for thread in threads.values():
-        if thread["closed_at"] is None:
-            department_id = thread["department_id"]
-            per_department[department_id] = per_department.get(department_id, 0) + thread["taken"]
-    for thread in threads.values():
-        per_department.setdefault(thread["department_id"], 0)
+    for taken in threads.values():
+        if taken["closed_at"] is None:
+            department_id = taken["department_id"]
+            per_department[department_id] = per_department.get(department_id, 0) + taken["taken"]
+    for taken in threads.values():
+        per_department.setdefault(taken["department_id"], 0)
     departments = {
         department_id: _take_department_numbers(department_id, per_department[department_id])
         for department_id in sorted(per_department)

@@ -16,15 +16,27 @@ see as a member (the threads' `last_seq`, their own receipts, and who sent
 what, which history serves), and no message content is read.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.db.models import Count, IntegerField, Max, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 
 from chat.models import Message, Receipt, Thread
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
-def with_unread(threads: QuerySet[Thread], user_id: int) -> QuerySet[Thread]:
+
+class Unread(TypedDict):
+    """What `with_unread` adds to each thread."""
+
+    last_read_seq: int
+    unread: int
+
+
+def with_unread(
+    threads: QuerySet[Thread], user_id: int
+) -> "QuerySet[WithAnnotations[Thread, Unread]]":
     """`threads` annotated with `last_read_seq` and `unread` for the reader `user_id`.
 
     Args:

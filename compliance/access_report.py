@@ -66,7 +66,7 @@ class Footprint:
 def footprint(patient_id: int) -> Footprint:
     """What names the patient's objects, read in a fixed number of queries (one more
     per case): most entries name a thread, a message or an upload, not the patient."""
-    threads = {
+    threads: dict[int, Thread] = {
         t.pk: t
         for t in Thread.objects.filter(patient_id=patient_id).annotate(kept=Count("messages"))
     }

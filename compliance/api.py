@@ -1,7 +1,7 @@
 """Review cases over HTTP (docs/compliance.md): parse, call one action, reply."""
 
 from collections.abc import AsyncIterator, Iterator
-from typing import Literal
+from typing import Literal, cast
 
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
@@ -121,11 +121,18 @@ def _one_piece_at_a_time(request, response: StreamingHttpResponse) -> StreamingH
     instead as it is sent, in the request's own thread (thread-sensitive), where the
     CSV's rows are read on the request's database connection."""
     if isinstance(request, ASGIRequest):
-        response.streaming_content = _pieces(iter(response.streaming_content))
+        # Both responses above were built from a sync iterator (a generator, a file).
+        response.streaming_content = _pieces(
+            iter(cast(Iterator[bytes], response.streaming_content))
+        )
     return response
 
 
 async def _pieces(pieces: Iterator[bytes]) -> AsyncIterator[bytes]:
-    step = sync_to_async(next)
-    while (piece := await step(pieces, None)) is not None:
+    step = sync_to_async(_next_or_none)
+    while (piece := await step(pieces)) is not None:
         yield piece
+
+
+def _next_or_none(pieces: Iterator[bytes]) -> bytes | None:
+    return next(pieces, None)

@@ -10,7 +10,7 @@ import base64
 import binascii
 import json
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -231,12 +231,12 @@ InboundFrame = Annotated[
     Field(discriminator="type"),
 ]
 INBOUND = TypeAdapter(InboundFrame)
-INBOUND_TYPES = {
-    model.model_fields["type"].annotation.__args__[0]: model for model in INBOUND_MODELS
+INBOUND_TYPES: dict[str, type[ClientFrame]] = {
+    get_args(model.model_fields["type"].annotation)[0]: model for model in INBOUND_MODELS
 }
 
 
-def parse_inbound(data: Any) -> ClientFrame:
+def parse_inbound(data: Any) -> InboundFrame:
     """Raises pydantic.ValidationError; the consumer turns it into a typed error."""
     return INBOUND.validate_python(data)
 

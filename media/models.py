@@ -9,6 +9,7 @@ flow and its rules.
 """
 
 import uuid
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
@@ -17,6 +18,9 @@ from django.db.models import F, Q
 from chat.models import Message, Thread
 from patients.models import Patient
 from rooms.models import Department
+
+if TYPE_CHECKING:
+    from compliance.models import Case
 
 
 class UploadState(models.TextChoices):
@@ -48,6 +52,9 @@ class Upload(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
     attached_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField()
+    # Not a column: rooms.access.access_attached_upload sets it on the object it returns,
+    # the case a compliance officer reads the upload under (None otherwise).
+    case: "Case | None"
 
     class Meta:
         constraints = [

@@ -14,7 +14,7 @@ import contextlib
 import hashlib
 import re
 from collections.abc import Generator, Iterable, Iterator
-from typing import Any, Protocol
+from typing import IO, Any, Protocol, cast
 
 from django.core.files.storage import Storage, storages
 
@@ -144,9 +144,9 @@ class BlockReader:
 
     def read(self, size: int = -1, /) -> bytes:
         if size is None or size < 0:
-            out = [self._buffer, *iter(self._next_block, b"")]
+            parts = [self._buffer, *iter(self._next_block, b"")]
             self._buffer = b""
-            return b"".join(out)
+            return b"".join(parts)
         while len(self._buffer) < size:
             data = self._next_block()
             if not data:
@@ -178,7 +178,8 @@ def save_stream(name: str, blocks: Iterable[bytes], on_block: Any = None) -> tup
     file_overwrite=False), so two racing writers each get their own object.
     """
     reader = BlockReader(blocks, on_block)
-    stored = blob_storage().save(name, reader)
+    # Storage.save reads the content with read() only; the stubs ask for a whole IO.
+    stored = blob_storage().save(name, cast(IO[bytes], reader))
     return stored, reader.count
 
 

@@ -8,12 +8,13 @@ before the `api/` include.
 """
 
 import functools
-from collections.abc import AsyncIterator, Callable, Generator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
@@ -32,7 +33,7 @@ def error_response(error: RoundsError) -> JsonResponse:
     return response
 
 
-def api_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def api_view(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     """Authenticate like the JSON API and turn typed errors into its JSON answers.
 
     CSRF is exempt at the middleware because RoundsAuth checks it itself for
@@ -40,7 +41,7 @@ def api_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """
 
     @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         try:
             if _auth(request) is None:
                 body = {"code": ErrorCode.NOT_AUTHENTICATED.value, "message": "Sign in first."}
@@ -75,7 +76,7 @@ def put_chunk(request: HttpRequest, upload_id: str) -> HttpResponse:
 
 @require_http_methods(["GET"])
 @api_view
-def content(request: HttpRequest, upload_id: str) -> HttpResponse:
+def content(request: HttpRequest, upload_id: str) -> StreamingHttpResponse:
     case = request.GET.get("case")
     case_id = _int_or_none(case)
     if case not in (None, "") and case_id is None:
@@ -102,9 +103,13 @@ def content(request: HttpRequest, upload_id: str) -> HttpResponse:
 
 async def _async_blocks(blocks: Generator[bytes, None, None]) -> AsyncIterator[bytes]:
     """Each block read in a worker thread (storage I/O, no database)."""
-    next_block = sync_to_async(next, thread_sensitive=False)
+    next_block = sync_to_async(_next_or_none, thread_sensitive=False)
     try:
-        while (data := await next_block(blocks, None)) is not None:
+        while (data := await next_block(blocks)) is not None:
             yield data
     finally:
         await sync_to_async(blocks.close, thread_sensitive=False)()
+
+
+def _next_or_none(blocks: Iterator[bytes]) -> bytes | None:
+    return next(blocks, None)

@@ -37,7 +37,7 @@ def hold_data(hold: LegalHold) -> dict[str, Any]:
         "placed_at": _iso(hold.placed_at),
         "active": hold.is_active,
         "released_by": None
-        if hold.released_by_id is None
+        if hold.released_by is None  # no query when the id is None
         else {"id": hold.released_by_id, "username": hold.released_by.username},
         "released_at": _iso(hold.released_at),
         "release_reason": hold.release_reason or None,

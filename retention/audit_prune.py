@@ -139,6 +139,7 @@ def purge_audit(*, dry_run: bool = False, say: Callable[[str], None] = print) ->
 
 
 def _prune(report: AuditPruneReport) -> None:
+    assert report.before is not None  # plan() sets it on every run that got the lock
     anchor = latest_prune()
     frontier = frontier_after(
         seal_leaves(report.upto, first=report.previous + 1),

@@ -31,6 +31,7 @@ def threads_held_by(hold: LegalHold, threads: QuerySet[Thread]) -> QuerySet[Thre
         return threads.filter(patient_id=hold.patient_id)
     if hold.thread_id is not None:
         return threads.filter(pk=hold.thread_id)
+    assert hold.user_id is not None  # hold_one_scope: a patient, a thread or a user
     wrote = Message.objects.filter(thread=OuterRef("pk"), sender_id=hold.user_id)
     could_read = Membership.objects.filter(
         department=OuterRef("department"), user_id=hold.user_id

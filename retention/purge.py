@@ -79,10 +79,10 @@ def manifest_lines(thread: Thread) -> Iterator[str]:
         pk, seq, sender, created, body_hash, ciphertext = row
         yield f"message {pk} {seq} {sender} {created.isoformat()} {body_hash} {_sha(ciphertext)}"
     attachments = Attachment.objects.filter(thread_id=thread.pk).order_by("pk")
-    for row in attachments.values_list(
+    for attachment in attachments.values_list(
         "pk", "message_id", "upload_id", "upload__sha256", "thumbnail_id", "thumbnail__sha256"
     ).iterator(chunk_size=2000):
-        yield "attachment {} message {} upload {} {} thumbnail {} {}".format(*row)
+        yield "attachment {} message {} upload {} {} thumbnail {} {}".format(*attachment)
     receipts = Receipt.objects.filter(thread_id=thread.pk).order_by("pk")
     for pk, user, up_to, read_at in receipts.values_list(
         "pk", "user_id", "up_to_seq", "read_at"

@@ -14,7 +14,7 @@ from typing import Any
 from django.db import transaction
 
 from accounts.keys import active_identity, active_institution_key
-from accounts.models import IdentityKey
+from accounts.models import IdentityKey, InstitutionKey
 from audit.actions import record
 from core.crypto import (
     CryptoError,
@@ -81,6 +81,7 @@ def check_post_statement(actor: Any, department_id: int, signed: Any) -> dict:
     except CryptoError as error:
         raise crypto_refusal(error) from None
     statement = parsed.statement
+    signer_key: InstitutionKey | IdentityKey | None
     if statement.signer_user is None:
         access.check_admin(actor)
         if not Department.objects.filter(pk=department_id).exists():
@@ -272,7 +273,7 @@ def chain_payload(department_id: int) -> dict:
             "seq"
         )
     )
-    named = set()
+    named: set[str] = set()
     for entry in stored:
         statement = entry.signed["statement"]
         named.update((statement["subject_fingerprint"], statement["signer_fingerprint"]))

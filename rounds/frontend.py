@@ -10,9 +10,11 @@ fingerprints, is a deployment file IT places beside the code
 
 import os
 from pathlib import Path
+from typing import TypeVar
 
 from django.conf import settings
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest
+from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_safe
 
@@ -29,6 +31,7 @@ CONTENT_TYPES = {
 }
 # Served files; anything else under frontend/ (README, update.sh) is not.
 SERVED_SUFFIXES = frozenset(CONTENT_TYPES) - {".html"}
+_Response = TypeVar("_Response", bound=HttpResponseBase)
 
 
 def institution_file() -> Path:
@@ -57,7 +60,7 @@ def content_security_policy(request: HttpRequest) -> str:
     )
 
 
-def _secure(response: HttpResponse, request: HttpRequest) -> HttpResponse:
+def _secure(response: _Response, request: HttpRequest) -> _Response:
     response["Content-Security-Policy"] = content_security_policy(request)
     response["Referrer-Policy"] = "no-referrer"
     response["X-Content-Type-Options"] = "nosniff"
@@ -69,7 +72,7 @@ def _secure(response: HttpResponse, request: HttpRequest) -> HttpResponse:
 
 @require_safe
 @ensure_csrf_cookie
-def index(request: HttpRequest) -> HttpResponse:
+def index(request: HttpRequest) -> FileResponse:
     """The single page; the client routes with the URL fragment."""
     response = FileResponse(
         (FRONTEND_DIR / "index.html").open("rb"), content_type=CONTENT_TYPES[".html"]
@@ -78,7 +81,7 @@ def index(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
-def asset(request: HttpRequest, path: str) -> HttpResponse:
+def asset(request: HttpRequest, path: str) -> FileResponse:
     """A file under frontend/, and nothing outside it."""
     if path == "institution.json":
         target = institution_file()

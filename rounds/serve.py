@@ -21,6 +21,7 @@ import functools
 import logging
 import signal
 import sys
+from collections.abc import Callable
 
 from daphne.cli import CommandLineInterface
 from daphne.server import Server
@@ -74,11 +75,11 @@ class DrainingServer(Server):
 
     def _stop_now(self) -> None:
         if reactor.running:
-            reactor.stop()
+            reactor.stop()  # type: ignore[misc]  # twisted types its reactor as zope interfaces
 
 
 class DrainingCommandLine(CommandLineInterface):
-    server_class = DrainingServer
+    server_class: Callable[..., DrainingServer] = DrainingServer
 
     def __init__(self) -> None:
         super().__init__()

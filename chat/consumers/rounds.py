@@ -305,7 +305,7 @@ class RoundsConsumer(AsyncWebsocketConsumer):
         except (ValueError, RecursionError):
             raise RoundsError("Frames must be JSON objects.", code=ErrorCode.INVALID_JSON) from None
 
-    def parse(self, data: Any) -> protocol.ClientFrame:
+    def parse(self, data: Any) -> protocol.InboundFrame:
         if not isinstance(data, dict):
             raise RoundsError("Frames must be JSON objects.", code=ErrorCode.INVALID_FRAME)
         check_storable(data)

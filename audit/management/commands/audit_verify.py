@@ -75,6 +75,7 @@ class Command(BaseCommand):
             )
         overdue, oldest_id, oldest_at = overdue_unsealed()
         if overdue:
+            assert oldest_at is not None  # the oldest of a non-empty set
             window = settings.ROUNDS_AUDIT_SEAL_WINDOW_SECONDS
             problems.append(
                 f"{overdue} entries unsealed for longer than "

@@ -26,6 +26,7 @@ class Command(BaseCommand):
             raise CommandError(f"nothing removed: {error}") from None
         if report.locked_out:
             return
+        assert report.before is not None  # plan() sets it on every run that got the lock
         if report.finished:
             self.stdout.write(f"finished an interrupted prune: {report.finished} entries removed")
         kept = ""

@@ -21,6 +21,7 @@ from django.utils import timezone
 from accounts.keys import active_identity
 from accounts.models import User
 from core.crypto import CryptoError, IdentityKeyPair, MembershipStatement, sign_statement
+from core.crypto.statements import Kind
 from core.errors import RoundsError
 from rooms.chain import chain_members, check_post_statement
 from rooms.models import Department
@@ -72,7 +73,8 @@ class Command(BaseCommand):
         if held == ("head", identity.fingerprint):
             self.stdout.write(f"{head.username} is already head of {department.name}.")
             return
-        kind, replaces = "admit", None
+        kind: Kind = "admit"
+        replaces: str | None = None
         if held is not None and held[1] != identity.fingerprint:
             kind, replaces = "replace", held[1]
         elif held is not None:

@@ -5,6 +5,7 @@ import os
 import random
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TypedDict
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -18,9 +19,15 @@ from core.crypto import IdentityKeyPair
 from patients.models import Admission, Patient
 from rooms.actions import do_admit_member, do_create_department
 
+
+class Staff(TypedDict):
+    head: tuple[str, str]  # username, display name
+    members: list[tuple[str, str]]
+
+
 DEMO_PASSWORD = os.environ.get("ROUNDS_DEMO_PASSWORD", "rounds-demo-2026")
 
-DEPARTMENTS = {
+DEPARTMENTS: dict[str, Staff] = {
     "Plastic surgery": {
         "head": ("head_carol", "Dr Carol Lambert"),
         "members": [
