@@ -61,7 +61,9 @@ def pinned_checkpoint_key(given: str | None, pins_file: Path | None) -> bytes:
     return key
 
 
-def check_proved_slice(slice_: dict[str, Any], case: int, checkpoint_key: bytes | None) -> dict:
+def check_proved_slice(
+    slice_: dict[str, Any], case: int, checkpoint_key: bytes | None
+) -> dict[str, Any]:
     """Check every entry of the slice against its proof; the checkpoint if all hold.
 
     `checkpoint_key` None checks everything but the checkpoint's signature (the

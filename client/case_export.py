@@ -250,7 +250,7 @@ def write_manifest(
     case: dict[str, Any],
     signer: nacl.signing.SigningKey,
     checkpoint: dict[str, Any],
-) -> dict:
+) -> dict[str, Any]:
     """Hash every file of the folder (from disk), write the manifest and its signature."""
     files = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):

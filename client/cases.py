@@ -13,7 +13,8 @@ PAGE = 500  # the server's largest timeline page
 
 
 async def list_cases(client: Connection) -> list[dict[str, Any]]:
-    return await client.call("GET", CASES)
+    result: list[dict[str, Any]] = await client.call("GET", CASES)
+    return result
 
 
 async def open_case(
@@ -23,20 +24,24 @@ async def open_case(
     (combined with AND by the server; None values are left out)."""
     body = {"reference": reference, "reason": reason}
     body.update({k: v for k, v in scope.items() if v is not None})
-    return await client.call("POST", CASES, json=body)
+    result: dict[str, Any] = await client.call("POST", CASES, json=body)
+    return result
 
 
 async def approve_case(client: Connection, case: int) -> dict[str, Any]:
-    return await client.call("POST", f"{CASES}/{case}/approve")
+    result: dict[str, Any] = await client.call("POST", f"{CASES}/{case}/approve")
+    return result
 
 
 async def close_case(client: Connection, case: int) -> dict[str, Any]:
-    return await client.call("POST", f"{CASES}/{case}/close")
+    result: dict[str, Any] = await client.call("POST", f"{CASES}/{case}/close")
+    return result
 
 
 async def case_threads(client: Connection, case: int) -> dict[str, Any]:
     """The threads the case covers (audited by the server as a release)."""
-    return await client.call("GET", f"{CASES}/{case}/threads")
+    result: dict[str, Any] = await client.call("GET", f"{CASES}/{case}/threads")
+    return result
 
 
 async def timeline_pages(client: Connection, case: int, thread: int) -> list[dict[str, Any]]:

@@ -217,7 +217,7 @@ async def _fetch(client: RoundsClient, args: argparse.Namespace) -> None:
     if not wanted:
         raise RoundsClientError("not_found", "No such photo in your departments.")
     args.out.mkdir(parents=True, exist_ok=True)
-    bodies: dict[int, dict] = {}
+    bodies: dict[int, dict[str, Any]] = {}
     for item in wanted:
         message = item["message"]
         if message["id"] not in bodies:

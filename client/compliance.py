@@ -162,13 +162,13 @@ def open_versions(
 
 
 def _photos(
-    plaintext: bytes, message: dict[str, Any], records: list[dict]
-) -> tuple[str, list, Any]:
+    plaintext: bytes, message: dict[str, Any], records: list[dict[str, Any]]
+) -> tuple[str, list[dict[str, Any]], Any]:
     """The caption and photos of a photos body, checked against what the server indexed,
     and the body itself (its file keys open the blobs)."""
     body = parse_photo_body(plaintext)
     check_matches_attachments(body, message.get("attachments") or [])
-    photos = []
+    photos: list[dict[str, Any]] = []
     for index, photo in enumerate(body["photos"]):
         record = next((r for r in records if r.get("position") == index), None)
         photos.append(
@@ -198,8 +198,8 @@ def _is_photos_body(plaintext: bytes) -> bool:
 
 
 def _content(
-    plaintext: bytes, message: dict[str, Any], records: list[dict]
-) -> tuple[str, list, Any]:
+    plaintext: bytes, message: dict[str, Any], records: list[dict[str, Any]]
+) -> tuple[str, list[dict[str, Any]], Any]:
     """Text, or a photos body's caption and photos (a message with attachments must be one)."""
     if message.get("attachments") or _is_photos_body(plaintext):
         return _photos(plaintext, message, records)
@@ -221,7 +221,7 @@ class _Reader:
         self.seen: dict[tuple[int, str], tuple[str, Any]] = {}
         # Message id → the photos body of a message whose checks all passed.
         self.bodies: dict[Any, dict[str, Any]] = {}
-        self.records: dict[Any, list[dict]] = {}
+        self.records: dict[Any, list[dict[str, Any]]] = {}
         for record in page.get("attachments") or []:
             self.records.setdefault(record.get("message"), []).append(record)
 

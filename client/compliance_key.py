@@ -23,14 +23,14 @@ MAX_FILE_BYTES = 4096  # 128 digits and a newline; anything larger is not a key 
 _WHITE = b" \t\n\r\v\f"
 
 
-def _malformed(path: str | os.PathLike) -> RoundsClientError:
+def _malformed(path: str | os.PathLike[str]) -> RoundsClientError:
     return RoundsClientError(
         "malformed_key_file",
         f"{path} is not an institution key file (it should hold 128 hexadecimal digits).",
     )
 
 
-def parse_key_file(raw: bytearray, path: str | os.PathLike = "key file") -> bytearray:
+def parse_key_file(raw: bytearray, path: str | os.PathLike[str] = "key file") -> bytearray:
     """The 64 private bytes of a key file's bytes (hex, surrounding white space allowed),
     decoded into a buffer the caller zeroes (a `str` or `bytes` could not be)."""
     start, end = 0, len(raw)
@@ -61,7 +61,7 @@ def _nibble(byte: int) -> int:
 
 
 @contextlib.contextmanager
-def compliance_key(path: str | os.PathLike, pinned: str) -> Iterator[IdentityKeyPair]:
+def compliance_key(path: str | os.PathLike[str], pinned: str) -> Iterator[IdentityKeyPair]:
     """The key in `path`, which must be the pinned compliance key; its buffers zeroed on exit.
 
     Raises:

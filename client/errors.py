@@ -4,6 +4,8 @@ client/sdk.py re-exports both names; they live here because client/sdk.py
 imports the photo modules, which raise them too.
 """
 
+from typing import Any
+
 from core.crypto import CryptoError
 
 
@@ -11,7 +13,7 @@ class RoundsClientError(Exception):
     """A typed refusal from the server (`code` is one of docs/protocol.md's error codes)."""
 
     def __init__(
-        self, code: str, message: str, data: dict | None = None, status: int | None = None
+        self, code: str, message: str, data: dict[str, Any] | None = None, status: int | None = None
     ):
         super().__init__(f"{code}: {message}")
         self.code = code

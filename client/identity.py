@@ -105,8 +105,10 @@ class Identity:
                 published = await self.published(me)
                 if published is None:
                     raise
-                return await self._recover(published, recovery_secret or passphrase)
-            return await self._store_backup(identity, passphrase, opslimit, memlimit)
+                await self._recover(published, recovery_secret or passphrase)
+                return None
+            await self._store_backup(identity, passphrase, opslimit, memlimit)
+            return None
         if local is not None:
             if local.fingerprint != published.fingerprint:
                 raise RoundsClientError(
@@ -116,9 +118,11 @@ class Identity:
                 )
             if not client.keys.backup_stored:
                 # Published earlier, but storing its backup failed: store one now.
-                return await self._store_backup(local, passphrase, opslimit, memlimit)
+                await self._store_backup(local, passphrase, opslimit, memlimit)
+                return None
             return None
-        return await self._recover(published, recovery_secret or passphrase)
+        await self._recover(published, recovery_secret or passphrase)
+        return None
 
     async def _store_backup(
         self,

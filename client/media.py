@@ -21,7 +21,7 @@ import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any, TypeVar
+from typing import IO, Any, Protocol, TypeVar
 
 import httpx
 from tqdm import tqdm
@@ -29,9 +29,6 @@ from tqdm import tqdm
 from client.errors import RoundsClientError, crypto_refusal
 from core.crypto import CryptoError
 from core.crypto.stream import FileKey, decrypt_stream, encrypt_stream
-
-if TYPE_CHECKING:
-    from client.sdk import RoundsClient
 
 CHUNK_SIZE = 1024 * 1024
 MAX_ATTEMPTS = 6
@@ -109,8 +106,8 @@ def encrypt_blob(data: bytes | IO[bytes], key: FileKey | None = None) -> Encrypt
     key = key or FileKey.generate()
     source = io.BytesIO(data) if isinstance(data, bytes | bytearray) else data
     sink = tempfile.SpooledTemporaryFile(max_size=IN_MEMORY_BYTES, prefix="rounds-up-")  # noqa: SIM115
-    info = encrypt_stream(key, source, sink)  # type: ignore[arg-type]
-    return EncryptedFile(key, info.sha256.hex(), info.size, sink)  # type: ignore[arg-type]
+    info = encrypt_stream(key, source, sink)
+    return EncryptedFile(key, info.sha256.hex(), info.size, sink)
 
 
 @dataclass(frozen=True)
@@ -123,7 +120,17 @@ class UploadedBlob:
     size: int
 
 
-def _headers(client: "RoundsClient") -> dict[str, str]:
+class HttpHost(Protocol):
+    """What the blob transfers use of a client (`RoundsClient`): its HTTP side."""
+
+    @property
+    def http(self) -> httpx.AsyncClient: ...
+
+    @property
+    def token(self) -> str | None: ...
+
+
+def _headers(client: HttpHost) -> dict[str, str]:
     return {"Authorization": f"Bearer {client.token}"} if client.token else {}
 
 
@@ -149,7 +156,7 @@ def retryable(error: RoundsClientError) -> bool:
 
 
 async def _request(
-    client: "RoundsClient",
+    client: HttpHost,
     method: str,
     path: str,
     *,
@@ -170,18 +177,20 @@ async def _pause(attempt: int) -> None:
     await asyncio.sleep(min(FIRST_PAUSE * 2**attempt, MAX_PAUSE))
 
 
-async def create_upload(client: "RoundsClient", department: int, size: int) -> dict:
-    return await _request(
+async def create_upload(client: HttpHost, department: int, size: int) -> dict[str, Any]:
+    result: dict[str, Any] = await _request(
         client, "POST", "/api/uploads", json={"department": department, "size": size}
     )
+    return result
 
 
-async def upload_state(client: "RoundsClient", upload_id: str) -> dict:
-    return await _request(client, "GET", f"/api/uploads/{upload_id}")
+async def upload_state(client: HttpHost, upload_id: str) -> dict[str, Any]:
+    result: dict[str, Any] = await _request(client, "GET", f"/api/uploads/{upload_id}")
+    return result
 
 
 async def send_chunks(
-    client: "RoundsClient",
+    client: HttpHost,
     upload_id: str,
     blob: EncryptedFile,
     *,
@@ -233,7 +242,7 @@ async def send_chunks(
     return received
 
 
-async def _received_after_failure(client: "RoundsClient", upload_id: str, fallback: int) -> int:
+async def _received_after_failure(client: HttpHost, upload_id: str, fallback: int) -> int:
     """Where the upload stands; `fallback` if the server cannot say right now (retried later)."""
     try:
         return int((await upload_state(client, upload_id))["received"])
@@ -256,12 +265,13 @@ async def _retried(call: Callable[[], Awaitable[T]]) -> T:
             await _pause(failures)
 
 
-async def complete_upload(client: "RoundsClient", upload_id: str, sha256: str) -> dict:
+async def complete_upload(client: HttpHost, upload_id: str, sha256: str) -> dict[str, Any]:
     """Complete; an `upload_state` answer with the same hash means an earlier try did it."""
     try:
-        return await _request(
+        result: dict[str, Any] = await _request(
             client, "POST", f"/api/uploads/{upload_id}/complete", json={"sha256": sha256}
         )
+        return result
     except RoundsClientError as error:
         if error.code == "upload_state" and error.data.get("sha256") == sha256:
             return {"id": upload_id, "sha256": sha256, "state": error.data.get("state")}
@@ -269,7 +279,7 @@ async def complete_upload(client: "RoundsClient", upload_id: str, sha256: str) -
 
 
 async def _finish(
-    client: "RoundsClient",
+    client: HttpHost,
     upload_id: str,
     blob: EncryptedFile,
     *,
@@ -296,7 +306,7 @@ async def _finish(
 
 
 async def resume_upload(
-    client: "RoundsClient",
+    client: HttpHost,
     upload_id: str,
     blob: EncryptedFile,
     *,
@@ -316,7 +326,7 @@ async def resume_upload(
 
 
 async def upload_encrypted(
-    client: "RoundsClient",
+    client: HttpHost,
     department: int,
     blob: EncryptedFile,
     *,
@@ -343,7 +353,7 @@ def _short_blob(upload_id: str, size: int, have: int) -> RoundsClientError:
 
 
 async def fetch_ciphertext(
-    client: "RoundsClient",
+    client: HttpHost,
     upload_id: str,
     sink: IO[bytes],
     *,
@@ -404,7 +414,7 @@ async def fetch_ciphertext(
 
 
 async def download_blob(
-    client: "RoundsClient",
+    client: HttpHost,
     upload_id: str,
     *,
     key: FileKey,

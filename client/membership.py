@@ -9,6 +9,7 @@ changes, removals and key replacements here, always for the key they
 compared with the colleague (R7).
 """
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,9 @@ from core.crypto import (
 if TYPE_CHECKING:
     from client.sdk import RoundsClient
 
+# The next statement a head signs: (kind, user, fingerprint, role, replaces).
+Change = tuple[str, int, str, str, str | None]
+
 # How often a head signs again when another head's statement took the position first.
 SIGN_ATTEMPTS = 4
 
@@ -46,7 +50,7 @@ def _checked(public: Any, fingerprint: Any, whose: str) -> PublicIdentity:
     return identity
 
 
-def admin_key_of(listing: dict, pinned: str) -> PublicIdentity:
+def admin_key_of(listing: dict[str, Any], pinned: str) -> PublicIdentity:
     """The institution's admin key from the listing, which must be the pinned one.
 
     Raises:
@@ -70,7 +74,7 @@ def admin_key_of(listing: dict, pinned: str) -> PublicIdentity:
     return key
 
 
-def verify_listing(listing: dict, pinned_admin: str) -> MembershipChain:
+def verify_listing(listing: dict[str, Any], pinned_admin: str) -> MembershipChain:
     """Replay the department's statements as the server listed them, from the pinned admin key.
 
     Raises:
@@ -131,7 +135,7 @@ def make_statement(
     role: str,
     signer_user: int | None,
     replaces: str | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """A statement signed now by `signer` (a head's identity, or the admin key), placed
     right after `head`, on the wire."""
     statement = MembershipStatement(
@@ -222,13 +226,16 @@ class Membership:
 
     # --- a head's statements ----------------------------------------------------
 
-    async def _post(self, department: int, signed: dict) -> dict:
+    async def _post(self, department: int, signed: dict[str, Any]) -> dict[str, Any]:
         self.forget(department)
-        return await self.client.call(
+        result: dict[str, Any] = await self.client.call(
             "POST", f"/api/departments/{department}/statements", json={"signed": signed}
         )
+        return result
 
-    async def _sign_until_done(self, department: int, next_change: Any) -> list[str]:
+    async def _sign_until_done(
+        self, department: int, next_change: Callable[[MembershipChain], Change | None]
+    ) -> list[str]:
         """Sign and post the statements `next_change(chain)` asks for, one at a time.
 
         `next_change` returns the next (kind, user, fingerprint, role,
@@ -267,7 +274,9 @@ class Membership:
             "conflict", "The department's membership kept changing; nothing more was signed."
         )
 
-    async def _listed_member(self, department: int, user_id: int) -> tuple[dict, PublicIdentity]:
+    async def _listed_member(
+        self, department: int, user_id: int
+    ) -> tuple[dict[str, Any], PublicIdentity]:
         data = await self.client.call("GET", f"/api/departments/{department}/keys")
         member = next((m for m in data["members"] if m["user"] == user_id), None)
         if member is None:
@@ -296,7 +305,7 @@ class Membership:
         compared(fingerprint, public.fingerprint, f"User {user_id}")
         role = member["role"]
 
-        def next_change(chain: MembershipChain) -> tuple | None:
+        def next_change(chain: MembershipChain) -> Change | None:
             held = chain.members.get(user_id)
             if held is None:
                 return ("admit", user_id, public.fingerprint, role, None)
@@ -310,13 +319,13 @@ class Membership:
 
     async def admit(
         self, department: int, user_id: int, role: str = "member", *, fingerprint: str | None
-    ) -> dict:
+    ) -> dict[str, Any]:
         """As a head, admit a user and sign their admission for the key compared.
 
         `fingerprint` None admits without signing (the colleague has no keys
         yet, or is not at hand): they read nothing until a head attests them.
         """
-        admitted = await self.client.call(
+        admitted: dict[str, Any] = await self.client.call(
             "POST",
             f"/api/departments/{department}/members",
             json={"user_id": user_id, "role": role},
@@ -328,13 +337,13 @@ class Membership:
         )
         return admitted
 
-    async def set_role(self, department: int, user_id: int, role: str) -> dict:
+    async def set_role(self, department: int, user_id: int, role: str) -> dict[str, Any]:
         """As a head, change a member's role and sign the change (the key is the chain's)."""
-        changed = await self.client.call(
+        changed: dict[str, Any] = await self.client.call(
             "POST", f"/api/departments/{department}/members/{user_id}/role", json={"role": role}
         )
 
-        def next_change(chain: MembershipChain) -> tuple | None:
+        def next_change(chain: MembershipChain) -> Change | None:
             held = chain.members.get(user_id)
             if held is None or held.role == role:
                 return None
@@ -343,13 +352,13 @@ class Membership:
         changed["signed"] = await self._sign_until_done(department, next_change)
         return changed
 
-    async def remove_member(self, department: int, user_id: int) -> dict:
+    async def remove_member(self, department: int, user_id: int) -> dict[str, Any]:
         """As a head, remove a member and sign the removal: no client wraps for them again."""
-        removed = await self.client.call(
+        removed: dict[str, Any] = await self.client.call(
             "DELETE", f"/api/departments/{department}/members/{user_id}"
         )
 
-        def next_change(chain: MembershipChain) -> tuple | None:
+        def next_change(chain: MembershipChain) -> Change | None:
             held = chain.members.get(user_id)
             if held is None:
                 return None
@@ -360,7 +369,7 @@ class Membership:
 
     async def appoint_head(
         self, department: int, user_id: int, admin_key: IdentityKeyPair, *, fingerprint: str
-    ) -> dict:
+    ) -> dict[str, Any]:
         """As an administrator holding the institution's admin key, appoint a head.
 
         Signs, at the chain's head, an admission as head of the user's

@@ -40,7 +40,9 @@ class Opened(NamedTuple):
     header: EnvelopeHeader
 
 
-def _fields(frame_or_message: dict, department: int | None) -> tuple[dict, int | None]:
+def _fields(
+    frame_or_message: dict[str, Any], department: int | None
+) -> tuple[dict[str, Any], int | None]:
     message = frame_or_message
     if isinstance(frame_or_message.get("message"), dict):
         message = frame_or_message["message"]
@@ -56,13 +58,13 @@ class Messages:
 
     async def post_body(
         self,
-        thread: dict | int,
+        thread: dict[str, Any] | int,
         plaintext: bytes,
         *,
         department: int | None = None,
         client_msg_id: str | None = None,
-        attachments: list[dict] | None = None,
-    ) -> dict:
+        attachments: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
         """Encrypt a message body, sign it and post it (with `attachments` refs, if any).
 
         If the server asks for a new key version first (`key_rotation_required`),
@@ -116,8 +118,8 @@ class Messages:
         raise AssertionError("unreachable")
 
     async def _post(
-        self, thread_id: int, envelope: dict, client_msg_id: str, attachments: Any
-    ) -> dict:
+        self, thread_id: int, envelope: dict[str, Any], client_msg_id: str, attachments: Any
+    ) -> dict[str, Any]:
         """Post, trying again after a server's `internal_error` (a database restarting):
         the same envelope under the same client_msg_id is never stored twice."""
         for pause in (*RETRY_PAUSES, None):
@@ -134,7 +136,7 @@ class Messages:
         an event or a refusal made this client forget it."""
         client = self.client
         key = client.keys.current_key(department)
-        record = key and client.keys.record(department, key.version)
+        record = None if key is None else client.keys.record(department, key.version)
         if key is not None and record is not None:
             chain = await client.membership.chain(department)
             try:
@@ -144,7 +146,9 @@ class Messages:
                 client.keys.forget_current(department)
         return await client.room_keys.current(department)
 
-    async def open(self, frame_or_message: dict, *, department: int | None = None) -> Opened:
+    async def open(
+        self, frame_or_message: dict[str, Any], *, department: int | None = None
+    ) -> Opened:
         """Verify and decrypt a `message.new` frame, or a message of a history page.
 
         Raises:

@@ -14,16 +14,20 @@ import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from client.errors import RoundsClientError, crypto_refusal
-from client.media import Progress, UploadedBlob, download_blob, encrypt_blob, upload_encrypted
+from client.media import (
+    HttpHost,
+    Progress,
+    UploadedBlob,
+    download_blob,
+    encrypt_blob,
+    upload_encrypted,
+)
 from client.photos import PreparedPhoto, prepare_photo
 from core.crypto import CryptoError, b64decode, b64encode
 from core.crypto.stream import FileKey
-
-if TYPE_CHECKING:
-    from client.sdk import RoundsClient
 
 MAX_PHOTOS = 10
 MAX_KEYWORDS = 16
@@ -130,7 +134,7 @@ def parse_photo_body(plaintext: bytes) -> dict[str, Any]:
     return body
 
 
-def check_matches_attachments(body: dict[str, Any], attachments: Sequence[dict]) -> None:
+def check_matches_attachments(body: dict[str, Any], attachments: Sequence[dict[str, Any]]) -> None:
     """The server-visible attachments must be the signed body's: same uploads, in order,
     same keywords and consent.
 
@@ -153,12 +157,38 @@ def check_matches_attachments(body: dict[str, Any], attachments: Sequence[dict])
         )
 
 
+class PhotoHost(HttpHost, Protocol):
+    """What `PhotoMixin` uses of the client it is mixed into (`RoundsClient`)."""
+
+    async def call(
+        self, method: str, path: str, *, json: Any = None, params: Any = None, auth: bool = True
+    ) -> Any: ...
+
+    async def thread_department(self, thread_id: int) -> int: ...
+
+    async def post_body(
+        self,
+        thread: dict[str, Any] | int,
+        plaintext: bytes,
+        *,
+        department: int | None = None,
+        client_msg_id: str | None = None,
+        attachments: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]: ...
+
+    async def open_message(
+        self, frame_or_message: dict[str, Any], *, department: int | None = None
+    ) -> bytes: ...
+
+    async def library(self, **filters: Any) -> dict[str, Any]: ...
+
+
 class PhotoMixin:
     """Photo methods of `RoundsClient` (they use its HTTP client, socket and keys)."""
 
     async def send_photos(
-        self: "RoundsClient",
-        thread: dict | int,
+        self: "PhotoHost",
+        thread: dict[str, Any] | int,
         photos: Sequence[str | Path | bytes],
         *,
         keywords: Sequence[str] = (),
@@ -168,7 +198,7 @@ class PhotoMixin:
         progress: bool = False,
         on_progress: Callable[[int, int], None] | None = None,
         department: int | None = None,
-    ) -> dict:
+    ) -> dict[str, Any]:
         """Prepare, encrypt, upload and post photos (with a caption) in one message.
 
         Every photo is prepared before anything is uploaded, so a refused
@@ -234,7 +264,7 @@ class PhotoMixin:
         return {**ack, "body": body}
 
     async def open_photo_message(
-        self: "RoundsClient", frame_or_message: dict, *, department: int | None = None
+        self: "PhotoHost", frame_or_message: dict[str, Any], *, department: int | None = None
     ) -> dict[str, Any]:
         """Verify, decrypt and check a photo message against its server-visible attachments.
 
@@ -254,7 +284,7 @@ class PhotoMixin:
         return body
 
     async def download_photo(
-        self: "RoundsClient",
+        self: "PhotoHost",
         photo: dict[str, Any],
         *,
         thumbnail: bool = False,
@@ -287,11 +317,12 @@ class PhotoMixin:
 
     # --- the library --------------------------------------------------------------------
 
-    async def photo_keywords(self: "RoundsClient") -> list[dict]:
+    async def photo_keywords(self: "PhotoHost") -> list[dict[str, Any]]:
         """The institution's nomenclature: [{code, label, category}]."""
-        return await self.call("GET", "/api/library/keywords")
+        result: list[dict[str, Any]] = await self.call("GET", "/api/library/keywords")
+        return result
 
-    async def library(self: "RoundsClient", **filters: Any) -> dict:
+    async def library(self: "PhotoHost", **filters: Any) -> dict[str, Any]:
         """One page of the photo library: {items, next_cursor}, newest capture first.
 
         Filters as in docs/media.md (`patient`, `ipp`, `department`, `date_from`,
@@ -299,9 +330,10 @@ class PhotoMixin:
         `consent`, `cursor`, `limit`); None values are left out.
         """
         params = {k: v for k, v in filters.items() if v is not None and v != []}
-        return await self.call("GET", "/api/library/photos", params=params)
+        result: dict[str, Any] = await self.call("GET", "/api/library/photos", params=params)
+        return result
 
-    async def library_items(self: "RoundsClient", **filters: Any) -> AsyncIterator[dict]:
+    async def library_items(self: "PhotoHost", **filters: Any) -> AsyncIterator[dict[str, Any]]:
         """Every library item matching the filters, page after page."""
         cursor = filters.pop("cursor", None)
         while True:
@@ -312,23 +344,27 @@ class PhotoMixin:
             if not cursor:
                 return
 
-    async def photo_sequences(self: "RoundsClient", patient: int) -> Any:
+    async def photo_sequences(self: "PhotoHost", patient: int) -> Any:
         """A patient's photo sequences (one sequence = the photos of one message)."""
         return await self.call("GET", f"/api/library/patients/{patient}/sequences")
 
     async def department_stats(
-        self: "RoundsClient",
+        self: "PhotoHost",
         department: int,
         *,
         date_from: str | None = None,
         date_to: str | None = None,
-    ) -> dict:
+    ) -> dict[str, Any]:
         """{patients, sequences, photos, mean_sequences_per_patient} over a period."""
         params = {k: v for k, v in (("date_from", date_from), ("date_to", date_to)) if v}
-        return await self.call("GET", f"/api/library/departments/{department}/stats", params=params)
+        result: dict[str, Any] = await self.call(
+            "GET", f"/api/library/departments/{department}/stats", params=params
+        )
+        return result
 
-    async def record_report(self: "RoundsClient", patient: int, photos: int) -> dict:
+    async def record_report(self: "PhotoHost", patient: int, photos: int) -> dict[str, Any]:
         """Tell the server a follow-up report was generated (it audits; it never sees the PDF)."""
-        return await self.call(
+        result: dict[str, Any] = await self.call(
             "POST", "/api/library/reports", json={"patient": patient, "photos": photos}
         )
+        return result

@@ -44,7 +44,7 @@ class Pins:
     compliance: str
 
 
-def _from_file(path: str | os.PathLike) -> dict[str, str]:
+def _from_file(path: str | os.PathLike[str]) -> dict[str, str]:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
@@ -60,7 +60,7 @@ def resolve_pins(
     *,
     admin: str | None = None,
     compliance: str | None = None,
-    pins_file: str | os.PathLike | None = None,
+    pins_file: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Pins:
     """The pins, from the arguments, else the environment, else the pins file.

@@ -67,7 +67,7 @@ def patient_line(patient: dict[str, Any]) -> str:
 def _numbered_canvas(page: _Page) -> type[Canvas]:
     """A canvas that holds each page back until the end, to print "page N of M" on each."""
 
-    class NumberedCanvas(Canvas):
+    class NumberedCanvas(Canvas):  # type: ignore[misc]  # reportlab ships no type hints
         def showPage(self) -> None:
             page.saved.append(dict(self.__dict__))
             self._startPage()

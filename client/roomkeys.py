@@ -64,7 +64,7 @@ class RoomKeys:
         except CryptoError as error:
             raise crypto_refusal(error, "key version: ") from None
 
-    async def load(self, department: int) -> tuple[dict, dict[int, Exception]]:
+    async def load(self, department: int) -> tuple[dict[str, Any], dict[int, Exception]]:
         """Fetch the department's versions and this identity's wraps; keep what verifies.
 
         Returns the server's answer and, by version, why a version or wrap was refused.
@@ -225,7 +225,7 @@ class RoomKeys:
                 {"users": sorted(unverified)},
             ) from None
 
-    def _compliance_key(self, data: dict) -> PublicIdentity:
+    def _compliance_key(self, data: dict[str, Any]) -> PublicIdentity:
         pinned = self.client.pins.compliance
         compliance = data.get("compliance") or {}
         fingerprint = compliance.get("fingerprint")
@@ -239,7 +239,7 @@ class RoomKeys:
         return checked_public(compliance.get("public"), pinned, "compliance key")
 
     async def _publish_next(
-        self, department: int, data: dict, chain: MembershipChain
+        self, department: int, data: dict[str, Any], chain: MembershipChain
     ) -> tuple[RoomKey, ChainHead]:
         """Make the next version at the chain's head and wrap it for the members the chain
         holds (and the server still lists), this identity and the compliance key (R4)."""
@@ -278,7 +278,7 @@ class RoomKeys:
         client.trust.keep_version(department, key.version)
         return key, chain.head
 
-    async def share_history(self, department: int, user_id: int) -> dict:
+    async def share_history(self, department: int, user_id: int) -> dict[str, Any]:
         """Wrap every verified version this client holds for a member the chain holds (R8).
 
         One version per request, so a version the member already has (the

@@ -49,8 +49,8 @@ class RoundsClient(Connection, PhotoMixin):
         timeout: float = 10.0,
         pinned_admin_fingerprint: str | None = None,
         pinned_compliance_fingerprint: str | None = None,
-        pins_file: str | os.PathLike | None = None,
-        state_dir: str | os.PathLike | None = None,
+        pins_file: str | os.PathLike[str] | None = None,
+        state_dir: str | os.PathLike[str] | None = None,
         http_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         """The pins come from configuration (client/pins.py), never from the server;
@@ -72,7 +72,7 @@ class RoundsClient(Connection, PhotoMixin):
 
     # --- who, and what this device remembers -------------------------------------
 
-    async def login(self, username: str, password: str) -> dict:
+    async def login(self, username: str, password: str) -> dict[str, Any]:
         data = await super().login(username, password)
         if self._trust is not None:
             self._trust.close()
@@ -95,7 +95,7 @@ class RoundsClient(Connection, PhotoMixin):
         """Department → members listed by the server whose key the chain does not hold."""
         return self.room_keys.unattested
 
-    def _observe(self, frame: dict) -> None:
+    def _observe(self, frame: dict[str, Any]) -> None:
         super()._observe(frame)
         kind, department = frame.get("type"), frame.get("department")
         if not isinstance(department, int):
@@ -153,19 +153,19 @@ class RoundsClient(Connection, PhotoMixin):
 
     async def admit(
         self, department: int, user_id: int, role: str = "member", *, fingerprint: str | None
-    ) -> dict:
+    ) -> dict[str, Any]:
         """Admit a user and sign their admission for the key compared (None: sign later)."""
         return await self.membership.admit(department, user_id, role, fingerprint=fingerprint)
 
-    async def set_role(self, department: int, user_id: int, role: str) -> dict:
+    async def set_role(self, department: int, user_id: int, role: str) -> dict[str, Any]:
         return await self.membership.set_role(department, user_id, role)
 
-    async def remove_member(self, department: int, user_id: int) -> dict:
+    async def remove_member(self, department: int, user_id: int) -> dict[str, Any]:
         return await self.membership.remove_member(department, user_id)
 
     async def appoint_head(
         self, department: int, user_id: int, admin_key: IdentityKeyPair, *, fingerprint: str
-    ) -> dict:
+    ) -> dict[str, Any]:
         return await self.membership.appoint_head(
             department, user_id, admin_key, fingerprint=fingerprint
         )
@@ -177,19 +177,19 @@ class RoundsClient(Connection, PhotoMixin):
         key, _ = await self.room_keys.current(department)
         return key
 
-    async def share_history(self, department: int, user_id: int) -> dict:
+    async def share_history(self, department: int, user_id: int) -> dict[str, Any]:
         return await self.room_keys.share_history(department, user_id)
 
     # --- messages -------------------------------------------------------------------
 
     async def send_text(
         self,
-        thread: dict | int,
+        thread: dict[str, Any] | int,
         text: str,
         *,
         department: int | None = None,
         client_msg_id: str | None = None,
-    ) -> dict:
+    ) -> dict[str, Any]:
         """Encrypt `text` under the department's current room key, sign it and post it.
 
         `thread` is a thread dict (which names its department) or an id.
@@ -201,13 +201,13 @@ class RoundsClient(Connection, PhotoMixin):
 
     async def post_body(
         self,
-        thread: dict | int,
+        thread: dict[str, Any] | int,
         plaintext: bytes,
         *,
         department: int | None = None,
         client_msg_id: str | None = None,
-        attachments: list[dict] | None = None,
-    ) -> dict:
+        attachments: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
         return await self.messages.post_body(
             thread,
             plaintext,
@@ -216,11 +216,15 @@ class RoundsClient(Connection, PhotoMixin):
             attachments=attachments,
         )
 
-    async def open(self, frame_or_message: dict, *, department: int | None = None) -> Opened:
+    async def open(
+        self, frame_or_message: dict[str, Any], *, department: int | None = None
+    ) -> Opened:
         """Verify and decrypt a message: its plaintext and header (the sender's `sent_at`)."""
         return await self.messages.open(frame_or_message, department=department)
 
-    async def open_message(self, frame_or_message: dict, *, department: int | None = None) -> bytes:
+    async def open_message(
+        self, frame_or_message: dict[str, Any], *, department: int | None = None
+    ) -> bytes:
         """Verify and decrypt a `message.new` frame or a history message; its plaintext.
 
         See client/messages.py for every refusal (`duplicate`, `replay`,

@@ -22,6 +22,7 @@ from typing import Any, Self
 
 import httpx
 import websockets
+from websockets.typing import Origin
 
 from client.errors import RoundsClientError
 
@@ -40,7 +41,7 @@ EVENT_TYPES = {
 }
 
 
-def in_order_once(frames: list[dict], cursor: dict[str, int]) -> list[dict]:
+def in_order_once(frames: list[dict[str, Any]], cursor: dict[str, int]) -> list[dict[str, Any]]:
     """Numbered events sorted per department, without repeats or any at or below `cursor`;
     unnumbered frames (typing) after them, as they came."""
     last = dict(cursor)
@@ -76,24 +77,25 @@ class Connection:
             base_url=self.base_url, timeout=timeout, transport=http_transport
         )
         self.token: str | None = None
-        self.user: dict | None = None
+        self.user: dict[str, Any] | None = None
         self.ws: Any = None
-        self.hello: dict | None = None
+        self.hello: dict[str, Any] | None = None
         self.cursor: dict[str, int] = {}
-        self.events: asyncio.Queue[dict] = asyncio.Queue()
-        self.closed: asyncio.Future | None = None
-        self._pending: dict[str, asyncio.Future] = {}
+        self.events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        # Resolved with the close code when the socket closes.
+        self.closed: asyncio.Future[int | None] | None = None
+        self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._ids = itertools.count(1)
-        self._reader: asyncio.Task | None = None
+        self._reader: asyncio.Task[None] | None = None
         # Pushed frames held back while `reconnect()` waits for its resume ack.
-        self._held: list[dict] | None = None
+        self._held: list[dict[str, Any]] | None = None
         # Thread id → department id, from threads this client has seen.
         self.threads: dict[int, int] = {}
 
     # --- HTTP -----------------------------------------------------------------
 
-    async def login(self, username: str, password: str) -> dict:
-        data = await self.call(
+    async def login(self, username: str, password: str) -> dict[str, Any]:
+        data: dict[str, Any] = await self.call(
             "POST", "/api/auth/login", json={"username": username, "password": password}, auth=False
         )
         self.token = data["token"]
@@ -119,14 +121,18 @@ class Connection:
             )
         return body
 
-    async def departments(self) -> list[dict]:
-        return await self.call("GET", "/api/departments")
+    async def departments(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self.call("GET", "/api/departments")
+        return result
 
-    async def find_patients(self, **criteria: str) -> list[dict]:
-        return await self.call("POST", "/api/patients/search", json=criteria)
+    async def find_patients(self, **criteria: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self.call(
+            "POST", "/api/patients/search", json=criteria
+        )
+        return result
 
-    async def create_thread(self, department: int, patient: int, title: str) -> dict:
-        thread = await self.call(
+    async def create_thread(self, department: int, patient: int, title: str) -> dict[str, Any]:
+        thread: dict[str, Any] = await self.call(
             "POST",
             "/api/threads",
             json={"department": department, "patient": patient, "title": title},
@@ -134,8 +140,10 @@ class Connection:
         self.threads[thread["id"]] = thread["department"]
         return thread
 
-    async def department_threads(self, department: int) -> list[dict]:
-        threads = await self.call("GET", f"/api/departments/{department}/threads")
+    async def department_threads(self, department: int) -> list[dict[str, Any]]:
+        threads: list[dict[str, Any]] = await self.call(
+            "GET", f"/api/departments/{department}/threads"
+        )
         for thread in threads:
             self.threads[thread["id"]] = thread["department"]
         return threads
@@ -146,17 +154,17 @@ class Connection:
     def ws_url(self) -> str:
         return self.base_url.replace("http", "ws", 1) + "/ws/"
 
-    async def connect(self) -> dict:
+    async def connect(self) -> dict[str, Any]:
         """Open the socket and wait for `hello`; raises RoundsClientError on 4401."""
         self.ws = await websockets.connect(
             self.ws_url,
-            origin=self.origin,
+            origin=Origin(self.origin),
             additional_headers={"Authorization": f"Bearer {self.token}"},
             max_size=2**22,
             open_timeout=self.timeout,
         )
         try:
-            first = json.loads(await asyncio.wait_for(self.ws.recv(), self.timeout))
+            first: dict[str, Any] = json.loads(await asyncio.wait_for(self.ws.recv(), self.timeout))
         except websockets.ConnectionClosed as closed:
             raise RoundsClientError(
                 "closed",
@@ -203,7 +211,7 @@ class Connection:
             if self.closed and not self.closed.done():
                 self.closed.set_result(code)
 
-    async def request(self, frame: dict) -> dict:
+    async def request(self, frame: dict[str, Any]) -> dict[str, Any]:
         """Send a frame and return its ack's result, or raise its error."""
         if self.ws is None:
             raise RoundsClientError("not_connected", "Call connect() first.")
@@ -234,15 +242,16 @@ class Connection:
             self._pending.pop(frame_id, None)
         if reply["type"] == "error":
             raise RoundsClientError(reply["code"], reply["message"], reply.get("data"))
-        return reply["result"]
+        result: dict[str, Any] = reply["result"]
+        return result
 
     async def post(
         self,
         thread: int,
-        envelope: dict,
+        envelope: dict[str, Any],
         client_msg_id: str | None = None,
-        attachments: list[dict] | None = None,
-    ) -> dict:
+        attachments: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
         frame: dict[str, Any] = {
             "type": "message.post",
             "thread": thread,
@@ -253,28 +262,30 @@ class Connection:
             frame["attachments"] = attachments
         return await self.request(frame)
 
-    async def history(self, thread: int, before_seq: int | None = None, limit: int = 50) -> dict:
+    async def history(
+        self, thread: int, before_seq: int | None = None, limit: int = 50
+    ) -> dict[str, Any]:
         frame: dict[str, Any] = {"type": "history.fetch", "thread": thread, "limit": limit}
         if before_seq is not None:
             frame["before_seq"] = before_seq
         return await self.request(frame)
 
-    async def resume(self, cursor: dict[str, int] | None = None) -> dict:
+    async def resume(self, cursor: dict[str, int] | None = None) -> dict[str, Any]:
         result = await self.request({"type": "resume", "cursor": cursor or dict(self.cursor)})
         return result
 
-    async def read(self, thread: int, up_to_seq: int) -> dict:
+    async def read(self, thread: int, up_to_seq: int) -> dict[str, Any]:
         return await self.request(
             {"type": "receipt.read", "thread": thread, "up_to_seq": up_to_seq}
         )
 
-    async def receipts(self, thread: int, seq: int | None = None) -> dict:
+    async def receipts(self, thread: int, seq: int | None = None) -> dict[str, Any]:
         frame: dict[str, Any] = {"type": "receipts.fetch", "thread": thread}
         if seq is not None:
             frame["seq"] = seq
         return await self.request(frame)
 
-    async def redact(self, message_id: int, reason: str | None = None) -> dict:
+    async def redact(self, message_id: int, reason: str | None = None) -> dict[str, Any]:
         """Remove a message from members' view (one's own, or any as a head); the
         server keeps it for compliance. Idempotent: a repeat gets the first answer."""
         frame: dict[str, Any] = {"type": "message.redact", "message": message_id}
@@ -282,15 +293,15 @@ class Connection:
             frame["reason"] = reason
         return await self.request(frame)
 
-    async def typing(self, thread: int, active: bool = True) -> dict:
+    async def typing(self, thread: int, active: bool = True) -> dict[str, Any]:
         return await self.request({"type": "typing", "thread": thread, "active": active})
 
     async def next_event(
         self,
         kind: str | None = None,
         wait: float | None = None,
-        match: Callable[[dict], bool] | None = None,
-    ) -> dict:
+        match: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> dict[str, Any]:
         """The next pushed event of `kind` for which `match` holds, skipping others."""
         deadline = asyncio.get_running_loop().time() + (wait or self.timeout)
         while True:
@@ -307,7 +318,7 @@ class Connection:
                     await self._reader
             self.ws = None
 
-    async def reconnect(self) -> dict:
+    async def reconnect(self) -> dict[str, Any]:
         """A new socket that resumes from this client's cursor: each missed event once, in order.
 
         The new socket carries live events from its `hello` on, and `resume` then
@@ -335,12 +346,12 @@ class Connection:
             self.events.put_nowait(frame)
         return result
 
-    def _advance_cursor(self, frame: dict) -> None:
+    def _advance_cursor(self, frame: dict[str, Any]) -> None:
         if "event_seq" in frame:
             key = str(frame["department"])
             self.cursor[key] = max(self.cursor.get(key, 0), frame["event_seq"])
 
-    def _observe(self, frame: dict) -> None:
+    def _observe(self, frame: dict[str, Any]) -> None:
         """What pushed events tell this client: threads' departments."""
         kind = frame.get("type")
         department = frame.get("department")

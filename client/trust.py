@@ -58,7 +58,7 @@ class Seen(NamedTuple):
 class TrustStore:
     """The remembered heads, versions and envelopes of one user of one server."""
 
-    def __init__(self, state_dir: str | os.PathLike | None, server: str, user: int) -> None:
+    def __init__(self, state_dir: str | os.PathLike[str] | None, server: str, user: int) -> None:
         folder = Path(state_dir) if state_dir is not None else default_state_dir()
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         server_id = hashlib.sha256(server.rstrip("/").encode()).hexdigest()[:16]

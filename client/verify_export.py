@@ -175,7 +175,7 @@ def _signed_manifest(bundle: Bundle, public_key: bytes) -> dict[str, Any]:
             f"{SIGNATURE}: the manifest's signature does not verify with the pinned export key "
             f"{public_key.hex()} (manifest altered, or signed by another key)"
         ) from None
-    manifest = json.loads(raw)
+    manifest: dict[str, Any] = json.loads(raw)
     if manifest.get("format") != FORMAT:
         raise Mismatch(f"{MANIFEST}: format {manifest.get('format')!r}, not {FORMAT}")
     return manifest

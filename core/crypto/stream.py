@@ -37,7 +37,7 @@ import queue
 import struct
 import threading
 from dataclasses import dataclass
-from typing import BinaryIO, ClassVar
+from typing import IO, ClassVar
 
 import nacl.bindings
 import nacl.exceptions
@@ -129,7 +129,7 @@ class StreamInfo:
     plaintext_size: int
 
 
-def _read_exact(source: BinaryIO, size: int) -> bytes:
+def _read_exact(source: IO[bytes], size: int) -> bytes:
     # A raw file or socket may return fewer bytes than asked before EOF.
     data = source.read(size)
     if len(data) == size or not data:
@@ -254,7 +254,7 @@ def _check_chunk_size(chunk_size: int, error: type[Exception]) -> None:
 
 
 def encrypt_stream(
-    key: FileKey, source: BinaryIO, sink: BinaryIO, chunk_size: int = CHUNK_SIZE
+    key: FileKey, source: IO[bytes], sink: IO[bytes], chunk_size: int = CHUNK_SIZE
 ) -> StreamInfo:
     """Encrypt `source` to `sink` chunk by chunk; return the ciphertext's size and hash.
 
@@ -298,8 +298,8 @@ def encrypt_stream(
 
 def decrypt_stream(
     key: FileKey,
-    source: BinaryIO,
-    sink: BinaryIO,
+    source: IO[bytes],
+    sink: IO[bytes],
     *,
     expected_sha256: bytes | None = None,
 ) -> StreamInfo:
