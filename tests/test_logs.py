@@ -22,7 +22,7 @@ from tests.chat.wsutil import (
     recv,
     token_for,
 )
-from tests.conftest import PASSWORD, issue_token, sealed
+from tests.support import PASSWORD, issue_token, sealed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -15,7 +15,7 @@ from chat.consumers import batching
 from core import protocol
 from rounds import metrics
 from tests.chat.wsutil import connect_as, finish, ok, post, post_frame, recv
-from tests.conftest import open_socket, sealed
+from tests.support import open_socket, sealed
 
 # The view reads the audit backlog through database_sync_to_async, which closes a
 # connection left inside a test transaction: these tests commit instead.

@@ -29,7 +29,7 @@ from retention.models import LegalHold
 from rooms import keys as room_keys
 from rooms.models import Department, KeyWrap, Membership, Role, RoomKeyVersion
 from rooms.models import MembershipStatement as StoredStatement
-from tests.conftest import (
+from tests.support import (
     PASSWORD,
     Hospital,
     give_keys,
@@ -105,7 +105,7 @@ PERSONAS = (
 
 def keypair(h: Hospital, name: str) -> IdentityKeyPair:
     """The key pair of a persona (or of the institution's "compliance" or "admin" key), made
-    once per test. Kept in `h.keys`, where tests/conftest.py's signing helpers find them."""
+    once per test. Kept in `h.keys`, where tests/support/hospital.py's signing helpers find them."""
     if name not in h.keys:
         h.keys[name] = IdentityKeyPair.generate()
     return h.keys[name]
@@ -379,7 +379,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     ),
 }
 
-# Personas of tests/conftest.py, plus `stranger`: a plain user in no department.
+# Personas of tests/support/hospital.py, plus `stranger`: a plain user in no department.
 # head_grace heads Vascular surgery: a head elsewhere is a stranger in Plastic surgery.
 OUTSIDERS = ("compliance_dan", "stranger", "intern_erin", "nurse_ines", "head_grace")
 THREAD_AND_DEPARTMENT = (

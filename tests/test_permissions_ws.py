@@ -18,7 +18,7 @@ from chat.actions import check_post_message
 from chat.models import Event, Message, Receipt, Thread
 from core import protocol
 from rooms.models import Membership
-from tests.conftest import Hospital, connect, issue_token, open_socket, sealed
+from tests.support import Hospital, connect, issue_token, open_socket, sealed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -24,7 +24,7 @@ from core.crypto import (
     open_backup,
     seal_backup,
 )
-from tests.conftest import Api, Hospital, make_user
+from tests.support import Api, Hospital, make_user
 
 pytestmark = pytest.mark.django_db
 

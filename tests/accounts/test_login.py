@@ -18,7 +18,7 @@ from django.test import AsyncClient, Client, RequestFactory
 
 from accounts.models import AuthSession
 from audit.models import AuditEvent
-from tests.conftest import PASSWORD
+from tests.support import PASSWORD
 
 pytestmark = pytest.mark.django_db
 

@@ -18,7 +18,7 @@ from chat.models import Event, Message, Receipt, Thread
 from core.errors import RoundsError
 from rooms import actions as room_actions
 from rooms.models import Membership
-from tests.conftest import sealed
+from tests.support import sealed
 
 
 class Boom(Exception):

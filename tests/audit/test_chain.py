@@ -21,7 +21,7 @@ from audit.actions import STRAGGLER_WINDOW, record, seal_all, seal_pending, veri
 from audit.guard import maintenance
 from audit.models import GENESIS_HASH, AuditEvent, AuditSeal, chain_hash
 from chat import actions as chat_actions
-from tests.conftest import sealed
+from tests.support import sealed
 
 POSTGRES = os.environ.get("DATABASE_URL", "").startswith("postgres")
 

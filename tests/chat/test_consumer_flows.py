@@ -29,7 +29,7 @@ from tests.chat.wsutil import (
     stored_counts,
     token_for,
 )
-from tests.conftest import open_socket, rotate_room_key, sealed
+from tests.support import open_socket, rotate_room_key, sealed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

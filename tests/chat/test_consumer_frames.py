@@ -30,7 +30,7 @@ from tests.chat.wsutil import (
     stored_counts,
     token_for,
 )
-from tests.conftest import open_socket, sealed
+from tests.support import open_socket, sealed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -36,7 +36,7 @@ from tests.chat.wsutil import (
     recv,
     token_for,
 )
-from tests.conftest import sealed
+from tests.support import sealed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -134,7 +134,7 @@ async def test_a_drain_answers_posts_in_flight_then_closes_with_4503(live_hospit
 
 async def connect_as_closed(user) -> tuple[int, None]:
     """Open a socket that the server closes at once; its close code."""
-    from tests.conftest import open_socket
+    from tests.support import open_socket
 
     communicator = await open_socket(await token_for(user))
     connected, _ = await communicator.connect()
@@ -174,7 +174,7 @@ async def test_a_socket_that_cannot_be_set_up_is_told_and_released(live_hospital
     it with 1011."""
     from chat.consumers import rounds as consumer_module
     from chat.consumers.limits import connections
-    from tests.conftest import open_socket
+    from tests.support import open_socket
 
     h = live_hospital
     real = consumer_module.room_actions.list_my_departments

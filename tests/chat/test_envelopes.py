@@ -44,7 +44,7 @@ from tests.chat.wsutil import (
     recv,
     stored_counts,
 )
-from tests.conftest import (
+from tests.support import (
     PLAINTEXT,
     Hospital,
     keep_statement,

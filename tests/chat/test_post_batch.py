@@ -15,7 +15,7 @@ from chat.models import Event, Message, Thread
 from core.errors import RoundsError
 from rooms.models import Department
 from tests.chat.wsutil import connect_as, finish, ok, recv
-from tests.conftest import Hospital, sealed
+from tests.support import Hospital, sealed
 
 pytestmark = pytest.mark.django_db
 

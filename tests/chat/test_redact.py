@@ -33,8 +33,8 @@ from tests.chat.wsutil import (
     recv,
     resume,
 )
-from tests.conftest import Hospital, sealed
 from tests.media.attach_helpers import published_frames
+from tests.support import Hospital, sealed
 
 REASON = "Posted in the wrong patient's thread"
 

@@ -23,7 +23,7 @@ from tests.chat.wsutil import (
     recv,
     resume,
 )
-from tests.conftest import sealed
+from tests.support import sealed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -2,7 +2,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from core import protocol
-from tests.conftest import connect, issue_token, sealed
+from tests.support import connect, issue_token, sealed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -14,7 +14,7 @@ from chat.actions import check_post_message, check_read_receipt, do_create_threa
 from chat.models import Message, Receipt, Thread
 from chat.redaction import check_redact_message
 from rooms.actions import do_remove_member
-from tests.conftest import Api, Hospital, sealed
+from tests.support import Api, Hospital, sealed
 
 pytestmark = pytest.mark.django_db
 

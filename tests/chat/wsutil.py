@@ -7,7 +7,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 
 from core import protocol
-from tests.conftest import connect, issue_token
+from tests.support import connect, issue_token
 
 _ids = itertools.count(1)
 
@@ -110,7 +110,7 @@ async def assert_quiet(*communicators) -> None:
 def post_frame(
     body: dict, *, thread: int | None = None, client_msg_id: str | None = None
 ) -> dict[str, Any]:
-    """A message.post frame carrying the envelope `body` (see tests.conftest.sealed).
+    """A message.post frame carrying the envelope `body` (see tests.support.sealed).
 
     Its thread and client_msg_id are the ones the envelope is bound to,
     unless given here (to post an envelope where it does not belong).

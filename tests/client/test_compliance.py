@@ -1,6 +1,6 @@
 """client/compliance.py and client/compliance_key.py on timelines the real server releases.
 
-The ward (tests/conftest.py's hospital): Bob writes a note, then redacts it
+The ward (tests/support/hospital.py's hospital): Bob writes a note, then redacts it
 with a reason; Alice posts a photo whose signed body names its keywords and
 consent, and reads both. The released page comes from the case route
 (compliance/api.py), then is opened offline with the compliance key, as is
@@ -26,9 +26,9 @@ from client.compliance_key import compliance_key
 from client.errors import RoundsClientError
 from core.crypto import ChainHead, IdentityKeyPair, b64encode
 from tests.compliance.cases import open_case
-from tests.conftest import Api, Hospital, sealed
 from tests.live.forgeries import chain_under
 from tests.media.attach_helpers import photo, post_photos
+from tests.support import Api, Hospital, sealed
 
 pytestmark = pytest.mark.django_db
 

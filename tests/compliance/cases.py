@@ -4,7 +4,7 @@ from typing import Any
 
 from compliance.actions import check_open_case
 from compliance.models import Case
-from tests.conftest import make_user
+from tests.support import make_user
 
 
 def second_officer() -> Any:
@@ -25,11 +25,3 @@ def open_case(officer: Any, reference: str = "INC-2026-042", **scope: Any) -> Ca
 def case_params(case: Case) -> dict[str, int]:
     """The query parameter a library request or a download names its case with."""
     return {"case": case.pk}
-
-
-def assert_refused(response: Any, status: int, code: str) -> dict[str, Any]:
-    """The HTTP refusal: its status and typed code; its body, for more checks."""
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert body["code"] == code, body
-    return body

@@ -15,9 +15,9 @@ import pytest
 from audit.actions import record_many
 from audit.models import AuditEvent
 from compliance import access_export, access_report
-from tests.compliance.cases import assert_refused, open_case
+from tests.compliance.cases import open_case
 from tests.compliance.test_access_report import CASES, report_path
-from tests.conftest import Api, Hospital
+from tests.support import Api, Hospital, assert_refused
 
 pytestmark = pytest.mark.django_db
 
@@ -268,7 +268,7 @@ async def test_over_asgi_each_piece_is_sent_as_it_is_made(live_hospital, fmt):
     view hands it an async one, whose reads run on the request's own connection."""
     from channels.db import database_sync_to_async
 
-    from tests.conftest import issue_token
+    from tests.support import issue_token
 
     h = live_hospital
     views = await database_sync_to_async(views_of)(h, h.patient, 600)

@@ -11,8 +11,8 @@ from core.crypto.audit_proof import (
     leaf_hash,
     verify_inclusion,
 )
-from tests.compliance.cases import assert_refused, open_case, second_officer
-from tests.conftest import Api
+from tests.compliance.cases import open_case, second_officer
+from tests.support import Api, assert_refused
 
 pytestmark = pytest.mark.django_db
 

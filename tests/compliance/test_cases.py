@@ -10,8 +10,8 @@ from audit.models import AuditEvent
 from compliance.actions import check_open_case
 from compliance.models import Case, CaseDeletionError
 from core.errors import RoundsError
-from tests.compliance.cases import assert_refused, open_case, second_officer
-from tests.conftest import Api
+from tests.compliance.cases import open_case, second_officer
+from tests.support import Api, assert_refused
 
 pytestmark = pytest.mark.django_db
 

@@ -12,9 +12,9 @@ from chat.actions import check_post_message, check_read_receipt
 from chat.redaction import check_redact_message
 from compliance import release, timeline
 from core.crypto import PublicIdentity, WrapRecord, decrypt_message, unwrap_room_key
-from tests.compliance.cases import assert_refused, open_case, second_officer
-from tests.conftest import PLAINTEXT, Api, Hospital, sealed
+from tests.compliance.cases import open_case, second_officer
 from tests.media.attach_helpers import photo, post_photos
+from tests.support import PLAINTEXT, Api, Hospital, assert_refused, sealed
 
 pytestmark = pytest.mark.django_db
 

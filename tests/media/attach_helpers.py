@@ -13,7 +13,7 @@ from django.utils import timezone
 from chat.actions import check_post_message
 from chat.events import collecting_publications
 from core import protocol
-from tests.conftest import Hospital, sealed
+from tests.support import Hospital, sealed
 
 
 def complete_upload(owner: Any, department: Any, *, state: str = "complete", size: int = 4096):

@@ -16,7 +16,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from tests.conftest import issue_token
+from tests.support import issue_token
 
 S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
@@ -201,9 +201,3 @@ def attach(hospital: Any, upload_id: str, thumbnail_id: str | None = None, *, th
         consent="care",
         created_at=now,
     )
-
-
-def audit_entries(action: str) -> list[Any]:
-    from audit.models import AuditEvent
-
-    return list(AuditEvent.objects.filter(action=action).order_by("id"))

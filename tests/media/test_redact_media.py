@@ -10,9 +10,9 @@ from chat.actions import check_history
 from chat.redaction import check_redact_message
 from media.models import Attachment
 from tests.compliance.cases import open_case
-from tests.conftest import Api, Hospital
 from tests.media.attach_helpers import photo, post_photos
-from tests.media.conftest import attach, audit_entries
+from tests.media.conftest import attach
+from tests.support import Api, Hospital, audit_entries
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,8 @@ import pytest
 from django.test import Client
 
 from media.models import Upload, UploadPart, UploadState
-from tests.conftest import PASSWORD
-from tests.media.conftest import audit_entries, sha
+from tests.media.conftest import sha
+from tests.support import PASSWORD, audit_entries
 
 DATA = bytes(range(256)) * 40  # 10,240 bytes
 

@@ -16,7 +16,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from patients.models import Admission, Patient
 from patients.retention import add_years
-from tests.conftest import issue_token, make_user
+from tests.support import issue_token, make_user
 
 pytestmark = pytest.mark.django_db
 

@@ -11,8 +11,8 @@ import pytest
 from django.utils import timezone
 
 from chat.actions import check_post_message
-from tests.conftest import PLAINTEXT, Hospital, sealed
 from tests.media.conftest import blob_store, moto_endpoint, uploader  # noqa: F401
+from tests.support import PLAINTEXT, Hospital, sealed
 
 # Retention is 20 years after the last care (today, in these tests): a day 21 years
 # on is past it for both patients of the hospital (born 1985 and 1951).

@@ -7,10 +7,10 @@ from audit.models import AuditEvent
 from chat.actions import do_create_thread
 from chat.models import Message, Thread
 from retention.models import HoldDeletionError, LegalHold, ThreadPurge
-from tests.compliance.cases import assert_refused, open_case, second_officer
-from tests.conftest import Api
+from tests.compliance.cases import open_case, second_officer
 from tests.media.attach_helpers import photo, post_photos
 from tests.retention.conftest import crash_after_one_batch, post, run
+from tests.support import Api, assert_refused
 
 pytestmark = pytest.mark.django_db
 

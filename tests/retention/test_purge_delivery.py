@@ -10,8 +10,8 @@ from django.utils import timezone
 from chat.actions import do_create_thread, events_after
 from patients.models import Admission, Patient
 from tests.chat.wsutil import assert_quiet, connect_as, post, recv, resume
-from tests.conftest import sealed
 from tests.retention.conftest import discharge, run
+from tests.support import sealed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

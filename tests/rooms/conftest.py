@@ -10,8 +10,8 @@ key version 1 at head 3).
 
 import pytest
 
-from tests.conftest import Hospital
 from tests.rooms.keyring import MEMBERS, Keyed, set_admin_key, set_compliance
+from tests.support import Hospital
 
 
 @pytest.fixture

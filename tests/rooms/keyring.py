@@ -3,7 +3,7 @@
 `Keyed` drives the bare hospital through the API as the members' clients
 do: it publishes identities, signs statements at the head of Plastic
 surgery's chain and key version records made at that head. Its key pairs
-are the hospital's own (`h.keys`), so tests/conftest.py's `signed_statement`
+are the hospital's own (`h.keys`), so tests/support/hospital.py's `signed_statement`
 and `key_version_record` sign with them, and every statement the server
 keeps is appended to `h.chains`: the head the next statement or version is
 made at.
@@ -38,7 +38,7 @@ from core.crypto import (
 from rooms.actions import check_admit_member
 from rooms.models import Department, KeyWrap, RoomKeyVersion
 from rooms.models import MembershipStatement as StoredStatement
-from tests.conftest import Api, Hospital, key_version_record, make_user, signed_statement
+from tests.support import Api, Hospital, key_version_record, make_user, signed_statement
 
 MEMBERS = ("head_carol", "surgeon_bob", "nurse_alice")
 COMPLIANCE = "compliance"
@@ -186,14 +186,6 @@ def set_admin_key(k: Keyed) -> None:
     k.pairs[ADMIN] = k.h.admin_key = pair
 
 
-def expect_refused(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert body["code"] == code, body
-    assert body["message"]
-    return body
-
-
 def state(h: Hospital) -> tuple:
     """What a refused publication or statement must leave as it was."""
     department = Department.objects.get(pk=h.plastic.pk)
@@ -210,10 +202,6 @@ def state(h: Hospital) -> tuple:
         StoredStatement.objects.count(),
         AuditEvent.objects.filter(action__startswith="key.").count(),
     )
-
-
-def audit(action: str) -> list[AuditEvent]:
-    return list(AuditEvent.objects.filter(action=action).order_by("id"))
 
 
 def open_my_wraps(k: Keyed, name: str) -> dict[int, RoomKey]:

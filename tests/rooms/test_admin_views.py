@@ -3,7 +3,7 @@
 import pytest
 from django.test import Client
 
-from tests.conftest import issue_token
+from tests.support import issue_token
 
 pytestmark = pytest.mark.django_db
 
@@ -47,7 +47,7 @@ def test_an_administrator_reads_a_departments_statements(hospital):
     assert response.status_code == 200
     body = response.json()
     assert body["department"] == hospital.plastic.pk
-    assert body["statements"]  # the signed chain tests/conftest.py stores
+    assert body["statements"]  # the signed chain tests/support/hospital.py stores
     assert body["admin"]["fingerprint"] == hospital.admin_key.fingerprint
 
 

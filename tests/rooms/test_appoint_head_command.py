@@ -9,7 +9,7 @@ from accounts.keys import check_publish_identity, check_set_institution_key
 from audit.models import AuditEvent
 from core.crypto import IdentityKeyPair, SignedStatement, verify_statement
 from rooms.models import MembershipStatement
-from tests.conftest import Hospital
+from tests.support import Hospital
 
 pytestmark = pytest.mark.django_db
 

@@ -22,17 +22,8 @@ from rooms import chain
 from rooms.actions import check_set_role, do_admit_member
 from rooms.models import Department
 from rooms.models import MembershipStatement as StoredStatement
-from tests.conftest import Hospital, make_user, signed_statement
-from tests.rooms.keyring import (
-    ADMIN,
-    Keyed,
-    audit,
-    department,
-    expect_refused,
-    set_admin_key,
-    state,
-    statements_path,
-)
+from tests.rooms.keyring import ADMIN, Keyed, department, set_admin_key, state, statements_path
+from tests.support import Hospital, assert_refused, audit_entries, make_user, signed_statement
 
 pytestmark = pytest.mark.django_db
 
@@ -65,7 +56,7 @@ def test_a_head_signs_an_admission_at_the_head_that_members_can_verify(appointed
     )
     assert (stored.seq, stored.hash, stored.signed) == (2, digest, signed)
     assert (department(k).chain_seq, department(k).chain_head) == (2, digest)
-    entry = audit("key.statement_signed")[-1]
+    entry = audit_entries("key.statement_signed")[-1]
     assert entry.actor_id == h.head_carol.pk
     assert entry.data == {
         "kind": "admit",
@@ -105,7 +96,7 @@ def test_the_admin_key_appoints_the_first_head(keyed: Keyed):
     assert response.json()["seq"] == 1
     stored = StoredStatement.objects.get(pk=response.json()["id"])
     assert stored.signer_id is None and stored.subject_id == k.h.head_carol.pk
-    [entry] = audit("key.statement_signed")
+    [entry] = audit_entries("key.statement_signed")
     assert entry.actor_id == k.h.admin_zoe.pk
     assert entry.data["signed_by"] == "admin_key"
     listed = k.api("nurse_alice").get(statements_path(k.h)).json()
@@ -146,7 +137,7 @@ def test_a_statement_away_from_the_head_is_a_conflict_naming_it(attested: Keyed,
         k.h, k.h.plastic, "locum_fred", "member", signer="head_carol", head=after(k)
     )
     before = state(k.h)
-    body = expect_refused(k.post_statement("head_carol", signed.to_dict()), 409, "conflict")
+    body = assert_refused(k.post_statement("head_carol", signed.to_dict()), 409, "conflict")
     assert body["data"] == {"head": k.head.to_dict()} and k.head.seq == 3
     assert state(k.h) == before
 
@@ -163,7 +154,7 @@ def test_of_two_statements_signed_at_one_head_the_second_is_a_conflict(attested:
     first = k.post_statement("head_carol", fred.to_dict())
     assert first.status_code == 201 and first.json()["seq"] == 4
     before = state(k.h)
-    body = expect_refused(k.post_statement("head_carol", gina.to_dict()), 409, "conflict")
+    body = assert_refused(k.post_statement("head_carol", gina.to_dict()), 409, "conflict")
     assert body["data"] == {"head": {"seq": 4, "hash": fred.hash}}
     assert state(k.h) == before
     again = k.attest("locum_gina")
@@ -205,7 +196,7 @@ def test_a_statement_overtaken_while_it_waited_for_the_lock_is_a_conflict(
     assert StoredStatement.objects.filter(department=h.plastic, seq__gt=3).count() == 1
     assert Department.objects.get(pk=h.plastic.pk).chain_head == kept["hash"]
     # The hospital's own statements were stored directly; only the winner is audited.
-    assert len(audit("key.statement_signed")) == 1
+    assert len(audit_entries("key.statement_signed")) == 1
 
 
 # --- Repeats ----------------------------------------------------------------------------
@@ -227,7 +218,7 @@ def test_the_same_statement_posted_twice_is_kept_and_audited_once(appointed: Key
     assert late.status_code == 201 and late.json() == first.json()
     assert StoredStatement.objects.filter(department=k.h.plastic).count() == 3
     assert department(k).chain_seq == 3
-    assert [e.data["seq"] for e in audit("key.statement_signed")] == [1, 2, 3]
+    assert [e.data["seq"] for e in audit_entries("key.statement_signed")] == [1, 2, 3]
 
 
 def test_a_repeat_is_answered_even_once_the_tables_have_moved_on(attested: Keyed):
@@ -317,7 +308,7 @@ def test_a_statement_the_chain_does_not_allow_is_refused(attested: Keyed, make):
     k = attested
     caller, signed = make(k)
     before = state(k.h)
-    expect_refused(k.post_statement(caller, signed), 403, "forbidden")
+    assert_refused(k.post_statement(caller, signed), 403, "forbidden")
     assert state(k.h) == before
     assert k.chain().head == k.head
 
@@ -327,5 +318,5 @@ def test_a_statement_that_does_not_follow_the_signed_chain_is_refused(keyed: Key
     k = keyed
     set_admin_key(k)
     before = state(k.h)
-    expect_refused(k.attest("surgeon_bob"), 403, "forbidden")
+    assert_refused(k.attest("surgeon_bob"), 403, "forbidden")
     assert state(k.h) == before

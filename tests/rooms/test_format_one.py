@@ -21,13 +21,13 @@ from tests.rooms.keyring import (
     EVERYONE,
     MEMBERS,
     Keyed,
-    expect_refused,
     keys_path,
     open_my_wraps,
     share_path,
     state,
     statements_path,
 )
+from tests.support import assert_refused
 
 pytestmark = pytest.mark.django_db
 
@@ -108,7 +108,7 @@ def test_format_one_versions_and_their_wraps_are_not_served(attested: Keyed):
     # Nobody can share it either: for clients it does not exist.
     before = state(h)
     shared = k.api("surgeon_bob").post(share_path(h), {"wraps": k.wraps(1, "surgeon_bob", MEMBERS)})
-    expect_refused(shared, 400, "invalid_request")
+    assert_refused(shared, 400, "invalid_request")
     assert state(h) == before
 
     response = k.publish_version("surgeon_bob", 2, EVERYONE)

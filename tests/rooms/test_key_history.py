@@ -14,14 +14,13 @@ from tests.rooms.keyring import (
     COMPLIANCE,
     EVERYONE,
     Keyed,
-    audit,
-    expect_refused,
     flip_b64,
     keys_path,
     open_my_wraps,
     share_path,
     state,
 )
+from tests.support import assert_refused, audit_entries
 
 pytestmark = pytest.mark.django_db
 
@@ -38,13 +37,13 @@ def test_a_removal_requires_a_new_version_without_the_removed(version_one: Keyed
     assert removed.status_code == 200, removed.content
     assert Department.objects.get(pk=h.plastic.pk).rotation_required is True
     assert k.api("surgeon_bob").get(keys_path(h)).json()["rotation_required"] is True
-    expect_refused(k.api("nurse_alice").get(keys_path(h)), 404, "not_found")
+    assert_refused(k.api("nurse_alice").get(keys_path(h)), 404, "not_found")
     assert k.attest("nurse_alice", kind="remove").status_code == 201
 
     # Alice's fingerprint is no recipient of version 2 any more.
     before = state(h)
     response = k.publish_version("head_carol", 2, EVERYONE)
-    expect_refused(response, 400, "invalid_request")
+    assert_refused(response, 400, "invalid_request")
     assert state(h) == before
 
     remaining = ("head_carol", "surgeon_bob", COMPLIANCE)
@@ -98,7 +97,7 @@ def test_a_newcomer_reads_the_history_through_shared_wraps(newcomer: Keyed):
     response = k.api("surgeon_bob").post(share_path(h), {"wraps": wraps})
     assert response.status_code == 201, response.content
     assert response.json() == {"department": h.plastic.pk, "added": 2}
-    [entry] = audit("key.history_shared")
+    [entry] = audit_entries("key.history_shared")
     assert entry.actor_id == h.surgeon_bob.pk
     assert entry.department_id == h.plastic.pk
     assert entry.data == {"wraps": 2, "recipients": [str(h.locum_fred.pk)], "versions": [1, 2]}
@@ -108,12 +107,12 @@ def test_a_newcomer_reads_the_history_through_shared_wraps(newcomer: Keyed):
     # The same wrap again is a conflict, and nothing is added.
     before = state(h)
     again = k.api("surgeon_bob").post(share_path(h), {"wraps": wraps[:1]})
-    expect_refused(again, 409, "conflict")
+    assert_refused(again, 409, "conflict")
     assert state(h) == before
 
     # Now that his admission is signed, the newcomer is required in every later version.
     missing = k.publish_version("surgeon_bob", 3, EVERYONE)
-    assert expect_refused(missing, 409, "wraps_incomplete")["data"] == {
+    assert assert_refused(missing, 409, "wraps_incomplete")["data"] == {
         "missing": [str(h.locum_fred.pk)]
     }
 
@@ -125,7 +124,7 @@ def test_history_is_shared_only_with_current_members(newcomer: Keyed):
     response = k.api("surgeon_bob").post(
         share_path(k.h), {"wraps": [k.wrap(1, "surgeon_bob", "nurse_ines")]}
     )
-    expect_refused(response, 400, "invalid_request")
+    assert_refused(response, 400, "invalid_request")
     assert state(k.h) == before
 
 
@@ -135,7 +134,7 @@ def test_history_is_shared_only_for_versions_that_exist(newcomer: Keyed):
     response = k.api("surgeon_bob").post(
         share_path(k.h), {"wraps": [k.wrap(3, "surgeon_bob", "locum_fred")]}
     )
-    expect_refused(response, 400, "invalid_request")
+    assert_refused(response, 400, "invalid_request")
     assert state(k.h) == before
 
 
@@ -144,11 +143,11 @@ def test_shared_wraps_are_checked_like_published_ones(newcomer: Keyed):
     before = state(k.h)
     forged = {**(w := k.wrap(1, "surgeon_bob", "locum_fred")), "sig": flip_b64(w["sig"])}
     response = k.api("surgeon_bob").post(share_path(k.h), {"wraps": [forged]})
-    expect_refused(response, 400, "bad_signature")
+    assert_refused(response, 400, "bad_signature")
     other = k.api("surgeon_bob").post(
         share_path(k.h), {"wraps": [k.wrap(1, "head_carol", "locum_fred")]}
     )
-    expect_refused(other, 400, "bad_signature")
+    assert_refused(other, 400, "bad_signature")
     assert state(k.h) == before
 
 
@@ -162,7 +161,7 @@ def test_a_shared_wrap_of_another_key_than_its_version_is_refused(newcomer: Keye
     ]
     before = state(k.h)
     response = k.api("surgeon_bob").post(share_path(k.h), {"wraps": wraps})
-    expect_refused(response, 400, "invalid_request")
+    assert_refused(response, 400, "invalid_request")
     assert state(k.h) == before
 
 
@@ -179,7 +178,7 @@ def test_a_replaced_identity_gets_the_history_again_from_a_colleague(version_one
     stale = k.api("head_carol").post(
         share_path(k.h), {"wraps": [k.wrap(1, "head_carol", "old_bob")]}
     )
-    expect_refused(stale, 400, "invalid_request")
+    assert_refused(stale, 400, "invalid_request")
     response = k.api("head_carol").post(
         share_path(k.h), {"wraps": [k.wrap(1, "head_carol", "surgeon_bob")]}
     )

@@ -10,7 +10,8 @@ import pytest
 
 from core.crypto import CONTEXT_KEY_VERSION, ChainHead, RoomKey, SignedKeyVersion, b64encode
 from rooms.models import Department
-from tests.rooms.keyring import EVERYONE, Keyed, expect_refused, flip_b64, keys_path, state
+from tests.rooms.keyring import EVERYONE, Keyed, flip_b64, keys_path, state
+from tests.support import assert_refused
 
 pytestmark = pytest.mark.django_db
 
@@ -49,7 +50,7 @@ def test_a_record_not_signed_by_the_caller_is_refused(attested: Keyed, make):
     record = make(k)
     before = state(k.h)
     response = k.publish_version("surgeon_bob", 1, EVERYONE, record=record)
-    expect_refused(response, 400, "bad_signature")
+    assert_refused(response, 400, "bad_signature")
     assert state(k.h) == before
 
 
@@ -64,7 +65,7 @@ def test_a_record_naming_a_replaced_key_of_the_caller_is_refused(attested: Keyed
     k.pairs["surgeon_bob"] = new
     before = state(k.h)
     response = k.publish_version("surgeon_bob", 1, EVERYONE, record=record)
-    expect_refused(response, 400, "bad_signature")
+    assert_refused(response, 400, "bad_signature")
     assert state(k.h) == before
 
 
@@ -83,7 +84,7 @@ def test_a_record_of_another_department_or_version_is_refused(attested: Keyed, m
     record = make(k)
     before = state(k.h)
     response = k.publish_version("surgeon_bob", 1, EVERYONE, record=record)
-    expect_refused(response, 400, "invalid_request")
+    assert_refused(response, 400, "invalid_request")
     assert state(k.h) == before
 
 
@@ -98,7 +99,7 @@ def test_a_missing_or_unparsable_record_is_an_invalid_request(attested: Keyed, r
     if record is not None:
         body["record"] = record
     before = state(k.h)
-    expect_refused(k.api("surgeon_bob").post(keys_path(k.h), body), 400, "invalid_request")
+    assert_refused(k.api("surgeon_bob").post(keys_path(k.h), body), 400, "invalid_request")
     assert state(k.h) == before
 
 
@@ -109,14 +110,14 @@ def test_a_version_made_at_a_head_the_chain_moved_on_from_is_a_conflict(attested
     assert k.attest("locum_fred").status_code == 201
     recipients = (*EVERYONE, "locum_fred")
     before = state(k.h)
-    body = expect_refused(
+    body = assert_refused(
         k.publish_version("surgeon_bob", 1, recipients, record=stale), 409, "conflict"
     )
     assert body["data"] == {"head": k.head.to_dict()} and k.head.seq == 4
     # A head the chain never had is no better.
     made_up = ChainHead(4, "ab" * 32)
     record = k.record("surgeon_bob", 1, head=made_up)
-    body = expect_refused(
+    body = assert_refused(
         k.publish_version("surgeon_bob", 1, recipients, record=record), 409, "conflict"
     )
     assert body["data"] == {"head": k.head.to_dict()}
@@ -146,12 +147,12 @@ def test_a_creator_the_chain_does_not_hold_is_not_attested(attested: Keyed, make
     creator = make(k)
     before = state(k.h)
     recipients = tuple({*EVERYONE, creator})
-    body = expect_refused(k.publish_version(creator, 1, recipients), 403, "not_attested")
+    body = assert_refused(k.publish_version(creator, 1, recipients), 403, "not_attested")
     assert "data" not in body
     assert state(k.h) == before
 
 
 def test_before_any_signed_statement_nobody_is_attested(keyed: Keyed):
     before = state(keyed.h)
-    expect_refused(keyed.publish_version("head_carol", 1, EVERYONE), 403, "not_attested")
+    assert_refused(keyed.publish_version("head_carol", 1, EVERYONE), 403, "not_attested")
     assert state(keyed.h) == before

@@ -12,15 +12,8 @@ import pytest
 
 from rooms.chain import chain_members
 from rooms.models import MembershipStatement as StoredStatement
-from tests.rooms.keyring import (
-    Keyed,
-    audit,
-    department,
-    expect_refused,
-    keys_path,
-    state,
-    statements_path,
-)
+from tests.rooms.keyring import Keyed, department, keys_path, state, statements_path
+from tests.support import assert_refused, audit_entries
 
 pytestmark = pytest.mark.django_db
 
@@ -55,8 +48,8 @@ def test_a_members_new_key_is_signed_as_a_replacement(version_one: Keyed):
     # The old key is not replaced twice, and the current one not removed while he stays.
     before = state(k.h)
     again = k.attest("surgeon_bob", kind="replace", replaces=old)
-    expect_refused(again, 403, "forbidden")
-    expect_refused(k.attest("surgeon_bob", kind="remove"), 403, "forbidden")
+    assert_refused(again, 403, "forbidden")
+    assert_refused(k.attest("surgeon_bob", kind="remove"), 403, "forbidden")
     assert state(k.h) == before
 
 
@@ -68,14 +61,14 @@ def test_the_admin_key_replaces_a_heads_lost_key(version_one: Keyed):
     new = k.publish("head_carol", replace=True)
     response = k.attest("head_carol", "head", None, kind="replace", replaces=old)
     assert response.status_code == 201, response.content
-    assert audit("key.statement_signed")[-1].data["signed_by"] == "admin_key"
+    assert audit_entries("key.statement_signed")[-1].data["signed_by"] == "admin_key"
     assert department(k).rotation_required is True
     assert chain_members(k.h.plastic.pk)[k.h.head_carol.pk] == ("head", new.fingerprint)
 
     # Her old key signs nothing more; her new one does.
     k.pairs["head_carol"] = old
     before = state(k.h)
-    expect_refused(k.attest("locum_fred"), 403, "forbidden")
+    assert_refused(k.attest("locum_fred"), 403, "forbidden")
     assert state(k.h) == before
     k.pairs["head_carol"] = new
     assert k.attest("locum_fred").status_code == 201

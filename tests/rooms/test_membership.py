@@ -15,7 +15,7 @@ from chat.events import event_frame
 from chat.models import Event, EventKind
 from core import protocol
 from rooms.models import Department, Membership, Role
-from tests.conftest import Hospital, issue_token, make_user
+from tests.support import Hospital, audit_entries, issue_token, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -51,10 +51,6 @@ def last_event(h: Hospital) -> Event:
     event = Event.objects.filter(department=h.plastic).order_by("-seq").first()
     assert event is not None
     return event
-
-
-def audit(action: str, **filters) -> list[AuditEvent]:
-    return list(AuditEvent.objects.filter(action=action, **filters).order_by("id"))
 
 
 def counts(h: Hospital) -> tuple[int, int, int, int]:
@@ -102,7 +98,7 @@ def test_a_head_admits_a_member(hospital, carol, fred):
     assert event.payload["by"] == {"id": h.head_carol.pk, "username": "head_carol"}
     protocol.validate_outbound(event_frame(event))
 
-    (entry,) = audit("member.admitted", object_id=str(fred.pk))
+    (entry,) = audit_entries("member.admitted", object_id=str(fred.pk))
     assert entry.actor_id == h.head_carol.pk
     assert entry.department_id == h.plastic.pk
     assert entry.data == {"role": "member"}
@@ -174,7 +170,7 @@ def test_a_head_removes_a_member_and_the_row_is_kept(hospital, carol):
     assert event.kind == EventKind.MEMBER_REMOVED
     assert event.payload["user"]["id"] == h.surgeon_bob.pk
     protocol.validate_outbound(event_frame(event))
-    (entry,) = audit("member.removed", object_id=str(h.surgeon_bob.pk))
+    (entry,) = audit_entries("member.removed", object_id=str(h.surgeon_bob.pk))
     assert entry.actor_id == h.head_carol.pk
 
     bob = Api(h.surgeon_bob)
@@ -189,7 +185,7 @@ def test_a_member_may_leave(hospital):
     response = alice.delete(members_path(h, h.nurse_alice))
     assert response.status_code == 200, response.content
     assert active(h, h.nurse_alice) is None
-    (entry,) = audit("member.removed", object_id=str(h.nurse_alice.pk))
+    (entry,) = audit_entries("member.removed", object_id=str(h.nurse_alice.pk))
     assert entry.actor_id == h.nurse_alice.pk
     assert alice.get(members_path(h)).status_code == 404
 
@@ -238,7 +234,7 @@ def test_a_head_promotes_another_head(hospital, carol, fred):
     assert event.kind == EventKind.MEMBER_ROLE
     assert event.payload["role"] == "head"
     protocol.validate_outbound(event_frame(event))
-    (entry,) = audit("member.role_changed", object_id=str(h.surgeon_bob.pk))
+    (entry,) = audit_entries("member.role_changed", object_id=str(h.surgeon_bob.pk))
     assert entry.data == {"role": "head"}
 
     # The new head holds a head's powers.
@@ -302,7 +298,7 @@ def test_an_admin_creates_a_department_with_its_first_head(hospital, fred):
     assert membership.admitted_by == h.admin_zoe
     (event,) = Event.objects.filter(department=department)
     assert (event.kind, event.seq) == (EventKind.MEMBER_ADMITTED, 1)
-    (entry,) = audit("department.created", department_id=department.pk)
+    (entry,) = audit_entries("department.created", department_id=department.pk)
     assert entry.actor_id == h.admin_zoe.pk
     assert entry.data == {"head_id": fred.pk}
     # The admin appointed a head, not themself.

@@ -33,8 +33,6 @@ from tests.rooms.keyring import (
     EVERYONE,
     MEMBERS,
     Keyed,
-    audit,
-    expect_refused,
     flip_b64,
     keys_path,
     open_my_wraps,
@@ -42,6 +40,7 @@ from tests.rooms.keyring import (
     set_compliance,
     state,
 )
+from tests.support import assert_refused, audit_entries
 
 pytestmark = pytest.mark.django_db
 
@@ -69,7 +68,7 @@ def test_a_member_publishes_version_one_for_everyone(attested: Keyed):
     protocol.validate_outbound(frame)
     assert frame["key_version"] == 1
     assert frame["by"] == {"id": h.surgeon_bob.pk, "username": "surgeon_bob"}
-    [entry] = audit("key.version_published")
+    [entry] = audit_entries("key.version_published")
     assert entry.actor_id == h.surgeon_bob.pk
     assert entry.department_id == h.plastic.pk
     assert entry.data == {"version": 1, "wraps": 4, "chain_seq": 3}
@@ -152,7 +151,7 @@ def test_a_member_without_an_identity_is_listed_but_not_required(bare: Keyed):
 def test_a_version_that_leaves_someone_out_is_refused(attested: Keyed, left_out: str, named: str):
     before = state(attested.h)
     recipients = tuple(n for n in EVERYONE if n != left_out)
-    body = expect_refused(
+    body = assert_refused(
         attested.publish_version("surgeon_bob", 1, recipients), 409, "wraps_incomplete"
     )
     expected = "compliance" if named == "compliance" else str(attested.user(named).pk)
@@ -173,7 +172,7 @@ def test_a_member_whose_admission_is_unsigned_is_allowed_but_not_required(attest
     # Once Carol signs Fred's admission, every later version must include him.
     assert k.attest("locum_fred").status_code == 201
     missing = k.publish_version("surgeon_bob", 2, EVERYONE)
-    assert expect_refused(missing, 409, "wraps_incomplete")["data"] == {"missing": [str(fred.pk)]}
+    assert assert_refused(missing, 409, "wraps_incomplete")["data"] == {"missing": [str(fred.pk)]}
     response = k.publish_version("surgeon_bob", 2, (*EVERYONE, "locum_fred"))
     assert response.status_code == 201, response.content
 
@@ -183,14 +182,14 @@ def test_a_wrap_for_a_non_member_is_refused(attested: Keyed, outsider: str):
     attested.publish(outsider)
     before = state(attested.h)
     response = attested.publish_version("surgeon_bob", 1, (*EVERYONE, outsider))
-    expect_refused(response, 400, "invalid_request")
+    assert_refused(response, 400, "invalid_request")
     assert state(attested.h) == before
 
 
 def test_a_wrap_sent_twice_to_one_recipient_is_refused(attested: Keyed):
     before = state(attested.h)
     response = attested.publish_version("surgeon_bob", 1, (*EVERYONE, "nurse_alice"))
-    expect_refused(response, 400, "invalid_request")
+    assert_refused(response, 400, "invalid_request")
     assert state(attested.h) == before
 
 
@@ -228,7 +227,7 @@ def test_a_wrap_whose_signature_fails_is_refused(attested: Keyed, make):
     wraps.append(make(attested))
     before = state(attested.h)
     response = attested.publish_version("surgeon_bob", 1, (), wraps=wraps)
-    expect_refused(response, 400, "bad_signature")
+    assert_refused(response, 400, "bad_signature")
     assert state(attested.h) == before
 
 
@@ -238,7 +237,7 @@ def test_a_wrap_made_by_another_member_is_refused(attested: Keyed):
     wraps.append(attested.wrap(1, "nurse_alice", "nurse_alice"))
     before = state(attested.h)
     response = attested.publish_version("surgeon_bob", 1, (), wraps=wraps)
-    expect_refused(response, 400, "bad_signature")
+    assert_refused(response, 400, "bad_signature")
     assert state(attested.h) == before
 
 
@@ -247,7 +246,7 @@ def test_a_wrap_for_another_department_is_refused(attested: Keyed):
     vascular_key = k.key(1, department=k.h.vascular.pk)
     wraps = [k.wrap(1, "surgeon_bob", n, room_key=vascular_key) for n in EVERYONE]
     before = state(k.h)
-    expect_refused(k.publish_version("surgeon_bob", 1, (), wraps=wraps), 400, "invalid_request")
+    assert_refused(k.publish_version("surgeon_bob", 1, (), wraps=wraps), 400, "invalid_request")
     assert state(k.h) == before
 
 
@@ -258,21 +257,21 @@ def test_a_wrap_of_another_key_than_the_record_commits_to_is_refused(attested: K
     wraps = k.wraps(1, "surgeon_bob", ("head_carol", "surgeon_bob", COMPLIANCE))
     wraps.append(k.wrap(1, "surgeon_bob", "nurse_alice", room_key=other))
     before = state(k.h)
-    expect_refused(k.publish_version("surgeon_bob", 1, (), wraps=wraps), 400, "invalid_request")
+    assert_refused(k.publish_version("surgeon_bob", 1, (), wraps=wraps), 400, "invalid_request")
     assert state(k.h) == before
 
 
 def test_versions_go_up_one_at_a_time(attested: Keyed):
     k = attested
     before = state(k.h)
-    body = expect_refused(k.publish_version("surgeon_bob", 2, EVERYONE), 409, "conflict")
+    body = assert_refused(k.publish_version("surgeon_bob", 2, EVERYONE), 409, "conflict")
     assert body["data"] == {"current_version": 0}
     assert state(k.h) == before
 
     assert k.publish_version("surgeon_bob", 1, EVERYONE).status_code == 201
     before = state(k.h)
     again = k.publish_version("head_carol", 1, EVERYONE)
-    assert expect_refused(again, 409, "conflict")["data"] == {"current_version": 1}
+    assert assert_refused(again, 409, "conflict")["data"] == {"current_version": 1}
     assert state(k.h) == before
 
 
@@ -280,7 +279,7 @@ def test_the_wraps_must_be_of_the_version_published(attested: Keyed):
     k = attested
     wraps = k.wraps(2, "surgeon_bob", EVERYONE)
     before = state(k.h)
-    expect_refused(k.publish_version("surgeon_bob", 1, (), wraps=wraps), 400, "invalid_request")
+    assert_refused(k.publish_version("surgeon_bob", 1, (), wraps=wraps), 400, "invalid_request")
     assert state(k.h) == before
 
 
@@ -289,7 +288,7 @@ def test_without_the_compliance_key_no_version_is_published(bare: Keyed):
         bare.publish(name)
     before = state(bare.h)
     response = bare.publish_version("surgeon_bob", 1, MEMBERS)
-    expect_refused(response, 409, "wraps_incomplete")
+    assert_refused(response, 409, "wraps_incomplete")
     assert state(bare.h) == before
 
 
@@ -301,7 +300,7 @@ def test_a_caller_without_a_published_identity_cannot_publish(attested: Keyed):
     IdentityKey.objects.filter(user=k.h.nurse_alice).delete()
     before = state(k.h)
     response = k.publish_version("nurse_alice", 1, (), wraps=wraps)
-    expect_refused(response, 400, "invalid_key")
+    assert_refused(response, 400, "invalid_key")
     assert state(k.h) == before
 
 
@@ -309,7 +308,7 @@ def test_an_unparsable_wrap_is_an_invalid_request(attested: Keyed):
     k = attested
     wraps = [{"v": 2, "department": k.h.plastic.pk}]
     before = state(k.h)
-    expect_refused(k.publish_version("surgeon_bob", 1, (), wraps=wraps), 400, "invalid_request")
+    assert_refused(k.publish_version("surgeon_bob", 1, (), wraps=wraps), 400, "invalid_request")
     assert state(k.h) == before
 
 

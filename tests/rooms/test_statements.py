@@ -11,7 +11,8 @@ import pytest
 
 from accounts.models import IdentityKey
 from core.crypto import CONTEXT_STATEMENT, IdentityKeyPair, SignedStatement, sign_statement
-from tests.rooms.keyring import ADMIN, Keyed, expect_refused, flip_b64, set_admin_key, state
+from tests.rooms.keyring import ADMIN, Keyed, flip_b64, set_admin_key, state
+from tests.support import assert_refused
 
 pytestmark = pytest.mark.django_db
 
@@ -28,7 +29,7 @@ def test_a_member_may_not_sign_statements(appointed: Keyed):
         signer_fingerprint=k.pairs["surgeon_bob"].fingerprint,
     )
     before = state(k.h)
-    expect_refused(
+    assert_refused(
         k.post_statement("surgeon_bob", k.signed_by(st, "surgeon_bob")), 403, "forbidden"
     )
     assert state(k.h) == before
@@ -62,7 +63,7 @@ BAD_STATEMENT_SIGNATURES = {
 def test_a_statement_not_signed_by_the_callers_key_is_refused(appointed: Keyed, make):
     signed = make(appointed)
     before = state(appointed.h)
-    expect_refused(appointed.post_statement("head_carol", signed), 400, "bad_signature")
+    assert_refused(appointed.post_statement("head_carol", signed), 400, "bad_signature")
     assert state(appointed.h) == before
 
 
@@ -72,7 +73,7 @@ def test_a_statement_naming_a_key_the_caller_never_published_is_refused(appointe
     k.publish("head_grace")
     st = k.statement(signer_fingerprint=k.pairs["head_grace"].fingerprint)
     before = state(k.h)
-    expect_refused(
+    assert_refused(
         k.post_statement("head_carol", k.signed_by(st, "head_grace")), 400, "invalid_key"
     )
     assert state(k.h) == before
@@ -83,11 +84,11 @@ def test_a_statement_must_name_the_subjects_published_fingerprint(appointed: Key
     stranger_fp = IdentityKeyPair.generate().fingerprint
     before = state(k.h)
     wrong = k.statement(subject_fingerprint=stranger_fp)
-    expect_refused(k.post_statement("head_carol", k.signed_by(wrong)), 400, "invalid_request")
+    assert_refused(k.post_statement("head_carol", k.signed_by(wrong)), 400, "invalid_request")
     # A subject who has published no key at all.
     IdentityKey.objects.filter(user=k.h.surgeon_bob).delete()
     unpublished = k.statement()
-    expect_refused(k.post_statement("head_carol", k.signed_by(unpublished)), 400, "invalid_request")
+    assert_refused(k.post_statement("head_carol", k.signed_by(unpublished)), 400, "invalid_request")
     assert state(k.h) == before
 
 
@@ -97,7 +98,7 @@ def test_a_replacement_must_name_a_key_the_subject_published(attested: Keyed):
     never = IdentityKeyPair.generate()
     before = state(k.h)
     response = k.attest("surgeon_bob", kind="replace", replaces=never)
-    expect_refused(response, 400, "invalid_request")
+    assert_refused(response, 400, "invalid_request")
     assert state(k.h) == before
 
 
@@ -109,7 +110,7 @@ def test_an_admission_of_a_non_member_is_refused(appointed: Keyed, subject: str)
         subject_user=k.user(subject).pk, subject_fingerprint=k.pairs[subject].fingerprint
     )
     before = state(k.h)
-    expect_refused(k.post_statement("head_carol", k.signed_by(st)), 403, "forbidden")
+    assert_refused(k.post_statement("head_carol", k.signed_by(st)), 403, "forbidden")
     assert state(k.h) == before
 
 
@@ -122,7 +123,7 @@ def test_a_statement_that_contradicts_the_membership_is_refused(appointed: Keyed
     k = appointed
     before = state(k.h)
     st = k.statement(**changes)
-    expect_refused(k.post_statement("head_carol", k.signed_by(st)), 403, "forbidden")
+    assert_refused(k.post_statement("head_carol", k.signed_by(st)), 403, "forbidden")
     assert state(k.h) == before
 
 
@@ -132,7 +133,7 @@ def test_a_statement_for_another_department_or_signer_is_refused(appointed: Keye
     other = k.h.vascular.pk if field == "department" else k.h.surgeon_bob.pk
     st = k.statement(**{field: other})
     before = state(k.h)
-    expect_refused(k.post_statement("head_carol", k.signed_by(st)), 400, "invalid_request")
+    assert_refused(k.post_statement("head_carol", k.signed_by(st)), 400, "invalid_request")
     assert state(k.h) == before
 
 
@@ -141,7 +142,7 @@ def test_a_head_without_a_published_identity_cannot_sign(appointed: Keyed):
     signed = k.signed_by(k.statement())
     IdentityKey.objects.filter(user=k.h.head_carol).delete()
     before = state(k.h)
-    expect_refused(k.post_statement("head_carol", signed), 400, "invalid_key")
+    assert_refused(k.post_statement("head_carol", signed), 400, "invalid_key")
     assert state(k.h) == before
 
 
@@ -154,7 +155,7 @@ def test_removing_someone_who_was_never_a_member_is_refused(appointed: Keyed):
         subject_fingerprint=k.pairs["nurse_ines"].fingerprint,
     )
     before = state(k.h)
-    expect_refused(k.post_statement("head_carol", k.signed_by(st)), 403, "forbidden")
+    assert_refused(k.post_statement("head_carol", k.signed_by(st)), 403, "forbidden")
     assert state(k.h) == before
 
 
@@ -164,7 +165,7 @@ def test_an_unparsable_statement_is_an_invalid_request(appointed: Keyed, field: 
     signed = k.signed_by(k.statement())
     broken = {**signed, field: {"v": 1} if field == "statement" else "not base64"}
     before = state(k.h)
-    expect_refused(k.post_statement("head_carol", broken), 400, "invalid_request")
+    assert_refused(k.post_statement("head_carol", broken), 400, "invalid_request")
     assert state(k.h) == before
 
 
@@ -193,7 +194,7 @@ def test_an_admin_key_statement_is_refused_unless_it_appoints_a_head_and_an_admi
     )
     before = state(k.h)
     signed = sign_statement(st, k.pairs[ADMIN]).to_dict()
-    expect_refused(k.post_statement(caller, signed), 403, "forbidden")
+    assert_refused(k.post_statement(caller, signed), 403, "forbidden")
     assert state(k.h) == before
 
 
@@ -210,7 +211,7 @@ def test_an_appointment_signed_by_another_key_is_refused(keyed: Keyed):
     )
     before = state(k.h)
     response = k.post_statement("admin_zoe", sign_statement(st, impostor).to_dict())
-    expect_refused(response, 400, "bad_signature")
+    assert_refused(response, 400, "bad_signature")
     assert state(k.h) == before
 
 
@@ -218,5 +219,5 @@ def test_an_appointment_without_an_admin_key_is_refused(keyed: Keyed):
     k = keyed
     k.pairs[ADMIN] = k.h.admin_key = IdentityKeyPair.generate()  # never set on the server
     before = state(k.h)
-    expect_refused(k.attest("head_carol", "head", None), 400, "invalid_key")
+    assert_refused(k.attest("head_carol", "head", None), 400, "invalid_key")
     assert state(k.h) == before
