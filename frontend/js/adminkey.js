@@ -80,7 +80,7 @@ function wipeIdentity(identity) {
  * of the private bytes this code made, whatever happens. Returns what `use` returns.
  * @template T
  * @param {File | null | undefined} file
- * @param {string | null} pinnedFingerprint
+ * @param {string | null | undefined} pinnedFingerprint
  * @param {(identity: Identity) => T | Promise<T>} use
  * @returns {Promise<T>}
  */
@@ -94,7 +94,7 @@ export function withAdminKey(file, pinnedFingerprint, use) {
  * @template T
  * @param {string} kind
  * @param {File | null | undefined} file
- * @param {string | null} pinnedFingerprint
+ * @param {string | null | undefined} pinnedFingerprint
  * @param {(identity: Identity) => T | Promise<T>} use
  * @returns {Promise<T>}
  */

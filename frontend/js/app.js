@@ -103,6 +103,18 @@ export class App {
     return this.socket;
   }
 
+  /** The institution pins of this browser. */
+  get pinned() {
+    if (!this.pins) throw new Error("not signed in");
+    return this.pins;
+  }
+
+  /** A compliance officer's reader (compliance/reader.js). */
+  get review() {
+    if (!this.reader) throw new Error("not signed in as a compliance officer");
+    return this.reader;
+  }
+
   async boot() {
     await c.ready;
     try {

@@ -125,12 +125,16 @@ export class State extends EventTarget {
     return this.patients.get(id);
   }
 
-  /** @param {number} department @param {{force?: boolean}} [options] */
+  /**
+   * @param {number} department
+   * @param {{force?: boolean}} [options]
+   * @returns {Promise<any[]>}
+   */
   async departmentMembers(department, { force = false } = {}) {
     if (force || !this.members.has(department)) {
       this.members.set(department, await get(`/api/departments/${department}/members`));
     }
-    return this.members.get(department);
+    return /** @type {any[]} */ (this.members.get(department)); // held: set just above, or before
   }
 
   /** @param {number} department @param {{id: number, username: string}} user */

@@ -36,10 +36,14 @@ function personName(user) {
   return user.display_name || user.username || `user ${user.id}`;
 }
 
+/**
+ * @param {import("../app.js").App} app
+ */
 export function render(app) {
-  if (!app.state.user.is_admin) {
+  if (!app.session.user.is_admin) {
     return { el: h("p", { class: "error", role: "alert" }, "Only an administrator may do this."), title: "Administration", back: true };
   }
+  /** @type {{admin?: string | null}} */
   const pins = app.pins || {};
   const error = h("p", { class: "error", role: "alert", id: "admin-error" });
   const departments = h("ul", { class: "list", "aria-label": "Departments" });
@@ -83,7 +87,7 @@ export function render(app) {
           // Signed for the key shown above, which the head read out: if the server shows
           // another by now, nothing is signed (fingerprint_mismatch).
           const { signed } = await withAdminKey(file.files?.[0], pins.admin,
-            (adminKey) => app.e2e.appointHead(department.id, head.id, adminKey, { fingerprint: identity.fingerprint }));
+            (adminKey) => app.endToEnd.appointHead(department.id, head.id, adminKey, { fingerprint: identity.fingerprint }));
           const name = `${who[0].toUpperCase()}${who.slice(1)}`;
           result.textContent = signed.length
             ? `${name} is now the signed head of ${where}. They can sign their colleagues' admissions.`
@@ -115,7 +119,7 @@ export function render(app) {
 
   const status = async (department, head) => {
     try {
-      const chain = await app.e2e.chain(department.id, { fresh: true });
+      const chain = await app.endToEnd.chain(department.id, { fresh: true });
       const held = chain.members.get(head.id);
       if (held?.role === "head") return ["signed", "Appointment signed"];
       return [[...chain.members.values()].some((m) => m.role === "head") ? "other" : "unsigned",

@@ -91,8 +91,11 @@ function openForm(onOpened) {
   return form;
 }
 
+/**
+ * @param {import("../app.js").App} app
+ */
 export function render(app) {
-  const me = app.state.user;
+  const me = app.session.user;
   const list = h("ul", { class: "list", id: "cases", "aria-label": "Review cases", tabindex: "-1" });
   const problem = h("p", { class: "error", role: "alert", id: "cases-error" });
   const status = h("p", { class: "muted", role: "status", id: "cases-status" });

@@ -47,7 +47,7 @@ export function keyForm(app, departments, done) {
       try {
         const verified = await departments();
         const result = await withInstitutionKey("compliance", file.files?.[0], app.pins?.compliance,
-          (identity) => app.reader.unwrap(identity, verified));
+          (identity) => app.review.unwrap(identity, verified));
         done(result);
       } catch (error) {
         showError(problem, error); // the key file's refusals say what was not done
@@ -63,6 +63,10 @@ export function keyForm(app, departments, done) {
   problem, submit);
 }
 
+/**
+ * @param {import("../app.js").App} app
+ * @param {number} caseId
+ */
 export function render(app, caseId) {
   const head = h("div", { class: "card stack", id: "case-head" }, h("p", { class: "loading" }, "Loading the case…"));
   const problem = h("p", { class: "error", role: "alert", id: "case-release-error" });
@@ -72,7 +76,7 @@ export function render(app, caseId) {
   let listed = [];
 
   const describeKeys = () => {
-    const held = [...app.reader.keys.values()].reduce((n, m) => n + m.size, 0);
+    const held = [...app.review.keys.values()].reduce((n, m) => n + m.size, 0);
     if (held) keyStatus.textContent = `${held} conversation key${held === 1 ? "" : "s"} opened; the compliance key file was wiped.`;
   };
 
@@ -83,7 +87,7 @@ export function render(app, caseId) {
     const verified = [];
     for (const threadId of firsts.values()) {
       const page = await get(`${PATH}/${caseId}/threads/${threadId}/timeline?limit=1`);
-      verified.push(await app.reader.verifyDepartment(page.department));
+      verified.push(await app.review.verifyDepartment(page.department));
     }
     return verified;
   };

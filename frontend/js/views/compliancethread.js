@@ -52,6 +52,11 @@ function seenBy(messages, receipts) {
   return seen;
 }
 
+/**
+ * @param {import("../app.js").App} app
+ * @param {number} caseId
+ * @param {number} threadId
+ */
 export function render(app, caseId, threadId) {
   const urls = new ImageUrls({ caseId });
   const problem = h("p", { class: "error", role: "alert", id: "timeline-error" });
@@ -119,7 +124,7 @@ export function render(app, caseId, threadId) {
     let failure = chainError;
     if (!failure) {
       try {
-        opened = app.reader.open(m, data.thread.department);
+        opened = app.review.open(m, data.thread.department);
       } catch (error) {
         failure = error;
       }
@@ -173,8 +178,8 @@ export function render(app, caseId, threadId) {
 
   const drawVersions = () => {
     if (!department) return;
-    const held = app.reader.keys.get(department.id) ?? new Map();
-    const refused = app.reader.refusedWraps.get(department.id) ?? new Map();
+    const held = app.review.keys.get(department.id) ?? new Map();
+    const refused = app.review.refusedWraps.get(department.id) ?? new Map();
     versions.replaceChildren(h("summary", {}, `Conversation keys: ${department.versions.size}`),
       h("ul", { class: "sub" }, [...department.versions].map(([version, v]) => h("li", { dataset: { version } },
         `Version ${version}: `,
@@ -188,7 +193,8 @@ export function render(app, caseId, threadId) {
     list.replaceChildren(...data.messages.map((m) => entry(m, seen.get(m.id))));
     if (!data.messages.length) list.append(h("li", { class: "muted" }, "No message in this case's dates."));
     drawVersions();
-    const missing = app.reader.missingKeys(department);
+    if (!department) return; // drawn once the department verified
+    const missing = app.review.missingKeys(department);
     keyBox.replaceChildren(missing.length ? keyForm(app, async () => [department], () => drawMessages()) : h("p", { class: "muted", role: "status", id: "keys-held" }, "Every conversation key of this thread is open in this browser."));
   };
 
@@ -215,7 +221,7 @@ export function render(app, caseId, threadId) {
       head.append(h("p", { class: "error", role: "alert", dataset: { code: "compliance_key_mismatch" } }, explain({ code: "compliance_key_mismatch" })));
     }
     try {
-      department = await app.reader.verifyDepartment(data.department);
+      department = await app.review.verifyDepartment(data.department);
     } catch (error) {
       // The chain does not verify: every message is listed, each with the check that failed.
       chainError = error;

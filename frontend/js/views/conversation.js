@@ -33,8 +33,12 @@ function cameraIcon() {
   return svg;
 }
 
+/**
+ * @param {import("../app.js").App} app
+ * @param {number} threadId
+ */
 export function render(app, threadId) {
-  const state = app.state;
+  const state = app.session;
   const me = state.user.id;
   const header = h("div", { class: "card stack" });
   const list = h("ol", { class: "messages", role: "log", "aria-live": "polite", "aria-label": "Messages" });
@@ -95,7 +99,7 @@ export function render(app, threadId) {
     dialog.replaceChildren(h("p", { class: "loading" }, "Loading…"));
     dialog.showModal();
     try {
-      const data = await app.socket.request({ type: "receipts.fetch", thread: threadId, seq });
+      const data = await app.live.request({ type: "receipts.fetch", thread: threadId, seq });
       const rows = data.readers.filter((r) => r.user.id !== me);
       dialog.replaceChildren(h("h2", {}, "Seen by"),
         h("ul", { class: "list" }, rows.map((r) => h("li", { class: "card" }, h("strong", {}, state.displayName(department, r.user)), h("div", { class: "sub" }, fullTime(r.read_at))))),
@@ -298,7 +302,7 @@ export function render(app, threadId) {
   (async () => {
     try {
       if (!thread) {
-        await app.socket.ready();
+        await app.live.ready();
         for (const d of state.departments.keys()) await state.loadDepartment(d);
         thread = state.threads.get(threadId);
         if (!thread) throw new E2EError("not_found", "thread not found in my departments");
@@ -311,7 +315,7 @@ export function render(app, threadId) {
       app.openThread = threadId;
       app.markRead(threadId);
       // Fetch the key to post with now, so a message written in a lift does not wait for it.
-      app.e2e.currentKey(department).catch(() => {});
+      app.endToEnd.currentKey(department).catch(() => {});
       window.scrollTo(0, document.body.scrollHeight);
     } catch (e) {
       header.replaceChildren(h("p", { class: "error", role: "alert" }, explain(e)));

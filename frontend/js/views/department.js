@@ -8,8 +8,8 @@ import { h, patientLabel, shortTime } from "../ui.js";
 /** For a head the signed membership does not name yet: what the administrator needs. */
 function appointmentNotice(app, departmentId) {
   const notice = h("div", { class: "notice stack", id: "appointment", hidden: true });
-  app.e2e.chain(departmentId).then((chain) => {
-    if (chain.members.has(app.state.user.id)) return;
+  app.endToEnd.chain(departmentId).then((chain) => {
+    if (chain.members.has(app.session.user.id)) return;
     const first = ![...chain.members.values()].some((m) => m.role === "head");
     notice.replaceChildren(
       h("p", {}, first
@@ -17,23 +17,27 @@ function appointmentNotice(app, departmentId) {
         : "Your admission as head is not signed yet: ask another head of this department to sign it (Members)."),
       ...(first ? [
         h("p", {}, "Department number ", h("strong", { id: "appointment-department" }, String(departmentId)),
-          " · your user number ", h("strong", { id: "appointment-user" }, String(app.state.user.id))),
-        h("p", {}, "and read them your key fingerprint: ", h("span", { class: "fingerprint" }, c.groupFingerprint(app.e2e.fingerprint))),
+          " · your user number ", h("strong", { id: "appointment-user" }, String(app.session.user.id))),
+        h("p", {}, "and read them your key fingerprint: ", h("span", { class: "fingerprint" }, c.groupFingerprint(app.endToEnd.fingerprint))),
       ] : []));
     notice.hidden = false;
   }).catch(() => {}); // an unverifiable chain is reported where it matters (members, keys)
   return notice;
 }
 
+/**
+ * @param {import("../app.js").App} app
+ * @param {number} departmentId
+ */
 export function render(app, departmentId) {
-  const department = app.state.departments.get(departmentId);
+  const department = app.session.departments.get(departmentId);
   const list = h("ul", { class: "list", "aria-label": "Conversations" });
   const draw = () => {
-    const threads = [...app.state.threads.values()].filter((t) => t.department === departmentId).sort((a, b) => b.id - a.id);
+    const threads = [...app.session.threads.values()].filter((t) => t.department === departmentId).sort((a, b) => b.id - a.id);
     list.replaceChildren(...threads.map((t) => {
-      const unread = app.state.unread(t.id);
+      const unread = app.session.unread(t.id);
       const who = h("span", { class: "sub" });
-      app.state.patient(t.patient).then((p) => (who.textContent = `${patientLabel(p)} · IPP ${p.ipp}`)).catch(() => {});
+      app.session.patient(t.patient).then((p) => (who.textContent = `${patientLabel(p)} · IPP ${p.ipp}`)).catch(() => {});
       return h("li", {}, h("a", { href: `#/t/${t.id}` },
         h("span", { class: "grow" }, h("strong", {}, t.title), h("div", {}, who), h("div", { class: "sub" }, `${t.last_seq} message${t.last_seq === 1 ? "" : "s"} · opened ${shortTime(t.created_at)}`)),
         t.closed_at ? h("span", { class: "tag" }, "Closed") : null,
@@ -42,8 +46,8 @@ export function render(app, departmentId) {
     if (!threads.length) list.append(h("li", { class: "muted" }, "No conversation yet. Find a patient to start one."));
   };
   const onChange = (event) => ["threads", "thread", "message", "message.redacted", "receipt", "departments"].includes(event.detail.what) && draw();
-  app.state.addEventListener("change", onChange);
-  app.state.loadDepartment(departmentId).then(draw).catch(() => {});
+  app.session.addEventListener("change", onChange);
+  app.session.loadDepartment(departmentId).then(draw).catch(() => {});
   draw();
   const actions = h("div", { class: "row" },
     h("a", { class: "button primary", href: "#/find" }, "Find a patient"),
@@ -54,5 +58,5 @@ export function render(app, departmentId) {
     h("a", { class: "button", href: `#/library?department=${departmentId}` }, "Photo library"));
   const notice = department?.role === "head" ? appointmentNotice(app, departmentId) : null;
   const el = h("div", { class: "stack" }, notice, actions, list, photos);
-  return { el, title: department?.name || "Department", back: true, unmount: () => app.state.removeEventListener("change", onChange) };
+  return { el, title: department?.name || "Department", back: true, unmount: () => app.session.removeEventListener("change", onChange) };
 }

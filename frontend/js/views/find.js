@@ -45,6 +45,9 @@ async function scanner(onCode, area) {
   return stop;
 }
 
+/**
+ * @param {import("../app.js").App} app
+ */
 export function render(app) {
   const ipp = h("input", { id: "ipp", name: "ipp", inputmode: "numeric", autocomplete: "off" });
   const name = h("input", { id: "name", name: "name", autocomplete: "off", spellcheck: "false" });
@@ -67,7 +70,7 @@ export function render(app) {
     message.textContent = "Searching…";
     try {
       const patients = await post("/api/patients/search", criteria);
-      for (const p of patients) app.state.patients.set(p.id, p);
+      for (const p of patients) app.session.patients.set(p.id, p);
       message.textContent = patients.length ? `${patients.length} admitted patient${patients.length === 1 ? "" : "s"} found.` : "No admitted patient matches.";
       results.replaceChildren(...patients.map((p) => h("li", {}, h("a", { href: `#/p/${p.id}` },
         h("span", { class: "grow" }, h("strong", {}, patientLabel(p)),

@@ -3,12 +3,15 @@
 import * as c from "../crypto.js";
 import { h, explain } from "../ui.js";
 
+/**
+ * @param {import("../app.js").App} app
+ */
 export function render(app) {
   const list = h("ul", { class: "list", "aria-label": "My departments" });
   const draw = () => {
-    const departments = [...app.state.departments.values()];
+    const departments = [...app.session.departments.values()];
     list.replaceChildren(...departments.map((d) => {
-      const unread = app.state.departmentUnread(d.id);
+      const unread = app.session.departmentUnread(d.id);
       return h("li", {}, h("a", { href: `#/d/${d.id}`, "aria-label": `${d.name}${unread ? `, ${unread} unread` : ""}` },
         h("span", { class: "grow" }, h("strong", {}, d.name), h("div", { class: "sub" }, d.role === "head" ? "Head of department" : "Member")),
         unread ? h("span", { class: "badge", "aria-hidden": "true" }, unread) : null));
@@ -16,16 +19,17 @@ export function render(app) {
     if (!departments.length) list.append(h("li", { class: "muted" }, app.socket?.isOnline ? "You are in no department yet." : "Loading…"));
   };
   const onChange = () => draw();
-  app.state.addEventListener("change", onChange);
+  app.session.addEventListener("change", onChange);
   draw();
   const findButton = h("a", { class: "button primary", href: "#/find" }, "Find a patient");
-  const fingerprint = app.e2e?.fingerprint ? h("details", { class: "card" }, h("summary", {}, "My key fingerprint"),
+  const mine = app.e2e?.fingerprint;
+  const fingerprint = mine ? h("details", { class: "card" }, h("summary", {}, "My key fingerprint"),
     h("p", { class: "muted" }, "A head compares it with you before signing your admission."),
-    h("p", { class: "fingerprint", id: "my-fingerprint" }, c.groupFingerprint(app.e2e.fingerprint))) : null;
+    h("p", { class: "fingerprint", id: "my-fingerprint" }, c.groupFingerprint(mine))) : null;
   // An institution key the server shows that is not the pinned one: said at once, not only when refused.
   const pins = (app.pinProblems || []).map((problem) => h("p", { class: "error", role: "alert", dataset: { code: problem.code } }, explain(problem)));
-  const administration = app.state.user.is_admin ? h("a", { class: "button", href: "#/admin" }, "Administration") : null;
-  const review = app.state.user.is_compliance_officer ? h("a", { class: "button", href: "#/compliance" }, "Compliance review") : null;
+  const administration = app.session.user.is_admin ? h("a", { class: "button", href: "#/admin" }, "Administration") : null;
+  const review = app.session.user.is_compliance_officer ? h("a", { class: "button", href: "#/compliance" }, "Compliance review") : null;
   const el = h("div", { class: "stack" }, pins, findButton, h("h2", {}, "My departments"), list, fingerprint, administration, review);
-  return { el, title: "Rounds", focus: findButton, unmount: () => app.state.removeEventListener("change", onChange) };
+  return { el, title: "Rounds", focus: findButton, unmount: () => app.session.removeEventListener("change", onChange) };
 }

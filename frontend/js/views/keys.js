@@ -102,7 +102,7 @@ function createForm(app, el) {
             return;
           }
           status.textContent = "Checking how easy the passphrase is to guess…";
-          await checkPassphrase(passphrase, app.e2e.identity.userWords());
+          await checkPassphrase(passphrase, app.endToEnd.identity.userWords());
         } catch (e) {
           showError(error, e);
           return;
@@ -115,7 +115,7 @@ function createForm(app, el) {
       status.textContent = "";
       const signal = busy.start();
       try {
-        const secret = await app.e2e.create({ passphrase, signal });
+        const secret = await app.endToEnd.create({ passphrase, signal });
         busy.stop();
         if (secret) showSecret(app, secret, el);
         else app.connect();
@@ -157,7 +157,7 @@ function recoverForm(app) {
       status.textContent = "";
       const signal = busy.start();
       try {
-        await app.e2e.recover(secret.value, { signal });
+        await app.endToEnd.recover(secret.value, { signal });
         busy.stop();
         app.connect();
       } catch (e) {
@@ -175,6 +175,9 @@ function recoverForm(app) {
   return [form, secret];
 }
 
+/**
+ * @param {import("../app.js").App} app
+ */
 export function render(app) {
   const el = h("div", { class: "stack" });
   let focus;

@@ -38,7 +38,7 @@ export function libraryTile(app, urls, item, { showPatient = true, list = [], op
       try {
         const photo = await open(app, item);
         // Under a case there is no comparison: the patient's other photos are not the case's.
-        openViewer(app, urls, { photo, senderName: app.state.displayName(item.department, item.sender), patient: open === openItem ? item.patient.id : null });
+        openViewer(app, urls, { photo, senderName: app.session.displayName(item.department, item.sender), patient: open === openItem ? item.patient.id : null });
       } catch (error) {
         tile.querySelector(".tile-error")?.remove();
         tile.append(h("span", { class: "error tile-error" }, explain(error)));
@@ -56,12 +56,16 @@ export function libraryTile(app, urls, item, { showPatient = true, list = [], op
   return h("li", {}, tile);
 }
 
+/**
+ * @param {import("../app.js").App} app
+ * @param {URLSearchParams} query the `?a=b` part of the route
+ */
 export function render(app, query) {
-  const state = app.state;
+  const state = app.session;
   const officer = Boolean(state.user.is_compliance_officer && app.reader);
   const caseId = officer ? Number(query.get("case")) || null : null;
   const urls = new ImageUrls({ caseId });
-  const open = caseId ? (_, item) => app.reader.photoOf(item) : openItem;
+  const open = caseId ? (_, item) => app.review.photoOf(item) : openItem;
   /** @type {HTMLSelectElement | null} */
   const casePicker = officer ? h("select", { id: "lib-case", name: "case", onchange: () => {
     const params = filters();

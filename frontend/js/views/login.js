@@ -13,6 +13,9 @@ function refusal(error) {
   return explain(error);
 }
 
+/**
+ * @param {import("../app.js").App} app
+ */
 export function render(app) {
   const username = h("input", { id: "username", name: "username", autocomplete: "username", required: true, autocapitalize: "none", spellcheck: "false" });
   const password = h("input", { id: "password", name: "password", type: "password", autocomplete: "current-password", required: true });

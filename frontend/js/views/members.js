@@ -13,8 +13,12 @@ import * as c from "../crypto.js";
 import { get } from "../api.js";
 import { h, showError, toast } from "../ui.js";
 
+/**
+ * @param {import("../app.js").App} app
+ * @param {number} departmentId
+ */
 export function render(app, departmentId) {
-  const state = app.state;
+  const state = app.session;
   const department = state.departments.get(departmentId);
   const list = h("ul", { class: "list", "aria-label": "Members" });
   const error = h("p", { class: "error", role: "alert", id: "members-error" });
@@ -40,9 +44,9 @@ export function render(app, departmentId) {
   /** Compare, then sign for exactly the key compared, then share the history's keys with them. */
   const signFor = async (name, user, fingerprint, options) => {
     if (!(await compare(name, fingerprint, options))) return false;
-    await app.e2e.attest(departmentId, user, { fingerprint });
+    await app.endToEnd.attest(departmentId, user, { fingerprint });
     // A newcomer (or a new key) reads the history: share the versions this device holds.
-    await app.e2e.shareHistory(departmentId, user).catch(() => {});
+    await app.endToEnd.shareHistory(departmentId, user).catch(() => {});
     return true;
   };
 
@@ -62,7 +66,7 @@ export function render(app, departmentId) {
     /** @type {import("../crypto.js").MembershipChain | null} */
     let chain = null;
     try {
-      chain = await app.e2e.chain(departmentId, { fresh: true });
+      chain = await app.endToEnd.chain(departmentId, { fresh: true });
     } catch (e) {
       showError(error, e);
     }
@@ -89,7 +93,7 @@ export function render(app, departmentId) {
         buttons.push(h("button", {
           type: "button", class: "danger", dataset: { remove: m.user.username },
           onclick: () => confirm(`Remove ${name} from ${department?.name}?`)
-            && act(async () => (await app.e2e.removeMember(departmentId, m.user.id)) && `${name} was removed.`),
+            && act(async () => (await app.endToEnd.removeMember(departmentId, m.user.id)) && `${name} was removed.`),
         }, "Remove"));
       }
       return h("li", { class: "card stack", dataset: { member: m.user.username, status: signed ? "signed" : "pending" } },
@@ -104,12 +108,12 @@ export function render(app, departmentId) {
    * "Sign admission" before anything is signed; without keys, admitted unsigned.
    */
   const admitAndSign = async (user, role) => {
-    await app.e2e.admit(departmentId, user, role, { fingerprint: null });
+    await app.endToEnd.admit(departmentId, user, role, { fingerprint: null });
     const members = await state.departmentMembers(departmentId, { force: true });
     const name = members.find((m) => m.user.id === user)?.user.display_name || `User ${user}`;
     let listed;
     try {
-      listed = await app.e2e.membership.listedMember(departmentId, user);
+      listed = await app.endToEnd.membership.listedMember(departmentId, user);
     } catch (e) {
       if (e.code !== "keys_not_published") throw e;
       return `${name} is admitted. They have no keys yet: their signature is pending, sign it here once they have signed in.`;
@@ -135,7 +139,7 @@ export function render(app, departmentId) {
   h("p", { class: "muted" }, "You will compare their key fingerprint with them before signing."),
   h("button", { class: "primary", type: "submit" }, "Admit and sign"));
 
-  const mine = app.e2e.fingerprint ? h("p", { class: "muted" }, "Your key fingerprint: ", h("span", { class: "fingerprint" }, c.groupFingerprint(app.e2e.fingerprint))) : null;
+  const mine = app.endToEnd.fingerprint ? h("p", { class: "muted" }, "Your key fingerprint: ", h("span", { class: "fingerprint" }, c.groupFingerprint(app.endToEnd.fingerprint))) : null;
   draw().catch((e) => showError(error, e));
   return { el: h("div", { class: "stack" }, error, list, admit, mine, dialog), title: `${department?.name ?? ""} — members`, back: true };
 }

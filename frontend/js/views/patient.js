@@ -3,11 +3,15 @@
 import { get, post } from "../api.js";
 import { h, explain, birthDate, patientLabel, shortTime } from "../ui.js";
 
+/**
+ * @param {import("../app.js").App} app
+ * @param {number} patientId
+ */
 export function render(app, patientId) {
   const header = h("div", { class: "card" }, h("p", { class: "loading" }, "Loading…"));
   const list = h("ul", { class: "list", "aria-label": "Conversations about this patient" });
   const error = h("p", { class: "error", role: "alert" });
-  const departments = [...app.state.departments.values()];
+  const departments = [...app.session.departments.values()];
   const select = h("select", { id: "department", name: "department" }, departments.map((d) => h("option", { value: d.id }, d.name)));
   const title = h("input", { id: "thread-title", name: "title", maxlength: 200, required: true, value: "Wound review" });
   const create = h("form", {
@@ -17,7 +21,7 @@ export function render(app, patientId) {
       error.textContent = "";
       try {
         const thread = await post("/api/threads", { department: Number(select.value), patient: patientId, title: title.value.trim() });
-        app.state.threads.set(thread.id, thread);
+        app.session.threads.set(thread.id, thread);
         app.go(`#/t/${thread.id}`);
       } catch (e) {
         error.textContent = explain(e);
@@ -32,16 +36,16 @@ export function render(app, patientId) {
   const view = { el: h("div", { class: "stack" }, header, photos, h("h2", {}, "Conversations"), list, create), title: "Patient", back: true };
   (async () => {
     try {
-      const p = await app.state.patient(patientId);
+      const p = await app.session.patient(patientId);
       header.replaceChildren(h("h2", {}, patientLabel(p)),
         h("p", { class: "muted" }, `Born ${birthDate(p.birth_date)} · ${p.sex} · IPP ${p.ipp}`),
         h("p", { class: "muted" }, p.ward ? `Admitted: ${p.ward}` : "Not admitted now"));
       app.retitle(view.el, patientLabel(p));
       const threads = await get(`/api/patients/${patientId}/threads`);
-      for (const t of threads) app.state.threads.set(t.id, t);
+      for (const t of threads) app.session.threads.set(t.id, t);
       list.replaceChildren(...threads.map((t) => h("li", {}, h("a", { href: `#/t/${t.id}` },
         h("span", { class: "grow" }, h("strong", {}, t.title),
-          h("div", { class: "sub" }, `${app.state.departments.get(t.department)?.name ?? ""} · ${t.last_seq} messages · ${shortTime(t.created_at)}`)),
+          h("div", { class: "sub" }, `${app.session.departments.get(t.department)?.name ?? ""} · ${t.last_seq} messages · ${shortTime(t.created_at)}`)),
         t.closed_at ? h("span", { class: "tag" }, "Closed") : null))));
       if (!threads.length) list.append(h("li", { class: "muted" }, "No conversation about this patient in your departments."));
     } catch (e) {

@@ -23,13 +23,16 @@ function done(app) {
   else app.go(app.keylessHome());
 }
 
+/**
+ * @param {import("../app.js").App} app
+ */
 export function render(app) {
   const el = h("div", { class: "stack" }, h("p", { class: "loading" }, "Loading the institution keys…"));
   const show = async () => {
     const server = await serverInstitutionKeys();
-    const [kind] = unconfirmed(app.pins, server);
+    const [kind] = unconfirmed(app.pinned, server);
     if (!kind) {
-      if (!server.admin && !app.pins.admin) {
+      if (!server.admin && !app.pinned.admin) {
         el.replaceChildren(h("p", { class: "notice", dataset: { code: "no_admin_key" } }, explain({ code: "no_admin_key" })));
         return;
       }
@@ -43,7 +46,7 @@ export function render(app) {
       class: "primary", type: "button", id: `confirm-${kind}-key`,
       onclick: async () => {
         confirm.disabled = true;
-        await confirmPin(app.pins, kind, fingerprint);
+        await confirmPin(app.pinned, kind, fingerprint);
         await show();
       },
     }, "It matches: trust this key");

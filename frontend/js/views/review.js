@@ -44,9 +44,14 @@ function shiftWeek(week, by) {
 
 const longDate = (iso) => new Date(`${iso}T12:00:00`).toLocaleDateString([], { day: "numeric", month: "short", year: "numeric" });
 
+/**
+ * @param {import("../app.js").App} app
+ * @param {number} departmentId
+ * @param {URLSearchParams} query the `?a=b` part of the route
+ */
 export function render(app, departmentId, query) {
   const urls = new ImageUrls();
-  const department = app.state.departments.get(departmentId);
+  const department = app.session.departments.get(departmentId);
   const requested = query.get("week");
   let week = requested && /^\d{4}-W\d\d$/.test(requested) ? requested : isoWeek(new Date());
   const picker = h("input", { type: "week", id: "review-week", name: "week", value: week });

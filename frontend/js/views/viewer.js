@@ -181,7 +181,7 @@ async function pickComparison(app, urls, shown, viewer) {
             const photo = await openItem(app, item);
             dialog.close();
             viewer.close();
-            openComparison(app, urls, [shown, { photo, senderName: app.state.displayName(item.department, item.sender), patient: shown.patient }]);
+            openComparison(app, urls, [shown, { photo, senderName: app.session.displayName(item.department, item.sender), patient: shown.patient }]);
           } catch (error) {
             status.textContent = explain(error);
           }
