@@ -10,7 +10,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.models import IdentityKey, InstitutionKey, KeyBackup
+from accounts.models import IdentityKey, InstitutionKey, KeyBackup, User
 from audit.actions import record
 from core.crypto import CryptoError, PublicIdentity
 from core.crypto.encoding import b64decode
@@ -40,7 +40,7 @@ def active_identity(user_id: int) -> IdentityKey | None:
     return IdentityKey.objects.filter(user_id=user_id, replaced_at__isnull=True).first()
 
 
-def check_publish_identity(actor: Any, public: Any, *, replace: bool = False) -> dict[str, Any]:
+def check_publish_identity(actor: User, public: Any, *, replace: bool = False) -> dict[str, Any]:
     """Publish the caller's identity; publishing the same one again is a no-op.
 
     A different key replaces the published one only when asked (`replace`):
@@ -76,7 +76,7 @@ def check_publish_identity(actor: Any, public: Any, *, replace: bool = False) ->
 
 
 def do_publish_identity(
-    actor: Any, identity: PublicIdentity, current: IdentityKey | None
+    actor: User, identity: PublicIdentity, current: IdentityKey | None
 ) -> dict[str, Any]:
     with transaction.atomic():
         if current is not None:
@@ -96,7 +96,7 @@ def do_publish_identity(
     return identity_data(key)
 
 
-def check_get_identity(actor: Any, user_id: int, fingerprint: str | None = None) -> dict[str, Any]:
+def check_get_identity(actor: User, user_id: int, fingerprint: str | None = None) -> dict[str, Any]:
     """The user's published identity; with `fingerprint`, one they published before.
 
     A replaced key is still needed to check what was signed with it: old
@@ -114,7 +114,7 @@ def check_get_identity(actor: Any, user_id: int, fingerprint: str | None = None)
     return data
 
 
-def check_store_backup(actor: Any, blob: str) -> dict[str, Any]:
+def check_store_backup(actor: User, blob: str) -> dict[str, Any]:
     """Keep the caller's encrypted key backup (base64, at most 4 KiB)."""
     access.check_authenticated(actor)
     try:
@@ -137,7 +137,7 @@ def check_store_backup(actor: Any, blob: str) -> dict[str, Any]:
     return {"updated_at": backup.updated_at.isoformat()}
 
 
-def check_fetch_backup(actor: Any) -> dict[str, Any]:
+def check_fetch_backup(actor: User) -> dict[str, Any]:
     """The caller's own backup, for a new device; audited, as a recovery is an access."""
     access.check_authenticated(actor)
     backup = KeyBackup.objects.filter(user=actor).first()
@@ -160,7 +160,7 @@ def active_institution_key(kind: str) -> InstitutionKey | None:
     return InstitutionKey.objects.filter(kind=kind, replaced_at__isnull=True).first()
 
 
-def list_institution_keys(actor: Any) -> dict[str, Any]:
+def list_institution_keys(actor: User) -> dict[str, Any]:
     access.check_authenticated(actor)
     return {
         kind: institution_data(key) if (key := active_institution_key(kind)) else None
@@ -168,7 +168,7 @@ def list_institution_keys(actor: Any) -> dict[str, Any]:
     }
 
 
-def check_set_institution_key(actor: Any, kind: str, public: Any) -> dict[str, Any]:
+def check_set_institution_key(actor: User, kind: str, public: Any) -> dict[str, Any]:
     """An administrator sets the admin or compliance public key (its private half stays offline)."""
     access.check_admin(actor)
     if kind not in InstitutionKey.Kind.values:

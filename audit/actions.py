@@ -1,10 +1,10 @@
 """Writing, sealing and verifying the audit trail."""
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -14,6 +14,10 @@ from django.utils import timezone
 from audit import quarantine
 from audit.models import GENESIS_HASH, AuditEvent, AuditSeal, chain_hash, latest_prune
 from rounds import metrics
+
+if TYPE_CHECKING:
+    # The user model is the accounts app's, above audit: the trail names the base class.
+    from django.contrib.auth.base_user import AbstractBaseUser
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +31,7 @@ SEAL_LOCK_KEY = 0x526F756E6473  # "Rounds", for pg_advisory_xact_lock
 def record(
     action: str,
     *,
-    actor: Any = None,
+    actor: "AbstractBaseUser | None" = None,
     department_id: int | None = None,
     object_type: str = "",
     object_id: Any = "",
@@ -53,7 +57,9 @@ def record(
     return event
 
 
-def record_many(entries: list[dict[str, Any]], *, actors: list[Any]) -> None:
+def record_many(
+    entries: list[dict[str, Any]], *, actors: "Sequence[AbstractBaseUser | None]"
+) -> None:
     """Append several entries in one insert (a batch of posts); same fields as `record`."""
     now = timezone.now()
     AuditEvent.objects.bulk_create(

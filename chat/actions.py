@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.models import Min
 from django.utils import timezone
 
+from accounts.models import User
 from audit.actions import record
 from chat.events import (
     MESSAGE_COLUMNS,
@@ -49,7 +50,7 @@ def thread_data(thread: Thread) -> dict[str, Any]:
 # --- Threads ------------------------------------------------------------------
 
 
-def check_create_thread(actor: Any, department_id: int, patient_id: int, title: str) -> dict:
+def check_create_thread(actor: User, department_id: int, patient_id: int, title: str) -> dict:
     access.access_membership(actor, department_id)
     title = title.strip()
     if not title or len(title) > 200:
@@ -59,7 +60,7 @@ def check_create_thread(actor: Any, department_id: int, patient_id: int, title: 
     return do_create_thread(actor, department_id, patient_id, title)
 
 
-def do_create_thread(actor: Any, department_id: int, patient_id: int, title: str) -> dict:
+def do_create_thread(actor: User, department_id: int, patient_id: int, title: str) -> dict:
     """Assumes `actor` is a member of the department."""
     with transaction.atomic():
         thread = Thread.objects.create(
@@ -78,7 +79,7 @@ def do_create_thread(actor: Any, department_id: int, patient_id: int, title: str
     return data
 
 
-def list_department_threads(actor: Any, department_id: int) -> list[dict]:
+def list_department_threads(actor: User, department_id: int) -> list[dict]:
     """Up to 500 threads, newest first, each with the caller's `unread` and `last_read_seq`.
 
     Two queries whatever the number of threads: the membership check, and
@@ -92,7 +93,7 @@ def list_department_threads(actor: Any, department_id: int) -> list[dict]:
     ]
 
 
-def list_patient_threads(actor: Any, patient_id: int) -> list[dict]:
+def list_patient_threads(actor: User, patient_id: int) -> list[dict]:
     """Threads about the patient in the caller's own departments only."""
     access.check_authenticated(actor)
     departments = access.member_department_ids(actor)
@@ -100,12 +101,12 @@ def list_patient_threads(actor: Any, patient_id: int) -> list[dict]:
     return [thread_data(t) for t in threads.order_by("-created_at")[:500]]
 
 
-def check_set_thread_closed(actor: Any, thread_id: int, closed: bool) -> dict:
+def check_set_thread_closed(actor: User, thread_id: int, closed: bool) -> dict:
     thread = access.access_thread(actor, thread_id, head=True)
     return do_set_thread_closed(actor, thread, closed)
 
 
-def do_set_thread_closed(actor: Any, thread: Thread, closed: bool) -> dict:
+def do_set_thread_closed(actor: User, thread: Thread, closed: bool) -> dict:
     """Close or reopen. Assumes `actor` is a head of the thread's department."""
     with transaction.atomic():
         thread = Thread.objects.select_for_update().get(pk=thread.pk)
@@ -140,7 +141,7 @@ def do_set_thread_closed(actor: Any, thread: Thread, closed: bool) -> dict:
 MESSAGE_FIELDS_OF_EVENT = tuple(f"message__{column}" for column in MESSAGE_COLUMNS)
 
 
-def check_history(actor: Any, thread_id: int, before_seq: int | None, limit: int) -> dict:
+def check_history(actor: User, thread_id: int, before_seq: int | None, limit: int) -> dict:
     """A page of messages, oldest first, ending just before `before_seq`."""
     thread = access.access_thread(actor, thread_id)
     limit = max(1, min(limit, settings.ROUNDS_HISTORY_PAGE_MAX))
@@ -167,7 +168,7 @@ def check_history(actor: Any, thread_id: int, before_seq: int | None, limit: int
 # --- Resume -------------------------------------------------------------------
 
 
-def check_resume_cursor(actor: Any, cursor: dict[int, int]) -> dict[int, int]:
+def check_resume_cursor(actor: User, cursor: dict[int, int]) -> dict[int, int]:
     """Validate a client cursor: departments the caller is in, no seq from the future.
 
     Returns the cursor limited to the caller's current departments.
@@ -190,7 +191,7 @@ def check_resume_cursor(actor: Any, cursor: dict[int, int]) -> dict[int, int]:
 
 
 def events_after(
-    actor: Any,
+    actor: User,
     department_id: int,
     after_seq: int,
     limit: int | None = None,
@@ -224,13 +225,13 @@ def events_after(
     return frames
 
 
-def iter_missed(actor: Any, department_id: int, after_seq: int) -> Iterator[list]:
+def iter_missed(actor: User, department_id: int, after_seq: int) -> Iterator[list]:
     while batch := events_after(actor, department_id, after_seq):
         yield batch
         after_seq = batch[-1][0]
 
 
-def record_resume(actor: Any, department_id: int, from_seq: int, to_seq: int) -> None:
+def record_resume(actor: User, department_id: int, from_seq: int, to_seq: int) -> None:
     if to_seq > from_seq:
         record(
             "events.resumed",
@@ -245,7 +246,7 @@ def record_resume(actor: Any, department_id: int, from_seq: int, to_seq: int) ->
 # --- Receipts -----------------------------------------------------------------
 
 
-def check_read_receipt(actor: Any, thread_id: int, up_to_seq: int) -> dict[str, Any]:
+def check_read_receipt(actor: User, thread_id: int, up_to_seq: int) -> dict[str, Any]:
     thread = access.access_thread(actor, thread_id)
     if up_to_seq < 1 or up_to_seq > thread.last_seq:
         raise InvalidRequest(
@@ -254,7 +255,7 @@ def check_read_receipt(actor: Any, thread_id: int, up_to_seq: int) -> dict[str, 
     return do_read_receipt(actor, thread, up_to_seq)
 
 
-def do_read_receipt(actor: Any, thread: Thread, up_to_seq: int) -> dict[str, Any]:
+def do_read_receipt(actor: User, thread: Thread, up_to_seq: int) -> dict[str, Any]:
     """Record that `actor` read up to `up_to_seq`; receipts never move backwards.
 
     Assumes `actor` is a member. A receipt at or below the current one is a
@@ -298,7 +299,7 @@ def _receipt_data(receipt: Receipt, username: str, *, advanced: bool) -> dict[st
     }
 
 
-def check_receipts(actor: Any, thread_id: int, seq: int | None = None) -> dict[str, Any]:
+def check_receipts(actor: User, thread_id: int, seq: int | None = None) -> dict[str, Any]:
     """Who read what, and when.
 
     Without `seq`: each member's latest receipt. With `seq`: who has read
@@ -340,6 +341,6 @@ def check_receipts(actor: Any, thread_id: int, seq: int | None = None) -> dict[s
 # --- Typing -------------------------------------------------------------------
 
 
-def check_typing(actor: Any, thread_id: int) -> int:
+def check_typing(actor: User, thread_id: int) -> int:
     """Returns the department to relay to; typing is never stored nor audited."""
     return access.access_thread(actor, thread_id).department_id

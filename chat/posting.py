@@ -21,7 +21,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.keys import active_identity
-from accounts.models import IdentityKey
+from accounts.models import IdentityKey, User
 from audit.actions import record, record_many
 from chat.events import append_event, append_message_events, message_payload
 from chat.models import EventKind, Message, Thread
@@ -63,7 +63,7 @@ def _ack_for(message: Message) -> dict[str, Any]:
 
 
 def check_post_message(
-    actor: Any,
+    actor: User,
     thread_id: int,
     client_msg_id: str,
     envelope: dict[str, Any],
@@ -98,7 +98,7 @@ def check_post_message(
 
 
 def check_envelope(
-    actor: Any, thread_id: int, client_msg_id: str, envelope: dict[str, Any]
+    actor: User, thread_id: int, client_msg_id: str, envelope: dict[str, Any]
 ) -> EnvelopeHeader:
     """The sender's signature over the envelope, and a header that matches the post.
 
@@ -235,7 +235,7 @@ def _take_department_seq(department_id: int) -> tuple[int, KeyState]:
 
 
 def do_post_message(
-    actor: Any,
+    actor: User,
     thread_id: int,
     client_msg_id: str,
     envelope: dict[str, Any],
@@ -299,7 +299,7 @@ def do_post_message(
 class Post:
     """One `message.post` as received: who, where, the envelope and its photo refs."""
 
-    actor: Any
+    actor: User
     thread_id: int
     client_msg_id: str
     envelope: dict[str, Any]

@@ -20,6 +20,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import User
 from audit.actions import record
 from chat.events import allocate_seq, append_event
 from chat.models import EventKind, Message, Thread
@@ -39,7 +40,7 @@ def redaction_ack(message: Message) -> dict[str, Any]:
     }
 
 
-def check_redact_message(actor: Any, message_id: int, reason: str | None = None) -> dict[str, Any]:
+def check_redact_message(actor: User, message_id: int, reason: str | None = None) -> dict[str, Any]:
     """Redact a message the caller sent, or one of a department the caller heads.
 
     Args:
@@ -64,7 +65,7 @@ def check_redact_message(actor: Any, message_id: int, reason: str | None = None)
     return do_redact_message(actor, message.pk, reason)
 
 
-def do_redact_message(actor: Any, message_id: int, reason: str) -> dict[str, Any]:
+def do_redact_message(actor: User, message_id: int, reason: str) -> dict[str, Any]:
     """Mark the message redacted, audit it and append its event, in one transaction.
 
     Assumes `check_redact_message` authorised the caller. The thread's row

@@ -30,6 +30,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from accounts.models import User
 from compliance import access_report
 from compliance.models import Case
 from compliance.release import do_record_release
@@ -58,7 +59,7 @@ PDF_SPOOL = 1024 * 1024  # bytes of PDF held in memory before the file spills to
 
 
 def check_access_report(
-    actor: Any, case_id: int, patient_id: int, after: int = 0, limit: int = 200
+    actor: User, case_id: int, patient_id: int, after: int = 0, limit: int = 200
 ) -> dict[str, Any]:
     """One page of the report, oldest first; `next_after` asks for the next.
 
@@ -74,7 +75,7 @@ def check_access_report(
     return {**header(case, patient_id), "entries": rows, "next_after": next_after}
 
 
-def check_access_csv(actor: Any, case_id: int, patient_id: int) -> Iterator[bytes]:
+def check_access_csv(actor: User, case_id: int, patient_id: int) -> Iterator[bytes]:
     """The whole report as CSV, in pieces as the trail is read. Same refusals as above,
     raised by this call: the case is checked, the release committed and the patient's
     footprint read before it returns, the entries only as the pieces are asked for."""
@@ -84,7 +85,7 @@ def check_access_csv(actor: Any, case_id: int, patient_id: int) -> Iterator[byte
     return render_csv(header(case, patient_id), access_report.entries(case, patient_id))
 
 
-def check_access_pdf(actor: Any, case_id: int, patient_id: int) -> IO[bytes]:
+def check_access_pdf(actor: User, case_id: int, patient_id: int) -> IO[bytes]:
     """The whole report as PDF, in a temporary file positioned at its start; the caller
     closes it. Same refusals as above."""
     case = access.access_case_patient(actor, case_id, patient_id)
@@ -102,7 +103,7 @@ def check_access_pdf(actor: Any, case_id: int, patient_id: int) -> IO[bytes]:
 
 
 def do_record_access_report(
-    actor: Any, case: Case, patient_id: int, fmt: str, data: dict[str, Any]
+    actor: User, case: Case, patient_id: int, fmt: str, data: dict[str, Any]
 ) -> None:
     """`case.released` naming the patient, committed before the trail is read.
     Assumes access_case_patient allowed it."""

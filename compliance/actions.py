@@ -78,7 +78,7 @@ def clean_text(value: str, name: str, limit: int, *, lines: bool = False) -> str
 
 
 def check_open_case(
-    actor: Any,
+    actor: User,
     reference: str,
     reason: str,
     *,
@@ -135,7 +135,7 @@ def check_open_case(
     return do_open_case(actor, case)
 
 
-def do_open_case(actor: Any, case: Case) -> dict[str, Any]:
+def do_open_case(actor: User, case: Case) -> dict[str, Any]:
     """Store the validated case and its `case.opened` entry. Assumes check_open_case ran."""
     case.opened_at = timezone.now()
     try:
@@ -165,12 +165,12 @@ def do_open_case(actor: Any, case: Case) -> dict[str, Any]:
 # --- Approve and close ----------------------------------------------------------------
 
 
-def check_approve_case(actor: Any, case_id: int) -> dict[str, Any]:
+def check_approve_case(actor: User, case_id: int) -> dict[str, Any]:
     access.access_case_to_approve(actor, case_id)
     return do_approve_case(actor, case_id)
 
 
-def do_approve_case(actor: Any, case_id: int) -> dict[str, Any]:
+def do_approve_case(actor: User, case_id: int) -> dict[str, Any]:
     """Approve under the case's row lock, so two approvals or an approval racing a
     close cannot both pass. Assumes access_case_to_approve allowed it."""
     with transaction.atomic():
@@ -191,12 +191,12 @@ def do_approve_case(actor: Any, case_id: int) -> dict[str, Any]:
     return case_data(case)
 
 
-def check_close_case(actor: Any, case_id: int) -> dict[str, Any]:
+def check_close_case(actor: User, case_id: int) -> dict[str, Any]:
     access.access_case_to_close(actor, case_id)
     return do_close_case(actor, case_id)
 
 
-def do_close_case(actor: Any, case_id: int) -> dict[str, Any]:
+def do_close_case(actor: User, case_id: int) -> dict[str, Any]:
     """Close under the row lock; a closed case releases nothing more and is kept."""
     with transaction.atomic():
         case = (
@@ -219,7 +219,7 @@ def do_close_case(actor: Any, case_id: int) -> dict[str, Any]:
     return case_data(case)
 
 
-def list_cases(actor: Any) -> list[dict[str, Any]]:
+def list_cases(actor: User) -> list[dict[str, Any]]:
     """The caller's cases and those awaiting a second officer, newest first."""
     cases = (
         access.visible_cases(actor)
@@ -229,7 +229,7 @@ def list_cases(actor: Any) -> list[dict[str, Any]]:
     return [case_data(case) for case in cases]
 
 
-def check_case_audit(actor: Any, case_id: int) -> dict[str, Any]:
+def check_case_audit(actor: User, case_id: int) -> dict[str, Any]:
     """The case's audit slice: every entry that names it (opened, approved, released
     under it, closed; downloads and library queries under it), oldest first, each with
     its seal (its place in the hash chain) once sealed. Not itself audited: it releases

@@ -15,6 +15,7 @@ it releases the trail of the case, no patient data.
 import logging
 from typing import Any
 
+from accounts.models import User
 from audit.actions import seal_all
 from audit.checkpoints import CheckpointError, checkpoint_covering
 from audit.sinks import SinkError
@@ -34,7 +35,7 @@ class CheckpointUnavailable(RoundsError):
     )
 
 
-def check_case_audit_proof(actor: Any, case_id: int) -> dict[str, Any]:
+def check_case_audit_proof(actor: User, case_id: int) -> dict[str, Any]:
     """The slice up to a checkpoint, each entry with its proof; entries after it are
     counted in `later` (written while this ran: the next export has them).
 

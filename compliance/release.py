@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db import transaction
 
+from accounts.models import User
 from audit.actions import record
 from compliance import timeline
 from compliance.models import Case
@@ -19,7 +20,7 @@ THREADS_MAX = 1000
 
 
 def do_record_release(
-    actor: Any,
+    actor: User,
     case: Case,
     what: str,
     *,
@@ -40,7 +41,7 @@ def do_record_release(
         )
 
 
-def check_case_threads(actor: Any, case_id: int) -> dict[str, Any]:
+def check_case_threads(actor: User, case_id: int) -> dict[str, Any]:
     """The threads the case covers, newest first (at most THREADS_MAX)."""
     case = access.access_case(actor, case_id, release=True)
     do_record_release(actor, case, "threads")
@@ -58,7 +59,7 @@ def check_case_threads(actor: Any, case_id: int) -> dict[str, Any]:
 
 
 def check_thread_timeline(
-    actor: Any, case_id: int, thread_id: int, after_seq: int = 0, limit: int = 200
+    actor: User, case_id: int, thread_id: int, after_seq: int = 0, limit: int = 200
 ) -> dict[str, Any]:
     """A page of a covered thread's full timeline for an offline review (compliance/timeline.py).
 

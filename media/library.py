@@ -23,6 +23,7 @@ from typing import Any
 from django.db.models import Count, Max, Min, Q, QuerySet
 from django.utils import timezone
 
+from accounts.models import User
 from audit.actions import record
 from chat.events import MESSAGE_COLUMNS, message_row_payload
 from chat.models import Thread
@@ -73,7 +74,7 @@ class PhotoQuery:
     case: int | None = None
 
 
-def list_keywords(actor: Any) -> list[dict[str, str]]:
+def list_keywords(actor: User) -> list[dict[str, str]]:
     """The active nomenclature, the only words a photo is indexed by."""
     access.check_authenticated(actor)
     return [
@@ -84,7 +85,7 @@ def list_keywords(actor: Any) -> list[dict[str, str]]:
     ]
 
 
-def check_search_photos(actor: Any, query: PhotoQuery) -> dict[str, Any]:
+def check_search_photos(actor: User, query: PhotoQuery) -> dict[str, Any]:
     """A page of photos, newest capture first, and the cursor of the next page.
 
     Raises:
@@ -131,7 +132,7 @@ def check_search_photos(actor: Any, query: PhotoQuery) -> dict[str, Any]:
 
 
 def check_patient_sequences(
-    actor: Any, patient_id: int, *, case_id: int | None = None
+    actor: User, patient_id: int, *, case_id: int | None = None
 ) -> dict[str, Any]:
     """The patient's photo sequences (the photos of one message), newest first.
 
@@ -181,7 +182,7 @@ def check_patient_sequences(
 
 
 def check_department_stats(
-    actor: Any,
+    actor: User,
     department_id: int,
     *,
     date_from: str | None = None,
@@ -217,7 +218,7 @@ def check_department_stats(
 
 
 def check_record_report(
-    actor: Any, patient_id: int, photos: int, *, case_id: int | None = None
+    actor: User, patient_id: int, photos: int, *, case_id: int | None = None
 ) -> dict[str, Any]:
     """Trace that a follow-up report was made on a device; the server never sees it."""
     scope, case = access.library_scope(actor, case_id)
@@ -335,7 +336,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, int]:
 
 
 def _record_release(
-    actor: Any, case: Case | None, kind: str, department_id: int | None, filters: list[str]
+    actor: User, case: Case | None, kind: str, department_id: int | None, filters: list[str]
 ) -> None:
     """Under a case, `case.released` commits before the query reads a row."""
     if case is not None:
@@ -401,7 +402,7 @@ def _filters_used(query: PhotoQuery) -> list[str]:
 
 
 def _audit_query(
-    actor: Any,
+    actor: User,
     kind: str,
     query: PhotoQuery,
     filters: list[str],

@@ -22,6 +22,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import User
 from audit.actions import record
 from core.crypto.stream import ciphertext_size as stream_ciphertext_size
 from core.errors import ErrorCode, InvalidRequest, NotFound, RoundsError
@@ -100,7 +101,7 @@ def _parse_id(upload_id: Any) -> uuid.UUID:
         raise NotFound("Upload not found.") from exc
 
 
-def own_upload(actor: Any, upload_id: Any) -> Upload:
+def own_upload(actor: User, upload_id: Any) -> Upload:
     """The caller's own upload; anybody else's is as missing as an unknown id."""
     access.check_authenticated(actor)
     upload = Upload.objects.filter(pk=_parse_id(upload_id), owner_id=actor.pk).first()
@@ -112,7 +113,7 @@ def own_upload(actor: Any, upload_id: Any) -> Upload:
 # --- Create ---------------------------------------------------------------------------
 
 
-def check_create_upload(actor: Any, department_id: int, size: int) -> dict[str, Any]:
+def check_create_upload(actor: User, department_id: int, size: int) -> dict[str, Any]:
     access.access_membership(actor, department_id)
     if size < 1:
         raise InvalidRequest("An upload has at least one byte.", data={"size": size})
@@ -126,7 +127,7 @@ def check_create_upload(actor: Any, department_id: int, size: int) -> dict[str, 
     return do_create_upload(actor, department_id, size)
 
 
-def do_create_upload(actor: Any, department_id: int, size: int) -> dict[str, Any]:
+def do_create_upload(actor: User, department_id: int, size: int) -> dict[str, Any]:
     """Assumes the actor is a member. Counts the last hour's uploads under the user's row
     lock, so two simultaneous creations cannot both take the last place."""
     now = timezone.now()
@@ -152,7 +153,7 @@ def do_create_upload(actor: Any, department_id: int, size: int) -> dict[str, Any
     return upload_data(upload)
 
 
-def check_upload_status(actor: Any, upload_id: Any) -> dict[str, Any]:
+def check_upload_status(actor: User, upload_id: Any) -> dict[str, Any]:
     """Where an upload stands: what a client asks after a dropped connection."""
     return upload_data(own_upload(actor, upload_id))
 
@@ -161,7 +162,7 @@ def check_upload_status(actor: Any, upload_id: Any) -> dict[str, Any]:
 
 
 def check_put_chunk(
-    actor: Any, upload_id: Any, offset: int, length: int | None, body: storage.Readable
+    actor: User, upload_id: Any, offset: int, length: int | None, body: storage.Readable
 ) -> dict[str, Any]:
     """Append the chunk at `offset`, or confirm a chunk sent again.
 
@@ -249,7 +250,7 @@ def do_append_chunk(
 # --- Complete -------------------------------------------------------------------------
 
 
-def check_complete_upload(actor: Any, upload_id: Any, sha256: str) -> dict[str, Any]:
+def check_complete_upload(actor: User, upload_id: Any, sha256: str) -> dict[str, Any]:
     upload = own_upload(actor, upload_id)
     sha256 = sha256.strip().lower()
     if not SHA256_HEX.match(sha256):
@@ -266,7 +267,7 @@ def _part_blocks(parts: list[UploadPart]) -> Any:
         yield from storage.iter_range(part.storage_name, 0, part.size)
 
 
-def do_complete_upload(actor: Any, upload: Upload, sha256: str) -> dict[str, Any]:
+def do_complete_upload(actor: User, upload: Upload, sha256: str) -> dict[str, Any]:
     """Join the parts into one blob, hashing in the same pass, then settle the state.
 
     Assumes the caller owns the upload and saw it fully received; the state
@@ -328,7 +329,7 @@ class Download:
 
 
 def check_download(
-    actor: Any,
+    actor: User,
     upload_id: Any,
     range_header: str | None = None,
     case_id: int | None = None,
@@ -355,7 +356,7 @@ def check_download(
     return download
 
 
-def do_record_download(actor: Any, upload: Upload, download: Download) -> None:
+def do_record_download(actor: User, upload: Upload, download: Download) -> None:
     """The audit entry of a download; under a case, it is also the case's release entry."""
     data: dict[str, Any] = {
         "upload": download.upload_id,

@@ -9,7 +9,7 @@ before the `api/` include.
 
 import functools
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
-from typing import Any
+from typing import Any, cast
 
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
@@ -18,6 +18,7 @@ from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from accounts.models import User
 from core.errors import ErrorCode, InvalidRequest, RoundsError
 from media import storage, uploads
 from rounds.http import RoundsAuth
@@ -57,6 +58,11 @@ def api_view(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpRespons
     return csrf_exempt(wrapper)
 
 
+def _caller(request: HttpRequest) -> User:
+    # api_view let the request through: RoundsAuth set request.user to the session's user.
+    return cast(User, request.user)
+
+
 def _int_or_none(raw: str | None) -> int | None:
     try:
         return int(raw) if raw not in (None, "") else None
@@ -71,7 +77,9 @@ def put_chunk(request: HttpRequest, upload_id: str) -> HttpResponse:
     if offset is None:
         raise InvalidRequest("offset is a whole number of bytes.")
     length = _int_or_none(request.META.get("CONTENT_LENGTH"))
-    return JsonResponse(uploads.check_put_chunk(request.user, upload_id, offset, length, request))
+    return JsonResponse(
+        uploads.check_put_chunk(_caller(request), upload_id, offset, length, request)
+    )
 
 
 @require_http_methods(["GET"])
@@ -82,7 +90,7 @@ def content(request: HttpRequest, upload_id: str) -> StreamingHttpResponse:
     if case not in (None, "") and case_id is None:
         raise InvalidRequest("case is the id of one of your open cases.")
     download = uploads.check_download(
-        request.user, upload_id, request.headers.get("Range"), case_id
+        _caller(request), upload_id, request.headers.get("Range"), case_id
     )
     blocks = storage.iter_range(download.storage_name, download.start, download.length)
     # Under ASGI a sync iterator would be read into a list first (Django's

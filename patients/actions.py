@@ -3,6 +3,7 @@
 from datetime import date
 from typing import Any
 
+from accounts.models import User
 from audit.actions import record
 from chat.models import Thread
 from core.errors import InvalidRequest, NotFound
@@ -26,7 +27,7 @@ def patient_data(patient: Patient, ward: str | None = None) -> dict[str, Any]:
 
 
 def check_search_admitted(
-    actor: Any, *, ipp: str | None = None, birth_date: date | None = None, name: str | None = None
+    actor: User, *, ipp: str | None = None, birth_date: date | None = None, name: str | None = None
 ) -> list[dict[str, Any]]:
     """Admitted patients matching every criterion given (IPP exact, birth date, name prefix).
 
@@ -63,7 +64,7 @@ def check_search_admitted(
     return [patient_data(a.patient, a.ward) for a in rows]
 
 
-def check_get_patient(actor: Any, patient_id: int) -> dict[str, Any]:
+def check_get_patient(actor: User, patient_id: int) -> dict[str, Any]:
     """A patient who is admitted now, or who has a thread in one of the caller's departments.
 
     A discharged patient stays reachable through their threads, and only there.

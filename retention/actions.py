@@ -53,7 +53,7 @@ def _audit_data(hold: LegalHold) -> dict[str, Any]:
 
 
 def check_place_hold(
-    actor: Any,
+    actor: User,
     case_id: int,
     reason: str,
     *,
@@ -92,7 +92,7 @@ def check_place_hold(
     return do_place_hold(actor, hold)
 
 
-def do_place_hold(actor: Any, hold: LegalHold) -> dict[str, Any]:
+def do_place_hold(actor: User, hold: LegalHold) -> dict[str, Any]:
     """Store the validated hold with its `hold.placed` entry. Assumes check_place_hold ran."""
     with transaction.atomic():
         hold.placed_at = timezone.now()
@@ -107,7 +107,7 @@ def do_place_hold(actor: Any, hold: LegalHold) -> dict[str, Any]:
     return hold_data(hold)
 
 
-def list_holds(actor: Any, *, active: bool | None = None) -> list[dict[str, Any]]:
+def list_holds(actor: User, *, active: bool | None = None) -> list[dict[str, Any]]:
     """Every hold, newest first: any officer sees what the purge will not touch."""
     holds = access.visible_holds(actor).select_related("case", "placed_by", "released_by")
     if active is not None:
@@ -115,13 +115,13 @@ def list_holds(actor: Any, *, active: bool | None = None) -> list[dict[str, Any]
     return [hold_data(h) for h in holds.order_by("-placed_at", "-pk")]
 
 
-def check_release_hold(actor: Any, hold_id: int, reason: str) -> dict[str, Any]:
+def check_release_hold(actor: User, hold_id: int, reason: str) -> dict[str, Any]:
     access.access_hold_to_release(actor, hold_id)
     reason = clean_text(reason, "reason", REASON_MAX, lines=True)
     return do_release_hold(actor, hold_id, reason)
 
 
-def do_release_hold(actor: Any, hold_id: int, reason: str) -> dict[str, Any]:
+def do_release_hold(actor: User, hold_id: int, reason: str) -> dict[str, Any]:
     """Release under the hold's row lock, so two releases cannot both pass."""
     with transaction.atomic():
         hold = (

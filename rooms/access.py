@@ -10,8 +10,10 @@ departments, threads or patients exist outside their own departments.
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.db.models import OuterRef, Q, Subquery
 
+from accounts.models import User
 from chat.models import Message, Thread
 from compliance.models import Case
 from core.errors import Conflict, ErrorCode, Forbidden, InvalidRequest, NotFound, RoundsError
@@ -24,28 +26,28 @@ class NotAuthenticated(RoundsError):
     default_message = "Sign in first."
 
 
-def check_authenticated(user: Any) -> None:
+def check_authenticated(user: User | AnonymousUser | None) -> None:
     if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
         raise NotAuthenticated()
 
 
-def check_admin(user: Any) -> None:
+def check_admin(user: User) -> None:
     """Institution administrators create departments and appoint their first head."""
     check_authenticated(user)
     if not (user.is_staff or user.is_superuser):
         raise Forbidden("Only an administrator may do this.")
 
 
-def active_membership(user: Any, department_id: int) -> Membership | None:
+def active_membership(user: User, department_id: int) -> Membership | None:
     return Membership.objects.active().filter(user_id=user.pk, department_id=department_id).first()
 
 
-def is_member(user: Any, department_id: int) -> bool:
+def is_member(user: User, department_id: int) -> bool:
     """The cheap check for hot paths that need no membership details."""
     return Membership.objects.active().filter(user_id=user.pk, department_id=department_id).exists()
 
 
-def access_membership(user: Any, department_id: int, *, head: bool = False) -> Membership:
+def access_membership(user: User, department_id: int, *, head: bool = False) -> Membership:
     """The caller's active membership of the department, or NotFound.
 
     Args:
@@ -60,12 +62,12 @@ def access_membership(user: Any, department_id: int, *, head: bool = False) -> M
     return membership
 
 
-def access_department(user: Any, department_id: int, *, head: bool = False) -> Department:
+def access_department(user: User, department_id: int, *, head: bool = False) -> Department:
     membership = access_membership(user, department_id, head=head)
     return Department.objects.get(pk=membership.department_id)
 
 
-def access_statements(user: Any, department_id: int) -> None:
+def access_statements(user: User, department_id: int) -> None:
     """A department's signed membership statements are read by its members, and by
     administrators, who appoint first heads and check that an appointment verifies."""
     check_authenticated(user)
@@ -76,7 +78,7 @@ def access_statements(user: Any, department_id: int) -> None:
     access_membership(user, department_id)
 
 
-def access_thread(user: Any, thread_id: int, *, head: bool = False) -> Thread:
+def access_thread(user: User, thread_id: int, *, head: bool = False) -> Thread:
     """The thread, if the caller is a member (a head, with `head`) of its department."""
     check_authenticated(user)
     # One query: the thread with the caller's role in its department (history
@@ -96,7 +98,7 @@ def access_thread(user: Any, thread_id: int, *, head: bool = False) -> Thread:
     return thread
 
 
-def access_message(user: Any, message_id: int, *, redact: bool = False) -> Message:
+def access_message(user: User, message_id: int, *, redact: bool = False) -> Message:
     """The message (its thread loaded), if the caller is a member of its department.
 
     `caller_role` is set on it. With `redact`, the caller must also be its
@@ -120,7 +122,7 @@ def access_message(user: Any, message_id: int, *, redact: bool = False) -> Messa
     return message
 
 
-def check_may_redact(user: Any, sender_id: int, role: str) -> None:
+def check_may_redact(user: User, sender_id: int, role: str) -> None:
     """A message is redacted by its sender (their own "delete") or a head (moderation).
 
     `role` is the caller's in the message's department; chat.redaction asks
@@ -130,20 +132,20 @@ def check_may_redact(user: Any, sender_id: int, role: str) -> None:
         raise Forbidden("Only its sender or a head of this department may redact it.")
 
 
-def check_clinician(user: Any) -> None:
+def check_clinician(user: User) -> None:
     """Patient look-ups are for members of at least one department."""
     check_authenticated(user)
     if not Membership.objects.active().filter(user_id=user.pk).exists():
         raise Forbidden("Only members of a department may look up patients.")
 
 
-def member_department_ids(user: Any) -> list[int]:
+def member_department_ids(user: User) -> list[int]:
     return list(
         Membership.objects.active().filter(user_id=user.pk).values_list("department_id", flat=True)
     )
 
 
-def access_identity_of(user: Any, other_user_id: int) -> None:
+def access_identity_of(user: User, other_user_id: int) -> None:
     """Public keys are shown to oneself, to colleagues of a shared department,
     to compliance officers and to administrators (who appoint heads with the
     institution's admin key); to anyone else the user does not exist."""
@@ -156,7 +158,7 @@ def access_identity_of(user: Any, other_user_id: int) -> None:
         raise NotFound("User not found.")
 
 
-def access_attached_upload(user: Any, upload_id: Any, case_id: int | None = None) -> Any:
+def access_attached_upload(user: User, upload_id: Any, case_id: int | None = None) -> Any:
     """The blob a download may read: an attached upload (a photo or its thumbnail)
     in a department the caller is an active member of, or NotFound alike for
     unknown, not yet attached and forbidden ones. A compliance officer reads
@@ -191,7 +193,7 @@ def access_attached_upload(user: Any, upload_id: Any, case_id: int | None = None
     raise NotFound("Upload not found.")
 
 
-def library_scope(user: Any, case_id: int | None = None) -> tuple[list[int] | None, Case | None]:
+def library_scope(user: User, case_id: int | None = None) -> tuple[list[int] | None, Case | None]:
     """What the caller may see in the photo library: (departments, None) or (None, case).
 
     A member sees the departments of their active memberships. A compliance
@@ -221,7 +223,7 @@ class CaseNotApproved(RoundsError):
     default_message = "A second compliance officer must approve this case before it releases data."
 
 
-def check_compliance_officer(user: Any) -> None:
+def check_compliance_officer(user: User) -> None:
     """Cases and what they release are for compliance officers only."""
     check_authenticated(user)
     if not user.is_compliance_officer:
@@ -232,7 +234,7 @@ def four_eyes_required() -> bool:
     return bool(settings.ROUNDS_COMPLIANCE_FOUR_EYES)
 
 
-def access_case(user: Any, case_id: int, *, release: bool = False) -> Case:
+def access_case(user: User, case_id: int, *, release: bool = False) -> Case:
     """One of the caller's own cases, or NotFound: another officer's case is not theirs
     to use, and answers as a missing one.
 
@@ -256,7 +258,7 @@ def check_case_releases(case: Case) -> None:
         raise CaseNotApproved()
 
 
-def access_case_to_approve(user: Any, case_id: int) -> Case:
+def access_case_to_approve(user: User, case_id: int) -> Case:
     """A case awaiting a second officer: any officer but its opener approves it."""
     case = visible_cases(user).filter(pk=case_id).first()
     if case is None:
@@ -265,7 +267,7 @@ def access_case_to_approve(user: Any, case_id: int) -> Case:
     return case
 
 
-def check_case_approvable(user: Any, case: Case) -> None:
+def check_case_approvable(user: User, case: Case) -> None:
     """Asked again under the case's row lock by compliance.actions.do_approve_case."""
     if case.opened_by_id == user.pk:
         raise Forbidden("A second officer approves a case, not the one who opened it.")
@@ -275,7 +277,7 @@ def check_case_approvable(user: Any, case: Case) -> None:
         raise Conflict("This case is already approved.")
 
 
-def access_case_record(user: Any, case_id: int) -> Case:
+def access_case_record(user: User, case_id: int) -> Case:
     """A case as its officers know it, open or closed: the one who opened it and the one
     who approved it close it and read its audit slice; to anyone else it is missing."""
     check_compliance_officer(user)
@@ -289,14 +291,14 @@ def access_case_record(user: Any, case_id: int) -> Case:
     return case
 
 
-def access_case_to_close(user: Any, case_id: int) -> Case:
+def access_case_to_close(user: User, case_id: int) -> Case:
     case = access_case_record(user, case_id)
     if case.is_closed:
         raise CaseClosed()
     return case
 
 
-def visible_cases(user: Any) -> Any:
+def visible_cases(user: User) -> Any:
     """The cases an officer may list: those they opened or approved, and those of other
     officers awaiting a second officer (which they may approve)."""
     check_compliance_officer(user)
@@ -307,7 +309,7 @@ def visible_cases(user: Any) -> Any:
     return Case.objects.filter(mine | pending)
 
 
-def access_case_thread(user: Any, case_id: int, thread_id: int) -> tuple[Case, Thread]:
+def access_case_thread(user: User, case_id: int, thread_id: int) -> tuple[Case, Thread]:
     """A thread one of the caller's releasing cases covers, or NotFound (out of scope,
     like missing)."""
     case = access_case(user, case_id, release=True)
@@ -329,13 +331,13 @@ def check_not_purged(thread_id: int) -> None:
         raise Conflict("This thread was purged at the end of retention; it stays closed.")
 
 
-def access_case_for_hold(user: Any, case_id: int) -> Case:
+def access_case_for_hold(user: User, case_id: int) -> Case:
     """A hold is placed under one of the caller's own open (and, under four-eyes,
     approved) cases, as a release would be."""
     return access_case(user, case_id, release=True)
 
 
-def visible_holds(user: Any) -> Any:
+def visible_holds(user: User) -> Any:
     """Every hold, to every compliance officer: what the purge will not touch is no
     secret among them, and a hold releases no patient data."""
     from retention.models import LegalHold
@@ -344,7 +346,7 @@ def visible_holds(user: Any) -> Any:
     return LegalHold.objects.all()
 
 
-def access_hold_to_release(user: Any, hold_id: int) -> Any:
+def access_hold_to_release(user: User, hold_id: int) -> Any:
     """A hold its placer, or its case's opener or approver, releases; to other officers
     it answers as a missing one. Released twice is a Conflict (under the row lock)."""
     hold = (
@@ -364,7 +366,7 @@ def access_hold_to_release(user: Any, hold_id: int) -> Any:
     return hold
 
 
-def access_case_patient(user: Any, case_id: int, patient_id: int) -> Case:
+def access_case_patient(user: User, case_id: int, patient_id: int) -> Case:
     """One of the caller's releasing cases opened on this patient, or NotFound.
 
     A patient's access report spans every department and every kind of access,

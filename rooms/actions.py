@@ -7,11 +7,11 @@ commit.
 
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from accounts.models import User
 from audit.actions import record
 from chat.events import append_event
 from chat.models import EventKind
@@ -19,8 +19,6 @@ from chat.unread import unread_by_department
 from core.errors import ErrorCode, InvalidRequest, NotFound, RoundsError
 from rooms import access
 from rooms.models import Department, Membership, Role
-
-User = get_user_model()
 
 
 def member_data(membership: Membership) -> dict[str, Any]:
@@ -47,13 +45,13 @@ def department_data(department: Department, role: str | None = None) -> dict[str
     return data
 
 
-def my_department_ids(actor: Any) -> list[int]:
+def my_department_ids(actor: User) -> list[int]:
     """The departments whose events the caller's socket joins, before it reads their
     numbers (list_my_departments): what is published in between is not lost."""
     return list(access.member_department_ids(actor))
 
 
-def list_my_departments(actor: Any, *, unread: bool = False) -> list[dict[str, Any]]:
+def list_my_departments(actor: User, *, unread: bool = False) -> list[dict[str, Any]]:
     """The caller's departments, sorted by name.
 
     Args:
@@ -78,7 +76,7 @@ def list_my_departments(actor: Any, *, unread: bool = False) -> list[dict[str, A
     ]
 
 
-def list_all_departments(actor: Any) -> list[dict[str, Any]]:
+def list_all_departments(actor: User) -> list[dict[str, Any]]:
     """Every department with its current heads: what an administrator needs to
     appoint a first head (they are members of none)."""
     access.check_admin(actor)
@@ -102,7 +100,7 @@ def list_all_departments(actor: Any) -> list[dict[str, Any]]:
     ]
 
 
-def list_members(actor: Any, department_id: int) -> list[dict[str, Any]]:
+def list_members(actor: User, department_id: int) -> list[dict[str, Any]]:
     access.access_membership(actor, department_id)
     memberships = (
         Membership.objects.active()
@@ -120,7 +118,7 @@ def _find_user(user_id: int) -> Any:
     return user
 
 
-def check_create_department(actor: Any, name: str, head_user_id: int, slug: str = "") -> dict:
+def check_create_department(actor: User, name: str, head_user_id: int, slug: str = "") -> dict:
     access.check_admin(actor)
     name = name.strip()
     if not name:
@@ -129,7 +127,7 @@ def check_create_department(actor: Any, name: str, head_user_id: int, slug: str 
     return do_create_department(actor, name, slug or slugify(name), head)
 
 
-def do_create_department(actor: Any, name: str, slug: str, head: Any) -> dict:
+def do_create_department(actor: User, name: str, slug: str, head: User) -> dict:
     """Create the department and appoint its first head. Assumes `actor` is an admin."""
     try:
         with transaction.atomic():
@@ -154,7 +152,7 @@ def do_create_department(actor: Any, name: str, slug: str, head: Any) -> dict:
     return department_data(department, None)
 
 
-def _membership_event(membership: Membership, kind: EventKind, actor: Any, change: str) -> None:
+def _membership_event(membership: Membership, kind: EventKind, actor: User, change: str) -> None:
     payload = {
         "user": {"id": membership.user_id, "username": membership.user.username},
         "role": membership.role,
@@ -166,7 +164,7 @@ def _membership_event(membership: Membership, kind: EventKind, actor: Any, chang
 
 
 def check_admit_member(
-    actor: Any, department_id: int, user_id: int, role: str = Role.MEMBER
+    actor: User, department_id: int, user_id: int, role: str = Role.MEMBER
 ) -> dict:
     access.access_membership(actor, department_id, head=True)
     if role not in Role.values:
@@ -175,7 +173,7 @@ def check_admit_member(
     return do_admit_member(actor, department_id, user, role)
 
 
-def do_admit_member(actor: Any, department_id: int, user: Any, role: str) -> dict:
+def do_admit_member(actor: User, department_id: int, user: User, role: str) -> dict:
     """Admit `user`. Assumes `actor` is a head of the department."""
     try:
         with transaction.atomic():
@@ -229,13 +227,13 @@ def _other_heads(department_id: int, user_id: int) -> int:
     )
 
 
-def check_remove_member(actor: Any, department_id: int, user_id: int) -> dict:
+def check_remove_member(actor: User, department_id: int, user_id: int) -> dict:
     """A head removes anyone; a member may only leave (remove themself)."""
     access.access_membership(actor, department_id, head=(user_id != actor.pk))
     return do_remove_member(actor, department_id, user_id)
 
 
-def do_remove_member(actor: Any, department_id: int, user_id: int) -> dict:
+def do_remove_member(actor: User, department_id: int, user_id: int) -> dict:
     """Close the membership; its sockets leave the department on commit.
 
     The department row is locked first, so two heads removing each other
@@ -266,14 +264,14 @@ def do_remove_member(actor: Any, department_id: int, user_id: int) -> dict:
     return {"user": {"id": user_id}, "removed_at": membership.removed_at.isoformat()}
 
 
-def check_set_role(actor: Any, department_id: int, user_id: int, role: str) -> dict:
+def check_set_role(actor: User, department_id: int, user_id: int, role: str) -> dict:
     access.access_membership(actor, department_id, head=True)
     if role not in Role.values:
         raise InvalidRequest("Role must be 'head' or 'member'.")
     return do_set_role(actor, department_id, user_id, role)
 
 
-def do_set_role(actor: Any, department_id: int, user_id: int, role: str) -> dict:
+def do_set_role(actor: User, department_id: int, user_id: int, role: str) -> dict:
     """Promote or demote. Assumes `actor` is a head; the last head stays a head."""
     with transaction.atomic():
         membership = _locked_membership(department_id, user_id)

@@ -14,7 +14,7 @@ from typing import Any
 from django.db import transaction
 
 from accounts.keys import active_identity, active_institution_key
-from accounts.models import IdentityKey, InstitutionKey
+from accounts.models import IdentityKey, InstitutionKey, User
 from audit.actions import record
 from core.crypto import (
     CryptoError,
@@ -68,7 +68,7 @@ def chain_members(department_id: int) -> dict[int, tuple[str, str]]:
     return members
 
 
-def check_post_statement(actor: Any, department_id: int, signed: Any) -> dict:
+def check_post_statement(actor: User, department_id: int, signed: Any) -> dict:
     """Keep a membership statement signed by the caller, a head of the department,
     or by the institution's admin key (posted by an administrator) to appoint a
     head or replace a head's lost key.
@@ -119,7 +119,7 @@ def check_post_statement(actor: Any, department_id: int, signed: Any) -> dict:
     return do_append_statement(actor, department_id, parsed)
 
 
-def do_append_statement(actor: Any, department_id: int, parsed: SignedStatement) -> dict:
+def do_append_statement(actor: User, department_id: int, parsed: SignedStatement) -> dict:
     """Append a verified statement at the head of the chain, under the department's lock.
 
     A repeat of the statement at its position answers as the first time;
@@ -254,7 +254,7 @@ def _check_extends_chain(department_id: int, signed: SignedStatement) -> None:
         ) from None
 
 
-def list_statements(actor: Any, department_id: int) -> dict:
+def list_statements(actor: User, department_id: int) -> dict:
     """The department's chain in order, its head, every key it names, and the admin key.
 
     `keys` maps each fingerprint a statement names (subjects, replaced keys

@@ -14,7 +14,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from accounts.keys import active_identity, active_institution_key
-from accounts.models import IdentityKey
+from accounts.models import IdentityKey, User
 from audit.actions import record
 from chat.events import append_event
 from chat.models import EventKind
@@ -34,7 +34,7 @@ from rooms.models import Department, KeyWrap, Membership, RoomKeyVersion
 MAX_WRAPS = 1000
 
 
-def _caller_identity(actor: Any) -> IdentityKey:
+def _caller_identity(actor: User) -> IdentityKey:
     identity = active_identity(actor.pk)
     if identity is None:
         raise RoundsError("Publish your identity key first.", code=ErrorCode.INVALID_KEY)
@@ -123,7 +123,7 @@ def _checked_wraps(
     return by_version
 
 
-def _checked_record(actor: Any, signed: Any, creator: IdentityKey) -> SignedKeyVersion:
+def _checked_record(actor: User, signed: Any, creator: IdentityKey) -> SignedKeyVersion:
     """The version's record, made and signed by the caller with their published key."""
     try:
         parsed = SignedKeyVersion.from_dict(signed)
@@ -144,7 +144,7 @@ def _checked_record(actor: Any, signed: Any, creator: IdentityKey) -> SignedKeyV
 
 
 def check_publish_key_version(
-    actor: Any, department_id: int, version: int, signed_record: Any, wraps: list
+    actor: User, department_id: int, version: int, signed_record: Any, wraps: list
 ) -> dict:
     """A member publishes the next room key version: its record, and wraps for
     everyone who must read it."""
@@ -167,7 +167,7 @@ def check_publish_key_version(
 
 
 def do_publish_key_version(
-    actor: Any, department_id: int, signed: SignedKeyVersion, wraps: list[WrapRecord]
+    actor: User, department_id: int, signed: SignedKeyVersion, wraps: list[WrapRecord]
 ) -> dict:
     """Assumes the record and the wraps were parsed and their signatures checked."""
     version = signed.record
@@ -243,7 +243,7 @@ def do_publish_key_version(
     return {"department": department_id, "key_version": version.version, "wraps": len(wraps)}
 
 
-def check_share_wraps(actor: Any, department_id: int, wraps: list) -> dict:
+def check_share_wraps(actor: User, department_id: int, wraps: list) -> dict:
     """Wrap earlier versions for a member who lacks them: a newcomer reads the history."""
     access.access_membership(actor, department_id)
     wrapper = _caller_identity(actor)
@@ -305,7 +305,7 @@ def _key_state(department_id: int) -> tuple:
     )
 
 
-def department_keys(actor: Any, department_id: int) -> dict:
+def department_keys(actor: User, department_id: int) -> dict:
     """What a member's client needs: the current version and every version's record,
     the chain's head, the members' keys, its own wraps and who wrapped them.
 
@@ -327,7 +327,7 @@ def department_keys(actor: Any, department_id: int) -> dict:
     )
 
 
-def _department_keys(actor: Any, department_id: int) -> dict:
+def _department_keys(actor: User, department_id: int) -> dict:
     department = Department.objects.get(pk=department_id)
     members = Membership.objects.active().filter(department_id=department_id)
     identities = {
