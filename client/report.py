@@ -67,10 +67,10 @@ def patient_line(patient: dict[str, Any]) -> str:
 def _numbered_canvas(page: _Page) -> type[Canvas]:
     """A canvas that holds each page back until the end, to print "page N of M" on each."""
 
-    class NumberedCanvas(Canvas):  # type: ignore[misc]  # reportlab ships no type hints
+    class NumberedCanvas(Canvas):
         def showPage(self) -> None:
             page.saved.append(dict(self.__dict__))
-            self._startPage()
+            self._startPage()  # type: ignore[attr-defined]  # reportlab's own, not in its stubs
 
         def save(self) -> None:
             total = len(page.saved)
@@ -81,7 +81,7 @@ def _numbered_canvas(page: _Page) -> type[Canvas]:
             Canvas.save(self)
 
         def _decorate(self, number: int, total: int) -> None:
-            width, height = self._pagesize
+            width, height = self._pagesize  # type: ignore[attr-defined]  # as _startPage
             self.setFont("Helvetica-Bold", 10)
             self.drawString(MARGIN, height - MARGIN + 4 * mm, page.patient_line)
             self.line(MARGIN, height - MARGIN + 2 * mm, width - MARGIN, height - MARGIN + 2 * mm)
