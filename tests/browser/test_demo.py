@@ -215,7 +215,7 @@ def test_clinicians_sign_in_and_share_a_message_and_a_photo(browser, ward):
 
 
 def test_a_head_redacts_and_a_sender_deletes(ward):
-    protocol = (BASE_DIR / "chat" / "protocol.py").read_text()
+    protocol = (BASE_DIR / "core" / "protocol.py").read_text()
     if '"message.redact"' not in protocol:
         pytest.skip("the server has no message.redact yet")
     carol, bob = ward.people["head_carol"].page, ward.people["surgeon_bob"].page
