@@ -10,6 +10,7 @@ makes tampering evident.
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.signals import connection_created
@@ -19,7 +20,9 @@ SQLITE_GUARD_FUNCTION = "rounds_audit_writable"
 PG_SETTING = "rounds.audit_maintenance"
 
 
-def _register_sqlite_function(sender, connection: BaseDatabaseWrapper, **kwargs) -> None:
+def _register_sqlite_function(
+    sender: object, connection: BaseDatabaseWrapper, **kwargs: Any
+) -> None:
     if connection.vendor != "sqlite":
         return
     # Looked up on the wrapper at call time, so maintenance() can flip it.

@@ -9,6 +9,7 @@ actions themselves; see docs/audit.md.
 """
 
 from datetime import UTC
+from typing import Any, NoReturn
 
 from django.db import models
 
@@ -35,13 +36,13 @@ class AppendOnlyModel(models.Model):
     class Meta:
         abstract = True
 
-    def save(self, *args, **kwargs) -> None:
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:
             raise AppendOnlyError(f"{type(self).__name__} rows are append-only")
         kwargs["force_insert"] = True
         super().save(*args, **kwargs)
 
-    def delete(self, *args, **kwargs):
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise AppendOnlyError(f"{type(self).__name__} rows are append-only")
 
 
@@ -69,7 +70,7 @@ class AuditEvent(AppendOnlyModel):
         """The exact bytes the chain covers: every field, keys sorted, UTC time."""
         return canonical_record(self.record())
 
-    def record(self) -> dict:
+    def record(self) -> dict[str, Any]:
         """The fields the chain covers, as an export's proof carries them."""
         return {
             "id": self.pk,

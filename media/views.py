@@ -9,7 +9,7 @@ before the `api/` include.
 
 import functools
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
-from typing import Any, cast
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
@@ -18,10 +18,9 @@ from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from accounts.models import User
 from core.errors import ErrorCode, InvalidRequest, RoundsError
 from media import storage, uploads
-from rounds.http import RoundsAuth
+from rounds.http import AuthedRequest, RoundsAuth
 from rounds.text import check_storable
 
 _auth = RoundsAuth()
@@ -58,11 +57,6 @@ def api_view(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpRespons
     return csrf_exempt(wrapper)
 
 
-def _caller(request: HttpRequest) -> User:
-    # api_view let the request through: RoundsAuth set request.user to the session's user.
-    return cast(User, request.user)
-
-
 def _int_or_none(raw: str | None) -> int | None:
     try:
         return int(raw) if raw not in (None, "") else None
@@ -72,25 +66,23 @@ def _int_or_none(raw: str | None) -> int | None:
 
 @require_http_methods(["PUT"])
 @api_view
-def put_chunk(request: HttpRequest, upload_id: str) -> HttpResponse:
+def put_chunk(request: AuthedRequest, upload_id: str) -> HttpResponse:
     offset = _int_or_none(request.GET.get("offset"))
     if offset is None:
         raise InvalidRequest("offset is a whole number of bytes.")
     length = _int_or_none(request.META.get("CONTENT_LENGTH"))
-    return JsonResponse(
-        uploads.check_put_chunk(_caller(request), upload_id, offset, length, request)
-    )
+    return JsonResponse(uploads.check_put_chunk(request.user, upload_id, offset, length, request))
 
 
 @require_http_methods(["GET"])
 @api_view
-def content(request: HttpRequest, upload_id: str) -> StreamingHttpResponse:
+def content(request: AuthedRequest, upload_id: str) -> StreamingHttpResponse:
     case = request.GET.get("case")
     case_id = _int_or_none(case)
     if case not in (None, "") and case_id is None:
         raise InvalidRequest("case is the id of one of your open cases.")
     download = uploads.check_download(
-        _caller(request), upload_id, request.headers.get("Range"), case_id
+        request.user, upload_id, request.headers.get("Range"), case_id
     )
     blocks = storage.iter_range(download.storage_name, download.start, download.length)
     # Under ASGI a sync iterator would be read into a list first (Django's

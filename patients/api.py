@@ -5,10 +5,12 @@ or a birth date does not land in access logs or proxy logs.
 """
 
 from datetime import date
+from typing import Any
 
 from ninja import Router, Schema
 
 from patients import actions
+from rounds.http import AuthedRequest
 
 router = Router(tags=["patients"])
 
@@ -20,12 +22,12 @@ class SearchIn(Schema):
 
 
 @router.post("/search")
-def search(request, body: SearchIn):
+def search(request: AuthedRequest, body: SearchIn) -> list[dict[str, Any]]:
     return actions.check_search_admitted(
         request.user, ipp=body.ipp, birth_date=body.birth_date, name=body.name
     )
 
 
 @router.get("/{patient_id}")
-def get_patient(request, patient_id: int):
+def get_patient(request: AuthedRequest, patient_id: int) -> dict[str, Any]:
     return actions.check_get_patient(request.user, patient_id)

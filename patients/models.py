@@ -1,6 +1,8 @@
 """Patient identity and admissions, as the patient administration system knows them."""
 
 import unicodedata
+from datetime import datetime
+from typing import Any
 
 from django.db import models
 from django.db.models import Q
@@ -41,13 +43,13 @@ class Patient(models.Model):
     def __str__(self) -> str:
         return f"{self.ipp} {self.family_name.upper()} {self.given_name}"
 
-    def save(self, *args, **kwargs) -> None:
+    def save(self, *args: Any, **kwargs: Any) -> None:
         self.family_name_key = name_key(self.family_name)
         super().save(*args, **kwargs)
 
 
-class AdmissionQuerySet(models.QuerySet):
-    def current(self, at=None) -> "AdmissionQuerySet":
+class AdmissionQuerySet(models.QuerySet["Admission"]):
+    def current(self, at: datetime | None = None) -> "AdmissionQuerySet":
         at = at or timezone.now()
         return self.filter(admitted_at__lte=at).filter(
             Q(discharged_at__isnull=True) | Q(discharged_at__gt=at)

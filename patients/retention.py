@@ -17,10 +17,13 @@ care, and the purge must never come before the evidence of care.
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
+
+from patients.models import Patient
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ class Retention:
     rule: str
     last_care: date | None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "until": self.until.isoformat() if self.until else None,
             "rule": self.rule,
@@ -95,7 +98,7 @@ def _day(moment: datetime | None) -> date | None:
     return timezone.localdate(moment) if moment is not None else None
 
 
-def patient_retention(patient, rules: Rules | None = None) -> Retention:
+def patient_retention(patient: Patient, rules: Rules | None = None) -> Retention:
     """What Rounds knows of `patient`'s care, turned into a retention date."""
     from chat.models import Message
 

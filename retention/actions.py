@@ -19,7 +19,8 @@ from chat.models import Thread
 from compliance.actions import clean_text
 from core.errors import Conflict, InvalidRequest, NotFound
 from patients.models import Patient
-from retention.models import REASON_MAX, LegalHold
+from retention.models import REASON_MAX as REASON_MAX  # the edge's limit too
+from retention.models import LegalHold
 from rooms import access
 
 

@@ -1,11 +1,14 @@
 """Legal holds over HTTP (docs/compliance.md, "Legal holds"): parse, call one action, reply."""
 
+from typing import Any
+
 from ninja import Query, Router, Schema
 from ninja.responses import Status
 from pydantic import ConfigDict, Field
 
 from retention import actions
 from retention.actions import REASON_MAX
+from rounds.http import AuthedRequest
 
 router = Router(tags=["retention"])
 
@@ -31,12 +34,12 @@ class Filter(Schema):
 
 
 @router.get("/holds")
-def holds(request, filters: Query[Filter]):
+def holds(request: AuthedRequest, filters: Query[Filter]) -> list[dict[str, Any]]:
     return actions.list_holds(request.user, active=filters.active)
 
 
 @router.post("/holds", response={201: dict})
-def place_hold(request, body: HoldIn):
+def place_hold(request: AuthedRequest, body: HoldIn) -> Status[dict[str, Any]]:
     return Status(
         201,
         actions.check_place_hold(
@@ -51,5 +54,5 @@ def place_hold(request, body: HoldIn):
 
 
 @router.post("/holds/{hold_id}/release")
-def release_hold(request, hold_id: int, body: ReleaseIn):
+def release_hold(request: AuthedRequest, hold_id: int, body: ReleaseIn) -> dict[str, Any]:
     return actions.check_release_hold(request.user, hold_id, body.reason)

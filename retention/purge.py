@@ -158,7 +158,7 @@ def start_thread(thread_id: int, run: PurgeRun, until: date) -> ThreadPurge | No
     return purge
 
 
-def _delete(rows: QuerySet) -> int:
+def _delete(rows: QuerySet[Any]) -> int:
     """DELETE … WHERE, without Django's collector, which loads every row (ciphertext
     included) to check PROTECT relations whose rows the batch has already removed; the
     database's own foreign keys still refuse a row something else points to."""
@@ -203,7 +203,7 @@ def _purge_messages(purge: ThreadPurge, batch: int) -> bool:
     return True
 
 
-def _purge_rows(purge: ThreadPurge, rows: QuerySet, name: str, batch: int) -> bool:
+def _purge_rows(purge: ThreadPurge, rows: QuerySet[Any], name: str, batch: int) -> bool:
     ids = list(rows.order_by("pk").values_list("pk", flat=True)[:batch])
     if not ids:
         return False
@@ -375,7 +375,12 @@ def purge_expired(
 
 
 def _purge_one(
-    thread_id: int, until: date, run: PurgeRun | None, batch: int, dry_run: bool, say: Callable
+    thread_id: int,
+    until: date,
+    run: PurgeRun | None,
+    batch: int,
+    dry_run: bool,
+    say: Callable[[str], None],
 ) -> dict[str, Any]:
     if run is None:
         digest, counts = manifest(Thread.objects.get(pk=thread_id))

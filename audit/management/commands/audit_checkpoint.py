@@ -1,5 +1,7 @@
+from typing import Any
+
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from audit.checkpoints import CheckpointError, create_key, write_checkpoint
 from audit.sinks import SinkError, configured_sink
@@ -11,7 +13,7 @@ class Command(BaseCommand):
         "(ROUNDS_AUDIT_CHECKPOINT_SINK); --new-key creates the key first."
     )
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--new-key",
             action="store_true",
@@ -19,7 +21,7 @@ class Command(BaseCommand):
             "and print its public half, for the DPO to record.",
         )
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         path = settings.ROUNDS_AUDIT_CHECKPOINT_KEY
         try:
             if options["new_key"]:

@@ -1,5 +1,7 @@
+from typing import Any
+
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from audit.actions import overdue_unsealed, seal_all, verify_chain
 
@@ -17,7 +19,7 @@ class Command(BaseCommand):
         "also on entries left unsealed past the window and on unreviewed quarantined entries."
     )
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--seal-first",
             action="store_true",
@@ -42,7 +44,7 @@ class Command(BaseCommand):
             "public half of ROUNDS_AUDIT_CHECKPOINT_KEY).",
         )
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         accepted = _ids(options["accept_quarantined"])
         if options["seal_first"]:
             seal_all(full=True)

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.core.management.base import BaseCommand
 
 from media.uploads import expire_orphans
@@ -9,6 +11,6 @@ class Command(BaseCommand):
         "ROUNDS_UPLOAD_TTL_HOURS, mark them expired and audit each. Run it hourly."
     )
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         count = expire_orphans()
         self.stdout.write(f"expired {count} uploads")

@@ -6,7 +6,9 @@ the prune into the checkpoint sink (retention/audit_prune.py, docs/audit.md). Ex
 when another purge holds the lock, so an overlapping cron line is harmless.
 """
 
-from django.core.management.base import BaseCommand, CommandError
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from audit.checkpoints import CheckpointError
 from audit.sinks import SinkError
@@ -16,10 +18,10 @@ from retention.audit_prune import AuditRetentionError, purge_audit
 class Command(BaseCommand):
     help = "Remove audit entries past their retention, anchored and signed, except under hold."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--dry-run", action="store_true", help="report, write nothing")
 
-    def handle(self, *args, dry_run: bool, **options):
+    def handle(self, *args: Any, dry_run: bool, **options: Any) -> None:
         try:
             report = purge_audit(dry_run=dry_run, say=self.stdout.write)
         except (AuditRetentionError, CheckpointError, SinkError) as error:

@@ -14,8 +14,9 @@ writes under var/demo-keys/ for the demo); it is read, used, and not copied.
 """
 
 from pathlib import Path
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from accounts.keys import active_identity
@@ -37,7 +38,7 @@ def load_key(path: Path) -> IdentityKeyPair:
 class Command(BaseCommand):
     help = "Appoint a department's head by a statement signed with the institution's admin key."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("department", help="the department's slug")
         parser.add_argument("head", help="the head's username")
         parser.add_argument("--key-file", required=True, type=Path, help="the admin key file")
@@ -47,7 +48,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--as", dest="admin", help="the administrator's username")
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         admin_key = load_key(options["key_file"])
         department = Department.objects.filter(slug=options["department"]).first()
         head = User.objects.filter(username=options["head"]).first()

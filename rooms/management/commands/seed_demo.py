@@ -5,10 +5,10 @@ import os
 import random
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
@@ -84,10 +84,10 @@ WARDS = ["Plastic surgery — 4th floor", "Vascular surgery — 2nd floor", "Bur
 class Command(BaseCommand):
     help = "Create a demo hospital (departments, staff, admitted patients) in an empty database."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--patients", type=int, default=20)
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         if User.objects.exists():
             self.stdout.write("Database already has users; demo seed skipped.")
             return
