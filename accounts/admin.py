@@ -5,7 +5,7 @@ from accounts.models import User
 
 
 @admin.register(User)
-class RoundsUserAdmin(UserAdmin):
+class RoundsUserAdmin(UserAdmin):  # type: ignore[type-arg]  # UserAdmin[User] fails at runtime
     fieldsets = (
         *(UserAdmin.fieldsets or ()),
         ("Rounds", {"fields": ("display_name", "is_compliance_officer")}),

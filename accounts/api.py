@@ -1,9 +1,13 @@
 """Sign-in and sign-out over HTTP: the only place a password is accepted."""
 
+from typing import Any
+
+from django.http import HttpRequest
 from django.middleware.csrf import get_token
 from ninja import Router, Schema
 
 from accounts import actions
+from rounds.http import AuthedRequest
 
 router = Router(tags=["auth"])
 
@@ -14,7 +18,7 @@ class LoginIn(Schema):
 
 
 @router.post("/login", auth=None)
-async def login(request, body: LoginIn):
+async def login(request: HttpRequest, body: LoginIn) -> dict[str, Any]:
     """Gives a session cookie (browsers) and a bearer token (API clients)."""
     result = await actions.do_login(request, body.username[:150], body.password[:1024])
     result["csrf_token"] = get_token(request)
@@ -22,12 +26,12 @@ async def login(request, body: LoginIn):
 
 
 @router.post("/logout")
-def logout(request):
+def logout(request: AuthedRequest) -> dict[str, bool]:
     """Revokes this login's token and session and closes its sockets."""
     actions.do_logout(request, request.auth)
     return {"signed_out": True}
 
 
 @router.get("/me")
-def me(request):
+def me(request: AuthedRequest) -> dict[str, Any]:
     return actions.user_data(request.auth.user)

@@ -5,6 +5,7 @@ from typing import Any
 from ninja import Router, Schema
 
 from accounts import keys
+from rounds.http import AuthedRequest
 
 router = Router(tags=["keys"])
 
@@ -23,30 +24,34 @@ class InstitutionKeyIn(Schema):
 
 
 @router.put("/identity")
-def publish_identity(request, body: IdentityIn):
+def publish_identity(request: AuthedRequest, body: IdentityIn) -> dict[str, Any]:
     return keys.check_publish_identity(request.user, body.public, replace=body.replace)
 
 
 @router.get("/identity/{user_id}")
-def get_identity(request, user_id: int, fingerprint: str | None = None):
+def get_identity(
+    request: AuthedRequest, user_id: int, fingerprint: str | None = None
+) -> dict[str, Any]:
     return keys.check_get_identity(request.user, user_id, fingerprint)
 
 
 @router.put("/backup")
-def store_backup(request, body: BackupIn):
+def store_backup(request: AuthedRequest, body: BackupIn) -> dict[str, Any]:
     return keys.check_store_backup(request.user, body.blob)
 
 
 @router.get("/backup")
-def fetch_backup(request):
+def fetch_backup(request: AuthedRequest) -> dict[str, Any]:
     return keys.check_fetch_backup(request.user)
 
 
 @router.get("/institution")
-def institution_keys(request):
+def institution_keys(request: AuthedRequest) -> dict[str, Any]:
     return keys.list_institution_keys(request.user)
 
 
 @router.put("/institution/{kind}")
-def set_institution_key(request, kind: str, body: InstitutionKeyIn):
+def set_institution_key(
+    request: AuthedRequest, kind: str, body: InstitutionKeyIn
+) -> dict[str, Any]:
     return keys.check_set_institution_key(request.user, kind, body.public)

@@ -1,10 +1,12 @@
 """The answer django-axes gives when a (username, IP) is locked: JSON 429."""
 
 from django.conf import settings
-from django.http import JsonResponse
+from django.http import HttpRequest, JsonResponse
 
 
-def lockout_response(request, original_response=None, credentials=None) -> JsonResponse:
+def lockout_response(
+    request: HttpRequest, original_response: object = None, credentials: object = None
+) -> JsonResponse:
     seconds = int(settings.AXES_COOLOFF_TIME.total_seconds())
     response = JsonResponse(
         {

@@ -1,11 +1,14 @@
 """Sign-in events from every path (API, admin site) go to the audit trail,
 and a deactivated account loses its logins and sockets at once."""
 
+from typing import Any
+
 from axes.signals import user_locked_out
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
+from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.models import AuthSession, User
@@ -13,12 +16,12 @@ from audit.actions import record
 from chat.events import close_user_sockets
 
 
-def _ip(request) -> str | None:
+def _ip(request: HttpRequest | None) -> str | None:
     return request.META.get("REMOTE_ADDR") if request is not None else None
 
 
 @receiver(user_logged_in, dispatch_uid="rounds-audit-login")
-def audit_login(sender, request, user, **kwargs) -> None:
+def audit_login(sender: object, request: HttpRequest | None, user: User, **kwargs: Any) -> None:
     """Sign-ins that do not go through the API login (the admin site)."""
     if getattr(request, "rounds_audits_login", False):
         return
@@ -34,7 +37,9 @@ def audit_login(sender, request, user, **kwargs) -> None:
 
 
 @receiver(user_login_failed, dispatch_uid="rounds-audit-login-failed")
-def audit_login_failed(sender, credentials, request=None, **kwargs) -> None:
+def audit_login_failed(
+    sender: object, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any
+) -> None:
     # Only the username is kept; Django has already masked the password.
     record(
         "auth.login_failed",
@@ -45,7 +50,13 @@ def audit_login_failed(sender, credentials, request=None, **kwargs) -> None:
 
 
 @receiver(user_locked_out, dispatch_uid="rounds-audit-locked-out")
-def audit_locked_out(sender, request=None, username=None, ip_address=None, **kwargs) -> None:
+def audit_locked_out(
+    sender: object,
+    request: HttpRequest | None = None,
+    username: str | None = None,
+    ip_address: str | None = None,
+    **kwargs: Any,
+) -> None:
     record(
         "auth.locked_out",
         object_type="username",
@@ -55,7 +66,7 @@ def audit_locked_out(sender, request=None, username=None, ip_address=None, **kwa
 
 
 @receiver(post_save, sender=User, dispatch_uid="rounds-deactivation")
-def revoke_deactivated(sender, instance: User, **kwargs) -> None:
+def revoke_deactivated(sender: object, instance: User, **kwargs: Any) -> None:
     """An account switched off by an administrator is signed out everywhere, now."""
     if instance.is_active:
         return

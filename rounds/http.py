@@ -16,7 +16,7 @@ from ninja.parser import Parser
 from ninja.utils import check_csrf
 
 from accounts.actions import SESSION_KEY, resolve_session, resolve_token
-from accounts.models import User
+from accounts.models import AuthSession, User
 from core.errors import ErrorCode, RoundsError
 from rounds.text import check_storable
 
@@ -37,6 +37,7 @@ class AuthedRequest(HttpRequest):
     """
 
     user: User  # narrower than HttpRequest's: RoundsAuth set it
+    auth: AuthSession  # what RoundsAuth returned, set by django-ninja
 
 
 class CsrfFailed(RoundsError):
