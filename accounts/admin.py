@@ -5,7 +5,7 @@ from accounts.models import User
 
 
 @admin.register(User)
-class RoundsUserAdmin(UserAdmin):  # type: ignore[type-arg]  # UserAdmin[User] fails at runtime
+class RoundsUserAdmin(UserAdmin):
     fieldsets = (
         *(UserAdmin.fieldsets or ()),
         ("Rounds", {"fields": ("display_name", "is_compliance_officer")}),

@@ -259,7 +259,9 @@ def _entries(fp: Footprint, case: Case, after_id: int) -> Iterator[dict[str, Any
         after_id = chunk[-1].pk
 
 
-def page(case: Case, patient_id: int, after_id: int, limit: int) -> tuple[list[dict], int | None]:
+def page(
+    case: Case, patient_id: int, after_id: int, limit: int
+) -> tuple[list[dict[str, Any]], int | None]:
     """Up to `limit` rows after `after_id`, and the id to ask after for the next page."""
     found: list[dict[str, Any]] = []
     for row in entries(case, patient_id, after_id):

@@ -16,7 +16,9 @@ from django.utils import timezone
 from accounts.models import User
 from audit.actions import record
 from audit.models import AuditEvent
-from compliance.models import REASON_MAX, REFERENCE_MAX, Case
+from compliance.models import REASON_MAX as REASON_MAX  # the edge's limits too
+from compliance.models import REFERENCE_MAX as REFERENCE_MAX
+from compliance.models import Case
 from core.errors import Conflict, InvalidRequest, NotFound
 from patients.models import Patient
 from rooms import access

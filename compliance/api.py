@@ -1,17 +1,18 @@
 """Review cases over HTTP (docs/compliance.md): parse, call one action, reply."""
 
 from collections.abc import AsyncIterator, Iterator
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
-from django.http import FileResponse, StreamingHttpResponse
+from django.http import FileResponse, HttpRequest, StreamingHttpResponse
 from ninja import Query, Router, Schema
 from ninja.responses import Status
 from pydantic import AwareDatetime, ConfigDict, Field
 
 from compliance import access_export, actions, proof, release
 from compliance.actions import REASON_MAX, REFERENCE_MAX
+from rounds.http import AuthedRequest
 
 router = Router(tags=["compliance"])
 
@@ -35,12 +36,12 @@ class Page(Schema):
 
 
 @router.get("/cases")
-def cases(request):
+def cases(request: AuthedRequest) -> list[dict[str, Any]]:
     return actions.list_cases(request.user)
 
 
 @router.post("/cases", response={201: dict})
-def open_case(request, body: CaseIn):
+def open_case(request: AuthedRequest, body: CaseIn) -> Status[dict[str, Any]]:
     return Status(
         201,
         actions.check_open_case(
@@ -58,32 +59,34 @@ def open_case(request, body: CaseIn):
 
 
 @router.post("/cases/{case_id}/approve")
-def approve_case(request, case_id: int):
+def approve_case(request: AuthedRequest, case_id: int) -> dict[str, Any]:
     return actions.check_approve_case(request.user, case_id)
 
 
 @router.post("/cases/{case_id}/close")
-def close_case(request, case_id: int):
+def close_case(request: AuthedRequest, case_id: int) -> dict[str, Any]:
     return actions.check_close_case(request.user, case_id)
 
 
 @router.get("/cases/{case_id}/audit")
-def case_audit(request, case_id: int):
+def case_audit(request: AuthedRequest, case_id: int) -> dict[str, Any]:
     return actions.check_case_audit(request.user, case_id)
 
 
 @router.post("/cases/{case_id}/audit/proof")
-def case_audit_proof(request, case_id: int):
+def case_audit_proof(request: AuthedRequest, case_id: int) -> dict[str, Any]:
     return proof.check_case_audit_proof(request.user, case_id)
 
 
 @router.get("/cases/{case_id}/threads")
-def case_threads(request, case_id: int):
+def case_threads(request: AuthedRequest, case_id: int) -> dict[str, Any]:
     return release.check_case_threads(request.user, case_id)
 
 
 @router.get("/cases/{case_id}/threads/{thread_id}/timeline")
-def thread_timeline(request, case_id: int, thread_id: int, page: Query[Page]):
+def thread_timeline(
+    request: AuthedRequest, case_id: int, thread_id: int, page: Query[Page]
+) -> dict[str, Any]:
     return release.check_thread_timeline(
         request.user, case_id, thread_id, page.after_seq, page.limit
     )
@@ -96,7 +99,9 @@ class ReportQuery(Schema):
 
 
 @router.get("/cases/{case_id}/patients/{patient_id}/access-report")
-def access_report(request, case_id: int, patient_id: int, query: Query[ReportQuery]):
+def access_report(
+    request: AuthedRequest, case_id: int, patient_id: int, query: Query[ReportQuery]
+) -> dict[str, Any] | StreamingHttpResponse:
     if query.format == "json":
         return access_export.check_access_report(
             request.user, case_id, patient_id, query.after, query.limit
@@ -115,7 +120,9 @@ def access_report(request, case_id: int, patient_id: int, query: Query[ReportQue
     return _one_piece_at_a_time(request, response)
 
 
-def _one_piece_at_a_time(request, response: StreamingHttpResponse) -> StreamingHttpResponse:
+def _one_piece_at_a_time(
+    request: HttpRequest, response: StreamingHttpResponse
+) -> StreamingHttpResponse:
     """Under ASGI, Django would read a sync iterator into a list before sending it
     (StreamingHttpResponse.__aiter__): the whole report in memory. Each piece is read
     instead as it is sent, in the request's own thread (thread-sensitive), where the

@@ -7,7 +7,7 @@ which threads and messages a case covers; rooms/access.py decides who may
 use a case.
 """
 
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import models
@@ -16,6 +16,8 @@ from django.db.models import F, Q, QuerySet
 from chat.models import Message, Receipt, Thread
 from patients.models import Patient
 from rooms.models import Department
+
+_M = TypeVar("_M", bound=models.Model)
 
 REFERENCE_MAX = 64
 REASON_MAX = 1000
@@ -118,7 +120,7 @@ class Case(models.Model):
     def covered_receipts(self, receipts: QuerySet[Receipt]) -> QuerySet[Receipt]:
         return self.within_dates(receipts, "read_at")
 
-    def within_dates(self, rows: QuerySet, field: str = "created_at") -> QuerySet:
+    def within_dates(self, rows: QuerySet[_M], field: str = "created_at") -> QuerySet[_M]:
         """Rows whose `field` falls within the case's dates, both ends included."""
         if self.date_from is not None:
             rows = rows.filter(**{f"{field}__gte": self.date_from})

@@ -238,8 +238,11 @@ def check_record_report(
 
 
 def _in_scope(
-    rows: QuerySet, scope: list[int] | None, department_id: int | None, case: Case | None
-) -> QuerySet:
+    rows: QuerySet[Attachment],
+    scope: list[int] | None,
+    department_id: int | None,
+    case: Case | None,
+) -> QuerySet[Attachment]:
     """Limit to what the caller may see, and to one department if asked (NotFound if unseen).
 
     The photos of redacted messages are hidden from members and retained for
@@ -280,7 +283,9 @@ def _check_patient_visible(scope: list[int] | None, patient_id: int, case: Case 
         raise NotFound("Patient not found.")
 
 
-def _within(rows: QuerySet, date_from: str | None, date_to: str | None) -> QuerySet:
+def _within(
+    rows: QuerySet[Attachment], date_from: str | None, date_to: str | None
+) -> QuerySet[Attachment]:
     if date_from:
         rows = rows.filter(captured_at__gte=_parse_when(date_from, "date_from"))
     if date_to:
@@ -364,7 +369,7 @@ def _keywords_of(ids: list[int]) -> dict[int, list[str]]:
     return keywords
 
 
-def _item(row: tuple, keywords: list[str], *, retained: bool) -> dict[str, Any]:
+def _item(row: tuple[Any, ...], keywords: list[str], *, retained: bool) -> dict[str, Any]:
     (pk, upload, thumbnail, captured_at, consent, annotates, department, thread, patient) = row[:9]
     ipp, family_name, given_name, birth_date, sender_id, username = row[9:15]
     return {

@@ -1,10 +1,13 @@
 """Library endpoints of the JSON API (docs/library.md): parse, call one query, reply."""
 
+from typing import Any
+
 from ninja import Query, Router, Schema
 from ninja.responses import Status
 from pydantic import Field
 
 from media import library
+from rounds.http import AuthedRequest
 
 router = Router(tags=["library"])
 
@@ -39,23 +42,25 @@ class ReportIn(Compliance):
 
 
 @router.get("keywords")
-def keywords(request):
+def keywords(request: AuthedRequest) -> list[dict[str, str]]:
     return library.list_keywords(request.user)
 
 
 @router.get("photos")
-def photos(request, filters: Query[PhotoFilters]):
+def photos(request: AuthedRequest, filters: Query[PhotoFilters]) -> dict[str, Any]:
     query = library.PhotoQuery(**filters.dict(exclude={"keyword"}), keywords=tuple(filters.keyword))
     return library.check_search_photos(request.user, query)
 
 
 @router.get("patients/{patient_id}/sequences")
-def sequences(request, patient_id: int, compliance: Query[Compliance]):
+def sequences(
+    request: AuthedRequest, patient_id: int, compliance: Query[Compliance]
+) -> dict[str, Any]:
     return library.check_patient_sequences(request.user, patient_id, case_id=compliance.case)
 
 
 @router.get("departments/{department_id}/stats")
-def stats(request, department_id: int, filters: Query[DateRange]):
+def stats(request: AuthedRequest, department_id: int, filters: Query[DateRange]) -> dict[str, Any]:
     return library.check_department_stats(
         request.user,
         department_id,
@@ -66,7 +71,7 @@ def stats(request, department_id: int, filters: Query[DateRange]):
 
 
 @router.post("reports", response={201: dict})
-def report(request, body: ReportIn):
+def report(request: AuthedRequest, body: ReportIn) -> Status[dict[str, Any]]:
     return Status(
         201,
         library.check_record_report(request.user, body.patient, body.photos, case_id=body.case),

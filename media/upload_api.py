@@ -3,11 +3,14 @@
 Chunks and content move raw bytes and live in media/views.py.
 """
 
+from typing import Any
+
 from ninja import Router, Schema
 from ninja.responses import Status
 from pydantic import ConfigDict
 
 from media import uploads
+from rounds.http import AuthedRequest
 
 router = Router(tags=["uploads"])
 
@@ -26,15 +29,15 @@ class CompleteIn(Schema):
 
 
 @router.post("", response={201: dict})
-def create_upload(request, body: UploadIn):
+def create_upload(request: AuthedRequest, body: UploadIn) -> Status[dict[str, Any]]:
     return Status(201, uploads.check_create_upload(request.user, body.department, body.size))
 
 
 @router.get("/{upload_id}")
-def upload_status(request, upload_id: str):
+def upload_status(request: AuthedRequest, upload_id: str) -> dict[str, Any]:
     return uploads.check_upload_status(request.user, upload_id)
 
 
 @router.post("/{upload_id}/complete")
-def complete_upload(request, upload_id: str, body: CompleteIn):
+def complete_upload(request: AuthedRequest, upload_id: str, body: CompleteIn) -> dict[str, Any]:
     return uploads.check_complete_upload(request.user, upload_id, body.sha256)
