@@ -7,11 +7,11 @@ departments, threads or patients exist outside their own departments.
 (a member asking for a head's action).
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from accounts.models import User
 from chat.models import Message, Thread
@@ -19,6 +19,9 @@ from compliance.models import Case
 from core.errors import Conflict, ErrorCode, Forbidden, InvalidRequest, NotFound, RoundsError
 from media.models import Attachment, Upload, UploadState
 from rooms.models import Department, Membership, Role
+
+if TYPE_CHECKING:
+    from retention.models import LegalHold
 
 
 class NotAuthenticated(RoundsError):
@@ -158,7 +161,7 @@ def access_identity_of(user: User, other_user_id: int) -> None:
         raise NotFound("User not found.")
 
 
-def access_attached_upload(user: User, upload_id: Any, case_id: int | None = None) -> Any:
+def access_attached_upload(user: User, upload_id: Any, case_id: int | None = None) -> Upload:
     """The blob a download may read: an attached upload (a photo or its thumbnail)
     in a department the caller is an active member of, or NotFound alike for
     unknown, not yet attached and forbidden ones. A compliance officer reads
@@ -298,7 +301,7 @@ def access_case_to_close(user: User, case_id: int) -> Case:
     return case
 
 
-def visible_cases(user: User) -> Any:
+def visible_cases(user: User) -> QuerySet[Case]:
     """The cases an officer may list: those they opened or approved, and those of other
     officers awaiting a second officer (which they may approve)."""
     check_compliance_officer(user)
@@ -337,7 +340,7 @@ def access_case_for_hold(user: User, case_id: int) -> Case:
     return access_case(user, case_id, release=True)
 
 
-def visible_holds(user: User) -> Any:
+def visible_holds(user: User) -> "QuerySet[LegalHold]":
     """Every hold, to every compliance officer: what the purge will not touch is no
     secret among them, and a hold releases no patient data."""
     from retention.models import LegalHold
@@ -346,7 +349,7 @@ def visible_holds(user: User) -> Any:
     return LegalHold.objects.all()
 
 
-def access_hold_to_release(user: User, hold_id: int) -> Any:
+def access_hold_to_release(user: User, hold_id: int) -> "LegalHold":
     """A hold its placer, or its case's opener or approver, releases; to other officers
     it answers as a missing one. Released twice is a Conflict (under the row lock)."""
     hold = (

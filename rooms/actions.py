@@ -118,7 +118,9 @@ def _find_user(user_id: int) -> Any:
     return user
 
 
-def check_create_department(actor: User, name: str, head_user_id: int, slug: str = "") -> dict:
+def check_create_department(
+    actor: User, name: str, head_user_id: int, slug: str = ""
+) -> dict[str, Any]:
     access.check_admin(actor)
     name = name.strip()
     if not name:
@@ -127,7 +129,7 @@ def check_create_department(actor: User, name: str, head_user_id: int, slug: str
     return do_create_department(actor, name, slug or slugify(name), head)
 
 
-def do_create_department(actor: User, name: str, slug: str, head: User) -> dict:
+def do_create_department(actor: User, name: str, slug: str, head: User) -> dict[str, Any]:
     """Create the department and appoint its first head. Assumes `actor` is an admin."""
     try:
         with transaction.atomic():
@@ -165,7 +167,7 @@ def _membership_event(membership: Membership, kind: EventKind, actor: User, chan
 
 def check_admit_member(
     actor: User, department_id: int, user_id: int, role: str = Role.MEMBER
-) -> dict:
+) -> dict[str, Any]:
     access.access_membership(actor, department_id, head=True)
     if role not in Role.values:
         raise InvalidRequest("Role must be 'head' or 'member'.")
@@ -173,7 +175,7 @@ def check_admit_member(
     return do_admit_member(actor, department_id, user, role)
 
 
-def do_admit_member(actor: User, department_id: int, user: User, role: str) -> dict:
+def do_admit_member(actor: User, department_id: int, user: User, role: str) -> dict[str, Any]:
     """Admit `user`. Assumes `actor` is a head of the department."""
     try:
         with transaction.atomic():
@@ -227,13 +229,13 @@ def _other_heads(department_id: int, user_id: int) -> int:
     )
 
 
-def check_remove_member(actor: User, department_id: int, user_id: int) -> dict:
+def check_remove_member(actor: User, department_id: int, user_id: int) -> dict[str, Any]:
     """A head removes anyone; a member may only leave (remove themself)."""
     access.access_membership(actor, department_id, head=(user_id != actor.pk))
     return do_remove_member(actor, department_id, user_id)
 
 
-def do_remove_member(actor: User, department_id: int, user_id: int) -> dict:
+def do_remove_member(actor: User, department_id: int, user_id: int) -> dict[str, Any]:
     """Close the membership; its sockets leave the department on commit.
 
     The department row is locked first, so two heads removing each other
@@ -264,14 +266,14 @@ def do_remove_member(actor: User, department_id: int, user_id: int) -> dict:
     return {"user": {"id": user_id}, "removed_at": membership.removed_at.isoformat()}
 
 
-def check_set_role(actor: User, department_id: int, user_id: int, role: str) -> dict:
+def check_set_role(actor: User, department_id: int, user_id: int, role: str) -> dict[str, Any]:
     access.access_membership(actor, department_id, head=True)
     if role not in Role.values:
         raise InvalidRequest("Role must be 'head' or 'member'.")
     return do_set_role(actor, department_id, user_id, role)
 
 
-def do_set_role(actor: User, department_id: int, user_id: int, role: str) -> dict:
+def do_set_role(actor: User, department_id: int, user_id: int, role: str) -> dict[str, Any]:
     """Promote or demote. Assumes `actor` is a head; the last head stays a head."""
     with transaction.atomic():
         membership = _locked_membership(department_id, user_id)

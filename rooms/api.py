@@ -1,9 +1,13 @@
 """Departments over HTTP: thin views over rooms.actions."""
 
-from ninja import Query, Router, Schema
+from typing import Any
+
+from ninja import Router, Schema
+from ninja.params import functions as params
 from ninja.responses import Status
 
 from rooms import actions, chain, keys
+from rounds.http import AuthedRequest
 
 router = Router(tags=["departments"])
 
@@ -24,7 +28,11 @@ class RoleIn(Schema):
 
 
 @router.get("")
-def my_departments(request, every: bool = Query(False, alias="all")):
+def my_departments(
+    request: AuthedRequest,
+    # What ninja.Query(...) calls; the shortcut itself is typed only as Query[T].
+    every: bool = params.Query(False, alias="all"),
+) -> list[dict[str, Any]]:
     """The caller's departments; `?all=true`: every department with its heads (administrators)."""
     if every:
         return actions.list_all_departments(request.user)
@@ -32,7 +40,7 @@ def my_departments(request, every: bool = Query(False, alias="all")):
 
 
 @router.post("", response={201: dict})
-def create_department(request, body: DepartmentIn):
+def create_department(request: AuthedRequest, body: DepartmentIn) -> Status[dict[str, Any]]:
     department = actions.check_create_department(
         request.user, body.name, body.head_user_id, body.slug
     )
@@ -40,47 +48,51 @@ def create_department(request, body: DepartmentIn):
 
 
 @router.get("/{department_id}/members")
-def members(request, department_id: int):
+def members(request: AuthedRequest, department_id: int) -> list[dict[str, Any]]:
     return actions.list_members(request.user, department_id)
 
 
 @router.post("/{department_id}/members", response={201: dict})
-def admit(request, department_id: int, body: AdmitIn):
+def admit(request: AuthedRequest, department_id: int, body: AdmitIn) -> Status[dict[str, Any]]:
     member = actions.check_admit_member(request.user, department_id, body.user_id, body.role)
     return Status(201, member)
 
 
 @router.delete("/{department_id}/members/{user_id}")
-def remove(request, department_id: int, user_id: int):
+def remove(request: AuthedRequest, department_id: int, user_id: int) -> dict[str, Any]:
     return actions.check_remove_member(request.user, department_id, user_id)
 
 
 @router.post("/{department_id}/members/{user_id}/role")
-def set_role(request, department_id: int, user_id: int, body: RoleIn):
+def set_role(
+    request: AuthedRequest, department_id: int, user_id: int, body: RoleIn
+) -> dict[str, Any]:
     return actions.check_set_role(request.user, department_id, user_id, body.role)
 
 
 class KeyVersionIn(Schema):
     version: int
-    record: dict
-    wraps: list[dict]
+    record: dict[str, Any]
+    wraps: list[dict[str, Any]]
 
 
 class WrapsIn(Schema):
-    wraps: list[dict]
+    wraps: list[dict[str, Any]]
 
 
 class StatementIn(Schema):
-    signed: dict
+    signed: dict[str, Any]
 
 
 @router.get("/{department_id}/keys")
-def department_keys(request, department_id: int):
+def department_keys(request: AuthedRequest, department_id: int) -> dict[str, Any]:
     return keys.department_keys(request.user, department_id)
 
 
 @router.post("/{department_id}/keys", response={201: dict})
-def publish_key_version(request, department_id: int, body: KeyVersionIn):
+def publish_key_version(
+    request: AuthedRequest, department_id: int, body: KeyVersionIn
+) -> Status[dict[str, Any]]:
     result = keys.check_publish_key_version(
         request.user, department_id, body.version, body.record, body.wraps
     )
@@ -88,15 +100,19 @@ def publish_key_version(request, department_id: int, body: KeyVersionIn):
 
 
 @router.post("/{department_id}/keys/wraps", response={201: dict})
-def share_wraps(request, department_id: int, body: WrapsIn):
+def share_wraps(
+    request: AuthedRequest, department_id: int, body: WrapsIn
+) -> Status[dict[str, Any]]:
     return Status(201, keys.check_share_wraps(request.user, department_id, body.wraps))
 
 
 @router.get("/{department_id}/statements")
-def statements(request, department_id: int):
+def statements(request: AuthedRequest, department_id: int) -> dict[str, Any]:
     return chain.list_statements(request.user, department_id)
 
 
 @router.post("/{department_id}/statements", response={201: dict})
-def post_statement(request, department_id: int, body: StatementIn):
+def post_statement(
+    request: AuthedRequest, department_id: int, body: StatementIn
+) -> Status[dict[str, Any]]:
     return Status(201, chain.check_post_statement(request.user, department_id, body.signed))

@@ -68,7 +68,7 @@ def chain_members(department_id: int) -> dict[int, tuple[str, str]]:
     return members
 
 
-def check_post_statement(actor: User, department_id: int, signed: Any) -> dict:
+def check_post_statement(actor: User, department_id: int, signed: Any) -> dict[str, Any]:
     """Keep a membership statement signed by the caller, a head of the department,
     or by the institution's admin key (posted by an administrator) to appoint a
     head or replace a head's lost key.
@@ -119,7 +119,7 @@ def check_post_statement(actor: User, department_id: int, signed: Any) -> dict:
     return do_append_statement(actor, department_id, parsed)
 
 
-def do_append_statement(actor: User, department_id: int, parsed: SignedStatement) -> dict:
+def do_append_statement(actor: User, department_id: int, parsed: SignedStatement) -> dict[str, Any]:
     """Append a verified statement at the head of the chain, under the department's lock.
 
     A repeat of the statement at its position answers as the first time;
@@ -179,7 +179,7 @@ def _kept(department_id: int, parsed: SignedStatement) -> MembershipStatement | 
     ).first()
 
 
-def _statement_data(stored: MembershipStatement, statement: Any) -> dict:
+def _statement_data(stored: MembershipStatement, statement: Any) -> dict[str, Any]:
     return {
         "id": stored.pk,
         "kind": statement.kind,
@@ -254,7 +254,7 @@ def _check_extends_chain(department_id: int, signed: SignedStatement) -> None:
         ) from None
 
 
-def list_statements(actor: User, department_id: int) -> dict:
+def list_statements(actor: User, department_id: int) -> dict[str, Any]:
     """The department's chain in order, its head, every key it names, and the admin key.
 
     `keys` maps each fingerprint a statement names (subjects, replaced keys
@@ -265,7 +265,7 @@ def list_statements(actor: User, department_id: int) -> dict:
     return chain_payload(department_id)
 
 
-def chain_payload(department_id: int) -> dict:
+def chain_payload(department_id: int) -> dict[str, Any]:
     """`list_statements`' answer, for a caller already authorised (a member, an
     administrator, or a compliance case covering the department)."""
     stored = list(

@@ -144,8 +144,8 @@ def _checked_record(actor: User, signed: Any, creator: IdentityKey) -> SignedKey
 
 
 def check_publish_key_version(
-    actor: User, department_id: int, version: int, signed_record: Any, wraps: list
-) -> dict:
+    actor: User, department_id: int, version: int, signed_record: Any, wraps: list[Any]
+) -> dict[str, Any]:
     """A member publishes the next room key version: its record, and wraps for
     everyone who must read it."""
     access.access_membership(actor, department_id)
@@ -168,7 +168,7 @@ def check_publish_key_version(
 
 def do_publish_key_version(
     actor: User, department_id: int, signed: SignedKeyVersion, wraps: list[WrapRecord]
-) -> dict:
+) -> dict[str, Any]:
     """Assumes the record and the wraps were parsed and their signatures checked."""
     version = signed.record
     with transaction.atomic():
@@ -243,7 +243,7 @@ def do_publish_key_version(
     return {"department": department_id, "key_version": version.version, "wraps": len(wraps)}
 
 
-def check_share_wraps(actor: User, department_id: int, wraps: list) -> dict:
+def check_share_wraps(actor: User, department_id: int, wraps: list[Any]) -> dict[str, Any]:
     """Wrap earlier versions for a member who lacks them: a newcomer reads the history."""
     access.access_membership(actor, department_id)
     wrapper = _caller_identity(actor)
@@ -297,7 +297,7 @@ def check_share_wraps(actor: User, department_id: int, wraps: list) -> dict:
 KEY_STATE_TRIES = 3
 
 
-def _key_state(department_id: int) -> tuple:
+def _key_state(department_id: int) -> tuple[int, bool, int, str]:
     return (
         Department.objects.filter(pk=department_id)
         .values_list("key_version", "rotation_required", "chain_seq", "chain_head")
@@ -305,7 +305,7 @@ def _key_state(department_id: int) -> tuple:
     )
 
 
-def department_keys(actor: User, department_id: int) -> dict:
+def department_keys(actor: User, department_id: int) -> dict[str, Any]:
     """What a member's client needs: the current version and every version's record,
     the chain's head, the members' keys, its own wraps and who wrapped them.
 
@@ -327,7 +327,7 @@ def department_keys(actor: User, department_id: int) -> dict:
     )
 
 
-def _department_keys(actor: User, department_id: int) -> dict:
+def _department_keys(actor: User, department_id: int) -> dict[str, Any]:
     department = Department.objects.get(pk=department_id)
     members = Membership.objects.active().filter(department_id=department_id)
     identities = {

@@ -43,7 +43,7 @@ class Role(models.TextChoices):
     MEMBER = "member", "Member"
 
 
-class MembershipQuerySet(models.QuerySet):
+class MembershipQuerySet(models.QuerySet["Membership"]):
     def active(self) -> "MembershipQuerySet":
         return self.filter(removed_at__isnull=True)
 

@@ -128,7 +128,7 @@ class Command(BaseCommand):
         pinned["audit_checkpoint"] = bytes(key.verify_key).hex()
         pins.write_text(json.dumps(pinned, indent=2) + "\n")
 
-    def make_user(self, username: str, display: str, **flags) -> User:
+    def make_user(self, username: str, display: str, **flags: bool) -> User:
         user = User(username=username, display_name=display, **flags)
         user.set_password(DEMO_PASSWORD)
         user.save()
