@@ -11,17 +11,19 @@ import asyncio
 import time
 import uuid
 import weakref
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
+from channels.layers import BaseChannelLayer, get_channel_layer
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpRequest, JsonResponse
 
 from chat.lifecycle import describe
 from rounds import metrics
 
 
-def _check_database() -> dict:
+def _check_database() -> dict[str, Any]:
     started = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
@@ -47,10 +49,10 @@ class _Probe:
     def __init__(self) -> None:
         self.channel: str | None = None
         self.lock = asyncio.Lock()
-        self.answers: dict[str, asyncio.Future] = {}
-        self.reader: asyncio.Task | None = None
+        self.answers: dict[str, asyncio.Future[None]] = {}
+        self.reader: asyncio.Task[None] | None = None
 
-    async def ready(self, layer) -> str:
+    async def ready(self, layer: BaseChannelLayer) -> str:
         async with self.lock:
             if self.channel is None:
                 # The consumers' own prefix: channels-redis lets one receiver at a time
@@ -60,7 +62,7 @@ class _Probe:
                 self.reader = asyncio.create_task(self._read(layer, self.channel))
             return self.channel
 
-    async def _read(self, layer, channel: str) -> None:
+    async def _read(self, layer: BaseChannelLayer, channel: str) -> None:
         while True:
             try:
                 message = await layer.receive(channel)
@@ -71,7 +73,7 @@ class _Probe:
             if answer is not None and not answer.done():
                 answer.set_result(None)
 
-    async def round_trip(self, layer, within: float) -> None:
+    async def round_trip(self, layer: BaseChannelLayer, within: float) -> None:
         channel = await self.ready(layer)
         nonce = uuid.uuid4().hex
         answer = self.answers[nonce] = asyncio.get_running_loop().create_future()
@@ -93,7 +95,7 @@ _probes: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Probe]" = (
 CHECK_SECONDS = 1.0
 
 
-async def _check_channel_layer() -> dict:
+async def _check_channel_layer() -> dict[str, Any]:
     layer = get_channel_layer()
     loop = asyncio.get_running_loop()
     probe = _probes.get(loop) or _probes.setdefault(loop, _Probe())
@@ -106,7 +108,7 @@ async def _check_channel_layer() -> dict:
     }
 
 
-async def _check_database_in_time() -> dict:
+async def _check_database_in_time() -> dict[str, Any]:
     """The database check, given up after CHECK_SECONDS: Channels runs every database
     call of a process in one thread, so while PostgreSQL is away the check waits
     behind calls waiting for a connection (the pool's timeout), and a process whose
@@ -114,14 +116,14 @@ async def _check_database_in_time() -> dict:
     return await asyncio.wait_for(database_sync_to_async(_check_database)(), CHECK_SECONDS)
 
 
-async def _report(check) -> dict:
+async def _report(check: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
     try:
         return await check()
     except Exception as exc:  # a health check reports, it does not raise
         return {"ok": False, "error": type(exc).__name__}
 
 
-async def healthz(request):
+async def healthz(request: HttpRequest) -> JsonResponse:
     database, channel_layer = await asyncio.gather(
         _report(_check_database_in_time), _report(_check_channel_layer)
     )

@@ -7,7 +7,7 @@ Django's CSRF token, since a cookie is sent by any page the browser opens.
 
 from typing import Any
 
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.datastructures import MultiValueDict
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
@@ -74,7 +74,7 @@ class StorableParser(Parser):
         return data
 
     def parse_querydict(
-        self, data: MultiValueDict, list_fields: list[str], request: HttpRequest
+        self, data: MultiValueDict[str, Any], list_fields: list[str], request: HttpRequest
     ) -> dict[str, Any]:
         parsed = super().parse_querydict(data, list_fields, request)
         check_storable(parsed)
@@ -96,11 +96,11 @@ def build_api() -> NinjaAPI:
     )
 
     @api.exception_handler(RoundsError)
-    def rounds_error(request, exc: RoundsError):
+    def rounds_error(request: HttpRequest, exc: RoundsError) -> HttpResponse:
         return api.create_response(request, error_body(exc), status=exc.http_status)
 
     @api.exception_handler(NinjaValidationError)
-    def validation_error(request, exc: NinjaValidationError):
+    def validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
         problems = [
             {"field": ".".join(str(p) for p in err.get("loc", [])[1:]), "problem": err.get("msg")}
             for err in exc.errors
@@ -113,12 +113,12 @@ def build_api() -> NinjaAPI:
         return api.create_response(request, body, status=400)
 
     @api.exception_handler(AuthenticationError)
-    def not_authenticated(request, exc):
+    def not_authenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
         body = {"code": ErrorCode.NOT_AUTHENTICATED.value, "message": "Sign in first."}
         return api.create_response(request, body, status=401)
 
     @api.exception_handler(HttpError)
-    def http_error(request, exc: HttpError):
+    def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
         # Ninja's own refusals (an unparsable body, chiefly) in Rounds' error shape.
         if isinstance(exc.__cause__, RoundsError):  # the parser's own typed refusal
             return rounds_error(request, exc.__cause__)
@@ -127,7 +127,7 @@ def build_api() -> NinjaAPI:
         return api.create_response(request, body, status=exc.status_code)
 
     @api.exception_handler(Http404)
-    def not_found(request, exc):
+    def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
         body = {"code": ErrorCode.NOT_FOUND.value, "message": "Not found."}
         return api.create_response(request, body, status=404)
 

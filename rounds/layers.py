@@ -2,9 +2,10 @@
 benchmark floor's (bench/floor/settings.py), so both run on the very same layer."""
 
 import os
+from typing import Any
 
 
-def channel_layers(prefix_variable: str, default_prefix: str) -> dict:
+def channel_layers(prefix_variable: str, default_prefix: str) -> dict[str, Any]:
     """CHANNEL_LAYERS: Redis when REDIS_URL is set, else in memory (one process).
 
     With Redis, ROUNDS_CHANNEL_LAYER picks "pubsub" (the default: relays

@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
@@ -164,7 +165,7 @@ def delivered(committed_at: float | None) -> None:
         _LIVE.observe(max(0.0, time.time() - committed_at))
 
 
-def swept(frame: dict) -> None:
+def swept(frame: dict[str, Any]) -> None:
     """A message.new the sweep sent from the database: late by now - its created_at."""
     if frame.get("type") == "message.new" and frame.get("message"):
         created = datetime.fromisoformat(frame["message"]["created_at"]).timestamp()
@@ -176,7 +177,7 @@ def socket_closed(code: int | None, by: str) -> None:
     SOCKETS_CLOSED.labels(label, by).inc()
 
 
-def healthz(status: str, checks: dict[str, dict]) -> None:
+def healthz(status: str, checks: dict[str, dict[str, Any]]) -> None:
     HEALTHZ.labels(status).inc()
     for name, result in checks.items():
         HEALTH_CHECK_UP.labels(name).set(1 if result.get("ok") else 0)

@@ -22,6 +22,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from daphne.cli import CommandLineInterface
 from daphne.server import Server
@@ -32,15 +33,15 @@ logger = logging.getLogger("rounds.serve")
 DRAIN_GRACE_SECONDS = 1.0
 
 
-class DrainingServer(Server):
+class DrainingServer(Server):  # type: ignore[misc]  # daphne is untyped
     """Daphne's server, with SIGTERM and SIGINT handled here rather than by Twisted."""
 
-    def __init__(self, *args, drain_grace: float = 0.0, **kwargs) -> None:
+    def __init__(self, *args: Any, drain_grace: float = 0.0, **kwargs: Any) -> None:
         kwargs["signal_handlers"] = False
         super().__init__(*args, **kwargs)
         self.drain_grace = drain_grace
         self.stopping = False
-        self.draining: asyncio.Task | None = None
+        self.draining: asyncio.Task[None] | None = None
 
     def run(self) -> None:
         reactor.callWhenRunning(self._install_signal_handlers)
@@ -78,7 +79,7 @@ class DrainingServer(Server):
             reactor.stop()  # type: ignore[misc]  # twisted types its reactor as zope interfaces
 
 
-class DrainingCommandLine(CommandLineInterface):
+class DrainingCommandLine(CommandLineInterface):  # type: ignore[misc]  # daphne is untyped
     server_class: Callable[..., DrainingServer] = DrainingServer
 
     def __init__(self) -> None:

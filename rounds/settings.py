@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
@@ -246,7 +247,7 @@ ROUNDS_UPLOADS_PER_HOUR = int(os.environ.get("ROUNDS_UPLOADS_PER_HOUR", "120"))
 ROUNDS_UPLOAD_TTL_HOURS = float(os.environ.get("ROUNDS_UPLOAD_TTL_HOURS", "24"))
 
 
-def attachments_storage(env: Mapping[str, str], media_root: Path) -> dict:
+def attachments_storage(env: Mapping[str, str], media_root: Path) -> dict[str, Any]:
     """The "attachments" storage: files under media_root, or an S3-compatible bucket.
 
     Blobs are ciphertext and are only ever served through the API (audited),

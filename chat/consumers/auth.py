@@ -5,6 +5,8 @@ accepted and closed at once with 4401, so a client can tell "sign in again"
 from a network failure.
 """
 
+from typing import Any
+
 from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 from channels.security.websocket import OriginValidator
@@ -46,7 +48,7 @@ class RoundsAuthMiddleware(BaseMiddleware):
         return await super().__call__(scope, receive, send)
 
 
-def websocket_stack(inner):
+def websocket_stack(inner: Any) -> OriginValidator:
     """Origin check first (an explicit allow-list with scheme), then session, then auth."""
     return OriginValidator(
         SessionMiddlewareStack(RoundsAuthMiddleware(inner)),
