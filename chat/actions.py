@@ -21,12 +21,12 @@ from chat.events import (
     message_row_payload,
 )
 from chat.models import Event, EventKind, Message, Receipt, Thread
-from chat.posting import (  # noqa: F401  (the messaging entry points, re-exported)
-    Post,
-    check_post_message,
-    check_post_messages,
-    envelope_hash,
-)
+
+# The messaging entry points, re-exported (the docstring says why).
+from chat.posting import Post as Post
+from chat.posting import check_post_message as check_post_message
+from chat.posting import check_post_messages as check_post_messages
+from chat.posting import envelope_hash as envelope_hash
 from chat.unread import with_unread
 from core.errors import ErrorCode, InvalidRequest, NotFound, RoundsError
 from patients.models import Patient
@@ -50,7 +50,9 @@ def thread_data(thread: Thread) -> dict[str, Any]:
 # --- Threads ------------------------------------------------------------------
 
 
-def check_create_thread(actor: User, department_id: int, patient_id: int, title: str) -> dict:
+def check_create_thread(
+    actor: User, department_id: int, patient_id: int, title: str
+) -> dict[str, Any]:
     access.access_membership(actor, department_id)
     title = title.strip()
     if not title or len(title) > 200:
@@ -60,7 +62,9 @@ def check_create_thread(actor: User, department_id: int, patient_id: int, title:
     return do_create_thread(actor, department_id, patient_id, title)
 
 
-def do_create_thread(actor: User, department_id: int, patient_id: int, title: str) -> dict:
+def do_create_thread(
+    actor: User, department_id: int, patient_id: int, title: str
+) -> dict[str, Any]:
     """Assumes `actor` is a member of the department."""
     with transaction.atomic():
         thread = Thread.objects.create(
@@ -79,7 +83,7 @@ def do_create_thread(actor: User, department_id: int, patient_id: int, title: st
     return data
 
 
-def list_department_threads(actor: User, department_id: int) -> list[dict]:
+def list_department_threads(actor: User, department_id: int) -> list[dict[str, Any]]:
     """Up to 500 threads, newest first, each with the caller's `unread` and `last_read_seq`.
 
     Two queries whatever the number of threads: the membership check, and
@@ -93,7 +97,7 @@ def list_department_threads(actor: User, department_id: int) -> list[dict]:
     ]
 
 
-def list_patient_threads(actor: User, patient_id: int) -> list[dict]:
+def list_patient_threads(actor: User, patient_id: int) -> list[dict[str, Any]]:
     """Threads about the patient in the caller's own departments only."""
     access.check_authenticated(actor)
     departments = access.member_department_ids(actor)
@@ -101,12 +105,12 @@ def list_patient_threads(actor: User, patient_id: int) -> list[dict]:
     return [thread_data(t) for t in threads.order_by("-created_at")[:500]]
 
 
-def check_set_thread_closed(actor: User, thread_id: int, closed: bool) -> dict:
+def check_set_thread_closed(actor: User, thread_id: int, closed: bool) -> dict[str, Any]:
     thread = access.access_thread(actor, thread_id, head=True)
     return do_set_thread_closed(actor, thread, closed)
 
 
-def do_set_thread_closed(actor: User, thread: Thread, closed: bool) -> dict:
+def do_set_thread_closed(actor: User, thread: Thread, closed: bool) -> dict[str, Any]:
     """Close or reopen. Assumes `actor` is a head of the thread's department."""
     with transaction.atomic():
         thread = Thread.objects.select_for_update().get(pk=thread.pk)
@@ -141,7 +145,9 @@ def do_set_thread_closed(actor: User, thread: Thread, closed: bool) -> dict:
 MESSAGE_FIELDS_OF_EVENT = tuple(f"message__{column}" for column in MESSAGE_COLUMNS)
 
 
-def check_history(actor: User, thread_id: int, before_seq: int | None, limit: int) -> dict:
+def check_history(
+    actor: User, thread_id: int, before_seq: int | None, limit: int
+) -> dict[str, Any]:
     """A page of messages, oldest first, ending just before `before_seq`."""
     thread = access.access_thread(actor, thread_id)
     limit = max(1, min(limit, settings.ROUNDS_HISTORY_PAGE_MAX))
@@ -225,7 +231,9 @@ def events_after(
     return frames
 
 
-def iter_missed(actor: User, department_id: int, after_seq: int) -> Iterator[list]:
+def iter_missed(
+    actor: User, department_id: int, after_seq: int
+) -> Iterator[list[tuple[int, dict[str, Any]]]]:
     while batch := events_after(actor, department_id, after_seq):
         yield batch
         after_seq = batch[-1][0]

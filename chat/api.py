@@ -1,11 +1,14 @@
 """Threads, history, receipts and redaction over HTTP; posting is on the socket."""
 
+from typing import Any
+
 from ninja import Router, Schema
 from ninja.responses import Status
 from pydantic import Field
 
 from chat import actions, redaction
 from core.protocol import MAX_REDACTION_REASON
+from rounds.http import AuthedRequest
 
 router = Router(tags=["threads"])
 
@@ -21,43 +24,47 @@ class ThreadIn(Schema):
 
 
 @router.post("threads", response={201: dict})
-def create_thread(request, body: ThreadIn):
+def create_thread(request: AuthedRequest, body: ThreadIn) -> Status[dict[str, Any]]:
     return Status(
         201, actions.check_create_thread(request.user, body.department, body.patient, body.title)
     )
 
 
 @router.get("departments/{department_id}/threads")
-def department_threads(request, department_id: int):
+def department_threads(request: AuthedRequest, department_id: int) -> list[dict[str, Any]]:
     return actions.list_department_threads(request.user, department_id)
 
 
 @router.get("patients/{patient_id}/threads")
-def patient_threads(request, patient_id: int):
+def patient_threads(request: AuthedRequest, patient_id: int) -> list[dict[str, Any]]:
     return actions.list_patient_threads(request.user, patient_id)
 
 
 @router.post("threads/{thread_id}/close")
-def close_thread(request, thread_id: int):
+def close_thread(request: AuthedRequest, thread_id: int) -> dict[str, Any]:
     return actions.check_set_thread_closed(request.user, thread_id, closed=True)
 
 
 @router.post("threads/{thread_id}/reopen")
-def reopen_thread(request, thread_id: int):
+def reopen_thread(request: AuthedRequest, thread_id: int) -> dict[str, Any]:
     return actions.check_set_thread_closed(request.user, thread_id, closed=False)
 
 
 @router.get("threads/{thread_id}/messages")
-def history(request, thread_id: int, before_seq: int | None = None, limit: int = 50):
+def history(
+    request: AuthedRequest, thread_id: int, before_seq: int | None = None, limit: int = 50
+) -> dict[str, Any]:
     return actions.check_history(request.user, thread_id, before_seq, limit)
 
 
 @router.get("threads/{thread_id}/receipts")
-def receipts(request, thread_id: int, seq: int | None = None):
+def receipts(request: AuthedRequest, thread_id: int, seq: int | None = None) -> dict[str, Any]:
     return actions.check_receipts(request.user, thread_id, seq)
 
 
 @router.post("messages/{message_id}/redact")
-def redact_message(request, message_id: int, body: RedactIn | None = None):
+def redact_message(
+    request: AuthedRequest, message_id: int, body: RedactIn | None = None
+) -> dict[str, Any]:
     reason = body.reason if body is not None else None
     return redaction.check_redact_message(request.user, message_id, reason)

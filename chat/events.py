@@ -93,7 +93,7 @@ MESSAGE_COLUMNS = (
 )
 
 
-def message_row_payload(row: tuple, *, retained: bool = False) -> dict[str, Any]:
+def message_row_payload(row: tuple[Any, ...], *, retained: bool = False) -> dict[str, Any]:
     """`message_payload` from a row of MESSAGE_COLUMNS.
 
     A redacted message is a tombstone: no envelope and no photos, only who
@@ -245,7 +245,9 @@ def _send(group: str, message: dict[str, Any]) -> None:
         logger.warning("publishing to %s failed", group, exc_info=True)
 
 
-def collecting_publications(func: Callable[..., Any], *args: Any) -> tuple[Any, list[tuple]]:
+def collecting_publications(
+    func: Callable[..., Any], *args: Any
+) -> tuple[Any, list[tuple[str, dict[str, Any]]]]:
     """Run `func` (in the database thread) keeping what it publishes on commit.
 
     Publishing from the database thread makes it wait for the event loop and
@@ -260,7 +262,7 @@ def collecting_publications(func: Callable[..., Any], *args: Any) -> tuple[Any, 
         _local.outbox = None
 
 
-async def publish_all(publications: list[tuple]) -> None:
+async def publish_all(publications: list[tuple[str, dict[str, Any]]]) -> None:
     """Publish in order; raises the channel layer's error (the caller logs it: the events
     are stored, and every process's sweep delivers what a lost publication left out)."""
     layer = get_channel_layer()

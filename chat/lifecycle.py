@@ -47,7 +47,7 @@ class Process:
     def __init__(self) -> None:
         self.consumers: weakref.WeakSet[RoundsConsumer] = weakref.WeakSet()
         self.draining = False
-        self.sweeper: asyncio.Task | None = None
+        self.sweeper: asyncio.Task[None] | None = None
         # (consumer id, department) → event number it was behind at the last sweep.
         self.suspects: dict[tuple[int, int], int] = {}
         self.sweeps = 0
@@ -126,7 +126,9 @@ class Process:
         logger.info("drained: %d sockets closed, %d posts answered", len(consumers), len(in_flight))
 
 
-def read_state(departments: Iterable[int], sessions: Iterable[int]) -> tuple[dict, set]:
+def read_state(
+    departments: Iterable[int], sessions: Iterable[int]
+) -> tuple[dict[int, int], set[int]]:
     """Each department's last event number, and which of these logins ended (signed out,
     expired, or their user deactivated): two indexed queries for the whole process."""
     heads = dict(Department.objects.filter(pk__in=list(departments)).values_list("pk", "event_seq"))

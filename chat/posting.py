@@ -39,7 +39,7 @@ from rooms import access
 from rooms.models import Membership
 
 
-def envelope_hash(envelope: dict[str, Any], attachments: list[dict] | None = None) -> str:
+def envelope_hash(envelope: dict[str, Any], attachments: list[dict[str, Any]] | None = None) -> str:
     """What tells a retry from another post: the envelope, and the photo refs if any
     (a text post's hash is the envelope's alone, as before photos existed)."""
     body = {"envelope": envelope, "attachments": attachments} if attachments else envelope
@@ -49,7 +49,7 @@ def envelope_hash(envelope: dict[str, Any], attachments: list[dict] | None = Non
 
 def ciphertext_size(envelope: dict[str, Any]) -> int:
     """Bytes of ciphertext behind the base64 text, without decoding it."""
-    text = envelope["ciphertext"]
+    text: str = envelope["ciphertext"]
     return len(text) * 3 // 4 - text[-2:].count("=")
 
 
@@ -160,7 +160,7 @@ _TAKE_DEPARTMENT_NUMBERS = (
 )
 
 
-def _key_state(row: tuple) -> KeyState:
+def _key_state(row: tuple[Any, ...]) -> KeyState:
     version, rotation, commitment, key_chain_seq, chain_seq = row
     return KeyState(int(version), bool(rotation), commitment, int(key_chain_seq), int(chain_seq))
 
@@ -303,7 +303,7 @@ class Post:
     thread_id: int
     client_msg_id: str
     envelope: dict[str, Any]
-    attachments: tuple = ()
+    attachments: tuple[Any, ...] = ()
 
 
 def check_post_messages(posts: list[Post]) -> list[dict[str, Any] | RoundsError]:
@@ -343,7 +343,7 @@ def check_post_messages(posts: list[Post]) -> list[dict[str, Any] | RoundsError]
         for index, outcome in stored.items():
             results[index] = outcome
     assert all(result is not None for result in results)
-    return results  # type: ignore[return-value]
+    return results  # type: ignore[return-value]  # every slot filled: the assert above
 
 
 def _photos_apart(posts: list[Post]) -> list[dict[str, Any] | RoundsError]:
@@ -423,7 +423,9 @@ def _take_department_numbers(department_id: int, count: int) -> dict[str, Any]:
     }
 
 
-def _give_back_unused_numbers(threads: dict[int, dict], departments: dict[int, dict]) -> None:
+def _give_back_unused_numbers(
+    threads: dict[int, dict[str, Any]], departments: dict[int, dict[str, Any]]
+) -> None:
     """Set each counter to the last number used, where refused posts left some unused."""
     with connection.cursor() as cursor:
         for thread in threads.values():
@@ -510,7 +512,7 @@ def _store_posts(
     # A retry of a post stored earlier fails the batch's insert on the unique
     # (sender, client_msg_id), and the batch is then stored post by post; the
     # first attempt, by far the common case, pays for no look-up.
-    earlier: dict[tuple, Message] = {}
+    earlier: dict[tuple[int, str], Message] = {}
     now = timezone.now()
     outcomes: dict[int, dict[str, Any] | RoundsError] = {}
     accepted: list[tuple[int, Post, Message, int]] = []  # index, post, message, department

@@ -290,6 +290,7 @@ class _Reader:
         """The same envelope twice is a duplicate; two under one (sender, id) a replay (R6)."""
         slot = ((message.get("sender") or {}).get("id"), message.get("client_msg_id"))
         digest = envelope_hash(message.get("envelope"))
+        # The server's ids, unchecked here: a missing one is a slot of its own.
         first = self.seen.setdefault(slot, (digest, message.get("id")))  # type: ignore[arg-type]
         if first[0] != digest:
             raise RoundsClientError("replay", "Another envelope under this sender's message id.")

@@ -142,11 +142,11 @@ def make_statement(
         department=department,
         seq=head.seq + 1,
         prev=head.hash,
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,  # type: ignore[arg-type]  # MembershipStatement refuses another
         subject_user=subject,
         subject_fingerprint=subject_fingerprint,
         replaces=replaces,
-        role=role,  # type: ignore[arg-type]
+        role=role,  # type: ignore[arg-type]  # as kind
         issued_at=datetime.now(UTC).isoformat(),
         signer_user=signer_user,
         signer_fingerprint=signer.fingerprint,

@@ -122,6 +122,7 @@ def footprint(patient_id: int) -> Footprint:
 
 def gone(threads: dict[int, Thread]) -> list[int]:
     """Threads with fewer messages stored than numbered: purged, in whole or in part."""
+    # `kept` is the footprint's annotate(); a Thread from elsewhere has none.
     return [pk for pk, t in threads.items() if t.kept < t.last_seq]  # type: ignore[attr-defined]
 
 

@@ -87,6 +87,7 @@ class LegalHold(models.Model):
 
     @property
     def scope_id(self) -> int:
+        # hold_one_scope: exactly one of the three is set.
         return self.patient_id or self.thread_id or self.user_id  # type: ignore[return-value]
 
 

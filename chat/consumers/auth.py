@@ -17,22 +17,23 @@ from django.contrib.auth.models import AnonymousUser
 from accounts.actions import SESSION_KEY, resolve_session, resolve_token
 
 
-def bearer_token(scope) -> str | None:
+def bearer_token(scope: dict[str, Any]) -> str | None:
     for name, value in scope.get("headers", []):
         if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
+            header: str = value.decode("latin-1")
+            scheme, _, token = header.partition(" ")
             if scheme.lower() == "bearer":
                 return token.strip()
     return None
 
 
-class RoundsAuthMiddleware(BaseMiddleware):
+class RoundsAuthMiddleware(BaseMiddleware):  # type: ignore[misc]  # channels is untyped
     """Sets scope["user"], scope["auth_session_id"] and scope["auth_expires_at"].
 
     The last two are None when the socket is anonymous.
     """
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         token = bearer_token(scope)
         if token is not None:
             auth_session = await database_sync_to_async(resolve_token)(token)

@@ -23,6 +23,9 @@ from chat.posting import Post, check_post_messages
 from core.errors import RoundsError
 from rounds import logs, metrics
 
+# What a queued post comes to: its ack, or its refusal (given, not raised).
+Outcome = dict[str, Any] | RoundsError
+
 logger = logging.getLogger(__name__)
 
 # Bounds one transaction's size, and so how long it holds its locks.
@@ -33,17 +36,17 @@ class PostBatcher:
     """One per event loop: queues posts and stores them in batches, in arrival order."""
 
     def __init__(self) -> None:
-        self.waiting: list[tuple[Post, asyncio.Future]] = []
-        self.draining: asyncio.Task | None = None
+        self.waiting: list[tuple[Post, asyncio.Future[Outcome]]] = []
+        self.draining: asyncio.Task[None] | None = None
 
-    def enqueue(self, post: Post) -> asyncio.Future:
+    def enqueue(self, post: Post) -> "asyncio.Future[Outcome]":
         """Queue a post; the future gives its ack or its refusal (a RoundsError, not raised).
 
         Synchronous, so the posts of one socket are queued, and so numbered,
         in the order they came.
         """
         loop = asyncio.get_running_loop()
-        future = loop.create_future()
+        future: asyncio.Future[Outcome] = loop.create_future()
         self.waiting.append((post, future))
         if self.draining is None:
             self.draining = loop.create_task(self._drain())

@@ -2,12 +2,15 @@
 
 import time
 from collections import Counter
+from collections.abc import Callable
 
 
 class TokenBucket:
     """`rate` frames per second on average, bursts up to `burst`."""
 
-    def __init__(self, rate: float, burst: int, clock=time.monotonic) -> None:
+    def __init__(
+        self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.rate = rate
         self.burst = burst
         self.tokens = float(burst)

@@ -30,7 +30,7 @@ from pydantic import ValidationError
 
 from chat import actions as chat_actions
 from chat import redaction
-from chat.consumers.batching import post_batcher
+from chat.consumers.batching import Outcome, post_batcher
 from chat.consumers.limits import TokenBucket, connections
 from chat.events import department_group, dumps, send_ephemeral, session_group, user_group
 from chat.lifecycle import this_process
@@ -56,8 +56,8 @@ def internal_error() -> RoundsError:
 POSTS_IN_FLIGHT = 32
 
 
-class RoundsConsumer(AsyncWebsocketConsumer):
-    async def dispatch(self, message: dict) -> None:
+class RoundsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is untyped
+    async def dispatch(self, message: dict[str, Any]) -> None:
         """Run the message's handler, without Channels' per-message connection clean-up.
 
         Channels closes stale database connections before every handler, in
@@ -108,7 +108,7 @@ class RoundsConsumer(AsyncWebsocketConsumer):
         self.expiry: asyncio.TimerHandle | None = None
         self.posts_in_flight = asyncio.Semaphore(POSTS_IN_FLIGHT)
         # Each post's answering task, and the outcome it waits for.
-        self.post_tasks: dict[asyncio.Task, asyncio.Future] = {}
+        self.post_tasks: dict[asyncio.Task[None], asyncio.Future[Outcome]] = {}
         # Live events, replays and the sweeper's catch-ups send one at a time.
         self.delivery = asyncio.Lock()
         self.pending_groups: set[str] = set()
@@ -352,7 +352,9 @@ class RoundsConsumer(AsyncWebsocketConsumer):
         self.post_tasks[task] = outcome
         task.add_done_callback(lambda done: self.post_tasks.pop(done, None))
 
-    async def answer_post(self, frame_id: str, outcome: asyncio.Future, read_at: float) -> None:
+    async def answer_post(
+        self, frame_id: str, outcome: "asyncio.Future[Outcome]", read_at: float
+    ) -> None:
         try:
             result = await outcome
             if isinstance(result, RoundsError):
@@ -370,16 +372,17 @@ class RoundsConsumer(AsyncWebsocketConsumer):
         finally:
             self.posts_in_flight.release()
 
-    async def on_history_fetch(self, frame: protocol.HistoryFetch) -> dict:
-        return await database_sync_to_async(chat_actions.check_history)(
+    async def on_history_fetch(self, frame: protocol.HistoryFetch) -> dict[str, Any]:
+        result: dict[str, Any] = await database_sync_to_async(chat_actions.check_history)(
             self.user, frame.thread, frame.before_seq, frame.limit
         )
+        return result
 
-    async def on_resume(self, frame: protocol.Resume) -> dict:
+    async def on_resume(self, frame: protocol.Resume) -> dict[str, Any]:
         async with self.delivery:
             return await self.resume(frame)
 
-    async def resume(self, frame: protocol.Resume) -> dict:
+    async def resume(self, frame: protocol.Resume) -> dict[str, Any]:
         cursor = {int(key): seq for key, seq in frame.cursor.items()}
         valid = await database_sync_to_async(chat_actions.check_resume_cursor)(self.user, cursor)
         for department_id, after in valid.items():
@@ -400,22 +403,25 @@ class RoundsConsumer(AsyncWebsocketConsumer):
             "ignored": sorted(str(d) for d in cursor if d not in valid),
         }
 
-    async def on_receipt_read(self, frame: protocol.ReceiptRead) -> dict:
-        return await database_sync_to_async(chat_actions.check_read_receipt)(
+    async def on_receipt_read(self, frame: protocol.ReceiptRead) -> dict[str, Any]:
+        result: dict[str, Any] = await database_sync_to_async(chat_actions.check_read_receipt)(
             self.user, frame.thread, frame.up_to_seq
         )
+        return result
 
-    async def on_receipts_fetch(self, frame: protocol.ReceiptsFetch) -> dict:
-        return await database_sync_to_async(chat_actions.check_receipts)(
+    async def on_receipts_fetch(self, frame: protocol.ReceiptsFetch) -> dict[str, Any]:
+        result: dict[str, Any] = await database_sync_to_async(chat_actions.check_receipts)(
             self.user, frame.thread, frame.seq
         )
+        return result
 
-    async def on_message_redact(self, frame: protocol.MessageRedact) -> dict:
-        return await database_sync_to_async(redaction.check_redact_message)(
+    async def on_message_redact(self, frame: protocol.MessageRedact) -> dict[str, Any]:
+        result: dict[str, Any] = await database_sync_to_async(redaction.check_redact_message)(
             self.user, frame.message, frame.reason
         )
+        return result
 
-    async def on_typing(self, frame: protocol.Typing) -> dict:
+    async def on_typing(self, frame: protocol.Typing) -> dict[str, Any]:
         department_id = self.thread_departments.get(frame.thread)
         if department_id is None or department_id not in self.delivered:
             department_id = await database_sync_to_async(chat_actions.check_typing)(
@@ -438,7 +444,7 @@ class RoundsConsumer(AsyncWebsocketConsumer):
             logger.warning("typing not relayed: the channel layer is away", exc_info=True)
         return {}
 
-    async def on_ping(self, frame: protocol.Ping) -> dict:
+    async def on_ping(self, frame: protocol.Ping) -> dict[str, Any]:
         return {"server_time": timezone.now().isoformat()}
 
     # --- Outbound (channel layer) ----------------------------------------------
@@ -500,17 +506,17 @@ class RoundsConsumer(AsyncWebsocketConsumer):
                 self.sent_after.pop(department_id, None)
                 await self.leave(department_group(department_id))
 
-    async def rounds_event(self, message: dict) -> None:
+    async def rounds_event(self, message: dict[str, Any]) -> None:
         async with self.delivery:
             await self.deliver(
                 message["department"], message["seq"], message["frame"], message.get("committed_at")
             )
 
-    async def rounds_membership(self, message: dict) -> None:
+    async def rounds_membership(self, message: dict[str, Any]) -> None:
         async with self.delivery:
             await self.membership_changed(message)
 
-    async def membership_changed(self, message: dict) -> None:
+    async def membership_changed(self, message: dict[str, Any]) -> None:
         department_id, seq, change = message["department"], message["seq"], message["change"]
         if change == "admitted" and department_id not in self.delivered:
             await self.join(department_group(department_id))
@@ -533,9 +539,9 @@ class RoundsConsumer(AsyncWebsocketConsumer):
             return
         await self.deliver(department_id, seq, message["frame"])
 
-    async def rounds_ephemeral(self, message: dict) -> None:
+    async def rounds_ephemeral(self, message: dict[str, Any]) -> None:
         if message["department"] in self.delivered and message["origin"] != self.channel_name:
             await self.send(text_data=message["frame"])
 
-    async def rounds_session_revoked(self, message: dict) -> None:
+    async def rounds_session_revoked(self, message: dict[str, Any]) -> None:
         await self.close(code=protocol.CLOSE_UNAUTHENTICATED)

@@ -108,7 +108,7 @@ class FileKey:
 
     # Equal keys would need equal hashes, and a hash of the key is not worth
     # exposing: file keys are not meant to be set members or dict keys.
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None  # type: ignore[assignment]  # Python's way to say: unhashable
 
     def __repr__(self) -> str:
         return "FileKey(…)"
