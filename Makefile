@@ -10,7 +10,7 @@ PORT   ?= 8000
 PYTEST_ARGS ?=
 DAPHNE_ARGS ?=
 
-.PHONY: run test lint lint-js migrate seed clean
+.PHONY: run test lint lint-js types migrate seed clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,7 +41,13 @@ test: $(VENV)/.installed-dev
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	@$(MAKE) --no-print-directory types
 	@$(MAKE) --no-print-directory lint-js
+
+# mypy, strict, over the server and the Python client (pyproject.toml [tool.mypy];
+# docs/architecture.md, "Types").
+types: $(VENV)/.installed-dev
+	$(BIN)/mypy
 
 # The browser client's checks (docs/browser.md, "Checking the code"): ESLint, and tsc
 # type-checking frontend/js through its JSDoc. Node is needed here only: serving

@@ -107,8 +107,7 @@ class Identity:
                     raise
                 await self._recover(published, recovery_secret or passphrase)
                 return None
-            await self._store_backup(identity, passphrase, opslimit, memlimit)
-            return None
+            return await self._store_backup(identity, passphrase, opslimit, memlimit)
         if local is not None:
             if local.fingerprint != published.fingerprint:
                 raise RoundsClientError(
@@ -118,8 +117,7 @@ class Identity:
                 )
             if not client.keys.backup_stored:
                 # Published earlier, but storing its backup failed: store one now.
-                await self._store_backup(local, passphrase, opslimit, memlimit)
-                return None
+                return await self._store_backup(local, passphrase, opslimit, memlimit)
             return None
         await self._recover(published, recovery_secret or passphrase)
         return None
