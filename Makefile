@@ -10,7 +10,7 @@ PORT   ?= 8000
 PYTEST_ARGS ?=
 DAPHNE_ARGS ?=
 
-.PHONY: run test lint lint-js types migrate seed clean
+.PHONY: run test check lint lint-js types migrate seed clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,12 @@ run: seed
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The edit-test loop: the checks, then the tests that need no live server, browser or
+# benchmark harness, stopping at the first failure. `make test` is still the whole suite.
+check: lint
+	$(BIN)/python -m pytest -q -x -m 'not live' -p no:cacheprovider \
+	  --ignore=tests/live --ignore=tests/browser --ignore=tests/bench $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
