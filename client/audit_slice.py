@@ -11,13 +11,11 @@ Used by `rounds compliance export` before it signs a bundle and by `rounds
 verify-export` after; pure, no server.
 """
 
-import json
-import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from client.errors import RoundsClientError
+from client.pins import pinned_public_key
 from core.crypto.audit_proof import (
     CHECKPOINT_V2,
     RECORD_FIELDS,
@@ -40,25 +38,14 @@ class NotProved(Exception):
 def pinned_checkpoint_key(given: str | None, pins_file: Path | None) -> bytes:
     """The checkpoint public key from the option/environment, else the pins file's
     `audit_checkpoint`. The DPO records it when the key is made (docs/audit.md)."""
-    value = given or os.environ.get(ENV)
-    path = pins_file or os.environ.get("ROUNDS_PINS_FILE")
-    if not value and path:
-        try:
-            value = json.loads(Path(path).read_text(encoding="utf-8")).get(PIN)
-        except (OSError, ValueError, AttributeError):
-            value = None
-    compact = "".join(str(value or "").split()).lower()
-    try:
-        key = bytes.fromhex(compact)
-    except ValueError:
-        key = b""
-    if len(key) != 32:
-        raise RoundsClientError(
-            "pins_required",
-            "No pinned audit checkpoint public key (64 hex digits): give "
-            f'--checkpoint-public-key, set {ENV}, or put "{PIN}" in the pins file.',
-        )
-    return key
+    return pinned_public_key(
+        given,
+        pins_file,
+        pin=PIN,
+        what="audit checkpoint",
+        option="--checkpoint-public-key",
+        env=ENV,
+    )
 
 
 def check_proved_slice(

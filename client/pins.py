@@ -98,3 +98,32 @@ def resolve_pins(
         raise RoundsClientError(
             "pins_required", f"A pinned fingerprint is invalid: {error}"
         ) from None
+
+
+def pinned_public_key(
+    given: str | None, pins_file: Path | None, *, pin: str, what: str, option: str, env: str
+) -> bytes:
+    """An Ed25519 public key a verifier pins (64 hex digits): `given` (the option), else
+    the environment variable `env`, else `pin` in the pins file; never one a bundle names.
+
+    Raises:
+        RoundsClientError: `pins_required`, naming the three places to put it.
+    """
+    value = given or os.environ.get(env)
+    path = pins_file or os.environ.get("ROUNDS_PINS_FILE")
+    if not value and path:
+        try:
+            value = json.loads(Path(path).read_text(encoding="utf-8")).get(pin)
+        except (OSError, ValueError, AttributeError):
+            value = None
+    try:
+        key = bytes.fromhex("".join(str(value or "").split()).lower())
+    except ValueError:
+        key = b""
+    if len(key) != 32:
+        raise RoundsClientError(
+            "pins_required",
+            f"No pinned {what} public key (64 hex digits): give {option}, set {env}, or put "
+            f'"{pin}" in the pins file.',
+        )
+    return key

@@ -34,6 +34,7 @@ from typing import IO, Any
 import nacl.exceptions
 import nacl.signing
 
+from client import pins
 from client.audit_slice import ENV, PIN, NotProved, check_proved_slice, pinned_checkpoint_key
 from client.case_export import CHUNK, FORMAT, MANIFEST, SIGNATURE
 from client.errors import RoundsClientError
@@ -111,25 +112,14 @@ class Bundle:
 
 def pinned_public_key(given: str | None, pins_file: Path | None) -> bytes:
     """The export public key from the option/environment, else the pins file's `export`."""
-    value = given
-    path = pins_file or os.environ.get("ROUNDS_PINS_FILE")
-    if not value and path:
-        try:
-            value = json.loads(Path(path).read_text(encoding="utf-8")).get("export")
-        except (OSError, ValueError, AttributeError):
-            value = None
-    compact = "".join(str(value or "").split()).lower()
-    try:
-        key = bytes.fromhex(compact)
-    except ValueError:
-        key = b""
-    if len(key) != 32:
-        raise RoundsClientError(
-            "pins_required",
-            "No pinned export public key (64 hex digits): give --signing-public-key, set "
-            'ROUNDS_EXPORT_PUBLIC_KEY, or put "export" in the pins file.',
-        )
-    return key
+    return pins.pinned_public_key(
+        given,
+        pins_file,
+        pin="export",
+        what="export",
+        option="--signing-public-key",
+        env="ROUNDS_EXPORT_PUBLIC_KEY",
+    )
 
 
 def verify_bundle(
