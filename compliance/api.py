@@ -1,9 +1,8 @@
 """Review cases over HTTP (docs/compliance.md): parse, call one action, reply."""
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any, Literal, cast
 
-from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
 from django.http import FileResponse, HttpRequest, StreamingHttpResponse
 from ninja import Query, Router, Schema
@@ -13,6 +12,7 @@ from pydantic import AwareDatetime, ConfigDict, Field
 from compliance import access_export, actions, proof, release
 from compliance.actions import REASON_MAX, REFERENCE_MAX
 from rounds.http import AuthedRequest
+from rounds.streaming import piece_by_piece
 
 router = Router(tags=["compliance"])
 
@@ -123,23 +123,10 @@ def access_report(
 def _one_piece_at_a_time(
     request: HttpRequest, response: StreamingHttpResponse
 ) -> StreamingHttpResponse:
-    """Under ASGI, Django would read a sync iterator into a list before sending it
-    (StreamingHttpResponse.__aiter__): the whole report in memory. Each piece is read
-    instead as it is sent, in the request's own thread (thread-sensitive), where the
-    CSV's rows are read on the request's database connection."""
+    """Under ASGI, each piece read as it is sent (rounds/streaming.py), in the request's
+    own thread, where the CSV's rows are read on the request's database connection."""
     if isinstance(request, ASGIRequest):
         # Both responses above were built from a sync iterator (a generator, a file).
-        response.streaming_content = _pieces(
-            iter(cast(Iterator[bytes], response.streaming_content))
-        )
+        pieces = iter(cast(Iterator[bytes], response.streaming_content))
+        response.streaming_content = piece_by_piece(pieces, thread_sensitive=True)
     return response
-
-
-async def _pieces(pieces: Iterator[bytes]) -> AsyncIterator[bytes]:
-    step = sync_to_async(_next_or_none)
-    while (piece := await step(pieces)) is not None:
-        yield piece
-
-
-def _next_or_none(pieces: Iterator[bytes]) -> bytes | None:
-    return next(pieces, None)

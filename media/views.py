@@ -8,10 +8,9 @@ before the `api/` include.
 """
 
 import functools
-from collections.abc import AsyncIterator, Callable, Generator, Iterator
+from collections.abc import Callable
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
@@ -21,6 +20,7 @@ from django.views.decorators.http import require_http_methods
 from core.errors import ErrorCode, InvalidRequest, RoundsError
 from media import storage, uploads
 from rounds.http import AuthedRequest, RoundsAuth
+from rounds.streaming import piece_by_piece
 from rounds.text import check_storable
 
 _auth = RoundsAuth()
@@ -85,9 +85,12 @@ def content(request: AuthedRequest, upload_id: str) -> StreamingHttpResponse:
         request.user, upload_id, request.headers.get("Range"), case_id
     )
     blocks = storage.iter_range(download.storage_name, download.start, download.length)
-    # Under ASGI a sync iterator would be read into a list first (Django's
-    # StreamingHttpResponse.__aiter__), i.e. the whole blob in memory.
-    streamed = _async_blocks(blocks) if isinstance(request, ASGIRequest) else blocks
+    # Under ASGI a sync iterator would be read into a list first: the whole blob.
+    streamed = (
+        piece_by_piece(blocks, thread_sensitive=False)  # storage I/O, no database
+        if isinstance(request, ASGIRequest)
+        else blocks
+    )
     response = StreamingHttpResponse(
         streamed, status=206 if download.partial else 200, content_type="application/octet-stream"
     )
@@ -99,17 +102,3 @@ def content(request: AuthedRequest, upload_id: str) -> StreamingHttpResponse:
         last = download.start + download.length - 1
         response["Content-Range"] = f"bytes {download.start}-{last}/{download.size}"
     return response
-
-
-async def _async_blocks(blocks: Generator[bytes, None, None]) -> AsyncIterator[bytes]:
-    """Each block read in a worker thread (storage I/O, no database)."""
-    next_block = sync_to_async(_next_or_none, thread_sensitive=False)
-    try:
-        while (data := await next_block(blocks)) is not None:
-            yield data
-    finally:
-        await sync_to_async(blocks.close, thread_sensitive=False)()
-
-
-def _next_or_none(blocks: Iterator[bytes]) -> bytes | None:
-    return next(blocks, None)
