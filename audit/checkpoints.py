@@ -367,7 +367,7 @@ def _prunes_mismatch(anchors: list[AuditPrune], records: dict[str, bytes], key: 
             return (
                 f"{where}: its record {anchor.record} is forged, altered or signed by another key"
             )
-        root = fold([(w, bytes.fromhex(h)) for w, h in anchor.frontier]).hex()
+        root = fold(anchor.frontier_hashes()).hex()
         expected = (anchor.seq, anchor.hash, root, anchor.removed, PRUNE_V1)
         found = tuple(record.get(k) for k in ("seq", "hash", "root", "removed", "format"))
         if found != expected:
@@ -386,7 +386,7 @@ def _roots(
     sizes = {c.seq for _, c in checkpoints if c.format == CHECKPOINT_V2 and first <= c.seq <= head}
     if not sizes:
         return {}
-    frontier = [(w, bytes.fromhex(h)) for w, h in start.frontier] if start is not None else None
+    frontier = start.frontier_hashes() if start is not None else None
     try:
         return roots_at(seal_leaves(max(sizes), first=first + 1), sizes, frontier)
     except SealTreeError:

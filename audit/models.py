@@ -122,6 +122,10 @@ class AuditPrune(AppendOnlyModel):
     def __str__(self) -> str:
         return f"pruned up to seal {self.seq}"
 
+    def frontier_hashes(self) -> list[tuple[int, bytes]]:
+        """The frontier as the tree's code takes it: (width, hash) pairs."""
+        return [(width, bytes.fromhex(digest)) for width, digest in self.frontier]
+
 
 def latest_prune() -> "AuditPrune | None":
     return AuditPrune.objects.order_by("-seq").first()

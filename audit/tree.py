@@ -24,6 +24,7 @@ from core.crypto.audit_proof import (
     leaf_hash,
     node_hash,
     split,
+    tree_root,
 )
 
 CHUNK = 1024  # a power of two: every block is then a whole subtree of the tree
@@ -63,9 +64,7 @@ class SealTree:
         anchor = latest_prune()
         self.start = anchor.seq if anchor is not None and anchor.seq <= size else 0
         self.pruned = (
-            frontier_ranges([(w, bytes.fromhex(h)) for w, h in anchor.frontier])
-            if anchor is not None and self.start
-            else {}
+            frontier_ranges(anchor.frontier_hashes()) if anchor is not None and self.start else {}
         )
         if self.start % chunk:
             raise SealTreeError(f"the prune at seal {self.start} is not a whole block")
@@ -77,7 +76,7 @@ class SealTree:
         for leaf in seal_leaves(size, first=self.start + 1):
             block.append(leaf)
             if len(block) == chunk:
-                self.block_roots[index] = _perfect_root(block)
+                self.block_roots[index] = tree_root(block)
                 if index in kept:
                     self.leaves[index] = block
                 block, index = [], index + 1
@@ -114,25 +113,10 @@ class SealTree:
             if block is None:
                 raise SealTreeError(f"leaves {lo}..{hi - 1} were not kept")
             start = lo % self.chunk
-            return _range_root(block[start : start + width])
+            return tree_root(block[start : start + width])
         if lo % self.chunk == 0 and width % self.chunk == 0 and width & (width - 1) == 0:
             first = lo // self.chunk
             runs = range(first, first + width // self.chunk)
-            return _perfect_root([self.block_roots[b] for b in runs])
+            return tree_root([self.block_roots[b] for b in runs])
         k = split(width)
         return node_hash(self.subtree(lo, lo + k), self.subtree(lo + k, hi))
-
-
-def _perfect_root(hashes: list[bytes]) -> bytes:
-    """The root over a power-of-two count of subtree roots."""
-    level = hashes
-    while len(level) > 1:
-        level = [node_hash(level[i], level[i + 1]) for i in range(0, len(level), 2)]
-    return level[0]
-
-
-def _range_root(leaves: list[bytes]) -> bytes:
-    if len(leaves) == 1:
-        return leaves[0]
-    k = split(len(leaves))
-    return node_hash(_range_root(leaves[:k]), _range_root(leaves[k:]))

@@ -143,7 +143,7 @@ def _prune(report: AuditPruneReport) -> None:
     anchor = latest_prune()
     frontier = frontier_after(
         seal_leaves(report.upto, first=report.previous + 1),
-        [(w, bytes.fromhex(h)) for w, h in anchor.frontier] if anchor is not None else None,
+        anchor.frontier_hashes() if anchor is not None else None,
     )
     digest = AuditSeal.objects.get(seq=report.upto).hash
     now = timezone.now()
