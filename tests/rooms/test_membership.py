@@ -8,34 +8,15 @@ department's stream and an entry in the audit trail.
 from typing import Any
 
 import pytest
-from django.test import Client
 
 from audit.models import AuditEvent
 from chat.events import event_frame
 from chat.models import Event, EventKind
 from core import protocol
 from rooms.models import Department, Membership, Role
-from tests.support import Hospital, audit_entries, issue_token, make_user
+from tests.support import Api, Hospital, audit_entries, make_user
 
 pytestmark = pytest.mark.django_db
-
-
-class Api:
-    """A bearer-token API client for one persona."""
-
-    def __init__(self, user: Any) -> None:
-        self.user = user
-        self.client = Client()
-        self.auth = {"HTTP_AUTHORIZATION": f"Bearer {issue_token(user)}"}
-
-    def get(self, path: str):
-        return self.client.get(path, **self.auth)
-
-    def post(self, path: str, body: dict[str, Any] | None = None):
-        return self.client.post(path, body or {}, content_type="application/json", **self.auth)
-
-    def delete(self, path: str):
-        return self.client.delete(path, **self.auth)
 
 
 def members_path(h: Hospital, user: Any = None) -> str:
