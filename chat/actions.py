@@ -20,7 +20,7 @@ from chat.events import (
     append_event,
     message_row_payload,
 )
-from chat.models import Event, EventKind, Message, Receipt, Thread
+from chat.models import Event, Message, Receipt, Thread
 
 # The messaging entry points, re-exported (the docstring says why).
 from chat.posting import Post as Post
@@ -29,6 +29,7 @@ from chat.posting import check_post_messages as check_post_messages
 from chat.posting import envelope_hash as envelope_hash
 from chat.unread import with_unread
 from core.errors import ErrorCode, InvalidRequest, NotFound, RoundsError
+from core.events import EventKind
 from patients.models import Patient
 from rooms import access
 from rooms.models import Department

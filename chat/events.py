@@ -18,7 +18,8 @@ from channels.layers import get_channel_layer
 from django.db import connection, transaction
 from django.utils import timezone
 
-from chat.models import Event, EventKind, Message
+from chat.models import Event, Message
+from core.events import EventKind
 from rounds import metrics
 
 logger = logging.getLogger(__name__)

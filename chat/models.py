@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from core.events import event_kind_choices
 from patients.models import Patient
 from rooms.models import Department
 
@@ -111,19 +112,6 @@ class Receipt(models.Model):
         return f"{self.user_id} read {self.thread_id} to {self.up_to_seq}"
 
 
-class EventKind(models.TextChoices):
-    MESSAGE_NEW = "message.new"
-    RECEIPT_NEW = "receipt.new"
-    MEMBER_ADMITTED = "member.admitted"
-    MEMBER_REMOVED = "member.removed"
-    MEMBER_ROLE = "member.role_changed"
-    THREAD_CREATED = "thread.created"
-    THREAD_CLOSED = "thread.closed"
-    THREAD_REOPENED = "thread.reopened"
-    KEY_ROTATED = "key.rotated"
-    MESSAGE_REDACTED = "message.redacted"
-
-
 class Event(models.Model):
     """One entry of a department's durable event stream, the thing a cursor points into.
 
@@ -134,7 +122,7 @@ class Event(models.Model):
 
     department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="+")
     seq = models.BigIntegerField()
-    kind = models.CharField(max_length=32, choices=EventKind.choices)
+    kind = models.CharField(max_length=32, choices=event_kind_choices())
     message = models.ForeignKey(
         Message, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )

@@ -24,7 +24,7 @@ from accounts.keys import active_identity
 from accounts.models import IdentityKey, User
 from audit.actions import record, record_many
 from chat.events import append_event, append_message_events, message_payload
-from chat.models import EventKind, Message, Thread
+from chat.models import Message, Thread
 from core.crypto import (
     BadSignature,
     CryptoError,
@@ -34,6 +34,7 @@ from core.crypto import (
     verify_envelope,
 )
 from core.errors import ErrorCode, NotFound, RoundsError
+from core.events import EventKind
 from media.attachments import check_attachment_refs, do_attach_uploads
 from rooms import access
 from rooms.models import Membership

@@ -23,8 +23,9 @@ from django.utils import timezone
 from accounts.models import User
 from audit.actions import record
 from chat.events import allocate_seq, append_event
-from chat.models import EventKind, Message, Thread
+from chat.models import Message, Thread
 from core.errors import ErrorCode, InvalidRequest, NotFound, RoundsError
+from core.events import EventKind
 from core.protocol import MAX_REDACTION_REASON
 from rooms import access
 from rooms.models import Role

@@ -36,6 +36,7 @@ from client.roomkeys import RoomKeys
 from client.transport import EVENT_TYPES, Connection, in_order_once
 from client.trust import TrustStore
 from core.crypto import IdentityKeyPair, RoomKey
+from core.events import EventKind
 
 __all__ = ["EVENT_TYPES", "RoundsClient", "RoundsClientError", "in_order_once"]
 
@@ -100,10 +101,12 @@ class RoundsClient(Connection, PhotoMixin):
         kind, department = frame.get("type"), frame.get("department")
         if not isinstance(department, int):
             return
-        if kind == "key.rotated" and frame.get("key_version") != self.keys.current.get(department):
+        if kind == EventKind.KEY_ROTATED and frame.get("key_version") != self.keys.current.get(
+            department
+        ):
             # Someone else published a version: check it before the next post.
             self.keys.forget_current(department)
-        elif kind in ("member.admitted", "member.removed", "member.role_changed"):
+        elif kind in (EventKind.MEMBER_ADMITTED, EventKind.MEMBER_REMOVED, EventKind.MEMBER_ROLE):
             self.membership.forget(department)
 
     async def aclose(self) -> None:

@@ -25,20 +25,10 @@ import websockets
 from websockets.typing import Origin
 
 from client.errors import RoundsClientError
+from core.events import EventKind
 
-EVENT_TYPES = {
-    "message.new",
-    "receipt.new",
-    "member.admitted",
-    "member.removed",
-    "member.role_changed",
-    "thread.created",
-    "thread.closed",
-    "thread.reopened",
-    "typing",
-    "key.rotated",
-    "message.redacted",
-}
+# What a socket pushes unasked: the stored events, and typing, which nothing stores.
+EVENT_TYPES = {kind.value for kind in EventKind} | {"typing"}
 
 
 def in_order_once(frames: list[dict[str, Any]], cursor: dict[str, int]) -> list[dict[str, Any]]:
@@ -355,11 +345,11 @@ class Connection:
         """What pushed events tell this client: threads' departments."""
         kind = frame.get("type")
         department = frame.get("department")
-        if kind in ("thread.created", "thread.closed", "thread.reopened"):
+        if kind in (EventKind.THREAD_CREATED, EventKind.THREAD_CLOSED, EventKind.THREAD_REOPENED):
             thread = frame.get("thread") or {}
             if "id" in thread and "department" in thread:
                 self.threads[thread["id"]] = thread["department"]
-        elif kind == "message.new" and isinstance(department, int):
+        elif kind == EventKind.MESSAGE_NEW and isinstance(department, int):
             thread_id = (frame.get("message") or {}).get("thread")
             if isinstance(thread_id, int):
                 self.threads.setdefault(thread_id, department)

@@ -39,7 +39,8 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from audit.actions import record
-from chat.models import Event, EventKind, Message, Receipt, Thread
+from chat.models import Event, Message, Receipt, Thread
+from core.events import EventKind
 from media.models import Attachment, AttachmentKeyword, Upload, UploadPart
 from media.storage import delete_quietly
 from patients.models import Patient

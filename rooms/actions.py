@@ -14,9 +14,9 @@ from django.utils.text import slugify
 from accounts.models import User
 from audit.actions import record
 from chat.events import append_event
-from chat.models import EventKind
 from chat.unread import unread_by_department
 from core.errors import ErrorCode, InvalidRequest, NotFound, RoundsError
+from core.events import EventKind
 from rooms import access
 from rooms.models import Department, Membership, Role
 

@@ -17,7 +17,6 @@ from accounts.keys import active_identity, active_institution_key
 from accounts.models import IdentityKey, User
 from audit.actions import record
 from chat.events import append_event
-from chat.models import EventKind
 from core.crypto import (
     CONTEXT_KEY_VERSION,
     CONTEXT_WRAP,
@@ -27,6 +26,7 @@ from core.crypto import (
     b64encode,
 )
 from core.errors import ErrorCode, InvalidRequest, RoundsError
+from core.events import EventKind
 from rooms import access
 from rooms.chain import chain_members, crypto_refusal, public_of
 from rooms.models import Department, KeyWrap, Membership, RoomKeyVersion

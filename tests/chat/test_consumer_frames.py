@@ -6,6 +6,7 @@ Also the edges of the handshake (origin, authentication) and of the limits
 
 import json
 from datetime import timedelta
+from typing import get_args
 
 import pytest
 from channels.db import database_sync_to_async
@@ -14,6 +15,7 @@ from django.utils import timezone
 from chat import actions as chat_actions
 from chat.actions import do_set_thread_closed
 from core import protocol
+from core.events import EventKind
 from tests.chat.wsutil import (
     assert_alive,
     assert_closed,
@@ -561,3 +563,13 @@ async def test_deactivating_an_account_closes_its_sockets(live_hospital):
     await database_sync_to_async(bob_user.save)()
     await assert_closed(bob, protocol.CLOSE_UNAUTHENTICATED)
     await bob.disconnect()
+
+
+def test_every_stored_event_is_delivered_as_a_frame_of_its_own_name():
+    outbound_types = {
+        name
+        for model in get_args(get_args(protocol.OutboundFrame)[0])
+        for name in get_args(model.model_fields["type"].annotation)
+    }
+    assert {kind.value for kind in EventKind} <= outbound_types
+    assert "typing" in outbound_types - {kind.value for kind in EventKind}

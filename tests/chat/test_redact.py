@@ -18,10 +18,11 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from chat.actions import check_history, check_post_message, check_set_thread_closed
-from chat.models import Event, EventKind, Message, Thread
+from chat.models import Event, Message, Thread
 from chat.redaction import check_redact_message
 from core import protocol
 from core.errors import RoundsError
+from core.events import EventKind
 from rooms.actions import do_remove_member
 from tests.chat.wsutil import (
     assert_alive,

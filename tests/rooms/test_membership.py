@@ -11,8 +11,9 @@ import pytest
 
 from audit.models import AuditEvent
 from chat.events import event_frame
-from chat.models import Event, EventKind
+from chat.models import Event
 from core import protocol
+from core.events import EventKind
 from rooms.models import Department, Membership, Role
 from tests.support import Api, Hospital, audit_entries, make_user
 

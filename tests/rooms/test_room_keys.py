@@ -14,7 +14,7 @@ import pytest
 
 from accounts.models import IdentityKey
 from chat.events import event_frame
-from chat.models import Event, EventKind
+from chat.models import Event
 from core import protocol
 from core.crypto import (
     CONTEXT_WRAP,
@@ -26,6 +26,7 @@ from core.crypto import (
     b64encode,
     unwrap_room_key,
 )
+from core.events import EventKind
 from rooms import keys as keys_module
 from rooms.models import Department, KeyWrap, RoomKeyVersion
 from tests.rooms.keyring import (
