@@ -10,7 +10,7 @@ PORT   ?= 8000
 PYTEST_ARGS ?=
 DAPHNE_ARGS ?=
 
-.PHONY: run test check lint lint-js types migrate seed clean
+.PHONY: run test check lint lint-js types migrate seed clean docs-examples
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,11 @@ lint-js: node_modules/.installed
 	node_modules/.bin/tsc -p tsconfig.json
 	node_modules/.bin/tsc -p tsconfig.worker.json
 	node_modules/.bin/tsc -p tsconfig.strict.json
+
+# docs/protocol.md's JSON examples, captured again from a server of their own
+# (docs/capture_examples.py: daphne on a temporary SQLite database, the demo seeded).
+docs-examples: $(VENV)/.installed-dev
+	$(BIN)/python docs/capture_examples.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
