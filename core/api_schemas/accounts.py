@@ -1,0 +1,73 @@
+"""Sign-in (accounts/api.py) and the key directory (accounts/keys_api.py)."""
+
+from core.api_schemas.common import Body, PublicKey
+
+
+class Account(Body):
+    """The signed-in user (`GET /api/auth/me`), and who a login is for."""
+
+    id: int
+    username: str
+    display_name: str
+    is_compliance_officer: bool
+    is_admin: bool
+
+
+class LoginBody(Body):
+    """A new login: the bearer token for API clients, when it expires, who it is, and the
+    CSRF token a browser sends back on unsafe methods (the session cookie is set too)."""
+
+    token: str
+    expires_at: str
+    user: Account
+    csrf_token: str
+
+
+class SignedOut(Body):
+    """The login's token and session are revoked, its sockets closed."""
+
+    signed_out: bool
+
+
+class Identity(Body):
+    """A user's published identity: the key to wrap for and to check signatures with."""
+
+    user: int
+    fingerprint: str
+    public: PublicKey
+    published_at: str
+
+
+class IdentityLookup(Identity):
+    """An identity as fetched: a replaced one (`?fingerprint=`) says since when."""
+
+    replaced_at: str | None
+
+
+class BackupStored(Body):
+    """The caller's encrypted key backup was kept."""
+
+    updated_at: str
+
+
+class Backup(Body):
+    """The caller's encrypted key backup (base64), opaque to the server."""
+
+    blob: str
+    updated_at: str
+
+
+class InstitutionKey(Body):
+    """The institution's admin or compliance public key; its private half stays offline."""
+
+    kind: str
+    fingerprint: str
+    public: PublicKey
+    set_at: str
+
+
+class InstitutionKeys(Body):
+    """The institution's current keys, each None until an administrator sets it."""
+
+    admin: InstitutionKey | None
+    compliance: InstitutionKey | None
