@@ -11,6 +11,15 @@ from pydantic import AwareDatetime, ConfigDict, Field
 
 from compliance import access_export, actions, proof, release
 from compliance.actions import REASON_MAX, REFERENCE_MAX
+from core.api_schemas.common import answers, files
+from core.api_schemas.compliance import (
+    AccessReport,
+    AuditProof,
+    Case,
+    CaseAudit,
+    CaseThreads,
+    Timeline,
+)
 from rounds.http import AuthedRequest
 from rounds.streaming import piece_by_piece
 
@@ -35,12 +44,12 @@ class Page(Schema):
     limit: int = Field(default=200, ge=1, le=500)
 
 
-@router.get("/cases")
+@router.get("/cases", response=answers(list[Case]))
 def cases(request: AuthedRequest) -> list[dict[str, Any]]:
     return actions.list_cases(request.user)
 
 
-@router.post("/cases", response={201: dict})
+@router.post("/cases", response=answers(Case, 201))
 def open_case(request: AuthedRequest, body: CaseIn) -> Status[dict[str, Any]]:
     return Status(
         201,
@@ -58,32 +67,32 @@ def open_case(request: AuthedRequest, body: CaseIn) -> Status[dict[str, Any]]:
     )
 
 
-@router.post("/cases/{case_id}/approve")
+@router.post("/cases/{case_id}/approve", response=answers(Case))
 def approve_case(request: AuthedRequest, case_id: int) -> dict[str, Any]:
     return actions.check_approve_case(request.user, case_id)
 
 
-@router.post("/cases/{case_id}/close")
+@router.post("/cases/{case_id}/close", response=answers(Case))
 def close_case(request: AuthedRequest, case_id: int) -> dict[str, Any]:
     return actions.check_close_case(request.user, case_id)
 
 
-@router.get("/cases/{case_id}/audit")
+@router.get("/cases/{case_id}/audit", response=answers(CaseAudit))
 def case_audit(request: AuthedRequest, case_id: int) -> dict[str, Any]:
     return actions.check_case_audit(request.user, case_id)
 
 
-@router.post("/cases/{case_id}/audit/proof")
+@router.post("/cases/{case_id}/audit/proof", response=answers(AuditProof))
 def case_audit_proof(request: AuthedRequest, case_id: int) -> dict[str, Any]:
     return proof.check_case_audit_proof(request.user, case_id)
 
 
-@router.get("/cases/{case_id}/threads")
+@router.get("/cases/{case_id}/threads", response=answers(CaseThreads))
 def case_threads(request: AuthedRequest, case_id: int) -> dict[str, Any]:
     return release.check_case_threads(request.user, case_id)
 
 
-@router.get("/cases/{case_id}/threads/{thread_id}/timeline")
+@router.get("/cases/{case_id}/threads/{thread_id}/timeline", response=answers(Timeline))
 def thread_timeline(
     request: AuthedRequest, case_id: int, thread_id: int, page: Query[Page]
 ) -> dict[str, Any]:
@@ -98,7 +107,15 @@ class ReportQuery(Schema):
     limit: int = Field(default=200, ge=1, le=500)
 
 
-@router.get("/cases/{case_id}/patients/{patient_id}/access-report")
+@router.get(
+    "/cases/{case_id}/patients/{patient_id}/access-report",
+    response=answers(AccessReport),
+    openapi_extra=files(
+        "text/csv",
+        "application/pdf",
+        description="A page of the report (JSON), or the whole of it as a file (?format=csv|pdf).",
+    ),
+)
 def access_report(
     request: AuthedRequest, case_id: int, patient_id: int, query: Query[ReportQuery]
 ) -> dict[str, Any] | StreamingHttpResponse:

@@ -6,6 +6,14 @@ from ninja import Query, Router, Schema
 from ninja.responses import Status
 from pydantic import Field
 
+from core.api_schemas.common import answers
+from core.api_schemas.media import (
+    DepartmentStats,
+    Keyword,
+    PhotoPage,
+    ReportRecorded,
+    Sequences,
+)
 from media import library
 from rounds.http import AuthedRequest
 
@@ -41,25 +49,25 @@ class ReportIn(Compliance):
     photos: int
 
 
-@router.get("keywords")
+@router.get("keywords", response=answers(list[Keyword]))
 def keywords(request: AuthedRequest) -> list[dict[str, str]]:
     return library.list_keywords(request.user)
 
 
-@router.get("photos")
+@router.get("photos", response=answers(PhotoPage))
 def photos(request: AuthedRequest, filters: Query[PhotoFilters]) -> dict[str, Any]:
     query = library.PhotoQuery(**filters.dict(exclude={"keyword"}), keywords=tuple(filters.keyword))
     return library.check_search_photos(request.user, query)
 
 
-@router.get("patients/{patient_id}/sequences")
+@router.get("patients/{patient_id}/sequences", response=answers(Sequences))
 def sequences(
     request: AuthedRequest, patient_id: int, compliance: Query[Compliance]
 ) -> dict[str, Any]:
     return library.check_patient_sequences(request.user, patient_id, case_id=compliance.case)
 
 
-@router.get("departments/{department_id}/stats")
+@router.get("departments/{department_id}/stats", response=answers(DepartmentStats))
 def stats(request: AuthedRequest, department_id: int, filters: Query[DateRange]) -> dict[str, Any]:
     return library.check_department_stats(
         request.user,
@@ -70,7 +78,7 @@ def stats(request: AuthedRequest, department_id: int, filters: Query[DateRange])
     )
 
 
-@router.post("reports", response={201: dict})
+@router.post("reports", response=answers(ReportRecorded, 201))
 def report(request: AuthedRequest, body: ReportIn) -> Status[dict[str, Any]]:
     return Status(
         201,

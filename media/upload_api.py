@@ -9,6 +9,8 @@ from ninja import Router, Schema
 from ninja.responses import Status
 from pydantic import ConfigDict
 
+from core.api_schemas.common import answers
+from core.api_schemas.media import Upload
 from media import uploads
 from rounds.http import AuthedRequest
 
@@ -28,16 +30,16 @@ class CompleteIn(Schema):
     sha256: str
 
 
-@router.post("", response={201: dict})
+@router.post("", response=answers(Upload, 201))
 def create_upload(request: AuthedRequest, body: UploadIn) -> Status[dict[str, Any]]:
     return Status(201, uploads.check_create_upload(request.user, body.department, body.size))
 
 
-@router.get("/{upload_id}")
+@router.get("/{upload_id}", response=answers(Upload))
 def upload_status(request: AuthedRequest, upload_id: str) -> dict[str, Any]:
     return uploads.check_upload_status(request.user, upload_id)
 
 
-@router.post("/{upload_id}/complete")
+@router.post("/{upload_id}/complete", response=answers(Upload))
 def complete_upload(request: AuthedRequest, upload_id: str, body: CompleteIn) -> dict[str, Any]:
     return uploads.check_complete_upload(request.user, upload_id, body.sha256)

@@ -9,6 +9,8 @@ from typing import Any
 
 from ninja import Router, Schema
 
+from core.api_schemas.common import answers
+from core.api_schemas.threads import Patient, PatientRecord
 from patients import actions
 from rounds.http import AuthedRequest
 
@@ -21,13 +23,13 @@ class SearchIn(Schema):
     name: str | None = None
 
 
-@router.post("/search")
+@router.post("/search", response=answers(list[Patient]))
 def search(request: AuthedRequest, body: SearchIn) -> list[dict[str, Any]]:
     return actions.check_search_admitted(
         request.user, ipp=body.ipp, birth_date=body.birth_date, name=body.name
     )
 
 
-@router.get("/{patient_id}")
+@router.get("/{patient_id}", response=answers(PatientRecord))
 def get_patient(request: AuthedRequest, patient_id: int) -> dict[str, Any]:
     return actions.check_get_patient(request.user, patient_id)

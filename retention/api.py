@@ -6,6 +6,8 @@ from ninja import Query, Router, Schema
 from ninja.responses import Status
 from pydantic import ConfigDict, Field
 
+from core.api_schemas.common import answers
+from core.api_schemas.compliance import Hold
 from retention import actions
 from retention.actions import REASON_MAX
 from rounds.http import AuthedRequest
@@ -33,12 +35,12 @@ class Filter(Schema):
     active: bool | None = None
 
 
-@router.get("/holds")
+@router.get("/holds", response=answers(list[Hold]))
 def holds(request: AuthedRequest, filters: Query[Filter]) -> list[dict[str, Any]]:
     return actions.list_holds(request.user, active=filters.active)
 
 
-@router.post("/holds", response={201: dict})
+@router.post("/holds", response=answers(Hold, 201))
 def place_hold(request: AuthedRequest, body: HoldIn) -> Status[dict[str, Any]]:
     return Status(
         201,
@@ -53,6 +55,6 @@ def place_hold(request: AuthedRequest, body: HoldIn) -> Status[dict[str, Any]]:
     )
 
 
-@router.post("/holds/{hold_id}/release")
+@router.post("/holds/{hold_id}/release", response=answers(Hold))
 def release_hold(request: AuthedRequest, hold_id: int, body: ReleaseIn) -> dict[str, Any]:
     return actions.check_release_hold(request.user, hold_id, body.reason)

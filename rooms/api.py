@@ -6,6 +6,19 @@ from ninja import Router, Schema
 from ninja.params import functions as params
 from ninja.responses import Status
 
+from core.api_schemas.common import answers
+from core.api_schemas.departments import (
+    Chain,
+    Department,
+    DepartmentKeys,
+    DepartmentWithHeads,
+    KeyVersionPublished,
+    Member,
+    MemberRemoved,
+    MyDepartment,
+    StatementPosted,
+    WrapsShared,
+)
 from rooms import actions, chain, keys
 from rounds.http import AuthedRequest
 
@@ -27,7 +40,7 @@ class RoleIn(Schema):
     role: str
 
 
-@router.get("")
+@router.get("", response=answers(list[MyDepartment] | list[DepartmentWithHeads]))
 def my_departments(
     request: AuthedRequest,
     # What ninja.Query(...) calls; the shortcut itself is typed only as Query[T].
@@ -39,7 +52,7 @@ def my_departments(
     return actions.list_my_departments(request.user, unread=True)
 
 
-@router.post("", response={201: dict})
+@router.post("", response=answers(Department, 201))
 def create_department(request: AuthedRequest, body: DepartmentIn) -> Status[dict[str, Any]]:
     department = actions.check_create_department(
         request.user, body.name, body.head_user_id, body.slug
@@ -47,23 +60,23 @@ def create_department(request: AuthedRequest, body: DepartmentIn) -> Status[dict
     return Status(201, department)
 
 
-@router.get("/{department_id}/members")
+@router.get("/{department_id}/members", response=answers(list[Member]))
 def members(request: AuthedRequest, department_id: int) -> list[dict[str, Any]]:
     return actions.list_members(request.user, department_id)
 
 
-@router.post("/{department_id}/members", response={201: dict})
+@router.post("/{department_id}/members", response=answers(Member, 201))
 def admit(request: AuthedRequest, department_id: int, body: AdmitIn) -> Status[dict[str, Any]]:
     member = actions.check_admit_member(request.user, department_id, body.user_id, body.role)
     return Status(201, member)
 
 
-@router.delete("/{department_id}/members/{user_id}")
+@router.delete("/{department_id}/members/{user_id}", response=answers(MemberRemoved))
 def remove(request: AuthedRequest, department_id: int, user_id: int) -> dict[str, Any]:
     return actions.check_remove_member(request.user, department_id, user_id)
 
 
-@router.post("/{department_id}/members/{user_id}/role")
+@router.post("/{department_id}/members/{user_id}/role", response=answers(Member))
 def set_role(
     request: AuthedRequest, department_id: int, user_id: int, body: RoleIn
 ) -> dict[str, Any]:
@@ -84,12 +97,12 @@ class StatementIn(Schema):
     signed: dict[str, Any]
 
 
-@router.get("/{department_id}/keys")
+@router.get("/{department_id}/keys", response=answers(DepartmentKeys))
 def department_keys(request: AuthedRequest, department_id: int) -> dict[str, Any]:
     return keys.department_keys(request.user, department_id)
 
 
-@router.post("/{department_id}/keys", response={201: dict})
+@router.post("/{department_id}/keys", response=answers(KeyVersionPublished, 201))
 def publish_key_version(
     request: AuthedRequest, department_id: int, body: KeyVersionIn
 ) -> Status[dict[str, Any]]:
@@ -99,19 +112,19 @@ def publish_key_version(
     return Status(201, result)
 
 
-@router.post("/{department_id}/keys/wraps", response={201: dict})
+@router.post("/{department_id}/keys/wraps", response=answers(WrapsShared, 201))
 def share_wraps(
     request: AuthedRequest, department_id: int, body: WrapsIn
 ) -> Status[dict[str, Any]]:
     return Status(201, keys.check_share_wraps(request.user, department_id, body.wraps))
 
 
-@router.get("/{department_id}/statements")
+@router.get("/{department_id}/statements", response=answers(Chain))
 def statements(request: AuthedRequest, department_id: int) -> dict[str, Any]:
     return chain.list_statements(request.user, department_id)
 
 
-@router.post("/{department_id}/statements", response={201: dict})
+@router.post("/{department_id}/statements", response=answers(StatementPosted, 201))
 def post_statement(
     request: AuthedRequest, department_id: int, body: StatementIn
 ) -> Status[dict[str, Any]]:
