@@ -36,8 +36,9 @@ flush.Command.handle = _flush_in_maintenance
 
 
 def pytest_collection_modifyitems(config, items):
-    """Browser tests run last; tests marked `services` need PostgreSQL and Redis:
-    skipped without them, never in CI.
+    """Browser tests run last; tests on the moto server are marked `s3` (`make check`
+    leaves them out); tests marked `services` need PostgreSQL and Redis: skipped
+    without them, never in CI.
 
     Playwright's sync API keeps its event loop marked as running in the main
     thread for as long as the session's browser lives, and every async test
@@ -55,6 +56,19 @@ def pytest_collection_modifyitems(config, items):
                 )
                 raise pytest.UsageError(f"{item.nodeid}: {reason} (CI never skips it)")
             item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Marked as each test is collected, so that `-m` sees the mark."""
+    if talks_to_s3(item):
+        item.add_marker(pytest.mark.s3)
+
+
+def talks_to_s3(item: pytest.Item) -> bool:
+    """A test on the moto server: it asks for it, or runs on the "s3" blob store."""
+    callspec = getattr(item, "callspec", None)
+    on_s3 = callspec is not None and callspec.params.get("blob_store") == "s3"
+    return on_s3 or "moto_endpoint" in getattr(item, "fixturenames", ())
 
 
 @pytest.fixture(autouse=True)

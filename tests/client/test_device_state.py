@@ -96,7 +96,11 @@ def test_a_pin_that_is_not_a_fingerprint_is_refused(bad):
     assert refused.value.code == "pins_required"
 
 
-@pytest.mark.parametrize("content", ["not json", "[1, 2]", json.dumps({"admin": ADMIN})])
+@pytest.mark.parametrize(
+    "content",
+    ["not json", "[1, 2]", json.dumps({"admin": ADMIN})],
+    ids=["not-json", "not-an-object", "no-compliance-pin"],
+)
 def test_an_unusable_pins_file_is_refused(tmp_path, content):
     path = tmp_path / "pins.json"
     path.write_text(content)
