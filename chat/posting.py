@@ -37,7 +37,6 @@ from core.errors import ErrorCode, NotFound, RoundsError
 from core.events import EventKind
 from media.attachments import check_attachment_refs, do_attach_uploads
 from rooms import access
-from rooms.models import Membership
 
 
 def envelope_hash(envelope: dict[str, Any], attachments: list[dict[str, Any]] | None = None) -> str:
@@ -505,11 +504,7 @@ def _store_posts(
     }
     department_ids = sorted(departments)
     senders = {post.actor.pk for _, post, _, _ in checked}
-    members = set(
-        Membership.objects.active()
-        .filter(department_id__in=department_ids, user_id__in=senders)
-        .values_list("user_id", "department_id")
-    )
+    members = access.active_member_pairs(senders, department_ids)
     # A retry of a post stored earlier fails the batch's insert on the unique
     # (sender, client_msg_id), and the batch is then stored post by post; the
     # first attempt, by far the common case, pays for no look-up.

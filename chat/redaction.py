@@ -24,11 +24,10 @@ from accounts.models import User
 from audit.actions import record
 from chat.events import allocate_seq, append_event
 from chat.models import Message, Thread
-from core.errors import ErrorCode, InvalidRequest, NotFound, RoundsError
+from core.errors import InvalidRequest, NotFound
 from core.events import EventKind
 from core.protocol import MAX_REDACTION_REASON
 from rooms import access
-from rooms.models import Role
 
 
 def redaction_ack(message: Message) -> dict[str, Any]:
@@ -87,11 +86,7 @@ def do_redact_message(actor: User, message_id: int, reason: str) -> dict[str, An
         if membership is None:
             raise NotFound("Message not found.")
         access.check_may_redact(actor, message.sender_id, membership.role)
-        if membership.role != Role.HEAD and thread.is_closed:
-            raise RoundsError(
-                "This thread is closed; ask a head of the department to redact.",
-                code=ErrorCode.THREAD_CLOSED,
-            )
+        access.check_thread_open_to(membership.role, thread)
         message.redacted_at = timezone.now()
         message.redacted_by = actor
         message.save(update_fields=["redacted_at", "redacted_by"])

@@ -7,6 +7,7 @@ departments, threads or patients exist outside their own departments.
 (a member asking for a head's action).
 """
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -133,6 +134,27 @@ def check_may_redact(user: User, sender_id: int, role: str) -> None:
     """
     if sender_id != user.pk and role != Role.HEAD:
         raise Forbidden("Only its sender or a head of this department may redact it.")
+
+
+def check_thread_open_to(role: str, thread: Thread) -> None:
+    """A closed thread is frozen for its members; a head of the department still moderates it."""
+    if role != Role.HEAD and thread.is_closed:
+        raise RoundsError(
+            "This thread is closed; ask a head of the department to redact.",
+            code=ErrorCode.THREAD_CLOSED,
+        )
+
+
+def active_member_pairs(
+    user_ids: Iterable[int], department_ids: Iterable[int]
+) -> set[tuple[int, int]]:
+    """Which of these users are active members of which of these departments, as
+    (user id, department id) pairs: `is_member` for a batch of posts, in one query."""
+    return set(
+        Membership.objects.active()
+        .filter(department_id__in=list(department_ids), user_id__in=list(user_ids))
+        .values_list("user_id", "department_id")
+    )
 
 
 def check_clinician(user: User) -> None:
