@@ -4,6 +4,9 @@ The helpers themselves (the personas' hospital, API clients, sockets, audit
 readers) are in tests/support/, one copy each; import them from there.
 - `hospital`, `bare_hospital` (before any key), `live_hospital` (committed);
 - `checkpoint_sink`: an audit checkpoint key and file sink of the test's own;
+- `moto_endpoint` (one S3 server for the session), `blob_store` (each test that asks
+  for it runs twice: on disk, then on S3) and `uploader`, for tests/media,
+  tests/retention and tests/audit;
 - a fresh channel layer for every test; the services hook (tests that need
   PostgreSQL and Redis are skipped without them, never in CI).
 """
@@ -17,6 +20,8 @@ from django.db import connections
 
 from audit.guard import maintenance
 from tests.support.hospital import Hospital, build_hospital
+from tests.support.storage import BlobStore, disk_store, s3_store
+from tests.support.uploads import UploadClient
 
 SERVICES = bool(os.environ.get("DATABASE_URL", "").startswith("postgres")) and bool(
     os.environ.get("REDIS_URL")
@@ -133,3 +138,34 @@ def checkpoint_sink(settings, tmp_path):
     key = checkpoints.create_key(settings.ROUNDS_AUDIT_CHECKPOINT_KEY)
     yield bytes(key.verify_key)
     checkpoints.reset_schedule()
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """One S3-compatible server for the session, on a free port."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture(params=["disk", "s3"])
+def blob_store(request, settings, tmp_path) -> BlobStore:
+    """The "attachments" storage of this test: on disk, then on S3 (the same test twice).
+
+    Setting STORAGES through pytest-django's `settings` makes Django drop its
+    cached storage objects (django.test.signals.storages_changed), and again
+    when the test ends.
+    """
+    if request.param == "s3":
+        return s3_store(settings, request.getfixturevalue("moto_endpoint"))
+    return disk_store(settings, tmp_path)
+
+
+@pytest.fixture
+def uploader():
+    """`uploader(user)`: an UploadClient for that persona."""
+    return UploadClient

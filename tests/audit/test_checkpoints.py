@@ -27,7 +27,7 @@ from audit.guard import maintenance
 from audit.models import AuditEvent, AuditSeal, chain_hash
 from audit.sinks import FileSink, S3Sink, SinkError
 from audit.tree import SealTree
-from tests.media.conftest import moto_endpoint, s3_client  # noqa: F401  (a fixture)
+from tests.support.storage import s3_client
 
 pytestmark = pytest.mark.django_db
 
@@ -329,7 +329,7 @@ def test_a_failing_checkpoint_is_retried_soon_not_every_round(settings, tmp_path
 
 
 @pytest.fixture
-def locked_bucket(settings, monkeypatch, moto_endpoint, sink_dir) -> str:  # noqa: F811
+def locked_bucket(settings, monkeypatch, moto_endpoint, sink_dir) -> str:
     bucket = f"rounds-audit-{uuid.uuid4().hex[:12]}"
     s3_client(moto_endpoint).create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
@@ -345,7 +345,7 @@ def test_on_s3_each_checkpoint_is_locked_and_cannot_be_removed_or_replaced(
     settings,
     chain,
     locked_bucket,
-    moto_endpoint,  # noqa: F811
+    moto_endpoint,
 ):
     checkpoint()
     client = s3_client(moto_endpoint)
@@ -377,7 +377,7 @@ def test_on_s3_a_rewritten_chain_is_found(chain, locked_bucket):
     assert "the chain was rewritten" in verify_fails()
 
 
-def test_a_bucket_without_object_lock_is_refused(settings, chain, locked_bucket, moto_endpoint):  # noqa: F811
+def test_a_bucket_without_object_lock_is_refused(settings, chain, locked_bucket, moto_endpoint):
     bucket = f"rounds-nolock-{uuid.uuid4().hex[:12]}"
     s3_client(moto_endpoint).create_bucket(Bucket=bucket)
     settings.ROUNDS_AUDIT_CHECKPOINT_S3_BUCKET = bucket

@@ -34,8 +34,8 @@ from tests.chat.wsutil import (
     recv,
     resume,
 )
-from tests.media.attach_helpers import published_frames
 from tests.support import Hospital, sealed
+from tests.support.uploads import published_frames
 
 REASON = "Posted in the wrong patient's thread"
 

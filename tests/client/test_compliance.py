@@ -27,8 +27,8 @@ from client.errors import RoundsClientError
 from core.crypto import ChainHead, IdentityKeyPair, b64encode
 from tests.compliance.cases import open_case
 from tests.live.forgeries import chain_under
-from tests.media.attach_helpers import photo, post_photos
 from tests.support import Api, Hospital, sealed
+from tests.support.uploads import photo, post_photos
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ from media.library import PhotoQuery, check_search_photos
 from media.uploads import check_download
 from patients.actions import check_get_patient
 from tests.compliance.cases import open_case, second_officer
-from tests.media.attach_helpers import photo, post_photos
+from tests.support.uploads import photo, post_photos
 from tests.support import Api, Hospital, assert_refused, sealed
 
 pytestmark = pytest.mark.django_db

@@ -8,22 +8,18 @@ import pytest
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from chat.actions import check_post_message, check_read_receipt
+from chat.actions import check_read_receipt
 from chat.redaction import check_redact_message
 from compliance import release, timeline
 from core.crypto import PublicIdentity, WrapRecord, decrypt_message, unwrap_room_key
 from tests.compliance.cases import open_case, second_officer
-from tests.media.attach_helpers import photo, post_photos
-from tests.support import PLAINTEXT, Api, Hospital, assert_refused, sealed
+from tests.support import Api, Hospital, assert_refused
+from tests.support.posts import post
+from tests.support.uploads import photo, post_photos
 
 pytestmark = pytest.mark.django_db
 
 CASES = "/api/compliance/cases"
-
-
-def post(h: Hospital, who: str, thread: Any, cmid: str, text: bytes = PLAINTEXT) -> int:
-    ack = check_post_message(h.user(who), thread.pk, cmid, sealed(h, who, thread, cmid, text))
-    return ack["message_id"]
 
 
 @pytest.fixture

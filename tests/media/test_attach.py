@@ -16,8 +16,8 @@ from core import protocol
 from core.errors import RoundsError
 from media.models import Attachment, AttachmentKeyword, Keyword, Upload
 from tests.chat.wsutil import assert_alive, connect_as, expect_refused, ok, post_frame, recv
-from tests.media.attach_helpers import complete_upload, photo, post_photos, published_frames
 from tests.support import Hospital, sealed
+from tests.support.uploads import complete_upload, photo, post_photos, published_frames
 
 pytestmark = pytest.mark.django_db
 

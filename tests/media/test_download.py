@@ -6,8 +6,8 @@ import pytest
 from compliance.actions import check_close_case
 from media.models import Upload
 from tests.compliance.cases import open_case
-from tests.media.conftest import attach, sha
 from tests.support import audit_entries
+from tests.support.uploads import attach, sha
 
 DATA = bytes(range(256)) * 40  # 10,240 bytes
 THUMB = b"thumbnail-bytes" * 10
@@ -238,8 +238,8 @@ async def test_over_asgi_chunks_are_read_and_content_streamed_asynchronously(
     from asgiref.sync import sync_to_async
     from django.test import AsyncClient
 
-    from tests.media.conftest import disk_store
     from tests.support import issue_token
+    from tests.support.storage import disk_store
 
     disk_store(settings, tmp_path)
     h = live_hospital

@@ -8,8 +8,8 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from media.models import Upload, UploadPart, UploadState
-from tests.media.conftest import attach, sha
 from tests.support import audit_entries
+from tests.support.uploads import attach, sha
 
 DATA = b"ciphertext" * 500
 

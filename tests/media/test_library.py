@@ -15,8 +15,8 @@ from chat.actions import do_create_thread
 from chat.models import Thread
 from media.models import Keyword
 from tests.compliance.cases import open_case
-from tests.media.attach_helpers import photo, post_photos
 from tests.support import Api, Hospital
+from tests.support.uploads import photo, post_photos
 
 pytestmark = pytest.mark.django_db
 

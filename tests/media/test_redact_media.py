@@ -10,9 +10,8 @@ from chat.actions import check_history
 from chat.redaction import check_redact_message
 from media.models import Attachment
 from tests.compliance.cases import open_case
-from tests.media.attach_helpers import photo, post_photos
-from tests.media.conftest import attach
 from tests.support import Api, Hospital, audit_entries
+from tests.support.uploads import attach, photo, post_photos
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,8 @@ import pytest
 from django.core.files.base import ContentFile
 
 from media import storage
-from tests.media.conftest import attach, s3_client, sha
+from tests.support.storage import s3_client
+from tests.support.uploads import attach, sha
 
 DATA = bytes(range(256)) * 64
 

@@ -10,8 +10,8 @@ import pytest
 from django.test import Client
 
 from media.models import Upload, UploadPart, UploadState
-from tests.media.conftest import sha
 from tests.support import PASSWORD, audit_entries
+from tests.support.uploads import sha
 
 DATA = bytes(range(256)) * 40  # 10,240 bytes
 

@@ -8,9 +8,10 @@ from chat.actions import do_create_thread
 from chat.models import Message, Thread
 from retention.models import HoldDeletionError, LegalHold, ThreadPurge
 from tests.compliance.cases import open_case, second_officer
-from tests.media.attach_helpers import photo, post_photos
-from tests.retention.conftest import crash_after_one_batch, post, run
+from tests.retention.support import crash_after_one_batch, run
 from tests.support import Api, assert_refused
+from tests.support.posts import post
+from tests.support.uploads import photo, post_photos
 
 pytestmark = pytest.mark.django_db
 
@@ -232,7 +233,7 @@ def test_the_command_prints_what_it_purged_and_what_holds_kept(expired, case, mo
     from django.core.management import call_command
     from django.utils import timezone
 
-    from tests.retention.conftest import FUTURE
+    from tests.retention.support import FUTURE
 
     h = expired
     real = timezone.localdate

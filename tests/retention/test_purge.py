@@ -15,8 +15,9 @@ from chat.redaction import check_redact_message
 from media.models import Attachment, AttachmentKeyword, Upload
 from retention import purge
 from retention.models import PurgeRun, ThreadPurge
-from tests.media.attach_helpers import photo, post_photos
-from tests.retention.conftest import FUTURE, crash_after_one_batch, discharge, post, run
+from tests.retention.support import FUTURE, crash_after_one_batch, discharge, run
+from tests.support.posts import post
+from tests.support.uploads import photo, post_photos
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 from chat.actions import do_create_thread, events_after
 from patients.models import Admission, Patient
 from tests.chat.wsutil import assert_quiet, connect_as, post, recv, resume
-from tests.retention.conftest import discharge, run
+from tests.retention.support import discharge, run
 from tests.support import sealed
 
 pytestmark = pytest.mark.django_db(transaction=True)
