@@ -14,7 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import BaseChannelLayer, get_channel_layer
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -232,6 +233,14 @@ def _publish_on_commit(
 _local = threading.local()
 
 
+def channel_layer() -> BaseChannelLayer:
+    """The configured channel layer (rounds/settings.py always configures one)."""
+    layer = get_channel_layer()
+    if layer is None:
+        raise ImproperlyConfigured("CHANNEL_LAYERS has no default layer.")
+    return layer
+
+
 def _send(group: str, message: dict[str, Any]) -> None:
     """Publish now, or, inside `collecting_publications`, leave it for the async caller."""
     outbox = getattr(_local, "outbox", None)
@@ -239,7 +248,7 @@ def _send(group: str, message: dict[str, Any]) -> None:
         outbox.append((group, message))
         return
     try:
-        async_to_sync(get_channel_layer().group_send)(group, message)
+        async_to_sync(channel_layer().group_send)(group, message)
     except Exception:
         # Committed is committed: the sockets are caught up by their process's sweep.
         metrics.PUBLISH_FAILED.inc()
@@ -266,14 +275,14 @@ def collecting_publications(
 async def publish_all(publications: list[tuple[str, dict[str, Any]]]) -> None:
     """Publish in order; raises the channel layer's error (the caller logs it: the events
     are stored, and every process's sweep delivers what a lost publication left out)."""
-    layer = get_channel_layer()
+    layer = channel_layer()
     for group, message in publications:
         await layer.group_send(group, message)
 
 
 async def send_ephemeral(department_id: int, frame: dict[str, Any], origin: str) -> None:
     """Typing and the like: relayed to connected members, never stored."""
-    await get_channel_layer().group_send(
+    await channel_layer().group_send(
         department_group(department_id),
         {
             "type": "rounds.ephemeral",

@@ -79,10 +79,10 @@ class Process:
         metrics.SWEEPS.inc()
         consumers = list(self.consumers)
         departments = {d for c in consumers for d in c.delivered}
-        sessions = {c.scope.get("auth_session_id") for c in consumers} - {None}
+        sessions = {c.auth.session_id for c in consumers if c.auth is not None}
         heads, ended = await database_sync_to_async(read_state)(departments, sessions)
         for consumer in consumers:
-            if consumer.scope.get("auth_session_id") in ended:
+            if consumer.auth is not None and consumer.auth.session_id in ended:
                 # A logout or deactivation whose publication was lost: close as it would have.
                 metrics.SWEEP_SIGN_OUTS.inc()
                 await consumer.close(code=protocol.CLOSE_UNAUTHENTICATED)

@@ -17,7 +17,7 @@ from rounds.routing import websocket_urlpatterns  # noqa: E402
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": websocket_stack(URLRouter(websocket_urlpatterns)),
+        "websocket": websocket_stack(URLRouter(websocket_urlpatterns)),  # type: ignore[arg-type]  # Django's URLPattern, which URLRouter takes
     }
 )
 

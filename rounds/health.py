@@ -16,6 +16,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.layers import BaseChannelLayer, get_channel_layer
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
@@ -58,7 +59,8 @@ class _Probe:
                 # The consumers' own prefix: channels-redis lets one receiver at a time
                 # pop a process's messages, keyed by the part before "!", so a channel of
                 # another prefix waits behind an open socket's 5 s poll and times out.
-                self.channel = await layer.new_channel(prefix="specific")
+                # Both layers Rounds runs on (in-memory, Redis pub/sub) take a prefix.
+                self.channel = await layer.new_channel(prefix="specific")  # type: ignore[call-arg]  # the stubs' base class takes none
                 self.reader = asyncio.create_task(self._read(layer, self.channel))
             return self.channel
 
@@ -69,7 +71,7 @@ class _Probe:
             except Exception:  # the core layer raises while Redis is away
                 await asyncio.sleep(0.5)
                 continue
-            answer = self.answers.pop(message.get("nonce"), None)
+            answer = self.answers.pop(str(message.get("nonce")), None)
             if answer is not None and not answer.done():
                 answer.set_result(None)
 
@@ -97,6 +99,8 @@ CHECK_SECONDS = 1.0
 
 async def _check_channel_layer() -> dict[str, Any]:
     layer = get_channel_layer()
+    if layer is None:
+        raise ImproperlyConfigured("CHANNEL_LAYERS has no default layer.")
     loop = asyncio.get_running_loop()
     probe = _probes.get(loop) or _probes.setdefault(loop, _Probe())
     started = time.perf_counter()

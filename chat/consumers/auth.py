@@ -5,8 +5,12 @@ accepted and closed at once with 4401, so a client can tell "sign in again"
 from a network failure.
 """
 
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, cast
 
+from asgiref.typing import ASGIReceiveCallable, ASGISendCallable
 from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 from channels.security.websocket import OriginValidator
@@ -15,9 +19,29 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 
 from accounts.actions import SESSION_KEY, resolve_session, resolve_token
+from accounts.models import User
+
+if TYPE_CHECKING:
+    from channels.consumer import _ChannelScope
+    from channels.utils import _ChannelApplication
 
 
-def bearer_token(scope: dict[str, Any]) -> str | None:
+@dataclass(frozen=True)
+class SocketAuth:
+    """Who opened a socket, with which login, and until when it may stay open."""
+
+    user: User
+    session_id: int
+    expires_at: datetime
+
+
+def socket_auth(scope: Mapping[str, Any]) -> SocketAuth | None:
+    """The socket's login as RoundsAuthMiddleware found it; None for an anonymous one."""
+    auth = scope.get("rounds_auth")
+    return auth if isinstance(auth, SocketAuth) else None
+
+
+def bearer_token(scope: Mapping[str, Any]) -> str | None:
     for name, value in scope.get("headers", []):
         if name == b"authorization":
             header: str = value.decode("latin-1")
@@ -27,14 +51,14 @@ def bearer_token(scope: dict[str, Any]) -> str | None:
     return None
 
 
-class RoundsAuthMiddleware(BaseMiddleware):  # type: ignore[misc]  # channels is untyped
-    """Sets scope["user"], scope["auth_session_id"] and scope["auth_expires_at"].
+class RoundsAuthMiddleware(BaseMiddleware):
+    """Sets scope["rounds_auth"] (a `SocketAuth`, None when the socket is anonymous)
+    and, as Channels' own middleware does, scope["user"]."""
 
-    The last two are None when the socket is anonymous.
-    """
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
-        token = bearer_token(scope)
+    async def __call__(
+        self, scope: "_ChannelScope", receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> "_ChannelApplication":
+        token = bearer_token(cast(Mapping[str, Any], scope))
         if token is not None:
             auth_session = await database_sync_to_async(resolve_token)(token)
         else:
@@ -42,11 +66,13 @@ class RoundsAuthMiddleware(BaseMiddleware):  # type: ignore[misc]  # channels is
             auth_session_id = await session.aget(SESSION_KEY) if session is not None else None
             key = session.session_key if session is not None else None
             auth_session = await database_sync_to_async(resolve_session)(auth_session_id, key)
-        scope = dict(scope)
-        scope["user"] = auth_session.user if auth_session else AnonymousUser()
-        scope["auth_session_id"] = auth_session.pk if auth_session else None
-        scope["auth_expires_at"] = auth_session.expires_at if auth_session else None
-        return await super().__call__(scope, receive, send)
+        auth = None
+        if auth_session is not None:
+            auth = SocketAuth(auth_session.user, auth_session.pk, auth_session.expires_at)
+        # Rounds' own key is not among those the stubs' scope type lists.
+        authed: dict[str, Any] = {**scope, "rounds_auth": auth}
+        authed["user"] = auth.user if auth else AnonymousUser()
+        return await super().__call__(cast("_ChannelScope", authed), receive, send)
 
 
 def websocket_stack(inner: Any) -> OriginValidator:

@@ -28,8 +28,10 @@ from django.conf import settings
 from django.utils import timezone
 from pydantic import ValidationError
 
+from accounts.models import User
 from chat import actions as chat_actions
 from chat import redaction
+from chat.consumers.auth import socket_auth
 from chat.consumers.batching import Outcome, post_batcher
 from chat.consumers.limits import TokenBucket, connections
 from chat.events import department_group, dumps, send_ephemeral, session_group, user_group
@@ -56,7 +58,7 @@ def internal_error() -> RoundsError:
 POSTS_IN_FLIGHT = 32
 
 
-class RoundsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is untyped
+class RoundsConsumer(AsyncWebsocketConsumer):
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Run the message's handler, without Channels' per-message connection clean-up.
 
@@ -86,7 +88,8 @@ class RoundsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
     async def opening_failed(self) -> None:
         """The socket could not be set up (its departments unread): say so and close with
         4500; its disconnect() then releases it, and the client reconnects."""
-        logger.exception("opening a socket failed (user %s)", getattr(self.user, "pk", None))
+        user = getattr(self, "user", None)  # unset if it failed before the login was read
+        logger.exception("opening a socket failed (user %s)", getattr(user, "pk", None))
         await self.send_error(None, internal_error())
         await self.close(code=protocol.CLOSE_INTERNAL)
 
@@ -99,7 +102,7 @@ class RoundsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
         logger.warning("delivering %s failed; the sweep sends it later", kind, exc_info=True)
 
     async def connect(self) -> None:
-        self.user = self.scope["user"]
+        self.auth = socket_auth(self.scope)
         self.delivered: dict[int, int] = {}
         self.sent_after: dict[int, int] = {}
         self.thread_departments: dict[int, int] = {}
@@ -120,9 +123,10 @@ class RoundsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
         if process.draining:
             await self.close(code=protocol.CLOSE_RESTARTING)
             return
-        if not self.user.is_authenticated or self.scope.get("auth_session_id") is None:
+        if self.auth is None:
             await self.close(code=protocol.CLOSE_UNAUTHENTICATED)
             return
+        self.user: User = self.auth.user
         if not connections.open(self.user.pk, settings.ROUNDS_WS_MAX_CONNECTIONS_PER_USER):
             await self.send_error(
                 None,
@@ -139,13 +143,13 @@ class RoundsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
         self.bucket = TokenBucket(settings.ROUNDS_WS_RATE_PER_SECOND, settings.ROUNDS_WS_RATE_BURST)
         self.flood_strikes = 0
         # The socket lives no longer than the login it was opened with.
-        expires_in = (self.scope["auth_expires_at"] - timezone.now()).total_seconds()
+        expires_in = (self.auth.expires_at - timezone.now()).total_seconds()
         self.expiry = asyncio.get_running_loop().call_later(
             max(0.0, expires_in),
             lambda: asyncio.ensure_future(self.close(code=protocol.CLOSE_UNAUTHENTICATED)),
         )
         await self.join(user_group(self.user.pk))
-        await self.join(session_group(self.scope["auth_session_id"]))
+        await self.join(session_group(self.auth.session_id))
         # Join first, then read the event numbers: nothing published in between is lost.
         for department_id in await database_sync_to_async(room_actions.my_department_ids)(
             self.user
