@@ -13,7 +13,8 @@ from chat import actions as chat_actions
 from chat.consumers import batching
 from rooms import actions as room_actions
 from rounds.logs import JsonFormatter, bind
-from tests.chat.wsutil import (
+from tests.support import PASSWORD, issue_token, sealed
+from tests.support.sockets import (
     assert_closed,
     connect_with,
     finish,
@@ -22,7 +23,6 @@ from tests.chat.wsutil import (
     recv,
     token_for,
 )
-from tests.support import PASSWORD, issue_token, sealed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -14,8 +14,8 @@ from audit.actions import record, seal_all
 from chat.consumers import batching
 from core import protocol
 from rounds import metrics
-from tests.chat.wsutil import connect_as, finish, ok, post, post_frame, recv
 from tests.support import open_socket, sealed
+from tests.support.sockets import connect_as, finish, ok, post, post_frame, recv
 
 # The view reads the audit backlog through database_sync_to_async, which closes a
 # connection left inside a test transaction: these tests commit instead.

@@ -19,6 +19,7 @@ from chat.models import Event, Message, Receipt, Thread
 from core import protocol
 from rooms.models import Membership
 from tests.support import Hospital, connect, issue_token, open_socket, sealed
+from tests.support.sockets import token_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -86,10 +87,6 @@ def snapshot() -> dict[str, Any]:
         "events": Event.objects.count(),
         "memberships": Membership.objects.count(),
     }
-
-
-async def token_for(user: Any) -> str:
-    return await database_sync_to_async(issue_token)(user)
 
 
 async def setup(h: Hospital, role: str, action: str) -> tuple[Any, Any, dict[str, Any]]:

@@ -18,8 +18,8 @@ from channels.db import database_sync_to_async
 from audit.models import AuditEvent
 from chat.actions import check_post_message
 from rounds.text import check_storable, storable, unstorable_field
-from tests.chat.wsutil import assert_alive, connect_as, finish, next_id, recv
 from tests.support import Api, sealed
+from tests.support.sockets import assert_alive, connect_as, finish, next_id, recv
 
 SURROGATES = ["\ud800", "\udfff", "case \udc00 17"]
 UNSTORABLE = [*SURROGATES, "a\x00b"]

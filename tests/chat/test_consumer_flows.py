@@ -14,7 +14,8 @@ from chat.models import Receipt
 from core import protocol
 from core.crypto import decrypt_message
 from rooms import actions as room_actions
-from tests.chat.wsutil import (
+from tests.support import open_socket, rotate_room_key, sealed
+from tests.support.sockets import (
     assert_alive,
     assert_closed,
     assert_quiet,
@@ -29,7 +30,6 @@ from tests.chat.wsutil import (
     stored_counts,
     token_for,
 )
-from tests.support import open_socket, rotate_room_key, sealed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

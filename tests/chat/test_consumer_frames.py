@@ -16,7 +16,8 @@ from chat import actions as chat_actions
 from chat.actions import do_set_thread_closed
 from core import protocol
 from core.events import EventKind
-from tests.chat.wsutil import (
+from tests.support import open_socket, sealed
+from tests.support.sockets import (
     assert_alive,
     assert_closed,
     connect_as,
@@ -32,7 +33,6 @@ from tests.chat.wsutil import (
     stored_counts,
     token_for,
 )
-from tests.support import open_socket, sealed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -23,7 +23,8 @@ from chat.consumers import batching
 from chat.lifecycle import this_process
 from core import protocol
 from rounds import health
-from tests.chat.wsutil import (
+from tests.support import sealed
+from tests.support.sockets import (
     assert_alive,
     assert_closed,
     assert_quiet,
@@ -36,7 +37,6 @@ from tests.chat.wsutil import (
     recv,
     token_for,
 )
-from tests.support import sealed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

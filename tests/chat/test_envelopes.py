@@ -33,7 +33,15 @@ from core.crypto import (
 )
 from rooms import actions as room_actions
 from rooms.models import KeyWrap
-from tests.chat.wsutil import (
+from tests.support import (
+    PLAINTEXT,
+    Hospital,
+    keep_statement,
+    make_user,
+    rotate_room_key,
+    sealed,
+)
+from tests.support.sockets import (
     assert_alive,
     assert_quiet,
     connect_as,
@@ -43,14 +51,6 @@ from tests.chat.wsutil import (
     post_frame,
     recv,
     stored_counts,
-)
-from tests.support import (
-    PLAINTEXT,
-    Hospital,
-    keep_statement,
-    make_user,
-    rotate_room_key,
-    sealed,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -14,8 +14,8 @@ from chat.actions import Post, check_post_message, check_post_messages
 from chat.models import Event, Message, Thread
 from core.errors import RoundsError
 from rooms.models import Department
-from tests.chat.wsutil import connect_as, finish, ok, recv
 from tests.support import Hospital, sealed
+from tests.support.sockets import connect_as, finish, ok, recv
 
 pytestmark = pytest.mark.django_db
 

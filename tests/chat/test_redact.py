@@ -24,7 +24,8 @@ from core import protocol
 from core.errors import RoundsError
 from core.events import EventKind
 from rooms.actions import do_remove_member
-from tests.chat.wsutil import (
+from tests.support import Hospital, sealed
+from tests.support.sockets import (
     assert_alive,
     assert_quiet,
     connect_as,
@@ -34,7 +35,6 @@ from tests.chat.wsutil import (
     recv,
     resume,
 )
-from tests.support import Hospital, sealed
 from tests.support.uploads import published_frames
 
 REASON = "Posted in the wrong patient's thread"

@@ -15,7 +15,8 @@ from audit.models import AuditEvent
 from chat import actions as chat_actions
 from chat import events as chat_events
 from rooms import actions as room_actions
-from tests.chat.wsutil import (
+from tests.support import sealed
+from tests.support.sockets import (
     assert_quiet,
     connect_as,
     ok,
@@ -23,7 +24,6 @@ from tests.chat.wsutil import (
     recv,
     resume,
 )
-from tests.support import sealed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -15,8 +15,8 @@ from chat.models import Message, Thread
 from core import protocol
 from core.errors import RoundsError
 from media.models import Attachment, AttachmentKeyword, Keyword, Upload
-from tests.chat.wsutil import assert_alive, connect_as, expect_refused, ok, post_frame, recv
 from tests.support import Hospital, sealed
+from tests.support.sockets import assert_alive, connect_as, expect_refused, ok, post_frame, recv
 from tests.support.uploads import complete_upload, photo, post_photos, published_frames
 
 pytestmark = pytest.mark.django_db

@@ -9,9 +9,9 @@ from django.utils import timezone
 
 from chat.actions import do_create_thread, events_after
 from patients.models import Admission, Patient
-from tests.chat.wsutil import assert_quiet, connect_as, post, recv, resume
 from tests.retention.support import discharge, run
 from tests.support import sealed
+from tests.support.sockets import assert_quiet, connect_as, post, recv, resume
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

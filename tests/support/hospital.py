@@ -377,7 +377,7 @@ def sealed(
     the hospital's two is looked up in the database, which an async test
     cannot do: pass the thread dict or `department` there. The frame that
     carries the envelope must use the same `client_msg_id`
-    (tests/chat/wsutil.py's `post_frame` takes it from the envelope).
+    (tests/support/sockets.py's `post_frame` takes it from the envelope).
     """
     from chat.models import Thread
 
