@@ -220,7 +220,7 @@ def upload_digest(h: Hospital) -> dict[str, str]:
 
 def dans_case(h: Hospital) -> None:
     """compliance_dan's open case on the patient of Plastic surgery's thread."""
-    from tests.compliance.cases import open_case
+    from tests.support.cases import open_case
 
     vars(h)["_case_id"] = open_case(h.compliance_dan, patient_id=h.patient.pk).pk
 
@@ -228,7 +228,7 @@ def dans_case(h: Hospital) -> None:
 def fays_case_awaiting_approval(h: Hospital) -> None:
     """compliance_fay's case, opened while the institution required four-eyes."""
     from accounts.models import User
-    from tests.compliance.cases import open_case
+    from tests.support.cases import open_case
 
     case = open_case(User.objects.get(username="compliance_fay"), patient_id=h.patient.pk)
     case.four_eyes = True

@@ -25,9 +25,9 @@ from client.compliance_cli import _from, _to, format_review
 from client.compliance_key import compliance_key
 from client.errors import RoundsClientError
 from core.crypto import ChainHead, IdentityKeyPair, b64encode
-from tests.compliance.cases import open_case
 from tests.live.forgeries import chain_under
 from tests.support import Api, Hospital, sealed
+from tests.support.cases import open_case
 from tests.support.uploads import photo, post_photos
 
 pytestmark = pytest.mark.django_db

@@ -15,9 +15,8 @@ import pytest
 from audit.actions import record_many
 from audit.models import AuditEvent
 from compliance import access_export, access_report
-from tests.compliance.cases import open_case
-from tests.compliance.test_access_report import CASES, report_path
 from tests.support import Api, Hospital, assert_refused
+from tests.support.cases import CASES, open_case, report_path
 
 pytestmark = pytest.mark.django_db
 

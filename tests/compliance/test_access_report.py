@@ -15,18 +15,11 @@ from compliance.access_report import POSSIBLE
 from media.library import PhotoQuery, check_search_photos
 from media.uploads import check_download
 from patients.actions import check_get_patient
-from tests.compliance.cases import open_case, second_officer
-from tests.support.uploads import photo, post_photos
 from tests.support import Api, Hospital, assert_refused, sealed
+from tests.support.cases import CASES, open_case, report_path, second_officer
+from tests.support.uploads import photo, post_photos
 
 pytestmark = pytest.mark.django_db
-
-CASES = "/api/compliance/cases"
-
-
-def report_path(case: Any, patient: Any, query: str = "") -> str:
-    path = f"{CASES}/{case.pk}/patients/{patient.pk}/access-report"
-    return f"{path}?{query}" if query else path
 
 
 @pytest.fixture

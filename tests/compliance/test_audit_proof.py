@@ -11,8 +11,8 @@ from core.crypto.audit_proof import (
     leaf_hash,
     verify_inclusion,
 )
-from tests.compliance.cases import open_case, second_officer
 from tests.support import Api, assert_refused
+from tests.support.cases import open_case, second_officer
 
 pytestmark = pytest.mark.django_db
 

@@ -10,12 +10,10 @@ from audit.models import AuditEvent
 from compliance.actions import check_open_case
 from compliance.models import Case, CaseDeletionError
 from core.errors import RoundsError
-from tests.compliance.cases import open_case, second_officer
 from tests.support import Api, assert_refused
+from tests.support.cases import CASES, open_case, second_officer
 
 pytestmark = pytest.mark.django_db
-
-CASES = "/api/compliance/cases"
 
 
 def new_case(h, **extra: Any) -> dict[str, Any]:

@@ -12,14 +12,12 @@ from chat.actions import check_read_receipt
 from chat.redaction import check_redact_message
 from compliance import release, timeline
 from core.crypto import PublicIdentity, WrapRecord, decrypt_message, unwrap_room_key
-from tests.compliance.cases import open_case, second_officer
 from tests.support import Api, Hospital, assert_refused
+from tests.support.cases import CASES, open_case, second_officer
 from tests.support.posts import post
 from tests.support.uploads import photo, post_photos
 
 pytestmark = pytest.mark.django_db
-
-CASES = "/api/compliance/cases"
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ import pytest
 
 from compliance.actions import check_close_case
 from media.models import Upload
-from tests.compliance.cases import open_case
 from tests.support import audit_entries
+from tests.support.cases import open_case
 from tests.support.uploads import attach, sha
 
 DATA = bytes(range(256)) * 40  # 10,240 bytes

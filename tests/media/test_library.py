@@ -14,8 +14,8 @@ from audit.models import AuditEvent
 from chat.actions import do_create_thread
 from chat.models import Thread
 from media.models import Keyword
-from tests.compliance.cases import open_case
 from tests.support import Api, Hospital
+from tests.support.cases import open_case
 from tests.support.uploads import photo, post_photos
 
 pytestmark = pytest.mark.django_db

@@ -9,8 +9,8 @@ import pytest
 from chat.actions import check_history
 from chat.redaction import check_redact_message
 from media.models import Attachment
-from tests.compliance.cases import open_case
 from tests.support import Api, Hospital, audit_entries
+from tests.support.cases import open_case
 from tests.support.uploads import attach, photo, post_photos
 
 pytestmark = pytest.mark.django_db

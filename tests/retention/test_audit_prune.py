@@ -20,7 +20,7 @@ from chat.models import Thread
 from core.crypto.audit_proof import leaf_hash, verify_inclusion
 from retention import audit_prune
 from retention.actions import check_place_hold
-from tests.compliance.cases import open_case
+from tests.support.cases import open_case
 
 pytestmark = pytest.mark.django_db
 YEARS_AGO_7 = timedelta(days=7 * 365)

@@ -7,9 +7,9 @@ from audit.models import AuditEvent
 from chat.actions import do_create_thread
 from chat.models import Message, Thread
 from retention.models import HoldDeletionError, LegalHold, ThreadPurge
-from tests.compliance.cases import open_case, second_officer
 from tests.retention.support import crash_after_one_batch, run
 from tests.support import Api, assert_refused
+from tests.support.cases import open_case, second_officer
 from tests.support.posts import post
 from tests.support.uploads import photo, post_photos
 

@@ -16,7 +16,6 @@ ORIGIN = b"http://127.0.0.1:8000"
 
 async def open_socket(token: str | None, origin: bytes | None = ORIGIN, path: str = "/ws/"):
     """A WebsocketCommunicator through the full stack (origin check, session, auth)."""
-
     from rounds.asgi import application
 
     headers = []

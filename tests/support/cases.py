@@ -1,10 +1,12 @@
-"""Review cases for tests: opened through the use case, so every check runs."""
+"""Review cases: opened through the use case, so every check runs; the paths that name them."""
 
 from typing import Any
 
 from compliance.actions import check_open_case
 from compliance.models import Case
-from tests.support import make_user
+from tests.support.hospital import make_user
+
+CASES = "/api/compliance/cases"
 
 
 def second_officer() -> Any:
@@ -25,3 +27,9 @@ def open_case(officer: Any, reference: str = "INC-2026-042", **scope: Any) -> Ca
 def case_params(case: Case) -> dict[str, int]:
     """The query parameter a library request or a download names its case with."""
     return {"case": case.pk}
+
+
+def report_path(case: Any, patient: Any, query: str = "") -> str:
+    """The access report of `patient` under `case`, with `query` if any."""
+    path = f"{CASES}/{case.pk}/patients/{patient.pk}/access-report"
+    return f"{path}?{query}" if query else path
