@@ -26,7 +26,6 @@ from core.crypto import (
     ChainHead,
     IdentityKeyPair,
     RoomKey,
-    b64decode,
     b64encode,
     decrypt_message,
     encrypt_message,
@@ -52,6 +51,7 @@ from tests.support.sockets import (
     recv,
     stored_counts,
 )
+from tests.support.tamper import flip_b64
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -71,13 +71,6 @@ async def expect_refused_unstored(communicator, frame: dict[str, Any], code: str
     assert (await stored_counts(), await database_sync_to_async(_state)()) == before
     await assert_alive(communicator)
     return error
-
-
-def flip_b64(text: str, index: int) -> str:
-    """The same base64 field with one bit of byte `index` flipped."""
-    raw = bytearray(b64decode(text))
-    raw[index] ^= 0x01
-    return b64encode(bytes(raw))
 
 
 def flip_id(client_msg_id: str) -> str:

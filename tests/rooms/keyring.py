@@ -26,8 +26,6 @@ from core.crypto import (
     SignedKeyVersion,
     SignedStatement,
     WrapRecord,
-    b64decode,
-    b64encode,
     check_key_matches,
     replay_membership_chain,
     sign_statement,
@@ -226,13 +224,6 @@ def open_my_wraps(k: Keyed, name: str) -> dict[int, RoomKey]:
 
 
 EVERYONE = (*MEMBERS, COMPLIANCE)
-
-
-def flip_b64(text: str, index: int = 0) -> str:
-    """The same base64 field with one bit of byte `index` flipped."""
-    raw = bytearray(b64decode(text))
-    raw[index] ^= 1
-    return b64encode(bytes(raw))
 
 
 def department(k: Keyed) -> Department:

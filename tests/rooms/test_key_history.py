@@ -14,13 +14,13 @@ from tests.rooms.keyring import (
     COMPLIANCE,
     EVERYONE,
     Keyed,
-    flip_b64,
     keys_path,
     open_my_wraps,
     share_path,
     state,
 )
 from tests.support import assert_refused, audit_entries
+from tests.support.tamper import flip_b64
 
 pytestmark = pytest.mark.django_db
 

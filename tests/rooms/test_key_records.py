@@ -10,8 +10,9 @@ import pytest
 
 from core.crypto import CONTEXT_KEY_VERSION, ChainHead, RoomKey, SignedKeyVersion, b64encode
 from rooms.models import Department
-from tests.rooms.keyring import EVERYONE, Keyed, flip_b64, keys_path, state
+from tests.rooms.keyring import EVERYONE, Keyed, keys_path, state
 from tests.support import assert_refused
+from tests.support.tamper import flip_b64
 
 pytestmark = pytest.mark.django_db
 

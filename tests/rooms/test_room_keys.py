@@ -34,7 +34,6 @@ from tests.rooms.keyring import (
     EVERYONE,
     MEMBERS,
     Keyed,
-    flip_b64,
     keys_path,
     open_my_wraps,
     set_admin_key,
@@ -42,6 +41,7 @@ from tests.rooms.keyring import (
     state,
 )
 from tests.support import assert_refused, audit_entries
+from tests.support.tamper import flip_b64
 
 pytestmark = pytest.mark.django_db
 

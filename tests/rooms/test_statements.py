@@ -11,8 +11,9 @@ import pytest
 
 from accounts.models import IdentityKey
 from core.crypto import CONTEXT_STATEMENT, IdentityKeyPair, SignedStatement, sign_statement
-from tests.rooms.keyring import ADMIN, Keyed, flip_b64, set_admin_key, state
+from tests.rooms.keyring import ADMIN, Keyed, set_admin_key, state
 from tests.support import assert_refused
+from tests.support.tamper import flip_b64
 
 pytestmark = pytest.mark.django_db
 
