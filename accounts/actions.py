@@ -5,7 +5,8 @@ so django-axes counts every attempt and refuses a locked (username, IP)
 before the password is even looked at.
 """
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -151,3 +152,26 @@ def resolve_session(auth_session_id: Any, session_key: str | None) -> AuthSessio
         )
         .first()
     )
+
+
+@dataclass(frozen=True)
+class SocketAuth:
+    """A live login as a socket keeps it: who opened it, with which login, until when."""
+
+    user: User
+    session_id: int
+    expires_at: datetime
+
+
+def resolve_socket_auth(
+    token: str | None, auth_session_id: Any, session_key: str | None
+) -> SocketAuth | None:
+    """The live login a socket's handshake presents: its bearer token if it sent one,
+    else its browser session; None for neither."""
+    if token is not None:
+        auth_session = resolve_token(token)
+    else:
+        auth_session = resolve_session(auth_session_id, session_key)
+    if auth_session is None:
+        return None
+    return SocketAuth(auth_session.user, auth_session.pk, auth_session.expires_at)

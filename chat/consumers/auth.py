@@ -6,8 +6,6 @@ from a network failure.
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from asgiref.typing import ASGIReceiveCallable, ASGISendCallable
@@ -18,21 +16,11 @@ from channels.sessions import SessionMiddlewareStack
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 
-from accounts.actions import SESSION_KEY, resolve_session, resolve_token
-from accounts.models import User
+from accounts.actions import SESSION_KEY, SocketAuth, resolve_socket_auth
 
 if TYPE_CHECKING:
     from channels.consumer import _ChannelScope
     from channels.utils import _ChannelApplication
-
-
-@dataclass(frozen=True)
-class SocketAuth:
-    """Who opened a socket, with which login, and until when it may stay open."""
-
-    user: User
-    session_id: int
-    expires_at: datetime
 
 
 def socket_auth(scope: Mapping[str, Any]) -> SocketAuth | None:
@@ -59,16 +47,11 @@ class RoundsAuthMiddleware(BaseMiddleware):
         self, scope: "_ChannelScope", receive: ASGIReceiveCallable, send: ASGISendCallable
     ) -> "_ChannelApplication":
         token = bearer_token(cast(Mapping[str, Any], scope))
-        if token is not None:
-            auth_session = await database_sync_to_async(resolve_token)(token)
-        else:
-            session = scope.get("session")
-            auth_session_id = await session.aget(SESSION_KEY) if session is not None else None
-            key = session.session_key if session is not None else None
-            auth_session = await database_sync_to_async(resolve_session)(auth_session_id, key)
-        auth = None
-        if auth_session is not None:
-            auth = SocketAuth(auth_session.user, auth_session.pk, auth_session.expires_at)
+        auth_session_id, key = None, None
+        session = scope.get("session")
+        if token is None and session is not None:
+            auth_session_id, key = await session.aget(SESSION_KEY), session.session_key
+        auth = await database_sync_to_async(resolve_socket_auth)(token, auth_session_id, key)
         # Rounds' own key is not among those the stubs' scope type lists.
         authed: dict[str, Any] = {**scope, "rounds_auth": auth}
         authed["user"] = auth.user if auth else AnonymousUser()

@@ -28,7 +28,6 @@ from django.conf import settings
 from django.utils import timezone
 from pydantic import ValidationError
 
-from accounts.models import User
 from chat import actions as chat_actions
 from chat import redaction
 from chat.consumers.auth import socket_auth
@@ -126,7 +125,7 @@ class RoundsConsumer(AsyncWebsocketConsumer):
         if self.auth is None:
             await self.close(code=protocol.CLOSE_UNAUTHENTICATED)
             return
-        self.user: User = self.auth.user
+        self.user = self.auth.user
         if not connections.open(self.user.pk, settings.ROUNDS_WS_MAX_CONNECTIONS_PER_USER):
             await self.send_error(
                 None,
