@@ -1,6 +1,6 @@
 """`rounds compliance export` and `rounds verify-export` on a real daphne process.
 
-The ward of test_compliance_live.py (a thread with a redacted note and a
+The ward of tests/client/support.py (a thread with a redacted note and a
 photo, another with two notes); compliance_dan opens a case on the patient
 and exports it with the demo compliance key and an export signing key of
 the institution's. The bundle verifies; then each refusal on its own copy:
@@ -23,14 +23,7 @@ from PIL import Image
 
 from client.case_export import MANIFEST, SIGNATURE, write_manifest
 from core.crypto.audit_proof import canonical_record, chain_hash
-from tests.client.test_compliance_live import (
-    CAPTION,
-    NOTE,
-    REASON,
-    _make_ward,
-    alter,
-    open_case,
-)
+from tests.client.support import CAPTION, NOTE, REASON, alter, make_ward, open_case
 from tests.live.cli import run_rounds
 from tests.live.sdk import query
 from tests.live.servers import LiveCluster
@@ -44,7 +37,7 @@ PUBLIC = SIGNER.verify_key.encode().hex()
 @pytest.fixture(scope="module")
 def exported(cluster: LiveCluster, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The case exported once, as a folder and as a zip."""
-    ward = asyncio.run(_make_ward(cluster))
+    ward = asyncio.run(make_ward(cluster))
     root = tmp_path_factory.mktemp("export")
     signing_key = root / "export.key"
     signing_key.write_text(SIGNER.encode().hex() + "\n")
