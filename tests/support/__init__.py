@@ -1,10 +1,22 @@
-"""Test support: the helpers tests share, one copy each (tests/conftest.py only wires
-fixtures). Import from here: `from tests.support import Api, Hospital, sealed`.
+"""Test support: the helpers tests share, one copy each (a conftest.py only wires
+fixtures). What `__all__` below names is re-exported: `from tests.support import Api,
+Hospital, sealed`; import the rest from its module (`from tests.support.uploads import photo`).
 
 - hospital.py: the personas' hospital, its keys, signed statements and envelopes;
 - api.py: a persona's JSON API client and bearer token;
-- sockets.py: sockets through the full ASGI stack;
-- audit.py: reading the audit trail in assertions.
+- sockets.py: sockets through the full ASGI stack, and their frames validated;
+- audit.py: reading the audit trail in assertions;
+- posts.py: messages posted through the use case, with real envelopes;
+- uploads.py: an upload client, uploads made in the ORM, photo posts and their frames;
+- storage.py: the attachments' blob store, on disk or on a moto S3 server;
+- cases.py: compliance review cases opened through the use case, and their paths;
+- tamper.py: one bit flipped in a base64 field of signed material.
+
+Helpers of one folder stay in a plain module there (tests/browser/support.py,
+tests/client/support.py, tests/crypto/support.py, tests/retention/support.py,
+tests/rooms/keyring.py); tests/live/ holds the live daphne machinery (servers, SDK
+clients, forgeries, CLI) that tests/browser, tests/client and docs/capture_examples.py
+import too.
 """
 
 from tests.support.api import Api, assert_refused, issue_token
