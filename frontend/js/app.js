@@ -8,6 +8,9 @@ import * as c from "./crypto.js";
 import { get, post, setSignedOutHandler } from "./api.js";
 import { E2E } from "./e2e/index.js";
 /** @import { Pins } from "./pins.js" */
+/** @import { User } from "./e2e/index.js" */
+/** @import { Frame } from "./socket.js" */
+/** @import { Hello, History, LoginBody, Message, PhotoBody, Posted, Receipt, Redacted, Refusal, UserRef } from "./types/api.js" */
 import { wipeKeys } from "./keystore.js";
 import { loadPins, mismatches, serverInstitutionKeys, unconfirmed } from "./pins.js";
 import { RoundsSocket } from "./socket.js";
@@ -35,6 +38,27 @@ import { Reader } from "./compliance/reader.js";
  * A screen (docs/browser.md, "Layout"): render(app, ...route numbers, query).
  * @typedef {{el: HTMLElement, title?: string, back?: boolean, focus?: HTMLElement | null, unmount?: () => void}} Mounted
  * @typedef {{render: (app: App, ...params: any[]) => Mounted}} View
+ */
+
+/**
+ * A message as this browser keeps it (state.messages): the server's, with what opening
+ * it gave: its text (null when it could not be read: `error` says why), its photos body,
+ * the sender's signed clock; a redaction seen live names who redacted it.
+ * @typedef {Omit<Message, "redacted"> & {
+ *   text: string | null, body: PhotoBody | null, error: unknown, sentAt?: string,
+ *   duplicateOf?: number | null, redacted: Redaction | null,
+ *   pending?: undefined, failed?: undefined, photos?: undefined}} Entry
+ * @typedef {{at: string | null, by: number | UserRef}} Redaction
+ * A message of mine on its way (state.outbox), shown until the server's copy arrives.
+ * @typedef {{client_msg_id: string, text: string, photos: PhotoBody | null, thread: number,
+ *   sender: UserRef, created_at: string, pending: true, seq?: number, failed?: unknown,
+ *   id?: undefined, redacted?: undefined, sentAt?: undefined}} Pending
+ */
+
+/**
+ * The app while someone is signed in, as photos/photos.js takes it: it reads `state` and
+ * `e2e` as they are (a session that ended meanwhile fails there with a TypeError).
+ * @typedef {App & {state: State, e2e: E2E}} SignedIn
  */
 
 /** @type {[RegExp, View][]} */
@@ -125,16 +149,20 @@ export class App {
     }
   }
 
+  /** @param {string} hash */
   go(hash) {
     if (location.hash === hash) this.route();
     else location.hash = hash;
   }
 
+  /** @param {string} username @param {string} password */
   async signIn(username, password) {
+    /** @type {LoginBody} */
     const result = await post("/api/auth/login", { username, password });
     await this.startSession(result.user);
   }
 
+  /** @param {User} user as /api/auth/me gives it */
   async startSession(user) {
     this.state = new State(user);
     this.pins = await loadPins();
@@ -164,7 +192,7 @@ export class App {
     return user.is_admin ? "#/admin" : user.is_compliance_officer ? "#/compliance" : "#/keys";
   }
 
-  /** Routes open before this browser holds the user's keys: key set-up, an administrator's, an officer's. */
+  /** Routes open before this browser holds the user's keys: key set-up, an administrator's, an officer's. @param {string} hash */
   openWithoutKeys(hash) {
     const user = this.state?.user;
     if (hash === "#/keys") return true;
@@ -214,6 +242,7 @@ export class App {
     else this.route();
   }
 
+  /** @param {Hello} hello @param {{resumed: boolean}} info */
   async onHello(hello, { resumed }) {
     this.session.departments = new Map(hello.departments.map((d) => [d.id, d]));
     if (!resumed) {
@@ -226,6 +255,7 @@ export class App {
     if (this.openThread) this.markRead(this.openThread);
   }
 
+  /** @param {Frame} frame */
   async onEvent(frame) {
     this.endToEnd.observe(frame);
     if (frame.type === "message.redacted") {
@@ -239,17 +269,24 @@ export class App {
     if (frame.type === "message.new") {
       this.session.apply(frame);
       await this.addMessage(frame.message, frame.department);
-      if (frame.message.thread === this.openThread) this.markRead(this.openThread);
+      // Equal to a message's thread, so not null.
+      if (frame.message.thread === this.openThread) this.markRead(/** @type {number} */ (this.openThread));
       return;
     }
     this.session.apply(frame);
   }
 
-  /** Decrypt and keep a message once, whether it came live, by resume or from history. */
+  /**
+   * Decrypt and keep a message once, whether it came live, by resume or from history.
+   * @param {Message} message
+   * @param {number} department
+   * @returns {Promise<Entry>}
+   */
   async addMessage(message, department) {
     const list = this.session.threadMessages(message.thread);
     const known = list.get(message.seq);
     if (known && (known.text !== null || known.redacted)) return known;
+    /** @type {Entry} */
     const entry = { ...message, text: null, body: null, error: null };
     const mine = this.session.outbox.get(message.client_msg_id);
     if (message.redacted) {
@@ -267,9 +304,9 @@ export class App {
     } catch (error) {
       entry.error = error;
       // A duplicate is the first message delivered again: shown as such, pointing to it.
-      if (error.code === "duplicate") entry.duplicateOf = error.data?.message_id ?? null;
+      if (/** @type {Refusal} */ (error).code === "duplicate") entry.duplicateOf = /** @type {Refusal} */ (error).data?.message_id ?? null;
       // My own message just sent, whose key this device has not fetched back: its text is mine.
-      else if (mine && ["no_room_key", "network"].includes(error.code)) Object.assign(entry, { text: mine.text, body: mine.photos ?? null });
+      else if (mine && ["no_room_key", "network"].includes(/** @type {string} */ (/** @type {Refusal} */ (error).code))) Object.assign(entry, { text: mine.text, body: mine.photos ?? null });
     }
     this.session.outbox.delete(message.client_msg_id);
     list.set(message.seq, entry);
@@ -277,7 +314,12 @@ export class App {
     return entry;
   }
 
-  /** A message was redacted (by me, or an event): its text and photos go, a tombstone stays. */
+  /**
+   * A message was redacted (by me, or an event): its text and photos go, a tombstone stays.
+   * @param {number} thread
+   * @param {number} seq
+   * @param {Redaction} redacted
+   */
   redacted(thread, seq, redacted) {
     const entry = this.session.threadMessages(thread).get(seq);
     if (!entry) return; // not loaded: its history page will say it is redacted
@@ -286,20 +328,31 @@ export class App {
     this.session.changed("decrypted", { thread, seq });
   }
 
-  /** Redact a message (the sender's "Delete", a head's "Redact"); retained for compliance. */
+  /**
+   * Redact a message (the sender's "Delete", a head's "Redact"); retained for compliance.
+   * @param {number} thread
+   * @param {{id: number, seq: number}} message
+   * @param {string} [reason]
+   * @returns {Promise<Redacted>}
+   */
   async redact(thread, message, reason = "") {
+    /** @type {{type: "message.redact", message: number, reason?: string}} */
     const frame = { type: "message.redact", message: message.id };
     if (reason.trim()) frame.reason = reason.trim();
     await this.live.ready();
+    /** @type {Redacted} */
     const ack = await this.live.request(frame);
     this.redacted(ack.thread ?? thread, ack.seq ?? message.seq, { at: ack.redacted_at, by: { id: this.session.user.id, username: this.session.user.username } });
     return ack;
   }
 
+  /** @param {number} thread @param {number | null} [beforeSeq] @returns {Promise<History>} */
   async loadHistory(thread, beforeSeq = null) {
+    /** @type {{type: "history.fetch", thread: number, limit: number, before_seq?: number}} */
     const frame = { type: "history.fetch", thread, limit: 50 };
     if (beforeSeq) frame.before_seq = beforeSeq;
     await this.live.ready();
+    /** @type {History} */
     const page = await this.live.request(frame);
     const department = this.session.threads.get(thread)?.department;
     for (const message of page.messages) await this.addMessage(message, department);
@@ -310,10 +363,15 @@ export class App {
    * Encrypt and post; retried with the same id and envelope across reconnects, so never doubled.
    * A photo message passes its JSON `body` (what is encrypted), the `attachments` refs and the
    * `photos` body to show while it is pending; `text` is then the caption.
+   * @param {number} threadId
+   * @param {string} text
+   * @param {{body?: string, attachments?: object[] | null, photos?: PhotoBody | null}} [options]
+   * @returns {Promise<Posted>}
    */
   async send(threadId, text, { body = text, attachments = null, photos = null } = {}) {
     const thread = this.session.threads.get(threadId);
     const clientMsgId = c.newClientMsgId();
+    /** @type {Pending} */
     const pending = { client_msg_id: clientMsgId, text, photos, thread: threadId, sender: { id: this.session.user.id, username: this.session.user.username }, created_at: new Date().toISOString(), pending: true };
     this.session.outbox.set(clientMsgId, pending);
     this.session.changed("outbox", { thread: threadId });
@@ -324,25 +382,27 @@ export class App {
       for (;;) {
         await this.live.ready();
         try {
+          /** @type {{type: "message.post", thread: number, client_msg_id: string, envelope: typeof envelope, attachments?: object[]}} */
           const frame = { type: "message.post", thread: threadId, client_msg_id: clientMsgId, envelope };
           if (attachments) frame.attachments = attachments;
+          /** @type {Posted} */
           const ack = await this.live.request(frame);
           // Remembered like an envelope opened, so a server delivering it again is caught (R6).
           await this.endToEnd.sent(clientMsgId, envelope, ack.message_id).catch(() => {});
           pending.seq = ack.seq;
           return ack;
         } catch (error) {
-          if (["closed", "not_connected"].includes(error.code)) continue;
-          if (error.code === "internal_error" && (internalErrors += 1) <= 10) {
+          if (["closed", "not_connected"].includes(/** @type {string} */ (/** @type {Refusal} */ (error).code))) continue;
+          if (/** @type {Refusal} */ (error).code === "internal_error" && (internalErrors += 1) <= 10) {
             // Not stored, or stored without its ack: the same envelope and id again is safe.
             await new Promise((resolve) => setTimeout(resolve, 500 * internalErrors));
             continue;
           }
-          if (error.code === "timeout") {
+          if (/** @type {Refusal} */ (error).code === "timeout") {
             this.live.ws?.close(4000, "timeout");
             continue;
           }
-          if (error.code === "key_rotation_required" && !rekeyed) {
+          if (/** @type {Refusal} */ (error).code === "key_rotation_required" && !rekeyed) {
             rekeyed = true; // the refused envelope was not stored: a new one under the same id is safe
             envelope = await this.sealWhenReachable(body, { department: thread.department, thread: threadId, clientMsgId, fresh: true });
             continue;
@@ -357,24 +417,30 @@ export class App {
     }
   }
 
-  /** Seal a message; a room key fetch that fails offline waits for the network, then tries again. */
+  /**
+   * Seal a message; a room key fetch that fails offline waits for the network, then tries again.
+   * @param {string} text
+   * @param {Parameters<E2E["seal"]>[1]} options
+   */
   async sealWhenReachable(text, options) {
     for (;;) {
       try {
         return await this.endToEnd.seal(text, options);
       } catch (error) {
-        if (error.code !== "network") throw error;
+        if (/** @type {Refusal} */ (error).code !== "network") throw error;
         await new Promise((resolve) => setTimeout(resolve, 500));
         await this.live.ready();
       }
     }
   }
 
+  /** @param {number} threadId */
   async markRead(threadId) {
     if (document.visibilityState !== "visible" || !this.socket?.isOnline) return;
     const thread = this.session.threads.get(threadId);
     if (!thread || thread.last_seq <= this.session.myRead(threadId)) return;
     try {
+      /** @type {Receipt} */
       const result = await this.live.request({ type: "receipt.read", thread: threadId, up_to_seq: thread.last_seq });
       let receipts = this.session.receipts.get(threadId);
       if (!receipts) this.session.receipts.set(threadId, (receipts = new Map()));
@@ -386,6 +452,7 @@ export class App {
     }
   }
 
+  /** @param {number} threadId @param {boolean} active */
   async typing(threadId, active) {
     try {
       await this.live.request({ type: "typing", thread: threadId, active });
@@ -394,6 +461,7 @@ export class App {
     }
   }
 
+  /** @param {"connecting" | "online" | "offline"} state */
   showConnection(state) {
     const el = byId("conn");
     el.dataset.state = state;
@@ -411,7 +479,7 @@ export class App {
     try {
       await post("/api/auth/logout");
     } catch (error) {
-      ended = error.status === 401; // signed out already; a network error leaves the session open
+      ended = /** @type {Refusal} */ (error).status === 401; // signed out already; a network error leaves the session open
     }
     await this.wipe();
     toast(ended ? "Signed out. The keys were removed from this browser."
@@ -482,13 +550,14 @@ export class App {
     return new URLSearchParams(at < 0 ? "" : location.hash.slice(at + 1));
   }
 
-  /** A view's title once its data arrived; ignored if that view has left the screen meanwhile. */
+  /** A view's title once its data arrived; ignored if that view has left the screen meanwhile. @param {HTMLElement} el @param {string} title */
   retitle(el, title) {
     if (this.mounted?.el !== el) return;
     byId("title").textContent = title;
     document.title = `${title} — Rounds`;
   }
 
+  /** @param {View} view @param {number[]} params the route's numbers @param {URLSearchParams} [query] */
   mount(view, params, query = new URLSearchParams()) {
     this.mounted?.unmount?.();
     this.openThread = null;

@@ -9,6 +9,11 @@ import { get } from "./api.js";
 // What the server sends (departments, threads, messages, receipts, patients, members)
 // is typed `any` here: its shapes are the protocol's (docs/protocol.md).
 
+/**
+ * What `change` events carry: what changed, and where (`changed` below).
+ * @typedef {CustomEvent<{what: string, thread?: number, department?: number, seq?: number}>} ChangeEvent
+ */
+
 export class State extends EventTarget {
   /** @param {User} user */
   constructor(user) {
@@ -137,7 +142,7 @@ export class State extends EventTarget {
     return /** @type {any[]} */ (this.members.get(department)); // held: set just above, or before
   }
 
-  /** @param {number} department @param {{id: number, username: string}} user */
+  /** @param {number} department @param {{id: number, username?: string}} user the username, when known, if the member list lacks them */
   displayName(department, user) {
     const member = (this.members.get(department) || []).find((m) => m.user.id === user.id);
     return member?.user.display_name || user.username;
