@@ -9,7 +9,13 @@
 import { get, post } from "../api.js";
 import { h, fullTime, showError } from "../ui.js";
 
-/** In words, where a case stands: [data-status value, sentence]. */
+/** @import { Case, CaseScope, Refusal } from "../types/api.js" */
+
+/**
+ * In words, where a case stands: [data-status value, sentence].
+ * @param {Case} item
+ * @returns {["closed" | "awaiting" | "open", string]}
+ */
 export function caseStatus(item) {
   if (item.closed_at) return ["closed", `Closed by ${item.closed_by?.username ?? "?"} ${fullTime(item.closed_at)}`];
   if (item.awaits_approval) return ["awaiting", "Awaits a second officer's approval"];
@@ -17,7 +23,7 @@ export function caseStatus(item) {
   return ["open", "Open"];
 }
 
-/** The scope as a sentence: what the case covers (AND). */
+/** The scope as a sentence: what the case covers (AND). @param {CaseScope} scope */
 export function scopeText(scope) {
   const parts = [];
   if (scope.patient) parts.push(`patient no. ${scope.patient}`);
@@ -38,7 +44,7 @@ function field(id, label, input, hint = null) {
   return h("div", {}, h("label", { for: id }, label), input, hint ? h("p", { class: "muted", id: `${id}-hint` }, hint) : null);
 }
 
-/** A date field's day as an instant with its offset: the start of the day, or its end. */
+/** A date field's day as an instant with its offset: the start of the day, or its end. @param {string} value YYYY-MM-DD @param {boolean} end */
 function dayBound(value, end) {
   if (!value) return null;
   const [y, m, d] = value.split("-").map(Number);
@@ -46,6 +52,7 @@ function dayBound(value, end) {
   return when.toISOString();
 }
 
+/** @param {(opened: Case) => void} onOpened */
 function openForm(onOpened) {
   const reference = h("input", { id: "case-reference", name: "reference", required: true, maxlength: 64, autocomplete: "off" });
   const reason = h("textarea", { id: "case-reason", name: "reason", required: true, maxlength: 1000, rows: 3 });
@@ -58,9 +65,10 @@ function openForm(onOpened) {
   const submit = h("button", { type: "submit", class: "primary", id: "open-case" }, "Open the case");
   const form = h("form", {
     class: "stack", "aria-labelledby": "open-case-title",
-    onsubmit: async (event) => {
+    onsubmit: async (/** @type {SubmitEvent} */ event) => {
       event.preventDefault();
       showError(problem, null);
+      /** @type {{reference: string, reason: string, ipp?: string, department?: number, user?: number, date_from?: string | null, date_to?: string | null}} */
       const body = { reference: reference.value, reason: reason.value };
       if (ipp.value.trim()) body.ipp = ipp.value.trim();
       if (department.value.trim()) body.department = Number(department.value);
@@ -69,12 +77,13 @@ function openForm(onOpened) {
       if (to.value) body.date_to = dayBound(to.value, true);
       submit.disabled = true;
       try {
+        /** @type {Case} */
         const opened = await post("/api/compliance/cases", body);
         form.reset();
         onOpened(opened);
       } catch (error) {
         showError(problem, error);
-        if (error.status) problem.textContent = error.message; // the server names the field at fault
+        if (/** @type {Refusal} */ (error).status) problem.textContent = /** @type {Refusal} */ (error).message; // the server names the field at fault
       } finally {
         submit.disabled = false;
       }
@@ -100,7 +109,7 @@ export function render(app) {
   const problem = h("p", { class: "error", role: "alert", id: "cases-error" });
   const status = h("p", { class: "muted", role: "status", id: "cases-status" });
 
-  const act = async (path, done) => {
+  const act = async (/** @type {string} */ path, /** @type {string} */ done) => {
     showError(problem, null);
     try {
       await post(path);
@@ -111,7 +120,7 @@ export function render(app) {
     }
   };
 
-  const item = (c) => {
+  const item = (/** @type {Case} */ c) => {
     const [kind, text] = caseStatus(c);
     const mine = c.opened_by?.id === me.id;
     const approver = c.approved_by?.id === me.id;
@@ -139,6 +148,7 @@ export function render(app) {
 
   const draw = async () => {
     try {
+      /** @type {Case[]} */
       const cases = await get("/api/compliance/cases");
       list.replaceChildren(...(cases.length ? cases.map(item) : [h("li", { class: "muted" }, "No case yet.")]));
     } catch (error) {

@@ -15,14 +15,18 @@ import { caseStatus, scopeText } from "./compliance.js";
 
 const PATH = "/api/compliance/cases";
 
-/** The patient of a released thread: an object with its identity (or, from an older server, an id). */
+/** @import { Case, CaseThread, CaseThreads, PatientIdentity, Refusal, Timeline } from "../types/api.js" */
+/** @import { VerifiedDepartment } from "../compliance/reader.js" */
+
+/** The patient of a released thread: an object with its identity (or, from an older server, an id). @param {PatientIdentity | number} patient */
 export function patientText(patient) {
   if (patient && typeof patient === "object") return `${patientLabel(patient)} · IPP ${patient.ipp} · born ${birthDate(patient.birth_date)}`;
   return `Patient no. ${patient}`;
 }
 
-/** The case as its opener sees it, from the listing (there is no route for one case). */
+/** The case as its opener sees it, from the listing (there is no route for one case). @param {number} id */
 export async function findCase(id) {
+  /** @type {Case[]} */
   const cases = await get(`${PATH}`);
   const found = cases.find((c) => c.id === id);
   if (!found) throw Object.assign(new Error("Not found, or not one of your cases."), { code: "not_found" });
@@ -32,6 +36,9 @@ export async function findCase(id) {
 /**
  * The compliance key file form. `departments()` resolves to the verified departments
  * (reader.verifyDepartment) whose wraps to open; `done(result)` is told {opened, refused}.
+ * @param {import("../app.js").App} app
+ * @param {() => Promise<VerifiedDepartment[]>} departments
+ * @param {(result: {opened: number, refused: number}) => void} done
  */
 export function keyForm(app, departments, done) {
   const file = h("input", { id: "compliance-key-file", name: "compliance_key", type: "file", accept: ".key,text/plain" });
@@ -40,7 +47,7 @@ export function keyForm(app, departments, done) {
   file.addEventListener("change", () => showError(problem, null));
   return h("form", {
     class: "card stack", id: "key-form", "aria-labelledby": "key-title",
-    onsubmit: async (event) => {
+    onsubmit: async (/** @type {SubmitEvent} */ event) => {
       event.preventDefault();
       showError(problem, null);
       submit.disabled = true;
@@ -73,6 +80,7 @@ export function render(app, caseId) {
   const threads = h("ul", { class: "list", id: "case-threads", "aria-label": "Threads this case covers" });
   const keyStatus = h("p", { role: "status", id: "key-status" });
   const keyBox = h("div", { class: "stack" });
+  /** @type {CaseThread[]} */
   let listed = [];
 
   const describeKeys = () => {
@@ -86,6 +94,7 @@ export function render(app, caseId) {
     for (const t of listed) if (!firsts.has(t.department)) firsts.set(t.department, t.id);
     const verified = [];
     for (const threadId of firsts.values()) {
+      /** @type {Timeline} */
       const page = await get(`${PATH}/${caseId}/threads/${threadId}/timeline?limit=1`);
       verified.push(await app.review.verifyDepartment(page.department));
     }
@@ -106,11 +115,13 @@ export function render(app, caseId) {
       h("p", { class: "sub" }, `Scope: ${scopeText(item.scope)}`));
     app.retitle(el, `Case ${item.reference}`);
     try {
+      /** @type {CaseThreads} */
       const answer = await get(`${PATH}/${caseId}/threads`);
       listed = answer.threads;
     } catch (error) {
       showError(problem, error);
-      if (error.status) problem.textContent = `${error.message} (${error.code})`;
+      if (/** @type {Refusal} */ (error).status) problem.textContent =
+        `${/** @type {Refusal} */ (error).message} (${/** @type {Refusal} */ (error).code})`;
       return;
     }
     threads.replaceChildren(...(listed.length ? listed.map((t) => h("li", {}, h("a", {

@@ -17,10 +17,17 @@ const PAGE = 200;
 const MAX_PAGES = 50; // 10,000 messages: a narrower case beyond that
 const FAR = 10 * 60 * 1000;
 
+/** @import { MembershipRecord, PhotoBody, Refusal, StoredStatement, Timeline, TimelineAttachment, TimelineMessage, TimelineReceipt, UserRef } from "../types/api.js" */
+/** @import { ParsedEnvelope, Statement } from "../crypto.js" */
+/** @import { Reader, VerifiedDepartment } from "../compliance/reader.js" */
+
+/** @param {number} caseId @param {number} threadId */
 async function wholeTimeline(caseId, threadId) {
+  /** @type {Timeline[]} */
   const pages = [];
   let after = 0;
   for (let i = 0; i < MAX_PAGES; i++) {
+    /** @type {Timeline} */
     const page = await get(`/api/compliance/cases/${caseId}/threads/${threadId}/timeline?after_seq=${after}&limit=${PAGE}`);
     pages.push(page);
     if (!page.has_more || !page.messages.length) break;
@@ -37,10 +44,18 @@ async function wholeTimeline(caseId, threadId) {
   };
 }
 
-/** For each message, who had read up to it, and since when (the first receipt that covers it). */
+/** @typedef {Awaited<ReturnType<typeof wholeTimeline>>} WholeTimeline every page of a thread's timeline, as one */
+
+/**
+ * For each message, who had read up to it, and since when (the first receipt that covers it).
+ * @param {TimelineMessage[]} messages
+ * @param {TimelineReceipt[]} receipts
+ */
 function seenBy(messages, receipts) {
+  /** @type {Map<number, TimelineReceipt[]>} message id → receipts */
   const seen = new Map();
   for (const m of messages) {
+    /** @type {Map<number, TimelineReceipt>} user id → their first receipt covering it */
     const readers = new Map();
     for (const r of receipts) {
       if (r.up_to_seq < m.seq || r.user.id === m.sender.id) continue;
@@ -69,19 +84,22 @@ export function render(app, caseId, threadId) {
   let names = new Map();
   /** @type {import("../photos/photos.js").Keyword[]} */
   let terms = [];
-  /** @type {any} the whole timeline (wholeTimeline), once loaded */
+  // The whole timeline once loaded: nothing below is drawn before (casts to WholeTimeline say so).
+  /** @type {WholeTimeline | null} */
   let data = null;
   /** @type {import("../compliance/reader.js").VerifiedDepartment | null} */
   let department = null;
-  /** @type {any} anything thrown: the department's chain did not verify, and every message fails with it */
+  /** @type {Refusal | null} anything thrown: the department's chain did not verify, and every message fails with it */
   let chainError = null;
   keywords().then((k) => (terms = k)).catch(() => {});
 
-  const name = (id) => names.get(id) ?? `user ${id}`;
+  const name = (/** @type {number} */ id) => names.get(id) ?? `user ${id}`;
 
-  const photos = (m, body) => {
-    const records = data.attachments.filter((a) => a.message === m.id).sort((a, b) => a.position - b.position);
+  const photos = (/** @type {TimelineMessage} */ m, /** @type {PhotoBody} */ body) => {
+    /** @type {TimelineAttachment[]} */
+    const records = /** @type {WholeTimeline} */ (data).attachments.filter((a) => a.message === m.id).sort((a, b) => a.position - b.position);
     return h("div", { class: "photos" }, body.photos.map((photo, i) => {
+      /** @type {Partial<TimelineAttachment>} */
       const record = records[i] ?? {};
       const img = h("img", { alt: "" });
       const tags = (record.keywords ?? photo.keywords ?? []).map((k) => keywordLabel(terms, k));
@@ -103,7 +121,7 @@ export function render(app, caseId, threadId) {
     }));
   };
 
-  const membersWhen = (header) => {
+  const membersWhen = (/** @type {ParsedEnvelope | null} */ header) => {
     if (!header || !department) return null;
     const chain = department.chain;
     /** @type {[number, import("../crypto.js").Member][]} */
@@ -116,30 +134,32 @@ export function render(app, caseId, threadId) {
       h("p", {}, at.map(([id, m]) => `${name(id)}${m.role === "head" ? " (head)" : ""}`).join(", ") || "none"));
   };
 
-  const entry = (m, seen) => {
+  const entry = (/** @type {TimelineMessage} */ m, /** @type {TimelineReceipt[]} */ seen) => {
     const li = h("li", { class: "msg", dataset: { seq: m.seq, message: m.id } });
-    /** @type {any} */
+    /** @type {ReturnType<Reader["open"]> | null} */
     let opened = null;
-    /** @type {any} */
+    /** @type {Refusal | null} anything thrown */
     let failure = chainError;
     if (!failure) {
       try {
-        opened = app.review.open(m, data.thread.department);
+        opened = app.review.open(m, /** @type {WholeTimeline} */ (data).thread.department);
       } catch (error) {
-        failure = error;
+        failure = /** @type {Refusal} */ (error);
       }
     }
-    const check = failure ? failure.code ?? "error" : opened.text === null ? "signature_only" : "ok";
+    // Without a failure, open() returned: `opened` is set.
+    const check = failure ? failure.code ?? "error" : /** @type {ReturnType<Reader["open"]>} */ (opened).text === null ? "signature_only" : "ok";
     li.dataset.check = check;
     const meta = h("div", { class: "meta" }, h("strong", {}, m.sender.username),
       h("time", { datetime: m.created_at, title: fullTime(m.created_at) }, shortTime(m.created_at)));
     /** @type {(HTMLElement | null)[]} */
     const parts = [meta];
     if (m.redacted) {
-      const r = m.redacted;
+      // The id of who redacted it (a live event would name them), and a case's reasons.
+      const r = /** @type {{at: string, by: number | UserRef, right?: string | null, reason?: string}} */ (m.redacted);
       li.classList.add("redacted");
       parts.push(h("p", { class: "notice redaction" },
-        `Redacted by ${name(r.by?.id ?? r.by)} ${fullTime(r.at)}${r.right ? ` (as ${r.right})` : ""}`,
+        `Redacted by ${name(/** @type {Partial<UserRef>} */ (r.by)?.id ?? /** @type {number} */ (r.by))} ${fullTime(r.at)}${r.right ? ` (as ${r.right})` : ""}`,
         r.reason ? ` — reason: “${r.reason}”` : " — no reason given"));
     }
     if (opened?.text !== null && opened) {
@@ -152,7 +172,7 @@ export function render(app, caseId, threadId) {
     }
     const result = failure
       ? h("p", { class: "error check", dataset: { code: failure.code ?? "" } }, `Check failed: ${explain(failure)}`)
-      : h("p", { class: "sub check" }, `Signature verified: ${m.sender.username}, a member at statement ${opened.header.chain_seq}, key version ${opened.header.key_version}`);
+      : h("p", { class: "sub check" }, `Signature verified: ${m.sender.username}, a member at statement ${/** @type {ReturnType<Reader["open"]>} */ (opened).header.chain_seq}, key version ${/** @type {ReturnType<Reader["open"]>} */ (opened).header.key_version}`);
     parts.push(result);
     if (seen.length) {
       parts.push(h("p", { class: "sub seen-by" }, `Seen by ${seen.map((r) => `${r.user.username} ${fullTime(r.read_at)}`).join(", ")}`));
@@ -166,12 +186,12 @@ export function render(app, caseId, threadId) {
   const drawMembership = () => {
     if (!department) return;
     const chain = department.chain;
-    const statements = department.raw.chain.statements.map((s) => s.signed.statement);
+    const statements = department.raw.chain.statements.map((/** @type {StoredStatement} */ s) => s.signed.statement);
     members.replaceChildren(h("summary", {}, `Membership: ${chain.members.size} member${chain.members.size === 1 ? "" : "s"} now, ${statements.length} signed statements (verified)`),
-      h("ol", { class: "sub", "aria-label": "Signed membership statements" }, statements.map((s) => h("li", {},
+      h("ol", { class: "sub", "aria-label": "Signed membership statements" }, statements.map((/** @type {Statement} */ s) => h("li", {},
         `${s.kind} ${name(s.subject_user)} (${s.role}), signed by ${s.signer_user === null ? "the institution's admin key" : name(s.signer_user)}, ${fullTime(s.issued_at)}`))),
       h("h3", {}, "Membership records"),
-      h("ul", { class: "sub", "aria-label": "Membership records" }, department.raw.memberships.map((r) => h("li", {},
+      h("ul", { class: "sub", "aria-label": "Membership records" }, department.raw.memberships.map((/** @type {MembershipRecord} */ r) => h("li", {},
         `${r.user.username} (${r.role}): admitted ${fullTime(r.admitted_at)}${r.admitted_by ? ` by ${name(r.admitted_by)}` : ""}`
         + (r.removed_at ? `, removed ${fullTime(r.removed_at)}${r.removed_by ? ` by ${name(r.removed_by)}` : ""}` : "")))));
   };
@@ -189,13 +209,14 @@ export function render(app, caseId, threadId) {
   };
 
   const drawMessages = () => {
-    const seen = seenBy(data.messages, data.receipts);
-    list.replaceChildren(...data.messages.map((m) => entry(m, seen.get(m.id))));
-    if (!data.messages.length) list.append(h("li", { class: "muted" }, "No message in this case's dates."));
+    const seen = seenBy(/** @type {WholeTimeline} */ (data).messages, /** @type {WholeTimeline} */ (data).receipts);
+    // seenBy lists every message, if only with nobody.
+    list.replaceChildren(.../** @type {WholeTimeline} */ (data).messages.map((m) => entry(m, /** @type {TimelineReceipt[]} */ (seen.get(m.id)))));
+    if (!(/** @type {WholeTimeline} */ (data).messages.length)) list.append(h("li", { class: "muted" }, "No message in this case's dates."));
     drawVersions();
     if (!department) return; // drawn once the department verified
-    const missing = app.review.missingKeys(department);
-    keyBox.replaceChildren(missing.length ? keyForm(app, async () => [department], () => drawMessages()) : h("p", { class: "muted", role: "status", id: "keys-held" }, "Every conversation key of this thread is open in this browser."));
+    const missing = app.review.missingKeys(department); // department: verified, and never unset after
+    keyBox.replaceChildren(missing.length ? keyForm(app, async () => [/** @type {VerifiedDepartment} */ (department)], () => drawMessages()) : h("p", { class: "muted", role: "status", id: "keys-held" }, "Every conversation key of this thread is open in this browser."));
   };
 
   const el = h("div", { class: "stack", id: "compliance-thread" }, head, problem, keyBox, list, members, versions);
@@ -206,7 +227,8 @@ export function render(app, caseId, threadId) {
     } catch (error) {
       head.replaceChildren();
       showError(problem, error);
-      if (error.status) problem.textContent = `${error.message} (${error.code})`;
+      if (/** @type {Refusal} */ (error).status) problem.textContent =
+        `${/** @type {Refusal} */ (error).message} (${/** @type {Refusal} */ (error).code})`;
       return;
     }
     const t = data.thread;
@@ -224,10 +246,10 @@ export function render(app, caseId, threadId) {
       department = await app.review.verifyDepartment(data.department);
     } catch (error) {
       // The chain does not verify: every message is listed, each with the check that failed.
-      chainError = error;
+      chainError = /** @type {Refusal} */ (error);
       showError(problem, error);
       const seen = seenBy(data.messages, data.receipts);
-      list.replaceChildren(...data.messages.map((m) => entry(m, seen.get(m.id))));
+      list.replaceChildren(...data.messages.map((m) => entry(m, /** @type {TimelineReceipt[]} */ (seen.get(m.id)))));
       return;
     }
     drawMembership();
