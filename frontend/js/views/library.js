@@ -16,17 +16,23 @@ import { CONSENTS, ImageUrls, keywordLabel, keywords, openItem } from "../photos
 import { h, dayTime, explain, patientLabel } from "../ui.js";
 import { openViewer } from "./viewer.js";
 
+/** @import { App, SignedIn } from "../app.js" */
+/** @import { Keyword } from "../photos/photos.js" */
+/** @import { BodyPhoto, Case, LibraryItem, PhotoPage } from "../types/api.js" */
+
 const PAGE = 30;
+/** @type {Record<string, string>} */
 const CATEGORIES = { site: "Site", context: "Context" };
-const ORDER = (category) => ({ site: 0, context: 1 })[category] ?? 2;
+const ORDER = (/** @type {string} */ category) => /** @type {Record<string, number>} */ ({ site: 0, context: 1 })[category] ?? 2;
 
 /**
  * One library item as a tile: thumbnail, date, keywords (and the patient when asked).
- * @param {any} app
+ * @param {App} app
  * @param {ImageUrls} urls
- * @param {any} item
- * @param {{showPatient?: boolean, list?: any[], open?: (app: any, item: any) => Promise<any>}} [options]
- *   `list`: the items shown with it, for the viewer's comparison
+ * @param {LibraryItem} item
+ * @param {{showPatient?: boolean, list?: Keyword[], open?: (app: SignedIn, item: LibraryItem) => BodyPhoto | Promise<BodyPhoto>}} [options]
+ *   `list`: the keyword nomenclature, for the labels; `open`: the item's body photo
+ *   (photos.js openItem, or a compliance officer's reader)
  */
 export function libraryTile(app, urls, item, { showPatient = true, list = [], open = openItem } = {}) {
   const img = h("img", { alt: "" });
@@ -36,7 +42,7 @@ export function libraryTile(app, urls, item, { showPatient = true, list = [], op
     "aria-label": `Photo of ${patientLabel(item.patient)} taken ${dayTime(item.captured_at)}${item.keywords.length ? `, ${item.keywords.map((k) => keywordLabel(list, k)).join(", ")}` : ""}`,
     onclick: async () => {
       try {
-        const photo = await open(app, item);
+        const photo = await open(/** @type {SignedIn} */ (app), item);
         // Under a case there is no comparison: the patient's other photos are not the case's.
         openViewer(app, urls, { photo, senderName: app.session.displayName(item.department, item.sender), patient: open === openItem ? item.patient.id : null });
       } catch (error) {
@@ -46,7 +52,7 @@ export function libraryTile(app, urls, item, { showPatient = true, list = [], op
     },
   }, img, h("span", { class: "tile-date" }, dayTime(item.captured_at)), who,
   h("span", { class: "tile-tags" }, item.keywords.map((k) => keywordLabel(list, k)).join(" · ")));
-  Promise.resolve().then(() => open(app, item)).then((photo) => urls.url(photo)).then((url) => {
+  Promise.resolve().then(() => open(/** @type {SignedIn} */ (app), item)).then((photo) => urls.url(photo)).then((url) => {
     img.src = url;
     tile.classList.add("ready");
   }).catch((error) => {
@@ -65,7 +71,7 @@ export function render(app, query) {
   const officer = Boolean(state.user.is_compliance_officer && app.reader);
   const caseId = officer ? Number(query.get("case")) || null : null;
   const urls = new ImageUrls({ caseId });
-  const open = caseId ? (_, item) => app.review.photoOf(item) : openItem;
+  const open = caseId ? (/** @type {unknown} */ _, /** @type {LibraryItem} */ item) => app.review.photoOf(item) : openItem;
   /** @type {HTMLSelectElement | null} */
   const casePicker = officer ? h("select", { id: "lib-case", name: "case", onchange: () => {
     const params = filters();
@@ -90,8 +96,9 @@ export function render(app, query) {
   const grid = h("ul", { class: "grid", id: "library-grid", "aria-label": "Photos", "aria-live": "polite" });
   const status = h("p", { class: "muted", role: "status" });
   const more = h("button", { type: "button", id: "load-more", hidden: true }, "Load more");
-  /** @type {any[]} the items listed so far, for the viewer's comparison */
+  /** @type {Keyword[]} the keyword nomenclature, once loaded */
   let list = [];
+  /** @type {string | null} */
   let cursor = null;
   let generation = 0;
 
@@ -112,6 +119,7 @@ export function render(app, query) {
     keywordSummary.textContent = n ? `Keywords (${n} chosen, all required)` : "Keywords";
   };
 
+  /** @param {{reset: boolean}} options reset: from the first page, with the filters as they are now */
   const load = async ({ reset }) => {
     const mine = reset ? ++generation : generation;
     const params = filters();
@@ -129,6 +137,7 @@ export function render(app, query) {
     status.textContent = "Loading…";
     more.disabled = true;
     try {
+      /** @type {PhotoPage} */
       const page = await get(`/api/library/photos?${params}`);
       if (mine !== generation) return;
       grid.append(...page.items.map((item) => libraryTile(app, urls, item, { showPatient: !patientId, list, open })));
@@ -169,7 +178,7 @@ export function render(app, query) {
   };
 
   const active = ["department", "date_from", "date_to", "consent", "keyword"].some((k) => query.has(k));
-  const form = h("form", { class: "stack", "aria-label": "Filters", onsubmit: (event) => {
+  const form = h("form", { class: "stack", "aria-label": "Filters", onsubmit: (/** @type {SubmitEvent} */ event) => {
     event.preventDefault();
     load({ reset: true });
   } },
@@ -183,7 +192,7 @@ export function render(app, query) {
   h("button", { type: "submit", class: "primary" }, "Show photos"));
   // With a patient chosen, the grid comes first on a phone; the filters are a tap away.
   if (casePicker) {
-    get("/api/compliance/cases").then((cases) => {
+    get("/api/compliance/cases").then((/** @type {Case[]} */ cases) => {
       const releasing = cases.filter((item) => caseStatus(item)[0] === "open" && item.opened_by?.id === state.user.id);
       casePicker.append(...releasing.map((item) => h("option", { value: item.id, selected: item.id === caseId }, `${item.reference} — ${item.reason.slice(0, 60)}`)));
     }).catch((error) => (status.textContent = explain(error)));
@@ -201,7 +210,7 @@ export function render(app, query) {
     }
     keywordArea.replaceChildren(...[...groups].sort((a, b) => ORDER(a[0]) - ORDER(b[0])).map(([category, items]) => h("fieldset", { class: "choices" },
       h("legend", {}, CATEGORIES[category] || category),
-      h("div", { class: "chips" }, items.map((k) => h("label", { class: "chip" },
+      h("div", { class: "chips" }, items.map((/** @type {Keyword} */ k) => h("label", { class: "chip" },
         h("input", { type: "checkbox", name: "keyword", value: k.code, checked: wanted.has(k.code), onchange: drawSummary }), k.label))))));
     drawSummary();
   }).catch((error) => keywordArea.replaceChildren(h("p", { class: "error" }, explain(error)))).finally(() => load({ reset: true }));

@@ -7,18 +7,31 @@ import { PhotoRefused, captureFrame, preparePhoto } from "../photos/prepare.js";
 import { CONSENTS, ImageUrls, MAX_PHOTOS, keywords, sendPhotos } from "../photos/photos.js";
 import { h, explain, fullTime } from "../ui.js";
 
+/** @import { SignedIn } from "../app.js" */
+/** @import { Keyword } from "../photos/photos.js" */
+/** @import { PreparedPhoto } from "../photos/prepare.js" */
+/** @import { Refusal } from "../types/api.js" */
+
+/** @type {Record<string, string>} */
 const CATEGORIES = { site: "Site", context: "Context" };
 // Where on the body first, then why the photo was taken; unknown categories last.
-const ORDER = (category) => ({ site: 0, context: 1 })[category] ?? 2;
+const ORDER = (/** @type {string} */ category) => /** @type {Record<string, number>} */ ({ site: 0, context: 1 })[category] ?? 2;
 
+/** @param {number} bytes */
 function megabytes(bytes) {
   return (bytes / (1024 * 1024)).toFixed(1);
 }
 
-/** Open the sheet for a thread; resolves when it closes. */
+/**
+ * Open the sheet for a thread; resolves when it closes.
+ * @param {import("../app.js").App} app
+ * @param {number} threadId
+ * @returns {Promise<void>}
+ */
 export function openPhotoSheet(app, threadId) {
   const urls = new ImageUrls();
-  const chosen = []; // prepared photos
+  /** @type {(PreparedPhoto & {url?: string})[]} */
+  const chosen = []; // prepared photos, with their thumbnail's blob: URL
   /** @type {MediaStream | null} */
   let stream = null;
   let busy = false;
@@ -65,13 +78,14 @@ export function openPhotoSheet(app, threadId) {
     send.textContent = chosen.length > 1 ? `Send ${chosen.length} photos` : "Send photo";
   };
 
-  const add = async (prepare) => {
+  const add = async (/** @type {() => Promise<PreparedPhoto>} */ prepare) => {
     if (chosen.length >= MAX_PHOTOS) {
       error.textContent = `At most ${MAX_PHOTOS} photos in one message.`;
       return;
     }
     error.textContent = "";
     try {
+      /** @type {PreparedPhoto & {url?: string}} */
       const photo = await prepare();
       photo.url = urls.local(photo.thumbnail);
       chosen.push(photo);
@@ -115,11 +129,13 @@ export function openPhotoSheet(app, threadId) {
     }
     keywordArea.replaceChildren(...[...groups].sort((a, b) => ORDER(a[0]) - ORDER(b[0])).map(([category, terms]) => h("fieldset", { class: "choices" },
       h("legend", {}, CATEGORIES[category] || category),
-      h("div", { class: "chips" }, terms.map((k) => h("label", { class: "chip" },
+      h("div", { class: "chips" }, terms.map((/** @type {Keyword} */ k) => h("label", { class: "chip" },
         h("input", { type: "checkbox", name: "keyword", value: k.code }), k.label))))));
   }).catch((e) => keywordArea.replaceChildren(h("p", { class: "error" }, `Keywords could not be loaded: ${explain(e)}`)));
 
+  /** @type {(value: void) => void} */
   let done;
+  /** @type {Promise<void>} */
   const finished = new Promise((resolve) => (done = resolve));
   const close = () => {
     cancelled = busy;
@@ -144,24 +160,25 @@ export function openPhotoSheet(app, threadId) {
     progressArea.hidden = false;
     stopCamera();
     try {
-      await sendPhotos(app, threadId, chosen, {
+      // Open from a conversation, so signed in.
+      await sendPhotos(/** @type {SignedIn} */ (app), threadId, chosen, {
         keywords: codes, consent: scope, text: caption.value.trim(),
         onProgress: (sent, total, phase) => {
           if (cancelled) throw new DOMException("cancelled", "AbortError");
           const percent = Math.floor((100 * sent) / total);
           progress.value = percent;
-          progressText.textContent = {
+          progressText.textContent = /** @type {Record<string, string>} */ ({
             encrypt: "Encrypting on this device…",
             upload: `Uploading ${percent}% (${megabytes(sent)} of ${megabytes(total)} MB)`,
             post: "Posting…",
-          }[phase];
+          })[phase];
         },
       });
       busy = false;
       close();
     } catch (e) {
       busy = false;
-      if (e.name === "AbortError") return;
+      if (/** @type {Refusal} */ (e).name === "AbortError") return;
       drawPreviews();
       error.textContent = `Not sent: ${explain(e)}`;
     }

@@ -8,10 +8,12 @@ import { ImageUrls, keywords } from "../photos/photos.js";
 import { h, explain, birthDate, patientLabel } from "../ui.js";
 import { libraryTile } from "./library.js";
 
+/** @import { LibraryItem, PhotoPage } from "../types/api.js" */
+
 const PAGE = 200;
 const MAX_PAGES = 20; // 4,000 photos in a week is beyond any department; stop there and say so
 
-/** ISO week "2026-W48" of a date. */
+/** ISO week "2026-W48" of a date. @param {Date} date */
 export function isoWeek(date) {
   const d = new Date(Date.UTC(date.getFullYear(), date.getMonth(), date.getDate()));
   const day = d.getUTCDay() || 7;
@@ -21,7 +23,7 @@ export function isoWeek(date) {
   return `${year}-W${String(week).padStart(2, "0")}`;
 }
 
-/** Monday and Sunday ("YYYY-MM-DD") of an ISO week. */
+/** Monday and Sunday ("YYYY-MM-DD") of an ISO week. @param {string} week @returns {[string, string]} */
 export function weekDays(week) {
   const match = /^(\d{4})-W(\d\d)$/.exec(week);
   if (!match) throw new RangeError(`not an ISO week: ${week}`);
@@ -31,10 +33,11 @@ export function weekDays(week) {
   monday.setUTCDate(jan4.getUTCDate() - ((jan4.getUTCDay() || 7) - 1) + (number - 1) * 7);
   const sunday = new Date(monday);
   sunday.setUTCDate(monday.getUTCDate() + 6);
-  const iso = (d) => d.toISOString().slice(0, 10);
+  const iso = (/** @type {Date} */ d) => d.toISOString().slice(0, 10);
   return [iso(monday), iso(sunday)];
 }
 
+/** @param {string} week @param {number} by weeks, forward or back */
 function shiftWeek(week, by) {
   const [monday] = weekDays(week);
   const d = new Date(`${monday}T12:00:00Z`);
@@ -42,7 +45,7 @@ function shiftWeek(week, by) {
   return isoWeek(new Date(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()));
 }
 
-const longDate = (iso) => new Date(`${iso}T12:00:00`).toLocaleDateString([], { day: "numeric", month: "short", year: "numeric" });
+const longDate = (/** @type {string} */ iso) => new Date(`${iso}T12:00:00`).toLocaleDateString([], { day: "numeric", month: "short", year: "numeric" });
 
 /**
  * @param {import("../app.js").App} app
@@ -70,12 +73,15 @@ export function render(app, departmentId, query) {
     groups.replaceChildren();
     try {
       const list = await keywords().catch(() => []);
+      /** @type {LibraryItem[]} */
       const items = [];
+      /** @type {string | null} */
       let cursor = null;
       let pages = 0;
       do {
         const params = new URLSearchParams({ department: String(departmentId), date_from: from, date_to: to, limit: String(PAGE) });
         if (cursor) params.set("cursor", cursor);
+        /** @type {PhotoPage} */
         const page = await get(`/api/library/photos?${params}`);
         if (mine !== generation) return;
         items.push(...page.items);
@@ -97,7 +103,7 @@ export function render(app, departmentId, query) {
           h("span", { class: "sub" }, ` · born ${birthDate(patient.birth_date)} · IPP ${patient.ipp}`)),
         h("a", { class: "button", href: `#/library?patient=${patient.id}` }, "All photos")),
       h("p", { class: "muted" }, `${photos.length} photo${photos.length === 1 ? "" : "s"} this week`),
-      h("ul", { class: "grid" }, photos.map((item) => libraryTile(app, urls, item, { showPatient: false, list }))))));
+      h("ul", { class: "grid" }, photos.map((/** @type {LibraryItem} */ item) => libraryTile(app, urls, item, { showPatient: false, list }))))));
     } catch (error) {
       if (mine === generation) status.textContent = explain(error);
     }
@@ -109,7 +115,7 @@ export function render(app, departmentId, query) {
       load();
     }
   });
-  const step = (by, label) => h("button", { type: "button", onclick: () => {
+  const step = (/** @type {number} */ by, /** @type {string} */ label) => h("button", { type: "button", onclick: () => {
     week = shiftWeek(week, by);
     load();
   } }, label);

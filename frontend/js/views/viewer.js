@@ -7,6 +7,15 @@ import { get } from "../api.js";
 import { consentLabel, keywordLabel, keywords, openItem } from "../photos/photos.js";
 import { h, dayTime, explain, fullTime } from "../ui.js";
 
+/** @import { App, SignedIn } from "../app.js" */
+/** @import { ImageUrls, Keyword } from "../photos/photos.js" */
+/** @import { BodyPhoto, PhotoPage } from "../types/api.js" */
+
+/**
+ * A photo on screen: a body photo, who sent it, and its patient (the comparison's).
+ * @typedef {{photo: BodyPhoto, senderName?: string, patient?: number | null, department?: number}} Shown
+ */
+
 const MIN_ZOOM = 1;
 const MAX_ZOOM = 8;
 
@@ -24,7 +33,7 @@ function zoomStage(label, onZoom = () => {}) {
     const fit = Math.min(stage.clientWidth / img.naturalWidth, stage.clientHeight / img.naturalHeight, 1);
     return img.naturalWidth * fit;
   };
-  const setZoom = (value, cx = stage.clientWidth / 2, cy = stage.clientHeight / 2) => {
+  const setZoom = (/** @type {number} */ value, cx = stage.clientWidth / 2, cy = stage.clientHeight / 2) => {
     const next = Math.min(MAX_ZOOM, Math.max(MIN_ZOOM, value));
     const ratio = next / zoom;
     // Keep the point under the fingers (or the centre) where it is.
@@ -73,7 +82,7 @@ function zoomStage(label, onZoom = () => {}) {
       stage.scrollTop -= now.y - last.y;
     }
   });
-  const up = (event) => {
+  const up = (/** @type {PointerEvent} */ event) => {
     pointers.delete(event.pointerId);
     if (pointers.size < 2) pinch = null;
   };
@@ -86,12 +95,13 @@ function zoomStage(label, onZoom = () => {}) {
     else return;
     event.preventDefault();
   });
-  return { el: stage, img, setZoom: (v) => setZoom(v), zoom: () => zoom, stop: () => resize.disconnect() };
+  return { el: stage, img, setZoom: (/** @type {number} */ v) => setZoom(v), zoom: () => zoom, stop: () => resize.disconnect() };
 }
 
+/** @param {ReturnType<typeof zoomStage>[]} stages zoomed together */
 function zoomButtons(stages) {
   const level = h("span", { class: "zoom-level", "aria-live": "polite" }, "100%");
-  const apply = (factor) => {
+  const apply = (/** @type {number | null} */ factor) => {
     for (const s of stages) s.setZoom(factor === null ? 1 : s.zoom() * factor);
     level.textContent = `${Math.round(stages[0].zoom() * 100)}%`;
   };
@@ -107,6 +117,7 @@ function zoomButtons(stages) {
   };
 }
 
+/** @param {Shown} shown @param {Keyword[]} list the nomenclature */
 function describe(shown, list) {
   const p = shown.photo;
   return [
@@ -115,6 +126,12 @@ function describe(shown, list) {
   ].filter(Boolean).join(" ") + (p.keywords?.length ? ` · ${p.keywords.map((k) => keywordLabel(list, k)).join(", ")}` : "");
 }
 
+/**
+ * @param {string} className
+ * @param {string} label
+ * @param {unknown[]} children as ui.js h takes them
+ * @param {() => void} onClose
+ */
 function modal(className, label, children, onClose) {
   const dialog = h("dialog", { class: `viewer ${className}`, "aria-label": label }, ...children);
   dialog.addEventListener("close", () => {
@@ -128,9 +145,9 @@ function modal(className, label, children, onClose) {
 
 /**
  * Show one photo full screen.
- * @param {import("../app.js").App} app
- * @param {import("../photos/photos.js").ImageUrls} urls the calling view's (revoked when that view leaves)
- * @param {{photo: any, senderName?: string, patient?: any, department?: number}} shown photo is a body photo
+ * @param {App} app
+ * @param {ImageUrls} urls the calling view's (revoked when that view leaves)
+ * @param {Shown} shown
  */
 export async function openViewer(app, urls, shown) {
   const list = await keywords().catch(() => []);
@@ -160,7 +177,13 @@ export async function openViewer(app, urls, shown) {
   return dialog;
 }
 
-/** Pick another photo of the same patient, then show both side by side. */
+/**
+ * Pick another photo of the same patient, then show both side by side.
+ * @param {App} app
+ * @param {ImageUrls} urls
+ * @param {Shown} shown
+ * @param {HTMLDialogElement} viewer the photo's, closed once the other is chosen
+ */
 async function pickComparison(app, urls, shown, viewer) {
   const grid = h("ul", { class: "grid", "aria-label": "Photos of this patient" });
   const status = h("p", { class: "muted", role: "status" }, "Loading the patient's photos…");
@@ -169,6 +192,7 @@ async function pickComparison(app, urls, shown, viewer) {
     status, grid,
   ], () => {});
   try {
+    /** @type {PhotoPage} */
     const page = await get(`/api/library/photos?patient=${shown.patient}&limit=60`);
     const others = page.items.filter((item) => item.upload !== shown.photo.upload);
     status.textContent = others.length ? "Choose the photo to compare with." : "No other photo of this patient.";
@@ -178,7 +202,7 @@ async function pickComparison(app, urls, shown, viewer) {
         type: "button", class: "tile", "aria-label": `Photo taken ${fullTime(item.captured_at)}`,
         onclick: async () => {
           try {
-            const photo = await openItem(app, item);
+            const photo = await openItem(/** @type {SignedIn} */ (app), item);
             dialog.close();
             viewer.close();
             openComparison(app, urls, [shown, { photo, senderName: app.session.displayName(item.department, item.sender), patient: shown.patient }]);
@@ -188,14 +212,19 @@ async function pickComparison(app, urls, shown, viewer) {
         },
       }, img, h("span", { class: "tile-date" }, dayTime(item.captured_at)));
       grid.append(h("li", {}, button));
-      openItem(app, item).then((photo) => urls.url(photo)).then((url) => (img.src = url)).catch(() => (img.alt = "Cannot be shown"));
+      openItem(/** @type {SignedIn} */ (app), item).then((photo) => urls.url(photo)).then((url) => (img.src = url)).catch(() => (img.alt = "Cannot be shown"));
     }
   } catch (error) {
     status.textContent = explain(error);
   }
 }
 
-/** Two photos side by side, oldest first, zoomed together, each with its date. */
+/**
+ * Two photos side by side, oldest first, zoomed together, each with its date.
+ * @param {App} app
+ * @param {ImageUrls} urls
+ * @param {Shown[]} pair
+ */
 export async function openComparison(app, urls, pair) {
   const list = await keywords().catch(() => []);
   const ordered = [...pair].sort((a, b) => String(a.photo.captured_at).localeCompare(String(b.photo.captured_at)));
