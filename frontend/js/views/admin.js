@@ -26,12 +26,19 @@ import { get } from "../api.js";
 import { withAdminKey } from "../adminkey.js";
 import { h, explain, showError } from "../ui.js";
 
+/** @import { DepartmentWithHeads, Refusal } from "../types/api.js" */
+/** A department as listed, or only its number (typed in). @typedef {{id: number, name?: string}} DepartmentNamed */
+/** A head as listed, or only their user number. @typedef {{id: number, username?: string, display_name?: string}} Person */
+
+/** @param {unknown} error */
 function refusal(error) {
   // The server's own sentence says which check failed (not a head of it, chain refused…).
-  if (["forbidden", "invalid_request", "bad_signature", "invalid_key"].includes(error?.code) && error.status) return error.message;
+  if (["forbidden", "invalid_request", "bad_signature", "invalid_key"].includes(/** @type {string} */ (/** @type {Refusal} */ (error)?.code))
+    && /** @type {Refusal} */ (error).status) return /** @type {Refusal} */ (error).message;
   return explain(error);
 }
 
+/** @param {Person} user */
 function personName(user) {
   return user.display_name || user.username || `user ${user.id}`;
 }
@@ -53,7 +60,7 @@ export function render(app) {
 
   // --- the appointment of one head -------------------------------------------------------
 
-  const openAppointment = async (department, head) => {
+  const openAppointment = async (/** @type {DepartmentNamed} */ department, /** @type {Person} */ head) => {
     error.textContent = "";
     panel.hidden = false;
     const who = personName(head);
@@ -65,7 +72,7 @@ export function render(app) {
       const data = await get(`/api/keys/identity/${head.id}`);
       identity = c.checkedPublic(data.public, data.fingerprint, who);
     } catch (e) {
-      const sentence = e.code === "not_found"
+      const sentence = /** @type {Refusal} */ (e).code === "not_found"
         ? `${who[0].toUpperCase()}${who.slice(1)} has not set up their keys yet: ask them to sign in to Rounds once first, then come back here.`
         : refusal(e);
       panel.replaceChildren(h("h2", { id: "appoint-title" }, `Appoint ${who} head of ${where}`), h("p", { class: "error", role: "alert", id: "appoint-error" }, sentence));
@@ -78,7 +85,7 @@ export function render(app) {
     file.addEventListener("change", () => (problem.textContent = ""));
     const form = h("form", {
       class: "stack",
-      onsubmit: async (event) => {
+      onsubmit: async (/** @type {SubmitEvent} */ event) => {
         event.preventDefault();
         showError(problem, null);
         result.textContent = "";
@@ -117,6 +124,7 @@ export function render(app) {
 
   // --- the list, where the server gives it; the numbers otherwise -------------------------
 
+  /** @param {DepartmentNamed} department @param {Person} head @returns {Promise<[string, string]>} */
   const status = async (department, head) => {
     try {
       const chain = await app.endToEnd.chain(department.id, { fresh: true });
@@ -125,11 +133,11 @@ export function render(app) {
       return [[...chain.members.values()].some((m) => m.role === "head") ? "other" : "unsigned",
         "Not signed yet"];
     } catch (e) {
-      return ["unknown", e.code === "not_found" ? "Signature not visible to administrators" : explain(e)];
+      return ["unknown", /** @type {Refusal} */ (e).code === "not_found" ? "Signature not visible to administrators" : explain(e)];
     }
   };
 
-  const listed = async (list) => {
+  const listed = async (/** @type {DepartmentWithHeads[]} */ list) => {
     departments.replaceChildren(...list.map((department) => {
       const rows = (department.heads || []).map((head) => {
         const line = h("div", { class: "sub" }, "Checking the signature…");
@@ -153,7 +161,7 @@ export function render(app) {
     const userNumber = h("input", { id: "appoint-user", name: "user", inputmode: "numeric", required: true, pattern: "[0-9]+" });
     departments.replaceChildren(h("li", { class: "card" }, h("form", {
       class: "stack",
-      onsubmit: (event) => {
+      onsubmit: (/** @type {SubmitEvent} */ event) => {
         event.preventDefault();
         openAppointment({ id: Number(departmentNumber.value) }, { id: Number(userNumber.value) });
       },

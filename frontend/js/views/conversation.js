@@ -12,6 +12,11 @@ import { h, explain, fullTime, patientLabel, shortTime, toast } from "../ui.js";
 import { openPhotoSheet } from "./photosheet.js";
 import { openViewer } from "./viewer.js";
 
+/** @import { Entry, Pending, Redaction } from "../app.js" */
+/** @import { Keyword } from "../photos/photos.js" */
+/** @import { ChangeEvent } from "../state.js" */
+/** @import { MessageReaders, PhotoBody, Receipt, Retention, UserRef } from "../types/api.js" */
+
 const TYPING_REFRESH_MS = 4000;
 // The sender's clock (signed in the envelope) is shown beside the server's time when
 // they differ by more: a message written offline, or delivered late by the server.
@@ -49,6 +54,7 @@ export function render(app, threadId) {
     onclick: () => openPhotoSheet(app, threadId).then(() => text.focus()) }, cameraIcon());
   const composer = h("form", { class: "composer", "aria-label": "New message" }, addPhotos, text, send);
   const urls = new ImageUrls();
+  /** @type {Keyword[]} */
   let keywordList = [];
   keywords().then((list) => (keywordList = list)).catch(() => {});
   const dialog = h("dialog", { "aria-label": "Seen by" });
@@ -92,13 +98,16 @@ export function render(app, threadId) {
     text.placeholder = thread.closed_at ? "This conversation is closed" : "Write a message";
   };
 
+  /** @param {number} seq @returns {Receipt[]} */
   const readersOf = (seq) => [...(state.receipts.get(threadId)?.values() || [])]
-    .filter((r) => r.user.id !== me && r.up_to_seq >= seq);
+    .filter((/** @type {Receipt} */ r) => r.user.id !== me && r.up_to_seq >= seq);
 
+  /** @param {number} seq */
   const showReaders = async (seq) => {
     dialog.replaceChildren(h("p", { class: "loading" }, "Loading…"));
     dialog.showModal();
     try {
+      /** @type {MessageReaders} */
       const data = await app.live.request({ type: "receipts.fetch", thread: threadId, seq });
       const rows = data.readers.filter((r) => r.user.id !== me);
       dialog.replaceChildren(h("h2", {}, "Seen by"),
@@ -110,16 +119,21 @@ export function render(app, threadId) {
     }
   };
 
-  /** Ask before removing: what happens to the message, and an optional reason for the record. */
+  /**
+   * Ask before removing: what happens to the message, and an optional reason for the record.
+   * @param {Entry | Pending} entry
+   * @param {"Delete" | "Redact"} verb
+   * @returns {Promise<{reason: string} | null>} null: not confirmed
+   */
   const confirmRedact = (entry, verb) => new Promise((resolve) => {
     const reason = h("textarea", { id: "redact-reason", name: "reason", rows: 2, maxlength: 500 });
-    const finish = (value) => {
+    const finish = (/** @type {{reason: string} | null} */ value) => {
       redactDialog.close();
       resolve(value);
     };
     redactDialog.replaceChildren(h("form", {
       class: "stack", method: "dialog",
-      onsubmit: (event) => {
+      onsubmit: (/** @type {SubmitEvent} */ event) => {
         event.preventDefault();
         finish({ reason: reason.value });
       },
@@ -136,7 +150,7 @@ export function render(app, threadId) {
     reason.focus();
   });
 
-  const redactButton = (entry) => {
+  const redactButton = (/** @type {Entry | Pending} */ entry) => {
     const mine = entry.sender.id === me;
     if (entry.pending || entry.redacted || !entry.id || !(mine || state.isHead(department))) return null;
     const verb = mine ? "Delete" : "Redact";
@@ -155,15 +169,16 @@ export function render(app, threadId) {
     }, verb);
   };
 
-  const tombstone = (e) => {
+  const tombstone = (/** @type {Entry & {redacted: Redaction}} */ e) => {
     // Live events name the user ({id, username}); a history page may give the id alone.
     const by = typeof e.redacted.by === "number" ? { id: e.redacted.by } : e.redacted.by;
     const who = !by?.id ? "a colleague" : by.id === me ? "you" : state.displayName(department, by) || `user ${by.id}`;
+    // A redaction is dated: the event's, the history's, and the ack of my own.
     return h("li", { class: "msg tombstone", dataset: { seq: e.seq, clientMsgId: e.client_msg_id, redacted: "" } },
-      h("p", { class: "text" }, `Message removed by ${who} at ${shortTime(e.redacted.at)}`));
+      h("p", { class: "text" }, `Message removed by ${who} at ${shortTime(/** @type {string} */ (e.redacted.at))}`));
   };
 
-  const photoTiles = (body, sender) => {
+  const photoTiles = (/** @type {PhotoBody} */ body, /** @type {UserRef} */ sender) => {
     const count = body.photos.length;
     return h("div", { class: "photos" }, body.photos.map((photo, i) => {
       const when = photo.captured_at ? fullTime(photo.captured_at) : "date unknown";
@@ -183,7 +198,7 @@ export function render(app, threadId) {
       h("span", { class: "tag consent" }, consentLabel(body.photos[0].consent))));
   };
 
-  /** Bring the first delivery of a duplicate into view, and focus it. */
+  /** Bring the first delivery of a duplicate into view, and focus it. @param {number} messageId */
   const showFirst = (messageId) => {
     const first = /** @type {HTMLLIElement | null} */ (list.querySelector(`li[data-message-id="${Number(messageId)}"]`));
     if (!first) {
@@ -195,17 +210,17 @@ export function render(app, threadId) {
   };
 
   /** The same envelope delivered again under another message id: never a new message (R6). */
-  const duplicate = (e) => h("li", {
+  const duplicate = (/** @type {Entry} */ e) => h("li", {
     class: "msg duplicate",
     dataset: { seq: e.seq, clientMsgId: e.client_msg_id, messageId: e.id ?? "", code: "duplicate", duplicateOf: e.duplicateOf ?? "" },
   },
   h("div", { class: "meta" }, h("strong", {}, e.sender.id === me ? "You" : state.displayName(department, e.sender)),
     h("time", { datetime: e.created_at, title: fullTime(e.created_at) }, shortTime(e.created_at))),
   h("p", { class: "text" }, "Delivered again by the server — the same message as above."),
-  e.duplicateOf ? h("button", { type: "button", class: "link", onclick: () => showFirst(e.duplicateOf) }, "Show the first delivery") : null);
+  e.duplicateOf ? h("button", { type: "button", class: "link", onclick: () => showFirst(/** @type {number} */ (e.duplicateOf)) }, "Show the first delivery") : null);
 
   /** The sender's own clock, when it is far from the server's time. */
-  const sentAt = (e) => {
+  const sentAt = (/** @type {Entry | Pending} */ e) => {
     if (!e.sentAt || !e.created_at) return null;
     const gap = Math.abs(Date.parse(e.sentAt) - Date.parse(e.created_at));
     if (!(gap > CLOCK_GAP_MS)) return null;
@@ -263,8 +278,8 @@ export function render(app, threadId) {
   };
   const typingTimer = setInterval(drawTyping, 2000);
 
-  const onChange = (event) => {
-    const { what, thread: t } = event.detail;
+  const onChange = (/** @type {Event} */ event) => {
+    const { what, thread: t } = /** @type {ChangeEvent} */ (event).detail;
     if (t !== undefined && t !== threadId) return;
     if (what === "thread") drawHeader();
     if (["decrypted", "outbox", "receipt", "members"].includes(what)) drawMessages();
@@ -337,7 +352,10 @@ export function render(app, threadId) {
 }
 
 
-// The thread banner: the real rule and date the server computed (patients/retention.py).
+/**
+ * The thread banner: the real rule and date the server computed (patients/retention.py).
+ * @param {Retention | null | undefined} retention
+ */
 export function retentionNotice(retention) {
   const lead = "This conversation is retained with the patient's record and may be reviewed for compliance";
   if (!retention) return `${lead}.`;

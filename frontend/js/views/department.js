@@ -5,7 +5,14 @@
 import * as c from "../crypto.js";
 import { h, patientLabel, shortTime } from "../ui.js";
 
-/** For a head the signed membership does not name yet: what the administrator needs. */
+/** @import { ChangeEvent } from "../state.js" */
+/** @import { Thread } from "../types/api.js" */
+
+/**
+ * For a head the signed membership does not name yet: what the administrator needs.
+ * @param {import("../app.js").App} app
+ * @param {number} departmentId
+ */
 function appointmentNotice(app, departmentId) {
   const notice = h("div", { class: "notice stack", id: "appointment", hidden: true });
   app.endToEnd.chain(departmentId).then((chain) => {
@@ -18,7 +25,8 @@ function appointmentNotice(app, departmentId) {
       ...(first ? [
         h("p", {}, "Department number ", h("strong", { id: "appointment-department" }, String(departmentId)),
           " · your user number ", h("strong", { id: "appointment-user" }, String(app.session.user.id))),
-        h("p", {}, "and read them your key fingerprint: ", h("span", { class: "fingerprint" }, c.groupFingerprint(app.endToEnd.fingerprint))),
+        // Set: this screen is reached with the keys ready.
+        h("p", {}, "and read them your key fingerprint: ", h("span", { class: "fingerprint" }, c.groupFingerprint(/** @type {string} */ (app.endToEnd.fingerprint)))),
       ] : []));
     notice.hidden = false;
   }).catch(() => {}); // an unverifiable chain is reported where it matters (members, keys)
@@ -33,6 +41,7 @@ export function render(app, departmentId) {
   const department = app.session.departments.get(departmentId);
   const list = h("ul", { class: "list", "aria-label": "Conversations" });
   const draw = () => {
+    /** @type {Thread[]} */
     const threads = [...app.session.threads.values()].filter((t) => t.department === departmentId).sort((a, b) => b.id - a.id);
     list.replaceChildren(...threads.map((t) => {
       const unread = app.session.unread(t.id);
@@ -45,7 +54,7 @@ export function render(app, departmentId) {
     }));
     if (!threads.length) list.append(h("li", { class: "muted" }, "No conversation yet. Find a patient to start one."));
   };
-  const onChange = (event) => ["threads", "thread", "message", "message.redacted", "receipt", "departments"].includes(event.detail.what) && draw();
+  const onChange = (/** @type {Event} */ event) => ["threads", "thread", "message", "message.redacted", "receipt", "departments"].includes(/** @type {ChangeEvent} */ (event).detail.what) && draw();
   app.session.addEventListener("change", onChange);
   app.session.loadDepartment(departmentId).then(draw).catch(() => {});
   draw();

@@ -5,6 +5,8 @@
 import { post } from "../api.js";
 import { h, explain, birthDate, patientLabel } from "../ui.js";
 
+/** @import { Patient } from "../types/api.js" */
+
 const FORMATS = ["code_128", "code_39", "ean_13", "qr_code", "data_matrix", "pdf417"];
 
 /**
@@ -59,6 +61,7 @@ export function render(app) {
   let stopScan = null;
 
   const search = async () => {
+    /** @type {{ipp?: string, name?: string, birth_date?: string}} */
     const criteria = {};
     if (ipp.value.trim()) criteria.ipp = ipp.value.trim();
     if (name.value.trim()) criteria.name = name.value.trim();
@@ -69,6 +72,7 @@ export function render(app) {
     }
     message.textContent = "Searching…";
     try {
+      /** @type {Patient[]} */
       const patients = await post("/api/patients/search", criteria);
       for (const p of patients) app.session.patients.set(p.id, p);
       message.textContent = patients.length ? `${patients.length} admitted patient${patients.length === 1 ? "" : "s"} found.` : "No admitted patient matches.";
@@ -99,7 +103,7 @@ export function render(app) {
     },
   }, "Scan the label");
 
-  const form = h("form", { class: "card", onsubmit: (e) => { e.preventDefault(); search(); } },
+  const form = h("form", { class: "card", onsubmit: (/** @type {SubmitEvent} */ e) => { e.preventDefault(); search(); } },
     canScan ? scan : h("p", { class: "muted" }, "This browser cannot read barcodes: type the IPP printed on the label."),
     scanArea,
     h("div", {}, h("label", { for: "ipp" }, "IPP"), ipp),

@@ -9,6 +9,8 @@ import * as c from "../crypto.js";
 import { checkPassphrase, loadEstimator } from "../passphrase.js";
 import { h, showError } from "../ui.js";
 
+/** @import { Refusal } from "../types/api.js" */
+
 /**
  * @param {string} id
  * @param {string} label
@@ -24,6 +26,7 @@ function field(id, label, attrs = {}) {
  * The "this takes a few seconds" state while Argon2id runs in its worker: an
  * indeterminate progress bar, the seconds elapsed (they tick: the page is not
  * frozen) and Cancel, which aborts (terminates the worker).
+ * @param {string} message
  */
 function derivation(message) {
   const text = h("span", {}, message);
@@ -58,6 +61,7 @@ function derivation(message) {
   };
 }
 
+/** @param {import("../app.js").App} app @param {string} secret @param {HTMLElement} el */
 function showSecret(app, secret, el) {
   const done = h("button", { class: "primary", type: "button", disabled: true, onclick: () => app.connect() }, "Continue");
   const check = h("input", { id: "written", type: "checkbox", onchange: () => (done.disabled = !check.checked) });
@@ -70,6 +74,11 @@ function showSecret(app, secret, el) {
   check.focus();
 }
 
+/**
+ * @param {import("../app.js").App} app
+ * @param {HTMLElement} el
+ * @returns {[HTMLFormElement, HTMLButtonElement]}
+ */
 function createForm(app, el) {
   const status = h("p", { role: "status", class: "muted" });
   const error = h("p", { class: "error", role: "alert" });
@@ -89,7 +98,7 @@ function createForm(app, el) {
   const busy = derivation("Creating and securing your keys… this takes a few seconds.");
   const form = h("form", {
     class: "card",
-    onsubmit: async (event) => {
+    onsubmit: async (/** @type {SubmitEvent} */ event) => {
       event.preventDefault();
       showError(error, null);
       const passphrase = chosen.checked ? phrase.value : null;
@@ -121,12 +130,12 @@ function createForm(app, el) {
         else app.connect();
       } catch (e) {
         busy.stop();
-        if (e.code === "recovery_needed") {
+        if (/** @type {Refusal} */ (e).code === "recovery_needed") {
           app.keyState = "recover";
           app.route();
           return;
         }
-        if (e.code === "cancelled") status.textContent = "Cancelled: your keys are not secured yet. Choose again when you are ready.";
+        if (/** @type {Refusal} */ (e).code === "cancelled") status.textContent = "Cancelled: your keys are not secured yet. Choose again when you are ready.";
         else showError(error, e);
         submit.disabled = false;
         submit.focus();
@@ -142,6 +151,7 @@ function createForm(app, el) {
   return [form, submit];
 }
 
+/** @param {import("../app.js").App} app @returns {[HTMLFormElement, HTMLInputElement]} */
 function recoverForm(app) {
   const status = h("p", { role: "status", class: "muted" });
   const error = h("p", { class: "error", role: "alert" });
@@ -150,7 +160,7 @@ function recoverForm(app) {
   const busy = derivation("Opening your keys… this takes a few seconds.");
   const form = h("form", {
     class: "card",
-    onsubmit: async (event) => {
+    onsubmit: async (/** @type {SubmitEvent} */ event) => {
       event.preventDefault();
       submit.disabled = true;
       error.textContent = "";
@@ -162,7 +172,7 @@ function recoverForm(app) {
         app.connect();
       } catch (e) {
         busy.stop();
-        if (e.code === "cancelled") status.textContent = "Cancelled.";
+        if (/** @type {Refusal} */ (e).code === "cancelled") status.textContent = "Cancelled.";
         else showError(error, e);
         submit.disabled = false;
         secret.select();

@@ -2,6 +2,9 @@
 // Sign-in: the only place a password is typed; it goes to POST /api/auth/login.
 import { h, explain } from "../ui.js";
 
+/** @import { Refusal } from "../types/api.js" */
+
+/** @param {Refusal} error a refused sign-in: an api.js ApiError */
 function refusal(error) {
   if (error.code === "invalid_credentials") return "Wrong username or password.";
   if (error.code === "locked_out") {
@@ -23,14 +26,14 @@ export function render(app) {
   const submit = h("button", { class: "primary", type: "submit" }, "Sign in");
   const form = h("form", {
     class: "card", "aria-describedby": "login-error",
-    onsubmit: async (event) => {
+    onsubmit: async (/** @type {SubmitEvent} */ event) => {
       event.preventDefault();
       submit.disabled = true;
       message.textContent = "";
       try {
         await app.signIn(username.value.trim(), password.value);
       } catch (error) {
-        message.textContent = refusal(error);
+        message.textContent = refusal(/** @type {Refusal} */ (error));
         password.value = "";
         password.focus();
       } finally {

@@ -13,6 +13,8 @@ import * as c from "../crypto.js";
 import { get } from "../api.js";
 import { h, showError, toast } from "../ui.js";
 
+/** @import { DepartmentKeys, KeyMember, Refusal } from "../types/api.js" */
+
 /**
  * @param {import("../app.js").App} app
  * @param {number} departmentId
@@ -24,9 +26,15 @@ export function render(app, departmentId) {
   const error = h("p", { class: "error", role: "alert", id: "members-error" });
   const dialog = h("dialog", { "aria-label": "Compare fingerprints", id: "compare-dialog" });
 
-  /** The comparison before any signature; resolves true only on "It matches". */
+  /**
+   * The comparison before any signature; resolves true only on "It matches".
+   * @param {string} name
+   * @param {string} fingerprint
+   * @param {{replacing?: boolean}} [options]
+   * @returns {Promise<boolean>}
+   */
   const compare = (name, fingerprint, { replacing = false } = {}) => new Promise((resolve) => {
-    const finish = (value) => {
+    const finish = (/** @type {boolean} */ value) => {
       dialog.close();
       resolve(value);
     };
@@ -41,7 +49,13 @@ export function render(app, departmentId) {
     sign.focus();
   });
 
-  /** Compare, then sign for exactly the key compared, then share the history's keys with them. */
+  /**
+   * Compare, then sign for exactly the key compared, then share the history's keys with them.
+   * @param {string} name
+   * @param {number} user
+   * @param {string} fingerprint
+   * @param {{replacing?: boolean}} [options]
+   */
   const signFor = async (name, user, fingerprint, options) => {
     if (!(await compare(name, fingerprint, options))) return false;
     await app.endToEnd.attest(departmentId, user, { fingerprint });
@@ -50,6 +64,7 @@ export function render(app, departmentId) {
     return true;
   };
 
+  /** @param {() => Promise<string | false>} fn what was done, in words; false: nothing */
   const act = async (fn) => {
     showError(error, null);
     try {
@@ -62,7 +77,8 @@ export function render(app, departmentId) {
   };
 
   const draw = async () => {
-    const [members, keys] = await Promise.all([state.departmentMembers(departmentId, { force: true }), get(`/api/departments/${departmentId}/keys`)]);
+    const [members, keys] = await Promise.all([state.departmentMembers(departmentId, { force: true }),
+      /** @type {Promise<DepartmentKeys>} */ (get(`/api/departments/${departmentId}/keys`))]);
     /** @type {import("../crypto.js").MembershipChain | null} */
     let chain = null;
     try {
@@ -70,8 +86,10 @@ export function render(app, departmentId) {
     } catch (e) {
       showError(error, e);
     }
+    /** @type {Map<number, KeyMember>} */
     const byUser = new Map(keys.members.map((m) => [m.user, m]));
     list.replaceChildren(...members.map((m) => {
+      /** @type {Partial<KeyMember>} */
       const k = byUser.get(m.user.id) || {};
       const held = chain?.members.get(m.user.id);
       const replacing = Boolean(held && k.fingerprint && held.fingerprint !== k.fingerprint);
@@ -85,7 +103,8 @@ export function render(app, departmentId) {
       if (chain && k.fingerprint && !signed && !self) {
         buttons.push(h("button", {
           type: "button", class: "primary", dataset: { sign: m.user.username },
-          onclick: () => act(async () => (await signFor(name, m.user.id, k.fingerprint, { replacing }))
+          // k.fingerprint: tested just above.
+          onclick: () => act(async () => (await signFor(name, m.user.id, /** @type {string} */ (k.fingerprint), { replacing }))
             && (replacing ? `${name}'s new key is signed.` : `${name}'s admission is signed.`)),
         }, replacing ? "Sign new key" : "Sign admission"));
       }
@@ -107,6 +126,7 @@ export function render(app, departmentId) {
    * Admit, then, once they are a member with keys, the same comparison as
    * "Sign admission" before anything is signed; without keys, admitted unsigned.
    */
+  /** @param {number} user @param {"head" | "member"} role */
   const admitAndSign = async (user, role) => {
     await app.endToEnd.admit(departmentId, user, role, { fingerprint: null });
     const members = await state.departmentMembers(departmentId, { force: true });
@@ -115,7 +135,7 @@ export function render(app, departmentId) {
     try {
       listed = await app.endToEnd.membership.listedMember(departmentId, user);
     } catch (e) {
-      if (e.code !== "keys_not_published") throw e;
+      if (/** @type {Refusal} */ (e).code !== "keys_not_published") throw e;
       return `${name} is admitted. They have no keys yet: their signature is pending, sign it here once they have signed in.`;
     }
     const fingerprint = listed.public.fingerprint;
@@ -129,9 +149,9 @@ export function render(app, departmentId) {
   const role = h("select", { id: "admit-role", name: "role" }, h("option", { value: "member" }, "Member"), h("option", { value: "head" }, "Head"));
   const admit = h("form", {
     class: "card",
-    onsubmit: (event) => {
+    onsubmit: (/** @type {SubmitEvent} */ event) => {
       event.preventDefault();
-      act(() => admitAndSign(Number(userId.value), role.value));
+      act(() => admitAndSign(Number(userId.value), /** @type {"head" | "member"} */ (role.value))); // the select's two options
     },
   }, h("h2", {}, "Admit a colleague"),
   h("div", {}, h("label", { for: "admit-user" }, "Staff user number"), userId),

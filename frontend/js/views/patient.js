@@ -3,6 +3,8 @@
 import { get, post } from "../api.js";
 import { h, explain, birthDate, patientLabel, shortTime } from "../ui.js";
 
+/** @import { Thread } from "../types/api.js" */
+
 /**
  * @param {import("../app.js").App} app
  * @param {number} patientId
@@ -16,10 +18,11 @@ export function render(app, patientId) {
   const title = h("input", { id: "thread-title", name: "title", maxlength: 200, required: true, value: "Wound review" });
   const create = h("form", {
     class: "card",
-    onsubmit: async (event) => {
+    onsubmit: async (/** @type {SubmitEvent} */ event) => {
       event.preventDefault();
       error.textContent = "";
       try {
+        /** @type {Thread} */
         const thread = await post("/api/threads", { department: Number(select.value), patient: patientId, title: title.value.trim() });
         app.session.threads.set(thread.id, thread);
         app.go(`#/t/${thread.id}`);
@@ -41,6 +44,7 @@ export function render(app, patientId) {
         h("p", { class: "muted" }, `Born ${birthDate(p.birth_date)} · ${p.sex} · IPP ${p.ipp}`),
         h("p", { class: "muted" }, p.ward ? `Admitted: ${p.ward}` : "Not admitted now"));
       app.retitle(view.el, patientLabel(p));
+      /** @type {Thread[]} */
       const threads = await get(`/api/patients/${patientId}/threads`);
       for (const t of threads) app.session.threads.set(t.id, t);
       list.replaceChildren(...threads.map((t) => h("li", {}, h("a", { href: `#/t/${t.id}` },

@@ -17,7 +17,7 @@ const WHAT = {
     "Every conversation's key is also given to this key, so that compliance officers can review records as the law requires. A wrong key here would let someone else read everything."],
 };
 
-/** Where to go once every key is confirmed. */
+/** Where to go once every key is confirmed. @param {import("../app.js").App} app */
 function done(app) {
   if (app.keyState === "ready") app.connect();
   else app.go(app.keylessHome());
