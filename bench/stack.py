@@ -194,7 +194,7 @@ def start_stack(
         manage = [sys.executable, str(ROOT / "manage.py")]
         subprocess.run([*manage, "migrate", "--noinput", "-v0"], env=env, check=True, cwd=ROOT)
         subprocess.run(
-            [*manage, "seed_demo", "--patients", "30"],
+            [*manage, "seed_demo", "--patients", "30", "--no-user-keys"],
             env=env,
             check=True,
             cwd=ROOT,

@@ -135,6 +135,12 @@ class LiveCluster:
     application: str = "rounds.asgi:application"
     # Settings of the servers' environment (ROUNDS_COMPLIANCE_FOUR_EYES, say).
     settings: dict[str, str] = field(default_factory=dict)
+    # seed_demo's options: by default a small hospital whose users make their own keys
+    # and sign their own chain, which is what most live tests exercise; {} is the demo
+    # exactly as `make run` seeds it (every key ready, rooms/demo.py).
+    seed: dict[str, object] = field(default_factory=lambda: {"patients": 8, "user_keys": False})
+    # What seed_demo printed (the logins, and the recovery codes when it made keys).
+    seed_output: str = ""
 
     @property
     def channel_backend(self) -> str:
@@ -180,12 +186,12 @@ class LiveCluster:
 
     def prepare(self) -> None:
         # One interpreter for both: Django's start-up is most of their cost.
-        self.manage(
+        self.seed_output = self.manage(
             "shell",
             "-c",
             "from django.core.management import call_command; "
             "call_command('migrate', interactive=False, verbosity=0); "
-            "call_command('seed_demo', patients=8)",
+            f"call_command('seed_demo', **{self.seed!r})",
         )
 
     def spawn(self, server: Server) -> None:
@@ -295,9 +301,11 @@ def live_cluster(
     application: str = "rounds.asgi:application",
     redis_url: str | None = None,
     settings: dict[str, str] | None = None,
+    seed: dict[str, object] | None = None,
 ) -> Iterator[LiveCluster]:
     """Database, migrations, seed and `count` daphne processes serving `application`;
-    all gone on exit. Redis: `redis_url`, else REDIS_URL's, else none."""
+    all gone on exit. Redis: `redis_url`, else REDIS_URL's, else none. `seed`: the
+    options of seed_demo (LiveCluster.seed)."""
     redis_url = redis_url or os.environ.get("REDIS_URL") or None
     with tempfile.TemporaryDirectory(prefix="rounds-live-") as tmp:
         root = Path(tmp)
@@ -311,6 +319,8 @@ def live_cluster(
             application=application,
             settings=settings or {},
         )
+        if seed is not None:
+            cluster.seed = seed
         try:
             cluster.prepare()
             cluster.start(count)

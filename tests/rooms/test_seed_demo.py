@@ -1,11 +1,45 @@
-"""The demo seed gives a fresh `make run` what the audit sealer needs to sign checkpoints."""
+"""The demo seed gives a fresh `make run` what the audit sealer needs to sign checkpoints,
+and, for the demo only, every key the ceremony would have made (rooms/demo.py): a
+chain that verifies from the pinned admin key as the Python client checks it, a wrap
+of the current room key for every member and the compliance key, and a backup that
+opens with the recovery code printed next to each login, the one the README lists."""
 
 import io
+import json
+import re
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.management import call_command
 
+from accounts.keys import active_identity, check_fetch_backup
+from accounts.models import IdentityKey, User
 from audit.checkpoints import load_key
+from client.membership import verify_listing
+from core.crypto import (
+    IdentityKeyPair,
+    SignedKeyVersion,
+    WrapRecord,
+    WrongPassphrase,
+    b64decode,
+    check_current,
+    check_key_matches,
+    open_backup,
+    unwrap_room_key,
+    verify_key_version,
+)
+from core.crypto.backup import GENERATED_LIMITS, backup_limits
+from patients.models import Admission
+from rooms.chain import list_statements
+from rooms.demo import demo_recovery_code
+from rooms.keys import department_keys
+from rooms.management.commands.seed_demo import DEMO_PASSWORD, DEPARTMENTS
+from rooms.models import Department, KeyWrap, Membership
+
+README = django_settings.BASE_DIR / "README.md"
+# The password the README's recovery codes are derived from (`make run` without
+# ROUNDS_DEMO_PASSWORD).
+README_PASSWORD = "rounds-demo-2026"
 
 
 @pytest.mark.django_db
@@ -13,7 +47,7 @@ def test_the_demo_seed_creates_the_checkpoint_key_once(settings, tmp_path):
     settings.ROUNDS_AUDIT_CHECKPOINT_KEY = tmp_path / "audit-checkpoint.key"
     settings.ROUNDS_AUDIT_CHECKPOINT_DIR = tmp_path / "checkpoints"
     out = io.StringIO()
-    call_command("seed_demo", "--patients", "3", stdout=out)
+    call_command("seed_demo", "--patients", "3", "--no-user-keys", stdout=out)
     key = load_key(settings.ROUNDS_AUDIT_CHECKPOINT_KEY)
     assert bytes(key.verify_key).hex() in out.getvalue()
     # A checkpoint can be written at once with it.
@@ -26,3 +60,110 @@ def test_the_demo_seed_creates_the_checkpoint_key_once(settings, tmp_path):
 
     Command(stdout=io.StringIO()).seed_checkpoint_key()
     assert settings.ROUNDS_AUDIT_CHECKPOINT_KEY.read_bytes() == before
+
+
+def seed(settings, tmp_path) -> tuple[dict[str, str], dict[str, str]]:
+    """Seed as `make run` does, into `tmp_path`; returns the pins written and the
+    recovery codes printed, by username."""
+    settings.VAR_DIR = tmp_path
+    settings.ROUNDS_AUDIT_CHECKPOINT_KEY = tmp_path / "audit-checkpoint.key"
+    settings.ROUNDS_AUDIT_CHECKPOINT_DIR = tmp_path / "checkpoints"
+    out = io.StringIO()
+    call_command("seed_demo", stdout=out)
+    pins = json.loads((tmp_path / "institution.json").read_text())
+    codes = dict(re.findall(r"^  (\S+) .* recovery code (\S+)$", out.getvalue(), re.M))
+    return pins, codes
+
+
+def recovered(user: User, code: str) -> IdentityKeyPair:
+    """The user's identity, from the backup the server keeps, opened with `code`."""
+    return open_backup(b64decode(check_fetch_backup(user)["blob"]), code)
+
+
+@pytest.mark.django_db
+def test_every_demo_member_reads_the_current_room_key_of_a_verified_chain(
+    settings, tmp_path, monkeypatch
+):
+    # The cheapest Argon2id for the backups: the next test opens them at the real cost.
+    monkeypatch.setattr("core.crypto.backup.GENERATED_LIMITS", (1, 8192))
+    pins, codes = seed(settings, tmp_path)
+    compliance = IdentityKeyPair.from_bytes(
+        bytes.fromhex((tmp_path / "demo-keys" / "compliance.key").read_text())
+    )
+    assert compliance.fingerprint == pins["compliance"]
+    departments = Department.objects.order_by("pk")
+    assert departments.count() == 2
+    for department in departments:
+        members = {m.user_id: m for m in Membership.objects.active().filter(department=department)}
+        assert len(members) == 5
+        head = next(m.user for m in members.values() if m.role == "head")
+        # The chain as the Python client checks it, from the pinned admin key only.
+        chain = verify_listing(list_statements(head, department.pk), pins["admin"])
+        assert {user: m.role for user, m in chain.members.items()} == {
+            user: m.role for user, m in members.items()
+        }
+        compliance_wraps = KeyWrap.objects.filter(
+            key_version__department=department, recipient_fingerprint=compliance.fingerprint
+        )
+        assert compliance_wraps.count() == 1
+        for membership in members.values():
+            user = membership.user
+            identity = recovered(user, codes[user.username])
+            assert chain.members[user.pk].fingerprint == identity.fingerprint
+            state = department_keys(user, department.pk)
+            assert (state["key_version"], state["rotation_required"]) == (1, False)
+            [version] = state["versions"]
+            record = verify_key_version(SignedKeyVersion.from_dict(version["signed"]), chain)
+            check_current(record, chain)
+            [raw] = state["my_wraps"]
+            wrap = WrapRecord.from_dict(raw)
+            assert wrap.wrapper_fp in chain.ever_admitted
+            assert wrap.commitment == record.commitment
+            key = unwrap_room_key(wrap, recipient=identity, wrapper=chain.key_of(wrap.wrapper_fp))
+            check_key_matches(record, key)
+        # The compliance key reads the same version, as a review case would.
+        wrap = WrapRecord.from_dict(compliance_wraps.get().record)
+        check_key_matches(
+            record,
+            unwrap_room_key(wrap, recipient=compliance, wrapper=chain.key_of(wrap.wrapper_fp)),
+        )
+
+
+@pytest.mark.django_db
+def test_the_printed_recovery_codes_open_the_backups_and_are_the_readmes(settings, tmp_path):
+    _, codes = seed(settings, tmp_path)
+    clinicians = [
+        username
+        for staff in DEPARTMENTS.values()
+        for username, _ in [staff["head"], *staff["members"]]
+    ]
+    assert sorted(codes) == sorted(clinicians), "a code beside every clinician's login"
+    readme = README.read_text()
+    for username, code in codes.items():
+        user = User.objects.get(username=username)
+        blob = b64decode(check_fetch_backup(user)["blob"])
+        # Sealed as the browser seals a generated code: the moderate Argon2id limits.
+        assert backup_limits(blob) == GENERATED_LIMITS
+        assert open_backup(blob, code).fingerprint == active_identity(user.pk).fingerprint
+        assert code == demo_recovery_code(username, DEMO_PASSWORD)
+        listed = f"| `{username}` | `{demo_recovery_code(username, README_PASSWORD)}` |"
+        assert listed in readme, f"the README lists {username}'s code"
+    with pytest.raises(WrongPassphrase):
+        open_backup(b64decode(check_fetch_backup(user)["blob"]), codes["head_carol"])
+    # No keys for the administrator and the officers: they use the institution's key files.
+    assert not IdentityKey.objects.filter(user__username__in=["admin", "compliance_dan"]).exists()
+
+
+@pytest.mark.django_db
+def test_the_readme_lists_the_demo_patients(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    settings.ROUNDS_AUDIT_CHECKPOINT_KEY = tmp_path / "audit-checkpoint.key"
+    call_command("seed_demo", "--no-user-keys", stdout=io.StringIO())
+    readme = README.read_text()
+    admissions = Admission.objects.select_related("patient").order_by("patient__ipp")
+    assert admissions.count() == 20
+    for admission in admissions:
+        p = admission.patient
+        name = f"{p.family_name} {p.given_name}"
+        row = f"| {p.ipp} | {name} | {p.birth_date.isoformat()} | {admission.ward} |"
+        assert row in readme, row

@@ -23,14 +23,11 @@ from core.crypto import (
     EMPTY_HEAD,
     ChainHead,
     IdentityKeyPair,
-    MembershipStatement,
     RoomKey,
     SignedKeyVersion,
     SignedStatement,
     encrypt_message,
     make_key_version,
-    sign_statement,
-    wrap_room_key,
 )
 
 PASSWORD = "correct-horse-battery-staple"
@@ -220,23 +217,21 @@ def signed_statement(
     """A membership statement about `subject` (a username) signed by `signer`'s identity,
     or by the institution's admin key when `signer` is None, placed after the head of
     the department's stored chain (or after `head`)."""
+    from rooms.demo import sign_membership
+
     signing = h.admin_key if signer is None else h.keys[signer]
     assert signing is not None, "a bare hospital has no keys; give_keys() first"
-    at = head or h.head(department)
-    statement = MembershipStatement(
+    return sign_membership(
         department=getattr(department, "pk", department),
-        seq=at.seq + 1,
-        prev=at.hash,
+        at=head or h.head(department),
         kind=kind,
         subject_user=h.user(subject).pk,
         subject_fingerprint=(subject_key or h.keys[subject]).fingerprint,
-        replaces=None if replaces is None else replaces.fingerprint,
         role=role,
-        issued_at=timezone.now().isoformat(),
+        signing=signing,
         signer_user=None if signer is None else h.user(signer).pk,
-        signer_fingerprint=signing.fingerprint,
+        replaces=None if replaces is None else replaces.fingerprint,
     )
-    return sign_statement(statement, signing)
 
 
 def store_statements(h: Hospital, statements: list[SignedStatement]) -> None:
@@ -310,6 +305,7 @@ def rotate_room_key(
     `version` and `members` (usernames) save asking the database when known.
     Returns the new RoomKey, which becomes `h.room_keys[department id]`.
     """
+    from rooms.demo import new_key_version
     from rooms.keys import allowed_recipients, check_publish_key_version, do_publish_key_version
     from rooms.models import Department
 
@@ -326,12 +322,13 @@ def rotate_room_key(
         if members is None
         else [h.keys[name].fingerprint for name in members] + [h.compliance_key.fingerprint]
     )
-    signer = h.keys[wrapper.username]
-    wraps = [
-        wrap_room_key(room_key, recipient=publics[fingerprint], wrapper=signer)
-        for fingerprint in fingerprints
-    ]
-    signed = key_version_record(h, room_key, wrapper)
+    signed, wraps = new_key_version(
+        room_key,
+        at=h.head(department_id),
+        creator_user=wrapper.pk,
+        creator=h.keys[wrapper.username],
+        recipients=[publics[fingerprint] for fingerprint in fingerprints],
+    )
     if checked:
         wire = [wrap.to_dict() for wrap in wraps]
         check_publish_key_version(wrapper, department_id, version, signed.to_dict(), wire)

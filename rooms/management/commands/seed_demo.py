@@ -1,4 +1,12 @@
-"""Seed a demo hospital when the database is empty, and print its logins."""
+"""Seed a demo hospital when the database is empty, and print its logins.
+
+By default the demo is ready to use at once, for the demo only: every
+clinician's keys are published with a backup under a printed recovery code,
+each head is appointed with the demo admin key, every member's admission is
+signed and each department has a room key (rooms/demo.py). `--no-user-keys`
+leaves that to the users, as in a real hospital: keys made in the browsers,
+the administrator appointing each head, heads signing their colleagues.
+"""
 
 import json
 import os
@@ -18,6 +26,7 @@ from audit.checkpoints import create_key, load_key
 from core.crypto import IdentityKeyPair
 from patients.models import Admission, Patient
 from rooms.actions import do_admit_member, do_create_department
+from rooms.demo import DemoDepartment, seed_demo_keys
 
 
 class Staff(TypedDict):
@@ -86,21 +95,38 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--patients", type=int, default=20)
+        parser.add_argument(
+            "--no-user-keys",
+            dest="user_keys",
+            action="store_false",
+            help="Leave the clinicians' keys, the heads' appointments and the signed "
+            "admissions to the users, as in a real hospital (the live tests start so).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if User.objects.exists():
             self.stdout.write("Database already has users; demo seed skipped.")
             return
         self.fingerprints: dict[str, str] = {}
+        self.recovery_codes: dict[str, str] = {}
         with transaction.atomic():
-            logins = self.seed(options["patients"])
+            logins = self.seed(options["patients"], user_keys=options["user_keys"])
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo hospital created. Logins (password for all: {DEMO_PASSWORD}):"
             )
         )
         for username, role in logins:
-            self.stdout.write(f"  {username:<16} {role}")
+            code = self.recovery_codes.get(username)
+            suffix = f"  recovery code {code}" if code else ""
+            self.stdout.write(f"  {username:<16} {role:<28}{suffix}".rstrip())
+        if self.recovery_codes:
+            self.stdout.write(
+                "DEMO ONLY: every clinician's keys are ready (heads appointed, admissions\n"
+                "signed, a room key per department). In the browser, sign in and restore\n"
+                "the keys with the recovery code above. The codes derive from the demo\n"
+                "password: a real hospital never shares them (README, docs/browser.md)."
+            )
         self.stdout.write("Institution keys (demo only; private halves under var/demo-keys/):")
         for kind, fingerprint in self.fingerprints.items():
             self.stdout.write(f"  {kind:<16} {fingerprint}")
@@ -134,41 +160,58 @@ class Command(BaseCommand):
         user.save()
         return user
 
-    def seed(self, patient_count: int) -> list[tuple[str, str]]:
+    def seed(self, patient_count: int, *, user_keys: bool = True) -> list[tuple[str, str]]:
         admin = self.make_user(*ADMIN, is_staff=True, is_superuser=True)
         logins = [(admin.username, "administrator")]
+        departments: list[DemoDepartment] = []
         for name, staff in DEPARTMENTS.items():
             head = self.make_user(*staff["head"])
             department = do_create_department(admin, name, name.lower().replace(" ", "-"), head)
             logins.append((head.username, f"head of {name}"))
+            members = []
             for username, display in staff["members"]:
                 member = self.make_user(username, display)
                 do_admit_member(head, department["id"], member, "member")
                 logins.append((username, f"member of {name}"))
+                members.append(member)
+            departments.append(DemoDepartment(department["id"], head, members))
         for officer in (COMPLIANCE, COMPLIANCE_SECOND):
             compliance = self.make_user(*officer, is_compliance_officer=True)
             logins.append((compliance.username, "compliance officer"))
-        self.seed_institution_keys(admin)
+        institution = self.seed_institution_keys(admin)
+        if user_keys:
+            # The administrator and the officers keep no keys of their own: they sign and
+            # read with the institution's key files (docs/browser.md).
+            self.recovery_codes = seed_demo_keys(
+                admin,
+                institution["admin"],
+                institution["compliance"].public,
+                departments,
+                DEMO_PASSWORD,
+            )
         self.seed_patients(patient_count)
         return logins
 
-    def seed_institution_keys(self, admin: User) -> None:
+    def seed_institution_keys(self, admin: User) -> dict[str, IdentityKeyPair]:
         """The institution's admin and compliance keys, for the demo only.
 
         A real institution generates these offline and gives the server only
         the public halves; the demo keeps the private halves under var/ so
-        a compliance review can be tried out.
+        a compliance review can be tried out, and signs each head's appointment
+        with the admin key here (rooms/demo.py). Returns the pairs by kind.
         """
         folder = Path(settings.VAR_DIR) / "demo-keys"
         folder.mkdir(parents=True, exist_ok=True)
+        pairs = {}
         for kind in ("admin", "compliance"):
-            pair = IdentityKeyPair.generate()
+            pair = pairs[kind] = IdentityKeyPair.generate()
             path = folder / f"{kind}.key"
             path.write_text(pair.to_bytes().hex())
             path.chmod(0o600)
             check_set_institution_key(admin, kind, pair.public.to_dict())
             self.fingerprints[kind] = pair.fingerprint
         self.write_institution_file()
+        return pairs
 
     def write_institution_file(self) -> None:
         """Pin the demo keys for browsers, as IT pins theirs (docs/browser.md).

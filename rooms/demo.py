@@ -1,0 +1,205 @@
+"""The demo hospital's keys: what its clinicians' clients and the key ceremony would make.
+
+**For the demo only.** In a real hospital every clinician's browser makes
+their identity and shows their recovery code once; an administrator appoints
+each department's first head with the institution's admin key file, which
+never leaves IT; and a head signs each colleague's admission after comparing
+fingerprints with them (docs/crypto.md §6 and §9, R7). `seed_demo` does all
+of it at once so that two clinicians can exchange a message a minute after
+`make run`: it holds the demo's admin key (var/demo-keys/, demo only), makes
+every clinician's identity itself, and seals its backup under a recovery code
+derived from the demo password and the login (`demo_recovery_code`), printed
+next to the logins and listed in the README. Anyone who knows the demo
+password can therefore read every demo clinician's keys: nothing here may be
+used for real patients.
+
+The material is made with core.crypto and kept through the server's own
+checks (`check_publish_identity`, `check_store_backup`,
+`check_post_statement`, `check_publish_key_version`), so the chain and the
+wraps are exactly what a client would have posted and every client verifies
+them from the pinned admin key. `sign_membership` and `new_key_version` are
+the pure steps; tests/support/hospital.py builds the test personas' keys
+with them too.
+"""
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from django.utils import timezone
+
+from accounts.keys import check_publish_identity, check_store_backup
+from accounts.models import User
+from core.crypto import (
+    EMPTY_HEAD,
+    ChainHead,
+    IdentityKeyPair,
+    MembershipStatement,
+    PublicIdentity,
+    RoomKey,
+    SignedKeyVersion,
+    SignedStatement,
+    WrapRecord,
+    b64encode,
+    make_key_version,
+    seal_backup,
+    sign_statement,
+    wrap_room_key,
+)
+from core.crypto.backup import CROCKFORD, SECRET_CHARS, SECRET_GROUP
+from core.crypto.statements import Kind, Role
+from rooms.chain import check_post_statement
+from rooms.keys import check_publish_key_version
+
+# Domain separation for the demo's recovery codes (BLAKE2b's personalisation, 16 bytes at most).
+RECOVERY_PERSON = b"rounds-demo-rc1"
+
+
+def demo_recovery_code(username: str, password: str) -> str:
+    """The demo login's recovery code: 28 Crockford characters in groups of 4, as a
+    generated secret is shown (docs/crypto.md §4), derived from the demo password and
+    the login instead of drawn at random, so the README can list them.
+
+    Each character takes 5 bits of a byte of BLAKE2b (256 is a multiple of 32: no
+    bias); 140 bits, like a generated secret, but only as secret as the password.
+    """
+    digest = hashlib.blake2b(
+        f"{password}\0{username}".encode(), digest_size=SECRET_CHARS, person=RECOVERY_PERSON
+    ).digest()
+    chars = "".join(CROCKFORD[byte % 32] for byte in digest)
+    return "-".join(chars[i : i + SECRET_GROUP] for i in range(0, SECRET_CHARS, SECRET_GROUP))
+
+
+def sign_membership(
+    *,
+    department: int,
+    at: ChainHead,
+    kind: Kind,
+    subject_user: int,
+    subject_fingerprint: str,
+    role: Role,
+    signing: IdentityKeyPair,
+    signer_user: int | None,
+    replaces: str | None = None,
+) -> SignedStatement:
+    """A membership statement placed after `at`, signed by `signing`: a head's identity
+    (`signer_user` their id), or the institution's admin key (`signer_user` None)."""
+    statement = MembershipStatement(
+        department=department,
+        seq=at.seq + 1,
+        prev=at.hash,
+        kind=kind,
+        subject_user=subject_user,
+        subject_fingerprint=subject_fingerprint,
+        replaces=replaces,
+        role=role,
+        issued_at=timezone.now().isoformat(),
+        signer_user=signer_user,
+        signer_fingerprint=signing.fingerprint,
+    )
+    return sign_statement(statement, signing)
+
+
+def new_key_version(
+    room_key: RoomKey,
+    *,
+    at: ChainHead,
+    creator_user: int,
+    creator: IdentityKeyPair,
+    recipients: Iterable[PublicIdentity],
+) -> tuple[SignedKeyVersion, list[WrapRecord]]:
+    """A room key version's signed record, made at the chain head `at`, and its wraps
+    for `recipients` (the members at that head and the compliance key), each signed by
+    the creator."""
+    record = make_key_version(room_key, head=at, creator_user=creator_user, creator=creator)
+    wraps = [wrap_room_key(room_key, recipient=public, wrapper=creator) for public in recipients]
+    return record, wraps
+
+
+@dataclass
+class DemoDepartment:
+    id: int
+    head: User
+    members: Sequence[User]
+
+
+def publish_identity(user: User, recovery_code: str) -> IdentityKeyPair:
+    """A new identity for `user`, published and backed up under `recovery_code`, as the
+    browser's "Create my keys" does (the moderate Argon2id limits of a generated code)."""
+    pair = IdentityKeyPair.generate()
+    check_publish_identity(user, pair.public.to_dict())
+    check_store_backup(user, b64encode(seal_backup(pair, recovery_code)))
+    return pair
+
+
+def admit_department(
+    admin: User,
+    admin_key: IdentityKeyPair,
+    compliance: PublicIdentity,
+    department: DemoDepartment,
+    keys: dict[int, IdentityKeyPair],
+) -> RoomKey:
+    """The department's chain and its first room key: the head appointed by the admin
+    key (posted by the administrator), every member admitted by the head, then
+    version 1 made by the head at that head of the chain and wrapped for every member
+    and the compliance key. `keys` holds each user's identity by user id."""
+    head = department.head
+    appointed = sign_membership(
+        department=department.id,
+        at=EMPTY_HEAD,
+        kind="admit",
+        subject_user=head.pk,
+        subject_fingerprint=keys[head.pk].fingerprint,
+        role="head",
+        signing=admin_key,
+        signer_user=None,
+    )
+    check_post_statement(admin, department.id, appointed.to_dict())
+    at = ChainHead(appointed.statement.seq, appointed.hash)
+    for member in department.members:
+        admitted = sign_membership(
+            department=department.id,
+            at=at,
+            kind="admit",
+            subject_user=member.pk,
+            subject_fingerprint=keys[member.pk].fingerprint,
+            role="member",
+            signing=keys[head.pk],
+            signer_user=head.pk,
+        )
+        check_post_statement(head, department.id, admitted.to_dict())
+        at = ChainHead(admitted.statement.seq, admitted.hash)
+    room_key = RoomKey.generate(department=department.id, version=1)
+    everyone = [head, *department.members]
+    record, wraps = new_key_version(
+        room_key,
+        at=at,
+        creator_user=head.pk,
+        creator=keys[head.pk],
+        recipients=[*(keys[user.pk].public for user in everyone), compliance],
+    )
+    check_publish_key_version(
+        head, department.id, 1, record.to_dict(), [wrap.to_dict() for wrap in wraps]
+    )
+    return room_key
+
+
+def seed_demo_keys(
+    admin: User,
+    admin_key: IdentityKeyPair,
+    compliance: PublicIdentity,
+    departments: Sequence[DemoDepartment],
+    password: str,
+) -> dict[str, str]:
+    """Every clinician's keys, each department's signed membership and room key version 1,
+    for the demo only (module docstring). Returns each clinician's recovery code by
+    username, to print."""
+    keys: dict[int, IdentityKeyPair] = {}
+    codes: dict[str, str] = {}
+    for department in departments:
+        for user in (department.head, *department.members):
+            codes[user.username] = demo_recovery_code(user.username, password)
+            keys[user.pk] = publish_identity(user, codes[user.username])
+    for department in departments:
+        admit_department(admin, admin_key, compliance, department, keys)
+    return codes
