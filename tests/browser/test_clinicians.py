@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from client.sdk import RoundsClient
-from tests.browser.conftest import (
+from tests.browser.support import (
     Ward,
     create_keys,
     device_dir,

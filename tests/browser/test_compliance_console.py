@@ -28,7 +28,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Browser, Page, Route, expect
 
-from tests.browser.conftest import (
+from tests.browser.support import (
     device_dir,
     institution_keys,
     new_context,

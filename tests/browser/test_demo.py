@@ -27,7 +27,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Locator, Page, Request, expect
 
-from tests.browser.conftest import Ward, create_keys, shot, sign_admission, sign_in
+from tests.browser.support import Ward, create_keys, shot, sign_admission, sign_in
 from tests.live.servers import BASE_DIR, LiveCluster, live_cluster
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(300)]

@@ -13,7 +13,7 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import new_context, shot, sign_in
+from tests.browser.support import choose_passphrase, new_context, shot, sign_in
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(300)]
 
@@ -94,13 +94,6 @@ def responsive_while_deriving(page: Page) -> float:
     assert worst < RESPONSIVE_MS, f"setTimeout(0) took {worst:.0f} ms during Argon2id"
     assert answered_ms < RESPONSIVE_MS, f"the page answered {answered_ms:.0f} ms late"
     return worst
-
-
-def choose_passphrase(page: Page, passphrase: str, again: str | None = None) -> None:
-    page.get_by_label("A passphrase I choose").check()
-    page.get_by_label("Passphrase (16 characters or more)").fill(passphrase)
-    page.get_by_label("The same passphrase again").fill(passphrase if again is None else again)
-    page.get_by_role("button", name="Create my keys").click()
 
 
 def test_own_passphrase_set_up_cancel_sign_out_and_recover(browser, cluster):

@@ -47,7 +47,8 @@ from core.crypto import (
     make_key_version,
     wrap_room_key,
 )
-from tests.browser.conftest import (
+from tests.browser.support import (
+    choose_passphrase,
     device_dir,
     institution_keys,
     new_context,
@@ -57,7 +58,6 @@ from tests.browser.conftest import (
     shot,
     sign_in,
 )
-from tests.browser.test_keys_browser import choose_passphrase
 from tests.live.forgeries import (
     another_key_under_commitment,
     chain_under,

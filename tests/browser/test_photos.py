@@ -30,7 +30,7 @@ from client.media import encrypt_blob, upload_encrypted
 from client.photo_sdk import attachment_ref, photo_entry
 from client.photos import prepare_photo
 from client.sdk import RoundsClient
-from tests.browser.conftest import (
+from tests.browser.support import (
     Ward,
     create_keys,
     device_dir,

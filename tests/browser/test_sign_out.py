@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import Ward, create_keys, sign_in
+from tests.browser.support import Ward, create_keys, sign_in
 from tests.live.servers import LiveCluster
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(300)]

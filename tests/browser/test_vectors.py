@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import VECTORS, new_context
+from tests.browser.support import VECTORS, new_context
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(120)]
 
