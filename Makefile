@@ -69,7 +69,6 @@ lint-js: node_modules/.installed
 	node_modules/.bin/eslint frontend/js eslint.config.js
 	node_modules/.bin/tsc -p tsconfig.json
 	node_modules/.bin/tsc -p tsconfig.worker.json
-	node_modules/.bin/tsc -p tsconfig.strict.json
 
 # docs/protocol.md's JSON examples, captured again from a server of their own
 # (docs/capture_examples.py: daphne on a temporary SQLite database, the demo seeded).
