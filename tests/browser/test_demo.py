@@ -1,9 +1,13 @@
-"""The demo hospital without a terminal: what `make run` gives, used in browsers only.
+"""The key ceremony without a terminal: the demo hospital before any user key, used in
+browsers only.
 
-A fresh database, migrated and seeded by `seed_demo` as `make run` does (and
-no other manage.py command: no `appoint_head`, no institution file written
-by the test: seed_demo writes the pins itself), then everything happens in
-browser contexts at 360x740. Carol signs in (keys created); the
+A fresh database, migrated and seeded by `seed_demo --no-user-keys` (the
+demo as `make run` seeds it, less what rooms/demo.py prepares for the demo
+only: no clinician's keys, no appointment, no signed admission, no room key;
+test_demo_minute.py runs the demo with them), and no other manage.py
+command: no `appoint_head`, no institution file written by the test:
+seed_demo writes the pins itself. Then everything happens in browser
+contexts at 360x740. Carol signs in (keys created); the
 administrator signs in and, on the administration screen's list of
 departments, appoints her head of Plastic surgery with the demo's
 `var/demo-keys/admin.key` picked as a file, after the screen refuses Grace
@@ -40,9 +44,10 @@ RUN = {"started": 0.0}
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[LiveCluster]:
-    """The cluster as `make run` prepares it: unlike conftest's, nothing added after seed_demo."""
+    """The cluster seed_demo --no-user-keys prepares: unlike conftest's, nothing added after."""
     RUN["started"] = time.monotonic()
-    with live_cluster(2 if os.environ.get("REDIS_URL") else 1) as running:
+    seed = {"patients": 8, "user_keys": False}
+    with live_cluster(2 if os.environ.get("REDIS_URL") else 1, seed=seed) as running:
         yield running
     seconds = time.monotonic() - RUN["started"]
     print(f"\nthe whole demo run, fresh database to last check: {seconds:.1f} s")
