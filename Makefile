@@ -38,11 +38,11 @@ run: seed
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The edit-test loop: the checks, then the tests that need no live server (daphne, the
-# moto S3 server), browser or benchmark harness, on every core, stopping at the first
-# failure. `make test` is still the whole suite.
+# The edit-test loop (under a minute on two cores): the checks, then the tests that need
+# no live server (daphne, the moto S3 server), browser or benchmark harness and are not
+# marked slow, on every core, stopping at the first failure. `make test` is the whole suite.
 check: lint
-	$(BIN)/python -m pytest -q -x -n auto -m 'not live and not s3' -p no:cacheprovider \
+	$(BIN)/python -m pytest -q -x -n auto -m 'not live and not s3 and not slow' -p no:cacheprovider \
 	  --ignore=tests/live --ignore=tests/browser --ignore=tests/bench $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev

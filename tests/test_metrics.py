@@ -126,6 +126,7 @@ async def test_a_stored_post_moves_posts_acks_and_deliveries(live_hospital):
     )
 
 
+@pytest.mark.slow
 async def test_a_lost_publication_shows_as_a_layer_error_then_a_sweep_catch_up(
     live_hospital, monkeypatch
 ):

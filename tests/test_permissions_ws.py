@@ -117,6 +117,7 @@ async def receive(communicator) -> dict[str, Any]:
     return frame
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("action", ACTIONS)
 async def test_refused(live_hospital, action):
     """Each role that must be refused sends the frame, on its own socket, while a member watches."""

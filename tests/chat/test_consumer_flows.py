@@ -38,6 +38,7 @@ def user_ref(user) -> dict:
     return {"id": user.pk, "username": user.username}
 
 
+@pytest.mark.slow
 async def test_a_message_reaches_every_connected_member_and_no_one_else(live_hospital):
     h = live_hospital
     bob, hello = await connect_as(h.surgeon_bob)
@@ -91,6 +92,7 @@ async def test_a_message_reaches_every_connected_member_and_no_one_else(live_hos
         await communicator.disconnect()
 
 
+@pytest.mark.slow
 async def test_history_pages_backwards(live_hospital):
     h = live_hospital
     bob, _ = await connect_as(h.surgeon_bob)
@@ -125,6 +127,7 @@ async def test_history_pages_backwards(live_hospital):
     await alice.disconnect()
 
 
+@pytest.mark.slow
 async def test_read_receipts_persist_broadcast_and_never_go_backwards(live_hospital):
     h = live_hospital
     bob, _ = await connect_as(h.surgeon_bob)
@@ -184,6 +187,7 @@ async def test_read_receipts_persist_broadcast_and_never_go_backwards(live_hospi
         await communicator.disconnect()
 
 
+@pytest.mark.slow
 async def test_typing_is_relayed_to_others_and_never_stored(live_hospital):
     h = live_hospital
     bob, _ = await connect_as(h.surgeon_bob)
@@ -210,6 +214,7 @@ async def test_typing_is_relayed_to_others_and_never_stored(live_hospital):
         await communicator.disconnect()
 
 
+@pytest.mark.slow
 async def test_admitted_member_joins_the_live_stream(live_hospital):
     h = live_hospital
     bob, _ = await connect_as(h.surgeon_bob)
@@ -250,6 +255,7 @@ async def test_admitted_member_joins_the_live_stream(live_hospital):
         await communicator.disconnect()
 
 
+@pytest.mark.slow
 async def test_removed_member_socket_leaves_the_department(live_hospital):
     h = live_hospital
     bob, _ = await connect_as(h.surgeon_bob)
@@ -309,6 +315,7 @@ async def test_removed_member_socket_leaves_the_department(live_hospital):
         await communicator.disconnect()
 
 
+@pytest.mark.slow
 async def test_thread_lifecycle_events(live_hospital):
     h = live_hospital
     bob, _ = await connect_as(h.surgeon_bob)

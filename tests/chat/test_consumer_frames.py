@@ -303,6 +303,7 @@ async def test_post_to_a_closed_thread(live_hospital):
     await bob.disconnect()
 
 
+@pytest.mark.slow
 async def test_duplicate_post_gets_the_first_ack(live_hospital):
     h = live_hospital
     bob, _ = await connect_as(h.surgeon_bob)
@@ -424,6 +425,7 @@ async def test_flooding_gets_rate_limited_then_closed(live_hospital, settings):
     await finish(bob)
 
 
+@pytest.mark.slow
 async def test_refusals_below_the_flood_threshold_do_not_close(live_hospital, settings):
     """Only refusals in a row count towards the flood close."""
     settings.ROUNDS_WS_RATE_PER_SECOND = 0.01
@@ -545,6 +547,7 @@ async def test_oversized_and_malformed_frames_are_charged_too(live_hospital, set
     await bob.disconnect()
 
 
+@pytest.mark.slow
 async def test_the_socket_closes_when_its_login_expires(live_hospital):
     from accounts.models import AuthSession
 

@@ -51,6 +51,7 @@ def lost_publications(monkeypatch):
     monkeypatch.setattr(batching, "publish_all", refuse)
 
 
+@pytest.mark.slow
 async def test_a_post_whose_publication_is_lost_is_acknowledged_and_delivered_anyway(
     live_hospital, lost_publications
 ):
@@ -73,6 +74,7 @@ async def test_a_post_whose_publication_is_lost_is_acknowledged_and_delivered_an
     await finish(alice)
 
 
+@pytest.mark.slow
 async def test_a_sign_out_not_heard_still_closes_the_login_sockets(live_hospital, monkeypatch):
     h = live_hospital
     monkeypatch.setattr("chat.events._send", lambda group, message: None)  # lost
@@ -84,6 +86,7 @@ async def test_a_sign_out_not_heard_still_closes_the_login_sockets(live_hospital
     assert closed == {"type": "websocket.close", "code": protocol.CLOSE_UNAUTHENTICATED}
 
 
+@pytest.mark.slow
 async def test_a_drain_answers_posts_in_flight_then_closes_with_4503(live_hospital, monkeypatch):
     h = live_hospital
     store = batching.check_post_messages
@@ -201,6 +204,7 @@ async def test_a_socket_that_cannot_be_set_up_is_told_and_released(live_hospital
     await finish(alice)
 
 
+@pytest.mark.slow
 async def test_a_live_event_whose_gap_cannot_be_read_waits_for_the_sweep(
     live_hospital, monkeypatch, settings
 ):

@@ -117,6 +117,7 @@ def h(live_hospital: Hospital) -> Hospital:
 # --- Accepted ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_a_signed_envelope_is_accepted_and_relayed_as_it_came(h):
     bob, _ = await connect_as(h.surgeon_bob)
     alice, _ = await connect_as(h.nurse_alice)
@@ -278,6 +279,7 @@ async def test_an_envelope_for_another_thread_of_the_department_is_a_mismatch(h)
     await bob.disconnect()
 
 
+@pytest.mark.slow
 async def test_an_envelope_for_another_department_is_a_mismatch(h):
     """Ines is in both departments: what she writes for one cannot be posted in the other."""
     ines, _ = await connect_as(h.nurse_ines)
@@ -353,6 +355,7 @@ def _wrapped_for(h: Hospital, version: int) -> set[str]:
     return {w.recipient_user.username if w.recipient_user else "compliance" for w in wraps}
 
 
+@pytest.mark.slow
 async def test_a_removal_requires_a_new_room_key_version(h):
     bob, _ = await connect_as(h.surgeon_bob)
     carol, _ = await connect_as(h.head_carol)
@@ -498,6 +501,7 @@ async def test_a_v1_envelope_is_refused(h):
     await bob.disconnect()
 
 
+@pytest.mark.slow
 async def test_a_signed_key_replacement_requires_a_new_room_key_version(h):
     """Bob lost his key and Carol signed his new one: whoever holds the old key may hold
     version 1, so nobody writes under it any more."""
@@ -540,6 +544,7 @@ async def test_a_signed_key_replacement_requires_a_new_room_key_version(h):
     await carol.disconnect()
 
 
+@pytest.mark.slow
 async def test_a_signed_removal_requires_a_new_version_even_after_one_since_the_tables(h):
     """Version 2 was made once Alice left the tables but before her signed removal, at a head
     where the chain still holds her: clients will not write under it, nor will the server."""
@@ -569,6 +574,7 @@ async def test_a_signed_removal_requires_a_new_version_even_after_one_since_the_
 # --- Retries -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_a_replayed_envelope_gets_the_first_ack(h):
     bob, _ = await connect_as(h.surgeon_bob)
     carol, _ = await connect_as(h.head_carol)

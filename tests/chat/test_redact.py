@@ -310,6 +310,7 @@ def test_a_redact_frame_parses_with_or_without_a_reason():
 # --- Over the socket ------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 async def test_a_redaction_over_the_socket_reaches_every_member(live_hospital):
     h = live_hospital
@@ -346,6 +347,7 @@ async def test_a_redaction_over_the_socket_reaches_every_member(live_hospital):
         await communicator.disconnect()
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 async def test_refused_redactions_over_the_socket_change_nothing(live_hospital):
     h = live_hospital
@@ -380,6 +382,7 @@ async def test_refused_redactions_over_the_socket_change_nothing(live_hospital):
         await communicator.disconnect()
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 async def test_resume_replays_the_tombstone_and_the_redaction_once(live_hospital):
     h = live_hospital

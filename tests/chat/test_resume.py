@@ -28,6 +28,7 @@ from tests.support.sockets import (
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.mark.slow
 async def test_resume_replays_each_missed_event_once_in_order(live_hospital, settings):
     settings.ROUNDS_RESUME_BATCH = 3  # the replay spans several batches
     h = live_hospital
@@ -76,6 +77,7 @@ async def test_resume_replays_each_missed_event_once_in_order(live_hospital, set
     await bob.disconnect()
 
 
+@pytest.mark.slow
 async def test_events_between_hello_and_resume_are_not_sent_twice(live_hospital):
     """A live event can reach the new socket before the client's resume does."""
     h = live_hospital
@@ -107,6 +109,7 @@ async def test_events_between_hello_and_resume_are_not_sent_twice(live_hospital)
     await bob.disconnect()
 
 
+@pytest.mark.slow
 async def test_resume_at_the_head_and_foreign_departments(live_hospital):
     h = live_hospital
     alice, hello = await connect_as(h.nurse_alice)
@@ -126,6 +129,7 @@ async def test_resume_at_the_head_and_foreign_departments(live_hospital):
     await alice.disconnect()
 
 
+@pytest.mark.slow
 async def test_resume_from_zero_replays_the_departments_whole_stream(live_hospital):
     h = live_hospital
     key = str(h.plastic.pk)
@@ -149,6 +153,7 @@ class CapturingLayer:
         self.sent.append((group, message))
 
 
+@pytest.mark.slow
 async def test_an_event_published_early_is_preceded_by_the_missing_ones(live_hospital, monkeypatch):
     """Two committing workers may publish out of order; each socket fills the gap itself."""
     h = live_hospital
@@ -193,6 +198,7 @@ async def test_an_event_published_early_is_preceded_by_the_missing_ones(live_hos
     await bob.disconnect()
 
 
+@pytest.mark.slow
 async def test_events_published_before_an_admitted_socket_joins_still_reach_it(
     live_hospital, monkeypatch
 ):

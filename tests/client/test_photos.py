@@ -180,6 +180,7 @@ def test_a_decompression_bomb_is_refused_before_decoding(size):
     assert refused.value.code == "image_too_large"
 
 
+@pytest.mark.slow
 def test_a_real_small_file_with_huge_dimensions_is_refused():
     # 10,000 x 7,000 of one colour compresses to a few hundred kilobytes.
     out = io.BytesIO()

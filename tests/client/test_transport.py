@@ -38,6 +38,7 @@ async def scripted(answer: Callable[[dict, websockets.ServerConnection], Awaitab
             await client.aclose()
 
 
+@pytest.mark.slow
 async def test_a_request_given_up_on_leaves_nothing_behind():
     async def late(frame: dict, socket) -> None:
         await asyncio.sleep(0.6)  # after the client's timeout

@@ -140,6 +140,7 @@ def assert_well_formed(pdf: bytes) -> None:
         assert pdf[int(offset) :].startswith(f"{number} 0 obj".encode())
 
 
+@pytest.mark.slow
 def test_the_pdf_of_a_long_stay_holds_every_entry(hospital, long_stay):
     h, case = hospital, long_stay["case"]
     response = Api(h.compliance_dan).get(report_path(case, h.patient, "format=pdf"))
@@ -260,6 +261,7 @@ async def get_over_asgi(path: str, query: str, token: str) -> tuple[dict, list[b
     return start, bodies
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("fmt", ["csv", "pdf"])
 async def test_over_asgi_each_piece_is_sent_as_it_is_made(live_hospital, fmt):

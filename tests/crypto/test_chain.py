@@ -311,6 +311,7 @@ def _step(data, writer, model, pool):
         writer.add("replace", subject, role, by=by, key=new)
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(data=st.data())
 def test_random_histories_replay_to_what_a_model_computes(pool, institution_admin, data):

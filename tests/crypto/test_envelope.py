@@ -162,6 +162,7 @@ def test_sent_at_defaults_to_now_as_the_browser_writes_it(plastic_surgery, room_
     assert moment <= datetime.now(UTC)
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(
     plaintext=st.binary(max_size=2048),

@@ -112,6 +112,7 @@ def test_secretstream_tag_constants_match_the_vectors():
 ARGON2ID = json.loads((DATA / "raw_argon2id_hashes.json").read_text())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("vector", ARGON2ID, ids=lambda v: v["salt"])
 def test_argon2id_raw(vector):
     assert vector["construct"] == "argon2id" and vector["mode"] == "raw"

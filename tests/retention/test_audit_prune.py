@@ -60,6 +60,7 @@ def verify_fails() -> str:
     return str(refused.value)
 
 
+@pytest.mark.slow
 def test_the_oldest_whole_blocks_go_and_the_chain_still_verifies(hospital, checkpoint_sink):
     old_entries(2 * CHUNK + 100)
     first_young = AuditSeal.objects.filter(event__at__gte=timezone.now() - timedelta(days=1))

@@ -27,6 +27,7 @@ def place(officer, case, **target):
     return Api(officer).post(HOLDS, {"case": case.pk, "reason": "Litigation 2026-17", **target})
 
 
+@pytest.mark.slow
 def test_a_hold_is_placed_listed_and_released_each_audited(hospital, case):
     h = hospital
     placed = place(h.compliance_dan, case, patient=h.patient.pk)

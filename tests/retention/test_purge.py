@@ -48,6 +48,7 @@ def ward(expired, uploader, blob_store):
     return h
 
 
+@pytest.mark.slow
 def test_a_purge_removes_the_thread_content_and_blobs_and_leaves_a_tombstone(ward, blob_store):
     h = ward
     assert len(blob_store.names()) == 2
@@ -156,6 +157,7 @@ def test_a_run_that_crashes_mid_thread_is_finished_by_the_next(ward, blob_store,
     )
 
 
+@pytest.mark.slow
 def test_a_second_run_finds_nothing_to_do(ward):
     run()
     entries = AuditEvent.objects.filter(action__startswith="retention.purge").count()
@@ -164,6 +166,7 @@ def test_a_second_run_finds_nothing_to_do(ward):
     assert AuditEvent.objects.filter(action__startswith="retention.purge").count() == entries
 
 
+@pytest.mark.slow
 def test_limit_purges_that_many_threads(ward):
     assert len(run(limit=1).purged) == 1
     assert len(run(limit=1).purged) == 1
@@ -205,6 +208,7 @@ def test_the_command_prints_what_it_purged(ward):
     assert out.getvalue().strip().endswith("would purge 0 threads; holds kept 0 threads")
 
 
+@pytest.mark.slow
 def test_a_purged_thread_cannot_be_reopened(ward):
     from chat.actions import check_set_thread_closed
     from core.errors import RoundsError

@@ -25,6 +25,7 @@ def second_ward_thread(h) -> dict:
     return do_create_thread(h.surgeon_bob, h.plastic.pk, nadia.pk, "Graft check")
 
 
+@pytest.mark.slow
 async def test_a_resume_over_purged_events_gets_the_rest_once_in_order(live_hospital, settings):
     settings.ROUNDS_RESUME_BATCH = 1  # every replayed event is a batch of its own
     h = live_hospital

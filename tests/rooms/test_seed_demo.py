@@ -129,6 +129,7 @@ def test_every_demo_member_reads_the_current_room_key_of_a_verified_chain(
         )
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 def test_the_printed_recovery_codes_open_the_backups_and_are_the_readmes(settings, tmp_path):
     _, codes = seed(settings, tmp_path)

@@ -13,6 +13,7 @@ key version 1, so posts carry real envelopes made with `sealed()`.
 fixtures that build it are in tests/conftest.py.
 """
 
+import functools
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -84,11 +85,20 @@ class Hospital:
         return self.key_history[key]
 
 
+@functools.cache
+def password_hash() -> str:
+    """PASSWORD hashed once per process: every persona shares the password, and the
+    hash (salted, Argon2id as configured) verifies the same for each of them."""
+    from django.contrib.auth.hashers import make_password
+
+    return make_password(PASSWORD)
+
+
 def make_user(username: str, **flags: Any):
     from accounts.models import User
 
     user = User(username=username, display_name=username.replace("_", " ").title(), **flags)
-    user.set_password(PASSWORD)
+    user.password = password_hash()
     user.save()
     return user
 
