@@ -6,8 +6,17 @@ Wire form (a JSON object, as the server's `Envelope` frame model carries it):
                 "key_commitment": b64(32 bytes), "chain_seq": int,
                 "chain_head": hex(32 bytes), "sender": int,
                 "client_msg_id": str, "sent_at": RFC 3339,
-                "nonce": b64(24 bytes), "sig": b64(64 bytes)},
+                "nonce": b64(24 bytes), "sig": b64(64 bytes),
+                "corrects": str (a correction only)},
      "ciphertext": b64(plaintext + 16-byte tag)}
+
+- `corrects`, present only in a correction, is the `client_msg_id` of the
+  message it replaces, sent by the same sender in the same thread. It is in
+  the AD, so signed: a server cannot move a correction onto another
+  message, because the message a reader holds carries that client_msg_id
+  in its own signed header. Not its `seq`: the server numbers messages, and
+  a number nobody signed binds nothing. Absent, the AD is byte for byte
+  what it was before corrections existed.
 
 - AD = canonical_json(the header without nonce and sig), so the ciphertext
   only opens in the room, thread and key version it was written for, under
@@ -80,6 +89,7 @@ _AD_KEYS = (
     "sent_at",
 )
 _HEADER_KEYS = frozenset({*_AD_KEYS, "nonce", "sig"})
+_CORRECTION_HEADER_KEYS = _HEADER_KEYS | {"corrects"}
 
 
 @dataclass(frozen=True)
@@ -103,6 +113,7 @@ class EnvelopeHeader:
     nonce: bytes
     signature: bytes
     ciphertext: bytes
+    corrects: str | None = None
 
     @property
     def head(self) -> ChainHead:
@@ -120,6 +131,7 @@ class EnvelopeHeader:
             sender=self.sender,
             client_msg_id=self.client_msg_id,
             sent_at=self.sent_at,
+            corrects=self.corrects,
         )
 
 
@@ -134,26 +146,28 @@ def _associated_data(
     sender: int,
     client_msg_id: str,
     sent_at: str,
+    corrects: str | None = None,
 ) -> bytes:
-    return canonical_json(
-        {
-            "v": ENVELOPE_VERSION,
-            "room": room,
-            "thread": thread,
-            "key_version": key_version,
-            "key_commitment": b64encode(key_commitment),
-            "chain_seq": chain_seq,
-            "chain_head": chain_head,
-            "sender": sender,
-            "client_msg_id": client_msg_id,
-            "sent_at": sent_at,
-        }
-    )
+    fields: dict[str, Any] = {
+        "v": ENVELOPE_VERSION,
+        "room": room,
+        "thread": thread,
+        "key_version": key_version,
+        "key_commitment": b64encode(key_commitment),
+        "chain_seq": chain_seq,
+        "chain_head": chain_head,
+        "sender": sender,
+        "client_msg_id": client_msg_id,
+        "sent_at": sent_at,
+    }
+    if corrects is not None:
+        fields["corrects"] = corrects
+    return canonical_json(fields)
 
 
-def _check_client_msg_id(value: Any) -> str:
+def _check_client_msg_id(value: Any, field: str = "client_msg_id") -> str:
     if not isinstance(value, str) or not _CLIENT_MSG_ID.fullmatch(value):
-        raise InvalidEnvelope("client_msg_id must be 8 to 64 of A-Z a-z 0-9 _ -")
+        raise InvalidEnvelope(f"{field} must be 8 to 64 of A-Z a-z 0-9 _ -")
     return value
 
 
@@ -178,6 +192,7 @@ def encrypt_message(
     signer: IdentityKeyPair,
     sent_at: str | None = None,
     nonce: bytes | None = None,
+    corrects: str | None = None,
 ) -> dict[str, Any]:
     """Encrypt and sign a message body; return the wire dict.
 
@@ -191,10 +206,12 @@ def encrypt_message(
         sent_at: The sender's clock, RFC 3339; now when omitted.
         nonce: 24 bytes for test vectors only; random when omitted. Never
             reuse a nonce with the same room key.
+        corrects: For a correction, the client_msg_id of the sender's
+            message it replaces (signed in the header); None for a post.
 
     Raises:
         ValueError: The plaintext is too long, or a nonce of the wrong size.
-        InvalidEnvelope: An id, client_msg_id or sent_at out of range.
+        InvalidEnvelope: An id, client_msg_id, corrects or sent_at out of range.
     """
     if not isinstance(plaintext, bytes):
         raise TypeError("plaintext must be bytes")
@@ -211,6 +228,8 @@ def encrypt_message(
     check_id(thread, "thread")
     check_id(sender, "sender")
     _check_client_msg_id(client_msg_id)
+    if corrects is not None:
+        _check_client_msg_id(corrects, "corrects")
     sent_at = _check_sent_at(sent_at if sent_at is not None else now_timestamp())
 
     header: dict[str, Any] = {
@@ -225,6 +244,8 @@ def encrypt_message(
         "client_msg_id": client_msg_id,
         "sent_at": sent_at,
     }
+    if corrects is not None:
+        header["corrects"] = corrects
     ad = canonical_json(header)
     ciphertext = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_encrypt(
         plaintext, ad, nonce, bytes(room_key)
@@ -238,9 +259,9 @@ def encrypt_message(
 def parse_envelope(envelope: Any) -> EnvelopeHeader:
     """Parse an envelope strictly, without checking its signature.
 
-    Exact key sets, integers that are not booleans, ids within 1 .. 2**53 - 1,
-    canonical base64 of the exact sizes, a chain head as chain.py has it,
-    ciphertext of 16 .. MAX_CIPHERTEXT bytes.
+    Exact key sets (`corrects` the one optional key), integers that are not
+    booleans, ids within 1 .. 2**53 - 1, canonical base64 of the exact sizes,
+    a chain head as chain.py has it, ciphertext of 16 .. MAX_CIPHERTEXT bytes.
 
     Raises:
         UnsupportedVersion: `header.v` is an integer other than 2.
@@ -252,8 +273,11 @@ def parse_envelope(envelope: Any) -> EnvelopeHeader:
     if not isinstance(header, dict):
         raise InvalidEnvelope("envelope: header must be an object")
     check_version(header, "envelope", ENVELOPE_VERSION)
-    if set(header) != _HEADER_KEYS:
-        raise InvalidEnvelope(f"envelope header: expected exactly the keys {sorted(_HEADER_KEYS)}")
+    if set(header) not in (_HEADER_KEYS, _CORRECTION_HEADER_KEYS):
+        raise InvalidEnvelope(
+            f"envelope header: expected exactly the keys {sorted(_HEADER_KEYS)}, "
+            "and corrects in a correction"
+        )
     text = envelope["ciphertext"]
     # Refuse an oversized ciphertext before decoding it.
     if not isinstance(text, str) or len(text) > 4 * (MAX_CIPHERTEXT // 3 + 1):
@@ -277,6 +301,9 @@ def parse_envelope(envelope: Any) -> EnvelopeHeader:
         nonce=b64decode(header["nonce"], size=NONCE_SIZE, field="nonce"),
         signature=b64decode(header["sig"], size=SIGNATURE_SIZE, field="sig"),
         ciphertext=ciphertext,
+        corrects=None
+        if "corrects" not in header
+        else _check_client_msg_id(header["corrects"], "corrects"),
     )
 
 

@@ -191,9 +191,10 @@ async function checkVectors(c, vectors) {
         if (c.fromUtf8(c.parseEnvelope(v.envelope).ad) !== v.ad) fail(`envelope ${v.name}`, "AD differs");
         const again = c.encryptMessage(b64(v.plaintext), {
           roomKey: rk, head: v.chain_head, thread: v.thread, sender: v.sender, clientMsgId: v.client_msg_id,
-          signer: sender, sentAt: v.sent_at, nonce: b64(v.nonce),
+          signer: sender, sentAt: v.sent_at, nonce: b64(v.nonce), corrects: v.corrects ?? null,
         });
         if (JSON.stringify(again) !== JSON.stringify(v.envelope)) fail(`envelope ${v.name}`, "re-encryption differs");
+        if (c.parseEnvelope(v.envelope).corrects !== (v.corrects ?? null)) fail(`envelope ${v.name}`, "corrects differs");
       });
       count("envelope");
     }

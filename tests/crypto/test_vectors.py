@@ -30,6 +30,7 @@ from core.crypto import (
     encrypt_to_bytes,
     open_backup,
     open_envelope,
+    parse_envelope,
     replay_membership_chain,
     seal_backup,
     unwrap_room_key,
@@ -215,8 +216,10 @@ def test_envelope_valid(case):
         signer=sender,
         sent_at=case["sent_at"],
         nonce=b64decode(case["nonce"]),
+        corrects=case.get("corrects"),
     )
     assert again == case["envelope"]
+    assert parse_envelope(case["envelope"]).corrects == case.get("corrects")
 
 
 @pytest.mark.parametrize("case", ENVELOPE["invalid"], ids=lambda c: c["name"])

@@ -603,7 +603,10 @@ def build_envelope() -> dict[str, Any]:
             "msg-0002-json",
         ),
         ("one_kib", bytes(range(256)) * 4, 102, 7, "msg-0003-one_kib"),
+        # A correction of short_text: `corrects` names its client_msg_id, in the AD.
+        ("correction", b"Bed 4: obs stable, BP 125/80.", 101, 7, "msg-0005-correction"),
     ]
+    corrects = {"correction": "msg-0001-short"}
     valid = []
     for index, (name, plaintext, thread, sender, msg_id) in enumerate(cases):
         nonce = fixed_bytes(f"envelope-nonce/{index}", 24)
@@ -617,6 +620,7 @@ def build_envelope() -> dict[str, Any]:
             signer=alice,
             sent_at=SENT_AT,
             nonce=nonce,
+            corrects=corrects.get(name),
         )
         ad = canonical_json(
             {k: v for k, v in envelope["header"].items() if k not in ("nonce", "sig")}
@@ -624,6 +628,7 @@ def build_envelope() -> dict[str, Any]:
         valid.append(
             {
                 "name": name,
+                **({"corrects": corrects[name]} if name in corrects else {}),
                 "sender_identity": "nurse_alice",
                 "plaintext": b64encode(plaintext),
                 "thread": thread,
@@ -639,6 +644,8 @@ def build_envelope() -> dict[str, Any]:
 
     base = valid[1]["envelope"]
     header = base["header"]
+    correction = valid[4]["envelope"]
+    correction_header = correction["header"]
     other_version = RoomKey(bytes(key), department=12, version=4)
     other_key = RoomKey(fixed_bytes("another room key"), department=12, version=3)
     invalid = [
@@ -715,6 +722,34 @@ def build_envelope() -> dict[str, Any]:
         ("version_1", {**base, "header": {**header, "v": 1}}, "unsupported_version"),
         ("version_3", {**base, "header": {**header, "v": 3}}, "unsupported_version"),
         ("extra_header_key", {**base, "header": {**header, "x": 1}}, "invalid_envelope"),
+        (
+            "corrects_added",
+            {**base, "header": {**header, "corrects": "msg-0000-empty"}},
+            "bad_signature",
+        ),
+        (
+            "corrects_edited",
+            {**correction, "header": {**correction_header, "corrects": "msg-0000-empty"}},
+            "bad_signature",
+        ),
+        (
+            "corrects_removed",
+            {
+                **correction,
+                "header": {k: v for k, v in correction_header.items() if k != "corrects"},
+            },
+            "bad_signature",
+        ),
+        (
+            "corrects_is_a_number",
+            {**correction, "header": {**correction_header, "corrects": 12345678}},
+            "invalid_envelope",
+        ),
+        (
+            "corrects_too_short",
+            {**correction, "header": {**correction_header, "corrects": "short"}},
+            "invalid_envelope",
+        ),
         (
             "missing_header_key",
             {**base, "header": {k: v for k, v in header.items() if k != "chain_head"}},

@@ -4,9 +4,12 @@
 //
 //   {"header": {"v": 2, "room", "thread", "key_version", "key_commitment",
 //               "chain_seq", "chain_head", "sender", "client_msg_id",
-//               "sent_at", "nonce", "sig"},
+//               "sent_at", "nonce", "sig", "corrects" (a correction only)},
 //    "ciphertext": b64(plaintext + 16-byte tag)}
 //
+// - `corrects`, only in a correction, is the client_msg_id of the sender's
+//   message it replaces; in the AD, so signed: a server cannot move a
+//   correction onto another message. Absent, the AD is what it always was.
 // - AD = canonical_json(header without nonce and sig), so the ciphertext only
 //   opens in the room, thread and key version it was written for, under the
 //   name of its sender, and carries the chain head its sender had verified: a
@@ -45,13 +48,15 @@ import { checkCommitment, COMMITMENT_SIZE } from "./roomkeys.js";
  * @property {number} sender
  * @property {string} clientMsgId
  * @property {string} sentAt
+ * @property {string | null} [corrects]
  */
 
 /**
  * An envelope parsed (parseEnvelope): the header's fields, decoded.
  * @typedef {Readonly<{room: number, thread: number, key_version: number, key_commitment: Uint8Array,
  *   chain_seq: number, chain_head: string, head: ChainHead, sender: number, client_msg_id: string,
- *   sent_at: string, nonce: Uint8Array, signature: Uint8Array, ciphertext: Uint8Array, ad: Uint8Array}>} ParsedEnvelope
+ *   sent_at: string, nonce: Uint8Array, signature: Uint8Array, ciphertext: Uint8Array, ad: Uint8Array,
+ *   corrects: string | null}>} ParsedEnvelope
  */
 
 export const ENVELOPE_VERSION = 2;
@@ -65,19 +70,23 @@ const MAX_CIPHERTEXT = MAX_PLAINTEXT + TAG_SIZE;
 const CLIENT_MSG_ID = /^[A-Za-z0-9_-]{8,64}$/;
 const AD_KEYS = ["v", "room", "thread", "key_version", "key_commitment", "chain_seq", "chain_head", "sender", "client_msg_id", "sent_at"];
 const HEADER_KEYS = [...AD_KEYS, "nonce", "sig"];
+const CORRECTION_HEADER_KEYS = [...HEADER_KEYS, "corrects"];
 
 /** @param {AdInput} fields */
-function adFields({ room, thread, keyVersion, keyCommitment, chainSeq, chainHash, sender, clientMsgId, sentAt }) {
-  return {
+function adFields({ room, thread, keyVersion, keyCommitment, chainSeq, chainHash, sender, clientMsgId, sentAt, corrects = null }) {
+  /** @type {Record<string, string | number>} */
+  const fields = {
     v: ENVELOPE_VERSION, room, thread, key_version: keyVersion, key_commitment: b64encode(keyCommitment),
     chain_seq: chainSeq, chain_head: chainHash, sender, client_msg_id: clientMsgId, sent_at: sentAt,
   };
+  if (corrects !== null) fields.corrects = corrects;
+  return fields;
 }
 
-/** @param {unknown} value @returns {string} */
-function checkClientMsgId(value) {
+/** @param {unknown} value @param {string} [field] @returns {string} */
+function checkClientMsgId(value, field = "client_msg_id") {
   if (typeof value !== "string" || !CLIENT_MSG_ID.test(value)) {
-    throw invalidEnvelope("client_msg_id must be 8 to 64 of A-Z a-z 0-9 _ -");
+    throw invalidEnvelope(`${field} must be 8 to 64 of A-Z a-z 0-9 _ -`);
   }
   return value;
 }
@@ -104,7 +113,8 @@ export function nowTimestamp() {
  * department's chain head as the sender verified it; `signer` the sender's
  * identity (the key the chain admitted for them); `sentAt` the sender's clock,
  * now when omitted. `nonce` is for test vectors only: never reuse one with the
- * same room key.
+ * same room key. `corrects`, for a correction only, is the client_msg_id of
+ * the sender's message it replaces.
  * @param {Uint8Array} plaintext
  * @param {object} options
  * @param {RoomKey} options.roomKey
@@ -115,8 +125,9 @@ export function nowTimestamp() {
  * @param {Identity} options.signer
  * @param {string | null} [options.sentAt]
  * @param {Uint8Array | null} [options.nonce]
+ * @param {string | null} [options.corrects]
  */
-export function encryptMessage(plaintext, { roomKey, head, thread, sender, clientMsgId, signer, sentAt = null, nonce = null }) {
+export function encryptMessage(plaintext, { roomKey, head, thread, sender, clientMsgId, signer, sentAt = null, nonce = null, corrects = null }) {
   if (!(plaintext instanceof Uint8Array)) throw new TypeError("plaintext must be bytes");
   if (plaintext.length > MAX_PLAINTEXT) throw new RangeError(`plaintext over MAX_PLAINTEXT (${MAX_PLAINTEXT} bytes)`);
   if (!isObject(head)) throw new TypeError("head must be a chain head {seq, hash}");
@@ -126,10 +137,11 @@ export function encryptMessage(plaintext, { roomKey, head, thread, sender, clien
   checkId(thread, "thread");
   checkId(sender, "sender");
   checkClientMsgId(clientMsgId);
+  if (corrects !== null) checkClientMsgId(corrects, "corrects");
   sentAt = checkSentAt(sentAt ?? nowTimestamp());
   const header = adFields({
     room: roomKey.department, thread, keyVersion: roomKey.version, keyCommitment: roomKey.commitment,
-    chainSeq: seq, chainHash: hash, sender, clientMsgId, sentAt,
+    chainSeq: seq, chainHash: hash, sender, clientMsgId, sentAt, corrects,
   });
   const ad = canonicalJson(header);
   const ciphertext = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, ad, null, nonce, roomKey.key);
@@ -153,7 +165,9 @@ export function parseEnvelope(envelope) {
   const header = envelope.header;
   if (!isObject(header)) throw invalidEnvelope("envelope: header must be an object");
   checkVersion(header, "envelope", ENVELOPE_VERSION);
-  if (!hasExactly(header, HEADER_KEYS)) throw invalidEnvelope(`envelope header: expected exactly the keys ${[...HEADER_KEYS].sort()}`);
+  if (!hasExactly(header, HEADER_KEYS) && !hasExactly(header, CORRECTION_HEADER_KEYS)) {
+    throw invalidEnvelope(`envelope header: expected exactly the keys ${[...HEADER_KEYS].sort()}, and corrects in a correction`);
+  }
   const text = envelope.ciphertext;
   // Refuse an oversized ciphertext before decoding it.
   if (typeof text !== "string" || text.length > 4 * (Math.floor(MAX_CIPHERTEXT / 3) + 1)) {
@@ -178,11 +192,12 @@ export function parseEnvelope(envelope) {
     nonce: b64decode(header.nonce, { size: NONCE_SIZE, field: "nonce" }),
     signature: b64decode(header.sig, { size: 64, field: "sig" }),
     ciphertext,
+    corrects: Object.hasOwn(header, "corrects") ? checkClientMsgId(header.corrects, "corrects") : null,
   };
   const ad = canonicalJson(adFields({
     room: parsed.room, thread: parsed.thread, keyVersion: parsed.key_version, keyCommitment: parsed.key_commitment,
     chainSeq: parsed.chain_seq, chainHash: parsed.chain_head, sender: parsed.sender,
-    clientMsgId: parsed.client_msg_id, sentAt: parsed.sent_at,
+    clientMsgId: parsed.client_msg_id, sentAt: parsed.sent_at, corrects: parsed.corrects,
   }));
   return Object.freeze({ ...parsed, ad });
 }
