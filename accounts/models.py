@@ -1,10 +1,14 @@
 """Users and their login sessions."""
 
 import hashlib
+import re
 import secrets
+from typing import Any
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+
+from rounds.text import fold
 
 
 class User(AbstractUser):
@@ -16,10 +20,35 @@ class User(AbstractUser):
 
     display_name = models.CharField(max_length=150, blank=True)
     is_compliance_officer = models.BooleanField(default=False)
+    # The names a head finds a colleague by (rooms/people.py), folded: kept on every
+    # save. The username is not in it: the directory finds people, not logins.
+    name_key = models.CharField(max_length=500, blank=True, default="", editable=False)
 
     @property
     def label(self) -> str:
         return self.display_name or self.get_full_name() or self.username
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.name_key = names_key(self)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and {"display_name", "first_name", "last_name"} & set(
+            update_fields
+        ):
+            kwargs["update_fields"] = {*update_fields, "name_key"}
+        super().save(*args, **kwargs)
+
+
+def names_key(user: "User") -> str:
+    """` name words…`: every word of the user's names folded, each after a space, so
+    that a word's start is found by `contains(" " + start)` ("Jean-Pierre Lefèvre, RN"
+    is ` jean pierre lefevre rn`)."""
+    words = name_words(f"{user.display_name} {user.first_name} {user.last_name}")
+    return "".join(f" {word}" for word in dict.fromkeys(words))
+
+
+def name_words(text: str) -> list[str]:
+    """The folded words of names, or of what is typed to find them."""
+    return re.findall(r"\w+", fold(text))
 
 
 def hash_token(token: str) -> str:

@@ -30,6 +30,7 @@ from chat.posting import envelope_hash as envelope_hash
 from chat.unread import with_unread
 from core.errors import ErrorCode, InvalidRequest, NotFound, RoundsError
 from core.events import EventKind
+from core.protocol import MAX_REDACTION_REASON
 from patients.models import Patient
 from rooms import access
 from rooms.models import Department
@@ -106,12 +107,29 @@ def list_patient_threads(actor: User, patient_id: int) -> list[dict[str, Any]]:
     return [thread_data(t) for t in threads.order_by("-created_at")[:500]]
 
 
-def check_set_thread_closed(actor: User, thread_id: int, closed: bool) -> dict[str, Any]:
+def check_set_thread_closed(
+    actor: User, thread_id: int, closed: bool, reason: str | None = None
+) -> dict[str, Any]:
+    """Close or reopen a thread, as a head of its department.
+
+    Args:
+        reason: why it is closed, optional (at most 200 characters, trimmed), kept
+            in the audit trail as a redaction's is; members never see it.
+
+    Raises:
+        NotFound, Forbidden: as rooms.access.access_thread with `head`.
+        InvalidRequest: a reason over 200 characters.
+    """
     thread = access.access_thread(actor, thread_id, head=True)
-    return do_set_thread_closed(actor, thread, closed)
+    reason = (reason or "").strip()
+    if len(reason) > MAX_REDACTION_REASON:
+        raise InvalidRequest(f"A reason has at most {MAX_REDACTION_REASON} characters.")
+    return do_set_thread_closed(actor, thread, closed, reason)
 
 
-def do_set_thread_closed(actor: User, thread: Thread, closed: bool) -> dict[str, Any]:
+def do_set_thread_closed(
+    actor: User, thread: Thread, closed: bool, reason: str = ""
+) -> dict[str, Any]:
     """Close or reopen. Assumes `actor` is a head of the thread's department."""
     with transaction.atomic():
         thread = Thread.objects.select_for_update().get(pk=thread.pk)
@@ -129,6 +147,7 @@ def do_set_thread_closed(actor: User, thread: Thread, closed: bool) -> dict[str,
             department_id=thread.department_id,
             object_type="thread",
             object_id=thread.pk,
+            data={"reason": reason} if reason else None,
         )
         data = thread_data(thread)
         kind = EventKind.THREAD_CLOSED if closed else EventKind.THREAD_REOPENED

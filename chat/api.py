@@ -26,6 +26,10 @@ class RedactIn(Schema):
     reason: str | None = Field(default=None, max_length=MAX_REDACTION_REASON)
 
 
+class CloseIn(Schema):
+    reason: str | None = Field(default=None, max_length=MAX_REDACTION_REASON)
+
+
 class ThreadIn(Schema):
     department: int
     patient: int
@@ -50,8 +54,11 @@ def patient_threads(request: AuthedRequest, patient_id: int) -> list[dict[str, A
 
 
 @router.post("threads/{thread_id}/close", response=answers(ThreadOut))
-def close_thread(request: AuthedRequest, thread_id: int) -> dict[str, Any]:
-    return actions.check_set_thread_closed(request.user, thread_id, closed=True)
+def close_thread(
+    request: AuthedRequest, thread_id: int, body: CloseIn | None = None
+) -> dict[str, Any]:
+    reason = body.reason if body is not None else None
+    return actions.check_set_thread_closed(request.user, thread_id, closed=True, reason=reason)
 
 
 @router.post("threads/{thread_id}/reopen", response=answers(ThreadOut))

@@ -1,6 +1,5 @@
 """Patient identity and admissions, as the patient administration system knows them."""
 
-import unicodedata
 from datetime import datetime
 from typing import Any
 
@@ -8,11 +7,12 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from rounds.text import fold
+
 
 def name_key(name: str) -> str:
     """Fold case and accents so 'Lefèvre' is found by 'lefe'."""
-    decomposed = unicodedata.normalize("NFKD", name)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold().strip()
+    return fold(name)
 
 
 class Sex(models.TextChoices):

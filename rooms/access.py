@@ -164,6 +164,18 @@ def check_clinician(user: User) -> None:
         raise Forbidden("Only members of a department may look up patients.")
 
 
+def check_may_search_people(user: User) -> None:
+    """The colleague directory (rooms/people.py) is for those who admit: a head of some
+    department, or an administrator (who appoints first heads). A member who heads
+    nothing is refused (Forbidden), as a clinician without a department is refused
+    patient look-ups: the directory lists the institution's staff and where they work."""
+    check_authenticated(user)
+    if user.is_staff or user.is_superuser:
+        return
+    if not Membership.objects.active().filter(user_id=user.pk, role=Role.HEAD).exists():
+        raise Forbidden("Only a head of department or an administrator may search colleagues.")
+
+
 def member_department_ids(user: User) -> list[int]:
     return list(
         Membership.objects.active().filter(user_id=user.pk).values_list("department_id", flat=True)

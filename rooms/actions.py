@@ -17,8 +17,12 @@ from chat.events import append_event
 from chat.unread import unread_by_department
 from core.errors import ErrorCode, InvalidRequest, NotFound, RoundsError
 from core.events import EventKind
+from core.protocol import MAX_REDACTION_REASON
 from rooms import access
 from rooms.models import Department, Membership, Role
+
+# A removal's reason, kept in the audit trail: as long as a redaction's.
+MAX_REASON = MAX_REDACTION_REASON
 
 
 def member_data(membership: Membership) -> dict[str, Any]:
@@ -229,13 +233,30 @@ def _other_heads(department_id: int, user_id: int) -> int:
     )
 
 
-def check_remove_member(actor: User, department_id: int, user_id: int) -> dict[str, Any]:
-    """A head removes anyone; a member may only leave (remove themself)."""
+def check_remove_member(
+    actor: User, department_id: int, user_id: int, reason: str | None = None
+) -> dict[str, Any]:
+    """A head removes anyone; a member may only leave (remove themself).
+
+    Args:
+        reason: an optional note (at most 200 characters, trimmed) kept in the audit
+            trail, as a redaction's; members never see it.
+
+    Raises:
+        NotFound, Forbidden: as rooms.access.access_membership.
+        InvalidRequest: a reason over 200 characters.
+        RoundsError(last_head): the last head leaving.
+    """
     access.access_membership(actor, department_id, head=(user_id != actor.pk))
-    return do_remove_member(actor, department_id, user_id)
+    reason = (reason or "").strip()
+    if len(reason) > MAX_REASON:
+        raise InvalidRequest(f"A reason has at most {MAX_REASON} characters.")
+    return do_remove_member(actor, department_id, user_id, reason)
 
 
-def do_remove_member(actor: User, department_id: int, user_id: int) -> dict[str, Any]:
+def do_remove_member(
+    actor: User, department_id: int, user_id: int, reason: str = ""
+) -> dict[str, Any]:
     """Close the membership; its sockets leave the department on commit.
 
     The department row is locked first, so two heads removing each other
@@ -260,7 +281,7 @@ def do_remove_member(actor: User, department_id: int, user_id: int) -> dict[str,
             department_id=department_id,
             object_type="user",
             object_id=user_id,
-            data={"role": membership.role},
+            data={"role": membership.role, **({"reason": reason} if reason else {})},
         )
         _membership_event(membership, EventKind.MEMBER_REMOVED, actor, "removed")
     return {"user": {"id": user_id}, "removed_at": membership.removed_at.isoformat()}

@@ -5,6 +5,7 @@ from typing import Any
 from ninja import Router, Schema
 from ninja.params import functions as params
 from ninja.responses import Status
+from pydantic import Field
 
 from core.api_schemas.common import answers
 from core.api_schemas.departments import (
@@ -16,13 +17,16 @@ from core.api_schemas.departments import (
     Member,
     MemberRemoved,
     MyDepartment,
+    People,
     StatementPosted,
     WrapsShared,
 )
-from rooms import actions, chain, keys
+from rooms import actions, chain, keys, people
 from rounds.http import AuthedRequest
 
 router = Router(tags=["departments"])
+# The colleague directory, mounted at /api/people (rounds/http.py).
+people_router = Router(tags=["people"])
 
 
 class DepartmentIn(Schema):
@@ -38,6 +42,14 @@ class AdmitIn(Schema):
 
 class RoleIn(Schema):
     role: str
+
+
+class RemoveIn(Schema):
+    reason: str | None = Field(default=None, max_length=actions.MAX_REASON)
+
+
+class PeopleSearchIn(Schema):
+    q: str
 
 
 @router.get("", response=answers(list[MyDepartment] | list[DepartmentWithHeads]))
@@ -72,8 +84,11 @@ def admit(request: AuthedRequest, department_id: int, body: AdmitIn) -> Status[d
 
 
 @router.delete("/{department_id}/members/{user_id}", response=answers(MemberRemoved))
-def remove(request: AuthedRequest, department_id: int, user_id: int) -> dict[str, Any]:
-    return actions.check_remove_member(request.user, department_id, user_id)
+def remove(
+    request: AuthedRequest, department_id: int, user_id: int, body: RemoveIn | None = None
+) -> dict[str, Any]:
+    reason = body.reason if body is not None else None
+    return actions.check_remove_member(request.user, department_id, user_id, reason)
 
 
 @router.post("/{department_id}/members/{user_id}/role", response=answers(Member))
@@ -129,3 +144,10 @@ def post_statement(
     request: AuthedRequest, department_id: int, body: StatementIn
 ) -> Status[dict[str, Any]]:
     return Status(201, chain.check_post_statement(request.user, department_id, body.signed))
+
+
+@people_router.post("/search", response=answers(People))
+def search_people(request: AuthedRequest, body: PeopleSearchIn) -> dict[str, Any]:
+    """What is typed travels in the body, never in the URL, as a patient search's does:
+    names stay out of access and proxy logs."""
+    return people.check_search_people(request.user, body.q)

@@ -139,12 +139,14 @@ def build_api() -> NinjaAPI:
     from media.upload_api import router as upload_router
     from patients.api import router as patients_router
     from retention.api import router as retention_router
+    from rooms.api import people_router
     from rooms.api import router as rooms_router
 
     api.add_router("/auth", accounts_router)
     api.add_router("/keys", keys_router)
     api.add_router("/departments", rooms_router)
     api.add_router("/patients", patients_router)
+    api.add_router("/people", people_router)
     api.add_router("/uploads", upload_router)
     api.add_router("/library", library_router)
     api.add_router("/compliance", compliance_router)

@@ -245,6 +245,8 @@ ROUNDS_UPLOAD_CHUNK_MAX_BYTES = int(
 )
 ROUNDS_UPLOADS_PER_HOUR = int(os.environ.get("ROUNDS_UPLOADS_PER_HOUR", "120"))
 ROUNDS_UPLOAD_TTL_HOURS = float(os.environ.get("ROUNDS_UPLOAD_TTL_HOURS", "24"))
+# The colleague directory (rooms/people.py): searches per user per rolling hour.
+ROUNDS_PEOPLE_SEARCHES_PER_HOUR = int(os.environ.get("ROUNDS_PEOPLE_SEARCHES_PER_HOUR", "200"))
 
 
 def attachments_storage(env: Mapping[str, str], media_root: Path) -> dict[str, Any]:

@@ -10,6 +10,7 @@ API's parser (rounds/http.py) and the socket's frame parser
 """
 
 import re
+import unicodedata
 from typing import Any
 
 from core.errors import ErrorCode, RoundsError
@@ -61,3 +62,13 @@ def check_storable(value: Any) -> None:
     if field is not None:
         # The field's name, never its value: the value is what cannot be encoded.
         raise UnstorableText(data={"field": field if storable(field) else "(unnamed)"})
+
+
+def fold(text: str) -> str:
+    """Fold case and accents, so that 'Lefèvre' is found by 'lefe' and 'Hélène' by 'HELE'.
+
+    The one folding of names searched for: patients (patients.models.name_key) and
+    colleagues (accounts.models.User.name_key) alike.
+    """
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold().strip()

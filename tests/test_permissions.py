@@ -266,12 +266,17 @@ ENDPOINTS: dict[str, Endpoint] = {
         DEPARTMENT + "/members",
         body=lambda h: {"user_id": h.nurse_ines.pk, "role": "member"},
     ),
-    "departments.remove": Endpoint("delete", DEPARTMENT + "/members/{user_id}"),
+    "departments.remove": Endpoint(
+        "delete",
+        DEPARTMENT + "/members/{user_id}",
+        body=lambda h: {"reason": "Moved to the burns unit"},
+    ),
     "departments.role": Endpoint(
         "post", DEPARTMENT + "/members/{user_id}/role", body=lambda h: {"role": "head"}
     ),
     "patients.search": Endpoint("post", "/api/patients/search", body=lambda h: {"name": "lef"}),
     "patients.get": Endpoint("get", "/api/patients/{patient_id}"),
+    "people.search": Endpoint("post", "/api/people/search", body=lambda h: {"q": "bob"}),
     "threads.create": Endpoint(
         "post",
         "/api/threads",
@@ -279,7 +284,9 @@ ENDPOINTS: dict[str, Endpoint] = {
     ),
     "threads.by_department": Endpoint("get", DEPARTMENT + "/threads"),
     "threads.by_patient": Endpoint("get", "/api/patients/{patient_id}/threads"),
-    "threads.close": Endpoint("post", THREAD + "/close"),
+    "threads.close": Endpoint(
+        "post", THREAD + "/close", body=lambda h: {"reason": "Patient discharged home"}
+    ),
     "threads.reopen": Endpoint("post", THREAD + "/reopen", setup=close_thread),
     "threads.messages": Endpoint("get", THREAD + "/messages", setup=post_message),
     "threads.receipts": Endpoint("get", THREAD + "/receipts", setup=post_message),
@@ -502,6 +509,19 @@ REFUSED: list[tuple[str, str, int, str]] = [
         for name in ("patients.search", "patients.get")
         for role in ("compliance_dan", "stranger", "intern_erin")
     ],
+    # The colleague directory is for those who admit: heads, of any department, and
+    # administrators. Members, officers and people in no department are refused.
+    *[
+        ("people.search", role, 403, "forbidden")
+        for role in (
+            "nurse_alice",
+            "surgeon_bob",
+            "nurse_ines",
+            "intern_erin",
+            "compliance_dan",
+            "stranger",
+        )
+    ],
 ]
 
 # (endpoint, role, status): the allowed role succeeds on the very same request.
@@ -520,6 +540,9 @@ ALLOWED: list[tuple[str, str, int]] = [
     ("patients.search", "nurse_ines", 200),
     ("patients.get", "nurse_alice", 200),
     ("patients.get", "nurse_ines", 200),
+    ("people.search", "head_carol", 200),
+    ("people.search", "head_grace", 200),
+    ("people.search", "admin_zoe", 200),
     ("threads.create", "nurse_alice", 201),
     ("threads.by_department", "nurse_alice", 200),
     ("threads.by_patient", "nurse_alice", 200),
@@ -677,6 +700,8 @@ def snapshot() -> dict[str, Any]:
         "case_audit": AuditEvent.objects.filter(action__startswith="case.").count(),
         "holds": list(LegalHold.objects.order_by("pk").values_list("pk", "released_at")),
         "hold_audit": AuditEvent.objects.filter(action__startswith="hold.").count(),
+        # A refused directory search is not counted against anyone's hour.
+        "people_audit": AuditEvent.objects.filter(action="people.searched").count(),
     }
 
 
@@ -735,10 +760,21 @@ EFFECTS: dict[str, Callable[[Hospital], bool]] = {
         department__name="Dermatology", user=h.surgeon_bob, role=Role.HEAD
     ).exists(),
     "departments.admit": lambda h: _active(h, h.nurse_ines, Role.MEMBER),
-    "departments.remove": lambda h: not _active(h, h.surgeon_bob),
+    "departments.remove": lambda h: (
+        not _active(h, h.surgeon_bob)
+        and AuditEvent.objects.filter(
+            action="member.removed", data__reason="Moved to the burns unit"
+        ).exists()
+    ),
     "departments.role": lambda h: _active(h, h.surgeon_bob, Role.HEAD),
     "threads.create": lambda h: Thread.objects.filter(title="Pre-op").exists(),
-    "threads.close": _thread_closed,
+    "threads.close": lambda h: (
+        _thread_closed(h)
+        and AuditEvent.objects.filter(
+            action="thread.closed", data__reason="Patient discharged home"
+        ).exists()
+    ),
+    "people.search": lambda h: AuditEvent.objects.filter(action="people.searched").count() == 1,
     "threads.reopen": lambda h: not _thread_closed(h),
     "messages.redact": lambda h: (
         Message.objects.filter(
@@ -865,6 +901,21 @@ def test_a_head_of_another_department_is_a_stranger_here(hospital, actors):
         response = call(endpoint, hospital, token_for(actors["head_grace"]))
         assert response.status_code == 404, name
         assert response.json()["code"] == "not_found"
+
+
+def test_the_directory_refuses_a_short_search_before_searching(hospital, actors):
+    """A head who may search still names two letters; a member is refused whatever they
+    type, so the refusal by role does not depend on the query."""
+    short = Endpoint("post", "/api/people/search", body=lambda h: {"q": "b"})
+    carol, alice = token_for(actors["head_carol"]), token_for(actors["nurse_alice"])
+    before = snapshot()
+    response = call(short, hospital, carol)
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "invalid_request"
+    response = call(short, hospital, alice)
+    assert response.status_code == 403, response.content
+    assert response.json()["code"] == "forbidden"
+    assert snapshot() == before
 
 
 @pytest.mark.parametrize("credential", ["bogus", "revoked", "expired", "inactive"])

@@ -135,3 +135,29 @@ class StatementPosted(Body):
     subject: int
     seq: int
     hash: str
+
+
+class PersonDepartment(Body):
+    """A department a colleague works in, and their role there."""
+
+    id: int
+    name: str
+    role: Role
+
+
+class Person(Body):
+    """A colleague as the directory shows them: a name and where they work, and the
+    fingerprint of their published identity (null before they set up keys), which a
+    head compares aloud with them before signing their admission."""
+
+    id: int
+    display_name: str
+    departments: list[PersonDepartment]
+    fingerprint: str | None
+
+
+class People(Body):
+    """At most 20 colleagues, by name; `more`: others match too (type more of the name)."""
+
+    people: list[Person]
+    more: bool

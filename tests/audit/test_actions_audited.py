@@ -286,3 +286,42 @@ def test_committed_entries_are_sealed_when_their_transaction_commits(live_hospit
     report = verify_chain()
     assert report.ok and report.unsealed == 0
     assert report.head_seq == AuditEvent.objects.count()
+
+
+# --- A head's reason for closing a thread or removing a member ----------------------
+
+
+@pytest.mark.django_db
+def test_a_reason_for_closing_or_removing_is_kept_in_the_trail_only(hospital):
+    h = hospital
+    closed = chat_actions.check_set_thread_closed(
+        h.head_carol, h.thread.pk, closed=True, reason="  Patient discharged home  "
+    )
+    room_actions.check_remove_member(
+        h.head_carol, h.plastic.pk, h.surgeon_bob.pk, reason="Moved to the burns unit"
+    )
+    (close,) = entries("thread.closed", object_id=str(h.thread.pk))
+    assert close.data == {"reason": "Patient discharged home"}
+    (removal,) = entries("member.removed", object_id=str(h.surgeon_bob.pk))
+    assert removal.data == {"role": "member", "reason": "Moved to the burns unit"}
+    # Members never see it: neither the answer nor the events carry it.
+    assert "reason" not in closed
+    for event in Event.objects.filter(department=h.plastic):
+        assert "reason" not in event.payload
+
+
+@pytest.mark.django_db
+def test_a_reason_over_200_characters_is_refused_before_anything_changes(hospital):
+    h = hospital
+    before = AuditEvent.objects.count()
+    with pytest.raises(RoundsError) as closing:
+        chat_actions.check_set_thread_closed(h.head_carol, h.thread.pk, True, reason="x" * 201)
+    with pytest.raises(RoundsError) as removing:
+        room_actions.check_remove_member(
+            h.head_carol, h.plastic.pk, h.surgeon_bob.pk, reason="x" * 201
+        )
+    assert closing.value.code == removing.value.code == "invalid_request"
+    assert AuditEvent.objects.count() == before
+    h.thread.refresh_from_db()
+    assert not h.thread.is_closed
+    assert Membership.objects.active().filter(user=h.surgeon_bob, department=h.plastic).exists()
