@@ -213,6 +213,10 @@ def test_a_head_closes_and_reopens_the_thread(ward):
     carol, bob = ward.people["head_carol"].page, ward.people["surgeon_bob"].page
     carol.goto(f"/#/t/{ward.thread_id}")
     carol.get_by_role("button", name="Close conversation").click()
+    dialog = carol.get_by_role("dialog", name="Close this conversation?")
+    expect(dialog).to_contain_text("can no longer post")
+    dialog.get_by_label("Reason (kept in the audit trail)").fill("Wound healed, follow-up ended")
+    dialog.locator("#confirm-close").click()
     expect(bob.get_by_role("textbox", name="Message")).to_be_disabled()
     shot(bob, "09-closed")
     carol.get_by_role("button", name="Reopen conversation").click()

@@ -9,6 +9,7 @@ import { post } from "../api.js";
 import { E2EError } from "../e2e/errors.js";
 import { ImageUrls, consentLabel, keywordLabel, keywords } from "../photos/photos.js";
 import { h, explain, fullTime, patientLabel, shortTime, toast } from "../ui.js";
+import { confirmWithReason } from "./confirm.js";
 import { openPhotoSheet } from "./photosheet.js";
 import { openViewer } from "./viewer.js";
 
@@ -80,7 +81,13 @@ export function render(app, threadId) {
       type: "button", class: thread.closed_at ? "" : "danger",
       onclick: async () => {
         try {
-          const updated = await post(`/api/threads/${threadId}/${thread.closed_at ? "reopen" : "close"}`);
+          // Closing asks first, with a reason for the audit trail; reopening does not.
+          const closing = thread.closed_at ? null : await confirmWithReason({
+            title: "Close this conversation?", id: "close", verb: "Close conversation",
+            lines: ["Members can no longer post in it; they still read it.", "A head of the department can reopen it."],
+          });
+          if (!thread.closed_at && !closing) return;
+          const updated = await post(`/api/threads/${threadId}/${thread.closed_at ? "reopen" : "close"}`, closing ?? {});
           state.threads.set(threadId, updated);
           drawHeader();
         } catch (e) {
