@@ -26,6 +26,7 @@ import * as find from "./views/find.js";
 import * as patient from "./views/patient.js";
 import * as conversation from "./views/conversation.js";
 import * as members from "./views/members.js";
+import * as profile from "./views/profile.js";
 import * as library from "./views/library.js";
 import * as review from "./views/review.js";
 import * as admin from "./views/admin.js";
@@ -71,6 +72,7 @@ const ROUTES = [
   [/^#\/p\/(\d+)$/, patient],
   [/^#\/find$/, find],
   [/^#\/keys$/, keys],
+  [/^#\/me$/, profile],
   [/^#\/pin$/, pin],
   [/^#\/admin$/, admin],
   [/^#\/compliance$/, compliance],

@@ -242,15 +242,14 @@ def test_sign_out_wipes_keys_and_the_passphrase_recovers_them(browser, ward):
     expect(again.page.locator("li.msg .text")).to_have_text(ward.typed)
 
 
-def test_admit_and_sign_compares_the_fingerprint_first(ward):
-    """Carol admits Ines by her user number: before anything is signed, the same
-    comparison as "Sign admission" shows Ines's key; once it matches, Ines is admitted,
-    signed, given the history's keys, and reads the thread."""
+def test_admit_and_sign_compares_the_code_first(ward):
+    """Carol finds Ines by name: before anything is admitted or signed, the card shows the
+    comparison code Ines reads on her profile; once it matches, Ines is admitted, signed,
+    given the history's keys, and reads the thread."""
     carol, ines = ward.people["head_carol"].page, ward.people["nurse_ines"].page
     ines.goto("/#/")
-    ines_id = ines.evaluate("() => window.rounds.state.user.id")
-    ines.locator("summary", has_text="My key fingerprint").click()
-    shown_to_ines = ines.locator("#my-fingerprint").inner_text()
+    ines.locator("#my-profile").click()
+    shown_to_ines = ines.locator("#my-code").inner_text()
     statements: list[str] = []
     carol.on(
         "request",
@@ -258,12 +257,13 @@ def test_admit_and_sign_compares_the_fingerprint_first(ward):
     )
     carol.goto("/#/")
     carol.goto(f"/#/d/{ward.department_id}/members")
-    carol.get_by_label("Staff user number").fill(str(ines_id))
+    carol.get_by_label("Colleague's name").fill("ines")
+    carol.locator("#people-results li", has_text="Ines Faure").get_by_role("checkbox").check()
     carol.get_by_role("button", name="Admit and sign").click()
-    dialog = carol.get_by_role("dialog", name="Compare fingerprints")
-    expect(dialog.locator("#compare-fingerprint")).to_have_text(shown_to_ines)
+    dialog = carol.get_by_role("dialog", name="Confirm admissions")
+    expect(dialog.locator(".comparison")).to_have_text(shown_to_ines)
     assert statements == [], "nothing is signed before the comparison"
-    dialog.get_by_role("button", name="It matches: sign").click()
+    dialog.get_by_role("button", name="It matches: admit and sign").click()
     expect(carol.locator("[data-member=nurse_ines]")).to_contain_text("Admission signed")
     assert len(statements) == 1
     ines.goto(f"/#/t/{ward.thread_id}")

@@ -358,8 +358,8 @@ async def version_2(ward: Ward) -> None:
 def remove_frank_in_her_browser(carol: Device) -> None:
     page = carol.page
     page.goto(f"/#/d/{carol.ward.department}/members")
-    page.once("dialog", lambda dialog: dialog.accept())
     page.locator("[data-remove=nurse_frank]").click()
+    page.locator("#confirm-remove").click()
     expect(page.locator("#toast")).to_contain_text("was removed")
     expect(page.locator("[data-member=nurse_frank]")).to_have_count(0)
     assert carol.server.sent("POST", carol.ward.path("/statements"))
@@ -906,20 +906,24 @@ def test_rule_a_head_signs_only_the_key_compared(ward: Ward):
     assert refusal["code"] == "fingerprint_mismatch"
     assert carol.server.sent("POST", ward.path("/statements")) == []
 
-    # "Admit and sign": Jules is admitted (that signs nothing), then the comparison shows
-    # the key the server lists for him, here not his; cancelled, nothing is signed.
+    # "Admit and sign" a colleague found by name: the card shows the code of the key the
+    # directory gives for Jules, compared with him; once he is admitted, the server lists
+    # another key for him: nothing is signed, and the screen says he awaits a signature.
     substitute = IdentityKeyPair.generate()
     carol.server.honest()
     carol.server.rewrite("GET", ward.path("/keys"), listing_as(jules, listed(substitute)))
-    page.get_by_label("Staff user number").fill(str(jules))
-    page.get_by_role("button", name="Admit and sign").click()
-    expect(compared).to_have_text(grouped(substitute.fingerprint))
-    assert compared.inner_text() != grouped(ward.identities["intern_jules"].fingerprint)
+    page.get_by_label("Colleague's name").fill("jules")
+    page.locator(f"[data-person='{jules}']").check()
+    page.locator("#admit-chosen").click()
+    card = page.get_by_role("dialog", name="Confirm admissions")
+    real = grouped(ward.identities["intern_jules"].fingerprint)
+    expect(card.locator(f"[data-code-for='{jules}']")).to_have_text(" ".join(real.split()[:6]))
+    card.locator("#confirm-admit").click()
+    expect(page.locator("#admit-error")).to_have_attribute("data-code", "fingerprint_mismatch")
+    expect(page.locator("#admit-error")).to_contain_text("admission is not signed")
     assert carol.server.sent("POST", ward.path("/members")) == [
         {"user_id": jules, "role": "member"}
     ]
-    dialog.get_by_role("button", name="Cancel").click()
-    expect(page.locator("#toast")).to_contain_text("admitted, not signed")
     expect(page.locator("[data-member=intern_jules]")).to_contain_text("Awaiting your signature")
     assert carol.server.sent("POST", ward.path("/statements")) == []
 

@@ -47,6 +47,17 @@ export function groupFingerprint(fp) {
   return (fp.match(/.{4}/g) ?? []).join(" ");
 }
 
+// The groups read aloud to compare two fingerprints (a head's card, a colleague's
+// profile): the first 96 bits. A server substituting a key would need another key
+// whose fingerprint starts with the same 96 bits, a second preimage of SHA-256 out of
+// reach; the full fingerprint stays beside it, and it is what a statement signs.
+export const COMPARISON_GROUPS = 6;
+
+/** The comparison code: the first COMPARISON_GROUPS groups of a fingerprint. @param {string} fp */
+export function comparisonCode(fp) {
+  return groupFingerprint(fp).split(" ").slice(0, COMPARISON_GROUPS).join(" ");
+}
+
 /**
  * A checked public identity: {x25519, ed25519, fingerprint}. Refuses keys of
  * the wrong size, a non-canonical X25519 key (so one key has one fingerprint),

@@ -118,9 +118,9 @@ export class E2E {
     return this.membership.setRole(department, user, role);
   }
 
-  /** @param {number} department @param {number} user */
-  removeMember(department, user) {
-    return this.membership.removeMember(department, user);
+  /** @param {number} department @param {number} user @param {{reason?: string}} [options] */
+  removeMember(department, user, options) {
+    return this.membership.removeMember(department, user, options);
   }
 
   /**

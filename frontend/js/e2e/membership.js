@@ -11,7 +11,7 @@
 // colleague: a key the server shows that differs from the one compared is
 // never signed (fingerprint_mismatch).
 import * as c from "../crypto.js";
-import { get, post, del } from "../api.js";
+import { api, get, post } from "../api.js";
 import { normaliseFingerprint } from "../pins.js";
 import { codeOf, E2EError } from "./errors.js";
 
@@ -279,9 +279,10 @@ export class Membership {
    * As a head, remove a member and sign the removal: no client wraps for them again.
    * @param {number} department
    * @param {number} user
+   * @param {{reason?: string}} [options] the head's reason, kept in the audit trail
    */
-  async removeMember(department, user) {
-    const removed = await del(`/api/departments/${department}/members/${user}`);
+  async removeMember(department, user, { reason = "" } = {}) {
+    const removed = await api("DELETE", `/api/departments/${department}/members/${user}`, reason ? { reason } : undefined);
     removed.signed = await this.signUntilDone(department, (chain) => {
       const held = chain.members.get(user);
       if (!held) return null;

@@ -195,6 +195,20 @@ export interface DepartmentKeys {
   members: KeyMember[];
 }
 
+/** A colleague as the directory shows them (Person): where they work, their key's fingerprint. */
+export interface Person {
+  id: number;
+  display_name: string;
+  departments: { id: number; name: string; role: Role }[];
+  fingerprint: string | null;
+}
+
+/** POST /api/people/search (People): at most 20; `more`, others match too. */
+export interface People {
+  people: Person[];
+  more: boolean;
+}
+
 /** GET /api/keys/identity/{user} (IdentityLookup). */
 export interface IdentityLookup {
   user: number;

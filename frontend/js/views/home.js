@@ -1,6 +1,5 @@
 // @ts-check
 // My departments, with unread counts, and the way to a patient.
-import * as c from "../crypto.js";
 import { h, explain } from "../ui.js";
 
 /**
@@ -23,9 +22,8 @@ export function render(app) {
   draw();
   const findButton = h("a", { class: "button primary", href: "#/find" }, "Find a patient");
   const mine = app.e2e?.fingerprint;
-  const fingerprint = mine ? h("details", { class: "card" }, h("summary", {}, "My key fingerprint"),
-    h("p", { class: "muted" }, "A head compares it with you before signing your admission."),
-    h("p", { class: "fingerprint", id: "my-fingerprint" }, c.groupFingerprint(mine))) : null;
+  // The code a head compares with me before signing my admission: on my profile.
+  const fingerprint = mine ? h("a", { class: "button", href: "#/me", id: "my-profile" }, "My profile and comparison code") : null;
   // An institution key the server shows that is not the pinned one: said at once, not only when refused.
   const pins = (app.pinProblems || []).map((problem) => h("p", { class: "error", role: "alert", dataset: { code: problem.code } }, explain(problem)));
   const administration = app.session.user.is_admin ? h("a", { class: "button", href: "#/admin" }, "Administration") : null;

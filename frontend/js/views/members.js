@@ -4,16 +4,26 @@
 // them with the key they use now, and the head's signatures.
 //
 // Admitting is comparing (docs/crypto.md §9, R7): every path that signs,
-// "Sign admission", a member's new key (a `replace`) and "Admit and sign",
-// first shows the colleague's fingerprint to compare with them, and signs
+// "Sign admission", a member's new key (a `replace`) and "Admit and sign"
+// (views/admitting.js: colleagues found by name, several at once), first
+// shows the colleague's comparison code to compare with them, and signs
 // only that key; if the server shows another by then, nothing is signed
 // (fingerprint_mismatch). A colleague without keys yet is admitted unsigned:
 // their signature stays pending, offered here once they have keys.
+//
+// The list is live: a member admitted, removed or given another role by
+// anyone (another head, this head on another device) redraws it.
 import * as c from "../crypto.js";
 import { get } from "../api.js";
 import { h, showError, toast } from "../ui.js";
+import { admitCard } from "./admitting.js";
+import { confirmWithReason } from "./confirm.js";
 
-/** @import { DepartmentKeys, KeyMember, Refusal } from "../types/api.js" */
+/** @import { ChangeEvent } from "../state.js" */
+
+// After a membership event, when the chain is read again for signatures made since.
+const RECHECK_MS = [1500, 5000];
+/** @import { DepartmentKeys, KeyMember, Member } from "../types/api.js" */
 
 /**
  * @param {import("../app.js").App} app
@@ -41,8 +51,9 @@ export function render(app, departmentId) {
     const sign = h("button", { type: "button", class: "primary", id: "confirm-sign", onclick: () => finish(true) }, "It matches: sign");
     dialog.replaceChildren(h("h2", {}, replacing ? `Sign ${name}'s new key` : `Sign ${name}'s admission`),
       ...(replacing ? [h("p", { class: "notice" }, `${name} now uses another key than the one signed before (a new phone, or keys restored from another device). Sign it only after checking with ${name} in person or by a call you placed.`)] : []),
-      h("p", {}, `Ask ${name} to open Rounds and read their key fingerprint (My departments → My key fingerprint). Sign only if every group matches:`),
-      h("p", { class: "fingerprint", id: "compare-fingerprint" }, c.groupFingerprint(fingerprint)),
+      h("p", {}, `Ask ${name} to open Rounds → My profile and read their comparison code aloud. Sign only if it matches:`),
+      h("p", { class: "fingerprint comparison", id: "compare-code" }, c.comparisonCode(fingerprint)),
+      h("details", {}, h("summary", {}, "Whole fingerprint"), h("p", { class: "fingerprint muted", id: "compare-fingerprint" }, c.groupFingerprint(fingerprint))),
       h("div", { class: "row" }, h("button", { type: "button", onclick: () => finish(false) }, "Cancel"), sign));
     dialog.addEventListener("cancel", () => resolve(false), { once: true });
     dialog.showModal();
@@ -76,9 +87,34 @@ export function render(app, departmentId) {
     }
   };
 
+  /**
+   * Ask before removing: what the member loses, and a reason for the audit trail.
+   * @param {string} name
+   */
+  const confirmRemoval = (name) => confirmWithReason({
+    title: `Remove ${name} from ${state.departments.get(departmentId)?.name ?? "the department"}?`,
+    id: "remove",
+    verb: "Remove",
+    lines: [
+      `From now on, ${name} loses access to this department's conversations and photos.`,
+      "The room key is replaced before the next message, so what is written from now on cannot be read with the keys they hold.",
+      h("p", { class: "muted" }, `What ${name} already saw and what their devices already hold is not recalled.`),
+    ],
+  });
+
+  /** @type {Member[]} */
+  let current = [];
+  // A head's "Admit colleagues" card, once the socket's hello says the role here.
+  /** @type {ReturnType<typeof admitCard> | null} */
+  let admitting = null;
+  const admitSlot = h("div");
+  const el = h("div", { class: "stack" }, error, list, admitSlot);
+  let drawn = 0;
   const draw = async () => {
+    const mine = ++drawn;
     const [members, keys] = await Promise.all([state.departmentMembers(departmentId, { force: true }),
       /** @type {Promise<DepartmentKeys>} */ (get(`/api/departments/${departmentId}/keys`))]);
+    if (mine !== drawn) return; // a later change redraws with newer lists
     /** @type {import("../crypto.js").MembershipChain | null} */
     let chain = null;
     try {
@@ -86,6 +122,18 @@ export function render(app, departmentId) {
     } catch (e) {
       showError(error, e);
     }
+    if (mine !== drawn) return;
+    current = members;
+    const head = state.isHead(departmentId);
+    if (head && !admitting) {
+      admitting = admitCard(app, departmentId, {
+        isMember: (user) => current.some((m) => m.user.id === user),
+        changed: () => draw().catch((e) => showError(error, e)),
+      });
+      admitSlot.replaceChildren(admitting.el);
+    }
+    const named = state.departments.get(departmentId)?.name;
+    if (named) app.retitle(el, `${named} — members`);
     /** @type {Map<number, KeyMember>} */
     const byUser = new Map(keys.members.map((m) => [m.user, m]));
     list.replaceChildren(...members.map((m) => {
@@ -100,7 +148,7 @@ export function render(app, departmentId) {
         : self ? "Awaiting a signature (an administrator's for a first head)"
           : replacing ? "New key: awaiting your signature" : "Awaiting your signature";
       const buttons = [];
-      if (chain && k.fingerprint && !signed && !self) {
+      if (head && chain && k.fingerprint && !signed && !self) {
         buttons.push(h("button", {
           type: "button", class: "primary", dataset: { sign: m.user.username },
           // k.fingerprint: tested just above.
@@ -108,58 +156,54 @@ export function render(app, departmentId) {
             && (replacing ? `${name}'s new key is signed.` : `${name}'s admission is signed.`)),
         }, replacing ? "Sign new key" : "Sign admission"));
       }
-      if (!self) {
+      if (head && !self) {
         buttons.push(h("button", {
           type: "button", class: "danger", dataset: { remove: m.user.username },
-          onclick: () => confirm(`Remove ${name} from ${department?.name}?`)
-            && act(async () => (await app.endToEnd.removeMember(departmentId, m.user.id)) && `${name} was removed.`),
+          onclick: () => act(async () => {
+            const confirmed = await confirmRemoval(name);
+            if (!confirmed) return false;
+            await app.endToEnd.removeMember(departmentId, m.user.id, confirmed);
+            return `${name} was removed.`;
+          }),
         }, "Remove"));
       }
       return h("li", { class: "card stack", dataset: { member: m.user.username, status: signed ? "signed" : "pending" } },
-        h("div", { class: "row" }, h("span", { class: "grow" }, h("strong", {}, name), h("div", { class: "sub" }, `${m.role === "head" ? "Head" : "Member"} · ${m.user.username} · user ${m.user.id} · ${status}`))),
-        k.fingerprint ? h("p", { class: "fingerprint muted" }, c.groupFingerprint(k.fingerprint)) : null,
+        h("div", { class: "row" }, h("span", { class: "grow" }, h("strong", {}, name), h("div", { class: "sub" }, `${m.role === "head" ? "Head" : "Member"} · ${status}`))),
+        k.fingerprint ? h("p", { class: "fingerprint muted" }, `Code ${c.comparisonCode(k.fingerprint)}`) : null,
         buttons.length ? h("div", { class: "row" }, buttons) : null);
     }));
   };
 
-  /**
-   * Admit, then, once they are a member with keys, the same comparison as
-   * "Sign admission" before anything is signed; without keys, admitted unsigned.
-   */
-  /** @param {number} user @param {"head" | "member"} role */
-  const admitAndSign = async (user, role) => {
-    await app.endToEnd.admit(departmentId, user, role, { fingerprint: null });
-    const members = await state.departmentMembers(departmentId, { force: true });
-    const name = members.find((m) => m.user.id === user)?.user.display_name || `User ${user}`;
-    let listed;
-    try {
-      listed = await app.endToEnd.membership.listedMember(departmentId, user);
-    } catch (e) {
-      if (/** @type {Refusal} */ (e).code !== "keys_not_published") throw e;
-      return `${name} is admitted. They have no keys yet: their signature is pending, sign it here once they have signed in.`;
+  // Live: another head's admission or removal, or this head's on another device. A
+  // signed statement has no event of its own, and the head who admits signs right
+  // after: the chain is read again a little later while someone awaits a signature.
+  /** @type {ReturnType<typeof setTimeout>[]} */
+  let later = [];
+  const redraw = () => draw().then(() => admitting?.redraw()).catch((e) => showError(error, e));
+  const onChange = (/** @type {Event} */ event) => {
+    const { what, department: changed } = /** @type {ChangeEvent} */ (event).detail;
+    if (what === "departments" && !admitting) {
+      redraw(); // the role here is known now (a page opened on this screen)
+      return;
     }
-    const fingerprint = listed.public.fingerprint;
-    if (!(await signFor(name, user, fingerprint))) {
-      return `${name} is admitted, not signed: sign their admission once you have compared their fingerprint.`;
-    }
-    return `${name} is admitted and signed.`;
+    if (what !== "members" || changed !== departmentId) return;
+    later.forEach(clearTimeout);
+    redraw().then(() => {
+      if (list.querySelector("[data-status=pending]")) later = RECHECK_MS.map((ms) => setTimeout(redraw, ms));
+    });
   };
+  state.addEventListener("change", onChange);
 
-  const userId = h("input", { id: "admit-user", name: "user_id", inputmode: "numeric", required: true, pattern: "[0-9]+" });
-  const role = h("select", { id: "admit-role", name: "role" }, h("option", { value: "member" }, "Member"), h("option", { value: "head" }, "Head"));
-  const admit = h("form", {
-    class: "card",
-    onsubmit: (/** @type {SubmitEvent} */ event) => {
-      event.preventDefault();
-      act(() => admitAndSign(Number(userId.value), /** @type {"head" | "member"} */ (role.value))); // the select's two options
-    },
-  }, h("h2", {}, "Admit a colleague"),
-  h("div", {}, h("label", { for: "admit-user" }, "Staff user number"), userId),
-  h("div", {}, h("label", { for: "admit-role" }, "Role"), role),
-  h("p", { class: "muted" }, "You will compare their key fingerprint with them before signing."),
-  h("button", { class: "primary", type: "submit" }, "Admit and sign"));
-
-  const mine = app.endToEnd.fingerprint ? h("p", { class: "muted" }, "Your key fingerprint: ", h("span", { class: "fingerprint" }, c.groupFingerprint(app.endToEnd.fingerprint))) : null;
+  const mine = app.endToEnd.fingerprint ? h("p", { class: "muted" }, "Your comparison code: ", h("span", { class: "fingerprint" }, c.comparisonCode(app.endToEnd.fingerprint)), " (", h("a", { href: "#/me" }, "My profile"), ")") : null;
+  if (mine) el.append(mine);
+  el.append(dialog);
   draw().catch((e) => showError(error, e));
-  return { el: h("div", { class: "stack" }, error, list, admit, mine, dialog), title: `${department?.name ?? ""} — members`, back: true };
+  return {
+    el,
+    title: `${department?.name ?? ""} — members`, back: true,
+    unmount: () => {
+      state.removeEventListener("change", onChange);
+      later.forEach(clearTimeout);
+    },
+  };
 }
