@@ -164,9 +164,9 @@ def test_a_server_that_lists_no_departments_gets_the_numbers(ward):
     """The fallback: without `?all=1`, the department and head numbers, as the head reads them."""
     carol, page = ward.people["head_carol"].page, ward.people["admin"].page
     carol.goto("/#/")
-    carol.goto(f"/#/d/{ward.department_id}/members")
-    line = carol.locator("[data-member=head_carol] .sub").inner_text()
-    carol_id = int(re.search(r"user (\d+)", line).group(1))
+    carol.locator("#my-profile").click()
+    line = carol.locator("#my-number").inner_text()
+    carol_id = int(re.search(r"User number (\d+)", line).group(1))
     listing = re.compile(r"/api/departments\?all=1$")
     page.route(listing, lambda route: route.fulfill(status=403, json={"code": "forbidden"}))
     try:

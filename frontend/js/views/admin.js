@@ -110,7 +110,7 @@ export function render(app) {
         }
       },
     },
-    h("p", {}, `Ask ${who} to open Rounds and read their key fingerprint (My departments → My key fingerprint). Sign only if every group matches:`),
+    h("p", {}, `Ask ${who} to open Rounds and read their whole key fingerprint (My profile → My whole key fingerprint). Sign only if every group matches:`),
     h("p", { class: "fingerprint", id: "head-fingerprint" }, c.groupFingerprint(identity.fingerprint)),
     h("div", {}, h("label", { for: "admin-key-file" }, "The institution's admin key file"), file,
       h("p", { class: "muted" }, "Read in this browser only: it is checked against the key IT pinned, used for this one signature and wiped. It is never sent to the server.")),

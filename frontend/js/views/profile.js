@@ -31,7 +31,9 @@ export function render(app) {
         h("p", { class: "fingerprint", id: "my-fingerprint" }, c.groupFingerprint(mine))))
     : h("p", { class: "notice" }, "You have no keys on this browser yet: set them up first.");
   const el = h("div", { class: "stack" },
-    h("section", { class: "card" }, h("h2", {}, user.display_name || user.username), h("p", { class: "muted" }, `Signed in as ${user.username}`)),
+    h("section", { class: "card" }, h("h2", {}, user.display_name || user.username), h("p", { class: "muted" }, `Signed in as ${user.username}`),
+      // What an administrator asks a first head for when their screen cannot list departments.
+      h("p", { class: "muted", id: "my-number" }, `User number ${user.id}`)),
     key,
     h("h2", {}, "My departments"),
     departments);
