@@ -163,6 +163,7 @@ def do_set_thread_closed(
 
 
 MESSAGE_FIELDS_OF_EVENT = tuple(f"message__{column}" for column in MESSAGE_COLUMNS)
+_REDACTED_AT = MESSAGE_COLUMNS.index("redacted_at")
 
 
 def check_history(
@@ -247,6 +248,9 @@ def events_after(
             frame["message"] = message_row_payload(message) if message_id else None
         else:
             frame.update(payload)
+        if kind == EventKind.MESSAGE_CORRECTED and message[_REDACTED_AT] is not None:
+            # Redacted since: its content is never sent to a member again.
+            frame["correction"] = {**payload["correction"], "envelope": None}
         frames.append((seq, frame))
     return frames
 

@@ -72,6 +72,7 @@ def message_payload(message: Message, sender_username: str) -> dict[str, Any]:
             message.attachments,
             message.redacted_at,
             message.redacted_by_id,
+            message.correction,
         )
     )
 
@@ -92,6 +93,7 @@ MESSAGE_COLUMNS = (
     "attachments",
     "redacted_at",
     "redacted_by_id",
+    "correction",
 )
 
 
@@ -102,6 +104,8 @@ def message_row_payload(row: tuple[Any, ...], *, retained: bool = False) -> dict
     redacted it and when, so a member's client never receives its ciphertext
     again. `retained` keeps them, with the tombstone's `redacted` beside:
     for a compliance access (case and reason given), never for a member.
+    A corrected message carries its latest version as `correction` (None
+    when never corrected, hidden with the rest on a tombstone).
     """
     (
         pk,
@@ -116,6 +120,7 @@ def message_row_payload(row: tuple[Any, ...], *, retained: bool = False) -> dict
         attachments,
         redacted_at,
         redacted_by,
+        correction,
     ) = row
     hidden = redacted_at is not None and not retained
     return {
@@ -130,6 +135,7 @@ def message_row_payload(row: tuple[Any, ...], *, retained: bool = False) -> dict
         "redacted": None
         if redacted_at is None
         else {"at": redacted_at.isoformat(), "by": redacted_by},
+        "correction": None if hidden else correction,
     }
 
 

@@ -70,6 +70,11 @@ class Message(models.Model):
     redacted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    # The latest of its Correction rows as members get it (id, version,
+    # client_msg_id, header, ciphertext, corrected_at), kept here so history
+    # and resume need no join; NULL until corrected. The original header and
+    # ciphertext above never change, and every version keeps its own row.
+    correction = models.JSONField(null=True, blank=True, default=None)
 
     class Meta:
         constraints = [
@@ -87,6 +92,39 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.thread_id}#{self.seq}"
+
+
+class Correction(models.Model):
+    """One correction of a message by its sender: a new signed envelope, kept for ever
+    (until the retention purge takes its message), whichever version members see.
+
+    `version` is 2 for the first correction (the message is version 1). Its
+    header's `corrects` is the message's client_msg_id. `(sender,
+    client_msg_id)` is unique, which makes a correction idempotent.
+    """
+
+    message = models.ForeignKey(Message, on_delete=models.PROTECT, related_name="corrections")
+    version = models.IntegerField()
+    sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    client_msg_id = models.CharField(max_length=64)
+    header = models.JSONField()
+    ciphertext = models.TextField()
+    body_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message", "version"], name="correction_version_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["sender", "client_msg_id"], name="correction_client_id_unique"
+            ),
+            models.CheckConstraint(condition=Q(version__gt=1), name="correction_version_above_1"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.message_id} v{self.version}"
 
 
 class Receipt(models.Model):

@@ -25,6 +25,7 @@ from client.trust import envelope_hash
 from core.crypto import (
     ChainHead,
     CryptoError,
+    EnvelopeHeader,
     IdentityKeyPair,
     KeyVersionRecord,
     MembershipChain,
@@ -249,9 +250,56 @@ class _Reader:
                 self.bodies[message.get("id")] = body
         except (CryptoError, RoundsClientError) as error:
             event["check"] = _failure(error)
-            return event
-        event["check"] = OK
+        else:
+            event["check"] = OK
+        corrections = message.get("corrections") or []
+        event["versions"] = [self._open_version(message, c) for c in corrections]
         return event
+
+    def _open_version(self, message: dict[str, Any], correction: Any) -> dict[str, Any]:
+        """One correction of `message`, checked as a message is and bound to it: the same
+        sender, thread and department, and `corrects` its client_msg_id."""
+        correction = correction if isinstance(correction, dict) else {}
+        version: dict[str, Any] = {
+            "version": correction.get("version"),
+            "client_msg_id": correction.get("client_msg_id"),
+            "corrected_at": correction.get("corrected_at"),
+            "sent_at": None,
+            "text": None,
+        }
+        try:
+            envelope = correction.get("envelope")
+            if not isinstance(envelope, dict):
+                raise RoundsClientError("missing_envelope", "The server released no envelope.")
+            header = parse_envelope(envelope)
+            version["sent_at"] = header.sent_at
+            expected = (
+                self.page["thread"]["id"],
+                self.page["department"]["id"],
+                (message.get("sender") or {}).get("id"),
+                correction.get("client_msg_id"),
+                message.get("client_msg_id"),
+            )
+            found = (header.thread, header.room, header.sender, header.client_msg_id)
+            if (*found, header.corrects) != expected:
+                raise RoundsClientError(
+                    "correction_mismatch",
+                    "This correction was not made by the message's sender for this message.",
+                )
+            plaintext = self._decrypt(envelope, header)
+            version["text"] = (
+                str(json.loads(plaintext).get("text") or "")
+                if _is_photos_body(plaintext)
+                else plaintext.decode("utf-8")
+            )
+        except UnicodeDecodeError:
+            version["check"] = failed("invalid_envelope", "The plaintext is not UTF-8 text.")
+            return version
+        except (CryptoError, RoundsClientError) as error:
+            version["check"] = _failure(error)
+            return version
+        version["check"] = OK
+        return version
 
     def _open(self, message: dict[str, Any], event: dict[str, Any]) -> bytes:
         envelope = message.get("envelope")
@@ -266,11 +314,17 @@ class _Reader:
             sender.get("id"),
             message.get("client_msg_id"),
         )
-        if (header.thread, header.room, header.sender, header.client_msg_id) != expected:
+        if (header.thread, header.room, header.sender, header.client_msg_id) != expected or (
+            header.corrects is not None
+        ):
             raise RoundsClientError(
                 "envelope_mismatch",
-                "The envelope was made for another thread, department, sender or client_msg_id.",
+                "The envelope was made for another thread, department, sender or "
+                "client_msg_id, or is a correction.",
             )
+        return self._decrypt(envelope, header)
+
+    def _decrypt(self, envelope: dict[str, Any], header: EnvelopeHeader) -> bytes:
         version = self.versions.get(header.key_version)
         if version is None:
             raise RoundsClientError(
@@ -436,7 +490,12 @@ def _open_thread(
         "messages": messages,
         "statements": statements,
         "names": names,
-        "failed": sum(1 for m in messages if not m["check"]["ok"]),
+        # A message counts once, whether it or one of its corrections failed its checks.
+        "failed": sum(
+            1
+            for m in messages
+            if not m["check"]["ok"] or any(not v["check"]["ok"] for v in m.get("versions", []))
+        ),
     }, reader.bodies
 
 

@@ -293,6 +293,14 @@ def _message_lines(event: dict[str, Any], who: Any) -> list[str]:
             + (f"; annotates {photo['annotates']}" if photo.get("annotates") else "")
             + (f"; saved as {photo['file']}" if photo.get("file") else "")
         )
+    for version in event.get("versions") or []:
+        check = version["check"]
+        mark = "signature ok" if check["ok"] else f"CHECK FAILED: {check['code']}"
+        lines.append(
+            f"    CORRECTED {_t(version['corrected_at'])}, version {version['version']} [{mark}]"
+        )
+        if check["ok"]:
+            lines.extend(f"      {line}" for line in str(version["text"]).splitlines() or [""])
     redacted = event.get("redacted")
     if redacted:
         lines.append(

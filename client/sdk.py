@@ -219,6 +219,25 @@ class RoundsClient(Connection, PhotoMixin):
             attachments=attachments,
         )
 
+    async def correct_text(
+        self,
+        message: dict[str, Any],
+        text: str,
+        *,
+        department: int | None = None,
+        client_msg_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Correct one's own recent `message` (a history message or `message.new` frame)
+        to read `text`; every version is kept for compliance. Returns the ack's result."""
+        return await self.messages.correct(
+            message, text.encode("utf-8"), department=department, client_msg_id=client_msg_id
+        )
+
+    def with_correction(self, message: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+        """`message` with the correction a `message.corrected` event brings; `open` it
+        (the binding is checked there, failing closed to the original)."""
+        return self.messages.with_correction(message, event)
+
     async def open(
         self, frame_or_message: dict[str, Any], *, department: int | None = None
     ) -> Opened:

@@ -35,7 +35,12 @@ CHUNK = 500
 PAGE_MAX = 500
 
 CERTAIN, POSSIBLE = "certain", "possible"
-MESSAGE_ACTIONS = ("message.posted", "message.redacted", "attachment.attached")
+MESSAGE_ACTIONS = (
+    "message.posted",
+    "message.redacted",
+    "message.corrected",
+    "attachment.attached",
+)
 
 
 @dataclass(frozen=True)
@@ -417,6 +422,7 @@ WORDS = {
     "receipt.read": "marked the thread read",
     "message.posted": "posted a message",
     "message.redacted": "redacted a message",
+    "message.corrected": "corrected a message",
     "attachment.attached": "attached photos to a message",
     "attachment.downloaded": "downloaded a photo",
     "upload.created": "began uploading a photo",

@@ -2,7 +2,8 @@
 
 Everything a tool holding the compliance private key offline needs to
 decrypt and to check every signature: the envelopes (redacted ones too,
-marked with who, when and why), the photos' attachment records, read
+marked with who, when and why), every version of a corrected message (each
+correction's envelope, who and when), the photos' attachment records, read
 receipts, the department's membership history and signed chain, and every
 key version record with the compliance key's wraps. Nothing here decides
 who may read it (rooms/access.py) or audits it (compliance/release.py).
@@ -16,7 +17,7 @@ from accounts.models import IdentityKey
 from audit.models import AuditEvent
 from chat.actions import thread_data
 from chat.events import MESSAGE_COLUMNS, message_row_payload
-from chat.models import Message, Receipt, Thread
+from chat.models import Correction, Message, Receipt, Thread
 from compliance.models import Case
 from media.models import Attachment, AttachmentKeyword
 from rooms.chain import chain_payload
@@ -37,6 +38,7 @@ def thread_page(case: Case, thread: Thread, after_seq: int, limit: int) -> dict[
     has_more, page = len(page) > limit, page[:limit]
     messages = [message_row_payload(row, retained=True) for row in page]
     _mark_redactions(messages)
+    _add_corrections(messages)
     last_seq = messages[-1]["seq"] if messages else after_seq
     # A receipt is "read up to N": it belongs to the page holding message N.
     receipts = case.covered_receipts(
@@ -90,6 +92,31 @@ def _mark_redactions(messages: list[dict[str, Any]]) -> None:
     ).values_list("object_id", "data")
     for object_id, data in entries:
         redacted[object_id]["redacted"].update(reason=data.get("reason", ""), right=data.get("as"))
+
+
+def _add_corrections(messages: list[dict[str, Any]]) -> None:
+    """Every correction of each message, oldest first: a review shows every version, not
+    only the latest one members see (`correction`)."""
+    by_message: dict[int, list[dict[str, Any]]] = {m["id"]: [] for m in messages}
+    rows = (
+        Correction.objects.filter(message_id__in=list(by_message))
+        .order_by("message_id", "version")
+        .values_list(
+            "pk", "message_id", "version", "client_msg_id", "header", "ciphertext", "created_at"
+        )
+    )
+    for pk, message_id, version, client_msg_id, header, ciphertext, created_at in rows:
+        by_message[message_id].append(
+            {
+                "id": pk,
+                "version": version,
+                "client_msg_id": client_msg_id,
+                "envelope": {"header": header, "ciphertext": ciphertext},
+                "corrected_at": _iso(created_at),
+            }
+        )
+    for message in messages:
+        message["corrections"] = by_message[message["id"]]
 
 
 def _attachments(message_ids: list[int]) -> list[dict[str, Any]]:

@@ -50,6 +50,8 @@ class ErrorCode(StrEnum):
     CASE_CLOSED = "case_closed"
     CASE_NOT_APPROVED = "case_not_approved"
     CHECKPOINT_UNAVAILABLE = "checkpoint_unavailable"
+    CORRECTION_WINDOW_CLOSED = "correction_window_closed"
+    MESSAGE_REDACTED = "message_redacted"
 
 
 # The HTTP status each code maps to at the JSON API edge.
@@ -92,6 +94,8 @@ HTTP_STATUS = {
     ErrorCode.CASE_CLOSED: 409,
     ErrorCode.CASE_NOT_APPROVED: 409,
     ErrorCode.CHECKPOINT_UNAVAILABLE: 503,
+    ErrorCode.CORRECTION_WINDOW_CLOSED: 409,
+    ErrorCode.MESSAGE_REDACTED: 409,
 }
 
 

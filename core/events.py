@@ -19,6 +19,7 @@ class EventKind(StrEnum):
     THREAD_REOPENED = "thread.reopened"
     KEY_ROTATED = "key.rotated"
     MESSAGE_REDACTED = "message.redacted"
+    MESSAGE_CORRECTED = "message.corrected"
 
 
 def event_kind_choices() -> list[tuple[str, str]]:

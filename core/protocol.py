@@ -205,6 +205,21 @@ class MessageRedact(ClientFrame):
     reason: Annotated[str, StringConstraints(max_length=MAX_REDACTION_REASON)] | None = None
 
 
+class MessageCorrect(ClientFrame):
+    """Replace the text of one's own recent message with a new signed envelope.
+
+    The envelope is sealed like a post's (current room key, this thread, this
+    sender, `client_msg_id`) and its header's `corrects` names the
+    client_msg_id of `message`. `client_msg_id` makes a retry safe. Every
+    version is kept for compliance (chat/corrections.py).
+    """
+
+    type: Literal["message.correct"]
+    message: PositiveId
+    client_msg_id: ClientMsgId
+    envelope: Envelope
+
+
 class Ping(ClientFrame):
     type: Literal["ping"]
 
@@ -217,6 +232,7 @@ INBOUND_MODELS = (
     ReceiptsFetch,
     Typing,
     MessageRedact,
+    MessageCorrect,
     Ping,
 )
 InboundFrame = Annotated[
@@ -227,6 +243,7 @@ InboundFrame = Annotated[
     | ReceiptsFetch
     | Typing
     | MessageRedact
+    | MessageCorrect
     | Ping,
     Field(discriminator="type"),
 ]
@@ -299,9 +316,23 @@ class RedactedOut(Loose):
     by: int
 
 
+class CorrectionOut(Loose):
+    """The latest correction of a message: version 2 is the first correction (the
+    message itself is version 1). Its envelope's `corrects` names the message's
+    client_msg_id; `envelope` is None only in a replayed `message.corrected`
+    of a message redacted since."""
+
+    id: int
+    version: int
+    client_msg_id: str
+    envelope: Envelope | None
+    corrected_at: str
+
+
 class MessageOut(Loose):
     """A message as members get it. A redacted one is a tombstone: `redacted` set,
-    no envelope, no photos (its ciphertext is never sent to a member again)."""
+    no envelope, no photos (its ciphertext is never sent to a member again).
+    `correction` is the latest version of a corrected message, None otherwise."""
 
     id: int
     thread: int
@@ -312,13 +343,18 @@ class MessageOut(Loose):
     created_at: str
     attachments: list[AttachmentOut]
     redacted: RedactedOut | None
+    correction: CorrectionOut | None
 
     @model_validator(mode="after")
     def tombstone_has_no_content(self) -> "MessageOut":
         if self.redacted is None and self.envelope is None:
             raise ValueError("only a redacted message comes without its envelope")
-        if self.redacted is not None and (self.envelope is not None or self.attachments):
-            raise ValueError("a redacted message comes without its envelope and photos")
+        if self.redacted is not None and (
+            self.envelope is not None or self.attachments or self.correction is not None
+        ):
+            raise ValueError("a redacted message comes without its envelope, photos and correction")
+        if self.correction is not None and self.correction.envelope is None:
+            raise ValueError("a message's correction comes with its envelope")
         return self
 
 
@@ -387,6 +423,16 @@ class MessageRedacted(DepartmentEvent):
     redacted_at: str
 
 
+class MessageCorrected(DepartmentEvent):
+    """A sender corrected a message: clients check the correction's binding to it
+    (its header's `corrects`, sender and thread) and show the new text, marked edited."""
+
+    type: Literal["message.corrected"]
+    message: MessageRef
+    by: UserRef
+    correction: CorrectionOut
+
+
 class TypingOut(Loose):
     type: Literal["typing"]
     department: int
@@ -405,6 +451,7 @@ OutboundFrame = Annotated[
     | ThreadEvent
     | KeyRotated
     | MessageRedacted
+    | MessageCorrected
     | TypingOut,
     Field(discriminator="type"),
 ]

@@ -427,6 +427,15 @@ async def scenario(server: Server) -> dict[str, Any]:
             await bob.post_body(thread, b"again", attachments=photo_post["attachments"])
         ex["error.attachment_invalid"] = bob.reply(bob.sent("message.post"))
 
+        # Correction: a new envelope from the sender, bound to the message; every version kept.
+        await bob.correct_text(first, "Flap warm and pink, capillary refill 2 s.")
+        correction = bob.sent("message.correct")
+        ex["message.correct"] = correction
+        ex["ack.message.correct"] = bob.reply(correction)
+        ex["message.corrected"] = await alice.pushed("message.corrected")
+        await alice.history(thread["id"], before_seq=2, limit=1)
+        ex["ack.history.fetch.corrected"] = alice.reply(alice.sent("history.fetch"))
+
         # Redaction: refused to a plain member, done by the sender, replayed as a tombstone.
         ex["error.forbidden"] = await alice.refused(
             {"type": "message.redact", "message": message_id}
@@ -435,6 +444,13 @@ async def scenario(server: Server) -> dict[str, Any]:
         ex["message.redact"] = bob.sent("message.redact")
         ex["ack.message.redact"] = bob.reply(bob.sent("message.redact"))
         ex["message.redacted"] = await alice.pushed("message.redacted")
+        frame = {
+            "type": "message.correct",
+            "message": message_id,
+            "client_msg_id": "fix-after-redaction",
+            "envelope": correction["envelope"],
+        }
+        ex["error.message_redacted"] = await bob.refused(frame)
         # A socket never sends an event twice: the tombstone is replayed to a new one.
         await alice.disconnect()
         await alice.connect()

@@ -39,7 +39,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from audit.actions import record
-from chat.models import Event, Message, Receipt, Thread
+from chat.models import Correction, Event, Message, Receipt, Thread
 from core.events import EventKind
 from media.models import Attachment, AttachmentKeyword, Upload, UploadPart
 from media.storage import delete_quietly
@@ -199,6 +199,7 @@ def _purge_messages(purge: ThreadPurge, batch: int) -> bool:
         _delete(parts)
         blobs = _delete(uploads)
         events = _delete(Event.objects.filter(message_id__in=ids))
+        _delete(Correction.objects.filter(message_id__in=ids))
         messages = _delete(Message.objects.filter(pk__in=ids))
         _count(purge, messages=messages, attachments=attachments, blobs=blobs, events=events)
     return True

@@ -8,6 +8,7 @@ departments, threads or patients exist outside their own departments.
 """
 
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -142,6 +143,34 @@ def check_thread_open_to(role: str, thread: Thread) -> None:
         raise RoundsError(
             "This thread is closed; ask a head of the department to redact.",
             code=ErrorCode.THREAD_CLOSED,
+        )
+
+
+def check_may_correct(user: User, message: Message, thread: Thread, now: datetime) -> None:
+    """A message is corrected by its sender only, while it stands (not redacted), while
+    its thread is open (for heads too: a closed thread is frozen), and within
+    ROUNDS_CORRECTION_WINDOW_SECONDS of its posting on the server's clock.
+
+    The caller is a member of the department (access_message, or under the
+    department's lock in chat.corrections, which asks again with `now` read there).
+    """
+    if message.sender_id != user.pk:
+        raise Forbidden("Only its sender may correct a message.")
+    if message.redacted_at is not None:
+        raise RoundsError(
+            "This message was removed; it cannot be corrected.", code=ErrorCode.MESSAGE_REDACTED
+        )
+    if thread.is_closed:
+        raise RoundsError(
+            "This thread is closed; its messages cannot be corrected.",
+            code=ErrorCode.THREAD_CLOSED,
+        )
+    window = settings.ROUNDS_CORRECTION_WINDOW_SECONDS
+    if now - message.created_at > timedelta(seconds=window):
+        raise RoundsError(
+            f"A message can be corrected only within {window // 60} minutes of posting it.",
+            code=ErrorCode.CORRECTION_WINDOW_CLOSED,
+            data={"window_seconds": window, "posted_at": message.created_at.isoformat()},
         )
 
 

@@ -216,6 +216,9 @@ ROUNDS_WS_FLOOD_CLOSE_AFTER = int(os.environ.get("ROUNDS_WS_FLOOD_CLOSE_AFTER", 
 ROUNDS_WS_MAX_CONNECTIONS_PER_USER = int(os.environ.get("ROUNDS_WS_MAX_CONNECTIONS_PER_USER", "20"))
 ROUNDS_HISTORY_PAGE_MAX = 200
 ROUNDS_RESUME_BATCH = 500
+# How long after posting a message its sender may correct it (chat/corrections.py),
+# measured on the server's clock from the message's created_at: 15 minutes.
+ROUNDS_CORRECTION_WINDOW_SECONDS = int(os.environ.get("ROUNDS_CORRECTION_WINDOW_SECONDS", "900"))
 # How often each process checks that its sockets have every event of their
 # departments (chat/lifecycle.py): the bound on delivery when a publication
 # is lost. And how long a drain (SIGTERM) waits for the posts in flight.

@@ -180,6 +180,8 @@ def test_a_redaction_without_its_audit_entry_goes_out_unexplained():
         "created_at": "2026-01-01T00:00:00+00:00",
         "attachments": [],
         "redacted": {"at": "2026-01-02T00:00:00+00:00", "by": 4},
+        "correction": None,
+        "corrections": [],
     }
     assert type(answered(TimelineMessage, message).redacted) is RedactedOut
     explained = {**message["redacted"], "reason": "Wrong patient", "right": "sender"}

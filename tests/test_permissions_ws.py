@@ -31,18 +31,24 @@ ACTIONS = (
     "typing",
     "resume",
     "message.redact",
+    "message.correct",
 )
-NOT_FOUND_MESSAGE = {"message.redact": "Message not found."}
+NOT_FOUND_MESSAGE = {
+    "message.redact": "Message not found.",
+    "message.correct": "Message not found.",
+}
 REFUSED_ROLES = ("compliance_dan", "intern_erin", "nurse_ines", "head_grace")
 
 
 def frame_for(action: str, h: Hospital, role: str) -> dict[str, Any]:
     """`role`'s frame; a post carries an envelope `role` really signed, for this thread.
 
-    A redaction names `role`'s own message if they posted one, else the seed's.
+    A redaction or a correction names `role`'s own message if they posted one, else
+    the seed's; a correction's envelope is `role`'s, bound to that message.
     """
     thread = h.thread.pk
     posted = vars(h).get("_messages", {})
+    target = "bob-seed-0001" if role not in posted else f"{role[:8]}-own-0001"
     frames = {
         "message.post": {
             "thread": thread,
@@ -57,6 +63,11 @@ def frame_for(action: str, h: Hospital, role: str) -> dict[str, Any]:
         "message.redact": {
             "message": posted.get(role, posted.get("surgeon_bob", 999_999)),
             "reason": "Wrong thread",
+        },
+        "message.correct": {
+            "message": posted.get(role, posted.get("surgeon_bob", 999_999)),
+            "client_msg_id": "perm-fix-0001",
+            "envelope": sealed(h, role, h.thread, "perm-fix-0001", corrects=target),
         },
     }
     return {"type": action, "id": "f-1", **frames[action]}
@@ -73,7 +84,7 @@ def seed(h: Hospital) -> None:
 
 
 def own_message(h: Hospital, role: str) -> None:
-    """A message of `role`'s, the one their redaction names."""
+    """A message of `role`'s, the one their redaction or correction names."""
     cmid = f"{role[:8]}-own-0001"
     ack = check_post_message(h.user(role), h.thread.pk, cmid, sealed(h, role, h.thread, cmid))
     vars(h).setdefault("_messages", {})[role] = ack["message_id"]
@@ -82,7 +93,9 @@ def own_message(h: Hospital, role: str) -> None:
 def snapshot() -> dict[str, Any]:
     return {
         "threads": list(Thread.objects.order_by("pk").values_list("pk", "last_seq", "closed_at")),
-        "messages": list(Message.objects.order_by("pk").values_list("pk", "redacted_at")),
+        "messages": list(
+            Message.objects.order_by("pk").values_list("pk", "redacted_at", "correction")
+        ),
         "receipts": list(Receipt.objects.order_by("pk").values_list("pk", "user_id", "up_to_seq")),
         "events": Event.objects.count(),
         "memberships": Membership.objects.count(),
@@ -92,7 +105,7 @@ def snapshot() -> dict[str, Any]:
 async def setup(h: Hospital, role: str, action: str) -> tuple[Any, Any, dict[str, Any]]:
     """Seed, then connect a watching member (surgeon_bob or nurse_alice) and the actor."""
     await database_sync_to_async(seed)(h)
-    if action == "message.redact":
+    if action in ("message.redact", "message.correct"):
         await database_sync_to_async(own_message)(h, role)
     watcher_name = "surgeon_bob" if role == "nurse_alice" else "nurse_alice"
     watcher, _ = await connect(await token_for(getattr(h, watcher_name)))
@@ -175,6 +188,13 @@ async def test_allowed(live_hospital, action):
         pushed = await receive(watcher)
         assert pushed["type"] == "message.redacted"
         assert pushed["message"]["id"] == mine
+    elif action == "message.correct":
+        mine = vars(h)["_messages"]["nurse_alice"]
+        assert ack["result"]["message_id"] == mine and ack["result"]["version"] == 2
+        assert [m[0] for m in after["messages"] if m[2] is not None] == [mine]
+        pushed = await receive(watcher)
+        assert pushed["type"] == "message.corrected"
+        assert pushed["message"]["id"] == mine
     elif action == "message.post":
         assert ack["result"]["seq"] == 2
         assert len(after["messages"]) == len(before["messages"]) + 1
@@ -253,6 +273,29 @@ async def test_the_frame_ids_are_echoed_and_each_role_gets_the_same_answer(live_
     assert answers[0] == answers[1]
     assert answers[0]["code"] == "not_found"
     await ines.disconnect()
+
+
+def test_the_matrix_covers_every_inbound_frame():
+    """A new frame type fails here until its refused roles and its member are listed."""
+    assert set(ACTIONS) | {"ping"} == set(protocol.INBOUND_TYPES)
+
+
+async def test_a_member_may_not_correct_anothers_message(live_hospital):
+    """Only the sender corrects: another member, a head included, sees the message but
+    gets `forbidden`, and nothing changes."""
+    h = live_hospital
+    await database_sync_to_async(seed)(h)
+    watcher, _ = await connect(await token_for(h.surgeon_bob))
+    before = await database_sync_to_async(snapshot)()
+    for role in ("nurse_alice", "head_carol"):
+        actor, _ = await connect(await token_for(getattr(h, role)))
+        await actor.send_json_to(frame_for("message.correct", h, role))
+        reply = await receive(actor)
+        assert (reply["type"], reply["id"], reply["code"]) == ("error", "f-1", "forbidden"), role
+        assert await watcher.receive_nothing(timeout=0.05)
+        assert await database_sync_to_async(snapshot)() == before
+        await actor.disconnect()
+    await watcher.disconnect()
 
 
 async def test_a_member_may_not_redact_anothers_message(live_hospital):

@@ -29,7 +29,7 @@ from django.utils import timezone
 from pydantic import ValidationError
 
 from chat import actions as chat_actions
-from chat import redaction
+from chat import corrections, redaction
 from chat.consumers.auth import socket_auth
 from chat.consumers.batching import Outcome, post_batcher
 from chat.consumers.limits import TokenBucket, connections
@@ -421,6 +421,12 @@ class RoundsConsumer(AsyncWebsocketConsumer):
     async def on_message_redact(self, frame: protocol.MessageRedact) -> dict[str, Any]:
         result: dict[str, Any] = await database_sync_to_async(redaction.check_redact_message)(
             self.user, frame.message, frame.reason
+        )
+        return result
+
+    async def on_message_correct(self, frame: protocol.MessageCorrect) -> dict[str, Any]:
+        result: dict[str, Any] = await database_sync_to_async(corrections.check_correct_message)(
+            self.user, frame.message, frame.client_msg_id, frame.envelope.model_dump()
         )
         return result
 

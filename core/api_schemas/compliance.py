@@ -14,7 +14,7 @@ from core.api_schemas.common import (
 )
 from core.api_schemas.departments import Chain
 from core.api_schemas.media import ReleasedMessage
-from core.protocol import RedactedOut, ThreadOut
+from core.protocol import CorrectionOut, RedactedOut, ThreadOut
 
 # --- Cases ------------------------------------------------------------------------
 
@@ -167,9 +167,12 @@ class ExplainedRedaction(RedactedOut):
 
 
 class TimelineMessage(ReleasedMessage):
-    """A message of a review: kept content, and its redaction explained when audited."""
+    """A message of a review: kept content, its redaction explained when audited, and
+    every correction of it (oldest first; `correction` is the latest), each a version
+    with its own signed envelope."""
 
     redacted: ExplainedRedaction | RedactedOut | None
+    corrections: list[CorrectionOut]
 
 
 class TimelineReceipt(Body):

@@ -3,7 +3,7 @@
 from typing import Literal
 
 from core.api_schemas.common import Body, PatientIdentity, UserRef
-from core.protocol import AttachmentOut, ConsentScope, Envelope, RedactedOut
+from core.protocol import AttachmentOut, ConsentScope, CorrectionOut, Envelope, RedactedOut
 
 UploadState = Literal["receiving", "complete", "attached", "failed", "expired"]
 
@@ -44,6 +44,7 @@ class ReleasedMessage(Body):
     created_at: str
     attachments: list[AttachmentOut]
     redacted: RedactedOut | None
+    correction: CorrectionOut | None
 
 
 class Photo(Body):

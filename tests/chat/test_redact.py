@@ -272,6 +272,7 @@ def test_the_schema_refuses_a_tombstone_with_content_and_a_message_without():
         "client_msg_id": "bob-00000001",
         "created_at": timezone.now().isoformat(),
         "attachments": [],
+        "correction": None,
     }
     envelope = {"header": {"v": 1}, "ciphertext": "AAAA"}
     tombstone = {"at": timezone.now().isoformat(), "by": 1}

@@ -373,6 +373,7 @@ def sealed(
     *,
     key_version: int | None = None,
     department: Any = None,
+    corrects: str | None = None,
 ) -> dict:
     """A real envelope, as `sender`'s client makes it: encrypted under the room key, naming
     the head of the department's chain, signed.
@@ -385,6 +386,7 @@ def sealed(
     cannot do: pass the thread dict or `department` there. The frame that
     carries the envelope must use the same `client_msg_id`
     (tests/support/sockets.py's `post_frame` takes it from the envelope).
+    `corrects` makes it a correction of `sender`'s message of that client_msg_id.
     """
     from chat.models import Thread
 
@@ -402,4 +404,5 @@ def sealed(
         sender=user.pk,
         client_msg_id=client_msg_id,
         signer=h.keys[user.username],
+        corrects=corrects,
     )
