@@ -34,6 +34,7 @@ import * as compliance from "./views/compliance.js";
 import * as complianceCase from "./views/compliancecase.js";
 import * as complianceThread from "./views/compliancethread.js";
 import { Reader } from "./compliance/reader.js";
+import { corrected } from "./corrections.js";
 
 /**
  * A screen (docs/browser.md, "Layout"): render(app, ...route numbers, query).
@@ -44,9 +45,12 @@ import { Reader } from "./compliance/reader.js";
 /**
  * A message as this browser keeps it (state.messages): the server's, with what opening
  * it gave: its text (null when it could not be read: `error` says why), its photos body,
- * the sender's signed clock; a redaction seen live names who redacted it.
+ * the sender's signed clock; a redaction seen live names who redacted it. A corrected
+ * message shows its latest version (`edited`: that version's number) when the
+ * correction verified, else its original text with `correctionError` set.
  * @typedef {Omit<Message, "redacted"> & {
  *   text: string | null, body: PhotoBody | null, error: unknown, sentAt?: string,
+ *   edited?: number | null, correctionError?: string | null,
  *   duplicateOf?: number | null, redacted: Redaction | null,
  *   pending?: undefined, failed?: undefined, photos?: undefined}} Entry
  * @typedef {{at: string | null, by: number | UserRef}} Redaction
@@ -268,6 +272,11 @@ export class App {
       this.session.apply(frame);
       return;
     }
+    if (frame.type === "message.corrected") {
+      await corrected(this, frame.department, frame.message, frame.correction);
+      this.session.apply(frame);
+      return;
+    }
     if (frame.type === "message.new") {
       this.session.apply(frame);
       await this.addMessage(frame.message, frame.department);
@@ -299,8 +308,10 @@ export class App {
       return entry;
     }
     try {
-      const { text, header } = await this.endToEnd.open(message, department);
+      const { text, header, edited, version, correctionError } = await this.endToEnd.open(message, department);
       entry.sentAt = header.sent_at; // the sender's clock, signed: shown when far from the server's
+      entry.edited = edited ? version : null;
+      entry.correctionError = correctionError;
       // A photo message is refused whole when the server lists other photos than were signed.
       Object.assign(entry, readBody(text, message.attachments));
     } catch (error) {

@@ -11,6 +11,11 @@
 // such, pointing to the first), another envelope under a seen (sender,
 // client_msg_id) a `replay`. The memory of what was seen is trust.js, so both
 // hold across reloads and sign-outs.
+//
+// Corrections: a correction is sealed like a message, its signed header's
+// `corrects` naming the corrected message's client_msg_id. It is shown only
+// if it opens like a message and is bound to the message held (same sender,
+// thread, department, `corrects`); otherwise the original is shown, flagged.
 import * as c from "../crypto.js";
 import { E2EError } from "./errors.js";
 import { envelopeHash } from "./trust.js";
@@ -51,9 +56,10 @@ export class Messages {
    * Encrypt and sign a message body (text) for `thread`; the envelope. `fresh`
    * forgets the version held (the server asked for a new one: key_rotation_required).
    * @param {string} text
-   * @param {{department: number, thread: number, clientMsgId: string, fresh?: boolean}} options
+   * `corrects` (a correction) is the client_msg_id of my message it replaces.
+   * @param {{department: number, thread: number, clientMsgId: string, fresh?: boolean, corrects?: string | null}} options
    */
-  async seal(text, { department, thread, clientMsgId, fresh = false }) {
+  async seal(text, { department, thread, clientMsgId, fresh = false, corrects = null }) {
     const plaintext = c.utf8(text);
     if (plaintext.length > c.MAX_PLAINTEXT) {
       throw new E2EError("frame_too_large", "This message is too long.", { max_plaintext: c.MAX_PLAINTEXT });
@@ -61,7 +67,7 @@ export class Messages {
     if (fresh) this.e2e.keys.forgetCurrent(department);
     const { key, head } = await this.writingKey(department);
     return c.encryptMessage(plaintext, {
-      roomKey: key, head, thread, sender: this.e2e.me, clientMsgId, signer: this.e2e.identity.keypair(),
+      roomKey: key, head, thread, sender: this.e2e.me, clientMsgId, signer: this.e2e.identity.keypair(), corrects,
     });
   }
 
@@ -77,7 +83,11 @@ export class Messages {
 
   /**
    * Verify and decrypt a message (of message.new, a history page or a library item)
-   * of `department`: {text, header} (header.sent_at: the sender's clock). Throws
+   * of `department`: {text, header, edited, version, correctionError}
+   * (header.sent_at: the sender's clock). With a correction, `text` is the
+   * latest version's when it verifies and is bound to this message (`edited`
+   * true, `version` 2 or more), else the original's with `correctionError`
+   * its code (shown flagged: "correction could not be verified"). Throws
    * envelope_mismatch, duplicate (data.message_id: the first), replay, no_room_key,
    * a membership code (membership_withheld, membership_fork, …) or a crypto code
    * (sender_not_member, bad_signature, key_version_stale, key_commitment_mismatch,
@@ -93,22 +103,59 @@ export class Messages {
     const envelope = message.envelope;
     const header = c.parseEnvelope(envelope);
     if (header.thread !== message.thread || header.room !== department || header.sender !== sender
-      || header.client_msg_id !== message.client_msg_id) {
-      throw new E2EError("envelope_mismatch", "The envelope was made for another thread, department, sender or message id.");
+      || header.client_msg_id !== message.client_msg_id || header.corrects !== null) {
+      throw new E2EError("envelope_mismatch", "The envelope was made for another thread, department, sender or message id, or is a correction.");
     }
+    const text = await this.decrypt(envelope, header, department);
+    await this.checkSeen(sender, message.client_msg_id, envelope, message.id ?? null);
+    const correction = message.correction;
+    if (!correction) return { text, header, edited: false, version: 1, correctionError: null };
+    try {
+      const corrected = await this.openCorrection(correction, header, department);
+      return { text: corrected, header, edited: true, version: correction.version, correctionError: null };
+    } catch (error) {
+      const code = /** @type {{code?: string}} */ (error).code;
+      if (typeof code !== "string") throw error;
+      return { text, header, edited: false, version: 1, correctionError: code };
+    }
+  }
+
+  /**
+   * A correction's text, if it opens like a message and is bound to `original`.
+   * @param {any} correction as the server sends it
+   * @param {c.ParsedEnvelope} original the message's header
+   * @param {number} department
+   */
+  async openCorrection(correction, original, department) {
+    const envelope = correction.envelope;
+    const header = c.parseEnvelope(envelope);
+    if (header.corrects !== original.client_msg_id || header.sender !== original.sender || header.thread !== original.thread
+      || header.room !== department || header.client_msg_id !== correction.client_msg_id
+      || !(Number.isInteger(correction.version) && correction.version >= 2)) {
+      throw new E2EError("correction_mismatch", "This correction was not made by the message's sender for this message.");
+    }
+    const text = await this.decrypt(envelope, header, department);
+    await this.checkSeen(header.sender, header.client_msg_id, envelope, null);
+    return text;
+  }
+
+  /**
+   * Open an envelope whose header was parsed: the chain, the key version, the AEAD; its text.
+   * @param {unknown} envelope
+   * @param {c.ParsedEnvelope} header
+   * @param {number} department
+   */
+  async decrypt(envelope, header, department) {
     const membership = this.e2e.membership;
     await membership.chain(department, { covers: header.head });
     const { key, record } = await this.e2e.roomKeys.version(department, header.key_version);
     const chain = await membership.chain(department, { covers: header.head });
     const { plaintext } = c.openEnvelope(envelope, { chain, record, roomKey: key });
-    await this.checkSeen(sender, message.client_msg_id, envelope, message.id ?? null);
-    let text;
     try {
-      text = c.fromUtf8(plaintext);
+      return c.fromUtf8(plaintext);
     } catch {
       throw c.invalidEnvelope("the message is not UTF-8 text");
     }
-    return { text, header };
   }
 
   /**

@@ -100,6 +100,28 @@ export interface Message {
   created_at: string;
   attachments: Attachment[];
   redacted: { at: string; by: number } | null;
+  /** The latest correction (CorrectionOut); null when never corrected, and on a tombstone. */
+  correction: Correction | null;
+}
+
+/** A message's correction (CorrectionOut): version 2 is the first one. */
+export interface Correction {
+  id: number;
+  version: number;
+  client_msg_id: string;
+  envelope: Envelope | null;
+  corrected_at: string;
+}
+
+/** The `message.correct` ack's result. */
+export interface Corrected {
+  message_id: number;
+  thread: number;
+  seq: number;
+  correction_id: number;
+  version: number;
+  corrected_at: string;
+  duplicate?: boolean;
 }
 
 /** The `history.fetch` ack's result (History). */

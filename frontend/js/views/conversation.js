@@ -4,8 +4,11 @@
 // network (app.send retries under the same client_msg_id); photos as
 // decrypted thumbnails that open in the viewer, added with the photo sheet.
 // The sender may delete their message and a head may redact any: it becomes
-// a tombstone for everyone, and stays retained for compliance.
+// a tombstone for everyone, and stays retained for compliance. The sender may
+// edit a recent text message (corrections.js): everyone sees the new text
+// marked edited, and every version is retained.
 import { post } from "../api.js";
+import { correct, editable } from "../corrections.js";
 import { E2EError } from "../e2e/errors.js";
 import { ImageUrls, consentLabel, keywordLabel, keywords } from "../photos/photos.js";
 import { h, explain, fullTime, patientLabel, shortTime, toast } from "../ui.js";
@@ -60,6 +63,7 @@ export function render(app, threadId) {
   keywords().then((list) => (keywordList = list)).catch(() => {});
   const dialog = h("dialog", { "aria-label": "Seen by" });
   const redactDialog = h("dialog", { "aria-label": "Remove a message", id: "redact-dialog" });
+  const editDialog = h("dialog", { "aria-label": "Edit a message", id: "edit-dialog" });
   let lastTyping = 0;
   let thread = state.threads.get(threadId);
   let department = thread?.department;
@@ -176,6 +180,52 @@ export function render(app, threadId) {
     }, verb);
   };
 
+  /** Edit my message: a new version for everyone, marked edited; the old one is kept. @param {Entry} entry */
+  const openEdit = (entry) => {
+    const field = h("textarea", { id: "edit-text", name: "text", rows: 3 });
+    field.value = entry.text ?? "";
+    editDialog.replaceChildren(h("form", {
+      class: "stack", method: "dialog",
+      onsubmit: async (/** @type {SubmitEvent} */ event) => {
+        event.preventDefault();
+        const value = field.value.trim();
+        editDialog.close();
+        if (!value || value === entry.text) return;
+        try {
+          await correct(app, threadId, entry, value);
+        } catch (e) {
+          toast(`Not corrected: ${explain(e)}`);
+        }
+      },
+    },
+    h("h2", {}, "Edit your message"),
+    h("p", { class: "muted" }, "Everyone in this conversation sees the new text, marked edited. Rounds keeps every version with the patient's record for compliance review."),
+    h("div", {}, h("label", { for: "edit-text" }, "Message"), field),
+    h("div", { class: "row" },
+      h("button", { type: "button", onclick: () => editDialog.close() }, "Cancel"),
+      h("button", { type: "submit", class: "primary", id: "confirm-edit" }, "Save"))));
+    editDialog.showModal();
+    field.focus();
+  };
+
+  const editButton = (/** @type {Entry | Pending} */ entry) => {
+    if (entry.pending || thread?.closed_at || !editable(entry, me)) return null;
+    return h("button", {
+      type: "button", class: "link", dataset: { edit: entry.seq }, "aria-label": "Edit this message",
+      onclick: () => openEdit(entry),
+    }, "Edit");
+  };
+
+  /** "edited", or a correction that did not verify: the original stays, flagged. */
+  const correctionMark = (/** @type {Entry | Pending} */ e) => {
+    if (e.pending) return null;
+    if (e.correctionError) {
+      return h("p", { class: "error correction-unverified", dataset: { code: e.correctionError } },
+        "A correction of this message could not be verified; the original is shown.");
+    }
+    return null;
+  };
+
   const tombstone = (/** @type {Entry & {redacted: Redaction}} */ e) => {
     // Live events name the user ({id, username}); a history page may give the id alone.
     const by = typeof e.redacted.by === "number" ? { id: e.redacted.by } : e.redacted.by;
@@ -257,14 +307,16 @@ export function render(app, threadId) {
       const code = undecryptable ? e.error?.code ?? "crypto_error" : null;
       items.push(h("li", {
         class: `msg${mine ? " mine" : ""}${undecryptable ? " undecryptable" : ""}`, tabindex: e.id ? -1 : null,
-        dataset: { seq: e.seq ?? "", clientMsgId: e.client_msg_id, messageId: e.id ?? "", code },
+        dataset: { seq: e.seq ?? "", clientMsgId: e.client_msg_id, messageId: e.id ?? "", code, edited: e.pending ? null : e.edited ?? null },
       },
       h("div", { class: "meta" }, h("strong", {}, mine ? "You" : state.displayName(department, e.sender)),
         h("span", { class: "row end" }, h("time", { datetime: e.created_at, title: fullTime(e.created_at) }, e.pending ? (e.failed ? "Not sent" : "Sending…") : shortTime(e.created_at)),
-          sentAt(e), redactButton(e))),
+          !e.pending && e.edited ? h("span", { class: "edited muted", title: "Corrected by its sender; earlier versions are kept for compliance review" }, "edited") : null,
+          sentAt(e), editButton(e), redactButton(e))),
       e.body || e.photos ? photoTiles(e.body || e.photos, e.sender) : null,
       undecryptable ? h("div", { class: "text" }, code === "attachment_mismatch" ? explain(e.error) : `Cannot be read on this device: ${explain(e.error)}`)
-        : e.text ? h("div", { class: "text" }, e.text) : null));
+        : e.text ? h("div", { class: "text" }, e.text) : null,
+      correctionMark(e)));
       if (e === lastMine) {
         const readers = readersOf(e.seq);
         if (readers.length) {
@@ -346,7 +398,7 @@ export function render(app, threadId) {
   })();
 
   drawHeader();
-  const el = h("div", { class: "conversation" }, header, list, typingLine, composer, dialog, redactDialog);
+  const el = h("div", { class: "conversation" }, header, list, typingLine, composer, dialog, redactDialog, editDialog);
   return {
     el, title: "Conversation", back: true, focus: text,
     unmount: () => {
