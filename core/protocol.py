@@ -85,6 +85,17 @@ class Envelope(Strict):
         return value
 
 
+class StoredEnvelope(BaseModel):
+    """An envelope as the server sends it back (history, events, the library): its shape
+    only. It was checked as `Envelope` when it came in; an answer never re-judges a
+    stored body, so a row kept under an older, looser rule still reads back."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    header: dict[str, HeaderValue]
+    ciphertext: str
+
+
 class AttachmentRef(Strict):
     """A photo of a post, as the server may see it: blob ids and index metadata.
 
@@ -325,7 +336,7 @@ class CorrectionOut(Loose):
     id: int
     version: int
     client_msg_id: str
-    envelope: Envelope | None
+    envelope: StoredEnvelope | None
     corrected_at: str
 
 
@@ -339,7 +350,7 @@ class MessageOut(Loose):
     seq: int
     sender: UserRef
     client_msg_id: str
-    envelope: Envelope | None
+    envelope: StoredEnvelope | None
     created_at: str
     attachments: list[AttachmentOut]
     redacted: RedactedOut | None

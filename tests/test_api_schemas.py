@@ -12,6 +12,7 @@ with that no route test reaches (a v1 checkpoint, an unexplained redaction).
 import json
 from typing import Any
 
+import pytest
 from ninja import NinjaAPI, Router, Schema
 from ninja.operation import ResponseObject
 
@@ -195,3 +196,19 @@ def test_receipts_answer_one_of_two_bodies():
     assert type(answered(LatestReceipts | MessageReaders, readers)) is MessageReaders
     latest = {"thread": 1, "receipts": []}
     assert type(answered(LatestReceipts | MessageReaders, latest)) is LatestReceipts
+
+
+@pytest.mark.django_db
+def test_a_body_stored_under_an_older_looser_rule_still_reads_back(hospital):
+    """An answer describes what is stored and never re-judges it: a ciphertext kept in
+    URL-safe base64 (refused on the way in today) still comes back in history."""
+    from chat.models import Message
+    from tests.support import Api
+    from tests.support.posts import post
+
+    message_id = post(hospital, "surgeon_bob", hospital.thread, "cmid-old-rule")
+    Message.objects.filter(pk=message_id).update(ciphertext="MCVKEzHxKq-E1wbVa9e_ikQU")
+    answer = Api(hospital.user("nurse_alice")).get(f"/api/threads/{hospital.thread.pk}/messages")
+    assert answer.status_code == 200, answer.content
+    [message] = [m for m in answer.json()["messages"] if m["id"] == message_id]
+    assert message["envelope"]["ciphertext"] == "MCVKEzHxKq-E1wbVa9e_ikQU"

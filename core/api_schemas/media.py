@@ -3,7 +3,7 @@
 from typing import Literal
 
 from core.api_schemas.common import Body, PatientIdentity, UserRef
-from core.protocol import AttachmentOut, ConsentScope, CorrectionOut, Envelope, RedactedOut
+from core.protocol import AttachmentOut, ConsentScope, CorrectionOut, RedactedOut, StoredEnvelope
 
 UploadState = Literal["receiving", "complete", "attached", "failed", "expired"]
 
@@ -40,7 +40,7 @@ class ReleasedMessage(Body):
     seq: int
     sender: UserRef
     client_msg_id: str
-    envelope: Envelope | None
+    envelope: StoredEnvelope | None
     created_at: str
     attachments: list[AttachmentOut]
     redacted: RedactedOut | None
