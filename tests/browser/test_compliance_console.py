@@ -3,8 +3,8 @@
 The ward is built with the Python SDK, which is faster: the admin key
 appoints head_carol, she admits surgeon_bob and nurse_alice; Bob opens a
 thread on a demo patient and writes twice, Alice posts a photo with a
-keyword and teaching consent and reads up to it, and Carol redacts Bob's
-second message with a reason. The servers run with four-eyes on
+keyword and teaching consent and reads up to it, Bob corrects his first
+message, and Carol redacts Bob's second message with a reason. The servers run with four-eyes on
 (ROUNDS_COMPLIANCE_FOUR_EYES=1). Then browsers only, at 360x740:
 compliance_dan signs in to the console (no personal key asked for), opens a
 case on the patient by IPP, which awaits a second officer until
@@ -43,6 +43,7 @@ from tests.live.servers import DEMO_PASSWORD, LiveCluster
 pytestmark = [pytest.mark.live, pytest.mark.timeout(300)]
 
 FIRST = "Flap perfusion good, capillary refill 2 s"
+FIXED = "Flap perfusion good, capillary refill under 2 s"
 SECOND = "Wrong patient: ignore this note"
 CAPTION = "Donor site, day 3"
 REASON = "Posted in the wrong patient's thread"
@@ -97,13 +98,19 @@ async def build_ward(cluster: LiveCluster) -> dict:
             await client.connect()
         [patient, *_] = await bob.find_patients(name="le")
         thread = await bob.create_thread(department, patient["id"], TITLE)
-        await bob.send_text(thread, FIRST)
+        first = await bob.send_text(thread, FIRST, client_msg_id="console-first-1")
         second = await bob.send_text(thread, SECOND)
         keyword = (await alice.photo_keywords())[0]
         await alice.send_photos(
             thread, [a_photo()], keywords=[keyword["code"]], consent="teaching", text=CAPTION
         )
         await alice.read(thread["id"], 3)
+        note = {
+            "id": first["message_id"],
+            "thread": thread["id"],
+            "client_msg_id": "console-first-1",
+        }
+        await bob.correct_text(note, FIXED)
         await carol.redact(second["message_id"], REASON)
         ward.update(
             department=department,
@@ -217,6 +224,9 @@ def test_an_officer_reads_a_case_in_the_console(four_eyes, ward, officers):
     expect(messages).to_have_count(3)
     first, second, photo = messages.nth(0), messages.nth(1), messages.nth(2)
     expect(first.locator(".text")).to_have_text(FIRST)
+    # Every version of a corrected message, each with its own check.
+    expect(first.locator(".version[data-version='2']")).to_contain_text(FIXED)
+    expect(first.locator(".version[data-version='2']")).to_have_attribute("data-check", "ok")
     # The redacted message is read too, marked with who, when, on which right and why.
     expect(second.locator(".text")).to_have_text(SECOND)
     expect(second.locator(".redaction")).to_contain_text("Redacted by head_carol")

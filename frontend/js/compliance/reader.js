@@ -165,12 +165,14 @@ export class Reader {
    * key_version_stale…), then decrypted when the room key is held, and a photos body
    * matched against the attachments the server lists (attachment_mismatch).
    * Returns {header, text, body} (text null without the key: `keyError` says why) or throws.
+   * `corrects`: what the header's `corrects` must be (a correction: openCorrection).
    * @param {any} message as the timeline lists it
    * @param {number} departmentId
+   * @param {{corrects?: string | null}} [options]
    * @returns {{header: c.ParsedEnvelope, text: string, body: any, keyError?: undefined}
    *   | {header: c.ParsedEnvelope, text: null, body: null, keyError: Error}}
    */
-  open(message, departmentId) {
+  open(message, departmentId, { corrects = null } = {}) {
     const department = this.departments.get(departmentId);
     if (!department) throw new E2EError("membership_unverified", "This department's membership was not verified.");
     const envelope = message.envelope;
@@ -180,6 +182,10 @@ export class Reader {
     if (header.thread !== message.thread || header.room !== departmentId || header.sender !== sender
       || header.client_msg_id !== message.client_msg_id) {
       throw new E2EError("envelope_mismatch", "The envelope was made for another thread, department, sender or message id.");
+    }
+    if (header.corrects !== corrects) {
+      throw corrects === null ? new E2EError("envelope_mismatch", "A correction's envelope filed as a message.")
+        : new E2EError("correction_mismatch", "This correction was not made by the message's sender for this message.");
     }
     const { chain } = department;
     const parsed = c.verifyEnvelopeInChain(envelope, chain);
@@ -201,6 +207,18 @@ export class Reader {
       throw c.invalidEnvelope("the message is not UTF-8 text");
     }
     return { header, ...readBody(text, message.attachments) };
+  }
+
+  /**
+   * One correction of `message` (a version of it), checked as a message is and bound to
+   * it: the same sender, thread and department, and `corrects` its client_msg_id.
+   * @param {any} message as the timeline lists it
+   * @param {any} correction one of its `corrections`
+   * @param {number} departmentId
+   */
+  openCorrection(message, correction, departmentId) {
+    const version = { ...message, client_msg_id: correction.client_msg_id, envelope: correction.envelope, attachments: [] };
+    return this.open(version, departmentId, { corrects: message.client_msg_id });
   }
 
   /**

@@ -345,6 +345,8 @@ export interface ExplainedRedaction {
 /** A message of a case's timeline (TimelineMessage). */
 export interface TimelineMessage extends Omit<Message, "redacted"> {
   redacted: ExplainedRedaction | { at: string; by: number } | null;
+  /** Every correction, oldest first (`correction` is the latest). */
+  corrections: Correction[];
 }
 
 /** A receipt of a case's timeline (TimelineReceipt). */

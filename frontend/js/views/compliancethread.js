@@ -17,7 +17,7 @@ const PAGE = 200;
 const MAX_PAGES = 50; // 10,000 messages: a narrower case beyond that
 const FAR = 10 * 60 * 1000;
 
-/** @import { MembershipRecord, PhotoBody, Refusal, StoredStatement, Timeline, TimelineAttachment, TimelineMessage, TimelineReceipt, UserRef } from "../types/api.js" */
+/** @import { Correction, MembershipRecord, PhotoBody, Refusal, StoredStatement, Timeline, TimelineAttachment, TimelineMessage, TimelineReceipt, UserRef } from "../types/api.js" */
 /** @import { ParsedEnvelope, Statement } from "../crypto.js" */
 /** @import { Reader, VerifiedDepartment } from "../compliance/reader.js" */
 
@@ -134,6 +134,20 @@ export function render(app, caseId, threadId) {
       h("p", {}, at.map(([id, m]) => `${name(id)}${m.role === "head" ? " (head)" : ""}`).join(", ") || "none"));
   };
 
+  /** A version of a corrected message, with its own check. */
+  const version = (/** @type {TimelineMessage} */ m, /** @type {Correction} */ correction) => {
+    const label = `Corrected ${fullTime(correction.corrected_at)}, version ${correction.version}`;
+    try {
+      if (chainError) throw chainError;
+      const opened = app.review.openCorrection(m, correction, /** @type {WholeTimeline} */ (data).thread.department);
+      const text = opened.text === null ? `not decrypted: ${explain(opened.keyError)}` : `“${opened.text}” (signature verified)`;
+      return h("p", { class: "version", dataset: { version: correction.version, check: "ok" } }, `${label}: ${text}`);
+    } catch (error) {
+      const code = /** @type {Refusal} */ (error).code ?? "error";
+      return h("p", { class: "error version", dataset: { version: correction.version, check: code } }, `${label}: check failed: ${explain(error)}`);
+    }
+  };
+
   const entry = (/** @type {TimelineMessage} */ m, /** @type {TimelineReceipt[]} */ seen) => {
     const li = h("li", { class: "msg", dataset: { seq: m.seq, message: m.id } });
     /** @type {ReturnType<Reader["open"]> | null} */
@@ -174,6 +188,8 @@ export function render(app, caseId, threadId) {
       ? h("p", { class: "error check", dataset: { code: failure.code ?? "" } }, `Check failed: ${explain(failure)}`)
       : h("p", { class: "sub check" }, `Signature verified: ${m.sender.username}, a member at statement ${/** @type {ReturnType<Reader["open"]>} */ (opened).header.chain_seq}, key version ${/** @type {ReturnType<Reader["open"]>} */ (opened).header.key_version}`);
     parts.push(result);
+    // Every correction, oldest first: its own signed envelope, bound to this message.
+    for (const correction of m.corrections ?? []) parts.push(version(m, correction));
     if (seen.length) {
       parts.push(h("p", { class: "sub seen-by" }, `Seen by ${seen.map((r) => `${r.user.username} ${fullTime(r.read_at)}`).join(", ")}`));
     }
