@@ -30,7 +30,7 @@ from chat.posting import envelope_hash as envelope_hash
 from chat.unread import with_unread
 from core.errors import ErrorCode, InvalidRequest, NotFound, RoundsError
 from core.events import EventKind
-from core.protocol import MAX_REDACTION_REASON
+from core.reasons import checked_reason
 from patients.models import Patient
 from rooms import access
 from rooms.models import Department
@@ -121,10 +121,7 @@ def check_set_thread_closed(
         InvalidRequest: a reason over 200 characters.
     """
     thread = access.access_thread(actor, thread_id, head=True)
-    reason = (reason or "").strip()
-    if len(reason) > MAX_REDACTION_REASON:
-        raise InvalidRequest(f"A reason has at most {MAX_REDACTION_REASON} characters.")
-    return do_set_thread_closed(actor, thread, closed, reason)
+    return do_set_thread_closed(actor, thread, closed, checked_reason(reason))
 
 
 def do_set_thread_closed(

@@ -24,9 +24,9 @@ from accounts.models import User
 from audit.actions import record
 from chat.events import allocate_seq, append_event
 from chat.models import Message, Thread
-from core.errors import InvalidRequest, NotFound
+from core.errors import NotFound
 from core.events import EventKind
-from core.protocol import MAX_REDACTION_REASON
+from core.reasons import checked_reason
 from rooms import access
 
 
@@ -56,9 +56,7 @@ def check_redact_message(actor: User, message_id: int, reason: str | None = None
         RoundsError(thread_closed): its sender, not a head, once the thread is closed.
         InvalidRequest: a reason over 200 characters.
     """
-    reason = (reason or "").strip()
-    if len(reason) > MAX_REDACTION_REASON:
-        raise InvalidRequest(f"A reason has at most {MAX_REDACTION_REASON} characters.")
+    reason = checked_reason(reason)
     message = access.access_message(actor, message_id, redact=True)
     if message.redacted_at is not None:
         return redaction_ack(message)

@@ -17,12 +17,9 @@ from chat.events import append_event
 from chat.unread import unread_by_department
 from core.errors import ErrorCode, InvalidRequest, NotFound, RoundsError
 from core.events import EventKind
-from core.protocol import MAX_REDACTION_REASON
+from core.reasons import checked_reason
 from rooms import access
 from rooms.models import Department, Membership, Role
-
-# A removal's reason, kept in the audit trail: as long as a redaction's.
-MAX_REASON = MAX_REDACTION_REASON
 
 
 def member_data(membership: Membership) -> dict[str, Any]:
@@ -248,10 +245,7 @@ def check_remove_member(
         RoundsError(last_head): the last head leaving.
     """
     access.access_membership(actor, department_id, head=(user_id != actor.pk))
-    reason = (reason or "").strip()
-    if len(reason) > MAX_REASON:
-        raise InvalidRequest(f"A reason has at most {MAX_REASON} characters.")
-    return do_remove_member(actor, department_id, user_id, reason)
+    return do_remove_member(actor, department_id, user_id, checked_reason(reason))
 
 
 def do_remove_member(

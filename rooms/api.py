@@ -21,6 +21,7 @@ from core.api_schemas.departments import (
     StatementPosted,
     WrapsShared,
 )
+from core.protocol import MAX_REDACTION_REASON
 from rooms import actions, chain, keys, people
 from rounds.http import AuthedRequest
 
@@ -45,7 +46,7 @@ class RoleIn(Schema):
 
 
 class RemoveIn(Schema):
-    reason: str | None = Field(default=None, max_length=actions.MAX_REASON)
+    reason: str | None = Field(default=None, max_length=MAX_REDACTION_REASON)
 
 
 class PeopleSearchIn(Schema):
