@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from client.cases import timeline_pages
 from client.compliance import department_of, open_thread
 from client.errors import RoundsClientError
-from client.report import ReportPhoto, _id, _parse_time, build_report
+from client.report import Collected, _id, build_report, library_listing, report_photo
 from core.crypto import ChainHead, IdentityKeyPair
 
 if TYPE_CHECKING:
@@ -23,13 +23,13 @@ if TYPE_CHECKING:
 
 async def collect_case_photos(
     client: "RoundsClient", case: int, ipp: str, key: IdentityKeyPair, pinned_admin: str
-) -> tuple[dict[str, Any], list[ReportPhoto]]:
+) -> Collected:
     """Every photo of the patient the case covers, decrypted and checked.
 
     Raises RoundsClientError: `not_found` (no such photo under the case), a
     message's failed check (its code), or what the server and the chain refuse.
     """
-    items = [item async for item in client.library_items(ipp=ipp, case=case)]
+    items, zone = await library_listing(client, ipp=ipp, case=case)
     if not items:
         raise RoundsClientError("not_found", f"No photo of patient IPP {ipp} under case {case}.")
     labels = {k["code"]: k["label"] for k in await client.photo_keywords()}
@@ -54,18 +54,9 @@ async def collect_case_photos(
                 check["code"], f"photo {item['id']} (message {message}): {check['detail']}"
             )
         (entry,) = [p for p in body["photos"] if p["upload"] == str(item["upload"])]
-        sender = item.get("sender") or {}
-        annotates = entry.get("annotates")
-        photos.append(
-            ReportPhoto(
-                image=await client.download_photo(entry, params={"case": str(case)}),
-                captured_at=_parse_time(entry.get("captured_at")),
-                caregiver=sender.get("display_name") or sender.get("username") or "?",
-                keywords=[labels.get(code, code) for code in entry.get("keywords", [])],
-                note=f"Annotation of photo {annotates}." if annotates else "",
-            )
-        )
-    return items[0]["patient"], photos
+        image = await client.download_photo(entry, params={"case": str(case)})
+        photos.append(report_photo(item, body, entry, image, labels))
+    return Collected(items[0]["patient"], photos, zone)
 
 
 async def write_case_report(
@@ -77,12 +68,13 @@ async def write_case_report(
     pinned_admin: str,
 ) -> dict[str, Any]:
     """Build the report into `out`, then let the server audit it under the case."""
-    patient, photos = await collect_case_photos(client, case, ipp, key, pinned_admin)
+    found = await collect_case_photos(client, case, ipp, key, pinned_admin)
     path = Path(out)
-    path.write_bytes(build_report(patient, photos))  # noqa: ASYNC240 (a few megabytes, once)
+    pdf = build_report(found.patient, found.photos, zone=found.zone)
+    path.write_bytes(pdf)  # noqa: ASYNC240 (a few megabytes, once)
     await client.call(
         "POST",
         "/api/library/reports",
-        json={"patient": patient["id"], "photos": len(photos), "case": case},
+        json={"patient": found.patient["id"], "photos": len(found.photos), "case": case},
     )
-    return {"patient": patient, "photos": len(photos), "path": str(path)}
+    return {"patient": found.patient, "photos": len(found.photos), "path": str(path)}

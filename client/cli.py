@@ -35,7 +35,7 @@ from client.errors import RoundsClientError
 from client.photo_sdk import CONSENTS
 from client.photos import PhotoRefused
 from client.pins import resolve_pins
-from client.report import write_patient_report
+from client.report import local_time, parse_time, write_patient_report
 from client.sdk import RoundsClient
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -169,23 +169,26 @@ async def _photo(client: RoundsClient, args: argparse.Namespace) -> None:
     print(f"posted message {ack.get('message_id')} (seq {ack.get('seq')}){suffix}")
 
 
-def _row(item: dict[str, Any]) -> list[str]:
+def _row(item: dict[str, Any], zone: str) -> list[str]:
     patient = item.get("patient") or {}
+    sender = item.get("sender") or {}
+    captured = parse_time(item.get("captured_at"))
     return [
         str(item.get("id")),
-        str(item.get("captured_at") or "")[:16].replace("T", " "),
+        local_time(captured, zone) if captured else "",
         str(patient.get("ipp", "")),
         f"{str(patient.get('family_name', '')).upper()} {patient.get('given_name', '')}",
-        str((item.get("sender") or {}).get("username", "")),
+        str(sender.get("display_name") or sender.get("username") or ""),
         ",".join(item.get("keywords") or []),
         str(item.get("consent", "")),
         str((item.get("message") or {}).get("id", "")),
     ]
 
 
-def print_table(items: Sequence[dict[str, Any]]) -> None:
-    header = ["id", "captured", "ipp", "patient", "by", "keywords", "consent", "message"]
-    rows = [header, *(_row(item) for item in items)]
+def print_table(items: Sequence[dict[str, Any]], zone: str) -> None:
+    """The items, capture times on the institution's clock, the zone named in the header."""
+    header = ["id", f"captured ({zone})", "ipp", "patient", "by", "keywords", "consent", "message"]
+    rows = [header, *(_row(item, zone) for item in items)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
@@ -201,12 +204,14 @@ async def _library(client: RoundsClient, args: argparse.Namespace) -> None:
         "date_to": args.date_to,
         "case": args.case,
     }
-    items = []
-    async for item in client.library_items(**filters, limit=min(args.limit, 200)):
-        items.append(item)
+    items: list[dict[str, Any]] = []
+    zone = "UTC"
+    async for page in client.library_pages(**filters, limit=min(args.limit, 200)):
+        zone = page.get("time_zone") or zone
+        items.extend(page.get("items", []))
         if len(items) >= args.limit:
             break
-    print_table(items)
+    print_table(items[: args.limit], zone)
 
 
 async def _fetch(client: RoundsClient, args: argparse.Namespace) -> None:
@@ -235,7 +240,10 @@ async def _fetch(client: RoundsClient, args: argparse.Namespace) -> None:
 
 async def _report(client: RoundsClient, args: argparse.Namespace) -> None:
     done = await write_patient_report(client, args.patient, args.out)
-    print(f"{done['path']}: {done['photos']} photo(s) of IPP {done['patient'].get('ipp')}")
+    print(
+        f"{done['path']}: {done['photos']} photo(s) of IPP {done['patient'].get('ipp')}, "
+        f"times in {done['zone']}"
+    )
 
 
 COMMANDS = {

@@ -181,6 +181,7 @@ class PhotoHost(HttpHost, Protocol):
     ) -> bytes: ...
 
     async def library(self, **filters: Any) -> dict[str, Any]: ...
+    def library_pages(self, **filters: Any) -> AsyncIterator[dict[str, Any]]: ...
 
 
 class PhotoMixin:
@@ -333,16 +334,21 @@ class PhotoMixin:
         result: dict[str, Any] = await self.call("GET", "/api/library/photos", params=params)
         return result
 
-    async def library_items(self: "PhotoHost", **filters: Any) -> AsyncIterator[dict[str, Any]]:
-        """Every library item matching the filters, page after page."""
+    async def library_pages(self: "PhotoHost", **filters: Any) -> AsyncIterator[dict[str, Any]]:
+        """Every page of the library matching the filters: {items, next_cursor, time_zone}."""
         cursor = filters.pop("cursor", None)
         while True:
             page = await self.library(**filters, cursor=cursor)
-            for item in page.get("items", []):
-                yield item
+            yield page
             cursor = page.get("next_cursor")
             if not cursor:
                 return
+
+    async def library_items(self: "PhotoHost", **filters: Any) -> AsyncIterator[dict[str, Any]]:
+        """Every library item matching the filters, page after page."""
+        async for page in self.library_pages(**filters):
+            for item in page.get("items", []):
+                yield item
 
     async def photo_sequences(self: "PhotoHost", patient: int) -> Any:
         """A patient's photo sequences (one sequence = the photos of one message)."""

@@ -6,7 +6,10 @@ the server only learns that a report was generated, and for whom
 content. Like the paper form it replaces, every page names the patient
 (family name, given name, birth date, IPP) so a loose page cannot be filed
 in the wrong record, and each photo carries its capture date, the
-caregiver who took it and its keywords.
+caregiver who took it (by name, not login), their department, the caption
+and the keywords. Every time is in one zone, the institution's (the
+library's `time_zone`), named once on the report: a ward reads its own
+clock, and a report never mixes offsets.
 """
 
 import io
@@ -16,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape
+from zoneinfo import ZoneInfo
 
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import getSampleStyleSheet
@@ -45,6 +49,8 @@ class ReportPhoto:
     caregiver: str
     keywords: Sequence[str] = ()
     note: str = ""
+    department: str = ""
+    caption: str = ""
 
 
 @dataclass
@@ -98,22 +104,29 @@ def _fitted(data: bytes, max_width: float, max_height: float) -> Image:
     return Image(io.BytesIO(data), width=width * scale, height=height * scale)
 
 
-def _when(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M %z").strip() if moment else "capture date unknown"
+def local_time(moment: datetime, zone: str) -> str:
+    """`moment` on the institution's clock, without offset: the zone is named once beside."""
+    return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
+
+
+def _when(moment: datetime | None, zone: str) -> str:
+    return local_time(moment, zone) if moment else "capture date unknown"
 
 
 def build_report(
     patient: dict[str, Any],
     photos: Sequence[ReportPhoto],
     *,
+    zone: str,
     generated_at: datetime | None = None,
     compress: bool = True,
 ) -> bytes:
     """The report as PDF bytes: photos in capture-date order (undated ones last).
 
-    `compress=False` leaves the page streams readable, for tests.
+    `zone`: the institution's IANA time zone, every time's. `compress=False`
+    leaves the page streams readable, for tests.
     """
-    generated = (generated_at or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M %Z").strip()
+    generated = local_time(generated_at or datetime.now(UTC), zone)
     page = _Page(patient_line(patient), generated)
     out = io.BytesIO()
     doc = SimpleDocTemplate(
@@ -132,7 +145,9 @@ def build_report(
     story: list[Any] = [
         Paragraph("Photo follow-up report", styles["Title"]),
         Paragraph(escape(page.patient_line), styles["Heading3"]),
-        Paragraph(f"{len(photos)} photo(s), oldest first.", styles["Normal"]),
+        Paragraph(
+            f"{len(photos)} photo(s), oldest first. Times in {escape(zone)}.", styles["Normal"]
+        ),
         Spacer(1, 6 * mm),
     ]
     ordered = sorted(
@@ -142,15 +157,21 @@ def build_report(
     for number, photo in enumerate(ordered, 1):
         caption = [
             Paragraph(
-                f"<b>Photo {number}</b> — taken {escape(_when(photo.captured_at))}",
+                f"<b>Photo {number}</b> — taken {escape(_when(photo.captured_at, zone))}",
                 styles["Normal"],
             ),
-            Paragraph(f"By {escape(photo.caregiver)}", styles["Normal"]),
+            Paragraph(
+                f"By {escape(photo.caregiver)}"
+                + (f", {escape(photo.department)}" if photo.department else ""),
+                styles["Normal"],
+            ),
             Paragraph(
                 "Keywords: " + escape(", ".join(photo.keywords) if photo.keywords else "none"),
                 styles["Normal"],
             ),
         ]
+        if photo.caption:
+            caption.append(Paragraph(f"Caption: {escape(photo.caption)}", styles["Normal"]))
         if photo.note:
             caption.append(Paragraph(escape(photo.note), styles["Italic"]))
         image = _fitted(photo.image, doc.width, doc.height - CAPTION_SPACE)
@@ -159,7 +180,7 @@ def build_report(
     return out.getvalue()
 
 
-def _parse_time(value: Any) -> datetime | None:
+def parse_time(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
@@ -172,15 +193,59 @@ def _id(value: Any) -> Any:
     return value.get("id") if isinstance(value, dict) else value
 
 
-async def collect_patient_photos(
-    client: "RoundsClient", ipp: str
-) -> tuple[dict[str, Any], list[ReportPhoto]]:
+@dataclass
+class Collected:
+    """A patient's photos for the report, and the zone the library gives its times in."""
+
+    patient: dict[str, Any]
+    photos: list[ReportPhoto]
+    zone: str
+
+
+async def library_listing(
+    client: "RoundsClient", **filters: Any
+) -> tuple[list[dict[str, Any]], str]:
+    """Every library item matching the filters, and the institution's time zone."""
+    items: list[dict[str, Any]] = []
+    zone = "UTC"
+    async for page in client.library_pages(**filters):
+        zone = page.get("time_zone") or zone
+        items.extend(page.get("items", []))
+    return items, zone
+
+
+def report_photo(
+    item: dict[str, Any],
+    body: dict[str, Any],
+    entry: dict[str, Any],
+    image: bytes,
+    labels: dict[str, str],
+) -> ReportPhoto:
+    """What the report prints of one library item, its opened message body and photo entry.
+
+    The caregiver is named as colleagues know them (the library's display_name),
+    never by login; the department by its name.
+    """
+    sender = item.get("sender") or {}
+    annotates = entry.get("annotates")
+    return ReportPhoto(
+        image=image,
+        captured_at=parse_time(entry.get("captured_at")),
+        caregiver=sender.get("display_name") or sender.get("username") or "?",
+        keywords=[labels.get(code, code) for code in entry.get("keywords", [])],
+        note=f"Annotation of photo {annotates}." if annotates else "",
+        department=str(item.get("department_name") or ""),
+        caption=str(body.get("text") or ""),
+    )
+
+
+async def collect_patient_photos(client: "RoundsClient", ipp: str) -> Collected:
     """Every photo of the patient the caller may see, decrypted, with what the report prints.
 
     Raises RoundsClientError: `not_found` (no photo of that IPP in the
     caller's departments), or what opening and downloading raise.
     """
-    items = [item async for item in client.library_items(ipp=ipp)]
+    items, zone = await library_listing(client, ipp=ipp)
     if not items:
         raise RoundsClientError("not_found", f"No photo of patient IPP {ipp} in your departments.")
     labels = {k["code"]: k["label"] for k in await client.photo_keywords()}
@@ -192,33 +257,35 @@ async def collect_patient_photos(
             bodies[message["id"]] = await client.open_photo_message(
                 message, department=_id(item["department"])
             )
-        (entry,) = [
-            p for p in bodies[message["id"]]["photos"] if p["upload"] == str(item["upload"])
-        ]
-        sender = item.get("sender") or {}
-        annotates = entry.get("annotates")
-        photos.append(
-            ReportPhoto(
-                image=await client.download_photo(entry),
-                captured_at=_parse_time(entry.get("captured_at")),
-                caregiver=sender.get("display_name") or sender.get("username") or "?",
-                keywords=[labels.get(code, code) for code in entry.get("keywords", [])],
-                note=f"Annotation of photo {annotates}." if annotates else "",
-            )
-        )
-    return items[0]["patient"], photos
+        body = bodies[message["id"]]
+        (entry,) = [p for p in body["photos"] if p["upload"] == str(item["upload"])]
+        image = await client.download_photo(entry)
+        photos.append(report_photo(item, body, entry, image, labels))
+    return Collected(items[0]["patient"], photos, zone)
 
 
 async def write_patient_report(
-    client: "RoundsClient", ipp: str, out: str | Path, *, generated_at: datetime | None = None
+    client: "RoundsClient",
+    ipp: str,
+    out: str | Path,
+    *,
+    generated_at: datetime | None = None,
+    compress: bool = True,
 ) -> dict[str, Any]:
     """Build the patient's report into `out`, then let the server audit it.
 
-    Returns {"patient", "photos", "path"}.
+    Returns {"patient", "photos", "path", "zone"}.
     """
-    patient, photos = await collect_patient_photos(client, ipp)
-    pdf = build_report(patient, photos, generated_at=generated_at)
+    found = await collect_patient_photos(client, ipp)
+    pdf = build_report(
+        found.patient, found.photos, zone=found.zone, generated_at=generated_at, compress=compress
+    )
     path = Path(out)
     path.write_bytes(pdf)  # noqa: ASYNC240 (a few megabytes, once)
-    await client.record_report(patient["id"], len(photos))
-    return {"patient": patient, "photos": len(photos), "path": str(path)}
+    await client.record_report(found.patient["id"], len(found.photos))
+    return {
+        "patient": found.patient,
+        "photos": len(found.photos),
+        "path": str(path),
+        "zone": found.zone,
+    }

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, Max, Min, Q, QuerySet
 from django.utils import timezone
 
@@ -53,6 +54,10 @@ ITEM_COLUMNS = (
     "patient__birth_date",
     "sender_id",
     "sender__username",
+    "sender__display_name",
+    "sender__first_name",
+    "sender__last_name",
+    "department__name",
     *(f"message__{column}" for column in MESSAGE_COLUMNS),
 )
 
@@ -128,7 +133,7 @@ def check_search_photos(actor: User, query: PhotoQuery) -> dict[str, Any]:
     items = [_item(row, keywords.get(row[0], []), retained=case is not None) for row in page]
     next_cursor = _encode_cursor(page[-1][3], page[-1][0]) if more else None
     _audit_query(actor, "photos", query, _filters_used(query), len(items), patient_id, case)
-    return {"items": items, "next_cursor": next_cursor}
+    return {"items": items, "next_cursor": next_cursor, "time_zone": settings.TIME_ZONE}
 
 
 def check_patient_sequences(
@@ -372,6 +377,7 @@ def _keywords_of(ids: list[int]) -> dict[int, list[str]]:
 def _item(row: tuple[Any, ...], keywords: list[str], *, retained: bool) -> dict[str, Any]:
     (pk, upload, thumbnail, captured_at, consent, annotates, department, thread, patient) = row[:9]
     ipp, family_name, given_name, birth_date, sender_id, username = row[9:15]
+    display_name, first_name, last_name, department_name = row[15:19]
     return {
         "id": pk,
         "upload": str(upload),
@@ -381,6 +387,7 @@ def _item(row: tuple[Any, ...], keywords: list[str], *, retained: bool) -> dict[
         "consent": consent,
         "annotates": annotates,
         "department": department,
+        "department_name": department_name,
         "thread": thread,
         "patient": {
             "id": patient,
@@ -389,8 +396,13 @@ def _item(row: tuple[Any, ...], keywords: list[str], *, retained: bool) -> dict[
             "given_name": given_name,
             "birth_date": birth_date.isoformat(),
         },
-        "sender": {"id": sender_id, "username": username},
-        "message": message_row_payload(row[15:], retained=retained),
+        "sender": {
+            "id": sender_id,
+            "username": username,
+            # User.label, from the row: a report and the CLI name people as colleagues know them.
+            "display_name": display_name or f"{first_name} {last_name}".strip() or username,
+        },
+        "message": message_row_payload(row[19:], retained=retained),
     }
 
 

@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from core.api_schemas.common import Body, PatientIdentity, UserRef
+from core.api_schemas.common import Body, PatientIdentity, UserCard, UserRef
 from core.protocol import AttachmentOut, ConsentScope, CorrectionOut, RedactedOut, StoredEnvelope
 
 UploadState = Literal["receiving", "complete", "attached", "failed", "expired"]
@@ -48,7 +48,8 @@ class ReleasedMessage(Body):
 
 
 class Photo(Body):
-    """A photo of the library: its blobs, index fields, patient, sender and message."""
+    """A photo of the library: its blobs, index fields, patient, sender and message; the
+    department's and the sender's names are what a follow-up report prints."""
 
     id: int
     upload: str
@@ -58,17 +59,21 @@ class Photo(Body):
     consent: ConsentScope
     annotates: int | None
     department: int
+    department_name: str
     thread: int
     patient: PatientIdentity
-    sender: UserRef
+    sender: UserCard
     message: ReleasedMessage
 
 
 class PhotoPage(Body):
-    """A page of photos, newest capture first; `next_cursor` None on the last page."""
+    """A page of photos, newest capture first; `next_cursor` None on the last page.
+    `time_zone`: the institution's (settings.TIME_ZONE, an IANA name), the one zone
+    clients show capture times in, and the one whole-day date filters are read in."""
 
     items: list[Photo]
     next_cursor: str | None
+    time_zone: str
 
 
 class Sequence(Body):

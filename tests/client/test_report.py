@@ -29,16 +29,20 @@ def photos() -> list[ReportPhoto]:
         ReportPhoto(
             jpeg((1200, 900), (200, 40, 40)),
             datetime(2026, 11, 23, 8, 15, tzinfo=PARIS),
-            "surgeon_bob",
+            "Bob Durand",
             ["Hand", "Wound follow-up"],
+            department="Plastic surgery",
+            caption="Day 3, clean edges",
         ),
-        ReportPhoto(jpeg((300, 400), (40, 200, 40)), None, "nurse_alice", []),
+        ReportPhoto(jpeg((300, 400), (40, 200, 40)), None, "Alice Martin", []),
         ReportPhoto(
             jpeg((3000, 4000), (40, 40, 200)),
-            datetime(2026, 11, 20, 17, 5, tzinfo=PARIS),
-            "intern_erin",
+            # 16:05 UTC is 17:05 in Paris: every time is printed on the institution's clock.
+            datetime(2026, 11, 20, 16, 5, tzinfo=UTC),
+            "Erin Petit",
             ["Pre-operative"],
             note="Annotation of photo 3.",
+            department="Vascular surgery",
         ),
     ]
 
@@ -49,7 +53,11 @@ def page_count(pdf: bytes) -> int:
 
 def test_the_report_is_a_pdf_naming_the_patient_on_every_page_with_each_photo():
     pdf = build_report(
-        PATIENT, photos(), generated_at=datetime(2026, 11, 24, 9, 0, tzinfo=UTC), compress=False
+        PATIENT,
+        photos(),
+        zone="Europe/Paris",
+        generated_at=datetime(2026, 11, 24, 9, 0, tzinfo=UTC),
+        compress=False,
     )
     assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
     pages = page_count(pdf)
@@ -58,9 +66,13 @@ def test_the_report_is_a_pdf_naming_the_patient_on_every_page_with_each_photo():
     assert b"LEFEBVRE Anne" in pdf and b"1961-03-14" in pdf
     assert len(re.findall(rb"/Subtype /Image", pdf)) == 3
     assert f"Page {pages} of {pages}".encode() in pdf
-    assert b"Generated 2026-11-24 09:00 UTC by Rounds" in pdf
-    for text in (b"surgeon_bob", b"nurse_alice", b"intern_erin", b"Wound follow-up"):
+    # One zone, the institution's, named once; no offset or "UTC" beside a time.
+    assert pdf.count(b"Times in Europe/Paris") == 1
+    assert b"Generated 2026-11-24 10:00 by Rounds" in pdf
+    assert b"+0100" not in pdf and b"UTC" not in pdf
+    for text in (b"By Bob Durand, Plastic surgery", b"By Alice Martin", b"By Erin Petit, Vascular"):
         assert text in pdf
+    assert b"Caption: Day 3, clean edges" in pdf and b"Wound follow-up" in pdf
     # Oldest first; the undated photo last.
     first, second, undated = (
         pdf.index(b"2026-11-20 17:05"),
@@ -71,13 +83,14 @@ def test_the_report_is_a_pdf_naming_the_patient_on_every_page_with_each_photo():
 
 
 def test_a_compressed_report_is_smaller_and_still_a_pdf():
-    plain = build_report(PATIENT, photos()[:1], compress=False)
-    packed = build_report(PATIENT, photos()[:1])
+    plain = build_report(PATIENT, photos()[:1], zone="Europe/Paris", compress=False)
+    packed = build_report(PATIENT, photos()[:1], zone="Europe/Paris")
     assert packed.startswith(b"%PDF-") and page_count(packed) == 1
     assert len(packed) < len(plain)
 
 
 def test_names_with_markup_characters_are_printed_as_they_are():
     odd = PATIENT | {"family_name": "O'Brien <b>&", "given_name": "Zoé"}
-    pdf = build_report(odd, [ReportPhoto(jpeg((50, 50), (0, 0, 0)), None, "a<b>c")], compress=False)
+    photo = ReportPhoto(jpeg((50, 50), (0, 0, 0)), None, "a<b>c")
+    pdf = build_report(odd, [photo], zone="Europe/Paris", compress=False)
     assert pdf.startswith(b"%PDF-") and page_count(pdf) == 1

@@ -109,8 +109,16 @@ def test_an_item_carries_the_photo_its_patient_and_its_message(library: Library)
         "given_name": "Léa",
         "birth_date": "1985-01-30",
     }
-    assert item["sender"] == {"id": h.nurse_alice.pk, "username": "nurse_alice"}
+    assert item["sender"] == {
+        "id": h.nurse_alice.pk,
+        "username": "nurse_alice",
+        "display_name": h.nurse_alice.label,
+    }
     assert (item["department"], item["thread"]) == (h.plastic.pk, h.thread.pk)
+    assert item["department_name"] == h.plastic.name
+    assert item["sender"]["display_name"] != "nurse_alice"
+    # Every page names the institution's zone, the one clients show capture times in.
+    assert get(h.nurse_alice, "photos").json()["time_zone"] == "Europe/Paris"
     assert item["keywords"] == ["hand", "post-operative"]
     assert (item["consent"], item["captured_at"]) == ("teaching", at(5))
     assert item["upload"] and item["thumbnail"] and item["annotates"] is None
