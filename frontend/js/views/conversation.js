@@ -50,7 +50,7 @@ export function render(app, threadId) {
   const state = app.session;
   const me = state.user.id;
   const header = h("div", { class: "card stack" });
-  const list = h("ol", { class: "messages", role: "log", "aria-live": "polite", "aria-label": "Messages" });
+  const list = h("ol", { class: "messages", "aria-live": "polite", "aria-label": "Messages" }); // no role=log: it would replace the list role, leaving its items outside a list
   const typingLine = h("p", { class: "typing", "aria-live": "polite" });
   const text = h("textarea", { id: "composer", name: "message", rows: 1, placeholder: "Write a message", "aria-label": "Message" });
   const send = h("button", { class: "primary", type: "submit" }, "Send");

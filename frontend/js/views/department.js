@@ -50,7 +50,8 @@ export function render(app, departmentId) {
       return h("li", {}, h("a", { href: `#/t/${t.id}` },
         h("span", { class: "grow" }, h("strong", {}, t.title), h("div", {}, who), h("div", { class: "sub" }, `${t.last_seq} message${t.last_seq === 1 ? "" : "s"} · opened ${shortTime(t.created_at)}`)),
         t.closed_at ? h("span", { class: "tag" }, "Closed") : null,
-        unread ? h("span", { class: "badge", "aria-label": `${unread} unread` }, unread) : null));
+        // The count is in the link's name as text: aria-label on a plain span is not read out.
+        unread ? [h("span", { class: "badge" }, unread), h("span", { class: "visually-hidden" }, " unread")] : null));
     }));
     if (!threads.length) list.append(h("li", { class: "muted" }, "No conversation yet. Find a patient to start one."));
   };

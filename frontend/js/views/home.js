@@ -11,9 +11,10 @@ export function render(app) {
     const departments = [...app.session.departments.values()];
     list.replaceChildren(...departments.map((d) => {
       const unread = app.session.departmentUnread(d.id);
-      return h("li", {}, h("a", { href: `#/d/${d.id}`, "aria-label": `${d.name}${unread ? `, ${unread} unread` : ""}` },
+      // The link's name is its text (SC 2.5.3): the unread count is read out, not only drawn.
+      return h("li", {}, h("a", { href: `#/d/${d.id}` },
         h("span", { class: "grow" }, h("strong", {}, d.name), h("div", { class: "sub" }, d.role === "head" ? "Head of department" : "Member")),
-        unread ? h("span", { class: "badge", "aria-hidden": "true" }, unread) : null));
+        unread ? [h("span", { class: "badge" }, unread), h("span", { class: "visually-hidden" }, " unread")] : null));
     }));
     if (!departments.length) list.append(h("li", { class: "muted" }, app.socket?.isOnline ? "You are in no department yet." : "Loading…"));
   };
