@@ -7,6 +7,7 @@
 #   ./update.sh                  both
 #   ./update.sh libsodium [VER]  libsodium-wrappers-sumo (default 0.8.4)
 #   ./update.sh zxcvbn           zxcvbn-ts and its dictionaries (versions below)
+#   ./update.sh pdflib           pdf-lib, the browser's follow-up report (version below)
 set -eu
 HERE="$(cd "$(dirname "$0")" && pwd)"
 WORK="$(mktemp -d)"
@@ -20,6 +21,7 @@ ZXCVBN_EN=4.1.1
 ZXCVBN_FR=4.1.2
 DICTIONARY_COMPRESSION=3.0.1 # what the language packages import to unpack their lists
 FASTEST_LEVENSHTEIN=1.0.16   # core's one dependency, pinned by core itself
+PDF_LIB=1.17.1               # frontend/js/photos/report.js
 
 libsodium() {
   VERSION="${1:-0.8.4}"
@@ -85,9 +87,24 @@ zxcvbn() {
   echo "SHA256SUMS: $(sha256sum "$OUT/SHA256SUMS" | cut -d' ' -f1)"
 }
 
+pdflib() {
+  mkdir "$WORK/pdflib" && cd "$WORK/pdflib"
+  npm pack --silent "pdf-lib@$PDF_LIB" >/dev/null
+  tar xzf "pdf-lib-$PDF_LIB.tgz"
+  # The self-contained ES build: it imports nothing, so nothing is rewritten.
+  if grep -Eq "(^|[;}])import |from ?['\"]" package/dist/pdf-lib.esm.min.js; then echo "pdf-lib imports a module" >&2; exit 1; fi
+  cp package/dist/pdf-lib.esm.min.js "$HERE/pdf-lib.esm.min.js"
+  cp package/LICENSE.md "$HERE/LICENSE.pdf-lib.md"
+  echo "upstream tarball:"
+  sha256sum "pdf-lib-$PDF_LIB.tgz"
+  echo "vendored:"
+  (cd "$HERE" && sha256sum pdf-lib.esm.min.js LICENSE.pdf-lib.md)
+}
+
 case "${1:-all}" in
   libsodium) libsodium "${2:-}" ;;
   zxcvbn) zxcvbn ;;
-  all) libsodium && zxcvbn ;;
-  *) echo "usage: $0 [libsodium [VERSION] | zxcvbn]" >&2; exit 2 ;;
+  pdflib) pdflib ;;
+  all) libsodium && zxcvbn && pdflib ;;
+  *) echo "usage: $0 [libsodium [VERSION] | zxcvbn | pdflib]" >&2; exit 2 ;;
 esac

@@ -308,11 +308,12 @@ export async function sendPhotos(app, threadId, prepared, { keywords: codes = []
 const openedMessages = new Map();
 
 /**
- * The body photo of a library item (its message decrypted, verified and matched), or an error.
+ * The photos body of a library item's message (decrypted, verified and matched), or an error.
  * @param {{e2e: E2E}} app
  * @param {any} item as the library lists it
+ * @returns {Promise<any>} the checked body: {type: "photos", text, photos}
  */
-export async function openItem(app, item) {
+export function openItemBody(app, item) {
   const message = item.message;
   let opened = openedMessages.get(message.id);
   if (!opened) {
@@ -326,7 +327,16 @@ export async function openItem(app, item) {
     openedMessages.set(message.id, promise);
     opened = promise;
   }
-  const body = await opened;
+  return opened;
+}
+
+/**
+ * The body photo of a library item (its message decrypted, verified and matched), or an error.
+ * @param {{e2e: E2E}} app
+ * @param {any} item as the library lists it
+ */
+export async function openItem(app, item) {
+  const body = await openItemBody(app, item);
   const photo = body.photos.find((/** @type {any} */ p) => p.upload === item.upload);
   if (!photo) throw new E2EError("attachment_mismatch", "The library lists a photo its message does not hold.");
   return photo;

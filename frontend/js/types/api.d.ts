@@ -283,16 +283,18 @@ export interface LibraryItem {
   consent: Consent;
   annotates: number | null;
   department: number;
+  department_name: string;
   thread: number;
   patient: PatientIdentity;
-  sender: UserRef;
+  sender: UserCard;
   message: Message;
 }
 
-/** A page of the library (PhotoPage). */
+/** A page of the library (PhotoPage); `time_zone`: the institution's, every time shown in it. */
 export interface PhotoPage {
   items: LibraryItem[];
   next_cursor: string | null;
+  time_zone: string;
 }
 
 // --- compliance ----------------------------------------------------------------------

@@ -1,6 +1,8 @@
 // @ts-check
-// A patient: their conversations in my departments, and starting one.
+// A patient: their conversations in my departments, starting one, and their
+// photo follow-up report, made on this device (photos/report.js).
 import { get, post } from "../api.js";
+import { makeReport } from "../photos/report.js";
 import { h, explain, birthDate, patientLabel, shortTime } from "../ui.js";
 
 /** @import { Thread } from "../types/api.js" */
@@ -36,7 +38,11 @@ export function render(app, patientId) {
   error, h("button", { class: "primary", type: "submit" }, "Open conversation"));
 
   const photos = h("a", { class: "button", id: "patient-photos", href: `#/library?patient=${patientId}` }, "Photos of this patient");
-  const view = { el: h("div", { class: "stack" }, header, photos, h("h2", {}, "Conversations"), list, create), title: "Patient", back: true };
+  const report = reportCard(/** @type {import("../app.js").SignedIn} */ (app), patientId);
+  const view = {
+    el: h("div", { class: "stack" }, header, photos, report.el, h("h2", {}, "Conversations"), list, create),
+    title: "Patient", back: true, unmount: report.unmount,
+  };
   (async () => {
     try {
       const p = await app.session.patient(patientId);
@@ -57,4 +63,45 @@ export function render(app, patientId) {
     }
   })();
   return view;
+}
+
+/**
+ * The Follow-up report button: the PDF is made here and saved by the browser; the
+ * server records only that it was made. Its Blob URL lives as long as the screen.
+ * @param {import("../app.js").SignedIn} app
+ * @param {number} patientId
+ */
+function reportCard(app, patientId) {
+  /** @type {string | null} */
+  let url = null;
+  const status = h("p", { class: "muted", id: "patient-report-status", role: "status", "aria-live": "polite" });
+  const save = h("p", {});
+  const button = h("button", {
+    type: "button", id: "patient-report",
+    onclick: async () => {
+      button.disabled = true;
+      status.className = "muted";
+      status.textContent = "Listing the photos…";
+      try {
+        const made = await makeReport(app, patientId, {
+          onProgress: (done, total) => (status.textContent = `Decrypting photo ${done} of ${total} on this device…`),
+        });
+        if (url) URL.revokeObjectURL(url);
+        url = made.url;
+        const link = h("a", { href: url, download: made.filename, id: "patient-report-file" }, `Save ${made.filename} again`);
+        save.replaceChildren(link);
+        status.textContent = `Report of ${made.photos} photo(s) made on this device (times in ${made.zone}).`;
+        link.click();
+      } catch (error) {
+        status.className = "error";
+        status.textContent = explain(error);
+      } finally {
+        button.disabled = false;
+      }
+    },
+  }, "Follow-up report");
+  return {
+    el: h("div", { class: "card" }, button, status, save),
+    unmount: () => url && URL.revokeObjectURL(url),
+  };
 }

@@ -1,0 +1,130 @@
+"""The follow-up report made in the browser (docs/library.md, The follow-up report).
+
+Plastic surgery: `head_carol` admits `surgeon_bob`, who posts a photo of a
+patient with keywords and a caption, then presses Follow-up report on the
+patient's screen. The PDF is made on the device from the photo decrypted
+there and arrives as a download; its text names the patient (family name,
+given name, birth date, IPP), Bob by his display name (not his login), the
+department, the caption, the keywords and the one zone, the institution's.
+The server recorded `report.generated` with the photo count, and no request
+carried the PDF.
+"""
+
+import re
+import zlib
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Request, expect
+
+from tests.browser.support import Ward, create_keys, sign_admission
+from tests.browser.test_photos import phone_photo
+from tests.live.sdk import as_json, query
+from tests.live.servers import LiveCluster
+
+pytestmark = [pytest.mark.live, pytest.mark.timeout(300)]
+
+# 1 July, 10:00 UTC is 12:00 in Paris (summer time): the report must print 12:00, no offset.
+TAKEN = datetime(2026, 7, 1, 12, 0, tzinfo=timezone(timedelta(hours=2)))
+CAPTION = "Graft take at day five"
+
+
+def pdf_text(pdf: bytes) -> str:
+    """The text a PDF draws: its Flate streams inflated, each shown string decoded.
+
+    pdf-lib writes the standard fonts' text as hex strings in WinAnsi (`<48656C6C6F> Tj`).
+    """
+    shown = []
+    for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
+        try:
+            content = zlib.decompress(stream)
+        except zlib.error:
+            continue  # an image
+        for hex_text in re.findall(rb"<([0-9A-Fa-f]*)> Tj", content):
+            shown.append(bytes.fromhex(hex_text.decode()).decode("cp1252"))
+    return "\n".join(shown)
+
+
+@pytest.fixture(scope="module")
+def ward(browser, cluster: LiveCluster):
+    ward = Ward(cluster)
+    carol = ward.open(browser, "head_carol")
+    create_keys(carol, screenshot=None)
+    admin_key = cluster.root / "var" / "demo-keys" / "admin.key"
+    cluster.manage("appoint_head", "plastic-surgery", "head_carol", "--key-file", str(admin_key))
+    bob = ward.open(browser, "surgeon_bob")
+    create_keys(bob, screenshot=None)
+    ward.department_id = int(
+        carol.page.locator("a[href^='#/d/']").first.get_attribute("href").split("/")[-1]
+    )
+    sign_admission(carol, ward.department_id, "surgeon_bob")
+    yield ward
+    for person in ward.people.values():
+        person.context.close()
+
+
+def test_the_report_is_made_on_the_device_and_its_making_audited(ward):
+    bob = ward.people["surgeon_bob"].page
+    errors: list[str] = []
+    bob.on("pageerror", lambda error: errors.append(str(error)))
+    bob.get_by_role("link", name="Find a patient").click()
+    bob.get_by_label("Family name (start of)").fill("Le")
+    bob.get_by_role("button", name="Search").click()
+    bob.locator("a[href^='#/p/']").first.click()
+    patient_id = int(bob.url.split("/")[-1])
+    bob.get_by_label("Subject").fill("Graft follow-up")
+    bob.get_by_role("button", name="Open conversation").click()
+    expect(bob.locator("#retention-banner")).to_be_visible()
+    bob.get_by_role("button", name="Add photos").click()
+    sheet = bob.get_by_role("dialog", name="Add photos")
+    bob.get_by_label("Choose photos").set_input_files(
+        {"name": "IMG_3001.jpg", "mimeType": "image/jpeg", "buffer": phone_photo(TAKEN, (800, 600))}
+    )
+    expect(sheet.locator(".preview")).to_have_count(1)
+    sheet.get_by_label("Hand", exact=True).check()
+    sheet.get_by_label("Caption (optional, encrypted)").fill(CAPTION)
+    sheet.get_by_role("button", name="Send photo").click()
+    expect(sheet).to_have_count(0, timeout=30_000)
+
+    uploads: list[bytes] = []
+
+    def sent(request: Request) -> None:
+        if request.method != "GET":
+            uploads.append(request.post_data_buffer or b"")
+
+    bob.on("request", sent)
+    bob.goto(f"/#/p/{patient_id}")
+    with bob.expect_download() as waiting:
+        bob.get_by_role("button", name="Follow-up report").click()
+    download = waiting.value
+    pdf = Path(download.path()).read_bytes()
+    assert download.suggested_filename.startswith("follow-up-")
+    expect(bob.locator("#patient-report-status")).to_contain_text(
+        "Report of 1 photo(s) made on this device"
+    )
+
+    ((ipp, family, given, born),) = query(
+        ward.cluster,
+        "SELECT ipp, family_name, given_name, birth_date FROM patients_patient WHERE id = ?",
+        (patient_id,),
+    )
+    assert pdf.startswith(b"%PDF-") and b"/Subtype /Image" in pdf
+    text = pdf_text(pdf)
+    patient_line = f"{family.upper()} {given} — born {born} — IPP {ipp}"
+    assert text.count(patient_line) >= 2, text  # the title block and every page's header
+    assert "Photo 1 — taken 2026-07-01 12:00" in text, text
+    assert "By Dr Bob Martin, Plastic surgery" in text and "surgeon_bob" not in text
+    assert f"Caption: {CAPTION}" in text and "Keywords: Hand" in text
+    assert text.count("Times in Europe/Paris") == 1 and "+02:00" not in text
+    assert "Page 1 of 1" in text
+
+    # Audited as the terminal's report is; the document itself never left the browser.
+    [(data,)] = query(
+        ward.cluster,
+        "SELECT data FROM audit_auditevent WHERE action = 'report.generated' AND object_id = ?",
+        (str(patient_id),),
+    )
+    assert as_json(data) == {"photos": 1}
+    assert uploads and not any(b"%PDF" in body for body in uploads)
+    assert not errors
