@@ -67,7 +67,7 @@ def state() -> dict[str, Any]:
     }
 
 
-def refused(h: Hospital, who: str, message_id: int, cmid: str, envelope, code: str):
+def assert_refused(h: Hospital, who: str, message_id: int, cmid: str, envelope, code: str):
     before = state()
     with pytest.raises(RoundsError) as caught:
         correct(h, who, message_id, cmid, envelope)
@@ -174,7 +174,7 @@ def test_a_retry_answers_the_first_correction_once(hospital):
     assert state() == before
     # The same id for other content is a conflict, not a second version.
     other = correction(h, "surgeon_bob", "bob-correct-0001", "bob-fix-retry001", b"other")
-    refused(h, "surgeon_bob", message_id, "bob-fix-retry001", other, "client_msg_id_conflict")
+    assert_refused(h, "surgeon_bob", message_id, "bob-fix-retry001", other, "client_msg_id_conflict")
 
 
 @pytest.mark.django_db
@@ -183,7 +183,7 @@ def test_someone_elses_message_is_refused_forbidden(hospital):
     message_id = posts(h)
     for who in ("nurse_alice", "head_carol"):
         body = correction(h, who, "bob-correct-0001", f"{who[:5]}-fix-0001")
-        error = refused(h, who, message_id, f"{who[:5]}-fix-0001", body, "forbidden")
+        error = assert_refused(h, who, message_id, f"{who[:5]}-fix-0001", body, "forbidden")
         assert "sender" in error.message
 
 
@@ -193,8 +193,8 @@ def test_outsiders_meet_no_such_message(hospital, who):
     h = hospital
     message_id = posts(h)
     body = correction(h, "surgeon_bob", "bob-correct-0001", "out-fix-00000001")
-    refused(h, who, message_id, "out-fix-00000001", body, "not_found")
-    refused(h, who, 999_999, "out-fix-00000001", body, "not_found")
+    assert_refused(h, who, message_id, "out-fix-00000001", body, "not_found")
+    assert_refused(h, who, 999_999, "out-fix-00000001", body, "not_found")
 
 
 @pytest.mark.django_db
@@ -221,7 +221,7 @@ def test_a_redacted_message_cannot_be_corrected(hospital):
     message_id = posts(h)
     check_redact_message(h.surgeon_bob, message_id)
     body = correction(h, "surgeon_bob", "bob-correct-0001", "bob-fix-redact01")
-    refused(h, "surgeon_bob", message_id, "bob-fix-redact01", body, "message_redacted")
+    assert_refused(h, "surgeon_bob", message_id, "bob-fix-redact01", body, "message_redacted")
 
 
 @pytest.mark.django_db
@@ -231,9 +231,9 @@ def test_a_closed_thread_is_frozen_for_corrections_heads_too(hospital):
     carol_id = posts(h, "head_carol", "carol-correct-01")
     check_set_thread_closed(h.head_carol, h.thread.pk, True)
     body = correction(h, "surgeon_bob", "bob-correct-0001", "bob-fix-closed01")
-    refused(h, "surgeon_bob", bob_id, "bob-fix-closed01", body, "thread_closed")
+    assert_refused(h, "surgeon_bob", bob_id, "bob-fix-closed01", body, "thread_closed")
     body = correction(h, "head_carol", "carol-correct-01", "carol-fix-close1")
-    refused(h, "head_carol", carol_id, "carol-fix-close1", body, "thread_closed")
+    assert_refused(h, "head_carol", carol_id, "carol-fix-close1", body, "thread_closed")
 
 
 @pytest.mark.django_db
@@ -243,17 +243,17 @@ def test_an_envelope_bound_to_another_message_is_refused(hospital):
     posts(h, cmid="bob-correct-0002")
     # Signed by Bob, but naming his other message: the server cannot splice it either.
     elsewhere = correction(h, "surgeon_bob", "bob-correct-0002", "bob-fix-splice01")
-    refused(h, "surgeon_bob", first, "bob-fix-splice01", elsewhere, "envelope_mismatch")
+    assert_refused(h, "surgeon_bob", first, "bob-fix-splice01", elsewhere, "envelope_mismatch")
     # A plain post's envelope names no message: not a correction.
     plain = sealed(h, "surgeon_bob", h.thread, "bob-fix-plain001")
-    refused(h, "surgeon_bob", first, "bob-fix-plain001", plain, "envelope_mismatch")
+    assert_refused(h, "surgeon_bob", first, "bob-fix-plain001", plain, "envelope_mismatch")
     # And a correction's envelope is not a post.
     with pytest.raises(RoundsError) as caught:
         check_post_message(h.surgeon_bob, h.thread.pk, "bob-fix-splice01", elsewhere)
     assert caught.value.code == "envelope_mismatch"
     # Nor may it reuse a message's client_msg_id.
     reused = correction(h, "surgeon_bob", "bob-correct-0001", "bob-correct-0002")
-    refused(h, "surgeon_bob", first, "bob-correct-0002", reused, "client_msg_id_conflict")
+    assert_refused(h, "surgeon_bob", first, "bob-correct-0002", reused, "client_msg_id_conflict")
 
 
 @pytest.mark.django_db
@@ -268,10 +268,10 @@ def test_the_envelope_is_checked_like_a_posts(hospital):
             "sig": sealed(h, "nurse_alice", h.thread, "alice-0000001")["header"]["sig"],
         },
     }
-    refused(h, "surgeon_bob", message_id, "bob-fix-sig00001", forged, "bad_signature")
+    assert_refused(h, "surgeon_bob", message_id, "bob-fix-sig00001", forged, "bad_signature")
     # Sealed by Alice for Bob's message: refused as another sender's.
     alices = correction(h, "nurse_alice", "bob-correct-0001", "bob-fix-sig00001")
-    refused(h, "surgeon_bob", message_id, "bob-fix-sig00001", alices, "bad_signature")
+    assert_refused(h, "surgeon_bob", message_id, "bob-fix-sig00001", alices, "bad_signature")
 
 
 @pytest.mark.django_db
