@@ -174,7 +174,9 @@ def test_a_retry_answers_the_first_correction_once(hospital):
     assert state() == before
     # The same id for other content is a conflict, not a second version.
     other = correction(h, "surgeon_bob", "bob-correct-0001", "bob-fix-retry001", b"other")
-    assert_refused(h, "surgeon_bob", message_id, "bob-fix-retry001", other, "client_msg_id_conflict")
+    assert_refused(
+        h, "surgeon_bob", message_id, "bob-fix-retry001", other, "client_msg_id_conflict"
+    )
 
 
 @pytest.mark.django_db
@@ -205,7 +207,7 @@ def test_after_the_window_the_message_stands(hospital, settings):
         created_at=Message.objects.get(pk=message_id).created_at - timedelta(seconds=901)
     )
     body = correction(h, "surgeon_bob", "bob-correct-0001", "bob-fix-late0001")
-    error = refused(
+    error = assert_refused(
         h, "surgeon_bob", message_id, "bob-fix-late0001", body, "correction_window_closed"
     )
     assert error.data["window_seconds"] == 900
