@@ -1,5 +1,6 @@
 // @ts-check
-// The photo viewer and the side-by-side comparison: full-screen dialogs
+// The photo viewer and the comparison (side by side, or one over the other with a
+// slider on a phone): full-screen dialogs
 // (Escape closes, focus stays inside), zoom by buttons, keys (+ − 0),
 // ctrl + wheel and pinch, pan by dragging or with the arrow keys.
 // Images are decrypted blobs shown through the caller's ImageUrls.
@@ -199,7 +200,8 @@ async function pickComparison(app, urls, shown, viewer) {
     for (const item of others) {
       const img = h("img", { alt: "" });
       const button = h("button", {
-        type: "button", class: "tile", "aria-label": `Photo taken ${fullTime(item.captured_at)}`,
+        // Its name holds the date it shows (SC 2.5.3), as the review's tiles do.
+        type: "button", class: "tile", "aria-label": `Photo taken ${dayTime(item.captured_at)}`,
         onclick: async () => {
           try {
             const photo = await openItem(/** @type {SignedIn} */ (app), item);
@@ -237,9 +239,31 @@ export async function openComparison(app, urls, pair) {
       i === 1 && gap !== null ? ` · ${gap} day${gap === 1 ? "" : "s"} later` : "",
       h("span", { class: "muted" }, ` ${(s.photo.keywords || []).map((k) => keywordLabel(list, k)).join(", ")}`))));
   const close = h("button", { type: "button", class: "primary close", "aria-label": "Close", onclick: () => dialog.close() }, "×");
+  // On a phone (the CSS's max-width: 599px) the later photo lies over the earlier one at
+  // full width, shown right of the slider's line; the arrow keys move the slider.
+  const area = h("div", { class: "panes" }, ...panes);
+  const split = h("input", { type: "range", id: "compare-split", min: 0, max: 100, step: 1, value: 50 });
+  const showSplit = () => {
+    const at = Number(split.value);
+    area.style.setProperty("--split", `${at}%`);
+    split.setAttribute("aria-valuetext", `Earlier photo left of ${at}% of the width, later photo right of it`);
+  };
+  split.addEventListener("input", showSplit);
+  showSplit();
+  const overlaid = matchMedia("(max-width: 599px)");
+  // Laid over each other, the two photos pan together.
+  for (const [i, stage] of stages.entries()) {
+    stage.el.addEventListener("scroll", () => {
+      if (!overlaid.matches) return;
+      const other = stages[1 - i].el;
+      other.scrollLeft = stage.el.scrollLeft;
+      other.scrollTop = stage.el.scrollTop;
+    });
+  }
   const dialog = modal("compare", "Compare two photos", [
     h("div", { class: "viewer-bar" }, ...zoom.buttons, close),
-    h("div", { class: "panes" }, ...panes),
+    area,
+    h("div", { class: "split" }, h("label", { for: "compare-split" }, "Earlier photo ◂ slide ▸ later photo"), split),
   ], () => stages.forEach((s) => s.stop()));
   close.focus();
   await Promise.all(ordered.map(async (s, i) => {

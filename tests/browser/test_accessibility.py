@@ -1,0 +1,384 @@
+"""Every screen of the browser client against WCAG 2.2 AA (docs/browser.md, "Accessibility").
+
+The demo as `make run` seeds it (every key ready). surgeon_bob restores his
+keys, finds a patient, opens a thread, writes, and sends two photos; then
+each screen of app.js's routes, and the dialogs over them (the photo sheet,
+the viewer, the comparison's picker and the comparison), is checked at
+360x740 and at 1280x800: axe-core (tests/browser/vendor/, injected, never
+served) with the WCAG 2.0, 2.1 and 2.2 A and AA rules, and every visible
+control measured for SC 2.5.8's 24 x 24 CSS px. compliance_dan opens a case
+for the console, its case and its thread; the administrator signs in for
+the administration screen. Violations are printed screen by screen with
+their selectors (`-s`), and any "serious" or "critical" one, or any target
+under 24 x 24, fails.
+"""
+
+import io
+import json
+import os
+import re
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from tests.browser.support import PHONE, institution_keys, shot
+from tests.live.servers import DEMO_PASSWORD, LiveCluster, live_cluster
+
+pytestmark = [pytest.mark.live, pytest.mark.timeout(600)]
+
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"
+DESKTOP = {"width": 1280, "height": 800}
+VIEWPORTS = {"360x740": PHONE, "1280x800": DESKTOP}
+TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"]
+FAILING = {"serious", "critical"}
+# Rules switched off, each with its reason (docs/browser.md, "Accessibility"): none.
+DISABLED: dict[str, str] = {}
+MINIMUM = 24  # CSS px, SC 2.5.8 Target Size (Minimum)
+
+# What a user can press, tap or type into. SC 2.5.8's exemptions taken: a link inline
+# in a sentence (its size set by the line of text). Not exempt but measured otherwise:
+# an input drawn by its label (.visually-hidden: the file input, whose label is the
+# button users press) through that label; the skip link, off the screen until focused,
+# is left out while it is off the screen.
+TARGETS = r"""
+() => {
+  const selector = 'button, a[href], input:not([type=hidden]), select, textarea, summary,'
+    + ' [role=button], [role=slider], [tabindex]:not([tabindex="-1"])';
+  const name = (el) => {
+    const id = el.id ? '#' + el.id : '';
+    const cls = typeof el.className === 'string' && el.className
+      ? '.' + el.className.trim().split(/\s+/).join('.') : '';
+    const text = (el.getAttribute('aria-label') || el.textContent || el.value || '')
+      .trim().slice(0, 30);
+    return `${el.tagName.toLowerCase()}${id}${cls} "${text}"`;
+  };
+  const inlineInText = (el) => {
+    if (el.tagName !== 'A' || getComputedStyle(el).display !== 'inline') return false;
+    const around = (el.parentElement?.textContent || '').trim().length;
+    return around > (el.textContent || '').trim().length;
+  };
+  const small = [];
+  for (const el of document.querySelectorAll(selector)) {
+    if (el.closest('[hidden], [inert]') || el.closest('dialog:not([open])')) continue;
+    if (document.querySelector('dialog[open]') && !el.closest('dialog[open]')) continue;
+    let target = el;
+    if (el.classList.contains('visually-hidden')) target = el.labels?.[0] || null;
+    if (!target || inlineInText(target)) continue;
+    const style = getComputedStyle(target);
+    if (style.visibility === 'hidden' || style.display === 'none') continue;
+    const box = target.getBoundingClientRect();
+    // Off the screen until focused (the skip link, 38 px tall once it shows).
+    if (!box.width || !box.height || box.right <= 0) continue;
+    if (box.width < 24 || box.height < 24) {
+      small.push(`${name(target)} ${box.width.toFixed(1)}x${box.height.toFixed(1)}`);
+    }
+  }
+  return small;
+}
+"""
+
+AXE_RUN = """
+async ([tags, disabled]) => {
+  const rules = Object.fromEntries(disabled.map((id) => [id, { enabled: false }]));
+  const result = await axe.run(document, {
+    runOnly: { type: 'tag', values: tags }, rules, resultTypes: ['violations'],
+  });
+  return result.violations.map((v) => ({
+    id: v.id, impact: v.impact, help: v.help,
+    nodes: v.nodes.map((n) => n.target.join(' ')),
+  }));
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[LiveCluster]:
+    """The demo as `make run` seeds it, with IT's deployment file of pins (conftest.py)."""
+    with live_cluster(2 if os.environ.get("REDIS_URL") else 1, seed={}) as running:
+        pins = {kind: pair.fingerprint for kind, pair in institution_keys(running).items()}
+        (running.root / "var" / "institution.json").write_text(json.dumps(pins))
+        yield running
+
+
+def context_for(browser: Browser, cluster: LiveCluster) -> BrowserContext:
+    """support.new_context's phone, with the page's CSP bypassed so that Playwright may
+    inject axe as a script tag (the CSP forbids inline scripts; axe is the tests' only)."""
+    context = browser.new_context(
+        base_url=cluster.servers[0].url,
+        viewport=PHONE,
+        device_scale_factor=1,
+        timezone_id="Europe/Paris",
+        locale="en-GB",
+        bypass_csp=True,
+    )
+    context.set_default_timeout(20_000)
+    return context
+
+
+class Audit:
+    """What axe and the target measure found, screen by screen and viewport by viewport."""
+
+    def __init__(self) -> None:
+        self.violations: dict[str, list[dict]] = {}
+        self.small: dict[str, list[str]] = {}
+        self.compare: dict[str, object] = {}
+
+    def check(self, page: Page, screen: str) -> None:
+        for label, size in VIEWPORTS.items():
+            page.set_viewport_size(size)
+            page.wait_for_timeout(150)  # layout and ResizeObservers settle
+            if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+                page.add_script_tag(path=str(AXE))
+            key = f"{screen} @ {label}"
+            self.violations[key] = page.evaluate(AXE_RUN, [TAGS, list(DISABLED)])
+            self.small[key] = page.evaluate(TARGETS)
+        page.set_viewport_size(PHONE)
+
+    def report(self) -> str:
+        lines = []
+        for key, found in self.violations.items():
+            counts = Counter(v["impact"] for v in found)
+            lines.append(f"{key}: {dict(counts) or 'no violation'}")
+            for v in found:
+                lines.append(f"  [{v['impact']}] {v['id']}: {v['help']}")
+                lines.extend(f"      {node}" for node in v["nodes"])
+            lines.extend(f"  small target: {item}" for item in self.small[key])
+        return "\n".join(lines)
+
+
+def printed_codes(cluster: LiveCluster) -> dict[str, str]:
+    return dict(re.findall(r"^  (\S+) .* recovery code (\S+)$", cluster.seed_output, re.M))
+
+
+def jpeg(colour: tuple[int, int, int]) -> bytes:
+    image = Image.new("RGB", (800, 600), colour)
+    image.paste((30, 30, 200), (0, 0, 200, 150))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+def sign_in(page: Page, username: str) -> None:
+    page.goto("/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def measure_comparison(page: Page) -> dict[str, object]:
+    """The comparison's two photos, at each size, and what the slider's keys do."""
+    comparison = page.get_by_role("dialog", name="Compare two photos")
+    stages = comparison.locator(".stage")
+    split = comparison.get_by_role("slider", name="Earlier photo ◂ slide ▸ later photo")
+    found: dict[str, object] = {}
+    for label, size in VIEWPORTS.items():
+        page.set_viewport_size(size)
+        page.wait_for_timeout(150)
+        found[label] = {
+            "widths": [stages.nth(i).bounding_box()["width"] for i in range(2)],
+            "slider": split.is_visible(),
+        }
+    page.set_viewport_size(PHONE)
+    page.wait_for_timeout(150)
+    split.focus()
+    for _ in range(10):
+        page.keyboard.press("ArrowLeft")
+    shot(page, "16-comparison-phone")
+    found["after ten left arrows"] = {
+        "value": split.input_value(),
+        "split": comparison.locator(".panes").evaluate(
+            "(el) => el.style.getPropertyValue('--split')"
+        ),
+        "clip": stages.nth(1).evaluate("(el) => getComputedStyle(el).clipPath"),
+        "valuetext": split.get_attribute("aria-valuetext"),
+    }
+    return found
+
+
+def settled(page: Page) -> None:
+    expect(page.locator("#view > *").first).to_be_visible()
+    expect(page.locator("#view .loading")).to_have_count(0)
+
+
+def restore(page: Page, username: str, code: str) -> None:
+    sign_in(page, username)
+    page.get_by_label("Recovery code or passphrase").fill(code)
+    page.get_by_role("button", name="Restore my keys").click()
+    expect(page.get_by_role("heading", name="My departments")).to_be_visible(timeout=30_000)
+
+
+def clinician_screens(audit: Audit, page: Page, alice: Page, codes: dict[str, str]) -> str:
+    """Bob's screens, from the sign-in to the comparison (Alice reads his messages, for
+    "Seen by"); returns the patient's IPP."""
+    code = codes["surgeon_bob"]
+    page.goto("/")
+    expect(page.get_by_label("Username")).to_be_visible()
+    audit.check(page, "sign-in")
+    sign_in(page, "surgeon_bob")
+    expect(page.get_by_role("heading", name="Restore your keys on this device")).to_be_visible()
+    audit.check(page, "keys (restore)")
+    page.get_by_label("Recovery code or passphrase").fill(code)
+    page.get_by_role("button", name="Restore my keys").click()
+    expect(page.get_by_role("heading", name="My departments")).to_be_visible(timeout=30_000)
+    audit.check(page, "home")
+    department = page.locator("a[href^='#/d/']", has_text="Plastic surgery").get_attribute("href")
+    page.goto(f"/{department}")
+    expect(page.get_by_role("link", name="Find a patient")).to_be_visible()
+    audit.check(page, "department")
+    page.goto(f"/{department}/members")
+    expect(page.locator("[data-member]").first).to_be_visible()
+    audit.check(page, "members")
+    page.goto(f"/{department}")
+    page.get_by_role("link", name="Find a patient").click()
+    page.get_by_label("Family name (start of)").fill("Lef")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("a[href^='#/p/']").first).to_be_visible()
+    audit.check(page, "find a patient")
+    page.locator("a[href^='#/p/']", has_text="Lefèvre").click()
+    expect(page.get_by_label("Subject")).to_be_visible()
+    ipp = re.search(r"IPP (\S+)", page.locator("#view").inner_text()).group(1)
+    audit.check(page, "patient")
+    patient = page.url.split("#")[1]
+    page.get_by_label("Subject").fill("Flap check")
+    page.get_by_role("button", name="Open conversation").click()
+    composer = page.get_by_role("textbox", name="Message")
+    composer.fill("Flap warm and well perfused, drain 20 ml")
+    composer.press("Enter")
+    expect(page.locator("li.msg .text")).to_have_count(1)
+    page.get_by_role("button", name="Add photos").click()
+    sheet = page.get_by_role("dialog", name="Add photos")
+    page.locator("#photo-files").set_input_files(
+        [
+            {"name": "day1.jpg", "mimeType": "image/jpeg", "buffer": jpeg((226, 180, 160))},
+            {"name": "day3.jpg", "mimeType": "image/jpeg", "buffer": jpeg((200, 160, 150))},
+        ]
+    )
+    expect(sheet.locator(".preview")).to_have_count(2)
+    audit.check(page, "photo sheet")
+    sheet.get_by_role("button", name="Send 2 photos").click()
+    expect(sheet).to_have_count(0, timeout=30_000)
+    expect(page.locator("li.msg .photo.ready")).to_have_count(2, timeout=30_000)
+    restore(alice, "nurse_alice", codes["nurse_alice"])
+    alice.goto("/" + page.url.split("/", 3)[3])
+    expect(alice.locator("li.msg .photo.ready")).to_have_count(2, timeout=30_000)
+    expect(page.locator("#seen-by")).to_be_visible()
+    audit.check(page, "conversation")
+    alice.goto(f"/{department}")
+    expect(alice.locator("a[href^='#/t/']")).to_have_count(1)
+    audit.check(alice, "department (a conversation listed)")
+    page.locator("li.msg .photo.ready").first.click()
+    viewer = page.get_by_role("dialog", name="Photo")
+    expect(viewer.get_by_role("button", name="Compare")).to_be_visible()
+    audit.check(page, "photo viewer")
+    viewer.get_by_role("button", name="Compare").click()
+    picker = page.get_by_role("dialog", name="Compare with")
+    expect(picker.locator("button.tile")).to_have_count(1)
+    audit.check(page, "compare: choose a photo")
+    picker.locator("button.tile").first.click()
+    comparison = page.get_by_role("dialog", name="Compare two photos")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('dialog.compare img')]"
+        ".every((img) => img.naturalWidth > 0)"
+    )
+    audit.check(page, "compare")
+    audit.compare = measure_comparison(page)
+    page.keyboard.press("Escape")
+    expect(comparison).to_have_count(0)
+    page.goto(f"/#/library?{patient.replace('/p/', 'patient=').lstrip('/')}")
+    expect(page.locator("#library-grid .tile")).to_have_count(2)
+    audit.check(page, "library")
+    page.goto(f"/{department}/review")
+    expect(page.get_by_role("button", name=re.compile("^Photo of"))).to_have_count(2)
+    audit.check(page, "weekly review")
+    page.goto("/#/me")
+    expect(page.locator("#view .fingerprint").first).to_be_visible()
+    audit.check(page, "profile")
+    page.goto("/#/keys")
+    settled(page)
+    audit.check(page, "keys")
+    return ipp
+
+
+def officer_screens(audit: Audit, page: Page, ipp: str) -> None:
+    sign_in(page, "compliance_dan")
+    expect(page.get_by_role("heading", name="Cases")).to_be_visible()
+    audit.check(page, "compliance console")
+    page.locator("#open-case-box summary").click()
+    audit.check(page, "compliance console (open a case)")
+    page.get_by_label("Reference").fill("INC-2026-301")
+    page.get_by_label("Reason").fill("Patient request (art. 15 GDPR)")
+    page.get_by_label("Patient's IPP").fill(ipp)
+    page.get_by_role("button", name="Open the case").click()
+    item = page.locator("#cases li[data-reference='INC-2026-301']")
+    expect(item).to_be_visible()
+    page.goto(f"/#/compliance/c/{item.get_attribute('data-case')}")
+    thread = page.locator("#case-threads a[data-thread]").first
+    expect(thread).to_be_visible()
+    audit.check(page, "compliance case")
+    thread.click()
+    expect(page.get_by_label("The institution's compliance key file")).to_be_visible()
+    audit.check(page, "compliance thread (key file)")
+
+
+def admin_screens(audit: Audit, page: Page) -> None:
+    sign_in(page, "admin")
+    expect(page).to_have_url(re.compile("#/admin$"))
+    settled(page)
+    audit.check(page, "administration")
+
+
+@pytest.fixture(scope="module")
+def audit(browser: Browser, cluster: LiveCluster) -> Audit:
+    audit = Audit()
+    errors: list[str] = []
+    codes = printed_codes(cluster)
+    contexts = [context_for(browser, cluster) for _ in range(4)]
+    try:
+        bob, alice, dan, admin = (context.new_page() for context in contexts)
+        for page in (bob, alice, dan, admin):
+            page.on("pageerror", lambda error: errors.append(str(error)))
+        ipp = clinician_screens(audit, bob, alice, codes)
+        officer_screens(audit, dan, ipp)
+        admin_screens(audit, admin)
+    except Exception:
+        for i, page in enumerate((bob, alice, dan, admin)):
+            page.screenshot(path=f"/tmp/a11y-fail-{i}.png")
+            print(i, page.url, page.locator("body").inner_text()[:500])
+        raise
+    finally:
+        for context in contexts:
+            context.close()
+    print("\n" + audit.report())
+    assert not errors, errors
+    return audit
+
+
+def test_axe_finds_nothing_serious_on_any_screen(audit: Audit):
+    failing = {
+        key: [
+            f"{v['id']} ({v['impact']}): {', '.join(v['nodes'])}"
+            for v in found
+            if v["impact"] in FAILING
+        ]
+        for key, found in audit.violations.items()
+    }
+    assert not {key: found for key, found in failing.items() if found}, audit.report()
+
+
+def test_every_target_is_at_least_24_by_24(audit: Audit):
+    small = {key: found for key, found in audit.small.items() if found}
+    assert not small, audit.report()
+
+
+def test_the_comparison_lies_full_width_on_a_phone_with_a_slider(audit: Audit):
+    phone, desktop = audit.compare["360x740"], audit.compare["1280x800"]
+    assert phone["slider"] and all(width >= 350 for width in phone["widths"]), audit.compare
+    assert not desktop["slider"] and all(width < 700 for width in desktop["widths"]), audit.compare
+    moved = audit.compare["after ten left arrows"]
+    assert moved["value"] == "40" and moved["split"] == "40%", audit.compare
+    assert moved["clip"] == "inset(0px 0px 0px 40%)", audit.compare
+    assert moved["valuetext"].startswith("Earlier photo left of 40%"), audit.compare
