@@ -268,7 +268,10 @@ async def test_a_photo_posted_with_the_cli_reaches_alice_clean_and_lands_in_libr
 
     # 5. The same through the CLI: the table, the fetch, the report.
     out, _ = await rounds(cluster, team, "nurse_alice", "library", "--patient-ipp", patient["ipp"])
-    assert str(attachment["id"]) in out and "surgeon_bob" in out and "wound-follow-up" in out
+    assert str(attachment["id"]) in out and "wound-follow-up" in out
+    # Names, not logins; capture times on the institution's clock, its zone in the header.
+    assert "Dr Bob Martin" in out and "surgeon_bob" not in out
+    assert "captured (Europe/Paris)" in out and "+00:00" not in out
     out, _ = await rounds(
         cluster, team, "nurse_alice", "fetch", "--attachment", str(attachment["id"]),
         "--out", str(tmp_path / "fetched"),
@@ -298,7 +301,10 @@ async def test_a_photo_posted_with_the_cli_reaches_alice_clean_and_lands_in_libr
     assert pdf.startswith(b"%PDF-")
     assert len(re.findall(rb"/Subtype /Image", pdf)) >= 1
     text = inflated(pdf)
-    assert patient["ipp"].encode() in text and b"surgeon_bob" in text and b"Wound follow-up" in text
+    assert patient["ipp"].encode() in text and b"Wound follow-up" in text
+    assert b"By Dr Bob Martin, " in text and b"surgeon_bob" not in text
+    assert text.count(b"Times in Europe/Paris") == 1
+    assert out.strip().endswith("times in Europe/Paris")
     audited = sql(
         cluster,
         "SELECT object_id FROM audit_auditevent WHERE action = 'report.generated'",
