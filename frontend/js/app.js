@@ -12,6 +12,7 @@ import { E2E } from "./e2e/index.js";
 /** @import { Frame } from "./socket.js" */
 /** @import { Hello, History, LoginBody, Message, PhotoBody, Posted, Receipt, Redacted, Refusal, UserRef } from "./types/api.js" */
 import { wipeKeys } from "./keystore.js";
+import { forget as forgetCopy } from "./devicecopy.js";
 import { loadPins, mismatches, serverInstitutionKeys, unconfirmed } from "./pins.js";
 import { RoundsSocket } from "./socket.js";
 import { State } from "./state.js";
@@ -20,6 +21,7 @@ import { forgetBodyImages, forgetImages, readBody } from "./photos/photos.js";
 import * as login from "./views/login.js";
 import * as keys from "./views/keys.js";
 import * as pin from "./views/pin.js";
+import { askSignOut } from "./views/signout.js";
 import * as home from "./views/home.js";
 import * as department from "./views/department.js";
 import * as find from "./views/find.js";
@@ -99,7 +101,7 @@ export class App {
     this.pinProblems = [];
     /** @type {Mounted | null} */
     this.mounted = null;
-    /** @type {string | null} "ready", "create", "backup" or "recover" (e2e/identity.js state) */
+    /** @type {string | null} "ready", "create", "backup", "unlock" or "recover" (e2e/identity.js state) */
     this.keyState = null;
     /** @type {Reader | null} an officer's review: what it verified and the room keys it opened (compliance/reader.js) */
     this.reader = null;
@@ -107,7 +109,7 @@ export class App {
     this.openThread = null;
     addEventListener("hashchange", () => this.route());
     byId("back").addEventListener("click", () => history.length > 1 ? history.back() : this.go("#/"));
-    byId("signout").addEventListener("click", () => this.signOut());
+    byId("signout").addEventListener("click", () => askSignOut(this));
     setSignedOutHandler(() => this.signedOutElsewhere());
     document.addEventListener("visibilitychange", () => this.openThread && this.markRead(this.openThread));
   }
@@ -485,7 +487,12 @@ export class App {
     this.mount(login, []);
   }
 
-  async signOut() {
+  /**
+   * @param {{forget?: boolean, kept?: boolean}} [options] views/signout.js: `forget` ("Not my
+   * computer") also erases the user's PIN copy and trust records; `kept`: a PIN copy stays
+   */
+  async signOut({ forget = false, kept = false } = {}) {
+    const trust = this.e2e?.trust;
     this.socket?.stop(); // our own logout closes it with 4401: not "signed out elsewhere"
     this.clearScreen(); // at once: the next person at a ward computer sees nothing of this one
     let ended = true;
@@ -495,8 +502,9 @@ export class App {
       ended = /** @type {Refusal} */ (error).status === 401; // signed out already; a network error leaves the session open
     }
     await this.wipe();
-    toast(ended ? "Signed out. The keys were removed from this browser."
-      : "The keys were removed from this browser, but the server could not be reached to end the session: sign out again when the network is back.");
+    if (forget && trust) await Promise.all([forgetCopy(trust.user), trust.forget()]);
+    const keys = kept ? "Your keys stay on this computer, locked with your PIN." : forget ? "Nothing of yours is left on this computer." : "The keys were removed from this browser.";
+    toast(ended ? `Signed out. ${keys}` : `${keys} The server could not be reached to end the session: sign out again when the network is back.`);
   }
 
   async signedOutElsewhere() {

@@ -149,3 +149,17 @@ def choose_passphrase(page: Page, passphrase: str, again: str | None = None) -> 
     page.get_by_label("Passphrase (16 characters or more)").fill(passphrase)
     page.get_by_label("The same passphrase again").fill(passphrase if again is None else again)
     page.get_by_role("button", name="Create my keys").click()
+
+
+def sign_out(page: Page, choice: str = "Not my computer", pin: str | None = None) -> None:
+    """The header's Sign out; with keys in the browser it asks first (views/signout.js):
+    "Not my computer" (nothing stays) or "Keep my keys here" (under a PIN, chosen the
+    first time: `pin`)."""
+    page.get_by_role("button", name="Sign out").click()
+    dialog = page.locator("#signout-dialog")
+    expect(dialog).to_be_visible()
+    if pin is not None and dialog.locator("#pin-new").count():
+        dialog.get_by_label("Choose a PIN").fill(pin)
+        dialog.get_by_label("The same PIN again").fill(pin)
+    dialog.get_by_role("button", name=choice, exact=True).click()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()

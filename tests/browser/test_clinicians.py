@@ -26,6 +26,7 @@ from tests.browser.support import (
     shot,
     sign_admission,
     sign_in,
+    sign_out,
 )
 from tests.live.servers import DEMO_PASSWORD, LiveCluster
 
@@ -227,8 +228,7 @@ def test_a_head_closes_and_reopens_the_thread(ward):
 
 def test_sign_out_wipes_keys_and_the_passphrase_recovers_them(browser, ward):
     alice = ward.people["nurse_alice"]
-    alice.page.get_by_role("button", name="Sign out").click()
-    expect(alice.page.get_by_role("button", name="Sign in")).to_be_visible()
+    sign_out(alice.page)
     databases = alice.page.evaluate("async () => (await indexedDB.databases()).map((d) => d.name)")
     assert "rounds-keys" not in databases
     again = ward.open(browser, "nurse_alice")

@@ -10,6 +10,7 @@
 import * as c from "../crypto.js";
 import { ApiError, get, put } from "../api.js";
 import { loadIdentity, saveIdentity } from "../keystore.js";
+import * as device from "../devicecopy.js";
 import { checkPassphrase } from "../passphrase.js";
 import { codeOf, E2EError } from "./errors.js";
 
@@ -20,6 +21,8 @@ export class Identity {
   /** @param {E2E} e2e */
   constructor(e2e) {
     this.e2e = e2e;
+    /** @type {"absent" | "replaced" | "pin_wiped"} why the recovery code is needed (state()) */
+    this.recoverWhy = "absent";
   }
 
   get keys() {
@@ -52,19 +55,58 @@ export class Identity {
   }
 
   /** What this browser must do: "ready", "create" (no key anywhere), "backup" (published, backup
-   * not stored) or "recover" (the key is on another device). */
+   * not stored), "unlock" (kept on this computer under a PIN: devicecopy.js) or "recover" (the
+   * recovery code; `recoverWhy` says why, for the screen: only "replaced" means the keys are
+   * known to come from another device). */
   async state() {
     const me = this.e2e.me;
     const published = await this.published(me);
     const local = await loadIdentity(me);
     if (local) {
       const identity = c.identityFromBytes(local.secret);
-      if (published && identity.fingerprint !== published.fingerprint) return "recover";
+      if (published && identity.fingerprint !== published.fingerprint) return this.recoverBecause("replaced");
       this.keys.identity = identity;
       if (!published) return "create"; // generated here, publication did not finish
       return local.backupStored ? "ready" : "backup";
     }
-    return published ? "recover" : "create";
+    if (!published) return "create";
+    const kept = await device.keptFingerprint(me).catch(() => null);
+    if (kept === published.fingerprint) return "unlock";
+    if (kept !== null) {
+      await device.forget(me); // a key replaced since: the copy opens nothing useful
+      return this.recoverBecause("replaced");
+    }
+    return this.recoverBecause("absent");
+  }
+
+  /** @param {"absent" | "replaced" | "pin_wiped"} why */
+  recoverBecause(why) {
+    this.recoverWhy = why;
+    return "recover";
+  }
+
+  /**
+   * Open the copy kept on this computer with the user's PIN; refusals as devicecopy.js
+   * unlock. A copy that is not the published key is erased: the recovery code then.
+   * @param {string} pin
+   * @param {{signal?: AbortSignal | null}} [options]
+   */
+  async unlock(pin, { signal = null } = {}) {
+    const me = this.e2e.me;
+    const identity = await device.unlock(me, pin, { signal });
+    const published = await this.published(me);
+    if (!published || identity.fingerprint !== published.fingerprint) {
+      await device.forget(me);
+      throw new E2EError("pin_wiped", "The copy of your keys on this computer is not your current key: it was erased. Enter your recovery code.");
+    }
+    this.keys.identity = identity;
+    await this.save(identity, true);
+  }
+
+  /** Whether this computer keeps a copy of the current key under a PIN. */
+  async kept() {
+    const fingerprint = this.fingerprint;
+    return fingerprint !== null && (await device.keptFingerprint(this.e2e.me).catch(() => null)) === fingerprint;
   }
 
   /** The user's login and name: words a passphrase must not lean on. */

@@ -90,6 +90,11 @@ export class E2E {
     return this.identity.recover(secret, options);
   }
 
+  /** @param {string} pin @param {Parameters<Identity["unlock"]>[1]} [options] */
+  unlock(pin, options) {
+    return this.identity.unlock(pin, options);
+  }
+
   // --- membership (a head's, an administrator's) -----------------------------------
 
   /** The department's verified chain (see Membership.chain). */

@@ -94,6 +94,17 @@ export class TrustStore {
     this.user = user;
   }
 
+  /**
+   * "Not my computer": drop everything remembered for this user here (the rollback
+   * checks then start again from what the next sign-in verifies).
+   * @returns {Promise<void>}
+   */
+  async forget() {
+    // Every key starts with the user: [user] sorts before them, [user, []] after.
+    const mine = IDBKeyRange.bound([this.user], [this.user, []]);
+    for (const name of ["heads", "versions", "seen"]) await transact(name, "readwrite", (store) => store.delete(mine));
+  }
+
   // --- chain heads --------------------------------------------------------------
 
   /**

@@ -8,6 +8,7 @@
 import * as c from "../crypto.js";
 import { checkPassphrase, loadEstimator } from "../passphrase.js";
 import { h, showError } from "../ui.js";
+import { pinField } from "./signout.js";
 
 /** @import { Refusal } from "../types/api.js" */
 
@@ -180,9 +181,66 @@ function recoverForm(app) {
     },
   },
   h("h2", {}, "Restore your keys on this device"),
-  h("p", {}, "Your keys were created on another device. Enter the recovery code (or passphrase) you wrote down then."),
+  h("p", { id: "recover-why" }, WHY[app.endToEnd.identity.recoverWhy]),
   secretField, error, status, busy.el, submit);
   return [form, secret];
+}
+
+/** Why the recovery code is asked for: only "replaced" knows the keys come from elsewhere. */
+const WHY = {
+  absent: "This computer does not hold your keys. Enter the recovery code (or passphrase) you wrote down when you set them up.",
+  replaced: "Your keys were replaced on another device. Enter the recovery code (or passphrase) you wrote down then.",
+  pin_wiped: "Too many wrong PINs: the copy of your keys on this computer was erased. Enter the recovery code (or passphrase) you wrote down when you set them up.",
+};
+
+/**
+ * Signing in again on a computer that kept the keys under a PIN (devicecopy.js): the
+ * PIN opens them; the fifth wrong one erases the copy and the recovery code is asked.
+ * @param {import("../app.js").App} app
+ * @returns {[HTMLFormElement, HTMLInputElement]}
+ */
+function unlockForm(app) {
+  const error = h("p", { class: "error", role: "alert" });
+  const status = h("p", { role: "status", class: "muted" });
+  const pin = pinField("pin", "PIN");
+  const submit = h("button", { class: "primary", type: "submit" }, "Unlock");
+  const busy = derivation("Opening your keys…");
+  const toRecovery = (/** @type {"absent" | "pin_wiped"} */ why) => {
+    app.endToEnd.identity.recoverWhy = why;
+    app.keyState = "recover";
+    app.route();
+  };
+  const form = h("form", {
+    class: "card",
+    onsubmit: async (/** @type {SubmitEvent} */ event) => {
+      event.preventDefault();
+      submit.disabled = true;
+      showError(error, null);
+      status.textContent = "";
+      const signal = busy.start();
+      try {
+        await app.endToEnd.unlock(pin.input.value, { signal });
+        busy.stop();
+        app.connect();
+      } catch (e) {
+        busy.stop();
+        const code = /** @type {Refusal} */ (e).code;
+        if (code === "pin_wiped" || code === "no_copy") return toRecovery(code === "no_copy" ? "absent" : "pin_wiped");
+        if (code === "cancelled") status.textContent = "Cancelled: that counted as a try.";
+        else showError(error, e);
+        submit.disabled = false;
+        pin.input.value = "";
+        pin.input.focus();
+      } finally {
+        pin.input.value = "";
+      }
+    },
+  },
+  h("h2", {}, "Unlock your keys"),
+  h("p", {}, "This computer keeps your keys, locked with the PIN you chose when you signed out here."),
+  pin.el, error, status, busy.el, submit,
+  h("button", { type: "button", class: "link", id: "use-recovery", onclick: () => toRecovery("absent") }, "Use my recovery code instead"));
+  return [form, pin.input];
 }
 
 /**
@@ -191,7 +249,11 @@ function recoverForm(app) {
 export function render(app) {
   const el = h("div", { class: "stack" });
   let focus;
-  if (app.keyState === "recover") {
+  if (app.keyState === "unlock") {
+    const [form, input] = unlockForm(app);
+    el.append(form);
+    focus = input;
+  } else if (app.keyState === "recover") {
     const [form, input] = recoverForm(app);
     el.append(form);
     focus = input;
