@@ -12,9 +12,10 @@ from core.api_schemas.media import (
     Keyword,
     PhotoPage,
     ReportRecorded,
+    ReviewMarks,
     Sequences,
 )
-from media import library
+from media import library, reviews
 from rounds.http import AuthedRequest
 
 router = Router(tags=["library"])
@@ -84,3 +85,26 @@ def report(request: AuthedRequest, body: ReportIn) -> Status[dict[str, Any]]:
         201,
         library.check_record_report(request.user, body.patient, body.photos, case_id=body.case),
     )
+
+
+REVIEW = "departments/{department_id}/reviews/{week}"
+
+
+@router.get(REVIEW, response=answers(ReviewMarks))
+def review_marks(request: AuthedRequest, department_id: int, week: str) -> dict[str, Any]:
+    return reviews.check_list_marks(request.user, department_id, week)
+
+
+# Marking and unmarking answer the week's marks as they now stand.
+@router.put(REVIEW + "/patients/{patient_id}", response=answers(ReviewMarks))
+def mark_reviewed(
+    request: AuthedRequest, department_id: int, week: str, patient_id: int
+) -> dict[str, Any]:
+    return reviews.check_mark(request.user, department_id, week, patient_id)
+
+
+@router.delete(REVIEW + "/patients/{patient_id}", response=answers(ReviewMarks))
+def unmark_reviewed(
+    request: AuthedRequest, department_id: int, week: str, patient_id: int
+) -> dict[str, Any]:
+    return reviews.check_unmark(request.user, department_id, week, patient_id)

@@ -184,3 +184,28 @@ class AttachmentKeyword(models.Model):
 
     def __str__(self) -> str:
         return f"{self.attachment_id}:{self.keyword_id}"
+
+
+class ReviewMark(models.Model):
+    """A case (a patient's photos of one week) marked reviewed at a department's weekly review.
+
+    One row per department, ISO week and patient: marking twice keeps the first
+    mark, unmarking deletes the row; both are in the audit trail, which is where
+    the history lives.
+    """
+
+    department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="+")
+    week = models.CharField(max_length=8)  # ISO week, "2026-W49"
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["department", "week", "patient"], name="review_mark_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.department_id} {self.week} patient {self.patient_id}"

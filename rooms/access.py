@@ -72,6 +72,27 @@ def access_department(user: User, department_id: int, *, head: bool = False) -> 
     return Department.objects.get(pk=membership.department_id)
 
 
+def access_review(
+    user: User, department_id: int, patient_id: int | None = None, *, mark: bool = False
+) -> Membership:
+    """The weekly photo review: its members see the marks, its heads mark a case.
+
+    A patient the department has no thread about was never seen by it, and is
+    not found, like a department the caller is not a member of.
+
+    Args:
+        patient_id: the case's patient, if the call names one.
+        mark: marking or unmarking (Forbidden to a member who is not head).
+    """
+    membership = access_membership(user, department_id, head=mark)
+    if (
+        patient_id is not None
+        and not Thread.objects.filter(department_id=department_id, patient_id=patient_id).exists()
+    ):
+        raise NotFound("Patient not found.")
+    return membership
+
+
 def access_statements(user: User, department_id: int) -> None:
     """A department's signed membership statements are read by its members, and by
     administrators, who appoint first heads and check that an appointment verifies."""

@@ -23,7 +23,7 @@ from audit.models import AuditEvent
 from chat.models import Event, Message, Receipt, Thread
 from compliance.models import Case
 from core.crypto import IdentityKeyPair, RoomKey, b64encode, wrap_room_key
-from media.models import Attachment, Upload
+from media.models import Attachment, ReviewMark, Upload
 from patients.models import Admission, Patient
 from retention.models import LegalHold
 from rooms import keys as room_keys
@@ -66,6 +66,7 @@ class Endpoint:
             patient_id=h.patient.pk,
             thread_id=h.thread.pk,
             kind="compliance",
+            week="2026-W49",
             upload_id=vars(h).get("_upload_id", "00000000-0000-4000-8000-000000000000"),
             message_id=vars(h).get("_message_id", 999_999),
             case_id=vars(h).get("_case_id", 999_999),
@@ -247,9 +248,17 @@ def dans_hold(h: Hospital) -> None:
     vars(h)["_hold_id"] = hold["id"]
 
 
+def mark_case(h: Hospital) -> None:
+    """The week's case of the patient, marked reviewed by head_carol (to be unmarked)."""
+    from media.reviews import do_mark
+
+    do_mark(h.head_carol, h.plastic.pk, "2026-W49", h.patient.pk)
+
+
 DEPARTMENT = "/api/departments/{department_id}"
 CASE = "/api/compliance/cases/{case_id}"
 DEPARTMENT_LIBRARY = "/api/library/departments/{department_id}"
+REVIEW = DEPARTMENT_LIBRARY + "/reviews/{week}"
 THREAD = "/api/threads/{thread_id}"
 ENDPOINTS: dict[str, Endpoint] = {
     "auth.me": Endpoint("get", "/api/auth/me"),
@@ -349,6 +358,11 @@ ENDPOINTS: dict[str, Endpoint] = {
     "library.photos": Endpoint("get", "/api/library/photos"),
     "library.sequences": Endpoint("get", "/api/library/patients/{patient_id}/sequences"),
     "library.stats": Endpoint("get", DEPARTMENT_LIBRARY + "/stats"),
+    "library.review_marks": Endpoint("get", REVIEW),
+    "library.mark_reviewed": Endpoint("put", REVIEW + "/patients/{patient_id}"),
+    "library.unmark_reviewed": Endpoint(
+        "delete", REVIEW + "/patients/{patient_id}", setup=lambda h: mark_case(h)
+    ),
     "library.reports": Endpoint(
         "post", "/api/library/reports", body=lambda h: {"patient": h.patient.pk, "photos": 1}
     ),
@@ -414,6 +428,7 @@ HEAD_ONLY = (
     "departments.role",
     "departments.post_statement",
 )
+REVIEW_MARKS = ("library.review_marks", "library.mark_reviewed", "library.unmark_reviewed")
 HEAD_ONLY_THREAD = ("threads.close", "threads.reopen")
 # A message is redacted by its sender (surgeon_bob) or a head of its department.
 SENDER_OR_HEAD = ("messages.redact",)
@@ -484,6 +499,17 @@ REFUSED: list[tuple[str, str, int, str]] = [
     *[
         (name, "compliance_dan", 400, "invalid_request")
         for name in ("library.photos", "library.sequences", "library.stats", "library.reports")
+    ],
+    # The weekly review's marks: members see them, heads set and clear them.
+    *[
+        (name, role, 404, "not_found")
+        for name in REVIEW_MARKS
+        for role in ("stranger", "intern_erin", "nurse_ines", "head_grace", "compliance_dan")
+    ],
+    *[
+        (name, role, 403, "forbidden")
+        for name in REVIEW_MARKS[1:]
+        for role in ("nurse_alice", "surgeon_bob")
     ],
     *[(name, role, 403, "forbidden") for name in COMPLIANCE for role in CLINICIANS],
     *[
@@ -578,6 +604,9 @@ ALLOWED: list[tuple[str, str, int]] = [
     ("library.sequences", "nurse_alice", 200),
     ("library.stats", "nurse_alice", 200),
     ("library.reports", "nurse_alice", 201),
+    ("library.review_marks", "nurse_alice", 200),
+    ("library.mark_reviewed", "head_carol", 200),
+    ("library.unmark_reviewed", "head_carol", 200),
     ("compliance.cases", "compliance_dan", 200),
     ("compliance.cases", "compliance_fay", 200),
     ("compliance.open", "compliance_dan", 201),
@@ -702,6 +731,8 @@ def snapshot() -> dict[str, Any]:
         "hold_audit": AuditEvent.objects.filter(action__startswith="hold.").count(),
         # A refused directory search is not counted against anyone's hour.
         "people_audit": AuditEvent.objects.filter(action="people.searched").count(),
+        "review_marks": list(ReviewMark.objects.order_by("pk").values_list("pk", "by_id")),
+        "review_audit": AuditEvent.objects.filter(action__startswith="review.").count(),
     }
 
 
@@ -753,6 +784,10 @@ def _thread_closed(h: Hospital) -> bool:
 
 
 EFFECTS: dict[str, Callable[[Hospital], bool]] = {
+    "library.mark_reviewed": lambda h: ReviewMark.objects.filter(
+        department=h.plastic, patient=h.patient, by=h.head_carol
+    ).exists(),
+    "library.unmark_reviewed": lambda h: not ReviewMark.objects.exists(),
     "auth.logout": lambda h: AuthSession.objects.filter(
         user=h.nurse_alice, revoked_at__isnull=False
     ).exists(),

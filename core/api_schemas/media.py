@@ -116,3 +116,19 @@ class ReportRecorded(Body):
     patient: int
     photos: int
     recorded_at: str
+
+
+class ReviewMark(Body):
+    """A case of the weekly review marked reviewed: its patient, by whom and when."""
+
+    patient: int
+    by: UserCard
+    at: str
+
+
+class ReviewMarks(Body):
+    """The cases a department marked reviewed in one ISO week."""
+
+    department: int
+    week: str
+    marks: list[ReviewMark]
