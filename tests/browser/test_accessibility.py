@@ -81,6 +81,55 @@ TARGETS = r"""
 }
 """
 
+# The focused element's ring (SC 1.4.11, 2.4.13): its outline's colour against the surface
+# just outside it, the topmost opaque background there (elementsFromPoint, so a positioned
+# element such as the skip link is judged over what it covers). Marks each element reached
+# (data-ring) so that the walk stops when Tab comes round again.
+RING = r"""
+() => {
+  let el = document.activeElement;
+  if (!el || el === document.body || el === document.documentElement) return { skip: true };
+  if (el.dataset.ring) return { cycled: true };
+  el.dataset.ring = '1';
+  if (el.classList.contains('visually-hidden') && el.labels?.[0]) el = el.labels[0];
+  const style = getComputedStyle(el);
+  const rgb = (c) => c.match(/[\d.]+/g).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = (v) => { v /= 255; return v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const width = parseFloat(style.outlineWidth) || 0;
+  const offset = parseFloat(style.outlineOffset) || 0;
+  const box = el.getBoundingClientRect();
+  const out = offset + width + 1;
+  const points = [
+    [box.left - out, box.top + box.height / 2], [box.right + out, box.top + box.height / 2],
+    [box.left + box.width / 2, box.top - out], [box.left + box.width / 2, box.bottom + out],
+  ].filter(([x, y]) => x >= 0 && y >= 0 && x < innerWidth && y < innerHeight);
+  let surface = [245, 247, 250];
+  let where = 'the page';
+  for (const [x, y] of points.slice(0, 1)) {
+    for (const under of document.elementsFromPoint(x, y)) {
+      if (under === el || el.contains(under)) continue;
+      const c = rgb(getComputedStyle(under).backgroundColor);
+      if (c.length < 4 || c[3] > 0) {
+        surface = c.slice(0, 3);
+        where = `${under.tagName.toLowerCase()}.${under.className}`;
+        break;
+      }
+    }
+  }
+  const ring = rgb(style.outlineColor).slice(0, 3);
+  const [hi, lo] = [lum(ring), lum(surface)].sort((a, b) => b - a);
+  const label = (el.getAttribute('aria-label') || el.textContent || el.id || el.value || el.tagName)
+    .trim().slice(0, 30);
+  return {
+    name: `${el.tagName.toLowerCase()} "${label}"`, style: style.outlineStyle, width,
+    ratio: (hi + 0.05) / (lo + 0.05), ring: style.outlineColor, surface: `${where} rgb(${surface})`,
+  };
+}
+"""
+
 AXE_RUN = """
 async ([tags, disabled]) => {
   const rules = Object.fromEntries(disabled.map((id) => [id, { enabled: false }]));
@@ -126,6 +175,31 @@ class Audit:
         self.violations: dict[str, list[dict]] = {}
         self.small: dict[str, list[str]] = {}
         self.compare: dict[str, object] = {}
+        self.rings: dict[str, list[str]] = {}
+        self.reached = 0
+
+    def focus_rings(self, page: Page) -> list[str]:
+        """Tab through the screen (at most 60 stops) and judge each focus ring."""
+        weak = []
+        page.evaluate("() => document.activeElement?.blur()")
+        for _ in range(60):
+            page.keyboard.press("Tab")
+            ring = page.evaluate(RING)
+            if ring.get("cycled"):
+                break
+            if ring.get("skip"):
+                continue
+            self.reached += 1
+            if ring["style"] == "none" or ring["width"] < 2 or ring["ratio"] < 3:
+                weak.append(
+                    f"{ring['name']} {ring['style']} {ring['width']}px {ring['ring']}"
+                    f" on {ring['surface']}: {ring['ratio']:.2f}:1"
+                )
+        page.evaluate(
+            "() => document.querySelectorAll('[data-ring]')"
+            ".forEach((el) => el.removeAttribute('data-ring'))"
+        )
+        return weak
 
     def check(self, page: Page, screen: str) -> None:
         for label, size in VIEWPORTS.items():
@@ -136,6 +210,7 @@ class Audit:
             key = f"{screen} @ {label}"
             self.violations[key] = page.evaluate(AXE_RUN, [TAGS, list(DISABLED)])
             self.small[key] = page.evaluate(TARGETS)
+            self.rings[key] = self.focus_rings(page)
         page.set_viewport_size(PHONE)
 
     def report(self) -> str:
@@ -147,6 +222,7 @@ class Audit:
                 lines.append(f"  [{v['impact']}] {v['id']}: {v['help']}")
                 lines.extend(f"      {node}" for node in v["nodes"])
             lines.extend(f"  small target: {item}" for item in self.small[key])
+            lines.extend(f"  weak focus ring: {item}" for item in self.rings[key])
         return "\n".join(lines)
 
 
@@ -382,3 +458,9 @@ def test_the_comparison_lies_full_width_on_a_phone_with_a_slider(audit: Audit):
     assert moved["value"] == "40" and moved["split"] == "40%", audit.compare
     assert moved["clip"] == "inset(0px 0px 0px 40%)", audit.compare
     assert moved["valuetext"].startswith("Earlier photo left of 40%"), audit.compare
+
+
+def test_every_focus_ring_contrasts_3_to_1(audit: Audit):
+    weak = {key: found for key, found in audit.rings.items() if found}
+    assert audit.reached > 100, audit.reached
+    assert not weak, audit.report()

@@ -59,7 +59,8 @@ export function openPhotoSheet(app, threadId) {
   const cancel = h("button", { type: "button", onclick: () => close() }, "Cancel");
 
   const form = h("form", { class: "stack", "aria-label": "Add photos" },
-    h("div", { class: "row" }, cameraButton, fileLabel), fileInput, cameraArea, previews,
+    // The hidden input just before its label: the CSS rings the label when the input has focus.
+    h("div", { class: "row" }, cameraButton, fileInput, fileLabel), cameraArea, previews,
     h("fieldset", { class: "choices" }, h("legend", {}, "Keywords"), keywordArea),
     consent,
     h("div", {}, h("label", { for: "photo-caption" }, "Caption (optional, encrypted)"), caption),
