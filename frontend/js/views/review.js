@@ -3,10 +3,13 @@
 // department (library query by department and capture dates, every page),
 // grouped by patient here in the browser, patients with the most recent
 // photo first. A week picker, with the previous and next week one tap away.
+// Each case (patient) shows its "reviewed" mark and its comments (reviewcase.js);
+// Print lays the week out for the staff meeting (css/print.css, media="print").
 import { get } from "../api.js";
 import { ImageUrls, keywords } from "../photos/photos.js";
 import { h, explain, birthDate, patientLabel } from "../ui.js";
 import { libraryTile } from "./library.js";
+import { comments, loadMarks, markControl } from "./reviewcase.js";
 
 /** @import { LibraryItem, PhotoPage } from "../types/api.js" */
 
@@ -61,6 +64,8 @@ export function render(app, departmentId, query) {
   const range = h("p", { class: "muted", id: "review-range" });
   const status = h("p", { class: "muted", role: "status" });
   const groups = h("div", { class: "stack", id: "review-groups", "aria-live": "polite" });
+  // Printed only: the week and department on the paper, where the picker is not.
+  const printed = h("h2", { class: "print-only", id: "review-print-title", hidden: true });
   let generation = 0;
 
   const load = async () => {
@@ -69,10 +74,12 @@ export function render(app, departmentId, query) {
     history.replaceState(null, "", `#/d/${departmentId}/review?week=${week}`);
     const [from, to] = weekDays(week);
     range.textContent = `Monday ${longDate(from)} to Sunday ${longDate(to)}`;
+    const name = app.session.departments.get(departmentId)?.name ?? "";
+    printed.textContent = `Weekly photo review${name ? ` — ${name}` : ""} · ${week} · ${range.textContent}`;
     status.textContent = "Loading the week's photos…";
     groups.replaceChildren();
     try {
-      const list = await keywords().catch(() => []);
+      const [list, marks] = await Promise.all([keywords().catch(() => []), loadMarks(departmentId, week)]);
       /** @type {LibraryItem[]} */
       const items = [];
       /** @type {string | null} */
@@ -103,7 +110,9 @@ export function render(app, departmentId, query) {
           h("span", { class: "sub" }, ` · born ${birthDate(patient.birth_date)} · IPP ${patient.ipp}`)),
         h("a", { class: "button", href: `#/library?patient=${patient.id}` }, "All photos")),
       h("p", { class: "muted" }, `${photos.length} photo${photos.length === 1 ? "" : "s"} this week`),
-      h("ul", { class: "grid" }, photos.map((/** @type {LibraryItem} */ item) => libraryTile(app, urls, item, { showPatient: false, list }))))));
+      markControl(app, { departmentId, week, patientId: patient.id, marks }),
+      h("ul", { class: "grid" }, photos.map((/** @type {LibraryItem} */ item) => libraryTile(app, urls, item, { showPatient: false, list }))),
+      comments(app, { departmentId, week, patientId: patient.id }))));
     } catch (error) {
       if (mine === generation) status.textContent = explain(error);
     }
@@ -122,9 +131,10 @@ export function render(app, departmentId, query) {
   const controls = h("div", { class: "card stack" },
     h("div", {}, h("label", { for: "review-week" }, "Week"), picker),
     range,
-    h("div", { class: "row" }, step(-1, "‹ Previous week"), step(1, "Next week ›")));
+    h("div", { class: "row" }, step(-1, "‹ Previous week"), step(1, "Next week ›"),
+      h("button", { type: "button", id: "review-print", onclick: () => window.print() }, "Print")));
   load();
-  const el = h("div", { class: "stack" }, controls, status, groups);
+  const el = h("div", { class: "stack weekly-review" }, printed, controls, status, groups);
   if (!department) {
     // Opened by its address before the socket's hello named the departments: titled once it has.
     app.socket?.ready().then(() => {
