@@ -430,6 +430,8 @@ WORDS = {
     "upload.failed": "uploaded a photo that failed its check",
     "patient.viewed": "viewed the patient's record",
     "report.generated": "made a follow-up photo report",
+    "review.marked": "marked the patient's case reviewed at the weekly photo review",
+    "review.unmarked": "cleared the weekly photo review's mark on the patient's case",
     "events.resumed": "received the patient's messages on reconnecting",
     "case.opened": "opened a compliance case on the patient",
     "case.approved": "approved the compliance case",
@@ -464,6 +466,8 @@ def describe(entry: AuditEvent, data: dict[str, Any]) -> str:
         words += f" (bytes {data['range'][0]} to {data['range'][1]})"
     elif action == "report.generated":
         words += f" ({_photos(data.get('photos'))})"
+    elif action in ("review.marked", "review.unmarked"):
+        words += f" (week {data.get('week')})"
     return words
 
 

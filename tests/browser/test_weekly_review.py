@@ -145,10 +145,10 @@ def test_a_head_marks_comments_and_prints_and_a_colleague_sees_it(ward):
     case.get_by_role("button", name="Add comment").click()
     expect(case.locator(".review-comment")).to_have_count(1, timeout=30_000)
     expect(case.locator(".review-comment")).to_contain_text(COMMENT)
-    shot(carol, "40-weekly-review-marked")
+    shot(carol, "18-weekly-review-marked")
     carol.set_viewport_size({"width": 1280, "height": 800})
     carol.evaluate("window.scrollTo(0, 0)")
-    shot(carol, "41-weekly-review-marked-desktop")
+    shot(carol, "19-weekly-review-marked-desktop")
 
     # Bob, a member: the mark without its button, the comment opened on his device.
     bob.goto(f"/#/d/{ward.department_id}/review")
@@ -194,9 +194,9 @@ def test_a_head_marks_comments_and_prints_and_a_colleague_sees_it(ward):
     expect(case.locator(".tile img")).to_be_visible()
     expect(case.locator(".tile-tags")).to_have_text("Hand")
     assert case.evaluate("el => getComputedStyle(el).breakInside") == "avoid"
-    shot(carol, "42-weekly-review-print")
+    shot(carol, "20-weekly-review-print")
     pdf = carol.pdf(format="A4", print_background=True)
-    (SCREENSHOTS / "42-weekly-review-print.pdf").write_bytes(pdf)
+    (SCREENSHOTS / "20-weekly-review-print.pdf").write_bytes(pdf)
     assert pdf.startswith(b"%PDF-") and b"/Subtype /Image" in pdf  # the thumbnail
     text = pdf_text(pdf)
     assert "Weekly photo review" in text and "Plastic surgery" in text, text
