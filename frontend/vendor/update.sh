@@ -8,6 +8,7 @@
 #   ./update.sh libsodium [VER]  libsodium-wrappers-sumo (default 0.8.4)
 #   ./update.sh zxcvbn           zxcvbn-ts and its dictionaries (versions below)
 #   ./update.sh pdflib           pdf-lib, the browser's follow-up report (version below)
+#   ./update.sh zxing            @zxing/library, label scanning without BarcodeDetector
 set -eu
 HERE="$(cd "$(dirname "$0")" && pwd)"
 WORK="$(mktemp -d)"
@@ -22,6 +23,7 @@ ZXCVBN_FR=4.1.2
 DICTIONARY_COMPRESSION=3.0.1 # what the language packages import to unpack their lists
 FASTEST_LEVENSHTEIN=1.0.16   # core's one dependency, pinned by core itself
 PDF_LIB=1.17.1               # frontend/js/photos/report.js
+ZXING=0.23.0                 # frontend/js/barcode.js, where BarcodeDetector is missing
 
 libsodium() {
   VERSION="${1:-0.8.4}"
@@ -101,10 +103,26 @@ pdflib() {
   (cd "$HERE" && sha256sum pdf-lib.esm.min.js LICENSE.pdf-lib.md)
 }
 
+zxing() {
+  mkdir "$WORK/zxing" && cd "$WORK/zxing"
+  npm pack --silent "@zxing/library@$ZXING" >/dev/null
+  tar xzf "zxing-library-$ZXING.tgz"
+  # The UMD build: imported for its side effect, it sets globalThis.ZXing and
+  # imports nothing; no eval, so the CSP does not change.
+  if grep -Eq "(^|[;}])import |from ?['\"]|eval\(|new Function" package/umd/index.min.js; then echo "zxing imports or evals" >&2; exit 1; fi
+  cp package/umd/index.min.js "$HERE/zxing-library.umd.min.js"
+  cp package/LICENSE "$HERE/LICENSE.zxing-library"
+  echo "upstream tarball:"
+  sha256sum "zxing-library-$ZXING.tgz"
+  echo "vendored:"
+  (cd "$HERE" && sha256sum zxing-library.umd.min.js LICENSE.zxing-library)
+}
+
 case "${1:-all}" in
   libsodium) libsodium "${2:-}" ;;
   zxcvbn) zxcvbn ;;
   pdflib) pdflib ;;
-  all) libsodium && zxcvbn && pdflib ;;
-  *) echo "usage: $0 [libsodium [VERSION] | zxcvbn | pdflib]" >&2; exit 2 ;;
+  zxing) zxing ;;
+  all) libsodium && zxcvbn && pdflib && zxing ;;
+  *) echo "usage: $0 [libsodium [VERSION] | zxcvbn | pdflib | zxing]" >&2; exit 2 ;;
 esac

@@ -1,24 +1,22 @@
 // @ts-check
 // Find an admitted patient by IPP, family name or birth date, or by
-// scanning the label's barcode where the browser can (BarcodeDetector);
-// elsewhere the IPP is typed. Criteria go in a POST body, never the URL.
+// scanning the label's barcode with the camera (BarcodeDetector, or the
+// JavaScript decoder where it is missing: barcode.js); without a camera the
+// IPP is typed. Criteria go in a POST body, never the URL.
 import { post } from "../api.js";
+import { barcodeReader } from "../barcode.js";
 import { h, explain, birthDate, patientLabel } from "../ui.js";
 
 /** @import { Patient } from "../types/api.js" */
-
-const FORMATS = ["code_128", "code_39", "ean_13", "qr_code", "data_matrix", "pdf417"];
 
 /**
  * @param {(code: string) => void} onCode
  * @param {HTMLElement} area
  */
 async function scanner(onCode, area) {
-  // Only offered where `canScan` found the API (below).
-  const Detector = /** @type {typeof BarcodeDetector} */ (window.BarcodeDetector);
-  const detector = new Detector({ formats: (await Detector.getSupportedFormats()).filter((f) => FORMATS.includes(f)) });
+  const reader = await barcodeReader();
   const stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false });
-  const video = h("video", { class: "scanner", playsinline: true, muted: true, "aria-label": "Camera view of the patient label" });
+  const video = h("video", { class: "scanner", playsinline: true, muted: true, "aria-label": "Camera view of the patient label", dataset: { engine: reader.engine } });
   video.srcObject = stream;
   let running = true;
   const stop = () => {
@@ -31,8 +29,8 @@ async function scanner(onCode, area) {
   const tick = async () => {
     if (!running) return;
     try {
-      const codes = await detector.detect(video);
-      const text = codes.map((c) => c.rawValue.trim()).find((v) => /^\d{6,12}$/.test(v));
+      const codes = await reader.detect(video);
+      const text = codes.map((c) => c.trim()).find((v) => /^\d{6,12}$/.test(v));
       if (text) {
         stop();
         onCode(text);
@@ -85,7 +83,7 @@ export function render(app) {
     }
   };
 
-  const canScan = "BarcodeDetector" in window && navigator.mediaDevices?.getUserMedia;
+  const canScan = Boolean(navigator.mediaDevices?.getUserMedia);
   const scan = h("button", {
     type: "button", id: "scan",
     onclick: async () => {
@@ -104,7 +102,7 @@ export function render(app) {
   }, "Scan the label");
 
   const form = h("form", { class: "card", onsubmit: (/** @type {SubmitEvent} */ e) => { e.preventDefault(); search(); } },
-    canScan ? scan : h("p", { class: "muted" }, "This browser cannot read barcodes: type the IPP printed on the label."),
+    canScan ? scan : h("p", { class: "muted" }, "No camera here: type the IPP printed on the label."),
     scanArea,
     h("div", {}, h("label", { for: "ipp" }, "IPP"), ipp),
     h("div", {}, h("label", { for: "name" }, "Family name (start of)"), name),
