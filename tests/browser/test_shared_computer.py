@@ -127,9 +127,9 @@ def test_signing_in_again_asks_only_for_the_pin(browser, ward):
     expect(dialog.get_by_role("alert")).to_contain_text("too easy to guess")
     dialog.get_by_label("Choose a PIN").fill(PIN)
     dialog.get_by_label("The same PIN again").fill(PIN)
-    shot(carol, "40-sign-out-choose-pin")
+    shot(carol, "shared-computer-1-sign-out-choose-pin")
     carol.set_viewport_size(WIDE)
-    shot(carol, "40-sign-out-choose-pin-wide")
+    shot(carol, "shared-computer-1-sign-out-choose-pin-wide")
     carol.set_viewport_size(PHONE)
     dialog.get_by_role("button", name="Keep my keys here").click()
     expect(carol.get_by_role("button", name="Sign in")).to_be_visible()
@@ -144,9 +144,9 @@ def test_signing_in_again_asks_only_for_the_pin(browser, ward):
     expect(carol.get_by_role("heading", name="Unlock your keys")).to_be_visible()
     expect(carol.locator("main")).not_to_contain_text("another device")
     expect(carol.get_by_label("PIN", exact=True)).to_be_focused()
-    shot(carol, "41-unlock-with-pin")
+    shot(carol, "shared-computer-2-unlock-with-pin")
     carol.set_viewport_size(WIDE)
-    shot(carol, "41-unlock-with-pin-wide")
+    shot(carol, "shared-computer-2-unlock-with-pin-wide")
     carol.set_viewport_size(PHONE)
     carol.keyboard.type(PIN)
     carol.get_by_role("button", name="Unlock").click()
@@ -177,7 +177,7 @@ def test_five_wrong_pins_erase_the_copy(ward):
     dialog = page.locator("#signout-dialog")
     expect(dialog).to_contain_text("Your keys stay on this computer")
     expect(dialog.locator("#pin-new")).to_have_count(0)
-    shot(page, "42-sign-out-kept")
+    shot(page, "shared-computer-3-sign-out-kept")
     dialog.get_by_role("button", name="Keep my keys here").click()
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
 
@@ -192,13 +192,13 @@ def test_five_wrong_pins_erase_the_copy(ward):
             # A reload does not give the tries back: the count is in IndexedDB.
             page.reload()
             expect(page.get_by_role("heading", name="Unlock your keys")).to_be_visible()
-    shot(page, "43-wrong-pin")
+    shot(page, "shared-computer-4-wrong-pin")
     page.get_by_label("PIN", exact=True).fill(WRONG[-1])
     page.get_by_role("button", name="Unlock").click()
     expect(page.get_by_role("heading", name="Restore your keys on this device")).to_be_visible()
     expect(page.locator("#recover-why")).to_contain_text("Too many wrong PINs")
     expect(page.locator("main")).not_to_contain_text("another device")
-    shot(page, "44-pin-wiped")
+    shot(page, "shared-computer-5-pin-wiped")
     assert "rounds-device/copies" not in page.evaluate(LEFTOVERS, user)["records"]
     # The right PIN is of no use now.
     page.reload()
@@ -237,7 +237,7 @@ def test_not_my_computer_leaves_nothing_of_her(ward):
         " you wrote down when you set them up."
     )
     expect(page.locator("main")).not_to_contain_text("another device")
-    shot(page, "45-not-my-computer-then-recovery")
+    shot(page, "shared-computer-6-not-my-computer")
     secret = ward.people["head_carol"].secret
     expect(page.get_by_label("Recovery code or passphrase")).to_be_focused()
     page.keyboard.type(secret)
