@@ -27,13 +27,16 @@ const TYPING_REFRESH_MS = 4000;
 const CLOCK_GAP_MS = 10 * 60 * 1000;
 const SVG = "http://www.w3.org/2000/svg";
 
-/** A camera outline (no emoji font on many ward PCs). */
-function cameraIcon() {
+const CAMERA = "M4 7h3l2-3h6l2 3h3a1 1 0 0 1 1 1v11a1 1 0 0 1-1 1H4a1 1 0 0 1-1-1V8a1 1 0 0 1 1-1zm8 3a4 4 0 1 0 0 8 4 4 0 0 0 0-8z";
+const PICTURE = "M4 5h16a1 1 0 0 1 1 1v12a1 1 0 0 1-1 1H4a1 1 0 0 1-1-1V6a1 1 0 0 1 1-1zm-1 11l5-5 4 4 3-3 6 6M16 9.5a1.5 1.5 0 1 0 0 .01";
+
+/** An outline icon (no emoji font on many ward PCs). @param {string} d */
+function icon(d) {
   const svg = document.createElementNS(SVG, "svg");
   svg.setAttribute("viewBox", "0 0 24 24");
   svg.setAttribute("aria-hidden", "true");
   const path = document.createElementNS(SVG, "path");
-  path.setAttribute("d", "M4 7h3l2-3h6l2 3h3a1 1 0 0 1 1 1v11a1 1 0 0 1-1 1H4a1 1 0 0 1-1-1V8a1 1 0 0 1 1-1zm8 3a4 4 0 1 0 0 8 4 4 0 0 0 0-8z");
+  path.setAttribute("d", d);
   path.setAttribute("fill", "none");
   path.setAttribute("stroke", "currentColor");
   path.setAttribute("stroke-width", "1.8");
@@ -54,9 +57,12 @@ export function render(app, threadId) {
   const typingLine = h("p", { class: "typing", "aria-live": "polite" });
   const text = h("textarea", { id: "composer", name: "message", rows: 1, placeholder: "Write a message", "aria-label": "Message" });
   const send = h("button", { class: "primary", type: "submit" }, "Send");
+  // Take photo: the sheet opens with the camera running; Add photos: files, or the camera on request.
+  const takePhoto = "getUserMedia" in (navigator.mediaDevices ?? {}) ? h("button", { type: "button", id: "take-photo-now", class: "camera-button", "aria-label": "Take photo",
+    onclick: () => openPhotoSheet(app, threadId, { camera: true }).then(() => text.focus()) }, icon(CAMERA)) : null;
   const addPhotos = h("button", { type: "button", id: "add-photos", class: "camera-button", "aria-label": "Add photos",
-    onclick: () => openPhotoSheet(app, threadId).then(() => text.focus()) }, cameraIcon());
-  const composer = h("form", { class: "composer", "aria-label": "New message" }, addPhotos, text, send);
+    onclick: () => openPhotoSheet(app, threadId).then(() => text.focus()) }, icon(takePhoto ? PICTURE : CAMERA));
+  const composer = h("form", { class: "composer", "aria-label": "New message" }, takePhoto, addPhotos, text, send);
   const urls = new ImageUrls();
   /** @type {Keyword[]} */
   let keywordList = [];
@@ -106,6 +112,7 @@ export function render(app, threadId) {
       banner,
       toggle].filter((part) => part !== null));
     text.disabled = send.disabled = addPhotos.disabled = Boolean(thread.closed_at);
+    if (takePhoto) takePhoto.disabled = addPhotos.disabled;
     text.placeholder = thread.closed_at ? "This conversation is closed" : "Write a message";
   };
 

@@ -1,9 +1,13 @@
 // @ts-check
 // A patient: their conversations in my departments, starting one, and their
-// photo follow-up report, made on this device (photos/report.js).
+// photo follow-up report, made on this device (photos/report.js). "Take
+// photo" opens the camera at once, for the patient's latest open
+// conversation or, without one, for the conversation the form below would
+// start (so the photo is never more than a tap away once the patient is found).
 import { get, post } from "../api.js";
 import { makeReport } from "../photos/report.js";
 import { h, explain, birthDate, patientLabel, shortTime } from "../ui.js";
+import { openPhotoSheet } from "./photosheet.js";
 
 /** @import { Thread } from "../types/api.js" */
 
@@ -18,16 +22,19 @@ export function render(app, patientId) {
   const departments = [...app.session.departments.values()];
   const select = h("select", { id: "department", name: "department" }, departments.map((d) => h("option", { value: d.id }, d.name)));
   const title = h("input", { id: "thread-title", name: "title", maxlength: 200, required: true, value: "Wound review" });
+  const start = async () => {
+    /** @type {Thread} */
+    const thread = await post("/api/threads", { department: Number(select.value), patient: patientId, title: title.value.trim() || "Wound review" });
+    app.session.threads.set(thread.id, thread);
+    return thread;
+  };
   const create = h("form", {
     class: "card",
     onsubmit: async (/** @type {SubmitEvent} */ event) => {
       event.preventDefault();
       error.textContent = "";
       try {
-        /** @type {Thread} */
-        const thread = await post("/api/threads", { department: Number(select.value), patient: patientId, title: title.value.trim() });
-        app.session.threads.set(thread.id, thread);
-        app.go(`#/t/${thread.id}`);
+        app.go(`#/t/${(await start()).id}`);
       } catch (e) {
         error.textContent = explain(e);
       }
@@ -37,10 +44,33 @@ export function render(app, patientId) {
   h("div", {}, h("label", { for: "thread-title" }, "Subject"), title),
   error, h("button", { class: "primary", type: "submit" }, "Open conversation"));
 
+  /** @type {Thread | null} */
+  let target = null; // the latest open conversation, once listed
+  const photoTarget = h("p", { class: "muted", id: "take-photo-target" });
+  const photoError = h("p", { class: "error", role: "alert" });
+  const takePhoto = h("button", {
+    type: "button", class: "primary", id: "patient-take-photo", "aria-describedby": "take-photo-target",
+    onclick: async () => {
+      photoError.textContent = "";
+      try {
+        const thread = target ?? (target = await start());
+        if (await openPhotoSheet(app, thread.id, { camera: true })) app.go(`#/t/${thread.id}`);
+      } catch (e) {
+        photoError.textContent = explain(e);
+      }
+    },
+  }, "Take photo");
+  const describeTarget = () => (photoTarget.textContent = target
+    ? `Sent to “${target.title}” (${app.session.departments.get(target.department)?.name ?? ""}).`
+    : `Starts “${title.value.trim() || "Wound review"}” in ${select.selectedOptions[0]?.textContent ?? "your department"}.`);
+  select.addEventListener("change", describeTarget);
+  title.addEventListener("input", describeTarget);
+  describeTarget();
+  const camera = h("div", { class: "card" }, takePhoto, photoTarget, photoError);
   const photos = h("a", { class: "button", id: "patient-photos", href: `#/library?patient=${patientId}` }, "Photos of this patient");
   const report = reportCard(/** @type {import("../app.js").SignedIn} */ (app), patientId);
   const view = {
-    el: h("div", { class: "stack" }, header, photos, report.el, h("h2", {}, "Conversations"), list, create),
+    el: h("div", { class: "stack" }, header, camera, photos, report.el, h("h2", {}, "Conversations"), list, create),
     title: "Patient", back: true, unmount: report.unmount,
   };
   (async () => {
@@ -53,6 +83,8 @@ export function render(app, patientId) {
       /** @type {Thread[]} */
       const threads = await get(`/api/patients/${patientId}/threads`);
       for (const t of threads) app.session.threads.set(t.id, t);
+      target = threads.filter((t) => !t.closed_at).sort((a, b) => b.created_at.localeCompare(a.created_at))[0] ?? null;
+      describeTarget();
       list.replaceChildren(...threads.map((t) => h("li", {}, h("a", { href: `#/t/${t.id}` },
         h("span", { class: "grow" }, h("strong", {}, t.title),
           h("div", { class: "sub" }, `${app.session.departments.get(t.department)?.name ?? ""} · ${t.last_seq} messages · ${shortTime(t.created_at)}`)),

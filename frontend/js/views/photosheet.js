@@ -3,19 +3,18 @@
 // preview in the page, captured to a canvas, so nothing is written to the
 // phone's gallery) or pick files; choose keywords from the nomenclature and
 // the consent scope; then encrypt, upload with a progress bar, and post.
+// "Take photo" opens it with the camera already running. The keywords last
+// used and starred come first, and the consent a patient gave is preset for
+// their stay (photos/habits.js), so the usual photo is four or five taps.
+import { loadHabits, rememberSent, rememberedConsent } from "../photos/habits.js";
 import { PhotoRefused, captureFrame, preparePhoto } from "../photos/prepare.js";
 import { CONSENTS, ImageUrls, MAX_PHOTOS, keywords, sendPhotos } from "../photos/photos.js";
-import { h, explain, fullTime } from "../ui.js";
+import { h, explain, dayTime, fullTime } from "../ui.js";
+import { keywordPicker } from "./keywordpicker.js";
 
 /** @import { SignedIn } from "../app.js" */
-/** @import { Keyword } from "../photos/photos.js" */
 /** @import { PreparedPhoto } from "../photos/prepare.js" */
 /** @import { Refusal } from "../types/api.js" */
-
-/** @type {Record<string, string>} */
-const CATEGORIES = { site: "Site", context: "Context" };
-// Where on the body first, then why the photo was taken; unknown categories last.
-const ORDER = (/** @type {string} */ category) => /** @type {Record<string, number>} */ ({ site: 0, context: 1 })[category] ?? 2;
 
 /** @param {number} bytes */
 function megabytes(bytes) {
@@ -23,13 +22,20 @@ function megabytes(bytes) {
 }
 
 /**
- * Open the sheet for a thread; resolves when it closes.
+ * Open the sheet for a thread; resolves when it closes, true if photos were sent.
  * @param {import("../app.js").App} app
  * @param {number} threadId
- * @returns {Promise<void>}
+ * @param {{camera?: boolean}} [options] camera: start the camera at once
+ * @returns {Promise<boolean>}
  */
-export function openPhotoSheet(app, threadId) {
+export function openPhotoSheet(app, threadId, { camera = false } = {}) {
   const urls = new ImageUrls();
+  const userId = app.session.user.id;
+  const habits = loadHabits(userId);
+  const patientId = app.session.threads.get(threadId)?.patient ?? null;
+  /** @type {string | null} */
+  let ward = null;
+  let sent = false;
   /** @type {(PreparedPhoto & {url?: string})[]} */
   const chosen = []; // prepared photos, with their thumbnail's blob: URL
   /** @type {MediaStream | null} */
@@ -48,9 +54,11 @@ export function openPhotoSheet(app, threadId) {
   const canCamera = Boolean(navigator.mediaDevices?.getUserMedia);
   const cameraButton = canCamera ? h("button", { type: "button", id: "take-photo" }, "Take a photo") : null;
   const keywordArea = h("div", { class: "stack" }, h("p", { class: "loading" }, "Loading keywords…"));
-  const consent = h("fieldset", { class: "choices" }, h("legend", {}, "Consent"),
-    CONSENTS.map(([value, label], i) => h("label", { class: "chip" },
-      h("input", { type: "radio", name: "consent", value, checked: i === 0 }), label)));
+  // Asked, never assumed: no scope is checked until the patient's is known.
+  const consentNote = h("p", { class: "muted", id: "consent-note" }, "Ask the patient once; it is kept for their stay on this device.");
+  const consent = h("fieldset", { class: "choices", id: "consent", "aria-describedby": "consent-note" }, h("legend", {}, "Consent"),
+    CONSENTS.map(([value, label]) => h("label", { class: "chip" },
+      h("input", { type: "radio", name: "consent", value }), label)), consentNote);
   const caption = h("textarea", { id: "photo-caption", rows: 2, maxlength: 2000, placeholder: "What should colleagues look at?" });
   const progress = h("progress", { id: "upload-progress", max: 100, value: 0, "aria-labelledby": "upload-status" });
   const progressText = h("p", { id: "upload-status", class: "muted", "aria-live": "polite" });
@@ -61,8 +69,9 @@ export function openPhotoSheet(app, threadId) {
   const form = h("form", { class: "stack", "aria-label": "Add photos" },
     // The hidden input just before its label: the CSS rings the label when the input has focus.
     h("div", { class: "row" }, cameraButton, fileInput, fileLabel), cameraArea, previews,
-    h("fieldset", { class: "choices" }, h("legend", {}, "Keywords"), keywordArea),
+    // Consent before the keywords: it must be answered, and the usual keyword is at the top of its list.
     consent,
+    h("fieldset", { class: "choices" }, h("legend", {}, "Keywords"), keywordArea),
     h("div", {}, h("label", { for: "photo-caption" }, "Caption (optional, encrypted)"), caption),
     h("div", { class: "sheet-footer" }, progressArea, error, h("div", { class: "row" }, cancel, send)));
   const dialog = h("dialog", { class: "sheet", "aria-labelledby": "sheet-title" },
@@ -101,16 +110,11 @@ export function openPhotoSheet(app, threadId) {
     fileInput.value = "";
   });
 
-  const stopCamera = () => {
-    stream?.getTracks().forEach((t) => t.stop());
-    stream = null;
-    video.srcObject = null;
-    cameraArea.hidden = true;
-  };
-  cameraButton?.addEventListener("click", async () => {
+  const startCamera = async () => {
     error.textContent = "";
     try {
       stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment", width: { ideal: 3840 }, height: { ideal: 2160 } }, audio: false });
+      if (!dialog.open) return stopCamera(); // closed while the camera was starting
       video.srcObject = stream;
       cameraArea.hidden = false;
       await video.play();
@@ -119,24 +123,34 @@ export function openPhotoSheet(app, threadId) {
       stopCamera();
       error.textContent = "The camera is not available here. Choose a photo file instead.";
     }
-  });
-  captureButton.addEventListener("click", () => add(() => captureFrame(video)));
+  };
+  const stopCamera = () => {
+    stream?.getTracks().forEach((t) => t.stop());
+    stream = null;
+    video.srcObject = null;
+    cameraArea.hidden = true;
+  };
+  cameraButton?.addEventListener("click", startCamera);
+  // After a capture the photo, the consent and the usual keywords come into view (the
+  // camera keeps running above them for another).
+  captureButton.addEventListener("click", () => add(() => captureFrame(video)).then(() => previews.scrollIntoView({ block: "start" })));
 
-  keywords().then((list) => {
-    const groups = new Map();
-    for (const k of list) {
-      if (!groups.has(k.category)) groups.set(k.category, []);
-      groups.get(k.category).push(k);
-    }
-    keywordArea.replaceChildren(...[...groups].sort((a, b) => ORDER(a[0]) - ORDER(b[0])).map(([category, terms]) => h("fieldset", { class: "choices" },
-      h("legend", {}, CATEGORIES[category] || category),
-      h("div", { class: "chips" }, terms.map((/** @type {Keyword} */ k) => h("label", { class: "chip" },
-        h("input", { type: "checkbox", name: "keyword", value: k.code }), k.label))))));
-  }).catch((e) => keywordArea.replaceChildren(h("p", { class: "error" }, `Keywords could not be loaded: ${explain(e)}`)));
+  keywords().then((list) => keywordArea.replaceChildren(...keywordPicker(list, habits, userId))).catch((e) => keywordArea.replaceChildren(h("p", { class: "error" }, `Keywords could not be loaded: ${explain(e)}`)));
 
-  /** @type {(value: void) => void} */
+  if (patientId !== null) {
+    app.session.patient(patientId).then((patient) => {
+      ward = patient.ward;
+      const given = rememberedConsent(habits, patientId, ward);
+      const radio = given && /** @type {HTMLInputElement | null} */ (consent.querySelector(`input[value="${given.scope}"]`));
+      if (!given || !radio || consent.querySelector("input:checked")) return;
+      radio.checked = true;
+      consentNote.textContent = `Given ${dayTime(new Date(given.at).toISOString())}, kept for this stay: change it if the patient has.`;
+    }).catch(() => {}); // unknown patient: consent is simply asked
+  }
+
+  /** @type {(value: boolean) => void} */
   let done;
-  /** @type {Promise<void>} */
+  /** @type {Promise<boolean>} */
   const finished = new Promise((resolve) => (done = resolve));
   const close = () => {
     cancelled = busy;
@@ -147,14 +161,20 @@ export function openPhotoSheet(app, threadId) {
     stopCamera();
     urls.revoke();
     dialog.remove();
-    done();
+    done(sent);
   });
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     if (busy || !chosen.length) return;
     const codes = [.../** @type {NodeListOf<HTMLInputElement>} */ (form.querySelectorAll("input[name=keyword]:checked"))].map((i) => i.value);
-    const scope = /** @type {HTMLInputElement} */ (form.querySelector("input[name=consent]:checked")).value;
+    const checked = /** @type {HTMLInputElement | null} */ (form.querySelector("input[name=consent]:checked"));
+    if (!checked) {
+      error.textContent = "Choose the consent the patient gave.";
+      /** @type {HTMLInputElement} */ (consent.querySelector("input")).focus();
+      return;
+    }
+    const scope = checked.value;
     busy = true;
     drawPreviews();
     error.textContent = "";
@@ -176,6 +196,8 @@ export function openPhotoSheet(app, threadId) {
         },
       });
       busy = false;
+      sent = true;
+      rememberSent(userId, { keywords: codes, patientId, ward, consent: scope });
       close();
     } catch (e) {
       busy = false;
@@ -188,5 +210,6 @@ export function openPhotoSheet(app, threadId) {
   document.body.append(dialog);
   dialog.showModal();
   (cameraButton || fileLabel).focus();
+  if (camera && canCamera) startCamera();
   return finished;
 }
