@@ -126,6 +126,7 @@ def test_a_head_marks_comments_and_prints_and_a_colleague_sees_it(ward):
     )
     expect(sheet.locator(".preview")).to_have_count(1)
     sheet.get_by_label("Hand", exact=True).check()
+    sheet.get_by_label("Care only").check()  # the consent is asked, never preset
     sheet.get_by_role("button", name="Send photo").click()
     expect(sheet).to_have_count(0, timeout=30_000)
 
