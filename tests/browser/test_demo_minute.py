@@ -110,12 +110,12 @@ def test_two_demo_clinicians_exchange_a_message_and_a_photo_at_once(browser, clu
         steps.enter(composer)
         expect(alice.locator("li.msg .text", has_text=MESSAGE)).to_be_visible()
 
-        steps.tap(bob.get_by_role("button", name="Add photos"))
+        steps.tap(bob.get_by_role("button", name="Take photo"))  # the camera opens at once
         sheet = bob.get_by_role("dialog", name="Add photos")
-        steps.tap(sheet.get_by_role("button", name="Take a photo"))
         bob.wait_for_function("() => document.querySelector('video.camera')?.videoWidth > 0")
         steps.tap(sheet.get_by_role("button", name="Capture"))
         expect(sheet.locator(".preview")).to_have_count(1)
+        steps.tap(sheet.get_by_label("Care only"))  # the consent is asked, never preset
         steps.tap(sheet.get_by_role("button", name="Send photo"))
         expect(sheet).to_have_count(0, timeout=30_000)
         expect(alice.locator("li.msg .photo.ready")).to_have_count(1, timeout=30_000)

@@ -83,6 +83,7 @@ def test_the_report_is_made_on_the_device_and_its_making_audited(ward):
     )
     expect(sheet.locator(".preview")).to_have_count(1)
     sheet.get_by_label("Hand", exact=True).check()
+    sheet.get_by_label("Care only").check()  # asked, never preset
     sheet.get_by_label("Caption (optional, encrypted)").fill(CAPTION)
     sheet.get_by_role("button", name="Send photo").click()
     expect(sheet).to_have_count(0, timeout=30_000)
