@@ -13,6 +13,7 @@ import { E2E } from "./e2e/index.js";
 /** @import { Hello, History, LoginBody, Message, PhotoBody, Posted, Receipt, Redacted, Refusal, UserRef } from "./types/api.js" */
 import { wipeKeys } from "./keystore.js";
 import { forget as forgetCopy } from "./devicecopy.js";
+import { forgetHabits } from "./photos/habits.js";
 import { loadPins, mismatches, serverInstitutionKeys, unconfirmed } from "./pins.js";
 import { RoundsSocket } from "./socket.js";
 import { State } from "./state.js";
@@ -502,7 +503,7 @@ export class App {
       ended = /** @type {Refusal} */ (error).status === 401; // signed out already; a network error leaves the session open
     }
     await this.wipe();
-    if (forget && trust) await Promise.all([forgetCopy(trust.user), trust.forget()]);
+    if (forget && trust) await Promise.all([forgetCopy(trust.user), trust.forget(), forgetHabits(trust.user)]);
     const keys = kept ? "Your keys stay on this computer, locked with your PIN." : forget ? "Nothing of yours is left on this computer." : "The keys were removed from this browser.";
     toast(ended ? `Signed out. ${keys}` : `${keys} The server could not be reached to end the session: sign out again when the network is back.`);
   }

@@ -222,6 +222,13 @@ def test_not_my_computer_leaves_nothing_of_her(ward):
     page.get_by_label("PIN", exact=True).fill(PIN)
     page.get_by_role("button", name="Unlock").click()
     expect(page.get_by_role("heading", name="My departments")).to_be_visible(timeout=60_000)
+    # What a photo leaves on the device (photos/habits.js): her usual keywords and the
+    # consent kept for a patient's stay.
+    page.evaluate(
+        "(user) => localStorage.setItem(`rounds.photo-habits.${user}`,"
+        " JSON.stringify({recent: ['hand'], favourites: [], consents: {}}))",
+        user,
+    )
 
     sign_out(page, "Not my computer")
     page.wait_for_timeout(500)

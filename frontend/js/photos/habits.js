@@ -94,3 +94,9 @@ export function toggleFavourite(userId, code) {
   save(userId, habits);
   return starred;
 }
+
+/** "Not my computer": the user's recent and starred keywords and the consents kept for
+ * patients leave this browser with the rest. @param {number} userId */
+export function forgetHabits(userId) {
+  localStorage.removeItem(storageKey(userId));
+}
