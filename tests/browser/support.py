@@ -5,6 +5,7 @@ clinicians each in their own context. The fixtures are in tests/browser/conftest
 import asyncio
 import concurrent.futures
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -142,6 +143,41 @@ def sign_admission(carol: Clinician, department: int, username: str) -> None:
     page.locator(f"[data-sign={username}]").click()
     page.locator("#confirm-sign").click()
     expect(page.locator(f"[data-member={username}]")).to_contain_text("Admission signed")
+
+
+def plastic_surgery_ward(
+    browser: Browser,
+    cluster: LiveCluster,
+    members: tuple[str, ...],
+    *,
+    sign: bool = True,
+    on_open: Callable[[Clinician], None] | None = None,
+) -> Ward:
+    """The usual ward of a browser test: head_carol appointed head of Plastic surgery
+    with the demo admin key, `members` with their keys created, their admissions signed
+    by her unless `sign` is False. `on_open` sees each member's page before sign-in."""
+    ward = Ward(cluster)
+    carol = ward.open(browser, "head_carol")
+    create_keys(carol, screenshot=None)
+    admin_key = cluster.root / "var" / "demo-keys" / "admin.key"
+    cluster.manage("appoint_head", "plastic-surgery", "head_carol", "--key-file", str(admin_key))
+    for username in members:
+        person = ward.open(browser, username)
+        if on_open is not None:
+            on_open(person)
+        create_keys(person, screenshot=None)
+    ward.department_id = int(
+        carol.page.locator("a[href^='#/d/']").first.get_attribute("href").split("/")[-1]
+    )
+    if sign:
+        for username in members:
+            sign_admission(carol, ward.department_id, username)
+    return ward
+
+
+def close_ward(ward: Ward) -> None:
+    for person in ward.people.values():
+        person.context.close()
 
 
 def choose_passphrase(page: Page, passphrase: str, again: str | None = None) -> None:

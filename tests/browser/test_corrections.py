@@ -11,7 +11,11 @@ flagged "could not be verified".
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.support import Ward, create_keys, shot, sign_admission
+from tests.browser.support import (
+    close_ward,
+    plastic_surgery_ward,
+    shot,
+)
 from tests.live.servers import LiveCluster
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(300)]
@@ -27,21 +31,9 @@ def message(page: Page, text: str):
 
 @pytest.fixture(scope="module")
 def ward(browser, cluster: LiveCluster):
-    ward = Ward(cluster)
-    carol = ward.open(browser, "head_carol")
-    create_keys(carol, screenshot=None)
-    admin_key = cluster.root / "var" / "demo-keys" / "admin.key"
-    cluster.manage("appoint_head", "plastic-surgery", "head_carol", "--key-file", str(admin_key))
-    for username in ("surgeon_bob", "nurse_alice"):
-        create_keys(ward.open(browser, username), screenshot=None)
-    ward.department_id = int(
-        carol.page.locator("a[href^='#/d/']").first.get_attribute("href").split("/")[-1]
-    )
-    for username in ("surgeon_bob", "nurse_alice"):
-        sign_admission(carol, ward.department_id, username)
+    ward = plastic_surgery_ward(browser, cluster, ("surgeon_bob", "nurse_alice"))
     yield ward
-    for person in ward.people.values():
-        person.context.close()
+    close_ward(ward)
 
 
 def post(page: Page, text: str) -> None:

@@ -17,7 +17,7 @@ import json
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.support import Ward, create_keys, shot
+from tests.browser.support import close_ward, plastic_surgery_ward, shot
 from tests.live.servers import LiveCluster
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(300)]
@@ -30,19 +30,9 @@ REMOVE_REASON = "Back to Vascular surgery full time"
 
 @pytest.fixture(scope="module")
 def ward(browser, cluster: LiveCluster):
-    ward = Ward(cluster)
-    carol = ward.open(browser, "head_carol")
-    create_keys(carol, screenshot=None)
-    admin_key = cluster.root / "var" / "demo-keys" / "admin.key"
-    cluster.manage("appoint_head", "plastic-surgery", "head_carol", "--key-file", str(admin_key))
-    for username in ("nurse_ines", "nurse_karim"):
-        create_keys(ward.open(browser, username), screenshot=None)
-    ward.department_id = int(
-        carol.page.locator("a[href^='#/d/']").first.get_attribute("href").split("/")[-1]
-    )
+    ward = plastic_surgery_ward(browser, cluster, ("nurse_ines", "nurse_karim"), sign=False)
     yield ward
-    for person in ward.people.values():
-        person.context.close()
+    close_ward(ward)
 
 
 def audit_data(cluster: LiveCluster, action: str) -> list[dict]:

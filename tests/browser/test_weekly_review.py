@@ -17,7 +17,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.support import SCREENSHOTS, Ward, create_keys, shot, sign_admission
+from tests.browser.support import (
+    SCREENSHOTS,
+    close_ward,
+    plastic_surgery_ward,
+    shot,
+)
 from tests.browser.test_photos import phone_photo
 from tests.live.sdk import as_json, query
 from tests.live.servers import LiveCluster
@@ -30,20 +35,9 @@ COMMENT = "Graft healing well, keep dressing two more days"
 
 @pytest.fixture(scope="module")
 def ward(browser, cluster: LiveCluster):
-    ward = Ward(cluster)
-    carol = ward.open(browser, "head_carol")
-    create_keys(carol, screenshot=None)
-    admin_key = cluster.root / "var" / "demo-keys" / "admin.key"
-    cluster.manage("appoint_head", "plastic-surgery", "head_carol", "--key-file", str(admin_key))
-    bob = ward.open(browser, "surgeon_bob")
-    create_keys(bob, screenshot=None)
-    ward.department_id = int(
-        carol.page.locator("a[href^='#/d/']").first.get_attribute("href").split("/")[-1]
-    )
-    sign_admission(carol, ward.department_id, "surgeon_bob")
+    ward = plastic_surgery_ward(browser, cluster, ("surgeon_bob",))
     yield ward
-    for person in ward.people.values():
-        person.context.close()
+    close_ward(ward)
 
 
 def pdf_text(pdf: bytes) -> str:
