@@ -88,19 +88,21 @@ def test_a_correction_moved_onto_another_message_is_flagged(ward):
     alice = ward.people["nurse_alice"].page
     expect(message(alice, OTHER)).to_be_visible()
     flagged = alice.evaluate(
-        """async ([thread]) => {
+        """async ([thread, otherText]) => {
           const app = window.rounds;
           const entries = [...app.session.threadMessages(thread).values()];
-          const [first, other] = entries.sort((a, b) => a.seq - b.seq);
+          const other = entries.find((entry) => entry.text === otherText);
           const department = app.session.threads.get(thread).department;
           const page = await app.live.request({type: "history.fetch", thread, limit: 50});
-          const correction = page.messages.find((m) => m.id === first.id).correction;
+          // The first note's correction, as the server keeps it (the one corrected message).
+          const corrected_ = page.messages.find((m) => m.correction && m.id !== other.id);
+          const correction = corrected_.correction;
           const { corrected } = await import("/app/js/corrections.js");
           await corrected(app, department, other, correction);
           const { text, correctionError, edited } = other;
           return { text, error: correctionError ?? null, edited: edited ?? null };
         }""",
-        [ward.thread_id],
+        [ward.thread_id, OTHER],
     )
     assert flagged == {"text": OTHER, "error": "correction_mismatch", "edited": None}
     row = message(alice, OTHER)
