@@ -93,7 +93,7 @@ def user_data(user: User) -> dict[str, Any]:
         "username": user.username,
         "display_name": user.label,
         "is_compliance_officer": user.is_compliance_officer,
-        "is_admin": user.is_staff or user.is_superuser,
+        "is_admin": user.is_admin,
     }
 
 

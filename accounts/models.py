@@ -25,6 +25,11 @@ class User(AbstractUser):
     name_key = models.CharField(max_length=500, blank=True, default="", editable=False)
 
     @property
+    def is_admin(self) -> bool:
+        """An institution administrator: creates departments, appoints their first head."""
+        return self.is_staff or self.is_superuser
+
+    @property
     def label(self) -> str:
         return self.display_name or self.get_full_name() or self.username
 

@@ -376,7 +376,7 @@ def _role(entry: AuditEvent, person: Person | None, case_id: Any, fp: Footprint)
     user = person.user
     if user.is_compliance_officer:
         return "compliance officer"
-    if user.is_staff or user.is_superuser:
+    if user.is_admin:
         return "administrator"
     return "member" if person.memberships else ""
 

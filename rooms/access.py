@@ -39,7 +39,7 @@ def check_authenticated(user: User | AnonymousUser | None) -> None:
 def check_admin(user: User) -> None:
     """Institution administrators create departments and appoint their first head."""
     check_authenticated(user)
-    if not (user.is_staff or user.is_superuser):
+    if not user.is_admin:
         raise Forbidden("Only an administrator may do this.")
 
 
@@ -97,7 +97,7 @@ def access_statements(user: User, department_id: int) -> None:
     """A department's signed membership statements are read by its members, and by
     administrators, who appoint first heads and check that an appointment verifies."""
     check_authenticated(user)
-    if user.is_staff or user.is_superuser:
+    if user.is_admin:
         if not Department.objects.filter(pk=department_id).exists():
             raise NotFound("Department not found.")
         return
@@ -220,7 +220,7 @@ def check_may_search_people(user: User) -> None:
     nothing is refused (Forbidden), as a clinician without a department is refused
     patient look-ups: the directory lists the institution's staff and where they work."""
     check_authenticated(user)
-    if user.is_staff or user.is_superuser:
+    if user.is_admin:
         return
     if not Membership.objects.active().filter(user_id=user.pk, role=Role.HEAD).exists():
         raise Forbidden("Only a head of department or an administrator may search colleagues.")
