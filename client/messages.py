@@ -57,6 +57,17 @@ async def _retrying(send: Send, envelope: dict[str, Any]) -> dict[str, Any]:
     raise AssertionError("unreachable")
 
 
+def check_plaintext_size(plaintext: bytes) -> None:
+    """A message or a correction is refused on the device when its text would not fit
+    a frame: `frame_too_large`, before anything is sealed or sent."""
+    if len(plaintext) > MAX_PLAINTEXT:
+        raise RoundsClientError(
+            "frame_too_large",
+            f"A message is at most {MAX_PLAINTEXT} bytes of UTF-8.",
+            {"max_plaintext": MAX_PLAINTEXT},
+        )
+
+
 class Opened(NamedTuple):
     """A verified, decrypted message: its plaintext and the header it came with
     (`header.sent_at` is the sender's clock, `header.head` the chain head they verified).
@@ -119,12 +130,7 @@ class Messages:
         if department is None:
             department = await client.thread_department(thread_id)
         client.threads.setdefault(thread_id, department)
-        if len(plaintext) > MAX_PLAINTEXT:
-            raise RoundsClientError(
-                "frame_too_large",
-                f"A message is at most {MAX_PLAINTEXT} bytes of UTF-8.",
-                {"max_plaintext": MAX_PLAINTEXT},
-            )
+        check_plaintext_size(plaintext)
         client_msg_id = client_msg_id or uuid.uuid4().hex
 
         async def send(envelope: dict[str, Any]) -> dict[str, Any]:
@@ -155,12 +161,7 @@ class Messages:
         thread_id = message["thread"]
         if department is None:
             department = await client.thread_department(thread_id)
-        if len(plaintext) > MAX_PLAINTEXT:
-            raise RoundsClientError(
-                "frame_too_large",
-                f"A message is at most {MAX_PLAINTEXT} bytes of UTF-8.",
-                {"max_plaintext": MAX_PLAINTEXT},
-            )
+        check_plaintext_size(plaintext)
         client_msg_id = client_msg_id or uuid.uuid4().hex
 
         async def send(envelope: dict[str, Any]) -> dict[str, Any]:
