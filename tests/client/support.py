@@ -12,7 +12,9 @@ from typing import Any
 from PIL import Image
 
 from tests.live.cli import run_rounds
-from tests.live.sdk import LIMITS, demo_admin_key, department_named, signed_in
+from tests.live.sdk import (
+    plastic_surgery_with_keys,
+)
 from tests.live.servers import LiveCluster
 
 NOTE = "Wrong patient, sorry"
@@ -27,26 +29,8 @@ def jpeg() -> bytes:
 
 
 async def make_ward(cluster: LiveCluster) -> dict[str, Any]:
-    server = cluster.servers[0]
     async with contextlib.AsyncExitStack() as stack:
-        admin = await stack.enter_async_context(signed_in(server, "admin", connect=False))
-        people = {}
-        for username in ("head_carol", "surgeon_bob", "nurse_alice"):
-            person = await stack.enter_async_context(signed_in(server, username))
-            assert await person.setup_keys(**LIMITS)
-            people[username] = person
-        carol, bob, alice = people.values()
-        plastic = await department_named(carol, "Plastic surgery")
-        await admin.appoint_head(
-            plastic,
-            carol.user["id"],
-            demo_admin_key(cluster),
-            fingerprint=carol.keys.identity.fingerprint,
-        )
-        for member in (bob, alice):
-            await carol.attest(
-                plastic, member.user["id"], fingerprint=member.keys.identity.fingerprint
-            )
+        plastic, _carol, bob, alice = await plastic_surgery_with_keys(cluster, stack)
         (patient, *_) = await bob.find_patients(name="le")
         thread = await bob.create_thread(plastic, patient["id"], "Review: hand wound")
         note = await bob.send_text(thread, NOTE)

@@ -10,9 +10,12 @@ from typing import Any
 
 import pytest
 
-from client.sdk import RoundsClient, RoundsClientError
+from client.sdk import RoundsClientError
 from core.crypto import encrypt_message
-from tests.live.sdk import LIMITS, demo_admin_key, department_named, in_thread, signed_in
+from tests.live.sdk import (
+    in_thread,
+    plastic_surgery_with_keys,
+)
 from tests.live.servers import LiveCluster
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(120)]
@@ -25,26 +28,8 @@ OTHER = "Drain removed"
 @contextlib.asynccontextmanager
 async def ward(cluster: LiveCluster) -> AsyncIterator[dict[str, Any]]:
     """Carol heads Plastic surgery, Bob and Alice are admitted; Bob posts two notes."""
-    server = cluster.servers[0]
     async with contextlib.AsyncExitStack() as stack:
-        admin = await stack.enter_async_context(signed_in(server, "admin", connect=False))
-        people: dict[str, RoundsClient] = {}
-        for username in ("head_carol", "surgeon_bob", "nurse_alice"):
-            person = await stack.enter_async_context(signed_in(server, username))
-            assert await person.setup_keys(**LIMITS)
-            people[username] = person
-        carol, bob, alice = people.values()
-        plastic = await department_named(carol, "Plastic surgery")
-        await admin.appoint_head(
-            plastic,
-            carol.user["id"],
-            demo_admin_key(cluster),
-            fingerprint=carol.keys.identity.fingerprint,
-        )
-        for member in (bob, alice):
-            await carol.attest(
-                plastic, member.user["id"], fingerprint=member.keys.identity.fingerprint
-            )
+        plastic, _carol, bob, alice = await plastic_surgery_with_keys(cluster, stack)
         (patient, *_) = await bob.find_patients(name="le")
         thread = await bob.create_thread(plastic, patient["id"], "Flap follow-up")
         await bob.send_text(thread, FIRST)

@@ -120,3 +120,23 @@ async def appoint(
         await admin.appoint_head(
             department, head.user["id"], admin_key, fingerprint=head.keys.identity.fingerprint
         )
+
+
+async def plastic_surgery_with_keys(
+    cluster: LiveCluster, stack: contextlib.AsyncExitStack
+) -> tuple[int, RoundsClient, RoundsClient, RoundsClient]:
+    """Carol, Bob and Alice signed in with keys; Carol appointed head of Plastic surgery
+    with the demo admin key, and Bob's and Alice's admissions signed by her. Returns
+    the department, Carol, Bob and Alice, whose clients stay open as long as `stack`."""
+    server = cluster.servers[0]
+    people = []
+    for username in ("head_carol", "surgeon_bob", "nurse_alice"):
+        person = await stack.enter_async_context(signed_in(server, username))
+        assert await person.setup_keys(**LIMITS)
+        people.append(person)
+    carol, bob, alice = people
+    plastic = await department_named(carol, "Plastic surgery")
+    await appoint(server, plastic, carol, demo_admin_key(cluster))
+    for member in (bob, alice):
+        await attest(carol, plastic, member)
+    return plastic, carol, bob, alice
