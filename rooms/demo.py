@@ -46,7 +46,7 @@ from core.crypto import (
     sign_statement,
     wrap_room_key,
 )
-from core.crypto.backup import CROCKFORD, SECRET_CHARS, SECRET_GROUP
+from core.crypto.backup import CROCKFORD, SECRET_CHARS, format_recovery_secret
 from core.crypto.statements import Kind, Role
 from rooms.chain import check_post_statement
 from rooms.keys import check_publish_key_version
@@ -67,7 +67,7 @@ def demo_recovery_code(username: str, password: str) -> str:
         f"{password}\0{username}".encode(), digest_size=SECRET_CHARS, person=RECOVERY_PERSON
     ).digest()
     chars = "".join(CROCKFORD[byte % 32] for byte in digest)
-    return "-".join(chars[i : i + SECRET_GROUP] for i in range(0, SECRET_CHARS, SECRET_GROUP))
+    return format_recovery_secret(chars)
 
 
 def sign_membership(

@@ -83,6 +83,12 @@ def generate_recovery_secret() -> str:
     chars = "".join(
         CROCKFORD[(number >> (5 * (SECRET_CHARS - 1 - i))) & 31] for i in range(SECRET_CHARS)
     )
+    return format_recovery_secret(chars)
+
+
+def format_recovery_secret(chars: str) -> str:
+    """A secret's SECRET_CHARS Crockford characters as they are shown and written down:
+    groups of SECRET_GROUP joined by hyphens."""
     return "-".join(chars[i : i + SECRET_GROUP] for i in range(0, SECRET_CHARS, SECRET_GROUP))
 
 
