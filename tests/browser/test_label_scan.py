@@ -3,7 +3,8 @@
 Chromium on Linux has no Shape Detection API, so "Scan the label" runs the
 vendored JavaScript decoder (@zxing/library, frontend/js/barcode.js). Its fake
 camera plays a video file made here: a wristband label with the patient's IPP
-as Code 128, drawn from reportlab's Code 128 encoding. Scanning it finds the
+as Code 128 (reportlab's Code 128 encoding), or as a QR code (reportlab's QR
+encoder), which newer wristband printers use. Scanning either finds the
 patient, with nothing typed.
 """
 
@@ -15,6 +16,7 @@ import pytest
 from PIL import Image, ImageDraw
 from playwright.sync_api import Browser, expect
 from reportlab.graphics.barcode.code128 import Code128
+from reportlab.graphics.barcode.qrencoder import QRCode, QRErrorCorrectLevel
 
 from tests.browser.support import CHROMIUM, CHROMIUM_ARGS, Ward, create_keys, shot
 from tests.live.servers import LiveCluster
@@ -48,6 +50,35 @@ def code128_label(text: str) -> Image.Image:
     return label
 
 
+def qr_label(text: str) -> Image.Image:
+    """A white label with `text` as a QR code (version 2, level M), 8 px a module, the
+    four-module quiet zone kept."""
+    code = QRCode(2, QRErrorCorrectLevel.M)
+    code.addData(text)
+    code.make()
+    count, unit = code.getModuleCount(), 8
+    label = Image.new("L", (WIDTH, HEIGHT), 235)
+    draw = ImageDraw.Draw(label)
+    side = count * unit
+    left, top = (WIDTH - side) // 2, (HEIGHT - side) // 2 - 20
+    draw.rectangle(
+        (left - 4 * unit, top - 4 * unit, left + side + 4 * unit, top + side + 6 * unit), fill=255
+    )
+    for row in range(count):
+        for col in range(count):
+            if code.isDark(row, col):
+                x, y = left + col * unit, top + row * unit
+                draw.rectangle((x, y, x + unit - 1, y + unit - 1), fill=0)
+    draw.text((left, top + side + 2 * unit), f"IPP {text}", fill=0)
+    return label
+
+
+LABELS = {"code128": code128_label, "qr": qr_label}
+# Who scans each label: a clinician of the demo's Plastic surgery each, as each creates
+# keys on a browser of their own in the module's one cluster.
+SCANNERS = {"code128": "surgeon_bob", "qr": "nurse_alice"}
+
+
 def y4m(image: Image.Image, path: Path, frames: int = 10) -> None:
     """A YUV4MPEG2 4:2:0 file of the still: what --use-file-for-fake-video-capture plays, looped."""
     grey = image.convert("L")
@@ -59,24 +90,28 @@ def y4m(image: Image.Image, path: Path, frames: int = 10) -> None:
             out.write(b"FRAME\n" + luma + chroma + chroma)
 
 
-@pytest.fixture(scope="module")
-def label_browser(browser: Browser) -> Iterator[Browser]:
+@pytest.fixture(scope="module", params=list(LABELS))
+def label_browser(
+    request: pytest.FixtureRequest, browser: Browser
+) -> Iterator[tuple[Browser, str]]:
     """A second Chromium from the same Playwright, its fake camera filming the label."""
     with tempfile.TemporaryDirectory(prefix="rounds-label-") as folder:
         video = Path(folder) / "label.y4m"
-        y4m(code128_label(IPP), video)
+        y4m(LABELS[request.param](IPP), video)
         launched = browser.browser_type.launch(
             executable_path=CHROMIUM,
             args=[*CHROMIUM_ARGS, f"--use-file-for-fake-video-capture={video}"],
             headless=True,
         )
-        yield launched
+        yield launched, SCANNERS[request.param]
         launched.close()
 
 
-def test_the_label_is_read_by_the_javascript_decoder(label_browser: Browser, cluster: LiveCluster):
+def test_the_label_is_read_by_the_javascript_decoder(
+    label_browser: tuple[Browser, str], cluster: LiveCluster
+):
     ward = Ward(cluster)
-    bob = ward.open(label_browser, "surgeon_bob")
+    bob = ward.open(*label_browser)
     errors: list[str] = []
     bob.page.on("pageerror", lambda error: errors.append(str(error)))
     try:
