@@ -19,19 +19,19 @@ from django.utils import timezone
 from accounts.models import AuthSession, User, hash_token, new_token
 from audit.actions import record
 from chat.events import close_session_sockets
-from core.errors import ErrorCode, RoundsError
+from core.errors import N_, ErrorCode, RoundsError
 
 SESSION_KEY = "rounds_auth_session"
 
 
 class LockedOut(RoundsError):
     code = ErrorCode.LOCKED_OUT
-    default_message = "Too many failed sign-ins: this account is locked from this address."
+    default_message = N_("Too many failed sign-ins: this account is locked from this address.")
 
 
 class InvalidCredentials(RoundsError):
     code = ErrorCode.INVALID_CREDENTIALS
-    default_message = "Wrong username or password."
+    default_message = N_("Wrong username or password.")
 
 
 def client_ip(request: Any) -> str | None:

@@ -14,7 +14,7 @@ from accounts.models import IdentityKey, InstitutionKey, KeyBackup, User
 from audit.actions import record
 from core.crypto import CryptoError, PublicIdentity
 from core.crypto.encoding import b64decode
-from core.errors import ErrorCode, NotFound, RoundsError
+from core.errors import N_, ErrorCode, NotFound, RoundsError
 from rooms import access
 
 MAX_BACKUP_BYTES = 4096
@@ -24,7 +24,11 @@ def parse_public(data: Any) -> PublicIdentity:
     try:
         return PublicIdentity.from_dict(data)
     except CryptoError as error:
-        raise RoundsError(f"Unusable public key: {error}", code=ErrorCode.INVALID_KEY) from None
+        raise RoundsError(
+            N_("Unusable public key: %(error)s"),
+            code=ErrorCode.INVALID_KEY,
+            params={"error": error},
+        ) from None
 
 
 def identity_data(key: IdentityKey) -> dict[str, Any]:
@@ -54,7 +58,7 @@ def check_publish_identity(actor: User, public: Any, *, replace: bool = False) -
         return identity_data(current)
     if current is not None and not replace:
         raise RoundsError(
-            "An identity is already published; recover it from the backup, or replace it.",
+            N_("An identity is already published; recover it from the backup, or replace it."),
             code=ErrorCode.CONFLICT,
             data={"fingerprint": current.fingerprint},
         )
@@ -65,12 +69,12 @@ def check_publish_identity(actor: User, public: Any, *, replace: bool = False) -
         or InstitutionKey.objects.filter(fingerprint=identity.fingerprint).exists()
     ):
         # One fingerprint, one holder: recipients of wraps are told apart by it.
-        raise RoundsError("This key belongs to someone else.", code=ErrorCode.CONFLICT)
+        raise RoundsError(N_("This key belongs to someone else."), code=ErrorCode.CONFLICT)
     try:
         return do_publish_identity(actor, identity, current)
     except IntegrityError:
         raise RoundsError(
-            "Another publication of your identity happened at the same time; fetch it.",
+            N_("Another publication of your identity happened at the same time; fetch it."),
             code=ErrorCode.CONFLICT,
         ) from None
 
@@ -108,7 +112,7 @@ def check_get_identity(actor: User, user_id: int, fingerprint: str | None = None
     else:
         key = IdentityKey.objects.filter(user_id=user_id, fingerprint=fingerprint).first()
     if key is None:
-        raise NotFound("No such published key for this user.")
+        raise NotFound(N_("No such published key for this user."))
     data = identity_data(key)
     data["replaced_at"] = key.replaced_at.isoformat() if key.replaced_at else None
     return data
@@ -120,10 +124,14 @@ def check_store_backup(actor: User, blob: str) -> dict[str, Any]:
     try:
         raw = b64decode(blob, field="blob")
     except CryptoError:
-        raise RoundsError("The backup must be base64.", code=ErrorCode.INVALID_REQUEST) from None
+        raise RoundsError(
+            N_("The backup must be base64."), code=ErrorCode.INVALID_REQUEST
+        ) from None
     if not raw or len(raw) > MAX_BACKUP_BYTES:
         raise RoundsError(
-            f"A backup is 1 to {MAX_BACKUP_BYTES} bytes.", code=ErrorCode.INVALID_REQUEST
+            N_("A backup is 1 to %(max)s bytes."),
+            code=ErrorCode.INVALID_REQUEST,
+            params={"max": MAX_BACKUP_BYTES},
         )
     with transaction.atomic():
         backup, _ = KeyBackup.objects.update_or_create(user=actor, defaults={"blob": blob})
@@ -142,7 +150,7 @@ def check_fetch_backup(actor: User) -> dict[str, Any]:
     access.check_authenticated(actor)
     backup = KeyBackup.objects.filter(user=actor).first()
     if backup is None:
-        raise NotFound("No key backup stored.")
+        raise NotFound(N_("No key backup stored."))
     record("key.backup_fetched", actor=actor, object_type="user", object_id=actor.pk)
     return {"blob": backup.blob, "updated_at": backup.updated_at.isoformat()}
 
@@ -172,7 +180,7 @@ def check_set_institution_key(actor: User, kind: str, public: Any) -> dict[str, 
     """An administrator sets the admin or compliance public key (its private half stays offline)."""
     access.check_admin(actor)
     if kind not in InstitutionKey.Kind.values:
-        raise NotFound("No such institution key.")
+        raise NotFound(N_("No such institution key."))
     identity = parse_public(public)
     with transaction.atomic():
         InstitutionKey.objects.filter(kind=kind, replaced_at__isnull=True).update(

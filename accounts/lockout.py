@@ -3,21 +3,23 @@
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 
+from core.errors import N_, ErrorCode, RoundsError
+from rounds.i18n import error_body
+
 
 def lockout_response(
     request: HttpRequest, original_response: object = None, credentials: object = None
 ) -> JsonResponse:
     seconds = int(settings.AXES_COOLOFF_TIME.total_seconds())
-    response = JsonResponse(
-        {
-            "code": "locked_out",
-            "message": (
-                "Too many failed sign-ins: this account is locked from this address "
-                f"for {seconds // 60} minutes."
-            ),
-            "data": {"retry_after_seconds": seconds},
-        },
-        status=429,
+    refusal = RoundsError(
+        N_(
+            "Too many failed sign-ins: this account is locked from this address "
+            "for %(minutes)s minutes."
+        ),
+        code=ErrorCode.LOCKED_OUT,
+        data={"retry_after_seconds": seconds},
+        params={"minutes": seconds // 60},
     )
+    response = JsonResponse(error_body(refusal), status=429)
     response["Retry-After"] = str(seconds)
     return response

@@ -28,7 +28,7 @@ from chat.posting import check_post_message as check_post_message
 from chat.posting import check_post_messages as check_post_messages
 from chat.posting import envelope_hash as envelope_hash
 from chat.unread import with_unread
-from core.errors import ErrorCode, InvalidRequest, NotFound, RoundsError
+from core.errors import N_, ErrorCode, InvalidRequest, NotFound, RoundsError
 from core.events import EventKind
 from core.reasons import checked_reason
 from patients.models import Patient
@@ -58,9 +58,9 @@ def check_create_thread(
     access.access_membership(actor, department_id)
     title = title.strip()
     if not title or len(title) > 200:
-        raise InvalidRequest("A thread title has 1 to 200 characters.")
+        raise InvalidRequest(N_("A thread title has 1 to 200 characters."))
     if not Patient.objects.filter(pk=patient_id).exists():
-        raise NotFound("Patient not found.")
+        raise NotFound(N_("Patient not found."))
     return do_create_thread(actor, department_id, patient_id, title)
 
 
@@ -206,7 +206,7 @@ def check_resume_cursor(actor: User, cursor: dict[int, int]) -> dict[int, int]:
             continue
         if seq < 0 or seq > heads[department_id]:
             raise RoundsError(
-                "This cursor is ahead of the server; reload history instead.",
+                N_("This cursor is ahead of the server; reload history instead."),
                 code=ErrorCode.CURSOR_INVALID,
                 data={"department": department_id, "latest": heads[department_id]},
             )
@@ -279,7 +279,7 @@ def check_read_receipt(actor: User, thread_id: int, up_to_seq: int) -> dict[str,
     thread = access.access_thread(actor, thread_id)
     if up_to_seq < 1 or up_to_seq > thread.last_seq:
         raise InvalidRequest(
-            "up_to_seq must name a message of this thread.", data={"last_seq": thread.last_seq}
+            N_("up_to_seq must name a message of this thread."), data={"last_seq": thread.last_seq}
         )
     return do_read_receipt(actor, thread, up_to_seq)
 

@@ -34,7 +34,7 @@ from chat.posting import (
     take_department_seq,
 )
 from core.crypto import EnvelopeHeader
-from core.errors import ErrorCode, NotFound, RoundsError
+from core.errors import N_, ErrorCode, NotFound, RoundsError
 from core.events import EventKind
 from rooms import access
 
@@ -54,7 +54,7 @@ def correction_ack(correction: Correction, message: Message) -> dict[str, Any]:
 def _replay_ack(earlier: Correction, message_id: int, body_hash: str) -> dict[str, Any]:
     if earlier.message_id != message_id or earlier.body_hash != body_hash:
         raise RoundsError(
-            "This client_msg_id was already used for another correction.",
+            N_("This client_msg_id was already used for another correction."),
             code=ErrorCode.CLIENT_MSG_ID_CONFLICT,
             data={"message_id": earlier.message_id},
         )
@@ -101,7 +101,7 @@ def check_correct_message(
     )
     if Message.objects.filter(sender_id=actor.pk, client_msg_id=client_msg_id).exists():
         raise RoundsError(
-            "This client_msg_id was already used for a message.",
+            N_("This client_msg_id was already used for a message."),
             code=ErrorCode.CLIENT_MSG_ID_CONFLICT,
         )
     try:
@@ -137,7 +137,7 @@ def do_correct_message(
         message = Message.objects.select_for_update().get(pk=message_id)
         event_seq, key_state = take_department_seq(thread.department_id)
         if access.active_membership(actor, thread.department_id) is None:
-            raise NotFound("Message not found.")
+            raise NotFound(N_("Message not found."))
         now = timezone.now()
         access.check_may_correct(actor, message, thread, now)
         check_room_key(header, thread.department_id, key_state)

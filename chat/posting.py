@@ -33,7 +33,7 @@ from core.crypto import (
     b64encode,
     verify_envelope,
 )
-from core.errors import ErrorCode, NotFound, RoundsError
+from core.errors import N_, ErrorCode, NotFound, RoundsError
 from core.events import EventKind
 from media.attachments import check_attachment_refs, do_attach_uploads
 from rooms import access
@@ -111,7 +111,7 @@ def check_envelope(
     """
     identity = active_identity(actor.pk)
     if identity is None:
-        raise RoundsError("Publish your identity key before posting.", code=ErrorCode.INVALID_KEY)
+        raise RoundsError(N_("Publish your identity key first."), code=ErrorCode.INVALID_KEY)
     return _verified_header(identity, actor.pk, thread_id, client_msg_id, envelope, corrects)
 
 
@@ -128,12 +128,12 @@ def _verified_header(
         header = verify_envelope(envelope, sender_key=sender_key)
     except BadSignature:
         raise RoundsError(
-            "The envelope's signature does not verify with your published key.",
+            N_("The envelope's signature does not verify with your published key."),
             code=ErrorCode.BAD_SIGNATURE,
         ) from None
     except CryptoError as error:
         raise RoundsError(
-            f"The envelope is not a valid v2 envelope: {error}", code=ErrorCode.INVALID_ENVELOPE
+            N_("Invalid envelope: %(why)s"), code=ErrorCode.INVALID_ENVELOPE, params={"why": error}
         ) from None
     if (header.thread, header.sender, header.client_msg_id, header.corrects) != (
         thread_id,
@@ -142,7 +142,7 @@ def _verified_header(
         corrects,
     ):
         raise RoundsError(
-            "The envelope was made for another thread, sender, client_msg_id or corrected message.",
+            N_("The envelope was made for another thread, sender, client_msg_id or correction."),
             code=ErrorCode.ENVELOPE_MISMATCH,
         )
     return header
@@ -181,10 +181,10 @@ def check_room_key(header: EnvelopeHeader, department_id: int, key_state: KeySta
     under its lock (docs/crypto.md §8)."""
     if header.room != department_id:
         raise RoundsError(
-            "The envelope was made for another department.", code=ErrorCode.ENVELOPE_MISMATCH
+            N_("The envelope was made for another department."), code=ErrorCode.ENVELOPE_MISMATCH
         )
     rotate = RoundsError(
-        "A new room key version is needed before the next message.",
+        N_("A new room key version is needed before the next message."),
         code=ErrorCode.KEY_ROTATION_REQUIRED,
         data={
             "current_version": key_state.key_version,
@@ -195,7 +195,7 @@ def check_room_key(header: EnvelopeHeader, department_id: int, key_state: KeySta
         raise rotate
     if header.key_version > key_state.key_version:
         raise RoundsError(
-            "The envelope names a room key version that does not exist.",
+            N_("The envelope names a room key version that does not exist."),
             code=ErrorCode.INVALID_ENVELOPE,
             data={"current_version": key_state.key_version},
         )
@@ -203,13 +203,12 @@ def check_room_key(header: EnvelopeHeader, department_id: int, key_state: KeySta
         raise rotate
     if b64encode(header.key_commitment) != key_state.key_commitment:
         raise RoundsError(
-            "The envelope commits to another key than the department's current version.",
+            N_("The envelope commits to another key than the department's current version."),
             code=ErrorCode.INVALID_ENVELOPE,
         )
     if not key_state.key_chain_seq <= header.chain_seq <= key_state.chain_seq:
         raise RoundsError(
-            "The envelope names a chain head the department's chain does not have at this "
-            "key version.",
+            N_("The envelope names a chain head its department lacks at this key version."),
             code=ErrorCode.INVALID_ENVELOPE,
             data={"chain_seq": key_state.chain_seq},
         )
@@ -218,7 +217,7 @@ def check_room_key(header: EnvelopeHeader, department_id: int, key_state: KeySta
 def _replay_ack(existing: Message, thread_id: int, body_hash: str) -> dict[str, Any]:
     if existing.thread_id != thread_id or existing.body_hash != body_hash:
         raise RoundsError(
-            "This client_msg_id was already used for another message.",
+            N_("This client_msg_id was already used for another message."),
             code=ErrorCode.CLIENT_MSG_ID_CONFLICT,
             data={"message_id": existing.pk},
         )
@@ -268,12 +267,12 @@ def do_post_message(
         if taken is None:
             thread = Thread.objects.filter(pk=thread_id).first()
             if thread is None or not access.is_member(actor, thread.department_id):
-                raise NotFound("Thread not found.")
-            raise RoundsError("This thread is closed.", code=ErrorCode.THREAD_CLOSED)
+                raise NotFound(N_("Thread not found."))
+            raise RoundsError(N_("This thread is closed."), code=ErrorCode.THREAD_CLOSED)
         seq, department_id = taken
         event_seq, key_state = take_department_seq(department_id)
         if not access.is_member(actor, department_id):
-            raise NotFound("Thread not found.")
+            raise NotFound(N_("Thread not found."))
         check_room_key(header, department_id, key_state)
         message = Message.objects.create(
             thread_id=thread_id,
@@ -386,7 +385,7 @@ def _post_alone(post: Post) -> dict[str, Any] | RoundsError:
 def _checked_header(post: Post, identity: Any) -> EnvelopeHeader:
     """`check_envelope` with the sender's identity already fetched."""
     if identity is None:
-        raise RoundsError("Publish your identity key before posting.", code=ErrorCode.INVALID_KEY)
+        raise RoundsError(N_("Publish your identity key first."), code=ErrorCode.INVALID_KEY)
     return _verified_header(
         identity, post.actor.pk, post.thread_id, post.client_msg_id, post.envelope
     )
@@ -535,9 +534,9 @@ def _store_posts(
                 continue
             thread = threads.get(post.thread_id)
             if thread is None or (post.actor.pk, thread["department_id"]) not in members:
-                raise NotFound("Thread not found.")
+                raise NotFound(N_("Thread not found."))
             if thread["closed_at"] is not None:
-                raise RoundsError("This thread is closed.", code=ErrorCode.THREAD_CLOSED)
+                raise RoundsError(N_("This thread is closed."), code=ErrorCode.THREAD_CLOSED)
             department = departments[thread["department_id"]]
             check_room_key(header, department["pk"], department["key_state"])
         except RoundsError as refusal:

@@ -24,7 +24,7 @@ from accounts.models import User
 from audit.actions import record
 from chat.events import allocate_seq, append_event
 from chat.models import Message, Thread
-from core.errors import NotFound
+from core.errors import N_, NotFound
 from core.events import EventKind
 from core.reasons import checked_reason
 from rooms import access
@@ -82,7 +82,7 @@ def do_redact_message(actor: User, message_id: int, reason: str) -> dict[str, An
         event_seq = allocate_seq("rooms_department", "event_seq", thread.department_id)
         membership = access.active_membership(actor, thread.department_id)
         if membership is None:
-            raise NotFound("Message not found.")
+            raise NotFound(N_("Message not found."))
         access.check_may_redact(actor, message.sender_id, membership.role)
         access.check_thread_open_to(membership.role, thread)
         message.redacted_at = timezone.now()

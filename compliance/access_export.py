@@ -14,7 +14,9 @@ from datetime import UTC, datetime
 from typing import IO, Any
 from xml.sax.saxutils import escape
 
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop, ngettext
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.styles import getSampleStyleSheet
@@ -52,6 +54,23 @@ CSV_COLUMNS = (
     "case",
     "certainty",
     "seal",
+)
+# The column names the PDF shows (the CSV keeps CSV_COLUMNS, for the programs that read it).
+# Translators: the columns of a patient's access report.
+PDF_NAMES = (
+    gettext_noop("entry"),
+    gettext_noop("at"),
+    gettext_noop("user_id"),
+    gettext_noop("username"),
+    gettext_noop("name"),
+    gettext_noop("role"),
+    gettext_noop("action"),
+    gettext_noop("what"),
+    gettext_noop("object"),
+    gettext_noop("department"),
+    gettext_noop("case"),
+    gettext_noop("certainty"),
+    gettext_noop("seal"),
 )
 CSV_PIECE = 64 * 1024  # characters of CSV written before they are sent
 PDF_ROWS = 100  # rows per table of the PDF: what reportlab lays out at once
@@ -160,20 +179,23 @@ def _cells(row: dict[str, Any]) -> list[str]:
     ]
 
 
-def _range(head: dict[str, Any]) -> str:
-    start = head["date_from"] or "the first entry"
-    end = head["date_to"] or f"{head['generated_at']} (when generated)"
-    return f"from {start} to {end}"
-
-
 def _title(head: dict[str, Any]) -> list[str]:
-    p = head["patient"]
+    """The report's heading lines, in the active language (the request's)."""
+    p, case = head["patient"], head["case"]
+    start = head["date_from"] or _("the first entry")
+    end = head["date_to"] or _("%(at)s (when generated)") % {"at": head["generated_at"]}
     return [
-        "Access report",
-        f"Patient: {p['family_name'].upper()} {p['given_name']}, born {p['birth_date']}, "
-        f"IPP {p['ipp']} (id {p['id']})",
-        f"Case: {head['case']['reference']} (id {head['case']['id']})",
-        f"Accesses {_range(head)}",
+        _("Access report"),
+        _("Patient: %(family)s %(given)s, born %(birth)s, IPP %(ipp)s (id %(id)s)")
+        % {
+            "family": p["family_name"].upper(),
+            "given": p["given_name"],
+            "birth": p["birth_date"],
+            "ipp": p["ipp"],
+            "id": p["id"],
+        },
+        _("Case: %(reference)s (id %(id)s)") % {"reference": case["reference"], "id": case["id"]},
+        _("Accesses from %(start)s to %(end)s") % {"start": start, "end": end},
     ]
 
 
@@ -181,8 +203,14 @@ def render_csv(head: dict[str, Any], rows: Iterable[dict[str, Any]]) -> Iterator
     """The header as `#` lines, then one line per entry, then a `#` line with the count
     that marks the end; a spreadsheet opens it as is. Yielded in pieces of about
     CSV_PIECE characters, each made of whole lines."""
+    # The pieces are made as the response is sent, past the request's middleware:
+    # the language is the one active now.
+    return _csv_pieces(_title(head), rows, translation.get_language())
+
+
+def _csv_pieces(title: list[str], rows: Iterable[dict[str, Any]], lang: str) -> Iterator[bytes]:
     out = io.StringIO()
-    for line in _title(head):
+    for line in title:
         out.write(f"# {line}\n")
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
@@ -197,7 +225,11 @@ def render_csv(head: dict[str, Any], rows: Iterable[dict[str, Any]]) -> Iterator
             out.truncate()
     # Streamed, a report that fails half-way has already answered 200: the last line
     # is what tells a whole file from a cut one.
-    out.write(f"# End of the report: {count} {'entry' if count == 1 else 'entries'}\n")
+    with translation.override(lang):
+        end = ngettext(
+            "End of the report: %(count)s entry", "End of the report: %(count)s entries", count
+        )
+    out.write(f"# {end % {'count': count}}\n")
     yield out.getvalue().encode()
 
 
@@ -243,14 +275,16 @@ def render_pdf(head: dict[str, Any], rows: Iterable[dict[str, Any]], out: IO[byt
     story += [
         Paragraph(
             escape(
-                "Read from the hash-chained audit trail. 'possible': a photo search that "
-                "recorded no patient, made while the patient's photos were within its reach."
+                _(
+                    "Read from the hash-chained audit trail. 'possible': a photo search that "
+                    "recorded no patient, made while the patient's photos were within its reach."
+                )
             ),
             small,
         ),
         Spacer(1, 4 * mm),
     ]
-    names = [Paragraph(CSV_COLUMNS[i], small) for i in PDF_COLUMNS]
+    names = [Paragraph(_(PDF_NAMES[i]), small) for i in PDF_COLUMNS]
     document = _ReportTemplate(
         out,
         _tables(rows, names, small, styles["BodyText"]),
@@ -259,13 +293,13 @@ def render_pdf(head: dict[str, Any], rows: Iterable[dict[str, Any]], out: IO[byt
         rightMargin=12 * mm,
         topMargin=12 * mm,
         bottomMargin=14 * mm,
-        title=f"Access report, case {head['case']['reference']}",
+        title=_("Access report, case %(reference)s") % {"reference": head["case"]["reference"]},
     )
     story.append(document.more)
     # Only the first table begins with the column names, and a split table repeats its
     # own first row alone: every later page's template draws them above its frame.
-    heads = _grid([[Paragraph(CSV_COLUMNS[i], small) for i in PDF_COLUMNS]], HEADS)
-    _, heads_height = heads.wrap(document.width, document.height)
+    heads = _grid([names], HEADS)
+    heads_height = heads.wrap(document.width, document.height)[1]
     pad = 6  # a Frame's default padding
     x, y, width, height = (
         document.leftMargin,
@@ -273,12 +307,12 @@ def render_pdf(head: dict[str, Any], rows: Iterable[dict[str, Any]], out: IO[byt
         document.width,
         document.height,
     )
-    footer = f"{title[1]} — {title[2]}"
+    footer = f"{title[1]} — {title[2]} — " + _("page %(number)s")
 
     def on_page(canvas: Any, doc: Any) -> None:
         canvas.saveState()
         canvas.setFont("Helvetica", 7)
-        canvas.drawString(12 * mm, 8 * mm, f"{footer} — page {doc.page}")
+        canvas.drawString(12 * mm, 8 * mm, footer % {"number": doc.page})
         canvas.restoreState()
 
     def on_later_page(canvas: Any, doc: Any) -> None:
@@ -319,7 +353,7 @@ def _tables(
             yield _grid(block, style)
             block, style = [], []
     if block == [names]:
-        yield Paragraph("No access recorded.", body)
+        yield Paragraph(_("No access recorded."), body)
     elif block:
         yield _grid(block, style)
 

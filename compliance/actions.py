@@ -19,7 +19,7 @@ from audit.models import AuditEvent
 from compliance.models import REASON_MAX as REASON_MAX  # the edge's limits too
 from compliance.models import REFERENCE_MAX as REFERENCE_MAX
 from compliance.models import Case
-from core.errors import Conflict, InvalidRequest, NotFound
+from core.errors import N_, Conflict, InvalidRequest, NotFound
 from patients.models import Patient
 from rooms import access
 from rooms.models import Department
@@ -70,7 +70,8 @@ def clean_text(value: str, name: str, limit: int, *, lines: bool = False) -> str
     bad = any(unicodedata.category(ch) in ("Cc", "Cs", "Cf") and ch not in allowed for ch in value)
     if not value or len(value) > limit or bad:
         raise InvalidRequest(
-            f"{name} is 1 to {limit} characters of text, without control characters.",
+            N_("%(name)s is 1 to %(limit)s characters of text, without control characters."),
+            params={"name": name, "limit": limit},
             data={"field": name},
         )
     return value
@@ -107,22 +108,24 @@ def check_open_case(
     reason = clean_text(reason, "reason", REASON_MAX, lines=True)
     if ipp is not None:
         if patient_id is not None:
-            raise InvalidRequest("A case names its patient by id or by IPP, not both.")
+            raise InvalidRequest(N_("A case names its patient by id or by IPP, not both."))
         patient_id = Patient.objects.filter(ipp=ipp.strip()).values_list("pk", flat=True).first()
         if patient_id is None:
-            raise NotFound("Patient not found.")
+            raise NotFound(N_("Patient not found."))
     if all(v is None for v in (patient_id, department_id, user_id, date_from, date_to)):
-        raise InvalidRequest("A case names its scope: a patient, a department, a user or dates.")
+        raise InvalidRequest(
+            N_("A case names its scope: a patient, a department, a user or dates.")
+        )
     if date_from is not None and date_to is not None and date_from > date_to:
-        raise InvalidRequest("date_from is not after date_to.")
+        raise InvalidRequest(N_("date_from is not after date_to."))
     if patient_id is not None and not Patient.objects.filter(pk=patient_id).exists():
-        raise NotFound("Patient not found.")
+        raise NotFound(N_("Patient not found."))
     if department_id is not None and not Department.objects.filter(pk=department_id).exists():
-        raise NotFound("Department not found.")
+        raise NotFound(N_("Department not found."))
     if user_id is not None and not User.objects.filter(pk=user_id).exists():
-        raise NotFound("User not found.")
+        raise NotFound(N_("User not found."))
     if Case.objects.filter(reference=reference).exists():
-        raise Conflict("A case already has this reference.", data={"reference": reference})
+        raise Conflict(N_("A case already has this reference."), data={"reference": reference})
     case = Case(
         reference=reference,
         reason=reason,
@@ -159,7 +162,7 @@ def do_open_case(actor: User, case: Case) -> dict[str, Any]:
     except IntegrityError:
         # Two officers opening the same reference at once: the second meets the first.
         raise Conflict(
-            "A case already has this reference.", data={"reference": case.reference}
+            N_("A case already has this reference."), data={"reference": case.reference}
         ) from None
     return case_data(case)
 

@@ -21,7 +21,7 @@ from audit.checkpoints import CheckpointError, checkpoint_covering
 from audit.sinks import SinkError
 from audit.tree import SealTree
 from compliance.actions import case_slice, slice_entry
-from core.errors import ErrorCode, RoundsError
+from core.errors import N_, ErrorCode, RoundsError
 from rooms import access
 
 logger = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 class CheckpointUnavailable(RoundsError):
     code = ErrorCode.CHECKPOINT_UNAVAILABLE
-    default_message = (
+    default_message = N_(
         "No signed audit checkpoint can be written now (no checkpoint key, or the sink is "
         "unreachable): the audit slice cannot be proved. Try again; the administrators are told."
     )
@@ -56,7 +56,8 @@ def check_case_audit_proof(actor: User, case_id: int) -> dict[str, Any]:
         # The seals changed since the checkpoint was signed: audit_verify names where.
         logger.error("audit proof for case %s: the seals no longer match %s", case.pk, name)
         raise RoundsError(
-            f"The audit chain no longer matches checkpoint {name}: nothing is proved.",
+            N_("The audit chain no longer matches checkpoint %(name)s: nothing is proved."),
+            params={"name": name},
             code=ErrorCode.INTERNAL_ERROR,
         )
     return {

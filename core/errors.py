@@ -7,8 +7,20 @@ database restarting): it is logged without content and answered with
 with 4500 (an HTTP request gets a bare 500).
 """
 
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import Any
+
+
+def N_(message: str) -> str:
+    """Mark an English message for the catalogue, untranslated.
+
+    The core imports no Django, and an error is raised where the reader's
+    language may not be known (a batch of posts from several sockets): the
+    message stays English here and is translated once, at the edge that
+    answers (rounds/i18n.py). `manage.py makemessages` passes `--keyword=N_`.
+    """
+    return message
 
 
 class ErrorCode(StrEnum):
@@ -104,10 +116,14 @@ class RoundsError(Exception):
 
     `close_code` is set when the socket must close after the error frame
     (unauthenticated, abusing limits); otherwise the connection stays up.
+
+    `message` is the English msgid, marked with N_(); its named placeholders
+    (`%(limit)s`) are filled from `params` after translation, so a translator
+    sees one sentence and may move the values. `self.message` is the English.
     """
 
     code: ErrorCode = ErrorCode.INVALID_REQUEST
-    default_message = "The request was refused."
+    default_message = N_("The request was refused.")
 
     def __init__(
         self,
@@ -116,9 +132,12 @@ class RoundsError(Exception):
         code: ErrorCode | None = None,
         data: dict[str, Any] | None = None,
         close_code: int | None = None,
+        params: Mapping[str, object] | None = None,
     ) -> None:
         self.code = code or self.code
-        self.message = message or self.default_message
+        self.msgid = message or self.default_message
+        self.params = dict(params or {})
+        self.message = self.msgid % self.params if self.params else self.msgid
         self.data = data or {}
         self.close_code = close_code
         super().__init__(self.message)
@@ -127,8 +146,14 @@ class RoundsError(Exception):
     def http_status(self) -> int:
         return HTTP_STATUS.get(self.code, 400)
 
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"code": str(self.code), "message": self.message}
+    def as_dict(self, translate: Callable[[str], str] | None = None) -> dict[str, Any]:
+        """The error as a client reads it; `translate` (the edge's gettext) turns the
+        msgid into the reader's language before the values are put in."""
+        message = self.message
+        if translate is not None:
+            message = translate(self.msgid)
+            message = message % self.params if self.params else message
+        out: dict[str, Any] = {"code": str(self.code), "message": message}
         if self.data:
             out["data"] = self.data
         return out
@@ -138,14 +163,14 @@ class NotFound(RoundsError):
     """Missing or forbidden alike, so a client cannot probe what exists."""
 
     code = ErrorCode.NOT_FOUND
-    default_message = "Not found."
+    default_message = N_("Not found.")
 
 
 class Forbidden(RoundsError):
     """The object is visible to the caller but this action is not theirs."""
 
     code = ErrorCode.FORBIDDEN
-    default_message = "This action is not allowed for your role."
+    default_message = N_("This action is not allowed for your role.")
 
 
 class InvalidRequest(RoundsError):

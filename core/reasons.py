@@ -2,7 +2,7 @@
 closed, a member removed): optional, kept in the audit trail only, never shown to
 members."""
 
-from core.errors import InvalidRequest
+from core.errors import N_, InvalidRequest
 from core.protocol import MAX_REDACTION_REASON
 
 
@@ -10,5 +10,7 @@ def checked_reason(reason: str | None) -> str:
     """The reason trimmed ("" for none); InvalidRequest over MAX_REDACTION_REASON characters."""
     reason = (reason or "").strip()
     if len(reason) > MAX_REDACTION_REASON:
-        raise InvalidRequest(f"A reason has at most {MAX_REDACTION_REASON} characters.")
+        raise InvalidRequest(
+            N_("A reason has at most %(max)s characters."), params={"max": MAX_REDACTION_REASON}
+        )
     return reason

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from audit.actions import record
 from chat.models import Message
-from core.errors import ErrorCode, InvalidRequest, RoundsError
+from core.errors import N_, ErrorCode, InvalidRequest, RoundsError
 from core.protocol import MAX_ATTACHMENTS, AttachmentRef
 from media.models import (
     Attachment,
@@ -35,7 +35,7 @@ from rooms import access
 
 def attachment_invalid(upload: str, reason: str, **extra: Any) -> RoundsError:
     return RoundsError(
-        "An attachment cannot be used in this message.",
+        N_("An attachment cannot be used in this message."),
         code=ErrorCode.ATTACHMENT_INVALID,
         data={"upload": upload, "reason": reason, **extra},
     )
@@ -49,7 +49,9 @@ def check_attachment_refs(raw: Sequence[Any]) -> list[dict[str, Any]]:
     post's body hash covers, so a retry is compared field by field.
     """
     if len(raw) > MAX_ATTACHMENTS:
-        raise InvalidRequest(f"At most {MAX_ATTACHMENTS} attachments per message.")
+        raise InvalidRequest(
+            N_("At most %(max)s attachments per message."), params={"max": MAX_ATTACHMENTS}
+        )
     refs = []
     for item in raw:
         try:
@@ -60,7 +62,7 @@ def check_attachment_refs(raw: Sequence[Any]) -> list[dict[str, Any]]:
                 for err in error.errors(include_input=False, include_url=False)
             ]
             raise InvalidRequest(
-                "An attachment does not match its schema.", data={"errors": problems}
+                N_("An attachment does not match its schema."), data={"errors": problems}
             ) from None
         refs.append(ref.model_dump())
     return refs
@@ -190,7 +192,7 @@ def _check_keywords(refs: list[dict[str, Any]]) -> None:
     known = set(Keyword.objects.filter(code__in=codes, active=True).values_list("code", flat=True))
     if unknown := sorted(codes - known):
         raise InvalidRequest(
-            "Keywords must be codes of the nomenclature (GET /api/library/keywords).",
+            N_("Keywords must be codes of the nomenclature (GET /api/library/keywords)."),
             data={"keywords": unknown},
         )
 
@@ -237,18 +239,29 @@ def check_load_keywords(terms: Any) -> dict[str, int]:
         InvalidRequest: not a list of well-formed, distinct terms.
     """
     if not isinstance(terms, list) or not terms:
-        raise InvalidRequest("The nomenclature is a non-empty JSON list of terms.")
+        raise InvalidRequest(N_("The nomenclature is a non-empty JSON list of terms."))
     wanted: dict[str, tuple[str, str]] = {}
     for index, term in enumerate(terms):
         if not isinstance(term, dict) or set(term) != {"code", "label", "category"}:
-            raise InvalidRequest(f"Term {index} must have exactly code, label and category.")
+            raise InvalidRequest(
+                N_("Term %(index)s must have exactly code, label and category."),
+                params={"index": index},
+            )
         code, label, category = term["code"], term["label"], term["category"]
         if not isinstance(code, str) or not KEYWORD_CODE.match(code) or code in wanted:
-            raise InvalidRequest(f"Term {index}: code must be a new slug of 1 to 64 characters.")
+            raise InvalidRequest(
+                N_("Term %(index)s: code must be a new slug of 1 to 64 characters."),
+                params={"index": index},
+            )
         if not isinstance(label, str) or not 1 <= len(label.strip()) <= 200:
-            raise InvalidRequest(f"Term {index}: label has 1 to 200 characters.")
+            raise InvalidRequest(
+                N_("Term %(index)s: label has 1 to 200 characters."), params={"index": index}
+            )
         if category not in KeywordCategory.values:
-            raise InvalidRequest(f"Term {index}: category is one of {KeywordCategory.values}.")
+            raise InvalidRequest(
+                N_("Term %(index)s: category is one of %(categories)s."),
+                params={"index": index, "categories": KeywordCategory.values},
+            )
         wanted[code] = (label.strip(), category)
     return do_load_keywords(wanted)
 

@@ -30,7 +30,7 @@ from chat.events import MESSAGE_COLUMNS, message_row_payload
 from chat.models import Thread
 from compliance.models import Case
 from compliance.release import do_record_release
-from core.errors import ErrorCode, InvalidRequest, NotFound, RoundsError
+from core.errors import N_, ErrorCode, InvalidRequest, NotFound, RoundsError
 from media.models import Attachment, AttachmentKeyword, Consent, Keyword
 from patients.models import Patient
 from rooms import access
@@ -100,9 +100,9 @@ def check_search_photos(actor: User, query: PhotoQuery) -> dict[str, Any]:
         RoundsError(cursor_invalid): a cursor this server did not make.
     """
     if not 1 <= query.limit <= PAGE_MAX:
-        raise InvalidRequest(f"limit is between 1 and {PAGE_MAX}.")
+        raise InvalidRequest(N_("limit is between 1 and %(max)s."), params={"max": PAGE_MAX})
     if query.consent is not None and query.consent not in Consent.values:
-        raise InvalidRequest("consent is care, teaching or publication.")
+        raise InvalidRequest(N_("consent is care, teaching or publication."))
     scope, case = access.library_scope(actor, query.case)
     rows = _in_scope(Attachment.objects.all(), scope, query.department, case)
     rows = _within(rows, query.date_from, query.date_to)
@@ -228,7 +228,7 @@ def check_record_report(
     """Trace that a follow-up report was made on a device; the server never sees it."""
     scope, case = access.library_scope(actor, case_id)
     if not 1 <= photos <= 1000:
-        raise InvalidRequest("A report holds 1 to 1000 photos.")
+        raise InvalidRequest(N_("A report holds 1 to 1000 photos."))
     _check_patient_visible(scope, patient_id, case)
     data: dict[str, Any] = {"photos": photos}
     if case is not None:
@@ -260,14 +260,14 @@ def _in_scope(
         )
         if department_id is not None:
             if not case.covered_threads().filter(department_id=department_id).exists():
-                raise NotFound("Department not found.")
+                raise NotFound(N_("Department not found."))
             rows = rows.filter(department_id=department_id)
         return rows
     scope = scope or []
     rows = rows.filter(message__redacted_at__isnull=True)
     if department_id is not None:
         if department_id not in scope:
-            raise NotFound("Department not found.")
+            raise NotFound(N_("Department not found."))
         return rows.filter(department_id=department_id)
     # One department is an equality, which walks the (department, captured_at) index in order.
     if len(scope) == 1:
@@ -285,7 +285,7 @@ def _check_patient_visible(scope: list[int] | None, patient_id: int, case: Case 
             patient_id=patient_id, department_id__in=scope or []
         ).exists()
     if not visible:
-        raise NotFound("Patient not found.")
+        raise NotFound(N_("Patient not found."))
 
 
 def _within(
@@ -320,9 +320,13 @@ def _parse_when(text: str, name: str) -> datetime:
             # A "+01:00" offset in an unencoded query string arrives as " 01:00".
             when = datetime.fromisoformat(text.replace(" ", "+"))
     except ValueError:
-        raise InvalidRequest(f"{name} is an ISO 8601 date or date and time.") from None
+        raise InvalidRequest(
+            N_("%(name)s is an ISO 8601 date or date and time."), params={"name": name}
+        ) from None
     if when.tzinfo is None or when.utcoffset() is None:
-        raise InvalidRequest(f"{name} needs a UTC offset when it has a time.")
+        raise InvalidRequest(
+            N_("%(name)s needs a UTC offset when it has a time."), params={"name": name}
+        )
     return when
 
 
@@ -340,7 +344,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, int]:
             raise ValueError
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
         raise RoundsError(
-            "This cursor was not made by this server.", code=ErrorCode.CURSOR_INVALID
+            N_("This cursor was not made by this server."), code=ErrorCode.CURSOR_INVALID
         ) from None
     return when, pk
 

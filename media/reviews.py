@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from audit.actions import record
-from core.errors import InvalidRequest
+from core.errors import N_, InvalidRequest
 from media.models import ReviewMark
 from rooms import access
 
@@ -94,7 +94,7 @@ def _check_week(week: str) -> None:
             raise ValueError(week)
         date.fromisocalendar(int(match[1]), int(match[2]), 1)
     except ValueError:
-        raise InvalidRequest("A week is written like 2026-W49.") from None
+        raise InvalidRequest(N_("A week is written like 2026-W49.")) from None
 
 
 def _audit(action: str, actor: User, mark: ReviewMark) -> None:

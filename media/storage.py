@@ -18,7 +18,7 @@ from typing import IO, Any, Protocol, cast
 
 from django.core.files.storage import Storage, storages
 
-from core.errors import ErrorCode, RoundsError
+from core.errors import N_, ErrorCode, RoundsError
 
 ALIAS = "attachments"
 BLOCK = 256 * 1024
@@ -218,7 +218,7 @@ class RangeNotSatisfiable(RoundsError):
     """`data.size` gives the edge its `Content-Range: bytes */size` header."""
 
     code = ErrorCode.RANGE_NOT_SATISFIABLE
-    default_message = "The range starts at or after the end of the blob."
+    default_message = N_("The range starts at or after the end of the blob.")
 
 
 RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")

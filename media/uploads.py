@@ -25,7 +25,7 @@ from django.utils import timezone
 from accounts.models import User
 from audit.actions import record
 from core.crypto.stream import ciphertext_size as stream_ciphertext_size
-from core.errors import ErrorCode, InvalidRequest, NotFound, RoundsError
+from core.errors import N_, ErrorCode, InvalidRequest, NotFound, RoundsError
 from media import storage
 from media.models import Upload, UploadPart, UploadState
 from rooms import access
@@ -33,42 +33,44 @@ from rooms import access
 
 class UploadTooLarge(RoundsError):
     code = ErrorCode.UPLOAD_TOO_LARGE
-    default_message = "Too large."
+    default_message = N_("Too large.")
 
 
 class WrongOffset(RoundsError):
     code = ErrorCode.WRONG_OFFSET
-    default_message = "The chunk does not start where the upload stands; resume at `received`."
+    default_message = N_("The chunk does not start where the upload stands; resume at `received`.")
 
 
 class BeyondDeclaredSize(RoundsError):
     code = ErrorCode.BEYOND_DECLARED_SIZE
-    default_message = "The chunk goes past the size declared for this upload."
+    default_message = N_("The chunk goes past the size declared for this upload.")
 
 
 class ChunkConflict(RoundsError):
     code = ErrorCode.CHUNK_CONFLICT
-    default_message = "A chunk was sent again with bytes that differ from those stored."
+    default_message = N_("A chunk was sent again with bytes that differ from those stored.")
 
 
 class UploadStateError(RoundsError):
     code = ErrorCode.UPLOAD_STATE
-    default_message = "The upload is not in a state that allows this."
+    default_message = N_("The upload is not in a state that allows this.")
 
 
 class UploadIncomplete(RoundsError):
     code = ErrorCode.UPLOAD_INCOMPLETE
-    default_message = "Not every byte of the upload has been received."
+    default_message = N_("Not every byte of the upload has been received.")
 
 
 class HashMismatch(RoundsError):
     code = ErrorCode.HASH_MISMATCH
-    default_message = "The SHA-256 of the bytes received differs; the upload failed, start again."
+    default_message = N_(
+        "The SHA-256 of the bytes received differs; the upload failed, start again."
+    )
 
 
 class UploadsRateLimited(RoundsError):
     code = ErrorCode.RATE_LIMITED
-    default_message = "Too many uploads in the last hour."
+    default_message = N_("Too many uploads in the last hour.")
 
 
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
@@ -89,7 +91,8 @@ def upload_data(upload: Upload) -> dict[str, Any]:
 
 def _state_error(upload: Upload) -> UploadStateError:
     return UploadStateError(
-        f"The upload is {upload.state}.",
+        N_("The upload is %(state)s."),
+        params={"state": upload.state},
         data={"state": upload.state, "sha256": upload.sha256 or None},
     )
 
@@ -98,7 +101,7 @@ def _parse_id(upload_id: Any) -> uuid.UUID:
     try:
         return uuid.UUID(str(upload_id))
     except ValueError as exc:
-        raise NotFound("Upload not found.") from exc
+        raise NotFound(N_("Upload not found.")) from exc
 
 
 def own_upload(actor: User, upload_id: Any) -> Upload:
@@ -106,7 +109,7 @@ def own_upload(actor: User, upload_id: Any) -> Upload:
     access.check_authenticated(actor)
     upload = Upload.objects.filter(pk=_parse_id(upload_id), owner_id=actor.pk).first()
     if upload is None:
-        raise NotFound("Upload not found.")
+        raise NotFound(N_("Upload not found."))
     return upload
 
 
@@ -116,12 +119,12 @@ def own_upload(actor: User, upload_id: Any) -> Upload:
 def check_create_upload(actor: User, department_id: int, size: int) -> dict[str, Any]:
     access.access_membership(actor, department_id)
     if size < 1:
-        raise InvalidRequest("An upload has at least one byte.", data={"size": size})
+        raise InvalidRequest(N_("An upload has at least one byte."), data={"size": size})
     # The setting is the largest photo; what arrives is its ciphertext, a little larger.
     largest = stream_ciphertext_size(settings.ROUNDS_UPLOAD_MAX_BYTES)
     if size > largest:
         raise UploadTooLarge(
-            "The upload is larger than the server accepts.",
+            N_("The upload is larger than the server accepts."),
             data={"max": largest, "max_file": settings.ROUNDS_UPLOAD_MAX_BYTES},
         )
     return do_create_upload(actor, department_id, size)
@@ -173,12 +176,14 @@ def check_put_chunk(
     if upload.state != UploadState.RECEIVING:
         raise _state_error(upload)
     if length is None or length < 1:
-        raise InvalidRequest("A chunk has at least one byte and a Content-Length.")
+        raise InvalidRequest(N_("A chunk has at least one byte and a Content-Length."))
     if offset < 0:
-        raise InvalidRequest("The offset is not negative.", data={"offset": offset})
+        raise InvalidRequest(N_("The offset is not negative."), data={"offset": offset})
     chunk_max = settings.ROUNDS_UPLOAD_CHUNK_MAX_BYTES
     if length > chunk_max:
-        raise UploadTooLarge("The chunk is larger than chunk_max.", data={"chunk_max": chunk_max})
+        raise UploadTooLarge(
+            N_("The chunk is larger than chunk_max."), data={"chunk_max": chunk_max}
+        )
     if offset + length > upload.size:
         raise BeyondDeclaredSize(data={"size": upload.size, "received": upload.received})
     if offset + length <= upload.received:
@@ -209,7 +214,7 @@ def check_resent_chunk(
             storage.body_blocks(body, length), stored_range(upload, offset, length)
         )
     except storage.ShortBody as exc:
-        raise InvalidRequest("The body is shorter than its Content-Length.") from exc
+        raise InvalidRequest(N_("The body is shorter than its Content-Length.")) from exc
     except storage.BlobMissing as exc:
         raise _state_error(Upload.objects.get(pk=upload.pk)) from exc
     if not same:
@@ -230,7 +235,7 @@ def do_append_chunk(
             storage.part_name(upload.pk, offset), storage.body_blocks(body, length)
         )
     except storage.ShortBody as exc:
-        raise InvalidRequest("The body is shorter than its Content-Length.") from exc
+        raise InvalidRequest(N_("The body is shorter than its Content-Length.")) from exc
     try:
         with transaction.atomic():
             locked = Upload.objects.select_for_update().get(pk=upload.pk)
@@ -254,7 +259,7 @@ def check_complete_upload(actor: User, upload_id: Any, sha256: str) -> dict[str,
     upload = own_upload(actor, upload_id)
     sha256 = sha256.strip().lower()
     if not SHA256_HEX.match(sha256):
-        raise InvalidRequest("sha256 is 64 hexadecimal characters.")
+        raise InvalidRequest(N_("sha256 is 64 hexadecimal characters."))
     if upload.state != UploadState.RECEIVING:
         raise _state_error(upload)
     if upload.received < upload.size:

@@ -17,9 +17,10 @@ from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from core.errors import ErrorCode, InvalidRequest, RoundsError
+from core.errors import N_, ErrorCode, InvalidRequest, RoundsError
 from media import storage, uploads
-from rounds.http import AuthedRequest, RoundsAuth
+from rounds.http import AuthedRequest, NotAuthenticated, RoundsAuth
+from rounds.i18n import error_body
 from rounds.streaming import piece_by_piece
 from rounds.text import check_storable
 
@@ -27,7 +28,7 @@ _auth = RoundsAuth()
 
 
 def error_response(error: RoundsError) -> JsonResponse:
-    response = JsonResponse(error.as_dict(), status=error.http_status)
+    response = JsonResponse(error_body(error), status=error.http_status)
     if error.code == ErrorCode.RANGE_NOT_SATISFIABLE:
         response["Content-Range"] = f"bytes */{error.data['size']}"
     return response
@@ -44,8 +45,7 @@ def api_view(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpRespons
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         try:
             if _auth(request) is None:
-                body = {"code": ErrorCode.NOT_AUTHENTICATED.value, "message": "Sign in first."}
-                return JsonResponse(body, status=401)
+                return error_response(NotAuthenticated())
             # The JSON API's parser does this for its routes; these two read the query
             # string themselves, and a compliance case and reason go to the audit trail.
             for key, values in request.GET.lists():
@@ -69,7 +69,7 @@ def _int_or_none(raw: str | None) -> int | None:
 def put_chunk(request: AuthedRequest, upload_id: str) -> HttpResponse:
     offset = _int_or_none(request.GET.get("offset"))
     if offset is None:
-        raise InvalidRequest("offset is a whole number of bytes.")
+        raise InvalidRequest(N_("offset is a whole number of bytes."))
     length = _int_or_none(request.META.get("CONTENT_LENGTH"))
     return JsonResponse(uploads.check_put_chunk(request.user, upload_id, offset, length, request))
 
@@ -80,7 +80,7 @@ def content(request: AuthedRequest, upload_id: str) -> StreamingHttpResponse:
     case = request.GET.get("case")
     case_id = _int_or_none(case)
     if case not in (None, "") and case_id is None:
-        raise InvalidRequest("case is the id of one of your open cases.")
+        raise InvalidRequest(N_("case is the id of one of your open cases."))
     download = uploads.check_download(
         request.user, upload_id, request.headers.get("Range"), case_id
     )

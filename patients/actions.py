@@ -6,7 +6,7 @@ from typing import Any
 from accounts.models import User
 from audit.actions import record
 from chat.models import Thread
-from core.errors import InvalidRequest, NotFound
+from core.errors import N_, InvalidRequest, NotFound
 from patients.models import Admission, Patient, name_key
 from patients.retention import patient_retention
 from rooms import access
@@ -37,9 +37,9 @@ def check_search_admitted(
     access.check_clinician(actor)
     name = (name or "").strip()
     if not (ipp or birth_date or name):
-        raise InvalidRequest("Give an IPP, a birth date or the start of a name.")
+        raise InvalidRequest(N_("Give an IPP, a birth date or the start of a name."))
     if name and len(name) < 2:
-        raise InvalidRequest("Give at least two letters of the name.")
+        raise InvalidRequest(N_("Give at least two letters of the name."))
     admissions = Admission.objects.current().select_related("patient")
     if ipp:
         admissions = admissions.filter(patient__ipp=ipp.strip())
@@ -72,7 +72,7 @@ def check_get_patient(actor: User, patient_id: int) -> dict[str, Any]:
     access.check_clinician(actor)
     patient = Patient.objects.filter(pk=patient_id).first()
     if patient is None:
-        raise NotFound("Patient not found.")
+        raise NotFound(N_("Patient not found."))
     admission = Admission.objects.current().filter(patient=patient).first()
     if (
         admission is None
@@ -80,7 +80,7 @@ def check_get_patient(actor: User, patient_id: int) -> dict[str, Any]:
             patient=patient, department_id__in=access.member_department_ids(actor)
         ).exists()
     ):
-        raise NotFound("Patient not found.")
+        raise NotFound(N_("Patient not found."))
     record("patient.viewed", actor=actor, object_type="patient", object_id=patient.pk)
     # Until when the record, conversations included, is kept: the thread banner says so.
     retention = patient_retention(patient).as_dict()

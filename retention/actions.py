@@ -17,7 +17,7 @@ from accounts.models import User
 from audit.actions import record
 from chat.models import Thread
 from compliance.actions import clean_text
-from core.errors import Conflict, InvalidRequest, NotFound
+from core.errors import N_, Conflict, InvalidRequest, NotFound
 from patients.models import Patient
 from retention.models import REASON_MAX as REASON_MAX  # the edge's limit too
 from retention.models import LegalHold
@@ -73,15 +73,16 @@ def check_place_hold(
     case = access.access_case_for_hold(actor, case_id)
     reason = clean_text(reason, "reason", REASON_MAX, lines=True)
     if sum(v is not None for v in (patient_id, thread_id, user_id)) != 1:
-        raise InvalidRequest("A hold names exactly one patient, thread or user.")
+        raise InvalidRequest(N_("A hold names exactly one patient, thread or user."))
     found = {
-        "Patient": patient_id is None or Patient.objects.filter(pk=patient_id).exists(),
-        "Thread": thread_id is None or Thread.objects.filter(pk=thread_id).exists(),
-        "User": user_id is None or User.objects.filter(pk=user_id).exists(),
+        N_("Patient not found."): patient_id is None
+        or Patient.objects.filter(pk=patient_id).exists(),
+        N_("Thread not found."): thread_id is None or Thread.objects.filter(pk=thread_id).exists(),
+        N_("User not found."): user_id is None or User.objects.filter(pk=user_id).exists(),
     }
-    for name, exists in found.items():
+    for missing, exists in found.items():
         if not exists:
-            raise NotFound(f"{name} not found.")
+            raise NotFound(missing)
     hold = LegalHold(
         case=case,
         reason=reason,
@@ -131,7 +132,7 @@ def do_release_hold(actor: User, hold_id: int, reason: str) -> dict[str, Any]:
             .get(pk=hold_id)
         )
         if not hold.is_active:
-            raise Conflict("This hold is already released.")
+            raise Conflict(N_("This hold is already released."))
         hold.released_by, hold.released_at = actor, timezone.now()
         hold.release_reason = reason
         hold.save(update_fields=["released_by", "released_at", "release_reason"])

@@ -18,7 +18,7 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery
 from accounts.models import User
 from chat.models import Message, Thread
 from compliance.models import Case
-from core.errors import Conflict, ErrorCode, Forbidden, InvalidRequest, NotFound, RoundsError
+from core.errors import N_, Conflict, ErrorCode, Forbidden, InvalidRequest, NotFound, RoundsError
 from media.models import Attachment, Upload, UploadState
 from rooms.models import Department, Membership, Role
 
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 class NotAuthenticated(RoundsError):
     code = ErrorCode.NOT_AUTHENTICATED
-    default_message = "Sign in first."
+    default_message = N_("Sign in first.")
 
 
 def check_authenticated(user: User | AnonymousUser | None) -> None:
@@ -40,7 +40,7 @@ def check_admin(user: User) -> None:
     """Institution administrators create departments and appoint their first head."""
     check_authenticated(user)
     if not user.is_admin:
-        raise Forbidden("Only an administrator may do this.")
+        raise Forbidden(N_("Only an administrator may do this."))
 
 
 def active_membership(user: User, department_id: int) -> Membership | None:
@@ -61,9 +61,9 @@ def access_membership(user: User, department_id: int, *, head: bool = False) -> 
     check_authenticated(user)
     membership = active_membership(user, department_id)
     if membership is None:
-        raise NotFound("Department not found.")
+        raise NotFound(N_("Department not found."))
     if head and membership.role != Role.HEAD:
-        raise Forbidden("Only a head of this department may do this.")
+        raise Forbidden(N_("Only a head of this department may do this."))
     return membership
 
 
@@ -89,7 +89,7 @@ def access_review(
         patient_id is not None
         and not Thread.objects.filter(department_id=department_id, patient_id=patient_id).exists()
     ):
-        raise NotFound("Patient not found.")
+        raise NotFound(N_("Patient not found."))
     return membership
 
 
@@ -99,7 +99,7 @@ def access_statements(user: User, department_id: int) -> None:
     check_authenticated(user)
     if user.is_admin:
         if not Department.objects.filter(pk=department_id).exists():
-            raise NotFound("Department not found.")
+            raise NotFound(N_("Department not found."))
         return
     access_membership(user, department_id)
 
@@ -118,9 +118,9 @@ def access_thread(user: User, thread_id: int, *, head: bool = False) -> Thread:
         .first()
     )
     if thread is None or thread.caller_role is None:
-        raise NotFound("Thread not found.")
+        raise NotFound(N_("Thread not found."))
     if head and thread.caller_role != Role.HEAD:
-        raise Forbidden("Only a head of this department may do this.")
+        raise Forbidden(N_("Only a head of this department may do this."))
     return thread
 
 
@@ -142,7 +142,7 @@ def access_message(user: User, message_id: int, *, redact: bool = False) -> Mess
         .first()
     )
     if message is None or message.caller_role is None:
-        raise NotFound("Message not found.")
+        raise NotFound(N_("Message not found."))
     if redact:
         check_may_redact(user, message.sender_id, message.caller_role)
     return message
@@ -155,14 +155,14 @@ def check_may_redact(user: User, sender_id: int, role: str) -> None:
     again under the department's lock, with the role read there.
     """
     if sender_id != user.pk and role != Role.HEAD:
-        raise Forbidden("Only its sender or a head of this department may redact it.")
+        raise Forbidden(N_("Only its sender or a head of this department may redact it."))
 
 
 def check_thread_open_to(role: str, thread: Thread) -> None:
     """A closed thread is frozen for its members; a head of the department still moderates it."""
     if role != Role.HEAD and thread.is_closed:
         raise RoundsError(
-            "This thread is closed; ask a head of the department to redact.",
+            N_("This thread is closed; ask a head of the department to redact."),
             code=ErrorCode.THREAD_CLOSED,
         )
 
@@ -176,20 +176,21 @@ def check_may_correct(user: User, message: Message, thread: Thread, now: datetim
     department's lock in chat.corrections, which asks again with `now` read there).
     """
     if message.sender_id != user.pk:
-        raise Forbidden("Only its sender may correct a message.")
+        raise Forbidden(N_("Only its sender may correct a message."))
     if message.redacted_at is not None:
         raise RoundsError(
-            "This message was removed; it cannot be corrected.", code=ErrorCode.MESSAGE_REDACTED
+            N_("This message was removed; it cannot be corrected."), code=ErrorCode.MESSAGE_REDACTED
         )
     if thread.is_closed:
         raise RoundsError(
-            "This thread is closed; its messages cannot be corrected.",
+            N_("This thread is closed; its messages cannot be corrected."),
             code=ErrorCode.THREAD_CLOSED,
         )
     window = settings.ROUNDS_CORRECTION_WINDOW_SECONDS
     if now - message.created_at > timedelta(seconds=window):
         raise RoundsError(
-            f"A message can be corrected only within {window // 60} minutes of posting it.",
+            N_("A message can be corrected only within %(minutes)s minutes of posting it."),
+            params={"minutes": window // 60},
             code=ErrorCode.CORRECTION_WINDOW_CLOSED,
             data={"window_seconds": window, "posted_at": message.created_at.isoformat()},
         )
@@ -211,7 +212,7 @@ def check_clinician(user: User) -> None:
     """Patient look-ups are for members of at least one department."""
     check_authenticated(user)
     if not Membership.objects.active().filter(user_id=user.pk).exists():
-        raise Forbidden("Only members of a department may look up patients.")
+        raise Forbidden(N_("Only members of a department may look up patients."))
 
 
 def check_may_search_people(user: User) -> None:
@@ -223,7 +224,7 @@ def check_may_search_people(user: User) -> None:
     if user.is_admin:
         return
     if not Membership.objects.active().filter(user_id=user.pk, role=Role.HEAD).exists():
-        raise Forbidden("Only a head of department or an administrator may search colleagues.")
+        raise Forbidden(N_("Only a head of department or an administrator may search colleagues."))
 
 
 def member_department_ids(user: User) -> list[int]:
@@ -242,7 +243,7 @@ def access_identity_of(user: User, other_user_id: int) -> None:
     mine = Membership.objects.active().filter(user_id=user.pk).values("department_id")
     shared = Membership.objects.active().filter(user_id=other_user_id, department_id__in=mine)
     if not shared.exists():
-        raise NotFound("User not found.")
+        raise NotFound(N_("User not found."))
 
 
 def access_attached_upload(user: User, upload_id: Any, case_id: int | None = None) -> Upload:
@@ -265,19 +266,19 @@ def access_attached_upload(user: User, upload_id: Any, case_id: int | None = Non
         .first()
     )
     if upload is None or attached is None:
-        raise NotFound("Upload not found.")
+        raise NotFound(N_("Upload not found."))
     department_id, redacted_at, message_id = attached
     if case is not None:
         if not case.covers_message(message_id):
-            raise NotFound("Upload not found.")
+            raise NotFound(N_("Upload not found."))
         upload.case = case
         return upload
     if redacted_at is None and is_member(user, department_id):
         upload.case = None
         return upload
     if user.is_compliance_officer:
-        raise InvalidRequest("A compliance access names one of your open cases.")
-    raise NotFound("Upload not found.")
+        raise InvalidRequest(N_("A compliance access names one of your open cases."))
+    raise NotFound(N_("Upload not found."))
 
 
 def library_scope(user: User, case_id: int | None = None) -> tuple[list[int] | None, Case | None]:
@@ -293,7 +294,7 @@ def library_scope(user: User, case_id: int | None = None) -> tuple[list[int] | N
         return None, access_case(user, case_id, release=True)
     mine = member_department_ids(user)
     if user.is_compliance_officer and not mine:
-        raise InvalidRequest("A compliance access names one of your open cases.")
+        raise InvalidRequest(N_("A compliance access names one of your open cases."))
     return mine, None
 
 
@@ -302,19 +303,21 @@ def library_scope(user: User, case_id: int | None = None) -> tuple[list[int] | N
 
 class CaseClosed(RoundsError):
     code = ErrorCode.CASE_CLOSED
-    default_message = "This case is closed: it releases nothing more."
+    default_message = N_("This case is closed: it releases nothing more.")
 
 
 class CaseNotApproved(RoundsError):
     code = ErrorCode.CASE_NOT_APPROVED
-    default_message = "A second compliance officer must approve this case before it releases data."
+    default_message = N_(
+        "A second compliance officer must approve this case before it releases data."
+    )
 
 
 def check_compliance_officer(user: User) -> None:
     """Cases and what they release are for compliance officers only."""
     check_authenticated(user)
     if not user.is_compliance_officer:
-        raise Forbidden("Only a compliance officer may do this.")
+        raise Forbidden(N_("Only a compliance officer may do this."))
 
 
 def four_eyes_required() -> bool:
@@ -332,7 +335,7 @@ def access_case(user: User, case_id: int, *, release: bool = False) -> Case:
     check_compliance_officer(user)
     case = Case.objects.filter(pk=case_id, opened_by_id=user.pk).first()
     if case is None:
-        raise NotFound("Case not found.")
+        raise NotFound(N_("Case not found."))
     if release:
         check_case_releases(case)
     return case
@@ -349,7 +352,7 @@ def access_case_to_approve(user: User, case_id: int) -> Case:
     """A case awaiting a second officer: any officer but its opener approves it."""
     case = visible_cases(user).filter(pk=case_id).first()
     if case is None:
-        raise NotFound("Case not found.")
+        raise NotFound(N_("Case not found."))
     check_case_approvable(user, case)
     return case
 
@@ -357,11 +360,11 @@ def access_case_to_approve(user: User, case_id: int) -> Case:
 def check_case_approvable(user: User, case: Case) -> None:
     """Asked again under the case's row lock by compliance.actions.do_approve_case."""
     if case.opened_by_id == user.pk:
-        raise Forbidden("A second officer approves a case, not the one who opened it.")
+        raise Forbidden(N_("A second officer approves a case, not the one who opened it."))
     if case.is_closed:
         raise CaseClosed()
     if case.approved_at is not None:
-        raise Conflict("This case is already approved.")
+        raise Conflict(N_("This case is already approved."))
 
 
 def access_case_record(user: User, case_id: int) -> Case:
@@ -374,7 +377,7 @@ def access_case_record(user: User, case_id: int) -> Case:
         .first()
     )
     if case is None:
-        raise NotFound("Case not found.")
+        raise NotFound(N_("Case not found."))
     return case
 
 
@@ -402,7 +405,7 @@ def access_case_thread(user: User, case_id: int, thread_id: int) -> tuple[Case, 
     case = access_case(user, case_id, release=True)
     thread = case.covered_threads().filter(pk=thread_id).first()
     if thread is None:
-        raise NotFound("Thread not found.")
+        raise NotFound(N_("Thread not found."))
     return case, thread
 
 
@@ -415,7 +418,7 @@ def check_not_purged(thread_id: int) -> None:
     from retention.models import ThreadPurge
 
     if ThreadPurge.objects.filter(thread_id=thread_id).exists():
-        raise Conflict("This thread was purged at the end of retention; it stays closed.")
+        raise Conflict(N_("This thread was purged at the end of retention; it stays closed."))
 
 
 def access_case_for_hold(user: User, case_id: int) -> Case:
@@ -447,9 +450,9 @@ def access_hold_to_release(user: User, hold_id: int) -> "LegalHold":
         .first()
     )
     if hold is None:
-        raise NotFound("Hold not found.")
+        raise NotFound(N_("Hold not found."))
     if not hold.is_active:
-        raise Conflict("This hold is already released.")
+        raise Conflict(N_("This hold is already released."))
     return hold
 
 
@@ -463,5 +466,5 @@ def access_case_patient(user: User, case_id: int, patient_id: int) -> Case:
     """
     case = access_case(user, case_id, release=True)
     if case.patient_id != patient_id:
-        raise NotFound("Patient not found.")
+        raise NotFound(N_("Patient not found."))
     return case

@@ -15,7 +15,7 @@ from accounts.models import User
 from audit.actions import record
 from chat.events import append_event
 from chat.unread import unread_by_department
-from core.errors import ErrorCode, InvalidRequest, NotFound, RoundsError
+from core.errors import N_, ErrorCode, InvalidRequest, NotFound, RoundsError
 from core.events import EventKind
 from core.reasons import checked_reason
 from rooms import access
@@ -115,7 +115,7 @@ def list_members(actor: User, department_id: int) -> list[dict[str, Any]]:
 def _find_user(user_id: int) -> Any:
     user = User.objects.filter(pk=user_id, is_active=True).first()
     if user is None:
-        raise NotFound("User not found.")
+        raise NotFound(N_("User not found."))
     return user
 
 
@@ -125,7 +125,7 @@ def check_create_department(
     access.check_admin(actor)
     name = name.strip()
     if not name:
-        raise InvalidRequest("A department needs a name.")
+        raise InvalidRequest(N_("A department needs a name."))
     head = _find_user(head_user_id)
     return do_create_department(actor, name, slug or slugify(name), head)
 
@@ -149,7 +149,7 @@ def do_create_department(actor: User, name: str, slug: str, head: User) -> dict[
             _membership_event(membership, EventKind.MEMBER_ADMITTED, actor, "admitted")
     except IntegrityError:
         raise RoundsError(
-            "A department with this name already exists.", code=ErrorCode.CONFLICT
+            N_("A department with this name already exists."), code=ErrorCode.CONFLICT
         ) from None
     department.refresh_from_db()
     return department_data(department, None)
@@ -171,7 +171,7 @@ def check_admit_member(
 ) -> dict[str, Any]:
     access.access_membership(actor, department_id, head=True)
     if role not in Role.values:
-        raise InvalidRequest("Role must be 'head' or 'member'.")
+        raise InvalidRequest(N_("Role must be 'head' or 'member'."))
     user = _find_user(user_id)
     return do_admit_member(actor, department_id, user, role)
 
@@ -195,7 +195,7 @@ def do_admit_member(actor: User, department_id: int, user: User, role: str) -> d
             _membership_event(membership, EventKind.MEMBER_ADMITTED, actor, "admitted")
     except IntegrityError:
         raise RoundsError(
-            "Already a member of this department.", code=ErrorCode.ALREADY_MEMBER
+            N_("Already a member of this department."), code=ErrorCode.ALREADY_MEMBER
         ) from None
     return member_data(membership)
 
@@ -204,7 +204,7 @@ def lock_department(department_id: int) -> None:
     """Serialise membership changes of one department until commit."""
     locked = Department.objects.select_for_update().filter(pk=department_id).values_list("pk")
     if not list(locked):
-        raise NotFound("Department not found.")
+        raise NotFound(N_("Department not found."))
 
 
 def _locked_membership(department_id: int, user_id: int) -> Membership:
@@ -217,7 +217,7 @@ def _locked_membership(department_id: int, user_id: int) -> Membership:
         .first()
     )
     if membership is None:
-        raise NotFound("Member not found.")
+        raise NotFound(N_("Member not found."))
     return membership
 
 
@@ -260,7 +260,8 @@ def do_remove_member(
         membership = _locked_membership(department_id, user_id)
         if membership.role == Role.HEAD and _other_heads(department_id, user_id) == 0:
             raise RoundsError(
-                "The last head cannot leave; promote another head first.", code=ErrorCode.LAST_HEAD
+                N_("The last head cannot leave; promote another head first."),
+                code=ErrorCode.LAST_HEAD,
             )
         membership.removed_at = timezone.now()
         membership.removed_by = actor
@@ -284,7 +285,7 @@ def do_remove_member(
 def check_set_role(actor: User, department_id: int, user_id: int, role: str) -> dict[str, Any]:
     access.access_membership(actor, department_id, head=True)
     if role not in Role.values:
-        raise InvalidRequest("Role must be 'head' or 'member'.")
+        raise InvalidRequest(N_("Role must be 'head' or 'member'."))
     return do_set_role(actor, department_id, user_id, role)
 
 
@@ -296,7 +297,7 @@ def do_set_role(actor: User, department_id: int, user_id: int, role: str) -> dic
             return member_data(membership)
         if role == Role.MEMBER and _other_heads(department_id, user_id) == 0:
             raise RoundsError(
-                "The last head cannot step down; promote another head first.",
+                N_("The last head cannot step down; promote another head first."),
                 code=ErrorCode.LAST_HEAD,
             )
         membership.role = role

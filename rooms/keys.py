@@ -25,7 +25,7 @@ from core.crypto import (
     WrapRecord,
     b64encode,
 )
-from core.errors import ErrorCode, InvalidRequest, RoundsError
+from core.errors import N_, ErrorCode, InvalidRequest, RoundsError
 from core.events import EventKind
 from rooms import access
 from rooms.chain import chain_members, crypto_refusal, public_of
@@ -37,7 +37,7 @@ MAX_WRAPS = 1000
 def _caller_identity(actor: User) -> IdentityKey:
     identity = active_identity(actor.pk)
     if identity is None:
-        raise RoundsError("Publish your identity key first.", code=ErrorCode.INVALID_KEY)
+        raise RoundsError(N_("Publish your identity key first."), code=ErrorCode.INVALID_KEY)
     return identity
 
 
@@ -102,18 +102,18 @@ def _checked_wraps(
 ) -> dict[int, list[WrapRecord]]:
     """Parse every wrap and check its signature by the caller. Returns them by version."""
     if not isinstance(raw_wraps, list) or not 0 < len(raw_wraps) <= MAX_WRAPS:
-        raise InvalidRequest(f"Send 1 to {MAX_WRAPS} wrap records.")
+        raise InvalidRequest(N_("Send 1 to %(max)s wrap records."), params={"max": MAX_WRAPS})
     wrapper_public = public_of(wrapper)
     by_version: dict[int, list[WrapRecord]] = {}
     try:
         for raw in raw_wraps:
             wrap = WrapRecord.from_dict(raw)
             if wrap.department != department_id:
-                raise InvalidRequest("A wrap names another department.")
+                raise InvalidRequest(N_("A wrap names another department."))
             if wrap.wrapper_fp != wrapper.fingerprint:
                 # As core.crypto has it: a record made by another wrapper is a bad signature.
                 raise RoundsError(
-                    "Wraps must be signed by the caller's own identity.",
+                    N_("Wraps must be signed by the caller's own identity."),
                     code=ErrorCode.BAD_SIGNATURE,
                 )
             wrapper_public.verify(CONTEXT_WRAP, wrap.signed_bytes(), wrap.signature)
@@ -132,7 +132,7 @@ def _checked_record(actor: User, signed: Any, creator: IdentityKey) -> SignedKey
             or parsed.record.creator_fingerprint != creator.fingerprint
         ):
             raise RoundsError(
-                "A key version is recorded by its creator, with their published key.",
+                N_("A key version is recorded by its creator, with their published key."),
                 code=ErrorCode.BAD_SIGNATURE,
             )
         public_of(creator).verify(
@@ -152,7 +152,7 @@ def check_publish_key_version(
     creator = _caller_identity(actor)
     if active_institution_key("compliance") is None:
         raise RoundsError(
-            "The institution's compliance key is not set; an administrator must set it first.",
+            N_("The institution's compliance key is not set; an administrator must set it first."),
             code=ErrorCode.WRAPS_INCOMPLETE,
         )
     parsed = _checked_record(actor, signed_record, creator)
@@ -160,9 +160,9 @@ def check_publish_key_version(
     if (parsed.record.department, parsed.record.version) != (department_id, version) or set(
         by_version
     ) != {version}:
-        raise InvalidRequest("The record and every wrap must be of the version published.")
+        raise InvalidRequest(N_("The record and every wrap must be of the version published."))
     if any(wrap.commitment != parsed.record.commitment for wrap in by_version[version]):
-        raise InvalidRequest("Every wrap must carry the version's commitment.")
+        raise InvalidRequest(N_("Every wrap must carry the version's commitment."))
     return do_publish_key_version(actor, department_id, parsed, by_version[version])
 
 
@@ -175,30 +175,32 @@ def do_publish_key_version(
         department = Department.objects.select_for_update().get(pk=department_id)
         if version.version != department.key_version + 1:
             raise RoundsError(
-                "Key versions go up one at a time.",
+                N_("Key versions go up one at a time."),
                 code=ErrorCode.CONFLICT,
                 data={"current_version": department.key_version},
             )
         if (version.chain_seq, version.chain_head) != (department.chain_seq, department.chain_head):
             raise RoundsError(
-                "A key version is made at the head of the department's chain.",
+                N_("A key version is made at the head of the department's chain."),
                 code=ErrorCode.CONFLICT,
                 data={"head": {"seq": department.chain_seq, "hash": department.chain_head}},
             )
         held = chain_members(department_id).get(actor.pk)
         if held is None or held[1] != version.creator_fingerprint:
             raise RoundsError(
-                "Your admission with this key is not in the department's signed membership.",
+                N_("Your admission with this key is not in the department's signed membership."),
                 code=ErrorCode.NOT_ATTESTED,
             )
         allowed = allowed_recipients(department_id)
         required = required_recipients(department_id, allowed)
         given = {wrap.recipient_fp for wrap in wraps}
         if len(given) != len(wraps) or not given <= set(allowed):
-            raise InvalidRequest("Wraps must go to current members and the compliance key, once.")
+            raise InvalidRequest(
+                N_("Wraps must go to current members and the compliance key, once.")
+            )
         if missing := set(required) - given:
             raise RoundsError(
-                "This version leaves out someone who must read it.",
+                N_("This version leaves out someone who must read it."),
                 code=ErrorCode.WRAPS_INCOMPLETE,
                 data={"missing": sorted(str(required[fp] or "compliance") for fp in missing)},
             )
@@ -256,17 +258,17 @@ def check_share_wraps(actor: User, department_id: int, wraps: list[Any]) -> dict
         )
     }
     if set(by_version) - set(versions):
-        raise InvalidRequest("A wrap names a key version that does not exist.")
+        raise InvalidRequest(N_("A wrap names a key version that does not exist."))
     for version, records in by_version.items():
         if any(b64encode(wrap.commitment) != versions[version].commitment for wrap in records):
-            raise InvalidRequest("A wrap carries another commitment than its version's.")
+            raise InvalidRequest(N_("A wrap carries another commitment than its version's."))
     added, recipients = 0, set()
     try:
         with transaction.atomic():
             for version, records in by_version.items():
                 for wrap in records:
                     if wrap.recipient_fp not in allowed:
-                        raise InvalidRequest("Wraps go to current members only.")
+                        raise InvalidRequest(N_("Wraps go to current members only."))
                     KeyWrap.objects.create(
                         key_version=versions[version],
                         recipient_fingerprint=wrap.recipient_fp,
@@ -289,7 +291,9 @@ def check_share_wraps(actor: User, department_id: int, wraps: list[Any]) -> dict
                 },
             )
     except IntegrityError:
-        raise RoundsError("One of these wraps already exists.", code=ErrorCode.CONFLICT) from None
+        raise RoundsError(
+            N_("One of these wraps already exists."), code=ErrorCode.CONFLICT
+        ) from None
     return {"department": department_id, "added": added}
 
 
@@ -323,7 +327,8 @@ def department_keys(actor: User, department_id: int) -> dict[str, Any]:
         if _key_state(department_id) == before:
             return answer
     raise RoundsError(
-        "The department's keys changed while they were read: ask again.", code=ErrorCode.CONFLICT
+        N_("The department's keys changed while they were read: ask again."),
+        code=ErrorCode.CONFLICT,
     )
 
 

@@ -25,7 +25,7 @@ from django.utils import timezone
 from accounts.models import IdentityKey, User, name_words
 from audit.actions import record
 from audit.models import AuditEvent
-from core.errors import ErrorCode, InvalidRequest, RoundsError
+from core.errors import N_, ErrorCode, InvalidRequest, RoundsError
 from rooms import access
 from rooms.models import Membership
 
@@ -36,7 +36,7 @@ AUDIT_ACTION = "people.searched"
 
 class SearchesRateLimited(RoundsError):
     code = ErrorCode.RATE_LIMITED
-    default_message = "Too many searches of the directory in the last hour."
+    default_message = N_("Too many searches of the directory in the last hour.")
 
 
 def check_search_people(actor: User, query: str) -> dict[str, Any]:
@@ -59,9 +59,11 @@ def check_search_people(actor: User, query: str) -> dict[str, Any]:
     access.check_may_search_people(actor)
     words = name_words(query)
     if len(query) > MAX_QUERY:
-        raise InvalidRequest(f"A search has at most {MAX_QUERY} characters.")
+        raise InvalidRequest(
+            N_("A search has at most %(max)s characters."), params={"max": MAX_QUERY}
+        )
     if sum(len(word) for word in words) < 2:
-        raise InvalidRequest("Give at least two letters of the name.")
+        raise InvalidRequest(N_("Give at least two letters of the name."))
     check_searches_left(actor)
     return do_search_people(actor, words)
 

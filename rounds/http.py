@@ -17,7 +17,8 @@ from ninja.utils import check_csrf
 
 from accounts.actions import SESSION_KEY, resolve_session, resolve_token
 from accounts.models import AuthSession, User
-from core.errors import ErrorCode, RoundsError
+from core.errors import N_, ErrorCode, NotFound, RoundsError
+from rounds.i18n import error_body
 from rounds.text import check_storable
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -42,7 +43,14 @@ class AuthedRequest(HttpRequest):
 
 class CsrfFailed(RoundsError):
     code = ErrorCode.FORBIDDEN
-    default_message = "CSRF check failed: send the X-CSRFToken header with the csrftoken cookie."
+    default_message = N_(
+        "CSRF check failed: send the X-CSRFToken header with the csrftoken cookie."
+    )
+
+
+class NotAuthenticated(RoundsError):
+    code = ErrorCode.NOT_AUTHENTICATED
+    default_message = N_("Sign in first.")
 
 
 class RoundsAuth:
@@ -81,10 +89,6 @@ class StorableParser(Parser):
         return parsed
 
 
-def error_body(error: RoundsError) -> dict[str, Any]:
-    return error.as_dict()
-
-
 def build_api() -> NinjaAPI:
     api = NinjaAPI(
         title="Rounds API",
@@ -105,17 +109,14 @@ def build_api() -> NinjaAPI:
             {"field": ".".join(str(p) for p in err.get("loc", [])[1:]), "problem": err.get("msg")}
             for err in exc.errors
         ]
-        body = {
-            "code": ErrorCode.INVALID_REQUEST.value,
-            "message": "The request does not match its schema.",
-            "data": {"errors": problems},
-        }
-        return api.create_response(request, body, status=400)
+        refusal = RoundsError(
+            N_("The request does not match its schema."), data={"errors": problems}
+        )
+        return rounds_error(request, refusal)
 
     @api.exception_handler(AuthenticationError)
     def not_authenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-        body = {"code": ErrorCode.NOT_AUTHENTICATED.value, "message": "Sign in first."}
-        return api.create_response(request, body, status=401)
+        return rounds_error(request, NotAuthenticated())
 
     @api.exception_handler(HttpError)
     def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
@@ -128,8 +129,7 @@ def build_api() -> NinjaAPI:
 
     @api.exception_handler(Http404)
     def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
-        body = {"code": ErrorCode.NOT_FOUND.value, "message": "Not found."}
-        return api.create_response(request, body, status=404)
+        return rounds_error(request, NotFound())
 
     from accounts.api import router as accounts_router
     from accounts.keys_api import router as keys_router

@@ -87,6 +87,8 @@ MIDDLEWARE = [
     "rounds.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's documented place: after the session, before CommonMiddleware.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -296,7 +298,17 @@ STORAGES = {
     "attachments": attachments_storage(os.environ, MEDIA_ROOT),
 }
 
+# --- Languages (docs/i18n.md) ------------------------------------------------------
+# English is the source text; the French catalogue is locale/fr/LC_MESSAGES/django.po
+# (`make messages`). A request's language: the cookie, else Accept-Language, else
+# English; a socket's is chosen the same way once, at its handshake (rounds/i18n.py).
 LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("fr", "Français")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# The browser's language switch writes it, so its script must read it: not HttpOnly.
+LANGUAGE_COOKIE_NAME = "rounds_language"
+LANGUAGE_COOKIE_SAMESITE = "Strict"
+LANGUAGE_COOKIE_HTTPONLY = False
 TIME_ZONE = "Europe/Paris"
 USE_I18N = True
 USE_TZ = True

@@ -13,7 +13,7 @@ import re
 import unicodedata
 from typing import Any
 
-from core.errors import ErrorCode, RoundsError
+from core.errors import N_, ErrorCode, RoundsError
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
@@ -50,7 +50,7 @@ def unstorable_field(value: Any) -> str | None:
 
 class UnstorableText(RoundsError):
     code = ErrorCode.INVALID_UTF8
-    default_message = (
+    default_message = N_(
         "Text must be valid Unicode without NUL characters "
         "(a lone surrogate such as \\ud800 cannot be stored)."
     )

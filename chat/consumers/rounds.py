@@ -25,7 +25,7 @@ from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.utils import timezone
+from django.utils import timezone, translation
 from pydantic import ValidationError
 
 from chat import actions as chat_actions
@@ -36,9 +36,10 @@ from chat.consumers.limits import TokenBucket, connections
 from chat.events import department_group, dumps, send_ephemeral, session_group, user_group
 from chat.lifecycle import this_process
 from core import protocol
-from core.errors import ErrorCode, RoundsError
+from core.errors import N_, ErrorCode, RoundsError
 from rooms import actions as room_actions
 from rounds import logs, metrics
+from rounds.i18n import error_body, scope_language
 from rounds.text import check_storable, storable
 
 logger = logging.getLogger(__name__)
@@ -46,8 +47,10 @@ logger = logging.getLogger(__name__)
 
 def internal_error() -> RoundsError:
     return RoundsError(
-        "The server could not finish this request; try again (a post with the same "
-        "client_msg_id is never stored twice).",
+        N_(
+            "The server could not finish this request; try again (a post with the same "
+            "client_msg_id is never stored twice)."
+        ),
         code=ErrorCode.INTERNAL_ERROR,
         data={"retry": True},
     )
@@ -101,6 +104,8 @@ class RoundsConsumer(AsyncWebsocketConsumer):
         logger.warning("delivering %s failed; the sweep sends it later", kind, exc_info=True)
 
     async def connect(self) -> None:
+        # A frame has no Accept-Language: the handshake chooses for the connection.
+        self.language = scope_language(self.scope)
         self.auth = socket_auth(self.scope)
         self.delivered: dict[int, int] = {}
         self.sent_after: dict[int, int] = {}
@@ -130,7 +135,7 @@ class RoundsConsumer(AsyncWebsocketConsumer):
             await self.send_error(
                 None,
                 RoundsError(
-                    "Too many open connections for this user.", code=ErrorCode.RATE_LIMITED
+                    N_("Too many open connections for this user."), code=ErrorCode.RATE_LIMITED
                 ),
             )
             await self.close(code=protocol.CLOSE_TOO_MANY_CONNECTIONS)
@@ -227,7 +232,11 @@ class RoundsConsumer(AsyncWebsocketConsumer):
 
     async def send_error(self, frame_id: str | None, error: RoundsError) -> None:
         metrics.FRAME_ERRORS.labels(error.code).inc()
-        await self.send_frame({"type": "error", "id": frame_id, **error.as_dict()})
+        # Every error frame passes here, whichever task raised it (a batch of posts
+        # answers each socket from its own task): the message in this socket's language.
+        with translation.override(getattr(self, "language", settings.LANGUAGE_CODE)):
+            body = error_body(error)
+        await self.send_frame({"type": "error", "id": frame_id, **body})
 
     async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
         if getattr(self, "closed_with", None) is None:
@@ -277,7 +286,7 @@ class RoundsConsumer(AsyncWebsocketConsumer):
             self.flood_strikes += 1
             close = self.flood_strikes >= settings.ROUNDS_WS_FLOOD_CLOSE_AFTER
             raise RoundsError(
-                "Too many frames; slow down.",
+                N_("Too many frames; slow down."),
                 code=ErrorCode.RATE_LIMITED,
                 close_code=protocol.CLOSE_FLOOD if close else None,
             )
@@ -288,11 +297,12 @@ class RoundsConsumer(AsyncWebsocketConsumer):
         limit = settings.ROUNDS_WS_MAX_FRAME_BYTES
         raw = bytes_data if text_data is None else text_data
         if raw is None:
-            raise RoundsError("Empty frame.", code=ErrorCode.INVALID_FRAME)
+            raise RoundsError(N_("Empty frame."), code=ErrorCode.INVALID_FRAME)
         size = len(raw) if isinstance(raw, bytes) or len(raw) * 4 <= limit else len(raw.encode())
         if size > limit:
             raise RoundsError(
-                f"Frames are limited to {limit} bytes.",
+                N_("Frames are limited to %(limit)s bytes."),
+                params={"limit": limit},
                 code=ErrorCode.FRAME_TOO_LARGE,
                 data={"max_frame_bytes": limit},
             )
@@ -301,22 +311,24 @@ class RoundsConsumer(AsyncWebsocketConsumer):
                 raw = raw.decode("utf-8")
             except UnicodeDecodeError:
                 raise RoundsError(
-                    "Frames must be UTF-8 JSON.", code=ErrorCode.INVALID_UTF8
+                    N_("Frames must be UTF-8 JSON."), code=ErrorCode.INVALID_UTF8
                 ) from None
         try:
             return json.loads(raw)
         except (ValueError, RecursionError):
-            raise RoundsError("Frames must be JSON objects.", code=ErrorCode.INVALID_JSON) from None
+            raise RoundsError(
+                N_("Frames must be JSON objects."), code=ErrorCode.INVALID_JSON
+            ) from None
 
     def parse(self, data: Any) -> protocol.InboundFrame:
         if not isinstance(data, dict):
-            raise RoundsError("Frames must be JSON objects.", code=ErrorCode.INVALID_FRAME)
+            raise RoundsError(N_("Frames must be JSON objects."), code=ErrorCode.INVALID_FRAME)
         check_storable(data)
         kind = data.get("type")
         # A list or object is unhashable: test the type first, or the lookup raises.
         if not isinstance(kind, str) or kind not in protocol.INBOUND_TYPES:
             raise RoundsError(
-                "Unknown frame type.",
+                N_("Unknown frame type."),
                 code=ErrorCode.UNKNOWN_TYPE,
                 data={"known": sorted(protocol.INBOUND_TYPES)},
             )
@@ -328,7 +340,7 @@ class RoundsConsumer(AsyncWebsocketConsumer):
                 for err in exc.errors(include_input=False, include_url=False)
             ]
             raise RoundsError(
-                "The frame does not match its schema.",
+                N_("The frame does not match its schema."),
                 code=ErrorCode.INVALID_FRAME,
                 data={"errors": problems},
             ) from None

@@ -1,0 +1,294 @@
+"""The server speaks French and English (docs/i18n.md, "The server").
+
+A refusal is raised with its English msgid and translated once, at the edge that
+answers: an HTTP response in the request's language (the `rounds_language` cookie,
+else Accept-Language, else English), an error frame in the language the socket's
+handshake chose. The French catalogue is complete, and the compiled .mo kept in the
+repository says what the .po says.
+"""
+
+import ast
+import gettext
+import re
+from pathlib import Path
+
+import pytest
+from django.test import Client
+from django.utils import translation
+
+from core.errors import N_, ErrorCode, NotFound, RoundsError
+from rounds.i18n import error_body, scope_language
+from tests.support.api import assert_refused, issue_token
+from tests.support.sockets import ORIGIN, recv, token_for
+
+ROOT = Path(__file__).resolve().parent.parent
+PO = ROOT / "locale" / "fr" / "LC_MESSAGES" / "django.po"
+MO = PO.with_suffix(".mo")
+SERVER = ["accounts", "audit", "chat", "compliance", "core", "media"]
+SERVER += ["patients", "retention", "rooms", "rounds"]
+NBSP = "\u00a0"
+
+MISSING_THREAD = "/api/threads/999999/messages"
+
+
+def get(user, path: str, **headers: str):
+    client = Client()
+    cookie = headers.pop("cookie", None)
+    if cookie is not None:
+        client.cookies["rounds_language"] = cookie
+    return client.get(path, HTTP_AUTHORIZATION=f"Bearer {issue_token(user)}", **headers)
+
+
+# --- HTTP -------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_refusal_is_in_french_when_the_browser_asks_for_it(hospital):
+    response = get(hospital.nurse_alice, MISSING_THREAD, HTTP_ACCEPT_LANGUAGE="fr-FR,fr;q=0.9")
+    body = assert_refused(response, 404, "not_found")
+    assert body["message"] == "Conversation introuvable."
+    assert response["Content-Language"] == "fr"
+
+
+@pytest.mark.django_db
+def test_the_language_cookie_overrides_accept_language(hospital):
+    response = get(hospital.nurse_alice, MISSING_THREAD, HTTP_ACCEPT_LANGUAGE="en", cookie="fr")
+    assert assert_refused(response, 404, "not_found")["message"] == "Conversation introuvable."
+    response = get(hospital.nurse_alice, MISSING_THREAD, HTTP_ACCEPT_LANGUAGE="fr", cookie="en")
+    assert assert_refused(response, 404, "not_found")["message"] == "Thread not found."
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("accept", [None, "de-DE,de;q=0.9", "en-GB,en;q=0.8"])
+def test_english_is_the_default(hospital, accept):
+    headers = {} if accept is None else {"HTTP_ACCEPT_LANGUAGE": accept}
+    response = get(hospital.nurse_alice, MISSING_THREAD, **headers)
+    assert assert_refused(response, 404, "not_found")["message"] == "Thread not found."
+
+
+@pytest.mark.django_db
+def test_a_parametrised_refusal_is_formatted_after_translation(hospital):
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {issue_token(hospital.head_carol)}")
+    response = client.post(
+        "/api/people/search",
+        {"q": "x" * 101},
+        content_type="application/json",
+        HTTP_ACCEPT_LANGUAGE="fr",
+    )
+    body = assert_refused(response, 400, "invalid_request")
+    assert body["message"] == "Une recherche compte au plus 100 caractères."
+
+
+@pytest.mark.django_db
+def test_sign_in_first_is_translated_too():
+    response = Client().get("/api/departments", HTTP_ACCEPT_LANGUAGE="fr")
+    body = assert_refused(response, 401, "not_authenticated")
+    assert body["message"] == "Connectez-vous d\u2019abord."
+
+
+# --- The one place that translates ---------------------------------------------------
+
+
+def test_an_error_keeps_its_english_and_is_translated_at_the_edge():
+    error = RoundsError(
+        N_("Frames are limited to %(limit)s bytes."),
+        code=ErrorCode.FRAME_TOO_LARGE,
+        data={"max_frame_bytes": 10},
+        params={"limit": 10},
+    )
+    assert error.message == "Frames are limited to 10 bytes."
+    assert error.as_dict()["message"] == "Frames are limited to 10 bytes."
+    with translation.override("fr"):
+        assert error_body(error) == {
+            "code": "frame_too_large",
+            "message": "Les trames sont limitées à 10 octets.",
+            "data": {"max_frame_bytes": 10},
+        }
+        assert error_body(NotFound())["message"] == "Introuvable."
+    with translation.override("en"):
+        assert error_body(error)["message"] == "Frames are limited to 10 bytes."
+
+
+@pytest.mark.parametrize(
+    ("cookie", "accept", "language"),
+    [
+        (None, None, "en"),
+        (None, b"fr-CA,fr;q=0.9,en;q=0.5", "fr"),
+        (None, b"de,it;q=0.5", "en"),
+        ("fr", None, "fr"),
+        ("en", b"fr", "en"),
+        ("klingon", b"fr", "fr"),
+    ],
+)
+def test_the_handshake_chooses_the_socket_language(cookie, accept, language):
+    headers = [] if accept is None else [(b"accept-language", accept)]
+    cookies = {} if cookie is None else {"rounds_language": cookie}
+    assert scope_language({"headers": headers, "cookies": cookies}) == language
+
+
+# --- The socket -------------------------------------------------------------------
+
+
+async def socket_with(token: str, *headers: tuple[bytes, bytes]):
+    from channels.testing import WebsocketCommunicator
+
+    from rounds.asgi import application
+
+    all_headers = [(b"origin", ORIGIN), (b"authorization", f"Bearer {token}".encode())]
+    communicator = WebsocketCommunicator(application, "/ws/", headers=[*all_headers, *headers])
+    connected, _ = await communicator.connect()
+    assert connected
+    assert (await recv(communicator))["type"] == "hello"
+    return communicator
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_error_frame_speaks_the_language_of_the_handshake(live_hospital):
+    token = await token_for(live_hospital.nurse_alice)
+    french = await socket_with(
+        token, (b"cookie", b"rounds_language=fr"), (b"accept-language", b"en")
+    )
+    english = await socket_with(token, (b"accept-language", b"en-GB"))
+    for socket, message in [
+        (french, "Les trames doivent être des objets JSON."),
+        (english, "Frames must be JSON objects."),
+    ]:
+        await socket.send_to(text_data="[1, 2]")
+        frame = await recv(socket)
+        assert (frame["type"], frame["code"]) == ("error", "invalid_frame")
+        assert frame["message"] == message
+    # A parametrised refusal, formatted after translation.
+    await french.send_to(text_data="x" * (64 * 1024 + 1))
+    frame = await recv(french)
+    assert frame["code"] == "frame_too_large"
+    assert frame["message"] == f"Les trames sont limitées à {64 * 1024} octets."
+    await french.disconnect()
+    await english.disconnect()
+
+
+# --- The catalogue ----------------------------------------------------------------
+
+
+def read_po(text: str) -> list[dict[str, object]]:
+    """The entries of a .po file: msgid (and msgid_plural), msgstr (or msgstr[n]), flags.
+    Multi-line strings are joined; obsolete entries (#~) are left out."""
+    entries: list[dict[str, object]] = []
+    for block in text.strip().split("\n\n"):
+        entry: dict[str, object] = {"flags": set(), "msgstr": {}}
+        key = None
+        for line in block.splitlines():
+            if line.startswith("#~"):
+                key = None
+                continue
+            if line.startswith("#,"):
+                entry["flags"] |= {f.strip() for f in line[2:].split(",")}  # type: ignore[operator]
+            elif line.startswith("#"):
+                continue
+            elif line.startswith('"'):
+                assert key is not None, line
+                add(entry, key, ast.literal_eval(line))
+            else:
+                key, _, rest = line.partition(" ")
+                add(entry, key, ast.literal_eval(rest))
+        if "msgid" in entry:
+            entries.append(entry)
+    return entries
+
+
+def add(entry: dict[str, object], key: str, text: str) -> None:
+    if key.startswith("msgstr"):
+        index = int(key[7:-1]) if key != "msgstr" else 0
+        forms = entry["msgstr"]
+        forms[index] = forms.get(index, "") + text  # type: ignore[attr-defined]
+    else:
+        entry[key] = str(entry.get(key, "")) + text
+
+
+def test_the_po_reader_reads_what_it_must():
+    entries = read_po(
+        '#: a.py:1\n#, fuzzy, python-format\nmsgid ""\n"Two %(n)s "\n"lines"\n'
+        'msgstr "Deux %(n)s lignes"\n\n'
+        'msgid "one"\nmsgid_plural "many"\nmsgstr[0] "un"\nmsgstr[1] ""\n"plusieurs"\n\n'
+        '#~ msgid "gone"\n#~ msgstr "parti"\n'
+    )
+    assert entries == [
+        {"flags": {"fuzzy", "python-format"}, "msgid": "Two %(n)s lines",
+         "msgstr": {0: "Deux %(n)s lignes"}},
+        {"flags": set(), "msgid": "one", "msgid_plural": "many",
+         "msgstr": {0: "un", 1: "plusieurs"}},
+    ]  # fmt: skip
+
+
+ENTRIES = [e for e in read_po(PO.read_text(encoding="utf-8")) if e["msgid"]]
+
+
+def test_every_french_entry_is_translated_and_none_is_fuzzy():
+    assert len(ENTRIES) > 150
+    fuzzy = [e["msgid"] for e in ENTRIES if "fuzzy" in e["flags"]]  # type: ignore[operator]
+    empty = [e["msgid"] for e in ENTRIES if not all(e["msgstr"].values())]  # type: ignore[attr-defined]
+    assert (fuzzy, empty) == ([], [])
+    header = read_po(PO.read_text(encoding="utf-8"))[0]
+    assert "fuzzy" not in header["flags"]  # type: ignore[operator]
+
+
+def placeholders(text: str) -> list[str]:
+    return sorted(re.findall(r"%\(\w+\)s", text))
+
+
+def test_each_translation_keeps_the_placeholders_and_french_spacing():
+    for entry in ENTRIES:
+        for text in entry["msgstr"].values():  # type: ignore[attr-defined]
+            assert placeholders(text) == placeholders(str(entry["msgid"])), entry
+            # A no-break space before : ; ? ! (French typography), never a plain one.
+            assert not re.search(r" [:;?!»]|« ", text), entry
+            assert not re.search(r"[^\s\u00a0(][;?!»]|[^\s\u00a0]:\s", text), entry
+
+
+def test_the_mo_in_the_repository_says_what_the_po_says():
+    """Compiled by `make messages` and kept beside the .po: a .po edited without
+    compiling again (or the other way round) fails here."""
+    with MO.open("rb") as handle:
+        catalogue = gettext.GNUTranslations(handle)
+    stale = []
+    for entry in ENTRIES:
+        msgid, forms = str(entry["msgid"]), entry["msgstr"]
+        if "msgid_plural" in entry:
+            plural = str(entry["msgid_plural"])
+            got = {0: catalogue.ngettext(msgid, plural, 1), 1: catalogue.ngettext(msgid, plural, 2)}
+        else:
+            got = {0: catalogue.gettext(msgid)}
+        if got != forms:
+            stale.append((msgid, forms, got))
+    assert stale == []
+    # ...and nothing more: an entry removed from the .po is gone from the .mo too.
+    assert len(catalogue._catalog) - 1 == sum(len(e["msgstr"]) for e in ENTRIES)  # type: ignore[attr-defined]
+
+
+def marked_messages() -> set[str]:
+    """Every literal the server marks for translation: N_("…") (core's no-op marker)
+    and Django's gettext family, as makemessages finds them."""
+    names = {"N_", "_", "gettext", "gettext_noop", "gettext_lazy", "ngettext"}
+    found = set()
+    for package in SERVER:
+        for path in (ROOT / package).rglob("*.py"):
+            if "migrations" in path.parts:
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if not isinstance(node, ast.Call) or not node.args:
+                    continue
+                name = getattr(node.func, "id", getattr(node.func, "attr", None))
+                first = node.args[0]
+                if name in names and isinstance(first, ast.Constant):
+                    found.add(first.value)
+    return found
+
+
+def test_every_marked_message_is_in_the_catalogue():
+    known = {str(e["msgid"]) for e in ENTRIES}
+    marked = marked_messages()
+    assert "Frames are limited to %(limit)s bytes." in marked  # the scan finds them
+    assert sorted(marked - known) == []
+
+
+def test_nbsp_is_what_the_catalogue_uses():
+    assert any(NBSP + ":" in t for e in ENTRIES for t in e["msgstr"].values())  # type: ignore[attr-defined]
