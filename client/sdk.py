@@ -106,7 +106,12 @@ class RoundsClient(Connection, PhotoMixin):
         ):
             # Someone else published a version: check it before the next post.
             self.keys.forget_current(department)
-        elif kind in (EventKind.MEMBER_ADMITTED, EventKind.MEMBER_REMOVED, EventKind.MEMBER_ROLE):
+        elif kind in (
+            EventKind.MEMBER_ADMITTED,
+            EventKind.MEMBER_REMOVED,
+            EventKind.MEMBER_ROLE,
+            EventKind.MEMBERSHIP_SIGNED,
+        ):
             self.membership.forget(department)
 
     async def aclose(self) -> None:

@@ -20,6 +20,7 @@ class EventKind(StrEnum):
     KEY_ROTATED = "key.rotated"
     MESSAGE_REDACTED = "message.redacted"
     MESSAGE_CORRECTED = "message.corrected"
+    MEMBERSHIP_SIGNED = "membership.signed"
 
 
 def event_kind_choices() -> list[tuple[str, str]]:

@@ -411,6 +411,17 @@ class ThreadEvent(DepartmentEvent):
     by: UserRef | None = None
 
 
+class MembershipSigned(DepartmentEvent):
+    """A statement joined the department's signed membership chain: read it again."""
+
+    type: Literal["membership.signed"]
+    kind: Literal["admit", "remove", "role", "replace"]
+    subject: int
+    seq: int
+    hash: str
+    by: UserRef | None
+
+
 class KeyRotated(DepartmentEvent):
     """A new room key version exists: fetch your wrap before posting again."""
 
@@ -461,6 +472,7 @@ OutboundFrame = Annotated[
     | MemberEvent
     | ThreadEvent
     | KeyRotated
+    | MembershipSigned
     | MessageRedacted
     | MessageCorrected
     | TypingOut,

@@ -469,6 +469,9 @@ async def scenario(server: Server) -> dict[str, Any]:
         # Membership and thread events, a head's statements.
         await carol.set_role(plastic, bob.me(), "head")
         ex["member.role_changed"] = await alice.pushed("member.role_changed")
+        ex["membership.signed"] = await alice.pushed(
+            "membership.signed", lambda frame: frame["kind"] == "role"
+        )
         ex["http.statement.post"] = carol.answered(
             "POST", f"/api/departments/{plastic}/statements", 201
         )

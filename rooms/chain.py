@@ -16,6 +16,7 @@ from django.db import transaction
 from accounts.keys import active_identity, active_institution_key
 from accounts.models import IdentityKey, InstitutionKey, User
 from audit.actions import record
+from chat.events import append_event
 from core.crypto import (
     CryptoError,
     PublicIdentity,
@@ -23,7 +24,8 @@ from core.crypto import (
     replay_membership_chain,
     verify_statement,
 )
-from core.errors import ErrorCode, Forbidden, InvalidRequest, NotFound, RoundsError
+from core.errors import N_, ErrorCode, Forbidden, InvalidRequest, NotFound, RoundsError
+from core.events import EventKind
 from rooms import access
 from rooms.models import Department, Membership, MembershipStatement
 
@@ -33,7 +35,7 @@ CRYPTO_CODES = {"bad_signature": ErrorCode.BAD_SIGNATURE, "invalid_key": ErrorCo
 def crypto_refusal(error: CryptoError) -> RoundsError:
     """A record that fails a signature or key check, or does not parse at all."""
     code = CRYPTO_CODES.get(error.code, ErrorCode.INVALID_REQUEST)
-    return RoundsError(f"Refused: {error}", code=code)
+    return RoundsError(N_("Refused: %(error)s"), code=code, params={"error": error})
 
 
 def public_of(key: Any) -> PublicIdentity:
@@ -85,23 +87,25 @@ def check_post_statement(actor: User, department_id: int, signed: Any) -> dict[s
     if statement.signer_user is None:
         access.check_admin(actor)
         if not Department.objects.filter(pk=department_id).exists():
-            raise NotFound("Department not found.")
+            raise NotFound(N_("Department not found."))
         signer_key = active_institution_key("admin")
         if signer_key is None:
-            raise RoundsError("The institution's admin key is not set.", code=ErrorCode.INVALID_KEY)
+            raise RoundsError(
+                N_("The institution's admin key is not set."), code=ErrorCode.INVALID_KEY
+            )
         if not (statement.role == "head" and statement.kind in ("admit", "role", "replace")):
-            raise Forbidden("The admin key only appoints heads and replaces a head's key.")
+            raise Forbidden(N_("The admin key only appoints heads and replaces a head's key."))
     else:
         access.access_membership(actor, department_id, head=True)
         if statement.signer_user != actor.pk:
-            raise InvalidRequest("The statement names another signer.")
+            raise InvalidRequest(N_("The statement names another signer."))
         # The key the chain holds for the caller, which may be one they have since replaced.
         signer_key = IdentityKey.objects.filter(
             user_id=actor.pk, fingerprint=statement.signer_fingerprint
         ).first()
         if signer_key is None:
             raise RoundsError(
-                "The statement is signed with a key you never published.",
+                N_("The statement is signed with a key you never published."),
                 code=ErrorCode.INVALID_KEY,
             )
     try:
@@ -109,7 +113,7 @@ def check_post_statement(actor: User, department_id: int, signed: Any) -> dict[s
     except CryptoError as error:
         raise crypto_refusal(error) from None
     if statement.department != department_id:
-        raise InvalidRequest("The statement names another department.")
+        raise InvalidRequest(N_("The statement names another department."))
     # A retry of a kept statement gets its answer even if the tables have changed since:
     # comparing it with them again would tell the client it was not kept.
     kept = _kept(department_id, parsed)
@@ -137,7 +141,7 @@ def do_append_statement(actor: User, department_id: int, parsed: SignedStatement
                 return _statement_data(kept, statement)
         if statement.seq != department.chain_seq + 1 or statement.prev != department.chain_head:
             raise RoundsError(
-                "The chain has moved on: sign the statement again at its head.",
+                N_("The chain has moved on: sign the statement again at its head."),
                 code=ErrorCode.CONFLICT,
                 data={"head": {"seq": department.chain_seq, "hash": department.chain_head}},
             )
@@ -167,6 +171,20 @@ def do_append_statement(actor: User, department_id: int, parsed: SignedStatement
                 "role": statement.role,
                 "seq": statement.seq,
                 "signed_by": "admin_key" if statement.signer_user is None else "head",
+            },
+        )
+        # Members' screens (the member list, a member awaiting their signature) learn
+        # of it live instead of polling the chain; `by` is null for the institution key.
+        by = {"id": actor.pk, "username": actor.username} if statement.signer_user else None
+        append_event(
+            department_id,
+            EventKind.MEMBERSHIP_SIGNED,
+            {
+                "kind": statement.kind,
+                "subject": statement.subject_user,
+                "seq": stored.seq,
+                "hash": stored.hash,
+                "by": by,
             },
         )
     return _statement_data(stored, statement)
@@ -204,25 +222,27 @@ def _check_statement_fits(statement: Any, department_id: int) -> None:
         if not IdentityKey.objects.filter(
             user_id=statement.subject_user, fingerprint=statement.subject_fingerprint
         ).exists():
-            raise InvalidRequest("The statement's fingerprint is not a key the subject published.")
+            raise InvalidRequest(
+                N_("The statement's fingerprint is not a key the subject published.")
+            )
         if not Membership.objects.filter(
             user_id=statement.subject_user, department_id=department_id
         ).exists():
-            raise Forbidden("The statement removes someone who was never a member.")
+            raise Forbidden(N_("The statement removes someone who was never a member."))
         if membership is not None:
-            raise Forbidden("The statement removes someone who is still a member.")
+            raise Forbidden(N_("The statement removes someone who is still a member."))
         return
     if not current_key:
-        raise InvalidRequest("The statement's fingerprint is not the subject's published key.")
+        raise InvalidRequest(N_("The statement's fingerprint is not the subject's published key."))
     if membership is None or membership.role != statement.role:
-        raise Forbidden("The statement does not match the department's membership.")
+        raise Forbidden(N_("The statement does not match the department's membership."))
     if (
         statement.kind == "replace"
         and not IdentityKey.objects.filter(
             user_id=statement.subject_user, fingerprint=statement.replaces
         ).exists()
     ):
-        raise InvalidRequest("The replaced key is not one the subject published.")
+        raise InvalidRequest(N_("The replaced key is not one the subject published."))
 
 
 def _check_extends_chain(department_id: int, signed: SignedStatement) -> None:
@@ -236,7 +256,10 @@ def _check_extends_chain(department_id: int, signed: SignedStatement) -> None:
     admin_key = active_institution_key("admin")
     if admin_key is None:
         raise RoundsError(
-            "The institution's admin key is not set; it must appoint the department's head first.",
+            N_(
+                "The institution's admin key is not set; "
+                "it must appoint the department's head first."
+            ),
             code=ErrorCode.INVALID_KEY,
         )
     chain = [*(SignedStatement.from_dict(s) for s in chain_statements(department_id)), signed]
@@ -250,7 +273,8 @@ def _check_extends_chain(department_id: int, signed: SignedStatement) -> None:
         replay_membership_chain(chain, admin_key=public_of(admin_key), keys=keys)
     except CryptoError as error:
         raise Forbidden(
-            f"The statement does not follow the department's signed membership: {error}"
+            N_("The statement does not follow the department's signed membership: %(error)s"),
+            params={"error": error},
         ) from None
 
 

@@ -192,6 +192,10 @@ export class State extends EventTarget {
         }
         this.changed("members", { department: frame.department });
         break;
+      case "membership.signed": // a head signed an admission, a removal, a role or a new key
+        this.members.delete(frame.department);
+        this.changed("members", { department: frame.department });
+        break;
       case "typing": {
         let map = this.typing.get(frame.thread);
         if (!map) this.typing.set(frame.thread, (map = new Map()));

@@ -479,6 +479,8 @@ async def test_an_envelope_naming_a_head_outside_its_versions_span_is_refused(h)
     await database_sync_to_async(keep_statement)(
         h, h.plastic, "nurse_ines", "member", signer="head_carol"
     )
+    signed = await recv(bob)  # the chain moved: said live, proved by the chain
+    assert (signed["type"], signed["seq"]) == ("membership.signed", 4)
     await post(bob, _bobs_envelope(h, "bob-chain-0003", head=ChainHead(3, chain[2].hash)))
     await post(bob, _bobs_envelope(h, "bob-chain-0004", head=h.head(h.plastic)))
     await bob.disconnect()
@@ -559,6 +561,7 @@ async def test_a_signed_removal_requires_a_new_version_even_after_one_since_the_
     await database_sync_to_async(keep_statement)(
         h, h.plastic, "nurse_alice", "member", signer="head_carol", kind="remove"
     )
+    assert (await recv(bob))["type"] == "membership.signed"
     body = sealed(h, "surgeon_bob", h.thread, "bob-remove-002")
     error = await expect_refused_unstored(bob, post_frame(body), "key_rotation_required")
     assert error["data"] == {"current_version": 2, "rotation_required": True}

@@ -16,8 +16,12 @@ import os
 import pytest
 
 from accounts.models import IdentityKey
+from chat.events import event_frame
+from chat.models import Event
+from core import protocol
 from core.crypto import ChainHead, IdentityKeyPair, SignedStatement, verify_statement
 from core.errors import ErrorCode, RoundsError
+from core.events import EventKind
 from rooms import chain
 from rooms.actions import check_set_role, do_admit_member
 from rooms.models import Department
@@ -86,6 +90,51 @@ def test_a_head_signs_an_admission_at_the_head_that_members_can_verify(appointed
         SignedStatement.from_dict(item["signed"]), k.pairs["head_carol"].public
     )
     assert verified.subject_fingerprint == k.pairs["surgeon_bob"].fingerprint
+
+
+def membership_events(k: Keyed) -> list[Event]:
+    return list(
+        Event.objects.filter(
+            department_id=k.h.plastic.pk, kind=EventKind.MEMBERSHIP_SIGNED
+        ).order_by("seq")
+    )
+
+
+def test_a_kept_statement_is_announced_to_the_department_once(appointed: Keyed):
+    """membership.signed (docs/protocol.md): members' screens learn that the chain moved,
+    once; a repeat, like a refusal, announces nothing."""
+    k = appointed
+    h = k.h
+    (appointment,) = membership_events(k)
+    assert appointment.payload["by"] is None  # the institution key appointed Carol
+    assert appointment.payload["kind"] == "admit"
+    assert appointment.payload["subject"] == h.head_carol.pk
+    signed = k.signed_by(k.statement())
+    response = k.post_statement("head_carol", signed)
+    assert response.status_code == 201, response.content
+    body = response.json()
+    _, admission = membership_events(k)
+    assert admission.payload == {
+        "kind": "admit",
+        "subject": h.surgeon_bob.pk,
+        "seq": 2,
+        "hash": body["hash"],
+        "by": {"id": h.head_carol.pk, "username": "head_carol"},
+    }
+    frame = event_frame(admission)
+    protocol.validate_outbound(frame)
+    assert frame["type"] == "membership.signed" and frame["department"] == h.plastic.pk
+    assert k.post_statement("head_carol", signed).status_code == 201
+    stale = k.signed_by(
+        k.statement(
+            seq=2,
+            prev=appointment.payload["hash"],
+            subject_user=h.nurse_alice.pk,
+            subject_fingerprint=k.pairs["nurse_alice"].fingerprint,
+        )
+    )
+    assert k.post_statement("head_carol", stale).status_code == 409
+    assert membership_events(k) == [appointment, admission]
 
 
 def test_the_admin_key_appoints_the_first_head(keyed: Keyed):

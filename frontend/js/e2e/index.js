@@ -69,7 +69,7 @@ export class E2E {
     if (typeof department !== "number" || !Number.isInteger(department)) return;
     if (frame.type === "key.rotated" && frame.key_version !== this.keys.current.get(department)) {
       this.keys.forgetCurrent(department); // someone else published a version: check it before the next post
-    } else if (["member.admitted", "member.removed", "member.role_changed"].includes(frame.type)) {
+    } else if (["member.admitted", "member.removed", "member.role_changed", "membership.signed"].includes(frame.type)) {
       this.membership.forget(department);
     }
   }
