@@ -10,7 +10,7 @@ PORT   ?= 8000
 PYTEST_ARGS ?=
 DAPHNE_ARGS ?=
 
-.PHONY: run test check lint lint-js types migrate seed clean docs-examples
+.PHONY: run test check lint lint-js types migrate seed clean docs-examples screenshots messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +74,45 @@ lint-js: node_modules/.installed
 # (docs/capture_examples.py: daphne on a temporary SQLite database, the demo seeded).
 docs-examples: $(VENV)/.installed-dev
 	$(BIN)/python docs/capture_examples.py
+
+# The screenshots kept in the repository (tests/browser/screenshots/<language>/<size>/):
+# every screen of the accessibility tour, at 360x740 and 1280x800, in English and French,
+# taken again by a run of that tour (docs/browser.md, "Screenshots"). Look at them before
+# committing.
+screenshots: $(VENV)/.installed-dev
+	rm -rf var/screenshots/en var/screenshots/fr
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/browser/test_accessibility.py
+	rm -rf tests/browser/screenshots
+	mkdir -p tests/browser/screenshots
+	cp -r var/screenshots/en var/screenshots/fr tests/browser/screenshots/
+
+# The server's French messages (docs/i18n.md, "The server"): gather every marked message
+# into locale/fr/LC_MESSAGES/django.po, translate what is new there, then run this again to
+# compile django.mo. The .mo is kept in the repository beside its .po, so `make run` on a
+# fresh machine without gettext (xgettext, msgfmt) serves French all the same;
+# tests/test_server_i18n.py fails when the .mo lags behind the .po.
+MESSAGES_IGNORE := --ignore=.venv --ignore=node_modules --ignore=tests --ignore=frontend --ignore=var
+messages: $(VENV)/.installed
+	$(BIN)/python manage.py makemessages -l fr $(MESSAGES_IGNORE)
+	$(BIN)/python manage.py compilemessages -l fr $(MESSAGES_IGNORE)
+	mkdir -p var
+	xgettext --language=Python --from-code=UTF-8 --keyword=pgettext:1c,2 --keyword=npgettext:1c,2,3 \
+	  --add-comments=Translators --add-location=file --package-name=$(CLIENT_DOMAIN) \
+	  --output=var/$(CLIENT_DOMAIN).pot $$(find client -name '*.py' | sort)
+	msgmerge --quiet --update --backup=none --no-fuzzy-matching --add-location=file \
+	  $(CLIENT_PO) var/$(CLIENT_DOMAIN).pot
+	msgattrib --no-obsolete --output-file=$(CLIENT_PO) $(CLIENT_PO)
+	msgfmt --check --output-file=$(CLIENT_PO:.po=.mo) $(CLIENT_PO)
+
+# The `rounds` command's French (docs/client.md, "Languages"), its own gettext domain: the
+# lines above gather the client's strings into client/locale/fr/LC_MESSAGES/rounds_client.po
+# (a new one untranslated, never fuzzy; one no longer used dropped), then compile the .mo,
+# kept in the repository too; tests/client/test_client_catalogue.py fails when the .po misses
+# a string or the .mo lags behind. Django's makemessages must leave client/ alone: it would
+# write the client's strings into a django.po of client/locale.
+CLIENT_DOMAIN := rounds_client
+CLIENT_PO := client/locale/fr/LC_MESSAGES/$(CLIENT_DOMAIN).po
+MESSAGES_IGNORE += --ignore=client
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from client.cases import timeline_pages
 from client.compliance import department_of, open_thread
 from client.errors import RoundsClientError
+from client.i18n import SOURCE_LANGUAGE
 from client.report import Collected, _id, build_report, library_listing, report_photo
 from core.crypto import ChainHead, IdentityKeyPair
 
@@ -66,11 +67,13 @@ async def write_case_report(
     out: str | Path,
     key: IdentityKeyPair,
     pinned_admin: str,
+    language: str = SOURCE_LANGUAGE,
 ) -> dict[str, Any]:
-    """Build the report into `out`, then let the server audit it under the case."""
+    """Build the report into `out`, in `language`, then let the server audit it under the
+    case."""
     found = await collect_case_photos(client, case, ipp, key, pinned_admin)
     path = Path(out)
-    pdf = build_report(found.patient, found.photos, zone=found.zone)
+    pdf = build_report(found.patient, found.photos, zone=found.zone, language=language)
     path.write_bytes(pdf)  # noqa: ASYNC240 (a few megabytes, once)
     await client.call(
         "POST",

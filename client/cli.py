@@ -13,6 +13,10 @@ the user's identity from the server's sealed backup with the recovery
 secret; what it remembers to refuse rollbacks and replays is in the state
 directory, ROUNDS_STATE_DIR (docs/client.md).
 
+`rounds report` and `rounds library` write in English or French:
+`--language`, else the environment's as gettext reads it (LANGUAGE, LC_ALL,
+LC_MESSAGES, LANG), else English (client/i18n.py).
+
 Exit codes: 0 done, 1 refused (a one-line `rounds: error: code: message`
 on stderr, never a traceback), 2 bad usage, 130 interrupted.
 """
@@ -32,6 +36,7 @@ import websockets
 
 from client import case_export, compliance_cli, verify_export
 from client.errors import RoundsClientError
+from client.i18n import LANGUAGES, SOURCE_LANGUAGE, resolve, translation
 from client.photo_sdk import CONSENTS
 from client.photos import PhotoRefused
 from client.pins import resolve_pins
@@ -40,6 +45,7 @@ from client.sdk import RoundsClient
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png"}
+LANGUAGE_HELP = "en or fr (default: from LANGUAGE, LC_ALL, LC_MESSAGES or LANG, else en)"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -83,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     library.add_argument("--to", dest="date_to", metavar="DATE")
     library.add_argument("--limit", type=int, default=50)
     library.add_argument("--case", type=int, help="a compliance officer's open case id")
+    library.add_argument("--language", choices=LANGUAGES, help=LANGUAGE_HELP)
 
     fetch = commands.add_parser("fetch", help="download and decrypt photos")
     which = fetch.add_mutually_exclusive_group(required=True)
@@ -97,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--out", type=Path, required=True)
     report.add_argument("--case", type=int, help="a compliance officer's open case (with --key)")
     report.add_argument("--key", type=Path, help="the compliance key file, with --case")
+    report.add_argument("--language", choices=LANGUAGES, help=LANGUAGE_HELP)
     compliance_cli.add_commands(commands)
     verify_export.add_command(commands)
     return parser
@@ -185,9 +193,30 @@ def _row(item: dict[str, Any], zone: str) -> list[str]:
     ]
 
 
-def print_table(items: Sequence[dict[str, Any]], zone: str) -> None:
-    """The items, capture times on the institution's clock, the zone named in the header."""
-    header = ["id", f"captured ({zone})", "ipp", "patient", "by", "keywords", "consent", "message"]
+def print_table(
+    items: Sequence[dict[str, Any]], zone: str, language: str = SOURCE_LANGUAGE
+) -> None:
+    """The items, capture times on the institution's clock, the zone named in the header.
+
+    The headers are in `language`; the cells are data (names, keyword and consent
+    codes) and stay as the server gave them.
+    """
+    t = translation(language)
+    if not items:
+        print(t.gettext("No photos."))
+        return
+    header = [
+        t.pgettext("library column", "id"),
+        t.pgettext("library column", "captured (%(zone)s)") % {"zone": zone},
+        # Translators: the patient's hospital number (identifiant permanent du patient).
+        t.pgettext("library column", "ipp"),
+        t.pgettext("library column", "patient"),
+        # Translators: who took the photo.
+        t.pgettext("library column", "by"),
+        t.pgettext("library column", "keywords"),
+        t.pgettext("library column", "consent"),
+        t.pgettext("library column", "message"),
+    ]
     rows = [header, *(_row(item, zone) for item in items)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for row in rows:
@@ -211,7 +240,7 @@ async def _library(client: RoundsClient, args: argparse.Namespace) -> None:
         items.extend(page.get("items", []))
         if len(items) >= args.limit:
             break
-    print_table(items[: args.limit], zone)
+    print_table(items[: args.limit], zone, resolve(args.language))
 
 
 async def _fetch(client: RoundsClient, args: argparse.Namespace) -> None:
@@ -239,7 +268,9 @@ async def _fetch(client: RoundsClient, args: argparse.Namespace) -> None:
 
 
 async def _report(client: RoundsClient, args: argparse.Namespace) -> None:
-    done = await write_patient_report(client, args.patient, args.out)
+    done = await write_patient_report(
+        client, args.patient, args.out, language=resolve(args.language)
+    )
     print(
         f"{done['path']}: {done['photos']} photo(s) of IPP {done['patient'].get('ipp')}, "
         f"times in {done['zone']}"

@@ -20,6 +20,7 @@ from client.case_report import write_case_report
 from client.compliance import department_of, open_thread
 from client.compliance_key import compliance_key
 from client.errors import RoundsClientError
+from client.i18n import resolve
 from client.pins import Pins, resolve_pins
 from client.transport import Connection
 from core.crypto import ChainHead
@@ -188,7 +189,13 @@ async def report_case(args: argparse.Namespace, sign_in: Any) -> int:
         client = await sign_in(args)
         try:
             done = await write_case_report(
-                client, args.case, args.patient, args.out, key, pins.admin
+                client,
+                args.case,
+                args.patient,
+                args.out,
+                key,
+                pins.admin,
+                language=resolve(args.language),
             )
         finally:
             await client.aclose()

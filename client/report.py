@@ -10,12 +10,18 @@ caregiver who took it (by name, not login), their department, the caption
 and the keywords. Every time is in one zone, the institution's (the
 library's `time_zone`), named once on the report: a ward reads its own
 clock, and a report never mixes offsets.
+
+The report speaks English or French (`language`, client/i18n.py): every
+fixed text is looked up in the client's catalogue, dates are dd/mm/yyyy
+and times 24-hour in both. What people wrote (captions), the institution's
+data (names, departments, keyword labels) and the IPP are printed as they are.
 """
 
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from gettext import NullTranslations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape
@@ -29,6 +35,7 @@ from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Image, KeepTogether, Paragraph, SimpleDocTemplate, Spacer
 
 from client.errors import RoundsClientError
+from client.i18n import SOURCE_LANGUAGE, date_text, time_text, translation
 
 if TYPE_CHECKING:
     from client.sdk import RoundsClient
@@ -51,6 +58,8 @@ class ReportPhoto:
     note: str = ""
     department: str = ""
     caption: str = ""
+    # The attachment id of the photo this one annotates, printed in the report's language.
+    annotates: int | None = None
 
 
 @dataclass
@@ -59,15 +68,26 @@ class _Page:
 
     patient_line: str
     generated: str
+    t: NullTranslations
     saved: list[dict[str, Any]] = field(default_factory=list)
 
 
-def patient_line(patient: dict[str, Any]) -> str:
-    family = str(patient.get("family_name", "")).upper()
-    given = patient.get("given_name", "")
-    return (
-        f"{family} {given} — born {patient.get('birth_date', '?')} — IPP {patient.get('ipp', '?')}"
-    )
+def _birth_date(value: Any) -> str:
+    """The API's ISO date as the report writes dates; anything else as it came."""
+    try:
+        return date_text(date.fromisoformat(str(value)))
+    except ValueError:
+        return str(value)
+
+
+def patient_line(patient: dict[str, Any], t: NullTranslations) -> str:
+    # Translators: printed atop every page; IPP is the patient's hospital number.
+    return t.gettext("%(family)s %(given)s — born %(birth_date)s — IPP %(ipp)s") % {
+        "family": str(patient.get("family_name", "")).upper(),
+        "given": patient.get("given_name", ""),
+        "birth_date": _birth_date(patient.get("birth_date", "?")),
+        "ipp": patient.get("ipp", "?"),
+    }
 
 
 def _numbered_canvas(page: _Page) -> type[Canvas]:
@@ -92,8 +112,11 @@ def _numbered_canvas(page: _Page) -> type[Canvas]:
             self.drawString(MARGIN, height - MARGIN + 4 * mm, page.patient_line)
             self.line(MARGIN, height - MARGIN + 2 * mm, width - MARGIN, height - MARGIN + 2 * mm)
             self.setFont("Helvetica", 8)
-            self.drawString(MARGIN, MARGIN - 8 * mm, f"Generated {page.generated} by Rounds")
-            self.drawRightString(width - MARGIN, MARGIN - 8 * mm, f"Page {number} of {total}")
+            self.drawString(MARGIN, MARGIN - 8 * mm, page.generated)
+            numbered = page.t.gettext("Page %(number)s of %(total)s")
+            self.drawRightString(
+                width - MARGIN, MARGIN - 8 * mm, numbered % {"number": number, "total": total}
+            )
 
     return NumberedCanvas
 
@@ -104,13 +127,68 @@ def _fitted(data: bytes, max_width: float, max_height: float) -> Image:
     return Image(io.BytesIO(data), width=width * scale, height=height * scale)
 
 
+def on_clock(moment: datetime, zone: str) -> datetime:
+    """`moment` on the institution's clock (a naive one is taken as the machine's local time)."""
+    return moment.astimezone(ZoneInfo(zone))
+
+
 def local_time(moment: datetime, zone: str) -> str:
-    """`moment` on the institution's clock, without offset: the zone is named once beside."""
-    return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
+    """`moment` on the institution's clock, dd/mm/yyyy HH:MM, without offset: the zone is
+    named once beside."""
+    here = on_clock(moment, zone)
+    return f"{date_text(here)} {time_text(here)}"
 
 
-def _when(moment: datetime | None, zone: str) -> str:
-    return local_time(moment, zone) if moment else "capture date unknown"
+def _heading(number: int, moment: datetime | None, zone: str, t: NullTranslations) -> str:
+    if moment is None:
+        return t.gettext("Photo %(number)s — capture date unknown") % {"number": number}
+    here = on_clock(moment, zone)
+    return t.gettext("Photo %(number)s — taken on %(date)s at %(time)s") % {
+        "number": number,
+        "date": date_text(here),
+        "time": time_text(here),
+    }
+
+
+def _summary(count: int, zone: str, t: NullTranslations) -> str:
+    """How many photos, in which order, and the one zone every time is in: two sentences."""
+    if count:
+        counted = t.ngettext("%(count)s photo.", "%(count)s photos, oldest first.", count)
+        photos = counted % {"count": count}
+    else:
+        photos = t.gettext("No photos.")
+    # Translators: zone is an IANA time zone name, such as Europe/Paris.
+    times = t.gettext("Times in %(zone)s.") % {"zone": zone}
+    return f"{photos} {times}"
+
+
+def _caption(photo: ReportPhoto, t: NullTranslations) -> list[str]:
+    """The lines under a photo, as plain text (escaped by the caller)."""
+    if photo.department:
+        # Translators: who took the photo (a caregiver's name), and their department's name.
+        by = t.gettext("By %(name)s, %(department)s") % {
+            "name": photo.caregiver,
+            "department": photo.department,
+        }
+    else:
+        by = t.gettext("By %(name)s") % {"name": photo.caregiver}
+    if photo.keywords:
+        keywords = t.gettext("Keywords: %(keywords)s") % {"keywords": ", ".join(photo.keywords)}
+    else:
+        keywords = t.gettext("Keywords: none")
+    lines = [by, keywords]
+    if photo.caption:
+        lines.append(t.gettext("Caption: %(caption)s") % {"caption": photo.caption})
+    return lines
+
+
+def _notes(photo: ReportPhoto, t: NullTranslations) -> list[str]:
+    notes = []
+    if photo.annotates is not None:
+        notes.append(t.gettext("Annotation of photo %(number)s.") % {"number": photo.annotates})
+    if photo.note:
+        notes.append(photo.note)
+    return notes
 
 
 def build_report(
@@ -120,14 +198,24 @@ def build_report(
     zone: str,
     generated_at: datetime | None = None,
     compress: bool = True,
+    language: str = SOURCE_LANGUAGE,
 ) -> bytes:
     """The report as PDF bytes: photos in capture-date order (undated ones last).
 
     `zone`: the institution's IANA time zone, every time's. `compress=False`
-    leaves the page streams readable, for tests.
+    leaves the page streams readable, for tests. `language`: "en" or "fr"
+    (the caller chooses; the `rounds` command reads the environment).
+
+    Raises:
+        ValueError: a language the client does not speak.
     """
-    generated = local_time(generated_at or datetime.now(UTC), zone)
-    page = _Page(patient_line(patient), generated)
+    t = translation(language)
+    generated = on_clock(generated_at or datetime.now(UTC), zone)
+    footer = t.gettext("Generated on %(date)s at %(time)s by Rounds") % {
+        "date": date_text(generated),
+        "time": time_text(generated),
+    }
+    page = _Page(patient_line(patient, t), footer, t)
     out = io.BytesIO()
     doc = SimpleDocTemplate(
         out,
@@ -136,18 +224,16 @@ def build_report(
         rightMargin=MARGIN,
         topMargin=MARGIN + HEADER_SPACE,
         bottomMargin=MARGIN + FOOTER_SPACE,
-        title=f"Follow-up report, IPP {patient.get('ipp', '')}",
+        title=t.gettext("Follow-up report, IPP %(ipp)s") % {"ipp": patient.get("ipp", "")},
         author="Rounds",
         pageCompression=1 if compress else 0,
         invariant=1,
     )
     styles = getSampleStyleSheet()
     story: list[Any] = [
-        Paragraph("Photo follow-up report", styles["Title"]),
+        Paragraph(escape(t.gettext("Photo follow-up report")), styles["Title"]),
         Paragraph(escape(page.patient_line), styles["Heading3"]),
-        Paragraph(
-            f"{len(photos)} photo(s), oldest first. Times in {escape(zone)}.", styles["Normal"]
-        ),
+        Paragraph(escape(_summary(len(photos), zone, t)), styles["Normal"]),
         Spacer(1, 6 * mm),
     ]
     ordered = sorted(
@@ -155,25 +241,13 @@ def build_report(
         key=lambda p: (p.captured_at is None, p.captured_at.timestamp() if p.captured_at else 0),
     )
     for number, photo in enumerate(ordered, 1):
+        # Markup stays out of the catalogue: each line is translated whole, then escaped.
+        heading = escape(_heading(number, photo.captured_at, zone, t))
         caption = [
-            Paragraph(
-                f"<b>Photo {number}</b> — taken {escape(_when(photo.captured_at, zone))}",
-                styles["Normal"],
-            ),
-            Paragraph(
-                f"By {escape(photo.caregiver)}"
-                + (f", {escape(photo.department)}" if photo.department else ""),
-                styles["Normal"],
-            ),
-            Paragraph(
-                "Keywords: " + escape(", ".join(photo.keywords) if photo.keywords else "none"),
-                styles["Normal"],
-            ),
+            Paragraph(f"<b>{heading}</b>", styles["Normal"]),
+            *(Paragraph(escape(line), styles["Normal"]) for line in _caption(photo, t)),
+            *(Paragraph(escape(line), styles["Italic"]) for line in _notes(photo, t)),
         ]
-        if photo.caption:
-            caption.append(Paragraph(f"Caption: {escape(photo.caption)}", styles["Normal"]))
-        if photo.note:
-            caption.append(Paragraph(escape(photo.note), styles["Italic"]))
         image = _fitted(photo.image, doc.width, doc.height - CAPTION_SPACE)
         story.append(KeepTogether([image, Spacer(1, 2 * mm), *caption, Spacer(1, 8 * mm)]))
     doc.build(story, canvasmaker=_numbered_canvas(page))
@@ -227,13 +301,12 @@ def report_photo(
     never by login; the department by its name.
     """
     sender = item.get("sender") or {}
-    annotates = entry.get("annotates")
     return ReportPhoto(
         image=image,
         captured_at=parse_time(entry.get("captured_at")),
         caregiver=sender.get("display_name") or sender.get("username") or "?",
         keywords=[labels.get(code, code) for code in entry.get("keywords", [])],
-        note=f"Annotation of photo {annotates}." if annotates else "",
+        annotates=entry.get("annotates") or None,
         department=str(item.get("department_name") or ""),
         caption=str(body.get("text") or ""),
     )
@@ -271,14 +344,20 @@ async def write_patient_report(
     *,
     generated_at: datetime | None = None,
     compress: bool = True,
+    language: str = SOURCE_LANGUAGE,
 ) -> dict[str, Any]:
-    """Build the patient's report into `out`, then let the server audit it.
+    """Build the patient's report into `out`, in `language`, then let the server audit it.
 
     Returns {"patient", "photos", "path", "zone"}.
     """
     found = await collect_patient_photos(client, ipp)
     pdf = build_report(
-        found.patient, found.photos, zone=found.zone, generated_at=generated_at, compress=compress
+        found.patient,
+        found.photos,
+        zone=found.zone,
+        generated_at=generated_at,
+        compress=compress,
+        language=language,
     )
     path = Path(out)
     path.write_bytes(pdf)  # noqa: ASYNC240 (a few megabytes, once)

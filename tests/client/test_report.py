@@ -63,20 +63,20 @@ def test_the_report_is_a_pdf_naming_the_patient_on_every_page_with_each_photo():
     pages = page_count(pdf)
     assert pages >= 2  # three photos, at most two fit on an A4 page
     assert pdf.count(b"IPP IPP-0042137") >= pages + 1  # the title block and each page's header
-    assert b"LEFEBVRE Anne" in pdf and b"1961-03-14" in pdf
+    assert b"LEFEBVRE Anne" in pdf and b"born 14/03/1961" in pdf  # dd/mm/yyyy (en-GB)
     assert len(re.findall(rb"/Subtype /Image", pdf)) == 3
     assert f"Page {pages} of {pages}".encode() in pdf
     # One zone, the institution's, named once; no offset or "UTC" beside a time.
     assert pdf.count(b"Times in Europe/Paris") == 1
-    assert b"Generated 2026-11-24 10:00 by Rounds" in pdf
+    assert b"Generated on 24/11/2026 at 10:00 by Rounds" in pdf
     assert b"+0100" not in pdf and b"UTC" not in pdf
     for text in (b"By Bob Durand, Plastic surgery", b"By Alice Martin", b"By Erin Petit, Vascular"):
         assert text in pdf
     assert b"Caption: Day 3, clean edges" in pdf and b"Wound follow-up" in pdf
     # Oldest first; the undated photo last.
     first, second, undated = (
-        pdf.index(b"2026-11-20 17:05"),
-        pdf.index(b"2026-11-23 08:15"),
+        pdf.index(b"taken on 20/11/2026 at 17:05"),
+        pdf.index(b"taken on 23/11/2026 at 08:15"),
         pdf.index(b"capture date unknown"),
     )
     assert first < second < undated

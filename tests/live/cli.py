@@ -21,6 +21,9 @@ def cli_env(cluster: LiveCluster, username: str, **extra: str) -> dict[str, str]
         ROUNDS_PASSWORD=DEMO_PASSWORD,
         ROUNDS_PINS_FILE=str(cluster.root / "var" / "institution.json"),
         ROUNDS_STATE_DIR=str(cluster.root / "cli-state"),
+        # The command's language follows the environment (docs/client.md, "Languages"):
+        # English here, whatever the shell running the tests speaks.
+        LANGUAGE="en",
     )
     env.update(extra)  # a test's own, over the defaults
     return env
