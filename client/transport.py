@@ -121,6 +121,13 @@ class Connection:
         )
         return result
 
+    async def search_people(self, query: str) -> dict[str, Any]:
+        """Colleagues by name, for a head admitting them (docs/protocol.md, people search):
+        `{"people": [{id, display_name, departments, fingerprint}], "more": bool}`. The words
+        travel in the body, never the URL; two letters at least, and a rate limit."""
+        found: dict[str, Any] = await self.call("POST", "/api/people/search", json={"q": query})
+        return found
+
     async def create_thread(self, department: int, patient: int, title: str) -> dict[str, Any]:
         thread: dict[str, Any] = await self.call(
             "POST",
