@@ -12,6 +12,7 @@
 // variable after the signature. The bytes are parsed from the file's
 // ArrayBuffer, not a string, because a JavaScript string cannot be wiped.
 import * as c from "./crypto.js";
+import { N_, t } from "./i18n.js";
 
 const KEY_HEX_DIGITS = c.IDENTITY_SIZE * 2;
 const MAX_FILE_BYTES = 4096; // a key file is 128 digits and a newline; anything larger is not one
@@ -27,13 +28,24 @@ export class AdminKeyRefused extends Error {
   }
 }
 
-// What was not done when a file is refused, by kind of key.
-/** @type {Record<string, string>} */
-const NOTHING = { admin: "Nothing was signed.", compliance: "Nothing was decrypted." };
+// What a refused file is told, by kind of key (ui.js explain() shows these messages:
+// their codes are not in its table), each sentence whole.
+/** @type {Record<string, {malformed: string, missing: string, other: string}>} */
+const REFUSALS = {
+  admin: {
+    malformed: N_("This file is not an institution key file (it should hold 128 hexadecimal digits). Nothing was signed."),
+    missing: N_("Choose the institution's admin key file first."),
+    other: N_("This key file is not the institution's admin key configured for this hospital (its fingerprint differs). Nothing was signed."),
+  },
+  compliance: {
+    malformed: N_("This file is not an institution key file (it should hold 128 hexadecimal digits). Nothing was decrypted."),
+    missing: N_("Choose the institution's compliance key file first."),
+    other: N_("This key file is not the institution's compliance key configured for this hospital (its fingerprint differs). Nothing was decrypted."),
+  },
+};
 
 function malformed(kind = "admin") {
-  return new AdminKeyRefused("malformed_key_file",
-    `This file is not an institution key file (it should hold 128 hexadecimal digits). ${NOTHING[kind]}`);
+  return new AdminKeyRefused("malformed_key_file", t(REFUSALS[kind].malformed));
 }
 
 /** @param {number} byte */
@@ -99,11 +111,11 @@ export function withAdminKey(file, pinnedFingerprint, use) {
  * @returns {Promise<T>}
  */
 export async function withInstitutionKey(kind, file, pinnedFingerprint, use) {
-  if (!NOTHING[kind]) throw new TypeError(`unknown institution key ${kind}`);
+  if (!REFUSALS[kind]) throw new TypeError(`unknown institution key ${kind}`);
   if (!pinnedFingerprint) {
     throw new AdminKeyRefused("pins_required", `Confirm the institution's ${kind} key fingerprint first.`);
   }
-  if (!file) throw new AdminKeyRefused("no_key_file", `Choose the institution's ${kind} key file first.`);
+  if (!file) throw new AdminKeyRefused("no_key_file", t(REFUSALS[kind].missing));
   if (file.size > MAX_FILE_BYTES) throw malformed(kind);
   const raw = new Uint8Array(await file.arrayBuffer());
   /** @type {Uint8Array | null} */
@@ -122,8 +134,7 @@ export async function withInstitutionKey(kind, file, pinnedFingerprint, use) {
       throw malformed(kind);
     }
     if (identity.fingerprint !== pinnedFingerprint) {
-      throw new AdminKeyRefused(`not_the_${kind}_key`,
-        `This key file is not the institution's ${kind} key configured for this hospital (its fingerprint differs). ${NOTHING[kind]}`,
+      throw new AdminKeyRefused(`not_the_${kind}_key`, t(REFUSALS[kind].other),
         { file: identity.fingerprint, pinned: pinnedFingerprint });
     }
     return await use(identity);

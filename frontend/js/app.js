@@ -18,6 +18,7 @@ import { loadPins, mismatches, serverInstitutionKeys, unconfirmed } from "./pins
 import { RoundsSocket } from "./socket.js";
 import { State } from "./state.js";
 import { byId, toast } from "./ui.js";
+import { loadLanguage, t } from "./i18n.js";
 import { forgetBodyImages, forgetImages, readBody } from "./photos/photos.js";
 import * as login from "./views/login.js";
 import * as keys from "./views/keys.js";
@@ -149,7 +150,7 @@ export class App {
   }
 
   async boot() {
-    await c.ready;
+    await Promise.all([c.ready, loadLanguage()]);
     try {
       const me = await get("/api/auth/me");
       await this.startSession(me);
@@ -481,7 +482,7 @@ export class App {
   showConnection(state) {
     const el = byId("conn");
     el.dataset.state = state;
-    el.textContent = { online: "", connecting: "Connecting…", offline: "Offline — reconnecting" }[state];
+    el.textContent = { online: "", connecting: t("Connecting…"), offline: t("Offline — reconnecting") }[state];
   }
 
   showLogin() {
@@ -489,8 +490,8 @@ export class App {
   }
 
   /**
-   * @param {{forget?: boolean, kept?: boolean}} [options] views/signout.js: `forget` ("Not my
-   * computer") also erases the user's PIN copy and trust records; `kept`: a PIN copy stays
+   * @param {{forget?: boolean, kept?: false | "pin" | "passkey"}} [options] views/signout.js: `forget` ("Not my
+   * computer") also erases the user's kept copy and trust records; `kept`: a copy stays, locked so
    */
   async signOut({ forget = false, kept = false } = {}) {
     const trust = this.e2e?.trust;
@@ -504,14 +505,14 @@ export class App {
     }
     await this.wipe();
     if (forget && trust) await Promise.all([forgetCopy(trust.user), trust.forget(), forgetHabits(trust.user)]);
-    const keys = kept ? "Your keys stay on this computer, locked with your PIN." : forget ? "Nothing of yours is left on this computer." : "The keys were removed from this browser.";
-    toast(ended ? `Signed out. ${keys}` : `${keys} The server could not be reached to end the session: sign out again when the network is back.`);
+    const keys = kept === "passkey" ? t("Your keys stay on this computer, locked with your passkey.") : kept ? t("Your keys stay on this computer, locked with your PIN.") : forget ? t("Nothing of yours is left on this computer.") : t("The keys were removed from this browser.");
+    toast(ended ? t("Signed out. {keys}", { keys }) : t("{keys} The server could not be reached to end the session: sign out again when the network is back.", { keys }));
   }
 
   async signedOutElsewhere() {
     if (!this.state) return; // not signed in yet: nothing ended
     await this.wipe();
-    toast("Your session ended. Sign in again.");
+    toast(t("Your session ended. Sign in again."));
   }
 
   /**

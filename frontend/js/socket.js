@@ -9,6 +9,8 @@
 // event_seq) once and none at or below the cursor we resumed from. The
 // saved cursor only moves once the ack has come (protocol rule 3).
 
+import { t } from "./i18n.js";
+
 const REQUEST_TIMEOUT_MS = 15000;
 const PING_EVERY_MS = 25000;
 const BACKOFF_MS = [300, 1000, 2000, 4000, 8000, 15000];
@@ -132,7 +134,7 @@ export class RoundsSocket {
     clearInterval(this.pinger);
     for (const { reject, timer } of this.pending.values()) {
       clearTimeout(timer);
-      reject(new SocketError("closed", "The connection dropped.", { close_code: code }));
+      reject(new SocketError("closed", t("The connection dropped."), { close_code: code }));
     }
     this.pending.clear();
     this.setState("offline");
@@ -259,13 +261,13 @@ export class RoundsSocket {
   send(frame, ws = this.ws, timeoutMs = REQUEST_TIMEOUT_MS) {
     return new Promise((resolve, reject) => {
       if (!ws || ws.readyState !== WebSocket.OPEN) {
-        reject(new SocketError("not_connected", "Not connected."));
+        reject(new SocketError("not_connected", t("Not connected.")));
         return;
       }
       const id = `b${this.nextId++}`;
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new SocketError("timeout", "The server did not answer in time."));
+        reject(new SocketError("timeout", t("The server did not answer in time.")));
       }, timeoutMs);
       this.pending.set(id, { resolve, reject, timer });
       ws.send(JSON.stringify({ ...frame, id }));
@@ -279,7 +281,7 @@ export class RoundsSocket {
    * @returns {Promise<any>}
    */
   async request(frame, timeoutMs = REQUEST_TIMEOUT_MS) {
-    if (!this.isOnline) throw new SocketError("not_connected", "Not connected.");
+    if (!this.isOnline) throw new SocketError("not_connected", t("Not connected."));
     return this.send(frame, this.ws, timeoutMs);
   }
 }

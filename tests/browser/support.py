@@ -4,11 +4,14 @@ clinicians each in their own context. The fixtures are in tests/browser/conftest
 
 import asyncio
 import concurrent.futures
+import io
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
+from PIL import Image
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from client.sdk import RoundsClient
@@ -27,7 +30,9 @@ CHROMIUM_ARGS = [
     "--use-fake-ui-for-media-stream",
 ]
 PHONE = {"width": 360, "height": 740}
-SCREENSHOTS = Path(__file__).parent / "screenshots"
+# Written by every run (var/ is not kept); `make screenshots` keeps the screen tour's
+# (test_accessibility: every screen, both sizes, both languages) in tests/browser/screenshots/.
+SCREENSHOTS = Path(__file__).parents[2] / "var" / "screenshots"
 VECTORS = Path(__file__).parents[1] / "vectors"
 
 
@@ -59,7 +64,7 @@ def sign_in(page: Page, username: str, password: str = DEMO_PASSWORD) -> None:
 
 
 def shot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(exist_ok=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)
 
 
@@ -199,3 +204,77 @@ def sign_out(page: Page, choice: str = "Not my computer", pin: str | None = None
         dialog.get_by_label("The same PIN again").fill(pin)
     dialog.get_by_role("button", name=choice, exact=True).click()
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+
+
+# --- a shared computer: what is left of a user, signing in as a person does ---------------
+
+# What the origin keeps of `user`: IndexedDB records naming them, and Web Storage sizes.
+LEFTOVERS = """async (user) => {
+  const names = (await indexedDB.databases()).map((d) => d.name);
+  const found = {names, records: []};
+  for (const name of names) {
+    const db = await new Promise((ok, no) => {
+      const r = indexedDB.open(name);
+      r.onsuccess = () => ok(r.result);
+      r.onerror = () => no(r.error);
+    });
+    for (const store of db.objectStoreNames) {
+      const rows = await new Promise((ok) => {
+        const r = db.transaction(store).objectStore(store).getAll();
+        r.onsuccess = () => ok(r.result);
+      });
+      for (const row of rows) if (row.user === user) found.records.push(`${name}/${store}`);
+    }
+    db.close();
+  }
+  found.localStorage = localStorage.length;
+  found.sessionStorage = sessionStorage.length;
+  return found;
+}"""
+
+
+def signed_in_user(page: Page) -> int:
+    """The id of whoever this page is signed in as (GET /api/auth/me)."""
+    return page.evaluate("async () => (await (await fetch('/api/auth/me')).json()).id")
+
+
+def sign_in_counting(page: Page) -> int:
+    """Sign in as a person does, counting the taps (each field or button touched)."""
+    taps = 0
+    page.goto("/")
+    page.get_by_label("Username").click()
+    taps += 1
+    page.keyboard.type("head_carol")
+    page.get_by_label("Password").click()
+    taps += 1
+    page.keyboard.type(DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    taps += 1
+    return taps
+
+
+# --- photos as a phone writes them ------------------------------------------------------
+
+RED = (200, 30, 30)
+
+
+def phone_photo(taken: datetime, size: tuple[int, int] = (1600, 1200)) -> bytes:
+    """A JPEG as a phone writes it: GPS, orientation 6, DateTimeOriginal with its offset.
+
+    Noise keeps the file large enough to travel in several chunks."""
+    width, height = size
+    base = Image.new("RGB", size, (226, 180, 160))
+    base.paste(RED, (0, 0, width // 4, height // 4))
+    noise = Image.effect_noise(size, 60).convert("RGB")
+    image = Image.blend(base, noise, 0.25)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x010F] = "PhoneMaker"
+    detail = exif.get_ifd(0x8769)
+    detail[0x9003] = taken.strftime("%Y:%m:%d %H:%M:%S")
+    detail[0x9011] = taken.strftime("%z")[:3] + ":" + taken.strftime("%z")[3:]
+    gps = exif.get_ifd(0x8825)
+    gps.update({1: "N", 2: (48.0, 35.0, 12.5), 3: "E", 4: (7.0, 45.0, 3.25)})
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=exif, quality=92)
+    return out.getvalue()

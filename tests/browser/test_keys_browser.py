@@ -96,6 +96,45 @@ def responsive_while_deriving(page: Page) -> float:
     return worst
 
 
+def test_in_french_the_refusals_are_ours_and_the_profile_switches_the_language(browser, cluster):
+    """zxcvbn's advice is English only: in French the refusal gives our own sentence,
+    and the floor's rule is said in French. My profile has the language switch."""
+    context = new_context(browser, cluster)
+    page = context.new_page()
+    sign_in(page, "nurse_frank")
+    expect(page.get_by_role("button", name="Create my keys")).to_be_visible()
+    context.add_cookies([{"name": "rounds_language", "value": "fr", "url": cluster.servers[0].url}])
+    page.reload()
+    create = page.get_by_role("button", name="Créer mes clés")
+    expect(create).to_be_visible()
+    page.locator("#kind-chosen").check()
+    for passphrase, said in [
+        (WEAK, "Une phrase secrète doit compter au moins 8 caractères différents."),
+        (GUESSABLE, "Ajoutez des mots sans rapport avec vous ni avec votre travail."),
+    ]:
+        page.locator("#passphrase").fill(passphrase)
+        page.locator("#passphrase2").fill(passphrase)
+        create.click()
+        alert = page.get_by_role("alert").first
+        expect(alert).to_have_attribute("data-code", "weak_passphrase")
+        expect(alert).to_have_text(f"Cette phrase secrète est trop facile à deviner. {said}")
+
+    # The generated recovery code, then My profile: switching to English is remembered.
+    page.locator("#kind-generated").check()
+    create.click()
+    page.locator("#written").check()
+    page.get_by_role("button", name="Continuer").click()
+    page.goto("/#/me")
+    expect(page.get_by_role("heading", name="Mes services")).to_be_visible()
+    expect(page.get_by_text("Votre choix est mémorisé sur ce navigateur.")).to_be_visible()
+    page.get_by_label("Langue · Language").select_option("en")
+    expect(page.get_by_role("heading", name="My departments")).to_be_visible()
+    expect(page.get_by_text("Your choice is remembered on this browser.")).to_be_visible()
+    page.reload()
+    expect(page.get_by_role("heading", name="My comparison code")).to_be_visible()
+    context.close()
+
+
 def test_own_passphrase_set_up_cancel_sign_out_and_recover(browser, cluster):
     context = new_context(browser, cluster)
     page = context.new_page()

@@ -9,7 +9,7 @@ departments and codes; once she confirms, both are admitted and signed in
 sequence. Her second tab, on a ward PC (1280x800), left open on the same
 members page, shows both live, without a reload. Closing a conversation and
 removing a member each ask first, say what happens and take a reason, which
-the audit trail keeps. Screenshots go to tests/browser/screenshots/people-*.
+the audit trail keeps. Screenshots go to var/screenshots/people-*.
 """
 
 import json

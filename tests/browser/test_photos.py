@@ -34,6 +34,7 @@ from tests.browser.support import (
     Ward,
     create_keys,
     device_dir,
+    phone_photo,
     python_client,
     run_async,
     shot,
@@ -48,30 +49,7 @@ TODAY = datetime.now(PARIS).replace(hour=8, minute=15, second=0, microsecond=0)
 LAST_WEEK = TODAY - timedelta(days=7)  # the same weekday of the previous week
 CAPTION = "Dorsum of left hand day 3, edges dry"
 PYTHON_CAPTION = "Same hand before surgery for comparison"
-RED = (200, 30, 30)
 TIMES = "\u00d7"  # the multiplication sign of the app's "1200 x 1600"
-
-
-def phone_photo(taken: datetime, size: tuple[int, int] = (1600, 1200)) -> bytes:
-    """A JPEG as a phone writes it: GPS, orientation 6, DateTimeOriginal with its offset.
-
-    Noise keeps the file large enough to travel in several chunks."""
-    width, height = size
-    base = Image.new("RGB", size, (226, 180, 160))
-    base.paste(RED, (0, 0, width // 4, height // 4))
-    noise = Image.effect_noise(size, 60).convert("RGB")
-    image = Image.blend(base, noise, 0.25)
-    exif = Image.Exif()
-    exif[0x0112] = 6
-    exif[0x010F] = "PhoneMaker"
-    detail = exif.get_ifd(0x8769)
-    detail[0x9003] = taken.strftime("%Y:%m:%d %H:%M:%S")
-    detail[0x9011] = taken.strftime("%z")[:3] + ":" + taken.strftime("%z")[3:]
-    gps = exif.get_ifd(0x8825)
-    gps.update({1: "N", 2: (48.0, 35.0, 12.5), 3: "E", 4: (7.0, 45.0, 3.25)})
-    out = io.BytesIO()
-    image.save(out, "JPEG", exif=exif, quality=92)
-    return out.getvalue()
 
 
 @dataclass
@@ -321,11 +299,19 @@ def test_the_library_lists_the_photos_of_the_patient_by_date_and_keyword(ward):
     expect(grid.locator(".tile")).to_have_count(1)
     expect(grid.locator(".tile.ready")).to_have_count(1)
     bob.get_by_role("checkbox", name="Wound follow-up").uncheck()
-    bob.get_by_label("Taken from").fill(LAST_WEEK.strftime("%Y-%m-%d"))
-    bob.get_by_label("Taken until").fill(LAST_WEEK.strftime("%Y-%m-%d"))
+    # Days are typed dd/mm/yyyy; one that is not a day is said, and nothing is searched.
+    bob.get_by_label("Taken from").fill("31/02/2026")
+    bob.get_by_role("button", name="Show photos").click()
+    expect(bob.get_by_text("Type the date as dd/mm/yyyy.")).to_be_visible()
+    expect(grid.locator(".tile")).to_have_count(1)
+    assert "date_from" not in bob.url
+    bob.get_by_label("Taken from").fill(LAST_WEEK.strftime("%d/%m/%Y"))
+    bob.get_by_label("Taken until").fill(LAST_WEEK.strftime("%d/%m/%Y"))
     bob.get_by_role("button", name="Show photos").click()
     expect(grid.locator(".tile")).to_have_count(1)
     expect(grid.locator(".tile")).to_contain_text("Pre-operative")
+    day = LAST_WEEK.strftime("%Y-%m-%d")  # the route keeps the ISO day
+    assert f"date_from={day}" in bob.url and f"date_to={day}" in bob.url
     # One photo a page: "Load more" follows the cursor to the second.
     bob.goto(f"/#/library?department={ward.department_id}&limit=1")
     expect(grid.locator(".tile")).to_have_count(1)

@@ -12,7 +12,7 @@ carried the PDF.
 
 import re
 import zlib
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -20,9 +20,9 @@ from playwright.sync_api import Request, expect
 
 from tests.browser.support import (
     close_ward,
+    phone_photo,
     plastic_surgery_ward,
 )
-from tests.browser.test_photos import phone_photo
 from tests.live.sdk import as_json, query
 from tests.live.servers import LiveCluster
 
@@ -94,7 +94,7 @@ def test_the_report_is_made_on_the_device_and_its_making_audited(ward):
     pdf = Path(download.path()).read_bytes()
     assert download.suggested_filename.startswith("follow-up-")
     expect(bob.locator("#patient-report-status")).to_contain_text(
-        "Report of 1 photo(s) made on this device"
+        "Report of 1 photo made on this device"
     )
 
     ((ipp, family, given, born),) = query(
@@ -104,9 +104,11 @@ def test_the_report_is_made_on_the_device_and_its_making_audited(ward):
     )
     assert pdf.startswith(b"%PDF-") and b"/Subtype /Image" in pdf
     text = pdf_text(pdf)
-    patient_line = f"{family.upper()} {given} — born {born} — IPP {ipp}"
+    # Days and times the locale's way (en-GB in these tests): dd/mm/yyyy.
+    born = date.fromisoformat(born) if isinstance(born, str) else born  # text on SQLite
+    patient_line = f"{family.upper()} {given} — born {born:%d/%m/%Y} — IPP {ipp}"
     assert text.count(patient_line) >= 2, text  # the title block and every page's header
-    assert "Photo 1 — taken 2026-07-01 12:00" in text, text
+    assert "Photo 1 — taken 01/07/2026, 12:00" in text, text
     assert "By Dr Bob Martin, Plastic surgery" in text and "surgeon_bob" not in text
     assert f"Caption: {CAPTION}" in text and "Keywords: Hand" in text
     assert text.count("Times in Europe/Paris") == 1 and "+02:00" not in text

@@ -20,10 +20,10 @@ from playwright.sync_api import expect
 from tests.browser.support import (
     SCREENSHOTS,
     close_ward,
+    phone_photo,
     plastic_surgery_ward,
     shot,
 )
-from tests.browser.test_photos import phone_photo
 from tests.live.sdk import as_json, query
 from tests.live.servers import LiveCluster
 

@@ -166,5 +166,5 @@ def test_the_readme_lists_the_demo_patients(settings, tmp_path):
     for admission in admissions:
         p = admission.patient
         name = f"{p.family_name} {p.given_name}"
-        row = f"| {p.ipp} | {name} | {p.birth_date.isoformat()} | {admission.ward} |"
+        row = f"| {p.ipp} | {name} | {p.birth_date:%d/%m/%Y} | {admission.ward} |"
         assert row in readme, row

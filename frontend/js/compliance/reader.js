@@ -19,6 +19,7 @@ import { verifyListing } from "../e2e/membership.js";
 import { E2EError } from "../e2e/errors.js";
 import { TrustStore } from "../e2e/trust.js";
 import { readBody } from "../photos/photos.js";
+import { t } from "../i18n.js";
 
 /** @import { Identity, KeyVersionRecord, MembershipChain, RoomKey } from "../crypto.js" */
 /** @import { User } from "../e2e/index.js" */
@@ -176,7 +177,8 @@ export class Reader {
     const department = this.departments.get(departmentId);
     if (!department) throw new E2EError("membership_unverified", "This department's membership was not verified.");
     const envelope = message.envelope;
-    if (!envelope) throw new E2EError("no_envelope", "The server released no envelope for this message.");
+    // Codes ui.js explain() does not know: their message is the sentence shown.
+    if (!envelope) throw new E2EError("no_envelope", t("The server released no envelope for this message."));
     const header = c.parseEnvelope(envelope);
     const sender = message.sender?.id ?? message.sender;
     if (header.thread !== message.thread || header.room !== departmentId || header.sender !== sender
@@ -185,7 +187,7 @@ export class Reader {
     }
     if (header.corrects !== corrects) {
       throw corrects === null ? new E2EError("envelope_mismatch", "A correction's envelope filed as a message.")
-        : new E2EError("correction_mismatch", "This correction was not made by the message's sender for this message.");
+        : new E2EError("correction_mismatch", t("This correction was not made by the message's sender for this message."));
     }
     const { chain } = department;
     const parsed = c.verifyEnvelopeInChain(envelope, chain);

@@ -68,18 +68,19 @@ function charClass(ch) {
 
 /**
  * Throws weak_passphrase naming the rule that failed; the rule of check_passphrase_strength.
+ * Its data names the rule (`rule`, `minimum`), for the screen's own words (passphrase.js).
  * @param {string} passphrase
  */
 export function checkPassphraseStrength(passphrase) {
   const chars = [...normalisePassphrase(passphrase)];
   if (chars.length < MIN_PASSPHRASE_CHARS) {
-    throw weakPassphrase(`a passphrase needs at least ${MIN_PASSPHRASE_CHARS} characters`);
+    throw weakPassphrase(`a passphrase needs at least ${MIN_PASSPHRASE_CHARS} characters`, { rule: "length", minimum: MIN_PASSPHRASE_CHARS });
   }
   if (new Set(chars).size < MIN_PASSPHRASE_DISTINCT) {
-    throw weakPassphrase(`a passphrase needs at least ${MIN_PASSPHRASE_DISTINCT} different characters`);
+    throw weakPassphrase(`a passphrase needs at least ${MIN_PASSPHRASE_DISTINCT} different characters`, { rule: "distinct", minimum: MIN_PASSPHRASE_DISTINCT });
   }
   if (new Set(chars.map(charClass)).size < MIN_PASSPHRASE_CLASSES) {
-    throw weakPassphrase("a passphrase needs two kinds of character (lowercase, uppercase, digits, others)");
+    throw weakPassphrase("a passphrase needs two kinds of character (lowercase, uppercase, digits, others)", { rule: "classes", minimum: MIN_PASSPHRASE_CLASSES });
   }
 }
 

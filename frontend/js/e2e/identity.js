@@ -12,6 +12,7 @@ import { ApiError, get, put } from "../api.js";
 import { loadIdentity, saveIdentity } from "../keystore.js";
 import * as device from "../devicecopy.js";
 import { checkPassphrase } from "../passphrase.js";
+import { t } from "../i18n.js";
 import { codeOf, E2EError } from "./errors.js";
 
 /** @import { E2E } from "./index.js" */
@@ -97,7 +98,7 @@ export class Identity {
     const published = await this.published(me);
     if (!published || identity.fingerprint !== published.fingerprint) {
       await device.forget(me);
-      throw new E2EError("pin_wiped", "The copy of your keys on this computer is not your current key: it was erased. Enter your recovery code.");
+      throw new E2EError("pin_wiped", t("The copy of your keys on this computer is not your current key: it was erased. Enter your recovery code."));
     }
     this.keys.identity = identity;
     await this.save(identity, true);

@@ -12,6 +12,7 @@
 // never signed (fingerprint_mismatch).
 import * as c from "../crypto.js";
 import { api, get, post } from "../api.js";
+import { t } from "../i18n.js";
 import { normaliseFingerprint } from "../pins.js";
 import { codeOf, E2EError } from "./errors.js";
 
@@ -313,7 +314,7 @@ export class Membership {
       // The admin key only signs while the department has no head, or to replace a head's key.
       if (held && held.fingerprint !== pub.fingerprint) return { ...base, kind: "replace", replaces: held.fingerprint };
       if (![...chain.members.values()].some((m) => m.role === "head")) return { ...base, kind: held ? "role" : "admit" };
-      throw new E2EError("head_exists", "The department already has a signed head: they admit colleagues and other heads.");
+      throw new E2EError("head_exists", t("The department already has a signed head: they admit colleagues and other heads."));
     }, { signer: adminKey, signerUser: null });
     return { signed };
   }

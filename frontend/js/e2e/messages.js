@@ -17,6 +17,7 @@
 // if it opens like a message and is bound to the message held (same sender,
 // thread, department, `corrects`); otherwise the original is shown, flagged.
 import * as c from "../crypto.js";
+import { t } from "../i18n.js";
 import { E2EError } from "./errors.js";
 import { envelopeHash } from "./trust.js";
 
@@ -62,7 +63,7 @@ export class Messages {
   async seal(text, { department, thread, clientMsgId, fresh = false, corrects = null }) {
     const plaintext = c.utf8(text);
     if (plaintext.length > c.MAX_PLAINTEXT) {
-      throw new E2EError("frame_too_large", "This message is too long.", { max_plaintext: c.MAX_PLAINTEXT });
+      throw new E2EError("frame_too_large", t("This message is too long."), { max_plaintext: c.MAX_PLAINTEXT });
     }
     if (fresh) this.e2e.keys.forgetCurrent(department);
     const { key, head } = await this.writingKey(department);
@@ -132,7 +133,7 @@ export class Messages {
     if (header.corrects !== original.client_msg_id || header.sender !== original.sender || header.thread !== original.thread
       || header.room !== department || header.client_msg_id !== correction.client_msg_id
       || !(Number.isInteger(correction.version) && correction.version >= 2)) {
-      throw new E2EError("correction_mismatch", "This correction was not made by the message's sender for this message.");
+      throw new E2EError("correction_mismatch", t("This correction was not made by the message's sender for this message."));
     }
     const text = await this.decrypt(envelope, header, department);
     await this.checkSeen(header.sender, header.client_msg_id, envelope, null);

@@ -6,14 +6,17 @@
 import * as c from "../crypto.js";
 import { get } from "../api.js";
 import { E2EError } from "../e2e/errors.js";
+import { N_, t } from "../i18n.js";
 import { downloadBlob, encryptBlob, uploadBlob } from "./transfer.js";
 
 export const MAX_PHOTOS = 10;
 export const MAX_KEYWORDS = 16;
+// The scopes (the codes signed in a photo's body and sent to the server) and their
+// names, translated where they are shown: t(label), or consentLabel(code).
 export const CONSENTS = [
-  ["care", "Care only"],
-  ["teaching", "Teaching"],
-  ["publication", "Publication"],
+  ["care", N_("Care only")],
+  ["teaching", N_("Teaching")],
+  ["publication", N_("Publication")],
 ];
 const HEX64 = /^[0-9a-f]{64}$/;
 
@@ -253,9 +256,10 @@ export function keywordLabel(list, code) {
   return list?.find((k) => k.code === code)?.label ?? code;
 }
 
-/** @param {string} code */
+/** A consent scope's name in the language on screen (an unknown code as it is). @param {string} code */
 export function consentLabel(code) {
-  return CONSENTS.find(([value]) => value === code)?.[1] ?? code;
+  const label = CONSENTS.find(([value]) => value === code)?.[1];
+  return label ? t(label) : code;
 }
 
 // --- posting ---------------------------------------------------------------------------
@@ -272,8 +276,8 @@ export function consentLabel(code) {
  * @param {(done: number, total: number, phase: string) => void} [options.onProgress]
  */
 export async function sendPhotos(app, threadId, prepared, { keywords: codes = [], consent = "care", text = "", onProgress = () => {} } = {}) {
-  if (prepared.length < 1 || prepared.length > MAX_PHOTOS) throw new E2EError("invalid_request", `Post 1 to ${MAX_PHOTOS} photos.`);
-  if (codes.length > MAX_KEYWORDS) throw new E2EError("invalid_request", `At most ${MAX_KEYWORDS} keywords.`);
+  if (prepared.length < 1 || prepared.length > MAX_PHOTOS) throw new E2EError("invalid_request", t("Post 1 to {max} photos.", { max: MAX_PHOTOS }));
+  if (codes.length > MAX_KEYWORDS) throw new E2EError("invalid_request", t("At most {max} keywords.", { max: MAX_KEYWORDS }));
   const thread = app.state.threads.get(threadId);
   onProgress(0, 1, "encrypt");
   await new Promise((resolve) => setTimeout(resolve, 0)); // let "Encrypting…" paint

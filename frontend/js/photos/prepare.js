@@ -7,6 +7,7 @@
 // Re-encoding through a canvas is what strips: a canvas holds pixels only,
 // and toBlob writes a bare JPEG. createImageBitmap applies the EXIF
 // orientation first, so the pixels are stored the right way up.
+import { t } from "../i18n.js";
 import { exifCaptureDate, headerSize, localIso } from "./exif.js";
 
 export const THUMBNAIL_SIDE = 320;
@@ -17,6 +18,7 @@ export const MAX_PIXELS = 64_000_000;
 const MAX_INPUT_BYTES = 100 * 1024 * 1024;
 const HEADER_WINDOW = 256 * 1024;
 
+/** A photo this browser will not send; its message is a sentence for the user, in their language. */
 export class PhotoRefused extends Error {
   /** @param {string} code @param {string} message */
   constructor(code, message) {
@@ -48,13 +50,13 @@ function encode(bitmap, width, height, quality) {
   canvas.width = width;
   canvas.height = height;
   const ctx = canvas.getContext("2d");
-  if (!ctx) throw new PhotoRefused("unreadable_image", "The photo could not be encoded.");
+  if (!ctx) throw new PhotoRefused("unreadable_image", t("The photo could not be encoded."));
   ctx.fillStyle = "#fff"; // transparency (a PNG) over white, as the Python client flattens
   ctx.fillRect(0, 0, width, height);
   ctx.imageSmoothingQuality = "high";
   ctx.drawImage(bitmap, 0, 0, width, height);
   return new Promise((resolve, reject) => canvas.toBlob(
-    (blob) => (blob ? resolve(blob) : reject(new PhotoRefused("unreadable_image", "The photo could not be encoded."))),
+    (blob) => (blob ? resolve(blob) : reject(new PhotoRefused("unreadable_image", t("The photo could not be encoded.")))),
     "image/jpeg", quality));
 }
 
@@ -80,12 +82,12 @@ function encode(bitmap, width, height, quality) {
  * @returns {Promise<PreparedPhoto>}
  */
 export async function preparePhoto(source, { capturedAt = null } = {}) {
-  if (source.size > MAX_INPUT_BYTES) throw new PhotoRefused("image_too_large", "The file is over 100 MiB.");
-  if (source.type && !source.type.startsWith("image/")) throw new PhotoRefused("unsupported_format", "This file is not an image.");
+  if (source.size > MAX_INPUT_BYTES) throw new PhotoRefused("image_too_large", t("The file is over 100 MiB."));
+  if (source.type && !source.type.startsWith("image/")) throw new PhotoRefused("unsupported_format", t("This file is not an image."));
   const head = new Uint8Array(await source.slice(0, HEADER_WINDOW).arrayBuffer());
   const declared = headerSize(head);
   if (declared && declared.width * declared.height > MAX_PIXELS) {
-    throw new PhotoRefused("image_too_large", `${declared.width} × ${declared.height} is more than 64 megapixels.`);
+    throw new PhotoRefused("image_too_large", t("{width} × {height} is more than 64 megapixels.", { width: declared.width, height: declared.height }));
   }
   const fallback = "lastModified" in source && source.lastModified ? localIso(new Date(source.lastModified)) : null;
   const captured = capturedAt ?? exifCaptureDate(head) ?? fallback;
@@ -93,7 +95,7 @@ export async function preparePhoto(source, { capturedAt = null } = {}) {
   try {
     bitmap = await decode(source);
   } catch {
-    throw new PhotoRefused("unreadable_image", "This browser cannot read this image (a damaged file, or a format such as HEIC it does not decode).");
+    throw new PhotoRefused("unreadable_image", t("This browser cannot read this image (a damaged file, or a format such as HEIC it does not decode)."));
   }
   return fromBitmap(bitmap, captured, ("name" in source && source.name) || "photo");
 }
@@ -107,8 +109,8 @@ export async function preparePhoto(source, { capturedAt = null } = {}) {
 async function fromBitmap(bitmap, captured, name) {
   try {
     const { width, height } = bitmap;
-    if (width < 1 || height < 1) throw new PhotoRefused("unreadable_image", "The image has no pixels.");
-    if (width * height > MAX_PIXELS) throw new PhotoRefused("image_too_large", `${width} × ${height} is more than 64 megapixels.`);
+    if (width < 1 || height < 1) throw new PhotoRefused("unreadable_image", t("The image has no pixels."));
+    if (width * height > MAX_PIXELS) throw new PhotoRefused("image_too_large", t("{width} × {height} is more than 64 megapixels.", { width, height }));
     const full = await encode(bitmap, width, height, JPEG_QUALITY);
     const scale = Math.min(1, THUMBNAIL_SIDE / Math.max(width, height));
     const tw = Math.max(1, Math.round(width * scale));
@@ -136,6 +138,6 @@ async function fromBitmap(bitmap, captured, name) {
  * @param {HTMLVideoElement} video
  */
 export async function captureFrame(video) {
-  if (!video.videoWidth || !video.videoHeight) throw new PhotoRefused("camera_not_ready", "The camera has not started yet.");
+  if (!video.videoWidth || !video.videoHeight) throw new PhotoRefused("camera_not_ready", t("The camera has not started yet."));
   return fromBitmap(await createImageBitmap(video), localIso(new Date()), "camera");
 }

@@ -9,12 +9,15 @@
 // many photos (POST /api/library/reports, audited report.generated).
 //
 // Every time is on the institution's clock (the library's `time_zone`),
-// named once on the first page, without offsets: a report never mixes zones.
+// named once on the first page, without offsets: a report never mixes zones;
+// days and times are written the way of the language on screen (i18n.js), as
+// is every fixed word of the document.
 // pdf-lib (frontend/vendor/pdf-lib.esm.min.js, about 510 KB) is imported
 // only when a report is made.
 import { get, post } from "../api.js";
 import { keywordLabel, keywords, openItem, openItemBody } from "./photos.js";
 import { downloadBlob } from "./transfer.js";
+import { formatDay, locale, t, tn } from "../i18n.js";
 
 /** @import { SignedIn } from "../app.js" */
 /** @import { LibraryItem, PatientIdentity, PhotoPage } from "../types/api.js" */
@@ -66,19 +69,19 @@ function loadPdfLib() {
  * @param {PatientIdentity} p
  */
 export function patientLine(p) {
-  return `${p.family_name.toUpperCase()} ${p.given_name} — born ${p.birth_date} — IPP ${p.ipp}`;
+  return t("{patient} — born {date} — IPP {ipp}", { patient: `${p.family_name.toUpperCase()} ${p.given_name}`, date: formatDay(p.birth_date), ipp: p.ipp });
 }
 
 /**
- * `iso` on the institution's clock, "2026-10-05 12:00", without offset (the zone is named once).
+ * `iso` on the institution's clock the locale's way, "05/10/2026, 12:00" (en-GB) or
+ * "05/10/2026 12:00" (fr-FR), without offset (the zone is named once).
  * @param {string} iso
  * @param {string} zone an IANA zone
  */
 export function localTime(iso, zone) {
-  const parts = Object.fromEntries(new Intl.DateTimeFormat("en-GB", {
+  return new Intl.DateTimeFormat(locale(), {
     timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
-  }).formatToParts(new Date(iso)).map((part) => [part.type, part.value]));
-  return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}`;
+  }).format(new Date(iso));
 }
 
 /**
@@ -126,7 +129,7 @@ async function decryptPhotos(app, items, onProgress) {
       department: item.department_name,
       caption: typeof body?.text === "string" ? body.text : "",
       keywords: (photo.keywords || item.keywords).map((/** @type {string} */ k) => keywordLabel(list, k)),
-      note: item.annotates ? `Annotation of photo ${item.annotates}.` : "",
+      note: item.annotates ? t("Annotation of photo {id}.", { id: item.annotates }) : "",
     });
     onProgress(photos.length, items.length);
   }
@@ -159,15 +162,18 @@ async function embedImage(doc, photo) {
 export async function buildReport(patient, photos, { zone, generatedAt = new Date() }) {
   const { PDFDocument, StandardFonts } = await loadPdfLib();
   const doc = await PDFDocument.create();
-  doc.setTitle(`Follow-up report, IPP ${patient.ipp}`);
+  doc.setTitle(t("Follow-up report, IPP {ipp}", { ipp: patient.ipp }));
   doc.setAuthor("Rounds");
   doc.setCreator("Rounds");
   doc.setProducer("Rounds (pdf-lib)");
   const regular = await doc.embedFont(StandardFonts.Helvetica);
   const bold = await doc.embedFont(StandardFonts.HelveticaBold);
-  // The standard fonts write WinAnsi only: a character outside it (an emoji in a caption) prints as "?".
+  // The standard fonts write WinAnsi only: a character outside it (an emoji in a caption) prints as "?",
+  // and pdf-lib would throw on it. French text keeps its no-break spaces (U+00A0 is in WinAnsi; the
+  // narrow one Intl writes in French, U+202F, and the figure space become it); other spaces are plain.
   const known = new Set(regular.getCharacterSet());
-  const clean = (/** @type {string} */ text) => [...text.replace(/\s+/g, " ")].map((ch) => known.has(/** @type {number} */ (ch.codePointAt(0))) ? ch : "?").join("");
+  const clean = (/** @type {string} */ text) => [...text.replace(/[\u202f\u2007]/g, "\u00a0").replace(/[^\S\u00a0]+/g, " ")]
+    .map((ch) => known.has(/** @type {number} */ (ch.codePointAt(0))) ? ch : "?").join("");
   const [width, height] = A4;
   const textWidth = width - 2 * MARGIN;
   const top = height - MARGIN - HEADER;
@@ -207,21 +213,23 @@ export async function buildReport(patient, photos, { zone, generatedAt = new Dat
     }
   };
 
-  write("Photo follow-up report", bold, 18);
+  write(t("Photo follow-up report"), bold, 18);
   y -= 4;
   write(line, bold, 12);
-  write(`${photos.length} photo(s), oldest first. Times in ${zone}.`);
+  write(tn(photos.length, "{count} photo, oldest first. Times in {zone}.", "{count} photos, oldest first. Times in {zone}.", { zone }));
   y -= 6 * MM;
   const ordered = [...photos].sort((a, b) => (a.capturedAt === null ? 1 : 0) - (b.capturedAt === null ? 1 : 0)
     || (a.capturedAt && b.capturedAt ? Date.parse(a.capturedAt) - Date.parse(b.capturedAt) : 0));
   for (const [index, photo] of ordered.entries()) {
     const image = await embedImage(doc, photo);
     const small = image.width <= 600;
+    const number = index + 1;
     const lines = [
-      `Photo ${index + 1} — taken ${photo.capturedAt ? localTime(photo.capturedAt, zone) : "capture date unknown"}`,
-      `By ${photo.caregiver}${photo.department ? `, ${photo.department}` : ""}`,
-      ...(photo.caption ? [`Caption: ${photo.caption}`] : []),
-      `Keywords: ${photo.keywords.length ? photo.keywords.join(", ") : "none"}`,
+      photo.capturedAt ? t("Photo {number} — taken {time}", { number, time: localTime(photo.capturedAt, zone) })
+        : t("Photo {number} — capture date unknown", { number }),
+      photo.department ? t("By {name}, {department}", { name: photo.caregiver, department: photo.department }) : t("By {name}", { name: photo.caregiver }),
+      ...(photo.caption ? [t("Caption: {caption}", { caption: photo.caption })] : []),
+      photo.keywords.length ? t("Keywords: {keywords}", { keywords: photo.keywords.join(", ") }) : t("Keywords: none"),
       ...(photo.note ? [photo.note] : []),
     ];
     const words = 2 * MM + lines.reduce((sum, text) => sum + wrap(text, regular, 10).length * LINE, 0);
@@ -241,12 +249,12 @@ export async function buildReport(patient, photos, { zone, generatedAt = new Dat
     y -= 8 * MM;
   }
 
-  const generated = `Generated ${localTime(generatedAt.toISOString(), zone)} by Rounds`;
+  const generated = clean(t("Generated {time} by Rounds", { time: localTime(generatedAt.toISOString(), zone) }));
   pages.forEach((each, i) => {
     each.drawText(clean(line), { x: MARGIN, y: height - MARGIN + 4 * MM, size: 10, font: bold });
     each.drawLine({ start: { x: MARGIN, y: height - MARGIN + 2 * MM }, end: { x: width - MARGIN, y: height - MARGIN + 2 * MM }, thickness: 0.5 });
     each.drawText(generated, { x: MARGIN, y: MARGIN - 8 * MM, size: 8, font: regular });
-    const number = `Page ${i + 1} of ${pages.length}`;
+    const number = clean(t("Page {page} of {pages}", { page: i + 1, pages: pages.length }));
     each.drawText(number, { x: width - MARGIN - regular.widthOfTextAtSize(number, 8), y: MARGIN - 8 * MM, size: 8, font: regular });
   });
   return doc.save({ useObjectStreams: false });
@@ -261,7 +269,7 @@ export async function buildReport(patient, photos, { zone, generatedAt = new Dat
  */
 export async function makeReport(app, patientId, { onProgress = () => {} } = {}) {
   const { items, zone } = await listPhotos(patientId);
-  if (!items.length) throw new Error("No photo of this patient in your departments.");
+  if (!items.length) throw new Error(t("No photo of this patient in your departments.")); // shown as it is
   const photos = await decryptPhotos(app, items, onProgress);
   const patient = items[0].patient;
   const pdf = await buildReport(patient, photos, { zone });

@@ -25,6 +25,7 @@ import * as c from "../crypto.js";
 import { get } from "../api.js";
 import { withAdminKey } from "../adminkey.js";
 import { h, explain, showError } from "../ui.js";
+import { t } from "../i18n.js";
 
 /** @import { DepartmentWithHeads, Refusal } from "../types/api.js" */
 /** A department as listed, or only its number (typed in). @typedef {{id: number, name?: string}} DepartmentNamed */
@@ -40,7 +41,22 @@ function refusal(error) {
 
 /** @param {Person} user */
 function personName(user) {
-  return user.display_name || user.username || `user ${user.id}`;
+  return user.display_name || user.username || t("user {id}", { id: user.id });
+}
+
+/** @param {string} name */
+function capitalised(name) {
+  return `${name[0].toUpperCase()}${name.slice(1)}`;
+}
+
+/**
+ * A translated sentence with a link where its `{link}` stands (one sentence, the link inside).
+ * @param {string} sentence
+ * @param {HTMLElement} link
+ */
+function withLink(sentence, link) {
+  const [before, after = ""] = sentence.split("{link}");
+  return [before, link, after].filter((part) => part !== "");
 }
 
 /**
@@ -48,15 +64,15 @@ function personName(user) {
  */
 export function render(app) {
   if (!app.session.user.is_admin) {
-    return { el: h("p", { class: "error", role: "alert" }, "Only an administrator may do this."), title: "Administration", back: true };
+    return { el: h("p", { class: "error", role: "alert" }, t("Only an administrator may do this.")), title: t("Administration"), back: true };
   }
   /** @type {{admin?: string | null}} */
   const pins = app.pins || {};
   const error = h("p", { class: "error", role: "alert", id: "admin-error" });
-  const departments = h("ul", { class: "list", "aria-label": "Departments" });
+  const departments = h("ul", { class: "list", "aria-label": t("Departments") });
   const panel = h("section", { class: "card stack", id: "appoint", hidden: true, "aria-labelledby": "appoint-title" });
-  const intro = h("div", { class: "card stack" }, h("h2", {}, "Departments"),
-    h("p", { class: "muted" }, "A department's first head is appointed by a statement signed with the institution's admin key. Every member's browser checks it against the key IT pinned before it encrypts anything for the department."));
+  const intro = h("div", { class: "card stack" }, h("h2", {}, t("Departments")),
+    h("p", { class: "muted" }, t("A department's first head is appointed by a statement signed with the institution's admin key. Every member's browser checks it against the key IT pinned before it encrypts anything for the department.")));
 
   // --- the appointment of one head -------------------------------------------------------
 
@@ -64,8 +80,9 @@ export function render(app) {
     error.textContent = "";
     panel.hidden = false;
     const who = personName(head);
-    const where = department.name || `department ${department.id}`;
-    panel.replaceChildren(h("h2", { id: "appoint-title" }, `Appoint ${who} head of ${where}`), h("p", { class: "loading" }, "Loading their key…"));
+    const where = department.name || t("department {id}", { id: department.id });
+    const title = t("Appoint {name} head of {department}", { name: who, department: where });
+    panel.replaceChildren(h("h2", { id: "appoint-title" }, title), h("p", { class: "loading" }, t("Loading their key…")));
     panel.scrollIntoView({ block: "start" });
     let identity;
     try {
@@ -73,15 +90,15 @@ export function render(app) {
       identity = c.checkedPublic(data.public, data.fingerprint, who);
     } catch (e) {
       const sentence = /** @type {Refusal} */ (e).code === "not_found"
-        ? `${who[0].toUpperCase()}${who.slice(1)} has not set up their keys yet: ask them to sign in to Rounds once first, then come back here.`
+        ? t("{name} has not set up their keys yet: ask them to sign in to Rounds once first, then come back here.", { name: capitalised(who) })
         : refusal(e);
-      panel.replaceChildren(h("h2", { id: "appoint-title" }, `Appoint ${who} head of ${where}`), h("p", { class: "error", role: "alert", id: "appoint-error" }, sentence));
+      panel.replaceChildren(h("h2", { id: "appoint-title" }, title), h("p", { class: "error", role: "alert", id: "appoint-error" }, sentence));
       return;
     }
     const file = h("input", { id: "admin-key-file", name: "admin_key", type: "file", accept: ".key,text/plain" });
     const result = h("p", { role: "status", id: "appoint-result" });
     const problem = h("p", { class: "error", role: "alert", id: "appoint-error" });
-    const sign = h("button", { type: "submit", class: "primary", id: "sign-appointment" }, "It matches: sign the appointment");
+    const sign = h("button", { type: "submit", class: "primary", id: "sign-appointment" }, t("It matches: sign the appointment"));
     file.addEventListener("change", () => (problem.textContent = ""));
     const form = h("form", {
       class: "stack",
@@ -95,10 +112,10 @@ export function render(app) {
           // another by now, nothing is signed (fingerprint_mismatch).
           const { signed } = await withAdminKey(file.files?.[0], pins.admin,
             (adminKey) => app.endToEnd.appointHead(department.id, head.id, adminKey, { fingerprint: identity.fingerprint }));
-          const name = `${who[0].toUpperCase()}${who.slice(1)}`;
+          const named = { name: capitalised(who), department: where };
           result.textContent = signed.length
-            ? `${name} is now the signed head of ${where}. They can sign their colleagues' admissions.`
-            : `${name} is already the signed head of ${where}, with this key: nothing more to sign.`;
+            ? t("{name} is now the signed head of {department}. They can sign their colleagues' admissions.", named)
+            : t("{name} is already the signed head of {department}, with this key: nothing more to sign.", named);
           form.replaceChildren(result);
           draw();
         } catch (e) {
@@ -110,15 +127,15 @@ export function render(app) {
         }
       },
     },
-    h("p", {}, `Ask ${who} to open Rounds and read their whole key fingerprint (My profile → My whole key fingerprint). Sign only if every group matches:`),
+    h("p", {}, t("Ask {name} to open Rounds and read their whole key fingerprint (My profile → My whole key fingerprint). Sign only if every group matches:", { name: who })),
     h("p", { class: "fingerprint", id: "head-fingerprint" }, c.groupFingerprint(identity.fingerprint)),
-    h("div", {}, h("label", { for: "admin-key-file" }, "The institution's admin key file"), file,
-      h("p", { class: "muted" }, "Read in this browser only: it is checked against the key IT pinned, used for this one signature and wiped. It is never sent to the server.")),
+    h("div", {}, h("label", { for: "admin-key-file" }, t("The institution's admin key file")), file,
+      h("p", { class: "muted" }, t("Read in this browser only: it is checked against the key IT pinned, used for this one signature and wiped. It is never sent to the server."))),
     problem,
     h("div", { class: "row" },
-      h("button", { type: "button", onclick: () => (panel.hidden = true) }, "Cancel"),
+      h("button", { type: "button", onclick: () => (panel.hidden = true) }, t("Cancel")),
       sign));
-    panel.replaceChildren(h("h2", { id: "appoint-title" }, `Appoint ${who} head of ${where}`), form, result);
+    panel.replaceChildren(h("h2", { id: "appoint-title" }, title), form, result);
     file.focus();
   };
 
@@ -129,30 +146,30 @@ export function render(app) {
     try {
       const chain = await app.endToEnd.chain(department.id, { fresh: true });
       const held = chain.members.get(head.id);
-      if (held?.role === "head") return ["signed", "Appointment signed"];
+      if (held?.role === "head") return ["signed", t("Appointment signed")];
       return [[...chain.members.values()].some((m) => m.role === "head") ? "other" : "unsigned",
-        "Not signed yet"];
+        t("Not signed yet")];
     } catch (e) {
-      return ["unknown", /** @type {Refusal} */ (e).code === "not_found" ? "Signature not visible to administrators" : explain(e)];
+      return ["unknown", /** @type {Refusal} */ (e).code === "not_found" ? t("Signature not visible to administrators") : explain(e)];
     }
   };
 
   const listed = async (/** @type {DepartmentWithHeads[]} */ list) => {
     departments.replaceChildren(...list.map((department) => {
       const rows = (department.heads || []).map((head) => {
-        const line = h("div", { class: "sub" }, "Checking the signature…");
+        const line = h("div", { class: "sub" }, t("Checking the signature…"));
         const item = h("li", { class: "card stack", dataset: { department: department.id, head: head.username } },
-          h("div", {}, h("strong", {}, department.name), h("div", { class: "sub" }, `Head: ${personName(head)} (${head.username})`), line));
+          h("div", {}, h("strong", {}, department.name), h("div", { class: "sub" }, t("Head: {name} ({username})", { name: personName(head), username: head.username })), line));
         status(department, head).then(([kind, text]) => {
           line.textContent = text;
           item.dataset.status = kind;
           if (kind === "unsigned" || kind === "unknown") {
-            item.append(h("button", { type: "button", class: "primary", onclick: () => openAppointment(department, head) }, "Appoint the first head"));
+            item.append(h("button", { type: "button", class: "primary", onclick: () => openAppointment(department, head) }, t("Appoint the first head")));
           }
         });
         return item;
       });
-      return rows.length ? rows : h("li", { class: "card" }, h("strong", {}, department.name), h("div", { class: "sub" }, "No head"));
+      return rows.length ? rows : h("li", { class: "card" }, h("strong", {}, department.name), h("div", { class: "sub" }, t("No head")));
     }).flat());
   };
 
@@ -166,18 +183,18 @@ export function render(app) {
         openAppointment({ id: Number(departmentNumber.value) }, { id: Number(userNumber.value) });
       },
     },
-    h("h2", {}, "Appoint the first head"),
-    h("p", { class: "notice" }, "This server lists departments only to their members. Ask the new head to open their department in Rounds: it shows the department number and their user number to give you."),
-    h("div", {}, h("label", { for: "appoint-department" }, "Department number"), departmentNumber),
-    h("div", {}, h("label", { for: "appoint-user" }, "Head's user number"), userNumber),
-    h("button", { type: "submit", class: "primary" }, "Find the head's key"))));
+    h("h2", {}, t("Appoint the first head")),
+    h("p", { class: "notice" }, t("This server lists departments only to their members. Ask the new head to open their department in Rounds: it shows the department number and their user number to give you.")),
+    h("div", {}, h("label", { for: "appoint-department" }, t("Department number")), departmentNumber),
+    h("div", {}, h("label", { for: "appoint-user" }, t("Head's user number")), userNumber),
+    h("button", { type: "submit", class: "primary" }, t("Find the head's key")))));
   };
 
   const draw = async () => {
     error.textContent = "";
     if (!pins.admin) {
-      departments.replaceChildren(h("li", { class: "notice" }, "This browser has no pinned institution key. ",
-        h("a", { href: "#/pin" }, "Confirm the institution's admin key"), " first."));
+      departments.replaceChildren(h("li", { class: "notice" }, withLink(t("This browser has no pinned institution key. {link} first."),
+        h("a", { href: "#/pin" }, t("Confirm the institution's admin key")))));
       return;
     }
     try {
@@ -201,9 +218,9 @@ export function render(app) {
   draw();
 
   const own = app.keyState === "ready"
-    ? h("a", { class: "button", href: "#/" }, "My departments")
-    : h("p", { class: "muted" }, "Administering needs no personal key. To take part in a department yourself, ",
-      h("a", { href: "#/keys" }, "set up your keys"), ".");
+    ? h("a", { class: "button", href: "#/" }, t("My departments"))
+    : h("p", { class: "muted" }, withLink(t("Administering needs no personal key. To take part in a department yourself, {link}."),
+      h("a", { href: "#/keys" }, t("set up your keys"))));
   const el = h("div", { class: "stack", id: "admin" }, intro, error, departments, panel, own);
-  return { el, title: "Administration" };
+  return { el, title: t("Administration") };
 }

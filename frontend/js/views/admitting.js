@@ -12,21 +12,36 @@
 // colleague (fingerprint_mismatch), who stays admitted and awaits a signature.
 import * as c from "../crypto.js";
 import { post } from "../api.js";
+import { N_, t } from "../i18n.js";
 import { explain, h, toast } from "../ui.js";
 
 /** @import { People, Person, Refusal } from "../types/api.js" */
 
 const SEARCH_DELAY_MS = 350;
+// The roles a head admits as, in words (the codes are the server's): the select, and the card's title.
+const ROLES = { member: N_("Member"), head: N_("Head") };
 
 /** @param {Person} person */
 function departmentsLine(person) {
-  if (!person.departments.length) return "In no department yet";
-  return person.departments.map((d) => `${d.name}${d.role === "head" ? " (head)" : ""}`).join(" · ");
+  if (!person.departments.length) return t("In no department yet");
+  return person.departments.map((d) => (d.role === "head" ? t("{department} (head)", { department: d.name }) : d.name)).join(" · ");
+}
+
+/**
+ * The confirmation card's title: whom, as what (one sentence per role: the role is part of it in French).
+ * @param {Person[]} people
+ * @param {"head" | "member"} role
+ */
+function admitTitle(people, role) {
+  const count = people.length;
+  const name = people[0].display_name;
+  if (role === "head") return count > 1 ? t("Admit {count} colleagues as heads", { count }) : t("Admit {name} as heads", { name });
+  return count > 1 ? t("Admit {count} colleagues as members", { count }) : t("Admit {name} as members", { name });
 }
 
 /** @param {string[]} names */
 function listed(names) {
-  return names.length ? names.join(", ") : "nobody";
+  return names.length ? names.join(", ") : t("nobody");
 }
 
 /**
@@ -41,21 +56,21 @@ export function admitCard(app, departmentId, members) {
   const chosen = new Map();
   /** @type {Person[]} */
   let shown = [];
-  const query = h("input", { id: "people-q", name: "q", type: "search", autocomplete: "off", minlength: 2, maxlength: 100, placeholder: "e.g. Durand" });
-  const results = h("ul", { class: "list", "aria-label": "Colleagues found", id: "people-results" });
-  const more = h("p", { class: "muted", id: "people-more", hidden: true }, "More colleagues match: type more of the name.");
+  const query = h("input", { id: "people-q", name: "q", type: "search", autocomplete: "off", minlength: 2, maxlength: 100, placeholder: t("e.g. Durand") });
+  const results = h("ul", { class: "list", "aria-label": t("Colleagues found"), id: "people-results" });
+  const more = h("p", { class: "muted", id: "people-more", hidden: true }, t("More colleagues match: type more of the name."));
   const picked = h("p", { class: "muted", id: "people-chosen" });
-  const role = h("select", { id: "admit-role", name: "role" }, h("option", { value: "member" }, "Member"), h("option", { value: "head" }, "Head"));
-  const admit = h("button", { type: "button", class: "primary", id: "admit-chosen", disabled: true, onclick: () => confirmAndAdmit() }, "Admit and sign");
+  const role = h("select", { id: "admit-role", name: "role" }, h("option", { value: "member" }, t(ROLES.member)), h("option", { value: "head" }, t(ROLES.head)));
+  const admit = h("button", { type: "button", class: "primary", id: "admit-chosen", disabled: true, onclick: () => confirmAndAdmit() }, t("Admit and sign"));
   const progress = h("p", { id: "admit-progress", role: "status", "aria-live": "polite" });
   const error = h("p", { class: "error", role: "alert", id: "admit-error" });
-  const dialog = h("dialog", { "aria-label": "Confirm admissions", id: "admit-dialog" });
+  const dialog = h("dialog", { "aria-label": t("Confirm admissions"), id: "admit-dialog" });
 
   const drawChosen = () => {
     const names = [...chosen.values()].map((p) => p.display_name);
-    picked.textContent = names.length ? `Chosen: ${names.join(", ")}` : "";
+    picked.textContent = names.length ? t("Chosen: {names}", { names: names.join(", ") }) : "";
     admit.disabled = !names.length;
-    admit.textContent = names.length > 1 ? `Admit and sign ${names.length} colleagues` : "Admit and sign";
+    admit.textContent = names.length > 1 ? t("Admit and sign {count} colleagues", { count: names.length }) : t("Admit and sign");
   };
 
   const drawResults = () => {
@@ -73,8 +88,8 @@ export function admitCard(app, departmentId, members) {
       return h("li", { class: "card", dataset: { name: person.display_name } },
         h("label", { for: `person-${person.id}`, class: "row" }, box,
           h("span", { class: "grow" }, h("strong", {}, person.display_name),
-            h("div", { class: "sub" }, member ? `Already a member · ${departmentsLine(person)}` : departmentsLine(person)),
-            h("div", { class: "sub" }, person.fingerprint ? `Code ${c.comparisonCode(person.fingerprint)}` : "Has not set up keys yet"))));
+            h("div", { class: "sub" }, member ? t("Already a member · {departments}", { departments: departmentsLine(person) }) : departmentsLine(person)),
+            h("div", { class: "sub" }, person.fingerprint ? t("Code {code}", { code: c.comparisonCode(person.fingerprint) }) : t("Has not set up keys yet")))));
     }));
   };
 
@@ -96,7 +111,7 @@ export function admitCard(app, departmentId, members) {
       more.hidden = !found.more;
       error.textContent = "";
       drawResults();
-      if (!shown.length) results.append(h("li", { class: "muted" }, "Nobody by that name."));
+      if (!shown.length) results.append(h("li", { class: "muted" }, t("Nobody by that name.")));
     } catch (e) {
       if (mine === asked) error.textContent = explain(e);
     }
@@ -112,27 +127,27 @@ export function admitCard(app, departmentId, members) {
   /**
    * The card: every colleague chosen, their departments and comparison code.
    * @param {Person[]} people
-   * @param {string} roleName
+   * @param {"head" | "member"} roleCode
    * @returns {Promise<boolean>}
    */
-  const confirm = (people, roleName) => new Promise((resolve) => {
+  const confirm = (people, roleCode) => new Promise((resolve) => {
     const finish = (/** @type {boolean} */ value) => {
       dialog.close();
       resolve(value);
     };
     const go = h("button", { type: "button", class: "primary", id: "confirm-admit", onclick: () => finish(true) },
-      people.length > 1 ? `They match: admit and sign all ${people.length}` : "It matches: admit and sign");
+      people.length > 1 ? t("They match: admit and sign all {count}", { count: people.length }) : t("It matches: admit and sign"));
     dialog.replaceChildren(
-      h("h2", {}, people.length > 1 ? `Admit ${people.length} colleagues as ${roleName}` : `Admit ${people[0].display_name} as ${roleName}`),
-      h("p", {}, "Ask each colleague to open Rounds → My profile and read their comparison code aloud. Admit only if every code matches the one below."),
-      h("ul", { class: "list", "aria-label": "To admit" }, people.map((person) => h("li", { class: "card stack", dataset: { confirm: person.id } },
+      h("h2", {}, admitTitle(people, roleCode)),
+      h("p", {}, t("Ask each colleague to open Rounds → My profile and read their comparison code aloud. Admit only if every code matches the one below.")),
+      h("ul", { class: "list", "aria-label": t("To admit") }, people.map((person) => h("li", { class: "card stack", dataset: { confirm: person.id } },
         h("strong", {}, person.display_name),
         h("div", { class: "sub" }, departmentsLine(person)),
         person.fingerprint
           ? [h("p", { class: "fingerprint comparison", dataset: { codeFor: person.id } }, c.comparisonCode(person.fingerprint)),
-            h("details", {}, h("summary", {}, "Whole fingerprint"), h("p", { class: "fingerprint muted" }, c.groupFingerprint(person.fingerprint)))]
-          : h("p", { class: "notice" }, "No keys yet: admitted now, signed here once they have set up their keys.")))),
-      h("div", { class: "row" }, h("button", { type: "button", onclick: () => finish(false) }, "Cancel"), go));
+            h("details", {}, h("summary", {}, t("Whole fingerprint")), h("p", { class: "fingerprint muted" }, c.groupFingerprint(person.fingerprint)))]
+          : h("p", { class: "notice" }, t("No keys yet: admitted now, signed here once they have set up their keys."))))),
+      h("div", { class: "row" }, h("button", { type: "button", onclick: () => finish(false) }, t("Cancel")), go));
     dialog.addEventListener("cancel", () => resolve(false), { once: true });
     dialog.showModal();
     go.focus();
@@ -142,14 +157,14 @@ export function admitCard(app, departmentId, members) {
     const people = [...chosen.values()];
     const chosenRole = /** @type {"head" | "member"} */ (role.value); // the select's two options
     error.textContent = "";
-    if (!people.length || !(await confirm(people, chosenRole === "head" ? "heads" : "members"))) return;
+    if (!people.length || !(await confirm(people, chosenRole))) return;
     admit.disabled = true;
     /** @type {string[]} */
     const done = [];
     /** @type {string[]} */
     const unsigned = [];
     for (const [index, person] of people.entries()) {
-      progress.textContent = `Admitting and signing ${index + 1} of ${people.length}: ${person.display_name}…`;
+      progress.textContent = t("Admitting and signing {index} of {total}: {name}…", { index: index + 1, total: people.length, name: person.display_name });
       let admitted = false;
       try {
         await app.endToEnd.admit(departmentId, person.id, chosenRole, { fingerprint: null });
@@ -166,20 +181,21 @@ export function admitCard(app, departmentId, members) {
       } catch (e) {
         const rest = people.slice(index + 1).map((p) => p.display_name);
         const what = admitted
-          ? `${person.display_name} is admitted but their admission is not signed (${explain(e)}); sign it in the list once you have compared again.`
-          : `${person.display_name} was not admitted: ${explain(e)}`;
-        error.textContent = `${what} Admitted and signed before: ${listed(done)}. Not admitted (nothing was done): ${listed(rest)}.`;
+          ? t("{name} is admitted but their admission is not signed ({reason}); sign it in the list once you have compared again.", { name: person.display_name, reason: explain(e) })
+          : t("{name} was not admitted: {reason}", { name: person.display_name, reason: explain(e) });
+        const before = t("Admitted and signed before: {done}. Not admitted (nothing was done): {rest}.", { done: listed(done), rest: listed(rest) });
+        error.textContent = `${what} ${before}`;
         error.dataset.code = /** @type {Refusal} */ (e).code ?? "";
-        progress.textContent = `Stopped at ${index + 1} of ${people.length}.`;
+        progress.textContent = t("Stopped at {index} of {total}.", { index: index + 1, total: people.length });
         drawChosen();
         await members.changed();
         drawResults();
         return;
       }
     }
-    progress.textContent = `Done: ${people.length} of ${people.length}.`;
-    const said = [done.length ? `${listed(done)} admitted and signed.` : "",
-      unsigned.length ? `${listed(unsigned)} admitted; no keys yet, so sign their admission here once they have.` : ""].join(" ").trim();
+    progress.textContent = t("Done: {count} of {total}.", { count: people.length, total: people.length });
+    const said = [done.length ? t("{names} admitted and signed.", { names: listed(done) }) : "",
+      unsigned.length ? t("{names} admitted; no keys yet, so sign their admission here once they have.", { names: listed(unsigned) }) : ""].join(" ").trim();
     toast(said);
     drawChosen();
     await members.changed();
@@ -194,11 +210,11 @@ export function admitCard(app, departmentId, members) {
       search();
     },
   },
-  h("h2", {}, "Admit colleagues"),
-  h("div", {}, h("label", { for: "people-q" }, "Colleague's name"), h("div", { class: "row" }, query, h("button", { type: "submit" }, "Search"))),
+  h("h2", {}, t("Admit colleagues")),
+  h("div", {}, h("label", { for: "people-q" }, t("Colleague's name")), h("div", { class: "row" }, query, h("button", { type: "submit" }, t("Search")))),
   results, more, picked,
-  h("div", {}, h("label", { for: "admit-role" }, "Role"), role),
-  h("p", { class: "muted" }, "You will compare each colleague's code with them before anything is signed."),
+  h("div", {}, h("label", { for: "admit-role" }, t("Role")), role),
+  h("p", { class: "muted" }, t("You will compare each colleague's code with them before anything is signed.")),
   admit, progress, error, dialog);
   return { el, redraw: drawResults };
 }

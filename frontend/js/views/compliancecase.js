@@ -12,6 +12,7 @@ import { get } from "../api.js";
 import { withInstitutionKey } from "../adminkey.js";
 import { h, birthDate, explain, fullTime, patientLabel, showError } from "../ui.js";
 import { caseStatus, scopeText } from "./compliance.js";
+import { t, tn } from "../i18n.js";
 
 const PATH = "/api/compliance/cases";
 
@@ -20,8 +21,10 @@ const PATH = "/api/compliance/cases";
 
 /** The patient of a released thread: an object with its identity (or, from an older server, an id). @param {PatientIdentity | number} patient */
 export function patientText(patient) {
-  if (patient && typeof patient === "object") return `${patientLabel(patient)} · IPP ${patient.ipp} · born ${birthDate(patient.birth_date)}`;
-  return `Patient no. ${patient}`;
+  if (patient && typeof patient === "object") {
+    return t("{patient} · IPP {ipp} · born {date}", { patient: patientLabel(patient), ipp: patient.ipp, date: birthDate(patient.birth_date) });
+  }
+  return t("Patient no. {number}", { number: patient });
 }
 
 /** The case as its opener sees it, from the listing (there is no route for one case). @param {number} id */
@@ -43,7 +46,7 @@ export async function findCase(id) {
 export function keyForm(app, departments, done) {
   const file = h("input", { id: "compliance-key-file", name: "compliance_key", type: "file", accept: ".key,text/plain" });
   const problem = h("p", { class: "error", role: "alert", id: "key-error" });
-  const submit = h("button", { type: "submit", class: "primary", id: "load-key" }, "Open with this key");
+  const submit = h("button", { type: "submit", class: "primary", id: "load-key" }, t("Open with this key"));
   file.addEventListener("change", () => showError(problem, null));
   return h("form", {
     class: "card stack", id: "key-form", "aria-labelledby": "key-title",
@@ -64,9 +67,9 @@ export function keyForm(app, departments, done) {
       }
     },
   },
-  h("h2", { id: "key-title" }, "Compliance key"),
-  h("div", {}, h("label", { for: "compliance-key-file" }, "The institution's compliance key file"), file,
-    h("p", { class: "muted" }, "Read in this browser only: checked against the key IT pinned, used to open this case's conversation keys, then wiped. It is never sent to the server.")),
+  h("h2", { id: "key-title" }, t("Compliance key")),
+  h("div", {}, h("label", { for: "compliance-key-file" }, t("The institution's compliance key file")), file,
+    h("p", { class: "muted" }, t("Read in this browser only: checked against the key IT pinned, used to open this case's conversation keys, then wiped. It is never sent to the server."))),
   problem, submit);
 }
 
@@ -75,9 +78,9 @@ export function keyForm(app, departments, done) {
  * @param {number} caseId
  */
 export function render(app, caseId) {
-  const head = h("div", { class: "card stack", id: "case-head" }, h("p", { class: "loading" }, "Loading the case…"));
+  const head = h("div", { class: "card stack", id: "case-head" }, h("p", { class: "loading" }, t("Loading the case…")));
   const problem = h("p", { class: "error", role: "alert", id: "case-release-error" });
-  const threads = h("ul", { class: "list", id: "case-threads", "aria-label": "Threads this case covers" });
+  const threads = h("ul", { class: "list", id: "case-threads", "aria-label": t("Threads this case covers") });
   const keyStatus = h("p", { role: "status", id: "key-status" });
   const keyBox = h("div", { class: "stack" });
   /** @type {CaseThread[]} */
@@ -85,13 +88,16 @@ export function render(app, caseId) {
 
   const describeKeys = () => {
     const held = [...app.review.keys.values()].reduce((n, m) => n + m.size, 0);
-    if (held) keyStatus.textContent = `${held} conversation key${held === 1 ? "" : "s"} opened; the compliance key file was wiped.`;
+    if (held) {
+      keyStatus.textContent = tn(held, "{count} conversation key opened; the compliance key file was wiped.",
+        "{count} conversation keys opened; the compliance key file was wiped.");
+    }
   };
 
   // One timeline page per department (limit 1) gives its chain, key versions and wraps.
   const departments = async () => {
     const firsts = new Map();
-    for (const t of listed) if (!firsts.has(t.department)) firsts.set(t.department, t.id);
+    for (const thread of listed) if (!firsts.has(thread.department)) firsts.set(thread.department, thread.id);
     const verified = [];
     for (const threadId of firsts.values()) {
       /** @type {Timeline} */
@@ -112,29 +118,34 @@ export function render(app, caseId) {
     const [kind, text] = caseStatus(item);
     head.dataset.status = kind;
     head.replaceChildren(h("h2", {}, item.reference), h("p", { class: "sub" }, text), h("p", { class: "case-reason" }, item.reason),
-      h("p", { class: "sub" }, `Scope: ${scopeText(item.scope)}`));
-    app.retitle(el, `Case ${item.reference}`);
+      h("p", { class: "sub" }, t("Scope: {scope}", { scope: scopeText(item.scope) })));
+    app.retitle(el, t("Case {reference}", { reference: item.reference }));
     try {
       /** @type {CaseThreads} */
       const answer = await get(`${PATH}/${caseId}/threads`);
       listed = answer.threads;
     } catch (error) {
       showError(problem, error);
-      if (/** @type {Refusal} */ (error).status) problem.textContent =
-        `${/** @type {Refusal} */ (error).message} (${/** @type {Refusal} */ (error).code})`;
+      const refusal = /** @type {Refusal} */ (error);
+      if (refusal.status) problem.textContent = `${refusal.message} (${refusal.code})`; // the server's sentence, in the chosen language
       return;
     }
-    threads.replaceChildren(...(listed.length ? listed.map((t) => h("li", {}, h("a", {
-      href: `#/compliance/c/${caseId}/t/${t.id}`, dataset: { thread: t.id },
-    }, h("span", { class: "grow" }, h("strong", {}, t.title),
-      h("div", { class: "sub" }, patientText(t.patient)),
-      h("div", { class: "sub" }, `Department no. ${t.department} · opened ${fullTime(t.created_at)}${t.closed_at ? " · closed" : ""}`)))))
-      : [h("li", { class: "muted" }, "This case covers no thread.")]));
+    threads.replaceChildren(...(listed.length ? listed.map((thread) => h("li", {}, h("a", {
+      href: `#/compliance/c/${caseId}/t/${thread.id}`, dataset: { thread: thread.id },
+    }, h("span", { class: "grow" }, h("strong", {}, thread.title),
+      h("div", { class: "sub" }, patientText(thread.patient)),
+      h("div", { class: "sub" }, thread.closed_at
+        ? t("Department no. {number} · opened {time} · closed", { number: thread.department, time: fullTime(thread.created_at) })
+        : t("Department no. {number} · opened {time}", { number: thread.department, time: fullTime(thread.created_at) }))))))
+      : [h("li", { class: "muted" }, t("This case covers no thread."))]));
     if (listed.length) {
       keyBox.replaceChildren(keyForm(app, departments, ({ opened, refused }) => {
         describeKeys();
-        if (refused) keyStatus.textContent += ` ${refused} could not be opened: the timeline says why.`;
-        if (!opened && !refused) keyStatus.textContent = "Every conversation key of this case was already open.";
+        if (refused) {
+          const why = tn(refused, "{count} could not be opened: the timeline says why.", "{count} could not be opened: the timeline says why.");
+          keyStatus.textContent = keyStatus.textContent ? `${keyStatus.textContent} ${why}` : why;
+        }
+        if (!opened && !refused) keyStatus.textContent = t("Every conversation key of this case was already open.");
       }));
       describeKeys();
     }
@@ -142,7 +153,7 @@ export function render(app, caseId) {
   draw();
 
   const el = h("div", { class: "stack", id: "compliance-case" }, head, problem, keyBox, keyStatus,
-    h("h2", {}, "Threads"), threads,
-    h("a", { class: "button", href: `#/library?case=${caseId}` }, "Photos of this case"));
-  return { el, title: "Case", back: true };
+    h("h2", {}, t("Threads")), threads,
+    h("a", { class: "button", href: `#/library?case=${caseId}` }, t("Photos of this case")));
+  return { el, title: t("Case"), back: true };
 }

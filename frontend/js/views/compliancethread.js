@@ -12,10 +12,17 @@ import { consentLabel, ImageUrls, keywordLabel, keywords } from "../photos/photo
 import { h, explain, fullTime, shortTime, showError } from "../ui.js";
 import { keyForm, patientText } from "./compliancecase.js";
 import { openViewer } from "./viewer.js";
+import { N_, t, tn } from "../i18n.js";
 
 const PAGE = 200;
 const MAX_PAGES = 50; // 10,000 messages: a narrower case beyond that
 const FAR = 10 * 60 * 1000;
+// The codes of the signed statements and records, in words where they are shown.
+/** @type {Record<string, string>} */
+const KINDS = { admit: N_("admit"), replace: N_("replace"), role: N_("role"), remove: N_("remove") };
+/** @type {Record<string, string>} */
+const ROLES = { member: N_("member"), head: N_("head"), sender: N_("sender") };
+const word = (/** @type {Record<string, string>} */ table, /** @type {string} */ code) => (table[code] ? t(table[code]) : code);
 
 /** @import { Correction, MembershipRecord, PhotoBody, Refusal, StoredStatement, Timeline, TimelineAttachment, TimelineMessage, TimelineReceipt, UserRef } from "../types/api.js" */
 /** @import { ParsedEnvelope, Statement } from "../crypto.js" */
@@ -75,11 +82,11 @@ function seenBy(messages, receipts) {
 export function render(app, caseId, threadId) {
   const urls = new ImageUrls({ caseId });
   const problem = h("p", { class: "error", role: "alert", id: "timeline-error" });
-  const head = h("div", { class: "card stack", id: "timeline-head" }, h("p", { class: "loading" }, "Loading the timeline…"));
+  const head = h("div", { class: "card stack", id: "timeline-head" }, h("p", { class: "loading" }, t("Loading the timeline…")));
   const keyBox = h("div", { class: "stack" });
-  const list = h("ol", { class: "messages", id: "timeline", "aria-label": "Messages, oldest first" });
-  const members = h("details", { class: "card", id: "membership" }, h("summary", {}, "Membership"));
-  const versions = h("details", { class: "card", id: "key-versions" }, h("summary", {}, "Conversation keys"));
+  const list = h("ol", { class: "messages", id: "timeline", "aria-label": t("Messages, oldest first") });
+  const members = h("details", { class: "card", id: "membership" }, h("summary", {}, t("Membership")));
+  const versions = h("details", { class: "card", id: "key-versions" }, h("summary", {}, t("Conversation keys")));
   /** @type {Map<number, string>} */
   let names = new Map();
   /** @type {import("../photos/photos.js").Keyword[]} */
@@ -93,7 +100,7 @@ export function render(app, caseId, threadId) {
   let chainError = null;
   keywords().then((k) => (terms = k)).catch(() => {});
 
-  const name = (/** @type {number} */ id) => names.get(id) ?? `user ${id}`;
+  const name = (/** @type {number} */ id) => names.get(id) ?? t("user {id}", { id });
 
   const photos = (/** @type {TimelineMessage} */ m, /** @type {PhotoBody} */ body) => {
     /** @type {TimelineAttachment[]} */
@@ -104,7 +111,7 @@ export function render(app, caseId, threadId) {
       const img = h("img", { alt: "" });
       const tags = (record.keywords ?? photo.keywords ?? []).map((k) => keywordLabel(terms, k));
       const button = h("button", {
-        type: "button", class: "photo", "aria-label": `Photo ${i + 1}${tags.length ? `: ${tags.join(", ")}` : ""}`,
+        type: "button", class: "photo", "aria-label": tags.length ? t("Photo {number}: {keywords}", { number: i + 1, keywords: tags.join(", ") }) : t("Photo {number}", { number: i + 1 }),
         onclick: () => openViewer(app, urls, { photo, senderName: m.sender.username }),
       }, img);
       urls.url(photo).then((url) => {
@@ -115,9 +122,9 @@ export function render(app, caseId, threadId) {
         button.append(h("span", { class: "error" }, explain(error)));
       });
       return h("figure", { class: "review-photo" }, button, h("figcaption", { class: "tags" },
-        tags.map((t) => h("span", { class: "tag" }, t)),
-        h("span", { class: "tag consent" }, `Consent: ${consentLabel(record.consent ?? photo.consent)}`),
-        record.captured_at ? h("span", { class: "tag" }, `Taken ${fullTime(record.captured_at)}`) : null));
+        tags.map((tag) => h("span", { class: "tag" }, tag)),
+        h("span", { class: "tag consent" }, t("Consent: {consent}", { consent: consentLabel(record.consent ?? photo.consent) })),
+        record.captured_at ? h("span", { class: "tag" }, t("Taken {time}", { time: fullTime(record.captured_at) })) : null));
     }));
   };
 
@@ -130,21 +137,24 @@ export function render(app, caseId, threadId) {
       const m = chain.memberAt(id, header.chain_seq);
       if (m) at.push([id, m]);
     }
-    return h("details", { class: "sub members-then" }, h("summary", {}, `Members when written (statement ${header.chain_seq})`),
-      h("p", {}, at.map(([id, m]) => `${name(id)}${m.role === "head" ? " (head)" : ""}`).join(", ") || "none"));
+    return h("details", { class: "sub members-then" }, h("summary", {}, t("Members when written (statement {seq})", { seq: header.chain_seq })),
+      h("p", {}, at.map(([id, m]) => (m.role === "head" ? t("{name} (head)", { name: name(id) }) : name(id))).join(", ") || t("none")));
   };
 
   /** A version of a corrected message, with its own check. */
   const version = (/** @type {TimelineMessage} */ m, /** @type {Correction} */ correction) => {
-    const label = `Corrected ${fullTime(correction.corrected_at)}, version ${correction.version}`;
+    const when = { time: fullTime(correction.corrected_at), version: correction.version };
     try {
       if (chainError) throw chainError;
       const opened = app.review.openCorrection(m, correction, /** @type {WholeTimeline} */ (data).thread.department);
-      const text = opened.text === null ? `not decrypted: ${explain(opened.keyError)}` : `“${opened.text}” (signature verified)`;
-      return h("p", { class: "version", dataset: { version: correction.version, check: "ok" } }, `${label}: ${text}`);
+      const text = opened.text === null
+        ? t("Corrected {time}, version {version}: not decrypted: {reason}", { ...when, reason: explain(opened.keyError) })
+        : t("Corrected {time}, version {version}: “{text}” (signature verified)", { ...when, text: opened.text });
+      return h("p", { class: "version", dataset: { version: correction.version, check: "ok" } }, text);
     } catch (error) {
       const code = /** @type {Refusal} */ (error).code ?? "error";
-      return h("p", { class: "error version", dataset: { version: correction.version, check: code } }, `${label}: check failed: ${explain(error)}`);
+      return h("p", { class: "error version", dataset: { version: correction.version, check: code } },
+        t("Corrected {time}, version {version}: check failed: {reason}", { ...when, reason: explain(error) }));
     }
   };
 
@@ -172,26 +182,36 @@ export function render(app, caseId, threadId) {
       // The id of who redacted it (a live event would name them), and a case's reasons.
       const r = /** @type {{at: string, by: number | UserRef, right?: string | null, reason?: string}} */ (m.redacted);
       li.classList.add("redacted");
-      parts.push(h("p", { class: "notice redaction" },
-        `Redacted by ${name(/** @type {Partial<UserRef>} */ (r.by)?.id ?? /** @type {number} */ (r.by))} ${fullTime(r.at)}${r.right ? ` (as ${r.right})` : ""}`,
-        r.reason ? ` — reason: “${r.reason}”` : " — no reason given"));
+      const who = { name: name(/** @type {Partial<UserRef>} */ (r.by)?.id ?? /** @type {number} */ (r.by)), time: fullTime(r.at),
+        right: word(ROLES, r.right ?? ""), reason: r.reason };
+      let said;
+      if (r.right) {
+        said = r.reason ? t("Redacted by {name} {time} (as {right}) — reason: “{reason}”", who)
+          : t("Redacted by {name} {time} (as {right}) — no reason given", who);
+      } else {
+        said = r.reason ? t("Redacted by {name} {time} — reason: “{reason}”", who) : t("Redacted by {name} {time} — no reason given", who);
+      }
+      parts.push(h("p", { class: "notice redaction" }, said));
     }
     if (opened?.text !== null && opened) {
       if (opened.text) parts.push(h("p", { class: "text" }, opened.text));
       if (opened.body) parts.push(photos(m, opened.body));
       const sent = opened.header.sent_at;
-      if (Math.abs(new Date(sent).getTime() - new Date(m.created_at).getTime()) > FAR) parts.push(h("p", { class: "sub sent-at" }, `written ${fullTime(sent)}`));
+      if (Math.abs(new Date(sent).getTime() - new Date(m.created_at).getTime()) > FAR) parts.push(h("p", { class: "sub sent-at" }, t("written {time}", { time: fullTime(sent) })));
     } else if (opened) {
-      parts.push(h("p", { class: "text muted" }, `Not decrypted: ${explain(opened.keyError)}`));
+      parts.push(h("p", { class: "text muted" }, t("Not decrypted: {reason}", { reason: explain(opened.keyError) })));
     }
     const result = failure
-      ? h("p", { class: "error check", dataset: { code: failure.code ?? "" } }, `Check failed: ${explain(failure)}`)
-      : h("p", { class: "sub check" }, `Signature verified: ${m.sender.username}, a member at statement ${/** @type {ReturnType<Reader["open"]>} */ (opened).header.chain_seq}, key version ${/** @type {ReturnType<Reader["open"]>} */ (opened).header.key_version}`);
+      ? h("p", { class: "error check", dataset: { code: failure.code ?? "" } }, t("Check failed: {reason}", { reason: explain(failure) }))
+      : h("p", { class: "sub check" }, t("Signature verified: {name}, a member at statement {seq}, key version {version}", {
+        name: m.sender.username, seq: /** @type {ReturnType<Reader["open"]>} */ (opened).header.chain_seq,
+        version: /** @type {ReturnType<Reader["open"]>} */ (opened).header.key_version,
+      }));
     parts.push(result);
     // Every correction, oldest first: its own signed envelope, bound to this message.
     for (const correction of m.corrections ?? []) parts.push(version(m, correction));
     if (seen.length) {
-      parts.push(h("p", { class: "sub seen-by" }, `Seen by ${seen.map((r) => `${r.user.username} ${fullTime(r.read_at)}`).join(", ")}`));
+      parts.push(h("p", { class: "sub seen-by" }, t("Seen by {readers}", { readers: seen.map((r) => `${r.user.username} ${fullTime(r.read_at)}`).join(", ") })));
     }
     parts.push(membersWhen(opened?.header ?? null));
     li.append(...parts.filter((part) => part !== null));
@@ -203,36 +223,52 @@ export function render(app, caseId, threadId) {
     if (!department) return;
     const chain = department.chain;
     const statements = department.raw.chain.statements.map((/** @type {StoredStatement} */ s) => s.signed.statement);
-    members.replaceChildren(h("summary", {}, `Membership: ${chain.members.size} member${chain.members.size === 1 ? "" : "s"} now, ${statements.length} signed statements (verified)`),
-      h("ol", { class: "sub", "aria-label": "Signed membership statements" }, statements.map((/** @type {Statement} */ s) => h("li", {},
-        `${s.kind} ${name(s.subject_user)} (${s.role}), signed by ${s.signer_user === null ? "the institution's admin key" : name(s.signer_user)}, ${fullTime(s.issued_at)}`))),
-      h("h3", {}, "Membership records"),
-      h("ul", { class: "sub", "aria-label": "Membership records" }, department.raw.memberships.map((/** @type {MembershipRecord} */ r) => h("li", {},
-        `${r.user.username} (${r.role}): admitted ${fullTime(r.admitted_at)}${r.admitted_by ? ` by ${name(r.admitted_by)}` : ""}`
-        + (r.removed_at ? `, removed ${fullTime(r.removed_at)}${r.removed_by ? ` by ${name(r.removed_by)}` : ""}` : "")))));
+    members.replaceChildren(h("summary", {}, tn(chain.members.size, "Membership: {count} member now, {statements} signed statements (verified)",
+      "Membership: {count} members now, {statements} signed statements (verified)", { statements: statements.length })),
+    h("ol", { class: "sub", "aria-label": t("Signed membership statements") }, statements.map((/** @type {Statement} */ s) => {
+      const said = { kind: word(KINDS, s.kind), name: name(s.subject_user), role: word(ROLES, s.role), time: fullTime(s.issued_at) };
+      return h("li", {}, s.signer_user === null
+        ? t("{kind} {name} ({role}), signed by the institution's admin key, {time}", said)
+        : t("{kind} {name} ({role}), signed by {signer}, {time}", { ...said, signer: name(s.signer_user) }));
+    })),
+    h("h3", {}, t("Membership records")),
+    h("ul", { class: "sub", "aria-label": t("Membership records") }, department.raw.memberships.map((/** @type {MembershipRecord} */ r) => {
+      // Each clause whole, and the record's line around them.
+      const admitted = r.admitted_by ? t("admitted {time} by {name}", { time: fullTime(r.admitted_at), name: name(r.admitted_by) })
+        : t("admitted {time}", { time: fullTime(r.admitted_at) });
+      const removed = !r.removed_at ? "" : r.removed_by ? t("removed {time} by {name}", { time: fullTime(r.removed_at), name: name(r.removed_by) })
+        : t("removed {time}", { time: fullTime(r.removed_at) });
+      const who = { name: r.user.username, role: word(ROLES, r.role), admitted, removed };
+      return h("li", {}, removed ? t("{name} ({role}): {admitted}, {removed}", who) : t("{name} ({role}): {admitted}", who));
+    })));
   };
 
   const drawVersions = () => {
     if (!department) return;
     const held = app.review.keys.get(department.id) ?? new Map();
     const refused = app.review.refusedWraps.get(department.id) ?? new Map();
-    versions.replaceChildren(h("summary", {}, `Conversation keys: ${department.versions.size}`),
-      h("ul", { class: "sub" }, [...department.versions].map(([version, v]) => h("li", { dataset: { version } },
-        `Version ${version}: `,
-        v.error ? `record refused (${explain(v.error)})`
-          : `made by ${name(v.record.creator_user)} at statement ${v.record.chain_seq}, signature verified; `
-          + (held.has(version) ? "opened with the compliance key" : refused.has(version) ? `not opened: ${explain(refused.get(version))}` : "not opened yet")))));
+    const line = (/** @type {number} */ version, /** @type {import("../compliance/reader.js").ReleasedVersion} */ v) => {
+      if (v.error) return t("Version {version}: record refused ({reason})", { version, reason: explain(v.error) });
+      const made = { version, name: name(v.record.creator_user), seq: v.record.chain_seq };
+      if (held.has(version)) return t("Version {version}: made by {name} at statement {seq}, signature verified; opened with the compliance key", made);
+      if (refused.has(version)) {
+        return t("Version {version}: made by {name} at statement {seq}, signature verified; not opened: {reason}", { ...made, reason: explain(refused.get(version)) });
+      }
+      return t("Version {version}: made by {name} at statement {seq}, signature verified; not opened yet", made);
+    };
+    versions.replaceChildren(h("summary", {}, t("Conversation keys: {count}", { count: department.versions.size })),
+      h("ul", { class: "sub" }, [...department.versions].map(([version, v]) => h("li", { dataset: { version } }, line(version, v)))));
   };
 
   const drawMessages = () => {
     const seen = seenBy(/** @type {WholeTimeline} */ (data).messages, /** @type {WholeTimeline} */ (data).receipts);
     // seenBy lists every message, if only with nobody.
     list.replaceChildren(.../** @type {WholeTimeline} */ (data).messages.map((m) => entry(m, /** @type {TimelineReceipt[]} */ (seen.get(m.id)))));
-    if (!(/** @type {WholeTimeline} */ (data).messages.length)) list.append(h("li", { class: "muted" }, "No message in this case's dates."));
+    if (!(/** @type {WholeTimeline} */ (data).messages.length)) list.append(h("li", { class: "muted" }, t("No message in this case's dates.")));
     drawVersions();
     if (!department) return; // drawn once the department verified
     const missing = app.review.missingKeys(department); // department: verified, and never unset after
-    keyBox.replaceChildren(missing.length ? keyForm(app, async () => [/** @type {VerifiedDepartment} */ (department)], () => drawMessages()) : h("p", { class: "muted", role: "status", id: "keys-held" }, "Every conversation key of this thread is open in this browser."));
+    keyBox.replaceChildren(missing.length ? keyForm(app, async () => [/** @type {VerifiedDepartment} */ (department)], () => drawMessages()) : h("p", { class: "muted", role: "status", id: "keys-held" }, t("Every conversation key of this thread is open in this browser.")));
   };
 
   const el = h("div", { class: "stack", id: "compliance-thread" }, head, problem, keyBox, list, members, versions);
@@ -243,17 +279,20 @@ export function render(app, caseId, threadId) {
     } catch (error) {
       head.replaceChildren();
       showError(problem, error);
-      if (/** @type {Refusal} */ (error).status) problem.textContent =
-        `${/** @type {Refusal} */ (error).message} (${/** @type {Refusal} */ (error).code})`;
+      const refusal = /** @type {Refusal} */ (error);
+      if (refusal.status) problem.textContent = `${refusal.message} (${refusal.code})`; // the server's sentence, in the chosen language
       return;
     }
-    const t = data.thread;
+    const thread = data.thread;
     names = new Map(data.department.memberships.map((r) => [r.user.id, r.user.username]));
     for (const m of data.messages) names.set(m.sender.id, m.sender.username);
-    head.replaceChildren(h("h2", {}, t.title), h("p", {}, patientText(t.patient)),
-      h("p", { class: "sub" }, `Department no. ${t.department} · opened ${fullTime(t.created_at)}${t.closed_at ? ` · closed ${fullTime(t.closed_at)}` : ""}`));
-    if (data.truncated) head.append(h("p", { class: "notice" }, "More messages than this screen shows: narrow the case's dates."));
-    app.retitle(el, t.title);
+    const opened = { number: thread.department, time: fullTime(thread.created_at) };
+    head.replaceChildren(h("h2", {}, thread.title), h("p", {}, patientText(thread.patient)),
+      h("p", { class: "sub" }, thread.closed_at
+        ? t("Department no. {number} · opened {time} · closed {closed}", { ...opened, closed: fullTime(thread.closed_at) })
+        : t("Department no. {number} · opened {time}", opened)));
+    if (data.truncated) head.append(h("p", { class: "notice" }, t("More messages than this screen shows: narrow the case's dates.")));
+    app.retitle(el, thread.title);
     const server = data.department.compliance?.fingerprint;
     if (server && app.pins?.compliance && server !== app.pins.compliance) {
       head.append(h("p", { class: "error", role: "alert", dataset: { code: "compliance_key_mismatch" } }, explain({ code: "compliance_key_mismatch" })));
@@ -272,5 +311,5 @@ export function render(app, caseId, threadId) {
     drawMessages();
   })();
 
-  return { el, title: "Timeline", back: true, unmount: () => urls.revoke() };
+  return { el, title: t("Timeline"), back: true, unmount: () => urls.revoke() };
 }

@@ -10,6 +10,7 @@
 import { post } from "../api.js";
 import { correct, editable } from "../corrections.js";
 import { E2EError } from "../e2e/errors.js";
+import { locale, t, tn } from "../i18n.js";
 import { ImageUrls, consentLabel, keywordLabel, keywords } from "../photos/photos.js";
 import { h, explain, fullTime, patientLabel, shortTime, toast } from "../ui.js";
 import { confirmWithReason } from "./confirm.js";
@@ -45,6 +46,11 @@ function icon(d) {
   return svg;
 }
 
+/** The button's word for a removal: a sender deletes their own, a head redacts. @param {"Delete" | "Redact"} verb */
+function verbLabel(verb) {
+  return verb === "Delete" ? t("Delete") : t("Redact");
+}
+
 /**
  * @param {import("../app.js").App} app
  * @param {number} threadId
@@ -53,23 +59,23 @@ export function render(app, threadId) {
   const state = app.session;
   const me = state.user.id;
   const header = h("div", { class: "card stack" });
-  const list = h("ol", { class: "messages", "aria-live": "polite", "aria-label": "Messages" }); // no role=log: it would replace the list role, leaving its items outside a list
+  const list = h("ol", { class: "messages", "aria-live": "polite", "aria-label": t("Messages") }); // no role=log: it would replace the list role, leaving its items outside a list
   const typingLine = h("p", { class: "typing", "aria-live": "polite" });
-  const text = h("textarea", { id: "composer", name: "message", rows: 1, placeholder: "Write a message", "aria-label": "Message" });
-  const send = h("button", { class: "primary", type: "submit" }, "Send");
+  const text = h("textarea", { id: "composer", name: "message", rows: 1, placeholder: t("Write a message"), "aria-label": t("Message") });
+  const send = h("button", { class: "primary", type: "submit" }, t("Send"));
   // Take photo: the sheet opens with the camera running; Add photos: files, or the camera on request.
-  const takePhoto = "getUserMedia" in (navigator.mediaDevices ?? {}) ? h("button", { type: "button", id: "take-photo-now", class: "camera-button", "aria-label": "Take photo",
+  const takePhoto = "getUserMedia" in (navigator.mediaDevices ?? {}) ? h("button", { type: "button", id: "take-photo-now", class: "camera-button", "aria-label": t("Take photo"),
     onclick: () => openPhotoSheet(app, threadId, { camera: true }).then(() => text.focus()) }, icon(CAMERA)) : null;
-  const addPhotos = h("button", { type: "button", id: "add-photos", class: "camera-button", "aria-label": "Add photos",
+  const addPhotos = h("button", { type: "button", id: "add-photos", class: "camera-button", "aria-label": t("Add photos"),
     onclick: () => openPhotoSheet(app, threadId).then(() => text.focus()) }, icon(takePhoto ? PICTURE : CAMERA));
-  const composer = h("form", { class: "composer", "aria-label": "New message" }, takePhoto, addPhotos, text, send);
+  const composer = h("form", { class: "composer", "aria-label": t("New message") }, takePhoto, addPhotos, text, send);
   const urls = new ImageUrls();
   /** @type {Keyword[]} */
   let keywordList = [];
   keywords().then((list) => (keywordList = list)).catch(() => {});
-  const dialog = h("dialog", { "aria-label": "Seen by" });
-  const redactDialog = h("dialog", { "aria-label": "Remove a message", id: "redact-dialog" });
-  const editDialog = h("dialog", { "aria-label": "Edit a message", id: "edit-dialog" });
+  const dialog = h("dialog", { "aria-label": t("Seen by") });
+  const redactDialog = h("dialog", { "aria-label": t("Remove a message"), id: "redact-dialog" });
+  const editDialog = h("dialog", { "aria-label": t("Edit a message"), id: "edit-dialog" });
   let lastTyping = 0;
   let thread = state.threads.get(threadId);
   let department = thread?.department;
@@ -80,10 +86,9 @@ export function render(app, threadId) {
     department = thread.department;
     const head = state.isHead(department);
     const patientLine = h("p", { class: "muted" });
-    const banner = h("p", { class: "notice", id: "retention-banner" },
-      "This conversation is retained with the patient's record and may be reviewed for compliance.");
+    const banner = h("p", { class: "notice", id: "retention-banner" }, retentionNotice(null));
     state.patientRecord(thread.patient).then((p) => {
-      patientLine.textContent = `${patientLabel(p)} · IPP ${p.ipp}`;
+      patientLine.textContent = t("{patient} · IPP {ipp}", { patient: patientLabel(p), ipp: p.ipp });
       app.retitle(el, patientLabel(p));
       banner.textContent = retentionNotice(p.retention);
     }).catch(() => {});
@@ -93,8 +98,8 @@ export function render(app, threadId) {
         try {
           // Closing asks first, with a reason for the audit trail; reopening does not.
           const closing = thread.closed_at ? null : await confirmWithReason({
-            title: "Close this conversation?", id: "close", verb: "Close conversation",
-            lines: ["Members can no longer post in it; they still read it.", "A head of the department can reopen it."],
+            title: t("Close this conversation?"), id: "close", verb: t("Close conversation"),
+            lines: [t("Members can no longer post in it; they still read it."), t("A head of the department can reopen it.")],
           });
           if (!thread.closed_at && !closing) return;
           const updated = await post(`/api/threads/${threadId}/${thread.closed_at ? "reopen" : "close"}`, closing ?? {});
@@ -104,16 +109,16 @@ export function render(app, threadId) {
           toast(explain(e));
         }
       },
-    }, thread.closed_at ? "Reopen conversation" : "Close conversation") : null;
+    }, thread.closed_at ? t("Reopen conversation") : t("Close conversation")) : null;
     header.replaceChildren(...[
       h("div", { class: "row" }, h("span", { class: "grow" }, h("h2", {}, thread.title), patientLine,
         h("p", { class: "muted" }, state.departments.get(department)?.name ?? "")),
-      thread.closed_at ? h("span", { class: "tag" }, `Closed ${shortTime(thread.closed_at)}`) : null),
+      thread.closed_at ? h("span", { class: "tag" }, t("Closed {time}", { time: shortTime(thread.closed_at) })) : null),
       banner,
       toggle].filter((part) => part !== null));
     text.disabled = send.disabled = addPhotos.disabled = Boolean(thread.closed_at);
     if (takePhoto) takePhoto.disabled = addPhotos.disabled;
-    text.placeholder = thread.closed_at ? "This conversation is closed" : "Write a message";
+    text.placeholder = thread.closed_at ? t("This conversation is closed") : t("Write a message");
   };
 
   /** @param {number} seq @returns {Receipt[]} */
@@ -122,18 +127,18 @@ export function render(app, threadId) {
 
   /** @param {number} seq */
   const showReaders = async (seq) => {
-    dialog.replaceChildren(h("p", { class: "loading" }, "Loading…"));
+    dialog.replaceChildren(h("p", { class: "loading" }, t("Loading…")));
     dialog.showModal();
     try {
       /** @type {MessageReaders} */
       const data = await app.live.request({ type: "receipts.fetch", thread: threadId, seq });
       const rows = data.readers.filter((r) => r.user.id !== me);
-      dialog.replaceChildren(h("h2", {}, "Seen by"),
+      dialog.replaceChildren(h("h2", {}, t("Seen by")),
         h("ul", { class: "list" }, rows.map((r) => h("li", { class: "card" }, h("strong", {}, state.displayName(department, r.user)), h("div", { class: "sub" }, fullTime(r.read_at))))),
-        h("button", { type: "button", onclick: () => dialog.close() }, "Close"));
+        h("button", { type: "button", onclick: () => dialog.close() }, t("Close")));
       dialog.querySelector("button")?.focus();
     } catch (e) {
-      dialog.replaceChildren(h("p", { class: "error" }, explain(e)), h("button", { type: "button", onclick: () => dialog.close() }, "Close"));
+      dialog.replaceChildren(h("p", { class: "error" }, explain(e)), h("button", { type: "button", onclick: () => dialog.close() }, t("Close")));
     }
   };
 
@@ -156,13 +161,13 @@ export function render(app, threadId) {
         finish({ reason: reason.value });
       },
     },
-    h("h2", {}, verb === "Delete" ? "Delete your message?" : "Redact this message?"),
-    h("p", {}, "It is removed for everyone in this conversation, photos included; a note says who removed it and when."),
-    h("p", { class: "muted" }, "Rounds still keeps it, encrypted, with the patient's record for compliance review until its retention period ends: nothing is erased for good."),
-    h("div", {}, h("label", { for: "redact-reason" }, "Reason (optional)"), reason),
+    h("h2", {}, verb === "Delete" ? t("Delete your message?") : t("Redact this message?")),
+    h("p", {}, t("It is removed for everyone in this conversation, photos included; a note says who removed it and when.")),
+    h("p", { class: "muted" }, t("Rounds still keeps it, encrypted, with the patient's record for compliance review until its retention period ends: nothing is erased for good.")),
+    h("div", {}, h("label", { for: "redact-reason" }, t("Reason (optional)")), reason),
     h("div", { class: "row" },
-      h("button", { type: "button", onclick: () => finish(null) }, "Cancel"),
-      h("button", { type: "submit", class: "danger", id: "confirm-redact" }, verb))));
+      h("button", { type: "button", onclick: () => finish(null) }, t("Cancel")),
+      h("button", { type: "submit", class: "danger", id: "confirm-redact" }, verbLabel(verb)))));
     redactDialog.addEventListener("cancel", () => resolve(null), { once: true });
     redactDialog.showModal();
     reason.focus();
@@ -173,18 +178,18 @@ export function render(app, threadId) {
     if (entry.pending || entry.redacted || !entry.id || !(mine || state.isHead(department))) return null;
     const verb = mine ? "Delete" : "Redact";
     return h("button", {
-      type: "button", class: "link", dataset: { redact: entry.seq },
-      "aria-label": `${verb} this message`,
+      type: "button", class: "link", "aria-label": verb === "Delete" ? t("Delete this message") : t("Redact this message"),
+      dataset: { redact: entry.seq },
       onclick: async () => {
         const answer = await confirmRedact(entry, verb);
         if (!answer) return;
         try {
           await app.redact(threadId, entry, answer.reason);
         } catch (e) {
-          toast(`Not removed: ${explain(e)}`);
+          toast(t("Not removed: {reason}", { reason: explain(e) }));
         }
       },
-    }, verb);
+    }, verbLabel(verb));
   };
 
   /** Edit my message: a new version for everyone, marked edited; the old one is kept. @param {Entry} entry */
@@ -201,16 +206,16 @@ export function render(app, threadId) {
         try {
           await correct(app, threadId, entry, value);
         } catch (e) {
-          toast(`Not corrected: ${explain(e)}`);
+          toast(t("Not corrected: {reason}", { reason: explain(e) }));
         }
       },
     },
-    h("h2", {}, "Edit your message"),
-    h("p", { class: "muted" }, "Everyone in this conversation sees the new text, marked edited. Rounds keeps every version with the patient's record for compliance review."),
-    h("div", {}, h("label", { for: "edit-text" }, "Message"), field),
+    h("h2", {}, t("Edit your message")),
+    h("p", { class: "muted" }, t("Everyone in this conversation sees the new text, marked edited. Rounds keeps every version with the patient's record for compliance review.")),
+    h("div", {}, h("label", { for: "edit-text" }, t("Message")), field),
     h("div", { class: "row" },
-      h("button", { type: "button", onclick: () => editDialog.close() }, "Cancel"),
-      h("button", { type: "submit", class: "primary", id: "confirm-edit" }, "Save"))));
+      h("button", { type: "button", onclick: () => editDialog.close() }, t("Cancel")),
+      h("button", { type: "submit", class: "primary", id: "confirm-edit" }, t("Save")))));
     editDialog.showModal();
     field.focus();
   };
@@ -218,9 +223,9 @@ export function render(app, threadId) {
   const editButton = (/** @type {Entry | Pending} */ entry) => {
     if (entry.pending || thread?.closed_at || !editable(entry, me)) return null;
     return h("button", {
-      type: "button", class: "link", dataset: { edit: entry.seq }, "aria-label": "Edit this message",
+      type: "button", class: "link", "aria-label": t("Edit this message"), dataset: { edit: entry.seq },
       onclick: () => openEdit(entry),
-    }, "Edit");
+    }, t("Edit"));
   };
 
   /** "edited", or a correction that did not verify: the original stays, flagged. */
@@ -228,7 +233,7 @@ export function render(app, threadId) {
     if (e.pending) return null;
     if (e.correctionError) {
       return h("p", { class: "error correction-unverified", dataset: { code: e.correctionError } },
-        "A correction of this message could not be verified; the original is shown.");
+        t("A correction of this message could not be verified; the original is shown."));
     }
     return null;
   };
@@ -236,26 +241,32 @@ export function render(app, threadId) {
   const tombstone = (/** @type {Entry & {redacted: Redaction}} */ e) => {
     // Live events name the user ({id, username}); a history page may give the id alone.
     const by = typeof e.redacted.by === "number" ? { id: e.redacted.by } : e.redacted.by;
-    const who = !by?.id ? "a colleague" : by.id === me ? "you" : state.displayName(department, by) || `user ${by.id}`;
     // A redaction is dated: the event's, the history's, and the ack of my own.
+    const time = shortTime(/** @type {string} */ (e.redacted.at));
+    let line;
+    if (!by?.id) line = t("Message removed by a colleague at {time}", { time });
+    else if (by.id === me) line = t("Message removed by you at {time}", { time });
+    else line = t("Message removed by {name} at {time}", { name: state.displayName(department, by) || t("user {id}", { id: by.id }), time });
     return h("li", { class: "msg tombstone", dataset: { seq: e.seq, clientMsgId: e.client_msg_id, redacted: "" } },
-      h("p", { class: "text" }, `Message removed by ${who} at ${shortTime(/** @type {string} */ (e.redacted.at))}`));
+      h("p", { class: "text" }, line));
   };
 
   const photoTiles = (/** @type {PhotoBody} */ body, /** @type {UserRef} */ sender) => {
     const count = body.photos.length;
     return h("div", { class: "photos" }, body.photos.map((photo, i) => {
-      const when = photo.captured_at ? fullTime(photo.captured_at) : "date unknown";
       const img = h("img", { alt: "", width: photo.thumbnail.width, height: photo.thumbnail.height });
       const tile = h("button", {
-        type: "button", class: "photo", dataset: { upload: photo.upload },
-        "aria-label": `Open photo ${i + 1} of ${count}, taken ${when}`,
+        type: "button", class: "photo",
+        "aria-label": photo.captured_at
+          ? t("Open photo {number} of {count}, taken {time}", { number: i + 1, count, time: fullTime(photo.captured_at) })
+          : t("Open photo {number} of {count}, taken date unknown", { number: i + 1, count }),
+        dataset: { upload: photo.upload },
         onclick: () => openViewer(app, urls, { photo, senderName: state.displayName(department, sender), patient: thread?.patient }),
       }, img);
       urls.url(photo).then((url) => {
         img.src = url;
         tile.classList.add("ready");
-      }).catch((error) => tile.replaceChildren(h("span", { class: "error" }, `Photo refused: ${explain(error)}`)));
+      }).catch((error) => tile.replaceChildren(h("span", { class: "error" }, t("Photo refused: {reason}", { reason: explain(error) }))));
       return tile;
     }), h("div", { class: "tags" },
       [...new Set(body.photos.flatMap((p) => p.keywords || []))].map((k) => h("span", { class: "tag" }, keywordLabel(keywordList, k))),
@@ -266,7 +277,7 @@ export function render(app, threadId) {
   const showFirst = (messageId) => {
     const first = /** @type {HTMLLIElement | null} */ (list.querySelector(`li[data-message-id="${Number(messageId)}"]`));
     if (!first) {
-      toast("The first delivery of this message is further up the conversation.");
+      toast(t("The first delivery of this message is further up the conversation."));
       return;
     }
     first.scrollIntoView({ block: "center" });
@@ -278,18 +289,20 @@ export function render(app, threadId) {
     class: "msg duplicate",
     dataset: { seq: e.seq, clientMsgId: e.client_msg_id, messageId: e.id ?? "", code: "duplicate", duplicateOf: e.duplicateOf ?? "" },
   },
-  h("div", { class: "meta" }, h("strong", {}, e.sender.id === me ? "You" : state.displayName(department, e.sender)),
+  h("div", { class: "meta" }, h("strong", {}, e.sender.id === me ? t("You") : state.displayName(department, e.sender)),
     h("time", { datetime: e.created_at, title: fullTime(e.created_at) }, shortTime(e.created_at))),
-  h("p", { class: "text" }, "Delivered again by the server — the same message as above."),
-  e.duplicateOf ? h("button", { type: "button", class: "link", onclick: () => showFirst(/** @type {number} */ (e.duplicateOf)) }, "Show the first delivery") : null);
+  h("p", { class: "text" }, t("Delivered again by the server — the same message as above.")),
+  e.duplicateOf ? h("button", { type: "button", class: "link", onclick: () => showFirst(/** @type {number} */ (e.duplicateOf)) }, t("Show the first delivery")) : null);
 
   /** The sender's own clock, when it is far from the server's time. */
   const sentAt = (/** @type {Entry | Pending} */ e) => {
     if (!e.sentAt || !e.created_at) return null;
     const gap = Math.abs(Date.parse(e.sentAt) - Date.parse(e.created_at));
     if (!(gap > CLOCK_GAP_MS)) return null;
-    return h("span", { class: "sent-at muted", title: `Written at ${fullTime(e.sentAt)} by the sender's clock; the server received it at ${fullTime(e.created_at)}` },
-      `written ${shortTime(e.sentAt)}`);
+    return h("span", {
+      class: "sent-at muted",
+      title: t("Written at {written} by the sender's clock; the server received it at {received}", { written: fullTime(e.sentAt), received: fullTime(e.created_at) }),
+    }, t("written {time}", { time: shortTime(e.sentAt) }));
   };
 
   const drawMessages = () => {
@@ -316,37 +329,38 @@ export function render(app, threadId) {
         class: `msg${mine ? " mine" : ""}${undecryptable ? " undecryptable" : ""}`, tabindex: e.id ? -1 : null,
         dataset: { seq: e.seq ?? "", clientMsgId: e.client_msg_id, messageId: e.id ?? "", code, edited: e.pending ? null : e.edited ?? null },
       },
-      h("div", { class: "meta" }, h("strong", {}, mine ? "You" : state.displayName(department, e.sender)),
-        h("span", { class: "row end" }, h("time", { datetime: e.created_at, title: fullTime(e.created_at) }, e.pending ? (e.failed ? "Not sent" : "Sending…") : shortTime(e.created_at)),
-          !e.pending && e.edited ? h("span", { class: "edited muted", title: "Corrected by its sender; earlier versions are kept for compliance review" }, "edited") : null,
+      h("div", { class: "meta" }, h("strong", {}, mine ? t("You") : state.displayName(department, e.sender)),
+        h("span", { class: "row end" }, h("time", { datetime: e.created_at, title: fullTime(e.created_at) }, e.pending ? (e.failed ? t("Not sent") : t("Sending…")) : shortTime(e.created_at)),
+          !e.pending && e.edited ? h("span", { class: "edited muted", title: t("Corrected by its sender; earlier versions are kept for compliance review") }, t("edited")) : null,
           sentAt(e), editButton(e), redactButton(e))),
       e.body || e.photos ? photoTiles(e.body || e.photos, e.sender) : null,
-      undecryptable ? h("div", { class: "text" }, code === "attachment_mismatch" ? explain(e.error) : `Cannot be read on this device: ${explain(e.error)}`)
+      undecryptable ? h("div", { class: "text" }, code === "attachment_mismatch" ? explain(e.error) : t("Cannot be read on this device: {reason}", { reason: explain(e.error) }))
         : e.text ? h("div", { class: "text" }, e.text) : null,
       correctionMark(e)));
       if (e === lastMine) {
         const readers = readersOf(e.seq);
         if (readers.length) {
           const names = readers.map((r) => state.displayName(department, r.user)).join(", ");
-          items.push(h("li", {}, h("button", { type: "button", class: "seen", id: "seen-by", onclick: () => showReaders(e.seq), "aria-label": `Seen by ${names}. Show times.` }, `Seen by ${names}`)));
+          items.push(h("li", {}, h("button", { type: "button", class: "seen", id: "seen-by", onclick: () => showReaders(e.seq), "aria-label": t("Seen by {names}. Show times.", { names }) }, t("Seen by {names}", { names }))));
         }
       }
     }
     list.replaceChildren(...items);
-    if (!entries.length && !pending.length) list.append(h("li", { class: "muted" }, "No message yet."));
+    if (!entries.length && !pending.length) list.append(h("li", { class: "muted" }, t("No message yet.")));
     if (nearBottom) window.scrollTo(0, document.body.scrollHeight);
   };
 
   const drawTyping = () => {
     const now = Date.now();
-    const who = [...(state.typing.get(threadId)?.values() || [])].filter((t) => t.until > now && t.user.id !== me);
-    typingLine.textContent = who.length ? `${who.map((t) => state.displayName(department, t.user)).join(", ")} ${who.length === 1 ? "is" : "are"} typing…` : "";
+    const who = [...(state.typing.get(threadId)?.values() || [])].filter((typing) => typing.until > now && typing.user.id !== me);
+    const names = who.map((typing) => state.displayName(department, typing.user)).join(", ");
+    typingLine.textContent = who.length ? tn(who.length, "{names} is typing…", "{names} are typing…", { names }) : "";
   };
   const typingTimer = setInterval(drawTyping, 2000);
 
   const onChange = (/** @type {Event} */ event) => {
-    const { what, thread: t } = /** @type {ChangeEvent} */ (event).detail;
-    if (t !== undefined && t !== threadId) return;
+    const { what, thread: changed } = /** @type {ChangeEvent} */ (event).detail;
+    if (changed !== undefined && changed !== threadId) return;
     if (what === "thread") drawHeader();
     if (["decrypted", "outbox", "receipt", "members"].includes(what)) drawMessages();
     if (what === "typing") drawTyping();
@@ -363,7 +377,7 @@ export function render(app, threadId) {
     try {
       await app.send(threadId, body);
     } catch (e) {
-      toast(`Not sent: ${explain(e)}`);
+      toast(t("Not sent: {reason}", { reason: explain(e) }));
     }
   });
   text.addEventListener("keydown", (event) => {
@@ -407,7 +421,7 @@ export function render(app, threadId) {
   drawHeader();
   const el = h("div", { class: "conversation" }, header, list, typingLine, composer, dialog, redactDialog, editDialog);
   return {
-    el, title: "Conversation", back: true, focus: text,
+    el, title: t("Conversation"), back: true, focus: text,
     unmount: () => {
       clearInterval(typingTimer);
       urls.revoke();
@@ -423,9 +437,10 @@ export function render(app, threadId) {
  * @param {Retention | null | undefined} retention
  */
 export function retentionNotice(retention) {
-  const lead = "This conversation is retained with the patient's record and may be reviewed for compliance";
-  if (!retention) return `${lead}.`;
-  if (!retention.until) return `${lead}: ${retention.rule}.`;
-  const until = new Date(`${retention.until}T00:00:00`).toLocaleDateString(undefined, { year: "numeric", month: "long", day: "numeric" });
-  return `${lead}, until ${until}: ${retention.rule}.`;
+  if (!retention) return t("This conversation is retained with the patient's record and may be reviewed for compliance.");
+  // The rule is the server's sentence (patients/retention.py).
+  const { rule } = retention;
+  if (!retention.until) return t("This conversation is retained with the patient's record and may be reviewed for compliance: {rule}.", { rule });
+  const until = new Date(`${retention.until}T00:00:00`).toLocaleDateString(locale(), { year: "numeric", month: "long", day: "numeric" });
+  return t("This conversation is retained with the patient's record and may be reviewed for compliance, until {until}: {rule}.", { until, rule });
 }

@@ -5,7 +5,8 @@
 // IPP is typed. Criteria go in a POST body, never the URL.
 import { post } from "../api.js";
 import { barcodeReader } from "../barcode.js";
-import { h, explain, birthDate, patientLabel } from "../ui.js";
+import { t, tn } from "../i18n.js";
+import { h, explain, birthDate, dateField, isoDay, patientLabel } from "../ui.js";
 
 /** @import { Patient } from "../types/api.js" */
 
@@ -16,15 +17,15 @@ import { h, explain, birthDate, patientLabel } from "../ui.js";
 async function scanner(onCode, area) {
   const reader = await barcodeReader();
   const stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false });
-  const video = h("video", { class: "scanner", playsinline: true, muted: true, "aria-label": "Camera view of the patient label", dataset: { engine: reader.engine } });
+  const video = h("video", { class: "scanner", playsinline: true, muted: true, "aria-label": t("Camera view of the patient label"), dataset: { engine: reader.engine } });
   video.srcObject = stream;
   let running = true;
   const stop = () => {
     running = false;
-    stream.getTracks().forEach((t) => t.stop());
+    stream.getTracks().forEach((track) => track.stop());
     area.replaceChildren();
   };
-  area.replaceChildren(video, h("button", { type: "button", onclick: stop }, "Stop scanning"));
+  area.replaceChildren(video, h("button", { type: "button", onclick: stop }, t("Stop scanning")));
   await video.play();
   const tick = async () => {
     if (!running) return;
@@ -51,8 +52,8 @@ async function scanner(onCode, area) {
 export function render(app) {
   const ipp = h("input", { id: "ipp", name: "ipp", inputmode: "numeric", autocomplete: "off" });
   const name = h("input", { id: "name", name: "name", autocomplete: "off", spellcheck: "false" });
-  const born = h("input", { id: "birth_date", name: "birth_date", type: "date" });
-  const results = h("ul", { class: "list", "aria-label": "Patients found", "aria-live": "polite" });
+  const born = dateField({ id: "birth_date", name: "birth_date" });
+  const results = h("ul", { class: "list", "aria-label": t("Patients found"), "aria-live": "polite" });
   const message = h("p", { role: "status", class: "muted" });
   const scanArea = h("div", { class: "stack" });
   /** @type {(() => void) | null} */
@@ -63,20 +64,29 @@ export function render(app) {
     const criteria = {};
     if (ipp.value.trim()) criteria.ipp = ipp.value.trim();
     if (name.value.trim()) criteria.name = name.value.trim();
-    if (born.value) criteria.birth_date = born.value;
-    if (!Object.keys(criteria).length) {
-      message.textContent = "Enter an IPP, a name or a birth date.";
+    const day = isoDay(born);
+    if (day === null) {
+      // Not a day: said, and not searched for (the field says so to assistive technology too).
+      message.textContent = t("Type the date as dd/mm/yyyy.");
+      born.focus();
       return;
     }
-    message.textContent = "Searching…";
+    if (day) criteria.birth_date = day;
+    if (!Object.keys(criteria).length) {
+      message.textContent = t("Enter an IPP, a name or a birth date.");
+      return;
+    }
+    message.textContent = t("Searching…");
     try {
       /** @type {Patient[]} */
       const patients = await post("/api/patients/search", criteria);
       for (const p of patients) app.session.patients.set(p.id, p);
-      message.textContent = patients.length ? `${patients.length} admitted patient${patients.length === 1 ? "" : "s"} found.` : "No admitted patient matches.";
+      message.textContent = patients.length
+        ? tn(patients.length, "{count} admitted patient found.", "{count} admitted patients found.")
+        : t("No admitted patient matches.");
       results.replaceChildren(...patients.map((p) => h("li", {}, h("a", { href: `#/p/${p.id}` },
         h("span", { class: "grow" }, h("strong", {}, patientLabel(p)),
-          h("div", { class: "sub" }, `Born ${birthDate(p.birth_date)} · ${p.sex} · IPP ${p.ipp}`),
+          h("div", { class: "sub" }, t("Born {date} · {sex} · IPP {ipp}", { date: birthDate(p.birth_date), sex: p.sex, ipp: p.ipp })),
           h("div", { class: "sub" }, p.ward || ""))))));
     } catch (error) {
       message.textContent = explain(error);
@@ -95,19 +105,23 @@ export function render(app) {
           search();
         }, scanArea);
       } catch {
-        message.textContent = "The camera is not available. Type the IPP from the label instead.";
+        message.textContent = t("The camera is not available. Type the IPP from the label instead.");
         ipp.focus();
       }
     },
-  }, "Scan the label");
+  }, t("Scan the label"));
 
-  const form = h("form", { class: "card", onsubmit: (/** @type {SubmitEvent} */ e) => { e.preventDefault(); search(); } },
-    canScan ? scan : h("p", { class: "muted" }, "No camera here: type the IPP printed on the label."),
+  // Flagged once a search refused it, the date is checked again as it is corrected.
+  born.addEventListener("input", () => born.hasAttribute("aria-invalid") && isoDay(born));
+  // novalidate: search() checks the date and says what is wrong (a refused date would
+  // otherwise block the next submission until the field is checked again).
+  const form = h("form", { class: "card", novalidate: true, onsubmit: (/** @type {SubmitEvent} */ e) => { e.preventDefault(); search(); } },
+    canScan ? scan : h("p", { class: "muted" }, t("No camera here: type the IPP printed on the label.")),
     scanArea,
-    h("div", {}, h("label", { for: "ipp" }, "IPP"), ipp),
-    h("div", {}, h("label", { for: "name" }, "Family name (start of)"), name),
-    h("div", {}, h("label", { for: "birth_date" }, "Birth date"), born),
-    h("button", { class: "primary", type: "submit" }, "Search"));
+    h("div", {}, h("label", { for: "ipp" }, t("IPP")), ipp),
+    h("div", {}, h("label", { for: "name" }, t("Family name (start of)")), name),
+    h("div", {}, h("label", { for: "birth_date" }, t("Birth date")), born),
+    h("button", { class: "primary", type: "submit" }, t("Search")));
   const el = h("div", { class: "stack" }, form, message, results);
-  return { el, title: "Find a patient", back: true, focus: canScan ? scan : ipp, unmount: () => stopScan?.() };
+  return { el, title: t("Find a patient"), back: true, focus: canScan ? scan : ipp, unmount: () => stopScan?.() };
 }

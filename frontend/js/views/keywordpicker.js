@@ -6,13 +6,16 @@
 // copied), and only the institution's codes are offered: a remembered code
 // the nomenclature no longer has is dropped.
 import { toggleFavourite } from "../photos/habits.js";
+import { N_, t } from "../i18n.js";
 import { h } from "../ui.js";
 
 /** @import { Keyword } from "../photos/photos.js" */
 /** @import { Habits } from "../photos/habits.js" */
 
+// The nomenclature's categories are codes; their names are the interface's (keywords
+// themselves are the institution's vocabulary, shown as it writes them).
 /** @type {Record<string, string>} */
-const CATEGORIES = { site: "Site", context: "Context" };
+const CATEGORIES = { site: N_("Site"), context: N_("Context") };
 // Where on the body first, then why the photo was taken; unknown categories last.
 const ORDER = (/** @type {string} */ category) => /** @type {Record<string, number>} */ ({ site: 0, context: 1 })[category] ?? 2;
 
@@ -35,7 +38,7 @@ export function keywordPicker(list, habits, userId) {
   const star = (/** @type {string} */ code) => {
     const on = habits.favourites.includes(code);
     const button = h("button", {
-      type: "button", class: "star", "aria-pressed": String(on), "aria-label": `Favourite: ${labels.get(code)}`,
+      type: "button", class: "star", "aria-pressed": String(on), "aria-label": t("Favourite: {keyword}", { keyword: labels.get(code) }),
       onclick: () => {
         const now = toggleFavourite(userId, code);
         button.setAttribute("aria-pressed", String(now));
@@ -44,7 +47,7 @@ export function keywordPicker(list, habits, userId) {
     }, on ? "★" : "☆");
     return button;
   };
-  const mine = top.length ? h("fieldset", { class: "choices", id: "keywords-mine" }, h("legend", {}, "Favourites and recent"),
+  const mine = top.length ? h("fieldset", { class: "choices", id: "keywords-mine" }, h("legend", {}, t("Favourites and recent")),
     h("div", { class: "chips" }, top.map((code) => h("span", { class: "chip-pair" }, chips.get(code), star(code))))) : null;
 
   const groups = new Map();
@@ -54,10 +57,10 @@ export function keywordPicker(list, habits, userId) {
     groups.get(k.category).push(chips.get(k.code));
   }
   const categories = [...groups].sort((a, b) => ORDER(a[0]) - ORDER(b[0])).map(([category, items]) =>
-    h("fieldset", { class: "choices" }, h("legend", {}, CATEGORIES[category] || category), h("div", { class: "chips" }, items)));
+    h("fieldset", { class: "choices" }, h("legend", {}, CATEGORIES[category] ? t(CATEGORIES[category]) : category), h("div", { class: "chips" }, items)));
 
-  const none = h("p", { class: "muted", hidden: true, role: "status" }, "No keyword of the nomenclature matches.");
-  const search = h("input", { type: "search", id: "keyword-search", autocomplete: "off", spellcheck: "false", placeholder: "e.g. hand, wound" });
+  const none = h("p", { class: "muted", hidden: true, role: "status" }, t("No keyword of the nomenclature matches."));
+  const search = h("input", { type: "search", id: "keyword-search", autocomplete: "off", spellcheck: "false", placeholder: t("e.g. hand, wound") });
   search.addEventListener("input", () => {
     const query = fold(search.value.trim());
     let shown = 0;
@@ -75,7 +78,7 @@ export function keywordPicker(list, habits, userId) {
   });
   return [
     ...(mine ? [mine] : []),
-    h("div", { class: "keyword-search" }, h("label", { for: "keyword-search" }, "Search keywords"), search),
+    h("div", { class: "keyword-search" }, h("label", { for: "keyword-search" }, t("Search keywords")), search),
     none, ...categories,
   ];
 }

@@ -13,7 +13,8 @@
 import { get } from "../api.js";
 import { caseStatus } from "./compliance.js";
 import { CONSENTS, ImageUrls, keywordLabel, keywords, openItem } from "../photos/photos.js";
-import { h, dayTime, explain, patientLabel } from "../ui.js";
+import { h, dateField, dayTime, explain, isoDay, patientLabel } from "../ui.js";
+import { N_, t, tn } from "../i18n.js";
 import { openViewer } from "./viewer.js";
 
 /** @import { App, SignedIn } from "../app.js" */
@@ -22,7 +23,7 @@ import { openViewer } from "./viewer.js";
 
 const PAGE = 30;
 /** @type {Record<string, string>} */
-const CATEGORIES = { site: "Site", context: "Context" };
+const CATEGORIES = { site: N_("Site"), context: N_("Context") };
 const ORDER = (/** @type {string} */ category) => /** @type {Record<string, number>} */ ({ site: 0, context: 1 })[category] ?? 2;
 
 /**
@@ -36,10 +37,11 @@ const ORDER = (/** @type {string} */ category) => /** @type {Record<string, numb
  */
 export function libraryTile(app, urls, item, { showPatient = true, list = [], open = openItem } = {}) {
   const img = h("img", { alt: "" });
-  const who = showPatient ? h("span", { class: "tile-patient" }, `${patientLabel(item.patient)} · IPP ${item.patient.ipp}`) : null;
+  const who = showPatient ? h("span", { class: "tile-patient" }, t("{patient} · IPP {ipp}", { patient: patientLabel(item.patient), ipp: item.patient.ipp })) : null;
+  const taken = { patient: patientLabel(item.patient), time: dayTime(item.captured_at), keywords: item.keywords.map((k) => keywordLabel(list, k)).join(", ") };
   const tile = h("button", {
+    "aria-label": item.keywords.length ? t("Photo of {patient} taken {time}, {keywords}", taken) : t("Photo of {patient} taken {time}", taken),
     type: "button", class: "tile", dataset: { upload: item.upload, patient: item.patient.id },
-    "aria-label": `Photo of ${patientLabel(item.patient)} taken ${dayTime(item.captured_at)}${item.keywords.length ? `, ${item.keywords.map((k) => keywordLabel(list, k)).join(", ")}` : ""}`,
     onclick: async () => {
       try {
         const photo = await open(/** @type {SignedIn} */ (app), item);
@@ -57,7 +59,7 @@ export function libraryTile(app, urls, item, { showPatient = true, list = [], op
     tile.classList.add("ready");
   }).catch((error) => {
     img.remove();
-    tile.prepend(h("span", { class: "error tile-error" }, `Refused: ${explain(error)}`));
+    tile.prepend(h("span", { class: "error tile-error" }, t("Refused: {reason}", { reason: explain(error) })));
   });
   return h("li", {}, tile);
 }
@@ -78,24 +80,27 @@ export function render(app, query) {
     params.delete("case");
     if (casePicker?.value) params.set("case", casePicker.value);
     app.go(`#/library${params.size ? `?${params}` : ""}`);
-  } }, h("option", { value: "" }, app.keyState === "ready" ? "My departments (no case)" : "Choose a case…")) : null;
+  } }, h("option", { value: "" }, app.keyState === "ready" ? t("My departments (no case)") : t("Choose a case…"))) : null;
   let patientId = Number(query.get("patient")) || null;
   // Page size: ?limit= in the route (1–200), for a slow link or a test of the cursor.
   const pageSize = Math.min(200, Math.max(1, Number(query.get("limit")) || PAGE));
   const department = h("select", { id: "lib-department", name: "department" },
-    h("option", { value: "" }, "All my departments"),
+    h("option", { value: "" }, t("All my departments")),
     [...state.departments.values()].map((d) => h("option", { value: d.id, selected: String(d.id) === query.get("department") }, d.name)));
-  const dateFrom = h("input", { id: "lib-from", type: "date", name: "date_from", value: query.get("date_from") || "" });
-  const dateTo = h("input", { id: "lib-to", type: "date", name: "date_to", value: query.get("date_to") || "" });
-  const consent = h("select", { id: "lib-consent", name: "consent" }, h("option", { value: "" }, "Any consent"),
-    CONSENTS.map(([value, label]) => h("option", { value, selected: value === query.get("consent") }, label)));
+  // Typed dd/mm/yyyy; kept as YYYY-MM-DD in the route and the requests.
+  const dateFrom = dateField({ id: "lib-from", name: "date_from", value: query.get("date_from") || "" });
+  const dateTo = dateField({ id: "lib-to", name: "date_to", value: query.get("date_to") || "" });
+  // isoDay() marks a day that is not one invalid, which blocks the form: typing again lifts it.
+  for (const day of [dateFrom, dateTo]) day.addEventListener("input", () => day.setCustomValidity(""));
+  const consent = h("select", { id: "lib-consent", name: "consent" }, h("option", { value: "" }, t("Any consent")),
+    CONSENTS.map(([value, label]) => h("option", { value, selected: value === query.get("consent") }, t(label))));
   const wanted = new Set(query.getAll("keyword"));
-  const keywordArea = h("div", { class: "stack" }, h("p", { class: "loading" }, "Loading keywords…"));
-  const keywordSummary = h("summary", {}, "Keywords");
+  const keywordArea = h("div", { class: "stack" }, h("p", { class: "loading" }, t("Loading keywords…")));
+  const keywordSummary = h("summary", {}, t("Keywords"));
   const patientChip = h("div", { class: "patient-chip" });
-  const grid = h("ul", { class: "grid", id: "library-grid", "aria-label": "Photos", "aria-live": "polite" });
+  const grid = h("ul", { class: "grid", id: "library-grid", "aria-label": t("Photos"), "aria-live": "polite" });
   const status = h("p", { class: "muted", role: "status" });
-  const more = h("button", { type: "button", id: "load-more", hidden: true }, "Load more");
+  const more = h("button", { type: "button", id: "load-more", hidden: true }, t("Load more"));
   /** @type {Keyword[]} the keyword nomenclature, once loaded */
   let list = [];
   /** @type {string | null} */
@@ -107,8 +112,10 @@ export function render(app, query) {
     if (caseId) params.set("case", String(caseId));
     if (patientId) params.set("patient", String(patientId));
     if (department.value) params.set("department", department.value);
-    if (dateFrom.value) params.set("date_from", dateFrom.value);
-    if (dateTo.value) params.set("date_to", dateTo.value);
+    const from = isoDay(dateFrom);
+    const to = isoDay(dateTo);
+    if (from) params.set("date_from", from);
+    if (to) params.set("date_to", to);
     if (consent.value) params.set("consent", consent.value);
     for (const input of /** @type {NodeListOf<HTMLInputElement>} */ (keywordArea.querySelectorAll("input:checked"))) params.append("keyword", input.value);
     return params;
@@ -116,11 +123,15 @@ export function render(app, query) {
 
   const drawSummary = () => {
     const n = keywordArea.querySelectorAll("input:checked").length;
-    keywordSummary.textContent = n ? `Keywords (${n} chosen, all required)` : "Keywords";
+    keywordSummary.textContent = n ? tn(n, "Keywords ({count} chosen, all required)", "Keywords ({count} chosen, all required)") : t("Keywords");
   };
 
   /** @param {{reset: boolean}} options reset: from the first page, with the filters as they are now */
   const load = async ({ reset }) => {
+    if (isoDay(dateFrom) === null || isoDay(dateTo) === null) {
+      status.textContent = t("Type the date as dd/mm/yyyy."); // nothing searched with a day that is not one
+      return;
+    }
     const mine = reset ? ++generation : generation;
     const params = filters();
     if (reset) {
@@ -129,12 +140,12 @@ export function render(app, query) {
       cursor = null;
     }
     if (officer && !caseId && app.keyState !== "ready") {
-      status.textContent = "Choose the case this look is made under: the library shows what it covers.";
+      status.textContent = t("Choose the case this look is made under: the library shows what it covers.");
       return;
     }
     params.set("limit", String(pageSize));
     if (cursor) params.set("cursor", cursor);
-    status.textContent = "Loading…";
+    status.textContent = t("Loading…");
     more.disabled = true;
     try {
       /** @type {PhotoPage} */
@@ -144,7 +155,8 @@ export function render(app, query) {
       cursor = page.next_cursor;
       more.hidden = !cursor;
       const shown = grid.children.length;
-      status.textContent = shown ? `${shown} photo${shown === 1 ? "" : "s"}${cursor ? ", more below" : ""}.` : "No photo matches these filters.";
+      if (!shown) status.textContent = t("No photo matches these filters.");
+      else status.textContent = cursor ? tn(shown, "{count} photo, more below.", "{count} photos, more below.") : tn(shown, "{count} photo.", "{count} photos.");
     } catch (error) {
       status.textContent = explain(error);
     } finally {
@@ -158,38 +170,38 @@ export function render(app, query) {
       patientChip.replaceChildren();
       return;
     }
-    const chip = h("span", { class: "grow", id: "lib-patient" }, "Patient…");
+    const chip = h("span", { class: "grow", id: "lib-patient" }, t("Patient…"));
     patientChip.replaceChildren(chip, h("button", { type: "button", onclick: () => {
       patientId = null;
       drawPatient();
       load({ reset: true });
-    } }, "All patients"));
+    } }, t("All patients")));
     if (caseId) {
-      chip.textContent = `Patient no. ${patientId}`; // an officer reads patients through the case only
+      chip.textContent = t("Patient no. {number}", { number: patientId }); // an officer reads patients through the case only
       return;
     }
     try {
       const p = await state.patient(patientId);
-      chip.textContent = `Patient: ${patientLabel(p)} · IPP ${p.ipp}`;
-      app.retitle(el, `Photos — ${patientLabel(p)}`);
+      chip.textContent = t("Patient: {patient} · IPP {ipp}", { patient: patientLabel(p), ipp: p.ipp });
+      app.retitle(el, t("Photos — {patient}", { patient: patientLabel(p) }));
     } catch (error) {
       chip.textContent = explain(error);
     }
   };
 
   const active = ["department", "date_from", "date_to", "consent", "keyword"].some((k) => query.has(k));
-  const form = h("form", { class: "stack", "aria-label": "Filters", onsubmit: (/** @type {SubmitEvent} */ event) => {
+  const form = h("form", { class: "stack", "aria-label": t("Filters"), onsubmit: (/** @type {SubmitEvent} */ event) => {
     event.preventDefault();
     load({ reset: true });
   } },
   h("div", { class: "row" },
-    h("div", {}, h("label", { for: "lib-department" }, "Department"), department),
-    h("div", {}, h("label", { for: "lib-consent" }, "Consent"), consent)),
+    h("div", {}, h("label", { for: "lib-department" }, t("Department")), department),
+    h("div", {}, h("label", { for: "lib-consent" }, t("Consent")), consent)),
   h("div", { class: "row" },
-    h("div", {}, h("label", { for: "lib-from" }, "Taken from"), dateFrom),
-    h("div", {}, h("label", { for: "lib-to" }, "Taken until"), dateTo)),
+    h("div", {}, h("label", { for: "lib-from" }, t("Taken from")), dateFrom),
+    h("div", {}, h("label", { for: "lib-to" }, t("Taken until")), dateTo)),
   h("details", { class: "keywords", open: query.has("keyword") }, keywordSummary, keywordArea),
-  h("button", { type: "submit", class: "primary" }, "Show photos"));
+  h("button", { type: "submit", class: "primary" }, t("Show photos")));
   // With a patient chosen, the grid comes first on a phone; the filters are a tap away.
   if (casePicker) {
     get("/api/compliance/cases").then((/** @type {Case[]} */ cases) => {
@@ -197,9 +209,9 @@ export function render(app, query) {
       casePicker.append(...releasing.map((item) => h("option", { value: item.id, selected: item.id === caseId }, `${item.reference} — ${item.reason.slice(0, 60)}`)));
     }).catch((error) => (status.textContent = explain(error)));
   }
-  const caseBox = casePicker ? h("div", {}, h("label", { for: "lib-case" }, "Review case"), casePicker) : null;
+  const caseBox = casePicker ? h("div", {}, h("label", { for: "lib-case" }, t("Review case")), casePicker) : null;
   const filterBox = h("div", { class: "card stack" }, caseBox, patientChip,
-    h("details", { class: "filters", open: !patientId || active }, h("summary", {}, "Filters: dates, keywords, consent"), form));
+    h("details", { class: "filters", open: !patientId || active }, h("summary", {}, t("Filters: dates, keywords, consent")), form));
 
   keywords().then((terms) => {
     list = terms;
@@ -209,7 +221,7 @@ export function render(app, query) {
       groups.get(k.category).push(k);
     }
     keywordArea.replaceChildren(...[...groups].sort((a, b) => ORDER(a[0]) - ORDER(b[0])).map(([category, items]) => h("fieldset", { class: "choices" },
-      h("legend", {}, CATEGORIES[category] || category),
+      h("legend", {}, CATEGORIES[category] ? t(CATEGORIES[category]) : category),
       h("div", { class: "chips" }, items.map((/** @type {Keyword} */ k) => h("label", { class: "chip" },
         h("input", { type: "checkbox", name: "keyword", value: k.code, checked: wanted.has(k.code), onchange: drawSummary }), k.label))))));
     drawSummary();
@@ -217,5 +229,5 @@ export function render(app, query) {
   drawPatient();
 
   const el = h("div", { class: "stack" }, filterBox, status, grid, more);
-  return { el, title: "Photo library", back: true, unmount: () => urls.revoke() };
+  return { el, title: t("Photo library"), back: true, unmount: () => urls.revoke() };
 }

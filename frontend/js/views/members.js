@@ -15,14 +15,15 @@
 // anyone (another head, this head on another device) redraws it.
 import * as c from "../crypto.js";
 import { get } from "../api.js";
+import { N_, t } from "../i18n.js";
 import { h, showError, toast } from "../ui.js";
 import { admitCard } from "./admitting.js";
 import { confirmWithReason } from "./confirm.js";
 
 /** @import { ChangeEvent } from "../state.js" */
 
-// After a membership event, when the chain is read again for signatures made since.
-const RECHECK_MS = [1500, 5000];
+// A member's role, in words (the codes are the server's).
+const ROLES = { head: N_("Head"), member: N_("Member") };
 /** @import { DepartmentKeys, KeyMember, Member } from "../types/api.js" */
 
 /**
@@ -32,9 +33,9 @@ const RECHECK_MS = [1500, 5000];
 export function render(app, departmentId) {
   const state = app.session;
   const department = state.departments.get(departmentId);
-  const list = h("ul", { class: "list", "aria-label": "Members" });
+  const list = h("ul", { class: "list", "aria-label": t("Members") });
   const error = h("p", { class: "error", role: "alert", id: "members-error" });
-  const dialog = h("dialog", { "aria-label": "Compare fingerprints", id: "compare-dialog" });
+  const dialog = h("dialog", { "aria-label": t("Compare fingerprints"), id: "compare-dialog" });
 
   /**
    * The comparison before any signature; resolves true only on "It matches".
@@ -48,13 +49,13 @@ export function render(app, departmentId) {
       dialog.close();
       resolve(value);
     };
-    const sign = h("button", { type: "button", class: "primary", id: "confirm-sign", onclick: () => finish(true) }, "It matches: sign");
-    dialog.replaceChildren(h("h2", {}, replacing ? `Sign ${name}'s new key` : `Sign ${name}'s admission`),
-      ...(replacing ? [h("p", { class: "notice" }, `${name} now uses another key than the one signed before (a new phone, or keys restored from another device). Sign it only after checking with ${name} in person or by a call you placed.`)] : []),
-      h("p", {}, `Ask ${name} to open Rounds → My profile and read their comparison code aloud. Sign only if it matches:`),
+    const sign = h("button", { type: "button", class: "primary", id: "confirm-sign", onclick: () => finish(true) }, t("It matches: sign"));
+    dialog.replaceChildren(h("h2", {}, replacing ? t("Sign {name}'s new key", { name }) : t("Sign {name}'s admission", { name })),
+      ...(replacing ? [h("p", { class: "notice" }, t("{name} now uses another key than the one signed before (a new phone, or keys restored from another device). Sign it only after checking with {name} in person or by a call you placed.", { name }))] : []),
+      h("p", {}, t("Ask {name} to open Rounds → My profile and read their comparison code aloud. Sign only if it matches:", { name })),
       h("p", { class: "fingerprint comparison", id: "compare-code" }, c.comparisonCode(fingerprint)),
-      h("details", {}, h("summary", {}, "Whole fingerprint"), h("p", { class: "fingerprint muted", id: "compare-fingerprint" }, c.groupFingerprint(fingerprint))),
-      h("div", { class: "row" }, h("button", { type: "button", onclick: () => finish(false) }, "Cancel"), sign));
+      h("details", {}, h("summary", {}, t("Whole fingerprint")), h("p", { class: "fingerprint muted", id: "compare-fingerprint" }, c.groupFingerprint(fingerprint))),
+      h("div", { class: "row" }, h("button", { type: "button", onclick: () => finish(false) }, t("Cancel")), sign));
     dialog.addEventListener("cancel", () => resolve(false), { once: true });
     dialog.showModal();
     sign.focus();
@@ -90,15 +91,16 @@ export function render(app, departmentId) {
   /**
    * Ask before removing: what the member loses, and a reason for the audit trail.
    * @param {string} name
+   * @param {string} [department] its name, once the departments are known
    */
-  const confirmRemoval = (name) => confirmWithReason({
-    title: `Remove ${name} from ${state.departments.get(departmentId)?.name ?? "the department"}?`,
+  const confirmRemoval = (name, department = state.departments.get(departmentId)?.name) => confirmWithReason({
+    title: department ? t("Remove {name} from {department}?", { name, department }) : t("Remove {name} from the department?", { name }),
     id: "remove",
-    verb: "Remove",
+    verb: t("Remove"),
     lines: [
-      `From now on, ${name} loses access to this department's conversations and photos.`,
-      "The room key is replaced before the next message, so what is written from now on cannot be read with the keys they hold.",
-      h("p", { class: "muted" }, `What ${name} already saw and what their devices already hold is not recalled.`),
+      t("From now on, {name} loses access to this department's conversations and photos.", { name }),
+      t("The room key is replaced before the next message, so what is written from now on cannot be read with the keys they hold."),
+      h("p", { class: "muted" }, t("What {name} already saw and what their devices already hold is not recalled.", { name })),
     ],
   });
 
@@ -133,7 +135,7 @@ export function render(app, departmentId) {
       admitSlot.replaceChildren(admitting.el);
     }
     const named = state.departments.get(departmentId)?.name;
-    if (named) app.retitle(el, `${named} — members`);
+    if (named) app.retitle(el, t("{department} — members", { department: named }));
     /** @type {Map<number, KeyMember>} */
     const byUser = new Map(keys.members.map((m) => [m.user, m]));
     list.replaceChildren(...members.map((m) => {
@@ -144,17 +146,17 @@ export function render(app, departmentId) {
       const signed = Boolean(held && k.fingerprint && held.fingerprint === k.fingerprint && held.role === m.role);
       const name = m.user.display_name || m.user.username;
       const self = m.user.id === state.user.id;
-      const status = !k.fingerprint ? "Has not set up keys yet (signature pending)" : signed ? "Admission signed"
-        : self ? "Awaiting a signature (an administrator's for a first head)"
-          : replacing ? "New key: awaiting your signature" : "Awaiting your signature";
+      const status = !k.fingerprint ? t("Has not set up keys yet (signature pending)") : signed ? t("Admission signed")
+        : self ? t("Awaiting a signature (an administrator's for a first head)")
+          : replacing ? t("New key: awaiting your signature") : t("Awaiting your signature");
       const buttons = [];
       if (head && chain && k.fingerprint && !signed && !self) {
         buttons.push(h("button", {
           type: "button", class: "primary", dataset: { sign: m.user.username },
           // k.fingerprint: tested just above.
           onclick: () => act(async () => (await signFor(name, m.user.id, /** @type {string} */ (k.fingerprint), { replacing }))
-            && (replacing ? `${name}'s new key is signed.` : `${name}'s admission is signed.`)),
-        }, replacing ? "Sign new key" : "Sign admission"));
+            && (replacing ? t("{name}'s new key is signed.", { name }) : t("{name}'s admission is signed.", { name }))),
+        }, replacing ? t("Sign new key") : t("Sign admission")));
       }
       if (head && !self) {
         buttons.push(h("button", {
@@ -163,22 +165,19 @@ export function render(app, departmentId) {
             const confirmed = await confirmRemoval(name);
             if (!confirmed) return false;
             await app.endToEnd.removeMember(departmentId, m.user.id, confirmed);
-            return `${name} was removed.`;
+            return t("{name} was removed.", { name });
           }),
-        }, "Remove"));
+        }, t("Remove")));
       }
       return h("li", { class: "card stack", dataset: { member: m.user.username, status: signed ? "signed" : "pending" } },
-        h("div", { class: "row" }, h("span", { class: "grow" }, h("strong", {}, name), h("div", { class: "sub" }, `${m.role === "head" ? "Head" : "Member"} · ${status}`))),
-        k.fingerprint ? h("p", { class: "fingerprint muted" }, `Code ${c.comparisonCode(k.fingerprint)}`) : null,
+        h("div", { class: "row" }, h("span", { class: "grow" }, h("strong", {}, name), h("div", { class: "sub" }, `${t(m.role === "head" ? ROLES.head : ROLES.member)} · ${status}`))),
+        k.fingerprint ? h("p", { class: "fingerprint muted" }, t("Code {code}", { code: c.comparisonCode(k.fingerprint) })) : null,
         buttons.length ? h("div", { class: "row" }, buttons) : null);
     }));
   };
 
-  // Live: another head's admission or removal, or this head's on another device. A
-  // signed statement has no event of its own, and the head who admits signs right
-  // after: the chain is read again a little later while someone awaits a signature.
-  /** @type {ReturnType<typeof setTimeout>[]} */
-  let later = [];
+  // Live: another head's admission, removal or signature (membership.signed), or this
+  // head's on another device.
   const redraw = () => draw().then(() => admitting?.redraw()).catch((e) => showError(error, e));
   const onChange = (/** @type {Event} */ event) => {
     const { what, department: changed } = /** @type {ChangeEvent} */ (event).detail;
@@ -187,23 +186,17 @@ export function render(app, departmentId) {
       return;
     }
     if (what !== "members" || changed !== departmentId) return;
-    later.forEach(clearTimeout);
-    redraw().then(() => {
-      if (list.querySelector("[data-status=pending]")) later = RECHECK_MS.map((ms) => setTimeout(redraw, ms));
-    });
+    redraw();
   };
   state.addEventListener("change", onChange);
 
-  const mine = app.endToEnd.fingerprint ? h("p", { class: "muted" }, "Your comparison code: ", h("span", { class: "fingerprint" }, c.comparisonCode(app.endToEnd.fingerprint)), " (", h("a", { href: "#/me" }, "My profile"), ")") : null;
+  const mine = app.endToEnd.fingerprint ? h("p", { class: "muted" }, t("Your comparison code: "), h("span", { class: "fingerprint" }, c.comparisonCode(app.endToEnd.fingerprint)), " (", h("a", { href: "#/me" }, t("My profile")), ")") : null;
   if (mine) el.append(mine);
   el.append(dialog);
   draw().catch((e) => showError(error, e));
   return {
     el,
-    title: `${department?.name ?? ""} — members`, back: true,
-    unmount: () => {
-      state.removeEventListener("change", onChange);
-      later.forEach(clearTimeout);
-    },
+    title: t("{department} — members", { department: department?.name ?? "" }), back: true,
+    unmount: () => state.removeEventListener("change", onChange),
   };
 }

@@ -6,6 +6,7 @@
 // start (so the photo is never more than a tap away once the patient is found).
 import { get, post } from "../api.js";
 import { makeReport } from "../photos/report.js";
+import { t, tn } from "../i18n.js";
 import { h, explain, birthDate, patientLabel, shortTime } from "../ui.js";
 import { openPhotoSheet } from "./photosheet.js";
 
@@ -16,15 +17,15 @@ import { openPhotoSheet } from "./photosheet.js";
  * @param {number} patientId
  */
 export function render(app, patientId) {
-  const header = h("div", { class: "card" }, h("p", { class: "loading" }, "Loading…"));
-  const list = h("ul", { class: "list", "aria-label": "Conversations about this patient" });
+  const header = h("div", { class: "card" }, h("p", { class: "loading" }, t("Loading…")));
+  const list = h("ul", { class: "list", "aria-label": t("Conversations about this patient") });
   const error = h("p", { class: "error", role: "alert" });
   const departments = [...app.session.departments.values()];
   const select = h("select", { id: "department", name: "department" }, departments.map((d) => h("option", { value: d.id }, d.name)));
-  const title = h("input", { id: "thread-title", name: "title", maxlength: 200, required: true, value: "Wound review" });
+  const title = h("input", { id: "thread-title", name: "title", maxlength: 200, required: true, value: t("Wound review") });
   const start = async () => {
     /** @type {Thread} */
-    const thread = await post("/api/threads", { department: Number(select.value), patient: patientId, title: title.value.trim() || "Wound review" });
+    const thread = await post("/api/threads", { department: Number(select.value), patient: patientId, title: title.value.trim() || t("Wound review") });
     app.session.threads.set(thread.id, thread);
     return thread;
   };
@@ -39,10 +40,10 @@ export function render(app, patientId) {
         error.textContent = explain(e);
       }
     },
-  }, h("h2", {}, "Start a conversation"),
-  h("div", {}, h("label", { for: "department" }, "Department"), select),
-  h("div", {}, h("label", { for: "thread-title" }, "Subject"), title),
-  error, h("button", { class: "primary", type: "submit" }, "Open conversation"));
+  }, h("h2", {}, t("Start a conversation")),
+  h("div", {}, h("label", { for: "department" }, t("Department")), select),
+  h("div", {}, h("label", { for: "thread-title" }, t("Subject")), title),
+  error, h("button", { class: "primary", type: "submit" }, t("Open conversation")));
 
   /** @type {Thread | null} */
   let target = null; // the latest open conversation, once listed
@@ -59,37 +60,40 @@ export function render(app, patientId) {
         photoError.textContent = explain(e);
       }
     },
-  }, "Take photo");
+  }, t("Take photo"));
   const describeTarget = () => (photoTarget.textContent = target
-    ? `Sent to “${target.title}” (${app.session.departments.get(target.department)?.name ?? ""}).`
-    : `Starts “${title.value.trim() || "Wound review"}” in ${select.selectedOptions[0]?.textContent ?? "your department"}.`);
+    ? t("Sent to “{title}” ({department}).", { title: target.title, department: app.session.departments.get(target.department)?.name ?? "" })
+    : select.selectedOptions[0]
+      ? t("Starts “{title}” in {department}.", { title: title.value.trim() || t("Wound review"), department: select.selectedOptions[0].textContent })
+      : t("Starts “{title}” in your department.", { title: title.value.trim() || t("Wound review") }));
   select.addEventListener("change", describeTarget);
   title.addEventListener("input", describeTarget);
   describeTarget();
   const camera = h("div", { class: "card" }, takePhoto, photoTarget, photoError);
-  const photos = h("a", { class: "button", id: "patient-photos", href: `#/library?patient=${patientId}` }, "Photos of this patient");
+  const photos = h("a", { class: "button", id: "patient-photos", href: `#/library?patient=${patientId}` }, t("Photos of this patient"));
   const report = reportCard(/** @type {import("../app.js").SignedIn} */ (app), patientId);
   const view = {
-    el: h("div", { class: "stack" }, header, camera, photos, report.el, h("h2", {}, "Conversations"), list, create),
-    title: "Patient", back: true, unmount: report.unmount,
+    el: h("div", { class: "stack" }, header, camera, photos, report.el, h("h2", {}, t("Conversations")), list, create),
+    title: t("Patient"), back: true, unmount: report.unmount,
   };
   (async () => {
     try {
       const p = await app.session.patient(patientId);
       header.replaceChildren(h("h2", {}, patientLabel(p)),
-        h("p", { class: "muted" }, `Born ${birthDate(p.birth_date)} · ${p.sex} · IPP ${p.ipp}`),
-        h("p", { class: "muted" }, p.ward ? `Admitted: ${p.ward}` : "Not admitted now"));
+        h("p", { class: "muted" }, t("Born {date} · {sex} · IPP {ipp}", { date: birthDate(p.birth_date), sex: p.sex, ipp: p.ipp })),
+        h("p", { class: "muted" }, p.ward ? t("Admitted: {ward}", { ward: p.ward }) : t("Not admitted now")));
       app.retitle(view.el, patientLabel(p));
       /** @type {Thread[]} */
       const threads = await get(`/api/patients/${patientId}/threads`);
-      for (const t of threads) app.session.threads.set(t.id, t);
-      target = threads.filter((t) => !t.closed_at).sort((a, b) => b.created_at.localeCompare(a.created_at))[0] ?? null;
+      for (const thread of threads) app.session.threads.set(thread.id, thread);
+      target = threads.filter((thread) => !thread.closed_at).sort((a, b) => b.created_at.localeCompare(a.created_at))[0] ?? null;
       describeTarget();
-      list.replaceChildren(...threads.map((t) => h("li", {}, h("a", { href: `#/t/${t.id}` },
-        h("span", { class: "grow" }, h("strong", {}, t.title),
-          h("div", { class: "sub" }, `${app.session.departments.get(t.department)?.name ?? ""} · ${t.last_seq} messages · ${shortTime(t.created_at)}`)),
-        t.closed_at ? h("span", { class: "tag" }, "Closed") : null))));
-      if (!threads.length) list.append(h("li", { class: "muted" }, "No conversation about this patient in your departments."));
+      list.replaceChildren(...threads.map((thread) => h("li", {}, h("a", { href: `#/t/${thread.id}` },
+        h("span", { class: "grow" }, h("strong", {}, thread.title),
+          h("div", { class: "sub" }, tn(thread.last_seq, "{department} · {count} message · {time}", "{department} · {count} messages · {time}",
+            { department: app.session.departments.get(thread.department)?.name ?? "", time: shortTime(thread.created_at) }))),
+        thread.closed_at ? h("span", { class: "tag" }, t("Closed")) : null))));
+      if (!threads.length) list.append(h("li", { class: "muted" }, t("No conversation about this patient in your departments.")));
     } catch (e) {
       header.replaceChildren(h("p", { class: "error" }, explain(e)));
     }
@@ -113,16 +117,16 @@ function reportCard(app, patientId) {
     onclick: async () => {
       button.disabled = true;
       status.className = "muted";
-      status.textContent = "Listing the photos…";
+      status.textContent = t("Listing the photos…");
       try {
         const made = await makeReport(app, patientId, {
-          onProgress: (done, total) => (status.textContent = `Decrypting photo ${done} of ${total} on this device…`),
+          onProgress: (done, total) => (status.textContent = t("Decrypting photo {done} of {total} on this device…", { done, total })),
         });
         if (url) URL.revokeObjectURL(url);
         url = made.url;
-        const link = h("a", { href: url, download: made.filename, id: "patient-report-file" }, `Save ${made.filename} again`);
+        const link = h("a", { href: url, download: made.filename, id: "patient-report-file" }, t("Save {filename} again", { filename: made.filename }));
         save.replaceChildren(link);
-        status.textContent = `Report of ${made.photos} photo(s) made on this device (times in ${made.zone}).`;
+        status.textContent = tn(made.photos, "Report of {count} photo made on this device (times in {zone}).", "Report of {count} photos made on this device (times in {zone}).", { zone: made.zone });
         link.click();
       } catch (error) {
         status.className = "error";
@@ -131,7 +135,7 @@ function reportCard(app, patientId) {
         button.disabled = false;
       }
     },
-  }, "Follow-up report");
+  }, t("Follow-up report"));
   return {
     el: h("div", { class: "card" }, button, status, save),
     unmount: () => url && URL.revokeObjectURL(url),

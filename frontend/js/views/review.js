@@ -10,6 +10,7 @@ import { ImageUrls, keywords } from "../photos/photos.js";
 import { h, explain, birthDate, patientLabel } from "../ui.js";
 import { libraryTile } from "./library.js";
 import { comments, loadMarks, markControl } from "./reviewcase.js";
+import { locale, t, tn } from "../i18n.js";
 
 /** @import { LibraryItem, PhotoPage } from "../types/api.js" */
 
@@ -48,7 +49,7 @@ function shiftWeek(week, by) {
   return isoWeek(new Date(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()));
 }
 
-const longDate = (/** @type {string} */ iso) => new Date(`${iso}T12:00:00`).toLocaleDateString([], { day: "numeric", month: "short", year: "numeric" });
+const longDate = (/** @type {string} */ iso) => new Date(`${iso}T12:00:00`).toLocaleDateString(locale(), { day: "numeric", month: "short", year: "numeric" });
 
 /**
  * @param {import("../app.js").App} app
@@ -73,10 +74,12 @@ export function render(app, departmentId, query) {
     picker.value = week;
     history.replaceState(null, "", `#/d/${departmentId}/review?week=${week}`);
     const [from, to] = weekDays(week);
-    range.textContent = `Monday ${longDate(from)} to Sunday ${longDate(to)}`;
+    range.textContent = t("Monday {from} to Sunday {to}", { from: longDate(from), to: longDate(to) });
     const name = app.session.departments.get(departmentId)?.name ?? "";
-    printed.textContent = `Weekly photo review${name ? ` — ${name}` : ""} · ${week} · ${range.textContent}`;
-    status.textContent = "Loading the week's photos…";
+    printed.textContent = name
+      ? t("Weekly photo review — {department} · {week} · {range}", { department: name, week, range: range.textContent })
+      : t("Weekly photo review · {week} · {range}", { week, range: range.textContent });
+    status.textContent = t("Loading the week's photos…");
     groups.replaceChildren();
     try {
       const [list, marks] = await Promise.all([keywords().catch(() => []), loadMarks(departmentId, week)]);
@@ -99,17 +102,20 @@ export function render(app, departmentId, query) {
         if (!byPatient.has(item.patient.id)) byPatient.set(item.patient.id, { patient: item.patient, items: [] });
         byPatient.get(item.patient.id).items.push(item);
       }
-      status.textContent = items.length
-        ? `${items.length} photo${items.length === 1 ? "" : "s"} of ${byPatient.size} patient${byPatient.size === 1 ? "" : "s"}${cursor ? " (the first ones only: narrow the period)" : ""}.`
-        : "No photo was taken in this department this week.";
+      const patients = tn(byPatient.size, "{count} patient", "{count} patients");
+      if (!items.length) status.textContent = t("No photo was taken in this department this week.");
+      else if (cursor) {
+        status.textContent = tn(items.length, "{count} photo of {patients} (the first ones only: narrow the period).",
+          "{count} photos of {patients} (the first ones only: narrow the period).", { patients });
+      } else status.textContent = tn(items.length, "{count} photo of {patients}.", "{count} photos of {patients}.", { patients });
       groups.replaceChildren(...[...byPatient.values()].map(({ patient, items: photos }) => h("section", {
-        class: "card stack review-patient", dataset: { patient: patient.id }, "aria-labelledby": `rp-${patient.id}`,
+        class: "card stack review-patient", "aria-labelledby": `rp-${patient.id}`, dataset: { patient: patient.id },
       },
       h("div", { class: "row" },
         h("h3", { id: `rp-${patient.id}`, class: "grow" }, patientLabel(patient),
-          h("span", { class: "sub" }, ` · born ${birthDate(patient.birth_date)} · IPP ${patient.ipp}`)),
-        h("a", { class: "button", href: `#/library?patient=${patient.id}` }, "All photos")),
-      h("p", { class: "muted" }, `${photos.length} photo${photos.length === 1 ? "" : "s"} this week`),
+          h("span", { class: "sub" }, " · ", t("born {date} · IPP {ipp}", { date: birthDate(patient.birth_date), ipp: patient.ipp }))),
+        h("a", { class: "button", href: `#/library?patient=${patient.id}` }, t("All photos"))),
+      h("p", { class: "muted" }, tn(photos.length, "{count} photo this week", "{count} photos this week")),
       markControl(app, { departmentId, week, patientId: patient.id, marks }),
       h("ul", { class: "grid" }, photos.map((/** @type {LibraryItem} */ item) => libraryTile(app, urls, item, { showPatient: false, list }))),
       comments(app, { departmentId, week, patientId: patient.id }))));
@@ -129,18 +135,19 @@ export function render(app, departmentId, query) {
     load();
   } }, label);
   const controls = h("div", { class: "card stack" },
-    h("div", {}, h("label", { for: "review-week" }, "Week"), picker),
+    h("div", {}, h("label", { for: "review-week" }, t("Week")), picker),
     range,
-    h("div", { class: "row" }, step(-1, "‹ Previous week"), step(1, "Next week ›"),
-      h("button", { type: "button", id: "review-print", onclick: () => window.print() }, "Print")));
+    h("div", { class: "row" }, step(-1, t("‹ Previous week")), step(1, t("Next week ›")),
+      h("button", { type: "button", id: "review-print", onclick: () => window.print() }, t("Print"))));
   load();
   const el = h("div", { class: "stack weekly-review" }, printed, controls, status, groups);
   if (!department) {
     // Opened by its address before the socket's hello named the departments: titled once it has.
     app.socket?.ready().then(() => {
       const named = app.state?.departments.get(departmentId);
-      if (named) app.retitle(el, `Weekly review — ${named.name}`);
+      if (named) app.retitle(el, t("Weekly review — {department}", { department: named.name }));
     }).catch(() => {});
   }
-  return { el, title: `Weekly review${department ? ` — ${department.name}` : ""}`, back: true, unmount: () => urls.revoke() };
+  const title = department ? t("Weekly review — {department}", { department: department.name }) : t("Weekly review");
+  return { el, title, back: true, unmount: () => urls.revoke() };
 }

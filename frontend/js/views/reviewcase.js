@@ -7,6 +7,7 @@
 // the server, and it is read, retained and released for compliance as every message is.
 import { get, post, put, del } from "../api.js";
 import { h, explain, dayTime } from "../ui.js";
+import { t } from "../i18n.js";
 
 /** @import { Thread } from "../types/api.js" */
 /**
@@ -14,6 +15,7 @@ import { h, explain, dayTime } from "../ui.js";
  * @typedef {{department: number, week: string, marks: ReviewMark[]}} ReviewMarks
  */
 
+// The conversation's title and the comments' prefix are data, the same in every language.
 export const COMMENT_THREAD = "Weekly review";
 const HISTORY_PAGES = 10; // 500 messages back in the review conversation: years of weekly comments
 
@@ -42,9 +44,9 @@ export function markControl(app, { departmentId, week, patientId, marks }) {
     const mark = marks.get(patientId);
     el.replaceChildren(...[
       h("span", { class: mark ? "tag review-reviewed" : "muted review-pending" },
-        mark ? `Reviewed by ${mark.by.display_name}, ${dayTime(mark.at)}` : "Not reviewed yet"),
+        mark ? t("Reviewed by {name}, {time}", { name: mark.by.display_name, time: dayTime(mark.at) }) : t("Not reviewed yet")),
       head ? h("button", { type: "button", class: mark ? "" : "primary", onclick: toggle, "aria-pressed": mark ? "true" : "false" },
-        mark ? "Unmark reviewed" : "Mark reviewed") : null,
+        mark ? t("Unmark reviewed") : t("Mark reviewed")) : null,
       problem ? h("span", { class: "error", role: "alert" }, problem) : null,
     ].filter((child) => child !== null));
   };
@@ -70,11 +72,11 @@ export function markControl(app, { departmentId, week, patientId, marks }) {
  * @param {{departmentId: number, week: string, patientId: number}} options
  */
 export function comments(app, { departmentId, week, patientId }) {
-  const list = h("ul", { class: "stack review-comments", "aria-label": "Comments" });
+  const list = h("ul", { class: "stack review-comments", "aria-label": t("Comments") });
   const status = h("p", { class: "muted", role: "status" });
   const text = h("textarea", { id: `rc-${patientId}`, name: "comment", rows: 2, maxlength: 4000, required: true });
   const threads = () => [...app.session.threads.values()]
-    .filter((t) => t.department === departmentId && t.patient === patientId && t.title === COMMENT_THREAD)
+    .filter((thread) => thread.department === departmentId && thread.patient === patientId && thread.title === COMMENT_THREAD)
     .sort((a, b) => b.created_at.localeCompare(a.created_at));
 
   const load = async () => {
@@ -93,9 +95,9 @@ export function comments(app, { departmentId, week, patientId }) {
     }
     found.sort((a, b) => a.created_at.localeCompare(b.created_at));
     list.replaceChildren(...found.map((entry) => h("li", { class: "review-comment" },
-      h("span", { class: "sub" }, `${app.session.displayName(departmentId, entry.sender)}, ${dayTime(entry.created_at)}: `),
+      h("span", { class: "sub" }, t("{name}, {time}:", { name: app.session.displayName(departmentId, entry.sender), time: dayTime(entry.created_at) }), " "),
       entry.text?.slice(prefix(week).length))));
-    status.textContent = found.length ? "" : "No comment yet.";
+    status.textContent = found.length ? "" : t("No comment yet.");
   };
 
   const add = async (/** @type {SubmitEvent} */ event) => {
@@ -104,14 +106,14 @@ export function comments(app, { departmentId, week, patientId }) {
     if (!comment) return;
     try {
       // The most recent open "Weekly review" conversation of the patient here, or a new one.
-      let thread = threads().find((t) => !t.closed_at);
+      let thread = threads().find((open) => !open.closed_at);
       if (!thread) {
         /** @type {Thread} */
         const created = await post("/api/threads", { department: departmentId, patient: patientId, title: COMMENT_THREAD });
         app.session.threads.set(created.id, created);
         thread = created;
       }
-      status.textContent = "Sending…";
+      status.textContent = t("Sending…");
       await app.send(thread.id, prefix(week) + comment);
       text.value = "";
       await load();
@@ -124,7 +126,7 @@ export function comments(app, { departmentId, week, patientId }) {
   return h("div", { class: "stack review-case-comments" },
     list, status,
     h("form", { class: "stack review-comment-form", onsubmit: add },
-      h("label", { for: `rc-${patientId}` }, "Comment (end-to-end encrypted, in the patient's “Weekly review” conversation)"),
+      h("label", { for: `rc-${patientId}` }, t("Comment (end-to-end encrypted, in the patient's “Weekly review” conversation)")),
       text,
-      h("button", { type: "submit" }, "Add comment")));
+      h("button", { type: "submit" }, t("Add comment"))));
 }

@@ -6,6 +6,7 @@
 // Images are decrypted blobs shown through the caller's ImageUrls.
 import { get } from "../api.js";
 import { consentLabel, keywordLabel, keywords, openItem } from "../photos/photos.js";
+import { locale, t, tn } from "../i18n.js";
 import { h, dayTime, explain, fullTime } from "../ui.js";
 
 /** @import { App, SignedIn } from "../app.js" */
@@ -19,15 +20,17 @@ import { h, dayTime, explain, fullTime } from "../ui.js";
 
 const MIN_ZOOM = 1;
 const MAX_ZOOM = 8;
+// The close button's sign (its name, "Close", is translated): the same in every language.
+const CLOSE_SIGN = "×";
 
 /**
  * A zoomable image in a scrollable stage; returns {el, img, setZoom, zoom}.
- * @param {string} label
+ * @param {string} label translated
  * @param {(zoom: number) => void} [onZoom]
  */
 function zoomStage(label, onZoom = () => {}) {
   const img = h("img", { alt: label, draggable: "false" });
-  const stage = h("div", { class: "stage", tabindex: 0, role: "group", "aria-label": `${label}. Arrow keys move the zoomed photo.` }, img);
+  const stage = h("div", { class: "stage", tabindex: 0, role: "group", "aria-label": t("{label}. Arrow keys move the zoomed photo.", { label }) }, img);
   let zoom = 1;
   const fitWidth = () => {
     if (!img.naturalWidth) return 0;
@@ -101,35 +104,46 @@ function zoomStage(label, onZoom = () => {}) {
 
 /** @param {ReturnType<typeof zoomStage>[]} stages zoomed together */
 function zoomButtons(stages) {
-  const level = h("span", { class: "zoom-level", "aria-live": "polite" }, "100%");
+  // The locale's way: "150%", "150 %".
+  const percent = new Intl.NumberFormat(locale(), { style: "percent", maximumFractionDigits: 0 });
+  const level = h("span", { class: "zoom-level", "aria-live": "polite" }, percent.format(1));
   const apply = (/** @type {number | null} */ factor) => {
     for (const s of stages) s.setZoom(factor === null ? 1 : s.zoom() * factor);
-    level.textContent = `${Math.round(stages[0].zoom() * 100)}%`;
+    level.textContent = percent.format(stages[0].zoom());
   };
   return {
     level,
     buttons: [
-      h("button", { type: "button", "aria-label": "Zoom out", onclick: () => apply(1 / 1.5) }, "−"),
+      h("button", { type: "button", "aria-label": t("Zoom out"), onclick: () => apply(1 / 1.5) }, "−"),
       level,
-      h("button", { type: "button", "aria-label": "Zoom in", onclick: () => apply(1.5) }, "+"),
-      h("button", { type: "button", onclick: () => apply(null) }, "Fit"),
+      h("button", { type: "button", "aria-label": t("Zoom in"), onclick: () => apply(1.5) }, "+"),
+      h("button", { type: "button", onclick: () => apply(null) }, t("Fit")),
     ],
-    update: () => (level.textContent = `${Math.round(stages[0].zoom() * 100)}%`),
+    update: () => (level.textContent = percent.format(stages[0].zoom())),
   };
 }
 
 /** @param {Shown} shown @param {Keyword[]} list the nomenclature */
 function describe(shown, list) {
   const p = shown.photo;
-  return [
-    p.captured_at ? `Taken ${fullTime(p.captured_at)}` : "Capture date unknown",
-    shown.senderName ? `by ${shown.senderName}` : null,
-  ].filter(Boolean).join(" ") + (p.keywords?.length ? ` · ${p.keywords.map((k) => keywordLabel(list, k)).join(", ")}` : "");
+  const time = p.captured_at ? fullTime(p.captured_at) : null;
+  const name = shown.senderName;
+  let line;
+  if (time) line = name ? t("Taken {time} by {name}", { time, name }) : t("Taken {time}", { time });
+  else line = name ? t("Capture date unknown by {name}", { name }) : t("Capture date unknown");
+  // Keywords are the institution's words, listed as they are.
+  return line + (p.keywords?.length ? ` · ${p.keywords.map((k) => keywordLabel(list, k)).join(", ")}` : "");
+}
+
+/** A photo's name for assistive technology: when it was taken. @param {Shown} shown */
+function takenLabel(shown) {
+  const at = shown.photo.captured_at;
+  return at ? t("Photo taken {time}", { time: fullTime(at) }) : t("Photo taken at an unknown date");
 }
 
 /**
  * @param {string} className
- * @param {string} label
+ * @param {string} label translated
  * @param {unknown[]} children as ui.js h takes them
  * @param {() => void} onClose
  */
@@ -152,16 +166,16 @@ function modal(className, label, children, onClose) {
  */
 export async function openViewer(app, urls, shown) {
   const list = await keywords().catch(() => []);
-  const stage = zoomStage(`Photo taken ${shown.photo.captured_at ? fullTime(shown.photo.captured_at) : "at an unknown date"}`, () => zoom.update());
+  const stage = zoomStage(takenLabel(shown), () => zoom.update());
   const zoom = zoomButtons([stage]);
-  const status = h("p", { class: "muted", role: "status" }, "Decrypting…");
-  const compare = shown.patient ? h("button", { type: "button", id: "compare", onclick: () => pickComparison(app, urls, shown, dialog) }, "Compare") : null;
-  const close = h("button", { type: "button", class: "primary close", "aria-label": "Close", onclick: () => dialog.close() }, "×");
+  const status = h("p", { class: "muted", role: "status" }, t("Decrypting…"));
+  const compare = shown.patient ? h("button", { type: "button", id: "compare", onclick: () => pickComparison(app, urls, shown, dialog) }, t("Compare")) : null;
+  const close = h("button", { type: "button", class: "primary close", "aria-label": t("Close"), onclick: () => dialog.close() }, CLOSE_SIGN);
   const meta = h("div", { class: "viewer-meta" },
     h("p", {}, describe(shown, list)),
-    h("p", { class: "muted" }, `Consent: ${consentLabel(shown.photo.consent)} · ${shown.photo.width} × ${shown.photo.height}`),
+    h("p", { class: "muted" }, t("Consent: {consent} · {width} × {height}", { consent: consentLabel(shown.photo.consent), width: shown.photo.width, height: shown.photo.height })),
     status);
-  const dialog = modal("single", "Photo", [
+  const dialog = modal("single", t("Photo"), [
     h("div", { class: "viewer-bar" }, ...zoom.buttons, compare, close),
     stage.el, meta,
   ], () => stage.stop());
@@ -172,7 +186,7 @@ export async function openViewer(app, urls, shown) {
     status.textContent = "";
     stage.el.focus();
   } catch (error) {
-    status.textContent = `This photo cannot be shown: ${explain(error)}`;
+    status.textContent = t("This photo cannot be shown: {reason}", { reason: explain(error) });
     status.className = "error";
   }
   return dialog;
@@ -186,22 +200,22 @@ export async function openViewer(app, urls, shown) {
  * @param {HTMLDialogElement} viewer the photo's, closed once the other is chosen
  */
 async function pickComparison(app, urls, shown, viewer) {
-  const grid = h("ul", { class: "grid", "aria-label": "Photos of this patient" });
-  const status = h("p", { class: "muted", role: "status" }, "Loading the patient's photos…");
-  const dialog = modal("picker", "Compare with", [
-    h("div", { class: "viewer-bar" }, h("h2", { class: "grow" }, "Compare with…"), h("button", { type: "button", onclick: () => dialog.close() }, "Cancel")),
+  const grid = h("ul", { class: "grid", "aria-label": t("Photos of this patient") });
+  const status = h("p", { class: "muted", role: "status" }, t("Loading the patient's photos…"));
+  const dialog = modal("picker", t("Compare with"), [
+    h("div", { class: "viewer-bar" }, h("h2", { class: "grow" }, t("Compare with…")), h("button", { type: "button", onclick: () => dialog.close() }, t("Cancel"))),
     status, grid,
   ], () => {});
   try {
     /** @type {PhotoPage} */
     const page = await get(`/api/library/photos?patient=${shown.patient}&limit=60`);
     const others = page.items.filter((item) => item.upload !== shown.photo.upload);
-    status.textContent = others.length ? "Choose the photo to compare with." : "No other photo of this patient.";
+    status.textContent = others.length ? t("Choose the photo to compare with.") : t("No other photo of this patient.");
     for (const item of others) {
       const img = h("img", { alt: "" });
       const button = h("button", {
         // Its name holds the date it shows (SC 2.5.3), as the review's tiles do.
-        type: "button", class: "tile", "aria-label": `Photo taken ${dayTime(item.captured_at)}`,
+        type: "button", class: "tile", "aria-label": t("Photo taken {time}", { time: dayTime(item.captured_at) }),
         onclick: async () => {
           try {
             const photo = await openItem(/** @type {SignedIn} */ (app), item);
@@ -214,7 +228,7 @@ async function pickComparison(app, urls, shown, viewer) {
         },
       }, img, h("span", { class: "tile-date" }, dayTime(item.captured_at)));
       grid.append(h("li", {}, button));
-      openItem(/** @type {SignedIn} */ (app), item).then((photo) => urls.url(photo)).then((url) => (img.src = url)).catch(() => (img.alt = "Cannot be shown"));
+      openItem(/** @type {SignedIn} */ (app), item).then((photo) => urls.url(photo)).then((url) => (img.src = url)).catch(() => (img.alt = t("Cannot be shown")));
     }
   } catch (error) {
     status.textContent = explain(error);
@@ -230,15 +244,15 @@ async function pickComparison(app, urls, shown, viewer) {
 export async function openComparison(app, urls, pair) {
   const list = await keywords().catch(() => []);
   const ordered = [...pair].sort((a, b) => String(a.photo.captured_at).localeCompare(String(b.photo.captured_at)));
-  const stages = ordered.map((s) => zoomStage(`Photo taken ${s.photo.captured_at ? fullTime(s.photo.captured_at) : "at an unknown date"}`, () => zoom?.update()));
+  const stages = ordered.map((s) => zoomStage(takenLabel(s), () => zoom?.update()));
   const zoom = zoomButtons(stages);
   const days = (/** @type {string} */ a, /** @type {string} */ b) => Math.round((new Date(b).getTime() - new Date(a).getTime()) / 86400000);
   const gap = ordered[0].photo.captured_at && ordered[1].photo.captured_at ? days(ordered[0].photo.captured_at, ordered[1].photo.captured_at) : null;
   const panes = ordered.map((s, i) => h("figure", { class: "pane" }, stages[i].el,
-    h("figcaption", {}, h("strong", {}, s.photo.captured_at ? dayTime(s.photo.captured_at) : "Date unknown"),
-      i === 1 && gap !== null ? ` · ${gap} day${gap === 1 ? "" : "s"} later` : "",
+    h("figcaption", {}, h("strong", {}, s.photo.captured_at ? dayTime(s.photo.captured_at) : t("Date unknown")),
+      i === 1 && gap !== null ? [" · ", tn(gap, "{count} day later", "{count} days later")] : "",
       h("span", { class: "muted" }, ` ${(s.photo.keywords || []).map((k) => keywordLabel(list, k)).join(", ")}`))));
-  const close = h("button", { type: "button", class: "primary close", "aria-label": "Close", onclick: () => dialog.close() }, "×");
+  const close = h("button", { type: "button", class: "primary close", "aria-label": t("Close"), onclick: () => dialog.close() }, CLOSE_SIGN);
   // On a phone (the CSS's max-width: 599px) the later photo lies over the earlier one at
   // full width, shown right of the slider's line; the arrow keys move the slider.
   const area = h("div", { class: "panes" }, ...panes);
@@ -246,7 +260,7 @@ export async function openComparison(app, urls, pair) {
   const showSplit = () => {
     const at = Number(split.value);
     area.style.setProperty("--split", `${at}%`);
-    split.setAttribute("aria-valuetext", `Earlier photo left of ${at}% of the width, later photo right of it`);
+    split.setAttribute("aria-valuetext", t("Earlier photo left of {at}% of the width, later photo right of it", { at }));
   };
   split.addEventListener("input", showSplit);
   showSplit();
@@ -260,17 +274,17 @@ export async function openComparison(app, urls, pair) {
       other.scrollTop = stage.el.scrollTop;
     });
   }
-  const dialog = modal("compare", "Compare two photos", [
+  const dialog = modal("compare", t("Compare two photos"), [
     h("div", { class: "viewer-bar" }, ...zoom.buttons, close),
     area,
-    h("div", { class: "split" }, h("label", { for: "compare-split" }, "Earlier photo ◂ slide ▸ later photo"), split),
+    h("div", { class: "split" }, h("label", { for: "compare-split" }, t("Earlier photo ◂ slide ▸ later photo")), split),
   ], () => stages.forEach((s) => s.stop()));
   close.focus();
   await Promise.all(ordered.map(async (s, i) => {
     try {
       stages[i].img.src = await urls.url(s.photo, { thumbnail: false });
     } catch (error) {
-      stages[i].img.alt = `Cannot be shown: ${explain(error)}`;
+      stages[i].img.alt = t("Cannot be shown: {reason}", { reason: explain(error) });
     }
   }));
   return dialog;
