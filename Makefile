@@ -93,7 +93,7 @@ screenshots: $(VENV)/.installed-dev
 # tests/test_server_i18n.py fails when the .mo lags behind the .po.
 MESSAGES_IGNORE := --ignore=.venv --ignore=node_modules --ignore=tests --ignore=frontend --ignore=var
 messages: $(VENV)/.installed
-	$(BIN)/python manage.py makemessages -l fr $(MESSAGES_IGNORE)
+	$(BIN)/python manage.py makemessages -l fr --no-wrap $(MESSAGES_IGNORE)
 	$(BIN)/python manage.py compilemessages -l fr $(MESSAGES_IGNORE)
 	mkdir -p var
 	xgettext --language=Python --from-code=UTF-8 --keyword=pgettext:1c,2 --keyword=npgettext:1c,2,3 \

@@ -23,6 +23,8 @@ from typing import Any
 
 from django.db.models import CharField, Count, Q, QuerySet
 from django.db.models.functions import Cast
+from django.utils import translation
+from django.utils.translation import gettext, gettext_lazy, ngettext
 
 from accounts.models import User
 from audit.models import AuditEvent
@@ -246,11 +248,18 @@ def entries(case: Case, patient_id: int, after_id: int = 0) -> Iterator[dict[str
 
     The footprint is read now, the entries only as they are asked for: a streamed
     export (compliance/access_export.py) that fails here fails before its first byte,
-    with an error status rather than a truncated file."""
-    return _entries(footprint(patient_id), case, after_id)
+    with an error status rather than a truncated file.
+
+    The rows are worded (`what`, the object's `label`) in the language active now, the
+    request's: a streamed export asks for them later, past the request's middleware.
+    Only those words change with it; the seals name the audit entries, not the words,
+    so `audit_verify` proves the same entries in either language."""
+    return _entries(footprint(patient_id), case, after_id, translation.get_language())
 
 
-def _entries(fp: Footprint, case: Case, after_id: int) -> Iterator[dict[str, Any]]:
+def _entries(
+    fp: Footprint, case: Case, after_id: int, language: str | None
+) -> Iterator[dict[str, Any]]:
     rows = candidates(fp, case).select_related("seal").order_by("id")
     departments = dict(Department.objects.values_list("pk", "name"))
     while True:
@@ -261,7 +270,10 @@ def _entries(fp: Footprint, case: Case, after_id: int) -> Iterator[dict[str, Any
         for entry in chunk:
             certainty = resolve(entry, fp)
             if certainty is not None:
-                yield _row(entry, certainty, fp, people, departments)
+                # Not around the yield: the consumer runs in its own language.
+                with translation.override(language):
+                    row = _row(entry, certainty, fp, people, departments)
+                yield row
         after_id = chunk[-1].pk
 
 
@@ -396,80 +408,148 @@ def _role_then(m: Membership, at: datetime, changes: list[tuple[int | None, date
 
 
 def _label(entry: AuditEvent, data: dict[str, Any], fp: Footprint) -> str:
+    """The object in plain words, in the active language; the values it quotes (a
+    thread's title, a case's reference, ids) as recorded."""
     kind, key = entry.object_type, entry.object_id
     if kind == "thread" and key.isdigit() and int(key) in fp.threads:
-        return f"thread {key} «{fp.threads[int(key)].title}»"
+        # Translators: a thread of the access report, with its title.
+        return gettext("thread %(id)s «%(title)s»") % {
+            "id": key,
+            "title": fp.threads[int(key)].title,
+        }
     if kind == "message":
-        return f"message {key} in thread {data.get('thread_id', '?')}"
+        return gettext("message %(id)s in thread %(thread)s") % {
+            "id": key,
+            "thread": data.get("thread_id", "?"),
+        }
     if kind == "upload":
-        return f"photo {key} in thread {fp.uploads.get(key, '?')}"
+        return gettext("photo %(id)s in thread %(thread)s") % {
+            "id": key,
+            "thread": fp.uploads.get(key, "?"),
+        }
     if kind == "patient":
-        return "the patient's record"
+        return gettext("the patient's record")
     if kind == "case":
-        return f"case {key} ({data.get('reference', '')})".replace(" ()", "")
+        reference = data.get("reference", "")
+        if reference == "":
+            return gettext("case %(id)s") % {"id": key}
+        # Translators: a compliance case, with its reference.
+        return gettext("case %(id)s (%(reference)s)") % {"id": key, "reference": reference}
     if kind == "library":
-        return f"photo library ({key})"
+        # Translators: the photo library, and which of its queries (photos, sequences, stats).
+        return gettext("photo library (%(name)s)") % {"name": key}
     if kind == "department":
-        return f"department {key}"
-    return f"{kind} {key}".strip()
+        return gettext("department %(id)s") % {"id": key}
+    return f"{kind} {key}".strip()  # an object type the report does not know: its names
 
 
+# Each action in plain words, one whole sentence each: the `what` of an entry, read by
+# whoever answers the patient's request (docs/compliance.md). Worded when a row is made,
+# in the language then active (see `entries`); their subject is the `who`.
 WORDS = {
-    "thread.created": "created the thread",
-    "thread.closed": "closed the thread",
-    "thread.reopened": "reopened the thread",
-    "history.read": "read the thread's messages",
-    "receipt.read": "marked the thread read",
-    "message.posted": "posted a message",
-    "message.redacted": "redacted a message",
-    "message.corrected": "corrected a message",
-    "attachment.attached": "attached photos to a message",
-    "attachment.downloaded": "downloaded a photo",
-    "upload.created": "began uploading a photo",
-    "upload.completed": "finished uploading a photo",
-    "upload.failed": "uploaded a photo that failed its check",
-    "patient.viewed": "viewed the patient's record",
-    "report.generated": "made a follow-up photo report",
-    "review.marked": "marked the patient's case reviewed at the weekly photo review",
-    "review.unmarked": "cleared the weekly photo review's mark on the patient's case",
-    "events.resumed": "received the patient's messages on reconnecting",
-    "case.opened": "opened a compliance case on the patient",
-    "case.approved": "approved the compliance case",
-    "case.closed": "closed the compliance case",
+    "thread.created": gettext_lazy("created the thread"),
+    "thread.closed": gettext_lazy("closed the thread"),
+    "thread.reopened": gettext_lazy("reopened the thread"),
+    "history.read": gettext_lazy("read the thread's messages"),
+    "message.posted": gettext_lazy("posted a message"),
+    "message.redacted": gettext_lazy("redacted a message"),
+    "message.corrected": gettext_lazy("corrected a message"),
+    "attachment.attached": gettext_lazy("attached photos to a message"),
+    "attachment.downloaded": gettext_lazy("downloaded a photo"),
+    "upload.created": gettext_lazy("began uploading a photo"),
+    "upload.completed": gettext_lazy("finished uploading a photo"),
+    "upload.failed": gettext_lazy("uploaded a photo that failed its check"),
+    "patient.viewed": gettext_lazy("viewed the patient's record"),
+    "events.resumed": gettext_lazy("received the patient's messages on reconnecting"),
+    "case.opened": gettext_lazy("opened a compliance case on the patient"),
+    "case.approved": gettext_lazy("approved the compliance case"),
+    "case.closed": gettext_lazy("closed the compliance case"),
 }
+# The same with what the entry recorded, when it recorded it (`_details`).
+DETAILED = {
+    "history.read": gettext_lazy("read the thread's messages (messages %(from)s to %(to)s)"),
+    "receipt.read": gettext_lazy("marked the thread read (up to message %(seq)s)"),
+    "attachment.downloaded": gettext_lazy("downloaded a photo (bytes %(first)s to %(last)s)"),
+    "review.marked": gettext_lazy(
+        "marked the patient's case reviewed at the weekly photo review (week %(week)s)"
+    ),
+    "review.unmarked": gettext_lazy(
+        "cleared the weekly photo review's mark on the patient's case (week %(week)s)"
+    ),
+}
+# What a case released (`case.released`, by its `what`).
 RELEASED = {
-    "threads": "released under a case: the list of threads it covers",
-    "timeline": "released under a case: the thread's full timeline",
-    "library.photos": "released under a case: a photo library search",
-    "library.sequences": "released under a case: the patient's photo sequences",
-    "library.stats": "released under a case: department photo statistics",
-    "access_report": "released under a case: the patient's access report",
+    "threads": gettext_lazy("released under a case: the list of threads it covers"),
+    "timeline": gettext_lazy("released under a case: the thread's full timeline"),
+    "library.photos": gettext_lazy("released under a case: a photo library search"),
+    "library.sequences": gettext_lazy("released under a case: the patient's photo sequences"),
+    "library.stats": gettext_lazy("released under a case: department photo statistics"),
+    "access_report": gettext_lazy("released under a case: the patient's access report"),
 }
 
 
 def describe(entry: AuditEvent, data: dict[str, Any]) -> str:
-    """The action in plain words, with the counts the entry recorded."""
+    """The action in plain words, with the counts the entry recorded, in the active
+    language; an action the report does not know is shown by its name."""
     action = entry.action
     if action == "case.released":
-        return RELEASED.get(str(data.get("what")), f"released under a case: {data.get('what')}")
+        what = data.get("what")
+        released = RELEASED.get(str(what))
+        if released is not None:
+            return str(released)
+        return gettext("released under a case: %(what)s") % {"what": what}
     if action == "library.query":
         if entry.object_id == "sequences":
-            return f"listed the patient's photo sequences ({data.get('count', 0)})"
-        filters = ", ".join(data.get("filters") or []) or "none"
-        return f"searched the photo library (filters: {filters}; {_photos(data.get('count'))})"
-    words = WORDS.get(action, action)
+            return gettext("listed the patient's photo sequences (%(count)s)") % {
+                "count": data.get("count", 0)
+            }
+        return _searched(data)
+    if action == "report.generated":
+        count, n = _count(data.get("photos"))
+        return ngettext(
+            "made a follow-up photo report (%(count)s photo)",
+            "made a follow-up photo report (%(count)s photos)",
+            n,
+        ) % {"count": count}
+    details = _details(action, data)
+    if details is not None:
+        return DETAILED[action] % details
+    return str(WORDS.get(action, action))
+
+
+def _details(action: str, data: dict[str, Any]) -> dict[str, Any] | None:
+    """The values of the action's DETAILED sentence, or None when the entry recorded none."""
     if action == "history.read" and data.get("from_seq") is not None:
-        words += f" (messages {data['from_seq']} to {data['to_seq']})"
-    elif action == "receipt.read":
-        words += f" (up to message {data.get('up_to_seq')})"
-    elif action == "attachment.downloaded" and data.get("range"):
-        words += f" (bytes {data['range'][0]} to {data['range'][1]})"
-    elif action == "report.generated":
-        words += f" ({_photos(data.get('photos'))})"
-    elif action in ("review.marked", "review.unmarked"):
-        words += f" (week {data.get('week')})"
-    return words
+        return {"from": data["from_seq"], "to": data.get("to_seq")}
+    if action == "receipt.read":
+        return {"seq": data.get("up_to_seq")}
+    if action == "attachment.downloaded" and data.get("range"):
+        return {"first": data["range"][0], "last": data["range"][1]}
+    if action in ("review.marked", "review.unmarked"):
+        return {"week": data.get("week")}
+    return None
 
 
-def _photos(count: Any) -> str:
-    return "1 photo" if count == 1 else f"{count or 0} photos"
+def _searched(data: dict[str, Any]) -> str:
+    """A photo library search: the names of its filters (as recorded) and what it found."""
+    filters = ", ".join(data.get("filters") or [])
+    count, n = _count(data.get("count"))
+    if not filters:
+        return ngettext(
+            "searched the photo library (filters: none; %(count)s photo)",
+            "searched the photo library (filters: none; %(count)s photos)",
+            n,
+        ) % {"count": count}
+    return ngettext(
+        "searched the photo library (filters: %(filters)s; %(count)s photo)",
+        "searched the photo library (filters: %(filters)s; %(count)s photos)",
+        n,
+    ) % {"filters": filters, "count": count}
+
+
+def _count(recorded: Any) -> tuple[Any, int]:
+    """A count as the entry recorded it (0 when it recorded none), and the number that
+    chooses the plural form: a count that is not an integer (none is recorded so) the
+    English plural."""
+    count = recorded or 0
+    return count, count if isinstance(count, int) else 2

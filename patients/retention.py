@@ -8,7 +8,8 @@ says. A legal proceeding suspends the deadline (a legal hold, which the
 purge honours on its own). The durations are institution settings
 (`ROUNDS_RETENTION_*`, docs/operations.md).
 
-`retained_until` is pure: the dates in, the date out. `patient_retention`
+`retained_until` is pure: the dates in, the date out (and the rule's sentence, in
+the active language: the request's, for the API that shows it). `patient_retention`
 reads what Rounds knows of a patient. A stay still open keeps the record
 with no date. A patient with no stay Rounds knows of is counted from the
 last activity of their threads: the conversation is itself the trace of
@@ -22,6 +23,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from patients.models import Patient
 
@@ -73,24 +75,33 @@ def add_years(day: date, years: int) -> date:
 def retained_until(
     last_care: date, birth_date: date, died_on: date | None, rules: Rules = Rules()
 ) -> tuple[date, str]:
-    """The last day the record is kept, and the rule that decided it."""
+    """The last day the record is kept, and the rule that decided it, in the active
+    language."""
     if died_on is not None and died_on < add_years(last_care, rules.death_window_years):
         return (
             add_years(died_on, rules.years_after_death),
-            f"{rules.years_after_death} years after the patient's death, which came less "
-            f"than {rules.death_window_years} years after the last stay or consultation (R.1112-7)",
+            _(
+                "%(years)s years after the patient's death, which came less than %(window)s "
+                "years after the last stay or consultation (R.1112-7)"
+            )
+            % {"years": rules.years_after_death, "window": rules.death_window_years},
         )
     after_stay = add_years(last_care, rules.years_after_last_stay)
     birthday = add_years(birth_date, rules.until_age)
     if after_stay < birthday:
         return (
             birthday,
-            f"until the patient's {rules.until_age}th birthday, later than "
-            f"{rules.years_after_last_stay} years after the last stay or consultation (R.1112-7)",
+            # Translators: %(age)sth is an ordinal (28th); the rule of a retention banner.
+            _(
+                "until the patient's %(age)sth birthday, later than %(years)s years after "
+                "the last stay or consultation (R.1112-7)"
+            )
+            % {"age": rules.until_age, "years": rules.years_after_last_stay},
         )
     return (
         after_stay,
-        f"{rules.years_after_last_stay} years after the last stay or consultation (R.1112-7)",
+        _("%(years)s years after the last stay or consultation (R.1112-7)")
+        % {"years": rules.years_after_last_stay},
     )
 
 
@@ -104,7 +115,7 @@ def patient_retention(patient: Patient, rules: Rules | None = None) -> Retention
 
     rules = rules or Rules.from_settings()
     if patient.admissions.filter(discharged_at__isnull=True).exists():
-        return Retention(None, "kept while the patient's stay lasts", None)
+        return Retention(None, _("kept while the patient's stay lasts"), None)
     last_stay = _day(patient.admissions.aggregate(last=Max("discharged_at"))["last"])
     last_message = _day(
         Message.objects.filter(thread__patient=patient).aggregate(last=Max("created_at"))["last"]
@@ -112,7 +123,7 @@ def patient_retention(patient: Patient, rules: Rules | None = None) -> Retention
     last_thread = _day(patient.threads.aggregate(last=Max("created_at"))["last"])
     known = [d for d in (last_stay, last_message, last_thread) if d is not None]
     if not known:
-        return Retention(None, "no stay or conversation known yet", None)
+        return Retention(None, _("no stay or conversation known yet"), None)
     last_care = max(known)
     until, rule = retained_until(last_care, patient.birth_date, patient.died_on, rules)
     return Retention(until, rule, last_care)

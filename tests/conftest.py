@@ -12,11 +12,13 @@ readers) are in tests/support/, one copy each; import them from there.
 """
 
 import os
+from collections.abc import Iterator
 
 import pytest
 from channels.layers import get_channel_layer
 from django.core.management.commands import flush
 from django.db import connections
+from django.utils import translation
 
 from audit.guard import maintenance
 from tests.support.hospital import Hospital, build_hospital
@@ -74,6 +76,14 @@ def talks_to_s3(item: pytest.Item) -> bool:
     callspec = getattr(item, "callspec", None)
     on_s3 = callspec is not None and callspec.params.get("blob_store") == "s3"
     return on_s3 or "moto_endpoint" in getattr(item, "fixturenames", ())
+
+
+@pytest.fixture(autouse=True)
+def _default_language_after_each_test() -> Iterator[None]:
+    """A request leaves its language active in the thread (LocaleMiddleware does not
+    undo it): the next test starts in the default again, whatever this one asked for."""
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)

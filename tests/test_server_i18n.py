@@ -10,11 +10,12 @@ repository says what the .po says.
 import ast
 import gettext
 import re
+from datetime import date
 from pathlib import Path
 
 import pytest
 from django.test import Client
-from django.utils import translation
+from django.utils import timezone, translation
 
 from core.errors import N_, ErrorCode, NotFound, RoundsError
 from rounds.i18n import error_body, scope_language
@@ -84,6 +85,129 @@ def test_sign_in_first_is_translated_too():
     response = Client().get("/api/departments", HTTP_ACCEPT_LANGUAGE="fr")
     body = assert_refused(response, 401, "not_authenticated")
     assert body["message"] == "Connectez-vous d\u2019abord."
+
+
+# --- Texts the server builds ----------------------------------------------------------
+
+
+def report_entries(h, case, **headers: str) -> list[dict]:
+    from tests.support.cases import report_path
+
+    response = get(h.compliance_dan, report_path(case, h.patient), **headers)
+    assert response.status_code == 200, response.content
+    return response.json()["entries"]
+
+
+def what_of(entries: list[dict], action: str) -> list[str]:
+    return [e["what"] for e in entries if e["action"] == action]
+
+
+@pytest.fixture
+def reported(hospital):
+    """A case on Léa: Bob read her thread and made two follow-up photo reports."""
+    from chat.actions import check_history
+    from media.library import check_record_report
+    from tests.support.cases import open_case
+
+    check_history(hospital.surgeon_bob, hospital.thread.pk, None, 50)
+    check_record_report(hospital.surgeon_bob, hospital.patient.pk, 1)
+    check_record_report(hospital.surgeon_bob, hospital.patient.pk, 3)
+    return open_case(hospital.compliance_dan, patient_id=hospital.patient.pk)
+
+
+@pytest.mark.django_db
+def test_the_access_report_speaks_the_request_language(hospital, reported):
+    h, thread = hospital, hospital.thread
+    english = report_entries(h, reported, HTTP_ACCEPT_LANGUAGE="de")
+    assert what_of(english, "report.generated") == [
+        "made a follow-up photo report (1 photo)",
+        "made a follow-up photo report (3 photos)",
+    ]
+    assert what_of(english, "thread.created") == ["created the thread"]
+    assert what_of(english, "case.opened") == ["opened a compliance case on the patient"]
+    labels = {(e["object"]["type"], e["object"]["label"]) for e in english}
+    assert ("thread", f"thread {thread.pk} «Wound follow-up»") in labels
+    assert ("patient", "the patient's record") in labels
+    for french in (
+        report_entries(h, reported, HTTP_ACCEPT_LANGUAGE="fr-FR,fr;q=0.9"),
+        report_entries(h, reported, HTTP_ACCEPT_LANGUAGE="en", cookie="fr"),
+    ):
+        assert what_of(french, "report.generated") == [
+            "a établi un compte rendu de suivi photographique (1 photo)",
+            "a établi un compte rendu de suivi photographique (3 photos)",
+        ]
+        assert what_of(french, "thread.created") == ["a créé la conversation"]
+        assert what_of(french, "case.opened") == [
+            "a ouvert un dossier de conformité sur le patient"
+        ]
+        assert what_of(french, "case.released")[0] == (
+            f"a communiqué au titre d\u2019un dossier{NBSP}: le rapport des accès du patient"
+        )
+        labels = {(e["object"]["type"], e["object"]["label"]) for e in french}
+        # The title is the thread's own, as written: data, never translated.
+        assert ("thread", f"conversation {thread.pk} «{NBSP}Wound follow-up{NBSP}»") in labels
+        assert ("patient", "le dossier du patient") in labels
+        # Only the words change: the machine fields are the same in either language (each
+        # request adds its own release to the end).
+        same = [e for e in french if e["id"] <= english[-1]["id"]]
+        assert [(e["id"], e["action"], e["certainty"], e["seal"]) for e in same] == [
+            (e["id"], e["action"], e["certainty"], e["seal"]) for e in english
+        ]
+
+
+@pytest.mark.django_db
+def test_a_streamed_export_keeps_the_language_its_request_chose(hospital, reported):
+    from tests.support.cases import report_path
+
+    path = report_path(reported, hospital.patient, "format=csv")
+    response = get(hospital.compliance_dan, path, HTTP_ACCEPT_LANGUAGE="fr")
+    assert response.status_code == 200
+    # The rows are read as the file is sent, past the request: in French all the same.
+    with translation.override("en"):
+        text = b"".join(response.streaming_content).decode()
+    assert "a établi un compte rendu de suivi photographique (3 photos)" in text
+    assert "made a follow-up" not in text
+    assert text.rstrip().endswith("entrées")
+
+
+@pytest.mark.django_db
+def test_the_retention_rule_speaks_the_request_language(hospital):
+    from patients.models import Admission
+
+    path = f"/api/patients/{hospital.patient.pk}"
+
+    def rule(**headers: str) -> str:
+        response = get(hospital.surgeon_bob, path, **headers)
+        assert response.status_code == 200, response.content
+        return response.json()["retention"]["rule"]
+
+    assert rule() == "kept while the patient's stay lasts"
+    assert rule(HTTP_ACCEPT_LANGUAGE="fr") == "conservation tant que dure le séjour du patient"
+    Admission.objects.filter(patient=hospital.patient).update(discharged_at=timezone.now())
+    assert rule() == "20 years after the last stay or consultation (R.1112-7)"
+    assert rule(cookie="fr") == (
+        "20 ans après le dernier séjour ou la dernière consultation (R.1112-7)"
+    )
+
+
+def test_every_retention_rule_has_its_french():
+    from patients.retention import retained_until
+
+    cases = [
+        (None, date(1960, 5, 1), "20 ans après le dernier séjour"),
+        (None, date(2020, 7, 14), "jusqu\u2019au 28e anniversaire du patient, postérieur"),
+        (
+            date(2027, 6, 2),
+            date(1940, 1, 1),
+            "10 ans après le décès du patient, survenu moins de 10 ans",
+        ),
+    ]
+    for died_on, born, french in cases:
+        with translation.override("fr"):
+            assert retained_until(date(2026, 3, 10), born, died_on)[1].startswith(french)
+        with translation.override("en"):
+            english = retained_until(date(2026, 3, 10), born, died_on)[1]
+        assert english.endswith("(R.1112-7)") and " years after " in english
 
 
 # --- The one place that translates ---------------------------------------------------
