@@ -14,7 +14,16 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.support import Ward, create_keys, shot, sign_admission, sign_out
+from tests.browser.support import (
+    LEFTOVERS,
+    Ward,
+    create_keys,
+    shot,
+    sign_admission,
+    sign_in_counting,
+    sign_out,
+    signed_in_user,
+)
 from tests.live.servers import DEMO_PASSWORD, LiveCluster
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(400)]
@@ -26,28 +35,6 @@ WIDE = {"width": 1280, "height": 800}
 PHONE = {"width": 360, "height": 740}
 
 # What is left of a user in this origin's storage, by database and store.
-LEFTOVERS = """async (user) => {
-  const names = (await indexedDB.databases()).map((d) => d.name);
-  const found = {names, records: []};
-  for (const name of names) {
-    const db = await new Promise((ok, no) => {
-      const r = indexedDB.open(name);
-      r.onsuccess = () => ok(r.result);
-      r.onerror = () => no(r.error);
-    });
-    for (const store of db.objectStoreNames) {
-      const rows = await new Promise((ok) => {
-        const r = db.transaction(store).objectStore(store).getAll();
-        r.onsuccess = () => ok(r.result);
-      });
-      for (const row of rows) if (row.user === user) found.records.push(`${name}/${store}`);
-    }
-    db.close();
-  }
-  found.localStorage = localStorage.length;
-  found.sessionStorage = sessionStorage.length;
-  return found;
-}"""
 
 
 @pytest.fixture(scope="module")
@@ -77,10 +64,6 @@ def ward(browser, cluster: LiveCluster):
         person.context.close()
 
 
-def carol_id(page: Page) -> int:
-    return page.evaluate("async () => (await (await fetch('/api/auth/me')).json()).id")
-
-
 def kept_copy(page: Page, user: int) -> None:
     """Wait until the copy is sealed (Argon2id runs after the screen was cleared): the
     test reloads the page to sign in again, which would stop the sealing."""
@@ -94,21 +77,6 @@ def kept_copy(page: Page, user: int) -> None:
         page.wait_for_timeout(200)
 
 
-def sign_in_counting(page: Page) -> int:
-    """Sign in as a person does, counting the taps (each field or button touched)."""
-    taps = 0
-    page.goto("/")
-    page.get_by_label("Username").click()
-    taps += 1
-    page.keyboard.type("head_carol")
-    page.get_by_label("Password").click()
-    taps += 1
-    page.keyboard.type(DEMO_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    taps += 1
-    return taps
-
-
 def test_signing_in_again_asks_only_for_the_pin(browser, ward):
     carol, bob = ward.people["head_carol"].page, ward.people["surgeon_bob"].page
     sent: list[str] = []
@@ -116,7 +84,7 @@ def test_signing_in_again_asks_only_for_the_pin(browser, ward):
     carol.on("console", lambda m: sent.append(m.text))
     carol.on("websocket", lambda ws: ws.on("framesent", lambda p: sent.append(str(p))))
 
-    user = carol_id(carol)
+    user = signed_in_user(carol)
     # The first sign-out here: she chooses the PIN while still at the screen.
     carol.get_by_role("button", name="Sign out").click()
     dialog = carol.locator("#signout-dialog")
@@ -171,7 +139,7 @@ def test_signing_in_again_asks_only_for_the_pin(browser, ward):
 
 def test_five_wrong_pins_erase_the_copy(ward):
     page = ward.people["head_carol"].page
-    user = carol_id(page)
+    user = signed_in_user(page)
     # Kept already: signing out asks for no PIN this time.
     page.get_by_role("button", name="Sign out").click()
     dialog = page.locator("#signout-dialog")
@@ -210,7 +178,7 @@ def test_five_wrong_pins_erase_the_copy(ward):
 
 def test_not_my_computer_leaves_nothing_of_her(ward):
     page = ward.people["head_carol"].page
-    user = carol_id(page)
+    user = signed_in_user(page)
     page.goto(f"/#/t/{ward.thread_id}")
     expect(page.locator("li.msg .text", has_text=NOTE)).to_be_visible()
     assert "rounds-trust/seen" in page.evaluate(LEFTOVERS, user)["records"]

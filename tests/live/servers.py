@@ -160,7 +160,10 @@ class LiveCluster:
             ROUNDS_AUDIT_SEALER="thread",
             ROUNDS_DEMO_PASSWORD=DEMO_PASSWORD,
             ROUNDS_CHANNEL_PREFIX=self.prefix,
-            ROUNDS_ALLOWED_ORIGINS=",".join(s.url for s in self.servers),
+            # localhost too: WebAuthn takes no IP address as relying party (test_passkey.py).
+            ROUNDS_ALLOWED_ORIGINS=",".join(
+                [s.url for s in self.servers] + [f"http://localhost:{s.port}" for s in self.servers]
+            ),
             ROUNDS_LOG_LEVEL="WARNING",
             PYTHONUNBUFFERED="1",
         )

@@ -5,10 +5,10 @@
 // zxcvbn's estimate with the user's own name and login as known words),
 // recovered from that secret on a new browser. zxcvbn's dictionaries load
 // only once "A passphrase I choose" is picked.
-import * as c from "../crypto.js";
-import { checkPassphrase, loadEstimator } from "../passphrase.js";
+import { N_, t } from "../i18n.js";
+import { checkPassphrase, checkRules, loadEstimator } from "../passphrase.js";
 import { h, showError } from "../ui.js";
-import { pinField } from "./signout.js";
+import { offerPasskey, pinField } from "./signout.js";
 
 /** @import { Refusal } from "../types/api.js" */
 
@@ -32,7 +32,7 @@ function field(id, label, attrs = {}) {
 function derivation(message) {
   const text = h("span", {}, message);
   const elapsed = h("span", { class: "muted", id: "derivation-elapsed" });
-  const cancel = h("button", { type: "button", id: "cancel-derivation" }, "Cancel");
+  const cancel = h("button", { type: "button", id: "cancel-derivation" }, t("Cancel"));
   const el = h("div", { class: "stack", id: "derivation", hidden: true },
     h("p", { role: "status" }, text, " ", elapsed),
     h("progress", { "aria-label": message }),
@@ -49,7 +49,7 @@ function derivation(message) {
       controller = new AbortController();
       const started = Date.now();
       elapsed.textContent = "";
-      timer = setInterval(() => (elapsed.textContent = `${Math.floor((Date.now() - started) / 1000)} s`), 1000);
+      timer = setInterval(() => (elapsed.textContent = t("{seconds} s", { seconds: Math.floor((Date.now() - started) / 1000) })), 1000);
       el.hidden = false;
       cancel.focus();
       return controller.signal;
@@ -64,13 +64,13 @@ function derivation(message) {
 
 /** @param {import("../app.js").App} app @param {string} secret @param {HTMLElement} el */
 function showSecret(app, secret, el) {
-  const done = h("button", { class: "primary", type: "button", disabled: true, onclick: () => app.connect() }, "Continue");
+  const done = h("button", { class: "primary", type: "button", disabled: true, onclick: () => app.connect() }, t("Continue"));
   const check = h("input", { id: "written", type: "checkbox", onchange: () => (done.disabled = !check.checked) });
   el.replaceChildren(h("div", { class: "card stack" },
-    h("h2", {}, "Your recovery code"),
-    h("p", {}, "Write it down and keep it safe, like a badge PIN. You need it to read your messages on a new phone or computer. It is shown only once; Rounds cannot show it again."),
+    h("h2", {}, t("Your recovery code")),
+    h("p", {}, t("Write it down and keep it safe, like a badge PIN. You need it to read your messages on a new phone or computer. It is shown only once; Rounds cannot show it again.")),
     h("p", { class: "secret", id: "recovery-secret" }, secret),
-    h("div", { class: "row" }, h("label", { for: "written", class: "row" }, check, "I have written down my recovery code")),
+    h("div", { class: "row" }, h("label", { for: "written", class: "row" }, check, t("I have written down my recovery code"))),
     done));
   check.focus();
 }
@@ -83,8 +83,8 @@ function showSecret(app, secret, el) {
 function createForm(app, el) {
   const status = h("p", { role: "status", class: "muted" });
   const error = h("p", { class: "error", role: "alert" });
-  const [phrase, phraseField] = field("passphrase", "Passphrase (16 characters or more)", { type: "password" });
-  const [again, againField] = field("passphrase2", "The same passphrase again", { type: "password" });
+  const [phrase, phraseField] = field("passphrase", t("Passphrase (16 characters or more)"), { type: "password" });
+  const [again, againField] = field("passphrase2", t("The same passphrase again"), { type: "password" });
   const own = h("div", { class: "stack", hidden: true }, phraseField, againField);
   const generated = h("input", { type: "radio", name: "kind", id: "kind-generated", checked: true, onchange: () => (own.hidden = true) });
   const chosen = h("input", {
@@ -95,8 +95,8 @@ function createForm(app, el) {
       loadEstimator().catch(() => {}); // the dictionaries, while the passphrase is typed
     },
   });
-  const submit = h("button", { class: "primary", type: "submit" }, "Create my keys");
-  const busy = derivation("Creating and securing your keys… this takes a few seconds.");
+  const submit = h("button", { class: "primary", type: "submit" }, t("Create my keys"));
+  const busy = derivation(t("Creating and securing your keys… this takes a few seconds."));
   const form = h("form", {
     class: "card",
     onsubmit: async (/** @type {SubmitEvent} */ event) => {
@@ -106,12 +106,12 @@ function createForm(app, el) {
       if (passphrase !== null) {
         submit.disabled = true;
         try {
-          c.checkPassphraseStrength(passphrase); // at once, before the estimate's dictionaries load
+          checkRules(passphrase); // at once, before the estimate's dictionaries load
           if (passphrase !== again.value) {
-            error.textContent = "The two passphrases differ.";
+            error.textContent = t("The two passphrases differ.");
             return;
           }
-          status.textContent = "Checking how easy the passphrase is to guess…";
+          status.textContent = t("Checking how easy the passphrase is to guess…");
           await checkPassphrase(passphrase, app.endToEnd.identity.userWords());
         } catch (e) {
           showError(error, e);
@@ -136,18 +136,18 @@ function createForm(app, el) {
           app.route();
           return;
         }
-        if (/** @type {Refusal} */ (e).code === "cancelled") status.textContent = "Cancelled: your keys are not secured yet. Choose again when you are ready.";
+        if (/** @type {Refusal} */ (e).code === "cancelled") status.textContent = t("Cancelled: your keys are not secured yet. Choose again when you are ready.");
         else showError(error, e);
         submit.disabled = false;
         submit.focus();
       }
     },
   },
-  h("h2", {}, "Set up encryption on this device"),
-  h("p", {}, "Rounds encrypts every message on your device. A copy of your keys is kept on the server, locked with a recovery code only you hold."),
-  h("fieldset", { class: "stack" }, h("legend", {}, "Protect the copy with"),
-    h("label", { for: "kind-generated", class: "row" }, generated, "A recovery code made for me (recommended)"),
-    h("label", { for: "kind-chosen", class: "row" }, chosen, "A passphrase I choose")),
+  h("h2", {}, t("Set up encryption on this device")),
+  h("p", {}, t("Rounds encrypts every message on your device. A copy of your keys is kept on the server, locked with a recovery code only you hold.")),
+  h("fieldset", { class: "stack" }, h("legend", {}, t("Protect the copy with")),
+    h("label", { for: "kind-generated", class: "row" }, generated, t("A recovery code made for me (recommended)")),
+    h("label", { for: "kind-chosen", class: "row" }, chosen, t("A passphrase I choose"))),
   own, error, status, busy.el, submit);
   return [form, submit];
 }
@@ -156,9 +156,9 @@ function createForm(app, el) {
 function recoverForm(app) {
   const status = h("p", { role: "status", class: "muted" });
   const error = h("p", { class: "error", role: "alert" });
-  const [secret, secretField] = field("recovery", "Recovery code or passphrase", { type: "password", required: true });
-  const submit = h("button", { class: "primary", type: "submit" }, "Restore my keys");
-  const busy = derivation("Opening your keys… this takes a few seconds.");
+  const [secret, secretField] = field("recovery", t("Recovery code or passphrase"), { type: "password", required: true });
+  const submit = h("button", { class: "primary", type: "submit" }, t("Restore my keys"));
+  const busy = derivation(t("Opening your keys… this takes a few seconds."));
   const form = h("form", {
     class: "card",
     onsubmit: async (/** @type {SubmitEvent} */ event) => {
@@ -173,24 +173,24 @@ function recoverForm(app) {
         app.connect();
       } catch (e) {
         busy.stop();
-        if (/** @type {Refusal} */ (e).code === "cancelled") status.textContent = "Cancelled.";
+        if (/** @type {Refusal} */ (e).code === "cancelled") status.textContent = t("Cancelled.");
         else showError(error, e);
         submit.disabled = false;
         secret.select();
       }
     },
   },
-  h("h2", {}, "Restore your keys on this device"),
-  h("p", { id: "recover-why" }, WHY[app.endToEnd.identity.recoverWhy]),
+  h("h2", {}, t("Restore your keys on this device")),
+  h("p", { id: "recover-why" }, t(WHY[app.endToEnd.identity.recoverWhy])),
   secretField, error, status, busy.el, submit);
   return [form, secret];
 }
 
 /** Why the recovery code is asked for: only "replaced" knows the keys come from elsewhere. */
 const WHY = {
-  absent: "This computer does not hold your keys. Enter the recovery code (or passphrase) you wrote down when you set them up.",
-  replaced: "Your keys were replaced on another device. Enter the recovery code (or passphrase) you wrote down then.",
-  pin_wiped: "Too many wrong PINs: the copy of your keys on this computer was erased. Enter the recovery code (or passphrase) you wrote down when you set them up.",
+  absent: N_("This computer does not hold your keys. Enter the recovery code (or passphrase) you wrote down when you set them up."),
+  replaced: N_("Your keys were replaced on another device. Enter the recovery code (or passphrase) you wrote down then."),
+  pin_wiped: N_("Too many wrong PINs: the copy of your keys on this computer was erased. Enter the recovery code (or passphrase) you wrote down when you set them up."),
 };
 
 /**
@@ -202,9 +202,9 @@ const WHY = {
 function unlockForm(app) {
   const error = h("p", { class: "error", role: "alert" });
   const status = h("p", { role: "status", class: "muted" });
-  const pin = pinField("pin", "PIN");
-  const submit = h("button", { class: "primary", type: "submit" }, "Unlock");
-  const busy = derivation("Opening your keys…");
+  const pin = pinField("pin", t("PIN"));
+  const submit = h("button", { class: "primary", type: "submit" }, t("Unlock"));
+  const busy = derivation(t("Opening your keys…"));
   const toRecovery = (/** @type {"absent" | "pin_wiped"} */ why) => {
     app.endToEnd.identity.recoverWhy = why;
     app.keyState = "recover";
@@ -226,7 +226,7 @@ function unlockForm(app) {
         busy.stop();
         const code = /** @type {Refusal} */ (e).code;
         if (code === "pin_wiped" || code === "no_copy") return toRecovery(code === "no_copy" ? "absent" : "pin_wiped");
-        if (code === "cancelled") status.textContent = "Cancelled: that counted as a try.";
+        if (code === "cancelled") status.textContent = t("Cancelled: that counted as a try.");
         else showError(error, e);
         submit.disabled = false;
         pin.input.value = "";
@@ -236,10 +236,11 @@ function unlockForm(app) {
       }
     },
   },
-  h("h2", {}, "Unlock your keys"),
-  h("p", {}, "This computer keeps your keys, locked with the PIN you chose when you signed out here."),
+  h("h2", {}, t("Unlock your keys")),
+  h("p", {}, t("This computer keeps your keys, locked with the PIN you chose when you signed out here.")),
   pin.el, error, status, busy.el, submit,
-  h("button", { type: "button", class: "link", id: "use-recovery", onclick: () => toRecovery("absent") }, "Use my recovery code instead"));
+  h("button", { type: "button", class: "link", id: "use-recovery", onclick: () => toRecovery("absent") }, t("Use my recovery code instead")));
+  offerPasskey(app, form, toRecovery);
   return [form, pin.input];
 }
 
@@ -267,5 +268,5 @@ export function render(app) {
     el.append(form);
     focus = submit;
   }
-  return { el, title: "Encryption keys", focus };
+  return { el, title: t("Encryption keys"), focus };
 }

@@ -8,13 +8,14 @@
 // changed is never offered again here: it is refused (pins.js mismatches).
 import * as c from "../crypto.js";
 import { confirmPin, serverInstitutionKeys, unconfirmed } from "../pins.js";
+import { N_, t } from "../i18n.js";
 import { h, explain } from "../ui.js";
 
 const WHAT = {
-  admin: ["Confirm your hospital's admin key",
-    "It proves who belongs to each department: every admission your colleagues' heads sign is checked against it."],
-  compliance: ["Confirm your hospital's compliance key",
-    "Every conversation's key is also given to this key, so that compliance officers can review records as the law requires. A wrong key here would let someone else read everything."],
+  admin: [N_("Confirm your hospital's admin key"),
+    N_("It proves who belongs to each department: every admission your colleagues' heads sign is checked against it.")],
+  compliance: [N_("Confirm your hospital's compliance key"),
+    N_("Every conversation's key is also given to this key, so that compliance officers can review records as the law requires. A wrong key here would let someone else read everything.")],
 };
 
 /** Where to go once every key is confirmed. @param {import("../app.js").App} app */
@@ -27,7 +28,7 @@ function done(app) {
  * @param {import("../app.js").App} app
  */
 export function render(app) {
-  const el = h("div", { class: "stack" }, h("p", { class: "loading" }, "Loading the institution keys…"));
+  const el = h("div", { class: "stack" }, h("p", { class: "loading" }, t("Loading the institution keys…")));
   const show = async () => {
     const server = await serverInstitutionKeys();
     const [kind] = unconfirmed(app.pinned, server);
@@ -49,16 +50,16 @@ export function render(app) {
         await confirmPin(app.pinned, kind, fingerprint);
         await show();
       },
-    }, "It matches: trust this key");
+    }, t("It matches: trust this key"));
     el.replaceChildren(h("div", { class: "card stack", dataset: { kind } },
-      h("h2", {}, title),
-      h("p", {}, "This device has not been configured by IT with your hospital's institution keys. Compare the fingerprint below with the one IT published. Continue only if every group matches."),
-      h("p", { class: "muted" }, why),
+      h("h2", {}, t(title)),
+      h("p", {}, t("This device has not been configured by IT with your hospital's institution keys. Compare the fingerprint below with the one IT published. Continue only if every group matches.")),
+      h("p", { class: "muted" }, t(why)),
       h("p", { class: "fingerprint", id: `${kind}-fingerprint` }, c.groupFingerprint(fingerprint)),
       confirm,
-      h("p", { class: "muted" }, "If it does not match, do not continue: call IT.")));
+      h("p", { class: "muted" }, t("If it does not match, do not continue: call IT."))));
     confirm.focus();
   };
   show().catch((error) => el.replaceChildren(h("p", { class: "error", role: "alert", dataset: { code: error.code ?? "" } }, explain(error))));
-  return { el, title: "Institution keys" };
+  return { el, title: t("Institution keys") };
 }
