@@ -9,6 +9,7 @@
 import { loadHabits, rememberSent, rememberedConsent } from "../photos/habits.js";
 import { PhotoRefused, captureFrame, preparePhoto } from "../photos/prepare.js";
 import { CONSENTS, ImageUrls, MAX_PHOTOS, keywords, sendPhotos } from "../photos/photos.js";
+import { locale, t, tn } from "../i18n.js";
 import { h, explain, dayTime, fullTime } from "../ui.js";
 import { keywordPicker } from "./keywordpicker.js";
 
@@ -18,7 +19,7 @@ import { keywordPicker } from "./keywordpicker.js";
 
 /** @param {number} bytes */
 function megabytes(bytes) {
-  return (bytes / (1024 * 1024)).toFixed(1);
+  return (bytes / (1024 * 1024)).toLocaleString(locale(), { minimumFractionDigits: 1, maximumFractionDigits: 1 });
 }
 
 /**
@@ -44,53 +45,56 @@ export function openPhotoSheet(app, threadId, { camera = false } = {}) {
   let cancelled = false;
 
   const error = h("p", { class: "error", role: "alert", id: "photo-error" });
-  const previews = h("ul", { class: "previews", "aria-label": "Photos to send" });
+  const previews = h("ul", { class: "previews", "aria-label": t("Photos to send") });
   const fileInput = h("input", { type: "file", id: "photo-files", accept: "image/*", multiple: true, class: "visually-hidden" });
-  const fileLabel = h("label", { for: "photo-files", class: "button" }, "Choose photos");
-  const video = h("video", { class: "camera", playsinline: true, muted: true, autoplay: true, "aria-label": "Camera preview" });
-  const captureButton = h("button", { type: "button", class: "primary", id: "capture" }, "Capture");
+  const fileLabel = h("label", { for: "photo-files", class: "button" }, t("Choose photos"));
+  const video = h("video", { class: "camera", playsinline: true, muted: true, autoplay: true, "aria-label": t("Camera preview") });
+  const captureButton = h("button", { type: "button", class: "primary", id: "capture" }, t("Capture"));
   const cameraArea = h("div", { class: "stack", hidden: true }, video,
-    h("div", { class: "row" }, captureButton, h("button", { type: "button", onclick: () => stopCamera() }, "Close camera")));
+    h("div", { class: "row" }, captureButton, h("button", { type: "button", onclick: () => stopCamera() }, t("Close camera"))));
   const canCamera = Boolean(navigator.mediaDevices?.getUserMedia);
-  const cameraButton = canCamera ? h("button", { type: "button", id: "take-photo" }, "Take a photo") : null;
-  const keywordArea = h("div", { class: "stack" }, h("p", { class: "loading" }, "Loading keywords…"));
+  const cameraButton = canCamera ? h("button", { type: "button", id: "take-photo" }, t("Take a photo")) : null;
+  const keywordArea = h("div", { class: "stack" }, h("p", { class: "loading" }, t("Loading keywords…")));
   // Asked, never assumed: no scope is checked until the patient's is known.
-  const consentNote = h("p", { class: "muted", id: "consent-note" }, "Ask the patient once; it is kept for their stay on this device.");
-  const consent = h("fieldset", { class: "choices", id: "consent", "aria-describedby": "consent-note" }, h("legend", {}, "Consent"),
+  const consentNote = h("p", { class: "muted", id: "consent-note" }, t("Ask the patient once; it is kept for their stay on this device."));
+  const consent = h("fieldset", { class: "choices", id: "consent", "aria-describedby": "consent-note" }, h("legend", {}, t("Consent")),
     CONSENTS.map(([value, label]) => h("label", { class: "chip" },
-      h("input", { type: "radio", name: "consent", value }), label)), consentNote);
-  const caption = h("textarea", { id: "photo-caption", rows: 2, maxlength: 2000, placeholder: "What should colleagues look at?" });
+      h("input", { type: "radio", name: "consent", value }), t(label))), consentNote);
+  const caption = h("textarea", { id: "photo-caption", rows: 2, maxlength: 2000, placeholder: t("What should colleagues look at?") });
   const progress = h("progress", { id: "upload-progress", max: 100, value: 0, "aria-labelledby": "upload-status" });
   const progressText = h("p", { id: "upload-status", class: "muted", "aria-live": "polite" });
   const progressArea = h("div", { class: "stack", hidden: true }, progress, progressText);
-  const send = h("button", { type: "submit", class: "primary", id: "send-photos", disabled: true }, "Send photos");
-  const cancel = h("button", { type: "button", onclick: () => close() }, "Cancel");
+  const send = h("button", { type: "submit", form: "photo-form", class: "primary", id: "send-photos", disabled: true }, t("Send photos"));
+  const cancel = h("button", { type: "button", onclick: () => close() }, t("Cancel"));
 
-  const form = h("form", { class: "stack", "aria-label": "Add photos" },
+  const form = h("form", { class: "stack", id: "photo-form", "aria-label": t("Add photos") },
     // The hidden input just before its label: the CSS rings the label when the input has focus.
     h("div", { class: "row" }, cameraButton, fileInput, fileLabel), cameraArea, previews,
     // Consent before the keywords: it must be answered, and the usual keyword is at the top of its list.
     consent,
-    h("fieldset", { class: "choices" }, h("legend", {}, "Keywords"), keywordArea),
-    h("div", {}, h("label", { for: "photo-caption" }, "Caption (optional, encrypted)"), caption),
-    h("div", { class: "sheet-footer" }, progressArea, error, h("div", { class: "row" }, cancel, send)));
+    h("fieldset", { class: "choices" }, h("legend", {}, t("Keywords")), keywordArea),
+    h("div", {}, h("label", { for: "photo-caption" }, t("Caption (optional, encrypted)")), caption));
+  // The body scrolls and the footer (Send) stays below it, never over it: a control
+  // scrolled to is never covered (SC 2.4.11), and Send is always in reach.
   const dialog = h("dialog", { class: "sheet", "aria-labelledby": "sheet-title" },
-    h("h2", { id: "sheet-title" }, "Add photos"),
-    h("p", { class: "muted" }, "Photos are taken here, not in the phone's gallery; location and camera details are removed before they are encrypted."),
-    form);
+    h("div", { class: "sheet-body" },
+      h("h2", { id: "sheet-title" }, t("Add photos")),
+      h("p", { class: "muted" }, t("Photos are taken here, not in the phone's gallery; location and camera details are removed before they are encrypted.")),
+      form),
+    h("div", { class: "sheet-footer" }, progressArea, error, h("div", { class: "row" }, cancel, send)));
 
   const drawPreviews = () => {
     previews.replaceChildren(...chosen.map((photo, i) => h("li", { class: "preview" },
-      h("img", { src: photo.url, alt: `Photo ${i + 1}` }),
-      h("span", { class: "grow sub" }, photo.captured_at ? `Taken ${fullTime(photo.captured_at)}` : "No capture date", h("br"), `${photo.width} × ${photo.height}`),
-      h("button", { type: "button", "aria-label": `Remove photo ${i + 1}`, disabled: busy, onclick: () => { chosen.splice(i, 1); drawPreviews(); } }, "Remove"))));
+      h("img", { src: photo.url, alt: t("Photo {number}", { number: i + 1 }) }),
+      h("span", { class: "grow sub" }, photo.captured_at ? t("Taken {time}", { time: fullTime(photo.captured_at) }) : t("No capture date"), h("br"), `${photo.width} × ${photo.height}`),
+      h("button", { type: "button", "aria-label": t("Remove photo {number}", { number: i + 1 }), disabled: busy, onclick: () => { chosen.splice(i, 1); drawPreviews(); } }, t("Remove")))));
     send.disabled = busy || !chosen.length;
-    send.textContent = chosen.length > 1 ? `Send ${chosen.length} photos` : "Send photo";
+    send.textContent = chosen.length > 1 ? tn(chosen.length, "Send {count} photo", "Send {count} photos") : t("Send photo");
   };
 
   const add = async (/** @type {() => Promise<PreparedPhoto>} */ prepare) => {
     if (chosen.length >= MAX_PHOTOS) {
-      error.textContent = `At most ${MAX_PHOTOS} photos in one message.`;
+      error.textContent = t("At most {max} photos in one message.", { max: MAX_PHOTOS });
       return;
     }
     error.textContent = "";
@@ -121,11 +125,11 @@ export function openPhotoSheet(app, threadId, { camera = false } = {}) {
       captureButton.focus();
     } catch {
       stopCamera();
-      error.textContent = "The camera is not available here. Choose a photo file instead.";
+      error.textContent = t("The camera is not available here. Choose a photo file instead.");
     }
   };
   const stopCamera = () => {
-    stream?.getTracks().forEach((t) => t.stop());
+    stream?.getTracks().forEach((track) => track.stop());
     stream = null;
     video.srcObject = null;
     cameraArea.hidden = true;
@@ -135,7 +139,7 @@ export function openPhotoSheet(app, threadId, { camera = false } = {}) {
   // camera keeps running above them for another).
   captureButton.addEventListener("click", () => add(() => captureFrame(video)).then(() => previews.scrollIntoView({ block: "start" })));
 
-  keywords().then((list) => keywordArea.replaceChildren(...keywordPicker(list, habits, userId))).catch((e) => keywordArea.replaceChildren(h("p", { class: "error" }, `Keywords could not be loaded: ${explain(e)}`)));
+  keywords().then((list) => keywordArea.replaceChildren(...keywordPicker(list, habits, userId))).catch((e) => keywordArea.replaceChildren(h("p", { class: "error" }, t("Keywords could not be loaded: {reason}", { reason: explain(e) }))));
 
   if (patientId !== null) {
     app.session.patient(patientId).then((patient) => {
@@ -144,7 +148,7 @@ export function openPhotoSheet(app, threadId, { camera = false } = {}) {
       const radio = given && /** @type {HTMLInputElement | null} */ (consent.querySelector(`input[value="${given.scope}"]`));
       if (!given || !radio || consent.querySelector("input:checked")) return;
       radio.checked = true;
-      consentNote.textContent = `Given ${dayTime(new Date(given.at).toISOString())}, kept for this stay: change it if the patient has.`;
+      consentNote.textContent = t("Given {time}, kept for this stay: change it if the patient has.", { time: dayTime(new Date(given.at).toISOString()) });
     }).catch(() => {}); // unknown patient: consent is simply asked
   }
 
@@ -156,7 +160,7 @@ export function openPhotoSheet(app, threadId, { camera = false } = {}) {
     cancelled = busy;
     if (dialog.open) dialog.close();
   };
-  dialog.addEventListener("cancel", (event) => busy && !confirm("Stop sending these photos?") && event.preventDefault());
+  dialog.addEventListener("cancel", (event) => busy && !confirm(t("Stop sending these photos?")) && event.preventDefault());
   dialog.addEventListener("close", () => {
     stopCamera();
     urls.revoke();
@@ -170,7 +174,7 @@ export function openPhotoSheet(app, threadId, { camera = false } = {}) {
     const codes = [.../** @type {NodeListOf<HTMLInputElement>} */ (form.querySelectorAll("input[name=keyword]:checked"))].map((i) => i.value);
     const checked = /** @type {HTMLInputElement | null} */ (form.querySelector("input[name=consent]:checked"));
     if (!checked) {
-      error.textContent = "Choose the consent the patient gave.";
+      error.textContent = t("Choose the consent the patient gave.");
       /** @type {HTMLInputElement} */ (consent.querySelector("input")).focus();
       return;
     }
@@ -189,9 +193,9 @@ export function openPhotoSheet(app, threadId, { camera = false } = {}) {
           const percent = Math.floor((100 * sent) / total);
           progress.value = percent;
           progressText.textContent = /** @type {Record<string, string>} */ ({
-            encrypt: "Encrypting on this device…",
-            upload: `Uploading ${percent}% (${megabytes(sent)} of ${megabytes(total)} MB)`,
-            post: "Posting…",
+            encrypt: t("Encrypting on this device…"),
+            upload: t("Uploading {percent}% ({sent} of {total} MB)", { percent, sent: megabytes(sent), total: megabytes(total) }),
+            post: t("Posting…"),
           })[phase];
         },
       });
@@ -203,7 +207,7 @@ export function openPhotoSheet(app, threadId, { camera = false } = {}) {
       busy = false;
       if (/** @type {Refusal} */ (e).name === "AbortError") return;
       drawPreviews();
-      error.textContent = `Not sent: ${explain(e)}`;
+      error.textContent = t("Not sent: {reason}", { reason: explain(e) });
     }
   });
 
