@@ -173,7 +173,7 @@ def test_signing_in_again_with_the_passkey(ward, authenticator):
     # Signing in again: the password, then the passkey; no PIN, no recovery code.
     started = time.monotonic()
     taps = sign_in_counting(carol)
-    expect(carol.get_by_role("heading", name="Unlock your keys")).to_be_visible()
+    expect(carol.get_by_role("heading", name="Unlock your keys")).to_be_visible(timeout=20_000)
     unlock = carol.get_by_role("button", name="Unlock with my passkey")
     expect(unlock).to_be_focused()
     expect(carol.get_by_label("PIN", exact=True)).to_have_count(0)
@@ -194,7 +194,8 @@ def test_signing_in_again_with_the_passkey(ward, authenticator):
     carol.goto(f"/#/t/{ward.thread_id}")
     carol.get_by_role("textbox", name="Message").fill(NOTE)
     carol.get_by_role("textbox", name="Message").press("Enter")
-    expect(bob.locator("li.msg .text", has_text=NOTE)).to_be_visible()
+    # Under load the first post after unlocking waits for the keys and the socket.
+    expect(bob.locator("li.msg .text", has_text=NOTE)).to_be_visible(timeout=30_000)
     # No server involvement: neither the credential nor anything of the ceremony is sent.
     ids = {credential["credentialId"], credential["credentialId"].rstrip("=")}
     ids |= {i.replace("+", "-").replace("/", "_") for i in ids}
