@@ -16,8 +16,10 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from django.utils import translation
 from playwright.sync_api import Request, expect
 
+from rounds import catalogue
 from tests.browser.support import (
     close_ward,
     phone_photo,
@@ -122,4 +124,62 @@ def test_the_report_is_made_on_the_device_and_its_making_audited(ward):
     )
     assert as_json(data) == {"photos": 1}
     assert uploads and not any(b"%PDF" in body for body in uploads)
+    assert not errors
+
+
+def test_in_french_the_report_and_the_servers_refusals_speak_french(ward):
+    """Bob picks Français on his profile: the switch's cookie reaches the server too, and
+    the report of the photo he posted above, made on the device, is in French, French
+    characters and spaces drawn."""
+    fr = catalogue.load("fr")
+    bob = ward.people["surgeon_bob"].page
+    errors: list[str] = []
+    bob.on("pageerror", lambda error: errors.append(str(error)))
+    bob.goto("/#/me")
+    bob.locator("#language").select_option("fr")
+    expect(bob.locator("html")).to_have_attribute("lang", "fr")
+    expect(bob.get_by_role("button", name=fr["Sign out"])).to_be_visible()
+    refusal = bob.evaluate("async () => (await fetch('/api/departments/999999/threads')).json()")
+    with translation.override("fr"):
+        said = translation.gettext("Department not found.")
+    assert refusal == {"code": "not_found", "message": said} and said != "Department not found."
+
+    bob.goto("/#/")
+    bob.get_by_role("link", name=fr["Find a patient"]).click()
+    bob.get_by_label(fr["Family name (start of)"]).fill("Le")
+    bob.get_by_role("button", name=fr["Search"]).click()
+    bob.locator("a[href^='#/p/']").first.click()
+    patient_id = int(bob.url.split("/")[-1])
+    with bob.expect_download() as waiting:
+        bob.get_by_role("button", name=fr["Follow-up report"]).click()
+    text = pdf_text(Path(waiting.value.path()).read_bytes()).replace("\xa0", " ")
+
+    ((ipp, family, given, born),) = query(
+        ward.cluster,
+        "SELECT ipp, family_name, given_name, birth_date FROM patients_patient WHERE id = ?",
+        (patient_id,),
+    )
+    born = date.fromisoformat(born) if isinstance(born, str) else born
+
+    def said(msgid: str, **values: object) -> str:
+        return str(fr[msgid]).format(**values).replace("\xa0", " ")
+
+    patient = f"{family.upper()} {given}"
+    assert (
+        said(
+            "{patient} — born {date} — IPP {ipp}", patient=patient, date=f"{born:%d/%m/%Y}", ipp=ipp
+        )
+        in text
+    ), text
+    assert said("Photo follow-up report") in text
+    assert (
+        said("By {name}, {department}", name="Dr Bob Martin", department="Plastic surgery") in text
+    )
+    assert said("Caption: {caption}", caption=CAPTION) in text
+    assert said("Page {page} of {pages}", page=1, pages=1) in text
+    assert said("Photo {number} — taken {time}", number=1, time="").strip() in text
+    assert "Page 1 of 1" not in text and "Caption:" not in text
+    bob.goto("/#/me")
+    bob.locator("#language").select_option("en")  # as the module found it
+    expect(bob.locator("html")).to_have_attribute("lang", "en")
     assert not errors
