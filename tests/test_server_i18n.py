@@ -20,6 +20,7 @@ from django.utils import timezone, translation
 from core.errors import N_, ErrorCode, NotFound, RoundsError
 from rounds.i18n import error_body, scope_language
 from tests.support.api import assert_refused, issue_token
+from tests.support.po import Entry, parse_po
 from tests.support.sockets import ORIGIN, recv, token_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -293,66 +294,32 @@ async def test_an_error_frame_speaks_the_language_of_the_handshake(live_hospital
 # --- The catalogue ----------------------------------------------------------------
 
 
-def read_po(text: str) -> list[dict[str, object]]:
-    """The entries of a .po file: msgid (and msgid_plural), msgstr (or msgstr[n]), flags.
-    Multi-line strings are joined; obsolete entries (#~) are left out."""
-    entries: list[dict[str, object]] = []
-    for block in text.strip().split("\n\n"):
-        entry: dict[str, object] = {"flags": set(), "msgstr": {}}
-        key = None
-        for line in block.splitlines():
-            if line.startswith("#~"):
-                key = None
-                continue
-            if line.startswith("#,"):
-                entry["flags"] |= {f.strip() for f in line[2:].split(",")}  # type: ignore[operator]
-            elif line.startswith("#"):
-                continue
-            elif line.startswith('"'):
-                assert key is not None, line
-                add(entry, key, ast.literal_eval(line))
-            else:
-                key, _, rest = line.partition(" ")
-                add(entry, key, ast.literal_eval(rest))
-        if "msgid" in entry:
-            entries.append(entry)
-    return entries
-
-
-def add(entry: dict[str, object], key: str, text: str) -> None:
-    if key.startswith("msgstr"):
-        index = int(key[7:-1]) if key != "msgstr" else 0
-        forms = entry["msgstr"]
-        forms[index] = forms.get(index, "") + text  # type: ignore[attr-defined]
-    else:
-        entry[key] = str(entry.get(key, "")) + text
-
-
 def test_the_po_reader_reads_what_it_must():
-    entries = read_po(
+    entries, obsolete = parse_po(
         '#: a.py:1\n#, fuzzy, python-format\nmsgid ""\n"Two %(n)s "\n"lines"\n'
         'msgstr "Deux %(n)s lignes"\n\n'
         'msgid "one"\nmsgid_plural "many"\nmsgstr[0] "un"\nmsgstr[1] ""\n"plusieurs"\n\n'
         '#~ msgid "gone"\n#~ msgstr "parti"\n'
     )
     assert entries == [
-        {"flags": {"fuzzy", "python-format"}, "msgid": "Two %(n)s lines",
-         "msgstr": {0: "Deux %(n)s lignes"}},
-        {"flags": set(), "msgid": "one", "msgid_plural": "many",
-         "msgstr": {0: "un", 1: "plusieurs"}},
+        Entry(flags={"fuzzy", "python-format"}, msgid="Two %(n)s lines",
+              msgstr={0: "Deux %(n)s lignes"}),
+        Entry(msgid="one", msgid_plural="many", msgstr={0: "un", 1: "plusieurs"}),
     ]  # fmt: skip
+    assert obsolete == ['#~ msgid "gone"', '#~ msgstr "parti"']
 
 
-ENTRIES = [e for e in read_po(PO.read_text(encoding="utf-8")) if e["msgid"]]
+CATALOGUE = parse_po(PO.read_text(encoding="utf-8")).entries
+ENTRIES = [e for e in CATALOGUE if e.msgid]
 
 
 def test_every_french_entry_is_translated_and_none_is_fuzzy():
     assert len(ENTRIES) > 150
-    fuzzy = [e["msgid"] for e in ENTRIES if "fuzzy" in e["flags"]]  # type: ignore[operator]
-    empty = [e["msgid"] for e in ENTRIES if not all(e["msgstr"].values())]  # type: ignore[attr-defined]
+    fuzzy = [e.msgid for e in ENTRIES if "fuzzy" in e.flags]
+    empty = [e.msgid for e in ENTRIES if not all(e.msgstr.values())]
     assert (fuzzy, empty) == ([], [])
-    header = read_po(PO.read_text(encoding="utf-8"))[0]
-    assert "fuzzy" not in header["flags"]  # type: ignore[operator]
+    header = CATALOGUE[0]
+    assert "fuzzy" not in header.flags
 
 
 def placeholders(text: str) -> list[str]:
@@ -361,8 +328,8 @@ def placeholders(text: str) -> list[str]:
 
 def test_each_translation_keeps_the_placeholders_and_french_spacing():
     for entry in ENTRIES:
-        for text in entry["msgstr"].values():  # type: ignore[attr-defined]
-            assert placeholders(text) == placeholders(str(entry["msgid"])), entry
+        for text in entry.msgstr.values():
+            assert placeholders(text) == placeholders(entry.msgid), entry
             # A no-break space before : ; ? ! (French typography), never a plain one.
             assert not re.search(r" [:;?!»]|« ", text), entry
             assert not re.search(r"[^\s\u00a0(][;?!»]|[^\s\u00a0]:\s", text), entry
@@ -375,9 +342,8 @@ def test_the_mo_in_the_repository_says_what_the_po_says():
         catalogue = gettext.GNUTranslations(handle)
     stale = []
     for entry in ENTRIES:
-        msgid, forms = str(entry["msgid"]), entry["msgstr"]
-        if "msgid_plural" in entry:
-            plural = str(entry["msgid_plural"])
+        msgid, plural, forms = entry.msgid, entry.msgid_plural, entry.msgstr
+        if plural is not None:
             got = {0: catalogue.ngettext(msgid, plural, 1), 1: catalogue.ngettext(msgid, plural, 2)}
         else:
             got = {0: catalogue.gettext(msgid)}
@@ -385,7 +351,7 @@ def test_the_mo_in_the_repository_says_what_the_po_says():
             stale.append((msgid, forms, got))
     assert stale == []
     # ...and nothing more: an entry removed from the .po is gone from the .mo too.
-    assert len(catalogue._catalog) - 1 == sum(len(e["msgstr"]) for e in ENTRIES)  # type: ignore[attr-defined]
+    assert len(catalogue._catalog) - 1 == sum(len(e.msgstr) for e in ENTRIES)  # type: ignore[attr-defined]
 
 
 def marked_messages() -> set[str]:
@@ -408,11 +374,11 @@ def marked_messages() -> set[str]:
 
 
 def test_every_marked_message_is_in_the_catalogue():
-    known = {str(e["msgid"]) for e in ENTRIES}
+    known = {e.msgid for e in ENTRIES}
     marked = marked_messages()
     assert "Frames are limited to %(limit)s bytes." in marked  # the scan finds them
     assert sorted(marked - known) == []
 
 
 def test_nbsp_is_what_the_catalogue_uses():
-    assert any(NBSP + ":" in t for e in ENTRIES for t in e["msgstr"].values())  # type: ignore[attr-defined]
+    assert any(NBSP + ":" in t for e in ENTRIES for t in e.msgstr.values())

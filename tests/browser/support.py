@@ -44,9 +44,12 @@ def institution_keys(cluster: LiveCluster) -> dict[str, IdentityKeyPair]:
     }
 
 
-def new_context(browser: Browser, cluster: LiveCluster) -> BrowserContext:
+def new_context(
+    browser: Browser, cluster: LiveCluster, base_url: str | None = None
+) -> BrowserContext:
+    """A phone-sized context on `base_url`, the first server's address unless given."""
     context = browser.new_context(
-        base_url=cluster.servers[0].url,
+        base_url=base_url or cluster.servers[0].url,
         viewport=PHONE,
         device_scale_factor=1,
         timezone_id="Europe/Paris",  # the hospital's (settings.TIME_ZONE)
@@ -115,8 +118,11 @@ class Ward:
     department_id: int | None = None
     seconds_to_seen: float | None = None
 
-    def open(self, browser: Browser, username: str) -> "Clinician":
-        context = new_context(browser, self.cluster)
+    def open(
+        self, browser: Browser, username: str, context: BrowserContext | None = None
+    ) -> "Clinician":
+        """`username`'s page, in `context` or a new_context of their own."""
+        context = context or new_context(browser, self.cluster)
         page = context.new_page()
         page.on("websocket", self.record)
         person = Clinician(username, context, page)
@@ -180,6 +186,39 @@ def plastic_surgery_ward(
     return ward
 
 
+def free_flap_ward(
+    browser: Browser,
+    cluster: LiveCluster,
+    subject: str,
+    carol_context: BrowserContext | None = None,
+) -> Ward:
+    """The shared computer's ward: head_carol (in `carol_context` when given) appointed
+    head of Plastic surgery with the demo admin key, surgeon_bob's keys and admission,
+    and a conversation on the first patient whose family name starts with "Le",
+    titled `subject`, open on Carol's page (its id in `ward.thread_id`)."""
+    ward = Ward(cluster)
+    carol = ward.open(browser, "head_carol", carol_context)
+    create_keys(carol, screenshot=None)
+    admin_key = cluster.root / "var" / "demo-keys" / "admin.key"
+    cluster.manage("appoint_head", "plastic-surgery", "head_carol", "--key-file", str(admin_key))
+    create_keys(ward.open(browser, "surgeon_bob"), screenshot=None)
+    page = carol.page
+    page.reload()
+    ward.department_id = int(
+        page.locator("a[href^='#/d/']").first.get_attribute("href").split("/")[-1]
+    )
+    sign_admission(carol, ward.department_id, "surgeon_bob")
+    page.goto("/#/find")
+    page.get_by_label("Family name (start of)").fill("Le")
+    page.get_by_role("button", name="Search").click()
+    page.locator("a[href^='#/p/']").first.click()
+    page.get_by_label("Subject").fill(subject)
+    page.get_by_role("button", name="Open conversation").click()
+    expect(page.get_by_role("textbox", name="Message")).to_be_enabled()
+    ward.thread_id = int(page.url.split("/")[-1])
+    return ward
+
+
 def close_ward(ward: Ward) -> None:
     for person in ward.people.values():
         person.context.close()
@@ -231,6 +270,17 @@ LEFTOVERS = """async (user) => {
   found.sessionStorage = sessionStorage.length;
   return found;
 }"""
+
+
+def sign_out_leaving_nothing(page: Page, user: int) -> None:
+    """Sign out choosing "Not my computer": nothing of `user` stays in the origin's
+    IndexedDB, and its Web Storage is empty."""
+    sign_out(page, "Not my computer")
+    page.wait_for_timeout(500)
+    left = page.evaluate(LEFTOVERS, user)
+    assert left["records"] == [], left
+    assert "rounds-keys" not in left["names"] and "rounds-device" not in left["names"], left
+    assert left["localStorage"] == 0 and left["sessionStorage"] == 0, left
 
 
 def signed_in_user(page: Page) -> int:

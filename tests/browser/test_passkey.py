@@ -20,14 +20,12 @@ import pytest
 from playwright.sync_api import CDPSession, Page, expect
 
 from tests.browser.support import (
-    LEFTOVERS,
-    Clinician,
-    Ward,
-    create_keys,
+    close_ward,
+    free_flap_ward,
+    new_context,
     shot,
-    sign_admission,
     sign_in_counting,
-    sign_out,
+    sign_out_leaving_nothing,
     signed_in_user,
 )
 from tests.live.servers import DEMO_PASSWORD, LiveCluster
@@ -35,7 +33,6 @@ from tests.live.servers import DEMO_PASSWORD, LiveCluster
 pytestmark = [pytest.mark.live, pytest.mark.timeout(400)]
 
 NOTE = "Flap checked at the evening round, capillary refill brisk"
-PHONE = {"width": 360, "height": 740}
 AUTHENTICATOR = {
     "protocol": "ctap2",
     "ctap2Version": "ctap2_1",
@@ -76,38 +73,11 @@ class Authenticator:
 
 @pytest.fixture(scope="module")
 def ward(browser, cluster: LiveCluster):
-    ward = Ward(cluster)
-    # support.new_context's settings, on localhost (the relying party id).
-    context = browser.new_context(
-        base_url=f"http://localhost:{cluster.servers[0].port}",
-        viewport=PHONE,
-        device_scale_factor=1,
-        timezone_id="Europe/Paris",
-        locale="en-GB",
-    )
-    context.set_default_timeout(20_000)
-    carol = ward.people["head_carol"] = Clinician("head_carol", context, context.new_page())
-    create_keys(carol, screenshot=None)
-    admin_key = cluster.root / "var" / "demo-keys" / "admin.key"
-    cluster.manage("appoint_head", "plastic-surgery", "head_carol", "--key-file", str(admin_key))
-    create_keys(ward.open(browser, "surgeon_bob"), screenshot=None)
-    page = carol.page
-    page.reload()
-    ward.department_id = int(
-        page.locator("a[href^='#/d/']").first.get_attribute("href").split("/")[-1]
-    )
-    sign_admission(carol, ward.department_id, "surgeon_bob")
-    page.goto("/#/find")
-    page.get_by_label("Family name (start of)").fill("Le")
-    page.get_by_role("button", name="Search").click()
-    page.locator("a[href^='#/p/']").first.click()
-    page.get_by_label("Subject").fill("Free flap, passkey computer")
-    page.get_by_role("button", name="Open conversation").click()
-    expect(page.get_by_role("textbox", name="Message")).to_be_enabled()
-    ward.thread_id = int(page.url.split("/")[-1])
+    # Carol on localhost, the relying party id.
+    localhost = new_context(browser, cluster, f"http://localhost:{cluster.servers[0].port}")
+    ward = free_flap_ward(browser, cluster, "Free flap, passkey computer", localhost)
     yield ward
-    for person in ward.people.values():
-        person.context.close()
+    close_ward(ward)
 
 
 @pytest.fixture(scope="module")
@@ -241,12 +211,7 @@ def test_not_my_computer_leaves_nothing_of_her(ward, authenticator):
     page = ward.people["head_carol"].page
     user = signed_in_user(page)
     assert kept_lock(page, user) == "passkey"  # the copy the failed ceremony left
-    sign_out(page, "Not my computer")
-    page.wait_for_timeout(500)
-    left = page.evaluate(LEFTOVERS, user)
-    assert left["records"] == [], left
-    assert "rounds-keys" not in left["names"] and "rounds-device" not in left["names"], left
-    assert left["localStorage"] == 0 and left["sessionStorage"] == 0, left
+    sign_out_leaving_nothing(page, user)
     page.get_by_label("Username").fill("head_carol")
     page.get_by_label("Password").fill(DEMO_PASSWORD)
     page.get_by_role("button", name="Sign in").click()

@@ -1,15 +1,14 @@
 """What the report and library tests share: one library item, a client that serves it
 without a server or keys, and the text a reportlab PDF shows."""
 
-import base64
-import contextlib
 import io
 import re
-import zlib
 from collections.abc import AsyncIterator
 from typing import Any
 
 from PIL import Image
+
+from tests.support.pdf import inflated_streams
 
 PATIENT = {
     "id": 7,
@@ -89,14 +88,7 @@ def pdf_text(pdf: bytes) -> str:
     `(Mots-cl\\351s : aucun) Tj`, and a non-breaking space as a plain space: the line
     breaking keeps it, the glyph is the same.
     """
-    contents = [pdf]
-    for stream in re.findall(rb"stream\r?\n(.*?)endstream", pdf, re.S):
-        data = stream.strip()
-        if data.endswith(b"~>"):  # reportlab wraps its Flate streams in ASCII85
-            with contextlib.suppress(ValueError):
-                data = base64.a85decode(data[:-2])
-        with contextlib.suppress(zlib.error):
-            contents.append(zlib.decompress(data))
+    contents = [pdf, *inflated_streams(pdf)]
     shown = [
         _unescaped(literal).decode("cp1252")
         for content in contents

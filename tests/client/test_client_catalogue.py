@@ -13,73 +13,19 @@ import fnmatch
 import gettext
 import re
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from client.i18n import DOMAIN, LOCALE_DIR
+from tests.support.po import CONTEXT_GLUE, Entry, parse_po
 
 ROOT = Path(__file__).resolve().parents[2]
 PO = LOCALE_DIR / "fr" / "LC_MESSAGES" / f"{DOMAIN}.po"
 MO = PO.with_suffix(".mo")
-CONTEXT_GLUE = "\x04"  # how gettext keys a message with a context: "context\x04msgid"
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 # The gettext calls of the client, and which arguments are (context, singular, plural).
 CALLS = {"gettext": (None, 0, None), "ngettext": (None, 0, 1), "pgettext": (0, 1, None)}
-
-
-@dataclass
-class Entry:
-    msgctxt: str | None = None
-    msgid: str = ""
-    msgid_plural: str | None = None
-    msgstr: dict[int, str] = field(default_factory=dict)
-    flags: set[str] = field(default_factory=set)
-
-    @property
-    def key(self) -> str:
-        return self.msgid if self.msgctxt is None else f"{self.msgctxt}{CONTEXT_GLUE}{self.msgid}"
-
-
-def parse_po(text: str) -> tuple[list[Entry], list[str]]:
-    """The entries of a .po file, and its obsolete (#~) lines."""
-    entries: list[Entry] = []
-    obsolete: list[str] = []
-    entry = Entry()
-    target: tuple[str, int] | None = None
-    for line in [*text.splitlines(), ""]:
-        if not line.strip():
-            if target is not None:
-                entries.append(entry)
-            entry, target = Entry(), None
-        elif line.startswith("#~"):
-            obsolete.append(line)
-        elif line.startswith("#,"):
-            entry.flags |= {flag.strip() for flag in line[2:].split(",")}
-        elif line.startswith("#"):
-            continue
-        elif line.startswith('"'):
-            assert target is not None, line
-            _append(entry, target, ast.literal_eval(line))
-        else:
-            keyword, _, value = line.partition(" ")
-            plural = re.fullmatch(r"msgstr\[(\d)\]", keyword)
-            target = ("msgstr", int(plural.group(1))) if plural else (keyword, 0)
-            if target[0] == "msgstr":
-                entry.msgstr[target[1]] = ""
-            else:
-                setattr(entry, keyword, "")
-            _append(entry, target, ast.literal_eval(value))
-    return entries, obsolete
-
-
-def _append(entry: Entry, target: tuple[str, int], text: str) -> None:
-    name, index = target
-    if name == "msgstr":
-        entry.msgstr[index] += text
-    else:
-        setattr(entry, name, getattr(entry, name) + text)
 
 
 def catalogue() -> tuple[Entry, list[Entry]]:

@@ -10,7 +10,6 @@ that is not the one the sender signed is refused before decryption.
 """
 
 import asyncio
-import base64
 import contextlib
 import io
 import os
@@ -18,7 +17,6 @@ import re
 import sqlite3
 import sys
 import tempfile
-import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +31,7 @@ from client.sdk import RoundsClient, RoundsClientError
 from tests.live.sdk import demo_pins
 from tests.live.sdk import signed_in as pinned
 from tests.live.servers import BASE_DIR, DEMO_PASSWORD, LiveCluster, Server
+from tests.support.pdf import inflated_streams
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(240)]
 
@@ -169,19 +168,6 @@ async def rounds(
     return out.decode(), err.decode()
 
 
-def inflated(pdf: bytes) -> bytes:
-    """The PDF with every Flate stream decompressed, so its text can be searched."""
-    parts = [pdf]
-    for stream in re.findall(rb"stream\r?\n(.*?)endstream", pdf, re.S):
-        data = stream.strip()
-        if data.endswith(b"~>"):  # reportlab wraps its Flate streams in ASCII85
-            with contextlib.suppress(ValueError):
-                data = base64.a85decode(data[:-2])
-        with contextlib.suppress(zlib.error):
-            parts.append(zlib.decompress(data))
-    return b"\n".join(parts)
-
-
 # --- the flow -------------------------------------------------------------------------------
 
 
@@ -300,7 +286,7 @@ async def test_a_photo_posted_with_the_cli_reaches_alice_clean_and_lands_in_libr
     pdf = report.read_bytes()
     assert pdf.startswith(b"%PDF-")
     assert len(re.findall(rb"/Subtype /Image", pdf)) >= 1
-    text = inflated(pdf)
+    text = b"\n".join([pdf, *inflated_streams(pdf)])
     assert patient["ipp"].encode() in text and b"Wound follow-up" in text
     assert b"By Dr Bob Martin, " in text and b"surgeon_bob" not in text
     assert text.count(b"Times in Europe/Paris") == 1

@@ -10,7 +10,9 @@ Hospital, sealed`; import the rest from its module (`from tests.support.uploads 
 - uploads.py: an upload client, uploads made in the ORM, photo posts and their frames;
 - storage.py: the attachments' blob store, on disk or on a moto S3 server;
 - cases.py: compliance review cases opened through the use case, and their paths;
-- tamper.py: one bit flipped in a base64 field of signed material.
+- tamper.py: one bit flipped in a base64 field of signed material;
+- pdf.py: the streams of a reportlab PDF, inflated (ASCII85 + Flate) to read its text;
+- po.py: a gettext .po catalogue read without GNU gettext (entries, obsolete lines).
 
 Helpers of one folder stay in a plain module there (tests/browser/support.py,
 tests/client/support.py, tests/crypto/support.py, tests/retention/support.py,
