@@ -69,6 +69,18 @@ def test_english_is_the_default(hospital, accept):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("cookie", ["klingon", "../../etc/passwd", 'fr"><script>', "x" * 4000])
+def test_a_forged_language_cookie_falls_back_to_the_browsers_language(hospital, cookie):
+    """The cookie is the browser's to write, so anyone's: an unknown or hostile value is
+    ignored (Accept-Language decides), never echoed, never an error."""
+    response = get(hospital.nurse_alice, MISSING_THREAD, HTTP_ACCEPT_LANGUAGE="fr", cookie=cookie)
+    body = assert_refused(response, 404, "not_found")
+    assert body["message"] == "Conversation introuvable." and cookie not in response.text
+    response = get(hospital.nurse_alice, MISSING_THREAD, cookie=cookie)
+    assert assert_refused(response, 404, "not_found")["message"] == "Thread not found."
+
+
+@pytest.mark.django_db
 def test_a_parametrised_refusal_is_formatted_after_translation(hospital):
     client = Client(HTTP_AUTHORIZATION=f"Bearer {issue_token(hospital.head_carol)}")
     response = client.post(
