@@ -359,10 +359,14 @@ export function render(app, threadId) {
   const typingTimer = setInterval(drawTyping, 2000);
 
   const onChange = (/** @type {Event} */ event) => {
-    const { what, thread: changed } = /** @type {ChangeEvent} */ (event).detail;
+    const { what, thread: changed, department: where } = /** @type {ChangeEvent} */ (event).detail;
     if (changed !== undefined && changed !== threadId) return;
     if (what === "thread") drawHeader();
-    if (["decrypted", "outbox", "receipt", "members"].includes(what)) drawMessages();
+    if (["decrypted", "outbox", "receipt"].includes(what)) drawMessages();
+    // The member list was dropped (an admission, a signature): fetch it again for the names.
+    if (what === "members" && department !== undefined && where === department) {
+      state.departmentMembers(department).catch(() => []).then(drawMessages);
+    }
     if (what === "typing") drawTyping();
   };
   state.addEventListener("change", onChange);

@@ -19,6 +19,7 @@ async function scanner(onCode, area) {
   const stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false });
   const video = h("video", { class: "scanner", playsinline: true, muted: true, "aria-label": t("Camera view of the patient label"), dataset: { engine: reader.engine } });
   video.srcObject = stream;
+  area.dataset.engine = reader.engine; // which decoder read the label (support, tests): kept after it stops
   let running = true;
   const stop = () => {
     running = false;
@@ -55,7 +56,7 @@ export function render(app) {
   const born = dateField({ id: "birth_date", name: "birth_date" });
   const results = h("ul", { class: "list", "aria-label": t("Patients found"), "aria-live": "polite" });
   const message = h("p", { role: "status", class: "muted" });
-  const scanArea = h("div", { class: "stack" });
+  const scanArea = h("div", { class: "stack", id: "scan-area" });
   /** @type {(() => void) | null} */
   let stopScan = null;
 
