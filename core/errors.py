@@ -64,6 +64,8 @@ class ErrorCode(StrEnum):
     CHECKPOINT_UNAVAILABLE = "checkpoint_unavailable"
     CORRECTION_WINDOW_CLOSED = "correction_window_closed"
     MESSAGE_REDACTED = "message_redacted"
+    NOT_A_MEMBER = "not_a_member"
+    ROSTER_REFUSED = "roster_refused"
 
 
 # The HTTP status each code maps to at the JSON API edge.
@@ -108,6 +110,8 @@ HTTP_STATUS = {
     ErrorCode.CHECKPOINT_UNAVAILABLE: 503,
     ErrorCode.CORRECTION_WINDOW_CLOSED: 409,
     ErrorCode.MESSAGE_REDACTED: 409,
+    ErrorCode.NOT_A_MEMBER: 409,
+    ErrorCode.ROSTER_REFUSED: 400,
 }
 
 

@@ -20,7 +20,7 @@ from chat.models import Message, Thread
 from compliance.models import Case
 from core.errors import N_, Conflict, ErrorCode, Forbidden, InvalidRequest, NotFound, RoundsError
 from media.models import Attachment, Upload, UploadState
-from rooms.models import Department, Membership, Role
+from rooms.models import Department, Membership, OnCallRole, Role, RosterShift
 
 if TYPE_CHECKING:
     from retention.models import LegalHold
@@ -70,6 +70,43 @@ def access_membership(user: User, department_id: int, *, head: bool = False) -> 
 def access_department(user: User, department_id: int, *, head: bool = False) -> Department:
     membership = access_membership(user, department_id, head=head)
     return Department.objects.get(pk=membership.department_id)
+
+
+def access_oncall(user: User, department_id: int, *, edit: bool = False) -> Membership:
+    """A department's on-call roles and roster (docs/oncall.md): every member reads them
+    and who is on duty; a head creates, renames and archives roles and edits the roster.
+    To anyone else, administrators included, the department is not found.
+
+    Args:
+        edit: a change (Forbidden to a member who is not head).
+    """
+    return access_membership(user, department_id, head=edit)
+
+
+def access_oncall_role(
+    user: User, department_id: int, role_id: int, *, edit: bool = False
+) -> OnCallRole:
+    """One of the department's on-call roles, archived ones included, as access_oncall
+    allows; a role of another department is not found, like a missing one."""
+    access_oncall(user, department_id, edit=edit)
+    role = OnCallRole.objects.filter(pk=role_id, department_id=department_id).first()
+    if role is None:
+        raise NotFound(N_("On-call role not found."))
+    return role
+
+
+def access_roster_shift(user: User, department_id: int, shift_id: int) -> RosterShift:
+    """A shift of one of the department's roles, for a head to remove (the roster's
+    edits are theirs); a shift of another department is not found."""
+    access_oncall(user, department_id, edit=True)
+    shift = (
+        RosterShift.objects.filter(pk=shift_id, role__department_id=department_id)
+        .select_related("role", "user")
+        .first()
+    )
+    if shift is None:
+        raise NotFound(N_("Shift not found."))
+    return shift
 
 
 def access_review(

@@ -13,6 +13,9 @@ next to the logins and listed in the README. Anyone who knows the demo
 password can therefore read every demo clinician's keys: nothing here may be
 used for real patients.
 
+`seed_demo_roster` gives the demo its on-call roles and a roster of the next
+two weeks, so that "who is on duty now" answers in a fresh demo.
+
 The material is made with core.crypto and kept through the server's own
 checks (`check_publish_identity`, `check_store_backup`,
 `check_post_statement`, `check_publish_key_version`), so the chain and the
@@ -25,6 +28,7 @@ with them too.
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
 
 from django.utils import timezone
 
@@ -50,6 +54,8 @@ from core.crypto.backup import CROCKFORD, SECRET_CHARS, format_recovery_secret
 from core.crypto.statements import Kind, Role
 from rooms.chain import check_post_statement
 from rooms.keys import check_publish_key_version
+from rooms.models import OnCallRole
+from rooms.oncall import do_add_shift, do_create_role
 
 # Domain separation for the demo's recovery codes (BLAKE2b's personalisation, 16 bytes at most).
 RECOVERY_PERSON = b"rounds-demo-rc1"
@@ -203,3 +209,55 @@ def seed_demo_keys(
     for department in departments:
         admit_department(admin, admin_key, compliance, department, keys)
     return codes
+
+
+# --- The demo's on-call roster (docs/oncall.md) ----------------------------------------
+
+# Each department's roles: (name, who takes turns, day and night or nights only).
+ROSTER_DAYS = 14
+DAY_STARTS, NIGHT_STARTS = 8, 20  # local hours of the two handovers
+
+
+@dataclass
+class DemoRole:
+    name: str
+    holders: Sequence[User]
+    nights_only: bool = False
+
+
+def demo_shift_starts(now: datetime, tz: tzinfo, days: int = ROSTER_DAYS) -> list[datetime]:
+    """The handovers (08:00 and 20:00 local) from the last one before `now` to the first
+    one at least `days` days after it: the shifts between them cover `now` and the
+    `days` days that follow."""
+    local = now.astimezone(tz)
+    hour = DAY_STARTS if DAY_STARTS <= local.hour < NIGHT_STARTS else NIGHT_STARTS
+    first = local.replace(hour=hour, minute=0, second=0, microsecond=0)
+    if local.hour < DAY_STARTS:
+        first -= timedelta(days=1)
+    starts = [first]
+    while starts[-1] < now + timedelta(days=days):
+        # Wall-clock arithmetic, then back to an aware time: a DST change keeps 08:00.
+        following = starts[-1].replace(tzinfo=None) + timedelta(hours=12)
+        starts.append(following.replace(tzinfo=tz))
+    return starts
+
+
+def seed_demo_roster(
+    head: User, department_id: int, roles: Sequence[DemoRole], now: datetime, tz: tzinfo
+) -> int:
+    """The department's on-call roles and a roster of 12-hour shifts covering the next
+    `ROSTER_DAYS` days, taken in turn by each role's holders, through the head's own
+    actions (audited as a head's would be). Returns the number of shifts."""
+    starts = demo_shift_starts(now, tz)
+    count = 0
+    for spec in roles:
+        role = OnCallRole.objects.get(pk=do_create_role(head, department_id, spec.name)["id"])
+        turn = 0
+        for index, start in enumerate(starts[:-1]):
+            if spec.nights_only and start.astimezone(tz).hour != NIGHT_STARTS:
+                continue
+            holder = spec.holders[turn % len(spec.holders)]
+            turn += 1
+            do_add_shift(head, role, holder.pk, start, starts[index + 1])
+            count += 1
+    return count

@@ -1,8 +1,11 @@
 """Departments (rooms) and their membership history."""
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Lower
 
 
 class Department(models.Model):
@@ -176,3 +179,100 @@ class MembershipStatement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} of {self.subject_id} in {self.department_id}"
+
+
+class OnCallRoleQuerySet(models.QuerySet["OnCallRole"]):
+    def active(self) -> "OnCallRoleQuerySet":
+        return self.filter(archived_at__isnull=True)
+
+
+class OnCallRole(models.Model):
+    """A department's on-call role ("On-call plastic surgeon"), held in turn by the
+    members its roster names (docs/oncall.md).
+
+    A role is archived, never deleted: its shifts and the audit trail keep naming it.
+    Two active roles of a department never share a name, whatever its case; an
+    archived role's name may be taken again.
+    """
+
+    department = models.ForeignKey(
+        Department, on_delete=models.PROTECT, related_name="oncall_roles"
+    )
+    name = models.CharField(max_length=120)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
+    archived_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    objects = OnCallRoleQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                Lower("name"),
+                "department",
+                condition=Q(archived_at__isnull=True),
+                name="oncall_role_unique_active_name",
+            ),
+            models.CheckConstraint(condition=~Q(name=""), name="oncall_role_named"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.department_id})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.archived_at is None
+
+
+class RosterShiftQuerySet(models.QuerySet["RosterShift"]):
+    def standing(self) -> "RosterShiftQuerySet":
+        """The shifts not removed: what the roster says now."""
+        return self.filter(removed_at__isnull=True)
+
+    def covering(self, at: datetime) -> "RosterShiftQuerySet":
+        """Standing shifts whose half-open period [starts_at, ends_at) holds `at`."""
+        return self.standing().filter(starts_at__lte=at, ends_at__gt=at)
+
+    def overlapping(self, start: datetime, end: datetime) -> "RosterShiftQuerySet":
+        """Standing shifts with some time inside [start, end)."""
+        return self.standing().filter(starts_at__lt=end, ends_at__gt=start)
+
+
+class RosterShift(models.Model):
+    """One person holding one on-call role from `starts_at` (inclusive) to `ends_at`
+    (exclusive), both timezone-aware.
+
+    A removed shift keeps its row, marked with who removed it and when, so the
+    roster as it stood at any moment can be told from the rows and the audit trail.
+    """
+
+    role = models.ForeignKey(OnCallRole, on_delete=models.PROTECT, related_name="shifts")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    removed_at = models.DateTimeField(null=True, blank=True)
+    removed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    objects = RosterShiftQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=F("starts_at")), name="roster_shift_ends_after_start"
+            ),
+        ]
+        indexes = [models.Index(fields=["role", "starts_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} as {self.role_id} from {self.starts_at:%Y-%m-%d %H:%M}"

@@ -141,10 +141,12 @@ def build_api() -> NinjaAPI:
     from retention.api import router as retention_router
     from rooms.api import people_router
     from rooms.api import router as rooms_router
+    from rooms.oncall_api import router as oncall_router
 
     api.add_router("/auth", accounts_router)
     api.add_router("/keys", keys_router)
     api.add_router("/departments", rooms_router)
+    api.add_router("/departments", oncall_router)
     api.add_router("/patients", patients_router)
     api.add_router("/people", people_router)
     api.add_router("/uploads", upload_router)

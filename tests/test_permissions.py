@@ -27,7 +27,15 @@ from media.models import Attachment, ReviewMark, Upload
 from patients.models import Admission, Patient
 from retention.models import LegalHold
 from rooms import keys as room_keys
-from rooms.models import Department, KeyWrap, Membership, Role, RoomKeyVersion
+from rooms.models import (
+    Department,
+    KeyWrap,
+    Membership,
+    OnCallRole,
+    Role,
+    RoomKeyVersion,
+    RosterShift,
+)
 from rooms.models import MembershipStatement as StoredStatement
 from tests.support import (
     PASSWORD,
@@ -71,6 +79,8 @@ class Endpoint:
             message_id=vars(h).get("_message_id", 999_999),
             case_id=vars(h).get("_case_id", 999_999),
             hold_id=vars(h).get("_hold_id", 999_999),
+            role_id=vars(h).get("_role_id", 999_999),
+            shift_id=vars(h).get("_shift_id", 999_999),
         )
         return f"{path}?{self.query}" if self.query else path
 
@@ -255,7 +265,28 @@ def mark_case(h: Hospital) -> None:
     do_mark(h.head_carol, h.plastic.pk, "2026-W49", h.patient.pk)
 
 
+def oncall_roster(h: Hospital) -> None:
+    """Plastic surgery's "On-call plastic surgeon", held by surgeon_bob for the next hours."""
+    from rooms import oncall
+
+    role = oncall.check_create_role(h.head_carol, h.plastic.pk, "On-call plastic surgeon")
+    now = timezone.now()
+    shift = oncall.check_add_shift(
+        h.head_carol, h.plastic.pk, role["id"], h.surgeon_bob.pk, now, now + timedelta(hours=12)
+    )
+    vars(h)["_role_id"], vars(h)["_shift_id"] = role["id"], shift["id"]
+
+
+def roster_file(h: Hospital) -> dict[str, str]:
+    return {
+        "format": "csv",
+        "content": "On-call plastic surgeon,nurse_alice,"
+        "2026-12-20T08:00:00Z,2026-12-20T20:00:00Z\n",
+    }
+
+
 DEPARTMENT = "/api/departments/{department_id}"
+ONCALL = DEPARTMENT + "/oncall"
 CASE = "/api/compliance/cases/{case_id}"
 DEPARTMENT_LIBRARY = "/api/library/departments/{department_id}"
 REVIEW = DEPARTMENT_LIBRARY + "/reviews/{week}"
@@ -392,6 +423,37 @@ ENDPOINTS: dict[str, Endpoint] = {
         },
         setup=dans_case,
     ),
+    "oncall.roles": Endpoint("get", ONCALL + "/roles", setup=oncall_roster),
+    "oncall.create_role": Endpoint(
+        "post", ONCALL + "/roles", body=lambda h: {"name": "Night nurse"}
+    ),
+    "oncall.rename_role": Endpoint(
+        "post",
+        ONCALL + "/roles/{role_id}/rename",
+        body=lambda h: {"name": "Plastic surgeon on call"},
+        setup=oncall_roster,
+    ),
+    "oncall.archive_role": Endpoint(
+        "post", ONCALL + "/roles/{role_id}/archive", setup=oncall_roster
+    ),
+    "oncall.on_duty": Endpoint("get", ONCALL + "/roles/{role_id}/on-duty", setup=oncall_roster),
+    "oncall.roster": Endpoint("get", ONCALL + "/roster", setup=oncall_roster),
+    "oncall.add_shift": Endpoint(
+        "post",
+        ONCALL + "/shifts",
+        body=lambda h: {
+            "role": vars(h)["_role_id"],
+            "user": h.nurse_alice.pk,
+            "starts_at": "2026-12-20T08:00:00+01:00",
+            "ends_at": "2026-12-20T20:00:00+01:00",
+        },
+        setup=oncall_roster,
+    ),
+    "oncall.remove_shift": Endpoint("delete", ONCALL + "/shifts/{shift_id}", setup=oncall_roster),
+    "oncall.import_preview": Endpoint(
+        "post", ONCALL + "/import/preview", body=roster_file, setup=oncall_roster
+    ),
+    "oncall.import": Endpoint("post", ONCALL + "/import", body=roster_file, setup=oncall_roster),
     "retention.release": Endpoint(
         "post",
         "/api/retention/holds/{hold_id}/release",
@@ -421,6 +483,18 @@ DEPARTMENT_KEYS = (
     "departments.share_wraps",
     "departments.statements",
     "departments.post_statement",
+)
+# On-call roles and the roster: members read them, heads edit them; administrators, who are
+# members of no department, meet them as missing (rooms/access.py, access_oncall).
+ONCALL_READ = ("oncall.roles", "oncall.on_duty", "oncall.roster")
+ONCALL_EDIT = (
+    "oncall.create_role",
+    "oncall.rename_role",
+    "oncall.archive_role",
+    "oncall.add_shift",
+    "oncall.remove_shift",
+    "oncall.import_preview",
+    "oncall.import",
 )
 HEAD_ONLY = (
     "departments.admit",
@@ -459,6 +533,16 @@ REFUSED: list[tuple[str, str, int, str]] = [
         for role in OUTSIDERS
     ],
     *[(name, "nurse_alice", 403, "forbidden") for name in SENDER_OR_HEAD],
+    *[
+        (name, role, 404, "not_found")
+        for name in ONCALL_READ + ONCALL_EDIT
+        for role in (*OUTSIDERS, "admin_zoe")
+    ],
+    *[
+        (name, role, 403, "forbidden")
+        for name in ONCALL_EDIT
+        for role in ("nurse_alice", "surgeon_bob")
+    ],
     *[(name, "nurse_alice", 403, "forbidden") for name in HEAD_ONLY + HEAD_ONLY_THREAD],
     *[(name, "surgeon_bob", 403, "forbidden") for name in HEAD_ONLY_THREAD],
     ("departments.post_statement", "surgeon_bob", 403, "forbidden"),
@@ -621,6 +705,14 @@ ALLOWED: list[tuple[str, str, int]] = [
     ("retention.holds", "compliance_fay", 200),
     ("retention.place", "compliance_dan", 201),
     ("retention.release", "compliance_dan", 200),
+    *[(name, role, 200) for name in ONCALL_READ for role in ("nurse_alice", "head_carol")],
+    ("oncall.create_role", "head_carol", 201),
+    ("oncall.rename_role", "head_carol", 200),
+    ("oncall.archive_role", "head_carol", 200),
+    ("oncall.add_shift", "head_carol", 201),
+    ("oncall.remove_shift", "head_carol", 200),
+    ("oncall.import_preview", "head_carol", 200),
+    ("oncall.import", "head_carol", 201),
 ]
 
 
@@ -733,6 +825,13 @@ def snapshot() -> dict[str, Any]:
         "people_audit": AuditEvent.objects.filter(action="people.searched").count(),
         "review_marks": list(ReviewMark.objects.order_by("pk").values_list("pk", "by_id")),
         "review_audit": AuditEvent.objects.filter(action__startswith="review.").count(),
+        "oncall_roles": list(
+            OnCallRole.objects.order_by("pk").values_list("pk", "name", "archived_at")
+        ),
+        "roster_shifts": list(
+            RosterShift.objects.order_by("pk").values_list("pk", "user_id", "removed_at")
+        ),
+        "oncall_audit": AuditEvent.objects.filter(action__startswith="oncall.").count(),
     }
 
 
@@ -784,6 +883,22 @@ def _thread_closed(h: Hospital) -> bool:
 
 
 EFFECTS: dict[str, Callable[[Hospital], bool]] = {
+    "oncall.create_role": lambda h: OnCallRole.objects.filter(name="Night nurse").exists(),
+    "oncall.rename_role": lambda h: OnCallRole.objects.filter(
+        name="Plastic surgeon on call"
+    ).exists(),
+    "oncall.archive_role": lambda h: OnCallRole.objects.filter(
+        pk=vars(h)["_role_id"], archived_by=h.head_carol
+    ).exists(),
+    "oncall.add_shift": lambda h: RosterShift.objects.filter(user=h.nurse_alice).exists(),
+    "oncall.remove_shift": lambda h: RosterShift.objects.filter(
+        pk=vars(h)["_shift_id"], removed_by=h.head_carol
+    ).exists(),
+    "oncall.import_preview": lambda h: RosterShift.objects.count() == 1,
+    "oncall.import": lambda h: (
+        RosterShift.objects.filter(user=h.nurse_alice).exists()
+        and AuditEvent.objects.filter(action="oncall.roster_imported").count() == 1
+    ),
     "library.mark_reviewed": lambda h: ReviewMark.objects.filter(
         department=h.plastic, patient=h.patient, by=h.head_carol
     ).exists(),

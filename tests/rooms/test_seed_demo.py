@@ -5,6 +5,7 @@ of the current room key for every member and the compliance key, and a backup th
 opens with the recovery code printed next to each login, the one the README lists."""
 
 import io
+import itertools
 import json
 import re
 
@@ -168,3 +169,57 @@ def test_the_readme_lists_the_demo_patients(settings, tmp_path):
         name = f"{p.family_name} {p.given_name}"
         row = f"| {p.ipp} | {name} | {p.birth_date:%d/%m/%Y} | {admission.ward} |"
         assert row in readme, row
+
+
+@pytest.mark.django_db
+def test_the_demo_roster_has_someone_on_duty_now_and_for_14_days(settings, tmp_path):
+    """docs/oncall.md, "The demo": the surgeons' roles have no gap from the seed on."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from rooms.models import OnCallRole
+    from rooms.oncall import check_roster, on_duty
+
+    settings.VAR_DIR = tmp_path
+    settings.ROUNDS_AUDIT_CHECKPOINT_KEY = tmp_path / "audit-checkpoint.key"
+    out = io.StringIO()
+    call_command("seed_demo", "--patients", "0", "--no-user-keys", stdout=out)
+    assert re.search(r"^On-call roster: \d+ shifts over the next 14 days", out.getvalue(), re.M)
+    roles = {role.name: role for role in OnCallRole.objects.select_related("department")}
+    assert set(roles) == {"On-call plastic surgeon", "Night nurse", "On-call vascular surgeon"}
+    for name in ("On-call plastic surgeon", "On-call vascular surgeon"):
+        role = roles[name]
+        [holder] = on_duty(role)
+        assert not holder.username.startswith("nurse_")
+        head = Membership.objects.get(department=role.department, role="head").user
+        for hours in (0, 7 * 24, 14 * 24 - 12):  # the last 12 hours before the 14 days
+            start = timezone.now() + timedelta(hours=hours)
+            roster = check_roster(
+                head, role.department_id, start, start + timedelta(hours=12), role.pk
+            )
+            assert roster["gaps"] == [] and roster["overlaps"] == [], (name, hours)
+    nights = check_roster(
+        Membership.objects.get(department=roles["Night nurse"].department, role="head").user,
+        roles["Night nurse"].department_id,
+        role_id=roles["Night nurse"].pk,
+    )
+    assert {s["user"]["username"] for s in nights["shifts"]} == {"nurse_alice", "nurse_frank"}
+
+
+def test_demo_handovers_stay_at_8_and_20_across_a_clock_change():
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from rooms.demo import demo_shift_starts
+
+    paris = ZoneInfo("Europe/Paris")
+    starts = demo_shift_starts(datetime(2026, 10, 24, 12, 0, tzinfo=UTC), paris, days=3)
+    assert starts[0] == datetime(2026, 10, 24, 8, 0, tzinfo=paris)
+    assert {s.astimezone(paris).hour for s in starts} == {8, 20}
+    # The night of the change back (25 October) lasts 13 hours (same-zone subtraction
+    # would count wall-clock hours: compare in UTC).
+    utc = [start.astimezone(UTC) for start in starts]
+    lengths = {(b - a).total_seconds() / 3600 for a, b in itertools.pairwise(utc)}
+    assert lengths == {12.0, 13.0}
+    assert starts[-1] >= datetime(2026, 10, 27, 12, 0, tzinfo=UTC)

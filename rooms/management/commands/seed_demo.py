@@ -14,6 +14,7 @@ import random
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, TypedDict
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
@@ -26,7 +27,7 @@ from audit.checkpoints import create_key, load_key
 from core.crypto import IdentityKeyPair
 from patients.models import Admission, Patient
 from rooms.actions import do_admit_member, do_create_department
-from rooms.demo import DemoDepartment, seed_demo_keys
+from rooms.demo import ROSTER_DAYS, DemoDepartment, DemoRole, seed_demo_keys, seed_demo_roster
 
 
 class Staff(TypedDict):
@@ -55,6 +56,15 @@ DEPARTMENTS: dict[str, Staff] = {
             ("nurse_karim", "Karim Benali, RN"),
         ],
     },
+}
+# Each department's on-call roles: (name, taken in turn by its nurses or by its doctors,
+# nights only). The roster covers the next ROSTER_DAYS days from the seed (docs/oncall.md).
+ONCALL: dict[str, list[tuple[str, str, bool]]] = {
+    "Plastic surgery": [
+        ("On-call plastic surgeon", "doctors", False),
+        ("Night nurse", "nurses", True),
+    ],
+    "Vascular surgery": [("On-call vascular surgeon", "doctors", False)],
 }
 COMPLIANCE = ("compliance_dan", "Dan Mercier (DPO)")
 # A second officer, to try four-eyes approval (docs/compliance.md).
@@ -109,6 +119,7 @@ class Command(BaseCommand):
             return
         self.fingerprints: dict[str, str] = {}
         self.recovery_codes: dict[str, str] = {}
+        self.shifts = 0
         with transaction.atomic():
             logins = self.seed(options["patients"], user_keys=options["user_keys"])
         self.stdout.write(
@@ -132,6 +143,10 @@ class Command(BaseCommand):
             self.stdout.write(f"  {kind:<16} {fingerprint}")
         if not os.environ.get("ROUNDS_INSTITUTION_FILE"):
             self.stdout.write("Pinned for browsers in var/institution.json (docs/browser.md).")
+        self.stdout.write(
+            f"On-call roster: {self.shifts} shifts over the next {ROSTER_DAYS} days"
+            " (docs/oncall.md)."
+        )
         self.seed_checkpoint_key()
 
     def seed_checkpoint_key(self) -> None:
@@ -189,8 +204,25 @@ class Command(BaseCommand):
                 departments,
                 DEMO_PASSWORD,
             )
+        self.seed_roster(departments)
         self.seed_patients(patient_count)
         return logins
+
+    def seed_roster(self, departments: list[DemoDepartment]) -> None:
+        """Each department's on-call roles, their shifts taken in turn by its nurses or
+        by its doctors (the head among them), from the seed time on."""
+        tz = ZoneInfo(settings.TIME_ZONE)
+        now = timezone.now()
+        self.shifts = 0
+        for name, department in zip(DEPARTMENTS, departments, strict=True):
+            everyone = [department.head, *department.members]
+            nurses = [user for user in everyone if user.username.startswith("nurse_")]
+            doctors = [user for user in everyone if user not in nurses]
+            roles = [
+                DemoRole(role, nurses if who == "nurses" else doctors, nights_only)
+                for role, who, nights_only in ONCALL[name]
+            ]
+            self.shifts += seed_demo_roster(department.head, department.id, roles, now, tz)
 
     def seed_institution_keys(self, admin: User) -> dict[str, IdentityKeyPair]:
         """The institution's admin and compliance keys, for the demo only.
