@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import User
@@ -116,8 +117,9 @@ def list_roles(actor: User, department_id: int) -> dict[str, Any]:
     with who is on duty now (one instant for all of them)."""
     access.access_oncall(actor, department_id)
     now = timezone.now()
+    # Active (no archived_at) first on every database: PostgreSQL sorts NULL last.
     roles = OnCallRole.objects.filter(department_id=department_id).order_by(
-        "archived_at", "name", "pk"
+        F("archived_at").asc(nulls_first=True), "name", "pk"
     )
     return {
         "department": department_id,
