@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Request, WebSocketRoute, expect
+from playwright.sync_api import Error as PlaywrightError
 
 from core.crypto import (
     ChainHead,
@@ -130,8 +131,16 @@ class ScriptedServer:
         path = urlsplit(request.url).path
         for method, pattern, change in self.rewrites:
             if request.method == method and pattern.fullmatch(path):
-                response = route.fetch()
-                route.fulfill(response=response, json=change(copy.deepcopy(response.json())))
+                try:
+                    response = route.fetch()
+                    body = response.json()
+                except PlaywrightError:
+                    # The page left while the answer was read (a navigation disposes of
+                    # it): nobody waits for this request any more, nothing to rewrite.
+                    with contextlib.suppress(PlaywrightError):
+                        route.abort()
+                    return
+                route.fulfill(response=response, json=change(copy.deepcopy(body)))
                 return
         route.continue_()
 
