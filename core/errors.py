@@ -163,6 +163,14 @@ class RoundsError(Exception):
         return out
 
 
+class NotAuthenticated(RoundsError):
+    """No live session or token: the HTTP edge, the byte views and the permission module
+    refuse alike."""
+
+    code = ErrorCode.NOT_AUTHENTICATED
+    default_message = N_("Sign in first.")
+
+
 class NotFound(RoundsError):
     """Missing or forbidden alike, so a client cannot probe what exists."""
 

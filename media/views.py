@@ -17,9 +17,9 @@ from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from core.errors import N_, ErrorCode, InvalidRequest, RoundsError
+from core.errors import N_, ErrorCode, InvalidRequest, NotAuthenticated, RoundsError
 from media import storage, uploads
-from rounds.http import AuthedRequest, NotAuthenticated, RoundsAuth
+from rounds.http import AuthedRequest, RoundsAuth
 from rounds.i18n import error_body
 from rounds.streaming import piece_by_piece
 from rounds.text import check_storable

@@ -18,17 +18,21 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery
 from accounts.models import User
 from chat.models import Message, Thread
 from compliance.models import Case
-from core.errors import N_, Conflict, ErrorCode, Forbidden, InvalidRequest, NotFound, RoundsError
+from core.errors import (
+    N_,
+    Conflict,
+    ErrorCode,
+    Forbidden,
+    InvalidRequest,
+    NotAuthenticated,
+    NotFound,
+    RoundsError,
+)
 from media.models import Attachment, Upload, UploadState
 from rooms.models import Department, Membership, OnCallRole, Role, RosterShift
 
 if TYPE_CHECKING:
     from retention.models import LegalHold
-
-
-class NotAuthenticated(RoundsError):
-    code = ErrorCode.NOT_AUTHENTICATED
-    default_message = N_("Sign in first.")
 
 
 def check_authenticated(user: User | AnonymousUser | None) -> None:

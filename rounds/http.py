@@ -17,7 +17,7 @@ from ninja.utils import check_csrf
 
 from accounts.actions import SESSION_KEY, resolve_session, resolve_token
 from accounts.models import AuthSession, User
-from core.errors import N_, ErrorCode, NotFound, RoundsError
+from core.errors import N_, ErrorCode, NotAuthenticated, NotFound, RoundsError
 from rounds.i18n import error_body
 from rounds.text import check_storable
 
@@ -46,11 +46,6 @@ class CsrfFailed(RoundsError):
     default_message = N_(
         "CSRF check failed: send the X-CSRFToken header with the csrftoken cookie."
     )
-
-
-class NotAuthenticated(RoundsError):
-    code = ErrorCode.NOT_AUTHENTICATED
-    default_message = N_("Sign in first.")
 
 
 class RoundsAuth:
