@@ -16,11 +16,10 @@ refusal names the rows. It is audited with its counts, never the file.
 """
 
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from accounts.models import User
 from audit.actions import record
@@ -42,10 +41,6 @@ class RosterRefused(RoundsError):
     )
 
 
-def institution_zone() -> ZoneInfo:
-    return ZoneInfo(settings.TIME_ZONE)
-
-
 def check_preview_roster(
     actor: User, department_id: int, fmt: Format, content: str
 ) -> dict[str, Any]:
@@ -57,7 +52,7 @@ def check_preview_roster(
         RosterTooLarge, InvalidRequest: as rooms.roster_files.read_roster.
     """
     access.access_oncall(actor, department_id, edit=True)
-    rows = read_roster(fmt, content, institution_zone())
+    rows = read_roster(fmt, content, timezone.get_default_timezone())
     return evaluate(department_id, fmt, rows)
 
 
@@ -70,7 +65,7 @@ def check_import_roster(
         RosterRefused: some row is refused (`data.rows`: up to 100 of them); nothing written.
     """
     access.access_oncall(actor, department_id, edit=True)
-    rows = read_roster(fmt, content, institution_zone())
+    rows = read_roster(fmt, content, timezone.get_default_timezone())
     return do_import_roster(actor, department_id, fmt, rows)
 
 
@@ -125,8 +120,9 @@ def new_shift(row: Row, actor: User) -> RosterShift:
 def evaluate(department_id: int, fmt: Format, rows: list[Row]) -> dict[str, Any]:
     """Each row's status, the counts, and the named roles' gaps and overlaps."""
     resolve(department_id, fmt, rows)
+    standing = standing_shifts(rows)
+    existing = {(s.role_id, s.user_id, s.starts_at, s.ends_at) for s in standing}
     seen: set[tuple[Any, ...]] = set()
-    existing = standing_keys(rows)
     for row in rows:
         if row.refusal is not None:
             row.extra["status"] = "refused"
@@ -147,7 +143,7 @@ def evaluate(department_id: int, fmt: Format, rows: list[Row]) -> dict[str, Any]
         "committed": False,
         "counts": counts,
         "rows": [row_data(row) for row in rows],
-        **roster_after(department_id, rows),
+        **roster_after(rows, standing),
     }
 
 
@@ -193,20 +189,19 @@ def resolve(department_id: int, fmt: Format, rows: list[Row]) -> None:
             row.refuse(Reason.NOT_A_MEMBER)
 
 
-def standing_keys(rows: list[Row]) -> set[tuple[Any, ...]]:
-    """The (role, user, start, end) of the standing shifts the checked rows could repeat."""
-    role_ids = {row.role_id for row in rows if row.refusal is None}
+def standing_shifts(rows: list[Row]) -> list[RosterShift]:
+    """The standing shifts of the roles the checked rows name, over the rows' window: what
+    a row may repeat, and what the roster holds besides the file. Read once for both."""
     span = window(row for row in rows if row.refusal is None)
     if span is None:
-        return set()
-    return set(
-        RosterShift.objects.overlapping(*span)
-        .filter(role_id__in=role_ids)
-        .values_list("role_id", "user_id", "starts_at", "ends_at")
+        return []
+    role_ids = {row.role_id for row in rows if row.refusal is None}
+    return list(
+        RosterShift.objects.overlapping(*span).filter(role_id__in=role_ids).select_related("user")
     )
 
 
-def roster_after(department_id: int, rows: list[Row]) -> dict[str, Any]:
+def roster_after(rows: list[Row], standing: list[RosterShift]) -> dict[str, Any]:
     """Gaps and overlaps of the roles the file names, over its window, the accepted rows
     added to the standing shifts (an unchanged row is already one of them)."""
     kept = [row for row in rows if row.refusal is None]
@@ -216,9 +211,6 @@ def roster_after(department_id: int, rows: list[Row]) -> dict[str, Any]:
     start, end = span
     roles = list(
         OnCallRole.objects.filter(pk__in={row.role_id for row in kept}).order_by("name", "pk")
-    )
-    standing = (
-        RosterShift.objects.overlapping(start, end).filter(role__in=roles).select_related("user")
     )
     spans = [shift_span(shift) for shift in standing]
     spans += [

@@ -14,7 +14,6 @@ import random
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, TypedDict
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
@@ -211,7 +210,7 @@ class Command(BaseCommand):
     def seed_roster(self, departments: list[DemoDepartment]) -> None:
         """Each department's on-call roles, their shifts taken in turn by its nurses or
         by its doctors (the head among them), from the seed time on."""
-        tz = ZoneInfo(settings.TIME_ZONE)
+        tz = timezone.get_default_timezone()
         now = timezone.now()
         self.shifts = 0
         for name, department in zip(DEPARTMENTS, departments, strict=True):
