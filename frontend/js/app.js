@@ -21,22 +21,8 @@ import { byId, toast } from "./ui.js";
 import { loadLanguage, t } from "./i18n.js";
 import { forgetBodyImages, forgetImages, readBody } from "./photos/photos.js";
 import * as login from "./views/login.js";
-import * as keys from "./views/keys.js";
-import * as pin from "./views/pin.js";
 import { askSignOut } from "./views/signout.js";
-import * as home from "./views/home.js";
-import * as department from "./views/department.js";
-import * as find from "./views/find.js";
-import * as patient from "./views/patient.js";
-import * as conversation from "./views/conversation.js";
-import * as members from "./views/members.js";
-import * as profile from "./views/profile.js";
-import * as library from "./views/library.js";
-import * as review from "./views/review.js";
-import * as admin from "./views/admin.js";
-import * as compliance from "./views/compliance.js";
-import * as complianceCase from "./views/compliancecase.js";
-import * as complianceThread from "./views/compliancethread.js";
+import { ROUTES } from "./routes.js";
 import { Reader } from "./compliance/reader.js";
 import { corrected } from "./corrections.js";
 
@@ -70,24 +56,6 @@ import { corrected } from "./corrections.js";
  * @typedef {App & {state: State, e2e: E2E}} SignedIn
  */
 
-/** @type {[RegExp, View][]} */
-const ROUTES = [
-  [/^#\/d\/(\d+)\/members$/, members],
-  [/^#\/d\/(\d+)\/review(?:\?.*)?$/, review],
-  [/^#\/library(?:\?.*)?$/, library],
-  [/^#\/d\/(\d+)$/, department],
-  [/^#\/t\/(\d+)$/, conversation],
-  [/^#\/p\/(\d+)$/, patient],
-  [/^#\/find$/, find],
-  [/^#\/keys$/, keys],
-  [/^#\/me$/, profile],
-  [/^#\/pin$/, pin],
-  [/^#\/admin$/, admin],
-  [/^#\/compliance$/, compliance],
-  [/^#\/compliance\/c\/(\d+)$/, complianceCase],
-  [/^#\/compliance\/c\/(\d+)\/t\/(\d+)$/, complianceThread],
-  [/^#?\/?$/, home],
-];
 
 export class App {
   constructor() {
