@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from chat.models import Event, Message
 from core.events import EventKind
+from push.notify import message_posted
 from rounds import metrics
 
 logger = logging.getLogger(__name__)
@@ -232,6 +233,9 @@ def _publish_on_commit(
                 },
             )
         _send(department_group(department_id), group_message)
+        if event.kind == EventKind.MESSAGE_NEW and message_data is not None:
+            # Phones hear of it by Web Push (docs/push.md): three numbers on a queue.
+            message_posted(department_id, message_data["sender"]["id"], message_data["thread"])
 
     transaction.on_commit(publish)
 

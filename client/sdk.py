@@ -10,7 +10,8 @@ the browser's (docs/crypto.md §9):
 - client/membership.py: the department's chain, verified; a head's signatures;
 - client/roomkeys.py: key versions verified, made, shared;
 - client/messages.py: envelopes sealed and opened;
-- client/photo_sdk.py: photos (encrypted uploads, the library, the report).
+- client/photo_sdk.py: photos (encrypted uploads, the library, the report);
+- client/advice.py: advice requests and on-call roles.
 
 After `login()`: `setup_keys()` creates or recovers the identity,
 `send_text()` encrypts and posts, `open_message()` verifies and decrypts;
@@ -25,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from client.advice import AdviceMixin
 from client.errors import RoundsClientError
 from client.identity import Identity
 from client.keys import KeyRing
@@ -41,7 +43,7 @@ from core.events import EventKind
 __all__ = ["EVENT_TYPES", "RoundsClient", "RoundsClientError", "in_order_once"]
 
 
-class RoundsClient(Connection, PhotoMixin):
+class RoundsClient(Connection, PhotoMixin, AdviceMixin):
     def __init__(
         self,
         base_url: str,

@@ -21,6 +21,7 @@ class EventKind(StrEnum):
     MESSAGE_REDACTED = "message.redacted"
     MESSAGE_CORRECTED = "message.corrected"
     MEMBERSHIP_SIGNED = "membership.signed"
+    ADVICE_UPDATED = "advice.updated"
 
 
 def event_kind_choices() -> list[tuple[str, str]]:

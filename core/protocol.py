@@ -455,6 +455,70 @@ class MessageCorrected(DepartmentEvent):
     correction: CorrectionOut
 
 
+class PersonOut(Loose):
+    """A user as lists of people show them (the API's UserCard)."""
+
+    id: int
+    username: str
+    display_name: str
+
+
+class AdviceRoleOut(Loose):
+    id: int
+    name: str
+
+
+class AdviceAddressee(Loose):
+    """Who the request is put to now: a person or an on-call role (the other is null)."""
+
+    role: AdviceRoleOut | None
+    user: PersonOut | None
+
+
+class AdviceStepOut(Loose):
+    """One line of a request's timeline; `actor` null for the server's scheduler.
+    `data` holds ids and reasons only: `to`, `why`, `from`, `due_at`, `answer`."""
+
+    number: int
+    kind: Literal["requested", "escalated", "realerted", "passed", "acknowledged", "cancelled"]
+    at: str
+    actor: PersonOut | None
+    holder: PersonOut | None
+    data: dict[str, Any]
+
+
+class AdviceRequestOut(Loose):
+    """An advice request (docs/advice.md): who asked, whom, how urgently, who has it now,
+    its state and its latest step. The question is the thread message `message`,
+    encrypted end to end; the server knows only these."""
+
+    id: int
+    department: int
+    thread: int
+    patient: int
+    message: int
+    requester: PersonOut
+    priority: Literal["routine", "urgent", "emergency"]
+    to: AdviceAddressee
+    holder: PersonOut | None
+    status: Literal["open", "acknowledged", "cancelled"]
+    answer: Literal["on_it", "call_me"] | None
+    answered_by: PersonOut | None
+    answered_at: str | None
+    due_at: str | None
+    created_at: str
+    steps: int
+    last_step: AdviceStepOut | None
+
+
+class AdviceUpdated(DepartmentEvent):
+    """An advice request was made or changed (docs/advice.md): its state and the step
+    that changed it; clients showing it redraw, its new holder is alerted."""
+
+    type: Literal["advice.updated"]
+    request: AdviceRequestOut
+
+
 class TypingOut(Loose):
     type: Literal["typing"]
     department: int
@@ -475,6 +539,7 @@ OutboundFrame = Annotated[
     | MembershipSigned
     | MessageRedacted
     | MessageCorrected
+    | AdviceUpdated
     | TypingOut,
     Field(discriminator="type"),
 ]

@@ -32,6 +32,7 @@ from media.models import Attachment, Upload, UploadState
 from rooms.models import Department, Membership, OnCallRole, Role, RosterShift
 
 if TYPE_CHECKING:
+    from advice.models import AdviceRequest
     from retention.models import LegalHold
 
 
@@ -111,6 +112,43 @@ def access_roster_shift(user: User, department_id: int, shift_id: int) -> Roster
     if shift is None:
         raise NotFound(N_("Shift not found."))
     return shift
+
+
+def access_advice(
+    user: User, request_id: int, *, lock: bool = False
+) -> tuple["AdviceRequest", str | None]:
+    """An advice request (docs/advice.md), to a member of its department or its requester,
+    with the caller's role in its department (None for a requester who is not a member);
+    to anyone else it is not found. With `lock`, the row is locked until commit (every
+    change of a request)."""
+    from advice.models import AdviceRequest
+
+    check_authenticated(user)
+    role = Membership.objects.active().filter(
+        department_id=OuterRef("department_id"), user_id=user.pk
+    )
+    found = AdviceRequest.objects.filter(pk=request_id).annotate(
+        caller_role=Subquery(role.values("role")[:1])
+    )
+    request = (found.select_for_update(of=("self",)) if lock else found).first()
+    if request is None or (request.caller_role is None and request.requester_id != user.pk):
+        raise NotFound(N_("Advice request not found."))
+    return request, request.caller_role
+
+
+def check_may_answer(user: User, request: "AdviceRequest", role: str | None) -> None:
+    """Who may acknowledge or pass a request on: whoever has it now, anyone it was put to
+    before (a late answer still counts), or a head of its department. Not its requester."""
+    if user.pk == request.requester_id:
+        raise Forbidden(N_("The requester cannot answer their own request."))
+    asked = user.pk == request.holder_id or user.pk in request.asked
+    if not asked and role != Role.HEAD:
+        raise Forbidden(N_("Only the person it was put to, or a head, may answer it."))
+
+
+def check_may_cancel(user: User, request: "AdviceRequest") -> None:
+    if user.pk != request.requester_id:
+        raise Forbidden(N_("Only its requester may withdraw a request."))
 
 
 def access_review(

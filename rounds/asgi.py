@@ -11,6 +11,7 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from advice import scheduler  # noqa: E402
 from chat.consumers.auth import websocket_stack  # noqa: E402
 from rounds.routing import websocket_urlpatterns  # noqa: E402
 
@@ -20,6 +21,10 @@ application = ProtocolTypeRouter(
         "websocket": websocket_stack(URLRouter(websocket_urlpatterns)),  # type: ignore[arg-type]  # Django's URLPattern, which URLRouter takes
     }
 )
+
+# The advice timers fire from every server process (ROUNDS_SCHEDULER=thread), each
+# once: advice/scheduler.py.
+scheduler.start()
 
 # Everything loaded so far (Django, the apps, their modules) lives as long as
 # the process: freezing it keeps it out of the collector's full passes, whose

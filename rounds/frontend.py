@@ -93,3 +93,11 @@ def asset(request: HttpRequest, path: str) -> FileResponse:
         raise Http404("Not found.")
     response = FileResponse(target.open("rb"), content_type=CONTENT_TYPES[target.suffix])
     return _secure(response, request)
+
+
+@require_safe
+def service_worker(request: HttpRequest) -> FileResponse:
+    """frontend/sw.js at /sw.js: a worker's scope is at most its own path's folder, and
+    push notifications must open any screen of the app (docs/push.md)."""
+    response = FileResponse((FRONTEND_DIR / "sw.js").open("rb"), content_type=CONTENT_TYPES[".js"])
+    return _secure(response, request)

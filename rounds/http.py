@@ -128,11 +128,13 @@ def build_api() -> NinjaAPI:
 
     from accounts.api import router as accounts_router
     from accounts.keys_api import router as keys_router
+    from advice.api import router as advice_router
     from chat.api import router as chat_router
     from compliance.api import router as compliance_router
     from media.library_api import router as library_router
     from media.upload_api import router as upload_router
     from patients.api import router as patients_router
+    from push.api import router as push_router
     from retention.api import router as retention_router
     from rooms.api import people_router
     from rooms.api import router as rooms_router
@@ -148,5 +150,7 @@ def build_api() -> NinjaAPI:
     api.add_router("/library", library_router)
     api.add_router("/compliance", compliance_router)
     api.add_router("/retention", retention_router)
+    api.add_router("/push", push_router)
+    api.add_router("/advice", advice_router)
     api.add_router("/", chat_router)
     return api

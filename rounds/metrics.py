@@ -128,6 +128,19 @@ HEALTH_CHECK_UP = Gauge(
 AUDIT_SEAL_FAILURES = Counter(
     "rounds_audit_seal_failures", "Rounds of the audit sealer thread that failed."
 )
+ADVICE_TIMERS = Counter(
+    "rounds_advice_timers_fired",
+    "Advice request timers fired by this process's scheduler, by step (escalated, realerted).",
+    ["step"],
+)
+ADVICE_TIMER_LATENESS = Histogram(
+    "rounds_advice_timer_lateness_seconds",
+    "From an advice timer's due time to its firing (the step's server timestamp).",
+    buckets=LATENCY_BUCKETS,
+)
+ADVICE_SCHEDULER_FAILURES = Counter(
+    "rounds_advice_scheduler_failures", "Rounds of the advice scheduler that failed."
+)
 AUDIT_QUARANTINED = Counter(
     "rounds_audit_quarantined",
     "Audit entries the sealer could not encode, sealed as a quarantine marker instead.",
@@ -137,6 +150,22 @@ AUDIT_CHECKPOINTS = Counter(
     "Signed checkpoints of the audit chain head written, by outcome.",
     ["outcome"],
 )
+
+# --- Push notifications (push/sender.py, docs/push.md) ----------------------------------
+PUSH_SENT = Counter(
+    "rounds_push_sent",
+    "Pushes handed to push services, by outcome: delivered (2xx), gone (404 or 410: the "
+    "subscription is marked gone, never used again), failed (any other answer, or none).",
+    ["outcome"],
+)
+PUSH_SKIPPED = Counter(
+    "rounds_push_skipped",
+    "Pushes not sent, by reason: quiet (routine, to a user in quiet mode off duty), "
+    "coalesced (a message push to the same user and thread within the window), dropped "
+    "(the sender's queue was full), failed_job (resolving recipients failed).",
+    ["reason"],
+)
+PUSH_QUEUE = Gauge("rounds_push_queue", "Jobs waiting for this process's push sender.")
 
 # Children bound once: the hot path skips the label lookup.
 _STORED, _DUPLICATE = POSTS_ANSWERED.labels("stored"), POSTS_ANSWERED.labels("duplicate")

@@ -52,6 +52,25 @@ def read_secret_key() -> str:
     return path.read_text().strip()
 
 
+def read_vapid_private_key() -> str:
+    """The VAPID key (RFC 8292) that signs every push: ROUNDS_VAPID_PRIVATE_KEY (the raw
+    P-256 private key, base64url, or a PEM), or one made once under var/ like the secret
+    key. Every process of a deployment must sign with the same key (docs/push.md)."""
+    if key := os.environ.get("ROUNDS_VAPID_PRIVATE_KEY"):
+        return key
+    path = VAR_DIR / "vapid_private_key"
+    if not path.exists():
+        import base64
+
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        scalar = ec.generate_private_key(ec.SECP256R1()).private_numbers().private_value
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(base64.urlsafe_b64encode(scalar.to_bytes(32, "big")).decode().rstrip("="))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 # --- Core --------------------------------------------------------------------
 SECRET_KEY = read_secret_key()
 DEBUG = env_bool("DJANGO_DEBUG", False)
@@ -80,6 +99,8 @@ INSTALLED_APPS = [
     "audit",
     "compliance",
     "retention",
+    "advice",
+    "push",
 ]
 
 MIDDLEWARE = [
@@ -226,6 +247,22 @@ ROUNDS_CORRECTION_WINDOW_SECONDS = int(os.environ.get("ROUNDS_CORRECTION_WINDOW_
 # is lost. And how long a drain (SIGTERM) waits for the posts in flight.
 ROUNDS_DELIVERY_SWEEP_SECONDS = float(os.environ.get("ROUNDS_DELIVERY_SWEEP_SECONDS", "0.5"))
 ROUNDS_DRAIN_SECONDS = float(os.environ.get("ROUNDS_DRAIN_SECONDS", "10"))
+
+# --- Advice requests and their timers (docs/advice.md) ---
+# How long an unacknowledged request waits before it escalates to the next person
+# (the roster's, then the head), by priority; a routine request never escalates.
+ROUNDS_ADVICE_ESCALATE_SECONDS = {
+    "urgent": float(os.environ.get("ROUNDS_ADVICE_URGENT_SECONDS", "300")),
+    "emergency": float(os.environ.get("ROUNDS_ADVICE_EMERGENCY_SECONDS", "120")),
+}
+# Once nobody is left to escalate to, the holder is alerted again this often until
+# someone acknowledges (0: the escalation delay of the request's priority).
+ROUNDS_ADVICE_REALERT_SECONDS = float(os.environ.get("ROUNDS_ADVICE_REALERT_SECONDS", "0"))
+# Who fires the timers: "thread" (a scheduler thread in every server process; the row
+# lock makes each timer fire once), or "off" (`manage.py run_scheduler` does it).
+ROUNDS_SCHEDULER = os.environ.get("ROUNDS_SCHEDULER", "thread")
+# The longest a scheduler sleeps before looking again for a timer another process set.
+ROUNDS_SCHEDULER_POLL_SECONDS = float(os.environ.get("ROUNDS_SCHEDULER_POLL_SECONDS", "0.25"))
 
 # --- Audit -----------------------------------------------------------------------
 # New audit entries are sealed into the hash chain by a sealer shortly after
@@ -393,3 +430,19 @@ ROUNDS_AUDIT_RETENTION_DAYS = int(os.environ.get("ROUNDS_AUDIT_RETENTION_DAYS", 
 ROUNDS_AUDIT_CHECKPOINT_RETENTION_DAYS = int(
     os.environ.get("ROUNDS_AUDIT_CHECKPOINT_RETENTION_DAYS", "2190")
 )
+
+# --- Push notifications (docs/push.md) ------------------------------------------------
+ROUNDS_VAPID_PRIVATE_KEY = read_vapid_private_key()
+# The contact a push service may write to about this sender (RFC 8292 `sub`).
+ROUNDS_VAPID_SUBJECT = os.environ.get("ROUNDS_VAPID_SUBJECT", "mailto:it@rounds.invalid")
+# "thread": a background sender per process; "inline": sent in the committing thread
+# (tests); "off": nothing is sent.
+ROUNDS_PUSH_SENDER = os.environ.get("ROUNDS_PUSH_SENDER", "thread")
+# Endpoints on http://127.0.0.1 or localhost (the tests' push receiver); never in production.
+ROUNDS_PUSH_ALLOW_LOCAL_ENDPOINTS = env_bool("ROUNDS_PUSH_ALLOW_LOCAL_ENDPOINTS", False)
+# At most one "new message" push per user per thread in this many seconds.
+ROUNDS_PUSH_MESSAGE_COALESCE_SECONDS = float(
+    os.environ.get("ROUNDS_PUSH_MESSAGE_COALESCE_SECONDS", "60")
+)
+# How long one push service request may take before it counts as failed.
+ROUNDS_PUSH_TIMEOUT_SECONDS = float(os.environ.get("ROUNDS_PUSH_TIMEOUT_SECONDS", "10"))

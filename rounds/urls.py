@@ -19,5 +19,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # The browser client (frontend/, docs/browser.md).
     path("app/<path:path>", frontend.asset, name="frontend-asset"),
+    # The push service worker: at the root, so that its scope is the whole app.
+    path("sw.js", frontend.service_worker, name="service-worker"),
     path("", frontend.index, name="frontend"),
 ]

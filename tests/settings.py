@@ -10,6 +10,10 @@ from pathlib import Path
 _var = Path(__file__).resolve().parent.parent / "var" / "test"
 os.environ.setdefault("ROUNDS_VAR_DIR", str(_var))
 os.environ.setdefault("ROUNDS_AUDIT_SEALER", "inline")
+# Tests fire advice timers themselves (advice.scheduler.run_due at a chosen instant).
+os.environ.setdefault("ROUNDS_SCHEDULER", "off")
+# Pushes are sent in the committing thread, so a test sees what was sent when it returns.
+os.environ.setdefault("ROUNDS_PUSH_SENDER", "inline")
 os.environ.setdefault("ROUNDS_LIGHT_PASSWORD_HASH", "1")
 # Redis keys of this run only: the suite empties its channel layer between
 # tests, which must not touch another run's (or a server's) keys.

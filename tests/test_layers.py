@@ -13,11 +13,35 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ["accounts", "audit", "patients", "rooms", "chat", "media", "compliance", "retention"]
+APPS = [
+    "accounts",
+    "audit",
+    "patients",
+    "rooms",
+    "push",
+    "chat",
+    "media",
+    "compliance",
+    "retention",
+    "advice",
+]
 # Lowest first: an app may import those before it. audit is the trail every app writes;
 # accounts the users; rooms the departments and the permission module; chat the
 # messages; media the photos; compliance and retention read and act on all of them.
-ORDER = ["audit", "accounts", "patients", "rooms", "chat", "media", "compliance", "retention"]
+# push carries notices (chat and advice hand it theirs); advice requests build on
+# threads, messages and the on-call roster.
+ORDER = [
+    "audit",
+    "accounts",
+    "patients",
+    "rooms",
+    "push",
+    "chat",
+    "media",
+    "compliance",
+    "retention",
+    "advice",
+]
 # (importer, imported): the imports that still go up the order, to be removed.
 KNOWN_UPWARD = {
     ("accounts", "rooms"): "accounts/keys.py asks rooms.access who may fetch a key",
@@ -30,6 +54,7 @@ KNOWN_UPWARD = {
     ("rooms", "media"): "rooms/access.py judges photos and uploads",
     ("rooms", "compliance"): "rooms/access.py judges what a case covers",
     ("rooms", "retention"): "rooms/access.py judges who releases a hold",
+    ("rooms", "advice"): "rooms/access.py judges who answers an advice request",
     ("chat", "media"): "a post attaches its uploads (media.attachments)",
     ("media", "compliance"): "a library query or download under a case records its release",
 }

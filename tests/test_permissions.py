@@ -19,12 +19,14 @@ from django.utils import timezone
 
 from accounts.keys import active_institution_key, check_set_institution_key
 from accounts.models import AuthSession, IdentityKey, InstitutionKey, KeyBackup
+from advice.models import AdviceRequest
 from audit.models import AuditEvent
 from chat.models import Event, Message, Receipt, Thread
 from compliance.models import Case
 from core.crypto import IdentityKeyPair, RoomKey, b64encode, wrap_room_key
 from media.models import Attachment, ReviewMark, Upload
 from patients.models import Admission, Patient
+from push.models import PushPreference, PushSubscription
 from retention.models import LegalHold
 from rooms import keys as room_keys
 from rooms.models import (
@@ -68,7 +70,8 @@ class Endpoint:
     setup: Callable[[Hospital], None] | None = None
 
     def path(self, h: Hospital) -> str:
-        path = self.route.format(
+        query = f"?{self.query}" if self.query else ""
+        return (self.route + query).format(
             department_id=h.plastic.pk,
             user_id=h.surgeon_bob.pk,
             patient_id=h.patient.pk,
@@ -81,8 +84,8 @@ class Endpoint:
             hold_id=vars(h).get("_hold_id", 999_999),
             role_id=vars(h).get("_role_id", 999_999),
             shift_id=vars(h).get("_shift_id", 999_999),
+            request_id=vars(h).get("_request_id", 999_999),
         )
-        return f"{path}?{self.query}" if self.query else path
 
 
 def close_thread(h: Hospital) -> None:
@@ -277,6 +280,27 @@ def oncall_roster(h: Hospital) -> None:
     vars(h)["_role_id"], vars(h)["_shift_id"] = role["id"], shift["id"]
 
 
+def asking(h: Hospital) -> None:
+    """nurse_alice's message in the patient's thread, for her to make a request of."""
+    post_message(h)
+    body = sealed(h, "nurse_alice", h.thread, "alice-perm-0001")
+    from chat.actions import check_post_message
+
+    ack = check_post_message(h.nurse_alice, h.thread.pk, "alice-perm-0001", body)
+    vars(h)["_alice_message_id"] = ack["message_id"]
+
+
+def advice_request(h: Hospital) -> None:
+    """nurse_alice's urgent request to surgeon_bob about the patient, open."""
+    from advice.actions import check_request_advice
+
+    asking(h)
+    made, _ = check_request_advice(
+        h.nurse_alice, vars(h)["_alice_message_id"], "urgent", h.surgeon_bob.pk, None
+    )
+    vars(h)["_request_id"] = made["id"]
+
+
 def roster_file(h: Hospital) -> dict[str, str]:
     return {
         "format": "csv",
@@ -285,13 +309,63 @@ def roster_file(h: Hospital) -> dict[str, str]:
     }
 
 
+# Push: every signed-in user manages their own devices' subscriptions and quiet mode;
+# someone else's subscription is not found (push/subscriptions.py).
+PUSH_ENDPOINT = "https://push.example.org/wpush/v2/alice-phone"
+
+
+def push_subscription(h: Hospital) -> dict[str, Any]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from push.vapid import b64url
+
+    # A browser's key: any valid point does, as nothing is sent to this endpoint.
+    key = ec.derive_private_key(7, ec.SECP256R1()).public_key()
+    raw = key.public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    return {"endpoint": PUSH_ENDPOINT, "keys": {"p256dh": b64url(raw), "auth": b64url(bytes(16))}}
+
+
+def alices_push_subscription(h: Hospital) -> None:
+    from push.subscriptions import check_subscribe
+
+    body = push_subscription(h)
+    session = AuthSession.objects.filter(user=h.nurse_alice).first()
+    if session is None:
+        issue_token(h.nurse_alice)
+        session = AuthSession.objects.get(user=h.nurse_alice)
+    check_subscribe(session, body["endpoint"], body["keys"]["p256dh"], body["keys"]["auth"])
+
+
 DEPARTMENT = "/api/departments/{department_id}"
 ONCALL = DEPARTMENT + "/oncall"
 CASE = "/api/compliance/cases/{case_id}"
 DEPARTMENT_LIBRARY = "/api/library/departments/{department_id}"
 REVIEW = DEPARTMENT_LIBRARY + "/reviews/{week}"
 THREAD = "/api/threads/{thread_id}"
+ADVICE = "/api/advice/{request_id}"
 ENDPOINTS: dict[str, Endpoint] = {
+    "advice.ask": Endpoint(
+        "post",
+        "/api/advice",
+        body=lambda h: {
+            "message": vars(h).get("_alice_message_id", 999_999),
+            "priority": "urgent",
+            "to_user": h.surgeon_bob.pk,
+        },
+        setup=asking,
+    ),
+    "advice.list": Endpoint("get", "/api/advice", query="department={department_id}"),
+    "advice.detail": Endpoint("get", ADVICE, setup=advice_request),
+    "advice.acknowledge": Endpoint(
+        "post", ADVICE + "/acknowledge", body=lambda h: {"answer": "on_it"}, setup=advice_request
+    ),
+    "advice.pass": Endpoint(
+        "post", ADVICE + "/pass", body=lambda h: {"to_user": h.head_carol.pk}, setup=advice_request
+    ),
+    "advice.cancel": Endpoint("post", ADVICE + "/cancel", setup=advice_request),
     "auth.me": Endpoint("get", "/api/auth/me"),
     "auth.logout": Endpoint("post", "/api/auth/logout"),
     "departments.list": Endpoint("get", "/api/departments"),
@@ -454,6 +528,18 @@ ENDPOINTS: dict[str, Endpoint] = {
         "post", ONCALL + "/import/preview", body=roster_file, setup=oncall_roster
     ),
     "oncall.import": Endpoint("post", ONCALL + "/import", body=roster_file, setup=oncall_roster),
+    "push.key": Endpoint("get", "/api/push/key"),
+    "push.subscribe": Endpoint("post", "/api/push/subscriptions", body=push_subscription),
+    "push.unsubscribe": Endpoint(
+        "delete",
+        "/api/push/subscriptions",
+        body=lambda h: {"endpoint": PUSH_ENDPOINT},
+        setup=alices_push_subscription,
+    ),
+    "push.preferences": Endpoint("get", "/api/push/preferences"),
+    "push.set_preferences": Endpoint(
+        "put", "/api/push/preferences", body=lambda h: {"quiet_off_duty": True}
+    ),
     "retention.release": Endpoint(
         "post",
         "/api/retention/holds/{hold_id}/release",
@@ -524,9 +610,15 @@ CLINICIANS = ("head_carol", "nurse_alice", "stranger", "admin_zoe", "nurse_ines"
 # and a hold is released by its placer or its case's officers (compliance_fay is neither).
 HOLDS = ("retention.holds", "retention.place", "retention.release")
 
+# Advice requests: seen by their department's members (and their requester); answered
+# by whoever was asked or a head; withdrawn by their requester (docs/advice.md).
+ADVICE_SEEN = ("advice.detail", "advice.acknowledge", "advice.pass", "advice.cancel")
+
 # (endpoint, role, status, code)
 REFUSED: list[tuple[str, str, int, str]] = [
     *[(name, "anonymous", 401, "not_authenticated") for name in ENDPOINTS],
+    # Someone else's push subscription is not found, as an unknown one.
+    ("push.unsubscribe", "surgeon_bob", 404, "not_found"),
     *[
         (name, role, 404, "not_found")
         for name in THREAD_AND_DEPARTMENT + DEPARTMENT_KEYS + SENDER_OR_HEAD
@@ -546,6 +638,11 @@ REFUSED: list[tuple[str, str, int, str]] = [
     *[(name, "nurse_alice", 403, "forbidden") for name in HEAD_ONLY + HEAD_ONLY_THREAD],
     *[(name, "surgeon_bob", 403, "forbidden") for name in HEAD_ONLY_THREAD],
     ("departments.post_statement", "surgeon_bob", 403, "forbidden"),
+    *[(name, role, 404, "not_found") for name in ADVICE_SEEN for role in (*OUTSIDERS, "admin_zoe")],
+    *[("advice.ask", role, 404, "not_found") for role in (*OUTSIDERS, "admin_zoe", "surgeon_bob")],
+    *[("advice.list", role, 404, "not_found") for role in (*OUTSIDERS, "admin_zoe")],
+    *[(name, "nurse_alice", 403, "forbidden") for name in ("advice.acknowledge", "advice.pass")],
+    ("advice.cancel", "surgeon_bob", 403, "forbidden"),
     # Public keys are for oneself, colleagues, compliance and administrators (who appoint
     # heads); anyone else meets no such user.
     *[
@@ -713,6 +810,19 @@ ALLOWED: list[tuple[str, str, int]] = [
     ("oncall.remove_shift", "head_carol", 200),
     ("oncall.import_preview", "head_carol", 200),
     ("oncall.import", "head_carol", 201),
+    *[(name, "nurse_alice", 200) for name in ("push.key", "push.preferences")],
+    *[(name, "compliance_dan", 200) for name in ("push.key", "push.preferences")],
+    ("push.subscribe", "nurse_alice", 200),
+    ("push.unsubscribe", "nurse_alice", 200),
+    ("push.set_preferences", "nurse_alice", 200),
+    ("advice.ask", "nurse_alice", 201),
+    ("advice.list", "surgeon_bob", 200),
+    ("advice.detail", "nurse_alice", 200),
+    ("advice.detail", "surgeon_bob", 200),
+    ("advice.acknowledge", "surgeon_bob", 200),
+    ("advice.acknowledge", "head_carol", 200),
+    ("advice.pass", "surgeon_bob", 200),
+    ("advice.cancel", "nurse_alice", 200),
 ]
 
 
@@ -790,6 +900,9 @@ def snapshot() -> dict[str, Any]:
             Message.objects.order_by("pk").values_list("pk", "redacted_at", "redacted_by_id")
         ),
         "receipts": Receipt.objects.count(),
+        "advice": list(
+            AdviceRequest.objects.order_by("pk").values_list("pk", "status", "holder_id", "step")
+        ),
         "events": Event.objects.count(),
         "patients": Patient.objects.count(),
         "admissions": Admission.objects.count(),
@@ -832,6 +945,15 @@ def snapshot() -> dict[str, Any]:
             RosterShift.objects.order_by("pk").values_list("pk", "user_id", "removed_at")
         ),
         "oncall_audit": AuditEvent.objects.filter(action__startswith="oncall.").count(),
+        "push_subscriptions": list(
+            PushSubscription.objects.order_by("pk").values_list(
+                "pk", "user_id", "removed_at", "gone_at"
+            )
+        ),
+        "push_preferences": list(
+            PushPreference.objects.order_by("pk").values_list("user_id", "quiet_off_duty")
+        ),
+        "push_audit": AuditEvent.objects.filter(action__startswith="push.").count(),
     }
 
 
@@ -883,6 +1005,15 @@ def _thread_closed(h: Hospital) -> bool:
 
 
 EFFECTS: dict[str, Callable[[Hospital], bool]] = {
+    "push.subscribe": lambda h: (
+        PushSubscription.objects.standing()
+        .filter(user=h.nurse_alice, endpoint=PUSH_ENDPOINT)
+        .exists()
+    ),
+    "push.unsubscribe": lambda h: not PushSubscription.objects.standing().exists(),
+    "push.set_preferences": lambda h: PushPreference.objects.filter(
+        user=h.nurse_alice, quiet_off_duty=True
+    ).exists(),
     "oncall.create_role": lambda h: OnCallRole.objects.filter(name="Night nurse").exists(),
     "oncall.rename_role": lambda h: OnCallRole.objects.filter(
         name="Plastic surgeon on call"

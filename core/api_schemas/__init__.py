@@ -12,5 +12,5 @@ By area: `common` (the base, the error body, shared shapes), `accounts`
 (sign-in, the key directory), `departments` (members, room keys, the chain),
 `threads` (threads, history, receipts, patients), `media` (uploads, the photo
 library), `compliance` (cases, their audit and releases, legal holds), `oncall`
-(on-call roles, their roster, roster imports).
+(on-call roles, their roster, roster imports), `advice` (advice requests).
 """
