@@ -64,9 +64,9 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 lint-js: node_modules/.installed
-	@missing=$$(for f in $$(find frontend/js -name '*.js'); do head -n1 "$$f" | grep -qx '// @ts-check' || echo "$$f"; done); \
+	@missing=$$(for f in $$(find frontend/js -name '*.js') frontend/sw.js; do head -n1 "$$f" | grep -qx '// @ts-check' || echo "$$f"; done); \
 	  if [ -n "$$missing" ]; then echo "first line is not // @ts-check:"; echo "$$missing"; exit 1; fi
-	node_modules/.bin/eslint frontend/js eslint.config.js
+	node_modules/.bin/eslint frontend/js frontend/sw.js eslint.config.js
 	node_modules/.bin/tsc -p tsconfig.json
 	node_modules/.bin/tsc -p tsconfig.worker.json
 

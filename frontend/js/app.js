@@ -25,6 +25,8 @@ import { askSignOut } from "./views/signout.js";
 import { ROUTES } from "./routes.js";
 import { Reader } from "./compliance/reader.js";
 import { corrected } from "./corrections.js";
+import { watchAdvice } from "./advice.js";
+import * as notifications from "./notifications.js";
 
 /**
  * A screen (docs/browser.md, "Layout"): render(app, ...route numbers, query).
@@ -143,6 +145,8 @@ export class App {
   /** @param {User} user as /api/auth/me gives it */
   async startSession(user) {
     this.state = new State(user);
+    watchAdvice(this); // advice.updated: kept, and alerts (advice.js)
+    notifications.attach(this); // the unread count in the title and badge; the push worker (docs/push.md)
     this.pins = await loadPins();
     this.e2e = new E2E(user, this.pins);
     // A compliance officer reads under review cases with the compliance key file, not a key of their own.
@@ -463,6 +467,7 @@ export class App {
    */
   async signOut({ forget = false, kept = false } = {}) {
     const trust = this.e2e?.trust;
+    notifications.beforeSignOut(); // this device's push subscription goes with the session
     this.socket?.stop(); // our own logout closes it with 4401: not "signed out elsewhere"
     this.clearScreen(); // at once: the next person at a ward computer sees nothing of this one
     let ended = true;

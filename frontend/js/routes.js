@@ -9,6 +9,7 @@ import * as find from "./views/find.js";
 import * as patient from "./views/patient.js";
 import * as conversation from "./views/conversation.js";
 import * as members from "./views/members.js";
+import * as oncall from "./views/oncall.js";
 import * as profile from "./views/profile.js";
 import * as library from "./views/library.js";
 import * as review from "./views/review.js";
@@ -16,15 +17,18 @@ import * as admin from "./views/admin.js";
 import * as compliance from "./views/compliance.js";
 import * as complianceCase from "./views/compliancecase.js";
 import * as complianceThread from "./views/compliancethread.js";
+import * as advice from "./views/advice.js";
 
 /** @type {[RegExp, import("./app.js").View][]} */
 export const ROUTES = [
   [/^#\/d\/(\d+)\/members$/, members],
+  [/^#\/d\/(\d+)\/oncall$/, oncall],
   [/^#\/d\/(\d+)\/review(?:\?.*)?$/, review],
   [/^#\/library(?:\?.*)?$/, library],
   [/^#\/d\/(\d+)$/, department],
   [/^#\/t\/(\d+)$/, conversation],
   [/^#\/p\/(\d+)$/, patient],
+  [/^#\/r\/(\d+)$/, advice],
   [/^#\/find$/, find],
   [/^#\/keys$/, keys],
   [/^#\/me$/, profile],

@@ -425,3 +425,139 @@ export interface Refusal {
   data?: { retry_after_seconds?: number; message_id?: number };
   retryAfter?: number | null;
 }
+
+/** An on-call role (OnCallRole): `on_duty`, who holds it now (nobody in a gap or once archived). */
+export interface OnCallRole {
+  id: number;
+  department: number;
+  name: string;
+  active: boolean;
+  created_at: string;
+  archived_at: string | null;
+  on_duty: UserCard[];
+}
+
+/** GET /api/departments/{id}/oncall/roles (OnCallRoles): active roles first, each as of `at`. */
+export interface OnCallRoles {
+  department: number;
+  at: string;
+  roles: OnCallRole[];
+}
+
+/** One person holding one role over [starts_at, ends_at) (Shift). */
+export interface RosterShift {
+  id: number;
+  role: number;
+  user: UserCard;
+  starts_at: string;
+  ends_at: string;
+  removed_at: string | null;
+}
+
+/** A period in which a role has nobody (Gap), or several people (Overlap, with `users`). */
+export interface Coverage {
+  role: { id: number; name: string };
+  starts_at: string;
+  ends_at: string;
+  users?: UserCard[];
+}
+
+/** GET /api/departments/{id}/oncall/roster (Roster); `time_zone` if the server names its zone. */
+export interface Roster {
+  department: number;
+  start: string;
+  end: string;
+  shifts: RosterShift[];
+  gaps: Coverage[];
+  overlaps: Coverage[];
+  time_zone?: string;
+}
+
+/** One row of a roster file, as an import reads it (ImportRow). */
+export interface ImportRow {
+  line: number;
+  status: "accepted" | "unchanged" | "refused";
+  reason: string | null;
+  role: string;
+  person: string;
+  user: UserCard | null;
+  starts_at: string | null;
+  ends_at: string | null;
+}
+
+/** POST …/oncall/import/preview and …/oncall/import (RosterImport). */
+export interface RosterImport {
+  department: number;
+  format: "csv" | "ics";
+  committed: boolean;
+  counts: { rows: number; accepted: number; unchanged: number; refused: number };
+  rows: ImportRow[];
+  start: string | null;
+  end: string | null;
+  gaps: Coverage[];
+  overlaps: Coverage[];
+}
+
+export type Priority = "routine" | "urgent" | "emergency";
+
+/** Whom an advice request is put to now (AdviceAddressee): a role or a person, the other null. */
+export interface AdviceAddressee {
+  role: { id: number; name: string } | null;
+  user: UserCard | null;
+}
+
+/** One line of a request's timeline (AdviceStep); `actor` null for the server's scheduler. */
+export interface AdviceStep {
+  number: number;
+  kind: "requested" | "escalated" | "realerted" | "passed" | "acknowledged" | "cancelled";
+  at: string;
+  actor: UserCard | null;
+  holder: UserCard | null;
+  data: {
+    to?: { role?: number; user?: number };
+    why?: "on_duty" | "next_shift" | "addressee" | "head" | "nobody";
+    from?: number | null;
+    due_at?: string;
+    answer?: "on_it" | "call_me";
+  };
+}
+
+/** An advice request (AdviceRequest, docs/advice.md); its question is the thread message `message`. */
+export interface AdviceRequest {
+  id: number;
+  department: number;
+  thread: number;
+  patient: number;
+  message: number;
+  requester: UserCard;
+  priority: Priority;
+  to: AdviceAddressee;
+  holder: UserCard | null;
+  status: "open" | "acknowledged" | "cancelled";
+  answer: "on_it" | "call_me" | null;
+  answered_by: UserCard | null;
+  answered_at: string | null;
+  due_at: string | null;
+  created_at: string;
+  steps: number;
+  last_step: AdviceStep | null;
+}
+
+/** GET /api/advice/{id} (AdviceDetail): the request with its whole timeline, first step first. */
+export interface AdviceDetail extends AdviceRequest {
+  timeline: AdviceStep[];
+}
+
+/** GET /api/advice (AdviceList): mine, or a department's with ?department=. */
+export interface AdviceList {
+  requests: AdviceRequest[];
+  more: boolean;
+}
+
+/** The socket's department event `advice.updated` (AdviceUpdated). */
+export interface AdviceUpdated {
+  type: "advice.updated";
+  department: number;
+  event_seq: number;
+  request: AdviceRequest;
+}

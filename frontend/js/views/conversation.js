@@ -15,6 +15,9 @@ import { ImageUrls, consentLabel, keywordLabel, keywords } from "../photos/photo
 import { h, explain, fullTime, patientLabel, shortTime, toast } from "../ui.js";
 import { confirmWithReason } from "./confirm.js";
 import { openPhotoSheet } from "./photosheet.js";
+import { adviceBadge, loadDepartment as loadAdvice } from "../advice.js";
+import { composerTools } from "../mentions.js";
+import { openAskSheet } from "./asksheet.js";
 import { openViewer } from "./viewer.js";
 
 /** @import { Entry, Pending, Redaction } from "../app.js" */
@@ -68,7 +71,9 @@ export function render(app, threadId) {
     onclick: () => openPhotoSheet(app, threadId, { camera: true }).then(() => text.focus()) }, icon(CAMERA)) : null;
   const addPhotos = h("button", { type: "button", id: "add-photos", class: "camera-button", "aria-label": t("Add photos"),
     onclick: () => openPhotoSheet(app, threadId).then(() => text.focus()) }, icon(takePhoto ? PICTURE : CAMERA));
-  const composer = h("form", { class: "composer", "aria-label": t("New message") }, takePhoto, addPhotos, text, send);
+  // Ask for advice, `@` mentions and "!" (mentions.js); a question typed already goes into the sheet.
+  const tools = composerTools(app, threadId, text, () => openAskSheet(app, threadId, { text: text.value.trim() }).then((made) => made && app.go(`#/r/${made.id}`)));
+  const composer = h("form", { class: "composer", "aria-label": t("New message") }, tools.el, takePhoto, addPhotos, text, send);
   const urls = new ImageUrls();
   /** @type {Keyword[]} */
   let keywordList = [];
@@ -118,6 +123,7 @@ export function render(app, threadId) {
       toggle].filter((part) => part !== null));
     text.disabled = send.disabled = addPhotos.disabled = Boolean(thread.closed_at);
     if (takePhoto) takePhoto.disabled = addPhotos.disabled;
+    tools.disable(addPhotos.disabled);
     text.placeholder = thread.closed_at ? t("This conversation is closed") : t("Write a message");
   };
 
@@ -336,7 +342,7 @@ export function render(app, threadId) {
       e.body || e.photos ? photoTiles(e.body || e.photos, e.sender) : null,
       undecryptable ? h("div", { class: "text" }, code === "attachment_mismatch" ? explain(e.error) : t("Cannot be read on this device: {reason}", { reason: explain(e.error) }))
         : e.text ? h("div", { class: "text" }, e.text) : null,
-      correctionMark(e)));
+      correctionMark(e), adviceBadge(app, e.id)));
       if (e === lastMine) {
         const readers = readersOf(e.seq);
         if (readers.length) {
@@ -368,6 +374,7 @@ export function render(app, threadId) {
       state.departmentMembers(department).catch(() => []).then(drawMessages);
     }
     if (what === "typing") drawTyping();
+    if (what === "advice.updated") drawMessages(); // a message became a request, or its state changed
   };
   state.addEventListener("change", onChange);
 
@@ -379,7 +386,7 @@ export function render(app, threadId) {
     lastTyping = 0;
     app.typing(threadId, false);
     try {
-      await app.send(threadId, body);
+      await tools.sent(await app.send(threadId, body), body);
     } catch (e) {
       toast(t("Not sent: {reason}", { reason: explain(e) }));
     }
@@ -410,6 +417,7 @@ export function render(app, threadId) {
       await state.departmentMembers(department).catch(() => []);
       await app.loadHistory(threadId);
       await state.loadReceipts(threadId).catch(() => {});
+      await loadAdvice(app, /** @type {number} */ (department)).catch(() => {}); // which messages are requests
       drawMessages();
       app.openThread = threadId;
       app.markRead(threadId);

@@ -76,7 +76,9 @@ export function render(app, departmentId) {
   draw();
   const actions = h("div", { class: "row" },
     h("a", { class: "button primary", href: "#/find" }, t("Find a patient")),
-    department?.role === "head" ? h("a", { class: "button", href: `#/d/${departmentId}/members` }, t("Members")) : null);
+    department?.role === "head" ? h("a", { class: "button", href: `#/d/${departmentId}/members` }, t("Members")) : null,
+    // Every member reads who is on call; a head edits the roster there (views/oncall.js).
+    h("a", { class: "button", href: `#/d/${departmentId}/oncall`, id: "oncall-link" }, t("On call")));
   // The weekly review is the head's routine; any member may see the department's photos.
   const photos = h("div", { class: "row" },
     h("a", { class: "button", href: `#/d/${departmentId}/review` }, t("Weekly photo review")),

@@ -2,6 +2,7 @@
 // My departments, with unread counts, and the way to a patient.
 import { t, tn } from "../i18n.js";
 import { h, explain } from "../ui.js";
+import { requestsSection } from "../advice.js";
 
 /**
  * @param {import("../app.js").App} app
@@ -30,6 +31,10 @@ export function render(app) {
   const pins = (app.pinProblems || []).map((problem) => h("p", { class: "error", role: "alert", dataset: { code: problem.code } }, explain(problem)));
   const administration = app.session.user.is_admin ? h("a", { class: "button", href: "#/admin" }, t("Administration")) : null;
   const review = app.session.user.is_compliance_officer ? h("a", { class: "button", href: "#/compliance" }, t("Compliance review")) : null;
-  const el = h("div", { class: "stack" }, pins, findButton, h("h2", {}, t("My departments")), list, fingerprint, administration, review);
-  return { el, title: "Rounds", focus: findButton, unmount: () => app.session.removeEventListener("change", onChange) };
+  const requests = requestsSection(app);
+  const el = h("div", { class: "stack" }, pins, findButton, requests.el, h("h2", {}, t("My departments")), list, fingerprint, administration, review);
+  return { el, title: "Rounds", focus: findButton, unmount: () => {
+    app.session.removeEventListener("change", onChange);
+    requests.unmount();
+  } };
 }

@@ -7,6 +7,7 @@
 import * as c from "../crypto.js";
 import { t } from "../i18n.js";
 import { h, languageSwitch } from "../ui.js";
+import { notificationsCard } from "../notifications.js";
 
 /**
  * @param {import("../app.js").App} app
@@ -39,6 +40,7 @@ export function render(app) {
     key,
     h("h2", {}, t("My departments")),
     departments,
+    notificationsCard(app),
     h("section", { class: "card stack", id: "my-language" },
       languageSwitch(() => app.route()),
       h("p", { class: "muted" }, t("Your choice is remembered on this browser."))));
