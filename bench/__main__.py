@@ -1,7 +1,8 @@
 """python -m bench run [scenario|all] [--services] [--processes N] [--smoke]
 
 Scenarios: latency, throughput, fanout, catchup, connections, history, audit, media,
-purge, compliance (a case exported and verified with the `rounds` command), crypto,
+purge, compliance (a case exported and verified with the `rounds` command), escalation
+(advice timers on two processes or more, and their Web Push notices), crypto,
 floor, and faults (--services only: its own PostgreSQL, Redis and HAProxy, restarted
 under load; bench/faults.py).
 
@@ -27,6 +28,7 @@ from bench import (
     compliance,
     connections,
     crypto,
+    escalation,
     fanout,
     faults,
     history,
@@ -86,6 +88,10 @@ SCENARIOS: dict[str, tuple[Callable[..., dict], Callable]] = {
         lambda stack, **kw: compliance.run_compliance(stack, **kw),
         compliance.run_compliance,
     ),
+    "escalation": (
+        lambda stack, **kw: escalation.run_escalation(stack, **kw),
+        escalation.run_escalation,
+    ),
 }
 # crypto: pure CPU (bench/crypto.py); floor: the floor alone; faults: a deployment of its
 # own whose parts it restarts (bench/faults.py), not part of "all".
@@ -102,6 +108,7 @@ ALL = [
     "media",
     "purge",
     "compliance",
+    "escalation",
     "crypto",
 ]
 FLOOR = {
@@ -120,6 +127,7 @@ SMOKE = {
     "purge": {"rows": 2000, "before_seconds": 2.0},
     "compliance": {"messages": 300, "photos": 12, "threads": 2},
     "audit": {},
+    "escalation": {"count": 40, "spread": 2.0, "lead": 3.0},
     "media": {
         "sizes": (1 << 20,),
         "repeats": 1,
@@ -131,7 +139,10 @@ SMOKE = {
 EXTRA_ENV = {
     "connections": connections.CONNECTION_LIMITS,
     "compliance": compliance.UPLOAD_LIMITS,
+    "escalation": escalation.ENV,
 }
+# Timers racing between processes is what escalation measures: never fewer than two.
+MIN_PROCESSES = {"escalation": 2}
 
 
 def same_arguments(rounds_scenario, floor_scenario, overrides: dict) -> dict:
@@ -247,7 +258,8 @@ def main() -> None:
         overrides = SMOKE[name] if args.smoke else {}
         if name == "compliance" and args.threads:
             overrides = {**overrides, "threads": args.threads}
-        with start_stack(processes, args.services, {**env, **EXTRA_ENV.get(name, {})}) as stack:
+        count = max(processes, MIN_PROCESSES.get(name, 1))
+        with start_stack(count, args.services, {**env, **EXTRA_ENV.get(name, {})}) as stack:
             figures = SCENARIOS[name][0](stack, **overrides)
         # A scenario that checks what it measured (compliance: verify-export) lists what
         # did not hold under `problems`: the run then exits 1.
