@@ -351,11 +351,13 @@ export function render(app, departmentId) {
   // The role here may be learnt after the screen opened (a page opened on this route).
   const onChange = (/** @type {Event} */ event) => /** @type {import("../state.js").ChangeEvent} */ (event).detail.what === "departments" && load().catch((e) => showRefusal(loadError, e));
   state.addEventListener("change", onChange);
+  // Focus lands on the screen's first heading, as a screen reader user expects of a new page.
+  const heading = h("h2", { id: "on-duty-heading", tabindex: "-1" }, t("On duty now"));
   const el = h("div", { class: "stack" }, loadError,
-    h("section", { class: "stack" }, h("h2", { id: "on-duty-heading" }, t("On duty now")), rolesError, onDuty, archived),
+    h("section", { class: "stack" }, heading, rolesError, onDuty, archived),
     headOnly,
     h("section", { class: "stack" }, h("h2", {}, t("Next 7 days")), rosterError, days));
   const title = (/** @type {string} */ name) => t("{department} — on call", { department: name });
   load().catch((e) => showRefusal(loadError, e));
-  return { el, title: title(department?.name ?? ""), back: true, unmount: () => state.removeEventListener("change", onChange) };
+  return { el, title: title(department?.name ?? ""), back: true, focus: heading, unmount: () => state.removeEventListener("change", onChange) };
 }
