@@ -224,6 +224,52 @@ def test_not_asked_sees_no_buttons_then_pass_and_withdraw(ward: Ward) -> None:
     assert not [frame for frame in ward.frames if frame.startswith("pageerror")]
 
 
+def test_an_urgent_request_with_a_photo_is_one_message(ward: Ward) -> None:
+    """The question and a photo in one message, made a request: "Add a photo" opens the
+    photo sheet on the camera with the question as its caption; once the photo is
+    posted, the sheet asks whom to ask. Taps counted: Ask, Add a photo, Capture, a
+    keyword, the consent, Send photo, the role, Send request."""
+    alice = ward.people["nurse_alice"].page
+    assert ward.department_id is not None
+    surgeon = on_duty(alice, ward.department_id)
+    doctor = ward.people[surgeon["username"]].page
+    thread = open_thread(alice, "Wound photo")
+    tap = Taps()
+    tap(alice.get_by_role("button", name="Ask for advice"))
+    sheet = alice.locator("#ask-sheet")
+    alice.keyboard.type("Wound edges are opening, suture again tonight?")
+    tap(sheet.get_by_role("button", name="Add a photo"))
+    photo = alice.get_by_role("dialog", name="Add photos")
+    alice.wait_for_function("() => document.querySelector('video.camera')?.videoWidth > 0")
+    expect(photo.locator("#photo-caption")).to_have_value(
+        "Wound edges are opening, suture again tonight?"
+    )
+    tap(photo.get_by_role("button", name="Capture"))
+    expect(photo.locator(".preview")).to_have_count(1)
+    tap(photo.locator("input[name=keyword]").first)
+    tap(photo.get_by_label("Care only"))
+    tap(photo.get_by_role("button", name="Send photo"))
+    expect(photo).to_have_count(0, timeout=30_000)
+    expect(sheet.locator("#ask-photo-note")).to_be_visible()
+    expect(sheet.get_by_label("Question (encrypted)")).not_to_be_editable()
+    tap(sheet.locator("#ask-to-roles label.chip").filter(has_text=ROLE))
+    tap(sheet.get_by_role("button", name="Send request"))
+    expect(alice).to_have_url(re.compile(r"#/r/\d+$"), timeout=30_000)
+    request = int(alice.url.split("/")[-1])
+    print(f"\nask for advice with a photo: {tap.count} taps plus typing")
+    expect(alice.locator("#advice-question")).to_contain_text("Wound edges", timeout=30_000)
+    expect(alice.locator("#advice-question")).to_contain_text("With photos")
+    # One message: the photo with its caption, and the request's badge on it.
+    alice.goto(f"/#/t/{thread}")
+    message = alice.locator("li.msg").filter(has_text="Wound edges")
+    expect(message.locator(".photo.ready")).to_have_count(1, timeout=30_000)
+    expect(message.locator(f"a.advice-badge[data-advice='{request}']")).to_be_visible()
+    doctor.goto(f"/#/r/{request}")
+    expect(doctor.locator("#advice-question")).to_contain_text("With photos", timeout=30_000)
+    doctor.get_by_role("button", name="Call me").click()
+    expect(doctor.locator("#advice-status")).to_have_text("Answered")
+
+
 def test_a_mention_with_a_priority_is_a_request(ward: Ward) -> None:
     alice = ward.people["nurse_alice"].page
     open_thread(alice, "Mentions")

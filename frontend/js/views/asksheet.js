@@ -5,10 +5,13 @@
 // posts the question as an ordinary message of the thread, encrypted end to end like
 // any other, then makes that message a request (POST /api/advice). A request refused
 // or lost after the question was posted is sent again for the same message: the
-// server answers the one already made, so nothing is asked twice.
+// server answers the one already made, so nothing is asked twice. "Add a photo" sends
+// the question with photos through the photo sheet (its caption), and the request is
+// made of that message.
 import { addressees, ask, refusal, PRIORITIES } from "../advice.js";
 import { t } from "../i18n.js";
 import { h, explain } from "../ui.js";
+import { openPhotoSheet } from "./photosheet.js";
 
 /** @import { AdviceRequest, Priority } from "../types/api.js" */
 /** @import { App } from "../app.js" */
@@ -65,8 +68,11 @@ export function openAskSheet(app, threadId, { text = "" } = {}) {
   const to = addresseeChoices(app, department, { name: "ask-to" });
   const error = h("p", { class: "error", role: "alert", id: "ask-error" });
   const send = h("button", { type: "submit", form: "ask-form", class: "primary", id: "send-ask" }, t("Send request"));
+  const photoNote = h("p", { class: "muted", id: "ask-photo-note", hidden: true }, t("Question and photos posted: now choose whom to ask."));
+  const addPhoto = h("button", { type: "button", id: "ask-photo" }, t("Add a photo"));
   const form = h("form", { class: "stack", id: "ask-form", "aria-label": t("Ask for advice") },
-    h("div", {}, h("label", { for: "ask-question" }, t("Question (encrypted)")), question), to.el, priority);
+    h("div", {}, h("label", { for: "ask-question" }, t("Question (encrypted)")), question),
+    h("div", { class: "row" }, addPhoto), photoNote, to.el, priority);
   const dialog = h("dialog", { class: "sheet", id: "ask-sheet", "aria-labelledby": "ask-title" },
     h("div", { class: "sheet-body" },
       h("h2", { id: "ask-title" }, t("Ask for advice")),
@@ -85,6 +91,15 @@ export function openAskSheet(app, threadId, { text = "" } = {}) {
   /** @type {Promise<AdviceRequest | null>} */
   const finished = new Promise((resolve) => (done = resolve));
   dialog.addEventListener("cancel", (event) => busy && event.preventDefault());
+  // The photo sheet posts the question as its caption, with the photos: one message.
+  addPhoto.addEventListener("click", () => openPhotoSheet(app, threadId, {
+    camera: true, caption: question.value.trim(),
+    onSent: (ack) => {
+      posted = ack.message_id;
+      question.readOnly = addPhoto.disabled = true;
+      photoNote.hidden = false;
+    },
+  }));
   dialog.addEventListener("close", () => {
     dialog.remove();
     done(made);

@@ -15,7 +15,7 @@ import { keywordPicker } from "./keywordpicker.js";
 
 /** @import { SignedIn } from "../app.js" */
 /** @import { PreparedPhoto } from "../photos/prepare.js" */
-/** @import { Refusal } from "../types/api.js" */
+/** @import { Posted, Refusal } from "../types/api.js" */
 
 /** @param {number} bytes */
 function megabytes(bytes) {
@@ -26,10 +26,12 @@ function megabytes(bytes) {
  * Open the sheet for a thread; resolves when it closes, true if photos were sent.
  * @param {import("../app.js").App} app
  * @param {number} threadId
- * @param {{camera?: boolean}} [options] camera: start the camera at once
+ * @param {{camera?: boolean, caption?: string, onSent?: (posted: Posted) => void}} [options]
+ *   camera: start the camera at once; caption: the caption to start from; onSent: told the
+ *   photo message's ack once posted (the ask-for-advice sheet makes it a request)
  * @returns {Promise<boolean>}
  */
-export function openPhotoSheet(app, threadId, { camera = false } = {}) {
+export function openPhotoSheet(app, threadId, { camera = false, caption: startCaption = "", onSent } = {}) {
   const urls = new ImageUrls();
   const userId = app.session.user.id;
   const habits = loadHabits(userId);
@@ -61,6 +63,7 @@ export function openPhotoSheet(app, threadId, { camera = false } = {}) {
     CONSENTS.map(([value, label]) => h("label", { class: "chip" },
       h("input", { type: "radio", name: "consent", value }), t(label))), consentNote);
   const caption = h("textarea", { id: "photo-caption", rows: 2, maxlength: 2000, placeholder: t("What should colleagues look at?") });
+  caption.value = startCaption;
   const progress = h("progress", { id: "upload-progress", max: 100, value: 0, "aria-labelledby": "upload-status" });
   const progressText = h("p", { id: "upload-status", class: "muted", "aria-live": "polite" });
   const progressArea = h("div", { class: "stack", hidden: true }, progress, progressText);
@@ -186,7 +189,7 @@ export function openPhotoSheet(app, threadId, { camera = false } = {}) {
     stopCamera();
     try {
       // Open from a conversation, so signed in.
-      await sendPhotos(/** @type {SignedIn} */ (app), threadId, chosen, {
+      const posted = await sendPhotos(/** @type {SignedIn} */ (app), threadId, chosen, {
         keywords: codes, consent: scope, text: caption.value.trim(),
         onProgress: (sent, total, phase) => {
           if (cancelled) throw new DOMException("cancelled", "AbortError");
@@ -201,6 +204,7 @@ export function openPhotoSheet(app, threadId, { camera = false } = {}) {
       });
       busy = false;
       sent = true;
+      onSent?.(posted);
       rememberSent(userId, { keywords: codes, patientId, ward, consent: scope });
       close();
     } catch (e) {
