@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from advice.models import AdviceRequest, Status
 from rounds import metrics
+from rounds.daemon import Daemon
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
@@ -40,8 +41,6 @@ BATCH = 20
 LOADED = ("department", "thread", "requester", "holder", "to_role", "to_user")
 
 _wake = threading.Event()
-_thread: threading.Thread | None = None
-_start_lock = threading.Lock()
 
 
 def due() -> "QuerySet[AdviceRequest]":
@@ -88,13 +87,8 @@ def wake() -> None:
 
 def start() -> None:
     """Start this process's scheduler thread, if ROUNDS_SCHEDULER says so (once)."""
-    global _thread
-    if settings.ROUNDS_SCHEDULER != "thread":
-        return
-    with _start_lock:
-        if _thread is None or not _thread.is_alive():
-            _thread = threading.Thread(target=_run, name="rounds-advice-scheduler", daemon=True)
-            _thread.start()
+    if settings.ROUNDS_SCHEDULER == "thread":
+        _scheduler.ensure()
 
 
 def _run() -> None:
@@ -102,6 +96,9 @@ def _run() -> None:
         _wake.clear()
         pause = run_round()
         _wake.wait(timeout=pause)
+
+
+_scheduler = Daemon("rounds-advice-scheduler", _run)
 
 
 def run_round() -> float:

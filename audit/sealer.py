@@ -20,12 +20,11 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from rounds import metrics
+from rounds.daemon import Daemon
 
 logger = logging.getLogger(__name__)
 
 _wake = threading.Event()
-_thread: threading.Thread | None = None
-_start_lock = threading.Lock()
 
 
 def request() -> None:
@@ -37,18 +36,8 @@ def request() -> None:
 
         seal_all()
         return
-    _ensure_thread()
+    _sealer.ensure()
     _wake.set()
-
-
-def _ensure_thread() -> None:
-    global _thread
-    if _thread is not None and _thread.is_alive():
-        return
-    with _start_lock:
-        if _thread is None or not _thread.is_alive():
-            _thread = threading.Thread(target=_run, name="rounds-audit-sealer", daemon=True)
-            _thread.start()
 
 
 def _run() -> None:
@@ -59,6 +48,9 @@ def _run() -> None:
         time.sleep(settings.ROUNDS_AUDIT_SEAL_GATHER)
         _wake.clear()
         run_round()
+
+
+_sealer = Daemon("rounds-audit-sealer", _run)
 
 
 def run_round() -> None:

@@ -33,6 +33,7 @@ from push.subscriptions import push_host
 from push.vapid import signer
 from rooms.models import Department, Membership
 from rounds import metrics
+from rounds.daemon import Daemon
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +67,6 @@ Job = Send | MessagePosted
 _queue: "queue.Queue[Job]" = queue.Queue(maxsize=QUEUE_MAX)
 _pending = 0  # enqueued and not yet finished, for drain()
 _pending_lock = threading.Condition()
-_thread: threading.Thread | None = None
-_start_lock = threading.Lock()
 _local = threading.local()
 
 
@@ -88,7 +87,7 @@ def enqueue(job: Job) -> None:
             return
         _pending += 1
     metrics.PUSH_QUEUE.inc()
-    _ensure_thread()
+    _sender.ensure()
 
 
 def drain(timeout: float) -> bool:
@@ -103,16 +102,6 @@ def drain(timeout: float) -> bool:
     return True
 
 
-def _ensure_thread() -> None:
-    global _thread
-    if _thread is not None and _thread.is_alive():
-        return
-    with _start_lock:
-        if _thread is None or not _thread.is_alive():
-            _thread = threading.Thread(target=_work, name="rounds-push-sender", daemon=True)
-            _thread.start()
-
-
 def _work() -> None:
     global _pending
     while True:
@@ -125,6 +114,9 @@ def _work() -> None:
             with _pending_lock:
                 _pending -= 1
                 _pending_lock.notify_all()
+
+
+_sender = Daemon("rounds-push-sender", _work)
 
 
 def run(job: Job) -> None:

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from PIL import Image
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
 from client.sdk import RoundsClient
 from core.crypto import IdentityKeyPair
@@ -328,3 +328,14 @@ def phone_photo(taken: datetime, size: tuple[int, int] = (1600, 1200)) -> bytes:
     out = io.BytesIO()
     image.save(out, "JPEG", exif=exif, quality=92)
     return out.getvalue()
+
+
+class Taps:
+    """Counts the taps of a flow (typing is not a tap): the figures docs/browser.md gives."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, target: Locator) -> None:
+        target.click()
+        self.count += 1

@@ -20,7 +20,14 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.browser.support import Ward, close_ward, institution_keys, plastic_surgery_ward, shot
+from tests.browser.support import (
+    Taps,
+    Ward,
+    close_ward,
+    institution_keys,
+    plastic_surgery_ward,
+    shot,
+)
 from tests.live.servers import LiveCluster, live_cluster
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(400)]
@@ -34,17 +41,6 @@ NAMES = {
 }
 MOST_TAPS = 3
 EMERGENCY_SECONDS = 5
-
-
-class Taps:
-    """Alice's taps from the thread screen to the request sent (typing is not a tap)."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def __call__(self, target: Locator) -> None:
-        target.click()
-        self.count += 1
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import time
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.browser.support import Ward, create_keys, shot, sign_admission
+from tests.browser.support import Taps, Ward, create_keys, shot, sign_admission
 from tests.live.servers import LiveCluster
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(300)]
@@ -23,17 +23,6 @@ pytestmark = [pytest.mark.live, pytest.mark.timeout(300)]
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 360, "height": 740}
 MOST_TAPS = 6
-
-
-class Taps:
-    """Bob's taps from the patient screen to the photo sent."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def __call__(self, target: Locator) -> None:
-        target.click()
-        self.count += 1
 
 
 @pytest.fixture(scope="module")
