@@ -22,6 +22,7 @@ class EventKind(StrEnum):
     MESSAGE_CORRECTED = "message.corrected"
     MEMBERSHIP_SIGNED = "membership.signed"
     ADVICE_UPDATED = "advice.updated"
+    ONCALL_CHANGED = "oncall.changed"
 
 
 def event_kind_choices() -> list[tuple[str, str]]:

@@ -519,6 +519,23 @@ class AdviceUpdated(DepartmentEvent):
     request: AdviceRequestOut
 
 
+class OncallChanged(DepartmentEvent):
+    """The department's on-call roles or roster changed (docs/oncall.md): screens showing
+    them read them again; who is on duty is the roster's to answer, not the event's."""
+
+    type: Literal["oncall.changed"]
+    change: Literal[
+        "role_created",
+        "role_renamed",
+        "role_archived",
+        "shift_added",
+        "shift_removed",
+        "roster_imported",
+    ]
+    role: int | None
+    by: UserRef
+
+
 class TypingOut(Loose):
     type: Literal["typing"]
     department: int
@@ -540,6 +557,7 @@ OutboundFrame = Annotated[
     | MessageRedacted
     | MessageCorrected
     | AdviceUpdated
+    | OncallChanged
     | TypingOut,
     Field(discriminator="type"),
 ]

@@ -18,7 +18,9 @@ from django.utils import timezone
 
 from accounts.models import User
 from audit.actions import record
+from chat.events import append_event
 from core.errors import N_, Conflict, ErrorCode, InvalidRequest, NotFound, RoundsError
+from core.events import EventKind
 from rooms import access
 from rooms.actions import lock_department
 from rooms.models import Membership, OnCallRole, RosterShift
@@ -60,6 +62,17 @@ def shift_data(shift: RosterShift) -> dict[str, Any]:
         "created_at": shift.created_at.isoformat(),
         "removed_at": shift.removed_at.isoformat() if shift.removed_at else None,
     }
+
+
+def announce(actor: User, department_id: int, change: str, role_id: int | None) -> None:
+    """Tell the department's open screens that its roster changed (`oncall.changed`), in
+    the caller's transaction: they read it again. The event says what kind of change and
+    by whom, never who is on duty: that stays the roster's to answer."""
+    append_event(
+        department_id,
+        EventKind.ONCALL_CHANGED,
+        {"change": change, "role": role_id, "by": {"id": actor.pk, "username": actor.username}},
+    )
 
 
 # --- Resolution ----------------------------------------------------------------------
@@ -260,6 +273,7 @@ def do_create_role(actor: User, department_id: int, name: str) -> dict[str, Any]
                 object_id=role.pk,
                 data={"name": name},
             )
+            announce(actor, department_id, "role_created", role.pk)
     except IntegrityError:
         raise name_taken() from None
     return role_data(role, [])
@@ -289,6 +303,7 @@ def do_rename_role(actor: User, role: OnCallRole, name: str) -> dict[str, Any]:
                 object_id=role.pk,
                 data={"name": name, "previous": previous},
             )
+            announce(actor, role.department_id, "role_renamed", role.pk)
     except IntegrityError:
         raise name_taken() from None
     return role_data(role, on_duty(role))
@@ -321,6 +336,7 @@ def do_archive_role(actor: User, role: OnCallRole) -> dict[str, Any]:
             object_id=locked.pk,
             data={"name": locked.name},
         )
+        announce(actor, locked.department_id, "role_archived", locked.pk)
     return role_data(locked, [])
 
 
@@ -379,6 +395,7 @@ def do_add_shift(
                 "ends_at": end.isoformat(),
             },
         )
+        announce(actor, role.department_id, "shift_added", role.pk)
     return shift_data(shift)
 
 
@@ -408,4 +425,5 @@ def do_remove_shift(actor: User, shift: RosterShift) -> dict[str, Any]:
             object_id=locked.pk,
             data={"role": locked.role_id, "user": locked.user_id},
         )
+        announce(actor, shift.role.department_id, "shift_removed", locked.role_id)
     return shift_data(locked)

@@ -27,7 +27,7 @@ from core.errors import N_, ErrorCode, RoundsError
 from rooms import access
 from rooms.actions import lock_department
 from rooms.models import Membership, OnCallRole, RosterShift
-from rooms.oncall import coverage, shift_span, user_card
+from rooms.oncall import announce, coverage, shift_span, user_card
 from rooms.roster_files import Format, Reason, Row, Span, as_iso, read_roster, window
 
 # At most this many refused rows are named in a commit's refusal (the preview has them all).
@@ -102,6 +102,7 @@ def do_import_roster(
                 "overlaps": len(report["overlaps"]),
             },
         )
+        announce(actor, department_id, "roster_imported", None)
     return {**report, "committed": True}
 
 

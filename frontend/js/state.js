@@ -11,7 +11,7 @@ import { get } from "./api.js";
 
 /**
  * What `change` events carry: what changed, and where (`changed` below).
- * @typedef {CustomEvent<{what: string, thread?: number, department?: number, seq?: number}>} ChangeEvent
+ * @typedef {CustomEvent<{what: string, thread?: number, department?: number, seq?: number, frame?: any}>} ChangeEvent
  */
 
 export class State extends EventTarget {

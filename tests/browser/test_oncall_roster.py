@@ -297,3 +297,18 @@ def test_a_member_reads_the_roster_without_controls(ward):
     ):
         expect(alice.locator(control)).to_have_count(0)
     shot(alice, "oncall-05-member-phone")
+
+
+def test_a_members_screen_follows_a_heads_change_live(ward):
+    """Alice keeps the on-call screen open; Carol adds a role on hers: Alice's shows it
+    without a reload (the oncall.changed event, docs/protocol.md)."""
+    alice, carol = ward.people["nurse_alice"].page, ward.people["head_carol"].page
+    department = ward.department_id
+    open_oncall(alice, department)
+    open_oncall(carol, department)
+    carol.locator("#new-role-box summary").click()
+    carol.get_by_label("Name of the role").fill("Wound care nurse")
+    carol.get_by_role("button", name="Add role").click()
+    expect(alice.locator("#on-duty [data-role='Wound care nurse']")).to_contain_text(
+        "Nobody on duty", timeout=15_000
+    )

@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from core.api_schemas.oncall import OnCallRole as RoleBody
 from core.api_schemas.oncall import OnCallRoles, OnDuty, Roster, Shift
-from rooms import oncall
+from core.errors import Conflict
+from rooms import oncall, roster_import
 from rooms.models import Membership, OnCallRole, RosterShift
 from tests.support import Api, Hospital, assert_refused, audit_entries
 
@@ -318,3 +319,41 @@ def test_a_31_day_window_is_the_longest_answered(h):
     api = Api(h.nurse_alice)
     query = {"from": "2026-12-01T00:00:00+00:00", "to": "2027-01-01T00:00:00+00:00"}
     assert api.client.get(base(h) + "/roster", query, **api.auth).status_code == 200
+
+
+# --- The live event ---------------------------------------------------------------------
+
+
+def test_every_change_of_roles_and_roster_is_announced_once(h):
+    from chat.events import event_frame
+    from chat.models import Event
+    from core.protocol import validate_outbound
+
+    role = make_role(h)
+    oncall.check_rename_role(h.head_carol, h.plastic.pk, role.pk, "Plastic surgeon on call")
+    shift = add(h, role, h.surgeon_bob, T0, T0 + 12 * HOUR)
+    oncall.check_remove_shift(h.head_carol, h.plastic.pk, shift.pk)
+    roster_import.check_import_roster(
+        h.head_carol,
+        h.plastic.pk,
+        "csv",
+        f"Plastic surgeon on call,nurse_alice,{T0.isoformat()},{(T0 + HOUR).isoformat()}\n",
+    )
+    oncall.check_archive_role(h.head_carol, h.plastic.pk, role.pk)
+    # Refused changes announce nothing.
+    with pytest.raises(Conflict):
+        oncall.check_archive_role(h.head_carol, h.plastic.pk, role.pk)
+    events = Event.objects.filter(kind="oncall.changed").order_by("seq")
+    frames = [event_frame(event) for event in events]
+    for frame in frames:
+        validate_outbound(frame)
+        assert frame["department"] == h.plastic.pk
+        assert frame["by"] == {"id": h.head_carol.pk, "username": "head_carol"}
+    assert [(f["change"], f["role"]) for f in frames] == [
+        ("role_created", role.pk),
+        ("role_renamed", role.pk),
+        ("shift_added", role.pk),
+        ("shift_removed", role.pk),
+        ("roster_imported", None),
+        ("role_archived", role.pk),
+    ]

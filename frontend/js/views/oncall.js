@@ -348,8 +348,13 @@ export function render(app, departmentId) {
       error, h("button", { type: "submit", class: "primary" }, t("Add shift"))));
   };
 
-  // The role here may be learnt after the screen opened (a page opened on this route).
-  const onChange = (/** @type {Event} */ event) => /** @type {import("../state.js").ChangeEvent} */ (event).detail.what === "departments" && load().catch((e) => showRefusal(loadError, e));
+  // The role here may be learnt after the screen opened (a page opened on this route); a
+  // change by another head (oncall.changed, docs/protocol.md) is read again at once.
+  const onChange = (/** @type {Event} */ event) => {
+    const { what, frame } = /** @type {import("../state.js").ChangeEvent} */ (event).detail;
+    const changed = what === "oncall.changed" && frame?.department === departmentId;
+    if (what === "departments" || changed) load().catch((e) => showRefusal(loadError, e));
+  };
   state.addEventListener("change", onChange);
   // Focus lands on the screen's first heading, as a screen reader user expects of a new page.
   const heading = h("h2", { id: "on-duty-heading", tabindex: "-1" }, t("On duty now"));
