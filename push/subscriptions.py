@@ -28,9 +28,22 @@ def push_host(endpoint: str) -> str:
     return urlsplit(endpoint).hostname or ""
 
 
+def known_push_service(host: str) -> bool:
+    """Whether `host` is one of ROUNDS_PUSH_SERVICES (an entry with a leading dot covers
+    the hosts under it, never the bare name tacked onto another domain)."""
+    host = host.lower().rstrip(".")
+    for entry in (entry.lower() for entry in settings.ROUNDS_PUSH_SERVICES):
+        if entry.startswith(".") and host.endswith(entry):
+            return True
+        if host == entry:
+            return True
+    return False
+
+
 def check_endpoint(endpoint: str) -> str:
-    """An https URL with a host; http only on this machine, and only where the tests'
-    receiver is allowed (ROUNDS_PUSH_ALLOW_LOCAL_ENDPOINTS)."""
+    """An https URL of a known push service (ROUNDS_PUSH_SERVICES: the server POSTs there,
+    so no other host); http only on this machine, and only where the tests' receiver is
+    allowed (ROUNDS_PUSH_ALLOW_LOCAL_ENDPOINTS)."""
     if len(endpoint) > MAX_ENDPOINT:
         raise InvalidRequest(N_("The push endpoint is too long."))
     try:
@@ -42,8 +55,15 @@ def check_endpoint(endpoint: str) -> str:
     if parts is None or not host or parts.username or parts.password or port == 0:
         raise InvalidRequest(N_("The push endpoint is not a URL Rounds can send to."))
     local = parts.scheme == "http" and host in LOCAL_HOSTS
-    if parts.scheme != "https" and not (local and settings.ROUNDS_PUSH_ALLOW_LOCAL_ENDPOINTS):
+    if local and settings.ROUNDS_PUSH_ALLOW_LOCAL_ENDPOINTS:
+        return endpoint
+    if parts.scheme != "https":
         raise InvalidRequest(N_("The push endpoint must be an https URL."))
+    if not known_push_service(host):
+        raise InvalidRequest(
+            N_("The push endpoint is not a push service this hospital allows."),
+            data={"host": host},
+        )
     return endpoint
 
 

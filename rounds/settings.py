@@ -438,6 +438,18 @@ ROUNDS_VAPID_SUBJECT = os.environ.get("ROUNDS_VAPID_SUBJECT", "mailto:it@rounds.
 # "thread": a background sender per process; "inline": sent in the committing thread
 # (tests); "off": nothing is sent.
 ROUNDS_PUSH_SENDER = os.environ.get("ROUNDS_PUSH_SENDER", "thread")
+# The push services an endpoint may belong to: a host, or every host under ".host". The
+# server POSTs to subscribed endpoints, so any other https URL a user posted would make it
+# a way into the hospital's network (SSRF). The browsers' own services by default.
+ROUNDS_PUSH_SERVICES = env_list(
+    "ROUNDS_PUSH_SERVICES",
+    [
+        "fcm.googleapis.com",  # Chrome, Edge on Android, Opera, Samsung Internet
+        "updates.push.services.mozilla.com",  # Firefox
+        "web.push.apple.com",  # Safari on macOS and iOS
+        ".notify.windows.com",  # Edge on Windows
+    ],
+)
 # Endpoints on http://127.0.0.1 or localhost (the tests' push receiver); never in production.
 ROUNDS_PUSH_ALLOW_LOCAL_ENDPOINTS = env_bool("ROUNDS_PUSH_ALLOW_LOCAL_ENDPOINTS", False)
 # At most one "new message" push per user per thread in this many seconds.

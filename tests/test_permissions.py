@@ -311,7 +311,7 @@ def roster_file(h: Hospital) -> dict[str, str]:
 
 # Push: every signed-in user manages their own devices' subscriptions and quiet mode;
 # someone else's subscription is not found (push/subscriptions.py).
-PUSH_ENDPOINT = "https://push.example.org/wpush/v2/alice-phone"
+PUSH_ENDPOINT = "https://updates.push.services.mozilla.com/wpush/v2/alice-phone"
 
 
 def push_subscription(h: Hospital) -> dict[str, Any]:

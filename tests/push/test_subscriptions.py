@@ -91,6 +91,10 @@ def test_a_new_endpoint_from_the_same_login_replaces_the_old_one(hospital, recei
         ("https://user:pw@push.example.org/sub/1", "credentials in the URL"),
         ("not a url", "not a URL"),
         ("https://push.example.org/" + "a" * 1000, "too long"),
+        ("https://push.example.org/sub/1", "not a push service the hospital allows"),
+        ("https://10.0.0.5/admin", "an address inside the hospital"),
+        ("https://fcm.googleapis.com.attacker.example/sub/1", "a push service's name, elsewhere"),
+        ("https://evilnotify.windows.com/sub/1", "not under .notify.windows.com"),
     ],
 )
 def test_an_endpoint_rounds_cannot_send_to_is_refused(hospital, receiver, endpoint, why):
@@ -107,10 +111,28 @@ def test_a_local_endpoint_needs_the_setting(hospital, receiver, settings):
     assert standing() == []
 
 
-def test_an_https_endpoint_needs_no_setting(hospital, receiver, settings):
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "https://fcm.googleapis.com/fcm/send/abc:APA91b",
+        "https://updates.push.services.mozilla.com/wpush/v2/gAAAAA",
+        "https://web.push.apple.com/QGz0",
+        "https://wns2-par02p.notify.windows.com/w/?token=BQYAAA",
+    ],
+)
+def test_a_browsers_push_service_needs_no_setting(hospital, receiver, settings, endpoint):
     settings.ROUNDS_PUSH_ALLOW_LOCAL_ENDPOINTS = False
+    subscription = {**receiver.subscribe().as_json(), "endpoint": endpoint}
+    assert Device(hospital.nurse_alice).subscribe(subscription).status_code == 200
+
+
+def test_the_hospital_names_its_push_services(hospital, receiver, settings):
+    settings.ROUNDS_PUSH_SERVICES = ["push.example.org"]
     subscription = {**receiver.subscribe().as_json(), "endpoint": "https://push.example.org/s/1"}
     assert Device(hospital.nurse_alice).subscribe(subscription).status_code == 200
+    other = {**receiver.subscribe().as_json(), "endpoint": "https://fcm.googleapis.com/fcm/s/2"}
+    refused = assert_refused(Device(hospital.nurse_alice).subscribe(other), 400, "invalid_request")
+    assert refused["data"] == {"host": "fcm.googleapis.com"}
 
 
 NOT_ON_THE_CURVE = b"\x04" + b"\x01" * 64
