@@ -222,6 +222,7 @@ def check_request_advice(
     person, role = _addressee_of(message.thread.department_id, actor, to_user, to_role)
     existing = _loaded(AdviceRequest.objects.filter(message=message)).first()
     if existing is None:
+        check_open_limit(actor)
         try:
             with transaction.atomic():
                 made = do_request_advice(actor, message.thread, message, priority, person, role)
@@ -239,6 +240,21 @@ def check_request_advice(
     if not same:
         raise Conflict(N_("This message is already a request, with another addressee or priority."))
     return request_data(existing), False
+
+
+def check_open_limit(actor: User) -> None:
+    """At most ROUNDS_ADVICE_MAX_OPEN open requests per requester: each alerts someone until
+    answered, so a runaway script or a stuck button must not page a department without end.
+    (Checked before the insert: two racing requests may both pass at the limit, once.)"""
+    limit = settings.ROUNDS_ADVICE_MAX_OPEN
+    open_now = AdviceRequest.objects.filter(requester=actor, status=Status.OPEN).count()
+    if open_now >= limit:
+        raise RoundsError(
+            N_("You have %(count)s open requests: withdraw one or wait for an answer first."),
+            code=ErrorCode.RATE_LIMITED,
+            params={"count": open_now},
+            data={"open": open_now, "max": limit},
+        )
 
 
 def _to(person: User | None, role: OnCallRole | None) -> dict[str, int]:

@@ -258,6 +258,8 @@ ROUNDS_ADVICE_ESCALATE_SECONDS = {
 # Once nobody is left to escalate to, the holder is alerted again this often until
 # someone acknowledges (0: the escalation delay of the request's priority).
 ROUNDS_ADVICE_REALERT_SECONDS = float(os.environ.get("ROUNDS_ADVICE_REALERT_SECONDS", "0"))
+# Open requests one person may have at once (each alerts someone until it is answered).
+ROUNDS_ADVICE_MAX_OPEN = int(os.environ.get("ROUNDS_ADVICE_MAX_OPEN", "20"))
 # Who fires the timers: "thread" (a scheduler thread in every server process; the row
 # lock makes each timer fire once), or "off" (`manage.py run_scheduler` does it).
 ROUNDS_SCHEDULER = os.environ.get("ROUNDS_SCHEDULER", "thread")

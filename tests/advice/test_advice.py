@@ -429,3 +429,19 @@ def test_a_request_of_a_departed_member_no_longer_reaches_them(ward):
         actions.request_data(AdviceRequest.objects.get(pk=made["id"]))["holder"]["id"]
         == h.head_carol.pk
     )
+
+
+def test_a_requester_has_at_most_so_many_open_requests(ward, settings):
+    settings.ROUNDS_ADVICE_MAX_OPEN = 2
+    h = ward
+    first = ask(h)
+    ask(h, priority="routine", to_user=h.surgeon_bob.pk)
+    message = post(h, "nurse_alice", h.thread, "alice-third-question")
+    body = {"message": message, "priority": "urgent", "to_role": h.role.pk}
+    refused = assert_refused(Api(h.nurse_alice).post("/api/advice", body), 429, "rate_limited")
+    assert refused["data"] == {"open": 2, "max": 2}
+    assert AdviceRequest.objects.count() == 2
+    # A retry of a request already made is not a new one; an answered one frees a place.
+    Api(h.surgeon_bob).post(f"/api/advice/{first['id']}/acknowledge", {"answer": "on_it"})
+    assert Api(h.nurse_alice).post("/api/advice", body).status_code == 201
+    assert Api(h.nurse_alice).post("/api/advice", body).status_code == 200

@@ -28,7 +28,8 @@ def open_requests(h: Hospital, count: int) -> list[int]:
     return ids
 
 
-def test_racing_schedulers_fire_each_timer_once(live_hospital):
+def test_racing_schedulers_fire_each_timer_once(live_hospital, settings):
+    settings.ROUNDS_ADVICE_MAX_OPEN = 100
     h = live_hospital
     ids = open_requests(h, 30)
     moment = timezone.now() + timedelta(seconds=301)
