@@ -42,6 +42,18 @@ def test_the_catalogue_is_sorted_json_with_no_english_left_in_sentences(language
     assert same == []
 
 
+def test_the_french_catalogue_keeps_french_spacing() -> None:
+    """A no-break space before : ; ? ! and inside « », never a plain one that a line could
+    break at (as the server's catalogue, tests/test_server_i18n.py)."""
+    entries = json.loads(catalogue.catalogue_path("fr").read_text(encoding="utf-8"))
+    texts = [
+        text
+        for entry in entries.values()
+        for text in ([entry] if isinstance(entry, str) else entry.values())
+    ]
+    assert [text for text in texts if re.search(r" [:;?!»]|« ", text)] == []
+
+
 def words(text: str) -> list[str]:
     """The words of a sentence, placeholders and signs left out."""
     return re.findall(r"[^\W\d_]{2,}", re.sub(r"\{\w+\}", "", text))
