@@ -10,14 +10,13 @@ Wiring only: the helpers are in tests/browser/support.py.
 """
 
 import json
-import os
 from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
-from tests.browser.support import CHROMIUM, CHROMIUM_ARGS, VECTORS, institution_keys
-from tests.live.servers import LiveCluster, live_cluster
+from tests.browser.support import CHROMIUM, CHROMIUM_ARGS, VECTORS, demo_cluster
+from tests.live.servers import LiveCluster
 
 
 @pytest.fixture(autouse=True)
@@ -28,10 +27,7 @@ def _fresh_channel_layer() -> None:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[LiveCluster]:
-    with live_cluster(2 if os.environ.get("REDIS_URL") else 1) as running:
-        keys = institution_keys(running)
-        pins = {kind: pair.fingerprint for kind, pair in keys.items()}
-        (running.root / "var" / "institution.json").write_text(json.dumps(pins))
+    with demo_cluster() as running:
         yield running
 
 

@@ -4,9 +4,12 @@ clinicians each in their own context. The fixtures are in tests/browser/conftest
 
 import asyncio
 import concurrent.futures
+import contextlib
 import io
+import json
+import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -16,7 +19,7 @@ from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
 from client.sdk import RoundsClient
 from core.crypto import IdentityKeyPair
-from tests.live.servers import DEMO_PASSWORD, LiveCluster
+from tests.live.servers import DEMO_PASSWORD, LiveCluster, live_cluster
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -208,6 +211,13 @@ def free_flap_ward(
         page.locator("a[href^='#/d/']").first.get_attribute("href").split("/")[-1]
     )
     sign_admission(carol, ward.department_id, "surgeon_bob")
+    ward.thread_id = open_thread(page, subject)
+    return ward
+
+
+def open_thread(page: Page, subject: str) -> int:
+    """A new conversation about the first demo patient named Le…, as a clinician opens
+    one from "Find a patient"; its thread id."""
     page.goto("/#/find")
     page.get_by_label("Family name (start of)").fill("Le")
     page.get_by_role("button", name="Search").click()
@@ -215,8 +225,19 @@ def free_flap_ward(
     page.get_by_label("Subject").fill(subject)
     page.get_by_role("button", name="Open conversation").click()
     expect(page.get_by_role("textbox", name="Message")).to_be_enabled()
-    ward.thread_id = int(page.url.split("/")[-1])
-    return ward
+    return int(page.url.split("/")[-1])
+
+
+@contextlib.contextmanager
+def demo_cluster(settings: dict[str, str] | None = None) -> Iterator[LiveCluster]:
+    """The browser tests' cluster (two processes when Redis joins them), with the demo's
+    institution keys pinned for browsers; `settings` as environment for its servers."""
+    count = 2 if os.environ.get("REDIS_URL") else 1
+    with live_cluster(count, settings=settings) as running:
+        keys = institution_keys(running)
+        pins = {kind: pair.fingerprint for kind, pair in keys.items()}
+        (running.root / "var" / "institution.json").write_text(json.dumps(pins))
+        yield running
 
 
 def close_ward(ward: Ward) -> None:

@@ -12,8 +12,6 @@ colleague it was passed to, who answers "Call me"; Alice withdraws another; and 
 `@` mention with "!" makes the message itself a request.
 """
 
-import json
-import os
 import re
 from collections.abc import Iterator
 
@@ -24,11 +22,12 @@ from tests.browser.support import (
     Taps,
     Ward,
     close_ward,
-    institution_keys,
+    demo_cluster,
+    open_thread,
     plastic_surgery_ward,
     shot,
 )
-from tests.live.servers import LiveCluster, live_cluster
+from tests.live.servers import LiveCluster
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(400)]
 
@@ -51,10 +50,7 @@ def cluster() -> Iterator[LiveCluster]:
         "ROUNDS_ADVICE_EMERGENCY_SECONDS": str(EMERGENCY_SECONDS),
         "ROUNDS_ADVICE_REALERT_SECONDS": "600",
     }
-    with live_cluster(2 if os.environ.get("REDIS_URL") else 1, settings=settings) as running:
-        keys = institution_keys(running)
-        pins = {kind: pair.fingerprint for kind, pair in keys.items()}
-        (running.root / "var" / "institution.json").write_text(json.dumps(pins))
+    with demo_cluster(settings) as running:
         yield running
 
 
@@ -77,17 +73,6 @@ def on_duty(page: Page, department: int) -> dict:
     role = next(role for role in roles if role["name"] == ROLE)
     assert role["on_duty"], "the demo roster has someone on duty now"
     return role["on_duty"][0]
-
-
-def open_thread(page: Page, subject: str) -> int:
-    page.goto("/#/find")
-    page.get_by_label("Family name (start of)").fill("Le")
-    page.get_by_role("button", name="Search").click()
-    page.locator("a[href^='#/p/']").first.click()
-    page.get_by_label("Subject").fill(subject)
-    page.get_by_role("button", name="Open conversation").click()
-    expect(page.get_by_role("textbox", name="Message")).to_be_enabled()
-    return int(page.url.split("/")[-1])
 
 
 def ask(page: Page, question: str, to: str, priority: str | None = None) -> int:

@@ -12,7 +12,6 @@ signing out removes the subscription on the server.
 """
 
 import json
-import os
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -21,8 +20,8 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from bench.push_receiver import PushReceiver, push_receiver
-from tests.browser.support import close_ward, free_flap_ward, institution_keys, shot
-from tests.live.servers import DEMO_PASSWORD, LiveCluster, live_cluster
+from tests.browser.support import close_ward, demo_cluster, free_flap_ward, shot
+from tests.live.servers import DEMO_PASSWORD, LiveCluster
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(400)]
 URGENT = {
@@ -40,10 +39,7 @@ def cluster() -> Iterator[LiveCluster]:
         "ROUNDS_PUSH_ALLOW_LOCAL_ENDPOINTS": "1",
         "ROUNDS_PUSH_MESSAGE_COALESCE_SECONDS": "0",
     }
-    with live_cluster(2 if os.environ.get("REDIS_URL") else 1, settings=settings) as running:
-        keys = institution_keys(running)
-        pins = {kind: pair.fingerprint for kind, pair in keys.items()}
-        (running.root / "var" / "institution.json").write_text(json.dumps(pins))
+    with demo_cluster(settings) as running:
         yield running
 
 
