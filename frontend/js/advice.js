@@ -247,6 +247,9 @@ function alertWithLink(message, id) {
   el.append(" ", h("a", { href: `#/r/${id}`, class: "toast-link", onclick: () => (el.hidden = true) }, t("Open")));
 }
 
+/** Older than this, a step replayed after a long time offline is history, not news. */
+const STALE_ALERT_MS = 15 * 60 * 1000;
+
 /**
  * Alert me of a request now put to me, and of an answer to mine, unless it is on screen.
  * @param {App} app
@@ -256,6 +259,9 @@ function alertMe(app, request) {
   const me = app.session.user.id;
   const step = request.last_step;
   if (!step || location.hash === `#/r/${request.id}`) return;
+  // A step replayed after a long time offline is history, not news: the home screen's
+  // "Requests" shows where things stand (a device's clock may be a little off, hence 15 min).
+  if (Date.now() - Date.parse(step.at) > STALE_ALERT_MS) return;
   const department = app.session.departments.get(request.department)?.name ?? "";
   if (request.status === "open" && request.holder?.id === me && step.holder?.id === me && HANDED.includes(step.kind)) {
     alertWithLink(t(ALERTS[request.priority], { department }), request.id);
