@@ -101,6 +101,29 @@ export class App {
     return this.e2e;
   }
 
+  /** Once the socket exists and is open: the keys are ready a moment before (connect()). */
+  async connected() {
+    while (!this.socket) {
+      if (!this.state) throw Object.assign(new Error("signed out"), { code: "not_connected" });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await this.socket.ready();
+  }
+
+  /** A thread of this session, awaited if sent to before the hello listed it. @param {number} threadId */
+  async threadOf(threadId) {
+    if (!this.session.threads.has(threadId)) {
+      await this.connected();
+      for (const department of this.session.departments.keys()) {
+        if (this.session.threads.has(threadId)) break;
+        await this.session.loadDepartment(department);
+      }
+    }
+    const thread = this.session.threads.get(threadId);
+    if (!thread) throw Object.assign(new Error(t("Thread not found.")), { code: "not_found" });
+    return thread;
+  }
+
   /** The socket, once the keys are ready. */
   get live() {
     if (!this.socket) throw new Error("not connected");
@@ -328,7 +351,7 @@ export class App {
     /** @type {{type: "message.redact", message: number, reason?: string}} */
     const frame = { type: "message.redact", message: message.id };
     if (reason.trim()) frame.reason = reason.trim();
-    await this.live.ready();
+    await this.connected();
     /** @type {Redacted} */
     const ack = await this.live.request(frame);
     this.redacted(ack.thread ?? thread, ack.seq ?? message.seq, { at: ack.redacted_at, by: { id: this.session.user.id, username: this.session.user.username } });
@@ -340,7 +363,7 @@ export class App {
     /** @type {{type: "history.fetch", thread: number, limit: number, before_seq?: number}} */
     const frame = { type: "history.fetch", thread, limit: 50 };
     if (beforeSeq) frame.before_seq = beforeSeq;
-    await this.live.ready();
+    await this.connected();
     /** @type {History} */
     const page = await this.live.request(frame);
     const department = this.session.threads.get(thread)?.department;
@@ -358,18 +381,18 @@ export class App {
    * @returns {Promise<Posted>}
    */
   async send(threadId, text, { body = text, attachments = null, photos = null } = {}) {
-    const thread = this.session.threads.get(threadId);
     const clientMsgId = c.newClientMsgId();
     /** @type {Pending} */
     const pending = { client_msg_id: clientMsgId, text, photos, thread: threadId, sender: { id: this.session.user.id, username: this.session.user.username }, created_at: new Date().toISOString(), pending: true };
     this.session.outbox.set(clientMsgId, pending);
     this.session.changed("outbox", { thread: threadId });
     try {
+      const thread = await this.threadOf(threadId);
       let envelope = await this.sealWhenReachable(body, { department: thread.department, thread: threadId, clientMsgId });
       let rekeyed = false;
       let internalErrors = 0;
       for (;;) {
-        await this.live.ready();
+        await this.connected();
         try {
           /** @type {{type: "message.post", thread: number, client_msg_id: string, envelope: typeof envelope, attachments?: object[]}} */
           const frame = { type: "message.post", thread: threadId, client_msg_id: clientMsgId, envelope };
@@ -418,7 +441,7 @@ export class App {
       } catch (error) {
         if (/** @type {Refusal} */ (error).code !== "network") throw error;
         await new Promise((resolve) => setTimeout(resolve, 500));
-        await this.live.ready();
+        await this.connected();
       }
     }
   }

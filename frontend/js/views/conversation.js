@@ -405,10 +405,11 @@ export function render(app, threadId) {
     }
   });
 
+  let left = false; // unmounted: set by unmount below
   (async () => {
     try {
       if (!thread) {
-        await app.live.ready();
+        await app.connected();
         for (const d of state.departments.keys()) await state.loadDepartment(d);
         thread = state.threads.get(threadId);
         if (!thread) throw new E2EError("not_found", "thread not found in my departments");
@@ -419,6 +420,8 @@ export function render(app, threadId) {
       await state.loadReceipts(threadId).catch(() => {});
       await loadAdvice(app, /** @type {number} */ (department)).catch(() => {}); // which messages are requests
       drawMessages();
+      // Left meanwhile (a slow load): the screen now shown is not reading this thread.
+      if (left) return;
       app.openThread = threadId;
       app.markRead(threadId);
       // Fetch the key to post with now, so a message written in a lift does not wait for it.
@@ -435,6 +438,7 @@ export function render(app, threadId) {
   return {
     el, title: t("Conversation"), back: true, focus: text,
     unmount: () => {
+      left = true;
       clearInterval(typingTimer);
       urls.revoke();
       state.removeEventListener("change", onChange);
