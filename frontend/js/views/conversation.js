@@ -406,6 +406,7 @@ export function render(app, threadId) {
   });
 
   let left = false; // unmounted: set by unmount below
+  let settled = false; // the load below finished on screen: it marked the thread read
   (async () => {
     try {
       if (!thread) {
@@ -420,8 +421,10 @@ export function render(app, threadId) {
       await state.loadReceipts(threadId).catch(() => {});
       await loadAdvice(app, /** @type {number} */ (department)).catch(() => {}); // which messages are requests
       drawMessages();
-      // Left meanwhile (a slow load): the screen now shown is not reading this thread.
+      // Left meanwhile (a slow load): the screen now shown is not reading this thread, so
+      // what arrives next stays unread (unmount marked read what was on screen).
       if (left) return;
+      settled = true;
       app.openThread = threadId;
       app.markRead(threadId);
       // Fetch the key to post with now, so a message written in a lift does not wait for it.
@@ -439,6 +442,8 @@ export function render(app, threadId) {
     el, title: t("Conversation"), back: true, focus: text,
     unmount: () => {
       left = true;
+      // Left before the load finished: what was on screen was read all the same.
+      if (!settled && list.querySelector("li.msg")) app.markRead(threadId);
       clearInterval(typingTimer);
       urls.revoke();
       state.removeEventListener("change", onChange);
