@@ -7,6 +7,7 @@ the requester: the app fetches the rest after it is unlocked.
 """
 
 from advice.models import AdviceRequest, Priority, StepKind
+from push.notify import push_on_commit
 
 
 def _notice(request: AdviceRequest, kind: str) -> dict[str, object]:
@@ -22,8 +23,6 @@ def alert_holder(request: AdviceRequest, step: StepKind) -> None:
     """Tell whoever has the request now that it waits for them. Urgent and emergency
     requests go out with high urgency, and every due timer sends them again (a
     re-alert); a routine one respects its holder's quiet mode off duty."""
-    from push.notify import push_on_commit
-
     if request.holder_id is None:
         return
     routine = request.priority == Priority.ROUTINE
@@ -38,8 +37,6 @@ def alert_holder(request: AdviceRequest, step: StepKind) -> None:
 
 def alert_requester(request: AdviceRequest) -> None:
     """Tell the requester their request was taken, and how ("I'm on it", "Call me")."""
-    from push.notify import push_on_commit
-
     push_on_commit(
         [request.requester_id],
         {**_notice(request, "advice.answered"), "answer": request.answer},

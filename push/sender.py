@@ -195,12 +195,10 @@ def _message_posted(job: MessagePosted) -> None:
         .exclude(user_id=job.sender_id)
         .values_list("user_id", flat=True)
     )
-    # Only members with a live subscription count against the window.
-    subscribed = set(
-        PushSubscription.objects.live()
-        .filter(user_id__in=members)
-        .values_list("user_id", flat=True)
-    )
+    # Read once: only members with a live subscription count against the window, and
+    # those subscriptions are the ones sent to.
+    subscriptions = list(PushSubscription.objects.live().filter(user_id__in=members))
+    subscribed = {subscription.user_id for subscription in subscriptions}
     recipients = _not_coalesced(
         _without_quiet([m for m in members if m in subscribed]), job.thread_id
     )
@@ -212,8 +210,10 @@ def _message_posted(job: MessagePosted) -> None:
         separators=(",", ":"),
         ensure_ascii=False,
     )
-    for subscription in PushSubscription.objects.live().filter(user_id__in=recipients):
-        deliver(subscription, body, urgency="normal", topic=f"t{job.thread_id}", ttl=3600)
+    chosen = set(recipients)
+    for subscription in subscriptions:
+        if subscription.user_id in chosen:
+            deliver(subscription, body, urgency="normal", topic=f"t{job.thread_id}", ttl=3600)
 
 
 # --- Sending -------------------------------------------------------------------------------
