@@ -36,6 +36,7 @@ from .errors import (
 from .identity import PublicIdentity
 from .statements import (
     GENESIS,
+    GUEST_KINDS,
     MembershipStatement,
     Role,
     SignedStatement,
@@ -100,6 +101,8 @@ class MembershipChain:
     `ever_admitted`: every fingerprint the chain ever admitted, so a client
     accepts a room key wrapped by someone who has since left and no one else.
     `keys`: the public keys the chain names, by fingerprint.
+    `guests`: each consult thread's guests at the head, by thread then user
+    (docs/crypto.md §14).
     """
 
     department: int | None
@@ -109,6 +112,9 @@ class MembershipChain:
     keys: dict[str, PublicIdentity] = field(repr=False)
     _spans: dict[int, tuple[_Span, ...]] = field(repr=False)
     _exclusions: tuple[int, ...] = field(repr=False)
+    guests: dict[int, dict[int, AttestedMember]] = field(default_factory=dict)
+    _guest_spans: dict[tuple[int, int], tuple[_Span, ...]] = field(default_factory=dict, repr=False)
+    _thread_exclusions: dict[int, tuple[int, ...]] = field(default_factory=dict, repr=False)
 
     @property
     def head(self) -> ChainHead:
@@ -125,15 +131,26 @@ class MembershipChain:
 
     def member_at(self, user: int, seq: int) -> AttestedMember | None:
         """`user` as a member once the first `seq` statements applied, or None."""
-        for span in self._spans.get(user, ()):
-            if span.start <= seq and (span.end is None or seq < span.end):
-                return span.member
-        return None
+        return _span_at(self._spans.get(user, ()), seq)
 
-    def last_exclusion_at(self, seq: int) -> int:
-        """The position of the latest removal or key replacement at or before `seq` (0: none)."""
-        index = bisect.bisect_right(self._exclusions, seq)
-        return self._exclusions[index - 1] if index else 0
+    def guest_at(self, thread: int, user: int, seq: int) -> AttestedMember | None:
+        """`user` as a guest of consult thread `thread` once `seq` statements applied, or None."""
+        return _span_at(self._guest_spans.get((thread, user), ()), seq)
+
+    def guests_of(self, thread: int) -> dict[int, AttestedMember]:
+        """The guests of consult thread `thread` at the head, by user."""
+        return dict(self.guests.get(thread, {}))
+
+    def last_exclusion_at(self, seq: int, thread: int | None = None) -> int:
+        """The latest removal or key replacement at or before `seq` (0: none).
+
+        With a `thread`, that thread's `unguest` statements count too: they
+        end a reader of its thread key, not of the room key.
+        """
+        latest = _latest_at(self._exclusions, seq)
+        if thread is not None:
+            latest = max(latest, _latest_at(self._thread_exclusions.get(thread, ()), seq))
+        return latest
 
     def key_of(self, fingerprint: str) -> PublicIdentity:
         key = self.keys.get(fingerprint)
@@ -175,6 +192,18 @@ class MembershipChain:
             raise ChainFork(f"statement {named.seq} differs from the one another member verified")
 
 
+def _span_at(spans: Iterable[_Span], seq: int) -> AttestedMember | None:
+    for span in spans:
+        if span.start <= seq and (span.end is None or seq < span.end):
+            return span.member
+    return None
+
+
+def _latest_at(positions: tuple[int, ...] | list[int], seq: int) -> int:
+    index = bisect.bisect_right(positions, seq)
+    return positions[index - 1] if index else 0
+
+
 def _at(index: int, statement: MembershipStatement, error: CryptoError) -> CryptoError:
     error.args = (f"statement {index} ({statement.describe()}): {error.args[0]}",)
     error.statement_index = index
@@ -191,6 +220,9 @@ class _Replay:
         self.ever_admitted: set[str] = set()
         self.spans: dict[int, list[_Span]] = {}
         self.exclusions: list[int] = []
+        self.guests: dict[tuple[int, int], AttestedMember] = {}
+        self.guest_spans: dict[tuple[int, int], list[_Span]] = {}
+        self.thread_exclusions: dict[int, list[int]] = {}
         self.hashes: list[str] = []
         self.department: int | None = None
         self.last_time: datetime | None = None
@@ -218,6 +250,9 @@ class _Replay:
 
     def _check_signer(self, signed: SignedStatement) -> None:
         st = signed.statement
+        if st.kind in GUEST_KINDS:
+            self._check_guest_signer(signed)
+            return
         if st.signer_user is None:
             if st.signer_fingerprint != self.admin_key.fingerprint:
                 raise BadSignature("signed by neither a user nor the admin key")
@@ -242,7 +277,50 @@ class _Replay:
             raise InvalidKey(f"no key for signer {st.signer_user}")
         verify_statement(signed, signer_key)
 
+    def _check_guest_signer(self, signed: SignedStatement) -> None:
+        """Any member signs a guest in or out; a guest may sign themselves out."""
+        st = signed.statement
+        if st.signer_user is None:
+            raise BadSignature("the admin key does not sign guests in or out")
+        held = self.members.get(st.signer_user)
+        if held is None and st.kind == "unguest" and st.signer_user == st.subject_user:
+            held = self.guests.get((st.thread, st.subject_user))  # type: ignore[arg-type]
+        if held is None:
+            raise BadSignature(f"signer {st.signer_user} is not a member at this point")
+        if st.signer_fingerprint != held.fingerprint:
+            raise InvalidKey(f"signer {st.signer_user}'s key is not the one admitted")
+        signer_key = self.keys.get(held.fingerprint)
+        if signer_key is None:
+            raise InvalidKey(f"no key for signer {st.signer_user}")
+        verify_statement(signed, signer_key)
+
+    def _change_guest(self, st: MembershipStatement) -> None:
+        assert st.thread is not None  # MembershipStatement checks it for these kinds
+        slot = (st.thread, st.subject_user)
+        current = self.guests.get(slot)
+        if st.kind == "guest":
+            if st.subject_user in self.members:
+                raise InvalidEnvelope("subject is a member, not a guest")
+            if current is not None:
+                raise InvalidEnvelope("subject is already a guest of this thread")
+            self._check_unshared(st.subject_fingerprint)
+            self.guests[slot] = AttestedMember("guest", st.subject_fingerprint)
+            self.ever_admitted.add(st.subject_fingerprint)
+            self.guest_spans.setdefault(slot, []).append(_Span(st.seq, None, self.guests[slot]))
+            return
+        if current is None:
+            raise InvalidEnvelope("subject is not a guest of this thread")
+        if current.fingerprint != st.subject_fingerprint:
+            raise InvalidEnvelope("subject fingerprint is not the one admitted")
+        del self.guests[slot]
+        spans = self.guest_spans[slot]
+        spans[-1] = _Span(spans[-1].start, st.seq, spans[-1].member)
+        self.thread_exclusions.setdefault(st.thread, []).append(st.seq)
+
     def _change(self, st: MembershipStatement) -> None:
+        if st.kind in GUEST_KINDS:
+            self._change_guest(st)
+            return
         current = self.members.get(st.subject_user)
         seq = st.seq
         if st.kind == "admit":
@@ -313,9 +391,13 @@ def replay_membership_chain(
       whose fingerprint is the one admitted (`replaces`, for a replacement);
       `role` must change the role, `remove` and `replace` must name the
       role held; no two members hold one key.
+    - `guest` and `unguest` (consults, docs/crypto.md §14) are signed by any
+      member, or for `unguest` by the guest themselves, never by the admin
+      key; `guest` needs a non-member not yet a guest of that thread,
+      `unguest` a guest of that thread with that key.
 
-    Finally every remaining member's admitted key must be among `keys`,
-    since that is the key the caller will wrap to.
+    Finally every remaining member's and guest's admitted key must be among
+    `keys`, since that is the key the caller will wrap to.
 
     Raises:
         BadSignature: A signature fails, or a signer is not allowed to sign
@@ -333,6 +415,12 @@ def replay_membership_chain(
     for user, member in replay.members.items():
         if member.fingerprint not in by_fingerprint:
             raise InvalidKey(f"member {user}: the key they were admitted with is missing")
+    for (thread, user), guest in replay.guests.items():
+        if guest.fingerprint not in by_fingerprint:
+            raise InvalidKey(f"guest {user} of thread {thread}: their key is missing")
+    guests: dict[int, dict[int, AttestedMember]] = {}
+    for (thread, user), guest in replay.guests.items():
+        guests.setdefault(thread, {})[user] = guest
     chain_keys = {fp: by_fingerprint[fp] for fp in replay.ever_admitted if fp in by_fingerprint}
     chain_keys[admin_key.fingerprint] = admin_key
     return MembershipChain(
@@ -343,6 +431,11 @@ def replay_membership_chain(
         keys=chain_keys,
         _spans={user: tuple(spans) for user, spans in replay.spans.items()},
         _exclusions=tuple(replay.exclusions),
+        guests=guests,
+        _guest_spans={slot: tuple(spans) for slot, spans in replay.guest_spans.items()},
+        _thread_exclusions={
+            thread: tuple(seqs) for thread, seqs in replay.thread_exclusions.items()
+        },
     )
 
 

@@ -89,7 +89,10 @@ _AD_KEYS = (
     "sent_at",
 )
 _HEADER_KEYS = frozenset({*_AD_KEYS, "nonce", "sig"})
-_CORRECTION_HEADER_KEYS = _HEADER_KEYS | {"corrects"}
+# `corrects` in a correction, `key` under a consult thread's key: each optional.
+_OPTIONAL_KEYS = frozenset({"corrects", "key"})
+# The one value of `key`: the envelope is under its thread's key (docs/crypto.md §14).
+THREAD_KEY = "thread"
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,17 @@ class EnvelopeHeader:
     signature: bytes
     ciphertext: bytes
     corrects: str | None = None
+    key: str | None = None
+
+    @property
+    def under_thread_key(self) -> bool:
+        """Written under its consult thread's key rather than the room key."""
+        return self.key == THREAD_KEY
+
+    @property
+    def key_thread(self) -> int | None:
+        """The thread of the key it is under: its own thread's, or None for the room key."""
+        return self.thread if self.under_thread_key else None
 
     @property
     def head(self) -> ChainHead:
@@ -132,6 +146,7 @@ class EnvelopeHeader:
             client_msg_id=self.client_msg_id,
             sent_at=self.sent_at,
             corrects=self.corrects,
+            key=self.key,
         )
 
 
@@ -147,6 +162,7 @@ def _associated_data(
     client_msg_id: str,
     sent_at: str,
     corrects: str | None = None,
+    key: str | None = None,
 ) -> bytes:
     fields: dict[str, Any] = {
         "v": ENVELOPE_VERSION,
@@ -162,6 +178,8 @@ def _associated_data(
     }
     if corrects is not None:
         fields["corrects"] = corrects
+    if key is not None:
+        fields["key"] = key
     return canonical_json(fields)
 
 
@@ -199,7 +217,8 @@ def encrypt_message(
     Args:
         plaintext: The body, at most MAX_PLAINTEXT bytes.
         room_key: The room's current key; its department, version and
-            commitment go in the header.
+            commitment go in the header. A consult thread's key (one with a
+            `thread`) adds `"key": "thread"` and must be the key of `thread`.
         head: The head of the department's chain as the sender verified it.
         thread, sender, client_msg_id: Bound into the additional data.
         signer: The sender's identity (the key the chain admitted for them).
@@ -210,7 +229,8 @@ def encrypt_message(
             message it replaces (signed in the header); None for a post.
 
     Raises:
-        ValueError: The plaintext is too long, or a nonce of the wrong size.
+        ValueError: The plaintext is too long, a nonce of the wrong size, or
+            a thread key of another thread.
         InvalidEnvelope: An id, client_msg_id, corrects or sent_at out of range.
     """
     if not isinstance(plaintext, bytes):
@@ -226,6 +246,8 @@ def encrypt_message(
     if not isinstance(nonce, bytes) or len(nonce) != NONCE_SIZE:
         raise ValueError(f"nonce must be {NONCE_SIZE} bytes")
     check_id(thread, "thread")
+    if room_key.thread is not None and room_key.thread != thread:
+        raise ValueError(f"a key of thread {room_key.thread} for a message in thread {thread}")
     check_id(sender, "sender")
     _check_client_msg_id(client_msg_id)
     if corrects is not None:
@@ -246,6 +268,8 @@ def encrypt_message(
     }
     if corrects is not None:
         header["corrects"] = corrects
+    if room_key.thread is not None:
+        header["key"] = THREAD_KEY
     ad = canonical_json(header)
     ciphertext = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_encrypt(
         plaintext, ad, nonce, bytes(room_key)
@@ -259,7 +283,7 @@ def encrypt_message(
 def parse_envelope(envelope: Any) -> EnvelopeHeader:
     """Parse an envelope strictly, without checking its signature.
 
-    Exact key sets (`corrects` the one optional key), integers that are not
+    Exact key sets (`corrects` and `key` the optional keys), integers that are not
     booleans, ids within 1 .. 2**53 - 1, canonical base64 of the exact sizes,
     a chain head as chain.py has it, ciphertext of 16 .. MAX_CIPHERTEXT bytes.
 
@@ -273,11 +297,14 @@ def parse_envelope(envelope: Any) -> EnvelopeHeader:
     if not isinstance(header, dict):
         raise InvalidEnvelope("envelope: header must be an object")
     check_version(header, "envelope", ENVELOPE_VERSION)
-    if set(header) not in (_HEADER_KEYS, _CORRECTION_HEADER_KEYS):
+    keys = set(header)
+    if not keys >= _HEADER_KEYS or not keys - _HEADER_KEYS <= _OPTIONAL_KEYS:
         raise InvalidEnvelope(
             f"envelope header: expected exactly the keys {sorted(_HEADER_KEYS)}, "
-            "and corrects in a correction"
+            "corrects in a correction and key under a thread key"
         )
+    if "key" in header and header["key"] != THREAD_KEY:
+        raise InvalidEnvelope(f'key: the only value is "{THREAD_KEY}"')
     text = envelope["ciphertext"]
     # Refuse an oversized ciphertext before decoding it.
     if not isinstance(text, str) or len(text) > 4 * (MAX_CIPHERTEXT // 3 + 1):
@@ -304,6 +331,7 @@ def parse_envelope(envelope: Any) -> EnvelopeHeader:
         corrects=None
         if "corrects" not in header
         else _check_client_msg_id(header["corrects"], "corrects"),
+        key=header.get("key"),
     )
 
 
@@ -332,10 +360,15 @@ def verify_envelope(envelope: Any, *, sender_key: PublicIdentity) -> EnvelopeHea
 
 
 def _decrypt(parsed: EnvelopeHeader, room_key: RoomKey) -> bytes:
-    if parsed.room != room_key.department or parsed.key_version != room_key.version:
+    if (parsed.room, parsed.key_thread, parsed.key_version) != (
+        room_key.department,
+        room_key.thread,
+        room_key.version,
+    ):
         raise DecryptionFailed(
-            f"envelope is for room {parsed.room} key version {parsed.key_version}, "
-            f"not room {room_key.department} key version {room_key.version}"
+            f"envelope is for room {parsed.room} key {parsed.key_thread or 'room'} version "
+            f"{parsed.key_version}, not room {room_key.department} key "
+            f"{room_key.thread or 'room'} version {room_key.version}"
         )
     check_commitment(room_key, parsed.key_commitment)
     try:
@@ -365,9 +398,10 @@ def decrypt_message(envelope: Any, *, room_key: RoomKey, sender_key: PublicIdent
 def verify_envelope_in_chain(envelope: Any, chain: MembershipChain) -> EnvelopeHeader:
     """Parse an envelope and check its signature with the key the chain admitted for its sender.
 
-    The sender must be a member at the chain head the envelope names, and
-    that head must be in `chain` (the reader's verified chain of the room):
-    a head beyond it means the server withholds statements from the reader.
+    The sender must be a member at the chain head the envelope names (or,
+    under a thread key, a guest of that thread), and that head must be in
+    `chain` (the reader's verified chain of the room): a head beyond it
+    means the server withholds statements from the reader.
 
     Raises:
         UnsupportedVersion, InvalidEnvelope: See `parse_envelope`, or another room.
@@ -380,9 +414,12 @@ def verify_envelope_in_chain(envelope: Any, chain: MembershipChain) -> EnvelopeH
         raise InvalidEnvelope("the envelope names another department than the chain")
     chain.check_covers(parsed.head)
     member = chain.member_at(parsed.sender, parsed.chain_seq)
+    if member is None and parsed.under_thread_key:
+        member = chain.guest_at(parsed.thread, parsed.sender, parsed.chain_seq)
     if member is None:
         raise SenderNotMember(
             f"user {parsed.sender} was not a member at statement {parsed.chain_seq}"
+            + (f", nor a guest of thread {parsed.thread}" if parsed.under_thread_key else "")
         )
     _check_signature(parsed, chain.key_of(member.fingerprint))
     return parsed
@@ -401,13 +438,17 @@ def check_key_version_of(
         KeyCommitmentMismatch: The envelope commits to another key than the record.
         StaleKeyVersion: The version was made before a removal the sender knew of.
     """
-    if (record.department, record.version) != (parsed.room, parsed.key_version):
-        raise InvalidEnvelope("the key version record is of another department or version")
+    if (record.department, record.thread, record.version) != (
+        parsed.room,
+        parsed.key_thread,
+        parsed.key_version,
+    ):
+        raise InvalidEnvelope("the key version record is of another department, thread or version")
     if not nacl.bindings.sodium_memcmp(record.commitment, parsed.key_commitment):
         raise KeyCommitmentMismatch("the envelope commits to another key than its key version")
     if record.chain_seq > parsed.chain_seq:
         raise InvalidEnvelope("the envelope's chain head is older than its key version")
-    excluded_at = chain.last_exclusion_at(parsed.chain_seq)
+    excluded_at = chain.last_exclusion_at(parsed.chain_seq, parsed.key_thread)
     if record.chain_seq < excluded_at:
         raise StaleKeyVersion(
             f"written under key version {record.version} (statement {record.chain_seq}) after "

@@ -54,7 +54,11 @@ _FIELDS = (
 
 @dataclass(frozen=True)
 class KeyVersionRecord:
-    """Version `version` of `department`'s room key, as its creator made it."""
+    """Version `version` of `department`'s room key, as its creator made it.
+
+    With a `thread`, a version of that consult thread's key (docs/crypto.md
+    §14); the key "thread" is then in the record, and absent otherwise.
+    """
 
     department: int
     version: int
@@ -63,10 +67,13 @@ class KeyVersionRecord:
     commitment: bytes = field(repr=False)
     creator_user: int
     creator_fingerprint: str
+    thread: int | None = None
 
     def __post_init__(self) -> None:
         check_id(self.department, "department")
         check_id(self.version, "version")
+        if self.thread is not None:
+            check_id(self.thread, "thread")
         check_hash(self.chain_head, "chain_head")
         ChainHead(self.chain_seq, self.chain_head)  # the same rules as any head
         if not isinstance(self.commitment, bytes) or len(self.commitment) != COMMITMENT_SIZE:
@@ -81,6 +88,8 @@ class KeyVersionRecord:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["commitment"] = b64encode(self.commitment)
+        if self.thread is None:
+            del data["thread"]
         return {"v": KEY_VERSION_FORMAT, **data}
 
     @classmethod
@@ -88,9 +97,10 @@ class KeyVersionRecord:
         if not isinstance(data, dict):
             raise InvalidEnvelope("key version record must be an object")
         check_version(data, "key version record", KEY_VERSION_FORMAT)
-        if set(data) != set(_FIELDS):
-            raise InvalidEnvelope(f"key version record: expected exactly the keys {_FIELDS}")
-        fields = {name: data[name] for name in _FIELDS if name != "v"}
+        expected = (*_FIELDS, "thread") if "thread" in data else _FIELDS
+        if set(data) != set(expected):
+            raise InvalidEnvelope(f"key version record: expected exactly the keys {expected}")
+        fields = {name: data[name] for name in expected if name != "v"}
         fields["commitment"] = b64decode(
             data["commitment"], size=COMMITMENT_SIZE, field="commitment"
         )
@@ -138,6 +148,7 @@ def make_key_version(
         commitment=room_key.commitment,
         creator_user=creator_user,
         creator_fingerprint=creator.fingerprint,
+        thread=room_key.thread,
     )
     return SignedKeyVersion(record, creator.sign(CONTEXT_KEY_VERSION, record.signed_bytes()))
 
@@ -171,11 +182,13 @@ def verify_key_version(signed: SignedKeyVersion, chain: MembershipChain) -> KeyV
 def check_current(record: KeyVersionRecord, chain: MembershipChain) -> None:
     """Refuse to write under a version made before the chain's latest removal or replacement.
 
+    For a thread key, the end of a guest of that thread (`unguest`) counts too.
+
     Raises:
-        StaleKeyVersion: A member removed (or a key replaced) after this
-            version was made may hold it.
+        StaleKeyVersion: A member removed (or a key replaced, or a guest
+            ended) after this version was made may hold it.
     """
-    excluded_at = chain.last_exclusion_at(chain.head.seq)
+    excluded_at = chain.last_exclusion_at(chain.head.seq, record.thread)
     if record.chain_seq < excluded_at:
         raise StaleKeyVersion(
             f"key version {record.version} was made at statement {record.chain_seq}, before "
@@ -190,6 +203,10 @@ def check_key_matches(record: KeyVersionRecord, room_key: RoomKey) -> None:
         InvalidEnvelope: A key of another department or version.
         KeyCommitmentMismatch: Another key.
     """
-    if (room_key.department, room_key.version) != (record.department, record.version):
-        raise InvalidEnvelope("the room key is of another department or version")
+    if (room_key.department, room_key.thread, room_key.version) != (
+        record.department,
+        record.thread,
+        record.version,
+    ):
+        raise InvalidEnvelope("the room key is of another department, thread or version")
     check_commitment(room_key, record.commitment)

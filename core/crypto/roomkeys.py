@@ -45,6 +45,9 @@ from .identity import CONTEXT_WRAP, IdentityKeyPair, PublicIdentity
 
 WRAP_VERSION = 2
 COMMITMENT_DOMAIN = b"rounds-key-commitment-v2\0"
+# A consult thread's key (docs/crypto.md §14): another domain, so a room key
+# version can never pass for a thread key version, nor the other way round.
+THREAD_COMMITMENT_DOMAIN = b"rounds-thread-key-commitment-v1\0"
 COMMITMENT_SIZE = 32
 SEAL_OVERHEAD = nacl.bindings.crypto_box_SEALBYTES  # ephemeral public key + tag
 # The sealed content is about 80 bytes; anything much larger is not a wrap.
@@ -54,52 +57,73 @@ MAX_SEALED_SIZE = 512
 class RoomKey:
     """Version `version` of department `department`'s 32-byte key.
 
+    With a `thread`, the key of that one consult thread of the department
+    (docs/crypto.md §14), versioned on its own; None for the room key.
+
     :cvar KEY_SIZE: the size of the key.
     """
 
     KEY_SIZE: ClassVar[int] = 32
 
-    def __init__(self, key: bytes, *, department: int, version: int) -> None:
+    def __init__(
+        self, key: bytes, *, department: int, version: int, thread: int | None = None
+    ) -> None:
         if not isinstance(key, bytes) or len(key) != self.KEY_SIZE:
             raise InvalidKey(f"room key must be {self.KEY_SIZE} bytes")
         self.department = check_id(department, "department", ValueError)
         self.version = check_id(version, "version", ValueError)
+        self.thread = None if thread is None else check_id(thread, "thread", ValueError)
         self._key = key
 
     @classmethod
-    def generate(cls, *, department: int, version: int) -> "RoomKey":
-        return cls(nacl.utils.random(cls.KEY_SIZE), department=department, version=version)
+    def generate(cls, *, department: int, version: int, thread: int | None = None) -> "RoomKey":
+        return cls(
+            nacl.utils.random(cls.KEY_SIZE), department=department, version=version, thread=thread
+        )
 
     def __bytes__(self) -> bytes:
         return self._key
 
     @property
     def commitment(self) -> bytes:
-        """32 bytes that bind this key to its department and version (`key_commitment`)."""
-        return key_commitment(self._key, department=self.department, version=self.version)
+        """32 bytes that bind this key to its department, thread and version (`key_commitment`)."""
+        return key_commitment(
+            self._key, department=self.department, version=self.version, thread=self.thread
+        )
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, RoomKey):
             return NotImplemented
-        return (self.department, self.version) == (
+        return (self.department, self.thread, self.version) == (
             other.department,
+            other.thread,
             other.version,
         ) and nacl.bindings.sodium_memcmp(self._key, other._key)
 
     def __hash__(self) -> int:
-        return hash((self.department, self.version))
+        return hash((self.department, self.thread, self.version))
 
     def __repr__(self) -> str:
-        return f"RoomKey(department={self.department}, version={self.version})"
+        thread = "" if self.thread is None else f", thread={self.thread}"
+        return f"RoomKey(department={self.department}{thread}, version={self.version})"
 
 
-def key_commitment(key: bytes, *, department: int, version: int) -> bytes:
+def key_commitment(
+    key: bytes, *, department: int, version: int, thread: int | None = None
+) -> bytes:
     """BLAKE2b-256 keyed with the room key, over the domain and canonical {department, version}.
 
-    Keyed BLAKE2b is collision resistant in its key as well: no one, the
-    key's creator included, can find a second key with the same commitment.
+    A thread key's commitment is over its own domain and {department,
+    thread, version}. Keyed BLAKE2b is collision resistant in its key as
+    well: no one, the key's creator included, can find a second key with the
+    same commitment.
     """
-    message = COMMITMENT_DOMAIN + canonical_json({"department": department, "version": version})
+    if thread is None:
+        message = COMMITMENT_DOMAIN + canonical_json({"department": department, "version": version})
+    else:
+        message = THREAD_COMMITMENT_DOMAIN + canonical_json(
+            {"department": department, "thread": thread, "version": version}
+        )
     return nacl.hash.blake2b(
         message, digest_size=COMMITMENT_SIZE, key=key, encoder=nacl.encoding.RawEncoder
     )
@@ -122,8 +146,9 @@ class WrapRecord:
     """A room key version sealed for one recipient and signed by the wrapper.
 
     Signed bytes: CONTEXT_WRAP + canonical_json({"v", "department",
-    "version", "commitment", "recipient_fp", "wrapper_fp"}) + sealed. The
-    canonical JSON is a self-delimiting object, so the split is unambiguous.
+    "version", "commitment", "recipient_fp", "wrapper_fp"}, plus "thread"
+    for a thread key) + sealed. The canonical JSON is a self-delimiting
+    object, so the split is unambiguous.
     """
 
     department: int
@@ -133,10 +158,13 @@ class WrapRecord:
     wrapper_fp: str
     sealed: bytes = field(repr=False)
     signature: bytes = field(repr=False)
+    thread: int | None = None
 
     def __post_init__(self) -> None:
         check_id(self.department, "department", InvalidEnvelope)
         check_id(self.version, "version", InvalidEnvelope)
+        if self.thread is not None:
+            check_id(self.thread, "thread", InvalidEnvelope)
         if not isinstance(self.commitment, bytes) or len(self.commitment) != COMMITMENT_SIZE:
             raise InvalidEnvelope(f"commitment: expected {COMMITMENT_SIZE} bytes")
         check_fingerprint(self.recipient_fp, "recipient_fp")
@@ -149,24 +177,22 @@ class WrapRecord:
         if not isinstance(self.signature, bytes) or len(self.signature) != 64:
             raise InvalidEnvelope("sig: expected 64 bytes")
 
-    def signed_bytes(self) -> bytes:
-        return _signed_bytes(
+    def _fields(self) -> dict[str, Any]:
+        return _record_fields(
             self.department,
+            self.thread,
             self.version,
             self.commitment,
             self.recipient_fp,
             self.wrapper_fp,
-            self.sealed,
         )
+
+    def signed_bytes(self) -> bytes:
+        return canonical_json(self._fields()) + self.sealed
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "v": WRAP_VERSION,
-            "department": self.department,
-            "version": self.version,
-            "commitment": b64encode(self.commitment),
-            "recipient_fp": self.recipient_fp,
-            "wrapper_fp": self.wrapper_fp,
+            **self._fields(),
             "sealed": b64encode(self.sealed),
             "sig": b64encode(self.signature),
         }
@@ -192,6 +218,8 @@ class WrapRecord:
             "sealed",
             "sig",
         }
+        if "thread" in data:
+            expected.add("thread")
         if set(data) != expected:
             raise InvalidEnvelope(f"wrap record: expected exactly the keys {sorted(expected)}")
         return cls(
@@ -202,18 +230,21 @@ class WrapRecord:
             wrapper_fp=check_fingerprint(data["wrapper_fp"], "wrapper_fp"),
             sealed=b64decode(data["sealed"], field="sealed"),
             signature=b64decode(data["sig"], size=64, field="sig"),
+            thread=None
+            if "thread" not in data
+            else check_id(data["thread"], "thread", InvalidEnvelope),
         )
 
 
-def _signed_bytes(
+def _record_fields(
     department: int,
+    thread: int | None,
     version: int,
     commitment: bytes,
     recipient_fp: str,
     wrapper_fp: str,
-    sealed: bytes,
-) -> bytes:
-    fields = {
+) -> dict[str, Any]:
+    fields: dict[str, Any] = {
         "v": WRAP_VERSION,
         "department": department,
         "version": version,
@@ -221,17 +252,20 @@ def _signed_bytes(
         "recipient_fp": recipient_fp,
         "wrapper_fp": wrapper_fp,
     }
-    return canonical_json(fields) + sealed
+    if thread is not None:
+        fields["thread"] = thread
+    return fields
 
 
 def _sealed_content(room_key: RoomKey) -> bytes:
-    return canonical_json(
-        {
-            "department": room_key.department,
-            "version": room_key.version,
-            "key": b64encode(bytes(room_key)),
-        }
-    )
+    content: dict[str, Any] = {
+        "department": room_key.department,
+        "version": room_key.version,
+        "key": b64encode(bytes(room_key)),
+    }
+    if room_key.thread is not None:
+        content["thread"] = room_key.thread
+    return canonical_json(content)
 
 
 def wrap_room_key(
@@ -250,13 +284,13 @@ def wrap_room_key(
         _sealed_content(room_key)
     )
     commitment = room_key.commitment
-    signed = _signed_bytes(
+    fields = _record_fields(
         room_key.department,
+        room_key.thread,
         room_key.version,
         commitment,
         recipient.fingerprint,
         wrapper.fingerprint,
-        bytes(sealed),
     )
     return WrapRecord(
         department=room_key.department,
@@ -265,7 +299,8 @@ def wrap_room_key(
         recipient_fp=recipient.fingerprint,
         wrapper_fp=wrapper.fingerprint,
         sealed=bytes(sealed),
-        signature=wrapper.sign(CONTEXT_WRAP, signed),
+        signature=wrapper.sign(CONTEXT_WRAP, canonical_json(fields) + bytes(sealed)),
+        thread=room_key.thread,
     )
 
 
@@ -296,13 +331,17 @@ def unwrap_room_key(
     except nacl.exceptions.CryptoError:
         raise DecryptionFailed("sealed room key does not open") from None
     data = parse_canonical_json(content)
-    if not isinstance(data, dict) or set(data) != {"department", "version", "key"}:
-        raise InvalidEnvelope("sealed room key: expected department, version and key")
+    expected = {"department", "version", "key"} | ({"thread"} if record.thread else set())
+    if not isinstance(data, dict) or set(data) != expected:
+        raise InvalidEnvelope(f"sealed room key: expected exactly {sorted(expected)}")
     department = check_id(data["department"], "sealed department")
     version = check_id(data["version"], "sealed version")
-    if department != record.department or version != record.version:
-        raise InvalidEnvelope("sealed room key names another department or version than its record")
+    thread = check_id(data["thread"], "sealed thread") if record.thread else None
+    if (department, thread, version) != (record.department, record.thread, record.version):
+        raise InvalidEnvelope(
+            "sealed room key names another department, thread or version than its record"
+        )
     key = b64decode(data["key"], size=RoomKey.KEY_SIZE, field="key")
-    room_key = RoomKey(key, department=record.department, version=record.version)
+    room_key = RoomKey(key, department=department, version=version, thread=thread)
     check_commitment(room_key, record.commitment)
     return room_key

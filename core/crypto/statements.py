@@ -33,14 +33,16 @@ from .errors import BadSignature, InvalidEnvelope
 from .identity import CONTEXT_STATEMENT, IdentityKeyPair, PublicIdentity
 
 STATEMENT_VERSION = 2
-KINDS = ("admit", "remove", "role", "replace")
-ROLES = ("head", "member")
+KINDS = ("admit", "remove", "role", "replace", "guest", "unguest")
+# A consult's guest reads and writes one thread of the department (docs/crypto.md §14).
+GUEST_KINDS = ("guest", "unguest")
+ROLES = ("head", "member", "guest")
 # The `prev` of a department's first statement, and the hash of the empty chain.
 GENESIS = "0" * 64
 CHAIN_DOMAIN = b"rounds-chain-v2\0"
 
-Kind = Literal["admit", "remove", "role", "replace"]
-Role = Literal["head", "member"]
+Kind = Literal["admit", "remove", "role", "replace", "guest", "unguest"]
+Role = Literal["head", "member", "guest"]
 
 _FIELDS = (
     "v",
@@ -69,7 +71,13 @@ class MembershipStatement:
       `subject_fingerprint` (a lost phone and recovery code, a compromised
       key); `role` is the role they hold, unchanged.
 
-    `replaces` is None for every other kind. `signer_user` is None only for a
+    - `guest`: `subject_user`, with the key `subject_fingerprint`, may read
+      and write the one thread `thread` of the department (a consult);
+      `unguest` ends it. `role` is "guest" in both, and only in them.
+
+    `replaces` is None for every other kind, `thread` None for every kind but
+    `guest` and `unguest` (and then absent from the signed bytes, which keep
+    their exact form). `signer_user` is None only for a
     statement signed by the institution's admin key. Fingerprints are those
     of `PublicIdentity.fingerprint`; `prev` is the previous statement's hash
     (`GENESIS` for `seq` 1).
@@ -86,12 +94,19 @@ class MembershipStatement:
     issued_at: str
     signer_user: int | None
     signer_fingerprint: str
+    thread: int | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise InvalidEnvelope(f"kind must be one of {KINDS}")
         if self.role not in ROLES:
             raise InvalidEnvelope(f"role must be one of {ROLES}")
+        if (self.kind in GUEST_KINDS) != (self.role == "guest"):
+            raise InvalidEnvelope("role is guest exactly for a guest or unguest statement")
+        if self.kind in GUEST_KINDS:
+            check_id(self.thread, "thread")
+        elif self.thread is not None:
+            raise InvalidEnvelope("thread is only for a guest or unguest statement")
         check_id(self.department, "department")
         check_id(self.seq, "seq")
         check_hash(self.prev, "prev")
@@ -115,25 +130,31 @@ class MembershipStatement:
         return parse_timestamp(self.issued_at, "issued_at")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"v": STATEMENT_VERSION, **asdict(self)}
+        data = {"v": STATEMENT_VERSION, **asdict(self)}
+        if self.thread is None:
+            del data["thread"]
+        return data
 
     @classmethod
     def from_dict(cls, data: Any) -> "MembershipStatement":
         if not isinstance(data, dict):
             raise InvalidEnvelope("statement must be an object")
         check_version(data, "statement", STATEMENT_VERSION)
-        if set(data) != set(_FIELDS):
-            raise InvalidEnvelope(f"statement: expected exactly the keys {sorted(_FIELDS)}")
+        expected = (*_FIELDS, "thread") if data.get("kind") in GUEST_KINDS else _FIELDS
+        if set(data) != set(expected):
+            raise InvalidEnvelope(f"statement: expected exactly the keys {sorted(expected)}")
         for name in ("kind", "role"):
             if not isinstance(data[name], str):
                 raise InvalidEnvelope(f"{name} must be a string")
-        fields = {name: data[name] for name in _FIELDS if name != "v"}
+        fields = {name: data[name] for name in expected if name != "v"}
         return cls(**fields)
 
     def signed_bytes(self) -> bytes:
         return canonical_json(self.to_dict())
 
     def describe(self) -> str:
+        if self.thread is not None:
+            return f"{self.kind} user {self.subject_user} in thread {self.thread}"
         return f"{self.kind} user {self.subject_user} as {self.role}"
 
 

@@ -438,9 +438,9 @@ def test_check_key_matches(versions, room_keys):
     check_key_matches(record, room_keys[2])
     with raises_exactly(KeyCommitmentMismatch):
         check_key_matches(record, RoomKey.generate(department=12, version=2))
-    with raises_exactly(InvalidEnvelope, "another department or version"):
+    with raises_exactly(InvalidEnvelope, "another department, thread or version"):
         check_key_matches(record, room_keys[3])
-    with raises_exactly(InvalidEnvelope, "another department or version"):
+    with raises_exactly(InvalidEnvelope, "another department, thread or version"):
         check_key_matches(record, RoomKey(bytes(room_keys[2]), department=12, version=3))
-    with raises_exactly(InvalidEnvelope, "another department or version"):
+    with raises_exactly(InvalidEnvelope, "another department, thread or version"):
         check_key_matches(record, RoomKey(bytes(room_keys[2]), department=CARDIOLOGY, version=2))

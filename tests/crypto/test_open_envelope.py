@@ -205,7 +205,7 @@ def test_the_envelopes_commitment_must_be_the_records(plastic_surgery, chain, ve
 
 def test_the_record_must_be_of_the_envelopes_version(plastic_surgery, chain, versions, room_keys):
     envelope = write_envelope(plastic_surgery, room_keys, BOB, 6, 4)
-    with raises_exactly(InvalidEnvelope, "another department or version"):
+    with raises_exactly(InvalidEnvelope, "another department, thread or version"):
         open_envelope(envelope, chain=chain, record=versions[3].record, room_key=room_keys[4])
     # And the room key of its version.
     with raises_exactly(DecryptionFailed):
@@ -237,9 +237,9 @@ def test_an_envelope_edited_and_resigned_by_its_sender_does_not_open(
 def test_check_key_version_of(plastic_surgery, chain, versions, room_keys):
     parsed = parse_envelope(write_envelope(plastic_surgery, room_keys, BOB, 5, 3))
     check_key_version_of(parsed, versions[3].record, chain)
-    with raises_exactly(InvalidEnvelope, "another department or version"):
+    with raises_exactly(InvalidEnvelope, "another department, thread or version"):
         check_key_version_of(parsed, versions[2].record, chain)
-    with raises_exactly(InvalidEnvelope, "another department or version"):
+    with raises_exactly(InvalidEnvelope, "another department, thread or version"):
         check_key_version_of(parsed, versions[4].record, chain)
 
 

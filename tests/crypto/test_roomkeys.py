@@ -249,7 +249,7 @@ def test_a_signing_member_cannot_relabel_a_sealed_key(room_key, nurse_alice, hea
         version=version,
         commitment=key_commitment(bytes(room_key), department=department, version=version),
     )
-    with raises_exactly(InvalidEnvelope, "another department or version"):
+    with raises_exactly(InvalidEnvelope, "another department, thread or version"):
         unwrap_room_key(relabelled, recipient=nurse_alice, wrapper=head_carol.public)
 
 

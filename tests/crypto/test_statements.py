@@ -30,7 +30,7 @@ from core.crypto import (
     statement_hash,
     verify_statement,
 )
-from core.crypto.statements import KINDS, ROLES
+from core.crypto.statements import GUEST_KINDS, KINDS
 from tests.crypto.support import hashes, ids, raises_exactly, times
 
 # RFC 8032 section 7.1 test 1's seed and RFC 7748 section 6.1's X25519 secret: a fixed signer.
@@ -134,10 +134,11 @@ def statements(draw):
         replaces=draw(hashes.filter(lambda h: h != subject_fingerprint))
         if kind == "replace"
         else None,
-        role=draw(st.sampled_from(ROLES)),
+        role="guest" if kind in GUEST_KINDS else draw(st.sampled_from(("head", "member"))),
         issued_at=draw(times),
         signer_user=draw(st.none() | ids),
         signer_fingerprint=draw(hashes),
+        thread=draw(ids) if kind in GUEST_KINDS else None,
     )
 
 

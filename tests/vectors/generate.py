@@ -1,7 +1,8 @@
 """Regenerate Rounds' own crypto test vectors: python -m tests.vectors.generate
 
 Writes identity.json, statement.json, keyversion.json, envelope.json,
-wrap.json, stream.json and backup.json beside this file. docs/crypto.md
+wrap.json, stream.json, backup.json and consult.json (consult.py) beside
+this file. docs/crypto.md
 ("Test vectors") documents every field.
 
 identity.json, statement.json, keyversion.json, envelope.json and
@@ -1066,7 +1067,9 @@ def dump(data: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    for filename, build in BUILDERS.items():
+    from .consult import build_consult  # it builds on this module's personas
+
+    for filename, build in {**BUILDERS, "consult.json": build_consult}.items():
         (HERE / filename).write_text(dump(build()), encoding="utf-8")
         print(f"wrote tests/vectors/{filename}")
 
