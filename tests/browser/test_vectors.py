@@ -31,10 +31,10 @@ def load(path: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def all_vectors(vectors) -> dict:
-    """The conftest's files, and the two it does not load (identity.json, keyversion.json)."""
+    """The conftest's files, and those it does not load (identity, keyversion, consult)."""
     return {
         **vectors,
-        **{name: load(VECTORS / f"{name}.json") for name in ("identity", "keyversion")},
+        **{name: load(VECTORS / f"{name}.json") for name in ("identity", "keyversion", "consult")},
     }
 
 
@@ -54,6 +54,16 @@ def expected_counts(v: dict) -> dict[str, int]:
         "wrap": cases("wrap"),
         "stream": cases("stream"),
         "backup": cases("backup"),
+        # each statement, the replay, each key, each key version, the guest's
+        # version, each wrap, each envelope, each broken chain
+        "consult": len(v["consult"]["chain"])
+        + 1
+        + len(v["consult"]["keys"])
+        + len(v["consult"]["key_versions"])
+        + 1
+        + len(v["consult"]["wraps"])
+        + len(v["consult"]["envelopes"])
+        + len(v["consult"]["invalid_chains"]),
     }
 
 

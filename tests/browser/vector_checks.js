@@ -242,6 +242,161 @@ async function checkVectors(c, vectors) {
     });
   }
 
+  // consult.json (docs/crypto.md §14): a guest in the chain, thread keys, their versions, wraps and envelopes.
+  {
+    const file = vectors.consult;
+    const ids = identities(file);
+    const consultAdmin = ids[file.admin_identity].public;
+    const consultKeys = Object.entries(ids).filter(([name]) => name !== file.admin_identity).map(([, pair]) => pair.public);
+    const byFingerprint = Object.fromEntries(Object.values(ids).map((pair) => [pair.fingerprint, pair]));
+    const byUser = Object.fromEntries(Object.entries(file.users).map(([name, user]) => [user, ids[name]]));
+    // Parse, then replay: a statement that does not parse is refused at its index too.
+    const parseChain = (items) => items.map((item, index) => {
+      try {
+        return c.parseSignedStatement(item);
+      } catch (error) {
+        if (error instanceof c.CryptoError) error.data = { ...error.data, statement_index: index };
+        throw error;
+      }
+    });
+    const signed = parseChain(file.chain);
+    for (const [i, item] of file.chain.entries()) {
+      attempt(`consult statement ${i}`, () => {
+        const st = item.statement;
+        const again = c.makeStatement(byFingerprint[st.signer_fingerprint], {
+          kind: st.kind, department: st.department, seq: st.seq, prev: st.prev, subject: st.subject_user,
+          subjectFingerprint: st.subject_fingerprint, replaces: st.replaces, thread: st.thread ?? null, role: st.role,
+          signerUser: st.signer_user, issuedAt: st.issued_at,
+        });
+        if (JSON.stringify(again) !== JSON.stringify(item)) fail(`consult statement ${i}`, "re-signing differs");
+        if (i > 0 && c.statementHash(signed[i - 1]) !== st.prev) fail(`consult statement ${i}`, "prev is not the hash before it");
+      });
+      count("consult");
+    }
+    let consultChain = null;
+    attempt("consult chain", () => {
+      consultChain = c.replayMembershipChain(signed, { adminKey: consultAdmin, keys: consultKeys });
+      if (consultChain.head.seq !== file.head.seq || consultChain.head.hash !== file.head.hash) fail("consult chain", `head ${JSON.stringify(consultChain.head)}`);
+      const users = Object.values(file.users);
+      for (const seq of Object.keys(file.members_at).map(Number)) {
+        for (const user of users) {
+          const member = asPair(consultChain.memberAt(user, seq));
+          if (JSON.stringify(member) !== JSON.stringify(file.members_at[seq][String(user)] ?? null)) {
+            fail("consult chain", `memberAt(${user}, ${seq}) is ${JSON.stringify(member)}`);
+          }
+          const guest = consultChain.guestAt(file.thread, user, seq);
+          if ((guest?.fingerprint ?? null) !== (file.guests_at[seq][String(user)] ?? null)) {
+            fail("consult chain", `guestAt(${file.thread}, ${user}, ${seq}) is ${JSON.stringify(guest)}`);
+          }
+        }
+        const { room, thread } = file.last_exclusion_at[seq];
+        if (consultChain.lastExclusionAt(seq) !== room || consultChain.lastExclusionAt(seq, file.thread) !== thread) {
+          fail("consult chain", `lastExclusionAt(${seq})`);
+        }
+      }
+      const atHead = Object.fromEntries([...consultChain.guestsOf(file.thread)].map(([u, g]) => [u, g.fingerprint]));
+      if (JSON.stringify(atHead) !== JSON.stringify(file.guests_at[file.head.seq])) fail("consult chain", `guestsOf ${JSON.stringify(atHead)}`);
+      const eve = file.chain.find((item) => item.statement.kind === "guest").statement.subject_fingerprint;
+      if (!consultChain.everAdmitted.has(eve) || !consultChain.keys.has(eve)) fail("consult chain", "the guest's key is not the chain's");
+      // A guest's key must be given to the replay while they are a guest at the head.
+      const withoutEve = consultKeys.filter((key) => key.fingerprint !== eve);
+      expectError("consult chain without the guest's key", "invalid_key",
+        () => c.replayMembershipChain(signed.slice(0, 3), { adminKey: consultAdmin, keys: withoutEve }));
+    });
+    count("consult");
+    const threadKeys = {};
+    for (const [name, entry] of Object.entries(file.keys)) {
+      attempt(`consult key ${name}`, () => {
+        const key = c.roomKey(b64(entry.key), entry.department, entry.version, entry.thread);
+        if (!same(key.commitment, b64(entry.commitment))) fail(`consult key ${name}`, "commitment differs");
+        if (!same(c.keyCommitment(key.key, entry.department, entry.version, entry.thread), key.commitment)) fail(`consult key ${name}`, "keyCommitment differs");
+        threadKeys[name] = key;
+        if (entry.thread !== null && same(c.roomKey(key.key, entry.department, entry.version).commitment, key.commitment)) {
+          fail(`consult key ${name}`, "commits as a room key of the same bytes does");
+        }
+      });
+      count("consult");
+    }
+    const consultRecords = {};
+    for (const [name, wire] of Object.entries(file.key_versions)) {
+      attempt(`consult key version ${name}`, () => {
+        const record = c.verifyKeyVersion(c.parseSignedKeyVersion(wire), consultChain);
+        consultRecords[name] = record;
+        c.checkKeyMatches(record, threadKeys[name]);
+        const stale = file.current_at_head[name];
+        if (stale === null) c.checkCurrent(record, consultChain);
+        else expectError(`consult key version ${name} current`, stale, () => c.checkCurrent(record, consultChain));
+        const again = c.makeKeyVersion(threadKeys[name], {
+          head: { seq: record.chain_seq, hash: record.chain_head }, creatorUser: record.creator_user,
+          creator: byFingerprint[record.creator_fingerprint],
+        });
+        if (JSON.stringify(again) !== JSON.stringify(wire)) fail(`consult key version ${name}`, "re-signing differs");
+      });
+      count("consult");
+    }
+    expectError("consult key version by the guest", file.version_by_the_guest.error,
+      () => c.verifyKeyVersion(c.parseSignedKeyVersion(file.version_by_the_guest.signed), consultChain));
+    count("consult");
+    for (const v of file.wraps) {
+      attempt(`consult wrap to ${v.recipient}`, () => {
+        const record = c.parseWrapRecord(v.record);
+        const expected = threadKeys[`${v.thread}/${v.version}`];
+        const opened = c.unwrapRoomKey(record, ids[v.recipient], ids[v.wrapper].public);
+        if (!c.sameRoomKey(opened, expected) || !same(opened.commitment, expected.commitment) || opened.thread !== v.thread) {
+          fail(`consult wrap to ${v.recipient}`, "thread key differs");
+        }
+      });
+      count("consult");
+    }
+    for (const v of file.envelopes) {
+      const name = `${v.key.thread ?? "room"}/${v.key.version}`;
+      const args = { chain: consultChain, record: consultRecords[name], roomKey: threadKeys[name] };
+      if (v.error === null) {
+        attempt(`consult envelope ${v.name}`, () => {
+          const { header, plaintext } = c.openEnvelope(v.envelope, args);
+          if (!same(plaintext, b64(v.plaintext)) || header.key_thread !== v.key.thread) fail(`consult envelope ${v.name}`, "differs");
+          const h = v.envelope.header;
+          const again = c.encryptMessage(plaintext, {
+            roomKey: threadKeys[name], head: { seq: h.chain_seq, hash: h.chain_head }, thread: h.thread, sender: h.sender,
+            clientMsgId: h.client_msg_id, signer: byUser[h.sender], sentAt: h.sent_at, nonce: b64(h.nonce),
+          });
+          if (JSON.stringify(again) !== JSON.stringify(v.envelope)) fail(`consult envelope ${v.name}`, "re-encryption differs");
+        });
+      } else {
+        expectError(`consult envelope ${v.name}`, v.error, () => c.openEnvelope(v.envelope, args));
+      }
+      count("consult");
+    }
+    // A thread key encrypts in its own thread only, and a wrap of it made here opens the same.
+    attempt("consult thread key elsewhere", () => {
+      const key = threadKeys[`${file.thread}/1`];
+      const h = file.envelopes[0].envelope.header;
+      try {
+        c.encryptMessage(c.utf8("x"), {
+          roomKey: key, head: { seq: h.chain_seq, hash: h.chain_head }, thread: file.thread + 1, sender: h.sender,
+          clientMsgId: h.client_msg_id, signer: byUser[h.sender],
+        });
+        fail("consult thread key elsewhere", "accepted");
+      } catch (error) {
+        if (!(error instanceof RangeError)) throw error;
+      }
+      const [wrapper, recipient] = [ids[file.wraps[0].wrapper], ids[file.wraps[0].recipient]];
+      const mine = c.unwrapRoomKey(c.parseWrapRecord(c.wrapRoomKey(key, recipient.public, wrapper)), recipient, wrapper.public);
+      if (!c.sameRoomKey(mine, key)) fail("consult thread key wrap round trip", "differs");
+    });
+    for (const v of file.invalid_chains) {
+      try {
+        c.replayMembershipChain(parseChain(v.chain), { adminKey: consultAdmin, keys: consultKeys });
+        fail(`consult chain ${v.name}`, "accepted");
+      } catch (error) {
+        if (error.code !== v.error || error.data?.statement_index !== v.statement_index) {
+          fail(`consult chain ${v.name}`, `got ${error.code} at ${error.data?.statement_index}: ${error.message}`);
+        }
+      }
+      count("consult");
+    }
+  }
+
   // stream.json: decrypt; re-encrypt to the same length and prefix, which decrypts too.
   {
     const file = vectors.stream;

@@ -10,12 +10,14 @@
 //   head their envelope names: envelope.js);
 // - whether the server withholds statements: a head this device verified
 //   earlier, or one a sender or key version names, must be in the chain
-//   served (checkExtends, checkCovers).
+//   served (checkExtends, checkCovers);
+// - who else may read and write one consult thread (its guests, §14: guestAt)
+//   and whom its thread key must no longer reach (lastExclusionAt with the thread).
 import { checkHash } from "./encoding.js";
 import {
   badSignature, CryptoError, invalidEnvelope, invalidKey, membershipFork, membershipRollback, membershipWithheld,
 } from "./errors.js";
-import { describeStatement, GENESIS, issuedMicros, statementHash, verifyStatement } from "./statements.js";
+import { describeStatement, GENESIS, GUEST_KINDS, issuedMicros, statementHash, verifyStatement } from "./statements.js";
 
 /** @import { PublicIdentity } from "./identity.js" */
 /** @import { SignedStatement, Statement } from "./statements.js" */
@@ -25,6 +27,32 @@ import { describeStatement, GENESIS, issuedMicros, statementHash, verifyStatemen
 
 /** Statements after which no one may write under an older room key version. */
 export const EXCLUSIONS = ["remove", "replace"];
+
+/**
+ * The member a span holds at `seq`, or null.
+ * @param {readonly Span[]} spans
+ * @param {number} seq
+ */
+function spanAt(spans, seq) {
+  for (const span of spans) {
+    if (span.start <= seq && (span.end === null || seq < span.end)) return span.member;
+  }
+  return null;
+}
+
+/**
+ * The latest of `positions` (ascending) at or before `seq` (0: none).
+ * @param {readonly number[]} positions
+ * @param {number} seq
+ */
+function latestAt(positions, seq) {
+  let found = 0;
+  for (const at of positions) {
+    if (at > seq) break;
+    found = at;
+  }
+  return found;
+}
 
 /**
  * {seq, hash}: a point of a department's chain, `seq` statements, the last
@@ -51,10 +79,14 @@ export const EMPTY_HEAD = chainHead(0, GENESIS);
  * `everAdmitted`: every fingerprint the chain ever admitted, so a client
  * accepts a room key wrapped by someone who has since left and no one else.
  * `keys`: Map(fingerprint → public identity), the keys the chain names.
+ * `guests`: Map(thread → Map(user → {role: "guest", fingerprint})), each
+ * consult thread's guests at the head (docs/crypto.md §14).
  */
 export class MembershipChain {
   #spans;
   #exclusions;
+  #guestSpans;
+  #threadExclusions;
 
   /**
    * @param {object} replayed
@@ -65,8 +97,14 @@ export class MembershipChain {
    * @param {Map<string, PublicIdentity>} replayed.keys
    * @param {Map<number, readonly Span[]>} replayed.spans
    * @param {number[]} replayed.exclusions
+   * @param {Map<number, Map<number, Member>>} [replayed.guests]
+   * @param {Map<number, Map<number, readonly Span[]>>} [replayed.guestSpans] by thread, then user
+   * @param {Map<number, readonly number[]>} [replayed.threadExclusions] each thread's unguest positions
    */
-  constructor({ department, hashes, members, everAdmitted, keys, spans, exclusions }) {
+  constructor({
+    department, hashes, members, everAdmitted, keys, spans, exclusions, guests = new Map(), guestSpans = new Map(),
+    threadExclusions = new Map(),
+  }) {
     this.department = department;
     this.hashes = Object.freeze([...hashes]);
     this.members = members;
@@ -74,6 +112,9 @@ export class MembershipChain {
     this.keys = keys;
     this.#spans = spans;
     this.#exclusions = Object.freeze([...exclusions]);
+    this.guests = guests;
+    this.#guestSpans = guestSpans;
+    this.#threadExclusions = threadExclusions;
     Object.freeze(this);
   }
 
@@ -102,23 +143,40 @@ export class MembershipChain {
    * @returns {Member | null}
    */
   memberAt(user, seq) {
-    for (const span of this.#spans.get(user) ?? []) {
-      if (span.start <= seq && (span.end === null || seq < span.end)) return span.member;
-    }
-    return null;
+    return spanAt(this.#spans.get(user) ?? [], seq);
   }
 
   /**
-   * The position of the latest removal or key replacement at or before `seq` (0: none).
+   * `user` as a guest of consult thread `thread` once the first `seq` statements applied, or null.
+   * @param {number} thread
+   * @param {number} user
    * @param {number} seq
+   * @returns {Member | null}
    */
-  lastExclusionAt(seq) {
-    let found = 0;
-    for (const at of this.#exclusions) {
-      if (at > seq) break;
-      found = at;
-    }
-    return found;
+  guestAt(thread, user, seq) {
+    return spanAt(this.#guestSpans.get(thread)?.get(user) ?? [], seq);
+  }
+
+  /**
+   * The guests of consult thread `thread` at the head: a new Map(user → {role, fingerprint}).
+   * @param {number} thread
+   * @returns {Map<number, Member>}
+   */
+  guestsOf(thread) {
+    return new Map(this.guests.get(thread) ?? []);
+  }
+
+  /**
+   * The position of the latest removal or key replacement at or before `seq`
+   * (0: none). With a `thread`, that thread's unguest statements count too:
+   * they end a reader of its thread key, not of the room key.
+   * @param {number} seq
+   * @param {number | null} [thread]
+   */
+  lastExclusionAt(seq, thread = null) {
+    const latest = latestAt(this.#exclusions, seq);
+    if (thread === null) return latest;
+    return Math.max(latest, latestAt(this.#threadExclusions.get(thread) ?? [], seq));
   }
 
   /**
@@ -179,6 +237,20 @@ function at(index, statement, error) {
   return error;
 }
 
+/**
+ * `map`'s value under `key`, made and stored first if missing.
+ * @template K, V
+ * @param {Map<K, V>} map
+ * @param {K} key
+ * @param {() => V} make
+ * @returns {V}
+ */
+function entry(map, key, make) {
+  let value = map.get(key);
+  if (value === undefined) map.set(key, (value = make()));
+  return value;
+}
+
 /** The membership as statements apply, one at a time (rules in replayMembershipChain). */
 class Replay {
   /**
@@ -196,6 +268,12 @@ class Replay {
     this.spans = new Map();
     /** @type {number[]} */
     this.exclusions = [];
+    /** @type {Map<number, Map<number, Member>>} thread → user → the guest now */
+    this.guests = new Map();
+    /** @type {Map<number, Map<number, Span[]>>} thread → user → guest from start to end */
+    this.guestSpans = new Map();
+    /** @type {Map<number, number[]>} thread → the positions of its unguest statements */
+    this.threadExclusions = new Map();
     /** @type {string[]} */
     this.hashes = [];
     /** @type {number | null} */
@@ -229,6 +307,10 @@ class Replay {
   /** @param {SignedStatement} signed */
   checkSigner(signed) {
     const st = signed.statement;
+    if (GUEST_KINDS.includes(st.kind)) {
+      this.checkGuestSigner(signed);
+      return;
+    }
     if (st.signer_user === null) {
       if (st.signer_fingerprint !== this.adminKey.fingerprint) throw badSignature("signed by neither a user nor the admin key");
       const hasHead = [...this.members.values()].some((m) => m.role === "head");
@@ -249,8 +331,53 @@ class Replay {
     verifyStatement(signed, signerKey);
   }
 
+  /**
+   * Any member signs a guest in or out; a guest may sign themselves out.
+   * @param {SignedStatement} signed
+   */
+  checkGuestSigner(signed) {
+    const st = signed.statement;
+    if (st.signer_user === null) throw badSignature("the admin key does not sign guests in or out");
+    let held = this.members.get(st.signer_user);
+    if (!held && st.kind === "unguest" && st.signer_user === st.subject_user) {
+      held = this.guests.get(/** @type {number} */ (st.thread))?.get(st.subject_user);
+    }
+    if (!held) throw badSignature(`signer ${st.signer_user} is not a member at this point`);
+    if (st.signer_fingerprint !== held.fingerprint) throw invalidKey(`signer ${st.signer_user}'s key is not the one admitted`);
+    const signerKey = this.keys.get(held.fingerprint);
+    if (!signerKey) throw invalidKey(`no key for signer ${st.signer_user}`);
+    verifyStatement(signed, signerKey);
+  }
+
+  /** @param {Statement} st */
+  changeGuest(st) {
+    const thread = /** @type {number} */ (st.thread); // parseStatement requires it for these kinds
+    const current = this.guests.get(thread)?.get(st.subject_user);
+    if (st.kind === "guest") {
+      if (this.members.has(st.subject_user)) throw invalidEnvelope("subject is a member, not a guest");
+      if (current) throw invalidEnvelope("subject is already a guest of this thread");
+      this.checkUnshared(st.subject_fingerprint);
+      const guest = Object.freeze({ role: st.role, fingerprint: st.subject_fingerprint });
+      entry(this.guests, thread, () => new Map()).set(st.subject_user, guest);
+      this.everAdmitted.add(guest.fingerprint);
+      const spans = entry(entry(this.guestSpans, thread, () => new Map()), st.subject_user, () => []);
+      spans.push(Object.freeze({ start: st.seq, end: null, member: guest }));
+      return;
+    }
+    if (!current) throw invalidEnvelope("subject is not a guest of this thread");
+    if (current.fingerprint !== st.subject_fingerprint) throw invalidEnvelope("subject fingerprint is not the one admitted");
+    this.guests.get(thread)?.delete(st.subject_user);
+    const spans = /** @type {Span[]} */ (this.guestSpans.get(thread)?.get(st.subject_user));
+    spans[spans.length - 1] = Object.freeze({ ...spans[spans.length - 1], end: st.seq });
+    entry(this.threadExclusions, thread, () => []).push(st.seq);
+  }
+
   /** @param {Statement} st */
   change(st) {
+    if (GUEST_KINDS.includes(st.kind)) {
+      this.changeGuest(st);
+      return;
+    }
     const current = this.members.get(st.subject_user);
     const seq = st.seq;
     if (st.kind === "admit") {
@@ -326,9 +453,13 @@ class Replay {
  *   fingerprint is the one admitted (`replaces`, for a replacement); `role`
  *   must change the role, `remove` and `replace` name the role held; no two
  *   members hold one key.
+ * - `guest` and `unguest` (consults, docs/crypto.md §14) are signed by any
+ *   member, or for `unguest` by the guest themselves, never by the admin key;
+ *   `guest` needs a non-member not yet a guest of that thread, `unguest` a
+ *   guest of that thread with that key.
  *
- * Finally every remaining member's admitted key must be among `keys`, since
- * that is the key the caller will wrap to. Throws a CryptoError whose
+ * Finally every remaining member's and guest's admitted key must be among
+ * `keys`, since that is the key the caller will wrap to. Throws a CryptoError whose
  * data.statement_index names the statement at fault.
  * @param {SignedStatement[]} statements
  * @param {{adminKey: PublicIdentity, keys: Iterable<PublicIdentity>}} trusted
@@ -347,6 +478,11 @@ export function replayMembershipChain(statements, { adminKey, keys }) {
   for (const [user, member] of replay.members) {
     if (!byFingerprint.has(member.fingerprint)) throw invalidKey(`member ${user}: the key they were admitted with is missing`);
   }
+  for (const [thread, guests] of replay.guests) {
+    for (const [user, guest] of guests) {
+      if (!byFingerprint.has(guest.fingerprint)) throw invalidKey(`guest ${user} of thread ${thread}: their key is missing`);
+    }
+  }
   /** @type {Map<string, PublicIdentity>} */
   const chainKeys = new Map();
   for (const fp of replay.everAdmitted) {
@@ -362,5 +498,10 @@ export function replayMembershipChain(statements, { adminKey, keys }) {
     keys: chainKeys,
     spans: new Map([...replay.spans].map(([user, spans]) => [user, Object.freeze([...spans])])),
     exclusions: replay.exclusions,
+    guests: new Map([...replay.guests].filter(([, guests]) => guests.size).map(([thread, guests]) => [thread, new Map(guests)])),
+    guestSpans: new Map([...replay.guestSpans].map(([thread, byUser]) => [
+      thread, new Map([...byUser].map(([user, spans]) => [user, Object.freeze([...spans])])),
+    ])),
+    threadExclusions: new Map([...replay.threadExclusions].map(([thread, seqs]) => [thread, Object.freeze([...seqs])])),
   });
 }

@@ -4,12 +4,16 @@
 //
 //   {"header": {"v": 2, "room", "thread", "key_version", "key_commitment",
 //               "chain_seq", "chain_head", "sender", "client_msg_id",
-//               "sent_at", "nonce", "sig", "corrects" (a correction only)},
+//               "sent_at", "nonce", "sig", "corrects" (a correction only),
+//               "key" (under a consult thread's key only)},
 //    "ciphertext": b64(plaintext + 16-byte tag)}
 //
 // - `corrects`, only in a correction, is the client_msg_id of the sender's
 //   message it replaces; in the AD, so signed: a server cannot move a
 //   correction onto another message. Absent, the AD is what it always was.
+// - `key`, only under a consult thread's key (docs/crypto.md §14), is "thread":
+//   key_version and key_commitment then name a version of the key of the
+//   envelope's thread, and its sender may be a guest of that thread.
 // - AD = canonical_json(header without nonce and sig), so the ciphertext only
 //   opens in the room, thread and key version it was written for, under the
 //   name of its sender, and carries the chain head its sender had verified: a
@@ -49,6 +53,7 @@ import { checkCommitment, COMMITMENT_SIZE } from "./roomkeys.js";
  * @property {string} clientMsgId
  * @property {string} sentAt
  * @property {string | null} [corrects]
+ * @property {string | null} [key] THREAD_KEY under a consult thread's key
  */
 
 /**
@@ -56,7 +61,9 @@ import { checkCommitment, COMMITMENT_SIZE } from "./roomkeys.js";
  * @typedef {Readonly<{room: number, thread: number, key_version: number, key_commitment: Uint8Array,
  *   chain_seq: number, chain_head: string, head: ChainHead, sender: number, client_msg_id: string,
  *   sent_at: string, nonce: Uint8Array, signature: Uint8Array, ciphertext: Uint8Array, ad: Uint8Array,
- *   corrects: string | null}>} ParsedEnvelope
+ *   corrects: string | null, key: string | null, key_thread: number | null}>} ParsedEnvelope
+ * `key_thread` is the thread of the key it is under: its own thread under a
+ * thread key, null under the room key.
  */
 
 export const ENVELOPE_VERSION = 2;
@@ -70,16 +77,22 @@ const MAX_CIPHERTEXT = MAX_PLAINTEXT + TAG_SIZE;
 const CLIENT_MSG_ID = /^[A-Za-z0-9_-]{8,64}$/;
 const AD_KEYS = ["v", "room", "thread", "key_version", "key_commitment", "chain_seq", "chain_head", "sender", "client_msg_id", "sent_at"];
 const HEADER_KEYS = [...AD_KEYS, "nonce", "sig"];
-const CORRECTION_HEADER_KEYS = [...HEADER_KEYS, "corrects"];
+// `corrects` in a correction, `key` under a consult thread's key: each optional.
+const OPTIONAL_KEYS = ["corrects", "key"];
+/** The one value of `key`: the envelope is under its thread's key (docs/crypto.md §14). */
+export const THREAD_KEY = "thread";
 
 /** @param {AdInput} fields */
-function adFields({ room, thread, keyVersion, keyCommitment, chainSeq, chainHash, sender, clientMsgId, sentAt, corrects = null }) {
+function adFields({
+  room, thread, keyVersion, keyCommitment, chainSeq, chainHash, sender, clientMsgId, sentAt, corrects = null, key = null,
+}) {
   /** @type {Record<string, string | number>} */
   const fields = {
     v: ENVELOPE_VERSION, room, thread, key_version: keyVersion, key_commitment: b64encode(keyCommitment),
     chain_seq: chainSeq, chain_head: chainHash, sender, client_msg_id: clientMsgId, sent_at: sentAt,
   };
   if (corrects !== null) fields.corrects = corrects;
+  if (key !== null) fields.key = key;
   return fields;
 }
 
@@ -114,7 +127,9 @@ export function nowTimestamp() {
  * identity (the key the chain admitted for them); `sentAt` the sender's clock,
  * now when omitted. `nonce` is for test vectors only: never reuse one with the
  * same room key. `corrects`, for a correction only, is the client_msg_id of
- * the sender's message it replaces.
+ * the sender's message it replaces. A consult thread's key (one with a
+ * `thread`) adds `"key": "thread"` and must be the key of `thread`
+ * (RangeError otherwise).
  * @param {Uint8Array} plaintext
  * @param {object} options
  * @param {RoomKey} options.roomKey
@@ -135,6 +150,9 @@ export function encryptMessage(plaintext, { roomKey, head, thread, sender, clien
   if (!(nonce instanceof Uint8Array) || nonce.length !== NONCE_SIZE) throw new RangeError("nonce must be 24 bytes");
   const { seq, hash } = chainHead(head.seq, head.hash);
   checkId(thread, "thread");
+  if (roomKey.thread !== null && roomKey.thread !== thread) {
+    throw new RangeError(`a key of thread ${roomKey.thread} for a message in thread ${thread}`);
+  }
   checkId(sender, "sender");
   checkClientMsgId(clientMsgId);
   if (corrects !== null) checkClientMsgId(corrects, "corrects");
@@ -142,6 +160,7 @@ export function encryptMessage(plaintext, { roomKey, head, thread, sender, clien
   const header = adFields({
     room: roomKey.department, thread, keyVersion: roomKey.version, keyCommitment: roomKey.commitment,
     chainSeq: seq, chainHash: hash, sender, clientMsgId, sentAt, corrects,
+    key: roomKey.thread === null ? null : THREAD_KEY,
   });
   const ad = canonicalJson(header);
   const ciphertext = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, ad, null, nonce, roomKey.key);
@@ -150,11 +169,12 @@ export function encryptMessage(plaintext, { roomKey, head, thread, sender, clien
 }
 
 /**
- * Parse strictly without checking the signature: exact key sets, integer ids,
- * canonical base64 of the exact sizes, a chain head and a time as in §1.
- * Returns {room, thread, key_version, key_commitment, chain_seq, chain_head,
- * head: {seq, hash}, sender, client_msg_id, sent_at, nonce, signature,
- * ciphertext, ad (the authenticated bytes)}.
+ * Parse strictly without checking the signature: exact key sets (`corrects`
+ * and `key` the optional keys), integer ids, canonical base64 of the exact
+ * sizes, a chain head and a time as in §1. Returns {room, thread, key_version,
+ * key_commitment, chain_seq, chain_head, head: {seq, hash}, sender,
+ * client_msg_id, sent_at, nonce, signature, ciphertext, corrects, key,
+ * key_thread, ad (the authenticated bytes)}.
  * @param {unknown} envelope
  * @returns {ParsedEnvelope}
  */
@@ -165,9 +185,13 @@ export function parseEnvelope(envelope) {
   const header = envelope.header;
   if (!isObject(header)) throw invalidEnvelope("envelope: header must be an object");
   checkVersion(header, "envelope", ENVELOPE_VERSION);
-  if (!hasExactly(header, HEADER_KEYS) && !hasExactly(header, CORRECTION_HEADER_KEYS)) {
-    throw invalidEnvelope(`envelope header: expected exactly the keys ${[...HEADER_KEYS].sort()}, and corrects in a correction`);
+  const keys = Object.keys(header);
+  if (!HEADER_KEYS.every((k) => Object.hasOwn(header, k)) || !keys.every((k) => HEADER_KEYS.includes(k) || OPTIONAL_KEYS.includes(k))) {
+    throw invalidEnvelope(
+      `envelope header: expected exactly the keys ${[...HEADER_KEYS].sort()}, corrects in a correction and key under a thread key`,
+    );
   }
+  if (Object.hasOwn(header, "key") && header.key !== THREAD_KEY) throw invalidEnvelope(`key: the only value is "${THREAD_KEY}"`);
   const text = envelope.ciphertext;
   // Refuse an oversized ciphertext before decoding it.
   if (typeof text !== "string" || text.length > 4 * (Math.floor(MAX_CIPHERTEXT / 3) + 1)) {
@@ -193,13 +217,14 @@ export function parseEnvelope(envelope) {
     signature: b64decode(header.sig, { size: 64, field: "sig" }),
     ciphertext,
     corrects: Object.hasOwn(header, "corrects") ? checkClientMsgId(header.corrects, "corrects") : null,
+    key: Object.hasOwn(header, "key") ? THREAD_KEY : null,
   };
   const ad = canonicalJson(adFields({
     room: parsed.room, thread: parsed.thread, keyVersion: parsed.key_version, keyCommitment: parsed.key_commitment,
     chainSeq: parsed.chain_seq, chainHash: parsed.chain_head, sender: parsed.sender,
-    clientMsgId: parsed.client_msg_id, sentAt: parsed.sent_at, corrects: parsed.corrects,
+    clientMsgId: parsed.client_msg_id, sentAt: parsed.sent_at, corrects: parsed.corrects, key: parsed.key,
   }));
-  return Object.freeze({ ...parsed, ad });
+  return Object.freeze({ ...parsed, key_thread: parsed.key === THREAD_KEY ? parsed.thread : null, ad });
 }
 
 /** @param {ParsedEnvelope} parsed @param {PublicIdentity} senderKey */
@@ -221,10 +246,10 @@ export function verifyEnvelope(envelope, senderKey) {
 
 /** @param {ParsedEnvelope} parsed @param {RoomKey} roomKey @returns {Uint8Array} */
 function decrypt(parsed, roomKey) {
-  if (parsed.room !== roomKey.department || parsed.key_version !== roomKey.version) {
+  if (parsed.room !== roomKey.department || parsed.key_thread !== roomKey.thread || parsed.key_version !== roomKey.version) {
     throw decryptionFailed(
-      `envelope is for room ${parsed.room} key version ${parsed.key_version}, `
-      + `not room ${roomKey.department} key version ${roomKey.version}`,
+      `envelope is for room ${parsed.room} key ${parsed.key_thread ?? "room"} version ${parsed.key_version}, `
+      + `not room ${roomKey.department} key ${roomKey.thread ?? "room"} version ${roomKey.version}`,
     );
   }
   checkCommitment(roomKey, parsed.key_commitment);
@@ -251,7 +276,8 @@ export function decryptMessage(envelope, { roomKey, senderKey }) {
  * Parse and check the signature with the key the chain admitted for the
  * sender at the head the envelope names. That head must be in `chain` (the
  * reader's verified chain of the room: membership_withheld, membership_fork),
- * and the sender a member there (sender_not_member).
+ * and the sender a member there, or under a thread key a guest of that thread
+ * (sender_not_member).
  * @param {unknown} envelope
  * @param {MembershipChain} chain
  */
@@ -261,31 +287,38 @@ export function verifyEnvelopeInChain(envelope, chain) {
     throw invalidEnvelope("the envelope names another department than the chain");
   }
   chain.checkCovers(parsed.head);
-  const member = chain.memberAt(parsed.sender, parsed.chain_seq);
-  if (!member) throw senderNotMember(`user ${parsed.sender} was not a member at statement ${parsed.chain_seq}`);
+  const underThreadKey = parsed.key_thread !== null;
+  const member = chain.memberAt(parsed.sender, parsed.chain_seq)
+    ?? (underThreadKey ? chain.guestAt(parsed.thread, parsed.sender, parsed.chain_seq) : null);
+  if (!member) {
+    throw senderNotMember(
+      `user ${parsed.sender} was not a member at statement ${parsed.chain_seq}`
+      + (underThreadKey ? `, nor a guest of thread ${parsed.thread}` : ""),
+    );
+  }
   checkSignature(parsed, chain.keyOf(member.fingerprint));
   return parsed;
 }
 
 /**
  * The envelope's key version against its verified record (keyversions.js)
- * and the sender's head: the record's version with its commitment
+ * and the sender's head: the record's thread and version with its commitment
  * (key_commitment_mismatch), made no later than the sender's head
- * (invalid_envelope), and not before a removal or key replacement the sender
- * knew of (key_version_stale).
+ * (invalid_envelope), and not before a removal or key replacement (or, for a
+ * thread key, an unguest of its thread) the sender knew of (key_version_stale).
  * @param {ParsedEnvelope} parsed
  * @param {KeyVersionRecord} record
  * @param {MembershipChain} chain
  */
 export function checkKeyVersionOf(parsed, record, chain) {
-  if (record.department !== parsed.room || record.version !== parsed.key_version) {
-    throw invalidEnvelope("the key version record is of another department or version");
+  if (record.department !== parsed.room || record.thread !== parsed.key_thread || record.version !== parsed.key_version) {
+    throw invalidEnvelope("the key version record is of another department, thread or version");
   }
   if (!equalBytes(record.commitment, parsed.key_commitment)) {
     throw keyCommitmentMismatch("the envelope commits to another key than its key version");
   }
   if (record.chain_seq > parsed.chain_seq) throw invalidEnvelope("the envelope's chain head is older than its key version");
-  const excludedAt = chain.lastExclusionAt(parsed.chain_seq);
+  const excludedAt = chain.lastExclusionAt(parsed.chain_seq, parsed.key_thread);
   if (record.chain_seq < excludedAt) {
     throw keyVersionStale(
       `written under key version ${record.version} (statement ${record.chain_seq}) after `

@@ -8,11 +8,14 @@
 //               "creator_user": 7, "creator_fingerprint": "<64 hex>"},
 //    "sig": "<b64 of 64 bytes>"}
 //
-// Signed bytes: CONTEXT_KEY_VERSION ‖ canonical_json(record).
+// Signed bytes: CONTEXT_KEY_VERSION ‖ canonical_json(record). A version of a
+// consult thread's key (docs/crypto.md §14) adds "thread": <id> to the record;
+// a room key's record has exactly the keys above.
 //
 // A client uses a version only if its creator was a member, with that key, at
 // the head the record names, and that head is in the chain it verified
-// (verifyKeyVersion); writes under it only if no removal or key replacement
+// (verifyKeyVersion: a guest never introduces a key); writes under it only if
+// no removal or key replacement (nor, for a thread key, unguest of its thread)
 // came after that head (checkCurrent); and keeps a key only if it matches the
 // record's commitment (checkKeyMatches). So a server can neither hand out a key
 // made by a removed member, nor keep members writing under a key the removed
@@ -39,27 +42,32 @@ import { checkCommitment, COMMITMENT_SIZE } from "./roomkeys.js";
  * @property {Uint8Array} commitment
  * @property {number} creator_user
  * @property {string} creator_fingerprint
+ * @property {number | null} thread a thread key's thread, null for the room key
  */
 
 /** @typedef {{record: Readonly<KeyVersionRecord>, signature: Uint8Array}} SignedKeyVersion */
 
 export const KEY_VERSION_FORMAT = 2;
 const FIELDS = ["v", "department", "version", "chain_seq", "chain_head", "commitment", "creator_user", "creator_fingerprint"];
+const THREAD_FIELDS = [...FIELDS, "thread"];
 
 /**
  * Parse a key version record strictly (KeyVersionRecord.from_dict): exactly
- * the v2 keys, its head as any chain head. Returns a frozen
- * {department, version, chain_seq, chain_head, commitment (bytes), creator_user, creator_fingerprint}.
+ * the v2 keys (and `thread` for a thread key), its head as any chain head.
+ * Returns a frozen {department, version, chain_seq, chain_head, commitment
+ * (bytes), creator_user, creator_fingerprint, thread (null for the room key)}.
  * @param {unknown} data
  * @returns {Readonly<KeyVersionRecord>}
  */
 export function parseKeyVersionRecord(data) {
   if (!isObject(data)) throw invalidEnvelope("key version record must be an object");
   checkVersion(data, "key version record", KEY_VERSION_FORMAT);
-  if (!hasExactly(data, FIELDS)) throw invalidEnvelope(`key version record: expected exactly the keys ${FIELDS}`);
+  const expected = Object.hasOwn(data, "thread") ? THREAD_FIELDS : FIELDS;
+  if (!hasExactly(data, expected)) throw invalidEnvelope(`key version record: expected exactly the keys ${expected}`);
   const commitment = b64decode(data.commitment, { size: COMMITMENT_SIZE, field: "commitment" });
   checkId(data.department, "department");
   checkId(data.version, "version");
+  const thread = Object.hasOwn(data, "thread") ? checkId(data.thread, "thread") : null;
   checkHash(data.chain_head, "chain_head");
   chainHead(data.chain_seq, data.chain_head); // the same rules as any head
   checkId(data.creator_user, "creator_user");
@@ -72,6 +80,7 @@ export function parseKeyVersionRecord(data) {
     commitment,
     creator_user: data.creator_user,
     creator_fingerprint: data.creator_fingerprint,
+    thread,
   });
 }
 
@@ -80,7 +89,8 @@ export function parseKeyVersionRecord(data) {
  * @param {KeyVersionRecord} record
  */
 export function keyVersionRecordToDict(record) {
-  return {
+  /** @type {Record<string, string | number>} */
+  const data = {
     v: KEY_VERSION_FORMAT,
     department: record.department,
     version: record.version,
@@ -90,6 +100,8 @@ export function keyVersionRecordToDict(record) {
     creator_user: record.creator_user,
     creator_fingerprint: record.creator_fingerprint,
   };
+  if (record.thread !== null) data.thread = record.thread;
+  return data;
 }
 
 /**
@@ -122,8 +134,8 @@ export function keyVersionHead(record) {
 
 /**
  * The signed record of a new version, on the wire ({record, sig}): `roomKey`
- * (roomkeys.js) made at the chain head `head` ({seq, hash}, freshly verified)
- * by `creator` (an identity), user `creatorUser`.
+ * (roomkeys.js, a thread key too) made at the chain head `head` ({seq, hash},
+ * freshly verified) by `creator` (an identity), user `creatorUser`.
  * @param {RoomKey} roomKey
  * @param {{head: {seq: number, hash: string}, creatorUser: number, creator: Identity}} made
  */
@@ -138,6 +150,7 @@ export function makeKeyVersion(roomKey, { head, creatorUser, creator }) {
     commitment: b64encode(roomKey.commitment),
     creator_user: creatorUser,
     creator_fingerprint: creator.fingerprint,
+    ...(roomKey.thread === null ? {} : { thread: roomKey.thread }),
   });
   return { record: keyVersionRecordToDict(record), sig: b64encode(sign(creator, CONTEXT_KEY_VERSION, keyVersionBytes(record))) };
 }
@@ -147,7 +160,8 @@ export function makeKeyVersion(roomKey, { head, creatorUser, creator }) {
  * department (chain.js); return its record. Refuses another department
  * (invalid_envelope), a head not in the chain (membership_withheld,
  * membership_fork), a creator who was not a member with that key at that head
- * (key_version_unauthorized), and a bad signature (bad_signature).
+ * (key_version_unauthorized: a guest never introduces a key), and a bad
+ * signature (bad_signature).
  * @param {SignedKeyVersion} signed
  * @param {MembershipChain} chain
  */
@@ -171,12 +185,13 @@ export function verifyKeyVersion(signed, chain) {
 /**
  * Refuse to write under a version made before the chain's latest removal or
  * key replacement (key_version_stale): the member removed, or whoever holds
- * the replaced key, may hold it.
+ * the replaced key, may hold it. For a thread key, the end of a guest of that
+ * thread (unguest) counts too.
  * @param {KeyVersionRecord} record
  * @param {MembershipChain} chain
  */
 export function checkCurrent(record, chain) {
-  const excludedAt = chain.lastExclusionAt(chain.head.seq);
+  const excludedAt = chain.lastExclusionAt(chain.head.seq, record.thread);
   if (record.chain_seq < excludedAt) {
     throw keyVersionStale(
       `key version ${record.version} was made at statement ${record.chain_seq}, before `
@@ -187,14 +202,14 @@ export function checkCurrent(record, chain) {
 
 /**
  * Refuse a room key (from a wrap) that is not the one this version committed
- * to: invalid_envelope for another department or version,
+ * to: invalid_envelope for another department, thread or version,
  * key_commitment_mismatch for another key.
  * @param {KeyVersionRecord} record
  * @param {RoomKey} roomKey
  */
 export function checkKeyMatches(record, roomKey) {
-  if (roomKey.department !== record.department || roomKey.version !== record.version) {
-    throw invalidEnvelope("the room key is of another department or version");
+  if (roomKey.department !== record.department || roomKey.thread !== record.thread || roomKey.version !== record.version) {
+    throw invalidEnvelope("the room key is of another department, thread or version");
   }
   checkCommitment(roomKey, record.commitment);
 }

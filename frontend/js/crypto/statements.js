@@ -3,7 +3,9 @@
 // one change to a department's membership, signed by a head (the first head
 // by the pinned admin key), numbered (`seq`, from 1) and linked to the
 // statement before it (`prev`, its hash), so the department's history is one
-// chain: a statement left out of the middle breaks it (chain.js).
+// chain: a statement left out of the middle breaks it (chain.js). A consult's
+// `guest` and `unguest` (§14) carry a `thread`, and only they do, so every
+// other statement keeps its exact bytes.
 //
 // Signed bytes: CONTEXT_STATEMENT ‖ canonical_json(statement).
 // Hash: hex SHA-256(CHAIN_DOMAIN ‖ canonical_json({statement, sig})), over the
@@ -17,8 +19,10 @@ import { CONTEXT_STATEMENT, sign, verify } from "./identity.js";
 import { badSignature, invalidEnvelope } from "./errors.js";
 
 export const STATEMENT_VERSION = 2;
-export const KINDS = ["admit", "remove", "role", "replace"];
-export const ROLES = ["head", "member"];
+export const KINDS = ["admit", "remove", "role", "replace", "guest", "unguest"];
+/** A consult's guest reads and writes one thread of the department (docs/crypto.md §14). */
+export const GUEST_KINDS = ["guest", "unguest"];
+export const ROLES = ["head", "member", "guest"];
 /** The `prev` of a department's first statement, and the hash of the empty chain. */
 export const GENESIS = "0".repeat(64);
 const CHAIN_DOMAIN = utf8("rounds-chain-v2\0");
@@ -27,6 +31,8 @@ const FIELDS = [
   "v", "department", "seq", "prev", "kind", "subject_user", "subject_fingerprint", "replaces", "role",
   "issued_at", "signer_user", "signer_fingerprint",
 ];
+/** @type {(keyof Statement)[]} */
+const GUEST_FIELDS = [...FIELDS, "thread"];
 
 /**
  * A membership statement v2, as parsed (the wire's field names).
@@ -35,14 +41,15 @@ const FIELDS = [
  * @property {number} department
  * @property {number} seq
  * @property {string} prev
- * @property {"admit" | "remove" | "role" | "replace"} kind
+ * @property {"admit" | "remove" | "role" | "replace" | "guest" | "unguest"} kind
  * @property {number} subject_user
  * @property {string} subject_fingerprint
  * @property {string | null} replaces
- * @property {"head" | "member"} role
+ * @property {"head" | "member" | "guest"} role
  * @property {string} issued_at
  * @property {number | null} signer_user null when the admin key signs
  * @property {string} signer_fingerprint
+ * @property {number} [thread] the consult's thread, in a guest or unguest statement only
  */
 
 /** @typedef {{statement: Readonly<Statement>, signature: Uint8Array}} SignedStatement */
@@ -58,19 +65,25 @@ export function issuedMicros(value) {
 /**
  * Parse a statement strictly (MembershipStatement.from_dict): exactly the v2
  * keys, `prev` GENESIS exactly for seq 1, `replaces` only (and always) for a
- * replacement, and never the key it replaces. Returns a frozen copy.
+ * replacement, and never the key it replaces; role "guest" and a `thread`
+ * exactly in a guest or unguest statement. Returns a frozen copy.
  * @param {unknown} data
  * @returns {Readonly<Statement>}
  */
 export function parseStatement(data) {
   if (!isObject(data)) throw invalidEnvelope("statement must be an object");
   checkVersion(data, "statement", STATEMENT_VERSION);
-  if (!hasExactly(data, FIELDS)) throw invalidEnvelope(`statement: expected exactly the keys ${[...FIELDS].sort()}`);
+  const expected = fieldsOf(data.kind);
+  if (!hasExactly(data, expected)) throw invalidEnvelope(`statement: expected exactly the keys ${[...expected].sort()}`);
   for (const name of ["kind", "role"]) {
     if (typeof data[name] !== "string") throw invalidEnvelope(`${name} must be a string`);
   }
   if (!KINDS.includes(data.kind)) throw invalidEnvelope(`kind must be one of ${KINDS}`);
   if (!ROLES.includes(data.role)) throw invalidEnvelope(`role must be one of ${ROLES}`);
+  if (GUEST_KINDS.includes(data.kind) !== (data.role === "guest")) {
+    throw invalidEnvelope("role is guest exactly for a guest or unguest statement");
+  }
+  if (GUEST_KINDS.includes(data.kind)) checkId(data.thread, "thread");
   checkId(data.department, "department");
   checkId(data.seq, "seq");
   checkHash(data.prev, "prev");
@@ -103,9 +116,17 @@ export function parseSignedStatement(data) {
   return { statement: parseStatement(data.statement), signature: b64decode(data.sig, { size: 64, field: "sig" }) };
 }
 
+/**
+ * The keys of a statement of this kind: the guest kinds add `thread`.
+ * @param {unknown} kind
+ */
+function fieldsOf(kind) {
+  return GUEST_KINDS.includes(/** @type {string} */ (kind)) ? GUEST_FIELDS : FIELDS;
+}
+
 /** @param {Statement} statement */
 function statementDict(statement) {
-  return Object.fromEntries(FIELDS.map((k) => [k, statement[k]]));
+  return Object.fromEntries(fieldsOf(statement.kind).map((k) => [k, statement[k]]));
 }
 
 /**
@@ -134,7 +155,8 @@ export function statementHash(signed) {
  * A statement signed now (or at `issuedAt`) by `signer`, on the wire: at
  * position `seq` of the department's chain, after the statement whose hash is
  * `prev` (a verified chain's head gives both: seq + 1 and its hash).
- * `replaces` is the old key's fingerprint, for a replacement only.
+ * `replaces` is the old key's fingerprint, for a replacement only; `thread`
+ * the consult's thread, for a guest or unguest statement only.
  * @param {import("./identity.js").Identity} signer
  * @param {object} fields
  * @param {Statement["kind"]} fields.kind
@@ -144,17 +166,19 @@ export function statementHash(signed) {
  * @param {number} fields.subject
  * @param {string} fields.subjectFingerprint
  * @param {string | null} [fields.replaces]
+ * @param {number | null} [fields.thread]
  * @param {Statement["role"]} fields.role
  * @param {number | null} fields.signerUser
  * @param {string | null} [fields.issuedAt]
  */
 export function makeStatement(signer, {
-  kind, department, seq, prev, subject, subjectFingerprint, replaces = null, role, signerUser, issuedAt = null,
+  kind, department, seq, prev, subject, subjectFingerprint, replaces = null, thread = null, role, signerUser,
+  issuedAt = null,
 }) {
   const statement = parseStatement({
     v: STATEMENT_VERSION, department, seq, prev, kind, subject_user: subject, subject_fingerprint: subjectFingerprint,
     replaces, role, issued_at: issuedAt ?? new Date().toISOString(), signer_user: signerUser,
-    signer_fingerprint: signer.fingerprint,
+    signer_fingerprint: signer.fingerprint, ...(thread === null ? {} : { thread }),
   });
   return { statement: statementDict(statement), sig: b64encode(sign(signer, CONTEXT_STATEMENT, statementBytes(statement))) };
 }
@@ -173,5 +197,6 @@ export function verifyStatement(signed, signerPublic) {
 
 /** @param {Statement} st */
 export function describeStatement(st) {
+  if (st.thread !== undefined) return `${st.kind} user ${st.subject_user} in thread ${st.thread}`;
   return `${st.kind} user ${st.subject_user} as ${st.role}`;
 }
