@@ -20,11 +20,13 @@ from advice import alerts, scheduler
 from advice.models import AdviceRequest, AdviceStep, Answer, Priority, Status, StepKind
 from advice.routing import chain, is_active_member, next_holder
 from audit.actions import record
+from chat import consults
 from chat.events import append_event
 from core.errors import N_, Conflict, ErrorCode, InvalidRequest, NotFound, RoundsError
 from core.events import EventKind
+from patients.models import Patient
 from rooms import access
-from rooms.models import OnCallRole
+from rooms.models import Department, OnCallRole
 from rooms.oncall import NotAMember, user_card
 
 LIST_LIMIT = 100
@@ -155,6 +157,8 @@ def do_add_step(
         request.department_id,
         EventKind.ADVICE_UPDATED,
         {"request": request_data(request, step)},
+        # A consult's requester is no member: their own sockets hear of it.
+        guest_user_id=request.requester_id if request.thread.is_consult else None,
     )
     return step
 
@@ -240,6 +244,58 @@ def check_request_advice(
     if not same:
         raise Conflict(N_("This message is already a request, with another addressee or priority."))
     return request_data(existing), False
+
+
+def check_request_consult(
+    actor: User,
+    department_id: int,
+    patient_id: int,
+    priority: str,
+    to_user: int | None,
+    to_role: int | None,
+) -> tuple[dict[str, Any], bool]:
+    """Ask another department for a consult about a patient (docs/advice.md, "Consults").
+
+    The caller, a clinician who is not a member of that department, becomes the
+    guest of a new thread of it once a member opens the consult; until then the
+    request routes and escalates as any other. One open consult per requester,
+    department and patient: asking again answers it (200), as a retry would.
+
+    Returns:
+        The request, and whether this call made it.
+    """
+    access.check_clinician(actor)
+    if not Department.objects.filter(pk=department_id).exists():
+        raise NotFound(N_("Department not found."))
+    if access.is_member(actor, department_id):
+        raise InvalidRequest(N_("You are a member: ask in the patient's thread of the department."))
+    if not Patient.objects.filter(pk=patient_id).exists():
+        raise NotFound(N_("Patient not found."))
+    if priority not in Priority.values:
+        raise InvalidRequest(N_("Unknown priority."))
+    person, role = _addressee_of(department_id, actor, to_user, to_role)
+    existing = (
+        _loaded(AdviceRequest.objects.filter(requester=actor, department_id=department_id))
+        .filter(thread__patient_id=patient_id, thread__consult__state__in=("pending", "open"))
+        .first()
+    )
+    if existing is not None:
+        return request_data(existing), False
+    check_open_limit(actor)
+    with transaction.atomic():
+        Department.objects.select_for_update().get(pk=department_id)
+        title = _consult_title(actor)
+        thread = consults.do_create_consult(actor, department_id, patient_id, title)
+        made = do_request_advice(actor, thread, None, priority, person, role)
+    return made, True
+
+
+def _consult_title(actor: User) -> str:
+    """The consult thread's name: who asks, from which department (no patient data)."""
+    mine = access.member_department_ids(actor)
+    names = list(Department.objects.filter(pk__in=mine).values_list("name", flat=True)[:1])
+    where = f" ({names[0]})" if names else ""
+    return f"Consult — {actor.get_full_name() or actor.username}{where}"[:200]
 
 
 def check_open_limit(actor: User) -> None:

@@ -56,7 +56,10 @@ class AdviceRequest(models.Model):
 
     department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="+")
     thread = models.ForeignKey(Thread, on_delete=models.PROTECT, related_name="+")
-    message = models.OneToOneField(Message, on_delete=models.PROTECT, related_name="+")
+    # None for a consult's request: its question is posted once the consult opens.
+    message = models.OneToOneField(
+        Message, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
     requester = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )

@@ -164,6 +164,7 @@ def append_event(
     notify_user_id: int | None = None,
     change: str | None = None,
     seq: int | None = None,
+    guest_user_id: int | None = None,
 ) -> Event:
     """Store an event in the current transaction and publish it on commit.
 
@@ -171,6 +172,8 @@ def append_event(
     their membership changed ("admitted" / "removed"), so a removed member's
     sockets leave the department before any later event is sent to it.
     `seq` is given when the caller already took the number (and the lock).
+    `guest_user_id`, a consult's guest, also receives it on their own sockets:
+    they are no member, so the department's group does not reach them.
     """
     if seq is None:
         seq = allocate_seq("rooms_department", "event_seq", department_id)
@@ -183,7 +186,9 @@ def append_event(
         payload=payload or {},
         created_at=timezone.now(),
     )
-    _publish_on_commit(event, message_data, notify_user_id=notify_user_id, change=change)
+    _publish_on_commit(
+        event, message_data, notify_user_id=notify_user_id, change=change, guest=guest_user_id
+    )
     return event
 
 
@@ -214,6 +219,7 @@ def _publish_on_commit(
     *,
     notify_user_id: int | None = None,
     change: str | None = None,
+    guest: int | None = None,
 ) -> None:
     department_id, seq = event.department_id, event.seq
     text = dumps(event_frame(event, message_data))
@@ -233,6 +239,11 @@ def _publish_on_commit(
                 },
             )
         _send(department_group(department_id), group_message)
+        if guest is not None:
+            _send(
+                user_group(guest),
+                {"type": "rounds.guest", "department": department_id, "frame": text},
+            )
         if event.kind == EventKind.MESSAGE_NEW and message_data is not None:
             # Phones hear of it by Web Push (docs/push.md): three numbers on a queue.
             message_posted(department_id, message_data["sender"]["id"], message_data["thread"])

@@ -28,6 +28,8 @@ class Thread(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     last_seq = models.BigIntegerField(default=0)
+    # A consult's thread (Consult below): written under its own thread key, never the room key.
+    is_consult = models.BooleanField(default=False)
 
     class Meta:
         indexes = [
@@ -174,3 +176,97 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.department_id}:{self.seq} {self.kind}"
+
+
+class ConsultState(models.TextChoices):
+    PENDING = "pending", "Awaiting the department"
+    OPEN = "open", "Open"
+    ENDED = "ended", "Ended"
+
+
+class Consult(models.Model):
+    """One thread of a department opened to a clinician from elsewhere, its guest.
+
+    The server's mirror of the chain's `guest` and `unguest` statements
+    (docs/crypto.md §14): `pending` until a member signs the guest in with
+    the thread key's first version, `open` while the guest reads and writes,
+    `ended` once someone signed them out. `key_version` and the rest are the
+    thread key's state, as a department's are for its room key.
+    """
+
+    thread = models.OneToOneField(Thread, on_delete=models.PROTECT, related_name="consult")
+    guest = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    state = models.CharField(
+        max_length=10, choices=ConsultState.choices, default=ConsultState.PENDING
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    opened_at = models.DateTimeField(null=True, blank=True)
+    guest_fingerprint = models.CharField(max_length=64, blank=True, default="")
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    ended_at = models.DateTimeField(null=True, blank=True)
+    # The chain position of the unguest: what the guest may still read is before it.
+    ended_seq = models.IntegerField(null=True, blank=True)
+    key_version = models.IntegerField(default=0)
+    rotation_required = models.BooleanField(default=False)
+    key_commitment = models.CharField(max_length=44, blank=True, default="")
+    key_chain_seq = models.IntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"consult {self.thread_id} ({self.state})"
+
+
+class ThreadKeyVersion(models.Model):
+    """A version of a consult thread's key, known to the server as its record and wraps."""
+
+    consult = models.ForeignKey(Consult, on_delete=models.PROTECT, related_name="key_versions")
+    version = models.IntegerField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    record = models.JSONField()
+    commitment = models.CharField(max_length=44)
+    chain_seq = models.IntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["consult", "version"], name="thread_key_version_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"consult {self.consult_id} key v{self.version}"
+
+
+class ThreadKeyWrap(models.Model):
+    """A thread key version sealed for one recipient (empty user: the compliance key)."""
+
+    key_version = models.ForeignKey(
+        ThreadKeyVersion, on_delete=models.PROTECT, related_name="wraps"
+    )
+    recipient_fingerprint = models.CharField(max_length=64)
+    recipient_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    wrapper = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    record = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["key_version", "recipient_fingerprint"],
+                name="one_thread_wrap_per_recipient",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"thread wrap of {self.key_version_id} for {self.recipient_fingerprint[:16]}"

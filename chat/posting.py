@@ -24,7 +24,7 @@ from accounts.keys import active_identity
 from accounts.models import IdentityKey, User
 from audit.actions import record, record_many
 from chat.events import append_event, append_message_events, message_payload
-from chat.models import Message, Thread
+from chat.models import Consult, ConsultState, Message, Thread
 from core.crypto import (
     BadSignature,
     CryptoError,
@@ -37,6 +37,7 @@ from core.errors import N_, ErrorCode, NotFound, RoundsError
 from core.events import EventKind
 from media.attachments import check_attachment_refs, do_attach_uploads
 from rooms import access
+from rooms.models import Department
 
 
 def envelope_hash(envelope: dict[str, Any], attachments: list[dict[str, Any]] | None = None) -> str:
@@ -183,6 +184,16 @@ def check_room_key(header: EnvelopeHeader, department_id: int, key_state: KeySta
         raise RoundsError(
             N_("The envelope was made for another department."), code=ErrorCode.ENVELOPE_MISMATCH
         )
+    if header.under_thread_key:
+        raise RoundsError(
+            N_("A thread key is only for a consult's thread."), code=ErrorCode.ENVELOPE_MISMATCH
+        )
+    check_key_version(header, key_state)
+
+
+def check_key_version(header: EnvelopeHeader, key_state: KeyState) -> None:
+    """The envelope's key version, commitment and chain position against the current
+    version of its key (the room's, or a consult thread's)."""
     rotate = RoundsError(
         N_("A new room key version is needed before the next message."),
         code=ErrorCode.KEY_ROTATION_REQUIRED,
@@ -224,16 +235,49 @@ def _replay_ack(existing: Message, thread_id: int, body_hash: str) -> dict[str, 
     return {**_ack_for(existing), "duplicate": True}
 
 
-def _take_thread_seq(thread_id: int) -> tuple[int, int] | None:
-    """Next message number and the department, if the thread exists and is open."""
+def _take_thread_seq(thread_id: int) -> tuple[int, int, bool] | None:
+    """Next message number, the department and whether it is a consult's thread,
+    if the thread exists and is open."""
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE chat_thread SET last_seq = last_seq + 1 "
-            "WHERE id = %s AND closed_at IS NULL RETURNING last_seq, department_id",
+            "WHERE id = %s AND closed_at IS NULL RETURNING last_seq, department_id, is_consult",
             [thread_id],
         )
         row = cursor.fetchone()
-    return None if row is None else (int(row[0]), int(row[1]))
+    return None if row is None else (int(row[0]), int(row[1]), bool(row[2]))
+
+
+def check_consult_post(
+    actor: User, thread_id: int, department_id: int, header: EnvelopeHeader
+) -> int | None:
+    """A post in a consult's thread: by a member or its guest while it is open, under
+    the thread's current key (docs/crypto.md §14). Returns the guest to tell, if open.
+
+    Runs under the thread's and the department's locks, and takes the consult's
+    last (the order its key publications take too).
+    """
+    consult = Consult.objects.select_for_update().get(thread_id=thread_id)
+    is_guest = consult.guest_id == actor.pk and consult.state == ConsultState.OPEN
+    if not is_guest and not access.is_member(actor, department_id):
+        if consult.guest_id == actor.pk and access.guest_role(consult.state) is not None:
+            access.check_writer(access.FORMER_GUEST)  # they still read it
+        raise NotFound(N_("Thread not found."))
+    if header.room != department_id or not header.under_thread_key:
+        raise RoundsError(
+            N_("A consult's thread is written under its thread key."),
+            code=ErrorCode.ENVELOPE_MISMATCH,
+        )
+    chain_seq = Department.objects.values_list("chain_seq", flat=True).get(pk=department_id)
+    state = KeyState(
+        consult.key_version,
+        consult.rotation_required,
+        consult.key_commitment,
+        consult.key_chain_seq,
+        chain_seq,
+    )
+    check_key_version(header, state)
+    return consult.guest_id if consult.state == ConsultState.OPEN else None
 
 
 def take_department_seq(department_id: int) -> tuple[int, KeyState]:
@@ -266,14 +310,21 @@ def do_post_message(
         taken = _take_thread_seq(thread_id)
         if taken is None:
             thread = Thread.objects.filter(pk=thread_id).first()
-            if thread is None or not access.is_member(actor, thread.department_id):
+            if thread is None or not (
+                access.is_member(actor, thread.department_id)
+                or access.is_consult_writer(actor, thread_id)
+            ):
                 raise NotFound(N_("Thread not found."))
             raise RoundsError(N_("This thread is closed."), code=ErrorCode.THREAD_CLOSED)
-        seq, department_id = taken
+        seq, department_id, is_consult = taken
         event_seq, key_state = take_department_seq(department_id)
-        if not access.is_member(actor, department_id):
+        guest = None
+        if is_consult:
+            guest = check_consult_post(actor, thread_id, department_id, header)
+        elif not access.is_member(actor, department_id):
             raise NotFound(N_("Thread not found."))
-        check_room_key(header, department_id, key_state)
+        else:
+            check_room_key(header, department_id, key_state)
         message = Message.objects.create(
             thread_id=thread_id,
             seq=seq,
@@ -293,6 +344,7 @@ def do_post_message(
             message=message,
             message_data=message_payload(message, actor.username),
             seq=event_seq,
+            guest_user_id=guest,
         )
         record(
             "message.posted",
@@ -344,6 +396,11 @@ def check_post_messages(posts: list[Post]) -> list[dict[str, Any] | RoundsError]
             results[index] = refusal
             continue
         checked.append((index, post, header, envelope_hash(post.envelope)))
+    # A consult's posts (under its thread key) take the one-post path, which checks it.
+    for index, post, header, _ in checked:
+        if header.under_thread_key:
+            results[index] = _post_alone(post)
+    checked = [entry for entry in checked if not entry[2].under_thread_key]
     if checked:
         try:
             with transaction.atomic():
@@ -401,13 +458,13 @@ def _take_thread_numbers(thread_id: int, count: int) -> dict[str, Any] | None:
         cursor.execute(
             "UPDATE chat_thread SET last_seq = last_seq + "
             "CASE WHEN closed_at IS NULL THEN %s ELSE 0 END "
-            "WHERE id = %s RETURNING department_id, closed_at, last_seq",
+            "WHERE id = %s RETURNING department_id, closed_at, last_seq, is_consult",
             [count, thread_id],
         )
         row = cursor.fetchone()
     if row is None:
         return None
-    department_id, closed_at, last_seq = row
+    department_id, closed_at, last_seq, is_consult = row
     taken = count if closed_at is None else 0
     return {
         "pk": thread_id,
@@ -416,6 +473,7 @@ def _take_thread_numbers(thread_id: int, count: int) -> dict[str, Any] | None:
         "last_seq": int(last_seq) - taken,
         "taken": taken,
         "first": int(last_seq) - taken,
+        "is_consult": bool(is_consult),
     }
 
 
@@ -537,6 +595,11 @@ def _store_posts(
                 raise NotFound(N_("Thread not found."))
             if thread["closed_at"] is not None:
                 raise RoundsError(N_("This thread is closed."), code=ErrorCode.THREAD_CLOSED)
+            if thread["is_consult"]:
+                raise RoundsError(
+                    N_("A consult's thread is written under its thread key."),
+                    code=ErrorCode.ENVELOPE_MISMATCH,
+                )
             department = departments[thread["department_id"]]
             check_room_key(header, department["pk"], department["key_state"])
         except RoundsError as refusal:

@@ -23,6 +23,7 @@ class EventKind(StrEnum):
     MEMBERSHIP_SIGNED = "membership.signed"
     ADVICE_UPDATED = "advice.updated"
     ONCALL_CHANGED = "oncall.changed"
+    CONSULT_UPDATED = "consult.updated"
 
 
 def event_kind_choices() -> list[tuple[str, str]]:

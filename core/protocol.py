@@ -490,13 +490,14 @@ class AdviceStepOut(Loose):
 class AdviceRequestOut(Loose):
     """An advice request (docs/advice.md): who asked, whom, how urgently, who has it now,
     its state and its latest step. The question is the thread message `message`,
-    encrypted end to end; the server knows only these."""
+    encrypted end to end; the server knows only these. A consult's request has no
+    `message`: its question is posted in its thread once the consult opens."""
 
     id: int
     department: int
     thread: int
     patient: int
-    message: int
+    message: int | None
     requester: PersonOut
     priority: Literal["routine", "urgent", "emergency"]
     to: AdviceAddressee
@@ -536,6 +537,30 @@ class OncallChanged(DepartmentEvent):
     by: UserRef
 
 
+class ConsultOut(Loose):
+    """A consult (docs/advice.md, "Consults"): a thread of `department` opened to one
+    guest from elsewhere; `state` pending until a member signs the guest in."""
+
+    thread: int
+    department: int
+    patient: int
+    title: str
+    state: Literal["pending", "open", "ended"]
+    guest: UserRef
+    opened_by: int | None
+    opened_at: str | None
+    ended_at: str | None
+    key_version: int
+
+
+class ConsultUpdated(DepartmentEvent):
+    """A consult was asked for, opened or ended; also sent to its guest's sockets, who
+    are no member (their client reads the thread and its key again)."""
+
+    type: Literal["consult.updated"]
+    consult: ConsultOut
+
+
 class TypingOut(Loose):
     type: Literal["typing"]
     department: int
@@ -558,6 +583,7 @@ OutboundFrame = Annotated[
     | MessageCorrected
     | AdviceUpdated
     | OncallChanged
+    | ConsultUpdated
     | TypingOut,
     Field(discriminator="type"),
 ]

@@ -16,7 +16,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from accounts.models import User
-from chat.models import Message, Thread
+from chat.models import Consult, ConsultState, Message, Thread
 from compliance.models import Case
 from core.errors import (
     N_,
@@ -173,58 +173,142 @@ def access_review(
 
 
 def access_statements(user: User, department_id: int) -> None:
-    """A department's signed membership statements are read by its members, and by
-    administrators, who appoint first heads and check that an appointment verifies."""
+    """A department's signed membership statements are read by its members, by
+    administrators, who appoint first heads and check that an appointment verifies,
+    and by the guest of one of its consults, whose client verifies its admission."""
     check_authenticated(user)
     if user.is_admin:
         if not Department.objects.filter(pk=department_id).exists():
             raise NotFound(N_("Department not found."))
         return
+    guest = Consult.objects.filter(thread__department_id=department_id, guest_id=user.pk).exclude(
+        state=ConsultState.PENDING
+    )
+    if not is_member(user, department_id) and guest.exists():
+        return
     access_membership(user, department_id)
 
 
-def access_thread(user: User, thread_id: int, *, head: bool = False) -> Thread:
-    """The thread, if the caller is a member (a head, with `head`) of its department."""
+# A consult's guest (docs/advice.md, "Consults") has one of these roles in its thread only.
+GUEST = "guest"
+FORMER_GUEST = "former_guest"
+
+
+def guest_role(state: str | None) -> str | None:
+    """A consult's guest reads and writes its thread while it is open; once it ended,
+    they read it as it was if the hospital's rule (ROUNDS_CONSULT_READ_AFTER) says so."""
+    if state == ConsultState.OPEN:
+        return GUEST
+    if state == ConsultState.ENDED and settings.ROUNDS_CONSULT_READ_AFTER == "record":
+        return FORMER_GUEST
+    return None
+
+
+def _with_caller_role(rows: QuerySet[Any], user: User, thread_field: str) -> QuerySet[Any]:
+    """Annotate the caller's role in the department and, as a guest, in the consult."""
+    prefix = f"{thread_field}__" if thread_field else ""
+    role = Membership.objects.active().filter(
+        department_id=OuterRef(f"{prefix}department_id"), user_id=user.pk
+    )
+    guest = Consult.objects.filter(thread_id=OuterRef(thread_field or "pk"), guest_id=user.pk)
+    return rows.annotate(
+        caller_role=Subquery(role.values("role")[:1]),
+        guest_state=Subquery(guest.values("state")[:1]),
+    )
+
+
+def access_thread(user: User, thread_id: int, *, head: bool = False, write: bool = False) -> Thread:
+    """The thread, if the caller is a member (a head, with `head`) of its department,
+    or the guest of this one consult thread (while it is open, with `write`)."""
     check_authenticated(user)
     # One query: the thread with the caller's role in its department (history
     # pages and every thread action start here).
-    role = Membership.objects.active().filter(
-        department_id=OuterRef("department_id"), user_id=user.pk
-    )
-    thread = (
-        Thread.objects.filter(pk=thread_id)
-        .annotate(caller_role=Subquery(role.values("role")[:1]))
-        .first()
-    )
+    thread = _with_caller_role(Thread.objects.filter(pk=thread_id), user, "").first()
+    if thread is not None and thread.caller_role is None:
+        thread.caller_role = guest_role(thread.guest_state)
     if thread is None or thread.caller_role is None:
         raise NotFound(N_("Thread not found."))
     if head and thread.caller_role != Role.HEAD:
         raise Forbidden(N_("Only a head of this department may do this."))
+    if write:
+        check_writer(thread.caller_role)
     return thread
 
 
+def check_writer(role: str) -> None:
+    """A former guest reads the consult as it was; they no longer write in it."""
+    if role == FORMER_GUEST:
+        raise Forbidden(N_("This consult has ended: you can read it, no longer write in it."))
+
+
 def access_message(user: User, message_id: int, *, redact: bool = False) -> Message:
-    """The message (its thread loaded), if the caller is a member of its department.
+    """The message (its thread loaded), if the caller is a member of its department
+    or a guest of its consult thread.
 
     `caller_role` is set on it. With `redact`, the caller must also be its
     sender or a head of the department (Forbidden otherwise): a member's own
     "delete", or a head's moderation.
     """
     check_authenticated(user)
-    role = Membership.objects.active().filter(
-        department_id=OuterRef("thread__department_id"), user_id=user.pk
-    )
-    message = (
-        Message.objects.filter(pk=message_id)
-        .select_related("thread")
-        .annotate(caller_role=Subquery(role.values("role")[:1]))
-        .first()
-    )
+    message = _with_caller_role(
+        Message.objects.filter(pk=message_id).select_related("thread"), user, "thread"
+    ).first()
+    if message is not None and message.caller_role is None:
+        message.caller_role = guest_role(message.guest_state)
     if message is None or message.caller_role is None:
         raise NotFound(N_("Message not found."))
     if redact:
+        check_writer(message.caller_role)
         check_may_redact(user, message.sender_id, message.caller_role)
     return message
+
+
+def is_consult_writer(user: User, thread_id: int) -> bool:
+    """The guest of this open consult thread (the post path checks members apart)."""
+    return Consult.objects.filter(
+        thread_id=thread_id, guest_id=user.pk, state=ConsultState.OPEN
+    ).exists()
+
+
+def access_consult(user: User, thread_id: int, *, lock: bool = False) -> tuple[Consult, str]:
+    """A consult, to a member of its department or to its guest (in any state), with
+    the caller's role: a department role, or GUEST. With `lock`, its row is locked."""
+    check_authenticated(user)
+    rows = Consult.objects.filter(thread_id=thread_id).select_related("thread")
+    consult = (rows.select_for_update(of=("self",)) if lock else rows).first()
+    if consult is None:
+        raise NotFound(N_("Consult not found."))
+    membership = active_membership(user, consult.thread.department_id)
+    if membership is not None:
+        return consult, membership.role
+    if consult.guest_id == user.pk:
+        return consult, GUEST
+    raise NotFound(N_("Consult not found."))
+
+
+def check_may_open_consult(user: User, consult: Consult, role: str) -> None:
+    """Who signs the guest in: anyone the consult's request was put to, or a head.
+
+    The chain accepts any member's signature (docs/crypto.md §14); the roster,
+    which only the server knows, narrows it to the on-call holder and the heads.
+    """
+    from advice.models import AdviceRequest
+
+    if role == GUEST:
+        raise Forbidden(N_("Only the department opens a consult to its guest."))
+    if role == Role.HEAD:
+        return
+    request = AdviceRequest.objects.filter(thread_id=consult.thread_id).first()
+    if request is None or not (user.pk == request.holder_id or user.pk in request.asked):
+        raise Forbidden(N_("Only the person the consult was put to, or a head, may open it."))
+
+
+def _consult_state(user: User, thread_id: int) -> str | None:
+    return (
+        Consult.objects.filter(thread_id=thread_id, guest_id=user.pk)
+        .values_list("state", flat=True)
+        .first()
+    )
 
 
 def check_may_redact(user: User, sender_id: int, role: str) -> None:
@@ -341,18 +425,20 @@ def access_attached_upload(user: User, upload_id: Any, case_id: int | None = Non
     upload = Upload.objects.filter(pk=upload_id, state=UploadState.ATTACHED).first()
     attached = (
         Attachment.objects.filter(Q(upload_id=upload_id) | Q(thumbnail_id=upload_id))
-        .values_list("department_id", "message__redacted_at", "message_id")
+        .values_list("department_id", "message__redacted_at", "message_id", "message__thread_id")
         .first()
     )
     if upload is None or attached is None:
         raise NotFound(N_("Upload not found."))
-    department_id, redacted_at, message_id = attached
+    department_id, redacted_at, message_id, thread_id = attached
     if case is not None:
         if not case.covers_message(message_id):
             raise NotFound(N_("Upload not found."))
         upload.case = case
         return upload
-    if redacted_at is None and is_member(user, department_id):
+    if redacted_at is None and (
+        is_member(user, department_id) or guest_role(_consult_state(user, thread_id))
+    ):
         upload.case = None
         return upload
     if user.is_compliance_officer:

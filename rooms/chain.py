@@ -24,6 +24,7 @@ from core.crypto import (
     replay_membership_chain,
     verify_statement,
 )
+from core.crypto.statements import GUEST_KINDS
 from core.errors import N_, ErrorCode, Forbidden, InvalidRequest, NotFound, RoundsError
 from core.events import EventKind
 from rooms import access
@@ -61,6 +62,8 @@ def chain_members(department_id: int) -> dict[int, tuple[str, str]]:
     for signed in chain_statements(department_id):
         st = signed["statement"]
         user = st["subject_user"]
+        if st["kind"] in GUEST_KINDS:
+            continue  # a consult's guest is no member (chat/consults.py)
         if st["kind"] == "remove":
             members.pop(user, None)
         elif st["kind"] == "role":
@@ -83,6 +86,8 @@ def check_post_statement(actor: User, department_id: int, signed: Any) -> dict[s
     except CryptoError as error:
         raise crypto_refusal(error) from None
     statement = parsed.statement
+    if statement.kind in GUEST_KINDS:
+        raise InvalidRequest(N_("A consult's guest is signed in and out on the consult."))
     signer_key: InstitutionKey | IdentityKey | None
     if statement.signer_user is None:
         access.check_admin(actor)
@@ -170,7 +175,8 @@ def do_append_statement(actor: User, department_id: int, parsed: SignedStatement
                 "subject": statement.subject_user,
                 "role": statement.role,
                 "seq": statement.seq,
-                "signed_by": "admin_key" if statement.signer_user is None else "head",
+                "signed_by": _signed_by(statement),
+                **({"thread": statement.thread} if statement.thread else {}),
             },
         )
         # Members' screens (the member list, a member awaiting their signature) learn
@@ -188,6 +194,14 @@ def do_append_statement(actor: User, department_id: int, parsed: SignedStatement
             },
         )
     return _statement_data(stored, statement)
+
+
+def _signed_by(statement: Any) -> str:
+    if statement.signer_user is None:
+        return "admin_key"
+    if statement.kind not in GUEST_KINDS:
+        return "head"
+    return "guest" if statement.signer_user == statement.subject_user else "member"
 
 
 def _kept(department_id: int, parsed: SignedStatement) -> MembershipStatement | None:

@@ -130,6 +130,7 @@ def build_api() -> NinjaAPI:
     from accounts.keys_api import router as keys_router
     from advice.api import router as advice_router
     from chat.api import router as chat_router
+    from chat.consults_api import router as consults_router
     from compliance.api import router as compliance_router
     from media.library_api import router as library_router
     from media.upload_api import router as upload_router
@@ -152,5 +153,6 @@ def build_api() -> NinjaAPI:
     api.add_router("/retention", retention_router)
     api.add_router("/push", push_router)
     api.add_router("/advice", advice_router)
+    api.add_router("/consults", consults_router)
     api.add_router("/", chat_router)
     return api

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from rounds.layers import channel_layers
 
@@ -260,6 +261,11 @@ ROUNDS_ADVICE_ESCALATE_SECONDS = {
 ROUNDS_ADVICE_REALERT_SECONDS = float(os.environ.get("ROUNDS_ADVICE_REALERT_SECONDS", "0"))
 # Open requests one person may have at once (each alerts someone until it is answered).
 ROUNDS_ADVICE_MAX_OPEN = int(os.environ.get("ROUNDS_ADVICE_MAX_OPEN", "20"))
+# What a consult's guest still reads once the consult ended (docs/advice.md, "Consults"):
+# "record", the consult as it was (they took part in the care); "none", nothing more.
+ROUNDS_CONSULT_READ_AFTER = os.environ.get("ROUNDS_CONSULT_READ_AFTER", "record")
+if ROUNDS_CONSULT_READ_AFTER not in ("record", "none"):
+    raise ImproperlyConfigured("ROUNDS_CONSULT_READ_AFTER is record or none")
 # Who fires the timers: "thread" (a scheduler thread in every server process; the row
 # lock makes each timer fire once), or "off" (`manage.py run_scheduler` does it).
 ROUNDS_SCHEDULER = os.environ.get("ROUNDS_SCHEDULER", "thread")

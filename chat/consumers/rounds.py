@@ -564,5 +564,11 @@ class RoundsConsumer(AsyncWebsocketConsumer):
         if message["department"] in self.delivered and message["origin"] != self.channel_name:
             await self.send(text_data=message["frame"])
 
+    async def rounds_guest(self, message: dict[str, Any]) -> None:
+        """An event of a consult this user is the guest of: outside the department's
+        numbered stream, which is not theirs (a member already has it from there)."""
+        if message["department"] not in self.delivered:
+            await self.send(text_data=message["frame"])
+
     async def rounds_session_revoked(self, message: dict[str, Any]) -> None:
         await self.close(code=protocol.CLOSE_UNAUTHENTICATED)

@@ -1,0 +1,28 @@
+"""Consults (chat/consults_api.py, docs/advice.md "Consults")."""
+
+from typing import Any
+
+from core.api_schemas.common import Body
+from core.protocol import ConsultOut
+
+
+class ConsultList(Body):
+    consults: list[ConsultOut]
+
+
+class ConsultKeys(Body):
+    """The thread key's versions, the caller's wraps and who wrapped them, the guest's key."""
+
+    consult: ConsultOut
+    rotation_required: bool
+    chain: dict[str, Any]
+    guest_identity: dict[str, str] | None
+    versions: list[dict[str, Any]]
+    my_wraps: list[dict[str, Any]]
+    wrappers: dict[str, Any]
+
+
+class KeyPublished(Body):
+    thread: int
+    key_version: int
+    wraps: int
