@@ -37,7 +37,7 @@ from core.events import EventKind
 from rooms import access
 from rooms.chain import chain_members, crypto_refusal, do_append_statement, public_of
 from rooms.keys import MAX_WRAPS, allowed_recipients, required_recipients
-from rooms.models import Department
+from rooms.models import Department, OnCallRole
 
 
 def consult_data(consult: Consult) -> dict[str, Any]:
@@ -381,6 +381,22 @@ def my_consults(actor: User) -> dict[str, Any]:
         .order_by("-created_at")[:100]
     )
     return {"consults": [consult_data(c) for c in consults]}
+
+
+def consult_targets(actor: User) -> dict[str, Any]:
+    """The departments a clinician may ask for a consult (those they are not a member
+    of), each with its active on-call roles: what the ask sheet offers."""
+    access.check_clinician(actor)
+    mine = access.member_department_ids(actor)
+    roles: dict[int, list[dict[str, Any]]] = {}
+    for role in OnCallRole.objects.active().exclude(department_id__in=mine).order_by("name"):
+        roles.setdefault(role.department_id, []).append({"id": role.pk, "name": role.name})
+    departments = Department.objects.exclude(pk__in=mine).order_by("name")
+    return {
+        "departments": [
+            {"id": d.pk, "name": d.name, "roles": roles.get(d.pk, [])} for d in departments
+        ]
+    }
 
 
 def read_consult(actor: User, thread_id: int) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from ninja import Router, Schema
 
 from chat import consults
 from core.api_schemas.common import answers
-from core.api_schemas.consults import ConsultKeys, ConsultList, KeyPublished
+from core.api_schemas.consults import ConsultKeys, ConsultList, ConsultTargets, KeyPublished
 from core.protocol import ConsultOut
 from rounds.http import AuthedRequest
 
@@ -35,6 +35,12 @@ class VersionIn(Schema):
 def mine(request: AuthedRequest) -> dict[str, Any]:
     """The consults the caller is the guest of."""
     return consults.my_consults(request.user)
+
+
+@router.get("/targets", response=answers(ConsultTargets))
+def targets(request: AuthedRequest) -> dict[str, Any]:
+    """The departments the caller may ask for a consult, with their on-call roles."""
+    return consults.consult_targets(request.user)
 
 
 @router.get("/{thread_id}", response=answers(ConsultOut))

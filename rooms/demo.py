@@ -87,9 +87,11 @@ def sign_membership(
     signing: IdentityKeyPair,
     signer_user: int | None,
     replaces: str | None = None,
+    thread: int | None = None,
 ) -> SignedStatement:
     """A membership statement placed after `at`, signed by `signing`: a head's identity
-    (`signer_user` their id), or the institution's admin key (`signer_user` None)."""
+    (`signer_user` their id), or the institution's admin key (`signer_user` None); a
+    consult's `guest` or `unguest` names its `thread` (docs/crypto.md §14)."""
     statement = MembershipStatement(
         department=department,
         seq=at.seq + 1,
@@ -102,6 +104,7 @@ def sign_membership(
         issued_at=timezone.now().isoformat(),
         signer_user=signer_user,
         signer_fingerprint=signing.fingerprint,
+        thread=thread,
     )
     return sign_statement(statement, signing)
 

@@ -21,9 +21,9 @@ from accounts.keys import active_institution_key, check_set_institution_key
 from accounts.models import AuthSession, IdentityKey, InstitutionKey, KeyBackup
 from advice.models import AdviceRequest
 from audit.models import AuditEvent
-from chat.models import Event, Message, Receipt, Thread
+from chat.models import Consult, Event, Message, Receipt, Thread
 from compliance.models import Case
-from core.crypto import IdentityKeyPair, RoomKey, b64encode, wrap_room_key
+from core.crypto import IdentityKeyPair, RoomKey, SignedStatement, b64encode, wrap_room_key
 from media.models import Attachment, ReviewMark, Upload
 from patients.models import Admission, Patient
 from push.models import PushPreference, PushSubscription
@@ -75,7 +75,7 @@ class Endpoint:
             department_id=h.plastic.pk,
             user_id=h.surgeon_bob.pk,
             patient_id=h.patient.pk,
-            thread_id=h.thread.pk,
+            thread_id=vars(h).get("_consult_thread", h.thread.pk),
             kind="compliance",
             week="2026-W49",
             upload_id=vars(h).get("_upload_id", "00000000-0000-4000-8000-000000000000"),
@@ -301,6 +301,54 @@ def advice_request(h: Hospital) -> None:
     vars(h)["_request_id"] = made["id"]
 
 
+# Consults (chat/consults.py): nurse_ines of Vascular surgery asks Plastic surgery's
+# surgeon_bob; the paths name the consult's thread once a setup made one.
+def consult_asked(h: Hospital) -> None:
+    from tests.support.consults import ask_consult
+
+    give_keys(h)
+    ask_consult(h)
+
+
+def consult_to_open(h: Hospital) -> None:
+    from tests.support.consults import ask_consult, open_body
+
+    give_keys(h)
+    vars(h)["_open_body"] = open_body(h, ask_consult(h))[0]
+
+
+def consult_opened(h: Hospital) -> None:
+    from tests.support.consults import open_consult, unguest_statement
+
+    give_keys(h)
+    key = open_consult(h)
+    vars(h)["_end_body"] = {"statement": unguest_statement(h, key.thread, "nurse_ines").to_dict()}
+
+
+def consult_ended(h: Hospital) -> None:
+    from chat.consults import check_end_consult
+    from rooms.demo import new_key_version
+
+    consult_opened(h)
+    thread_id = vars(h)["_consult_thread"]
+    check_end_consult(h.nurse_ines, thread_id, vars(h)["_end_body"]["statement"])
+    h.chains[h.plastic.pk].append(SignedStatement.from_dict(vars(h)["_end_body"]["statement"]))
+    key = RoomKey.generate(department=h.plastic.pk, version=2, thread=thread_id)
+    members = ("head_carol", "surgeon_bob", "nurse_alice")
+    assert h.compliance_key is not None
+    signed, wraps = new_key_version(
+        key,
+        at=h.head(h.plastic),
+        creator_user=h.surgeon_bob.pk,
+        creator=h.keys["surgeon_bob"],
+        recipients=[h.keys[n].public for n in members] + [h.compliance_key.public],
+    )
+    vars(h)["_v2_body"] = {
+        "key_version": signed.to_dict(),
+        "wraps": [w.to_dict() for w in wraps],
+    }
+
+
 def roster_file(h: Hospital) -> dict[str, str]:
     return {
         "format": "csv",
@@ -346,7 +394,21 @@ DEPARTMENT_LIBRARY = "/api/library/departments/{department_id}"
 REVIEW = DEPARTMENT_LIBRARY + "/reviews/{week}"
 THREAD = "/api/threads/{thread_id}"
 ADVICE = "/api/advice/{request_id}"
+CONSULT = "/api/consults/{thread_id}"
 ENDPOINTS: dict[str, Endpoint] = {
+    "consults.mine": Endpoint("get", "/api/consults"),
+    "consults.targets": Endpoint("get", "/api/consults/targets"),
+    "consults.detail": Endpoint("get", CONSULT, setup=consult_asked),
+    "consults.open": Endpoint(
+        "post", CONSULT + "/open", body=lambda h: vars(h)["_open_body"], setup=consult_to_open
+    ),
+    "consults.end": Endpoint(
+        "post", CONSULT + "/end", body=lambda h: vars(h)["_end_body"], setup=consult_opened
+    ),
+    "consults.keys": Endpoint("get", CONSULT + "/keys", setup=consult_opened),
+    "consults.publish_key": Endpoint(
+        "post", CONSULT + "/keys", body=lambda h: vars(h)["_v2_body"], setup=consult_ended
+    ),
     "advice.ask": Endpoint(
         "post",
         "/api/advice",
@@ -551,6 +613,7 @@ ENDPOINTS: dict[str, Endpoint] = {
 # Personas of tests/support/hospital.py, plus `stranger`: a plain user in no department.
 # head_grace heads Vascular surgery: a head elsewhere is a stranger in Plastic surgery.
 OUTSIDERS = ("compliance_dan", "stranger", "intern_erin", "nurse_ines", "head_grace")
+NOT_THE_GUEST = tuple(role for role in OUTSIDERS if role != "nurse_ines")
 THREAD_AND_DEPARTMENT = (
     "departments.members",
     "departments.admit",
@@ -643,6 +706,25 @@ REFUSED: list[tuple[str, str, int, str]] = [
     *[("advice.list", role, 404, "not_found") for role in (*OUTSIDERS, "admin_zoe")],
     *[(name, "nurse_alice", 403, "forbidden") for name in ("advice.acknowledge", "advice.pass")],
     ("advice.cancel", "surgeon_bob", 403, "forbidden"),
+    # A consult is seen by its department's members and its guest (nurse_ines) only;
+    # opened by whom it was put to or a head; its key versions made by members only.
+    *[
+        (name, role, 404, "not_found")
+        for name in (
+            "consults.detail",
+            "consults.open",
+            "consults.end",
+            "consults.keys",
+            "consults.publish_key",
+        )
+        for role in (*NOT_THE_GUEST, "admin_zoe")
+    ],
+    *[("consults.open", role, 403, "forbidden") for role in ("nurse_alice", "nurse_ines")],
+    ("consults.publish_key", "nurse_ines", 403, "forbidden"),
+    *[
+        ("consults.targets", role, 403, "forbidden")
+        for role in ("compliance_dan", "stranger", "admin_zoe")
+    ],
     # Public keys are for oneself, colleagues, compliance and administrators (who appoint
     # heads); anyone else meets no such user.
     *[
@@ -823,6 +905,13 @@ ALLOWED: list[tuple[str, str, int]] = [
     ("advice.acknowledge", "head_carol", 200),
     ("advice.pass", "surgeon_bob", 200),
     ("advice.cancel", "nurse_alice", 200),
+    *[("consults.mine", role, 200) for role in ("nurse_ines", "nurse_alice", "stranger")],
+    *[("consults.targets", role, 200) for role in ("nurse_ines", "nurse_alice")],
+    *[("consults.detail", role, 200) for role in ("nurse_ines", "nurse_alice")],
+    ("consults.open", "surgeon_bob", 200),
+    ("consults.end", "nurse_ines", 200),
+    *[("consults.keys", role, 200) for role in ("nurse_ines", "surgeon_bob")],
+    ("consults.publish_key", "surgeon_bob", 200),
 ]
 
 
@@ -954,6 +1043,10 @@ def snapshot() -> dict[str, Any]:
             PushPreference.objects.order_by("pk").values_list("user_id", "quiet_off_duty")
         ),
         "push_audit": AuditEvent.objects.filter(action__startswith="push.").count(),
+        "consults": list(
+            Consult.objects.order_by("pk").values_list("thread_id", "state", "key_version")
+        ),
+        "consult_audit": AuditEvent.objects.filter(action__startswith="consult.").count(),
     }
 
 

@@ -26,3 +26,13 @@ class KeyPublished(Body):
     thread: int
     key_version: int
     wraps: int
+
+
+class ConsultTarget(Body):
+    id: int
+    name: str
+    roles: list[dict[str, Any]]
+
+
+class ConsultTargets(Body):
+    departments: list[ConsultTarget]

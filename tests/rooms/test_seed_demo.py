@@ -93,7 +93,7 @@ def test_every_demo_member_reads_the_current_room_key_of_a_verified_chain(
     )
     assert compliance.fingerprint == pins["compliance"]
     departments = Department.objects.order_by("pk")
-    assert departments.count() == 2
+    assert departments.count() == 3
     for department in departments:
         members = {m.user_id: m for m in Membership.objects.active().filter(department=department)}
         assert len(members) == 5
@@ -187,7 +187,12 @@ def test_the_demo_roster_has_someone_on_duty_now_and_for_14_days(settings, tmp_p
     call_command("seed_demo", "--patients", "0", "--no-user-keys", stdout=out)
     assert re.search(r"^On-call roster: \d+ shifts over the next 14 days", out.getvalue(), re.M)
     roles = {role.name: role for role in OnCallRole.objects.select_related("department")}
-    assert set(roles) == {"On-call plastic surgeon", "Night nurse", "On-call vascular surgeon"}
+    assert set(roles) == {
+        "On-call plastic surgeon",
+        "Night nurse",
+        "On-call vascular surgeon",
+        "Emergency physician",
+    }
     for name in ("On-call plastic surgeon", "On-call vascular surgeon"):
         role = roles[name]
         [holder] = on_duty(role)

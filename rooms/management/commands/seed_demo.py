@@ -55,6 +55,16 @@ DEPARTMENTS: dict[str, Staff] = {
             ("nurse_karim", "Karim Benali, RN"),
         ],
     },
+    # Asks the surgical departments for consults (docs/advice.md, "Consults").
+    "Emergency department": {
+        "head": ("head_marc", "Dr Marc Dubois"),
+        "members": [
+            ("er_doctor_lea", "Dr Léa Simon"),
+            ("nurse_olivier", "Olivier Caron, RN"),
+            ("er_doctor_paul", "Dr Paul Leroy"),
+            ("nurse_sarah", "Sarah Noël, RN"),
+        ],
+    },
 }
 # Each department's on-call roles: (name, taken in turn by its nurses or by its doctors,
 # nights only). The roster covers the next ROSTER_DAYS days from the seed (docs/oncall.md).
@@ -64,6 +74,7 @@ ONCALL: dict[str, list[tuple[str, str, bool]]] = {
         ("Night nurse", "nurses", True),
     ],
     "Vascular surgery": [("On-call vascular surgeon", "doctors", False)],
+    "Emergency department": [("Emergency physician", "doctors", False)],
 }
 COMPLIANCE = ("compliance_dan", "Dan Mercier (DPO)")
 # A second officer, to try four-eyes approval (docs/compliance.md).
