@@ -238,12 +238,14 @@ def _publish_on_commit(
                     "frame": text,
                 },
             )
-        _send(department_group(department_id), group_message)
         if guest is not None:
+            # Before the department's: a member's post is acknowledged before its event
+            # reaches them (the batcher sets the outcome once the last send is done).
             _send(
                 user_group(guest),
                 {"type": "rounds.guest", "department": department_id, "frame": text},
             )
+        _send(department_group(department_id), group_message)
         if event.kind == EventKind.MESSAGE_NEW and message_data is not None:
             # Phones hear of it by Web Push (docs/push.md): three numbers on a queue.
             message_posted(department_id, message_data["sender"]["id"], message_data["thread"])

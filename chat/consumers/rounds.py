@@ -567,7 +567,14 @@ class RoundsConsumer(AsyncWebsocketConsumer):
     async def rounds_guest(self, message: dict[str, Any]) -> None:
         """An event of a consult this user is the guest of: outside the department's
         numbered stream, which is not theirs (a member already has it from there)."""
-        if message["department"] not in self.delivered:
+        async with self.delivery:
+            if message["department"] in self.delivered:
+                return
+            # A poster hears of their post after its ack: this frame is sent before the
+            # batcher sets the posts' outcomes, so wait for every post in flight (rare
+            # frames, a few posts at most).
+            if self.post_tasks:
+                await asyncio.gather(*self.post_tasks, return_exceptions=True)
             await self.send(text_data=message["frame"])
 
     async def rounds_session_revoked(self, message: dict[str, Any]) -> None:
