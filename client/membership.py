@@ -135,9 +135,11 @@ def make_statement(
     role: str,
     signer_user: int | None,
     replaces: str | None = None,
+    thread: int | None = None,
 ) -> dict[str, Any]:
-    """A statement signed now by `signer` (a head's identity, or the admin key), placed
-    right after `head`, on the wire."""
+    """A statement signed now by `signer` (a head's identity, or the admin key; any
+    member's for a consult's `guest` or `unguest` of `thread`), placed right after
+    `head`, on the wire."""
     statement = MembershipStatement(
         department=department,
         seq=head.seq + 1,
@@ -150,6 +152,7 @@ def make_statement(
         issued_at=datetime.now(UTC).isoformat(),
         signer_user=signer_user,
         signer_fingerprint=signer.fingerprint,
+        thread=thread,
     )
     return sign_statement(statement, signer).to_dict()
 

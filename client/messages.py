@@ -201,7 +201,7 @@ class Messages:
         client = self.client
         me = client.me()
         for attempt in range(2):
-            key, head = await self._writing_key(department)
+            key, head = await self._writing_key(department, thread_id)
             try:
                 envelope = encrypt_message(
                     plaintext,
@@ -221,16 +221,20 @@ class Messages:
                 if error.code != "key_rotation_required" or attempt:
                     raise
                 client.keys.forget_current(department)
+                client.thread_keys.forget(thread_id)
                 continue
             message_id = None if corrects is not None else ack.get("message_id")
             client.trust.remember(me, client_msg_id, envelope_hash(envelope), message_id)
             return ack
         raise AssertionError("unreachable")
 
-    async def _writing_key(self, department: int) -> tuple[Any, Any]:
+    async def _writing_key(self, department: int, thread_id: int) -> tuple[Any, Any]:
         """The version checked as current and the chain head to name; checked again when
-        an event or a refusal made this client forget it."""
+        an event or a refusal made this client forget it. A consult's thread is
+        written under its own thread key (client/consults.py)."""
         client = self.client
+        if thread_id in client.thread_keys.consults:
+            return await client.thread_keys.current(thread_id)
         key = client.keys.current_key(department)
         record = None if key is None else client.keys.record(department, key.version)
         if key is not None and record is not None:
@@ -342,7 +346,10 @@ class Messages:
     async def _decrypt(self, envelope: Any, header: EnvelopeHeader, department: int) -> bytes:
         client = self.client
         chain = await client.membership.chain(department, covers=header.head)
-        room_key, record = await client.room_keys.version(department, header.key_version)
+        if header.under_thread_key:
+            room_key, record = await client.thread_keys.version(header.thread, header.key_version)
+        else:
+            room_key, record = await client.room_keys.version(department, header.key_version)
         chain = await client.membership.chain(department, covers=header.head)
         try:
             _, plaintext = open_envelope(envelope, chain=chain, record=record, room_key=room_key)

@@ -11,7 +11,8 @@ the browser's (docs/crypto.md §9):
 - client/roomkeys.py: key versions verified, made, shared;
 - client/messages.py: envelopes sealed and opened;
 - client/photo_sdk.py: photos (encrypted uploads, the library, the report);
-- client/advice.py: advice requests and on-call roles.
+- client/advice.py: advice requests and on-call roles;
+- client/consults.py: consults across departments, their thread keys.
 
 After `login()`: `setup_keys()` creates or recovers the identity,
 `send_text()` encrypts and posts, `open_message()` verifies and decrypts;
@@ -27,6 +28,7 @@ from typing import Any
 import httpx
 
 from client.advice import AdviceMixin
+from client.consults import ConsultMixin, ThreadKeys
 from client.errors import RoundsClientError
 from client.identity import Identity
 from client.keys import KeyRing
@@ -43,7 +45,7 @@ from core.events import EventKind
 __all__ = ["EVENT_TYPES", "RoundsClient", "RoundsClientError", "in_order_once"]
 
 
-class RoundsClient(Connection, PhotoMixin, AdviceMixin):
+class RoundsClient(Connection, PhotoMixin, AdviceMixin, ConsultMixin):
     def __init__(
         self,
         base_url: str,
@@ -71,6 +73,7 @@ class RoundsClient(Connection, PhotoMixin, AdviceMixin):
         self.identity = Identity(self)
         self.membership = Membership(self)
         self.room_keys = RoomKeys(self)
+        self.thread_keys = ThreadKeys(self)
         self.messages = Messages(self)
 
     # --- who, and what this device remembers -------------------------------------
@@ -103,6 +106,9 @@ class RoundsClient(Connection, PhotoMixin, AdviceMixin):
         kind, department = frame.get("type"), frame.get("department")
         if not isinstance(department, int):
             return
+        if kind == EventKind.CONSULT_UPDATED and isinstance(frame.get("consult"), dict):
+            self.thread_keys.note(frame["consult"])
+            self.membership.forget(department)  # a guest signed in or out
         if kind == EventKind.KEY_ROTATED and frame.get("key_version") != self.keys.current.get(
             department
         ):

@@ -117,7 +117,7 @@ def own_upload(actor: User, upload_id: Any) -> Upload:
 
 
 def check_create_upload(actor: User, department_id: int, size: int) -> dict[str, Any]:
-    access.access_membership(actor, department_id)
+    access.access_upload_department(actor, department_id)
     if size < 1:
         raise InvalidRequest(N_("An upload has at least one byte."), data={"size": size})
     # The setting is the largest photo; what arrives is its ciphertext, a little larger.

@@ -263,6 +263,18 @@ def access_message(user: User, message_id: int, *, redact: bool = False) -> Mess
     return message
 
 
+def access_upload_department(user: User, department_id: int) -> None:
+    """Photos are uploaded by the department's members, and by the guest of one of its
+    open consults (attached, they must go in that thread: media/attachments.py)."""
+    if active_membership(user, department_id) is not None:
+        return
+    check_authenticated(user)
+    if not Consult.objects.filter(
+        thread__department_id=department_id, guest_id=user.pk, state=ConsultState.OPEN
+    ).exists():
+        access_membership(user, department_id)  # raises as for any outsider
+
+
 def is_consult_writer(user: User, thread_id: int) -> bool:
     """The guest of this open consult thread (the post path checks members apart)."""
     return Consult.objects.filter(
