@@ -119,7 +119,11 @@ def _unwrap(
             wrap = WrapRecord.from_dict((raw or {}).get("record"))
             if wrap.recipient_fp != key.fingerprint:
                 continue
-            if (wrap.department, wrap.version) != (record.department, record.version):
+            if (wrap.department, wrap.thread, wrap.version) != (
+                record.department,
+                record.thread,
+                record.version,
+            ):
                 raise RoundsClientError("invalid_envelope", "A wrap filed under another version.")
             if wrap.wrapper_fp not in chain.ever_admitted:
                 raise RoundsClientError(
@@ -138,19 +142,29 @@ def _unwrap(
 
 
 def open_versions(
-    department: dict[str, Any], chain: MembershipChain, key: IdentityKeyPair
+    department: dict[str, Any],
+    chain: MembershipChain,
+    key: IdentityKeyPair,
+    thread: int | None = None,
+    entries: list[Any] | None = None,
 ) -> dict[int, OpenedVersion]:
     """Every key version released: its record verified against the chain, its key unwrapped
-    from the compliance wrap; a version that fails keeps the reason."""
+    from the compliance wrap; a version that fails keeps the reason. With `thread`, the
+    `entries` are that consult thread's own key versions (docs/crypto.md §14)."""
     opened: dict[int, OpenedVersion] = {}
-    for entry in department.get("key_versions") or []:
+    listed = department.get("key_versions") if entries is None else entries
+    for entry in listed or []:
         number = entry.get("version") if isinstance(entry, dict) else None
         if not isinstance(number, int):
             continue
         record = None
         try:
             record = verify_key_version(SignedKeyVersion.from_dict(entry.get("signed")), chain)
-            if (record.department, record.version) != (department["id"], number):
+            if (record.department, record.thread, record.version) != (
+                department["id"],
+                thread,
+                number,
+            ):
                 raise RoundsClientError(
                     "invalid_envelope", "A key version record filed under another number."
                 )
@@ -214,11 +228,16 @@ class _Reader:
     """Opens one thread's messages against one verified chain and its opened versions."""
 
     def __init__(
-        self, page: dict[str, Any], chain: MembershipChain, versions: dict[int, OpenedVersion]
+        self,
+        page: dict[str, Any],
+        chain: MembershipChain,
+        versions: dict[int, OpenedVersion],
+        thread_versions: dict[int, OpenedVersion] | None = None,
     ) -> None:
         self.page = page
         self.chain = chain
         self.versions = versions
+        self.thread_versions = thread_versions or {}
         self.seen: dict[tuple[int, str], tuple[str, Any]] = {}
         # Message id → the photos body of a message whose checks all passed.
         self.bodies: dict[Any, dict[str, Any]] = {}
@@ -325,7 +344,8 @@ class _Reader:
         return self._decrypt(envelope, header)
 
     def _decrypt(self, envelope: dict[str, Any], header: EnvelopeHeader) -> bytes:
-        version = self.versions.get(header.key_version)
+        versions = self.thread_versions if header.under_thread_key else self.versions
+        version = versions.get(header.key_version)
         if version is None:
             raise RoundsClientError(
                 "no_room_key", f"Key version {header.key_version} was not released."
@@ -467,7 +487,10 @@ def _open_thread(
     chain = verified_chain(pages, pinned_admin, known)
     department = page["department"]
     versions = open_versions(department, chain, key)
-    reader = _Reader(page, chain, versions)
+    thread_versions = open_versions(
+        department, chain, key, page["thread"]["id"], page.get("thread_key_versions") or []
+    )
+    reader = _Reader(page, chain, versions, thread_versions)
     messages = [reader.open(m) for m in page["messages"]]
     seen = seen_by([m["seq"] for m in messages], page.get("receipts") or [])
     for event in messages:
@@ -486,6 +509,9 @@ def _open_thread(
         "chain": {"head": chain.head.to_dict(), "statements": len(statements)},
         "server_compliance_key_is_this_one": server_key == key.fingerprint,
         "key_versions": [{"version": v.version, "check": v.check} for v in versions.values()],
+        "thread_key_versions": [
+            {"version": v.version, "check": v.check} for v in thread_versions.values()
+        ],
         "memberships": department.get("memberships") or [],
         "messages": messages,
         "statements": statements,

@@ -17,7 +17,7 @@ from accounts.models import IdentityKey
 from audit.models import AuditEvent
 from chat.actions import thread_data
 from chat.events import MESSAGE_COLUMNS, message_row_payload
-from chat.models import Correction, Message, Receipt, Thread
+from chat.models import Correction, Message, Receipt, Thread, ThreadKeyVersion, ThreadKeyWrap
 from compliance.models import Case
 from media.models import Attachment, AttachmentKeyword
 from rooms.chain import chain_payload
@@ -62,6 +62,7 @@ def thread_page(case: Case, thread: Thread, after_seq: int, limit: int) -> dict[
         ],
         "attachments": _attachments([m["id"] for m in messages]),
         "department": department_record(thread.department_id),
+        "thread_key_versions": thread_key_record(thread),
         "identities": identities_of(senders),
     }
 
@@ -160,6 +161,34 @@ def _attachments(message_ids: list[int]) -> list[dict[str, Any]]:
             "keywords": keywords.get(r["id"], []),
         }
         for r in rows
+    ]
+
+
+def thread_key_record(thread: Thread) -> list[dict[str, Any]]:
+    """A consult thread's own key versions (docs/crypto.md §14), each with the wraps sealed
+    for the compliance key, as `department_record` gives the room key's; none otherwise."""
+    versions = ThreadKeyVersion.objects.filter(consult__thread=thread).order_by("version")
+    wraps: dict[int, list[dict[str, Any]]] = {}
+    for wrap in ThreadKeyWrap.objects.filter(
+        key_version__consult__thread=thread, recipient_user__isnull=True
+    ).order_by("id"):
+        wraps.setdefault(wrap.key_version_id, []).append(
+            {
+                "recipient_fingerprint": wrap.recipient_fingerprint,
+                "wrapper": wrap.wrapper_id,
+                "record": wrap.record,
+                "created_at": _iso(wrap.created_at),
+            }
+        )
+    return [
+        {
+            "version": v.version,
+            "signed": v.record,
+            "created_by": v.created_by_id,
+            "created_at": _iso(v.created_at),
+            "compliance_wraps": wraps.get(v.pk, []),
+        }
+        for v in versions
     ]
 
 

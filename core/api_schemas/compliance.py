@@ -262,6 +262,8 @@ class Timeline(Body):
     receipts: list[TimelineReceipt]
     attachments: list[TimelineAttachment]
     department: DepartmentRecord
+    # A consult thread's own key versions (docs/crypto.md §14); empty for any other thread.
+    thread_key_versions: list[KeyVersionRecord]
     identities: dict[str, IdentityRecord]
 
 

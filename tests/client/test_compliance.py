@@ -288,3 +288,25 @@ def test_a_page_without_the_shape_of_a_release_is_refused(hospital, released):
     with pytest.raises(RoundsClientError) as refused:
         department_of([{"department": None}])
     assert refused.value.code == "invalid_release"
+
+
+def test_a_consult_opens_with_its_thread_keys_compliance_wraps(hospital):
+    """What a consult's guest and members said stays reviewable under a case: the thread
+    key's versions are wrapped for the compliance key (docs/crypto.md §14)."""
+    from tests.support.consults import consult_sealed, open_consult
+
+    h = hospital
+    key = open_consult(h)
+    for who, text in (("nurse_ines", b"Flap dusky: come?"), ("surgeon_bob", b"On my way")):
+        cmid = uuid.uuid4().hex
+        envelope = consult_sealed(h, who, key.thread, key, cmid, text)
+        check_post_message(h.user(who), key.thread, cmid, envelope)
+    case = open_case(h.compliance_dan, patient_id=h.patient.pk)
+    response = Api(h.compliance_dan).get(
+        f"/api/compliance/cases/{case.pk}/threads/{key.thread}/timeline"
+    )
+    assert response.status_code == 200, response.content
+    done = review(h, response.json())
+    assert done["failed"] == 0
+    assert [v["check"] for v in done["thread_key_versions"]] == [{"ok": True}]
+    assert [m["text"] for m in done["messages"]] == ["Flap dusky: come?", "On my way"]
