@@ -146,9 +146,15 @@ class ThreadKeys:
         client = self.client
         identity = client.identity.keypair()
         department = data["consult"]["department"]
-        compliance = await self._compliance_key(department)
+        # The members the chain holds and the server still lists (a removal not signed yet
+        # is no reader any more), as for a room key (client/roomkeys.py).
+        listing = await client.call("GET", f"/api/departments/{department}/keys")
+        compliance = client.room_keys._compliance_key(listing)
+        listed = {m["user"]: m.get("fingerprint") for m in listing["members"]}
         recipients: dict[str, PublicIdentity] = {
-            held.fingerprint: chain.key_of(held.fingerprint) for held in chain.members.values()
+            held.fingerprint: chain.key_of(held.fingerprint)
+            for user, held in chain.members.items()
+            if listed.get(user) == held.fingerprint
         }
         for guest in chain.guests_of(thread).values():
             recipients[guest.fingerprint] = chain.key_of(guest.fingerprint)
@@ -184,10 +190,6 @@ class ThreadKeys:
             client.membership.forget(department)
         self.keys[(thread, version)] = (key, signed.record)
         return key, head
-
-    async def _compliance_key(self, department: int) -> PublicIdentity:
-        data = await self.client.call("GET", f"/api/departments/{department}/keys")
-        return self.client.room_keys._compliance_key(data)
 
     async def open(self, thread: int) -> dict[str, Any]:
         """Sign the guest in (a `guest` statement naming their published key, which the

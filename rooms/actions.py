@@ -14,6 +14,7 @@ from django.utils.text import slugify
 from accounts.models import User
 from audit.actions import record
 from chat.events import append_event
+from chat.models import Consult
 from chat.unread import unread_by_department
 from core.errors import N_, ErrorCode, InvalidRequest, NotFound, RoundsError
 from core.events import EventKind
@@ -266,8 +267,12 @@ def do_remove_member(
         membership.removed_at = timezone.now()
         membership.removed_by = actor
         membership.save(update_fields=["removed_at", "removed_by"])
-        # The removed member holds the current room key: the next message needs a new one.
+        # The removed member holds the current room key, and the keys of the department's
+        # consults (docs/crypto.md §14): the next message of each needs a new one.
         Department.objects.filter(pk=department_id, key_version__gt=0).update(
+            rotation_required=True
+        )
+        Consult.objects.filter(thread__department_id=department_id, key_version__gt=0).update(
             rotation_required=True
         )
         record(

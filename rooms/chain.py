@@ -17,6 +17,7 @@ from accounts.keys import active_identity, active_institution_key
 from accounts.models import IdentityKey, InstitutionKey, User
 from audit.actions import record
 from chat.events import append_event
+from chat.models import Consult
 from core.crypto import (
     CryptoError,
     PublicIdentity,
@@ -163,6 +164,11 @@ def do_append_statement(actor: User, department_id: int, parsed: SignedStatement
         changes: dict[str, Any] = {"chain_seq": statement.seq, "chain_head": digest}
         if statement.kind in ("remove", "replace") and department.key_version > 0:
             changes["rotation_required"] = True
+        if statement.kind in ("remove", "replace"):
+            # The consults' thread keys too (docs/crypto.md §14.1): the member held them.
+            Consult.objects.filter(thread__department_id=department_id, key_version__gt=0).update(
+                rotation_required=True
+            )
         Department.objects.filter(pk=department_id).update(**changes)
         record(
             "key.statement_signed",

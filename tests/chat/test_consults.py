@@ -291,3 +291,20 @@ def test_with_no_reading_after_the_former_guest_finds_nothing(hospital):
     out = unguest_statement(hospital, key.thread, signer="surgeon_bob")
     check_end_consult(hospital.surgeon_bob, key.thread, out.to_dict())
     refused("not_found", check_history, hospital.nurse_ines, key.thread, None, 50)
+
+
+def test_a_member_removed_requires_a_new_thread_key_version(hospital):
+    from rooms.actions import check_remove_member
+
+    key = open_consult(hospital)
+    check_remove_member(hospital.head_carol, hospital.plastic.pk, hospital.nurse_alice.pk)
+    stale = consult_sealed(hospital, "surgeon_bob", key.thread, key, "bob-after-removal")
+    assert Consult.objects.get(thread_id=key.thread).rotation_required
+    refused(
+        "key_rotation_required",
+        check_post_message,
+        hospital.surgeon_bob,
+        key.thread,
+        "bob-after-removal",
+        stale,
+    )
