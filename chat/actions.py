@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from audit.actions import record
+from chat.consults import open_guest_of
 from chat.events import (
     MESSAGE_COLUMNS,
     append_event,
@@ -314,6 +315,7 @@ def do_read_receipt(actor: User, thread: Thread, up_to_seq: int) -> dict[str, An
             thread.department_id,
             EventKind.RECEIPT_NEW,
             {k: v for k, v in data.items() if k != "advanced"},
+            guest_user_id=open_guest_of(thread),
         )
     return data
 

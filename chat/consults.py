@@ -56,6 +56,17 @@ def consult_data(consult: Consult) -> dict[str, Any]:
     }
 
 
+def open_guest_of(thread: Thread) -> int | None:
+    """The guest to tell of an event of this thread: its consult's, while it is open."""
+    if not thread.is_consult:
+        return None
+    return (
+        Consult.objects.filter(thread_id=thread.pk, state=ConsultState.OPEN)
+        .values_list("guest_id", flat=True)
+        .first()
+    )
+
+
 def do_create_consult(requester: User, department_id: int, patient_id: int, title: str) -> Thread:
     """The consult's thread, awaiting the department; the caller checked who may ask."""
     thread = Thread.objects.create(

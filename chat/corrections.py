@@ -27,6 +27,7 @@ from audit.actions import record
 from chat.events import append_event
 from chat.models import Correction, Message, Thread
 from chat.posting import (
+    check_consult_post,
     check_envelope,
     check_room_key,
     ciphertext_size,
@@ -136,11 +137,16 @@ def do_correct_message(
         thread = Thread.objects.select_for_update().get(pk=thread_id)
         message = Message.objects.select_for_update().get(pk=message_id)
         event_seq, key_state = take_department_seq(thread.department_id)
-        if access.active_membership(actor, thread.department_id) is None:
+        guest = None
+        if thread.is_consult:
+            # Under the consult's thread key, by a member or its guest (chat/posting.py).
+            guest = check_consult_post(actor, thread.pk, thread.department_id, header)
+        elif access.active_membership(actor, thread.department_id) is None:
             raise NotFound(N_("Message not found."))
         now = timezone.now()
         access.check_may_correct(actor, message, thread, now)
-        check_room_key(header, thread.department_id, key_state)
+        if not thread.is_consult:
+            check_room_key(header, thread.department_id, key_state)
         version = (message.correction or {}).get("version", 1) + 1
         correction = Correction.objects.create(
             message=message,
@@ -184,5 +190,6 @@ def do_correct_message(
             },
             message=message,
             seq=event_seq,
+            guest_user_id=guest,
         )
     return correction_ack(correction, message)

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from audit.actions import record
+from chat.consults import open_guest_of
 from chat.events import allocate_seq, append_event
 from chat.models import Message, Thread
 from core.errors import N_, NotFound
@@ -81,10 +82,13 @@ def do_redact_message(actor: User, message_id: int, reason: str) -> dict[str, An
             return redaction_ack(message)
         event_seq = allocate_seq("rooms_department", "event_seq", thread.department_id)
         membership = access.active_membership(actor, thread.department_id)
-        if membership is None:
+        role = membership.role if membership is not None else None
+        if role is None and thread.is_consult and access.is_consult_writer(actor, thread.pk):
+            role = access.GUEST  # a consult's guest removes their own message
+        if role is None:
             raise NotFound(N_("Message not found."))
-        access.check_may_redact(actor, message.sender_id, membership.role)
-        access.check_thread_open_to(membership.role, thread)
+        access.check_may_redact(actor, message.sender_id, role)
+        access.check_thread_open_to(role, thread)
         message.redacted_at = timezone.now()
         message.redacted_by = actor
         message.save(update_fields=["redacted_at", "redacted_by"])
@@ -112,5 +116,6 @@ def do_redact_message(actor: User, message_id: int, reason: str) -> dict[str, An
             },
             message=message,
             seq=event_seq,
+            guest_user_id=open_guest_of(thread),
         )
     return redaction_ack(message)

@@ -308,3 +308,52 @@ def test_a_member_removed_requires_a_new_thread_key_version(hospital):
         "bob-after-removal",
         stale,
     )
+
+
+def test_the_guest_corrects_and_removes_their_own_message_while_it_is_open(hospital):
+    from chat.corrections import check_correct_message
+    from chat.redaction import check_redact_message
+
+    key = open_consult(hospital)
+    asked = consult_sealed(hospital, "nurse_ines", key.thread, key, "ines-fix-0001", b"Flap?")
+    posted = check_post_message(hospital.nurse_ines, key.thread, "ines-fix-0001", asked)
+    fixed = encrypt_correction(hospital, key, "ines-fix-0002", "ines-fix-0001")
+    answer = check_correct_message(
+        hospital.nurse_ines, posted["message_id"], "ines-fix-0002", fixed
+    )
+    assert answer["version"] == 2
+    # A room-key correction in the consult is refused, as a room-key post is.
+    room = sealed(
+        hospital,
+        "nurse_ines",
+        key.thread,
+        "ines-fix-0003",
+        department=hospital.plastic,
+        corrects="ines-fix-0001",
+    )
+    refused(
+        "envelope_mismatch",
+        check_correct_message,
+        hospital.nurse_ines,
+        posted["message_id"],
+        "ines-fix-0003",
+        room,
+    )
+    check_redact_message(hospital.nurse_ines, posted["message_id"], "wrong photo")
+    page = check_history(hospital.surgeon_bob, key.thread, None, 50)
+    assert page["messages"][0]["redacted"] is not None
+
+
+def encrypt_correction(hospital, key, cmid: str, corrects: str) -> dict:
+    from core.crypto import encrypt_message
+
+    return encrypt_message(
+        b"Flap dusky?",
+        room_key=key,
+        head=hospital.head(hospital.plastic),
+        thread=key.thread,
+        sender=hospital.nurse_ines.pk,
+        client_msg_id=cmid,
+        signer=hospital.keys["nurse_ines"],
+        corrects=corrects,
+    )
