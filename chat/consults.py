@@ -14,7 +14,7 @@ will verify again, as for the room key (rooms/keys.py).
 
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.keys import active_identity, active_institution_key
@@ -383,15 +383,81 @@ def consult_keys(actor: User, thread_id: int) -> dict[str, Any]:
     }
 
 
-def my_consults(actor: User) -> dict[str, Any]:
-    """The consults the caller is the guest of, newest first."""
+def my_consults(actor: User, department_id: int | None = None) -> dict[str, Any]:
+    """The consults the caller is the guest of, newest first; with `department_id`, that
+    department's (to its members: a newcomer receives their keys' history)."""
     access.check_authenticated(actor)
-    consults = (
-        Consult.objects.filter(guest_id=actor.pk)
-        .select_related("thread", "guest")
-        .order_by("-created_at")[:100]
-    )
+    if department_id is None:
+        rows = Consult.objects.filter(guest_id=actor.pk)
+    else:
+        access.access_membership(actor, department_id)
+        rows = Consult.objects.filter(thread__department_id=department_id)
+    consults = rows.select_related("thread", "guest").order_by("-created_at")[:500]
     return {"consults": [consult_data(c) for c in consults]}
+
+
+def check_share_thread_wraps(actor: User, thread_id: int, raw_wraps: list[Any]) -> dict[str, Any]:
+    """Wrap earlier thread key versions for a member who lacks them (a newcomer reads
+    the consult's history, as the room's: rooms/keys.py `check_share_wraps`)."""
+    consult, role = access.access_consult(actor, thread_id)
+    if role == access.GUEST:
+        raise Forbidden(N_("A consult's guest never wraps its keys."))
+    wrapper = active_identity(actor.pk)
+    if wrapper is None:
+        raise RoundsError(N_("Publish your identity key first."), code=ErrorCode.INVALID_KEY)
+    if not isinstance(raw_wraps, list) or not 0 < len(raw_wraps) <= MAX_WRAPS:
+        raise InvalidRequest(N_("Send 1 to %(max)s wrap records."), params={"max": MAX_WRAPS})
+    public = public_of(wrapper)
+    try:
+        wraps = [WrapRecord.from_dict(raw) for raw in raw_wraps]
+        for wrap in wraps:
+            if wrap.wrapper_fp != wrapper.fingerprint:
+                raise RoundsError(
+                    N_("Wraps must be signed by the caller's own identity."),
+                    code=ErrorCode.BAD_SIGNATURE,
+                )
+            public.verify(CONTEXT_WRAP, wrap.signed_bytes(), wrap.signature)
+    except CryptoError as error:
+        raise crypto_refusal(error) from None
+    versions = {v.version: v for v in consult.key_versions.all()}
+    allowed = allowed_recipients(consult.thread.department_id)
+    for wrap in wraps:
+        stored = versions.get(wrap.version)
+        if (wrap.department, wrap.thread) != (consult.thread.department_id, thread_id) or (
+            stored is None or b64encode(wrap.commitment) != stored.commitment
+        ):
+            raise InvalidRequest(N_("A wrap names no version of this consult's thread key."))
+        if wrap.recipient_fp not in allowed:
+            raise InvalidRequest(N_("Wraps go to current members only."))
+    try:
+        with transaction.atomic():
+            ThreadKeyWrap.objects.bulk_create(
+                ThreadKeyWrap(
+                    key_version=versions[wrap.version],
+                    recipient_fingerprint=wrap.recipient_fp,
+                    recipient_user_id=allowed[wrap.recipient_fp],
+                    wrapper=actor,
+                    record=wrap.to_dict(),
+                )
+                for wrap in wraps
+            )
+            record(
+                "key.thread_history_shared",
+                actor=actor,
+                department_id=consult.thread.department_id,
+                object_type="thread",
+                object_id=thread_id,
+                data={
+                    "wraps": len(wraps),
+                    "recipients": sorted(str(allowed[w.recipient_fp]) for w in wraps),
+                    "versions": sorted({w.version for w in wraps}),
+                },
+            )
+    except IntegrityError:
+        raise RoundsError(
+            N_("One of these wraps already exists."), code=ErrorCode.CONFLICT
+        ) from None
+    return {"thread": thread_id, "added": len(wraps)}
 
 
 def consult_targets(actor: User) -> dict[str, Any]:

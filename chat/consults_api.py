@@ -7,7 +7,13 @@ from ninja import Router, Schema
 
 from chat import consults
 from core.api_schemas.common import answers
-from core.api_schemas.consults import ConsultKeys, ConsultList, ConsultTargets, KeyPublished
+from core.api_schemas.consults import (
+    ConsultKeys,
+    ConsultList,
+    ConsultTargets,
+    KeyPublished,
+    WrapsShared,
+)
 from core.protocol import ConsultOut
 from rounds.http import AuthedRequest
 
@@ -26,15 +32,20 @@ class EndIn(Schema):
     statement: dict[str, Any]
 
 
+class WrapsIn(Schema):
+    wraps: list[dict[str, Any]]
+
+
 class VersionIn(Schema):
     key_version: dict[str, Any]
     wraps: list[dict[str, Any]]
 
 
 @router.get("", response=answers(ConsultList))
-def mine(request: AuthedRequest) -> dict[str, Any]:
-    """The consults the caller is the guest of."""
-    return consults.my_consults(request.user)
+def mine(request: AuthedRequest, department: int | None = None) -> dict[str, Any]:
+    """The consults the caller is the guest of; with `department`, that department's
+    (to its members)."""
+    return consults.my_consults(request.user, department)
 
 
 @router.get("/targets", response=answers(ConsultTargets))
@@ -68,3 +79,9 @@ def keys(request: AuthedRequest, thread_id: int) -> dict[str, Any]:
 @router.post("/{thread_id}/keys", response=answers(KeyPublished))
 def publish_key(request: AuthedRequest, thread_id: int, body: VersionIn) -> dict[str, Any]:
     return consults.check_publish_thread_key(request.user, thread_id, body.key_version, body.wraps)
+
+
+@router.post("/{thread_id}/keys/wraps", response=answers(WrapsShared))
+def share_wraps(request: AuthedRequest, thread_id: int, body: WrapsIn) -> dict[str, Any]:
+    """Earlier versions of the thread key, wrapped for a member who lacks them."""
+    return consults.check_share_thread_wraps(request.user, thread_id, body.wraps)

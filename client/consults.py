@@ -254,6 +254,45 @@ class ThreadKeys:
         client.membership.forget(department)
         return answer
 
+    async def share(self, department: int, user_id: int) -> dict[int, list[int]]:
+        """Wrap every verified version of the department's consults this client holds for
+        a member the chain holds (a newcomer reads the consults' history, R8).
+        Returns, by consult thread, the versions shared; one the member has is skipped."""
+        client = self.client
+        identity = client.identity.keypair()
+        listed = await client.call("GET", "/api/consults", params={"department": department})
+        chain = await client.membership.chain(department, fresh=True)
+        held = chain.members.get(user_id)
+        if held is None:
+            raise RoundsClientError(
+                "unverified_member",
+                f"User {user_id}'s admission is not in the department's chain; nothing is wrapped.",
+                {"user": user_id},
+            )
+        recipient = chain.key_of(held.fingerprint)
+        shared: dict[int, list[int]] = {}
+        for consult in listed["consults"]:
+            thread = consult["thread"]
+            if consult["key_version"] == 0:
+                continue
+            await self.load(thread)
+            for (of_thread, version), (key, _) in sorted(self.keys.items()):
+                if of_thread != thread:
+                    continue
+                wrap = wrap_room_key(key, recipient=recipient, wrapper=identity)
+                try:
+                    await client.call(
+                        "POST",
+                        f"/api/consults/{thread}/keys/wraps",
+                        json={"wraps": [wrap.to_dict()]},
+                    )
+                except RoundsClientError as error:
+                    if error.code != "conflict":
+                        raise
+                    continue
+                shared.setdefault(thread, []).append(version)
+        return shared
+
 
 class ConsultMixin:
     """`RoundsClient`'s consult calls (the client's `thread_keys` does the work)."""
@@ -297,3 +336,10 @@ class ConsultMixin:
 
     async def end_consult(self: Any, thread: int) -> dict[str, Any]:
         return await self.thread_keys.end(thread)
+
+    async def share_consult_history(
+        self: Any, department: int, user_id: int
+    ) -> dict[int, list[int]]:
+        """A newcomer's wraps of the department's consults' thread keys (with `share_history`,
+        which does the room key's)."""
+        return await self.thread_keys.share(department, user_id)

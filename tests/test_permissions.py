@@ -325,6 +325,21 @@ def consult_opened(h: Hospital) -> None:
     vars(h)["_end_body"] = {"statement": unguest_statement(h, key.thread, "nurse_ines").to_dict()}
 
 
+def consult_newcomer(h: Hospital) -> None:
+    """As if nurse_alice joined after the consult opened: no wrap of its key yet; Bob's
+    wrap of version 1 for her is the body."""
+    from chat.models import ThreadKeyWrap
+
+    consult_opened(h)
+    ThreadKeyWrap.objects.filter(recipient_user=h.nurse_alice).delete()
+    wrap = wrap_room_key(
+        vars(h)["_thread_key"],
+        recipient=h.keys["nurse_alice"].public,
+        wrapper=h.keys["surgeon_bob"],
+    )
+    vars(h)["_share_body"] = {"wraps": [wrap.to_dict()]}
+
+
 def consult_ended(h: Hospital) -> None:
     from chat.consults import check_end_consult
     from rooms.demo import new_key_version
@@ -406,6 +421,12 @@ ENDPOINTS: dict[str, Endpoint] = {
         "post", CONSULT + "/end", body=lambda h: vars(h)["_end_body"], setup=consult_opened
     ),
     "consults.keys": Endpoint("get", CONSULT + "/keys", setup=consult_opened),
+    "consults.share_wraps": Endpoint(
+        "post",
+        CONSULT + "/keys/wraps",
+        body=lambda h: vars(h)["_share_body"],
+        setup=consult_newcomer,
+    ),
     "consults.publish_key": Endpoint(
         "post", CONSULT + "/keys", body=lambda h: vars(h)["_v2_body"], setup=consult_ended
     ),
@@ -716,11 +737,13 @@ REFUSED: list[tuple[str, str, int, str]] = [
             "consults.end",
             "consults.keys",
             "consults.publish_key",
+            "consults.share_wraps",
         )
         for role in (*NOT_THE_GUEST, "admin_zoe")
     ],
     *[("consults.open", role, 403, "forbidden") for role in ("nurse_alice", "nurse_ines")],
     ("consults.publish_key", "nurse_ines", 403, "forbidden"),
+    ("consults.share_wraps", "nurse_ines", 403, "forbidden"),
     *[
         ("consults.targets", role, 403, "forbidden")
         for role in ("compliance_dan", "stranger", "admin_zoe")
@@ -912,6 +935,7 @@ ALLOWED: list[tuple[str, str, int]] = [
     ("consults.end", "nurse_ines", 200),
     *[("consults.keys", role, 200) for role in ("nurse_ines", "surgeon_bob")],
     ("consults.publish_key", "surgeon_bob", 200),
+    ("consults.share_wraps", "surgeon_bob", 200),
 ]
 
 

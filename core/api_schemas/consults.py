@@ -36,3 +36,8 @@ class ConsultTarget(Body):
 
 class ConsultTargets(Body):
     departments: list[ConsultTarget]
+
+
+class WrapsShared(Body):
+    thread: int
+    added: int

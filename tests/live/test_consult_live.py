@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 from PIL import Image
 
-from tests.live.sdk import LIMITS, department_named, plastic_surgery_with_keys, query, signed_in
+from tests.live.sdk import LIMITS, attest, plastic_surgery_with_keys, query, signed_in
 from tests.live.servers import LiveCluster, live_cluster
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(240)]
@@ -129,5 +129,14 @@ async def test_an_emergency_doctor_consults_the_on_call_plastic_surgeon(fast_clu
             (str(thread),),
         )
         assert [a for (a,) in audited] == ["consult.requested", "consult.opened", "consult.ended"]
-        assert await department_named(bob, "Plastic surgery") == plastic
-        assert alice.user["id"] not in (lea.user["id"],)
+
+        # A member whose admission is signed after the consult reads its history once a
+        # member shares the thread key's versions with them (R8).
+        erin = await stack.enter_async_context(signed_in(cluster.servers[0], "intern_erin"))
+        assert await erin.setup_keys(**LIMITS)
+        await attest(carol, plastic, erin)
+        shared = await carol.share_consult_history(plastic, erin.me())
+        assert shared == {thread: [1, 2]}
+        erins = await erin.history(thread)
+        assert await erin.open_message(erins["messages"][1]) == b"On my way, 10 minutes."
+        assert alice.me() != lea.me()
