@@ -414,8 +414,8 @@ export class App {
             this.live.ws?.close(4000, "timeout");
             continue;
           }
-          if (/** @type {Refusal} */ (error).code === "key_rotation_required" && !rekeyed) {
-            rekeyed = true; // the refused envelope was not stored: a new one under the same id is safe
+          if (["key_rotation_required", "envelope_mismatch"].includes(/** @type {string} */ (/** @type {Refusal} */ (error).code)) && !rekeyed) {
+            rekeyed = true; // not stored (a new key, or a consult's thread key): a new envelope under the same id is safe
             envelope = await this.sealWhenReachable(body, { department: thread.department, thread: threadId, clientMsgId, fresh: true });
             continue;
           }

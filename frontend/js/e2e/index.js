@@ -9,11 +9,13 @@
 // - identity.js: the user's identity, its backup and recovery;
 // - membership.js: the department's chain, verified; a head's signatures;
 // - roomkeys.js: key versions verified, made, shared;
+// - consults.js: a consult's thread key, and its guest signed in and out (§14);
 // - messages.js: envelopes sealed and opened.
 //
 // Every refusal is an error with a `code` (errors.js E2EError, or a
 // crypto/errors.js CryptoError): views explain it (ui.js explain) and mark it
 // (data-code) for whoever tests a hostile server.
+import { Consults } from "./consults.js";
 import { Identity } from "./identity.js";
 import { KeyRing } from "./keys.js";
 import { Membership } from "./membership.js";
@@ -52,6 +54,7 @@ export class E2E {
     this.identity = new Identity(this);
     this.membership = new Membership(this);
     this.roomKeys = new RoomKeys(this);
+    this.consults = new Consults(this);
     this.messages = new Messages(this);
   }
 
@@ -62,12 +65,15 @@ export class E2E {
 
   /**
    * A pushed event that changes what was verified: forget it, check again when needed.
-   * @param {{type: string, department?: number, key_version?: number}} frame
+   * @param {{type: string, department?: number, key_version?: number, consult?: any}} frame
    */
   observe(frame) {
     const department = frame.department;
     if (typeof department !== "number" || !Number.isInteger(department)) return;
-    if (frame.type === "key.rotated" && frame.key_version !== this.keys.current.get(department)) {
+    if (frame.type === "consult.updated" && frame.consult) {
+      this.consults.seen(frame.consult); // opened or ended: a guest statement, a thread key version
+      this.membership.forget(department);
+    } else if (frame.type === "key.rotated" && frame.key_version !== this.keys.current.get(department)) {
       this.keys.forgetCurrent(department); // someone else published a version: check it before the next post
     } else if (["member.admitted", "member.removed", "member.role_changed", "membership.signed"].includes(frame.type)) {
       this.membership.forget(department);
@@ -141,9 +147,9 @@ export class E2E {
   // --- room keys and messages ------------------------------------------------------
 
   /** The key to write with, checked (or made) now: what a conversation prepares on opening. */
-  /** @param {number} department */
-  currentKey(department) {
-    return this.messages.writingKey(department);
+  /** @param {number} department @param {number | null} [thread] */
+  currentKey(department, thread = null) {
+    return this.messages.writingKey(department, thread);
   }
 
   /** @param {number} department @param {number} user */

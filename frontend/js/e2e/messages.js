@@ -32,11 +32,17 @@ export class Messages {
 
   /**
    * The version checked as current and the chain head to name ({key, head});
-   * checked again when an event or a refusal made this browser forget it.
+   * checked again when an event or a refusal made this browser forget it. In a
+   * consult's thread (known as one), the thread key's (consults.js).
    * @param {number} department
+   * @param {number | null} [thread]
+   * @param {{fresh?: boolean}} [options]
    * @returns {Promise<{key: RoomKey, head: ChainHead}>}
    */
-  async writingKey(department) {
+  async writingKey(department, thread = null, { fresh = false } = {}) {
+    if (thread !== null && this.e2e.consults.known.get(thread)) {
+      return this.e2e.consults.writingKey(department, thread, { fresh });
+    }
     const keys = this.e2e.keys;
     const key = keys.currentKey(department);
     const record = key && keys.record(department, key.version);
@@ -55,7 +61,9 @@ export class Messages {
 
   /**
    * Encrypt and sign a message body (text) for `thread`; the envelope. `fresh`
-   * forgets the version held (the server asked for a new one: key_rotation_required).
+   * forgets the version held (the server asked for a new one: key_rotation_required),
+   * and asks again whether the thread is a consult's (envelope_mismatch: one written
+   * under the room key was refused there).
    * @param {string} text
    * `corrects` (a correction) is the client_msg_id of my message it replaces.
    * @param {{department: number, thread: number, clientMsgId: string, fresh?: boolean, corrects?: string | null}} options
@@ -65,8 +73,11 @@ export class Messages {
     if (plaintext.length > c.MAX_PLAINTEXT) {
       throw new E2EError("frame_too_large", t("This message is too long."), { max_plaintext: c.MAX_PLAINTEXT });
     }
-    if (fresh) this.e2e.keys.forgetCurrent(department);
-    const { key, head } = await this.writingKey(department);
+    if (fresh) {
+      this.e2e.keys.forgetCurrent(department);
+      await this.e2e.consults.of(thread, { fresh: true });
+    }
+    const { key, head } = await this.writingKey(department, thread, { fresh });
     return c.encryptMessage(plaintext, {
       roomKey: key, head, thread, sender: this.e2e.me, clientMsgId, signer: this.e2e.identity.keypair(), corrects,
     });
@@ -149,7 +160,11 @@ export class Messages {
   async decrypt(envelope, header, department) {
     const membership = this.e2e.membership;
     await membership.chain(department, { covers: header.head });
-    const { key, record } = await this.e2e.roomKeys.version(department, header.key_version);
+    const { key, record } = header.key_thread === null ? await this.e2e.roomKeys.version(department, header.key_version)
+      : await this.e2e.consults.version(department, header.key_thread, header.key_version);
+    if (header.key_thread !== null && !this.e2e.consults.known.get(header.thread)) {
+      await this.e2e.consults.of(header.thread).catch(() => null); // written under a thread key: its consult, to write there too
+    }
     const chain = await membership.chain(department, { covers: header.head });
     const { plaintext } = c.openEnvelope(envelope, { chain, record, roomKey: key });
     try {

@@ -29,7 +29,7 @@ const ROTATION_ATTEMPTS = 3;
  * @param {unknown} error
  * @returns {error is c.CryptoError | E2EError}
  */
-const isRefusal = (error) => error instanceof c.CryptoError || error instanceof E2EError;
+export const isRefusal = (error) => error instanceof c.CryptoError || error instanceof E2EError;
 
 export class RoomKeys {
   /** @param {E2E} e2e */
@@ -83,8 +83,8 @@ export class RoomKeys {
       try {
         let record;
         [record, chain] = await this.verifiedRecord(department, entry.signed, chain);
-        if (record.department !== department || record.version !== version) {
-          throw new E2EError("invalid_envelope", "A key version record is listed under another number.");
+        if (record.department !== department || record.thread !== null || record.version !== version) {
+          throw new E2EError("invalid_envelope", "A key version record is listed under another number, or is a consult's thread key.");
         }
         keys.keepRecord(record);
         await this.e2e.trust.keepVersion(department, version);
@@ -107,16 +107,19 @@ export class RoomKeys {
   }
 
   /**
-   * One wrap for this identity, from a key the chain admitted, with the verified record's commitment (R3).
+   * One wrap for this identity, from a key the chain admitted, with the verified record's commitment (R3);
+   * of `thread`'s key for a consult's thread key, of the room key otherwise (never one for the other).
    * @param {number} department
    * @param {unknown} raw
    * @param {MembershipChain} chain
    * @param {Identity} identity
+   * @param {number | null} [thread]
    */
-  unwrap(department, raw, chain, identity) {
+  unwrap(department, raw, chain, identity, thread = null) {
     const record = c.parseWrapRecord(raw);
     if (record.department !== department) throw c.invalidEnvelope("the wrap names another department");
-    const version = this.keys.record(department, record.version);
+    if (record.thread !== thread) throw c.invalidEnvelope("the wrap is of another key than the one asked for");
+    const version = this.keys.record(department, record.version, thread);
     if (!version) throw new E2EError("no_room_key", `Key version ${record.version} has no verified record.`);
     let wrapper;
     if (record.wrapper_fp === identity.fingerprint) wrapper = identity.public;
@@ -270,23 +273,22 @@ export class RoomKeys {
   }
 
   /**
-   * Make the next version at the chain's head and wrap it for the members the chain
-   * holds (and the server still lists), this identity and the compliance key (R4).
+   * Whom a new version is wrapped for (R4): this identity, the members the chain holds
+   * (and the server still lists) with the key the chain admitted, the pinned compliance key.
    * @param {number} department
    * @param {any} data the department's keys, as the server lists them
    * @param {MembershipChain} chain
-   * @returns {Promise<WritingKey>}
+   * @returns {Map<string, PublicIdentity>} fingerprint → key
    */
-  async publishNext(department, data, chain) {
+  recipients(department, data, chain) {
     const identity = this.e2e.identity.keypair();
     const compliance = this.complianceKey(data);
-    const me = this.e2e.me;
     /** @type {Map<string, PublicIdentity>} */
     const recipients = new Map([[identity.fingerprint, identity.public]]);
     /** @type {Set<number>} */
     const unattested = new Set();
     for (const member of data.members || []) {
-      if (member.user === me) continue;
+      if (member.user === this.e2e.me) continue;
       const held = chain.members.get(member.user);
       if (!held || held.fingerprint !== member.fingerprint) {
         if (member.fingerprint != null) unattested.add(member.user); // wrapped for once a head signs their key
@@ -296,6 +298,21 @@ export class RoomKeys {
     }
     this.unattested.set(department, unattested);
     recipients.set(compliance.fingerprint, compliance);
+    return recipients;
+  }
+
+  /**
+   * Make the next version at the chain's head and wrap it for the members the chain
+   * holds (and the server still lists), this identity and the compliance key (R4).
+   * @param {number} department
+   * @param {any} data the department's keys, as the server lists them
+   * @param {MembershipChain} chain
+   * @returns {Promise<WritingKey>}
+   */
+  async publishNext(department, data, chain) {
+    const identity = this.e2e.identity.keypair();
+    const me = this.e2e.me;
+    const recipients = this.recipients(department, data, chain);
     const key = c.generateRoomKey(department, data.key_version + 1);
     const signed = c.makeKeyVersion(key, { head: chain.head, creatorUser: me, creator: identity });
     const wraps = [...recipients.values()].map((recipient) => c.wrapRoomKey(key, recipient, identity));

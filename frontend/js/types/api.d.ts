@@ -528,7 +528,8 @@ export interface AdviceRequest {
   department: number;
   thread: number;
   patient: number;
-  message: number;
+  /** The question's message; null for a consult's request (its question is posted once the consult opens). */
+  message: number | null;
   requester: UserCard;
   priority: Priority;
   to: AdviceAddressee;

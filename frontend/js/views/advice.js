@@ -5,7 +5,13 @@
 // advice.updated events. Whoever has it, anyone it was put to and a head answer
 // ("I'm on it", "Call me") or pass it on; its requester may withdraw it. The server
 // decides who may: a refusal is shown in its words.
+//
+// A consult's request (another department asked: no message yet) says so while
+// pending: its requester that the question is sent when the department opens the
+// consult (it is held in their browser: consults.js), whoever it was put to (or a
+// head) "Open the consult", which signs the guest in and shows the thread.
 import { get } from "../api.js";
+import { heldQuestion, openConsult, postWhenOpen } from "../consults.js";
 import { act, addresseeName, known, personName, priorityBadge, refusal, remember, stepWords } from "../advice.js";
 import { t } from "../i18n.js";
 import { h, explain, patientLabel, shortTime } from "../ui.js";
@@ -13,6 +19,7 @@ import { addresseeChoices } from "./asksheet.js";
 
 /** @import { AdviceDetail, AdviceRequest, AdviceUpdated, OnCallRoles } from "../types/api.js" */
 /** @import { App, Entry } from "../app.js" */
+/** @import { Consult } from "../e2e/consults.js" */
 
 const STATUS = {
   open: () => t("Waiting for an answer"),
@@ -60,6 +67,54 @@ export function render(app, requestId) {
   /** @type {Map<number, string>} */
   const roleNames = new Map();
   let busy = false;
+  /** @type {Consult | null} the consult, for a consult's request */
+  let consult = null;
+  const consultArea = h("div", { class: "stack", id: "advice-consult" });
+
+  /** A consult's state: pending (and who opens it), or open with its conversation. */
+  const drawConsult = () => {
+    const d = /** @type {AdviceDetail} */ (detail);
+    if (!consult) return void consultArea.replaceChildren();
+    const asked = d.timeline.some((step) => step.holder?.id === me) || d.holder?.id === me;
+    const requester = d.requester.id === me;
+    if (consult.state === "pending") {
+      consultArea.replaceChildren(requester
+        ? h("p", { class: "notice", id: "consult-pending" }, t("Your question is sent when the department opens the consult: it stays on this device until then."))
+        : h("p", { class: "notice", id: "consult-pending" }, t("A consult from another department: opening it lets the colleague who asked read and write this patient's consult conversation, and nothing else of the department.")),
+      !requester && (asked || state.isHead(d.department))
+        ? h("button", { type: "button", class: "primary", id: "consult-open", onclick: opening }, t("Open the consult")) : "");
+    } else {
+      consultArea.replaceChildren(h("p", { class: "notice", id: "consult-state" },
+        consult.state === "open" ? t("The consult is open.") : t("The consult has ended.")),
+      h("a", { class: "button", href: `#/t/${consult.thread}`, id: "consult-thread" }, t("Open the consult's conversation")));
+    }
+  };
+
+  const opening = async () => {
+    if (busy) return;
+    busy = true;
+    error.textContent = "";
+    try {
+      consult = await openConsult(app, /** @type {AdviceDetail} */ (detail).thread);
+      app.go(`#/t/${consult.thread}`);
+    } catch (e) {
+      error.textContent = explain(e);
+      error.dataset.code = /** @type {{code?: string}} */ (e).code ?? "";
+    } finally {
+      busy = false;
+    }
+  };
+
+  /** A consult now open: my held question is posted in it, then its conversation shown. */
+  const consultChanged = async () => {
+    drawConsult();
+    if (!consult || consult.state !== "open" || !heldQuestion(app, consult.thread)) return;
+    try {
+      if (await postWhenOpen(app, consult)) app.go(`#/t/${consult.thread}`);
+    } catch (e) {
+      error.textContent = t("Your question was not posted in the consult: {reason}", { reason: explain(e) });
+    }
+  };
 
   /** @param {AdviceRequest} request @param {HTMLElement} el */
   const patientLink = (request, el) => {
@@ -123,7 +178,7 @@ export function render(app, requestId) {
 
   const draw = () => {
     const d = /** @type {AdviceDetail} */ (detail);
-    const patient = h("a", { href: `#/t/${d.thread}`, id: "advice-thread" }, t("Open the conversation"));
+    const patient = consult ? h("span", { id: "advice-thread" }) : h("a", { href: `#/t/${d.thread}`, id: "advice-thread" }, t("Open the conversation"));
     patientLink(d, patient);
     summary.replaceChildren(
       h("div", { class: "row status-line" }, priorityBadge(d.priority), h("span", { class: `tag status ${d.status}`, id: "advice-status" }, STATUS[d.status]())),
@@ -141,10 +196,18 @@ export function render(app, requestId) {
       h("button", { type: "button", id: "advice-pass", onclick: openPass }, t("Not for me: pass it on")),
     ] : []), d.status === "open" && d.requester.id === me
       ? h("button", { type: "button", class: "danger", id: "advice-withdraw", onclick: () => doing("cancel") }, t("Withdraw")) : null].filter((b) => b !== null));
+    drawConsult();
   };
 
   const drawQuestion = async () => {
     const d = /** @type {AdviceDetail} */ (detail);
+    if (consult) {
+      const mine = heldQuestion(app, consult.thread);
+      question.replaceChildren(h("h2", {}, t("Question")), mine ? h("p", { class: "question-text" }, mine.text)
+        : h("p", { class: "muted" }, t("The question is in the consult's conversation.")),
+      mine?.photos.length ? h("p", { class: "muted" }, t("With photos, sent with it.")) : "");
+      return;
+    }
     question.replaceChildren(h("h2", {}, t("Question")), h("p", { class: "loading" }, t("Decrypting…")));
     try {
       const entry = await findQuestion(app, d);
@@ -182,8 +245,10 @@ export function render(app, requestId) {
         draw();
       }).catch(() => {});
       await state.departmentMembers(found.department).catch(() => []);
+      consult = found.message === null ? await app.endToEnd.consults.of(found.thread, { fresh: true }).catch(() => null) : null;
       draw();
       drawQuestion();
+      consultChanged();
     } catch (e) {
       summary.replaceChildren(h("p", { class: "error", role: "alert" }, known(app, requestId) ? refusal(e) : explain(e)));
     }
@@ -192,11 +257,16 @@ export function render(app, requestId) {
   const onChange = (/** @type {Event} */ event) => {
     const detailOf = /** @type {CustomEvent<{what: string, frame?: AdviceUpdated}>} */ (event).detail;
     if (detailOf.what === "advice.updated" && detailOf.frame) apply(detailOf.frame.request);
+    const changed = /** @type {{consult?: Consult} | undefined} */ (detailOf.frame)?.consult;
+    if (detailOf.what === "consult.updated" && changed && detail && changed.thread === detail.thread) {
+      consult = changed;
+      consultChanged();
+    }
   };
   state.addEventListener("change", onChange);
   load();
 
-  const view = h("div", { class: "stack advice" }, summary, question, buttons, error,
+  const view = h("div", { class: "stack advice" }, summary, consultArea, question, buttons, error,
     h("h2", {}, t("Timeline")), timeline, passDialog);
   return { el: view, title: t("Request for advice"), back: true, unmount: () => state.removeEventListener("change", onChange) };
 }

@@ -8,13 +8,20 @@
 // server answers the one already made, so nothing is asked twice. "Add a photo" sends
 // the question with photos through the photo sheet (its caption), and the request is
 // made of that message.
+//
+// "Another department" asks one of its on-call roles for a consult about the thread's
+// patient instead (consults.js): nothing is posted here; the question and its photo
+// stay in this browser until that department opens the consult, and are then posted
+// in the consult's thread.
 import { addressees, ask, refusal, PRIORITIES } from "../advice.js";
+import { askConsult, requestOf, targets } from "../consults.js";
 import { t } from "../i18n.js";
 import { h, explain } from "../ui.js";
 import { openPhotoSheet } from "./photosheet.js";
 
 /** @import { AdviceRequest, Priority } from "../types/api.js" */
 /** @import { App } from "../app.js" */
+/** @import { HeldPhotos } from "./photosheet.js" */
 
 /**
  * Radio chips of whom to ask: roles (with who is on duty) first, then colleagues.
@@ -52,6 +59,40 @@ export function addresseeChoices(app, department, { name, exclude = [] }) {
 }
 
 /**
+ * Another department's on-call roles, one department at a time (consults.js targets).
+ * @returns {{el: HTMLElement, value: () => ({department: number, to: {to_role: number}} | null), label: () => string}}
+ */
+function consultChoices() {
+  const select = h("select", { id: "consult-department" });
+  const roles = h("div", { class: "chips", id: "consult-roles" });
+  const el = h("fieldset", { class: "choices addressees", id: "consult-to", hidden: true },
+    h("legend", {}, t("Whom to ask there")), h("label", { for: "consult-department" }, t("Department")), select, roles);
+  /** @type {{id: number, name: string, roles: {id: number, name: string}[]}[]} */
+  let found = [];
+  const drawRoles = () => {
+    const department = found.find((d) => String(d.id) === select.value);
+    roles.replaceChildren(...(department?.roles ?? []).map((role) => h("label", { class: "chip addressee" },
+      h("input", { type: "radio", name: "consult-role", value: String(role.id), dataset: { label: role.name } }), role.name)));
+    if (department && !department.roles.length) roles.replaceChildren(h("p", { class: "sub" }, t("This department has no on-call role.")));
+  };
+  select.addEventListener("change", drawRoles);
+  targets().then((departments) => {
+    found = departments;
+    select.replaceChildren(...departments.map((d) => h("option", { value: String(d.id) }, d.name)));
+    drawRoles();
+  }).catch((e) => roles.replaceChildren(h("p", { class: "error" }, explain(e))));
+  const checked = () => /** @type {HTMLInputElement | null} */ (el.querySelector("input[name=consult-role]:checked"));
+  return {
+    el,
+    value: () => {
+      const role = checked()?.value;
+      return role ? { department: Number(select.value), to: { to_role: Number(role) } } : null;
+    },
+    label: () => checked()?.dataset.label ?? "",
+  };
+}
+
+/**
  * Open the sheet; resolves with the request made, or null when closed without one.
  * @param {App} app
  * @param {number} threadId
@@ -66,13 +107,26 @@ export function openAskSheet(app, threadId, { text = "" } = {}) {
     PRIORITIES.map(([value, label]) => h("label", { class: `chip priority-choice ${value}` },
       h("input", { type: "radio", name: "ask-priority", value, checked: value === "urgent" }), t(label))));
   const to = addresseeChoices(app, department, { name: "ask-to" });
+  const elsewhere = consultChoices();
+  const where = h("fieldset", { class: "choices", id: "ask-where" }, h("legend", {}, t("Whom to ask")),
+    h("label", { class: "chip" }, h("input", { type: "radio", name: "ask-where", value: "here", checked: true }), t("This department")),
+    h("label", { class: "chip" }, h("input", { type: "radio", name: "ask-where", value: "consult" }), t("Another department")));
+  const consulting = () => /** @type {HTMLInputElement} */ (where.querySelector("input[value=consult]")).checked;
+  const consultNote = h("p", { class: "muted", id: "ask-consult-note", hidden: true },
+    t("The question and photo stay on this device until the department opens the consult; they are then posted in its conversation, encrypted for it."));
+  /** @type {HeldPhotos | null} photos kept for a consult's question */
+  let held = null;
   const error = h("p", { class: "error", role: "alert", id: "ask-error" });
   const send = h("button", { type: "submit", form: "ask-form", class: "primary", id: "send-ask" }, t("Send request"));
   const photoNote = h("p", { class: "muted", id: "ask-photo-note", hidden: true }, t("Question and photos posted: now choose whom to ask."));
   const addPhoto = h("button", { type: "button", id: "ask-photo" }, t("Add a photo"));
   const form = h("form", { class: "stack", id: "ask-form", "aria-label": t("Ask for advice") },
     h("div", {}, h("label", { for: "ask-question" }, t("Question (encrypted)")), question),
-    h("div", { class: "row" }, addPhoto), photoNote, to.el, priority);
+    h("div", { class: "row" }, addPhoto), photoNote, where, consultNote, to.el, elsewhere.el, priority);
+  where.addEventListener("change", () => {
+    to.el.hidden = consulting();
+    elsewhere.el.hidden = consultNote.hidden = !consulting();
+  });
   const dialog = h("dialog", { class: "sheet", id: "ask-sheet", "aria-labelledby": "ask-title" },
     h("div", { class: "sheet-body" },
       h("h2", { id: "ask-title" }, t("Ask for advice")),
@@ -94,7 +148,17 @@ export function openAskSheet(app, threadId, { text = "" } = {}) {
   // The photo sheet posts the question as its caption, with the photos: one message.
   addPhoto.addEventListener("click", () => openPhotoSheet(app, threadId, {
     camera: true, caption: question.value.trim(),
+    // For a consult, the photos are held with the question, posted once the consult opens.
+    hold: consulting() ? (photos) => {
+      held = photos;
+      question.value = photos.text;
+      question.readOnly = addPhoto.disabled = true;
+      where.disabled = true;
+      photoNote.textContent = t("Photo kept on this device: now choose whom to ask.");
+      photoNote.hidden = false;
+    } : undefined,
     onSent: (ack) => {
+      where.disabled = true; // posted in this thread: the request can only be this department's
       posted = ack.message_id;
       question.readOnly = addPhoto.disabled = true;
       photoNote.hidden = false;
@@ -109,6 +173,7 @@ export function openAskSheet(app, threadId, { text = "" } = {}) {
     event.preventDefault();
     if (busy) return;
     const words = question.value.trim();
+    if (consulting()) return void sendConsult(words);
     const whom = to.value();
     const level = /** @type {Priority} */ (/** @type {HTMLInputElement} */ (priority.querySelector("input:checked")).value);
     if (!words && posted === null) {
@@ -133,6 +198,36 @@ export function openAskSheet(app, threadId, { text = "" } = {}) {
       busy = send.disabled = false;
     }
   });
+
+  /** The consult's request; its question waits in this browser (consults.js). @param {string} words */
+  const sendConsult = async (words) => {
+    const chosen = elsewhere.value();
+    const patient = app.session.threads.get(threadId)?.patient;
+    if (!words && !held) {
+      error.textContent = t("Write your question.");
+      question.focus();
+      return;
+    }
+    if (!chosen || patient === undefined) {
+      error.textContent = t("Choose whom to ask.");
+      return;
+    }
+    const level = /** @type {Priority} */ (/** @type {HTMLInputElement} */ (priority.querySelector("input:checked")).value);
+    busy = send.disabled = true;
+    error.textContent = "";
+    try {
+      made = await askConsult(app, {
+        department: chosen.department, patient, priority: level, to: chosen.to,
+        question: { text: held?.text ?? words, photos: held?.photos ?? [], keywords: held?.keywords ?? [], consent: held?.consent ?? "care" },
+      });
+      requestOf(app, made.thread, made.id);
+      dialog.close();
+    } catch (e) {
+      error.textContent = t("Not sent: {reason}", { reason: refusal(e) });
+    } finally {
+      busy = send.disabled = false;
+    }
+  };
 
   document.body.append(dialog);
   dialog.showModal();

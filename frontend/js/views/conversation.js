@@ -18,6 +18,7 @@ import { openPhotoSheet } from "./photosheet.js";
 import { adviceBadge, loadDepartment as loadAdvice } from "../advice.js";
 import { composerTools } from "../mentions.js";
 import { openAskSheet } from "./asksheet.js";
+import { endConsult, guestThread } from "../consults.js";
 import { openViewer } from "./viewer.js";
 
 /** @import { Entry, Pending, Redaction } from "../app.js" */
@@ -120,11 +121,38 @@ export function render(app, threadId) {
         h("p", { class: "muted" }, state.departments.get(department)?.name ?? "")),
       thread.closed_at ? h("span", { class: "tag" }, t("Closed {time}", { time: shortTime(thread.closed_at) })) : null),
       banner,
+      consultLine(),
       toggle].filter((part) => part !== null));
-    text.disabled = send.disabled = addPhotos.disabled = Boolean(thread.closed_at);
+    // A consult's guest writes no more once it ended (members write on, under a new thread key).
+    const consult = app.endToEnd.consults.known.get(threadId);
+    const ended = consult?.state === "ended" && consult.guest.id === me;
+    text.disabled = send.disabled = addPhotos.disabled = Boolean(thread.closed_at) || ended;
     if (takePhoto) takePhoto.disabled = addPhotos.disabled;
     tools.disable(addPhotos.disabled);
-    text.placeholder = thread.closed_at ? t("This conversation is closed") : t("Write a message");
+    text.placeholder = thread.closed_at ? t("This conversation is closed") : ended ? t("This consult has ended.") : t("Write a message");
+  };
+
+  /** A consult's thread (docs/advice.md, "Consults"): its state, and "End the consult" while open. */
+  const consultLine = () => {
+    const consult = app.endToEnd.consults.known.get(threadId);
+    if (!consult) return null;
+    const ending = h("button", {
+      type: "button", class: "danger", id: "consult-end",
+      onclick: async () => {
+        if (!confirm(t("End the consult? The colleague from another department can no longer read or write what follows here."))) return;
+        try {
+          await endConsult(app, threadId);
+          drawHeader();
+        } catch (e) {
+          toast(explain(e));
+        }
+      },
+    }, t("End the consult"));
+    const words = consult.state === "open"
+      ? (consult.guest.id === me ? t("Consult: you are a guest of this department's conversation.") : t("Consult with a colleague from another department."))
+      : consult.state === "ended" ? t("This consult has ended.") : t("This consult is waiting to be opened.");
+    return h("div", { class: "row", id: "consult-state", dataset: { state: consult.state } },
+      h("p", { class: "notice grow" }, words), consult.state === "open" ? ending : null);
   };
 
   /** @param {number} seq @returns {Receipt[]} */
@@ -375,6 +403,12 @@ export function render(app, threadId) {
     }
     if (what === "typing") drawTyping();
     if (what === "advice.updated") drawMessages(); // a message became a request, or its state changed
+    const consult = /** @type {{consult?: {thread: number}} | undefined} */ (/** @type {ChangeEvent} */ (event).detail.frame)?.consult;
+    if (what === "consult.updated" && consult?.thread === threadId) drawHeader();
+    // A guest's events are outside the department's stream: after a reconnect, the history again.
+    if (what === "departments" && app.endToEnd.consults.known.get(threadId)?.guest.id === me) {
+      app.loadHistory(threadId).then(drawMessages).catch(() => {});
+    }
   };
   state.addEventListener("change", onChange);
 
@@ -412,7 +446,7 @@ export function render(app, threadId) {
       if (!thread) {
         await app.connected();
         for (const d of state.departments.keys()) await state.loadDepartment(d);
-        thread = state.threads.get(threadId);
+        thread = state.threads.get(threadId) ?? await guestThread(app, threadId); // a consult I am the guest of
         if (!thread) throw new E2EError("not_found", "thread not found in my departments");
       }
       drawHeader();
@@ -420,6 +454,7 @@ export function render(app, threadId) {
       await app.loadHistory(threadId);
       await state.loadReceipts(threadId).catch(() => {});
       await loadAdvice(app, /** @type {number} */ (department)).catch(() => {}); // which messages are requests
+      drawHeader(); // a consult is known once its first thread-key message was read
       drawMessages();
       // Left meanwhile (a slow load): the screen now shown is not reading this thread, so
       // what arrives next stays unread (unmount marked read what was on screen).
@@ -428,7 +463,7 @@ export function render(app, threadId) {
       app.openThread = threadId;
       app.markRead(threadId);
       // Fetch the key to post with now, so a message written in a lift does not wait for it.
-      app.endToEnd.currentKey(department).catch(() => {});
+      app.endToEnd.currentKey(/** @type {number} */ (department), threadId).catch(() => {});
       window.scrollTo(0, document.body.scrollHeight);
     } catch (e) {
       header.replaceChildren(h("p", { class: "error", role: "alert" }, explain(e)));

@@ -1,8 +1,9 @@
 // @ts-check
-// My departments, with unread counts, and the way to a patient.
+// My departments, with unread counts, my requests and consults, and the way to a patient.
 import { t, tn } from "../i18n.js";
 import { h, explain } from "../ui.js";
 import { requestsSection } from "../advice.js";
+import { consultsSection } from "../consults.js";
 
 /**
  * @param {import("../app.js").App} app
@@ -32,9 +33,11 @@ export function render(app) {
   const administration = app.session.user.is_admin ? h("a", { class: "button", href: "#/admin" }, t("Administration")) : null;
   const review = app.session.user.is_compliance_officer ? h("a", { class: "button", href: "#/compliance" }, t("Compliance review")) : null;
   const requests = requestsSection(app);
-  const el = h("div", { class: "stack" }, pins, findButton, requests.el, h("h2", {}, t("My departments")), list, fingerprint, administration, review);
+  const consults = consultsSection(app); // the consults of other departments I am the guest of
+  const el = h("div", { class: "stack" }, pins, findButton, requests.el, consults.el, h("h2", {}, t("My departments")), list, fingerprint, administration, review);
   return { el, title: "Rounds", focus: findButton, unmount: () => {
     app.session.removeEventListener("change", onChange);
     requests.unmount();
+    consults.unmount();
   } };
 }

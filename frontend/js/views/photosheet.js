@@ -16,6 +16,7 @@ import { keywordPicker } from "./keywordpicker.js";
 /** @import { SignedIn } from "../app.js" */
 /** @import { PreparedPhoto } from "../photos/prepare.js" */
 /** @import { Posted, Refusal } from "../types/api.js" */
+/** @typedef {{photos: PreparedPhoto[], keywords: string[], consent: string, text: string}} HeldPhotos photos chosen, not posted */
 
 /** @param {number} bytes */
 function megabytes(bytes) {
@@ -26,12 +27,13 @@ function megabytes(bytes) {
  * Open the sheet for a thread; resolves when it closes, true if photos were sent.
  * @param {import("../app.js").App} app
  * @param {number} threadId
- * @param {{camera?: boolean, caption?: string, onSent?: (posted: Posted) => void}} [options]
+ * @param {{camera?: boolean, caption?: string, onSent?: (posted: Posted) => void, hold?: (held: HeldPhotos) => void}} [options]
  *   camera: start the camera at once; caption: the caption to start from; onSent: told the
- *   photo message's ack once posted (the ask-for-advice sheet makes it a request)
+ *   photo message's ack once posted (the ask-for-advice sheet makes it a request); hold:
+ *   given the photos chosen instead of posting them (a consult's question, posted once it opens)
  * @returns {Promise<boolean>}
  */
-export function openPhotoSheet(app, threadId, { camera = false, caption: startCaption = "", onSent } = {}) {
+export function openPhotoSheet(app, threadId, { camera = false, caption: startCaption = "", onSent, hold } = {}) {
   const urls = new ImageUrls();
   const userId = app.session.user.id;
   const habits = loadHabits(userId);
@@ -182,6 +184,13 @@ export function openPhotoSheet(app, threadId, { camera = false, caption: startCa
       return;
     }
     const scope = checked.value;
+    if (hold) {
+      hold({ photos: [...chosen], keywords: codes, consent: scope, text: caption.value.trim() });
+      sent = true;
+      rememberSent(userId, { keywords: codes, patientId, ward, consent: scope });
+      close();
+      return;
+    }
     busy = true;
     drawPreviews();
     error.textContent = "";
