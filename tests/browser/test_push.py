@@ -39,18 +39,21 @@ URGENT = {
 }
 
 
-@pytest.fixture(scope="module")
+PUSH_SETTINGS = {
+    "ROUNDS_PUSH_ALLOW_LOCAL_ENDPOINTS": "1",
+    "ROUNDS_PUSH_MESSAGE_COALESCE_SECONDS": "0",
+}
+
+
+@pytest.fixture
 def cluster() -> Iterator[LiveCluster]:
-    """The browser tests' cluster, sending pushes to this machine's receiver, one per message."""
-    settings = {
-        "ROUNDS_PUSH_ALLOW_LOCAL_ENDPOINTS": "1",
-        "ROUNDS_PUSH_MESSAGE_COALESCE_SECONDS": "0",
-    }
-    with demo_cluster(settings) as running:
+    """A fresh demo (each test creates its people's keys), sending pushes to this machine's
+    receiver, one per message."""
+    with demo_cluster(PUSH_SETTINGS) as running:
         yield running
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def receiver() -> Iterator[PushReceiver]:
     with push_receiver() as running:
         yield running
