@@ -204,7 +204,9 @@ export function render(app, requestId) {
     if (consult) {
       const mine = heldQuestion(app, consult.thread);
       question.replaceChildren(h("h2", {}, t("Question")), mine ? h("p", { class: "question-text" }, mine.text)
-        : h("p", { class: "muted" }, t("The question is in the consult's conversation.")),
+        : h("p", { class: "muted" }, consult.state === "pending"
+          ? t("The question comes in the consult's conversation once the consult is open.")
+          : t("The question is in the consult's conversation.")),
       mine?.photos.length ? h("p", { class: "muted" }, t("With photos, sent with it.")) : "");
       return;
     }
