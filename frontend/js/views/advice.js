@@ -78,8 +78,11 @@ export function render(app, requestId) {
     const asked = d.timeline.some((step) => step.holder?.id === me) || d.holder?.id === me;
     const requester = d.requester.id === me;
     if (consult.state === "pending") {
+      const held = requester && heldQuestion(app, consult.thread);
       consultArea.replaceChildren(requester
-        ? h("p", { class: "notice", id: "consult-pending" }, t("Your question is sent when the department opens the consult: it stays on this device until then."))
+        ? h("p", { class: "notice", id: "consult-pending" }, held
+          ? t("Your question is sent when the department opens the consult: it stays on this device until then.")
+          : t("Your question was not kept on this device (the app was reloaded): once the consult is open, write it in its conversation."))
         : h("p", { class: "notice", id: "consult-pending" }, t("A consult from another department: opening it lets the colleague who asked read and write this patient's consult conversation, and nothing else of the department.")),
       !requester && (asked || state.isHead(d.department))
         ? h("button", { type: "button", class: "primary", id: "consult-open", onclick: opening }, t("Open the consult")) : "");
