@@ -83,8 +83,8 @@ class ThreadKeys:
         for raw in data["my_wraps"]:
             try:
                 wrap = WrapRecord.from_dict(raw)
-                record = records.get(wrap.version)
-                if wrap.thread != thread or record is None:
+                verified = records.get(wrap.version)
+                if wrap.thread != thread or verified is None:
                     raise RoundsClientError("no_room_key", "A wrap of no verified thread version.")
                 if wrap.wrapper_fp not in chain.ever_admitted:
                     raise RoundsClientError(
@@ -93,10 +93,10 @@ class ThreadKeys:
                 key = unwrap_room_key(
                     wrap, recipient=identity, wrapper=chain.key_of(wrap.wrapper_fp)
                 )
-                check_key_matches(record, key)
+                check_key_matches(verified, key)
             except CryptoError as error:
                 raise crypto_refusal(error, "thread key: ") from None
-            self.keys[(thread, key.version)] = (key, record)
+            self.keys[(thread, key.version)] = (key, verified)
         return data, chain
 
     async def version(self, thread: int, version: int) -> tuple[RoomKey, KeyVersionRecord]:
@@ -225,7 +225,8 @@ class ThreadKeys:
         await self._publish(
             thread, data, chain, 1, opening={"statement": statement, "guest_key": guest_key}
         )
-        return await client.call("GET", f"/api/consults/{thread}")
+        opened: dict[str, Any] = await client.call("GET", f"/api/consults/{thread}")
+        return opened
 
     async def end(self, thread: int) -> dict[str, Any]:
         """Sign the guest out: the guest leaving, or a member ending the consult."""
@@ -248,7 +249,7 @@ class ThreadKeys:
             signer_user=client.me(),
             thread=thread,
         )
-        answer = await client.call(
+        answer: dict[str, Any] = await client.call(
             "POST", f"/api/consults/{thread}/end", json={"statement": statement}
         )
         client.membership.forget(department)
@@ -301,7 +302,10 @@ class ConsultMixin:
 
     async def consult_targets(self: Any) -> list[dict[str, Any]]:
         """Departments one may ask for a consult, with their on-call roles."""
-        return (await self.call("GET", "/api/consults/targets"))["departments"]
+        listed: list[dict[str, Any]] = (await self.call("GET", "/api/consults/targets"))[
+            "departments"
+        ]
+        return listed
 
     async def ask_consult(
         self: Any,
@@ -319,27 +323,30 @@ class ConsultMixin:
             "priority": priority,
         }
         body.update({"to_role": to_role} if to_role is not None else {"to_user": to_user})
-        request = await self.call("POST", "/api/advice", json=body)
+        request: dict[str, Any] = await self.call("POST", "/api/advice", json=body)
         self.thread_keys.consults[request["thread"]] = department
         self.threads[request["thread"]] = department
         return request
 
     async def consults(self: Any) -> list[dict[str, Any]]:
         """The consults this user is the guest of."""
-        listed = (await self.call("GET", "/api/consults"))["consults"]
+        listed: list[dict[str, Any]] = (await self.call("GET", "/api/consults"))["consults"]
         for consult in listed:
             self.thread_keys.note(consult)
         return listed
 
     async def open_consult(self: Any, thread: int) -> dict[str, Any]:
-        return await self.thread_keys.open(thread)
+        opened: dict[str, Any] = await self.thread_keys.open(thread)
+        return opened
 
     async def end_consult(self: Any, thread: int) -> dict[str, Any]:
-        return await self.thread_keys.end(thread)
+        ended: dict[str, Any] = await self.thread_keys.end(thread)
+        return ended
 
     async def share_consult_history(
         self: Any, department: int, user_id: int
     ) -> dict[int, list[int]]:
         """A newcomer's wraps of the department's consults' thread keys (with `share_history`,
         which does the room key's)."""
-        return await self.thread_keys.share(department, user_id)
+        shared: dict[int, list[int]] = await self.thread_keys.share(department, user_id)
+        return shared

@@ -9,7 +9,7 @@ departments, threads or patients exist outside their own departments.
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
@@ -211,10 +211,11 @@ def _with_caller_role(rows: QuerySet[Any], user: User, thread_field: str) -> Que
         department_id=OuterRef(f"{prefix}department_id"), user_id=user.pk
     )
     guest = Consult.objects.filter(thread_id=OuterRef(thread_field or "pk"), guest_id=user.pk)
-    return rows.annotate(
+    annotated: QuerySet[Any] = rows.annotate(
         caller_role=Subquery(role.values("role")[:1]),
         guest_state=Subquery(guest.values("state")[:1]),
     )
+    return annotated
 
 
 def access_thread(user: User, thread_id: int, *, head: bool = False, write: bool = False) -> Thread:
@@ -232,7 +233,7 @@ def access_thread(user: User, thread_id: int, *, head: bool = False, write: bool
         raise Forbidden(N_("Only a head of this department may do this."))
     if write:
         check_writer(thread.caller_role)
-    return thread
+    return cast(Thread, thread)  # annotated with the caller's role
 
 
 def check_writer(role: str) -> None:
@@ -260,7 +261,7 @@ def access_message(user: User, message_id: int, *, redact: bool = False) -> Mess
     if redact:
         check_writer(message.caller_role)
         check_may_redact(user, message.sender_id, message.caller_role)
-    return message
+    return cast(Message, message)  # annotated with the caller's role
 
 
 def access_upload_department(user: User, department_id: int) -> None:
