@@ -248,7 +248,9 @@ def _publish_on_commit(
         _send(department_group(department_id), group_message)
         if event.kind == EventKind.MESSAGE_NEW and message_data is not None:
             # Phones hear of it by Web Push (docs/push.md): three numbers on a queue.
-            message_posted(department_id, message_data["sender"]["id"], message_data["thread"])
+            message_posted(
+                department_id, message_data["sender"]["id"], message_data["thread"], guest
+            )
 
     transaction.on_commit(publish)
 

@@ -64,13 +64,16 @@ def push_on_commit(
         transaction.on_commit(partial(sender.enqueue, job))
 
 
-def message_posted(department_id: int, sender_id: int, thread_id: int) -> None:
-    """A message was committed: push "message.new" to the department's other members.
+def message_posted(
+    department_id: int, sender_id: int, thread_id: int, guest_id: int | None = None
+) -> None:
+    """A message was committed: push "message.new" to the department's other members,
+    and to the guest of the consult it is in, if any.
 
     Called after commit on the posting path, so it only enqueues three numbers; the
     sender finds the members, applies quiet mode and coalescing, and sends.
     """
-    sender.enqueue(sender.MessagePosted(department_id, sender_id, thread_id))
+    sender.enqueue(sender.MessagePosted(department_id, sender_id, thread_id, guest_id))
 
 
 def drain(timeout: float = 30.0) -> bool:

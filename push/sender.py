@@ -55,11 +55,13 @@ class Send:
 
 @dataclass(frozen=True)
 class MessagePosted:
-    """A message committed in a thread: the other members may hear of it."""
+    """A message committed in a thread: the other members may hear of it, and the
+    guest of the consult it is in (`guest_id`, no member: docs/advice.md "Consults")."""
 
     department_id: int
     sender_id: int
     thread_id: int
+    guest_id: int | None = None
 
 
 Job = Send | MessagePosted
@@ -195,6 +197,8 @@ def _message_posted(job: MessagePosted) -> None:
         .exclude(user_id=job.sender_id)
         .values_list("user_id", flat=True)
     )
+    if job.guest_id is not None and job.guest_id != job.sender_id:
+        members.append(job.guest_id)
     # Read once: only members with a live subscription count against the window, and
     # those subscriptions are the ones sent to.
     subscriptions = list(PushSubscription.objects.live().filter(user_id__in=members))

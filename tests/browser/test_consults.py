@@ -25,6 +25,7 @@ from tests.browser.support import (
     open_thread,
     plastic_surgery_ward,
     shot,
+    sign_admission,
 )
 from tests.live.servers import LiveCluster
 
@@ -148,4 +149,14 @@ def test_consult_with_photo_opened_answered_and_ended(ward: Ward) -> None:
     )
     assert [v["version"] for v in keys["versions"]] == [1, 2]
     assert not keys["rotation_required"]
+
+    # A nurse whose admission Carol signs afterwards reads the whole consult: signing
+    # shares the room key's history and the consults' thread keys with her (R8).
+    frank = ward.open(lea.context.browser, "nurse_frank")
+    create_keys(frank, screenshot=None)
+    sign_admission(ward.people["head_carol"], ward.department_id, "nurse_frank")
+    frank.page.goto("/#/")
+    frank.page.goto(f"/#/t/{consult}")
+    expect(frank.page.locator("li.msg", has_text=QUESTION)).to_be_visible(timeout=30_000)
+    expect(frank.page.locator("li.msg", has_text="Escharotomy done.")).to_be_visible()
     assert not [frame for frame in ward.frames if frame.startswith("pageerror")]

@@ -252,3 +252,27 @@ def test_the_sender_thread_sends_off_the_committing_thread(live_hospital, receiv
         sender.deliver = original
     assert seen == ["rounds-push-sender"]
     assert [push.payload for push in receiver.received] == [REQUEST]
+
+
+def test_a_consults_messages_push_to_its_guest_too(hospital, receiver):
+    """The emergency doctor, no member of Plastic surgery, hears of the surgeon's answer
+    in their consult; not of the department's other threads (docs/advice.md "Consults")."""
+    from chat.actions import check_post_message
+    from tests.support.consults import consult_sealed, open_consult
+
+    key = open_consult(hospital)
+    ines = subscribe(hospital.nurse_ines, receiver)
+    with commit():
+        answer = consult_sealed(hospital, "surgeon_bob", key.thread, key, "bob-consult-push")
+        check_post_message(hospital.surgeon_bob, key.thread, "bob-consult-push", answer)
+    receiver.wait_for(1)
+    (push,) = receiver.for_(ines)
+    assert push.payload == {
+        "kind": "message.new",
+        "department": "Plastic surgery",
+        "thread": key.thread,
+    }
+    with commit():
+        post(hospital, "surgeon_bob", hospital.thread, "bob-elsewhere-01")
+    assert notify.drain()
+    assert len(receiver.for_(ines)) == 1

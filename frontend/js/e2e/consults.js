@@ -318,4 +318,40 @@ export class Consults {
     }
     throw lastError;
   }
+
+  /**
+   * Wrap every verified version held of the department's consults' thread keys for a
+   * member the chain holds (a newcomer reads the consults' history, R8), one per request
+   * so one they have already (conflict) is skipped. Resolves to Map(thread → versions shared).
+   * @param {number} department
+   * @param {number} user
+   */
+  async shareHistory(department, user) {
+    const identity = this.e2e.identity.keypair();
+    const { consults } = await get(`/api/consults?department=${department}`);
+    const chain = await this.e2e.membership.chain(department, { fresh: true });
+    const held = chain.members.get(user);
+    if (!held) {
+      throw new E2EError("unverified_member",
+        `User ${user}'s admission is not in the department's chain; nothing is wrapped.`, { user });
+    }
+    const recipient = chain.keyOf(held.fingerprint);
+    /** @type {Map<number, number[]>} */
+    const shared = new Map();
+    for (const consult of /** @type {Consult[]} */ (consults)) {
+      if (!consult.key_version) continue;
+      await this.load(consult.thread);
+      for (let version = 1; version <= consult.key_version; version++) {
+        const key = this.keys.roomKey(department, version, consult.thread);
+        if (!key) continue;
+        try {
+          await post(`/api/consults/${consult.thread}/keys/wraps`, { wraps: [c.wrapRoomKey(key, recipient, identity)] });
+          shared.set(consult.thread, [...(shared.get(consult.thread) ?? []), version]);
+        } catch (error) {
+          if (codeOf(error) !== "conflict") throw error;
+        }
+      }
+    }
+    return shared;
+  }
 }

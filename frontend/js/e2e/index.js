@@ -152,9 +152,15 @@ export class E2E {
     return this.messages.writingKey(department, thread);
   }
 
-  /** @param {number} department @param {number} user */
-  shareHistory(department, user) {
-    return this.roomKeys.shareHistory(department, user);
+  /**
+   * A newcomer's wraps of the room key's earlier versions, then of the department's
+   * consults' thread keys (docs/advice.md, "Consults").
+   * @param {number} department @param {number} user
+   */
+  async shareHistory(department, user) {
+    const shared = await this.roomKeys.shareHistory(department, user);
+    await this.consults.shareHistory(department, user);
+    return shared;
   }
 
   /** Members the server lists whose key the chain does not hold: Map(department → Set(user)). */
