@@ -239,14 +239,16 @@ def test_an_urgent_request_with_a_photo_is_one_message(ward: Ward) -> None:
     request = int(alice.url.split("/")[-1])
     print(f"\nask for advice with a photo: {tap.count} taps plus typing")
     expect(alice.locator("#advice-question")).to_contain_text("Wound edges", timeout=30_000)
-    expect(alice.locator("#advice-question")).to_contain_text("With photos")
+    expect(alice.locator("#advice-photos .photo.ready")).to_have_count(1, timeout=30_000)
     # One message: the photo with its caption, and the request's badge on it.
     alice.goto(f"/#/t/{thread}")
     message = alice.locator("li.msg").filter(has_text="Wound edges")
     expect(message.locator(".photo.ready")).to_have_count(1, timeout=30_000)
     expect(message.locator(f"a.advice-badge[data-advice='{request}']")).to_be_visible()
     doctor.goto(f"/#/r/{request}")
-    expect(doctor.locator("#advice-question")).to_contain_text("With photos", timeout=30_000)
+    # The one it is put to sees the photo on the request itself, decrypted in their browser.
+    expect(doctor.locator("#advice-photos .photo.ready")).to_have_count(1, timeout=30_000)
+    shot(doctor, "advice-request-with-photo")
     doctor.get_by_role("button", name="Call me").click()
     expect(doctor.locator("#advice-status")).to_have_text("Answered")
 

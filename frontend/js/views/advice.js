@@ -15,6 +15,7 @@ import { heldQuestion, openConsult, postWhenOpen } from "../consults.js";
 import { act, addresseeName, known, personName, priorityBadge, refusal, remember, stepWords } from "../advice.js";
 import { t } from "../i18n.js";
 import { h, explain, patientLabel, shortTime } from "../ui.js";
+import { ImageUrls } from "../photos/photos.js";
 import { addresseeChoices } from "./asksheet.js";
 
 /** @import { AdviceDetail, AdviceRequest, AdviceUpdated, OnCallRoles } from "../types/api.js" */
@@ -67,6 +68,20 @@ export function render(app, requestId) {
   /** @type {Map<number, string>} */
   const roleNames = new Map();
   let busy = false;
+  // The question's photos, decrypted here as the conversation does (revoked on leaving).
+  const urls = new ImageUrls();
+
+  /** The question's photos as thumbnails, each opening the conversation. @param {any[]} photos @param {number} thread */
+  const questionPhotos = (photos, thread) => h("div", { class: "photos", id: "advice-photos" }, photos.map((photo, i) => {
+    const img = h("img", { alt: t("Photo {number} of {count} of the question", { number: i + 1, count: photos.length }),
+      width: photo.thumbnail.width, height: photo.thumbnail.height });
+    const tile = h("a", { class: "photo", href: `#/t/${thread}` }, img);
+    urls.url(photo).then((url) => {
+      img.src = url;
+      tile.classList.add("ready");
+    }).catch((error) => tile.replaceChildren(h("span", { class: "error" }, t("Photo refused: {reason}", { reason: explain(error) }))));
+    return tile;
+  }));
   /** @type {Consult | null} the consult, for a consult's request */
   let consult = null;
   const consultArea = h("div", { class: "stack", id: "advice-consult" });
@@ -222,7 +237,7 @@ export function render(app, requestId) {
           : entry.redacted ? h("p", { class: "muted" }, t("This message was removed."))
             : entry.text === null ? h("p", { class: "error" }, t("Cannot be read on this device: {reason}", { reason: explain(entry.error) }))
               : h("p", { class: "question-text" }, entry.text),
-        photos ? h("p", { class: "muted" }, t("With photos: open the conversation to see them.")) : "");
+        photos && entry?.body ? questionPhotos(entry.body.photos, d.thread) : "");
     } catch (e) {
       question.replaceChildren(h("h2", {}, t("Question")), h("p", { class: "error" }, explain(e)));
     }
@@ -273,5 +288,11 @@ export function render(app, requestId) {
 
   const view = h("div", { class: "stack advice" }, summary, consultArea, question, buttons, error,
     h("h2", {}, t("Timeline")), timeline, passDialog);
-  return { el: view, title: t("Request for advice"), back: true, unmount: () => state.removeEventListener("change", onChange) };
+  return {
+    el: view, title: t("Request for advice"), back: true,
+    unmount: () => {
+      state.removeEventListener("change", onChange);
+      urls.revoke();
+    },
+  };
 }
