@@ -35,8 +35,14 @@ from core.crypto import (
 from core.errors import N_, ErrorCode, Forbidden, InvalidRequest, RoundsError
 from core.events import EventKind
 from rooms import access
-from rooms.chain import chain_members, crypto_refusal, do_append_statement, public_of
-from rooms.keys import MAX_WRAPS, allowed_recipients, required_recipients
+from rooms.chain import crypto_refusal, do_append_statement, public_of
+from rooms.keys import (
+    MAX_WRAPS,
+    allowed_recipients,
+    check_next_version,
+    check_wrap_recipients,
+    required_recipients,
+)
 from rooms.models import Department, OnCallRole
 
 
@@ -277,40 +283,18 @@ def _do_publish(
     """Store a thread key version under the department's and the consult's locks."""
     version = signed.record
     department = Department.objects.get(pk=consult.thread.department_id)
-    if version.version != consult.key_version + 1:
-        raise RoundsError(
-            N_("Key versions go up one at a time."),
-            code=ErrorCode.CONFLICT,
-            data={"current_version": consult.key_version},
-        )
-    if (version.chain_seq, version.chain_head) != (department.chain_seq, department.chain_head):
-        raise RoundsError(
-            N_("A key version is made at the head of the department's chain."),
-            code=ErrorCode.CONFLICT,
-            data={"head": {"seq": department.chain_seq, "hash": department.chain_head}},
-        )
-    held = chain_members(department.pk).get(actor.pk)
-    if held is None or held[1] != version.creator_fingerprint:
-        raise RoundsError(
-            N_("Your admission with this key is not in the department's signed membership."),
-            code=ErrorCode.NOT_ATTESTED,
-        )
+    check_next_version(actor, version, consult.key_version, department)
     allowed = allowed_recipients(department.pk)
     required = required_recipients(department.pk, allowed)
     if consult.state == ConsultState.OPEN:
         allowed[consult.guest_fingerprint] = consult.guest_id
         required[consult.guest_fingerprint] = consult.guest_id
-    given = {wrap.recipient_fp for wrap in wraps}
-    if len(given) != len(wraps) or not given <= set(allowed):
-        raise InvalidRequest(
-            N_("Wraps must go to current members, the guest and the compliance key, once.")
-        )
-    if missing := set(required) - given:
-        raise RoundsError(
-            N_("This version leaves out someone who must read it."),
-            code=ErrorCode.WRAPS_INCOMPLETE,
-            data={"missing": sorted(str(required[fp] or "compliance") for fp in missing)},
-        )
+    check_wrap_recipients(
+        wraps,
+        allowed,
+        required,
+        N_("Wraps must go to current members, the guest and the compliance key, once."),
+    )
     commitment = b64encode(version.commitment)
     stored = ThreadKeyVersion.objects.create(
         consult=consult,

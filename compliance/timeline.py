@@ -164,15 +164,11 @@ def _attachments(message_ids: list[int]) -> list[dict[str, Any]]:
     ]
 
 
-def thread_key_record(thread: Thread) -> list[dict[str, Any]]:
-    """A consult thread's own key versions (docs/crypto.md §14), each with the wraps sealed
-    for the compliance key, as `department_record` gives the room key's; none otherwise."""
-    versions = ThreadKeyVersion.objects.filter(consult__thread=thread).order_by("version")
-    wraps: dict[int, list[dict[str, Any]]] = {}
-    for wrap in ThreadKeyWrap.objects.filter(
-        key_version__consult__thread=thread, recipient_user__isnull=True
-    ).order_by("id"):
-        wraps.setdefault(wrap.key_version_id, []).append(
+def _compliance_wraps(wraps: Any) -> dict[int, list[dict[str, Any]]]:
+    """The wraps sealed for the compliance key (no recipient user), by key version."""
+    found: dict[int, list[dict[str, Any]]] = {}
+    for wrap in wraps.filter(recipient_user__isnull=True).order_by("id"):
+        found.setdefault(wrap.key_version_id, []).append(
             {
                 "recipient_fingerprint": wrap.recipient_fingerprint,
                 "wrapper": wrap.wrapper_id,
@@ -180,6 +176,14 @@ def thread_key_record(thread: Thread) -> list[dict[str, Any]]:
                 "created_at": _iso(wrap.created_at),
             }
         )
+    return found
+
+
+def thread_key_record(thread: Thread) -> list[dict[str, Any]]:
+    """A consult thread's own key versions (docs/crypto.md §14), each with the wraps sealed
+    for the compliance key, as `department_record` gives the room key's; none otherwise."""
+    versions = ThreadKeyVersion.objects.filter(consult__thread=thread).order_by("version")
+    wraps = _compliance_wraps(ThreadKeyWrap.objects.filter(key_version__consult__thread=thread))
     return [
         {
             "version": v.version,
@@ -197,18 +201,7 @@ def department_record(department_id: int) -> dict[str, Any]:
     with the wraps sealed for the institution's compliance key."""
     memberships = Membership.objects.filter(department_id=department_id).select_related("user")
     versions = list(RoomKeyVersion.objects.filter(department_id=department_id).order_by("version"))
-    wraps: dict[int, list[dict[str, Any]]] = {}
-    for wrap in KeyWrap.objects.filter(
-        key_version__department_id=department_id, recipient_user__isnull=True
-    ).order_by("id"):
-        wraps.setdefault(wrap.key_version_id, []).append(
-            {
-                "recipient_fingerprint": wrap.recipient_fingerprint,
-                "wrapper": wrap.wrapper_id,
-                "record": wrap.record,
-                "created_at": _iso(wrap.created_at),
-            }
-        )
+    wraps = _compliance_wraps(KeyWrap.objects.filter(key_version__department_id=department_id))
     compliance = active_institution_key("compliance")
     wrapper_ids = {w["wrapper"] for ws in wraps.values() for w in ws}
     wrapper_ids |= {v.created_by_id for v in versions}

@@ -166,6 +166,50 @@ def check_publish_key_version(
     return do_publish_key_version(actor, department_id, parsed, by_version[version])
 
 
+def check_next_version(
+    actor: User, version: Any, current_version: int, department: Department
+) -> None:
+    """A new version (of the room key, or of a consult's thread key) comes next after
+    `current_version`, at the department's chain head, made by a member the chain holds
+    with the key it names. Under the department's lock."""
+    if version.version != current_version + 1:
+        raise RoundsError(
+            N_("Key versions go up one at a time."),
+            code=ErrorCode.CONFLICT,
+            data={"current_version": current_version},
+        )
+    if (version.chain_seq, version.chain_head) != (department.chain_seq, department.chain_head):
+        raise RoundsError(
+            N_("A key version is made at the head of the department's chain."),
+            code=ErrorCode.CONFLICT,
+            data={"head": {"seq": department.chain_seq, "hash": department.chain_head}},
+        )
+    held = chain_members(department.pk).get(actor.pk)
+    if held is None or held[1] != version.creator_fingerprint:
+        raise RoundsError(
+            N_("Your admission with this key is not in the department's signed membership."),
+            code=ErrorCode.NOT_ATTESTED,
+        )
+
+
+def check_wrap_recipients(
+    wraps: list[WrapRecord],
+    allowed: dict[str, int | None],
+    required: dict[str, int | None],
+    not_allowed: str,
+) -> None:
+    """Each recipient once and allowed (else `not_allowed`), and none of `required` left out."""
+    given = {wrap.recipient_fp for wrap in wraps}
+    if len(given) != len(wraps) or not given <= set(allowed):
+        raise InvalidRequest(not_allowed)
+    if missing := set(required) - given:
+        raise RoundsError(
+            N_("This version leaves out someone who must read it."),
+            code=ErrorCode.WRAPS_INCOMPLETE,
+            data={"missing": sorted(str(required[fp] or "compliance") for fp in missing)},
+        )
+
+
 def do_publish_key_version(
     actor: User, department_id: int, signed: SignedKeyVersion, wraps: list[WrapRecord]
 ) -> dict[str, Any]:
@@ -173,37 +217,15 @@ def do_publish_key_version(
     version = signed.record
     with transaction.atomic():
         department = Department.objects.select_for_update().get(pk=department_id)
-        if version.version != department.key_version + 1:
-            raise RoundsError(
-                N_("Key versions go up one at a time."),
-                code=ErrorCode.CONFLICT,
-                data={"current_version": department.key_version},
-            )
-        if (version.chain_seq, version.chain_head) != (department.chain_seq, department.chain_head):
-            raise RoundsError(
-                N_("A key version is made at the head of the department's chain."),
-                code=ErrorCode.CONFLICT,
-                data={"head": {"seq": department.chain_seq, "hash": department.chain_head}},
-            )
-        held = chain_members(department_id).get(actor.pk)
-        if held is None or held[1] != version.creator_fingerprint:
-            raise RoundsError(
-                N_("Your admission with this key is not in the department's signed membership."),
-                code=ErrorCode.NOT_ATTESTED,
-            )
+        check_next_version(actor, version, department.key_version, department)
         allowed = allowed_recipients(department_id)
         required = required_recipients(department_id, allowed)
-        given = {wrap.recipient_fp for wrap in wraps}
-        if len(given) != len(wraps) or not given <= set(allowed):
-            raise InvalidRequest(
-                N_("Wraps must go to current members and the compliance key, once.")
-            )
-        if missing := set(required) - given:
-            raise RoundsError(
-                N_("This version leaves out someone who must read it."),
-                code=ErrorCode.WRAPS_INCOMPLETE,
-                data={"missing": sorted(str(required[fp] or "compliance") for fp in missing)},
-            )
+        check_wrap_recipients(
+            wraps,
+            allowed,
+            required,
+            N_("Wraps must go to current members and the compliance key, once."),
+        )
         commitment = b64encode(version.commitment)
         key_version = RoomKeyVersion.objects.create(
             department_id=department_id,
