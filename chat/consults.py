@@ -138,6 +138,20 @@ def _parsed_statement(actor: User, signed: Any, kind: str, consult: Consult) -> 
     return parsed
 
 
+def _locked(consult: Consult, state: str, otherwise: str) -> Consult:
+    """The consult again under its department's lock, then its own (the order posts
+    and key publications take), if it is in `state`; else a conflict saying `otherwise`."""
+    Department.objects.select_for_update().get(pk=consult.thread.department_id)
+    locked = (
+        Consult.objects.select_for_update(of=("self",)).select_related("thread").get(pk=consult.pk)
+    )
+    if locked.state != state:
+        raise RoundsError(
+            otherwise, code=ErrorCode.CONFLICT, data={"consult": consult_data(locked)}
+        )
+    return locked
+
+
 def check_open_consult(
     actor: User, thread_id: int, statement: Any, key_version: Any, wraps: list[Any]
 ) -> dict[str, Any]:
@@ -151,14 +165,9 @@ def check_open_consult(
     record_, by_wrap = _checked_version(actor, consult, key_version, wraps)
     department_id = consult.thread.department_id
     with transaction.atomic():
-        Department.objects.select_for_update().get(pk=department_id)
-        consult = Consult.objects.select_for_update().select_related("thread").get(pk=consult.pk)
-        if consult.state != ConsultState.PENDING:
-            raise RoundsError(
-                N_("This consult is already open or has ended."),
-                code=ErrorCode.CONFLICT,
-                data={"consult": consult_data(consult)},
-            )
+        consult = _locked(
+            consult, ConsultState.PENDING, N_("This consult is already open or has ended.")
+        )
         signed = do_append_statement(actor, department_id, parsed)
         consult.state = ConsultState.OPEN
         consult.opened_by = actor
@@ -184,14 +193,7 @@ def check_end_consult(actor: User, thread_id: int, statement: Any) -> dict[str, 
     parsed = _parsed_statement(actor, statement, "unguest", consult)
     department_id = consult.thread.department_id
     with transaction.atomic():
-        Department.objects.select_for_update().get(pk=department_id)
-        consult = Consult.objects.select_for_update().select_related("thread").get(pk=consult.pk)
-        if consult.state != ConsultState.OPEN:
-            raise RoundsError(
-                N_("Only an open consult ends."),
-                code=ErrorCode.CONFLICT,
-                data={"consult": consult_data(consult)},
-            )
+        consult = _locked(consult, ConsultState.OPEN, N_("Only an open consult ends."))
         signed = do_append_statement(actor, department_id, parsed)
         consult.state = ConsultState.ENDED
         consult.ended_by = actor
@@ -224,7 +226,11 @@ def check_publish_thread_key(
     record_, by_wrap = _checked_version(actor, consult, key_version, wraps)
     with transaction.atomic():
         Department.objects.select_for_update().get(pk=consult.thread.department_id)
-        consult = Consult.objects.select_for_update().select_related("thread").get(pk=consult.pk)
+        consult = (
+            Consult.objects.select_for_update(of=("self",))
+            .select_related("thread")
+            .get(pk=consult.pk)
+        )
         if consult.state == ConsultState.PENDING:
             raise RoundsError(N_("The consult is not open yet."), code=ErrorCode.CONFLICT)
         _do_publish(actor, consult, record_, by_wrap)
