@@ -421,6 +421,11 @@ def clinician_screens(audit: Audit, page: Page, alice: Page, codes: dict[str, st
     sheet = page.locator("#ask-sheet")
     expect(sheet.locator("#ask-to-roles label.chip").first).to_be_visible()
     audit.check(page, "ask for advice")
+    # A consult: another department and its on-call roles (docs/advice.md, "Consults").
+    sheet.locator("#ask-where").get_by_text(w("Another department")).click()
+    expect(sheet.locator("#consult-department")).to_be_visible()
+    audit.check(page, "ask for advice: another department")
+    sheet.locator("#ask-where").get_by_text(w("This department")).click()
     sheet.locator("#ask-question").fill("Is the flap congested?")
     sheet.locator("#ask-to-roles label.chip").first.click()
     sheet.get_by_role("button", name=w("Send request")).click()
