@@ -357,3 +357,41 @@ def encrypt_correction(hospital, key, cmid: str, corrects: str) -> dict:
         signer=hospital.keys["nurse_ines"],
         corrects=corrects,
     )
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"statement": "guest", "key_version": {}, "wraps": []}, 400, "invalid_request"),
+        ({"statement": {}, "key_version": {}, "wraps": []}, 400, "invalid_request"),
+        ({"key_version": {}, "wraps": []}, 400, "invalid_request"),
+    ],
+    ids=["not an object", "empty statement", "no statement"],
+)
+def test_a_malformed_opening_gets_a_typed_refusal(hospital, body, status, code):
+    from tests.support.api import Api, assert_refused
+
+    thread_id = ask_consult(hospital)
+    response = Api(hospital.surgeon_bob).post(f"/api/consults/{thread_id}/open", body)
+    assert_refused(response, status, code)
+    assert Consult.objects.get(thread_id=thread_id).state == "pending"
+
+
+def test_too_many_wraps_are_refused_before_anything_is_checked(hospital):
+    from tests.support.api import Api, assert_refused
+
+    thread_id = ask_consult(hospital)
+    body, _, _ = open_body(hospital, thread_id)
+    flood = {**body, "wraps": body["wraps"] * 300}
+    response = Api(hospital.surgeon_bob).post(f"/api/consults/{thread_id}/open", flood)
+    assert_refused(response, 400, "invalid_request")
+    assert Consult.objects.get(thread_id=thread_id).state == "pending"
+
+
+def test_a_replayed_opening_is_a_conflict_and_keeps_one_statement(hospital):
+    thread_id = ask_consult(hospital)
+    body, _, _ = open_body(hospital, thread_id)
+    check_open_consult(hospital.surgeon_bob, thread_id, **body)
+    before = len(chain_statements(hospital.plastic.pk))
+    refused("conflict", check_open_consult, hospital.surgeon_bob, thread_id, **body)
+    assert len(chain_statements(hospital.plastic.pk)) == before
