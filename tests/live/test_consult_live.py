@@ -47,6 +47,16 @@ def steps_of(cluster: LiveCluster, request_id: int) -> list[str]:
     return [kind for (kind,) in rows]
 
 
+def holders_of(cluster: LiveCluster, request_id: int) -> list[str]:
+    rows = query(
+        cluster,
+        "SELECT u.username FROM advice_advicestep s JOIN accounts_user u ON u.id = s.holder_id "
+        "WHERE s.request_id = ? ORDER BY s.number",
+        (request_id,),
+    )
+    return [username for (username,) in rows]
+
+
 async def test_an_emergency_doctor_consults_the_on_call_plastic_surgeon(fast_cluster):
     cluster = fast_cluster
     async with contextlib.AsyncExitStack() as stack:
@@ -63,12 +73,14 @@ async def test_an_emergency_doctor_consults_the_on_call_plastic_surgeon(fast_clu
         assert made["message"] is None and made["holder"] is not None
         thread = made["thread"]
 
-        # Unanswered, it moves on along the roster (the scheduler of either process).
-        for _ in range(100):
-            if len(steps_of(cluster, made["id"])) >= 2:
+        # Unanswered, it moves on along the roster, then to the head (the scheduler of
+        # either process), one step per timer.
+        for _ in range(300):
+            if len(steps_of(cluster, made["id"])) >= 3:
                 break
             await asyncio.sleep(0.1)
         assert steps_of(cluster, made["id"])[:2] == ["requested", "escalated"]
+        assert "head_carol" in holders_of(cluster, made["id"])
 
         # Lea reads nothing of it yet; the head opens it, and Lea's socket hears so.
         opened = await carol.open_consult(thread)
