@@ -9,7 +9,7 @@ from ninja import Router, Schema
 from accounts import actions
 from core.api_schemas.accounts import Account, LoginBody, SignedOut
 from core.api_schemas.common import answers
-from rounds.http import AuthedRequest
+from rounds.http import AuthedRequest, check_first_party
 
 router = Router(tags=["auth"])
 
@@ -22,6 +22,7 @@ class LoginIn(Schema):
 @router.post("/login", auth=None, response=answers(LoginBody))
 async def login(request: HttpRequest, body: LoginIn) -> dict[str, Any]:
     """Gives a session cookie (browsers) and a bearer token (API clients)."""
+    check_first_party(request)
     result = await actions.do_login(request, body.username[:150], body.password[:1024])
     result["csrf_token"] = get_token(request)
     return result

@@ -164,6 +164,21 @@ def check_upload_status(actor: User, upload_id: Any) -> dict[str, Any]:
 # --- Chunks ---------------------------------------------------------------------------
 
 
+def check_chunk_length(length: int | None) -> int:
+    """A chunk's Content-Length, or refuse it: its body is then never read.
+
+    Also called from the headers alone, before Django reads the body (media/views.py).
+    """
+    if length is None or length < 1:
+        raise InvalidRequest(N_("A chunk has at least one byte and a Content-Length."))
+    chunk_max = settings.ROUNDS_UPLOAD_CHUNK_MAX_BYTES
+    if length > chunk_max:
+        raise UploadTooLarge(
+            N_("The chunk is larger than chunk_max."), data={"chunk_max": chunk_max}
+        )
+    return length
+
+
 def check_put_chunk(
     actor: User, upload_id: Any, offset: int, length: int | None, body: storage.Readable
 ) -> dict[str, Any]:
@@ -172,18 +187,13 @@ def check_put_chunk(
     Args:
         length: the request's Content-Length; the body is read in blocks, never whole.
     """
+    # The request's own numbers first: an oversized chunk costs no database read.
+    length = check_chunk_length(length)
+    if offset < 0:
+        raise InvalidRequest(N_("The offset is not negative."), data={"offset": offset})
     upload = own_upload(actor, upload_id)
     if upload.state != UploadState.RECEIVING:
         raise _state_error(upload)
-    if length is None or length < 1:
-        raise InvalidRequest(N_("A chunk has at least one byte and a Content-Length."))
-    if offset < 0:
-        raise InvalidRequest(N_("The offset is not negative."), data={"offset": offset})
-    chunk_max = settings.ROUNDS_UPLOAD_CHUNK_MAX_BYTES
-    if length > chunk_max:
-        raise UploadTooLarge(
-            N_("The chunk is larger than chunk_max."), data={"chunk_max": chunk_max}
-        )
     if offset + length > upload.size:
         raise BeyondDeclaredSize(data={"size": upload.size, "received": upload.received})
     if offset + length <= upload.received:

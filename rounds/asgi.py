@@ -13,11 +13,12 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from advice import scheduler  # noqa: E402
 from chat.consumers.auth import websocket_stack  # noqa: E402
+from media.views import refuse_chunks_early  # noqa: E402
 from rounds.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": refuse_chunks_early(django_asgi_app),
         "websocket": websocket_stack(URLRouter(websocket_urlpatterns)),  # type: ignore[arg-type]  # Django's URLPattern, which URLRouter takes
     }
 )

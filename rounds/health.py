@@ -5,6 +5,10 @@ this process taking new sockets.
 (SIGTERM), so the load balancer moves on; 200 with status "degraded" when
 only the channel layer is away (delivery then runs through each process's
 sweep, a second slower).
+
+Anyone gets the status; the checks and the process (database vendor, channel
+layer, sockets) only the operators, as /metrics: from loopback, or with
+`Authorization: Bearer $ROUNDS_METRICS_TOKEN`. They tell an attacker what runs.
 """
 
 import asyncio
@@ -22,6 +26,7 @@ from django.http import HttpRequest, JsonResponse
 
 from chat.lifecycle import describe
 from rounds import metrics
+from rounds.metrics_view import from_loopback, has_token
 
 
 def _check_database() -> dict[str, Any]:
@@ -141,4 +146,7 @@ async def healthz(request: HttpRequest) -> JsonResponse:
     degraded = not all(c["ok"] for c in checks.values())
     status = "draining" if process["draining"] else "degraded" if degraded or not ok else "ok"
     metrics.healthz(status, checks)
-    return JsonResponse({"status": status, **checks, "process": process}, status=200 if ok else 503)
+    body: dict[str, Any] = {"status": status}
+    if from_loopback(request) or has_token(request):
+        body.update(checks, process=process)
+    return JsonResponse(body, status=200 if ok else 503)

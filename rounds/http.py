@@ -7,6 +7,7 @@ Django's CSRF token, since a cookie is sent by any page the browser opens.
 
 from typing import Any
 
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.datastructures import MultiValueDict
 from ninja import NinjaAPI
@@ -46,6 +47,33 @@ class CsrfFailed(RoundsError):
     default_message = N_(
         "CSRF check failed: send the X-CSRFToken header with the csrftoken cookie."
     )
+
+
+class CrossSiteSignIn(RoundsError):
+    code = ErrorCode.FORBIDDEN
+    default_message = N_("Sign in from Rounds itself: requests from other sites are refused.")
+
+
+class JsonOnly(RoundsError):
+    code = ErrorCode.INVALID_REQUEST
+    default_message = N_("Send this request as JSON (Content-Type: application/json).")
+
+
+def check_first_party(request: HttpRequest) -> None:
+    """Refuse a browser request another site made (login CSRF), before any password check.
+
+    No cookie protects a sign-in, so a page elsewhere could sign a victim's browser
+    into the attacker's account with a form or a `text/plain` fetch. A browser names
+    the page's origin on every POST (Origin) and says whether it is another site's
+    (Sec-Fetch-Site); API clients send neither. And only JSON is taken: a browser
+    sends JSON to another origin only after a CORS preflight, which Rounds never grants.
+    """
+    origin = request.headers.get("Origin")
+    cross_site = request.headers.get("Sec-Fetch-Site") == "cross-site"
+    if cross_site or (origin is not None and origin not in settings.ROUNDS_ALLOWED_ORIGINS):
+        raise CrossSiteSignIn()
+    if request.content_type != "application/json":
+        raise JsonOnly()
 
 
 class RoundsAuth:

@@ -225,8 +225,20 @@ AXES_ENABLE_ADMIN = True
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_SECURE = env_bool("ROUNDS_SECURE_COOKIES", False)
+# ROUNDS_BEHIND_TLS=1: clients reach Rounds over HTTPS only (a TLS terminator in front).
+# Cookies are then never sent in clear, and browsers are told (HSTS, a year, subdomains
+# too) never to try plain HTTP. ROUNDS_SECURE_COOKIES=1, the older setting, still turns
+# on the Secure cookies alone.
+ROUNDS_BEHIND_TLS = env_bool("ROUNDS_BEHIND_TLS", False)
+SESSION_COOKIE_SECURE = ROUNDS_BEHIND_TLS or env_bool("ROUNDS_SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+if ROUNDS_BEHIND_TLS:
+    SECURE_HSTS_SECONDS = 365 * 24 * 3600
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    # Django sends HSTS only on a request it sees as HTTPS, and daphne behind a terminator
+    # sees HTTP (unless --proxy-headers, which reads the same header). Every client comes
+    # over TLS here, so a client claiming it in this header claims nothing false.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_AGE = int(os.environ.get("ROUNDS_SESSION_SECONDS", str(12 * 3600)))
 # Bearer tokens live as long as a session: one login, one device session.
 ROUNDS_TOKEN_SECONDS = SESSION_COOKIE_AGE
@@ -238,6 +250,11 @@ ROUNDS_WS_RATE_BURST = int(os.environ.get("ROUNDS_WS_RATE_BURST", "60"))
 # Refusals in a row, after which a flooding socket is closed (4429).
 ROUNDS_WS_FLOOD_CLOSE_AFTER = int(os.environ.get("ROUNDS_WS_FLOOD_CLOSE_AFTER", "50"))
 ROUNDS_WS_MAX_CONNECTIONS_PER_USER = int(os.environ.get("ROUNDS_WS_MAX_CONNECTIONS_PER_USER", "20"))
+# Handshakes that failed authentication, per client address and process, in a minute
+# (bursts up to as many); past it, that address's handshakes are closed with 4429.
+ROUNDS_WS_FAILED_HANDSHAKES_PER_MINUTE = int(
+    os.environ.get("ROUNDS_WS_FAILED_HANDSHAKES_PER_MINUTE", "30")
+)
 ROUNDS_HISTORY_PAGE_MAX = 200
 ROUNDS_RESUME_BATCH = 500
 # How long after posting a message its sender may correct it (chat/corrections.py),

@@ -30,7 +30,7 @@ from pydantic import ValidationError
 
 from chat import actions as chat_actions
 from chat import corrections, redaction
-from chat.consumers.auth import socket_auth
+from chat.consumers.auth import handshake_refused, socket_auth
 from chat.consumers.batching import Outcome, post_batcher
 from chat.consumers.limits import TokenBucket, connections
 from chat.events import department_group, dumps, send_ephemeral, session_group, user_group
@@ -126,6 +126,16 @@ class RoundsConsumer(AsyncWebsocketConsumer):
         process = this_process()
         if process.draining:
             await self.close(code=protocol.CLOSE_RESTARTING)
+            return
+        if handshake_refused(self.scope):
+            await self.send_error(
+                None,
+                RoundsError(
+                    N_("Too many failed sign-ins from this address; try again in a minute."),
+                    code=ErrorCode.RATE_LIMITED,
+                ),
+            )
+            await self.close(code=protocol.CLOSE_FLOOD)
             return
         if self.auth is None:
             await self.close(code=protocol.CLOSE_UNAUTHENTICATED)
