@@ -24,7 +24,6 @@ from chat import consults
 from chat.events import append_event
 from core.errors import N_, Conflict, ErrorCode, InvalidRequest, NotFound, RoundsError
 from core.events import EventKind
-from patients.models import Patient
 from rooms import access
 from rooms.models import Department, OnCallRole
 from rooms.oncall import NotAMember, user_card
@@ -269,8 +268,7 @@ def check_request_consult(
         raise NotFound(N_("Department not found."))
     if access.is_member(actor, department_id):
         raise InvalidRequest(N_("You are a member: ask in the patient's thread of the department."))
-    if not Patient.objects.filter(pk=patient_id).exists():
-        raise NotFound(N_("Patient not found."))
+    access.access_patient_for_thread(actor, patient_id, None)
     if priority not in Priority.values:
         raise InvalidRequest(N_("Unknown priority."))
     person, role = _addressee_of(department_id, actor, to_user, to_role)

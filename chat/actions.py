@@ -29,10 +29,9 @@ from chat.posting import check_post_message as check_post_message
 from chat.posting import check_post_messages as check_post_messages
 from chat.posting import envelope_hash as envelope_hash
 from chat.unread import with_unread
-from core.errors import N_, ErrorCode, InvalidRequest, NotFound, RoundsError
+from core.errors import N_, ErrorCode, InvalidRequest, RoundsError
 from core.events import EventKind
 from core.reasons import checked_reason
-from patients.models import Patient
 from rooms import access
 from rooms.models import Department
 
@@ -54,19 +53,22 @@ def thread_data(thread: Thread) -> dict[str, Any]:
 
 
 def check_create_thread(
-    actor: User, department_id: int, patient_id: int, title: str
+    actor: User, department_id: int, patient_id: int, title: str, reason: str | None = None
 ) -> dict[str, Any]:
+    """A thread about a patient the caller may see (admitted now, or already discussed in
+    one of their departments); about another known patient only with a `reason`, kept in
+    the audit trail (docs/decisions.md)."""
     access.access_membership(actor, department_id)
     title = title.strip()
     if not title or len(title) > 200:
         raise InvalidRequest(N_("A thread title has 1 to 200 characters."))
-    if not Patient.objects.filter(pk=patient_id).exists():
-        raise NotFound(N_("Patient not found."))
-    return do_create_thread(actor, department_id, patient_id, title)
+    reason = checked_reason(reason)
+    access.access_patient_for_thread(actor, patient_id, reason)
+    return do_create_thread(actor, department_id, patient_id, title, reason)
 
 
 def do_create_thread(
-    actor: User, department_id: int, patient_id: int, title: str
+    actor: User, department_id: int, patient_id: int, title: str, reason: str | None = None
 ) -> dict[str, Any]:
     """Assumes `actor` is a member of the department."""
     with transaction.atomic():
@@ -80,7 +82,7 @@ def do_create_thread(
             department_id=department_id,
             object_type="thread",
             object_id=thread.pk,
-            data={"patient_id": patient_id},
+            data={"patient_id": patient_id, **({"reason": reason} if reason else {})},
         )
         append_event(department_id, EventKind.THREAD_CREATED, {"thread": data})
     return data

@@ -34,12 +34,18 @@ class ThreadIn(Schema):
     department: int
     patient: int
     title: str
+    # Needed only for a patient neither admitted now nor discussed in one's departments
+    # (a follow-up after a discharge): kept in the audit trail (docs/decisions.md).
+    reason: str | None = Field(default=None, max_length=MAX_REDACTION_REASON)
 
 
 @router.post("threads", response=answers(ThreadOut, 201))
 def create_thread(request: AuthedRequest, body: ThreadIn) -> Status[dict[str, Any]]:
     return Status(
-        201, actions.check_create_thread(request.user, body.department, body.patient, body.title)
+        201,
+        actions.check_create_thread(
+            request.user, body.department, body.patient, body.title, body.reason
+        ),
     )
 
 

@@ -5,7 +5,6 @@ from typing import Any
 
 from accounts.models import User
 from audit.actions import record
-from chat.models import Thread
 from core.errors import N_, InvalidRequest, NotFound
 from patients.models import Admission, Patient, name_key
 from patients.retention import patient_retention
@@ -73,14 +72,9 @@ def check_get_patient(actor: User, patient_id: int) -> dict[str, Any]:
     patient = Patient.objects.filter(pk=patient_id).first()
     if patient is None:
         raise NotFound(N_("Patient not found."))
-    admission = Admission.objects.current().filter(patient=patient).first()
-    if (
-        admission is None
-        and not Thread.objects.filter(
-            patient=patient, department_id__in=access.member_department_ids(actor)
-        ).exists()
-    ):
+    if not access.patient_visible(actor, patient.pk):
         raise NotFound(N_("Patient not found."))
+    admission = Admission.objects.current().filter(patient=patient).first()
     record("patient.viewed", actor=actor, object_type="patient", object_id=patient.pk)
     # Until when the record, conversations included, is kept: the thread banner says so.
     retention = patient_retention(patient).as_dict()

@@ -29,6 +29,7 @@ from core.errors import (
     RoundsError,
 )
 from media.models import Attachment, Upload, UploadState
+from patients.models import Admission, Patient
 from rooms.models import Department, Membership, OnCallRole, Role, RosterShift
 
 if TYPE_CHECKING:
@@ -401,6 +402,27 @@ def check_may_search_people(user: User) -> None:
         return
     if not Membership.objects.active().filter(user_id=user.pk, role=Role.HEAD).exists():
         raise Forbidden(N_("Only a head of department or an administrator may search colleagues."))
+
+
+def patient_visible(user: User, patient_id: int) -> bool:
+    """A patient admitted now, or with a thread in one of the caller's departments: a
+    discharged patient stays reachable through their threads, and only there."""
+    return (
+        Admission.objects.current().filter(patient_id=patient_id).exists()
+        or Thread.objects.filter(
+            patient_id=patient_id, department_id__in=member_department_ids(user)
+        ).exists()
+    )
+
+
+def access_patient_for_thread(user: User, patient_id: int, reason: str | None) -> Patient:
+    """The patient a new thread (or a consult) is about: one the caller may see, or, with
+    a `reason` the caller's action audits, another known patient (a follow-up after a
+    discharge: docs/decisions.md). Unknown and unseen ones are alike not found."""
+    patient = Patient.objects.filter(pk=patient_id).first()
+    if patient is None or not (reason or patient_visible(user, patient_id)):
+        raise NotFound(N_("Patient not found."))
+    return patient
 
 
 def member_department_ids(user: User) -> list[int]:
