@@ -7,3 +7,4 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts import signals  # noqa: F401  (connects the login audit)
+        from rounds import deploy_checks  # noqa: F401  (registers `check --deploy`'s own checks)

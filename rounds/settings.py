@@ -74,6 +74,8 @@ def read_vapid_private_key() -> str:
 
 # --- Core --------------------------------------------------------------------
 SECRET_KEY = read_secret_key()
+# `check --deploy` warns when the key was generated on this machine (rounds/deploy_checks.py).
+ROUNDS_SECRET_KEY_FROM_FILE = not os.environ.get("DJANGO_SECRET_KEY")
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("ROUNDS_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 # Origins a WebSocket handshake may come from: scheme, host and port, exactly.
