@@ -177,7 +177,7 @@ async def _export_thread(
             suffix = {"image/png": ".png"}.get(str(entry.get("media_type")), ".jpg")
             name = f"photos/photo-{shown['attachment'] or entry['upload']}{suffix}"
             (where / "photos").mkdir(parents=True, exist_ok=True)
-            await client.download_photo(entry, params={"case": str(case["id"])}, out=where / name)
+            await client.download_photo(entry, case=case["id"], out=where / name)
             shown["file"] = name
             progress(f"thread {thread}: {name}")
     _write_json(where / "timeline.json", review)

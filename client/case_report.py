@@ -55,7 +55,7 @@ async def collect_case_photos(
                 check["code"], f"photo {item['id']} (message {message}): {check['detail']}"
             )
         (entry,) = [p for p in body["photos"] if p["upload"] == str(item["upload"])]
-        image = await client.download_photo(entry, params={"case": str(case)})
+        image = await client.download_photo(entry, case=case)
         photos.append(report_photo(item, body, entry, image, labels))
     return Collected(items[0]["patient"], photos, zone)
 

@@ -176,7 +176,7 @@ async def _save_photos(
         for entry, shown in zip((body or {}).get("photos") or [], message["photos"], strict=False):
             suffix = {"image/png": ".png"}.get(str(entry.get("media_type")), ".jpg")
             path = folder / f"photo-{shown['attachment'] or entry['upload']}{suffix}"
-            await client.download_photo(entry, params={"case": str(case)}, out=path)
+            await client.download_photo(entry, case=case, out=path)
             shown["file"] = str(path)
 
 

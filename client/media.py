@@ -36,6 +36,8 @@ FIRST_PAUSE = 0.25
 MAX_PAUSE = 8.0
 # Blobs up to this size are encrypted in memory; bigger ones spill to a temporary file.
 IN_MEMORY_BYTES = 8 * 1024 * 1024
+# A compliance officer's case travels in this header, never in a URL (access logs keep URLs).
+CASE_HEADER = "X-Rounds-Case"
 
 ProgressCallback = Callable[[int, int], None]
 T = TypeVar("T")
@@ -132,6 +134,11 @@ class HttpHost(Protocol):
 
 def _headers(client: HttpHost) -> dict[str, str]:
     return {"Authorization": f"Bearer {client.token}"} if client.token else {}
+
+
+def case_header(case: int | None) -> dict[str, str]:
+    """The header naming a compliance officer's case, or none without a case."""
+    return {} if case is None else {CASE_HEADER: str(case)}
 
 
 def _refusal(response: httpx.Response) -> RoundsClientError:
@@ -358,24 +365,25 @@ async def fetch_ciphertext(
     sink: IO[bytes],
     *,
     size: int,
-    params: dict[str, str] | None = None,
+    case: int | None = None,
     progress: Progress | None = None,
 ) -> str:
     """Stream a blob's ciphertext into `sink`, resuming with Range; return its SHA-256 (hex).
 
     Never writes more than `size` bytes (the body's size): a server sending
-    more is cut short, and the hash check that follows refuses it.
+    more is cut short, and the hash check that follows refuses it. `case`: the
+    compliance officer's case the download is made under.
     """
     digest = hashlib.sha256()
     have = 0
     failures = 0
     path = f"/api/uploads/{upload_id}/content"
     while have < size:
-        headers = _headers(client)
+        headers = _headers(client) | case_header(case)
         if have:
             headers["Range"] = f"bytes={have}-"
         try:
-            async with client.http.stream("GET", path, headers=headers, params=params) as response:
+            async with client.http.stream("GET", path, headers=headers) as response:
                 if response.status_code >= 400:
                     await response.aread()
                     if response.status_code == 416 and have:
@@ -420,7 +428,7 @@ async def download_blob(
     key: FileKey,
     sha256: str,
     size: int,
-    params: dict[str, str] | None = None,
+    case: int | None = None,
     progress: Progress | None = None,
 ) -> bytes:
     """Download, check the hash against the message body's, then decrypt.
@@ -431,7 +439,7 @@ async def download_blob(
     """
     with tempfile.TemporaryFile(prefix="rounds-down-") as ciphertext:
         got = await fetch_ciphertext(
-            client, upload_id, ciphertext, size=size, params=params, progress=progress
+            client, upload_id, ciphertext, size=size, case=case, progress=progress
         )
         if got != sha256.lower():
             raise RoundsClientError(

@@ -21,6 +21,7 @@ from client.media import (
     HttpHost,
     Progress,
     UploadedBlob,
+    case_header,
     download_blob,
     encrypt_blob,
     upload_encrypted,
@@ -161,7 +162,14 @@ class PhotoHost(HttpHost, Protocol):
     """What `PhotoMixin` uses of the client it is mixed into (`RoundsClient`)."""
 
     async def call(
-        self, method: str, path: str, *, json: Any = None, params: Any = None, auth: bool = True
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Any = None,
+        headers: dict[str, str] | None = None,
+        auth: bool = True,
     ) -> Any: ...
 
     async def thread_department(self, thread_id: int) -> int: ...
@@ -290,13 +298,13 @@ class PhotoMixin:
         *,
         thumbnail: bool = False,
         out: str | Path | None = None,
-        params: dict[str, str] | None = None,
+        case: int | None = None,
         progress: bool = False,
     ) -> bytes:
         """A photo (or its thumbnail) of an opened body: downloaded, hash-checked, decrypted.
 
         With `out`, also written there (only once it has decrypted in full).
-        `params` carries a compliance officer's `case` (the id of one of their open cases).
+        `case`: a compliance officer's open case that covers the photo (its id).
         """
         entry = photo["thumbnail"] if thumbnail else photo
         bar = Progress(entry["size"], show=progress, description="download")
@@ -307,7 +315,7 @@ class PhotoMixin:
                 key=FileKey(b64decode(entry["key"], size=FileKey.KEY_SIZE, field="key")),
                 sha256=entry["sha256"],
                 size=entry["size"],
-                params=params,
+                case=case,
                 progress=bar,
             )
         finally:
@@ -328,10 +336,14 @@ class PhotoMixin:
 
         Filters as in docs/media.md (`patient`, `ipp`, `department`, `date_from`,
         `date_to`, `keyword` (a code or a list, combined with AND), `sender`,
-        `consent`, `cursor`, `limit`); None values are left out.
+        `consent`, `cursor`, `limit`); None values are left out. A compliance
+        officer's `case` goes in its header, not with the filters in the URL.
         """
+        headers = case_header(filters.pop("case", None))
         params = {k: v for k, v in filters.items() if v is not None and v != []}
-        result: dict[str, Any] = await self.call("GET", "/api/library/photos", params=params)
+        result: dict[str, Any] = await self.call(
+            "GET", "/api/library/photos", params=params, headers=headers
+        )
         return result
 
     async def library_pages(self: "PhotoHost", **filters: Any) -> AsyncIterator[dict[str, Any]]:

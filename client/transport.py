@@ -97,10 +97,19 @@ class Connection:
         self.token = None
 
     async def call(
-        self, method: str, path: str, *, json: Any = None, params: Any = None, auth: bool = True
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Any = None,
+        headers: dict[str, str] | None = None,
+        auth: bool = True,
     ) -> Any:
-        headers = {"Authorization": f"Bearer {self.token}"} if auth and self.token else {}
-        response = await self.http.request(method, path, json=json, params=params, headers=headers)
+        sent = dict(headers or {})
+        if auth and self.token:
+            sent["Authorization"] = f"Bearer {self.token}"
+        response = await self.http.request(method, path, json=json, params=params, headers=sent)
         body = response.json() if response.content else {}
         if response.status_code >= 400:
             raise RoundsClientError(

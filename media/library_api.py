@@ -16,18 +16,15 @@ from core.api_schemas.media import (
     Sequences,
 )
 from media import library, reviews
-from rounds.http import AuthedRequest
+from rounds.http import CASE_HEADER_DOC, AuthedRequest, compliance_case
 
 router = Router(tags=["library"])
 
-
-class Compliance(Schema):
-    """A compliance officer names one of their open cases (its id) for every library access."""
-
-    case: int | None = None
+# A compliance officer names one of their open cases for every library read, in the
+# X-Rounds-Case header (rounds/http.py); a report, a POST, names it in its body.
 
 
-class PhotoFilters(Compliance):
+class PhotoFilters(Schema):
     patient: int | None = None
     ipp: str | None = Field(default=None, max_length=32)
     department: int | None = None
@@ -40,14 +37,15 @@ class PhotoFilters(Compliance):
     limit: int = Field(default=50, ge=1, le=library.PAGE_MAX)
 
 
-class DateRange(Compliance):
+class DateRange(Schema):
     date_from: str | None = Field(default=None, max_length=40)
     date_to: str | None = Field(default=None, max_length=40)
 
 
-class ReportIn(Compliance):
+class ReportIn(Schema):
     patient: int
     photos: int
+    case: int | None = None
 
 
 @router.get("keywords", response=answers(list[Keyword]))
@@ -55,27 +53,36 @@ def keywords(request: AuthedRequest) -> list[dict[str, str]]:
     return library.list_keywords(request.user)
 
 
-@router.get("photos", response=answers(PhotoPage))
+@router.get("photos", response=answers(PhotoPage), openapi_extra=CASE_HEADER_DOC)
 def photos(request: AuthedRequest, filters: Query[PhotoFilters]) -> dict[str, Any]:
-    query = library.PhotoQuery(**filters.dict(exclude={"keyword"}), keywords=tuple(filters.keyword))
+    query = library.PhotoQuery(
+        **filters.dict(exclude={"keyword"}),
+        keywords=tuple(filters.keyword),
+        case=compliance_case(request),
+    )
     return library.check_search_photos(request.user, query)
 
 
-@router.get("patients/{patient_id}/sequences", response=answers(Sequences))
-def sequences(
-    request: AuthedRequest, patient_id: int, compliance: Query[Compliance]
-) -> dict[str, Any]:
-    return library.check_patient_sequences(request.user, patient_id, case_id=compliance.case)
+@router.get(
+    "patients/{patient_id}/sequences", response=answers(Sequences), openapi_extra=CASE_HEADER_DOC
+)
+def sequences(request: AuthedRequest, patient_id: int) -> dict[str, Any]:
+    case_id = compliance_case(request)
+    return library.check_patient_sequences(request.user, patient_id, case_id=case_id)
 
 
-@router.get("departments/{department_id}/stats", response=answers(DepartmentStats))
+@router.get(
+    "departments/{department_id}/stats",
+    response=answers(DepartmentStats),
+    openapi_extra=CASE_HEADER_DOC,
+)
 def stats(request: AuthedRequest, department_id: int, filters: Query[DateRange]) -> dict[str, Any]:
     return library.check_department_stats(
         request.user,
         department_id,
         date_from=filters.date_from,
         date_to=filters.date_to,
-        case_id=filters.case,
+        case_id=compliance_case(request),
     )
 
 

@@ -23,7 +23,7 @@ from django.views.decorators.http import require_http_methods
 
 from core.errors import N_, ErrorCode, InvalidRequest, NotAuthenticated, RoundsError
 from media import storage, uploads
-from rounds.http import AuthedRequest, RoundsAuth
+from rounds.http import AuthedRequest, RoundsAuth, compliance_case
 from rounds.i18n import error_body, scope_language
 from rounds.streaming import piece_by_piece
 from rounds.text import check_storable
@@ -51,7 +51,7 @@ def api_view(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpRespons
             if _auth(request) is None:
                 return error_response(NotAuthenticated())
             # The JSON API's parser does this for its routes; these two read the query
-            # string themselves, and a compliance case and reason go to the audit trail.
+            # string themselves.
             for key, values in request.GET.lists():
                 check_storable({key: values[0] if len(values) == 1 else values})
             return view(request, *args, **kwargs)
@@ -137,12 +137,8 @@ def put_chunk(request: AuthedRequest, upload_id: str) -> HttpResponse:
 @require_http_methods(["GET"])
 @api_view
 def content(request: AuthedRequest, upload_id: str) -> StreamingHttpResponse:
-    case = request.GET.get("case")
-    case_id = _int_or_none(case)
-    if case not in (None, "") and case_id is None:
-        raise InvalidRequest(N_("case is the id of one of your open cases."))
     download = uploads.check_download(
-        request.user, upload_id, request.headers.get("Range"), case_id
+        request.user, upload_id, request.headers.get("Range"), compliance_case(request)
     )
     blocks = storage.iter_range(download.storage_name, download.start, download.length)
     # Under ASGI a sync iterator would be read into a list first: the whole blob.

@@ -448,7 +448,8 @@ def access_attached_upload(user: User, upload_id: Any, case_id: int | None = Non
     """The blob a download may read: an attached upload (a photo or its thumbnail)
     in a department the caller is an active member of, or NotFound alike for
     unknown, not yet attached and forbidden ones. A compliance officer reads
-    a blob only under one of their open cases that covers its message (`case_id`).
+    a blob only under one of their open cases that covers its message (`case_id`,
+    which a download names in its X-Rounds-Case header).
 
     The photos of a redacted message are hidden from members (NotFound, as if
     missing) and retained for compliance. `case` is set on the upload
@@ -477,7 +478,9 @@ def access_attached_upload(user: User, upload_id: Any, case_id: int | None = Non
         upload.case = None
         return upload
     if user.is_compliance_officer:
-        raise InvalidRequest(N_("A compliance access names one of your open cases."))
+        raise InvalidRequest(
+            N_("A compliance access names one of your open cases in the X-Rounds-Case header.")
+        )
     raise NotFound(N_("Upload not found."))
 
 

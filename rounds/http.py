@@ -5,6 +5,7 @@ session that points to a live login; unsafe methods on a session also need
 Django's CSRF token, since a cookie is sent by any page the browser opens.
 """
 
+import re
 from typing import Any
 
 from django.conf import settings
@@ -18,7 +19,7 @@ from ninja.utils import check_csrf
 
 from accounts.actions import SESSION_KEY, resolve_session, resolve_token
 from accounts.models import AuthSession, User
-from core.errors import N_, ErrorCode, NotAuthenticated, NotFound, RoundsError
+from core.errors import N_, ErrorCode, InvalidRequest, NotAuthenticated, NotFound, RoundsError
 from rounds.i18n import error_body
 from rounds.text import check_storable
 
@@ -74,6 +75,45 @@ def check_first_party(request: HttpRequest) -> None:
         raise CrossSiteSignIn()
     if request.content_type != "application/json":
         raise JsonOnly()
+
+
+CASE_HEADER = "X-Rounds-Case"
+# An id, never so many digits that int() is asked to read thousands of them.
+_CASE_ID = re.compile(r"[0-9]{1,18}")
+# The header as the OpenAPI schema shows it, on every route that reads it (`openapi_extra`).
+CASE_HEADER_DOC = {
+    "parameters": [
+        {
+            "in": "header",
+            "name": CASE_HEADER,
+            "required": False,
+            "schema": {"type": "integer"},
+            "description": "A compliance officer's open case: the ground of this access.",
+        }
+    ]
+}
+
+
+class CaseInUrl(RoundsError):
+    code = ErrorCode.INVALID_REQUEST
+    default_message = N_("Send the case in the X-Rounds-Case header, never in the URL.")
+
+
+def compliance_case(request: HttpRequest) -> int | None:
+    """The case a compliance officer names as the ground of a read (X-Rounds-Case), if any.
+
+    A header, because a URL reaches access logs, proxies and browser history; a
+    `case` query parameter is refused, not ignored, so that no client keeps
+    sending one and an officer is not silently read without their case.
+    """
+    if "case" in request.GET:
+        raise CaseInUrl()
+    raw = request.headers.get(CASE_HEADER, "").strip()
+    if not raw:
+        return None
+    if not _CASE_ID.fullmatch(raw):
+        raise InvalidRequest(N_("X-Rounds-Case is the id of one of your open cases."))
+    return int(raw)
 
 
 class RoundsAuth:

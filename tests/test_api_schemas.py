@@ -163,6 +163,15 @@ CHECKPOINT_V1 = {
 }
 
 
+def test_the_library_reads_take_a_compliance_case_in_a_header_never_the_query():
+    library = ("photos", "patients/{patient_id}/sequences", "departments/{department_id}/stats")
+    for path in library:
+        parameters = openapi()["paths"][f"/api/library/{path}"]["get"]["parameters"]
+        where = {(p["name"], p["in"]) for p in parameters}
+        assert ("X-Rounds-Case", "header") in where, path
+        assert ("case", "query") not in where, path
+
+
 def test_a_v1_checkpoint_goes_out_without_a_root():
     proof = {"case": 1, "checkpoint": CHECKPOINT_V1, "checkpoint_name": "c1", "later": 0}
     assert type(answered(AuditProof, {**proof, "entries": []}).checkpoint) is CheckpointV1

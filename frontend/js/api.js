@@ -38,11 +38,12 @@ export function setSignedOutHandler(handler) {
  * @param {string} method
  * @param {string} path
  * @param {unknown} [body] sent as JSON
+ * @param {Record<string, string>} [extraHeaders] such as a compliance officer's X-Rounds-Case
  * @returns {Promise<any>} the server's JSON answer, as the protocol describes it
  */
-export async function api(method, path, body = undefined) {
+export async function api(method, path, body = undefined, extraHeaders = {}) {
   /** @type {Record<string, string>} */
-  const headers = { Accept: "application/json" };
+  const headers = { ...extraHeaders, Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await send(method, path, headers, body === undefined ? undefined : JSON.stringify(body));
   return answer(response, path);
@@ -105,18 +106,27 @@ export async function putBytes(path, bytes) {
  * Returns the Response once its status is 200/206; refusals are ApiErrors.
  * @param {string} path
  * @param {number} [from]
+ * @param {Record<string, string>} [extraHeaders] such as a compliance officer's X-Rounds-Case
  * @returns {Promise<Response>}
  */
-export async function getBytes(path, from = 0) {
+export async function getBytes(path, from = 0, extraHeaders = {}) {
   /** @type {Record<string, string>} */
-  const headers = { Accept: "application/octet-stream" };
+  const headers = { ...extraHeaders, Accept: "application/octet-stream" };
   if (from) headers.Range = `bytes=${from}-`;
   const response = await send("GET", path, headers, undefined);
   if (!response.ok) await answer(response, path);
   return response;
 }
 
-export const get = (/** @type {string} */ path) => api("GET", path);
+export const get = (/** @type {string} */ path, /** @type {Record<string, string>} */ headers = {}) => api("GET", path, undefined, headers);
+
+/**
+ * The header naming a compliance officer's case, the ground of a read: never in a
+ * URL, which access logs and proxies keep.
+ * @param {number | null | undefined} caseId
+ * @returns {Record<string, string>}
+ */
+export const caseHeader = (caseId) => (caseId ? { "X-Rounds-Case": String(Number(caseId)) } : {});
 export const post = (/** @type {string} */ path, /** @type {unknown} */ body = {}) => api("POST", path, body);
 export const put = (/** @type {string} */ path, /** @type {unknown} */ body) => api("PUT", path, body);
 export const del = (/** @type {string} */ path) => api("DELETE", path);

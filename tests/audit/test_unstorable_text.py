@@ -19,11 +19,13 @@ from audit.models import AuditEvent
 from chat.actions import check_post_message
 from rounds.text import check_storable, storable, unstorable_field
 from tests.support import Api, sealed
+from tests.support.cases import case_header
 from tests.support.sockets import assert_alive, connect_as, finish, next_id, recv
 
 SURROGATES = ["\ud800", "\udfff", "case \udc00 17"]
 UNSTORABLE = [*SURROGATES, "a\x00b"]
 COMPLIANCE = {"case": "CASE-2026-17", "reason": "patient request of 2026-11-20"}
+WITH_NUL = "CASE\x00"
 
 
 def raw_post(api: Api, path: str, body: dict) -> object:
@@ -84,19 +86,16 @@ def test_a_report_with_unstorable_compliance_text_is_refused_and_audits_nothing(
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("field", ["case", "reason"])
-def test_a_library_query_parameter_with_nul_is_refused(hospital, field):
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [("photos", "ipp"), ("photos", "date_to"), ("departments/{department}/stats", "date_from")],
+)
+def test_a_library_query_parameter_with_nul_is_refused(hospital, path, field):
+    """The filters reach the audit trail; a compliance case goes in a header, not here."""
     h = hospital
     before = AuditEvent.objects.count()
-    dan = Api(h.compliance_dan)
-    params = {**COMPLIANCE, field: "CASE\x00"}
-    query = "&".join(f"{k}={quote(v)}" for k, v in params.items())
-    for path in (
-        f"/api/library/photos?{query}",
-        f"/api/library/patients/{h.patient.pk}/sequences?{query}",
-        f"/api/library/departments/{h.plastic.pk}/stats?{query}",
-    ):
-        assert_refused(dan.get(path), field)
+    url = f"/api/library/{path.format(department=h.plastic.pk)}?{field}={quote(WITH_NUL)}"
+    assert_refused(Api(h.compliance_dan).get(url, **case_header(1)), field)
     assert AuditEvent.objects.count() == before
 
 

@@ -132,9 +132,11 @@ def ward(four_eyes: LiveCluster) -> dict:
 
 @pytest.fixture(scope="module")
 def officers(browser: Browser, four_eyes: LiveCluster, ward: dict):
-    """Dan's and Eve's browsers, every non-GET request Dan's sends recorded."""
+    """Dan's and Eve's browsers, every non-GET request Dan's sends recorded, and every
+    API read with the case it named (X-Rounds-Case)."""
     people = {}
     sent: list[str] = []
+    reads: list[tuple[str, str | None]] = []
     for name in ("compliance_dan", "compliance_eve"):
         context = new_context(browser, four_eyes)
         people[name] = context.new_page()
@@ -146,7 +148,16 @@ def officers(browser: Browser, four_eyes: LiveCluster, ward: dict):
             else None
         ),
     )
+    people["compliance_dan"].on(
+        "request",
+        lambda request: (
+            reads.append((request.url, request.headers.get("x-rounds-case")))
+            if request.method == "GET" and "/api/" in request.url
+            else None
+        ),
+    )
     people["sent"] = sent
+    people["reads"] = reads
     yield people
     for name in ("compliance_dan", "compliance_eve"):
         people[name].context.close()
@@ -274,6 +285,12 @@ def test_an_officer_reads_a_case_in_the_console(four_eyes, ward, officers):
     dan.goto(f"/#/library?case={case_id}")
     expect(dan.get_by_label("Review case")).to_have_value(str(case_id))
     expect(dan.locator("#library-grid .tile.ready")).to_have_count(1)
+
+    # The case went in a header, never in a URL the server's access log keeps.
+    reads = officers["reads"]
+    grounds = {case for url, case in reads if "/content" in url or "/library/photos" in url}
+    assert grounds == {str(case_id)}
+    assert not any("case=" in url for url, _ in reads)
 
     # Nothing Dan's browser sent holds the key file, in hex or base64.
     for kind in ("admin", "compliance"):

@@ -44,6 +44,7 @@ class FakeUploads:
         self.puts = 0
         self.tamper = False
         self.cut_download_at: int | None = None
+        self.downloads: list[httpx.Request] = []
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)
@@ -115,6 +116,7 @@ class FakeUploads:
         return httpx.Response(200, json={"received": len(data)})
 
     def content(self, request: httpx.Request, upload: dict) -> httpx.Response:
+        self.downloads.append(request)
         blob = bytes(upload["data"])
         if self.tamper:
             blob = blob[:-1] + bytes([blob[-1] ^ 1])
@@ -205,6 +207,26 @@ async def test_a_download_resumes_with_range_and_decrypts(fake):
         uploaded = await upload_encrypted(client, 1, blob)
     server.cut_download_at = 5000
     assert await download(client, uploaded, uploaded.key) == PLAINTEXT
+
+
+async def test_a_download_under_a_case_names_it_in_a_header_never_in_the_url(fake):
+    client, server = fake
+    with encrypt_blob(PLAINTEXT) as blob:
+        uploaded = await upload_encrypted(client, 1, blob)
+    server.cut_download_at = 5000  # the resumed request names the case too
+    got = await download_blob(
+        client,
+        uploaded.upload,
+        key=uploaded.key,
+        sha256=uploaded.sha256,
+        size=uploaded.size,
+        case=7,
+    )
+    assert got == PLAINTEXT
+    assert len(server.downloads) == 2
+    for request in server.downloads:
+        assert request.headers["X-Rounds-Case"] == "7"
+        assert not request.url.query
 
 
 async def test_a_tampered_blob_is_refused_before_decrypting(fake, monkeypatch):
@@ -309,3 +331,27 @@ def test_the_server_visible_attachments_must_match_the_signed_body():
 def test_a_malformed_photo_body_is_refused(plaintext):
     with pytest.raises(RoundsClientError):
         parse_photo_body(plaintext)
+
+
+async def test_a_library_read_under_a_case_names_it_in_a_header():
+    seen: list[httpx.Request] = []
+
+    def library(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"items": [], "next_cursor": None, "time_zone": "UTC"})
+
+    client = RoundsClient(
+        "http://rounds.test",
+        pinned_admin_fingerprint="ad" * 32,
+        pinned_compliance_fingerprint="c0" * 32,
+        http_transport=httpx.MockTransport(library),
+    )
+    client.token = "t"
+    try:
+        await client.library(ipp="00800100", case=3)
+        await client.library(ipp="00800100")
+    finally:
+        await client.aclose()
+    assert [request.headers.get("X-Rounds-Case") for request in seen] == ["3", None]
+    assert all(dict(request.url.params) == {"ipp": "00800100"} for request in seen)
+    assert seen[0].headers["Authorization"] == "Bearer t"

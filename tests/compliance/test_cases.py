@@ -11,7 +11,7 @@ from compliance.actions import check_open_case
 from compliance.models import Case, CaseDeletionError
 from core.errors import RoundsError
 from tests.support import Api, assert_refused
-from tests.support.cases import CASES, open_case, second_officer
+from tests.support.cases import CASES, case_header, open_case, second_officer
 
 pytestmark = pytest.mark.django_db
 
@@ -229,7 +229,7 @@ def test_a_cases_audit_slice_holds_everything_done_under_it(hospital, settings):
     other = dan.post(CASES, new_case(h, reference="INC-2")).json()
     fay.post(f"{CASES}/{case['id']}/approve", {})
     dan.get(f"{CASES}/{case['id']}/threads")
-    dan.get(f"/api/library/photos?case={case['id']}")
+    dan.get("/api/library/photos", **case_header(case["id"]))
     dan.post(f"{CASES}/{case['id']}/close", {})
     slice_ = dan.get(f"{CASES}/{case['id']}/audit")
     assert slice_.status_code == 200, slice_.content

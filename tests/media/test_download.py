@@ -6,7 +6,7 @@ import pytest
 from compliance.actions import check_close_case
 from media.models import Upload
 from tests.support import audit_entries
-from tests.support.cases import open_case
+from tests.support.cases import case_header, open_case
 from tests.support.uploads import attach, sha
 
 DATA = bytes(range(256)) * 40  # 10,240 bytes
@@ -129,6 +129,21 @@ def test_compliance_names_an_open_case_that_covers_the_photo(hospital, uploader,
     check_close_case(hospital.compliance_dan, case.pk)
     closed = dan.content(upload_id, case=str(case.pk))
     assert (closed.status_code, closed.json()["code"]) == (409, "case_closed")
+
+
+def test_a_case_in_the_query_string_is_refused_and_nothing_is_downloaded(hospital, uploader, photo):
+    """The case goes in the X-Rounds-Case header: a URL reaches access logs."""
+    upload_id, _ = photo
+    case = open_case(hospital.compliance_dan, patient_id=hospital.patient.pk)
+    dan = uploader(hospital.compliance_dan)
+    path = f"/api/uploads/{upload_id}/content"
+    for headers in ({}, case_header(case)):
+        refused = dan.client.get(path, {"case": str(case.pk)}, **dan.auth, **headers)
+        assert refused.status_code == 400, refused
+        assert refused.json()["code"] == "invalid_request"
+        assert "X-Rounds-Case" in refused.json()["message"]
+    assert not audit_entries("attachment.downloaded")
+    assert dan.content(upload_id, case=case.pk).status_code == 200
 
 
 def test_a_case_does_not_open_anything_to_a_clinician(hospital, uploader, photo):

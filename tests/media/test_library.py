@@ -15,7 +15,7 @@ from chat.actions import do_create_thread
 from chat.models import Thread
 from media.models import Keyword
 from tests.support import Api, Hospital
-from tests.support.cases import open_case
+from tests.support.cases import case_header, open_case
 from tests.support.uploads import photo, post_photos
 
 pytestmark = pytest.mark.django_db
@@ -67,8 +67,10 @@ def library(hospital: Hospital) -> Library:
     return Library(h, hugo_thread, messages)
 
 
-def get(user: Any, path: str, **params: Any):
-    return Api(user).get(f"/api/library/{path}?{urlencode(params, doseq=True)}")
+def get(user: Any, path: str, case: Any = None, **params: Any):
+    """A library read; `case` in its X-Rounds-Case header, `params` in the URL."""
+    headers = {} if case is None else case_header(case)
+    return Api(user).get(f"/api/library/{path}?{urlencode(params, doseq=True)}", **headers)
 
 
 def photos(user: Any, **params: Any) -> list[dict[str, Any]]:
@@ -211,7 +213,7 @@ def test_each_role_sees_its_own_departments_only(library: Library):
 
 
 def everything(h: Hospital) -> dict[str, int]:
-    """The `case` parameter of a case of compliance_dan's covering every thread."""
+    """The `case` (sent as its header) of a case of compliance_dan's covering every thread."""
     return {"case": open_case(h.compliance_dan, "INC-ALL", date_from=EPOCH).pk}
 
 
@@ -238,6 +240,27 @@ def test_compliance_sees_what_an_open_case_covers(library: Library):
     # A clinician names no case.
     refused = get(h.nurse_alice, "photos", **case)
     assert (refused.status_code, refused.json()["code"]) == (403, "forbidden")
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["photos", "patients/{patient}/sequences", "departments/{department}/stats"],
+)
+def test_a_case_in_the_query_string_is_refused_before_anything_is_read(library: Library, path: str):
+    """Access logs keep URLs: a case there would tie the officer to the patient in them."""
+    h = library.h
+    case = everything(h)["case"]
+    url = "/api/library/" + path.format(patient=h.patient.pk, department=h.plastic.pk)
+    dan = Api(h.compliance_dan)
+    before = AuditEvent.objects.count()
+    for headers in ({}, case_header(case)):
+        refused = dan.get(f"{url}?case={case}", **headers)
+        assert refused.status_code == 400, refused.content
+        assert refused.json()["code"] == "invalid_request"
+        assert "X-Rounds-Case" in refused.json()["message"]
+    assert AuditEvent.objects.count() == before  # nothing released, nothing queried
+    assert dan.get(url, **case_header(case)).status_code == 200
+    assert AuditEvent.objects.filter(action="case.released").count() == 1
 
 
 def test_every_query_is_audited_with_its_filters_and_count_never_a_name(library: Library):

@@ -10,7 +10,7 @@ from chat.actions import check_history
 from chat.redaction import check_redact_message
 from media.models import Attachment
 from tests.support import Api, Hospital, audit_entries
-from tests.support.cases import open_case
+from tests.support.cases import case_header, open_case
 from tests.support.uploads import attach, photo, post_photos
 
 pytestmark = pytest.mark.django_db
@@ -19,8 +19,10 @@ DATA = bytes(range(256)) * 8
 THUMB = b"thumbnail" * 20
 
 
-def get(user: Any, path: str, **params: Any) -> Any:
-    return Api(user).get(f"/api/library/{path}?{urlencode(params, doseq=True)}")
+def get(user: Any, path: str, case: Any = None, **params: Any) -> Any:
+    """A library read; `case` in its X-Rounds-Case header, `params` in the URL."""
+    headers = {} if case is None else case_header(case)
+    return Api(user).get(f"/api/library/{path}?{urlencode(params, doseq=True)}", **headers)
 
 
 def library_messages(user: Any, **params: Any) -> list[int]:
@@ -51,7 +53,7 @@ def test_the_library_hides_a_redacted_messages_photos_from_members(hospital, pos
 
 
 def lea_case(h: Hospital) -> dict[str, int]:
-    """The `case` parameter of compliance_dan's case on Léa, the patient of these posts."""
+    """The `case` (sent as its header) of compliance_dan's case on Léa, these posts' patient."""
     return {"case": open_case(h.compliance_dan, patient_id=h.patient.pk).pk}
 
 

@@ -31,8 +31,9 @@ class Api:
         self.client = Client()
         self.auth = {"HTTP_AUTHORIZATION": f"Bearer {issue_token(user)}"}
 
-    def get(self, path: str):
-        return self.client.get(path, **self.auth)
+    def get(self, path: str, **headers: str):
+        """`headers` as Django's test client names them (`HTTP_X_ROUNDS_CASE`)."""
+        return self.client.get(path, **self.auth, **headers)
 
     def post(self, path: str, body: dict[str, Any]):
         return self.client.post(path, body, content_type="application/json", **self.auth)

@@ -24,9 +24,10 @@ def open_case(officer: Any, reference: str = "INC-2026-042", **scope: Any) -> Ca
     return Case.objects.get(pk=opened["id"])
 
 
-def case_params(case: Case) -> dict[str, int]:
-    """The query parameter a library request or a download names its case with."""
-    return {"case": case.pk}
+def case_header(case: Any) -> dict[str, str]:
+    """The header a library read or a download names its case with (a Case or its id),
+    as Django's test client takes it."""
+    return {"HTTP_X_ROUNDS_CASE": str(getattr(case, "pk", case))}
 
 
 def report_path(case: Any, patient: Any, query: str = "") -> str:

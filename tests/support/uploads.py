@@ -121,10 +121,19 @@ class UploadClient:
             **self.auth,
         )
 
-    def content(self, upload_id: str, range_header: str | None = None, **query: str):
+    def content(
+        self,
+        upload_id: str,
+        range_header: str | None = None,
+        case: str | int | None = None,
+        **query: str,
+    ):
+        """A download; `case` goes in the X-Rounds-Case header, `query` in the URL."""
         extra = dict(self.auth)
         if range_header is not None:
             extra["HTTP_RANGE"] = range_header
+        if case is not None:
+            extra["HTTP_X_ROUNDS_CASE"] = str(case)
         return self.client.get(f"/api/uploads/{upload_id}/content", query, **extra)
 
     def send(self, department: Any, data: bytes, chunk: int = 1 << 20) -> str:

@@ -4,7 +4,7 @@
 // and go on from there), download with Range resume, and check the
 // ciphertext's SHA-256 against the signed body before decrypting a byte.
 import * as c from "../crypto.js";
-import { ApiError, getBytes, get, post, putBytes } from "../api.js";
+import { ApiError, caseHeader, getBytes, get, post, putBytes } from "../api.js";
 import { E2EError } from "../e2e/errors.js";
 
 // Small enough that a drop on ward Wi-Fi costs little to resend, big enough
@@ -101,13 +101,13 @@ export async function uploadBlob(department, blob, { onProgress = () => {}, chun
  * @param {{caseId?: number | null}} [options] a compliance officer's download names the case that covers it
  */
 export async function downloadBlob(entry, { caseId = null } = {}) {
-  const path = `/api/uploads/${entry.upload}/content${caseId ? `?case=${Number(caseId)}` : ""}`;
+  const path = `/api/uploads/${entry.upload}/content`;
   const parts = [];
   let have = 0;
   let failures = 0;
   while (have < entry.size) {
     try {
-      const response = await getBytes(path, have);
+      const response = await getBytes(path, have, caseHeader(caseId));
       if (have && response.status !== 206) {
         parts.length = 0; // the server ignored the range: start again
         have = 0;

@@ -10,7 +10,7 @@
 // included); the library then shows what the case covers, redacted photos
 // too, each checked and decrypted with the conversation keys the case's review
 // opened with the compliance key file (compliance/reader.js photoOf).
-import { get } from "../api.js";
+import { caseHeader, get } from "../api.js";
 import { caseStatus } from "./compliance.js";
 import { CONSENTS, ImageUrls, keywordLabel, keywords, openItem } from "../photos/photos.js";
 import { h, dateField, dayTime, explain, isoDay, patientLabel } from "../ui.js";
@@ -143,13 +143,14 @@ export function render(app, query) {
       status.textContent = t("Choose the case this look is made under: the library shows what it covers.");
       return;
     }
+    params.delete("case"); // the app's route keeps it; a request names it in its header, never its URL
     params.set("limit", String(pageSize));
     if (cursor) params.set("cursor", cursor);
     status.textContent = t("Loading…");
     more.disabled = true;
     try {
       /** @type {PhotoPage} */
-      const page = await get(`/api/library/photos?${params}`);
+      const page = await get(`/api/library/photos?${params}`, caseHeader(caseId));
       if (mine !== generation) return;
       grid.append(...page.items.map((item) => libraryTile(app, urls, item, { showPatient: !patientId, list, open })));
       cursor = page.next_cursor;
