@@ -20,13 +20,17 @@ def ask_consult(h: Hospital, guest: str = "nurse_ines", to: str = "surgeon_bob")
     return made["thread"]
 
 
-def unguest_statement(h: Hospital, thread_id: int, signer: str, guest: str = "nurse_ines") -> Any:
+def guest_statement(
+    h: Hospital, thread_id: int, kind: str, signer: str, guest: str = "nurse_ines"
+) -> Any:
+    """A `guest` or `unguest` of `guest` in the consult's thread, signed by `signer` at the
+    head of Plastic surgery's chain."""
     from rooms.demo import sign_membership
 
     return sign_membership(
         department=h.plastic.pk,
         at=h.head(h.plastic),
-        kind="unguest",
+        kind=kind,  # type: ignore[arg-type]  # "guest" or "unguest"
         subject_user=h.user(guest).pk,
         subject_fingerprint=h.keys[guest].fingerprint,
         role="guest",
@@ -36,24 +40,18 @@ def unguest_statement(h: Hospital, thread_id: int, signer: str, guest: str = "nu
     )
 
 
+def unguest_statement(h: Hospital, thread_id: int, signer: str, guest: str = "nurse_ines") -> Any:
+    return guest_statement(h, thread_id, "unguest", signer, guest)
+
+
 def open_body(
     h: Hospital, thread_id: int, opener: str = "surgeon_bob", guest: str = "nurse_ines"
 ) -> tuple[dict[str, Any], RoomKey, Any]:
     """The body of POST /api/consults/{thread}/open as `opener`'s client makes it, the
     thread key, and the guest statement (append it to `h.chains` once kept)."""
-    from rooms.demo import new_key_version, sign_membership
+    from rooms.demo import new_key_version
 
-    guest_in = sign_membership(
-        department=h.plastic.pk,
-        at=h.head(h.plastic),
-        kind="guest",
-        subject_user=h.user(guest).pk,
-        subject_fingerprint=h.keys[guest].fingerprint,
-        role="guest",
-        signing=h.keys[opener],
-        signer_user=h.user(opener).pk,
-        thread=thread_id,
-    )
+    guest_in = guest_statement(h, thread_id, "guest", opener, guest)
     key = RoomKey.generate(department=h.plastic.pk, version=1, thread=thread_id)
     members = ("head_carol", "surgeon_bob", "nurse_alice", guest)
     assert h.compliance_key is not None
