@@ -16,6 +16,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.devices import admit, device_name
 from accounts.models import AuthSession, User, hash_token, new_token
 from audit.actions import record
 from chat.events import close_session_sockets
@@ -42,7 +43,9 @@ def lockout_data() -> dict[str, int]:
     return {"retry_after_seconds": int(settings.AXES_COOLOFF_TIME.total_seconds())}
 
 
-async def do_login(request: Any, username: str, password: str) -> dict[str, Any]:
+async def do_login(
+    request: Any, username: str, password: str, device: str | None = None
+) -> dict[str, Any]:
     """Check the password, open a browser session and issue a bearer token.
 
     Raises LockedOut (axes refused the attempt) or InvalidCredentials. The
@@ -57,7 +60,7 @@ async def do_login(request: Any, username: str, password: str) -> dict[str, Any]
     request.rounds_audits_login = True
     await alogin(request, user)
     token = new_token()
-    auth_session = await sync_to_async(_open_auth_session)(request, user, token)
+    auth_session = await sync_to_async(_open_auth_session)(request, user, token, device)
     await request.session.aset(SESSION_KEY, auth_session.pk)
     await request.session.asave()
     return {
@@ -67,7 +70,8 @@ async def do_login(request: Any, username: str, password: str) -> dict[str, Any]
     }
 
 
-def _open_auth_session(request: Any, user: User, token: str) -> AuthSession:
+def _open_auth_session(request: Any, user: User, token: str, device: str | None) -> AuthSession:
+    user_agent = request.META.get("HTTP_USER_AGENT", "")[:200]
     with transaction.atomic():
         auth_session = AuthSession.objects.create(
             user=user,
@@ -75,7 +79,8 @@ def _open_auth_session(request: Any, user: User, token: str) -> AuthSession:
             session_key=request.session.session_key or "",
             expires_at=timezone.now() + timedelta(seconds=settings.ROUNDS_TOKEN_SECONDS),
             ip=client_ip(request),
-            user_agent=request.META.get("HTTP_USER_AGENT", "")[:200],
+            user_agent=user_agent,
+            device_name=device_name(device, user_agent),
         )
         record(
             "auth.login",
@@ -122,10 +127,10 @@ def _revoke(user: User, auth_session_id: int, ip: str | None) -> None:
 
 
 def resolve_token(token: str) -> AuthSession | None:
-    """The live login behind a bearer token, with its user, or None."""
+    """The live login behind a bearer token, with its user, or None (an idle one too)."""
     if not token or len(token) > 200:
         return None
-    return (
+    return admit(
         AuthSession.objects.select_related("user")
         .filter(
             token_hash=hash_token(token),
@@ -141,7 +146,7 @@ def resolve_session(auth_session_id: Any, session_key: str | None) -> AuthSessio
     """The live login a browser session points to, or None (revoked, expired, forged)."""
     if not isinstance(auth_session_id, int) or not session_key:
         return None
-    return (
+    return admit(
         AuthSession.objects.select_related("user")
         .filter(
             pk=auth_session_id,

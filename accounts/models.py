@@ -7,6 +7,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils import timezone
 
 from rounds.text import fold
 
@@ -79,6 +80,10 @@ class AuthSession(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=200, blank=True)
+    # Refreshed at most once a minute (accounts.actions.SEEN_EVERY): idle past
+    # ROUNDS_DEVICE_IDLE_SECONDS, the device must sign in again.
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    device_name = models.CharField(max_length=60, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["user", "revoked_at"])]

@@ -78,8 +78,10 @@ class RoundsClient(Connection, PhotoMixin, AdviceMixin, ConsultMixin):
 
     # --- who, and what this device remembers -------------------------------------
 
-    async def login(self, username: str, password: str) -> dict[str, Any]:
-        data = await super().login(username, password)
+    async def login(
+        self, username: str, password: str, device: str | None = None
+    ) -> dict[str, Any]:
+        data = await super().login(username, password, device)
         if self._trust is not None:
             self._trust.close()
         self._trust = TrustStore(self.state_dir, self.base_url, self.me())

@@ -84,10 +84,14 @@ class Connection:
 
     # --- HTTP -----------------------------------------------------------------
 
-    async def login(self, username: str, password: str) -> dict[str, Any]:
-        data: dict[str, Any] = await self.call(
-            "POST", "/api/auth/login", json={"username": username, "password": password}, auth=False
-        )
+    async def login(
+        self, username: str, password: str, device: str | None = None
+    ) -> dict[str, Any]:
+        """Sign in; `device` names this device in the user's device list."""
+        body = {"username": username, "password": password}
+        if device is not None:
+            body["device"] = device
+        data: dict[str, Any] = await self.call("POST", "/api/auth/login", json=body, auth=False)
         self.token = data["token"]
         self.user = data["user"]
         return data
@@ -95,6 +99,16 @@ class Connection:
     async def logout(self) -> None:
         await self.call("POST", "/api/auth/logout")
         self.token = None
+
+    async def devices(self) -> list[dict[str, Any]]:
+        """This user's signed-in devices, newest first; `current` marks this one."""
+        result: list[dict[str, Any]] = await self.call("GET", "/api/auth/devices")
+        return result
+
+    async def revoke_device(self, device_id: int) -> dict[str, Any]:
+        """Sign one of this user's devices out: its sockets close, its pushes stop."""
+        result: dict[str, Any] = await self.call("DELETE", f"/api/auth/devices/{device_id}")
+        return result
 
     async def call(
         self,

@@ -244,6 +244,8 @@ if ROUNDS_BEHIND_TLS:
 SESSION_COOKIE_AGE = int(os.environ.get("ROUNDS_SESSION_SECONDS", str(12 * 3600)))
 # Bearer tokens live as long as a session: one login, one device session.
 ROUNDS_TOKEN_SECONDS = SESSION_COOKIE_AGE
+# A device (a login) unused this long must sign in again, whatever its expiry.
+ROUNDS_DEVICE_IDLE_SECONDS = int(os.environ.get("ROUNDS_DEVICE_IDLE_SECONDS", str(7 * 24 * 3600)))
 
 # --- WebSocket limits ----------------------------------------------------------
 ROUNDS_WS_MAX_FRAME_BYTES = int(os.environ.get("ROUNDS_WS_MAX_FRAME_BYTES", str(64 * 1024)))

@@ -85,6 +85,7 @@ class Endpoint:
             role_id=vars(h).get("_role_id", 999_999),
             shift_id=vars(h).get("_shift_id", 999_999),
             request_id=vars(h).get("_request_id", 999_999),
+            device_id=vars(h).get("_device_id", 999_999),
         )
 
 
@@ -402,6 +403,16 @@ def alices_push_subscription(h: Hospital) -> None:
     check_subscribe(session, body["endpoint"], body["keys"]["p256dh"], body["keys"]["auth"])
 
 
+def alices_other_device(h: Hospital) -> None:
+    """A second login of nurse_alice's: hers to revoke, not found by anyone else."""
+    issue_token(h.nurse_alice)
+    vars(h)["_device_id"] = AuthSession.objects.filter(user=h.nurse_alice).latest("pk").pk
+
+
+def bobs_devices(h: Hospital) -> None:
+    issue_token(h.surgeon_bob)
+
+
 DEPARTMENT = "/api/departments/{department_id}"
 ONCALL = DEPARTMENT + "/oncall"
 CASE = "/api/compliance/cases/{case_id}"
@@ -451,6 +462,13 @@ ENDPOINTS: dict[str, Endpoint] = {
     "advice.cancel": Endpoint("post", ADVICE + "/cancel", setup=advice_request),
     "auth.me": Endpoint("get", "/api/auth/me"),
     "auth.logout": Endpoint("post", "/api/auth/logout"),
+    "auth.devices": Endpoint("get", "/api/auth/devices"),
+    "auth.revoke_device": Endpoint(
+        "delete", "/api/auth/devices/{device_id}", setup=alices_other_device
+    ),
+    "auth.revoke_all_devices": Endpoint(
+        "post", "/api/auth/users/{user_id}/devices/revoke", setup=bobs_devices
+    ),
     "departments.list": Endpoint("get", "/api/departments"),
     "departments.create": Endpoint(
         "post",
@@ -759,6 +777,12 @@ REFUSED: list[tuple[str, str, int, str]] = [
         ("keys.fetch_backup", role, 404, "not_found")
         for role in ("surgeon_bob", "compliance_dan", "admin_zoe")
     ],
+    # A device is revoked by its own user; another's is not found, as an unknown one.
+    *[("auth.revoke_device", role, 404, "not_found") for role in ("surgeon_bob", "admin_zoe")],
+    *[
+        ("auth.revoke_all_devices", role, 403, "forbidden")
+        for role in ("head_carol", "nurse_alice", "compliance_dan", "stranger")
+    ],
     *[
         ("keys.set_institution", role, 403, "forbidden")
         for role in ("head_carol", "nurse_alice", "compliance_dan", "stranger")
@@ -841,6 +865,10 @@ ALLOWED: list[tuple[str, str, int]] = [
     ("auth.me", "nurse_alice", 200),
     ("auth.me", "compliance_dan", 200),
     ("auth.logout", "nurse_alice", 200),
+    ("auth.devices", "nurse_alice", 200),
+    ("auth.devices", "compliance_dan", 200),
+    ("auth.revoke_device", "nurse_alice", 200),
+    ("auth.revoke_all_devices", "admin_zoe", 200),
     ("departments.list", "nurse_alice", 200),
     ("departments.list", "stranger", 200),
     ("departments.create", "admin_zoe", 201),
@@ -1154,6 +1182,12 @@ EFFECTS: dict[str, Callable[[Hospital], bool]] = {
     "auth.logout": lambda h: AuthSession.objects.filter(
         user=h.nurse_alice, revoked_at__isnull=False
     ).exists(),
+    "auth.revoke_device": lambda h: AuthSession.objects.filter(
+        pk=vars(h)["_device_id"], revoked_at__isnull=False
+    ).exists(),
+    "auth.revoke_all_devices": lambda h: (
+        not AuthSession.objects.filter(user=h.surgeon_bob, revoked_at__isnull=True).exists()
+    ),
     "departments.create": lambda h: Membership.objects.filter(
         department__name="Dermatology", user=h.surgeon_bob, role=Role.HEAD
     ).exists(),

@@ -29,6 +29,24 @@ class SignedOut(Body):
     signed_out: bool
 
 
+class Device(Body):
+    """A live login of the caller (`GET /api/auth/devices`): `created_at` is when it was
+    first seen (its sign-in), `current` marks the one asking."""
+
+    id: int
+    device_name: str
+    created_at: str
+    last_seen_at: str
+    ip: str | None
+    current: bool
+
+
+class DevicesRevoked(Body):
+    """How many logins were revoked, their sockets closed and push subscriptions dropped."""
+
+    revoked: int
+
+
 class Identity(Body):
     """A user's published identity: the key to wrap for and to check signatures with."""
 
