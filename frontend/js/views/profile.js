@@ -8,6 +8,7 @@ import * as c from "../crypto.js";
 import { t } from "../i18n.js";
 import { h, languageSwitch } from "../ui.js";
 import { notificationsCard } from "../notifications.js";
+import { devicesCard } from "../devices.js";
 
 /**
  * @param {import("../app.js").App} app
@@ -41,6 +42,7 @@ export function render(app) {
     h("h2", {}, t("My departments")),
     departments,
     notificationsCard(app),
+    devicesCard(),
     h("section", { class: "card stack", id: "my-language" },
       languageSwitch(() => app.route()),
       h("p", { class: "muted" }, t("Your choice is remembered on this browser."))));
