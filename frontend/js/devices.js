@@ -1,5 +1,5 @@
 // @ts-check
-// My signed-in devices (docs/operations.md, "Devices"): each login with its name, when
+// My signed-in devices (docs/operations.md, "Devices: a lost phone"): each login with its name, when
 // it was first and last seen and from which address. Signing another one out (a lost
 // phone, a ward computer left signed in) revokes it on the server: its sockets close at
 // once on every server process and its notifications stop.
