@@ -11,6 +11,8 @@ import json
 import pytest
 from django.test import Client
 
+from accounts.models import AuthSession
+from audit.models import AuditEvent
 from chat.models import Thread
 from tests.support import Api
 from tests.support.api import assert_refused
@@ -24,8 +26,11 @@ def post_raw(client: Client, path: str, body: dict, **extra) -> object:
     return client.post(path, json.dumps(body), content_type="application/json", **extra)
 
 
-def refused_naming(response, field: str) -> None:
-    assert assert_refused(response, 400, "invalid_utf8")["data"] == {"field": field}
+def refused_field(response) -> str:
+    """The field a typed `invalid_utf8` refusal names (and nothing else in its data)."""
+    data = assert_refused(response, 400, "invalid_utf8")["data"]
+    assert set(data) == {"field"}
+    return data["field"]
 
 
 @pytest.mark.django_db
@@ -35,7 +40,7 @@ def test_a_thread_title_that_cannot_be_stored_is_refused(hospital, text):
     bob = Api(h.surgeon_bob)
     before = Thread.objects.count()
     body = {"department": h.plastic.pk, "patient": h.patient.pk, "title": f"Flap {text}"}
-    refused_naming(post_raw(bob.client, "/api/threads", body, **bob.auth), "title")
+    assert refused_field(post_raw(bob.client, "/api/threads", body, **bob.auth)) == "title"
     assert Thread.objects.count() == before
 
 
@@ -44,7 +49,9 @@ def test_a_thread_title_that_cannot_be_stored_is_refused(hospital, text):
 def test_a_patient_search_name_that_cannot_be_stored_is_refused(hospital, text):
     bob = Api(hospital.surgeon_bob)
     body = {"name": f"Lef{text}"}
-    refused_naming(post_raw(bob.client, "/api/patients/search", body, **bob.auth), "name")
+    searches = AuditEvent.objects.filter(action="patient.searched").count()
+    assert refused_field(post_raw(bob.client, "/api/patients/search", body, **bob.auth)) == "name"
+    assert AuditEvent.objects.filter(action="patient.searched").count() == searches
 
 
 @pytest.mark.django_db
@@ -53,7 +60,10 @@ def test_a_patient_search_name_that_cannot_be_stored_is_refused(hospital, text):
 def test_a_sign_in_that_cannot_be_stored_is_refused(hospital, text, field):
     """The login goes through the same JSON parser as every other route."""
     body = {"username": "surgeon_bob", "password": "not the password", field: f"x{text}"}
-    refused_naming(post_raw(Client(), "/api/auth/login", body), field)
+    client = Client()
+    assert refused_field(post_raw(client, "/api/auth/login", body)) == field
+    assert "sessionid" not in client.cookies
+    assert not AuthSession.objects.filter(user=hospital.surgeon_bob).exists()
 
 
 @pytest.mark.django_db
@@ -61,7 +71,7 @@ def test_a_sign_in_that_cannot_be_stored_is_refused(hospital, text, field):
 def test_a_query_parameter_with_nul_is_refused_on_a_get_route(hospital, raw):
     h = hospital
     response = Api(h.surgeon_bob).get(f"/api/threads/{h.thread.pk}/messages?before_seq={raw}")
-    refused_naming(response, "before_seq")
+    assert refused_field(response) == "before_seq"
 
 
 @pytest.mark.django_db
