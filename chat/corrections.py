@@ -25,15 +25,9 @@ from django.utils import timezone
 from accounts.models import User
 from audit.actions import record
 from chat.events import append_event
+from chat.keystate import check_consult_post, check_room_key, take_department_seq
 from chat.models import Correction, Message, Thread
-from chat.posting import (
-    check_consult_post,
-    check_envelope,
-    check_room_key,
-    ciphertext_size,
-    envelope_hash,
-    take_department_seq,
-)
+from chat.posting import check_envelope, ciphertext_size, envelope_hash
 from core.crypto import EnvelopeHeader
 from core.errors import N_, ErrorCode, NotFound, RoundsError
 from core.events import EventKind
@@ -140,7 +134,7 @@ def do_correct_message(
         guest = None
         if thread.is_consult:
             # Under the consult's thread key, by a member or its guest (chat/posting.py).
-            guest = check_consult_post(actor, thread.pk, thread.department_id, header)
+            guest = check_consult_post(actor, thread.pk, thread.department_id, header, key_state)
         elif access.active_membership(actor, thread.department_id) is None:
             raise NotFound(N_("Message not found."))
         now = timezone.now()

@@ -15,7 +15,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -24,20 +24,24 @@ from accounts.keys import active_identity
 from accounts.models import IdentityKey, User
 from audit.actions import record, record_many
 from chat.events import append_event, append_message_events, message_payload
-from chat.models import Consult, ConsultState, Message, Thread
+from chat.keystate import (
+    check_consult_post,
+    check_room_key,
+    take_department_numbers,
+    take_department_seq,
+)
+from chat.models import Message, Thread
 from core.crypto import (
     BadSignature,
     CryptoError,
     EnvelopeHeader,
     PublicIdentity,
-    b64encode,
     verify_envelope,
 )
 from core.errors import N_, ErrorCode, NotFound, RoundsError
 from core.events import EventKind
 from media.attachments import check_attachment_refs, do_attach_uploads
 from rooms import access
-from rooms.models import Department
 
 
 def envelope_hash(envelope: dict[str, Any], attachments: list[dict[str, Any]] | None = None) -> str:
@@ -155,76 +159,6 @@ def parsed_identity(x25519: str, ed25519: str) -> PublicIdentity:
     return PublicIdentity.from_dict({"x25519": x25519, "ed25519": ed25519})
 
 
-class KeyState(NamedTuple):
-    """A department's room key and chain position, read under its row lock with its numbers."""
-
-    key_version: int
-    rotation_required: bool
-    key_commitment: str
-    key_chain_seq: int
-    chain_seq: int
-
-
-# Take department event numbers and read its KeyState under the same row lock.
-_TAKE_DEPARTMENT_NUMBERS = (
-    "UPDATE rooms_department SET event_seq = event_seq + %s WHERE id = %s RETURNING event_seq, "
-    "key_version, rotation_required, key_commitment, key_chain_seq, chain_seq"
-)
-
-
-def _key_state(row: tuple[Any, ...]) -> KeyState:
-    version, rotation, commitment, key_chain_seq, chain_seq = row
-    return KeyState(int(version), bool(rotation), commitment, int(key_chain_seq), int(chain_seq))
-
-
-def check_room_key(header: EnvelopeHeader, department_id: int, key_state: KeyState) -> None:
-    """The envelope's room, key version and chain position against the department's,
-    under its lock (docs/crypto.md §8)."""
-    if header.room != department_id:
-        raise RoundsError(
-            N_("The envelope was made for another department."), code=ErrorCode.ENVELOPE_MISMATCH
-        )
-    if header.under_thread_key:
-        raise RoundsError(
-            N_("A thread key is only for a consult's thread."), code=ErrorCode.ENVELOPE_MISMATCH
-        )
-    check_key_version(header, key_state)
-
-
-def check_key_version(header: EnvelopeHeader, key_state: KeyState) -> None:
-    """The envelope's key version, commitment and chain position against the current
-    version of its key (the room's, or a consult thread's)."""
-    rotate = RoundsError(
-        N_("A new room key version is needed before the next message."),
-        code=ErrorCode.KEY_ROTATION_REQUIRED,
-        data={
-            "current_version": key_state.key_version,
-            "rotation_required": key_state.rotation_required,
-        },
-    )
-    if key_state.key_version == 0 or key_state.rotation_required:
-        raise rotate
-    if header.key_version > key_state.key_version:
-        raise RoundsError(
-            N_("The envelope names a room key version that does not exist."),
-            code=ErrorCode.INVALID_ENVELOPE,
-            data={"current_version": key_state.key_version},
-        )
-    if header.key_version < key_state.key_version:
-        raise rotate
-    if b64encode(header.key_commitment) != key_state.key_commitment:
-        raise RoundsError(
-            N_("The envelope commits to another key than the department's current version."),
-            code=ErrorCode.INVALID_ENVELOPE,
-        )
-    if not key_state.key_chain_seq <= header.chain_seq <= key_state.chain_seq:
-        raise RoundsError(
-            N_("The envelope names a chain head its department lacks at this key version."),
-            code=ErrorCode.INVALID_ENVELOPE,
-            data={"chain_seq": key_state.chain_seq},
-        )
-
-
 def _replay_ack(existing: Message, thread_id: int, body_hash: str) -> dict[str, Any]:
     if existing.thread_id != thread_id or existing.body_hash != body_hash:
         raise RoundsError(
@@ -246,46 +180,6 @@ def _take_thread_seq(thread_id: int) -> tuple[int, int, bool] | None:
         )
         row = cursor.fetchone()
     return None if row is None else (int(row[0]), int(row[1]), bool(row[2]))
-
-
-def check_consult_post(
-    actor: User, thread_id: int, department_id: int, header: EnvelopeHeader
-) -> int | None:
-    """A post in a consult's thread: by a member or its guest while it is open, under
-    the thread's current key (docs/crypto.md §14). Returns the guest to tell, if open.
-
-    Runs under the thread's and the department's locks, and takes the consult's
-    last (the order its key publications take too).
-    """
-    consult = Consult.objects.select_for_update().get(thread_id=thread_id)
-    is_guest = consult.guest_id == actor.pk and consult.state == ConsultState.OPEN
-    if not is_guest and not access.is_member(actor, department_id):
-        if consult.guest_id == actor.pk and access.guest_role(consult.state) is not None:
-            access.check_writer(access.FORMER_GUEST)  # they still read it
-        raise NotFound(N_("Thread not found."))
-    if header.room != department_id or not header.under_thread_key:
-        raise RoundsError(
-            N_("A consult's thread is written under its thread key."),
-            code=ErrorCode.ENVELOPE_MISMATCH,
-        )
-    chain_seq = Department.objects.values_list("chain_seq", flat=True).get(pk=department_id)
-    state = KeyState(
-        consult.key_version,
-        consult.rotation_required,
-        consult.key_commitment,
-        consult.key_chain_seq,
-        chain_seq,
-    )
-    check_key_version(header, state)
-    return consult.guest_id if consult.state == ConsultState.OPEN else None
-
-
-def take_department_seq(department_id: int) -> tuple[int, KeyState]:
-    """Next event number, and the room key state read under the same row lock."""
-    with connection.cursor() as cursor:
-        cursor.execute(_TAKE_DEPARTMENT_NUMBERS, [1, department_id])
-        event_seq, *state = cursor.fetchone()
-    return int(event_seq), _key_state(tuple(state))
 
 
 def do_post_message(
@@ -320,7 +214,7 @@ def do_post_message(
         event_seq, key_state = take_department_seq(department_id)
         guest = None
         if is_consult:
-            guest = check_consult_post(actor, thread_id, department_id, header)
+            guest = check_consult_post(actor, thread_id, department_id, header, key_state)
         elif not access.is_member(actor, department_id):
             raise NotFound(N_("Thread not found."))
         else:
@@ -479,15 +373,13 @@ def _take_thread_numbers(thread_id: int, count: int) -> dict[str, Any] | None:
 
 def _take_department_numbers(department_id: int, count: int) -> dict[str, Any]:
     """Lock the department and take `count` event numbers; its room key state with them."""
-    with connection.cursor() as cursor:
-        cursor.execute(_TAKE_DEPARTMENT_NUMBERS, [count, department_id])
-        event_seq, *state = cursor.fetchone()
+    event_seq, key_state = take_department_numbers(department_id, count)
     return {
         "pk": department_id,
-        "event_seq": int(event_seq) - count,
+        "event_seq": event_seq - count,
         "taken": count,
-        "first": int(event_seq) - count,
-        "key_state": _key_state(tuple(state)),
+        "first": event_seq - count,
+        "key_state": key_state,
     }
 
 
