@@ -3,7 +3,7 @@
 Each release is audited under its case (`case.released`, what
 `access_report`) and committed before the trail is read, as every other
 release (compliance/release.py). What the report holds is built in
-compliance/access_report.py; who may ask is decided in rooms/access.py.
+compliance/access_report.py; who may ask is decided in rooms/access/.
 """
 
 import csv

@@ -1,6 +1,6 @@
 """Review cases: open, approve (four-eyes), close and list (docs/compliance.md).
 
-Who may do what to which case is decided in rooms/access.py; here each use
+Who may do what to which case is decided in rooms/access/; here each use
 case validates its input, writes in one transaction with its audit entry,
 and returns plain data. A case is never deleted or reopened.
 """

@@ -3,7 +3,7 @@
 A case names what it covers (a patient, a department, a user, a date range,
 or several of these, all of which must hold) and stays in the database for
 good: closing it ends its use, nothing removes it. Query helpers below say
-which threads and messages a case covers; rooms/access.py decides who may
+which threads and messages a case covers; rooms/access/ decides who may
 use a case.
 """
 

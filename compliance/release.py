@@ -29,7 +29,7 @@ def do_record_release(
     object_id: Any = None,
     data: dict[str, Any] | None = None,
 ) -> None:
-    """Write and commit `case.released`. Assumes the case was checked (rooms/access.py)."""
+    """Write and commit `case.released`. Assumes the case was checked (rooms/access/)."""
     with transaction.atomic():
         record(
             "case.released",

@@ -6,7 +6,7 @@ marked with who, when and why), every version of a corrected message (each
 correction's envelope, who and when), the photos' attachment records, read
 receipts, the department's membership history and signed chain, and every
 key version record with the compliance key's wraps. Nothing here decides
-who may read it (rooms/access.py) or audits it (compliance/release.py).
+who may read it (rooms/access/) or audits it (compliance/release.py).
 """
 
 from datetime import UTC, datetime

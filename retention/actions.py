@@ -1,6 +1,6 @@
 """Legal holds: place, list, release (docs/compliance.md, "Legal holds").
 
-Who may do what is decided in rooms/access.py; here each use case validates
+Who may do what is decided in rooms/access/; here each use case validates
 its input, writes in one transaction with its audit entry, and returns plain
 data. A hold is never deleted: releasing it ends its effect, and it stays
 listed. A hold reads nothing, so it needs no scope check against its case:

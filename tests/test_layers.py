@@ -50,11 +50,11 @@ KNOWN_UPWARD = {
     ("patients", "chat"): "a patient's threads are listed with the patient",
     # The permission module is one place for every rule, so it sees every object it
     # judges: threads and messages, cases, photos and uploads, holds.
-    ("rooms", "chat"): "rooms/access.py judges threads and messages",
-    ("rooms", "media"): "rooms/access.py judges photos and uploads",
-    ("rooms", "compliance"): "rooms/access.py judges what a case covers",
-    ("rooms", "retention"): "rooms/access.py judges who releases a hold",
-    ("rooms", "advice"): "rooms/access.py judges who answers an advice request",
+    ("rooms", "chat"): "rooms/access/ judges threads and messages",
+    ("rooms", "media"): "rooms/access/ judges photos and uploads",
+    ("rooms", "compliance"): "rooms/access/ judges what a case covers",
+    ("rooms", "retention"): "rooms/access/ judges who releases a hold",
+    ("rooms", "advice"): "rooms/access/ judges who answers an advice request",
     ("chat", "media"): "a post attaches its uploads (media.attachments)",
     ("media", "compliance"): "a library query or download under a case records its release",
 }

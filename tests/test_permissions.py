@@ -3,7 +3,7 @@
 Each refusal is checked for its status, its JSON `code`, and that no row
 changed. The allowed role is checked too, on the same request, so a matrix
 that refuses everything cannot pass. Departments and threads a caller cannot
-see answer `not_found` whether they exist or not (rooms/access.py);
+see answer `not_found` whether they exist or not (rooms/access/);
 `forbidden` is for a member asking for a head's action, a non-admin creating
 a department, and a non-clinician looking up patients.
 """
@@ -673,7 +673,7 @@ DEPARTMENT_KEYS = (
     "departments.post_statement",
 )
 # On-call roles and the roster: members read them, heads edit them; administrators, who are
-# members of no department, meet them as missing (rooms/access.py, access_oncall).
+# members of no department, meet them as missing (rooms/access/, access_oncall).
 ONCALL_READ = ("oncall.roles", "oncall.on_duty", "oncall.roster")
 ONCALL_EDIT = (
     "oncall.create_role",

@@ -1,4 +1,4 @@
-"""Whom a new thread may be about (chat/actions.py check_create_thread, rooms/access.py
+"""Whom a new thread may be about (chat/actions.py check_create_thread, rooms/access/
 access_patient_for_thread; docs/decisions.md): a patient the caller may see, that is one
 admitted now or already discussed in one of their departments; any other known patient
 only with a reason, kept in the audit trail. Issue 17's finding: creating a thread about a
