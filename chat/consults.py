@@ -97,7 +97,6 @@ def do_create_consult(requester: User, department_id: int, patient_id: int, titl
 
 def _announce(consult: Consult) -> None:
     """`consult.updated` to the department's members, and to the guest's sockets."""
-    consult.thread = Thread.objects.get(pk=consult.thread_id)
     append_event(
         consult.thread.department_id,
         EventKind.CONSULT_UPDATED,
@@ -143,7 +142,9 @@ def _locked(consult: Consult, state: str, otherwise: str) -> Consult:
     and key publications take), if it is in `state`; else a conflict saying `otherwise`."""
     Department.objects.select_for_update().get(pk=consult.thread.department_id)
     locked = (
-        Consult.objects.select_for_update(of=("self",)).select_related("thread").get(pk=consult.pk)
+        Consult.objects.select_for_update(of=("self",))
+        .select_related("thread", "guest")
+        .get(pk=consult.pk)
     )
     if locked.state != state:
         raise RoundsError(

@@ -166,12 +166,11 @@ def access_statements(user: User, department_id: int) -> None:
         if not Department.objects.filter(pk=department_id).exists():
             raise NotFound(N_("Department not found."))
         return
-    guest = Consult.objects.filter(thread__department_id=department_id, guest_id=user.pk).exclude(
-        state=ConsultState.PENDING
-    )
-    if not is_member(user, department_id) and guest.exists():
+    if is_member(user, department_id):
         return
-    access_membership(user, department_id)
+    guest = Consult.objects.filter(thread__department_id=department_id, guest_id=user.pk)
+    if not guest.exclude(state=ConsultState.PENDING).exists():
+        access_membership(user, department_id)  # raises, as for any outsider
 
 
 def active_member_pairs(
