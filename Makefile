@@ -33,6 +33,7 @@ seed: migrate
 run: seed
 	@echo "Rounds on http://$(HOST):$(PORT)  (health: http://$(HOST):$(PORT)/healthz)"
 	ROUNDS_ALLOWED_ORIGINS="$${ROUNDS_ALLOWED_ORIGINS:-http://$(HOST):$(PORT),http://localhost:$(PORT)}" \
+	ROUNDS_SECOND_FACTOR="$${ROUNDS_SECOND_FACTOR:-off}" \
 	$(BIN)/python -m rounds.serve -b $(HOST) -p $(PORT) --websocket-max-message-size 262144 --websocket-max-frame-size 262144 $(DAPHNE_ARGS) rounds.asgi:application
 
 test: $(VENV)/.installed-dev

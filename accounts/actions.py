@@ -11,23 +11,21 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.contrib.auth import aauthenticate, alogin, logout
+from django.contrib.auth import aauthenticate, login, logout
 from django.contrib.sessions.backends.db import SessionStore
 from django.db import transaction
+from django.middleware.csrf import get_token
 from django.utils import timezone
 
 from accounts.devices import admit, device_name
+from accounts.factors.signin import second_step
+from accounts.lockout import LockedOut, lockout_data
 from accounts.models import AuthSession, User, hash_token, new_token
 from audit.actions import record
 from chat.events import close_session_sockets
 from core.errors import N_, ErrorCode, RoundsError
 
 SESSION_KEY = "rounds_auth_session"
-
-
-class LockedOut(RoundsError):
-    code = ErrorCode.LOCKED_OUT
-    default_message = N_("Too many failed sign-ins: this account is locked from this address.")
 
 
 class InvalidCredentials(RoundsError):
@@ -39,38 +37,55 @@ def client_ip(request: Any) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
-def lockout_data() -> dict[str, int]:
-    return {"retry_after_seconds": int(settings.AXES_COOLOFF_TIME.total_seconds())}
-
-
 async def do_login(
     request: Any, username: str, password: str, device: str | None = None
 ) -> dict[str, Any]:
-    """Check the password, open a browser session and issue a bearer token.
+    """Check the password, then open the login, or the second step it still needs.
 
-    Raises LockedOut (axes refused the attempt) or InvalidCredentials. The
-    failure audit is written by the `user_login_failed` signal handler.
+    Raises LockedOut (axes refused the attempt), InvalidCredentials, or, with the
+    password right, SecondFactorRequired / SecondFactorSetupRequired carrying the
+    step's token (accounts/factors). The failure audit is written by the
+    `user_login_failed` signal handler.
     """
     user = await aauthenticate(request=request, username=username, password=password)
     if user is None:
         if getattr(request, "axes_locked_out", False):
             raise LockedOut(data=lockout_data())
         raise InvalidCredentials()
+    return await sync_to_async(_after_password)(request, user, device)
+
+
+def _after_password(request: Any, user: User, device: str | None) -> dict[str, Any]:
+    pending = second_step(user, device or "")
+    if pending is not None:
+        raise pending
+    return finish_login(request, user, device, "password")
+
+
+def finish_login(request: Any, user: User, device: str | None, factor: str) -> dict[str, Any]:
+    """Open the login once every step is done: a browser session and a bearer token.
+
+    `factor` is what finished it (`password`, `totp`, `backup_code`, `passkey`), kept
+    in the audit entry.
+    """
     # The API login writes its own audit entry, naming the login it opens.
     request.rounds_audits_login = True
-    await alogin(request, user)
+    login(request, user, backend=settings.AUTHENTICATION_BACKENDS[-1])
     token = new_token()
-    auth_session = await sync_to_async(_open_auth_session)(request, user, token, device)
-    await request.session.aset(SESSION_KEY, auth_session.pk)
-    await request.session.asave()
+    auth_session = _open_auth_session(request, user, token, device, factor)
+    request.session[SESSION_KEY] = auth_session.pk
+    request.session.save()
     return {
         "token": token,
         "expires_at": auth_session.expires_at.isoformat(),
         "user": user_data(user),
+        "csrf_token": get_token(request),
     }
 
 
-def _open_auth_session(request: Any, user: User, token: str, device: str | None) -> AuthSession:
+def _open_auth_session(
+    request: Any, user: User, token: str, device: str | None, factor: str
+) -> AuthSession:
     user_agent = request.META.get("HTTP_USER_AGENT", "")[:200]
     with transaction.atomic():
         auth_session = AuthSession.objects.create(
@@ -87,6 +102,7 @@ def _open_auth_session(request: Any, user: User, token: str, device: str | None)
             actor=user,
             object_type="auth_session",
             object_id=auth_session.pk,
+            data={"factor": factor},
             ip=client_ip(request),
         )
     return auth_session

@@ -3,7 +3,6 @@
 from typing import Any
 
 from django.http import HttpRequest
-from django.middleware.csrf import get_token
 from ninja import Field, Router, Schema
 
 from accounts import actions, devices
@@ -23,11 +22,11 @@ class LoginIn(Schema):
 
 @router.post("/login", auth=None, response=answers(LoginBody))
 async def login(request: HttpRequest, body: LoginIn) -> dict[str, Any]:
-    """Gives a session cookie (browsers) and a bearer token (API clients)."""
+    """Gives a session cookie (browsers) and a bearer token (API clients), or, when a
+    second factor is due, 401 `second_factor_required` / `second_factor_setup_required`
+    with the step's `pending` token (accounts/factors/api.py finishes it)."""
     check_first_party(request)
-    result = await actions.do_login(request, body.username[:150], body.password[:1024], body.device)
-    result["csrf_token"] = get_token(request)
-    return result
+    return await actions.do_login(request, body.username[:150], body.password[:1024], body.device)
 
 
 @router.post("/logout", response=answers(SignedOut))

@@ -23,3 +23,12 @@ def lockout_response(
     response = JsonResponse(error_body(refusal), status=429)
     response["Retry-After"] = str(seconds)
     return response
+
+
+class LockedOut(RoundsError):
+    code = ErrorCode.LOCKED_OUT
+    default_message = N_("Too many failed sign-ins: this account is locked from this address.")
+
+
+def lockout_data() -> dict[str, int]:
+    return {"retry_after_seconds": int(settings.AXES_COOLOFF_TIME.total_seconds())}

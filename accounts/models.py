@@ -177,3 +177,86 @@ class InstitutionKey(PublicKeyFields):
 
     def __str__(self) -> str:
         return f"{self.kind} key {self.fingerprint[:16]}"
+
+
+class TotpDevice(models.Model):
+    """A user's authenticator app (RFC 6238 TOTP): the shared secret, and the last
+    time step a code was accepted for, so a code signs in once (accounts/factors/totp.py).
+
+    Unconfirmed until the user has typed one code from the app.
+    """
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="totp")
+    secret = models.CharField(max_length=64)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    last_step = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"authenticator app of {self.user_id}"
+
+
+class Passkey(models.Model):
+    """A WebAuthn credential a user signs in with (accounts/factors/passkeys.py).
+
+    Only the public key is here; the private key never leaves the phone or computer.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="passkeys")
+    # base64url, as WebAuthn names it to the browser (at most 1,023 bytes).
+    credential_id = models.CharField(max_length=1400, unique=True)
+    public_key = models.BinaryField()
+    sign_count = models.BigIntegerField(default=0)
+    name = models.CharField(max_length=60)
+    transports = models.JSONField(default=list)
+    backed_up = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"passkey {self.name} of {self.user_id}"
+
+
+class BackupCode(models.Model):
+    """A one-time code that stands in for a lost second factor; only its SHA-256 is kept."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="backup_codes")
+    code_hash = models.CharField(max_length=64)
+    used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "code_hash"])]
+
+    def __str__(self) -> str:
+        return f"backup code of {self.user_id}"
+
+
+class SignInStep(models.Model):
+    """A sign-in between two of its steps, named by a one-use token (only its hash kept).
+
+    `second_factor`: the password was right, a second factor is awaited. `enrol`: the
+    password was right, and the user must set up a second factor to finish. `passkey`:
+    a WebAuthn challenge issued to whoever asked (a passkey sign-in or a registration).
+    The first two carry a challenge too once a passkey is asked for. Five minutes.
+    """
+
+    class Kind(models.TextChoices):
+        SECOND_FACTOR = "second_factor"
+        ENROL = "enrol"
+        PASSKEY = "passkey"
+
+    token_hash = models.CharField(max_length=64, unique=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    # The WebAuthn challenge (base64url) and the relying party it was issued for.
+    challenge = models.CharField(max_length=100, blank=True)
+    rp_id = models.CharField(max_length=253, blank=True)
+    device_name = models.CharField(max_length=60, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"sign-in step {self.kind} of {self.user_id}"

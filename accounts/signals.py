@@ -40,11 +40,14 @@ def audit_login(sender: object, request: HttpRequest | None, user: User, **kwarg
 def audit_login_failed(
     sender: object, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any
 ) -> None:
-    # Only the username is kept; Django has already masked the password.
+    # Only the username is kept; Django has already masked the password. A wrong second
+    # factor names which (accounts/factors/signin.py).
+    factor = credentials.get("factor")
     record(
         "auth.login_failed",
         object_type="username",
         object_id=str(credentials.get("username", ""))[:64],
+        data={"factor": factor} if factor else None,
         ip=_ip(request),
     )
 

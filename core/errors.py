@@ -66,6 +66,11 @@ class ErrorCode(StrEnum):
     MESSAGE_REDACTED = "message_redacted"
     NOT_A_MEMBER = "not_a_member"
     ROSTER_REFUSED = "roster_refused"
+    SECOND_FACTOR_REQUIRED = "second_factor_required"
+    SECOND_FACTOR_SETUP_REQUIRED = "second_factor_setup_required"
+    INVALID_SECOND_FACTOR = "invalid_second_factor"
+    SIGN_IN_EXPIRED = "sign_in_expired"
+    PASSKEYS_UNAVAILABLE = "passkeys_unavailable"
 
 
 # The HTTP status each code maps to at the JSON API edge.
@@ -112,6 +117,11 @@ HTTP_STATUS = {
     ErrorCode.MESSAGE_REDACTED: 409,
     ErrorCode.NOT_A_MEMBER: 409,
     ErrorCode.ROSTER_REFUSED: 400,
+    ErrorCode.SECOND_FACTOR_REQUIRED: 401,
+    ErrorCode.SECOND_FACTOR_SETUP_REQUIRED: 401,
+    ErrorCode.INVALID_SECOND_FACTOR: 401,
+    ErrorCode.SIGN_IN_EXPIRED: 401,
+    ErrorCode.PASSKEYS_UNAVAILABLE: 400,
 }
 
 

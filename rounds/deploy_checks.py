@@ -121,3 +121,20 @@ def check_hosts_and_secret(app_configs: Any = None, **kwargs: Any) -> list[Error
             )
         )
     return found
+
+
+@register(Tags.security, deploy=True)
+def check_second_factor(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """Heads admit people, officers read everything under a case, administrators appoint
+    heads: a password alone must not be enough for any of them."""
+    if settings.ROUNDS_SECOND_FACTOR != "off":
+        return []
+    return [
+        Error(
+            "No second factor is required, not even for heads, compliance officers and "
+            "administrators (ROUNDS_SECOND_FACTOR=off).",
+            hint="Leave ROUNDS_SECOND_FACTOR unset (privileged) or set it to everyone "
+            "(docs/sign-in.md).",
+            id="rounds.E006",
+        )
+    ]

@@ -201,6 +201,7 @@ def build_api() -> NinjaAPI:
         return rounds_error(request, InvalidRequest(N_("The request does not match its schema.")))
 
     from accounts.api import router as accounts_router
+    from accounts.factors.api import router as factors_router
     from accounts.keys_api import router as keys_router
     from advice.api import router as advice_router
     from chat.api import router as chat_router
@@ -216,6 +217,7 @@ def build_api() -> NinjaAPI:
     from rooms.oncall_api import router as oncall_router
 
     api.add_router("/auth", accounts_router)
+    api.add_router("/auth", factors_router)
     api.add_router("/keys", keys_router)
     api.add_router("/departments", rooms_router)
     api.add_router("/departments", oncall_router)

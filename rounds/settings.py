@@ -247,6 +247,18 @@ ROUNDS_TOKEN_SECONDS = SESSION_COOKIE_AGE
 # A device (a login) unused this long must sign in again, whatever its expiry.
 ROUNDS_DEVICE_IDLE_SECONDS = int(os.environ.get("ROUNDS_DEVICE_IDLE_SECONDS", str(7 * 24 * 3600)))
 
+# Who must sign in with a second factor (a passkey, or an authenticator app's code):
+# `privileged` (heads, compliance officers, administrators: the default), `everyone`,
+# or `off` (the `make run` demo). A user who has one always uses it (docs/sign-in.md).
+ROUNDS_SECOND_FACTOR = os.environ.get("ROUNDS_SECOND_FACTOR", "privileged")
+if ROUNDS_SECOND_FACTOR not in {"off", "privileged", "everyone"}:
+    raise ImproperlyConfigured("ROUNDS_SECOND_FACTOR is off, privileged or everyone.")
+# The passkeys' relying party: the domain they belong to. Empty: the host of the allowed
+# origin a browser signs in from (a passkey made on one host works on that host only).
+ROUNDS_WEBAUTHN_RP_ID = os.environ.get("ROUNDS_WEBAUTHN_RP_ID", "")
+# The name an authenticator app and a passkey prompt show for this installation.
+ROUNDS_SIGN_IN_NAME = os.environ.get("ROUNDS_SIGN_IN_NAME", "Rounds")
+
 # --- WebSocket limits ----------------------------------------------------------
 ROUNDS_WS_MAX_FRAME_BYTES = int(os.environ.get("ROUNDS_WS_MAX_FRAME_BYTES", str(64 * 1024)))
 ROUNDS_WS_RATE_PER_SECOND = float(os.environ.get("ROUNDS_WS_RATE_PER_SECOND", "30"))

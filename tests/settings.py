@@ -15,6 +15,9 @@ os.environ.setdefault("ROUNDS_SCHEDULER", "off")
 # Pushes are sent in the committing thread, so a test sees what was sent when it returns.
 os.environ.setdefault("ROUNDS_PUSH_SENDER", "inline")
 os.environ.setdefault("ROUNDS_LIGHT_PASSWORD_HASH", "1")
+# Tests sign heads and officers in with a password alone; the second factor's own tests
+# (tests/accounts/test_second_factor*.py, the live and browser ones) turn it on.
+os.environ.setdefault("ROUNDS_SECOND_FACTOR", "off")
 # Redis keys of this run only: the suite empties its channel layer between
 # tests, which must not touch another run's (or a server's) keys.
 # The trailing dot keeps run 123's prefix from being a prefix of run 1234's.

@@ -1,5 +1,7 @@
 """Sign-in (accounts/api.py) and the key directory (accounts/keys_api.py)."""
 
+from typing import Any
+
 from core.api_schemas.common import Body, PublicKey
 
 
@@ -89,3 +91,56 @@ class InstitutionKeys(Body):
 
     admin: InstitutionKey | None
     compliance: InstitutionKey | None
+
+
+class PasskeyCeremony(Body):
+    """A passkey ceremony's challenge: `options` go to `navigator.credentials.create` or
+    `.get` (base64url fields, as py_webauthn writes them); `ceremony` comes back with
+    the browser's answer."""
+
+    ceremony: str
+    options: dict[str, Any]
+
+
+class TotpSetup(Body):
+    """An authenticator app to set up: the secret to type, or the QR code (an SVG data
+    URI of `otpauth_uri`) to scan; confirmed by the first code it shows."""
+
+    secret: str
+    otpauth_uri: str
+    qr_svg: str
+
+
+class BackupCodes(Body):
+    """One-time backup codes, shown this once (none when the user still has some)."""
+
+    backup_codes: list[str]
+
+
+class LoginWithBackupCodes(LoginBody):
+    """A login finished by setting up a first second factor, with its backup codes."""
+
+    backup_codes: list[str]
+
+
+class PasskeyCard(Body):
+    id: int
+    name: str
+    created_at: str
+    last_used_at: str | None
+    backed_up: bool
+
+
+class PasskeyAdded(Body):
+    passkey: PasskeyCard
+    backup_codes: list[str]
+
+
+class SecondFactors(Body):
+    """The caller's second factors (`GET /api/auth/second-factor`): `required` when the
+    institution requires one for their role."""
+
+    required: bool
+    totp: bool
+    passkeys: list[PasskeyCard]
+    backup_codes_left: int

@@ -1,9 +1,11 @@
 """Signing in and out over HTTP, and django-axes' lockout on every path.
 
-Passwords are accepted only by POST /api/auth/login (async) and Django's
-admin form (sync); both go through `authenticate(request=…)`, so a lockout
-earned on one path holds on the other. Lockout is per (username, IP) and
-lifts after the cool-off, without an administrator.
+Passwords are accepted only by POST /api/auth/login (async) and, to confirm
+the removal of a second factor, by accounts/factors (sync); both go through
+`authenticate(request=…)`, so a lockout earned on one path holds on the
+other. Django's admin form checks no password: it sends to Rounds' sign-in,
+which asks for the second factor. Lockout is per (username, IP) and lifts
+after the cool-off, without an administrator.
 """
 
 from datetime import timedelta
@@ -260,22 +262,22 @@ def test_lockout_is_per_address(hospital):
     assert_locked_out(login(Client(), "surgeon_bob", PASSWORD, ip=HOME_IP))
 
 
-def test_lockout_holds_on_the_admin_login_form(hospital):
-    lock_out("admin_zoe")
-    response = admin_login(Client(), "admin_zoe", PASSWORD)
-    assert_locked_out(response)
-    # From elsewhere, the same form signs her in (a redirect to the admin index).
-    assert admin_login(Client(), "admin_zoe", PASSWORD, ip=OTHER_IP).status_code == 302
-
-
-def test_failures_on_the_admin_form_lock_the_api_login(hospital):
+def test_the_admin_site_checks_no_password_of_its_own(hospital):
+    """Its form would sign an administrator in without the second factor."""
     client = Client()
-    statuses = [
-        admin_login(client, "nurse_alice", "wrong-password").status_code for _ in range(LIMIT)
-    ]
-    assert statuses[-1] == 429
-    assert 429 not in statuses[:-1]
-    assert_locked_out(login(Client(), "nurse_alice", PASSWORD))
+    response = admin_login(client, "admin_zoe", PASSWORD)
+    assert response.status_code == 302
+    assert response["Location"] == "/"
+    assert not AuthSession.objects.exists()
+    assert not AccessAttempt.objects.exists()
+    # Still not signed in: the admin index sends back to Rounds' sign-in.
+    assert client.get("/admin/").status_code == 302
+
+
+def test_the_admin_site_takes_the_session_of_a_rounds_sign_in(hospital):
+    client = Client()
+    assert login(client, "admin_zoe", PASSWORD).status_code == 200
+    assert client.get("/admin/").status_code == 200
 
 
 def test_lockout_holds_on_the_async_authenticate_path(hospital):
@@ -375,11 +377,3 @@ def test_a_lockout_is_audited(hospital):
     assert len(audit("auth.locked_out")) == before + 1
     assert not audit("auth.login")
     assert PASSWORD not in "".join(e.canonical().decode() for e in AuditEvent.objects.all())
-
-
-def test_a_lockout_on_the_admin_form_is_audited(hospital):
-    client = Client()
-    for _ in range(LIMIT):
-        admin_login(client, "nurse_alice", "wrong-password")
-    assert len(audit("auth.login_failed", object_id="nurse_alice")) == LIMIT
-    assert audit("auth.locked_out", object_id="nurse_alice")
