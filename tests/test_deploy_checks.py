@@ -18,6 +18,7 @@ CONFIGURED = {
     "ROUNDS_ALLOWED_ORIGINS": ["https://rounds.hopital.example"],
     "ALLOWED_HOSTS": ["rounds.hopital.example"],
     "ROUNDS_SECRET_KEY_FROM_FILE": False,
+    "ROUNDS_SECOND_FACTOR": "privileged",
 }
 
 
@@ -31,11 +32,19 @@ def test_a_make_run_demo_is_unfit_for_production(settings, tmp_path):
     settings.VAR_DIR = tmp_path
     settings.ROUNDS_AUDIT_CHECKPOINT_KEY = tmp_path / "audit-checkpoint.key"
     settings.ROUNDS_AUDIT_CHECKPOINT_DIR = tmp_path / "checkpoints"
+    settings.ROUNDS_SECOND_FACTOR = "off"  # as `make run` serves the demo
     call_command("seed_demo", "--patients", "0", "--no-user-keys", stdout=io.StringIO())
     with pytest.raises(SystemCheckError) as caught:
         deploy_check()
     report = str(caught.value)
-    for code in ("rounds.E001", "rounds.E002", "rounds.E003", "rounds.E004", "rounds.E005"):
+    for code in (
+        "rounds.E001",
+        "rounds.E002",
+        "rounds.E003",
+        "rounds.E004",
+        "rounds.E005",
+        "rounds.E006",
+    ):
         assert code in report, report
     assert "head_carol" in report and "demo-keys" in report
     assert "rounds-demo-2026" not in report  # the password itself is never printed
@@ -56,6 +65,7 @@ def test_a_configured_deployment_is_fit(settings, tmp_path):
         ({"ROUNDS_ALLOWED_ORIGINS": ["http://rounds.hopital.example"]}, "rounds.E004"),
         ({"ROUNDS_ALLOWED_ORIGINS": []}, "rounds.E004"),
         ({"ALLOWED_HOSTS": ["localhost", "testserver"]}, "rounds.E005"),
+        ({"ROUNDS_SECOND_FACTOR": "off"}, "rounds.E006"),
     ],
 )
 def test_each_gap_is_reported(settings, tmp_path, override, code):

@@ -13,12 +13,23 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import pyotp
 import pytest
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.utils import timezone
 
+from accounts.factors import passkeys, signin
 from accounts.keys import active_institution_key, check_set_institution_key
-from accounts.models import AuthSession, IdentityKey, InstitutionKey, KeyBackup
+from accounts.models import (
+    AuthSession,
+    BackupCode,
+    IdentityKey,
+    InstitutionKey,
+    KeyBackup,
+    Passkey,
+    SignInStep,
+    TotpDevice,
+)
 from advice.models import AdviceRequest
 from audit.models import AuditEvent
 from chat.models import Consult, Event, Message, Receipt, Thread
@@ -50,6 +61,8 @@ from tests.support import (
     sealed,
     signed_statement,
 )
+from tests.support.authenticator import SoftAuthenticator
+from tests.support.factors import ORIGIN
 
 pytestmark = pytest.mark.django_db
 
@@ -84,6 +97,7 @@ class Endpoint:
             hold_id=vars(h).get("_hold_id", 999_999),
             role_id=vars(h).get("_role_id", 999_999),
             shift_id=vars(h).get("_shift_id", 999_999),
+            passkey_id=vars(h).get("_passkey_id", 999_999),
             request_id=vars(h).get("_request_id", 999_999),
             device_id=vars(h).get("_device_id", 999_999),
         )
@@ -413,6 +427,41 @@ def bobs_devices(h: Hospital) -> None:
     issue_token(h.surgeon_bob)
 
 
+def alices_new_app(h: Hospital) -> None:
+    """nurse_alice began setting up an authenticator app: the body is its code."""
+    secret = pyotp.random_base32()
+    TotpDevice.objects.create(user=h.nurse_alice, secret=secret)
+    vars(h)["_totp_code"] = pyotp.TOTP(secret).now()
+
+
+def alices_app(h: Hospital) -> None:
+    TotpDevice.objects.create(
+        user=h.nurse_alice, secret=pyotp.random_base32(), confirmed_at=timezone.now()
+    )
+
+
+def alices_passkey(h: Hospital) -> None:
+    alices_app(h)
+    vars(h)["_passkey_id"] = Passkey.objects.create(
+        user=h.nurse_alice, credential_id="cred-alice", public_key=b"\x00", name="Phone"
+    ).pk
+
+
+def alices_passkey_ceremony(h: Hospital) -> None:
+    """A registration ceremony of nurse_alice's, answered by a software authenticator."""
+    request = RequestFactory().post("/", HTTP_ORIGIN=ORIGIN)
+    ceremony, step = signin.new_step(SignInStep.Kind.PASSKEY, h.nurse_alice)
+    options = passkeys.registration_options(request, h.nurse_alice, step)
+    credential = SoftAuthenticator(ORIGIN).create(options)
+    vars(h)["_add_passkey"] = {"ceremony": ceremony, "credential": credential, "name": "Phone"}
+
+
+def bobs_app(h: Hospital) -> None:
+    TotpDevice.objects.create(
+        user=h.surgeon_bob, secret=pyotp.random_base32(), confirmed_at=timezone.now()
+    )
+
+
 DEPARTMENT = "/api/departments/{department_id}"
 ONCALL = DEPARTMENT + "/oncall"
 CASE = "/api/compliance/cases/{case_id}"
@@ -468,6 +517,42 @@ ENDPOINTS: dict[str, Endpoint] = {
     ),
     "auth.revoke_all_devices": Endpoint(
         "post", "/api/auth/users/{user_id}/devices/revoke", setup=bobs_devices
+    ),
+    "auth.second_factors": Endpoint("get", "/api/auth/second-factor"),
+    "auth.begin_totp": Endpoint("post", "/api/auth/second-factor/totp"),
+    "auth.confirm_totp": Endpoint(
+        "post",
+        "/api/auth/second-factor/totp/confirm",
+        body=lambda h: {"code": vars(h)["_totp_code"]},
+        setup=alices_new_app,
+    ),
+    "auth.remove_totp": Endpoint(
+        "post",
+        "/api/auth/second-factor/totp/remove",
+        body=lambda h: {"password": PASSWORD},
+        setup=alices_app,
+    ),
+    "auth.passkey_options": Endpoint("post", "/api/auth/second-factor/passkeys/options"),
+    "auth.add_passkey": Endpoint(
+        "post",
+        "/api/auth/second-factor/passkeys",
+        body=lambda h: vars(h)["_add_passkey"],
+        setup=alices_passkey_ceremony,
+    ),
+    "auth.remove_passkey": Endpoint(
+        "post",
+        "/api/auth/second-factor/passkeys/{passkey_id}/remove",
+        body=lambda h: {"password": PASSWORD},
+        setup=alices_passkey,
+    ),
+    "auth.new_backup_codes": Endpoint(
+        "post",
+        "/api/auth/second-factor/backup-codes",
+        body=lambda h: {"password": PASSWORD},
+        setup=alices_app,
+    ),
+    "auth.reset_second_factor": Endpoint(
+        "post", "/api/auth/users/{user_id}/second-factor/reset", setup=bobs_app
     ),
     "departments.list": Endpoint("get", "/api/departments"),
     "departments.create": Endpoint(
@@ -783,6 +868,14 @@ REFUSED: list[tuple[str, str, int, str]] = [
         ("auth.revoke_all_devices", role, 403, "forbidden")
         for role in ("head_carol", "nurse_alice", "compliance_dan", "stranger")
     ],
+    # A user's second factors are their own: another's passkey is not found; a
+    # registration ceremony of someone else's is no ceremony of theirs.
+    *[("auth.remove_passkey", role, 404, "not_found") for role in ("surgeon_bob", "admin_zoe")],
+    *[("auth.add_passkey", role, 401, "sign_in_expired") for role in ("surgeon_bob", "admin_zoe")],
+    *[
+        ("auth.reset_second_factor", role, 403, "forbidden")
+        for role in ("head_carol", "nurse_alice", "compliance_dan", "stranger")
+    ],
     *[
         ("keys.set_institution", role, 403, "forbidden")
         for role in ("head_carol", "nurse_alice", "compliance_dan", "stranger")
@@ -869,6 +962,15 @@ ALLOWED: list[tuple[str, str, int]] = [
     ("auth.devices", "compliance_dan", 200),
     ("auth.revoke_device", "nurse_alice", 200),
     ("auth.revoke_all_devices", "admin_zoe", 200),
+    *[("auth.second_factors", role, 200) for role in ("nurse_alice", "compliance_dan")],
+    ("auth.begin_totp", "nurse_alice", 200),
+    ("auth.confirm_totp", "nurse_alice", 200),
+    ("auth.remove_totp", "nurse_alice", 200),
+    ("auth.passkey_options", "nurse_alice", 200),
+    ("auth.add_passkey", "nurse_alice", 200),
+    ("auth.remove_passkey", "nurse_alice", 200),
+    ("auth.new_backup_codes", "nurse_alice", 200),
+    ("auth.reset_second_factor", "admin_zoe", 200),
     ("departments.list", "nurse_alice", 200),
     ("departments.list", "stranger", 200),
     ("departments.create", "admin_zoe", 201),
@@ -973,8 +1075,8 @@ def test_the_matrix_covers_every_endpoint_both_ways():
 
     schema = api.get_openapi_schema(path_prefix="/api")
     routes = {(method, path) for path, ops in schema["paths"].items() for method in ops}
-    # Login is the one endpoint open to all, and it has its own tests.
-    routes.discard(("post", "/api/auth/login"))
+    # Signing in is open to all, and has its own tests (tests/accounts).
+    routes = {(method, path) for method, path in routes if not path.startswith("/api/auth/login")}
     assert routes == {(e.method, e.route) for e in ENDPOINTS.values()}
     assert {name for name, *_ in REFUSED} == set(ENDPOINTS)
     assert {name for name, *_ in ALLOWED} == set(ENDPOINTS)
@@ -1048,6 +1150,11 @@ def snapshot() -> dict[str, Any]:
         "patients": Patient.objects.count(),
         "admissions": Admission.objects.count(),
         "live_logins": AuthSession.objects.filter(revoked_at__isnull=True).count(),
+        "second_factors": list(
+            TotpDevice.objects.order_by("pk").values_list("pk", "confirmed_at", "last_step")
+        )
+        + list(Passkey.objects.order_by("pk").values_list("pk", "user_id"))
+        + list(BackupCode.objects.order_by("pk").values_list("pk", "used_at")),
         "identities": list(
             IdentityKey.objects.order_by("pk").values_list(
                 "pk", "user_id", "fingerprint", "replaced_at"
@@ -1188,6 +1295,15 @@ EFFECTS: dict[str, Callable[[Hospital], bool]] = {
     "auth.revoke_all_devices": lambda h: (
         not AuthSession.objects.filter(user=h.surgeon_bob, revoked_at__isnull=True).exists()
     ),
+    "auth.begin_totp": lambda h: TotpDevice.objects.filter(user=h.nurse_alice).exists(),
+    "auth.confirm_totp": lambda h: TotpDevice.objects.filter(
+        user=h.nurse_alice, confirmed_at__isnull=False
+    ).exists(),
+    "auth.remove_totp": lambda h: not TotpDevice.objects.exists(),
+    "auth.add_passkey": lambda h: Passkey.objects.filter(user=h.nurse_alice).exists(),
+    "auth.remove_passkey": lambda h: not Passkey.objects.exists(),
+    "auth.new_backup_codes": lambda h: BackupCode.objects.filter(user=h.nurse_alice).count() == 10,
+    "auth.reset_second_factor": lambda h: not TotpDevice.objects.exists(),
     "departments.create": lambda h: Membership.objects.filter(
         department__name="Dermatology", user=h.surgeon_bob, role=Role.HEAD
     ).exists(),
@@ -1400,6 +1516,14 @@ def test_a_browser_session_needs_the_csrf_token_for_unsafe_calls(
         {"username": username, "password": PASSWORD},
         content_type="application/json",
     )
+    if login.status_code == 401:  # the setup gave the user an authenticator app
+        assert login.json()["code"] == "second_factor_required"
+        secret = TotpDevice.objects.get(user__username=username).secret
+        login = client.post(
+            "/api/auth/login/totp",
+            {"pending": login.json()["data"]["pending"], "code": pyotp.TOTP(secret).now()},
+            content_type="application/json",
+        )
     assert login.status_code == 200
     body = endpoint.body(hospital) if endpoint.body else None
     kwargs: dict[str, Any] = (

@@ -76,18 +76,31 @@ def _belongs(host: str, rp_id: str) -> bool:
     return host == rp_id or host.endswith("." + rp_id)
 
 
-def relying_party(request: HttpRequest) -> str:
-    """The relying party id for a ceremony asked from this request's origin."""
-    origin = request.headers.get("Origin") or f"{request.scheme}://{request.get_host()}"
-    if origin not in settings.ROUNDS_ALLOWED_ORIGINS:
-        raise PasskeysUnavailable()
-    host = _host(origin)
-    rp_id = settings.ROUNDS_WEBAUTHN_RP_ID or host
+def _is_name(host: str) -> bool:
     try:
         ipaddress.ip_address(host.strip("[]"))
     except ValueError:
-        if _belongs(host, rp_id):
-            return rp_id
+        return bool(host)
+    return False
+
+
+def relying_party(request: HttpRequest) -> str:
+    """The relying party id for a ceremony asked from this request's origin.
+
+    A browser names its origin; a program (the Python client with a security key)
+    names none, and gets the deployment's: ROUNDS_WEBAUTHN_RP_ID, else the first
+    allowed origin's name. The origin in the authenticator's answer is checked anyway.
+    """
+    origin = request.headers.get("Origin")
+    if origin is None:
+        names = [_host(o) for o in settings.ROUNDS_ALLOWED_ORIGINS if _is_name(_host(o))]
+        if settings.ROUNDS_WEBAUTHN_RP_ID or names:
+            return str(settings.ROUNDS_WEBAUTHN_RP_ID or names[0])
+        raise PasskeysUnavailable()
+    host = _host(origin)
+    rp_id = settings.ROUNDS_WEBAUTHN_RP_ID or host
+    if origin in settings.ROUNDS_ALLOWED_ORIGINS and _is_name(host) and _belongs(host, rp_id):
+        return rp_id
     raise PasskeysUnavailable()
 
 

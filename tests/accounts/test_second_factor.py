@@ -9,8 +9,6 @@ from datetime import timedelta
 
 import pyotp
 import pytest
-from django.core.management import call_command
-from django.core.management.base import SystemCheckError
 from django.test import Client, override_settings
 from django.utils import timezone
 
@@ -454,9 +452,3 @@ def test_another_site_cannot_finish_a_sign_in(hospital):
         .exclude(pk__in=AuthSession.objects.filter(user__username="surgeon_bob").order_by("pk")[:1])
         .exists()
     )
-
-
-def test_check_deploy_refuses_no_second_factor():
-    with override_settings(ROUNDS_SECOND_FACTOR="off"), pytest.raises(SystemCheckError) as found:
-        call_command("check", "--deploy", "--tag", "security", "--fail-level", "ERROR")
-    assert "rounds.E006" in str(found.value)
