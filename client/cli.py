@@ -133,7 +133,7 @@ async def _signed_in(
         pins_file=args.pins_file,
     )
     try:
-        await client.login(args.user, _secret("ROUNDS_PASSWORD", f"Password for {args.user}: "))
+        await _login(client, args.user)
         if keys:
             await _keys(client)
         if socket:
@@ -142,6 +142,25 @@ async def _signed_in(
         await client.aclose()
         raise
     return client
+
+
+async def _login(client: RoundsClient, username: str) -> None:
+    """The password, then the second factor's code when the account has one."""
+    try:
+        await client.login(username, _secret("ROUNDS_PASSWORD", f"Password for {username}: "))
+    except RoundsClientError as refusal:
+        if refusal.code == "second_factor_setup_required":
+            raise RoundsClientError(
+                refusal.code,
+                "Your role requires a second factor: sign in once in the browser to set up "
+                "a passkey or an authenticator app, then use its code here.",
+            ) from refusal
+        if refusal.code != "second_factor_required":
+            raise
+        code = _secret(
+            "ROUNDS_CODE", "Code from your authenticator app (or a one-time backup code): "
+        )
+        await client.finish_login(refusal.data["pending"], code)
 
 
 async def _keys(client: RoundsClient) -> None:

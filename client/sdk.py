@@ -30,6 +30,7 @@ import httpx
 from client.advice import AdviceMixin
 from client.consults import ConsultMixin, ThreadKeys
 from client.errors import RoundsClientError
+from client.factors import FactorsMixin
 from client.identity import Identity
 from client.keys import KeyRing
 from client.membership import Membership
@@ -45,7 +46,7 @@ from core.events import EventKind
 __all__ = ["EVENT_TYPES", "RoundsClient", "RoundsClientError", "in_order_once"]
 
 
-class RoundsClient(Connection, PhotoMixin, AdviceMixin, ConsultMixin):
+class RoundsClient(Connection, PhotoMixin, AdviceMixin, ConsultMixin, FactorsMixin):
     def __init__(
         self,
         base_url: str,
@@ -78,10 +79,9 @@ class RoundsClient(Connection, PhotoMixin, AdviceMixin, ConsultMixin):
 
     # --- who, and what this device remembers -------------------------------------
 
-    async def login(
-        self, username: str, password: str, device: str | None = None
-    ) -> dict[str, Any]:
-        data = await super().login(username, password, device)
+    def _signed_in(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Every way of signing in ends here: the user's trust store opens."""
+        super()._signed_in(data)
         if self._trust is not None:
             self._trust.close()
         self._trust = TrustStore(self.state_dir, self.base_url, self.me())

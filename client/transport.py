@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any, Self
@@ -47,6 +48,9 @@ def in_order_once(frames: list[dict[str, Any]], cursor: dict[str, int]) -> list[
         last[key] = frame["event_seq"]
         released.append(frame)
     return released + [f for f in frames if "event_seq" not in f]
+
+
+TOTP_CODE = re.compile(r"\d{6}")
 
 
 class Connection:
@@ -85,13 +89,57 @@ class Connection:
     # --- HTTP -----------------------------------------------------------------
 
     async def login(
-        self, username: str, password: str, device: str | None = None
+        self, username: str, password: str, device: str | None = None, *, code: str | None = None
     ) -> dict[str, Any]:
-        """Sign in; `device` names this device in the user's device list."""
+        """Sign in; `device` names this device in the user's device list.
+
+        An account with a second factor answers the password with the refusal
+        `second_factor_required`, whose `data["pending"]` `finish_login` takes with the
+        code; or give the code here (`code`: the authenticator app's six digits, or a
+        backup code) and it is sent right after the password (docs/sign-in.md).
+        """
         body = {"username": username, "password": password}
         if device is not None:
             body["device"] = device
-        data: dict[str, Any] = await self.call("POST", "/api/auth/login", json=body, auth=False)
+        try:
+            data = await self.call("POST", "/api/auth/login", json=body, auth=False)
+        except RoundsClientError as refusal:
+            if refusal.code != "second_factor_required" or code is None:
+                raise
+            return await self.finish_login(refusal.data["pending"], code)
+        return self._signed_in(data)
+
+    async def finish_login(self, pending: str, code: str) -> dict[str, Any]:
+        """The second step of a sign-in: an app's code, or else a backup code."""
+        route = "totp" if TOTP_CODE.fullmatch(code.replace(" ", "")) else "backup-code"
+        body = {"pending": pending, "code": code}
+        data = await self.call("POST", f"/api/auth/login/{route}", json=body, auth=False)
+        return self._signed_in(data)
+
+    async def login_with_passkey(
+        self,
+        authenticator: Callable[[dict[str, Any]], dict[str, Any]],
+        pending: str | None = None,
+        device: str | None = None,
+    ) -> dict[str, Any]:
+        """Sign in with a passkey: alone, or after the password (`pending`).
+
+        `authenticator` answers WebAuthn's request options (JSON, base64url) with the
+        assertion as JSON: a security key through python-fido2, say.
+        """
+        asked = {"pending": pending} if pending else {}
+        options = await self.call("POST", "/api/auth/login/passkey/options", json=asked, auth=False)
+        body: dict[str, Any] = {
+            "ceremony": options["ceremony"],
+            "credential": authenticator(options["options"]),
+        }
+        if device is not None:
+            body["device"] = device
+        data = await self.call("POST", "/api/auth/login/passkey", json=body, auth=False)
+        return self._signed_in(data)
+
+    def _signed_in(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Keep the login's token and user; the SDK opens the user's trust store too."""
         self.token = data["token"]
         self.user = data["user"]
         return data
