@@ -17,6 +17,7 @@ import pytest
 
 from client.errors import RoundsClientError
 from client.sdk import RoundsClient
+from tests.live.cli import run_rounds
 from tests.live.sdk import as_json, demo_pins, query
 from tests.live.servers import DEMO_PASSWORD, LiveCluster, Server, live_cluster
 from tests.support.authenticator import SoftAuthenticator
@@ -107,23 +108,34 @@ async def test_a_second_factor_holds_across_processes(cluster):
     ]
 
 
-async def test_wrong_codes_on_one_process_lock_out_on_the_other(cluster):
-    first, other = cluster.servers[0], cluster.servers[-1]
-    secret = query(
+def carols_secret(cluster: LiveCluster) -> str | None:
+    rows = query(
         cluster,
         "SELECT secret FROM accounts_totpdevice t JOIN accounts_user u ON u.id = t.user_id "
         "WHERE u.username = 'head_carol'",
     )
-    if not secret:
-        secret = [((await first_sign_in_with_an_app(first))[0],)]
+    return rows[0][0] if rows else None
+
+
+async def test_the_cli_asks_for_the_code(cluster):
+    secret = carols_secret(cluster) or (await first_sign_in_with_an_app(cluster.servers[0]))[0]
+    _, err = await run_rounds(cluster, "head_carol", "library", code=1)
+    assert "ROUNDS_CODE" in err
+    out, _ = await run_rounds(cluster, "head_carol", "library", ROUNDS_CODE=code_at(secret, 1))
+    assert "error" not in out.lower()
+
+
+async def test_wrong_codes_on_one_process_lock_out_on_the_other(cluster):
+    first, other = cluster.servers[0], cluster.servers[-1]
+    secret = carols_secret(cluster) or (await first_sign_in_with_an_app(first))[0]
     async with device(other) as guesser:
         found = []
         for _ in range(5):
             with pytest.raises(RoundsClientError) as refused:
-                await guesser.login("head_carol", DEMO_PASSWORD, code=wrong_code(secret[0][0]))
+                await guesser.login("head_carol", DEMO_PASSWORD, code=wrong_code(secret))
             found.append(refused.value.code)
         assert found == ["invalid_second_factor"] * 4 + ["locked_out"]
     async with device(first) as carol:
         with pytest.raises(RoundsClientError) as locked:
-            await carol.login("head_carol", DEMO_PASSWORD, code=pyotp.TOTP(secret[0][0]).now())
+            await carol.login("head_carol", DEMO_PASSWORD, code=pyotp.TOTP(secret).now())
         assert locked.value.code == "locked_out"
