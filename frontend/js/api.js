@@ -46,7 +46,7 @@ export async function api(method, path, body = undefined, extraHeaders = {}) {
   const headers = { ...extraHeaders, Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await send(method, path, headers, body === undefined ? undefined : JSON.stringify(body));
-  return answer(response, path);
+  return answer(response);
 }
 
 /**
@@ -68,10 +68,9 @@ async function send(method, path, headers, body, extra = {}) {
 
 /**
  * @param {Response} response
- * @param {string} path
  * @returns {Promise<any>}
  */
-async function answer(response, path) {
+async function answer(response) {
   const text = await response.text();
   /** @type {any} */
   let data;
@@ -82,7 +81,9 @@ async function answer(response, path) {
   }
   if (!response.ok) {
     const error = new ApiError(response.status, data, Number(response.headers.get("Retry-After")) || null);
-    if (response.status === 401 && path !== "/api/auth/login") onSignedOut();
+    // Only a session gone signs the page out: a wrong password, code or passkey is a 401
+    // with its own code (docs/protocol.md), answered where it was typed.
+    if (response.status === 401 && data?.code === "not_authenticated") onSignedOut();
     throw error;
   }
   return data;
@@ -98,7 +99,7 @@ export async function putBytes(path, bytes) {
   // Chunks are views of ArrayBuffers libsodium returned, never of a SharedArrayBuffer.
   const body = /** @type {Uint8Array<ArrayBuffer>} */ (bytes);
   const response = await send("PUT", path, { Accept: "application/json", "Content-Type": "application/octet-stream" }, body);
-  return answer(response, path);
+  return answer(response);
 }
 
 /**
@@ -114,7 +115,7 @@ export async function getBytes(path, from = 0, extraHeaders = {}) {
   const headers = { ...extraHeaders, Accept: "application/octet-stream" };
   if (from) headers.Range = `bytes=${from}-`;
   const response = await send("GET", path, headers, undefined);
-  if (!response.ok) await answer(response, path);
+  if (!response.ok) await answer(response);
   return response;
 }
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from PIL import Image
-from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
+from playwright.sync_api import Browser, BrowserContext, CDPSession, Locator, Page, expect
 
 from client.sdk import RoundsClient
 from core.crypto import IdentityKeyPair
@@ -360,3 +360,43 @@ class Taps:
     def __call__(self, target: Locator) -> None:
         target.click()
         self.count += 1
+
+
+# Chromium's virtual platform authenticator (DevTools' WebAuthn domain), as a phone's or a
+# laptop's: resident keys, user verification, always present.
+AUTHENTICATOR = {
+    "protocol": "ctap2",
+    "ctap2Version": "ctap2_1",
+    "transport": "internal",
+    "hasResidentKey": True,
+    "hasUserVerification": True,
+    "isUserVerified": True,
+    "automaticPresenceSimulation": True,
+}
+
+
+class Authenticator:
+    """Chromium's virtual platform authenticator in one tab (it outlives reloads)."""
+
+    def __init__(self, page: Page) -> None:
+        self.cdp: CDPSession = page.context.new_cdp_session(page)
+        self.cdp.send("WebAuthn.enable")
+        self.id: str | None = None
+
+    def plug(self, *, prf: bool) -> None:
+        self.unplug()
+        options = {**AUTHENTICATOR, "hasPrf": prf}
+        added = self.cdp.send("WebAuthn.addVirtualAuthenticator", {"options": options})
+        self.id = added["authenticatorId"]
+
+    def unplug(self) -> None:
+        if self.id is not None:
+            self.cdp.send("WebAuthn.removeVirtualAuthenticator", {"authenticatorId": self.id})
+            self.id = None
+
+    def credentials(self) -> list[dict]:
+        got = self.cdp.send("WebAuthn.getCredentials", {"authenticatorId": self.id})
+        return got["credentials"]
+
+    def clear(self) -> None:
+        self.cdp.send("WebAuthn.clearCredentials", {"authenticatorId": self.id})

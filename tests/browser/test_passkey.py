@@ -17,9 +17,10 @@ of hers in the origin's storage; the passkey itself stays in the authenticator.
 import time
 
 import pytest
-from playwright.sync_api import CDPSession, Page, expect
+from playwright.sync_api import Page, expect
 
 from tests.browser.support import (
+    Authenticator,
     close_ward,
     free_flap_ward,
     new_context,
@@ -33,42 +34,6 @@ from tests.live.servers import DEMO_PASSWORD, LiveCluster
 pytestmark = [pytest.mark.live, pytest.mark.timeout(400)]
 
 NOTE = "Flap checked at the evening round, capillary refill brisk"
-AUTHENTICATOR = {
-    "protocol": "ctap2",
-    "ctap2Version": "ctap2_1",
-    "transport": "internal",
-    "hasResidentKey": True,
-    "hasUserVerification": True,
-    "isUserVerified": True,
-    "automaticPresenceSimulation": True,
-}
-
-
-class Authenticator:
-    """Chromium's virtual platform authenticator in one tab (it outlives reloads)."""
-
-    def __init__(self, page: Page) -> None:
-        self.cdp: CDPSession = page.context.new_cdp_session(page)
-        self.cdp.send("WebAuthn.enable")
-        self.id: str | None = None
-
-    def plug(self, *, prf: bool) -> None:
-        self.unplug()
-        options = {**AUTHENTICATOR, "hasPrf": prf}
-        added = self.cdp.send("WebAuthn.addVirtualAuthenticator", {"options": options})
-        self.id = added["authenticatorId"]
-
-    def unplug(self) -> None:
-        if self.id is not None:
-            self.cdp.send("WebAuthn.removeVirtualAuthenticator", {"authenticatorId": self.id})
-            self.id = None
-
-    def credentials(self) -> list[dict]:
-        got = self.cdp.send("WebAuthn.getCredentials", {"authenticatorId": self.id})
-        return got["credentials"]
-
-    def clear(self) -> None:
-        self.cdp.send("WebAuthn.clearCredentials", {"authenticatorId": self.id})
 
 
 @pytest.fixture(scope="module")

@@ -31,6 +31,13 @@ export interface LoginBody {
   csrf_token: string;
 }
 
+/** A refused password's second step (401 second_factor_required / second_factor_setup_required). */
+export interface SecondFactorStep {
+  pending: string;
+  methods: ("passkey" | "totp" | "backup_code")[];
+  expires_at: string;
+}
+
 /** One of my departments: `hello`'s DepartmentState; GET /api/departments adds `unread`. */
 export interface Department {
   id: number;

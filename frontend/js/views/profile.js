@@ -9,6 +9,7 @@ import { t } from "../i18n.js";
 import { h, languageSwitch } from "../ui.js";
 import { notificationsCard } from "../notifications.js";
 import { devicesCard } from "../devices.js";
+import { factorsCard } from "../factors.js";
 
 /**
  * @param {import("../app.js").App} app
@@ -42,6 +43,7 @@ export function render(app) {
     h("h2", {}, t("My departments")),
     departments,
     notificationsCard(app),
+    factorsCard(),
     devicesCard(),
     h("section", { class: "card stack", id: "my-language" },
       languageSwitch(() => app.route()),
