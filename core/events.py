@@ -24,6 +24,7 @@ class EventKind(StrEnum):
     ADVICE_UPDATED = "advice.updated"
     ONCALL_CHANGED = "oncall.changed"
     CONSULT_UPDATED = "consult.updated"
+    THREAD_PATIENT_CHANGED = "thread.patient_changed"
 
 
 def event_kind_choices() -> list[tuple[str, str]]:

@@ -104,6 +104,7 @@ INSTALLED_APPS = [
     "retention",
     "advice",
     "push",
+    "interop",
 ]
 
 MIDDLEWARE = [
@@ -258,6 +259,16 @@ if ROUNDS_SECOND_FACTOR not in {"off", "privileged", "everyone"}:
 ROUNDS_WEBAUTHN_RP_ID = os.environ.get("ROUNDS_WEBAUTHN_RP_ID", "")
 # The name an authenticator app and a passkey prompt show for this installation.
 ROUNDS_SIGN_IN_NAME = os.environ.get("ROUNDS_SIGN_IN_NAME", "Rounds")
+
+# --- Patient administration (HL7 v2 ADT over MLLP, FHIR R4): docs/interop.md ----------
+# The assigning authority of the hospital's IPP in PID-3 (its namespace, or its OID).
+ROUNDS_ADT_IPP_AUTHORITY = os.environ.get("ROUNDS_ADT_IPP_AUTHORITY", "ROUNDS-DEMO")
+# MSH-4 of Rounds' acknowledgements, and where `manage.py adt_listen` listens.
+ROUNDS_ADT_FACILITY = os.environ.get("ROUNDS_ADT_FACILITY", "ROUNDS")
+ROUNDS_ADT_HOST = os.environ.get("ROUNDS_ADT_HOST", "127.0.0.1")
+ROUNDS_ADT_PORT = int(os.environ.get("ROUNDS_ADT_PORT", "2575"))
+# The largest message taken (an ADT message is a few kilobytes); a larger one is refused.
+ROUNDS_ADT_MAX_BYTES = int(os.environ.get("ROUNDS_ADT_MAX_BYTES", str(256 * 1024)))
 
 # --- WebSocket limits ----------------------------------------------------------
 ROUNDS_WS_MAX_FRAME_BYTES = int(os.environ.get("ROUNDS_WS_MAX_FRAME_BYTES", str(64 * 1024)))

@@ -24,12 +24,14 @@ APPS = [
     "compliance",
     "retention",
     "advice",
+    "interop",
 ]
 # Lowest first: an app may import those before it. audit is the trail every app writes;
 # accounts the users; rooms the departments and the permission module; chat the
 # messages; media the photos; compliance and retention read and act on all of them.
 # push carries notices (chat and advice hand it theirs); advice requests build on
-# threads, messages and the on-call roster.
+# threads, messages and the on-call roster. interop applies what the hospital's other
+# systems say (patients, stays, merges that move threads and photos), so it comes last.
 ORDER = [
     "audit",
     "accounts",
@@ -41,6 +43,7 @@ ORDER = [
     "compliance",
     "retention",
     "advice",
+    "interop",
 ]
 # (importer, imported): the imports that still go up the order, to be removed.
 KNOWN_UPWARD = {
