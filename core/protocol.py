@@ -561,6 +561,35 @@ class ConsultUpdated(DepartmentEvent):
     consult: ConsultOut
 
 
+class PatientRef(Loose):
+    """A patient as the hospital knows them (patients/actions.py `patient_data`)."""
+
+    id: int
+    ipp: str
+    family_name: str
+    given_name: str
+    birth_date: str
+    sex: str
+    ward: str | None
+
+
+class PreviousPatient(Loose):
+    id: int
+    ipp: str
+
+
+class ThreadPatientChanged(DepartmentEvent):
+    """The thread's patient is another record now: the hospital merged two records of one
+    patient (HL7 A40, FHIR Patient.link), and the merged one's threads moved to the
+    surviving one (docs/interop.md). The thread, its messages and keys are unchanged."""
+
+    type: Literal["thread.patient_changed"]
+    thread: ThreadOut
+    patient: PatientRef
+    previous: PreviousPatient
+    reason: Literal["merge"]
+
+
 class TypingOut(Loose):
     type: Literal["typing"]
     department: int
@@ -584,6 +613,7 @@ OutboundFrame = Annotated[
     | AdviceUpdated
     | OncallChanged
     | ConsultUpdated
+    | ThreadPatientChanged
     | TypingOut,
     Field(discriminator="type"),
 ]

@@ -28,7 +28,8 @@ def patient_data(patient: Patient, ward: str | None = None) -> dict[str, Any]:
 def check_search_admitted(
     actor: User, *, ipp: str | None = None, birth_date: date | None = None, name: str | None = None
 ) -> list[dict[str, Any]]:
-    """Admitted patients matching every criterion given (IPP exact, birth date, name prefix).
+    """Patients staying now in the caller's departments (or in no known department)
+    matching every criterion given (IPP exact, birth date, name prefix).
 
     Only members of a department may search. Every search is audited with
     which criteria were used and how many patients matched, not their values.
@@ -39,7 +40,7 @@ def check_search_admitted(
         raise InvalidRequest(N_("Give an IPP, a birth date or the start of a name."))
     if name and len(name) < 2:
         raise InvalidRequest(N_("Give at least two letters of the name."))
-    admissions = Admission.objects.current().select_related("patient")
+    admissions = access.admitted_for(actor).select_related("patient")
     if ipp:
         admissions = admissions.filter(patient__ipp=ipp.strip())
     if birth_date:
@@ -64,10 +65,8 @@ def check_search_admitted(
 
 
 def check_get_patient(actor: User, patient_id: int) -> dict[str, Any]:
-    """A patient who is admitted now, or who has a thread in one of the caller's departments.
-
-    A discharged patient stays reachable through their threads, and only there.
-    """
+    """A patient the caller's departments have a relationship with (rooms/access/
+    `patient_visible`): a stay there, now or past, or a thread there."""
     access.check_clinician(actor)
     patient = Patient.objects.filter(pk=patient_id).first()
     if patient is None:

@@ -114,9 +114,11 @@ def patient_retention(patient: Patient, rules: Rules | None = None) -> Retention
     from chat.models import Message
 
     rules = rules or Rules.from_settings()
-    if patient.admissions.filter(discharged_at__isnull=True).exists():
+    # A cancelled stay (A11, A12; FHIR entered-in-error) was never care.
+    stays = patient.admissions.filter(cancelled_at__isnull=True)
+    if stays.filter(discharged_at__isnull=True).exists():
         return Retention(None, _("kept while the patient's stay lasts"), None)
-    last_stay = _day(patient.admissions.aggregate(last=Max("discharged_at"))["last"])
+    last_stay = _day(stays.aggregate(last=Max("discharged_at"))["last"])
     last_message = _day(
         Message.objects.filter(thread__patient=patient).aggregate(last=Max("created_at"))["last"]
     )

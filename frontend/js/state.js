@@ -182,6 +182,12 @@ export class State extends EventTarget {
         this.threads.set(frame.thread.id, frame.thread);
         this.changed("thread", { thread: frame.thread.id, department: frame.department });
         break;
+      case "thread.patient_changed": // two records of one patient merged (docs/interop.md)
+        this.patients.delete(frame.previous.id);
+        this.patients.delete(frame.patient.id);
+        this.threads.set(frame.thread.id, frame.thread);
+        this.changed("thread", { thread: frame.thread.id, department: frame.department });
+        break;
       case "member.admitted":
       case "member.removed":
       case "member.role_changed":

@@ -219,13 +219,25 @@ def check_may_correct(user: User, message: Message, thread: Thread, now: datetim
 
 
 def patient_visible(user: User, patient_id: int) -> bool:
-    """A patient admitted now, or with a thread in one of the caller's departments: a
-    discharged patient stays reachable through their threads, and only there."""
+    """Whether the caller's departments have a relationship with the patient: a stay
+    there, now or past (follow-up), or a thread there (a consult's too). A stay no
+    department is known for (entered by hand, before the location table) is seen by
+    every clinician while it lasts, as before the hospital's systems were connected.
+    docs/decisions.md, "Who sees a patient"."""
+    departments = member_department_ids(user)
+    stays = Admission.objects.filter(patient_id=patient_id, cancelled_at__isnull=True)
     return (
-        Admission.objects.current().filter(patient_id=patient_id).exists()
-        or Thread.objects.filter(
-            patient_id=patient_id, department_id__in=member_department_ids(user)
-        ).exists()
+        stays.filter(department_id__in=departments).exists()
+        or stays.current().filter(department__isnull=True).exists()
+        or Thread.objects.filter(patient_id=patient_id, department_id__in=departments).exists()
+    )
+
+
+def admitted_for(user: User) -> QuerySet[Admission]:
+    """The stays going on now that the caller's patient search looks among: in their
+    departments, and the ones no department is known for."""
+    return Admission.objects.current().filter(
+        Q(department_id__in=member_department_ids(user)) | Q(department__isnull=True)
     )
 
 
