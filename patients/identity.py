@@ -1,5 +1,5 @@
 """Patients and their stays as the hospital's systems announce them: one set of rules for
-HL7 v2 ADT (patients/adt.py) and FHIR (patients/fhir_import.py), docs/interop.md.
+HL7 v2 ADT (interop/adt.py) and FHIR (interop/fhir_import.py), docs/interop.md.
 
 Every change is audited with its source (`adt` with the message's control ID, or
 `fhir`), has no actor (the patient administration system is not a Rounds user), and
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import QuerySet
 
 from audit.actions import record
 from core.errors import N_, ErrorCode, RoundsError
@@ -227,7 +227,7 @@ def do_discharge(patient: Patient, visit_number: str, at: datetime, source: Sour
     return current
 
 
-def _visit_rows(patient: Patient, visit_number: str) -> Any:
+def _visit_rows(patient: Patient, visit_number: str) -> QuerySet[Admission]:
     return Admission.objects.select_for_update().filter(
         patient=patient, visit_number=visit_number, cancelled_at__isnull=True
     )
@@ -281,12 +281,3 @@ def do_cancel_discharge(patient: Patient, visit_number: str, source: Source) -> 
         data=source.data(visit=visit_number),
     )
     return last
-
-
-def departments_of_stays(patient_id: int) -> "Any":
-    """The departments a patient stays or stayed in (visibility, follow-up)."""
-    return (
-        Admission.objects.filter(patient_id=patient_id, cancelled_at__isnull=True)
-        .filter(~Q(department=None))
-        .values_list("department_id", flat=True)
-    )

@@ -24,9 +24,10 @@ from accounts.keys import check_set_institution_key
 from accounts.models import User
 from audit.checkpoints import create_key, load_key
 from core.crypto import IdentityKeyPair
-from patients.models import Admission, Patient
+from patients.models import Admission, LocationMapping, Patient
 from rooms.actions import do_admit_member, do_create_department
 from rooms.demo import ROSTER_DAYS, DemoDepartment, DemoRole, seed_demo_keys, seed_demo_roster
+from rooms.models import Department
 
 
 class Staff(TypedDict):
@@ -108,6 +109,14 @@ FAMILY = [
 GIVEN_F = ["Camille", "Louise", "Jeanne", "Chloé", "Manon", "Léa", "Inès", "Élise"]
 GIVEN_M = ["Hugo", "Louis", "Gabriel", "Arthur", "Jules", "Lucas", "Paul", "Émile"]
 WARDS = ["Plastic surgery — 4th floor", "Vascular surgery — 2nd floor", "Burns unit", "Day surgery"]
+# The demo's patient administration locations (PV1-3) and their departments: the table
+# HL7 ADT stays are placed with (docs/interop.md; interop/examples/demo-adt.hl7 uses them).
+DEMO_LOCATIONS = {
+    "CHIR-PLAST": "Plastic surgery",
+    "BRULES": "Plastic surgery",
+    "CHIR-VASC": "Vascular surgery",
+    "URG": "Emergency department",
+}
 
 
 class Command(BaseCommand):
@@ -216,7 +225,16 @@ class Command(BaseCommand):
             )
         self.seed_roster(departments)
         self.seed_patients(patient_count)
+        self.seed_locations()
         return logins
+
+    def seed_locations(self) -> None:
+        """The location table, so the demo takes ADT messages (`manage.py adt_listen`)."""
+        for location, name in DEMO_LOCATIONS.items():
+            department = Department.objects.get(name=name)
+            LocationMapping.objects.get_or_create(
+                location=location, defaults={"department": department}
+            )
 
     def seed_roster(self, departments: list[DemoDepartment]) -> None:
         """Each department's on-call roles, their shifts taken in turn by its nurses or
