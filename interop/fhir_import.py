@@ -31,7 +31,6 @@ from fhir.resources.R4B.encounter import Encounter
 from fhir.resources.R4B.patient import Patient as FhirPatient
 from pydantic import ValidationError
 
-from audit.models import AuditEvent
 from interop.merge import do_merge
 from patients.identity import (
     IdentityRefused,
@@ -246,11 +245,11 @@ class FhirImport:
             )
         facts = patient_facts(patient, ipp)
         if not links:
-            do_record_patient(facts, source)
+            record_with_fhir_id(facts, source, patient.id)
             return f"IPP {ipp} recorded"
         link, other = links[0], self._other_record(links[0])
         if link.type == "replaces":
-            surviving = do_record_patient(facts, source)
+            surviving = record_with_fhir_id(facts, source, patient.id)
             if other is None:
                 return f"IPP {ipp} recorded; the record it replaces is unknown, nothing merged"
             moved = do_merge(surviving, other, source)
@@ -264,7 +263,7 @@ class FhirImport:
         current = find_patient(ipp)
         if current is not None and current.pk == surviving.pk:
             return f"IPP {ipp} already merged into IPP {surviving.ipp}"
-        merged = do_record_patient(facts, source)
+        merged = record_with_fhir_id(facts, source, patient.id)
         moved = do_merge(surviving, merged, source)
         return f"IPP {ipp} merged into IPP {surviving.ipp} ({_counts(moved)})"
 
@@ -359,22 +358,21 @@ def merge_links(patient: FhirPatient) -> list[Any]:
 
 
 def known_by_fhir_id(reference: str) -> Patient | None:
-    """A Patient of an earlier FHIR import, by the `Patient/<id>` its audit entries name."""
+    """A Patient of an earlier FHIR import, by the `Patient/<id>` it was imported as."""
     match = _PATIENT_REFERENCE.search(reference)
     if match is None:
         return None
-    entry = (
-        AuditEvent.objects.filter(
-            action__in=("patient.created", "patient.updated"),
-            object_type="patient",
-            data__source="fhir",
-            data__reference=f"Patient/{match.group(1)}",
-        )
-        .order_by("-pk")
-        .first()
-    )
-    patient = Patient.objects.filter(pk=entry.object_id).first() if entry else None
+    patient = Patient.objects.filter(fhir_id=match.group(1)).order_by("-pk").first()
     return find_patient(patient.ipp) if patient else None
+
+
+def record_with_fhir_id(facts: Any, source: Source, fhir_id: str | None) -> Patient:
+    """`do_record_patient`, remembering the resource id the record came as."""
+    patient = do_record_patient(facts, source)
+    if fhir_id and patient.fhir_id != fhir_id[:64]:
+        Patient.objects.filter(pk=patient.pk).update(fhir_id=fhir_id[:64])
+        patient.fhir_id = fhir_id[:64]
+    return patient
 
 
 def ipp_of(patient: FhirPatient) -> str:

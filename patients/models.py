@@ -41,6 +41,9 @@ class Patient(models.Model):
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="merged_records"
     )
     merged_at = models.DateTimeField(null=True, blank=True)
+    # The id of the FHIR Patient resource it was imported from (interop/fhir_import.py),
+    # so that an Encounter naming `Patient/<id>` in a later import finds it.
+    fhir_id = models.CharField(max_length=64, blank=True, db_index=True)
 
     class Meta:
         constraints = [
