@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 import websockets
 
-from client import case_export, compliance_cli, verify_export
+from client import case_export, compliance_cli, fhir_export, verify_export
 from client.errors import RoundsClientError
 from client.i18n import LANGUAGES, SOURCE_LANGUAGE, resolve, translation
 from client.photo_sdk import CONSENTS
@@ -105,6 +105,8 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--case", type=int, help="a compliance officer's open case (with --key)")
     report.add_argument("--key", type=Path, help="the compliance key file, with --case")
     report.add_argument("--language", choices=LANGUAGES, help=LANGUAGE_HELP)
+    record = commands.add_parser("record", help="send photos to the patient record (FHIR)")
+    record.add_argument("--attachment", type=int, action="append", required=True, metavar="ID")
     compliance_cli.add_commands(commands)
     verify_export.add_command(commands)
     return parser
@@ -301,6 +303,7 @@ COMMANDS = {
     "library": _library,
     "fetch": _fetch,
     "report": _report,
+    "record": fhir_export.run_record,
     "compliance": compliance_cli.run,
 }
 

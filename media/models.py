@@ -209,3 +209,25 @@ class ReviewMark(models.Model):
 
     def __str__(self) -> str:
         return f"{self.department_id} {self.week} patient {self.patient_id}"
+
+
+class PhotoExport(models.Model):
+    """A photo a clinician's device sent to the hospital's FHIR server (docs/interop-photos.md).
+
+    The device posted the plaintext straight to the FHIR server; this row only
+    keeps where it went and the resource ids the FHIR server gave, so that the
+    photo shows it is in the patient record, and who put it there.
+    """
+
+    attachment = models.ForeignKey(Attachment, on_delete=models.PROTECT, related_name="exports")
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    server = models.CharField(max_length=500)  # the FHIR base URL posted to
+    document_reference = models.CharField(max_length=64)  # a FHIR id: [A-Za-z0-9.-]{1,64}
+    binary = models.CharField(max_length=64)
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["attachment", "at"])]
+
+    def __str__(self) -> str:
+        return f"attachment {self.attachment_id} → DocumentReference/{self.document_reference}"

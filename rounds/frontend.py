@@ -11,6 +11,7 @@ fingerprints, is a deployment file IT places beside the code
 import os
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.http import FileResponse, Http404, HttpRequest
@@ -40,9 +41,17 @@ def institution_file() -> Path:
     return Path(configured) if configured else Path(settings.VAR_DIR) / "institution.json"
 
 
+def fhir_origin() -> str:
+    """The hospital's FHIR server's origin, which devices send photos to (or "")."""
+    base = urlsplit(settings.ROUNDS_FHIR_BASE_URL)
+    return f"{base.scheme}://{base.netloc}" if base.scheme and base.netloc else ""
+
+
 def content_security_policy(request: HttpRequest) -> str:
     host = request.get_host()
     sockets = f"wss://{host}" if request.is_secure() else f"ws://{host} wss://{host}"
+    # A photo sent to the patient record goes from the page to the FHIR server.
+    fhir = f" {fhir_origin()}" if fhir_origin() else ""
     return "; ".join(
         [
             "default-src 'self'",
@@ -50,7 +59,7 @@ def content_security_policy(request: HttpRequest) -> str:
             "style-src 'self'",
             "img-src 'self' blob: data:",
             "media-src 'self' blob:",
-            f"connect-src 'self' {sockets}",
+            f"connect-src 'self' {sockets}{fhir}",
             "worker-src 'self'",
             "object-src 'none'",
             "base-uri 'none'",

@@ -208,6 +208,7 @@ def build_api() -> NinjaAPI:
     from chat.consults_api import router as consults_router
     from compliance.api import router as compliance_router
     from media.library_api import router as library_router
+    from media.record_api import router as record_router
     from media.upload_api import router as upload_router
     from patients.api import router as patients_router
     from push.api import router as push_router
@@ -225,6 +226,7 @@ def build_api() -> NinjaAPI:
     api.add_router("/people", people_router)
     api.add_router("/uploads", upload_router)
     api.add_router("/library", library_router)
+    api.add_router("/library", record_router)
     api.add_router("/compliance", compliance_router)
     api.add_router("/retention", retention_router)
     api.add_router("/push", push_router)

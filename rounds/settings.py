@@ -269,8 +269,12 @@ ROUNDS_ADT_HOST = os.environ.get("ROUNDS_ADT_HOST", "127.0.0.1")
 ROUNDS_ADT_PORT = int(os.environ.get("ROUNDS_ADT_PORT", "2575"))
 # The largest message taken (an ADT message is a few kilobytes); a larger one is refused.
 ROUNDS_ADT_MAX_BYTES = int(os.environ.get("ROUNDS_ADT_MAX_BYTES", str(256 * 1024)))
-# The identifier system of the IPP in FHIR resources (Patient.identifier.system).
+# The identifier system of the IPP in FHIR resources (Patient.identifier.system): the one
+# the hospital's FHIR server files patients under (a placeholder OID: set the hospital's).
 ROUNDS_FHIR_IPP_SYSTEM = os.environ.get("ROUNDS_FHIR_IPP_SYSTEM", "urn:oid:1.2.250.1.71.4.2.7")
+# The hospital's FHIR R4 server, where devices send photos to the patient record
+# (docs/interop-photos.md). Empty: the feature is off and the clients hide it.
+ROUNDS_FHIR_BASE_URL = os.environ.get("ROUNDS_FHIR_BASE_URL", "")
 
 # --- WebSocket limits ----------------------------------------------------------
 ROUNDS_WS_MAX_FRAME_BYTES = int(os.environ.get("ROUNDS_WS_MAX_FRAME_BYTES", str(64 * 1024)))

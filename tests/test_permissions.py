@@ -35,7 +35,7 @@ from audit.models import AuditEvent
 from chat.models import Consult, Event, Message, Receipt, Thread
 from compliance.models import Case
 from core.crypto import IdentityKeyPair, RoomKey, SignedStatement, b64encode, wrap_room_key
-from media.models import Attachment, ReviewMark, Upload
+from media.models import Attachment, PhotoExport, ReviewMark, Upload
 from patients.models import Admission, Patient
 from push.models import PushPreference, PushSubscription
 from retention.models import LegalHold
@@ -63,6 +63,7 @@ from tests.support import (
 )
 from tests.support.authenticator import SoftAuthenticator
 from tests.support.factors import ORIGIN
+from tests.support.uploads import attach, complete_upload
 
 pytestmark = pytest.mark.django_db
 
@@ -98,6 +99,7 @@ class Endpoint:
             role_id=vars(h).get("_role_id", 999_999),
             shift_id=vars(h).get("_shift_id", 999_999),
             passkey_id=vars(h).get("_passkey_id", 999_999),
+            attachment_id=vars(h).get("_attachment_id", 999_999),
             request_id=vars(h).get("_request_id", 999_999),
             device_id=vars(h).get("_device_id", 999_999),
         )
@@ -427,6 +429,22 @@ def bobs_devices(h: Hospital) -> None:
     issue_token(h.surgeon_bob)
 
 
+FHIR_BASE = "https://fhir.hopital.example/fhir"
+
+
+@pytest.fixture(autouse=True)
+def fhir_server_configured(settings: Any) -> None:
+    """Photos may be sent to the patient record (media.record_api)."""
+    settings.ROUNDS_FHIR_BASE_URL = FHIR_BASE
+
+
+def plastic_photo(h: Hospital) -> None:
+    """A photo posted in Plastic surgery: in its members' library only."""
+    upload = complete_upload(h.surgeon_bob, h.plastic)
+    attach(h, str(upload.pk))
+    vars(h)["_attachment_id"] = Attachment.objects.get(upload=upload).pk
+
+
 def alices_new_app(h: Hospital) -> None:
     """nurse_alice began setting up an authenticator app: the body is its code."""
     secret = pyotp.random_base32()
@@ -647,6 +665,15 @@ ENDPOINTS: dict[str, Endpoint] = {
     ),
     "library.keywords": Endpoint("get", "/api/library/keywords"),
     "library.photos": Endpoint("get", "/api/library/photos"),
+    "library.photo_record": Endpoint(
+        "get", "/api/library/photos/{attachment_id}/record", setup=plastic_photo
+    ),
+    "library.record_sent": Endpoint(
+        "post",
+        "/api/library/photos/{attachment_id}/record",
+        body=lambda h: {"server": FHIR_BASE, "document_reference": "1", "binary": "2"},
+        setup=plastic_photo,
+    ),
     "library.sequences": Endpoint("get", "/api/library/patients/{patient_id}/sequences"),
     "library.stats": Endpoint("get", DEPARTMENT_LIBRARY + "/stats"),
     "library.review_marks": Endpoint("get", REVIEW),
@@ -872,6 +899,13 @@ REFUSED: list[tuple[str, str, int, str]] = [
     # registration ceremony of someone else's is no ceremony of theirs.
     *[("auth.remove_passkey", role, 404, "not_found") for role in ("surgeon_bob", "admin_zoe")],
     *[("auth.add_passkey", role, 401, "sign_in_expired") for role in ("surgeon_bob", "admin_zoe")],
+    # A photo is sent to the record by a member of its department; anyone else, an officer
+    # too (a sending is a clinician's act, never a compliance read), finds no such photo.
+    *[
+        (name, role, 404, "not_found")
+        for name in ("library.photo_record", "library.record_sent")
+        for role in ("stranger", "nurse_ines", "compliance_dan")
+    ],
     *[
         ("auth.reset_second_factor", role, 403, "forbidden")
         for role in ("head_carol", "nurse_alice", "compliance_dan", "stranger")
@@ -1016,6 +1050,8 @@ ALLOWED: list[tuple[str, str, int]] = [
     ("library.keywords", "nurse_alice", 200),
     ("library.keywords", "compliance_dan", 200),
     ("library.photos", "nurse_alice", 200),
+    ("library.photo_record", "nurse_alice", 200),
+    ("library.record_sent", "nurse_alice", 201),
     ("library.photos", "stranger", 200),
     ("library.sequences", "nurse_alice", 200),
     ("library.stats", "nurse_alice", 200),
@@ -1185,6 +1221,7 @@ def snapshot() -> dict[str, Any]:
         # A refused directory search is not counted against anyone's hour.
         "people_audit": AuditEvent.objects.filter(action="people.searched").count(),
         "review_marks": list(ReviewMark.objects.order_by("pk").values_list("pk", "by_id")),
+        "photo_exports": PhotoExport.objects.count(),
         "review_audit": AuditEvent.objects.filter(action__startswith="review.").count(),
         "oncall_roles": list(
             OnCallRole.objects.order_by("pk").values_list("pk", "name", "archived_at")
@@ -1295,6 +1332,7 @@ EFFECTS: dict[str, Callable[[Hospital], bool]] = {
     "auth.revoke_all_devices": lambda h: (
         not AuthSession.objects.filter(user=h.surgeon_bob, revoked_at__isnull=True).exists()
     ),
+    "library.record_sent": lambda h: PhotoExport.objects.filter(by=h.nurse_alice).exists(),
     "auth.begin_totp": lambda h: TotpDevice.objects.filter(user=h.nurse_alice).exists(),
     "auth.confirm_totp": lambda h: TotpDevice.objects.filter(
         user=h.nurse_alice, confirmed_at__isnull=False

@@ -251,6 +251,25 @@ def access_patient_for_thread(user: User, patient_id: int, reason: str | None) -
     return patient
 
 
+def access_library_photo(user: User, attachment_id: int) -> Attachment:
+    """A photo the library shows the caller as a member (not under a case: sending one to
+    the patient record is a clinician's act, never a compliance read): in one of their
+    departments, of a message not removed; NotFound alike otherwise."""
+    check_authenticated(user)
+    found = (
+        Attachment.objects.filter(
+            pk=attachment_id,
+            department_id__in=member_department_ids(user),
+            message__redacted_at__isnull=True,
+        )
+        .select_related("patient", "sender")
+        .first()
+    )
+    if found is None:
+        raise NotFound(N_("Upload not found."))
+    return found
+
+
 def access_attached_upload(user: User, upload_id: Any, case_id: int | None = None) -> Upload:
     """The blob a download may read: an attached upload (a photo or its thumbnail)
     in a department the caller is an active member of, or NotFound alike for

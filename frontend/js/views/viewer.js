@@ -6,6 +6,7 @@
 // Images are decrypted blobs shown through the caller's ImageUrls.
 import { get } from "../api.js";
 import { consentLabel, keywordLabel, keywords, openItem } from "../photos/photos.js";
+import { recordAction } from "../photos/fhir.js";
 import { locale, t, tn } from "../i18n.js";
 import { h, dayTime, explain, fullTime } from "../ui.js";
 
@@ -174,7 +175,8 @@ export async function openViewer(app, urls, shown) {
   const meta = h("div", { class: "viewer-meta" },
     h("p", {}, describe(shown, list)),
     h("p", { class: "muted" }, t("Consent: {consent} · {width} × {height}", { consent: consentLabel(shown.photo.consent), width: shown.photo.width, height: shown.photo.height })),
-    status);
+    status,
+    recordAction(shown.photo));
   const dialog = modal("single", t("Photo"), [
     h("div", { class: "viewer-bar" }, ...zoom.buttons, compare, close),
     stage.el, meta,
