@@ -150,9 +150,16 @@ def candidates(fp: Footprint, case: Case) -> QuerySet[AuditEvent]:
         .annotate(key=Cast("pk", output_field=CharField()))
         .values("key")
     )
+    # A photo sent to the patient record (photo.exported) names its attachment.
+    attachments = (
+        Attachment.objects.filter(patient_id=p)
+        .annotate(key=Cast("pk", output_field=CharField()))
+        .values("key")
+    )
     q = (
         Q(object_type="thread", object_id__in=[str(t) for t in fp.threads])
         | Q(object_type="message", object_id__in=messages)
+        | Q(object_type="attachment", object_id__in=attachments)
         | Q(object_type="upload", object_id__in=list(fp.uploads))
         | Q(object_type="patient", object_id=str(p))
         | Q(object_type="case", object_id__in=[str(c) for c in fp.cases])
@@ -193,7 +200,7 @@ def resolve(entry: AuditEvent, fp: Footprint) -> str | None:
         return _case_entry(entry, data, fp)
     if kind == "patient":
         return CERTAIN if key == str(fp.patient_id) else None
-    return CERTAIN if kind in ("thread", "message", "upload") else None
+    return CERTAIN if kind in ("thread", "message", "upload", "attachment") else None
 
 
 def _case_entry(entry: AuditEvent, data: dict[str, Any], fp: Footprint) -> str | None:
@@ -427,6 +434,8 @@ def _label(entry: AuditEvent, data: dict[str, Any], fp: Footprint) -> str:
             "id": key,
             "thread": fp.uploads.get(key, "?"),
         }
+    if kind == "attachment":
+        return gettext("photo %(id)s") % {"id": key}
     if kind == "patient":
         return gettext("the patient's record")
     if kind == "case":

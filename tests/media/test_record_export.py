@@ -209,3 +209,24 @@ def test_signed_out_is_refused(fhir_on, hospital, photo_id):
     from django.test import Client
 
     assert_refused(Client().get(path(photo_id)), 401, "not_authenticated")
+
+
+def test_a_sending_to_the_record_is_in_the_patients_access_report(fhir_on, hospital, photo_id):
+    """The patient's access report (compliance/access_report.py) names the photo sent."""
+    from django.utils import timezone
+
+    from compliance.access_report import CERTAIN, candidates, footprint, resolve
+    from compliance.models import Case
+
+    answer = Api(hospital.surgeon_bob).post(path(photo_id), sent("7", "8"))
+    assert answer.status_code == 201, answer.content
+    case = Case.objects.create(
+        reference="AR-1",
+        reason="The patient's request",
+        opened_by=hospital.compliance_dan,
+        opened_at=timezone.now(),
+        patient=hospital.patient,
+    )
+    fp = footprint(hospital.patient.pk)
+    found = [e for e in candidates(fp, case) if e.action == "photo.exported"]
+    assert [resolve(e, fp) for e in found] == [CERTAIN]
