@@ -2,7 +2,8 @@
 
 Scenarios: latency, throughput, fanout, catchup, connections, history, audit, media,
 purge, compliance (a case exported and verified with the `rounds` command), escalation
-(advice timers on two processes or more, and their Web Push notices), crypto,
+(advice timers on two processes or more, and their Web Push notices), adt (HL7 ADT
+messages through MLLP with their ACKs, and a merge's time; bench/adt.py), crypto,
 floor, and faults (--services only: its own PostgreSQL, Redis and HAProxy, restarted
 under load; bench/faults.py).
 
@@ -24,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench import (
+    adt,
     catchup,
     compliance,
     connections,
@@ -92,6 +94,7 @@ SCENARIOS: dict[str, tuple[Callable[..., dict], Callable]] = {
         lambda stack, **kw: escalation.run_escalation(stack, **kw),
         escalation.run_escalation,
     ),
+    "adt": (lambda stack, **kw: adt.run_adt(stack, **kw), adt.run_adt),
 }
 # crypto: pure CPU (bench/crypto.py); floor: the floor alone; faults: a deployment of its
 # own whose parts it restarts (bench/faults.py), not part of "all".
@@ -109,6 +112,7 @@ ALL = [
     "purge",
     "compliance",
     "escalation",
+    "adt",
     "crypto",
 ]
 FLOOR = {
@@ -128,6 +132,7 @@ SMOKE = {
     "compliance": {"messages": 300, "photos": 12, "threads": 2},
     "audit": {},
     "escalation": {"count": 40, "spread": 2.0, "lead": 3.0},
+    "adt": {"messages": 100, "merge_messages": 200, "merge_photos": 20},
     "media": {
         "sizes": (1 << 20,),
         "repeats": 1,
