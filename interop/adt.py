@@ -293,17 +293,32 @@ def handle_text(text: str, source_name: str) -> Answer:
         return _answer(message, "AA", None)  # sent again: answered as before, not applied twice
     text = str(message)
     source = Source("adt", control_id)
+    known = kept is not None
     try:
         with transaction.atomic():
             apply(message, event, source)
-            _keep(control_id, event, text, source_name, AdtMessage.Outcome.APPLIED, "")
+            _keep(known, control_id, event, text, source_name, AdtMessage.Outcome.APPLIED, "")
     except IdentityRefused as refused:
-        _keep(control_id, event, text, source_name, AdtMessage.Outcome.REFUSED, refused.message)
+        reason = refused.message
+        _keep(known, control_id, event, text, source_name, AdtMessage.Outcome.REFUSED, reason)
+        return _answer(message, "AE", refused)
+    except IntegrityError as clash:
+        applied = AdtMessage.Outcome.APPLIED
+        if AdtMessage.objects.filter(control_id=control_id, outcome=applied).exists():
+            return _answer(message, "AA", None)  # applied by another connection meanwhile
+        refused = IdentityRefused("the message breaks a rule of the patient's record")
+        log.warning("adt: %s refused by the database: %s", control_id, type(clash).__name__)
+        _keep(
+            True, control_id, event, text, source_name, AdtMessage.Outcome.REFUSED, refused.message
+        )
         return _answer(message, "AE", refused)
     return _answer(message, "AA", None)
 
 
-def _keep(control_id: str, event: str, text: str, source: str, outcome: str, error: str) -> None:
+def _keep(
+    known: bool, control_id: str, event: str, text: str, source: str, outcome: str, error: str
+) -> None:
+    """Keep the message with its outcome: one insert, or one update when sent before."""
     applied_at = timezone.now() if outcome == AdtMessage.Outcome.APPLIED else None
     values = {
         "event": event,
@@ -313,10 +328,11 @@ def _keep(control_id: str, event: str, text: str, source: str, outcome: str, err
         "error": error[:300],
         "applied_at": applied_at,
     }
-    try:
-        AdtMessage.objects.update_or_create(control_id=control_id, defaults=values)
-    except IntegrityError:  # the same control ID from two connections at once
+    if known:
         AdtMessage.objects.filter(control_id=control_id).update(**values)
+        return
+    with transaction.atomic():  # a savepoint: a unique clash must not spoil the caller's
+        AdtMessage.objects.create(control_id=control_id, **values)
 
 
 def _clean(text: str) -> str:

@@ -3,7 +3,7 @@
 A connection is a conversation with the patient administration system: it sends
 a message, waits for its acknowledgement, sends the next. Each message is handled
 in a worker thread (the database is synchronous) and acknowledged before the next
-is read, so they are applied in the order they were sent. A frame cut by the
+is read, so a connection's messages are applied in the order they were sent. A frame cut by the
 connection closing is dropped unapplied (its sender had no ACK, and sends it
 again); a frame that does not begin with MLLP's start byte, or is over
 `ROUNDS_ADT_MAX_BYTES`, is answered AR and the connection closed, since the
@@ -56,7 +56,9 @@ async def converse(reader: Any, writer: Any) -> None:
                 writer.writeblock(_bare_ack("AR", Rejected(reason, "100")).encode())
                 await writer.drain()
                 return
-            answer = await sync_to_async(handle_in_thread)(raw, name)
+            # Connections apply side by side (one database connection per worker thread);
+            # each keeps its order, since its sender waits for the ACK before the next.
+            answer = await sync_to_async(handle_in_thread, thread_sensitive=False)(raw, name)
             if answer.code != "AA":
                 log.warning("adt: %s from %s: %s", answer.code, name, answer.reason)
             writer.writeblock(ack_bytes(answer))

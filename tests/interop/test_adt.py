@@ -287,3 +287,20 @@ def test_a_file_of_messages_loads_as_over_mllp(mapped, tmp_path):
     LocationMapping.objects.create(location="NOWHERE", department=mapped.vascular)
     call_command_quietly("adt_replay")
     assert AdtMessage.objects.get(control_id="F-3").outcome == "applied"
+
+
+def test_a_message_the_database_refuses_is_answered_ae_and_kept(mapped, monkeypatch):
+    """A rule of the record only the database enforces (a constraint) refuses the message
+    like any other: AE, nothing applied, kept for a replay; never an AA."""
+    from django.db import IntegrityError
+
+    from interop import adt as adt_module
+
+    def clash(*args, **kwargs):
+        raise IntegrityError("CHECK constraint failed")
+
+    monkeypatch.setattr(adt_module, "apply", clash)
+    answer = adt_module.handle(adt("A01", control="DB-1").encode(), "test")
+    assert answer.code == "AE" and "breaks a rule" in answer.reason
+    assert AdtMessage.objects.get(control_id="DB-1").outcome == "refused"
+    assert not Patient.objects.filter(ipp="00900001").exists()
