@@ -7,9 +7,12 @@ throughput — `manage.py adt_listen` runs as a process of its own on the
              locations those of the demo's table (seed_demo `DEMO_LOCATIONS`). A
              sender does what a patient administration system does: one message,
              wait for its ACK, the next. Measured over one connection, then over
-             `connections` at once (each its own patients); messages/s from the
-             first send to the last ACK, and p50/p99 of send → ACK. Anything but
-             AA for the message's own control ID is an error, counted and reported.
+             `connections` at once (each its own patients), then over one
+             connection that pipelines (up to PIPELINE_WINDOW messages sent ahead of
+             their ACKs, as interface engines may: the listener commits the
+             messages waiting together); messages/s from the first send to the last
+             ACK, and p50/p99 of send → ACK. Anything but AA for the message's own
+             control ID is an error, counted and reported.
 merge      — in the deployment's database (`python -m bench.adt merge`): a record
              with a thread of `merge_messages` messages (filled in bulk as
              bench/history.py fills) and `merge_photos` photos on it (upload and
@@ -42,6 +45,8 @@ AUTHORITY = "ROUNDS-DEMO"  # seed_demo's ROUNDS_ADT_IPP_AUTHORITY
 ADMIT_TO, TRANSFER_TO = "CHIR-PLAST", "CHIR-VASC"
 WARM_UP_PATIENTS = 5
 ACK_TIMEOUT = 30.0
+# Messages a pipelining sender keeps in flight before their ACKs (interface engines do).
+PIPELINE_WINDOW = 32
 
 
 @dataclass(frozen=True)
@@ -194,6 +199,44 @@ async def converse(port: int, messages: list[tuple[str, bytes]], sent: Sent) -> 
         writer.close()
 
 
+async def pipelined(port: int, messages: list[tuple[str, bytes]], window: int) -> Sent:
+    """One connection, up to `window` messages sent ahead of their ACKs (as an interface
+    engine that pipelines does); ACKs come back in order."""
+    import hl7.mllp
+
+    sent = Sent([], [], 0.0)
+    reader, writer = await hl7.mllp.open_hl7_connection("127.0.0.1", port)
+    room = asyncio.Semaphore(window)
+    started_at: list[float] = []
+    began = time.perf_counter()
+
+    async def write() -> None:
+        for _, raw in messages:
+            await room.acquire()
+            started_at.append(time.perf_counter())
+            writer.writeblock(raw)
+            await writer.drain()
+
+    async def read() -> None:
+        for index, (control, _) in enumerate(messages):
+            ack = await asyncio.wait_for(reader.readblock(), ACK_TIMEOUT)
+            sent.latencies_ms.append((time.perf_counter() - started_at[index]) * 1000)
+            room.release()
+            msa = next(
+                (s for s in ack.decode("ascii", "replace").split("\r") if s.startswith("MSA|")),
+                "MSA|?",
+            )
+            if [*msa.split("|"), "", ""][1:3] != ["AA", control]:
+                sent.errors.append(f"{control}: {msa}")
+
+    try:
+        await asyncio.gather(write(), read())
+    finally:
+        writer.close()
+    sent.seconds = time.perf_counter() - began
+    return sent
+
+
 async def send(port: int, per_connection: list[list[tuple[str, bytes]]]) -> Sent:
     """Every connection's messages at once; the time from the first send to the last ACK."""
     sent = Sent([], [], 0.0)
@@ -219,16 +262,23 @@ def run_throughput(port: int, messages: int, connections: int) -> tuple[dict, li
     one = asyncio.run(send(port, [stays(f"S{tag}", 0, patients)]))
     share = max(1, patients // connections)
     many = asyncio.run(send(port, [stays(f"C{tag}", i * share, share) for i in range(connections)]))
+    ahead = asyncio.run(pipelined(port, stays(f"P{tag}", 0, patients), PIPELINE_WINDOW))
     result = {
         "messages": one.count,
         **figures("one_connection", one),
         "connections": connections,
         **figures(f"{connections}_connections", many),
-        "errors": len(one.errors) + len(many.errors),
+        "pipeline_window": PIPELINE_WINDOW,
+        **figures("pipelined", ahead),
+        "errors": len(one.errors) + len(many.errors) + len(ahead.errors),
     }
-    best = max(result["one_connection_msg_per_s"], result[f"{connections}_connections_msg_per_s"])
+    best = max(
+        result["one_connection_msg_per_s"],
+        result[f"{connections}_connections_msg_per_s"],
+        result["pipelined_msg_per_s"],
+    )
     result["goal_500_met"] = best >= GOAL_PER_SECOND
-    return result, (one.errors + many.errors)[:10]
+    return result, (one.errors + many.errors + ahead.errors)[:10]
 
 
 def run_adt(

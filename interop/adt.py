@@ -306,12 +306,12 @@ def handle_text(text: str, source_name: str) -> Answer:
         applied = AdtMessage.Outcome.APPLIED
         if AdtMessage.objects.filter(control_id=control_id, outcome=applied).exists():
             return _answer(message, "AA", None)  # applied by another connection meanwhile
-        refused = IdentityRefused("the message breaks a rule of the patient's record")
+        broken = IdentityRefused("the message breaks a rule of the patient's record")
         log.warning("adt: %s refused by the database: %s", control_id, type(clash).__name__)
         stored = AdtMessage.objects.filter(control_id=control_id).exists()
-        reason = refused.message
+        reason = broken.message
         _keep(stored, control_id, event, text, source_name, AdtMessage.Outcome.REFUSED, reason)
-        return _answer(message, "AE", refused)
+        return _answer(message, "AE", broken)
     return _answer(message, "AA", None)
 
 

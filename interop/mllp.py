@@ -2,8 +2,10 @@
 
 A connection is a conversation with the patient administration system: it sends
 a message, waits for its acknowledgement, sends the next. Each message is handled
-in a worker thread (the database is synchronous) and acknowledged before the next
-is read, so a connection's messages are applied in the order they were sent. A frame cut by the
+in a worker thread (the database is synchronous) and acknowledged once committed,
+in the order sent. A sender that pipelines (sends on before its ACKs, as interface
+engines may) has the messages already waiting taken together, up to `BATCH`: each
+still applied whole or not at all, one commit for them all before their ACKs. A frame cut by the
 connection closing is dropped unapplied (its sender had no ACK, and sends it
 again); a frame that does not begin with MLLP's start byte, or is over
 `ROUNDS_ADT_MAX_BYTES`, is answered AR and the connection closed, since the
@@ -17,20 +19,35 @@ from typing import Any
 import hl7.mllp
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, transaction
 
 from interop.adt import Answer, Rejected, _bare_ack, handle
 
 log = logging.getLogger(__name__)
 
 
-def handle_in_thread(raw: bytes, peer: str) -> Answer:
-    """`handle`, with the database connection kept healthy as a request's would be."""
+# Messages already waiting on a connection taken together, at most (see `waiting`).
+BATCH = 64
+_FRAME_END = b"\x1c\r"
+
+
+def handle_in_thread(raws: list[bytes], peer: str) -> list[Answer]:
+    """`handle` each message in order, in one outer transaction: each message is still
+    applied whole or not at all (its own savepoint), and one commit makes them all
+    durable before any is acknowledged. The database connection is kept healthy as a
+    request's would be."""
     close_old_connections()
     try:
-        return handle(raw, peer)
+        with transaction.atomic():
+            return [handle(raw, peer) for raw in raws]
     finally:
         close_old_connections()
+
+
+def waiting(reader: Any) -> bool:
+    """Whether another whole frame is already in the connection's buffer: a sender that
+    pipelines (sends before the previous ACK) has its messages committed together."""
+    return _FRAME_END in reader._buffer  # asyncio.StreamReader's buffer, read-only here
 
 
 def ack_bytes(answer: Answer) -> bytes:
@@ -56,12 +73,16 @@ async def converse(reader: Any, writer: Any) -> None:
                 writer.writeblock(_bare_ack("AR", Rejected(reason, "100")).encode())
                 await writer.drain()
                 return
+            raws = [raw]
+            while len(raws) < BATCH and waiting(reader):
+                raws.append(await reader.readblock())
             # Connections apply side by side (one database connection per worker thread);
-            # each keeps its order, since its sender waits for the ACK before the next.
-            answer = await sync_to_async(handle_in_thread, thread_sensitive=False)(raw, name)
-            if answer.code != "AA":
-                log.warning("adt: %s from %s: %s", answer.code, name, answer.reason)
-            writer.writeblock(ack_bytes(answer))
+            # each keeps its order: a batch is applied in order, its ACKs sent in order.
+            answers = await sync_to_async(handle_in_thread, thread_sensitive=False)(raws, name)
+            for answer in answers:
+                if answer.code != "AA":
+                    log.warning("adt: %s from %s: %s", answer.code, name, answer.reason)
+                writer.writeblock(ack_bytes(answer))
             await writer.drain()
     except ConnectionError:
         return

@@ -12,7 +12,7 @@ from audit.models import AuditEvent
 from chat.models import Event, Thread
 from interop.mllp import serve
 from patients.models import Admission, AdtMessage, LocationMapping, Patient, PotentialDuplicate
-from tests.support.adt import Person, Sender, adt
+from tests.support.adt import Person, Sender, adt, read_ack
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -304,3 +304,31 @@ def test_a_message_the_database_refuses_is_answered_ae_and_kept(mapped, monkeypa
     assert answer.code == "AE" and "breaks a rule" in answer.reason
     assert AdtMessage.objects.get(control_id="DB-1").outcome == "refused"
     assert not Patient.objects.filter(ipp="00900001").exists()
+
+
+async def test_a_pipelining_sender_gets_every_ack_in_order(listener):
+    """Messages sent before their ACKs are committed together, each still whole or not at
+    all: the refused one in the middle changes nothing of the others."""
+    messages = [adt("A01", Person(ipp=f"0095{n:04d}"), control=f"PIPE-{n}") for n in range(12)]
+    messages[5] = adt("A01", Person(ipp="00950005"), location="NOWHERE", control="PIPE-5")
+    sender = await Sender.connect(listener)
+    try:
+        for message in messages:
+            sender.writer.writeblock(message.encode())
+        await sender.writer.drain()
+        acks = [read_ack(await asyncio.wait_for(sender.reader.readblock(), 10)) for _ in messages]
+    finally:
+        await sender.close()
+    assert [(a.code, a.control_id) for a in acks] == [
+        ("AE" if n == 5 else "AA", f"PIPE-{n}") for n in range(12)
+    ]
+    admitted = await db(
+        lambda: sorted(
+            Admission.objects.filter(patient__ipp__startswith="0095").values_list(
+                "patient__ipp", flat=True
+            )
+        )
+    )()
+    assert admitted == [f"0095{n:04d}" for n in range(12) if n != 5]
+    kept = await db(AdtMessage.objects.get)(control_id="PIPE-5")
+    assert kept.outcome == "refused"
