@@ -32,7 +32,9 @@ def test_reading_kept_adt_messages_is_audited(hospital):
     assert client.get("/admin/patients/adtmessage/").status_code == 200
     assert client.get(f"/admin/patients/adtmessage/{kept.pk}/change/").status_code == 200
     actions = list(
-        AuditEvent.objects.filter(action__startswith="adt.").values_list("action", "actor_username")
+        AuditEvent.objects.filter(action__startswith="adt.")
+        .order_by("id")
+        .values_list("action", "actor_username")
     )
     assert actions == [("adt.messages_listed", "admin_zoe"), ("adt.message_read", "admin_zoe")]
     # Read-only: no edit, no deletion.
