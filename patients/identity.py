@@ -62,6 +62,23 @@ def _refuse(reason: str) -> IdentityRefused:
     return IdentityRefused(reason)
 
 
+def _audit(
+    action: str,
+    patient: Patient,
+    source: Source,
+    department_id: int | None = None,
+    **data: Any,
+) -> None:
+    """One entry of a change to the patient's record, naming where it came from."""
+    record(
+        action,
+        object_type="patient",
+        object_id=patient.pk,
+        department_id=department_id,
+        data=source.data(**data),
+    )
+
+
 def find_patient(ipp: str) -> Patient | None:
     """The record an IPP names, followed to the surviving one when it was merged."""
     patient = Patient.objects.filter(ipp=ipp).first()
@@ -85,7 +102,7 @@ def do_record_patient(facts: PatientFacts, source: Source) -> Patient:
     }
     if patient is None:
         patient = Patient.objects.create(ipp=facts.ipp, **fields)
-        record("patient.created", object_type="patient", object_id=patient.pk, data=source.data())
+        _audit("patient.created", patient, source)
         flag_duplicates(patient)
         return patient
     changed = sorted(k for k, v in fields.items() if getattr(patient, k) != v)
@@ -93,12 +110,7 @@ def do_record_patient(facts: PatientFacts, source: Source) -> Patient:
         for name, value in fields.items():
             setattr(patient, name, value)
         patient.save()
-        record(
-            "patient.updated",
-            object_type="patient",
-            object_id=patient.pk,
-            data=source.data(fields=changed),
-        )
+        _audit("patient.updated", patient, source, fields=changed)
         if {"family_name", "given_name", "birth_date"} & set(changed):
             flag_duplicates(patient)
     return patient
@@ -178,12 +190,13 @@ def do_admit(patient: Patient, movement: Movement, source: Source) -> Admission:
             stay.save(update_fields=["location", "department", "ward"])
         return stay
     stay = _stay(patient, movement)
-    record(
+    _audit(
         "patient.admitted",
-        object_type="patient",
-        object_id=patient.pk,
+        patient,
+        source,
         department_id=stay.department_id,
-        data=source.data(visit=movement.visit_number, kind=movement.kind),
+        visit=movement.visit_number,
+        kind=movement.kind,
     )
     return stay
 
@@ -198,12 +211,13 @@ def do_transfer(patient: Patient, movement: Movement, source: Source) -> Admissi
     current.discharged_at = movement.at
     current.save(update_fields=["discharged_at"])
     stay = _stay(patient, movement)
-    record(
+    _audit(
         "patient.transferred",
-        object_type="patient",
-        object_id=patient.pk,
+        patient,
+        source,
         department_id=stay.department_id,
-        data=source.data(visit=movement.visit_number, from_department=current.department_id),
+        visit=movement.visit_number,
+        from_department=current.department_id,
     )
     return stay
 
@@ -217,12 +231,12 @@ def do_discharge(patient: Patient, visit_number: str, at: datetime, source: Sour
         raise _refuse("the discharge is dated before the stay it ends")
     current.discharged_at = at
     current.save(update_fields=["discharged_at"])
-    record(
+    _audit(
         "patient.discharged",
-        object_type="patient",
-        object_id=patient.pk,
+        patient,
+        source,
         department_id=current.department_id,
-        data=source.data(visit=visit_number),
+        visit=visit_number,
     )
     return current
 
@@ -238,12 +252,7 @@ def do_cancel_admit(patient: Patient, visit_number: str, at: datetime, source: S
     cancelled = _visit_rows(patient, visit_number).update(cancelled_at=at)
     if not cancelled:
         raise _refuse(f"no stay for visit {visit_number} to cancel")
-    record(
-        "patient.admission_cancelled",
-        object_type="patient",
-        object_id=patient.pk,
-        data=source.data(visit=visit_number, stays=cancelled),
-    )
+    _audit("patient.admission_cancelled", patient, source, visit=visit_number, stays=cancelled)
     return int(cancelled)
 
 
@@ -257,12 +266,12 @@ def do_cancel_transfer(patient: Patient, visit_number: str, at: datetime, source
     last.save(update_fields=["cancelled_at"])
     before.discharged_at = None
     before.save(update_fields=["discharged_at"])
-    record(
+    _audit(
         "patient.transfer_cancelled",
-        object_type="patient",
-        object_id=patient.pk,
+        patient,
+        source,
         department_id=before.department_id,
-        data=source.data(visit=visit_number),
+        visit=visit_number,
     )
 
 
@@ -273,11 +282,11 @@ def do_cancel_discharge(patient: Patient, visit_number: str, source: Source) -> 
         raise _refuse(f"no discharge of visit {visit_number} to cancel")
     last.discharged_at = None
     last.save(update_fields=["discharged_at"])
-    record(
+    _audit(
         "patient.discharge_cancelled",
-        object_type="patient",
-        object_id=patient.pk,
+        patient,
+        source,
         department_id=last.department_id,
-        data=source.data(visit=visit_number),
+        visit=visit_number,
     )
     return last
