@@ -368,6 +368,9 @@ export class App {
     const page = await this.live.request(frame);
     const department = this.session.threads.get(thread)?.department;
     for (const message of page.messages) await this.addMessage(message, department);
+    // Opened again once: a message refused for a key that a colleague's device shared while the page was read.
+    const list = this.session.threadMessages(thread), late = page.messages.filter((m) => /** @type {Refusal | null} */ (list.get(m.seq)?.error)?.code === "no_room_key");
+    for (const message of late) await this.addMessage(message, department);
     return page;
   }
 
