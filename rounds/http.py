@@ -9,6 +9,7 @@ import re
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.datastructures import MultiValueDict
 from ninja import NinjaAPI
@@ -193,6 +194,18 @@ def build_api() -> NinjaAPI:
     @api.exception_handler(Http404)
     def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
         return rounds_error(request, NotFound())
+
+    @api.exception_handler(RequestDataTooBig)
+    def body_too_large(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+        # A JSON body over DATA_UPLOAD_MAX_MEMORY_SIZE (photos go in chunks, never as JSON).
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        refusal = RoundsError(
+            N_("The request body is over %(limit)s bytes."),
+            code=ErrorCode.UPLOAD_TOO_LARGE,
+            data={"max_bytes": limit},
+            params={"limit": limit},
+        )
+        return rounds_error(request, refusal)
 
     @api.exception_handler(OverflowError)
     def out_of_range(request: HttpRequest, exc: OverflowError) -> HttpResponse:
