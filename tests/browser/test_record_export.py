@@ -28,6 +28,7 @@ from tests.browser.support import (
     plastic_surgery_ward,
     python_client,
     run_async,
+    shot,
 )
 from tests.live.servers import DEMO_PASSWORD, LiveCluster
 from tests.support.fhir_server import FhirServer
@@ -123,6 +124,7 @@ def test_a_photo_goes_from_the_viewer_to_the_fhir_server_and_rounds_keeps_the_id
         ((document_id, stored),) = fhir.store.documents.items()
         (binary,) = fhir.store.binaries.values()
         expect(status).to_have_text(f"Sent to the patient record (DocumentReference/{document_id})")
+        shot(status.page, "record-export-sent-phone")
         assert fhir.store.origins_seen[-1] == cluster.servers[0].url  # the browser, via CORS
         assert stored["subject"]["identifier"] == {"system": IPP_SYSTEM, "value": ipp}
         assert stored["context"]["encounter"][0]["identifier"]["value"] == "V-BROWSER-7"
