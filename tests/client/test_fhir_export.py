@@ -24,8 +24,8 @@ import pytest
 from client.errors import RoundsClientError
 from client.fhir_export import PHOTO_TYPE, build_bundle, post_bundle
 from tests.live.cli import run_rounds
+from tests.live.photo_team import make_team, phone_photo, signed_in
 from tests.live.servers import LiveCluster, live_cluster
-from tests.live.test_photos_live import _make_team, phone_photo, signed_in
 from tests.support.fhir_server import FhirServer
 
 IPP_SYSTEM = "urn:oid:1.2.250.1.999.1"
@@ -201,7 +201,7 @@ def test_rounds_record_sends_the_decrypted_photo_and_rounds_keeps_the_ids(
     fhir_cluster: tuple[LiveCluster, FhirServer], tmp_path: Path
 ):
     cluster, fhir = fhir_cluster
-    team = asyncio.run(_make_team(cluster))
+    team = asyncio.run(make_team(cluster))
     server = cluster.servers[0]
     add_stay(cluster, team["patient"]["id"], "V-LIVE-1")
 
