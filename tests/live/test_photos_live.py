@@ -32,7 +32,6 @@ from tests.support.pdf import inflated_streams
 pytestmark = [pytest.mark.live, pytest.mark.timeout(240)]
 
 KEYWORDS = ["hand", "wound-follow-up"]
-RED = (200, 30, 30)
 
 
 # --- the team: keys, a head, a thread -------------------------------------------------------
