@@ -176,7 +176,8 @@ export async function openViewer(app, urls, shown) {
     h("p", {}, describe(shown, list)),
     h("p", { class: "muted" }, t("Consent: {consent} · {width} × {height}", { consent: consentLabel(shown.photo.consent), width: shown.photo.width, height: shown.photo.height })),
     status,
-    recordAction(shown.photo));
+    // Sending to the patient record is a clinician's act, never a compliance read.
+    app.session.user.is_compliance_officer ? null : recordAction(shown.photo));
   const dialog = modal("single", t("Photo"), [
     h("div", { class: "viewer-bar" }, ...zoom.buttons, compare, close),
     stage.el, meta,
