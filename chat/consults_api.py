@@ -14,7 +14,7 @@ from core.api_schemas.consults import (
     KeyPublished,
     WrapsShared,
 )
-from core.protocol import ConsultOut
+from core.outbound import ConsultOut
 from rounds.http import AuthedRequest
 
 router = Router(tags=["consults"])

@@ -149,7 +149,7 @@ def do_attach_uploads(
 
 
 def attachment_data(row: Attachment, keywords: list[str]) -> dict[str, Any]:
-    """An attachment as a message shows it (protocol.AttachmentOut)."""
+    """An attachment as a message shows it (outbound.AttachmentOut)."""
     return {
         "id": row.pk,
         "upload": str(row.upload_id),

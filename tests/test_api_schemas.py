@@ -25,7 +25,7 @@ from core.api_schemas.compliance import (
     TimelineMessage,
 )
 from core.api_schemas.threads import LatestReceipts, MessageReaders
-from core.protocol import RedactedOut
+from core.outbound import RedactedOut
 
 BINARY = {"type": "string", "format": "binary"}
 REF = "#/components/schemas/"

@@ -16,7 +16,7 @@ from django.utils import timezone
 from accounts.models import AuthSession
 from chat.actions import check_post_message
 from chat.models import Event, Message, Receipt, Thread
-from core import protocol
+from core import outbound, protocol
 from rooms.models import Membership
 from tests.support import Hospital, connect, issue_token, open_socket, sealed
 from tests.support.sockets import token_for
@@ -126,7 +126,7 @@ async def close_all(*communicators) -> None:
 
 async def receive(communicator) -> dict[str, Any]:
     frame = await communicator.receive_json_from(timeout=5)
-    protocol.validate_outbound(frame)
+    outbound.validate_outbound(frame)
     return frame
 
 

@@ -19,7 +19,7 @@ from typing import Any, get_args
 
 import pytest
 
-from core import protocol
+from core import outbound, protocol
 from core.errors import HTTP_STATUS, ErrorCode
 from core.events import EventKind
 
@@ -55,7 +55,7 @@ def frame_types(models: tuple[Any, ...]) -> set[str]:
 
 
 def outbound_models() -> tuple[Any, ...]:
-    union, _ = get_args(protocol.OutboundFrame)
+    union, _ = get_args(outbound.OutboundFrame)
     return get_args(union)
 
 

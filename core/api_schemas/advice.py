@@ -2,7 +2,7 @@
 socket's advice.updated event carries (core/protocol.py), and the timeline."""
 
 from core.api_schemas.common import Body
-from core.protocol import AdviceRequestOut, AdviceStepOut
+from core.outbound import AdviceRequestOut, AdviceStepOut
 
 AdviceRequest = AdviceRequestOut
 AdviceStep = AdviceStepOut

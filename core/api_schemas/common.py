@@ -5,7 +5,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from core.errors import HTTP_STATUS
-from core.protocol import UserRef
+from core.outbound import UserRef
 
 __all__ = [
     "ERROR_STATUSES",

@@ -14,7 +14,7 @@ from core.api_schemas.common import (
 )
 from core.api_schemas.departments import Chain
 from core.api_schemas.media import ReleasedMessage
-from core.protocol import CorrectionOut, RedactedOut, ThreadOut
+from core.outbound import CorrectionOut, RedactedOut, ThreadOut
 
 # --- Cases ------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 from typing import Any
 
 from core.api_schemas.common import Body
-from core.protocol import ConsultOut
+from core.outbound import ConsultOut
 
 
 class ConsultList(Body):

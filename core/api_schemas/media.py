@@ -3,7 +3,8 @@
 from typing import Literal
 
 from core.api_schemas.common import Body, PatientIdentity, UserCard, UserRef
-from core.protocol import AttachmentOut, ConsentScope, CorrectionOut, RedactedOut, StoredEnvelope
+from core.outbound import AttachmentOut, CorrectionOut, RedactedOut, StoredEnvelope
+from core.protocol import ConsentScope
 
 UploadState = Literal["receiving", "complete", "attached", "failed", "expired"]
 

@@ -5,7 +5,7 @@ history a client pages through is what the socket pushed.
 """
 
 from core.api_schemas.common import Body, UserRef
-from core.protocol import MessageOut, ThreadOut
+from core.outbound import MessageOut, ThreadOut
 
 __all__ = [
     "DepartmentThread",

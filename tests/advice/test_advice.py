@@ -18,7 +18,7 @@ from chat.models import Event
 from chat.redaction import check_redact_message
 from core.api_schemas.advice import AdviceDetail, AdviceList
 from core.api_schemas.advice import AdviceRequest as RequestBody
-from core.protocol import validate_outbound
+from core.outbound import validate_outbound
 from rooms import oncall
 from rooms.actions import do_admit_member
 from rooms.models import OnCallRole

@@ -11,7 +11,7 @@ from accounts.actions import _revoke
 from accounts.models import AuthSession, hash_token
 from chat import actions as chat_actions
 from chat.models import Receipt
-from core import protocol
+from core import outbound, protocol
 from core.crypto import decrypt_message
 from rooms import actions as room_actions
 from tests.support import open_socket, rotate_room_key, sealed
@@ -109,7 +109,7 @@ async def test_history_pages_backwards(live_hospital):
     assert page["thread"] == h.thread.pk and page["has_more"] is True
     assert [m["seq"] for m in page["messages"]] == [4, 5]
     for message in page["messages"]:
-        protocol.MessageOut.model_validate(message)
+        outbound.MessageOut.model_validate(message)
         assert message["envelope"] == bodies[message["seq"] - 1]
         assert message["sender"] == user_ref(h.surgeon_bob)
 

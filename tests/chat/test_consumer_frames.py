@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from chat import actions as chat_actions
 from chat.actions import do_set_thread_closed
-from core import protocol
+from core import outbound, protocol
 from core.events import EventKind
 from tests.support import open_socket, sealed
 from tests.support.sockets import (
@@ -571,7 +571,7 @@ async def test_deactivating_an_account_closes_its_sockets(live_hospital):
 def test_every_stored_event_is_delivered_as_a_frame_of_its_own_name():
     outbound_types = {
         name
-        for model in get_args(get_args(protocol.OutboundFrame)[0])
+        for model in get_args(get_args(outbound.OutboundFrame)[0])
         for name in get_args(model.model_fields["type"].annotation)
     }
     assert {kind.value for kind in EventKind} <= outbound_types

@@ -17,7 +17,7 @@ from chat.actions import check_history, check_post_message, check_set_thread_clo
 from chat.corrections import check_correct_message
 from chat.models import Correction, Event, Message
 from chat.redaction import check_redact_message
-from core import protocol
+from core import outbound, protocol
 from core.errors import RoundsError
 from core.events import EventKind
 from tests.support import Hospital, sealed
@@ -156,7 +156,7 @@ def test_the_sender_corrects_twice_and_every_version_is_kept(hospital):
     # History: the message as posted, with its latest version beside it.
     for reader in ("nurse_alice", "surgeon_bob", "head_carol"):
         (shown,) = check_history(h.user(reader), h.thread.pk, None, 50)["messages"]
-        protocol.MessageOut.model_validate(shown)
+        outbound.MessageOut.model_validate(shown)
         assert shown["envelope"] == {"header": original.header, "ciphertext": original.ciphertext}
         assert shown["correction"] == latest
 
@@ -287,12 +287,12 @@ def test_a_redaction_hides_every_version_from_members_but_keeps_them(hospital):
     check_redact_message(h.surgeon_bob, message_id)
 
     (tombstone,) = check_history(h.nurse_alice, h.thread.pk, None, 50)["messages"]
-    protocol.MessageOut.model_validate(tombstone)
+    outbound.MessageOut.model_validate(tombstone)
     assert tombstone["correction"] is None and tombstone["envelope"] is None
     replayed = [frame for _, frame in events_after(h.nurse_alice, h.plastic.pk, after)]
     assert [f["type"] for f in replayed] == ["message.corrected", "message.redacted"]
     for frame in replayed:
-        protocol.validate_outbound(frame)
+        outbound.validate_outbound(frame)
     assert replayed[0]["correction"]["envelope"] is None
     assert body["ciphertext"] not in str(replayed)
     assert Correction.objects.get(message_id=message_id).ciphertext == body["ciphertext"]
@@ -310,7 +310,7 @@ def test_the_schema_keeps_a_correction_off_a_tombstone():
         "correction": None,
     }
     envelope = {"header": {"v": 2}, "ciphertext": "AAAA"}
-    protocol.MessageOut.model_validate({**base, "envelope": envelope, "redacted": None})
+    outbound.MessageOut.model_validate({**base, "envelope": envelope, "redacted": None})
     fix = {
         "id": 1,
         "version": 2,
@@ -318,7 +318,7 @@ def test_the_schema_keeps_a_correction_off_a_tombstone():
         "envelope": envelope,
         "corrected_at": "2026-12-05T10:01:00+00:00",
     }
-    protocol.MessageOut.model_validate(
+    outbound.MessageOut.model_validate(
         {**base, "envelope": envelope, "redacted": None, "correction": fix}
     )
     tombstone = {"at": "2026-12-05T10:02:00+00:00", "by": 1}
@@ -327,7 +327,7 @@ def test_the_schema_keeps_a_correction_off_a_tombstone():
         {"envelope": envelope, "redacted": None, "correction": {**fix, "envelope": None}},
     ):
         with pytest.raises(ValueError):
-            protocol.MessageOut.model_validate({**base, **wrong})
+            outbound.MessageOut.model_validate({**base, **wrong})
 
 
 @pytest.mark.parametrize(
@@ -389,7 +389,7 @@ async def test_a_correction_over_the_socket_reaches_every_member(live_hospital):
     )
     for member in (bob, alice):
         event = await recv(member)
-        protocol.validate_outbound(event)
+        outbound.validate_outbound(event)
         assert event["type"] == "message.corrected"
         assert event["message"] == {"id": posted["message_id"], "thread": h.thread.pk, "seq": 1}
         assert event["correction"]["envelope"] == body
@@ -407,7 +407,7 @@ async def test_a_correction_over_the_socket_reaches_every_member(live_hospital):
 
     page = await ok(alice, {"type": "history.fetch", "thread": h.thread.pk})
     (shown,) = page["messages"]
-    protocol.MessageOut.model_validate(shown)
+    outbound.MessageOut.model_validate(shown)
     assert shown["correction"]["envelope"] == body and shown["correction"]["version"] == 2
     for communicator in (ines, alice, bob):
         await assert_alive(communicator)
@@ -434,7 +434,7 @@ async def test_resume_replays_the_correction_once(live_hospital):
     replayed, result = await resume(alice, saved)
     assert [f["type"] for f in replayed] == ["message.new", "message.corrected"]
     for frame in replayed:
-        protocol.validate_outbound(frame)
+        outbound.validate_outbound(frame)
     # The message comes as it is now, with its correction; then the event itself.
     assert replayed[0]["message"]["correction"]["envelope"] == body
     assert replayed[1]["correction"]["envelope"] == body

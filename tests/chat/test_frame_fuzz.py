@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from core import protocol
+from core import outbound, protocol
 from core.errors import ErrorCode
 from tests.support.sockets import connect_with, token_for
 
@@ -240,7 +240,7 @@ async def answer(communicator, sent: Sent, ids: dict[str, int]) -> dict[str, Any
         output = await communicator.receive_output(timeout=5)
         assert output["type"] == "websocket.send", f"socket closed: {output} after {sent}"
         reply = json.loads(output["text"])
-        protocol.validate_outbound(reply)
+        outbound.validate_outbound(reply)
         if reply["type"] in ("ack", "error"):
             break
     if reply["type"] == "ack":

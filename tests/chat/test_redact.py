@@ -20,7 +20,7 @@ from audit.models import AuditEvent
 from chat.actions import check_history, check_post_message, check_set_thread_closed
 from chat.models import Event, Message, Thread
 from chat.redaction import check_redact_message
-from core import protocol
+from core import outbound, protocol
 from core.errors import RoundsError
 from core.events import EventKind
 from rooms.actions import do_remove_member
@@ -250,7 +250,7 @@ def test_history_shows_a_tombstone_without_the_ciphertext(hospital):
     for reader in ("nurse_alice", "surgeon_bob", "head_carol"):
         page = check_history(h.user(reader), h.thread.pk, None, 50)
         for message in page["messages"]:
-            protocol.MessageOut.model_validate(message)
+            outbound.MessageOut.model_validate(message)
         tombstone, kept = page["messages"]
         assert tombstone["id"] == redacted_id
         assert tombstone["envelope"] is None and tombstone["attachments"] == []
@@ -276,15 +276,15 @@ def test_the_schema_refuses_a_tombstone_with_content_and_a_message_without():
     }
     envelope = {"header": {"v": 1}, "ciphertext": "AAAA"}
     tombstone = {"at": timezone.now().isoformat(), "by": 1}
-    protocol.MessageOut.model_validate({**base, "envelope": envelope, "redacted": None})
-    protocol.MessageOut.model_validate({**base, "envelope": None, "redacted": tombstone})
+    outbound.MessageOut.model_validate({**base, "envelope": envelope, "redacted": None})
+    outbound.MessageOut.model_validate({**base, "envelope": None, "redacted": tombstone})
     for wrong in (
         {"envelope": None, "redacted": None},
         {"envelope": envelope, "redacted": tombstone},
         {"envelope": envelope},
     ):
         with pytest.raises(ValueError):
-            protocol.MessageOut.model_validate({**base, **wrong})
+            outbound.MessageOut.model_validate({**base, **wrong})
 
 
 @pytest.mark.parametrize(
@@ -339,7 +339,7 @@ async def test_a_redaction_over_the_socket_reaches_every_member(live_hospital):
 
     page = await ok(alice, {"type": "history.fetch", "thread": h.thread.pk})
     (tombstone,) = page["messages"]
-    protocol.MessageOut.model_validate(tombstone)
+    outbound.MessageOut.model_validate(tombstone)
     assert tombstone["envelope"] is None
     assert tombstone["redacted"] == {"at": ack["redacted_at"], "by": h.surgeon_bob.pk}
     stored = await Message.objects.aget(pk=posted["message_id"])

@@ -1,7 +1,7 @@
 import pytest
 from channels.db import database_sync_to_async
 
-from core import protocol
+from core import outbound
 from tests.support import connect, issue_token, sealed
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -25,7 +25,7 @@ async def test_two_members_exchange_a_message(live_hospital):
     ack = await bob.receive_json_from(timeout=5)
     assert ack["type"] == "ack" and ack["result"]["seq"] == 1
     pushed = await alice.receive_json_from(timeout=5)
-    protocol.validate_outbound(pushed)
+    outbound.validate_outbound(pushed)
     assert pushed["type"] == "message.new" and pushed["message"]["seq"] == 1
     await bob.disconnect()
     await alice.disconnect()

@@ -12,7 +12,7 @@ from django.test import TestCase
 from audit.models import AuditEvent
 from chat.actions import Post, check_history, check_post_messages, events_after
 from chat.models import Message, Thread
-from core import protocol
+from core import outbound, protocol
 from core.errors import RoundsError
 from media.models import Attachment, AttachmentKeyword, Keyword, Upload
 from tests.support import Hospital, sealed
@@ -99,7 +99,7 @@ def test_a_photo_post_stores_its_attachments_and_shows_them_everywhere(hospital:
     replayed = [f for _, f in events_after(h.nurse_alice, h.plastic.pk, 0) if "message" in f]
     assert replayed[-1]["message"]["attachments"] == expected
     for frame in replayed:
-        protocol.validate_outbound(frame)
+        outbound.validate_outbound(frame)
     (entry,) = AuditEvent.objects.filter(action="attachment.attached")
     assert entry.object_id == str(message.pk)
     assert entry.data["attachments"] == [r.pk for r in rows]

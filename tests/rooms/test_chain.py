@@ -18,7 +18,7 @@ import pytest
 from accounts.models import IdentityKey
 from chat.events import event_frame
 from chat.models import Event
-from core import protocol
+from core import outbound
 from core.crypto import ChainHead, IdentityKeyPair, SignedStatement, verify_statement
 from core.errors import ErrorCode, RoundsError
 from core.events import EventKind
@@ -122,7 +122,7 @@ def test_a_kept_statement_is_announced_to_the_department_once(appointed: Keyed):
         "by": {"id": h.head_carol.pk, "username": "head_carol"},
     }
     frame = event_frame(admission)
-    protocol.validate_outbound(frame)
+    outbound.validate_outbound(frame)
     assert frame["type"] == "membership.signed" and frame["department"] == h.plastic.pk
     assert k.post_statement("head_carol", signed).status_code == 201
     stale = k.signed_by(

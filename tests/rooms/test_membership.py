@@ -12,7 +12,7 @@ import pytest
 from audit.models import AuditEvent
 from chat.events import event_frame
 from chat.models import Event
-from core import protocol
+from core import outbound
 from core.events import EventKind
 from rooms.models import Department, Membership, Role
 from tests.support import Api, Hospital, audit_entries, make_user
@@ -78,7 +78,7 @@ def test_a_head_admits_a_member(hospital, carol, fred):
     assert event.seq == seq_before + 1
     assert event.payload["user"] == {"id": fred.pk, "username": "locum_fred"}
     assert event.payload["by"] == {"id": h.head_carol.pk, "username": "head_carol"}
-    protocol.validate_outbound(event_frame(event))
+    outbound.validate_outbound(event_frame(event))
 
     (entry,) = audit_entries("member.admitted", object_id=str(fred.pk))
     assert entry.actor_id == h.head_carol.pk
@@ -151,7 +151,7 @@ def test_a_head_removes_a_member_and_the_row_is_kept(hospital, carol):
     event = last_event(h)
     assert event.kind == EventKind.MEMBER_REMOVED
     assert event.payload["user"]["id"] == h.surgeon_bob.pk
-    protocol.validate_outbound(event_frame(event))
+    outbound.validate_outbound(event_frame(event))
     (entry,) = audit_entries("member.removed", object_id=str(h.surgeon_bob.pk))
     assert entry.actor_id == h.head_carol.pk
 
@@ -215,7 +215,7 @@ def test_a_head_promotes_another_head(hospital, carol, fred):
     event = last_event(h)
     assert event.kind == EventKind.MEMBER_ROLE
     assert event.payload["role"] == "head"
-    protocol.validate_outbound(event_frame(event))
+    outbound.validate_outbound(event_frame(event))
     (entry,) = audit_entries("member.role_changed", object_id=str(h.surgeon_bob.pk))
     assert entry.data == {"role": "head"}
 

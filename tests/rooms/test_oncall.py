@@ -327,7 +327,7 @@ def test_a_31_day_window_is_the_longest_answered(h):
 def test_every_change_of_roles_and_roster_is_announced_once(h):
     from chat.events import event_frame
     from chat.models import Event
-    from core.protocol import validate_outbound
+    from core.outbound import validate_outbound
 
     role = make_role(h)
     oncall.check_rename_role(h.head_carol, h.plastic.pk, role.pk, "Plastic surgeon on call")

@@ -15,7 +15,7 @@ import pytest
 from accounts.models import IdentityKey
 from chat.events import event_frame
 from chat.models import Event
-from core import protocol
+from core import outbound
 from core.crypto import (
     CONTEXT_WRAP,
     ChainHead,
@@ -66,7 +66,7 @@ def test_a_member_publishes_version_one_for_everyone(attested: Keyed):
     event = Event.objects.filter(department=h.plastic).order_by("-seq").first()
     assert event.kind == EventKind.KEY_ROTATED
     frame = event_frame(event)
-    protocol.validate_outbound(frame)
+    outbound.validate_outbound(frame)
     assert frame["key_version"] == 1
     assert frame["by"] == {"id": h.surgeon_bob.pk, "username": "surgeon_bob"}
     [entry] = audit_entries("key.version_published")

@@ -8,7 +8,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
-from core import protocol
+from core import outbound
 from tests.support.api import issue_token
 
 ORIGIN = b"http://127.0.0.1:8000"
@@ -50,7 +50,7 @@ async def token_for(user) -> str:
 async def connect_with(token: str):
     """A socket through the full ASGI stack, past its (validated) hello."""
     communicator, hello = await connect(token)
-    protocol.validate_outbound(hello)
+    outbound.validate_outbound(hello)
     return communicator, hello
 
 
@@ -62,7 +62,7 @@ async def connect_as(user):
 async def recv(communicator, timeout: float = 5) -> dict[str, Any]:
     """The next frame, checked against its outbound schema (STYLE.md rule 3)."""
     frame = await communicator.receive_json_from(timeout=timeout)
-    protocol.validate_outbound(frame)
+    outbound.validate_outbound(frame)
     return frame
 
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from chat.actions import check_post_message
 from chat.events import collecting_publications
-from core import protocol
+from core import outbound
 from tests.support.api import issue_token
 from tests.support.hospital import Hospital, sealed
 
@@ -64,7 +64,7 @@ def published_frames(callbacks: list) -> list[dict[str, Any]]:
     _, published = collecting_publications(lambda: [callback() for callback in callbacks])
     frames = [json.loads(message["frame"]) for _, message in published if "frame" in message]
     for frame in frames:
-        protocol.validate_outbound(frame)
+        outbound.validate_outbound(frame)
     return frames
 
 
