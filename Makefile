@@ -36,8 +36,15 @@ run: seed
 	ROUNDS_SECOND_FACTOR="$${ROUNDS_SECOND_FACTOR:-off}" \
 	$(BIN)/python -m rounds.serve -b $(HOST) -p $(PORT) --websocket-max-message-size 262144 --websocket-max-frame-size 262144 $(DAPHNE_ARGS) rounds.asgi:application
 
+# The suite in two runs: everything but the browser on every core, a test file per
+# worker (pytest-xdist), then the browser tests on their own (Playwright's sync API
+# keeps an event loop running in its process, which no async test may follow).
+# BROWSER_TESTS= leaves the second run out; TEST_JOBS=0 runs the first in one process.
+TEST_JOBS ?= 2
+BROWSER_TESTS ?= tests/browser
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadfile --ignore=tests/browser $(PYTEST_ARGS)
+	$(if $(BROWSER_TESTS),$(BIN)/python -m pytest $(BROWSER_TESTS) $(PYTEST_ARGS))
 
 # The edit-test loop (under a minute on two cores): the checks, then the tests that need
 # no live server (daphne, the moto S3 server), browser or benchmark harness and are not

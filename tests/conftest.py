@@ -11,11 +11,13 @@ readers) are in tests/support/, one copy each; import them from there.
   PostgreSQL and Redis are skipped without them, never in CI).
 """
 
+import importlib
 import os
 from collections.abc import Iterator
 
 import pytest
 from channels.layers import get_channel_layer
+from django.apps import apps as django_apps
 from django.core.management.commands import flush
 from django.db import connections
 from django.utils import translation
@@ -30,13 +32,20 @@ SERVICES = bool(os.environ.get("DATABASE_URL", "").startswith("postgres")) and b
 )
 
 # Emptying the test database between transactional tests has to get past the
-# audit tables' append-only triggers; that is what maintenance mode is for.
+# audit tables' append-only triggers; that is what maintenance mode is for. The flush
+# also empties what a migration wrote (the default keyword nomenclature), which the
+# next test, whichever file it comes from (xdist runs files side by side), expects:
+# it is written back.
 _original_flush = flush.Command.handle
+_default_keywords = importlib.import_module("media.migrations.0002_default_keywords")
 
 
 def _flush_in_maintenance(self, **options):
-    with maintenance(connections[options.get("database", "default")]):
-        return _original_flush(self, **options)
+    database = options.get("database", "default")
+    with maintenance(connections[database]):
+        done = _original_flush(self, **options)
+    _default_keywords.add_defaults(django_apps, None)
+    return done
 
 
 flush.Command.handle = _flush_in_maintenance
@@ -52,6 +61,13 @@ def pytest_collection_modifyitems(config, items):
     after it would find a loop already running: so nothing follows them.
     """
     items.sort(key=lambda item: item.nodeid.startswith("tests/browser/"))
+    in_browser = {item.nodeid.startswith("tests/browser/") for item in items}
+    if os.environ.get("PYTEST_XDIST_WORKER") and len(in_browser) == 2:
+        # xdist hands a worker whole files in no set order: a browser file could come
+        # before an async test in the same process.
+        raise pytest.UsageError(
+            "with -n, run tests/browser in a pytest run of its own (make test does)"
+        )
     if SERVICES:
         return
     reason = "needs DATABASE_URL (PostgreSQL) and REDIS_URL; .ci/run sets both"
