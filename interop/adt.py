@@ -38,6 +38,7 @@ from patients.identity import (
     do_transfer,
     find_patient,
 )
+from patients.lookups import message_outcome
 from patients.models import AdtMessage, Patient, Sex
 
 log = logging.getLogger(__name__)
@@ -288,12 +289,12 @@ def handle_text(text: str, source_name: str) -> Answer:
         return _answer(
             message, "AR", Rejected(f"unsupported message type {message_type} {event}", "200")
         )
-    kept = AdtMessage.objects.filter(control_id=control_id).first()
-    if kept is not None and kept.outcome == AdtMessage.Outcome.APPLIED:
+    outcome = message_outcome(control_id)
+    if outcome == AdtMessage.Outcome.APPLIED:
         return _answer(message, "AA", None)  # sent again: answered as before, not applied twice
     text = str(message)
     source = Source("adt", control_id)
-    known = kept is not None
+    known = outcome is not None
     try:
         with transaction.atomic():
             apply(message, event, source)
@@ -330,6 +331,11 @@ def _keep(
     }
     if known:
         AdtMessage.objects.filter(control_id=control_id).update(**values)
+        return
+    if outcome == AdtMessage.Outcome.APPLIED:
+        # Inside the message's own transaction: a unique clash (another connection kept
+        # it first) undoes the message whole, and handle_text answers it.
+        AdtMessage.objects.create(control_id=control_id, **values)
         return
     with transaction.atomic():  # a savepoint: a unique clash must not spoil the caller's
         AdtMessage.objects.create(control_id=control_id, **values)

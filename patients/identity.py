@@ -15,7 +15,9 @@ from django.db.models import QuerySet
 
 from audit.actions import record
 from core.errors import N_, ErrorCode, RoundsError
-from patients.models import Admission, LocationMapping, Patient, PotentialDuplicate, Sex
+from patients import lookups
+from patients.lookups import MappedDepartment
+from patients.models import Admission, Patient, PotentialDuplicate, Sex
 
 
 class IdentityRefused(RoundsError):
@@ -81,16 +83,16 @@ def _audit(
 
 def find_patient(ipp: str) -> Patient | None:
     """The record an IPP names, followed to the surviving one when it was merged."""
-    patient = Patient.objects.filter(ipp=ipp).first()
+    patient = lookups.patient_by_ipp(ipp)
     while patient is not None and patient.merged_into_id is not None:
-        patient = Patient.objects.get(pk=patient.merged_into_id)
+        patient = lookups.patient_by_id(patient.merged_into_id)
     return patient
 
 
 def do_record_patient(facts: PatientFacts, source: Source) -> Patient:
     """Create or update the record of `facts.ipp`; a new one, or one whose name or birth
     date changed, is compared with the others for identity vigilance."""
-    patient = Patient.objects.select_for_update().filter(ipp=facts.ipp).first()
+    patient = lookups.patient_by_ipp(facts.ipp, lock=True)
     if patient is not None and patient.merged_into_id is not None:
         raise _refuse(f"IPP {facts.ipp} was merged into another record")
     fields = {
@@ -118,48 +120,31 @@ def do_record_patient(facts: PatientFacts, source: Source) -> Patient:
 
 def flag_duplicates(patient: Patient) -> int:
     """Flag other live records with this name and birth date (never merged here)."""
-    others = Patient.objects.filter(
-        family_name_key=patient.family_name_key,
-        given_name__iexact=patient.given_name,
-        birth_date=patient.birth_date,
-        merged_into__isnull=True,
-    ).exclude(pk=patient.pk)
     flagged = 0
-    for other in others:
-        first, second = sorted((patient, other), key=lambda p: p.pk)
-        _, created = PotentialDuplicate.objects.get_or_create(patient=first, other=second)
+    for other in lookups.same_name_and_birth(patient):
+        first, second = sorted((patient.pk, other))
+        _, created = PotentialDuplicate.objects.get_or_create(patient_id=first, other_id=second)
         if created:
             flagged += 1
             record(
                 "patient.duplicate_flagged",
                 object_type="patient",
-                object_id=first.pk,
-                data={"other": second.pk},
+                object_id=first,
+                data={"other": second},
             )
     return flagged
 
 
-def department_for(location: str) -> Any:
-    """The department (rooms.Department) the location table names for `location`."""
-    mapping = LocationMapping.objects.select_related("department").filter(location=location)
-    found = mapping.first()
+def department_for(location: str) -> MappedDepartment:
+    """The department the location table names for `location` (its id and name)."""
+    found = lookups.mapped_department(location)
     if found is None:
         raise _refuse(f"unmapped location {location!r}: add it to the location table")
-    return found.department
+    return found
 
 
 def _open_stay(patient: Patient, visit_number: str) -> Admission | None:
-    return (
-        Admission.objects.select_for_update()
-        .filter(
-            patient=patient,
-            visit_number=visit_number,
-            discharged_at__isnull=True,
-            cancelled_at__isnull=True,
-        )
-        .order_by("-admitted_at", "-pk")
-        .first()
-    )
+    return lookups.open_stay(patient.pk, visit_number)
 
 
 def _stay(patient: Patient, movement: Movement) -> Admission:
@@ -168,7 +153,7 @@ def _stay(patient: Patient, movement: Movement) -> Admission:
         patient=patient,
         ward=department.name,
         location=movement.location,
-        department=department,
+        department_id=department.id,
         visit_number=movement.visit_number,
         kind=movement.kind,
         admitted_at=movement.at,
@@ -182,9 +167,9 @@ def do_admit(patient: Patient, movement: Movement, source: Source) -> Admission:
     if stay is not None:
         if stay.location != movement.location:
             department = department_for(movement.location)
-            stay.location, stay.department, stay.ward = (
+            stay.location, stay.department_id, stay.ward = (
                 movement.location,
-                department,
+                department.id,
                 department.name,
             )
             stay.save(update_fields=["location", "department", "ward"])
