@@ -38,8 +38,8 @@ from patients.identity import (
     do_transfer,
     find_patient,
 )
-from patients.lookups import message_outcome
 from patients.models import AdtMessage, Patient, Sex
+from patients.statements import keep_message, message_outcome
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +99,15 @@ def decode(raw: bytes) -> str:
         raise Rejected(f"the message is not valid {charset or 'ASCII'}", "203") from error
 
 
+def segments(text: str) -> str:
+    """The message with its segments ended by CR alone, as HL7 has them (a file's LF or
+    CRLF accepted), none empty at either end: the text parsed, and the text kept."""
+    return text.replace("\r\n", "\r").replace("\n", "\r").strip("\r")
+
+
 def parse(text: str) -> Any:
     """The message parsed, with standard delimiters; Rejected otherwise."""
-    text = text.replace("\r\n", "\r").replace("\n", "\r").strip("\r")
+    text = segments(text)
     if not text.startswith("MSH") or text[3:8] != "|" + ENCODING_CHARACTERS:
         raise Rejected("MSH-1 and MSH-2 must be |^~\\& (the standard encoding characters)", "207")
     try:
@@ -292,7 +298,7 @@ def handle_text(text: str, source_name: str) -> Answer:
     outcome = message_outcome(control_id)
     if outcome == AdtMessage.Outcome.APPLIED:
         return _answer(message, "AA", None)  # sent again: answered as before, not applied twice
-    text = str(message)
+    text = segments(text)
     source = Source("adt", control_id)
     known = outcome is not None
     try:
@@ -335,7 +341,7 @@ def _keep(
     if outcome == AdtMessage.Outcome.APPLIED:
         # Inside the message's own transaction: a unique clash (another connection kept
         # it first) undoes the message whole, and handle_text answers it.
-        AdtMessage.objects.create(control_id=control_id, **values)
+        keep_message(control_id, values)
         return
     with transaction.atomic():  # a savepoint: a unique clash must not spoil the caller's
         AdtMessage.objects.create(control_id=control_id, **values)

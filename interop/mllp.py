@@ -34,14 +34,12 @@ _FRAME_END = b"\x1c\r"
 def handle_in_thread(raws: list[bytes], peer: str) -> list[Answer]:
     """`handle` each message in order, in one outer transaction: each message is still
     applied whole or not at all (its own savepoint), and one commit makes them all
-    durable before any is acknowledged. The database connection is kept healthy as a
-    request's would be."""
+    durable before any is acknowledged. The worker thread keeps its database connection
+    from one message to the next (a listener is one long conversation, not requests);
+    one found broken or past its age is replaced before the next is applied."""
     close_old_connections()
-    try:
-        with transaction.atomic():
-            return [handle(raw, peer) for raw in raws]
-    finally:
-        close_old_connections()
+    with transaction.atomic():
+        return [handle(raw, peer) for raw in raws]
 
 
 def waiting(reader: Any) -> bool:

@@ -15,9 +15,9 @@ from django.db.models import QuerySet
 
 from audit.actions import record
 from core.errors import N_, ErrorCode, RoundsError
-from patients import lookups
-from patients.lookups import MappedDepartment
+from patients import statements
 from patients.models import Admission, Patient, PotentialDuplicate, Sex
+from patients.statements import MappedDepartment
 
 
 class IdentityRefused(RoundsError):
@@ -83,16 +83,16 @@ def _audit(
 
 def find_patient(ipp: str) -> Patient | None:
     """The record an IPP names, followed to the surviving one when it was merged."""
-    patient = lookups.patient_by_ipp(ipp)
+    patient = statements.patient_by_ipp(ipp)
     while patient is not None and patient.merged_into_id is not None:
-        patient = lookups.patient_by_id(patient.merged_into_id)
+        patient = statements.patient_by_id(patient.merged_into_id)
     return patient
 
 
 def do_record_patient(facts: PatientFacts, source: Source) -> Patient:
     """Create or update the record of `facts.ipp`; a new one, or one whose name or birth
     date changed, is compared with the others for identity vigilance."""
-    patient = lookups.patient_by_ipp(facts.ipp, lock=True)
+    patient = statements.patient_by_ipp(facts.ipp, lock=True)
     if patient is not None and patient.merged_into_id is not None:
         raise _refuse(f"IPP {facts.ipp} was merged into another record")
     fields = {
@@ -121,7 +121,7 @@ def do_record_patient(facts: PatientFacts, source: Source) -> Patient:
 def flag_duplicates(patient: Patient) -> int:
     """Flag other live records with this name and birth date (never merged here)."""
     flagged = 0
-    for other in lookups.same_name_and_birth(patient):
+    for other in statements.same_name_and_birth(patient):
         first, second = sorted((patient.pk, other))
         _, created = PotentialDuplicate.objects.get_or_create(patient_id=first, other_id=second)
         if created:
@@ -137,14 +137,14 @@ def flag_duplicates(patient: Patient) -> int:
 
 def department_for(location: str) -> MappedDepartment:
     """The department the location table names for `location` (its id and name)."""
-    found = lookups.mapped_department(location)
+    found = statements.mapped_department(location)
     if found is None:
         raise _refuse(f"unmapped location {location!r}: add it to the location table")
     return found
 
 
 def _open_stay(patient: Patient, visit_number: str) -> Admission | None:
-    return lookups.open_stay(patient.pk, visit_number)
+    return statements.open_stay(patient.pk, visit_number)
 
 
 def _stay(patient: Patient, movement: Movement) -> Admission:
@@ -193,8 +193,7 @@ def do_transfer(patient: Patient, movement: Movement, source: Source) -> Admissi
         raise _refuse(f"no open stay for visit {movement.visit_number} to transfer")
     if movement.at < current.admitted_at:
         raise _refuse("the transfer is dated before the stay it ends")
-    current.discharged_at = movement.at
-    current.save(update_fields=["discharged_at"])
+    statements.end_stay(current, movement.at)
     stay = _stay(patient, movement)
     _audit(
         "patient.transferred",
@@ -214,8 +213,7 @@ def do_discharge(patient: Patient, visit_number: str, at: datetime, source: Sour
         raise _refuse(f"no open stay for visit {visit_number} to discharge")
     if at < current.admitted_at:
         raise _refuse("the discharge is dated before the stay it ends")
-    current.discharged_at = at
-    current.save(update_fields=["discharged_at"])
+    statements.end_stay(current, at)
     _audit(
         "patient.discharged",
         patient,

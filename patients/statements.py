@@ -1,16 +1,18 @@
-"""The reads on the ADT hot path, written in SQL.
+"""The ADT hot path's statements, written in SQL.
 
 An ADT listener applies each message in a few milliseconds, and most of that went
 into the ORM building its queries (about 0.3 ms each here, fifteen times what the
-database takes to answer them). These are the same reads as plain statements; the
-writes stay with the models. Each function says which ORM query it stands for, and
-tests/interop/test_lookups.py checks each against it on both databases.
+database takes to answer them). These are the same reads, and the commonest writes,
+as plain statements; the other writes stay with the models. Each function says which
+ORM call it stands for, and tests/interop/test_statements.py checks each against it
+on both databases.
 """
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any, NamedTuple
 
 from django.db import connection
+from django.utils import timezone
 
 from patients.models import Admission, Patient
 
@@ -93,3 +95,35 @@ def open_stay(patient_id: int, visit_number: str) -> Admission | None:
         " ORDER BY admitted_at DESC, id DESC LIMIT 1"
     )
     return next(iter(Admission.objects.raw(_locking(sql, True), [patient_id, visit_number])), None)
+
+
+def end_stay(stay: Admission, at: datetime) -> None:
+    """`stay.discharged_at = at; stay.save(update_fields=["discharged_at"])`."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE patients_admission SET discharged_at = %s WHERE id = %s",
+            [connection.ops.adapt_datetimefield_value(at), stay.pk],
+        )
+    stay.discharged_at = at
+
+
+def keep_message(control_id: str, values: dict[str, Any]) -> None:
+    """`AdtMessage.objects.create(control_id=…, **values)`, received now; a control ID
+    kept already raises IntegrityError, as the model's unique constraint would."""
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO patients_adtmessage"
+            " (control_id, event, text, source, received_at, outcome, error, applied_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            [
+                control_id,
+                values["event"],
+                values["text"],
+                values["source"],
+                adapt(timezone.now()),
+                values["outcome"],
+                values["error"],
+                adapt(values["applied_at"]),
+            ],
+        )
