@@ -42,7 +42,7 @@ def record(
 
     `data` holds identifiers and counts, never message content.
     """
-    event = AuditEvent.objects.create(
+    event = AuditEvent(
         at=timezone.now(),
         actor_id=getattr(actor, "pk", None),
         actor_username=getattr(actor, "username", "") or "",
@@ -53,8 +53,32 @@ def record(
         data=data or {},
         ip=ip,
     )
+    _insert(event)
     transaction.on_commit(request_seal)
     return event
+
+
+_COLUMNS = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key]
+_INSERT = "INSERT INTO audit_auditevent ({}) VALUES ({})".format(  # noqa: S608 (the model's own columns)
+    ", ".join(connection.ops.quote_name(str(f.column)) for f in _COLUMNS),
+    ", ".join(["%s"] * len(_COLUMNS)),
+)
+
+
+def _insert(event: AuditEvent) -> None:
+    """`event.save()` as one statement written once: every action writes an entry, and
+    the ORM spent longer building each INSERT than the database took to run it. Each
+    value is prepared by its field, as the ORM prepares it."""
+    params = [f.get_db_prep_save(getattr(event, f.attname), connection) for f in _COLUMNS]
+    with connection.cursor() as cursor:
+        if connection.features.can_return_columns_from_insert:
+            cursor.execute(_INSERT + " RETURNING id", params)
+            event.pk = cursor.fetchone()[0]
+        else:
+            cursor.execute(_INSERT, params)
+            event.pk = cursor.lastrowid
+    event._state.adding = False
+    event._state.db = connection.alias
 
 
 def record_many(
