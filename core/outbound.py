@@ -93,10 +93,9 @@ class CorrectionOut(Loose):
     corrected_at: str
 
 
-class MessageOut(Loose):
-    """A message as members get it. A redacted one is a tombstone: `redacted` set,
-    no envelope, no photos (its ciphertext is never sent to a member again).
-    `correction` is the latest version of a corrected message, None otherwise."""
+class MessageFields(Loose):
+    """A message's fields, as the socket and the HTTP API give them (`MessageOut`, and
+    the library's and a case's `ReleasedMessage`)."""
 
     id: int
     thread: int
@@ -108,6 +107,12 @@ class MessageOut(Loose):
     attachments: list[AttachmentOut]
     redacted: RedactedOut | None
     correction: CorrectionOut | None
+
+
+class MessageOut(MessageFields):
+    """A message as members get it. A redacted one is a tombstone: `redacted` set,
+    no envelope, no photos (its ciphertext is never sent to a member again).
+    `correction` is the latest version of a corrected message, None otherwise."""
 
     @model_validator(mode="after")
     def tombstone_has_no_content(self) -> "MessageOut":
@@ -315,7 +320,8 @@ class ConsultUpdated(DepartmentEvent):
 
 
 class PatientRef(Loose):
-    """A patient as the hospital knows them (patients/actions.py `patient_data`)."""
+    """A patient as the hospital knows them (patients/actions.py `patient_data`); an HTTP
+    search lists the same fields (core/api_schemas/threads.py `Patient`)."""
 
     id: int
     ipp: str

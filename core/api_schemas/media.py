@@ -3,7 +3,7 @@
 from typing import Literal
 
 from core.api_schemas.common import Body, PatientIdentity, UserCard, UserRef
-from core.outbound import AttachmentOut, CorrectionOut, RedactedOut, StoredEnvelope
+from core.outbound import MessageFields
 from core.protocol import ConsentScope
 
 UploadState = Literal["receiving", "complete", "attached", "failed", "expired"]
@@ -31,21 +31,10 @@ class Keyword(Body):
     category: str
 
 
-class ReleasedMessage(Body):
+class ReleasedMessage(MessageFields):
     """A message as the library and a review case give it: for a compliance officer
     under a case, a redacted message keeps its envelope and photos beside `redacted`;
     for a member it is a tombstone, as on the socket."""
-
-    id: int
-    thread: int
-    seq: int
-    sender: UserRef
-    client_msg_id: str
-    envelope: StoredEnvelope | None
-    created_at: str
-    attachments: list[AttachmentOut]
-    redacted: RedactedOut | None
-    correction: CorrectionOut | None
 
 
 class Photo(Body):

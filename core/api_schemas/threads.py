@@ -1,11 +1,11 @@
 """Threads, history, receipts and redaction (chat/api.py); patients (patients/api.py).
 
-A thread and a message are the socket's own shapes (core/protocol.py): the
+A thread and a message are the socket's own shapes (core/outbound.py): the
 history a client pages through is what the socket pushed.
 """
 
 from core.api_schemas.common import Body, UserRef
-from core.outbound import MessageOut, ThreadOut
+from core.outbound import MessageOut, PatientRef, ThreadOut
 
 __all__ = [
     "DepartmentThread",
@@ -77,16 +77,8 @@ class Redacted(Body):
     redacted_at: str | None
 
 
-class Patient(Body):
+class Patient(PatientRef):
     """An admitted patient as a search lists them; `ward` None when not admitted now."""
-
-    id: int
-    ipp: str
-    family_name: str
-    given_name: str
-    birth_date: str
-    sex: str
-    ward: str | None
 
 
 class Retention(Body):
