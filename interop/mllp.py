@@ -38,6 +38,8 @@ def handle_in_thread(raws: list[bytes], peer: str) -> list[Answer]:
     from one message to the next (a listener is one long conversation, not requests);
     one found broken or past its age is replaced before the next is applied."""
     close_old_connections()
+    if len(raws) == 1:
+        return [handle(raws[0], peer)]  # its own transaction: no outer one, no savepoint
     with transaction.atomic():
         return [handle(raw, peer) for raw in raws]
 
