@@ -20,7 +20,7 @@ def test_healthz_reports_database_and_channel_layer():
         "postgresql" if "postgres" in settings.DATABASES["default"]["ENGINE"] else "sqlite"
     )
     assert body["database"]["vendor"] == expected_vendor
-    expected_layer = "RedisPubSubChannelLayer" if settings.REDIS_URL else "InMemoryChannelLayer"
+    expected_layer = "RedisPubSubChannelLayer" if settings.REDIS_URL else "InMemoryLayer"
     assert body["channel_layer"]["backend"] == expected_layer
 
 

@@ -144,7 +144,7 @@ class LiveCluster:
 
     @property
     def channel_backend(self) -> str:
-        return "RedisPubSubChannelLayer" if self.redis_url else "InMemoryChannelLayer"
+        return "RedisPubSubChannelLayer" if self.redis_url else "InMemoryLayer"
 
     def env(self) -> dict[str, str]:
         env = {
