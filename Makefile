@@ -40,7 +40,7 @@ run: seed
 # worker (pytest-xdist), then the browser tests on their own (Playwright's sync API
 # keeps an event loop running in its process, which no async test may follow).
 # BROWSER_TESTS= leaves the second run out; TEST_JOBS=0 runs the first in one process.
-TEST_JOBS ?= 2
+TEST_JOBS ?= auto
 BROWSER_TESTS ?= tests/browser
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadfile --ignore=tests/browser $(PYTEST_ARGS)
