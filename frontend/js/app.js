@@ -12,6 +12,7 @@ import { E2E } from "./e2e/index.js";
 /** @import { Frame } from "./socket.js" */
 /** @import { Hello, History, LoginBody, Message, PhotoBody, Posted, Receipt, Redacted, Refusal, UserRef } from "./types/api.js" */
 import { wipeKeys } from "./keystore.js";
+import { openWhenKeysArrive } from "./latekeys.js";
 import { forget as forgetCopy } from "./devicecopy.js";
 import { forgetHabits } from "./photos/habits.js";
 import { loadPins, mismatches, serverInstitutionKeys, unconfirmed } from "./pins.js";
@@ -368,9 +369,9 @@ export class App {
     const page = await this.live.request(frame);
     const department = this.session.threads.get(thread)?.department;
     for (const message of page.messages) await this.addMessage(message, department);
-    // Opened again once: a message refused for a key that a colleague's device shared while the page was read.
-    const list = this.session.threadMessages(thread), late = page.messages.filter((m) => /** @type {Refusal | null} */ (list.get(m.seq)?.error)?.code === "no_room_key");
-    for (const message of late) await this.addMessage(message, department);
+    // Refused for want of a key a colleague's device is sharing: opened again, at once and as it arrives.
+    const list = this.session.threadMessages(thread), open = (/** @type {Message} */ m) => this.addMessage(m, department);
+    await openWhenKeysArrive(page.messages, (seq) => list.get(seq), open);
     return page;
   }
 
