@@ -1,6 +1,6 @@
 """The names of the events in a department's durable stream.
 
-Each is also the `type` of the frame that delivers it (core/protocol.py), so
+Each is also the `type` of the frame that delivers it (core/outbound.py), so
 the server's writers, the socket and both clients name events from here.
 Ephemeral frames (`typing`) are not events: nothing stores them.
 """

@@ -1,5 +1,5 @@
 """Advice requests and their timelines (advice/api.py, docs/advice.md): the shapes the
-socket's advice.updated event carries (core/protocol.py), and the timeline."""
+socket's advice.updated event carries (core/outbound.py), and the timeline."""
 
 from core.api_schemas.common import Body
 from core.outbound import AdviceRequestOut, AdviceStepOut

@@ -3,7 +3,7 @@ envelope bound to it; every version is kept (chat/corrections.py).
 
 Each refusal has its test, and a refusal changes nothing: no row, no event,
 no audit entry. Every frame emitted, live or replayed, is validated against
-core/protocol.py.
+core/outbound.py.
 """
 
 from datetime import timedelta

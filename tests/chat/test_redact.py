@@ -3,7 +3,7 @@ and keeps it, ciphertext and all, for compliance (chat/redaction.py).
 
 Each refusal has its test, and a refusal changes nothing: no row, no event,
 no audit entry. Every frame emitted, live or replayed, is validated against
-core/protocol.py.
+core/outbound.py.
 """
 
 import threading

@@ -1,5 +1,5 @@
 """Sockets through the full ASGI stack (origin check, session, auth), as a browser opens them,
-and the frames on them: every server frame is validated against core/protocol.py."""
+and the frames on them: every server frame is validated against core/outbound.py."""
 
 import asyncio
 import itertools

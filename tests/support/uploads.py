@@ -1,6 +1,6 @@
 """Uploads and photo posts: an upload client per persona, uploads made complete (or attached)
 straight in the ORM (the upload endpoints have their own tests), photo refs, and posts
-whose published frames are captured and validated against core/protocol.py."""
+whose published frames are captured and validated against core/outbound.py."""
 
 import hashlib
 import json
