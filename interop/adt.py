@@ -106,8 +106,8 @@ def segments(text: str) -> str:
 
 
 def parse(text: str) -> Any:
-    """The message parsed, with standard delimiters; Rejected otherwise."""
-    text = segments(text)
+    """The message (its `segments` already) parsed, with standard delimiters; Rejected
+    otherwise."""
     if not text.startswith("MSH") or text[3:8] != "|" + ENCODING_CHARACTERS:
         raise Rejected("MSH-1 and MSH-2 must be |^~\\& (the standard encoding characters)", "207")
     try:
@@ -282,6 +282,7 @@ def handle(raw: bytes, source_name: str) -> Answer:
 
 def handle_text(text: str, source_name: str) -> Answer:
     """Apply and acknowledge one message already decoded (a replay of a kept one)."""
+    text = segments(text)
     try:
         message = parse(text)
     except Rejected as rejected:
@@ -298,7 +299,6 @@ def handle_text(text: str, source_name: str) -> Answer:
     outcome = message_outcome(control_id)
     if outcome == AdtMessage.Outcome.APPLIED:
         return _answer(message, "AA", None)  # sent again: answered as before, not applied twice
-    text = segments(text)
     source = Source("adt", control_id)
     known = outcome is not None
     try:
@@ -344,7 +344,7 @@ def _keep(
         keep_message(control_id, values)
         return
     with transaction.atomic():  # a savepoint: a unique clash must not spoil the caller's
-        AdtMessage.objects.create(control_id=control_id, **values)
+        keep_message(control_id, values)
 
 
 def _clean(text: str) -> str:

@@ -9,18 +9,26 @@ on both databases.
 """
 
 from datetime import date, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
-from django.db import connection
+from django.db import connection, models
 from django.utils import timezone
 
 from patients.models import Admission, Patient
+
+M = TypeVar("M", bound=models.Model)
 
 
 def _locking(sql: str, lock: bool) -> str:
     """`select_for_update()`: on PostgreSQL; SQLite's write transactions already are
     exclusive (BEGIN IMMEDIATE)."""
     return sql + " FOR UPDATE" if lock and connection.features.has_select_for_update else sql
+
+
+def _first(model: type[M], sql: str, params: list[Any]) -> M | None:
+    """The first instance `sql` reads, through `Model.objects.raw` (which applies the
+    fields' conversions: a date is a `date`, a time is aware), None when none."""
+    return next(iter(model._default_manager.raw(sql, params)), None)
 
 
 def _one(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
@@ -38,15 +46,12 @@ def message_outcome(control_id: str) -> str | None:
 
 def patient_by_ipp(ipp: str, *, lock: bool = False) -> Patient | None:
     """`Patient.objects.filter(ipp=…).first()` (`select_for_update()` with `lock`)."""
-    sql = _locking("SELECT * FROM patients_patient WHERE ipp = %s", lock)
-    return next(iter(Patient.objects.raw(sql, [ipp])), None)
+    return _first(Patient, _locking("SELECT * FROM patients_patient WHERE ipp = %s", lock), [ipp])
 
 
 def patient_by_id(pk: int) -> Patient:
     """`Patient.objects.get(pk=…)`."""
-    found = next(
-        iter(Patient.objects.raw("SELECT * FROM patients_patient WHERE id = %s", [pk])), None
-    )
+    found = _first(Patient, "SELECT * FROM patients_patient WHERE id = %s", [pk])
     if found is None:
         raise Patient.DoesNotExist(pk)
     return found
@@ -94,7 +99,7 @@ def open_stay(patient_id: int, visit_number: str) -> Admission | None:
         " AND discharged_at IS NULL AND cancelled_at IS NULL"
         " ORDER BY admitted_at DESC, id DESC LIMIT 1"
     )
-    return next(iter(Admission.objects.raw(_locking(sql, True), [patient_id, visit_number])), None)
+    return _first(Admission, _locking(sql, True), [patient_id, visit_number])
 
 
 def end_stay(stay: Admission, at: datetime) -> None:
