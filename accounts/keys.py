@@ -5,7 +5,8 @@ core.crypto so a malformed or degenerate key is refused at the door, and it
 audits every publication and every backup fetch (a new device recovering).
 """
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, NamedTuple
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -42,6 +43,41 @@ def identity_data(key: IdentityKey) -> dict[str, Any]:
 
 def active_identity(user_id: int) -> IdentityKey | None:
     return IdentityKey.objects.filter(user_id=user_id, replaced_at__isnull=True).first()
+
+
+class SenderKey(NamedTuple):
+    """A user's current identity key as the post path verifies with it."""
+
+    id: int
+    x25519: str
+    ed25519: str
+
+
+# This process's copy of senders' current keys: every post would otherwise read its
+# sender's key first. A copy may be stale (the key replaced on another process): the
+# post path compares `id` with the database's under its locks and asks again.
+_sender_keys: dict[int, SenderKey] = {}
+SENDER_KEYS_MAX = 10_000
+
+
+def sender_keys(user_ids: Iterable[int], *, fresh: bool = False) -> dict[int, SenderKey]:
+    """The current identity keys of these users (those who have one), from this
+    process's copy unless `fresh` or missing there."""
+    wanted = set(user_ids)
+    missing = wanted if fresh else wanted - _sender_keys.keys()
+    if missing:
+        if len(_sender_keys) + len(missing) > SENDER_KEYS_MAX:
+            _sender_keys.clear()
+        found = {
+            key.user_id: SenderKey(key.pk, key.x25519, key.ed25519)
+            for key in IdentityKey.objects.filter(user_id__in=missing, replaced_at__isnull=True)
+        }
+        for user_id in missing:
+            if user_id in found:
+                _sender_keys[user_id] = found[user_id]
+            else:
+                _sender_keys.pop(user_id, None)
+    return {user_id: _sender_keys[user_id] for user_id in wanted if user_id in _sender_keys}
 
 
 def check_publish_identity(actor: User, public: Any, *, replace: bool = False) -> dict[str, Any]:

@@ -25,8 +25,9 @@ from django.utils import timezone
 from accounts.models import User
 from audit.actions import record
 from chat.events import append_event
-from chat.keystate import check_consult_post, check_room_key, take_department_seq
+from chat.keystate import check_consult_post, check_room_key, lock_consult
 from chat.models import Correction, Message, Thread
+from chat.numbering import take_department_seq
 from chat.posting import check_envelope, ciphertext_size, envelope_hash
 from core.crypto import EnvelopeHeader
 from core.errors import N_, ErrorCode, NotFound, RoundsError
@@ -134,7 +135,14 @@ def do_correct_message(
         guest = None
         if thread.is_consult:
             # Under the consult's thread key, by a member or its guest (chat/posting.py).
-            guest = check_consult_post(actor, thread.pk, thread.department_id, header, key_state)
+            guest = check_consult_post(
+                actor,
+                lock_consult(thread.pk),
+                thread.department_id,
+                header,
+                key_state,
+                member=access.is_member(actor, thread.department_id),
+            )
         elif access.active_membership(actor, thread.department_id) is None:
             raise NotFound(N_("Message not found."))
         now = timezone.now()

@@ -16,10 +16,11 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from chat.models import Event, Message
+from chat.numbering import next_event_seq
 from core.events import EventKind
 from push.notify import message_posted
 from rounds import metrics
@@ -41,21 +42,6 @@ def user_group(user_id: int) -> str:
 
 def session_group(auth_session_id: int) -> str:
     return f"authsession.{auth_session_id}"
-
-
-def allocate_seq(table: str, column: str, pk: int, extra_where: str = "") -> int | None:
-    """Advance a counter column and return its new value, holding the row lock to commit.
-
-    Returns None when no row matched (missing, or `extra_where` false).
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET {column} = {column} + 1 WHERE id = %s {extra_where} "  # noqa: S608
-            f"RETURNING {column}",
-            [pk],
-        )
-        row = cursor.fetchone()
-    return None if row is None else int(row[0])
 
 
 def message_payload(message: Message, sender_username: str) -> dict[str, Any]:
@@ -176,8 +162,7 @@ def append_event(
     they are no member, so the department's group does not reach them.
     """
     if seq is None:
-        seq = allocate_seq("rooms_department", "event_seq", department_id)
-        assert seq is not None  # the department exists: the caller holds it
+        seq = next_event_seq(department_id)
     event = Event.objects.create(
         department_id=department_id,
         seq=seq,
@@ -192,25 +177,13 @@ def append_event(
     return event
 
 
-def append_message_events(
-    department_id: int, numbered: list[tuple[int, Message, dict[str, Any]]]
-) -> None:
-    """Store the `message.new` events of a batch of posts (seq, message, payload) in one
-    insert, and publish them on commit, in order."""
-    now = timezone.now()
-    events = Event.objects.bulk_create(
-        Event(
-            department_id=department_id,
-            seq=seq,
-            kind=EventKind.MESSAGE_NEW,
-            message=message,
-            payload={},
-            created_at=now,
-        )
-        for seq, message, _ in numbered
-    )
-    for event, (_, _, message_data) in zip(events, numbered, strict=True):
-        _publish_on_commit(event, message_data)
+def publish_message_events(events: list[tuple[int, int, dict[str, Any], int | None]]) -> None:
+    """Publish the `message.new` events of a batch of posts on commit, in order: each
+    (department id, seq, message payload, consult guest or None). Their rows are
+    written with the messages' (chat/post_rows.py)."""
+    for department_id, seq, message_data, guest in events:
+        event = Event(department_id=department_id, seq=seq, kind=EventKind.MESSAGE_NEW)
+        _publish_on_commit(event, message_data, guest=guest)
 
 
 def _publish_on_commit(

@@ -2,15 +2,13 @@
 
 A department's room key state (version, rotation, commitment, the chain position
 it was made at) is read with the department's event numbers, under its row
-lock, so a post racing a removal or a key publication is either before it or
-refused; a consult's thread key state is read under the consult's row, taken
-after (docs/crypto.md §8 and §14). Used by the post path (chat/posting.py) and
-corrections (chat/corrections.py).
+lock (chat/numbering.py takes it), so a post racing a removal or a key
+publication is either before it or refused; a consult's thread key state is
+read under the consult's row, taken after (docs/crypto.md §8 and §14). Used by
+the post path (chat/posting.py) and corrections (chat/corrections.py).
 """
 
 from typing import Any, NamedTuple
-
-from django.db import connection
 
 from accounts.models import User
 from chat.models import Consult, ConsultState
@@ -27,13 +25,6 @@ class KeyState(NamedTuple):
     key_commitment: str
     key_chain_seq: int
     chain_seq: int
-
-
-# Take department event numbers and read its KeyState under the same row lock.
-TAKE_DEPARTMENT_NUMBERS = (
-    "UPDATE rooms_department SET event_seq = event_seq + %s WHERE id = %s RETURNING event_seq, "
-    "key_version, rotation_required, key_commitment, key_chain_seq, chain_seq"
-)
 
 
 def key_state_of(row: tuple[Any, ...]) -> KeyState:
@@ -89,33 +80,29 @@ def check_key_version(header: EnvelopeHeader, key_state: KeyState) -> None:
         )
 
 
-def take_department_numbers(department_id: int, count: int) -> tuple[int, KeyState]:
-    """Lock the department, take `count` event numbers (the last one is returned) and
-    read its room key state under the same lock."""
-    with connection.cursor() as cursor:
-        cursor.execute(TAKE_DEPARTMENT_NUMBERS, [count, department_id])
-        event_seq, *state = cursor.fetchone()
-    return int(event_seq), key_state_of(tuple(state))
-
-
-def take_department_seq(department_id: int) -> tuple[int, KeyState]:
-    """Next event number, and the room key state read under the same row lock."""
-    return take_department_numbers(department_id, 1)
+def lock_consult(thread_id: int) -> Consult:
+    """The consult of this thread, its row locked (after its department's: chat/numbering.py)."""
+    return Consult.objects.select_for_update().get(thread_id=thread_id)
 
 
 def check_consult_post(
-    actor: User, thread_id: int, department_id: int, header: EnvelopeHeader, room: KeyState
+    actor: User,
+    consult: Consult,
+    department_id: int,
+    header: EnvelopeHeader,
+    room: KeyState,
+    *,
+    member: bool,
 ) -> int | None:
     """A post in a consult's thread: by a member or its guest while it is open, under
     the thread's current key (docs/crypto.md §14). Returns the guest to tell, if open.
 
-    Runs under the thread's and the department's locks (`room`: the department's key
-    state read with them, for its chain position), and takes the consult's last (the
-    order its key publications take too).
+    Runs under the thread's, the department's and the consult's locks (`consult` from
+    `lock_consult`; `room`: the department's key state read with its lock, for its
+    chain position; `member`: the actor's membership, read under that lock).
     """
-    consult = Consult.objects.select_for_update().get(thread_id=thread_id)
     is_guest = consult.guest_id == actor.pk and consult.state == ConsultState.OPEN
-    if not is_guest and not access.is_member(actor, department_id):
+    if not is_guest and not member:
         if consult.guest_id == actor.pk and access.guest_role(consult.state) is not None:
             access.check_writer(access.FORMER_GUEST)  # they still read it
         raise NotFound(N_("Thread not found."))

@@ -1,36 +1,44 @@
-"""Posting messages: the hot path, one post or a batch (group commit).
+"""Posting messages: the hot path. One path stores posts; a post alone is a batch of one.
 
-In one transaction a post takes the thread's message number and the
-department's event number (both under row locks, thread first), checks
-membership and the room key state (version, commitment, chain position:
-docs/crypto.md §8) under those locks, and writes the message, its event
-and its audit entry. The ack is sent only after commit; fan-out runs on
-commit. `check_post_messages` does the same for a batch of posts that
-arrived together: one transaction, a few statements for the whole batch,
-and each post its own ack or refusal, as if posted alone.
+The posts that arrive together on a process (chat/consumers/batching.py) are
+stored in one transaction. Before it, each envelope's signature is checked
+with its sender's key (this process's copy, accounts.keys.sender_keys). In
+it, the threads' message numbers and the departments' event numbers are taken
+under their row locks, in chat/numbering.py's order; membership and each
+sender's current key are read under those locks (rooms.access.post_rights),
+and the room key state (version, commitment, chain position: docs/crypto.md
+§8) or the consult's thread key state (§14) is checked. The accepted posts'
+messages, events and audit entries are then written (chat/post_rows.py: one
+statement on PostgreSQL), photos attached, and the events published once the
+transaction commits. Each post gets its own ack or refusal, as if posted
+alone. The ack is sent only after commit.
 """
 
 import functools
 import hashlib
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from accounts.keys import active_identity
-from accounts.models import IdentityKey, User
-from audit.actions import record, record_many
-from chat.events import append_event, append_message_events, message_payload
-from chat.keystate import (
-    check_consult_post,
-    check_room_key,
+from accounts.keys import SenderKey, active_identity, sender_keys
+from accounts.models import User
+from audit.actions import request_seal
+from chat.events import message_payload, publish_message_events
+from chat.keystate import check_consult_post, check_room_key, lock_consult
+from chat.models import Consult, Message, Thread
+from chat.numbering import (
+    DepartmentNumbers,
+    ThreadNumbers,
+    give_back_unused,
     take_department_numbers,
-    take_department_seq,
+    take_thread_numbers,
 )
-from chat.models import Message, Thread
+from chat.post_rows import PostRow, write_posts
 from core.crypto import (
     BadSignature,
     CryptoError,
@@ -39,7 +47,6 @@ from core.crypto import (
     verify_envelope,
 )
 from core.errors import N_, ErrorCode, NotFound, RoundsError
-from core.events import EventKind
 from media.attachments import check_attachment_refs, do_attach_uploads
 from rooms import access
 
@@ -67,6 +74,20 @@ def _ack_for(message: Message) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Post:
+    """One `message.post` as received: who, where, the envelope and its photo refs."""
+
+    actor: User
+    thread_id: int
+    client_msg_id: str
+    envelope: dict[str, Any]
+    attachments: tuple[Any, ...] = ()
+
+
+Outcome = dict[str, Any] | RoundsError
+
+
 def check_post_message(
     actor: User,
     thread_id: int,
@@ -76,30 +97,337 @@ def check_post_message(
 ) -> dict[str, Any]:
     """Verify an envelope and store it once; a retry with the same content gets the first ack.
 
-    The envelope must be signed by the poster's published identity and its
-    header must name this thread, this poster and this client_msg_id (the
-    department and key version are checked under the locks, in
-    `do_post_message`). Returns the ack data (message id, per-thread seq,
-    server timestamp). The first attempt goes straight to the insert; only a
-    retry, caught by the unique (sender, client_msg_id) constraint, pays for
-    a look-up. So does a refusal: a retry whose ack was lost gets that ack
-    even if the thread closed, the sender left or the key rotated since.
-    `attachments` (photo refs, media.attachments) are attached in the same
-    transaction; the retry check covers them too.
+    A batch of one (`check_post_messages`): returns the ack data (message id,
+    per-thread seq, server timestamp) or raises the refusal. `attachments`
+    (photo refs, media.attachments) are attached in the same transaction;
+    the retry check covers them too.
     """
-    access.check_authenticated(actor)
-    header = check_envelope(actor, thread_id, client_msg_id, envelope)
-    refs = check_attachment_refs(attachments) if attachments else []
-    body_hash = envelope_hash(envelope, refs)
+    post = Post(actor, thread_id, client_msg_id, envelope, tuple(attachments))
+    outcome = check_post_messages([post])[0]
+    if isinstance(outcome, RoundsError):
+        raise outcome
+    return outcome
+
+
+def check_post_messages(posts: Sequence[Post]) -> list[Outcome]:
+    """Verify and store posts that arrived together; each one's ack or refusal, in order.
+
+    Each envelope must be signed by its sender's current identity key, and its
+    header must name this thread, this sender and this client_msg_id (the
+    department and key version are checked under the locks). The text posts
+    are stored in one transaction, a post with photos in one of its own, in
+    the order given (a socket's posts keep their order; a post's seq is below
+    every later accepted post of its thread). The first attempt goes straight
+    to the insert; only a retry, caught by the unique (sender, client_msg_id),
+    pays for a look-up, and so does a refusal: a retry whose ack was lost gets
+    that ack even if the thread closed, the sender left or the key rotated since.
+    """
+    results: list[Outcome | None] = [None] * len(posts)
+    keys = sender_keys({post.actor.pk for post in posts})
+    checked: list[_Checked] = []
+    for index, post in enumerate(posts):
+        try:
+            checked.append(_checked(index, post, keys.get(post.actor.pk)))
+        except RoundsError as refusal:
+            results[index] = refusal
+    # A signature that fails with this process's copy of a key may be made with its
+    # replacement (published on another process): checked once more with the key read now.
+    unverified = [
+        index
+        for index, result in enumerate(results)
+        if isinstance(result, RoundsError) and result.code == ErrorCode.BAD_SIGNATURE
+    ]
+    if unverified:
+        keys = sender_keys({posts[index].actor.pk for index in unverified}, fresh=True)
+        for index in unverified:
+            try:
+                checked.append(_checked(index, posts[index], keys.get(posts[index].actor.pk)))
+                results[index] = None
+            except RoundsError as refusal:
+                results[index] = refusal
+        checked.sort(key=lambda entry: entry.index)
+    for group in _transactions(checked):
+        for index, outcome in _store(group).items():
+            results[index] = outcome
+    assert all(result is not None for result in results)
+    return results  # type: ignore[return-value]  # every slot filled: the assert above
+
+
+@dataclass
+class _Checked:
+    """A post whose envelope verified, with what storing it needs."""
+
+    index: int
+    post: Post
+    header: EnvelopeHeader
+    body_hash: str
+    refs: list[dict[str, Any]]
+    signing_key: str  # the sender's Ed25519 key it verified with
+    message: Message | None = field(default=None)
+    guest: int | None = None
+
+
+def _checked(index: int, post: Post, key: SenderKey | None) -> _Checked:
+    access.check_authenticated(post.actor)
+    if key is None:
+        raise RoundsError(N_("Publish your identity key first."), code=ErrorCode.INVALID_KEY)
+    header = _verified_header(key, post.actor.pk, post.thread_id, post.client_msg_id, post.envelope)
+    refs = check_attachment_refs(post.attachments) if post.attachments else []
+    return _Checked(index, post, header, envelope_hash(post.envelope, refs), refs, key.ed25519)
+
+
+def _transactions(checked: list[_Checked]) -> Iterator[list[_Checked]]:
+    """Text posts together, each post with photos alone between them, in the order given:
+    attaching photos may refuse the post after its message row is written, which
+    only its own transaction's rollback can undo."""
+    run: list[_Checked] = []
+    for entry in checked:
+        if not entry.refs:
+            run.append(entry)
+            continue
+        if run:
+            yield run
+            run = []
+        yield [entry]
+    if run:
+        yield run
+
+
+def _store(group: list[_Checked]) -> dict[int, Outcome]:
+    """Store a group in one transaction. Should the insert meet the unique (sender,
+    client_msg_id), a retry of a post stored before, the group is rolled back and each
+    post stored on its own, where a retry gets its first ack."""
     try:
-        return do_post_message(actor, thread_id, client_msg_id, envelope, body_hash, header, refs)
-    except (IntegrityError, RoundsError) as refusal:
-        if isinstance(refusal, RoundsError) and refusal.code not in RETRYABLE:
+        with transaction.atomic():
+            outcomes = _decide_and_write(group)
+    except IntegrityError:
+        if len(group) > 1:
+            return {i: o for entry in group for i, o in _store([entry]).items()}
+        entry = group[0]
+        post = entry.post
+        first = Message.objects.filter(
+            sender_id=post.actor.pk, client_msg_id=post.client_msg_id
+        ).first()
+        if first is None:  # another constraint than a retry's: a real failure
             raise
-        existing = Message.objects.filter(sender_id=actor.pk, client_msg_id=client_msg_id).first()
-        if existing is None:
-            raise
-        return _replay_ack(existing, thread_id, body_hash)
+        try:
+            outcomes = {entry.index: _replay_ack(first, post.thread_id, entry.body_hash)}
+        except RoundsError as refusal:
+            outcomes = {entry.index: refusal}
+    except RoundsError as refusal:
+        # Photos refused after the message row was written (a group of one).
+        outcomes = {entry.index: refusal for entry in group}
+    _answer_stored_retries(group, outcomes)
+    return outcomes
+
+
+def _decide_and_write(group: list[_Checked]) -> dict[int, Outcome]:
+    """Under the threads', the departments' and the consults' locks (chat/numbering.py's
+    order), decide and write every post of the group.
+
+    The numbers are taken up front, as many as there are posts, by the
+    statements that take the locks; the few a refused post leaves unused are
+    given back before commit, so the sequences stay without gaps.
+    """
+    per_thread = Counter(entry.post.thread_id for entry in group)
+    threads = {
+        thread_id: numbers
+        for thread_id in sorted(per_thread)
+        if (numbers := take_thread_numbers(thread_id, per_thread[thread_id])) is not None
+    }
+    per_department: Counter[int] = Counter()
+    for thread in threads.values():
+        per_department[thread.department_id] += thread.taken
+    departments = {
+        department_id: take_department_numbers(department_id, per_department[department_id])
+        for department_id in sorted(per_department)
+    }
+    consults = {
+        thread_id: lock_consult(thread_id)
+        for thread_id, thread in threads.items()  # ascending: `threads` was built so
+        if thread.is_consult and not thread.closed
+    }
+    rights = access.post_rights({entry.post.actor.pk for entry in group}, departments)
+    outcomes: dict[int, Outcome] = _verify_again_if_replaced(group, rights.identity)
+    first_of: dict[tuple[int, str], _Checked] = {}
+    accepted: list[_Checked] = []
+    for entry in group:
+        key = (entry.post.actor.pk, entry.post.client_msg_id)
+        if entry.index in outcomes or key in first_of:
+            continue  # refused already, or a second copy (answered once the first is written)
+        try:
+            entry.guest = _check_place(entry, threads, departments, consults, rights.members)
+        except RoundsError as refusal:
+            outcomes[entry.index] = refusal
+            continue
+        first_of[key] = entry
+        accepted.append(entry)
+    rows = [_numbered(entry, threads, departments) for entry in accepted]
+    give_back_unused(list(threads.values()), list(departments.values()))
+    if accepted:
+        _write(accepted, rows)
+    for entry in group:
+        if entry.index in outcomes:
+            continue
+        first = first_of[(entry.post.actor.pk, entry.post.client_msg_id)]
+        assert first.message is not None
+        try:
+            outcomes[entry.index] = (
+                _ack_for(first.message)
+                if first is entry
+                else _replay_ack(first.message, entry.post.thread_id, entry.body_hash)
+            )
+        except RoundsError as refusal:
+            outcomes[entry.index] = refusal
+    return outcomes
+
+
+def _verify_again_if_replaced(
+    group: list[_Checked], current: dict[int, str]
+) -> dict[int, RoundsError]:
+    """Posts verified with a key this process had cached but since replaced (on another
+    process) are verified again with the current key, read now; their refusals."""
+    stale = [entry for entry in group if current.get(entry.post.actor.pk) != entry.signing_key]
+    if not stale:
+        return {}
+    keys = sender_keys({entry.post.actor.pk for entry in stale}, fresh=True)
+    refusals = {}
+    for entry in stale:
+        try:
+            again = _checked(entry.index, entry.post, keys.get(entry.post.actor.pk))
+        except RoundsError as refusal:
+            refusals[entry.index] = refusal
+            continue
+        entry.header, entry.signing_key = again.header, again.signing_key
+    return refusals
+
+
+def _check_place(
+    entry: _Checked,
+    threads: dict[int, ThreadNumbers],
+    departments: dict[int, DepartmentNumbers],
+    consults: dict[int, Consult],
+    members: frozenset[tuple[int, int]],
+) -> int | None:
+    """May this post go in its thread, under the key it names? The consult's guest to
+    tell, if any. Under the locks; raises the refusal."""
+    actor, thread = entry.post.actor, threads.get(entry.post.thread_id)
+    if thread is None:
+        raise NotFound(N_("Thread not found."))
+    member = (actor.pk, thread.department_id) in members
+    if thread.closed:
+        if member or (thread.is_consult and access.is_consult_writer(actor, thread.pk)):
+            raise RoundsError(N_("This thread is closed."), code=ErrorCode.THREAD_CLOSED)
+        raise NotFound(N_("Thread not found."))
+    key_state = departments[thread.department_id].key_state
+    if thread.is_consult:
+        return check_consult_post(
+            actor, consults[thread.pk], thread.department_id, entry.header, key_state, member=member
+        )
+    if not member:
+        raise NotFound(N_("Thread not found."))
+    check_room_key(entry.header, thread.department_id, key_state)
+    return None
+
+
+def _numbered(
+    entry: _Checked, threads: dict[int, ThreadNumbers], departments: dict[int, DepartmentNumbers]
+) -> PostRow:
+    """The post's rows with its message number and its department's event number."""
+    post, thread = entry.post, threads[entry.post.thread_id]
+    return PostRow(
+        thread_id=post.thread_id,
+        seq=thread.use(),
+        sender_id=post.actor.pk,
+        sender_username=post.actor.username,
+        client_msg_id=post.client_msg_id,
+        header=post.envelope["header"],
+        ciphertext=post.envelope["ciphertext"],
+        body_hash=entry.body_hash,
+        department_id=thread.department_id,
+        event_seq=departments[thread.department_id].use(),
+        ciphertext_bytes=ciphertext_size(post.envelope),
+    )
+
+
+def _write(accepted: list[_Checked], rows: list[PostRow]) -> None:
+    """Write the posts' rows, attach their photos, and publish their events on commit."""
+    now = timezone.now()
+    ids = write_posts(rows, now)
+    for entry, row in zip(accepted, rows, strict=True):
+        message = Message(
+            pk=ids[(row.thread_id, row.seq)],
+            thread_id=row.thread_id,
+            seq=row.seq,
+            sender_id=row.sender_id,
+            client_msg_id=row.client_msg_id,
+            header=row.header,
+            ciphertext=row.ciphertext,
+            body_hash=row.body_hash,
+            created_at=now,
+        )
+        message._state.adding, message._state.db = False, connection.alias
+        entry.message = message
+        if entry.refs:
+            patient_id = Thread.objects.values_list("patient_id", flat=True).get(pk=row.thread_id)
+            do_attach_uploads(
+                message, row.thread_id, row.department_id, patient_id, entry.post.actor, entry.refs
+            )
+    publish_message_events(
+        [
+            (
+                row.department_id,
+                row.event_seq,
+                message_payload(entry.message, row.sender_username),  # type: ignore[arg-type]
+                entry.guest,
+            )
+            for entry, row in zip(accepted, rows, strict=True)
+        ]
+    )
+    transaction.on_commit(request_seal)
+
+
+RETRYABLE = (ErrorCode.THREAD_CLOSED, ErrorCode.NOT_FOUND, ErrorCode.KEY_ROTATION_REQUIRED)
+
+
+def _replay_ack(existing: Message, thread_id: int, body_hash: str) -> dict[str, Any]:
+    if existing.thread_id != thread_id or existing.body_hash != body_hash:
+        raise RoundsError(
+            N_("This client_msg_id was already used for another message."),
+            code=ErrorCode.CLIENT_MSG_ID_CONFLICT,
+            data={"message_id": existing.pk},
+        )
+    return {**_ack_for(existing), "duplicate": True}
+
+
+def _answer_stored_retries(group: list[_Checked], outcomes: dict[int, Outcome]) -> None:
+    """A refused post that was stored before (its ack was lost) gets that first ack:
+    one look-up, for refused posts only."""
+    refused = [
+        entry
+        for entry in group
+        if isinstance(outcome := outcomes.get(entry.index), RoundsError)
+        and outcome.code in RETRYABLE
+    ]
+    if not refused:
+        return
+    stored = {
+        (message.sender_id, message.client_msg_id): message
+        for message in Message.objects.filter(
+            sender_id__in={entry.post.actor.pk for entry in refused},
+            client_msg_id__in={entry.post.client_msg_id for entry in refused},
+        )
+    }
+    for entry in refused:
+        first = stored.get((entry.post.actor.pk, entry.post.client_msg_id))
+        if first is not None:
+            try:
+                outcomes[entry.index] = _replay_ack(first, entry.post.thread_id, entry.body_hash)
+            except RoundsError as refusal:
+                outcomes[entry.index] = refusal
+
+
+# --- Envelopes -------------------------------------------------------------------
 
 
 def check_envelope(
@@ -157,397 +485,3 @@ def _verified_header(
 def parsed_identity(x25519: str, ed25519: str) -> PublicIdentity:
     """Public keys are checked as points once per process, not on every post."""
     return PublicIdentity.from_dict({"x25519": x25519, "ed25519": ed25519})
-
-
-def _replay_ack(existing: Message, thread_id: int, body_hash: str) -> dict[str, Any]:
-    if existing.thread_id != thread_id or existing.body_hash != body_hash:
-        raise RoundsError(
-            N_("This client_msg_id was already used for another message."),
-            code=ErrorCode.CLIENT_MSG_ID_CONFLICT,
-            data={"message_id": existing.pk},
-        )
-    return {**_ack_for(existing), "duplicate": True}
-
-
-def _take_thread_seq(thread_id: int) -> tuple[int, int, bool] | None:
-    """Next message number, the department and whether it is a consult's thread,
-    if the thread exists and is open."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE chat_thread SET last_seq = last_seq + 1 "
-            "WHERE id = %s AND closed_at IS NULL RETURNING last_seq, department_id, is_consult",
-            [thread_id],
-        )
-        row = cursor.fetchone()
-    return None if row is None else (int(row[0]), int(row[1]), bool(row[2]))
-
-
-def do_post_message(
-    actor: User,
-    thread_id: int,
-    client_msg_id: str,
-    envelope: dict[str, Any],
-    body_hash: str,
-    header: EnvelopeHeader,
-    refs: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """Write the message, its photos, its event and its audit entry in one transaction.
-
-    Assumes the envelope's signature was checked. Membership and the room
-    key version are checked once the department's row lock is held
-    (removals and key publications take the same lock), so a post racing a
-    removal either commits before it or is refused. The message row comes
-    before the photos, so a retry meets the unique (sender, client_msg_id)
-    before finding its uploads already attached.
-    """
-    with transaction.atomic():
-        taken = _take_thread_seq(thread_id)
-        if taken is None:
-            thread = Thread.objects.filter(pk=thread_id).first()
-            if thread is None or not (
-                access.is_member(actor, thread.department_id)
-                or access.is_consult_writer(actor, thread_id)
-            ):
-                raise NotFound(N_("Thread not found."))
-            raise RoundsError(N_("This thread is closed."), code=ErrorCode.THREAD_CLOSED)
-        seq, department_id, is_consult = taken
-        event_seq, key_state = take_department_seq(department_id)
-        guest = None
-        if is_consult:
-            guest = check_consult_post(actor, thread_id, department_id, header, key_state)
-        elif not access.is_member(actor, department_id):
-            raise NotFound(N_("Thread not found."))
-        else:
-            check_room_key(header, department_id, key_state)
-        message = Message.objects.create(
-            thread_id=thread_id,
-            seq=seq,
-            sender_id=actor.pk,
-            client_msg_id=client_msg_id,
-            header=envelope["header"],
-            ciphertext=envelope["ciphertext"],
-            body_hash=body_hash,
-            created_at=timezone.now(),
-        )
-        if refs:
-            patient_id = Thread.objects.values_list("patient_id", flat=True).get(pk=thread_id)
-            do_attach_uploads(message, thread_id, department_id, patient_id, actor, refs)
-        append_event(
-            department_id,
-            EventKind.MESSAGE_NEW,
-            message=message,
-            message_data=message_payload(message, actor.username),
-            seq=event_seq,
-            guest_user_id=guest,
-        )
-        record(
-            "message.posted",
-            actor=actor,
-            department_id=department_id,
-            object_type="message",
-            object_id=message.pk,
-            data={"thread_id": thread_id, "seq": seq, "bytes": ciphertext_size(envelope)},
-        )
-    return _ack_for(message)
-
-
-@dataclass(frozen=True)
-class Post:
-    """One `message.post` as received: who, where, the envelope and its photo refs."""
-
-    actor: User
-    thread_id: int
-    client_msg_id: str
-    envelope: dict[str, Any]
-    attachments: tuple[Any, ...] = ()
-
-
-def check_post_messages(posts: list[Post]) -> list[dict[str, Any] | RoundsError]:
-    """Verify and store posts that arrived together, in one transaction.
-
-    Returns, for each post in order, its ack or its refusal: the same as
-    `check_post_message` gives for that post alone, in the order given (a
-    post's seq is below every later accepted post of its thread). Should
-    the batch's insert meet the unique (sender, client_msg_id), a retry of a
-    post stored before, it is rolled back and each post is stored on its
-    own instead, where a retry gets its first ack. A post with photos is
-    stored alone, in its place among the others (`_photos_apart`).
-    """
-    if any(post.attachments for post in posts):
-        return _photos_apart(posts)
-    results: list[dict[str, Any] | RoundsError | None] = [None] * len(posts)
-    senders = {post.actor.pk for post in posts}
-    identities = {
-        key.user_id: key
-        for key in IdentityKey.objects.filter(user_id__in=senders, replaced_at__isnull=True)
-    }
-    checked: list[tuple[int, Post, EnvelopeHeader, str]] = []
-    for index, post in enumerate(posts):
-        try:
-            access.check_authenticated(post.actor)
-            header = _checked_header(post, identities.get(post.actor.pk))
-        except RoundsError as refusal:
-            results[index] = refusal
-            continue
-        checked.append((index, post, header, envelope_hash(post.envelope)))
-    # A consult's posts (under its thread key) take the one-post path, which checks it.
-    for index, post, header, _ in checked:
-        if header.under_thread_key:
-            results[index] = _post_alone(post)
-    checked = [entry for entry in checked if not entry[2].under_thread_key]
-    if checked:
-        try:
-            with transaction.atomic():
-                stored = _store_posts(checked)
-        except IntegrityError:
-            stored = {index: _post_alone(post) for index, post, _, _ in checked}
-        for index, outcome in stored.items():
-            results[index] = outcome
-    assert all(result is not None for result in results)
-    return results  # type: ignore[return-value]  # every slot filled: the assert above
-
-
-def _photos_apart(posts: list[Post]) -> list[dict[str, Any] | RoundsError]:
-    """Text posts in batches, each post with photos alone between them, in the order given
-    (a socket's posts keep their order); the text-only batch path stays as it is."""
-    results: list[dict[str, Any] | RoundsError] = []
-    run: list[Post] = []
-    for post in [*posts, None]:
-        if post is not None and not post.attachments:
-            run.append(post)
-            continue
-        if run:
-            results.extend(check_post_messages(run))
-            run = []
-        if post is not None:
-            results.append(_post_alone(post))
-    return results
-
-
-def _post_alone(post: Post) -> dict[str, Any] | RoundsError:
-    try:
-        return check_post_message(
-            post.actor, post.thread_id, post.client_msg_id, post.envelope, post.attachments
-        )
-    except RoundsError as refusal:
-        return refusal
-
-
-def _checked_header(post: Post, identity: Any) -> EnvelopeHeader:
-    """`check_envelope` with the sender's identity already fetched."""
-    if identity is None:
-        raise RoundsError(N_("Publish your identity key first."), code=ErrorCode.INVALID_KEY)
-    return _verified_header(
-        identity, post.actor.pk, post.thread_id, post.client_msg_id, post.envelope
-    )
-
-
-def _take_thread_numbers(thread_id: int, count: int) -> dict[str, Any] | None:
-    """Lock the thread and take `count` message numbers (none if it is closed).
-
-    Returns the thread's department, `closed_at`, `last_seq` as it was
-    before and `taken`; None if there is no such thread.
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE chat_thread SET last_seq = last_seq + "
-            "CASE WHEN closed_at IS NULL THEN %s ELSE 0 END "
-            "WHERE id = %s RETURNING department_id, closed_at, last_seq, is_consult",
-            [count, thread_id],
-        )
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    department_id, closed_at, last_seq, is_consult = row
-    taken = count if closed_at is None else 0
-    return {
-        "pk": thread_id,
-        "department_id": department_id,
-        "closed_at": closed_at,
-        "last_seq": int(last_seq) - taken,
-        "taken": taken,
-        "first": int(last_seq) - taken,
-        "is_consult": bool(is_consult),
-    }
-
-
-def _take_department_numbers(department_id: int, count: int) -> dict[str, Any]:
-    """Lock the department and take `count` event numbers; its room key state with them."""
-    event_seq, key_state = take_department_numbers(department_id, count)
-    return {
-        "pk": department_id,
-        "event_seq": event_seq - count,
-        "taken": count,
-        "first": event_seq - count,
-        "key_state": key_state,
-    }
-
-
-def _give_back_unused_numbers(
-    threads: dict[int, dict[str, Any]], departments: dict[int, dict[str, Any]]
-) -> None:
-    """Set each counter to the last number used, where refused posts left some unused."""
-    with connection.cursor() as cursor:
-        for thread in threads.values():
-            if thread["last_seq"] - thread["first"] != thread["taken"]:
-                cursor.execute(
-                    "UPDATE chat_thread SET last_seq = %s WHERE id = %s",
-                    [thread["last_seq"], thread["pk"]],
-                )
-        for department in departments.values():
-            if department["event_seq"] - department["first"] != department["taken"]:
-                cursor.execute(
-                    "UPDATE rooms_department SET event_seq = %s WHERE id = %s",
-                    [department["event_seq"], department["pk"]],
-                )
-
-
-RETRYABLE = (ErrorCode.THREAD_CLOSED, ErrorCode.NOT_FOUND, ErrorCode.KEY_ROTATION_REQUIRED)
-
-
-def _answer_stored_retries(
-    checked: list[tuple[int, Post, EnvelopeHeader, str]],
-    outcomes: dict[int, dict[str, Any] | RoundsError],
-) -> None:
-    """A refused post that was stored before (its ack was lost) gets that first ack,
-    as in `check_post_message`: one look-up, for refused posts only."""
-    refused = [
-        (index, post, body_hash)
-        for index, post, _, body_hash in checked
-        if isinstance(outcome := outcomes.get(index), RoundsError) and outcome.code in RETRYABLE
-    ]
-    if not refused:
-        return
-    stored = {
-        (message.sender_id, message.client_msg_id): message
-        for message in Message.objects.filter(
-            sender_id__in={post.actor.pk for _, post, _ in refused},
-            client_msg_id__in={post.client_msg_id for _, post, _ in refused},
-        )
-    }
-    for index, post, body_hash in refused:
-        first = stored.get((post.actor.pk, post.client_msg_id))
-        if first is not None:
-            try:
-                outcomes[index] = _replay_ack(first, post.thread_id, body_hash)
-            except RoundsError as refusal:
-                outcomes[index] = refusal
-
-
-def _store_posts(
-    checked: list[tuple[int, Post, EnvelopeHeader, str]],
-) -> dict[int, dict[str, Any] | RoundsError]:
-    """Under the threads' then the departments' row locks, decide and write every post.
-
-    The numbers are taken up front, as many as there are posts, by the same
-    statements that take the locks; the few a refused post leaves unused are
-    given back before commit, so the sequences stay without gaps.
-    """
-    per_thread: dict[int, int] = {}
-    for _, post, _, _ in checked:
-        per_thread[post.thread_id] = per_thread.get(post.thread_id, 0) + 1
-    threads = {
-        thread_id: row
-        for thread_id in sorted(per_thread)
-        if (row := _take_thread_numbers(thread_id, per_thread[thread_id])) is not None
-    }
-    per_department: dict[int, int] = {}
-    for taken in threads.values():
-        if taken["closed_at"] is None:
-            department_id = taken["department_id"]
-            per_department[department_id] = per_department.get(department_id, 0) + taken["taken"]
-    for taken in threads.values():
-        per_department.setdefault(taken["department_id"], 0)
-    departments = {
-        department_id: _take_department_numbers(department_id, per_department[department_id])
-        for department_id in sorted(per_department)
-    }
-    department_ids = sorted(departments)
-    senders = {post.actor.pk for _, post, _, _ in checked}
-    members = access.active_member_pairs(senders, department_ids)
-    # A retry of a post stored earlier fails the batch's insert on the unique
-    # (sender, client_msg_id), and the batch is then stored post by post; the
-    # first attempt, by far the common case, pays for no look-up.
-    earlier: dict[tuple[int, str], Message] = {}
-    now = timezone.now()
-    outcomes: dict[int, dict[str, Any] | RoundsError] = {}
-    accepted: list[tuple[int, Post, Message, int]] = []  # index, post, message, department
-    retried: list[tuple[int, Message, int, str]] = []  # a second copy of a post of this batch
-    for index, post, header, body_hash in checked:
-        key = (post.actor.pk, post.client_msg_id)
-        try:
-            if key in earlier:
-                if earlier[key].pk is None:
-                    retried.append((index, earlier[key], post.thread_id, body_hash))
-                else:
-                    outcomes[index] = _replay_ack(earlier[key], post.thread_id, body_hash)
-                continue
-            thread = threads.get(post.thread_id)
-            if thread is None or (post.actor.pk, thread["department_id"]) not in members:
-                raise NotFound(N_("Thread not found."))
-            if thread["closed_at"] is not None:
-                raise RoundsError(N_("This thread is closed."), code=ErrorCode.THREAD_CLOSED)
-            if thread["is_consult"]:
-                raise RoundsError(
-                    N_("A consult's thread is written under its thread key."),
-                    code=ErrorCode.ENVELOPE_MISMATCH,
-                )
-            department = departments[thread["department_id"]]
-            check_room_key(header, department["pk"], department["key_state"])
-        except RoundsError as refusal:
-            outcomes[index] = refusal
-            continue
-        thread["last_seq"] += 1
-        message = Message(
-            thread_id=post.thread_id,
-            seq=thread["last_seq"],
-            sender_id=post.actor.pk,
-            client_msg_id=post.client_msg_id,
-            header=post.envelope["header"],
-            ciphertext=post.envelope["ciphertext"],
-            body_hash=body_hash,
-            created_at=now,
-        )
-        earlier[key] = message  # a second copy in this batch is a retry of this one
-        accepted.append((index, post, message, department["pk"]))
-    _answer_stored_retries(checked, outcomes)
-    event_seqs = []
-    for _, _, _, department_id in accepted:
-        departments[department_id]["event_seq"] += 1
-        event_seqs.append(departments[department_id]["event_seq"])
-    _give_back_unused_numbers(threads, departments)
-    if not accepted:
-        return outcomes
-    Message.objects.bulk_create([message for _, _, message, _ in accepted])
-    by_department: dict[int, list[tuple[int, Message, dict[str, Any]]]] = {}
-    for (_, post, message, department_id), event_seq in zip(accepted, event_seqs, strict=True):
-        by_department.setdefault(department_id, []).append(
-            (event_seq, message, message_payload(message, post.actor.username))
-        )
-    for department_id, numbered in by_department.items():
-        append_message_events(department_id, numbered)
-    record_many(
-        [
-            {
-                "action": "message.posted",
-                "department_id": department_id,
-                "object_type": "message",
-                "object_id": message.pk,
-                "data": {
-                    "thread_id": message.thread_id,
-                    "seq": message.seq,
-                    "bytes": ciphertext_size(post.envelope),
-                },
-            }
-            for _, post, message, department_id in accepted
-        ],
-        actors=[post.actor for _, post, _, _ in accepted],
-    )
-    for index, _, message, _ in accepted:
-        outcomes[index] = _ack_for(message)
-    for index, message, thread_id, body_hash in retried:
-        try:
-            outcomes[index] = _replay_ack(message, thread_id, body_hash)
-        except RoundsError as refusal:
-            outcomes[index] = refusal
-    return outcomes

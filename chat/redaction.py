@@ -23,8 +23,9 @@ from django.utils import timezone
 from accounts.models import User
 from audit.actions import record
 from chat.consults import open_guest_of
-from chat.events import allocate_seq, append_event
+from chat.events import append_event
 from chat.models import Message, Thread
+from chat.numbering import next_event_seq
 from core.errors import N_, NotFound
 from core.events import EventKind
 from core.reasons import checked_reason
@@ -80,7 +81,7 @@ def do_redact_message(actor: User, message_id: int, reason: str) -> dict[str, An
         message = Message.objects.select_for_update().get(pk=message_id)
         if message.redacted_at is not None:
             return redaction_ack(message)
-        event_seq = allocate_seq("rooms_department", "event_seq", thread.department_id)
+        event_seq = next_event_seq(thread.department_id)
         membership = access.active_membership(actor, thread.department_id)
         role = membership.role if membership is not None else None
         if role is None and thread.is_consult and access.is_consult_writer(actor, thread.pk):

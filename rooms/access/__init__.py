@@ -22,7 +22,6 @@ from rooms.access.base import (
     access_review,
     access_roster_shift,
     access_statements,
-    active_member_pairs,
     active_membership,
     check_admin,
     check_authenticated,
@@ -32,6 +31,7 @@ from rooms.access.base import (
     check_may_search_people,
     is_member,
     member_department_ids,
+    post_rights,
 )
 from rooms.access.cases import (
     CaseClosed,
@@ -103,7 +103,6 @@ __all__ = [
     "access_statements",
     "access_thread",
     "access_upload_department",
-    "active_member_pairs",
     "active_membership",
     "admitted_for",
     "check_admin",
@@ -128,6 +127,7 @@ __all__ = [
     "library_scope",
     "member_department_ids",
     "patient_visible",
+    "post_rights",
     "visible_cases",
     "visible_holds",
 ]

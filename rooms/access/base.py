@@ -1,10 +1,12 @@
 """Who is signed in, who is a member of what: departments, their on-call roles and
 roster, advice requests, reviews, statements and the colleague directory."""
 
+import functools
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from django.contrib.auth.models import AnonymousUser
+from django.db import connection
 from django.db.models import OuterRef, Subquery
 
 from accounts.models import User
@@ -173,15 +175,53 @@ def access_statements(user: User, department_id: int) -> None:
         access_membership(user, department_id)  # raises, as for any outsider
 
 
-def active_member_pairs(
-    user_ids: Iterable[int], department_ids: Iterable[int]
-) -> set[tuple[int, int]]:
-    """Which of these users are active members of which of these departments, as
-    (user id, department id) pairs: `is_member` for a batch of posts, in one query."""
-    return set(
-        Membership.objects.active()
-        .filter(department_id__in=list(department_ids), user_id__in=list(user_ids))
-        .values_list("user_id", "department_id")
+class PostRights(NamedTuple):
+    """Who may post where, read under the departments' locks (chat/posting.py).
+
+    `members`: (user id, department id) pairs of active memberships; `identity`:
+    each sender's current identity signing key (base64 Ed25519), so a post
+    verified with a key the process had cached is known to be verified with
+    the current one.
+    """
+
+    members: frozenset[tuple[int, int]]
+    identity: dict[int, str]
+
+
+def post_rights(user_ids: Iterable[int], department_ids: Iterable[int]) -> PostRights:
+    """The senders' memberships of these departments and their current identity keys,
+    in one statement: `is_member` for a batch of posts, and the key check the cache
+    of parsed keys needs (a key replaced on another process is seen here).
+
+    One row per (sender, department of theirs among these), or one with no
+    department; none for a sender without a published key.
+    """
+    users, departments = sorted(set(user_ids)), sorted(set(department_ids))
+    if not users:
+        return PostRights(frozenset(), {})
+    with connection.cursor() as cursor:
+        cursor.execute(_post_rights_sql(len(users), len(departments)), [*departments, *users])
+        rows = cursor.fetchall()
+    return PostRights(
+        frozenset((int(user), int(department)) for user, _, department in rows if department),
+        {int(user): str(key) for user, key, _ in rows},
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _post_rights_sql(users: int, departments: int) -> str:
+    """`Membership.objects.active().filter(user_id__in=…, department_id__in=…)` joined to
+    `IdentityKey.objects.filter(user_id__in=…, replaced_at__isnull=True)`."""
+    in_departments = (
+        "AND m.department_id IN ({})".format(", ".join(["%s"] * departments))
+        if departments
+        else "AND FALSE"
+    )
+    return (
+        "SELECT k.user_id, k.ed25519, m.department_id FROM accounts_identitykey k "  # noqa: S608
+        "LEFT JOIN rooms_membership m ON m.user_id = k.user_id AND m.removed_at IS NULL "
+        f"{in_departments} "
+        "WHERE k.replaced_at IS NULL AND k.user_id IN ({})".format(", ".join(["%s"] * users))
     )
 
 

@@ -170,11 +170,19 @@ def test_a_refused_action_writes_no_audit_row(hospital, attempt):
 
 @pytest.mark.django_db
 def test_a_post_that_fails_after_auditing_rolls_back_message_event_and_entry(
-    hospital, fail_after_audit
+    hospital, monkeypatch
 ):
+    """A post's message, event and audit entry are written together (chat/post_rows.py):
+    a failure after them leaves none of the three."""
     h = hospital
     events_before = Event.objects.count()
-    fail_after_audit(posting)
+    write_posts = posting.write_posts
+
+    def write_then_fail(*args, **kwargs):
+        write_posts(*args, **kwargs)
+        raise Boom
+
+    monkeypatch.setattr(posting, "write_posts", write_then_fail)
     with pytest.raises(Boom):
         chat_actions.check_post_message(
             h.surgeon_bob,

@@ -107,12 +107,13 @@ def test_a_closed_thread_and_a_due_rotation_refuse_only_their_posts(hospital: Ho
 def test_the_statements_do_not_grow_with_the_batch(hospital: Hospital):
     h = hospital
     counts = []
-    for size in (3, 30):
+    # The first batch also reads the senders' keys, which the process keeps after.
+    for size in (2, 3, 30):
         posts = [post(h, ("surgeon_bob", "nurse_alice")[i % 2]) for i in range(size)]
         with CaptureQueriesContext(connection) as queries:
             assert codes(check_post_messages(posts)) == ["ok"] * size
         counts.append(len(queries))
-    assert counts[0] == counts[1], counts
+    assert counts[1] == counts[2], counts
 
 
 def test_a_retry_of_an_earlier_post_falls_back_to_one_post_at_a_time(hospital: Hospital):
