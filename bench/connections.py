@@ -6,6 +6,11 @@ the end that the sockets are still open and that a sample of them answers a
 protocol `ping`. The sockets are idle: apart from `hello` and the keep-alive
 pings of daphne and the client library, nothing is sent on them.
 
+Then one event for all of them: a member opens a thread in their department,
+and the time from that request to the moment the last socket holds the
+`thread.created` frame is the broadcast's (`broadcast_s`, the slowest
+socket's; `broadcast_p50_s` the middle one's).
+
 The deployment must have been started with `CONNECTION_LIMITS` in its
 environment and seeded with `seed_members(stack.env, BENCH_USERS)`
 (bench/seed_members.py): BENCH_USERS clinicians share the sockets, as a few
@@ -126,6 +131,8 @@ async def run_connections(urls: list[str], pids: list[int], sockets: int = 5000)
         *(answers_ping(connection, f"p{i}") for i, connection in enumerate(sample)),
         return_exceptions=True,
     )
+    broadcast = await time_broadcast(url, opened)
+    rss_after_broadcast = rss_kib(pid)
     still_open = sum(1 for connection in opened if connection.state is State.OPEN)
     await close_all(opened)
     return {
@@ -138,7 +145,47 @@ async def run_connections(urls: list[str], pids: list[int], sockets: int = 5000)
         "rss_after_mb": round(rss_after / 1024, 1),
         "kib_per_socket": round((rss_after - rss_before) / max(1, len(opened)), 1),
         "pings_answered": sum(1 for result in answered if result is True),
+        **broadcast,
+        "rss_after_broadcast_mb": round(rss_after_broadcast / 1024, 1),
         "failures": dict(failures),
+    }
+
+
+async def time_broadcast(url: str, sockets: list[websockets.ClientConnection]) -> dict:
+    """One event to every socket: head_carol opens a thread in Plastic surgery, whose
+    members hold the sockets; seconds until each socket has its `thread.created`."""
+    head = Connection(url, timeout=60)
+    await head.login("head_carol", DEMO_PASSWORD)
+    department = (await head.departments())[0]["id"]
+    patient = (await head.find_patients(name="le"))[0]["id"]
+    title = f"Broadcast {random.randrange(1 << 30)}"
+    arrived: list[float] = []
+    ready = asyncio.Event()
+    waiting = len(sockets)
+
+    async def wait_for_it(connection: websockets.ClientConnection) -> None:
+        nonlocal waiting
+        waiting -= 1
+        if waiting == 0:
+            ready.set()
+        while True:
+            frame = json.loads(await asyncio.wait_for(connection.recv(), 60))
+            if frame.get("type") == "thread.created" and frame["thread"]["title"] == title:
+                arrived.append(time.perf_counter())
+                return
+
+    readers = [asyncio.ensure_future(wait_for_it(connection)) for connection in sockets]
+    await ready.wait()
+    started = time.perf_counter()
+    await head.create_thread(department, patient, title)
+    results = await asyncio.gather(*readers, return_exceptions=True)
+    await head.aclose()
+    delays = sorted(at - started for at in arrived)
+    return {
+        "broadcast_received": len(arrived),
+        "broadcast_failures": sum(1 for result in results if isinstance(result, BaseException)),
+        "broadcast_p50_s": round(delays[len(delays) // 2], 3) if delays else None,
+        "broadcast_s": round(delays[-1], 3) if delays else None,
     }
 
 

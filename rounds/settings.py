@@ -514,5 +514,10 @@ ROUNDS_PUSH_ALLOW_LOCAL_ENDPOINTS = env_bool("ROUNDS_PUSH_ALLOW_LOCAL_ENDPOINTS"
 ROUNDS_PUSH_MESSAGE_COALESCE_SECONDS = float(
     os.environ.get("ROUNDS_PUSH_MESSAGE_COALESCE_SECONDS", "60")
 )
+# A new message's push waits this long for the next messages of the conversation
+# (push/sender.py): one look-up of recipients per thread and burst.
+ROUNDS_PUSH_MESSAGE_GATHER_SECONDS = float(
+    os.environ.get("ROUNDS_PUSH_MESSAGE_GATHER_SECONDS", "0.25")
+)
 # How long one push service request may take before it counts as failed.
 ROUNDS_PUSH_TIMEOUT_SECONDS = float(os.environ.get("ROUNDS_PUSH_TIMEOUT_SECONDS", "10"))

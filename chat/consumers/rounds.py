@@ -58,6 +58,11 @@ def internal_error() -> RoundsError:
 
 # Posts a socket may have waiting for the database before reading it waits.
 POSTS_IN_FLIGHT = 32
+# A gap in a department's live events is most often a publication a moment late
+# (another process committed the event before and published it after): the
+# frames behind the gap wait this long for it before the gap is read from the
+# database, which every socket of the process would otherwise do at each gap.
+GAP_WAIT_SECONDS = 0.05
 
 
 class RoundsConsumer(AsyncWebsocketConsumer):
@@ -118,6 +123,10 @@ class RoundsConsumer(AsyncWebsocketConsumer):
         self.post_tasks: dict[asyncio.Task[None], asyncio.Future[Outcome]] = {}
         # Live events, replays and the sweeper's catch-ups send one at a time.
         self.delivery = asyncio.Lock()
+        # Live frames behind a gap, by department and seq, while they wait for it.
+        self.held: dict[int, dict[int, tuple[str, float | None]]] = {}
+        self.gap_timers: dict[int, asyncio.TimerHandle] = {}
+        self.gap_fills: set[asyncio.Task[None]] = set()
         self.pending_groups: set[str] = set()
         self.closed_with: int | None = None  # the code, when Rounds closed the socket
         logs.bind(socket=logs.new_id())
@@ -195,6 +204,8 @@ class RoundsConsumer(AsyncWebsocketConsumer):
         metrics.socket_closed(code if by == "client" else self.closed_with, by)
         if self.expiry is not None:
             self.expiry.cancel()
+        for timer in getattr(self, "gap_timers", {}).values():
+            timer.cancel()
         for task in list(getattr(self, "post_tasks", {})):
             task.cancel()  # the posts are stored all the same; only their acks are dropped
         if self.counted:
@@ -516,11 +527,74 @@ class RoundsConsumer(AsyncWebsocketConsumer):
         if last is None or seq <= last:
             return
         if seq > last + 1:
-            await self.replay(department_id, last, before=seq)
-        if department_id in self.delivered and seq > self.delivered[department_id]:
-            await self.send(text_data=text)
-            self.delivered[department_id] = seq
-            metrics.delivered(committed_at)
+            self.hold(department_id, seq, text, committed_at)
+            return
+        await self.send_live(department_id, seq, text, committed_at)
+        await self.send_held(department_id)
+
+    async def send_live(
+        self, department_id: int, seq: int, text: str, committed_at: float | None
+    ) -> None:
+        await self.send(text_data=text)
+        self.delivered[department_id] = seq
+        metrics.delivered(committed_at)
+
+    def hold(self, department_id: int, seq: int, text: str, committed_at: float | None) -> None:
+        """Keep a frame behind a gap; if the gap is still open GAP_WAIT_SECONDS later,
+        it is read from the database (`fill_gap`)."""
+        self.held.setdefault(department_id, {})[seq] = (text, committed_at)
+        if department_id not in self.gap_timers:
+            self.gap_timers[department_id] = asyncio.get_running_loop().call_later(
+                GAP_WAIT_SECONDS, self.gap_waited, department_id
+            )
+
+    async def send_held(self, department_id: int) -> None:
+        """Send the held frames that now follow on, in order; forget those sent since."""
+        held = self.held.get(department_id)
+        if held is None:
+            return
+        while department_id in self.delivered:
+            following = self.delivered[department_id] + 1
+            if following not in held:
+                break
+            await self.send_live(department_id, following, *held.pop(following))
+        last = self.delivered.get(department_id)
+        for seq in [seq for seq in held if last is None or seq <= last]:
+            del held[seq]
+        if not held:
+            del self.held[department_id]
+            timer = self.gap_timers.pop(department_id, None)
+            if timer is not None:
+                timer.cancel()
+
+    def gap_waited(self, department_id: int) -> None:
+        task = asyncio.ensure_future(self.fill_gap(department_id))
+        self.gap_fills.add(task)
+        task.add_done_callback(self.gap_fills.discard)
+
+    async def fill_gap(self, department_id: int) -> None:
+        """The gap is still open: send the stored events up to the last held frame."""
+        async with self.delivery:
+            self.gap_timers.pop(department_id, None)
+            try:
+                await self.fill_gap_now(department_id)
+            except Exception:
+                self.held.pop(department_id, None)  # the sweep sends them with the gap
+                self.delivery_failed("gap")
+
+    async def fill_gap_now(self, department_id: int) -> None:
+        """Read the missing events up to the first held frame, send the held frames that
+        follow on, and read whatever else is missing up to the last one."""
+        held = self.held.get(department_id)
+        last = self.delivered.get(department_id)
+        if not held or last is None:
+            self.held.pop(department_id, None)
+            return
+        await self.replay(department_id, last, before=min(held))
+        await self.send_held(department_id)
+        held, last = self.held.pop(department_id, None), self.delivered.get(department_id)
+        if held and last is not None and max(held) > last:
+            await self.replay(department_id, last, before=max(held) + 1)
 
     async def catch_up(self, department_id: int, upto: int) -> None:
         """Send what a lost publication left out, up to `upto` (the sweeper calls this)."""

@@ -248,3 +248,51 @@ async def test_a_live_event_whose_gap_cannot_be_read_waits_for_the_sweep(
     await assert_alive(alice)
     await finish(bob)
     await finish(alice)
+
+
+async def test_a_frame_behind_a_late_publication_waits_for_it_not_for_the_database(
+    live_hospital, monkeypatch
+):
+    """Another process committed the first post and publishes it a moment late: the
+    second post's frame, ahead of it, is held until it comes, then both go in order,
+    and the gap is never read back from the database (GAP_WAIT_SECONDS)."""
+    from chat.consumers import rounds as consumer_module
+
+    h = live_hospital
+    publish = batching.publish_all
+    late: list[asyncio.Task] = []
+    second_published = asyncio.Event()
+
+    async def delay_the_first(publications):
+        if not late:
+            late.append(asyncio.ensure_future(delayed(publications)))
+            return
+        await publish(publications)
+        second_published.set()
+
+    async def delayed(publications):
+        # Published once the second is: its frame reaches Alice first.
+        await asyncio.wait_for(second_published.wait(), 5)
+        await publish(publications)
+
+    read_back = []
+    real = consumer_module.chat_actions.events_after
+
+    def spy(*args, **kwargs):
+        read_back.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(batching, "publish_all", delay_the_first)
+    monkeypatch.setattr(consumer_module.chat_actions, "events_after", spy)
+    bob, _ = await connect_as(h.surgeon_bob)
+    alice, _ = await connect_as(h.nurse_alice)
+    first = await ok(bob, post_frame(sealed(h, "surgeon_bob", h.thread, "bob-late-1")))
+    second = await ok(bob, post_frame(sealed(h, "surgeon_bob", h.thread, "bob-late-2")))
+    got = [await recv(alice, timeout=3), await recv(alice, timeout=3)]
+    assert [f["message"]["id"] for f in got] == [first["message_id"], second["message_id"]]
+    assert [f["event_seq"] for f in got] == [got[0]["event_seq"], got[0]["event_seq"] + 1]
+    assert read_back == []
+    await asyncio.sleep(consumer_module.GAP_WAIT_SECONDS * 2)
+    await assert_quiet(alice)
+    await finish(bob)
+    await finish(alice)
