@@ -16,6 +16,7 @@ import statistics
 import time
 import uuid
 
+from bench import cpu
 from bench.keys import Institution, enable_encryption
 from bench.stack import DEMO_PASSWORD
 from client.transport import Connection
@@ -137,10 +138,12 @@ async def run_throughput(
         await asyncio.gather(*(one(*item) for item in envelopes[client.user["id"]][:per_sender]))
 
     receiving = asyncio.create_task(receive())
+    cpu_before = cpu.snapshot()
     started = time.perf_counter()
     await asyncio.gather(*(send(client) for client in senders))
     await asyncio.wait_for(receiving, 120)
     elapsed = time.perf_counter() - started
+    cores = cpu.spent(cpu_before, elapsed)
     for client in (*senders, receiver):
         await client.aclose()
     duplicates = len(received) - len(set(received))
@@ -153,4 +156,5 @@ async def run_throughput(
         "msg_per_s": round(len(acked) / elapsed, 1),
         "lost": lost,
         "duplicates": duplicates,
+        "cores": cores,
     }

@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import websockets
 
+from bench import cpu
 from bench.messaging import percentile
 
 # A Rounds message.post with a 256-byte envelope v2 is about 980 bytes of
@@ -160,12 +161,14 @@ async def run_throughput(urls: list[str], total: int = 2000, window: int = 16) -
             await senders[index].send(frame(f"s{index}-{number}", index))
         await all_acked[index].wait()
 
+    cpu_before = cpu.snapshot()
     started = time.perf_counter()
     await asyncio.wait_for(asyncio.gather(*(send(i) for i in range(sender_count))), 120)
     # A lost frame is counted, not waited for forever.
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(all_received.wait(), 10)
     elapsed = last_received_at - started
+    cores = cpu.spent(cpu_before, time.perf_counter() - started)
     for ws in (*senders, receiver):
         await ws.close()
     await asyncio.gather(*readers)
@@ -178,4 +181,5 @@ async def run_throughput(urls: list[str], total: int = 2000, window: int = 16) -
         "msg_per_s": round(len(sent_and_acked) / elapsed, 1),
         "lost": len(sent_and_acked - set(received)),
         "duplicates": len(received) - len(set(received)),
+        "cores": cores,
     }
