@@ -1,11 +1,16 @@
-"""python -m bench run [scenario|all] [--services] [--processes N] [--smoke]
+"""python -m bench run [scenario|all] [--services [--direct]] [--processes N] [--smoke]
 
 Scenarios: latency, throughput, fanout, catchup, connections, history, audit, media,
 purge, compliance (a case exported and verified with the `rounds` command), escalation
 (advice timers on two processes or more, and their Web Push notices), adt (HL7 ADT
 messages through MLLP with their ACKs, and a merge's time; bench/adt.py), crypto,
-floor, and faults (--services only: its own PostgreSQL, Redis and HAProxy, restarted
-under load; bench/faults.py).
+floor, balancer (--services only: HAProxy's cost against direct connections;
+bench/lb_cost.py) and faults (--services only: its own PostgreSQL, Redis and HAProxy,
+restarted under load; bench/faults.py).
+
+With --services, the clients of the messaging scenarios (BALANCED) come through
+HAProxy, as a deployment's do, and so do the floor's; --direct gives them the
+processes' own addresses.
 
 Starts its own servers on loopback, prints a table and writes JSON results
 under bench/results/. Latency and throughput are followed by the same
@@ -34,13 +39,14 @@ from bench import (
     fanout,
     faults,
     history,
+    lb_cost,
     media,
     messaging,
     purge,
 )
 from bench.floor import clients as floor_clients
 from bench.seed_members import seed_members
-from bench.stack import Stack, run_in_deployment, start_floor, start_stack
+from bench.stack import Stack, run_in_deployment, start_floor, start_stack, through_balancer
 
 
 def run_audit(urls: list[str], env: dict[str, str]) -> dict:
@@ -96,9 +102,13 @@ SCENARIOS: dict[str, tuple[Callable[..., dict], Callable]] = {
     ),
     "adt": (lambda stack, **kw: adt.run_adt(stack, **kw), adt.run_adt),
 }
-# crypto: pure CPU (bench/crypto.py); floor: the floor alone; faults: a deployment of its
-# own whose parts it restarts (bench/faults.py), not part of "all".
-OTHER = ["crypto", "floor", "faults"]
+# crypto: pure CPU (bench/crypto.py); floor: the floor alone; balancer: HAProxy's cost
+# (bench/lb_cost.py, part of "all" with --services); faults: a deployment of its own
+# whose parts it restarts (bench/faults.py), not part of "all".
+OTHER = ["crypto", "floor", "balancer", "faults"]
+# With --services, these scenarios' clients come through HAProxy (not --direct); the
+# others address one process on purpose (5,000 sockets on one) or have no sockets.
+BALANCED = {"latency", "throughput", "fanout", "catchup", "history"}
 # "all" runs the floor inside the scenarios that have one, not a second time alone.
 ALL = [
     "latency",
@@ -163,10 +173,19 @@ def same_arguments(rounds_scenario, floor_scenario, overrides: dict) -> dict:
 
 
 def run_floor(
-    name: str, processes: int, services: bool, overrides: dict | None = None
+    name: str,
+    processes: int,
+    services: bool,
+    overrides: dict | None = None,
+    *,
+    balanced: bool = False,
+    server: str = "daphne",
 ) -> tuple[str, dict]:
-    """The floor's figures for scenario `name`, on the same processes and layer as Rounds."""
-    with start_floor(processes, services) as floor:
+    """The floor's figures for scenario `name`, on the same processes and layer as Rounds,
+    through HAProxy when Rounds' clients were (`balanced`)."""
+    with start_floor(processes, services, balanced=balanced, server=server) as floor:
+        if balanced:
+            floor = through_balancer(floor)
         arguments = same_arguments(SCENARIOS[name][1], FLOOR[name], overrides or {})
         return floor.description, asyncio.run(FLOOR[name](floor.urls, **arguments))
 
@@ -211,6 +230,17 @@ def main() -> None:
         help="PostgreSQL + Redis (DATABASE_URL/REDIS_URL or the local defaults)",
     )
     run.add_argument(
+        "--server",
+        default="daphne",
+        choices=["daphne", "uvicorn"],
+        help="the ASGI server of Rounds and of the floor (daphne is Rounds' own)",
+    )
+    run.add_argument(
+        "--direct",
+        action="store_true",
+        help="with --services: clients address the processes, not HAProxy",
+    )
+    run.add_argument(
         "--processes",
         type=int,
         default=None,
@@ -235,6 +265,8 @@ def main() -> None:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     processes = args.processes or (2 if args.services else 1)
     names = ALL if args.scenario == "all" else [args.scenario]
+    if args.scenario == "all" and args.services:
+        names = [*ALL[:-1], "balancer", ALL[-1]]
     env = {**messaging.BENCH_LIMITS, "ROUNDS_AUDIT_SEALER": args.sealer}
     results = []
     failed: list[str] = []  # refusals: faults' (bench/faults.py `problems`), compliance's
@@ -251,10 +283,27 @@ def main() -> None:
             results.extend(phases)
             failed.extend(faults.problems(phases))
             continue
+        if name == "balancer":
+            if not args.services:
+                parser.error("balancer measures HAProxy in front of the processes: add --services")
+            arguments = {"count": 20, "total": 100} if args.smoke else {}
+            with start_stack(processes, True, env, server=args.server) as stack:
+                figures = lb_cost.run_lb_cost(stack, **arguments)
+            results.append({"scenario": name, "stack": stack.description, **figures})
+            print_row(name, "rounds", stack.description, figures)
+            continue
+        balanced = args.services and not args.direct
         if name == "floor":
             for measure in FLOOR:
                 overrides = SMOKE[measure] if args.smoke else {}
-                description, figures = run_floor(measure, processes, args.services, overrides)
+                description, figures = run_floor(
+                    measure,
+                    processes,
+                    args.services,
+                    overrides,
+                    balanced=balanced,
+                    server=args.server,
+                )
                 results.append(
                     {"scenario": name, "measure": measure, "stack": description, **figures}
                 )
@@ -264,7 +313,11 @@ def main() -> None:
         if name == "compliance" and args.threads:
             overrides = {**overrides, "threads": args.threads}
         count = max(processes, MIN_PROCESSES.get(name, 1))
-        with start_stack(count, args.services, {**env, **EXTRA_ENV.get(name, {})}) as stack:
+        via = balanced and name in BALANCED
+        extra = {**env, **EXTRA_ENV.get(name, {})}
+        with start_stack(count, args.services, extra, server=args.server) as stack:
+            if via:
+                stack = through_balancer(stack)
             figures = SCENARIOS[name][0](stack, **overrides)
         # A scenario that checks what it measured (compliance: verify-export) lists what
         # did not hold under `problems`: the run then exits 1.
@@ -272,7 +325,9 @@ def main() -> None:
         result = {"scenario": name, "stack": stack.description, "sealer": args.sealer, **figures}
         print_row(name, "rounds", stack.description, figures)
         if name in FLOOR:
-            description, floor_figures = run_floor(name, processes, args.services, overrides)
+            description, floor_figures = run_floor(
+                name, processes, args.services, overrides, balanced=via, server=args.server
+            )
             print_row("", "floor", description, floor_figures)
             compared = ratios(name, figures, floor_figures)
             print_row("", "ratio", "Rounds / floor", compared)

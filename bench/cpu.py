@@ -10,15 +10,15 @@ import collections
 import os
 from pathlib import Path
 
-KINDS = (
+KINDS = (  # the first marker found in a command line names its kind
+    ("-m bench", "benchmark clients"),
+    ("uvicorn bench.floor", "uvicorn (floor)"),
+    ("uvicorn rounds", "uvicorn (Rounds)"),
     ("rounds.serve", "daphne (Rounds)"),
     ("bench.floor", "daphne (floor)"),
-    ("daphne", "daphne (floor)"),
-    ("uvicorn", "uvicorn"),
     ("postgres", "PostgreSQL"),
     ("redis-server", "Redis"),
     ("haproxy", "HAProxy"),
-    ("-m bench", "benchmark clients"),
 )
 
 

@@ -14,6 +14,7 @@ process, 5,000 sockets on one).
 """
 
 import contextlib
+import dataclasses
 import os
 import resource
 import secrets
@@ -49,6 +50,7 @@ class Stack:
     # Where each process's output goes (daphne-<index>.log); nowhere when None.
     log_dir: Path | None = None
     balancer: Balancer | None = None
+    server: str = "daphne"  # or "uvicorn" (python -m bench run --server)
 
     @property
     def var_dir(self) -> Path:
@@ -60,6 +62,8 @@ class Stack:
         return self.balancer.url if self.balancer else None
 
     def command(self, port: int) -> list[str]:
+        if self.server == "uvicorn":
+            return uvicorn_command(port, self.application)
         if self.application == ROUNDS_APPLICATION:
             return serve_command(port, self.application)
         return daphne_command(port, self.application)
@@ -161,6 +165,7 @@ def start_stack(
     redis: str | None = None,
     origins: Sequence[str] = (),
     log_dir: Path | None = None,
+    server: str = "daphne",
 ) -> Iterator[Stack]:
     """Yield a running deployment; everything is stopped and removed afterwards.
 
@@ -206,11 +211,12 @@ def start_stack(
             urls=urls,
             env=env,
             description=(
-                f"{processes} daphne, "
+                f"{processes} {server}, "
                 + ("PostgreSQL + Redis" if services else "SQLite + in-memory layer")
             ),
             ports=ports,
             log_dir=log_dir,
+            server=server,
         )
         with serve(stack):
             if balancer_port is None:
@@ -224,12 +230,18 @@ def start_stack(
 
 @contextlib.contextmanager
 def start_floor(
-    processes: int = 1, services: bool = False, extra_env: dict[str, str] | None = None
+    processes: int = 1,
+    services: bool = False,
+    extra_env: dict[str, str] | None = None,
+    *,
+    balanced: bool = False,
+    server: str = "daphne",
 ) -> Iterator[Stack]:
     """Yield the floor (bench/floor/) on the same server and layer as start_stack would.
 
     No database: only daphne processes and, with services, Redis under a
-    prefix of this run's own.
+    prefix of this run's own; with `balanced` too, HAProxy in front from
+    deploy/haproxy.cfg, as Rounds has (the floor answers its health checks).
     """
     ports = [free_port() for _ in range(processes)]
     env = {
@@ -245,12 +257,33 @@ def start_floor(
     stack = Stack(
         urls=[f"http://127.0.0.1:{port}" for port in ports],
         env=env,
-        description=f"{processes} daphne, " + ("Redis" if services else "in-memory layer"),
+        description=f"{processes} {server}, " + ("Redis" if services else "in-memory layer"),
         ports=ports,
         application="bench.floor.asgi:application",
+        server=server,
     )
     with serve(stack):
-        yield stack
+        if not (services and balanced):
+            yield stack
+            return
+        with (
+            tempfile.TemporaryDirectory(prefix="rounds-floor-") as tmp,
+            start_balancer(stack.ports, free_port(), Path(tmp)) as balancer,
+        ):
+            stack.balancer = balancer
+            yield stack
+
+
+def through_balancer(stack: Stack) -> Stack:
+    """The same deployment, its clients all coming through HAProxy: every client
+    address is the balancer's, which spreads the sockets over the processes."""
+    if stack.balancer is None:
+        raise RuntimeError("this deployment has no load balancer (run with --services)")
+    return dataclasses.replace(
+        stack,
+        urls=[stack.balancer.url] * len(stack.urls),
+        description=stack.description + " via HAProxy",
+    )
 
 
 def run_in_deployment(env: dict[str, str], module: str, *args: str) -> dict:
@@ -286,6 +319,27 @@ def serve_command(port: int, application: str = ROUNDS_APPLICATION) -> list[str]
     SIGTERM (rounds/serve.py). The floor has no drain to run (it has no sockets'
     state to hand over), so it keeps daphne's own command."""
     return [sys.executable, "-m", "rounds.serve", *daphne_flags(port, application)]
+
+
+def uvicorn_command(port: int, application: str) -> list[str]:
+    """uvicorn instead of daphne (--server uvicorn), for Rounds and the floor alike: its
+    websockets implementation, no access log (daphne's is off too), no drain of
+    Rounds' own (uvicorn closes the sockets on SIGTERM)."""
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        application,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--ws",
+        "websockets",
+        "--no-access-log",
+        "--lifespan",
+        "off",
+    ]
 
 
 def raise_open_files_limit() -> int:
