@@ -24,6 +24,7 @@ import json
 import random
 import time
 
+import httpx
 import websockets
 from websockets.protocol import State
 
@@ -176,16 +177,54 @@ async def time_broadcast(url: str, sockets: list[websockets.ClientConnection]) -
 
     readers = [asyncio.ensure_future(wait_for_it(connection)) for connection in sockets]
     await ready.wait()
+    before = await live_deliveries(url)
     started = time.perf_counter()
     await head.create_thread(department, patient, title)
     results = await asyncio.gather(*readers, return_exceptions=True)
+    after = await live_deliveries(url)
     await head.aclose()
     delays = sorted(at - started for at in arrived)
     return {
+        **server_side(before, after),
         "broadcast_received": len(arrived),
         "broadcast_failures": sum(1 for result in results if isinstance(result, BaseException)),
         "broadcast_p50_s": round(delays[len(delays) // 2], 3) if delays else None,
         "broadcast_s": round(delays[-1], 3) if delays else None,
+    }
+
+
+async def live_deliveries(url: str) -> dict[str, float]:
+    """The process's ack-to-delivery histogram for live events (rounds/metrics.py), from
+    its /metrics (open to loopback): cumulative counts by bucket, and the sum."""
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(url + "/metrics", timeout=30)).text
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("rounds_delivery_seconds") and 'path="live"' in line:
+            name, value = line.rsplit(" ", 1)
+            bound = name.split('le="', 1)[1].split('"', 1)[0] if 'le="' in name else name
+            found[bound if "_bucket" in name else name.split("{", 1)[0]] = float(value)
+    return found
+
+
+def server_side(before: dict[str, float], after: dict[str, float]) -> dict:
+    """Commit → frame handed to the socket, on the server, for the broadcast's frames:
+    the mean, and the histogram bucket the slowest one fell in."""
+    count = after.get("rounds_delivery_seconds_count", 0) - before.get(
+        "rounds_delivery_seconds_count", 0
+    )
+    total = after.get("rounds_delivery_seconds_sum", 0) - before.get(
+        "rounds_delivery_seconds_sum", 0
+    )
+    bounds = sorted((float(b), b) for b in after if b[0].isdigit() or b == "+Inf")
+    within = next(
+        (number for number, bound in bounds if after[bound] - before.get(bound, 0) >= count),
+        None,
+    )
+    return {
+        "server_delivered": int(count),
+        "server_mean_s": round(total / count, 3) if count else None,
+        "server_all_within_s": within,
     }
 
 
