@@ -27,6 +27,14 @@ CONNECTIONS_KEYS = {
     "kib_per_socket",
     "pings_answered",
     "failures",
+    "server_delivered",
+    "server_mean_s",
+    "server_all_within_s",
+    "broadcast_received",
+    "broadcast_failures",
+    "broadcast_p50_s",
+    "broadcast_s",
+    "rss_after_broadcast_mb",
 }
 
 
@@ -49,6 +57,10 @@ async def test_every_socket_opens_stays_open_and_answers(stack: Stack) -> None:
     assert result["pings_answered"] == 50
     assert result["rss_before_mb"] > 0
     assert result["seconds_to_open"] > 0
+    # One event for all: every socket has it, and the server counted each delivery.
+    assert result["broadcast_received"] == result["server_delivered"] == 50
+    assert result["broadcast_failures"] == 0
+    assert 0 < result["broadcast_p50_s"] <= result["broadcast_s"]
 
 
 def test_history_pages_and_resumes_come_back_whole(stack: Stack) -> None:

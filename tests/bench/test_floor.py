@@ -16,7 +16,16 @@ pytestmark = [pytest.mark.live, pytest.mark.timeout(60)]
 
 # The keys bench/messaging.py returns, so bench/__main__.py can set them side by side.
 LATENCY_KEYS = {"messages", "offered_rate", "p50_ms", "p95_ms", "p99_ms"}
-THROUGHPUT_KEYS = {"messages", "senders", "window", "seconds", "msg_per_s", "lost", "duplicates"}
+THROUGHPUT_KEYS = {
+    "messages",
+    "senders",
+    "window",
+    "seconds",
+    "msg_per_s",
+    "lost",
+    "duplicates",
+    "cores",
+}
 
 
 @pytest.fixture(scope="module")
