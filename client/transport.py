@@ -172,7 +172,7 @@ class Connection:
         if auth and self.token:
             sent["Authorization"] = f"Bearer {self.token}"
         response = await self.http.request(method, path, json=json, params=params, headers=sent)
-        body = response.json() if response.content else {}
+        body = _json_body(response)
         if response.status_code >= 400:
             raise RoundsClientError(
                 body.get("code", "http_error"),
@@ -450,3 +450,19 @@ class Connection:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+def _json_body(response: httpx.Response) -> Any:
+    """The answer's JSON. A body that is not JSON is no answer of Rounds (a proxy's error
+    page: HAProxy's 503 while no process is up): a typed error, never a decoding one."""
+    if not response.content:
+        return {}
+    try:
+        return response.json()
+    except ValueError:
+        raise RoundsClientError(
+            "not_rounds",
+            f"HTTP {response.status_code} with a body that is not Rounds' (a proxy's page?)",
+            None,
+            status=response.status_code,
+        ) from None

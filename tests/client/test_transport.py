@@ -77,3 +77,18 @@ async def test_a_resume_that_fails_closes_the_new_socket_and_keeps_the_cursor():
         assert client.cursor == {"3": 10}
         assert client.ws is None
         assert client.events.empty()
+
+
+async def test_a_proxys_error_page_is_a_typed_error():
+    """HAProxy answers 503 with an HTML page while no process is up: the SDK raises its
+    own error with the status, not a JSON decoding error."""
+    import httpx
+
+    def proxy(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(503, html="<html><body><h1>503 Service Unavailable</h1>")
+
+    client = Connection("http://rounds.test", http_transport=httpx.MockTransport(proxy))
+    with pytest.raises(RoundsClientError) as refused:
+        await client.login("nurse_alice", "a password")
+    assert (refused.value.code, refused.value.status) == ("not_rounds", 503)
+    await client.aclose()
