@@ -105,48 +105,52 @@ def drain(timeout: float) -> bool:
 
 
 def _work() -> None:
-    """Take the waiting jobs, a message's after a short gather (`_gathered`), and run each."""
-    global _pending
+    """Run each job as it comes, except a new message's: it waits
+    ROUNDS_PUSH_MESSAGE_GATHER_SECONDS for the rest of the burst, and the same
+    sender's posts in one thread make one push (the coalescing window would send
+    the later ones to nobody). A burst costs one look-up of recipients per thread,
+    not one per message, and the look-ups stop competing with the posts themselves
+    for the process; an advice alert (`Send`) never waits behind them."""
+    held: dict[MessagePosted, float] = {}  # each waiting message job, and when it is due
     while True:
-        jobs = _gathered(_queue.get())
-        metrics.PUSH_QUEUE.dec(len(jobs))
-        try:
-            close_old_connections()
-            for job in _unique_messages(jobs):
-                run(job)
-        finally:
-            with _pending_lock:
-                _pending -= len(jobs)
-                _pending_lock.notify_all()
-
-
-def _gathered(first: Job) -> list[Job]:
-    """`first` and every job queued behind it. A new message's push first waits
-    ROUNDS_PUSH_MESSAGE_GATHER_SECONDS for the posts that follow it in a conversation:
-    a burst costs one look-up of recipients per thread, not one per message, and the
-    look-ups stop competing with the posts themselves for the process."""
-    if isinstance(first, MessagePosted):
-        time.sleep(settings.ROUNDS_PUSH_MESSAGE_GATHER_SECONDS)
-    jobs = [first]
-    while True:
-        try:
-            jobs.append(_queue.get_nowait())
-        except queue.Empty:
-            return jobs
-
-
-def _unique_messages(jobs: list[Job]) -> list[Job]:
-    """The jobs in order, each message job once: the same sender's posts in one thread
-    make the same push (the coalescing window would send the later ones to nobody)."""
-    seen: set[MessagePosted] = set()
-    kept: list[Job] = []
-    for job in jobs:
+        job = _next_job(held)
         if isinstance(job, MessagePosted):
-            if job in seen:
-                continue
-            seen.add(job)
-        kept.append(job)
-    return kept
+            if job in held:
+                _finished()  # the same push already waits
+            else:
+                held[job] = time.monotonic() + settings.ROUNDS_PUSH_MESSAGE_GATHER_SECONDS
+        elif job is not None:
+            _run_and_finish(job)
+        now = time.monotonic()
+        for message in [message for message, due in held.items() if due <= now]:
+            del held[message]
+            _run_and_finish(message)
+
+
+def _next_job(held: dict[MessagePosted, float]) -> Job | None:
+    """The next queued job, or None once the first held message job is due."""
+    due = min(held.values(), default=None)
+    try:
+        job = _queue.get(timeout=None if due is None else max(0.0, due - time.monotonic()))
+    except queue.Empty:
+        return None
+    metrics.PUSH_QUEUE.dec()
+    return job
+
+
+def _run_and_finish(job: Job) -> None:
+    try:
+        close_old_connections()
+        run(job)
+    finally:
+        _finished()
+
+
+def _finished() -> None:
+    global _pending
+    with _pending_lock:
+        _pending -= 1
+        _pending_lock.notify_all()
 
 
 _sender = Daemon("rounds-push-sender", _work)

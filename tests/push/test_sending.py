@@ -276,3 +276,34 @@ def test_a_consults_messages_push_to_its_guest_too(hospital, receiver):
         post(hospital, "surgeon_bob", hospital.thread, "bob-elsewhere-01")
     assert notify.drain()
     assert len(receiver.for_(ines)) == 1
+
+
+def test_a_message_push_waits_for_its_burst_and_an_alert_does_not(settings):
+    """The sender thread holds a new message's push for the gather time, runs the same
+    sender's posts in one thread once, and runs an advice alert at once meanwhile."""
+    import threading
+    import time as clock
+
+    settings.ROUNDS_PUSH_SENDER = "thread"
+    settings.ROUNDS_PUSH_MESSAGE_GATHER_SECONDS = 0.6
+    ran: list[tuple[str, float]] = []
+    original = sender.run
+    lock = threading.Lock()
+
+    def record(job):
+        with lock:
+            ran.append((type(job).__name__, clock.monotonic()))
+
+    sender.run = record
+    try:
+        started = clock.monotonic()
+        message = sender.MessagePosted(department_id=1, sender_id=2, thread_id=3)
+        sender.enqueue(message)
+        sender.enqueue(message)  # the next post of the burst
+        sender.enqueue(sender.Send((4,), '{"kind":"advice.request"}', "high", False, None, 60))
+        assert sender.drain(10)
+    finally:
+        sender.run = original
+    assert [name for name, _ in ran] == ["Send", "MessagePosted"]
+    assert ran[0][1] - started < 0.5
+    assert ran[1][1] - started >= 0.6
