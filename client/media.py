@@ -27,6 +27,7 @@ import httpx
 from tqdm import tqdm
 
 from client.errors import RoundsClientError, crypto_refusal
+from client.transport import refusal
 from core.crypto import CryptoError
 from core.crypto.stream import FileKey, decrypt_stream, encrypt_stream
 
@@ -141,22 +142,6 @@ def case_header(case: int | None) -> dict[str, str]:
     return {} if case is None else {CASE_HEADER: str(case)}
 
 
-def _refusal(response: httpx.Response) -> RoundsClientError:
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
-    if not isinstance(body, dict):
-        body = {}
-    default = "server_error" if response.status_code >= 500 else "http_error"
-    return RoundsClientError(
-        body.get("code", default),
-        body.get("message", f"HTTP {response.status_code}"),
-        body.get("data"),
-        status=response.status_code,
-    )
-
-
 def retryable(error: RoundsClientError) -> bool:
     """A lost connection or a server failure: worth asking again. A refusal is not."""
     return error.code == "connection_lost" or (error.status or 0) >= 500
@@ -176,7 +161,7 @@ async def _request(
     except httpx.TransportError as error:
         raise RoundsClientError("connection_lost", f"{method} {path}: {error!r}") from None
     if response.status_code >= 400:
-        raise _refusal(response)
+        raise refusal(response)
     return response.json() if response.content else {}
 
 
@@ -388,7 +373,7 @@ async def fetch_ciphertext(
                     await response.aread()
                     if response.status_code == 416 and have:
                         raise _short_blob(upload_id, size, have)
-                    raise _refusal(response)
+                    raise refusal(response)
                 if have and response.status_code != 206:
                     # The server ignored the range: start again from the first byte.
                     sink.seek(0)

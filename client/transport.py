@@ -172,15 +172,9 @@ class Connection:
         if auth and self.token:
             sent["Authorization"] = f"Bearer {self.token}"
         response = await self.http.request(method, path, json=json, params=params, headers=sent)
-        body = _json_body(response)
         if response.status_code >= 400:
-            raise RoundsClientError(
-                body.get("code", "http_error"),
-                body.get("message", ""),
-                body.get("data"),
-                status=response.status_code,
-            )
-        return body
+            raise refusal(response)
+        return _json_body(response)
 
     async def departments(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = await self.call("GET", "/api/departments")
@@ -452,17 +446,35 @@ class Connection:
         await self.aclose()
 
 
+def refusal(response: httpx.Response) -> RoundsClientError:
+    """The error of a refused request: Rounds' own code and message, or, for a body
+    that is not Rounds' (a proxy's page: HAProxy's 503 while no process is up),
+    `server_error` (5xx) or `http_error` with the status, never a decoding error."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    default = "server_error" if response.status_code >= 500 else "http_error"
+    return RoundsClientError(
+        body.get("code", default),
+        body.get("message", f"HTTP {response.status_code}"),
+        body.get("data"),
+        status=response.status_code,
+    )
+
+
 def _json_body(response: httpx.Response) -> Any:
-    """The answer's JSON. A body that is not JSON is no answer of Rounds (a proxy's error
-    page: HAProxy's 503 while no process is up): a typed error, never a decoding one."""
+    """A successful answer's JSON; one that is not JSON is no answer of Rounds."""
     if not response.content:
         return {}
     try:
         return response.json()
     except ValueError:
         raise RoundsClientError(
-            "not_rounds",
-            f"HTTP {response.status_code} with a body that is not Rounds' (a proxy's page?)",
+            "invalid_response",
+            f"HTTP {response.status_code} with a body that is not JSON",
             None,
             status=response.status_code,
         ) from None

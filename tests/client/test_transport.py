@@ -90,5 +90,5 @@ async def test_a_proxys_error_page_is_a_typed_error():
     client = Connection("http://rounds.test", http_transport=httpx.MockTransport(proxy))
     with pytest.raises(RoundsClientError) as refused:
         await client.login("nurse_alice", "a password")
-    assert (refused.value.code, refused.value.status) == ("not_rounds", 503)
+    assert (refused.value.code, refused.value.status) == ("server_error", 503)
     await client.aclose()
