@@ -1,7 +1,8 @@
 """The photos of a post: a message's attachment refs become library rows.
 
 `do_attach_uploads` runs inside the post's transaction
-(`chat.posting.do_post_message`), once the message row exists: any refusal
+(`chat.posting`, a post with photos being a transaction of its own), once
+the message row exists: any refusal
 rolls the whole post back, so a message is never stored with some of its
 photos, and an upload is attached at most once (its row is locked here, and
 `Attachment.upload` is unique besides). What the server learns is only what
