@@ -45,7 +45,7 @@ class PostRow:
 
 def _columns(model: type[Model], names: Sequence[str]) -> "list[Field[Any, Any]]":
     fields = {f.name: f for f in model._meta.concrete_fields}
-    return [fields[name] for name in names]  # type: ignore[misc]
+    return [fields[name] for name in names]
 
 
 MESSAGE_FIELDS = _columns(

@@ -248,7 +248,7 @@ def _decide_and_write(group: list[_Checked]) -> dict[int, Outcome]:
         if thread.is_consult and not thread.closed
     }
     rights = access.post_rights({entry.post.actor.pk for entry in group}, departments)
-    outcomes: dict[int, Outcome] = _verify_again_if_replaced(group, rights.identity)
+    outcomes: dict[int, Outcome] = dict(_verify_again_if_replaced(group, rights.identity))
     first_of: dict[tuple[int, str], _Checked] = {}
     accepted: list[_Checked] = []
     for entry in group:
