@@ -169,9 +169,7 @@ def test_a_refused_action_writes_no_audit_row(hospital, attempt):
 
 
 @pytest.mark.django_db
-def test_a_post_that_fails_after_auditing_rolls_back_message_event_and_entry(
-    hospital, monkeypatch
-):
+def test_a_post_that_fails_after_auditing_rolls_back_message_event_and_entry(hospital, monkeypatch):
     """A post's message, event and audit entry are written together (chat/post_rows.py):
     a failure after them leaves none of the three."""
     h = hospital
