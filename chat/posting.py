@@ -19,7 +19,7 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
@@ -163,7 +163,7 @@ class _Checked:
     body_hash: str
     refs: list[dict[str, Any]]
     signing_key: str  # the sender's Ed25519 key it verified with
-    message: Message | None = field(default=None)
+    message: Message | None = None
     guest: int | None = None
 
 

@@ -256,7 +256,7 @@ async def test_a_frame_behind_a_late_publication_waits_for_it_not_for_the_databa
     """Another process committed the first post and publishes it a moment late: the
     second post's frame, ahead of it, is held until it comes, then both go in order,
     and the gap is never read back from the database (GAP_WAIT_SECONDS)."""
-    from chat.consumers import rounds as consumer_module
+    from chat.consumers import delivery as consumer_module
 
     h = live_hospital
     publish = batching.publish_all
