@@ -17,9 +17,9 @@ import logging
 from typing import Any
 
 import hl7.mllp
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import transaction
 
 from interop.adt import Answer, Rejected, _bare_ack, handle
 
@@ -34,10 +34,11 @@ _FRAME_END = b"\x1c\r"
 def handle_in_thread(raws: list[bytes], peer: str) -> list[Answer]:
     """`handle` each message in order, in one outer transaction: each message is still
     applied whole or not at all (its own savepoint), and one commit makes them all
-    durable before any is acknowledged. The worker thread keeps its database connection
-    from one message to the next (a listener is one long conversation, not requests);
-    one found broken or past its age is replaced before the next is applied."""
-    close_old_connections()
+    durable before any is acknowledged. It runs as Channels runs a consumer's database
+    calls: a connection found broken or past its age is replaced before, and after. With
+    PostgreSQL's pool (no age) the connection goes back to the pool after each batch:
+    a worker thread that kept one would take it with it when its event loop's executor
+    is shut down, and the pool would run dry."""
     if len(raws) == 1:
         return [handle(raws[0], peer)]  # its own transaction: no outer one, no savepoint
     with transaction.atomic():
@@ -78,7 +79,9 @@ async def converse(reader: Any, writer: Any) -> None:
                 raws.append(await reader.readblock())
             # Connections apply side by side (one database connection per worker thread);
             # each keeps its order: a batch is applied in order, its ACKs sent in order.
-            answers = await sync_to_async(handle_in_thread, thread_sensitive=False)(raws, name)
+            answers = await database_sync_to_async(handle_in_thread, thread_sensitive=False)(
+                raws, name
+            )
             for answer in answers:
                 if answer.code != "AA":
                     log.warning("adt: %s from %s: %s", answer.code, name, answer.reason)

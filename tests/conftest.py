@@ -13,6 +13,7 @@ readers) are in tests/support/, one copy each; import them from there.
 
 import importlib
 import os
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -195,3 +196,42 @@ def blob_store(request, settings, tmp_path) -> BlobStore:
 def uploader():
     """`uploader(user)`: an UploadClient for that persona."""
     return UploadClient
+
+
+# Connections a worker may hold between tests without leaking any: the test's own, the
+# audit sealer's and the push sender's daemon threads, and one being handed back.
+POOL_CHECKED_OUT_AT_REST = 4
+
+
+def _pool_checked_out() -> int | None:
+    from django.db import connection
+
+    pool = connection.pool if connection.vendor == "postgresql" else None
+    if pool is None:
+        return None
+    stats = pool.get_stats()
+    return int(stats.get("pool_size", 0)) - int(stats.get("pool_available", 0))
+
+
+@pytest.fixture(autouse=True)
+def _no_pooled_connection_left_behind(request) -> Iterator[None]:
+    """A thread that ends holding a pooled connection takes it out of the pool for good,
+    and some later test, anywhere, fails for want of one (the ADT listener's worker
+    threads once did). Fail the test that leaves them, with the reason."""
+    if not (
+        request.node.get_closest_marker("django_db") or "django_db_setup" in request.fixturenames
+    ):
+        yield
+        return
+    before = _pool_checked_out()
+    yield
+    if before is None:
+        return
+    deadline = time.monotonic() + 2
+    while (after := _pool_checked_out() or 0) > max(before, POOL_CHECKED_OUT_AT_REST):
+        if time.monotonic() > deadline:
+            pytest.fail(
+                f"this test left {after - before} more pooled database connections checked "
+                f"out ({after} now): a thread ended, or kept running, holding its connection"
+            )
+        time.sleep(0.05)
