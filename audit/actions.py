@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from audit import quarantine
 from audit.models import GENESIS_HASH, AuditEvent, AuditSeal, chain_hash, latest_prune
+from audit.stragglers import PassedOver
 from rounds import metrics
 
 if TYPE_CHECKING:
@@ -121,48 +122,105 @@ def _take_seal_lock(wait: bool) -> bool:
         return bool(cursor.fetchone()[0])
 
 
-def seal_pending(*, wait: bool = True, full: bool = False, limit: int | None = None) -> int:
+def seal_pending(
+    *, wait: bool = True, full: bool = False, limit: int | None = None, sweep: bool = True
+) -> int:
     """Chain every committed, unsealed entry, oldest id first. Returns how many.
 
-    Runs in its own transaction, never inside an action's, so chaining adds
-    nothing to the time an action holds its locks. An entry that cannot be
-    read or encoded is quarantined (audit/quarantine.py) and the chain goes on:
-    one bad row must never stop the sealer.
+    `sweep` looks at every unsealed entry of the straggler window (`full`: at every
+    one); without it, a round looks only above the highest sealed id and at the ids
+    this process passed over (audit/stragglers.py), which is what the sealer's thread
+    does between its sweeps. Runs in its own transaction, never inside an action's, so
+    chaining adds nothing to the time an action holds its locks. An entry that cannot
+    be read or encoded is quarantined (audit/quarantine.py) and the chain goes on: one
+    bad row must never stop the sealer.
     """
     limit = limit or settings.ROUNDS_AUDIT_SEAL_BATCH
     with transaction.atomic():
         if not _take_seal_lock(wait):
             return 0
-        head = _head()
-        ids = list(_pending(head, full).order_by("id").values_list("id", flat=True)[:limit])
-        events = quarantine.load_events(ids)
-        seq, prev = (head[0], head[1]) if head else (0, GENESIS_HASH)
-        now = timezone.now()
-        seals, quarantined = [], []
-        for event_id in ids:
-            seq += 1
-            canonical, digest = quarantine.encode(events.get(event_id)), None
-            if canonical is None:
-                digest = quarantine.raw_digest(event_id)
-                canonical = quarantine.marker(event_id, digest)
-                quarantined.append((event_id, seq, digest))
-            hashed = chain_hash(seq, prev, canonical)
-            seals.append(
-                AuditSeal(
-                    seq=seq,
-                    event_id=event_id,
-                    prev_hash=prev,
-                    hash=hashed,
-                    sealed_at=now,
-                    quarantined_sha256=digest,
-                )
-            )
-            prev = hashed
-        AuditSeal.objects.bulk_create(seals)
+        tip = None if sweep or full else _tip()
+        above: int | None = None
+        new_ids: list[int] = []
+        if tip is None:
+            head = _head()
+            ids = list(_pending(head, full).order_by("id").values_list("id", flat=True)[:limit])
+            seq, prev = (head[0], head[1]) if head else (0, GENESIS_HASH)
+        else:
+            seq, prev, above = tip
+            ids, new_ids = _passed_over_and_new(above, limit)
+        seals, quarantined = _chain(ids, seq, prev)
+    PASSED_OVER.settle(ids)
+    if above is not None:
+        PASSED_OVER.note_gaps(above, new_ids)
     for event_id, at_seq, digest in quarantined:
         quarantine.report(event_id, at_seq, digest)
         metrics.AUDIT_QUARANTINED.inc()
     return len(seals)
+
+
+def _chain(
+    ids: list[int], seq: int, prev: str
+) -> tuple[list[AuditSeal], list[tuple[int, int, str]]]:
+    """Seal these entries in this order after seal `seq` (whose hash is `prev`)."""
+    events = quarantine.load_events(ids)
+    now = timezone.now()
+    seals, quarantined = [], []
+    for event_id in ids:
+        seq += 1
+        canonical, digest = quarantine.encode(events.get(event_id)), None
+        if canonical is None:
+            digest = quarantine.raw_digest(event_id)
+            canonical = quarantine.marker(event_id, digest)
+            quarantined.append((event_id, seq, digest))
+        hashed = chain_hash(seq, prev, canonical)
+        seals.append(
+            AuditSeal(
+                seq=seq,
+                event_id=event_id,
+                prev_hash=prev,
+                hash=hashed,
+                sealed_at=now,
+                quarantined_sha256=digest,
+            )
+        )
+        prev = hashed
+    AuditSeal.objects.bulk_create(seals)
+    return seals, quarantined
+
+
+PASSED_OVER = PassedOver(keep_for=STRAGGLER_WINDOW)
+
+
+def _tip() -> tuple[int, str, int] | None:
+    """The last seal's (seq, hash) and the highest entry id sealed, by their indexes;
+    None before the first seal, or once every seal is pruned (a sweep then starts from
+    the anchor)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT seq, hash, (SELECT MAX(event_id) FROM audit_auditseal) "
+            "FROM audit_auditseal ORDER BY seq DESC LIMIT 1"
+        )
+        row = cursor.fetchone()
+    return None if row is None else (int(row[0]), str(row[1]), int(row[2]))
+
+
+def _passed_over_and_new(above: int, limit: int) -> tuple[list[int], list[int]]:
+    """What a round without sweep seals, in this order: the passed-over ids now committed
+    and unsealed, then the entries above `above` (none of which can be sealed yet);
+    and the latter alone, whose gaps are the next ids passed over."""
+    passed_over = PASSED_OVER.ids()
+    found: list[int] = []
+    if passed_over:
+        rows = AuditEvent.objects.filter(pk__in=passed_over).values_list("pk", "seal__seq")
+        found = sorted(pk for pk, sealed in rows if sealed is None)[:limit]
+        PASSED_OVER.settle(pk for pk, sealed in rows if sealed is not None)
+    new_ids = list(
+        AuditEvent.objects.filter(pk__gt=above)
+        .order_by("pk")
+        .values_list("pk", flat=True)[: limit - len(found)]
+    )
+    return found + new_ids, new_ids
 
 
 def _head() -> tuple[int, str, datetime | None] | None:

@@ -53,19 +53,32 @@ def _run() -> None:
 _sealer = Daemon("rounds-audit-sealer", _run)
 
 
+# How often a process's rounds sweep the whole straggler window; in between, a round
+# looks above the highest sealed id and at the ids it passed over (audit/stragglers.py).
+SWEEP_SECONDS = 60.0
+_last_sweep: float | None = None
+
+
 def run_round() -> None:
     """One round of the thread: seal what waits, then sign the head if a checkpoint is due.
 
-    A row that cannot be encoded is quarantined by seal_pending, so a failure
-    here is the database's (a restart), never one row's.
+    The first round of a process sweeps the straggler window, then one each SWEEP_SECONDS:
+    what an earlier process passed over and never came back for is sealed there. A row
+    that cannot be encoded is quarantined by seal_pending, so a failure here is the
+    database's (a restart), never one row's.
     """
     from audit.actions import seal_pending
     from audit.checkpoints import write_if_due
 
+    global _last_sweep
+    now = time.monotonic()
+    sweep = _last_sweep is None or now - _last_sweep >= SWEEP_SECONDS
     try:
         close_old_connections()
-        while seal_pending(wait=False):
+        while seal_pending(wait=False, sweep=sweep):
             pass
+        if sweep:
+            _last_sweep = now
     except Exception:
         # Never content in the log; the next round retries.
         metrics.AUDIT_SEAL_FAILURES.inc()

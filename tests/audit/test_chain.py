@@ -8,6 +8,7 @@ the verifier must name the first seal and audit entry that do not match.
 
 import os
 import threading
+import time
 from datetime import timedelta
 from io import StringIO
 
@@ -17,9 +18,18 @@ from django.core.management.base import CommandError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from audit.actions import STRAGGLER_WINDOW, record, seal_all, seal_pending, verify_chain
+from audit import sealer
+from audit.actions import (
+    PASSED_OVER,
+    STRAGGLER_WINDOW,
+    record,
+    seal_all,
+    seal_pending,
+    verify_chain,
+)
 from audit.guard import maintenance
 from audit.models import GENESIS_HASH, AuditEvent, AuditSeal, chain_hash
+from audit.stragglers import MAX_REMEMBERED, PassedOver
 from chat import actions as chat_actions
 from tests.support import sealed
 
@@ -264,6 +274,90 @@ def test_a_straggler_beyond_the_window_waits_for_a_full_seal(chain):
     assert "0 not yet sealed" in verify_ok()
 
 
+@pytest.fixture
+def forgetful_sealer():
+    """No id remembered from another test's rounds, none left to the next test."""
+    PASSED_OVER.clear()
+    yield PASSED_OVER
+    PASSED_OVER.clear()
+
+
+@pytest.mark.django_db
+def test_a_round_without_sweep_seals_above_the_tip_and_comes_back_for_what_it_passed(
+    chain, forgetful_sealer
+):
+    """Between sweeps a round reads only above the highest sealed id, and the ids it
+    passed over: the one that commits later is sealed next, without a window scan."""
+    base = chain[-1].event_id
+    now = timezone.now()
+    later = write_entry(base + 200, now)
+    assert seal_pending(sweep=False) == 1
+    assert forgetful_sealer.ids() == list(range(base + 1, base + 200))
+    straggler = write_entry(base + 100, now)
+    assert seal_pending(sweep=False) == 1
+    assert AuditSeal.objects.get(event=straggler).seq == AuditSeal.objects.get(event=later).seq + 1
+    assert base + 100 not in forgetful_sealer.ids()
+    assert verify_chain().ok
+
+
+@pytest.mark.django_db
+def test_a_round_without_sweep_misses_what_it_never_passed_over_and_a_sweep_finds_it(
+    chain, forgetful_sealer
+):
+    base = chain[-1].event_id
+    write_entry(base + 200, timezone.now())
+    assert seal_pending(sweep=False) == 1
+    forgetful_sealer.clear()  # as if another process's round had passed it over
+    straggler = write_entry(base + 100, timezone.now())
+    assert seal_pending(sweep=False) == 0
+    assert seal_pending() == 1
+    assert AuditSeal.objects.filter(event=straggler).exists()
+
+
+@pytest.mark.django_db
+def test_an_id_passed_over_and_sealed_elsewhere_is_forgotten(chain, forgetful_sealer):
+    base = chain[-1].event_id
+    write_entry(base + 3, timezone.now())
+    assert seal_pending(sweep=False) == 1
+    assert forgetful_sealer.ids() == [base + 1, base + 2]
+    write_entry(base + 1, timezone.now())
+    assert seal_pending() == 1  # a sweep, as another process's would
+    assert forgetful_sealer.ids() == [base + 2]
+    assert seal_pending(sweep=False) == 0
+    assert forgetful_sealer.ids() == [base + 2]  # never committed (yet): still looked for
+
+
+@pytest.mark.django_db
+def test_the_thread_sweeps_on_its_first_round_then_once_a_minute(
+    chain, forgetful_sealer, monkeypatch
+):
+    monkeypatch.setattr(sealer, "close_old_connections", lambda: None)  # the test's transaction
+    base = chain[-1].event_id
+    write_entry(base + 200, timezone.now())
+    assert seal_pending(sweep=False) == 1
+    forgetful_sealer.clear()
+    straggler = write_entry(base + 100, timezone.now())
+    sealer._last_sweep = time.monotonic()
+    sealer.run_round()
+    assert not AuditSeal.objects.filter(event=straggler).exists()
+    sealer._last_sweep = time.monotonic() - sealer.SWEEP_SECONDS - 1
+    sealer.run_round()
+    assert AuditSeal.objects.filter(event=straggler).exists()
+    sealer._last_sweep = None
+    assert verify_chain().ok
+
+
+def test_passed_over_ids_are_the_gaps_below_each_taken_id_within_a_bound():
+    passed = PassedOver(keep_for=timedelta(minutes=10))
+    passed.note_gaps(10, [11, 14, 15, 18], now=0.0)
+    assert passed.ids(now=1.0) == [12, 13, 16, 17]
+    passed.note_gaps(18, [18 + MAX_REMEMBERED + 10], now=0.0)  # a jump: left to the sweep
+    assert passed.ids(now=1.0) == [12, 13, 16, 17]
+    passed.settle([13, 16])
+    assert passed.ids(now=1.0) == [12, 17]
+    assert passed.ids(now=601.0) == []  # past the straggler window: forgotten
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.skipif(not POSTGRES, reason="two concurrent writers need PostgreSQL")
 def test_a_real_straggler_from_a_slow_transaction_is_sealed_on_its_commit(live_hospital):
@@ -297,3 +391,40 @@ def test_a_real_straggler_from_a_slow_transaction_is_sealed_on_its_commit(live_h
     assert slow_seal.seq > fast_seal.seq
     report = verify_chain()
     assert report.ok and report.unsealed == 0
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(not POSTGRES, reason="two concurrent writers need PostgreSQL")
+def test_a_real_straggler_is_found_by_the_next_round_without_sweep(
+    live_hospital, settings, forgetful_sealer
+):
+    """The thread's rounds between sweeps: the slow entry, invisible when the fast one
+    was sealed, is remembered as passed over and sealed by the round after its commit."""
+    settings.ROUNDS_AUDIT_SEALER = "off"
+    seal_all()
+    inserted, release, done = threading.Event(), threading.Event(), threading.Event()
+    slow: dict[str, int] = {}
+
+    def slow_action() -> None:
+        try:
+            with transaction.atomic():
+                slow["id"] = record("straggler.slow", object_type="test").pk
+                inserted.set()
+                release.wait(10)
+        finally:
+            connection.close()
+            done.set()
+
+    worker = threading.Thread(target=slow_action)
+    worker.start()
+    assert inserted.wait(10)
+    fast = record("straggler.fast", object_type="test")
+    assert seal_pending(sweep=False) == 1
+    assert slow["id"] in forgetful_sealer.ids()
+    release.set()
+    assert done.wait(10)
+    worker.join(10)
+    assert seal_pending(sweep=False) == 1
+    slow_seal = AuditSeal.objects.get(event_id=slow["id"])
+    assert slow_seal.seq == AuditSeal.objects.get(event=fast).seq + 1
+    assert verify_chain().ok
