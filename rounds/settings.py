@@ -168,7 +168,8 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and os.en
     # per process hands connections from one thread to the next instead.
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps them; Django must not
     # The pool checks a connection before lending it: after a PostgreSQL restart,
-    # each pooled connection is dead, and would otherwise fail one request each.
+    # each pooled connection is dead, and would otherwise fail one request each
+    # (with no round trip while its socket is quiet: rounds/dbpool.py).
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": int(os.environ.get("ROUNDS_DB_POOL_MIN", "2")),
@@ -179,9 +180,10 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and os.en
         # so every call waits behind one that waits here.
         "timeout": float(os.environ.get("ROUNDS_DB_POOL_TIMEOUT", "3")),
     }
-    from rounds.dbpool import reconnect_at_a_steady_pace
+    from rounds.dbpool import lend_quiet_connections_unchecked, reconnect_at_a_steady_pace
 
     reconnect_at_a_steady_pace()
+    lend_quiet_connections_unchecked()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channel layer ---------------------------------------------------------------

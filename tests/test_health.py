@@ -1,5 +1,7 @@
 """GET /healthz: the database answers and the channel layer carries a message."""
 
+import time
+
 import pytest
 from django.conf import settings
 from django.test import Client
@@ -62,23 +64,69 @@ def test_healthz_reports_an_unreachable_database_as_503(monkeypatch):
     assert response.json()["database"] == {"ok": False, "error": "ConnectionError"}
 
 
+def terminate_the_other_backends() -> int:
+    """End every other session of the test database, as a restart does, and wait until
+    they are gone (pg_terminate_backend only signals them)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT coalesce(array_agg(pid), '{}') FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        ended = cursor.fetchone()[0]
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", [ended])
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", [ended])
+            if cursor.fetchone()[0] == 0:
+                break
+            time.sleep(0.02)
+    return len(ended)
+
+
 @pytest.mark.services
 def test_pooled_connections_killed_by_a_database_restart_cost_no_request():
     """After PostgreSQL restarts, every pooled connection is dead; the pool checks each
     before lending it (CONN_HEALTH_CHECKS), so no request fails on one."""
-    from django.db import connection
-
     assert Client().get("/healthz").status_code == 200  # pooled connections in use
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-        assert cursor.fetchone()[0] >= 1
+    assert terminate_the_other_backends() >= 1
     for _ in range(3):
         response = Client().get("/healthz")
         assert response.status_code == 200, response.content
         assert response.json()["database"]["ok"] is True
+
+
+@pytest.mark.services
+def test_a_quiet_pooled_connection_is_lent_without_a_round_trip_a_dead_one_is_not(
+    monkeypatch,
+):
+    """rounds/dbpool.py: the full check (an empty query) runs only when the idle socket
+    has something on it; a terminated backend's has, and is replaced before it is lent."""
+    from django.db import connection
+    from psycopg_pool import ConnectionPool
+
+    from rounds import dbpool
+
+    full_checks = []
+
+    def counted(conn):
+        full_checks.append(conn)
+        return ConnectionPool.check_connection(conn)
+
+    assert Client().get("/healthz").status_code == 200
+    assert connection.pool._check is dbpool.check_unless_quiet
+    monkeypatch.setattr(
+        dbpool, "ConnectionPool", type("Counted", (), {"check_connection": staticmethod(counted)})
+    )
+    for _ in range(5):
+        assert Client().get("/healthz").status_code == 200
+    assert full_checks == []
+    assert terminate_the_other_backends() >= 1
+    response = Client().get("/healthz")
+    assert response.status_code == 200, response.content
+    assert response.json()["database"]["ok"] is True
+    assert full_checks  # the dead connection's socket was not quiet
 
 
 @pytest.mark.services
