@@ -45,40 +45,40 @@ TAKE_THREAD_NUMBERS = (
 
 
 @dataclass
-class ThreadNumbers:
-    """A locked thread and the message numbers taken for it: `first` + 1 … `first` + `taken`.
+class TakenNumbers:
+    """Numbers taken under a row's lock: `first` + 1 … `first` + `taken`; `last` is the
+    last one used so far."""
 
-    `last` is the last number used so far; a post that is stored takes `use()`.
-    """
+    first: int
+    taken: int
+    last: int
+
+    def use(self) -> int:
+        self.last += 1
+        assert self.last <= self.first + self.taken, "more numbers used than taken"
+        return self.last
+
+    @property
+    def any_unused(self) -> bool:
+        return self.last != self.first + self.taken
+
+
+@dataclass
+class ThreadNumbers(TakenNumbers):
+    """A locked thread and the message numbers taken for it (a stored post `use()`s one)."""
 
     pk: int
     department_id: int
     closed: bool
     is_consult: bool
-    first: int
-    taken: int
-    last: int
-
-    def use(self) -> int:
-        self.last += 1
-        assert self.last <= self.first + self.taken, "more posts than numbers taken"
-        return self.last
 
 
 @dataclass
-class DepartmentNumbers:
+class DepartmentNumbers(TakenNumbers):
     """A locked department, the event numbers taken for it, and its room key state."""
 
     pk: int
     key_state: KeyState
-    first: int
-    taken: int
-    last: int
-
-    def use(self) -> int:
-        self.last += 1
-        assert self.last <= self.first + self.taken, "more events than numbers taken"
-        return self.last
 
 
 def take_thread_numbers(thread_id: int, count: int) -> ThreadNumbers | None:
@@ -96,7 +96,13 @@ def take_thread_numbers(thread_id: int, count: int) -> ThreadNumbers | None:
     taken = 0 if closed else count
     first = int(last_seq) - taken
     return ThreadNumbers(
-        thread_id, int(department_id), closed, bool(is_consult), first, taken, first
+        first=first,
+        taken=taken,
+        last=first,
+        pk=thread_id,
+        department_id=int(department_id),
+        closed=closed,
+        is_consult=bool(is_consult),
     )
 
 
@@ -107,7 +113,9 @@ def take_department_numbers(department_id: int, count: int) -> DepartmentNumbers
         cursor.execute(TAKE_DEPARTMENT_NUMBERS, [count, department_id])
         event_seq, *state = cursor.fetchone()
     first = int(event_seq) - count
-    return DepartmentNumbers(department_id, key_state_of(tuple(state)), first, count, first)
+    return DepartmentNumbers(
+        first=first, taken=count, last=first, pk=department_id, key_state=key_state_of(tuple(state))
+    )
 
 
 def take_department_seq(department_id: int) -> tuple[int, KeyState]:
@@ -128,12 +136,12 @@ def give_back_unused(
     """Set each counter back to the last number used, where refused posts left some."""
     with connection.cursor() as cursor:
         for thread in threads:
-            if thread.last != thread.first + thread.taken:
+            if thread.any_unused:
                 cursor.execute(
                     "UPDATE chat_thread SET last_seq = %s WHERE id = %s", [thread.last, thread.pk]
                 )
         for department in departments:
-            if department.last != department.first + department.taken:
+            if department.any_unused:
                 cursor.execute(
                     "UPDATE rooms_department SET event_seq = %s WHERE id = %s",
                     [department.last, department.pk],
