@@ -122,30 +122,21 @@ def check_post_messages(posts: Sequence[Post]) -> list[Outcome]:
     pays for a look-up, and so does a refusal: a retry whose ack was lost gets
     that ack even if the thread closed, the sender left or the key rotated since.
     """
-    results: list[Outcome | None] = [None] * len(posts)
-    keys = sender_keys({post.actor.pk for post in posts})
-    checked: list[_Checked] = []
-    for index, post in enumerate(posts):
-        try:
-            checked.append(_checked(index, post, keys.get(post.actor.pk)))
-        except RoundsError as refusal:
-            results[index] = refusal
+    outcomes = _check_each(dict(enumerate(posts)), fresh=False)
     # A signature that fails with this process's copy of a key may be made with its
     # replacement (published on another process): checked once more with the key read now.
-    unverified = [
-        index
-        for index, result in enumerate(results)
-        if isinstance(result, RoundsError) and result.code == ErrorCode.BAD_SIGNATURE
-    ]
+    unverified = {
+        index: posts[index]
+        for index, outcome in outcomes.items()
+        if isinstance(outcome, RoundsError) and outcome.code == ErrorCode.BAD_SIGNATURE
+    }
     if unverified:
-        keys = sender_keys({posts[index].actor.pk for index in unverified}, fresh=True)
-        for index in unverified:
-            try:
-                checked.append(_checked(index, posts[index], keys.get(posts[index].actor.pk)))
-                results[index] = None
-            except RoundsError as refusal:
-                results[index] = refusal
-        checked.sort(key=lambda entry: entry.index)
+        outcomes.update(_check_each(unverified, fresh=True))
+    # In the batch's order: `outcomes` was filled by index, and updating keeps the order.
+    results: list[Outcome | None] = [
+        outcome if isinstance(outcome, RoundsError) else None for outcome in outcomes.values()
+    ]
+    checked = [outcome for outcome in outcomes.values() if isinstance(outcome, _Checked)]
     for group in _transactions(checked):
         for index, outcome in _store(group).items():
             results[index] = outcome
@@ -165,6 +156,19 @@ class _Checked:
     signing_key: str  # the sender's Ed25519 key it verified with
     message: Message | None = None
     guest: int | None = None
+
+
+def _check_each(posts: dict[int, Post], *, fresh: bool) -> dict[int, _Checked | RoundsError]:
+    """Each post (by its index in the batch) checked with its sender's key: this
+    process's copy, or with `fresh` the one read now; its refusal if it fails."""
+    keys = sender_keys({post.actor.pk for post in posts.values()}, fresh=fresh)
+    outcomes: dict[int, _Checked | RoundsError] = {}
+    for index, post in posts.items():
+        try:
+            outcomes[index] = _checked(index, post, keys.get(post.actor.pk))
+        except RoundsError as refusal:
+            outcomes[index] = refusal
+    return outcomes
 
 
 def _checked(index: int, post: Post, key: SenderKey | None) -> _Checked:
@@ -287,18 +291,19 @@ def _verify_again_if_replaced(
 ) -> dict[int, RoundsError]:
     """Posts verified with a key this process had cached but since replaced (on another
     process) are verified again with the current key, read now; their refusals."""
-    stale = [entry for entry in group if current.get(entry.post.actor.pk) != entry.signing_key]
-    if not stale:
-        return {}
-    keys = sender_keys({entry.post.actor.pk for entry in stale}, fresh=True)
+    stale = {
+        entry.index: entry
+        for entry in group
+        if current.get(entry.post.actor.pk) != entry.signing_key
+    }
     refusals = {}
-    for entry in stale:
-        try:
-            again = _checked(entry.index, entry.post, keys.get(entry.post.actor.pk))
-        except RoundsError as refusal:
-            refusals[entry.index] = refusal
-            continue
-        entry.header, entry.signing_key = again.header, again.signing_key
+    for index, again in _check_each(
+        {index: entry.post for index, entry in stale.items()}, fresh=True
+    ).items():
+        if isinstance(again, RoundsError):
+            refusals[index] = again
+        else:
+            stale[index].header, stale[index].signing_key = again.header, again.signing_key
     return refusals
 
 
