@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 # still found and sealed if it is at most this much older than the last
 # sealed entry. `audit_seal --full` looks at every unsealed entry.
 STRAGGLER_WINDOW = timedelta(minutes=10)
+# The ids this process's rounds passed over, looked for again by the next rounds.
+PASSED_OVER = PassedOver(keep_for=STRAGGLER_WINDOW)
 SEAL_LOCK_KEY = 0x526F756E6473  # "Rounds", for pg_advisory_xact_lock
 
 
@@ -198,9 +200,6 @@ def _insert_seals(rows: list[tuple[Any, ...]]) -> None:
         cursor.executemany(_SEAL_INSERT, rows)
 
 
-PASSED_OVER = PassedOver(keep_for=STRAGGLER_WINDOW)
-
-
 def _tip() -> tuple[int, str, int] | None:
     """The last seal's (seq, hash) and the highest entry id sealed, by their indexes;
     None before the first seal, or once every seal is pruned (a sweep then starts from
@@ -221,7 +220,7 @@ def _passed_over_and_new(above: int, limit: int) -> tuple[list[int], list[int]]:
     passed_over = PASSED_OVER.ids()
     found: list[int] = []
     if passed_over:
-        rows = AuditEvent.objects.filter(pk__in=passed_over).values_list("pk", "seal__seq")
+        rows = list(AuditEvent.objects.filter(pk__in=passed_over).values_list("pk", "seal__seq"))
         found = sorted(pk for pk, sealed in rows if sealed is None)[:limit]
         PASSED_OVER.settle(pk for pk, sealed in rows if sealed is not None)
     new_ids = list(
