@@ -59,8 +59,29 @@ def test_the_demo_seed_creates_the_checkpoint_key_once(settings, tmp_path):
     before = settings.ROUNDS_AUDIT_CHECKPOINT_KEY.read_bytes()
     from rooms.management.commands.seed_demo import Command
 
-    Command(stdout=io.StringIO()).seed_checkpoint_key()
+    _, created = Command(stdout=io.StringIO()).checkpoint_key()
+    assert not created
     assert settings.ROUNDS_AUDIT_CHECKPOINT_KEY.read_bytes() == before
+
+
+@pytest.mark.django_db
+def test_the_checkpoint_key_exists_before_the_seed_writes_anything(settings, tmp_path, monkeypatch):
+    """The sealer's first round writes a checkpoint: were the key made after the seed's
+    audited writes, that round would log an error on every fresh deployment."""
+    from rooms.management.commands.seed_demo import Command
+
+    settings.ROUNDS_AUDIT_CHECKPOINT_KEY = tmp_path / "audit-checkpoint.key"
+    settings.ROUNDS_AUDIT_CHECKPOINT_DIR = tmp_path / "checkpoints"
+    seen_at_start = []
+    seed = Command.seed
+
+    def seed_and_look(self, *args, **kwargs):
+        seen_at_start.append(settings.ROUNDS_AUDIT_CHECKPOINT_KEY.exists())
+        return seed(self, *args, **kwargs)
+
+    monkeypatch.setattr(Command, "seed", seed_and_look)
+    call_command("seed_demo", "--patients", "3", "--no-user-keys", stdout=io.StringIO())
+    assert seen_at_start == [True]
 
 
 def seed(settings, tmp_path) -> tuple[dict[str, str], dict[str, str]]:

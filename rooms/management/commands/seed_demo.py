@@ -15,6 +15,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, TypedDict
 
+import nacl.signing
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
@@ -139,6 +140,8 @@ class Command(BaseCommand):
         self.fingerprints: dict[str, str] = {}
         self.recovery_codes: dict[str, str] = {}
         self.shifts = 0
+        # Before the first audited write: the sealer's first round writes a checkpoint.
+        checkpoint_key, created = self.checkpoint_key()
         with transaction.atomic():
             logins = self.seed(options["patients"], user_keys=options["user_keys"])
         self.stdout.write(
@@ -166,21 +169,25 @@ class Command(BaseCommand):
             f"On-call roster: {self.shifts} shifts over the next {ROSTER_DAYS} days"
             " (docs/oncall.md)."
         )
-        self.seed_checkpoint_key()
+        if created:
+            self.stdout.write(
+                f"Audit checkpoint key (demo) in {settings.ROUNDS_AUDIT_CHECKPOINT_KEY}; "
+                f"public key {bytes(checkpoint_key.verify_key).hex()}"
+            )
+        self.pin_checkpoint_key(checkpoint_key)
 
-    def seed_checkpoint_key(self) -> None:
-        """The demo's audit checkpoint key, so the sealer signs checkpoints from the first
-        hour instead of logging every minute that it has none (docs/audit.md); its public
-        half pinned beside the demo's other keys, so that `rounds verify-export` checks an
-        export's audit proof with the demo's pins file."""
+    def checkpoint_key(self) -> tuple[nacl.signing.SigningKey, bool]:
+        """The demo's audit checkpoint key (and whether it is new), so the sealer signs
+        checkpoints from its first round instead of logging every minute that it has
+        none (docs/audit.md)."""
         path = settings.ROUNDS_AUDIT_CHECKPOINT_KEY
         if path.exists():
-            key = load_key(path)
-        else:
-            key = create_key(path)
-            self.stdout.write(
-                f"Audit checkpoint key (demo) in {path}; public key {bytes(key.verify_key).hex()}"
-            )
+            return load_key(path), False
+        return create_key(path), True
+
+    def pin_checkpoint_key(self, key: nacl.signing.SigningKey) -> None:
+        """Its public half pinned beside the demo's other keys, so that `rounds
+        verify-export` checks an export's audit proof with the demo's pins file."""
         pins = Path(settings.VAR_DIR) / "institution.json"
         if os.environ.get("ROUNDS_INSTITUTION_FILE") or not pins.exists():
             return
