@@ -39,7 +39,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.messaging import percentile
-from bench.stack import ROOT, Stack, free_port, run_in_deployment
+from bench.ports import free_port
+from bench.stack import ROOT, Stack, run_in_deployment
 
 GOAL_PER_SECOND = 500
 AUTHORITY = "ROUNDS-DEMO"  # seed_demo's ROUNDS_ADT_IPP_AUTHORITY

@@ -44,8 +44,9 @@ import httpx
 from bench.fault_clients import Client, Ledger, Sent
 from bench.keys import Keys, enable_encryption
 from bench.messaging import demo_institution, prepare_thread
+from bench.ports import free_port
 from bench.services import Postgres, Redis, own_postgres, own_redis
-from bench.stack import DEMO_PASSWORD, Stack, free_port, start_stack
+from bench.stack import DEMO_PASSWORD, Stack, start_stack
 from bench.tcpproxy import CuttingProxy
 
 SENDERS = ("surgeon_bob", "nurse_alice")

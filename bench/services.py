@@ -18,13 +18,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from bench.ports import free_port
+
 PG_BIN = Path(os.environ.get("ROUNDS_BENCH_PG_BIN", "/usr/lib/postgresql/15/bin"))
-
-
-def spare_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def accepts(port: int) -> bool:
@@ -100,7 +96,7 @@ def own_postgres() -> Iterator[Postgres]:
     if os.geteuid() == 0:
         shutil.chown(root, "postgres", "postgres")
     root.chmod(0o700)
-    postgres = Postgres(root, spare_port())
+    postgres = Postgres(root, free_port())
     try:
         postgres.init()
         postgres.start()
@@ -171,7 +167,7 @@ class Redis:
 
 @contextlib.contextmanager
 def own_redis(log: Path | None = None) -> Iterator[Redis]:
-    redis = Redis(spare_port(), log)
+    redis = Redis(free_port(), log)
     try:
         redis.start()
         yield redis

@@ -19,7 +19,6 @@ import os
 import resource
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from pathlib import Path
 import httpx
 
 from bench.balancer import Balancer, start_balancer
+from bench.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_PASSWORD = "bench-password-2026"
@@ -115,39 +115,6 @@ class Stack:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     self.stop(index, signal.SIGKILL, timeout=5)
                 time.sleep(0.2)
-
-
-EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
-LISTEN_PORTS_FLOOR = 10_000
-
-
-def ephemeral_ports() -> range:
-    """The ports the kernel hands to outgoing connections (Linux's default elsewhere)."""
-    try:
-        low, high = (int(part) for part in EPHEMERAL_RANGE.read_text().split())
-    except (OSError, ValueError):
-        low, high = 32768, 60999
-    return range(low, high + 1)
-
-
-def free_port() -> int:
-    """A port free now and outside the ephemeral range.
-
-    A port the kernel picked for `bind(0)` comes from the range it also gives to
-    outgoing connections: between this call and the server's own bind, one of the
-    stack's connections to PostgreSQL or Redis could take it, and HAProxy or daphne
-    would exit with "address in use". Below the range only an explicit bind competes.
-    """
-    ephemeral = ephemeral_ports()
-    candidates = [p for p in range(LISTEN_PORTS_FLOOR, 65536) if p not in ephemeral]
-    for port in secrets.SystemRandom().sample(candidates, min(200, len(candidates))):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port below the ephemeral range")
 
 
 @contextlib.contextmanager

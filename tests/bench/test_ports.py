@@ -2,7 +2,7 @@
 
 import socket
 
-from bench.stack import ephemeral_ports, free_port
+from bench.ports import ephemeral_ports, free_port
 
 
 def test_a_listening_port_is_never_one_an_outgoing_connection_could_take():
@@ -17,12 +17,12 @@ def test_a_listening_port_is_never_one_an_outgoing_connection_could_take():
 
 
 def test_a_port_in_use_is_not_handed_out(monkeypatch):
-    import bench.stack
+    import bench.ports
 
     with socket.socket() as held:
         held.bind(("127.0.0.1", 0))
         taken = held.getsockname()[1]
-        monkeypatch.setattr(bench.stack, "LISTEN_PORTS_FLOOR", taken)
-        monkeypatch.setattr(bench.stack, "ephemeral_ports", lambda: range(taken + 2, 65536))
+        monkeypatch.setattr(bench.ports, "LISTEN_PORTS_FLOOR", taken)
+        monkeypatch.setattr(bench.ports, "ephemeral_ports", lambda: range(taken + 2, 65536))
         # Two candidates below the range: the one held is passed over.
         assert {free_port() for _ in range(10)} == {taken + 1}

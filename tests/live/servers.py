@@ -29,7 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import pytest
 
-from bench.stack import free_port
+from bench.ports import free_port
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
