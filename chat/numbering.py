@@ -24,7 +24,9 @@ writer of a post batch to it. Numbers a refused post leaves unused are given
 back before commit (`give_back_unused`), so the sequences have no gaps.
 """
 
+from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connection
 
@@ -42,6 +44,26 @@ TAKE_THREAD_NUMBERS = (
     "UPDATE chat_thread SET last_seq = last_seq + CASE WHEN closed_at IS NULL THEN %s ELSE 0 END "
     "WHERE id = %s RETURNING department_id, closed_at, last_seq, is_consult"
 )
+# A batch for one thread, on PostgreSQL: the thread's numbers, then its department's,
+# in one statement. The department's UPDATE finds its row through the thread's
+# RETURNING, so the thread's lock is taken before the department's, as LOCK_ORDER says.
+TAKE_THREAD_AND_DEPARTMENT_NUMBERS = """
+WITH thread AS (
+    UPDATE chat_thread
+    SET last_seq = last_seq + CASE WHEN closed_at IS NULL THEN %(count)s ELSE 0 END
+    WHERE id = %(thread)s
+    RETURNING department_id, closed_at, last_seq, is_consult
+), department AS (
+    UPDATE rooms_department
+    SET event_seq = event_seq + (
+        SELECT CASE WHEN closed_at IS NULL THEN %(count)s ELSE 0 END FROM thread
+    )
+    WHERE id = (SELECT department_id FROM thread)
+    RETURNING event_seq, key_version, rotation_required, key_commitment, key_chain_seq,
+        chain_seq
+)
+SELECT thread.*, department.* FROM thread JOIN department ON true
+"""
 
 
 @dataclass
@@ -81,6 +103,44 @@ class DepartmentNumbers(TakenNumbers):
     key_state: KeyState
 
 
+def take_post_numbers(
+    per_thread: dict[int, int],
+) -> tuple[dict[int, ThreadNumbers], dict[int, DepartmentNumbers]]:
+    """Lock the threads and take as many message numbers as each has posts (`per_thread`),
+    then lock their departments and take as many event numbers; each kind by ascending
+    id. Threads that do not exist are left out.
+
+    A batch for one thread on PostgreSQL (every post alone) takes both in one
+    statement: one round trip fewer on the post's way to its ack.
+    """
+    if len(per_thread) == 1 and connection.vendor == "postgresql":
+        [(thread_id, count)] = per_thread.items()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                TAKE_THREAD_AND_DEPARTMENT_NUMBERS, {"count": count, "thread": thread_id}
+            )
+            row = cursor.fetchone()
+        if row is None:
+            return {}, {}
+        thread = _thread_numbers(thread_id, count, row[:4])
+        event_seq, *state = row[4:]
+        department = _department_numbers(thread.department_id, thread.taken, event_seq, state)
+        return {thread_id: thread}, {department.pk: department}
+    threads = {
+        thread_id: numbers
+        for thread_id in sorted(per_thread)
+        if (numbers := take_thread_numbers(thread_id, per_thread[thread_id])) is not None
+    }
+    per_department: Counter[int] = Counter()
+    for thread in threads.values():
+        per_department[thread.department_id] += thread.taken
+    departments = {
+        department_id: take_department_numbers(department_id, per_department[department_id])
+        for department_id in sorted(per_department)
+    }
+    return threads, departments
+
+
 def take_thread_numbers(thread_id: int, count: int) -> ThreadNumbers | None:
     """Lock the thread and take `count` message numbers (none if it is closed).
 
@@ -91,6 +151,10 @@ def take_thread_numbers(thread_id: int, count: int) -> ThreadNumbers | None:
         row = cursor.fetchone()
     if row is None:
         return None
+    return _thread_numbers(thread_id, count, row)
+
+
+def _thread_numbers(thread_id: int, count: int, row: tuple[Any, ...]) -> ThreadNumbers:
     department_id, closed_at, last_seq, is_consult = row
     closed = closed_at is not None
     taken = 0 if closed else count
@@ -112,6 +176,12 @@ def take_department_numbers(department_id: int, count: int) -> DepartmentNumbers
     with connection.cursor() as cursor:
         cursor.execute(TAKE_DEPARTMENT_NUMBERS, [count, department_id])
         event_seq, *state = cursor.fetchone()
+    return _department_numbers(department_id, count, event_seq, state)
+
+
+def _department_numbers(
+    department_id: int, count: int, event_seq: int, state: list[Any]
+) -> DepartmentNumbers:
     first = int(event_seq) - count
     return DepartmentNumbers(
         first=first, taken=count, last=first, pk=department_id, key_state=key_state_of(tuple(state))

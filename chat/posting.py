@@ -35,8 +35,7 @@ from chat.numbering import (
     DepartmentNumbers,
     ThreadNumbers,
     give_back_unused,
-    take_department_numbers,
-    take_thread_numbers,
+    take_post_numbers,
 )
 from chat.post_rows import PostRow, write_posts
 from core.crypto import (
@@ -233,19 +232,7 @@ def _decide_and_write(group: list[_Checked]) -> dict[int, Outcome]:
     statements that take the locks; the few a refused post leaves unused are
     given back before commit, so the sequences stay without gaps.
     """
-    per_thread = Counter(entry.post.thread_id for entry in group)
-    threads = {
-        thread_id: numbers
-        for thread_id in sorted(per_thread)
-        if (numbers := take_thread_numbers(thread_id, per_thread[thread_id])) is not None
-    }
-    per_department: Counter[int] = Counter()
-    for thread in threads.values():
-        per_department[thread.department_id] += thread.taken
-    departments = {
-        department_id: take_department_numbers(department_id, per_department[department_id])
-        for department_id in sorted(per_department)
-    }
+    threads, departments = take_post_numbers(Counter(entry.post.thread_id for entry in group))
     consults = {
         thread_id: lock_consult(thread_id)
         for thread_id, thread in threads.items()  # ascending: `threads` was built so

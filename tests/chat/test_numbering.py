@@ -1,18 +1,22 @@
 """Thread and department numbers are taken in one lock order (chat/numbering.py), and a
 sender's key kept by the process is checked against the database's under those locks."""
 
+import os
 import re
+import threading
+import time
 import uuid
 
+import psycopg
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import IdentityKey
 from chat.actions import Post, check_post_messages
 from chat.models import Thread
-from chat.numbering import LOCK_ORDER
+from chat.numbering import LOCK_ORDER, take_post_numbers
 from core.crypto import IdentityKeyPair
 from core.errors import RoundsError
 from tests.support import Hospital, sealed
@@ -89,3 +93,70 @@ def test_a_key_replaced_elsewhere_is_seen_under_the_locks(hospital: Hospital):
     h.keys["surgeon_bob"] = old
     (refused,) = check_post_messages([post(h, "surgeon_bob", h.thread)])
     assert isinstance(refused, RoundsError) and refused.code == "bad_signature"
+
+
+POSTGRES = os.environ.get("DATABASE_URL", "").startswith("postgres")
+
+
+def another_connection() -> psycopg.Connection:
+    """A connection of its own to the test database, outside Django and its pool."""
+    db = connection.settings_dict
+    return psycopg.connect(
+        dbname=db["NAME"],
+        user=db["USER"],
+        host=db["HOST"],
+        port=db["PORT"] or None,
+        password=db["PASSWORD"] or None,
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(not POSTGRES, reason="row locks between two connections need PostgreSQL")
+def test_a_post_alone_locks_its_thread_before_its_department(live_hospital: Hospital):
+    """On PostgreSQL a batch for one thread takes both numbers in one statement
+    (chat/numbering.py). While another transaction holds the thread, that statement
+    waits with the department still free: it never holds the department while waiting
+    for the thread, which is how two posts would deadlock."""
+    h = live_hospital
+    holder, prober = another_connection(), another_connection()
+    taken: list[tuple] = []
+    failure: list[BaseException] = []
+
+    def take() -> None:
+        try:
+            with transaction.atomic():
+                threads, departments = take_post_numbers({h.thread.pk: 2})
+                taken.append((threads[h.thread.pk], departments[h.plastic.pk]))
+        except BaseException as exc:  # reported by the main thread
+            failure.append(exc)
+        finally:
+            connection.close()
+
+    try:
+        holder.execute("SELECT 1 FROM chat_thread WHERE id = %s FOR UPDATE", [h.thread.pk])
+        worker = threading.Thread(target=take)
+        worker.start()
+        waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+        for _ in range(100):
+            if prober.execute(waiting).fetchone()[0]:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the post's statement never waited for the thread")
+        prober.execute("SET lock_timeout = '1s'")
+        prober.execute(
+            "SELECT 1 FROM rooms_department WHERE id = %s FOR UPDATE NOWAIT", [h.plastic.pk]
+        )  # raises LockNotAvailable if the department were already held
+        prober.rollback()
+        holder.rollback()
+        worker.join(10)
+    finally:
+        holder.close()
+        prober.close()
+    assert not failure, failure
+    [(thread, department)] = taken
+    assert (thread.taken, department.taken) == (2, 2)
+    h.thread.refresh_from_db()
+    h.plastic.refresh_from_db()
+    assert h.thread.last_seq == thread.first + 2
+    assert h.plastic.event_seq == department.first + 2
