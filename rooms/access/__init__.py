@@ -55,6 +55,7 @@ from rooms.access.cases import (
 from rooms.access.threads import (
     FORMER_GUEST,
     GUEST,
+    LARGEST_ID,
     access_attached_upload,
     access_consult,
     access_library_photo,
@@ -77,6 +78,7 @@ from rooms.access.threads import (
 __all__ = [
     "FORMER_GUEST",
     "GUEST",
+    "LARGEST_ID",
     "CaseClosed",
     "CaseNotApproved",
     "access_advice",
