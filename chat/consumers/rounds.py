@@ -367,7 +367,7 @@ class RoundsConsumer(EventDelivery):
 
     async def on_history_fetch(self, frame: protocol.HistoryFetch) -> dict[str, Any]:
         result: dict[str, Any] = await database_sync_to_async(chat_actions.check_history)(
-            self.user, frame.thread, frame.before_seq, frame.limit
+            self.user, frame.thread, frame.before_seq, frame.limit, stored_text=True
         )
         return result
 
