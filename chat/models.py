@@ -53,9 +53,15 @@ class Message(models.Model):
     `body_hash` tells a retry of the same post from a different one.
     """
 
-    thread = models.ForeignKey(Thread, on_delete=models.PROTECT, related_name="messages")
+    # No index of their own: the unique (thread, seq) and (sender, client_msg_id) lead
+    # with them, and each post would otherwise write two more index entries.
+    thread = models.ForeignKey(
+        Thread, on_delete=models.PROTECT, related_name="messages", db_index=False
+    )
     seq = models.BigIntegerField()
-    sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    sender = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     client_msg_id = models.CharField(max_length=64)
     header = models.JSONField()
     ciphertext = models.TextField()
@@ -160,7 +166,10 @@ class Event(models.Model):
     event keeps a link to its message rather than a second copy of it.
     """
 
-    department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="+")
+    # No index of its own: the unique (department, seq) leads with it.
+    department = models.ForeignKey(
+        Department, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     seq = models.BigIntegerField()
     kind = models.CharField(max_length=32, choices=event_kind_choices())
     message = models.ForeignKey(
