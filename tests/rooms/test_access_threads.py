@@ -9,21 +9,9 @@ from accounts.models import User
 from chat.models import Consult, ConsultState, Thread
 from core.errors import NotFound
 from rooms.access.threads import LARGEST_ID, _with_caller_role, access_thread, guest_role
-from tests.support import Hospital
+from tests.support import PERSONAS, Hospital
 
 pytestmark = pytest.mark.django_db
-
-
-PERSONAS = (
-    "head_carol",
-    "surgeon_bob",
-    "nurse_alice",
-    "intern_erin",
-    "head_grace",
-    "nurse_ines",
-    "compliance_dan",
-    "admin_zoe",
-)
 
 
 def by_orm(user: User, thread: Thread) -> str | None:
