@@ -23,7 +23,7 @@ def free_port() -> int:
     A port the kernel picked for `bind(0)` comes from the range it also gives to
     outgoing connections: between this call and the server's own bind, one of the
     stack's connections to PostgreSQL or Redis could take it, and HAProxy or daphne
-    would exit with "address in use". Below the range only an explicit bind competes.
+    would exit with "address in use". Outside the range only an explicit bind competes.
     """
     ephemeral = ephemeral_ports()
     candidates = [p for p in range(LISTEN_PORTS_FLOOR, 65536) if p not in ephemeral]
@@ -34,4 +34,4 @@ def free_port() -> int:
             except OSError:
                 continue
             return port
-    raise RuntimeError("no free port below the ephemeral range")
+    raise RuntimeError("no free port outside the ephemeral range")

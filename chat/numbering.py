@@ -34,36 +34,41 @@ from chat.keystate import KeyState, key_state_of
 
 LOCK_ORDER = ("chat_thread", "chat_message", "rooms_department", "chat_consult")
 
-# Take department event numbers and read its KeyState under the same row lock.
+# What each counter's UPDATE returns: the thread's place and state; the department's
+# last event number and its KeyState, read under the same row lock.
+THREAD_RETURNING = "department_id, closed_at, last_seq, is_consult"
+DEPARTMENT_RETURNING = (
+    "event_seq, key_version, rotation_required, key_commitment, key_chain_seq, chain_seq"
+)
+
 TAKE_DEPARTMENT_NUMBERS = (
-    "UPDATE rooms_department SET event_seq = event_seq + %s WHERE id = %s RETURNING event_seq, "
-    "key_version, rotation_required, key_commitment, key_chain_seq, chain_seq"
+    "UPDATE rooms_department SET event_seq = event_seq + %s WHERE id = %s "  # noqa: S608
+    f"RETURNING {DEPARTMENT_RETURNING}"
 )
 # Take a thread's message numbers, none if it is closed (the lock is taken either way).
 TAKE_THREAD_NUMBERS = (
-    "UPDATE chat_thread SET last_seq = last_seq + CASE WHEN closed_at IS NULL THEN %s ELSE 0 END "
-    "WHERE id = %s RETURNING department_id, closed_at, last_seq, is_consult"
+    "UPDATE chat_thread SET last_seq = last_seq + CASE WHEN closed_at IS NULL THEN %s ELSE 0 END "  # noqa: S608
+    f"WHERE id = %s RETURNING {THREAD_RETURNING}"
 )
 # A batch for one thread, on PostgreSQL: the thread's numbers, then its department's,
 # in one statement. The department's UPDATE finds its row through the thread's
 # RETURNING, so the thread's lock is taken before the department's, as LOCK_ORDER says.
-TAKE_THREAD_AND_DEPARTMENT_NUMBERS = """
+TAKE_THREAD_AND_DEPARTMENT_NUMBERS = f"""
 WITH thread AS (
     UPDATE chat_thread
     SET last_seq = last_seq + CASE WHEN closed_at IS NULL THEN %(count)s ELSE 0 END
     WHERE id = %(thread)s
-    RETURNING department_id, closed_at, last_seq, is_consult
+    RETURNING {THREAD_RETURNING}
 ), department AS (
     UPDATE rooms_department
     SET event_seq = event_seq + (
         SELECT CASE WHEN closed_at IS NULL THEN %(count)s ELSE 0 END FROM thread
     )
     WHERE id = (SELECT department_id FROM thread)
-    RETURNING event_seq, key_version, rotation_required, key_commitment, key_chain_seq,
-        chain_seq
+    RETURNING {DEPARTMENT_RETURNING}
 )
 SELECT thread.*, department.* FROM thread JOIN department ON true
-"""
+"""  # noqa: S608 (the constants above)
 
 
 @dataclass
