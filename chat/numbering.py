@@ -109,28 +109,36 @@ class DepartmentNumbers(TakenNumbers):
 
 
 def take_post_numbers(
-    per_thread: dict[int, int],
-) -> tuple[dict[int, ThreadNumbers], dict[int, DepartmentNumbers]]:
+    per_thread: dict[int, int], then: str | None = None, then_params: dict[str, Any] | None = None
+) -> tuple[dict[int, ThreadNumbers], dict[int, DepartmentNumbers], list[tuple[Any, ...]] | None]:
     """Lock the threads and take as many message numbers as each has posts (`per_thread`),
     then lock their departments and take as many event numbers; each kind by ascending
     id. Threads that do not exist are left out.
 
     A batch for one thread on PostgreSQL (every post alone) takes both in one
-    statement: one round trip fewer on the post's way to its ack.
+    statement, and `then` (a statement with named parameters, which may name the
+    thread as %(thread)s) is sent after it in the same round trip, its rows
+    returned third: one round trip for what took three. The
+    simple query protocol runs the two in order, and READ COMMITTED gives `then` a
+    snapshot of its own, taken once the locks are held: it sees what a removal
+    holding the department committed while the post waited. Otherwise the third is
+    None and the caller reads on its own.
     """
     if len(per_thread) == 1 and connection.vendor == "postgresql":
         [(thread_id, count)] = per_thread.items()
+        sql, params = TAKE_THREAD_AND_DEPARTMENT_NUMBERS, {"count": count, "thread": thread_id}
+        if then is not None:
+            sql, params = f"{sql};\n{then}", {**(then_params or {}), **params}
         with connection.cursor() as cursor:
-            cursor.execute(
-                TAKE_THREAD_AND_DEPARTMENT_NUMBERS, {"count": count, "thread": thread_id}
-            )
+            cursor.execute(sql, params)
             row = cursor.fetchone()
+            then_rows = cursor.fetchall() if then is not None and cursor.nextset() else None
         if row is None:
-            return {}, {}
+            return {}, {}, then_rows
         thread = _thread_numbers(thread_id, count, row[:4])
         event_seq, *state = row[4:]
         department = _department_numbers(thread.department_id, thread.taken, event_seq, state)
-        return {thread_id: thread}, {department.pk: department}
+        return {thread_id: thread}, {department.pk: department}, then_rows
     threads = {
         thread_id: numbers
         for thread_id in sorted(per_thread)
@@ -143,7 +151,7 @@ def take_post_numbers(
         department_id: take_department_numbers(department_id, per_department[department_id])
         for department_id in sorted(per_department)
     }
-    return threads, departments
+    return threads, departments, None
 
 
 def take_thread_numbers(thread_id: int, count: int) -> ThreadNumbers | None:

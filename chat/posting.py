@@ -232,13 +232,23 @@ def _decide_and_write(group: list[_Checked]) -> dict[int, Outcome]:
     statements that take the locks; the few a refused post leaves unused are
     given back before commit, so the sequences stay without gaps.
     """
-    threads, departments = take_post_numbers(Counter(entry.post.thread_id for entry in group))
+    senders = {entry.post.actor.pk for entry in group}
+    threads, departments, rights_rows = take_post_numbers(
+        Counter(entry.post.thread_id for entry in group),
+        then=access.POST_RIGHTS_IN_THREAD,
+        then_params={"users": sorted(senders)},
+    )
     consults = {
         thread_id: lock_consult(thread_id)
         for thread_id, thread in threads.items()  # ascending: `threads` was built so
         if thread.is_consult and not thread.closed
     }
-    rights = access.post_rights({entry.post.actor.pk for entry in group}, departments)
+    # Read with the numbers where it could be, unless a consult's lock came after it.
+    rights = (
+        access.post_rights_of(rights_rows)
+        if rights_rows is not None and not consults
+        else access.post_rights(senders, departments)
+    )
     outcomes: dict[int, Outcome] = dict(_verify_again_if_replaced(group, rights.identity))
     first_of: dict[tuple[int, str], _Checked] = {}
     accepted: list[_Checked] = []

@@ -13,6 +13,7 @@ guests, patients, photos) and `cases` (compliance cases, legal holds).
 """
 
 from rooms.access.base import (
+    POST_RIGHTS_IN_THREAD,
     access_advice,
     access_department,
     access_identity_of,
@@ -32,6 +33,7 @@ from rooms.access.base import (
     is_member,
     member_department_ids,
     post_rights,
+    post_rights_of,
 )
 from rooms.access.cases import (
     CaseClosed,
@@ -79,6 +81,7 @@ __all__ = [
     "FORMER_GUEST",
     "GUEST",
     "LARGEST_ID",
+    "POST_RIGHTS_IN_THREAD",
     "CaseClosed",
     "CaseNotApproved",
     "access_advice",
@@ -130,6 +133,7 @@ __all__ = [
     "member_department_ids",
     "patient_visible",
     "post_rights",
+    "post_rights_of",
     "visible_cases",
     "visible_holds",
 ]

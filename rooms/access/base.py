@@ -2,8 +2,8 @@
 roster, advice requests, reviews, statements and the colleague directory."""
 
 import functools
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, NamedTuple
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.contrib.auth.models import AnonymousUser
 from django.db import connection
@@ -201,11 +201,26 @@ def post_rights(user_ids: Iterable[int], department_ids: Iterable[int]) -> PostR
         return PostRights(frozenset(), {})
     with connection.cursor() as cursor:
         cursor.execute(_post_rights_sql(len(users), len(departments)), [*departments, *users])
-        rows = cursor.fetchall()
+        return post_rights_of(cursor.fetchall())
+
+
+def post_rights_of(rows: Sequence[tuple[Any, ...]]) -> PostRights:
+    """PostRights from the rows of `post_rights`' statement or `POST_RIGHTS_IN_THREAD`."""
     return PostRights(
         frozenset((int(user), int(department)) for user, _, department in rows if department),
         {int(user): str(key) for user, key, _ in rows},
     )
+
+
+# `post_rights` for the department of one thread, with named parameters (%(thread)s,
+# %(users)s: a list of user ids). Sent with a post's numbers in the same round trip
+# (chat/numbering.py `take_post_numbers`), as a statement of its own after them.
+POST_RIGHTS_IN_THREAD = (
+    "SELECT k.user_id, k.ed25519, m.department_id FROM accounts_identitykey k "
+    "LEFT JOIN rooms_membership m ON m.user_id = k.user_id AND m.removed_at IS NULL "
+    "AND m.department_id = (SELECT department_id FROM chat_thread WHERE id = %(thread)s) "
+    "WHERE k.replaced_at IS NULL AND k.user_id = ANY(%(users)s)"
+)
 
 
 @functools.lru_cache(maxsize=256)

@@ -125,7 +125,7 @@ def test_a_post_alone_locks_its_thread_before_its_department(live_hospital: Hosp
     def take() -> None:
         try:
             with transaction.atomic():
-                threads, departments = take_post_numbers({h.thread.pk: 2})
+                threads, departments, _ = take_post_numbers({h.thread.pk: 2})
                 taken.append((threads[h.thread.pk], departments[h.plastic.pk]))
         except BaseException as exc:  # reported by the main thread
             failure.append(exc)
@@ -160,3 +160,66 @@ def test_a_post_alone_locks_its_thread_before_its_department(live_hospital: Hosp
     h.plastic.refresh_from_db()
     assert h.thread.last_seq == thread.first + 2
     assert h.plastic.event_seq == department.first + 2
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(not POSTGRES, reason="row locks between two connections need PostgreSQL")
+def test_a_removal_committed_while_a_post_waits_for_the_department_is_seen(
+    live_hospital: Hospital,
+):
+    """On PostgreSQL the senders' rights are read in the numbers' round trip, but as a
+    statement of their own (chat/numbering.py): a removal that holds the department,
+    and commits while the post waits for it, refuses the post. Read in the numbers'
+    own statement, with its snapshot from before the wait, the post would be stored."""
+    h = live_hospital
+    bob = post(h, "surgeon_bob", h.thread)
+    remover = another_connection()
+    outcomes: list = []
+    failure: list[BaseException] = []
+
+    def store() -> None:
+        try:
+            outcomes.extend(check_post_messages([bob]))
+        except BaseException as exc:  # reported by the main thread
+            failure.append(exc)
+        finally:
+            connection.close()
+
+    try:
+        # What a removal does (rooms.actions): it holds the department, then ends the row.
+        remover.execute("SELECT 1 FROM rooms_department WHERE id = %s FOR UPDATE", [h.plastic.pk])
+        remover.execute(
+            "UPDATE rooms_membership SET removed_at = now() "
+            "WHERE user_id = %s AND department_id = %s AND removed_at IS NULL",
+            [h.surgeon_bob.pk, h.plastic.pk],
+        )
+        worker = threading.Thread(target=store)
+        worker.start()
+        waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+        for _ in range(100):
+            if remover.execute(waiting).fetchone()[0]:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the post never waited for the department")
+        remover.commit()
+        worker.join(10)
+    finally:
+        remover.close()
+    assert not failure, failure
+    [refused] = outcomes
+    assert isinstance(refused, RoundsError) and refused.code == "not_found"
+    assert not h.thread.messages.exists()
+
+
+@pytest.mark.skipif(not POSTGRES, reason="the round trip is saved on PostgreSQL only")
+def test_a_post_alone_reads_its_rights_in_the_numbers_round_trip(hospital: Hospital):
+    h = hospital
+    check_post_messages([post(h, "surgeon_bob", h.thread)])  # the process keeps Bob's key
+    with CaptureQueriesContext(connection) as queries:
+        [stored] = check_post_messages([post(h, "surgeon_bob", h.thread)])
+    assert stored["seq"] == 2
+    statements = [query["sql"] for query in queries.captured_queries]
+    [numbers] = [sql for sql in statements if "UPDATE chat_thread" in sql]
+    assert "rooms_membership" in numbers
+    assert sum("rooms_membership" in sql for sql in statements) == 1
