@@ -11,7 +11,7 @@ from datetime import UTC
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Min
 from django.utils import timezone
 
@@ -192,13 +192,13 @@ def check_history(
     `stored_text`: the envelope headers, photos and corrections stay the JSON text
     the database holds (`stored_json`), for a frame that `dumps` encodes.
     """
-    thread = access.access_thread(actor, thread_id)
     limit = max(1, min(limit, settings.ROUNDS_HISTORY_PAGE_MAX))
     # Seqs are positive bigints; a bound beyond them is one the database would refuse.
     before = access.LARGEST_ID if before_seq is None else max(0, min(before_seq, access.LARGEST_ID))
-    with connection.cursor() as cursor:
-        cursor.execute(HISTORY_PAGE, [thread.pk, before, limit + 1])
-        page = cursor.fetchall()
+    # The access check and the page in one round trip; the page only if access is granted.
+    thread, page = access.access_thread_and_read(
+        actor, thread_id, HISTORY_PAGE, [thread_id, before, limit + 1]
+    )
     has_more = len(page) > limit
     as_json = stored_json if stored_text else _decoded_json
     messages = [message_row_payload(_typed(row, as_json)) for row in page[:limit][::-1]]

@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from chat.actions import check_history, check_post_message
 from chat.events import MESSAGE_COLUMNS, dumps, message_row_payload
 from chat.models import Message
+from core.errors import NotFound
 from rooms.access import LARGEST_ID
 from tests.support import Hospital, sealed
 
@@ -52,13 +53,23 @@ def test_the_sockets_page_embeds_the_stored_text_and_reads_the_same(hospital: Ho
     assert json.loads(dumps(stored)) == json.loads(json.dumps(decoded))
 
 
-def test_one_statement_reads_the_page_after_the_thread(hospital: Hospital):
+def test_the_thread_and_the_page_are_read_in_one_round_trip_on_postgresql(hospital: Hospital):
     h = hospital
     posted(h, 2)
     with CaptureQueriesContext(connection) as queries:
         check_history(h.nurse_alice, h.thread.pk, None, 50)
     reads = [q["sql"] for q in queries.captured_queries if q["sql"].lstrip().startswith("SELECT")]
-    assert len(reads) == 2  # the thread with the caller's role, then the page
+    # The thread with the caller's role, then the page: one query holding both on
+    # PostgreSQL, one each on SQLite (a statement per query).
+    assert len(reads) == (1 if connection.vendor == "postgresql" else 2)
+    assert "rooms_membership" in reads[0] and "ORDER BY m.seq DESC" in reads[-1]
+
+
+def test_an_outsider_gets_not_found_and_no_page(hospital: Hospital):
+    h = hospital
+    posted(h, 2)
+    with pytest.raises(NotFound):
+        check_history(h.nurse_ines, h.thread.pk, None, 50)
 
 
 @pytest.mark.parametrize(
