@@ -6,6 +6,7 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 
 import psycopg
 import pytest
@@ -110,6 +111,32 @@ def another_connection() -> psycopg.Connection:
     )
 
 
+def started(work: Callable[[], object], failure: list[BaseException]) -> threading.Thread:
+    """`work` in a thread of its own, on its own connection; what it raises goes to
+    `failure`, for the test's thread to report."""
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as exc:
+            failure.append(exc)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def until_a_statement_waits_for_a_lock(probe: psycopg.Connection, what: str) -> None:
+    waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+    for _ in range(100):
+        if probe.execute(waiting).fetchone()[0]:
+            return
+        time.sleep(0.05)
+    pytest.fail(f"the post never waited for {what}")
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.skipif(not POSTGRES, reason="row locks between two connections need PostgreSQL")
 def test_a_post_alone_locks_its_thread_before_its_department(live_hospital: Hospital):
@@ -123,26 +150,14 @@ def test_a_post_alone_locks_its_thread_before_its_department(live_hospital: Hosp
     failure: list[BaseException] = []
 
     def take() -> None:
-        try:
-            with transaction.atomic():
-                threads, departments, _ = take_post_numbers({h.thread.pk: 2})
-                taken.append((threads[h.thread.pk], departments[h.plastic.pk]))
-        except BaseException as exc:  # reported by the main thread
-            failure.append(exc)
-        finally:
-            connection.close()
+        with transaction.atomic():
+            threads, departments, _ = take_post_numbers({h.thread.pk: 2})
+            taken.append((threads[h.thread.pk], departments[h.plastic.pk]))
 
     try:
         holder.execute("SELECT 1 FROM chat_thread WHERE id = %s FOR UPDATE", [h.thread.pk])
-        worker = threading.Thread(target=take)
-        worker.start()
-        waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-        for _ in range(100):
-            if prober.execute(waiting).fetchone()[0]:
-                break
-            time.sleep(0.05)
-        else:
-            pytest.fail("the post's statement never waited for the thread")
+        worker = started(take, failure)
+        until_a_statement_waits_for_a_lock(prober, "the thread")
         prober.execute("SET lock_timeout = '1s'")
         prober.execute(
             "SELECT 1 FROM rooms_department WHERE id = %s FOR UPDATE NOWAIT", [h.plastic.pk]
@@ -177,14 +192,6 @@ def test_a_removal_committed_while_a_post_waits_for_the_department_is_seen(
     outcomes: list = []
     failure: list[BaseException] = []
 
-    def store() -> None:
-        try:
-            outcomes.extend(check_post_messages([bob]))
-        except BaseException as exc:  # reported by the main thread
-            failure.append(exc)
-        finally:
-            connection.close()
-
     try:
         # What a removal does (rooms.actions): it holds the department, then ends the row.
         remover.execute("SELECT 1 FROM rooms_department WHERE id = %s FOR UPDATE", [h.plastic.pk])
@@ -193,15 +200,8 @@ def test_a_removal_committed_while_a_post_waits_for_the_department_is_seen(
             "WHERE user_id = %s AND department_id = %s AND removed_at IS NULL",
             [h.surgeon_bob.pk, h.plastic.pk],
         )
-        worker = threading.Thread(target=store)
-        worker.start()
-        waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-        for _ in range(100):
-            if remover.execute(waiting).fetchone()[0]:
-                break
-            time.sleep(0.05)
-        else:
-            pytest.fail("the post never waited for the department")
+        worker = started(lambda: outcomes.extend(check_post_messages([bob])), failure)
+        until_a_statement_waits_for_a_lock(remover, "the department")
         remover.commit()
         worker.join(10)
     finally:
