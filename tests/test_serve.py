@@ -1,5 +1,6 @@
 """rounds/serve.py: before daphne serves, the collector is set for a process that
-holds thousands of sockets (docs/performance.md, "Garbage collection")."""
+holds thousands of sockets (docs/performance.md, "The collector, and the rights in
+the numbers' round trip")."""
 
 import gc
 import weakref

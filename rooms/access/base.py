@@ -212,31 +212,34 @@ def post_rights_of(rows: Sequence[tuple[Any, ...]]) -> PostRights:
     )
 
 
+# `Membership.objects.active().filter(user_id__in=…, department_id__in=…)` joined to
+# `IdentityKey.objects.filter(user_id__in=…, replaced_at__isnull=True)`, written once:
+# the departments' and the users' conditions are filled in by the two forms below.
+_POST_RIGHTS = (
+    "SELECT k.user_id, k.ed25519, m.department_id FROM accounts_identitykey k "
+    "LEFT JOIN rooms_membership m ON m.user_id = k.user_id AND m.removed_at IS NULL "
+    "AND {departments} WHERE k.replaced_at IS NULL AND {users}"
+)
+
 # `post_rights` for the department of one thread, with named parameters (%(thread)s,
 # %(users)s: a list of user ids). Sent with a post's numbers in the same round trip
 # (chat/numbering.py `take_post_numbers`), as a statement of its own after them.
-POST_RIGHTS_IN_THREAD = (
-    "SELECT k.user_id, k.ed25519, m.department_id FROM accounts_identitykey k "
-    "LEFT JOIN rooms_membership m ON m.user_id = k.user_id AND m.removed_at IS NULL "
-    "AND m.department_id = (SELECT department_id FROM chat_thread WHERE id = %(thread)s) "
-    "WHERE k.replaced_at IS NULL AND k.user_id = ANY(%(users)s)"
+POST_RIGHTS_IN_THREAD = _POST_RIGHTS.format(
+    departments="m.department_id = (SELECT department_id FROM chat_thread WHERE id = %(thread)s)",
+    users="k.user_id = ANY(%(users)s)",
 )
 
 
 @functools.lru_cache(maxsize=256)
 def _post_rights_sql(users: int, departments: int) -> str:
-    """`Membership.objects.active().filter(user_id__in=…, department_id__in=…)` joined to
-    `IdentityKey.objects.filter(user_id__in=…, replaced_at__isnull=True)`."""
-    in_departments = (
-        "AND m.department_id IN ({})".format(", ".join(["%s"] * departments))
-        if departments
-        else "AND FALSE"
-    )
-    return (
-        "SELECT k.user_id, k.ed25519, m.department_id FROM accounts_identitykey k "  # noqa: S608
-        "LEFT JOIN rooms_membership m ON m.user_id = k.user_id AND m.removed_at IS NULL "
-        f"{in_departments} "
-        "WHERE k.replaced_at IS NULL AND k.user_id IN ({})".format(", ".join(["%s"] * users))
+    """`_POST_RIGHTS` for `users` senders and `departments` departments (positional)."""
+    return _POST_RIGHTS.format(
+        departments=(
+            "m.department_id IN ({})".format(", ".join(["%s"] * departments))
+            if departments
+            else "FALSE"
+        ),
+        users="k.user_id IN ({})".format(", ".join(["%s"] * users)),
     )
 
 

@@ -86,9 +86,7 @@ FROM {Thread._meta.db_table} t WHERE t.id = %s
 def access_thread(user: User, thread_id: int, *, head: bool = False, write: bool = False) -> Thread:
     """The thread, if the caller is a member (a head, with `head`) of its department,
     or the guest of this one consult thread (while it is open, with `write`)."""
-    check_authenticated(user)
-    if not 0 < thread_id <= LARGEST_ID:  # no such row, and a number the database refuses
-        raise NotFound(N_("Thread not found."))
+    _check_caller_and_id(user, thread_id)
     # One query: the thread with the caller's role in its department and consult.
     rows = Thread.objects.raw(THREAD_WITH_CALLER_ROLE, [user.pk, user.pk, thread_id])
     return _checked_thread(next(iter(rows), None), head=head, write=write)
@@ -105,14 +103,12 @@ def access_thread_and_read(
     When the access is refused, the rows read are dropped here, unseen. `read`'s
     parameters are positional (%s) and follow the access statement's.
     """
-    check_authenticated(user)
-    if not 0 < thread_id <= LARGEST_ID:
-        raise NotFound(N_("Thread not found."))
     if connection.vendor != "postgresql":  # one statement per query: two round trips
         granted = access_thread(user, thread_id)
         with connection.cursor() as cursor:
             cursor.execute(read, params)
             return granted, cursor.fetchall()
+    _check_caller_and_id(user, thread_id)
     with connection.cursor() as cursor:
         access_params = [user.pk, user.pk, thread_id]
         cursor.execute(f"{THREAD_WITH_CALLER_ROLE};\n{read}", [*access_params, *params])
@@ -130,6 +126,13 @@ def access_thread_and_read(
         )
         thread.caller_role, thread.guest_state = by_name["caller_role"], by_name["guest_state"]
     return _checked_thread(thread), rows
+
+
+def _check_caller_and_id(user: User, thread_id: int) -> None:
+    """Signed in, and a thread id that can exist (a bigint's range), before any query."""
+    check_authenticated(user)
+    if not 0 < thread_id <= LARGEST_ID:  # no such row, and a number the database refuses
+        raise NotFound(N_("Thread not found."))
 
 
 def _checked_thread(thread: Any, *, head: bool = False, write: bool = False) -> Thread:
