@@ -8,11 +8,12 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from advice import scheduler
 from advice.actions import check_request_advice
-from advice.models import AdviceRequest, AdviceStep
+from advice.models import AdviceRequest, AdviceStep, Status
 from tests.support import Hospital
 from tests.support.posts import post
 
@@ -88,6 +89,20 @@ def test_nothing_due_means_a_poll_interval_of_sleep(live_hospital, settings):
     assert scheduler.run_round() == 0.5
 
 
+def test_a_round_with_nothing_due_reads_only_the_earliest_timer(live_hospital, settings):
+    """The locked, joined read of the due rows is the round's dear part (docs/performance.md):
+    a round that finds no timer due, or one not due yet, does not make it."""
+    settings.ROUNDS_ADVICE_ESCALATE_SECONDS = {"urgent": 60, "emergency": 30}
+    h = live_hospital
+    open_requests(h, 1)
+    for _ in range(2):  # one not due yet; then none open at all
+        with CaptureQueriesContext(connection) as queries:
+            scheduler.run_round()
+        assert len(queries) == 1, [q["sql"] for q in queries]
+        assert "FOR UPDATE" not in queries[0]["sql"] and "MIN(" in queries[0]["sql"]
+        AdviceRequest.objects.update(status=Status.CANCELLED, due_at=None)
+
+
 def test_a_failed_round_is_counted_logged_and_retried(live_hospital, settings, monkeypatch, caplog):
     from rounds import metrics
 
@@ -96,7 +111,7 @@ def test_a_failed_round_is_counted_logged_and_retried(live_hospital, settings, m
     def broken(*args, **kwargs):
         raise RuntimeError("database restarting")
 
-    monkeypatch.setattr(scheduler, "run_due", broken)
+    monkeypatch.setattr(scheduler, "next_due", broken)
     before = metrics.ADVICE_SCHEDULER_FAILURES._value.get()
     assert scheduler.run_round() == 0.5
     assert metrics.ADVICE_SCHEDULER_FAILURES._value.get() == before + 1
