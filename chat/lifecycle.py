@@ -6,8 +6,10 @@ publication is lost (Redis restarting, a process killed between commit and
 publish), the socket would hear of the event only when a later one arrived.
 So each process runs a sweeper: every `ROUNDS_DELIVERY_SWEEP_SECONDS`
 (0.5 s) it reads, in one query, the last event number of every department
-its sockets follow, and a socket still behind a number after two sweeps is
-caught up from the database (`RoundsConsumer.catch_up`). Ack-to-delivery is
+its sockets follow, and a socket still behind a number after two sweeps,
+and sent nothing of that department in between, is caught up from the
+database (`RoundsConsumer.catch_up`); one that is being sent events is late,
+not lost, and is left to its publications. Ack-to-delivery is
 then bounded (about a second) with or without Redis and with or without
 later traffic; the channel layer is the fast path, the sweep the floor. The
 same sweep closes the sockets of a login that ended (a logout, a
@@ -48,8 +50,9 @@ class Process:
         self.consumers: weakref.WeakSet[RoundsConsumer] = weakref.WeakSet()
         self.draining = False
         self.sweeper: asyncio.Task[None] | None = None
-        # (consumer id, department) → event number it was behind at the last sweep.
-        self.suspects: dict[tuple[int, int], int] = {}
+        # (consumer id, department) → (the department's head, the event number the
+        # socket had been sent) at the last sweep that found it behind.
+        self.suspects: dict[tuple[int, int], tuple[int, int]] = {}
         self.sweeps = 0
         self.caught_up = 0
 
@@ -86,7 +89,7 @@ class Process:
                 # A logout or deactivation whose publication was lost: close as it would have.
                 metrics.SWEEP_SIGN_OUTS.inc()
                 await consumer.close(code=protocol.CLOSE_UNAUTHENTICATED)
-        suspects: dict[tuple[int, int], int] = {}
+        suspects: dict[tuple[int, int], tuple[int, int]] = {}
         late: list[tuple[RoundsConsumer, int, int]] = []
         for consumer in consumers:
             for department, delivered in list(consumer.delivered.items()):
@@ -94,10 +97,13 @@ class Process:
                 if delivered >= head:
                     continue
                 key = (id(consumer), department)
-                seen = self.suspects.get(key)
-                if seen is not None and delivered < seen:
+                seen, then = self.suspects.get(key, (None, None))
+                # Still short of the head seen a sweep ago, and sent nothing since: its
+                # publications stopped (lost). A socket still being sent events is
+                # only late, under load, and reading for it would add to the load.
+                if seen is not None and delivered < seen and delivered == then:
                     late.append((consumer, department, seen))
-                suspects[key] = head
+                suspects[key] = (head, delivered)
         self.suspects = suspects
         metrics.SWEEP_BEHIND.set(len(suspects))
         for consumer, department, upto in late:
