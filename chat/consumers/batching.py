@@ -1,22 +1,27 @@
 """Group commit for posts: the posts of one process that arrive together share a transaction.
 
-All of a process's database work runs in one thread (Channels'
-`database_sync_to_async`), so posts queue behind each other anyway. Rather
-than one transaction each, the posts waiting when the database thread comes
-free are stored together (`chat.posting.check_post_messages`): one
-transaction and a few statements for the batch. Nothing waits to fill a
+Posts are stored in a database thread of their own, one per process (the
+rest of the process's database work runs in Channels' `database_sync_to_async`
+thread), so posts queue behind each other, not behind history pages and
+receipts. Rather than one transaction each, the posts waiting when the posting
+thread comes free are stored together (`chat.posting.check_post_messages`):
+one transaction and a few statements for the batch. Nothing waits to fill a
 batch: a lone post goes at once, so latency at low rates is unchanged, and
 under load batches grow with the queue. The batch's events are published
-from the event loop after commit, so the database thread goes straight on
+from the event loop after commit, so the posting thread goes straight on
 to the next batch.
 """
 
 import asyncio
+import contextvars
+import functools
 import logging
 import weakref
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
-from channels.db import database_sync_to_async
+from django.db import close_old_connections
 
 from chat.events import collecting_publications, publish_all
 from chat.posting import Post, check_post_messages
@@ -65,8 +70,8 @@ class PostBatcher:
             while self.waiting:
                 batch, self.waiting = self.waiting[:MAX_BATCH], self.waiting[MAX_BATCH:]
                 try:
-                    outcomes, publications = await database_sync_to_async(collecting_publications)(
-                        check_post_messages, [post for post, _ in batch]
+                    outcomes, publications = await in_posting_thread(
+                        collecting_publications, check_post_messages, [post for post, _ in batch]
                     )
                 except Exception as error:  # each post's handler answers internal_error
                     for _, future in batch:
@@ -89,6 +94,28 @@ class PostBatcher:
                         future.set_result(outcome)
         finally:
             self.draining = None
+
+
+T = TypeVar("T")
+
+# The posts' own database thread (and so its own connection). A hop through a plain
+# executor costs about half of one through asgiref's SyncToAsync (docs/performance.md).
+_posting = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rounds-posts")
+
+
+async def in_posting_thread(func: Callable[..., T], *args: Any) -> T:
+    """Run `func(*args)` in the posting thread, in this task's context (its log fields),
+    closing stale connections before and after, as `database_sync_to_async` does."""
+    run = functools.partial(contextvars.copy_context().run, _with_fresh_connection, func, *args)
+    return await asyncio.get_running_loop().run_in_executor(_posting, run)
+
+
+def _with_fresh_connection(func: Callable[..., T], *args: Any) -> T:
+    close_old_connections()
+    try:
+        return func(*args)
+    finally:
+        close_old_connections()
 
 
 _batchers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PostBatcher]" = (
