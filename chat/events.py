@@ -268,12 +268,12 @@ def _send(group: str, message: dict[str, Any]) -> None:
 def collecting_publications(
     func: Callable[..., Any], *args: Any
 ) -> tuple[Any, list[tuple[str, dict[str, Any]]]]:
-    """Run `func` (in the database thread) keeping what it publishes on commit.
+    """Run `func` (in the posting thread) keeping what it publishes on commit.
 
-    Publishing from the database thread makes it wait for the event loop and
+    Publishing from the posting thread makes it wait for the event loop and
     the channel layer before it can take the next request; the async caller
     publishes the returned (group, message) pairs itself (`publish_all`),
-    in commit order, while the database thread goes on.
+    in commit order, while the posting thread goes on.
     """
     _local.outbox = []
     try:
