@@ -66,3 +66,17 @@ async def test_a_socket_sent_nothing_is_caught_up_at_the_second_sweep(monkeypatc
     assert socket.caught == [(DEPARTMENT, 3)]
     await process.sweep()  # up to date: left alone
     assert socket.caught == [(DEPARTMENT, 3)]
+
+
+async def test_while_publications_stay_lost_every_sweep_catches_up(monkeypatch):
+    """What a sweep sent itself does not count as the socket being sent events."""
+    heads = {DEPARTMENT: 10}
+    process = sweeping(monkeypatch, heads)
+    socket = Socket(delivered=0)
+    process.consumers.add(socket)  # type: ignore[arg-type]
+
+    await process.sweep()
+    for head in (20, 30, 40):
+        heads[DEPARTMENT] = head
+        await process.sweep()
+    assert socket.caught == [(DEPARTMENT, 10), (DEPARTMENT, 20), (DEPARTMENT, 30)]
