@@ -98,7 +98,8 @@ class PostBatcher:
 
 T = TypeVar("T")
 
-# The posts' own database thread (and so its own connection). A hop through a plain
+# The posts' own database thread (its connection borrowed from the pool per batch, as
+# Channels' thread borrows its own). A hop through a plain
 # executor costs about half of one through asgiref's SyncToAsync (docs/performance.md).
 _posting = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rounds-posts")
 
