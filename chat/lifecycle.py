@@ -112,8 +112,8 @@ class Process:
             await consumer.catch_up(department, upto)
             # What this sweep sent is not progress: still nothing live by the next
             # sweep (the channel layer still away), and it is caught up again then.
-            key = (id(consumer), department)
-            if key in suspects and department in consumer.delivered:
+            if department in consumer.delivered:
+                key = (id(consumer), department)
                 suspects[key] = (suspects[key][0], consumer.delivered[department])
         for consumer in consumers:
             if consumer.pending_groups:  # the channel layer refused a join: try again
