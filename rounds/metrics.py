@@ -50,6 +50,20 @@ ACK_LATENCY = Histogram(
     ["type"],
     buckets=LATENCY_BUCKETS,
 )
+POST_BATCH_SIZE = Histogram(
+    "rounds_post_batch_size",
+    "Posts stored together in one batch of the posting thread (group commit: its text "
+    "posts share a transaction, a post with photos has its own): 1 while posts come one "
+    "at a time, more as they queue behind a batch being stored.",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+)
+POST_BATCH_SECONDS = Histogram(
+    "rounds_post_batch_seconds",
+    "One batch of posts, from the event loop handing it to the posting thread to its "
+    "outcomes back: signature checks, the transaction and its commit. Its sum's rate is "
+    "how busy the posting thread is (1 = always).",
+    buckets=LATENCY_BUCKETS,
+)
 FRAME_ERRORS = Counter(
     "rounds_frame_errors",
     "Error frames sent to sockets, by error code (refusals, rate limits, internal errors).",

@@ -111,6 +111,11 @@ async def test_a_stored_post_moves_posts_acks_and_deliveries(live_hospital):
     assert moved("rounds_posts_answered_total", outcome="stored") == 1
     assert moved("rounds_posts_answered_total", outcome="duplicate") == 1
     assert moved("rounds_ack_latency_seconds_count", type="message.post") == 2
+    # One at a time: two batches of one in the posting thread.
+    assert moved("rounds_post_batch_size_count") == 2
+    assert moved("rounds_post_batch_size_sum") == 2
+    assert moved("rounds_post_batch_seconds_count") == 2
+    assert moved("rounds_post_batch_seconds_sum") > 0
     # Two sockets got the message.new live: Bob's own copy and Alice's.
     assert moved("rounds_delivery_seconds_count", path="live") == 2
     assert moved("rounds_sockets_open") == 2

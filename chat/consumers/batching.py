@@ -16,6 +16,7 @@ import asyncio
 import contextvars
 import functools
 import logging
+import time
 import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -69,6 +70,8 @@ class PostBatcher:
         try:
             while self.waiting:
                 batch, self.waiting = self.waiting[:MAX_BATCH], self.waiting[MAX_BATCH:]
+                metrics.POST_BATCH_SIZE.observe(len(batch))
+                started = time.perf_counter()
                 try:
                     outcomes, publications = await in_posting_thread(
                         collecting_publications, check_post_messages, [post for post, _ in batch]
@@ -78,6 +81,8 @@ class PostBatcher:
                         if not future.done():
                             future.set_exception(error)
                     continue
+                finally:
+                    metrics.POST_BATCH_SECONDS.observe(time.perf_counter() - started)
                 metrics.PUBLICATIONS_PENDING.inc(len(publications))
                 try:
                     # Fan-out first: the members hear of the posts as soon as the acks go.
