@@ -449,10 +449,14 @@ class RoundsConsumer(EventDelivery):
     # --- Outbound (channel layer) ----------------------------------------------
 
     async def rounds_event(self, message: dict[str, Any]) -> None:
+        """One department event, or a run of them (chat/events.py `coalesced`)."""
+        department = message["department"]
         async with self.delivery:
             await self.deliver(
-                message["department"], message["seq"], message["frame"], message.get("committed_at")
+                department, message["seq"], message["frame"], message.get("committed_at")
             )
+            for seq, frame, committed_at in message.get("then", ()):
+                await self.deliver(department, seq, frame, committed_at)
 
     async def rounds_membership(self, message: dict[str, Any]) -> None:
         async with self.delivery:
