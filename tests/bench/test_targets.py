@@ -66,3 +66,10 @@ def test_a_missing_figure_is_not_met():
 def test_a_file_without_those_scenarios_is_refused(tmp_path, capsys):
     assert targets.main([str(write(tmp_path, [MET[-1]]))]) == 1
     assert "no latency" in capsys.readouterr().out
+
+
+def test_a_ratio_is_judged_from_its_figures_not_its_rounding():
+    row = {"scenario": "latency", "p99_ms": 10.0, "ratio_p50": 2.5}
+    assert all(c.met for c in targets.check_rows([{**row, "p50_ms": 5.4, "floor_p50_ms": 2.16}]))
+    late = targets.check_rows([{**row, "p50_ms": 5.41, "floor_p50_ms": 2.16}])
+    assert [c.met for c in late] == [False, True] and late[0].value == 2.5046
