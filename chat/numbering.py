@@ -31,6 +31,7 @@ from typing import Any
 from django.db import connection
 
 from chat.keystate import KeyState, key_state_of
+from rounds.prepared import one_round_trip, prepared_cursor
 
 LOCK_ORDER = ("chat_thread", "chat_message", "rooms_department", "chat_consult")
 
@@ -116,23 +117,25 @@ def take_post_numbers(
     id. Threads that do not exist are left out.
 
     A batch for one thread on PostgreSQL (every post alone) takes both in one
-    statement, and `then` (a statement with named parameters, which may name the
-    thread as %(thread)s) is sent after it in the same round trip, its rows
-    returned third: one round trip for what took three. The
-    simple query protocol runs the two in order, and READ COMMITTED gives `then` a
-    snapshot of its own, taken once the locks are held: it sees what a removal
-    holding the department committed while the post waited. Otherwise the third is
-    None and the caller reads on its own.
+    prepared statement (rounds/prepared.py), and `then` (a statement with named
+    parameters, which may name the thread as %(thread)s) is sent after it in the
+    same round trip, its rows returned third: one round trip for what took three.
+    PostgreSQL runs the two in order, and READ COMMITTED gives `then` a snapshot
+    of its own, taken once the locks are held: it sees what a removal holding the
+    department committed while the post waited. Otherwise the third is None and
+    the caller reads on its own.
     """
     if len(per_thread) == 1 and connection.vendor == "postgresql":
         [(thread_id, count)] = per_thread.items()
-        sql, params = TAKE_THREAD_AND_DEPARTMENT_NUMBERS, {"count": count, "thread": thread_id}
-        if then is not None:
-            sql, params = f"{sql};\n{then}", {**(then_params or {}), **params}
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
-            then_rows = cursor.fetchall() if then is not None and cursor.nextset() else None
+        with prepared_cursor() as numbers, prepared_cursor() as after:
+            with one_round_trip():
+                numbers.execute(
+                    TAKE_THREAD_AND_DEPARTMENT_NUMBERS, {"count": count, "thread": thread_id}
+                )
+                if then is not None:
+                    after.execute(then, {**(then_params or {}), "thread": thread_id})
+            row = numbers.fetchone()
+            then_rows = after.fetchall() if then is not None else None
         if row is None:
             return {}, {}, then_rows
         thread = _thread_numbers(thread_id, count, row[:4])

@@ -3,10 +3,11 @@
 Every accepted post of a batch writes these three rows, in the transaction that
 holds the post's locks (chat/posting.py). On PostgreSQL they are one statement
 for the whole batch (the event and the audit entry name the message's id, so
-they are inserted from the message insert's RETURNING, in data-modifying CTEs);
-SQLite, which has no round trips to save and no INSERT in a CTE, runs the same
-three inserts one after the other. The ORM built each INSERT in several times
-what the database took to run it (docs/performance.md).
+they are inserted from the message insert's RETURNING, in data-modifying CTEs),
+prepared once per connection and batch size (rounds/prepared.py). SQLite, which
+has no round trips to save and no INSERT in a CTE, runs the same three inserts
+one after the other. The ORM built each INSERT in several times what the
+database took to run it (docs/performance.md).
 
 Each value is prepared by its model field (`get_db_prep_save`), as the ORM
 prepares it; the columns are the models' own.
@@ -25,6 +26,7 @@ from django.db.models import Field, Model
 from audit.models import AuditEvent
 from chat.models import Event, Message
 from core.events import EventKind
+from rounds.prepared import prepared_cursor
 
 
 @dataclass(frozen=True)
@@ -68,8 +70,8 @@ AUDIT_FIELDS = _columns(
         "ip",
     ),
 )
-# PostgreSQL types for the VALUES lists the CTEs join on (client-side binding sends
-# literals: each is cast to its column's type).
+# PostgreSQL types for the VALUES lists the CTEs join on: each parameter is cast to its
+# column's type, which PostgreSQL cannot infer from a VALUES list.
 MESSAGE_TYPES = ("bigint", "bigint", "bigint", "text", "jsonb", "text", "text", "timestamptz")
 EVENT_TYPES = ("bigint", "bigint", "text", "bigint", "jsonb", "timestamptz")
 POST_TYPES = ("bigint", "bigint", "bigint", "bigint", "bigint", "text", "jsonb")
@@ -131,7 +133,7 @@ def _write_in_one_statement(rows: Sequence[PostRow], at: datetime) -> dict[tuple
         ]
     at_value = MESSAGE_FIELDS[-1].get_db_prep_save(at, connection)
     params += [EventKind.MESSAGE_NEW.value, at_value, at_value, "message.posted", "message"]
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_one_statement_sql(len(rows)), params)
         return {(int(t), int(s)): int(pk) for t, s, pk in cursor.fetchall()}
 
@@ -147,10 +149,10 @@ def _one_statement_sql(n: int) -> str:
         "p (thread_id, seq, department_id, event_seq, sender_id, username, data) AS "
         f"(VALUES {_rows(7, n, POST_TYPES)}), "
         f"e AS (INSERT INTO chat_event ({_names(EVENT_FIELDS)}) "
-        "SELECT p.department_id, p.event_seq, %s, m.id, '{}'::jsonb, %s::timestamptz "
+        "SELECT p.department_id, p.event_seq, %s::text, m.id, '{}'::jsonb, %s::timestamptz "
         "FROM m JOIN p USING (thread_id, seq)), "
         f"a AS (INSERT INTO audit_auditevent ({_names(AUDIT_FIELDS)}) "
-        "SELECT %s::timestamptz, p.sender_id, p.username, %s, p.department_id, %s, "
+        "SELECT %s::timestamptz, p.sender_id, p.username, %s::text, p.department_id, %s::text, "
         "m.id::text, p.data, NULL FROM m JOIN p USING (thread_id, seq) ORDER BY p.event_seq) "
         "SELECT thread_id, seq, id FROM m"
     )
