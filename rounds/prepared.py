@@ -24,6 +24,7 @@ from typing import Any
 from django.db import connection
 from django.db.backends.postgresql.base import ServerBindingCursor
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
+from psycopg.types.numeric import Int8Dumper
 
 
 class _LoggedPreparedCursor(CursorDebugWrapper):
@@ -51,6 +52,10 @@ def prepared_cursor() -> CursorWrapper:
     connection.ensure_connection()
     connection.validate_thread_sharing()
     cursor = ServerBindingCursor(connection.connection)
+    # psycopg sends an int as int2, int4 or int8 by its value, and a prepared statement
+    # is kept per parameter types: a seq passing 32,767 would prepare it again. Every
+    # int as bigint, the type of every id and number these statements take.
+    cursor.adapters.register_dumper(int, Int8Dumper)
     if connection.queries_logged:
         return _LoggedPreparedCursor(cursor, connection)
     return CursorWrapper(cursor, connection)

@@ -55,6 +55,18 @@ def test_a_batch_of_another_size_is_a_statement_of_its_own(hospital: Hospital):
     assert len(added) == 1 and "INSERT INTO chat_message" in added[0]
 
 
+def test_numbers_past_smallint_run_the_same_statements(hospital: Hospital):
+    """psycopg would send 40,001 as int4 where 2 went as int2, and prepare the rows'
+    statement again for the new parameter types: every int goes as bigint."""
+    h = hospital
+    check_post_messages([post(h)])
+    before = prepared_here()
+    type(h.thread).objects.filter(pk=h.thread.pk).update(last_seq=40_000)
+    [stored] = check_post_messages([post(h)])
+    assert stored["seq"] == 40_001
+    assert prepared_here() == before
+
+
 def test_with_preparation_off_the_same_statements_run_unprepared(hospital: Hospital):
     """ROUNDS_DB_PREPARE=0 (a pooler that cannot keep prepared statements) sets the
     connection's threshold to None: the post is stored, nothing is prepared."""
