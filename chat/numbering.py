@@ -127,15 +127,15 @@ def take_post_numbers(
     """
     if len(per_thread) == 1 and connection.vendor == "postgresql":
         [(thread_id, count)] = per_thread.items()
-        with prepared_cursor() as numbers, prepared_cursor() as after:
+        with prepared_cursor() as taking, prepared_cursor() as reading:
             with one_round_trip():
-                numbers.execute(
+                taking.execute(
                     TAKE_THREAD_AND_DEPARTMENT_NUMBERS, {"count": count, "thread": thread_id}
                 )
                 if then is not None:
-                    after.execute(then, {**(then_params or {}), "thread": thread_id})
-            row = numbers.fetchone()
-            then_rows = after.fetchall() if then is not None else None
+                    reading.execute(then, {**(then_params or {}), "thread": thread_id})
+            row = taking.fetchone()
+            then_rows = reading.fetchall() if then is not None else None
         if row is None:
             return {}, {}, then_rows
         thread = _thread_numbers(thread_id, count, row[:4])

@@ -21,8 +21,8 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 from django.db import connection
-from django.db.backends.postgresql.base import ServerBindingCursor
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from psycopg.types.numeric import Int8Dumper
 
@@ -51,7 +51,7 @@ def prepared_cursor() -> CursorWrapper:
     assert connection.vendor == "postgresql", "prepared statements are PostgreSQL's"
     connection.ensure_connection()
     connection.validate_thread_sharing()
-    cursor = ServerBindingCursor(connection.connection)
+    cursor = psycopg.Cursor(connection.connection)  # binds on the server
     # psycopg sends an int as int2, int4 or int8 by its value, and a prepared statement
     # is kept per parameter types: a seq passing 32,767 would prepare it again. Every
     # int as bigint, the type of every id and number these statements take.
