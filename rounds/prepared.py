@@ -1,13 +1,11 @@
-"""The hot paths' statements, parsed and planned once per connection (PostgreSQL).
+"""The post path's statements, parsed and planned once per connection (PostgreSQL).
 
 Django binds parameters on the client: every statement reaches PostgreSQL as
 text, to be parsed and planned again. For a post's three statements, planning
 took longer than running them (0.25 against 0.15 ms, warm; docs/performance.md
 "Prepared statements"). A cursor from `prepared_cursor` binds on the server
 instead, and psycopg prepares each statement the first time a connection runs
-it, then runs it by name. Its users: a post's numbers, rights and rows
-(chat/numbering.py, chat/post_rows.py) and a history page's thread and rows
-(rooms/access/threads.py `access_thread_and_read`).
+it, then runs it by name.
 
 Only these cursors prepare: Django's own bind on the client and never do, so
 `prepare_threshold` 0 in the database options (rounds/settings.py) changes
@@ -43,7 +41,7 @@ class _LoggedPreparedCursor(CursorDebugWrapper):
 
 
 def prepared_cursor() -> CursorWrapper:
-    """A cursor for a statement run on every post or page (PostgreSQL only: the
+    """A cursor for the statements a post runs every time (PostgreSQL only: the
     caller's SQL is written for server-side binding, each parameter's type known).
 
     Wrapped as `connection.cursor()` wraps Django's own, so that its statements

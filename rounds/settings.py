@@ -160,10 +160,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # A post's and a history page's statements are prepared once per connection
-    # (rounds/prepared.py); only its server-binding cursors prepare, Django's own
-    # never do. None turns it off, for a transaction-mode pooler that cannot keep
-    # prepared statements.
+    # The post path's statements are prepared once per connection (rounds/prepared.py);
+    # only its server-binding cursors prepare, Django's own never do. None turns it
+    # off, for a transaction-mode pooler that cannot keep prepared statements.
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
         0 if os.environ.get("ROUNDS_DB_PREPARE", "1") not in ("", "0") else None
     )

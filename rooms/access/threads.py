@@ -23,7 +23,6 @@ from core.errors import (
 from media.models import Attachment, Upload, UploadState
 from patients.models import Admission, Patient
 from rooms.models import Membership, Role
-from rounds.prepared import one_round_trip, prepared_cursor
 
 if TYPE_CHECKING:
     pass
@@ -72,12 +71,8 @@ LARGEST_ID = 2**63 - 1  # a bigint's
 # `_with_caller_role` for one thread, written once: history pages and every thread
 # action start here, and the ORM took longer to build this query (0.7 ms) than
 # PostgreSQL to run it. tests/rooms/test_access_threads.py holds the two to one answer.
-# The thread's columns by name, not t.*: the history page's statement is prepared, and a
-# prepared statement whose columns changed under it (a column added by a migration
-# while the processes run) fails instead of returning them.
-_THREAD_COLUMNS = ", ".join(f"t.{field.column}" for field in Thread._meta.concrete_fields)
 THREAD_WITH_CALLER_ROLE = f"""
-SELECT {_THREAD_COLUMNS},
+SELECT t.*,
     (SELECT m.role FROM {Membership._meta.db_table} m
      WHERE m.department_id = t.department_id AND m.user_id = %s AND m.removed_at IS NULL
      LIMIT 1) AS caller_role,
@@ -103,10 +98,10 @@ def access_thread_and_read(
     """`access_thread` (a reader's), and the rows of the statement `read`, which the
     caller gets only if the access is granted.
 
-    On PostgreSQL both statements are prepared (rounds/prepared.py) and go in one
-    round trip, run in order: a history page is read in the time of one statement,
-    not two. When the access is refused, the rows read are dropped here, unseen.
-    `read`'s parameters are positional (%s).
+    On PostgreSQL both statements go in one round trip (one simple-protocol query,
+    run in order): a history page is read in the time of one statement, not two.
+    When the access is refused, the rows read are dropped here, unseen. `read`'s
+    parameters are positional (%s) and follow the access statement's.
     """
     if connection.vendor != "postgresql":  # one statement per query: two round trips
         granted = access_thread(user, thread_id)
@@ -114,13 +109,13 @@ def access_thread_and_read(
             cursor.execute(read, params)
             return granted, cursor.fetchall()
     _check_caller_and_id(user, thread_id)
-    with prepared_cursor() as access, prepared_cursor() as reading:
-        with one_round_trip():
-            access.execute(THREAD_WITH_CALLER_ROLE, [user.pk, user.pk, thread_id])
-            reading.execute(read, params)
-        found = access.fetchone()
-        names = [column.name for column in access.description]
-        rows = reading.fetchall()
+    with connection.cursor() as cursor:
+        access_params = [user.pk, user.pk, thread_id]
+        cursor.execute(f"{THREAD_WITH_CALLER_ROLE};\n{read}", [*access_params, *params])
+        found = cursor.fetchone()
+        names = [column.name for column in cursor.description]
+        cursor.nextset()
+        rows = cursor.fetchall()
     thread: Any = None
     if found is not None:
         by_name = dict(zip(names, found, strict=True))

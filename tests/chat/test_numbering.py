@@ -13,6 +13,7 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from psycopg import pq
 
 from accounts.models import IdentityKey
 from chat.actions import Post, check_post_messages
@@ -21,7 +22,6 @@ from chat.numbering import LOCK_ORDER, take_post_numbers
 from core.crypto import IdentityKeyPair
 from core.errors import RoundsError
 from tests.support import Hospital, sealed
-from tests.support.round_trips import statements_sent
 
 pytestmark = pytest.mark.django_db
 
@@ -220,7 +220,14 @@ def test_a_post_alone_reads_its_rights_in_the_numbers_round_trip(hospital: Hospi
     together (rounds/prepared.py `one_round_trip`)."""
     h = hospital
     check_post_messages([post(h, "surgeon_bob", h.thread)])  # the process keeps Bob's key
-    with statements_sent() as sent:
+    sent: list[tuple[str, bool]] = []
+
+    def record(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        in_pipeline = connection.connection.pgconn.pipeline_status != pq.PipelineStatus.OFF
+        sent.append((sql, in_pipeline))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
         [stored] = check_post_messages([post(h, "surgeon_bob", h.thread)])
     assert stored["seq"] == 2
     pipelined = [sql for sql, in_pipeline in sent if in_pipeline]

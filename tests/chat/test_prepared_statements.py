@@ -7,7 +7,7 @@ import uuid
 import pytest
 from django.db import connection, transaction
 
-from chat.actions import Post, check_history, check_post_messages
+from chat.actions import Post, check_post_messages
 from chat.models import Message
 from chat.numbering import take_post_numbers
 from tests.support import Hospital, sealed
@@ -53,19 +53,6 @@ def test_a_batch_of_another_size_is_a_statement_of_its_own(hospital: Hospital):
     assert [outcome["seq"] for outcome in outcomes] == [2, 3]
     added = [statement for statement in prepared_here() if statement not in before]
     assert len(added) == 1 and "INSERT INTO chat_message" in added[0]
-
-
-def test_a_history_pages_two_statements_are_prepared_once(hospital: Hospital):
-    h = hospital
-    check_post_messages([post(h)])
-    before = prepared_here()
-    first = check_history(h.nurse_alice, h.thread.pk, None, 50)
-    added = [statement for statement in prepared_here() if statement not in before]
-    assert len(added) == 2, added
-    assert "caller_role" in added[0] and "ORDER BY m.seq DESC" in added[1]
-    again = check_history(h.nurse_alice, h.thread.pk, None, 50)
-    assert len(prepared_here()) == len(before) + 2
-    assert [m["seq"] for m in first["messages"]] == [m["seq"] for m in again["messages"]] == [1]
 
 
 def test_numbers_past_smallint_run_the_same_statements(hospital: Hospital):
