@@ -164,7 +164,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # only its server-binding cursors prepare, Django's own never do. None turns it
     # off, for a transaction-mode pooler that cannot keep prepared statements.
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
-        0 if os.environ.get("ROUNDS_DB_PREPARE", "1") not in ("", "0") else None
+        0 if env_bool("ROUNDS_DB_PREPARE", True) else None
     )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and os.environ.get(
     "ROUNDS_DB_POOL", "1"
