@@ -5,8 +5,11 @@ thread per process after each commit that wrote audit entries, and every
 `ROUNDS_AUDIT_SEAL_INTERVAL` seconds besides, so an entry is chained within
 about a second of its commit (at most ROUNDS_AUDIT_SEAL_GATHER plus one
 batch after it, when the process is busy). "inline" seals in the committing thread, which
-tests use to observe the chain deterministically. "off" leaves sealing to
-`manage.py audit_seal` (run it from cron if you choose this).
+tests use to observe the chain deterministically. "process" leaves sealing to
+one process of its own, `manage.py audit_sealer` (`run_forever`), for every
+serving process: a round there never waits for the interpreter lock a post
+needs (docs/audit.md). "off" leaves sealing to `manage.py audit_seal` (run it
+from cron if you choose this).
 
 The thread also writes a signed checkpoint of the chain head every
 `ROUNDS_AUDIT_CHECKPOINT_INTERVAL` seconds (audit/checkpoints.py).
@@ -29,7 +32,7 @@ _wake = threading.Event()
 
 def request() -> None:
     mode = getattr(settings, "ROUNDS_AUDIT_SEALER", "thread")
-    if mode == "off":
+    if mode in ("off", "process"):
         return
     if mode == "inline":
         from audit.actions import seal_all
@@ -57,6 +60,23 @@ _sealer = Daemon("rounds-audit-sealer", _run)
 # looks above the highest sealed id and at the ids it passed over (audit/stragglers.py).
 SWEEP_SECONDS = 60.0
 _last_sweep: float | None = None
+
+
+def run_forever(stop: threading.Event, rounds: int | None = None) -> int:
+    """The `process` mode's loop (`manage.py audit_sealer`): a round every
+    ROUNDS_AUDIT_SEAL_GATHER seconds until `stop` is set, or `rounds` are done;
+    how many ran.
+
+    No commit wakes this process (they happen in the serving processes), so it
+    looks every GATHER seconds: an entry is chained as soon as in the thread
+    mode, which gathers as long after a commit. An idle round is three indexed
+    look-ups.
+    """
+    done = 0
+    while (rounds is None or done < rounds) and not stop.wait(settings.ROUNDS_AUDIT_SEAL_GATHER):
+        run_round()
+        done += 1
+    return done
 
 
 def run_round() -> None:

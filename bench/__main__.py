@@ -248,9 +248,10 @@ def main() -> None:
     )
     run.add_argument(
         "--sealer",
-        default="thread",
-        choices=["thread", "inline"],
-        help="audit sealing mode to measure",
+        default=None,
+        choices=["thread", "process", "inline"],
+        help="audit sealing mode to measure (default: process with --services, as a "
+        "deployment of several processes runs it, docs/operations.md; thread without)",
     )
     run.add_argument(
         "--threads",
@@ -264,6 +265,7 @@ def main() -> None:
     # and every database and directory it made is removed.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     processes = args.processes or (2 if args.services else 1)
+    args.sealer = args.sealer or ("process" if args.services else "thread")
     names = ALL if args.scenario == "all" else [args.scenario]
     if args.scenario == "all" and args.services:
         names = [*ALL[:-1], "balancer", ALL[-1]]

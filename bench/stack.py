@@ -51,6 +51,8 @@ class Stack:
     log_dir: Path | None = None
     balancer: Balancer | None = None
     server: str = "daphne"  # or "uvicorn" (python -m bench run --server)
+    # Beside the serving processes: the audit sealer's own (ROUNDS_AUDIT_SEALER=process).
+    helpers: list[subprocess.Popen] = field(default_factory=list)
 
     @property
     def var_dir(self) -> Path:
@@ -346,21 +348,41 @@ def raise_open_files_limit() -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
+def spawn_sealer(stack: Stack) -> subprocess.Popen:
+    """`manage.py audit_sealer`, as a deployment runs it (docs/operations.md)."""
+    with contextlib.ExitStack() as files:
+        output = (
+            files.enter_context((stack.log_dir / "sealer.log").open("ab"))
+            if stack.log_dir
+            else subprocess.DEVNULL
+        )
+        return subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), "audit_sealer"],
+            env=stack.env,
+            cwd=ROOT,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+
+
 @contextlib.contextmanager
 def serve(stack: Stack) -> Iterator[None]:
-    """Run one process per port until the block ends; healthy before it starts."""
+    """Run one process per port until the block ends; healthy before it starts. With
+    ROUNDS_AUDIT_SEALER=process, the deployment's sealer runs beside them."""
     raise_open_files_limit()
     try:
         for index in range(len(stack.ports)):
             stack.spawn(index)
+        if stack.env.get("ROUNDS_AUDIT_SEALER") == "process":
+            stack.helpers.append(spawn_sealer(stack))
         for url, process in zip(stack.urls, stack.processes, strict=True):
             wait_healthy(url, process)
         yield
     finally:
-        for process in stack.processes:
+        for process in [*stack.processes, *stack.helpers]:
             if process.poll() is None:
                 process.terminate()
-        for process in stack.processes:
+        for process in [*stack.processes, *stack.helpers]:
             try:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:

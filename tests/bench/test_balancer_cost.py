@@ -45,3 +45,34 @@ def test_the_floor_behind_haproxy_is_reached_through_it():
         balanced = through_balancer(floor)
         assert balanced.urls == [floor.balancer.url] * 2
         assert balanced.description.endswith("via HAProxy")
+
+
+@pytest.mark.live
+@pytest.mark.services
+@pytest.mark.timeout(180)
+def test_with_the_process_mode_the_deployments_sealer_runs_beside_it_and_seals():
+    """`bench run --services` measures the deployment docs/operations.md describes for
+    several processes: its audit sealer in a process of its own, which seals what the
+    serving processes write (they seal nothing themselves in this mode)."""
+    import asyncio
+    import re
+    import time
+    import urllib.request
+
+    from bench import messaging
+
+    def unsealed() -> float:
+        text = urllib.request.urlopen(stack.urls[0] + "/metrics", timeout=10).read().decode()
+        return float(re.search(r"^rounds_audit_unsealed_entries (\S+)$", text, re.M)[1])
+
+    needs(haproxy_installed(), "HAProxy")
+    env = {**messaging.BENCH_LIMITS, "ROUNDS_AUDIT_SEALER": "process"}
+    with start_stack(2, True, env) as stack:
+        [sealer] = stack.helpers
+        asyncio.run(messaging.run_latency(stack.urls, count=20, var_dir=stack.var_dir))
+        deadline = time.monotonic() + 20
+        while (left := unsealed()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert left == 0
+        assert sealer.poll() is None
+    assert sealer.returncode == 0  # SIGTERM: stopped between rounds or its round rolled back
