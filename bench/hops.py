@@ -3,10 +3,9 @@
 What one hop from the event loop to a database thread and back costs, with no
 database work: through Channels' `database_sync_to_async` (asgiref's
 SyncToAsync, which the process's reads use) and through the posting thread's
-plain executor (`chat.consumers.batching.in_posting_thread`, which keeps a pooled
-connection between calls and closes stale ones otherwise, as Channels does). One
-call at a time with 1 ms between calls, as posts come at a modest rate; p50 and
-p99 in microseconds.
+plain executor (`chat.consumers.batching.in_posting_thread`, which closes stale
+connections before and after, as Channels does). One call at a time with 1 ms
+between calls, as posts come at a modest rate; p50 and p99 in microseconds.
 docs/performance.md gives the figures.
 """
 

@@ -22,14 +22,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-import psycopg
-from django.db import close_old_connections, connection
+from django.db import close_old_connections
 
 from chat.events import collecting_publications, publish_all
 from chat.posting import Post, check_post_messages
 from core.errors import RoundsError
 from rounds import logs, metrics
-from rounds.dbpool import check_unless_quiet
 
 # What a queued post comes to: its ack, or its refusal (given, not raised).
 Outcome = dict[str, Any] | RoundsError
@@ -113,65 +111,17 @@ _posting = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rounds-posts")
 
 async def in_posting_thread(func: Callable[..., T], *args: Any) -> T:
     """Run `func(*args)` in the posting thread, in this task's context (its log fields),
-    with a connection fit for use (`_with_usable_connection`)."""
-    run = functools.partial(contextvars.copy_context().run, _with_usable_connection, func, *args)
+    closing stale connections before and after, as `database_sync_to_async` does."""
+    run = functools.partial(contextvars.copy_context().run, _with_fresh_connection, func, *args)
     return await asyncio.get_running_loop().run_in_executor(_posting, run)
 
 
-# A pooled connection idle this long goes back to the pool, which looks after idle ones.
-KEEP_IDLE_SECONDS = 30.0
-_last_batch_ended = 0.0
-
-
-def _with_usable_connection(func: Callable[..., T], *args: Any) -> T:
-    """Run a batch with the posting thread's connection.
-
-    From a pool (PostgreSQL), the connection is kept from one batch to the next:
-    given back and borrowed again around every batch, as Django would with the
-    pool, it cost about 0.15 ms a post, and the post's prepared statements went
-    with it (docs/performance.md). It is given back when an error left it
-    unusable, when the server ended it while it was idle (its socket has
-    something to say: the pool's own cheap check, rounds/dbpool.py), or after
-    KEEP_IDLE_SECONDS without a batch. Without a pool, stale connections are
-    closed before and after each batch, as Channels' thread does.
-    """
-    if not connection.settings_dict.get("OPTIONS", {}).get("pool"):
-        close_old_connections()
-        try:
-            return func(*args)
-        finally:
-            close_old_connections()
-    _give_back_if_stale()
+def _with_fresh_connection(func: Callable[..., T], *args: Any) -> T:
+    close_old_connections()
     try:
         return func(*args)
     finally:
-        _give_back_if_broken()
-
-
-def _give_back_if_stale() -> None:
-    if connection.connection is None:
-        return
-    if time.monotonic() - _last_batch_ended > KEEP_IDLE_SECONDS:
-        connection.close()
-        return
-    try:
-        check_unless_quiet(connection.connection)
-    except psycopg.Error:
-        connection.close()
-
-
-def _give_back_if_broken() -> None:
-    global _last_batch_ended
-    _last_batch_ended = time.monotonic()
-    if connection.connection is None:
-        return
-    if not connection.get_autocommit() or connection.in_atomic_block:
-        connection.close()  # left inside a transaction: never carried into the next batch
-    elif connection.errors_occurred:
-        if connection.is_usable():
-            connection.errors_occurred = False
-        else:
-            connection.close()
+        close_old_connections()
 
 
 _batchers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PostBatcher]" = (

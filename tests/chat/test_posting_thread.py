@@ -12,7 +12,7 @@ from chat.consumers import batching
 from chat.posting import Post
 from core.errors import ErrorCode, RoundsError
 
-# The posting thread keeps or gives back its connection around each batch (batching.py).
+# The posting thread closes stale connections around each batch, as Channels' does.
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
